@@ -1,0 +1,42 @@
+# Header-only byte helpers shared by the format kernels. All are inline,
+# noexcept and nogil: callers check bounds before calling them.
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+
+cdef inline uint16_t load_le16(const uint8_t* p) noexcept nogil:
+    return <uint16_t>(p[0] | (<uint16_t>p[1] << 8))
+
+
+cdef inline uint16_t load_be16(const uint8_t* p) noexcept nogil:
+    return <uint16_t>((<uint16_t>p[0] << 8) | p[1])
+
+
+cdef inline uint32_t load_le24(const uint8_t* p) noexcept nogil:
+    return <uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16)
+
+
+cdef inline uint32_t load_le32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16)
+            | (<uint32_t>p[3] << 24))
+
+
+cdef inline uint64_t load_le64(const uint8_t* p) noexcept nogil:
+    return <uint64_t>load_le32(p) | (<uint64_t>load_le32(p + 4) << 32)
+
+
+cdef inline int32_t sign_extend(uint32_t value, int bits) noexcept nogil:
+    """Two's complement value of the low ``bits`` bits of ``value`` (1 <= bits <= 32)."""
+    cdef uint32_t mask
+    if bits >= 32:
+        return <int32_t>value
+    mask = (<uint32_t>1) << (bits - 1)
+    value &= ((<uint32_t>1) << bits) - 1
+    return <int32_t>((value ^ mask) - mask)
+
+
+cdef inline uint64_t zigzag_encode64(int64_t value) noexcept nogil:
+    return (<uint64_t>value << 1) ^ <uint64_t>(value >> 63)
+
+
+cdef inline int64_t zigzag_decode64(uint64_t value) noexcept nogil:
+    return <int64_t>(value >> 1) ^ -(<int64_t>(value & 1))

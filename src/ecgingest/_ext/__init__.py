@@ -1,0 +1,1 @@
+"""Compiled kernels (Cython). Internal: use the public ``ecgingest`` API."""

@@ -1,0 +1,69 @@
+"""``ecgingest`` command line: ``ecgingest inspect PATH... [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import EcgIngestError
+from .ingest import IngestResult, ingest
+
+
+def _inspect_one(path: str, strict: bool) -> dict[str, Any]:
+    try:
+        result: IngestResult = ingest(path, strict=strict)
+    except (EcgIngestError, OSError) as exc:
+        return {"input": path, "records": [], "skipped": [],
+                "errors": [{"paths": [path], "type": type(exc).__name__, "message": str(exc)}]}
+    return {
+        "input": path,
+        "records": [r.summary() for r in result.records],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
+        "errors": [{"paths": list(e.paths), "type": type(e.error).__name__,
+                    "message": str(e.error)} for e in result.errors],
+    }
+
+
+def _print_text(report: dict[str, Any], out) -> None:
+    print(f"== {report['input']}", file=out)
+    for rec in report["records"]:
+        print(f"record {rec['name']}  [{rec['format_detail']}]", file=out)
+        print(f"  start: {rec['start_time'] or 'unknown'}", file=out)
+        print(f"  sources: {', '.join(rec['sources'])}", file=out)
+        for sig in rec["signals"]:
+            print(f"  - {sig['label']:<16} {sig['sample_rate']:>10g} Hz "
+                  f"{sig['samples']:>10} samples  {sig['units']}", file=out)
+        if rec["annotations"]:
+            print(f"  annotations: {rec['annotations']}", file=out)
+        for key, value in rec["metadata"].items():
+            print(f"  {key}: {value}", file=out)
+        for warning in rec["warnings"]:
+            print(f"  warning: {warning}", file=out)
+    for skip in report["skipped"]:
+        print(f"skipped {skip['path']}: {skip['reason']}", file=out)
+    for err in report["errors"]:
+        print(f"error {', '.join(err['paths'])}: {err['type']}: {err['message']}", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ecgingest", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    inspect = commands.add_parser("inspect", help="describe the records of uploads")
+    inspect.add_argument("paths", nargs="+", metavar="PATH",
+                         help="ECG file, archive, directory, or WFDB .hea on disk")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    inspect.add_argument("--strict", action="store_true",
+                         help="treat tolerated deviations and skipped entries as errors")
+    args = parser.parse_args(argv)
+
+    reports = [_inspect_one(path, args.strict) for path in args.paths]
+    if args.json:
+        json.dump(reports, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for report in reports:
+            _print_text(report, sys.stdout)
+    return 1 if any(r["errors"] for r in reports) else 0

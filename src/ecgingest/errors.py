@@ -1,0 +1,169 @@
+"""The one exception hierarchy of ecgingest.
+
+Every problem caused by the *content* of an upload ends in a subclass of
+:class:`EcgIngestError`; real I/O failures stay :class:`OSError`. Errors carry
+structured context (format, entry path, byte offset, header field) so a
+service can report them without parsing messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "EcgIngestError",
+    "FormatError",
+    "HeaderError",
+    "TruncatedError",
+    "CorruptDataError",
+    "ChecksumError",
+    "MissingFileError",
+    "UnsupportedFormatError",
+    "UnsupportedFeatureError",
+    "ArchiveError",
+    "UnsafeEntryError",
+    "LimitExceededError",
+    "OverrideError",
+    "StreamError",
+    "DuplicateFrameError",
+    "FrameMismatchError",
+    "UploadError",
+    "SkippedEntriesError",
+    "EcgWarning",
+]
+
+
+class EcgIngestError(Exception):
+    """Root of every error ecgingest raises for bad input."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        format: str | None = None,
+        path: str | None = None,
+        offset: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.format = format
+        self.path = path
+        self.offset = offset
+        self.field = field
+
+    def with_context(self, **context: Any) -> EcgIngestError:
+        """Fill context the raiser did not know (e.g. the archive entry path)."""
+        for key, value in context.items():
+            if getattr(self, key, None) is None:
+                setattr(self, key, value)
+        return self
+
+    def __str__(self) -> str:
+        where = []
+        if self.format:
+            where.append(self.format)
+        if self.path:
+            where.append(repr(self.path))
+        if self.field:
+            where.append(f"field {self.field!r}")
+        if self.offset is not None:
+            where.append(f"byte {self.offset}")
+        prefix = f"[{', '.join(where)}] " if where else ""
+        return prefix + self.message
+
+    def __reduce__(self):  # keep context across pickling (worker processes)
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type, message: str, state: dict) -> EcgIngestError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class FormatError(EcgIngestError, ValueError):
+    """The bytes claim a known format but do not follow it."""
+
+
+class HeaderError(FormatError):
+    """A header field is missing, malformed or inconsistent."""
+
+
+class TruncatedError(FormatError):
+    """The data ends before what the header promises."""
+
+
+class CorruptDataError(FormatError):
+    """Sample or compressed data cannot be decoded."""
+
+
+class ChecksumError(FormatError):
+    """A stored checksum or CRC does not match the data (strict mode)."""
+
+
+class MissingFileError(FormatError):
+    """A multi-file record references a file that is not in the upload."""
+
+
+class UnsupportedFormatError(EcgIngestError, ValueError):
+    """The upload matches none of the formats ecgingest reads."""
+
+    def __init__(self, message: str, *, tried: tuple[str, ...] = (), **context: Any) -> None:
+        super().__init__(message, **context)
+        self.tried = tried
+
+
+class UnsupportedFeatureError(EcgIngestError, NotImplementedError):
+    """A recognised file uses a variant ecgingest does not decode."""
+
+
+class ArchiveError(EcgIngestError):
+    """The archive container itself is damaged or unreadable."""
+
+
+class UnsafeEntryError(ArchiveError):
+    """An archive entry name escapes the archive, or the entry is a link or device."""
+
+
+class LimitExceededError(EcgIngestError):
+    """A configured :class:`ecgingest.Limits` bound was reached."""
+
+    def __init__(self, message: str, *, limit: str, value: int | float | None = None,
+                 **context: Any) -> None:
+        super().__init__(message, **context)
+        self.limit = limit
+        self.value = value
+
+
+class OverrideError(EcgIngestError, ValueError):
+    """A metadata override value is invalid (``field`` names it)."""
+
+
+class StreamError(EcgIngestError, ValueError):
+    """A device stream parameter or frame is invalid."""
+
+
+class DuplicateFrameError(StreamError):
+    """A frame with the same timestamp was already added."""
+
+
+class FrameMismatchError(StreamError):
+    """A frame does not match the stream's parameters."""
+
+
+class UploadError(EcgIngestError, ValueError):
+    """A chunked upload is inconsistent (overlap conflict, size or hash mismatch)."""
+
+
+class SkippedEntriesError(EcgIngestError):
+    """Strict mode: some entries of the upload matched no format."""
+
+    def __init__(self, message: str, *, skipped: list | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.skipped = skipped or []
+
+
+class EcgWarning(UserWarning):
+    """Category for deviations tolerated in lenient mode (also listed on ``Record.warnings``)."""

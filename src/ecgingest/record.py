@@ -1,0 +1,213 @@
+"""The record model every decoder produces: Record, Signal, Metadata, Annotation."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Signal", "Annotation", "Metadata", "Record", "METADATA_FIELDS"]
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Signal:
+    """One channel: stored integers plus the linear scaling to physical units.
+
+    ``physical`` is computed on first access (``digital * scale + offset``,
+    NaN where the stored code is ``invalid_value`` or ``invalid_mask`` is set),
+    unless the decoder supplied it because the scaling varies within the
+    signal (WFDB variable-layout segments).
+    """
+
+    label: str
+    sample_rate: float
+    digital: np.ndarray
+    scale: float = 1.0
+    offset: float = 0.0
+    units: str = ""
+    invalid_value: int | None = None
+    invalid_mask: np.ndarray | None = field(default=None, repr=False)
+    supplied_physical: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _readonly(self.digital)
+        if self.invalid_mask is not None:
+            _readonly(self.invalid_mask)
+
+    @cached_property
+    def physical(self) -> np.ndarray:
+        if self.supplied_physical is not None:
+            return _readonly(self.supplied_physical)
+        values = self.digital.astype(np.float64)
+        values *= self.scale
+        values += self.offset
+        invalid = self.invalid
+        if invalid is not None:
+            values[invalid] = np.nan
+        return _readonly(values)
+
+    @property
+    def invalid(self) -> np.ndarray | None:
+        """Boolean mask of samples marked missing, or ``None`` when none can be."""
+        mask = self.invalid_mask
+        if self.invalid_value is not None:
+            coded = self.digital == self.invalid_value
+            mask = coded if mask is None else (mask | coded)
+        return mask
+
+    def __len__(self) -> int:
+        return int(self.digital.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the samples at this signal's rate."""
+        return len(self) / self.sample_rate if self.sample_rate > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A timed event: onset in seconds from the record start."""
+
+    onset: float
+    duration: float | None
+    text: str
+
+
+METADATA_FIELDS: tuple[str, ...] = (
+    "patient_id",
+    "patient_first_name",
+    "patient_last_name",
+    "patient_gender",
+    "patient_birth_date",
+    "patient_age",
+    "patient_height",
+    "patient_weight",
+    "recording_start_time",
+    "recording_time_zone",
+    "investigation_id",
+    "device_id",
+    "indications",
+    "searching_tags",
+)
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Patient and recording fields of METADATA.md; ``None`` where unknown.
+
+    ``overridden`` names the fields set by caller overrides and ``file_values``
+    keeps what the file itself said for those fields, so both stay visible.
+    ``patient_text`` / ``recording_text`` hold free-text identification as
+    stored (plain EDF) when it does not map onto fields.
+    """
+
+    patient_id: str | None = None
+    patient_first_name: str | None = None
+    patient_last_name: str | None = None
+    patient_gender: str | None = None
+    patient_birth_date: dt.date | None = None
+    patient_age: int | None = None
+    patient_height: int | None = None
+    patient_weight: int | None = None
+    recording_start_time: dt.datetime | None = None
+    recording_time_zone: str | None = None
+    investigation_id: str | None = None
+    device_id: str | None = None
+    indications: tuple[str, ...] | None = None
+    searching_tags: tuple[str, ...] | None = None
+    patient_text: str | None = None
+    recording_text: str | None = None
+    overridden: frozenset[str] = frozenset()
+    file_values: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The METADATA.md fields only (no provenance)."""
+        return {name: getattr(self, name) for name in METADATA_FIELDS}
+
+    def source_of(self, name: str) -> str | None:
+        """``"override"``, ``"file"`` or ``None`` (unknown) for one field."""
+        if name in self.overridden:
+            return "override"
+        return "file" if getattr(self, name) is not None else None
+
+
+@dataclass(frozen=True, eq=False)
+class Record:
+    """One decoded recording. Format-specific readings live in ``extras``
+    and are also reachable as attributes (``record.measurements``)."""
+
+    name: str
+    format: str
+    format_detail: str
+    signals: list[Signal]
+    start_time: dt.datetime | dt.time | None = None
+    metadata: Metadata = field(default_factory=Metadata)
+    annotations: list[Annotation] = field(default_factory=list)
+    data_record_onsets: np.ndarray | None = None
+    sources: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for missing attributes: expose format extras
+        extras = self.__dict__.get("extras")
+        if extras is not None and name in extras:
+            return extras[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def replace(self, **changes: Any) -> Record:
+        return dataclasses.replace(self, **changes)
+
+    def signal(self, label: str) -> Signal:
+        """The first signal with this label (``KeyError`` if none)."""
+        for sig in self.signals:
+            if sig.label == label:
+                return sig
+        raise KeyError(label)
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.signals]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description used by ``ecgingest inspect --json``."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "format_detail": self.format_detail,
+            "start_time": None if self.start_time is None else self.start_time.isoformat(),
+            "signals": [
+                {
+                    "label": s.label,
+                    "sample_rate": s.sample_rate,
+                    "samples": len(s),
+                    "units": s.units,
+                    "dtype": str(s.digital.dtype),
+                }
+                for s in self.signals
+            ],
+            "annotations": len(self.annotations),
+            "metadata": {k: _jsonable(v) for k, v in self.metadata.as_dict().items()
+                         if v is not None},
+            "overridden": sorted(self.metadata.overridden),
+            "sources": list(self.sources),
+            "warnings": list(self.warnings),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return value

@@ -1,0 +1,216 @@
+"""Turning what the caller passed into entries: one file, a directory, an archive.
+
+An :class:`Upload` is either a single file (``single``) or a container whose
+``entries()`` yields :class:`Entry` objects (and :class:`Skipped` reports) in
+a defined order. Directories are containers whose entries are the files
+below them; archives come from :func:`ecgingest.archive.open_archive`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Union
+
+from . import archive as _archive
+from .archive import ByteBudget, Limits, normalise_entry_name
+from .errors import EcgIngestError, UnsafeEntryError
+
+__all__ = ["Source", "Entry", "Skipped", "Upload", "open_upload", "SNIFF_BYTES"]
+
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], list, tuple]
+
+SNIFF_BYTES = 64 * 1024
+"""Bytes of an entry that content detection may look at without reading it all."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry that yielded no record, and why (``path`` as in the upload)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(eq=False)
+class Entry:
+    """One file of an upload: a normalised relative path and lazily read bytes."""
+
+    path: str
+    size: int
+    _loader: Callable[[], bytes] | None = field(default=None, repr=False)
+    _data: bytes | memoryview | None = field(default=None, repr=False)
+    _head: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
+        return cls(path, len(data), _data=data)
+
+    @property
+    def name(self) -> str:
+        """Base name (the part after the last ``/``)."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def directory(self) -> str:
+        """Directory part of the path ('' at the top)."""
+        return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+
+    def read(self) -> bytes | memoryview:
+        if self._data is None:
+            assert self._loader is not None
+            self._data = self._loader()
+            self.size = len(self._data)
+        return self._data
+
+    def head(self, n: int = SNIFF_BYTES) -> bytes:
+        if self._data is not None:
+            return bytes(self._data[:n])
+        if self._head is None or len(self._head) < min(n, self.size):
+            self._head = self._read_head(n)
+        return self._head[:n]
+
+    def _read_head(self, n: int) -> bytes:
+        return bytes(self.read()[:n])
+
+    def release(self) -> None:
+        """Drop cached bytes of an entry that can be read again (files on disk)."""
+        if self._loader is not None:
+            self._data = None
+
+
+class _FileEntry(Entry):
+    """An entry backed by a file on disk: read on demand, head without reading all."""
+
+    def __init__(self, path: str, file: Path, size: int, budget: ByteBudget) -> None:
+        super().__init__(path, size, _loader=self._load)
+        self._file = file
+        self._budget = budget
+
+    def _load(self) -> bytes:
+        self._budget.check_entry_size(self.path, self.size)
+        with open(self._file, "rb") as fh:
+            return fh.read(self._budget.limits.max_entry_size + 1)
+
+    def _read_head(self, n: int) -> bytes:
+        if self._data is not None:
+            return bytes(self._data[:n])
+        with open(self._file, "rb") as fh:
+            return fh.read(n)
+
+
+class Upload:
+    """What ingestion walks: a single file, or a container of entries."""
+
+    def __init__(self, label: str, *, single: Entry | None = None,
+                 entries: Callable[[], Iterator[Entry | Skipped]] | None = None,
+                 on_disk: bool = False, close: Callable[[], None] | None = None) -> None:
+        self.label = label
+        self.single = single
+        self._entries = entries
+        self.on_disk = on_disk
+        self._close = close
+
+    def entries(self) -> Iterator[Entry | Skipped]:
+        if self.single is not None:
+            yield self.single
+        elif self._entries is not None:
+            yield from self._entries()
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped]:
+    """Files below ``root`` in sorted relative-path order; links are not followed."""
+    stack = [root]
+    found: list[tuple[str, str, Path]] = []
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                rel = Path(item.path).relative_to(root).as_posix()
+                if item.is_symlink():
+                    found.append((rel, "symbolic link (links are never followed)", Path(item.path)))
+                elif item.is_dir(follow_symlinks=False):
+                    stack.append(Path(item.path))
+                elif item.is_file(follow_symlinks=False):
+                    found.append((rel, "", Path(item.path)))
+                else:
+                    found.append((rel, "not a regular file (device, socket or pipe)",
+                                  Path(item.path)))
+    for rel, refusal, file in sorted(found, key=lambda item: item[0]):
+        budget.add_entry(rel)
+        if refusal:
+            yield Skipped(rel, refusal)
+            continue
+        try:
+            path = normalise_entry_name(rel)
+        except UnsafeEntryError as exc:
+            yield Skipped(rel, exc.message)
+            continue
+        yield _FileEntry(path, file, file.stat().st_size, budget)
+
+
+def _read_stream(stream: IO[bytes], limits: Limits, label: str) -> bytes:
+    from .errors import LimitExceededError
+
+    cap = limits.max_entry_size
+    data = stream.read(cap + 1)
+    if data is None:
+        data = b""
+    if len(data) > cap:
+        raise LimitExceededError(
+            f"upload exceeds {cap} bytes; raise Limits.max_entry_size to read it",
+            limit="max_entry_size", value=cap, path=label)
+    return bytes(data)
+
+
+def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
+    """Classify ``source`` and return the :class:`Upload` to walk."""
+    if isinstance(source, (list, tuple)):
+        opened = _archive.open_archive(source, limits, budget)
+        if opened is None:
+            raise EcgIngestError("a list of paths must be the volumes of one archive")
+        return opened
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source) if not isinstance(source, bytes) else source
+        budget.check_entry_size("<bytes>", len(data))
+        entry = Entry.from_bytes("upload", data)
+        return _archive.open_archive(entry, limits, budget) or Upload("<bytes>", single=entry)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source))
+        if path.is_dir():
+            return Upload(str(path), entries=lambda: _walk_directory(path, budget), on_disk=True)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or directory: {str(path)!r}")
+        entry = _FileEntry(path.name, path, path.stat().st_size, budget)
+        return (_archive.open_archive(entry, limits, budget)
+                or Upload(str(path), single=entry, on_disk=True))
+    if hasattr(source, "read"):
+        label = str(getattr(source, "name", "<stream>"))
+        name = os.path.basename(label) if label != "<stream>" else "upload"
+        data = _read_stream(source, limits, label)
+        entry = Entry.from_bytes(name, data)
+        return _archive.open_archive(entry, limits, budget) or Upload(label, single=entry)
+    raise TypeError(
+        f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:
+    """The files next to a WFDB header on disk, by name (what wfdb users expect)."""
+    pool: dict[str, Entry] = {}
+    for item in sorted(header.parent.iterdir()):
+        if item.is_file() and not item.is_symlink():
+            pool[item.name] = _FileEntry(item.name, item, item.stat().st_size, budget)
+    return pool
+

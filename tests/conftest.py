@@ -1,0 +1,45 @@
+"""Shared test set-up: hypothesis profiles and the external corpus location."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", max_examples=100, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("slow", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def corpus_dir() -> Path | None:
+    """The shared corpus when ``ECGINGEST_CORPUS`` points at it."""
+    value = os.environ.get("ECGINGEST_CORPUS")
+    if not value:
+        return None
+    path = Path(value)
+    return path if (path / "records.json").is_file() else None
+
+
+def corpus_records(fmt: str) -> list[dict]:
+    """Entries of ``records.json`` of one format (empty without a corpus)."""
+    root = corpus_dir()
+    if root is None:
+        return []
+    return [r for r in json.loads((root / "records.json").read_text()) if r["format"] == fmt]
+
+
+requires_corpus = pytest.mark.skipif(corpus_dir() is None,
+                                     reason="set ECGINGEST_CORPUS to the shared corpus")
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
