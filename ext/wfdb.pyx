@@ -20,7 +20,7 @@ import numpy as np
 
 cnp.import_array()
 
-DEF CHUNK = 6144          # flat samples decoded per chunk (multiple of 2 and 3)
+DEF CHUNK = 8192          # flat samples decoded per chunk (about; whole frames)
 DEF MAX_SIGNALS = 65536
 
 
@@ -122,78 +122,84 @@ ctypedef fused out_t:
 
 
 cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,
-                 const int* spf, const int* slot_sig, int frame_size,
+                 const int* spf, const int* first_slot, int frame_size, int64_t fpc,
                  int64_t nflat, out_t** outs, const int64_t* shift,
                  const int64_t* outlen, int64_t* count, int64_t* checksum,
                  int32_t* state, int32_t* tmp) noexcept nogil:
     """Decode ``nflat`` flat samples and scatter them to their signals.
 
-    Stored sample ``j`` of signal ``s`` goes to ``outs[s][j - shift[s]]`` when
-    that index lies in ``[0, outlen[s])``; the checksum counts stored samples
-    ``j < outlen[s]`` (before deskewing).
+    Works in chunks of ``fpc`` whole frames (``fpc`` a multiple of 6, so a
+    chunk never splits a 212/310/311 byte group). Stored sample ``j`` of
+    signal ``s`` goes to ``outs[s][j - shift[s]]`` when that index lies in
+    ``[0, outlen[s])``; the checksum counts stored samples ``j < outlen[s]``
+    (before deskewing). ``count[s]`` ends as the stored samples seen.
     """
     cdef int64_t gs = _group_samples(fmt), gb = _group_bytes(fmt)
-    cdef int64_t done = 0, n, ngroups, pos, t, j, idx, nfull
-    cdef int slot = 0, s
-    cdef int32_t v
+    cdef int64_t done = 0, n, ngroups, pos, f, nf, j, idx, nfull, t, total, lim
+    cdef int s, k, sp, off
+    cdef int32_t v, acc
     cdef uint8_t pad[8]
-    cdef bint simple = fmt != 8
     cdef out_t* o
-    for s in range(nsig):
-        if spf[s] != 1 or shift[s] != 0 or nflat > outlen[s] * frame_size:
-            simple = False
+    cdef const int32_t* src
     if nflat < 0 or nflat > _available(fmt, nbytes):
         return TRUNCATED
     nfull = nbytes // gb  # whole byte groups present
     while done < nflat:
         n = nflat - done
-        if n > CHUNK:
-            n = CHUNK
+        if n > fpc * frame_size:
+            n = fpc * frame_size
         ngroups = (n + gs - 1) // gs
         pos = done // gs
         if pos + ngroups <= nfull:
             _decode_groups(data + pos * gb, fmt, ngroups, tmp)
         else:
             # last partial group: pad with zero bytes; only samples whose bits
-            # are all present were counted into nflat by the caller
-            if pos + ngroups - 1 > nfull:
+            # all lie in the file are within nflat
+            if pos + ngroups - 1 != nfull:
                 return TRUNCATED
             if ngroups > 1:
                 _decode_groups(data + pos * gb, fmt, ngroups - 1, tmp)
             memset(pad, 0, 8)
-            memcpy(pad, data + (pos + ngroups - 1) * gb, nbytes - (pos + ngroups - 1) * gb)
+            memcpy(pad, data + nfull * gb, nbytes - nfull * gb)
             _decode_groups(pad, fmt, 1, tmp + (ngroups - 1) * gs)
-        if simple:
-            # one sample per signal and frame, no skew: frame index = count
-            t = 0
-            while t < n:
-                s = slot
-                j = count[s]
-                v = tmp[t]
-                checksum[s] += v
-                outs[s][j] = <out_t>v
-                count[s] = j + 1
-                slot += 1
-                if slot == frame_size:
-                    slot = 0
-                t += 1
-        else:
-            for t in range(n):
-                s = slot_sig[slot]
-                v = tmp[t]
-                if fmt == 8:
-                    v = state[s] + v
-                    state[s] = v
-                j = count[s]
-                if j < outlen[s]:
-                    checksum[s] += v
-                idx = j - shift[s]
-                if idx >= 0 and idx < outlen[s]:
-                    outs[s][idx] = <out_t>v
-                count[s] = j + 1
-                slot += 1
-                if slot == frame_size:
-                    slot = 0
+        nf = (n + frame_size - 1) // frame_size  # frames touched (last may be partial)
+        for s in range(nsig):
+            sp = spf[s]
+            off = first_slot[s]
+            o = outs[s]
+            j = count[s]
+            if sp == 1 and shift[s] == 0 and fmt != 8 and n % frame_size == 0 \
+                    and j + nf <= outlen[s]:
+                # common case: one sample per frame, no skew, all in range
+                src = tmp + off
+                o = o + j
+                total = 0
+                for f in range(nf):
+                    v = src[f * frame_size]
+                    o[f] = <out_t>v
+                    total += v
+                checksum[s] += total
+                count[s] = j + nf
+                continue
+            acc = state[s]
+            lim = outlen[s]
+            for f in range(nf):
+                for k in range(sp):
+                    t = f * frame_size + off + k
+                    if t >= n:
+                        break
+                    v = tmp[t]
+                    if fmt == 8:
+                        acc = acc + v
+                        v = acc
+                    if j < lim:
+                        checksum[s] += v
+                    idx = j - shift[s]
+                    if idx >= 0 and idx < lim:
+                        o[idx] = <out_t>v
+                    j += 1
+            state[s] = acc
+            count[s] = j
         done += n
     return OK
 
@@ -217,20 +223,21 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
         return BAD_VALUE, [], []
     if _group_bytes(fmt) == 0:
         return UNSUPPORTED, [], []
+    if sum(spf) > (1 << 24) or min(spf) < 1:
+        return BAD_VALUE, [], []
     for s in range(nsig):
-        if spf[s] < 1:
-            return BAD_VALUE, [], []
         frame_size += <int>spf[s]
     wide = outs[0].dtype == np.int32
     cdef int* c_spf = <int*>malloc(nsig * sizeof(int))
-    cdef int* c_slot = <int*>malloc(frame_size * sizeof(int))
+    cdef int64_t fpc = max(6, (CHUNK // frame_size) // 6 * 6)
+    cdef int* c_slot = <int*>malloc(nsig * sizeof(int))
     cdef int64_t* c_shift = <int64_t*>malloc(nsig * sizeof(int64_t))
     cdef int64_t* c_len = <int64_t*>malloc(nsig * sizeof(int64_t))
     cdef int64_t* c_count = <int64_t*>malloc(nsig * sizeof(int64_t))
     cdef int64_t* c_sum = <int64_t*>malloc(nsig * sizeof(int64_t))
     cdef int32_t* c_state = <int32_t*>malloc(nsig * sizeof(int32_t))
     cdef void** c_out = <void**>malloc(nsig * sizeof(void*))
-    cdef int32_t* tmp = <int32_t*>malloc((CHUNK + 8) * sizeof(int32_t))
+    cdef int32_t* tmp = <int32_t*>malloc((fpc * frame_size + 8) * sizeof(int32_t))
     try:
         if not (c_spf and c_slot and c_shift and c_len and c_count and c_sum and c_state
                 and c_out and tmp):
@@ -242,9 +249,8 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
                     or arr.dtype != (np.int32 if wide else np.int16):
                 return BAD_VALUE, [], []
             c_spf[s] = spf[s]
-            for k in range(c_spf[s]):
-                c_slot[slot] = s
-                slot += 1
+            c_slot[s] = slot
+            slot += c_spf[s]
             c_shift[s] = shifts[s]
             c_len[s] = arr.shape[0]
             c_count[s] = 0
@@ -253,11 +259,11 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
             c_out[s] = cnp.PyArray_DATA(arr)
         with nogil:
             if wide:
-                status = _kernel[int32_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size,
+                status = _kernel[int32_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size, fpc,
                                           nflat, <int32_t**>c_out, c_shift, c_len, c_count,
                                           c_sum, c_state, tmp)
             else:
-                status = _kernel[int16_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size,
+                status = _kernel[int16_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size, fpc,
                                           nflat, <int16_t**>c_out, c_shift, c_len, c_count,
                                           c_sum, c_state, tmp)
         return (status, [c_count[s] for s in range(nsig)],

@@ -8,14 +8,16 @@ straight into the final per-signal arrays. FLAC signal files (formats
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import mmap
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -72,9 +74,11 @@ _BUDGET_FACTOR = 16
 # --------------------------------------------------------------------------- header
 
 
-@dataclass(frozen=True)
-class WfdbSignalSpec:
-    """One signal line of a WFDB header, defaults applied (WFDB.md 'Signal lines')."""
+class WfdbSignalSpec(NamedTuple):
+    """One signal line of a WFDB header, defaults applied (WFDB.md 'Signal lines').
+
+    A named tuple (immutable, cheap to build: the header-only path makes many).
+    """
 
     file_name: str
     fmt: int
@@ -93,8 +97,7 @@ class WfdbSignalSpec:
     uncalibrated: bool
 
 
-@dataclass(frozen=True)
-class WfdbSegmentSpec:
+class WfdbSegmentSpec(NamedTuple):
     """One segment line of a multi-segment header (``name`` ``~`` = null segment)."""
 
     name: str
@@ -305,7 +308,13 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
     file_name = parts[0]
     if len(parts) < 2:
         raise _hdr_error(f"signal {index} names no format", "format")
-    m = _FMT.match(parts[1])
+    token = parts[1]
+    if token.isdigit() and len(parts) >= 8 and parts[3].isdigit() \
+            and token in _FAST_FORMATS:
+        fast = _fast_signal(parts, record, index)
+        if fast is not None:
+            return fast
+    m = _FMT.match(token)
     if m is None:
         raise _hdr_error(f"signal {index} format {parts[1]!r} is malformed", "format")
     fmt = int(m.group(1))
@@ -349,6 +358,44 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
                           adczero, initval, checksum, block, description, uncal)
 
 
+_FAST_FORMATS = {str(f) for f in _PACKED}
+
+
+def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | None:
+    """The common complete signal line (plain format, all numeric fields present).
+
+    Returns ``None`` whenever anything is unusual; the general parser then
+    produces the value or the precise error.
+    """
+    gain_token = parts[2]
+    head, slash, units = gain_token.partition("/")
+    baseline: int | None = None
+    if head.endswith(")"):
+        head, _, base = head[:-1].partition("(")
+        try:
+            baseline = int(base)
+        except ValueError:
+            return None
+    try:
+        gain = float(head) if head else 0.0
+        adcres, adczero, initval = int(parts[3]), int(parts[4]), int(parts[5])
+        checksum, block = int(parts[6]), int(parts[7])
+    except ValueError:
+        return None
+    if gain != gain or gain in (float("inf"), float("-inf")) or "x" in head or "_" in gain_token:
+        return None
+    fmt = int(parts[1])
+    uncal = gain == 0
+    if uncal:
+        gain = 200.0
+    if adcres == 0:
+        adcres = 8 if fmt == 80 else _DEFAULT_RES.get(fmt, 12)
+    description = parts[8].strip() if len(parts) > 8 else f"record {record}, signal {index}"
+    return WfdbSignalSpec(parts[0], fmt, 1, 0, 0, gain, adczero if baseline is None else baseline,
+                          units if slash else "mV", adcres, adczero, initval, checksum, block,
+                          description, uncal)
+
+
 def read_wfdb_header(source: str | os.PathLike[str] | bytes | bytearray | memoryview
                      ) -> WfdbHeader:
     """Parse a WFDB header only (path or bytes): no signal file is opened.
@@ -362,7 +409,11 @@ def read_wfdb_header(source: str | os.PathLike[str] | bytes | bytearray | memory
     else:
         path = os.fspath(source)
         with open(path, "rb") as fh:
-            data = fh.read(1 << 24)
+            size = os.fstat(fh.fileno()).st_size
+            if size > (1 << 24):
+                raise HeaderError(f"header of {size} bytes is implausibly large",
+                                  format="wfdb", path=path, field="size")
+            data = fh.read()
     try:
         return parse_header(data)
     except EcgIngestError as exc:
@@ -444,7 +495,8 @@ def _parse_entry(entry: Entry) -> WfdbHeader | EcgIngestError:
     try:
         if entry.size > (1 << 24):
             raise _hdr_error(f"header of {entry.size} bytes is implausibly large", "size")
-        return parse_header(bytes(entry.read()))
+        # head() reads just the file (read() may reserve the whole entry limit)
+        return parse_header(entry.head(entry.size + 1))
     except EcgIngestError as exc:
         return exc.with_context(path=entry.path, format="wfdb")
 
@@ -627,16 +679,20 @@ class _Reader:
         dtype = np.int32 if fmt in _WIDE else np.int16
         frame_size = sum(s.samples_per_frame for s in group)
         max_skew = max(_skew_frames(s) for s in group)
-        data = entry.read()
-        view = memoryview(data)[group[0].byte_offset:]
-        nbytes = len(view)
-        # a partial last frame still feeds the signals it reaches
-        flat = min((nframes + max_skew) * frame_size, _kernel.available_samples(fmt, nbytes))
         outs = [np.empty(nframes * s.samples_per_frame, dtype=dtype) for s in group]
-        status, counts, sums = _kernel.decode_group(
-            view if nbytes else b"", fmt, flat, [s.samples_per_frame for s in group],
-            [_skew_frames(s) * s.samples_per_frame for s in group], outs,
-            [s.initial_value for s in group])
+        with _signal_bytes(entry) as data:
+            view = data[group[0].byte_offset:]
+            nbytes = len(view)
+            # a partial last frame still feeds the signals it reaches
+            flat = min((nframes + max_skew) * frame_size,
+                       _kernel.available_samples(fmt, nbytes))
+            try:
+                status, counts, sums = _kernel.decode_group(
+                    view if nbytes else b"", fmt, flat, [s.samples_per_frame for s in group],
+                    [_skew_frames(s) * s.samples_per_frame for s in group], outs,
+                    [s.initial_value for s in group])
+            finally:
+                view.release()
         if status != 0:
             raise CorruptDataError(f"signal file {group[0].file_name!r} could not be decoded "
                                    f"(kernel status {status})", format="wfdb",
@@ -885,6 +941,38 @@ class _Reader:
         return Record(name=hdr.record_name, format="wfdb",
                       format_detail="WFDB multi-segment (variable layout)", signals=signals,
                       start_time=hdr.start_time, warnings=notes, extras=extras)
+
+
+@contextlib.contextmanager
+def _signal_bytes(entry: Entry) -> Iterator[memoryview]:
+    """The bytes of a signal file; a file on disk is memory-mapped, not copied.
+
+    Mapping keeps the peak memory of a decode at the size of the output
+    arrays (the page cache holds the file); other entries are read as usual.
+    """
+    file = getattr(entry, "_file", None)
+    budget = getattr(entry, "_budget", None)
+    if getattr(entry, "_data", None) is None and isinstance(file, Path) and entry.size > 0:
+        if budget is not None:
+            budget.check_entry_size(entry.path, entry.size)
+        try:
+            with open(file, "rb") as fh:
+                mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            mapped = None
+        if mapped is not None:
+            view = memoryview(mapped)
+            try:
+                yield view
+            finally:
+                view.release()
+                mapped.close()
+            return
+    view = memoryview(entry.read())
+    try:
+        yield view
+    finally:
+        view.release()
 
 
 def _with_frames(h: WfdbHeader, frames: int) -> WfdbHeader:
