@@ -65,6 +65,8 @@ _DEFAULT_RES = {80: 8, 160: 16, 212: 12, 310: 10, 311: 10, 508: 8, 516: 16, 524:
 _MAX_SIGNALS = 65536
 _MAX_SEGMENTS = 1_000_000
 _MAX_SPF = 1 << 20
+_MAX_SKEW = 1 << 31
+_MAX_OFFSET = 1 << 48
 _MIN_BUDGET = 64 * 2**20
 """Output bytes allowed however few data bytes are present (null signals, gaps)."""
 _BUDGET_FACTOR = 16
@@ -328,9 +330,11 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
         raise _hdr_error(f"signal {index} samples per frame {spf} is out of range",
                          "samples per frame")
     skew = int(m.group(3)) if m.group(3) else 0
-    if skew < 0:
-        raise _hdr_error(f"signal {index} skew {skew} is negative", "skew")
+    if not 0 <= skew <= _MAX_SKEW:
+        raise _hdr_error(f"signal {index} skew {skew} is out of range", "skew")
     offset = int(m.group(4)) if m.group(4) else 0
+    if offset > _MAX_OFFSET:
+        raise _hdr_error(f"signal {index} byte offset {offset} is out of range", "byte offset")
     gain, baseline, units, uncal = 0.0, None, "mV", False
     if len(parts) > 2:
         g = _GAIN.match(parts[2])
@@ -483,10 +487,14 @@ def read_pool(pool: Mapping[str, Entry], headers: Sequence[str], *,
         except EcgIngestError as exc:
             yield PoolOutcome(name, None, exc.with_context(format="wfdb"),
                               tuple(files + reader.used))
-        except MemoryError as exc:
-            yield PoolOutcome(name, None, CorruptDataError(
-                f"record {hdr.record_name!r} needs more memory than is available ({exc})",
-                format="wfdb"), tuple(files + reader.used))
+        except OSError:
+            raise
+        except Exception as exc:  # a decoder bug must still surface as a typed error
+            error = CorruptDataError(
+                f"record {hdr.record_name!r} could not be decoded ({type(exc).__name__}: {exc})",
+                format="wfdb", path=name)
+            error.__cause__ = exc
+            yield PoolOutcome(name, None, error, tuple(files + reader.used))
         else:
             yield PoolOutcome(name, record, None, tuple(files + reader.used))
 
