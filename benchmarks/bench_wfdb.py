@@ -170,8 +170,8 @@ def main() -> None:
                 for t in threads:
                     t.join()
 
-            t_seq = best(sequential, repeat)
-            t_con = best(concurrent, repeat)
+            t_seq = best(sequential, 2 * repeat)
+            t_con = best(concurrent, 2 * repeat)
             print(f"threads ({label}, fmt 212 digital): sequential {t_seq * 1e3:.1f} ms, "
                   f"two threads {t_con * 1e3:.1f} ms, speed-up {t_seq / t_con:.2f}x "
                   f"(cores: {os.cpu_count()})")
