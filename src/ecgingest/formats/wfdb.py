@@ -60,8 +60,8 @@ _SUPPORTED = _PACKED | set(_FLAC) | {0}
 _INVALID = {16: -32768, 61: -32768, 80: -128, 160: -32768, 24: -(2**23), 32: -(2**31),
             212: -2048, 310: -512, 311: -512, 508: -128, 516: -32768, 524: -(2**23)}
 _WIDE = {24, 32, 524}
-_DEFAULT_RES = {80: 8, 160: 16, 212: 12, 310: 10, 311: 10, 508: 8, 516: 16, 524: 24,
-                16: 16, 61: 16, 24: 24, 32: 32}
+_DEFAULT_RES = {80: 8, 160: 16, 212: 12, 310: 10, 311: 10}
+"""ADC resolution when absent or 0 (the C library; 12 for every other format)."""
 _MAX_SIGNALS = 65536
 _MAX_SEGMENTS = 1_000_000
 _MAX_SPF = 1 << 20
@@ -350,7 +350,7 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
         gain, uncal = 200.0, True
     adcres = _int(parts[3], "ADC resolution") if len(parts) > 3 else 0
     if adcres == 0:
-        adcres = 8 if fmt == 80 else _DEFAULT_RES.get(fmt, 12)
+        adcres = _DEFAULT_RES.get(fmt, 12)
     adczero = _int(parts[4], "ADC zero") if len(parts) > 4 else 0
     initval = _int(parts[5], "initial value") if len(parts) > 5 else adczero
     checksum = _int(parts[6], "checksum") if len(parts) > 6 else None
@@ -393,7 +393,7 @@ def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | 
     if uncal:
         gain = 200.0
     if adcres == 0:
-        adcres = 8 if fmt == 80 else _DEFAULT_RES.get(fmt, 12)
+        adcres = _DEFAULT_RES.get(fmt, 12)
     description = parts[8].strip() if len(parts) > 8 else f"record {record}, signal {index}"
     return WfdbSignalSpec(parts[0], fmt, 1, 0, 0, gain, adczero if baseline is None else baseline,
                           units if slash else "mV", adcres, adczero, initval, checksum, block,
