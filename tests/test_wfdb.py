@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ecgingest
 from ecgingest.errors import (
@@ -357,6 +359,11 @@ def test_short_signal_file_warns_lenient_and_fails_strict():
     assert isinstance(outcome.error, TruncatedError)
 
 
+def test_signal_file_without_any_sample_is_a_truncated_error():
+    outcome = _read({"r.hea": b"r 1 100 10\nr.dat 16+100\n", "r.dat": b"\0" * 40}, "r.hea")
+    assert isinstance(outcome.error, TruncatedError) and "none of the 10" in str(outcome.error)
+
+
 def test_absurd_sample_count_is_refused_before_allocating():
     outcome = _read({"r.hea": b"r 12 500 999999999999\n" + b"r.dat 16\n" * 12,
                      "r.dat": b"\0" * 48}, "r.hea")
@@ -366,7 +373,8 @@ def test_absurd_sample_count_is_refused_before_allocating():
 
 @pytest.mark.parametrize("token, field", [("16:99999999999999999999", "skew"),
                                           ("16+99999999999999999999", "byte offset"),
-                                          ("16x0", "samples per frame")])
+                                          ("16x0", "samples per frame"),
+                                          ("8 200 12 0 99999999999", "initial value")])
 def test_out_of_range_format_suffixes_are_header_errors(token, field):
     outcome = _read({"r.hea": f"r 1 100 2\nr.dat {token}\n".encode(), "r.dat": b"\0" * 4},
                     "r.hea")
@@ -446,6 +454,29 @@ def test_variable_layout_merges_physical_per_segment_gain_with_gaps_invalid():
     # digital rescaled to the layout gain as the WFDB C library does
     np.testing.assert_array_equal(ii.digital[:2], [20, 40])
     assert ii.invalid.tolist() == [False, False, True, False, True, True, True, False, False]
+
+
+@given(st.data())
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_multi_segment_pools_end_in_a_record_or_a_typed_error(data):
+    files = _variable_layout_pool()
+    target = data.draw(st.sampled_from(sorted(files)))
+    blob = bytearray(files[target])
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, max(len(blob) - 1, 0)))
+        if data.draw(st.booleans()) and blob:
+            blob[pos] = data.draw(st.sampled_from(b"0123456789 ~/x:+()#\n-"))
+        else:
+            del blob[pos:pos + data.draw(st.integers(1, 5))]
+    files[target] = bytes(blob)
+    for outcome in fw.read_pool(_pool(files), sorted(n for n in files if n.endswith(".hea")),
+                                strict=data.draw(st.booleans())):
+        assert (outcome.record is None) != (outcome.error is None)
+        assert outcome.error is None or isinstance(outcome.error, EcgIngestError)
+        assert "could not be decoded (" not in str(outcome.error)  # no safety-net catch
+        if outcome.record is not None:
+            for sig in outcome.record.signals:
+                assert sig.physical.shape == sig.digital.shape
 
 
 def test_multi_segment_with_missing_segment_header_is_an_error():

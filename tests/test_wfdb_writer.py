@@ -192,6 +192,8 @@ def test_mutated_real_files_end_in_a_record_or_a_typed_error(header, data):
             assert (outcome.record is None) != (outcome.error is None)
             if outcome.error is not None:
                 assert isinstance(outcome.error, EcgIngestError)
+                # the message of read_pool's safety net for unexpected exceptions
+                assert "could not be decoded (" not in str(outcome.error), outcome.error
             else:
                 for sig in outcome.record.signals:
                     assert len(sig.physical) == len(sig.digital)

@@ -66,6 +66,7 @@ _MAX_SIGNALS = 65536
 _MAX_SEGMENTS = 1_000_000
 _MAX_SPF = 1 << 20
 _MAX_SKEW = 1 << 31
+_INT32 = 1 << 31
 _MAX_OFFSET = 1 << 48
 _MIN_BUDGET = 64 * 2**20
 """Output bytes allowed however few data bytes are present (null signals, gaps)."""
@@ -358,6 +359,10 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
     description = parts[8].strip() if len(parts) > 8 else f"record {record}, signal {index}"
     if baseline is None:
         baseline = adczero
+    for what, value in (("baseline", baseline), ("ADC zero", adczero),
+                        ("initial value", initval)):
+        if not -_INT32 <= value < _INT32:
+            raise _hdr_error(f"signal {index} {what} {value} is out of range", what)
     return WfdbSignalSpec(file_name, fmt, spf, skew, offset, gain, baseline, units, adcres,
                           adczero, initval, checksum, block, description, uncal)
 
@@ -387,6 +392,9 @@ def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | 
     except ValueError:
         return None
     if gain != gain or gain in (float("inf"), float("-inf")) or "x" in head or "_" in gain_token:
+        return None
+    if not (-_INT32 <= adczero < _INT32 and -_INT32 <= initval < _INT32
+            and (baseline is None or -_INT32 <= baseline < _INT32)):
         return None
     fmt = int(parts[1])
     uncal = gain == 0
@@ -647,6 +655,11 @@ class _Reader:
                         mask = np.zeros(n_out, dtype=bool)
                         mask[written:] = True
                         masks[i] = mask
+                    if count == 0:
+                        raise TruncatedError(
+                            f"signal file {spec.file_name!r} holds none of the {n_out} samples "
+                            f"of signal {spec.description!r} of record {hdr.record_name!r}; "
+                            "upload the complete file", format="wfdb", path=spec.file_name)
                     if count < n_out:
                         self._warn(notes, f"signal file {spec.file_name!r} ends after "
                                           f"{count} of {n_out} samples of signal "
