@@ -538,7 +538,6 @@ class _Reader:
         self.pool = pool
         self.strict = strict
         self.used: list[str] = []
-        self.budget_bytes = 0
 
     def _use(self, name: str) -> None:
         if name not in self.used:
@@ -678,9 +677,11 @@ class _Reader:
                 if spec.uncalibrated:
                     notes.append(f"signal {spec.description!r} has no gain (uncalibrated); "
                                  "using 200 ADC units per unit")
-        for i, out in enumerate(digital):
-            assert out is not None
-        return _Decoded([d for d in digital if d is not None], inval, masks, notes, sums)
+        done = [d for d in digital if d is not None]
+        if len(done) != len(specs):  # every group fills its signals; guard the invariant
+            raise CorruptDataError(f"record {hdr.record_name!r}: some signals were not decoded",
+                                   format="wfdb")
+        return _Decoded(done, inval, masks, notes, sums)
 
     def _check_budget(self, hdr: WfdbHeader, nframes: int | None, data_bytes: int) -> None:
         """Refuse header sizes that would allocate far beyond the bytes present."""
