@@ -148,6 +148,23 @@ def test_fixtures_readme_names_every_fixture_file():
             assert f"`{path.relative_to(FIXTURES / 'wfdb').as_posix()}`" in readme, path
 
 
+def test_concurrent_reads_in_threads_give_identical_records():
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = FIXTURE_HEADERS * 3
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda h: ecgingest.read(h)[0], headers))
+    for header, record in zip(headers, results):
+        [alone] = ecgingest.read(header)
+        for a, b in zip(alone.signals, record.signals):
+            np.testing.assert_array_equal(a.digital, b.digital)
+
+
+def test_reading_digital_does_not_compute_physical():
+    [record] = ecgingest.read(FIXTURES / "wfdb" / "100_3chan" / "100_3chan.hea")
+    assert all("physical" not in vars(s) for s in record.signals)
+
+
 # ----------------------------------------------------------------- header rules
 
 
