@@ -129,11 +129,12 @@ cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int
     Works in blocks of frames so a block's bytes stay in cache while every
     signal picks its samples out of them.
     """
-    cdef int64_t f0, f1, f, blk = 4096, total
+    cdef int64_t f0, f1, f, blk = 4096, total, total2
     cdef int s, half = frame_size // 2
     cdef const uint8_t* p
     cdef out_t* o
-    cdef int32_t v
+    cdef out_t* o2
+    cdef int32_t v, v2
     if not (fmt == 16 or (fmt == 212 and frame_size % 2 == 0)):
         return 0
     f0 = 0
@@ -141,30 +142,35 @@ cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int
         f1 = f0 + blk
         if f1 > nframes:
             f1 = nframes
-        for s in range(nsig):
-            o = outs[s]
-            total = 0
-            if fmt == 16:
-                p = data + 2 * (f0 * frame_size + s)
-                for f in range(f0, f1):
-                    v = <int16_t>load_le16(p)
-                    o[f] = <out_t>v
-                    total += v
-                    p += 2 * frame_size
-            elif s % 2 == 0:
+        if fmt == 212:
+            # signals 2m and 2m+1 share every third byte pair: decode them together
+            for s in range(0, nsig, 2):
+                o = outs[s]
+                o2 = outs[s + 1]
+                total = 0
+                total2 = 0
                 p = data + 3 * (f0 * half + s // 2)
                 for f in range(f0, f1):
                     v = sign_extend(p[0] | ((<uint32_t>p[1] & 0x0F) << 8), 12)
+                    v2 = sign_extend(p[2] | ((<uint32_t>p[1] & 0xF0) << 4), 12)
                     o[f] = <out_t>v
+                    o2[f] = <out_t>v2
                     total += v
+                    total2 += v2
                     p += 3 * half
-            else:
-                p = data + 3 * (f0 * half + s // 2)
-                for f in range(f0, f1):
-                    v = sign_extend(p[2] | ((<uint32_t>p[1] & 0xF0) << 4), 12)
-                    o[f] = <out_t>v
-                    total += v
-                    p += 3 * half
+                checksum[s] += total
+                checksum[s + 1] += total2
+            f0 = f1
+            continue
+        for s in range(nsig):
+            o = outs[s]
+            total = 0
+            p = data + 2 * (f0 * frame_size + s)
+            for f in range(f0, f1):
+                v = <int16_t>load_le16(p)
+                o[f] = <out_t>v
+                total += v
+                p += 2 * frame_size
             checksum[s] += total
         f0 = f1
     return nframes
