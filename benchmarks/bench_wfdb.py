@@ -84,13 +84,19 @@ def numpy_decode(header: Path, fmt: int, n: int) -> list[np.ndarray]:
 
 
 def best(fn, repeat: int) -> float:
-    times = []
+    return compare({"only": fn}, repeat)["only"]
+
+
+def compare(fns: dict, repeat: int) -> dict:
+    """Best wall time of each function, run round-robin so load changes hit all alike."""
+    times: dict = {name: [] for name in fns}
     for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, fn in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: min(values) for name, values in times.items()}
 
 
 def ecg_digital(header: Path):
@@ -134,14 +140,14 @@ def main() -> None:
                 ref = ecg_digital(header)
                 assert all(np.array_equal(s.digital, frames[:, i])
                            for i, s in enumerate(ref.signals)), "decode mismatch"
-                r_dig = 1 if seconds > 3600 else repeat
-                t_ed = best(lambda: ecg_digital(header), r_dig)
-                t_ep = best(lambda: ecg_physical(header), r_dig)
-                t_wd = best(lambda: wfdb.rdrecord(stem, physical=False, return_res=16), 1
-                            if seconds > 3600 else max(1, repeat - 2))
-                t_wp = best(lambda: wfdb.rdrecord(stem), 1 if seconds > 3600
-                            else max(1, repeat - 2))
-                t_np = best(lambda: numpy_decode(header, fmt, n), r_dig)
+                t = compare({
+                    "ed": lambda: ecg_digital(header),
+                    "wd": lambda: wfdb.rdrecord(stem, physical=False, return_res=16),
+                    "np": lambda: numpy_decode(header, fmt, n),
+                    "ep": lambda: ecg_physical(header),
+                    "wp": lambda: wfdb.rdrecord(stem),
+                }, 2 if seconds > 3600 else repeat)
+                t_ed, t_wd, t_np, t_ep, t_wp = t["ed"], t["wd"], t["np"], t["ep"], t["wp"]
                 rows.append((label, f"{fmt} digital", samples / t_ed, samples / t_wd,
                              samples / t_np))
                 rows.append((label, f"{fmt} physical", samples / t_ep, samples / t_wp,
@@ -170,16 +176,17 @@ def main() -> None:
                 for t in threads:
                     t.join()
 
-            t_seq = best(sequential, 2 * repeat)
-            t_con = best(concurrent, 2 * repeat)
+            t = compare({"seq": sequential, "con": concurrent}, 2 * repeat)
+            t_seq, t_con = t["seq"], t["con"]
             print(f"threads ({label}, fmt 212 digital): sequential {t_seq * 1e3:.1f} ms, "
                   f"two threads {t_con * 1e3:.1f} ms, speed-up {t_seq / t_con:.2f}x "
                   f"(cores: {os.cpu_count()})")
         header = folder / f"r212_{durations[0][1]}.hea"
         stem = str(header.with_suffix(""))
         loops = 200
-        t_h = best(lambda: [ecgingest.read_wfdb_header(header) for _ in range(loops)], 3) / loops
-        t_wh = best(lambda: [wfdb.rdheader(stem) for _ in range(20)], 3) / 20
+        t = compare({"ours": lambda: [ecgingest.read_wfdb_header(header) for _ in range(loops)],
+                     "wfdb": lambda: [wfdb.rdheader(stem) for _ in range(loops // 10)]}, 5)
+        t_h, t_wh = t["ours"] / loops, t["wfdb"] / (loops // 10)
         print(f"header only: ecgingest.read_wfdb_header {t_h * 1e6:.1f} us, wfdb.rdheader "
               f"{t_wh * 1e6:.1f} us, ratio {t_wh / t_h:.0f}x")
     print()

@@ -129,7 +129,7 @@ cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int
     Works in blocks of frames so a block's bytes stay in cache while every
     signal picks its samples out of them.
     """
-    cdef int64_t f0, f1, f, blk = 4096, total, total2
+    cdef int64_t f0, f1, f, blk = 2048, total, total2
     cdef int s, half = frame_size // 2
     cdef const uint8_t* p
     cdef out_t* o

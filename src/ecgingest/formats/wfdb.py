@@ -701,7 +701,7 @@ class _Reader:
         dtype = np.int32 if fmt in _WIDE else np.int16
         frame_size = sum(s.samples_per_frame for s in group)
         max_skew = max(_skew_frames(s) for s in group)
-        outs = [np.empty(nframes * s.samples_per_frame, dtype=dtype) for s in group]
+        outs = _block([nframes * s.samples_per_frame for s in group], dtype)
         with _signal_bytes(entry) as data:
             view = data[group[0].byte_offset:]
             nbytes = len(view)
@@ -1003,6 +1003,17 @@ def _signal_bytes(entry: Entry) -> Iterator[memoryview]:
         yield view
     finally:
         view.release()
+
+
+def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
+    """Per-signal arrays as views into one contiguous block.
+
+    One large allocation instead of one per signal: numpy backs it with huge
+    pages where the system allows, which makes the first write much cheaper.
+    """
+    block = np.empty(sum(sizes), dtype=dtype)
+    bounds = np.cumsum([0, *sizes])
+    return [block[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _with_frames(h: WfdbHeader, frames: int) -> WfdbHeader:
