@@ -275,6 +275,35 @@ def test_skew_shifts_signal_and_marks_overrun_invalid():
     assert not np.isnan(rec.signals[1].physical[:7]).any()
 
 
+def test_skew_of_multi_sample_frames_rounds_to_whole_frames():
+    a = np.arange(12, dtype=np.int16)  # 6 frames of 2 samples
+    b = np.arange(50, 56, dtype=np.int16)
+    hea = write_header("r", [("r.dat", "16x2:3", a), ("r.dat", "16", b)], nframes=6)
+    rec = _record({"r.hea": hea, "r.dat": pack(16, [a, b], [2, 1])}, "r.hea")
+    # skew 3 samples at 2 samples per frame -> round(1.5) = 2 frames = 4 samples
+    np.testing.assert_array_equal(rec.signals[0].digital[:8], a[4:])
+    assert np.isnan(rec.signals[0].physical[8:]).all()
+    assert rec.signals[0].sample_rate == 200.0 and rec.signals[1].sample_rate == 100.0
+    np.testing.assert_array_equal(rec.signals[1].digital, b)
+
+
+def test_flac_signal_file_round_trip():
+    import io
+
+    import soundfile
+
+    a = np.array([0, 1, -32767, 32767, 5, 6, 7, 8], dtype=np.int16)  # 4 frames x 2
+    b = np.array([-5, -6, 100, 200, 9, 9, -1, 0], dtype=np.int16)
+    frames = np.stack([a, b], axis=1)  # FLAC sample f*spf+k of channel c
+    buf = io.BytesIO()
+    soundfile.write(buf, frames, 96000, format="FLAC", subtype="PCM_16")
+    hea = write_header("r", [("r.flac", "516x2", a), ("r.flac", "516x2", b)], nframes=4)
+    rec = _record({"r.hea": hea, "r.flac": buf.getvalue()}, "r.hea", strict=True)
+    np.testing.assert_array_equal(rec.signals[0].digital, a)
+    np.testing.assert_array_equal(rec.signals[1].digital, b)
+    assert rec.signals[0].sample_rate == 200.0 and not rec.warnings
+
+
 def test_byte_offset_skips_leading_bytes():
     a = np.array([1, -2, 3, -4], dtype=np.int16)
     data = b"HEADERBYTES!" + pack(16, [a], [1])

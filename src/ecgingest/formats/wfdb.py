@@ -554,7 +554,7 @@ class _Reader:
         if entry is None:
             raise MissingFileError(
                 f"record {record!r} needs signal file {file_name!r}, which is not in the "
-                "upload: add it next to the header", format="wfdb", path=file_name)
+                "upload: add it next to the header", format="wfdb", path=None)
         self._use(file_name)
         return entry
 
@@ -658,12 +658,12 @@ class _Reader:
                         raise TruncatedError(
                             f"signal file {spec.file_name!r} holds none of the {n_out} samples "
                             f"of signal {spec.description!r} of record {hdr.record_name!r}; "
-                            "upload the complete file", format="wfdb", path=spec.file_name)
+                            "upload the complete file", format="wfdb", path=entry.path)
                     if count < n_out:
                         self._warn(notes, f"signal file {spec.file_name!r} ends after "
                                           f"{count} of {n_out} samples of signal "
                                           f"{spec.description!r}; the rest is marked invalid",
-                                   bad_data=True, error=TruncatedError, path=spec.file_name)
+                                   bad_data=True, error=TruncatedError, path=entry.path)
                     elif shift:
                         notes.append(f"signal {spec.description!r}: skew leaves the last "
                                      f"{n_out - written} samples without data (invalid)")
@@ -673,7 +673,7 @@ class _Reader:
                         self._warn(notes, f"checksum of signal {spec.description!r} is "
                                           f"{total % 65536}, header says "
                                           f"{spec.checksum % 65536}: the data may be damaged",
-                                   bad_data=True, error=ChecksumError, path=spec.file_name)
+                                   bad_data=True, error=ChecksumError, path=entry.path)
                 if spec.uncalibrated:
                     notes.append(f"signal {spec.description!r} has no gain (uncalibrated); "
                                  "using 200 ADC units per unit")
@@ -718,7 +718,7 @@ class _Reader:
         if status != 0:
             raise CorruptDataError(f"signal file {group[0].file_name!r} could not be decoded "
                                    f"(kernel status {status})", format="wfdb",
-                                   path=group[0].file_name)
+                                   path=entry.path)
         return outs, counts, sums
 
     def _flac(self, hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: Entry,
@@ -731,22 +731,22 @@ class _Reader:
         if any(s.samples_per_frame != spf for s in group) or len(group) > 8:
             raise HeaderError(f"FLAC signal file {group[0].file_name!r} needs at most 8 signals "
                               "with equal samples per frame", format="wfdb",
-                              path=group[0].file_name)
+                              path=entry.path)
         data = bytes(entry.read())
         if data[:4] != b"fLaC":
             raise CorruptDataError(f"signal file {group[0].file_name!r} of format {fmt} is not "
                                    "a FLAC stream (no 'fLaC' signature)", format="wfdb",
-                                   path=group[0].file_name)
+                                   path=entry.path)
         try:
             with soundfile.SoundFile(io.BytesIO(data)) as snd:
                 if snd.channels != len(group):
                     raise CorruptDataError(
                         f"FLAC file {group[0].file_name!r} has {snd.channels} channels for "
-                        f"{len(group)} signals", format="wfdb", path=group[0].file_name)
+                        f"{len(group)} signals", format="wfdb", path=entry.path)
                 if snd.frames > _BUDGET_FACTOR * len(data) + _MIN_BUDGET:
                     raise CorruptDataError(
                         f"FLAC file {group[0].file_name!r} claims {snd.frames} samples, "
-                        "implausible for its size", format="wfdb", path=group[0].file_name)
+                        "implausible for its size", format="wfdb", path=entry.path)
                 skip = group[0].byte_offset
                 if skip:
                     snd.seek(min(skip, snd.frames))
@@ -755,7 +755,7 @@ class _Reader:
             raise
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
             raise CorruptDataError(f"FLAC file {group[0].file_name!r} could not be decoded: "
-                                   f"{exc}", format="wfdb", path=group[0].file_name) from exc
+                                   f"{exc}", format="wfdb", path=entry.path) from exc
         dtype = np.int32 if fmt in _WIDE else np.int16
         values = raw >> (32 - bits)
         outs, counts, sums = [], [], []
@@ -790,20 +790,20 @@ class _Reader:
                     raise MissingFileError(
                         f"multi-segment record {hdr.record_name!r} needs segment header "
                         f"{file_name!r}, which is not in the upload", format="wfdb",
-                        path=file_name)
+                        path=None)
                 sub = _parse_entry(sub_entry)
             self._use(file_name)
             if isinstance(sub, EcgIngestError):
                 raise sub
             if sub.segments is not None:
                 raise HeaderError(f"segment {seg.name!r} is itself multi-segment; WFDB does not "
-                                  "nest segments", format="wfdb", path=file_name)
+                                  "nest segments", format="wfdb", path=self.pool[file_name].path)
             if sub.record_name != seg.name:
                 notes.append(f"segment header {file_name!r} names record {sub.record_name!r}")
             if sub.n_frames is not None and sub.n_frames != seg.frames:
                 raise HeaderError(f"segment {seg.name!r} has {sub.n_frames} frames but the "
                                   f"master header says {seg.frames}", format="wfdb",
-                                  path=file_name, field="segment length")
+                                  path=self.pool[file_name].path, field="segment length")
             seg_headers.append(sub)
         total = sum(s.frames for s in segs)
         if hdr.n_frames is not None and hdr.n_frames != total:
