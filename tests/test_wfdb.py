@@ -143,8 +143,9 @@ def test_fixtures_readme_names_every_fixture_file():
     readme = (FIXTURES / "wfdb" / "README.md").read_text()
     assert "MIT" in readme and "6850ad1aa0c1fcb2282b3625f767de98396cf740" in readme
     for path in (FIXTURES / "wfdb").rglob("*"):
-        if path.is_file() and path.suffix in (".hea", ".dat") or path.name.startswith(
-                "binformats.d"):
+        data_file = path.suffix in (".hea", ".dat") or path.name.startswith(("binformats.d",
+                                                                             "flacformats.d"))
+        if path.is_file() and data_file:
             assert f"`{path.relative_to(FIXTURES / 'wfdb').as_posix()}`" in readme, path
 
 
@@ -503,7 +504,7 @@ def test_variable_layout_merges_physical_per_segment_gain_with_gaps_invalid():
 
 
 @given(st.data())
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 def test_mutated_multi_segment_pools_end_in_a_record_or_a_typed_error(data):
     files = _variable_layout_pool()
     target = data.draw(st.sampled_from(sorted(files)))

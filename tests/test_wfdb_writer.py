@@ -167,7 +167,7 @@ MUTABLE = [FIXTURES / "wfdb" / "binformats" / "binformats.hea",
 
 
 @given(st.sampled_from(MUTABLE), st.data())
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 def test_mutated_real_files_end_in_a_record_or_a_typed_error(header, data):
     files = _fixture_files(header)
     target = data.draw(st.sampled_from(sorted(files)))
