@@ -442,6 +442,19 @@ def test_one_broken_record_does_not_take_down_the_others():
     assert outcomes[0].files == ("a.hea", "a.dat")
 
 
+def test_two_headers_may_share_one_signal_file():
+    a = np.arange(6, dtype=np.int16)
+    b = np.arange(10, 16, dtype=np.int16)
+    pool = _pool({"x.hea": write_header("x", [("d.dat", "16", a), ("d.dat", "16", b)], nframes=6),
+                  "y.hea": write_header("y", [("d.dat", "16", a), ("d.dat", "16:1", b)],
+                                        nframes=6),
+                  "d.dat": pack(16, [a, b], [1, 1])})
+    x, y = fw.read_pool(pool, ["x.hea", "y.hea"])
+    assert x.files == ("x.hea", "d.dat") and y.files == ("y.hea", "d.dat")
+    np.testing.assert_array_equal(x.record.signals[1].digital, b)
+    np.testing.assert_array_equal(y.record.signals[1].digital[:5], b[1:])
+
+
 class _Untouchable(Entry):
     def read(self):
         raise AssertionError(f"{self.path} was read although no record needs it")
