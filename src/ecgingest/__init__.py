@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
+from .formats.wfdb import WfdbHeader, read_wfdb_header
 from .ingest import EntryError, IngestResult, ingest, read
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
@@ -29,5 +30,7 @@ __all__ = [
     "Overrides",
     "Limits",
     "errors",
+    "read_wfdb_header",
+    "WfdbHeader",
     "__version__",
 ]
