@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
-from .ingest import EntryError, IngestResult, ingest, read
+from .ingest import EntryError, IngestResult, ingest, read  # first: builds the format registry
+from .formats.edf import EdfHeader, read_edf_header  # noqa: E402,I001
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
@@ -29,5 +30,7 @@ __all__ = [
     "Overrides",
     "Limits",
     "errors",
+    "read_edf_header",
+    "EdfHeader",
     "__version__",
 ]
