@@ -462,8 +462,8 @@ def _metadata(patient: str, recording: str, plus: bool,
             extras["patient_name"] = name
             if "," in name:
                 last, first = (part.strip() for part in name.split(",", 1))
-                fields["patient_last_name"] = last or None
-                fields["patient_first_name"] = first or None
+                fields["patient_last_name"] = last if last not in ("", "X") else None
+                fields["patient_first_name"] = first if first not in ("", "X") else None
             else:
                 words = name.split()
                 fields["patient_last_name"] = words[-1] if words else None
