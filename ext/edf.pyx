@@ -230,3 +230,54 @@ cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t 
             flags[k] = 0
         else:
             flags[k] = 1
+
+
+cdef bint _valid_number(const uint8_t* s, Py_ssize_t n, bint integer) noexcept nogil:
+    """ASCII number padded with spaces: [+-]digits, or for decimals also
+    ``.``, fraction digits and an exponent."""
+    cdef Py_ssize_t i = 0
+    cdef bint digits = False
+    while i < n and s[i] == 32:
+        i += 1
+    if i < n and (s[i] == 43 or s[i] == 45):
+        i += 1
+    while i < n and 48 <= s[i] <= 57:
+        i += 1
+        digits = True
+    if not integer:
+        if i < n and s[i] == 46:
+            i += 1
+            while i < n and 48 <= s[i] <= 57:
+                i += 1
+                digits = True
+        if digits and i < n and (s[i] == 101 or s[i] == 69):
+            i += 1
+            if i < n and (s[i] == 43 or s[i] == 45):
+                i += 1
+            if not (i < n and 48 <= s[i] <= 57):
+                return False
+            while i < n and 48 <= s[i] <= 57:
+                i += 1
+    if not digits:
+        return False
+    while i < n and s[i] == 32:
+        i += 1
+    return i == n
+
+
+def parse_column(list raws, bint integer):
+    """Numbers of one per-signal header column: ``(values, index of first bad field or -1)``."""
+    cdef Py_ssize_t i
+    cdef bytes raw
+    values = []
+    for i in range(len(raws)):
+        raw = raws[i]
+        if not _valid_number(<const uint8_t*><const char*>raw, len(raw), integer):
+            return values, i
+        values.append(int(raw) if integer else float(raw))
+    return values, -1
+
+
+def valid_number(bytes raw, bint integer):
+    """True when ``raw`` is an ASCII integer (or decimal) padded with spaces."""
+    return _valid_number(<const uint8_t*><const char*>raw, len(raw), integer)

@@ -189,7 +189,7 @@ def _text(raw: bytes, ctx: _Context, field: str, offset: int, seen: list[bool]) 
 
 
 def _int_field(raw: bytes, ctx: _Context, field: str, offset: int) -> int:
-    if not _INT.match(raw):
+    if not _kernel.valid_number(raw, True):
         raise ctx.header_error(
             f"{field} must be an ASCII integer, found {raw!r}; the file is not valid EDF",
             field, offset)
@@ -197,7 +197,7 @@ def _int_field(raw: bytes, ctx: _Context, field: str, offset: int) -> int:
 
 
 def _float_field(raw: bytes, ctx: _Context, field: str, offset: int) -> float:
-    if not _DECIMAL.match(raw):
+    if not _kernel.valid_number(raw, False):
         raise ctx.header_error(
             f"{field} must be an ASCII decimal number, found {raw!r}; the file is not valid EDF",
             field, offset)
@@ -272,20 +272,30 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
         ctx.warn(f"control bytes in the header (first at byte {first_bad}); EDF+ allows "
                  "only printable ASCII")
 
-    def num(f: int, i: int, kind_: type) -> float | int:
-        off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
-        name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
-        if kind_ is int:
-            return _int_field(columns[f][i], ctx, name, off)
-        return _float_field(columns[f][i], ctx, name, off)
+    def column(f: int, integer: bool) -> list:
+        values, bad = _kernel.parse_column(columns[f], integer)
+        if bad >= 0:
+            off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + bad * _SIGNAL_FIELD_WIDTHS[f]
+            name = f"{_SIGNAL_FIELDS[f]} of signal {bad}"
+            kind_ = "integer" if integer else "decimal number"
+            raise ctx.header_error(f"{name} must be an ASCII {kind_}, found "
+                                   f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
+        if not integer:
+            for i, v in enumerate(values):
+                if not math.isfinite(v):
+                    off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
+                    name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
+                    raise ctx.header_error(f"{name} is not a finite number", name, off)
+        return values
 
+    pmins, pmaxs = column(3, False), column(4, False)
+    dmins, dmaxs = column(5, True), column(6, True)
+    counts = column(8, True)
     record_size = 0
     max_count = (file_size // bps) + 1
     plain_annotation = []
     for i in range(ns):
-        pmin, pmax = num(3, i, float), num(4, i, float)
-        dmin, dmax = num(5, i, int), num(6, i, int)
-        n = int(num(8, i, int))
+        pmin, pmax, dmin, dmax, n = pmins[i], pmaxs[i], dmins[i], dmaxs[i], counts[i]
         off = 256 + 216 * ns + i * 8
         if n < 0:
             raise ctx.header_error(f"samples per data record of signal {i} is negative ({n})",
