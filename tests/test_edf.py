@@ -462,3 +462,23 @@ def test_read_edf_header_rejects_non_edf():
         ecgingest.read_edf_header(b"x" * 600)
     with pytest.raises(EcgIngestError):
         ecgingest.read_edf_header(b"0       ")
+
+
+def test_edfplus_without_annotation_signal_assumes_continuity_with_a_warning():
+    data = _patched(write_edf(simple_file(1, 4, 3, plus=None)), 192, b"EDF+C")
+    record = _decode(data)
+    assert record.format_detail == "EDF+C"
+    np.testing.assert_array_equal(record.data_record_onsets, [0.0, 1.0, 2.0])
+    assert any("no annotation signal" in w for w in record.warnings)
+
+
+def test_decoding_in_threads_gives_the_same_samples():
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = [write_edf(simple_file(3, 50, 40, bdf=bool(i % 2), seed=i)) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(_decode, files))
+    for data, record in zip(files, threaded):
+        sequential = _decode(data)
+        for a, b in zip(record.signals, sequential.signals):
+            np.testing.assert_array_equal(a.digital, b.digital)

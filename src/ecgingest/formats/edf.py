@@ -22,7 +22,7 @@ import numpy as np
 
 from .._ext import edf as _kernel
 from ..detect import SingleFileFormat
-from ..errors import EcgIngestError, EcgWarning, HeaderError, TruncatedError
+from ..errors import EcgWarning, HeaderError, TruncatedError
 from ..record import Annotation, Metadata, Record, Signal
 from ..sources import Entry
 
