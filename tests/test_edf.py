@@ -482,3 +482,22 @@ def test_decoding_in_threads_gives_the_same_samples():
         sequential = _decode(data)
         for a, b in zip(record.signals, sequential.signals):
             np.testing.assert_array_equal(a.digital, b.digital)
+
+
+def test_read_edf_header_from_a_non_seekable_stream():
+    data = (EDF_FIXTURES / "test_subsecond.edf").read_bytes()
+
+    class Pipe(io.RawIOBase):
+        def __init__(self):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            chunk = self._inner.read(min(len(buffer), 100))
+            buffer[:len(chunk)] = chunk
+            return len(chunk)
+
+    header = ecgingest.read_edf_header(Pipe())
+    assert header == ecgingest.read_edf_header(data)

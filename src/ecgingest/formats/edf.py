@@ -13,8 +13,9 @@ import datetime as dt
 import math
 import os
 import re
+import stat
 import warnings as _warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Union
 
@@ -724,8 +725,11 @@ def read_edf_header(source: HeaderSource, *, strict: bool = False) -> EdfHeader:
             return _header_from(_reader(fh), size, os.fspath(source), strict)
     if hasattr(source, "read"):
         fh = source
+        size: int | None = None
         try:
-            size = os.fstat(fh.fileno()).st_size  # type: ignore[union-attr]
+            info = os.fstat(fh.fileno())  # type: ignore[union-attr]
+            if stat.S_ISREG(info.st_mode):
+                size = info.st_size - fh.tell()
         except (AttributeError, OSError, ValueError):
             size = None
         if size is None:
@@ -742,19 +746,21 @@ def read_edf_header(source: HeaderSource, *, strict: bool = False) -> EdfHeader:
                     f"{type(source).__name__}")
 
 
-def _reader(fh: IO[bytes]):
-    start = fh.tell() if hasattr(fh, "tell") else 0
+def _reader(fh: IO[bytes]) -> Callable[[int], bytes]:
+    """Sequential reads from the stream's position, never past what is asked for."""
     cache = bytearray()
 
     def read(n: int) -> bytes:
-        if len(cache) < n:
-            fh.seek(start + len(cache))
-            cache.extend(fh.read(n - len(cache)))
+        while len(cache) < n:
+            chunk = fh.read(n - len(cache))
+            if not chunk:
+                break
+            cache.extend(chunk)
         return bytes(cache[:n])
     return read
 
 
-def _header_from(read, size: int, path: str | None, strict: bool) -> EdfHeader:
+def _header_from(read: Callable[[int], bytes], size: int, path: str | None, strict: bool) -> EdfHeader:
     head = read(256)
     if len(head) < 256:
         raise TruncatedError(f"the file has {len(head)} bytes, fewer than the 256-byte fixed "
