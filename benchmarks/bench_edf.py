@@ -299,6 +299,9 @@ def bench_file(path: Path, repeats: int) -> None:
     seq, par = threaded(ecg_physical, [path, twin], repeats)
     print(f"threads   ecgingest physical, 2 files: sequential {seq * 1e3:.1f} ms, "
           f"2 threads {par * 1e3:.1f} ms, speed-up {seq / par:.2f}x")
+    fseq, fpar = threaded(numpy_physical, [path, twin], repeats)
+    print(f"threads   numpy floor (what this machine allows), 2 files: sequential "
+          f"{fseq * 1e3:.1f} ms, 2 threads {fpar * 1e3:.1f} ms, speed-up {fseq / fpar:.2f}x")
     twin.unlink()
     peak, returned = peak_memory(path)
     print(f"memory    ecgingest physical: peak RSS growth {peak / 1e6:.0f} MB for "

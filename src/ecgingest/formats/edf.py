@@ -577,7 +577,6 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
     bps = 3 if fmt == "bdf" else 2
     n_rec = header.n_records
     data_sigs = header.data_signals
-    ann_sigs = header.annotation_signals
     slot_offsets = np.zeros(len(header.signals), dtype=np.int64)
     pos = 0
     for s in header.signals:
