@@ -501,3 +501,12 @@ def test_read_edf_header_from_a_non_seekable_stream():
 
     header = ecgingest.read_edf_header(Pipe())
     assert header == ecgingest.read_edf_header(data)
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", [pytest.param(r, id=r["path"])
+                                   for r in corpus_records("scp") + corpus_records("wfdb")])
+def test_detection_never_claims_corpus_files_of_other_formats(entry):
+    for name in entry["files"]:
+        data = (corpus_dir() / name).read_bytes()
+        assert not edf.sniff(Entry.from_bytes(Path(name).name, data))
