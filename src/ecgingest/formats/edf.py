@@ -265,6 +265,9 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
     signals: list[EdfSignalHeader] = []
     texts: list[list[str]] = []
     for f in (0, 1, 2, 7, 9):
+        if b"".join(columns[f]).isascii():  # the common case: no per-field checks
+            texts.append([raw.decode("ascii").strip(" \x00") for raw in columns[f]])
+            continue
         texts.append([_text(raw, ctx, _SIGNAL_FIELDS[f],
                             256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f],
                             seen_non_ascii) for i, raw in enumerate(columns[f])])
