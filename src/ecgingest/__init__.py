@@ -9,23 +9,18 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
-from .chunked import ChunkedUpload
-from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
 from .formats.wfdb import WfdbHeader, read_wfdb_header
 from .ingest import EntryError, IngestResult, ingest, read
-from .many import ingest_many
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
-from .stream import Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
     "read",
     "ingest",
-    "ingest_many",
     "IngestResult",
     "EntryError",
     "Skipped",
@@ -35,9 +30,6 @@ __all__ = [
     "Annotation",
     "Overrides",
     "Limits",
-    "ChunkedUpload",
-    "Stream",
-    "encode_compressed_delta",
     "read_wfdb_header",
     "WfdbHeader",
     "read_edf_header",
