@@ -44,6 +44,9 @@ def detect(entry: Entry) -> SingleFileFormat | None:
 def _registry() -> tuple[SingleFileFormat, ...]:
     formats: list[SingleFileFormat] = []
     # Priority order of INGESTION.md §2; each format module exports FORMAT.
+    from .formats import scp
+
+    formats.append(scp.FORMAT)
     return tuple(formats)
 
 

@@ -1,0 +1,433 @@
+# cython: language_level=3
+"""SCP-ECG kernels: CRC, Huffman / raw decoding, differences, bimodal
+interpolation and reference-beat addition.
+
+Every function validates its arguments and allocates with the GIL, then runs
+one ``with nogil:`` kernel over ``const uint8_t[::1]`` input and returns a
+status code (``_status.pxd``); the Python layer maps codes to exceptions.
+Bounds checks are off in release builds: every read below is checked against
+an explicit end first.
+"""
+
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cimport numpy as cnp
+import numpy as np
+
+from _bytes cimport load_le16, sign_extend
+from _status cimport OK, TRUNCATED, BAD_VALUE, OVERFLOW, BAD_CODE, UNSUPPORTED
+
+cnp.import_array()
+
+STATUS_OK = OK
+STATUS_TRUNCATED = TRUNCATED
+STATUS_BAD_VALUE = BAD_VALUE
+STATUS_OVERFLOW = OVERFLOW
+STATUS_BAD_CODE = BAD_CODE
+STATUS_UNSUPPORTED = UNSUPPORTED
+
+# code table columns (int32 rows of 5)
+cdef enum:
+    C_PREFIX = 0
+    C_TOTAL = 1
+    C_MODE = 2
+    C_VALUE = 3
+    C_CODE = 4
+    NCOL = 5
+    LUT_MAX_BITS = 12
+    LUT_NONE = -1
+    LUT_LONG = -2
+
+
+# ---------------------------------------------------------------- CRC
+
+cdef uint16_t _crc_table[256]
+
+
+cdef void _init_crc_table() noexcept:
+    cdef uint16_t crc
+    cdef int i, b
+    for i in range(256):
+        crc = <uint16_t>(i << 8)
+        for b in range(8):
+            if crc & 0x8000:
+                crc = <uint16_t>((crc << 1) ^ 0x1021)
+            else:
+                crc = <uint16_t>(crc << 1)
+        _crc_table[i] = crc
+
+
+_init_crc_table()
+
+
+cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    cdef uint16_t crc = 0xFFFF
+    cdef Py_ssize_t i
+    for i in range(n):
+        crc = <uint16_t>((crc << 8) ^ _crc_table[((crc >> 8) ^ p[i]) & 0xFF])
+    return crc
+
+
+def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:
+    """CRC-16/CCITT-FALSE of ``data[start:stop]`` (``stop=-1``: to the end)."""
+    cdef Py_ssize_t n = data.shape[0]
+    cdef uint16_t crc
+    if stop < 0:
+        stop = n
+    if start < 0 or start > stop or stop > n:
+        raise ValueError("CRC range outside the buffer")
+    if stop == start:
+        return 0xFFFF
+    with nogil:
+        crc = _crc_kernel(&data[start], stop - start)
+    return crc
+
+
+# ---------------------------------------------------------------- Huffman tables
+
+def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
+    """Lookup tables (one per Huffman table) indexed by the next ``bits`` bits.
+
+    Returns ``(status, lut, lut_offsets, lut_bits)``; status BAD_VALUE when a
+    code is malformed, BAD_CODE when a table is not prefix-free.
+    """
+    cdef Py_ssize_t ntables = table_offsets.shape[0] - 1
+    cdef Py_ssize_t t, c, j, total = 0, first, span
+    cdef int bits, p, maxp
+    if ntables < 0 or codes.shape[1] != NCOL:
+        raise ValueError("malformed code table arrays")
+    if ntables > 0 and table_offsets[ntables] > codes.shape[0]:
+        raise ValueError("table offsets outside the code array")
+    lut_bits = np.zeros(max(ntables, 0), dtype=np.int32)
+    lut_offsets = np.zeros(max(ntables, 0) + 1, dtype=np.int64)
+    cdef int32_t[::1] lb = lut_bits
+    for t in range(ntables):
+        if table_offsets[t] > table_offsets[t + 1] or table_offsets[t] < 0:
+            raise ValueError("table offsets not increasing")
+        maxp = 1
+        for c in range(table_offsets[t], table_offsets[t + 1]):
+            p = codes[c, C_PREFIX]
+            if p < 1 or p > 32 or codes[c, C_TOTAL] < p or codes[c, C_TOTAL] - p > 32:
+                return BAD_VALUE, None, None, None
+            if p > maxp:
+                maxp = p
+        lb[t] = min(maxp, LUT_MAX_BITS)
+        lut_offsets[t] = total
+        total += (<Py_ssize_t>1) << lb[t]
+    lut_offsets[ntables] = total
+    lut = np.full(total, LUT_NONE, dtype=np.int32)
+    cdef int32_t[::1] lv = lut
+    cdef int64_t[::1] lo = lut_offsets
+    cdef uint32_t code
+    for t in range(ntables):
+        bits = lb[t]
+        for c in range(table_offsets[t], table_offsets[t + 1]):
+            p = codes[c, C_PREFIX]
+            code = <uint32_t>codes[c, C_CODE]
+            if p < 32 and (code >> p) != 0:
+                return BAD_VALUE, None, None, None
+            if p <= bits:
+                first = <Py_ssize_t>(code << (bits - p))
+                span = (<Py_ssize_t>1) << (bits - p)
+                for j in range(first, first + span):
+                    if lv[lo[t] + j] != LUT_NONE:
+                        return BAD_CODE, None, None, None
+                    lv[lo[t] + j] = <int32_t>c
+            else:
+                first = <Py_ssize_t>(code >> (p - bits))
+                if lv[lo[t] + first] >= 0:
+                    return BAD_CODE, None, None, None
+                lv[lo[t] + first] = LUT_LONG
+    return OK, lut, lut_offsets, lut_bits
+
+
+cdef inline uint64_t _peek64(const uint8_t* p, Py_ssize_t nbytes, Py_ssize_t bitpos) noexcept nogil:
+    """64 bits from ``bitpos`` (MSB first), zero past the end; the top 57 are valid."""
+    cdef Py_ssize_t byte = bitpos >> 3
+    cdef uint64_t acc = 0
+    cdef int i
+    if byte + 8 <= nbytes:
+        for i in range(8):
+            acc = (acc << 8) | p[byte + i]
+    else:
+        for i in range(8):
+            acc <<= 8
+            if byte + i < nbytes:
+                acc |= p[byte + i]
+    return acc << (bitpos & 7)
+
+
+cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_ssize_t n,
+                         Py_ssize_t* produced, const int32_t* codes,
+                         const int32_t* table_offsets, Py_ssize_t ntables,
+                         const int32_t* lut, const int64_t* lut_offsets,
+                         const int32_t* lut_bits) noexcept nogil:
+    cdef Py_ssize_t endbits = nbytes * 8
+    cdef Py_ssize_t pos = 0, k = 0, c, idx
+    cdef Py_ssize_t table = 0
+    cdef uint64_t w
+    cdef int bits, p_bits, extra, total
+    cdef int32_t entry
+    cdef const int32_t* row
+    cdef int switches = 0
+    while k < n:
+        if pos >= endbits:
+            break
+        w = _peek64(p, nbytes, pos)
+        bits = lut_bits[table]
+        entry = lut[lut_offsets[table] + <Py_ssize_t>(w >> (64 - bits))]
+        if entry == LUT_LONG:
+            entry = LUT_NONE
+            for c in range(table_offsets[table], table_offsets[table + 1]):
+                row = codes + c * NCOL
+                p_bits = row[C_PREFIX]
+                if p_bits > bits and <uint32_t>(w >> (64 - p_bits)) == <uint32_t>row[C_CODE]:
+                    entry = <int32_t>c
+                    break
+        if entry < 0:
+            produced[0] = k
+            return BAD_CODE
+        row = codes + entry * NCOL
+        p_bits = row[C_PREFIX]
+        total = row[C_TOTAL]
+        if pos + total > endbits:
+            break  # a code cut by the end of the lead's bytes: padding
+        if row[C_MODE] == 0:
+            idx = row[C_VALUE]
+            if idx < 1 or idx > ntables:
+                produced[0] = k
+                return BAD_VALUE
+            table = idx - 1
+            pos += p_bits
+            switches += 1
+            if switches > 64:  # a chain of switches that decodes nothing
+                produced[0] = k
+                return BAD_CODE
+            continue
+        switches = 0
+        extra = total - p_bits
+        if extra == 0:
+            out[k] = row[C_VALUE]
+        else:
+            if p_bits + extra > 57:
+                w = _peek64(p, nbytes, pos + p_bits)
+                out[k] = sign_extend(<uint32_t>(w >> (64 - extra)), extra)
+            else:
+                out[k] = sign_extend(<uint32_t>((w << p_bits) >> (64 - extra)), extra)
+        pos += total
+        k += 1
+    produced[0] = k
+    return OK
+
+
+cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order) noexcept nogil:
+    """First / second differences in wrapping 32-bit arithmetic."""
+    cdef Py_ssize_t i
+    cdef uint32_t a, b
+    if order == 1:
+        for i in range(1, n):
+            x[i] = <int32_t>(<uint32_t>x[i] + <uint32_t>x[i - 1])
+    elif order == 2:
+        for i in range(2, n):
+            a = <uint32_t>x[i - 1]
+            b = <uint32_t>x[i - 2]
+            x[i] = <int32_t>(<uint32_t>x[i] + 2 * a - b)
+
+
+def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
+                 Py_ssize_t nsamples, int huffman, int differences,
+                 const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
+                 const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
+                 const int32_t[::1] lut_bits=None):
+    """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
+
+    Returns ``(status, values, produced)``; ``produced[i]`` says how many
+    values lead ``i`` really held (the rest of its row is zero).
+    """
+    cdef Py_ssize_t nleads = starts.shape[0], i, j, m
+    cdef Py_ssize_t n = data.shape[0]
+    cdef int status = OK, st
+    cdef Py_ssize_t ntables = 0
+    if lengths.shape[0] != nleads or nsamples < 0:
+        raise ValueError("lead arrays disagree")
+    if differences not in (0, 1, 2):
+        return UNSUPPORTED, None, None
+    for i in range(nleads):
+        if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
+            return TRUNCATED, None, None
+    if huffman:
+        if codes is None or table_offsets is None or lut is None or lut_offsets is None \
+                or lut_bits is None:
+            raise ValueError("Huffman decoding needs its tables")
+        ntables = table_offsets.shape[0] - 1
+        if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
+            raise ValueError("malformed Huffman tables")
+        if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
+                or lut_offsets[ntables] > lut.shape[0]:
+            raise ValueError("malformed Huffman tables")
+    values = np.zeros((nleads, nsamples), dtype=np.int32)
+    produced = np.zeros(nleads, dtype=np.int64)
+    cdef int32_t[:, ::1] v = values
+    cdef int64_t[::1] prod = produced
+    cdef Py_ssize_t got
+    cdef const uint8_t* base
+    cdef const int32_t* cp = NULL
+    cdef const int32_t* tp = NULL
+    cdef const int32_t* lp = NULL
+    cdef const int64_t* lop = NULL
+    cdef const int32_t* lbp = NULL
+    if nleads == 0 or nsamples == 0:
+        return OK, values, produced
+    if huffman:
+        cp = &codes[0, 0] if codes.shape[0] > 0 else NULL
+        tp = &table_offsets[0]
+        lp = &lut[0]
+        lop = &lut_offsets[0]
+        lbp = &lut_bits[0]
+    with nogil:
+        for i in range(nleads):
+            got = 0
+            base = &data[0] + starts[i] if n > 0 else NULL
+            if huffman:
+                st = _decode_huffman(base, lengths[i], &v[i, 0], nsamples, &got,
+                                     cp, tp, ntables, lp, lop, lbp)
+                if st != OK:
+                    status = st
+                    prod[i] = got
+                    break
+            else:
+                m = lengths[i] // 2
+                if m > nsamples:
+                    m = nsamples
+                for j in range(m):
+                    v[i, j] = <int16_t>load_le16(base + 2 * j)
+                got = m
+            prod[i] = got
+            _undo_differences(&v[i, 0], got, differences)
+    return status, values, produced
+
+
+# ---------------------------------------------------------------- bimodal
+
+def bimodal_expand(const int32_t[:, ::1] stored, const int64_t[::1] produced,
+                   const int64_t[::1] zone_start, const int64_t[::1] zone_end,
+                   Py_ssize_t factor, Py_ssize_t nsamples):
+    """Rebuild full-rate leads from bimodal storage.
+
+    Protected zones (1-based inclusive, sorted, non-overlapping, clipped to
+    ``nsamples`` by the caller) are copied; every run between them holds
+    ``ceil(run / factor)`` stored values, interpolated linearly with the first
+    value held for ``factor // 2`` samples before and the last held after.
+    Returns ``(status, values)``: TRUNCATED when a lead holds too few values.
+    """
+    cdef Py_ssize_t nleads = stored.shape[0], nz = zone_start.shape[0]
+    cdef Py_ssize_t i, z
+    cdef int status = OK
+    if produced.shape[0] != nleads or zone_end.shape[0] != nz or factor < 1 or nsamples < 0:
+        raise ValueError("bimodal arguments disagree")
+    for z in range(nz):
+        if zone_start[z] < 1 or zone_end[z] < zone_start[z] or zone_end[z] > nsamples:
+            return BAD_VALUE, None
+        if z > 0 and zone_start[z] <= zone_end[z - 1]:
+            return BAD_VALUE, None
+    for i in range(nleads):
+        if produced[i] > stored.shape[1]:
+            raise ValueError("produced count beyond the stored array")
+    out = np.zeros((nleads, nsamples), dtype=np.int32)
+    cdef int32_t[:, ::1] o = out
+    cdef Py_ssize_t s, k, m, run_start, run_end, L, j, half, pos, avail, zi
+    cdef int64_t a, b
+    if nleads == 0 or nsamples == 0:
+        return OK, out
+    half = factor // 2
+    with nogil:
+        for i in range(nleads):
+            avail = produced[i]
+            k = 0
+            s = 1
+            zi = 0
+            while s <= nsamples:
+                if zi < nz and s == zone_start[zi]:
+                    L = zone_end[zi] - zone_start[zi] + 1
+                    if k + L > avail:
+                        status = TRUNCATED
+                        break
+                    for j in range(L):
+                        o[i, s - 1 + j] = stored[i, k + j]
+                    k += L
+                    s += L
+                    zi += 1
+                    continue
+                run_start = s
+                run_end = zone_start[zi] - 1 if zi < nz else nsamples
+                L = run_end - run_start + 1
+                m = (L + factor - 1) // factor
+                if k + m > avail:
+                    status = TRUNCATED
+                    break
+                pos = run_start - 1
+                # hold the first value
+                for j in range(min(half, L)):
+                    o[i, pos] = stored[i, k]
+                    pos += 1
+                # interpolate between consecutive stored values
+                for j in range(m - 1):
+                    a = stored[i, k + j]
+                    b = stored[i, k + j + 1]
+                    for z in range(factor):
+                        if pos > run_end - 1:
+                            break
+                        o[i, pos] = <int32_t>(a + (z * (b - a)) // factor
+                                              if (z * (b - a)) >= 0
+                                              else a - ((-z * (b - a)) // factor))
+                        pos += 1
+                # hold the last value
+                while pos <= run_end - 1:
+                    o[i, pos] = stored[i, k + m - 1]
+                    pos += 1
+                k += m
+                s = run_end + 1
+            if status != OK:
+                break
+    return status, out
+
+
+# ---------------------------------------------------------------- reference beat
+
+def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
+                       const int32_t[:, ::1] beat, int64_t beat_mult,
+                       const int64_t[::1] qrs_start, const int64_t[::1] qrs_fiducial,
+                       const int64_t[::1] qrs_end, const uint8_t[::1] qrs_add,
+                       int64_t beat_fiducial):
+    """``residual * residual_mult`` plus ``beat * beat_mult`` re-added in each
+    subtraction zone (1-based inclusive) of the QRS complexes flagged in
+    ``qrs_add``, aligned on the fiducials: rhythm[s] += beat[s - fc + fcm].
+
+    Returns ``(status, int64 values)``; OVERFLOW if a multiplier is absurd.
+    """
+    cdef Py_ssize_t nleads = residual.shape[0], n = residual.shape[1]
+    cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0]
+    cdef Py_ssize_t i, j, q, s, idx
+    if beat.shape[0] != nleads and nq > 0:
+        raise ValueError("reference beat and rhythm lead counts differ")
+    if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
+        raise ValueError("QRS arrays disagree")
+    if residual_mult < 0 or beat_mult < 0 or residual_mult > 65535 or beat_mult > 65535:
+        return OVERFLOW, None
+    out = np.empty((nleads, n), dtype=np.int64)
+    cdef int64_t[:, ::1] o = out
+    with nogil:
+        for i in range(nleads):
+            for j in range(n):
+                o[i, j] = residual[i, j] * residual_mult
+            for q in range(nq):
+                if not qrs_add[q]:
+                    continue
+                for s in range(qrs_start[q], qrs_end[q] + 1):
+                    if s < 1 or s > n:
+                        continue
+                    idx = s - qrs_fiducial[q] + beat_fiducial - 1
+                    if idx < 0 or idx >= blen:
+                        continue
+                    o[i, s - 1] += beat[i, idx] * beat_mult
+    return OK, out
