@@ -41,10 +41,17 @@ cdef enum:
 
 # ---------------------------------------------------------------- CRC
 
-cdef uint16_t _crc_table[256]
+cdef uint16_t _crc_t0[256]   # one byte
+cdef uint16_t _crc_t1[256]   # a byte followed by one zero byte
+cdef uint16_t _crc_t2[256]   # ... by two zero bytes
+cdef uint16_t _crc_t3[256]   # ... by three zero bytes
 
 
-cdef void _init_crc_table() noexcept:
+cdef inline uint16_t _crc_zero_byte(uint16_t crc) noexcept:
+    return <uint16_t>((crc << 8) ^ _crc_t0[crc >> 8])
+
+
+cdef void _init_crc_tables() noexcept:
     cdef uint16_t crc
     cdef int i, b
     for i in range(256):
@@ -54,17 +61,28 @@ cdef void _init_crc_table() noexcept:
                 crc = <uint16_t>((crc << 1) ^ 0x1021)
             else:
                 crc = <uint16_t>(crc << 1)
-        _crc_table[i] = crc
+        _crc_t0[i] = crc
+    for i in range(256):
+        _crc_t1[i] = _crc_zero_byte(_crc_t0[i])
+        _crc_t2[i] = _crc_zero_byte(_crc_t1[i])
+        _crc_t3[i] = _crc_zero_byte(_crc_t2[i])
 
 
-_init_crc_table()
+_init_crc_tables()
 
 
 cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """CRC-16/CCITT-FALSE, four bytes per step (slicing by 4; the CRC is linear)."""
     cdef uint16_t crc = 0xFFFF
-    cdef Py_ssize_t i
-    for i in range(n):
-        crc = <uint16_t>((crc << 8) ^ _crc_table[((crc >> 8) ^ p[i]) & 0xFF])
+    cdef uint16_t x
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        x = crc ^ <uint16_t>((<uint16_t>p[i] << 8) | p[i + 1])
+        crc = _crc_t3[x >> 8] ^ _crc_t2[x & 0xFF] ^ _crc_t1[p[i + 2]] ^ _crc_t0[p[i + 3]]
+        i += 4
+    while i < n:
+        crc = <uint16_t>((crc << 8) ^ _crc_t0[((crc >> 8) ^ p[i]) & 0xFF])
+        i += 1
     return crc
 
 
@@ -88,8 +106,11 @@ def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> in
 def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     """Lookup tables (one per Huffman table) indexed by the next ``bits`` bits.
 
-    Returns ``(status, lut, lut_offsets, lut_bits)``; status BAD_VALUE when a
-    code is malformed, BAD_CODE when a table is not prefix-free.
+    Returns ``(status, lut, lut_offsets, lut_bits, fast)``; status BAD_VALUE
+    when a code is malformed, BAD_CODE when a table is not prefix-free.
+    ``lut`` holds code row numbers (``LUT_NONE`` / ``LUT_LONG`` for no code /
+    a code longer than the lookup width); ``fast`` packs, for plain value
+    codes, ``value << 16 | length << 8 | 1`` so the hot loop needs one load.
     """
     cdef Py_ssize_t ntables = table_offsets.shape[0] - 1
     cdef Py_ssize_t t, c, j, total = 0, first, span
@@ -108,7 +129,7 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
         for c in range(table_offsets[t], table_offsets[t + 1]):
             p = codes[c, C_PREFIX]
             if p < 1 or p > 32 or codes[c, C_TOTAL] < p or codes[c, C_TOTAL] - p > 32:
-                return BAD_VALUE, None, None, None
+                return BAD_VALUE, None, None, None, None
             if p > maxp:
                 maxp = p
         lb[t] = min(maxp, LUT_MAX_BITS)
@@ -125,35 +146,47 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
             p = codes[c, C_PREFIX]
             code = <uint32_t>codes[c, C_CODE]
             if p < 32 and (code >> p) != 0:
-                return BAD_VALUE, None, None, None
+                return BAD_VALUE, None, None, None, None
             if p <= bits:
                 first = <Py_ssize_t>(code << (bits - p))
                 span = (<Py_ssize_t>1) << (bits - p)
                 for j in range(first, first + span):
                     if lv[lo[t] + j] != LUT_NONE:
-                        return BAD_CODE, None, None, None
+                        return BAD_CODE, None, None, None, None
                     lv[lo[t] + j] = <int32_t>c
             else:
                 first = <Py_ssize_t>(code >> (p - bits))
                 if lv[lo[t] + first] >= 0:
-                    return BAD_CODE, None, None, None
+                    return BAD_CODE, None, None, None, None
                 lv[lo[t] + first] = LUT_LONG
-    return OK, lut, lut_offsets, lut_bits
+    fast = np.zeros(total, dtype=np.int32)
+    cdef int32_t[::1] fv = fast
+    cdef int32_t row
+    for j in range(total):
+        row = lv[j]
+        if row >= 0 and codes[row, C_MODE] == 1 and codes[row, C_TOTAL] == codes[row, C_PREFIX] \
+                and -32768 <= codes[row, C_VALUE] <= 32767:
+            fv[j] = <int32_t>((<uint32_t><uint16_t><int16_t>codes[row, C_VALUE] << 16)
+                              | (<uint32_t>codes[row, C_PREFIX] << 8) | 1)
+    return OK, lut, lut_offsets, lut_bits, fast
 
 
 cdef inline uint64_t _peek64(const uint8_t* p, Py_ssize_t nbytes, Py_ssize_t bitpos) noexcept nogil:
     """64 bits from ``bitpos`` (MSB first), zero past the end; the top 57 are valid."""
     cdef Py_ssize_t byte = bitpos >> 3
+    cdef const uint8_t* q = p + byte
     cdef uint64_t acc = 0
     cdef int i
     if byte + 8 <= nbytes:
-        for i in range(8):
-            acc = (acc << 8) | p[byte + i]
+        # one unaligned big-endian load (compilers turn this into a load + bswap)
+        acc = ((<uint64_t>q[0] << 56) | (<uint64_t>q[1] << 48) | (<uint64_t>q[2] << 40)
+               | (<uint64_t>q[3] << 32) | (<uint64_t>q[4] << 24) | (<uint64_t>q[5] << 16)
+               | (<uint64_t>q[6] << 8) | <uint64_t>q[7])
     else:
         for i in range(8):
             acc <<= 8
             if byte + i < nbytes:
-                acc |= p[byte + i]
+                acc |= q[i]
     return acc << (bitpos & 7)
 
 
@@ -161,21 +194,49 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
                          Py_ssize_t* produced, const int32_t* codes,
                          const int32_t* table_offsets, Py_ssize_t ntables,
                          const int32_t* lut, const int64_t* lut_offsets,
-                         const int32_t* lut_bits) noexcept nogil:
+                         const int32_t* lut_bits, const int32_t* fast) noexcept nogil:
+    """Decode up to ``n`` values; stops early at the end of the lead's bits.
+
+    The hot path keeps a 64-bit window in a register and takes plain value
+    codes from the packed ``fast`` table; escapes, switches and codes longer
+    than the lookup width go through the code rows.
+    """
     cdef Py_ssize_t endbits = nbytes * 8
     cdef Py_ssize_t pos = 0, k = 0, c, idx
     cdef Py_ssize_t table = 0
     cdef uint64_t w
+    cdef int avail, length
     cdef int bits, p_bits, extra, total
-    cdef int32_t entry
+    cdef int32_t entry, e
     cdef const int32_t* row
+    cdef const int32_t* flut = fast + lut_offsets[0]
+    cdef const int32_t* rlut = lut + lut_offsets[0]
     cdef int switches = 0
+    bits = lut_bits[0]
+    w = _peek64(p, nbytes, 0)
+    avail = 57
     while k < n:
+        if avail < 32:
+            w = _peek64(p, nbytes, pos)
+            avail = 57
+        e = flut[<Py_ssize_t>(w >> (64 - bits))]
+        if e & 1:
+            length = (e >> 8) & 0xFF
+            if pos + length > endbits:
+                break  # a code cut by the end of the lead's bytes: padding
+            out[k] = <int16_t>(<uint32_t>e >> 16)
+            k += 1
+            w <<= length
+            avail -= length
+            pos += length
+            switches = 0
+            continue
         if pos >= endbits:
             break
+        # slow path: escapes, table switches, long codes, invalid bits
         w = _peek64(p, nbytes, pos)
-        bits = lut_bits[table]
-        entry = lut[lut_offsets[table] + <Py_ssize_t>(w >> (64 - bits))]
+        avail = 57
+        entry = rlut[<Py_ssize_t>(w >> (64 - bits))]
         if entry == LUT_LONG:
             entry = LUT_NONE
             for c in range(table_offsets[table], table_offsets[table + 1]):
@@ -191,14 +252,18 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
         p_bits = row[C_PREFIX]
         total = row[C_TOTAL]
         if pos + total > endbits:
-            break  # a code cut by the end of the lead's bytes: padding
+            break
         if row[C_MODE] == 0:
             idx = row[C_VALUE]
             if idx < 1 or idx > ntables:
                 produced[0] = k
                 return BAD_VALUE
             table = idx - 1
+            bits = lut_bits[table]
+            flut = fast + lut_offsets[table]
+            rlut = lut + lut_offsets[table]
             pos += p_bits
+            avail = 0  # reload the window at the new position
             switches += 1
             if switches > 64:  # a chain of switches that decodes nothing
                 produced[0] = k
@@ -208,13 +273,13 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
         extra = total - p_bits
         if extra == 0:
             out[k] = row[C_VALUE]
+        elif p_bits + extra > 57:
+            w = _peek64(p, nbytes, pos + p_bits)
+            out[k] = sign_extend(<uint32_t>(w >> (64 - extra)), extra)
         else:
-            if p_bits + extra > 57:
-                w = _peek64(p, nbytes, pos + p_bits)
-                out[k] = sign_extend(<uint32_t>(w >> (64 - extra)), extra)
-            else:
-                out[k] = sign_extend(<uint32_t>((w << p_bits) >> (64 - extra)), extra)
+            out[k] = sign_extend(<uint32_t>((w << p_bits) >> (64 - extra)), extra)
         pos += total
+        avail = 0
         k += 1
     produced[0] = k
     return OK
@@ -238,7 +303,7 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                  Py_ssize_t nsamples, int huffman, int differences,
                  const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
                  const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
-                 const int32_t[::1] lut_bits=None):
+                 const int32_t[::1] lut_bits=None, const int32_t[::1] fast=None):
     """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
 
     Returns ``(status, values, produced)``; ``produced[i]`` says how many
@@ -257,13 +322,13 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
             return TRUNCATED, None, None
     if huffman:
         if codes is None or table_offsets is None or lut is None or lut_offsets is None \
-                or lut_bits is None:
+                or lut_bits is None or fast is None:
             raise ValueError("Huffman decoding needs its tables")
         ntables = table_offsets.shape[0] - 1
         if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
             raise ValueError("malformed Huffman tables")
         if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
-                or lut_offsets[ntables] > lut.shape[0]:
+                or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0]:
             raise ValueError("malformed Huffman tables")
     values = np.zeros((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
@@ -276,6 +341,7 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     cdef const int32_t* lp = NULL
     cdef const int64_t* lop = NULL
     cdef const int32_t* lbp = NULL
+    cdef const int32_t* fp = NULL
     if nleads == 0 or nsamples == 0:
         return OK, values, produced
     if huffman:
@@ -284,13 +350,14 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
         lp = &lut[0]
         lop = &lut_offsets[0]
         lbp = &lut_bits[0]
+        fp = &fast[0]
     with nogil:
         for i in range(nleads):
             got = 0
             base = &data[0] + starts[i] if n > 0 else NULL
             if huffman:
                 st = _decode_huffman(base, lengths[i], &v[i, 0], nsamples, &got,
-                                     cp, tp, ntables, lp, lop, lbp)
+                                     cp, tp, ntables, lp, lop, lbp, fp)
                 if st != OK:
                     status = st
                     prod[i] = got

@@ -178,8 +178,9 @@ class _Section:
         return self.offset + self.length
 
 
-def _u8(b: bytes, o: int) -> int:
-    return b[o]
+_POINTER = struct.Struct("<HII")
+_SECTION_HEADER = struct.Struct("<HHIBB")
+_BEAT_MEASUREMENTS = struct.Struct("<5H3h")
 
 
 def _u16(b: bytes, o: int) -> int:
@@ -223,7 +224,8 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if rec_len < n:
         ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
                       "declares; they are ignored", field="record length")
-    crc = int(_k.crc16(_as_u8(data), 2, rec_len))
+    u8 = _as_u8(data)
+    crc = _k.crc16(u8, 2, rec_len)
     if crc != stored_crc:
         ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
                       cls=ChecksumError, offset=0, field="record CRC")
@@ -241,9 +243,9 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                       offset=10, field="section 0 length")
     version, protocol = data[14], data[15]
     sections: dict[int, _Section] = {}
-    for k in range((s0_len - 16) // 10):
-        o = 6 + 16 + 10 * k
-        sid, slen, index = _u16(data, o), _u32(data, o + 2), _u32(data, o + 6)
+    for k, (sid, slen, index) in enumerate(_POINTER.iter_unpack(
+            data[22:22 + 10 * ((s0_len - 16) // 10)])):
+        o = 22 + 10 * k
         if slen == 0 or index == 0:
             continue
         if sid in sections:
@@ -259,7 +261,7 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
             raise ctx.error(HeaderError, f"section 0 points to itself at index {index}, "
                             "not 7; the pointer table is not conformant",
                             offset=o + 6, field="section 0 pointer")
-        hid, hlen = _u16(data, start + 2), _u32(data, start + 4)
+        stored, hid, hlen, sec_version, sec_protocol = _SECTION_HEADER.unpack_from(data, start)
         if hid != sid:
             raise ctx.error(HeaderError, f"pointer for section {sid} leads to a section "
                             f"header with id {hid}", offset=start + 2, field=f"section {sid} id")
@@ -269,12 +271,12 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                           f"length {slen}; using the smaller", offset=start + 4,
                           field=f"section {sid} length")
             length = max(16, min(hlen, slen))
-        s_crc = int(_k.crc16(_as_u8(data), start + 2, start + length))
-        if s_crc != _u16(data, start):
-            ctx.deviation(f"section {sid} CRC mismatch: stored 0x{_u16(data, start):04X}, "
+        s_crc = _k.crc16(u8, start + 2, start + length)
+        if s_crc != stored:
+            ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
                           f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
                           field=f"section {sid} CRC")
-        sections[sid] = _Section(sid, start, length, data[start + 8], data[start + 9])
+        sections[sid] = _Section(sid, start, length, sec_version, sec_protocol)
     if 0 not in sections:
         ctx.deviation("section 0 has no pointer to itself", field="pointer table")
     return sections, version, protocol
@@ -517,12 +519,13 @@ class _Huffman:
     lut: np.ndarray
     lut_offsets: np.ndarray
     lut_bits: np.ndarray
+    fast: np.ndarray
     default: bool
 
 
 def _build_huffman(ctx: _Ctx, codes: np.ndarray, offsets: np.ndarray, default: bool,
                    offset: int) -> _Huffman:
-    status, lut, lut_offsets, lut_bits = _k.build_luts(codes, offsets)
+    status, lut, lut_offsets, lut_bits, fast = _k.build_luts(codes, offsets)
     if status == _k.STATUS_BAD_VALUE:
         raise ctx.error(CorruptDataError, "a Huffman code has an impossible bit count "
                         "(prefix 1..32 bits, at most 32 value bits) or a code wider than its "
@@ -531,7 +534,7 @@ def _build_huffman(ctx: _Ctx, codes: np.ndarray, offsets: np.ndarray, default: b
         raise ctx.error(CorruptDataError, "a Huffman table is not prefix-free (two codes "
                         "share a bit pattern), so the data cannot be decoded unambiguously",
                         offset=offset, field="section 2")
-    return _Huffman(codes, offsets, lut, lut_offsets, lut_bits, default)
+    return _Huffman(codes, offsets, lut, lut_offsets, lut_bits, fast, default)
 
 
 _DEFAULT_HUFFMAN: _Huffman | None = None
@@ -688,7 +691,7 @@ def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman
     else:
         status, values, produced = _k.decode_leads(
             data_u8, d.starts, d.lengths, nsamples, 1, d.differences, huff.codes,
-            huff.offsets, huff.lut, huff.lut_offsets, huff.lut_bits)
+            huff.offsets, huff.lut, huff.lut_offsets, huff.lut_bits, huff.fast)
     _raise_status(ctx, status, what)
     return values, produced
 
@@ -712,8 +715,8 @@ def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
         if o + 16 > end:
             ctx.note("section 7 ends inside its beat measurements; the rest ignored")
             break
-        u = [_u16(data, o + 2 * k) for k in range(5)]
-        a = [_i16(data, o + 10 + 2 * k) for k in range(3)]
+        *u, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
+        a = (a0, a1, a2)
         beats.append({"p_onset_ms": _sentinel(u[0]), "p_offset_ms": _sentinel(u[1]),
                       "qrs_onset_ms": _sentinel(u[2]), "qrs_offset_ms": _sentinel(u[3]),
                       "t_offset_ms": _sentinel(u[4]),
@@ -808,8 +811,8 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
             break
         lead_id, length = _u16(data, o), _u16(data, o + 2)
         body = data[o + 4:min(o + 4 + length, end)]
-        values = {name: _i16(body, 2 * k) for k, name in enumerate(_LEAD_MEASUREMENTS)
-                  if 2 * k + 2 <= len(body)}
+        count = min(len(body) // 2, len(_LEAD_MEASUREMENTS))
+        values = dict(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", body)))
         extra = body[2 * len(_LEAD_MEASUREMENTS):]
         entry: dict[str, Any] = {"lead_id": lead_id, "lead": _lead_name(lead_id), **values}
         if extra:
@@ -829,10 +832,10 @@ def _smallest(values: np.ndarray) -> np.ndarray:
     if values.size == 0:
         return values.astype(np.int16)
     lo, hi = int(values.min()), int(values.max())
-    for dtype in (np.int16, np.int32):
-        info = np.iinfo(dtype)
-        if info.min <= lo and hi <= info.max:
-            return values.astype(dtype)
+    if -32768 <= lo and hi <= 32767:
+        return values.astype(np.int16)
+    if -(2**31) <= lo and hi < 2**31:
+        return values if values.dtype == np.int32 else values.astype(np.int32)
     return values.astype(np.int64)
 
 
@@ -958,9 +961,10 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                               digital=digital_all[i, :int(counts[i])], scale=scale,
                               offset=0.0, units="uV"))
     if beat is not None and d5 is not None:
+        beat_digital = _smallest(beat)
         extras["reference_beat"] = [
             Signal(label=labels[i], sample_rate=1e6 / d5.interval_us,
-                   digital=_smallest(beat[i]), scale=d5.avm / 1000.0, units="uV")
+                   digital=beat_digital[i], scale=d5.avm / 1000.0, units="uV")
             for i in range(nleads)]
     if qrs is not None:
         extras["qrs_complexes"] = {
