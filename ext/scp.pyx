@@ -34,7 +34,7 @@ cdef enum:
     C_VALUE = 3
     C_CODE = 4
     NCOL = 5
-    LUT_MAX_BITS = 12
+    LUT_MAX_BITS = 11
     LUT_NONE = -1
     LUT_LONG = -2
 
@@ -109,12 +109,17 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     Returns ``(status, lut, lut_offsets, lut_bits, fast)``; status BAD_VALUE
     when a code is malformed, BAD_CODE when a table is not prefix-free.
     ``lut`` holds code row numbers (``LUT_NONE`` / ``LUT_LONG`` for no code /
-    a code longer than the lookup width); ``fast`` packs, for plain value
-    codes, ``value << 16 | length << 8 | 1`` so the hot loop needs one load.
+    a code longer than the lookup width). ``fast`` packs up to two plain value
+    codes found in the same window: ``count | len1 << 2 | total_len << 8 |
+    value1 << 16 | value2 << 32`` (count 0: take the slow path), so the hot
+    loop needs one load per two samples. A table's lookup width grows with
+    its number of codes (at most ``LUT_MAX_BITS``), which bounds the memory
+    a crafted section 2 can ask for.
     """
     cdef Py_ssize_t ntables = table_offsets.shape[0] - 1
     cdef Py_ssize_t t, c, j, total = 0, first, span
-    cdef int bits, p, maxp
+    cdef int bits, p, maxp, width
+    cdef Py_ssize_t ncodes
     if ntables < 0 or codes.shape[1] != NCOL:
         raise ValueError("malformed code table arrays")
     if ntables > 0 and table_offsets[ntables] > codes.shape[0]:
@@ -132,7 +137,11 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
                 return BAD_VALUE, None, None, None, None
             if p > maxp:
                 maxp = p
-        lb[t] = min(maxp, LUT_MAX_BITS)
+        ncodes = table_offsets[t + 1] - table_offsets[t]
+        width = 1
+        while (ncodes >> width) and width < LUT_MAX_BITS:
+            width += 1
+        lb[t] = min(maxp, LUT_MAX_BITS, width + 6)
         lut_offsets[t] = total
         total += (<Py_ssize_t>1) << lb[t]
     lut_offsets[ntables] = total
@@ -159,16 +168,38 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
                 if lv[lo[t] + first] >= 0:
                     return BAD_CODE, None, None, None, None
                 lv[lo[t] + first] = LUT_LONG
-    fast = np.zeros(total, dtype=np.int32)
-    cdef int32_t[::1] fv = fast
-    cdef int32_t row
-    for j in range(total):
-        row = lv[j]
-        if row >= 0 and codes[row, C_MODE] == 1 and codes[row, C_TOTAL] == codes[row, C_PREFIX] \
-                and -32768 <= codes[row, C_VALUE] <= 32767:
-            fv[j] = <int32_t>((<uint32_t><uint16_t><int16_t>codes[row, C_VALUE] << 16)
-                              | (<uint32_t>codes[row, C_PREFIX] << 8) | 1)
+    fast = np.zeros(total, dtype=np.int64)
+    cdef int64_t[::1] fv = fast
+    cdef int32_t row, row2
+    cdef Py_ssize_t rest
+    cdef int p1, p2
+    cdef uint64_t packed
+    for t in range(ntables):
+        bits = lb[t]
+        for j in range((<Py_ssize_t>1) << bits):
+            row = lv[lo[t] + j]
+            if not _plain(codes, row):
+                continue
+            p1 = codes[row, C_PREFIX]
+            packed = (1 | (<uint64_t>p1 << 2) | (<uint64_t>p1 << 8)
+                      | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16))
+            if p1 < bits:
+                rest = (j << p1) & (((<Py_ssize_t>1) << bits) - 1)
+                row2 = lv[lo[t] + rest]
+                if _plain(codes, row2):
+                    p2 = codes[row2, C_PREFIX]
+                    if p1 + p2 <= bits:
+                        packed = (2 | (<uint64_t>p1 << 2) | (<uint64_t>(p1 + p2) << 8)
+                                  | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16)
+                                  | (<uint64_t><uint16_t><int16_t>codes[row2, C_VALUE] << 32))
+            fv[lo[t] + j] = <int64_t>packed
     return OK, lut, lut_offsets, lut_bits, fast
+
+
+cdef inline bint _plain(const int32_t[:, ::1] codes, int32_t row) noexcept:
+    """A code that stands for one value on its own (no escape bits, no switch)."""
+    return (row >= 0 and codes[row, C_MODE] == 1 and codes[row, C_TOTAL] == codes[row, C_PREFIX]
+            and -32768 <= codes[row, C_VALUE] <= 32767)
 
 
 cdef inline uint64_t _peek64(const uint8_t* p, Py_ssize_t nbytes, Py_ssize_t bitpos) noexcept nogil:
@@ -194,7 +225,7 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
                          Py_ssize_t* produced, const int32_t* codes,
                          const int32_t* table_offsets, Py_ssize_t ntables,
                          const int32_t* lut, const int64_t* lut_offsets,
-                         const int32_t* lut_bits, const int32_t* fast) noexcept nogil:
+                         const int32_t* lut_bits, const int64_t* fast) noexcept nogil:
     """Decode up to ``n`` values; stops early at the end of the lead's bits.
 
     The hot path keeps a 64-bit window in a register and takes plain value
@@ -207,9 +238,10 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
     cdef uint64_t w
     cdef int avail, length
     cdef int bits, p_bits, extra, total
-    cdef int32_t entry, e
+    cdef int32_t entry
+    cdef int64_t e
     cdef const int32_t* row
-    cdef const int32_t* flut = fast + lut_offsets[0]
+    cdef const int64_t* flut = fast + lut_offsets[0]
     cdef const int32_t* rlut = lut + lut_offsets[0]
     cdef int switches = 0
     bits = lut_bits[0]
@@ -220,12 +252,18 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
             w = _peek64(p, nbytes, pos)
             avail = 57
         e = flut[<Py_ssize_t>(w >> (64 - bits))]
-        if e & 1:
+        if e & 3:
             length = (e >> 8) & 0xFF
-            if pos + length > endbits:
-                break  # a code cut by the end of the lead's bytes: padding
-            out[k] = <int16_t>(<uint32_t>e >> 16)
-            k += 1
+            if (e & 3) == 2 and k + 1 < n and pos + length <= endbits:
+                out[k] = <int16_t>(<uint64_t>e >> 16)
+                out[k + 1] = <int16_t>(<uint64_t>e >> 32)
+                k += 2
+            else:
+                length = (e >> 2) & 0x3F
+                if pos + length > endbits:
+                    break  # a code cut by the end of the lead's bytes: padding
+                out[k] = <int16_t>(<uint64_t>e >> 16)
+                k += 1
             w <<= length
             avail -= length
             pos += length
@@ -303,11 +341,12 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                  Py_ssize_t nsamples, int huffman, int differences,
                  const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
                  const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
-                 const int32_t[::1] lut_bits=None, const int32_t[::1] fast=None):
+                 const int32_t[::1] lut_bits=None, const int64_t[::1] fast=None):
     """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
 
-    Returns ``(status, values, produced)``; ``produced[i]`` says how many
-    values lead ``i`` really held (the rest of its row is zero).
+    Returns ``(status, values, produced, lo, hi)``; ``produced[i]`` says how
+    many values lead ``i`` really held (the rest of its row is zero) and
+    ``lo``/``hi`` bound the decoded values (to pick the output dtype).
     """
     cdef Py_ssize_t nleads = starts.shape[0], i, j, m
     cdef Py_ssize_t n = data.shape[0]
@@ -316,10 +355,10 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     if lengths.shape[0] != nleads or nsamples < 0:
         raise ValueError("lead arrays disagree")
     if differences not in (0, 1, 2):
-        return UNSUPPORTED, None, None
+        return UNSUPPORTED, None, None, 0, 0
     for i in range(nleads):
         if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
-            return TRUNCATED, None, None
+            return TRUNCATED, None, None, 0, 0
     if huffman:
         if codes is None or table_offsets is None or lut is None or lut_offsets is None \
                 or lut_bits is None or fast is None:
@@ -341,9 +380,10 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     cdef const int32_t* lp = NULL
     cdef const int64_t* lop = NULL
     cdef const int32_t* lbp = NULL
-    cdef const int32_t* fp = NULL
+    cdef const int64_t* fp = NULL
+    cdef int32_t lo = 0, hi = 0
     if nleads == 0 or nsamples == 0:
-        return OK, values, produced
+        return OK, values, produced, 0, 0
     if huffman:
         cp = &codes[0, 0] if codes.shape[0] > 0 else NULL
         tp = &table_offsets[0]
@@ -371,7 +411,12 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                 got = m
             prod[i] = got
             _undo_differences(&v[i, 0], got, differences)
-    return status, values, produced
+            for j in range(got):
+                if v[i, j] < lo:
+                    lo = v[i, j]
+                if v[i, j] > hi:
+                    hi = v[i, j]
+    return status, values, produced, lo, hi
 
 
 # ---------------------------------------------------------------- bimodal

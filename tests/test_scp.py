@@ -138,7 +138,8 @@ def test_measurement_sections_are_exposed_as_documented_attributes():
     assert leads[0]["lead"] == "I" and leads[0]["qrs_duration"] == 88
     assert isinstance(record.interpretation["statements"], list)
     beat = record.reference_beat
-    assert len(beat) == 8 and len(beat[0]) == 755 * 1000 // 1667
+    assert beat.digital.shape == (8, 755 * 1000 // 1667) and beat.fiducial == 161
+    assert beat.labels == tuple(record.labels) and beat.scale == 3.75
 
 
 def test_sniff_does_not_claim_an_edf_header():
@@ -407,7 +408,7 @@ def test_reference_beat_subtraction_is_undone_losslessly(x, huffman, data):
                        interval_us=2000)
     record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
     np.testing.assert_array_equal(_matrix(record), x)
-    np.testing.assert_array_equal(np.array([s.digital for s in record.reference_beat]), beat)
+    np.testing.assert_array_equal(record.reference_beat.digital, beat)
 
 
 def test_sections_5_and_6_with_different_multipliers_share_one_scale():

@@ -33,7 +33,7 @@ from ..errors import (
 from ..record import Metadata, Record, Signal
 from ..sources import Entry
 
-__all__ = ["FORMAT", "decode", "sniff", "LEAD_NAMES", "crc16"]
+__all__ = ["FORMAT", "decode", "sniff", "LEAD_NAMES", "crc16", "ReferenceBeat"]
 
 _FMT = "scp"
 
@@ -659,13 +659,15 @@ def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _D
         raise ctx.error(UnsupportedFeatureError, f"section {sid} uses difference encoding "
                         f"{diff}; only 0 (none), 1 (first) and 2 (second) are defined",
                         offset=b + 4, field=f"section {sid} difference encoding")
-    lengths = np.frombuffer(data, dtype="<u2", count=nleads, offset=b + 6).astype(np.int64)
+    lead_lengths = struct.unpack_from(f"<{nleads}H", data, b + 6)
     first = b + 6 + 2 * nleads
-    starts = first + np.concatenate(([0], np.cumsum(lengths)[:-1])) if nleads else \
-        np.zeros(0, np.int64)
-    starts = starts.astype(np.int64)
+    offsets = [first]
+    for length in lead_lengths[:-1]:
+        offsets.append(offsets[-1] + length)
+    starts = np.array(offsets[:nleads], dtype=np.int64)
+    lengths = np.array(lead_lengths, dtype=np.int64)
     avail = sec.end - first
-    total = int(lengths.sum())
+    total = sum(lead_lengths)
     if total > avail:
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
@@ -684,16 +686,17 @@ def _raise_status(ctx: _Ctx, status: int, what: str) -> None:
 
 
 def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman | None,
-                    ctx: _Ctx, what: str) -> tuple[np.ndarray, np.ndarray]:
+                    ctx: _Ctx, what: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Decoded values, per-lead counts and the (min, max) of the values."""
     if huff is None:
-        status, values, produced = _k.decode_leads(data_u8, d.starts, d.lengths, nsamples, 0,
-                                                   d.differences)
+        status, values, produced, lo, hi = _k.decode_leads(data_u8, d.starts, d.lengths,
+                                                           nsamples, 0, d.differences)
     else:
-        status, values, produced = _k.decode_leads(
+        status, values, produced, lo, hi = _k.decode_leads(
             data_u8, d.starts, d.lengths, nsamples, 1, d.differences, huff.codes,
             huff.offsets, huff.lut, huff.lut_offsets, huff.lut_bits, huff.fast)
     _raise_status(ctx, status, what)
-    return values, produced
+    return values, produced, (lo, hi)
 
 
 # ---------------------------------------------------------------- sections 7-11
@@ -828,10 +831,32 @@ def _lead_name(lead_id: int) -> str:
 
 # ---------------------------------------------------------------- the decoder
 
-def _smallest(values: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class ReferenceBeat:
+    """Section 5: the reference (median) beat of every lead, at its own rate and AVM.
+
+    One block for all leads (``digital[lead, sample]``) rather than one
+    :class:`~ecgingest.Signal` per lead: it is a reading, not a channel.
+    """
+
+    labels: tuple[str, ...]
+    sample_rate: float
+    digital: np.ndarray
+    scale: float
+    fiducial: int | None
+    units: str = "uV"
+
+    @property
+    def physical(self) -> np.ndarray:
+        """Microvolts, ``digital * scale``."""
+        return self.digital * self.scale
+
+
+def _smallest(values: np.ndarray, bounds: tuple[int, int] | None = None) -> np.ndarray:
+    """The values in the smallest signed dtype that holds them (int16 / int32 / int64)."""
     if values.size == 0:
         return values.astype(np.int16)
-    lo, hi = int(values.min()), int(values.max())
+    lo, hi = bounds if bounds is not None else (int(values.min()), int(values.max()))
     if -32768 <= lo and hi <= 32767:
         return values.astype(np.int16)
     if -(2**31) <= lo and hi < 2**31:
@@ -895,7 +920,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         bcap = b_bytes * 8 if huff is not None else b_bytes // 2
         beat_len = min(beat_len, bcap)
         if beat_len > 0:
-            beat, bprod = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
+            beat, bprod, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
             if (bprod < beat_len).any():
                 ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat "
                               "samples section 4 announces", cls=TruncatedError,
@@ -915,18 +940,19 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         if stored_count > cap:
             raise ctx.error(TruncatedError, f"bimodal data needs {stored_count} values per "
                             "lead but section 6 cannot hold them", field="section 6")
-        stored, produced = _decode_section(u8, d6, stored_count, huff, ctx, "section 6")
+        stored, produced, _ = _decode_section(u8, d6, stored_count, huff, ctx, "section 6")
         if (produced < stored_count).any():
             raise ctx.error(TruncatedError, f"section 6 holds fewer than the {stored_count} "
                             "bimodal values per lead the protected zones require",
                             field="section 6")
         status, rhythm = _k.bimodal_expand(stored, produced, zs, ze, factor, nsamples)
+        value_range = None
         _raise_status(ctx, status, "section 6 bimodal")
         rate = 1e6 / d5.interval_us
         counts = np.array(lengths, dtype=np.int64)
     else:
         want = min(nsamples, cap)
-        rhythm, produced = _decode_section(u8, d6, want, huff, ctx, "section 6")
+        rhythm, produced, value_range = _decode_section(u8, d6, want, huff, ctx, "section 6")
         rate = 1e6 / d6.interval_us
         counts = np.minimum(np.array(lengths, dtype=np.int64), produced)
         for i in range(nleads):
@@ -942,7 +968,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
             ctx.deviation("section 3 says the reference beat was subtracted but sections 4 "
                           "and 5 are not both present; the residual is returned as is",
                           field="section 3 flags")
-            values = rhythm.astype(np.int64)
+            values = rhythm
         else:
             g = math.gcd(d5.avm, avm6) or 1
             add = (qrs.types == 0).astype(np.uint8)
@@ -951,21 +977,22 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                 qrs.fiducial)
             _raise_status(ctx, status, "reference beat")
             scale_nv = g
+            value_range = None
     else:
         values = rhythm
     scale = scale_nv / 1000.0
     signals = []
-    digital_all = _smallest(values)
+    digital_all = _smallest(values, value_range)
     for i in range(nleads):
         signals.append(Signal(label=labels[i], sample_rate=rate,
                               digital=digital_all[i, :int(counts[i])], scale=scale,
                               offset=0.0, units="uV"))
     if beat is not None and d5 is not None:
-        beat_digital = _smallest(beat)
-        extras["reference_beat"] = [
-            Signal(label=labels[i], sample_rate=1e6 / d5.interval_us,
-                   digital=beat_digital[i], scale=d5.avm / 1000.0, units="uV")
-            for i in range(nleads)]
+        beat_digital = _smallest(beat, beat_range)
+        beat_digital.flags.writeable = False
+        extras["reference_beat"] = ReferenceBeat(
+            tuple(labels), 1e6 / d5.interval_us, beat_digital, d5.avm / 1000.0,
+            None if qrs is None else qrs.fiducial)
     if qrs is not None:
         extras["qrs_complexes"] = {
             "reference_beat_length_ms": qrs.beat_length_ms, "fiducial": qrs.fiducial,
