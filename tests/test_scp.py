@@ -238,7 +238,7 @@ def test_lead_data_shorter_than_section3_range_reads_with_a_warning():
     data = _fix_crcs(bytes(data))
     record = _decode(data)
     assert [len(s) for s in record.signals] == [100, 100]
-    assert any("section 6 holds 100" in w for w in record.warnings)
+    assert any("I: samples 1..101 (101) but section 6 holds 100" in w for w in record.warnings)
     np.testing.assert_array_equal(_matrix(record), x)
     with pytest.raises(EcgIngestError):
         scp.decode(data, name="t.scp", strict=True)

@@ -897,10 +897,10 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     labels = [_lead_name(i) for i in leads.ids]
     d6 = _parse_data_header(data, sections[6], nleads, ctx)
     lengths = [e - s + 1 for s, e in zip(leads.starts, leads.ends)]
-    for i, s in enumerate(leads.starts):
-        if s == 0:
-            ctx.note(f"lead {labels[i]}: start sample 0 (sample numbers are "
-                                "1-based); read as 1")
+    zero_start = [labels[i] for i, first in enumerate(leads.starts) if first == 0]
+    if zero_start:
+        ctx.note(f"section 3 numbers the samples of {', '.join(zero_start)} from 0 (they are "
+                 "1-based); read as starting at 1")
     nsamples = max(lengths) if lengths else 0
     bimodal = d6.bimodal == 1 and version < 3
     if d6.bimodal not in (0, 1) or (d6.bimodal and version >= 3):
@@ -955,12 +955,14 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         rhythm, produced, value_range = _decode_section(u8, d6, want, huff, ctx, "section 6")
         rate = 1e6 / d6.interval_us
         counts = np.minimum(np.array(lengths, dtype=np.int64), produced)
-        for i in range(nleads):
-            if produced[i] < lengths[i]:
-                ctx.deviation(f"lead {labels[i]}: section 3 gives samples {leads.starts[i]}.."
-                              f"{leads.ends[i]} ({lengths[i]}) but section 6 holds "
-                              f"{int(produced[i])}; read {int(produced[i])}",
-                              cls=TruncatedError, field="section 3 sample range")
+        short = [i for i in range(nleads) if produced[i] < lengths[i]]
+        if short:
+            described = "; ".join(
+                f"{labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} ({lengths[i]}) but "
+                f"section 6 holds {int(produced[i])}" for i in short)
+            ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
+                          f"disagree ({described}); each lead is read as far as its data "
+                          "goes", cls=TruncatedError, field="section 3 sample range")
     avm6 = d6.avm
     scale_nv = avm6
     if leads.refbeat_subtracted:
