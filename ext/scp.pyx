@@ -35,6 +35,7 @@ cdef enum:
     C_CODE = 4
     NCOL = 5
     LUT_MAX_BITS = 11
+    LUT_MAX_ENTRIES = 1 << 22
     LUT_NONE = -1
     LUT_LONG = -2
 
@@ -106,8 +107,10 @@ def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> in
 def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     """Lookup tables (one per Huffman table) indexed by the next ``bits`` bits.
 
-    Returns ``(status, lut, lut_offsets, lut_bits, fast)``; status BAD_VALUE
-    when a code is malformed, BAD_CODE when a table is not prefix-free.
+    Returns ``(status, lut, lut_offsets, lut_bits, fast, long_offsets,
+    long_keys, long_rows)``; status BAD_VALUE when a code is malformed,
+    BAD_CODE when a table is not prefix-free, OVERFLOW when the lookup tables
+    would exceed ``LUT_MAX_ENTRIES``.
     ``lut`` holds code row numbers (``LUT_NONE`` / ``LUT_LONG`` for no code /
     a code longer than the lookup width). ``fast`` packs up to two plain value
     codes found in the same window: ``count | len1 << 2 | total_len << 8 |
@@ -134,17 +137,19 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
         for c in range(table_offsets[t], table_offsets[t + 1]):
             p = codes[c, C_PREFIX]
             if p < 1 or p > 32 or codes[c, C_TOTAL] < p or codes[c, C_TOTAL] - p > 32:
-                return BAD_VALUE, None, None, None, None
+                return BAD_VALUE, None, None, None, None, None, None, None
             if p > maxp:
                 maxp = p
         ncodes = table_offsets[t + 1] - table_offsets[t]
         width = 1
         while (ncodes >> width) and width < LUT_MAX_BITS:
             width += 1
-        lb[t] = min(maxp, LUT_MAX_BITS, width + 6)
+        lb[t] = min(maxp, LUT_MAX_BITS, width + 5)
         lut_offsets[t] = total
         total += (<Py_ssize_t>1) << lb[t]
     lut_offsets[ntables] = total
+    if total > LUT_MAX_ENTRIES:
+        return OVERFLOW, None, None, None, None, None, None, None
     lut = np.full(total, LUT_NONE, dtype=np.int32)
     cdef int32_t[::1] lv = lut
     cdef int64_t[::1] lo = lut_offsets
@@ -155,18 +160,18 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
             p = codes[c, C_PREFIX]
             code = <uint32_t>codes[c, C_CODE]
             if p < 32 and (code >> p) != 0:
-                return BAD_VALUE, None, None, None, None
+                return BAD_VALUE, None, None, None, None, None, None, None
             if p <= bits:
                 first = <Py_ssize_t>(code << (bits - p))
                 span = (<Py_ssize_t>1) << (bits - p)
                 for j in range(first, first + span):
                     if lv[lo[t] + j] != LUT_NONE:
-                        return BAD_CODE, None, None, None, None
+                        return BAD_CODE, None, None, None, None, None, None, None
                     lv[lo[t] + j] = <int32_t>c
             else:
                 first = <Py_ssize_t>(code >> (p - bits))
                 if lv[lo[t] + first] >= 0:
-                    return BAD_CODE, None, None, None, None
+                    return BAD_CODE, None, None, None, None, None, None, None
                 lv[lo[t] + first] = LUT_LONG
     fast = np.zeros(total, dtype=np.int64)
     cdef int64_t[::1] fv = fast
@@ -193,7 +198,32 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
                                   | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16)
                                   | (<uint64_t><uint16_t><int16_t>codes[row2, C_VALUE] << 32))
             fv[lo[t] + j] = <int64_t>packed
-    return OK, lut, lut_offsets, lut_bits, fast
+    # codes longer than the lookup width: per table, sorted by their left-aligned
+    # 32-bit pattern, so one binary search finds the only interval a window can be in
+    long_t, long_key, long_row = [], [], []
+    for t in range(ntables):
+        for c in range(table_offsets[t], table_offsets[t + 1]):
+            p = codes[c, C_PREFIX]
+            if p > lb[t]:
+                long_t.append(t)
+                long_key.append((<uint64_t><uint32_t>codes[c, C_CODE]) << (32 - p))
+                long_row.append(c)
+    order = np.lexsort((np.array(long_key, dtype=np.uint64), np.array(long_t, dtype=np.int64)))
+    long_keys = np.array(long_key, dtype=np.uint32)[order] if long_key else \
+        np.zeros(0, np.uint32)
+    long_rows = np.array(long_row, dtype=np.int32)[order] if long_row else np.zeros(0, np.int32)
+    long_offsets = np.searchsorted(np.array(long_t, dtype=np.int64)[order],
+                                   np.arange(ntables + 1)).astype(np.int64)
+    cdef uint32_t[::1] kv = long_keys
+    cdef int32_t[::1] rv = long_rows
+    cdef uint64_t end_prev
+    for j in range(1, long_keys.shape[0]):
+        if long_t[order[j]] != long_t[order[j - 1]]:
+            continue
+        end_prev = <uint64_t>kv[j - 1] + ((<uint64_t>1) << (32 - codes[rv[j - 1], C_PREFIX]))
+        if end_prev > kv[j]:
+            return BAD_CODE, None, None, None, None, None, None, None
+    return OK, lut, lut_offsets, lut_bits, fast, long_offsets, long_keys, long_rows
 
 
 cdef inline bint _plain(const int32_t[:, ::1] codes, int32_t row) noexcept:
@@ -225,7 +255,9 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
                          Py_ssize_t* produced, const int32_t* codes,
                          const int32_t* table_offsets, Py_ssize_t ntables,
                          const int32_t* lut, const int64_t* lut_offsets,
-                         const int32_t* lut_bits, const int64_t* fast) noexcept nogil:
+                         const int32_t* lut_bits, const int64_t* fast,
+                         const int64_t* long_offsets, const uint32_t* long_keys,
+                         const int32_t* long_rows) noexcept nogil:
     """Decode up to ``n`` values; stops early at the end of the lead's bits.
 
     The hot path keeps a 64-bit window in a register and takes plain value
@@ -276,13 +308,8 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
         avail = 57
         entry = rlut[<Py_ssize_t>(w >> (64 - bits))]
         if entry == LUT_LONG:
-            entry = LUT_NONE
-            for c in range(table_offsets[table], table_offsets[table + 1]):
-                row = codes + c * NCOL
-                p_bits = row[C_PREFIX]
-                if p_bits > bits and <uint32_t>(w >> (64 - p_bits)) == <uint32_t>row[C_CODE]:
-                    entry = <int32_t>c
-                    break
+            entry = _find_long(<uint32_t>(w >> 32), long_offsets[table],
+                               long_offsets[table + 1], long_keys, long_rows, codes)
         if entry < 0:
             produced[0] = k
             return BAD_CODE
@@ -323,6 +350,28 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
     return OK
 
 
+cdef inline int32_t _find_long(uint32_t window, Py_ssize_t lo, Py_ssize_t hi,
+                               const uint32_t* keys, const int32_t* rows,
+                               const int32_t* codes) noexcept nogil:
+    """Row of the long code whose interval holds ``window``, or LUT_NONE."""
+    cdef Py_ssize_t mid
+    cdef int p
+    cdef const int32_t* row
+    if lo >= hi or window < keys[lo]:
+        return LUT_NONE
+    while hi - lo > 1:  # invariant: keys[lo] <= window < keys[hi] (or hi == end)
+        mid = (lo + hi) >> 1
+        if keys[mid] <= window:
+            lo = mid
+        else:
+            hi = mid
+    row = codes + rows[lo] * NCOL
+    p = row[C_PREFIX]
+    if <uint32_t>((<uint64_t>window) >> (32 - p)) == <uint32_t>row[C_CODE]:
+        return rows[lo]
+    return LUT_NONE
+
+
 cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order) noexcept nogil:
     """First / second differences in wrapping 32-bit arithmetic."""
     cdef Py_ssize_t i
@@ -341,7 +390,9 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                  Py_ssize_t nsamples, int huffman, int differences,
                  const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
                  const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
-                 const int32_t[::1] lut_bits=None, const int64_t[::1] fast=None):
+                 const int32_t[::1] lut_bits=None, const int64_t[::1] fast=None,
+                 const int64_t[::1] long_offsets=None, const uint32_t[::1] long_keys=None,
+                 const int32_t[::1] long_rows=None):
     """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
 
     Returns ``(status, values, produced, lo, hi)``; ``produced[i]`` says how
@@ -361,13 +412,16 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
             return TRUNCATED, None, None, 0, 0
     if huffman:
         if codes is None or table_offsets is None or lut is None or lut_offsets is None \
-                or lut_bits is None or fast is None:
+                or lut_bits is None or fast is None or long_offsets is None \
+                or long_keys is None or long_rows is None:
             raise ValueError("Huffman decoding needs its tables")
         ntables = table_offsets.shape[0] - 1
         if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
             raise ValueError("malformed Huffman tables")
         if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
-                or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0]:
+                or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0] \
+                or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
+                or long_offsets[ntables] > long_keys.shape[0]:
             raise ValueError("malformed Huffman tables")
     values = np.zeros((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
@@ -381,6 +435,9 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     cdef const int64_t* lop = NULL
     cdef const int32_t* lbp = NULL
     cdef const int64_t* fp = NULL
+    cdef const int64_t* lgo = NULL
+    cdef const uint32_t* lgk = NULL
+    cdef const int32_t* lgr = NULL
     cdef int32_t lo = 0, hi = 0
     if nleads == 0 or nsamples == 0:
         return OK, values, produced, 0, 0
@@ -391,13 +448,17 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
         lop = &lut_offsets[0]
         lbp = &lut_bits[0]
         fp = &fast[0]
+        lgo = &long_offsets[0]
+        if long_keys.shape[0] > 0:
+            lgk = &long_keys[0]
+            lgr = &long_rows[0]
     with nogil:
         for i in range(nleads):
             got = 0
             base = &data[0] + starts[i] if n > 0 else NULL
             if huffman:
                 st = _decode_huffman(base, lengths[i], &v[i, 0], nsamples, &got,
-                                     cp, tp, ntables, lp, lop, lbp, fp)
+                                     cp, tp, ntables, lp, lop, lbp, fp, lgo, lgk, lgr)
                 if st != OK:
                     status = st
                     prod[i] = got
@@ -519,7 +580,8 @@ def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
     """
     cdef Py_ssize_t nleads = residual.shape[0], n = residual.shape[1]
     cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0]
-    cdef Py_ssize_t i, j, q, s, idx
+    cdef Py_ssize_t i, j, q, s
+    cdef int64_t first, last
     if beat.shape[0] != nleads and nq > 0:
         raise ValueError("reference beat and rhythm lead counts differ")
     if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
@@ -535,11 +597,9 @@ def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
             for q in range(nq):
                 if not qrs_add[q]:
                     continue
-                for s in range(qrs_start[q], qrs_end[q] + 1):
-                    if s < 1 or s > n:
-                        continue
-                    idx = s - qrs_fiducial[q] + beat_fiducial - 1
-                    if idx < 0 or idx >= blen:
-                        continue
-                    o[i, s - 1] += beat[i, idx] * beat_mult
+                # clip the zone to the record and to the beat before looping
+                first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
+                last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
+                for s in range(first, last + 1):
+                    o[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1] * beat_mult
     return OK, out

@@ -503,3 +503,50 @@ def test_mutated_encoder_output_ends_in_a_record_or_a_typed_error(data):
         _decode(_fix_crcs(bytes(raw)))
     except EcgIngestError:
         pass
+
+
+def test_huffman_table_that_is_not_prefix_free_is_corrupt_data():
+    from ecgingest.errors import CorruptDataError
+
+    x = np.array([[1, 2, 3]])
+    codes = [enc.Code(1, 1, 1, 1, 0), enc.Code(2, 2, 1, 2, 0b10), enc.Code(2, 2, 1, 3, 0b11)]
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes]))
+    assert _matrix(_decode(data)).tolist() == [[1, 2, 3]]
+    # make code "0" into "1": it now overlaps "10" and "11"
+    clash = [enc.Code(1, 1, 1, 1, 1)] + codes[1:]
+    bad = enc.encode(enc.ScpSpec(rhythm=np.array([[2, 3]]), lead_ids=[1], huffman=[clash]))
+    with pytest.raises(CorruptDataError, match="prefix-free"):
+        _decode(bad)
+    # two long codes (beyond the lookup width) that overlap each other
+    deep = [enc.Code(k + 1, k + 1, 1, k, ((1 << k) - 1) << 1) for k in range(16)]
+    deep += [enc.Code(16, 16, 1, 99, (1 << 16) - 1), enc.Code(17, 17, 1, 98, (1 << 17) - 2)]
+    bad = enc.encode(enc.ScpSpec(rhythm=np.array([[0, 1]]), lead_ids=[1], huffman=[deep]))
+    with pytest.raises(CorruptDataError, match="prefix-free"):
+        _decode(bad)
+
+
+def test_bits_matching_no_code_are_corrupt_data():
+    from ecgingest.errors import CorruptDataError
+
+    codes = [enc.Code(2, 2, 1, 5, 0b00), enc.Code(2, 2, 1, 6, 0b01)]  # "1x" is no code
+    x = np.array([[5, 6, 5, 6]])
+    data = bytearray(enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes])))
+    sec6 = _section_offset(bytes(data), 6)
+    data[sec6 + 16 + 8] = 0xFF  # first byte of the lead's bit stream
+    with pytest.raises(CorruptDataError, match="no Huffman code"):
+        _decode(_fix_crcs(bytes(data)))
+
+
+def test_subtraction_zone_far_outside_the_record_is_clipped_quickly():
+    x = np.arange(20).reshape(1, 20)
+    beat = np.array([[1, 1, 1]])
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], beat=beat, qrs=[(0, 5, 6, 7)], beat_fiducial=2)
+    data = bytearray(enc.encode(spec))
+    sec4 = _section_offset(bytes(data), 4)
+    struct.pack_into("<II", data, sec4 + 16 + 6 + 2, 1, 6)        # SB = 1, fc = 6
+    struct.pack_into("<I", data, sec4 + 16 + 6 + 10, 0xFFFFFFF0)  # SE near 2**32
+    record = _decode(_fix_crcs(bytes(data)))
+    expected = x[0].copy()
+    expected[4:7] -= 1  # what the encoder subtracted (5..7) ...
+    expected[4:7] += 1  # ... comes back; the zone grew but the beat only spans 5..7
+    np.testing.assert_array_equal(record.signals[0].digital, expected)

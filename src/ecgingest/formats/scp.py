@@ -516,25 +516,26 @@ def _reverse_bits(value: int, nbits: int) -> int:
 class _Huffman:
     codes: np.ndarray
     offsets: np.ndarray
-    lut: np.ndarray
-    lut_offsets: np.ndarray
-    lut_bits: np.ndarray
-    fast: np.ndarray
     default: bool
+    lookup: tuple  # the arrays of ``_k.build_luts`` after its status
 
 
 def _build_huffman(ctx: _Ctx, codes: np.ndarray, offsets: np.ndarray, default: bool,
                    offset: int) -> _Huffman:
-    status, lut, lut_offsets, lut_bits, fast = _k.build_luts(codes, offsets)
+    status, *lookup = _k.build_luts(codes, offsets)
     if status == _k.STATUS_BAD_VALUE:
         raise ctx.error(CorruptDataError, "a Huffman code has an impossible bit count "
                         "(prefix 1..32 bits, at most 32 value bits) or a code wider than its "
                         "prefix", offset=offset, field="section 2")
+    if status == _k.STATUS_OVERFLOW:
+        raise ctx.error(CorruptDataError, "the Huffman tables would need more than 4 million "
+                        "lookup entries; the section is not a plausible set of tables",
+                        offset=offset, field="section 2")
     if status != _k.STATUS_OK:
         raise ctx.error(CorruptDataError, "a Huffman table is not prefix-free (two codes "
                         "share a bit pattern), so the data cannot be decoded unambiguously",
                         offset=offset, field="section 2")
-    return _Huffman(codes, offsets, lut, lut_offsets, lut_bits, fast, default)
+    return _Huffman(codes, offsets, default, tuple(lookup))
 
 
 _DEFAULT_HUFFMAN: _Huffman | None = None
@@ -694,7 +695,7 @@ def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman
     else:
         status, values, produced, lo, hi = _k.decode_leads(
             data_u8, d.starts, d.lengths, nsamples, 1, d.differences, huff.codes,
-            huff.offsets, huff.lut, huff.lut_offsets, huff.lut_bits, huff.fast)
+            huff.offsets, *huff.lookup)
     _raise_status(ctx, status, what)
     return values, produced, (lo, hi)
 
