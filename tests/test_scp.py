@@ -439,8 +439,9 @@ def _section_offset(data: bytes, sid: int) -> int:
 
 
 def _fix_crcs(data: bytes) -> bytes:
+    """Recompute record and section CRCs so a mutation reaches the decoder's content checks."""
     buf = bytearray(data)
-    n_entries = (struct.unpack_from("<I", data, 10)[0] - 16) // 10
+    n_entries = min((struct.unpack_from("<I", data, 10)[0] - 16) // 10, (len(data) - 22) // 10)
     for k in range(n_entries):
         _, length, index = struct.unpack_from("<HII", data, 22 + 10 * k)
         if length and index and index - 1 + length <= len(buf) and length >= 2:
@@ -488,21 +489,37 @@ def test_mutated_real_files_end_in_a_record_or_a_typed_error(name, data):
     assert record.format == "scp"
 
 
-@settings(max_examples=60)
-@given(data=st.data())
-def test_mutated_encoder_output_ends_in_a_record_or_a_typed_error(data):
-    x = np.arange(60).reshape(2, 30)
+def _variants() -> list[bytes]:
+    x = np.arange(120).reshape(2, 60) % 17 - 8
     beat = np.ones((2, 5), dtype=np.int64)
-    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=enc.DEFAULT_TABLE, beat=beat, qrs=[(0, 3, 5, 9)],
-                       beat_fiducial=2)
-    raw = bytearray(enc.encode(spec))
+    codes = [enc.Code(1, 1, 1, 0, 0), enc.Code(2, 2, 0, 2, 0b10), enc.Code(3, 19, 1, 0, 0b110),
+             enc.Code(3, 3, 1, 1, 0b111)]
+    other = [enc.Code(1, 1, 0, 1, 0), enc.Code(2, 2, 1, 3, 0b10), enc.Code(2, 34, 1, 0, 0b11)]
+    return [
+        enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=enc.DEFAULT_TABLE, beat=beat,
+                               qrs=[(0, 3, 5, 9)], beat_fiducial=2, differences=1)),
+        enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=enc.DEFAULT_TABLE,
+                               bimodal_factor=4, qrs=[(1, 10, 12, 20), (1, 30, 31, 40)])),
+        enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=[codes, other],
+                               schedule=[0, 1], differences=2, version="3.0")),
+    ]
+
+
+VARIANTS = _variants()
+
+
+@settings(max_examples=80)
+@given(variant=st.integers(0, len(VARIANTS) - 1), data=st.data())
+def test_mutated_encoder_output_ends_in_a_record_or_a_typed_error(variant, data):
+    raw = bytearray(VARIANTS[variant])
     for _ in range(data.draw(st.integers(1, 6))):
-        pos = data.draw(st.integers(22, len(raw) - 1))
+        pos = data.draw(st.integers(6, len(raw) - 1))
         raw[pos] = data.draw(st.integers(0, 255))
     try:
-        _decode(_fix_crcs(bytes(raw)))
+        record = _decode(_fix_crcs(bytes(raw)))
     except EcgIngestError:
-        pass
+        return
+    assert record.format == "scp"
 
 
 def test_huffman_table_that_is_not_prefix_free_is_corrupt_data():

@@ -73,6 +73,9 @@ _LANGUAGE_CODECS: dict[int, str] = {
 _VERSIONS = {10: "1.0", 11: "1.0", 12: "1.0", 13: "1.3", 20: "2.0", 21: "2.1", 22: "2.2",
              29: "3.0", 30: "3.0"}
 
+_MAX_BIMODAL_FACTOR = 64
+_MAX_BIMODAL_SAMPLES = 1 << 22  # per lead; 64 x the values 65535 bytes of 1-bit codes hold
+
 _STATUS_TEXT = {
     _k.STATUS_TRUNCATED: (TruncatedError, "data ends before the values it declares"),
     _k.STATUS_BAD_VALUE: (CorruptDataError, "a value is out of range"),
@@ -936,6 +939,15 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                             f"{d6.interval_us} µs is not a multiple of section 5's "
                             f"{d5.interval_us} µs", field="section 6 sample interval")
         factor = d6.interval_us // d5.interval_us
+        if factor > _MAX_BIMODAL_FACTOR:
+            raise ctx.error(UnsupportedFeatureError, f"bimodal decimation factor {factor} "
+                            f"(section 6 / section 5 interval) is above the "
+                            f"{_MAX_BIMODAL_FACTOR} ecgingest reconstructs",
+                            field="section 6 sample interval")
+        if nsamples > _MAX_BIMODAL_SAMPLES:
+            raise ctx.error(CorruptDataError, f"section 3 declares {nsamples} samples per "
+                            "lead, more than a bimodal section 6 (at most 65535 bytes per "
+                            "lead) can plausibly rebuild", field="section 3 sample range")
         zs, ze = _protected_zones(qrs, nsamples, ctx)
         stored_count = int((ze - zs + 1).sum()) + _run_values(zs, ze, nsamples, factor)
         if stored_count > cap:
