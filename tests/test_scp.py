@@ -367,8 +367,9 @@ def test_long_huffman_codes_beyond_the_lookup_width_decode():
 
 @settings(max_examples=30)
 @given(x=signals(max_len=300), factor=st.sampled_from([2, 4, 5]), huffman=st.booleans(),
-       data=st.data())
-def test_bimodal_protected_zones_exact_and_interpolation_as_specified(x, factor, huffman, data):
+       version=st.sampled_from(["1.3", "2.0"]), data=st.data())
+def test_bimodal_protected_zones_exact_and_interpolation_as_specified(x, factor, huffman,
+                                                                       version, data):
     n = x.shape[1]
     cuts = sorted(data.draw(st.lists(st.integers(1, n), max_size=6, unique=True)))
     zones = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts) - 1, 2)]
@@ -376,7 +377,7 @@ def test_bimodal_protected_zones_exact_and_interpolation_as_specified(x, factor,
     assume(qrs)
     spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:len(x)], interval_us=2000,
                        huffman=enc.DEFAULT_TABLE if huffman else None, bimodal_factor=factor,
-                       qrs=qrs, beat=None)
+                       qrs=qrs, beat=None, version=version)
     record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
     got = _matrix(record)
     assert got.shape == x.shape and record.signals[0].sample_rate == 500.0
@@ -389,8 +390,9 @@ def test_bimodal_protected_zones_exact_and_interpolation_as_specified(x, factor,
 
 
 @settings(max_examples=30)
-@given(x=signals(max_len=400), huffman=st.booleans(), data=st.data())
-def test_reference_beat_subtraction_is_undone_losslessly(x, huffman, data):
+@given(x=signals(max_len=400), huffman=st.booleans(), version=st.sampled_from(["1.0", "2.0"]),
+       data=st.data())
+def test_reference_beat_subtraction_is_undone_losslessly(x, huffman, version, data):
     nleads, n = x.shape
     blen = data.draw(st.integers(5, 60))
     rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
@@ -405,10 +407,12 @@ def test_reference_beat_subtraction_is_undone_losslessly(x, huffman, data):
         qrs.append((data.draw(st.sampled_from([0, 0, 1])), a, fc, b))
     spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:nleads], beat=beat, qrs=qrs,
                        beat_fiducial=fcm, huffman=enc.DEFAULT_TABLE if huffman else None,
-                       interval_us=2000)
+                       interval_us=2000, version=version)
     record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
     np.testing.assert_array_equal(_matrix(record), x)
     np.testing.assert_array_equal(record.reference_beat.digital, beat)
+    assert record.compression["reference_beat_subtracted"]
+    assert record.lead_ranges == [(1, n)] * nleads
 
 
 def test_sections_5_and_6_with_different_multipliers_share_one_scale():
@@ -567,3 +571,13 @@ def test_subtraction_zone_far_outside_the_record_is_clipped_quickly():
     expected[4:7] -= 1  # what the encoder subtracted (5..7) ...
     expected[4:7] += 1  # ... comes back; the zone grew but the beat only spans 5..7
     np.testing.assert_array_equal(record.signals[0].digital, expected)
+
+
+def test_version_3_ignores_the_bimodal_byte_and_section_4():
+    x = np.arange(40).reshape(1, 40)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], bimodal_factor=2, qrs=[(1, 5, 6, 10)],
+                       version="3.0")
+    record = _decode(enc.encode(spec))
+    assert record.compression["bimodal"] is False
+    assert any("bimodal byte" in w for w in record.warnings)
+    assert 4 in record.sections_raw and "qrs_complexes" not in record.extras

@@ -1015,6 +1015,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
             "fiducials": qrs.fiducials.tolist(), "ends": qrs.ends.tolist(),
             "protected_zones": None if qrs.protected_start is None else
             list(zip(qrs.protected_start.tolist(), qrs.protected_end.tolist()))}
+    extras["lead_ranges"] = list(zip(leads.starts, leads.ends))
     extras["compression"] = {"huffman": None if huff is None else
                              ("default" if huff.default else f"{len(huff.offsets) - 1} tables"),
                              "differences": d6.differences, "bimodal": bimodal,
