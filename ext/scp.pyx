@@ -268,7 +268,7 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
     cdef Py_ssize_t pos = 0, k = 0, c, idx
     cdef Py_ssize_t table = 0
     cdef uint64_t w
-    cdef int avail, length
+    cdef int avail, length, take2
     cdef int bits, p_bits, extra, total
     cdef int32_t entry
     cdef int64_t e
@@ -285,17 +285,20 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
             avail = 57
         e = flut[<Py_ssize_t>(w >> (64 - bits))]
         if e & 3:
-            length = (e >> 8) & 0xFF
-            if (e & 3) == 2 and k + 1 < n and pos + length <= endbits:
-                out[k] = <int16_t>(<uint64_t>e >> 16)
-                out[k + 1] = <int16_t>(<uint64_t>e >> 32)
-                k += 2
-            else:
-                length = (e >> 2) & 0x3F
+            # one or two values without a data-dependent branch: both slots are
+            # written, the second is kept only when the entry holds two values
+            take2 = ((e & 3) == 2) & (k + 1 < n)
+            length = ((e >> 2) & 0x3F) + take2 * (((e >> 8) & 0xFF) - ((e >> 2) & 0x3F))
+            if pos + length > endbits:
+                if take2:  # the pair does not fit: try the first value alone
+                    take2 = 0
+                    length = (e >> 2) & 0x3F
                 if pos + length > endbits:
                     break  # a code cut by the end of the lead's bytes: padding
-                out[k] = <int16_t>(<uint64_t>e >> 16)
-                k += 1
+            out[k] = <int16_t>(<uint64_t>e >> 16)
+            if k + 1 < n:
+                out[k + 1] = <int16_t>(<uint64_t>e >> 32)
+            k += 1 + take2
             w <<= length
             avail -= length
             pos += length
@@ -346,6 +349,8 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
         pos += total
         avail = 0
         k += 1
+    if k < n:
+        out[k] = 0  # the fast path may have written one value past the last one kept
     produced[0] = k
     return OK
 
