@@ -189,7 +189,8 @@ def _data_section(leads: list[bytes], avm: int, interval: int, diff: int, bimoda
     return head + b"".join(leads)
 
 
-def _encode_leads(values: np.ndarray, spec: ScpSpec, tables: list[list[Code]] | None) -> list[bytes]:
+def _encode_leads(values: np.ndarray, spec: ScpSpec,
+                  tables: list[list[Code]] | None) -> list[bytes]:
     out = []
     for row in values:
         d = differences(row, spec.differences)
