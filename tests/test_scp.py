@@ -581,3 +581,21 @@ def test_version_3_ignores_the_bimodal_byte_and_section_4():
     assert record.compression["bimodal"] is False
     assert any("bimodal byte" in w for w in record.warnings)
     assert 4 in record.sections_raw and "qrs_complexes" not in record.extras
+
+
+@pytest.mark.parametrize("minutes", [-12 * 60, -210, -60, 0, 330, 60 * 14, -13 * 60])
+def test_time_zone_offset_maps_to_a_valid_iana_zone_or_none(minutes):
+    import zoneinfo
+
+    tags = [(2, b"P\0"), (25, struct.pack("<HBB", 2020, 1, 2)), (26, bytes([3, 4, 5])),
+            (34, struct.pack("<hH", minutes, 0))]
+    _, data = _simple(tags=tags)
+    record = scp.decode(data, name="t.scp", strict=True)
+    assert record.start_time.utcoffset() == dt.timedelta(minutes=minutes)
+    zone = record.metadata.recording_time_zone
+    if minutes % 60 or not -12 * 60 <= minutes <= 14 * 60:
+        assert zone is None
+    else:
+        start = record.metadata.recording_start_time
+        assert zoneinfo.ZoneInfo(zone).utcoffset(start.replace(tzinfo=None)) == \
+            dt.timedelta(minutes=minutes)

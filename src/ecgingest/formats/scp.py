@@ -483,7 +483,8 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
         local = dt.datetime.combine(acq_date, acq_time, tz)
         start = local
         fields["recording_start_time"] = local.astimezone(dt.timezone.utc) if tz else local
-        if tz_minutes is not None and tz_minutes % 60 == 0 and abs(tz_minutes) <= 14 * 60:
+        if tz_minutes is not None and tz_minutes % 60 == 0 and -12 * 60 <= tz_minutes <= 14 * 60:
+            # Etc/GMT names exist from GMT-14 to GMT+12 (their sign is inverted)
             hours = -tz_minutes // 60
             fields["recording_time_zone"] = "Etc/GMT" if hours == 0 else f"Etc/GMT{hours:+d}"
     elif acq_time is not None:
