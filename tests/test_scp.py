@@ -599,3 +599,20 @@ def test_time_zone_offset_maps_to_a_valid_iana_zone_or_none(minutes):
         start = record.metadata.recording_start_time
         assert zoneinfo.ZoneInfo(zone).utcoffset(start.replace(tzinfo=None)) == \
             dt.timedelta(minutes=minutes)
+
+
+def test_unreadable_reference_beat_that_is_not_needed_is_left_out_with_a_warning():
+    x = np.arange(30).reshape(1, 30)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], beat=np.zeros((1, 4), np.int64),
+                       qrs=[(1, 5, 6, 7)], beat_fiducial=2)
+    data = bytearray(enc.encode(spec))
+    sec3, sec5 = _section_offset(bytes(data), 3), _section_offset(bytes(data), 5)
+    data[sec3 + 16 + 1] &= 0xFE                     # no reference-beat subtraction
+    struct.pack_into("<H", data, sec5 + 16 + 2, 0)  # section 5 sample interval 0
+    data = _fix_crcs(bytes(data))
+    record = _decode(data)
+    np.testing.assert_array_equal(record.signals[0].digital, x[0])
+    assert "reference_beat" not in record.extras
+    assert any("section 5 (reference beat) could not be read" in w for w in record.warnings)
+    with pytest.raises(HeaderError, match="interval of 0"):
+        scp.decode(data, name="t.scp", strict=True)

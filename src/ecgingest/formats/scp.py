@@ -913,23 +913,21 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     # the count of values to decode must be known before allocating: bound it by bits present
     max_bytes = int(d6.lengths.max()) if nleads else 0
     cap = max_bytes * 8 if huff is not None else max_bytes // 2
-    d5 = beat = None
-    beat_len = 0
-    if 5 in sections and (leads.refbeat_subtracted or bimodal or qrs is not None):
-        d5 = _parse_data_header(data, sections[5], nleads, ctx)
-        if qrs is not None:
-            beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
-        elif huff is None:
-            beat_len = int(d5.lengths.max()) // 2 if nleads else 0
-        b_bytes = int(d5.lengths.max()) if nleads else 0
-        bcap = b_bytes * 8 if huff is not None else b_bytes // 2
-        beat_len = min(beat_len, bcap)
-        if beat_len > 0:
-            beat, bprod, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
-            if (bprod < beat_len).any():
-                ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat "
-                              "samples section 4 announces", cls=TruncatedError,
-                              field="section 5")
+    d5: _Data | None = None
+    beat: np.ndarray | None = None
+    beat_range: tuple[int, int] | None = None
+    needed = leads.refbeat_subtracted or bimodal
+    if 5 in sections and (needed or qrs is not None):
+        try:
+            d5, beat, beat_range = _read_reference_beat(u8, data, sections[5], nleads, qrs, huff,
+                                                        ctx)
+        except EcgIngestError as exc:
+            if needed or strict:
+                raise
+            # only informational here: the rhythm does not depend on it
+            ctx.note(f"section 5 (reference beat) could not be read and is left out: "
+                     f"{exc.message}")
+            d5 = beat = None
     if bimodal:
         if d5 is None or qrs is None or qrs.protected_start is None:
             raise ctx.error(HeaderError, "section 6 is bimodally compressed but sections 4 "
@@ -1038,6 +1036,26 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     return Record(name=name, format=_FMT, format_detail=f"SCP {label}", signals=signals,
                   start_time=start_time, metadata=metadata, sources=(path or name,),
                   warnings=list(ctx.warnings), extras=extras)
+
+
+def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int,
+                         qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
+                         ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
+    """Section 5: its header, and its values when their number is known."""
+    d5 = _parse_data_header(data, sec, nleads, ctx)
+    b_bytes = int(d5.lengths.max()) if nleads else 0
+    if qrs is not None:
+        beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
+    else:
+        beat_len = b_bytes // 2 if huff is None else 0  # Huffman needs section 4's count
+    beat_len = min(beat_len, b_bytes * 8 if huff is not None else b_bytes // 2)
+    if beat_len <= 0:
+        return d5, None, None
+    beat, produced, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
+    if (produced < beat_len).any():
+        ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat samples "
+                      "section 4 announces", cls=TruncatedError, field="section 5")
+    return d5, beat, beat_range
 
 
 def _protected_zones(qrs: _Qrs, nsamples: int, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
