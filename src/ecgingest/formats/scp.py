@@ -184,6 +184,7 @@ class _Section:
 _POINTER = struct.Struct("<HII")
 _SECTION_HEADER = struct.Struct("<HHIBB")
 _BEAT_MEASUREMENTS = struct.Struct("<5H3h")
+_LEAD_ROW = struct.Struct("<IIB")
 
 
 def _u16(b: bytes, o: int) -> int:
@@ -593,17 +594,15 @@ def _parse_section3(data: bytes, sec: _Section, ctx: _Ctx) -> _Leads:
     _need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
     nleads, flags = data[sec.body], data[sec.body + 1]
     _need(ctx, data, sec.body + 2, 9 * nleads, sec.end, "section 3 lead table")
-    ids, starts, ends = [], [], []
-    for i in range(nleads):
-        o = sec.body + 2 + 9 * i
-        start, end, lead_id = _u32(data, o), _u32(data, o + 4), data[o + 8]
+    table = data[sec.body + 2:sec.body + 2 + 9 * nleads]
+    rows = list(_LEAD_ROW.iter_unpack(table))
+    for i, (start, end, _) in enumerate(rows):
         if end < start:
             raise ctx.error(HeaderError, f"lead {i + 1} ends at sample {end}, before its start "
-                            f"sample {start}", offset=o, field="section 3 sample range")
-        ids.append(lead_id)
-        starts.append(start)
-        ends.append(end)
-    return _Leads(tuple(ids), tuple(starts), tuple(ends), bool(flags & 1), bool(flags & 4), flags)
+                            f"sample {start}", offset=sec.body + 2 + 9 * i,
+                            field="section 3 sample range")
+    starts, ends, ids = zip(*rows) if rows else ((), (), ())
+    return _Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags)
 
 
 @dataclass(frozen=True)
@@ -961,17 +960,18 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         value_range = None
         _raise_status(ctx, status, "section 6 bimodal")
         rate = 1e6 / d5.interval_us
-        counts = np.array(lengths, dtype=np.int64)
+        counts = lengths
     else:
         want = min(nsamples, cap)
         rhythm, produced, value_range = _decode_section(u8, d6, want, huff, ctx, "section 6")
         rate = 1e6 / d6.interval_us
-        counts = np.minimum(np.array(lengths, dtype=np.int64), produced)
-        short = [i for i in range(nleads) if produced[i] < lengths[i]]
+        got = produced.tolist()
+        counts = [min(a, b) for a, b in zip(lengths, got)]
+        short = [i for i in range(nleads) if got[i] < lengths[i]]
         if short:
             described = "; ".join(
                 f"{labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} ({lengths[i]}) but "
-                f"section 6 holds {int(produced[i])}" for i in short)
+                f"section 6 holds {got[i]}" for i in short)
             ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
                           f"disagree ({described}); each lead is read as far as its data "
                           "goes", cls=TruncatedError, field="section 3 sample range")
@@ -995,12 +995,9 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     else:
         values = rhythm
     scale = scale_nv / 1000.0
-    signals = []
     digital_all = _smallest(values, value_range)
-    for i in range(nleads):
-        signals.append(Signal(label=labels[i], sample_rate=rate,
-                              digital=digital_all[i, :int(counts[i])], scale=scale,
-                              offset=0.0, units="uV"))
+    signals = [Signal(labels[i], rate, digital_all[i, :counts[i]], scale, 0.0, "uV")
+               for i in range(nleads)]
     if beat is not None and d5 is not None:
         beat_digital = _smallest(beat, beat_range)
         beat_digital.flags.writeable = False
