@@ -581,18 +581,19 @@ def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
     subtraction zone (1-based inclusive) of the QRS complexes flagged in
     ``qrs_add``, aligned on the fiducials: rhythm[s] += beat[s - fc + fcm].
 
-    Returns ``(status, int64 values)``; OVERFLOW if a multiplier is absurd.
+    Returns ``(status, int64 values, min, max)``; OVERFLOW if a multiplier is
+    absurd.
     """
     cdef Py_ssize_t nleads = residual.shape[0], n = residual.shape[1]
     cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0]
     cdef Py_ssize_t i, j, q, s
-    cdef int64_t first, last
+    cdef int64_t first, last, lo = 0, hi = 0
     if beat.shape[0] != nleads and nq > 0:
         raise ValueError("reference beat and rhythm lead counts differ")
     if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
         raise ValueError("QRS arrays disagree")
     if residual_mult < 0 or beat_mult < 0 or residual_mult > 65535 or beat_mult > 65535:
-        return OVERFLOW, None
+        return OVERFLOW, None, 0, 0
     out = np.empty((nleads, n), dtype=np.int64)
     cdef int64_t[:, ::1] o = out
     with nogil:
@@ -607,4 +608,9 @@ def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
                 last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
                 for s in range(first, last + 1):
                     o[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1] * beat_mult
-    return OK, out
+            for j in range(n):
+                if o[i, j] < lo:
+                    lo = o[i, j]
+                if o[i, j] > hi:
+                    hi = o[i, j]
+    return OK, out, lo, hi

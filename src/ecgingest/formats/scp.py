@@ -986,12 +986,12 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         else:
             g = math.gcd(d5.avm, avm6) or 1
             add = (qrs.types == 0).astype(np.uint8)
-            status, values = _k.add_reference_beat(
+            status, values, lo, hi = _k.add_reference_beat(
                 rhythm, avm6 // g, beat, d5.avm // g, qrs.starts, qrs.fiducials, qrs.ends, add,
                 qrs.fiducial)
             _raise_status(ctx, status, "reference beat")
             scale_nv = g
-            value_range = None
+            value_range = (lo, hi)
     else:
         values = rhythm
     scale = scale_nv / 1000.0
