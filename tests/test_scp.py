@@ -616,3 +616,43 @@ def test_unreadable_reference_beat_that_is_not_needed_is_left_out_with_a_warning
     assert any("section 5 (reference beat) could not be read" in w for w in record.warnings)
     with pytest.raises(HeaderError, match="interval of 0"):
         scp.decode(data, name="t.scp", strict=True)
+
+
+@settings(max_examples=25)
+@given(x=signals(max_len=300), factor=st.sampled_from([2, 4]), data=st.data())
+def test_bimodal_residual_then_reference_beat_follow_the_reconstruction_order(x, factor, data):
+    """Step 3 (bimodal interpolation of the residual) comes before step 5 (beat re-added)."""
+    nleads, n = x.shape
+    assume(n >= 40)
+    blen = data.draw(st.integers(5, 20))
+    beat = np.random.default_rng(data.draw(st.integers(0, 99))).integers(-50, 50,
+                                                                         size=(nleads, blen))
+    fcm = data.draw(st.integers(1, blen))
+    centres = sorted(data.draw(st.lists(st.integers(15, n - 15), min_size=1, max_size=3,
+                                        unique=True)))
+    qrs, last_end = [], 0
+    for c in centres:
+        a, b = max(c - 6, last_end + 1), c + 6
+        if a <= c <= b <= n:
+            qrs.append((0, a, c, b))
+            last_end = b
+    assume(qrs)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:nleads], beat=beat, qrs=qrs,
+                       beat_fiducial=fcm, bimodal_factor=factor, huffman=enc.DEFAULT_TABLE)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    zones = [(a, b) for _, a, _, b in qrs]
+    for lead in range(nleads):
+        residual = x[lead].copy()
+        for _, a, fc, b in qrs:
+            for s in range(a, b + 1):
+                if 0 <= s - fc + fcm - 1 < blen:
+                    residual[s - 1] -= beat[lead, s - fc + fcm - 1]
+        expected = enc.bimodal_reconstruct(enc.bimodal_store(residual, zones, factor), zones,
+                                           factor, n)
+        for _, a, fc, b in qrs:
+            for s in range(a, b + 1):
+                if 0 <= s - fc + fcm - 1 < blen:
+                    expected[s - 1] += beat[lead, s - fc + fcm - 1]
+        np.testing.assert_array_equal(record.signals[lead].digital, expected)
+        for a, b in zones:  # protected zones come back exactly
+            np.testing.assert_array_equal(record.signals[lead].digital[a - 1:b], x[lead, a - 1:b])
