@@ -155,12 +155,13 @@ class _Ctx:
         warnings.warn(message, EcgWarning, stacklevel=4)
 
     def text(self, raw: bytes) -> str:
+        """A string field: up to its first NUL, in the encoding section 1 declares."""
         raw = raw.split(b"\0", 1)[0]
         try:
             return raw.decode(self.codec)
         except UnicodeDecodeError:
             self.note(f"text {raw[:20]!r} is not valid {self.codec}; undecodable "
-                                 "bytes replaced")
+                      "bytes replaced")
             return raw.decode(self.codec, errors="replace")
 
 
@@ -873,7 +874,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record`."""
     ctx = _Ctx(path if path is not None else name, strict)
     data = bytes(data)
-    sections, s0_version, protocol = _read_container(data, ctx)
+    sections, _, protocol = _read_container(data, ctx)
     label, version = _version_label(ctx, protocol, sections)
     u8 = _as_u8(data)
     extras: dict[str, Any] = {"scp_version": label,
