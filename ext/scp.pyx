@@ -268,7 +268,7 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
     cdef Py_ssize_t pos = 0, k = 0, c, idx
     cdef Py_ssize_t table = 0
     cdef uint64_t w
-    cdef int avail, length, take2
+    cdef int avail, length, count
     cdef int bits, p_bits, extra, total
     cdef int32_t entry
     cdef int64_t e
@@ -285,20 +285,21 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
             avail = 57
         e = flut[<Py_ssize_t>(w >> (64 - bits))]
         if e & 3:
-            # one or two values without a data-dependent branch: both slots are
-            # written, the second is kept only when the entry holds two values
-            take2 = ((e & 3) == 2) & (k + 1 < n)
-            length = ((e >> 2) & 0x3F) + take2 * (((e >> 8) & 0xFF) - ((e >> 2) & 0x3F))
-            if pos + length > endbits:
-                if take2:  # the pair does not fit: try the first value alone
-                    take2 = 0
+            # one or two values; the entry's consumed length and count need no
+            # data-dependent branch (only the last sample and the last bits do)
+            length = (e >> 8) & 0xFF
+            count = e & 3
+            if k + 1 >= n or pos + length > endbits:
+                if count == 2:  # keep the first value alone
+                    count = 1
                     length = (e >> 2) & 0x3F
                 if pos + length > endbits:
                     break  # a code cut by the end of the lead's bytes: padding
-            out[k] = <int16_t>(<uint64_t>e >> 16)
-            if k + 1 < n:
+                out[k] = <int16_t>(<uint64_t>e >> 16)
+            else:
+                out[k] = <int16_t>(<uint64_t>e >> 16)
                 out[k + 1] = <int16_t>(<uint64_t>e >> 32)
-            k += 1 + take2
+            k += count
             w <<= length
             avail -= length
             pos += length
