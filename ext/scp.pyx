@@ -615,3 +615,39 @@ def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
                 if o[i, j] > hi:
                     hi = o[i, j]
     return OK, out, lo, hi
+
+
+def add_reference_beat_inplace(int32_t[:, ::1] rhythm, const int32_t[:, ::1] beat,
+                               const int64_t[::1] qrs_start, const int64_t[::1] qrs_fiducial,
+                               const int64_t[::1] qrs_end, const uint8_t[::1] qrs_add,
+                               int64_t beat_fiducial):
+    """The common case of :func:`add_reference_beat`: sections 5 and 6 share
+    one AVM and the caller has checked from the value bounds that every sum
+    fits in 32 bits, so the beat is added into ``rhythm`` itself.
+
+    Returns ``(status, min, max)`` of the result.
+    """
+    cdef Py_ssize_t nleads = rhythm.shape[0], n = rhythm.shape[1]
+    cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0]
+    cdef Py_ssize_t i, j, q, s
+    cdef int64_t first, last
+    cdef int32_t lo = 0, hi = 0
+    if beat.shape[0] != nleads and nq > 0:
+        raise ValueError("reference beat and rhythm lead counts differ")
+    if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
+        raise ValueError("QRS arrays disagree")
+    with nogil:
+        for i in range(nleads):
+            for q in range(nq):
+                if not qrs_add[q]:
+                    continue
+                first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
+                last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
+                for s in range(first, last + 1):
+                    rhythm[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1]
+            for j in range(n):
+                if rhythm[i, j] < lo:
+                    lo = rhythm[i, j]
+                if rhythm[i, j] > hi:
+                    hi = rhythm[i, j]
+    return OK, lo, hi

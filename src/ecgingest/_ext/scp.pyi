@@ -50,3 +50,12 @@ def add_reference_beat(
     qrs_add: npt.NDArray[np.uint8],
     beat_fiducial: int,
 ) -> tuple[int, npt.NDArray[np.int64] | None, int, int]: ...
+def add_reference_beat_inplace(
+    rhythm: npt.NDArray[np.int32],
+    beat: npt.NDArray[np.int32],
+    qrs_start: npt.NDArray[np.int64],
+    qrs_fiducial: npt.NDArray[np.int64],
+    qrs_end: npt.NDArray[np.int64],
+    qrs_add: npt.NDArray[np.uint8],
+    beat_fiducial: int,
+) -> tuple[int, int, int]: ...

@@ -987,9 +987,16 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         else:
             g = math.gcd(d5.avm, avm6) or 1
             add = (qrs.types == 0).astype(np.uint8)
-            status, values, lo, hi = _k.add_reference_beat(
-                rhythm, avm6 // g, beat, d5.avm // g, qrs.starts, qrs.fiducials, qrs.ends, add,
-                qrs.fiducial)
+            bound = (max(abs(x) for x in value_range) + max(abs(x) for x in beat_range)
+                     if value_range is not None and beat_range is not None else 2**31)
+            if d5.avm == avm6 and bound < 2**31:
+                status, lo, hi = _k.add_reference_beat_inplace(
+                    rhythm, beat, qrs.starts, qrs.fiducials, qrs.ends, add, qrs.fiducial)
+                values = rhythm
+            else:
+                status, values, lo, hi = _k.add_reference_beat(
+                    rhythm, avm6 // g, beat, d5.avm // g, qrs.starts, qrs.fiducials, qrs.ends,
+                    add, qrs.fiducial)
             _raise_status(ctx, status, "reference beat")
             scale_nv = g
             value_range = (lo, hi)
