@@ -378,18 +378,49 @@ cdef inline int32_t _find_long(uint32_t window, Py_ssize_t lo, Py_ssize_t hi,
     return LUT_NONE
 
 
-cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order) noexcept nogil:
-    """First / second differences in wrapping 32-bit arithmetic."""
+cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order, int32_t* lo,
+                            int32_t* hi) noexcept nogil:
+    """First / second differences in wrapping 32-bit arithmetic (registers carry
+    the previous values), widening ``lo``/``hi`` to the results on the way."""
     cdef Py_ssize_t i
-    cdef uint32_t a, b
-    if order == 1:
+    cdef uint32_t prev, prev2, cur
+    cdef int32_t mn = lo[0], mx = hi[0], v
+    if n <= 0:
+        return
+    if order == 0 or n < order:
+        for i in range(n):
+            v = x[i]
+            mn = v if v < mn else mn
+            mx = v if v > mx else mx
+    elif order == 1:
+        prev = <uint32_t>x[0]
+        mn = <int32_t>prev if <int32_t>prev < mn else mn
+        mx = <int32_t>prev if <int32_t>prev > mx else mx
         for i in range(1, n):
-            x[i] = <int32_t>(<uint32_t>x[i] + <uint32_t>x[i - 1])
-    elif order == 2:
+            prev = <uint32_t>x[i] + prev
+            v = <int32_t>prev
+            x[i] = v
+            mn = v if v < mn else mn
+            mx = v if v > mx else mx
+    else:
+        prev2 = <uint32_t>x[0]
+        prev = <uint32_t>x[1]
+        v = <int32_t>prev2
+        mn = v if v < mn else mn
+        mx = v if v > mx else mx
+        v = <int32_t>prev
+        mn = v if v < mn else mn
+        mx = v if v > mx else mx
         for i in range(2, n):
-            a = <uint32_t>x[i - 1]
-            b = <uint32_t>x[i - 2]
-            x[i] = <int32_t>(<uint32_t>x[i] + 2 * a - b)
+            cur = <uint32_t>x[i] + 2 * prev - prev2
+            prev2 = prev
+            prev = cur
+            v = <int32_t>cur
+            x[i] = v
+            mn = v if v < mn else mn
+            mx = v if v > mx else mx
+    lo[0] = mn
+    hi[0] = mx
 
 
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
@@ -477,12 +508,7 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                     v[i, j] = <int16_t>load_le16(base + 2 * j)
                 got = m
             prod[i] = got
-            _undo_differences(&v[i, 0], got, differences)
-            for j in range(got):
-                if v[i, j] < lo:
-                    lo = v[i, j]
-                if v[i, j] > hi:
-                    hi = v[i, j]
+            _undo_differences(&v[i, 0], got, differences, &lo, &hi)
     return status, values, produced, lo, hi
 
 
