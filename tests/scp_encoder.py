@@ -172,10 +172,6 @@ def _crc(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
-def tag(t: int, value: bytes) -> tuple[int, bytes]:
-    return (t, value)
-
-
 def _section1(tags: list[tuple[int, bytes]]) -> bytes:
     out = b""
     for t, value in tags:

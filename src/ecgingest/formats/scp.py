@@ -477,7 +477,8 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
     acquiring = info.get("acquiring_device")
     if acquiring:
         model = acquiring.get("model") or ""
-        fields["device_id"] = model or str(acquiring.get("device_id", "")) or None
+        number = acquiring.get("device_id") or 0  # 0: not given
+        fields["device_id"] = model or (str(number) if number else None)
     start: dt.datetime | dt.time | None = None
     if acq_date is not None and acq_time is not None:
         tz = dt.timezone(dt.timedelta(minutes=tz_minutes)) if tz_minutes is not None and \
