@@ -110,7 +110,7 @@ def test_non_conformant_healforce_file_fails_with_typed_error_naming_the_problem
         _detect_and_decode(data, "62.SCP")
 
 
-def test_public_read_detects_scp_by_content_and_fills_section1_metadata():
+def test_content_detection_picks_scp_and_section1_fills_metadata():
     path = FIX / "wa_mdw14_20170504.scp"
     record = _detect_and_decode(path.read_bytes(), path.name)
     m = record.metadata
@@ -656,3 +656,14 @@ def test_bimodal_residual_then_reference_beat_follow_the_reconstruction_order(x,
         np.testing.assert_array_equal(record.signals[lead].digital, expected)
         for a, b in zones:  # protected zones come back exactly
             np.testing.assert_array_equal(record.signals[lead].digital[a - 1:b], x[lead, a - 1:b])
+
+
+@pytest.mark.parametrize("code, codec", [(0x07, "utf-8"), (0x13, "iso8859-5"), (0x01, "latin-1")])
+def test_text_fields_use_the_encoding_tag14_declares(code, codec):
+    name = {"utf-8": "Zoë 山田", "iso8859-5": "Иванов", "latin-1": "Müller"}[codec]
+    device = bytes(16) + bytes([code, 0, 0])
+    tags = [(0, name.encode(codec) + b"\0"), (2, b"P\0"), (14, device)]
+    _, data = _simple(tags=tags)
+    record = scp.decode(data, name="t.scp", strict=True)
+    assert record.metadata.patient_last_name == name
+    assert record.acquisition_info["acquiring_device"]["language_support"] == code
