@@ -667,3 +667,22 @@ def test_text_fields_use_the_encoding_tag14_declares(code, codec):
     record = scp.decode(data, name="t.scp", strict=True)
     assert record.metadata.patient_last_name == name
     assert record.acquisition_info["acquiring_device"]["language_support"] == code
+
+
+def test_bimodal_without_any_protected_zone_decimates_the_whole_record():
+    x = np.arange(0, 400, 2).reshape(1, 200)
+    stored = enc.bimodal_store(x[0], [], 4)  # one value per 4 samples, no protected zone
+    s4 = struct.pack("<HHH", 0, 1, 0)                    # no QRS complexes at all
+    s5 = struct.pack("<HHBBH", 5000, 2000, 0, 0, 0)      # full rate 500 Hz, empty beat
+    blob = bytearray(enc.encode(enc.ScpSpec(rhythm=stored.reshape(1, -1), lead_ids=[1],
+                                            interval_us=8000,
+                                            extra_sections={4: s4, 5: s5})))
+    sec3 = _section_offset(bytes(blob), 3)
+    struct.pack_into("<I", blob, sec3 + 16 + 2 + 4, 200)  # the lead spans 200 samples
+    sec6 = _section_offset(bytes(blob), 6)
+    blob[sec6 + 16 + 5] = 1  # bimodal
+    record = scp.decode(_fix_crcs(bytes(blob)), name="t.scp", strict=True)
+    assert record.signals[0].sample_rate == 500.0
+    np.testing.assert_array_equal(record.signals[0].digital,
+                                  enc.bimodal_reconstruct(stored, [], 4, 200))
+    assert record.qrs_complexes["protected_zones"] == []

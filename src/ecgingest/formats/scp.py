@@ -629,8 +629,10 @@ def _parse_section4(data: bytes, sec: _Section, ctx: _Ctx) -> _Qrs:
                                                 ("fid", "<u4"), ("end", "<u4")]),
                           count=nqrs, offset=o)
     o += 14 * nqrs
-    ps = pe = None
-    if o + 8 * nqrs <= sec.end and nqrs:
+    ps = pe = None  # None: the section stops before its protected zones
+    if nqrs == 0:
+        ps = pe = np.zeros(0, dtype=np.int64)
+    elif o + 8 * nqrs <= sec.end:
         prot = np.frombuffer(data, dtype="<u4", count=2 * nqrs, offset=o).reshape(-1, 2)
         ps, pe = prot[:, 0].astype(np.int64), prot[:, 1].astype(np.int64)
     return _Qrs(length_ms, fiducial, zones["type"].astype(np.int64),
@@ -1065,20 +1067,25 @@ def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int
 
 
 def _protected_zones(qrs: _Qrs, nsamples: int, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
-    """Protected zones sorted, clipped to the record, with overlaps merged."""
+    """Protected zones sorted, clipped to the record, overlapping or adjacent ones merged."""
     assert qrs.protected_start is not None and qrs.protected_end is not None
-    pairs = sorted((int(a), int(b)) for a, b in zip(qrs.protected_start, qrs.protected_end)
-                   if a >= 1 and b >= a and a <= nsamples)
+    given = list(zip(qrs.protected_start.tolist(), qrs.protected_end.tolist()))
+    pairs = sorted((a, b) for a, b in given if 1 <= a <= nsamples and b >= a)
+    irregular = len(given) - len(pairs)  # empty, reversed or outside the record
     merged: list[list[int]] = []
     for a, b in pairs:
-        b = min(b, nsamples)
+        if b > nsamples:
+            irregular += 1
+            b = nsamples
+        if merged and a <= merged[-1][1]:
+            irregular += 1  # a real overlap
         if merged and a <= merged[-1][1] + 1:
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
-    if len(merged) != len(pairs):
-        ctx.note("section 4 protected zones overlap or fall outside the record; "
-                            "merged and clipped")
+    if irregular:
+        ctx.note(f"{irregular} section 4 protected zone(s) overlap, are empty or reach past "
+                 "the record; zones were merged, dropped or clipped")
     arr = np.array(merged, dtype=np.int64).reshape(-1, 2)
     return np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1])
 
