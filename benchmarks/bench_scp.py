@@ -99,21 +99,23 @@ def _rate(fn, data: bytes, seconds: float, clock=time.process_time) -> float:
 
 
 def _thread_scaling(fn, data: bytes, seconds: float, threads: int) -> float:
-    """Wall-clock throughput of ``threads`` threads over one thread (best of 3 each).
+    """Wall-clock throughput of ``threads`` threads over one thread.
 
-    Only meaningful when ``threads`` CPUs are free: the load average is printed."""
-    per_round = max(4, int(_rate(fn, data, seconds / 4, time.perf_counter) * seconds / 6))
-
-    def wall(nthreads: int) -> float:
-        best = 0.0
-        with ThreadPoolExecutor(nthreads) as pool:
-            for _ in range(3):
+    Rounds of one and of ``threads`` threads alternate (best of each is kept),
+    each round long enough (about 0.3 s or more) for thread start-up not to
+    count. Only meaningful when ``threads`` CPUs are free: the load average is
+    printed with the results."""
+    per_round = max(8, int(_rate(fn, data, 0.3, time.perf_counter) * max(0.3, seconds / 4)))
+    work = lambda _: [fn(data) for _ in range(per_round)]  # noqa: E731
+    best = {1: 0.0, threads: 0.0}
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(3):
+            for nthreads in (1, threads):
                 start = time.perf_counter()
-                list(pool.map(lambda _: [fn(data) for _ in range(per_round)], range(nthreads)))
-                best = max(best, nthreads * per_round / (time.perf_counter() - start))
-        return best
-
-    return wall(threads) / wall(1)
+                list(pool.map(work, range(nthreads)))
+                best[nthreads] = max(best[nthreads],
+                                     nthreads * per_round / (time.perf_counter() - start))
+    return best[threads] / best[1]
 
 
 def _ecgingest(data: bytes):
