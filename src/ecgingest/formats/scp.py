@@ -186,6 +186,7 @@ _POINTER = struct.Struct("<HII")
 _SECTION_HEADER = struct.Struct("<HHIBB")
 _BEAT_MEASUREMENTS = struct.Struct("<5H3h")
 _LEAD_ROW = struct.Struct("<IIB")
+_ALL_LEAD_MEASUREMENTS = struct.Struct("<31h")
 
 
 def _u16(b: bytes, o: int) -> int:
@@ -821,13 +822,15 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
             ctx.note("section 10 ends before all its leads; the rest is ignored")
             break
         lead_id, length = _u16(data, o), _u16(data, o + 2)
-        body = data[o + 4:min(o + 4 + length, end)]
-        count = min(len(body) // 2, len(_LEAD_MEASUREMENTS))
-        values = dict(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", body)))
-        extra = body[2 * len(_LEAD_MEASUREMENTS):]
-        entry: dict[str, Any] = {"lead_id": lead_id, "lead": _lead_name(lead_id), **values}
-        if extra:
-            entry["manufacturer_bytes"] = bytes(extra)
+        stop = min(o + 4 + length, end)
+        entry: dict[str, Any] = {"lead_id": lead_id, "lead": _lead_name(lead_id)}
+        if stop - (o + 4) >= _ALL_LEAD_MEASUREMENTS.size:
+            entry.update(zip(_LEAD_MEASUREMENTS, _ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4)))
+            if stop > o + 4 + _ALL_LEAD_MEASUREMENTS.size:
+                entry["manufacturer_bytes"] = data[o + 4 + _ALL_LEAD_MEASUREMENTS.size:stop]
+        else:
+            count = (stop - (o + 4)) // 2
+            entry.update(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
         out["leads"].append(entry)
         o += 4 + length
     return out
