@@ -36,9 +36,9 @@ def single_file_formats() -> tuple[SingleFileFormat, ...]:
 
     Built on first use so that format modules may import this one.
     """
-    from .formats import edf
+    from .formats import cdelta, edf, kardia, scp
 
-    return (edf.FORMAT,)
+    return (edf.FORMAT, scp.FORMAT, cdelta.FORMAT, kardia.FORMAT)
 
 
 def detect(entry: Entry) -> SingleFileFormat | None:
