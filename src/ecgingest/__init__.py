@@ -10,9 +10,11 @@ from __future__ import annotations
 from . import errors
 from .archive import Limits
 from .ingest import EntryError, IngestResult, ingest, read
+from .formats.cdelta import encode_compressed_delta  # after .ingest: detect loads formats
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
+from .stream import Stream
 
 __version__ = "0.1.0"
 
@@ -29,5 +31,7 @@ __all__ = [
     "Overrides",
     "Limits",
     "errors",
+    "encode_compressed_delta",
+    "Stream",
     "__version__",
 ]

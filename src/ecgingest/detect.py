@@ -44,6 +44,10 @@ def detect(entry: Entry) -> SingleFileFormat | None:
 def _registry() -> tuple[SingleFileFormat, ...]:
     formats: list[SingleFileFormat] = []
     # Priority order of INGESTION.md §2; each format module exports FORMAT.
+    from .formats import cdelta, kardia
+
+    formats.append(cdelta.FORMAT)
+    formats.append(kardia.FORMAT)
     return tuple(formats)
 
 
