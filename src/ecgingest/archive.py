@@ -108,6 +108,7 @@ def normalise_entry_name(name: str) -> str:
     return posixpath.join(*parts)
 
 
-def open_archive(upload, limits: Limits):  # pragma: no cover - replaced by the archive layer
-    """Entries of an archive upload, or ``None`` when the bytes are no archive."""
+def open_archive(upload, limits: Limits, budget: ByteBudget):
+    """The :class:`~ecgingest.sources.Upload` of an archive, or ``None`` when the
+    bytes are no archive. ``upload`` is an Entry, or a list of volume paths."""
     return None
