@@ -113,7 +113,7 @@ class Stream:
             raise _stream_error(StreamError, f"lead_codes must name 1 to 255 leads, not "
                                 f"{len(codes)}", "lead_codes")
         for code in codes:
-            if code not in LEAD_CODES:
+            if not isinstance(code, str) or code not in LEAD_CODES:
                 raise _stream_error(StreamError, f"lead code {code!r} is not allowed; use one "
                                     f"of {', '.join(LEAD_CODES)}", "lead_codes")
         if len(set(codes)) != len(codes):
@@ -315,6 +315,9 @@ class Stream:
             raise _stream_error(StreamError, "saved stream is cut short inside its parameters",
                                 "saved_stream")
         meta = _load_json(bytes(view[16:16 + size]), "saved stream")
+        if not isinstance(meta, dict):
+            raise _stream_error(StreamError, "saved stream table is not an object",
+                                "saved_stream")
         frames = meta.get("frames")
         if not isinstance(frames, list):
             raise _stream_error(StreamError, "saved stream has no frame table", "frames")
