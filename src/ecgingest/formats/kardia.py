@@ -293,7 +293,7 @@ def decode(data: bytes | memoryview, *, name: str = "", path: str | None = None,
             warnings.append(f"{key} has no UTC offset; start time left as local time")
     key, heart_rate = _get(doc, "heart_rate")
     if heart_rate is not None:
-        heart_rate = _number(heart_rate, key)
+        _number(heart_rate, key)  # kept as given (integer or fractional beats per minute)
     key, determination = _get(doc, "algorithm")
     if determination is not None:
         if not isinstance(determination, str):
