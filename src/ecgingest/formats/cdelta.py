@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ _ZLIB_MAX_RATIO = 1032
 _ZSTD_ONE_SHOT_RATIO = 1024
 """Above this claimed ratio zstd output is grown chunk by chunk, never preallocated."""
 _ZSTD_CHUNK = 4 << 20
+_LOCAL = threading.local()
 MAX_DECODED_SIZE = Limits().max_entry_size
 """Largest decoded samples block accepted (the default per-entry limit)."""
 
@@ -199,7 +201,7 @@ def _unzstd(block: memoryview, expected: int) -> bytes:
                    offset=HEADER_SIZE, field="payload") from exc
     if content_size >= 0 and content_size != expected:
         raise _size_mismatch(expected, str(content_size))
-    dctx = zstandard.ZstdDecompressor()
+    dctx = _decompressor()
     try:
         if expected <= max(_ZSTD_CHUNK, _ZSTD_ONE_SHOT_RATIO * len(block)):
             out = dctx.decompress(block, max_output_size=expected, allow_extra_data=False)
@@ -214,6 +216,14 @@ def _unzstd(block: memoryview, expected: int) -> bytes:
     if len(out) != expected:
         raise _size_mismatch(expected, str(len(out)))
     return out
+
+
+def _decompressor() -> Any:
+    """One Zstandard context per thread: creating one costs more than a small frame."""
+    dctx = getattr(_LOCAL, "dctx", None)
+    if dctx is None:
+        dctx = _LOCAL.dctx = zstandard.ZstdDecompressor()
+    return dctx
 
 
 def _unzstd_chunked(dctx: Any, block: memoryview, expected: int) -> bytes:
