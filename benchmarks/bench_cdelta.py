@@ -12,8 +12,10 @@ compression. For each pair it times
 * encoders: ``ecgingest.encode_compressed_delta`` against a numpy encoder,
   both end to end and for the coding stage alone (no compression).
 
-Run ``python benchmarks/bench_cdelta.py`` (or ``--quick``: 5 minutes of
-data, best of 3; well under a minute). Times are the best of the repeats.
+Run ``python benchmarks/bench_cdelta.py`` (or ``--quick``: 2 minutes of
+data; well under a minute on an idle machine). Times are CPU time of this
+process (everything runs on one thread), best of 3 round-robin repeats, so
+other load on a shared machine disturbs them less than wall-clock time.
 """
 
 from __future__ import annotations
@@ -111,29 +113,31 @@ def decompress_only(frame: bytes) -> bytes:
     return bytes(body)
 
 
-def best(fn, repeats: int) -> float:
-    times = []
+def race(fns, repeats: int) -> list[float]:
+    """Best time of each function, run round-robin so a busy machine slows all alike."""
+    times = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for k, fn in enumerate(fns):
+            start = time.process_time()
+            fn()
+            times[k] = min(times[k], time.process_time() - start)
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5 minutes of data, best of 3")
+    parser.add_argument("--quick", action="store_true", help="2 minutes of data instead of an hour")
     parser.add_argument("--seconds", type=int, default=None, help="recording length")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
-    seconds = args.seconds or (300 if args.quick else 3600)
-    repeats = args.repeats or (3 if args.quick else 5)
+    seconds = args.seconds or (120 if args.quick else 3600)
+    repeats = args.repeats or 3
     x = ecg_like(seconds)
     step = int(FRAME_SECONDS * RATE)
     chunks = [np.ascontiguousarray(x[:, i:i + step]) for i in range(0, x.shape[1], step)]
     mb = x.size * 2 / 1e6
     print(f"{seconds} s x {LEADS} leads at {RATE:g} Hz, 16-bit, {len(chunks)} frames of "
-          f"{FRAME_SECONDS} s ({mb:.1f} MB decoded); best of {repeats}")
+          f"{FRAME_SECONDS} s ({mb:.1f} MB decoded); CPU time, best of {repeats}")
     print(f"numpy {np.__version__}, zstandard {zstandard.__version__}, zlib {zlib.ZLIB_VERSION}")
     header = (f"{'coding':<20} {'compr':<5} {'ratio':>6} | {'decode ms':>9} {'numpy ms':>9} "
               f"{'decomp ms':>9} {'vs numpy':>8} {'vs decomp':>9} | {'enc ms':>7} "
@@ -141,8 +145,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for coding_name, coding in CODINGS.items():
-        coded_ours = best(lambda: [kernel.encode_samples(c, 16, coding) for c in chunks], repeats)
-        coded_numpy = best(lambda: [numpy_encode(c, 16, coding, 0) for c in chunks], repeats)
+        coded_ours, coded_numpy = race(
+            [lambda: [kernel.encode_samples(c, 16, coding) for c in chunks],
+             lambda: [numpy_encode(c, 16, coding, 0) for c in chunks]], repeats)
         for compression_name, compression in COMPRESSIONS.items():
             frames = [ecgingest.encode_compressed_delta(c, sample_rate=RATE, coding=coding,
                                                         compression=compression)
@@ -151,14 +156,14 @@ def main() -> None:
                 assert np.array_equal(numpy_decode(frame), chunk)
                 assert np.array_equal(cdelta.decode_payload(frame)[1], chunk)
             size = sum(len(f) for f in frames)
-            t_ours = best(lambda: [cdelta.decode_payload(f) for f in frames], repeats)
-            t_numpy = best(lambda: [numpy_decode(f) for f in frames], repeats)
-            t_decomp = best(lambda: [decompress_only(f) for f in frames], repeats)
-            t_enc = best(lambda: [ecgingest.encode_compressed_delta(
-                c, sample_rate=RATE, coding=coding, compression=compression) for c in chunks],
-                repeats)
-            t_np_enc = best(lambda: [numpy_encode(c, 16, coding, compression) for c in chunks],
-                            repeats)
+            t_ours, t_numpy, t_decomp = race(
+                [lambda: [cdelta.decode_payload(f) for f in frames],
+                 lambda: [numpy_decode(f) for f in frames],
+                 lambda: [decompress_only(f) for f in frames]], repeats)
+            t_enc, t_np_enc = race(
+                [lambda: [ecgingest.encode_compressed_delta(
+                    c, sample_rate=RATE, coding=coding, compression=compression) for c in chunks],
+                 lambda: [numpy_encode(c, 16, coding, compression) for c in chunks]], repeats)
             vs_decomp = f"{t_ours / t_decomp:8.2f}x" if compression else f"{'-':>9}"
             print(f"{coding_name:<20} {compression_name:<5} {mb * 1e6 / size:6.2f} | "
                   f"{t_ours * 1e3:9.1f} {t_numpy * 1e3:9.1f} {t_decomp * 1e3:9.1f} "

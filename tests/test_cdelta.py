@@ -434,3 +434,9 @@ def test_uncompressed_writer_output_equals_an_independent_numpy_writer(data, bit
     ours = ecgingest.encode_compressed_delta(x, sample_rate=360.0, bits_per_sample=bits,
                                              coding=coding, compression="NONE")
     assert ours == _independent_writer()(x, 360.0, bits, coding, 0)
+
+
+def test_writer_and_stream_are_part_of_the_public_surface():
+    assert {"encode_compressed_delta", "Stream"} <= set(ecgingest.__all__)
+    assert ecgingest.encode_compressed_delta is cdelta.encode_compressed_delta
+    assert ecgingest.Stream.__module__ == "ecgingest.stream"
