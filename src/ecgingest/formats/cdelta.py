@@ -226,6 +226,17 @@ def _decompressor() -> Any:
     return dctx
 
 
+def _compressor(level: int) -> Any:
+    """One Zstandard compression context per thread and level, reused across frames."""
+    cache = getattr(_LOCAL, "cctx", None)
+    if cache is None:
+        cache = _LOCAL.cctx = {}
+    cctx = cache.get(level)
+    if cctx is None:
+        cctx = cache[level] = zstandard.ZstdCompressor(level=level)
+    return cctx
+
+
 def _unzstd_chunked(dctx: Any, block: memoryview, expected: int) -> bytes:
     """Grow the output only as real data arrives (a huge claim allocates nothing)."""
     parts: list[bytes] = []
@@ -342,8 +353,7 @@ def encode_compressed_delta(samples: Sequence[Sequence[int]] | np.ndarray, *,
         raise TypeError(f"samples must be at most 64-bit integers, not {array.dtype}")
     coded = _kernel.encode_samples(np.ascontiguousarray(array), bits_per_sample, coding_value)
     if compression_value == 1:
-        cctx = zstandard.ZstdCompressor(level=3 if level is None else level, write_checksum=False)
-        block: bytes = cctx.compress(coded)
+        block: bytes = _compressor(3 if level is None else level).compress(coded)
     elif compression_value == 2:
         block = zlib.compress(coded, 6 if level is None else level)
     else:
