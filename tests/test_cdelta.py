@@ -441,3 +441,17 @@ def test_writer_and_stream_are_part_of_the_public_surface():
     assert {"encode_compressed_delta", "Stream"} <= set(ecgingest.__all__)
     assert ecgingest.encode_compressed_delta is cdelta.encode_compressed_delta
     assert ecgingest.Stream.__module__ == "ecgingest.stream"
+
+
+def test_concurrent_decoding_in_threads_matches_serial_decoding():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    frames = [ecgingest.encode_compressed_delta(rng.integers(-999, 999, (4, 2000)),
+                                                sample_rate=250.0, coding=i % 3,
+                                                compression=i % 3) for i in range(24)]
+    serial = [cdelta.decode_payload(f)[1] for f in frames]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda f: cdelta.decode_payload(f)[1], frames))
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)

@@ -376,3 +376,13 @@ def test_random_mutations_of_a_saved_stream_restore_or_raise_typed_errors(data):
         ecgingest.Stream.from_bytes(bytes(buf)).finish()
     except errors.EcgIngestError:
         pass
+
+
+def test_finish_applies_metadata_overrides_after_validating_them():
+    stream = _stream(device_id="dev-1")
+    stream.add_frame(0, _frame(_signal(3)))
+    record = stream.finish(overrides={"patient_id": "H-1", "device_id": "dev-2"})
+    assert record.metadata.patient_id == "H-1" and record.metadata.device_id == "dev-2"
+    assert record.metadata.file_values["device_id"] == "dev-1"
+    with pytest.raises(errors.OverrideError):
+        stream.finish(overrides={"patient_weight": -1})

@@ -26,6 +26,7 @@ import numpy as np
 from .errors import DuplicateFrameError, EcgIngestError, FrameMismatchError, StreamError
 from .formats.cdelta import MAGIC as _CDELTA_MAGIC
 from .formats.cdelta import CdeltaHeader, decode_payload
+from .overrides import Overrides
 from .record import Metadata, Record, Signal
 
 __all__ = ["Stream", "LEAD_CODES", "DEVICE_STATES"]
@@ -214,8 +215,13 @@ class Stream:
         return params
 
     # ------------------------------------------------------------------ finish
-    def finish(self) -> Record:
-        """Assemble the frames in timestamp order into one record (the stream stays usable)."""
+    def finish(self, *, overrides: Overrides | Mapping[str, Any] | None = None) -> Record:
+        """Assemble the frames in timestamp order into one record (the stream stays usable).
+
+        ``overrides`` (METADATA.md fields) are validated first and applied to
+        the record, as ``ecgingest.read`` does for uploads.
+        """
+        checked = Overrides.coerce(overrides)
         if not self._frames:
             raise _stream_error(StreamError, "the stream has no frames to assemble; add frames "
                                 "before finish()", "frames")
@@ -270,7 +276,7 @@ class Stream:
         timestamps = np.array(order, dtype=np.int64)
         timestamps.flags.writeable = False
         offsets.flags.writeable = False
-        return Record(
+        record = Record(
             name=self.task_id or self.device_id or "stream",
             format=_FORMAT,
             format_detail=f"Compressed Delta stream ({len(order)} frames)",
@@ -291,6 +297,7 @@ class Stream:
                 "missing_frames": missing,
             },
         )
+        return checked.apply(record) if checked else record
 
     # ------------------------------------------------------------ persistence
     def to_bytes(self) -> bytes:
