@@ -376,7 +376,7 @@ def _seeds():
                             (8 * 4, "TWOS_COMPLEMENT", "NONE"), (16, 2, "ZSTD")]]
 
 
-SEEDS = _seeds()
+SEEDS = _seeds() + [path.read_bytes() for path in sorted(FIXTURES.glob("*.cmdt"))]
 
 
 @given(seed=st.sampled_from(SEEDS), data=st.data())

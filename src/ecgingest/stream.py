@@ -192,6 +192,11 @@ class Stream:
     def __len__(self) -> int:
         return len(self._frames)
 
+    def __repr__(self) -> str:
+        leads = ", ".join(LEAD_CODES[c] for c in self.lead_codes)
+        return (f"<Stream {self.frame_format} {self.sample_rate:g} Hz [{leads}] "
+                f"{len(self._frames)} frames>")
+
     @property
     def timestamps(self) -> list[int]:
         """Timestamps (us) of the frames received, in order."""
