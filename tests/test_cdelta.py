@@ -455,3 +455,15 @@ def test_concurrent_decoding_in_threads_matches_serial_decoding():
         parallel = list(pool.map(lambda f: cdelta.decode_payload(f)[1], frames))
     for a, b in zip(serial, parallel):
         np.testing.assert_array_equal(a, b)
+
+
+def test_real_edf_and_bdf_files_are_never_taken_by_compressed_delta_or_kardia():
+    root = FIXTURES.parent
+    files = sorted(p for p in (root / "edf").glob("*") if p.suffix.lower() in (".edf", ".bdf"))
+    files += sorted((root.parent / "src" / "ecgingest" / "demo" / "data").glob("*.scp"))
+    if not files:
+        pytest.skip("no EDF/BDF/SCP fixture files in this tree")
+    for path in files:
+        data = path.read_bytes()
+        fmt = detect(Entry.from_bytes(path.name, data))
+        assert fmt is None or fmt.name not in ("compressed_delta", "kardia"), path.name

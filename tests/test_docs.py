@@ -1,8 +1,12 @@
-"""Every ```python example in README.md and docs/*.md runs (from the repository root)."""
+"""Every ```python example in README.md and docs/*.md runs (from the repository root).
+
+Blocks written as an interactive session (``>>>``) run as doctests, so their
+printed output is checked too.
+"""
 
 from __future__ import annotations
 
-import os
+import doctest
 import re
 from pathlib import Path
 
@@ -24,4 +28,12 @@ def _examples():
 def test_documented_example_runs(code, monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("ECGINGEST_DOCS_TEST", "1")
-    exec(compile(code, "<docs example>", "exec"), {"__name__": "__docs__"})
+    if code.lstrip().startswith(">>>"):
+        test = doctest.DocTestParser().get_doctest(code, {"__name__": "__docs__"},
+                                                   "docs example", None, 0)
+        runner = doctest.DocTestRunner(
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        runner.run(test)
+        assert runner.failures == 0, f"{runner.failures} doctest example(s) failed (see output)"
+    else:
+        exec(compile(code, "<docs example>", "exec"), {"__name__": "__docs__"})

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
+from .formats.cdelta import encode_compressed_delta
+from .formats.edf import EdfHeader, read_edf_header
+from .formats.wfdb import WfdbHeader, read_wfdb_header
 from .ingest import EntryError, IngestResult, ingest, read
-from .formats.cdelta import encode_compressed_delta  # after .ingest: detect loads formats
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
@@ -30,6 +32,10 @@ __all__ = [
     "Annotation",
     "Overrides",
     "Limits",
+    "read_wfdb_header",
+    "WfdbHeader",
+    "read_edf_header",
+    "EdfHeader",
     "errors",
     "encode_compressed_delta",
     "Stream",

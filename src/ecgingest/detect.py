@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .record import Record
 from .sources import Entry
@@ -29,26 +30,19 @@ class SingleFileFormat:
     decode: Callable[..., Record]
 
 
+@lru_cache(maxsize=None)
 def single_file_formats() -> tuple[SingleFileFormat, ...]:
-    """Registered formats, highest priority first."""
-    return _REGISTRY
+    """Registered formats, highest priority first (INGESTION.md §2).
+
+    Built on first use so that format modules may import this one.
+    """
+    from .formats import cdelta, edf, kardia
+
+    return (edf.FORMAT, cdelta.FORMAT, kardia.FORMAT)
 
 
 def detect(entry: Entry) -> SingleFileFormat | None:
-    for fmt in _REGISTRY:
+    for fmt in single_file_formats():
         if fmt.sniff(entry):
             return fmt
     return None
-
-
-def _registry() -> tuple[SingleFileFormat, ...]:
-    formats: list[SingleFileFormat] = []
-    # Priority order of INGESTION.md §2; each format module exports FORMAT.
-    from .formats import cdelta, kardia
-
-    formats.append(cdelta.FORMAT)
-    formats.append(kardia.FORMAT)
-    return tuple(formats)
-
-
-_REGISTRY = _registry()

@@ -1,0 +1,215 @@
+"""WFDB decoding speed and memory: ecgingest against wfdb-python and plain numpy.
+
+Generates 12-lead 500 Hz records (formats 16 and 212) in a temporary
+directory and times, in one run:
+
+* ecgingest digital (``read``) and physical (``read`` + ``Signal.physical``),
+* ``wfdb.rdrecord(..., physical=False, return_res=16)`` and ``wfdb.rdrecord(...)``,
+* a numpy-only decode (``np.frombuffer`` + bit operations),
+* the header-only path ``ecgingest.read_wfdb_header`` against ``wfdb.rdheader``,
+* two records in two threads against one after the other,
+* peak traced memory of a digital read over the size of its output arrays.
+
+Run ``python benchmarks/bench_wfdb.py`` (1 h and 6 h records) or with
+``--quick`` (a 10 min record, under a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import ecgingest  # noqa: E402
+
+FS = 500
+NSIG = 12
+
+
+def _signals(n: int, seed: int = 0) -> np.ndarray:
+    """Plausible ECG-like integers (a random walk kept within 12 bits)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(-6, 7, size=(n, NSIG), dtype=np.int16)
+    walk = np.cumsum(steps, axis=0, dtype=np.int32)
+    return (np.mod(walk + 2048, 4000) - 2000).astype(np.int16)
+
+
+def _pack212(frames: np.ndarray) -> bytes:
+    flat = frames.reshape(-1).astype(np.int32) & 0xFFF
+    if len(flat) % 2:
+        flat = np.append(flat, 0)
+    a, b = flat[0::2], flat[1::2]
+    out = np.empty((len(a), 3), dtype=np.uint8)
+    out[:, 0] = a & 0xFF
+    out[:, 1] = ((a >> 8) & 0x0F) | ((b >> 4) & 0xF0)
+    out[:, 2] = b & 0xFF
+    return out.tobytes()
+
+
+def write_record(folder: Path, name: str, fmt: int, frames: np.ndarray) -> Path:
+    data = frames.astype("<i2").tobytes() if fmt == 16 else _pack212(frames)
+    (folder / f"{name}.dat").write_bytes(data)
+    lines = [f"{name} {NSIG} {FS} {len(frames)} 12:00:00 01/01/2020"]
+    for i in range(NSIG):
+        check = int(frames[:, i].astype(np.int64).sum()) % 65536
+        lines.append(f"{name}.dat {fmt} 200/mV {12 if fmt == 212 else 16} 0 "
+                     f"{frames[0, i]} {check} 0 lead{i}")
+    header = folder / f"{name}.hea"
+    header.write_text("\n".join(lines) + "\n")
+    return header
+
+
+def numpy_decode(header: Path, fmt: int, n: int) -> list[np.ndarray]:
+    raw = np.fromfile(header.with_suffix(".dat"), dtype=np.uint8)
+    if fmt == 16:
+        flat = raw.view("<i2")
+    else:
+        g = raw[: len(raw) // 3 * 3].reshape(-1, 3).astype(np.int16)
+        flat = np.empty(g.shape[0] * 2, dtype=np.int16)
+        flat[0::2] = g[:, 0] | ((g[:, 1] & 0x0F) << 8)
+        flat[1::2] = g[:, 2] | ((g[:, 1] & 0xF0) << 4)
+        flat = np.where(flat > 2047, flat - 4096, flat).astype(np.int16)
+    frames = flat[: n * NSIG].reshape(n, NSIG)
+    return [np.ascontiguousarray(frames[:, i]) for i in range(NSIG)]
+
+
+def best(fn, repeat: int) -> float:
+    return compare({"only": fn}, repeat)["only"]
+
+
+CLOCK = time.perf_counter
+"""Wall clock; ``--cpu-time`` switches single-thread timings to process CPU time."""
+
+
+def compare(fns: dict, repeat: int, clock=None) -> dict:
+    """Best time of each function, run round-robin so load changes hit all alike."""
+    clock = clock or CLOCK
+    times: dict = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            gc.collect()
+            t0 = clock()
+            fn()
+            times[name].append(clock() - t0)
+    return {name: min(values) for name, values in times.items()}
+
+
+def ecg_digital(header: Path):
+    return ecgingest.read(header)[0]
+
+
+def ecg_physical(header: Path):
+    record = ecgingest.read(header)[0]
+    return [s.physical for s in record.signals]
+
+
+def peak_ratio(fn, out_bytes: int) -> float:
+    gc.collect()
+    tracemalloc.start()
+    result = fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del result
+    return peak / out_bytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one 10 min record, fewer repeats")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time single-thread runs in process CPU time (steadier on a "
+                             "shared machine); the thread comparison stays wall clock")
+    args = parser.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
+    import wfdb
+
+    durations = [("10 min", 600)] if args.quick else [("1 h", 3600), ("6 h", 6 * 3600)]
+    repeat = 3 if args.quick else 5
+    rows: list[tuple[str, str, float, float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for label, seconds in durations:
+            n = seconds * FS
+            frames = _signals(n)
+            samples = n * NSIG / 1e6
+            for fmt in (212, 16):
+                name = f"r{fmt}_{seconds}"
+                header = write_record(folder, name, fmt, frames)
+                stem = str(header.with_suffix(""))
+                ref = ecg_digital(header)
+                assert all(np.array_equal(s.digital, frames[:, i])
+                           for i, s in enumerate(ref.signals)), "decode mismatch"
+                t = compare({
+                    "ed": lambda: ecg_digital(header),
+                    "wd": lambda: wfdb.rdrecord(stem, physical=False, return_res=16),
+                    "np": lambda: numpy_decode(header, fmt, n),
+                    "ep": lambda: ecg_physical(header),
+                    "wp": lambda: wfdb.rdrecord(stem),
+                }, 2 if seconds > 3600 else repeat)
+                t_ed, t_wd, t_np, t_ep, t_wp = t["ed"], t["wd"], t["np"], t["ep"], t["wp"]
+                rows.append((label, f"{fmt} digital", samples / t_ed, samples / t_wd,
+                             samples / t_np))
+                rows.append((label, f"{fmt} physical", samples / t_ep, samples / t_wp,
+                             float("nan")))
+                if seconds == durations[0][1]:
+                    out_bytes = n * NSIG * 2
+                    mem_d = peak_ratio(lambda: ecg_digital(header), out_bytes)
+                    mem_p = peak_ratio(lambda: ecg_physical(header), out_bytes * 5)
+                    mem_w = peak_ratio(lambda: wfdb.rdrecord(stem, physical=False,
+                                                             return_res=16), out_bytes)
+                    print(f"peak memory / output ({label}, fmt {fmt}): ecgingest digital "
+                          f"{mem_d:.2f}x, ecgingest digital+physical {mem_p:.2f}x, "
+                          f"wfdb digital {mem_w:.2f}x")
+            # threads: two different records, sequential vs concurrent
+            h1 = folder / f"r212_{seconds}.hea"
+            h2 = write_record(folder, f"t212_{seconds}", 212, frames)
+
+            def sequential() -> None:
+                ecg_digital(h1)
+                ecg_digital(h2)
+
+            def concurrent() -> None:
+                threads = [threading.Thread(target=ecg_digital, args=(h,)) for h in (h1, h2)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+
+            t = compare({"seq": sequential, "con": concurrent}, 2 * repeat, time.perf_counter)
+            t_seq, t_con = t["seq"], t["con"]
+            print(f"threads ({label}, fmt 212 digital): sequential {t_seq * 1e3:.1f} ms, "
+                  f"two threads {t_con * 1e3:.1f} ms, speed-up {t_seq / t_con:.2f}x "
+                  f"(cores: {os.cpu_count()})")
+        header = folder / f"r212_{durations[0][1]}.hea"
+        stem = str(header.with_suffix(""))
+        loops = 200
+        t = compare({"ours": lambda: [ecgingest.read_wfdb_header(header) for _ in range(loops)],
+                     "wfdb": lambda: [wfdb.rdheader(stem) for _ in range(loops // 10)]}, 5)
+        t_h, t_wh = t["ours"] / loops, t["wfdb"] / (loops // 10)
+        print(f"header only: ecgingest.read_wfdb_header {t_h * 1e6:.1f} us, wfdb.rdheader "
+              f"{t_wh * 1e6:.1f} us, ratio {t_wh / t_h:.0f}x")
+    print()
+    print(f"clock: {'process CPU time' if args.cpu_time else 'wall'}")
+    print("| record | read | ecgingest Msamples/s | wfdb.rdrecord Msamples/s | ratio | "
+          "numpy-only Msamples/s |")
+    print("|---|---|---|---|---|---|")
+    for label, what, ours, theirs, npy in rows:
+        npy_text = "-" if npy != npy else f"{npy:.0f}"
+        print(f"| {label} | {what} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.1f}x | "
+              f"{npy_text} |")
+
+
+if __name__ == "__main__":
+    main()

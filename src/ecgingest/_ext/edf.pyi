@@ -1,0 +1,37 @@
+"""Type stubs for the compiled EDF/BDF kernels (ext/edf.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+SIGNAL_FIELD_WIDTHS: tuple[int, ...]
+FIXED_FIELDS: tuple[tuple[int, int], ...]
+
+class KernelError(Exception):
+    status: int
+    index: int
+
+def split_header(
+    data: npt.NDArray[np.uint8], ns: int
+) -> tuple[tuple[bytes, ...], tuple[list[bytes], ...]]: ...
+def is_ascii_printable(data: npt.NDArray[np.uint8], start: int, stop: int) -> int: ...
+def deinterleave(
+    data: npt.NDArray[np.uint8],
+    header_bytes: int,
+    n_records: int,
+    samples_per_record: npt.NDArray[np.int64],
+    slot_offsets: npt.NDArray[np.int64],
+    record_size: int,
+    bytes_per_sample: int,
+    outputs: list[np.ndarray],
+) -> None: ...
+def scan_annotation_slots(
+    data: npt.NDArray[np.uint8],
+    header_bytes: int,
+    n_records: int,
+    record_size: int,
+    slot_offset: int,
+    slot_size: int,
+    timekeeping: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]: ...
+def parse_column(raws: list[bytes], integer: bool) -> tuple[list[int | float], int]: ...
+def valid_number(raw: bytes, integer: bool) -> bool: ...

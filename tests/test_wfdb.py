@@ -1,0 +1,564 @@
+"""WFDB decoding (spec/WFDB.md, INGESTION.md §3–4): real files, header rules, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ecgingest
+from ecgingest.errors import (
+    ChecksumError,
+    EcgIngestError,
+    HeaderError,
+    MissingFileError,
+    TruncatedError,
+    UnsupportedFeatureError,
+)
+from ecgingest.formats import wfdb as fw
+from ecgingest.sources import Entry
+
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from test_wfdb_writer import pack, write_header
+
+FIXTURE_HEADERS = sorted(p for p in (FIXTURES / "wfdb").rglob("*.hea")
+                         if (p.with_suffix(".ref.npz")).exists())
+
+
+def _pool(files: dict[str, bytes]) -> dict[str, Entry]:
+    return {name: Entry.from_bytes(name, data) for name, data in files.items()}
+
+
+def _read(files: dict[str, bytes], header: str, *, strict: bool = False) -> fw.PoolOutcome:
+    pool = _pool(files)
+    outcomes = list(fw.read_pool(pool, [header], strict=strict))
+    assert len(outcomes) == 1
+    return outcomes[0]
+
+
+def _record(files: dict[str, bytes], header: str, **kw) -> ecgingest.Record:
+    outcome = _read(files, header, **kw)
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.record is not None
+    return outcome.record
+
+
+def check_against_reference(header: Path) -> None:
+    """Digital equal, physical to float precision (NaN where NaN), rates, labels, units."""
+    ref = json.loads(header.with_suffix(".ref.json").read_text())
+    npz = np.load(header.with_suffix(".ref.npz"))
+    [record] = ecgingest.read(header)
+    assert record.name == ref["record_name"]
+    assert record.labels == ref["channel_names"]
+    assert [s.units for s in record.signals] == ref["units"]
+    assert [s.sample_rate for s in record.signals] == pytest.approx(ref["fs"], rel=1e-12)
+    assert [len(s) for s in record.signals] == ref["n_samples"]
+    for i, sig in enumerate(record.signals):
+        if "digital" in npz.files:
+            digital = npz["digital"][i]
+        elif f"digital_{i}" in npz.files:
+            digital = npz[f"digital_{i}"]
+        else:
+            digital = None
+        if digital is not None:
+            np.testing.assert_array_equal(sig.digital, digital)
+        physical = npz["physical"][i] if "physical" in npz.files else npz[f"physical_{i}"]
+        np.testing.assert_allclose(sig.physical, physical, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(np.isnan(sig.physical), np.isnan(physical))
+    expected_start = ref["start_time"]
+    if expected_start is None and ref["base_time"] is not None:
+        assert record.start_time == dt.time.fromisoformat(ref["base_time"])
+    elif expected_start is None:
+        assert record.start_time is None
+    else:
+        assert record.start_time == dt.datetime.fromisoformat(expected_start)
+
+
+# ----------------------------------------------------------------- real files
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("wfdb"), ids=lambda r: r["path"])
+def test_corpus_record_matches_reference_reader(entry):
+    check_against_reference(corpus_dir() / entry["path"])
+
+
+@pytest.mark.parametrize("header", FIXTURE_HEADERS, ids=lambda p: p.name)
+def test_fixture_record_matches_reference_reader(header):
+    check_against_reference(header)
+
+
+def test_fixture_records_verify_their_header_checksums():
+    for header in FIXTURE_HEADERS:
+        [record] = ecgingest.read(header)
+        assert not [w for w in record.warnings if "checksum" in w], header
+        specs = record.extras["signal_specs"]
+        assert all(s["checksum"] is None or s["computed_checksum"] == s["checksum"] % 65536
+                   for s in specs)
+
+
+def test_fixed_layout_multi_segment_concatenates_its_segments():
+    folder = FIXTURES / "wfdb" / "multiseg_041s"
+    [record] = ecgingest.read(folder / "041s.hea")
+    assert record.format_detail == "WFDB multi-segment (fixed layout)"
+    assert record.start_time == dt.datetime(1994, 10, 26, 8, 26, 4)
+    ref = json.loads((folder / "041s.ref.json").read_text())
+    assert record.labels == ref["channel_names"]
+    assert [s.sample_rate for s in record.signals] == ref["fs"]
+    [seg1] = ecgingest.read(folder / "041s01.hea")
+    [seg2] = ecgingest.read(folder / "041s02.hea")
+    for merged, a, b in zip(record.signals, seg1.signals, seg2.signals):
+        np.testing.assert_array_equal(merged.digital, np.concatenate([a.digital, b.digital]))
+        np.testing.assert_allclose(merged.physical, np.concatenate([a.physical, b.physical]),
+                                   rtol=1e-12)
+    assert not record.warnings and not seg1.warnings and not seg2.warnings
+
+
+def test_directory_upload_consumes_segment_headers_and_orders_by_header():
+    result = ecgingest.ingest(FIXTURES / "wfdb" / "multiseg_041s")
+    assert [r.name for r in result.records] == ["041s"]
+    assert not result.errors
+    assert set(result.records[0].sources) == {"041s.hea", "041s01.hea", "041s01.dat",
+                                              "041s02.hea", "041s02.dat"}
+    assert [s.path for s in result.skipped] == ["041s.ref.json"]
+
+
+def test_docs_examples_run_against_the_fixtures(monkeypatch):
+    import doctest
+
+    root = FIXTURES.parent
+    monkeypatch.chdir(root)
+    failures, tried = doctest.testfile(str(root / "docs" / "wfdb.md"), module_relative=False,
+                                       optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried > 10 and failures == 0
+
+
+def test_fixtures_readme_names_every_fixture_file():
+    readme = (FIXTURES / "wfdb" / "README.md").read_text()
+    assert "MIT" in readme and "6850ad1aa0c1fcb2282b3625f767de98396cf740" in readme
+    for path in (FIXTURES / "wfdb").rglob("*"):
+        data_file = path.suffix in (".hea", ".dat") or path.name.startswith(("binformats.d",
+                                                                             "flacformats.d"))
+        if path.is_file() and data_file:
+            assert f"`{path.relative_to(FIXTURES / 'wfdb').as_posix()}`" in readme, path
+
+
+def test_concurrent_reads_in_threads_give_identical_records():
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = FIXTURE_HEADERS * 3
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda h: ecgingest.read(h)[0], headers))
+    for header, record in zip(headers, results):
+        [alone] = ecgingest.read(header)
+        for a, b in zip(alone.signals, record.signals):
+            np.testing.assert_array_equal(a.digital, b.digital)
+
+
+def test_reading_digital_does_not_compute_physical():
+    [record] = ecgingest.read(FIXTURES / "wfdb" / "100_3chan" / "100_3chan.hea")
+    assert all("physical" not in vars(s) for s in record.signals)
+
+
+# ----------------------------------------------------------------- header rules
+
+
+def test_header_defaults_follow_wfdb_rules():
+    hdr = fw.parse_header(b"rec 3\nrec.dat 212\nrec.dat 80 0\nrec.dat 16 100(5)/uV 0 7\n")
+    assert hdr.frame_frequency == 250.0 and hdr.counter_frequency == 250.0
+    assert hdr.n_frames is None and hdr.start_time is None
+    s0, s1, s2 = hdr.signals
+    assert (s0.gain, s0.uncalibrated, s0.units, s0.adc_resolution) == (200.0, True, "mV", 12)
+    assert s0.description == "record rec, signal 0" and s0.checksum is None
+    assert (s1.adc_resolution, s1.uncalibrated) == (8, True)
+    # adcres 0 -> format default; initial value defaults to the ADC zero
+    assert (s2.gain, s2.baseline, s2.units, s2.adc_resolution, s2.adc_zero,
+            s2.initial_value) == (100.0, 5, "uV", 12, 7, 7)
+
+
+def test_baseline_defaults_to_adc_zero():
+    hdr = fw.parse_header(b"r 1 360 10\nr.dat 16 200/mV 16 1024\n")
+    assert hdr.signals[0].baseline == 1024 and hdr.signals[0].initial_value == 1024
+
+
+@pytest.mark.parametrize("token, expected", [("360", 360.0), ("360.0", 360.0),
+                                             ("3.6e2", 360.0),
+                                             ("0.0166666666667", 0.0166666666667)])
+def test_frequency_accepts_any_float_form(token, expected):
+    assert fw.parse_header(f"r 0 {token}\n".encode()).frame_frequency == expected
+
+
+def test_counter_frequency_and_base_counter():
+    hdr = fw.parse_header(b"r 0 62.4725/999.56(12.5) 100\n")
+    assert (hdr.counter_frequency, hdr.base_counter) == (999.56, 12.5)
+
+
+def test_format_suffixes_samples_per_frame_skew_offset():
+    hdr = fw.parse_header(b"r 1 500 10\nr.dat 16x4:3+24 1.052e+04(-7)/mmHg 12 0 0 -22131 0 A B C\n")
+    s = hdr.signals[0]
+    assert (s.fmt, s.samples_per_frame, s.skew, s.byte_offset) == (16, 4, 3, 24)
+    assert (s.gain, s.baseline, s.units, s.checksum, s.description) == (
+        10520.0, -7, "mmHg", -22131, "A B C")
+    assert hdr.sample_rates == (2000.0,)
+
+
+def test_crlf_tabs_blank_lines_and_leading_comments_are_tolerated():
+    text = b"# made by hand\r\n\r\nr\t1  360\t5 \r\n r.dat\t16 200 16 0 0 0 0 I\r\n#age: 3\r\n"
+    hdr = fw.parse_header(text)
+    assert hdr.record_name == "r" and hdr.signals[0].description == "I"
+    assert hdr.comments == ("made by hand", "age: 3") and hdr.info == ("age: 3",)
+
+
+def test_time_only_gives_time_of_day_and_date_gives_datetime():
+    assert fw.parse_header(b"r 0 360 1 9:5:3\n").start_time == dt.time(9, 5, 3)
+    assert fw.parse_header(b"r 0 360 1 10:44:18.529 04/05/2704\n").start_time == dt.datetime(
+        2704, 5, 4, 10, 44, 18, 529000)
+
+
+def test_odd_date_separator_is_read_with_a_warning():
+    hdr = fw.parse_header(b"r 0 360 1 12:00:00 15.08.1994\n")
+    assert hdr.base_date == dt.date(1994, 8, 15)
+    assert any("separators" in w for w in hdr.warnings)
+
+
+@pytest.mark.parametrize("text, field", [
+    (b"", "record line"),
+    (b"# only a comment\n", "record line"),
+    (b"r x 360\n", "number of signals"),
+    (b"r 2 360 10\nr.dat 16\n", "signal lines"),
+    (b"r 1 abc\nr.dat 16\n", "sampling frequency"),
+    (b"r 1 360 -5\nr.dat 16\n", "number of samples"),
+    (b"r 1 360 5\nr.dat 16 200 zz\n", "ADC resolution"),
+    (b"r/3 1 360 5\ns1 5\n", "segment lines"),
+])
+def test_malformed_headers_raise_header_error_naming_the_field(text, field):
+    with pytest.raises(HeaderError) as info:
+        fw.parse_header(text)
+    assert info.value.field == field
+
+
+def test_unknown_signal_format_is_unsupported_feature():
+    with pytest.raises(UnsupportedFeatureError, match="format 999"):
+        fw.parse_header(b"r 1 360 5\nr.dat 999\n")
+
+
+def test_read_wfdb_header_reads_no_signal_file(tmp_path):
+    (tmp_path / "r.hea").write_bytes(b"r 2 360 1000 08:00:00 01/02/2003\n"
+                                     b"missing.dat 212 200 11 1024 0 0 0 I\n"
+                                     b"missing.dat 212 200 11 1024 0 0 0 II\n")
+    hdr = ecgingest.read_wfdb_header(tmp_path / "r.hea")
+    assert isinstance(hdr, ecgingest.WfdbHeader)
+    assert hdr.labels == ("I", "II") and hdr.n_frames == 1000
+    assert hdr.start_time == dt.datetime(2003, 2, 1, 8)
+    with pytest.raises(AttributeError):
+        hdr.n_frames = 3  # frozen
+    assert ecgingest.read_wfdb_header(b"r 0 100\n").frame_frequency == 100.0
+
+
+# ----------------------------------------------------------------- decoding rules
+
+
+def test_skew_shifts_signal_and_marks_overrun_invalid():
+    a = np.arange(10, dtype=np.int16)
+    b = np.arange(100, 110, dtype=np.int16)
+    data = pack(16, [a, b], [1, 1])
+    hea = write_header("r", [("r.dat", "16", a), ("r.dat", "16:3", b)], nframes=10)
+    rec = _record({"r.hea": hea, "r.dat": data}, "r.hea")
+    np.testing.assert_array_equal(rec.signals[0].digital, a)
+    np.testing.assert_array_equal(rec.signals[1].digital[:7], b[3:])
+    assert np.isnan(rec.signals[1].physical[7:]).all()
+    assert not np.isnan(rec.signals[1].physical[:7]).any()
+
+
+def test_skew_of_multi_sample_frames_rounds_to_whole_frames():
+    a = np.arange(12, dtype=np.int16)  # 6 frames of 2 samples
+    b = np.arange(50, 56, dtype=np.int16)
+    hea = write_header("r", [("r.dat", "16x2:3", a), ("r.dat", "16", b)], nframes=6)
+    rec = _record({"r.hea": hea, "r.dat": pack(16, [a, b], [2, 1])}, "r.hea")
+    # skew 3 samples at 2 samples per frame -> round(1.5) = 2 frames = 4 samples
+    np.testing.assert_array_equal(rec.signals[0].digital[:8], a[4:])
+    assert np.isnan(rec.signals[0].physical[8:]).all()
+    assert rec.signals[0].sample_rate == 200.0 and rec.signals[1].sample_rate == 100.0
+    np.testing.assert_array_equal(rec.signals[1].digital, b)
+
+
+def test_flac_signal_file_round_trip():
+    import io
+
+    import soundfile
+
+    a = np.array([0, 1, -32767, 32767, 5, 6, 7, 8], dtype=np.int16)  # 4 frames x 2
+    b = np.array([-5, -6, 100, 200, 9, 9, -1, 0], dtype=np.int16)
+    frames = np.stack([a, b], axis=1)  # FLAC sample f*spf+k of channel c
+    buf = io.BytesIO()
+    soundfile.write(buf, frames, 96000, format="FLAC", subtype="PCM_16")
+    hea = write_header("r", [("r.flac", "516x2", a), ("r.flac", "516x2", b)], nframes=4)
+    rec = _record({"r.hea": hea, "r.flac": buf.getvalue()}, "r.hea", strict=True)
+    np.testing.assert_array_equal(rec.signals[0].digital, a)
+    np.testing.assert_array_equal(rec.signals[1].digital, b)
+    assert rec.signals[0].sample_rate == 200.0 and not rec.warnings
+
+
+def test_byte_offset_skips_leading_bytes():
+    a = np.array([1, -2, 3, -4], dtype=np.int16)
+    data = b"HEADERBYTES!" + pack(16, [a], [1])
+    hea = write_header("r", [("r.mat", "16+12", a)], nframes=4)
+    rec = _record({"r.hea": hea, "r.mat": data}, "r.hea")
+    np.testing.assert_array_equal(rec.signals[0].digital, a)
+
+
+def test_missing_sample_count_comes_from_file_size():
+    a = np.arange(7, dtype=np.int16)
+    b = -np.arange(7, dtype=np.int16)
+    hea = b"r 2 100\nr.dat 212 200 12 0 0 0 0 a\nr.dat 212 200 12 0 0 0 0 b\n"
+    rec = _record({"r.hea": hea, "r.dat": pack(212, [a, b], [1, 1])}, "r.hea")
+    np.testing.assert_array_equal(rec.signals[0].digital, a)
+    np.testing.assert_array_equal(rec.signals[1].digital, b)
+    assert not rec.warnings  # no checksum test without a sample count
+
+
+def test_checksum_mismatch_is_a_warning_lenient_and_an_error_strict():
+    a = np.arange(5, dtype=np.int16)
+    hea = write_header("r", [("r.dat", "16", a)], nframes=5, checksums=[123])
+    files = {"r.hea": hea, "r.dat": pack(16, [a], [1])}
+    rec = _record(files, "r.hea")
+    assert any("checksum" in w for w in rec.warnings)
+    outcome = _read(files, "r.hea", strict=True)
+    assert isinstance(outcome.error, ChecksumError)
+
+
+def test_unsigned_and_signed_checksums_compare_modulo_65536():
+    a = np.full(4, -10000, dtype=np.int16)  # sum -40000 == 25536 (mod 2**16)
+    for check in (-40000, 25536):
+        hea = write_header("r", [("r.dat", "16", a)], nframes=4, checksums=[check])
+        rec = _record({"r.hea": hea, "r.dat": pack(16, [a], [1])}, "r.hea")
+        assert not rec.warnings
+
+
+def test_uncalibrated_gain_uses_200_with_a_warning():
+    a = np.array([200, 400], dtype=np.int16)
+    rec = _record({"r.hea": b"r 1 100 2\nr.dat 16 0 16 0 0 600 0 x\n",
+                   "r.dat": pack(16, [a], [1])}, "r.hea")
+    np.testing.assert_allclose(rec.signals[0].physical, [1.0, 2.0])
+    assert any("uncalibrated" in w for w in rec.warnings)
+
+
+def test_invalid_codes_become_nan_in_physical():
+    a = np.array([-32768, 5, -32768], dtype=np.int16)
+    rec = _record({"r.hea": write_header("r", [("r.dat", "16", a)], nframes=3),
+                   "r.dat": pack(16, [a], [1])}, "r.hea")
+    np.testing.assert_array_equal(rec.signals[0].digital, a)
+    assert np.isnan(rec.signals[0].physical).tolist() == [True, False, True]
+
+
+def test_smallest_fitting_dtypes():
+    for fmt, dtype in (("212", np.int16), ("16", np.int16), ("8", np.int16), ("24", np.int32),
+                       ("32", np.int32), ("311", np.int16)):
+        a = np.zeros(6, dtype=np.int64)
+        rec = _record({"r.hea": write_header("r", [("r.dat", fmt, a)], nframes=6),
+                       "r.dat": pack(int(fmt), [a], [1])}, "r.hea")
+        assert rec.signals[0].digital.dtype == dtype, fmt
+        assert not rec.signals[0].digital.flags.writeable
+
+
+def test_record_name_differing_from_file_name_warns():
+    a = np.zeros(2, dtype=np.int16)
+    rec = _record({"x.hea": write_header("other", [("r.dat", "16", a)], nframes=2),
+                   "r.dat": pack(16, [a], [1])}, "x.hea")
+    assert rec.name == "other"
+    assert any("differs from the file name" in w for w in rec.warnings)
+
+
+def test_record_extras_carry_header_readings():
+    [rec] = ecgingest.read(FIXTURES / "wfdb" / "100_3chan" / "100_3chan.hea")
+    spec = rec.extras["signal_specs"][0]
+    assert set(spec) >= {"adc_resolution", "adc_zero", "initial_value", "checksum",
+                         "block_size", "description", "byte_offset", "skew"}
+    assert rec.counter_frequency == rec.frame_frequency == 360.0
+    assert rec.base_counter == 0.0
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def test_missing_signal_file_is_an_error_outcome_naming_the_file():
+    outcome = _read({"r.hea": b"r 1 360 10\nr.dat 16\n"}, "r.hea")
+    assert isinstance(outcome.error, MissingFileError)
+    assert "r.dat" in str(outcome.error) and "'r'" in str(outcome.error)
+
+
+def test_short_signal_file_warns_lenient_and_fails_strict():
+    a = np.arange(10, dtype=np.int16)
+    files = {"r.hea": write_header("r", [("r.dat", "16", a)], nframes=10),
+             "r.dat": pack(16, [a], [1])[:8]}
+    rec = _record(files, "r.hea")
+    assert len(rec.signals[0]) == 10
+    np.testing.assert_array_equal(rec.signals[0].digital[:4], a[:4])
+    assert np.isnan(rec.signals[0].physical[4:]).all()
+    assert any("ends after" in w for w in rec.warnings)
+    outcome = _read(files, "r.hea", strict=True)
+    assert isinstance(outcome.error, TruncatedError)
+
+
+def test_signal_file_without_any_sample_is_a_truncated_error():
+    outcome = _read({"r.hea": b"r 1 100 10\nr.dat 16+100\n", "r.dat": b"\0" * 40}, "r.hea")
+    assert isinstance(outcome.error, TruncatedError) and "none of the 10" in str(outcome.error)
+
+
+def test_absurd_sample_count_is_refused_before_allocating():
+    outcome = _read({"r.hea": b"r 12 500 999999999999\n" + b"r.dat 16\n" * 12,
+                     "r.dat": b"\0" * 48}, "r.hea")
+    assert isinstance(outcome.error, HeaderError)
+    assert "number of samples" == outcome.error.field
+
+
+@pytest.mark.parametrize("token, field", [("16:99999999999999999999", "skew"),
+                                          ("16+99999999999999999999", "byte offset"),
+                                          ("16x0", "samples per frame"),
+                                          ("8 200 12 0 99999999999", "initial value")])
+def test_out_of_range_format_suffixes_are_header_errors(token, field):
+    outcome = _read({"r.hea": f"r 1 100 2\nr.dat {token}\n".encode(), "r.dat": b"\0" * 4},
+                    "r.hea")
+    assert isinstance(outcome.error, HeaderError) and outcome.error.field == field
+
+
+def test_one_broken_record_does_not_take_down_the_others():
+    a = np.arange(4, dtype=np.int16)
+    pool = _pool({"a.hea": write_header("a", [("a.dat", "16", a)], nframes=4),
+                  "a.dat": pack(16, [a], [1]),
+                  "b.hea": b"b 1 360 4\nnothere.dat 16\n",
+                  "c.hea": b"garbage\n"})
+    outcomes = list(fw.read_pool(pool, ["a.hea", "b.hea", "c.hea"]))
+    assert [o.header for o in outcomes] == ["a.hea", "b.hea", "c.hea"]
+    assert outcomes[0].record is not None
+    assert isinstance(outcomes[1].error, MissingFileError)
+    assert isinstance(outcomes[2].error, HeaderError)
+    assert outcomes[0].files == ("a.hea", "a.dat")
+
+
+def test_two_headers_may_share_one_signal_file():
+    a = np.arange(6, dtype=np.int16)
+    b = np.arange(10, 16, dtype=np.int16)
+    pool = _pool({"x.hea": write_header("x", [("d.dat", "16", a), ("d.dat", "16", b)], nframes=6),
+                  "y.hea": write_header("y", [("d.dat", "16", a), ("d.dat", "16:1", b)],
+                                        nframes=6),
+                  "d.dat": pack(16, [a, b], [1, 1])})
+    x, y = fw.read_pool(pool, ["x.hea", "y.hea"])
+    assert x.files == ("x.hea", "d.dat") and y.files == ("y.hea", "d.dat")
+    np.testing.assert_array_equal(x.record.signals[1].digital, b)
+    np.testing.assert_array_equal(y.record.signals[1].digital[:5], b[1:])
+
+
+class _Untouchable(Entry):
+    def read(self):
+        raise AssertionError(f"{self.path} was read although no record needs it")
+
+    def head(self, n=0):
+        raise AssertionError(f"{self.path} was read although no record needs it")
+
+
+def test_pool_entries_no_record_needs_are_never_read():
+    a = np.arange(4, dtype=np.int16)
+    pool = _pool({"a.hea": write_header("a", [("a.dat", "16", a)], nframes=4),
+                  "a.dat": pack(16, [a], [1])})
+    pool["big.bin"] = _Untouchable("big.bin", 10**9)
+    [outcome] = fw.read_pool(pool, ["a.hea"])
+    assert outcome.record is not None
+
+
+def test_header_content_is_recognised_without_a_hea_name():
+    # what the pipeline uses to refuse a header uploaded without its signal files
+    assert fw.looks_like_header(Entry.from_bytes("upload", b"# c\nr 1 360 10\nr.dat 16\n"))
+    assert fw.looks_like_header(Entry.from_bytes("upload", b"m/2 1 360 10\ns1 5\ns2 5\n"))
+    assert not fw.looks_like_header(Entry.from_bytes("upload", b"\x00\x01binary"))
+
+
+# ----------------------------------------------------------------- multi-segment
+
+
+def _variable_layout_pool() -> dict[str, bytes]:
+    s1a = np.array([10, 20, -128, 40], dtype=np.int64)
+    s1b = np.array([1, 2, 3, 4], dtype=np.int64)
+    s2a = np.array([5, 6], dtype=np.int64)
+    return {
+        "m.hea": b"m/4 2 100 9 10:00:00\nlay 0\nseg1 4\n~ 3\nseg2 2\n",
+        "lay.hea": b"lay 2 100 0\n~ 0 100(0)/mV 8 0 0 0 0 II\n~ 0 10(-5)/mmHg 8 0 0 0 0 ABP\n",
+        "seg1.hea": write_header("seg1", [("seg1.dat", "80", s1a, "50(0)/mV", "II"),
+                                          ("seg1.dat", "80", s1b, "10(-5)/mmHg", "ABP")],
+                                 nframes=4),
+        "seg1.dat": pack(80, [s1a, s1b], [1, 1]),
+        "seg2.hea": write_header("seg2", [("seg2.dat", "80", s2a, "100/mV", "II")], nframes=2),
+        "seg2.dat": pack(80, [s2a], [1]),
+    }
+
+
+def test_variable_layout_merges_physical_per_segment_gain_with_gaps_invalid():
+    files = _variable_layout_pool()
+    pool = _pool(files)
+    outcomes = list(fw.read_pool(pool, ["lay.hea", "m.hea", "seg1.hea", "seg2.hea"]))
+    assert [o.header for o in outcomes] == ["m.hea"]  # segment and layout headers consumed
+    rec = outcomes[0].record
+    assert rec is not None and rec.format_detail == "WFDB multi-segment (variable layout)"
+    assert set(outcomes[0].files) == set(files)
+    assert rec.start_time == dt.time(10, 0, 0)
+    ii, abp = rec.signals
+    nan = np.nan
+    np.testing.assert_allclose(ii.physical, [0.2, 0.4, nan, 0.8, nan, nan, nan, 0.05, 0.06])
+    np.testing.assert_allclose(abp.physical, [0.6, 0.7, 0.8, 0.9] + [nan] * 5)
+    # digital rescaled to the layout gain as the WFDB C library does
+    np.testing.assert_array_equal(ii.digital[:2], [20, 40])
+    assert ii.invalid.tolist() == [False, False, True, False, True, True, True, False, False]
+
+
+@given(st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_multi_segment_pools_end_in_a_record_or_a_typed_error(data):
+    files = _variable_layout_pool()
+    target = data.draw(st.sampled_from(sorted(files)))
+    blob = bytearray(files[target])
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, max(len(blob) - 1, 0)))
+        if data.draw(st.booleans()) and blob:
+            blob[pos] = data.draw(st.sampled_from(b"0123456789 ~/x:+()#\n-"))
+        else:
+            del blob[pos:pos + data.draw(st.integers(1, 5))]
+    files[target] = bytes(blob)
+    for outcome in fw.read_pool(_pool(files), sorted(n for n in files if n.endswith(".hea")),
+                                strict=data.draw(st.booleans())):
+        assert (outcome.record is None) != (outcome.error is None)
+        assert outcome.error is None or isinstance(outcome.error, EcgIngestError)
+        assert "could not be decoded (" not in str(outcome.error)  # no safety-net catch
+        if outcome.record is not None:
+            for sig in outcome.record.signals:
+                assert sig.physical.shape == sig.digital.shape
+
+
+def test_multi_segment_with_missing_segment_header_is_an_error():
+    outcome = _read({"m.hea": b"m/2 1 100 4\ns1 2\ns2 2\n"}, "m.hea")
+    assert isinstance(outcome.error, MissingFileError) and "s1.hea" in str(outcome.error)
+
+
+def test_fixed_layout_null_segment_is_invalid():
+    a = np.arange(3, dtype=np.int16)
+    files = {"m.hea": b"m/2 1 100 5\ns1 3\n~ 2\n",
+             "s1.hea": write_header("s1", [("s1.dat", "212", a)], nframes=3),
+             "s1.dat": pack(212, [a], [1])}
+    rec = _record(files, "m.hea")
+    assert rec.format_detail == "WFDB multi-segment (fixed layout)"
+    np.testing.assert_array_equal(rec.signals[0].digital[:3], a)
+    assert np.isnan(rec.signals[0].physical[3:]).all()
+
+
+def test_unsupported_is_not_raised_for_every_listed_format():
+    for fmt in (8, 16, 24, 32, 61, 80, 160, 212, 310, 311, 508, 516, 524, 0):
+        fw.parse_header(f"r 1 100 1\nr.dat {fmt}\n".encode())
+
+
+def test_errors_are_ecgingest_errors():
+    assert issubclass(HeaderError, EcgIngestError)
