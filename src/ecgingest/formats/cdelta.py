@@ -56,8 +56,10 @@ COMPRESSIONS: dict[int, str] = {0: "NONE", 1: "ZSTD", 2: "ZLIB"}
 _WIDTHS = (8, 16, 24, 32)
 _ZLIB_MAX_RATIO = 1032
 """Deflate cannot expand better than ~1032:1, so larger claims are rejected unread."""
-_ZSTD_ONE_SHOT_RATIO = 1024
-"""Above this claimed ratio zstd output is grown chunk by chunk, never preallocated."""
+_ZSTD_ONE_SHOT_RATIO = Limits().max_ratio
+"""Above this claimed ratio (and past ``_ZSTD_ONE_SHOT_GRACE``) zstd output grows chunk by
+chunk as real data arrives instead of being allocated up front (the default Limits ratio)."""
+_ZSTD_ONE_SHOT_GRACE = Limits().ratio_grace
 _ZSTD_CHUNK = 4 << 20
 _LOCAL = threading.local()
 MAX_DECODED_SIZE = Limits().max_entry_size
@@ -203,7 +205,7 @@ def _unzstd(block: memoryview, expected: int) -> bytes:
         raise _size_mismatch(expected, str(content_size))
     dctx = _decompressor()
     try:
-        if expected <= max(_ZSTD_CHUNK, _ZSTD_ONE_SHOT_RATIO * len(block)):
+        if expected <= max(_ZSTD_ONE_SHOT_GRACE, _ZSTD_ONE_SHOT_RATIO * len(block)):
             out = dctx.decompress(block, max_output_size=expected, allow_extra_data=False)
         else:
             out = _unzstd_chunked(dctx, block, expected)
