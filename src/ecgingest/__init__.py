@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
+from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
 from .formats.wfdb import WfdbHeader, read_wfdb_header
 from .ingest import EntryError, IngestResult, ingest, read
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
+from .stream import Stream
 
 __version__ = "0.1.0"
 
@@ -35,5 +37,7 @@ __all__ = [
     "read_edf_header",
     "EdfHeader",
     "errors",
+    "encode_compressed_delta",
+    "Stream",
     "__version__",
 ]

@@ -1,0 +1,365 @@
+"""Compressed Delta (``cMdT``) containers: header parsing, bounded decompression, writer.
+
+The 28-byte little-endian header is parsed here; the samples are coded and
+decoded by the Cython kernels of ``ecgingest._ext.cdelta`` with the GIL
+released. Decompression never produces more than the size the header
+promises (channels x samples x width), so a decompression bomb is stopped
+as soon as it tries to go further.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zstandard
+
+from .._ext import cdelta as _kernel
+from ..archive import Limits
+from ..detect import SingleFileFormat
+from ..errors import CorruptDataError, HeaderError, LimitExceededError, TruncatedError
+from ..record import Record, Signal
+from ..sources import Entry
+
+__all__ = [
+    "FORMAT",
+    "MAGIC",
+    "HEADER_SIZE",
+    "CODINGS",
+    "COMPRESSIONS",
+    "CdeltaHeader",
+    "parse_header",
+    "decode_payload",
+    "decode",
+    "sniff",
+    "encode_compressed_delta",
+]
+
+FORMAT_NAME = "compressed_delta"
+MAGIC = b"cMdT"
+HEADER_SIZE = 28
+_HEADER = struct.Struct("<4sQBIdBBB")
+assert _HEADER.size == HEADER_SIZE
+
+CODINGS: dict[int, str] = {0: "TWOS_COMPLEMENT", 1: "DELTA_ZIGZAG", 2: "DOUBLE_DELTA_ZIGZAG"}
+"""Coding values of the container (COMPRESSED_DELTA.md)."""
+
+COMPRESSIONS: dict[int, str] = {0: "NONE", 1: "ZSTD", 2: "ZLIB"}
+"""Compression values: the project's numbering, kept in this one place."""
+
+_WIDTHS = (8, 16, 24, 32)
+_ZLIB_MAX_RATIO = 1032
+"""Deflate cannot expand better than ~1032:1, so larger claims are rejected unread."""
+_ZSTD_ONE_SHOT_RATIO = Limits().max_ratio
+"""Above this claimed ratio (and past ``_ZSTD_ONE_SHOT_GRACE``) zstd output grows chunk by
+chunk as real data arrives instead of being allocated up front (the default Limits ratio)."""
+_ZSTD_ONE_SHOT_GRACE = Limits().ratio_grace
+_ZSTD_CHUNK = 4 << 20
+_LOCAL = threading.local()
+MAX_DECODED_SIZE = Limits().max_entry_size
+"""Largest decoded samples block accepted (the default per-entry limit)."""
+
+
+@dataclass(frozen=True)
+class CdeltaHeader:
+    """The 28-byte header, validated."""
+
+    payload_size: int
+    channels: int
+    samples: int
+    sample_rate: float
+    bits_per_sample: int
+    coding: int
+    compression: int
+
+    @property
+    def decoded_size(self) -> int:
+        """Bytes of the coded block once decompressed: N x M x bits / 8."""
+        return self.channels * self.samples * (self.bits_per_sample // 8)
+
+    @property
+    def coding_name(self) -> str:
+        return CODINGS[self.coding]
+
+    @property
+    def compression_name(self) -> str:
+        return COMPRESSIONS[self.compression]
+
+
+def _err(cls: type, message: str, **context: Any) -> Exception:
+    return cls(message, format=FORMAT_NAME, **context)
+
+
+def parse_header(data: bytes | memoryview) -> CdeltaHeader:
+    """Validate the header fields on their own (not yet against the bytes that follow)."""
+    if len(data) < HEADER_SIZE:
+        raise _err(TruncatedError,
+                   f"a Compressed Delta header is 28 bytes but only {len(data)} are present; "
+                   "the file is cut short", offset=len(data), field="header")
+    magic, payload_size, channels, samples, rate, bits, coding, compression = \
+        _HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise _err(HeaderError, f"magic is {bytes(magic)!r}, expected b'cMdT': "
+                   "not a Compressed Delta container", offset=0, field="magic")
+    if channels < 1:
+        raise _err(HeaderError, "total_channels is 0; a container needs at least one channel",
+                   offset=12, field="total_channels")
+    if samples < 1:
+        raise _err(HeaderError, "total_samples is 0; a container needs at least one sample "
+                   "per channel", offset=13, field="total_samples")
+    if not math.isfinite(rate) or rate <= 0:
+        raise _err(HeaderError, f"sample_rate is {rate!r}; it must be a finite number of Hz "
+                   "above 0", offset=17, field="sample_rate")
+    if bits not in _WIDTHS:
+        raise _err(HeaderError, f"bits_per_sample is {bits}; only 8, 16, 24 and 32 exist",
+                   offset=25, field="bits_per_sample")
+    if coding not in CODINGS:
+        raise _err(HeaderError, f"coding is {coding}; known codings are 0 (TWOS_COMPLEMENT), "
+                   "1 (DELTA_ZIGZAG) and 2 (DOUBLE_DELTA_ZIGZAG)", offset=26, field="coding")
+    if compression not in COMPRESSIONS:
+        raise _err(HeaderError, f"compression is {compression}; known values are 0 (none), "
+                   "1 (Zstandard) and 2 (zlib)", offset=27, field="compression")
+    return CdeltaHeader(payload_size, channels, samples, rate, bits, coding, compression)
+
+
+def _check_payload_size(header: CdeltaHeader, present: int, strict: bool,
+                        warnings: list[str]) -> None:
+    if header.payload_size > present:
+        raise _err(TruncatedError,
+                   f"payload_size says {header.payload_size} bytes of samples follow the header "
+                   f"but only {present} are present; the file is cut short",
+                   offset=HEADER_SIZE + present, field="payload_size")
+    if header.payload_size < present:
+        extra = present - header.payload_size
+        message = (f"{extra} bytes follow the {header.payload_size}-byte samples block "
+                   "announced by payload_size")
+        if strict:
+            raise _err(HeaderError, message + "; remove them or read without strict=True",
+                       offset=HEADER_SIZE + header.payload_size, field="payload_size")
+        warnings.append(message + "; they were ignored")
+    if header.compression == 0 and header.payload_size != header.decoded_size:
+        raise _err(HeaderError,
+                   f"uncompressed payload_size is {header.payload_size} bytes but "
+                   f"{header.channels} channels x {header.samples} samples x "
+                   f"{header.bits_per_sample} bits need {header.decoded_size}",
+                   offset=4, field="payload_size")
+    if header.decoded_size > MAX_DECODED_SIZE:
+        raise LimitExceededError(
+            f"the header announces {header.decoded_size} bytes of samples, more than the "
+            f"{MAX_DECODED_SIZE} bytes ecgingest decodes from one container",
+            limit="max_entry_size", value=MAX_DECODED_SIZE, format=FORMAT_NAME,
+            offset=12, field="total_samples")
+
+
+def _decompress(header: CdeltaHeader, block: memoryview) -> bytes | memoryview:
+    expected = header.decoded_size
+    if header.compression == 0:
+        return block
+    if header.compression == 2:
+        return _inflate(block, expected)
+    return _unzstd(block, expected)
+
+
+def _size_mismatch(expected: int, got: str) -> Exception:
+    return _err(CorruptDataError,
+                f"the samples block decompresses to {got} bytes, but the header needs exactly "
+                f"{expected} (channels x samples x bits / 8); the container is corrupt",
+                offset=HEADER_SIZE, field="payload_size")
+
+
+def _inflate(block: memoryview, expected: int) -> bytes:
+    if expected > _ZLIB_MAX_RATIO * len(block) + 64:
+        raise _size_mismatch(expected, f"at most {_ZLIB_MAX_RATIO * len(block) + 64}")
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(block, expected)  # output capped at what the header needs
+        if not inflater.eof and inflater.decompress(inflater.unconsumed_tail, 1):
+            raise _size_mismatch(expected, f"more than {expected}")  # bomb guard: stop here
+    except zlib.error as exc:
+        raise _err(CorruptDataError, f"zlib stream is damaged ({exc})",
+                   offset=HEADER_SIZE, field="payload") from exc
+    if len(out) != expected:
+        raise _size_mismatch(expected, str(len(out)))
+    if not inflater.eof:
+        raise _err(CorruptDataError, "zlib stream ends before its end marker; the data is "
+                   "cut short", offset=HEADER_SIZE + len(block), field="payload")
+    if inflater.unused_data:
+        raise _err(CorruptDataError, f"{len(inflater.unused_data)} bytes follow the zlib "
+                   "stream inside the samples block", offset=HEADER_SIZE, field="payload")
+    return out
+
+
+def _unzstd(block: memoryview, expected: int) -> bytes:
+    try:
+        content_size = zstandard.frame_content_size(block)
+    except zstandard.ZstdError as exc:
+        raise _err(CorruptDataError, f"Zstandard frame header is damaged ({exc})",
+                   offset=HEADER_SIZE, field="payload") from exc
+    if content_size >= 0 and content_size != expected:
+        raise _size_mismatch(expected, str(content_size))
+    dctx = _decompressor()
+    try:
+        if expected <= max(_ZSTD_ONE_SHOT_GRACE, _ZSTD_ONE_SHOT_RATIO * len(block)):
+            out = dctx.decompress(block, max_output_size=expected, allow_extra_data=False)
+        else:
+            out = _unzstd_chunked(dctx, block, expected)
+    except zstandard.ZstdError as exc:
+        message = str(exc)
+        if "did not decompress full frame" in message:
+            raise _size_mismatch(expected, f"more than {expected}") from exc
+        raise _err(CorruptDataError, f"Zstandard data is damaged ({exc})",
+                   offset=HEADER_SIZE, field="payload") from exc
+    if len(out) != expected:
+        raise _size_mismatch(expected, str(len(out)))
+    return out
+
+
+def _decompressor() -> Any:
+    """One Zstandard context per thread: creating one costs more than a small frame."""
+    dctx = getattr(_LOCAL, "dctx", None)
+    if dctx is None:
+        dctx = _LOCAL.dctx = zstandard.ZstdDecompressor()
+    return dctx
+
+
+def _compressor(level: int) -> Any:
+    """One Zstandard compression context per thread and level, reused across frames."""
+    cache = getattr(_LOCAL, "cctx", None)
+    if cache is None:
+        cache = _LOCAL.cctx = {}
+    cctx = cache.get(level)
+    if cctx is None:
+        cctx = cache[level] = zstandard.ZstdCompressor(level=level)
+    return cctx
+
+
+def _unzstd_chunked(dctx: Any, block: memoryview, expected: int) -> bytes:
+    """Grow the output only as real data arrives (a huge claim allocates nothing)."""
+    parts: list[bytes] = []
+    got = 0
+    with dctx.stream_reader(block, read_across_frames=False) as reader:
+        while got < expected:
+            part = reader.read(min(_ZSTD_CHUNK, expected - got))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        if got == expected and reader.read(1):
+            raise _size_mismatch(expected, f"more than {expected}")
+    return b"".join(parts)
+
+
+def decode_payload(data: bytes | memoryview, *, strict: bool = True,
+                   warnings: list[str] | None = None) -> tuple[CdeltaHeader, np.ndarray]:
+    """One container to its header and a read-only [channels, samples] integer array."""
+    view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+    header = parse_header(view)
+    sink: list[str] = [] if warnings is None else warnings
+    _check_payload_size(header, len(view) - HEADER_SIZE, strict, sink)
+    block = view[HEADER_SIZE:HEADER_SIZE + header.payload_size]
+    coded = _decompress(header, block)
+    samples = _kernel.decode_samples(coded, header.bits_per_sample, header.coding,
+                                     header.channels, header.samples)
+    samples.flags.writeable = False
+    return header, samples
+
+
+def decode(data: bytes | memoryview, *, name: str = "", path: str | None = None,
+           strict: bool = False) -> Record:
+    """A standalone container as a record: channels ``ch1`` … ``chN``, no scaling."""
+    warnings: list[str] = []
+    header, samples = decode_payload(data, strict=strict, warnings=warnings)
+    signals = [Signal(label=f"ch{i + 1}", sample_rate=header.sample_rate, digital=samples[i])
+               for i in range(header.channels)]
+    return Record(
+        name=name,
+        format=FORMAT_NAME,
+        format_detail=(f"Compressed Delta {header.bits_per_sample}-bit "
+                       f"{header.coding_name} {header.compression_name}"),
+        signals=signals,
+        warnings=warnings,
+        extras={
+            "bits_per_sample": header.bits_per_sample,
+            "coding": header.coding_name,
+            "compression": header.compression_name,
+        },
+    )
+
+
+def sniff(entry: Entry) -> bool:
+    """The magic and a complete 28-byte header; field errors are reported by ``decode``."""
+    try:
+        return entry.size >= HEADER_SIZE and entry.head(4) == MAGIC
+    except Exception:
+        return False
+
+
+FORMAT = SingleFileFormat(FORMAT_NAME, sniff, decode)
+
+
+def _choice(value: int | str, table: dict[int, str], what: str) -> int:
+    if isinstance(value, str):
+        for number, name in table.items():
+            if name == value.upper():
+                return number
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value in table:
+        return int(value)
+    names = ", ".join(f"{name!r} ({number})" for number, name in table.items())
+    raise ValueError(f"{what} must be one of {names}, not {value!r}")
+
+
+def encode_compressed_delta(samples: Sequence[Sequence[int]] | np.ndarray, *,
+                            sample_rate: float, bits_per_sample: int = 16,
+                            coding: int | str = "DELTA_ZIGZAG",
+                            compression: int | str = "ZSTD",
+                            level: int | None = None) -> bytes:
+    """Write one Compressed Delta container (the inverse of reading one).
+
+    ``samples`` is an integer array ``[channels, samples]`` (a 1-D array is one
+    channel); every value must fit a signed ``bits_per_sample``-bit integer.
+    ``level`` is the compressor level (Zstandard default 3, zlib default 6).
+    """
+    coding_value = _choice(coding, CODINGS, "coding")
+    compression_value = _choice(compression, COMPRESSIONS, "compression")
+    if bits_per_sample not in _WIDTHS:
+        raise ValueError(f"bits_per_sample must be 8, 16, 24 or 32, not {bits_per_sample!r}")
+    rate = float(sample_rate)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"sample_rate must be a finite number of Hz above 0, not {sample_rate!r}")
+    array = np.asarray(samples)
+    if array.ndim == 1:
+        array = array[np.newaxis, :]
+    if array.ndim != 2:
+        raise ValueError(f"samples must be [channels, samples], got {array.ndim} dimensions")
+    if array.dtype.kind not in "iu":
+        if array.size and array.dtype.kind == "O":
+            array = np.asarray(array.tolist(), dtype=np.int64)
+        else:
+            raise TypeError(f"samples must be integers, not {array.dtype}")
+    channels, count = array.shape
+    if not 1 <= channels <= 255:
+        raise ValueError(f"a container holds 1 to 255 channels, not {channels}")
+    if not 1 <= count <= 0xFFFFFFFF:
+        raise ValueError(f"a container holds 1 to 4294967295 samples per channel, not {count}")
+    if array.dtype.kind == "u":
+        if array.dtype.itemsize >= 8 and array.size and array.max() > np.iinfo(np.int64).max:
+            raise OverflowError(f"values above {np.iinfo(np.int64).max} do not fit any width")
+        array = array.astype(np.int64)
+    elif array.dtype.itemsize > 8:
+        raise TypeError(f"samples must be at most 64-bit integers, not {array.dtype}")
+    coded = _kernel.encode_samples(np.ascontiguousarray(array), bits_per_sample, coding_value)
+    if compression_value == 1:
+        block: bytes = _compressor(3 if level is None else level).compress(coded)
+    elif compression_value == 2:
+        block = zlib.compress(coded, 6 if level is None else level)
+    else:
+        block = coded.tobytes()
+    header = _HEADER.pack(MAGIC, len(block), channels, count, rate, bits_per_sample,
+                          coding_value, compression_value)
+    return header + block
