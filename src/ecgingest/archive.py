@@ -7,12 +7,30 @@ and go through the same limits and names.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import posixpath
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
-from .errors import LimitExceededError, UnsafeEntryError
+from . import _libarchive as _la
+from .errors import (
+    ArchiveError,
+    ChecksumError,
+    CorruptDataError,
+    EcgIngestError,
+    LimitExceededError,
+    TruncatedError,
+    UnsafeEntryError,
+    UnsupportedFeatureError,
+)
 
-__all__ = ["Limits", "normalise_entry_name", "ByteBudget"]
+__all__ = ["Limits", "normalise_entry_name", "ByteBudget", "archive_kind", "open_archive",
+           "open_stream", "Failed"]
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
@@ -108,6 +126,709 @@ def normalise_entry_name(name: str) -> str:
     return posixpath.join(*parts)
 
 
-def open_archive(upload, limits: Limits):  # pragma: no cover - replaced by the archive layer
-    """Entries of an archive upload, or ``None`` when the bytes are no archive."""
+# ---------------------------------------------------------------------------
+# Content sniffing
+
+_TAR_FILTERS = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x04\x22\x4d\x18": "lz4",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+_SEEKING_KINDS = frozenset({"zip", "7z", "rar4", "rar5"})
+"""Kinds libarchive (or rars) must seek in; a non-seekable stream of these is spooled."""
+
+HEAD_BYTES = 512
+"""Bytes :func:`archive_kind` needs to decide (one tar header block)."""
+
+
+def _tar_checksum_ok(block: bytes) -> bool:
+    if len(block) < 512:
+        return False
+    field = block[148:156].replace(b"\x00", b" ").strip()
+    if not field or any(c not in b"01234567" for c in field):
+        return False
+    stored = int(field, 8)
+    computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    return stored == computed and computed != 8 * 32
+
+
+def archive_kind(head: bytes) -> str | None:
+    """Archive type from the first bytes of an upload (magic numbers, never names).
+
+    Returns ``"zip"``, ``"7z"``, ``"rar4"``, ``"rar5"``, ``"tar"`` or
+    ``"tar+<filter>"`` (gzip, bzip2, xz, lz4, zstd); ``None`` for anything else.
+    """
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        return "zip"
+    if head[:6] == b"7z\xbc\xaf\x27\x1c":
+        return "7z"
+    if head[:7] == b"Rar!\x1a\x07\x00":
+        return "rar4"
+    if head[:8] == b"Rar!\x1a\x07\x01\x00":
+        return "rar5"
+    for magic, name in _TAR_FILTERS.items():
+        if head[:len(magic)] == magic:
+            if name == "bzip2" and not (len(head) > 3 and head[3:4] in b"123456789"):
+                continue
+            return "tar+" + name
+    if head[257:262] == b"ustar" or _tar_checksum_ok(head[:512]):
+        return "tar"
     return None
+
+
+# ---------------------------------------------------------------------------
+# Sources an archive can be read from
+
+
+class _Blob:
+    """Where the archive bytes are: a file on disk, bytes in memory, or a stream.
+
+    ``volumes`` (several paths) is a multi-volume set opened together.
+    """
+
+    def __init__(self, label: str, *, path: str | None = None, data: bytes | None = None,
+                 stream: IO[bytes] | None = None, volumes: list[str] | None = None,
+                 prefix: bytes = b"") -> None:
+        self.label = label
+        self.path = path
+        self.data = data
+        self.stream = stream
+        self.volumes = volumes
+        self.prefix = prefix  # bytes already taken from a non-seekable stream
+
+    @property
+    def random_access(self) -> bool:
+        return self.path is not None or self.data is not None
+
+    def read_at(self, offset: int, count: int) -> bytes:
+        if self.data is not None:
+            return bytes(self.data[offset:offset + count])
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(count)
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return os.path.getsize(self.path)
+
+
+_BLOCK = 64 * 1024
+
+
+class _Callbacks:
+    """libarchive read/seek callbacks over bytes or a Python stream, in 64 KiB blocks.
+
+    Small blocks make the raw-byte counter (``filter_bytes``) advance as an
+    entry is decompressed, which the expansion-ratio limit relies on.
+    """
+
+    def __init__(self, blob: _Blob) -> None:
+        self.blob = blob
+        self.pos = 0
+        self.view = memoryview(blob.data) if blob.data is not None else None
+        self.pending = blob.prefix
+        self.buffer = ctypes.create_string_buffer(_BLOCK)
+        self.error: BaseException | None = None
+        self.read_cb = _la.READ_CALLBACK(self._read)
+        self.seek_cb = _la.SEEK_CALLBACK(self._seek)
+
+    def _read(self, _archive, _context, out):
+        try:
+            if self.view is not None:
+                chunk = self.view[self.pos:self.pos + _BLOCK]
+            elif self.pending:
+                chunk, self.pending = self.pending[:_BLOCK], self.pending[_BLOCK:]
+            else:
+                assert self.blob.stream is not None
+                chunk = self.blob.stream.read(_BLOCK) or b""
+            n = len(chunk)
+            ctypes.memmove(self.buffer, bytes(chunk), n)
+            self.pos += n
+            out[0] = ctypes.cast(self.buffer, ctypes.c_void_p)
+            return n
+        except BaseException as exc:  # surfaces after libarchive returns
+            self.error = exc
+            return -1
+
+    def _seek(self, _archive, _context, offset, whence):
+        try:
+            if self.view is not None:
+                size = len(self.view)
+                base = {0: 0, 1: self.pos, 2: size}[whence]
+                self.pos = max(0, min(size, base + offset))
+                return self.pos
+            assert self.blob.stream is not None
+            self.pos = self.blob.stream.seek(offset, whence)
+            return self.pos
+        except BaseException as exc:
+            self.error = exc
+            return -1
+
+    @property
+    def seekable(self) -> bool:
+        if self.view is not None:
+            return True
+        stream = self.blob.stream
+        return bool(stream is not None and not self.blob.prefix
+                    and getattr(stream, "seekable", lambda: False)())
+
+
+# ---------------------------------------------------------------------------
+# Walking an archive
+
+
+class _Walker:
+    """State shared by the entry iterators of one archive: limits, links, nesting."""
+
+    def __init__(self, label: str, limits: Limits, budget: ByteBudget, depth: int,
+                 prefix: str) -> None:
+        self.label = label
+        self.limits = limits
+        self.budget = budget
+        self.depth = depth
+        self.prefix = prefix
+        self.links: set[str] = set()
+
+    # -- names -------------------------------------------------------------
+    def classify(self, raw: str, *, is_dir: bool, link: str | None,
+                 other: bool) -> Skipped | str | None:
+        """Normalised path of a regular file, a Skipped report, or None (directory)."""
+        shown = self.prefix + raw
+        self.budget.add_entry(shown)
+        if is_dir:
+            return None
+        try:
+            path = normalise_entry_name(raw)
+        except UnsafeEntryError as exc:
+            return Skipped(shown, exc.message)
+        if link is not None:
+            self.links.add(path)
+            return Skipped(shown, f"{link} (links are never followed)")
+        if other:
+            return Skipped(shown, "not a regular file (device, FIFO or socket)")
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in self.links:
+                return Skipped(shown, "path passes through a link entry of the archive "
+                                      "(links are never followed)")
+        return self.prefix + path
+
+    # -- sizes -------------------------------------------------------------
+    def entry_cap(self) -> int:
+        return self.limits.max_entry_size
+
+    def check_growth(self, path: str, produced: int, compressed: int | None) -> None:
+        """Per-entry size and expansion ratio, checked as blocks arrive (fatal)."""
+        self.budget.check_entry_size(path, produced)
+        if compressed is not None and produced > self.limits.ratio_grace:
+            ratio = produced / max(1, compressed)
+            if ratio > self.limits.max_ratio:
+                raise LimitExceededError(
+                    f"entry expands more than {self.limits.max_ratio:g}:1 (a decompression "
+                    f"bomb?); raise Limits.max_ratio or Limits.ratio_grace to read it",
+                    limit="max_ratio", value=self.limits.max_ratio, path=path)
+
+    # -- nesting -----------------------------------------------------------
+    def finish_entry(self, path: str, data: bytes) -> Iterator[Entry | Skipped | Failed]:
+        """Yield a complete entry, or open it as a nested archive when allowed."""
+        entry = Entry.from_bytes(path, data)
+        kind = archive_kind(data[:HEAD_BYTES])
+        if kind is None or _claimed_by_format(entry):
+            yield entry
+            return
+        if self.depth >= self.limits.max_nesting:
+            yield Skipped(path, f"{_KIND_NAMES[kind]} archive inside the archive (not opened; "
+                                f"pass Limits(max_nesting={self.depth + 1}) to read it)")
+            return
+        inner = _Walker(path, self.limits, self.budget, self.depth + 1, path + "/")
+        yield from _walk_kind(kind, _Blob(path, data=data), inner)
+
+
+_KIND_NAMES = {"zip": "ZIP", "7z": "7-Zip", "rar4": "RAR 4", "rar5": "RAR 5", "tar": "TAR",
+               "tar+gzip": "gzip TAR", "tar+bzip2": "bzip2 TAR", "tar+xz": "xz TAR",
+               "tar+lz4": "lz4 TAR", "tar+zstd": "Zstandard TAR"}
+
+
+def _claimed_by_format(entry: Entry) -> bool:
+    from .detect import detect  # detect imports sources, which imports this module
+
+    try:
+        return detect(entry) is not None
+    except Exception:  # sniffers must not raise; if one does, keep the entry as data
+        return False
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An archive entry whose bytes could not be read completely and correctly."""
+
+    path: str
+    error: EcgIngestError
+    fatal: bool = False
+    """True when the archive cannot be read past this entry."""
+
+
+def _walk_kind(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry | Skipped | Failed]:
+    if kind == "rar4":
+        yield from _walk_rars(blob, walker)
+    else:
+        yield from _walk_libarchive(kind, blob, walker)
+
+
+def _decode_name(entry_p: int, index: int) -> str:
+    try:
+        name = _la.entry_pathname_w(entry_p)
+    except (ValueError, UnicodeError):
+        name = None
+    if name is None:
+        raw = _la.entry_pathname(entry_p)
+        if raw is None:
+            return f"<unnamed entry {index}>"
+        name = raw.decode("utf-8", "replace")
+    return name
+
+
+def _walk_libarchive(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry | Skipped | Failed]:
+    fmt = "tar" if kind.startswith("tar") else kind
+    what = _KIND_NAMES[kind]
+    a = _la.read_new()
+    if not a:
+        raise MemoryError("libarchive could not allocate a reader")
+    callbacks = None
+    try:
+        _la.read_support_filter_all(a)
+        _la.FORMAT_SUPPORT[fmt](a)
+        if blob.volumes is not None:
+            names = (ctypes.c_char_p * (len(blob.volumes) + 1))(
+                *[os.fsencode(v) for v in blob.volumes], None)
+            status = _la.read_open_filenames(a, names, _BLOCK)
+        elif blob.path is not None:
+            status = _la.read_open_filename(a, os.fsencode(blob.path), _BLOCK)
+        else:
+            callbacks = _Callbacks(blob)
+            _la.read_set_read_callback(a, callbacks.read_cb)
+            if callbacks.seekable:
+                _la.read_set_seek_callback(a, callbacks.seek_cb)
+            status = _la.read_open1(a)
+        if status != _la.OK:
+            _reraise_callback(callbacks)
+            raise ArchiveError(f"cannot open the {what} archive: {_la.message(a)}",
+                               path=walker.label)
+        deflate64 = _Deflate64(blob) if fmt == "zip" and blob.random_access else None
+        entry_p = ctypes.c_void_p()
+        index = 0
+        while True:
+            status = _la.read_next_header(a, ctypes.byref(entry_p))
+            _reraise_callback(callbacks)
+            if status == _la.EOF:
+                return
+            index += 1
+            if status not in (_la.OK, _la.WARN):
+                where = f"after {index - 1} entries" if index > 1 else "at its first entry"
+                raise ArchiveError(
+                    f"the {what} archive is damaged or truncated {where}: {_la.message(a)}",
+                    path=walker.label)
+            raw = _decode_name(entry_p, index)
+            ftype = _la.entry_filetype(entry_p) & _la.AE_IFMT
+            link = None
+            if _la.entry_hardlink(entry_p) is not None:
+                link = "hard link"
+            elif ftype == _la.AE_IFLNK:
+                link = "symbolic link"
+            decided = walker.classify(raw, is_dir=ftype == _la.AE_IFDIR, link=link,
+                                      other=link is None and ftype not in (_la.AE_IFREG, 0,
+                                                                           _la.AE_IFDIR))
+            if decided is None or isinstance(decided, Skipped):
+                if decided is not None:
+                    yield decided
+                continue
+            path = decided
+            if status == _la.WARN:
+                yield Failed(path, ArchiveError(
+                    f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
+                continue
+            declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+            outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
+            if isinstance(outcome, Failed):
+                if deflate64 is not None and "compression method (9" in outcome.error.message:
+                    outcome = deflate64.read(raw, path, walker)
+                if isinstance(outcome, Failed):
+                    yield outcome
+                    if outcome.fatal:  # libarchive cannot go on after ARCHIVE_FATAL
+                        return
+                    continue
+            yield from walker.finish_entry(path, outcome)
+    finally:
+        _la.read_free(a)
+
+
+def _reraise_callback(callbacks: _Callbacks | None) -> None:
+    if callbacks is not None and callbacks.error is not None:
+        error, callbacks.error = callbacks.error, None
+        if isinstance(error, (OSError, EcgIngestError)):
+            raise error
+        raise ArchiveError(f"reading the upload failed: {error}") from error
+
+
+def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walker,
+                          callbacks: _Callbacks | None, fmt: str) -> bytes | Failed:
+    """All bytes of the current entry, or why not; limits checked per block."""
+    buf = ctypes.c_void_p()
+    size = ctypes.c_size_t()
+    offset = ctypes.c_int64()
+    chunks: list[bytes] = []
+    produced = 0
+    start_raw = _la.filter_bytes(a, -1)
+    while True:
+        status = _la.read_data_block(a, ctypes.byref(buf), ctypes.byref(size),
+                                     ctypes.byref(offset))
+        _reraise_callback(callbacks)
+        if status == _la.EOF:
+            break
+        if status != _la.OK:
+            text = _la.message(a)
+            if status == _la.WARN and ("CRC" in text or "crc" in text):
+                error: EcgIngestError = ChecksumError(
+                    f"stored CRC does not match the entry's data ({text})", path=path, format=fmt)
+            elif status == _la.WARN:
+                error = CorruptDataError(f"entry data is damaged ({text})", path=path, format=fmt)
+            elif "nsupported" in text or "codec ID" in text:
+                error = UnsupportedFeatureError(f"cannot decompress this entry: {text}",
+                                                path=path, format=fmt)
+            else:
+                error = CorruptDataError(f"entry data is damaged or truncated ({text})",
+                                         path=path, format=fmt)
+            return Failed(path, error, fatal=status == _la.FATAL)
+        gap = offset.value - produced
+        if gap < 0:
+            return Failed(path, CorruptDataError("entry data blocks go backwards",
+                                                 path=path, format=fmt))
+        count = gap + size.value
+        walker.check_growth(path, produced + count, _la.filter_bytes(a, -1) - start_raw)
+        walker.budget.add_bytes(path, count)
+        if declared is not None and produced + count > declared:
+            return Failed(path, CorruptDataError(
+                f"entry holds more than the {declared} bytes its header declares",
+                path=path, format=fmt))
+        if gap:
+            chunks.append(bytes(gap))  # sparse hole, within the limits just checked
+        if size.value:
+            chunks.append(ctypes.string_at(buf, size.value))
+        produced += count
+    if declared is not None and produced != declared:
+        return Failed(path, TruncatedError(
+            f"entry ends after {produced} of the {declared} bytes its header declares",
+            path=path, format=fmt))
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------
+# ZIP Deflate64 (method 9): libarchive has no decoder; inflate64 does
+
+
+class _Deflate64:
+    """Members of a ZIP located through its central directory, inflated with inflate64."""
+
+    def __init__(self, blob: _Blob) -> None:
+        self.blob = blob
+        self._members: dict[str, list[tuple[int, int, int, int]]] | None = None
+
+    def _index(self) -> dict[str, list[tuple[int, int, int, int]]]:
+        if self._members is None:
+            self._members = _zip_central_directory(self.blob)
+        return self._members
+
+    def read(self, raw: str, path: str, walker: _Walker) -> bytes | Failed:
+        import inflate64
+
+        candidates = self._index().get(raw)
+        if not candidates:
+            return Failed(path, ArchiveError(
+                "Deflate64 entry not found in the central directory", path=path, format="zip"))
+        local, csize, usize, crc = candidates.pop(0)
+        total = self.blob.size()
+        header = self.blob.read_at(local, 30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            return Failed(path, ArchiveError("local header of the entry is missing",
+                                             path=path, format="zip", offset=local))
+        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        start = local + 30 + name_len + extra_len
+        if start + csize > total:
+            return Failed(path, TruncatedError(
+                f"entry data ends after {max(0, total - start)} of {csize} compressed bytes",
+                path=path, format="zip", offset=start))
+        walker.check_growth(path, usize, csize)  # declared, checked again as data arrives
+        inflater = inflate64.Inflater()
+        chunks: list[bytes] = []
+        produced = 0
+        checksum = 0
+        pos = start
+        try:
+            while pos < start + csize:
+                piece = self.blob.read_at(pos, min(_BLOCK, start + csize - pos))
+                pos += len(piece)
+                out = inflater.inflate(piece)
+                if out:
+                    produced += len(out)
+                    walker.check_growth(path, produced, pos - start)
+                    walker.budget.add_bytes(path, len(out))
+                    if produced > usize:
+                        return Failed(path, CorruptDataError(
+                            f"entry holds more than the {usize} bytes its header declares",
+                            path=path, format="zip"))
+                    checksum = zlib.crc32(out, checksum)
+                    chunks.append(out)
+        except (ValueError, RuntimeError, EOFError) as exc:
+            return Failed(path, CorruptDataError(f"Deflate64 data is damaged ({exc})",
+                                                 path=path, format="zip"))
+        if produced != usize:
+            return Failed(path, TruncatedError(
+                f"entry ends after {produced} of the {usize} bytes its header declares",
+                path=path, format="zip"))
+        if checksum != crc:
+            return Failed(path, ChecksumError(
+                f"stored CRC {crc:#010x} does not match the data ({checksum:#010x})",
+                path=path, format="zip"))
+        return b"".join(chunks)
+
+
+def _zip_central_directory(blob: _Blob) -> dict[str, list[tuple[int, int, int, int]]]:
+    """name -> [(local header offset, compressed size, size, crc)] of method-9 members."""
+    total = blob.size()
+    tail_len = min(total, 65557)
+    tail = blob.read_at(total - tail_len, tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return {}
+    count, cd_size, cd_offset = struct.unpack_from("<HII", tail, at + 10)
+    eocd = total - tail_len + at
+    if cd_offset == 0xFFFFFFFF or count == 0xFFFF:
+        loc = blob.read_at(eocd - 20, 20)
+        if len(loc) == 20 and loc[:4] == b"PK\x06\x07":
+            (z64,) = struct.unpack_from("<Q", loc, 8)
+            rec = blob.read_at(z64, 56)
+            if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
+                count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec, 32)
+    if cd_offset + cd_size > total or cd_size > 64 * _MiB:
+        return {}
+    cd = blob.read_at(cd_offset, cd_size)
+    members: dict[str, list[tuple[int, int, int, int]]] = {}
+    pos = 0
+    while pos + 46 <= len(cd) and cd[pos:pos + 4] == b"PK\x01\x02":
+        (flags, method, crc, csize, usize, nlen, xlen, clen) = struct.unpack_from(
+            "<HH4xIIIHHH", cd, pos + 8)
+        (local,) = struct.unpack_from("<I", cd, pos + 42)
+        name_bytes = cd[pos + 46:pos + 46 + nlen]
+        extra = cd[pos + 46 + nlen:pos + 46 + nlen + xlen]
+        usize, csize, local = _zip64_sizes(extra, usize, csize, local)
+        pos += 46 + nlen + xlen + clen
+        if method != 9:
+            continue
+        names = {name_bytes.decode("utf-8", "replace")} if flags & 0x800 else {
+            name_bytes.decode("cp437"), name_bytes.decode("utf-8", "replace")}
+        for name in names:
+            members.setdefault(name, []).append((local, csize, usize, crc))
+    return members
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int, local: int) -> tuple[int, int, int]:
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, pos)
+        body = extra[pos + 4:pos + 4 + length]
+        pos += 4 + length
+        if tag != 0x0001:
+            continue
+        fields = []
+        for i in range(0, len(body) - 7, 8):
+            fields.append(struct.unpack_from("<Q", body, i)[0])
+        it = iter(fields)
+        if usize == 0xFFFFFFFF:
+            usize = next(it, usize)
+        if csize == 0xFFFFFFFF:
+            csize = next(it, csize)
+        if local == 0xFFFFFFFF:
+            local = next(it, local)
+    return usize, csize, local
+
+
+# ---------------------------------------------------------------------------
+# RAR 4: rars (libarchive < 3.7.4 decodes PPMd->LZ switches wrongly)
+
+
+def _walk_rars(blob: _Blob, walker: _Walker) -> Iterator[Entry | Skipped | Failed]:
+    import rars
+
+    try:
+        if blob.volumes is not None:
+            archive = rars.RarFile(blob.volumes[0])
+        elif blob.path is not None:
+            archive = rars.RarFile(blob.path)
+        else:
+            archive = rars.RarFile.from_bytes(bytes(blob.data if blob.data is not None else b""))
+        infos = archive.infolist()
+    except rars.Error as exc:
+        raise ArchiveError(f"cannot open the RAR 4 archive: {exc}", path=walker.label) from exc
+    compressed_total = blob.size() if blob.random_access else 0
+    for info in infos:
+        raw = str(info.filename)
+        attr = int(info.file_attr or 0)
+        unix = int(info.host_os) == 3
+        link = None
+        if unix and (attr & _la.AE_IFMT) == _la.AE_IFLNK:
+            link = "symbolic link"
+        elif not unix and attr & 0x400:
+            link = "reparse point (Windows link)"
+        other = unix and (attr & _la.AE_IFMT) not in (_la.AE_IFREG, _la.AE_IFDIR, 0, _la.AE_IFLNK)
+        decided = walker.classify(raw, is_dir=bool(info.is_dir()), link=link, other=other)
+        if decided is None or isinstance(decided, Skipped):
+            if decided is not None:
+                yield decided
+            continue
+        path = decided
+        declared = int(info.file_size)
+        csize = int(info.compress_size or 0) or compressed_total
+        walker.check_growth(path, declared, csize)  # rars stops at the declared size
+        walker.budget.add_bytes(path, declared)
+        if getattr(info, "is_encrypted", False):
+            yield Failed(path, UnsupportedFeatureError(
+                "entry is encrypted; ecgingest reads no password-protected archives",
+                path=path, format="rar"))
+            continue
+        try:
+            data = archive.read(info)
+        except rars.UnsupportedRarFeature as exc:
+            yield Failed(path, UnsupportedFeatureError(f"cannot decompress this entry: {exc}",
+                                                       path=path, format="rar"))
+            continue
+        except rars.Error as exc:
+            text = str(exc)
+            cls = ChecksumError if "CRC" in text or "checksum" in text.lower() else CorruptDataError
+            yield Failed(path, cls(f"entry data is damaged or truncated ({text})",
+                                   path=path, format="rar"))
+            continue
+        if len(data) != declared:
+            yield Failed(path, CorruptDataError(
+                f"entry yields {len(data)} bytes, its header declares {declared}",
+                path=path, format="rar"))
+            continue
+        yield from walker.finish_entry(path, bytes(data))
+
+
+# ---------------------------------------------------------------------------
+# Public entry points used by ecgingest.sources
+
+
+def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudget) -> Upload | None:
+    """Entries of an archive upload, or ``None`` when the bytes are no archive.
+
+    ``upload`` is one :class:`~ecgingest.sources.Entry` (bytes in memory or a
+    file on disk) or the paths of the volumes of one multi-volume archive.
+    """
+    if isinstance(upload, (list, tuple)):
+        volumes = [os.fspath(v) for v in upload]
+        if not volumes:
+            raise ArchiveError("an empty list of volumes was given")
+        with open(volumes[0], "rb") as fh:
+            kind = archive_kind(fh.read(HEAD_BYTES))
+        if kind is None:
+            return None
+        label = volumes[0]
+        blob = _Blob(label, volumes=volumes)
+    else:
+        kind = archive_kind(upload.head(HEAD_BYTES))
+        if kind is None:
+            return None
+        file = getattr(upload, "_file", None)
+        if file is not None and upload._data is None:
+            label = os.fspath(file)
+            blob = _Blob(label, path=label)
+        else:
+            label = upload.path
+            blob = _Blob(label, data=bytes(upload.read()))
+    walker = _Walker(label, limits, budget, 0, "")
+    return Upload(label, entries=lambda: _walk_kind(kind, blob, walker))
+
+
+def open_stream(stream: IO[bytes], label: str, limits: Limits,
+                budget: ByteBudget) -> tuple[Upload | None, bytes]:
+    """An archive read from a file object, or ``(None, head)`` when it is no archive.
+
+    TAR streams are read as they arrive; ZIP, 7z and RAR need seeking and are
+    spooled to a temporary file first when the stream cannot seek.
+    """
+    head = _read_exactly(stream, HEAD_BYTES)
+    kind = archive_kind(head)
+    if kind is None:
+        return None, head
+    walker = _Walker(label, limits, budget, 0, "")
+    seekable = bool(getattr(stream, "seekable", lambda: False)())
+    if seekable:
+        stream.seek(-len(head), os.SEEK_CUR)
+        if kind == "rar4":
+            data = _read_capped(stream, limits.max_total_size, label)
+            blob = _Blob(label, data=data)
+        else:
+            blob = _Blob(label, stream=stream)
+        return Upload(label, entries=lambda: _walk_kind(kind, blob, walker)), b""
+    if kind not in _SEEKING_KINDS:
+        blob = _Blob(label, stream=stream, prefix=head)
+        return Upload(label, entries=lambda: _walk_kind(kind, blob, walker)), b""
+    spool = tempfile.NamedTemporaryFile(prefix="ecgingest-", suffix=".spool", delete=False)
+    try:
+        with spool:
+            spool.write(head)
+            copied = len(head)
+            while True:
+                chunk = stream.read(_MiB)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                if copied > limits.max_total_size:
+                    raise LimitExceededError(
+                        f"archive upload exceeds {limits.max_total_size} bytes; raise "
+                        f"Limits.max_total_size to read it", limit="max_total_size",
+                        value=limits.max_total_size, path=label)
+                spool.write(chunk)
+    except BaseException:
+        os.unlink(spool.name)
+        raise
+    blob = _Blob(label, path=spool.name)
+    return Upload(label, entries=lambda: _walk_kind(kind, blob, walker),
+                  close=lambda: _unlink_quietly(spool.name)), b""
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_exactly(stream: IO[bytes], count: int) -> bytes:
+    parts = []
+    got = 0
+    while got < count:
+        chunk = stream.read(count - got)
+        if not chunk:
+            break
+        parts.append(bytes(chunk))
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _read_capped(stream: IO[bytes], cap: int, label: str) -> bytes:
+    data = stream.read(cap + 1) or b""
+    if len(data) > cap:
+        raise LimitExceededError(
+            f"upload exceeds {cap} bytes; raise Limits.max_total_size to read it",
+            limit="max_total_size", value=cap, path=label)
+    return bytes(data)
+
+
+from .sources import Entry, Skipped, Upload  # noqa: E402  (sources imports this module)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .archive import ByteBudget, Limits
+from .archive import ByteBudget, Failed, Limits
 from .detect import detect, single_file_formats
 from .errors import (
     CorruptDataError,
@@ -79,10 +79,13 @@ class _Walk:
             raise error
         self.result.errors.append(EntryError(paths, error))
 
-    def add(self, item: Entry | Skipped) -> None:
+    def add(self, item: Entry | Skipped | Failed) -> None:
         self.index += 1
         if isinstance(item, Skipped):
             self.skipped.append((self.index, item))
+            return
+        if isinstance(item, Failed):  # bytes never reach a decoder
+            self.fail((item.path,), item.error)
             return
         self.entry_index[item.path] = self.index
         fmt = detect(item)

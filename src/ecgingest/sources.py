@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Union
 
-from . import archive as _archive
-from .archive import ByteBudget, Limits, normalise_entry_name
 from .errors import EcgIngestError, UnsafeEntryError
 
 __all__ = ["Source", "Entry", "Skipped", "Upload", "open_upload", "SNIFF_BYTES"]
@@ -105,7 +103,7 @@ class Upload:
     """What ingestion walks: a single file, or a container of entries."""
 
     def __init__(self, label: str, *, single: Entry | None = None,
-                 entries: Callable[[], Iterator[Entry | Skipped]] | None = None,
+                 entries: Callable[[], Iterator[Entry | Skipped | Failed]] | None = None,
                  on_disk: bool = False, close: Callable[[], None] | None = None) -> None:
         self.label = label
         self.single = single
@@ -113,7 +111,8 @@ class Upload:
         self.on_disk = on_disk
         self._close = close
 
-    def entries(self) -> Iterator[Entry | Skipped]:
+    def entries(self) -> Iterator[Entry | Skipped | Failed]:
+        """Entries in upload order; :class:`~ecgingest.archive.Failed` for unreadable ones."""
         if self.single is not None:
             yield self.single
         elif self._entries is not None:
@@ -161,17 +160,17 @@ def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped]
         yield _FileEntry(path, file, file.stat().st_size, budget)
 
 
-def _read_stream(stream: IO[bytes], limits: Limits, label: str) -> bytes:
+def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0) -> bytes:
     from .errors import LimitExceededError
 
-    cap = limits.max_entry_size
-    data = stream.read(cap + 1)
+    cap = limits.max_entry_size - already
+    data = stream.read(max(cap, 0) + 1)
     if data is None:
         data = b""
     if len(data) > cap:
         raise LimitExceededError(
-            f"upload exceeds {cap} bytes; raise Limits.max_entry_size to read it",
-            limit="max_entry_size", value=cap, path=label)
+            f"upload exceeds {limits.max_entry_size} bytes; raise Limits.max_entry_size to "
+            f"read it", limit="max_entry_size", value=limits.max_entry_size, path=label)
     return bytes(data)
 
 
@@ -199,9 +198,11 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     if hasattr(source, "read"):
         label = str(getattr(source, "name", "<stream>"))
         name = os.path.basename(label) if label != "<stream>" else "upload"
-        data = _read_stream(source, limits, label)
-        entry = Entry.from_bytes(name, data)
-        return _archive.open_archive(entry, limits, budget) or Upload(label, single=entry)
+        opened, head = _archive.open_stream(source, label, limits, budget)
+        if opened is not None:
+            return opened
+        data = head + _read_stream(source, limits, label, already=len(head))
+        return Upload(label, single=Entry.from_bytes(name, data))
     raise TypeError(
         f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
@@ -214,3 +215,8 @@ def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:
             pool[item.name] = _FileEntry(item.name, item, item.stat().st_size, budget)
     return pool
 
+
+
+# Imported last: the archive layer builds Entry/Skipped/Upload objects of this module.
+from . import archive as _archive  # noqa: E402
+from .archive import ByteBudget, Failed, Limits, normalise_entry_name  # noqa: E402
