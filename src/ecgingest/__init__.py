@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
+from .chunked import ChunkedUpload
 from .ingest import EntryError, IngestResult, ingest, read
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
@@ -28,6 +29,7 @@ __all__ = [
     "Annotation",
     "Overrides",
     "Limits",
+    "ChunkedUpload",
     "errors",
     "__version__",
 ]
