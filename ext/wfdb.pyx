@@ -1,0 +1,267 @@
+# cython: language_level=3
+"""WFDB signal-file kernels: one pass over a group's bytes into per-signal arrays.
+
+The Python side (``ecgingest.formats.wfdb``) validates the header, checks every
+count against the bytes present and allocates the outputs with the GIL held;
+``decode_group`` then runs one ``nogil`` kernel and maps its status code to an
+exception afterwards.
+"""
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset, memcpy
+
+cimport numpy as cnp
+
+from _bytes cimport load_le16, load_be16, load_le24, load_le32, sign_extend
+from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
+
+import numpy as np
+
+cnp.import_array()
+
+DEF CHUNK = 6144          # flat samples decoded per chunk (multiple of 2 and 3)
+DEF MAX_SIGNALS = 65536
+
+
+cdef inline int64_t _group_samples(int fmt) noexcept nogil:
+    if fmt == 212:
+        return 2
+    if fmt == 310 or fmt == 311:
+        return 3
+    return 1
+
+
+cdef inline int64_t _group_bytes(int fmt) noexcept nogil:
+    if fmt == 8 or fmt == 80:
+        return 1
+    if fmt == 16 or fmt == 61 or fmt == 160:
+        return 2
+    if fmt == 24 or fmt == 212:
+        return 3
+    if fmt == 32 or fmt == 310 or fmt == 311:
+        return 4
+    return 0
+
+
+def available_samples(int fmt, int64_t nbytes) -> int:
+    """Flat samples whose bits all lie within ``nbytes`` (partial last groups included)."""
+    return _available(fmt, nbytes)
+
+
+cdef int64_t _available(int fmt, int64_t nbytes) noexcept nogil:
+    cdef int64_t gb = _group_bytes(fmt), gs = _group_samples(fmt), full, rem, extra = 0
+    if gb == 0:
+        return -1
+    if nbytes <= 0:
+        return 0
+    full = nbytes // gb
+    rem = nbytes - full * gb
+    if fmt == 212 and rem >= 2:
+        extra = 1
+    elif fmt == 310 and rem >= 2:
+        extra = 1
+    elif fmt == 311:
+        extra = 2 if rem == 3 else (1 if rem == 2 else 0)
+    return full * gs + extra
+
+
+cdef void _decode_groups(const uint8_t* p, int fmt, int64_t ngroups, int32_t* out) noexcept nogil:
+    """Decode ``ngroups`` whole byte groups starting at ``p`` into flat samples."""
+    cdef int64_t g
+    cdef uint32_t w0, w1, w
+    if fmt == 212:
+        for g in range(ngroups):
+            out[0] = sign_extend(p[0] | ((<uint32_t>p[1] & 0x0F) << 8), 12)
+            out[1] = sign_extend(p[2] | ((<uint32_t>p[1] & 0xF0) << 4), 12)
+            p += 3
+            out += 2
+    elif fmt == 16:
+        for g in range(ngroups):
+            out[g] = <int16_t>load_le16(p + 2 * g)
+    elif fmt == 61:
+        for g in range(ngroups):
+            out[g] = <int16_t>load_be16(p + 2 * g)
+    elif fmt == 80:
+        for g in range(ngroups):
+            out[g] = <int32_t>p[g] - 128
+    elif fmt == 160:
+        for g in range(ngroups):
+            out[g] = <int32_t>load_le16(p + 2 * g) - 32768
+    elif fmt == 8:
+        for g in range(ngroups):
+            out[g] = <int8_t>p[g]
+    elif fmt == 24:
+        for g in range(ngroups):
+            out[g] = sign_extend(load_le24(p + 3 * g), 24)
+    elif fmt == 32:
+        for g in range(ngroups):
+            out[g] = <int32_t>load_le32(p + 4 * g)
+    elif fmt == 310:
+        for g in range(ngroups):
+            w0 = load_le16(p)
+            w1 = load_le16(p + 2)
+            out[0] = sign_extend(w0 >> 1, 10)
+            out[1] = sign_extend(w1 >> 1, 10)
+            out[2] = sign_extend((w0 >> 11) | ((w1 >> 11) << 5), 10)
+            p += 4
+            out += 3
+    elif fmt == 311:
+        for g in range(ngroups):
+            w = load_le32(p)
+            out[0] = sign_extend(w, 10)
+            out[1] = sign_extend(w >> 10, 10)
+            out[2] = sign_extend(w >> 20, 10)
+            p += 4
+            out += 3
+
+
+ctypedef fused out_t:
+    int16_t
+    int32_t
+
+
+cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,
+                 const int* spf, const int* slot_sig, int frame_size,
+                 int64_t nflat, out_t** outs, const int64_t* shift,
+                 const int64_t* outlen, int64_t* count, int64_t* checksum,
+                 int32_t* state, int32_t* tmp) noexcept nogil:
+    """Decode ``nflat`` flat samples and scatter them to their signals.
+
+    Stored sample ``j`` of signal ``s`` goes to ``outs[s][j - shift[s]]`` when
+    that index lies in ``[0, outlen[s])``; the checksum counts stored samples
+    ``j < outlen[s]`` (before deskewing).
+    """
+    cdef int64_t gs = _group_samples(fmt), gb = _group_bytes(fmt)
+    cdef int64_t done = 0, n, ngroups, pos, t, j, idx, nfull
+    cdef int slot = 0, s
+    cdef int32_t v
+    cdef uint8_t pad[8]
+    cdef bint simple = fmt != 8
+    cdef out_t* o
+    for s in range(nsig):
+        if spf[s] != 1 or shift[s] != 0 or nflat > outlen[s] * frame_size:
+            simple = False
+    if nflat < 0 or nflat > _available(fmt, nbytes):
+        return TRUNCATED
+    nfull = nbytes // gb  # whole byte groups present
+    while done < nflat:
+        n = nflat - done
+        if n > CHUNK:
+            n = CHUNK
+        ngroups = (n + gs - 1) // gs
+        pos = done // gs
+        if pos + ngroups <= nfull:
+            _decode_groups(data + pos * gb, fmt, ngroups, tmp)
+        else:
+            # last partial group: pad with zero bytes; only samples whose bits
+            # are all present were counted into nflat by the caller
+            if pos + ngroups - 1 > nfull:
+                return TRUNCATED
+            if ngroups > 1:
+                _decode_groups(data + pos * gb, fmt, ngroups - 1, tmp)
+            memset(pad, 0, 8)
+            memcpy(pad, data + (pos + ngroups - 1) * gb, nbytes - (pos + ngroups - 1) * gb)
+            _decode_groups(pad, fmt, 1, tmp + (ngroups - 1) * gs)
+        if simple:
+            # one sample per signal and frame, no skew: frame index = count
+            t = 0
+            while t < n:
+                s = slot
+                j = count[s]
+                v = tmp[t]
+                checksum[s] += v
+                outs[s][j] = <out_t>v
+                count[s] = j + 1
+                slot += 1
+                if slot == frame_size:
+                    slot = 0
+                t += 1
+        else:
+            for t in range(n):
+                s = slot_sig[slot]
+                v = tmp[t]
+                if fmt == 8:
+                    v = state[s] + v
+                    state[s] = v
+                j = count[s]
+                if j < outlen[s]:
+                    checksum[s] += v
+                idx = j - shift[s]
+                if idx >= 0 and idx < outlen[s]:
+                    outs[s][idx] = <out_t>v
+                count[s] = j + 1
+                slot += 1
+                if slot == frame_size:
+                    slot = 0
+        done += n
+    return OK
+
+
+def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list shifts,
+                 list outs, list init_values):
+    """Decode one signal file group into ``outs`` (preallocated 1-D int16/int32 arrays).
+
+    ``nflat``: flat samples to decode (already bounded by the bytes present).
+    ``shifts``: skew of each signal in stored samples. Returns
+    ``(status, counts, checksums)``: stored samples seen per signal and the
+    sum of the first ``len(out)`` of them (format 8: reconstructed values).
+    """
+    cdef int nsig = len(spf), s, k, frame_size = 0, slot, status
+    cdef bint wide
+    cdef int64_t nbytes = data.shape[0]
+    cdef const uint8_t* ptr = &data[0] if nbytes > 0 else NULL
+    cdef cnp.ndarray arr
+    if nsig <= 0 or nsig > MAX_SIGNALS or len(shifts) != nsig or len(outs) != nsig \
+            or len(init_values) != nsig:
+        return BAD_VALUE, [], []
+    if _group_bytes(fmt) == 0:
+        return UNSUPPORTED, [], []
+    for s in range(nsig):
+        if spf[s] < 1:
+            return BAD_VALUE, [], []
+        frame_size += <int>spf[s]
+    wide = outs[0].dtype == np.int32
+    cdef int* c_spf = <int*>malloc(nsig * sizeof(int))
+    cdef int* c_slot = <int*>malloc(frame_size * sizeof(int))
+    cdef int64_t* c_shift = <int64_t*>malloc(nsig * sizeof(int64_t))
+    cdef int64_t* c_len = <int64_t*>malloc(nsig * sizeof(int64_t))
+    cdef int64_t* c_count = <int64_t*>malloc(nsig * sizeof(int64_t))
+    cdef int64_t* c_sum = <int64_t*>malloc(nsig * sizeof(int64_t))
+    cdef int32_t* c_state = <int32_t*>malloc(nsig * sizeof(int32_t))
+    cdef void** c_out = <void**>malloc(nsig * sizeof(void*))
+    cdef int32_t* tmp = <int32_t*>malloc((CHUNK + 8) * sizeof(int32_t))
+    try:
+        if not (c_spf and c_slot and c_shift and c_len and c_count and c_sum and c_state
+                and c_out and tmp):
+            raise MemoryError()
+        slot = 0
+        for s in range(nsig):
+            arr = outs[s]
+            if arr.ndim != 1 or not arr.flags.c_contiguous or not arr.flags.writeable \
+                    or arr.dtype != (np.int32 if wide else np.int16):
+                return BAD_VALUE, [], []
+            c_spf[s] = spf[s]
+            for k in range(c_spf[s]):
+                c_slot[slot] = s
+                slot += 1
+            c_shift[s] = shifts[s]
+            c_len[s] = arr.shape[0]
+            c_count[s] = 0
+            c_sum[s] = 0
+            c_state[s] = init_values[s]
+            c_out[s] = cnp.PyArray_DATA(arr)
+        with nogil:
+            if wide:
+                status = _kernel[int32_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size,
+                                          nflat, <int32_t**>c_out, c_shift, c_len, c_count,
+                                          c_sum, c_state, tmp)
+            else:
+                status = _kernel[int16_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size,
+                                          nflat, <int16_t**>c_out, c_shift, c_len, c_count,
+                                          c_sum, c_state, tmp)
+        return (status, [c_count[s] for s in range(nsig)],
+                [c_sum[s] for s in range(nsig)])
+    finally:
+        free(c_spf); free(c_slot); free(c_shift); free(c_len); free(c_count)
+        free(c_sum); free(c_state); free(c_out); free(tmp)
