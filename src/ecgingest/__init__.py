@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
+from .ingest import EntryError, IngestResult, ingest, read  # first: builds the format registry
+from .formats.edf import EdfHeader, read_edf_header  # noqa: E402,I001
 from .chunked import ChunkedUpload
-from .ingest import EntryError, IngestResult, ingest, read
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
@@ -31,5 +32,7 @@ __all__ = [
     "Limits",
     "ChunkedUpload",
     "errors",
+    "read_edf_header",
+    "EdfHeader",
     "__version__",
 ]

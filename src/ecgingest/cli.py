@@ -52,12 +52,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecgingest", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="describe the records of uploads")
-    inspect.add_argument("paths", nargs="+", metavar="PATH",
+    inspect.add_argument("paths", nargs="*", metavar="PATH",
                          help="ECG file, archive, directory, or WFDB .hea on disk")
+    inspect.add_argument("--demo", action="store_true",
+                         help="also inspect the demo recordings bundled with ecgingest")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.add_argument("--strict", action="store_true",
                          help="treat tolerated deviations and skipped entries as errors")
     args = parser.parse_args(argv)
+    if args.demo:
+        from .demo import path as demo_path
+
+        args.paths.append(str(demo_path()))
+    if not args.paths:
+        parser.error("inspect needs at least one PATH (or --demo)")
 
     reports = [_inspect_one(path, args.strict) for path in args.paths]
     if args.json:

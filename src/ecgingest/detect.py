@@ -42,8 +42,11 @@ def detect(entry: Entry) -> SingleFileFormat | None:
 
 
 def _registry() -> tuple[SingleFileFormat, ...]:
+    from .formats import edf as _edf
+
     formats: list[SingleFileFormat] = []
     # Priority order of INGESTION.md §2; each format module exports FORMAT.
+    formats.append(_edf.FORMAT)
     return tuple(formats)
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ._ext import scale as _scale
+
 __all__ = ["Signal", "Annotation", "Metadata", "Record", "METADATA_FIELDS"]
 
 
@@ -48,13 +50,18 @@ class Signal:
     def physical(self) -> np.ndarray:
         if self.supplied_physical is not None:
             return _readonly(self.supplied_physical)
-        values = self.digital.astype(np.float64)
-        values *= self.scale
-        values += self.offset
-        invalid = self.invalid
-        if invalid is not None:
-            values[invalid] = np.nan
-        return _readonly(values)
+        digital = np.ascontiguousarray(self.digital)
+        if digital.dtype.kind != "i" or digital.dtype.itemsize > 8:
+            digital = digital.astype(np.int64)
+        mask = None
+        if self.invalid_mask is not None:
+            mask = np.ascontiguousarray(self.invalid_mask, dtype=np.uint8)
+        invalid_value = self.invalid_value
+        if invalid_value is not None and not (
+                np.iinfo(digital.dtype).min <= invalid_value <= np.iinfo(digital.dtype).max):
+            invalid_value = None  # the code cannot occur in this dtype
+        return _readonly(_scale.to_physical(digital, float(self.scale), float(self.offset),
+                                            invalid_value, mask))
 
     @property
     def invalid(self) -> np.ndarray | None:

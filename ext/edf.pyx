@@ -1,0 +1,232 @@
+# cython: language_level=3
+"""EDF / BDF kernels: fixed-header field splitting, one-pass de-interleaving of
+data records, and the time-keeping TAL scan of EDF+ annotation signals.
+
+Every function validates sizes with the GIL held (against the bytes really
+present), allocates, then runs one ``nogil`` loop that returns a status code;
+``_raise_for_status`` turns that code into an exception afterwards.
+"""
+
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport strtod
+from libc.string cimport memcpy
+
+cimport numpy as cnp
+import numpy as np
+
+from _bytes cimport load_le16, load_le24, sign_extend
+from _status cimport BAD_VALUE, OK, TRUNCATED
+
+cnp.import_array()
+
+import sys
+
+cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
+
+# Widths of the per-signal header fields, in file order (EDF.md "Header").
+SIGNAL_FIELD_WIDTHS = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
+# Offsets and widths of the fixed 256-byte header fields.
+FIXED_FIELDS = ((0, 8), (8, 80), (88, 80), (168, 8), (176, 8), (184, 8), (192, 44),
+                (236, 8), (244, 8), (252, 4))
+
+
+class KernelError(Exception):
+    """Raised by ``_raise_for_status``; the Python layer re-raises it typed."""
+
+    def __init__(self, status, index):
+        super().__init__(status, index)
+        self.status = status
+        self.index = index
+
+
+cdef inline int _raise_for_status(int status, Py_ssize_t index) except -1:
+    if status != OK:
+        raise KernelError(status, index)
+    return 0
+
+
+def split_header(const uint8_t[::1] data, Py_ssize_t ns):
+    """The fixed fields and the ``ns`` per-signal fields as ``bytes``.
+
+    Returns ``(fixed, signals)``: ``fixed`` a tuple of the 10 fixed fields,
+    ``signals`` a tuple of 10 lists (one per field) of ``ns`` byte strings.
+    The caller has checked ``ns``; this checks the bytes are present.
+    """
+    cdef Py_ssize_t need = 256 * (ns + 1)
+    cdef Py_ssize_t base, width, i, f
+    if ns < 0 or data.shape[0] < need:
+        _raise_for_status(TRUNCATED, need)
+    cdef const uint8_t* p = &data[0]
+    fixed = tuple(p[o:o + w] for (o, w) in FIXED_FIELDS)
+    signals = []
+    base = 256
+    for f in range(10):
+        width = SIGNAL_FIELD_WIDTHS[f]
+        signals.append([p[base + i * width:base + (i + 1) * width] for i in range(ns)])
+        base += width * ns
+    return fixed, tuple(signals)
+
+
+def is_ascii_printable(const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t stop):
+    """Index of the first byte outside 32..126 in ``data[start:stop]``, or -1."""
+    cdef Py_ssize_t i, found = -1
+    if start < 0 or stop > data.shape[0] or start > stop:
+        _raise_for_status(TRUNCATED, stop)
+    with nogil:
+        for i in range(start, stop):
+            if data[i] < 32 or data[i] > 126:
+                found = i
+                break
+    return found
+
+
+def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_records,
+                 cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
+                 Py_ssize_t record_size, int bytes_per_sample, list outputs):
+    """Copy every selected signal's samples out of ``n_records`` data records.
+
+    ``slot_offsets[j]`` is the byte offset of signal ``j``'s slot inside a data
+    record and ``samples_per_record[j]`` its sample count; ``outputs[j]`` is a
+    writable C-contiguous int16 (EDF) or int32 (BDF) array of
+    ``n_records * samples_per_record[j]`` samples. All sizes are checked here,
+    with the GIL, before the kernel runs.
+    """
+    cdef Py_ssize_t n_sig = samples_per_record.shape[0]
+    cdef Py_ssize_t j
+    cdef int status
+    if slot_offsets.shape[0] != n_sig or len(outputs) != n_sig:
+        raise ValueError("one output and one slot offset per signal")
+    if bytes_per_sample != 2 and bytes_per_sample != 3:
+        raise ValueError("bytes_per_sample must be 2 (EDF) or 3 (BDF)")
+    if header_bytes < 0 or n_records < 0 or record_size < 0:
+        _raise_for_status(BAD_VALUE, 0)
+    if n_records > 0 and record_size > 0 and (
+            (data.shape[0] - header_bytes) // record_size < n_records):
+        _raise_for_status(TRUNCATED, header_bytes + n_records * record_size)
+    if data.shape[0] < header_bytes:
+        _raise_for_status(TRUNCATED, header_bytes)
+    if n_sig == 0 or n_records == 0:
+        return
+    cdef cnp.ndarray arr
+    cdef cnp.int64_t[::1] addresses = np.empty(n_sig, dtype=np.int64)
+    cdef int expected_type = cnp.NPY_INT16 if bytes_per_sample == 2 else cnp.NPY_INT32
+    for j in range(n_sig):
+        arr = outputs[j]
+        if (samples_per_record[j] < 0 or slot_offsets[j] < 0
+                or slot_offsets[j] + samples_per_record[j] * bytes_per_sample > record_size):
+            _raise_for_status(BAD_VALUE, j)
+        if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or not cnp.PyArray_ISWRITEABLE(arr)
+                or cnp.PyArray_SIZE(arr) != n_records * samples_per_record[j]):
+            raise ValueError(f"output {j} has the wrong type, layout or size")
+        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+    with nogil:
+        status = _deinterleave_kernel(&data[header_bytes], n_records, record_size,
+                                      &samples_per_record[0], &slot_offsets[0], n_sig,
+                                      bytes_per_sample, &addresses[0])
+    _raise_for_status(status, 0)
+
+
+cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
+                              Py_ssize_t record_size, const cnp.int64_t* counts,
+                              const cnp.int64_t* offsets, Py_ssize_t n_sig,
+                              int bytes_per_sample, const cnp.int64_t* addresses) noexcept nogil:
+    cdef Py_ssize_t k, j, i, n
+    cdef const uint8_t* rec
+    cdef const uint8_t* src
+    cdef int16_t* out16
+    cdef int32_t* out32
+    for k in range(n_records):
+        rec = records + k * record_size
+        for j in range(n_sig):
+            n = counts[j]
+            src = rec + offsets[j]
+            if bytes_per_sample == 2:
+                out16 = (<int16_t*><size_t>addresses[j]) + k * n
+                if _LITTLE_ENDIAN:
+                    memcpy(out16, src, n * 2)
+                else:
+                    for i in range(n):
+                        out16[i] = <int16_t>load_le16(src + 2 * i)
+            else:
+                out32 = (<int32_t*><size_t>addresses[j]) + k * n
+                for i in range(n):
+                    out32[i] = sign_extend(load_le24(src + 3 * i), 24)
+    return OK
+
+
+def scan_annotation_slots(const uint8_t[::1] data, Py_ssize_t header_bytes,
+                          Py_ssize_t n_records, Py_ssize_t record_size,
+                          Py_ssize_t slot_offset, Py_ssize_t slot_size, bint timekeeping):
+    """Classify one annotation signal's slot in every data record.
+
+    Returns ``(onsets, flags)``. With ``timekeeping`` the first TAL of each
+    slot is parsed: ``onsets[k]`` is its onset when it is a well-formed
+    time-keeping TAL (``+onset[\\x15duration]\\x14\\x14``). ``flags[k]``:
+    0 = nothing else in the slot (nothing left for Python to parse),
+    1 = more content follows (Python parses the slot),
+    2 = no well-formed time-keeping TAL (Python parses the slot and warns).
+    Without ``timekeeping``: 0 = empty slot, 1 = content.
+    """
+    if header_bytes < 0 or n_records < 0 or record_size <= 0 or slot_offset < 0 \
+            or slot_size < 0 or slot_offset + slot_size > record_size:
+        _raise_for_status(BAD_VALUE, 0)
+    if (data.shape[0] - header_bytes) // record_size < n_records:
+        _raise_for_status(TRUNCATED, header_bytes + n_records * record_size)
+    onsets = np.full(n_records, np.nan, dtype=np.float64)
+    flags = np.zeros(n_records, dtype=np.uint8)
+    if n_records == 0 or slot_size == 0:
+        return onsets, flags
+    cdef double[::1] on = onsets
+    cdef uint8_t[::1] fl = flags
+    with nogil:
+        _scan_kernel(&data[header_bytes], n_records, record_size, slot_offset, slot_size,
+                     timekeeping, &on[0], &fl[0])
+    return onsets, flags
+
+
+cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t record_size,
+                       Py_ssize_t slot_offset, Py_ssize_t slot_size, bint timekeeping,
+                       double* onsets, uint8_t* flags) noexcept nogil:
+    cdef Py_ssize_t k, i, start
+    cdef const uint8_t* s
+    cdef char buf[64]
+    cdef bint digits
+    for k in range(n_records):
+        s = records + k * record_size + slot_offset
+        if not timekeeping:
+            flags[k] = 0 if s[0] == 0 else 1
+            continue
+        # onset: [+-] digits [. digits]
+        i = 0
+        if s[0] != 43 and s[0] != 45:  # '+' '-'
+            flags[k] = 2
+            continue
+        i = 1
+        digits = False
+        while i < slot_size and 48 <= s[i] <= 57:
+            i += 1
+            digits = True
+        if i < slot_size and s[i] == 46:  # '.'
+            i += 1
+            while i < slot_size and 48 <= s[i] <= 57:
+                i += 1
+        if not digits or i >= 63 or i + 1 >= slot_size:
+            flags[k] = 2
+            continue
+        memcpy(buf, s, i)
+        buf[i] = 0
+        if s[i] == 0x15:  # a duration on a time-keeping TAL: leave it to Python
+            flags[k] = 2
+            continue
+        if s[i] != 0x14 or s[i + 1] != 0x14:
+            flags[k] = 2
+            continue
+        onsets[k] = strtod(buf, NULL)
+        start = i + 2
+        if start >= slot_size:
+            flags[k] = 2  # no closing 0x00
+        elif s[start] == 0 and (start + 1 >= slot_size or s[start + 1] == 0):
+            flags[k] = 0
+        else:
+            flags[k] = 1

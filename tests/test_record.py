@@ -1,0 +1,71 @@
+"""Record model: read-only arrays, lazy physical values, extras as attributes."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ecgingest import Metadata, Record, Signal
+
+
+def test_digital_is_read_only():
+    sig = Signal("I", 500.0, np.arange(5, dtype=np.int16))
+    with pytest.raises(ValueError):
+        sig.digital[0] = 1
+
+
+def test_physical_is_digital_times_scale_plus_offset_and_read_only():
+    sig = Signal("I", 500.0, np.array([0, 1, -2], dtype=np.int16), scale=0.5, offset=1.0)
+    np.testing.assert_array_equal(sig.physical, [1.0, 1.5, 0.0])
+    assert sig.physical.dtype == np.float64
+    assert sig.physical is sig.physical  # computed once
+    with pytest.raises(ValueError):
+        sig.physical[0] = 0
+
+
+def test_invalid_code_and_mask_become_nan():
+    digital = np.array([5, -32768, 7, 8], dtype=np.int16)
+    mask = np.array([False, False, False, True])
+    sig = Signal("I", 1.0, digital, invalid_value=-32768, invalid_mask=mask)
+    assert np.isnan(sig.physical).tolist() == [False, True, False, True]
+    assert sig.invalid.tolist() == [False, True, False, True]
+
+
+def test_invalid_code_outside_dtype_range_is_ignored():
+    sig = Signal("I", 1.0, np.array([-128, 0], dtype=np.int8), invalid_value=-32768)
+    assert not np.isnan(sig.physical).any()
+
+
+def test_supplied_physical_wins():
+    supplied = np.array([1.25, np.nan])
+    sig = Signal("I", 1.0, np.array([1, 2], dtype=np.int16), supplied_physical=supplied)
+    np.testing.assert_array_equal(sig.physical, supplied)
+
+
+@given(hnp.arrays(st.sampled_from([np.int8, np.int16, np.int32, np.int64]),
+                  st.integers(0, 300)),
+       st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False))
+def test_physical_kernel_matches_numpy(digital, scale, offset):
+    sig = Signal("x", 1.0, digital.copy(), scale=scale, offset=offset)
+    expected = digital.astype(np.float64) * scale + offset
+    np.testing.assert_allclose(sig.physical, expected, rtol=1e-12, atol=1e-9)
+
+
+def test_record_extras_are_attributes():
+    rec = Record("r", "wfdb", "WFDB", [], extras={"comments": ["hello"]})
+    assert rec.comments == ["hello"]
+    with pytest.raises(AttributeError):
+        _ = rec.not_there
+
+
+def test_summary_is_json_ready():
+    import json
+
+    sig = Signal("I", 250.0, np.zeros(10, dtype=np.int16), units="mV")
+    rec = Record("r", "edf", "EDF+C", [sig], start_time=dt.datetime(2020, 1, 2, 3, 4, 5),
+                 metadata=Metadata(patient_birth_date=dt.date(1970, 1, 31)))
+    text = json.dumps(rec.summary())
+    assert '"1970-01-31"' in text and '"samples": 10' in text
