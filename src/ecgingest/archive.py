@@ -411,6 +411,7 @@ def _walk_libarchive(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry 
             status = _la.read_open_filename(a, os.fsencode(blob.path), _BLOCK)
         else:
             callbacks = _Callbacks(blob)
+            _la.read_set_callback_data(a, None)  # allocates libarchive's client data set
             _la.read_set_read_callback(a, callbacks.read_cb)
             if callbacks.seekable:
                 _la.read_set_seek_callback(a, callbacks.seek_cb)

@@ -183,9 +183,12 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return opened
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source) if not isinstance(source, bytes) else source
-        budget.check_entry_size("<bytes>", len(data))
         entry = Entry.from_bytes("upload", data)
-        return _archive.open_archive(entry, limits, budget) or Upload("<bytes>", single=entry)
+        opened = _archive.open_archive(entry, limits, budget)
+        if opened is not None:
+            return opened
+        budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
+        return Upload("<bytes>", single=entry)
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         if path.is_dir():
