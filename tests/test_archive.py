@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import ecgingest
 from conftest import FIXTURES
 from ecgingest.archive import ByteBudget, Failed, Limits, archive_kind, open_archive
 from ecgingest.errors import (
@@ -296,11 +297,24 @@ def test_archive_named_like_a_single_file_is_still_read_as_archive(tmp_path):
 def test_nested_archive_is_skipped_unless_nesting_is_allowed():
     inner = _zip({"deep/a.txt": b"inner"})
     outer = _tar({"pack/inner.zip": inner, "top.txt": b"top"})
-    files, skipped, _ = walk(outer)
-    assert set(files) == {"top.txt"}
-    assert skipped[0].path == "pack/inner.zip" and "max_nesting=1" in skipped[0].reason
+    result = ecgingest.ingest(outer)
+    assert [s.path for s in result.skipped] == ["pack/inner.zip", "top.txt"]
+    assert "max_nesting=1" in result.skipped[0].reason
     files, skipped, _ = walk(outer, Limits(max_nesting=1))
     assert set(files) == {"pack/inner.zip/deep/a.txt", "top.txt"} and not skipped
+
+
+def test_entry_with_archive_magic_that_does_not_open_stays_data():
+    fake = b"\x1f\x8b" + bytes(200)  # e.g. a signal file whose first sample is 0x8b1f
+    files, _, failed = walk(_tar({"rec.dat": fake}), Limits(max_nesting=1))
+    assert files == {"rec.dat": hashlib.sha256(fake).hexdigest()} and not failed
+
+
+def test_broken_inner_archive_fails_only_itself():
+    inner = _zip({"a.bin": os.urandom(1000)}, zipfile.ZIP_STORED)[:200]
+    files, _, failed = walk(_tar({"in.zip": inner, "z.txt": b"z"}), Limits(max_nesting=1))
+    assert "z.txt" in files
+    assert failed and failed[0].path.startswith("in.zip")
 
 
 class _OneWay(io.RawIOBase):

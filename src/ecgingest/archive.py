@@ -8,6 +8,7 @@ and go through the same limits and names.
 from __future__ import annotations
 
 import ctypes
+import lzma
 import os
 import posixpath
 import struct
@@ -341,12 +342,34 @@ class _Walker:
         if kind is None or _claimed_by_format(entry):
             yield entry
             return
+        note = (f"{_KIND_NAMES[kind]} archive inside the archive (not opened; pass "
+                f"Limits(max_nesting={self.depth + 1}) to read it)")
         if self.depth >= self.limits.max_nesting:
-            yield Skipped(path, f"{_KIND_NAMES[kind]} archive inside the archive (not opened; "
-                                f"pass Limits(max_nesting={self.depth + 1}) to read it)")
+            # Still offered as data: a WFDB signal file may start with archive magic.
+            entry.nested_note = note
+            yield entry
             return
         inner = _Walker(path, self.limits, self.budget, self.depth + 1, path + "/")
-        yield from _walk_kind(kind, _Blob(path, data=data), inner)
+        items = _walk_kind(kind, _Blob(path, data=data), inner)
+        try:
+            first = next(items, None)
+        except ArchiveError:  # magic bytes only: it does not open, so it is data
+            yield entry
+            return
+        except LimitExceededError:
+            raise
+        except EcgIngestError as exc:
+            yield Failed(path, exc)
+            return
+        if first is None:
+            return
+        yield first
+        try:
+            yield from items
+        except LimitExceededError:
+            raise  # budget-wide limits stop the whole upload
+        except EcgIngestError as exc:  # a broken inner archive fails only itself
+            yield Failed(exc.path or path, exc)
 
 
 _KIND_NAMES = {"zip": "ZIP", "7z": "7-Zip", "rar4": "RAR 4", "rar5": "RAR 5", "tar": "TAR",
@@ -420,7 +443,7 @@ def _walk_libarchive(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry 
             _reraise_callback(callbacks)
             raise ArchiveError(f"cannot open the {what} archive: {_la.message(a)}",
                                path=walker.label)
-        deflate64 = _Deflate64(blob) if fmt == "zip" and blob.random_access else None
+        fallback = _ZipFallback(blob) if fmt == "zip" and blob.random_access else None
         entry_p = ctypes.c_void_p()
         index = 0
         while True:
@@ -456,8 +479,8 @@ def _walk_libarchive(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry 
             declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
             outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
             if isinstance(outcome, Failed):
-                if deflate64 is not None and "compression method (9" in outcome.error.message:
-                    outcome = deflate64.read(raw, path, walker)
+                if fallback is not None and fallback.applies(outcome.error.message):
+                    outcome = fallback.read(raw, path, walker)
                 if isinstance(outcome, Failed):
                     yield outcome
                     if outcome.fatal:  # libarchive cannot go on after ARCHIVE_FATAL
@@ -529,29 +552,34 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
 
 
 # ---------------------------------------------------------------------------
-# ZIP Deflate64 (method 9): libarchive has no decoder; inflate64 does
+# ZIP members libarchive 3.6 cannot decode: Deflate64 (method 9, no decoder in
+# any libarchive) via inflate64, and LZMA (method 14) members libarchive
+# rejects (e.g. empty ones written by Python's zipfile) via Python's lzma.
 
 
-class _Deflate64:
-    """Members of a ZIP located through its central directory, inflated with inflate64."""
+class _ZipFallback:
+    """Members of a ZIP located through its central directory and decoded here."""
 
     def __init__(self, blob: _Blob) -> None:
         self.blob = blob
-        self._members: dict[str, list[tuple[int, int, int, int]]] | None = None
+        self._members: dict[str, list[tuple[int, int, int, int, int]]] | None = None
 
-    def _index(self) -> dict[str, list[tuple[int, int, int, int]]]:
+    @staticmethod
+    def applies(message: str) -> bool:
+        return "compression method (9" in message or "lzma" in message.lower()
+
+    def _index(self) -> dict[str, list[tuple[int, int, int, int, int]]]:
         if self._members is None:
             self._members = _zip_central_directory(self.blob)
         return self._members
 
     def read(self, raw: str, path: str, walker: _Walker) -> bytes | Failed:
-        import inflate64
-
         candidates = self._index().get(raw)
         if not candidates:
-            return Failed(path, ArchiveError(
-                "Deflate64 entry not found in the central directory", path=path, format="zip"))
-        local, csize, usize, crc = candidates.pop(0)
+            return Failed(path, UnsupportedFeatureError(
+                "libarchive cannot decode this entry and it is not in the central directory",
+                path=path, format="zip"))
+        method, local, csize, usize, crc = candidates.pop(0)
         total = self.blob.size()
         header = self.blob.read_at(local, 30)
         if len(header) < 30 or header[:4] != b"PK\x03\x04":
@@ -563,8 +591,17 @@ class _Deflate64:
             return Failed(path, TruncatedError(
                 f"entry data ends after {max(0, total - start)} of {csize} compressed bytes",
                 path=path, format="zip", offset=start))
-        walker.check_growth(path, usize, csize)  # declared, checked again as data arrives
-        inflater = inflate64.Inflater()
+        walker.check_growth(path, usize, csize)  # declared; checked again as data arrives
+        try:
+            if method == 9:
+                import inflate64
+
+                decompress = inflate64.Inflater().inflate
+            else:
+                decompress, start, csize = self._lzma(start, csize, path)
+        except (ValueError, lzma.LZMAError) as exc:
+            return Failed(path, CorruptDataError(f"LZMA properties are damaged ({exc})",
+                                                 path=path, format="zip"))
         chunks: list[bytes] = []
         produced = 0
         checksum = 0
@@ -573,7 +610,7 @@ class _Deflate64:
             while pos < start + csize:
                 piece = self.blob.read_at(pos, min(_BLOCK, start + csize - pos))
                 pos += len(piece)
-                out = inflater.inflate(piece)
+                out = decompress(piece)
                 if out:
                     produced += len(out)
                     walker.check_growth(path, produced, pos - start)
@@ -584,8 +621,8 @@ class _Deflate64:
                             path=path, format="zip"))
                     checksum = zlib.crc32(out, checksum)
                     chunks.append(out)
-        except (ValueError, RuntimeError, EOFError) as exc:
-            return Failed(path, CorruptDataError(f"Deflate64 data is damaged ({exc})",
+        except (ValueError, RuntimeError, EOFError, lzma.LZMAError) as exc:
+            return Failed(path, CorruptDataError(f"compressed data is damaged ({exc})",
                                                  path=path, format="zip"))
         if produced != usize:
             return Failed(path, TruncatedError(
@@ -597,9 +634,29 @@ class _Deflate64:
                 path=path, format="zip"))
         return b"".join(chunks)
 
+    def _lzma(self, start: int, csize: int, path: str):
+        """Raw LZMA1 decoder from the member's 4-byte version/size and properties header."""
+        head = self.blob.read_at(start, 4)
+        if len(head) < 4 or csize < 4:
+            raise ValueError("LZMA header missing")
+        (props_size,) = struct.unpack_from("<H", head, 2)
+        if props_size != 5 or csize < 4 + props_size:
+            raise ValueError(f"LZMA properties of {props_size} bytes (expected 5)")
+        props = self.blob.read_at(start + 4, 5)
+        d, dict_size = props[0], struct.unpack_from("<I", props, 1)[0]
+        if d >= 9 * 5 * 5:
+            raise ValueError("LZMA lc/lp/pb byte out of range")
+        lc, rest = d % 9, d // 9
+        lp, pb = rest % 5, rest // 5
+        decoder = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{
+            "id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb,
+            "dict_size": max(dict_size, 4096)}])
+        return decoder.decompress, start + 9, csize - 9
 
-def _zip_central_directory(blob: _Blob) -> dict[str, list[tuple[int, int, int, int]]]:
-    """name -> [(local header offset, compressed size, size, crc)] of method-9 members."""
+
+def _zip_central_directory(blob: _Blob) -> dict[str, list[tuple[int, int, int, int, int]]]:
+    """name -> [(method, local header offset, compressed size, size, crc)] of members
+    with methods 9 (Deflate64) and 14 (LZMA)."""
     total = blob.size()
     tail_len = min(total, 65557)
     tail = blob.read_at(total - tail_len, tail_len)
@@ -618,7 +675,7 @@ def _zip_central_directory(blob: _Blob) -> dict[str, list[tuple[int, int, int, i
     if cd_offset + cd_size > total or cd_size > 64 * _MiB:
         return {}
     cd = blob.read_at(cd_offset, cd_size)
-    members: dict[str, list[tuple[int, int, int, int]]] = {}
+    members: dict[str, list[tuple[int, int, int, int, int]]] = {}
     pos = 0
     while pos + 46 <= len(cd) and cd[pos:pos + 4] == b"PK\x01\x02":
         (flags, method, crc, csize, usize, nlen, xlen, clen) = struct.unpack_from(
@@ -628,12 +685,12 @@ def _zip_central_directory(blob: _Blob) -> dict[str, list[tuple[int, int, int, i
         extra = cd[pos + 46 + nlen:pos + 46 + nlen + xlen]
         usize, csize, local = _zip64_sizes(extra, usize, csize, local)
         pos += 46 + nlen + xlen + clen
-        if method != 9:
+        if method not in (9, 14):
             continue
         names = {name_bytes.decode("utf-8", "replace")} if flags & 0x800 else {
             name_bytes.decode("cp437"), name_bytes.decode("utf-8", "replace")}
         for name in names:
-            members.setdefault(name, []).append((local, csize, usize, crc))
+            members.setdefault(name, []).append((method, local, csize, usize, crc))
     return members
 
 

@@ -124,8 +124,12 @@ class _Walk:
         for directory, pool in self.groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
-                    reason = (_wfdb.unused_reason(name) if _wfdb.is_header_name(name)
-                              else _unmatched_reason(name, directory in by_dir))
+                    if entry.nested_note:
+                        reason = entry.nested_note
+                    elif _wfdb.is_header_name(name):
+                        reason = _wfdb.unused_reason(name)
+                    else:
+                        reason = _unmatched_reason(name, directory in by_dir)
                     self.skipped.append((self.entry_index[entry.path], Skipped(entry.path, reason)))
         multi.sort(key=lambda pair: pair[0])
         self.skipped.sort(key=lambda pair: pair[0])

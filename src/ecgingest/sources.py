@@ -41,6 +41,8 @@ class Entry:
     _loader: Callable[[], bytes] | None = field(default=None, repr=False)
     _data: bytes | memoryview | None = field(default=None, repr=False)
     _head: bytes | None = field(default=None, repr=False)
+    nested_note: str | None = field(default=None, repr=False)
+    """Set on an archive found inside the archive and not opened: the skip reason."""
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
