@@ -55,6 +55,7 @@ read_open_filenames = _fn("read_open_filenames", [c_void_p, POINTER(c_char_p), c
 read_next_header = _fn("read_next_header", [c_void_p, POINTER(c_void_p)], c_int)
 read_data_block = _fn("read_data_block",
                       [c_void_p, POINTER(c_void_p), POINTER(c_size_t), POINTER(c_int64)], c_int)
+read_data = _fn("read_data", [c_void_p, c_void_p, c_size_t], ctypes.c_ssize_t)
 error_string = _fn("error_string", [c_void_p], c_char_p)
 filter_bytes = _fn("filter_bytes", [c_void_p, c_int], c_int64)
 entry_pathname = _fn("entry_pathname", [c_void_p], c_char_p)

@@ -335,10 +335,11 @@ class _Walker:
                     limit="max_ratio", value=self.limits.max_ratio, path=path)
 
     # -- nesting -----------------------------------------------------------
-    def finish_entry(self, path: str, data: bytes) -> Iterator[Entry | Skipped | Failed]:
+    def finish_entry(self, path: str, data: bytes | memoryview
+                     ) -> Iterator[Entry | Skipped | Failed]:
         """Yield a complete entry, or open it as a nested archive when allowed."""
         entry = Entry.from_bytes(path, data)
-        kind = archive_kind(data[:HEAD_BYTES])
+        kind = archive_kind(bytes(data[:HEAD_BYTES]))
         if kind is None or _claimed_by_format(entry):
             yield entry
             return
@@ -499,56 +500,58 @@ def _reraise_callback(callbacks: _Callbacks | None) -> None:
         raise ArchiveError(f"reading the upload failed: {error}") from error
 
 
+def _status_error(a: int, status: int, path: str, fmt: str) -> EcgIngestError:
+    text = _la.message(a)
+    if status == _la.WARN and ("CRC" in text or "crc" in text):
+        return ChecksumError(f"stored CRC does not match the entry's data ({text})",
+                             path=path, format=fmt)
+    if status == _la.WARN:
+        return CorruptDataError(f"entry data is damaged ({text})", path=path, format=fmt)
+    if "nsupported" in text or "codec ID" in text:
+        return UnsupportedFeatureError(f"cannot decompress this entry: {text}",
+                                       path=path, format=fmt)
+    return CorruptDataError(f"entry data is damaged or truncated ({text})", path=path, format=fmt)
+
+
+_FIRST_ALLOCATION = 1 << 20
+"""Largest buffer allocated before any byte arrived: declared sizes never size allocations."""
+
+
 def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walker,
-                          callbacks: _Callbacks | None, fmt: str) -> bytes | Failed:
-    """All bytes of the current entry, or why not; limits checked per block."""
-    buf = ctypes.c_void_p()
-    size = ctypes.c_size_t()
-    offset = ctypes.c_int64()
-    chunks: list[bytes] = []
+                          callbacks: _Callbacks | None, fmt: str) -> memoryview | Failed:
+    """All bytes of the current entry, or why not; limits checked per block.
+
+    Reads straight into one buffer that starts at most 1 MiB and doubles only
+    as real data fills it, so memory is at most twice what actually arrived.
+    """
+    cap = walker.limits.max_entry_size + 1
+    hint = declared + 1 if declared is not None else 64 * 1024
+    buf = bytearray(max(1, min(hint, _FIRST_ALLOCATION, cap)))
     produced = 0
     start_raw = _la.filter_bytes(a, -1)
     while True:
-        status = _la.read_data_block(a, ctypes.byref(buf), ctypes.byref(size),
-                                     ctypes.byref(offset))
+        if produced == len(buf):
+            buf.extend(bytes(min(len(buf), cap - len(buf)) or 1))
+        window = (ctypes.c_char * (len(buf) - produced)).from_buffer(buf, produced)
+        count = _la.read_data(a, window, len(buf) - produced)
+        del window  # release the export so the buffer may grow
         _reraise_callback(callbacks)
-        if status == _la.EOF:
+        if count == 0:
             break
-        if status != _la.OK:
-            text = _la.message(a)
-            if status == _la.WARN and ("CRC" in text or "crc" in text):
-                error: EcgIngestError = ChecksumError(
-                    f"stored CRC does not match the entry's data ({text})", path=path, format=fmt)
-            elif status == _la.WARN:
-                error = CorruptDataError(f"entry data is damaged ({text})", path=path, format=fmt)
-            elif "nsupported" in text or "codec ID" in text:
-                error = UnsupportedFeatureError(f"cannot decompress this entry: {text}",
-                                                path=path, format=fmt)
-            else:
-                error = CorruptDataError(f"entry data is damaged or truncated ({text})",
-                                         path=path, format=fmt)
-            return Failed(path, error, fatal=status == _la.FATAL)
-        gap = offset.value - produced
-        if gap < 0:
-            return Failed(path, CorruptDataError("entry data blocks go backwards",
-                                                 path=path, format=fmt))
-        count = gap + size.value
-        walker.check_growth(path, produced + count, _la.filter_bytes(a, -1) - start_raw)
+        if count < 0:
+            return Failed(path, _status_error(a, count, path, fmt), fatal=count == _la.FATAL)
+        produced += count
+        walker.check_growth(path, produced, _la.filter_bytes(a, -1) - start_raw)
         walker.budget.add_bytes(path, count)
-        if declared is not None and produced + count > declared:
+        if declared is not None and produced > declared:
             return Failed(path, CorruptDataError(
                 f"entry holds more than the {declared} bytes its header declares",
                 path=path, format=fmt))
-        if gap:
-            chunks.append(bytes(gap))  # sparse hole, within the limits just checked
-        if size.value:
-            chunks.append(ctypes.string_at(buf, size.value))
-        produced += count
     if declared is not None and produced != declared:
         return Failed(path, TruncatedError(
             f"entry ends after {produced} of the {declared} bytes its header declares",
             path=path, format=fmt))
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return memoryview(buf)[:produced].toreadonly()
 
 
 # ---------------------------------------------------------------------------
