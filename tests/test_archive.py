@@ -81,7 +81,7 @@ def walk(source, limits: Limits | None = None) -> tuple[dict, list, list]:
     skipped: list[Skipped] = []
     failed: list[Failed] = []
     with open_upload(source, limits, ByteBudget(limits)) as upload:
-        assert upload.single is None, "expected an archive"
+        assert upload.single is None, "expected an archive or a directory"
         try:
             for item in upload.entries():
                 if isinstance(item, Entry):
@@ -390,3 +390,25 @@ def test_garbage_after_an_archive_magic_is_a_typed_error():
     assert not files and failed and isinstance(failed[0].error, EcgIngestError)
     files, _, failed = walk(b"7z\xbc\xaf\x27\x1c" + b"\xff" * 100)
     assert not files and isinstance(failed[0].error, ArchiveError)
+
+
+def test_archive_in_a_directory_upload_follows_the_nesting_rule(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inner.zip").write_bytes(_zip({"a.txt": b"inside"}))
+    result = ecgingest.ingest(str(tmp_path))
+    assert [s.path for s in result.skipped] == ["sub/inner.zip"]
+    assert "max_nesting=1" in result.skipped[0].reason
+    files, skipped, failed = walk(str(tmp_path), Limits(max_nesting=1))
+    assert files == {"sub/inner.zip/a.txt": hashlib.sha256(b"inside").hexdigest()}
+
+
+def test_seekable_stream_is_read_in_place_without_spooling(monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a seekable stream must not be spooled")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with open(LOCAL / "7z-lzma2.7z", "rb") as fh:
+        files, _, failed = walk(fh)
+    assert len(files) == 4 and not failed

@@ -338,8 +338,11 @@ class _Walker:
     def finish_entry(self, path: str, data: bytes | memoryview
                      ) -> Iterator[Entry | Skipped | Failed]:
         """Yield a complete entry, or open it as a nested archive when allowed."""
-        entry = Entry.from_bytes(path, data)
-        kind = archive_kind(bytes(data[:HEAD_BYTES]))
+        yield from self.nested(Entry.from_bytes(path, data))
+
+    def nested(self, entry: Entry) -> Iterator[Entry | Skipped | Failed]:
+        path = entry.path
+        kind = archive_kind(entry.head(HEAD_BYTES))
         if kind is None or _claimed_by_format(entry):
             yield entry
             return
@@ -351,7 +354,10 @@ class _Walker:
             yield entry
             return
         inner = _Walker(path, self.limits, self.budget, self.depth + 1, path + "/")
-        items = _walk_kind(kind, _Blob(path, data=data), inner)
+        file = getattr(entry, "_file", None)
+        blob = (_Blob(path, path=os.fspath(file)) if file is not None and entry._data is None
+                else _Blob(path, data=entry.read()))
+        items = _walk_kind(kind, blob, inner)
         try:
             first = next(items, None)
         except ArchiveError:  # magic bytes only: it does not open, so it is data
@@ -816,6 +822,16 @@ def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudge
     return Upload(label, entries=lambda: _walk_kind(kind, blob, walker))
 
 
+def nested_in_directory(entry: Entry, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
+    """A file of a directory upload: itself, or an archive below the directory.
+
+    Directories are read like archives, so archives found in them follow the
+    same ``Limits.max_nesting`` rule as archives inside archives.
+    """
+    walker = _Walker(entry.path, budget.limits, budget, 0, "")
+    yield from walker.nested(entry)
+
+
 def open_stream(stream: IO[bytes], label: str, limits: Limits,
                 budget: ByteBudget) -> tuple[Upload | None, bytes]:
     """An archive read from a file object, or ``(None, head)`` when it is no archive.
@@ -829,13 +845,9 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
         return None, head
     walker = _Walker(label, limits, budget, 0, "")
     seekable = bool(getattr(stream, "seekable", lambda: False)())
-    if seekable:
+    if seekable and kind != "rar4":  # rars reads paths and bytes, not file objects
         stream.seek(-len(head), os.SEEK_CUR)
-        if kind == "rar4":
-            data = _read_capped(stream, limits.max_total_size, label)
-            blob = _Blob(label, data=data)
-        else:
-            blob = _Blob(label, stream=stream)
+        blob = _Blob(label, stream=stream)
         return Upload(label, entries=lambda: _walk_kind(kind, blob, walker)), b""
     if kind not in _SEEKING_KINDS:
         blob = _Blob(label, stream=stream, prefix=head)
@@ -882,14 +894,6 @@ def _read_exactly(stream: IO[bytes], count: int) -> bytes:
         got += len(chunk)
     return b"".join(parts)
 
-
-def _read_capped(stream: IO[bytes], cap: int, label: str) -> bytes:
-    data = stream.read(cap + 1) or b""
-    if len(data) > cap:
-        raise LimitExceededError(
-            f"upload exceeds {cap} bytes; raise Limits.max_total_size to read it",
-            limit="max_total_size", value=cap, path=label)
-    return bytes(data)
 
 
 from .sources import Entry, Skipped, Upload  # noqa: E402  (sources imports this module)

@@ -131,7 +131,7 @@ class Upload:
         self.close()
 
 
-def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped]:
+def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
     """Files below ``root`` in sorted relative-path order; links are not followed."""
     stack = [root]
     found: list[tuple[str, str, Path]] = []
@@ -159,7 +159,8 @@ def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped]
         except UnsafeEntryError as exc:
             yield Skipped(rel, exc.message)
             continue
-        yield _FileEntry(path, file, file.stat().st_size, budget)
+        yield from _archive.nested_in_directory(
+            _FileEntry(path, file, file.stat().st_size, budget), budget)
 
 
 def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0) -> bytes:
