@@ -412,3 +412,22 @@ def test_seekable_stream_is_read_in_place_without_spooling(monkeypatch):
     with open(LOCAL / "7z-lzma2.7z", "rb") as fh:
         files, _, failed = walk(fh)
     assert len(files) == 4 and not failed
+
+
+def test_non_ascii_names_survive_a_c_locale():
+    import subprocess
+    import sys
+
+    code = (
+        "import io, zipfile, tarfile, ecgingest\n"
+        "buf = io.BytesIO()\n"
+        "with zipfile.ZipFile(buf, 'w') as zf: zf.writestr('Ünï/心電図.txt', b'x')\n"
+        "r = ecgingest.ingest(buf.getvalue())\n"
+        "assert [s.path for s in r.skipped] == ['Ünï/心電図.txt'], r\n"
+        "assert not r.errors, r.errors\n"
+    )
+    env = dict(os.environ, LC_ALL="C", PYTHONPATH=os.pathsep.join(
+        [str(Path(ecgingest.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

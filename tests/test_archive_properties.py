@@ -20,7 +20,7 @@ from ecgingest.errors import EcgIngestError
 from ecgingest.sources import Entry, open_upload
 from test_ingest_archives import WRITERS, build
 
-_PART = st.text(alphabet="abcXYZ019_-. ", min_size=1, max_size=6).filter(
+_PART = st.text(alphabet="abcXYZ019_-. é日", min_size=1, max_size=6).filter(
     lambda p: p.strip(". ") == p and p not in (".", ".."))
 _PATH = st.lists(_PART, min_size=1, max_size=4).map("/".join)
 

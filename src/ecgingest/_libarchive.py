@@ -59,6 +59,7 @@ read_data = _fn("read_data", [c_void_p, c_void_p, c_size_t], ctypes.c_ssize_t)
 error_string = _fn("error_string", [c_void_p], c_char_p)
 filter_bytes = _fn("filter_bytes", [c_void_p, c_int], c_int64)
 entry_pathname = _fn("entry_pathname", [c_void_p], c_char_p)
+entry_pathname_utf8 = _fn("entry_pathname_utf8", [c_void_p], c_char_p)
 entry_pathname_w = _fn("entry_pathname_w", [c_void_p], c_wchar_p)
 entry_filetype = _fn("entry_filetype", [c_void_p], c_int)
 entry_size = _fn("entry_size", [c_void_p], c_int64)
@@ -85,3 +86,54 @@ def message(archive_p: int) -> str:
 
 def version() -> int:
     return int(_ffi.version_number())
+
+
+class _Utf8Locale:
+    """Thread-local UTF-8 ``LC_CTYPE`` around libarchive calls (glibc ``uselocale``).
+
+    libarchive converts entry names to the C library's current locale and
+    loses non-ASCII names under ``LC_ALL=C``. Switching only this thread's
+    locale while libarchive runs keeps every name exact without touching the
+    rest of the process. A no-op where the locale is UTF-8 already or the C
+    library has no ``uselocale``.
+    """
+
+    def __init__(self) -> None:
+        self._locale = None
+        self._uselocale = None
+        self._active = False
+        try:
+            import locale
+
+            codeset = locale.nl_langinfo(locale.CODESET).upper().replace("-", "")
+            if codeset == "UTF8":
+                return
+            libc = ctypes.CDLL(None)
+            newlocale = libc.newlocale
+            newlocale.argtypes = [c_int, c_char_p, c_void_p]
+            newlocale.restype = c_void_p
+            uselocale = libc.uselocale
+            uselocale.argtypes = [c_void_p]
+            uselocale.restype = c_void_p
+        except (ImportError, AttributeError, OSError):
+            return
+        for name in (b"C.UTF-8", b"C.utf8", b"en_US.UTF-8"):
+            handle = newlocale(1 << 0, name, None)  # LC_CTYPE_MASK on glibc
+            if handle:
+                self._locale = handle
+                self._uselocale = uselocale
+                self._active = True
+                return
+
+    def __enter__(self):
+        if self._active:
+            self._previous = self._uselocale(self._locale)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._active:
+            self._uselocale(self._previous)
+
+
+utf8_names = _Utf8Locale()
+"""Use as ``with utf8_names:`` around libarchive calls that read entry names."""

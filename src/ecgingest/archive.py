@@ -411,6 +411,10 @@ def _walk_kind(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry | Skip
 
 
 def _decode_name(entry_p: int, index: int) -> str:
+    """The entry name as text, independent of the process locale (UTF-8 first)."""
+    raw_utf8 = _la.entry_pathname_utf8(entry_p)
+    if raw_utf8 is not None:
+        return raw_utf8.decode("utf-8", "replace")
     try:
         name = _la.entry_pathname_w(entry_p)
     except (ValueError, UnicodeError):
@@ -424,13 +428,21 @@ def _decode_name(entry_p: int, index: int) -> str:
 
 
 def _walk_libarchive(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry | Skipped | Failed]:
-    fmt = "tar" if kind.startswith("tar") else kind
-    what = _KIND_NAMES[kind]
     a = _la.read_new()
     if not a:
-        raise MemoryError("libarchive could not allocate a reader")
-    callbacks = None
+        raise ArchiveError("libarchive could not allocate a reader", path=walker.label)
     try:
+        yield from _walk_open_archive(a, kind, blob, walker)
+    finally:
+        _la.read_free(a)
+
+
+def _walk_open_archive(a: int, kind: str, blob: _Blob,
+                       walker: _Walker) -> Iterator[Entry | Skipped | Failed]:
+    fmt = "tar" if kind.startswith("tar") else kind
+    what = _KIND_NAMES[kind]
+    callbacks = None
+    with _la.utf8_names:
         _la.read_support_filter_all(a)
         _la.FORMAT_SUPPORT[fmt](a)
         if blob.volumes is not None:
@@ -446,56 +458,62 @@ def _walk_libarchive(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry 
             if callbacks.seekable:
                 _la.read_set_seek_callback(a, callbacks.seek_cb)
             status = _la.read_open1(a)
-        if status != _la.OK:
-            _reraise_callback(callbacks)
-            raise ArchiveError(f"cannot open the {what} archive: {_la.message(a)}",
-                               path=walker.label)
-        fallback = _ZipFallback(blob) if fmt == "zip" and blob.random_access else None
-        entry_p = ctypes.c_void_p()
-        index = 0
-        while True:
+    if status != _la.OK:
+        _reraise_callback(callbacks)
+        raise ArchiveError(f"cannot open the {what} archive: {_la.message(a)}",
+                           path=walker.label)
+    fallback = _ZipFallback(blob) if fmt == "zip" and blob.random_access else None
+    entry_p = ctypes.c_void_p()
+    index = 0
+    while True:
+        with _la.utf8_names:
             status = _la.read_next_header(a, ctypes.byref(entry_p))
-            _reraise_callback(callbacks)
-            if status == _la.EOF:
-                return
-            index += 1
-            if status not in (_la.OK, _la.WARN):
-                where = f"after {index - 1} entries" if index > 1 else "at its first entry"
-                raise ArchiveError(
-                    f"the {what} archive is damaged or truncated {where}: {_la.message(a)}",
-                    path=walker.label)
-            raw = _decode_name(entry_p, index)
-            ftype = _la.entry_filetype(entry_p) & _la.AE_IFMT
-            link = None
-            if _la.entry_hardlink(entry_p) is not None:
-                link = "hard link"
-            elif ftype == _la.AE_IFLNK:
-                link = "symbolic link"
-            decided = walker.classify(raw, is_dir=ftype == _la.AE_IFDIR, link=link,
-                                      other=link is None and ftype not in (_la.AE_IFREG, 0,
-                                                                           _la.AE_IFDIR))
-            if decided is None or isinstance(decided, Skipped):
-                if decided is not None:
-                    yield decided
-                continue
-            path = decided
-            if status == _la.WARN:
-                yield Failed(path, ArchiveError(
-                    f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
-                continue
-            declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+            raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
+        _reraise_callback(callbacks)
+        if status == _la.EOF:
+            return
+        index += 1
+        if status not in (_la.OK, _la.WARN):
+            where = f"after {index - 1} entries" if index > 1 else "at its first entry"
+            raise ArchiveError(
+                f"the {what} archive is damaged or truncated {where}: {_la.message(a)}",
+                path=walker.label)
+        ftype = _la.entry_filetype(entry_p) & _la.AE_IFMT
+        link = None
+        if _la.entry_hardlink(entry_p) is not None:
+            link = "hard link"
+        elif ftype == _la.AE_IFLNK:
+            link = "symbolic link"
+        decided = walker.classify(raw, is_dir=ftype == _la.AE_IFDIR, link=link,
+                                  other=link is None and ftype not in (_la.AE_IFREG, 0,
+                                                                       _la.AE_IFDIR))
+        if decided is None or isinstance(decided, Skipped):
+            if decided is not None:
+                yield decided
+            continue
+        path = decided
+        if status == _la.WARN and not _locale_only_warning(_la.message(a)):
+            yield Failed(path, ArchiveError(
+                f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
+            continue
+        declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+        with _la.utf8_names:
             outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
+        if isinstance(outcome, Failed):
+            if fallback is not None and fallback.applies(outcome.error.message):
+                outcome = fallback.read(raw, path, walker)
             if isinstance(outcome, Failed):
-                if fallback is not None and fallback.applies(outcome.error.message):
-                    outcome = fallback.read(raw, path, walker)
-                if isinstance(outcome, Failed):
-                    yield outcome
-                    if outcome.fatal:  # libarchive cannot go on after ARCHIVE_FATAL
-                        return
-                    continue
-            yield from walker.finish_entry(path, outcome)
-    finally:
-        _la.read_free(a)
+                yield outcome
+                if outcome.fatal:  # libarchive cannot go on after ARCHIVE_FATAL
+                    return
+                continue
+        yield from walker.finish_entry(path, outcome)
+
+
+def _locale_only_warning(text: str) -> bool:
+    """libarchive warns when a name cannot be shown in the process locale (LC_ALL=C);
+    the UTF-8 name is still exact, so that warning does not fail the entry."""
+    return "converted" in text and "locale" in text
 
 
 def _reraise_callback(callbacks: _Callbacks | None) -> None:
