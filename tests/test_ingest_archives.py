@@ -239,3 +239,20 @@ def test_multivolume_rar5_given_as_list_of_paths():
     result = ecgingest.ingest(parts)
     assert not result.errors
     assert len(result.skipped) == 2  # two executables, no ECG format
+
+
+@requires_corpus
+def test_override_wins_in_every_record_and_the_file_value_is_kept():
+    members = [("one/gen.edf", _corpus("edf/test_generator.edf")),
+               ("two/gen.edf", _corpus("edf/test_generator.edf"))]
+    plain = ecgingest.read(build("zip-deflate", members))
+    assert [r.metadata.patient_id for r in plain] == ["abcxyz99", "abcxyz99"]
+    records = ecgingest.read(build("zip-deflate", members),
+                             overrides={"patient_id": "H-1", "patient_gender": "FEMALE"})
+    for record in records:
+        assert record.metadata.patient_id == "H-1"
+        assert record.metadata.patient_gender == "FEMALE"
+        assert record.metadata.file_values["patient_id"] == "abcxyz99"
+        assert record.metadata.file_values["patient_gender"] == "MALE"
+        assert record.metadata.patient_birth_date == plain[0].metadata.patient_birth_date
+        assert "patient_birth_date" not in record.metadata.overridden

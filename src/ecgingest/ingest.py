@@ -121,6 +121,8 @@ class _Walk:
                     assert outcome.record is not None
                     order = self.entry_index[_join(directory, outcome.header)]
                     multi.append((order, _with_sources(outcome.record, paths)))
+            for entry in pool.values():  # this group is done: keep memory to one copy
+                entry.discard()
         for directory, pool in self.groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:

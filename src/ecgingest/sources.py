@@ -75,6 +75,12 @@ class Entry:
     def _read_head(self, n: int) -> bytes:
         return bytes(self.read()[:n])
 
+    def discard(self) -> None:
+        """Drop the bytes for good: the entry was used and will not be read again."""
+        self._data = None
+        self._head = None
+        self._loader = None
+
     def release(self) -> None:
         """Drop cached bytes of an entry that can be read again (files on disk)."""
         if self._loader is not None:
