@@ -431,3 +431,11 @@ def test_non_ascii_names_survive_a_c_locale():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_compressed_single_file_is_a_clear_archive_error():
+    import gzip
+
+    result = ecgingest.ingest(gzip.compress(b"0       " + bytes(500)))
+    assert isinstance(result.errors[0].error, ArchiveError)
+    assert "holds no TAR archive" in str(result.errors[0].error)

@@ -8,6 +8,7 @@ archives (7z, RAR, Deflate64 ZIP) the tests cannot write.
 from __future__ import annotations
 
 import hashlib
+import io
 import tracemalloc
 
 from hypothesis import HealthCheck, given, settings
@@ -77,13 +78,28 @@ def damaged(draw) -> bytes:
     return bytes(data)
 
 
+class _OneWay(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._buf.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=damaged())
-def test_damaged_archives_end_in_records_and_typed_errors_within_limits(data):
+@given(data=damaged(), how=st.sampled_from(["bytes", "seekable", "pipe"]))
+def test_damaged_archives_end_in_records_and_typed_errors_within_limits(data, how):
+    source = {"bytes": lambda: data, "seekable": lambda: io.BytesIO(data),
+              "pipe": lambda: io.BufferedReader(_OneWay(data))}[how]()
     tracemalloc.start()
     try:
         try:
-            result = ecgingest.ingest(data, limits=_LIMITS)
+            result = ecgingest.ingest(source, limits=_LIMITS)
         except EcgIngestError:
             return
         for problem in result.errors:

@@ -460,8 +460,13 @@ def _walk_open_archive(a: int, kind: str, blob: _Blob,
             status = _la.read_open1(a)
     if status != _la.OK:
         _reraise_callback(callbacks)
-        raise ArchiveError(f"cannot open the {what} archive: {_la.message(a)}",
-                           path=walker.label)
+        text = _la.message(a)
+        if kind.startswith("tar+") and "Unrecognized archive format" in text:
+            raise ArchiveError(
+                f"the {kind[4:]} data holds no TAR archive; a single compressed file is not "
+                f"read: put it in a ZIP or TAR archive, or upload it uncompressed",
+                path=walker.label)
+        raise ArchiveError(f"cannot open the {what} archive: {text}", path=walker.label)
     fallback = _ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     entry_p = ctypes.c_void_p()
     index = 0
@@ -519,8 +524,8 @@ def _locale_only_warning(text: str) -> bool:
 def _reraise_callback(callbacks: _Callbacks | None) -> None:
     if callbacks is not None and callbacks.error is not None:
         error, callbacks.error = callbacks.error, None
-        if isinstance(error, (OSError, EcgIngestError)):
-            raise error
+        if isinstance(error, (OSError, EcgIngestError)) or not isinstance(error, Exception):
+            raise error  # real I/O errors, typed errors, KeyboardInterrupt stay what they are
         raise ArchiveError(f"reading the upload failed: {error}") from error
 
 
