@@ -198,14 +198,22 @@ class _Blob:
         self.stream = stream
         self.volumes = volumes
         self.prefix = prefix  # bytes already taken from a non-seekable stream
+        self.seekable_stream = bool(stream is not None and not prefix
+                                    and getattr(stream, "seekable", lambda: False)())
+        # A seekable stream may start the archive after bytes the caller already read.
+        self.base = stream.tell() if self.seekable_stream else 0
 
     @property
     def random_access(self) -> bool:
-        return self.path is not None or self.data is not None
+        return self.path is not None or self.data is not None or self.seekable_stream
 
     def read_at(self, offset: int, count: int) -> bytes:
         if self.data is not None:
             return bytes(self.data[offset:offset + count])
+        if self.seekable_stream:
+            assert self.stream is not None
+            self.stream.seek(self.base + offset)
+            return bytes(self.stream.read(count) or b"")
         assert self.path is not None
         with open(self.path, "rb") as fh:
             fh.seek(offset)
@@ -214,6 +222,9 @@ class _Blob:
     def size(self) -> int:
         if self.data is not None:
             return len(self.data)
+        if self.seekable_stream:
+            assert self.stream is not None
+            return self.stream.seek(0, os.SEEK_END) - self.base
         assert self.path is not None
         return os.path.getsize(self.path)
 
@@ -233,6 +244,7 @@ class _Callbacks:
         self.pos = 0
         self.view = memoryview(blob.data) if blob.data is not None else None
         self.pending = blob.prefix
+        self.base = blob.base
         self.buffer = ctypes.create_string_buffer(_BLOCK)
         self.error: BaseException | None = None
         self.read_cb = _la.READ_CALLBACK(self._read)
@@ -246,8 +258,12 @@ class _Callbacks:
                 chunk, self.pending = self.pending[:_BLOCK], self.pending[_BLOCK:]
             else:
                 assert self.blob.stream is not None
+                if self.blob.seekable_stream:  # others (the ZIP fallback) may seek it too
+                    self.blob.stream.seek(self.base + self.pos)
                 chunk = self.blob.stream.read(_BLOCK) or b""
             n = len(chunk)
+            if n > _BLOCK:
+                raise ArchiveError(f"the stream returned {n} bytes for a read of {_BLOCK}")
             ctypes.memmove(self.buffer, bytes(chunk), n)
             self.pos += n
             out[0] = ctypes.cast(self.buffer, ctypes.c_void_p)
@@ -264,7 +280,9 @@ class _Callbacks:
                 self.pos = max(0, min(size, base + offset))
                 return self.pos
             assert self.blob.stream is not None
-            self.pos = self.blob.stream.seek(offset, whence)
+            if whence == 0:
+                offset += self.base
+            self.pos = self.blob.stream.seek(offset, whence) - self.base
             return self.pos
         except BaseException as exc:
             self.error = exc
@@ -272,11 +290,7 @@ class _Callbacks:
 
     @property
     def seekable(self) -> bool:
-        if self.view is not None:
-            return True
-        stream = self.blob.stream
-        return bool(stream is not None and not self.blob.prefix
-                    and getattr(stream, "seekable", lambda: False)())
+        return self.view is not None or self.blob.seekable_stream
 
 
 # ---------------------------------------------------------------------------
