@@ -1,10 +1,11 @@
 """End to end (INGESTION.md §1-§5): archives of real records in every writable archive type.
 
 The archives are built here from corpus records: WFDB records in several
-directories with repeated file names, two headers sharing one ``.dat``, an
-EDF file, junk entries, and one broken record. 7-Zip and RAR cannot be written
+directories with repeated file names, two headers sharing one ``.dat``, EDF
+files, junk entries, and one broken record, written with zipfile, tarfile,
+zstandard/lz4 over TAR, and libarchive's 7-Zip writer. RAR cannot be written
 from Python; the fixture archives (which hold the WFDB record ``rec001``)
-cover them.
+cover it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import libarchive
 import lz4.frame
 import numpy as np
 import pytest
@@ -31,11 +33,19 @@ from ecgingest.errors import (
 )
 
 WRITERS = ["zip-store", "zip-deflate", "zip-bzip2", "zip-lzma", "tar", "tar-gz", "tar-bz2",
-           "tar-xz", "tar-zst", "tar-lz4"]
+           "tar-xz", "tar-zst", "tar-lz4", "7z-lzma2", "7z-lzma1", "7z-bzip2", "7z-deflate",
+           "7z-ppmd"]
 
 
 def build(kind: str, members: list[tuple[str, bytes]]) -> bytes:
-    """An archive of ``members`` (in this order) written by a standard library writer."""
+    """An archive of ``members`` (in this order): zipfile, tarfile, or libarchive for 7z."""
+    if kind.startswith("7z"):
+        out = io.BytesIO()
+        with libarchive.custom_writer(out.write, "7zip",
+                                      options=f"compression={kind[3:]}") as archive:
+            for name, data in members:
+                archive.add_file_from_memory(name, len(data), data)
+        return out.getvalue()
     if kind.startswith("zip"):
         method = {"zip-store": zipfile.ZIP_STORED, "zip-deflate": zipfile.ZIP_DEFLATED,
                   "zip-bzip2": zipfile.ZIP_BZIP2, "zip-lzma": zipfile.ZIP_LZMA}[kind]
@@ -73,6 +83,7 @@ def upload_members() -> list[tuple[str, bytes]]:
         ("readme.txt", b"not an ECG"),
         ("a/test01_00s.hea", _corpus(t + "test01_00s.hea")),
         ("edf/short_psg.edf", _corpus("edf/short_psg.edf")),
+        ("scp/demo.scp", _corpus("scp/ecgviewer_demo.scp")),
         ("a/test01_00s.dat", dat),
         ("a/test01_00s_skew.hea", _corpus(t + "test01_00s_skew.hea")),  # shares the .dat
         ("b/test01_00s.hea", _corpus(t + "test01_00s.hea")),  # same names, other group
@@ -83,6 +94,12 @@ def upload_members() -> list[tuple[str, bytes]]:
         ("c/junk.bin", os.urandom(300)),
         ("edf/contec.edf", _corpus("edf/contec_0000050_ecg.edf")),
     ]
+
+
+def _registered() -> set[str]:
+    from ecgingest.detect import single_file_formats
+
+    return {f.name for f in single_file_formats()}
 
 
 def _ref(rel: str) -> dict:
@@ -115,10 +132,11 @@ def _assert_edf_matches(record, ref_rel: str) -> None:
 def test_archive_of_real_records_yields_records_in_contract_order(kind):
     result = ecgingest.ingest(build(kind, upload_members()))
     names = [(r.format, r.name) for r in result.records]
+    scp = "scp" in _registered()  # formats not built yet are simply not matched
     # single-file records first, in entry order; then WFDB records in header order
-    assert names == [("edf", "short_psg.edf"), ("edf", "contec.edf"),
-                     ("wfdb", "test01_00s"), ("wfdb", "test01_00s_skew"), ("wfdb", "test01_00s"),
-                     ("wfdb", "100_3chan")]
+    assert names == [("edf", "short_psg.edf")] + [("scp", "demo.scp")] * scp + [
+        ("edf", "contec.edf"), ("wfdb", "test01_00s"), ("wfdb", "test01_00s_skew"),
+        ("wfdb", "test01_00s"), ("wfdb", "100_3chan")]
     by_source = {r.sources[0]: r for r in result.records}
     assert by_source["a/test01_00s.hea"].sources == ("a/test01_00s.hea", "a/test01_00s.dat")
     assert by_source["a/test01_00s_skew.hea"].sources[-1] == "a/test01_00s.dat"
@@ -127,7 +145,8 @@ def test_archive_of_real_records_yields_records_in_contract_order(kind):
                          "wfdb/test01_00s/test01_00s_skew.ref.npz")
     _assert_wfdb_matches(by_source["c/100_3chan.hea"], "wfdb/100_3chan/100_3chan.ref.npz")
     _assert_edf_matches(by_source["edf/short_psg.edf"], "edf/short_psg.edf.ref.npz")
-    assert [s.path for s in result.skipped] == ["readme.txt", "c/junk.bin"]
+    assert [s.path for s in result.skipped] == ["readme.txt"] + ["scp/demo.scp"] * (not scp) + [
+        "c/junk.bin"]
     assert all(s.reason for s in result.skipped)
     short = by_source["b/test01_00s.hea"]  # same file names, its own (short) .dat
     assert short.sources == ("b/test01_00s.hea", "b/test01_00s.dat")
@@ -141,7 +160,8 @@ def test_archive_of_real_records_yields_records_in_contract_order(kind):
 def test_strict_mode_delivers_nothing_when_any_entry_fails():
     with pytest.raises(EcgIngestError):
         ecgingest.read(build("zip-deflate", upload_members()), strict=True)
-    clean = [m for m in upload_members() if not m[0].startswith(("b/", "d/", "readme", "c/junk"))]
+    clean = [m for m in upload_members()
+             if not m[0].startswith(("b/", "d/", "readme", "c/junk", "scp/"))]
     assert len(ecgingest.read(build("zip-deflate", clean), strict=True)) == 5
 
 
@@ -160,7 +180,7 @@ def test_strict_mode_rejects_skipped_entries():
 def test_overrides_apply_to_every_record_and_are_marked():
     records = ecgingest.read(build("tar-xz", upload_members()),
                              overrides={"patient_id": "P-17", "patient_weight": 70_000})
-    assert len(records) == 6
+    assert len(records) == 6 + ("scp" in _registered())
     for record in records:
         assert record.metadata.patient_id == "P-17"
         assert record.metadata.patient_weight == 70_000
