@@ -47,6 +47,9 @@ def _registry() -> tuple[SingleFileFormat, ...]:
     formats: list[SingleFileFormat] = []
     # Priority order of INGESTION.md §2; each format module exports FORMAT.
     formats.append(_edf.FORMAT)
+    from .formats import scp
+
+    formats.append(scp.FORMAT)
     return tuple(formats)
 
 

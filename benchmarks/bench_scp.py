@@ -1,0 +1,180 @@
+"""Decoding speed of SCP-ECG files: ecgingest against BioSig (libbiosig), the
+reference reader of the corpus, in one run.
+
+    python benchmarks/bench_scp.py            # full run
+    python benchmarks/bench_scp.py --quick    # well under a minute
+
+Inputs: the SCP files of ``$ECGINGEST_CORPUS`` (else ``fixtures/scp``) and
+generated 12-lead 10 s records (500 Hz, default Huffman table, second
+differences; one with reference-beat subtraction) written by the test-side
+encoder. Reports records/s and samples/s on one thread, the throughput of
+two threads over one, and the ratio to BioSig where it is installed
+(``pip install biosig``; it needs the libbiosig shared library).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from ecgingest.errors import EcgWarning  # noqa: E402
+from ecgingest.formats import scp  # noqa: E402
+
+import scp_encoder as enc  # noqa: E402
+
+try:  # the peer: BioSig's C library through its Python binding
+    import biosig
+except ImportError:  # pragma: no cover - optional peer
+    biosig = None
+
+
+def _synthetic_ecg(rng: np.random.Generator, n: int = 5000, fs: float = 500.0) -> np.ndarray:
+    """12 leads of a plausible ECG in 5 µV units: beats every ~0.8 s plus noise."""
+    t = np.arange(n) / fs
+    beat = np.zeros(n)
+    for onset in np.arange(0.3, t[-1], 0.8):
+        beat += 220 * np.exp(-((t - onset) / 0.012) ** 2)          # QRS
+        beat += 50 * np.exp(-((t - onset - 0.25) / 0.05) ** 2)      # T
+        beat += 25 * np.exp(-((t - onset + 0.16) / 0.03) ** 2)      # P
+    leads = [beat * g + 10 * np.sin(2 * np.pi * 0.3 * t + k) + rng.normal(0, 1.5, n)
+             for k, g in enumerate(np.linspace(-1, 1.2, 12))]
+    return np.round(np.array(leads)).astype(np.int64)
+
+
+def generated_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(7)
+    x = _synthetic_ecg(rng)
+    ids = [1, 2, 3, 4, 5, 6, 7, 8, 61, 62, 63, 64]
+    files = {
+        "generated 12x10s huffman d2": enc.encode(enc.ScpSpec(
+            rhythm=x, lead_ids=ids, huffman=enc.DEFAULT_TABLE, differences=2)),
+    }
+    beat = x[:, 150:450]  # one beat as the reference beat
+    qrs = [(0, int(s) - 120, int(s), int(s) + 170) for s in np.arange(450, 4800, 400)]
+    files["generated 12x10s huffman d2 refbeat"] = enc.encode(enc.ScpSpec(
+        rhythm=x, lead_ids=ids, huffman=enc.DEFAULT_TABLE, differences=2, beat=beat,
+        qrs=qrs, beat_fiducial=150))
+    return files
+
+
+def corpus_files() -> dict[str, bytes]:
+    root = os.environ.get("ECGINGEST_CORPUS")
+    folder = Path(root) / "scp" if root else ROOT / "fixtures" / "scp"
+    out = {}
+    for path in sorted(folder.glob("*")):
+        if path.suffix.lower() == ".scp" and "healforce" not in path.name:
+            out[path.name] = path.read_bytes()
+    return out
+
+
+def _rate(fn, data: bytes, seconds: float, clock=time.process_time) -> float:
+    """Calls per CPU second of ``fn(data)`` over about ``seconds`` (best of 5 rounds).
+
+    CPU time of this process, not wall time, so that other work on a shared
+    machine does not count against the decoder; ``clock`` can be swapped."""
+    fn(data)
+    best = 0.0
+    for _ in range(5):
+        count, start = 0, clock()
+        while True:
+            fn(data)
+            count += 1
+            elapsed = clock() - start
+            if elapsed >= seconds / 5:
+                break
+        best = max(best, count / elapsed)
+    return best
+
+
+def _thread_scaling(fn, data: bytes, seconds: float, threads: int) -> float:
+    """Wall-clock throughput of ``threads`` threads over one thread (best of 3 each).
+
+    Only meaningful when ``threads`` CPUs are free: the load average is printed."""
+    per_round = max(4, int(_rate(fn, data, seconds / 4, time.perf_counter) * seconds / 6))
+
+    def wall(nthreads: int) -> float:
+        best = 0.0
+        with ThreadPoolExecutor(nthreads) as pool:
+            for _ in range(3):
+                start = time.perf_counter()
+                list(pool.map(lambda _: [fn(data) for _ in range(per_round)], range(nthreads)))
+                best = max(best, nthreads * per_round / (time.perf_counter() - start))
+        return best
+
+    return wall(threads) / wall(1)
+
+
+def _ecgingest(data: bytes):
+    return scp.decode(data, name="bench.scp")
+
+
+def _biosig_reader(tmp: Path):
+    def read(data: bytes, _cache: dict = {}):
+        key = id(data)
+        path = _cache.get(key)
+        if path is None:
+            path = tmp / f"f{len(_cache)}.scp"
+            path.write_bytes(data)
+            _cache[key] = path
+        return biosig.data(str(path))
+    return read
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short timings (< 1 minute)")
+    args = parser.parse_args()
+    seconds = 0.6 if args.quick else 3.0
+    warnings.simplefilter("ignore", EcgWarning)
+    files = {**corpus_files(), **generated_files()}
+    peer_name = "biosig not installed"
+    if biosig is not None:
+        from importlib.metadata import version
+        peer_name = f"biosig {version('biosig')}"
+    print(f"ecgingest SCP-ECG decoding; peer: {peer_name}")
+    header = (f"{'file':38s} {'samples':>8s} {'rec/s':>8s} {'Msamples/s':>10s} "
+              f"{'2 threads':>9s} {'biosig rec/s':>12s} {'ratio':>6s}")
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmpdir:
+        peer = _biosig_reader(Path(tmpdir)) if biosig else None
+        for name, data in files.items():
+            record = _ecgingest(data)
+            samples = sum(len(s) for s in record.signals)
+            one = _rate(_ecgingest, data, seconds)
+            scaling = _thread_scaling(_ecgingest, data, seconds, 2)
+            peer_rate = None
+            if peer is not None:
+                with open(os.devnull, "w") as devnull:  # biosig prints warnings on stderr
+                    old = os.dup(2)
+                    os.dup2(devnull.fileno(), 2)
+                    try:
+                        peer_rate = _rate(peer, data, seconds)
+                    except Exception:
+                        peer_rate = None
+                    finally:
+                        os.dup2(old, 2)
+                        os.close(old)
+            ratio = f"{one / peer_rate:6.1f}" if peer_rate else "     -"
+            peer_text = f"{peer_rate:12.0f}" if peer_rate else f"{'-':>12s}"
+            print(f"{name:38s} {samples:8d} {one:8.0f} {one * samples / 1e6:10.1f} "
+                  f"{scaling:8.2f}x {peer_text} {ratio}")
+    print(f"\n(rec/s per CPU second of this process; ratio = ecgingest rec/s / biosig rec/s; "
+          f"'2 threads' = wall-clock throughput of two threads over one; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()

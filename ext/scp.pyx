@@ -1,0 +1,617 @@
+# cython: language_level=3
+"""SCP-ECG kernels: CRC, Huffman / raw decoding, differences, bimodal
+interpolation and reference-beat addition.
+
+Every function validates its arguments and allocates with the GIL, then runs
+one ``with nogil:`` kernel over ``const uint8_t[::1]`` input and returns a
+status code (``_status.pxd``); the Python layer maps codes to exceptions.
+Bounds checks are off in release builds: every read below is checked against
+an explicit end first.
+"""
+
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cimport numpy as cnp
+import numpy as np
+
+from _bytes cimport load_le16, sign_extend
+from _status cimport OK, TRUNCATED, BAD_VALUE, OVERFLOW, BAD_CODE, UNSUPPORTED
+
+cnp.import_array()
+
+STATUS_OK = OK
+STATUS_TRUNCATED = TRUNCATED
+STATUS_BAD_VALUE = BAD_VALUE
+STATUS_OVERFLOW = OVERFLOW
+STATUS_BAD_CODE = BAD_CODE
+STATUS_UNSUPPORTED = UNSUPPORTED
+
+# code table columns (int32 rows of 5)
+cdef enum:
+    C_PREFIX = 0
+    C_TOTAL = 1
+    C_MODE = 2
+    C_VALUE = 3
+    C_CODE = 4
+    NCOL = 5
+    LUT_MAX_BITS = 11
+    LUT_MAX_ENTRIES = 1 << 22
+    LUT_NONE = -1
+    LUT_LONG = -2
+
+
+# ---------------------------------------------------------------- CRC
+
+cdef uint16_t _crc_t[8][256]  # _crc_t[k][b]: byte b followed by k zero bytes
+
+
+cdef inline uint16_t _crc_zero_byte(uint16_t crc) noexcept:
+    return <uint16_t>((crc << 8) ^ _crc_t[0][crc >> 8])
+
+
+cdef void _init_crc_tables() noexcept:
+    cdef uint16_t crc
+    cdef int i, b, k
+    for i in range(256):
+        crc = <uint16_t>(i << 8)
+        for b in range(8):
+            if crc & 0x8000:
+                crc = <uint16_t>((crc << 1) ^ 0x1021)
+            else:
+                crc = <uint16_t>(crc << 1)
+        _crc_t[0][i] = crc
+    for k in range(1, 8):
+        for i in range(256):
+            _crc_t[k][i] = _crc_zero_byte(_crc_t[k - 1][i])
+
+
+_init_crc_tables()
+
+
+cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """CRC-16/CCITT-FALSE, eight bytes per step (slicing by 8; the CRC is linear:
+    the register is folded into the first two bytes, each byte then contributes
+    its table entry shifted through the bytes that follow it)."""
+    cdef uint16_t crc = 0xFFFF
+    cdef uint16_t x
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        x = crc ^ <uint16_t>((<uint16_t>p[i] << 8) | p[i + 1])
+        crc = (_crc_t[7][x >> 8] ^ _crc_t[6][x & 0xFF] ^ _crc_t[5][p[i + 2]]
+               ^ _crc_t[4][p[i + 3]] ^ _crc_t[3][p[i + 4]] ^ _crc_t[2][p[i + 5]]
+               ^ _crc_t[1][p[i + 6]] ^ _crc_t[0][p[i + 7]])
+        i += 8
+    while i < n:
+        crc = <uint16_t>((crc << 8) ^ _crc_t[0][((crc >> 8) ^ p[i]) & 0xFF])
+        i += 1
+    return crc
+
+
+def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:
+    """CRC-16/CCITT-FALSE of ``data[start:stop]`` (``stop=-1``: to the end)."""
+    cdef Py_ssize_t n = data.shape[0]
+    cdef uint16_t crc
+    if stop < 0:
+        stop = n
+    if start < 0 or start > stop or stop > n:
+        raise ValueError("CRC range outside the buffer")
+    if stop == start:
+        return 0xFFFF
+    with nogil:
+        crc = _crc_kernel(&data[start], stop - start)
+    return crc
+
+
+# ---------------------------------------------------------------- Huffman tables
+
+def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
+    """Lookup tables (one per Huffman table) indexed by the next ``bits`` bits.
+
+    Returns ``(status, lut, lut_offsets, lut_bits, fast, long_offsets,
+    long_keys, long_rows)``; status BAD_VALUE when a code is malformed,
+    BAD_CODE when a table is not prefix-free, OVERFLOW when the lookup tables
+    would exceed ``LUT_MAX_ENTRIES``.
+    ``lut`` holds code row numbers (``LUT_NONE`` / ``LUT_LONG`` for no code /
+    a code longer than the lookup width). ``fast`` packs up to two plain value
+    codes found in the same window: ``count | len1 << 2 | total_len << 8 |
+    value1 << 16 | value2 << 32`` (count 0: take the slow path), so the hot
+    loop needs one load per two samples. A table's lookup width grows with
+    its number of codes (at most ``LUT_MAX_BITS``), which bounds the memory
+    a crafted section 2 can ask for.
+    """
+    cdef Py_ssize_t ntables = table_offsets.shape[0] - 1
+    cdef Py_ssize_t t, c, j, total = 0, first, span
+    cdef int bits, p, maxp, width
+    cdef Py_ssize_t ncodes
+    if ntables < 0 or codes.shape[1] != NCOL:
+        raise ValueError("malformed code table arrays")
+    if ntables > 0 and table_offsets[ntables] > codes.shape[0]:
+        raise ValueError("table offsets outside the code array")
+    lut_bits = np.zeros(max(ntables, 0), dtype=np.int32)
+    lut_offsets = np.zeros(max(ntables, 0) + 1, dtype=np.int64)
+    cdef int32_t[::1] lb = lut_bits
+    for t in range(ntables):
+        if table_offsets[t] > table_offsets[t + 1] or table_offsets[t] < 0:
+            raise ValueError("table offsets not increasing")
+        maxp = 1
+        for c in range(table_offsets[t], table_offsets[t + 1]):
+            p = codes[c, C_PREFIX]
+            if p < 1 or p > 32 or codes[c, C_TOTAL] < p or codes[c, C_TOTAL] - p > 32:
+                return BAD_VALUE, None, None, None, None, None, None, None
+            if p > maxp:
+                maxp = p
+        ncodes = table_offsets[t + 1] - table_offsets[t]
+        width = 1
+        while (ncodes >> width) and width < LUT_MAX_BITS:
+            width += 1
+        lb[t] = min(maxp, LUT_MAX_BITS, width + 5)
+        lut_offsets[t] = total
+        total += (<Py_ssize_t>1) << lb[t]
+    lut_offsets[ntables] = total
+    if total > LUT_MAX_ENTRIES:
+        return OVERFLOW, None, None, None, None, None, None, None
+    lut = np.full(total, LUT_NONE, dtype=np.int32)
+    cdef int32_t[::1] lv = lut
+    cdef int64_t[::1] lo = lut_offsets
+    cdef uint32_t code
+    for t in range(ntables):
+        bits = lb[t]
+        for c in range(table_offsets[t], table_offsets[t + 1]):
+            p = codes[c, C_PREFIX]
+            code = <uint32_t>codes[c, C_CODE]
+            if p < 32 and (code >> p) != 0:
+                return BAD_VALUE, None, None, None, None, None, None, None
+            if p <= bits:
+                first = <Py_ssize_t>(code << (bits - p))
+                span = (<Py_ssize_t>1) << (bits - p)
+                for j in range(first, first + span):
+                    if lv[lo[t] + j] != LUT_NONE:
+                        return BAD_CODE, None, None, None, None, None, None, None
+                    lv[lo[t] + j] = <int32_t>c
+            else:
+                first = <Py_ssize_t>(code >> (p - bits))
+                if lv[lo[t] + first] >= 0:
+                    return BAD_CODE, None, None, None, None, None, None, None
+                lv[lo[t] + first] = LUT_LONG
+    fast = np.zeros(total, dtype=np.int64)
+    cdef int64_t[::1] fv = fast
+    cdef int32_t row, row2
+    cdef Py_ssize_t rest
+    cdef int p1, p2
+    cdef uint64_t packed
+    for t in range(ntables):
+        bits = lb[t]
+        for j in range((<Py_ssize_t>1) << bits):
+            row = lv[lo[t] + j]
+            if not _plain(codes, row):
+                continue
+            p1 = codes[row, C_PREFIX]
+            packed = (1 | (<uint64_t>p1 << 2) | (<uint64_t>p1 << 8)
+                      | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16))
+            if p1 < bits:
+                rest = (j << p1) & (((<Py_ssize_t>1) << bits) - 1)
+                row2 = lv[lo[t] + rest]
+                if _plain(codes, row2):
+                    p2 = codes[row2, C_PREFIX]
+                    if p1 + p2 <= bits:
+                        packed = (2 | (<uint64_t>p1 << 2) | (<uint64_t>(p1 + p2) << 8)
+                                  | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16)
+                                  | (<uint64_t><uint16_t><int16_t>codes[row2, C_VALUE] << 32))
+            fv[lo[t] + j] = <int64_t>packed
+    # codes longer than the lookup width: per table, sorted by their left-aligned
+    # 32-bit pattern, so one binary search finds the only interval a window can be in
+    long_t, long_key, long_row = [], [], []
+    for t in range(ntables):
+        for c in range(table_offsets[t], table_offsets[t + 1]):
+            p = codes[c, C_PREFIX]
+            if p > lb[t]:
+                long_t.append(t)
+                long_key.append((<uint64_t><uint32_t>codes[c, C_CODE]) << (32 - p))
+                long_row.append(c)
+    order = np.lexsort((np.array(long_key, dtype=np.uint64), np.array(long_t, dtype=np.int64)))
+    long_keys = np.array(long_key, dtype=np.uint32)[order] if long_key else \
+        np.zeros(0, np.uint32)
+    long_rows = np.array(long_row, dtype=np.int32)[order] if long_row else np.zeros(0, np.int32)
+    long_offsets = np.searchsorted(np.array(long_t, dtype=np.int64)[order],
+                                   np.arange(ntables + 1)).astype(np.int64)
+    cdef uint32_t[::1] kv = long_keys
+    cdef int32_t[::1] rv = long_rows
+    cdef uint64_t end_prev
+    for j in range(1, long_keys.shape[0]):
+        if long_t[order[j]] != long_t[order[j - 1]]:
+            continue
+        end_prev = <uint64_t>kv[j - 1] + ((<uint64_t>1) << (32 - codes[rv[j - 1], C_PREFIX]))
+        if end_prev > kv[j]:
+            return BAD_CODE, None, None, None, None, None, None, None
+    return OK, lut, lut_offsets, lut_bits, fast, long_offsets, long_keys, long_rows
+
+
+cdef inline bint _plain(const int32_t[:, ::1] codes, int32_t row) noexcept:
+    """A code that stands for one value on its own (no escape bits, no switch)."""
+    return (row >= 0 and codes[row, C_MODE] == 1 and codes[row, C_TOTAL] == codes[row, C_PREFIX]
+            and -32768 <= codes[row, C_VALUE] <= 32767)
+
+
+cdef inline uint64_t _peek64(const uint8_t* p, Py_ssize_t nbytes, Py_ssize_t bitpos) noexcept nogil:
+    """64 bits from ``bitpos`` (MSB first), zero past the end; the top 57 are valid."""
+    cdef Py_ssize_t byte = bitpos >> 3
+    cdef const uint8_t* q = p + byte
+    cdef uint64_t acc = 0
+    cdef int i
+    if byte + 8 <= nbytes:
+        # one unaligned big-endian load (compilers turn this into a load + bswap)
+        acc = ((<uint64_t>q[0] << 56) | (<uint64_t>q[1] << 48) | (<uint64_t>q[2] << 40)
+               | (<uint64_t>q[3] << 32) | (<uint64_t>q[4] << 24) | (<uint64_t>q[5] << 16)
+               | (<uint64_t>q[6] << 8) | <uint64_t>q[7])
+    else:
+        for i in range(8):
+            acc <<= 8
+            if byte + i < nbytes:
+                acc |= q[i]
+    return acc << (bitpos & 7)
+
+
+cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_ssize_t n,
+                         Py_ssize_t* produced, const int32_t* codes,
+                         const int32_t* table_offsets, Py_ssize_t ntables,
+                         const int32_t* lut, const int64_t* lut_offsets,
+                         const int32_t* lut_bits, const int64_t* fast,
+                         const int64_t* long_offsets, const uint32_t* long_keys,
+                         const int32_t* long_rows) noexcept nogil:
+    """Decode up to ``n`` values; stops early at the end of the lead's bits.
+
+    The hot path keeps a 64-bit window in a register and takes plain value
+    codes from the packed ``fast`` table; escapes, switches and codes longer
+    than the lookup width go through the code rows.
+    """
+    cdef Py_ssize_t endbits = nbytes * 8
+    cdef Py_ssize_t pos = 0, k = 0, c, idx
+    cdef Py_ssize_t table = 0
+    cdef uint64_t w
+    cdef int avail, length, count
+    cdef int bits, p_bits, extra, total
+    cdef int32_t entry
+    cdef int64_t e
+    cdef const int32_t* row
+    cdef const int64_t* flut = fast + lut_offsets[0]
+    cdef const int32_t* rlut = lut + lut_offsets[0]
+    cdef int switches = 0
+    bits = lut_bits[0]
+    w = _peek64(p, nbytes, 0)
+    avail = 57
+    while k < n:
+        if avail < 32:
+            w = _peek64(p, nbytes, pos)
+            avail = 57
+        e = flut[<Py_ssize_t>(w >> (64 - bits))]
+        if e & 3:
+            # one or two values; the entry's consumed length and count need no
+            # data-dependent branch (only the last sample and the last bits do)
+            length = (e >> 8) & 0xFF
+            count = e & 3
+            if k + 1 >= n or pos + length > endbits:
+                if count == 2:  # keep the first value alone
+                    count = 1
+                    length = (e >> 2) & 0x3F
+                if pos + length > endbits:
+                    break  # a code cut by the end of the lead's bytes: padding
+                out[k] = <int16_t>(<uint64_t>e >> 16)
+            else:
+                out[k] = <int16_t>(<uint64_t>e >> 16)
+                out[k + 1] = <int16_t>(<uint64_t>e >> 32)
+            k += count
+            w <<= length
+            avail -= length
+            pos += length
+            switches = 0
+            continue
+        if pos >= endbits:
+            break
+        # slow path: escapes, table switches, long codes, invalid bits
+        w = _peek64(p, nbytes, pos)
+        avail = 57
+        entry = rlut[<Py_ssize_t>(w >> (64 - bits))]
+        if entry == LUT_LONG:
+            entry = _find_long(<uint32_t>(w >> 32), long_offsets[table],
+                               long_offsets[table + 1], long_keys, long_rows, codes)
+        if entry < 0:
+            produced[0] = k
+            return BAD_CODE
+        row = codes + entry * NCOL
+        p_bits = row[C_PREFIX]
+        total = row[C_TOTAL]
+        if pos + total > endbits:
+            break
+        if row[C_MODE] == 0:
+            idx = row[C_VALUE]
+            if idx < 1 or idx > ntables:
+                produced[0] = k
+                return BAD_VALUE
+            table = idx - 1
+            bits = lut_bits[table]
+            flut = fast + lut_offsets[table]
+            rlut = lut + lut_offsets[table]
+            pos += p_bits
+            avail = 0  # reload the window at the new position
+            switches += 1
+            if switches > 64:  # a chain of switches that decodes nothing
+                produced[0] = k
+                return BAD_CODE
+            continue
+        switches = 0
+        extra = total - p_bits
+        if extra == 0:
+            out[k] = row[C_VALUE]
+        elif p_bits + extra > 57:
+            w = _peek64(p, nbytes, pos + p_bits)
+            out[k] = sign_extend(<uint32_t>(w >> (64 - extra)), extra)
+        else:
+            out[k] = sign_extend(<uint32_t>((w << p_bits) >> (64 - extra)), extra)
+        pos += total
+        avail = 0
+        k += 1
+    if k < n:
+        out[k] = 0  # the fast path may have written one value past the last one kept
+    produced[0] = k
+    return OK
+
+
+cdef inline int32_t _find_long(uint32_t window, Py_ssize_t lo, Py_ssize_t hi,
+                               const uint32_t* keys, const int32_t* rows,
+                               const int32_t* codes) noexcept nogil:
+    """Row of the long code whose interval holds ``window``, or LUT_NONE."""
+    cdef Py_ssize_t mid
+    cdef int p
+    cdef const int32_t* row
+    if lo >= hi or window < keys[lo]:
+        return LUT_NONE
+    while hi - lo > 1:  # invariant: keys[lo] <= window < keys[hi] (or hi == end)
+        mid = (lo + hi) >> 1
+        if keys[mid] <= window:
+            lo = mid
+        else:
+            hi = mid
+    row = codes + rows[lo] * NCOL
+    p = row[C_PREFIX]
+    if <uint32_t>((<uint64_t>window) >> (32 - p)) == <uint32_t>row[C_CODE]:
+        return rows[lo]
+    return LUT_NONE
+
+
+cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order) noexcept nogil:
+    """First / second differences in wrapping 32-bit arithmetic."""
+    cdef Py_ssize_t i
+    cdef uint32_t a, b
+    if order == 1:
+        for i in range(1, n):
+            x[i] = <int32_t>(<uint32_t>x[i] + <uint32_t>x[i - 1])
+    elif order == 2:
+        for i in range(2, n):
+            a = <uint32_t>x[i - 1]
+            b = <uint32_t>x[i - 2]
+            x[i] = <int32_t>(<uint32_t>x[i] + 2 * a - b)
+
+
+def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
+                 Py_ssize_t nsamples, int huffman, int differences,
+                 const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
+                 const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
+                 const int32_t[::1] lut_bits=None, const int64_t[::1] fast=None,
+                 const int64_t[::1] long_offsets=None, const uint32_t[::1] long_keys=None,
+                 const int32_t[::1] long_rows=None):
+    """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
+
+    Returns ``(status, values, produced, lo, hi)``; ``produced[i]`` says how
+    many values lead ``i`` really held (the rest of its row is zero) and
+    ``lo``/``hi`` bound the decoded values (to pick the output dtype).
+    """
+    cdef Py_ssize_t nleads = starts.shape[0], i, j, m
+    cdef Py_ssize_t n = data.shape[0]
+    cdef int status = OK, st
+    cdef Py_ssize_t ntables = 0
+    if lengths.shape[0] != nleads or nsamples < 0:
+        raise ValueError("lead arrays disagree")
+    if differences not in (0, 1, 2):
+        return UNSUPPORTED, None, None, 0, 0
+    for i in range(nleads):
+        if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
+            return TRUNCATED, None, None, 0, 0
+    if huffman:
+        if codes is None or table_offsets is None or lut is None or lut_offsets is None \
+                or lut_bits is None or fast is None or long_offsets is None \
+                or long_keys is None or long_rows is None:
+            raise ValueError("Huffman decoding needs its tables")
+        ntables = table_offsets.shape[0] - 1
+        if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
+            raise ValueError("malformed Huffman tables")
+        if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
+                or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0] \
+                or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
+                or long_offsets[ntables] > long_keys.shape[0]:
+            raise ValueError("malformed Huffman tables")
+    values = np.zeros((nleads, nsamples), dtype=np.int32)
+    produced = np.zeros(nleads, dtype=np.int64)
+    cdef int32_t[:, ::1] v = values
+    cdef int64_t[::1] prod = produced
+    cdef Py_ssize_t got
+    cdef const uint8_t* base
+    cdef const int32_t* cp = NULL
+    cdef const int32_t* tp = NULL
+    cdef const int32_t* lp = NULL
+    cdef const int64_t* lop = NULL
+    cdef const int32_t* lbp = NULL
+    cdef const int64_t* fp = NULL
+    cdef const int64_t* lgo = NULL
+    cdef const uint32_t* lgk = NULL
+    cdef const int32_t* lgr = NULL
+    cdef int32_t lo = 0, hi = 0
+    if nleads == 0 or nsamples == 0:
+        return OK, values, produced, 0, 0
+    if huffman:
+        cp = &codes[0, 0] if codes.shape[0] > 0 else NULL
+        tp = &table_offsets[0]
+        lp = &lut[0]
+        lop = &lut_offsets[0]
+        lbp = &lut_bits[0]
+        fp = &fast[0]
+        lgo = &long_offsets[0]
+        if long_keys.shape[0] > 0:
+            lgk = &long_keys[0]
+            lgr = &long_rows[0]
+    with nogil:
+        for i in range(nleads):
+            got = 0
+            base = &data[0] + starts[i] if n > 0 else NULL
+            if huffman:
+                st = _decode_huffman(base, lengths[i], &v[i, 0], nsamples, &got,
+                                     cp, tp, ntables, lp, lop, lbp, fp, lgo, lgk, lgr)
+                if st != OK:
+                    status = st
+                    prod[i] = got
+                    break
+            else:
+                m = lengths[i] // 2
+                if m > nsamples:
+                    m = nsamples
+                for j in range(m):
+                    v[i, j] = <int16_t>load_le16(base + 2 * j)
+                got = m
+            prod[i] = got
+            _undo_differences(&v[i, 0], got, differences)
+            for j in range(got):
+                if v[i, j] < lo:
+                    lo = v[i, j]
+                if v[i, j] > hi:
+                    hi = v[i, j]
+    return status, values, produced, lo, hi
+
+
+# ---------------------------------------------------------------- bimodal
+
+def bimodal_expand(const int32_t[:, ::1] stored, const int64_t[::1] produced,
+                   const int64_t[::1] zone_start, const int64_t[::1] zone_end,
+                   Py_ssize_t factor, Py_ssize_t nsamples):
+    """Rebuild full-rate leads from bimodal storage.
+
+    Protected zones (1-based inclusive, sorted, non-overlapping, clipped to
+    ``nsamples`` by the caller) are copied; every run between them holds
+    ``ceil(run / factor)`` stored values, interpolated linearly with the first
+    value held for ``factor // 2`` samples before and the last held after.
+    Returns ``(status, values)``: TRUNCATED when a lead holds too few values.
+    """
+    cdef Py_ssize_t nleads = stored.shape[0], nz = zone_start.shape[0]
+    cdef Py_ssize_t i, z
+    cdef int status = OK
+    if produced.shape[0] != nleads or zone_end.shape[0] != nz or factor < 1 or nsamples < 0:
+        raise ValueError("bimodal arguments disagree")
+    for z in range(nz):
+        if zone_start[z] < 1 or zone_end[z] < zone_start[z] or zone_end[z] > nsamples:
+            return BAD_VALUE, None
+        if z > 0 and zone_start[z] <= zone_end[z - 1]:
+            return BAD_VALUE, None
+    for i in range(nleads):
+        if produced[i] > stored.shape[1]:
+            raise ValueError("produced count beyond the stored array")
+    out = np.zeros((nleads, nsamples), dtype=np.int32)
+    cdef int32_t[:, ::1] o = out
+    cdef Py_ssize_t s, k, m, run_start, run_end, L, j, half, pos, avail, zi
+    cdef int64_t a, b
+    if nleads == 0 or nsamples == 0:
+        return OK, out
+    half = factor // 2
+    with nogil:
+        for i in range(nleads):
+            avail = produced[i]
+            k = 0
+            s = 1
+            zi = 0
+            while s <= nsamples:
+                if zi < nz and s == zone_start[zi]:
+                    L = zone_end[zi] - zone_start[zi] + 1
+                    if k + L > avail:
+                        status = TRUNCATED
+                        break
+                    for j in range(L):
+                        o[i, s - 1 + j] = stored[i, k + j]
+                    k += L
+                    s += L
+                    zi += 1
+                    continue
+                run_start = s
+                run_end = zone_start[zi] - 1 if zi < nz else nsamples
+                L = run_end - run_start + 1
+                m = (L + factor - 1) // factor
+                if k + m > avail:
+                    status = TRUNCATED
+                    break
+                pos = run_start - 1
+                # hold the first value
+                for j in range(min(half, L)):
+                    o[i, pos] = stored[i, k]
+                    pos += 1
+                # interpolate between consecutive stored values
+                for j in range(m - 1):
+                    a = stored[i, k + j]
+                    b = stored[i, k + j + 1]
+                    for z in range(factor):
+                        if pos > run_end - 1:
+                            break
+                        o[i, pos] = <int32_t>(a + (z * (b - a)) // factor
+                                              if (z * (b - a)) >= 0
+                                              else a - ((-z * (b - a)) // factor))
+                        pos += 1
+                # hold the last value
+                while pos <= run_end - 1:
+                    o[i, pos] = stored[i, k + m - 1]
+                    pos += 1
+                k += m
+                s = run_end + 1
+            if status != OK:
+                break
+    return status, out
+
+
+# ---------------------------------------------------------------- reference beat
+
+def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
+                       const int32_t[:, ::1] beat, int64_t beat_mult,
+                       const int64_t[::1] qrs_start, const int64_t[::1] qrs_fiducial,
+                       const int64_t[::1] qrs_end, const uint8_t[::1] qrs_add,
+                       int64_t beat_fiducial):
+    """``residual * residual_mult`` plus ``beat * beat_mult`` re-added in each
+    subtraction zone (1-based inclusive) of the QRS complexes flagged in
+    ``qrs_add``, aligned on the fiducials: rhythm[s] += beat[s - fc + fcm].
+
+    Returns ``(status, int64 values, min, max)``; OVERFLOW if a multiplier is
+    absurd.
+    """
+    cdef Py_ssize_t nleads = residual.shape[0], n = residual.shape[1]
+    cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0]
+    cdef Py_ssize_t i, j, q, s
+    cdef int64_t first, last, lo = 0, hi = 0
+    if beat.shape[0] != nleads and nq > 0:
+        raise ValueError("reference beat and rhythm lead counts differ")
+    if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
+        raise ValueError("QRS arrays disagree")
+    if residual_mult < 0 or beat_mult < 0 or residual_mult > 65535 or beat_mult > 65535:
+        return OVERFLOW, None, 0, 0
+    out = np.empty((nleads, n), dtype=np.int64)
+    cdef int64_t[:, ::1] o = out
+    with nogil:
+        for i in range(nleads):
+            for j in range(n):
+                o[i, j] = residual[i, j] * residual_mult
+            for q in range(nq):
+                if not qrs_add[q]:
+                    continue
+                # clip the zone to the record and to the beat before looping
+                first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
+                last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
+                for s in range(first, last + 1):
+                    o[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1] * beat_mult
+            for j in range(n):
+                if o[i, j] < lo:
+                    lo = o[i, j]
+                if o[i, j] > hi:
+                    hi = o[i, j]
+    return OK, out, lo, hi

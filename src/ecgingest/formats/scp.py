@@ -1,0 +1,1090 @@
+"""SCP-ECG (EN 1064 / ISO 11073-91064), versions 1.0, 1.3, 2.x and 3.0.
+
+Container, section 1 and the measurement / statement sections are parsed
+here; every per-sample step (CRC, Huffman, differences, bimodal
+interpolation, reference-beat addition) runs in ``ecgingest._ext.scp`` with
+the GIL released. Every length and index read from the file is checked
+against the bytes present before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import struct
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._ext import scp as _k
+from ..detect import SingleFileFormat
+from ..errors import (
+    ChecksumError,
+    CorruptDataError,
+    EcgIngestError,
+    EcgWarning,
+    HeaderError,
+    TruncatedError,
+    UnsupportedFeatureError,
+)
+from ..record import Metadata, Record, Signal
+from ..sources import Entry
+
+__all__ = ["FORMAT", "decode", "sniff", "LEAD_NAMES", "crc16", "ReferenceBeat"]
+
+_FMT = "scp"
+
+#: Lead names by SCP-ECG lead id (section 3), ids 0..184; larger ids are unspecified.
+LEAD_NAMES: tuple[str, ...] = (
+    "unspecified", "I", "II", "V1", "V2", "V3", "V4", "V5", "V6", "V7",
+    "V2R", "V3R", "V4R", "V5R", "V6R", "V7R", "X", "Y", "Z", "CC5",
+    "CM5", "LA", "RA", "LL", "fI", "fE", "fC", "fA", "fM", "fF",
+    "fH", "dI", "dII", "dV1", "dV2", "dV3", "dV4", "dV5", "dV6", "dV7",
+    "dV2R", "dV3R", "dV4R", "dV5R", "dV6R", "dV7R", "dX", "dY", "dZ", "dCC5",
+    "dCM5", "dLA", "dRA", "dLL", "dfI", "dfE", "dfC", "dfA", "dfM", "dfF",
+    "dfH", "III", "aVR", "aVL", "aVF", "-aVR", "V8", "V9", "V8R", "V9R",
+    "D", "A", "J", "Defib", "Extern", "A1", "A2", "A3", "A4", "dV8",
+    "dV9", "dV8R", "dV9R", "dD", "dA", "dJ", "Chest", "V", "VR", "VL",
+    "VF", "MCL", "MCL1", "MCL2", "MCL3", "MCL4", "MCL5", "MCL6", "CC", "CC1",
+    "CC2", "CC3", "CC4", "CC6", "CC7", "CM", "CM1", "CM2", "CM3", "CM4",
+    "CM6", "dIII", "daVR", "daVL", "daVF", "d-aVR", "dChest", "dV", "dVR", "dVL",
+    "dVF", "CM7", "CH5", "CS5", "CB5", "CR5", "ML", "AB1", "AB2", "AB3",
+    "AB4", "ES", "AS", "AI", "S", "dDefib", "dExtern", "dA1", "dA2", "dA3",
+    "dA4", "dMCL1", "dMCL2", "dMCL3", "dMCL4", "dMCL5", "dMCL6", "RL", "CV5RL", "CV6LL",
+    "CV6LU", "V10", "dMCL", "dCC", "dCC1", "dCC2", "dCC3", "dCC4", "dCC6", "dCC7",
+    "dCM", "dCM1", "dCM2", "dCM3", "dCM4", "dCM6", "dCM7", "dCH5", "dCS5", "dCB5",
+    "dCR5", "dML", "dAB1", "dAB2", "dAB3", "dAB4", "dES", "dAS", "dAI", "dS",
+    "dRL", "dCV5RL", "dCV6LL", "dCV6LU", "dV10",
+)
+assert len(LEAD_NAMES) == 185
+
+#: Section 1 tag 14/15 byte 16 (language support code) -> Python codec.
+_LANGUAGE_CODECS: dict[int, str] = {
+    0x00: "latin-1",  # "ASCII only"; bytes >= 0x80 read as Latin-1 rather than failing
+    0x01: "latin-1", 0x03: "iso8859-2", 0x0B: "iso8859-4", 0x13: "iso8859-5",
+    0x1B: "iso8859-6", 0x23: "iso8859-7", 0x2B: "iso8859-8", 0x33: "iso8859-11",
+    0x3B: "iso8859-15", 0x07: "utf-8", 0x0F: "shift_jis", 0x17: "iso2022_jp",
+    0x1F: "euc_jp", 0x27: "gb2312", 0x2F: "euc_kr",
+}
+
+_VERSIONS = {10: "1.0", 11: "1.0", 12: "1.0", 13: "1.3", 20: "2.0", 21: "2.1", 22: "2.2",
+             29: "3.0", 30: "3.0"}
+
+_MAX_BIMODAL_FACTOR = 64
+_MAX_BIMODAL_SAMPLES = 1 << 22  # per lead; 64 x the values 65535 bytes of 1-bit codes hold
+
+_STATUS_TEXT = {
+    _k.STATUS_TRUNCATED: (TruncatedError, "data ends before the values it declares"),
+    _k.STATUS_BAD_VALUE: (CorruptDataError, "a value is out of range"),
+    _k.STATUS_OVERFLOW: (CorruptDataError, "a multiplier or value overflows"),
+    _k.STATUS_BAD_CODE: (CorruptDataError, "a bit sequence matches no Huffman code"),
+    _k.STATUS_UNSUPPORTED: (UnsupportedFeatureError, "an encoding ecgingest does not decode"),
+}
+
+#: Section 10 per-lead measurement names, in stored order (int16 each).
+_LEAD_MEASUREMENTS = (
+    "p_duration", "pr_interval", "qrs_duration", "qt_interval", "q_duration", "r_duration",
+    "s_duration", "r_prime_duration", "s_prime_duration", "q_amplitude", "r_amplitude",
+    "s_amplitude", "r_prime_amplitude", "s_prime_amplitude", "j_point_amplitude",
+    "p_plus_amplitude", "p_minus_amplitude", "t_plus_amplitude", "t_minus_amplitude",
+    "st_slope", "p_morphology", "t_morphology", "iso_segment_qrs_onset",
+    "iso_segment_qrs_end", "intrinsicoid_deflection", "quality_code",
+    "st_amplitude_j20", "st_amplitude_j60", "st_amplitude_j80", "st_amplitude_rr16",
+    "st_amplitude_rr8",
+)
+
+
+def crc16(data: bytes | memoryview) -> int:
+    """CRC-16/CCITT-FALSE, the checksum of SCP-ECG records and sections."""
+    return int(_k.crc16(_as_u8(data)))
+
+
+def _as_u8(data: bytes | memoryview | bytearray) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- detection
+
+def sniff(entry: Entry) -> bool:
+    """Section 0 shape at byte 6 (BioSig's heuristics, minus the index and CRC
+    checks, so that damaged SCP files are claimed and get a precise error)."""
+    try:
+        head = entry.head(64)
+        if len(head) < 32:
+            return False
+        sec_id, sec_len = struct.unpack_from("<HI", head, 8)
+        if sec_id != 0 or sec_len < 26 or sec_len % 10 != 6:
+            return False
+        if head[16:22] not in (b"SCPECG", b"\0" * 6):
+            return False
+        pid, plen = struct.unpack_from("<HI", head, 22)
+        return pid == 0 and plen == sec_len
+    except Exception:  # sniffing never raises
+        return False
+
+
+# ---------------------------------------------------------------- helpers
+
+@dataclass
+class _Ctx:
+    """Per-file decoding state: where errors happen and what was tolerated."""
+
+    path: str | None
+    strict: bool
+    warnings: list[str] = field(default_factory=list)
+    codec: str = "latin-1"
+
+    def error(self, cls: type[EcgIngestError], message: str, *, offset: int | None = None,
+              field: str | None = None) -> EcgIngestError:
+        return cls(message, format=_FMT, path=self.path, offset=offset, field=field)
+
+    def deviation(self, message: str, *, cls: type[EcgIngestError] = HeaderError,
+                  offset: int | None = None, field: str | None = None) -> None:
+        """A non-conformance: an error with ``strict``, else a warning on the record."""
+        if self.strict:
+            raise self.error(cls, message + " (strict mode)", offset=offset, field=field)
+        self.warnings.append(message)
+        warnings.warn(message, EcgWarning, stacklevel=4)
+
+    def note(self, message: str) -> None:
+        """A tolerated oddity that is not worth failing even a strict read."""
+        self.warnings.append(message)
+        warnings.warn(message, EcgWarning, stacklevel=4)
+
+    def text(self, raw: bytes) -> str:
+        """A string field: up to its first NUL, in the encoding section 1 declares."""
+        raw = raw.split(b"\0", 1)[0]
+        try:
+            return raw.decode(self.codec)
+        except UnicodeDecodeError:
+            self.note(f"text {raw[:20]!r} is not valid {self.codec}; undecodable "
+                      "bytes replaced")
+            return raw.decode(self.codec, errors="replace")
+
+
+@dataclass(frozen=True)
+class _Section:
+    id: int
+    offset: int  # 0-based offset of the section header in the file
+    length: int
+    version: int
+    protocol: int
+
+    @property
+    def body(self) -> int:
+        return self.offset + 16
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+_POINTER = struct.Struct("<HII")
+_SECTION_HEADER = struct.Struct("<HHIBB")
+_BEAT_MEASUREMENTS = struct.Struct("<5H3h")
+_LEAD_ROW = struct.Struct("<IIB")
+
+
+def _u16(b: bytes, o: int) -> int:
+    return b[o] | (b[o + 1] << 8)
+
+
+def _i16(b: bytes, o: int) -> int:
+    v = _u16(b, o)
+    return v - 0x10000 if v >= 0x8000 else v
+
+
+def _u32(b: bytes, o: int) -> int:
+    return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
+
+
+def _need(ctx: _Ctx, data: bytes, offset: int, size: int, end: int, what: str) -> None:
+    if offset < 0 or offset + size > end or offset + size > len(data):
+        raise ctx.error(TruncatedError,
+                        f"{what} needs {size} bytes at byte {offset} but its section or the "
+                        "file ends before that; the file is cut or corrupt", offset=offset,
+                        field=what)
+
+
+# ---------------------------------------------------------------- container
+
+def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, int]:
+    """Record header, section 0 pointer table and every section header."""
+    n = len(data)
+    if n < 6 + 16 + 10:
+        raise ctx.error(TruncatedError, f"{n} bytes is too short for an SCP-ECG record "
+                        "(record header, section 0 header and one pointer need 32)", offset=0)
+    stored_crc, rec_len = _u16(data, 0), _u32(data, 2)
+    if rec_len > n:
+        raise ctx.error(TruncatedError,
+                        f"the record header says the file is {rec_len} bytes but it has {n}; "
+                        "the file is truncated or not a conformant SCP-ECG record",
+                        offset=2, field="record length")
+    if rec_len < 6 + 16:
+        raise ctx.error(HeaderError, f"the record header gives a length of {rec_len} bytes, "
+                        "smaller than the headers themselves", offset=2, field="record length")
+    if rec_len < n:
+        ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
+                      "declares; they are ignored", field="record length")
+    u8 = _as_u8(data)
+    crc = _k.crc16(u8, 2, rec_len)
+    if crc != stored_crc:
+        ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
+                      cls=ChecksumError, offset=0, field="record CRC")
+    end = rec_len
+    # section 0
+    s0_id, s0_len = _u16(data, 8), _u32(data, 10)
+    if s0_id != 0:
+        raise ctx.error(HeaderError, f"the first section has id {s0_id}, not 0 (pointer "
+                        "table); not an SCP-ECG record", offset=8, field="section 0 id")
+    if s0_len < 16 or 6 + s0_len > end:
+        raise ctx.error(TruncatedError, f"section 0 declares {s0_len} bytes but the record "
+                        f"holds {end - 6} after its header", offset=10, field="section 0 length")
+    if (s0_len - 16) % 10:
+        ctx.deviation(f"section 0 length {s0_len} leaves a partial pointer entry",
+                      offset=10, field="section 0 length")
+    version, protocol = data[14], data[15]
+    sections: dict[int, _Section] = {}
+    for k, (sid, slen, index) in enumerate(_POINTER.iter_unpack(
+            data[22:22 + 10 * ((s0_len - 16) // 10)])):
+        o = 22 + 10 * k
+        if slen == 0 or index == 0:
+            continue
+        if sid in sections:
+            raise ctx.error(HeaderError, f"section {sid} is defined twice in the pointer table",
+                            offset=o, field="pointer table")
+        start = index - 1
+        if start + slen > end or slen < 16:
+            raise ctx.error(HeaderError,
+                            f"pointer to section {sid} (index {index}, length {slen}) falls "
+                            f"outside the {end}-byte record; the file is corrupt",
+                            offset=o, field=f"section {sid} pointer")
+        if sid == 0 and start != 6:
+            raise ctx.error(HeaderError, f"section 0 points to itself at index {index}, "
+                            "not 7; the pointer table is not conformant",
+                            offset=o + 6, field="section 0 pointer")
+        stored, hid, hlen, sec_version, sec_protocol = _SECTION_HEADER.unpack_from(data, start)
+        if hid != sid:
+            raise ctx.error(HeaderError, f"pointer for section {sid} leads to a section "
+                            f"header with id {hid}", offset=start + 2, field=f"section {sid} id")
+        length = slen
+        if hlen != slen:
+            ctx.deviation(f"section {sid}: header length {hlen} differs from the pointer "
+                          f"length {slen}; using the smaller", offset=start + 4,
+                          field=f"section {sid} length")
+            length = max(16, min(hlen, slen))
+        s_crc = _k.crc16(u8, start + 2, start + length)
+        if s_crc != stored:
+            ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
+                          f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
+                          field=f"section {sid} CRC")
+        sections[sid] = _Section(sid, start, length, sec_version, sec_protocol)
+    if 0 not in sections:
+        ctx.deviation("section 0 has no pointer to itself", field="pointer table")
+    return sections, version, protocol
+
+
+def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
+    candidates = [protocol] + [s.protocol for s in sections.values()]
+    for value in candidates:
+        if value in _VERSIONS:
+            label = _VERSIONS[value]
+            return label, float(label)
+    if protocol == 0:
+        return "1.0", 1.0  # pre-1.3 files often leave the version bytes zero
+    ctx.deviation(f"unknown protocol version byte {protocol}; decoding as 2.x",
+                  field="protocol version")
+    return "2.0", 2.0
+
+
+# ---------------------------------------------------------------- section 1
+
+def _date(ctx: _Ctx, raw: bytes, what: str) -> dt.date | None:
+    if len(raw) < 4:
+        return None
+    y, m, d = _u16(raw, 0), raw[2], raw[3]
+    if y == 0 and m == 0 and d == 0:
+        return None
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        ctx.note(f"{what} {y:04d}-{m:02d}-{d:02d} is not a valid date; ignored")
+        return None
+
+
+def _device(ctx: _Ctx, raw: bytes) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    if len(raw) >= 8:
+        info.update(institution=_u16(raw, 0), department=_u16(raw, 2), device_id=_u16(raw, 4),
+                    device_type=raw[6], manufacturer_code=raw[7])
+    if len(raw) >= 14:
+        info["model"] = raw[8:14].split(b"\0", 1)[0].decode("latin-1").strip()
+    if len(raw) >= 19:
+        info.update(protocol_revision=raw[14], compatibility_level=raw[15],
+                    language_support=raw[16], capabilities=raw[17], mains_frequency=raw[18])
+    strings: list[str] = []
+    if len(raw) > 36:
+        for part in raw[36:].split(b"\0")[:5]:
+            strings.append(ctx.text(part))
+    names = ("analysing_program_revision", "serial_number", "system_software",
+             "scp_implementation_software", "manufacturer")
+    for name, value in zip(names, strings):
+        info[name] = value
+    return info
+
+
+def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
+    """Tag / length / value triplets up to tag 255 or the section end."""
+    tags: list[tuple[int, bytes, int]] = []
+    o, end = sec.body, sec.end
+    while o + 3 <= end:
+        tag, length = data[o], _u16(data, o + 1)
+        if tag == 255:
+            break
+        if o + 3 + length > end:
+            ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
+                          "the remaining tags are ignored", cls=TruncatedError, offset=o,
+                          field=f"section 1 tag {tag}")
+            break
+        tags.append((tag, data[o + 3:o + 3 + length], o))
+        o += 3 + length
+    # the language code of the acquiring device decides how every text is decoded
+    for tag, raw, _ in tags:
+        if tag == 14 and len(raw) >= 17:
+            code = raw[16]
+            if code in _LANGUAGE_CODECS:
+                ctx.codec = _LANGUAGE_CODECS[code]
+            else:
+                ctx.note(f"unknown language support code 0x{code:02X}; texts read "
+                                    "as Latin-1")
+    fields: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    indications: list[str] = []
+    drugs: list[dict[str, Any]] = []
+    manufacturer: dict[int, bytes] = {}
+    acq_date = acq_time = None
+    tz_minutes: int | None = None
+    for tag, raw, off in tags:
+        if tag == 0:
+            fields["patient_last_name"] = ctx.text(raw) or None
+        elif tag == 1:
+            fields["patient_first_name"] = ctx.text(raw) or None
+        elif tag == 2:
+            fields["patient_id"] = ctx.text(raw) or None
+        elif tag == 3:
+            info["second_last_name"] = ctx.text(raw)
+        elif tag == 4 and len(raw) >= 3:
+            value, unit = _u16(raw, 0), raw[2]
+            info["age"] = (value, {1: "years", 2: "months", 3: "weeks", 4: "days",
+                                   5: "hours"}.get(unit, "unspecified"))
+            years = {1: value, 2: value // 12, 3: value // 52, 4: value // 365,
+                     5: value // 8766}.get(unit)
+            if unit not in (1, 2, 3, 4, 5) and value:
+                ctx.note(f"age {value} has unknown unit code {unit}; not used")
+            if years is not None and (value or unit):
+                fields["patient_age"] = years
+        elif tag == 5:
+            fields["patient_birth_date"] = _date(ctx, raw, "birth date")
+        elif tag == 6 and len(raw) >= 3:
+            value, unit = _u16(raw, 0), raw[2]
+            conv = {1: lambda v: v, 2: lambda v: round(v * 2.54), 3: lambda v: round(v / 10)}
+            if unit in conv:
+                if value:
+                    fields["patient_height"] = int(conv[unit](value))
+            elif value:
+                ctx.note(f"height {value} has unknown unit code {unit}; not used")
+        elif tag == 7 and len(raw) >= 3:
+            value, unit = _u16(raw, 0), raw[2]
+            conv = {1: lambda v: v * 1000, 2: lambda v: v, 3: lambda v: round(v * 453.59237),
+                    4: lambda v: round(v * 28.349523125)}
+            if unit in conv:
+                if value:
+                    fields["patient_weight"] = int(conv[unit](value))
+            elif value:
+                ctx.note(f"weight {value} has unknown unit code {unit}; not used")
+        elif tag == 8 and raw:
+            sex = {1: "MALE", 2: "FEMALE"}.get(raw[0])
+            if sex is None and raw[0] not in (0, 9):
+                ctx.note(f"sex code {raw[0]} is not defined; treated as unknown")
+            fields["patient_gender"] = sex
+        elif tag == 9 and raw:
+            info["race"] = raw[0]
+        elif tag == 10 and len(raw) >= 3:
+            drugs.append({"table": raw[0], "class": raw[1], "code": raw[2],
+                          "text": ctx.text(raw[3:])})
+        elif tag in (11, 12) and len(raw) >= 2:
+            info.setdefault("blood_pressure", {})[
+                "systolic" if tag == 11 else "diastolic"] = _u16(raw, 0)
+        elif tag == 13:
+            text = ctx.text(raw)
+            if text:
+                indications.append(text)
+        elif tag in (14, 15):
+            info["acquiring_device" if tag == 14 else "analysing_device"] = _device(ctx, raw)
+        elif 16 <= tag <= 23 or tag == 30 or tag == 33 or tag == 35:
+            name = {16: "acquiring_institution", 17: "analysing_institution",
+                    18: "acquiring_department", 19: "analysing_department",
+                    20: "referring_physician", 21: "confirming_physician",
+                    22: "technician", 23: "room", 30: "free_text",
+                    33: "electrode_configuration", 35: "medical_history"}[tag]
+            if tag == 33:
+                info[name] = tuple(raw[:2])
+            else:
+                info[name] = ctx.text(raw)
+        elif tag == 24 and raw:
+            info["stat_code"] = raw[0]
+        elif tag == 25:
+            acq_date = _date(ctx, raw, "acquisition date")
+        elif tag == 26 and len(raw) >= 3:
+            h, m, s = raw[0], raw[1], raw[2]
+            try:
+                acq_time = dt.time(h, m, s)
+            except ValueError:
+                ctx.note(f"acquisition time {h:02d}:{m:02d}:{s:02d} is not valid; "
+                                    "ignored")
+        elif tag == 27 and len(raw) >= 2:
+            info.setdefault("filters", {})["highpass_hz"] = _u16(raw, 0) / 100.0
+        elif tag == 28 and len(raw) >= 2:
+            info.setdefault("filters", {})["lowpass_hz"] = float(_u16(raw, 0))
+        elif tag == 29 and raw:
+            notch = [hz for bit, hz in ((0, 60), (1, 50)) if raw[0] >> bit & 1]
+            info.setdefault("filters", {})["notch_hz"] = tuple(notch)
+            info["filters"]["bitmap"] = raw[0]
+        elif tag == 31:
+            info["sequence_number"] = ctx.text(raw)
+        elif tag == 32:
+            info["history_codes"] = bytes(raw)
+        elif tag == 34 and len(raw) >= 2:
+            value = _i16(raw, 0)
+            if _u16(raw, 0) != 0x7FFF:
+                tz_minutes = value
+            info["time_zone"] = {"offset_minutes": None if tz_minutes is None else value,
+                                 "index": _u16(raw, 2) if len(raw) >= 4 else None,
+                                 "description": ctx.text(raw[4:]) if len(raw) > 4 else ""}
+        elif tag >= 200:
+            manufacturer[tag] = bytes(raw)
+        else:
+            info.setdefault("other_tags", {})[tag] = bytes(raw)
+    if drugs:
+        info["drugs"] = drugs
+    if manufacturer:
+        info["manufacturer_tags"] = manufacturer
+    if indications:
+        fields["indications"] = tuple(indications)
+    acquiring = info.get("acquiring_device")
+    if acquiring:
+        model = acquiring.get("model") or ""
+        fields["device_id"] = model or str(acquiring.get("device_id", "")) or None
+    start: dt.datetime | dt.time | None = None
+    if acq_date is not None and acq_time is not None:
+        tz = dt.timezone(dt.timedelta(minutes=tz_minutes)) if tz_minutes is not None and \
+            abs(tz_minutes) < 24 * 60 else None
+        local = dt.datetime.combine(acq_date, acq_time, tz)
+        start = local
+        fields["recording_start_time"] = local.astimezone(dt.timezone.utc) if tz else local
+        if tz_minutes is not None and tz_minutes % 60 == 0 and -12 * 60 <= tz_minutes <= 14 * 60:
+            # Etc/GMT names exist from GMT-14 to GMT+12 (their sign is inverted)
+            hours = -tz_minutes // 60
+            fields["recording_time_zone"] = "Etc/GMT" if hours == 0 else f"Etc/GMT{hours:+d}"
+    elif acq_time is not None:
+        start = acq_time
+    info["_start"] = start
+    return Metadata(**{k: v for k, v in fields.items() if v is not None}), info
+
+
+# ---------------------------------------------------------------- section 2
+
+def _default_table() -> np.ndarray:
+    rows = [(1, 1, 1, 0, 0)]
+    for v in range(1, 9):
+        prefix = ((1 << v) - 1) << 2
+        rows.append((v + 2, v + 2, 1, v, prefix))
+        rows.append((v + 2, v + 2, 1, -v, prefix | 1))
+    rows.append((10, 18, 1, 0, 0b1111111110))
+    rows.append((10, 26, 1, 0, 0b1111111111))
+    return np.array(rows, dtype=np.int32)
+
+
+_DEFAULT_CODES = _default_table()
+
+
+def _reverse_bits(value: int, nbits: int) -> int:
+    out = 0
+    for i in range(nbits):
+        out = (out << 1) | ((value >> i) & 1)
+    return out
+
+
+@dataclass(frozen=True)
+class _Huffman:
+    codes: np.ndarray
+    offsets: np.ndarray
+    default: bool
+    lookup: tuple  # the arrays of ``_k.build_luts`` after its status
+
+
+def _build_huffman(ctx: _Ctx, codes: np.ndarray, offsets: np.ndarray, default: bool,
+                   offset: int) -> _Huffman:
+    status, *lookup = _k.build_luts(codes, offsets)
+    if status == _k.STATUS_BAD_VALUE:
+        raise ctx.error(CorruptDataError, "a Huffman code has an impossible bit count "
+                        "(prefix 1..32 bits, at most 32 value bits) or a code wider than its "
+                        "prefix", offset=offset, field="section 2")
+    if status == _k.STATUS_OVERFLOW:
+        raise ctx.error(CorruptDataError, "the Huffman tables would need more than 4 million "
+                        "lookup entries; the section is not a plausible set of tables",
+                        offset=offset, field="section 2")
+    if status != _k.STATUS_OK:
+        raise ctx.error(CorruptDataError, "a Huffman table is not prefix-free (two codes "
+                        "share a bit pattern), so the data cannot be decoded unambiguously",
+                        offset=offset, field="section 2")
+    return _Huffman(codes, offsets, default, tuple(lookup))
+
+
+_DEFAULT_HUFFMAN: _Huffman | None = None
+
+
+def _parse_section2(data: bytes, sec: _Section, ctx: _Ctx) -> _Huffman | None:
+    global _DEFAULT_HUFFMAN
+    _need(ctx, data, sec.body, 2, sec.end, "section 2 table count")
+    ntables = _u16(data, sec.body)
+    if ntables == 19999:
+        if _DEFAULT_HUFFMAN is None:
+            _DEFAULT_HUFFMAN = _build_huffman(ctx, _DEFAULT_CODES,
+                                              np.array([0, len(_DEFAULT_CODES)], np.int32),
+                                              True, sec.body)
+        return _DEFAULT_HUFFMAN
+    if ntables == 0:
+        return None
+    # trust the table count; check each table's codes are really present first
+    o = sec.body + 2
+    rows: list[tuple[int, int, int, int, int]] = []
+    offsets = [0]
+    for t in range(ntables):
+        _need(ctx, data, o, 2, sec.end, f"Huffman table {t + 1} code count")
+        ncodes = _u16(data, o)
+        o += 2
+        _need(ctx, data, o, 9 * ncodes, sec.end, f"Huffman table {t + 1} codes")
+        for _ in range(ncodes):
+            prefix, total, mode = data[o], data[o + 1], data[o + 2]
+            value = _i16(data, o + 3)
+            code = _reverse_bits(_u32(data, o + 5), prefix) if prefix <= 32 else 0
+            rows.append((prefix, total, mode, value, code))
+            o += 9
+        offsets.append(len(rows))
+    codes = np.array(rows, dtype=np.int32).reshape(-1, 5)
+    return _build_huffman(ctx, codes, np.array(offsets, np.int32), False, sec.body)
+
+
+# ---------------------------------------------------------------- sections 3, 4
+
+@dataclass(frozen=True)
+class _Leads:
+    ids: tuple[int, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    refbeat_subtracted: bool
+    simultaneous: bool
+    flags: int
+
+
+def _parse_section3(data: bytes, sec: _Section, ctx: _Ctx) -> _Leads:
+    _need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
+    nleads, flags = data[sec.body], data[sec.body + 1]
+    _need(ctx, data, sec.body + 2, 9 * nleads, sec.end, "section 3 lead table")
+    table = data[sec.body + 2:sec.body + 2 + 9 * nleads]
+    rows = list(_LEAD_ROW.iter_unpack(table))
+    for i, (start, end, _) in enumerate(rows):
+        if end < start:
+            raise ctx.error(HeaderError, f"lead {i + 1} ends at sample {end}, before its start "
+                            f"sample {start}", offset=sec.body + 2 + 9 * i,
+                            field="section 3 sample range")
+    starts, ends, ids = zip(*rows) if rows else ((), (), ())
+    return _Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags)
+
+
+@dataclass(frozen=True)
+class _Qrs:
+    beat_length_ms: int
+    fiducial: int
+    types: np.ndarray
+    starts: np.ndarray
+    fiducials: np.ndarray
+    ends: np.ndarray
+    protected_start: np.ndarray | None
+    protected_end: np.ndarray | None
+
+
+def _parse_section4(data: bytes, sec: _Section, ctx: _Ctx) -> _Qrs:
+    _need(ctx, data, sec.body, 6, sec.end, "section 4 header")
+    length_ms, fiducial, nqrs = _u16(data, sec.body), _u16(data, sec.body + 2), \
+        _u16(data, sec.body + 4)
+    o = sec.body + 6
+    _need(ctx, data, o, 14 * nqrs, sec.end, "section 4 QRS subtraction zones")
+    zones = np.frombuffer(data, dtype=np.dtype([("type", "<u2"), ("start", "<u4"),
+                                                ("fid", "<u4"), ("end", "<u4")]),
+                          count=nqrs, offset=o)
+    o += 14 * nqrs
+    ps = pe = None
+    if o + 8 * nqrs <= sec.end and nqrs:
+        prot = np.frombuffer(data, dtype="<u4", count=2 * nqrs, offset=o).reshape(-1, 2)
+        ps, pe = prot[:, 0].astype(np.int64), prot[:, 1].astype(np.int64)
+    return _Qrs(length_ms, fiducial, zones["type"].astype(np.int64),
+                zones["start"].astype(np.int64), zones["fid"].astype(np.int64),
+                zones["end"].astype(np.int64), ps, pe)
+
+
+# ---------------------------------------------------------------- sections 5, 6
+
+@dataclass(frozen=True)
+class _Data:
+    avm: int
+    interval_us: int
+    differences: int
+    bimodal: int
+    starts: np.ndarray
+    lengths: np.ndarray
+
+
+def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _Data:
+    sid = sec.id
+    _need(ctx, data, sec.body, 6 + 2 * nleads, sec.end, f"section {sid} header")
+    b = sec.body
+    avm, interval, diff, bimodal = _u16(data, b), _u16(data, b + 2), data[b + 4], data[b + 5]
+    if interval == 0:
+        raise ctx.error(HeaderError, f"section {sid} gives a sample interval of 0 µs",
+                        offset=b + 2, field=f"section {sid} sample interval")
+    if avm == 0:
+        ctx.deviation(f"section {sid} gives an amplitude multiplier (AVM) of 0 nV; "
+                      "physical values are all zero", offset=b, field=f"section {sid} AVM")
+    if diff not in (0, 1, 2):
+        raise ctx.error(UnsupportedFeatureError, f"section {sid} uses difference encoding "
+                        f"{diff}; only 0 (none), 1 (first) and 2 (second) are defined",
+                        offset=b + 4, field=f"section {sid} difference encoding")
+    lead_lengths = struct.unpack_from(f"<{nleads}H", data, b + 6)
+    first = b + 6 + 2 * nleads
+    offsets = [first]
+    for length in lead_lengths[:-1]:
+        offsets.append(offsets[-1] + length)
+    starts = np.array(offsets[:nleads], dtype=np.int64)
+    lengths = np.array(lead_lengths, dtype=np.int64)
+    avail = sec.end - first
+    total = sum(lead_lengths)
+    if total > avail:
+        ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
+                      "bytes follow; the last lead data is cut", cls=TruncatedError,
+                      offset=b + 6, field=f"section {sid} lead lengths")
+        ends = np.minimum(starts + lengths, sec.end)
+        starts = np.minimum(starts, sec.end)
+        lengths = ends - starts
+    return _Data(avm, interval, diff, bimodal, starts, lengths)
+
+
+def _raise_status(ctx: _Ctx, status: int, what: str) -> None:
+    if status == _k.STATUS_OK:
+        return
+    cls, text = _STATUS_TEXT.get(status, (CorruptDataError, f"status {status}"))
+    raise ctx.error(cls, f"{what}: {text}", field=what)
+
+
+def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman | None,
+                    ctx: _Ctx, what: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Decoded values, per-lead counts and the (min, max) of the values."""
+    if huff is None:
+        status, values, produced, lo, hi = _k.decode_leads(data_u8, d.starts, d.lengths,
+                                                           nsamples, 0, d.differences)
+    else:
+        status, values, produced, lo, hi = _k.decode_leads(
+            data_u8, d.starts, d.lengths, nsamples, 1, d.differences, huff.codes,
+            huff.offsets, *huff.lookup)
+    _raise_status(ctx, status, what)
+    return values, produced, (lo, hi)
+
+
+# ---------------------------------------------------------------- sections 7-11
+
+def _sentinel(v: int) -> int | None:
+    """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
+    return None if v in (29999, 29998, 19999) else v
+
+
+def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
+    b, end = sec.body, sec.end
+    _need(ctx, data, b, 6, end, "section 7 header")
+    nbeats, nspikes = data[b], data[b + 1]
+    out: dict[str, Any] = {"average_rr_ms": _sentinel(_u16(data, b + 2)),
+                           "average_pp_ms": _sentinel(_u16(data, b + 4))}
+    o = b + 6
+    beats = []
+    for _ in range(nbeats):
+        if o + 16 > end:
+            ctx.note("section 7 ends inside its beat measurements; the rest ignored")
+            break
+        *u, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
+        a = (a0, a1, a2)
+        beats.append({"p_onset_ms": _sentinel(u[0]), "p_offset_ms": _sentinel(u[1]),
+                      "qrs_onset_ms": _sentinel(u[2]), "qrs_offset_ms": _sentinel(u[3]),
+                      "t_offset_ms": _sentinel(u[4]),
+                      "p_axis_deg": None if a[0] == 999 else _sentinel(a[0]),
+                      "qrs_axis_deg": None if a[1] == 999 else _sentinel(a[1]),
+                      "t_axis_deg": None if a[2] == 999 else _sentinel(a[2])})
+        o += 16
+    out["beats"] = beats
+    spikes = []
+    if o + 4 * nspikes <= end:
+        for k in range(nspikes):
+            spikes.append({"time_ms": _u16(data, o + 4 * k),
+                           "amplitude_uv": _i16(data, o + 4 * k + 2)})
+        o += 4 * nspikes
+        if o + 6 * nspikes <= end:
+            for k in range(nspikes):
+                p = o + 6 * k
+                spikes[k].update(type=data[p], source=data[p + 1], trigger_index=_u16(data, p + 2),
+                                 pulse_width_us=_u16(data, p + 4))
+            o += 6 * nspikes
+    out["pacemaker_spikes"] = spikes
+    # version 2 extension: QRS types, then rates and QTc
+    if o + 2 <= end:
+        nqrs = _u16(data, o)
+        if o + 2 + nqrs <= end:
+            out["qrs_types"] = tuple(data[o + 2:o + 2 + nqrs])
+            o += 2 + nqrs
+            if o + 7 <= end:
+                out.update(ventricular_rate_bpm=_sentinel(_u16(data, o)),
+                           atrial_rate_bpm=_sentinel(_u16(data, o + 2)),
+                           qtc_ms=_sentinel(_u16(data, o + 4)), qtc_formula=data[o + 6])
+                o += 7
+    if o < end:
+        out["remaining_bytes"] = bytes(data[o:end])
+    return out
+
+
+def _statement_header(data: bytes, b: int, end: int, ctx: _Ctx, sid: int) -> tuple[dict, int]:
+    _need(ctx, data, b, 9, end, f"section {sid} header")
+    when = None
+    y, mo, d, h, mi, s = _u16(data, b + 1), *data[b + 3:b + 8]
+    try:
+        when = dt.datetime(y, mo, d, h, mi, s) if y else None
+    except ValueError:
+        ctx.note(f"section {sid} date/time is not valid; ignored")
+    return {"confirmation": {0: "original", 1: "confirmed", 2: "overread"}.get(
+        data[b], f"code {data[b]}"), "datetime": when}, data[b + 8]
+
+
+def _parse_statements(data: bytes, sec: _Section, ctx: _Ctx, universal: bool) -> dict[str, Any]:
+    head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
+    o, end = sec.body + 9, sec.end
+    items = []
+    for _ in range(count):
+        if o + 3 > end:
+            break
+        seq, length = data[o], _u16(data, o + 1)
+        if o + 3 + length > end:
+            ctx.note(f"section {sec.id} statement {seq} runs past the section; "
+                                "the rest is ignored")
+            break
+        raw = data[o + 3:o + 3 + length]
+        item: dict[str, Any] = {"sequence": seq}
+        if universal and raw:
+            kind = raw[0]
+            parts = raw[1:].split(b"\0")
+            item["type"] = {1: "coded", 2: "text", 3: "coded+text"}.get(kind, f"code {kind}")
+            if kind == 1:
+                item["code"] = ctx.text(parts[0])
+            elif kind == 2:
+                item["text"] = ctx.text(parts[0])
+            else:
+                item["code"] = ctx.text(parts[0])
+                item["text"] = ctx.text(parts[1]) if len(parts) > 1 else ""
+        else:
+            item["text"] = ctx.text(raw)
+        items.append(item)
+        o += 3 + length
+    head["statements"] = items
+    return head
+
+
+def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
+    b, end = sec.body, sec.end
+    _need(ctx, data, b, 4, end, "section 10 header")
+    nleads = _u16(data, b)
+    out: dict[str, Any] = {"manufacturer_specific": _u16(data, b + 2), "leads": []}
+    o = b + 4
+    for _ in range(nleads):
+        if o + 4 > end:
+            ctx.note("section 10 ends before all its leads; the rest is ignored")
+            break
+        lead_id, length = _u16(data, o), _u16(data, o + 2)
+        body = data[o + 4:min(o + 4 + length, end)]
+        count = min(len(body) // 2, len(_LEAD_MEASUREMENTS))
+        values = dict(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", body)))
+        extra = body[2 * len(_LEAD_MEASUREMENTS):]
+        entry: dict[str, Any] = {"lead_id": lead_id, "lead": _lead_name(lead_id), **values}
+        if extra:
+            entry["manufacturer_bytes"] = bytes(extra)
+        out["leads"].append(entry)
+        o += 4 + length
+    return out
+
+
+def _lead_name(lead_id: int) -> str:
+    return LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
+
+
+# ---------------------------------------------------------------- the decoder
+
+@dataclass(frozen=True, eq=False)
+class ReferenceBeat:
+    """Section 5: the reference (median) beat of every lead, at its own rate and AVM.
+
+    One block for all leads (``digital[lead, sample]``) rather than one
+    :class:`~ecgingest.Signal` per lead: it is a reading, not a channel.
+    """
+
+    labels: tuple[str, ...]
+    sample_rate: float
+    digital: np.ndarray
+    scale: float
+    fiducial: int | None
+    units: str = "uV"
+
+    @property
+    def physical(self) -> np.ndarray:
+        """Microvolts, ``digital * scale``."""
+        return self.digital * self.scale
+
+
+def _smallest(values: np.ndarray, bounds: tuple[int, int] | None = None) -> np.ndarray:
+    """The values in the smallest signed dtype that holds them (int16 / int32 / int64)."""
+    if values.size == 0:
+        return values.astype(np.int16)
+    lo, hi = bounds if bounds is not None else (int(values.min()), int(values.max()))
+    if -32768 <= lo and hi <= 32767:
+        return values.astype(np.int16)
+    if -(2**31) <= lo and hi < 2**31:
+        return values if values.dtype == np.int32 else values.astype(np.int32)
+    return values.astype(np.int64)
+
+
+def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None = None,
+           strict: bool = False) -> Record:
+    """Decode one SCP-ECG file into a :class:`~ecgingest.Record`."""
+    ctx = _Ctx(path if path is not None else name, strict)
+    data = bytes(data)
+    sections, _, protocol = _read_container(data, ctx)
+    label, version = _version_label(ctx, protocol, sections)
+    u8 = _as_u8(data)
+    extras: dict[str, Any] = {"scp_version": label,
+                              "scp_section_versions": {k: (s.version, s.protocol)
+                                                       for k, s in sorted(sections.items())}}
+    if 1 in sections:
+        metadata, info = _parse_section1(data, sections[1], ctx)
+    else:
+        ctx.deviation("section 1 (patient data) is missing", field="section 1")
+        metadata, info = Metadata(), {"_start": None}
+    start_time = info.pop("_start")
+    extras["acquisition_info"] = info
+    if 3 not in sections:
+        raise ctx.error(HeaderError, "section 3 (lead definition) is missing, so the samples "
+                        "cannot be assigned to leads", field="section 3")
+    if 6 not in sections:
+        raise ctx.error(HeaderError, "section 6 (rhythm data) is missing; the file holds no "
+                        "signal", field="section 6")
+    leads = _parse_section3(data, sections[3], ctx)
+    nleads = len(leads.ids)
+    huff = _parse_section2(data, sections[2], ctx) if 2 in sections else None
+    qrs = _parse_section4(data, sections[4], ctx) if 4 in sections and version < 3 else None
+    if 4 in sections and version >= 3:
+        extras.setdefault("sections_raw", {})[4] = data[sections[4].body:sections[4].end]
+    labels = [_lead_name(i) for i in leads.ids]
+    d6 = _parse_data_header(data, sections[6], nleads, ctx)
+    lengths = [e - s + 1 for s, e in zip(leads.starts, leads.ends)]
+    zero_start = [labels[i] for i, first in enumerate(leads.starts) if first == 0]
+    if zero_start:
+        ctx.note(f"section 3 numbers the samples of {', '.join(zero_start)} from 0 (they are "
+                 "1-based); read as starting at 1")
+    nsamples = max(lengths) if lengths else 0
+    bimodal = d6.bimodal == 1 and version < 3
+    if d6.bimodal not in (0, 1) or (d6.bimodal and version >= 3):
+        ctx.note(f"section 6 bimodal byte is {d6.bimodal}; ignored")
+    # the count of values to decode must be known before allocating: bound it by bits present
+    max_bytes = int(d6.lengths.max()) if nleads else 0
+    cap = max_bytes * 8 if huff is not None else max_bytes // 2
+    d5: _Data | None = None
+    beat: np.ndarray | None = None
+    beat_range: tuple[int, int] | None = None
+    needed = leads.refbeat_subtracted or bimodal
+    if 5 in sections and (needed or qrs is not None):
+        try:
+            d5, beat, beat_range = _read_reference_beat(u8, data, sections[5], nleads, qrs, huff,
+                                                        ctx)
+        except EcgIngestError as exc:
+            if needed or strict:
+                raise
+            # only informational here: the rhythm does not depend on it
+            ctx.note(f"section 5 (reference beat) could not be read and is left out: "
+                     f"{exc.message}")
+            d5 = beat = None
+    if bimodal:
+        if d5 is None or qrs is None or qrs.protected_start is None:
+            raise ctx.error(HeaderError, "section 6 is bimodally compressed but sections 4 "
+                            "(protected zones) and 5 (full-rate interval) are not both present",
+                            field="section 6 bimodal")
+        if d6.interval_us % d5.interval_us:
+            raise ctx.error(HeaderError, f"bimodal decimation: section 6 interval "
+                            f"{d6.interval_us} µs is not a multiple of section 5's "
+                            f"{d5.interval_us} µs", field="section 6 sample interval")
+        factor = d6.interval_us // d5.interval_us
+        if factor > _MAX_BIMODAL_FACTOR:
+            raise ctx.error(UnsupportedFeatureError, f"bimodal decimation factor {factor} "
+                            f"(section 6 / section 5 interval) is above the "
+                            f"{_MAX_BIMODAL_FACTOR} ecgingest reconstructs",
+                            field="section 6 sample interval")
+        if nsamples > _MAX_BIMODAL_SAMPLES:
+            raise ctx.error(CorruptDataError, f"section 3 declares {nsamples} samples per "
+                            "lead, more than a bimodal section 6 (at most 65535 bytes per "
+                            "lead) can plausibly rebuild", field="section 3 sample range")
+        zs, ze = _protected_zones(qrs, nsamples, ctx)
+        stored_count = int((ze - zs + 1).sum()) + _run_values(zs, ze, nsamples, factor)
+        if stored_count > cap:
+            raise ctx.error(TruncatedError, f"bimodal data needs {stored_count} values per "
+                            "lead but section 6 cannot hold them", field="section 6")
+        stored, produced, _ = _decode_section(u8, d6, stored_count, huff, ctx, "section 6")
+        if (produced < stored_count).any():
+            raise ctx.error(TruncatedError, f"section 6 holds fewer than the {stored_count} "
+                            "bimodal values per lead the protected zones require",
+                            field="section 6")
+        status, rhythm = _k.bimodal_expand(stored, produced, zs, ze, factor, nsamples)
+        value_range = None
+        _raise_status(ctx, status, "section 6 bimodal")
+        rate = 1e6 / d5.interval_us
+        counts = lengths
+    else:
+        want = min(nsamples, cap)
+        rhythm, produced, value_range = _decode_section(u8, d6, want, huff, ctx, "section 6")
+        rate = 1e6 / d6.interval_us
+        got = produced.tolist()
+        counts = [min(a, b) for a, b in zip(lengths, got)]
+        short = [i for i in range(nleads) if got[i] < lengths[i]]
+        if short:
+            described = "; ".join(
+                f"{labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} ({lengths[i]}) but "
+                f"section 6 holds {got[i]}" for i in short)
+            ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
+                          f"disagree ({described}); each lead is read as far as its data "
+                          "goes", cls=TruncatedError, field="section 3 sample range")
+    avm6 = d6.avm
+    scale_nv = avm6
+    if leads.refbeat_subtracted:
+        if beat is None or qrs is None or d5 is None:
+            ctx.deviation("section 3 says the reference beat was subtracted but sections 4 "
+                          "and 5 are not both present; the residual is returned as is",
+                          field="section 3 flags")
+            values = rhythm
+        else:
+            g = math.gcd(d5.avm, avm6) or 1
+            add = (qrs.types == 0).astype(np.uint8)
+            status, values, lo, hi = _k.add_reference_beat(
+                rhythm, avm6 // g, beat, d5.avm // g, qrs.starts, qrs.fiducials, qrs.ends, add,
+                qrs.fiducial)
+            _raise_status(ctx, status, "reference beat")
+            scale_nv = g
+            value_range = (lo, hi)
+    else:
+        values = rhythm
+    scale = scale_nv / 1000.0
+    digital_all = _smallest(values, value_range)
+    signals = [Signal(labels[i], rate, digital_all[i, :counts[i]], scale, 0.0, "uV")
+               for i in range(nleads)]
+    if beat is not None and d5 is not None:
+        beat_digital = _smallest(beat, beat_range)
+        beat_digital.flags.writeable = False
+        extras["reference_beat"] = ReferenceBeat(
+            tuple(labels), 1e6 / d5.interval_us, beat_digital, d5.avm / 1000.0,
+            None if qrs is None else qrs.fiducial)
+    if qrs is not None:
+        extras["qrs_complexes"] = {
+            "reference_beat_length_ms": qrs.beat_length_ms, "fiducial": qrs.fiducial,
+            "types": qrs.types.tolist(), "starts": qrs.starts.tolist(),
+            "fiducials": qrs.fiducials.tolist(), "ends": qrs.ends.tolist(),
+            "protected_zones": None if qrs.protected_start is None else
+            list(zip(qrs.protected_start.tolist(), qrs.protected_end.tolist()))}
+    extras["lead_ranges"] = list(zip(leads.starts, leads.ends))
+    extras["compression"] = {"huffman": None if huff is None else
+                             ("default" if huff.default else f"{len(huff.offsets) - 1} tables"),
+                             "differences": d6.differences, "bimodal": bimodal,
+                             "reference_beat_subtracted": leads.refbeat_subtracted,
+                             "amplitude_multiplier_nv": scale_nv}
+    for sid, key, parser in ((7, "global_measurements", _parse_section7),
+                             (10, "lead_measurements", _parse_section10)):
+        if sid in sections:
+            extras[key] = parser(data, sections[sid], ctx)
+    if 8 in sections:
+        extras["interpretation"] = _parse_statements(data, sections[8], ctx, False)
+    if 11 in sections:
+        extras["universal_statements"] = _parse_statements(data, sections[11], ctx, True)
+    if 9 in sections:
+        extras["manufacturer_interpretation"] = data[sections[9].body:sections[9].end]
+    for sid, sec in sections.items():
+        if sid >= 12:
+            extras.setdefault("sections_raw", {})[sid] = data[sec.body:sec.end]
+    return Record(name=name, format=_FMT, format_detail=f"SCP {label}", signals=signals,
+                  start_time=start_time, metadata=metadata, sources=(path or name,),
+                  warnings=list(ctx.warnings), extras=extras)
+
+
+def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int,
+                         qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
+                         ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
+    """Section 5: its header, and its values when their number is known."""
+    d5 = _parse_data_header(data, sec, nleads, ctx)
+    b_bytes = int(d5.lengths.max()) if nleads else 0
+    if qrs is not None:
+        beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
+    else:
+        beat_len = b_bytes // 2 if huff is None else 0  # Huffman needs section 4's count
+    beat_len = min(beat_len, b_bytes * 8 if huff is not None else b_bytes // 2)
+    if beat_len <= 0:
+        return d5, None, None
+    beat, produced, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
+    if (produced < beat_len).any():
+        ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat samples "
+                      "section 4 announces", cls=TruncatedError, field="section 5")
+    return d5, beat, beat_range
+
+
+def _protected_zones(qrs: _Qrs, nsamples: int, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Protected zones sorted, clipped to the record, with overlaps merged."""
+    assert qrs.protected_start is not None and qrs.protected_end is not None
+    pairs = sorted((int(a), int(b)) for a, b in zip(qrs.protected_start, qrs.protected_end)
+                   if a >= 1 and b >= a and a <= nsamples)
+    merged: list[list[int]] = []
+    for a, b in pairs:
+        b = min(b, nsamples)
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    if len(merged) != len(pairs):
+        ctx.note("section 4 protected zones overlap or fall outside the record; "
+                            "merged and clipped")
+    arr = np.array(merged, dtype=np.int64).reshape(-1, 2)
+    return np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1])
+
+
+def _run_values(zs: np.ndarray, ze: np.ndarray, nsamples: int, factor: int) -> int:
+    """Stored values of the decimated runs: ceil(run length / factor) each."""
+    total, s = 0, 1
+    for a, b in zip(zs.tolist(), ze.tolist()):
+        if a > s:
+            total += -(-(a - s) // factor)
+        s = b + 1
+    if s <= nsamples:
+        total += -(-(nsamples - s + 1) // factor)
+    return total
+
+
+FORMAT = SingleFileFormat("scp", sniff, decode)

@@ -1,0 +1,658 @@
+"""SCP-ECG: conformance on real files, and every compression path through the
+test-side encoder (``scp_encoder.py``)."""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import json
+import struct
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import ecgingest
+from ecgingest.errors import (
+    ChecksumError,
+    EcgIngestError,
+    EcgWarning,
+    HeaderError,
+    TruncatedError,
+)
+from ecgingest.detect import detect
+from ecgingest.formats import scp
+from ecgingest.sources import Entry
+
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+import scp_encoder as enc
+
+FIX = FIXTURES / "scp"
+FIXTURE_FILES = ["ecgtoolkit_Example.scp", "wa_mdw14_20060620.scp", "wa_mdw14_20170504.scp"]
+
+
+def _decode(data: bytes, **kw) -> ecgingest.Record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        return scp.decode(data, name="t.scp", **kw)
+
+
+def _detect_and_decode(data: bytes, name: str, strict: bool = False) -> ecgingest.Record:
+    """Content detection through the registry, then the chosen format's decoder."""
+    fmt = detect(Entry.from_bytes(name, data))
+    assert fmt is not None and fmt.name == "scp", "SCP content must be detected as scp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        return fmt.decode(data, name=name, path=name, strict=strict)
+
+
+def _matrix(record: ecgingest.Record, n: int | None = None) -> np.ndarray:
+    return np.array([s.digital[:n] if n else s.digital for s in record.signals], dtype=np.int64)
+
+
+# ---------------------------------------------------------------- real files
+
+def _check_against_reference(record, ref_npz, ref_json) -> None:
+    valid = ref_json.get("known_issue", {}).get("valid_samples")
+    digital = ref_npz["digital"]
+    n = valid or digital.shape[1]
+    assert record.labels == [str(c) for c in ref_npz["channel_names"]]
+    assert all(len(s) >= n for s in record.signals)
+    np.testing.assert_array_equal(_matrix(record, n), digital[:, :n])
+    physical = digital[:, :n] * ref_npz["avm_nV"][:, None] / 1000.0
+    got = np.array([s.physical[:n] for s in record.signals])
+    np.testing.assert_allclose(got, physical, rtol=1e-12, atol=0)
+    if "physical" in ref_npz:
+        np.testing.assert_allclose(got, ref_npz["physical"][:, :n], rtol=1e-12, atol=0)
+    for sig, fs in zip(record.signals, ref_npz["fs"]):
+        assert sig.sample_rate == pytest.approx(fs, rel=1e-9)
+        assert sig.units == "uV"
+    if ref_json.get("start_time"):
+        assert record.start_time.isoformat(timespec="milliseconds") == ref_json["start_time"]
+
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_fixture_files_match_reference_reader(name):
+    data = (FIX / name).read_bytes()
+    record = _decode(data)
+    ref = np.load(FIX / f"{name}.ref.npz")
+    meta = json.loads((FIX / f"{name}.ref.json").read_text())
+    _check_against_reference(record, ref, meta)
+    assert record.format == "scp" and record.format_detail == "SCP 2.0"
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("scp"), ids=lambda e: e["path"])
+def test_corpus_record_conforms_to_reference(entry):
+    root = corpus_dir()
+    path = root / entry["path"]
+    meta = json.loads(path.with_name(path.name + ".ref.json").read_text())
+    if meta.get("expected_outcome") or entry.get("expect"):
+        with pytest.raises(EcgIngestError):
+            _detect_and_decode(path.read_bytes(), path.name, strict=True)
+        return
+    record = _detect_and_decode(path.read_bytes(), path.name)
+    ref = np.load(path.with_name(path.name + ".ref.npz"))
+    _check_against_reference(record, ref, meta)
+    if meta.get("known_issue"):
+        assert record.warnings, "an inconsistent file must be read with a warning"
+
+
+def test_non_conformant_healforce_file_fails_with_typed_error_naming_the_problem():
+    data = (FIX / "healforce_62.SCP").read_bytes()
+    assert scp.sniff(Entry.from_bytes("62.SCP", data))
+    with pytest.raises(TruncatedError) as info:
+        scp.decode(data, name="62.SCP")
+    assert info.value.field == "record length" and "32768" in str(info.value)
+    with pytest.raises(EcgIngestError):
+        _detect_and_decode(data, "62.SCP")
+
+
+def test_public_read_detects_scp_by_content_and_fills_section1_metadata():
+    path = FIX / "wa_mdw14_20170504.scp"
+    record = _detect_and_decode(path.read_bytes(), path.name)
+    m = record.metadata
+    assert record.format == "scp"
+    assert (m.patient_id, m.patient_first_name, m.patient_last_name) == ("123456789", "test",
+                                                                         "test")
+    assert m.patient_gender == "MALE" and m.patient_age == 104
+    assert m.patient_birth_date == dt.date(1912, 12, 12)
+    assert m.patient_height == 175
+    assert m.device_id == "MDW14"
+    assert record.start_time == dt.datetime(2017, 5, 4, 16, 35, 7)
+    assert record.acquisition_info["acquiring_device"]["manufacturer"] == \
+        "Welch Allyn Cardio Control"
+    assert record.acquisition_info["filters"]["lowpass_hz"] == 35.0
+
+
+def test_measurement_sections_are_exposed_as_documented_attributes():
+    record = _decode((FIX / "wa_mdw14_20170504.scp").read_bytes())
+    glob = record.global_measurements
+    assert glob["average_rr_ms"] == 1000 and glob["ventricular_rate_bpm"] == 60
+    assert glob["beats"][0]["qrs_onset_ms"] < glob["beats"][0]["qrs_offset_ms"]
+    leads = record.lead_measurements["leads"]
+    assert len(leads) == 12  # the analysis covers the 12 standard leads, 8 are recorded
+    assert {entry["lead"] for entry in leads} >= set(record.labels)
+    assert leads[0]["lead"] == "I" and leads[0]["qrs_duration"] == 88
+    assert isinstance(record.interpretation["statements"], list)
+    beat = record.reference_beat
+    assert beat.digital.shape == (8, 755 * 1000 // 1667) and beat.fiducial == 161
+    assert beat.labels == tuple(record.labels) and beat.scale == 3.75
+
+
+def test_sniff_does_not_claim_an_edf_header():
+    edf = b"0       " + b"X" * 80 + b"Y" * 80 + b"01.01.2001.01.01" + b"768     " + \
+        b" " * 44 + b"1       " + b"1       " + b"2   "
+    assert not scp.sniff(Entry.from_bytes("a.edf", edf + b"\0" * 600))
+    assert not scp.sniff(Entry.from_bytes("short", b"\0" * 10))
+
+
+# ---------------------------------------------------------------- container
+
+def test_crc16_is_ccitt_false():
+    assert scp.crc16(b"123456789") == 0x29B1
+
+
+@given(st.binary(max_size=300))
+def test_crc16_matches_the_standard_library(data):
+    assert scp.crc16(data) == binascii.crc_hqx(data, 0xFFFF)
+
+
+def _simple(version="2.0", **kw) -> tuple[np.ndarray, bytes]:
+    rng = np.random.default_rng(1)
+    x = np.cumsum(rng.integers(-20, 21, size=(2, 300)), axis=1)
+    return x, enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], version=version, **kw))
+
+
+def test_crc_mismatch_is_a_warning_by_default_and_an_error_when_strict():
+    x, data = _simple(huffman=enc.DEFAULT_TABLE, differences=1, corrupt_crc=True)
+    with pytest.warns(EcgWarning, match="record CRC mismatch"):
+        record = scp.decode(data, name="t.scp")
+    assert any("CRC" in w for w in record.warnings)
+    np.testing.assert_array_equal(_matrix(record), x)
+    with pytest.raises(ChecksumError):
+        scp.decode(data, name="t.scp", strict=True)
+
+
+def test_pointer_table_is_indexed_by_id_even_when_unsorted():
+    x, data = _simple()
+    n_entries = (struct.unpack_from("<I", data, 10)[0] - 16) // 10
+    entries = [data[22 + 10 * k:32 + 10 * k] for k in range(n_entries)]
+    shuffled = entries[::-1]
+    body = data[6:22] + b"".join(shuffled) + data[22 + 10 * n_entries:]
+    sec0 = body[2:16 + 10 * n_entries]
+    body = struct.pack("<H", binascii.crc_hqx(sec0, 0xFFFF)) + sec0 + body[16 + 10 * n_entries:]
+    rest = struct.pack("<I", 6 + len(body)) + body
+    data2 = struct.pack("<H", binascii.crc_hqx(rest, 0xFFFF)) + rest
+    record = scp.decode(data2, name="t.scp", strict=True)
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
+def _patch_pointer(data: bytes, sid: int, *, length: int | None = None,
+                   index: int | None = None, new_id: int | None = None) -> bytes:
+    buf = bytearray(data)
+    n_entries = (struct.unpack_from("<I", data, 10)[0] - 16) // 10
+    for k in range(n_entries):
+        o = 22 + 10 * k
+        if struct.unpack_from("<H", buf, o)[0] == sid:
+            if length is not None:
+                struct.pack_into("<I", buf, o + 2, length)
+            if index is not None:
+                struct.pack_into("<I", buf, o + 6, index)
+            if new_id is not None:
+                struct.pack_into("<H", buf, o, new_id)
+            return bytes(buf)
+    raise AssertionError(sid)
+
+
+def test_pointer_outside_the_file_is_a_header_error():
+    _, data = _simple()
+    bad = _patch_pointer(data, 6, index=len(data) - 10)
+    with pytest.raises(HeaderError, match="outside"):
+        _decode(bad)
+
+
+def test_section_defined_twice_is_rejected():
+    _, data = _simple()
+    bad = _patch_pointer(data, 9, new_id=6, length=20, index=8)
+    with pytest.raises(HeaderError, match="twice"):
+        _decode(bad)
+
+
+def test_truncated_record_is_a_truncated_error():
+    _, data = _simple()
+    with pytest.raises(TruncatedError):
+        _decode(data[:len(data) // 2])
+
+
+def test_lead_data_shorter_than_section3_range_reads_with_a_warning():
+    x = np.arange(200).reshape(2, 100) - 50
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2])
+    data = bytearray(enc.encode(spec))
+    # section 3 says 101 samples per lead while section 6 holds 100
+    o = _section_offset(bytes(data), 3) + 16 + 2
+    for lead in range(2):
+        struct.pack_into("<I", data, o + 9 * lead + 4, 101)
+    data = _fix_crcs(bytes(data))
+    record = _decode(data)
+    assert [len(s) for s in record.signals] == [100, 100]
+    assert any("I: samples 1..101 (101) but section 6 holds 100" in w for w in record.warnings)
+    np.testing.assert_array_equal(_matrix(record), x)
+    with pytest.raises(EcgIngestError):
+        scp.decode(data, name="t.scp", strict=True)
+
+
+# ---------------------------------------------------------------- section 1
+
+def test_section1_units_sex_time_zone_and_declared_text_encoding():
+    device = struct.pack("<HHHBB", 1, 2, 3, 1, 255) + b"MOD\0\0\0" + bytes([20, 0, 0x03, 0, 1]) \
+        + b"\0" * 16 + b"\0" + b"rev\0SN1\0sw\0impl\0Maker\0"
+    tags = [(0, "Dvořák\0".encode("iso8859-2")), (1, "Řehoř\0".encode("iso8859-2")),
+            (2, b"P-42\0"), (4, struct.pack("<HB", 30, 2)), (5, struct.pack("<HBB", 1990, 2, 3)),
+            (6, struct.pack("<HB", 70, 2)), (7, struct.pack("<HB", 150, 3)), (8, bytes([2])),
+            (13, b"chest pain\0"), (14, device), (25, struct.pack("<HBB", 2021, 6, 7)),
+            (26, bytes([8, 9, 10])), (34, struct.pack("<hH", 120, 0) + b"CEST\0"),
+            (27, struct.pack("<H", 5)), (28, struct.pack("<H", 150)), (29, bytes([3])),
+            (210, b"vendor")]
+    x, data = _simple(tags=tags)
+    record = scp.decode(data, name="t.scp", strict=True)
+    m = record.metadata
+    assert (m.patient_last_name, m.patient_first_name) == ("Dvořák", "Řehoř")
+    assert m.patient_age == 2  # 30 months
+    assert m.patient_height == 178 and m.patient_weight == 68039
+    assert m.patient_gender == "FEMALE" and m.indications == ("chest pain",)
+    assert m.patient_birth_date == dt.date(1990, 2, 3)
+    tz = dt.timezone(dt.timedelta(hours=2))
+    assert record.start_time == dt.datetime(2021, 6, 7, 8, 9, 10, tzinfo=tz)
+    assert m.recording_start_time == dt.datetime(2021, 6, 7, 6, 9, 10, tzinfo=dt.timezone.utc)
+    assert m.recording_time_zone == "Etc/GMT-2"
+    info = record.acquisition_info
+    assert info["filters"] == {"highpass_hz": 0.05, "lowpass_hz": 150.0, "notch_hz": (60, 50),
+                               "bitmap": 3}
+    assert info["acquiring_device"]["manufacturer"] == "Maker"
+    assert info["manufacturer_tags"] == {210: b"vendor"}
+    assert m.device_id == "MOD"
+
+
+# ---------------------------------------------------------------- compression paths
+
+leads_strategy = st.integers(1, 4)
+
+
+@st.composite
+def signals(draw, max_len=400, lo=-3000, hi=3000):
+    nleads = draw(leads_strategy)
+    n = draw(st.integers(1, max_len))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    step = draw(st.sampled_from([3, 40, 400]))
+    x = np.cumsum(rng.integers(-step, step + 1, size=(nleads, n)), axis=1)
+    return np.clip(x, lo, hi)
+
+
+LEAD_IDS = [1, 2, 61, 62, 63, 64, 3, 4]
+
+
+@settings(max_examples=40)
+@given(x=signals(), version=st.sampled_from(["1.0", "1.3", "2.0", "3.0"]),
+       huffman=st.booleans(), diff=st.integers(0, 2))
+def test_lossless_paths_round_trip_exactly(x, version, huffman, diff):
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:len(x)], version=version,
+                       huffman=enc.DEFAULT_TABLE if huffman else None, differences=diff,
+                       avm=1250)
+    if not huffman:
+        assume(np.abs(enc.differences(x[0], diff)).max() < 32768)
+        assume(all(np.abs(enc.differences(r, diff)).max() < 32768 for r in x))
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    np.testing.assert_array_equal(_matrix(record), x)
+    assert record.labels == [scp.LEAD_NAMES[i] for i in LEAD_IDS[:len(x)]]
+    assert record.signals[0].scale == 1.25 and record.signals[0].sample_rate == 500.0
+    assert record.scp_version == version and record.format_detail == f"SCP {version}"
+
+
+@st.composite
+def huffman_tables(draw):
+    """1-3 prefix-free tables: direct values, a 16- or 32-bit escape and switches."""
+    ntables = draw(st.integers(1, 3))
+    tables = []
+    for t in range(ntables):
+        direct = draw(st.lists(st.integers(-40, 40), min_size=1, max_size=14, unique=True))
+        width = draw(st.sampled_from([16, 32]))
+        symbols = [("v", v) for v in direct] + [("esc", width)] + \
+            [("sw", u + 1) for u in range(ntables) if u != t]
+        # random full binary tree with len(symbols) leaves -> prefix-free codes
+        leaves = [""]
+        while len(leaves) < len(symbols):
+            i = draw(st.integers(0, len(leaves) - 1))
+            leaf = leaves.pop(i)
+            leaves += [leaf + "0", leaf + "1"]
+        leaves = [leaf or "0" for leaf in leaves]
+        order = draw(st.permutations(range(len(symbols))))
+        codes = []
+        for (kind, value), k in zip(symbols, order):
+            bits = leaves[k]
+            if kind == "v":
+                codes.append(enc.Code(len(bits), len(bits), 1, value, int(bits, 2)))
+            elif kind == "esc":
+                codes.append(enc.Code(len(bits), len(bits) + value, 1, 0, int(bits, 2)))
+            else:
+                codes.append(enc.Code(len(bits), len(bits), 0, value, int(bits, 2)))
+        tables.append(codes)
+    return tables
+
+
+@settings(max_examples=40)
+@given(x=signals(max_len=200, lo=-20000, hi=20000), tables=huffman_tables(),
+       diff=st.integers(0, 2), data=st.data())
+def test_custom_huffman_tables_with_switching_and_escapes_round_trip(x, tables, diff, data):
+    schedule = data.draw(st.lists(st.integers(0, len(tables) - 1), min_size=1, max_size=7))
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:len(x)], huffman=tables,
+                       schedule=schedule, differences=diff)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    np.testing.assert_array_equal(_matrix(record), x)
+    assert record.compression["huffman"] == f"{len(tables)} tables"
+
+
+def test_long_huffman_codes_beyond_the_lookup_width_decode():
+    # a code tree 20 deep: value k has k ones then a zero
+    codes = [enc.Code(k + 1, k + 1, 1, k, ((1 << k) - 1) << 1) for k in range(20)]
+    codes.append(enc.Code(20, 52, 1, 0, (1 << 20) - 1))
+    x = np.array([[0, 5, 19, 13, 100000, -7, 18]])
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes])
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
+@settings(max_examples=30)
+@given(x=signals(max_len=300), factor=st.sampled_from([2, 4, 5]), huffman=st.booleans(),
+       version=st.sampled_from(["1.3", "2.0"]), data=st.data())
+def test_bimodal_protected_zones_exact_and_interpolation_as_specified(x, factor, huffman,
+                                                                       version, data):
+    n = x.shape[1]
+    cuts = sorted(data.draw(st.lists(st.integers(1, n), max_size=6, unique=True)))
+    zones = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts) - 1, 2)]
+    qrs = [(1, a, a, b) for a, b in zones]  # beat type 1: no reference-beat addition
+    assume(qrs)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:len(x)], interval_us=2000,
+                       huffman=enc.DEFAULT_TABLE if huffman else None, bimodal_factor=factor,
+                       qrs=qrs, beat=None, version=version)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    got = _matrix(record)
+    assert got.shape == x.shape and record.signals[0].sample_rate == 500.0
+    for lead in range(len(x)):
+        stored = enc.bimodal_store(x[lead], zones, factor)
+        np.testing.assert_array_equal(got[lead],
+                                      enc.bimodal_reconstruct(stored, zones, factor, n))
+        for a, b in zones:
+            np.testing.assert_array_equal(got[lead, a - 1:b], x[lead, a - 1:b])
+
+
+@settings(max_examples=30)
+@given(x=signals(max_len=400), huffman=st.booleans(), version=st.sampled_from(["1.0", "2.0"]),
+       data=st.data())
+def test_reference_beat_subtraction_is_undone_losslessly(x, huffman, version, data):
+    nleads, n = x.shape
+    blen = data.draw(st.integers(5, 60))
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    beat = rng.integers(-500, 500, size=(nleads, blen))
+    fcm = data.draw(st.integers(1, blen))
+    nq = data.draw(st.integers(0, 4))
+    qrs = []
+    for _ in range(nq):
+        fc = data.draw(st.integers(1, n))
+        a = max(1, fc - data.draw(st.integers(0, 30)))
+        b = min(n, fc + data.draw(st.integers(0, 30)))
+        qrs.append((data.draw(st.sampled_from([0, 0, 1])), a, fc, b))
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:nleads], beat=beat, qrs=qrs,
+                       beat_fiducial=fcm, huffman=enc.DEFAULT_TABLE if huffman else None,
+                       interval_us=2000, version=version)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    np.testing.assert_array_equal(_matrix(record), x)
+    np.testing.assert_array_equal(record.reference_beat.digital, beat)
+    assert record.compression["reference_beat_subtracted"]
+    assert record.lead_ranges == [(1, n)] * nleads
+
+
+def test_sections_5_and_6_with_different_multipliers_share_one_scale():
+    x = np.array([[10, 20, 30, 40, 50, 60]])
+    beat = np.array([[1, 2, 3]])
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], beat=beat, qrs=[(0, 2, 3, 4)], beat_fiducial=2,
+                       avm=5000, beat_avm=5000)
+    data = bytearray(enc.encode(spec))
+    # rewrite section 5's AVM to 2500 nV: the beat now counts half, in nanovolts
+    sec5 = _section_offset(bytes(data), 5)
+    struct.pack_into("<H", data, sec5 + 16, 2500)
+    record = _decode(_fix_crcs(bytes(data)))
+    residual = x.copy()
+    residual[0, 1:4] -= beat[0]
+    expected_nv = residual[0] * 5000.0
+    expected_nv[1:4] += beat[0] * 2500.0
+    np.testing.assert_allclose(record.signals[0].physical, expected_nv / 1000.0, rtol=1e-12)
+    assert record.signals[0].scale == 2.5
+
+
+def _section_offset(data: bytes, sid: int) -> int:
+    n_entries = (struct.unpack_from("<I", data, 10)[0] - 16) // 10
+    for k in range(n_entries):
+        i, _, index = struct.unpack_from("<HII", data, 22 + 10 * k)
+        if i == sid:
+            return index - 1
+    raise AssertionError(sid)
+
+
+def _fix_crcs(data: bytes) -> bytes:
+    """Recompute record and section CRCs so a mutation reaches the decoder's content checks."""
+    buf = bytearray(data)
+    n_entries = min((struct.unpack_from("<I", data, 10)[0] - 16) // 10, (len(data) - 22) // 10)
+    for k in range(n_entries):
+        _, length, index = struct.unpack_from("<HII", data, 22 + 10 * k)
+        if length and index and index - 1 + length <= len(buf) and length >= 2:
+            o = index - 1
+            struct.pack_into("<H", buf, o, binascii.crc_hqx(bytes(buf[o + 2:o + length]), 0xFFFF))
+    struct.pack_into("<H", buf, 0, binascii.crc_hqx(bytes(buf[2:]), 0xFFFF))
+    return bytes(buf)
+
+
+def test_statement_sections_8_and_11_are_decoded():
+    head = bytes([1]) + struct.pack("<HBBBBB", 2020, 5, 6, 7, 8, 9)
+    s8 = head + bytes([2]) + struct.pack("<BH", 1, 12) + b"Sinus rhyth\0" + \
+        struct.pack("<BH", 2, 7) + b"Normal\0"
+    s11 = head + bytes([1]) + struct.pack("<BH", 1, 10) + bytes([3]) + b"SR\0Sinus\0"
+    _, data = _simple(extra_sections={8: s8, 11: s11})
+    record = scp.decode(data, name="t.scp", strict=True)
+    assert record.interpretation["confirmation"] == "confirmed"
+    assert record.interpretation["datetime"] == dt.datetime(2020, 5, 6, 7, 8, 9)
+    assert [s["text"] for s in record.interpretation["statements"]] == ["Sinus rhyth", "Normal"]
+    assert record.universal_statements["statements"] == [
+        {"sequence": 1, "type": "coded+text", "code": "SR", "text": "Sinus"}]
+
+
+def test_manufacturer_sections_are_kept_as_bytes():
+    _, data = _simple(extra_sections={130: b"vendor blob"})
+    record = scp.decode(data, name="t.scp", strict=True)
+    assert record.sections_raw[130] == b"vendor blob"
+
+
+# ---------------------------------------------------------------- robustness
+
+@settings(max_examples=60)
+@given(name=st.sampled_from(FIXTURE_FILES), data=st.data())
+def test_mutated_real_files_end_in_a_record_or_a_typed_error(name, data):
+    raw = bytearray((FIX / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[:data.draw(st.integers(0, len(raw)))]
+    try:
+        record = _decode(bytes(raw))
+    except EcgIngestError:
+        return
+    assert record.format == "scp"
+
+
+def _variants() -> list[bytes]:
+    x = np.arange(120).reshape(2, 60) % 17 - 8
+    beat = np.ones((2, 5), dtype=np.int64)
+    codes = [enc.Code(1, 1, 1, 0, 0), enc.Code(2, 2, 0, 2, 0b10), enc.Code(3, 19, 1, 0, 0b110),
+             enc.Code(3, 3, 1, 1, 0b111)]
+    other = [enc.Code(1, 1, 0, 1, 0), enc.Code(2, 2, 1, 3, 0b10), enc.Code(2, 34, 1, 0, 0b11)]
+    return [
+        enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=enc.DEFAULT_TABLE, beat=beat,
+                               qrs=[(0, 3, 5, 9)], beat_fiducial=2, differences=1)),
+        enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=enc.DEFAULT_TABLE,
+                               bimodal_factor=4, qrs=[(1, 10, 12, 20), (1, 30, 31, 40)])),
+        enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2], huffman=[codes, other],
+                               schedule=[0, 1], differences=2, version="3.0")),
+    ]
+
+
+VARIANTS = _variants()
+
+
+@settings(max_examples=80)
+@given(variant=st.integers(0, len(VARIANTS) - 1), data=st.data())
+def test_mutated_encoder_output_ends_in_a_record_or_a_typed_error(variant, data):
+    raw = bytearray(VARIANTS[variant])
+    for _ in range(data.draw(st.integers(1, 6))):
+        pos = data.draw(st.integers(6, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    try:
+        record = _decode(_fix_crcs(bytes(raw)))
+    except EcgIngestError:
+        return
+    assert record.format == "scp"
+
+
+def test_huffman_table_that_is_not_prefix_free_is_corrupt_data():
+    from ecgingest.errors import CorruptDataError
+
+    x = np.array([[1, 2, 3]])
+    codes = [enc.Code(1, 1, 1, 1, 0), enc.Code(2, 2, 1, 2, 0b10), enc.Code(2, 2, 1, 3, 0b11)]
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes]))
+    assert _matrix(_decode(data)).tolist() == [[1, 2, 3]]
+    # make code "0" into "1": it now overlaps "10" and "11"
+    clash = [enc.Code(1, 1, 1, 1, 1)] + codes[1:]
+    bad = enc.encode(enc.ScpSpec(rhythm=np.array([[2, 3]]), lead_ids=[1], huffman=[clash]))
+    with pytest.raises(CorruptDataError, match="prefix-free"):
+        _decode(bad)
+    # two long codes (beyond the lookup width) that overlap each other
+    deep = [enc.Code(k + 1, k + 1, 1, k, ((1 << k) - 1) << 1) for k in range(16)]
+    deep += [enc.Code(16, 16, 1, 99, (1 << 16) - 1), enc.Code(17, 17, 1, 98, (1 << 17) - 2)]
+    bad = enc.encode(enc.ScpSpec(rhythm=np.array([[0, 1]]), lead_ids=[1], huffman=[deep]))
+    with pytest.raises(CorruptDataError, match="prefix-free"):
+        _decode(bad)
+
+
+def test_bits_matching_no_code_are_corrupt_data():
+    from ecgingest.errors import CorruptDataError
+
+    codes = [enc.Code(2, 2, 1, 5, 0b00), enc.Code(2, 2, 1, 6, 0b01)]  # "1x" is no code
+    x = np.array([[5, 6, 5, 6]])
+    data = bytearray(enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes])))
+    sec6 = _section_offset(bytes(data), 6)
+    data[sec6 + 16 + 8] = 0xFF  # first byte of the lead's bit stream
+    with pytest.raises(CorruptDataError, match="no Huffman code"):
+        _decode(_fix_crcs(bytes(data)))
+
+
+def test_subtraction_zone_far_outside_the_record_is_clipped_quickly():
+    x = np.arange(20).reshape(1, 20)
+    beat = np.array([[1, 1, 1]])
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], beat=beat, qrs=[(0, 5, 6, 7)], beat_fiducial=2)
+    data = bytearray(enc.encode(spec))
+    sec4 = _section_offset(bytes(data), 4)
+    struct.pack_into("<II", data, sec4 + 16 + 6 + 2, 1, 6)        # SB = 1, fc = 6
+    struct.pack_into("<I", data, sec4 + 16 + 6 + 10, 0xFFFFFFF0)  # SE near 2**32
+    record = _decode(_fix_crcs(bytes(data)))
+    expected = x[0].copy()
+    expected[4:7] -= 1  # what the encoder subtracted (5..7) ...
+    expected[4:7] += 1  # ... comes back; the zone grew but the beat only spans 5..7
+    np.testing.assert_array_equal(record.signals[0].digital, expected)
+
+
+def test_version_3_ignores_the_bimodal_byte_and_section_4():
+    x = np.arange(40).reshape(1, 40)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], bimodal_factor=2, qrs=[(1, 5, 6, 10)],
+                       version="3.0")
+    record = _decode(enc.encode(spec))
+    assert record.compression["bimodal"] is False
+    assert any("bimodal byte" in w for w in record.warnings)
+    assert 4 in record.sections_raw and "qrs_complexes" not in record.extras
+
+
+@pytest.mark.parametrize("minutes", [-12 * 60, -210, -60, 0, 330, 60 * 14, -13 * 60])
+def test_time_zone_offset_maps_to_a_valid_iana_zone_or_none(minutes):
+    import zoneinfo
+
+    tags = [(2, b"P\0"), (25, struct.pack("<HBB", 2020, 1, 2)), (26, bytes([3, 4, 5])),
+            (34, struct.pack("<hH", minutes, 0))]
+    _, data = _simple(tags=tags)
+    record = scp.decode(data, name="t.scp", strict=True)
+    assert record.start_time.utcoffset() == dt.timedelta(minutes=minutes)
+    zone = record.metadata.recording_time_zone
+    if minutes % 60 or not -12 * 60 <= minutes <= 14 * 60:
+        assert zone is None
+    else:
+        start = record.metadata.recording_start_time
+        assert zoneinfo.ZoneInfo(zone).utcoffset(start.replace(tzinfo=None)) == \
+            dt.timedelta(minutes=minutes)
+
+
+def test_unreadable_reference_beat_that_is_not_needed_is_left_out_with_a_warning():
+    x = np.arange(30).reshape(1, 30)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1], beat=np.zeros((1, 4), np.int64),
+                       qrs=[(1, 5, 6, 7)], beat_fiducial=2)
+    data = bytearray(enc.encode(spec))
+    sec3, sec5 = _section_offset(bytes(data), 3), _section_offset(bytes(data), 5)
+    data[sec3 + 16 + 1] &= 0xFE                     # no reference-beat subtraction
+    struct.pack_into("<H", data, sec5 + 16 + 2, 0)  # section 5 sample interval 0
+    data = _fix_crcs(bytes(data))
+    record = _decode(data)
+    np.testing.assert_array_equal(record.signals[0].digital, x[0])
+    assert "reference_beat" not in record.extras
+    assert any("section 5 (reference beat) could not be read" in w for w in record.warnings)
+    with pytest.raises(HeaderError, match="interval of 0"):
+        scp.decode(data, name="t.scp", strict=True)
+
+
+@settings(max_examples=25)
+@given(x=signals(max_len=300), factor=st.sampled_from([2, 4]), data=st.data())
+def test_bimodal_residual_then_reference_beat_follow_the_reconstruction_order(x, factor, data):
+    """Step 3 (bimodal interpolation of the residual) comes before step 5 (beat re-added)."""
+    nleads, n = x.shape
+    assume(n >= 40)
+    blen = data.draw(st.integers(5, 20))
+    beat = np.random.default_rng(data.draw(st.integers(0, 99))).integers(-50, 50,
+                                                                         size=(nleads, blen))
+    fcm = data.draw(st.integers(1, blen))
+    centres = sorted(data.draw(st.lists(st.integers(15, n - 15), min_size=1, max_size=3,
+                                        unique=True)))
+    qrs, last_end = [], 0
+    for c in centres:
+        a, b = max(c - 6, last_end + 1), c + 6
+        if a <= c <= b <= n:
+            qrs.append((0, a, c, b))
+            last_end = b
+    assume(qrs)
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:nleads], beat=beat, qrs=qrs,
+                       beat_fiducial=fcm, bimodal_factor=factor, huffman=enc.DEFAULT_TABLE)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    zones = [(a, b) for _, a, _, b in qrs]
+    for lead in range(nleads):
+        residual = x[lead].copy()
+        for _, a, fc, b in qrs:
+            for s in range(a, b + 1):
+                if 0 <= s - fc + fcm - 1 < blen:
+                    residual[s - 1] -= beat[lead, s - fc + fcm - 1]
+        expected = enc.bimodal_reconstruct(enc.bimodal_store(residual, zones, factor), zones,
+                                           factor, n)
+        for _, a, fc, b in qrs:
+            for s in range(a, b + 1):
+                if 0 <= s - fc + fcm - 1 < blen:
+                    expected[s - 1] += beat[lead, s - fc + fcm - 1]
+        np.testing.assert_array_equal(record.signals[lead].digital, expected)
+        for a, b in zones:  # protected zones come back exactly
+            np.testing.assert_array_equal(record.signals[lead].digital[a - 1:b], x[lead, a - 1:b])
