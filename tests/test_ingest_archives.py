@@ -83,7 +83,7 @@ def upload_members() -> list[tuple[str, bytes]]:
         ("readme.txt", b"not an ECG"),
         ("a/test01_00s.hea", _corpus(t + "test01_00s.hea")),
         ("edf/short_psg.edf", _corpus("edf/short_psg.edf")),
-        ("scp/demo.scp", _corpus("scp/ecgviewer_demo.scp")),
+        ("scp/demo.scp", _corpus("scp/ecgtoolkit_Example.scp")),
         ("a/test01_00s.dat", dat),
         ("a/test01_00s_skew.hea", _corpus(t + "test01_00s_skew.hea")),  # shares the .dat
         ("b/test01_00s.hea", _corpus(t + "test01_00s.hea")),  # same names, other group
@@ -145,6 +145,8 @@ def test_archive_of_real_records_yields_records_in_contract_order(kind):
                          "wfdb/test01_00s/test01_00s_skew.ref.npz")
     _assert_wfdb_matches(by_source["c/100_3chan.hea"], "wfdb/100_3chan/100_3chan.ref.npz")
     _assert_edf_matches(by_source["edf/short_psg.edf"], "edf/short_psg.edf.ref.npz")
+    if scp:  # same (channels x samples) reference layout as WFDB
+        _assert_wfdb_matches(by_source["scp/demo.scp"], "scp/ecgtoolkit_Example.scp.ref.npz")
     assert [s.path for s in result.skipped] == ["readme.txt"] + ["scp/demo.scp"] * (not scp) + [
         "c/junk.bin"]
     assert all(s.reason for s in result.skipped)
