@@ -142,6 +142,36 @@ def test_every_shared_fixture_yields_exactly_its_manifest_entries_and_sha256(fol
     _check_good_row(folder, name, row)
 
 
+def _evil_rows() -> list:
+    rows = []
+    for folder in (LOCAL, shared_dir()):
+        if folder is None:
+            continue
+        for name in sorted(manifest_rows(folder)):
+            if name.startswith("evil-"):
+                rows.append(pytest.param(folder / name, id=f"{folder.name}/{name}"))
+    return rows
+
+
+@pytest.mark.parametrize("path", _evil_rows())
+def test_every_hostile_fixture_ends_in_typed_errors_or_skips_within_limits(path):
+    import tracemalloc
+
+    limits = Limits()
+    tracemalloc.start()
+    try:
+        result = ecgingest.ingest(str(path), limits=limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.errors or result.skipped
+    assert all(isinstance(e.error, EcgIngestError) for e in result.errors)
+    # stopped early: at most a few buffers of the bytes accepted before the limit fired
+    assert peak < 4 * limits.ratio_grace + (1 << 20)
+    with pytest.raises(EcgIngestError):
+        ecgingest.read(str(path), strict=True)
+
+
 def _evil(name: str) -> Path:
     for folder in (LOCAL, shared_dir()):
         if folder is not None and (folder / name).is_file():
