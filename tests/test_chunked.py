@@ -136,3 +136,14 @@ def test_any_tampered_chunk_is_refused(data, where, flip):
     up.add(0, bytes(tampered))
     with pytest.raises(EcgIngestError):
         up.finish()
+
+
+def test_announced_size_beyond_the_limits_is_refused_up_front():
+    from ecgingest.errors import LimitExceededError
+
+    with pytest.raises(LimitExceededError) as info:
+        ChunkedUpload(10**13, "0" * 64)
+    assert info.value.limit == "max_total_size"
+    up = ChunkedUpload(2048, _sha(bytes(2048)), limits=ecgingest.Limits(max_total_size=4096))
+    up.add(0, bytes(2048))
+    assert len(up.finish().read()) == 2048

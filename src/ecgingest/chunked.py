@@ -13,7 +13,8 @@ import io
 import tempfile
 from typing import IO
 
-from .errors import UploadError
+from .archive import Limits
+from .errors import LimitExceededError, UploadError
 
 __all__ = ["ChunkedUpload"]
 
@@ -32,14 +33,20 @@ class ChunkedUpload:
 
     Bytes are kept in memory up to ``memory_threshold`` and in a temporary file
     above it (the file is removed by :meth:`close` or when the upload is
-    garbage-collected).
+    garbage-collected). The announced size must fit ``limits.max_total_size``.
     """
 
     def __init__(self, total_size: int, sha256: str, *,
-                 memory_threshold: int = 16 * _MiB) -> None:
+                 memory_threshold: int = 16 * _MiB, limits: Limits | None = None) -> None:
         if isinstance(total_size, bool) or not isinstance(total_size, int) or total_size < 0:
             raise UploadError(f"total_size must be a non-negative integer, got {total_size!r}",
                               field="total_size")
+        cap = (limits or Limits()).max_total_size
+        if total_size > cap:
+            raise LimitExceededError(
+                f"announced upload of {total_size} bytes exceeds {cap}; raise "
+                f"Limits.max_total_size (and pass limits=) to accept it",
+                limit="max_total_size", value=cap, field="total_size")
         digest = sha256.strip().lower() if isinstance(sha256, str) else ""
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise UploadError("sha256 must be 64 hexadecimal digits (the SHA-256 of the whole "
