@@ -1,8 +1,22 @@
-"""Archive-level safety: limits and entry-name normalisation.
+"""Archives: content sniffing, safe streamed walking, limits and entry names.
 
-Archive walking itself (libarchive-c) plugs into :mod:`ecgingest.sources`
-through :func:`open_archive`; directories on disk are read like archives
-and go through the same limits and names.
+:func:`open_archive` / :func:`open_stream` turn an upload whose first bytes
+are an archive's magic into an :class:`~ecgingest.sources.Upload` whose
+entries are read one after the other, in archive order, without extraction:
+
+- libarchive (through private ctypes prototypes of libarchive-c's library)
+  reads ZIP, TAR (plain, gzip, bzip2, xz, lz4, Zstandard), 7-Zip and RAR 5,
+  and every non-OK status, warnings included, fails the entry;
+- ZIP members libarchive cannot decode (Deflate64; LZMA it rejects) are
+  located through the central directory and decoded with ``inflate64`` /
+  :mod:`lzma`; RAR 4 is read with ``rars`` (libarchive < 3.7.4 decodes its
+  PPMd-to-LZ switches wrongly);
+- bytes are counted against :class:`Limits` as they arrive, declared sizes
+  are checked but never trusted, and names are normalised; unsafe names,
+  links and devices become :class:`~ecgingest.sources.Skipped` reports.
+
+Directories on disk are read like archives and go through the same limits,
+names and nesting rule.
 """
 
 from __future__ import annotations
