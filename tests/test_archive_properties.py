@@ -11,7 +11,7 @@ import hashlib
 import io
 import tracemalloc
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
@@ -108,3 +108,27 @@ def test_damaged_archives_end_in_records_and_typed_errors_within_limits(data, ho
     finally:
         tracemalloc.stop()
     assert peak < 4 * _LIMITS.max_total_size
+
+
+@given(outer=trees(), inner=trees(), where=_PATH, kind=st.sampled_from(WRITERS),
+       inner_kind=st.sampled_from(WRITERS))
+def test_nested_archives_round_trip_under_their_entry_path_when_allowed(outer, inner, where,
+                                                                       kind, inner_kind):
+    from ecgingest.archive import archive_kind
+
+    inner_name = where + ".pack"
+    taken = {p for p, _ in outer} | {p.rsplit("/", 1)[0] for p, _ in outer if "/" in p}
+    # keep the trees unambiguous: no path clash, no accidental archive magic
+    assume(inner_name not in taken and not any(p.startswith(inner_name + "/") for p, _ in outer))
+    assume(not any(archive_kind(body[:512]) for _, body in outer + inner))
+    members = outer + [(inner_name, build(inner_kind, inner))]
+    limits = Limits(max_nesting=1)
+    got = {}
+    with open_upload(build(kind, members), limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            assert isinstance(item, Entry), item
+            got[item.path] = hashlib.sha256(item.read()).hexdigest()
+    expected = {name: hashlib.sha256(body).hexdigest() for name, body in outer}
+    expected.update({f"{inner_name}/{name}": hashlib.sha256(body).hexdigest()
+                     for name, body in inner})
+    assert got == expected
