@@ -474,3 +474,11 @@ def test_seekable_stream_may_start_after_bytes_already_read():
     stream.read(12)
     files, _, failed = walk(stream)
     assert len(files) == 4 and not failed
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_ratio_limit_holds_inside_solid_compressed_tar(mode):
+    data = _tar({"first.txt": b"fine", "zeros.bin": bytes(8 << 20)}, mode)
+    files, _, failed = walk(data, Limits(ratio_grace=1 << 20, max_ratio=50))
+    assert list(files) == ["first.txt"]
+    assert failed[-1].error.limit == "max_ratio" and failed[-1].path == "zeros.bin"
