@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from . import errors
 from .archive import Limits
+from .chunked import ChunkedUpload
 from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
 from .formats.wfdb import WfdbHeader, read_wfdb_header
 from .ingest import EntryError, IngestResult, ingest, read
+from .many import ingest_many
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "read",
     "ingest",
+    "ingest_many",
     "IngestResult",
     "EntryError",
     "Skipped",
@@ -32,12 +35,13 @@ __all__ = [
     "Annotation",
     "Overrides",
     "Limits",
+    "ChunkedUpload",
+    "Stream",
+    "encode_compressed_delta",
     "read_wfdb_header",
     "WfdbHeader",
     "read_edf_header",
     "EdfHeader",
     "errors",
-    "encode_compressed_delta",
-    "Stream",
     "__version__",
 ]

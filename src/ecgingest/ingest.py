@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .archive import ByteBudget, Limits
+from .archive import ByteBudget, Failed, Limits
 from .detect import detect, single_file_formats
 from .errors import (
     CorruptDataError,
@@ -79,10 +79,13 @@ class _Walk:
             raise error
         self.result.errors.append(EntryError(paths, error))
 
-    def add(self, item: Entry | Skipped) -> None:
+    def add(self, item: Entry | Skipped | Failed) -> None:
         self.index += 1
         if isinstance(item, Skipped):
             self.skipped.append((self.index, item))
+            return
+        if isinstance(item, Failed):  # bytes never reach a decoder
+            self.fail((item.path,), item.error)
             return
         self.entry_index[item.path] = self.index
         fmt = detect(item)
@@ -118,11 +121,17 @@ class _Walk:
                     assert outcome.record is not None
                     order = self.entry_index[_join(directory, outcome.header)]
                     multi.append((order, _with_sources(outcome.record, paths)))
+            for entry in pool.values():  # this group is done: keep memory to one copy
+                entry.discard()
         for directory, pool in self.groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
-                    reason = (_wfdb.unused_reason(name) if _wfdb.is_header_name(name)
-                              else _unmatched_reason(name, directory in by_dir))
+                    if entry.nested_note:
+                        reason = entry.nested_note
+                    elif _wfdb.is_header_name(name):
+                        reason = _wfdb.unused_reason(name)
+                    else:
+                        reason = _unmatched_reason(name, directory in by_dir)
                     self.skipped.append((self.entry_index[entry.path], Skipped(entry.path, reason)))
         multi.sort(key=lambda pair: pair[0])
         self.skipped.sort(key=lambda pair: pair[0])

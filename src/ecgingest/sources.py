@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Union
 
-from . import archive as _archive
-from .archive import ByteBudget, Limits, normalise_entry_name
 from .errors import EcgIngestError, UnsafeEntryError
 
 __all__ = ["Source", "Entry", "Skipped", "Upload", "open_upload", "SNIFF_BYTES"]
@@ -43,6 +41,8 @@ class Entry:
     _loader: Callable[[], bytes] | None = field(default=None, repr=False)
     _data: bytes | memoryview | None = field(default=None, repr=False)
     _head: bytes | None = field(default=None, repr=False)
+    nested_note: str | None = field(default=None, repr=False)
+    """Set on an archive found inside the archive and not opened: the skip reason."""
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
@@ -75,6 +75,12 @@ class Entry:
     def _read_head(self, n: int) -> bytes:
         return bytes(self.read()[:n])
 
+    def discard(self) -> None:
+        """Drop the bytes for good: the entry was used and will not be read again."""
+        self._data = None
+        self._head = None
+        self._loader = None
+
     def release(self) -> None:
         """Drop cached bytes of an entry that can be read again (files on disk)."""
         if self._loader is not None:
@@ -105,7 +111,7 @@ class Upload:
     """What ingestion walks: a single file, or a container of entries."""
 
     def __init__(self, label: str, *, single: Entry | None = None,
-                 entries: Callable[[], Iterator[Entry | Skipped]] | None = None,
+                 entries: Callable[[], Iterator[Entry | Skipped | Failed]] | None = None,
                  on_disk: bool = False, close: Callable[[], None] | None = None) -> None:
         self.label = label
         self.single = single
@@ -113,7 +119,8 @@ class Upload:
         self.on_disk = on_disk
         self._close = close
 
-    def entries(self) -> Iterator[Entry | Skipped]:
+    def entries(self) -> Iterator[Entry | Skipped | Failed]:
+        """Entries in upload order; :class:`~ecgingest.archive.Failed` for unreadable ones."""
         if self.single is not None:
             yield self.single
         elif self._entries is not None:
@@ -130,7 +137,7 @@ class Upload:
         self.close()
 
 
-def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped]:
+def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
     """Files below ``root`` in sorted relative-path order; links are not followed."""
     stack = [root]
     found: list[tuple[str, str, Path]] = []
@@ -158,20 +165,21 @@ def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped]
         except UnsafeEntryError as exc:
             yield Skipped(rel, exc.message)
             continue
-        yield _FileEntry(path, file, file.stat().st_size, budget)
+        yield from _archive.nested_in_directory(
+            _FileEntry(path, file, file.stat().st_size, budget), budget)
 
 
-def _read_stream(stream: IO[bytes], limits: Limits, label: str) -> bytes:
+def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0) -> bytes:
     from .errors import LimitExceededError
 
-    cap = limits.max_entry_size
-    data = stream.read(cap + 1)
+    cap = limits.max_entry_size - already
+    data = stream.read(max(cap, 0) + 1)
     if data is None:
         data = b""
     if len(data) > cap:
         raise LimitExceededError(
-            f"upload exceeds {cap} bytes; raise Limits.max_entry_size to read it",
-            limit="max_entry_size", value=cap, path=label)
+            f"upload exceeds {limits.max_entry_size} bytes; raise Limits.max_entry_size to "
+            f"read it", limit="max_entry_size", value=limits.max_entry_size, path=label)
     return bytes(data)
 
 
@@ -184,9 +192,12 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return opened
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source) if not isinstance(source, bytes) else source
-        budget.check_entry_size("<bytes>", len(data))
         entry = Entry.from_bytes("upload", data)
-        return _archive.open_archive(entry, limits, budget) or Upload("<bytes>", single=entry)
+        opened = _archive.open_archive(entry, limits, budget)
+        if opened is not None:
+            return opened
+        budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
+        return Upload("<bytes>", single=entry)
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         if path.is_dir():
@@ -199,9 +210,11 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     if hasattr(source, "read"):
         label = str(getattr(source, "name", "<stream>"))
         name = os.path.basename(label) if label != "<stream>" else "upload"
-        data = _read_stream(source, limits, label)
-        entry = Entry.from_bytes(name, data)
-        return _archive.open_archive(entry, limits, budget) or Upload(label, single=entry)
+        opened, head = _archive.open_stream(source, label, limits, budget)
+        if opened is not None:
+            return opened
+        data = head + _read_stream(source, limits, label, already=len(head))
+        return Upload(label, single=Entry.from_bytes(name, data))
     raise TypeError(
         f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
@@ -214,3 +227,8 @@ def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:
             pool[item.name] = _FileEntry(item.name, item, item.stat().st_size, budget)
     return pool
 
+
+
+# Imported last: the archive layer builds Entry/Skipped/Upload objects of this module.
+from . import archive as _archive  # noqa: E402
+from .archive import ByteBudget, Failed, Limits, normalise_entry_name  # noqa: E402

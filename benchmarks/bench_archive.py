@@ -1,0 +1,169 @@
+"""Archive ingestion speed: ecgingest.read against the ways users read a ZIP of WFDB records.
+
+Builds a ZIP (Deflate) of WFDB records (10 s x 12 leads at 500 Hz, format 16)
+and times, in one run:
+
+- libarchive-c bytes only: every entry's bytes, nothing decoded (the floor);
+- zipfile bytes + numpy: every entry's bytes, ``.dat`` files as int16 arrays;
+- temp dir + wfdb.rdrecord: extract to a temporary directory, then read each
+  record with wfdb-python (what users do today);
+- ecgingest.read: the whole upload to records.
+
+Run ``python benchmarks/bench_archive.py`` (1,000 records, best of 5) or
+``--quick`` (200 records, best of 3, the temp-dir path once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import ecgingest  # noqa: E402
+
+LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+FS = 500
+SECONDS = 10
+
+
+def make_zip(count: int, seed: int = 7) -> bytes:
+    """A Deflate ZIP of ``count`` synthetic 12-lead records, one directory each."""
+    rng = np.random.default_rng(seed)
+    n = FS * SECONDS
+    t = np.arange(n) / FS
+    beat = (np.exp(-((t % 0.8) - 0.2) ** 2 / 0.0004) * 1000).astype(np.int64)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for i in range(count):
+            name = f"r{i:04d}"
+            samples = (beat[:, None] * rng.uniform(0.2, 1.0, 12)[None, :]
+                       + rng.normal(0, 20, (n, 12))).astype("<i2")
+            lines = [f"{name} 12 {FS} {n}"]
+            for lead in LEADS:
+                lines.append(f"{name}.dat 16 200/mV 16 0 0 0 0 {lead}")
+            zf.writestr(f"{name}/{name}.hea", "\n".join(lines) + "\n")
+            zf.writestr(f"{name}/{name}.dat", samples.tobytes())
+    return buf.getvalue()
+
+
+def bytes_libarchive(path: str) -> int:
+    import libarchive
+
+    total = 0
+    with libarchive.file_reader(path) as archive:
+        for entry in archive:
+            for block in entry.get_blocks():
+                total += len(block)
+    return total
+
+
+def bytes_zipfile_numpy(path: str) -> int:
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename.endswith(".dat"):
+                total += int(np.frombuffer(data, "<i2").reshape(-1, 12).shape[0])
+            else:
+                total += len(data)
+    return total
+
+
+def tempdir_wfdb(path: str) -> int:
+    import wfdb
+
+    total = 0
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as zf:
+        zf.extractall(tmp)
+        for hea in sorted(Path(tmp).glob("*/*.hea")):
+            record = wfdb.rdrecord(str(hea.with_suffix("")), physical=False)
+            total += record.d_signal.shape[0]
+    return total
+
+
+def ecgingest_read(path: str) -> int:
+    return sum(len(r.signals[0].digital) for r in ecgingest.read(path))
+
+
+def ecgingest_walk(path: str) -> int:
+    """The archive layer alone: every entry's bytes through ecgingest's checked reader."""
+    from ecgingest.archive import ByteBudget, Limits
+    from ecgingest.sources import Entry, open_upload
+
+    limits = Limits()
+    with open_upload(path, limits, ByteBudget(limits)) as upload:
+        return sum(len(e.read()) for e in upload.entries() if isinstance(e, Entry))
+
+
+def time_rows(rows, path: str, repeat: int, slow_repeat: int
+              ) -> tuple[dict[str, float], dict[str, float]]:
+    """Best wall and CPU time of ``repeat`` runs per row, taken round-robin.
+
+    CPU time (this process, user + system) is printed too because the wall
+    time of a shared machine moves with other jobs' load.
+    """
+    wall = {label: float("inf") for label, _, _ in rows}
+    cpu = dict(wall)
+    for i in range(repeat):
+        for label, func, slow in rows:
+            if slow and i >= slow_repeat:
+                continue
+            start, start_cpu = time.perf_counter(), time.process_time()
+            func(path)
+            wall[label] = min(wall[label], time.perf_counter() - start)
+            cpu[label] = min(cpu[label], time.process_time() - start_cpu)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 records, best of 3")
+    parser.add_argument("--records", type=int, default=None)
+    args = parser.parse_args()
+    count = args.records or (200 if args.quick else 1000)
+    repeat = 3 if args.quick else 5
+    data = make_zip(count)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "upload.zip")
+        Path(path).write_bytes(data)
+        print(f"ZIP (Deflate) of {count} WFDB records, 12 leads x {SECONDS} s x {FS} Hz, "
+              f"format 16: {len(data) / 1e6:.1f} MB compressed")
+        rows = [("libarchive-c bytes only", bytes_libarchive, False),
+                ("zipfile bytes + numpy decode", bytes_zipfile_numpy, False),
+                ("temp dir + wfdb.rdrecord", tempdir_wfdb, True),
+                ("ecgingest archive walk only", ecgingest_walk, False),
+                ("ecgingest.read", ecgingest_read, False)]
+        times, cpu = time_rows(rows, path, repeat, 1 if args.quick else repeat)
+        print(f"  {'':32s} {'wall':>8s}   {'CPU':>8s}")
+        for label, _, _ in rows:
+            print(f"  {label:32s} {times[label]:8.3f} s {cpu[label]:8.3f} s")
+        tracemalloc.start()
+        ecgingest_read(path)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    for name, t in (("wall", times), ("CPU", cpu)):
+        ours = t["ecgingest.read"]
+        print(f"[{name}] ecgingest.read vs temp dir + wfdb.rdrecord: "
+              f"{t['temp dir + wfdb.rdrecord'] / ours:.1f}x faster (target >= 8x)")
+        print(f"[{name}] ecgingest.read / libarchive-c bytes only: "
+              f"{ours / t['libarchive-c bytes only']:.2f} (target <= 1.6)")
+        print(f"[{name}] ecgingest.read / zipfile bytes + numpy: "
+              f"{ours / t['zipfile bytes + numpy decode']:.2f}")
+        print(f"[{name}] ecgingest archive walk / libarchive-c bytes only: "
+              f"{t['ecgingest archive walk only'] / t['libarchive-c bytes only']:.2f}")
+    print(f"peak Python memory in ecgingest.read: {peak / 1e6:.0f} MB "
+          f"(uncompressed upload {count * (FS * SECONDS * 24 + 400) / 1e6:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

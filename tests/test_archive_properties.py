@@ -1,0 +1,134 @@
+"""Properties of the archive layer: random trees round-trip, random damage stays typed.
+
+Trees are written with the writers available in tests (zipfile, tarfile,
+zstandard and lz4 over TAR); damage is applied to those and to the fixture
+archives (7z, RAR, Deflate64 ZIP) the tests cannot write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tracemalloc
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import ecgingest
+from conftest import FIXTURES
+from ecgingest.archive import ByteBudget, Limits
+from ecgingest.errors import EcgIngestError
+from ecgingest.sources import Entry, open_upload
+from test_ingest_archives import WRITERS, build
+
+_PART = st.text(alphabet="abcXYZ019_-. é日", min_size=1, max_size=6).filter(
+    lambda p: p.strip(". ") == p and p not in (".", ".."))
+_PATH = st.lists(_PART, min_size=1, max_size=4).map("/".join)
+
+
+@st.composite
+def trees(draw) -> list[tuple[str, bytes]]:
+    """Unique paths, often repeating base names across directories."""
+    paths = draw(st.lists(_PATH, min_size=1, max_size=12, unique=True))
+    base = draw(st.sampled_from(["rec.hea", "rec.dat", "x.bin"]))
+    dirs = draw(st.lists(_PART, max_size=3, unique=True))
+    paths += [f"{d}/{base}" for d in dirs]
+    # a path may not also be a directory of another path in a TAR/ZIP tree
+    prefixes = {p.rsplit("/", 1)[0] for p in paths if "/" in p}
+    unique = list(dict.fromkeys(p for p in paths if p not in prefixes))
+    return [(p, draw(st.binary(max_size=2000))) for p in unique]
+
+
+@given(tree=trees(), kind=st.sampled_from(WRITERS))
+def test_random_trees_round_trip_through_every_writer(tree, kind):
+    data = build(kind, tree)
+    limits = Limits()
+    got = {}
+    with open_upload(data, limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            assert isinstance(item, Entry), item
+            got[item.path] = hashlib.sha256(item.read()).hexdigest()
+    assert got == {name: hashlib.sha256(body).hexdigest() for name, body in tree}
+
+
+_FIXTURE_NAMES = ["7z-lzma2.7z", "zip-deflate64.zip", "rar4-store.rar",
+                  "rar5-lz-solid-delta.rar", "evil-tar-traversal.tar"]
+_BASES = [(FIXTURES / "archives" / n).read_bytes() for n in _FIXTURE_NAMES]
+_TREE = [("a/rec.hea", b"rec 1 250 100\nrec.dat 16 200 12 0 0 0 0 I\n"),
+         ("a/rec.dat", bytes(range(200))), ("b/readme.txt", b"hello " * 200)]
+_BASES += [build(kind, _TREE) for kind in WRITERS]
+
+_LIMITS = Limits(max_entry_size=4 << 20, max_total_size=8 << 20, max_entries=200)
+
+
+@st.composite
+def damaged(draw) -> bytes:
+    data = bytearray(draw(st.sampled_from(_BASES)))
+    for _ in range(draw(st.integers(min_value=1, max_value=8))):
+        action = draw(st.sampled_from(["flip", "cut", "insert", "zero"]))
+        pos = draw(st.integers(min_value=0, max_value=max(0, len(data) - 1)))
+        if action == "flip" and data:
+            data[pos] ^= draw(st.integers(min_value=1, max_value=255))
+        elif action == "cut":
+            del data[pos:]
+        elif action == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=64))
+        elif action == "zero":
+            data[pos:pos + 16] = bytes(len(data[pos:pos + 16]))
+    return bytes(data)
+
+
+class _OneWay(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._buf.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=damaged(), how=st.sampled_from(["bytes", "seekable", "pipe"]))
+def test_damaged_archives_end_in_records_and_typed_errors_within_limits(data, how):
+    source = {"bytes": lambda: data, "seekable": lambda: io.BytesIO(data),
+              "pipe": lambda: io.BufferedReader(_OneWay(data))}[how]()
+    tracemalloc.start()
+    try:
+        try:
+            result = ecgingest.ingest(source, limits=_LIMITS)
+        except EcgIngestError:
+            return
+        for problem in result.errors:
+            assert isinstance(problem.error, EcgIngestError)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * _LIMITS.max_total_size
+
+
+@given(outer=trees(), inner=trees(), where=_PATH, kind=st.sampled_from(WRITERS),
+       inner_kind=st.sampled_from(WRITERS))
+def test_nested_archives_round_trip_under_their_entry_path_when_allowed(outer, inner, where,
+                                                                       kind, inner_kind):
+    from ecgingest.archive import archive_kind
+
+    inner_name = where + ".pack"
+    taken = {p for p, _ in outer} | {p.rsplit("/", 1)[0] for p, _ in outer if "/" in p}
+    # keep the trees unambiguous: no path clash, no accidental archive magic
+    assume(inner_name not in taken and not any(p.startswith(inner_name + "/") for p, _ in outer))
+    assume(not any(archive_kind(body[:512]) for _, body in outer + inner))
+    members = outer + [(inner_name, build(inner_kind, inner))]
+    limits = Limits(max_nesting=1)
+    got = {}
+    with open_upload(build(kind, members), limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            assert isinstance(item, Entry), item
+            got[item.path] = hashlib.sha256(item.read()).hexdigest()
+    expected = {name: hashlib.sha256(body).hexdigest() for name, body in outer}
+    expected.update({f"{inner_name}/{name}": hashlib.sha256(body).hexdigest()
+                     for name, body in inner})
+    assert got == expected
