@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import errors
 from .archive import Limits
 from .ingest import EntryError, IngestResult, ingest, read
+from .many import ingest_many
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal
 from .sources import Skipped
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "read",
     "ingest",
+    "ingest_many",
     "IngestResult",
     "EntryError",
     "Skipped",
