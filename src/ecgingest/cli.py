@@ -48,6 +48,53 @@ def _print_text(report: dict[str, Any], out) -> None:
         print(f"error {', '.join(err['paths'])}: {err['type']}: {err['message']}", file=out)
 
 
+def _ingest_many(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from .many import BatchSummary, ingest_many, uploads_below
+
+    sources: list = []
+    for path in args.paths:
+        sources.extend(uploads_below(path) if os.path.isdir(path) else [path])
+    client = None
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            print("ecgingest: --scheduler needs Dask: pip install 'ecgingest[dask]'",
+                  file=sys.stderr)
+            return 2
+        client = Client(args.scheduler)
+    summary = BatchSummary()
+    start = time.perf_counter()
+    try:
+        for source, result in ingest_many(sources, workers=args.workers, client=client,
+                                          strict=args.strict,
+                                          progress=False if args.no_progress else None):
+            summary.add(result)
+            if args.json:
+                print(json.dumps({
+                    "upload": str(source), "records": [r.summary() for r in result.records],
+                    "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
+                    "errors": [{"paths": list(e.paths), "type": type(e.error).__name__,
+                                "message": str(e.error)} for e in result.errors]}))
+            else:
+                for err in result.errors:
+                    print(f"error {source}: {type(err.error).__name__}: {err.error}")
+    finally:
+        if client is not None:
+            client.close()
+    summary.seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({"summary": summary.as_dict()}))
+    else:
+        print(f"{summary.uploads} uploads ({summary.failed_uploads} with errors), "
+              f"{summary.records} records, {summary.skipped} skipped, {summary.errors} errors, "
+              f"{summary.samples_per_second / 1e6:.1f} Msamples/s in {summary.seconds:.2f} s")
+    return 1 if summary.failed_uploads else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecgingest", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,7 +106,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.add_argument("--strict", action="store_true",
                          help="treat tolerated deviations and skipped entries as errors")
+    many = commands.add_parser(
+        "ingest-many", help="ingest many uploads in parallel and print a summary")
+    many.add_argument("paths", nargs="+", metavar="PATH",
+                      help="uploads (files, archives) or directories of uploads")
+    many.add_argument("--workers", type=int, default=None,
+                      help="threads on this machine (default: the cores available)")
+    many.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                      help="run on a Dask cluster (needs ecgingest[dask])")
+    many.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    many.add_argument("--strict", action="store_true", help="strict mode for every upload")
+    many.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     args = parser.parse_args(argv)
+    if args.command == "ingest-many":
+        return _ingest_many(args)
     if args.demo:
         from .demo import path as demo_path
 

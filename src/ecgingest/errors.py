@@ -29,6 +29,8 @@ __all__ = [
     "FrameMismatchError",
     "UploadError",
     "SkippedEntriesError",
+    "SourceUnavailableError",
+    "WorkerLostError",
     "EcgWarning",
 ]
 
@@ -163,6 +165,14 @@ class SkippedEntriesError(EcgIngestError):
     def __init__(self, message: str, *, skipped: list | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.skipped = skipped or []
+
+
+class SourceUnavailableError(EcgIngestError):
+    """Batch ingestion: an upload could not be opened (missing file, unreachable URL)."""
+
+
+class WorkerLostError(EcgIngestError):
+    """Batch ingestion on a cluster: the upload's task was lost with its workers too often."""
 
 
 class EcgWarning(UserWarning):

@@ -207,6 +207,8 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         entry = _FileEntry(path.name, path, path.stat().st_size, budget)
         return (_archive.open_archive(entry, limits, budget)
                 or Upload(str(path), single=entry, on_disk=True))
+    if isinstance(source, FileGroup):
+        return Upload(str(source), entries=lambda: _group_entries(source, budget), on_disk=True)
     if hasattr(source, "read"):
         label = str(getattr(source, "name", "<stream>"))
         name = os.path.basename(label) if label != "<stream>" else "upload"
@@ -217,6 +219,39 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return Upload(label, single=Entry.from_bytes(name, data))
     raise TypeError(
         f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """Some files of one directory on disk, read as one upload (a WFDB pool)."""
+
+    directory: Path
+    names: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.directory}{os.sep} ({len(self.names)} files)"
+
+
+def _group_entries(group: FileGroup, budget: ByteBudget) -> Iterator[Entry | Skipped]:
+    for name in group.names:
+        budget.add_entry(name)
+        file = group.directory / name
+        yield _FileEntry(normalise_entry_name(name), file, file.stat().st_size, budget)
+
+
+def is_upload_file(path: Path, limits: Limits) -> bool:
+    """True when a file on disk is an upload of its own (an archive or a single-file format)."""
+    from .detect import detect
+
+    budget = ByteBudget(limits)
+    entry = _FileEntry(path.name, path, path.stat().st_size, budget)
+    if detect(entry) is not None:
+        return True
+    opened = _archive.open_archive(entry, limits, budget)
+    if opened is None:
+        return False
+    opened.close()
+    return True
 
 
 def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:

@@ -1,0 +1,288 @@
+"""Many uploads at once: a thread pool on one machine, Dask on a cluster.
+
+The native decoders release the GIL, so threads scale on one machine; past
+it, a ``dask.distributed`` client runs each upload as a task. Either way at
+most ``max_in_flight`` uploads are held at once, whatever the number of
+sources, and every upload is reported exactly once: a failure in decoding is
+part of its :class:`~ecgingest.IngestResult`, never an exception that loses
+the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .archive import Limits
+from .errors import EcgIngestError, SourceUnavailableError, WorkerLostError
+from .ingest import EntryError, IngestResult, ingest
+from .overrides import Overrides
+from .sources import FileGroup, Source, is_upload_file
+
+__all__ = ["ingest_many", "uploads_below", "BatchSummary"]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _label(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, FileGroup):
+        return str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    return str(getattr(source, "name", "<stream>"))
+
+
+def _is_url(source: Any) -> bool:
+    return isinstance(source, str) and "://" in source and not os.path.exists(source)
+
+
+def _ingest_one(source: Any, overrides: Overrides | None, strict: bool,
+                limits: Limits | None) -> IngestResult:
+    """One upload, with every failure turned into a reported error."""
+    try:
+        if _is_url(source):
+            import fsspec  # optional: URLs need it where they are opened
+
+            with fsspec.open(source, "rb") as stream:
+                return ingest(stream, overrides=overrides, strict=strict, limits=limits)
+        return ingest(source, overrides=overrides, strict=strict, limits=limits)
+    except EcgIngestError as exc:
+        return IngestResult(errors=[EntryError((exc.path or _label(source),), exc)])
+    except (OSError, ImportError) as exc:
+        err = SourceUnavailableError(f"cannot open the upload: {exc}", path=_label(source))
+        return IngestResult(errors=[EntryError((_label(source),), err)])
+
+
+def uploads_below(root: str | os.PathLike, *, limits: Limits | None = None) -> Iterator[Any]:
+    """The uploads of a directory tree, in sorted path order.
+
+    Every archive or recognised single file is one upload; the remaining files
+    of each directory that holds a WFDB header form one upload (a
+    :class:`~ecgingest.sources.FileGroup`), grouped as usual.
+    """
+    base = Path(root)
+    limits = limits or Limits()
+    for folder, subdirs, files in os.walk(base):
+        subdirs.sort()
+        pool: list[str] = []
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            if is_upload_file(path, limits):
+                yield path
+            else:
+                pool.append(name)
+        if any(name.lower().endswith(".hea") for name in pool):
+            yield FileGroup(Path(folder), tuple(pool))
+
+
+@dataclass
+class BatchSummary:
+    """Totals of a batch, for the command line and logs."""
+
+    uploads: int = 0
+    failed_uploads: int = 0
+    records: int = 0
+    skipped: int = 0
+    errors: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+
+    def add(self, result: IngestResult) -> None:
+        self.uploads += 1
+        self.failed_uploads += bool(result.errors)
+        self.records += len(result.records)
+        self.skipped += len(result.skipped)
+        self.errors += len(result.errors)
+        self.samples += sum(len(s) for r in result.records for s in r.signals)
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"uploads": self.uploads, "failed_uploads": self.failed_uploads,
+                "records": self.records, "skipped": self.skipped, "errors": self.errors,
+                "samples": self.samples, "seconds": round(self.seconds, 3),
+                "samples_per_second": round(self.samples_per_second, 1)}
+
+
+def _progress_bar(progress: bool | None, total: int | None):
+    show = progress if progress is not None else sys.stderr.isatty()
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="upload", file=sys.stderr, dynamic_ncols=True)
+
+
+def ingest_many(
+    sources: Iterable[Source] | str | os.PathLike,
+    *,
+    workers: int | None = None,
+    client: Any = None,
+    overrides: Overrides | Mapping[str, Any] | None = None,
+    strict: bool = False,
+    limits: Limits | None = None,
+    progress: bool | None = None,
+    ordered: bool = False,
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[Source, IngestResult]]:
+    """Yield ``(source, IngestResult)`` for every upload, as each finishes.
+
+    ``sources`` is an iterable of uploads (paths, URLs, bytes, file objects)
+    or a directory (see :func:`uploads_below`). ``workers`` threads (default:
+    the cores available) decode on this machine; with a ``dask.distributed``
+    ``client`` the uploads run as tasks on its cluster instead. ``ordered``
+    yields in input order. At most ``max_in_flight`` uploads (default: twice
+    the workers) are pending at once. ``progress`` shows a bar (default: when
+    stderr is a terminal).
+    """
+    checked = Overrides.coerce(overrides)  # invalid overrides fail before any work
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(f"limits must be an ecgingest.Limits, not {type(limits).__name__}")
+    if isinstance(sources, (str, os.PathLike)):
+        if not Path(os.fspath(sources)).is_dir():
+            raise NotADirectoryError(
+                f"{os.fspath(sources)!r} is not a directory; pass a list to ingest single uploads")
+        items: Iterable[Any] = uploads_below(sources, limits=limits)
+        total = None
+    else:
+        items = sources
+        total = len(sources) if hasattr(sources, "__len__") else None  # type: ignore[arg-type]
+    if client is not None:
+        in_flight = max_in_flight or 2 * max(1, _dask_workers(client))
+        runner = _run_dask(client, items, checked, strict, limits, ordered, in_flight)
+    else:
+        count = workers if workers is not None else _cores()
+        if count < 1:
+            raise ValueError(f"workers must be at least 1, got {count}")
+        in_flight = max_in_flight or 2 * count
+        runner = _run_threads(count, items, checked, strict, limits, ordered, in_flight)
+    bar = _progress_bar(progress, total)
+    try:
+        for pair in runner:
+            if bar is not None:
+                bar.update(1)
+            yield pair
+    finally:
+        if bar is not None:
+            bar.close()
+        runner.close()
+
+
+_END = object()
+_DASK_RESUBMITS = 2  # beyond the scheduler's own retries when a worker dies
+
+
+def _pipeline(items: Iterable[Any], submit, wait_first, result_of, ordered: bool,
+              in_flight: int) -> Iterator[tuple[Any, IngestResult]]:
+    """Keep at most ``in_flight`` uploads pending; yield them as they finish (or in order)."""
+    pending: deque[tuple[Any, Any]] = deque()
+
+    def finished(block: bool):
+        if ordered:
+            while pending and (block or pending[0][1].done()):
+                source, future = pending.popleft()
+                if not future.done():
+                    wait_first([future])
+                yield source, result_of(source, future)
+                block = False
+            return
+        if block:
+            wait_first([future for _, future in pending])
+        for item in [p for p in pending if p[1].done()]:
+            pending.remove(item)
+            yield item[0], result_of(*item)
+
+    sources = iter(items)
+    while True:
+        while len(pending) >= in_flight:  # wait before pulling the next source
+            yield from finished(block=True)
+        source = next(sources, _END)
+        if source is _END:
+            break
+        pending.append((source, submit(source)))
+        yield from finished(block=False)
+    while pending:
+        yield from finished(block=True)
+
+
+def _run_threads(workers: int, items: Iterable[Any], overrides: Overrides | None, strict: bool,
+                 limits: Limits | None, ordered: bool, in_flight: int):
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecgingest") as pool:
+        yield from _pipeline(
+            items,
+            submit=lambda source: pool.submit(_ingest_one, source, overrides, strict, limits),
+            wait_first=lambda futures: wait(futures, return_when=FIRST_COMPLETED),
+            result_of=lambda source, future: future.result(),
+            ordered=ordered, in_flight=in_flight)
+
+
+def _dask_workers(client: Any) -> int:
+    try:
+        return len(client.scheduler_info().get("workers", {})) or 1
+    except Exception:  # a client that cannot tell still gets a bounded window
+        return 1
+
+
+def _run_dask(client: Any, items: Iterable[Any], overrides: Overrides | None, strict: bool,
+              limits: Limits | None, ordered: bool, in_flight: int):
+    from distributed import wait as dask_wait
+
+    retained: dict[Any, bytes] = {}  # uploads given as bytes, until their result is in
+
+    def run(payload: Any) -> Any:
+        # pure=False: identical uploads are still separate uploads
+        return client.submit(_ingest_one, payload, overrides, strict, limits, pure=False)
+
+    def submit(source: Any) -> Any:
+        if isinstance(source, (str, os.PathLike, FileGroup)):
+            return run(source)  # opened on the worker
+        data = bytes(source if isinstance(source, (bytes, bytearray, memoryview))
+                     else source.read())
+        try:
+            payload: Any = client.scatter(data, hash=False)
+        except Exception:  # a worker went away while receiving: ship the bytes with the task
+            payload = data
+        future = run(payload)
+        retained[future.key] = data
+        return future
+
+    def result_of(source: Any, future: Any) -> IngestResult:
+        data = retained.pop(future.key, None)
+        for attempt in range(_DASK_RESUBMITS + 1):
+            try:
+                result = future.result()
+            except Exception as exc:  # workers lost too often, or the scattered bytes with them
+                future.release()
+                if attempt == _DASK_RESUBMITS:
+                    err = WorkerLostError(
+                        f"the upload could not be processed on the cluster after "
+                        f"{_DASK_RESUBMITS + 1} attempts ({type(exc).__name__}: {exc}); "
+                        f"resubmit it", path=_label(source))
+                    return IngestResult(errors=[EntryError((_label(source),), err)])
+                future = run(data if data is not None else source)
+            else:
+                future.release()
+                return result
+        raise AssertionError("unreachable")
+
+    yield from _pipeline(items, submit,
+                         wait_first=lambda futures: dask_wait(futures, return_when="FIRST_COMPLETED"),
+                         result_of=result_of, ordered=ordered, in_flight=in_flight)

@@ -1,0 +1,213 @@
+"""ingest_many: same results sequentially, in threads and on Dask; bounded; nothing lost."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+import ecgingest
+from ecgingest.errors import OverrideError, UnsupportedFormatError
+from ecgingest.many import _ingest_one, uploads_below
+
+from conftest import corpus_dir
+
+DEMO = Path(ecgingest.__file__).parent / "demo" / "data"
+
+
+def _fingerprint(result: ecgingest.IngestResult) -> dict:
+    """Everything a caller sees of one upload, with samples hashed."""
+    return {
+        "records": [
+            (r.name, r.format, r.format_detail, r.sources,
+             [(s.label, s.sample_rate, hashlib.sha256(s.digital.tobytes()).hexdigest())
+              for s in r.signals])
+            for r in result.records
+        ],
+        "skipped": [(s.path, s.reason) for s in result.skipped],
+        "errors": [(e.paths, type(e.error).__name__) for e in result.errors],
+    }
+
+
+def _tree(tmp_path: Path) -> Path:
+    """A directory of uploads: single files, a WFDB pool, nested folders, junk."""
+    root = tmp_path / "uploads"
+    shutil.copytree(DEMO, root / "visit1")
+    shutil.copytree(DEMO, root / "visit2" / "deeper")
+    (root / "junk.bin").write_bytes(b"\x00not an ecg" * 10)
+    return root
+
+
+def _sources(tmp_path: Path) -> list:
+    root = _tree(tmp_path)
+    sources: list = list(uploads_below(root))
+    sources.append((DEMO / "test_subsecond.edf").read_bytes())
+    sources.append(b"definitely not an ECG")
+    corpus = corpus_dir()
+    if corpus is not None:
+        sources.extend(uploads_below(corpus / "wfdb" / "test01_00s"))
+    return sources
+
+
+def _sequential(sources: list) -> list[dict]:
+    """One upload after the other in this thread (the batch's per-upload contract)."""
+    return [_fingerprint(_ingest_one(source, None, False, None)) for source in sources]
+
+
+def test_directory_expands_to_uploads_in_sorted_order(tmp_path):
+    root = _tree(tmp_path)
+    uploads = list(uploads_below(root))
+    labels = [str(u) for u in uploads]
+    assert labels == sorted(labels, key=lambda s: s.replace(os.sep + " (", "~"))
+    groups = [u for u in uploads if isinstance(u, ecgingest.sources.FileGroup)]
+    assert {g.directory.name for g in groups} == {"visit1", "deeper"}
+    for group in groups:
+        assert "100_3chan.hea" in group.names and "100_3chan.dat" in group.names
+
+
+def test_threads_give_the_sequential_results_in_order(tmp_path):
+    sources = _sources(tmp_path)
+    expected = _sequential(sources)
+    got = list(ecgingest.ingest_many(sources, workers=2, ordered=True, progress=False))
+    assert [s for s, _ in got] == sources
+    assert [_fingerprint(r) for _, r in got] == expected
+
+
+def test_unordered_results_are_each_upload_exactly_once(tmp_path):
+    sources = _sources(tmp_path)
+    expected = _sequential(sources)
+    got = list(ecgingest.ingest_many(sources, workers=2, progress=False))
+    assert len(got) == len(sources)
+    assert len(got) == len(sources)
+    assert sorted(json.dumps(_fingerprint(r), sort_keys=True) for _, r in got) == sorted(
+        json.dumps(fp, sort_keys=True) for fp in expected)
+
+
+def test_failed_upload_is_reported_not_raised():
+    [(source, result)] = ecgingest.ingest_many([b"not an ecg"], workers=1, progress=False)
+    assert source == b"not an ecg"
+    assert not result.records
+    assert isinstance(result.errors[0].error, UnsupportedFormatError)
+
+
+def test_missing_path_is_reported_as_unavailable(tmp_path):
+    [(_, result)] = ecgingest.ingest_many([tmp_path / "gone.zip"], progress=False)
+    assert type(result.errors[0].error).__name__ == "SourceUnavailableError"
+
+
+def test_invalid_overrides_fail_before_any_upload_is_read():
+    pulled = []
+
+    def sources():
+        pulled.append(1)
+        yield b"x"
+
+    with pytest.raises(OverrideError):
+        list(ecgingest.ingest_many(sources(), overrides={"patient_gender": "?"}))
+    assert not pulled
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_uploads_in_flight_are_bounded(ordered):
+    """Memory is bounded by the in-flight window, not by the number of sources."""
+    state = {"pulled": 0, "yielded": 0, "worst": 0}
+    upload = (DEMO / "test_subsecond.edf").read_bytes()
+
+    def sources():
+        for _ in range(40):
+            state["pulled"] += 1
+            state["worst"] = max(state["worst"], state["pulled"] - state["yielded"])
+            yield upload
+
+    for _ in ecgingest.ingest_many(sources(), workers=2, max_in_flight=3, ordered=ordered,
+                                   progress=False):
+        state["yielded"] += 1
+    assert state["yielded"] == 40
+    assert state["worst"] <= 3
+
+
+def test_file_objects_are_read_as_uploads():
+    data = (DEMO / "test_subsecond.edf").read_bytes()
+    [(_, from_stream)] = ecgingest.ingest_many([io.BytesIO(data)], progress=False)
+    [(_, from_bytes)] = ecgingest.ingest_many([data], progress=False)
+    assert _fingerprint(from_stream)["records"] == _fingerprint(from_bytes)["records"]
+    assert ([type(e.error) for e in from_stream.errors]
+            == [type(e.error) for e in from_bytes.errors])
+
+
+def test_cli_ingest_many_prints_a_summary_and_fails_on_errors(tmp_path, capsys):
+    from ecgingest.cli import main
+
+    root = _tree(tmp_path)
+    status = main(["ingest-many", str(root), "--workers", "2", "--json", "--no-progress"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    summary = lines[-1]["summary"]
+    assert summary["uploads"] == len(lines) - 1 == len(list(uploads_below(root)))
+    assert summary["records"] == sum(len(line["records"]) for line in lines[:-1])
+    assert status == (1 if summary["failed_uploads"] else 0)
+
+
+# --- Dask -----------------------------------------------------------------
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def thread_cluster():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+def test_dask_in_process_matches_sequential(tmp_path, thread_cluster):
+    sources = _sources(tmp_path)
+    got = list(ecgingest.ingest_many(sources, client=thread_cluster, ordered=True,
+                                     progress=False))
+    assert [_fingerprint(r) for _, r in got] == _sequential(sources)
+
+
+def test_dask_processes_match_sequential(tmp_path, process_cluster):
+    sources = _sources(tmp_path)
+    got = list(ecgingest.ingest_many(sources, client=process_cluster, progress=False))
+    index = {id(s): i for i, s in enumerate(sources)}
+    expected = _sequential(sources)
+    assert sorted(index[id(s)] for s, _ in got) == list(range(len(sources)))
+    for source, result in got:
+        assert _fingerprint(result) == expected[index[id(source)]]
+
+
+def test_dask_worker_killed_mid_run_loses_no_upload(tmp_path):
+    from distributed import Client, LocalCluster
+
+    sources = _sources(tmp_path) * 3
+    expected = _sequential(sources)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        got = []
+        for pair in ecgingest.ingest_many(sources, client=client, max_in_flight=6,
+                                          progress=False):
+            got.append(pair)
+            if len(got) == 2:
+                victim = next(iter(client.scheduler_info()["workers"]))
+                pid = client.run(os.getpid, workers=[victim])[victim]
+                os.kill(pid, signal.SIGKILL)
+    assert len(got) == len(sources)
+    assert sorted(json.dumps(_fingerprint(r), sort_keys=True) for _, r in got) == sorted(
+        json.dumps(fp, sort_keys=True) for fp in expected)
