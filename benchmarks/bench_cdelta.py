@@ -32,9 +32,9 @@ import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import ecgingest  # noqa: E402
-from ecgingest._ext import cdelta as kernel  # noqa: E402
-from ecgingest.formats import cdelta  # noqa: E402
+import ecgingest
+from ecgingest._ext import cdelta as kernel
+from ecgingest.formats import cdelta
 
 RATE = 500.0
 LEADS = 12

@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import gc
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-import subprocess
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path

@@ -29,10 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import scp_encoder as enc  # noqa: E402
 from ecgingest.errors import EcgWarning  # noqa: E402
 from ecgingest.formats import scp  # noqa: E402
-
-import scp_encoder as enc  # noqa: E402
 
 try:  # the peer: BioSig's C library through its Python binding
     import biosig

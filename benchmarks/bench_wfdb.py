@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import ecgingest  # noqa: E402
+import ecgingest
 
 FS = 500
 NSIG = 12

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
-from test_edf_writer import WAnnotation, WFile, WSignal, simple_file, write_edf
 
 import ecgingest
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import EcgIngestError, HeaderError, TruncatedError
 from ecgingest.formats import edf
 from ecgingest.sources import Entry
+from test_edf_writer import WAnnotation, WFile, WSignal, simple_file, write_edf
 
 EDF_FIXTURES = FIXTURES / "edf"
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_edf_writer import WAnnotation, WFile, WSignal, write_edf
 
 import ecgingest
+from conftest import FIXTURES
 from ecgingest.errors import EcgIngestError
 from ecgingest.formats import edf
+from test_edf_writer import WAnnotation, WFile, WSignal, write_edf
 
 pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
 

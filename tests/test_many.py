@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 import ecgingest
+from conftest import corpus_dir
 from ecgingest.errors import OverrideError, UnsupportedFormatError
 from ecgingest.many import _ingest_one, uploads_below
-
-from conftest import corpus_dir
 
 DEMO = Path(ecgingest.__file__).parent / "demo" / "data"
 

@@ -15,6 +15,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
+import scp_encoder as enc
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from ecgingest.detect import detect
 from ecgingest.errors import (
     ChecksumError,
     EcgIngestError,
@@ -22,12 +25,8 @@ from ecgingest.errors import (
     HeaderError,
     TruncatedError,
 )
-from ecgingest.detect import detect
 from ecgingest.formats import scp
 from ecgingest.sources import Entry
-
-from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
-import scp_encoder as enc
 
 FIX = FIXTURES / "scp"
 FIXTURE_FILES = ["ecgtoolkit_Example.scp", "wa_mdw14_20060620.scp", "wa_mdw14_20170504.scp"]

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.errors import (
     ChecksumError,
     EcgIngestError,
@@ -22,8 +23,6 @@ from ecgingest.errors import (
 )
 from ecgingest.formats import wfdb as fw
 from ecgingest.sources import Entry
-
-from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from test_wfdb_writer import pack, write_header
 
 FIXTURE_HEADERS = sorted(p for p in (FIXTURES / "wfdb").rglob("*.hea")

@@ -14,11 +14,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import FIXTURES
 from ecgingest.errors import EcgIngestError
 from ecgingest.formats import wfdb as fw
 from ecgingest.sources import Entry
-
-from conftest import FIXTURES
 
 RANGES = {8: (-2000, 2000), 16: (-32768, 32767), 61: (-32768, 32767), 80: (-128, 127),
           160: (-32768, 32767), 24: (-(2**23), 2**23 - 1), 32: (-(2**31), 2**31 - 1),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from .record import Record
 from .sources import Entry
@@ -30,7 +30,7 @@ class SingleFileFormat:
     decode: Callable[..., Record]
 
 
-@lru_cache(maxsize=None)
+@cache
 def single_file_formats() -> tuple[SingleFileFormat, ...]:
     """Registered formats, highest priority first (INGESTION.md §2).
 

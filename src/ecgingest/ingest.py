@@ -52,7 +52,8 @@ def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
     try:
         return decode()
     except EcgIngestError as exc:
-        raise exc.with_context(path=path, format=fmt_name)
+        exc.with_context(path=path, format=fmt_name)
+        raise
     except (OSError, KeyboardInterrupt):
         raise
     except Exception as exc:  # a decoder bug must still surface as a typed error
@@ -91,8 +92,9 @@ class _Walk:
         fmt = detect(item)
         if fmt is not None:
             try:
-                record = _guarded(fmt.name, item.path, lambda: fmt.decode(
-                    item.read(), name=item.name, path=item.path, strict=self.strict))
+                with item.view() as data:
+                    record = _guarded(fmt.name, item.path, lambda: fmt.decode(
+                        data, name=item.name, path=item.path, strict=self.strict))
             except EcgIngestError as exc:
                 self.fail((item.path,), exc)
             else:

@@ -368,7 +368,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
     manufacturer: dict[int, bytes] = {}
     acq_date = acq_time = None
     tz_minutes: int | None = None
-    for tag, raw, off in tags:
+    for tag, raw, _offset in tags:
         if tag == 0:
             fields["patient_last_name"] = ctx.text(raw) or None
         elif tag == 1:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
-import mmap
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -429,7 +427,8 @@ def read_wfdb_header(source: str | os.PathLike[str] | bytes | bytearray | memory
     try:
         return parse_header(data)
     except EcgIngestError as exc:
-        raise exc.with_context(path=path)
+        exc.with_context(path=path)
+        raise
 
 
 # --------------------------------------------------------------------------- pool API
@@ -965,44 +964,12 @@ class _Reader:
                       start_time=hdr.start_time, warnings=notes, extras=extras)
 
 
-_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
-"""Map the whole file up front (Linux): one kernel call instead of a fault per page."""
-
-
 @contextlib.contextmanager
 def _signal_bytes(entry: Entry) -> Iterator[memoryview]:
-    """The bytes of a signal file; a file on disk is memory-mapped, not copied.
-
-    Mapping keeps the peak memory of a decode at the size of the output
-    arrays (the page cache holds the file); other entries are read as usual.
-    """
-    file = getattr(entry, "_file", None)
-    budget = getattr(entry, "_budget", None)
-    if getattr(entry, "_data", None) is None and isinstance(file, Path) and entry.size > 0:
-        if budget is not None:
-            budget.check_entry_size(entry.path, entry.size)
-        try:
-            with open(file, "rb") as fh:
-                if hasattr(mmap, "MAP_SHARED"):
-                    mapped = mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE,
-                                       prot=mmap.PROT_READ)
-                else:  # Windows
-                    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            mapped = None
-        if mapped is not None:
-            view = memoryview(mapped)
-            try:
-                yield view
-            finally:
-                view.release()
-                mapped.close()
-            return
-    view = memoryview(entry.read())
-    try:
-        yield view
-    finally:
-        view.release()
+    """The bytes of a signal file; a file on disk is memory-mapped, not copied, so the
+    peak memory of a decode is the size of the output arrays."""
+    with entry.view() as data:
+        yield data
 
 
 def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
