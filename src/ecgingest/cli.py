@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     inspect.add_argument("paths", nargs="*", metavar="PATH",
                          help="ECG file, archive, directory, or WFDB .hea on disk")
     inspect.add_argument("--demo", action="store_true",
-                         help="also inspect the demo recordings bundled with ecgingest")
+                         help="also inspect the demo upload (a ZIP) bundled with ecgingest")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.add_argument("--strict", action="store_true",
                          help="treat tolerated deviations and skipped entries as errors")
@@ -121,9 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ingest-many":
         return _ingest_many(args)
     if args.demo:
-        from .demo import path as demo_path
+        from .demo import archive as demo_archive
 
-        args.paths.append(str(demo_path()))
+        args.paths.append(str(demo_archive()))
     if not args.paths:
         parser.error("inspect needs at least one PATH (or --demo)")
 

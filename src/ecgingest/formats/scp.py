@@ -486,7 +486,8 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
             abs(tz_minutes) < 24 * 60 else None
         local = dt.datetime.combine(acq_date, acq_time, tz)
         start = local
-        fields["recording_start_time"] = local.astimezone(dt.timezone.utc) if tz else local
+        if tz is not None:  # the field is UTC: a local time of unknown offset is not one
+            fields["recording_start_time"] = local.astimezone(dt.timezone.utc)
         if tz_minutes is not None and tz_minutes % 60 == 0 and -12 * 60 <= tz_minutes <= 14 * 60:
             # Etc/GMT names exist from GMT-14 to GMT+12 (their sign is inverted)
             hours = -tz_minutes // 60

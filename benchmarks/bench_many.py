@@ -1,0 +1,148 @@
+"""Batch ingestion: sequential vs threads vs a Dask LocalCluster, in one run.
+
+Two workloads, generated into a temporary directory:
+- ``small``: N ZIP archives (Deflate), each one WFDB record of 10 s x 12 leads
+  at 500 Hz, format 16 (default N = 1000);
+- ``hour``: a directory of M one-hour WFDB records, 12 leads at 500 Hz,
+  format 212 (default M = 100; about 32 MB each).
+
+Prints uploads/s, Msamples/s and the speedup over sequential, plus the Dask
+overhead per upload (Dask wall time minus the threaded wall time, per upload).
+
+    python benchmarks/bench_many.py            # full run
+    python benchmarks/bench_many.py --quick    # 100 small archives, 6 one-hour records
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+import ecgingest
+from ecgingest.many import uploads_below
+
+LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+def _header(name: str, fmt: int, n: int, file: str) -> str:
+    lines = [f"{name} {len(LEADS)} 500 {n}"]
+    lines += [f"{file} {fmt} 200/mV 12 0 0 0 0 {lead}" for lead in LEADS]
+    return "\n".join(lines) + "\n"
+
+
+def _signals(seconds: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(seconds * 500) / 500
+    base = (400 * np.sin(2 * np.pi * 1.2 * t)).astype(np.int32)
+    noise = rng.integers(-40, 40, size=(seconds * 500, len(LEADS)))
+    return np.clip(base[:, None] + noise, -2047, 2047).astype(np.int16)
+
+
+def _pack212(frames: np.ndarray) -> bytes:
+    flat = frames.reshape(-1).astype(np.int32) & 0xFFF
+    if flat.size % 2:
+        flat = np.append(flat, 0)
+    a, b = flat[0::2], flat[1::2]
+    out = np.empty((a.size, 3), dtype=np.uint8)
+    out[:, 0] = a & 0xFF
+    out[:, 1] = ((a >> 8) & 0x0F) | ((b >> 8) << 4)
+    out[:, 2] = b & 0xFF
+    return out.tobytes()
+
+
+def make_small_archives(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = _signals(10, 1)
+    dat = frames.astype("<i2").tobytes()
+    paths = []
+    for i in range(count):
+        path = folder / f"upload{i:05d}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"rec{i}/rec.hea", _header("rec", 16, frames.shape[0], "rec.dat"))
+            zf.writestr(f"rec{i}/rec.dat", dat)
+        paths.append(path)
+    return paths
+
+
+def make_hour_records(folder: Path, count: int) -> Path:
+    frames = _signals(3600, 2)
+    dat = _pack212(frames)
+    for i in range(count):
+        sub = folder / f"patient{i:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / "hour.hea").write_text(_header("hour", 212, frames.shape[0], "hour.dat"))
+        (sub / "hour.dat").write_bytes(dat)
+    return folder
+
+
+def _run(label: str, sources, **kwargs) -> tuple[float, int, int]:
+    start = time.perf_counter()
+    uploads = samples = 0
+    for _, result in ecgingest.ingest_many(sources, progress=False, **kwargs):
+        if result.errors:
+            raise SystemExit(f"{label}: {result.errors[0].error}")
+        uploads += 1
+        samples += sum(len(s) for r in result.records for s in r.signals)
+    return time.perf_counter() - start, uploads, samples
+
+
+def _table(title: str, sources: list, client, workers: int) -> dict[str, float]:
+    rows = {"sequential": _run("sequential", sources, workers=1),
+            f"threads ({workers})": _run("threads", sources, workers=workers)}
+    if client is not None:
+        rows[f"dask LocalCluster ({workers} procs)"] = _run("dask", sources, client=client)
+    base = rows["sequential"][0]
+    print(f"\n{title}")
+    print(f"{'mode':<28}{'seconds':>9}{'uploads/s':>11}{'Msamples/s':>12}{'speedup':>9}")
+    for mode, (seconds, uploads, samples) in rows.items():
+        print(f"{mode:<28}{seconds:>9.2f}{uploads / seconds:>11.1f}"
+              f"{samples / seconds / 1e6:>12.1f}{base / seconds:>8.2f}x")
+    return {mode: seconds for mode, (seconds, _, _) in rows.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--small", type=int, default=None, help="number of small archives")
+    parser.add_argument("--hours", type=int, default=None, help="number of one-hour records")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-dask", action="store_true")
+    args = parser.parse_args()
+    small = args.small or (100 if args.quick else 1000)
+    hours = args.hours or (6 if args.quick else 100)
+
+    client = cluster = None
+    if not args.no_dask:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        client = Client(cluster)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        archives = make_small_archives(root / "small", small)
+        hour_dir = make_hour_records(root / "hour", hours)
+        print(f"ecgingest {ecgingest.__version__}, {os.cpu_count()} cores, "
+              f"{small} small archives, {hours} one-hour records")
+        times = _table(f"{small} ZIP archives, 10 s x 12 leads @ 500 Hz (format 16)",
+                       list(archives), client, args.workers)
+        if client is not None:
+            dask_s = times[f"dask LocalCluster ({args.workers} procs)"]
+            threads_s = times[f"threads ({args.workers})"]
+            print(f"dask overhead per upload vs threads: "
+                  f"{(dask_s - threads_s) / small * 1e3:.2f} ms")
+        _table(f"{hours} one-hour records in a directory tree, 12 leads @ 500 Hz (format 212)",
+               list(uploads_below(hour_dir)), client, args.workers)
+    if client is not None:
+        client.close()
+        cluster.close()
+
+
+if __name__ == "__main__":
+    main()
