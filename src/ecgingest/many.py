@@ -149,8 +149,8 @@ def ingest_many(
     the cores available) decode on this machine; with a ``dask.distributed``
     ``client`` the uploads run as tasks on its cluster instead. ``ordered``
     yields in input order. At most ``max_in_flight`` uploads (default: twice
-    the workers) are pending at once. ``progress`` shows a bar (default: when
-    stderr is a terminal).
+    the threads, or 16 per Dask worker) are pending at once. ``progress``
+    shows a bar (default: when stderr is a terminal).
     """
     checked = Overrides.coerce(overrides)  # invalid overrides fail before any work
     if limits is not None and not isinstance(limits, Limits):
@@ -165,7 +165,8 @@ def ingest_many(
         items = sources
         total = len(sources) if hasattr(sources, "__len__") else None  # type: ignore[arg-type]
     if client is not None:
-        in_flight = max_in_flight or 2 * max(1, _dask_workers(client))
+        # a task round trip costs milliseconds: keep enough queued to hide it
+        in_flight = max_in_flight or 16 * max(1, _dask_workers(client))
         runner = _run_dask(client, items, checked, strict, limits, ordered, in_flight)
     else:
         count = workers if workers is not None else _cores()
@@ -242,46 +243,60 @@ def _dask_workers(client: Any) -> int:
 
 def _run_dask(client: Any, items: Iterable[Any], overrides: Overrides | None, strict: bool,
               limits: Limits | None, ordered: bool, in_flight: int):
-    from distributed import wait as dask_wait
+    """Uploads as tasks; results gathered in batches as they complete (``as_completed``)."""
+    from distributed import as_completed
 
-    retained: dict[Any, bytes] = {}  # uploads given as bytes, until their result is in
+    completed = as_completed(with_results=True, raise_errors=False)
+    pending: dict[str, list] = {}  # task key -> [index, source, bytes or None, attempts]
+    finished: dict[int, tuple[Any, IngestResult]] = {}  # ordered mode: waiting for earlier ones
+    sources = enumerate(items)
+    exhausted = False
+    next_index = 0
 
     def run(payload: Any) -> Any:
         # pure=False: identical uploads are still separate uploads
-        return client.submit(_ingest_one, payload, overrides, strict, limits, pure=False)
-
-    def submit(source: Any) -> Any:
-        if isinstance(source, (str, os.PathLike, FileGroup)):
-            return run(source)  # opened on the worker
-        data = bytes(source if isinstance(source, (bytes, bytearray, memoryview))
-                     else source.read())
-        try:
-            payload: Any = client.scatter(data, hash=False)
-        except Exception:  # a worker went away while receiving: ship the bytes with the task
-            payload = data
-        future = run(payload)
-        retained[future.key] = data
+        future = client.submit(_ingest_one, payload, overrides, strict, limits, pure=False)
+        completed.add(future)
         return future
 
-    def result_of(source: Any, future: Any) -> IngestResult:
-        data = retained.pop(future.key, None)
-        for attempt in range(_DASK_RESUBMITS + 1):
-            try:
-                result = future.result()
-            except Exception as exc:  # workers lost too often, or the scattered bytes with them
-                future.release()
-                if attempt == _DASK_RESUBMITS:
-                    err = WorkerLostError(
-                        f"the upload could not be processed on the cluster after "
-                        f"{_DASK_RESUBMITS + 1} attempts ({type(exc).__name__}: {exc}); "
-                        f"resubmit it", path=_label(source))
-                    return IngestResult(errors=[EntryError((_label(source),), err)])
-                future = run(data if data is not None else source)
-            else:
-                future.release()
-                return result
-        raise AssertionError("unreachable")
+    def fill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(pending) + len(finished) < in_flight:
+            item = next(sources, None)
+            if item is None:
+                exhausted = True
+                return
+            index, source = item
+            data = None
+            payload: Any = source  # paths, groups and URLs are opened on the workers
+            if not isinstance(source, (str, os.PathLike, FileGroup)):
+                data = bytes(source if isinstance(source, (bytes, bytearray, memoryview))
+                             else source.read())
+                try:
+                    payload = client.scatter(data, hash=False)
+                except Exception:  # a worker went away while receiving: ship bytes with the task
+                    payload = data
+            pending[run(payload).key] = [index, source, data, 1]
 
-    yield from _pipeline(items, submit,
-                         wait_first=lambda futures: dask_wait(futures, return_when="FIRST_COMPLETED"),
-                         result_of=result_of, ordered=ordered, in_flight=in_flight)
+    fill()
+    while pending:
+        future, value = next(completed)
+        index, source, data, attempts = pending.pop(future.key)
+        future.release()
+        if not isinstance(value, IngestResult):  # the task died with its workers
+            if attempts <= _DASK_RESUBMITS:
+                retry = run(data if data is not None else source)
+                pending[retry.key] = [index, source, data, attempts + 1]
+                continue
+            err = WorkerLostError(
+                f"the upload could not be processed on the cluster after {attempts} "
+                f"attempts ({type(value).__name__}: {value}); resubmit it", path=_label(source))
+            value = IngestResult(errors=[EntryError((_label(source),), err)])
+        if ordered:
+            finished[index] = (source, value)
+            while next_index in finished:
+                yield finished.pop(next_index)
+                next_index += 1
+        else:
+            yield source, value
+        fill()
