@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._ext import wfdb as _kernel
+from .._ext.scale import aligned_empty
 from ..errors import (
     ChecksumError,
     CorruptDataError,
@@ -975,10 +976,11 @@ def _signal_bytes(entry: Entry) -> Iterator[memoryview]:
 def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
     """Per-signal arrays as views into one contiguous block.
 
-    One large allocation instead of one per signal: numpy backs it with huge
-    pages where the system allows, which makes the first write much cheaper.
+    One large allocation instead of one per signal, starting on a huge page
+    boundary: numpy backs it with huge pages where the system allows, which
+    makes the first write much cheaper.
     """
-    block = np.empty(sum(sizes), dtype=dtype)
+    block = aligned_empty(sum(sizes), dtype)
     bounds = np.cumsum([0, *sizes])
     return [block[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
