@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import ecgingest
+from ecgingest._ext.scale import aligned_empty
 
 FS = 500
 NSIG = 12
@@ -116,9 +117,10 @@ def ecg_physical(header: Path):
 
 
 def fresh_float64(n: int) -> list[np.ndarray]:
-    """Allocate NSIG float64 arrays of ``n`` and write one value per 4 KiB page: the
-    cost the kernel charges (page faults, zeroing) for fresh physical output."""
-    arrays = [np.empty(n, dtype=np.float64) for _ in range(NSIG)]
+    """Allocate NSIG float64 arrays of ``n`` as ``Signal.physical`` does and write one
+    value per 4 KiB page: what the kernel charges (page faults, zeroing) for fresh
+    physical output."""
+    arrays = [aligned_empty(n, np.float64) for _ in range(NSIG)]
     for a in arrays:
         a[::512] = 0.0
     return arrays

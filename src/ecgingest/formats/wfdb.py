@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import isfinite as _isfinite
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -390,7 +391,7 @@ def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | 
         checksum, block = int(parts[6]), int(parts[7])
     except ValueError:
         return None
-    if gain != gain or gain in (float("inf"), float("-inf")) or "x" in head or "_" in gain_token:
+    if not _isfinite(gain) or "x" in head or "_" in gain_token:
         return None
     if not (-_INT32 <= adczero < _INT32 and -_INT32 <= initval < _INT32
             and (baseline is None or -_INT32 <= baseline < _INT32)):
