@@ -13,6 +13,7 @@ from memory on every sample because the output might alias it).
 
 import numpy as np
 cimport numpy as cnp
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport NAN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 
@@ -73,10 +74,13 @@ def aligned_empty(Py_ssize_t n, dtype):
     space, not memory.
     """
     dt = np.dtype(dtype)
-    cdef Py_ssize_t nbytes = n * dt.itemsize
+    cdef Py_ssize_t itemsize = dt.itemsize
     cdef size_t addr
     if n < 0:
         raise ValueError("negative size")
+    if itemsize > 0 and n > (PY_SSIZE_T_MAX - HUGE_PAGE) // itemsize:
+        raise MemoryError(f"array of {n} items of {itemsize} bytes is too large")
+    cdef Py_ssize_t nbytes = n * itemsize
     if nbytes < ALIGN_FROM:
         return np.empty(n, dtype=dt)
     raw = np.empty(nbytes + HUGE_PAGE, dtype=np.uint8)
