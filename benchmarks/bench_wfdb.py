@@ -8,7 +8,9 @@ directory and times, in one run:
 * a numpy-only decode (``np.frombuffer`` + bit operations),
 * the header-only path ``ecgingest.read_wfdb_header`` against ``wfdb.rdheader``,
 * two records in two threads against one after the other,
-* peak traced memory of a digital read over the size of its output arrays.
+* peak traced memory of a digital read over the size of its output arrays,
+* the cost of fresh float64 output memory alone (page faults and zeroing),
+  the floor under every physical read.
 
 Run ``python benchmarks/bench_wfdb.py`` (1 h and 6 h records) or with
 ``--quick`` (a 10 min record, under a minute).
@@ -31,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import ecgingest
+from ecgingest._ext.scale import aligned_empty
 
 FS = 500
 NSIG = 12
@@ -113,6 +116,16 @@ def ecg_physical(header: Path):
     return [s.physical for s in record.signals]
 
 
+def fresh_float64(n: int) -> list[np.ndarray]:
+    """Allocate NSIG float64 arrays of ``n`` as ``Signal.physical`` does and write one
+    value per 4 KiB page: what the kernel charges (page faults, zeroing) for fresh
+    physical output."""
+    arrays = [aligned_empty(n, np.float64) for _ in range(NSIG)]
+    for a in arrays:
+        a[::512] = 0.0
+    return arrays
+
+
 def peak_ratio(fn, out_bytes: int) -> float:
     gc.collect()
     tracemalloc.start()
@@ -163,6 +176,12 @@ def main() -> None:
                              samples / t_np))
                 rows.append((label, f"{fmt} physical", samples / t_ep, samples / t_wp,
                              float("nan")))
+                if fmt == 16:
+                    t_zero = compare({"z": lambda: fresh_float64(n)}, repeat)["z"]
+                    print(f"fresh float64 output ({label}): allocating and first touching "
+                          f"{NSIG} arrays of {n} takes {t_zero * 1e3:.1f} ms "
+                          f"({samples / t_zero:.0f} Msamples/s); a physical read costs at "
+                          f"least the digital read plus this")
                 if seconds == durations[0][1]:
                     out_bytes = n * NSIG * 2
                     mem_d = peak_ratio(lambda: ecg_digital(header), out_bytes)

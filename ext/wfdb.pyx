@@ -121,60 +121,122 @@ ctypedef fused out_t:
     int32_t
 
 
+cdef inline void _pair212(const uint8_t* p, int64_t stride, out_t* o, out_t* o2,
+                          int64_t n, int64_t* sum1, int64_t* sum2) noexcept nogil:
+    """Two signals sharing 3-byte groups ``stride`` bytes apart; adds their sums
+    to ``sum1`` and ``sum2`` (32-bit partial sums: n <= 2**19)."""
+    cdef int64_t f
+    cdef int32_t t1 = 0, t2 = 0, v, v2
+    cdef uint32_t b1
+    for f in range(n):
+        b1 = p[1]
+        # 12-bit two's complement: place the sign bit at bit 31, shift back arithmetically
+        v = (<int32_t>((p[0] | ((b1 & 0x0F) << 8)) << 20)) >> 20
+        v2 = (<int32_t>((p[2] | ((b1 & 0xF0) << 4)) << 20)) >> 20
+        o[f] = <out_t>v
+        o2[f] = <out_t>v2
+        t1 += v
+        t2 += v2
+        p += stride
+    sum1[0] += t1
+    sum2[0] += t2
+
+
+cdef inline void _quad212(const uint8_t* p, int64_t stride, out_t* o, out_t* o2, out_t* o3,
+                          out_t* o4, int64_t n, int64_t* sums) noexcept nogil:
+    """Four signals in two adjacent 3-byte groups ``stride`` bytes apart."""
+    cdef int64_t f
+    cdef int32_t t1 = 0, t2 = 0, t3 = 0, t4 = 0, v, v2, v3, v4
+    cdef uint32_t b1, b4
+    for f in range(n):
+        b1 = p[1]
+        b4 = p[4]
+        v = (<int32_t>((p[0] | ((b1 & 0x0F) << 8)) << 20)) >> 20
+        v2 = (<int32_t>((p[2] | ((b1 & 0xF0) << 4)) << 20)) >> 20
+        v3 = (<int32_t>((p[3] | ((b4 & 0x0F) << 8)) << 20)) >> 20
+        v4 = (<int32_t>((p[5] | ((b4 & 0xF0) << 4)) << 20)) >> 20
+        o[f] = <out_t>v
+        o2[f] = <out_t>v2
+        o3[f] = <out_t>v3
+        o4[f] = <out_t>v4
+        t1 += v
+        t2 += v2
+        t3 += v3
+        t4 += v4
+        p += stride
+    sums[0] += t1
+    sums[1] += t2
+    sums[2] += t3
+    sums[3] += t4
+
+
+cdef inline int32_t _one16(const uint8_t* p, int64_t stride, out_t* o,
+                           int64_t n) noexcept nogil:
+    """One format-16 signal whose samples lie ``stride`` bytes apart; returns their sum.
+    Unrolled by four frames (independent loads in flight)."""
+    cdef int64_t f = 0
+    cdef int32_t total = 0, v0, v1, v2, v3
+    while f + 4 <= n:
+        v0 = <int16_t>load_le16(p)
+        v1 = <int16_t>load_le16(p + stride)
+        v2 = <int16_t>load_le16(p + 2 * stride)
+        v3 = <int16_t>load_le16(p + 3 * stride)
+        o[f] = <out_t>v0
+        o[f + 1] = <out_t>v1
+        o[f + 2] = <out_t>v2
+        o[f + 3] = <out_t>v3
+        total += (v0 + v1) + (v2 + v3)
+        p += 4 * stride
+        f += 4
+    while f < n:
+        v0 = <int16_t>load_le16(p)
+        o[f] = <out_t>v0
+        total += v0
+        p += stride
+        f += 1
+    return total
+
+
 cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int64_t nframes,
                      out_t** outs, int64_t* checksum) noexcept nogil:
     """One pass from bytes to outputs for whole frames of one sample per signal, no skew.
 
     Handles 16 and 212 (even frame size); returns the frames done (0: not handled).
-    Works in blocks of frames so a block's bytes stay in cache while every
-    signal picks its samples out of them.
+    Works in blocks of frames small enough (about 16 KB) that a block's bytes
+    stay in the first-level cache while every signal picks its samples out of
+    them; per-block sums fit in 32 bits (at most 4096 frames of 16-bit values).
     """
-    cdef int64_t f0, f1, f, blk = 2048, total, total2
+    cdef int64_t f0, n, blk
     cdef int s, half = frame_size // 2
-    cdef const uint8_t* p
-    cdef out_t* o
-    cdef out_t* o2
-    cdef int32_t v, v2
+    cdef int64_t stride = 2 * frame_size if fmt == 16 else 3 * half
     if not (fmt == 16 or (fmt == 212 and frame_size % 2 == 0)):
         return 0
+    blk = 16384 // stride
+    if blk < 16:
+        blk = 16
+    if blk > 4096:
+        blk = 4096
     f0 = 0
     while f0 < nframes:
-        f1 = f0 + blk
-        if f1 > nframes:
-            f1 = nframes
+        n = nframes - f0
+        if n > blk:
+            n = blk
         if fmt == 212:
             # signals 2m and 2m+1 share every third byte pair: decode them together
-            for s in range(0, nsig, 2):
-                o = outs[s]
-                o2 = outs[s + 1]
-                total = 0
-                total2 = 0
-                p = data + 3 * (f0 * half + s // 2)
-                for f in range(f0, f1):
-                    v = sign_extend(p[0] | ((<uint32_t>p[1] & 0x0F) << 8), 12)
-                    v2 = sign_extend(p[2] | ((<uint32_t>p[1] & 0xF0) << 4), 12)
-                    o[f] = <out_t>v
-                    o2[f] = <out_t>v2
-                    total += v
-                    total2 += v2
-                    p += 3 * half
-                checksum[s] += total
-                checksum[s + 1] += total2
-            f0 = f1
-            continue
-        for s in range(nsig):
-            o = outs[s]
-            total = 0
-            p = data + 2 * (f0 * frame_size + s)
-            for f in range(f0, f1):
-                v = <int16_t>load_le16(p)
-                o[f] = <out_t>v
-                total += v
-                p += 2 * frame_size
-            checksum[s] += total
-        f0 = f1
+            s = 0
+            while s + 4 <= nsig:
+                _quad212(data + stride * f0 + 3 * (s // 2), stride, outs[s] + f0,
+                         outs[s + 1] + f0, outs[s + 2] + f0, outs[s + 3] + f0, n,
+                         &checksum[s])
+                s += 4
+            if s < nsig:
+                _pair212(data + stride * f0 + 3 * (s // 2), stride, outs[s] + f0,
+                         outs[s + 1] + f0, n, &checksum[s], &checksum[s + 1])
+        else:
+            for s in range(nsig):
+                checksum[s] += _one16(data + stride * f0 + 2 * s, stride, outs[s] + f0, n)
+        f0 += n
     return nframes
-
 
 
 cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,

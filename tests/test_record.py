@@ -69,3 +69,24 @@ def test_summary_is_json_ready():
                  metadata=Metadata(patient_birth_date=dt.date(1970, 1, 31)))
     text = json.dumps(rec.summary())
     assert '"1970-01-31"' in text and '"samples": 10' in text
+
+
+def test_large_outputs_start_on_a_huge_page_boundary_small_ones_are_plain():
+    from ecgingest._ext.scale import aligned_empty
+
+    big = aligned_empty((8 << 20) // 8 + 3, np.float64)
+    assert big.ctypes.data % (2 << 20) == 0
+    assert big.shape == ((8 << 20) // 8 + 3,) and big.dtype == np.float64
+    assert big.flags.c_contiguous and big.flags.writeable
+    big[:] = 1.5  # the whole requested length is usable
+    assert big.sum() == 1.5 * len(big)
+    small = aligned_empty(10, np.int16)
+    assert small.shape == (10,) and small.dtype == np.int16 and small.base is None
+
+
+def test_physical_of_a_large_signal_matches_numpy_with_invalid_codes():
+    digital = np.arange(-(1 << 21), 1 << 21, dtype=np.int32)  # 16 MiB of float64 output
+    sig = Signal("I", 1.0, digital, scale=0.25, offset=-3.0, invalid_value=-(1 << 21))
+    expected = digital * 0.25 - 3.0
+    expected[0] = np.nan
+    np.testing.assert_array_equal(sig.physical, expected)

@@ -15,11 +15,13 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import isfinite as _isfinite
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._ext import wfdb as _kernel
+from .._ext.scale import aligned_empty
 from ..errors import (
     ChecksumError,
     CorruptDataError,
@@ -389,7 +391,7 @@ def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | 
         checksum, block = int(parts[6]), int(parts[7])
     except ValueError:
         return None
-    if gain != gain or gain in (float("inf"), float("-inf")) or "x" in head or "_" in gain_token:
+    if not _isfinite(gain) or "x" in head or "_" in gain_token:
         return None
     if not (-_INT32 <= adczero < _INT32 and -_INT32 <= initval < _INT32
             and (baseline is None or -_INT32 <= baseline < _INT32)):
@@ -975,10 +977,11 @@ def _signal_bytes(entry: Entry) -> Iterator[memoryview]:
 def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
     """Per-signal arrays as views into one contiguous block.
 
-    One large allocation instead of one per signal: numpy backs it with huge
-    pages where the system allows, which makes the first write much cheaper.
+    One large allocation instead of one per signal, starting on a huge page
+    boundary: numpy backs it with huge pages where the system allows, which
+    makes the first write much cheaper.
     """
-    block = np.empty(sum(sizes), dtype=dtype)
+    block = aligned_empty(sum(sizes), dtype)
     bounds = np.cumsum([0, *sizes])
     return [block[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
