@@ -42,7 +42,7 @@ cdef enum:
 
 # ---------------------------------------------------------------- CRC
 
-cdef uint16_t _crc_t[8][256]  # _crc_t[k][b]: byte b followed by k zero bytes
+cdef uint16_t _crc_t[16][256]  # _crc_t[k][b]: byte b followed by k zero bytes
 
 
 cdef inline uint16_t _crc_zero_byte(uint16_t crc) noexcept:
@@ -60,7 +60,7 @@ cdef void _init_crc_tables() noexcept:
             else:
                 crc = <uint16_t>(crc << 1)
         _crc_t[0][i] = crc
-    for k in range(1, 8):
+    for k in range(1, 16):
         for i in range(256):
             _crc_t[k][i] = _crc_zero_byte(_crc_t[k - 1][i])
 
@@ -68,13 +68,22 @@ cdef void _init_crc_tables() noexcept:
 _init_crc_tables()
 
 
-cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    """CRC-16/CCITT-FALSE, eight bytes per step (slicing by 8; the CRC is linear:
-    the register is folded into the first two bytes, each byte then contributes
-    its table entry shifted through the bytes that follow it)."""
-    cdef uint16_t crc = 0xFFFF
+cdef uint16_t _crc_update(uint16_t crc, const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """CRC-16/CCITT-FALSE register ``crc`` advanced over ``n`` bytes, sixteen
+    bytes per step (slicing by 16; the CRC is linear: the register is folded
+    into the first two bytes, each byte then contributes its table entry
+    shifted through the bytes that follow it)."""
     cdef uint16_t x
     cdef Py_ssize_t i = 0
+    while i + 16 <= n:
+        x = crc ^ <uint16_t>((<uint16_t>p[i] << 8) | p[i + 1])
+        crc = (_crc_t[15][x >> 8] ^ _crc_t[14][x & 0xFF] ^ _crc_t[13][p[i + 2]]
+               ^ _crc_t[12][p[i + 3]] ^ _crc_t[11][p[i + 4]] ^ _crc_t[10][p[i + 5]]
+               ^ _crc_t[9][p[i + 6]] ^ _crc_t[8][p[i + 7]] ^ _crc_t[7][p[i + 8]]
+               ^ _crc_t[6][p[i + 9]] ^ _crc_t[5][p[i + 10]] ^ _crc_t[4][p[i + 11]]
+               ^ _crc_t[3][p[i + 12]] ^ _crc_t[2][p[i + 13]] ^ _crc_t[1][p[i + 14]]
+               ^ _crc_t[0][p[i + 15]])
+        i += 16
     while i + 8 <= n:
         x = crc ^ <uint16_t>((<uint16_t>p[i] << 8) | p[i + 1])
         crc = (_crc_t[7][x >> 8] ^ _crc_t[6][x & 0xFF] ^ _crc_t[5][p[i + 2]]
@@ -85,6 +94,72 @@ cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
         crc = <uint16_t>((crc << 8) ^ _crc_t[0][((crc >> 8) ^ p[i]) & 0xFF])
         i += 1
     return crc
+
+
+cdef inline uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    return _crc_update(0xFFFF, p, n)
+
+
+cdef uint16_t _gf_mulmod(uint16_t a, uint16_t b) noexcept nogil:
+    """a(x) * b(x) mod the CRC polynomial x^16 + x^12 + x^5 + 1 (MSB first)."""
+    cdef uint32_t r = 0
+    cdef int i
+    for i in range(15, -1, -1):
+        r = ((r << 1) ^ (0x1021 if r & 0x8000 else 0)) & 0xFFFF
+        if (b >> i) & 1:
+            r ^= a
+    return <uint16_t>r
+
+
+cdef uint16_t _shift_zero_bytes(uint16_t crc, Py_ssize_t n) noexcept nogil:
+    """The register ``crc`` advanced over ``n`` zero bytes: crc * x^(8n) mod P,
+    by square and multiply (one zero byte multiplies by x^8)."""
+    cdef uint16_t base = 0x0100, power = 1
+    while n > 0:
+        if n & 1:
+            power = _gf_mulmod(power, base)
+        base = _gf_mulmod(base, base)
+        n >>= 1
+    return _gf_mulmod(crc, power)
+
+
+def container_crcs(const uint8_t[::1] data, Py_ssize_t record_end, const int64_t[::1] starts,
+                   const int64_t[::1] lengths):
+    """CRCs of the record (bytes 2 to ``record_end``) and of each section
+    (``starts[i] + 2`` to ``starts[i] + lengths[i]``) in one pass over the data.
+
+    Sections sorted by start and not overlapping let the record CRC be
+    combined from theirs (the CRC is linear: a register ``s`` run over a
+    message M ends at ``crc(M) ^ (s ^ 0xFFFF) * x^(8|M|)``); otherwise the
+    record is read a second time. Returns ``(record_crc, section_crcs)``.
+    """
+    cdef Py_ssize_t n = data.shape[0], ns = starts.shape[0], i, pos
+    cdef bint combine = True
+    if lengths.shape[0] != ns or record_end < 2 or record_end > n:
+        raise ValueError("CRC ranges outside the buffer")
+    for i in range(ns):
+        if starts[i] < 2 or lengths[i] < 2 or starts[i] + lengths[i] > record_end:
+            raise ValueError("section outside the record")
+        if i > 0 and starts[i] < starts[i - 1] + lengths[i - 1]:
+            combine = False
+    out = np.empty(ns, dtype=np.uint16)
+    cdef uint16_t[::1] o = out
+    cdef uint16_t s
+    cdef const uint8_t* p = &data[0]
+    with nogil:
+        for i in range(ns):
+            o[i] = _crc_kernel(p + starts[i] + 2, lengths[i] - 2)
+        if combine:
+            s = 0xFFFF
+            pos = 2
+            for i in range(ns):
+                s = _crc_update(s, p + pos, starts[i] + 2 - pos)  # gap and stored CRC
+                s = o[i] ^ _shift_zero_bytes(s ^ 0xFFFF, lengths[i] - 2)
+                pos = starts[i] + lengths[i]
+            s = _crc_update(s, p + pos, record_end - pos)
+        else:
+            s = _crc_kernel(p + 2, record_end - 2)
+    return s, out
 
 
 def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:

@@ -15,7 +15,7 @@ import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -165,8 +165,7 @@ class _Ctx:
             return raw.decode(self.codec, errors="replace")
 
 
-@dataclass(frozen=True)
-class _Section:
+class _Section(NamedTuple):
     id: int
     offset: int  # 0-based offset of the section header in the file
     length: int
@@ -231,13 +230,16 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
         ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
                       "declares; they are ignored", field="record length")
     u8 = _as_u8(data)
-    crc = _k.crc16(u8, 2, rec_len)
+    end = rec_len
+    s0_id, s0_len = _u16(data, 8), _u32(data, 10)
+    entries: list[tuple[int, int, int]] = []
+    if s0_id == 0 and 16 <= s0_len and 6 + s0_len <= end:
+        entries = list(_POINTER.iter_unpack(data[22:22 + 10 * ((s0_len - 16) // 10)]))
+    crc, section_crcs = _container_crcs(u8, data, end, entries)
     if crc != stored_crc:
         ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
                       cls=ChecksumError, offset=0, field="record CRC")
-    end = rec_len
     # section 0
-    s0_id, s0_len = _u16(data, 8), _u32(data, 10)
     if s0_id != 0:
         raise ctx.error(HeaderError, f"the first section has id {s0_id}, not 0 (pointer "
                         "table); not an SCP-ECG record", offset=8, field="section 0 id")
@@ -249,8 +251,7 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                       offset=10, field="section 0 length")
     version, protocol = data[14], data[15]
     sections: dict[int, _Section] = {}
-    for k, (sid, slen, index) in enumerate(_POINTER.iter_unpack(
-            data[22:22 + 10 * ((s0_len - 16) // 10)])):
+    for k, (sid, slen, index) in enumerate(entries):
         o = 22 + 10 * k
         if slen == 0 or index == 0:
             continue
@@ -277,7 +278,9 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                           f"length {slen}; using the smaller", offset=start + 4,
                           field=f"section {sid} length")
             length = max(16, min(hlen, slen))
-        s_crc = _k.crc16(u8, start + 2, start + length)
+        s_crc = section_crcs.get((start, length))
+        if s_crc is None:
+            s_crc = _k.crc16(u8, start + 2, start + length)
         if s_crc != stored:
             ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
                           f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
@@ -286,6 +289,24 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if 0 not in sections:
         ctx.deviation("section 0 has no pointer to itself", field="pointer table")
     return sections, version, protocol
+
+
+def _container_crcs(u8: np.ndarray, data: bytes, end: int,
+                    entries: list[tuple[int, int, int]]) -> tuple[int, dict[tuple[int, int], int]]:
+    """The record CRC and the CRC of every section whose pointer lies inside the
+    record, from one pass over the bytes (``_k.container_crcs``): the checks of
+    :func:`_read_container` then run in their usual order on these values."""
+    spans = set()
+    for _sid, slen, index in entries:
+        start = index - 1
+        if slen == 0 or index == 0 or slen < 16 or start + slen > end or start < 2:
+            continue  # rejected or skipped by the pointer checks, or over the record header
+        hlen = _u32(data, start + 4)
+        spans.add((start, slen if hlen == slen else max(16, min(hlen, slen))))
+    ordered = sorted(spans)
+    crc, crcs = _k.container_crcs(u8, end, np.array([s for s, _ in ordered], np.int64),
+                                  np.array([n for _, n in ordered], np.int64))
+    return int(crc), dict(zip(ordered, crcs.tolist()))
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
