@@ -9,6 +9,7 @@ Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
 
+from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport numpy as cnp
@@ -654,7 +655,8 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                 or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
                 or long_offsets[ntables] > long_keys.shape[0]:
             raise ValueError("malformed Huffman tables")
-    values = np.zeros((nleads, nsamples), dtype=np.int32)
+    # rows are filled up to each lead's count and zeroed after it (no memset of the whole block)
+    values = np.empty((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
     cdef int32_t[:, ::1] v = values
     cdef int64_t[::1] prod = produced
@@ -711,11 +713,11 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                 for j in range(m):
                     if st == OK and not lanes[j].ended:
                         st = _huffman_run(&lanes[j], &tables, nsamples)
-                    if lanes[j].k < nsamples:
-                        v[i + j, lanes[j].k] = 0  # the fast paths write one value ahead
+                    memset(&v[i + j, lanes[j].k], 0, (nsamples - lanes[j].k) * sizeof(int32_t))
                     prod[i + j] = lanes[j].k
                 if st != OK:
                     status = st
+                    memset(&v[i, 0], 0, (nleads - i) * nsamples * sizeof(int32_t))
                     break
                 for j in range(m):
                     _undo_differences(&v[i + j, 0], lanes[j].k, differences, &lo, &hi)
@@ -727,6 +729,7 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                     m = nsamples
                 for j in range(m):
                     v[i, j] = <int16_t>load_le16(base + 2 * j)
+                memset(&v[i, m], 0, (nsamples - m) * sizeof(int32_t))
                 prod[i] = m
                 _undo_differences(&v[i, 0], m, differences, &lo, &hi)
                 i += 1
