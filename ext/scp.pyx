@@ -28,6 +28,8 @@ STATUS_BAD_CODE = BAD_CODE
 STATUS_UNSUPPORTED = UNSUPPORTED
 
 # code table columns (int32 rows of 5)
+cdef uint64_t FAST_ESCAPE = (<uint64_t>1) << 48  # ``fast`` entry flag: an escape code
+
 cdef enum:
     C_PREFIX = 0
     C_TOTAL = 1
@@ -191,7 +193,10 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     a code longer than the lookup width). ``fast`` packs up to two plain value
     codes found in the same window: ``count | len1 << 2 | total_len << 8 |
     value1 << 16 | value2 << 32`` (count 0: take the slow path), so the hot
-    loop needs one load per two samples. A table's lookup width grows with
+    loop needs one load per two samples. A count-0 entry with bit 48 set is
+    an escape the interleaved loop decodes in place: ``prefix << 2 |
+    extra << 8``, the value being the ``extra`` bits after the prefix, sign
+    extended (as in the general path). A table's lookup width grows with
     its number of codes (at most ``LUT_MAX_BITS``), which bounds the memory
     a crafted section 2 can ask for.
     """
@@ -260,6 +265,13 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
         for j in range((<Py_ssize_t>1) << bits):
             row = lv[lo[t] + j]
             if not _plain(codes, row):
+                if (row >= 0 and codes[row, C_MODE] == 1
+                        and codes[row, C_TOTAL] > codes[row, C_PREFIX]):
+                    # prefix <= bits here, extra bits <= 32 (checked above)
+                    fv[lo[t] + j] = <int64_t>(FAST_ESCAPE
+                                              | (<uint64_t>codes[row, C_PREFIX] << 2)
+                                              | (<uint64_t>(codes[row, C_TOTAL]
+                                                            - codes[row, C_PREFIX]) << 8))
                 continue
             p1 = codes[row, C_PREFIX]
             packed = (1 | (<uint64_t>p1 << 2) | (<uint64_t>p1 << 8)
@@ -503,7 +515,7 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
     cdef Py_ssize_t pa = a.pos, pb = b.pos, ka = a.k, kb = b.k
     cdef Py_ssize_t ea_end = a.endbits - 64, eb_end = b.endbits - 64, kmax = n - 2
     cdef uint64_t wa = a.w, wb = b.w
-    cdef int va = a.avail, vb = b.avail, la, lb, st
+    cdef int va = a.avail, vb = b.avail, la, lb, xa, xb, st
     cdef int ba = a.bits, bb = b.bits
     cdef const int64_t* fa = a.flut
     cdef const int64_t* fb = b.flut
@@ -519,7 +531,8 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
             vb = 57
         ea = fa[<Py_ssize_t>(wa >> (64 - ba))]
         eb = fb[<Py_ssize_t>(wb >> (64 - bb))]
-        if (ea & 3) == 0 or (eb & 3) == 0:
+        if ((ea & 3) == 0 and not (ea & FAST_ESCAPE)) or ((eb & 3) == 0
+                                                         and not (eb & FAST_ESCAPE)):
             # one value through the general path for the lead(s) that need it
             a.pos, a.k, a.w, a.avail = pa, ka, wa, va
             b.pos, b.k, b.w, b.avail = pb, kb, wb, vb
@@ -536,19 +549,40 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
             pa, ka, wa, va, ba, fa = a.pos, a.k, a.w, a.avail, a.bits, a.flut
             pb, kb, wb, vb, bb, fb = b.pos, b.k, b.w, b.avail, b.bits, b.flut
             continue
-        oa[ka] = <int16_t>(<uint64_t>ea >> 16)
-        oa[ka + 1] = <int16_t>(<uint64_t>ea >> 32)
-        ob[kb] = <int16_t>(<uint64_t>eb >> 16)
-        ob[kb + 1] = <int16_t>(<uint64_t>eb >> 32)
-        la = (ea >> 8) & 0xFF
-        lb = (eb >> 8) & 0xFF
-        ka += ea & 3
-        kb += eb & 3
-        wa <<= la
-        wb <<= lb
-        va -= la
-        vb -= lb
+        if ea & 3:
+            oa[ka] = <int16_t>(<uint64_t>ea >> 16)
+            oa[ka + 1] = <int16_t>(<uint64_t>ea >> 32)
+            la = (ea >> 8) & 0xFF
+            ka += ea & 3
+            wa <<= la
+            va -= la
+        else:
+            # escape: a fresh window holds prefix + extra (<= 43 of its 57 bits)
+            wa = _load_be64(a.p + (pa >> 3)) << (pa & 7)
+            la = (ea >> 2) & 0x3F
+            xa = (ea >> 8) & 0xFF
+            oa[ka] = sign_extend(<uint32_t>((wa << la) >> (64 - xa)), xa)
+            la += xa
+            ka += 1
+            wa <<= la
+            va = 57 - la
         pa += la
+        if eb & 3:
+            ob[kb] = <int16_t>(<uint64_t>eb >> 16)
+            ob[kb + 1] = <int16_t>(<uint64_t>eb >> 32)
+            lb = (eb >> 8) & 0xFF
+            kb += eb & 3
+            wb <<= lb
+            vb -= lb
+        else:
+            wb = _load_be64(b.p + (pb >> 3)) << (pb & 7)
+            lb = (eb >> 2) & 0x3F
+            xb = (eb >> 8) & 0xFF
+            ob[kb] = sign_extend(<uint32_t>((wb << lb) >> (64 - xb)), xb)
+            lb += xb
+            kb += 1
+            wb <<= lb
+            vb = 57 - lb
         pb += lb
     a.pos, a.k, a.w, a.avail = pa, ka, wa, va
     b.pos, b.k, b.w, b.avail = pb, kb, wb, vb

@@ -186,6 +186,8 @@ _SECTION_HEADER = struct.Struct("<HHIBB")
 _BEAT_MEASUREMENTS = struct.Struct("<5H3h")
 _LEAD_ROW = struct.Struct("<IIB")
 _ALL_LEAD_MEASUREMENTS = struct.Struct("<31h")
+_LEAD_HEADER = struct.Struct("<HH")
+_LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
 
 
 def _u16(b: bytes, o: int) -> int:
@@ -839,21 +841,26 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     nleads = _u16(data, b)
     out: dict[str, Any] = {"manufacturer_specific": _u16(data, b + 2), "leads": []}
     o = b + 4
+    leads = out["leads"]
+    full = _ALL_LEAD_MEASUREMENTS.size
     for _ in range(nleads):
         if o + 4 > end:
             ctx.note("section 10 ends before all its leads; the rest is ignored")
             break
-        lead_id, length = _u16(data, o), _u16(data, o + 2)
+        lead_id, length = _LEAD_HEADER.unpack_from(data, o)
         stop = min(o + 4 + length, end)
-        entry: dict[str, Any] = {"lead_id": lead_id, "lead": _lead_name(lead_id)}
-        if stop - (o + 4) >= _ALL_LEAD_MEASUREMENTS.size:
-            entry.update(zip(_LEAD_MEASUREMENTS, _ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4)))
-            if stop > o + 4 + _ALL_LEAD_MEASUREMENTS.size:
-                entry["manufacturer_bytes"] = data[o + 4 + _ALL_LEAD_MEASUREMENTS.size:stop]
+        name = LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
+        if stop - (o + 4) >= full:
+            # one dict from the key tuple: the same keys, in the same order
+            entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (
+                lead_id, name, *_ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4))))
+            if stop > o + 4 + full:
+                entry["manufacturer_bytes"] = data[o + 4 + full:stop]
         else:
             count = (stop - (o + 4)) // 2
+            entry = {"lead_id": lead_id, "lead": name}
             entry.update(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
-        out["leads"].append(entry)
+        leads.append(entry)
         o += 4 + length
     return out
 
