@@ -9,7 +9,9 @@ against the bytes present before anything is allocated.
 
 from __future__ import annotations
 
+import array
 import datetime as dt
+import itertools
 import math
 import struct
 import warnings
@@ -306,8 +308,8 @@ def _container_crcs(u8: np.ndarray, data: bytes, end: int,
         hlen = _u32(data, start + 4)
         spans.add((start, slen if hlen == slen else max(16, min(hlen, slen))))
     ordered = sorted(spans)
-    crc, crcs = _k.container_crcs(u8, end, np.array([s for s, _ in ordered], np.int64),
-                                  np.array([n for _, n in ordered], np.int64))
+    crc, crcs = _k.container_crcs(u8, end, array.array("q", [s for s, _ in ordered]),
+                                  array.array("q", [n for _, n in ordered]))
     return int(crc), dict(zip(ordered, crcs.tolist()))
 
 
@@ -673,8 +675,8 @@ class _Data:
     interval_us: int
     differences: int
     bimodal: int
-    starts: np.ndarray
-    lengths: np.ndarray
+    starts: array.array  # int64 ("q"): byte offset of each lead's data
+    lengths: array.array  # int64 ("q"): byte length of each lead's data
 
 
 def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _Data:
@@ -694,20 +696,19 @@ def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _D
                         offset=b + 4, field=f"section {sid} difference encoding")
     lead_lengths = struct.unpack_from(f"<{nleads}H", data, b + 6)
     first = b + 6 + 2 * nleads
-    offsets = [first]
-    for length in lead_lengths[:-1]:
-        offsets.append(offsets[-1] + length)
-    starts = np.array(offsets[:nleads], dtype=np.int64)
-    lengths = np.array(lead_lengths, dtype=np.int64)
+    # int64 buffers for the kernel; array.array is cheaper than numpy at this size
+    offsets = array.array("q", itertools.accumulate(lead_lengths[:-1], initial=first))
+    lengths = array.array("q", lead_lengths)
+    starts = offsets[:nleads]
     avail = sec.end - first
     total = sum(lead_lengths)
     if total > avail:
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
                       offset=b + 6, field=f"section {sid} lead lengths")
-        ends = np.minimum(starts + lengths, sec.end)
-        starts = np.minimum(starts, sec.end)
-        lengths = ends - starts
+        ends = [min(s + n, sec.end) for s, n in zip(starts, lengths)]
+        starts = array.array("q", [min(s, sec.end) for s in starts])
+        lengths = array.array("q", [e - s for s, e in zip(starts, ends)])
     return _Data(avm, interval, diff, bimodal, starts, lengths)
 
 
@@ -857,9 +858,9 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
             if stop > o + 4 + full:
                 entry["manufacturer_bytes"] = data[o + 4 + full:stop]
         else:
-            count = (stop - (o + 4)) // 2
-            entry = {"lead_id": lead_id, "lead": name}
-            entry.update(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
+            count = (stop - (o + 4)) // 2  # the first ``count`` measurements
+            entry = dict(zip(_LEAD_KEYS, (
+                lead_id, name, *struct.unpack_from(f"<{count}h", data, o + 4))))
         leads.append(entry)
         o += 4 + length
     return out
@@ -946,7 +947,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     if d6.bimodal not in (0, 1) or (d6.bimodal and version >= 3):
         ctx.note(f"section 6 bimodal byte is {d6.bimodal}; ignored")
     # the count of values to decode must be known before allocating: bound it by bits present
-    max_bytes = int(d6.lengths.max()) if nleads else 0
+    max_bytes = max(d6.lengths) if nleads else 0
     cap = max_bytes * 8 if huff is not None else max_bytes // 2
     d5: _Data | None = None
     beat: np.ndarray | None = None
@@ -1083,7 +1084,7 @@ def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int
                          ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
     """Section 5: its header, and its values when their number is known."""
     d5 = _parse_data_header(data, sec, nleads, ctx)
-    b_bytes = int(d5.lengths.max()) if nleads else 0
+    b_bytes = max(d5.lengths) if nleads else 0
     if qrs is not None:
         beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
     else:
