@@ -929,9 +929,6 @@ def add_reference_beat_inplace(int32_t[:, ::1] rhythm, const int32_t[:, ::1] bea
                 last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
                 for s in range(first, last + 1):
                     rhythm[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1]
-            for j in range(n):
-                if rhythm[i, j] < lo:
-                    lo = rhythm[i, j]
-                if rhythm[i, j] > hi:
-                    hi = rhythm[i, j]
+            if n > 0:
+                _bounds(&rhythm[i, 0], n, &lo, &hi)
     return OK, lo, hi
