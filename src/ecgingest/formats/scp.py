@@ -362,6 +362,18 @@ def _device(ctx: _Ctx, raw: bytes) -> dict[str, Any]:
     return info
 
 
+_AGE_UNITS = {1: "years", 2: "months", 3: "weeks", 4: "days", 5: "hours"}
+_AGE_DIVISORS = {1: 1, 2: 12, 3: 52, 4: 365, 5: 8766}  # whole years from each unit
+_HEIGHT_TO_CM = {1: lambda v: v, 2: lambda v: round(v * 2.54), 3: lambda v: round(v / 10)}
+_WEIGHT_TO_G = {1: lambda v: v * 1000, 2: lambda v: v, 3: lambda v: round(v * 453.59237),
+                4: lambda v: round(v * 28.349523125)}
+_TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
+              18: "acquiring_department", 19: "analysing_department",
+              20: "referring_physician", 21: "confirming_physician",
+              22: "technician", 23: "room", 30: "free_text",
+              33: "electrode_configuration", 35: "medical_history"}
+
+
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
     tags: list[tuple[int, bytes, int]] = []
@@ -404,10 +416,8 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
             info["second_last_name"] = ctx.text(raw)
         elif tag == 4 and len(raw) >= 3:
             value, unit = _u16(raw, 0), raw[2]
-            info["age"] = (value, {1: "years", 2: "months", 3: "weeks", 4: "days",
-                                   5: "hours"}.get(unit, "unspecified"))
-            years = {1: value, 2: value // 12, 3: value // 52, 4: value // 365,
-                     5: value // 8766}.get(unit)
+            info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
+            years = value // _AGE_DIVISORS[unit] if unit in _AGE_DIVISORS else None
             if unit not in (1, 2, 3, 4, 5) and value:
                 ctx.note(f"age {value} has unknown unit code {unit}; not used")
             if years is not None and (value or unit):
@@ -416,7 +426,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
             fields["patient_birth_date"] = _date(ctx, raw, "birth date")
         elif tag == 6 and len(raw) >= 3:
             value, unit = _u16(raw, 0), raw[2]
-            conv = {1: lambda v: v, 2: lambda v: round(v * 2.54), 3: lambda v: round(v / 10)}
+            conv = _HEIGHT_TO_CM
             if unit in conv:
                 if value:
                     fields["patient_height"] = int(conv[unit](value))
@@ -424,8 +434,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
                 ctx.note(f"height {value} has unknown unit code {unit}; not used")
         elif tag == 7 and len(raw) >= 3:
             value, unit = _u16(raw, 0), raw[2]
-            conv = {1: lambda v: v * 1000, 2: lambda v: v, 3: lambda v: round(v * 453.59237),
-                    4: lambda v: round(v * 28.349523125)}
+            conv = _WEIGHT_TO_G
             if unit in conv:
                 if value:
                     fields["patient_weight"] = int(conv[unit](value))
@@ -451,11 +460,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
         elif tag in (14, 15):
             info["acquiring_device" if tag == 14 else "analysing_device"] = _device(ctx, raw)
         elif 16 <= tag <= 23 or tag == 30 or tag == 33 or tag == 35:
-            name = {16: "acquiring_institution", 17: "analysing_institution",
-                    18: "acquiring_department", 19: "analysing_department",
-                    20: "referring_physician", 21: "confirming_physician",
-                    22: "technician", 23: "room", 30: "free_text",
-                    33: "electrode_configuration", 35: "medical_history"}[tag]
+            name = _TEXT_TAGS[tag]
             if tag == 33:
                 info[name] = tuple(raw[:2])
             else:
@@ -735,9 +740,13 @@ def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman
 
 # ---------------------------------------------------------------- sections 7-11
 
+_SENTINELS = frozenset((29999, 29998, 19999))
+_AXIS_SENTINELS = _SENTINELS | {999}
+
+
 def _sentinel(v: int) -> int | None:
     """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
-    return None if v in (29999, 29998, 19999) else v
+    return None if v in _SENTINELS else v
 
 
 def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
@@ -752,14 +761,16 @@ def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
         if o + 16 > end:
             ctx.note("section 7 ends inside its beat measurements; the rest ignored")
             break
-        *u, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
-        a = (a0, a1, a2)
-        beats.append({"p_onset_ms": _sentinel(u[0]), "p_offset_ms": _sentinel(u[1]),
-                      "qrs_onset_ms": _sentinel(u[2]), "qrs_offset_ms": _sentinel(u[3]),
-                      "t_offset_ms": _sentinel(u[4]),
-                      "p_axis_deg": None if a[0] == 999 else _sentinel(a[0]),
-                      "qrs_axis_deg": None if a[1] == 999 else _sentinel(a[1]),
-                      "t_axis_deg": None if a[2] == 999 else _sentinel(a[2])})
+        # the sentinels (and 999 for the axes) read as None; one dict per beat
+        u0, u1, u2, u3, u4, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
+        beats.append({"p_onset_ms": None if u0 in _SENTINELS else u0,
+                      "p_offset_ms": None if u1 in _SENTINELS else u1,
+                      "qrs_onset_ms": None if u2 in _SENTINELS else u2,
+                      "qrs_offset_ms": None if u3 in _SENTINELS else u3,
+                      "t_offset_ms": None if u4 in _SENTINELS else u4,
+                      "p_axis_deg": None if a0 in _AXIS_SENTINELS else a0,
+                      "qrs_axis_deg": None if a1 in _AXIS_SENTINELS else a1,
+                      "t_axis_deg": None if a2 in _AXIS_SENTINELS else a2})
         o += 16
     out["beats"] = beats
     spikes = []
