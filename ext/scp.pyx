@@ -9,6 +9,7 @@ Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
 
+from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport numpy as cnp
@@ -27,6 +28,8 @@ STATUS_BAD_CODE = BAD_CODE
 STATUS_UNSUPPORTED = UNSUPPORTED
 
 # code table columns (int32 rows of 5)
+cdef uint64_t FAST_ESCAPE = (<uint64_t>1) << 48  # ``fast`` entry flag: an escape code
+
 cdef enum:
     C_PREFIX = 0
     C_TOTAL = 1
@@ -42,7 +45,7 @@ cdef enum:
 
 # ---------------------------------------------------------------- CRC
 
-cdef uint16_t _crc_t[8][256]  # _crc_t[k][b]: byte b followed by k zero bytes
+cdef uint16_t _crc_t[16][256]  # _crc_t[k][b]: byte b followed by k zero bytes
 
 
 cdef inline uint16_t _crc_zero_byte(uint16_t crc) noexcept:
@@ -60,7 +63,7 @@ cdef void _init_crc_tables() noexcept:
             else:
                 crc = <uint16_t>(crc << 1)
         _crc_t[0][i] = crc
-    for k in range(1, 8):
+    for k in range(1, 16):
         for i in range(256):
             _crc_t[k][i] = _crc_zero_byte(_crc_t[k - 1][i])
 
@@ -68,13 +71,22 @@ cdef void _init_crc_tables() noexcept:
 _init_crc_tables()
 
 
-cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    """CRC-16/CCITT-FALSE, eight bytes per step (slicing by 8; the CRC is linear:
-    the register is folded into the first two bytes, each byte then contributes
-    its table entry shifted through the bytes that follow it)."""
-    cdef uint16_t crc = 0xFFFF
+cdef uint16_t _crc_update(uint16_t crc, const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """CRC-16/CCITT-FALSE register ``crc`` advanced over ``n`` bytes, sixteen
+    bytes per step (slicing by 16; the CRC is linear: the register is folded
+    into the first two bytes, each byte then contributes its table entry
+    shifted through the bytes that follow it)."""
     cdef uint16_t x
     cdef Py_ssize_t i = 0
+    while i + 16 <= n:
+        x = crc ^ <uint16_t>((<uint16_t>p[i] << 8) | p[i + 1])
+        crc = (_crc_t[15][x >> 8] ^ _crc_t[14][x & 0xFF] ^ _crc_t[13][p[i + 2]]
+               ^ _crc_t[12][p[i + 3]] ^ _crc_t[11][p[i + 4]] ^ _crc_t[10][p[i + 5]]
+               ^ _crc_t[9][p[i + 6]] ^ _crc_t[8][p[i + 7]] ^ _crc_t[7][p[i + 8]]
+               ^ _crc_t[6][p[i + 9]] ^ _crc_t[5][p[i + 10]] ^ _crc_t[4][p[i + 11]]
+               ^ _crc_t[3][p[i + 12]] ^ _crc_t[2][p[i + 13]] ^ _crc_t[1][p[i + 14]]
+               ^ _crc_t[0][p[i + 15]])
+        i += 16
     while i + 8 <= n:
         x = crc ^ <uint16_t>((<uint16_t>p[i] << 8) | p[i + 1])
         crc = (_crc_t[7][x >> 8] ^ _crc_t[6][x & 0xFF] ^ _crc_t[5][p[i + 2]]
@@ -85,6 +97,72 @@ cdef uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
         crc = <uint16_t>((crc << 8) ^ _crc_t[0][((crc >> 8) ^ p[i]) & 0xFF])
         i += 1
     return crc
+
+
+cdef inline uint16_t _crc_kernel(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    return _crc_update(0xFFFF, p, n)
+
+
+cdef uint16_t _gf_mulmod(uint16_t a, uint16_t b) noexcept nogil:
+    """a(x) * b(x) mod the CRC polynomial x^16 + x^12 + x^5 + 1 (MSB first)."""
+    cdef uint32_t r = 0
+    cdef int i
+    for i in range(15, -1, -1):
+        r = ((r << 1) ^ (0x1021 if r & 0x8000 else 0)) & 0xFFFF
+        if (b >> i) & 1:
+            r ^= a
+    return <uint16_t>r
+
+
+cdef uint16_t _shift_zero_bytes(uint16_t crc, Py_ssize_t n) noexcept nogil:
+    """The register ``crc`` advanced over ``n`` zero bytes: crc * x^(8n) mod P,
+    by square and multiply (one zero byte multiplies by x^8)."""
+    cdef uint16_t base = 0x0100, power = 1
+    while n > 0:
+        if n & 1:
+            power = _gf_mulmod(power, base)
+        base = _gf_mulmod(base, base)
+        n >>= 1
+    return _gf_mulmod(crc, power)
+
+
+def container_crcs(const uint8_t[::1] data, Py_ssize_t record_end, const int64_t[::1] starts,
+                   const int64_t[::1] lengths):
+    """CRCs of the record (bytes 2 to ``record_end``) and of each section
+    (``starts[i] + 2`` to ``starts[i] + lengths[i]``) in one pass over the data.
+
+    Sections sorted by start and not overlapping let the record CRC be
+    combined from theirs (the CRC is linear: a register ``s`` run over a
+    message M ends at ``crc(M) ^ (s ^ 0xFFFF) * x^(8|M|)``); otherwise the
+    record is read a second time. Returns ``(record_crc, section_crcs)``.
+    """
+    cdef Py_ssize_t n = data.shape[0], ns = starts.shape[0], i, pos
+    cdef bint combine = True
+    if lengths.shape[0] != ns or record_end < 2 or record_end > n:
+        raise ValueError("CRC ranges outside the buffer")
+    for i in range(ns):
+        if starts[i] < 2 or lengths[i] < 2 or starts[i] + lengths[i] > record_end:
+            raise ValueError("section outside the record")
+        if i > 0 and starts[i] < starts[i - 1] + lengths[i - 1]:
+            combine = False
+    out = np.empty(ns, dtype=np.uint16)
+    cdef uint16_t[::1] o = out
+    cdef uint16_t s
+    cdef const uint8_t* p = &data[0]
+    with nogil:
+        for i in range(ns):
+            o[i] = _crc_kernel(p + starts[i] + 2, lengths[i] - 2)
+        if combine:
+            s = 0xFFFF
+            pos = 2
+            for i in range(ns):
+                s = _crc_update(s, p + pos, starts[i] + 2 - pos)  # gap and stored CRC
+                s = o[i] ^ _shift_zero_bytes(s ^ 0xFFFF, lengths[i] - 2)
+                pos = starts[i] + lengths[i]
+            s = _crc_update(s, p + pos, record_end - pos)
+        else:
+            s = _crc_kernel(p + 2, record_end - 2)
+    return s, out
 
 
 def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:
@@ -115,7 +193,10 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     a code longer than the lookup width). ``fast`` packs up to two plain value
     codes found in the same window: ``count | len1 << 2 | total_len << 8 |
     value1 << 16 | value2 << 32`` (count 0: take the slow path), so the hot
-    loop needs one load per two samples. A table's lookup width grows with
+    loop needs one load per two samples. A count-0 entry with bit 48 set is
+    an escape the interleaved loop decodes in place: ``prefix << 2 |
+    extra << 8``, the value being the ``extra`` bits after the prefix, sign
+    extended (as in the general path). A table's lookup width grows with
     its number of codes (at most ``LUT_MAX_BITS``), which bounds the memory
     a crafted section 2 can ask for.
     """
@@ -184,6 +265,13 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
         for j in range((<Py_ssize_t>1) << bits):
             row = lv[lo[t] + j]
             if not _plain(codes, row):
+                if (row >= 0 and codes[row, C_MODE] == 1
+                        and codes[row, C_TOTAL] > codes[row, C_PREFIX]):
+                    # prefix <= bits here, extra bits <= 32 (checked above)
+                    fv[lo[t] + j] = <int64_t>(FAST_ESCAPE
+                                              | (<uint64_t>codes[row, C_PREFIX] << 2)
+                                              | (<uint64_t>(codes[row, C_TOTAL]
+                                                            - codes[row, C_PREFIX]) << 8))
                 continue
             p1 = codes[row, C_PREFIX]
             packed = (1 | (<uint64_t>p1 << 2) | (<uint64_t>p1 << 8)
@@ -251,34 +339,79 @@ cdef inline uint64_t _peek64(const uint8_t* p, Py_ssize_t nbytes, Py_ssize_t bit
     return acc << (bitpos & 7)
 
 
-cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_ssize_t n,
-                         Py_ssize_t* produced, const int32_t* codes,
-                         const int32_t* table_offsets, Py_ssize_t ntables,
-                         const int32_t* lut, const int64_t* lut_offsets,
-                         const int32_t* lut_bits, const int64_t* fast,
-                         const int64_t* long_offsets, const uint32_t* long_keys,
-                         const int32_t* long_rows) noexcept nogil:
-    """Decode up to ``n`` values; stops early at the end of the lead's bits.
+cdef struct _Tables:
+    # a set of Huffman tables as built by ``build_luts``
+    const int32_t* codes
+    const int32_t* table_offsets
+    Py_ssize_t ntables
+    const int32_t* lut
+    const int64_t* lut_offsets
+    const int32_t* lut_bits
+    const int64_t* fast
+    const int64_t* long_offsets
+    const uint32_t* long_keys
+    const int32_t* long_rows
+
+
+cdef struct _Lane:
+    # the decoding state of one lead, so that decoding can stop and resume
+    const uint8_t* p
+    Py_ssize_t nbytes
+    Py_ssize_t endbits
+    Py_ssize_t pos          # bits consumed
+    Py_ssize_t k            # values written
+    int32_t* out
+    uint64_t w              # window: the bits from ``pos`` on, MSB first
+    int avail               # valid bits in ``w`` (0: reload before use)
+    Py_ssize_t table
+    int bits
+    const int64_t* flut
+    const int32_t* rlut
+    int switches
+    bint ended              # stopped at the end of the lead's bits
+
+
+cdef inline void _lane_init(_Lane* s, const uint8_t* p, Py_ssize_t nbytes, int32_t* out,
+                            const _Tables* t) noexcept nogil:
+    s.p = p
+    s.nbytes = nbytes
+    s.endbits = nbytes * 8
+    s.pos = 0
+    s.k = 0
+    s.out = out
+    s.w = 0
+    s.avail = 0
+    s.table = 0
+    s.bits = t.lut_bits[0]
+    s.flut = t.fast + t.lut_offsets[0]
+    s.rlut = t.lut + t.lut_offsets[0]
+    s.switches = 0
+    s.ended = 0
+
+
+cdef int _huffman_run(_Lane* s, const _Tables* t, Py_ssize_t n) noexcept nogil:
+    """Decode values until ``s.k`` reaches ``n`` or the lead's bits end
+    (``s.ended``); ``n`` never exceeds the lead's row.
 
     The hot path keeps a 64-bit window in a register and takes plain value
     codes from the packed ``fast`` table; escapes, switches and codes longer
     than the lookup width go through the code rows.
     """
-    cdef Py_ssize_t endbits = nbytes * 8
-    cdef Py_ssize_t pos = 0, k = 0, c, idx
-    cdef Py_ssize_t table = 0
-    cdef uint64_t w
-    cdef int avail, length, count
-    cdef int bits, p_bits, extra, total
+    cdef const uint8_t* p = s.p
+    cdef Py_ssize_t nbytes = s.nbytes
+    cdef Py_ssize_t endbits = s.endbits
+    cdef Py_ssize_t pos = s.pos, k = s.k, idx
+    cdef int32_t* out = s.out
+    cdef uint64_t w = s.w
+    cdef int avail = s.avail, length, count
+    cdef int bits = s.bits, p_bits, extra, total
     cdef int32_t entry
     cdef int64_t e
     cdef const int32_t* row
-    cdef const int64_t* flut = fast + lut_offsets[0]
-    cdef const int32_t* rlut = lut + lut_offsets[0]
-    cdef int switches = 0
-    bits = lut_bits[0]
-    w = _peek64(p, nbytes, 0)
-    avail = 57
+    cdef const int64_t* flut = s.flut
+    cdef const int32_t* rlut = s.rlut
+    cdef int switches = s.switches
+    cdef int status = OK
     while k < n:
         if avail < 32:
             w = _peek64(p, nbytes, pos)
@@ -294,6 +427,7 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
                     count = 1
                     length = (e >> 2) & 0x3F
                 if pos + length > endbits:
+                    s.ended = 1
                     break  # a code cut by the end of the lead's bytes: padding
                 out[k] = <int16_t>(<uint64_t>e >> 16)
             else:
@@ -306,37 +440,39 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
             switches = 0
             continue
         if pos >= endbits:
+            s.ended = 1
             break
         # slow path: escapes, table switches, long codes, invalid bits
         w = _peek64(p, nbytes, pos)
         avail = 57
         entry = rlut[<Py_ssize_t>(w >> (64 - bits))]
         if entry == LUT_LONG:
-            entry = _find_long(<uint32_t>(w >> 32), long_offsets[table],
-                               long_offsets[table + 1], long_keys, long_rows, codes)
+            entry = _find_long(<uint32_t>(w >> 32), t.long_offsets[s.table],
+                               t.long_offsets[s.table + 1], t.long_keys, t.long_rows, t.codes)
         if entry < 0:
-            produced[0] = k
-            return BAD_CODE
-        row = codes + entry * NCOL
+            status = BAD_CODE
+            break
+        row = t.codes + entry * NCOL
         p_bits = row[C_PREFIX]
         total = row[C_TOTAL]
         if pos + total > endbits:
+            s.ended = 1
             break
         if row[C_MODE] == 0:
             idx = row[C_VALUE]
-            if idx < 1 or idx > ntables:
-                produced[0] = k
-                return BAD_VALUE
-            table = idx - 1
-            bits = lut_bits[table]
-            flut = fast + lut_offsets[table]
-            rlut = lut + lut_offsets[table]
+            if idx < 1 or idx > t.ntables:
+                status = BAD_VALUE
+                break
+            s.table = idx - 1
+            bits = t.lut_bits[s.table]
+            flut = t.fast + t.lut_offsets[s.table]
+            rlut = t.lut + t.lut_offsets[s.table]
             pos += p_bits
             avail = 0  # reload the window at the new position
             switches += 1
             if switches > 64:  # a chain of switches that decodes nothing
-                produced[0] = k
-                return BAD_CODE
+                status = BAD_CODE
+                break
             continue
         switches = 0
         extra = total - p_bits
@@ -350,9 +486,106 @@ cdef int _decode_huffman(const uint8_t* p, Py_ssize_t nbytes, int32_t* out, Py_s
         pos += total
         avail = 0
         k += 1
-    if k < n:
-        out[k] = 0  # the fast path may have written one value past the last one kept
-    produced[0] = k
+    s.pos = pos
+    s.k = k
+    s.w = w
+    s.avail = avail
+    s.bits = bits
+    s.flut = flut
+    s.rlut = rlut
+    s.switches = switches
+    return status
+
+
+cdef inline uint64_t _load_be64(const uint8_t* q) noexcept nogil:
+    return ((<uint64_t>q[0] << 56) | (<uint64_t>q[1] << 48) | (<uint64_t>q[2] << 40)
+            | (<uint64_t>q[3] << 32) | (<uint64_t>q[4] << 24) | (<uint64_t>q[5] << 16)
+            | (<uint64_t>q[6] << 8) | <uint64_t>q[7])
+
+
+cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexcept nogil:
+    """Two leads decoded in one loop: each lead's table lookups form one chain
+    of dependent loads, so interleaving two chains lets the CPU overlap them.
+
+    Runs while both leads are far from their last value and their last byte
+    (so every 64-bit load and every fast entry is inside the data); a code the
+    fast table does not hold is decoded by :func:`_huffman_run` for that lead
+    alone. The caller finishes each lead with :func:`_huffman_run`.
+    """
+    cdef Py_ssize_t pa = a.pos, pb = b.pos, ka = a.k, kb = b.k
+    cdef Py_ssize_t ea_end = a.endbits - 64, eb_end = b.endbits - 64, kmax = n - 2
+    cdef uint64_t wa = a.w, wb = b.w
+    cdef int va = a.avail, vb = b.avail, la, lb, xa, xb, st
+    cdef int ba = a.bits, bb = b.bits
+    cdef const int64_t* fa = a.flut
+    cdef const int64_t* fb = b.flut
+    cdef int32_t* oa = a.out
+    cdef int32_t* ob = b.out
+    cdef int64_t ea, eb
+    while ka <= kmax and kb <= kmax and pa <= ea_end and pb <= eb_end:
+        if va < 32:
+            wa = _load_be64(a.p + (pa >> 3)) << (pa & 7)
+            va = 57
+        if vb < 32:
+            wb = _load_be64(b.p + (pb >> 3)) << (pb & 7)
+            vb = 57
+        ea = fa[<Py_ssize_t>(wa >> (64 - ba))]
+        eb = fb[<Py_ssize_t>(wb >> (64 - bb))]
+        if ((ea & 3) == 0 and not (ea & FAST_ESCAPE)) or ((eb & 3) == 0
+                                                         and not (eb & FAST_ESCAPE)):
+            # one value through the general path for the lead(s) that need it
+            a.pos, a.k, a.w, a.avail = pa, ka, wa, va
+            b.pos, b.k, b.w, b.avail = pb, kb, wb, vb
+            if (ea & 3) == 0:
+                st = _huffman_run(a, t, ka + 1)
+                if st != OK:
+                    return st
+            if (eb & 3) == 0:
+                st = _huffman_run(b, t, kb + 1)
+                if st != OK:
+                    return st
+            if a.ended or b.ended:
+                return OK
+            pa, ka, wa, va, ba, fa = a.pos, a.k, a.w, a.avail, a.bits, a.flut
+            pb, kb, wb, vb, bb, fb = b.pos, b.k, b.w, b.avail, b.bits, b.flut
+            continue
+        if ea & 3:
+            oa[ka] = <int16_t>(<uint64_t>ea >> 16)
+            oa[ka + 1] = <int16_t>(<uint64_t>ea >> 32)
+            la = (ea >> 8) & 0xFF
+            ka += ea & 3
+            wa <<= la
+            va -= la
+        else:
+            # escape: a fresh window holds prefix + extra (<= 43 of its 57 bits)
+            wa = _load_be64(a.p + (pa >> 3)) << (pa & 7)
+            la = (ea >> 2) & 0x3F
+            xa = (ea >> 8) & 0xFF
+            oa[ka] = sign_extend(<uint32_t>((wa << la) >> (64 - xa)), xa)
+            la += xa
+            ka += 1
+            wa <<= la
+            va = 57 - la
+        pa += la
+        if eb & 3:
+            ob[kb] = <int16_t>(<uint64_t>eb >> 16)
+            ob[kb + 1] = <int16_t>(<uint64_t>eb >> 32)
+            lb = (eb >> 8) & 0xFF
+            kb += eb & 3
+            wb <<= lb
+            vb -= lb
+        else:
+            wb = _load_be64(b.p + (pb >> 3)) << (pb & 7)
+            lb = (eb >> 2) & 0x3F
+            xb = (eb >> 8) & 0xFF
+            ob[kb] = sign_extend(<uint32_t>((wb << lb) >> (64 - xb)), xb)
+            lb += xb
+            kb += 1
+            wb <<= lb
+            vb = 57 - lb
+        pb += lb
+    a.pos, a.k, a.w, a.avail = pa, ka, wa, va
+    b.pos, b.k, b.w, b.avail = pb, kb, wb, vb
     return OK
 
 
@@ -378,49 +611,45 @@ cdef inline int32_t _find_long(uint32_t window, Py_ssize_t lo, Py_ssize_t hi,
     return LUT_NONE
 
 
+cdef void _bounds(const int32_t* x, Py_ssize_t n, int32_t* lo, int32_t* hi) noexcept nogil:
+    """Widen ``lo``/``hi`` to the values of ``x`` (a plain min/max reduction,
+    which the compiler vectorises)."""
+    cdef Py_ssize_t i
+    cdef int32_t mn = lo[0], mx = hi[0], v
+    for i in range(n):
+        v = x[i]
+        mn = v if v < mn else mn
+        mx = v if v > mx else mx
+    lo[0] = mn
+    hi[0] = mx
+
+
 cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order, int32_t* lo,
                             int32_t* hi) noexcept nogil:
     """First / second differences in wrapping 32-bit arithmetic (registers carry
-    the previous values), widening ``lo``/``hi`` to the results on the way."""
+    the previous values), then ``lo``/``hi`` widened to the results.
+
+    Integration and bounds are two passes: the integration is one serial chain
+    (kept to a single add per sample), the bounds a vectorised reduction."""
     cdef Py_ssize_t i
     cdef uint32_t prev, prev2, cur
-    cdef int32_t mn = lo[0], mx = hi[0], v
     if n <= 0:
         return
-    if order == 0 or n < order:
-        for i in range(n):
-            v = x[i]
-            mn = v if v < mn else mn
-            mx = v if v > mx else mx
-    elif order == 1:
+    if order == 1 and n >= 1:
         prev = <uint32_t>x[0]
-        mn = <int32_t>prev if <int32_t>prev < mn else mn
-        mx = <int32_t>prev if <int32_t>prev > mx else mx
         for i in range(1, n):
             prev = <uint32_t>x[i] + prev
-            v = <int32_t>prev
-            x[i] = v
-            mn = v if v < mn else mn
-            mx = v if v > mx else mx
-    else:
+            x[i] = <int32_t>prev
+    elif order == 2 and n >= 2:
         prev2 = <uint32_t>x[0]
         prev = <uint32_t>x[1]
-        v = <int32_t>prev2
-        mn = v if v < mn else mn
-        mx = v if v > mx else mx
-        v = <int32_t>prev
-        mn = v if v < mn else mn
-        mx = v if v > mx else mx
         for i in range(2, n):
-            cur = <uint32_t>x[i] + 2 * prev - prev2
+            # x[i] - prev2 does not wait for the previous step: one add on the chain
+            cur = (<uint32_t>x[i] - prev2) + 2 * prev
             prev2 = prev
             prev = cur
-            v = <int32_t>cur
-            x[i] = v
-            mn = v if v < mn else mn
-            mx = v if v > mx else mx
-    lo[0] = mn
-    hi[0] = mx
+            x[i] = <int32_t>cur
+    _bounds(x, n, lo, hi)
 
 
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
@@ -460,7 +689,8 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
                 or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
                 or long_offsets[ntables] > long_keys.shape[0]:
             raise ValueError("malformed Huffman tables")
-    values = np.zeros((nleads, nsamples), dtype=np.int32)
+    # rows are filled up to each lead's count and zeroed after it (no memset of the whole block)
+    values = np.empty((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
     cdef int32_t[:, ::1] v = values
     cdef int64_t[::1] prod = produced
@@ -489,26 +719,54 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
         if long_keys.shape[0] > 0:
             lgk = &long_keys[0]
             lgr = &long_rows[0]
+    cdef _Tables tables
+    cdef _Lane lanes[2]
+    if huffman:
+        tables.codes = cp
+        tables.table_offsets = tp
+        tables.ntables = ntables
+        tables.lut = lp
+        tables.lut_offsets = lop
+        tables.lut_bits = lbp
+        tables.fast = fp
+        tables.long_offsets = lgo
+        tables.long_keys = lgk
+        tables.long_rows = lgr
     with nogil:
-        for i in range(nleads):
-            got = 0
-            base = &data[0] + starts[i] if n > 0 else NULL
+        i = 0
+        while i < nleads:
             if huffman:
-                st = _decode_huffman(base, lengths[i], &v[i, 0], nsamples, &got,
-                                     cp, tp, ntables, lp, lop, lbp, fp, lgo, lgk, lgr)
+                # leads in pairs through the interleaved loop, then each to its end
+                m = 2 if i + 1 < nleads else 1
+                for j in range(m):
+                    _lane_init(&lanes[j], &data[0] + starts[i + j] if n > 0 else NULL,
+                               lengths[i + j], &v[i + j, 0], &tables)
+                st = OK
+                if m == 2:
+                    st = _huffman_pair(&lanes[0], &lanes[1], &tables, nsamples)
+                for j in range(m):
+                    if st == OK and not lanes[j].ended:
+                        st = _huffman_run(&lanes[j], &tables, nsamples)
+                    memset(&v[i + j, lanes[j].k], 0, (nsamples - lanes[j].k) * sizeof(int32_t))
+                    prod[i + j] = lanes[j].k
                 if st != OK:
                     status = st
-                    prod[i] = got
+                    memset(&v[i, 0], 0, (nleads - i) * nsamples * sizeof(int32_t))
                     break
+                for j in range(m):
+                    _undo_differences(&v[i + j, 0], lanes[j].k, differences, &lo, &hi)
+                i += m
             else:
+                base = &data[0] + starts[i] if n > 0 else NULL
                 m = lengths[i] // 2
                 if m > nsamples:
                     m = nsamples
                 for j in range(m):
                     v[i, j] = <int16_t>load_le16(base + 2 * j)
-                got = m
-            prod[i] = got
-            _undo_differences(&v[i, 0], got, differences, &lo, &hi)
+                memset(&v[i, m], 0, (nsamples - m) * sizeof(int32_t))
+                prod[i] = m
+                _undo_differences(&v[i, 0], m, differences, &lo, &hi)
+                i += 1
     return status, values, produced, lo, hi
 
 
@@ -671,9 +929,6 @@ def add_reference_beat_inplace(int32_t[:, ::1] rhythm, const int32_t[:, ::1] bea
                 last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
                 for s in range(first, last + 1):
                     rhythm[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1]
-            for j in range(n):
-                if rhythm[i, j] < lo:
-                    lo = rhythm[i, j]
-                if rhythm[i, j] > hi:
-                    hi = rhythm[i, j]
+            if n > 0:
+                _bounds(&rhythm[i, 0], n, &lo, &hi)
     return OK, lo, hi

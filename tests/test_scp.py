@@ -685,3 +685,48 @@ def test_bimodal_without_any_protected_zone_decimates_the_whole_record():
     np.testing.assert_array_equal(record.signals[0].digital,
                                   enc.bimodal_reconstruct(stored, [], 4, 200))
     assert record.qrs_complexes["protected_zones"] == []
+
+
+# ---------------------------------------------------------------- fast paths
+
+@pytest.mark.parametrize("nleads", [1, 2, 5])
+def test_long_leads_decode_exactly_through_the_interleaved_huffman_loop(nleads):
+    # long leads with large steps: many 8- and 16-bit escapes inside the paired loop,
+    # an odd lead count leaves one lead to the single-lead path
+    rng = np.random.default_rng(nleads)
+    x = np.cumsum(rng.integers(-300, 301, size=(nleads, 4000)), axis=1)
+    x[:, ::7] += rng.integers(-2000, 2001, size=(nleads, len(x[0, ::7])))
+    for diff in (0, 1, 2):
+        spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:nleads], huffman=enc.DEFAULT_TABLE,
+                           differences=diff)
+        record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+        np.testing.assert_array_equal(_matrix(record), x)
+
+
+@settings(max_examples=15)
+@given(tables=huffman_tables(), data=st.data())
+def test_long_leads_with_table_switches_decode_exactly(tables, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = np.cumsum(rng.integers(-60, 61, size=(3, 1500)), axis=1)
+    schedule = data.draw(st.lists(st.integers(0, len(tables) - 1), min_size=1, max_size=7))
+    spec = enc.ScpSpec(rhythm=x, lead_ids=LEAD_IDS[:3], huffman=tables, schedule=schedule,
+                       differences=1)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
+@given(data=st.binary(min_size=2, max_size=600),
+       cuts=st.lists(st.integers(0, 600), max_size=12), overlap=st.booleans())
+def test_record_crc_combined_from_section_crcs_equals_the_direct_crc(data, cuts, overlap):
+    u8 = np.frombuffer(data, np.uint8)
+    end = len(data)
+    points = sorted(min(max(c, 2), end) for c in cuts)
+    spans = [(a, b - a) for a, b in zip(points[::2], points[1::2]) if b - a >= 2]
+    if overlap and len(spans) > 1:
+        spans[1] = spans[0]  # overlapping sections: the record is read on its own
+    starts = np.array([a for a, _ in spans], np.int64)
+    lengths = np.array([n for _, n in spans], np.int64)
+    record_crc, section_crcs = scp._k.container_crcs(u8, end, starts, lengths)
+    assert record_crc == binascii.crc_hqx(data[2:end], 0xFFFF)
+    for (a, n), crc in zip(spans, section_crcs.tolist()):
+        assert crc == binascii.crc_hqx(data[a + 2:a + n], 0xFFFF)

@@ -9,13 +9,15 @@ against the bytes present before anything is allocated.
 
 from __future__ import annotations
 
+import array
 import datetime as dt
+import itertools
 import math
 import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -165,8 +167,7 @@ class _Ctx:
             return raw.decode(self.codec, errors="replace")
 
 
-@dataclass(frozen=True)
-class _Section:
+class _Section(NamedTuple):
     id: int
     offset: int  # 0-based offset of the section header in the file
     length: int
@@ -187,6 +188,8 @@ _SECTION_HEADER = struct.Struct("<HHIBB")
 _BEAT_MEASUREMENTS = struct.Struct("<5H3h")
 _LEAD_ROW = struct.Struct("<IIB")
 _ALL_LEAD_MEASUREMENTS = struct.Struct("<31h")
+_LEAD_HEADER = struct.Struct("<HH")
+_LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
 
 
 def _u16(b: bytes, o: int) -> int:
@@ -231,13 +234,16 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
         ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
                       "declares; they are ignored", field="record length")
     u8 = _as_u8(data)
-    crc = _k.crc16(u8, 2, rec_len)
+    end = rec_len
+    s0_id, s0_len = _u16(data, 8), _u32(data, 10)
+    entries: list[tuple[int, int, int]] = []
+    if s0_id == 0 and 16 <= s0_len and 6 + s0_len <= end:
+        entries = list(_POINTER.iter_unpack(data[22:22 + 10 * ((s0_len - 16) // 10)]))
+    crc, section_crcs = _container_crcs(u8, data, end, entries)
     if crc != stored_crc:
         ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
                       cls=ChecksumError, offset=0, field="record CRC")
-    end = rec_len
     # section 0
-    s0_id, s0_len = _u16(data, 8), _u32(data, 10)
     if s0_id != 0:
         raise ctx.error(HeaderError, f"the first section has id {s0_id}, not 0 (pointer "
                         "table); not an SCP-ECG record", offset=8, field="section 0 id")
@@ -249,8 +255,7 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                       offset=10, field="section 0 length")
     version, protocol = data[14], data[15]
     sections: dict[int, _Section] = {}
-    for k, (sid, slen, index) in enumerate(_POINTER.iter_unpack(
-            data[22:22 + 10 * ((s0_len - 16) // 10)])):
+    for k, (sid, slen, index) in enumerate(entries):
         o = 22 + 10 * k
         if slen == 0 or index == 0:
             continue
@@ -277,7 +282,9 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                           f"length {slen}; using the smaller", offset=start + 4,
                           field=f"section {sid} length")
             length = max(16, min(hlen, slen))
-        s_crc = _k.crc16(u8, start + 2, start + length)
+        s_crc = section_crcs.get((start, length))
+        if s_crc is None:
+            s_crc = _k.crc16(u8, start + 2, start + length)
         if s_crc != stored:
             ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
                           f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
@@ -286,6 +293,24 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if 0 not in sections:
         ctx.deviation("section 0 has no pointer to itself", field="pointer table")
     return sections, version, protocol
+
+
+def _container_crcs(u8: np.ndarray, data: bytes, end: int,
+                    entries: list[tuple[int, int, int]]) -> tuple[int, dict[tuple[int, int], int]]:
+    """The record CRC and the CRC of every section whose pointer lies inside the
+    record, from one pass over the bytes (``_k.container_crcs``): the checks of
+    :func:`_read_container` then run in their usual order on these values."""
+    spans = set()
+    for _sid, slen, index in entries:
+        start = index - 1
+        if slen == 0 or index == 0 or slen < 16 or start + slen > end or start < 2:
+            continue  # rejected or skipped by the pointer checks, or over the record header
+        hlen = _u32(data, start + 4)
+        spans.add((start, slen if hlen == slen else max(16, min(hlen, slen))))
+    ordered = sorted(spans)
+    crc, crcs = _k.container_crcs(u8, end, array.array("q", [s for s, _ in ordered]),
+                                  array.array("q", [n for _, n in ordered]))
+    return int(crc), dict(zip(ordered, crcs.tolist()))
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
@@ -337,6 +362,18 @@ def _device(ctx: _Ctx, raw: bytes) -> dict[str, Any]:
     return info
 
 
+_AGE_UNITS = {1: "years", 2: "months", 3: "weeks", 4: "days", 5: "hours"}
+_AGE_DIVISORS = {1: 1, 2: 12, 3: 52, 4: 365, 5: 8766}  # whole years from each unit
+_HEIGHT_TO_CM = {1: lambda v: v, 2: lambda v: round(v * 2.54), 3: lambda v: round(v / 10)}
+_WEIGHT_TO_G = {1: lambda v: v * 1000, 2: lambda v: v, 3: lambda v: round(v * 453.59237),
+                4: lambda v: round(v * 28.349523125)}
+_TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
+              18: "acquiring_department", 19: "analysing_department",
+              20: "referring_physician", 21: "confirming_physician",
+              22: "technician", 23: "room", 30: "free_text",
+              33: "electrode_configuration", 35: "medical_history"}
+
+
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
     tags: list[tuple[int, bytes, int]] = []
@@ -379,10 +416,8 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
             info["second_last_name"] = ctx.text(raw)
         elif tag == 4 and len(raw) >= 3:
             value, unit = _u16(raw, 0), raw[2]
-            info["age"] = (value, {1: "years", 2: "months", 3: "weeks", 4: "days",
-                                   5: "hours"}.get(unit, "unspecified"))
-            years = {1: value, 2: value // 12, 3: value // 52, 4: value // 365,
-                     5: value // 8766}.get(unit)
+            info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
+            years = value // _AGE_DIVISORS[unit] if unit in _AGE_DIVISORS else None
             if unit not in (1, 2, 3, 4, 5) and value:
                 ctx.note(f"age {value} has unknown unit code {unit}; not used")
             if years is not None and (value or unit):
@@ -391,7 +426,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
             fields["patient_birth_date"] = _date(ctx, raw, "birth date")
         elif tag == 6 and len(raw) >= 3:
             value, unit = _u16(raw, 0), raw[2]
-            conv = {1: lambda v: v, 2: lambda v: round(v * 2.54), 3: lambda v: round(v / 10)}
+            conv = _HEIGHT_TO_CM
             if unit in conv:
                 if value:
                     fields["patient_height"] = int(conv[unit](value))
@@ -399,8 +434,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
                 ctx.note(f"height {value} has unknown unit code {unit}; not used")
         elif tag == 7 and len(raw) >= 3:
             value, unit = _u16(raw, 0), raw[2]
-            conv = {1: lambda v: v * 1000, 2: lambda v: v, 3: lambda v: round(v * 453.59237),
-                    4: lambda v: round(v * 28.349523125)}
+            conv = _WEIGHT_TO_G
             if unit in conv:
                 if value:
                     fields["patient_weight"] = int(conv[unit](value))
@@ -426,11 +460,7 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
         elif tag in (14, 15):
             info["acquiring_device" if tag == 14 else "analysing_device"] = _device(ctx, raw)
         elif 16 <= tag <= 23 or tag == 30 or tag == 33 or tag == 35:
-            name = {16: "acquiring_institution", 17: "analysing_institution",
-                    18: "acquiring_department", 19: "analysing_department",
-                    20: "referring_physician", 21: "confirming_physician",
-                    22: "technician", 23: "room", 30: "free_text",
-                    33: "electrode_configuration", 35: "medical_history"}[tag]
+            name = _TEXT_TAGS[tag]
             if tag == 33:
                 info[name] = tuple(raw[:2])
             else:
@@ -650,8 +680,8 @@ class _Data:
     interval_us: int
     differences: int
     bimodal: int
-    starts: np.ndarray
-    lengths: np.ndarray
+    starts: array.array  # int64 ("q"): byte offset of each lead's data
+    lengths: array.array  # int64 ("q"): byte length of each lead's data
 
 
 def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _Data:
@@ -671,20 +701,19 @@ def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _D
                         offset=b + 4, field=f"section {sid} difference encoding")
     lead_lengths = struct.unpack_from(f"<{nleads}H", data, b + 6)
     first = b + 6 + 2 * nleads
-    offsets = [first]
-    for length in lead_lengths[:-1]:
-        offsets.append(offsets[-1] + length)
-    starts = np.array(offsets[:nleads], dtype=np.int64)
-    lengths = np.array(lead_lengths, dtype=np.int64)
+    # int64 buffers for the kernel; array.array is cheaper than numpy at this size
+    offsets = array.array("q", itertools.accumulate(lead_lengths[:-1], initial=first))
+    lengths = array.array("q", lead_lengths)
+    starts = offsets[:nleads]
     avail = sec.end - first
     total = sum(lead_lengths)
     if total > avail:
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
                       offset=b + 6, field=f"section {sid} lead lengths")
-        ends = np.minimum(starts + lengths, sec.end)
-        starts = np.minimum(starts, sec.end)
-        lengths = ends - starts
+        ends = [min(s + n, sec.end) for s, n in zip(starts, lengths)]
+        starts = array.array("q", [min(s, sec.end) for s in starts])
+        lengths = array.array("q", [e - s for s, e in zip(starts, ends)])
     return _Data(avm, interval, diff, bimodal, starts, lengths)
 
 
@@ -711,9 +740,13 @@ def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman
 
 # ---------------------------------------------------------------- sections 7-11
 
+_SENTINELS = frozenset((29999, 29998, 19999))
+_AXIS_SENTINELS = _SENTINELS | {999}
+
+
 def _sentinel(v: int) -> int | None:
     """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
-    return None if v in (29999, 29998, 19999) else v
+    return None if v in _SENTINELS else v
 
 
 def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
@@ -728,14 +761,16 @@ def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
         if o + 16 > end:
             ctx.note("section 7 ends inside its beat measurements; the rest ignored")
             break
-        *u, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
-        a = (a0, a1, a2)
-        beats.append({"p_onset_ms": _sentinel(u[0]), "p_offset_ms": _sentinel(u[1]),
-                      "qrs_onset_ms": _sentinel(u[2]), "qrs_offset_ms": _sentinel(u[3]),
-                      "t_offset_ms": _sentinel(u[4]),
-                      "p_axis_deg": None if a[0] == 999 else _sentinel(a[0]),
-                      "qrs_axis_deg": None if a[1] == 999 else _sentinel(a[1]),
-                      "t_axis_deg": None if a[2] == 999 else _sentinel(a[2])})
+        # the sentinels (and 999 for the axes) read as None; one dict per beat
+        u0, u1, u2, u3, u4, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
+        beats.append({"p_onset_ms": None if u0 in _SENTINELS else u0,
+                      "p_offset_ms": None if u1 in _SENTINELS else u1,
+                      "qrs_onset_ms": None if u2 in _SENTINELS else u2,
+                      "qrs_offset_ms": None if u3 in _SENTINELS else u3,
+                      "t_offset_ms": None if u4 in _SENTINELS else u4,
+                      "p_axis_deg": None if a0 in _AXIS_SENTINELS else a0,
+                      "qrs_axis_deg": None if a1 in _AXIS_SENTINELS else a1,
+                      "t_axis_deg": None if a2 in _AXIS_SENTINELS else a2})
         o += 16
     out["beats"] = beats
     spikes = []
@@ -818,21 +853,26 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     nleads = _u16(data, b)
     out: dict[str, Any] = {"manufacturer_specific": _u16(data, b + 2), "leads": []}
     o = b + 4
+    leads = out["leads"]
+    full = _ALL_LEAD_MEASUREMENTS.size
     for _ in range(nleads):
         if o + 4 > end:
             ctx.note("section 10 ends before all its leads; the rest is ignored")
             break
-        lead_id, length = _u16(data, o), _u16(data, o + 2)
+        lead_id, length = _LEAD_HEADER.unpack_from(data, o)
         stop = min(o + 4 + length, end)
-        entry: dict[str, Any] = {"lead_id": lead_id, "lead": _lead_name(lead_id)}
-        if stop - (o + 4) >= _ALL_LEAD_MEASUREMENTS.size:
-            entry.update(zip(_LEAD_MEASUREMENTS, _ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4)))
-            if stop > o + 4 + _ALL_LEAD_MEASUREMENTS.size:
-                entry["manufacturer_bytes"] = data[o + 4 + _ALL_LEAD_MEASUREMENTS.size:stop]
+        name = LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
+        if stop - (o + 4) >= full:
+            # one dict from the key tuple: the same keys, in the same order
+            entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (
+                lead_id, name, *_ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4))))
+            if stop > o + 4 + full:
+                entry["manufacturer_bytes"] = data[o + 4 + full:stop]
         else:
-            count = (stop - (o + 4)) // 2
-            entry.update(zip(_LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
-        out["leads"].append(entry)
+            count = (stop - (o + 4)) // 2  # the first ``count`` measurements
+            entry = dict(zip(_LEAD_KEYS, (
+                lead_id, name, *struct.unpack_from(f"<{count}h", data, o + 4))))
+        leads.append(entry)
         o += 4 + length
     return out
 
@@ -918,7 +958,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     if d6.bimodal not in (0, 1) or (d6.bimodal and version >= 3):
         ctx.note(f"section 6 bimodal byte is {d6.bimodal}; ignored")
     # the count of values to decode must be known before allocating: bound it by bits present
-    max_bytes = int(d6.lengths.max()) if nleads else 0
+    max_bytes = max(d6.lengths) if nleads else 0
     cap = max_bytes * 8 if huff is not None else max_bytes // 2
     d5: _Data | None = None
     beat: np.ndarray | None = None
@@ -1055,7 +1095,7 @@ def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int
                          ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
     """Section 5: its header, and its values when their number is known."""
     d5 = _parse_data_header(data, sec, nleads, ctx)
-    b_bytes = int(d5.lengths.max()) if nleads else 0
+    b_bytes = max(d5.lengths) if nleads else 0
     if qrs is not None:
         beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
     else:
