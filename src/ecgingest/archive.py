@@ -124,6 +124,10 @@ def normalise_entry_name(name: str) -> str:
     Backslashes count as separators, ``./`` and empty parts are dropped,
     ``..`` is resolved only while it stays inside the archive.
     """
+    if (name and "\\" not in name and "//" not in name and "\x00" not in name
+            and "/." not in "/" + name and name[0] != "/" and name[-1] != "/"
+            and name[1:2] != ":"):
+        return name  # already normal: the common case, checked without splitting
     if "\x00" in name:
         raise UnsafeEntryError("entry name contains a NUL byte", path=name)
     text = name.replace("\\", "/")
@@ -165,7 +169,7 @@ def _tar_checksum_ok(block: bytes) -> bool:
     if len(block) < 512:
         return False
     field = block[148:156].replace(b"\x00", b" ").strip()
-    if not field or any(c not in b"01234567" for c in field):
+    if not field or field.translate(None, b"01234567"):  # a non-octal byte
         return False
     stored = int(field, 8)
     computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
@@ -343,6 +347,8 @@ class _Walker:
             return Skipped(shown, f"{link} (links are never followed)")
         if other:
             return Skipped(shown, "not a regular file (device, FIFO or socket)")
+        if not self.links:
+            return self.prefix + path
         parts = path.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in self.links:
@@ -501,9 +507,15 @@ def _walk_open_archive(a: int, kind: str, blob: _Blob,
     fallback = _ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     entry_p = ctypes.c_void_p()
     index = 0
+    entry_ref = ctypes.byref(entry_p)
+    switch_locale = _la.utf8_names.active
     while True:
-        with _la.utf8_names:
-            status = _la.read_next_header(a, ctypes.byref(entry_p))
+        if switch_locale:
+            with _la.utf8_names:
+                status = _la.read_next_header(a, entry_ref)
+                raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
+        else:
+            status = _la.read_next_header(a, entry_ref)
             raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
         _reraise_callback(callbacks)
         if status == _la.EOF:
@@ -533,7 +545,10 @@ def _walk_open_archive(a: int, kind: str, blob: _Blob,
                 f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
             continue
         declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
-        with _la.utf8_names:
+        if switch_locale:
+            with _la.utf8_names:
+                outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
+        else:
             outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
         if isinstance(outcome, Failed):
             if fallback is not None and fallback.applies(outcome.error.message):
@@ -592,14 +607,21 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
     cap = walker.limits.max_entry_size + 1
     hint = declared + 1 if declared is not None else 64 * 1024
     buf = bytearray(max(1, min(hint, _FIRST_ALLOCATION, cap)))
+    size = len(buf)
+    # One exported c_char pins the buffer and gives its address; re-taken only
+    # when the buffer grows (a ctypes array type per read would be cached forever).
+    anchor = ctypes.c_char.from_buffer(buf)
+    address = ctypes.addressof(anchor)
     produced = 0
     start_raw = _la.filter_bytes(a, -1)
     while True:
-        if produced == len(buf):
-            buf.extend(bytes(min(len(buf), cap - len(buf)) or 1))
-        window = (ctypes.c_char * (len(buf) - produced)).from_buffer(buf, produced)
-        count = _la.read_data(a, window, len(buf) - produced)
-        del window  # release the export so the buffer may grow
+        if produced == size:
+            del anchor  # release the export so the buffer may grow
+            buf.extend(bytes(min(size, cap - size) or 1))
+            size = len(buf)
+            anchor = ctypes.c_char.from_buffer(buf)
+            address = ctypes.addressof(anchor)
+        count = _la.read_data(a, address + produced, size - produced)
         _reraise_callback(callbacks)
         if count == 0:
             break
@@ -917,6 +939,8 @@ def _7z_chain(coders: list[dict]) -> list[tuple[int, bytes]] | str:
             lzma_part.append((_7Z_LZMA[method], props))
         elif method in _7Z_FILTERS:
             filters.append((_7Z_FILTERS[method], props))
+        elif method == 0x06F10701:
+            return "encryption (AES-256; no passwords are taken)"
         else:
             return f"coder {method:#x}"
     if len(lzma_part) != 1:
