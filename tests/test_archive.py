@@ -28,6 +28,7 @@ from ecgingest.errors import (
     EcgIngestError,
     LimitExceededError,
     TruncatedError,
+    UnsupportedFeatureError,
 )
 from ecgingest.sources import Entry, Skipped, open_upload
 
@@ -578,3 +579,72 @@ def test_7z_arm64_crc_mismatch_is_a_checksum_error(monkeypatch):
     files, _, failed = walk((LOCAL / _ARM64).read_bytes())
     assert not files
     assert len(failed) == 4 and all(isinstance(f.error, ChecksumError) for f in failed)
+
+
+_LIBLZMA_CHAINS = {"7z-lzma2.7z", "7z-arm64-lzma2.7z", "7z-lzma.7z", "7z-bcj-lzma2.7z",
+                   "7z-arm-lzma2.7z", "7z-delta4-lzma2.7z"}
+
+
+def _7z_rows() -> list:
+    rows = []
+    for folder in (LOCAL, shared_dir()):
+        if folder is None:
+            continue
+        for name in sorted(manifest_rows(folder)):
+            if name.endswith(".7z"):
+                rows.append(pytest.param(folder, name, id=f"{folder.name}/{name}"))
+    return rows
+
+
+@pytest.mark.parametrize("folder,name", _7z_rows())
+def test_7z_liblzma_path_reads_every_chain_it_claims_and_refuses_the_rest(folder, name):
+    """The ARM64 path read from the first entry on: LZMA/LZMA2 with one filter
+    decode to the manifest's bytes; other coders fail each entry, typed."""
+    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+
+    limits = Limits()
+    walker = _Walker(name, limits, ByteBudget(limits), 0, "")
+    blob = _Blob(name, data=(folder / name).read_bytes())
+    sentinel = Failed("<never>", ArchiveError("header unreadable"), fatal=True)
+    files, failed = {}, []
+    for item in _walk_7z_fallback(blob, walker, 0, None, sentinel):
+        if isinstance(item, Entry):
+            files[item.path] = hashlib.sha256(item.read()).hexdigest()
+        elif isinstance(item, Failed):
+            failed.append(item)
+    expected = {_normal(k): v for k, v in manifest_rows(folder)[name]["files"].items()}
+    if name in _LIBLZMA_CHAINS:
+        assert not failed, failed
+        assert files == expected
+    else:
+        assert not files
+        assert {f.path for f in failed} == set(expected)
+        assert all(isinstance(f.error, UnsupportedFeatureError) for f in failed)
+
+
+def test_7z_liblzma_path_skips_links_and_keeps_empty_files(tmp_path):
+    """A 7z written by py7zr (ARM filter + LZMA2) with a symlink and an empty
+    file, read through the ARM64 path from its first entry."""
+    import py7zr
+
+    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "rec.dat").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "d" / "empty.txt").write_bytes(b"")
+    (tmp_path / "d" / "link").symlink_to("rec.dat")
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w", filters=[{"id": py7zr.FILTER_ARM},
+                                               {"id": py7zr.FILTER_LZMA2}]) as z:
+        z.write(tmp_path / "d" / "rec.dat", "d/rec.dat")
+        z.write(tmp_path / "d" / "empty.txt", "d/empty.txt")
+        z.write(tmp_path / "d" / "link", "d/link")
+    limits = Limits()
+    walker = _Walker("t.7z", limits, ByteBudget(limits), 0, "")
+    items = list(_walk_7z_fallback(_Blob("t.7z", data=out.getvalue()), walker, 0, None,
+                                   Failed("<never>", ArchiveError("x"), fatal=True)))
+    files = {i.path: bytes(i.read()) for i in items if isinstance(i, Entry)}
+    skipped = {i.path: i.reason for i in items if isinstance(i, Skipped)}
+    assert not [i for i in items if isinstance(i, Failed)]
+    assert files == {"d/rec.dat": bytes(range(256)) * 40, "d/empty.txt": b""}
+    assert "link" in skipped["d/link"]

@@ -951,13 +951,13 @@ def _7z_chain(coders: list[dict]) -> list[tuple[int, bytes]] | str:
     return filters + lzma_part
 
 
-def _walk_7z_fallback(blob: _Blob, walker: _Walker, start: int, first_path: str,
+def _walk_7z_fallback(blob: _Blob, walker: _Walker, start: int, first_path: str | None,
                       failure: Failed) -> Iterator[Entry | Skipped | Failed]:
     """Entries ``start`` onward of a 7-Zip archive whose folder libarchive cannot decode.
 
     ``first_path`` is the entry libarchive already classified (and counted)
-    before it failed; its ``failure`` is reported when the header cannot be
-    read here either.
+    before it failed (None: classify it here too); ``failure`` is reported
+    when the header cannot be read here either.
     """
     try:
         import py7zr
@@ -977,17 +977,27 @@ def _walk_7z_fallback(blob: _Blob, walker: _Walker, start: int, first_path: str,
     folders = list(streams_info.unpackinfo.folders) if streams_info is not None else []
     packinfo = streams_info.packinfo if streams_info is not None else None
     sub = streams_info.substreamsinfo if streams_info is not None else None
-    counts = list(sub.num_unpackstreams_folders) if sub is not None else [1] * len(folders)
-    sizes = list(sub.unpacksizes) if sub is not None else []
-    if len(sizes) != sum(counts):
-        sizes = [int(f.unpacksizes[-1]) for f in folders]
-    digests = list(sub.digests) if sub is not None and sub.digests else []
-    defined = list(sub.digestsdefined) if sub is not None and sub.digestsdefined else []
+    counts = list(getattr(sub, "num_unpackstreams_folders", None) or [1] * len(folders))
+    sizes = list(getattr(sub, "unpacksizes", None) or [])
+    if len(sizes) != sum(counts) and all(c == 1 for c in counts) and len(counts) == len(folders):
+        sizes = [int(f.unpacksizes[-1]) for f in folders]  # one file per folder
+    digests = list(getattr(sub, "digests", None) or [])
+    defined = list(getattr(sub, "digestsdefined", None) or [])
+    if len(defined) != len(digests):
+        defined = [True] * len(digests)
+    listed = iter(zip(digests, defined))
     streams: list[_7zStream] = []
     for fi, count in enumerate(counts):
+        folder_crc = getattr(folders[fi], "crc", None) if fi < len(folders) else None
         for _ in range(count):
             k = len(streams)
-            crc = digests[k] if k < len(digests) and (k >= len(defined) or defined[k]) else None
+            if len(digests) == sum(counts):  # one CRC listed per file
+                crc = digests[k] if defined[k] else None
+            elif count == 1 and folder_crc is not None:  # 7z: the folder's CRC is the file's
+                crc = folder_crc
+            else:
+                digest, ok = next(listed, (None, False))
+                crc = digest if ok else None
             streams.append(_7zStream(fi, int(sizes[k]) if k < len(sizes) else -1, crc))
     # where each folder's packed data is
     pack_index = []
@@ -1007,7 +1017,7 @@ def _walk_7z_fallback(blob: _Blob, walker: _Walker, start: int, first_path: str,
                 stream_no += 1
             if index < start:
                 continue
-            if index == start:
+            if index == start and first_path is not None:
                 decided: Skipped | str | None = first_path
                 shown = first_path
             else:
