@@ -648,3 +648,16 @@ def test_7z_liblzma_path_skips_links_and_keeps_empty_files(tmp_path):
     assert not [i for i in items if isinstance(i, Failed)]
     assert files == {"d/rec.dat": bytes(range(256)) * 40, "d/empty.txt": b""}
     assert "link" in skipped["d/link"]
+
+
+@pytest.mark.parametrize("name", ["zip-deflate64.zip", "7z-lzma2.7z", "rar5-lz-solid-delta.rar"])
+def test_entry_bytes_handed_out_are_read_only(name):
+    limits = Limits()
+    with open_upload(str(LOCAL / name), limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            if isinstance(item, Entry):
+                data = item.read()
+                if isinstance(data, memoryview):
+                    assert data.readonly
+                    with pytest.raises(TypeError):
+                        data[:1] = b"x"

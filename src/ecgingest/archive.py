@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import numpy as _np
+
 from . import _libarchive as _la
 from . import _liblzma as _lzma
 from .errors import (
@@ -603,24 +605,24 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
 
     Reads straight into one buffer that starts at most 1 MiB and doubles only
     as real data fills it, so memory is at most twice what actually arrived.
+    The buffer is a NumPy array from ``np.empty``: unlike ``bytearray`` it is
+    not zero-filled first (libarchive writes every byte that is kept, and the
+    unused tail is cleared before the bytes are handed out).
     """
     cap = walker.limits.max_entry_size + 1
     hint = declared + 1 if declared is not None else 64 * 1024
-    buf = bytearray(max(1, min(hint, _FIRST_ALLOCATION, cap)))
-    size = len(buf)
-    # One exported c_char pins the buffer and gives its address; re-taken only
-    # when the buffer grows (a ctypes array type per read would be cached forever).
-    anchor = ctypes.c_char.from_buffer(buf)
-    address = ctypes.addressof(anchor)
+    size = max(1, min(hint, _FIRST_ALLOCATION, cap))
+    buf = _np.empty(size, _np.uint8)
+    address = buf.ctypes.data
     produced = 0
     start_raw = _la.filter_bytes(a, -1)
     while True:
         if produced == size:
-            del anchor  # release the export so the buffer may grow
-            buf.extend(bytes(min(size, cap - size) or 1))
-            size = len(buf)
-            anchor = ctypes.c_char.from_buffer(buf)
-            address = ctypes.addressof(anchor)
+            size += min(size, cap - size) or 1
+            grown = _np.empty(size, _np.uint8)
+            grown[:produced] = buf
+            buf = grown
+            address = buf.ctypes.data
         count = _la.read_data(a, address + produced, size - produced)
         _reraise_callback(callbacks)
         if count == 0:
@@ -638,7 +640,9 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
         return Failed(path, TruncatedError(
             f"entry ends after {produced} of the {declared} bytes its header declares",
             path=path, format=fmt))
-    return memoryview(buf)[:produced].toreadonly()
+    buf[produced:] = 0  # nothing stale stays reachable through the array's base
+    buf.flags.writeable = False
+    return memoryview(buf[:produced])
 
 
 # ---------------------------------------------------------------------------
