@@ -51,8 +51,15 @@ class Filter(ctypes.Structure):
 
 
 def _load():
-    name = ctypes.util.find_library("lzma")
-    for candidate in (name, "liblzma.so.5", "liblzma.dylib"):
+    """liblzma and the C library's ``free``, or ``(None, None)``; loaded on first use
+    (``find_library`` may start a subprocess, which import time should not pay)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.free.argtypes = [c_void_p]
+        libc.free.restype = None
+    except (OSError, TypeError, AttributeError):  # no process-wide C library handle
+        return None, None
+    for candidate in ("liblzma.so.5", ctypes.util.find_library("lzma"), "liblzma.dylib"):
         if not candidate:
             continue
         try:
@@ -69,19 +76,24 @@ def _load():
         lib.lzma_code.restype = c_int
         lib.lzma_end.argtypes = [POINTER(Stream)]
         lib.lzma_end.restype = None
-        return lib
-    return None
+        return lib, libc
+    return None, None
 
 
-_lib = _load()
-_libc = ctypes.CDLL(None)
-_libc.free.argtypes = [c_void_p]
-_libc.free.restype = None
+_loaded: tuple | None = None
+
+
+def _libs() -> tuple:
+    global _loaded
+    if _loaded is None:
+        _loaded = _load()
+    return _loaded
 
 
 def version() -> int:
     """liblzma's version number (e.g. 50040012 for 5.4.1), 0 when it cannot be loaded."""
-    return int(_lib.lzma_version_number()) if _lib is not None else 0
+    lib, _ = _libs()
+    return int(lib.lzma_version_number()) if lib is not None else 0
 
 
 class RawDecoder:
@@ -93,7 +105,8 @@ class RawDecoder:
     """
 
     def __init__(self, chain: list[tuple[int, bytes]], max_dict: int) -> None:
-        if _lib is None:
+        self._lib, self._libc = _libs()
+        if self._lib is None:
             raise OSError("liblzma cannot be loaded")
         self._filters = (Filter * (len(chain) + 1))()
         self._stream = Stream()
@@ -102,8 +115,8 @@ class RawDecoder:
             for i, (fid, props) in enumerate(chain):
                 self._filters[i].id = fid
                 raw = ctypes.create_string_buffer(props, len(props)) if props else None
-                ret = _lib.lzma_properties_decode(ctypes.byref(self._filters[i]), None, raw,
-                                                  len(props))
+                ret = self._lib.lzma_properties_decode(ctypes.byref(self._filters[i]), None,
+                                                       raw, len(props))
                 if ret != OK:
                     self._filters[i].id = VLI_UNKNOWN
                     raise ValueError(f"filter {fid:#x}: properties rejected by liblzma ({ret})")
@@ -111,7 +124,7 @@ class RawDecoder:
                     dict_size = ctypes.cast(self._filters[i].options, POINTER(c_uint32))
                     dict_size[0] = max(4096, min(dict_size[0], max_dict))
             self._filters[len(chain)].id = VLI_UNKNOWN
-            ret = _lib.lzma_raw_decoder(ctypes.byref(self._stream), self._filters)
+            ret = self._lib.lzma_raw_decoder(ctypes.byref(self._stream), self._filters)
             if ret != OK:
                 raise ValueError(f"liblzma refused the filter chain ({ret})")
             self._open = True
@@ -126,7 +139,7 @@ class RawDecoder:
         before_in, before_out = s.total_in, s.total_out
         s.next_out = ctypes.addressof(out)
         s.avail_out = out_size
-        ret = _lib.lzma_code(ctypes.byref(s), RUN)
+        ret = self._lib.lzma_code(ctypes.byref(s), RUN)
         return ret, s.total_in - before_in, s.total_out - before_out
 
     def feed(self, buffer, count: int) -> None:
@@ -144,9 +157,9 @@ class RawDecoder:
 
     def close(self) -> None:
         if self._open:
-            _lib.lzma_end(ctypes.byref(self._stream))
+            self._lib.lzma_end(ctypes.byref(self._stream))
             self._open = False
         for f in self._filters:
             if f.options:
-                _libc.free(f.options)
+                self._libc.free(f.options)
                 f.options = None
