@@ -11,6 +11,15 @@ and times, in one run:
 
 Run ``python benchmarks/bench_archive.py`` (1,000 records, best of 5) or
 ``--quick`` (200 records, best of 3, the temp-dir path once).
+
+On a shared machine CPU time moves by several per cent with other jobs.
+``--only ROW --passes N`` runs one row N times untimed, for counting
+instructions, which load does not change::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        python benchmarks/bench_archive.py --quick --only walk --passes 3
+
+(one pass costs half the difference between ``--passes 3`` and ``--passes 1``).
 """
 
 from __future__ import annotations
@@ -105,6 +114,10 @@ def ecgingest_walk(path: str) -> int:
         return sum(len(e.read()) for e in upload.entries() if isinstance(e, Entry))
 
 
+_ONLY = {"bytes": bytes_libarchive, "zipfile": bytes_zipfile_numpy, "walk": ecgingest_walk,
+         "read": ecgingest_read}
+
+
 def time_rows(rows, path: str, repeat: int, slow_repeat: int
               ) -> tuple[dict[str, float], dict[str, float]]:
     """Best wall and CPU time of ``repeat`` runs per row, taken round-robin.
@@ -129,6 +142,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 records, best of 3")
     parser.add_argument("--records", type=int, default=None)
+    parser.add_argument("--only", choices=sorted(_ONLY), default=None,
+                        help="run one row untimed (for callgrind), see --passes")
+    parser.add_argument("--passes", type=int, default=1, help="passes of the --only row")
     args = parser.parse_args()
     count = args.records or (200 if args.quick else 1000)
     repeat = 3 if args.quick else 5
@@ -136,6 +152,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "upload.zip")
         Path(path).write_bytes(data)
+        if args.only:
+            for _ in range(args.passes):
+                _ONLY[args.only](path)
+            return
         print(f"ZIP (Deflate) of {count} WFDB records, 12 leads x {SECONDS} s x {FS} Hz, "
               f"format 16: {len(data) / 1e6:.1f} MB compressed")
         rows = [("libarchive-c bytes only", bytes_libarchive, False),

@@ -106,16 +106,11 @@ def _sources(folder: Path, name: str):
 
 
 _VOLUME = re.compile(r"\.part0[2-9]\.")
-_NOT_IN_REQUIREMENT = {"7z-arm64-lzma2.7z"}  # ARCHIVES.md: libarchive 3.6.2 lacks ARM64
 
 
 def _check_good_row(folder: Path, name: str, row: dict) -> None:
     limits = Limits(max_ratio=5000) if "ppmd-lz-switch" in name else Limits()
     files, skipped, failed = walk(_sources(folder, name), limits)
-    if name in _NOT_IN_REQUIREMENT:
-        assert not files and failed
-        assert isinstance(failed[0].error, UnsupportedFeatureError)
-        return
     assert not failed, failed
     expected = {_normal(k): v for k, v in row["files"].items()}
     assert files == expected
@@ -359,7 +354,8 @@ class _OneWay(io.RawIOBase):
         return len(chunk)
 
 
-@pytest.mark.parametrize("name", ["7z-lzma2.7z", "zip-deflate64.zip", "rar4-store.rar"])
+@pytest.mark.parametrize("name", ["7z-lzma2.7z", "7z-arm64-lzma2.7z", "zip-deflate64.zip",
+                                  "rar4-store.rar"])
 def test_non_seekable_stream_of_seeking_format_is_spooled_and_cleaned_up(name, tmp_path,
                                                                         monkeypatch):
     import tempfile
@@ -482,3 +478,186 @@ def test_ratio_limit_holds_inside_solid_compressed_tar(mode):
     files, _, failed = walk(data, Limits(ratio_grace=1 << 20, max_ratio=50))
     assert list(files) == ["first.txt"]
     assert failed[-1].error.limit == "max_ratio" and failed[-1].path == "zeros.bin"
+
+
+# ---------------------------------------------------------------------------
+# 7-Zip ARM64 filter: libarchive 3.6 lacks it; py7zr reads the header, liblzma decodes
+
+
+_ARM64 = "7z-arm64-lzma2.7z"
+
+
+def _arm64_expected() -> dict[str, str]:
+    return {_normal(k): v for k, v in manifest_rows(LOCAL)[_ARM64]["files"].items()}
+
+
+@pytest.mark.parametrize("form", ["path", "bytes", "seekable stream", "stream after a prefix"])
+def test_7z_arm64_filter_yields_every_entry_from_every_kind_of_source(form):
+    data = (LOCAL / _ARM64).read_bytes()
+    if form == "path":
+        source = str(LOCAL / _ARM64)
+    elif form == "bytes":
+        source = data
+    elif form == "seekable stream":
+        source = io.BytesIO(data)
+    else:
+        source = io.BytesIO(b"HEADER" + data)
+        source.seek(6)
+    files, skipped, failed = walk(source)
+    assert not failed, failed
+    assert files == _arm64_expected()
+
+
+def _limit_of(failed: list) -> str:
+    assert failed and failed[-1].fatal
+    error = failed[-1].error
+    assert isinstance(error, LimitExceededError)
+    return error.limit
+
+
+def test_7z_arm64_entries_decode_to_records_end_to_end():
+    result = ecgingest.ingest(str(LOCAL / _ARM64))
+    assert [r.name for r in result.records] == ["rec001"]
+    assert not result.errors
+
+
+def test_7z_arm64_declared_entry_size_over_the_limit_stops_before_decoding():
+    files, _, failed = walk(str(LOCAL / _ARM64), Limits(max_entry_size=90_000))
+    assert not files  # blob.bin (98304 bytes) comes first and stops the upload
+    assert _limit_of(failed) == "max_entry_size"
+
+
+def test_7z_arm64_total_bytes_are_counted_as_data_arrives():
+    files, _, failed = walk(str(LOCAL / _ARM64), Limits(max_total_size=100_000))
+    assert set(files) == {"blob.bin", "notes/readme.txt"}  # 98,760 bytes fit
+    assert _limit_of(failed) == "max_total_size"
+
+
+def test_7z_arm64_expansion_ratio_is_checked_as_data_arrives():
+    files, _, failed = walk(str(LOCAL / _ARM64), Limits(max_ratio=1.01, ratio_grace=1024))
+    assert not files  # blob.bin compresses well beyond 1.01:1
+    assert _limit_of(failed) == "max_ratio"
+
+
+def test_7z_arm64_entry_count_limit_applies():
+    files, _, failed = walk(str(LOCAL / _ARM64), Limits(max_entries=3))
+    assert len(files) == 2  # the directory and two files, then the fourth entry stops it
+    assert _limit_of(failed) == "max_entries"
+
+
+def _packed_range(data: bytes) -> tuple[int, int]:
+    """(start, end) of the packed stream: it lies between the 32-byte signature
+    header and the header that the signature header points to."""
+    import struct
+
+    (next_offset,) = struct.unpack_from("<Q", data, 12)
+    return 32, 32 + next_offset
+
+
+def test_7z_arm64_damaged_packed_data_is_a_typed_error_per_entry():
+    data = bytearray((LOCAL / _ARM64).read_bytes())
+    start, end = _packed_range(bytes(data))
+    data[(start + end) // 2] ^= 0x55
+    files, _, failed = walk(bytes(data))
+    assert failed
+    assert all(isinstance(f.error, (ChecksumError, CorruptDataError, TruncatedError))
+               for f in failed)
+    assert set(files) | {f.path for f in failed} == set(_arm64_expected())
+    for path, digest in files.items():  # what is delivered is exactly right
+        assert _arm64_expected()[path] == digest
+
+
+def test_7z_arm64_crc_mismatch_is_a_checksum_error(monkeypatch):
+    from ecgingest import archive as archive_mod
+
+    real = archive_mod._7zFolder.read
+
+    def forged_crc(self, size, path, crc, shown):  # each file's stored CRC, one bit off
+        return real(self, size, path, None if crc is None else crc ^ 1, shown)
+
+    monkeypatch.setattr(archive_mod._7zFolder, "read", forged_crc)
+    files, _, failed = walk((LOCAL / _ARM64).read_bytes())
+    assert not files
+    assert len(failed) == 4 and all(isinstance(f.error, ChecksumError) for f in failed)
+
+
+_LIBLZMA_CHAINS = {"7z-lzma2.7z", "7z-arm64-lzma2.7z", "7z-lzma.7z", "7z-bcj-lzma2.7z",
+                   "7z-arm-lzma2.7z", "7z-delta4-lzma2.7z"}
+
+
+def _7z_rows() -> list:
+    rows = []
+    for folder in (LOCAL, shared_dir()):
+        if folder is None:
+            continue
+        for name in sorted(manifest_rows(folder)):
+            if name.endswith(".7z"):
+                rows.append(pytest.param(folder, name, id=f"{folder.name}/{name}"))
+    return rows
+
+
+@pytest.mark.parametrize("folder,name", _7z_rows())
+def test_7z_liblzma_path_reads_every_chain_it_claims_and_refuses_the_rest(folder, name):
+    """The ARM64 path read from the first entry on: LZMA/LZMA2 with one filter
+    decode to the manifest's bytes; other coders fail each entry, typed."""
+    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+
+    limits = Limits()
+    walker = _Walker(name, limits, ByteBudget(limits), 0, "")
+    blob = _Blob(name, data=(folder / name).read_bytes())
+    sentinel = Failed("<never>", ArchiveError("header unreadable"), fatal=True)
+    files, failed = {}, []
+    for item in _walk_7z_fallback(blob, walker, 0, None, sentinel):
+        if isinstance(item, Entry):
+            files[item.path] = hashlib.sha256(item.read()).hexdigest()
+        elif isinstance(item, Failed):
+            failed.append(item)
+    expected = {_normal(k): v for k, v in manifest_rows(folder)[name]["files"].items()}
+    if name in _LIBLZMA_CHAINS:
+        assert not failed, failed
+        assert files == expected
+    else:
+        assert not files
+        assert {f.path for f in failed} == set(expected)
+        assert all(isinstance(f.error, UnsupportedFeatureError) for f in failed)
+
+
+def test_7z_liblzma_path_skips_links_and_keeps_empty_files(tmp_path):
+    """A 7z written by py7zr (ARM filter + LZMA2) with a symlink and an empty
+    file, read through the ARM64 path from its first entry."""
+    import py7zr
+
+    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "rec.dat").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "d" / "empty.txt").write_bytes(b"")
+    (tmp_path / "d" / "link").symlink_to("rec.dat")
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w", filters=[{"id": py7zr.FILTER_ARM},
+                                               {"id": py7zr.FILTER_LZMA2}]) as z:
+        z.write(tmp_path / "d" / "rec.dat", "d/rec.dat")
+        z.write(tmp_path / "d" / "empty.txt", "d/empty.txt")
+        z.write(tmp_path / "d" / "link", "d/link")
+    limits = Limits()
+    walker = _Walker("t.7z", limits, ByteBudget(limits), 0, "")
+    items = list(_walk_7z_fallback(_Blob("t.7z", data=out.getvalue()), walker, 0, None,
+                                   Failed("<never>", ArchiveError("x"), fatal=True)))
+    files = {i.path: bytes(i.read()) for i in items if isinstance(i, Entry)}
+    skipped = {i.path: i.reason for i in items if isinstance(i, Skipped)}
+    assert not [i for i in items if isinstance(i, Failed)]
+    assert files == {"d/rec.dat": bytes(range(256)) * 40, "d/empty.txt": b""}
+    assert "link" in skipped["d/link"]
+
+
+@pytest.mark.parametrize("name", ["zip-deflate64.zip", "7z-lzma2.7z", "rar5-lz-solid-delta.rar"])
+def test_entry_bytes_handed_out_are_read_only(name):
+    limits = Limits()
+    with open_upload(str(LOCAL / name), limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            if isinstance(item, Entry):
+                data = item.read()
+                if isinstance(data, memoryview):
+                    assert data.readonly
+                    with pytest.raises(TypeError):
+                        data[:1] = b"x"

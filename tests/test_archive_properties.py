@@ -51,7 +51,7 @@ def test_random_trees_round_trip_through_every_writer(tree, kind):
     assert got == {name: hashlib.sha256(body).hexdigest() for name, body in tree}
 
 
-_FIXTURE_NAMES = ["7z-lzma2.7z", "zip-deflate64.zip", "rar4-store.rar",
+_FIXTURE_NAMES = ["7z-lzma2.7z", "7z-arm64-lzma2.7z", "zip-deflate64.zip", "rar4-store.rar",
                   "rar5-lz-solid-delta.rar", "evil-tar-traversal.tar"]
 _BASES = [(FIXTURES / "archives" / n).read_bytes() for n in _FIXTURE_NAMES]
 _TREE = [("a/rec.hea", b"rec 1 250 100\nrec.dat 16 200 12 0 0 0 0 I\n"),

@@ -125,6 +125,11 @@ class _Utf8Locale:
                 self._active = True
                 return
 
+    @property
+    def active(self) -> bool:
+        """False where the process locale is UTF-8 already: callers skip the switch."""
+        return self._active
+
     def __enter__(self):
         if self._active:
             self._previous = self._uselocale(self._locale)

@@ -10,7 +10,8 @@ entries are read one after the other, in archive order, without extraction:
 - ZIP members libarchive cannot decode (Deflate64; LZMA it rejects) are
   located through the central directory and decoded with ``inflate64`` /
   :mod:`lzma`; RAR 4 is read with ``rars`` (libarchive < 3.7.4 decodes its
-  PPMd-to-LZ switches wrongly);
+  PPMd-to-LZ switches wrongly); 7-Zip folders libarchive cannot decode (the
+  ARM64 filter) are read with ``py7zr`` (header) and liblzma (data);
 - bytes are counted against :class:`Limits` as they arrive, declared sizes
   are checked but never trusted, and names are normalised; unsafe names,
   links and devices become :class:`~ecgingest.sources.Skipped` reports.
@@ -22,6 +23,7 @@ names and nesting rule.
 from __future__ import annotations
 
 import ctypes
+import io
 import lzma
 import os
 import posixpath
@@ -32,7 +34,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import numpy as _np
+
 from . import _libarchive as _la
+from . import _liblzma as _lzma
 from .errors import (
     ArchiveError,
     ChecksumError,
@@ -121,6 +126,10 @@ def normalise_entry_name(name: str) -> str:
     Backslashes count as separators, ``./`` and empty parts are dropped,
     ``..`` is resolved only while it stays inside the archive.
     """
+    if (name and "\\" not in name and "//" not in name and "\x00" not in name
+            and "/." not in "/" + name and name[0] != "/" and name[-1] != "/"
+            and name[1:2] != ":"):
+        return name  # already normal: the common case, checked without splitting
     if "\x00" in name:
         raise UnsafeEntryError("entry name contains a NUL byte", path=name)
     text = name.replace("\\", "/")
@@ -162,7 +171,7 @@ def _tar_checksum_ok(block: bytes) -> bool:
     if len(block) < 512:
         return False
     field = block[148:156].replace(b"\x00", b" ").strip()
-    if not field or any(c not in b"01234567" for c in field):
+    if not field or field.translate(None, b"01234567"):  # a non-octal byte
         return False
     stored = int(field, 8)
     computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
@@ -340,6 +349,8 @@ class _Walker:
             return Skipped(shown, f"{link} (links are never followed)")
         if other:
             return Skipped(shown, "not a regular file (device, FIFO or socket)")
+        if not self.links:
+            return self.prefix + path
         parts = path.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in self.links:
@@ -498,9 +509,15 @@ def _walk_open_archive(a: int, kind: str, blob: _Blob,
     fallback = _ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     entry_p = ctypes.c_void_p()
     index = 0
+    entry_ref = ctypes.byref(entry_p)
+    switch_locale = _la.utf8_names.active
     while True:
-        with _la.utf8_names:
-            status = _la.read_next_header(a, ctypes.byref(entry_p))
+        if switch_locale:
+            with _la.utf8_names:
+                status = _la.read_next_header(a, entry_ref)
+                raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
+        else:
+            status = _la.read_next_header(a, entry_ref)
             raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
         _reraise_callback(callbacks)
         if status == _la.EOF:
@@ -530,12 +547,20 @@ def _walk_open_archive(a: int, kind: str, blob: _Blob,
                 f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
             continue
         declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
-        with _la.utf8_names:
+        if switch_locale:
+            with _la.utf8_names:
+                outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
+        else:
             outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
         if isinstance(outcome, Failed):
             if fallback is not None and fallback.applies(outcome.error.message):
                 outcome = fallback.read(raw, path, walker)
             if isinstance(outcome, Failed):
+                if (fmt == "7z" and outcome.fatal and blob.random_access
+                        and isinstance(outcome.error, UnsupportedFeatureError)):
+                    # a 7-Zip coder libarchive lacks (ARM64): liblzma reads on from here
+                    yield from _walk_7z_fallback(blob, walker, index - 1, path, outcome)
+                    return
                 yield outcome
                 if outcome.fatal:  # libarchive cannot go on after ARCHIVE_FATAL
                     return
@@ -580,18 +605,25 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
 
     Reads straight into one buffer that starts at most 1 MiB and doubles only
     as real data fills it, so memory is at most twice what actually arrived.
+    The buffer is a NumPy array from ``np.empty``: unlike ``bytearray`` it is
+    not zero-filled first (libarchive writes every byte that is kept, and the
+    unused tail is cleared before the bytes are handed out).
     """
     cap = walker.limits.max_entry_size + 1
     hint = declared + 1 if declared is not None else 64 * 1024
-    buf = bytearray(max(1, min(hint, _FIRST_ALLOCATION, cap)))
+    size = max(1, min(hint, _FIRST_ALLOCATION, cap))
+    buf = _np.empty(size, _np.uint8)
+    address = buf.ctypes.data
     produced = 0
     start_raw = _la.filter_bytes(a, -1)
     while True:
-        if produced == len(buf):
-            buf.extend(bytes(min(len(buf), cap - len(buf)) or 1))
-        window = (ctypes.c_char * (len(buf) - produced)).from_buffer(buf, produced)
-        count = _la.read_data(a, window, len(buf) - produced)
-        del window  # release the export so the buffer may grow
+        if produced == size:
+            size += min(size, cap - size) or 1
+            grown = _np.empty(size, _np.uint8)
+            grown[:produced] = buf
+            buf = grown
+            address = buf.ctypes.data
+        count = _la.read_data(a, address + produced, size - produced)
         _reraise_callback(callbacks)
         if count == 0:
             break
@@ -608,7 +640,9 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
         return Failed(path, TruncatedError(
             f"entry ends after {produced} of the {declared} bytes its header declares",
             path=path, format=fmt))
-    return memoryview(buf)[:produced].toreadonly()
+    buf[produced:] = 0  # nothing stale stays reachable through the array's base
+    buf.flags.writeable = False
+    return memoryview(buf[:produced])
 
 
 # ---------------------------------------------------------------------------
@@ -773,6 +807,291 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, local: int) -> tuple[int,
         if local == 0xFFFFFFFF:
             local = next(it, local)
     return usize, csize, local
+
+
+# ---------------------------------------------------------------------------
+# 7-Zip folders libarchive 3.6 cannot decode (the ARM64 filter of 7-Zip 23+):
+# py7zr reads the archive header, liblzma decodes the folder's coder chain.
+
+_7Z_LZMA = {0x21: _lzma.FILTER_LZMA2, 0x030101: _lzma.FILTER_LZMA1}
+_7Z_FILTERS = {0x03: _lzma.FILTER_DELTA, 0x03030103: 0x04, 0x03030205: 0x05, 0x03030401: 0x06,
+               0x03030501: 0x07, 0x03030701: 0x08, 0x03030805: 0x09, 0x0A: _lzma.FILTER_ARM64}
+"""7-Zip coder IDs -> liblzma filter IDs (Delta, x86, PowerPC, IA-64, ARM, ARM-Thumb, SPARC, ARM64)."""
+_7Z_OUT = 256 * 1024
+
+
+class _BlobFile(io.RawIOBase):
+    """Read-only seekable file object over a :class:`_Blob`, for py7zr's header reader."""
+
+    def __init__(self, blob: _Blob) -> None:
+        self.blob = blob
+        self.pos = 0
+        self.length = blob.size()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = max(0, {0: 0, 1: self.pos, 2: self.length}[whence] + offset)
+        return self.pos
+
+    def readinto(self, b) -> int:
+        data = self.blob.read_at(self.pos, len(b))
+        b[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+@dataclass
+class _7zStream:
+    """One file's bytes inside a 7-Zip folder, as the header declares them."""
+
+    folder: int
+    size: int
+    crc: int | None
+
+
+class _7zFolder:
+    """Sequential reader of one 7-Zip folder (solid block) through liblzma.
+
+    Declared sizes split the output into files but are never trusted for
+    allocation: each file grows only as decoded bytes arrive, and limits are
+    checked per 256 KiB of output.
+    """
+
+    def __init__(self, blob: _Blob, walker: _Walker, chain: list[tuple[int, bytes]],
+                 offset: int, packsize: int, size: int) -> None:
+        self.blob = blob
+        self.walker = walker
+        self.pos = offset
+        self.end = offset + packsize
+        self.size = size
+        cap = min(size, walker.limits.max_total_size)
+        self.decoder = _lzma.RawDecoder(chain, max_dict=cap)
+        self.inbuf = ctypes.create_string_buffer(_BLOCK)
+        self.out = ctypes.create_string_buffer(_7Z_OUT)
+        self.outview = memoryview(self.out).cast("B")
+        self.broken: EcgIngestError | None = None
+
+    def close(self) -> None:
+        self.decoder.close()
+
+    def read(self, size: int, path: str | None, crc: int | None,
+             shown: str) -> bytes | EcgIngestError:
+        """The next ``size`` bytes of the folder (discarded when ``path`` is None)."""
+        if self.broken is not None:
+            return CorruptDataError(f"an earlier entry of the same solid block is damaged "
+                                    f"({self.broken.message})", path=shown, format="7z")
+        buf = bytearray()
+        produced = 0
+        checksum = 0
+        start_in = self.decoder.total_in
+        walker = self.walker
+        while produced < size:
+            if self.decoder.pending_input == 0 and self.pos < self.end:
+                piece = self.blob.read_at(self.pos, min(_BLOCK, self.end - self.pos))
+                if not piece:
+                    self.pos = self.end
+                else:
+                    ctypes.memmove(self.inbuf, piece, len(piece))
+                    self.decoder.feed(self.inbuf, len(piece))
+                    self.pos += len(piece)
+            status, used, made = self.decoder.decode(self.inbuf, self.out,
+                                                     min(_7Z_OUT, size - produced))
+            if made:
+                chunk = self.outview[:made]
+                produced += made
+                checksum = zlib.crc32(chunk, checksum)
+                if path is not None:
+                    walker.check_growth(path, produced, self.decoder.total_in - start_in)
+                    walker.budget.add_bytes(path, made)
+                    buf += chunk
+            if status not in (_lzma.OK, _lzma.STREAM_END, _lzma.BUF_ERROR):
+                self.broken = CorruptDataError(
+                    f"compressed data is damaged (liblzma status {status})", path=shown,
+                    format="7z")
+                return self.broken
+            stalled = not made and not used and self.decoder.pending_input == 0
+            if produced < size and (status != _lzma.OK or (stalled and self.pos >= self.end)):
+                self.broken = TruncatedError(
+                    f"entry ends after {produced} of the {size} bytes the header declares",
+                    path=shown, format="7z")
+                return self.broken
+        if crc is not None and checksum != crc:
+            return ChecksumError(f"stored CRC {crc:#010x} does not match the data "
+                                 f"({checksum:#010x})", path=shown, format="7z")
+        return bytes(buf)
+
+
+def _7z_chain(coders: list[dict]) -> list[tuple[int, bytes]] | str:
+    """liblzma filter chain of a folder, or why liblzma cannot decode it."""
+    if not 1 <= len(coders) <= 2 or any(
+            c.get("numinstreams", 1) != 1 or c.get("numoutstreams", 1) != 1 for c in coders):
+        return "a coder graph other than one compressor plus at most one filter"
+    lzma_part: list[tuple[int, bytes]] = []
+    filters: list[tuple[int, bytes]] = []
+    for coder in coders:
+        method = int.from_bytes(bytes(coder["method"]), "big")
+        props = bytes(coder.get("properties") or b"")
+        if method in _7Z_LZMA:
+            lzma_part.append((_7Z_LZMA[method], props))
+        elif method in _7Z_FILTERS:
+            filters.append((_7Z_FILTERS[method], props))
+        elif method == 0x06F10701:
+            return "encryption (AES-256; no passwords are taken)"
+        else:
+            return f"coder {method:#x}"
+    if len(lzma_part) != 1:
+        return "no LZMA or LZMA2 coder"
+    if any(fid == _lzma.FILTER_ARM64 for fid, _ in filters) and (
+            _lzma.version() < _lzma.ARM64_MIN_VERSION):
+        return "the ARM64 filter (needs liblzma 5.4 or newer)"
+    return filters + lzma_part
+
+
+def _walk_7z_fallback(blob: _Blob, walker: _Walker, start: int, first_path: str | None,
+                      failure: Failed) -> Iterator[Entry | Skipped | Failed]:
+    """Entries ``start`` onward of a 7-Zip archive whose folder libarchive cannot decode.
+
+    ``first_path`` is the entry libarchive already classified (and counted)
+    before it failed (None: classify it here too); ``failure`` is reported
+    when the header cannot be read here either.
+    """
+    try:
+        import py7zr
+    except ImportError:
+        yield failure
+        return
+    source: object = blob.path if blob.path is not None else (
+        io.BytesIO(blob.data) if blob.data is not None else _BlobFile(blob))
+    try:
+        with py7zr.SevenZipFile(source, mode="r") as archive:  # type: ignore[arg-type]
+            files = list(archive.files)
+            streams_info = archive.header.main_streams
+            base = int(archive.afterheader)
+    except Exception:  # a third-party header parser: any failure means it cannot help
+        yield failure
+        return
+    folders = list(streams_info.unpackinfo.folders) if streams_info is not None else []
+    packinfo = streams_info.packinfo if streams_info is not None else None
+    sub = streams_info.substreamsinfo if streams_info is not None else None
+    counts = list(getattr(sub, "num_unpackstreams_folders", None) or [1] * len(folders))
+    sizes = list(getattr(sub, "unpacksizes", None) or [])
+    if len(sizes) != sum(counts) and all(c == 1 for c in counts) and len(counts) == len(folders):
+        sizes = [int(f.unpacksizes[-1]) for f in folders]  # one file per folder
+    digests = list(getattr(sub, "digests", None) or [])
+    defined = list(getattr(sub, "digestsdefined", None) or [])
+    if len(defined) != len(digests):
+        defined = [True] * len(digests)
+    listed = iter(zip(digests, defined))
+    streams: list[_7zStream] = []
+    for fi, count in enumerate(counts):
+        folder_crc = getattr(folders[fi], "crc", None) if fi < len(folders) else None
+        for _ in range(count):
+            k = len(streams)
+            if len(digests) == sum(counts):  # one CRC listed per file
+                crc = digests[k] if defined[k] else None
+            elif count == 1 and folder_crc is not None:  # 7z: the folder's CRC is the file's
+                crc = folder_crc
+            else:
+                digest, ok = next(listed, (None, False))
+                crc = digest if ok else None
+            streams.append(_7zStream(fi, int(sizes[k]) if k < len(sizes) else -1, crc))
+    # where each folder's packed data is
+    pack_index = []
+    first = 0
+    for folder in folders:
+        pack_index.append(first)
+        first += len(getattr(folder, "packed_indices", [0]) or [0])
+    open_folder: _7zFolder | None = None
+    open_index = -1
+    folder_error: tuple[type[EcgIngestError], str] | None = None
+    try:
+        stream_no = 0
+        for index, info in enumerate(files):
+            has_stream = not info.emptystream
+            my_stream = streams[stream_no] if has_stream and stream_no < len(streams) else None
+            if has_stream:
+                stream_no += 1
+            if index < start:
+                continue
+            if index == start and first_path is not None:
+                decided: Skipped | str | None = first_path
+                shown = first_path
+            else:
+                raw = str(info.filename)
+                link = ("symbolic link" if info.is_symlink else
+                        "reparse point (Windows link)" if info.is_junction else None)
+                decided = walker.classify(raw, is_dir=bool(info.is_directory), link=link,
+                                          other=bool(info.is_socket))
+                shown = walker.prefix + raw
+            path = decided if isinstance(decided, str) else None
+            if isinstance(decided, Skipped):
+                yield decided
+            if not has_stream:
+                if path is not None:
+                    yield from walker.finish_entry(path, b"")
+                continue
+            if my_stream is None or my_stream.size < 0:
+                yield Failed(shown, ArchiveError("the 7-Zip header lists more files than "
+                                                 "data streams", path=shown, format="7z"),
+                             fatal=True)
+                return
+            if open_index != my_stream.folder:
+                if open_folder is not None:
+                    open_folder.close()
+                    open_folder = None
+                open_index = my_stream.folder
+                opened = _open_7z_folder(blob, walker, folders, packinfo, base, pack_index,
+                                         streams, my_stream.folder)
+                open_folder, folder_error = ((opened, None) if isinstance(opened, _7zFolder)
+                                             else (None, opened))
+            if folder_error is not None:  # every entry of this folder fails the same way
+                if path is not None:
+                    cls, text = folder_error
+                    yield Failed(path, cls(text, path=path, format="7z"))
+                continue
+            assert open_folder is not None
+            if path is not None:
+                walker.check_growth(path, my_stream.size, None)  # declared; checked again
+            outcome = open_folder.read(my_stream.size, path, my_stream.crc, shown)
+            if path is None:
+                continue
+            if isinstance(outcome, EcgIngestError):
+                yield Failed(path, outcome)
+                continue
+            yield from walker.finish_entry(path, outcome)
+    finally:
+        if open_folder is not None:
+            open_folder.close()
+
+
+def _open_7z_folder(blob: _Blob, walker: _Walker, folders: list, packinfo, base: int,
+                    pack_index: list[int], streams: list[_7zStream], which: int
+                    ) -> _7zFolder | tuple[type[EcgIngestError], str]:
+    """A reader for folder ``which``, or the error class and text for its entries."""
+    chain = _7z_chain(list(folders[which].coders))
+    if isinstance(chain, str):
+        return UnsupportedFeatureError, f"cannot decompress this entry: 7-Zip {chain} is not read"
+    k = pack_index[which]
+    try:
+        offset = base + int(packinfo.packpos) + int(packinfo.packpositions[k])
+        packsize = int(packinfo.packsizes[k])
+    except (AttributeError, IndexError, TypeError):
+        return ArchiveError, "the 7-Zip header does not locate this entry's packed data"
+    if offset + packsize > blob.size():
+        return TruncatedError, "the 7-Zip archive ends inside the packed data of this entry"
+    size = sum(s.size for s in streams if s.folder == which)
+    try:
+        return _7zFolder(blob, walker, chain, offset, packsize, size)
+    except (ValueError, OSError) as exc:
+        return UnsupportedFeatureError, f"cannot decompress this entry: {exc}"
 
 
 # ---------------------------------------------------------------------------
