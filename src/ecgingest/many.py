@@ -141,6 +141,7 @@ def ingest_many(
     progress: bool | None = None,
     ordered: bool = False,
     max_in_flight: int | None = None,
+    per_task: int = 8,
 ) -> Iterator[tuple[Source, IngestResult]]:
     """Yield ``(source, IngestResult)`` for every upload, as each finishes.
 
@@ -150,7 +151,9 @@ def ingest_many(
     ``client`` the uploads run as tasks on its cluster instead. ``ordered``
     yields in input order. At most ``max_in_flight`` uploads (default: twice
     the threads, or 16 per Dask worker) are pending at once. ``progress``
-    shows a bar (default: when stderr is a terminal).
+    shows a bar (default: when stderr is a terminal). On Dask, ``per_task``
+    consecutive uploads share one task, so the cluster's per-task cost is
+    paid once for them.
     """
     checked = Overrides.coerce(overrides)  # invalid overrides fail before any work
     if limits is not None and not isinstance(limits, Limits):
@@ -164,10 +167,13 @@ def ingest_many(
     else:
         items = sources
         total = len(sources) if hasattr(sources, "__len__") else None  # type: ignore[arg-type]
+    if per_task < 1:
+        raise ValueError(f"per_task must be at least 1, got {per_task}")
     if client is not None:
         # a task round trip costs milliseconds: keep enough queued to hide it
         in_flight = max_in_flight or 16 * max(1, _dask_workers(client))
-        runner = _run_dask(client, items, checked, strict, limits, ordered, in_flight)
+        runner = _run_dask(client, items, checked, strict, limits, ordered, in_flight,
+                           max(1, min(per_task, in_flight)))
     else:
         count = workers if workers is not None else _cores()
         if count < 1:
@@ -241,62 +247,79 @@ def _dask_workers(client: Any) -> int:
         return 1
 
 
+def _ingest_batch(payloads: list, overrides: Overrides | None, strict: bool,
+                  limits: Limits | None) -> list[IngestResult]:
+    """Several uploads in one task: the per-task cost of the cluster is paid once."""
+    return [_ingest_one(payload, overrides, strict, limits) for payload in payloads]
+
+
 def _run_dask(client: Any, items: Iterable[Any], overrides: Overrides | None, strict: bool,
-              limits: Limits | None, ordered: bool, in_flight: int):
-    """Uploads as tasks; results gathered in batches as they complete (``as_completed``)."""
+              limits: Limits | None, ordered: bool, in_flight: int, per_task: int):
+    """Uploads as tasks of ``per_task`` uploads; results gathered as they complete."""
     from distributed import as_completed
 
     completed = as_completed(with_results=True, raise_errors=False)
-    pending: dict[str, list] = {}  # task key -> [index, source, bytes or None, attempts]
+    pending: dict[str, tuple[list, int]] = {}  # task key -> ([(index, source, bytes)], attempts)
     finished: dict[int, tuple[Any, IngestResult]] = {}  # ordered mode: waiting for earlier ones
     sources = enumerate(items)
     exhausted = False
     next_index = 0
+    held = 0  # uploads submitted or finished but not yet yielded
 
-    def run(payload: Any) -> Any:
+    def run(batch: list, payloads: list, attempts: int) -> None:
         # pure=False: identical uploads are still separate uploads
-        future = client.submit(_ingest_one, payload, overrides, strict, limits, pure=False)
+        future = client.submit(_ingest_batch, payloads, overrides, strict, limits, pure=False)
         completed.add(future)
-        return future
+        pending[future.key] = (batch, attempts)
 
     def fill() -> None:
-        nonlocal exhausted
-        while not exhausted and len(pending) + len(finished) < in_flight:
-            item = next(sources, None)
-            if item is None:
-                exhausted = True
-                return
-            index, source = item
-            data = None
-            payload: Any = source  # paths, groups and URLs are opened on the workers
-            if not isinstance(source, (str, os.PathLike, FileGroup)):
-                data = bytes(source if isinstance(source, (bytes, bytearray, memoryview))
-                             else source.read())
-                try:
-                    payload = client.scatter(data, hash=False)
-                except Exception:  # a worker went away while receiving: ship bytes with the task
-                    payload = data
-            pending[run(payload).key] = [index, source, data, 1]
+        nonlocal exhausted, held
+        while not exhausted and held < in_flight:
+            batch: list = []
+            payloads: list = []
+            while len(batch) < per_task and held < in_flight:
+                item = next(sources, None)
+                if item is None:
+                    exhausted = True
+                    break
+                index, source = item
+                data = None
+                payload: Any = source  # paths, groups and URLs are opened on the workers
+                if not isinstance(source, (str, os.PathLike, FileGroup)):
+                    data = bytes(source if isinstance(source, (bytes, bytearray, memoryview))
+                                 else source.read())
+                    try:
+                        payload = client.scatter(data, hash=False)
+                    except Exception:  # a worker went away while receiving: ship the bytes
+                        payload = data
+                batch.append((index, source, data))
+                payloads.append(payload)
+                held += 1
+            if batch:
+                run(batch, payloads, 1)
 
     fill()
     while pending:
         future, value = next(completed)
-        index, source, data, attempts = pending.pop(future.key)
+        batch, attempts = pending.pop(future.key)
         future.release()
-        if not isinstance(value, IngestResult):  # the task died with its workers
+        if not isinstance(value, list):  # the task died with its workers
             if attempts <= _DASK_RESUBMITS:
-                retry = run(data if data is not None else source)
-                pending[retry.key] = [index, source, data, attempts + 1]
+                run(batch, [data if data is not None else source for _, source, data in batch],
+                    attempts + 1)
                 continue
-            err = WorkerLostError(
-                f"the upload could not be processed on the cluster after {attempts} "
-                f"attempts ({type(value).__name__}: {value}); resubmit it", path=_label(source))
-            value = IngestResult(errors=[EntryError((_label(source),), err)])
-        if ordered:
-            finished[index] = (source, value)
-            while next_index in finished:
-                yield finished.pop(next_index)
-                next_index += 1
-        else:
-            yield source, value
+            value = [IngestResult(errors=[EntryError((_label(source),), WorkerLostError(
+                f"the upload could not be processed on the cluster after {attempts} attempts "
+                f"({type(value).__name__}: {value}); resubmit it", path=_label(source)))])
+                for _, source, _ in batch]
+        for (index, source, _), result in zip(batch, value):
+            if ordered:
+                finished[index] = (source, result)
+            else:
+                held -= 1
+                yield source, result
+        while ordered and next_index in finished:
+            held -= 1
+            yield finished.pop(next_index)
+            next_index += 1
         fill()
