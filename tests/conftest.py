@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -43,3 +44,18 @@ requires_corpus = pytest.mark.skipif(corpus_dir() is None,
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+class OneWayStream(io.RawIOBase):
+    """A non-seekable stream, as a socket or pipe gives."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._buf.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import ecgingest
-from conftest import FIXTURES
+from conftest import FIXTURES, OneWayStream
 from ecgingest.archive import ByteBudget, Failed, Limits, archive_kind, open_archive
 from ecgingest.errors import (
     ArchiveError,
@@ -339,19 +339,6 @@ def test_broken_inner_archive_fails_only_itself():
     assert failed and failed[0].path.startswith("in.zip")
 
 
-class _OneWay(io.RawIOBase):
-    """A non-seekable stream, as a socket or pipe gives."""
-
-    def __init__(self, data: bytes) -> None:
-        self._buf = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        chunk = self._buf.read(len(b))
-        b[:len(chunk)] = chunk
-        return len(chunk)
 
 
 @pytest.mark.parametrize("name", ["7z-lzma2.7z", "7z-arm64-lzma2.7z", "zip-deflate64.zip",
@@ -363,7 +350,7 @@ def test_non_seekable_stream_of_seeking_format_is_spooled_and_cleaned_up(name, t
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     data = (LOCAL / name).read_bytes()
     limits = Limits()
-    upload = open_upload(_OneWay(data), limits, ByteBudget(limits))
+    upload = open_upload(OneWayStream(data), limits, ByteBudget(limits))
     assert len(list(tmp_path.iterdir())) == 1  # the spool file
     got = [e.path for e in upload.entries() if isinstance(e, Entry)]
     expected = manifest_rows(LOCAL)[name]["files"]
@@ -379,7 +366,7 @@ def test_spooling_stops_at_the_total_size_limit(tmp_path, monkeypatch):
     data = (LOCAL / "7z-lzma2.7z").read_bytes()
     limits = Limits(max_total_size=10_000)
     with pytest.raises(LimitExceededError):
-        open_upload(_OneWay(data), limits, ByteBudget(limits))
+        open_upload(OneWayStream(data), limits, ByteBudget(limits))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -391,7 +378,7 @@ def test_non_seekable_tar_stream_is_read_without_spooling(monkeypatch):
 
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
     data = _tar({"a/b.txt": b"payload" * 1000}, "w:gz")
-    files, _, _ = walk(_OneWay(data))
+    files, _, _ = walk(OneWayStream(data))
     assert files == {"a/b.txt": hashlib.sha256(b"payload" * 1000).hexdigest()}
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
-from conftest import FIXTURES
+from conftest import FIXTURES, OneWayStream
 from ecgingest.archive import ByteBudget, Limits
 from ecgingest.errors import EcgIngestError
 from ecgingest.sources import Entry, open_upload
@@ -78,24 +78,13 @@ def damaged(draw) -> bytes:
     return bytes(data)
 
 
-class _OneWay(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._buf = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        chunk = self._buf.read(len(b))
-        b[:len(chunk)] = chunk
-        return len(chunk)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=damaged(), how=st.sampled_from(["bytes", "seekable", "pipe"]))
 def test_damaged_archives_end_in_records_and_typed_errors_within_limits(data, how):
     source = {"bytes": lambda: data, "seekable": lambda: io.BytesIO(data),
-              "pipe": lambda: io.BufferedReader(_OneWay(data))}[how]()
+              "pipe": lambda: io.BufferedReader(OneWayStream(data))}[how]()
     tracemalloc.start()
     try:
         try:

@@ -23,7 +23,7 @@ import pytest
 import zstandard
 
 import ecgingest
-from conftest import FIXTURES, corpus_dir, requires_corpus
+from conftest import FIXTURES, OneWayStream, corpus_dir, requires_corpus
 from ecgingest.errors import (
     EcgIngestError,
     MissingFileError,
@@ -235,20 +235,8 @@ def test_directory_is_read_like_an_archive(tmp_path: Path):
 
 @requires_corpus
 def test_non_seekable_stream_upload_reads_the_same_records():
-    class OneWay(io.RawIOBase):
-        def __init__(self, data: bytes) -> None:
-            self._buf = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, b) -> int:
-            chunk = self._buf.read(len(b))
-            b[:len(chunk)] = chunk
-            return len(chunk)
-
     data = build("zip-deflate", upload_members())
-    from_stream = ecgingest.ingest(io.BufferedReader(OneWay(data)))
+    from_stream = ecgingest.ingest(io.BufferedReader(OneWayStream(data)))
     from_bytes = ecgingest.ingest(data)
     assert [r.name for r in from_stream.records] == [r.name for r in from_bytes.records]
 
