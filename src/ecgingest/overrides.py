@@ -61,18 +61,23 @@ def _date(field: str, value: Any) -> dt.date:
     raise _fail(field, f"{field} must be an ISO 8601 date such as 1970-01-31, got {value!r}")
 
 
+def parse_iso_datetime(text: str) -> dt.datetime | None:
+    """ISO 8601 date-time with a trailing ``Z`` accepted (Python 3.10 refuses it); None if invalid."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _utc_datetime(field: str, value: Any) -> dt.datetime:
     parsed: dt.datetime | None = None
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            parsed = None
+        parsed = parse_iso_datetime(value)
     if parsed is None:
         raise _fail(field, f"{field} must be an ISO 8601 UTC datetime such as "
                            f"2024-06-23T18:30:00Z, got {value!r}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..detect import SingleFileFormat
 from ..errors import HeaderError
+from ..overrides import parse_iso_datetime
 from ..record import Metadata, Record, Signal
 from ..sources import Entry
 
@@ -193,13 +194,9 @@ def _signal_set(data: Mapping[str, Any], set_name: str, warnings: list[str],
 def _parse_time(value: Any, key: str) -> dt.datetime:
     if not isinstance(value, str):
         raise _err(f"{key} must be an ISO 8601 date-time string, not {value!r}", key)
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise _err(f"{key} {value!r} is not an ISO 8601 date-time", key) from None
+    moment = parse_iso_datetime(value)
+    if moment is None:
+        raise _err(f"{key} {value!r} is not an ISO 8601 date-time", key)
     return moment
 
 
