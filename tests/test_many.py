@@ -8,6 +8,9 @@ import json
 import os
 import shutil
 import signal
+import tarfile
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -40,7 +43,18 @@ def _tree(tmp_path: Path) -> Path:
     shutil.copytree(DEMO, root / "visit1")
     shutil.copytree(DEMO, root / "visit2" / "deeper")
     (root / "junk.bin").write_bytes(b"\x00not an ecg" * 10)
+    _zip_of(DEMO, root / "archives" / "visit3.zip")
+    with tarfile.open(root / "archives" / "visit4.tar.gz", "w:gz") as tar:
+        tar.add(DEMO, arcname="visit4")
     return root
+
+
+def _zip_of(folder: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(folder.iterdir()):
+            zf.write(file, f"{target.stem}/{file.name}")
+    return target
 
 
 def _sources(tmp_path: Path) -> list:
@@ -50,7 +64,10 @@ def _sources(tmp_path: Path) -> list:
     sources.append(b"definitely not an ECG")
     corpus = corpus_dir()
     if corpus is not None:
-        sources.extend(uploads_below(corpus / "wfdb" / "test01_00s"))
+        sources.extend(uploads_below(corpus / "wfdb"))
+        sources.extend(uploads_below(corpus / "scp"))
+        sources.append(_zip_of(corpus / "wfdb" / "multiseg_041s",
+                               tmp_path / "corpus-archives" / "041s.zip"))
     return sources
 
 
@@ -129,6 +146,37 @@ def test_uploads_in_flight_are_bounded(ordered):
         state["yielded"] += 1
     assert state["yielded"] == 40
     assert state["worst"] <= 3
+
+
+def test_peak_memory_is_bounded_by_the_in_flight_window():
+    """Large uploads, pulled lazily: the traced peak stays within the bound of batch.md."""
+    import numpy as np
+
+    samples = np.arange(4 * 1_000_000, dtype=np.int32).reshape(4, -1) % 4000 - 2000
+    upload = ecgingest.encode_compressed_delta(samples, sample_rate=500.0, bits_per_sample=16,
+                                               coding="TWOS_COMPLEMENT", compression="NONE")
+    decoded = samples.size * 2  # int16 digital arrays of one record
+    per_upload = len(upload) + decoded
+
+    def sources():
+        for _ in range(30):
+            yield bytes(upload)  # a fresh copy each time, as a real source would be
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        count = 0
+        for _, result in ecgingest.ingest_many(sources(), workers=2, max_in_flight=2,
+                                               progress=False):
+            assert result.records and not result.errors
+            count += 1
+            del result
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 30
+    # the window (2) plus the one being handed out and the one being pulled
+    assert peak < 4 * per_upload, (peak, per_upload)
 
 
 def test_file_objects_are_read_as_uploads():
