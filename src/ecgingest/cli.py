@@ -95,7 +95,7 @@ def _ingest_many(args: argparse.Namespace) -> int:
     return 1 if summary.failed_uploads else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecgingest", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="describe the records of uploads")
@@ -135,3 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for report in reports:
             _print_text(report, sys.stdout)
     return 1 if any(r["errors"] for r in reports) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
