@@ -21,7 +21,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Signal:
     """One channel: stored integers plus the linear scaling to physical units.
 
@@ -41,10 +41,19 @@ class Signal:
     invalid_mask: np.ndarray | None = field(default=None, repr=False)
     supplied_physical: np.ndarray | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        _readonly(self.digital)
-        if self.invalid_mask is not None:
-            _readonly(self.invalid_mask)
+    def __init__(self, label: str, sample_rate: float, digital: np.ndarray,
+                 scale: float = 1.0, offset: float = 0.0, units: str = "",
+                 invalid_value: int | None = None, invalid_mask: np.ndarray | None = None,
+                 supplied_physical: np.ndarray | None = None) -> None:
+        # written out (one dict update) instead of the generated frozen __init__,
+        # which pays an object.__setattr__ per field: archives build thousands
+        self.__dict__.update(label=label, sample_rate=sample_rate, digital=digital,
+                             scale=scale, offset=offset, units=units,
+                             invalid_value=invalid_value, invalid_mask=invalid_mask,
+                             supplied_physical=supplied_physical)
+        digital.flags.writeable = False
+        if invalid_mask is not None:
+            invalid_mask.flags.writeable = False
 
     @cached_property
     def physical(self) -> np.ndarray:
