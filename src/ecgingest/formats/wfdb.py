@@ -314,9 +314,28 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
     token = parts[1]
     if token.isdigit() and len(parts) >= 8 and parts[3].isdigit() \
             and token in _FAST_FORMATS:
+        if len(parts) == 9:  # with a description the fields after the file name say it all
+            rest = line.split(None, 1)[1]
+            fields = _FAST_CACHE.get(rest)
+            if fields is None:
+                fast = _fast_signal(parts, record, index)
+                if fast is None:
+                    return _general_signal(parts, record, index)
+                if len(_FAST_CACHE) >= _FAST_CACHE_SIZE:
+                    _FAST_CACHE.clear()
+                _FAST_CACHE[rest] = fast[1:]
+                return fast
+            return _make_spec((file_name, *fields))
         fast = _fast_signal(parts, record, index)
         if fast is not None:
             return fast
+    return _general_signal(parts, record, index)
+
+
+def _general_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec:
+    """Any signal line, every field checked (errors name the field)."""
+    file_name = parts[0]
+    token = parts[1]
     m = _FMT.match(token)
     if m is None:
         raise _hdr_error(f"signal {index} format {parts[1]!r} is malformed", "format")
@@ -368,6 +387,11 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
 
 
 _FAST_FORMATS = {str(f) for f in _PACKED}
+_FAST_CACHE: dict[str, tuple[Any, ...]] = {}
+"""Parsed fields after the file name of complete plain signal lines, by their text:
+batches repeat the same lines (``100.dat 16 200/mV ...``) record after record."""
+_FAST_CACHE_SIZE = 4096
+_make_spec = WfdbSignalSpec._make
 
 
 def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | None:
@@ -703,9 +727,11 @@ class _Reader:
                 nframes: int, avail_frames: int) -> tuple[list[np.ndarray], list[int], list[int]]:
         fmt = group[0].fmt
         dtype = np.int32 if fmt in _WIDE else np.int16
-        frame_size = sum(s.samples_per_frame for s in group)
-        max_skew = max(_skew_frames(s) for s in group)
-        outs = _block([nframes * s.samples_per_frame for s in group], dtype)
+        spf = [s.samples_per_frame for s in group]
+        frame_size = sum(spf)
+        skews = [_skew_frames(s) if s.skew else 0 for s in group]
+        max_skew = max(skews)
+        outs = _block([nframes * k for k in spf], dtype)
         with _signal_bytes(entry) as data:
             view = data[group[0].byte_offset:]
             nbytes = len(view)
@@ -714,8 +740,8 @@ class _Reader:
                        _kernel.available_samples(fmt, nbytes))
             try:
                 status, counts, sums = _kernel.decode_group(
-                    view if nbytes else b"", fmt, flat, [s.samples_per_frame for s in group],
-                    [_skew_frames(s) * s.samples_per_frame for s in group], outs,
+                    view if nbytes else b"", fmt, flat, spf,
+                    [k * n for k, n in zip(skews, spf)], outs,
                     [s.initial_value for s in group])
             finally:
                 view.release()
@@ -1028,23 +1054,16 @@ def _extras(hdr: WfdbHeader, checksums: Sequence[int | None],
         "base_counter": hdr.base_counter,
         "n_frames": hdr.n_frames,
         "signal_specs": [
-            {
-                "file_name": s.file_name,
-                "format": s.fmt,
-                "samples_per_frame": s.samples_per_frame,
-                "skew": s.skew,
-                "byte_offset": s.byte_offset,
-                "gain": s.gain,
-                "baseline": s.baseline,
-                "adc_resolution": s.adc_resolution,
-                "adc_zero": s.adc_zero,
-                "initial_value": s.initial_value,
-                "checksum": s.checksum,
-                "computed_checksum": None if c is None else c % 65536,
-                "block_size": s.block_size,
-                "description": s.description,
-                "uncalibrated": s.uncalibrated,
-            }
+            dict(zip(_SPEC_KEYS, (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[8], s[9], s[10],
+                                  s[11], None if c is None else c % 65536, s[12], s[13],
+                                  s[14])))
             for s, c in zip(src.signals, list(checksums) + [None] * len(src.signals))
         ],
     }
+
+
+_SPEC_KEYS = ("file_name", "format", "samples_per_frame", "skew", "byte_offset", "gain",
+              "baseline", "adc_resolution", "adc_zero", "initial_value", "checksum",
+              "computed_checksum", "block_size", "description", "uncalibrated")
+"""Keys of ``extras["signal_specs"]`` items, from :class:`WfdbSignalSpec` positions
+0-6, 8-11 (units is on the Signal), the computed checksum, then 12-14."""
