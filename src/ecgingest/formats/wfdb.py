@@ -307,27 +307,23 @@ def parse_header(data: bytes | str) -> WfdbHeader:
 
 
 def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbSignalSpec:
+    name_rest = line.split(None, 1)
+    if len(name_rest) == 2:
+        fields = _FAST_CACHE.get(name_rest[1])
+        if fields is not None:  # only complete plain lines are stored
+            return _new_tuple(WfdbSignalSpec, (name_rest[0], *fields))
     parts = line.split(None, 8)
-    file_name = parts[0]
     if len(parts) < 2:
         raise _hdr_error(f"signal {index} names no format", "format")
     token = parts[1]
     if token.isdigit() and len(parts) >= 8 and parts[3].isdigit() \
             and token in _FAST_FORMATS:
-        if len(parts) == 9:  # with a description the fields after the file name say it all
-            rest = line.split(None, 1)[1]
-            fields = _FAST_CACHE.get(rest)
-            if fields is None:
-                fast = _fast_signal(parts, record, index)
-                if fast is None:
-                    return _general_signal(parts, record, index)
-                if len(_FAST_CACHE) >= _FAST_CACHE_SIZE:
-                    _FAST_CACHE.clear()
-                _FAST_CACHE[rest] = fast[1:]
-                return fast
-            return _make_spec((file_name, *fields))
         fast = _fast_signal(parts, record, index)
         if fast is not None:
+            if len(parts) == 9:  # with a description the text after the name says it all
+                if len(_FAST_CACHE) >= _FAST_CACHE_SIZE:
+                    _FAST_CACHE.clear()
+                _FAST_CACHE[name_rest[1]] = fast[1:]
             return fast
     return _general_signal(parts, record, index)
 
@@ -391,7 +387,7 @@ _FAST_CACHE: dict[str, tuple[Any, ...]] = {}
 """Parsed fields after the file name of complete plain signal lines, by their text:
 batches repeat the same lines (``100.dat 16 200/mV ...``) record after record."""
 _FAST_CACHE_SIZE = 4096
-_make_spec = WfdbSignalSpec._make
+_new_tuple = tuple.__new__
 
 
 def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | None:
@@ -593,12 +589,12 @@ class _Reader:
         if hdr.segments is not None:
             return self._multi(header_name, hdr, parsed, notes)
         dec = self._single(hdr, notes)
-        signals = [
-            Signal(label=spec.description, sample_rate=hdr.frame_frequency * spec.samples_per_frame,
-                   digital=dec.digital[i], scale=1.0 / spec.gain,
-                   offset=-spec.baseline / spec.gain, units=spec.units,
-                   invalid_value=dec.invalid_value[i], invalid_mask=dec.invalid_mask[i])
-            for i, spec in enumerate(hdr.signals)
+        fs = hdr.frame_frequency
+        signals = [  # positional: label, sample_rate, digital, scale, offset, units, invalid
+            Signal(spec.description, fs * spec.samples_per_frame, digital, 1.0 / spec.gain,
+                   -spec.baseline / spec.gain, spec.units, code, mask)
+            for spec, digital, code, mask in zip(hdr.signals, dec.digital, dec.invalid_value,
+                                                 dec.invalid_mask)
         ]
         return Record(name=hdr.record_name, format="wfdb", format_detail="WFDB",
                       signals=signals, start_time=hdr.start_time, warnings=notes,
@@ -665,6 +661,7 @@ class _Reader:
                 assert got is not None and nframes is not None
                 outs, counts, csum = self._packed(hdr, group, entry, nframes, got)
             code = _INVALID.get(fmt)
+            declared = hdr.n_frames is not None
             for i, spec, out, count, total in zip(range(start, stop), group, outs, counts, csum):
                 digital[i] = out
                 n_out = len(out)
@@ -695,7 +692,7 @@ class _Reader:
                     elif shift:
                         notes.append(f"signal {spec.description!r}: skew leaves the last "
                                      f"{n_out - written} samples without data (invalid)")
-                if spec.checksum is not None and hdr.n_frames is not None and count >= n_out:
+                if spec.checksum is not None and declared and count >= n_out:
                     sums[i] = total
                     if (total - spec.checksum) % 65536:
                         self._warn(notes, f"checksum of signal {spec.description!r} is "
