@@ -1050,17 +1050,16 @@ def _extras(hdr: WfdbHeader, checksums: Sequence[int | None],
         "counter_frequency": hdr.counter_frequency,
         "base_counter": hdr.base_counter,
         "n_frames": hdr.n_frames,
-        "signal_specs": [
-            dict(zip(_SPEC_KEYS, (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[8], s[9], s[10],
-                                  s[11], None if c is None else c % 65536, s[12], s[13],
-                                  s[14])))
-            for s, c in zip(src.signals, list(checksums) + [None] * len(src.signals))
+        "signal_specs": [  # unpacked once: cheaper than 15 attribute reads per signal
+            {
+                "file_name": file_name, "format": fmt, "samples_per_frame": spf,
+                "skew": skew, "byte_offset": offset, "gain": gain, "baseline": baseline,
+                "adc_resolution": adcres, "adc_zero": adczero, "initial_value": initval,
+                "checksum": checksum, "computed_checksum": None if c is None else c % 65536,
+                "block_size": block, "description": description, "uncalibrated": uncal,
+            }
+            for (file_name, fmt, spf, skew, offset, gain, baseline, _units, adcres, adczero,
+                 initval, checksum, block, description, uncal), c
+            in zip(src.signals, list(checksums) + [None] * len(src.signals))
         ],
     }
-
-
-_SPEC_KEYS = ("file_name", "format", "samples_per_frame", "skew", "byte_offset", "gain",
-              "baseline", "adc_resolution", "adc_zero", "initial_value", "checksum",
-              "computed_checksum", "block_size", "description", "uncalibrated")
-"""Keys of ``extras["signal_specs"]`` items, from :class:`WfdbSignalSpec` positions
-0-6, 8-11 (units is on the Signal), the computed checksum, then 12-14."""
