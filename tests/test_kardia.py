@@ -71,6 +71,11 @@ def test_detection_finds_keys_when_samples_come_first_in_a_large_document():
     assert detect(Entry.from_bytes("big.json", data)).name == "kardia"
 
 
+def test_json_after_more_than_64_blank_bytes_is_detected():
+    data = b"\xef\xbb\xbf" + b" \r\n\t" * 40 + json.dumps(_doc()).encode()
+    assert kardia.sniff(Entry.from_bytes("x", data))
+
+
 def test_json_with_a_byte_order_mark_is_detected():
     data = b"\xef\xbb\xbf" + json.dumps(_doc()).encode()
     assert kardia.sniff(Entry.from_bytes("x", data))

@@ -61,6 +61,19 @@ def test_record_extras_are_attributes():
         _ = rec.not_there
 
 
+def test_record_defaults_are_fresh_per_record_and_fields_stay_frozen():
+    a, b = Record("a", "wfdb", "WFDB", []), Record("b", "wfdb", "WFDB", [])
+    assert a.metadata == Metadata() and a.metadata is not b.metadata
+    assert a.warnings == [] and a.warnings is not b.warnings
+    assert a.annotations is not b.annotations and a.extras is not b.extras
+    c = a.replace(sources=("x.hea",))
+    assert c.sources == ("x.hea",) and c.metadata is a.metadata and a.sources == ()
+    with pytest.raises(AttributeError):
+        a.name = "c"
+    with pytest.raises(AttributeError):
+        Signal("I", 1.0, np.zeros(2, np.int16)).label = "II"
+
+
 def test_summary_is_json_ready():
     import json
 

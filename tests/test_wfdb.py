@@ -181,6 +181,25 @@ def test_header_defaults_follow_wfdb_rules():
             s2.initial_value) == (100.0, 5, "uV", 12, 7, 7)
 
 
+def test_repeated_signal_line_text_keeps_each_headers_file_name_and_fields():
+    # batches repeat the text after the file name; each header keeps its own names
+    lines = "16 200/mV 16 0 -5 1234 0 I\n"
+    first = fw.parse_header(f"a 1 500 10\na.dat {lines}".encode()).signals[0]
+    second = fw.parse_header(f"b 1 500 10\nb.dat {lines}".encode()).signals[0]
+    assert (first.file_name, second.file_name) == ("a.dat", "b.dat")
+    assert first[1:] == second[1:]
+    assert (second.fmt, second.gain, second.adc_resolution, second.initial_value,
+            second.checksum, second.description) == (16, 200.0, 16, -5, 1234, "I")
+    assert type(second) is fw.WfdbSignalSpec
+
+
+def test_repeated_signal_line_without_description_names_its_own_record():
+    first = fw.parse_header(b"a 1 500 10\na.dat 16 200/mV 16 0 0 0 0\n").signals[0]
+    second = fw.parse_header(b"b 1 500 10\nb.dat 16 200/mV 16 0 0 0 0\n").signals[0]
+    assert (first.description, second.description) == ("record a, signal 0",
+                                                        "record b, signal 0")
+
+
 def test_baseline_defaults_to_adc_zero():
     hdr = fw.parse_header(b"r 1 360 10\nr.dat 16 200/mV 16 1024\n")
     assert hdr.signals[0].baseline == 1024 and hdr.signals[0].initial_value == 1024

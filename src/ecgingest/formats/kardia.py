@@ -71,6 +71,7 @@ _SNIFF_GROUPS = (
     (b'"leadI"', b'"lead_I"'),
 )
 _SNIFF_HEAD = 64 * 1024
+_BLANK = b"\xef\xbb\xbf \t\r\n"
 _SEX_5218 = {1: "MALE", 2: "FEMALE"}
 _MAX_LEADS = len(LEADS)
 
@@ -78,10 +79,15 @@ _MAX_LEADS = len(LEADS)
 def sniff(entry: Entry) -> bool:
     """A JSON object whose first 64 KiB name two kinds of Kardia-specific keys."""
     try:
+        # the first bytes settle most entries (binary signal files) without
+        # copying 64 KiB; stripping is per byte, so a non-blank start is final
+        start = entry.head(64).lstrip(_BLANK)
+        if start and not start.startswith(b"{"):
+            return False
         head = entry.head(_SNIFF_HEAD)
     except Exception:
         return False
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = head.lstrip(_BLANK)
     if not text.startswith(b"{"):
         return False
     found = sum(1 for group in _SNIFF_GROUPS if any(key in head for key in group))

@@ -307,8 +307,12 @@ def parse_header(data: bytes | str) -> WfdbHeader:
 
 
 def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbSignalSpec:
+    name_rest = line.split(None, 1)
+    if len(name_rest) == 2:
+        fields = _FAST_CACHE.get(name_rest[1])
+        if fields is not None:  # only complete plain lines are stored
+            return _new_tuple(WfdbSignalSpec, (name_rest[0], *fields))
     parts = line.split(None, 8)
-    file_name = parts[0]
     if len(parts) < 2:
         raise _hdr_error(f"signal {index} names no format", "format")
     token = parts[1]
@@ -316,7 +320,18 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
             and token in _FAST_FORMATS:
         fast = _fast_signal(parts, record, index)
         if fast is not None:
+            if len(parts) == 9:  # with a description the text after the name says it all
+                if len(_FAST_CACHE) >= _FAST_CACHE_SIZE:
+                    _FAST_CACHE.clear()
+                _FAST_CACHE[name_rest[1]] = fast[1:]
             return fast
+    return _general_signal(parts, record, index)
+
+
+def _general_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec:
+    """Any signal line, every field checked (errors name the field)."""
+    file_name = parts[0]
+    token = parts[1]
     m = _FMT.match(token)
     if m is None:
         raise _hdr_error(f"signal {index} format {parts[1]!r} is malformed", "format")
@@ -368,6 +383,11 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
 
 
 _FAST_FORMATS = {str(f) for f in _PACKED}
+_FAST_CACHE: dict[str, tuple[Any, ...]] = {}
+"""Parsed fields after the file name of complete plain signal lines, by their text:
+batches repeat the same lines (``100.dat 16 200/mV ...``) record after record."""
+_FAST_CACHE_SIZE = 4096
+_new_tuple = tuple.__new__
 
 
 def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | None:
@@ -569,12 +589,12 @@ class _Reader:
         if hdr.segments is not None:
             return self._multi(header_name, hdr, parsed, notes)
         dec = self._single(hdr, notes)
-        signals = [
-            Signal(label=spec.description, sample_rate=hdr.frame_frequency * spec.samples_per_frame,
-                   digital=dec.digital[i], scale=1.0 / spec.gain,
-                   offset=-spec.baseline / spec.gain, units=spec.units,
-                   invalid_value=dec.invalid_value[i], invalid_mask=dec.invalid_mask[i])
-            for i, spec in enumerate(hdr.signals)
+        fs = hdr.frame_frequency
+        signals = [  # positional: label, sample_rate, digital, scale, offset, units, invalid
+            Signal(spec.description, fs * spec.samples_per_frame, digital, 1.0 / spec.gain,
+                   -spec.baseline / spec.gain, spec.units, code, mask)
+            for spec, digital, code, mask in zip(hdr.signals, dec.digital, dec.invalid_value,
+                                                 dec.invalid_mask)
         ]
         return Record(name=hdr.record_name, format="wfdb", format_detail="WFDB",
                       signals=signals, start_time=hdr.start_time, warnings=notes,
@@ -640,13 +660,17 @@ class _Reader:
             else:
                 assert got is not None and nframes is not None
                 outs, counts, csum = self._packed(hdr, group, entry, nframes, got)
-            for k, (spec, out, count, total) in enumerate(zip(group, outs, counts, csum)):
-                i = start + k
+            code = _INVALID.get(fmt)
+            declared = hdr.n_frames is not None
+            for i, spec, out, count, total in zip(range(start, stop), group, outs, counts, csum):
                 digital[i] = out
                 n_out = len(out)
-                shift = _skew_frames(spec) * spec.samples_per_frame
-                written = min(max(count - shift, 0), n_out)
-                code = _INVALID.get(fmt)
+                shift = _skew_frames(spec) * spec.samples_per_frame if spec.skew else 0
+                written = count - shift
+                if written > n_out:
+                    written = n_out
+                elif written < 0:
+                    written = 0
                 inval[i] = code
                 if written < n_out:
                     if code is not None:
@@ -668,7 +692,7 @@ class _Reader:
                     elif shift:
                         notes.append(f"signal {spec.description!r}: skew leaves the last "
                                      f"{n_out - written} samples without data (invalid)")
-                if spec.checksum is not None and hdr.n_frames is not None and count >= n_out:
+                if spec.checksum is not None and declared and count >= n_out:
                     sums[i] = total
                     if (total - spec.checksum) % 65536:
                         self._warn(notes, f"checksum of signal {spec.description!r} is "
@@ -700,9 +724,11 @@ class _Reader:
                 nframes: int, avail_frames: int) -> tuple[list[np.ndarray], list[int], list[int]]:
         fmt = group[0].fmt
         dtype = np.int32 if fmt in _WIDE else np.int16
-        frame_size = sum(s.samples_per_frame for s in group)
-        max_skew = max(_skew_frames(s) for s in group)
-        outs = _block([nframes * s.samples_per_frame for s in group], dtype)
+        spf = [s.samples_per_frame for s in group]
+        frame_size = sum(spf)
+        skews = [_skew_frames(s) if s.skew else 0 for s in group]
+        max_skew = max(skews)
+        outs = _block([nframes * k for k in spf], dtype)
         with _signal_bytes(entry) as data:
             view = data[group[0].byte_offset:]
             nbytes = len(view)
@@ -711,8 +737,8 @@ class _Reader:
                        _kernel.available_samples(fmt, nbytes))
             try:
                 status, counts, sums = _kernel.decode_group(
-                    view if nbytes else b"", fmt, flat, [s.samples_per_frame for s in group],
-                    [_skew_frames(s) * s.samples_per_frame for s in group], outs,
+                    view if nbytes else b"", fmt, flat, spf,
+                    [k * n for k, n in zip(skews, spf)], outs,
                     [s.initial_value for s in group])
             finally:
                 view.release()
@@ -966,12 +992,10 @@ class _Reader:
                       start_time=hdr.start_time, warnings=notes, extras=extras)
 
 
-@contextlib.contextmanager
-def _signal_bytes(entry: Entry) -> Iterator[memoryview]:
+def _signal_bytes(entry: Entry) -> contextlib.AbstractContextManager[memoryview]:
     """The bytes of a signal file; a file on disk is memory-mapped, not copied, so the
     peak memory of a decode is the size of the output arrays."""
-    with entry.view() as data:
-        yield data
+    return entry.view()
 
 
 def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
@@ -982,8 +1006,12 @@ def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
     makes the first write much cheaper.
     """
     block = aligned_empty(sum(sizes), dtype)
-    bounds = np.cumsum([0, *sizes])
-    return [block[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    views = []
+    start = 0
+    for size in sizes:  # plain ints: cheaper than numpy bounds for a dozen signals
+        views.append(block[start:start + size])
+        start += size
+    return views
 
 
 def _with_frames(h: WfdbHeader, frames: int) -> WfdbHeader:
@@ -1022,24 +1050,16 @@ def _extras(hdr: WfdbHeader, checksums: Sequence[int | None],
         "counter_frequency": hdr.counter_frequency,
         "base_counter": hdr.base_counter,
         "n_frames": hdr.n_frames,
-        "signal_specs": [
+        "signal_specs": [  # unpacked once: cheaper than 15 attribute reads per signal
             {
-                "file_name": s.file_name,
-                "format": s.fmt,
-                "samples_per_frame": s.samples_per_frame,
-                "skew": s.skew,
-                "byte_offset": s.byte_offset,
-                "gain": s.gain,
-                "baseline": s.baseline,
-                "adc_resolution": s.adc_resolution,
-                "adc_zero": s.adc_zero,
-                "initial_value": s.initial_value,
-                "checksum": s.checksum,
-                "computed_checksum": None if c is None else c % 65536,
-                "block_size": s.block_size,
-                "description": s.description,
-                "uncalibrated": s.uncalibrated,
+                "file_name": file_name, "format": fmt, "samples_per_frame": spf,
+                "skew": skew, "byte_offset": offset, "gain": gain, "baseline": baseline,
+                "adc_resolution": adcres, "adc_zero": adczero, "initial_value": initval,
+                "checksum": checksum, "computed_checksum": None if c is None else c % 65536,
+                "block_size": block, "description": description, "uncalibrated": uncal,
             }
-            for s, c in zip(src.signals, list(checksums) + [None] * len(src.signals))
+            for (file_name, fmt, spf, skew, offset, gain, baseline, _units, adcres, adczero,
+                 initval, checksum, block, description, uncal), c
+            in zip(src.signals, list(checksums) + [None] * len(src.signals))
         ],
     }
