@@ -16,16 +16,12 @@ from ._ext import scale as _scale
 __all__ = ["Signal", "Annotation", "Metadata", "Record", "METADATA_FIELDS"]
 
 
-_FACTORY: Any = dataclasses.MISSING
-"""Default of the hand-written ``__init__`` arguments whose field has a default factory."""
-
-
 def _readonly(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
 
 
-@dataclass(frozen=True, eq=False, init=False)
+@dataclass(frozen=True, eq=False)
 class Signal:
     """One channel: stored integers plus the linear scaling to physical units.
 
@@ -45,19 +41,10 @@ class Signal:
     invalid_mask: np.ndarray | None = field(default=None, repr=False)
     supplied_physical: np.ndarray | None = field(default=None, repr=False)
 
-    def __init__(self, label: str, sample_rate: float, digital: np.ndarray,
-                 scale: float = 1.0, offset: float = 0.0, units: str = "",
-                 invalid_value: int | None = None, invalid_mask: np.ndarray | None = None,
-                 supplied_physical: np.ndarray | None = None) -> None:
-        # written out (one dict update) instead of the generated frozen __init__,
-        # which pays an object.__setattr__ per field: archives build thousands
-        self.__dict__.update(label=label, sample_rate=sample_rate, digital=digital,
-                             scale=scale, offset=offset, units=units,
-                             invalid_value=invalid_value, invalid_mask=invalid_mask,
-                             supplied_physical=supplied_physical)
-        digital.flags.writeable = False
-        if invalid_mask is not None:
-            invalid_mask.flags.writeable = False
+    def __post_init__(self) -> None:
+        _readonly(self.digital)
+        if self.invalid_mask is not None:
+            _readonly(self.invalid_mask)
 
     @cached_property
     def physical(self) -> np.ndarray:
@@ -161,7 +148,7 @@ class Metadata:
         return "file" if getattr(self, name) is not None else None
 
 
-@dataclass(frozen=True, eq=False, init=False)
+@dataclass(frozen=True, eq=False)
 class Record:
     """One decoded recording. Format-specific readings live in ``extras``
     and are also reachable as attributes (``record.measurements``)."""
@@ -177,23 +164,6 @@ class Record:
     sources: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
     extras: Mapping[str, Any] = field(default_factory=dict)
-
-    def __init__(self, name: str, format: str, format_detail: str, signals: list[Signal],
-                 start_time: dt.datetime | dt.time | None = None,
-                 metadata: Metadata = _FACTORY,
-                 annotations: list[Annotation] = _FACTORY,
-                 data_record_onsets: np.ndarray | None = None, sources: tuple[str, ...] = (),
-                 warnings: list[str] = _FACTORY,
-                 extras: Mapping[str, Any] = _FACTORY) -> None:
-        # one dict update instead of the generated frozen __init__ (see Signal)
-        self.__dict__.update(
-            name=name, format=format, format_detail=format_detail, signals=signals,
-            start_time=start_time,
-            metadata=Metadata() if metadata is _FACTORY else metadata,
-            annotations=[] if annotations is _FACTORY else annotations,
-            data_record_onsets=data_record_onsets, sources=sources,
-            warnings=[] if warnings is _FACTORY else warnings,
-            extras={} if extras is _FACTORY else extras)
 
     def __getattr__(self, name: str) -> Any:
         # only called for missing attributes: expose format extras
