@@ -258,3 +258,15 @@ def test_dask_worker_killed_mid_run_loses_no_upload(tmp_path):
     assert len(got) == len(sources)
     assert sorted(json.dumps(_fingerprint(r), sort_keys=True) for _, r in got) == sorted(
         json.dumps(fp, sort_keys=True) for fp in expected)
+
+
+def test_url_sources_are_opened_with_fsspec():
+    fsspec = pytest.importorskip("fsspec")
+    data = (DEMO / "test_subsecond.edf").read_bytes()
+    with fsspec.open("memory://ecgingest-test/upload.edf", "wb") as fh:
+        fh.write(data)
+    [(source, result)] = ecgingest.ingest_many(["memory://ecgingest-test/upload.edf"],
+                                               progress=False)
+    assert source == "memory://ecgingest-test/upload.edf"
+    assert _fingerprint(result)["records"] == _fingerprint(ecgingest.ingest(data))["records"]
+    assert result.records and not result.errors
