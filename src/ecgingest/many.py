@@ -14,7 +14,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,48 +196,36 @@ _END = object()
 _DASK_RESUBMITS = 2  # beyond the scheduler's own retries when a worker dies
 
 
-def _pipeline(items: Iterable[Any], submit, wait_first, result_of, ordered: bool,
-              in_flight: int) -> Iterator[tuple[Any, IngestResult]]:
+def _run_threads(workers: int, items: Iterable[Any], overrides: Overrides | None, strict: bool,
+                 limits: Limits | None, ordered: bool, in_flight: int):
     """Keep at most ``in_flight`` uploads pending; yield them as they finish (or in order)."""
-    pending: deque[tuple[Any, Any]] = deque()
+    pending: deque[tuple[Any, Future]] = deque()
 
     def finished(block: bool):
         if ordered:
             while pending and (block or pending[0][1].done()):
                 source, future = pending.popleft()
-                if not future.done():
-                    wait_first([future])
-                yield source, result_of(source, future)
+                yield source, future.result()  # waits for the oldest when blocking
                 block = False
             return
         if block:
-            wait_first([future for _, future in pending])
+            wait([future for _, future in pending], return_when=FIRST_COMPLETED)
         for item in [p for p in pending if p[1].done()]:
             pending.remove(item)
-            yield item[0], result_of(*item)
+            yield item[0], item[1].result()
 
-    sources = iter(items)
-    while True:
-        while len(pending) >= in_flight:  # wait before pulling the next source
-            yield from finished(block=True)
-        source = next(sources, _END)
-        if source is _END:
-            break
-        pending.append((source, submit(source)))
-        yield from finished(block=False)
-    while pending:
-        yield from finished(block=True)
-
-
-def _run_threads(workers: int, items: Iterable[Any], overrides: Overrides | None, strict: bool,
-                 limits: Limits | None, ordered: bool, in_flight: int):
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecgingest") as pool:
-        yield from _pipeline(
-            items,
-            submit=lambda source: pool.submit(_ingest_one, source, overrides, strict, limits),
-            wait_first=lambda futures: wait(futures, return_when=FIRST_COMPLETED),
-            result_of=lambda source, future: future.result(),
-            ordered=ordered, in_flight=in_flight)
+        sources = iter(items)
+        while True:
+            while len(pending) >= in_flight:  # wait before pulling the next source
+                yield from finished(block=True)
+            source = next(sources, _END)
+            if source is _END:
+                break
+            pending.append((source, pool.submit(_ingest_one, source, overrides, strict, limits)))
+            yield from finished(block=False)
+        while pending:
+            yield from finished(block=True)
 
 
 def _dask_workers(client: Any) -> int:
