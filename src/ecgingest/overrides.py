@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import OverrideError
-from .record import METADATA_FIELDS, Metadata, Record
+from .record import METADATA_FIELDS, Record
 
 __all__ = ["Overrides", "GENDERS"]
 
@@ -171,8 +171,3 @@ class Overrides:
             meta, **self.values, overridden=meta.overridden | frozenset(self.values),
             file_values=file_values)
         return record.replace(metadata=new_meta)
-
-
-def metadata_from_mapping(mapping: Mapping[str, Any]) -> Metadata:
-    """Build file-derived metadata, dropping ``None`` values (for decoders)."""
-    return Metadata(**{k: v for k, v in mapping.items() if v is not None})

@@ -165,11 +165,10 @@ class Upload:
 
     def __init__(self, label: str, *, single: Entry | None = None,
                  entries: Callable[[], Iterator[Entry | Skipped | Failed]] | None = None,
-                 on_disk: bool = False, close: Callable[[], None] | None = None) -> None:
+                 close: Callable[[], None] | None = None) -> None:
         self.label = label
         self.single = single
         self._entries = entries
-        self.on_disk = on_disk
         self._close = close
 
     def entries(self) -> Iterator[Entry | Skipped | Failed]:
@@ -254,14 +253,14 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         if path.is_dir():
-            return Upload(str(path), entries=lambda: _walk_directory(path, budget), on_disk=True)
+            return Upload(str(path), entries=lambda: _walk_directory(path, budget))
         if not path.exists():
             raise FileNotFoundError(f"no such file or directory: {str(path)!r}")
         entry = _FileEntry(path.name, path, path.stat().st_size, budget)
         return (_archive.open_archive(entry, limits, budget)
-                or Upload(str(path), single=entry, on_disk=True))
+                or Upload(str(path), single=entry))
     if isinstance(source, FileGroup):
-        return Upload(str(source), entries=lambda: _group_entries(source, budget), on_disk=True)
+        return Upload(str(source), entries=lambda: _group_entries(source, budget))
     if hasattr(source, "read"):
         label = str(getattr(source, "name", "<stream>"))
         name = os.path.basename(label) if label != "<stream>" else "upload"
