@@ -359,9 +359,6 @@ class _Walker:
         return self.prefix + path
 
     # -- sizes -------------------------------------------------------------
-    def entry_cap(self) -> int:
-        return self.limits.max_entry_size
-
     def check_growth(self, path: str, produced: int, compressed: int | None) -> None:
         """Per-entry size and expansion ratio, checked as blocks arrive (fatal)."""
         self.budget.check_entry_size(path, produced)
@@ -372,6 +369,11 @@ class _Walker:
                     f"entry expands more than {self.limits.max_ratio:g}:1 (a decompression "
                     f"bomb?); raise Limits.max_ratio or Limits.ratio_grace to read it",
                     limit="max_ratio", value=self.limits.max_ratio, path=path)
+
+    def grew(self, path: str, produced: int, compressed: int | None, added: int) -> None:
+        """Account ``added`` new bytes of an entry now ``produced`` long (limits are fatal)."""
+        self.check_growth(path, produced, compressed)
+        self.budget.add_bytes(path, added)
 
     # -- nesting -----------------------------------------------------------
     def finish_entry(self, path: str, data: bytes | memoryview
@@ -630,8 +632,7 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
         if count < 0:
             return Failed(path, _status_error(a, count, path, fmt), fatal=count == _la.FATAL)
         produced += count
-        walker.check_growth(path, produced, _la.filter_bytes(a, -1) - start_raw)
-        walker.budget.add_bytes(path, count)
+        walker.grew(path, produced, _la.filter_bytes(a, -1) - start_raw, count)
         if declared is not None and produced > declared:
             return Failed(path, CorruptDataError(
                 f"entry holds more than the {declared} bytes its header declares",
@@ -707,8 +708,7 @@ class _ZipFallback:
                 out = decompress(piece)
                 if out:
                     produced += len(out)
-                    walker.check_growth(path, produced, pos - start)
-                    walker.budget.add_bytes(path, len(out))
+                    walker.grew(path, produced, pos - start, len(out))
                     if produced > usize:
                         return Failed(path, CorruptDataError(
                             f"entry holds more than the {usize} bytes its header declares",
@@ -909,8 +909,7 @@ class _7zFolder:
                 produced += made
                 checksum = zlib.crc32(chunk, checksum)
                 if path is not None:
-                    walker.check_growth(path, produced, self.decoder.total_in - start_in)
-                    walker.budget.add_bytes(path, made)
+                    walker.grew(path, produced, self.decoder.total_in - start_in, made)
                     buf += chunk
             if status not in (_lzma.OK, _lzma.STREAM_END, _lzma.BUF_ERROR):
                 self.broken = CorruptDataError(
@@ -1130,8 +1129,7 @@ def _walk_rars(blob: _Blob, walker: _Walker) -> Iterator[Entry | Skipped | Faile
         path = decided
         declared = int(info.file_size)
         csize = int(info.compress_size or 0) or compressed_total
-        walker.check_growth(path, declared, csize)  # rars stops at the declared size
-        walker.budget.add_bytes(path, declared)
+        walker.grew(path, declared, csize, declared)  # rars stops at the declared size
         if getattr(info, "is_encrypted", False):
             yield Failed(path, UnsupportedFeatureError(
                 "entry is encrypted; ecgingest reads no password-protected archives",
