@@ -374,6 +374,17 @@ _TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
               33: "electrode_configuration", 35: "medical_history"}
 
 
+def _measure(ctx: _Ctx, raw: bytes, table: dict, what: str, field: str,
+             fields: dict[str, Any]) -> None:
+    """Height or weight: a uint16 value and a unit code converted by ``table``; 0 = unknown."""
+    value, unit = _u16(raw, 0), raw[2]
+    if unit in table:
+        if value:
+            fields[field] = int(table[unit](value))
+    elif value:
+        ctx.note(f"{what} {value} has unknown unit code {unit}; not used")
+
+
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
     tags: list[tuple[int, bytes, int]] = []
@@ -425,21 +436,9 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
         elif tag == 5:
             fields["patient_birth_date"] = _date(ctx, raw, "birth date")
         elif tag == 6 and len(raw) >= 3:
-            value, unit = _u16(raw, 0), raw[2]
-            conv = _HEIGHT_TO_CM
-            if unit in conv:
-                if value:
-                    fields["patient_height"] = int(conv[unit](value))
-            elif value:
-                ctx.note(f"height {value} has unknown unit code {unit}; not used")
+            _measure(ctx, raw, _HEIGHT_TO_CM, "height", "patient_height", fields)
         elif tag == 7 and len(raw) >= 3:
-            value, unit = _u16(raw, 0), raw[2]
-            conv = _WEIGHT_TO_G
-            if unit in conv:
-                if value:
-                    fields["patient_weight"] = int(conv[unit](value))
-            elif value:
-                ctx.note(f"weight {value} has unknown unit code {unit}; not used")
+            _measure(ctx, raw, _WEIGHT_TO_G, "weight", "patient_weight", fields)
         elif tag == 8 and raw:
             sex = {1: "MALE", 2: "FEMALE"}.get(raw[0])
             if sex is None and raw[0] not in (0, 9):
