@@ -18,8 +18,12 @@ def _inspect_one(path: str, strict: bool) -> dict[str, Any]:
     except (EcgIngestError, OSError) as exc:
         return {"input": path, "records": [], "skipped": [],
                 "errors": [{"paths": [path], "type": type(exc).__name__, "message": str(exc)}]}
+    return {"input": path, **_result_report(result)}
+
+
+def _result_report(result: IngestResult) -> dict[str, Any]:
+    """Records, skipped entries and errors of one upload, JSON-ready."""
     return {
-        "input": path,
         "records": [r.summary() for r in result.records],
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
         "errors": [{"paths": list(e.paths), "type": type(e.error).__name__,
@@ -74,11 +78,7 @@ def _ingest_many(args: argparse.Namespace) -> int:
                                           progress=False if args.no_progress else None):
             summary.add(result)
             if args.json:
-                print(json.dumps({
-                    "upload": str(source), "records": [r.summary() for r in result.records],
-                    "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
-                    "errors": [{"paths": list(e.paths), "type": type(e.error).__name__,
-                                "message": str(e.error)} for e in result.errors]}))
+                print(json.dumps({"upload": str(source), **_result_report(result)}))
             else:
                 for err in result.errors:
                     print(f"error {source}: {type(err.error).__name__}: {err.error}")
