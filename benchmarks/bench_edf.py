@@ -7,10 +7,14 @@ temporary directory and times, in one run:
 - digital read (stored integers),
 - header only,
 - two files in two threads against the same two files read one after the other,
+  beside the same comparison for a plain memory copy of the file's size (what two
+  threads of memory-bound work gain on this machine),
 
 and the peak traced memory of a full physical read against the size of the
 arrays it returns. Prints best times and ratios (peer time / ecgingest time, so
-higher means ecgingest is faster).
+higher means ecgingest is faster). ecgingest runs as a process gets it (large
+outputs reuse the memory of dropped ones from the array pool) and with the
+array pool off (every output in fresh memory, as in a first read).
 
     python benchmarks/bench_edf.py            # 1 h and 6 h files
     python benchmarks/bench_edf.py --quick    # 1 h file, fewer repeats
@@ -19,6 +23,7 @@ higher means ecgingest is faster).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import shutil
 import subprocess
@@ -27,7 +32,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +94,25 @@ def ecg_physical(path: Path) -> list[np.ndarray]:
 def ecg_digital(path: Path) -> list[np.ndarray]:
     [record] = ecgingest.read(path)
     return [s.digital for s in record.signals]
+
+
+@contextlib.contextmanager
+def array_pool_off() -> Iterator[None]:
+    previous = ecgingest.set_array_pool_limit(0)
+    try:
+        yield
+    finally:
+        ecgingest.set_array_pool_limit(previous)
+
+
+def ecg_physical_cold(path: Path) -> list[np.ndarray]:
+    with array_pool_off():
+        return ecg_physical(path)
+
+
+def ecg_digital_cold(path: Path) -> list[np.ndarray]:
+    with array_pool_off():
+        return ecg_digital(path)
 
 
 def ecg_header(path: Path) -> object:
@@ -269,11 +293,13 @@ def bench_file(path: Path, repeats: int) -> None:
           f"best of {repeats}")
     rows = [
         ("physical", "ecgingest", ecg_physical),
+        ("physical", "(ecgingest, array pool off)", ecg_physical_cold),
         ("physical", "pyedflib highlevel.read_edf", pyedflib_highlevel),
         ("physical", "pyedflib readSignal", pyedflib_readsignal),
         ("physical", "edfio eager", edfio_physical),
         ("physical", "numpy floor", numpy_physical),
         ("digital", "ecgingest", ecg_digital),
+        ("digital", "(ecgingest, array pool off)", ecg_digital_cold),
         ("digital", "(ecgingest decoder over mmap)", ecg_decode_mmap),
         ("digital", "pyedflib readSignal(digital)", pyedflib_digital),
         ("digital", "edfio eager", edfio_digital),
@@ -283,6 +309,8 @@ def bench_file(path: Path, repeats: int) -> None:
         ("header", "edfio lazy open", edfio_lazy_open),
     ]
     results: dict[str, float] = {}
+    cold: dict[str, float] = {}
+    peers: list[tuple[str, str, float]] = []
     print(f"{'task':9} {'reader':30} {'time':>10} {'Msamples/s':>11} {'peer/ecgingest':>15}")
     for task, reader, fn in rows:
         with warnings.catch_warnings():
@@ -290,15 +318,39 @@ def bench_file(path: Path, repeats: int) -> None:
             t = timed(fn, path, repeats if task != "header" else repeats * 20)
         if reader.startswith("ecgingest"):
             results[task] = t
+        elif reader.startswith("(ecgingest, array pool off"):
+            cold[task] = t
+        elif not reader.startswith("("):
+            peers.append((task, reader, t))
         rate = f"{samples / t / 1e6:11.0f}" if task != "header" else f"{'':11}"
         ratio = "" if reader.startswith(("ecgingest", "(")) else f"{t / results[task]:14.2f}x"
         unit = f"{t * 1e3:8.2f}ms" if t < 10 else f"{t:8.2f} s"
         print(f"{task:9} {reader:30} {unit:>10} {rate} {ratio:>15}")
+    print("pool off  peer/ecgingest with the array pool off: " + ", ".join(
+        f"{task} {reader} {t / cold[task]:.2f}x" for task, reader, t in peers if task in cold))
     twin = path.with_name(path.stem + "_copy.edf")
     shutil.copyfile(path, twin)
     seq, par = threaded(ecg_physical, [path, twin], repeats)
     print(f"threads   ecgingest physical, 2 files: sequential {seq * 1e3:.1f} ms, "
           f"2 threads {par * 1e3:.1f} ms, speed-up {seq / par:.2f}x")
+    seq, par = threaded(ecg_physical_cold, [path, twin], repeats)
+    print(f"threads   ecgingest physical, array pool off: sequential {seq * 1e3:.1f} ms, "
+          f"2 threads {par * 1e3:.1f} ms, speed-up {seq / par:.2f}x")
+    copies = {p: (np.fromfile(p, dtype=np.uint8), np.empty(p.stat().st_size, np.uint8))
+              for p in (path, twin)}
+    for src, dst in copies.values():
+        dst[:] = src
+
+    def copy_file_bytes(p: Path) -> None:
+        src, dst = copies[p]
+        np.copyto(dst, src)
+
+    cseq, cpar = threaded(copy_file_bytes, [path, twin], repeats)
+    print(f"threads   memory copy of the file's bytes (warm buffers), 2 files: sequential "
+          f"{cseq * 1e3:.1f} ms, 2 threads {cpar * 1e3:.1f} ms, speed-up {cseq / cpar:.2f}x "
+          f"(the ceiling for memory-bound work; one thread moves "
+          f"{2 * 2 * path.stat().st_size / cseq / 1e9:.1f} GB/s)")
+    copies.clear()
     fseq, fpar = threaded(numpy_physical, [path, twin], repeats)
     print(f"threads   numpy floor (what this machine allows), 2 files: sequential "
           f"{fseq * 1e3:.1f} ms, 2 threads {fpar * 1e3:.1f} ms, speed-up {fseq / fpar:.2f}x")

@@ -11,6 +11,9 @@ them in registers and vectorise them (a memoryview loop re-reads the scale
 from memory on every sample because the output might alias it).
 """
 
+import os
+import warnings
+
 import numpy as np
 cimport numpy as cnp
 from cpython.pyport cimport PY_SSIZE_T_MAX
@@ -63,8 +66,108 @@ cdef void _masked(const stored_t* src, const uint8_t* mask, double* dst, Py_ssiz
             dst[i] = <double>src[i] * scale + offset
 
 
+# ---------------------------------------------------------------- large output arrays
+#
+# Fresh memory is the dominant cost of a large decode: the kernel zeroes every new
+# page on first touch, and on virtual machines those faults serialise across
+# threads. Large outputs therefore come from a pool of blocks that earlier outputs
+# gave back when the caller dropped them, so a service or batch job that reads
+# upload after upload reuses warm memory. The pool never raises the process's
+# peak: a miss first releases at least as many pooled bytes as it will allocate,
+# and what the pool keeps is capped by ``set_array_pool_limit``. Every pool
+# operation runs with the GIL held, which is its lock.
+
+cdef Py_ssize_t _pool_limit = 536870912  # 512 MiB unless ECGINGEST_ARRAY_POOL says otherwise
+cdef Py_ssize_t _pool_bytes = 0
+cdef list _pooled = []                   # (capacity, raw uint8 array), oldest first
+
+
+cdef class _PooledBlock:
+    """Owner of one large array's memory and that array's base: it outlives every
+    view of the array and goes back to the pool when the last one is dropped."""
+    cdef object raw
+    cdef Py_ssize_t capacity
+
+    def __dealloc__(self):
+        if self.raw is not None:
+            try:
+                _give_back(self.capacity, self.raw)
+            except Exception:  # interpreter shutdown: let the memory go
+                pass
+
+
+cdef int _give_back(Py_ssize_t capacity, object raw) except -1:
+    global _pool_bytes
+    if capacity > _pool_limit:
+        return 0
+    while _pool_bytes + capacity > _pool_limit and _pooled:
+        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
+    _pooled.append((capacity, raw))
+    _pool_bytes += capacity
+    return 0
+
+
+cdef object _take(Py_ssize_t capacity):
+    """A pooled block of ``capacity`` bytes or up to a quarter more, else None after
+    releasing at least ``capacity`` pooled bytes (oldest first)."""
+    global _pool_bytes
+    cdef Py_ssize_t i, cap, best = -1, best_cap = 0, released = 0
+    for i in range(len(_pooled)):
+        cap = (<tuple>_pooled[i])[0]
+        if capacity <= cap <= capacity + capacity // 4 and (best < 0 or cap < best_cap):
+            best = i
+            best_cap = cap
+    if best >= 0:
+        _pool_bytes -= best_cap
+        return _pooled.pop(best)
+    while released < capacity and _pooled:
+        cap = (<tuple>_pooled.pop(0))[0]
+        _pool_bytes -= cap
+        released += cap
+    return None
+
+
+def set_array_pool_limit(max_bytes: int) -> int:
+    """Cap the memory kept for reuse by large decoded arrays; returns the previous cap.
+
+    Arrays of 8 MiB and more are carved from blocks that return to a pool when
+    the caller drops them, so the next large decode reuses warm memory instead
+    of faulting in fresh pages, the main cost of a large read and one that does
+    not scale across threads. ``0`` turns the pool off and frees what it holds.
+    The default is 512 MiB, or ``ECGINGEST_ARRAY_POOL`` (bytes) when set.
+    """
+    global _pool_limit, _pool_bytes
+    cdef Py_ssize_t limit = max_bytes
+    if limit < 0:
+        raise ValueError("max_bytes must be 0 (no pool) or a number of bytes")
+    previous = _pool_limit
+    _pool_limit = limit
+    while _pool_bytes > _pool_limit and _pooled:
+        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
+    return previous
+
+
+def _limit_from_environment():
+    text = os.environ.get("ECGINGEST_ARRAY_POOL", "").strip()
+    if not text:
+        return
+    try:
+        set_array_pool_limit(int(text))
+    except ValueError:
+        warnings.warn(f"ECGINGEST_ARRAY_POOL={text!r} is not a number of bytes (0 turns the "
+                      "pool off); keeping the default of 512 MiB", RuntimeWarning)
+
+
+_limit_from_environment()
+
+
+def array_pool_bytes() -> int:
+    """Bytes the pool holds for reuse (memory in no live array)."""
+    return _pool_bytes
+
+
 def aligned_empty(Py_ssize_t n, dtype):
-    """``np.empty(n, dtype)``, starting on a 2 MiB boundary when it is large.
+    """``np.empty(n, dtype)``; when large, from the pool and on a 2 MiB boundary.
 
     numpy asks the kernel for transparent huge pages on large arrays, but the
     kernel can back only the whole, aligned 2 MiB stretches with them; the
@@ -75,18 +178,30 @@ def aligned_empty(Py_ssize_t n, dtype):
     """
     dt = np.dtype(dtype)
     cdef Py_ssize_t itemsize = dt.itemsize
-    cdef size_t addr
     if n < 0:
         raise ValueError("negative size")
-    if itemsize > 0 and n > (PY_SSIZE_T_MAX - HUGE_PAGE) // itemsize:
+    if itemsize > 0 and n > (PY_SSIZE_T_MAX - 2 * HUGE_PAGE) // itemsize:
         raise MemoryError(f"array of {n} items of {itemsize} bytes is too large")
     cdef Py_ssize_t nbytes = n * itemsize
-    if nbytes < ALIGN_FROM:
+    if nbytes < ALIGN_FROM or not dt.isnative or dt.kind not in "biufc":
         return np.empty(n, dtype=dt)
-    raw = np.empty(nbytes + HUGE_PAGE, dtype=np.uint8)
-    addr = <size_t>cnp.PyArray_DATA(raw)
-    cdef Py_ssize_t off = <Py_ssize_t>((HUGE_PAGE - addr % HUGE_PAGE) % HUGE_PAGE)
-    return raw[off:off + nbytes].view(dt)
+    cdef Py_ssize_t capacity = (nbytes + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
+    pooled = _take(capacity)
+    if pooled is None:
+        raw = np.empty(capacity + HUGE_PAGE, dtype=np.uint8)
+    else:
+        capacity, raw = pooled
+    cdef char* base = <char*>cnp.PyArray_DATA(raw)
+    cdef size_t addr = <size_t>base
+    base += (HUGE_PAGE - addr % HUGE_PAGE) % HUGE_PAGE
+    block = _PooledBlock()
+    block.raw = raw
+    block.capacity = capacity
+    cdef cnp.npy_intp dims[1]
+    dims[0] = n
+    cdef cnp.ndarray out = cnp.PyArray_SimpleNewFromData(1, dims, dt.num, base)
+    cnp.set_array_base(out, block)
+    return out
 
 
 def to_physical(const stored_t[::1] digital, double scale, double offset,

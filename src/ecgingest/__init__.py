@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from . import errors
+from ._ext.scale import array_pool_bytes, set_array_pool_limit
 from .archive import Limits
 from .chunked import ChunkedUpload
 from .formats.cdelta import encode_compressed_delta
@@ -42,6 +43,8 @@ __all__ = [
     "WfdbHeader",
     "read_edf_header",
     "EdfHeader",
+    "set_array_pool_limit",
+    "array_pool_bytes",
     "errors",
     "__version__",
 ]

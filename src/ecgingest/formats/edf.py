@@ -22,6 +22,7 @@ from typing import IO, Union
 import numpy as np
 
 from .._ext import edf as _kernel
+from .._ext.scale import aligned_empty
 from ..detect import SingleFileFormat
 from ..errors import EcgWarning, HeaderError, TruncatedError
 from ..record import Annotation, Metadata, Record, Signal
@@ -590,10 +591,11 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
     counts = np.array([s.samples_per_record for s in data_sigs], dtype=np.int64)
     outputs: list[np.ndarray]
     if len(data_sigs) and np.all(counts == counts[0]):
-        block = np.empty((len(data_sigs), int(counts[0]) * n_rec), dtype=dtype)
-        outputs = list(block)
+        per_signal = int(counts[0]) * n_rec
+        block = aligned_empty(len(data_sigs) * per_signal, dtype)
+        outputs = list(block.reshape(len(data_sigs), per_signal))
     else:
-        outputs = [np.empty(int(c) * n_rec, dtype=dtype) for c in counts]
+        outputs = [aligned_empty(int(c) * n_rec, dtype) for c in counts]
     try:
         _kernel.deinterleave(buf, header.header_bytes, n_rec, counts,
                              np.ascontiguousarray(slot_offsets[[s.index for s in data_sigs]],

@@ -1,0 +1,15 @@
+"""Type stubs for the compiled scaling kernel and array pool (ext/scale.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+def set_array_pool_limit(max_bytes: int) -> int: ...
+def array_pool_bytes() -> int: ...
+def aligned_empty(n: int, dtype: npt.DTypeLike) -> npt.NDArray[np.generic]: ...
+def to_physical(
+    digital: npt.NDArray[np.signedinteger],
+    scale: float,
+    offset: float,
+    invalid_value: int | None = None,
+    invalid_mask: npt.NDArray[np.uint8] | None = None,
+) -> npt.NDArray[np.float64]: ...

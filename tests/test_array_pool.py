@@ -1,0 +1,122 @@
+"""Large decoded arrays reuse pooled memory without ever sharing it between live arrays."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ecgingest
+from ecgingest._ext.scale import aligned_empty, to_physical
+
+LARGE = 2_000_000  # float64 items: 16 MB, above the 8 MiB pooling threshold
+HUGE_PAGE = 2 * 1024 * 1024
+
+
+@pytest.fixture
+def pool():
+    previous = ecgingest.set_array_pool_limit(256 * 1024 * 1024)
+    ecgingest.set_array_pool_limit(0)  # start empty
+    ecgingest.set_array_pool_limit(256 * 1024 * 1024)
+    yield
+    ecgingest.set_array_pool_limit(0)
+    ecgingest.set_array_pool_limit(previous)
+
+
+def test_dropped_array_returns_its_memory_and_the_next_one_reuses_it(pool):
+    first = aligned_empty(LARGE, np.float64)
+    address = first.ctypes.data
+    assert ecgingest.array_pool_bytes() == 0
+    del first
+    assert ecgingest.array_pool_bytes() >= LARGE * 8
+    second = aligned_empty(LARGE, np.float64)
+    assert second.ctypes.data == address
+    assert ecgingest.array_pool_bytes() == 0
+
+
+def test_live_arrays_never_share_memory(pool):
+    arrays = [aligned_empty(LARGE, np.float64) for _ in range(3)]
+    for k, a in enumerate(arrays):
+        a.fill(k)
+    del arrays[1]
+    arrays.append(aligned_empty(LARGE, np.float64))
+    arrays[-1].fill(7)
+    assert arrays[0][0] == 0 and arrays[1][-1] == 2 and arrays[2][LARGE // 2] == 7
+    starts = sorted(a.ctypes.data for a in arrays)
+    assert all(b - a >= LARGE * 8 for a, b in zip(starts, starts[1:]))
+
+
+def test_a_view_keeps_the_memory_out_of_the_pool(pool):
+    array = aligned_empty(LARGE, np.float64)
+    array[:] = 3.5
+    tail = array[-10:]
+    del array
+    assert ecgingest.array_pool_bytes() == 0
+    other = aligned_empty(LARGE, np.float64)
+    other.fill(-1.0)
+    assert np.all(tail == 3.5)
+    del tail
+    assert ecgingest.array_pool_bytes() > 0
+
+
+def test_large_arrays_start_on_a_huge_page_boundary_and_are_plain_writable_arrays(pool):
+    array = aligned_empty(2 * LARGE, np.int32)
+    assert array.ctypes.data % HUGE_PAGE == 0
+    assert array.dtype == np.int32 and array.shape == (2 * LARGE,)
+    assert array.flags.c_contiguous and array.flags.writeable and array.flags.aligned
+    small = aligned_empty(100, np.float64)
+    assert small.shape == (100,) and small.base is None
+
+
+def test_limit_bounds_what_the_pool_keeps(pool):
+    ecgingest.set_array_pool_limit(20 * 1024 * 1024)
+    arrays = [aligned_empty(LARGE, np.float64) for _ in range(3)]  # 16 MiB blocks each
+    del arrays
+    assert 0 < ecgingest.array_pool_bytes() <= 20 * 1024 * 1024
+
+
+def test_limit_zero_frees_the_pool_and_stops_pooling(pool):
+    del pool
+    array = aligned_empty(LARGE, np.float64)
+    del array
+    assert ecgingest.array_pool_bytes() > 0
+    assert ecgingest.set_array_pool_limit(0) == 256 * 1024 * 1024
+    assert ecgingest.array_pool_bytes() == 0
+    array = aligned_empty(LARGE, np.float64)
+    del array
+    assert ecgingest.array_pool_bytes() == 0
+
+
+def test_a_miss_releases_pooled_memory_before_allocating(pool):
+    """The pool never lifts the peak: memory of another size is let go first."""
+    small = aligned_empty(LARGE, np.float64)
+    del small
+    held = ecgingest.array_pool_bytes()
+    big = aligned_empty(4 * LARGE, np.float64)
+    assert ecgingest.array_pool_bytes() == 0 and held > 0
+    del big
+
+
+def test_negative_limit_is_refused():
+    with pytest.raises(ValueError, match="bytes"):
+        ecgingest.set_array_pool_limit(-1)
+
+
+def test_physical_values_from_pooled_memory_are_exact(pool):
+    digital = np.arange(-LARGE // 2, LARGE // 2, dtype=np.int32)
+    for _ in range(3):  # the second and third outputs land in reused memory
+        physical = to_physical(digital, 0.5, 1.0)
+        np.testing.assert_array_equal(physical, digital * 0.5 + 1.0)
+        del physical
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", "0"), ("1048576", "1048576"),
+                                                 ("lots", str(512 * 1024 * 1024))])
+def test_environment_sets_the_default_limit(value, expected):
+    code = ("import warnings, ecgingest; warnings.simplefilter('ignore'); "
+            "print(ecgingest.set_array_pool_limit(0))")
+    env = dict(os.environ, ECGINGEST_ARRAY_POOL=value)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == expected
