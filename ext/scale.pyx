@@ -166,8 +166,9 @@ def array_pool_bytes() -> int:
     return _pool_bytes
 
 
-def aligned_empty(Py_ssize_t n, dtype):
-    """``np.empty(n, dtype)``; when large, from the pool and on a 2 MiB boundary.
+def aligned_empty(Py_ssize_t n, dtype, bint pooled=False):
+    """``np.empty(n, dtype)``; when large (or ``pooled``), from the pool and on a
+    2 MiB boundary.
 
     numpy asks the kernel for transparent huge pages on large arrays, but the
     kernel can back only the whole, aligned 2 MiB stretches with them; the
@@ -183,14 +184,14 @@ def aligned_empty(Py_ssize_t n, dtype):
     if itemsize > 0 and n > (PY_SSIZE_T_MAX - 2 * HUGE_PAGE) // itemsize:
         raise MemoryError(f"array of {n} items of {itemsize} bytes is too large")
     cdef Py_ssize_t nbytes = n * itemsize
-    if nbytes < ALIGN_FROM or not dt.isnative or dt.kind not in "biufc":
+    if (nbytes < ALIGN_FROM and not pooled) or not dt.isnative or dt.kind not in "biufc":
         return np.empty(n, dtype=dt)
     cdef Py_ssize_t capacity = (nbytes + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
-    pooled = _take(capacity)
-    if pooled is None:
+    found = _take(capacity)
+    if found is None:
         raw = np.empty(capacity + HUGE_PAGE, dtype=np.uint8)
     else:
-        capacity, raw = pooled
+        capacity, raw = found
     cdef char* base = <char*>cnp.PyArray_DATA(raw)
     cdef size_t addr = <size_t>base
     base += (HUGE_PAGE - addr % HUGE_PAGE) % HUGE_PAGE

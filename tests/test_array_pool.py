@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ecgingest
+from ecgingest._arena import Arena
 from ecgingest._ext.scale import aligned_empty, to_physical
 
 LARGE = 2_000_000  # float64 items: 16 MB, above the 8 MiB pooling threshold
@@ -120,3 +121,52 @@ def test_environment_sets_the_default_limit(value, expected):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+# --------------------------------------------------------------------------- arena
+
+
+def test_arena_arrays_are_disjoint_aligned_and_typed():
+    arena = Arena()
+    arrays = [arena.empty(n, dtype) for n, dtype in
+              [(1, np.uint8), (1000, np.int16), (3, np.int32), (5000, np.uint8)]]
+    for k, a in enumerate(arrays):
+        a.fill(k + 1)
+        assert a.ctypes.data % 64 == 0 and a.flags.c_contiguous and a.flags.writeable
+    assert [int(a[0]) for a in arrays] == [1, 2, 3, 4]
+    assert arrays[1].dtype == np.int16 and arrays[1].shape == (1000,)
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+
+
+def test_arena_starts_a_new_block_when_one_is_full_and_large_arrays_get_their_own():
+    arena = Arena()
+    per_block = Arena.BLOCK // Arena.LARGEST
+    arrays = [arena.empty(Arena.LARGEST) for _ in range(per_block + 1)]
+    first = arrays[0].ctypes.data
+    assert first % HUGE_PAGE == 0
+    assert [a.ctypes.data - first for a in arrays[:per_block]] == [
+        k * Arena.LARGEST for k in range(per_block)]
+    assert not first <= arrays[-1].ctypes.data < first + Arena.BLOCK
+    big = arena.empty(Arena.LARGEST + 1)
+    assert all(not a.ctypes.data <= big.ctypes.data < a.ctypes.data + a.nbytes for a in arrays)
+    assert big.nbytes == Arena.LARGEST + 1
+
+
+def test_kept_record_of_an_archive_survives_its_siblings_and_the_pool(pool):
+    """Records of one archive share blocks: dropping the others must not free or reuse
+    the memory of the one that is kept."""
+    from ecgingest import demo
+
+    expected = {r.name: [s.digital.copy() for s in r.signals] for r in ecgingest.read(demo.archive())}
+    records = ecgingest.read(demo.archive())
+    kept = records[-1]
+    del records
+    for _ in range(3):  # later uploads take pooled blocks
+        again = ecgingest.read(demo.archive())
+        for r in again:
+            for s in r.signals:
+                assert s.digital.flags.writeable is False
+        del again
+    for s, ref in zip(kept.signals, expected[kept.name]):
+        np.testing.assert_array_equal(s.digital, ref)

@@ -38,6 +38,7 @@ import numpy as _np
 
 from . import _libarchive as _la
 from . import _liblzma as _lzma
+from ._arena import Arena
 from .errors import (
     ArchiveError,
     ChecksumError,
@@ -331,6 +332,7 @@ class _Walker:
         self.depth = depth
         self.prefix = prefix
         self.links: set[str] = set()
+        self.arena = Arena()  # entry bytes: all released when the upload is done
 
     # -- names -------------------------------------------------------------
     def classify(self, raw: str, *, is_dir: bool, link: str | None,
@@ -607,14 +609,18 @@ def _read_libarchive_data(a: int, path: str, declared: int | None, walker: _Walk
 
     Reads straight into one buffer that starts at most 1 MiB and doubles only
     as real data fills it, so memory is at most twice what actually arrived.
-    The buffer is a NumPy array from ``np.empty``: unlike ``bytearray`` it is
-    not zero-filled first (libarchive writes every byte that is kept, and the
-    unused tail is cleared before the bytes are handed out).
+    The buffer is a NumPy array, not zero-filled first (libarchive writes every
+    byte that is kept, and the unused tail is cleared before the bytes are
+    handed out). A small entry of declared size, which never grows (a byte past
+    the declared size fails it), takes its buffer from the walk's arena.
     """
     cap = walker.limits.max_entry_size + 1
     hint = declared + 1 if declared is not None else 64 * 1024
     size = max(1, min(hint, _FIRST_ALLOCATION, cap))
-    buf = _np.empty(size, _np.uint8)
+    if declared is not None and size == declared + 1:
+        buf = walker.arena.empty(size)
+    else:
+        buf = _np.empty(size, _np.uint8)
     address = buf.ctypes.data
     produced = 0
     start_raw = _la.filter_bytes(a, -1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._arena import Arena
 from .archive import ByteBudget, Failed, Limits
 from .detect import detect, single_file_formats
 from .errors import (
@@ -74,6 +75,7 @@ class _Walk:
         self.groups: dict[str, dict[str, Entry]] = {}
         self.headers: list[tuple[str, str]] = []  # (directory, header name) in entry order
         self.entry_index: dict[str, int] = {}
+        self.arena = Arena()  # samples of small WFDB records: they live with the records
 
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
@@ -113,7 +115,8 @@ class _Walk:
             by_dir.setdefault(directory, []).append(name)
         for directory, names in by_dir.items():
             pool = self.groups[directory]
-            for outcome in _wfdb.read_pool(pool, names, strict=self.strict):
+            for outcome in _wfdb.read_pool(pool, names, strict=self.strict,
+                                           arena=self.arena):
                 paths = tuple(_join(directory, n) for n in outcome.files)
                 used.update(paths)
                 if outcome.error is not None:

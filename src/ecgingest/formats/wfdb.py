@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._arena import Arena
 from .._ext import wfdb as _kernel
 from .._ext.scale import aligned_empty
 from ..errors import (
@@ -485,11 +486,12 @@ class PoolOutcome:
 
 
 def read_pool(pool: Mapping[str, Entry], headers: Sequence[str], *,
-              strict: bool = False) -> Iterator[PoolOutcome]:
+              strict: bool = False, arena: Arena | None = None) -> Iterator[PoolOutcome]:
     """One outcome per record of a directory group, in header order.
 
     Segment and layout headers referenced by a multi-segment header of the
-    same pool are consumed by it and yield no outcome of their own.
+    same pool are consumed by it and yield no outcome of their own. Sample
+    arrays of small records come from ``arena`` when one is given.
     """
     parsed: dict[str, WfdbHeader | EcgIngestError] = {}
     for name in headers:
@@ -506,7 +508,7 @@ def read_pool(pool: Mapping[str, Entry], headers: Sequence[str], *,
         if name in consumed:
             continue
         hdr = parsed[name]
-        reader = _Reader(pool, strict)
+        reader = _Reader(pool, strict, arena)
         files = [name]
         if isinstance(hdr, EcgIngestError):
             yield PoolOutcome(name, None, hdr.with_context(path=name), tuple(files))
@@ -555,9 +557,11 @@ class _Decoded:
 class _Reader:
     """Decodes one record from a pool, remembering every file it used."""
 
-    def __init__(self, pool: Mapping[str, Entry], strict: bool) -> None:
+    def __init__(self, pool: Mapping[str, Entry], strict: bool,
+                 arena: Arena | None = None) -> None:
         self.pool = pool
         self.strict = strict
+        self.arena = arena
         self.used: list[str] = []
 
     def _use(self, name: str) -> None:
@@ -728,7 +732,7 @@ class _Reader:
         frame_size = sum(spf)
         skews = [_skew_frames(s) if s.skew else 0 for s in group]
         max_skew = max(skews)
-        outs = _block([nframes * k for k in spf], dtype)
+        outs = _block([nframes * k for k in spf], dtype, self.arena)
         with _signal_bytes(entry) as data:
             view = data[group[0].byte_offset:]
             nbytes = len(view)
@@ -998,14 +1002,15 @@ def _signal_bytes(entry: Entry) -> contextlib.AbstractContextManager[memoryview]
     return entry.view()
 
 
-def _block(sizes: Sequence[int], dtype: type) -> list[np.ndarray]:
+def _block(sizes: Sequence[int], dtype: type, arena: Arena | None = None) -> list[np.ndarray]:
     """Per-signal arrays as views into one contiguous block.
 
     One large allocation instead of one per signal, starting on a huge page
     boundary: numpy backs it with huge pages where the system allows, which
     makes the first write much cheaper.
     """
-    block = aligned_empty(sum(sizes), dtype)
+    total = sum(sizes)
+    block = arena.empty(total, dtype) if arena is not None else aligned_empty(total, dtype)
     views = []
     start = 0
     for size in sizes:  # plain ints: cheaper than numpy bounds for a dozen signals

@@ -1,0 +1,41 @@
+"""Small arrays of one upload carved from shared, pooled blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ._ext.scale import aligned_empty
+
+
+class Arena:
+    """Hands out small arrays from 2 MiB blocks of the array pool.
+
+    An archive of thousands of small records would otherwise fault in
+    thousands of separate buffers page by page, once for the entries' bytes
+    and once for the decoded samples. A block is one huge page, warm when an
+    earlier upload gave it back, and returns to the pool when the last array
+    carved from it is dropped; so keeping one record of an archive keeps at
+    most one block. Not thread-safe: one arena per upload and per use.
+    """
+
+    BLOCK = 2 << 20
+    LARGEST = 256 << 10
+    """Larger arrays get memory of their own."""
+
+    def __init__(self) -> None:
+        self._block: np.ndarray | None = None
+        self._used = 0
+
+    def empty(self, n: int, dtype: npt.DTypeLike = np.uint8) -> np.ndarray:
+        """An uninitialised C-contiguous array of ``n`` items."""
+        dt = np.dtype(dtype)
+        nbytes = n * dt.itemsize
+        if nbytes > self.LARGEST or n < 0:
+            return aligned_empty(n, dt)
+        if self._block is None or self._used + nbytes > self.BLOCK:
+            self._block = aligned_empty(self.BLOCK, np.uint8, pooled=True)
+            self._used = 0
+        start = self._used
+        self._used = (start + nbytes + 63) & ~63  # the next array starts on a cache line
+        return self._block[start:start + nbytes].view(dt)
