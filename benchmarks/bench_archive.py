@@ -106,8 +106,9 @@ def ecgingest_read(path: str) -> int:
 
 def ecgingest_walk(path: str) -> int:
     """The archive layer alone: every entry's bytes through ecgingest's checked reader."""
-    from ecgingest.archive import ByteBudget, Limits
-    from ecgingest.sources import Entry, open_upload
+    from ecgingest.limits import ByteBudget, Limits
+    from ecgingest.sources import Entry
+    from ecgingest.uploads import open_upload
 
     limits = Limits()
     with open_upload(path, limits, ByteBudget(limits)) as upload:

@@ -20,7 +20,7 @@ import pytest
 
 import ecgingest
 from conftest import FIXTURES, OneWayStream
-from ecgingest.archive import ByteBudget, Failed, Limits, archive_kind, open_archive
+from ecgingest.archive import archive_kind, open_archive
 from ecgingest.errors import (
     ArchiveError,
     ChecksumError,
@@ -30,7 +30,9 @@ from ecgingest.errors import (
     TruncatedError,
     UnsupportedFeatureError,
 )
-from ecgingest.sources import Entry, Skipped, open_upload
+from ecgingest.limits import ByteBudget, Limits
+from ecgingest.sources import Entry, Failed, Skipped
+from ecgingest.uploads import open_upload
 
 LOCAL = FIXTURES / "archives"
 

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, OneWayStream
-from ecgingest.archive import ByteBudget, Limits
 from ecgingest.errors import EcgIngestError
-from ecgingest.sources import Entry, open_upload
+from ecgingest.limits import ByteBudget, Limits
+from ecgingest.sources import Entry
+from ecgingest.uploads import open_upload
 from test_ingest_archives import WRITERS, build
 
 _PART = st.text(alphabet="abcXYZ019_-. é日", min_size=1, max_size=6).filter(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from . import errors
 from ._ext.scale import array_pool_bytes, set_array_pool_limit
-from .archive import Limits
 from .chunked import ChunkedUpload
 from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
 from .formats.wfdb import WfdbHeader, read_wfdb_header
 from .ingest import EntryError, IngestResult, ingest, read
+from .limits import Limits
 from .many import ingest_many
 from .overrides import Overrides
 from .record import Annotation, Metadata, Record, Signal

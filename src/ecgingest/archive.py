@@ -26,7 +26,6 @@ import ctypes
 import io
 import lzma
 import os
-import posixpath
 import struct
 import tempfile
 import zlib
@@ -49,107 +48,12 @@ from .errors import (
     UnsafeEntryError,
     UnsupportedFeatureError,
 )
+from .limits import ByteBudget, Limits
+from .sources import Entry, Failed, Skipped, Upload, normalise_entry_name
 
-__all__ = ["Limits", "normalise_entry_name", "ByteBudget", "archive_kind", "open_archive",
-           "open_stream", "Failed"]
+__all__ = ["archive_kind", "open_archive", "open_stream", "nested_in_directory"]
 
 _MiB = 1024 * 1024
-_GiB = 1024 * _MiB
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what one upload may make ecgingest read or allocate.
-
-    The defaults fit a long Holter recording in an archive while stopping
-    decompression bombs early. Raise a bound by passing your own, e.g.
-    ``Limits(max_entry_size=8 * 2**30)``.
-    """
-
-    max_entries: int = 10_000
-    """Entries (files) in one upload, directories included."""
-    max_entry_size: int = 2 * _GiB
-    """Uncompressed bytes of one entry (or of a standalone upload)."""
-    max_total_size: int = 8 * _GiB
-    """Uncompressed bytes of all entries together."""
-    max_ratio: float = 200.0
-    """Uncompressed / compressed bytes of one entry, checked once it exceeds ``ratio_grace``."""
-    ratio_grace: int = 16 * _MiB
-    """Bytes an entry may expand to before ``max_ratio`` is enforced."""
-    max_nesting: int = 0
-    """Archives inside archives opened (0: reported as skipped)."""
-
-    def __post_init__(self) -> None:
-        for name in ("max_entries", "max_entry_size", "max_total_size", "ratio_grace",
-                     "max_nesting"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"Limits.{name} must be a non-negative integer, got {value!r}")
-        if not self.max_ratio > 0:
-            raise ValueError(f"Limits.max_ratio must be positive, got {self.max_ratio!r}")
-
-
-class ByteBudget:
-    """Counts entries and bytes of one upload as they arrive, against ``Limits``."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.entries = 0
-        self.total = 0
-
-    def add_entry(self, path: str) -> None:
-        self.entries += 1
-        if self.entries > self.limits.max_entries:
-            raise LimitExceededError(
-                f"upload has more than {self.limits.max_entries} entries; raise "
-                f"Limits.max_entries to read it", limit="max_entries",
-                value=self.limits.max_entries, path=path)
-
-    def check_entry_size(self, path: str, size: int) -> None:
-        if size > self.limits.max_entry_size:
-            raise LimitExceededError(
-                f"entry exceeds {self.limits.max_entry_size} bytes; raise "
-                f"Limits.max_entry_size to read it", limit="max_entry_size",
-                value=self.limits.max_entry_size, path=path)
-
-    def add_bytes(self, path: str, count: int) -> None:
-        self.total += count
-        if self.total > self.limits.max_total_size:
-            raise LimitExceededError(
-                f"upload expands beyond {self.limits.max_total_size} bytes in total; raise "
-                f"Limits.max_total_size to read it", limit="max_total_size",
-                value=self.limits.max_total_size, path=path)
-
-
-def normalise_entry_name(name: str) -> str:
-    """Archive-relative POSIX name; :class:`UnsafeEntryError` if it escapes.
-
-    Backslashes count as separators, ``./`` and empty parts are dropped,
-    ``..`` is resolved only while it stays inside the archive.
-    """
-    if (name and "\\" not in name and "//" not in name and "\x00" not in name
-            and "/." not in "/" + name and name[0] != "/" and name[-1] != "/"
-            and name[1:2] != ":"):
-        return name  # already normal: the common case, checked without splitting
-    if "\x00" in name:
-        raise UnsafeEntryError("entry name contains a NUL byte", path=name)
-    text = name.replace("\\", "/")
-    if text.startswith("/") or (len(text) >= 2 and text[1] == ":" and text[0].isalpha()):
-        raise UnsafeEntryError("absolute entry name (would escape the archive)", path=name)
-    parts: list[str] = []
-    for part in text.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise UnsafeEntryError("entry name escapes the archive with '..'", path=name)
-            parts.pop()
-            continue
-        parts.append(part)
-    if not parts:
-        raise UnsafeEntryError("empty entry name", path=name)
-    return posixpath.join(*parts)
-
 
 # ---------------------------------------------------------------------------
 # Content sniffing
@@ -434,16 +338,6 @@ def _claimed_by_format(entry: Entry) -> bool:
         return detect(entry) is not None
     except Exception:  # sniffers must not raise; if one does, keep the entry as data
         return False
-
-
-@dataclass(frozen=True)
-class Failed:
-    """An archive entry whose bytes could not be read completely and correctly."""
-
-    path: str
-    error: EcgIngestError
-    fatal: bool = False
-    """True when the archive cannot be read past this entry."""
 
 
 def _walk_kind(kind: str, blob: _Blob, walker: _Walker) -> Iterator[Entry | Skipped | Failed]:
@@ -1269,5 +1163,3 @@ def _read_exactly(stream: IO[bytes], count: int) -> bytes:
     return b"".join(parts)
 
 
-
-from .sources import Entry, Skipped, Upload  # noqa: E402  (sources imports this module)

@@ -13,8 +13,8 @@ import io
 import tempfile
 from typing import IO
 
-from .archive import Limits
 from .errors import LimitExceededError, UploadError
+from .limits import Limits
 
 __all__ = ["ChunkedUpload"]
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ._arena import Arena
-from .archive import ByteBudget, Failed, Limits
 from .detect import detect, single_file_formats
 from .errors import (
     CorruptDataError,
@@ -19,9 +18,11 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .formats import wfdb as _wfdb
+from .limits import ByteBudget, Limits
 from .overrides import Overrides
 from .record import Record
-from .sources import Entry, Skipped, Source, Upload, directory_pool, open_upload
+from .sources import Entry, Failed, Skipped, Source, Upload
+from .uploads import directory_pool, open_upload
 
 __all__ = ["ingest", "read", "IngestResult", "EntryError", "Skipped"]
 

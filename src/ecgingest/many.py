@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import Limits
 from .errors import EcgIngestError, SourceUnavailableError, WorkerLostError
 from .ingest import EntryError, IngestResult, ingest
+from .limits import Limits
 from .overrides import Overrides
-from .sources import FileGroup, Source, is_upload_file
+from .sources import FileGroup, Source
+from .uploads import is_upload_file
 
 __all__ = ["ingest_many", "uploads_below", "BatchSummary"]
 

@@ -1,9 +1,9 @@
-"""Turning what the caller passed into entries: one file, a directory, an archive.
+"""Entries and what a walk yields: files, skipped reports, failures, uploads.
 
 An :class:`Upload` is either a single file (``single``) or a container whose
 ``entries()`` yields :class:`Entry` objects (and :class:`Skipped` reports) in
-a defined order. Directories are containers whose entries are the files
-below them; archives come from :func:`ecgingest.archive.open_archive`.
+a defined order; :func:`ecgingest.uploads.open_upload` makes one from what the
+caller passed, :func:`ecgingest.archive.open_archive` from an archive.
 """
 
 from __future__ import annotations
@@ -11,14 +11,19 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Union
+from typing import IO, TYPE_CHECKING, Union
 
 from .errors import EcgIngestError, UnsafeEntryError
 
-__all__ = ["Source", "Entry", "Skipped", "Upload", "open_upload", "SNIFF_BYTES"]
+if TYPE_CHECKING:
+    from .limits import ByteBudget
+
+__all__ = ["Source", "Entry", "Skipped", "Failed", "Upload", "FileGroup", "SNIFF_BYTES",
+           "normalise_entry_name"]
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], list, tuple]
 
@@ -172,7 +177,7 @@ class Upload:
         self._close = close
 
     def entries(self) -> Iterator[Entry | Skipped | Failed]:
-        """Entries in upload order; :class:`~ecgingest.archive.Failed` for unreadable ones."""
+        """Entries in upload order; :class:`~Failed` for unreadable ones."""
         if self.single is not None:
             yield self.single
         elif self._entries is not None:
@@ -189,90 +194,6 @@ class Upload:
         self.close()
 
 
-def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
-    """Files below ``root`` in sorted relative-path order; links are not followed."""
-    stack = [root]
-    found: list[tuple[str, str, Path]] = []
-    while stack:
-        folder = stack.pop()
-        with os.scandir(folder) as it:
-            for item in it:
-                rel = Path(item.path).relative_to(root).as_posix()
-                if item.is_symlink():
-                    found.append((rel, "symbolic link (links are never followed)", Path(item.path)))
-                elif item.is_dir(follow_symlinks=False):
-                    stack.append(Path(item.path))
-                elif item.is_file(follow_symlinks=False):
-                    found.append((rel, "", Path(item.path)))
-                else:
-                    found.append((rel, "not a regular file (device, socket or pipe)",
-                                  Path(item.path)))
-    for rel, refusal, file in sorted(found, key=lambda item: item[0]):
-        budget.add_entry(rel)
-        if refusal:
-            yield Skipped(rel, refusal)
-            continue
-        try:
-            path = normalise_entry_name(rel)
-        except UnsafeEntryError as exc:
-            yield Skipped(rel, exc.message)
-            continue
-        yield from _archive.nested_in_directory(
-            _FileEntry(path, file, file.stat().st_size, budget), budget)
-
-
-def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0) -> bytes:
-    from .errors import LimitExceededError
-
-    cap = limits.max_entry_size - already
-    data = stream.read(max(cap, 0) + 1)
-    if data is None:
-        data = b""
-    if len(data) > cap:
-        raise LimitExceededError(
-            f"upload exceeds {limits.max_entry_size} bytes; raise Limits.max_entry_size to "
-            f"read it", limit="max_entry_size", value=limits.max_entry_size, path=label)
-    return bytes(data)
-
-
-def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
-    """Classify ``source`` and return the :class:`Upload` to walk."""
-    if isinstance(source, (list, tuple)):
-        opened = _archive.open_archive(source, limits, budget)
-        if opened is None:
-            raise EcgIngestError("a list of paths must be the volumes of one archive")
-        return opened
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source) if not isinstance(source, bytes) else source
-        entry = Entry.from_bytes("upload", data)
-        opened = _archive.open_archive(entry, limits, budget)
-        if opened is not None:
-            return opened
-        budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
-        return Upload("<bytes>", single=entry)
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fspath(source))
-        if path.is_dir():
-            return Upload(str(path), entries=lambda: _walk_directory(path, budget))
-        if not path.exists():
-            raise FileNotFoundError(f"no such file or directory: {str(path)!r}")
-        entry = _FileEntry(path.name, path, path.stat().st_size, budget)
-        return (_archive.open_archive(entry, limits, budget)
-                or Upload(str(path), single=entry))
-    if isinstance(source, FileGroup):
-        return Upload(str(source), entries=lambda: _group_entries(source, budget))
-    if hasattr(source, "read"):
-        label = str(getattr(source, "name", "<stream>"))
-        name = os.path.basename(label) if label != "<stream>" else "upload"
-        opened, head = _archive.open_stream(source, label, limits, budget)
-        if opened is not None:
-            return opened
-        data = head + _read_stream(source, limits, label, already=len(head))
-        return Upload(label, single=Entry.from_bytes(name, data))
-    raise TypeError(
-        f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
-
-
 @dataclass(frozen=True)
 class FileGroup:
     """Some files of one directory on disk, read as one upload (a WFDB pool)."""
@@ -284,31 +205,41 @@ class FileGroup:
         return f"{self.directory}{os.sep} ({len(self.names)} files)"
 
 
-def _group_entries(group: FileGroup, budget: ByteBudget) -> Iterator[Entry | Skipped]:
-    for name in group.names:
-        budget.add_entry(name)
-        file = group.directory / name
-        yield _FileEntry(normalise_entry_name(name), file, file.stat().st_size, budget)
+def normalise_entry_name(name: str) -> str:
+    """Archive-relative POSIX name; :class:`UnsafeEntryError` if it escapes.
+
+    Backslashes count as separators, ``./`` and empty parts are dropped,
+    ``..`` is resolved only while it stays inside the archive.
+    """
+    if (name and "\\" not in name and "//" not in name and "\x00" not in name
+            and "/." not in "/" + name and name[0] != "/" and name[-1] != "/"
+            and name[1:2] != ":"):
+        return name  # already normal: the common case, checked without splitting
+    if "\x00" in name:
+        raise UnsafeEntryError("entry name contains a NUL byte", path=name)
+    text = name.replace("\\", "/")
+    if text.startswith("/") or (len(text) >= 2 and text[1] == ":" and text[0].isalpha()):
+        raise UnsafeEntryError("absolute entry name (would escape the archive)", path=name)
+    parts: list[str] = []
+    for part in text.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise UnsafeEntryError("entry name escapes the archive with '..'", path=name)
+            parts.pop()
+            continue
+        parts.append(part)
+    if not parts:
+        raise UnsafeEntryError("empty entry name", path=name)
+    return posixpath.join(*parts)
 
 
-def is_upload_file(path: Path, limits: Limits) -> bool:
-    """True when a file on disk is an upload of its own (an archive or a single-file format)."""
-    from .detect import detect
+@dataclass(frozen=True)
+class Failed:
+    """An archive entry whose bytes could not be read completely and correctly."""
 
-    entry = _FileEntry(path.name, path, path.stat().st_size, ByteBudget(limits))
-    return _archive.archive_kind(entry.head(1024)) is not None or detect(entry) is not None
-
-
-def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:
-    """The files next to a WFDB header on disk, by name (what wfdb users expect)."""
-    pool: dict[str, Entry] = {}
-    for item in sorted(header.parent.iterdir()):
-        if item.is_file() and not item.is_symlink():
-            pool[item.name] = _FileEntry(item.name, item, item.stat().st_size, budget)
-    return pool
-
-
-
-# Imported last: the archive layer builds Entry/Skipped/Upload objects of this module.
-from . import archive as _archive  # noqa: E402
-from .archive import ByteBudget, Failed, Limits, normalise_entry_name  # noqa: E402
+    path: str
+    error: EcgIngestError
+    fatal: bool = False
+    """True when the archive cannot be read past this entry."""

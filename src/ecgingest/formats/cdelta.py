@@ -21,9 +21,9 @@ import numpy as np
 import zstandard
 
 from .._ext import cdelta as _kernel
-from ..archive import Limits
 from ..detect import SingleFileFormat
 from ..errors import CorruptDataError, HeaderError, LimitExceededError, TruncatedError
+from ..limits import Limits
 from ..record import Record, Signal
 from ..sources import Entry
 

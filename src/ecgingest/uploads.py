@@ -1,0 +1,136 @@
+"""Turning what the caller passed into an :class:`~ecgingest.sources.Upload`.
+
+A path to a file, a directory, bytes, a binary stream, a list of archive
+volumes or a :class:`~ecgingest.sources.FileGroup`: each becomes a single
+entry or a container whose entries come in a defined order. Archives are
+opened by :mod:`ecgingest.archive`; directories are walked here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from . import archive
+from .errors import EcgIngestError, LimitExceededError, UnsafeEntryError
+from .limits import ByteBudget, Limits
+from .sources import (
+    Entry,
+    Failed,
+    FileGroup,
+    Skipped,
+    Source,
+    Upload,
+    _FileEntry,
+    normalise_entry_name,
+)
+
+__all__ = ["open_upload", "is_upload_file", "directory_pool"]
+
+
+def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
+    """Files below ``root`` in sorted relative-path order; links are not followed."""
+    stack = [root]
+    found: list[tuple[str, str, Path]] = []
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                rel = Path(item.path).relative_to(root).as_posix()
+                if item.is_symlink():
+                    found.append((rel, "symbolic link (links are never followed)", Path(item.path)))
+                elif item.is_dir(follow_symlinks=False):
+                    stack.append(Path(item.path))
+                elif item.is_file(follow_symlinks=False):
+                    found.append((rel, "", Path(item.path)))
+                else:
+                    found.append((rel, "not a regular file (device, socket or pipe)",
+                                  Path(item.path)))
+    for rel, refusal, file in sorted(found, key=lambda item: item[0]):
+        budget.add_entry(rel)
+        if refusal:
+            yield Skipped(rel, refusal)
+            continue
+        try:
+            path = normalise_entry_name(rel)
+        except UnsafeEntryError as exc:
+            yield Skipped(rel, exc.message)
+            continue
+        yield from archive.nested_in_directory(
+            _FileEntry(path, file, file.stat().st_size, budget), budget)
+
+
+def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0) -> bytes:
+    cap = limits.max_entry_size - already
+    data = stream.read(max(cap, 0) + 1)
+    if data is None:
+        data = b""
+    if len(data) > cap:
+        raise LimitExceededError(
+            f"upload exceeds {limits.max_entry_size} bytes; raise Limits.max_entry_size to "
+            f"read it", limit="max_entry_size", value=limits.max_entry_size, path=label)
+    return bytes(data)
+
+
+def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
+    """Classify ``source`` and return the :class:`Upload` to walk."""
+    if isinstance(source, (list, tuple)):
+        opened = archive.open_archive(source, limits, budget)
+        if opened is None:
+            raise EcgIngestError("a list of paths must be the volumes of one archive")
+        return opened
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source) if not isinstance(source, bytes) else source
+        entry = Entry.from_bytes("upload", data)
+        opened = archive.open_archive(entry, limits, budget)
+        if opened is not None:
+            return opened
+        budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
+        return Upload("<bytes>", single=entry)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source))
+        if path.is_dir():
+            return Upload(str(path), entries=lambda: _walk_directory(path, budget))
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or directory: {str(path)!r}")
+        entry = _FileEntry(path.name, path, path.stat().st_size, budget)
+        return (archive.open_archive(entry, limits, budget)
+                or Upload(str(path), single=entry))
+    if isinstance(source, FileGroup):
+        return Upload(str(source), entries=lambda: _group_entries(source, budget))
+    if hasattr(source, "read"):
+        label = str(getattr(source, "name", "<stream>"))
+        name = os.path.basename(label) if label != "<stream>" else "upload"
+        opened, head = archive.open_stream(source, label, limits, budget)
+        if opened is not None:
+            return opened
+        data = head + _read_stream(source, limits, label, already=len(head))
+        return Upload(label, single=Entry.from_bytes(name, data))
+    raise TypeError(
+        f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+def _group_entries(group: FileGroup, budget: ByteBudget) -> Iterator[Entry | Skipped]:
+    for name in group.names:
+        budget.add_entry(name)
+        file = group.directory / name
+        yield _FileEntry(normalise_entry_name(name), file, file.stat().st_size, budget)
+
+
+def is_upload_file(path: Path, limits: Limits) -> bool:
+    """True when a file on disk is an upload of its own (an archive or a single-file format)."""
+    from .detect import detect
+
+    entry = _FileEntry(path.name, path, path.stat().st_size, ByteBudget(limits))
+    return archive.archive_kind(entry.head(1024)) is not None or detect(entry) is not None
+
+
+def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:
+    """The files next to a WFDB header on disk, by name (what wfdb users expect)."""
+    pool: dict[str, Entry] = {}
+    for item in sorted(header.parent.iterdir()):
+        if item.is_file() and not item.is_symlink():
+            pool[item.name] = _FileEntry(item.name, item, item.stat().st_size, budget)
+    return pool
