@@ -20,7 +20,7 @@ from .errors import (
 from .formats import wfdb as _wfdb
 from .limits import ByteBudget, Limits
 from .overrides import Overrides
-from .record import Record
+from .record import Record, emit_warnings
 from .sources import Entry, Failed, Skipped, Source, Upload
 from .uploads import directory_pool, open_upload
 
@@ -151,7 +151,9 @@ def _join(directory: str, name: str) -> str:
 
 
 def _with_sources(record: Record, paths: tuple[str, ...]) -> Record:
-    return record if record.sources else record.replace(sources=paths)
+    record = record if record.sources else record.replace(sources=paths)
+    emit_warnings(record, stacklevel=4)
+    return record
 
 
 def _tried() -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,8 +13,18 @@ from typing import Any
 import numpy as np
 
 from ._ext import scale as _scale
+from .errors import EcgWarning
 
 __all__ = ["Signal", "Annotation", "Metadata", "Record", "METADATA_FIELDS"]
+
+
+def emit_warnings(record: Record, stacklevel: int = 2) -> None:
+    """Issue each of the record's tolerated deviations as an :class:`EcgWarning`, named
+    by where the record came from; every public way to a record calls this once."""
+    if record.warnings:
+        where = ", ".join(record.sources) or record.name
+        for message in record.warnings:
+            warnings.warn(f"{where}: {message}", EcgWarning, stacklevel=stacklevel + 1)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:

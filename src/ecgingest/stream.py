@@ -27,7 +27,7 @@ from .errors import DuplicateFrameError, EcgIngestError, FrameMismatchError, Str
 from .formats.cdelta import MAGIC as _CDELTA_MAGIC
 from .formats.cdelta import CdeltaHeader, decode_payload
 from .overrides import Overrides
-from .record import Metadata, Record, Signal
+from .record import Metadata, Record, Signal, emit_warnings
 
 __all__ = ["Stream", "LEAD_CODES", "DEVICE_STATES"]
 
@@ -302,6 +302,7 @@ class Stream:
                 "missing_frames": missing,
             },
         )
+        emit_warnings(record)
         return checked.apply(record) if checked else record
 
     # ------------------------------------------------------------ persistence

@@ -14,7 +14,6 @@ import math
 import os
 import re
 import stat
-import warnings as _warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Union
@@ -24,7 +23,7 @@ import numpy as np
 from .._ext import edf as _kernel
 from .._ext.scale import aligned_empty
 from ..detect import SingleFileFormat
-from ..errors import EcgWarning, HeaderError, TruncatedError
+from ..errors import HeaderError, TruncatedError
 from ..record import Annotation, Metadata, Record, Signal
 from ..sources import Entry
 
@@ -629,8 +628,6 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
     }
     extras.update(header.identification)
     metadata = header.metadata
-    for message in ctx.warnings:
-        _warnings.warn(f"{path or name}: {message}", EcgWarning, stacklevel=3)
     return Record(name=name, format=fmt, format_detail=header.format_detail, signals=signals,
                   start_time=start, metadata=metadata, annotations=annotations,
                   data_record_onsets=onsets, sources=(path,) if path else (),

@@ -14,7 +14,6 @@ import datetime as dt
 import itertools
 import math
 import struct
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -27,7 +26,6 @@ from ..errors import (
     ChecksumError,
     CorruptDataError,
     EcgIngestError,
-    EcgWarning,
     HeaderError,
     TruncatedError,
     UnsupportedFeatureError,
@@ -149,12 +147,10 @@ class _Ctx:
         if self.strict:
             raise self.error(cls, message + " (strict mode)", offset=offset, field=field)
         self.warnings.append(message)
-        warnings.warn(message, EcgWarning, stacklevel=4)
 
     def note(self, message: str) -> None:
         """A tolerated oddity that is not worth failing even a strict read."""
         self.warnings.append(message)
-        warnings.warn(message, EcgWarning, stacklevel=4)
 
     def text(self, raw: bytes) -> str:
         """A string field: up to its first NUL, in the encoding section 1 declares."""
