@@ -170,3 +170,27 @@ def test_kept_record_of_an_archive_survives_its_siblings_and_the_pool(pool):
         del again
     for s, ref in zip(kept.signals, expected[kept.name]):
         np.testing.assert_array_equal(s.digital, ref)
+
+
+def test_threads_allocating_and_dropping_never_see_each_others_arrays(pool):
+    import threading
+
+    failures: list[str] = []
+
+    def work(tag: int) -> None:
+        for round_ in range(40):
+            arrays = [aligned_empty(LARGE // (k + 1), np.float64) for k in range(3)]
+            for a in arrays:
+                a.fill(tag * 1000 + round_)
+            for a in arrays:
+                if not (a[0] == a[-1] == a[len(a) // 2] == tag * 1000 + round_):
+                    failures.append(f"thread {tag} round {round_}")
+            del arrays
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert 0 < ecgingest.array_pool_bytes() <= 256 * 1024 * 1024
