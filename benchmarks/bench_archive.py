@@ -57,9 +57,10 @@ def make_zip(count: int, seed: int = 7) -> bytes:
             name = f"r{i:04d}"
             samples = (beat[:, None] * rng.uniform(0.2, 1.0, 12)[None, :]
                        + rng.normal(0, 20, (n, 12))).astype("<i2")
-            lines = [f"{name} 12 {FS} {n}"]
-            for lead in LEADS:
-                lines.append(f"{name}.dat 16 200/mV 16 0 0 0 0 {lead}")
+            lines = [f"{name} 12 {FS} {n}"]  # as wfdb.wrsamp writes it, checksums included
+            for lead, column in zip(LEADS, samples.T):
+                check = int(column.astype(np.int64).sum()) % 65536
+                lines.append(f"{name}.dat 16 200/mV 16 0 {column[0]} {check} 0 {lead}")
             zf.writestr(f"{name}/{name}.hea", "\n".join(lines) + "\n")
             zf.writestr(f"{name}/{name}.dat", samples.tobytes())
     return buf.getvalue()

@@ -30,9 +30,12 @@ from ecgingest.many import uploads_below
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
-def _header(name: str, fmt: int, n: int, file: str) -> str:
-    lines = [f"{name} {len(LEADS)} 500 {n}"]
-    lines += [f"{file} {fmt} 200/mV 12 0 0 0 0 {lead}" for lead in LEADS]
+def _header(name: str, fmt: int, frames: np.ndarray, file: str) -> str:
+    """A header as wfdb.wrsamp writes it: initial values and checksums included."""
+    lines = [f"{name} {len(LEADS)} 500 {frames.shape[0]}"]
+    for i, lead in enumerate(LEADS):
+        check = int(frames[:, i].astype(np.int64).sum()) % 65536
+        lines.append(f"{file} {fmt} 200/mV 12 0 {frames[0, i]} {check} 0 {lead}")
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +67,7 @@ def make_small_archives(folder: Path, count: int) -> list[Path]:
     for i in range(count):
         path = folder / f"upload{i:05d}.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(f"rec{i}/rec.hea", _header("rec", 16, frames.shape[0], "rec.dat"))
+            zf.writestr(f"rec{i}/rec.hea", _header("rec", 16, frames, "rec.dat"))
             zf.writestr(f"rec{i}/rec.dat", dat)
         paths.append(path)
     return paths
@@ -76,7 +79,7 @@ def make_hour_records(folder: Path, count: int) -> Path:
     for i in range(count):
         sub = folder / f"patient{i:03d}"
         sub.mkdir(parents=True, exist_ok=True)
-        (sub / "hour.hea").write_text(_header("hour", 212, frames.shape[0], "hour.dat"))
+        (sub / "hour.hea").write_text(_header("hour", 212, frames, "hour.dat"))
         (sub / "hour.dat").write_bytes(dat)
     return folder
 

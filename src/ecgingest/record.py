@@ -19,12 +19,13 @@ __all__ = ["Signal", "Annotation", "Metadata", "Record", "METADATA_FIELDS"]
 
 
 def emit_warnings(record: Record, stacklevel: int = 2) -> None:
-    """Issue each of the record's tolerated deviations as an :class:`EcgWarning`, named
-    by where the record came from; every public way to a record calls this once."""
+    """One :class:`EcgWarning` per record that had deviations tolerated, naming where it
+    came from and listing them all (a batch of damaged files warns once per file, not
+    once per signal). Every public way to a record calls this once."""
     if record.warnings:
         where = ", ".join(record.sources) or record.name
-        for message in record.warnings:
-            warnings.warn(f"{where}: {message}", EcgWarning, stacklevel=stacklevel + 1)
+        warnings.warn(f"{where}: {'; '.join(record.warnings)}", EcgWarning,
+                      stacklevel=stacklevel + 1)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
