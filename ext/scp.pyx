@@ -652,6 +652,108 @@ cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order, int32_t* lo,
     _bounds(x, n, lo, hi)
 
 
+cdef int _tables_from(_Tables* t, const int32_t[:, ::1] codes,
+                      const int32_t[::1] table_offsets, const int32_t[::1] lut,
+                      const int64_t[::1] lut_offsets, const int32_t[::1] lut_bits,
+                      const int64_t[::1] fast, const int64_t[::1] long_offsets,
+                      const uint32_t[::1] long_keys, const int32_t[::1] long_rows) except -1:
+    """Fill ``t`` from the arrays of :func:`build_luts`, after checking that
+    they agree with each other. The arrays must outlive every use of ``t``."""
+    cdef Py_ssize_t ntables
+    if codes is None or table_offsets is None or lut is None or lut_offsets is None \
+            or lut_bits is None or fast is None or long_offsets is None \
+            or long_keys is None or long_rows is None:
+        raise ValueError("Huffman decoding needs its tables")
+    ntables = table_offsets.shape[0] - 1
+    if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
+        raise ValueError("malformed Huffman tables")
+    if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
+            or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0] \
+            or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
+            or long_offsets[ntables] > long_keys.shape[0]:
+        raise ValueError("malformed Huffman tables")
+    t.codes = &codes[0, 0] if codes.shape[0] > 0 else NULL
+    t.table_offsets = &table_offsets[0]
+    t.ntables = ntables
+    t.lut = &lut[0]
+    t.lut_offsets = &lut_offsets[0]
+    t.lut_bits = &lut_bits[0]
+    t.fast = &fast[0]
+    t.long_offsets = &long_offsets[0]
+    t.long_keys = &long_keys[0] if long_keys.shape[0] > 0 else NULL
+    t.long_rows = &long_rows[0] if long_rows.shape[0] > 0 else NULL
+    return 0
+
+
+cdef int _check_leads(const int64_t[::1] starts, const int64_t[::1] lengths, Py_ssize_t n,
+                      Py_ssize_t nsamples, int differences) except? -100:
+    """Argument checks of one section's decode: OK, or the status to return."""
+    cdef Py_ssize_t i
+    if lengths.shape[0] != starts.shape[0] or nsamples < 0:
+        raise ValueError("lead arrays disagree")
+    if differences not in (0, 1, 2):
+        return UNSUPPORTED
+    for i in range(starts.shape[0]):
+        if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
+            return TRUNCATED
+    return OK
+
+
+cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
+                       const int64_t* lengths, Py_ssize_t nleads, Py_ssize_t nsamples,
+                       bint huffman, int differences, const _Tables* tables, int32_t* out,
+                       int64_t* prod, int32_t* lo, int32_t* hi) noexcept nogil:
+    """Every lead of one section into ``out[nleads, nsamples]`` (rows filled up to
+    each lead's count, zeroed after it), ``prod`` the counts, ``lo``/``hi``
+    widened to the values. Arguments checked by :func:`_check_leads`."""
+    cdef Py_ssize_t i = 0, j, m
+    cdef int st
+    cdef _Lane lanes[2]
+    cdef const uint8_t* base
+    cdef int32_t* row
+    if nleads == 0 or nsamples == 0:
+        for i in range(nleads):
+            prod[i] = 0
+        return OK
+    while i < nleads:
+        if huffman:
+            # leads in pairs through the interleaved loop, then each to its end
+            m = 2 if i + 1 < nleads else 1
+            for j in range(m):
+                _lane_init(&lanes[j], data + starts[i + j] if n > 0 else NULL,
+                           lengths[i + j], out + (i + j) * nsamples, tables)
+            st = OK
+            if m == 2:
+                st = _huffman_pair(&lanes[0], &lanes[1], tables, nsamples)
+            for j in range(m):
+                if st == OK and not lanes[j].ended:
+                    st = _huffman_run(&lanes[j], tables, nsamples)
+                memset(out + (i + j) * nsamples + lanes[j].k, 0,
+                       (nsamples - lanes[j].k) * sizeof(int32_t))
+                prod[i + j] = lanes[j].k
+            if st != OK:
+                memset(out + i * nsamples, 0, (nleads - i) * nsamples * sizeof(int32_t))
+                for j in range(i + m, nleads):
+                    prod[j] = 0
+                return st
+            for j in range(m):
+                _undo_differences(out + (i + j) * nsamples, lanes[j].k, differences, lo, hi)
+            i += m
+        else:
+            base = data + starts[i] if n > 0 else NULL
+            row = out + i * nsamples
+            m = lengths[i] // 2
+            if m > nsamples:
+                m = nsamples
+            for j in range(m):
+                row[j] = <int16_t>load_le16(base + 2 * j)
+            memset(row + m, 0, (nsamples - m) * sizeof(int32_t))
+            prod[i] = m
+            _undo_differences(row, m, differences, lo, hi)
+            i += 1
+    return OK
+
+
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
                  Py_ssize_t nsamples, int huffman, int differences,
                  const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
@@ -665,109 +767,167 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     many values lead ``i`` really held (the rest of its row is zero) and
     ``lo``/``hi`` bound the decoded values (to pick the output dtype).
     """
-    cdef Py_ssize_t nleads = starts.shape[0], i, j, m
+    cdef Py_ssize_t nleads = starts.shape[0]
     cdef Py_ssize_t n = data.shape[0]
-    cdef int status = OK, st
-    cdef Py_ssize_t ntables = 0
-    if lengths.shape[0] != nleads or nsamples < 0:
-        raise ValueError("lead arrays disagree")
-    if differences not in (0, 1, 2):
-        return UNSUPPORTED, None, None, 0, 0
-    for i in range(nleads):
-        if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
-            return TRUNCATED, None, None, 0, 0
+    cdef int status
+    cdef _Tables tables
+    cdef int32_t lo = 0, hi = 0
+    status = _check_leads(starts, lengths, n, nsamples, differences)
+    if status != OK:
+        return status, None, None, 0, 0
     if huffman:
-        if codes is None or table_offsets is None or lut is None or lut_offsets is None \
-                or lut_bits is None or fast is None or long_offsets is None \
-                or long_keys is None or long_rows is None:
-            raise ValueError("Huffman decoding needs its tables")
-        ntables = table_offsets.shape[0] - 1
-        if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
-            raise ValueError("malformed Huffman tables")
-        if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
-                or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0] \
-                or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
-                or long_offsets[ntables] > long_keys.shape[0]:
-            raise ValueError("malformed Huffman tables")
-    # rows are filled up to each lead's count and zeroed after it (no memset of the whole block)
+        _tables_from(&tables, codes, table_offsets, lut, lut_offsets, lut_bits, fast,
+                     long_offsets, long_keys, long_rows)
     values = np.empty((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
     cdef int32_t[:, ::1] v = values
     cdef int64_t[::1] prod = produced
-    cdef Py_ssize_t got
-    cdef const uint8_t* base
-    cdef const int32_t* cp = NULL
-    cdef const int32_t* tp = NULL
-    cdef const int32_t* lp = NULL
-    cdef const int64_t* lop = NULL
-    cdef const int32_t* lbp = NULL
-    cdef const int64_t* fp = NULL
-    cdef const int64_t* lgo = NULL
-    cdef const uint32_t* lgk = NULL
-    cdef const int32_t* lgr = NULL
-    cdef int32_t lo = 0, hi = 0
     if nleads == 0 or nsamples == 0:
         return OK, values, produced, 0, 0
-    if huffman:
-        cp = &codes[0, 0] if codes.shape[0] > 0 else NULL
-        tp = &table_offsets[0]
-        lp = &lut[0]
-        lop = &lut_offsets[0]
-        lbp = &lut_bits[0]
-        fp = &fast[0]
-        lgo = &long_offsets[0]
-        if long_keys.shape[0] > 0:
-            lgk = &long_keys[0]
-            lgr = &long_rows[0]
-    cdef _Tables tables
-    cdef _Lane lanes[2]
-    if huffman:
-        tables.codes = cp
-        tables.table_offsets = tp
-        tables.ntables = ntables
-        tables.lut = lp
-        tables.lut_offsets = lop
-        tables.lut_bits = lbp
-        tables.fast = fp
-        tables.long_offsets = lgo
-        tables.long_keys = lgk
-        tables.long_rows = lgr
     with nogil:
-        i = 0
-        while i < nleads:
-            if huffman:
-                # leads in pairs through the interleaved loop, then each to its end
-                m = 2 if i + 1 < nleads else 1
-                for j in range(m):
-                    _lane_init(&lanes[j], &data[0] + starts[i + j] if n > 0 else NULL,
-                               lengths[i + j], &v[i + j, 0], &tables)
-                st = OK
-                if m == 2:
-                    st = _huffman_pair(&lanes[0], &lanes[1], &tables, nsamples)
-                for j in range(m):
-                    if st == OK and not lanes[j].ended:
-                        st = _huffman_run(&lanes[j], &tables, nsamples)
-                    memset(&v[i + j, lanes[j].k], 0, (nsamples - lanes[j].k) * sizeof(int32_t))
-                    prod[i + j] = lanes[j].k
-                if st != OK:
-                    status = st
-                    memset(&v[i, 0], 0, (nleads - i) * nsamples * sizeof(int32_t))
-                    break
-                for j in range(m):
-                    _undo_differences(&v[i + j, 0], lanes[j].k, differences, &lo, &hi)
-                i += m
-            else:
-                base = &data[0] + starts[i] if n > 0 else NULL
-                m = lengths[i] // 2
-                if m > nsamples:
-                    m = nsamples
-                for j in range(m):
-                    v[i, j] = <int16_t>load_le16(base + 2 * j)
-                memset(&v[i, m], 0, (nsamples - m) * sizeof(int32_t))
-                prod[i] = m
-                _undo_differences(&v[i, 0], m, differences, &lo, &hi)
-                i += 1
+        status = _decode_block(&data[0] if n > 0 else NULL, n, &starts[0], &lengths[0],
+                               nleads, nsamples, huffman, differences, &tables, &v[0, 0],
+                               &prod[0], &lo, &hi)
     return status, values, produced, lo, hi
+
+
+cdef inline bint _fits16(int64_t lo, int64_t hi) noexcept nogil:
+    return -32768 <= lo and hi <= 32767
+
+
+cdef void _narrow16(const int32_t* x, int16_t* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = <int16_t>x[i]
+
+
+def decode_signals(const uint8_t[::1] data, object huff,
+                   const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
+                   int diff6,
+                   const int64_t[::1] starts5=None, const int64_t[::1] lengths5=None,
+                   Py_ssize_t n5=0, int diff5=0,
+                   const int64_t[::1] qrs_start=None, const int64_t[::1] qrs_fiducial=None,
+                   const int64_t[::1] qrs_end=None, const uint8_t[::1] qrs_add=None,
+                   int64_t beat_fiducial=0, bint keep_int32=False):
+    """Sections 6 and 5 decoded, the reference beat re-added and both narrowed
+    to int16 where their values allow, in one ``nogil`` block.
+
+    The common path of a record without bimodal compression: one release of
+    the GIL for all of a record's sample work, so that threads decoding other
+    records overlap it. ``huff``: the arrays of :func:`build_luts` (``(codes,
+    table_offsets, *lookup)``) or ``None`` for uncompressed data. Section 5
+    is decoded when ``starts5`` is given (``n5`` values per lead). The beat is
+    added (as :func:`add_reference_beat_inplace`: sections 5 and 6 share one
+    AVM, the caller checked that) when the QRS arrays are given, both
+    sections decoded without error and the value bounds show every sum fits
+    in 32 bits; otherwise the rhythm is left as decoded and both stay int32,
+    so that the caller can add the beat in 64 bits (``keep_int32``: the
+    caller adds it, keep both int32).
+
+    Returns ``(status6, values6, produced6, lo6, hi6, status5, beat, produced5,
+    lo5, hi5, added)``: each section's status, values (int16 or int32),
+    per-lead counts and value bounds (after the addition when ``added``), as
+    :func:`decode_leads`; the section 5 entries are ``None`` / 0 when it was
+    not asked for.
+    """
+    cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
+    cdef Py_ssize_t nq = 0, blen = 0, i, q, s
+    cdef int status6, status5 = OK
+    cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
+    cdef bint added = False, narrow6, narrow5
+    cdef _Tables tables
+    cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
+    cdef int64_t first, last, bound
+    cdef const uint8_t* p = &data[0] if n > 0 else NULL
+    status6 = _check_leads(starts6, lengths6, n, n6, diff6)
+    if want5:
+        if lengths5 is None:
+            raise ValueError("section 5 needs its lead lengths")
+        nl5 = starts5.shape[0]
+        status5 = _check_leads(starts5, lengths5, n, n5, diff5)
+    if qrs_start is not None:
+        if qrs_fiducial is None or qrs_end is None or qrs_add is None or not want5:
+            raise ValueError("the reference beat needs section 5 and every QRS array")
+        nq = qrs_start.shape[0]
+        if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
+            raise ValueError("QRS arrays disagree")
+        if nl5 != nleads and nq > 0:
+            raise ValueError("reference beat and rhythm lead counts differ")
+        want_add = True
+        blen = n5
+    if huffman:
+        if len(huff) != 9:
+            raise ValueError("Huffman decoding needs its tables")
+        _tables_from(&tables, huff[0], huff[1], huff[2], huff[3], huff[4], huff[5], huff[6],
+                     huff[7], huff[8])
+    # int32 work blocks, and int16 blocks the values are narrowed into when they fit
+    values = np.empty((nleads, n6), dtype=np.int32)
+    produced = np.zeros(nleads, dtype=np.int64)
+    small = np.empty((nleads, n6), dtype=np.int16)
+    cdef int32_t[:, ::1] v = values
+    cdef int64_t[::1] prod = produced
+    cdef int16_t[:, ::1] v16 = small
+    cdef int32_t* vp = &v[0, 0] if nleads > 0 and n6 > 0 else NULL
+    cdef int64_t* pp = &prod[0] if nleads > 0 else NULL
+    beat = beat16 = produced5 = None
+    cdef int32_t[:, ::1] b
+    cdef int64_t[::1] prod5
+    cdef int16_t[:, ::1] b16
+    cdef int32_t* bp = NULL
+    cdef int64_t* pp5 = NULL
+    if want5:
+        beat = np.empty((nl5, n5), dtype=np.int32)
+        produced5 = np.zeros(nl5, dtype=np.int64)
+        beat16 = np.empty((nl5, n5), dtype=np.int16)
+        b = beat
+        prod5 = produced5
+        b16 = beat16
+        if nl5 > 0 and n5 > 0:
+            bp = &b[0, 0]
+        if nl5 > 0:
+            pp5 = &prod5[0]
+    with nogil:
+        if want5 and status5 == OK and bp != NULL:
+            status5 = _decode_block(p, n, &starts5[0], &lengths5[0], nl5, n5, huffman, diff5,
+                                    &tables, bp, pp5, &lo5, &hi5)
+        if status6 == OK and vp != NULL:
+            status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
+                                    diff6, &tables, vp, pp, &lo6, &hi6)
+        if want_add and status5 == OK and status6 == OK:
+            bound = (max(-<int64_t>lo6, <int64_t>hi6) + max(-<int64_t>lo5, <int64_t>hi5))
+            if bound < (<int64_t>1) << 31:
+                added = True
+                if vp != NULL:
+                    lo6 = 0
+                    hi6 = 0
+                    for i in range(nleads):
+                        for q in range(nq):
+                            if not qrs_add[q]:
+                                continue
+                            first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
+                            last = min(qrs_end[q], n6, qrs_fiducial[q] - beat_fiducial + blen)
+                            for s in range(first, last + 1):
+                                vp[i * n6 + s - 1] += bp[i * n5 + s - qrs_fiducial[q]
+                                                         + beat_fiducial - 1]
+                        _bounds(vp + i * n6, n6, &lo6, &hi6)
+        # a rhythm the caller still adds the beat to stays int32
+        keep_int32 = keep_int32 or (want_add and not added)
+        narrow6 = status6 == OK and _fits16(lo6, hi6) and not keep_int32
+        if narrow6 and vp != NULL:
+            _narrow16(vp, &v16[0, 0], nleads * n6)
+        narrow5 = want5 and status5 == OK and _fits16(lo5, hi5) and not keep_int32
+        if narrow5 and bp != NULL:
+            _narrow16(bp, &b16[0, 0], nl5 * n5)
+    if status6 != OK:
+        values = produced = None
+    elif narrow6:
+        values = small
+    if want5:
+        if status5 != OK:
+            beat = produced5 = None
+        elif narrow5:
+            beat = beat16
+    return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added)
 
 
 # ---------------------------------------------------------------- bimodal

@@ -557,6 +557,11 @@ class _Huffman:
     default: bool
     lookup: tuple  # the arrays of ``_k.build_luts`` after its status
 
+    @property
+    def arrays(self) -> tuple:
+        """``(codes, offsets, *lookup)``, as ``_k.decode_signals`` takes them."""
+        return (self.codes, self.offsets, *self.lookup)
+
 
 def _build_huffman(ctx: _Ctx, codes: np.ndarray, offsets: np.ndarray, default: bool,
                    offset: int) -> _Huffman:
@@ -963,18 +968,15 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     beat: np.ndarray | None = None
     beat_range: tuple[int, int] | None = None
     needed = leads.refbeat_subtracted or bimodal
-    if 5 in sections and (needed or qrs is not None):
-        try:
-            d5, beat, beat_range = _read_reference_beat(u8, data, sections[5], nleads, qrs, huff,
-                                                        ctx)
-        except EcgIngestError as exc:
-            if needed or strict:
-                raise
-            # only informational here: the rhythm does not depend on it
-            ctx.note(f"section 5 (reference beat) could not be read and is left out: "
-                     f"{exc.message}")
-            d5 = beat = None
+    read5 = 5 in sections and (needed or qrs is not None)
+    added = False
     if bimodal:
+        if read5:
+            try:
+                d5, beat, beat_range = _read_reference_beat(u8, data, sections[5], nleads, qrs,
+                                                            huff, ctx)
+            except EcgIngestError as exc:
+                d5 = beat = _section5_failed(ctx, exc, needed or strict)
         if d5 is None or qrs is None or qrs.protected_start is None:
             raise ctx.error(HeaderError, "section 6 is bimodally compressed but sections 4 "
                             "(protected zones) and 5 (full-rate interval) are not both present",
@@ -1009,8 +1011,37 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         rate = 1e6 / d5.interval_us
         counts = lengths
     else:
+        # sections 6 and 5 and the beat addition in one kernel call (one GIL release)
+        beat_len = 0
+        if read5:
+            try:
+                d5, beat_len = _reference_beat_plan(data, sections[5], nleads, qrs, huff, ctx)
+            except EcgIngestError as exc:
+                d5 = _section5_failed(ctx, exc, needed or strict)
         want = min(nsamples, cap)
-        rhythm, produced, value_range = _decode_section(u8, d6, want, huff, ctx, "section 6")
+        args5: tuple = ()
+        if d5 is not None and beat_len > 0:
+            args5 = (d5.starts, d5.lengths, beat_len, d5.differences)
+            if leads.refbeat_subtracted and qrs is not None and d5.avm == d6.avm:
+                args5 += (qrs.starts, qrs.fiducials, qrs.ends,
+                          (qrs.types == 0).astype(np.uint8), qrs.fiducial)
+        (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5,
+         added) = _k.decode_signals(u8, None if huff is None else huff.arrays, d6.starts,
+                                    d6.lengths, want, d6.differences, *args5,
+                                    keep_int32=leads.refbeat_subtracted and len(args5) == 4)
+        if args5:
+            assert d5 is not None
+            try:
+                _raise_status(ctx, status5, "section 5")
+                _check_beat_count(ctx, produced5, beat_len)
+                beat_range = (lo5, hi5)
+            except EcgIngestError as exc:
+                d5 = _section5_failed(ctx, exc, needed or strict)
+                beat = None
+        else:
+            beat = None
+        _raise_status(ctx, status, "section 6")
+        value_range = (lo, hi)
         rate = 1e6 / d6.interval_us
         got = produced.tolist()
         counts = [min(a, b) for a, b in zip(lengths, got)]
@@ -1024,7 +1055,11 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                           "goes", cls=TruncatedError, field="section 3 sample range")
     avm6 = d6.avm
     scale_nv = avm6
-    if leads.refbeat_subtracted:
+    if added:
+        assert d5 is not None
+        values = rhythm
+        scale_nv = math.gcd(d5.avm, avm6) or 1
+    elif leads.refbeat_subtracted:
         if beat is None or qrs is None or d5 is None:
             ctx.deviation("section 3 says the reference beat was subtracted but sections 4 "
                           "and 5 are not both present; the residual is returned as is",
@@ -1049,11 +1084,11 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     else:
         values = rhythm
     scale = scale_nv / 1000.0
-    digital_all = _smallest(values, value_range)
+    digital_all = values if values.dtype == np.int16 else _smallest(values, value_range)
     signals = [Signal(labels[i], rate, digital_all[i, :counts[i]], scale, 0.0, "uV")
                for i in range(nleads)]
     if beat is not None and d5 is not None:
-        beat_digital = _smallest(beat, beat_range)
+        beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, beat_range)
         beat_digital.flags.writeable = False
         extras["reference_beat"] = ReferenceBeat(
             tuple(labels), 1e6 / d5.interval_us, beat_digital, d5.avm / 1000.0,
@@ -1089,10 +1124,9 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                   warnings=list(ctx.warnings), extras=extras)
 
 
-def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int,
-                         qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
-                         ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
-    """Section 5: its header, and its values when their number is known."""
+def _reference_beat_plan(data: bytes, sec: _Section, nleads: int, qrs: _Qrs | None,
+                         huff: _Huffman | None, ctx: _Ctx) -> tuple[_Data, int]:
+    """Section 5: its header, and how many values per lead to decode (0: not known)."""
     d5 = _parse_data_header(data, sec, nleads, ctx)
     b_bytes = max(d5.lengths) if nleads else 0
     if qrs is not None:
@@ -1100,12 +1134,34 @@ def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int
     else:
         beat_len = b_bytes // 2 if huff is None else 0  # Huffman needs section 4's count
     beat_len = min(beat_len, b_bytes * 8 if huff is not None else b_bytes // 2)
-    if beat_len <= 0:
-        return d5, None, None
-    beat, produced, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
+    return d5, max(beat_len, 0)
+
+
+def _check_beat_count(ctx: _Ctx, produced: np.ndarray, beat_len: int) -> None:
     if (produced < beat_len).any():
         ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat samples "
                       "section 4 announces", cls=TruncatedError, field="section 5")
+
+
+def _section5_failed(ctx: _Ctx, exc: EcgIngestError, fatal: bool) -> None:
+    """A section 5 that cannot be read: fatal when the rhythm depends on it (or
+    ``strict``), else noted and left out. Returns ``None`` for the caller's d5."""
+    if fatal:
+        raise exc
+    # only informational here: the rhythm does not depend on it
+    ctx.note(f"section 5 (reference beat) could not be read and is left out: {exc.message}")
+    return None
+
+
+def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int,
+                         qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
+                         ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
+    """Section 5: its header, and its values when their number is known."""
+    d5, beat_len = _reference_beat_plan(data, sec, nleads, qrs, huff, ctx)
+    if beat_len <= 0:
+        return d5, None, None
+    beat, produced, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
+    _check_beat_count(ctx, produced, beat_len)
     return d5, beat, beat_range
 
 
