@@ -9,13 +9,14 @@ Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
 
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport numpy as cnp
 import numpy as np
 
-from _bytes cimport load_le16, sign_extend
+from _bytes cimport load_le16, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, OVERFLOW, BAD_CODE, UNSUPPORTED
 
 cnp.import_array()
@@ -163,6 +164,110 @@ def container_crcs(const uint8_t[::1] data, Py_ssize_t record_end, const int64_t
         else:
             s = _crc_kernel(p + 2, record_end - 2)
     return s, out
+
+
+cdef struct _Span:
+    int64_t start
+    int64_t length
+    uint16_t crc
+
+
+cdef int _span_order(const void* a, const void* b) noexcept nogil:
+    cdef const _Span* x = <const _Span*>a
+    cdef const _Span* y = <const _Span*>b
+    if x.start != y.start:
+        return -1 if x.start < y.start else 1
+    if x.length != y.length:
+        return -1 if x.length < y.length else 1
+    return 0
+
+
+def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
+    """Section 0's pointer table, every section header it points to and every
+    CRC, in one ``nogil`` pass: the container checks then run on plain values.
+
+    The pointer table is read when section 0's header (bytes 8-21) is
+    plausible (id 0, length at least 16 and inside the record). Row ``k`` of
+    the result is pointer entry ``k``: ``(id, length, index, stored CRC,
+    header id, header length, section version, protocol version, CRC)``; the
+    header columns and the CRC are filled for entries whose section lies in
+    the record (length at least 16), else 0 and -1. A section's CRC covers
+    bytes ``start + 2`` to ``start + L``, ``L`` the pointer length, or the
+    smaller of the two lengths (at least 16) when the header disagrees.
+    The record CRC (bytes 2 to ``record_end``) is combined from the section
+    CRCs when their spans are sorted without overlap, else read again.
+    Returns ``(record_crc, rows)``.
+    """
+    cdef Py_ssize_t n = data.shape[0], count = 0, k, m = 0, o, pos
+    cdef int64_t s0_len, sid, slen, index, start, hlen, length
+    cdef uint16_t s
+    cdef bint combine = True
+    if record_end < 22 or record_end > n:
+        raise ValueError("record length outside the buffer")
+    s0_len = <int64_t>load_le32(&data[10])
+    if load_le16(&data[8]) == 0 and 16 <= s0_len and 6 + s0_len <= record_end:
+        count = (s0_len - 16) // 10
+    rows = np.zeros((count, 9), dtype=np.int64)
+    cdef int64_t[:, ::1] r = rows
+    cdef _Span* spans = NULL
+    if count:
+        spans = <_Span*>malloc(count * sizeof(_Span))
+        if spans == NULL:
+            raise MemoryError()
+    cdef const uint8_t* p = &data[0]
+    try:
+        with nogil:
+            for k in range(count):
+                o = 22 + 10 * k
+                sid = load_le16(p + o)
+                slen = load_le32(p + o + 2)
+                index = load_le32(p + o + 6)
+                r[k, 0] = sid
+                r[k, 1] = slen
+                r[k, 2] = index
+                r[k, 8] = -1
+                start = index - 1
+                if slen == 0 or index == 0 or slen < 16 or start + slen > record_end:
+                    continue
+                hlen = load_le32(p + start + 4)
+                r[k, 3] = load_le16(p + start)
+                r[k, 4] = load_le16(p + start + 2)
+                r[k, 5] = hlen
+                r[k, 6] = p[start + 8]
+                r[k, 7] = p[start + 9]
+                length = slen if hlen == slen else max(16, min(hlen, slen))
+                r[k, 8] = _crc_kernel(p + start + 2, length - 2)
+                if start < 2:
+                    combine = False  # over the record header: read the record again
+                spans[m].start = start
+                spans[m].length = length
+                spans[m].crc = <uint16_t>r[k, 8]
+                m += 1
+            if m > 1:
+                qsort(spans, m, sizeof(_Span), _span_order)
+            # drop repeated spans; overlapping ones make the record CRC read again
+            o = 0
+            for k in range(m):
+                if o > 0 and spans[k].start == spans[o - 1].start \
+                        and spans[k].length == spans[o - 1].length:
+                    continue
+                if o > 0 and spans[k].start < spans[o - 1].start + spans[o - 1].length:
+                    combine = False
+                spans[o] = spans[k]
+                o += 1
+            if combine:
+                s = 0xFFFF
+                pos = 2
+                for k in range(o):
+                    s = _crc_update(s, p + pos, spans[k].start + 2 - pos)  # gap, stored CRC
+                    s = spans[k].crc ^ _shift_zero_bytes(s ^ 0xFFFF, spans[k].length - 2)
+                    pos = spans[k].start + spans[k].length
+                s = _crc_update(s, p + pos, record_end - pos)
+            else:
+                s = _crc_kernel(p + 2, record_end - 2)
+    finally:
+        free(spans)
+    return s, rows
 
 
 def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:
@@ -928,6 +1033,102 @@ def decode_signals(const uint8_t[::1] data, object huff,
         elif narrow5:
             beat = beat16
     return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added)
+
+
+# ---------------------------------------------------------------- section fields
+
+def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
+    """Section 5 / 6 header fields and each lead's data span, the caller having
+    checked that ``6 + 2 * nleads`` bytes from ``body`` are present.
+
+    Returns ``(avm, interval_us, differences, bimodal, starts, lengths,
+    total, longest)``: int64 arrays of each lead's first byte and byte count
+    (leads follow each other from the end of the length table), their sum
+    and the largest count (0 without leads).
+    """
+    cdef Py_ssize_t i, pos
+    cdef int64_t total = 0, longest = 0
+    if body < 0 or nleads < 0 or body + 6 + 2 * nleads > data.shape[0]:
+        raise ValueError("data header outside the buffer")
+    starts = np.empty(nleads, dtype=np.int64)
+    lengths = np.empty(nleads, dtype=np.int64)
+    cdef int64_t[::1] s = starts
+    cdef int64_t[::1] n = lengths
+    cdef const uint8_t* p = &data[body]
+    pos = body + 6 + 2 * nleads
+    for i in range(nleads):
+        n[i] = load_le16(p + 6 + 2 * i)
+        s[i] = pos + total
+        total += n[i]
+        if n[i] > longest:
+            longest = n[i]
+    return (load_le16(p), load_le16(p + 2), p[4], p[5], starts, lengths, total, longest)
+
+
+def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint protected):
+    """Section 4's ``nqrs`` subtraction zones from byte ``o`` (14 bytes each:
+    type, start, fiducial, end) and, with ``protected``, the protected zones
+    that follow them (8 bytes each: start, end); the caller checked the bytes.
+
+    Returns six int64 arrays ``(types, starts, fiducials, ends, pstart, pend)``
+    (the last two empty without ``protected``).
+    """
+    cdef Py_ssize_t i, m = nqrs if protected else 0
+    if o < 0 or nqrs < 0 or o + 14 * nqrs + 8 * m > data.shape[0]:
+        raise ValueError("QRS zones outside the buffer")
+    out = np.empty((6, nqrs), dtype=np.int64)
+    cdef int64_t[:, ::1] v = out
+    cdef const uint8_t* p = &data[0] + o
+    for i in range(nqrs):
+        v[0, i] = load_le16(p + 14 * i)
+        v[1, i] = load_le32(p + 14 * i + 2)
+        v[2, i] = load_le32(p + 14 * i + 6)
+        v[3, i] = load_le32(p + 14 * i + 10)
+    p += 14 * nqrs
+    for i in range(m):
+        v[4, i] = load_le32(p + 8 * i)
+        v[5, i] = load_le32(p + 8 * i + 4)
+    return out[0], out[1], out[2], out[3], out[4, :m], out[5, :m]
+
+
+def lead_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
+                      Py_ssize_t nleads, tuple keys, tuple names):
+    """Section 10's per-lead blocks from byte ``o`` (``end`` = the section end,
+    at most the buffer's): one dict per lead, ``keys`` naming the lead id, the
+    lead name (from ``names`` by id, else ``"lead <id>"``) and the int16
+    measurements in stored order; a block shorter than all of them gives its
+    first ones, bytes after them are kept as ``manufacturer_bytes`` (sliced
+    from ``raw``, the same bytes as ``data``).
+
+    Returns ``(leads, complete)``: ``complete`` is false when the section ends
+    before ``nleads`` blocks.
+    """
+    cdef Py_ssize_t full = len(keys) - 2, i, j, count, stop, length
+    cdef unsigned int lead_id
+    cdef dict entry
+    cdef list leads = []
+    cdef Py_ssize_t nnames = len(names)
+    if end > data.shape[0] or end > len(raw) or full < 0:
+        raise ValueError("section 10 outside the buffer")
+    cdef const uint8_t* p = &data[0]
+    for i in range(nleads):
+        if o + 4 > end:
+            return leads, False
+        lead_id = load_le16(p + o)
+        length = load_le16(p + o + 2)
+        stop = min(o + 4 + length, end)
+        entry = {keys[0]: lead_id,
+                 keys[1]: names[lead_id] if lead_id < nnames else f"lead {lead_id}"}
+        count = (stop - (o + 4)) // 2
+        if count > full:
+            count = full
+        for j in range(count):
+            entry[keys[2 + j]] = <int16_t>load_le16(p + o + 4 + 2 * j)
+        if stop > o + 4 + 2 * full:
+            entry["manufacturer_bytes"] = raw[o + 4 + 2 * full:stop]
+        leads.append(entry)
+        o += 4 + length
+    return leads, True
 
 
 # ---------------------------------------------------------------- bimodal

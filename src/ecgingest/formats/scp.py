@@ -9,9 +9,7 @@ against the bytes present before anything is allocated.
 
 from __future__ import annotations
 
-import array
 import datetime as dt
-import itertools
 import math
 import struct
 import warnings
@@ -183,12 +181,8 @@ class _Section(NamedTuple):
         return self.offset + self.length
 
 
-_POINTER = struct.Struct("<HII")
-_SECTION_HEADER = struct.Struct("<HHIBB")
 _BEAT_MEASUREMENTS = struct.Struct("<5H3h")
 _LEAD_ROW = struct.Struct("<IIB")
-_ALL_LEAD_MEASUREMENTS = struct.Struct("<31h")
-_LEAD_HEADER = struct.Struct("<HH")
 _LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
 
 
@@ -233,13 +227,10 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if rec_len < n:
         ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
                       "declares; they are ignored", field="record length")
-    u8 = _as_u8(data)
     end = rec_len
     s0_id, s0_len = _u16(data, 8), _u32(data, 10)
-    entries: list[tuple[int, int, int]] = []
-    if s0_id == 0 and 16 <= s0_len and 6 + s0_len <= end:
-        entries = list(_POINTER.iter_unpack(data[22:22 + 10 * ((s0_len - 16) // 10)]))
-    crc, section_crcs = _container_crcs(u8, data, end, entries)
+    # the pointer table, the section headers and every CRC in one kernel pass
+    crc, rows = _k.scan_container(_as_u8(data), end)
     if crc != stored_crc:
         ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
                       cls=ChecksumError, offset=0, field="record CRC")
@@ -255,8 +246,9 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                       offset=10, field="section 0 length")
     version, protocol = data[14], data[15]
     sections: dict[int, _Section] = {}
-    for k, (sid, slen, index) in enumerate(entries):
-        o = 22 + 10 * k
+    o = 12
+    for sid, slen, index, stored, hid, hlen, sec_version, sec_protocol, s_crc in rows.tolist():
+        o += 10  # this entry's offset
         if slen == 0 or index == 0:
             continue
         if sid in sections:
@@ -272,7 +264,6 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
             raise ctx.error(HeaderError, f"section 0 points to itself at index {index}, "
                             "not 7; the pointer table is not conformant",
                             offset=o + 6, field="section 0 pointer")
-        stored, hid, hlen, sec_version, sec_protocol = _SECTION_HEADER.unpack_from(data, start)
         if hid != sid:
             raise ctx.error(HeaderError, f"pointer for section {sid} leads to a section "
                             f"header with id {hid}", offset=start + 2, field=f"section {sid} id")
@@ -282,9 +273,6 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                           f"length {slen}; using the smaller", offset=start + 4,
                           field=f"section {sid} length")
             length = max(16, min(hlen, slen))
-        s_crc = section_crcs.get((start, length))
-        if s_crc is None:
-            s_crc = _k.crc16(u8, start + 2, start + length)
         if s_crc != stored:
             ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
                           f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
@@ -293,24 +281,6 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if 0 not in sections:
         ctx.deviation("section 0 has no pointer to itself", field="pointer table")
     return sections, version, protocol
-
-
-def _container_crcs(u8: np.ndarray, data: bytes, end: int,
-                    entries: list[tuple[int, int, int]]) -> tuple[int, dict[tuple[int, int], int]]:
-    """The record CRC and the CRC of every section whose pointer lies inside the
-    record, from one pass over the bytes (``_k.container_crcs``): the checks of
-    :func:`_read_container` then run in their usual order on these values."""
-    spans = set()
-    for _sid, slen, index in entries:
-        start = index - 1
-        if slen == 0 or index == 0 or slen < 16 or start + slen > end or start < 2:
-            continue  # rejected or skipped by the pointer checks, or over the record header
-        hlen = _u32(data, start + 4)
-        spans.add((start, slen if hlen == slen else max(16, min(hlen, slen))))
-    ordered = sorted(spans)
-    crc, crcs = _k.container_crcs(u8, end, array.array("q", [s for s, _ in ordered]),
-                                  array.array("q", [n for _, n in ordered]))
-    return int(crc), dict(zip(ordered, crcs.tolist()))
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
@@ -661,19 +631,11 @@ def _parse_section4(data: bytes, sec: _Section, ctx: _Ctx) -> _Qrs:
         _u16(data, sec.body + 4)
     o = sec.body + 6
     _need(ctx, data, o, 14 * nqrs, sec.end, "section 4 QRS subtraction zones")
-    zones = np.frombuffer(data, dtype=np.dtype([("type", "<u2"), ("start", "<u4"),
-                                                ("fid", "<u4"), ("end", "<u4")]),
-                          count=nqrs, offset=o)
-    o += 14 * nqrs
-    ps = pe = None  # None: the section stops before its protected zones
-    if nqrs == 0:
-        ps = pe = np.zeros(0, dtype=np.int64)
-    elif o + 8 * nqrs <= sec.end:
-        prot = np.frombuffer(data, dtype="<u4", count=2 * nqrs, offset=o).reshape(-1, 2)
-        ps, pe = prot[:, 0].astype(np.int64), prot[:, 1].astype(np.int64)
-    return _Qrs(length_ms, fiducial, zones["type"].astype(np.int64),
-                zones["start"].astype(np.int64), zones["fid"].astype(np.int64),
-                zones["end"].astype(np.int64), ps, pe)
+    # None: the section stops before its protected zones
+    protected = o + 22 * nqrs <= sec.end
+    types, starts, fids, ends, ps, pe = _k.qrs_zones(_as_u8(data), o, nqrs, protected)
+    return _Qrs(length_ms, fiducial, types, starts, fids, ends,
+                ps if protected else None, pe if protected else None)
 
 
 # ---------------------------------------------------------------- sections 5, 6
@@ -684,15 +646,17 @@ class _Data:
     interval_us: int
     differences: int
     bimodal: int
-    starts: array.array  # int64 ("q"): byte offset of each lead's data
-    lengths: array.array  # int64 ("q"): byte length of each lead's data
+    starts: np.ndarray  # int64: byte offset of each lead's data
+    lengths: np.ndarray  # int64: byte length of each lead's data
+    longest: int  # the largest of ``lengths`` (0 without leads)
 
 
 def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _Data:
     sid = sec.id
     _need(ctx, data, sec.body, 6 + 2 * nleads, sec.end, f"section {sid} header")
     b = sec.body
-    avm, interval, diff, bimodal = _u16(data, b), _u16(data, b + 2), data[b + 4], data[b + 5]
+    avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
+        _as_u8(data), b, nleads)
     if interval == 0:
         raise ctx.error(HeaderError, f"section {sid} gives a sample interval of 0 µs",
                         offset=b + 2, field=f"section {sid} sample interval")
@@ -703,22 +667,16 @@ def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _D
         raise ctx.error(UnsupportedFeatureError, f"section {sid} uses difference encoding "
                         f"{diff}; only 0 (none), 1 (first) and 2 (second) are defined",
                         offset=b + 4, field=f"section {sid} difference encoding")
-    lead_lengths = struct.unpack_from(f"<{nleads}H", data, b + 6)
-    first = b + 6 + 2 * nleads
-    # int64 buffers for the kernel; array.array is cheaper than numpy at this size
-    offsets = array.array("q", itertools.accumulate(lead_lengths[:-1], initial=first))
-    lengths = array.array("q", lead_lengths)
-    starts = offsets[:nleads]
-    avail = sec.end - first
-    total = sum(lead_lengths)
+    avail = sec.end - (b + 6 + 2 * nleads)
     if total > avail:
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
                       offset=b + 6, field=f"section {sid} lead lengths")
-        ends = [min(s + n, sec.end) for s, n in zip(starts, lengths)]
-        starts = array.array("q", [min(s, sec.end) for s in starts])
-        lengths = array.array("q", [e - s for s, e in zip(starts, ends)])
-    return _Data(avm, interval, diff, bimodal, starts, lengths)
+        ends = np.minimum(starts + lengths, sec.end)
+        starts = np.minimum(starts, sec.end)
+        lengths = ends - starts
+        longest = int(lengths.max()) if nleads else 0
+    return _Data(avm, interval, diff, bimodal, starts, lengths, longest)
 
 
 def _raise_status(ctx: _Ctx, status: int, what: str) -> None:
@@ -856,28 +814,12 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     _need(ctx, data, b, 4, end, "section 10 header")
     nleads = _u16(data, b)
     out: dict[str, Any] = {"manufacturer_specific": _u16(data, b + 2), "leads": []}
-    o = b + 4
-    leads = out["leads"]
-    full = _ALL_LEAD_MEASUREMENTS.size
-    for _ in range(nleads):
-        if o + 4 > end:
-            ctx.note("section 10 ends before all its leads; the rest is ignored")
-            break
-        lead_id, length = _LEAD_HEADER.unpack_from(data, o)
-        stop = min(o + 4 + length, end)
-        name = LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
-        if stop - (o + 4) >= full:
-            # one dict from the key tuple: the same keys, in the same order
-            entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (
-                lead_id, name, *_ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4))))
-            if stop > o + 4 + full:
-                entry["manufacturer_bytes"] = data[o + 4 + full:stop]
-        else:
-            count = (stop - (o + 4)) // 2  # the first ``count`` measurements
-            entry = dict(zip(_LEAD_KEYS, (
-                lead_id, name, *struct.unpack_from(f"<{count}h", data, o + 4))))
-        leads.append(entry)
-        o += 4 + length
+    # one dict per lead block, in the kernel module (the sections hold hundreds of values)
+    leads, complete = _k.lead_measurements(_as_u8(data), data, b + 4, end, nleads, _LEAD_KEYS,
+                                           LEAD_NAMES)
+    out["leads"] = leads
+    if not complete:
+        ctx.note("section 10 ends before all its leads; the rest is ignored")
     return out
 
 
@@ -962,7 +904,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     if d6.bimodal not in (0, 1) or (d6.bimodal and version >= 3):
         ctx.note(f"section 6 bimodal byte is {d6.bimodal}; ignored")
     # the count of values to decode must be known before allocating: bound it by bits present
-    max_bytes = max(d6.lengths) if nleads else 0
+    max_bytes = d6.longest
     cap = max_bytes * 8 if huff is not None else max_bytes // 2
     d5: _Data | None = None
     beat: np.ndarray | None = None
@@ -1128,7 +1070,7 @@ def _reference_beat_plan(data: bytes, sec: _Section, nleads: int, qrs: _Qrs | No
                          huff: _Huffman | None, ctx: _Ctx) -> tuple[_Data, int]:
     """Section 5: its header, and how many values per lead to decode (0: not known)."""
     d5 = _parse_data_header(data, sec, nleads, ctx)
-    b_bytes = max(d5.lengths) if nleads else 0
+    b_bytes = d5.longest
     if qrs is not None:
         beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
     else:
@@ -1138,7 +1080,7 @@ def _reference_beat_plan(data: bytes, sec: _Section, nleads: int, qrs: _Qrs | No
 
 
 def _check_beat_count(ctx: _Ctx, produced: np.ndarray, beat_len: int) -> None:
-    if (produced < beat_len).any():
+    if min(produced.tolist(), default=beat_len) < beat_len:
         ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat samples "
                       "section 4 announces", cls=TruncatedError, field="section 5")
 
