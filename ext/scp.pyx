@@ -1037,6 +1037,36 @@ def decode_signals(const uint8_t[::1] data, object huff,
 
 # ---------------------------------------------------------------- section fields
 
+def tag_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end):
+    """Section 1's tag / length / value triplets from byte ``o`` up to tag 255
+    or ``end`` (at most the buffer's end): ``raw`` holds the same bytes as
+    ``data`` and gives the values.
+
+    Returns ``(tags, language_codes, cut)``: ``(tag, value bytes, offset)``
+    per triplet, byte 16 of every tag 14 (acquiring device) long enough to
+    hold it, and the offset of a triplet whose value runs past ``end`` (the
+    walk stops there; -1: none).
+    """
+    cdef Py_ssize_t length
+    cdef uint8_t tag
+    cdef list tags = [], codes = []
+    if o < 0 or end > data.shape[0] or end > len(raw):
+        raise ValueError("section 1 outside the buffer")
+    cdef const uint8_t* p = &data[0] if data.shape[0] > 0 else NULL
+    while o + 3 <= end:
+        tag = p[o]
+        length = load_le16(p + o + 1)
+        if tag == 255:
+            break
+        if o + 3 + length > end:
+            return tags, codes, o
+        tags.append((tag, raw[o + 3:o + 3 + length], o))
+        if tag == 14 and length >= 17:
+            codes.append(p[o + 3 + 16])
+        o += 3 + length
+    return tags, codes, -1
+
+
 def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
     """Section 5 / 6 header fields and each lead's data span, the caller having
     checked that ``6 + 2 * nleads`` bytes from ``body`` are present.
@@ -1063,6 +1093,36 @@ def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
         if n[i] > longest:
             longest = n[i]
     return (load_le16(p), load_le16(p + 2), p[4], p[5], starts, lengths, total, longest)
+
+
+def lead_table(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nleads, tuple names):
+    """Section 3's ``nleads`` rows from byte ``o`` (9 bytes each: first sample,
+    last sample, lead id), the caller having checked the bytes.
+
+    Returns ``(ids, starts, ends, labels, lengths, bad)``: tuples of the
+    columns, the lead names (``names`` by id, else ``"lead <id>"``), the
+    sample counts ``end - start + 1``, and the index of the first lead that
+    ends before it starts (-1: none; its columns are then incomplete).
+    """
+    cdef Py_ssize_t i, nnames = len(names)
+    cdef uint32_t first, last
+    cdef unsigned int lead_id
+    if o < 0 or nleads < 0 or o + 9 * nleads > data.shape[0]:
+        raise ValueError("lead table outside the buffer")
+    cdef const uint8_t* p = &data[0] + o
+    ids, starts, ends, labels, lengths = [], [], [], [], []
+    for i in range(nleads):
+        first = load_le32(p + 9 * i)
+        last = load_le32(p + 9 * i + 4)
+        lead_id = p[9 * i + 8]
+        if last < first:
+            return (), (), (), [], [], i
+        ids.append(lead_id)
+        starts.append(first)
+        ends.append(last)
+        labels.append(names[lead_id] if lead_id < nnames else f"lead {lead_id}")
+        lengths.append(<int64_t>last - first + 1)
+    return tuple(ids), tuple(starts), tuple(ends), labels, lengths, -1
 
 
 def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint protected):

@@ -182,7 +182,6 @@ class _Section(NamedTuple):
 
 
 _BEAT_MEASUREMENTS = struct.Struct("<5H3h")
-_LEAD_ROW = struct.Struct("<IIB")
 _LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
 
 
@@ -357,28 +356,19 @@ def _measure(ctx: _Ctx, raw: bytes, table: dict, what: str, field: str,
 
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
-    tags: list[tuple[int, bytes, int]] = []
-    o, end = sec.body, sec.end
-    while o + 3 <= end:
-        tag, length = data[o], _u16(data, o + 1)
-        if tag == 255:
-            break
-        if o + 3 + length > end:
-            ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
-                          "the remaining tags are ignored", cls=TruncatedError, offset=o,
-                          field=f"section 1 tag {tag}")
-            break
-        tags.append((tag, data[o + 3:o + 3 + length], o))
-        o += 3 + length
+    # the triplets split in the kernel module
+    tags, language_codes, cut = _k.tag_walk(_as_u8(data), data, sec.body, sec.end)
+    if cut >= 0:
+        tag, length = data[cut], _u16(data, cut + 1)
+        ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
+                      "the remaining tags are ignored", cls=TruncatedError, offset=cut,
+                      field=f"section 1 tag {tag}")
     # the language code of the acquiring device decides how every text is decoded
-    for tag, raw, _ in tags:
-        if tag == 14 and len(raw) >= 17:
-            code = raw[16]
-            if code in _LANGUAGE_CODECS:
-                ctx.codec = _LANGUAGE_CODECS[code]
-            else:
-                ctx.note(f"unknown language support code 0x{code:02X}; texts read "
-                                    "as Latin-1")
+    for code in language_codes:
+        if code in _LANGUAGE_CODECS:
+            ctx.codec = _LANGUAGE_CODECS[code]
+        else:
+            ctx.note(f"unknown language support code 0x{code:02X}; texts read as Latin-1")
     fields: dict[str, Any] = {}
     info: dict[str, Any] = {}
     indications: list[str] = []
@@ -588,33 +578,32 @@ def _parse_section2(data: bytes, sec: _Section, ctx: _Ctx) -> _Huffman | None:
 
 # ---------------------------------------------------------------- sections 3, 4
 
-@dataclass(frozen=True)
-class _Leads:
+class _Leads(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     ids: tuple[int, ...]
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     refbeat_subtracted: bool
     simultaneous: bool
     flags: int
+    labels: list[str]  # lead names
+    lengths: list[int]  # samples per lead, ``end - start + 1``
 
 
 def _parse_section3(data: bytes, sec: _Section, ctx: _Ctx) -> _Leads:
     _need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
     nleads, flags = data[sec.body], data[sec.body + 1]
     _need(ctx, data, sec.body + 2, 9 * nleads, sec.end, "section 3 lead table")
-    table = data[sec.body + 2:sec.body + 2 + 9 * nleads]
-    rows = list(_LEAD_ROW.iter_unpack(table))
-    for i, (start, end, _) in enumerate(rows):
-        if end < start:
-            raise ctx.error(HeaderError, f"lead {i + 1} ends at sample {end}, before its start "
-                            f"sample {start}", offset=sec.body + 2 + 9 * i,
-                            field="section 3 sample range")
-    starts, ends, ids = zip(*rows) if rows else ((), (), ())
-    return _Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags)
+    ids, starts, ends, labels, lengths, bad = _k.lead_table(_as_u8(data), sec.body + 2, nleads,
+                                                            LEAD_NAMES)
+    if bad >= 0:
+        o = sec.body + 2 + 9 * bad
+        start, end = _u32(data, o), _u32(data, o + 4)
+        raise ctx.error(HeaderError, f"lead {bad + 1} ends at sample {end}, before its start "
+                        f"sample {start}", offset=o, field="section 3 sample range")
+    return _Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags, labels, lengths)
 
 
-@dataclass(frozen=True)
-class _Qrs:
+class _Qrs(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     beat_length_ms: int
     fiducial: int
     types: np.ndarray
@@ -640,8 +629,7 @@ def _parse_section4(data: bytes, sec: _Section, ctx: _Ctx) -> _Qrs:
 
 # ---------------------------------------------------------------- sections 5, 6
 
-@dataclass(frozen=True)
-class _Data:
+class _Data(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     avm: int
     interval_us: int
     differences: int
@@ -823,10 +811,6 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     return out
 
 
-def _lead_name(lead_id: int) -> str:
-    return LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
-
-
 # ---------------------------------------------------------------- the decoder
 
 @dataclass(frozen=True, eq=False)
@@ -892,9 +876,9 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     qrs = _parse_section4(data, sections[4], ctx) if 4 in sections and version < 3 else None
     if 4 in sections and version >= 3:
         extras.setdefault("sections_raw", {})[4] = data[sections[4].body:sections[4].end]
-    labels = [_lead_name(i) for i in leads.ids]
+    labels = leads.labels
     d6 = _parse_data_header(data, sections[6], nleads, ctx)
-    lengths = [e - s + 1 for s, e in zip(leads.starts, leads.ends)]
+    lengths = leads.lengths
     zero_start = [labels[i] for i, first in enumerate(leads.starts) if first == 0]
     if zero_start:
         ctx.note(f"section 3 numbers the samples of {', '.join(zero_start)} from 0 (they are "
@@ -1027,8 +1011,9 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         values = rhythm
     scale = scale_nv / 1000.0
     digital_all = values if values.dtype == np.int16 else _smallest(values, value_range)
-    signals = [Signal(labels[i], rate, digital_all[i, :counts[i]], scale, 0.0, "uV")
-               for i in range(nleads)]
+    width = digital_all.shape[1]
+    signals = [Signal(label, rate, row if count == width else row[:count], scale, 0.0, "uV")
+               for label, row, count in zip(labels, digital_all, counts)]
     if beat is not None and d5 is not None:
         beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, beat_range)
         beat_digital.flags.writeable = False
