@@ -127,45 +127,6 @@ cdef uint16_t _shift_zero_bytes(uint16_t crc, Py_ssize_t n) noexcept nogil:
     return _gf_mulmod(crc, power)
 
 
-def container_crcs(const uint8_t[::1] data, Py_ssize_t record_end, const int64_t[::1] starts,
-                   const int64_t[::1] lengths):
-    """CRCs of the record (bytes 2 to ``record_end``) and of each section
-    (``starts[i] + 2`` to ``starts[i] + lengths[i]``) in one pass over the data.
-
-    Sections sorted by start and not overlapping let the record CRC be
-    combined from theirs (the CRC is linear: a register ``s`` run over a
-    message M ends at ``crc(M) ^ (s ^ 0xFFFF) * x^(8|M|)``); otherwise the
-    record is read a second time. Returns ``(record_crc, section_crcs)``.
-    """
-    cdef Py_ssize_t n = data.shape[0], ns = starts.shape[0], i, pos
-    cdef bint combine = True
-    if lengths.shape[0] != ns or record_end < 2 or record_end > n:
-        raise ValueError("CRC ranges outside the buffer")
-    for i in range(ns):
-        if starts[i] < 2 or lengths[i] < 2 or starts[i] + lengths[i] > record_end:
-            raise ValueError("section outside the record")
-        if i > 0 and starts[i] < starts[i - 1] + lengths[i - 1]:
-            combine = False
-    out = np.empty(ns, dtype=np.uint16)
-    cdef uint16_t[::1] o = out
-    cdef uint16_t s
-    cdef const uint8_t* p = &data[0]
-    with nogil:
-        for i in range(ns):
-            o[i] = _crc_kernel(p + starts[i] + 2, lengths[i] - 2)
-        if combine:
-            s = 0xFFFF
-            pos = 2
-            for i in range(ns):
-                s = _crc_update(s, p + pos, starts[i] + 2 - pos)  # gap and stored CRC
-                s = o[i] ^ _shift_zero_bytes(s ^ 0xFFFF, lengths[i] - 2)
-                pos = starts[i] + lengths[i]
-            s = _crc_update(s, p + pos, record_end - pos)
-        else:
-            s = _crc_kernel(p + 2, record_end - 2)
-    return s, out
-
-
 cdef struct _Span:
     int64_t start
     int64_t length
@@ -182,9 +143,74 @@ cdef int _span_order(const void* a, const void* b) noexcept nogil:
     return 0
 
 
+cdef enum:
+    # below this many bytes the CRCs take less time than handing the GIL to another
+    # thread and waiting to get it back, so they run without releasing it
+    CRC_NOGIL_BYTES = 1 << 16
+
+
+cdef uint16_t _scan_kernel(const uint8_t* p, Py_ssize_t count, Py_ssize_t record_end,
+                           int64_t* r, _Span* spans) noexcept nogil:
+    """The pointer entries into ``r`` (rows of 9), section CRCs, and the record
+    CRC returned (see :func:`scan_container`); ``spans`` has room for ``count``."""
+    cdef Py_ssize_t k, m = 0, o, pos
+    cdef int64_t sid, slen, index, start, hlen, length
+    cdef int64_t* row
+    cdef uint16_t s
+    cdef bint combine = True
+    for k in range(count):
+        o = 22 + 10 * k
+        row = r + 9 * k
+        sid = load_le16(p + o)
+        slen = load_le32(p + o + 2)
+        index = load_le32(p + o + 6)
+        row[0] = sid
+        row[1] = slen
+        row[2] = index
+        row[8] = -1
+        start = index - 1
+        if slen == 0 or index == 0 or slen < 16 or start + slen > record_end:
+            continue
+        hlen = load_le32(p + start + 4)
+        row[3] = load_le16(p + start)
+        row[4] = load_le16(p + start + 2)
+        row[5] = hlen
+        row[6] = p[start + 8]
+        row[7] = p[start + 9]
+        length = slen if hlen == slen else max(16, min(hlen, slen))
+        row[8] = _crc_kernel(p + start + 2, length - 2)
+        if start < 2:
+            combine = False  # over the record header: read the record again
+        spans[m].start = start
+        spans[m].length = length
+        spans[m].crc = <uint16_t>row[8]
+        m += 1
+    if m > 1:
+        qsort(spans, m, sizeof(_Span), _span_order)
+    # drop repeated spans; overlapping ones make the record CRC read again
+    o = 0
+    for k in range(m):
+        if o > 0 and spans[k].start == spans[o - 1].start \
+                and spans[k].length == spans[o - 1].length:
+            continue
+        if o > 0 and spans[k].start < spans[o - 1].start + spans[o - 1].length:
+            combine = False
+        spans[o] = spans[k]
+        o += 1
+    if not combine:
+        return _crc_kernel(p + 2, record_end - 2)
+    s = 0xFFFF
+    pos = 2
+    for k in range(o):
+        s = _crc_update(s, p + pos, spans[k].start + 2 - pos)  # gap and stored CRC
+        s = spans[k].crc ^ _shift_zero_bytes(s ^ 0xFFFF, spans[k].length - 2)
+        pos = spans[k].start + spans[k].length
+    return _crc_update(s, p + pos, record_end - pos)
+
+
 def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
     """Section 0's pointer table, every section header it points to and every
-    CRC, in one ``nogil`` pass: the container checks then run on plain values.
+    CRC, in one pass: the container checks then run on plain values.
 
     The pointer table is read when section 0's header (bytes 8-21) is
     plausible (id 0, length at least 16 and inside the record). Row ``k`` of
@@ -196,12 +222,14 @@ def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
     smaller of the two lengths (at least 16) when the header disagrees.
     The record CRC (bytes 2 to ``record_end``) is combined from the section
     CRCs when their spans are sorted without overlap, else read again.
+    The GIL is released only for records of ``CRC_NOGIL_BYTES`` or more: a
+    record's samples are decoded in one later ``nogil`` call, and every extra
+    release costs a hand-over between threads.
     Returns ``(record_crc, rows)``.
     """
-    cdef Py_ssize_t n = data.shape[0], count = 0, k, m = 0, o, pos
-    cdef int64_t s0_len, sid, slen, index, start, hlen, length
+    cdef Py_ssize_t n = data.shape[0], count = 0
+    cdef int64_t s0_len
     cdef uint16_t s
-    cdef bint combine = True
     if record_end < 22 or record_end > n:
         raise ValueError("record length outside the buffer")
     s0_len = <int64_t>load_le32(&data[10])
@@ -209,6 +237,7 @@ def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
         count = (s0_len - 16) // 10
     rows = np.zeros((count, 9), dtype=np.int64)
     cdef int64_t[:, ::1] r = rows
+    cdef int64_t* rp = &r[0, 0] if count else NULL
     cdef _Span* spans = NULL
     if count:
         spans = <_Span*>malloc(count * sizeof(_Span))
@@ -216,55 +245,11 @@ def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
             raise MemoryError()
     cdef const uint8_t* p = &data[0]
     try:
-        with nogil:
-            for k in range(count):
-                o = 22 + 10 * k
-                sid = load_le16(p + o)
-                slen = load_le32(p + o + 2)
-                index = load_le32(p + o + 6)
-                r[k, 0] = sid
-                r[k, 1] = slen
-                r[k, 2] = index
-                r[k, 8] = -1
-                start = index - 1
-                if slen == 0 or index == 0 or slen < 16 or start + slen > record_end:
-                    continue
-                hlen = load_le32(p + start + 4)
-                r[k, 3] = load_le16(p + start)
-                r[k, 4] = load_le16(p + start + 2)
-                r[k, 5] = hlen
-                r[k, 6] = p[start + 8]
-                r[k, 7] = p[start + 9]
-                length = slen if hlen == slen else max(16, min(hlen, slen))
-                r[k, 8] = _crc_kernel(p + start + 2, length - 2)
-                if start < 2:
-                    combine = False  # over the record header: read the record again
-                spans[m].start = start
-                spans[m].length = length
-                spans[m].crc = <uint16_t>r[k, 8]
-                m += 1
-            if m > 1:
-                qsort(spans, m, sizeof(_Span), _span_order)
-            # drop repeated spans; overlapping ones make the record CRC read again
-            o = 0
-            for k in range(m):
-                if o > 0 and spans[k].start == spans[o - 1].start \
-                        and spans[k].length == spans[o - 1].length:
-                    continue
-                if o > 0 and spans[k].start < spans[o - 1].start + spans[o - 1].length:
-                    combine = False
-                spans[o] = spans[k]
-                o += 1
-            if combine:
-                s = 0xFFFF
-                pos = 2
-                for k in range(o):
-                    s = _crc_update(s, p + pos, spans[k].start + 2 - pos)  # gap, stored CRC
-                    s = spans[k].crc ^ _shift_zero_bytes(s ^ 0xFFFF, spans[k].length - 2)
-                    pos = spans[k].start + spans[k].length
-                s = _crc_update(s, p + pos, record_end - pos)
-            else:
-                s = _crc_kernel(p + 2, record_end - 2)
+        if record_end >= CRC_NOGIL_BYTES:
+            with nogil:
+                s = _scan_kernel(p, count, record_end, rp, spans)
+        else:
+            s = _scan_kernel(p, count, record_end, rp, spans)
     finally:
         free(spans)
     return s, rows
