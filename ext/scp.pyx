@@ -1136,6 +1136,81 @@ def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint prote
     return out[0], out[1], out[2], out[3], out[4, :m], out[5, :m]
 
 
+cdef inline object _measured(unsigned int v):
+    """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
+    return None if v == 29999 or v == 29998 or v == 19999 else v
+
+
+cdef inline object _axis(int v):
+    return None if v == 29999 or v == 29998 or v == 19999 or v == 999 else v
+
+
+def global_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t b, Py_ssize_t end):
+    """Section 7 from its body at ``b`` (the caller checked its 6 header bytes;
+    ``end`` = the section end, at most the buffer's; ``raw`` holds the same
+    bytes as ``data``): intervals, one dict per beat, pacemaker spikes and
+    the version 2 extension, each part only when all its bytes are present.
+    Sentinel values read as ``None``.
+
+    Returns ``(measurements, complete)``: ``complete`` is false when the
+    section ends inside the beat measurements.
+    """
+    cdef Py_ssize_t o, k, nbeats, nspikes, nqrs, q
+    cdef bint complete = True
+    cdef const uint8_t* p
+    cdef dict out
+    cdef list beats = [], spikes = []
+    if b < 0 or b + 6 > end or end > data.shape[0] or end > len(raw):
+        raise ValueError("section 7 outside the buffer")
+    p = &data[0]
+    nbeats = p[b]
+    nspikes = p[b + 1]
+    out = {"average_rr_ms": _measured(load_le16(p + b + 2)),
+           "average_pp_ms": _measured(load_le16(p + b + 4))}
+    o = b + 6
+    for k in range(nbeats):
+        if o + 16 > end:
+            complete = False
+            break
+        q = o
+        beats.append({"p_onset_ms": _measured(load_le16(p + q)),
+                      "p_offset_ms": _measured(load_le16(p + q + 2)),
+                      "qrs_onset_ms": _measured(load_le16(p + q + 4)),
+                      "qrs_offset_ms": _measured(load_le16(p + q + 6)),
+                      "t_offset_ms": _measured(load_le16(p + q + 8)),
+                      "p_axis_deg": _axis(<int16_t>load_le16(p + q + 10)),
+                      "qrs_axis_deg": _axis(<int16_t>load_le16(p + q + 12)),
+                      "t_axis_deg": _axis(<int16_t>load_le16(p + q + 14))})
+        o += 16
+    out["beats"] = beats
+    if o + 4 * nspikes <= end:
+        for k in range(nspikes):
+            spikes.append({"time_ms": load_le16(p + o + 4 * k),
+                           "amplitude_uv": <int16_t>load_le16(p + o + 4 * k + 2)})
+        o += 4 * nspikes
+        if o + 6 * nspikes <= end:
+            for k in range(nspikes):
+                q = o + 6 * k
+                spikes[k].update(type=p[q], source=p[q + 1], trigger_index=load_le16(p + q + 2),
+                                 pulse_width_us=load_le16(p + q + 4))
+            o += 6 * nspikes
+    out["pacemaker_spikes"] = spikes
+    # version 2 extension: QRS types, then rates and QTc
+    if o + 2 <= end:
+        nqrs = load_le16(p + o)
+        if o + 2 + nqrs <= end:
+            out["qrs_types"] = tuple(raw[o + 2:o + 2 + nqrs])
+            o += 2 + nqrs
+            if o + 7 <= end:
+                out.update(ventricular_rate_bpm=_measured(load_le16(p + o)),
+                           atrial_rate_bpm=_measured(load_le16(p + o + 2)),
+                           qtc_ms=_measured(load_le16(p + o + 4)), qtc_formula=p[o + 6])
+                o += 7
+    if o < end:
+        out["remaining_bytes"] = raw[o:end]
+    return out, complete
+
+
 def lead_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
                       Py_ssize_t nleads, tuple keys, tuple names):
     """Section 10's per-lead blocks from byte ``o`` (``end`` = the section end,

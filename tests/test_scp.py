@@ -468,6 +468,36 @@ def test_statement_sections_8_and_11_are_decoded():
         {"sequence": 1, "type": "coded+text", "code": "SR", "text": "Sinus"}]
 
 
+def test_section_7_beats_spikes_and_version_2_extension_with_sentinels():
+    s7 = struct.pack("<BBHH", 2, 1, 29999, 800)
+    s7 += struct.pack("<5H3h", 10, 90, 150, 240, 29998, 999, -30, 19999)
+    s7 += struct.pack("<5H3h", 1, 2, 3, 4, 5, 60, 0, -90)
+    s7 += struct.pack("<Hh", 123, -400)                # spike time and amplitude
+    s7 += struct.pack("<BBHH", 1, 2, 3, 500)           # spike type, source, index, width
+    s7 += struct.pack("<H", 2) + bytes([0, 1])         # QRS types
+    s7 += struct.pack("<HHHB", 75, 19999, 410, 2)      # rates, QTc and its formula
+    s7 += b"zz"
+    _, data = _simple(extra_sections={7: s7})
+    out = scp.decode(data, name="t.scp", strict=True).global_measurements
+    assert out["average_rr_ms"] is None and out["average_pp_ms"] == 800
+    assert out["beats"][0] == {"p_onset_ms": 10, "p_offset_ms": 90, "qrs_onset_ms": 150,
+                               "qrs_offset_ms": 240, "t_offset_ms": None, "p_axis_deg": None,
+                               "qrs_axis_deg": -30, "t_axis_deg": None}
+    assert out["beats"][1]["t_axis_deg"] == -90 and out["beats"][1]["p_axis_deg"] == 60
+    assert out["pacemaker_spikes"] == [{"time_ms": 123, "amplitude_uv": -400, "type": 1,
+                                        "source": 2, "trigger_index": 3, "pulse_width_us": 500}]
+    assert out["qrs_types"] == (0, 1)
+    assert (out["ventricular_rate_bpm"], out["atrial_rate_bpm"], out["qtc_ms"],
+            out["qtc_formula"]) == (75, None, 410, 2)
+    assert out["remaining_bytes"] == b"zz"
+    # cut inside the second beat: the first is kept, with a warning
+    _, data = _simple(extra_sections={7: s7[:6 + 16 + 9]})
+    with pytest.warns(EcgWarning, match="section 7 ends inside its beat measurements"):
+        out = scp.decode(data, name="t.scp").global_measurements
+    assert out["beats"] == [scp.decode(_simple(extra_sections={7: s7})[1],
+                                       name="t.scp").global_measurements["beats"][0]]
+
+
 def test_section_10_lead_blocks_full_short_and_vendor_bytes():
     # a full block with vendor bytes after the 31 measurements, a block holding only
     # the first three, a lead id past the table; the fourth declared block is missing

@@ -181,7 +181,6 @@ class _Section(NamedTuple):
         return self.offset + self.length
 
 
-_BEAT_MEASUREMENTS = struct.Struct("<5H3h")
 _LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
 
 
@@ -690,65 +689,13 @@ def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman
 
 # ---------------------------------------------------------------- sections 7-11
 
-_SENTINELS = frozenset((29999, 29998, 19999))
-_AXIS_SENTINELS = _SENTINELS | {999}
-
-
-def _sentinel(v: int) -> int | None:
-    """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
-    return None if v in _SENTINELS else v
-
-
 def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     b, end = sec.body, sec.end
     _need(ctx, data, b, 6, end, "section 7 header")
-    nbeats, nspikes = data[b], data[b + 1]
-    out: dict[str, Any] = {"average_rr_ms": _sentinel(_u16(data, b + 2)),
-                           "average_pp_ms": _sentinel(_u16(data, b + 4))}
-    o = b + 6
-    beats = []
-    for _ in range(nbeats):
-        if o + 16 > end:
-            ctx.note("section 7 ends inside its beat measurements; the rest ignored")
-            break
-        # the sentinels (and 999 for the axes) read as None; one dict per beat
-        u0, u1, u2, u3, u4, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
-        beats.append({"p_onset_ms": None if u0 in _SENTINELS else u0,
-                      "p_offset_ms": None if u1 in _SENTINELS else u1,
-                      "qrs_onset_ms": None if u2 in _SENTINELS else u2,
-                      "qrs_offset_ms": None if u3 in _SENTINELS else u3,
-                      "t_offset_ms": None if u4 in _SENTINELS else u4,
-                      "p_axis_deg": None if a0 in _AXIS_SENTINELS else a0,
-                      "qrs_axis_deg": None if a1 in _AXIS_SENTINELS else a1,
-                      "t_axis_deg": None if a2 in _AXIS_SENTINELS else a2})
-        o += 16
-    out["beats"] = beats
-    spikes = []
-    if o + 4 * nspikes <= end:
-        for k in range(nspikes):
-            spikes.append({"time_ms": _u16(data, o + 4 * k),
-                           "amplitude_uv": _i16(data, o + 4 * k + 2)})
-        o += 4 * nspikes
-        if o + 6 * nspikes <= end:
-            for k in range(nspikes):
-                p = o + 6 * k
-                spikes[k].update(type=data[p], source=data[p + 1], trigger_index=_u16(data, p + 2),
-                                 pulse_width_us=_u16(data, p + 4))
-            o += 6 * nspikes
-    out["pacemaker_spikes"] = spikes
-    # version 2 extension: QRS types, then rates and QTc
-    if o + 2 <= end:
-        nqrs = _u16(data, o)
-        if o + 2 + nqrs <= end:
-            out["qrs_types"] = tuple(data[o + 2:o + 2 + nqrs])
-            o += 2 + nqrs
-            if o + 7 <= end:
-                out.update(ventricular_rate_bpm=_sentinel(_u16(data, o)),
-                           atrial_rate_bpm=_sentinel(_u16(data, o + 2)),
-                           qtc_ms=_sentinel(_u16(data, o + 4)), qtc_formula=data[o + 6])
-                o += 7
-    if o < end:
-        out["remaining_bytes"] = bytes(data[o:end])
+    # one dict per beat and spike, in the kernel module
+    out, complete = _k.global_measurements(_as_u8(data), data, b, end)
+    if not complete:
+        ctx.note("section 7 ends inside its beat measurements; the rest ignored")
     return out
 
 
