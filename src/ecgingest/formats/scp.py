@@ -228,7 +228,7 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     end = rec_len
     s0_id, s0_len = _u16(data, 8), _u32(data, 10)
     # the pointer table, the section headers and every CRC in one kernel pass
-    crc, rows = _k.scan_container(_as_u8(data), end)
+    crc, rows = _k.scan_container(data, end)
     if crc != stored_crc:
         ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
                       cls=ChecksumError, offset=0, field="record CRC")
@@ -356,7 +356,7 @@ def _measure(ctx: _Ctx, raw: bytes, table: dict, what: str, field: str,
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
     # the triplets split in the kernel module
-    tags, language_codes, cut = _k.tag_walk(_as_u8(data), data, sec.body, sec.end)
+    tags, language_codes, cut = _k.tag_walk(data, data, sec.body, sec.end)
     if cut >= 0:
         tag, length = data[cut], _u16(data, cut + 1)
         ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
@@ -592,7 +592,7 @@ def _parse_section3(data: bytes, sec: _Section, ctx: _Ctx) -> _Leads:
     _need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
     nleads, flags = data[sec.body], data[sec.body + 1]
     _need(ctx, data, sec.body + 2, 9 * nleads, sec.end, "section 3 lead table")
-    ids, starts, ends, labels, lengths, bad = _k.lead_table(_as_u8(data), sec.body + 2, nleads,
+    ids, starts, ends, labels, lengths, bad = _k.lead_table(data, sec.body + 2, nleads,
                                                             LEAD_NAMES)
     if bad >= 0:
         o = sec.body + 2 + 9 * bad
@@ -621,7 +621,7 @@ def _parse_section4(data: bytes, sec: _Section, ctx: _Ctx) -> _Qrs:
     _need(ctx, data, o, 14 * nqrs, sec.end, "section 4 QRS subtraction zones")
     # None: the section stops before its protected zones
     protected = o + 22 * nqrs <= sec.end
-    types, starts, fids, ends, ps, pe = _k.qrs_zones(_as_u8(data), o, nqrs, protected)
+    types, starts, fids, ends, ps, pe = _k.qrs_zones(data, o, nqrs, protected)
     return _Qrs(length_ms, fiducial, types, starts, fids, ends,
                 ps if protected else None, pe if protected else None)
 
@@ -643,7 +643,7 @@ def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _D
     _need(ctx, data, sec.body, 6 + 2 * nleads, sec.end, f"section {sid} header")
     b = sec.body
     avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
-        _as_u8(data), b, nleads)
+        data, b, nleads)
     if interval == 0:
         raise ctx.error(HeaderError, f"section {sid} gives a sample interval of 0 µs",
                         offset=b + 2, field=f"section {sid} sample interval")
@@ -673,7 +673,7 @@ def _raise_status(ctx: _Ctx, status: int, what: str) -> None:
     raise ctx.error(cls, f"{what}: {text}", field=what)
 
 
-def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman | None,
+def _decode_section(data_u8: bytes, d: _Data, nsamples: int, huff: _Huffman | None,
                     ctx: _Ctx, what: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decoded values, per-lead counts and the (min, max) of the values."""
     if huff is None:
@@ -693,7 +693,7 @@ def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     b, end = sec.body, sec.end
     _need(ctx, data, b, 6, end, "section 7 header")
     # one dict per beat and spike, in the kernel module
-    out, complete = _k.global_measurements(_as_u8(data), data, b, end)
+    out, complete = _k.global_measurements(data, data, b, end)
     if not complete:
         ctx.note("section 7 ends inside its beat measurements; the rest ignored")
     return out
@@ -750,7 +750,7 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     nleads = _u16(data, b)
     out: dict[str, Any] = {"manufacturer_specific": _u16(data, b + 2), "leads": []}
     # one dict per lead block, in the kernel module (the sections hold hundreds of values)
-    leads, complete = _k.lead_measurements(_as_u8(data), data, b + 4, end, nleads, _LEAD_KEYS,
+    leads, complete = _k.lead_measurements(data, data, b + 4, end, nleads, _LEAD_KEYS,
                                            LEAD_NAMES)
     out["leads"] = leads
     if not complete:
@@ -800,7 +800,6 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     data = bytes(data)
     sections, _, protocol = _read_container(data, ctx)
     label, version = _version_label(ctx, protocol, sections)
-    u8 = _as_u8(data)
     extras: dict[str, Any] = {"scp_version": label,
                               "scp_section_versions": {k: (s.version, s.protocol)
                                                        for k, s in sorted(sections.items())}}
@@ -846,7 +845,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     if bimodal:
         if read5:
             try:
-                d5, beat, beat_range = _read_reference_beat(u8, data, sections[5], nleads, qrs,
+                d5, beat, beat_range = _read_reference_beat(data, sections[5], nleads, qrs,
                                                             huff, ctx)
             except EcgIngestError as exc:
                 d5 = beat = _section5_failed(ctx, exc, needed or strict)
@@ -873,7 +872,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         if stored_count > cap:
             raise ctx.error(TruncatedError, f"bimodal data needs {stored_count} values per "
                             "lead but section 6 cannot hold them", field="section 6")
-        stored, produced, _ = _decode_section(u8, d6, stored_count, huff, ctx, "section 6")
+        stored, produced, _ = _decode_section(data, d6, stored_count, huff, ctx, "section 6")
         if (produced < stored_count).any():
             raise ctx.error(TruncatedError, f"section 6 holds fewer than the {stored_count} "
                             "bimodal values per lead the protected zones require",
@@ -899,7 +898,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                 args5 += (qrs.starts, qrs.fiducials, qrs.ends,
                           (qrs.types == 0).astype(np.uint8), qrs.fiducial)
         (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5,
-         added) = _k.decode_signals(u8, None if huff is None else huff.arrays, d6.starts,
+         added) = _k.decode_signals(data, None if huff is None else huff.arrays, d6.starts,
                                     d6.lengths, want, d6.differences, *args5,
                                     keep_int32=leads.refbeat_subtracted and len(args5) == 4)
         if args5:
@@ -1027,14 +1026,14 @@ def _section5_failed(ctx: _Ctx, exc: EcgIngestError, fatal: bool) -> None:
     return None
 
 
-def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int,
+def _read_reference_beat(data: bytes, sec: _Section, nleads: int,
                          qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
                          ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
     """Section 5: its header, and its values when their number is known."""
     d5, beat_len = _reference_beat_plan(data, sec, nleads, qrs, huff, ctx)
     if beat_len <= 0:
         return d5, None, None
-    beat, produced, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
+    beat, produced, beat_range = _decode_section(data, d5, beat_len, huff, ctx, "section 5")
     _check_beat_count(ctx, produced, beat_len)
     return d5, beat, beat_range
 
