@@ -1052,6 +1052,35 @@ def tag_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end):
     return tags, codes, -1
 
 
+def statement_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
+                   Py_ssize_t count):
+    """Up to ``count`` statements of section 8 / 11 from byte ``o`` (sequence
+    number, uint16 length, bytes), stopping at ``end`` (at most the buffer's;
+    ``raw`` holds the same bytes as ``data`` and gives the values).
+
+    Returns ``(statements, cut)``: ``(sequence, bytes)`` per statement, and
+    the sequence number of a statement whose bytes run past ``end`` (the walk
+    stops there; -1: none, including a walk that ends with fewer than 3 bytes
+    left).
+    """
+    cdef Py_ssize_t k, length
+    cdef uint8_t seq
+    cdef list items = []
+    if o < 0 or end > data.shape[0] or end > len(raw):
+        raise ValueError("statements outside the buffer")
+    cdef const uint8_t* p = &data[0] if data.shape[0] > 0 else NULL
+    for k in range(count):
+        if o + 3 > end:
+            break
+        seq = p[o]
+        length = load_le16(p + o + 1)
+        if o + 3 + length > end:
+            return items, seq
+        items.append((seq, raw[o + 3:o + 3 + length]))
+        o += 3 + length
+    return items, -1
+
+
 def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
     """Section 5 / 6 header fields and each lead's data span, the caller having
     checked that ``6 + 2 * nleads`` bytes from ``body`` are present.

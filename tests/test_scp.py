@@ -536,6 +536,17 @@ def test_section_1_tag_running_past_the_section_keeps_the_tags_before_it():
         scp.decode(data, name="t.scp", strict=True)
 
 
+def test_statement_running_past_section_8_keeps_the_statements_before_it():
+    head = bytes([0]) + struct.pack("<HBBBBB", 2020, 5, 6, 7, 8, 9)
+    s8 = head + bytes([3]) + struct.pack("<BH", 1, 4) + b"Sin\0" + \
+        struct.pack("<BH", 2, 50) + b"Normal\0"
+    _, data = _simple(extra_sections={8: s8})
+    with pytest.warns(EcgWarning, match="section 8 statement 2 runs past the section"):
+        record = scp.decode(data, name="t.scp", strict=True)
+    assert record.interpretation["statements"] == [{"sequence": 1, "text": "Sin"}]
+    assert record.interpretation["confirmation"] == "original"
+
+
 def test_manufacturer_sections_are_kept_as_bytes():
     _, data = _simple(extra_sections={130: b"vendor blob"})
     record = scp.decode(data, name="t.scp", strict=True)

@@ -713,17 +713,10 @@ def _statement_header(data: bytes, b: int, end: int, ctx: _Ctx, sid: int) -> tup
 
 def _parse_statements(data: bytes, sec: _Section, ctx: _Ctx, universal: bool) -> dict[str, Any]:
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
-    o, end = sec.body + 9, sec.end
+    # the statements split in the kernel module
+    pieces, cut = _k.statement_walk(data, data, sec.body + 9, sec.end, count)
     items = []
-    for _ in range(count):
-        if o + 3 > end:
-            break
-        seq, length = data[o], _u16(data, o + 1)
-        if o + 3 + length > end:
-            ctx.note(f"section {sec.id} statement {seq} runs past the section; "
-                                "the rest is ignored")
-            break
-        raw = data[o + 3:o + 3 + length]
+    for seq, raw in pieces:
         item: dict[str, Any] = {"sequence": seq}
         if universal and raw:
             kind = raw[0]
@@ -739,7 +732,8 @@ def _parse_statements(data: bytes, sec: _Section, ctx: _Ctx, universal: bool) ->
         else:
             item["text"] = ctx.text(raw)
         items.append(item)
-        o += 3 + length
+    if cut >= 0:
+        ctx.note(f"section {sec.id} statement {cut} runs past the section; the rest is ignored")
     head["statements"] = items
     return head
 
