@@ -1,10 +1,16 @@
 # cython: language_level=3
 """SCP-ECG kernels: CRC, Huffman / raw decoding, differences, bimodal
-interpolation and reference-beat addition.
+interpolation and reference-beat addition, and the byte walking of the
+sections the Python layer turns into objects.
 
-Every function validates its arguments and allocates with the GIL, then runs
-one ``with nogil:`` kernel over ``const uint8_t[::1]`` input and returns a
+The sample kernels validate their arguments and allocate with the GIL, then
+run one ``with nogil:`` block over ``const uint8_t[::1]`` input and return a
 status code (``_status.pxd``); the Python layer maps codes to exceptions.
+:func:`decode_signals` does all of a record's sample work in one such block,
+so that a record releases the GIL once. The section readers (``tag_walk``,
+``lead_table``, ``qrs_zones``, ``data_header``, ``global_measurements``,
+``lead_measurements``, ``statement_walk``) hold the GIL: they build Python
+objects, from typed loops instead of slicing and unpacking in Python.
 Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
