@@ -1,21 +1,28 @@
 # cython: language_level=3
 """SCP-ECG kernels: CRC, Huffman / raw decoding, differences, bimodal
-interpolation and reference-beat addition.
+interpolation and reference-beat addition, and the byte walking of the
+sections the Python layer turns into objects.
 
-Every function validates its arguments and allocates with the GIL, then runs
-one ``with nogil:`` kernel over ``const uint8_t[::1]`` input and returns a
+The sample kernels validate their arguments and allocate with the GIL, then
+run one ``with nogil:`` block over ``const uint8_t[::1]`` input and return a
 status code (``_status.pxd``); the Python layer maps codes to exceptions.
+:func:`decode_signals` does all of a record's sample work in one such block,
+so that a record releases the GIL once. The section readers (``tag_walk``,
+``lead_table``, ``qrs_zones``, ``data_header``, ``global_measurements``,
+``lead_measurements``, ``statement_walk``) hold the GIL: they build Python
+objects, from typed loops instead of slicing and unpacking in Python.
 Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
 
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport numpy as cnp
 import numpy as np
 
-from _bytes cimport load_le16, sign_extend
+from _bytes cimport load_le16, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, OVERFLOW, BAD_CODE, UNSUPPORTED
 
 cnp.import_array()
@@ -126,43 +133,132 @@ cdef uint16_t _shift_zero_bytes(uint16_t crc, Py_ssize_t n) noexcept nogil:
     return _gf_mulmod(crc, power)
 
 
-def container_crcs(const uint8_t[::1] data, Py_ssize_t record_end, const int64_t[::1] starts,
-                   const int64_t[::1] lengths):
-    """CRCs of the record (bytes 2 to ``record_end``) and of each section
-    (``starts[i] + 2`` to ``starts[i] + lengths[i]``) in one pass over the data.
+cdef struct _Span:
+    int64_t start
+    int64_t length
+    uint16_t crc
 
-    Sections sorted by start and not overlapping let the record CRC be
-    combined from theirs (the CRC is linear: a register ``s`` run over a
-    message M ends at ``crc(M) ^ (s ^ 0xFFFF) * x^(8|M|)``); otherwise the
-    record is read a second time. Returns ``(record_crc, section_crcs)``.
-    """
-    cdef Py_ssize_t n = data.shape[0], ns = starts.shape[0], i, pos
-    cdef bint combine = True
-    if lengths.shape[0] != ns or record_end < 2 or record_end > n:
-        raise ValueError("CRC ranges outside the buffer")
-    for i in range(ns):
-        if starts[i] < 2 or lengths[i] < 2 or starts[i] + lengths[i] > record_end:
-            raise ValueError("section outside the record")
-        if i > 0 and starts[i] < starts[i - 1] + lengths[i - 1]:
-            combine = False
-    out = np.empty(ns, dtype=np.uint16)
-    cdef uint16_t[::1] o = out
+
+cdef int _span_order(const void* a, const void* b) noexcept nogil:
+    cdef const _Span* x = <const _Span*>a
+    cdef const _Span* y = <const _Span*>b
+    if x.start != y.start:
+        return -1 if x.start < y.start else 1
+    if x.length != y.length:
+        return -1 if x.length < y.length else 1
+    return 0
+
+
+cdef enum:
+    # below this many bytes the CRCs take less time than handing the GIL to another
+    # thread and waiting to get it back, so they run without releasing it
+    CRC_NOGIL_BYTES = 1 << 16
+
+
+cdef uint16_t _scan_kernel(const uint8_t* p, Py_ssize_t count, Py_ssize_t record_end,
+                           int64_t* r, _Span* spans) noexcept nogil:
+    """The pointer entries into ``r`` (rows of 9), section CRCs, and the record
+    CRC returned (see :func:`scan_container`); ``spans`` has room for ``count``."""
+    cdef Py_ssize_t k, m = 0, o, pos
+    cdef int64_t sid, slen, index, start, hlen, length
+    cdef int64_t* row
     cdef uint16_t s
+    cdef bint combine = True
+    for k in range(count):
+        o = 22 + 10 * k
+        row = r + 9 * k
+        sid = load_le16(p + o)
+        slen = load_le32(p + o + 2)
+        index = load_le32(p + o + 6)
+        row[0] = sid
+        row[1] = slen
+        row[2] = index
+        row[8] = -1
+        start = index - 1
+        if slen == 0 or index == 0 or slen < 16 or start + slen > record_end:
+            continue
+        hlen = load_le32(p + start + 4)
+        row[3] = load_le16(p + start)
+        row[4] = load_le16(p + start + 2)
+        row[5] = hlen
+        row[6] = p[start + 8]
+        row[7] = p[start + 9]
+        length = slen if hlen == slen else max(16, min(hlen, slen))
+        row[8] = _crc_kernel(p + start + 2, length - 2)
+        if start < 2:
+            combine = False  # over the record header: read the record again
+        spans[m].start = start
+        spans[m].length = length
+        spans[m].crc = <uint16_t>row[8]
+        m += 1
+    if m > 1:
+        qsort(spans, m, sizeof(_Span), _span_order)
+    # drop repeated spans; overlapping ones make the record CRC read again
+    o = 0
+    for k in range(m):
+        if o > 0 and spans[k].start == spans[o - 1].start \
+                and spans[k].length == spans[o - 1].length:
+            continue
+        if o > 0 and spans[k].start < spans[o - 1].start + spans[o - 1].length:
+            combine = False
+        spans[o] = spans[k]
+        o += 1
+    if not combine:
+        return _crc_kernel(p + 2, record_end - 2)
+    s = 0xFFFF
+    pos = 2
+    for k in range(o):
+        s = _crc_update(s, p + pos, spans[k].start + 2 - pos)  # gap and stored CRC
+        s = spans[k].crc ^ _shift_zero_bytes(s ^ 0xFFFF, spans[k].length - 2)
+        pos = spans[k].start + spans[k].length
+    return _crc_update(s, p + pos, record_end - pos)
+
+
+def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
+    """Section 0's pointer table, every section header it points to and every
+    CRC, in one pass: the container checks then run on plain values.
+
+    The pointer table is read when section 0's header (bytes 8-21) is
+    plausible (id 0, length at least 16 and inside the record). Row ``k`` of
+    the result is pointer entry ``k``: ``(id, length, index, stored CRC,
+    header id, header length, section version, protocol version, CRC)``; the
+    header columns and the CRC are filled for entries whose section lies in
+    the record (length at least 16), else 0 and -1. A section's CRC covers
+    bytes ``start + 2`` to ``start + L``, ``L`` the pointer length, or the
+    smaller of the two lengths (at least 16) when the header disagrees.
+    The record CRC (bytes 2 to ``record_end``) is combined from the section
+    CRCs when their spans are sorted without overlap, else read again.
+    The GIL is released only for records of ``CRC_NOGIL_BYTES`` or more: a
+    record's samples are decoded in one later ``nogil`` call, and every extra
+    release costs a hand-over between threads.
+    Returns ``(record_crc, rows)``.
+    """
+    cdef Py_ssize_t n = data.shape[0], count = 0
+    cdef int64_t s0_len
+    cdef uint16_t s
+    if record_end < 22 or record_end > n:
+        raise ValueError("record length outside the buffer")
+    s0_len = <int64_t>load_le32(&data[10])
+    if load_le16(&data[8]) == 0 and 16 <= s0_len and 6 + s0_len <= record_end:
+        count = (s0_len - 16) // 10
+    rows = np.zeros((count, 9), dtype=np.int64)
+    cdef int64_t[:, ::1] r = rows
+    cdef int64_t* rp = &r[0, 0] if count else NULL
+    cdef _Span* spans = NULL
+    if count:
+        spans = <_Span*>malloc(count * sizeof(_Span))
+        if spans == NULL:
+            raise MemoryError()
     cdef const uint8_t* p = &data[0]
-    with nogil:
-        for i in range(ns):
-            o[i] = _crc_kernel(p + starts[i] + 2, lengths[i] - 2)
-        if combine:
-            s = 0xFFFF
-            pos = 2
-            for i in range(ns):
-                s = _crc_update(s, p + pos, starts[i] + 2 - pos)  # gap and stored CRC
-                s = o[i] ^ _shift_zero_bytes(s ^ 0xFFFF, lengths[i] - 2)
-                pos = starts[i] + lengths[i]
-            s = _crc_update(s, p + pos, record_end - pos)
+    try:
+        if record_end >= CRC_NOGIL_BYTES:
+            with nogil:
+                s = _scan_kernel(p, count, record_end, rp, spans)
         else:
-            s = _crc_kernel(p + 2, record_end - 2)
-    return s, out
+            s = _scan_kernel(p, count, record_end, rp, spans)
+    finally:
+        free(spans)
+    return s, rows
 
 
 def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:
@@ -652,6 +748,108 @@ cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order, int32_t* lo,
     _bounds(x, n, lo, hi)
 
 
+cdef int _tables_from(_Tables* t, const int32_t[:, ::1] codes,
+                      const int32_t[::1] table_offsets, const int32_t[::1] lut,
+                      const int64_t[::1] lut_offsets, const int32_t[::1] lut_bits,
+                      const int64_t[::1] fast, const int64_t[::1] long_offsets,
+                      const uint32_t[::1] long_keys, const int32_t[::1] long_rows) except -1:
+    """Fill ``t`` from the arrays of :func:`build_luts`, after checking that
+    they agree with each other. The arrays must outlive every use of ``t``."""
+    cdef Py_ssize_t ntables
+    if codes is None or table_offsets is None or lut is None or lut_offsets is None \
+            or lut_bits is None or fast is None or long_offsets is None \
+            or long_keys is None or long_rows is None:
+        raise ValueError("Huffman decoding needs its tables")
+    ntables = table_offsets.shape[0] - 1
+    if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
+        raise ValueError("malformed Huffman tables")
+    if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
+            or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0] \
+            or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
+            or long_offsets[ntables] > long_keys.shape[0]:
+        raise ValueError("malformed Huffman tables")
+    t.codes = &codes[0, 0] if codes.shape[0] > 0 else NULL
+    t.table_offsets = &table_offsets[0]
+    t.ntables = ntables
+    t.lut = &lut[0]
+    t.lut_offsets = &lut_offsets[0]
+    t.lut_bits = &lut_bits[0]
+    t.fast = &fast[0]
+    t.long_offsets = &long_offsets[0]
+    t.long_keys = &long_keys[0] if long_keys.shape[0] > 0 else NULL
+    t.long_rows = &long_rows[0] if long_rows.shape[0] > 0 else NULL
+    return 0
+
+
+cdef int _check_leads(const int64_t[::1] starts, const int64_t[::1] lengths, Py_ssize_t n,
+                      Py_ssize_t nsamples, int differences) except? -100:
+    """Argument checks of one section's decode: OK, or the status to return."""
+    cdef Py_ssize_t i
+    if lengths.shape[0] != starts.shape[0] or nsamples < 0:
+        raise ValueError("lead arrays disagree")
+    if differences not in (0, 1, 2):
+        return UNSUPPORTED
+    for i in range(starts.shape[0]):
+        if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
+            return TRUNCATED
+    return OK
+
+
+cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
+                       const int64_t* lengths, Py_ssize_t nleads, Py_ssize_t nsamples,
+                       bint huffman, int differences, const _Tables* tables, int32_t* out,
+                       int64_t* prod, int32_t* lo, int32_t* hi) noexcept nogil:
+    """Every lead of one section into ``out[nleads, nsamples]`` (rows filled up to
+    each lead's count, zeroed after it), ``prod`` the counts, ``lo``/``hi``
+    widened to the values. Arguments checked by :func:`_check_leads`."""
+    cdef Py_ssize_t i = 0, j, m
+    cdef int st
+    cdef _Lane lanes[2]
+    cdef const uint8_t* base
+    cdef int32_t* row
+    if nleads == 0 or nsamples == 0:
+        for i in range(nleads):
+            prod[i] = 0
+        return OK
+    while i < nleads:
+        if huffman:
+            # leads in pairs through the interleaved loop, then each to its end
+            m = 2 if i + 1 < nleads else 1
+            for j in range(m):
+                _lane_init(&lanes[j], data + starts[i + j] if n > 0 else NULL,
+                           lengths[i + j], out + (i + j) * nsamples, tables)
+            st = OK
+            if m == 2:
+                st = _huffman_pair(&lanes[0], &lanes[1], tables, nsamples)
+            for j in range(m):
+                if st == OK and not lanes[j].ended:
+                    st = _huffman_run(&lanes[j], tables, nsamples)
+                memset(out + (i + j) * nsamples + lanes[j].k, 0,
+                       (nsamples - lanes[j].k) * sizeof(int32_t))
+                prod[i + j] = lanes[j].k
+            if st != OK:
+                memset(out + i * nsamples, 0, (nleads - i) * nsamples * sizeof(int32_t))
+                for j in range(i + m, nleads):
+                    prod[j] = 0
+                return st
+            for j in range(m):
+                _undo_differences(out + (i + j) * nsamples, lanes[j].k, differences, lo, hi)
+            i += m
+        else:
+            base = data + starts[i] if n > 0 else NULL
+            row = out + i * nsamples
+            m = lengths[i] // 2
+            if m > nsamples:
+                m = nsamples
+            for j in range(m):
+                row[j] = <int16_t>load_le16(base + 2 * j)
+            memset(row + m, 0, (nsamples - m) * sizeof(int32_t))
+            prod[i] = m
+            _undo_differences(row, m, differences, lo, hi)
+            i += 1
+    return OK
+
+
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
                  Py_ssize_t nsamples, int huffman, int differences,
                  const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
@@ -665,109 +863,427 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     many values lead ``i`` really held (the rest of its row is zero) and
     ``lo``/``hi`` bound the decoded values (to pick the output dtype).
     """
-    cdef Py_ssize_t nleads = starts.shape[0], i, j, m
+    cdef Py_ssize_t nleads = starts.shape[0]
     cdef Py_ssize_t n = data.shape[0]
-    cdef int status = OK, st
-    cdef Py_ssize_t ntables = 0
-    if lengths.shape[0] != nleads or nsamples < 0:
-        raise ValueError("lead arrays disagree")
-    if differences not in (0, 1, 2):
-        return UNSUPPORTED, None, None, 0, 0
-    for i in range(nleads):
-        if starts[i] < 0 or lengths[i] < 0 or starts[i] + lengths[i] > n:
-            return TRUNCATED, None, None, 0, 0
+    cdef int status
+    cdef _Tables tables
+    cdef int32_t lo = 0, hi = 0
+    status = _check_leads(starts, lengths, n, nsamples, differences)
+    if status != OK:
+        return status, None, None, 0, 0
     if huffman:
-        if codes is None or table_offsets is None or lut is None or lut_offsets is None \
-                or lut_bits is None or fast is None or long_offsets is None \
-                or long_keys is None or long_rows is None:
-            raise ValueError("Huffman decoding needs its tables")
-        ntables = table_offsets.shape[0] - 1
-        if ntables < 1 or lut_bits.shape[0] != ntables or lut_offsets.shape[0] != ntables + 1:
-            raise ValueError("malformed Huffman tables")
-        if codes.shape[1] != NCOL or table_offsets[ntables] > codes.shape[0] \
-                or lut_offsets[ntables] > lut.shape[0] or fast.shape[0] != lut.shape[0] \
-                or long_offsets.shape[0] != ntables + 1 or long_keys.shape[0] != long_rows.shape[0] \
-                or long_offsets[ntables] > long_keys.shape[0]:
-            raise ValueError("malformed Huffman tables")
-    # rows are filled up to each lead's count and zeroed after it (no memset of the whole block)
+        _tables_from(&tables, codes, table_offsets, lut, lut_offsets, lut_bits, fast,
+                     long_offsets, long_keys, long_rows)
     values = np.empty((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
     cdef int32_t[:, ::1] v = values
     cdef int64_t[::1] prod = produced
-    cdef Py_ssize_t got
-    cdef const uint8_t* base
-    cdef const int32_t* cp = NULL
-    cdef const int32_t* tp = NULL
-    cdef const int32_t* lp = NULL
-    cdef const int64_t* lop = NULL
-    cdef const int32_t* lbp = NULL
-    cdef const int64_t* fp = NULL
-    cdef const int64_t* lgo = NULL
-    cdef const uint32_t* lgk = NULL
-    cdef const int32_t* lgr = NULL
-    cdef int32_t lo = 0, hi = 0
     if nleads == 0 or nsamples == 0:
         return OK, values, produced, 0, 0
-    if huffman:
-        cp = &codes[0, 0] if codes.shape[0] > 0 else NULL
-        tp = &table_offsets[0]
-        lp = &lut[0]
-        lop = &lut_offsets[0]
-        lbp = &lut_bits[0]
-        fp = &fast[0]
-        lgo = &long_offsets[0]
-        if long_keys.shape[0] > 0:
-            lgk = &long_keys[0]
-            lgr = &long_rows[0]
-    cdef _Tables tables
-    cdef _Lane lanes[2]
-    if huffman:
-        tables.codes = cp
-        tables.table_offsets = tp
-        tables.ntables = ntables
-        tables.lut = lp
-        tables.lut_offsets = lop
-        tables.lut_bits = lbp
-        tables.fast = fp
-        tables.long_offsets = lgo
-        tables.long_keys = lgk
-        tables.long_rows = lgr
     with nogil:
-        i = 0
-        while i < nleads:
-            if huffman:
-                # leads in pairs through the interleaved loop, then each to its end
-                m = 2 if i + 1 < nleads else 1
-                for j in range(m):
-                    _lane_init(&lanes[j], &data[0] + starts[i + j] if n > 0 else NULL,
-                               lengths[i + j], &v[i + j, 0], &tables)
-                st = OK
-                if m == 2:
-                    st = _huffman_pair(&lanes[0], &lanes[1], &tables, nsamples)
-                for j in range(m):
-                    if st == OK and not lanes[j].ended:
-                        st = _huffman_run(&lanes[j], &tables, nsamples)
-                    memset(&v[i + j, lanes[j].k], 0, (nsamples - lanes[j].k) * sizeof(int32_t))
-                    prod[i + j] = lanes[j].k
-                if st != OK:
-                    status = st
-                    memset(&v[i, 0], 0, (nleads - i) * nsamples * sizeof(int32_t))
-                    break
-                for j in range(m):
-                    _undo_differences(&v[i + j, 0], lanes[j].k, differences, &lo, &hi)
-                i += m
-            else:
-                base = &data[0] + starts[i] if n > 0 else NULL
-                m = lengths[i] // 2
-                if m > nsamples:
-                    m = nsamples
-                for j in range(m):
-                    v[i, j] = <int16_t>load_le16(base + 2 * j)
-                memset(&v[i, m], 0, (nsamples - m) * sizeof(int32_t))
-                prod[i] = m
-                _undo_differences(&v[i, 0], m, differences, &lo, &hi)
-                i += 1
+        status = _decode_block(&data[0] if n > 0 else NULL, n, &starts[0], &lengths[0],
+                               nleads, nsamples, huffman, differences, &tables, &v[0, 0],
+                               &prod[0], &lo, &hi)
     return status, values, produced, lo, hi
+
+
+cdef inline bint _fits16(int64_t lo, int64_t hi) noexcept nogil:
+    return -32768 <= lo and hi <= 32767
+
+
+cdef void _narrow16(const int32_t* x, int16_t* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = <int16_t>x[i]
+
+
+def decode_signals(const uint8_t[::1] data, object huff,
+                   const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
+                   int diff6,
+                   const int64_t[::1] starts5=None, const int64_t[::1] lengths5=None,
+                   Py_ssize_t n5=0, int diff5=0,
+                   const int64_t[::1] qrs_start=None, const int64_t[::1] qrs_fiducial=None,
+                   const int64_t[::1] qrs_end=None, const uint8_t[::1] qrs_add=None,
+                   int64_t beat_fiducial=0, bint keep_int32=False):
+    """Sections 6 and 5 decoded, the reference beat re-added and both narrowed
+    to int16 where their values allow, in one ``nogil`` block.
+
+    The common path of a record without bimodal compression: one release of
+    the GIL for all of a record's sample work, so that threads decoding other
+    records overlap it. ``huff``: the arrays of :func:`build_luts` (``(codes,
+    table_offsets, *lookup)``) or ``None`` for uncompressed data. Section 5
+    is decoded when ``starts5`` is given (``n5`` values per lead). The beat is
+    added (as :func:`add_reference_beat_inplace`: sections 5 and 6 share one
+    AVM, the caller checked that) when the QRS arrays are given, both
+    sections decoded without error and the value bounds show every sum fits
+    in 32 bits; otherwise the rhythm is left as decoded and both stay int32,
+    so that the caller can add the beat in 64 bits (``keep_int32``: the
+    caller adds it, keep both int32).
+
+    Returns ``(status6, values6, produced6, lo6, hi6, status5, beat, produced5,
+    lo5, hi5, added)``: each section's status, values (int16 or int32),
+    per-lead counts and value bounds (after the addition when ``added``), as
+    :func:`decode_leads`; the section 5 entries are ``None`` / 0 when it was
+    not asked for.
+    """
+    cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
+    cdef Py_ssize_t nq = 0, blen = 0, i, q, s
+    cdef int status6, status5 = OK
+    cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
+    cdef bint added = False, narrow6, narrow5
+    cdef _Tables tables
+    cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
+    cdef int64_t first, last, bound
+    cdef const uint8_t* p = &data[0] if n > 0 else NULL
+    status6 = _check_leads(starts6, lengths6, n, n6, diff6)
+    if want5:
+        if lengths5 is None:
+            raise ValueError("section 5 needs its lead lengths")
+        nl5 = starts5.shape[0]
+        status5 = _check_leads(starts5, lengths5, n, n5, diff5)
+    if qrs_start is not None:
+        if qrs_fiducial is None or qrs_end is None or qrs_add is None or not want5:
+            raise ValueError("the reference beat needs section 5 and every QRS array")
+        nq = qrs_start.shape[0]
+        if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
+            raise ValueError("QRS arrays disagree")
+        if nl5 != nleads and nq > 0:
+            raise ValueError("reference beat and rhythm lead counts differ")
+        want_add = True
+        blen = n5
+    if huffman:
+        if len(huff) != 9:
+            raise ValueError("Huffman decoding needs its tables")
+        _tables_from(&tables, huff[0], huff[1], huff[2], huff[3], huff[4], huff[5], huff[6],
+                     huff[7], huff[8])
+    # int32 work blocks, and int16 blocks the values are narrowed into when they fit
+    values = np.empty((nleads, n6), dtype=np.int32)
+    produced = np.zeros(nleads, dtype=np.int64)
+    small = np.empty((nleads, n6), dtype=np.int16)
+    cdef int32_t[:, ::1] v = values
+    cdef int64_t[::1] prod = produced
+    cdef int16_t[:, ::1] v16 = small
+    cdef int32_t* vp = &v[0, 0] if nleads > 0 and n6 > 0 else NULL
+    cdef int64_t* pp = &prod[0] if nleads > 0 else NULL
+    beat = beat16 = produced5 = None
+    cdef int32_t[:, ::1] b
+    cdef int64_t[::1] prod5
+    cdef int16_t[:, ::1] b16
+    cdef int32_t* bp = NULL
+    cdef int64_t* pp5 = NULL
+    if want5:
+        beat = np.empty((nl5, n5), dtype=np.int32)
+        produced5 = np.zeros(nl5, dtype=np.int64)
+        beat16 = np.empty((nl5, n5), dtype=np.int16)
+        b = beat
+        prod5 = produced5
+        b16 = beat16
+        if nl5 > 0 and n5 > 0:
+            bp = &b[0, 0]
+        if nl5 > 0:
+            pp5 = &prod5[0]
+    with nogil:
+        if want5 and status5 == OK and bp != NULL:
+            status5 = _decode_block(p, n, &starts5[0], &lengths5[0], nl5, n5, huffman, diff5,
+                                    &tables, bp, pp5, &lo5, &hi5)
+        if status6 == OK and vp != NULL:
+            status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
+                                    diff6, &tables, vp, pp, &lo6, &hi6)
+        if want_add and status5 == OK and status6 == OK:
+            bound = (max(-<int64_t>lo6, <int64_t>hi6) + max(-<int64_t>lo5, <int64_t>hi5))
+            if bound < (<int64_t>1) << 31:
+                added = True
+                if vp != NULL:
+                    lo6 = 0
+                    hi6 = 0
+                    for i in range(nleads):
+                        for q in range(nq):
+                            if not qrs_add[q]:
+                                continue
+                            first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
+                            last = min(qrs_end[q], n6, qrs_fiducial[q] - beat_fiducial + blen)
+                            for s in range(first, last + 1):
+                                vp[i * n6 + s - 1] += bp[i * n5 + s - qrs_fiducial[q]
+                                                         + beat_fiducial - 1]
+                        _bounds(vp + i * n6, n6, &lo6, &hi6)
+        # a rhythm the caller still adds the beat to stays int32
+        keep_int32 = keep_int32 or (want_add and not added)
+        narrow6 = status6 == OK and _fits16(lo6, hi6) and not keep_int32
+        if narrow6 and vp != NULL:
+            _narrow16(vp, &v16[0, 0], nleads * n6)
+        narrow5 = want5 and status5 == OK and _fits16(lo5, hi5) and not keep_int32
+        if narrow5 and bp != NULL:
+            _narrow16(bp, &b16[0, 0], nl5 * n5)
+    if status6 != OK:
+        values = produced = None
+    elif narrow6:
+        values = small
+    if want5:
+        if status5 != OK:
+            beat = produced5 = None
+        elif narrow5:
+            beat = beat16
+    return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added)
+
+
+# ---------------------------------------------------------------- section fields
+
+def tag_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end):
+    """Section 1's tag / length / value triplets from byte ``o`` up to tag 255
+    or ``end`` (at most the buffer's end): ``raw`` holds the same bytes as
+    ``data`` and gives the values.
+
+    Returns ``(tags, language_codes, cut)``: ``(tag, value bytes, offset)``
+    per triplet, byte 16 of every tag 14 (acquiring device) long enough to
+    hold it, and the offset of a triplet whose value runs past ``end`` (the
+    walk stops there; -1: none).
+    """
+    cdef Py_ssize_t length
+    cdef uint8_t tag
+    cdef list tags = [], codes = []
+    if o < 0 or end > data.shape[0] or end > len(raw):
+        raise ValueError("section 1 outside the buffer")
+    cdef const uint8_t* p = &data[0] if data.shape[0] > 0 else NULL
+    while o + 3 <= end:
+        tag = p[o]
+        length = load_le16(p + o + 1)
+        if tag == 255:
+            break
+        if o + 3 + length > end:
+            return tags, codes, o
+        tags.append((tag, raw[o + 3:o + 3 + length], o))
+        if tag == 14 and length >= 17:
+            codes.append(p[o + 3 + 16])
+        o += 3 + length
+    return tags, codes, -1
+
+
+def statement_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
+                   Py_ssize_t count):
+    """Up to ``count`` statements of section 8 / 11 from byte ``o`` (sequence
+    number, uint16 length, bytes), stopping at ``end`` (at most the buffer's;
+    ``raw`` holds the same bytes as ``data`` and gives the values).
+
+    Returns ``(statements, cut)``: ``(sequence, bytes)`` per statement, and
+    the sequence number of a statement whose bytes run past ``end`` (the walk
+    stops there; -1: none, including a walk that ends with fewer than 3 bytes
+    left).
+    """
+    cdef Py_ssize_t k, length
+    cdef uint8_t seq
+    cdef list items = []
+    if o < 0 or end > data.shape[0] or end > len(raw):
+        raise ValueError("statements outside the buffer")
+    cdef const uint8_t* p = &data[0] if data.shape[0] > 0 else NULL
+    for k in range(count):
+        if o + 3 > end:
+            break
+        seq = p[o]
+        length = load_le16(p + o + 1)
+        if o + 3 + length > end:
+            return items, seq
+        items.append((seq, raw[o + 3:o + 3 + length]))
+        o += 3 + length
+    return items, -1
+
+
+def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
+    """Section 5 / 6 header fields and each lead's data span, the caller having
+    checked that ``6 + 2 * nleads`` bytes from ``body`` are present.
+
+    Returns ``(avm, interval_us, differences, bimodal, starts, lengths,
+    total, longest)``: int64 arrays of each lead's first byte and byte count
+    (leads follow each other from the end of the length table), their sum
+    and the largest count (0 without leads).
+    """
+    cdef Py_ssize_t i, pos
+    cdef int64_t total = 0, longest = 0
+    if body < 0 or nleads < 0 or body + 6 + 2 * nleads > data.shape[0]:
+        raise ValueError("data header outside the buffer")
+    starts = np.empty(nleads, dtype=np.int64)
+    lengths = np.empty(nleads, dtype=np.int64)
+    cdef int64_t[::1] s = starts
+    cdef int64_t[::1] n = lengths
+    cdef const uint8_t* p = &data[body]
+    pos = body + 6 + 2 * nleads
+    for i in range(nleads):
+        n[i] = load_le16(p + 6 + 2 * i)
+        s[i] = pos + total
+        total += n[i]
+        if n[i] > longest:
+            longest = n[i]
+    return (load_le16(p), load_le16(p + 2), p[4], p[5], starts, lengths, total, longest)
+
+
+def lead_table(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nleads, tuple names):
+    """Section 3's ``nleads`` rows from byte ``o`` (9 bytes each: first sample,
+    last sample, lead id), the caller having checked the bytes.
+
+    Returns ``(ids, starts, ends, labels, lengths, bad)``: tuples of the
+    columns, the lead names (``names`` by id, else ``"lead <id>"``), the
+    sample counts ``end - start + 1``, and the index of the first lead that
+    ends before it starts (-1: none; its columns are then incomplete).
+    """
+    cdef Py_ssize_t i, nnames = len(names)
+    cdef uint32_t first, last
+    cdef unsigned int lead_id
+    if o < 0 or nleads < 0 or o + 9 * nleads > data.shape[0]:
+        raise ValueError("lead table outside the buffer")
+    cdef const uint8_t* p = &data[0] + o
+    ids, starts, ends, labels, lengths = [], [], [], [], []
+    for i in range(nleads):
+        first = load_le32(p + 9 * i)
+        last = load_le32(p + 9 * i + 4)
+        lead_id = p[9 * i + 8]
+        if last < first:
+            return (), (), (), [], [], i
+        ids.append(lead_id)
+        starts.append(first)
+        ends.append(last)
+        labels.append(names[lead_id] if lead_id < nnames else f"lead {lead_id}")
+        lengths.append(<int64_t>last - first + 1)
+    return tuple(ids), tuple(starts), tuple(ends), labels, lengths, -1
+
+
+def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint protected):
+    """Section 4's ``nqrs`` subtraction zones from byte ``o`` (14 bytes each:
+    type, start, fiducial, end) and, with ``protected``, the protected zones
+    that follow them (8 bytes each: start, end); the caller checked the bytes.
+
+    Returns six int64 arrays ``(types, starts, fiducials, ends, pstart, pend)``
+    (the last two empty without ``protected``).
+    """
+    cdef Py_ssize_t i, m = nqrs if protected else 0
+    if o < 0 or nqrs < 0 or o + 14 * nqrs + 8 * m > data.shape[0]:
+        raise ValueError("QRS zones outside the buffer")
+    out = np.empty((6, nqrs), dtype=np.int64)
+    cdef int64_t[:, ::1] v = out
+    cdef const uint8_t* p = &data[0] + o
+    for i in range(nqrs):
+        v[0, i] = load_le16(p + 14 * i)
+        v[1, i] = load_le32(p + 14 * i + 2)
+        v[2, i] = load_le32(p + 14 * i + 6)
+        v[3, i] = load_le32(p + 14 * i + 10)
+    p += 14 * nqrs
+    for i in range(m):
+        v[4, i] = load_le32(p + 8 * i)
+        v[5, i] = load_le32(p + 8 * i + 4)
+    return out[0], out[1], out[2], out[3], out[4, :m], out[5, :m]
+
+
+cdef inline object _measured(unsigned int v):
+    """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
+    return None if v == 29999 or v == 29998 or v == 19999 else v
+
+
+cdef inline object _axis(int v):
+    return None if v == 29999 or v == 29998 or v == 19999 or v == 999 else v
+
+
+def global_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t b, Py_ssize_t end):
+    """Section 7 from its body at ``b`` (the caller checked its 6 header bytes;
+    ``end`` = the section end, at most the buffer's; ``raw`` holds the same
+    bytes as ``data``): intervals, one dict per beat, pacemaker spikes and
+    the version 2 extension, each part only when all its bytes are present.
+    Sentinel values read as ``None``.
+
+    Returns ``(measurements, complete)``: ``complete`` is false when the
+    section ends inside the beat measurements.
+    """
+    cdef Py_ssize_t o, k, nbeats, nspikes, nqrs, q
+    cdef bint complete = True
+    cdef const uint8_t* p
+    cdef dict out
+    cdef list beats = [], spikes = []
+    if b < 0 or b + 6 > end or end > data.shape[0] or end > len(raw):
+        raise ValueError("section 7 outside the buffer")
+    p = &data[0]
+    nbeats = p[b]
+    nspikes = p[b + 1]
+    out = {"average_rr_ms": _measured(load_le16(p + b + 2)),
+           "average_pp_ms": _measured(load_le16(p + b + 4))}
+    o = b + 6
+    for k in range(nbeats):
+        if o + 16 > end:
+            complete = False
+            break
+        q = o
+        beats.append({"p_onset_ms": _measured(load_le16(p + q)),
+                      "p_offset_ms": _measured(load_le16(p + q + 2)),
+                      "qrs_onset_ms": _measured(load_le16(p + q + 4)),
+                      "qrs_offset_ms": _measured(load_le16(p + q + 6)),
+                      "t_offset_ms": _measured(load_le16(p + q + 8)),
+                      "p_axis_deg": _axis(<int16_t>load_le16(p + q + 10)),
+                      "qrs_axis_deg": _axis(<int16_t>load_le16(p + q + 12)),
+                      "t_axis_deg": _axis(<int16_t>load_le16(p + q + 14))})
+        o += 16
+    out["beats"] = beats
+    if o + 4 * nspikes <= end:
+        for k in range(nspikes):
+            spikes.append({"time_ms": load_le16(p + o + 4 * k),
+                           "amplitude_uv": <int16_t>load_le16(p + o + 4 * k + 2)})
+        o += 4 * nspikes
+        if o + 6 * nspikes <= end:
+            for k in range(nspikes):
+                q = o + 6 * k
+                spikes[k].update(type=p[q], source=p[q + 1], trigger_index=load_le16(p + q + 2),
+                                 pulse_width_us=load_le16(p + q + 4))
+            o += 6 * nspikes
+    out["pacemaker_spikes"] = spikes
+    # version 2 extension: QRS types, then rates and QTc
+    if o + 2 <= end:
+        nqrs = load_le16(p + o)
+        if o + 2 + nqrs <= end:
+            out["qrs_types"] = tuple(raw[o + 2:o + 2 + nqrs])
+            o += 2 + nqrs
+            if o + 7 <= end:
+                out.update(ventricular_rate_bpm=_measured(load_le16(p + o)),
+                           atrial_rate_bpm=_measured(load_le16(p + o + 2)),
+                           qtc_ms=_measured(load_le16(p + o + 4)), qtc_formula=p[o + 6])
+                o += 7
+    if o < end:
+        out["remaining_bytes"] = raw[o:end]
+    return out, complete
+
+
+def lead_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
+                      Py_ssize_t nleads, tuple keys, tuple names):
+    """Section 10's per-lead blocks from byte ``o`` (``end`` = the section end,
+    at most the buffer's): one dict per lead, ``keys`` naming the lead id, the
+    lead name (from ``names`` by id, else ``"lead <id>"``) and the int16
+    measurements in stored order; a block shorter than all of them gives its
+    first ones, bytes after them are kept as ``manufacturer_bytes`` (sliced
+    from ``raw``, the same bytes as ``data``).
+
+    Returns ``(leads, complete)``: ``complete`` is false when the section ends
+    before ``nleads`` blocks.
+    """
+    cdef Py_ssize_t full = len(keys) - 2, i, j, count, stop, length
+    cdef unsigned int lead_id
+    cdef dict entry
+    cdef list leads = []
+    cdef Py_ssize_t nnames = len(names)
+    if end > data.shape[0] or end > len(raw) or full < 0:
+        raise ValueError("section 10 outside the buffer")
+    cdef const uint8_t* p = &data[0]
+    for i in range(nleads):
+        if o + 4 > end:
+            return leads, False
+        lead_id = load_le16(p + o)
+        length = load_le16(p + o + 2)
+        stop = min(o + 4 + length, end)
+        entry = {keys[0]: lead_id,
+                 keys[1]: names[lead_id] if lead_id < nnames else f"lead {lead_id}"}
+        count = (stop - (o + 4)) // 2
+        if count > full:
+            count = full
+        for j in range(count):
+            entry[keys[2 + j]] = <int16_t>load_le16(p + o + 4 + 2 * j)
+        if stop > o + 4 + 2 * full:
+            entry["manufacturer_bytes"] = raw[o + 4 + 2 * full:stop]
+        leads.append(entry)
+        o += 4 + length
+    return leads, True
 
 
 # ---------------------------------------------------------------- bimodal

@@ -468,6 +468,85 @@ def test_statement_sections_8_and_11_are_decoded():
         {"sequence": 1, "type": "coded+text", "code": "SR", "text": "Sinus"}]
 
 
+def test_section_7_beats_spikes_and_version_2_extension_with_sentinels():
+    s7 = struct.pack("<BBHH", 2, 1, 29999, 800)
+    s7 += struct.pack("<5H3h", 10, 90, 150, 240, 29998, 999, -30, 19999)
+    s7 += struct.pack("<5H3h", 1, 2, 3, 4, 5, 60, 0, -90)
+    s7 += struct.pack("<Hh", 123, -400)                # spike time and amplitude
+    s7 += struct.pack("<BBHH", 1, 2, 3, 500)           # spike type, source, index, width
+    s7 += struct.pack("<H", 2) + bytes([0, 1])         # QRS types
+    s7 += struct.pack("<HHHB", 75, 19999, 410, 2)      # rates, QTc and its formula
+    s7 += b"zz"
+    _, data = _simple(extra_sections={7: s7})
+    out = scp.decode(data, name="t.scp", strict=True).global_measurements
+    assert out["average_rr_ms"] is None and out["average_pp_ms"] == 800
+    assert out["beats"][0] == {"p_onset_ms": 10, "p_offset_ms": 90, "qrs_onset_ms": 150,
+                               "qrs_offset_ms": 240, "t_offset_ms": None, "p_axis_deg": None,
+                               "qrs_axis_deg": -30, "t_axis_deg": None}
+    assert out["beats"][1]["t_axis_deg"] == -90 and out["beats"][1]["p_axis_deg"] == 60
+    assert out["pacemaker_spikes"] == [{"time_ms": 123, "amplitude_uv": -400, "type": 1,
+                                        "source": 2, "trigger_index": 3, "pulse_width_us": 500}]
+    assert out["qrs_types"] == (0, 1)
+    assert (out["ventricular_rate_bpm"], out["atrial_rate_bpm"], out["qtc_ms"],
+            out["qtc_formula"]) == (75, None, 410, 2)
+    assert out["remaining_bytes"] == b"zz"
+    # cut inside the second beat: the first is kept, with a warning
+    _, data = _simple(extra_sections={7: s7[:6 + 16 + 9]})
+    with pytest.warns(EcgWarning, match="section 7 ends inside its beat measurements"):
+        out = scp.decode(data, name="t.scp").global_measurements
+    assert out["beats"] == [scp.decode(_simple(extra_sections={7: s7})[1],
+                                       name="t.scp").global_measurements["beats"][0]]
+
+
+def test_section_10_lead_blocks_full_short_and_vendor_bytes():
+    # a full block with vendor bytes after the 31 measurements, a block holding only
+    # the first three, a lead id past the table; the fourth declared block is missing
+    full = struct.pack("<31h", *range(-15, 16))
+    s10 = struct.pack("<HH", 4, 7)
+    s10 += struct.pack("<HH", 2, len(full) + 3) + full + b"abc"
+    s10 += struct.pack("<HH", 200, 7) + struct.pack("<3h", 88, -2, 400) + b"x"
+    s10 += struct.pack("<HH", 3, 0)
+    _, data = _simple(extra_sections={10: s10})
+    with pytest.warns(EcgWarning, match="section 10 ends before all its leads"):
+        record = scp.decode(data, name="t.scp")
+    out = record.lead_measurements
+    assert out["manufacturer_specific"] == 7
+    first, second, third = out["leads"]
+    assert list(first) == ["lead_id", "lead", *scp._LEAD_MEASUREMENTS, "manufacturer_bytes"]
+    assert first["lead"] == "II" and first["p_duration"] == -15 and first["st_amplitude_rr8"] == 15
+    assert first["manufacturer_bytes"] == b"abc"
+    assert second == {"lead_id": 200, "lead": "lead 200", "p_duration": 88,
+                      "pr_interval": -2, "qrs_duration": 400}
+    assert third == {"lead_id": 3, "lead": "V1"}
+
+
+def test_section_1_tag_running_past_the_section_keeps_the_tags_before_it():
+    # tag 0 is read, tag 1 declares more bytes than the section holds
+    tags = [(0, b"Doe\0"), (1, b"Jane\0")]
+    _, data = _simple(tags=tags)
+    data = bytearray(data)
+    at = data.index(b"Jane\0") - 3
+    struct.pack_into("<H", data, at + 1, 5000)
+    data = _fix_crcs(bytes(data))
+    with pytest.warns(EcgWarning, match="section 1 tag 1 declares 5000 bytes"):
+        record = scp.decode(data, name="t.scp")
+    assert record.metadata.patient_last_name == "Doe"
+    assert record.metadata.patient_first_name is None
+    with pytest.raises(TruncatedError, match="section 1 tag 1"):
+        scp.decode(data, name="t.scp", strict=True)
+
+
+def test_statement_running_past_section_8_keeps_the_statements_before_it():
+    head = bytes([0]) + struct.pack("<HBBBBB", 2020, 5, 6, 7, 8, 9)
+    s8 = head + bytes([3]) + struct.pack("<BH", 1, 4) + b"Sin\0" + \
+        struct.pack("<BH", 2, 50) + b"Normal\0"
+    _, data = _simple(extra_sections={8: s8})
+    with pytest.warns(EcgWarning, match="section 8 statement 2 runs past the section"):
+        record = scp.decode(data, name="t.scp", strict=True)
+    assert record.interpretation["statements"] == [{"sequence": 1, "text": "Sin"}]
+    assert record.interpretation["confirmation"] == "original"
+
+
 def test_manufacturer_sections_are_kept_as_bytes():
     _, data = _simple(extra_sections={130: b"vendor blob"})
     record = scp.decode(data, name="t.scp", strict=True)
@@ -715,18 +794,65 @@ def test_long_leads_with_table_switches_decode_exactly(tables, data):
     np.testing.assert_array_equal(_matrix(record), x)
 
 
-@given(data=st.binary(min_size=2, max_size=600),
-       cuts=st.lists(st.integers(0, 600), max_size=12), overlap=st.booleans())
-def test_record_crc_combined_from_section_crcs_equals_the_direct_crc(data, cuts, overlap):
-    u8 = np.frombuffer(data, np.uint8)
-    end = len(data)
-    points = sorted(min(max(c, 2), end) for c in cuts)
-    spans = [(a, b - a) for a, b in zip(points[::2], points[1::2]) if b - a >= 2]
-    if overlap and len(spans) > 1:
-        spans[1] = spans[0]  # overlapping sections: the record is read on its own
-    starts = np.array([a for a, _ in spans], np.int64)
-    lengths = np.array([n for _, n in spans], np.int64)
-    record_crc, section_crcs = scp._k.container_crcs(u8, end, starts, lengths)
+def _pointer_table_record(body: bytes, pointers: list[tuple[int, int, int]]) -> bytes:
+    """``body`` with a section 0 header at byte 8 and ``pointers`` (id, length,
+    index) after it; the rest of the bytes are whatever ``body`` holds."""
+    data = bytearray(body)
+    struct.pack_into("<HI", data, 8, 0, 16 + 10 * len(pointers))
+    for k, entry in enumerate(pointers):
+        struct.pack_into("<HII", data, 22 + 10 * k, *entry)
+    return bytes(data)
+
+
+def _expected_section_crc(data: bytes, slen: int, index: int, end: int) -> int | None:
+    start = index - 1
+    if slen == 0 or index == 0 or slen < 16 or start + slen > end:
+        return None
+    hlen = struct.unpack_from("<I", data, start + 4)[0]
+    length = slen if hlen == slen else max(16, min(hlen, slen))
+    return binascii.crc_hqx(data[start + 2:start + length], 0xFFFF)
+
+
+@given(body=st.binary(min_size=200, max_size=700),
+       spans=st.lists(st.tuples(st.integers(0, 700), st.integers(0, 300), st.booleans()),
+                      max_size=12),
+       trailing=st.integers(0, 50))
+def test_container_scan_gives_the_direct_crc_of_the_record_and_of_every_section(
+        body, spans, trailing):
+    # sections in any order, overlapping, repeated, over the record header or past the end:
+    # the record CRC combined from the section CRCs equals the CRC read directly
+    pointers = [(k + 1, slen, index) for k, (index, slen, _) in enumerate(spans)]
+    assume(22 + 10 * len(pointers) <= len(body))
+    data = bytearray(_pointer_table_record(body, pointers))
+    table_end = 22 + 10 * len(pointers)
+    for index, slen, same in spans:
+        if same and index - 1 + 4 >= table_end and index - 1 + 8 <= len(data):
+            struct.pack_into("<I", data, index - 1 + 4, slen)  # header length as the pointer's
+    data = bytes(data)
+    end = len(data) - min(trailing, len(data) - 22 - 10 * len(pointers))
+    record_crc, rows = scp._k.scan_container(np.frombuffer(data, np.uint8), end)
     assert record_crc == binascii.crc_hqx(data[2:end], 0xFFFF)
-    for (a, n), crc in zip(spans, section_crcs.tolist()):
-        assert crc == binascii.crc_hqx(data[a + 2:a + n], 0xFFFF)
+    assert rows.shape == (len(pointers), 9)
+    for (sid, slen, index), row in zip(pointers, rows.tolist()):
+        assert row[:3] == [sid, slen, index]
+        expected = _expected_section_crc(data, slen, index, end)
+        assert row[8] == (-1 if expected is None else expected)
+        if expected is not None:
+            start = index - 1
+            assert row[3:8] == [*struct.unpack_from("<HHI", data, start), data[start + 8],
+                                data[start + 9]]
+
+
+def test_container_scan_of_a_large_record_matches_the_direct_crcs():
+    # records of 64 KiB and more are scanned with the GIL released: same results
+    rng = np.random.default_rng(5)
+    body = rng.integers(0, 256, size=200_000, dtype=np.uint8).tobytes()
+    pointers = [(1, 90_000, 100), (2, 16, 95_000), (3, 60_000, 120_000), (4, 10, 5)]
+    data = bytearray(_pointer_table_record(body, pointers))
+    struct.pack_into("<I", data, 99 + 4, 90_000)
+    data = bytes(data)
+    record_crc, rows = scp._k.scan_container(np.frombuffer(data, np.uint8), len(data))
+    assert record_crc == binascii.crc_hqx(data[2:], 0xFFFF)
+    for (_, slen, index), row in zip(pointers, rows.tolist()):
+        expected = _expected_section_crc(data, slen, index, len(data))
+        assert row[8] == (-1 if expected is None else expected)

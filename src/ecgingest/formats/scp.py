@@ -9,9 +9,7 @@ against the bytes present before anything is allocated.
 
 from __future__ import annotations
 
-import array
 import datetime as dt
-import itertools
 import math
 import struct
 from collections.abc import Mapping
@@ -179,12 +177,6 @@ class _Section(NamedTuple):
         return self.offset + self.length
 
 
-_POINTER = struct.Struct("<HII")
-_SECTION_HEADER = struct.Struct("<HHIBB")
-_BEAT_MEASUREMENTS = struct.Struct("<5H3h")
-_LEAD_ROW = struct.Struct("<IIB")
-_ALL_LEAD_MEASUREMENTS = struct.Struct("<31h")
-_LEAD_HEADER = struct.Struct("<HH")
 _LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
 
 
@@ -229,13 +221,10 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if rec_len < n:
         ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
                       "declares; they are ignored", field="record length")
-    u8 = _as_u8(data)
     end = rec_len
     s0_id, s0_len = _u16(data, 8), _u32(data, 10)
-    entries: list[tuple[int, int, int]] = []
-    if s0_id == 0 and 16 <= s0_len and 6 + s0_len <= end:
-        entries = list(_POINTER.iter_unpack(data[22:22 + 10 * ((s0_len - 16) // 10)]))
-    crc, section_crcs = _container_crcs(u8, data, end, entries)
+    # the pointer table, the section headers and every CRC in one kernel pass
+    crc, rows = _k.scan_container(data, end)
     if crc != stored_crc:
         ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
                       cls=ChecksumError, offset=0, field="record CRC")
@@ -251,8 +240,9 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                       offset=10, field="section 0 length")
     version, protocol = data[14], data[15]
     sections: dict[int, _Section] = {}
-    for k, (sid, slen, index) in enumerate(entries):
-        o = 22 + 10 * k
+    o = 12
+    for sid, slen, index, stored, hid, hlen, sec_version, sec_protocol, s_crc in rows.tolist():
+        o += 10  # this entry's offset
         if slen == 0 or index == 0:
             continue
         if sid in sections:
@@ -268,7 +258,6 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
             raise ctx.error(HeaderError, f"section 0 points to itself at index {index}, "
                             "not 7; the pointer table is not conformant",
                             offset=o + 6, field="section 0 pointer")
-        stored, hid, hlen, sec_version, sec_protocol = _SECTION_HEADER.unpack_from(data, start)
         if hid != sid:
             raise ctx.error(HeaderError, f"pointer for section {sid} leads to a section "
                             f"header with id {hid}", offset=start + 2, field=f"section {sid} id")
@@ -278,9 +267,6 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                           f"length {slen}; using the smaller", offset=start + 4,
                           field=f"section {sid} length")
             length = max(16, min(hlen, slen))
-        s_crc = section_crcs.get((start, length))
-        if s_crc is None:
-            s_crc = _k.crc16(u8, start + 2, start + length)
         if s_crc != stored:
             ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
                           f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
@@ -289,24 +275,6 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     if 0 not in sections:
         ctx.deviation("section 0 has no pointer to itself", field="pointer table")
     return sections, version, protocol
-
-
-def _container_crcs(u8: np.ndarray, data: bytes, end: int,
-                    entries: list[tuple[int, int, int]]) -> tuple[int, dict[tuple[int, int], int]]:
-    """The record CRC and the CRC of every section whose pointer lies inside the
-    record, from one pass over the bytes (``_k.container_crcs``): the checks of
-    :func:`_read_container` then run in their usual order on these values."""
-    spans = set()
-    for _sid, slen, index in entries:
-        start = index - 1
-        if slen == 0 or index == 0 or slen < 16 or start + slen > end or start < 2:
-            continue  # rejected or skipped by the pointer checks, or over the record header
-        hlen = _u32(data, start + 4)
-        spans.add((start, slen if hlen == slen else max(16, min(hlen, slen))))
-    ordered = sorted(spans)
-    crc, crcs = _k.container_crcs(u8, end, array.array("q", [s for s, _ in ordered]),
-                                  array.array("q", [n for _, n in ordered]))
-    return int(crc), dict(zip(ordered, crcs.tolist()))
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
@@ -383,28 +351,19 @@ def _measure(ctx: _Ctx, raw: bytes, table: dict, what: str, field: str,
 
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
-    tags: list[tuple[int, bytes, int]] = []
-    o, end = sec.body, sec.end
-    while o + 3 <= end:
-        tag, length = data[o], _u16(data, o + 1)
-        if tag == 255:
-            break
-        if o + 3 + length > end:
-            ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
-                          "the remaining tags are ignored", cls=TruncatedError, offset=o,
-                          field=f"section 1 tag {tag}")
-            break
-        tags.append((tag, data[o + 3:o + 3 + length], o))
-        o += 3 + length
+    # the triplets split in the kernel module
+    tags, language_codes, cut = _k.tag_walk(data, data, sec.body, sec.end)
+    if cut >= 0:
+        tag, length = data[cut], _u16(data, cut + 1)
+        ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
+                      "the remaining tags are ignored", cls=TruncatedError, offset=cut,
+                      field=f"section 1 tag {tag}")
     # the language code of the acquiring device decides how every text is decoded
-    for tag, raw, _ in tags:
-        if tag == 14 and len(raw) >= 17:
-            code = raw[16]
-            if code in _LANGUAGE_CODECS:
-                ctx.codec = _LANGUAGE_CODECS[code]
-            else:
-                ctx.note(f"unknown language support code 0x{code:02X}; texts read "
-                                    "as Latin-1")
+    for code in language_codes:
+        if code in _LANGUAGE_CODECS:
+            ctx.codec = _LANGUAGE_CODECS[code]
+        else:
+            ctx.note(f"unknown language support code 0x{code:02X}; texts read as Latin-1")
     fields: dict[str, Any] = {}
     info: dict[str, Any] = {}
     indications: list[str] = []
@@ -553,6 +512,11 @@ class _Huffman:
     default: bool
     lookup: tuple  # the arrays of ``_k.build_luts`` after its status
 
+    @property
+    def arrays(self) -> tuple:
+        """``(codes, offsets, *lookup)``, as ``_k.decode_signals`` takes them."""
+        return (self.codes, self.offsets, *self.lookup)
+
 
 def _build_huffman(ctx: _Ctx, codes: np.ndarray, offsets: np.ndarray, default: bool,
                    offset: int) -> _Huffman:
@@ -609,33 +573,32 @@ def _parse_section2(data: bytes, sec: _Section, ctx: _Ctx) -> _Huffman | None:
 
 # ---------------------------------------------------------------- sections 3, 4
 
-@dataclass(frozen=True)
-class _Leads:
+class _Leads(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     ids: tuple[int, ...]
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     refbeat_subtracted: bool
     simultaneous: bool
     flags: int
+    labels: list[str]  # lead names
+    lengths: list[int]  # samples per lead, ``end - start + 1``
 
 
 def _parse_section3(data: bytes, sec: _Section, ctx: _Ctx) -> _Leads:
     _need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
     nleads, flags = data[sec.body], data[sec.body + 1]
     _need(ctx, data, sec.body + 2, 9 * nleads, sec.end, "section 3 lead table")
-    table = data[sec.body + 2:sec.body + 2 + 9 * nleads]
-    rows = list(_LEAD_ROW.iter_unpack(table))
-    for i, (start, end, _) in enumerate(rows):
-        if end < start:
-            raise ctx.error(HeaderError, f"lead {i + 1} ends at sample {end}, before its start "
-                            f"sample {start}", offset=sec.body + 2 + 9 * i,
-                            field="section 3 sample range")
-    starts, ends, ids = zip(*rows) if rows else ((), (), ())
-    return _Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags)
+    ids, starts, ends, labels, lengths, bad = _k.lead_table(data, sec.body + 2, nleads,
+                                                            LEAD_NAMES)
+    if bad >= 0:
+        o = sec.body + 2 + 9 * bad
+        start, end = _u32(data, o), _u32(data, o + 4)
+        raise ctx.error(HeaderError, f"lead {bad + 1} ends at sample {end}, before its start "
+                        f"sample {start}", offset=o, field="section 3 sample range")
+    return _Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags, labels, lengths)
 
 
-@dataclass(frozen=True)
-class _Qrs:
+class _Qrs(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     beat_length_ms: int
     fiducial: int
     types: np.ndarray
@@ -652,38 +615,31 @@ def _parse_section4(data: bytes, sec: _Section, ctx: _Ctx) -> _Qrs:
         _u16(data, sec.body + 4)
     o = sec.body + 6
     _need(ctx, data, o, 14 * nqrs, sec.end, "section 4 QRS subtraction zones")
-    zones = np.frombuffer(data, dtype=np.dtype([("type", "<u2"), ("start", "<u4"),
-                                                ("fid", "<u4"), ("end", "<u4")]),
-                          count=nqrs, offset=o)
-    o += 14 * nqrs
-    ps = pe = None  # None: the section stops before its protected zones
-    if nqrs == 0:
-        ps = pe = np.zeros(0, dtype=np.int64)
-    elif o + 8 * nqrs <= sec.end:
-        prot = np.frombuffer(data, dtype="<u4", count=2 * nqrs, offset=o).reshape(-1, 2)
-        ps, pe = prot[:, 0].astype(np.int64), prot[:, 1].astype(np.int64)
-    return _Qrs(length_ms, fiducial, zones["type"].astype(np.int64),
-                zones["start"].astype(np.int64), zones["fid"].astype(np.int64),
-                zones["end"].astype(np.int64), ps, pe)
+    # None: the section stops before its protected zones
+    protected = o + 22 * nqrs <= sec.end
+    types, starts, fids, ends, ps, pe = _k.qrs_zones(data, o, nqrs, protected)
+    return _Qrs(length_ms, fiducial, types, starts, fids, ends,
+                ps if protected else None, pe if protected else None)
 
 
 # ---------------------------------------------------------------- sections 5, 6
 
-@dataclass(frozen=True)
-class _Data:
+class _Data(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     avm: int
     interval_us: int
     differences: int
     bimodal: int
-    starts: array.array  # int64 ("q"): byte offset of each lead's data
-    lengths: array.array  # int64 ("q"): byte length of each lead's data
+    starts: np.ndarray  # int64: byte offset of each lead's data
+    lengths: np.ndarray  # int64: byte length of each lead's data
+    longest: int  # the largest of ``lengths`` (0 without leads)
 
 
 def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _Data:
     sid = sec.id
     _need(ctx, data, sec.body, 6 + 2 * nleads, sec.end, f"section {sid} header")
     b = sec.body
-    avm, interval, diff, bimodal = _u16(data, b), _u16(data, b + 2), data[b + 4], data[b + 5]
+    avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
+        data, b, nleads)
     if interval == 0:
         raise ctx.error(HeaderError, f"section {sid} gives a sample interval of 0 µs",
                         offset=b + 2, field=f"section {sid} sample interval")
@@ -694,22 +650,16 @@ def _parse_data_header(data: bytes, sec: _Section, nleads: int, ctx: _Ctx) -> _D
         raise ctx.error(UnsupportedFeatureError, f"section {sid} uses difference encoding "
                         f"{diff}; only 0 (none), 1 (first) and 2 (second) are defined",
                         offset=b + 4, field=f"section {sid} difference encoding")
-    lead_lengths = struct.unpack_from(f"<{nleads}H", data, b + 6)
-    first = b + 6 + 2 * nleads
-    # int64 buffers for the kernel; array.array is cheaper than numpy at this size
-    offsets = array.array("q", itertools.accumulate(lead_lengths[:-1], initial=first))
-    lengths = array.array("q", lead_lengths)
-    starts = offsets[:nleads]
-    avail = sec.end - first
-    total = sum(lead_lengths)
+    avail = sec.end - (b + 6 + 2 * nleads)
     if total > avail:
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
                       offset=b + 6, field=f"section {sid} lead lengths")
-        ends = [min(s + n, sec.end) for s, n in zip(starts, lengths)]
-        starts = array.array("q", [min(s, sec.end) for s in starts])
-        lengths = array.array("q", [e - s for s, e in zip(starts, ends)])
-    return _Data(avm, interval, diff, bimodal, starts, lengths)
+        ends = np.minimum(starts + lengths, sec.end)
+        starts = np.minimum(starts, sec.end)
+        lengths = ends - starts
+        longest = int(lengths.max()) if nleads else 0
+    return _Data(avm, interval, diff, bimodal, starts, lengths, longest)
 
 
 def _raise_status(ctx: _Ctx, status: int, what: str) -> None:
@@ -719,7 +669,7 @@ def _raise_status(ctx: _Ctx, status: int, what: str) -> None:
     raise ctx.error(cls, f"{what}: {text}", field=what)
 
 
-def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman | None,
+def _decode_section(data_u8: bytes, d: _Data, nsamples: int, huff: _Huffman | None,
                     ctx: _Ctx, what: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decoded values, per-lead counts and the (min, max) of the values."""
     if huff is None:
@@ -735,65 +685,13 @@ def _decode_section(data_u8: np.ndarray, d: _Data, nsamples: int, huff: _Huffman
 
 # ---------------------------------------------------------------- sections 7-11
 
-_SENTINELS = frozenset((29999, 29998, 19999))
-_AXIS_SENTINELS = _SENTINELS | {999}
-
-
-def _sentinel(v: int) -> int | None:
-    """29999 / 29998 / 19999 mark 'not computed', 'rejected', 'not present'."""
-    return None if v in _SENTINELS else v
-
-
 def _parse_section7(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     b, end = sec.body, sec.end
     _need(ctx, data, b, 6, end, "section 7 header")
-    nbeats, nspikes = data[b], data[b + 1]
-    out: dict[str, Any] = {"average_rr_ms": _sentinel(_u16(data, b + 2)),
-                           "average_pp_ms": _sentinel(_u16(data, b + 4))}
-    o = b + 6
-    beats = []
-    for _ in range(nbeats):
-        if o + 16 > end:
-            ctx.note("section 7 ends inside its beat measurements; the rest ignored")
-            break
-        # the sentinels (and 999 for the axes) read as None; one dict per beat
-        u0, u1, u2, u3, u4, a0, a1, a2 = _BEAT_MEASUREMENTS.unpack_from(data, o)
-        beats.append({"p_onset_ms": None if u0 in _SENTINELS else u0,
-                      "p_offset_ms": None if u1 in _SENTINELS else u1,
-                      "qrs_onset_ms": None if u2 in _SENTINELS else u2,
-                      "qrs_offset_ms": None if u3 in _SENTINELS else u3,
-                      "t_offset_ms": None if u4 in _SENTINELS else u4,
-                      "p_axis_deg": None if a0 in _AXIS_SENTINELS else a0,
-                      "qrs_axis_deg": None if a1 in _AXIS_SENTINELS else a1,
-                      "t_axis_deg": None if a2 in _AXIS_SENTINELS else a2})
-        o += 16
-    out["beats"] = beats
-    spikes = []
-    if o + 4 * nspikes <= end:
-        for k in range(nspikes):
-            spikes.append({"time_ms": _u16(data, o + 4 * k),
-                           "amplitude_uv": _i16(data, o + 4 * k + 2)})
-        o += 4 * nspikes
-        if o + 6 * nspikes <= end:
-            for k in range(nspikes):
-                p = o + 6 * k
-                spikes[k].update(type=data[p], source=data[p + 1], trigger_index=_u16(data, p + 2),
-                                 pulse_width_us=_u16(data, p + 4))
-            o += 6 * nspikes
-    out["pacemaker_spikes"] = spikes
-    # version 2 extension: QRS types, then rates and QTc
-    if o + 2 <= end:
-        nqrs = _u16(data, o)
-        if o + 2 + nqrs <= end:
-            out["qrs_types"] = tuple(data[o + 2:o + 2 + nqrs])
-            o += 2 + nqrs
-            if o + 7 <= end:
-                out.update(ventricular_rate_bpm=_sentinel(_u16(data, o)),
-                           atrial_rate_bpm=_sentinel(_u16(data, o + 2)),
-                           qtc_ms=_sentinel(_u16(data, o + 4)), qtc_formula=data[o + 6])
-                o += 7
-    if o < end:
-        out["remaining_bytes"] = bytes(data[o:end])
+    # one dict per beat and spike, in the kernel module
+    out, complete = _k.global_measurements(data, data, b, end)
+    if not complete:
+        ctx.note("section 7 ends inside its beat measurements; the rest ignored")
     return out
 
 
@@ -811,17 +709,10 @@ def _statement_header(data: bytes, b: int, end: int, ctx: _Ctx, sid: int) -> tup
 
 def _parse_statements(data: bytes, sec: _Section, ctx: _Ctx, universal: bool) -> dict[str, Any]:
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
-    o, end = sec.body + 9, sec.end
+    # the statements split in the kernel module
+    pieces, cut = _k.statement_walk(data, data, sec.body + 9, sec.end, count)
     items = []
-    for _ in range(count):
-        if o + 3 > end:
-            break
-        seq, length = data[o], _u16(data, o + 1)
-        if o + 3 + length > end:
-            ctx.note(f"section {sec.id} statement {seq} runs past the section; "
-                                "the rest is ignored")
-            break
-        raw = data[o + 3:o + 3 + length]
+    for seq, raw in pieces:
         item: dict[str, Any] = {"sequence": seq}
         if universal and raw:
             kind = raw[0]
@@ -837,7 +728,8 @@ def _parse_statements(data: bytes, sec: _Section, ctx: _Ctx, universal: bool) ->
         else:
             item["text"] = ctx.text(raw)
         items.append(item)
-        o += 3 + length
+    if cut >= 0:
+        ctx.note(f"section {sec.id} statement {cut} runs past the section; the rest is ignored")
     head["statements"] = items
     return head
 
@@ -847,33 +739,13 @@ def _parse_section10(data: bytes, sec: _Section, ctx: _Ctx) -> dict[str, Any]:
     _need(ctx, data, b, 4, end, "section 10 header")
     nleads = _u16(data, b)
     out: dict[str, Any] = {"manufacturer_specific": _u16(data, b + 2), "leads": []}
-    o = b + 4
-    leads = out["leads"]
-    full = _ALL_LEAD_MEASUREMENTS.size
-    for _ in range(nleads):
-        if o + 4 > end:
-            ctx.note("section 10 ends before all its leads; the rest is ignored")
-            break
-        lead_id, length = _LEAD_HEADER.unpack_from(data, o)
-        stop = min(o + 4 + length, end)
-        name = LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
-        if stop - (o + 4) >= full:
-            # one dict from the key tuple: the same keys, in the same order
-            entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (
-                lead_id, name, *_ALL_LEAD_MEASUREMENTS.unpack_from(data, o + 4))))
-            if stop > o + 4 + full:
-                entry["manufacturer_bytes"] = data[o + 4 + full:stop]
-        else:
-            count = (stop - (o + 4)) // 2  # the first ``count`` measurements
-            entry = dict(zip(_LEAD_KEYS, (
-                lead_id, name, *struct.unpack_from(f"<{count}h", data, o + 4))))
-        leads.append(entry)
-        o += 4 + length
+    # one dict per lead block, in the kernel module (the sections hold hundreds of values)
+    leads, complete = _k.lead_measurements(data, data, b + 4, end, nleads, _LEAD_KEYS,
+                                           LEAD_NAMES)
+    out["leads"] = leads
+    if not complete:
+        ctx.note("section 10 ends before all its leads; the rest is ignored")
     return out
-
-
-def _lead_name(lead_id: int) -> str:
-    return LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
 
 
 # ---------------------------------------------------------------- the decoder
@@ -918,7 +790,6 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     data = bytes(data)
     sections, _, protocol = _read_container(data, ctx)
     label, version = _version_label(ctx, protocol, sections)
-    u8 = _as_u8(data)
     extras: dict[str, Any] = {"scp_version": label,
                               "scp_section_versions": {k: (s.version, s.protocol)
                                                        for k, s in sorted(sections.items())}}
@@ -941,9 +812,9 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     qrs = _parse_section4(data, sections[4], ctx) if 4 in sections and version < 3 else None
     if 4 in sections and version >= 3:
         extras.setdefault("sections_raw", {})[4] = data[sections[4].body:sections[4].end]
-    labels = [_lead_name(i) for i in leads.ids]
+    labels = leads.labels
     d6 = _parse_data_header(data, sections[6], nleads, ctx)
-    lengths = [e - s + 1 for s, e in zip(leads.starts, leads.ends)]
+    lengths = leads.lengths
     zero_start = [labels[i] for i, first in enumerate(leads.starts) if first == 0]
     if zero_start:
         ctx.note(f"section 3 numbers the samples of {', '.join(zero_start)} from 0 (they are "
@@ -953,24 +824,21 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     if d6.bimodal not in (0, 1) or (d6.bimodal and version >= 3):
         ctx.note(f"section 6 bimodal byte is {d6.bimodal}; ignored")
     # the count of values to decode must be known before allocating: bound it by bits present
-    max_bytes = max(d6.lengths) if nleads else 0
+    max_bytes = d6.longest
     cap = max_bytes * 8 if huff is not None else max_bytes // 2
     d5: _Data | None = None
     beat: np.ndarray | None = None
     beat_range: tuple[int, int] | None = None
     needed = leads.refbeat_subtracted or bimodal
-    if 5 in sections and (needed or qrs is not None):
-        try:
-            d5, beat, beat_range = _read_reference_beat(u8, data, sections[5], nleads, qrs, huff,
-                                                        ctx)
-        except EcgIngestError as exc:
-            if needed or strict:
-                raise
-            # only informational here: the rhythm does not depend on it
-            ctx.note(f"section 5 (reference beat) could not be read and is left out: "
-                     f"{exc.message}")
-            d5 = beat = None
+    read5 = 5 in sections and (needed or qrs is not None)
+    added = False
     if bimodal:
+        if read5:
+            try:
+                d5, beat, beat_range = _read_reference_beat(data, sections[5], nleads, qrs,
+                                                            huff, ctx)
+            except EcgIngestError as exc:
+                d5 = beat = _section5_failed(ctx, exc, needed or strict)
         if d5 is None or qrs is None or qrs.protected_start is None:
             raise ctx.error(HeaderError, "section 6 is bimodally compressed but sections 4 "
                             "(protected zones) and 5 (full-rate interval) are not both present",
@@ -994,7 +862,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         if stored_count > cap:
             raise ctx.error(TruncatedError, f"bimodal data needs {stored_count} values per "
                             "lead but section 6 cannot hold them", field="section 6")
-        stored, produced, _ = _decode_section(u8, d6, stored_count, huff, ctx, "section 6")
+        stored, produced, _ = _decode_section(data, d6, stored_count, huff, ctx, "section 6")
         if (produced < stored_count).any():
             raise ctx.error(TruncatedError, f"section 6 holds fewer than the {stored_count} "
                             "bimodal values per lead the protected zones require",
@@ -1005,8 +873,37 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         rate = 1e6 / d5.interval_us
         counts = lengths
     else:
+        # sections 6 and 5 and the beat addition in one kernel call (one GIL release)
+        beat_len = 0
+        if read5:
+            try:
+                d5, beat_len = _reference_beat_plan(data, sections[5], nleads, qrs, huff, ctx)
+            except EcgIngestError as exc:
+                d5 = _section5_failed(ctx, exc, needed or strict)
         want = min(nsamples, cap)
-        rhythm, produced, value_range = _decode_section(u8, d6, want, huff, ctx, "section 6")
+        args5: tuple = ()
+        if d5 is not None and beat_len > 0:
+            args5 = (d5.starts, d5.lengths, beat_len, d5.differences)
+            if leads.refbeat_subtracted and qrs is not None and d5.avm == d6.avm:
+                args5 += (qrs.starts, qrs.fiducials, qrs.ends,
+                          (qrs.types == 0).astype(np.uint8), qrs.fiducial)
+        (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5,
+         added) = _k.decode_signals(data, None if huff is None else huff.arrays, d6.starts,
+                                    d6.lengths, want, d6.differences, *args5,
+                                    keep_int32=leads.refbeat_subtracted and len(args5) == 4)
+        if args5:
+            assert d5 is not None
+            try:
+                _raise_status(ctx, status5, "section 5")
+                _check_beat_count(ctx, produced5, beat_len)
+                beat_range = (lo5, hi5)
+            except EcgIngestError as exc:
+                d5 = _section5_failed(ctx, exc, needed or strict)
+                beat = None
+        else:
+            beat = None
+        _raise_status(ctx, status, "section 6")
+        value_range = (lo, hi)
         rate = 1e6 / d6.interval_us
         got = produced.tolist()
         counts = [min(a, b) for a, b in zip(lengths, got)]
@@ -1020,7 +917,11 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                           "goes", cls=TruncatedError, field="section 3 sample range")
     avm6 = d6.avm
     scale_nv = avm6
-    if leads.refbeat_subtracted:
+    if added:
+        assert d5 is not None
+        values = rhythm
+        scale_nv = math.gcd(d5.avm, avm6) or 1
+    elif leads.refbeat_subtracted:
         if beat is None or qrs is None or d5 is None:
             ctx.deviation("section 3 says the reference beat was subtracted but sections 4 "
                           "and 5 are not both present; the residual is returned as is",
@@ -1045,11 +946,12 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     else:
         values = rhythm
     scale = scale_nv / 1000.0
-    digital_all = _smallest(values, value_range)
-    signals = [Signal(labels[i], rate, digital_all[i, :counts[i]], scale, 0.0, "uV")
-               for i in range(nleads)]
+    digital_all = values if values.dtype == np.int16 else _smallest(values, value_range)
+    width = digital_all.shape[1]
+    signals = [Signal(label, rate, row if count == width else row[:count], scale, 0.0, "uV")
+               for label, row, count in zip(labels, digital_all, counts)]
     if beat is not None and d5 is not None:
-        beat_digital = _smallest(beat, beat_range)
+        beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, beat_range)
         beat_digital.flags.writeable = False
         extras["reference_beat"] = ReferenceBeat(
             tuple(labels), 1e6 / d5.interval_us, beat_digital, d5.avm / 1000.0,
@@ -1085,23 +987,44 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
                   warnings=list(ctx.warnings), extras=extras)
 
 
-def _read_reference_beat(u8: np.ndarray, data: bytes, sec: _Section, nleads: int,
-                         qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
-                         ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
-    """Section 5: its header, and its values when their number is known."""
+def _reference_beat_plan(data: bytes, sec: _Section, nleads: int, qrs: _Qrs | None,
+                         huff: _Huffman | None, ctx: _Ctx) -> tuple[_Data, int]:
+    """Section 5: its header, and how many values per lead to decode (0: not known)."""
     d5 = _parse_data_header(data, sec, nleads, ctx)
-    b_bytes = max(d5.lengths) if nleads else 0
+    b_bytes = d5.longest
     if qrs is not None:
         beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
     else:
         beat_len = b_bytes // 2 if huff is None else 0  # Huffman needs section 4's count
     beat_len = min(beat_len, b_bytes * 8 if huff is not None else b_bytes // 2)
-    if beat_len <= 0:
-        return d5, None, None
-    beat, produced, beat_range = _decode_section(u8, d5, beat_len, huff, ctx, "section 5")
-    if (produced < beat_len).any():
+    return d5, max(beat_len, 0)
+
+
+def _check_beat_count(ctx: _Ctx, produced: np.ndarray, beat_len: int) -> None:
+    if min(produced.tolist(), default=beat_len) < beat_len:
         ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat samples "
                       "section 4 announces", cls=TruncatedError, field="section 5")
+
+
+def _section5_failed(ctx: _Ctx, exc: EcgIngestError, fatal: bool) -> None:
+    """A section 5 that cannot be read: fatal when the rhythm depends on it (or
+    ``strict``), else noted and left out. Returns ``None`` for the caller's d5."""
+    if fatal:
+        raise exc
+    # only informational here: the rhythm does not depend on it
+    ctx.note(f"section 5 (reference beat) could not be read and is left out: {exc.message}")
+    return None
+
+
+def _read_reference_beat(data: bytes, sec: _Section, nleads: int,
+                         qrs: _Qrs | None, huff: _Huffman | None, ctx: _Ctx
+                         ) -> tuple[_Data, np.ndarray | None, tuple[int, int] | None]:
+    """Section 5: its header, and its values when their number is known."""
+    d5, beat_len = _reference_beat_plan(data, sec, nleads, qrs, huff, ctx)
+    if beat_len <= 0:
+        return d5, None, None
+    beat, produced, beat_range = _decode_section(data, d5, beat_len, huff, ctx, "section 5")
+    _check_beat_count(ctx, produced, beat_len)
     return d5, beat, beat_range
 
 
