@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,8 @@ def write_file(path: Path, seconds: int) -> None:
                 raw[k, len(LEADS) * RATE * 2:len(LEADS) * RATE * 2 + len(tal)] = np.frombuffer(
                     tal, np.uint8)
             fh.write(block.tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())  # reads are timed on a warm page cache, not during writeback
 
 
 # --------------------------------------------------------------------------- readers

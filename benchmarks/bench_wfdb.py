@@ -232,8 +232,11 @@ def main() -> None:
                 for t in threads:
                     t.join()
 
-            t = compare({"seq": sequential, "con": concurrent, "seq_cold": cold(sequential),
-                         "con_cold": cold(concurrent)}, 2 * repeat, time.perf_counter)
+            # pool off and pool on in separate rounds: turning the pool off empties it
+            t = compare({"seq_cold": cold(sequential), "con_cold": cold(concurrent)},
+                        2 * repeat, time.perf_counter)
+            t.update(compare({"seq": sequential, "con": concurrent}, 2 * repeat,
+                             time.perf_counter))
             t_seq, t_con = t["seq"], t["con"]
             print(f"threads ({label}, fmt 212 digital): sequential {t_seq * 1e3:.1f} ms, "
                   f"two threads {t_con * 1e3:.1f} ms, speed-up {t_seq / t_con:.2f}x "

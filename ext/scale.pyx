@@ -189,12 +189,15 @@ def aligned_empty(Py_ssize_t n, dtype, bint pooled=False):
     cdef Py_ssize_t capacity = (nbytes + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
     found = _take(capacity)
     if found is None:
-        raw = np.empty(capacity + HUGE_PAGE, dtype=np.uint8)
+        # a pooled block smaller than ALIGN_FROM (an arena's) is not worth 2 MiB of
+        # padding: it is used as it comes
+        raw = np.empty(capacity + (HUGE_PAGE if nbytes >= ALIGN_FROM else 0), dtype=np.uint8)
     else:
         capacity, raw = found
     cdef char* base = <char*>cnp.PyArray_DATA(raw)
     cdef size_t addr = <size_t>base
-    base += (HUGE_PAGE - addr % HUGE_PAGE) % HUGE_PAGE
+    if cnp.PyArray_DIM(raw, 0) - capacity >= HUGE_PAGE:
+        base += (HUGE_PAGE - addr % HUGE_PAGE) % HUGE_PAGE
     block = _PooledBlock()
     block.raw = raw
     block.capacity = capacity

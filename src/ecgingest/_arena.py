@@ -25,17 +25,19 @@ class Arena:
 
     def __init__(self) -> None:
         self._block: np.ndarray | None = None
+        self._address = 0  # of the block's first byte
         self._used = 0
 
     def empty(self, n: int, dtype: npt.DTypeLike = np.uint8) -> np.ndarray:
-        """An uninitialised C-contiguous array of ``n`` items."""
+        """An uninitialised C-contiguous array of ``n`` items on a 64-byte boundary."""
         dt = np.dtype(dtype)
         nbytes = n * dt.itemsize
         if nbytes > self.LARGEST or n < 0:
             return aligned_empty(n, dt)
-        if self._block is None or self._used + nbytes > self.BLOCK:
+        start = ((self._address + self._used + 63) & ~63) - self._address
+        if self._block is None or start + nbytes > self.BLOCK:
             self._block = aligned_empty(self.BLOCK, np.uint8, pooled=True)
-            self._used = 0
-        start = self._used
-        self._used = (start + nbytes + 63) & ~63  # the next array starts on a cache line
+            self._address = self._block.__array_interface__["data"][0]
+            start = -self._address & 63
+        self._used = start + nbytes
         return self._block[start:start + nbytes].view(dt)
