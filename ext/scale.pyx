@@ -167,8 +167,8 @@ def array_pool_bytes() -> int:
 
 
 def aligned_empty(Py_ssize_t n, dtype, bint pooled=False):
-    """``np.empty(n, dtype)``; when large (or ``pooled``), from the pool and on a
-    2 MiB boundary.
+    """``np.empty(n, dtype)``; when large, from the pool and on a 2 MiB boundary
+    (``pooled`` takes a smaller array from the pool too, as its block comes).
 
     numpy asks the kernel for transparent huge pages on large arrays, but the
     kernel can back only the whole, aligned 2 MiB stretches with them; the
