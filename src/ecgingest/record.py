@@ -53,10 +53,18 @@ class Signal:
     invalid_mask: np.ndarray | None = field(default=None, repr=False)
     supplied_physical: np.ndarray | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        _readonly(self.digital)
-        if self.invalid_mask is not None:
-            _readonly(self.invalid_mask)
+    def __init__(self, label: str, sample_rate: float, digital: np.ndarray,
+                 scale: float = 1.0, offset: float = 0.0, units: str = "",
+                 invalid_value: int | None = None, invalid_mask: np.ndarray | None = None,
+                 supplied_physical: np.ndarray | None = None) -> None:
+        # what the generated __init__ does, in one dict update instead of a frozen
+        # __setattr__ per field: decoders build a dozen signals per record under the GIL
+        vars(self).update(label=label, sample_rate=sample_rate, digital=digital, scale=scale,
+                          offset=offset, units=units, invalid_value=invalid_value,
+                          invalid_mask=invalid_mask, supplied_physical=supplied_physical)
+        digital.flags.writeable = False
+        if invalid_mask is not None:
+            invalid_mask.flags.writeable = False
 
     @cached_property
     def physical(self) -> np.ndarray:
