@@ -13,9 +13,10 @@ class Arena:
 
     An archive of thousands of small records would otherwise fault in
     thousands of separate buffers page by page, once for the entries' bytes
-    and once for the decoded samples. A block is one huge page, warm when an
-    earlier upload gave it back, and returns to the pool when the last array
-    carved from it is dropped; so keeping one record of an archive keeps at
+    and once for the decoded samples. A block is warm when an earlier upload
+    gave it back, and returns to the pool when the last array carved from it
+    is dropped (entry blocks while the upload's records are still being
+    built, for their samples); so keeping one record of an archive keeps at
     most one block. Not thread-safe: one arena per upload and per use.
     """
 
