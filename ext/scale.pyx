@@ -96,12 +96,19 @@ cdef class _PooledBlock:
                 pass
 
 
+cdef int _release_oldest(Py_ssize_t target) except -1:
+    """Let pooled blocks go, oldest first, until the pool holds at most ``target`` bytes."""
+    global _pool_bytes
+    while _pool_bytes > target and _pooled:
+        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
+    return 0
+
+
 cdef int _give_back(Py_ssize_t capacity, object raw) except -1:
     global _pool_bytes
     if capacity > _pool_limit:
         return 0
-    while _pool_bytes + capacity > _pool_limit and _pooled:
-        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
+    _release_oldest(_pool_limit - capacity)
     _pooled.append((capacity, raw))
     _pool_bytes += capacity
     return 0
@@ -111,7 +118,7 @@ cdef object _take(Py_ssize_t capacity):
     """A pooled block of ``capacity`` bytes or up to a quarter more, else None after
     releasing at least ``capacity`` pooled bytes (oldest first)."""
     global _pool_bytes
-    cdef Py_ssize_t i, cap, best = -1, best_cap = 0, released = 0
+    cdef Py_ssize_t i, cap, best = -1, best_cap = 0
     for i in range(len(_pooled)):
         cap = (<tuple>_pooled[i])[0]
         if capacity <= cap <= capacity + capacity // 4 and (best < 0 or cap < best_cap):
@@ -120,10 +127,7 @@ cdef object _take(Py_ssize_t capacity):
     if best >= 0:
         _pool_bytes -= best_cap
         return _pooled.pop(best)
-    while released < capacity and _pooled:
-        cap = (<tuple>_pooled.pop(0))[0]
-        _pool_bytes -= cap
-        released += cap
+    _release_oldest(_pool_bytes - capacity)
     return None
 
 
@@ -136,14 +140,13 @@ def set_array_pool_limit(max_bytes: int) -> int:
     not scale across threads. ``0`` turns the pool off and frees what it holds.
     The default is 512 MiB, or ``ECGINGEST_ARRAY_POOL`` (bytes) when set.
     """
-    global _pool_limit, _pool_bytes
+    global _pool_limit
     cdef Py_ssize_t limit = max_bytes
     if limit < 0:
         raise ValueError("max_bytes must be 0 (no pool) or a number of bytes")
     previous = _pool_limit
     _pool_limit = limit
-    while _pool_bytes > _pool_limit and _pooled:
-        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
+    _release_oldest(_pool_limit)
     return previous
 
 

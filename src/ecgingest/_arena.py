@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
 from ._ext.scale import aligned_empty
+
+
+def block_views(sizes: Sequence[int], dtype: npt.DTypeLike,
+                arena: Arena | None = None) -> list[np.ndarray]:
+    """Per-signal arrays as views into one contiguous block.
+
+    One allocation instead of one per signal: a large one starts on a huge
+    page boundary and comes from the array pool, a small one from ``arena``
+    when given.
+    """
+    total = sum(sizes)
+    block = arena.empty(total, dtype) if arena is not None else aligned_empty(total, dtype)
+    views = []
+    start = 0
+    for size in sizes:  # plain ints: cheaper than numpy bounds for a dozen signals
+        views.append(block[start:start + size])
+        start += size
+    return views
 
 
 class Arena:

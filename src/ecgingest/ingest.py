@@ -101,7 +101,7 @@ class _Walk:
             except EcgIngestError as exc:
                 self.fail((item.path,), exc)
             else:
-                self.single.append(_with_sources(record, (item.path,)))
+                self.single.append(_deliver(record, (item.path,)))
             item.release()
             return
         self.groups.setdefault(item.directory, {})[item.name] = item
@@ -126,7 +126,7 @@ class _Walk:
                 else:
                     assert outcome.record is not None
                     order = self.entry_index[_join(directory, outcome.header)]
-                    multi.append((order, _with_sources(outcome.record, paths)))
+                    multi.append((order, _deliver(outcome.record, paths)))
             for entry in pool.values():  # this group is done: keep memory to one copy
                 entry.discard()
         for directory, pool in self.groups.items():
@@ -150,7 +150,9 @@ def _join(directory: str, name: str) -> str:
     return f"{directory}/{name}" if directory else name
 
 
-def _with_sources(record: Record, paths: tuple[str, ...]) -> Record:
+def _deliver(record: Record, paths: tuple[str, ...]) -> Record:
+    """A decoded record as the result keeps it: its sources set and its tolerated
+    deviations issued as one warning."""
     record = record if record.sources else record.replace(sources=paths)
     emit_warnings(record, stacklevel=4)
     return record

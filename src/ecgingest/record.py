@@ -62,9 +62,9 @@ class Signal:
         vars(self).update(label=label, sample_rate=sample_rate, digital=digital, scale=scale,
                           offset=offset, units=units, invalid_value=invalid_value,
                           invalid_mask=invalid_mask, supplied_physical=supplied_physical)
-        digital.flags.writeable = False
+        _readonly(digital)
         if invalid_mask is not None:
-            invalid_mask.flags.writeable = False
+            _readonly(invalid_mask)
 
     @cached_property
     def physical(self) -> np.ndarray:

@@ -20,8 +20,8 @@ from typing import IO, Union
 
 import numpy as np
 
+from .._arena import block_views
 from .._ext import edf as _kernel
-from .._ext.scale import aligned_empty
 from ..detect import SingleFileFormat
 from ..errors import HeaderError, TruncatedError
 from ..record import Annotation, Metadata, Record, Signal
@@ -588,13 +588,7 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
 
     dtype = np.int32 if fmt == "bdf" else np.int16
     counts = np.array([s.samples_per_record for s in data_sigs], dtype=np.int64)
-    outputs: list[np.ndarray]
-    if len(data_sigs) and np.all(counts == counts[0]):
-        per_signal = int(counts[0]) * n_rec
-        block = aligned_empty(len(data_sigs) * per_signal, dtype)
-        outputs = list(block.reshape(len(data_sigs), per_signal))
-    else:
-        outputs = [aligned_empty(int(c) * n_rec, dtype) for c in counts]
+    outputs = block_views([s.samples_per_record * n_rec for s in data_sigs], dtype)
     try:
         _kernel.deinterleave(buf, header.header_bytes, n_rec, counts,
                              np.ascontiguousarray(slot_offsets[[s.index for s in data_sigs]],

@@ -20,9 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._arena import Arena
+from .._arena import Arena, block_views
 from .._ext import wfdb as _kernel
-from .._ext.scale import aligned_empty
 from ..errors import (
     ChecksumError,
     CorruptDataError,
@@ -732,7 +731,7 @@ class _Reader:
         frame_size = sum(spf)
         skews = [_skew_frames(s) if s.skew else 0 for s in group]
         max_skew = max(skews)
-        outs = _block([nframes * k for k in spf], dtype, self.arena)
+        outs = block_views([nframes * k for k in spf], dtype, self.arena)
         with _signal_bytes(entry) as data:
             view = data[group[0].byte_offset:]
             nbytes = len(view)
@@ -1000,23 +999,6 @@ def _signal_bytes(entry: Entry) -> contextlib.AbstractContextManager[memoryview]
     """The bytes of a signal file; a file on disk is memory-mapped, not copied, so the
     peak memory of a decode is the size of the output arrays."""
     return entry.view()
-
-
-def _block(sizes: Sequence[int], dtype: type, arena: Arena | None = None) -> list[np.ndarray]:
-    """Per-signal arrays as views into one contiguous block.
-
-    One large allocation instead of one per signal, starting on a huge page
-    boundary: numpy backs it with huge pages where the system allows, which
-    makes the first write much cheaper.
-    """
-    total = sum(sizes)
-    block = arena.empty(total, dtype) if arena is not None else aligned_empty(total, dtype)
-    views = []
-    start = 0
-    for size in sizes:  # plain ints: cheaper than numpy bounds for a dozen signals
-        views.append(block[start:start + size])
-        start += size
-    return views
 
 
 def _with_frames(h: WfdbHeader, frames: int) -> WfdbHeader:
