@@ -245,3 +245,32 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
         else:
             _plain(src, dst, n, scale, offset)
     return out_arr
+
+
+# ---------------------------------------------------------------- record building
+
+def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, offset=0.0,
+               units="", invalid_value=None, cnp.ndarray invalid_mask=None,
+               cnp.ndarray supplied_physical=None):
+    """A ``cls`` (:class:`ecgingest.Signal`) holding exactly these fields, its
+    arrays made read-only, built without running ``__init__``.
+
+    Decoders build a dozen signals per record while holding the GIL, so the
+    cost of each one bounds how well threads decoding other records overlap:
+    this is a fifth of what the dataclass constructor costs.
+    """
+    obj = cls.__new__(cls)
+    cdef dict fields = obj.__dict__
+    fields["label"] = label
+    fields["sample_rate"] = sample_rate
+    fields["digital"] = digital
+    fields["scale"] = scale
+    fields["offset"] = offset
+    fields["units"] = units
+    fields["invalid_value"] = invalid_value
+    fields["invalid_mask"] = invalid_mask
+    fields["supplied_physical"] = supplied_physical
+    cnp.PyArray_CLEARFLAGS(digital, cnp.NPY_ARRAY_WRITEABLE)
+    if invalid_mask is not None:
+        cnp.PyArray_CLEARFLAGS(invalid_mask, cnp.NPY_ARRAY_WRITEABLE)
+    return obj

@@ -103,3 +103,30 @@ def test_physical_of_a_large_signal_matches_numpy_with_invalid_codes():
     expected = digital * 0.25 - 3.0
     expected[0] = np.nan
     np.testing.assert_array_equal(sig.physical, expected)
+
+
+@given(st.booleans(), st.booleans(), st.sampled_from([None, -32768]))
+def test_new_signal_equals_the_constructor(with_mask, with_physical, code):
+    """The decoders' fast constructor builds the same Signal as ``Signal(...)``."""
+    from ecgingest.record import new_signal
+
+    def arrays():
+        digital = np.array([1, -32768, 3], dtype=np.int16)
+        mask = np.array([False, True, False]) if with_mask else None
+        physical = np.array([0.5, np.nan, 1.5]) if with_physical else None
+        return digital, mask, physical
+
+    built = []
+    for make in (Signal, new_signal):
+        digital, mask, physical = arrays()
+        built.append(make("II", 250, digital, 0.25, -1.0, "mV", code, mask, physical))
+    slow, fast = built
+    assert type(fast) is Signal
+    assert vars(fast).keys() == vars(slow).keys()
+    for name in ("label", "sample_rate", "scale", "offset", "units", "invalid_value"):
+        assert getattr(fast, name) == getattr(slow, name)
+        assert type(getattr(fast, name)) is type(getattr(slow, name))
+    assert not fast.digital.flags.writeable
+    assert fast.invalid_mask is None or not fast.invalid_mask.flags.writeable
+    np.testing.assert_array_equal(fast.physical, slow.physical)
+    assert repr(fast) == repr(slow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,11 @@ class Signal:
     def duration(self) -> float:
         """Seconds covered by the samples at this signal's rate."""
         return len(self) / self.sample_rate if self.sample_rate > 0 else 0.0
+
+
+new_signal = functools.partial(_scale.new_signal, Signal)
+"""``Signal(...)`` at a fifth of the cost, same fields and read-only arrays: the
+decoders' hot path (a dozen signals per record, built while holding the GIL)."""
 
 
 @dataclass(frozen=True)

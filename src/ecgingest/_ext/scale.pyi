@@ -15,3 +15,15 @@ def to_physical(
     invalid_value: int | None = None,
     invalid_mask: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def new_signal(
+    cls: type,
+    label: str,
+    sample_rate: float,
+    digital: npt.NDArray[np.signedinteger],
+    scale: float = 1.0,
+    offset: float = 0.0,
+    units: str = "",
+    invalid_value: int | None = None,
+    invalid_mask: npt.NDArray[np.bool_] | None = None,
+    supplied_physical: npt.NDArray[np.float64] | None = None,
+) -> object: ...

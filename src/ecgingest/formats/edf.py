@@ -24,7 +24,7 @@ from .._arena import block_views
 from .._ext import edf as _kernel
 from ..detect import SingleFileFormat
 from ..errors import HeaderError, TruncatedError
-from ..record import Annotation, Metadata, Record, Signal
+from ..record import Annotation, Metadata, Record, new_signal
 from ..sources import Entry
 
 __all__ = ["FORMAT", "EdfHeader", "EdfSignalHeader", "read_edf_header", "sniff", "decode"]
@@ -602,8 +602,7 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
     start = header.start_time
     if start is not None and subsecond:
         start = start + dt.timedelta(seconds=subsecond)
-    signals = [Signal(label=s.label, sample_rate=s.sample_rate, digital=out, scale=s.scale,
-                      offset=s.offset, units=s.units) for s, out in zip(data_sigs, outputs)]
+    signals = [new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units) for s, out in zip(data_sigs, outputs)]
     extras = {
         "transducers": tuple(s.transducer for s in data_sigs),
         "prefiltering": tuple(s.prefiltering for s in data_sigs),

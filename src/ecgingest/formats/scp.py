@@ -28,7 +28,7 @@ from ..errors import (
     TruncatedError,
     UnsupportedFeatureError,
 )
-from ..record import Metadata, Record, Signal
+from ..record import Metadata, Record, new_signal
 from ..sources import Entry
 
 __all__ = ["FORMAT", "decode", "sniff", "LEAD_NAMES", "crc16", "ReferenceBeat"]
@@ -948,7 +948,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     scale = scale_nv / 1000.0
     digital_all = values if values.dtype == np.int16 else _smallest(values, value_range)
     width = digital_all.shape[1]
-    signals = [Signal(label, rate, row if count == width else row[:count], scale, 0.0, "uV")
+    signals = [new_signal(label, rate, row if count == width else row[:count], scale, 0.0, "uV")
                for label, row, count in zip(labels, digital_all, counts)]
     if beat is not None and d5 is not None:
         beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, beat_range)

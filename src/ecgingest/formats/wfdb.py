@@ -31,7 +31,7 @@ from ..errors import (
     TruncatedError,
     UnsupportedFeatureError,
 )
-from ..record import Record, Signal
+from ..record import Record, Signal, new_signal
 from ..sources import Entry
 
 __all__ = [
@@ -594,8 +594,8 @@ class _Reader:
         dec = self._single(hdr, notes)
         fs = hdr.frame_frequency
         signals = [  # positional: label, sample_rate, digital, scale, offset, units, invalid
-            Signal(spec.description, fs * spec.samples_per_frame, digital, 1.0 / spec.gain,
-                   -spec.baseline / spec.gain, spec.units, code, mask)
+            new_signal(spec.description, fs * spec.samples_per_frame, digital,
+                       1.0 / spec.gain, -spec.baseline / spec.gain, spec.units, code, mask)
             for spec, digital, code, mask in zip(hdr.signals, dec.digital, dec.invalid_value,
                                                  dec.invalid_mask)
         ]
