@@ -118,10 +118,10 @@ def _thread_scaling(fn, data: bytes, seconds: float, threads: int) -> float:
     return best[threads] / best[1]
 
 
-#: kernel entry points that release the GIL (the container scan only for records of 64 KiB
-#: or more, see ``scan_container``)
+#: kernel entry points that release the GIL (a tolerant read leaves the CRCs to
+#: ``decode_signals``, or to ``container_crcs`` for bimodal records)
 _NOGIL_KERNELS = ("decode_signals", "decode_leads", "bimodal_expand", "add_reference_beat",
-                  "add_reference_beat_inplace")
+                  "add_reference_beat_inplace", "container_crcs")
 
 
 def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
@@ -129,8 +129,7 @@ def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
     GIL (timed by wrapping them; the rest of a decode holds the GIL)."""
     kernels = scp._k
     inside = [0.0]
-    names = _NOGIL_KERNELS + (("scan_container",) if len(data) >= 1 << 16 else ())
-    saved = {name: getattr(kernels, name) for name in names}
+    saved = {name: getattr(kernels, name) for name in _NOGIL_KERNELS}
 
     def timed(fn):
         def call(*args, **kwargs):

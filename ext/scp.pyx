@@ -155,34 +155,49 @@ cdef enum:
     CRC_NOGIL_BYTES = 1 << 16
 
 
-cdef uint16_t _scan_kernel(const uint8_t* p, Py_ssize_t count, Py_ssize_t record_end,
-                           int64_t* r, _Span* spans) noexcept nogil:
-    """The pointer entries into ``r`` (rows of 9), section CRCs, and the record
-    CRC returned (see :func:`scan_container`); ``spans`` has room for ``count``."""
-    cdef Py_ssize_t k, m = 0, o, pos
-    cdef int64_t sid, slen, index, start, hlen, length
+cdef void _header_pass(const uint8_t* p, Py_ssize_t count, Py_ssize_t record_end,
+                       int64_t* r) noexcept nogil:
+    """The pointer entries into ``r`` (rows of 9) with the section headers they
+    lead to; column 8 (the CRC) is left -1 (see :func:`scan_container`)."""
+    cdef Py_ssize_t k, o
+    cdef int64_t slen, index, start
     cdef int64_t* row
-    cdef uint16_t s
-    cdef bint combine = True
     for k in range(count):
         o = 22 + 10 * k
         row = r + 9 * k
-        sid = load_le16(p + o)
         slen = load_le32(p + o + 2)
         index = load_le32(p + o + 6)
-        row[0] = sid
+        row[0] = load_le16(p + o)
         row[1] = slen
         row[2] = index
         row[8] = -1
         start = index - 1
         if slen == 0 or index == 0 or slen < 16 or start + slen > record_end:
             continue
-        hlen = load_le32(p + start + 4)
         row[3] = load_le16(p + start)
         row[4] = load_le16(p + start + 2)
-        row[5] = hlen
+        row[5] = load_le32(p + start + 4)
         row[6] = p[start + 8]
         row[7] = p[start + 9]
+
+
+cdef uint16_t _crc_pass(const uint8_t* p, Py_ssize_t count, Py_ssize_t record_end,
+                        int64_t* r, _Span* spans) noexcept nogil:
+    """Every section CRC into column 8 of the rows :func:`_header_pass` filled,
+    and the record CRC returned; ``spans`` has room for ``count``. Rows are
+    re-checked against ``record_end`` (at most the buffer's length)."""
+    cdef Py_ssize_t k, m = 0, o, pos
+    cdef int64_t slen, start, hlen, length
+    cdef int64_t* row
+    cdef uint16_t s
+    cdef bint combine = True
+    for k in range(count):
+        row = r + 9 * k
+        slen = row[1]
+        start = row[2] - 1
+        if start < 0 or slen < 16 or slen > record_end or start > record_end - slen:
+            continue
+        hlen = row[5]
         length = slen if hlen == slen else max(16, min(hlen, slen))
         row[8] = _crc_kernel(p + start + 2, length - 2)
         if start < 2:
@@ -214,7 +229,23 @@ cdef uint16_t _scan_kernel(const uint8_t* p, Py_ssize_t count, Py_ssize_t record
     return _crc_update(s, p + pos, record_end - pos)
 
 
-def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
+cdef _Span* _spans_for(Py_ssize_t count) except? NULL:
+    cdef _Span* spans = <_Span*>malloc((count if count > 0 else 1) * sizeof(_Span))
+    if spans == NULL:
+        raise MemoryError()
+    return spans
+
+
+cdef int64_t* _crc_rows(int64_t[:, ::1] rows, Py_ssize_t record_end,
+                        Py_ssize_t n) except? NULL:
+    if rows.shape[1] != 9:
+        raise ValueError("CRC rows must be the 9-column rows of scan_container")
+    if record_end < 2 or record_end > n:
+        raise ValueError("record length outside the buffer")
+    return &rows[0, 0] if rows.shape[0] else NULL
+
+
+def scan_container(const uint8_t[::1] data, Py_ssize_t record_end, bint crcs=True):
     """Section 0's pointer table, every section header it points to and every
     CRC, in one pass: the container checks then run on plain values.
 
@@ -228,14 +259,16 @@ def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
     smaller of the two lengths (at least 16) when the header disagrees.
     The record CRC (bytes 2 to ``record_end``) is combined from the section
     CRCs when their spans are sorted without overlap, else read again.
-    The GIL is released only for records of ``CRC_NOGIL_BYTES`` or more: a
-    record's samples are decoded in one later ``nogil`` call, and every extra
-    release costs a hand-over between threads.
+    ``crcs=False`` leaves the CRCs to :func:`decode_signals` (or
+    :func:`container_crcs`), so that they run in the one ``nogil`` block of
+    the record's samples: the record CRC is then -1.
+    The GIL is released only for records of ``CRC_NOGIL_BYTES`` or more: every
+    extra release costs a hand-over between threads.
     Returns ``(record_crc, rows)``.
     """
     cdef Py_ssize_t n = data.shape[0], count = 0
     cdef int64_t s0_len
-    cdef uint16_t s
+    cdef int s = -1
     if record_end < 22 or record_end > n:
         raise ValueError("record length outside the buffer")
     s0_len = <int64_t>load_le32(&data[10])
@@ -244,21 +277,35 @@ def scan_container(const uint8_t[::1] data, Py_ssize_t record_end):
     rows = np.zeros((count, 9), dtype=np.int64)
     cdef int64_t[:, ::1] r = rows
     cdef int64_t* rp = &r[0, 0] if count else NULL
-    cdef _Span* spans = NULL
-    if count:
-        spans = <_Span*>malloc(count * sizeof(_Span))
-        if spans == NULL:
-            raise MemoryError()
     cdef const uint8_t* p = &data[0]
+    _header_pass(p, count, record_end, rp)
+    cdef _Span* spans
+    if crcs:
+        spans = _spans_for(count)
+        try:
+            if record_end >= CRC_NOGIL_BYTES:
+                with nogil:
+                    s = _crc_pass(p, count, record_end, rp, spans)
+            else:
+                s = _crc_pass(p, count, record_end, rp, spans)
+        finally:
+            free(spans)
+    return s, rows
+
+
+def container_crcs(const uint8_t[::1] data, int64_t[:, ::1] rows, Py_ssize_t record_end):
+    """The CRCs ``scan_container(..., crcs=False)`` left out: column 8 of
+    ``rows`` filled, the record CRC returned."""
+    cdef Py_ssize_t n = data.shape[0]
+    cdef int64_t* rp = _crc_rows(rows, record_end, n)
+    cdef _Span* spans = _spans_for(rows.shape[0])
+    cdef uint16_t s
     try:
-        if record_end >= CRC_NOGIL_BYTES:
-            with nogil:
-                s = _scan_kernel(p, count, record_end, rp, spans)
-        else:
-            s = _scan_kernel(p, count, record_end, rp, spans)
+        with nogil:
+            s = _crc_pass(&data[0], rows.shape[0], record_end, rp, spans)
     finally:
         free(spans)
-    return s, rows
+    return s
 
 
 def crc16(const uint8_t[::1] data, Py_ssize_t start=0, Py_ssize_t stop=-1) -> int:
@@ -904,7 +951,8 @@ def decode_signals(const uint8_t[::1] data, object huff,
                    Py_ssize_t n5=0, int diff5=0,
                    const int64_t[::1] qrs_start=None, const int64_t[::1] qrs_fiducial=None,
                    const int64_t[::1] qrs_end=None, const uint8_t[::1] qrs_add=None,
-                   int64_t beat_fiducial=0, bint keep_int32=False):
+                   int64_t beat_fiducial=0, bint keep_int32=False,
+                   int64_t[:, ::1] crc_rows=None, Py_ssize_t crc_end=0):
     """Sections 6 and 5 decoded, the reference beat re-added and both narrowed
     to int16 where their values allow, in one ``nogil`` block.
 
@@ -920,11 +968,15 @@ def decode_signals(const uint8_t[::1] data, object huff,
     so that the caller can add the beat in 64 bits (``keep_int32``: the
     caller adds it, keep both int32).
 
+    ``crc_rows``: the rows of ``scan_container(..., crcs=False)``, whose CRCs
+    (and the record's, over bytes 2 to ``crc_end``) are computed in the same
+    block, column 8 filled as :func:`container_crcs` does.
+
     Returns ``(status6, values6, produced6, lo6, hi6, status5, beat, produced5,
-    lo5, hi5, added)``: each section's status, values (int16 or int32),
-    per-lead counts and value bounds (after the addition when ``added``), as
-    :func:`decode_leads`; the section 5 entries are ``None`` / 0 when it was
-    not asked for.
+    lo5, hi5, added, record_crc)``: each section's status, values (int16 or
+    int32), per-lead counts and value bounds (after the addition when
+    ``added``), as :func:`decode_leads`; the section 5 entries are ``None`` /
+    0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
     """
     cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
     cdef Py_ssize_t nq = 0, blen = 0, i, q, s
@@ -935,6 +987,9 @@ def decode_signals(const uint8_t[::1] data, object huff,
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
     cdef int64_t first, last, bound
     cdef const uint8_t* p = &data[0] if n > 0 else NULL
+    cdef int64_t* crc_rp = NULL
+    cdef _Span* spans = NULL
+    cdef int record_crc = -1
     status6 = _check_leads(starts6, lengths6, n, n6, diff6)
     if want5:
         if lengths5 is None:
@@ -982,7 +1037,13 @@ def decode_signals(const uint8_t[::1] data, object huff,
             bp = &b[0, 0]
         if nl5 > 0:
             pp5 = &prod5[0]
+    if crc_rows is not None:
+        crc_rp = _crc_rows(crc_rows, crc_end, n)
+        spans = _spans_for(crc_rows.shape[0])  # freed right after the block, which cannot raise
     with nogil:
+        if spans != NULL:
+            record_crc = _crc_pass(p, crc_rows.shape[0], crc_end, crc_rp, spans)
+            free(spans)
         if want5 and status5 == OK and bp != NULL:
             status5 = _decode_block(p, n, &starts5[0], &lengths5[0], nl5, n5, huffman, diff5,
                                     &tables, bp, pp5, &lo5, &hi5)
@@ -1023,7 +1084,8 @@ def decode_signals(const uint8_t[::1] data, object huff,
             beat = produced5 = None
         elif narrow5:
             beat = beat16
-    return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added)
+    return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added,
+            record_crc)
 
 
 # ---------------------------------------------------------------- section fields

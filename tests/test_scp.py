@@ -175,6 +175,27 @@ def test_crc_mismatch_is_a_warning_by_default_and_an_error_when_strict():
         scp.decode(data, name="t.scp", strict=True)
 
 
+def test_crc_warnings_keep_their_place_among_the_other_deviations():
+    # the CRCs of a tolerant read are checked in the samples' kernel call, after the
+    # other container checks: their messages still come where the checks belong
+    x, data = _simple(huffman=enc.DEFAULT_TABLE, differences=1)
+    buf = bytearray(data + b"\0" * 7)  # bytes past the declared record length
+    n_entries = (struct.unpack_from("<I", data, 10)[0] - 16) // 10
+    for k in range(n_entries):
+        sid, slen, index = struct.unpack_from("<HII", data, 22 + 10 * k)
+        if sid == 6:
+            buf[index - 1 + 12] ^= 0xFF  # a reserved byte of the section 6 header
+        if sid == 3:
+            struct.pack_into("<I", buf, index - 1 + 16 + 2, 0)  # lead 1 numbered from 0
+    record = scp.decode(bytes(buf), name="t.scp")
+    assert [w.split(":")[0].split(" (")[0] for w in record.warnings] == [
+        f"7 bytes follow the {len(data)} bytes the record header declares; they are ignored",
+        "record CRC mismatch", "section 3 CRC mismatch", "section 6 CRC mismatch",
+        "section 3 numbers the samples of I from 0"]
+    with pytest.raises(HeaderError, match="bytes follow"):
+        scp.decode(bytes(buf), name="t.scp", strict=True)
+
+
 def test_pointer_table_is_indexed_by_id_even_when_unsorted():
     x, data = _simple()
     n_entries = (struct.unpack_from("<I", data, 10)[0] - 16) // 10
@@ -834,6 +855,12 @@ def test_container_scan_gives_the_direct_crc_of_the_record_and_of_every_section(
     record_crc, rows = scp._k.scan_container(np.frombuffer(data, np.uint8), end)
     assert record_crc == binascii.crc_hqx(data[2:end], 0xFFFF)
     assert rows.shape == (len(pointers), 9)
+    # left to a later kernel call: the same rows once it has filled in the CRCs
+    none, later = scp._k.scan_container(np.frombuffer(data, np.uint8), end, False)
+    assert none == -1 and (later[:, 8] == -1).all()
+    np.testing.assert_array_equal(later[:, :8], rows[:, :8])
+    assert scp._k.container_crcs(np.frombuffer(data, np.uint8), later, end) == record_crc
+    np.testing.assert_array_equal(later, rows)
     for (sid, slen, index), row in zip(pointers, rows.tolist()):
         assert row[:3] == [sid, slen, index]
         expected = _expected_section_crc(data, slen, index, end)

@@ -11,8 +11,11 @@ STATUS_BAD_CODE: int
 STATUS_UNSUPPORTED: int
 
 def scan_container(
-    data: bytes | npt.NDArray[np.uint8], record_end: int
+    data: bytes | npt.NDArray[np.uint8], record_end: int, crcs: bool = True
 ) -> tuple[int, npt.NDArray[np.int64]]: ...
+def container_crcs(
+    data: bytes | npt.NDArray[np.uint8], rows: npt.NDArray[np.int64], record_end: int
+) -> int: ...
 def crc16(data: npt.NDArray[np.uint8], start: int = 0, stop: int = -1) -> int: ...
 def tag_walk(
     data: bytes | npt.NDArray[np.uint8], raw: bytes, o: int, end: int
@@ -58,6 +61,8 @@ def decode_signals(
     qrs_add: npt.NDArray[np.uint8] | None = None,
     beat_fiducial: int = 0,
     keep_int32: bool = False,
+    crc_rows: npt.NDArray[np.int64] | None = None,
+    crc_end: int = 0,
 ) -> tuple[object, ...]: ...
 def build_luts(
     codes: npt.NDArray[np.int32], table_offsets: npt.NDArray[np.int32]

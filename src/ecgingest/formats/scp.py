@@ -203,8 +203,45 @@ def _need(ctx: _Ctx, data: bytes, offset: int, size: int, end: int, what: str) -
 
 # ---------------------------------------------------------------- container
 
-def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, int]:
-    """Record header, section 0 pointer table and every section header."""
+class _PendingCrcs(NamedTuple):
+    """CRC checks left to the samples' ``nogil`` kernel call, with the places in
+    the warning list their messages take when they fail (a tolerant read only:
+    a strict one checks them first, since a mismatch is its error)."""
+
+    rows: np.ndarray  # scan_container rows; the kernel fills column 8
+    end: int
+    record_at: int  # index in ctx.warnings of the record CRC message
+    record_stored: int
+    sections: list[tuple[int, int, int, int]]  # (index in ctx.warnings, row, id, stored CRC)
+
+    def settle(self, ctx: _Ctx, record_crc: int) -> None:
+        late = []
+        if record_crc != self.record_stored:
+            late.append((self.record_at, _record_crc_message(self.record_stored, record_crc)))
+        computed = self.rows[:, 8].tolist()
+        for at, row, sid, stored in self.sections:
+            if computed[row] != stored:
+                late.append((at, _section_crc_message(sid, stored, computed[row])))
+        for at, message in reversed(late):
+            ctx.warnings.insert(at, message)
+
+
+def _record_crc_message(stored: int, computed: int) -> str:
+    return f"record CRC mismatch: stored 0x{stored:04X}, computed 0x{computed:04X}"
+
+
+def _section_crc_message(sid: int, stored: int, computed: int) -> str:
+    return f"section {sid} CRC mismatch: stored 0x{stored:04X}, computed 0x{computed:04X}"
+
+
+def _read_container(data: bytes, ctx: _Ctx, defer_crcs: bool = False
+                    ) -> tuple[dict[int, _Section], int, int, _PendingCrcs | None]:
+    """Record header, section 0 pointer table and every section header.
+
+    ``defer_crcs`` (tolerant reads): the CRCs are not computed here but
+    returned as pending checks for the samples' kernel call, which releases
+    the GIL, so threads decoding other records overlap them.
+    """
     n = len(data)
     if n < 6 + 16 + 10:
         raise ctx.error(TruncatedError, f"{n} bytes is too short for an SCP-ECG record "
@@ -224,10 +261,12 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     end = rec_len
     s0_id, s0_len = _u16(data, 8), _u32(data, 10)
     # the pointer table, the section headers and every CRC in one kernel pass
-    crc, rows = _k.scan_container(data, end)
-    if crc != stored_crc:
-        ctx.deviation(f"record CRC mismatch: stored 0x{stored_crc:04X}, computed 0x{crc:04X}",
-                      cls=ChecksumError, offset=0, field="record CRC")
+    defer = defer_crcs and not ctx.strict
+    crc, rows = _k.scan_container(data, end, not defer)
+    pending = _PendingCrcs(rows, end, len(ctx.warnings), stored_crc, []) if defer else None
+    if pending is None and crc != stored_crc:
+        ctx.deviation(_record_crc_message(stored_crc, crc), cls=ChecksumError, offset=0,
+                      field="record CRC")
     # section 0
     if s0_id != 0:
         raise ctx.error(HeaderError, f"the first section has id {s0_id}, not 0 (pointer "
@@ -241,7 +280,8 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
     version, protocol = data[14], data[15]
     sections: dict[int, _Section] = {}
     o = 12
-    for sid, slen, index, stored, hid, hlen, sec_version, sec_protocol, s_crc in rows.tolist():
+    for row, (sid, slen, index, stored, hid, hlen, sec_version, sec_protocol,
+              s_crc) in enumerate(rows.tolist()):
         o += 10  # this entry's offset
         if slen == 0 or index == 0:
             continue
@@ -267,14 +307,15 @@ def _read_container(data: bytes, ctx: _Ctx) -> tuple[dict[int, _Section], int, i
                           f"length {slen}; using the smaller", offset=start + 4,
                           field=f"section {sid} length")
             length = max(16, min(hlen, slen))
-        if s_crc != stored:
-            ctx.deviation(f"section {sid} CRC mismatch: stored 0x{stored:04X}, "
-                          f"computed 0x{s_crc:04X}", cls=ChecksumError, offset=start,
-                          field=f"section {sid} CRC")
+        if pending is not None:
+            pending.sections.append((len(ctx.warnings), row, sid, stored))
+        elif s_crc != stored:
+            ctx.deviation(_section_crc_message(sid, stored, s_crc), cls=ChecksumError,
+                          offset=start, field=f"section {sid} CRC")
         sections[sid] = _Section(sid, start, length, sec_version, sec_protocol)
     if 0 not in sections:
         ctx.deviation("section 0 has no pointer to itself", field="pointer table")
-    return sections, version, protocol
+    return sections, version, protocol, pending
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
@@ -788,7 +829,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record`."""
     ctx = _Ctx(path if path is not None else name, strict)
     data = bytes(data)
-    sections, _, protocol = _read_container(data, ctx)
+    sections, _, protocol, pending = _read_container(data, ctx, defer_crcs=True)
     label, version = _version_label(ctx, protocol, sections)
     extras: dict[str, Any] = {"scp_version": label,
                               "scp_section_versions": {k: (s.version, s.protocol)
@@ -887,10 +928,15 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
             if leads.refbeat_subtracted and qrs is not None and d5.avm == d6.avm:
                 args5 += (qrs.starts, qrs.fiducials, qrs.ends,
                           (qrs.types == 0).astype(np.uint8), qrs.fiducial)
-        (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5,
-         added) = _k.decode_signals(data, None if huff is None else huff.arrays, d6.starts,
-                                    d6.lengths, want, d6.differences, *args5,
-                                    keep_int32=leads.refbeat_subtracted and len(args5) == 4)
+        (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
+         record_crc) = _k.decode_signals(
+            data, None if huff is None else huff.arrays, d6.starts, d6.lengths, want,
+            d6.differences, *args5, keep_int32=leads.refbeat_subtracted and len(args5) == 4,
+            crc_rows=None if pending is None else pending.rows,
+            crc_end=0 if pending is None else pending.end)
+        if pending is not None:
+            pending.settle(ctx, record_crc)
+            pending = None
         if args5:
             assert d5 is not None
             try:
@@ -915,6 +961,8 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
             ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
                           f"disagree ({described}); each lead is read as far as its data "
                           "goes", cls=TruncatedError, field="section 3 sample range")
+    if pending is not None:  # the bimodal path: no single kernel call to fold them into
+        pending.settle(ctx, _k.container_crcs(data, pending.rows, pending.end))
     avm6 = d6.avm
     scale_nv = avm6
     if added:
