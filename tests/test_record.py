@@ -130,3 +130,22 @@ def test_new_signal_equals_the_constructor(with_mask, with_physical, code):
     assert fast.invalid_mask is None or not fast.invalid_mask.flags.writeable
     np.testing.assert_array_equal(fast.physical, slow.physical)
     assert repr(fast) == repr(slow)
+
+
+def test_record_and_metadata_defaults_are_fresh_per_instance():
+    """The hand-written constructors keep the dataclass defaults: no list, dict or
+    Metadata shared between records, and replace() builds a complete copy."""
+    a = Record(name="a", format="wfdb", format_detail="WFDB", signals=[])
+    b = Record(name="b", format="wfdb", format_detail="WFDB", signals=[])
+    for name in ("annotations", "warnings", "extras", "metadata"):
+        assert getattr(a, name) is not getattr(b, name)
+    assert a.metadata.file_values is not b.metadata.file_values
+    assert a.metadata == Metadata() and a.start_time is None and a.sources == ()
+    c = a.replace(sources=("x.hea",), warnings=["w"])
+    assert (c.name, c.sources, c.warnings, a.warnings) == ("a", ("x.hea",), ["w"], [])
+    meta = Metadata(patient_id="p", overridden=frozenset({"patient_id"}))
+    assert meta.as_dict()["patient_id"] == "p" and meta.source_of("patient_id") == "override"
+    with pytest.raises(TypeError):
+        Metadata(patient_nickname="x")
+    with pytest.raises(AttributeError):
+        meta.patient_id = "q"  # frozen still

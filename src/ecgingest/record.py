@@ -163,6 +163,28 @@ class Metadata:
     overridden: frozenset[str] = frozenset()
     file_values: Mapping[str, Any] = field(default_factory=dict)
 
+    def __init__(self, patient_id: str | None = None, patient_first_name: str | None = None,
+                 patient_last_name: str | None = None, patient_gender: str | None = None,
+                 patient_birth_date: dt.date | None = None, patient_age: int | None = None,
+                 patient_height: int | None = None, patient_weight: int | None = None,
+                 recording_start_time: dt.datetime | None = None,
+                 recording_time_zone: str | None = None, investigation_id: str | None = None,
+                 device_id: str | None = None, indications: tuple[str, ...] | None = None,
+                 searching_tags: tuple[str, ...] | None = None, patient_text: str | None = None,
+                 recording_text: str | None = None, overridden: frozenset[str] = frozenset(),
+                 file_values: Mapping[str, Any] | None = None) -> None:
+        # the generated __init__ in one dict update (see Signal): every record builds one
+        vars(self).update(
+            patient_id=patient_id, patient_first_name=patient_first_name,
+            patient_last_name=patient_last_name, patient_gender=patient_gender,
+            patient_birth_date=patient_birth_date, patient_age=patient_age,
+            patient_height=patient_height, patient_weight=patient_weight,
+            recording_start_time=recording_start_time, recording_time_zone=recording_time_zone,
+            investigation_id=investigation_id, device_id=device_id, indications=indications,
+            searching_tags=searching_tags, patient_text=patient_text,
+            recording_text=recording_text, overridden=overridden,
+            file_values={} if file_values is None else file_values)
+
     def as_dict(self) -> dict[str, Any]:
         """The METADATA.md fields only (no provenance)."""
         return {name: getattr(self, name) for name in METADATA_FIELDS}
@@ -190,6 +212,21 @@ class Record:
     sources: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
     extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, name: str, format: str, format_detail: str, signals: list[Signal],
+                 start_time: dt.datetime | dt.time | None = None,
+                 metadata: Metadata | None = None, annotations: list[Annotation] | None = None,
+                 data_record_onsets: np.ndarray | None = None, sources: tuple[str, ...] = (),
+                 warnings: list[str] | None = None,
+                 extras: Mapping[str, Any] | None = None) -> None:
+        # the generated __init__ in one dict update (see Signal)
+        vars(self).update(
+            name=name, format=format, format_detail=format_detail, signals=signals,
+            start_time=start_time, metadata=Metadata() if metadata is None else metadata,
+            annotations=[] if annotations is None else annotations,
+            data_record_onsets=data_record_onsets, sources=sources,
+            warnings=[] if warnings is None else warnings,
+            extras={} if extras is None else extras)
 
     def __getattr__(self, name: str) -> Any:
         # only called for missing attributes: expose format extras
