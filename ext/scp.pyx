@@ -944,6 +944,21 @@ cdef void _narrow16(const int32_t* x, int16_t* y, Py_ssize_t n) noexcept nogil:
         y[i] = <int16_t>x[i]
 
 
+cdef void _narrow16_bounds(const int32_t* x, int16_t* y, Py_ssize_t n, int32_t* lo,
+                           int32_t* hi) noexcept nogil:
+    """:func:`_narrow16` and :func:`_bounds` in one pass over ``x`` (the copy is
+    only meaningful when the widened bounds fit in 16 bits)."""
+    cdef Py_ssize_t i
+    cdef int32_t mn = lo[0], mx = hi[0], v
+    for i in range(n):
+        v = x[i]
+        y[i] = <int16_t>v
+        mn = v if v < mn else mn
+        mx = v if v > mx else mx
+    lo[0] = mn
+    hi[0] = mx
+
+
 def decode_signals(const uint8_t[::1] data, object huff,
                    const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
                    int diff6,
@@ -982,7 +997,9 @@ def decode_signals(const uint8_t[::1] data, object huff,
     cdef Py_ssize_t nq = 0, blen = 0, i, q, s
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
-    cdef bint added = False, narrow6, narrow5
+    cdef bint added = False, narrow6, narrow5, narrowed6 = False
+    cdef int32_t* dst
+    cdef const int32_t* src
     cdef _Tables tables
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
     cdef int64_t first, last, bound
@@ -1055,22 +1072,28 @@ def decode_signals(const uint8_t[::1] data, object huff,
             if bound < (<int64_t>1) << 31:
                 added = True
                 if vp != NULL:
-                    lo6 = 0
-                    hi6 = 0
                     for i in range(nleads):
                         for q in range(nq):
                             if not qrs_add[q]:
                                 continue
                             first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
                             last = min(qrs_end[q], n6, qrs_fiducial[q] - beat_fiducial + blen)
+                            dst = vp + i * n6 - 1
+                            src = bp + i * n5 + beat_fiducial - qrs_fiducial[q] - 1
                             for s in range(first, last + 1):
-                                vp[i * n6 + s - 1] += bp[i * n5 + s - qrs_fiducial[q]
-                                                         + beat_fiducial - 1]
-                        _bounds(vp + i * n6, n6, &lo6, &hi6)
+                                dst[s] += src[s]
+                    # the new bounds, and the int16 copy in the same pass (kept if they fit)
+                    lo6 = 0
+                    hi6 = 0
+                    if keep_int32:
+                        _bounds(vp, nleads * n6, &lo6, &hi6)
+                    else:
+                        _narrow16_bounds(vp, &v16[0, 0], nleads * n6, &lo6, &hi6)
+                        narrowed6 = True
         # a rhythm the caller still adds the beat to stays int32
         keep_int32 = keep_int32 or (want_add and not added)
         narrow6 = status6 == OK and _fits16(lo6, hi6) and not keep_int32
-        if narrow6 and vp != NULL:
+        if narrow6 and vp != NULL and not narrowed6:
             _narrow16(vp, &v16[0, 0], nleads * n6)
         narrow5 = want5 and status5 == OK and _fits16(lo5, hi5) and not keep_int32
         if narrow5 and bp != NULL:

@@ -409,6 +409,22 @@ def test_bimodal_protected_zones_exact_and_interpolation_as_specified(x, factor,
             np.testing.assert_array_equal(got[lead, a - 1:b], x[lead, a - 1:b])
 
 
+@pytest.mark.parametrize("huffman", [False, True])
+def test_reference_beat_that_lifts_values_past_16_bits_gives_int32_samples(huffman):
+    # residual and beat each fit in 16 bits, their sum does not: the output widens
+    x = np.zeros((2, 60), dtype=np.int64)
+    x[0, 9:14] = 20000 + 15000
+    x[1, 9:14] = -20000 - 15000
+    x[:, 30:40] = 1234  # outside the zone: stored as is
+    beat = np.array([[20000] * 5, [-20000] * 5])
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2], beat=beat, qrs=[(0, 10, 12, 14)],
+                       beat_fiducial=3, huffman=enc.DEFAULT_TABLE if huffman else None)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    assert {s.digital.dtype for s in record.signals} == {np.dtype(np.int32)}
+    np.testing.assert_array_equal(_matrix(record), x)
+    assert record.reference_beat.digital.dtype == np.int16
+
+
 @settings(max_examples=30)
 @given(x=signals(max_len=400), huffman=st.booleans(), version=st.sampled_from(["1.0", "2.0"]),
        data=st.data())
