@@ -277,3 +277,19 @@ def _real_headers() -> list[Path]:
 def test_real_headers_read_the_same_natively_and_in_python(path):
     data = path.read_bytes()
     _assert_identical(_outcome(fw.parse_header, data), _outcome(_python_only, data))
+
+
+_FIXTURE_HEADERS = [p.read_bytes() for p in sorted((FIXTURES / "wfdb").rglob("*.hea"))]
+
+
+@given(st.sampled_from(_FIXTURE_HEADERS), st.lists(
+    st.tuples(st.integers(0, 10_000), st.binary(max_size=3), st.integers(0, 3)),
+    min_size=1, max_size=4))
+def test_mutated_real_headers_read_the_same_natively_and_in_python(data, edits):
+    """Bytes of real headers replaced, inserted or cut: the same header or the same error."""
+    buf = bytearray(data)
+    for pos, insert, cut in edits:
+        pos %= len(buf) + 1
+        buf[pos:pos + cut] = insert
+    text = bytes(buf)
+    _assert_identical(_outcome(fw.parse_header, text), _outcome(_python_only, text))
