@@ -9,6 +9,7 @@ exception afterwards.
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport malloc, free
+from libc.math cimport isfinite
 from libc.string cimport memset, memcpy
 
 cimport numpy as cnp
@@ -16,9 +17,17 @@ cimport numpy as cnp
 from _bytes cimport load_le16, load_be16, load_le24, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
 
+from cpython.ref cimport PyObject, PyTypeObject
+
 import numpy as np
 
 cnp.import_array()
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    double PyOS_string_to_double(const char* s, char** endptr,
+                                 PyObject* overflow_exception) except? -1.0
 
 DEF CHUNK = 8192          # flat samples decoded per chunk (about; whole frames)
 DEF MAX_SIGNALS = 65536
@@ -400,3 +409,190 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
     finally:
         free(c_spf); free(c_slot); free(c_shift); free(c_len); free(c_count)
         free(c_sum); free(c_state); free(c_out); free(tmp)
+
+
+# --------------------------------------------------------------------------- signal lines
+
+DEF MAX_DIGITS = 18       # at most 18 decimal digits always fit an int64_t
+DEF NTOK = 9              # eight fields and the description
+
+
+cdef inline bint _is_space(char c) noexcept nogil:
+    return c == c' ' or c == c'\t'
+
+
+cdef inline bint _is_digit(char c) noexcept nogil:
+    return c'0' <= c <= c'9'
+
+
+cdef bint _decimal(const char* s, Py_ssize_t a, Py_ssize_t b, bint with_sign,
+                   int64_t* value) noexcept nogil:
+    """``s[a:b]`` as ``[+-]?[0-9]+`` (sign only when ``with_sign``) of at most 18 digits."""
+    cdef bint negative = False
+    cdef int64_t v = 0
+    if with_sign and a < b and (s[a] == c'+' or s[a] == c'-'):
+        negative = s[a] == c'-'
+        a += 1
+    if a >= b or b - a > MAX_DIGITS:
+        return False
+    while a < b:
+        if not _is_digit(s[a]):
+            return False
+        v = v * 10 + (s[a] - c'0')
+        a += 1
+    value[0] = -v if negative else v
+    return True
+
+
+cdef bint _float_text(const char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """``s[a:b]`` matches ``[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?``.
+
+    The finite forms ``float()`` takes, without underscores, spaces, ``inf``,
+    ``nan`` or non-ASCII digits (those lines go to the Python parser).
+    """
+    cdef Py_ssize_t digits = 0
+    if a < b and (s[a] == c'+' or s[a] == c'-'):
+        a += 1
+    while a < b and _is_digit(s[a]):
+        a += 1
+        digits += 1
+    if a < b and s[a] == c'.':
+        a += 1
+        while a < b and _is_digit(s[a]):
+            a += 1
+            digits += 1
+    if digits == 0:
+        return False
+    if a < b and (s[a] == c'e' or s[a] == c'E'):
+        a += 1
+        if a < b and (s[a] == c'+' or s[a] == c'-'):
+            a += 1
+        if a >= b or not _is_digit(s[a]):
+            return False
+        while a < b and _is_digit(s[a]):
+            a += 1
+    return a == b
+
+
+cdef inline bint _int32(int64_t v) noexcept nogil:
+    return -2147483648 <= v <= 2147483647
+
+
+cdef inline object _new_spec(type spec_type, tuple fields):
+    """``tuple.__new__(spec_type, fields)`` without the Python-level call (tuple's own new)."""
+    cdef tuple args = (fields,)
+    return (<PyTypeObject*>tuple).tp_new(spec_type, <PyObject*>args, NULL)
+
+
+cdef object _plain_line(str line, str record, Py_ssize_t index, object spec_type,
+                        object packed, dict default_res):
+    """One complete plain signal line as ``spec_type``, or ``None`` if anything is unusual."""
+    cdef Py_ssize_t size, pos = 0, ntok = 0, k, gain_a, gain_b, head_b, open_at, slash_at = 0
+    cdef Py_ssize_t start[NTOK]
+    cdef Py_ssize_t stop[NTOK]
+    cdef const char* s
+    cdef char* end
+    cdef char c
+    cdef int64_t fmt, adcres, adczero, initval, checksum, block, baseline
+    cdef bint has_baseline = False, has_slash = False
+    cdef double gain = 0.0
+    if not line.isascii():
+        return None
+    s = PyUnicode_AsUTF8AndSize(line, &size)  # ASCII: the str's own bytes, no copy
+    for k in range(size):
+        c = s[k]
+        if not (c' ' <= c <= c'~' or c == c'\t'):  # str.split() also splits \x1c-\x1f, \v, \f
+            return None
+    # line.split(None, 8) over space/tab: tokens 0..7, then the rest
+    while ntok < NTOK:
+        while pos < size and _is_space(s[pos]):
+            pos += 1
+        if pos == size:
+            break
+        start[ntok] = pos
+        if ntok == NTOK - 1:
+            pos = size
+            while _is_space(s[pos - 1]):  # .strip(); the token starts with a non-space
+                pos -= 1
+        else:
+            while pos < size and not _is_space(s[pos]):
+                pos += 1
+        stop[ntok] = pos
+        ntok += 1
+    if ntok < NTOK - 1:
+        return None
+    # format: one of the plain packed formats, written without a leading zero
+    if s[start[1]] == c'0' or not _decimal(s, start[1], stop[1], False, &fmt):
+        return None
+    fmt_obj = fmt
+    if fmt_obj not in packed:
+        return None
+    if not _decimal(s, start[3], stop[3], False, &adcres) \
+            or not _decimal(s, start[4], stop[4], True, &adczero) \
+            or not _decimal(s, start[5], stop[5], True, &initval) \
+            or not _decimal(s, start[6], stop[6], True, &checksum) \
+            or not _decimal(s, start[7], stop[7], True, &block):
+        return None
+    # gain[(baseline)][/units]
+    gain_a, gain_b = start[2], stop[2]
+    head_b = gain_b
+    for k in range(gain_a, gain_b):
+        if s[k] == c'_':
+            return None
+        if s[k] == c'/' and not has_slash:
+            head_b = slash_at = k
+            has_slash = True
+    if head_b > gain_a and s[head_b - 1] == c')':
+        open_at = -1
+        for k in range(gain_a, head_b - 1):
+            if s[k] == c'(':
+                open_at = k
+                break
+        if open_at < 0 or not _decimal(s, open_at + 1, head_b - 1, True, &baseline):
+            return None
+        has_baseline = True
+        head_b = open_at
+    if head_b > gain_a:
+        if not _float_text(s, gain_a, head_b):
+            return None
+        gain = PyOS_string_to_double(s + gain_a, &end, NULL)  # what float() uses
+        if end != s + head_b or not isfinite(gain):
+            return None
+    if not (_int32(adczero) and _int32(initval) and (not has_baseline or _int32(baseline))):
+        return None
+    uncal = gain == 0.0
+    if uncal:
+        gain = 200.0
+    adczero_obj = adczero
+    adcres_obj = default_res.get(fmt_obj, 12) if adcres == 0 else adcres
+    if ntok == NTOK:
+        description = line[start[8]:stop[8]]
+    else:
+        description = f"record {record}, signal {index}"
+    fields = (line[start[0]:stop[0]], fmt_obj, 1, 0, 0, gain,
+              baseline if has_baseline else adczero_obj,
+              line[slash_at + 1:gain_b] if has_slash else "mV",
+              adcres_obj, adczero_obj, initval, checksum, block, description, uncal)
+    return _new_spec(<type>spec_type, fields)
+
+
+def plain_signal_lines(list lines, str record, object spec_type, object packed,
+                       dict default_res):
+    """All signal lines of a header as ``spec_type`` tuples, or ``None``.
+
+    ``None`` as soon as one line is not a complete plain line (a packed format
+    without suffixes, all eight fields present, printable ASCII only): the
+    Python parser then reads every line and words the errors. ``packed`` is
+    the set of plain formats, ``default_res`` the ADC resolution of a format
+    when the line gives 0.
+    """
+    cdef Py_ssize_t index
+    cdef list out = []
+    if not issubclass(spec_type, tuple):
+        raise TypeError("spec_type must be a tuple subclass")
+    for index in range(len(lines)):
+        spec = _plain_line(lines[index], record, index, spec_type, packed, default_res)
+        if spec is None:
+            return None
+        out.append(spec)
+    return out

@@ -294,8 +294,13 @@ def parse_header(data: bytes | str) -> WfdbHeader:
         if len(lines) < nsig:
             raise _hdr_error(f"header declares {nsig} signals but has {len(lines)} signal lines",
                              "signal lines")
-        for index, (_, line) in enumerate(lines[:nsig]):
-            signals.append(_parse_signal(line, name, index, notes))
+        texts = [line for _, line in lines[:nsig]]
+        plain = _plain_signal_lines(texts, name, WfdbSignalSpec, _PACKED, _DEFAULT_RES)
+        if plain is not None:  # every line complete and plain: parsed in one native call
+            signals = plain
+        else:  # anything unusual: every line through the Python parser and its errors
+            for index, line in enumerate(texts):
+                signals.append(_parse_signal(line, name, index, notes))
         used = nsig
     if len(lines) > used:
         notes.append(f"{len(lines) - used} extra line(s) after the declared "
@@ -306,12 +311,12 @@ def parse_header(data: bytes | str) -> WfdbHeader:
                       tuple(signals), segments, tuple(comments), info, tuple(notes))
 
 
+_plain_signal_lines = _kernel.plain_signal_lines
+"""The native reading of complete plain signal lines (``None``: use ``_parse_signal``)."""
+
+
 def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbSignalSpec:
-    name_rest = line.split(None, 1)
-    if len(name_rest) == 2:
-        fields = _FAST_CACHE.get(name_rest[1])
-        if fields is not None:  # only complete plain lines are stored
-            return _new_tuple(WfdbSignalSpec, (name_rest[0], *fields))
+    """One signal line in Python: the reading ``_plain_signal_lines`` must equal."""
     parts = line.split(None, 8)
     if len(parts) < 2:
         raise _hdr_error(f"signal {index} names no format", "format")
@@ -320,10 +325,6 @@ def _parse_signal(line: str, record: str, index: int, notes: list[str]) -> WfdbS
             and token in _FAST_FORMATS:
         fast = _fast_signal(parts, record, index)
         if fast is not None:
-            if len(parts) == 9:  # with a description the text after the name says it all
-                if len(_FAST_CACHE) >= _FAST_CACHE_SIZE:
-                    _FAST_CACHE.clear()
-                _FAST_CACHE[name_rest[1]] = fast[1:]
             return fast
     return _general_signal(parts, record, index)
 
@@ -383,11 +384,6 @@ def _general_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec
 
 
 _FAST_FORMATS = {str(f) for f in _PACKED}
-_FAST_CACHE: dict[str, tuple[Any, ...]] = {}
-"""Parsed fields after the file name of complete plain signal lines, by their text:
-batches repeat the same lines (``100.dat 16 200/mV ...``) record after record."""
-_FAST_CACHE_SIZE = 4096
-_new_tuple = tuple.__new__
 
 
 def _fast_signal(parts: list[str], record: str, index: int) -> WfdbSignalSpec | None:
