@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import ecgingest
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -253,9 +254,8 @@ def threaded(fn: Callable[[Path], object], paths: list[Path], repeats: int) -> t
 
 _MEMORY_CHILD = """
 import sys
-import numpy as np
-import ecgingest
 sys.path.insert(0, sys.argv[2])
+import numpy as np
 from bench_edf import ecg_physical, _high_water_mark
 probe = np.ones(1 << 20)  # numpy's import and first allocation are in the baseline
 base = _high_water_mark()
