@@ -260,7 +260,8 @@ def _read_container(data: bytes, ctx: _Ctx, defer_crcs: bool = False
                       "declares; they are ignored", field="record length")
     end = rec_len
     s0_id, s0_len = _u16(data, 8), _u32(data, 10)
-    # the pointer table, the section headers and every CRC in one kernel pass
+    # the pointer table and the section headers in one kernel pass (the CRCs too, unless
+    # they are left to the samples' kernel call)
     defer = defer_crcs and not ctx.strict
     crc, rows = _k.scan_container(data, end, not defer)
     pending = _PendingCrcs(rows, end, len(ctx.warnings), stored_crc, []) if defer else None
