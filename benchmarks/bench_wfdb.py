@@ -64,7 +64,10 @@ def _pack212(frames: np.ndarray) -> bytes:
 
 def write_record(folder: Path, name: str, fmt: int, frames: np.ndarray) -> Path:
     data = frames.astype("<i2").tobytes() if fmt == 16 else _pack212(frames)
-    (folder / f"{name}.dat").write_bytes(data)
+    with open(folder / f"{name}.dat", "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())  # reads are timed on a warm page cache, not during writeback
     lines = [f"{name} {NSIG} {FS} {len(frames)} 12:00:00 01/01/2020"]
     for i in range(NSIG):
         check = int(frames[:, i].astype(np.int64).sum()) % 65536
