@@ -944,6 +944,29 @@ cdef void _narrow16(const int32_t* x, int16_t* y, Py_ssize_t n) noexcept nogil:
         y[i] = <int16_t>x[i]
 
 
+cdef void _add_beat(int32_t* v, Py_ssize_t nleads, Py_ssize_t n, const int32_t* b,
+                    Py_ssize_t blen, const int64_t* qrs_start, const int64_t* qrs_fiducial,
+                    const int64_t* qrs_end, const uint8_t* qrs_add, Py_ssize_t nq,
+                    int64_t beat_fiducial) noexcept nogil:
+    """The beat (``b[nleads, blen]``) added into the rhythm (``v[nleads, n]``) over
+    the subtraction zone of every QRS whose ``qrs_add`` is set, aligned on the
+    fiducials; the caller has checked that every sum fits in 32 bits."""
+    cdef Py_ssize_t i, q
+    cdef int64_t first, last, s
+    cdef int32_t* dst
+    cdef const int32_t* src
+    for i in range(nleads):
+        for q in range(nq):
+            if not qrs_add[q]:
+                continue
+            first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
+            last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
+            dst = v + i * n - 1
+            src = b + i * blen + beat_fiducial - qrs_fiducial[q] - 1
+            for s in range(first, last + 1):
+                dst[s] += src[s]
+
+
 cdef void _narrow16_bounds(const int32_t* x, int16_t* y, Py_ssize_t n, int32_t* lo,
                            int32_t* hi) noexcept nogil:
     """:func:`_narrow16` and :func:`_bounds` in one pass over ``x`` (the copy is
@@ -994,15 +1017,13 @@ def decode_signals(const uint8_t[::1] data, object huff,
     0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
     """
     cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
-    cdef Py_ssize_t nq = 0, blen = 0, i, q, s
+    cdef Py_ssize_t nq = 0, blen = 0
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
     cdef bint added = False, narrow6, narrow5, narrowed6 = False
-    cdef int32_t* dst
-    cdef const int32_t* src
     cdef _Tables tables
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
-    cdef int64_t first, last, bound
+    cdef int64_t bound
     cdef const uint8_t* p = &data[0] if n > 0 else NULL
     cdef int64_t* crc_rp = NULL
     cdef _Span* spans = NULL
@@ -1072,16 +1093,9 @@ def decode_signals(const uint8_t[::1] data, object huff,
             if bound < (<int64_t>1) << 31:
                 added = True
                 if vp != NULL:
-                    for i in range(nleads):
-                        for q in range(nq):
-                            if not qrs_add[q]:
-                                continue
-                            first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
-                            last = min(qrs_end[q], n6, qrs_fiducial[q] - beat_fiducial + blen)
-                            dst = vp + i * n6 - 1
-                            src = bp + i * n5 + beat_fiducial - qrs_fiducial[q] - 1
-                            for s in range(first, last + 1):
-                                dst[s] += src[s]
+                    if nq > 0 and bp != NULL:
+                        _add_beat(vp, nleads, n6, bp, blen, &qrs_start[0], &qrs_fiducial[0],
+                                  &qrs_end[0], &qrs_add[0], nq, beat_fiducial)
                     # the new bounds, and the int16 copy in the same pass (kept if they fit)
                     lo6 = 0
                     hi6 = 0
@@ -1513,23 +1527,17 @@ def add_reference_beat_inplace(int32_t[:, ::1] rhythm, const int32_t[:, ::1] bea
     Returns ``(status, min, max)`` of the result.
     """
     cdef Py_ssize_t nleads = rhythm.shape[0], n = rhythm.shape[1]
-    cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0]
-    cdef Py_ssize_t i, j, q, s
-    cdef int64_t first, last
+    cdef Py_ssize_t blen = beat.shape[1], nq = qrs_start.shape[0], i
     cdef int32_t lo = 0, hi = 0
     if beat.shape[0] != nleads and nq > 0:
         raise ValueError("reference beat and rhythm lead counts differ")
     if qrs_fiducial.shape[0] != nq or qrs_end.shape[0] != nq or qrs_add.shape[0] != nq:
         raise ValueError("QRS arrays disagree")
     with nogil:
-        for i in range(nleads):
-            for q in range(nq):
-                if not qrs_add[q]:
-                    continue
-                first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
-                last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
-                for s in range(first, last + 1):
-                    rhythm[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1]
-            if n > 0:
+        if nq > 0 and nleads > 0 and n > 0 and blen > 0:
+            _add_beat(&rhythm[0, 0], nleads, n, &beat[0, 0], blen, &qrs_start[0],
+                      &qrs_fiducial[0], &qrs_end[0], &qrs_add[0], nq, beat_fiducial)
+        if n > 0:
+            for i in range(nleads):
                 _bounds(&rhythm[i, 0], n, &lo, &hi)
     return OK, lo, hi
