@@ -602,7 +602,8 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
     start = header.start_time
     if start is not None and subsecond:
         start = start + dt.timedelta(seconds=subsecond)
-    signals = [new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units) for s, out in zip(data_sigs, outputs)]
+    signals = [new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
+               for s, out in zip(data_sigs, outputs)]
     extras = {
         "transducers": tuple(s.transducer for s in data_sigs),
         "prefiltering": tuple(s.prefiltering for s in data_sigs),
