@@ -40,3 +40,31 @@ cdef inline uint64_t zigzag_encode64(int64_t value) noexcept nogil:
 
 cdef inline int64_t zigzag_decode64(uint64_t value) noexcept nogil:
     return <int64_t>(value >> 1) ^ -(<int64_t>(value & 1))
+
+
+cdef inline bint ascii_number(const uint8_t* s, Py_ssize_t a, Py_ssize_t b,
+                              bint integer) noexcept nogil:
+    """``s[a:b]`` is ``[+-]?[0-9]+`` or, unless ``integer``, a decimal
+    ``[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?``: the plain forms
+    ``int()`` / ``float()`` take, without spaces, underscores, ``inf`` or ``nan``."""
+    cdef bint digits = False
+    if a < b and (s[a] == 43 or s[a] == 45):  # '+' '-'
+        a += 1
+    while a < b and 48 <= s[a] <= 57:
+        a += 1
+        digits = True
+    if not integer:
+        if a < b and s[a] == 46:  # '.'
+            a += 1
+            while a < b and 48 <= s[a] <= 57:
+                a += 1
+                digits = True
+        if digits and a < b and (s[a] == 101 or s[a] == 69):  # 'e' 'E'
+            a += 1
+            if a < b and (s[a] == 43 or s[a] == 45):
+                a += 1
+            if not (a < b and 48 <= s[a] <= 57):
+                return False
+            while a < b and 48 <= s[a] <= 57:
+                a += 1
+    return digits and a == b

@@ -14,7 +14,7 @@ from libc.string cimport memcpy
 cimport numpy as cnp
 import numpy as np
 
-from _bytes cimport load_le16, load_le24, sign_extend
+from _bytes cimport ascii_number, load_le16, load_le24, sign_extend
 from _status cimport BAD_VALUE, OK, TRUNCATED
 
 cnp.import_array()
@@ -235,34 +235,12 @@ cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t 
 cdef bint _valid_number(const uint8_t* s, Py_ssize_t n, bint integer) noexcept nogil:
     """ASCII number padded with spaces: [+-]digits, or for decimals also
     ``.``, fraction digits and an exponent."""
-    cdef Py_ssize_t i = 0
-    cdef bint digits = False
-    while i < n and s[i] == 32:
-        i += 1
-    if i < n and (s[i] == 43 or s[i] == 45):
-        i += 1
-    while i < n and 48 <= s[i] <= 57:
-        i += 1
-        digits = True
-    if not integer:
-        if i < n and s[i] == 46:
-            i += 1
-            while i < n and 48 <= s[i] <= 57:
-                i += 1
-                digits = True
-        if digits and i < n and (s[i] == 101 or s[i] == 69):
-            i += 1
-            if i < n and (s[i] == 43 or s[i] == 45):
-                i += 1
-            if not (i < n and 48 <= s[i] <= 57):
-                return False
-            while i < n and 48 <= s[i] <= 57:
-                i += 1
-    if not digits:
-        return False
-    while i < n and s[i] == 32:
-        i += 1
-    return i == n
+    cdef Py_ssize_t a = 0
+    while a < n and s[a] == 32:
+        a += 1
+    while n > a and s[n - 1] == 32:
+        n -= 1
+    return ascii_number(s, a, n, integer)
 
 
 def parse_column(list raws, bint integer):

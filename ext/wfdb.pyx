@@ -14,7 +14,7 @@ from libc.string cimport memset, memcpy
 
 cimport numpy as cnp
 
-from _bytes cimport load_le16, load_be16, load_le24, load_le32, sign_extend
+from _bytes cimport ascii_number, load_le16, load_be16, load_le24, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
 
 from cpython.ref cimport PyObject, PyTypeObject
@@ -444,36 +444,6 @@ cdef bint _decimal(const char* s, Py_ssize_t a, Py_ssize_t b, bint with_sign,
     return True
 
 
-cdef bint _float_text(const char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """``s[a:b]`` matches ``[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?``.
-
-    The finite forms ``float()`` takes, without underscores, spaces, ``inf``,
-    ``nan`` or non-ASCII digits (those lines go to the Python parser).
-    """
-    cdef Py_ssize_t digits = 0
-    if a < b and (s[a] == c'+' or s[a] == c'-'):
-        a += 1
-    while a < b and _is_digit(s[a]):
-        a += 1
-        digits += 1
-    if a < b and s[a] == c'.':
-        a += 1
-        while a < b and _is_digit(s[a]):
-            a += 1
-            digits += 1
-    if digits == 0:
-        return False
-    if a < b and (s[a] == c'e' or s[a] == c'E'):
-        a += 1
-        if a < b and (s[a] == c'+' or s[a] == c'-'):
-            a += 1
-        if a >= b or not _is_digit(s[a]):
-            return False
-        while a < b and _is_digit(s[a]):
-            a += 1
-    return a == b
-
-
 cdef inline bint _int32(int64_t v) noexcept nogil:
     return -2147483648 <= v <= 2147483647
 
@@ -553,7 +523,7 @@ cdef object _plain_line(str line, str record, Py_ssize_t index, object spec_type
         has_baseline = True
         head_b = open_at
     if head_b > gain_a:
-        if not _float_text(s, gain_a, head_b):
+        if not ascii_number(<const uint8_t*>s, gain_a, head_b, False):
             return None
         gain = PyOS_string_to_double(s + gain_a, &end, NULL)  # what float() uses
         if end != s + head_b or not isfinite(gain):

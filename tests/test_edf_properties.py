@@ -5,6 +5,8 @@ Example counts come from the hypothesis profile chosen in conftest.py.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -157,3 +159,16 @@ def test_header_only_reader_never_raises_untyped(data: bytes):
         ecgingest.read_edf_header(data)
     except EcgIngestError:
         pass
+
+
+_EDF_INTEGER = re.compile(rb" *[+-]?[0-9]+ *\Z")
+_EDF_DECIMAL = re.compile(rb" *[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)? *\Z")
+
+
+@given(st.binary(max_size=10).map(lambda b: bytes(b" +-.eE0123x"[c % 11] for c in b)),
+       st.booleans())
+def test_numeric_header_fields_follow_the_ascii_number_grammar(raw, integer):
+    """Integer fields are ``[+-]digits``, decimal ones may add a fraction and an
+    exponent; both may be padded with spaces, nothing else is a number."""
+    expected = (_EDF_INTEGER if integer else _EDF_DECIMAL).match(raw) is not None
+    assert edf._kernel.valid_number(raw, integer) == expected
