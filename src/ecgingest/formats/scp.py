@@ -234,13 +234,14 @@ def _section_crc_message(sid: int, stored: int, computed: int) -> str:
     return f"section {sid} CRC mismatch: stored 0x{stored:04X}, computed 0x{computed:04X}"
 
 
-def _read_container(data: bytes, ctx: _Ctx, defer_crcs: bool = False
+def _read_container(data: bytes, ctx: _Ctx
                     ) -> tuple[dict[int, _Section], int, int, _PendingCrcs | None]:
     """Record header, section 0 pointer table and every section header.
 
-    ``defer_crcs`` (tolerant reads): the CRCs are not computed here but
-    returned as pending checks for the samples' kernel call, which releases
-    the GIL, so threads decoding other records overlap them.
+    A tolerant read does not compute the CRCs here but returns them as
+    pending checks for the samples' kernel call, which releases the GIL, so
+    threads decoding other records overlap them; a strict read checks them
+    here, since a mismatch is its error.
     """
     n = len(data)
     if n < 6 + 16 + 10:
@@ -262,7 +263,7 @@ def _read_container(data: bytes, ctx: _Ctx, defer_crcs: bool = False
     s0_id, s0_len = _u16(data, 8), _u32(data, 10)
     # the pointer table and the section headers in one kernel pass (the CRCs too, unless
     # they are left to the samples' kernel call)
-    defer = defer_crcs and not ctx.strict
+    defer = not ctx.strict
     crc, rows = _k.scan_container(data, end, not defer)
     pending = _PendingCrcs(rows, end, len(ctx.warnings), stored_crc, []) if defer else None
     if pending is None and crc != stored_crc:
@@ -830,7 +831,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record`."""
     ctx = _Ctx(path if path is not None else name, strict)
     data = bytes(data)
-    sections, _, protocol, pending = _read_container(data, ctx, defer_crcs=True)
+    sections, _, protocol, pending = _read_container(data, ctx)
     label, version = _version_label(ctx, protocol, sections)
     extras: dict[str, Any] = {"scp_version": label,
                               "scp_section_versions": {k: (s.version, s.protocol)
