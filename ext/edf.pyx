@@ -8,13 +8,13 @@ present), allocates, then runs one ``nogil`` loop that returns a status code;
 """
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
-from libc.stdlib cimport strtod
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.string cimport memcpy
 
 cimport numpy as cnp
 import numpy as np
 
-from _bytes cimport ascii_number, load_le16, load_le24, sign_extend
+from _bytes cimport ascii_number, exact_decimal, exact_integer, load_le16, load_le24, sign_extend
 from _status cimport BAD_VALUE, OK, TRUNCATED
 
 cnp.import_array()
@@ -190,7 +190,6 @@ cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t 
                        double* onsets, uint8_t* flags) noexcept nogil:
     cdef Py_ssize_t k, i, start
     cdef const uint8_t* s
-    cdef char buf[64]
     cdef bint digits
     for k in range(n_records):
         s = records + k * record_size + slot_offset
@@ -211,18 +210,18 @@ cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t 
             i += 1
             while i < slot_size and 48 <= s[i] <= 57:
                 i += 1
-        if not digits or i >= 63 or i + 1 >= slot_size:
+        if not digits or i + 1 >= slot_size:
             flags[k] = 2
             continue
-        memcpy(buf, s, i)
-        buf[i] = 0
         if s[i] == 0x15:  # a duration on a time-keeping TAL: leave it to Python
             flags[k] = 2
             continue
         if s[i] != 0x14 or s[i + 1] != 0x14:
             flags[k] = 2
             continue
-        onsets[k] = strtod(buf, NULL)
+        if not exact_decimal(s, 0, i, &onsets[k]):
+            flags[k] = 1  # more digits than the exact fast path takes: Python reads the slot
+            continue
         start = i + 2
         if start >= slot_size:
             flags[k] = 2  # no closing 0x00
@@ -254,6 +253,113 @@ def parse_column(list raws, bint integer):
             return values, i
         values.append(int(raw) if integer else float(raw))
     return values, -1
+
+
+cdef Py_ssize_t[10] _SIGNAL_WIDTHS = [16, 80, 8, 8, 8, 8, 8, 80, 8, 32]
+
+
+cdef inline bint _trimmed_bounds(const uint8_t* s, Py_ssize_t n, Py_ssize_t* a,
+                                 Py_ssize_t* b) noexcept nogil:
+    """``s[a:b]`` is ``s[:n]`` without leading and trailing spaces; False if empty."""
+    a[0] = 0
+    while a[0] < n and s[a[0]] == 32:
+        a[0] += 1
+    b[0] = n
+    while b[0] > a[0] and s[b[0] - 1] == 32:
+        b[0] -= 1
+    return b[0] > a[0]
+
+
+cdef inline str _trimmed_text(const uint8_t* s, Py_ssize_t n):
+    """``s[:n]`` (printable ASCII) without leading and trailing spaces."""
+    cdef Py_ssize_t a, b
+    _trimmed_bounds(s, n, &a, &b)
+    return PyUnicode_DecodeASCII(<const char*>s + a, b - a, NULL)
+
+
+def plain_signal_headers(const uint8_t[::1] data, Py_ssize_t ns, int bytes_per_sample,
+                         double duration, Py_ssize_t file_size, bint plus, type cls):
+    """The ``ns`` per-signal headers as ``cls`` (``EdfSignalHeader``) objects and
+    the data record size, or ``None`` when anything in the signal fields needs a
+    warning or an error, or a number is in a rarer form.
+
+    The common header (printable ASCII, plain decimals and integers, calibrated
+    signals, plausible sample counts) is parsed here in one call; for everything
+    else the caller runs its field-by-field parser, so every warning and error
+    keeps its one source. Values equal what that parser gives: ``float()`` /
+    ``int()`` of the field, text without surrounding spaces.
+    """
+    cdef Py_ssize_t need = 256 * (ns + 1)
+    cdef Py_ssize_t i, f, a, b, max_count
+    cdef int64_t record_size = 0
+    cdef Py_ssize_t starts[10]
+    cdef const Py_ssize_t* widths = _SIGNAL_WIDTHS
+    cdef const uint8_t* p
+    cdef const uint8_t* field
+    cdef double pmin, pmax, scale, offset
+    cdef int64_t dmin, dmax, n
+    cdef bint is_annotation
+    if ns < 1 or data.shape[0] < need or bytes_per_sample < 1:
+        return None
+    p = &data[0]
+    for i in range(256, need):
+        if p[i] < 32 or p[i] > 126:
+            return None
+    starts[0] = 256
+    for f in range(1, 10):
+        starts[f] = starts[f - 1] + widths[f - 1] * ns
+    max_count = file_size // bytes_per_sample + 1
+    headers = []
+    for i in range(ns):
+        field = p + starts[3] + i * 8
+        if not (_trimmed_bounds(field, 8, &a, &b) and exact_decimal(field, a, b, &pmin)):
+            return None
+        field = p + starts[4] + i * 8
+        if not (_trimmed_bounds(field, 8, &a, &b) and exact_decimal(field, a, b, &pmax)):
+            return None
+        field = p + starts[5] + i * 8
+        if not (_trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, &dmin)):
+            return None
+        field = p + starts[6] + i * 8
+        if not (_trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, &dmax)):
+            return None
+        field = p + starts[8] + i * 8
+        if not (_trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, &n)):
+            return None
+        if n < 0 or n > max_count:
+            return None
+        label = _trimmed_text(p + starts[0] + i * 16, 16)
+        is_annotation = label == "EDF Annotations" or label == "BDF Annotations"
+        if is_annotation and not plus:
+            return None
+        if dmax == dmin or pmax == pmin:
+            if not is_annotation:
+                return None
+            scale, offset = 1.0, 0.0
+        else:
+            # the same operations, in the same order, as the Python parser
+            scale = (pmax - pmin) / <double>(dmax - dmin)
+            offset = pmin - <double>dmin * scale
+        obj = cls.__new__(cls)
+        fields = obj.__dict__
+        fields["index"] = i
+        fields["label"] = label
+        fields["transducer"] = _trimmed_text(p + starts[1] + i * 80, 80)
+        fields["units"] = _trimmed_text(p + starts[2] + i * 8, 8)
+        fields["physical_min"] = pmin
+        fields["physical_max"] = pmax
+        fields["digital_min"] = dmin
+        fields["digital_max"] = dmax
+        fields["prefiltering"] = _trimmed_text(p + starts[7] + i * 80, 80)
+        fields["samples_per_record"] = n
+        fields["reserved"] = _trimmed_text(p + starts[9] + i * 32, 32)
+        fields["is_annotation"] = is_annotation
+        fields["sample_rate"] = n / duration if duration > 0 else 0.0
+        fields["scale"] = scale
+        fields["offset"] = offset
+        headers.append(obj)
+        record_size += n * bytes_per_sample
+    return tuple(headers), record_size
 
 
 def valid_number(bytes raw, bint integer):

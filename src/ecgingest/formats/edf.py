@@ -260,8 +260,88 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
         detail = kind
     plus = "+" in detail
 
-    # per-signal fields
     bps = 3 if fmt == "bdf" else 2
+    plain = _kernel.plain_signal_headers(view, ns, bps, duration, file_size, plus,
+                                         EdfSignalHeader)
+    if plain is None:
+        signals, record_size = _signal_headers(columns, ctx, fmt, plus, duration, file_size,
+                                               first_bad, seen_non_ascii)
+    else:
+        signals, record_size = plain
+        _warn_control_bytes(ctx, first_bad, seen_non_ascii, plus)
+
+    # record count from the bytes really present
+    available_bytes = file_size - header_bytes
+    if record_size == 0:
+        if available_bytes > 0:
+            raise ctx.header_error(
+                f"every signal has 0 samples per data record but {available_bytes} bytes of "
+                "data follow the header; the samples-per-record fields are wrong",
+                "samples per data record", 256 + 216 * ns)
+        n_records = 0
+    else:
+        whole = max(available_bytes, 0) // record_size
+        partial = max(available_bytes, 0) - whole * record_size
+        if n_declared == -1:
+            n_records = whole
+            ctx.warn(f"number of data records is -1 (recording not closed); counted {whole} "
+                     "from the file size")
+        elif n_declared < -1:
+            raise ctx.header_error(f"number of data records is {n_declared}",
+                                   "number of data records", 236)
+        elif whole < n_declared:
+            msg = (f"the header declares {n_declared} data records but the file holds only "
+                   f"{whole} whole ones")
+            if ctx.strict:
+                raise ctx.truncated(msg, "number of data records",
+                                    header_bytes + whole * record_size)
+            ctx.warn(msg + "; decoded those")
+            n_records = whole
+        else:
+            n_records = n_declared
+            extra = available_bytes - n_declared * record_size
+            if extra > 0:
+                ctx.warn(f"{extra} bytes after the {n_declared} declared data records are "
+                         "ignored")
+        if partial and n_declared != -1 and whole < n_declared:
+            ctx.warn(f"the last data record is incomplete ({partial} of {record_size} bytes) "
+                     "and was dropped")
+        elif partial and n_declared == -1:
+            ctx.warn(f"the last data record is incomplete ({partial} of {record_size} bytes) "
+                     "and was dropped")
+    if duration == 0 and any(s.samples_per_record for s in signals if not s.is_annotation):
+        ctx.warn("data record duration is 0: sample rates are undefined (reported as 0)")
+
+    start = _start_datetime(fixed[3], fixed[4], recording_text if plus else None, ctx)
+    metadata, identification = _metadata(patient_text, recording_text, plus, ctx)
+    return EdfHeader(
+        format=fmt, format_detail=detail, version=version, patient_text=patient_text,
+        recording_text=recording_text, start_time=start, header_bytes=header_bytes,
+        header_bytes_declared=declared_hb, reserved=reserved, n_records=n_records,
+        n_records_declared=n_declared, record_duration=duration, record_size=record_size,
+        signals=signals, metadata=metadata, identification=identification,
+        warnings=tuple(ctx.warnings))
+
+
+def _warn_control_bytes(ctx: _Context, first_bad: int, seen_non_ascii: list[bool],
+                        plus: bool) -> None:
+    if first_bad >= 0 and not seen_non_ascii[0] and plus:
+        ctx.warn(f"control bytes in the header (first at byte {first_bad}); EDF+ allows "
+                 "only printable ASCII")
+
+
+def _signal_headers(columns: tuple[list[bytes], ...], ctx: _Context, fmt: str, plus: bool,
+                    duration: float, file_size: int, first_bad: int,
+                    seen_non_ascii: list[bool]) -> tuple[tuple[EdfSignalHeader, ...], int]:
+    """The per-signal fields field by field, with every tolerance and error.
+
+    ``_kernel.plain_signal_headers`` gives the same result in one call for
+    headers with nothing to warn about; this is the parser for all the others.
+    Returns the signal headers and the data record size in bytes.
+    """
+    kind = "BDF" if fmt == "bdf" else "EDF"
+    bps = 3 if fmt == "bdf" else 2
+    ns = len(columns[0])
     signals: list[EdfSignalHeader] = []
     texts: list[list[str]] = []
     for f in (0, 1, 2, 7, 9):
@@ -272,9 +352,7 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
                             256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f],
                             seen_non_ascii) for i, raw in enumerate(columns[f])])
     labels, transducers, units, prefilters, sreserved = texts
-    if first_bad >= 0 and not seen_non_ascii[0] and plus:
-        ctx.warn(f"control bytes in the header (first at byte {first_bad}); EDF+ allows "
-                 "only printable ASCII")
+    _warn_control_bytes(ctx, first_bad, seen_non_ascii, plus)
 
     def column(f: int, integer: bool) -> list:
         values, bad = _kernel.parse_column(columns[f], integer)
@@ -331,58 +409,7 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
     if plain_annotation:
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
                  f"labelled {labels[plain_annotation[0]]!r}; read as {kind}+ annotations")
-
-    # record count from the bytes really present
-    available_bytes = file_size - header_bytes
-    if record_size == 0:
-        if available_bytes > 0:
-            raise ctx.header_error(
-                f"every signal has 0 samples per data record but {available_bytes} bytes of "
-                "data follow the header; the samples-per-record fields are wrong",
-                "samples per data record", 256 + 216 * ns)
-        n_records = 0
-    else:
-        whole = max(available_bytes, 0) // record_size
-        partial = max(available_bytes, 0) - whole * record_size
-        if n_declared == -1:
-            n_records = whole
-            ctx.warn(f"number of data records is -1 (recording not closed); counted {whole} "
-                     "from the file size")
-        elif n_declared < -1:
-            raise ctx.header_error(f"number of data records is {n_declared}",
-                                   "number of data records", 236)
-        elif whole < n_declared:
-            msg = (f"the header declares {n_declared} data records but the file holds only "
-                   f"{whole} whole ones")
-            if ctx.strict:
-                raise ctx.truncated(msg, "number of data records",
-                                    header_bytes + whole * record_size)
-            ctx.warn(msg + "; decoded those")
-            n_records = whole
-        else:
-            n_records = n_declared
-            extra = available_bytes - n_declared * record_size
-            if extra > 0:
-                ctx.warn(f"{extra} bytes after the {n_declared} declared data records are "
-                         "ignored")
-        if partial and n_declared != -1 and whole < n_declared:
-            ctx.warn(f"the last data record is incomplete ({partial} of {record_size} bytes) "
-                     "and was dropped")
-        elif partial and n_declared == -1:
-            ctx.warn(f"the last data record is incomplete ({partial} of {record_size} bytes) "
-                     "and was dropped")
-    if duration == 0 and any(s.samples_per_record for s in signals if not s.is_annotation):
-        ctx.warn("data record duration is 0: sample rates are undefined (reported as 0)")
-
-    start = _start_datetime(fixed[3], fixed[4], recording_text if plus else None, ctx)
-    metadata, identification = _metadata(patient_text, recording_text, plus, ctx)
-    return EdfHeader(
-        format=fmt, format_detail=detail, version=version, patient_text=patient_text,
-        recording_text=recording_text, start_time=start, header_bytes=header_bytes,
-        header_bytes_declared=declared_hb, reserved=reserved, n_records=n_records,
-        n_records_declared=n_declared, record_duration=duration, record_size=record_size,
-        signals=tuple(signals), metadata=metadata, identification=identification,
-        warnings=tuple(ctx.warnings))
+    return tuple(signals), record_size
 
 
 def _start_datetime(date_raw: bytes, time_raw: bytes, recording: str | None,
