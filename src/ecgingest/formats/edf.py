@@ -226,7 +226,7 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
             f"has only {len(head)} bytes; the file is cut short or the signal count is wrong",
             "number of signals", 252)
     view = np.frombuffer(head, dtype=np.uint8, count=header_bytes)
-    fixed, columns = _kernel.split_header(view, ns)
+    fixed = _kernel.split_header(view, 0)[0]  # the signal fields only if parsed one by one
     seen_non_ascii = [False]
     first_bad = _kernel.is_ascii_printable(view, 8 if fmt == "bdf" else 0, header_bytes)
     version = fixed[0]
@@ -264,6 +264,7 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
     plain = _kernel.plain_signal_headers(view, ns, bps, duration, file_size, plus,
                                          EdfSignalHeader)
     if plain is None:
+        columns = _kernel.split_header(view, ns)[1]
         signals, record_size = _signal_headers(columns, ctx, fmt, plus, duration, file_size,
                                                first_bad, seen_non_ascii)
     else:
