@@ -13,6 +13,7 @@ from memory on every sample because the output might alias it).
 
 import os
 import warnings
+from time import monotonic
 
 import numpy as np
 cimport numpy as cnp
@@ -74,12 +75,36 @@ cdef void _masked(const stored_t* src, const uint8_t* mask, double* dst, Py_ssiz
 # gave back when the caller dropped them, so a service or batch job that reads
 # upload after upload reuses warm memory. The pool never raises the process's
 # peak: a miss first releases at least as many pooled bytes as it will allocate,
-# and what the pool keeps is capped by ``set_array_pool_limit``. Every pool
-# operation runs with the GIL held, which is its lock.
+# and what the pool keeps is capped by ``set_array_pool_limit``. Pooled memory
+# stays claimable by the system: a block's pages are marked free-on-demand when it
+# comes back (``MADV_FREE``), so under memory pressure the kernel takes them
+# instead of pushing anything out, while without pressure reuse costs no more than
+# warm memory. Blocks unused for ``_POOL_DECAY_S`` are let go at the next pool
+# operation. Every pool operation runs with the GIL held, which is its lock.
 
-cdef Py_ssize_t _pool_limit = 536870912  # 512 MiB unless ECGINGEST_ARRAY_POOL says otherwise
+cdef extern from *:
+    """
+    #if defined(__linux__) || defined(__APPLE__)
+    #include <sys/mman.h>
+    #endif
+    static int ecg_release_lazily(char *start, size_t length) {
+    #if (defined(__linux__) || defined(__APPLE__)) && defined(MADV_FREE)
+        return madvise(start, length, MADV_FREE);
+    #else
+        (void)start; (void)length;
+        return 0;
+    #endif
+    }
+    """
+    int ecg_release_lazily(char* start, size_t length) nogil
+
+DEF PAGE = 4096
+DEF DEFAULT_POOL_LIMIT = 2147483648  # 2 GiB, at most a quarter of physical memory
+_POOL_DECAY_S = 10.0
+
+cdef Py_ssize_t _pool_limit = 0         # set below from the machine or ECGINGEST_ARRAY_POOL
 cdef Py_ssize_t _pool_bytes = 0
-cdef list _pooled = []                   # (capacity, raw uint8 array), oldest first
+cdef list _pooled = []                   # (capacity, raw uint8 array, returned at), oldest first
 
 
 cdef class _PooledBlock:
@@ -104,12 +129,32 @@ cdef int _release_oldest(Py_ssize_t target) except -1:
     return 0
 
 
+cdef int _release_stale() except -1:
+    """Let go of blocks nobody has taken for ``_POOL_DECAY_S`` seconds."""
+    global _pool_bytes
+    if not _pooled:
+        return 0
+    cdef double stale_before = monotonic() - _POOL_DECAY_S
+    while _pooled and (<tuple>_pooled[0])[2] < stale_before:
+        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
+    return 0
+
+
 cdef int _give_back(Py_ssize_t capacity, object raw) except -1:
     global _pool_bytes
+    cdef size_t start, end
+    _release_stale()
     if capacity > _pool_limit:
         return 0
     _release_oldest(_pool_limit - capacity)
-    _pooled.append((capacity, raw))
+    # whole pages only: the block's own memory, never a neighbour's
+    start = <size_t>cnp.PyArray_DATA(raw)
+    end = start + <size_t>cnp.PyArray_DIM(raw, 0)
+    start = (start + PAGE - 1) // PAGE * PAGE
+    end = end // PAGE * PAGE
+    if end > start:
+        ecg_release_lazily(<char*>start, end - start)
+    _pooled.append((capacity, raw, monotonic()))
     _pool_bytes += capacity
     return 0
 
@@ -119,6 +164,7 @@ cdef object _take(Py_ssize_t capacity):
     releasing at least ``capacity`` pooled bytes (oldest first)."""
     global _pool_bytes
     cdef Py_ssize_t i, cap, best = -1, best_cap = 0
+    _release_stale()
     for i in range(len(_pooled)):
         cap = (<tuple>_pooled[i])[0]
         if capacity <= cap <= capacity + capacity // 4 and (best < 0 or cap < best_cap):
@@ -126,7 +172,7 @@ cdef object _take(Py_ssize_t capacity):
             best_cap = cap
     if best >= 0:
         _pool_bytes -= best_cap
-        return _pooled.pop(best)
+        return (<tuple>_pooled.pop(best))[:2]
     _release_oldest(_pool_bytes - capacity)
     return None
 
@@ -138,7 +184,10 @@ def set_array_pool_limit(max_bytes: int) -> int:
     the caller drops them, so the next large decode reuses warm memory instead
     of faulting in fresh pages, the main cost of a large read and one that does
     not scale across threads. ``0`` turns the pool off and frees what it holds.
-    The default is 512 MiB, or ``ECGINGEST_ARRAY_POOL`` (bytes) when set.
+    The default is 2 GiB or a quarter of physical memory, whichever is less, or
+    ``ECGINGEST_ARRAY_POOL`` (bytes) when set. Pooled memory is memory the
+    process already had at its peak; the system can take it back under memory
+    pressure, and blocks unused for 10 s are let go.
     """
     global _pool_limit
     cdef Py_ssize_t limit = max_bytes
@@ -150,7 +199,16 @@ def set_array_pool_limit(max_bytes: int) -> int:
     return previous
 
 
+def _default_pool_limit():
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 536870912  # 512 MiB where the machine's memory is unknown
+    return min(DEFAULT_POOL_LIMIT, max(physical // 4, 0))
+
+
 def _limit_from_environment():
+    set_array_pool_limit(_default_pool_limit())
     text = os.environ.get("ECGINGEST_ARRAY_POOL", "").strip()
     if not text:
         return
@@ -158,7 +216,7 @@ def _limit_from_environment():
         set_array_pool_limit(int(text))
     except ValueError:
         warnings.warn(f"ECGINGEST_ARRAY_POOL={text!r} is not a number of bytes (0 turns the "
-                      "pool off); keeping the default of 512 MiB", RuntimeWarning)
+                      f"pool off); keeping the default of {_pool_limit} bytes", RuntimeWarning)
 
 
 _limit_from_environment()

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -112,8 +113,18 @@ def test_physical_values_from_pooled_memory_are_exact(pool):
         del physical
 
 
+def _machine_default() -> str:
+    """2 GiB or a quarter of physical memory, whichever is less."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return str(512 * 1024 * 1024)
+    return str(min(2 * 1024**3, physical // 4))
+
+
 @pytest.mark.parametrize(("value", "expected"), [("0", "0"), ("1048576", "1048576"),
-                                                 ("lots", str(512 * 1024 * 1024))])
+                                                 ("lots", _machine_default()),
+                                                 ("", _machine_default())])
 def test_environment_sets_the_default_limit(value, expected):
     code = ("import warnings, ecgingest; warnings.simplefilter('ignore'); "
             "print(ecgingest.set_array_pool_limit(0))")
@@ -121,6 +132,45 @@ def test_environment_sets_the_default_limit(value, expected):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def _lazily_freed_kib() -> int | None:
+    try:
+        with open("/proc/self/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("LazyFree:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+@pytest.mark.skipif(_lazily_freed_kib() is None, reason="needs Linux's /proc/self/smaps_rollup")
+def test_pooled_memory_stays_claimable_by_the_system(pool):
+    """A block back in the pool is marked free-on-demand; writing to it again takes it back."""
+    before = _lazily_freed_kib()
+    array = aligned_empty(4 * LARGE, np.float64)
+    array[:] = 1.0
+    del array
+    assert _lazily_freed_kib() - before >= 30 * 1024  # most of the 64 MB block
+    again = aligned_empty(4 * LARGE, np.float64)
+    again[:] = 2.0
+    assert _lazily_freed_kib() - before < 2 * 1024
+    assert (again == 2.0).all()
+
+
+def test_blocks_unused_for_the_decay_time_are_let_go(pool, monkeypatch):
+    from ecgingest._ext import scale
+
+    monkeypatch.setattr(scale, "_POOL_DECAY_S", 0.05)
+    kept = aligned_empty(LARGE, np.float64)
+    dropped = aligned_empty(LARGE, np.float64)
+    del dropped
+    one_block = ecgingest.array_pool_bytes()
+    assert one_block > 0
+    time.sleep(0.1)
+    del kept  # any pool operation lets stale blocks go first
+    assert ecgingest.array_pool_bytes() == one_block
 
 
 # --------------------------------------------------------------------------- arena
