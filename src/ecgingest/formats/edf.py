@@ -10,6 +10,7 @@ asks the kernel to de-interleave every data record in one pass.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import re
@@ -743,9 +744,14 @@ def read_edf_header(source: HeaderSource, *, strict: bool = False) -> EdfHeader:
         view = memoryview(source).cast("B")
         return _header_from(lambda n: bytes(view[:n]), len(view), None, strict)
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            return _header_from(_reader(fh), size, os.fspath(source), strict)
+        # a bare descriptor: no buffered stream to build for two small reads
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            size = os.fstat(fd).st_size
+            return _header_from(_reader(functools.partial(os.read, fd)), size,
+                                os.fspath(source), strict)
+        finally:
+            os.close(fd)
     if hasattr(source, "read"):
         fh = source
         size: int | None = None
@@ -764,18 +770,19 @@ def read_edf_header(source: HeaderSource, *, strict: bool = False) -> EdfHeader:
                 data = fh.read()
                 return _header_from(lambda n: data[:n], len(data),
                                     str(getattr(fh, "name", "<stream>")), strict)
-        return _header_from(_reader(fh), size, str(getattr(fh, "name", "<stream>")), strict)
+        return _header_from(_reader(fh.read), size, str(getattr(fh, "name", "<stream>")),
+                            strict)
     raise TypeError(f"source must be a path, bytes or a binary file object, not "
                     f"{type(source).__name__}")
 
 
-def _reader(fh: IO[bytes]) -> Callable[[int], bytes]:
+def _reader(read_some: Callable[[int], bytes]) -> Callable[[int], bytes]:
     """Sequential reads from the stream's position, never past what is asked for."""
     cache = bytearray()
 
     def read(n: int) -> bytes:
         while len(cache) < n:
-            chunk = fh.read(n - len(cache))
+            chunk = read_some(n - len(cache))
             if not chunk:
                 break
             cache.extend(chunk)
