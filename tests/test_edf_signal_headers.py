@@ -62,30 +62,44 @@ def _parse(head: bytes, file_size: int, native: bool):
         return error
 
 
+def _signature_of_signals(signals) -> list:
+    return [tuple((k, type(v), struct.pack("<d", v) if isinstance(v, float) else v)
+                  for k, v in vars(s).items()) for s in signals]
+
+
 def _signature(value):
     """Everything a caller can see, including the types of numbers."""
     if isinstance(value, Exception):
         return type(value), str(value), getattr(value, "field", None), getattr(value, "offset", None)
-    signals = [tuple((k, type(v), struct.pack("<d", v) if isinstance(v, float) else v)
-                     for k, v in vars(s).items()) for s in value.signals]
-    return value, signals, value.warnings
+    return value, _signature_of_signals(value.signals), value.warnings
 
 
 def _assert_same(head: bytes, file_size: int) -> bool:
-    """Both parsers agree; returns whether the native one took the header."""
+    """Both parsers agree; returns whether the native one took the signal fields."""
     native = _parse(head, file_size, native=True)
     python = _parse(head, file_size, native=False)
     assert _signature(native) == _signature(python)
     fmt = edf._format_of(head)
     ns = len(head) // 256 - 1
     view = np.frombuffer(head, dtype=np.uint8)
-    duration = 1.0 if isinstance(python, Exception) else python.record_duration
-    plus = not isinstance(python, Exception) and python.is_plus
-    taken = edf._kernel.plain_signal_headers(view, ns, 3 if fmt == "bdf" else 2, duration,
-                                             file_size, plus, edf.EdfSignalHeader)
+    try:
+        duration = float(head[244:252])
+    except ValueError:
+        duration = 1.0
+    plus = head[192:197].upper() in (b"EDF+C", b"EDF+D", b"BDF+C", b"BDF+D")
+    bps = 3 if fmt == "bdf" else 2
+    taken = edf._kernel.plain_signal_headers(view, ns, bps, duration, file_size, plus,
+                                             edf.EdfSignalHeader)
     if taken is not None:
-        assert not isinstance(python, Exception)
-        assert taken[0] == python.signals and taken[1] == python.record_size
+        # the field-by-field parser gives the same headers, without a warning
+        ctx = edf._Context(fmt, None, False)
+        columns = edf._kernel.split_header(view, ns)[1]
+        first_bad = edf._kernel.is_ascii_printable(view, 256, len(head))
+        expected = edf._signal_headers(columns, ctx, fmt, plus, duration, file_size,
+                                       first_bad, [False])
+        assert ctx.warnings == []
+        assert _signature_of_signals(taken[0]) == _signature_of_signals(expected[0])
+        assert taken[1] == expected[1]
     return taken is not None
 
 
