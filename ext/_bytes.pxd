@@ -72,7 +72,7 @@ cdef inline bint ascii_number(const uint8_t* s, Py_ssize_t a, Py_ssize_t b,
 
 cdef inline bint exact_decimal(const uint8_t* s, Py_ssize_t a, Py_ssize_t b,
                                double* out) noexcept nogil:
-    """``s[a:b]`` of the form ``[+-]?[0-9]+(\.[0-9]*)?`` as ``float()`` reads it.
+    """``s[a:b]`` of the form ``[+-]?[0-9]+(\\.[0-9]*)?`` as ``float()`` reads it.
 
     Locale-free (``strtod`` reads ``1.5`` as 1 under a comma-decimal locale).
     Exact whenever it answers: the digits form an integer below 2**53 and the

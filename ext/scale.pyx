@@ -203,8 +203,10 @@ def _default_pool_limit():
     try:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
+        physical = -1
+    if physical <= 0:
         return 536870912  # 512 MiB where the machine's memory is unknown
-    return min(DEFAULT_POOL_LIMIT, max(physical // 4, 0))
+    return min(DEFAULT_POOL_LIMIT, physical // 4)
 
 
 def _limit_from_environment():
