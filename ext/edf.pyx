@@ -24,7 +24,8 @@ import sys
 cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 
 # Widths of the per-signal header fields, in file order (EDF.md "Header").
-SIGNAL_FIELD_WIDTHS = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
+cdef Py_ssize_t[10] _SIGNAL_WIDTHS = [16, 80, 8, 8, 8, 8, 8, 80, 8, 32]
+SIGNAL_FIELD_WIDTHS = tuple([_SIGNAL_WIDTHS[i] for i in range(10)])
 # Offsets and widths of the fixed 256-byte header fields.
 FIXED_FIELDS = ((0, 8), (8, 80), (88, 80), (168, 8), (176, 8), (184, 8), (192, 44),
                 (236, 8), (244, 8), (252, 4))
@@ -253,9 +254,6 @@ def parse_column(list raws, bint integer):
             return values, i
         values.append(int(raw) if integer else float(raw))
     return values, -1
-
-
-cdef Py_ssize_t[10] _SIGNAL_WIDTHS = [16, 80, 8, 8, 8, 8, 8, 80, 8, 32]
 
 
 cdef inline bint _trimmed_bounds(const uint8_t* s, Py_ssize_t n, Py_ssize_t* a,
