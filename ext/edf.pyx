@@ -268,6 +268,16 @@ cdef inline bint _trimmed_bounds(const uint8_t* s, Py_ssize_t n, Py_ssize_t* a,
     return b[0] > a[0]
 
 
+cdef inline bint _decimal_field(const uint8_t* field, double* out) noexcept nogil:
+    cdef Py_ssize_t a, b
+    return _trimmed_bounds(field, 8, &a, &b) and exact_decimal(field, a, b, out)
+
+
+cdef inline bint _integer_field(const uint8_t* field, int64_t* out) noexcept nogil:
+    cdef Py_ssize_t a, b
+    return _trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, out)
+
+
 cdef inline str _trimmed_text(const uint8_t* s, Py_ssize_t n):
     """``s[:n]`` (printable ASCII) without leading and trailing spaces."""
     cdef Py_ssize_t a, b
@@ -288,12 +298,11 @@ def plain_signal_headers(const uint8_t[::1] data, Py_ssize_t ns, int bytes_per_s
     ``int()`` of the field, text without surrounding spaces.
     """
     cdef Py_ssize_t need = 256 * (ns + 1)
-    cdef Py_ssize_t i, f, a, b, max_count
+    cdef Py_ssize_t i, f, max_count
     cdef int64_t record_size = 0
     cdef Py_ssize_t starts[10]
     cdef const Py_ssize_t* widths = _SIGNAL_WIDTHS
     cdef const uint8_t* p
-    cdef const uint8_t* field
     cdef double pmin, pmax, scale, offset
     cdef int64_t dmin, dmax, n
     cdef bint is_annotation
@@ -309,20 +318,12 @@ def plain_signal_headers(const uint8_t[::1] data, Py_ssize_t ns, int bytes_per_s
     max_count = file_size // bytes_per_sample + 1
     headers = []
     for i in range(ns):
-        field = p + starts[3] + i * 8
-        if not (_trimmed_bounds(field, 8, &a, &b) and exact_decimal(field, a, b, &pmin)):
-            return None
-        field = p + starts[4] + i * 8
-        if not (_trimmed_bounds(field, 8, &a, &b) and exact_decimal(field, a, b, &pmax)):
-            return None
-        field = p + starts[5] + i * 8
-        if not (_trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, &dmin)):
-            return None
-        field = p + starts[6] + i * 8
-        if not (_trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, &dmax)):
-            return None
-        field = p + starts[8] + i * 8
-        if not (_trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, &n)):
+        # the numeric fields are 8 bytes wide
+        if not (_decimal_field(p + starts[3] + i * 8, &pmin)
+                and _decimal_field(p + starts[4] + i * 8, &pmax)
+                and _integer_field(p + starts[5] + i * 8, &dmin)
+                and _integer_field(p + starts[6] + i * 8, &dmax)
+                and _integer_field(p + starts[8] + i * 8, &n)):
             return None
         if n < 0 or n > max_count:
             return None
