@@ -28,6 +28,8 @@ class SingleFileFormat:
     name: str
     sniff: Callable[[Entry], bool]
     decode: Callable[..., Record]
+    #: map a file on disk with all its pages up front (see ``Entry.view``)
+    prefault: bool = True
 
 
 @cache

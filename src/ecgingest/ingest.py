@@ -95,7 +95,7 @@ class _Walk:
         fmt = detect(item)
         if fmt is not None:
             try:
-                with item.view() as data:
+                with item.view(prefault=fmt.prefault) as data:
                     record = _guarded(fmt.name, item.path, lambda: fmt.decode(
                         data, name=item.name, path=item.path, strict=self.strict))
             except EcgIngestError as exc:

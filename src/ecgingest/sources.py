@@ -94,8 +94,13 @@ class Entry:
             self._data = None
 
     @contextlib.contextmanager
-    def view(self) -> Iterator[memoryview]:
-        """The entry's bytes as a memoryview, without a copy where possible."""
+    def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
+        """The entry's bytes as a memoryview, without a copy where possible.
+
+        ``prefault`` applies to files on disk, which are memory-mapped: map all
+        their pages in one call up front, or let the decoder's reads fault them
+        in as it goes.
+        """
         data = memoryview(self.read())
         try:
             yield data
@@ -133,7 +138,7 @@ class _FileEntry(Entry):
         return data
 
     @contextlib.contextmanager
-    def view(self) -> Iterator[memoryview]:
+    def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
         """The file memory-mapped: decoding pays for its output arrays, not for a copy."""
         if self._data is not None or self.size == 0:
             with super().view() as data:
@@ -143,8 +148,8 @@ class _FileEntry(Entry):
         try:
             with open(self._file, "rb") as fh:
                 if hasattr(mmap, "MAP_SHARED"):
-                    mapped = mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE,
-                                       prot=mmap.PROT_READ)
+                    flags = mmap.MAP_SHARED | (_POPULATE if prefault else 0)
+                    mapped = mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
                 else:  # Windows
                     mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # not mappable (special file system): read instead

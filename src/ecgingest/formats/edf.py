@@ -805,4 +805,9 @@ def _header_from(read: Callable[[int], bytes], size: int, path: str | None, stri
     return _parse_header(head, size, _Context(fmt, path, strict), fmt)
 
 
-FORMAT = SingleFileFormat("edf", sniff, decode)
+# EDF decoding copies the data records in file order, and letting those reads
+# fault the mapping in (the kernel maps neighbouring pages of each fault too)
+# measured 5-10 % faster than mapping every page first: 55-57 ms against
+# 60-64 ms for the digital read of a 260 MB file. WFDB keeps prefaulting, which
+# helps its reads in two threads.
+FORMAT = SingleFileFormat("edf", sniff, decode, prefault=False)
