@@ -232,15 +232,24 @@ cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t 
             flags[k] = 1
 
 
+cdef inline bint _trimmed_bounds(const uint8_t* s, Py_ssize_t n, Py_ssize_t* a,
+                                 Py_ssize_t* b) noexcept nogil:
+    """``s[a:b]`` is ``s[:n]`` without leading and trailing spaces; False if empty."""
+    a[0] = 0
+    while a[0] < n and s[a[0]] == 32:
+        a[0] += 1
+    b[0] = n
+    while b[0] > a[0] and s[b[0] - 1] == 32:
+        b[0] -= 1
+    return b[0] > a[0]
+
+
 cdef bint _valid_number(const uint8_t* s, Py_ssize_t n, bint integer) noexcept nogil:
     """ASCII number padded with spaces: [+-]digits, or for decimals also
     ``.``, fraction digits and an exponent."""
-    cdef Py_ssize_t a = 0
-    while a < n and s[a] == 32:
-        a += 1
-    while n > a and s[n - 1] == 32:
-        n -= 1
-    return ascii_number(s, a, n, integer)
+    cdef Py_ssize_t a, b
+    _trimmed_bounds(s, n, &a, &b)
+    return ascii_number(s, a, b, integer)
 
 
 def parse_column(list raws, bint integer):
@@ -254,18 +263,6 @@ def parse_column(list raws, bint integer):
             return values, i
         values.append(int(raw) if integer else float(raw))
     return values, -1
-
-
-cdef inline bint _trimmed_bounds(const uint8_t* s, Py_ssize_t n, Py_ssize_t* a,
-                                 Py_ssize_t* b) noexcept nogil:
-    """``s[a:b]`` is ``s[:n]`` without leading and trailing spaces; False if empty."""
-    a[0] = 0
-    while a[0] < n and s[a[0]] == 32:
-        a[0] += 1
-    b[0] = n
-    while b[0] > a[0] and s[b[0] - 1] == 32:
-        b[0] -= 1
-    return b[0] > a[0]
 
 
 cdef inline bint _decimal_field(const uint8_t* field, double* out) noexcept nogil:
