@@ -14,7 +14,7 @@ from libc.string cimport memset, memcpy
 
 cimport numpy as cnp
 
-from _bytes cimport ascii_number, load_le16, load_be16, load_le24, load_le32, sign_extend
+from _bytes cimport ascii_number, exact_integer, load_le16, load_be16, load_le24, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
 
 from cpython.ref cimport PyObject, PyTypeObject
@@ -413,7 +413,6 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
 
 # --------------------------------------------------------------------------- signal lines
 
-DEF MAX_DIGITS = 18       # at most 18 decimal digits always fit an int64_t
 DEF NTOK = 9              # eight fields and the description
 
 
@@ -421,27 +420,12 @@ cdef inline bint _is_space(char c) noexcept nogil:
     return c == c' ' or c == c'\t'
 
 
-cdef inline bint _is_digit(char c) noexcept nogil:
-    return c'0' <= c <= c'9'
-
-
-cdef bint _decimal(const char* s, Py_ssize_t a, Py_ssize_t b, bint with_sign,
-                   int64_t* value) noexcept nogil:
+cdef inline bint _decimal(const char* s, Py_ssize_t a, Py_ssize_t b, bint with_sign,
+                          int64_t* value) noexcept nogil:
     """``s[a:b]`` as ``[+-]?[0-9]+`` (sign only when ``with_sign``) of at most 18 digits."""
-    cdef bint negative = False
-    cdef int64_t v = 0
-    if with_sign and a < b and (s[a] == c'+' or s[a] == c'-'):
-        negative = s[a] == c'-'
-        a += 1
-    if a >= b or b - a > MAX_DIGITS:
+    if not with_sign and a < b and (s[a] == c'+' or s[a] == c'-'):
         return False
-    while a < b:
-        if not _is_digit(s[a]):
-            return False
-        v = v * 10 + (s[a] - c'0')
-        a += 1
-    value[0] = -v if negative else v
-    return True
+    return exact_integer(<const uint8_t*>s, a, b, value)
 
 
 cdef inline bint _int32(int64_t v) noexcept nogil:
