@@ -944,6 +944,17 @@ cdef void _narrow16(const int32_t* x, int16_t* y, Py_ssize_t n) noexcept nogil:
         y[i] = <int16_t>x[i]
 
 
+cdef inline bint _beat_zone(int64_t start, int64_t fiducial, int64_t end, Py_ssize_t n,
+                           Py_ssize_t blen, int64_t beat_fiducial, int64_t* first,
+                           int64_t* last) noexcept nogil:
+    """The samples (1-based, inclusive) of one QRS subtraction zone that lie in
+    the rhythm (``n``) and under the beat (``blen``) aligned on the fiducials;
+    False when none do."""
+    first[0] = max(start, 1, fiducial - beat_fiducial + 1)
+    last[0] = min(end, n, fiducial - beat_fiducial + blen)
+    return first[0] <= last[0]
+
+
 cdef void _add_beat(int32_t* v, Py_ssize_t nleads, Py_ssize_t n, const int32_t* b,
                     Py_ssize_t blen, const int64_t* qrs_start, const int64_t* qrs_fiducial,
                     const int64_t* qrs_end, const uint8_t* qrs_add, Py_ssize_t nq,
@@ -957,10 +968,9 @@ cdef void _add_beat(int32_t* v, Py_ssize_t nleads, Py_ssize_t n, const int32_t* 
     cdef const int32_t* src
     for i in range(nleads):
         for q in range(nq):
-            if not qrs_add[q]:
+            if not qrs_add[q] or not _beat_zone(qrs_start[q], qrs_fiducial[q], qrs_end[q], n,
+                                                blen, beat_fiducial, &first, &last):
                 continue
-            first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
-            last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
             dst = v + i * n - 1
             src = b + i * blen + beat_fiducial - qrs_fiducial[q] - 1
             for s in range(first, last + 1):
@@ -1501,11 +1511,10 @@ def add_reference_beat(const int32_t[:, ::1] residual, int64_t residual_mult,
             for j in range(n):
                 o[i, j] = residual[i, j] * residual_mult
             for q in range(nq):
-                if not qrs_add[q]:
+                if not qrs_add[q] or not _beat_zone(qrs_start[q], qrs_fiducial[q],
+                                                    qrs_end[q], n, blen, beat_fiducial,
+                                                    &first, &last):
                     continue
-                # clip the zone to the record and to the beat before looping
-                first = max(qrs_start[q], 1, qrs_fiducial[q] - beat_fiducial + 1)
-                last = min(qrs_end[q], n, qrs_fiducial[q] - beat_fiducial + blen)
                 for s in range(first, last + 1):
                     o[i, s - 1] += beat[i, s - qrs_fiducial[q] + beat_fiducial - 1] * beat_mult
             for j in range(n):
