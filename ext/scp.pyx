@@ -16,11 +16,14 @@ an explicit end first.
 """
 
 from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memset
+from libc.math cimport rint
+from libc.string cimport memchr, memset
+from cpython.unicode cimport PyUnicode_Decode
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport numpy as cnp
 import numpy as np
+from datetime import date as _date_type, time as _time_type
 
 from _bytes cimport load_le16, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, OVERFLOW, BAD_CODE, UNSUPPORTED
@@ -291,6 +294,70 @@ def scan_container(const uint8_t[::1] data, Py_ssize_t record_end, bint crcs=Tru
         finally:
             free(spans)
     return s, rows
+
+
+cdef class Section:
+    """One section of the record: where its header starts (0-based), the
+    length used for it, and the version bytes of its header."""
+
+    cdef readonly Py_ssize_t id, offset, length
+    cdef readonly int version, protocol
+
+    def __cinit__(self, Py_ssize_t id, Py_ssize_t offset, Py_ssize_t length, int version,
+                  int protocol):
+        self.id = id
+        self.offset = offset
+        self.length = length
+        self.version = version
+        self.protocol = protocol
+
+    @property
+    def body(self):
+        """Offset of the first byte after the 16-byte section header."""
+        return self.offset + 16
+
+    @property
+    def end(self):
+        return self.offset + self.length
+
+    def __repr__(self):
+        return (f"Section(id={self.id}, offset={self.offset}, length={self.length}, "
+                f"version={self.version}, protocol={self.protocol})")
+
+
+def conformant_sections(const int64_t[:, ::1] rows, Py_ssize_t record_end, Py_ssize_t warn_at,
+                        bint deferred):
+    """The sections of a pointer table (``scan_container`` rows) that needs no
+    message: ``(sections, crc_checks)``, ``sections`` mapping id to
+    :class:`Section`, ``crc_checks`` the ``(warn_at, row, id, stored CRC)``
+    checks left to the samples' kernel call when ``deferred`` (else the CRCs
+    in column 8 are compared here). ``None`` when any entry is a duplicate,
+    points outside the record, leads to a header of another id or length, or
+    (not ``deferred``) fails its CRC: the caller then walks the table itself
+    to say what is wrong, in order.
+    """
+    cdef Py_ssize_t k
+    cdef int64_t sid, slen, index, start
+    cdef const int64_t* row
+    cdef dict sections = {}
+    cdef list checks = []
+    if rows.shape[1] != 9:
+        raise ValueError("rows must be the 9-column rows of scan_container")
+    for k in range(rows.shape[0]):
+        row = &rows[k, 0]
+        sid, slen, index = row[0], row[1], row[2]
+        if slen == 0 or index == 0:
+            continue
+        start = index - 1
+        if sid in sections or start + slen > record_end or slen < 16 \
+                or (sid == 0 and start != 6) or row[4] != sid or row[5] != slen:
+            return None
+        if deferred:
+            checks.append((warn_at, k, sid, row[3]))
+        elif row[8] != row[3]:
+            return None
+        sections[sid] = Section(sid, start, slen, row[6], row[7])
+    return sections, checks
 
 
 def container_crcs(const uint8_t[::1] data, int64_t[:, ::1] rows, Py_ssize_t record_end):
@@ -1165,6 +1232,205 @@ def tag_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end):
             codes.append(p[o + 3 + 16])
         o += 3 + length
     return tags, codes, -1
+
+
+cdef object _date_or_none(object ctx, const uint8_t* p, Py_ssize_t n, str what):
+    """A 4-byte date (uint16 year, month, day); all zero or shorter: ``None``."""
+    cdef unsigned int y, m, d
+    if n < 4:
+        return None
+    y, m, d = load_le16(p), p[2], p[3]
+    if y == 0 and m == 0 and d == 0:
+        return None
+    try:
+        return _date_type(y, m, d)
+    except ValueError:
+        ctx.note(f"{what} {y:04d}-{m:02d}-{d:02d} is not a valid date; ignored")
+        return None
+
+
+cdef object _text(object ctx, bytes raw, const char* codec):
+    """``ctx.text(raw)`` without a Python call on the common path: the bytes up
+    to the first NUL decoded with the section's codec (``ctx.text`` itself,
+    which notes and replaces, when they do not decode)."""
+    cdef const char* s = raw
+    cdef const char* nul = <const char*>memchr(s, 0, len(raw))
+    cdef Py_ssize_t n = nul - s if nul != NULL else len(raw)
+    try:
+        return PyUnicode_Decode(s, n, codec, NULL)
+    except UnicodeDecodeError:
+        return ctx.text(raw)
+
+
+cdef dict _device_info(object ctx, bytes raw, const char* codec):
+    """Section 1 tag 14 / 15: the device identification block."""
+    cdef dict info = {}
+    cdef Py_ssize_t n = len(raw), k
+    cdef const uint8_t* p = <const uint8_t*><const char*>raw
+    if n >= 8:
+        info["institution"] = load_le16(p)
+        info["department"] = load_le16(p + 2)
+        info["device_id"] = load_le16(p + 4)
+        info["device_type"] = p[6]
+        info["manufacturer_code"] = p[7]
+    if n >= 14:
+        info["model"] = raw[8:14].split(b"\0", 1)[0].decode("latin-1").strip()
+    if n >= 19:
+        info["protocol_revision"] = p[14]
+        info["compatibility_level"] = p[15]
+        info["language_support"] = p[16]
+        info["capabilities"] = p[17]
+        info["mains_frequency"] = p[18]
+    if n > 36:
+        for k, part in enumerate(raw[36:].split(b"\0")[:5]):
+            info[_DEVICE_STRINGS[k]] = _text(ctx, part, codec)
+    return info
+
+
+_DEVICE_STRINGS = ("analysing_program_revision", "serial_number", "system_software",
+                   "scp_implementation_software", "manufacturer")
+_AGE_UNITS = {1: "years", 2: "months", 3: "weeks", 4: "days", 5: "hours"}
+_TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
+              18: "acquiring_department", 19: "analysing_department",
+              20: "referring_physician", 21: "confirming_physician",
+              22: "technician", 23: "room", 30: "free_text",
+              33: "electrode_configuration", 35: "medical_history"}
+cdef int[6] _AGE_DIVISORS = [1, 1, 12, 52, 365, 8766]  # whole years from age units 1..5
+
+
+cdef object _height_cm(unsigned int value, unsigned int unit):
+    if unit == 1:
+        return value
+    if unit == 2:
+        return <long>rint(value * 2.54)  # rint: half to even, as Python's round
+    return <long>rint(value / 10.0)
+
+
+cdef object _weight_g(unsigned int value, unsigned int unit):
+    if unit == 1:
+        return value * 1000
+    if unit == 2:
+        return value
+    if unit == 3:
+        return <long>rint(value * 453.59237)
+    return <long>rint(value * 28.349523125)
+
+
+def section1_values(list tags, object ctx):
+    """Section 1's triplets (from :func:`tag_walk`) read into metadata fields
+    and acquisition information, texts decoded with ``ctx.codec`` and
+    tolerated oddities noted on ``ctx``.
+
+    Returns ``(fields, info, acquisition_date, acquisition_time,
+    time_zone_minutes)``: ``fields`` by :class:`~ecgingest.Metadata` name
+    (``None`` where unknown), ``info`` the remaining tags by name, tags
+    outside the standard ones in ``other_tags`` / ``manufacturer_tags``.
+    """
+    cdef dict fields = {}, info = {}, manufacturer = {}
+    cdef list indications = [], drugs = []
+    cdef bytes raw, codec_name = ctx.codec.encode("ascii")
+    cdef const char* codec = codec_name
+    cdef const uint8_t* p
+    cdef Py_ssize_t n
+    cdef unsigned int tag, value, unit, h, m, sec
+    cdef int zone
+    acq_date = acq_time = tz_minutes = None
+    for tag, raw, _ in tags:
+        p = <const uint8_t*><const char*>raw
+        n = len(raw)
+        if tag == 0:
+            fields["patient_last_name"] = _text(ctx, raw, codec) or None
+        elif tag == 1:
+            fields["patient_first_name"] = _text(ctx, raw, codec) or None
+        elif tag == 2:
+            fields["patient_id"] = _text(ctx, raw, codec) or None
+        elif tag == 3:
+            info["second_last_name"] = _text(ctx, raw, codec)
+        elif tag == 4 and n >= 3:
+            value, unit = load_le16(p), p[2]
+            info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
+            if 1 <= unit <= 5:
+                fields["patient_age"] = value // _AGE_DIVISORS[unit]
+            elif value:
+                ctx.note(f"age {value} has unknown unit code {unit}; not used")
+        elif tag == 5:
+            fields["patient_birth_date"] = _date_or_none(ctx, p, n, "birth date")
+        elif (tag == 6 or tag == 7) and n >= 3:
+            value, unit = load_le16(p), p[2]
+            if 1 <= unit <= (3 if tag == 6 else 4):
+                if value:
+                    if tag == 6:
+                        fields["patient_height"] = _height_cm(value, unit)
+                    else:
+                        fields["patient_weight"] = _weight_g(value, unit)
+            elif value:
+                ctx.note(f"{'height' if tag == 6 else 'weight'} {value} has unknown unit "
+                         f"code {unit}; not used")
+        elif tag == 8 and n:
+            if p[0] not in (0, 1, 2, 9):
+                ctx.note(f"sex code {p[0]} is not defined; treated as unknown")
+            fields["patient_gender"] = "MALE" if p[0] == 1 else "FEMALE" if p[0] == 2 else None
+        elif tag == 9 and n:
+            info["race"] = p[0]
+        elif tag == 10 and n >= 3:
+            drugs.append({"table": p[0], "class": p[1], "code": p[2],
+                          "text": _text(ctx, raw[3:], codec)})
+        elif (tag == 11 or tag == 12) and n >= 2:
+            info.setdefault("blood_pressure", {})[
+                "systolic" if tag == 11 else "diastolic"] = load_le16(p)
+        elif tag == 13:
+            text = _text(ctx, raw, codec)
+            if text:
+                indications.append(text)
+        elif tag == 14 or tag == 15:
+            info["acquiring_device" if tag == 14 else "analysing_device"] = _device_info(
+                ctx, raw, codec)
+        elif 16 <= tag <= 23 or tag == 30 or tag == 33 or tag == 35:
+            if tag == 33:
+                info[_TEXT_TAGS[tag]] = tuple(raw[:2])
+            else:
+                info[_TEXT_TAGS[tag]] = _text(ctx, raw, codec)
+        elif tag == 24 and n:
+            info["stat_code"] = p[0]
+        elif tag == 25:
+            acq_date = _date_or_none(ctx, p, n, "acquisition date")
+        elif tag == 26 and n >= 3:
+            h, m, sec = p[0], p[1], p[2]
+            try:
+                acq_time = _time_type(h, m, sec)
+            except ValueError:
+                ctx.note(f"acquisition time {h:02d}:{m:02d}:{sec:02d} is not valid; ignored")
+        elif tag == 27 and n >= 2:
+            info.setdefault("filters", {})["highpass_hz"] = load_le16(p) / 100.0
+        elif tag == 28 and n >= 2:
+            info.setdefault("filters", {})["lowpass_hz"] = <double>load_le16(p)
+        elif tag == 29 and n:
+            filters = info.setdefault("filters", {})
+            filters["notch_hz"] = tuple([hz for bit, hz in ((0, 60), (1, 50))
+                                         if p[0] >> bit & 1])
+            filters["bitmap"] = p[0]
+        elif tag == 31:
+            info["sequence_number"] = _text(ctx, raw, codec)
+        elif tag == 32:
+            info["history_codes"] = raw
+        elif tag == 34 and n >= 2:
+            zone = <int16_t>load_le16(p)
+            if load_le16(p) != 0x7FFF:
+                tz_minutes = zone
+            info["time_zone"] = {"offset_minutes": None if tz_minutes is None else zone,
+                                 "index": load_le16(p + 2) if n >= 4 else None,
+                                 "description": _text(ctx, raw[4:], codec) if n > 4 else ""}
+        elif tag >= 200:
+            manufacturer[tag] = raw
+        else:
+            info.setdefault("other_tags", {})[tag] = raw
+    if drugs:
+        info["drugs"] = drugs
+    if manufacturer:
+        info["manufacturer_tags"] = manufacturer
+    if indications:
+        fields["indications"] = tuple(indications)
+    return fields, info, acq_date, acq_time, tz_minutes
 
 
 def statement_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,

@@ -161,20 +161,7 @@ class _Ctx:
             return raw.decode(self.codec, errors="replace")
 
 
-class _Section(NamedTuple):
-    id: int
-    offset: int  # 0-based offset of the section header in the file
-    length: int
-    version: int
-    protocol: int
-
-    @property
-    def body(self) -> int:
-        return self.offset + 16
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.length
+_Section = _k.Section
 
 
 _LEAD_KEYS = ("lead_id", "lead", *_LEAD_MEASUREMENTS)
@@ -191,6 +178,9 @@ def _i16(b: bytes, o: int) -> int:
 
 def _u32(b: bytes, o: int) -> int:
     return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
+
+
+_RECORD_HEAD = struct.Struct("<HI")  # record CRC and length; section id and length
 
 
 def _need(ctx: _Ctx, data: bytes, offset: int, size: int, end: int, what: str) -> None:
@@ -247,7 +237,7 @@ def _read_container(data: bytes, ctx: _Ctx
     if n < 6 + 16 + 10:
         raise ctx.error(TruncatedError, f"{n} bytes is too short for an SCP-ECG record "
                         "(record header, section 0 header and one pointer need 32)", offset=0)
-    stored_crc, rec_len = _u16(data, 0), _u32(data, 2)
+    stored_crc, rec_len = _RECORD_HEAD.unpack_from(data)
     if rec_len > n:
         raise ctx.error(TruncatedError,
                         f"the record header says the file is {rec_len} bytes but it has {n}; "
@@ -260,7 +250,7 @@ def _read_container(data: bytes, ctx: _Ctx
         ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
                       "declares; they are ignored", field="record length")
     end = rec_len
-    s0_id, s0_len = _u16(data, 8), _u32(data, 10)
+    s0_id, s0_len = _RECORD_HEAD.unpack_from(data, 8)
     # the pointer table and the section headers in one kernel pass (the CRCs too, unless
     # they are left to the samples' kernel call)
     defer = not ctx.strict
@@ -280,6 +270,21 @@ def _read_container(data: bytes, ctx: _Ctx
         ctx.deviation(f"section 0 length {s0_len} leaves a partial pointer entry",
                       offset=10, field="section 0 length")
     version, protocol = data[14], data[15]
+    conformant = _k.conformant_sections(rows, end, len(ctx.warnings), pending is not None)
+    if conformant is not None:  # the common case: nothing to say about any entry
+        sections, checks = conformant
+        if pending is not None:
+            pending.sections.extend(checks)
+    else:
+        sections = _walk_pointer_table(rows, end, pending, ctx)
+    if 0 not in sections:
+        ctx.deviation("section 0 has no pointer to itself", field="pointer table")
+    return sections, version, protocol, pending
+
+
+def _walk_pointer_table(rows: np.ndarray, end: int, pending: _PendingCrcs | None,
+                        ctx: _Ctx) -> dict[int, _Section]:
+    """The pointer entries one by one, each problem said in order."""
     sections: dict[int, _Section] = {}
     o = 12
     for row, (sid, slen, index, stored, hid, hlen, sec_version, sec_protocol,
@@ -315,9 +320,7 @@ def _read_container(data: bytes, ctx: _Ctx
             ctx.deviation(_section_crc_message(sid, stored, s_crc), cls=ChecksumError,
                           offset=start, field=f"section {sid} CRC")
         sections[sid] = _Section(sid, start, length, sec_version, sec_protocol)
-    if 0 not in sections:
-        ctx.deviation("section 0 has no pointer to itself", field="pointer table")
-    return sections, version, protocol, pending
+    return sections
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
@@ -335,63 +338,6 @@ def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -
 
 # ---------------------------------------------------------------- section 1
 
-def _date(ctx: _Ctx, raw: bytes, what: str) -> dt.date | None:
-    if len(raw) < 4:
-        return None
-    y, m, d = _u16(raw, 0), raw[2], raw[3]
-    if y == 0 and m == 0 and d == 0:
-        return None
-    try:
-        return dt.date(y, m, d)
-    except ValueError:
-        ctx.note(f"{what} {y:04d}-{m:02d}-{d:02d} is not a valid date; ignored")
-        return None
-
-
-def _device(ctx: _Ctx, raw: bytes) -> dict[str, Any]:
-    info: dict[str, Any] = {}
-    if len(raw) >= 8:
-        info.update(institution=_u16(raw, 0), department=_u16(raw, 2), device_id=_u16(raw, 4),
-                    device_type=raw[6], manufacturer_code=raw[7])
-    if len(raw) >= 14:
-        info["model"] = raw[8:14].split(b"\0", 1)[0].decode("latin-1").strip()
-    if len(raw) >= 19:
-        info.update(protocol_revision=raw[14], compatibility_level=raw[15],
-                    language_support=raw[16], capabilities=raw[17], mains_frequency=raw[18])
-    strings: list[str] = []
-    if len(raw) > 36:
-        for part in raw[36:].split(b"\0")[:5]:
-            strings.append(ctx.text(part))
-    names = ("analysing_program_revision", "serial_number", "system_software",
-             "scp_implementation_software", "manufacturer")
-    for name, value in zip(names, strings):
-        info[name] = value
-    return info
-
-
-_AGE_UNITS = {1: "years", 2: "months", 3: "weeks", 4: "days", 5: "hours"}
-_AGE_DIVISORS = {1: 1, 2: 12, 3: 52, 4: 365, 5: 8766}  # whole years from each unit
-_HEIGHT_TO_CM = {1: lambda v: v, 2: lambda v: round(v * 2.54), 3: lambda v: round(v / 10)}
-_WEIGHT_TO_G = {1: lambda v: v * 1000, 2: lambda v: v, 3: lambda v: round(v * 453.59237),
-                4: lambda v: round(v * 28.349523125)}
-_TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
-              18: "acquiring_department", 19: "analysing_department",
-              20: "referring_physician", 21: "confirming_physician",
-              22: "technician", 23: "room", 30: "free_text",
-              33: "electrode_configuration", 35: "medical_history"}
-
-
-def _measure(ctx: _Ctx, raw: bytes, table: dict, what: str, field: str,
-             fields: dict[str, Any]) -> None:
-    """Height or weight: a uint16 value and a unit code converted by ``table``; 0 = unknown."""
-    value, unit = _u16(raw, 0), raw[2]
-    if unit in table:
-        if value:
-            fields[field] = int(table[unit](value))
-    elif value:
-        ctx.note(f"{what} {value} has unknown unit code {unit}; not used")
-
-
 def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, dict[str, Any]]:
     """Tag / length / value triplets up to tag 255 or the section end."""
     # the triplets split in the kernel module
@@ -407,101 +353,8 @@ def _parse_section1(data: bytes, sec: _Section, ctx: _Ctx) -> tuple[Metadata, di
             ctx.codec = _LANGUAGE_CODECS[code]
         else:
             ctx.note(f"unknown language support code 0x{code:02X}; texts read as Latin-1")
-    fields: dict[str, Any] = {}
-    info: dict[str, Any] = {}
-    indications: list[str] = []
-    drugs: list[dict[str, Any]] = []
-    manufacturer: dict[int, bytes] = {}
-    acq_date = acq_time = None
-    tz_minutes: int | None = None
-    for tag, raw, _offset in tags:
-        if tag == 0:
-            fields["patient_last_name"] = ctx.text(raw) or None
-        elif tag == 1:
-            fields["patient_first_name"] = ctx.text(raw) or None
-        elif tag == 2:
-            fields["patient_id"] = ctx.text(raw) or None
-        elif tag == 3:
-            info["second_last_name"] = ctx.text(raw)
-        elif tag == 4 and len(raw) >= 3:
-            value, unit = _u16(raw, 0), raw[2]
-            info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
-            years = value // _AGE_DIVISORS[unit] if unit in _AGE_DIVISORS else None
-            if unit not in (1, 2, 3, 4, 5) and value:
-                ctx.note(f"age {value} has unknown unit code {unit}; not used")
-            if years is not None and (value or unit):
-                fields["patient_age"] = years
-        elif tag == 5:
-            fields["patient_birth_date"] = _date(ctx, raw, "birth date")
-        elif tag == 6 and len(raw) >= 3:
-            _measure(ctx, raw, _HEIGHT_TO_CM, "height", "patient_height", fields)
-        elif tag == 7 and len(raw) >= 3:
-            _measure(ctx, raw, _WEIGHT_TO_G, "weight", "patient_weight", fields)
-        elif tag == 8 and raw:
-            sex = {1: "MALE", 2: "FEMALE"}.get(raw[0])
-            if sex is None and raw[0] not in (0, 9):
-                ctx.note(f"sex code {raw[0]} is not defined; treated as unknown")
-            fields["patient_gender"] = sex
-        elif tag == 9 and raw:
-            info["race"] = raw[0]
-        elif tag == 10 and len(raw) >= 3:
-            drugs.append({"table": raw[0], "class": raw[1], "code": raw[2],
-                          "text": ctx.text(raw[3:])})
-        elif tag in (11, 12) and len(raw) >= 2:
-            info.setdefault("blood_pressure", {})[
-                "systolic" if tag == 11 else "diastolic"] = _u16(raw, 0)
-        elif tag == 13:
-            text = ctx.text(raw)
-            if text:
-                indications.append(text)
-        elif tag in (14, 15):
-            info["acquiring_device" if tag == 14 else "analysing_device"] = _device(ctx, raw)
-        elif 16 <= tag <= 23 or tag == 30 or tag == 33 or tag == 35:
-            name = _TEXT_TAGS[tag]
-            if tag == 33:
-                info[name] = tuple(raw[:2])
-            else:
-                info[name] = ctx.text(raw)
-        elif tag == 24 and raw:
-            info["stat_code"] = raw[0]
-        elif tag == 25:
-            acq_date = _date(ctx, raw, "acquisition date")
-        elif tag == 26 and len(raw) >= 3:
-            h, m, s = raw[0], raw[1], raw[2]
-            try:
-                acq_time = dt.time(h, m, s)
-            except ValueError:
-                ctx.note(f"acquisition time {h:02d}:{m:02d}:{s:02d} is not valid; "
-                                    "ignored")
-        elif tag == 27 and len(raw) >= 2:
-            info.setdefault("filters", {})["highpass_hz"] = _u16(raw, 0) / 100.0
-        elif tag == 28 and len(raw) >= 2:
-            info.setdefault("filters", {})["lowpass_hz"] = float(_u16(raw, 0))
-        elif tag == 29 and raw:
-            notch = [hz for bit, hz in ((0, 60), (1, 50)) if raw[0] >> bit & 1]
-            info.setdefault("filters", {})["notch_hz"] = tuple(notch)
-            info["filters"]["bitmap"] = raw[0]
-        elif tag == 31:
-            info["sequence_number"] = ctx.text(raw)
-        elif tag == 32:
-            info["history_codes"] = bytes(raw)
-        elif tag == 34 and len(raw) >= 2:
-            value = _i16(raw, 0)
-            if _u16(raw, 0) != 0x7FFF:
-                tz_minutes = value
-            info["time_zone"] = {"offset_minutes": None if tz_minutes is None else value,
-                                 "index": _u16(raw, 2) if len(raw) >= 4 else None,
-                                 "description": ctx.text(raw[4:]) if len(raw) > 4 else ""}
-        elif tag >= 200:
-            manufacturer[tag] = bytes(raw)
-        else:
-            info.setdefault("other_tags", {})[tag] = bytes(raw)
-    if drugs:
-        info["drugs"] = drugs
-    if manufacturer:
-        info["manufacturer_tags"] = manufacturer
-    if indications:
-        fields["indications"] = tuple(indications)
+    # the tags read into fields in the kernel module (texts, dates, units)
+    fields, info, acq_date, acq_time, tz_minutes = _k.section1_values(tags, ctx)
     acquiring = info.get("acquiring_device")
     if acquiring:
         model = acquiring.get("model") or ""
