@@ -18,6 +18,7 @@ an explicit end first.
 from libc.stdlib cimport free, malloc, qsort
 from libc.math cimport rint
 from libc.string cimport memchr, memset
+from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_Decode
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -358,6 +359,31 @@ def conformant_sections(const int64_t[:, ::1] rows, Py_ssize_t record_end, Py_ss
             return None
         sections[sid] = Section(sid, start, slen, row[6], row[7])
     return sections, checks
+
+
+def section_versions(dict sections):
+    """``{id: (version, protocol)}`` of every :class:`Section`, by id."""
+    cdef Section sec
+    cdef dict out = {}
+    for sid in sorted(sections):
+        sec = sections[sid]
+        out[sid] = (sec.version, sec.protocol)
+    return out
+
+
+def crc_failures(const int64_t[:, ::1] rows, list checks):
+    """The ``(warn_at, row, id, stored CRC)`` checks of :func:`conformant_sections`
+    whose row's computed CRC (column 8) differs, each with that CRC appended."""
+    cdef list out = []
+    cdef Py_ssize_t row
+    cdef int64_t stored
+    for check in checks:
+        row, stored = check[1], check[3]
+        if row < 0 or row >= rows.shape[0] or rows.shape[1] != 9:
+            raise ValueError("CRC check outside the rows")
+        if rows[row, 8] != stored:
+            out.append((*check, rows[row, 8]))
+    return out
 
 
 def container_crcs(const uint8_t[::1] data, int64_t[:, ::1] rows, Py_ssize_t record_end):
@@ -1433,20 +1459,27 @@ def section1_values(list tags, object ctx):
     return fields, info, acq_date, acq_time, tz_minutes
 
 
-def statement_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
-                   Py_ssize_t count):
+_STATEMENT_TYPES = {1: "coded", 2: "text", 3: "coded+text"}
+
+
+def statements(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t end,
+               Py_ssize_t count, bint universal, object ctx):
     """Up to ``count`` statements of section 8 / 11 from byte ``o`` (sequence
     number, uint16 length, bytes), stopping at ``end`` (at most the buffer's;
-    ``raw`` holds the same bytes as ``data`` and gives the values).
+    ``raw`` holds the same bytes as ``data`` and gives the values), their
+    texts decoded with ``ctx.codec``. A universal statement (section 11)
+    starts with its type: coded, text, or both (NUL separated).
 
-    Returns ``(statements, cut)``: ``(sequence, bytes)`` per statement, and
-    the sequence number of a statement whose bytes run past ``end`` (the walk
-    stops there; -1: none, including a walk that ends with fewer than 3 bytes
-    left).
+    Returns ``(statements, cut)``: one dict per statement, and the sequence
+    number of a statement whose bytes run past ``end`` (the walk stops there;
+    -1: none, including a walk that ends with fewer than 3 bytes left).
     """
     cdef Py_ssize_t k, length
-    cdef uint8_t seq
+    cdef uint8_t seq, kind
     cdef list items = []
+    cdef dict item
+    cdef bytes value, codec_name = ctx.codec.encode("ascii")
+    cdef const char* codec = codec_name
     if o < 0 or end > data.shape[0] or end > len(raw):
         raise ValueError("statements outside the buffer")
     cdef const uint8_t* p = &data[0] if data.shape[0] > 0 else NULL
@@ -1457,7 +1490,22 @@ def statement_walk(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize_t 
         length = load_le16(p + o + 1)
         if o + 3 + length > end:
             return items, seq
-        items.append((seq, raw[o + 3:o + 3 + length]))
+        value = raw[o + 3:o + 3 + length]
+        item = {"sequence": seq}
+        if universal and length:
+            kind = p[o + 3]
+            parts = value[1:].split(b"\0")
+            item["type"] = _STATEMENT_TYPES.get(kind, f"code {kind}")
+            if kind == 1:
+                item["code"] = _text(ctx, parts[0], codec)
+            elif kind == 2:
+                item["text"] = _text(ctx, parts[0], codec)
+            else:
+                item["code"] = _text(ctx, parts[0], codec)
+                item["text"] = _text(ctx, parts[1], codec) if len(parts) > 1 else ""
+        else:
+            item["text"] = _text(ctx, value, codec)
+        items.append(item)
         o += 3 + length
     return items, -1
 
@@ -1488,6 +1536,25 @@ def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
         if n[i] > longest:
             longest = n[i]
     return (load_le16(p), load_le16(p + 2), p[4], p[5], starts, lengths, total, longest)
+
+
+def clipped_counts(list lengths, const int64_t[::1] produced):
+    """Samples per lead: the section 3 count, cut to the values section 6 held.
+
+    Returns ``(counts, short)``: the counts and the indexes of the leads cut."""
+    cdef Py_ssize_t i, n = len(lengths)
+    cdef int64_t want
+    cdef list counts = [], short = []
+    if produced.shape[0] != n:
+        raise ValueError("one produced count per lead")
+    for i in range(n):
+        want = lengths[i]
+        if produced[i] < want:
+            counts.append(produced[i])
+            short.append(i)
+        else:
+            counts.append(lengths[i])
+    return counts, short
 
 
 def lead_table(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nleads, tuple names):
@@ -1641,19 +1708,26 @@ def lead_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize
     if end > data.shape[0] or end > len(raw) or full < 0:
         raise ValueError("section 10 outside the buffer")
     cdef const uint8_t* p = &data[0]
+    # each block fills a copy of a dict of its keys: no resizing, keys hashed once
+    cdef dict templates = {}
     for i in range(nleads):
         if o + 4 > end:
             return leads, False
         lead_id = load_le16(p + o)
         length = load_le16(p + o + 2)
         stop = min(o + 4 + length, end)
-        entry = {keys[0]: lead_id,
-                 keys[1]: names[lead_id] if lead_id < nnames else f"lead {lead_id}"}
         count = (stop - (o + 4)) // 2
         if count > full:
             count = full
+        template = templates.get(count)
+        if template is None:
+            template = templates[count] = dict.fromkeys(keys[:2 + count])
+        entry = template.copy()
+        entry[<object>PyTuple_GET_ITEM(keys, 0)] = lead_id
+        entry[<object>PyTuple_GET_ITEM(keys, 1)] = (names[lead_id] if lead_id < nnames
+                                                    else f"lead {lead_id}")
         for j in range(count):
-            entry[keys[2 + j]] = <int16_t>load_le16(p + o + 4 + 2 * j)
+            entry[<object>PyTuple_GET_ITEM(keys, 2 + j)] = <int16_t>load_le16(p + o + 4 + 2 * j)
         if stop > o + 4 + 2 * full:
             entry["manufacturer_bytes"] = raw[o + 4 + 2 * full:stop]
         leads.append(entry)

@@ -208,10 +208,8 @@ class _PendingCrcs(NamedTuple):
         late = []
         if record_crc != self.record_stored:
             late.append((self.record_at, _record_crc_message(self.record_stored, record_crc)))
-        computed = self.rows[:, 8].tolist()
-        for at, row, sid, stored in self.sections:
-            if computed[row] != stored:
-                late.append((at, _section_crc_message(sid, stored, computed[row])))
+        for at, _, sid, stored, computed in _k.crc_failures(self.rows, self.sections):
+            late.append((at, _section_crc_message(sid, stored, computed)))
         for at, message in reversed(late):
             ctx.warnings.insert(at, message)
 
@@ -324,7 +322,10 @@ def _walk_pointer_table(rows: np.ndarray, end: int, pending: _PendingCrcs | None
 
 
 def _version_label(ctx: _Ctx, protocol: int, sections: Mapping[int, _Section]) -> tuple[str, float]:
-    candidates = [protocol] + [s.protocol for s in sections.values()]
+    if protocol in _VERSIONS:  # the record's own byte: the common case
+        label = _VERSIONS[protocol]
+        return label, float(label)
+    candidates = [s.protocol for s in sections.values()]
     for value in candidates:
         if value in _VERSIONS:
             label = _VERSIONS[value]
@@ -605,25 +606,8 @@ def _statement_header(data: bytes, b: int, end: int, ctx: _Ctx, sid: int) -> tup
 
 def _parse_statements(data: bytes, sec: _Section, ctx: _Ctx, universal: bool) -> dict[str, Any]:
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
-    # the statements split in the kernel module
-    pieces, cut = _k.statement_walk(data, data, sec.body + 9, sec.end, count)
-    items = []
-    for seq, raw in pieces:
-        item: dict[str, Any] = {"sequence": seq}
-        if universal and raw:
-            kind = raw[0]
-            parts = raw[1:].split(b"\0")
-            item["type"] = {1: "coded", 2: "text", 3: "coded+text"}.get(kind, f"code {kind}")
-            if kind == 1:
-                item["code"] = ctx.text(parts[0])
-            elif kind == 2:
-                item["text"] = ctx.text(parts[0])
-            else:
-                item["code"] = ctx.text(parts[0])
-                item["text"] = ctx.text(parts[1]) if len(parts) > 1 else ""
-        else:
-            item["text"] = ctx.text(raw)
-        items.append(item)
+    # the statements read in the kernel module
+    items, cut = _k.statements(data, data, sec.body + 9, sec.end, count, universal, ctx)
     if cut >= 0:
         ctx.note(f"section {sec.id} statement {cut} runs past the section; the rest is ignored")
     head["statements"] = items
@@ -687,8 +671,7 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     sections, _, protocol, pending = _read_container(data, ctx)
     label, version = _version_label(ctx, protocol, sections)
     extras: dict[str, Any] = {"scp_version": label,
-                              "scp_section_versions": {k: (s.version, s.protocol)
-                                                       for k, s in sorted(sections.items())}}
+                              "scp_section_versions": _k.section_versions(sections)}
     if 1 in sections:
         metadata, info = _parse_section1(data, sections[1], ctx)
     else:
@@ -711,8 +694,8 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
     labels = leads.labels
     d6 = _parse_data_header(data, sections[6], nleads, ctx)
     lengths = leads.lengths
-    zero_start = [labels[i] for i, first in enumerate(leads.starts) if first == 0]
-    if zero_start:
+    if 0 in leads.starts:
+        zero_start = [labels[i] for i, first in enumerate(leads.starts) if first == 0]
         ctx.note(f"section 3 numbers the samples of {', '.join(zero_start)} from 0 (they are "
                  "1-based); read as starting at 1")
     nsamples = max(lengths) if lengths else 0
@@ -806,13 +789,11 @@ def decode(data: bytes | memoryview, *, name: str = "upload", path: str | None =
         _raise_status(ctx, status, "section 6")
         value_range = (lo, hi)
         rate = 1e6 / d6.interval_us
-        got = produced.tolist()
-        counts = [min(a, b) for a, b in zip(lengths, got)]
-        short = [i for i in range(nleads) if got[i] < lengths[i]]
+        counts, short = _k.clipped_counts(lengths, produced)
         if short:
             described = "; ".join(
                 f"{labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} ({lengths[i]}) but "
-                f"section 6 holds {got[i]}" for i in short)
+                f"section 6 holds {counts[i]}" for i in short)
             ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
                           f"disagree ({described}); each lead is read as far as its data "
                           "goes", cls=TruncatedError, field="section 3 sample range")
