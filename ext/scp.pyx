@@ -7,10 +7,12 @@ The sample kernels validate their arguments and allocate with the GIL, then
 run one ``with nogil:`` block over ``const uint8_t[::1]`` input and return a
 status code (``_status.pxd``); the Python layer maps codes to exceptions.
 :func:`decode_signals` does all of a record's sample work in one such block,
-so that a record releases the GIL once. The section readers (``tag_walk``,
+so that a record releases the GIL once. The section readers
+(``conformant_sections``, ``tag_walk`` and ``section1_values``,
 ``lead_table``, ``qrs_zones``, ``data_header``, ``global_measurements``,
-``lead_measurements``, ``statement_walk``) hold the GIL: they build Python
-objects, from typed loops instead of slicing and unpacking in Python.
+``lead_measurements``, ``statements``) hold the GIL: they build Python
+objects, from typed loops instead of slicing and unpacking in Python, and
+note tolerated oddities on the decoder's context object.
 Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
