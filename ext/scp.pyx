@@ -20,7 +20,6 @@ an explicit end first.
 from libc.stdlib cimport free, malloc, qsort
 from libc.math cimport rint
 from libc.string cimport memchr, memset
-from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_Decode
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -379,9 +378,11 @@ def crc_failures(const int64_t[:, ::1] rows, list checks):
     cdef list out = []
     cdef Py_ssize_t row
     cdef int64_t stored
+    if rows.shape[1] != 9:
+        raise ValueError("rows must be the 9-column rows of scan_container")
     for check in checks:
         row, stored = check[1], check[3]
-        if row < 0 or row >= rows.shape[0] or rows.shape[1] != 9:
+        if row < 0 or row >= rows.shape[0]:
             raise ValueError("CRC check outside the rows")
         if rows[row, 8] != stored:
             out.append((*check, rows[row, 8]))
@@ -1710,26 +1711,19 @@ def lead_measurements(const uint8_t[::1] data, bytes raw, Py_ssize_t o, Py_ssize
     if end > data.shape[0] or end > len(raw) or full < 0:
         raise ValueError("section 10 outside the buffer")
     cdef const uint8_t* p = &data[0]
-    # each block fills a copy of a dict of its keys: no resizing, keys hashed once
-    cdef dict templates = {}
     for i in range(nleads):
         if o + 4 > end:
             return leads, False
         lead_id = load_le16(p + o)
         length = load_le16(p + o + 2)
         stop = min(o + 4 + length, end)
+        entry = {keys[0]: lead_id,
+                 keys[1]: names[lead_id] if lead_id < nnames else f"lead {lead_id}"}
         count = (stop - (o + 4)) // 2
         if count > full:
             count = full
-        template = templates.get(count)
-        if template is None:
-            template = templates[count] = dict.fromkeys(keys[:2 + count])
-        entry = template.copy()
-        entry[<object>PyTuple_GET_ITEM(keys, 0)] = lead_id
-        entry[<object>PyTuple_GET_ITEM(keys, 1)] = (names[lead_id] if lead_id < nnames
-                                                    else f"lead {lead_id}")
         for j in range(count):
-            entry[<object>PyTuple_GET_ITEM(keys, 2 + j)] = <int16_t>load_le16(p + o + 4 + 2 * j)
+            entry[keys[2 + j]] = <int16_t>load_le16(p + o + 4 + 2 * j)
         if stop > o + 4 + 2 * full:
             entry["manufacturer_bytes"] = raw[o + 4 + 2 * full:stop]
         leads.append(entry)
