@@ -3,6 +3,8 @@
 import numpy as np
 import numpy.typing as npt
 
+_STREAM_FROM_BYTES: int
+
 def set_array_pool_limit(max_bytes: int) -> int: ...
 def array_pool_bytes() -> int: ...
 def aligned_empty(
@@ -14,6 +16,7 @@ def to_physical(
     offset: float,
     invalid_value: int | None = None,
     invalid_mask: npt.NDArray[np.uint8] | None = None,
+    stream: bool = True,
 ) -> npt.NDArray[np.float64]: ...
 def new_signal(
     cls: type,

@@ -1,0 +1,60 @@
+"""Physical conversion: streaming stores for large outputs give the same values as ordinary ones."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecgingest._ext import scale
+
+STREAM_ITEMS = scale._STREAM_FROM_BYTES // 8  # outputs this long bypass the caches
+DTYPES = (np.int8, np.int16, np.int32, np.int64)
+
+
+def _mismatches(dtype, length, skip, invalid, masked, seed) -> tuple[list[int], list[int]]:
+    """First differing indices of (streamed, ordinary) against numpy's values. Only
+    these small lists leave the function: a failing example must not keep its
+    megabytes alive in the traceback hypothesis holds on to."""
+    rng = np.random.default_rng(seed)
+    digital = rng.integers(-9, 9, length + skip).astype(dtype)[skip:]
+    mask = (rng.random(length) < 0.001).astype(np.uint8) if masked else None
+    expected = digital * 0.125 - 3.5
+    nan = np.zeros(length, dtype=bool) if invalid is None else digital == invalid
+    if mask is not None:
+        nan |= mask.astype(bool)
+    expected[nan] = np.nan
+    found = []
+    for stream in (True, False):
+        out = scale.to_physical(digital, 0.125, -3.5, invalid, mask, stream=stream)
+        same = (out == expected) | (np.isnan(out) & np.isnan(expected))
+        found.append(np.flatnonzero(~same)[:5].tolist())
+    return found[0], found[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dtype=st.sampled_from(DTYPES),
+    length=st.integers(STREAM_ITEMS - 600, STREAM_ITEMS + 1100),
+    skip=st.integers(0, 9),  # a view that starts off the source's and output's alignment
+    invalid=st.sampled_from([None, 0, 7]),
+    masked=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_streaming_conversion_equals_ordinary_stores(dtype, length, skip, invalid, masked, seed):
+    assert _mismatches(dtype, length, skip, invalid, masked, seed) == ([], [])
+
+
+@pytest.mark.parametrize("length", [0, 1, 511, STREAM_ITEMS - 1, STREAM_ITEMS, 3 * STREAM_ITEMS + 5])
+def test_conversion_of_every_length_is_exact(length):
+    digital = np.arange(length, dtype=np.int32) - length // 2
+    np.testing.assert_array_equal(scale.to_physical(digital, 2.0, 1.0), digital * 2.0 + 1.0)
+
+
+def test_streamed_output_written_in_one_thread_reads_back_in_another():
+    from concurrent.futures import ThreadPoolExecutor
+
+    digital = np.arange(2 * STREAM_ITEMS, dtype=np.int32)
+    with ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(lambda _: scale.to_physical(digital, 1.0, 0.0), range(4)))
+    for out in outputs:
+        np.testing.assert_array_equal(out, digital.astype(np.float64))
