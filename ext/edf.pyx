@@ -16,6 +16,7 @@ import numpy as np
 
 from _bytes cimport ascii_number, exact_decimal, exact_integer, load_le16, load_le24, sign_extend
 from _status cimport BAD_VALUE, OK, TRUNCATED
+from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
 
 cnp.import_array()
 
@@ -83,14 +84,16 @@ def is_ascii_printable(const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t sto
 
 def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_records,
                  cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
-                 Py_ssize_t record_size, int bytes_per_sample, list outputs):
+                 Py_ssize_t record_size, int bytes_per_sample, list outputs,
+                 bint stream=True):
     """Copy every selected signal's samples out of ``n_records`` data records.
 
     ``slot_offsets[j]`` is the byte offset of signal ``j``'s slot inside a data
     record and ``samples_per_record[j]`` its sample count; ``outputs[j]`` is a
     writable C-contiguous int16 (EDF) or int32 (BDF) array of
     ``n_records * samples_per_record[j]`` samples. All sizes are checked here,
-    with the GIL, before the kernel runs.
+    with the GIL, before the kernel runs. Large EDF outputs are written with
+    streaming stores (``stream=False``: ordinary stores, for comparison).
     """
     cdef Py_ssize_t n_sig = samples_per_record.shape[0]
     cdef Py_ssize_t j
@@ -111,6 +114,7 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
     cdef cnp.ndarray arr
     cdef cnp.int64_t[::1] addresses = np.empty(n_sig, dtype=np.int64)
     cdef int expected_type = cnp.NPY_INT16 if bytes_per_sample == 2 else cnp.NPY_INT32
+    cdef Py_ssize_t out_bytes = 0
     for j in range(n_sig):
         arr = outputs[j]
         if (samples_per_record[j] < 0 or slot_offsets[j] < 0
@@ -121,17 +125,21 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
                 or cnp.PyArray_SIZE(arr) != n_records * samples_per_record[j]):
             raise ValueError(f"output {j} has the wrong type, layout or size")
         addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        out_bytes += cnp.PyArray_NBYTES(arr)
+    # the outputs together larger than the caches: store them past the caches
+    cdef bint streaming = stream and STREAMING_STORES and out_bytes >= STREAM_FROM_BYTES
     with nogil:
         status = _deinterleave_kernel(&data[header_bytes], n_records, record_size,
                                       &samples_per_record[0], &slot_offsets[0], n_sig,
-                                      bytes_per_sample, &addresses[0])
+                                      bytes_per_sample, &addresses[0], streaming)
     _raise_for_status(status, 0)
 
 
 cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
                               Py_ssize_t record_size, const cnp.int64_t* counts,
                               const cnp.int64_t* offsets, Py_ssize_t n_sig,
-                              int bytes_per_sample, const cnp.int64_t* addresses) noexcept nogil:
+                              int bytes_per_sample, const cnp.int64_t* addresses,
+                              bint streaming) noexcept nogil:
     cdef Py_ssize_t k, j, i, n
     cdef const uint8_t* rec
     cdef const uint8_t* src
@@ -144,7 +152,9 @@ cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
             src = rec + offsets[j]
             if bytes_per_sample == 2:
                 out16 = (<int16_t*><size_t>addresses[j]) + k * n
-                if _LITTLE_ENDIAN:
+                if _LITTLE_ENDIAN and streaming:
+                    stream_copy(out16, src, n * 2)
+                elif _LITTLE_ENDIAN:
                     memcpy(out16, src, n * 2)
                 else:
                     for i in range(n):
@@ -153,6 +163,8 @@ cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
                 out32 = (<int32_t*><size_t>addresses[j]) + k * n
                 for i in range(n):
                     out32[i] = sign_extend(load_le24(src + 3 * i), 24)
+    if streaming:
+        stream_fence()
     return OK
 
 

@@ -28,6 +28,8 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport NAN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 
+from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
+
 cnp.import_array()
 
 DEF HUGE_PAGE = 2097152      # 2 MiB: the transparent huge page size on x86-64 and most arm64
@@ -74,43 +76,8 @@ cdef void _masked(const stored_t* src, const uint8_t* mask, double* dst, Py_ssiz
             dst[i] = <double>src[i] * scale + offset
 
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
-    #include <emmintrin.h>
-    #define ECG_STREAMING_STORES 1
-    /* Whole 64-byte lines from an aligned staging buffer to a line-aligned
-       destination, bypassing the caches; n is a multiple of 8. */
-    static void ecg_stream_lines(double *dst, const double *src, Py_ssize_t n) {
-        Py_ssize_t i;
-        for (i = 0; i < n; i += 8) {
-            _mm_stream_pd(dst + i, _mm_load_pd(src + i));
-            _mm_stream_pd(dst + i + 2, _mm_load_pd(src + i + 2));
-            _mm_stream_pd(dst + i + 4, _mm_load_pd(src + i + 4));
-            _mm_stream_pd(dst + i + 6, _mm_load_pd(src + i + 6));
-        }
-    }
-    /* Streaming stores are weakly ordered: make them visible before the array is
-       handed to other threads. */
-    static void ecg_stream_fence(void) { _mm_sfence(); }
-    #else
-    #define ECG_STREAMING_STORES 0
-    #include <string.h>
-    static void ecg_stream_lines(double *dst, const double *src, Py_ssize_t n) {
-        memcpy(dst, src, (size_t)n * sizeof(double));
-    }
-    static void ecg_stream_fence(void) {}
-    #endif
-    """
-    bint ECG_STREAMING_STORES
-    void ecg_stream_lines(double* dst, const double* src, Py_ssize_t n) nogil
-    void ecg_stream_fence() nogil
-
-
 DEF STAGE = 512              # doubles per staging block: 4 KiB, well inside the L1 cache
-DEF STREAM_FROM = 8388608    # outputs of 8 MiB and more (the pooled sizes) bypass the caches
-_STREAM_FROM_BYTES = STREAM_FROM
+_STREAM_FROM_BYTES = STREAM_FROM_BYTES
 
 
 cdef void _convert(const stored_t* src, const uint8_t* mask, double* dst, Py_ssize_t n,
@@ -142,13 +109,13 @@ cdef void _convert_streaming(const stored_t* src, const uint8_t* mask, double* d
     while n - i >= STAGE:
         _convert(src + i, mask + i if mask != NULL else NULL, buf, STAGE, scale, offset,
                  has_code, code)
-        ecg_stream_lines(dst + i, buf, STAGE)
+        stream_copy(dst + i, buf, STAGE * sizeof(double))
         i += STAGE
     m = n - i
     if m > 0:
         _convert(src + i, mask + i if mask != NULL else NULL, dst + i, m, scale, offset,
                  has_code, code)
-    ecg_stream_fence()
+    stream_fence()
 
 
 # ---------------------------------------------------------------- large output arrays
@@ -384,7 +351,7 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
             mask = &invalid_mask[0]
     if n == 0:
         return out_arr
-    cdef bint streaming = ECG_STREAMING_STORES and n >= STREAM_FROM // 8 and stream
+    cdef bint streaming = STREAMING_STORES and n >= STREAM_FROM_BYTES // 8 and stream
     with nogil:
         if streaming:
             _convert_streaming(src, mask, dst, n, scale, offset, has_code, code)

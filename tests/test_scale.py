@@ -58,3 +58,29 @@ def test_streamed_output_written_in_one_thread_reads_back_in_another():
         outputs = list(pool.map(lambda _: scale.to_physical(digital, 1.0, 0.0), range(4)))
     for out in outputs:
         np.testing.assert_array_equal(out, digital.astype(np.float64))
+
+
+def _deinterleave_mismatch(counts: list[int], n_records: int, seed: int, stream: bool) -> list:
+    """Signals whose de-interleaved samples differ from numpy's (only small values leave)."""
+    from ecgingest._ext import edf
+
+    rng = np.random.default_rng(seed)
+    record = sum(counts)
+    data = rng.integers(-32768, 32767, n_records * record + 7, dtype=np.int16)
+    raw = data.view(np.uint8)[14:]  # a header of 14 bytes: records start off alignment
+    records = data[7:].reshape(n_records, record)
+    offsets = np.cumsum([0, *counts[:-1]]).astype(np.int64)
+    outputs = [np.empty(n_records * c, dtype=np.int16) for c in counts]
+    edf.deinterleave(raw, 0, n_records, np.array(counts, dtype=np.int64), offsets * 2,
+                     record * 2, 2, outputs, stream)
+    return [j for j, c in enumerate(counts)
+            if not np.array_equal(outputs[j], records[:, offsets[j]:offsets[j] + c].reshape(-1))]
+
+
+@settings(max_examples=25, deadline=None)
+@given(counts=st.lists(st.integers(1, 700), min_size=1, max_size=5),
+       seed=st.integers(0, 2**32 - 1), stream=st.booleans())
+def test_edf_deinterleave_with_streaming_stores_equals_the_stored_samples(counts, seed, stream):
+    # enough records for the outputs to pass the streaming threshold together
+    n_records = STREAM_ITEMS * 8 // (2 * sum(counts)) + 3
+    assert _deinterleave_mismatch(counts, n_records, seed, stream) == []

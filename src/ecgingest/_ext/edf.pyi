@@ -23,6 +23,7 @@ def deinterleave(
     record_size: int,
     bytes_per_sample: int,
     outputs: list[np.ndarray],
+    stream: bool = True,
 ) -> None: ...
 def scan_annotation_slots(
     data: npt.NDArray[np.uint8],
