@@ -149,3 +149,33 @@ def test_record_and_metadata_defaults_are_fresh_per_instance():
         Metadata(patient_nickname="x")
     with pytest.raises(AttributeError):
         meta.patient_id = "q"  # frozen still
+
+
+def test_threads_compute_physical_values_of_different_signals_at_the_same_time(monkeypatch):
+    # Python's own cached_property (before 3.12) computes under one lock shared by all
+    # instances: the second thread could not enter the conversion while the first is in it
+    import threading
+    import types
+
+    from ecgingest import record
+
+    inside = threading.Barrier(2, timeout=10)
+    convert = record._scale.to_physical
+
+    def to_physical(*args):
+        inside.wait()  # both threads must be converting at once to get past this
+        return convert(*args)
+
+    monkeypatch.setattr(record, "_scale", types.SimpleNamespace(to_physical=to_physical))
+    signals = [Signal("I", 1.0, np.arange(5, dtype=np.int16), 2.0) for _ in range(2)]
+    results: list = []
+    threads = [threading.Thread(target=lambda s=s: results.append(s.physical)) for s in signals]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not inside.broken
+    assert len(results) == 2
+    for physical in results:
+        np.testing.assert_array_equal(physical, np.arange(5) * 2.0)
+    assert signals[0].physical is signals[0].physical  # computed once, then kept

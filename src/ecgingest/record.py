@@ -8,7 +8,6 @@ import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,32 @@ def emit_warnings(record: Record, stacklevel: int = 2) -> None:
 def _readonly(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
+
+
+class _cached_property:
+    """``functools.cached_property`` as Python 3.12 has it: computed on first access,
+    then kept in the instance's ``__dict__``.
+
+    Before 3.12 the standard one holds a single lock for all instances while it
+    computes, so threads converting different signals to physical values waited
+    for each other. Two threads reading the same attribute at once may both
+    compute it; both get equal values and one is kept.
+    """
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.attrname = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attrname = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.func(instance)
+        instance.__dict__[self.attrname] = value
+        return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +92,7 @@ class Signal:
         if invalid_mask is not None:
             _readonly(invalid_mask)
 
-    @cached_property
+    @_cached_property
     def physical(self) -> np.ndarray:
         if self.supplied_physical is not None:
             return _readonly(self.supplied_physical)
