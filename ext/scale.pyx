@@ -204,7 +204,10 @@ cdef int _give_back(Py_ssize_t capacity, object raw) except -1:
     start = (start + PAGE - 1) // PAGE * PAGE
     end = end // PAGE * PAGE
     if end > start:
-        ecg_release_lazily(<char*>start, end - start)
+        # a system call that walks the block's page table: the GIL is not needed for
+        # it, and the block is in no list another thread could reach until appended
+        with nogil:
+            ecg_release_lazily(<char*>start, end - start)
     _pooled.append((capacity, raw, monotonic()))
     _pool_bytes += capacity
     return 0
