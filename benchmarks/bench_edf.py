@@ -7,8 +7,9 @@ temporary directory and times, in one run:
 - digital read (stored integers),
 - header only,
 - two files in two threads against the same two files read one after the other,
-  beside the same comparison for a plain memory copy of the file's size (what two
-  threads of memory-bound work gain on this machine),
+  beside the same comparison for the physical conversion alone (most of a
+  physical read's time: writing the float64 output) and for a plain memory copy
+  of the file's size (what two threads of memory-bound work gain on this machine),
 
 and the peak traced memory of a full physical read against the size of the
 arrays it returns. Prints best times and ratios (peer time / ecgingest time, so
@@ -24,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -39,7 +40,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from _threads import ThreadRounds
+
 import ecgingest
+from ecgingest._ext.scale import to_physical
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 RATE = 500
@@ -234,24 +238,20 @@ def timed(fn: Callable[[Path], object], path: Path, repeats: int) -> float:
     return min(times)
 
 
-def threaded(fn: Callable[[Path], object], paths: list[Path], repeats: int) -> tuple[float, float]:
-    """(sequential, two threads) best times for reading ``paths``."""
-    seq, par = [], []
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        for p in paths:
-            fn(p)
-        seq.append(time.perf_counter() - t0)
-        threads = [threading.Thread(target=fn, args=(p,)) for p in paths]
-        gc.collect()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        par.append(time.perf_counter() - t0)
-    return min(seq), min(par)
+def threaded(fn: Callable[[Path], object], paths: list[Path], repeats: int,
+             fresh: bool = False) -> ThreadRounds:
+    """Sequential and two-thread rounds of reading ``paths``, each repetition also
+    running the compute reference (``_threads``); with ``fresh`` also rounds on
+    threads started for each round."""
+    with ThreadRounds() as rounds:
+        for _ in range(repeats):
+            gc.collect()
+            rounds.round("read", [functools.partial(fn, p) for p in paths])
+            if fresh:
+                gc.collect()
+                rounds.round("fresh", [functools.partial(fn, p) for p in paths], fresh=True)
+            rounds.reference_round()
+    return rounds
 
 
 _MEMORY_CHILD = """
@@ -339,13 +339,28 @@ def bench_file(path: Path, repeats: int) -> None:
     shutil.copyfile(path, twin)
     with open(twin, "rb+") as fh:
         os.fsync(fh.fileno())  # as the first file: no writeback during the timed rounds
-    seq, par = threaded(ecg_physical, [path, twin], repeats)
-    print(f"threads   ecgingest physical, 2 files: sequential {seq * 1e3:.1f} ms, "
-          f"2 threads {par * 1e3:.1f} ms, speed-up {seq / par:.2f}x")
+    def report(what: str, rounds: ThreadRounds, extra: str = "") -> None:
+        print(f"threads   {what}, 2 files: sequential {rounds.seq['read'] * 1e3:.1f} ms, "
+              f"2 threads {rounds.con['read'] * 1e3:.1f} ms, {rounds.summary('read')}{extra}")
+
+    rounds = threaded(ecg_physical, [path, twin], repeats, fresh=True)
+    report("ecgingest physical", rounds,
+           f"; on threads started for each round {rounds.speed_up('fresh'):.2f}x")
     with array_pool_off():  # once around both threads: toggling it in each would race
-        seq, par = threaded(ecg_physical, [path, twin], repeats)
-    print(f"threads   ecgingest physical, array pool off: sequential {seq * 1e3:.1f} ms, "
-          f"2 threads {par * 1e3:.1f} ms, speed-up {seq / par:.2f}x")
+        report("ecgingest physical, array pool off",
+               threaded(ecg_physical, [path, twin], repeats))
+    decoded = {p: ecgingest.read(p)[0] for p in (path, twin)}
+
+    def convert_decoded(p: Path) -> None:
+        # the kernel behind Signal.physical, which caches its result
+        for s in decoded[p].signals:
+            to_physical(s.digital, s.scale, s.offset)
+
+    rounds = threaded(convert_decoded, [path, twin], repeats)
+    report("ecgingest conversion alone (physical of records already decoded)", rounds,
+           f"; {2 * samples * 8 / rounds.con['read'] / 1e9:.1f} GB/s of float64 written "
+           f"in two threads, {samples * 8 / (rounds.seq['read'] / 2) / 1e9:.1f} in one")
+    decoded.clear()
     copies = {p: (np.fromfile(p, dtype=np.uint8), np.empty(p.stat().st_size, np.uint8))
               for p in (path, twin)}
     for src, dst in copies.values():
@@ -355,15 +370,12 @@ def bench_file(path: Path, repeats: int) -> None:
         src, dst = copies[p]
         np.copyto(dst, src)
 
-    cseq, cpar = threaded(copy_file_bytes, [path, twin], repeats)
-    print(f"threads   memory copy of the file's bytes (warm buffers), 2 files: sequential "
-          f"{cseq * 1e3:.1f} ms, 2 threads {cpar * 1e3:.1f} ms, speed-up {cseq / cpar:.2f}x "
-          f"(the ceiling for memory-bound work; one thread moves "
-          f"{2 * 2 * path.stat().st_size / cseq / 1e9:.1f} GB/s)")
+    rounds = threaded(copy_file_bytes, [path, twin], repeats)
+    report("memory copy of the file's bytes (warm buffers)", rounds,
+           f"; the ceiling for memory-bound work: one thread moves "
+           f"{2 * 2 * path.stat().st_size / rounds.seq['read'] / 1e9:.1f} GB/s")
     copies.clear()
-    fseq, fpar = threaded(numpy_physical, [path, twin], repeats)
-    print(f"threads   numpy floor (what this machine allows), 2 files: sequential "
-          f"{fseq * 1e3:.1f} ms, 2 threads {fpar * 1e3:.1f} ms, speed-up {fseq / fpar:.2f}x")
+    report("numpy floor", threaded(numpy_physical, [path, twin], repeats))
     twin.unlink()
     peak, returned = peak_memory(path)
     print(f"memory    ecgingest physical: peak RSS growth {peak / 1e6:.0f} MB for "

@@ -9,7 +9,8 @@ directory and times, in one run:
 * ``wfdb.rdrecord(..., physical=False, return_res=16)`` and ``wfdb.rdrecord(...)``,
 * a numpy-only decode (``np.frombuffer`` + bit operations),
 * the header-only path ``ecgingest.read_wfdb_header`` against ``wfdb.rdheader``,
-* two records in two threads against one after the other,
+* two records in two threads against one after the other, beside the same for
+  the decode kernel alone (what the machine gives the decode loop itself),
 * peak traced memory of a digital read over the size of its output arrays,
 * the cost of fresh float64 output memory alone (page faults and zeroing),
   the floor under every physical read.
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import os
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -34,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from _threads import ThreadRounds
 
 import ecgingest
 from ecgingest._ext.scale import aligned_empty
@@ -164,6 +167,23 @@ def peak_ratio(fn, out_bytes: int) -> float:
     return peak / out_bytes
 
 
+def kernel_decoders(h1: Path, h2: Path, n: int) -> list:
+    """The 212 decode kernel alone on two records: no file mapping, allocation or
+    record building, only the bytes-to-samples loop every read runs with the GIL
+    released. One callable per record."""
+    from ecgingest._ext.wfdb import decode_group
+
+    data = [np.fromfile(h.with_suffix(".dat"), dtype=np.uint8) for h in (h1, h2)]
+    outs = [[np.empty(n, dtype=np.int16) for _ in range(NSIG)] for _ in data]
+
+    def decode(i: int) -> None:
+        status, _, _ = decode_group(data[i], 212, n * NSIG, [1] * NSIG, [0] * NSIG, outs[i],
+                                    [0] * NSIG)
+        assert status == 0
+
+    return [functools.partial(decode, 0), functools.partial(decode, 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one 10 min record, fewer repeats")
@@ -224,27 +244,31 @@ def main() -> None:
             h1 = folder / f"r212_{seconds}.hea"
             h2 = write_record(folder, f"t212_{seconds}", 212, frames)
 
-            def sequential() -> None:
-                ecg_digital(h1)
-                ecg_digital(h2)
-
-            def concurrent() -> None:
-                threads = [threading.Thread(target=ecg_digital, args=(h,)) for h in (h1, h2)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-
+            reads = [functools.partial(ecg_digital, h) for h in (h1, h2)]
+            kernels = kernel_decoders(h1, h2, n)
             # pool off and pool on in separate rounds: turning the pool off empties it
-            t = compare({"seq_cold": cold(sequential), "con_cold": cold(concurrent)},
-                        2 * repeat, time.perf_counter)
-            t.update(compare({"seq": sequential, "con": concurrent}, 2 * repeat,
-                             time.perf_counter))
-            t_seq, t_con = t["seq"], t["con"]
-            print(f"threads ({label}, fmt 212 digital): sequential {t_seq * 1e3:.1f} ms, "
-                  f"two threads {t_con * 1e3:.1f} ms, speed-up {t_seq / t_con:.2f}x "
-                  f"(array pool off: {t['seq_cold'] / t['con_cold']:.2f}x; "
+            with ThreadRounds() as rounds:
+                with array_pool_off():
+                    for _ in range(2 * repeat):
+                        gc.collect()
+                        rounds.round("pool off", reads)
+                for _ in range(2 * repeat):
+                    gc.collect()
+                    rounds.round("read", reads)
+                    gc.collect()
+                    rounds.round("fresh", reads, fresh=True)
+                    rounds.round("kernel", kernels)
+                    rounds.reference_round()
+            print(f"threads ({label}, fmt 212 digital): sequential "
+                  f"{rounds.seq['read'] * 1e3:.1f} ms, two threads "
+                  f"{rounds.con['read'] * 1e3:.1f} ms, {rounds.summary('read')} "
+                  f"(on threads started for each round: {rounds.speed_up('fresh'):.2f}x; "
+                  f"array pool off: {rounds.speed_up('pool off'):.2f}x; "
                   f"cores: {os.cpu_count()})")
+            print(f"threads ({label}, fmt 212 decode kernel alone: bytes in memory, outputs "
+                  f"allocated once): sequential {rounds.seq['kernel'] * 1e3:.1f} ms, two "
+                  f"threads {rounds.con['kernel'] * 1e3:.1f} ms, "
+                  f"{rounds.summary('kernel')}")
         header = folder / f"r212_{durations[0][1]}.hea"
         stem = str(header.with_suffix(""))
         loops = 200

@@ -1,0 +1,107 @@
+"""What two threads can give on this machine at the moment a benchmark runs.
+
+A thread row's speed-up mixes three things: whether the code releases the GIL,
+where the operating system puts the threads, and how much of a second core
+the machine hands over. On a virtual machine neither of the last two is
+constant:
+
+- threads started for one round are sometimes both put on one core for a few
+  milliseconds (the guest scheduler places a new thread before the other core
+  is idle); the rounds here therefore run on a pool of two threads started once,
+  as ``ingest_many`` and services do, and a row can add rounds on fresh threads;
+- a register-only loop run in two threads has been measured here at anything
+  from 1.4x to 2.0x in back-to-back runs, with both threads busy all the time
+  and no steal time reported: the host runs one virtual core slower at times.
+
+So every thread row also prints
+
+- ``cores busy``: process CPU time over wall time during the best two-thread
+  round (2.0 when both threads run all the time, 1.0 when a lock serialises
+  them);
+- a compute reference: a native loop that releases the GIL and touches only
+  the caches (``numpy.sin`` over 512 KiB), timed in the same rounds, the
+  speed-up this machine gave pure computation at that time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+_SINE_INPUT = np.linspace(0.0, 1.0, 1 << 16)
+
+
+def compute_reference_work() -> None:
+    """About 20 ms of cache-resident native computation with the GIL released."""
+    out = np.empty_like(_SINE_INPUT)
+    for _ in range(30):
+        np.sin(_SINE_INPUT, out=out)
+
+
+def in_threads(targets: list[Callable[[], object]],
+               pool: ThreadPoolExecutor | None = None) -> tuple[float, float]:
+    """Run each target in a thread of its own (the pool's, or fresh ones):
+    (wall seconds, cores busy)."""
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if pool is not None:
+        for future in [pool.submit(fn) for fn in targets]:
+            future.result()
+    else:
+        threads = [threading.Thread(target=fn) for fn in targets]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    wall = time.perf_counter() - t0
+    return wall, (time.process_time() - cpu0) / wall
+
+
+def sequential(targets: list[Callable[[], object]]) -> float:
+    t0 = time.perf_counter()
+    for fn in targets:
+        fn()
+    return time.perf_counter() - t0
+
+
+class ThreadRounds:
+    """Best sequential and two-thread times of workloads and of the compute
+    reference, their rounds interleaved so all see the same machine. Two-thread
+    rounds run on a pool of two threads started once (``fresh=True``: on threads
+    started for the round)."""
+
+    def __init__(self) -> None:
+        self.seq: dict[str, float] = {}
+        self.con: dict[str, float] = {}
+        self.busy: dict[str, float] = {}
+        self._pool = ThreadPoolExecutor(2)
+        in_threads([compute_reference_work] * 2, self._pool)  # start both threads
+
+    def __enter__(self) -> ThreadRounds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown()
+
+    def round(self, name: str, targets: list[Callable[[], object]], fresh: bool = False) -> None:
+        s = sequential(targets)
+        c, busy = in_threads(targets, None if fresh else self._pool)
+        self.seq[name] = min(self.seq.get(name, s), s)
+        if c < self.con.get(name, float("inf")):
+            self.con[name] = c
+            self.busy[name] = busy
+
+    def reference_round(self) -> None:
+        self.round("compute reference", [compute_reference_work, compute_reference_work])
+
+    def speed_up(self, name: str) -> float:
+        return self.seq[name] / self.con[name]
+
+    def summary(self, name: str) -> str:
+        """'speed-up 1.80x, cores busy 1.95; compute reference 1.90x in the same rounds'"""
+        ref = "compute reference"
+        return (f"speed-up {self.speed_up(name):.2f}x, cores busy {self.busy[name]:.2f}; "
+                f"compute reference {self.speed_up(ref):.2f}x in the same rounds")
