@@ -10,8 +10,9 @@ constant:
   is idle); the rounds here therefore run on a pool of two threads started once,
   as ``ingest_many`` and services do, and a row can add rounds on fresh threads;
 - a register-only loop run in two threads has been measured here at anything
-  from 1.4x to 2.0x in back-to-back runs, with both threads busy all the time
-  and no steal time reported: the host runs one virtual core slower at times.
+  from 1.2x to 2.1x in back-to-back runs, with both threads busy all the time
+  and no steal time reported, as if the host ran one virtual core slower at
+  times.
 
 So every thread row also prints
 
