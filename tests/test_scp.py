@@ -26,6 +26,7 @@ from ecgingest.errors import (
     TruncatedError,
 )
 from ecgingest.formats import scp
+from ecgingest.formats._base import DecodeContext
 from ecgingest.sources import Entry
 
 FIX = FIXTURES / "scp"
@@ -44,7 +45,7 @@ def _detect_and_decode(data: bytes, name: str, strict: bool = False) -> ecginges
     assert fmt is not None and fmt.name == "scp", "SCP content must be detected as scp"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EcgWarning)
-        return fmt.decode(data, name=name, path=name, strict=strict)
+        return fmt.decode(data, DecodeContext("scp", name=name, path=name, strict=strict))
 
 
 def _matrix(record: ecgingest.Record, n: int | None = None) -> np.ndarray:

@@ -33,7 +33,7 @@ def _pool(files: dict[str, bytes]) -> dict[str, Entry]:
     return {name: Entry.from_bytes(name, data) for name, data in files.items()}
 
 
-def _read(files: dict[str, bytes], header: str, *, strict: bool = False) -> fw.PoolOutcome:
+def _read(files: dict[str, bytes], header: str, *, strict: bool = False) -> fw.GroupOutcome:
     pool = _pool(files)
     outcomes = list(fw.read_pool(pool, [header], strict=strict))
     assert len(outcomes) == 1
@@ -453,7 +453,7 @@ def test_one_broken_record_does_not_take_down_the_others():
                   "b.hea": b"b 1 360 4\nnothere.dat 16\n",
                   "c.hea": b"garbage\n"})
     outcomes = list(fw.read_pool(pool, ["a.hea", "b.hea", "c.hea"]))
-    assert [o.header for o in outcomes] == ["a.hea", "b.hea", "c.hea"]
+    assert [o.anchor for o in outcomes] == ["a.hea", "b.hea", "c.hea"]
     assert outcomes[0].record is not None
     assert isinstance(outcomes[1].error, MissingFileError)
     assert isinstance(outcomes[2].error, HeaderError)
@@ -520,7 +520,7 @@ def test_variable_layout_merges_physical_per_segment_gain_with_gaps_invalid():
     files = _variable_layout_pool()
     pool = _pool(files)
     outcomes = list(fw.read_pool(pool, ["lay.hea", "m.hea", "seg1.hea", "seg2.hea"]))
-    assert [o.header for o in outcomes] == ["m.hea"]  # segment and layout headers consumed
+    assert [o.anchor for o in outcomes] == ["m.hea"]  # segment and layout headers consumed
     rec = outcomes[0].record
     assert rec is not None and rec.format_detail == "WFDB multi-segment (variable layout)"
     assert set(outcomes[0].files) == set(files)

@@ -1,50 +1,71 @@
-"""Content sniffing for single-file formats, in the contract's priority order.
+"""Content detection: the one place that runs the sniffers, in registry order.
 
-The first format whose ``sniff`` accepts an entry wins (INGESTION.md §2);
-entries nothing claims go to the multi-file (WFDB) matcher.
+The first single-file format whose ``sniff`` accepts a file wins
+(INGESTION.md §2); files nothing claims go to the multi-file formats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
+from typing import Protocol
 
-from .record import Record
-from .sources import Entry
+from .formats import FORMATS, multi_file_formats, single_file_formats
+from .formats._base import MultiFileFormat, Probe, SingleFileFormat
 
-__all__ = ["SingleFileFormat", "single_file_formats", "detect"]
+__all__ = ["detect", "probe_of", "anchor_format", "tried_formats", "single_file_formats",
+           "multi_file_formats"]
 
 
-@dataclass(frozen=True)
-class SingleFileFormat:
-    """How the pipeline finds and decodes one single-file format.
+class _Sniffable(Protocol):
+    @property
+    def name(self) -> str: ...
 
-    ``sniff`` must be cheap (``entry.head()`` and ``entry.size``) and never
-    raise; ``decode(data, name=, path=, strict=)`` returns a record or raises
-    an :class:`ecgingest.errors.EcgIngestError`.
+    @property
+    def size(self) -> int: ...
+
+    def head(self, n: int) -> bytes: ...
+
+
+def probe_of(item: _Sniffable) -> Probe:
+    """A bounded probe of anything with a name, a size and a ``head(n)`` reader."""
+    return Probe(item.name, item.size, item.head)
+
+
+def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
+    """The single-file format that claims the file, or None.
+
+    A sniffer that raises counts as "not mine": sniffers see arbitrary bytes,
+    and one broken sniffer must not stop detection of the others.
     """
-
-    name: str
-    sniff: Callable[[Entry], bool]
-    decode: Callable[..., Record]
-    #: map a file on disk with all its pages up front (see ``Entry.view``)
-    prefault: bool = True
-
-
-@cache
-def single_file_formats() -> tuple[SingleFileFormat, ...]:
-    """Registered formats, highest priority first (INGESTION.md §2).
-
-    Built on first use so that format modules may import this one.
-    """
-    from .formats import cdelta, edf, kardia, scp
-
-    return (edf.FORMAT, scp.FORMAT, cdelta.FORMAT, kardia.FORMAT)
-
-
-def detect(entry: Entry) -> SingleFileFormat | None:
+    probe = item if isinstance(item, Probe) else probe_of(item)
     for fmt in single_file_formats():
-        if fmt.sniff(entry):
+        try:
+            if fmt.sniff(probe):
+                return fmt
+        except Exception:
+            continue
+    return None
+
+
+def anchor_format(name: str) -> MultiFileFormat | None:
+    """The multi-file format whose records a file of this name anchors, or None."""
+    for fmt in multi_file_formats():
+        if fmt.is_anchor(name):
             return fmt
     return None
+
+
+def sniff_anchor(item: _Sniffable | Probe) -> MultiFileFormat | None:
+    """The multi-file format a lone file reads as an anchor of (its other files missing)."""
+    probe = item if isinstance(item, Probe) else probe_of(item)
+    for fmt in multi_file_formats():
+        try:
+            if fmt.is_anchor(probe.name) or fmt.sniff_anchor(probe):
+                return fmt
+        except Exception:
+            continue
+    return None
+
+
+def tried_formats() -> tuple[str, ...]:
+    """Names of every registered format, in detection order (for error messages)."""
+    return tuple(f.name for f in FORMATS)

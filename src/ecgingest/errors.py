@@ -31,6 +31,7 @@ __all__ = [
     "SkippedEntriesError",
     "SourceUnavailableError",
     "WorkerLostError",
+    "MissingDependencyError",
     "EcgWarning",
 ]
 
@@ -173,6 +174,14 @@ class SourceUnavailableError(EcgIngestError):
 
 class WorkerLostError(EcgIngestError):
     """Batch ingestion on a cluster: the upload's task was lost with its workers too often."""
+
+
+class MissingDependencyError(EcgIngestError, ImportError):
+    """Reading this format needs an optional package: ``extra`` names the pip extra."""
+
+    def __init__(self, message: str, *, extra: str, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.extra = extra
 
 
 class EcgWarning(UserWarning):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ._arena import Arena
-from .detect import detect, single_file_formats
+from .detect import anchor_format, detect, sniff_anchor, tried_formats
 from .errors import (
     CorruptDataError,
     EcgIngestError,
@@ -17,7 +17,7 @@ from .errors import (
     SkippedEntriesError,
     UnsupportedFormatError,
 )
-from .formats import wfdb as _wfdb
+from .formats._base import DecodeContext, MultiFileFormat, OutputBudget, SingleFileFormat
 from .limits import ByteBudget, Limits
 from .overrides import Overrides
 from .record import Record, emit_warnings
@@ -67,23 +67,33 @@ def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
 class _Walk:
     """State of one upload walk; keeps the order rules of INGESTION.md §4."""
 
-    def __init__(self, strict: bool) -> None:
+    def __init__(self, strict: bool, limits: Limits) -> None:
         self.strict = strict
+        self.limits = limits
+        self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
         self.result = IngestResult()
         self.index = 0
         self.skipped: list[tuple[int, Skipped]] = []
         self.single: list[Record] = []
         self.groups: dict[str, dict[str, Entry]] = {}
-        self.headers: list[tuple[str, str]] = []  # (directory, header name) in entry order
+        # (directory, anchor name, its format) in entry order
+        self.anchors: list[tuple[str, str, MultiFileFormat]] = []
         self.entry_index: dict[str, int] = {}
-        self.arena = Arena()  # samples of small WFDB records: they live with the records
+        self.arena = Arena()  # samples of small multi-file records: they live with the records
+
+    def context(self, format: str, *, name: str = "upload", path: str | None = None
+                ) -> DecodeContext:
+        return DecodeContext(format, name=name, path=path, strict=self.strict,
+                             limits=self.limits, budget=self.budget, arena=self.arena)
 
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
             raise error
         self.result.errors.append(EntryError(paths, error))
 
-    def add(self, item: Entry | Skipped | Failed) -> None:
+    def add(self, item: Entry | Skipped | Failed,
+            fmt: SingleFileFormat | None = None) -> None:
+        """Take the next item of the walk (``fmt``: its format when already detected)."""
         self.index += 1
         if isinstance(item, Skipped):
             self.skipped.append((self.index, item))
@@ -92,52 +102,59 @@ class _Walk:
             self.fail((item.path,), item.error)
             return
         self.entry_index[item.path] = self.index
-        fmt = detect(item)
+        fmt = fmt if fmt is not None else detect(item)
         if fmt is not None:
-            try:
-                with item.view(prefault=fmt.prefault) as data:
-                    record = _guarded(fmt.name, item.path, lambda: fmt.decode(
-                        data, name=item.name, path=item.path, strict=self.strict))
-            except EcgIngestError as exc:
-                self.fail((item.path,), exc)
-            else:
-                self.single.append(_deliver(record, (item.path,)))
-            item.release()
+            self.decode_single(item, fmt)
             return
         self.groups.setdefault(item.directory, {})[item.name] = item
-        if _wfdb.is_header_name(item.name):
-            self.headers.append((item.directory, item.name))
+        multi = anchor_format(item.name)
+        if multi is not None:
+            self.anchors.append((item.directory, item.name, multi))
+
+    def decode_single(self, item: Entry, fmt: SingleFileFormat) -> None:
+        ctx = self.context(fmt.name, name=item.name, path=item.path)
+        try:
+            with item.view(prefault=fmt.prefault) as data:
+                record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+        except EcgIngestError as exc:
+            self.fail((item.path,), exc)
+        else:
+            self.single.append(_deliver(record, (item.path,)))
+        item.release()
 
     def finish(self) -> IngestResult:
         multi: list[tuple[int, Record]] = []
         used: set[str] = set()
-        by_dir: dict[str, list[str]] = {}
-        for directory, name in self.headers:
-            by_dir.setdefault(directory, []).append(name)
-        for directory, names in by_dir.items():
+        by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
+        for directory, name, fmt in self.anchors:
+            by_group.setdefault((directory, fmt), []).append(name)
+        for (directory, fmt), names in by_group.items():
             pool = self.groups[directory]
-            for outcome in _wfdb.read_pool(pool, names, strict=self.strict,
-                                           arena=self.arena):
+            ctx = self.context(fmt.name, path=directory or None)
+            for outcome in fmt.read_group(pool, names, ctx):
                 paths = tuple(_join(directory, n) for n in outcome.files)
                 used.update(paths)
                 if outcome.error is not None:
                     self.fail(paths, outcome.error.with_context(
-                        path=_join(directory, outcome.header), format="wfdb"))
+                        path=_join(directory, outcome.anchor), format=fmt.name))
                 else:
                     assert outcome.record is not None
-                    order = self.entry_index[_join(directory, outcome.header)]
+                    order = self.entry_index[_join(directory, outcome.anchor)]
                     multi.append((order, _deliver(outcome.record, paths)))
-            for entry in pool.values():  # this group is done: keep memory to one copy
+        for directory, _ in by_group:  # this group is done: keep memory to one copy
+            for entry in self.groups[directory].values():
                 entry.discard()
+        anchored = {directory for directory, _ in by_group}
         for directory, pool in self.groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
+                    owner = anchor_format(name)
                     if entry.nested_note:
                         reason = entry.nested_note
-                    elif _wfdb.is_header_name(name):
-                        reason = _wfdb.unused_reason(name)
+                    elif owner is not None:
+                        reason = owner.unused_anchor_reason(name)
                     else:
-                        reason = _unmatched_reason(name, directory in by_dir)
+                        reason = _unmatched_reason(name, directory in anchored)
                     self.skipped.append((self.entry_index[entry.path], Skipped(entry.path, reason)))
         multi.sort(key=lambda pair: pair[0])
         self.skipped.sort(key=lambda pair: pair[0])
@@ -158,37 +175,42 @@ def _deliver(record: Record, paths: tuple[str, ...]) -> Record:
     return record
 
 
-def _tried() -> tuple[str, ...]:
-    return tuple(f.name for f in single_file_formats()) + ("wfdb",)
+_tried = tried_formats
 
 
-def _unmatched_reason(name: str, group_has_header: bool) -> str:
+def _unmatched_reason(name: str, group_has_anchor: bool) -> str:
     tried = ", ".join(_tried())
-    if group_has_header:
-        return f"matches no format ({tried}) and no WFDB header of its directory uses it"
+    if group_has_anchor:
+        return (f"matches no format ({tried}) and no record header of its directory "
+                "uses it")
     return f"matches no format ({tried})"
 
 
 def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
     fmt = detect(entry)
     if fmt is not None:
-        walk.add(entry)
+        walk.add(entry, fmt)
         return
-    if _wfdb.looks_like_header(entry):
+    multi = sniff_anchor(entry)
+    if multi is not None:
         raise MissingFileError(
-            "a WFDB header alone carries no samples: upload it in an archive together "
-            "with its signal files, or pass the path of the .hea file on disk",
-            format="wfdb", path=upload.label)
+            f"a {multi.name.upper()} header alone carries no samples: upload it in an archive "
+            "together with its other files, or pass the path of the header on disk",
+            format=multi.name, path=upload.label)
     raise UnsupportedFormatError(
         f"not an archive and not a recognised ECG file (tried: {', '.join(_tried())})",
         tried=_tried(), path=upload.label)
 
 
-def _is_header_path(source: Source) -> bool:
+def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
+    """A path on disk to a file that anchors a multi-file record (``100.hea``)."""
     if not isinstance(source, (str, os.PathLike)):
-        return False
+        return None
     path = Path(os.fspath(source))
-    return _wfdb.is_header_name(path.name) and path.is_file()
+    fmt = anchor_format(path.name)
+    if fmt is None or not path.is_file():
+        return None
+    return path, fmt
 
 
 def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
@@ -204,12 +226,13 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be an ecgingest.Limits, not {type(limits).__name__}")
     budget = ByteBudget(limits)
-    walk = _Walk(strict)
-    if _is_header_path(source):
-        header = Path(os.fspath(source))
+    walk = _Walk(strict, limits)
+    anchor = _anchor_path(source)
+    if anchor is not None:
+        header, fmt = anchor
         pool = directory_pool(header, budget)
         walk.groups[""] = pool
-        walk.headers.append(("", header.name))
+        walk.anchors.append(("", header.name, fmt))
         walk.entry_index = {name: i for i, name in enumerate(pool)}
         result = walk.finish()
         result.skipped = []  # the other files of the directory were never asked for

@@ -33,10 +33,15 @@ class Limits:
     """Bytes an entry may expand to before ``max_ratio`` is enforced."""
     max_nesting: int = 0
     """Archives inside archives opened (0: reported as skipped)."""
+    max_decoded_size: int = 16 * _GiB
+    """Bytes of decoded sample arrays all records of one upload may hold together
+    (a signal file used by several records counts once per use)."""
+    max_annotations: int = 10_000_000
+    """Annotations (EDF+ TALs, WFDB annotations, ...) of one record."""
 
     def __post_init__(self) -> None:
         for name in ("max_entries", "max_entry_size", "max_total_size", "ratio_grace",
-                     "max_nesting"):
+                     "max_nesting", "max_decoded_size", "max_annotations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"Limits.{name} must be a non-negative integer, got {value!r}")

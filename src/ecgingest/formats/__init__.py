@@ -1,1 +1,35 @@
-"""One module per format: header parsing in Python, samples via ``ecgingest._ext``."""
+"""The format registry: every format ecgingest reads, in detection order.
+
+Single-file formats are tried in this order on each file's first bytes (the
+first that claims it wins, INGESTION.md §2); multi-file formats then group
+the files nobody claimed, per directory. Adding a format is one line here.
+"""
+
+from __future__ import annotations
+
+from ._base import Format, MultiFileFormat, SingleFileFormat
+from .cdelta import FORMAT as _cdelta
+from .edf import FORMAT as _edf
+from .kardia import FORMAT as _kardia
+from .scp import FORMAT as _scp
+from .wfdb import FORMAT as _wfdb
+
+__all__ = ["FORMATS", "single_file_formats", "multi_file_formats"]
+
+FORMATS: tuple[Format, ...] = (
+    _edf,
+    _scp,
+    _cdelta,
+    _kardia,
+    _wfdb,
+)
+
+
+def single_file_formats() -> tuple[SingleFileFormat, ...]:
+    """Registered single-file formats, highest detection priority first."""
+    return tuple(f for f in FORMATS if isinstance(f, SingleFileFormat))
+
+
+def multi_file_formats() -> tuple[MultiFileFormat, ...]:
+    """Registered multi-file formats, in registry order."""
+    return tuple(f for f in FORMATS if isinstance(f, MultiFileFormat))

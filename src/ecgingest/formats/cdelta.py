@@ -21,11 +21,10 @@ import numpy as np
 import zstandard
 
 from .._ext import cdelta as _kernel
-from ..detect import SingleFileFormat
 from ..errors import CorruptDataError, HeaderError, LimitExceededError, TruncatedError
 from ..limits import Limits
 from ..record import Record, Signal
-from ..sources import Entry
+from ._base import DecodeContext, Probe, SingleFileFormat
 
 __all__ = [
     "FORMAT",
@@ -292,15 +291,27 @@ def decode(data: bytes | memoryview, *, name: str = "", path: str | None = None,
     )
 
 
-def sniff(entry: Entry) -> bool:
+def sniff(probe: Probe) -> bool:
     """The magic and a complete 28-byte header; field errors are reported by ``decode``."""
     try:
-        return entry.size >= HEADER_SIZE and entry.head(4) == MAGIC
+        return probe.size >= HEADER_SIZE and probe.head(4) == MAGIC
     except Exception:
         return False
 
 
-FORMAT = SingleFileFormat(FORMAT_NAME, sniff, decode)
+class CompressedDeltaFormat(SingleFileFormat):
+    """Compressed Delta containers (one stream frame or a whole recording)."""
+
+    name = FORMAT_NAME
+
+    def sniff(self, probe: Probe) -> bool:
+        return sniff(probe)
+
+    def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
+        return decode(data, name=ctx.name, path=ctx.path, strict=ctx.strict)
+
+
+FORMAT = CompressedDeltaFormat()
 
 
 def _choice(value: int | str, table: dict[int, str], what: str) -> int:

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..detect import SingleFileFormat
 from ..errors import HeaderError
 from ..overrides import parse_iso_datetime
 from ..record import Metadata, Record, Signal
-from ..sources import Entry
+from ._base import DecodeContext, Probe, SingleFileFormat
 
 __all__ = ["FORMAT", "decode", "sniff", "ALGORITHM_DETERMINATIONS", "LEADS"]
 
@@ -76,15 +75,15 @@ _SEX_5218 = {1: "MALE", 2: "FEMALE"}
 _MAX_LEADS = len(LEADS)
 
 
-def sniff(entry: Entry) -> bool:
+def sniff(probe: Probe) -> bool:
     """A JSON object whose first 64 KiB name two kinds of Kardia-specific keys."""
     try:
         # the first bytes settle most entries (binary signal files) without
         # copying 64 KiB; stripping is per byte, so a non-blank start is final
-        start = entry.head(64).lstrip(_BLANK)
+        start = probe.head(64).lstrip(_BLANK)
         if start and not start.startswith(b"{"):
             return False
-        head = entry.head(_SNIFF_HEAD)
+        head = probe.head(_SNIFF_HEAD)
     except Exception:
         return False
     text = head.lstrip(_BLANK)
@@ -353,5 +352,17 @@ def decode(data: bytes | memoryview, *, name: str = "", path: str | None = None,
     )
 
 
-FORMAT = SingleFileFormat(FORMAT_NAME, sniff, decode)
+class KardiaFormat(SingleFileFormat):
+    """Kardia (AliveCor) recording JSON documents."""
+
+    name = FORMAT_NAME
+
+    def sniff(self, probe: Probe) -> bool:
+        return sniff(probe)
+
+    def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
+        return decode(data, name=ctx.name, path=ctx.path, strict=ctx.strict)
+
+
+FORMAT = KardiaFormat()
 

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._ext import scp as _k
-from ..detect import SingleFileFormat
 from ..errors import (
     ChecksumError,
     CorruptDataError,
@@ -29,7 +28,7 @@ from ..errors import (
     UnsupportedFeatureError,
 )
 from ..record import Metadata, Record, new_signal
-from ..sources import Entry
+from ._base import DecodeContext, Probe, SingleFileFormat
 
 __all__ = ["FORMAT", "decode", "sniff", "LEAD_NAMES", "crc16", "ReferenceBeat"]
 
@@ -106,11 +105,11 @@ def _as_u8(data: bytes | memoryview | bytearray) -> np.ndarray:
 
 # ---------------------------------------------------------------- detection
 
-def sniff(entry: Entry) -> bool:
+def sniff(probe: Probe) -> bool:
     """Section 0 shape at byte 6 (BioSig's heuristics, minus the index and CRC
     checks, so that damaged SCP files are claimed and get a precise error)."""
     try:
-        head = entry.head(64)
+        head = probe.head(64)
         if len(head) < 32:
             return False
         sec_id, sec_len = struct.unpack_from("<HI", head, 8)
@@ -948,4 +947,16 @@ def _run_values(zs: np.ndarray, ze: np.ndarray, nsamples: int, factor: int) -> i
     return total
 
 
-FORMAT = SingleFileFormat("scp", sniff, decode)
+class ScpFormat(SingleFileFormat):
+    """SCP-ECG (EN 1064 / ISO 11073-91064), versions 1.0 to 3.0."""
+
+    name = "scp"
+
+    def sniff(self, probe: Probe) -> bool:
+        return sniff(probe)
+
+    def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
+        return decode(data, name=ctx.name, path=ctx.path, strict=ctx.strict)
+
+
+FORMAT = ScpFormat()

@@ -32,14 +32,14 @@ from ..errors import (
     UnsupportedFeatureError,
 )
 from ..record import Record, Signal, new_signal
-from ..sources import Entry
+from ._base import DecodeContext, GroupOutcome, MultiFileFormat, PoolFile, Probe
 
 __all__ = [
+    "FORMAT",
+    "WfdbFormat",
     "is_header_name",
     "looks_like_header",
-    "unused_reason",
     "read_pool",
-    "PoolOutcome",
     "WfdbHeader",
     "WfdbSignalSpec",
     "WfdbSegmentSpec",
@@ -456,32 +456,40 @@ def is_header_name(name: str) -> bool:
     return name.lower().endswith(".hea")
 
 
-def looks_like_header(entry: Entry) -> bool:
-    """True when the entry reads as a WFDB header (for the 'header alone' error)."""
-    if is_header_name(entry.name):
+def looks_like_header(probe: Probe) -> bool:
+    """True when the file reads as a WFDB header (for the 'header alone' error)."""
+    if is_header_name(probe.name):
         return True
-    for line in entry.head(4096).splitlines():
+    for line in probe.head(4096).splitlines():
         if line.strip() and not line.lstrip().startswith(b"#"):
             return bool(_RECORD_LINE.match(line))
     return False
 
 
-def unused_reason(name: str) -> str:
-    return "WFDB header not used (no record was built from it)"
+class WfdbFormat(MultiFileFormat):
+    """WFDB records: a ``.hea`` header and the signal files it names, in one directory."""
+
+    name = "wfdb"
+
+    def is_anchor(self, name: str) -> bool:
+        return is_header_name(name)
+
+    def sniff_anchor(self, probe: Probe) -> bool:
+        return looks_like_header(probe)
+
+    def read_group(self, pool: Mapping[str, PoolFile], anchors: Sequence[str],
+                   ctx: DecodeContext) -> Iterator[GroupOutcome]:
+        return read_pool(pool, anchors, strict=ctx.strict, arena=ctx.arena)
+
+    def unused_anchor_reason(self, name: str) -> str:
+        return "WFDB header not used (no record was built from it)"
 
 
-@dataclass(frozen=True)
-class PoolOutcome:
-    """One WFDB record decoded from a pool: the record or its error, and the files used."""
-
-    header: str
-    record: Record | None
-    error: EcgIngestError | None
-    files: tuple[str, ...]
+FORMAT = WfdbFormat()
 
 
-def read_pool(pool: Mapping[str, Entry], headers: Sequence[str], *,
-              strict: bool = False, arena: Arena | None = None) -> Iterator[PoolOutcome]:
+def read_pool(pool: Mapping[str, PoolFile], headers: Sequence[str], *,
+              strict: bool = False, arena: Arena | None = None) -> Iterator[GroupOutcome]:
     """One outcome per record of a directory group, in header order.
 
     Segment and layout headers referenced by a multi-segment header of the
@@ -506,12 +514,12 @@ def read_pool(pool: Mapping[str, Entry], headers: Sequence[str], *,
         reader = _Reader(pool, strict, arena)
         files = [name]
         if isinstance(hdr, EcgIngestError):
-            yield PoolOutcome(name, None, hdr.with_context(path=name), tuple(files))
+            yield GroupOutcome(name, None, hdr.with_context(path=name), tuple(files))
             continue
         try:
             record = reader.read(name, hdr, parsed)
         except EcgIngestError as exc:
-            yield PoolOutcome(name, None, exc.with_context(format="wfdb"),
+            yield GroupOutcome(name, None, exc.with_context(format="wfdb"),
                               tuple(files + reader.used))
         except OSError:
             raise
@@ -520,12 +528,12 @@ def read_pool(pool: Mapping[str, Entry], headers: Sequence[str], *,
                 f"record {hdr.record_name!r} could not be decoded ({type(exc).__name__}: {exc})",
                 format="wfdb", path=name)
             error.__cause__ = exc
-            yield PoolOutcome(name, None, error, tuple(files + reader.used))
+            yield GroupOutcome(name, None, error, tuple(files + reader.used))
         else:
-            yield PoolOutcome(name, record, None, tuple(files + reader.used))
+            yield GroupOutcome(name, record, None, tuple(files + reader.used))
 
 
-def _parse_entry(entry: Entry) -> WfdbHeader | EcgIngestError:
+def _parse_entry(entry: PoolFile) -> WfdbHeader | EcgIngestError:
     try:
         if entry.size > (1 << 24):
             raise _hdr_error(f"header of {entry.size} bytes is implausibly large", "size")
@@ -552,7 +560,7 @@ class _Decoded:
 class _Reader:
     """Decodes one record from a pool, remembering every file it used."""
 
-    def __init__(self, pool: Mapping[str, Entry], strict: bool,
+    def __init__(self, pool: Mapping[str, PoolFile], strict: bool,
                  arena: Arena | None = None) -> None:
         self.pool = pool
         self.strict = strict
@@ -569,7 +577,7 @@ class _Reader:
             raise error(message, format="wfdb", path=path)
         notes.append(message)
 
-    def _entry(self, record: str, file_name: str) -> Entry:
+    def _entry(self, record: str, file_name: str) -> PoolFile:
         entry = self.pool.get(file_name)
         if entry is None:
             raise MissingFileError(
@@ -606,7 +614,7 @@ class _Reader:
         groups = _groups(specs)
         # group entries and the frames they hold, checked before any allocation
         avail: list[int | None] = []
-        entries: list[Entry | None] = []
+        entries: list[PoolFile | None] = []
         data_bytes = 0
         for start, stop in groups:
             spec = specs[start]
@@ -719,7 +727,7 @@ class _Reader:
                 f"samples) but its signal files hold only {data_bytes} bytes; the sample "
                 "count in the header is wrong", format="wfdb", field="number of samples")
 
-    def _packed(self, hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: Entry,
+    def _packed(self, hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile,
                 nframes: int, avail_frames: int) -> tuple[list[np.ndarray], list[int], list[int]]:
         fmt = group[0].fmt
         dtype = np.int32 if fmt in _WIDE else np.int16
@@ -747,7 +755,7 @@ class _Reader:
                                    path=entry.path)
         return outs, counts, sums
 
-    def _flac(self, hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: Entry,
+    def _flac(self, hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile,
               nframes: int | None) -> tuple[list[np.ndarray], list[int], list[int]]:
         import soundfile
 
@@ -758,7 +766,8 @@ class _Reader:
             raise HeaderError(f"FLAC signal file {group[0].file_name!r} needs at most 8 signals "
                               "with equal samples per frame", format="wfdb",
                               path=entry.path)
-        data = bytes(entry.read())
+        with entry.view() as whole:
+            data = bytes(whole)
         if data[:4] != b"fLaC":
             raise CorruptDataError(f"signal file {group[0].file_name!r} of format {fmt} is not "
                                    "a FLAC stream (no 'fLaC' signature)", format="wfdb",
@@ -991,7 +1000,7 @@ class _Reader:
                       start_time=hdr.start_time, warnings=notes, extras=extras)
 
 
-def _signal_bytes(entry: Entry) -> contextlib.AbstractContextManager[memoryview]:
+def _signal_bytes(entry: PoolFile) -> contextlib.AbstractContextManager[memoryview]:
     """The bytes of a signal file; a file on disk is memory-mapped, not copied, so the
     peak memory of a decode is the size of the output arrays."""
     return entry.view()
