@@ -15,7 +15,8 @@ import numpy as np
 from ._ext import scale as _scale
 from .errors import EcgWarning
 
-__all__ = ["Signal", "Annotation", "Metadata", "Record", "METADATA_FIELDS"]
+__all__ = ["Signal", "Annotation", "Metadata", "Record", "RecordInfo", "SignalInfo",
+           "METADATA_FIELDS"]
 
 
 def emit_warnings(record: Record, stacklevel: int = 2) -> None:
@@ -292,6 +293,66 @@ class Record:
                 for s in self.signals
             ],
             "annotations": len(self.annotations),
+            "metadata": {k: _jsonable(v) for k, v in self.metadata.as_dict().items()
+                         if v is not None},
+            "overridden": sorted(self.metadata.overridden),
+            "sources": list(self.sources),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """What a header says of one signal, without its samples."""
+
+    label: str
+    sample_rate: float
+    samples: int
+    units: str
+    dtype: str | None = None
+    """NumPy dtype of ``Signal.digital`` where the header fixes it, else None."""
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    """A record's header facts without its samples: what ``ecgingest inspect`` prints.
+
+    Formats read these from headers alone, so inspecting a large upload costs
+    its headers, not its samples.
+    """
+
+    name: str
+    format: str
+    format_detail: str
+    signals: tuple[SignalInfo, ...]
+    start_time: dt.datetime | dt.time | None = None
+    metadata: Metadata = field(default_factory=Metadata)
+    annotations: int = 0
+    sources: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, record: Record) -> RecordInfo:
+        """The facts of a decoded record (for formats without a header-only path)."""
+        return cls(record.name, record.format, record.format_detail,
+                   tuple(SignalInfo(s.label, s.sample_rate, len(s), s.units,
+                                    str(s.digital.dtype)) for s in record.signals),
+                   record.start_time, record.metadata, len(record.annotations),
+                   record.sources, tuple(record.warnings))
+
+    def replace(self, **changes: Any) -> RecordInfo:
+        return dataclasses.replace(self, **changes)
+
+    def summary(self) -> dict[str, Any]:
+        """The same JSON-ready description as :meth:`Record.summary`."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "format_detail": self.format_detail,
+            "start_time": None if self.start_time is None else self.start_time.isoformat(),
+            "signals": [{"label": s.label, "sample_rate": s.sample_rate, "samples": s.samples,
+                         "units": s.units, "dtype": s.dtype} for s in self.signals],
+            "annotations": self.annotations,
             "metadata": {k: _jsonable(v) for k, v in self.metadata.as_dict().items()
                          if v is not None},
             "overridden": sorted(self.metadata.overridden),

@@ -36,9 +36,10 @@ from ..errors import (
 )
 from ..limits import Limits
 
+from ..record import Record, RecordInfo
+
 if TYPE_CHECKING:
     from .._arena import Arena
-    from ..record import Record
 
 __all__ = [
     "PROBE_BYTES",
@@ -272,6 +273,13 @@ class SingleFileFormat(ABC):
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
         """The record, or an :class:`~ecgingest.errors.EcgIngestError` raised."""
 
+    def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
+        """Header facts without decoding samples (``ecgingest inspect``).
+
+        The default decodes; a format overrides it with a header-only path.
+        """
+        return RecordInfo.of(self.decode(data, ctx))
+
 
 @dataclass(frozen=True)
 class GroupOutcome:
@@ -279,7 +287,8 @@ class GroupOutcome:
 
     anchor: str
     """Name of the file that anchors the record (a WFDB header)."""
-    record: Record | None
+    record: Record | RecordInfo | None
+    """The record (a :class:`RecordInfo` from :meth:`MultiFileFormat.inspect_group`)."""
     error: EcgIngestError | None
     files: tuple[str, ...]
     """Names of the pool's files the record was built from (anchor first)."""
@@ -307,6 +316,18 @@ class MultiFileFormat(ABC):
         carries the upload's mode, limits and budget (make one per file with
         :meth:`DecodeContext.for_file`).
         """
+
+    def inspect_group(self, pool: Mapping[str, PoolFile], anchors: Sequence[str],
+                      ctx: DecodeContext) -> Iterator[GroupOutcome]:
+        """As :meth:`read_group`, with :class:`RecordInfo` records read from headers.
+
+        The default decodes; a format overrides it with a header-only path.
+        """
+        for outcome in self.read_group(pool, anchors, ctx):
+            if isinstance(outcome.record, Record):
+                outcome = GroupOutcome(outcome.anchor, RecordInfo.of(outcome.record),
+                                       outcome.error, outcome.files)
+            yield outcome
 
     def unused_anchor_reason(self, name: str) -> str:
         """Why an anchor that yielded no record (consumed by nothing) is skipped."""
