@@ -13,7 +13,7 @@ from .chunked import ChunkedUpload
 from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
 from .formats.wfdb import WfdbHeader, read_wfdb_header
-from .ingest import EntryError, IngestResult, ingest, read
+from .ingest import EntryError, IngestResult, RecordIterator, ingest, iter_records, read
 from .limits import Limits
 from .many import ingest_many
 from .overrides import Overrides
@@ -27,6 +27,8 @@ __all__ = [
     "read",
     "ingest",
     "ingest_many",
+    "iter_records",
+    "RecordIterator",
     "IngestResult",
     "EntryError",
     "Skipped",

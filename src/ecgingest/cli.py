@@ -9,26 +9,52 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import EcgIngestError
-from .ingest import IngestResult, ingest
+from .ingest import EntryError, IngestResult, Progress, inspect_upload
+from .record import Record, RecordInfo
+from .sources import Skipped
 
 
-def _inspect_one(path: str, strict: bool) -> dict[str, Any]:
+def _inspect_one(path: str, strict: bool, show_progress: bool) -> dict[str, Any]:
+    """Header facts of one upload: no samples are decoded."""
+    bar = _progress_bar(path) if show_progress else None
     try:
-        result: IngestResult = ingest(path, strict=strict)
+        records, skipped, errors = inspect_upload(
+            path, strict=strict, progress=None if bar is None else _advance(bar))
     except (EcgIngestError, OSError) as exc:
         return {"input": path, "records": [], "skipped": [],
                 "errors": [{"paths": [path], "type": type(exc).__name__, "message": str(exc)}]}
-    return {"input": path, **_result_report(result)}
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"input": path, **_report(records, skipped, errors)}
+
+
+def _progress_bar(path: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(desc=path, unit=" entries", file=sys.stderr, leave=False, delay=0.5)
+
+
+def _advance(bar: Any) -> Progress:
+    def advance(count: int, entry: str) -> None:
+        bar.update(count - bar.n)
+
+    return advance
+
+
+def _report(records: Sequence[Record | RecordInfo], skipped: Sequence[Skipped],
+            errors: Sequence[EntryError]) -> dict[str, Any]:
+    """Records, skipped entries and errors of one upload, JSON-ready."""
+    return {
+        "records": [r.summary() for r in records],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "errors": [{"paths": list(e.paths), "type": type(e.error).__name__,
+                    "message": str(e.error)} for e in errors],
+    }
 
 
 def _result_report(result: IngestResult) -> dict[str, Any]:
-    """Records, skipped entries and errors of one upload, JSON-ready."""
-    return {
-        "records": [r.summary() for r in result.records],
-        "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
-        "errors": [{"paths": list(e.paths), "type": type(e.error).__name__,
-                    "message": str(e.error)} for e in result.errors],
-    }
+    return _report(result.records, result.skipped, result.errors)
 
 
 def _print_text(report: dict[str, Any], out) -> None:
@@ -81,7 +107,7 @@ def _ingest_many(args: argparse.Namespace) -> int:
                 print(json.dumps({"upload": str(source), **_result_report(result)}))
             else:
                 for err in result.errors:
-                    print(f"error {source}: {type(err.error).__name__}: {err.error}")
+                    print(f"error {source!s}: {type(err.error).__name__}: {err.error}")
     finally:
         if client is not None:
             client.close()
@@ -106,6 +132,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.add_argument("--strict", action="store_true",
                          help="treat tolerated deviations and skipped entries as errors")
+    inspect.add_argument("--no-progress", action="store_true",
+                         help="never show progress (shown on a terminal for long uploads)")
     many = commands.add_parser(
         "ingest-many", help="ingest many uploads in parallel and print a summary")
     many.add_argument("paths", nargs="+", metavar="PATH",
@@ -127,7 +155,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if not args.paths:
         parser.error("inspect needs at least one PATH (or --demo)")
 
-    reports = [_inspect_one(path, args.strict) for path in args.paths]
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    reports = [_inspect_one(path, args.strict, show_progress) for path in args.paths]
     if args.json:
         json.dump(reports, sys.stdout, indent=2)
         sys.stdout.write("\n")

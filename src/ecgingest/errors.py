@@ -75,11 +75,11 @@ class EcgIngestError(Exception):
         prefix = f"[{', '.join(where)}] " if where else ""
         return prefix + self.message
 
-    def __reduce__(self):  # keep context across pickling (worker processes)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep context across pickling (worker processes)
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
-def _rebuild(cls: type, message: str, state: dict) -> EcgIngestError:
+def _rebuild(cls: type[EcgIngestError], message: str, state: dict[str, Any]) -> EcgIngestError:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
     err.__dict__.update(state)

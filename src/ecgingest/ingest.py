@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from .errors import (
 from .formats._base import DecodeContext, MultiFileFormat, OutputBudget, SingleFileFormat
 from .limits import ByteBudget, Limits
 from .overrides import Overrides
-from .record import Record, emit_warnings
+from .record import Record, RecordInfo, emit_warnings
 from .sources import Entry, Failed, Skipped, Source, Upload
 from .uploads import directory_pool, open_upload
 
-__all__ = ["ingest", "read", "IngestResult", "EntryError", "Skipped"]
+__all__ = ["ingest", "read", "iter_records", "RecordIterator", "inspect_upload",
+           "IngestResult", "EntryError", "Skipped"]
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,21 @@ def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
 
 
 class _Walk:
-    """State of one upload walk; keeps the order rules of INGESTION.md §4."""
+    """State of one upload walk: decodes entries as they come and reports outcomes.
 
-    def __init__(self, strict: bool, limits: Limits) -> None:
+    Records (or, for ``inspect``, :class:`RecordInfo`), skips and errors are
+    put on ``events`` as they are known: single-file records during the walk,
+    multi-file records in :meth:`finish`. :func:`ingest` orders them as
+    INGESTION.md §4 says; :func:`iter_records` hands them on at once.
+    """
+
+    def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False) -> None:
         self.strict = strict
         self.limits = limits
+        self.header_only = header_only
         self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
-        self.result = IngestResult()
+        self.events: deque[_Event] = deque()
         self.index = 0
-        self.skipped: list[tuple[int, Skipped]] = []
-        self.single: list[Record] = []
         self.groups: dict[str, dict[str, Entry]] = {}
         # (directory, anchor name, its format) in entry order
         self.anchors: list[tuple[str, str, MultiFileFormat]] = []
@@ -89,14 +96,17 @@ class _Walk:
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
             raise error
-        self.result.errors.append(EntryError(paths, error))
+        self.events.append(_Event("error", self.index, EntryError(paths, error)))
+
+    def skip(self, index: int, skipped: Skipped) -> None:
+        self.events.append(_Event("skipped", index, skipped))
 
     def add(self, item: Entry | Skipped | Failed,
             fmt: SingleFileFormat | None = None) -> None:
         """Take the next item of the walk (``fmt``: its format when already detected)."""
         self.index += 1
         if isinstance(item, Skipped):
-            self.skipped.append((self.index, item))
+            self.skip(self.index, item)
             return
         if isinstance(item, Failed):  # bytes never reach a decoder
             self.fail((item.path,), item.error)
@@ -113,17 +123,18 @@ class _Walk:
 
     def decode_single(self, item: Entry, fmt: SingleFileFormat) -> None:
         ctx = self.context(fmt.name, name=item.name, path=item.path)
+        read = fmt.inspect if self.header_only else fmt.decode
         try:
             with item.view(prefault=fmt.prefault) as data:
-                record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+                record = _guarded(fmt.name, item.path, lambda: read(data, ctx))
         except EcgIngestError as exc:
             self.fail((item.path,), exc)
         else:
-            self.single.append(_deliver(record, (item.path,)))
+            self.events.append(_Event("single", self.index, _deliver(record, (item.path,))))
         item.release()
 
-    def finish(self) -> IngestResult:
-        multi: list[tuple[int, Record]] = []
+    def finish(self) -> None:
+        """Decode the multi-file records, directory by directory, then report the rest."""
         used: set[str] = set()
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
         for directory, name, fmt in self.anchors:
@@ -131,7 +142,8 @@ class _Walk:
         for (directory, fmt), names in by_group.items():
             pool = self.groups[directory]
             ctx = self.context(fmt.name, path=directory or None)
-            for outcome in fmt.read_group(pool, names, ctx):
+            read = fmt.inspect_group if self.header_only else fmt.read_group
+            for outcome in read(pool, names, ctx):
                 paths = tuple(_join(directory, n) for n in outcome.files)
                 used.update(paths)
                 if outcome.error is not None:
@@ -140,7 +152,7 @@ class _Walk:
                 else:
                     assert outcome.record is not None
                     order = self.entry_index[_join(directory, outcome.anchor)]
-                    multi.append((order, _deliver(outcome.record, paths)))
+                    self.events.append(_Event("multi", order, _deliver(outcome.record, paths)))
         for directory, _ in by_group:  # this group is done: keep memory to one copy
             for entry in self.groups[directory].values():
                 entry.discard()
@@ -155,21 +167,24 @@ class _Walk:
                         reason = owner.unused_anchor_reason(name)
                     else:
                         reason = _unmatched_reason(name, directory in anchored)
-                    self.skipped.append((self.entry_index[entry.path], Skipped(entry.path, reason)))
-        multi.sort(key=lambda pair: pair[0])
-        self.skipped.sort(key=lambda pair: pair[0])
-        self.result.records = self.single + [record for _, record in multi]
-        self.result.skipped = [s for _, s in self.skipped]
-        return self.result
+                    self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
+        self.groups.clear()
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str  # "single", "multi" (records), "skipped", "error"
+    order: int  # index of the entry in the walk (of the anchor, for multi-file records)
+    value: Any
 
 
 def _join(directory: str, name: str) -> str:
     return f"{directory}/{name}" if directory else name
 
 
-def _deliver(record: Record, paths: tuple[str, ...]) -> Record:
-    """A decoded record as the result keeps it: its sources set and its tolerated
-    deviations issued as one warning."""
+def _deliver(record: Any, paths: tuple[str, ...]) -> Any:
+    """A decoded record (or RecordInfo) as the result keeps it: its sources set and
+    its tolerated deviations issued as one warning."""
     record = record if record.sources else record.replace(sources=paths)
     emit_warnings(record, stacklevel=4)
     return record
@@ -213,6 +228,90 @@ def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
     return path, fmt
 
 
+def _check_limits(limits: Limits | None) -> Limits:
+    limits = Limits() if limits is None else limits
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be an ecgingest.Limits, not {type(limits).__name__}")
+    return limits
+
+
+Progress = Callable[[int, str], None]
+"""Called after each entry of an upload with the count so far and the entry's path."""
+
+
+def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool = False,
+            progress: Progress | None = None) -> Generator[_Event, None, None]:
+    """The outcomes of one upload, each as soon as it is known."""
+    budget = ByteBudget(limits)
+    walk = _Walk(strict, limits, header_only=header_only)
+    anchor = _anchor_path(source)
+    if anchor is not None:
+        header, fmt = anchor
+        pool = directory_pool(header, budget)
+        walk.groups[""] = pool
+        walk.anchors.append(("", header.name, fmt))
+        walk.entry_index = {name: i for i, name in enumerate(pool)}
+        walk.finish()
+        # the other files of the directory were never asked for: not "skipped"
+        yield from (event for event in walk.events if event.kind != "skipped")
+        return
+    with open_upload(source, limits, budget) as upload:
+        if upload.single is not None:
+            _read_single(upload, upload.single, walk)
+            yield from _drain(walk.events)
+        else:
+            entries = upload.entries()
+            while True:
+                try:
+                    item = next(entries, None)
+                except EcgIngestError as exc:  # the container itself broke off
+                    walk.fail((exc.path or upload.label,), exc)
+                    break
+                if item is None:
+                    break
+                walk.add(item)
+                if progress is not None:
+                    progress(walk.index, item.path)
+                yield from _drain(walk.events)
+        walk.finish()
+        yield from _drain(walk.events)
+
+
+def _drain(events: deque[_Event]) -> Iterator[_Event]:
+    while events:
+        yield events.popleft()
+
+
+def _collect(events: Iterator[_Event], strict: bool) -> tuple[
+        list[Any], list[Skipped], list[EntryError]]:
+    """Records in contract order (INGESTION.md §4), skipped entries, errors."""
+    single: list[Any] = []
+    multi: list[tuple[int, Any]] = []
+    skipped: list[tuple[int, Skipped]] = []
+    errors: list[EntryError] = []
+    for event in events:
+        if event.kind == "single":
+            single.append(event.value)
+        elif event.kind == "multi":
+            multi.append((event.order, event.value))
+        elif event.kind == "skipped":
+            skipped.append((event.order, event.value))
+        else:
+            errors.append(event.value)
+    multi.sort(key=lambda pair: pair[0])
+    skipped.sort(key=lambda pair: pair[0])
+    ordered_skips = [s for _, s in skipped]
+    if strict and ordered_skips:
+        raise _skipped_error(ordered_skips)
+    return single + [record for _, record in multi], ordered_skips, errors
+
+
+def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:
+    return SkippedEntriesError(
+        f"{len(skipped)} entries matched no format (first: "
+        f"{skipped[0].path!r}: {skipped[0].reason})", skipped=skipped)
+
+
 def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
            strict: bool = False, limits: Limits | None = None) -> IngestResult:
     """Decode every record of one upload (file, directory, archive, bytes or stream).
@@ -222,44 +321,89 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
     either instead.
     """
     checked = Overrides.coerce(overrides)  # validated before any decoding
-    limits = Limits() if limits is None else limits
-    if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be an ecgingest.Limits, not {type(limits).__name__}")
-    budget = ByteBudget(limits)
-    walk = _Walk(strict, limits)
-    anchor = _anchor_path(source)
-    if anchor is not None:
-        header, fmt = anchor
-        pool = directory_pool(header, budget)
-        walk.groups[""] = pool
-        walk.anchors.append(("", header.name, fmt))
-        walk.entry_index = {name: i for i, name in enumerate(pool)}
-        result = walk.finish()
-        result.skipped = []  # the other files of the directory were never asked for
-    else:
-        with open_upload(source, limits, budget) as upload:
-            if upload.single is not None:
-                _read_single(upload, upload.single, walk)
-            else:
-                entries = upload.entries()
-                while True:
-                    try:
-                        item = next(entries, None)
-                    except EcgIngestError as exc:  # the container itself broke off
-                        walk.fail((exc.path or upload.label,), exc)
-                        break
-                    if item is None:
-                        break
-                    walk.add(item)
-            result = walk.finish()
-    if strict and result.skipped:
-        raise SkippedEntriesError(
-            f"{len(result.skipped)} entries matched no format (first: "
-            f"{result.skipped[0].path!r}: {result.skipped[0].reason})",
-            skipped=result.skipped)
+    limits = _check_limits(limits)
+    records, skipped, errors = _collect(_events(source, strict=strict, limits=limits), strict)
     if checked:
-        result.records = [checked.apply(r) for r in result.records]
-    return result
+        records = [checked.apply(r) for r in records]
+    return IngestResult(records, skipped, errors)
+
+
+class RecordIterator(Iterator[Record]):
+    """The records of one upload, each as soon as it is complete.
+
+    Single-file records come as their entries are read; multi-file (WFDB)
+    records once the walk has seen every entry, one directory at a time. So
+    a service can process a large upload while holding one record at a time.
+    ``skipped`` and ``errors`` grow as the walk goes and are complete once
+    the iteration ends. Use it as a context manager (or call :meth:`close`)
+    to stop early and release the upload.
+    """
+
+    def __init__(self, source: Source, *, overrides: Overrides | None, strict: bool,
+                 limits: Limits) -> None:
+        self.skipped: list[Skipped] = []
+        self.errors: list[EntryError] = []
+        self._overrides = overrides
+        self._strict = strict
+        self._events = _events(source, strict=strict, limits=limits)
+
+    def __iter__(self) -> RecordIterator:
+        return self
+
+    def __next__(self) -> Record:
+        for event in self._events:
+            if event.kind == "skipped":
+                self.skipped.append(event.value)
+            elif event.kind == "error":
+                self.errors.append(event.value)
+            else:
+                record: Record = event.value
+                return self._overrides.apply(record) if self._overrides else record
+        if self._strict and self.skipped:
+            self.skipped.sort(key=lambda s: s.path)
+            raise _skipped_error(self.skipped)
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the walk and release the upload (files, archive handles)."""
+        self._events.close()
+
+    def __enter__(self) -> RecordIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
+                 strict: bool = False, limits: Limits | None = None) -> RecordIterator:
+    """Records of one upload as each is complete, without keeping the others.
+
+    Same inputs and outcomes as :func:`ingest`, in completion order instead of
+    the contract order: single-file records in entry order as they are read,
+    then multi-file records in header order. Memory is bounded by the largest
+    record, not the upload, as long as the caller drops each record.
+
+    >>> for record in ecgingest.iter_records("upload.zip"):   # doctest: +SKIP
+    ...     store(record)
+    """
+    checked = Overrides.coerce(overrides)
+    return RecordIterator(source, overrides=checked, strict=strict,
+                          limits=_check_limits(limits))
+
+
+def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | None = None,
+                   progress: Progress | None = None
+                   ) -> tuple[list[RecordInfo], list[Skipped], list[EntryError]]:
+    """Header facts of every record of an upload, without decoding samples.
+
+    What ``ecgingest inspect`` prints: the same records, skips and errors as
+    :func:`ingest` where headers tell (a damaged sample section is found only
+    by decoding). ``progress`` is called after each entry.
+    """
+    events = _events(source, strict=strict, limits=_check_limits(limits), header_only=True,
+                     progress=progress)
+    return _collect(events, strict)
 
 
 def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,

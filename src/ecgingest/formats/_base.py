@@ -35,7 +35,6 @@ from ..errors import (
     UnsupportedFeatureError,
 )
 from ..limits import Limits
-
 from ..record import Record, RecordInfo
 
 if TYPE_CHECKING:
