@@ -1,0 +1,162 @@
+"""The format plug-in seam: formats import only the contract, the pipeline names no format,
+and every registered format keeps the contract."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import ecgingest
+from ecgingest import formats
+from ecgingest.detect import detect, tried_formats
+from ecgingest.errors import (
+    CorruptDataError,
+    LimitExceededError,
+    MissingDependencyError,
+    TruncatedError,
+    UnsupportedFeatureError,
+)
+from ecgingest.formats._base import (
+    STATUS_BAD_CODE,
+    STATUS_OK,
+    STATUS_TRUNCATED,
+    STATUS_UNSUPPORTED,
+    DecodeContext,
+    MultiFileFormat,
+    Probe,
+    SingleFileFormat,
+    require,
+)
+from ecgingest.limits import Limits
+
+PACKAGE = Path(ecgingest.__file__).parent
+PIPELINE = {"ingest", "detect", "archive", "uploads", "sources", "many", "cli", "chunked"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Top-level ecgingest module names a source file imports (relative or absolute)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[:len(package) - node.level + 1])
+                parts = base + (node.module.split(".") if node.module else [])
+                if node.module is None:
+                    found.update(".".join(base + [a.name]) for a in node.names)
+            else:
+                parts = (node.module or "").split(".")
+            found.add(".".join(parts))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("ecgingest")}
+
+
+def _format_sources() -> list[Path]:
+    return sorted((PACKAGE / "formats").rglob("*.py"))
+
+
+@pytest.mark.parametrize("source", _format_sources(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_a_format_module_imports_no_part_of_the_pipeline(source):
+    for name in _imported_modules(source):
+        parts = name.split(".")
+        assert not (len(parts) > 1 and parts[1] in PIPELINE), (
+            f"{source.name} imports {name}: formats import only formats._base, errors, "
+            "record and limits")
+
+
+@pytest.mark.parametrize("module", ["ingest", "detect", "uploads", "many", "cli", "sources"])
+def test_the_pipeline_imports_no_format_by_name(module):
+    source = PACKAGE / f"{module}.py"
+    if not source.exists():
+        source = PACKAGE / module / "__init__.py"
+    for name in _imported_modules(source):
+        parts = name.split(".")
+        if len(parts) > 2 and parts[1] == "formats":
+            assert parts[2] == "_base", f"{module} imports the format module {name}"
+
+
+def test_the_registry_lists_single_file_formats_in_contract_order_then_multi_file_ones():
+    kinds = [type(f).__mro__[1] for f in formats.FORMATS]
+    assert kinds == sorted(kinds, key=lambda k: k is MultiFileFormat)
+    assert tried_formats()[:4] == ("edf", "scp", "compressed_delta", "kardia")
+    assert "wfdb" in tried_formats()
+
+
+@pytest.mark.parametrize("fmt", formats.FORMATS, ids=lambda f: f.name)
+def test_every_registered_format_keeps_the_contract(fmt):
+    assert isinstance(fmt, (SingleFileFormat, MultiFileFormat))
+    assert fmt.name and fmt.name == fmt.name.lower()
+    probe = Probe.of_bytes(b"\x00" * 10, "x.bin")
+    if isinstance(fmt, SingleFileFormat):
+        assert fmt.sniff(probe) is False
+    else:
+        assert fmt.sniff_anchor(probe) is False
+
+
+def test_a_sniffer_that_raises_counts_as_not_claiming(monkeypatch):
+    class Exploding(SingleFileFormat):
+        name = "exploding"
+
+        def sniff(self, probe):
+            raise RuntimeError("boom")
+
+        def decode(self, data, ctx):
+            raise AssertionError("never reached")
+
+    monkeypatch.setattr(formats, "FORMATS", (Exploding(), *formats.FORMATS))
+    assert detect(Probe.of_bytes(b"not an ECG")) is None
+
+
+def test_a_probe_never_shows_more_than_the_bounded_prefix():
+    requested: list[int] = []
+
+    def read_head(n: int) -> bytes:
+        requested.append(n)
+        return b"x" * n
+
+    probe = Probe("big.bin", 10**9, read_head)
+    assert len(probe.head(10**9)) == 64 * 1024
+    assert requested == [64 * 1024]
+
+
+@pytest.mark.parametrize("status, cls", [
+    (STATUS_TRUNCATED, TruncatedError),
+    (STATUS_BAD_CODE, CorruptDataError),
+    (STATUS_UNSUPPORTED, UnsupportedFeatureError),
+    (-99, CorruptDataError),
+])
+def test_kernel_statuses_become_typed_errors_that_name_the_data(status, cls):
+    ctx = DecodeContext("edf", path="a/b.edf")
+    ctx.check_status(STATUS_OK, "signal 1")
+    with pytest.raises(cls) as info:
+        ctx.check_status(status, "signal 1")
+    assert info.value.format == "edf" and info.value.path == "a/b.edf"
+    assert str(info.value).count("signal 1") == 1 and "status" not in str(info.value)
+
+
+def test_deviations_are_warnings_when_tolerant_and_errors_when_strict():
+    tolerant = DecodeContext("scp")
+    tolerant.deviation("odd field")
+    assert tolerant.warnings == ["odd field"]
+    with pytest.raises(ecgingest.errors.HeaderError, match="odd field"):
+        DecodeContext("scp", strict=True).deviation("odd field")
+
+
+def test_the_decoded_output_budget_is_shared_by_every_file_of_an_upload():
+    ctx = DecodeContext("wfdb", limits=Limits(max_decoded_size=1000))
+    other = ctx.for_file(path="b.dat")
+    ctx.reserve_output(600, "record a")
+    with pytest.raises(LimitExceededError) as info:
+        other.reserve_output(600, "record b")
+    assert info.value.limit == "max_decoded_size" and info.value.path == "b.dat"
+
+
+def test_a_missing_optional_dependency_names_the_extra_to_install():
+    with pytest.raises(MissingDependencyError) as info:
+        require("ecgingest_no_such_module", format="dicom", extra="dicom")
+    assert info.value.extra == "dicom" and "pip install 'ecgingest[dicom]'" in str(info.value)
+    assert isinstance(info.value, ImportError)
