@@ -133,12 +133,20 @@ class _Walk:
             self.events.append(_Event("single", self.index, _deliver(record, (item.path,))))
         item.release()
 
-    def finish(self) -> None:
-        """Decode the multi-file records, directory by directory, then report the rest."""
+    def finish(self) -> Iterator[_Event]:
+        """Decode the multi-file records, directory by directory, then report the rest.
+
+        Yields each outcome as soon as it is known, and lets each directory's
+        files go once its records are built, so a caller that drops records
+        holds one directory at a time.
+        """
         used: set[str] = set()
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
         for directory, name, fmt in self.anchors:
             by_group.setdefault((directory, fmt), []).append(name)
+        remaining = {}  # directory -> groups (formats) still to read there
+        for directory, _ in by_group:
+            remaining[directory] = remaining.get(directory, 0) + 1
         for (directory, fmt), names in by_group.items():
             pool = self.groups[directory]
             ctx = self.context(fmt.name, path=directory or None)
@@ -153,10 +161,11 @@ class _Walk:
                     assert outcome.record is not None
                     order = self.entry_index[_join(directory, outcome.anchor)]
                     self.events.append(_Event("multi", order, _deliver(outcome.record, paths)))
-        for directory, _ in by_group:  # this group is done: keep memory to one copy
-            for entry in self.groups[directory].values():
-                entry.discard()
-        anchored = {directory for directory, _ in by_group}
+                yield from _drain(self.events)
+            remaining[directory] -= 1
+            if not remaining[directory]:  # this directory is done: let its bytes go
+                for entry in pool.values():
+                    entry.discard()
         for directory, pool in self.groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
@@ -166,9 +175,10 @@ class _Walk:
                     elif owner is not None:
                         reason = owner.unused_anchor_reason(name)
                     else:
-                        reason = _unmatched_reason(name, directory in anchored)
+                        reason = _unmatched_reason(name, directory in remaining)
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
         self.groups.clear()
+        yield from _drain(self.events)
 
 
 @dataclass(frozen=True)
@@ -251,9 +261,8 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
         walk.groups[""] = pool
         walk.anchors.append(("", header.name, fmt))
         walk.entry_index = {name: i for i, name in enumerate(pool)}
-        walk.finish()
         # the other files of the directory were never asked for: not "skipped"
-        yield from (event for event in walk.events if event.kind != "skipped")
+        yield from (event for event in walk.finish() if event.kind != "skipped")
         return
     with open_upload(source, limits, budget) as upload:
         if upload.single is not None:
@@ -273,8 +282,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                 if progress is not None:
                     progress(walk.index, item.path)
                 yield from _drain(walk.events)
-        walk.finish()
-        yield from _drain(walk.events)
+        yield from walk.finish()
 
 
 def _drain(events: deque[_Event]) -> Iterator[_Event]:
