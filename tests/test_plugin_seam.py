@@ -160,3 +160,21 @@ def test_a_missing_optional_dependency_names_the_extra_to_install():
         require("ecgingest_no_such_module", format="dicom", extra="dicom")
     assert info.value.extra == "dicom" and "pip install 'ecgingest[dicom]'" in str(info.value)
     assert isinstance(info.value, ImportError)
+
+
+def test_a_file_a_format_declines_is_skipped_with_the_formats_reason(monkeypatch):
+    from ecgingest.formats._base import NotARecord
+
+    class Images(SingleFileFormat):
+        name = "images"
+
+        def sniff(self, probe):
+            return probe.head(4) == b"IMG!"
+
+        def decode(self, data, ctx):
+            raise NotARecord("an image without waveforms")
+
+    monkeypatch.setattr(formats, "FORMATS", (Images(), *formats.FORMATS))
+    result = ecgingest.ingest(b"IMG!" + b"\0" * 100)
+    assert result.records == [] and result.errors == []
+    assert [(s.path, s.reason) for s in result.skipped] == [("upload", "an image without waveforms")]

@@ -18,7 +18,13 @@ from .errors import (
     SkippedEntriesError,
     UnsupportedFormatError,
 )
-from .formats._base import DecodeContext, MultiFileFormat, OutputBudget, SingleFileFormat
+from .formats._base import (
+    DecodeContext,
+    MultiFileFormat,
+    NotARecord,
+    OutputBudget,
+    SingleFileFormat,
+)
 from .limits import ByteBudget, Limits
 from .overrides import Overrides
 from .record import Record, RecordInfo, emit_warnings
@@ -58,7 +64,7 @@ def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
     except EcgIngestError as exc:
         exc.with_context(path=path, format=fmt_name)
         raise
-    except (OSError, KeyboardInterrupt):
+    except (OSError, KeyboardInterrupt, NotARecord):
         raise
     except Exception as exc:  # a decoder bug must still surface as a typed error
         raise CorruptDataError(
@@ -129,6 +135,8 @@ class _Walk:
                 record = _guarded(fmt.name, item.path, lambda: read(data, ctx))
         except EcgIngestError as exc:
             self.fail((item.path,), exc)
+        except NotARecord as declined:
+            self.skip(self.index, Skipped(item.path, declined.reason))
         else:
             self.events.append(_Event("single", self.index, _deliver(record, (item.path,))))
         item.release()
@@ -316,7 +324,7 @@ def _collect(events: Iterator[_Event], strict: bool) -> tuple[
 
 def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:
     return SkippedEntriesError(
-        f"{len(skipped)} entries matched no format (first: "
+        f"{len(skipped)} entries yielded no record (first: "
         f"{skipped[0].path!r}: {skipped[0].reason})", skipped=skipped)
 
 
@@ -424,7 +432,7 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
         if result.skipped:
             first = result.skipped[0]
             raise UnsupportedFormatError(
-                f"no record found: {len(result.skipped)} entries matched no format "
+                f"no record found: {len(result.skipped)} entries were skipped "
                 f"(first: {first.path!r}: {first.reason})", tried=_tried(), path=first.path)
         raise UnsupportedFormatError("no record found: the upload holds no files",
                                      tried=_tried())

@@ -57,6 +57,7 @@ __all__ = [
     "STATUS_BAD_CODE",
     "STATUS_UNSUPPORTED",
     "require",
+    "NotARecord",
 ]
 
 PROBE_BYTES = 64 * 1024
@@ -237,6 +238,15 @@ class DecodeContext:
                 f"{what}: {count} is more than Limits.{limit_name} ({bound}); raise it to "
                 f"read this file", limit=limit_name, value=bound, format=self.format,
                 path=self.path)
+
+
+class NotARecord(Exception):
+    """Raised by a decoder for a file of its format that holds no record (a DICOM image
+    without waveforms): the pipeline reports the file as skipped, with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def require(module: str, *, format: str, extra: str) -> Any:
