@@ -97,9 +97,9 @@ class _Header:
 def _number(values: dict[str, str], key: str, ctx: DecodeContext, *,
             positive: bool = False, default: float | None = None) -> float:
     if key not in values:
-        if default is None:
-            ctx.fail(HeaderError, f"the header has no {key}", field=key)
-        return default
+        if default is not None:
+            return default
+        ctx.fail(HeaderError, f"the header has no {key}", field=key)
     try:
         number = float(values[key])
     except ValueError:
