@@ -81,6 +81,12 @@ def test_every_docs_page_is_in_the_site_navigation():
     assert pages and [p for p in pages if p not in nav] == []
 
 
+def test_api_reference_documents_every_public_name():
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^::: ecgingest\.(\w+)", text, re.M))
+    assert set(ecgingest.__all__) - {"__version__"} - documented == set()
+
+
 def test_mkdocs_config_names_no_machine_path():
     text = re.sub(r"[a-z]+://\S*", "", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     assert not re.search(r"(^|[\s:\[,'\"])(/|~/|[A-Za-z]:\\)", text, re.M), \
