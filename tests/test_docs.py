@@ -17,6 +17,7 @@ import doctest
 import importlib.util
 import io
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -233,3 +234,12 @@ def test_template_inspect_reads_the_header_facts_decode_gives(template_format):
     decoded = RecordInfo.of(template_format.decode(data, DecodeContext("ecg_csv",
                                                                        name="x.csv")))
     assert info == decoded
+
+
+def test_the_docs_site_builds_without_warnings(tmp_path):
+    """`mkdocs build --strict`: every page, link and API reference entry resolves."""
+    pytest.importorskip("mkdocs", reason="mkdocs is part of the test extra")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                           str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
