@@ -103,7 +103,8 @@ class CorruptDataError(FormatError):
 
 
 class ChecksumError(FormatError):
-    """A stored checksum or CRC does not match the data (strict mode)."""
+    """A stored checksum or CRC does not match the data (an archive entry's always; one
+    inside a record only in strict mode, else a warning on the record)."""
 
 
 class MissingFileError(FormatError):
