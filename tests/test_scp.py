@@ -903,3 +903,81 @@ def test_container_scan_of_a_large_record_matches_the_direct_crcs():
     for (_, slen, index), row in zip(pointers, rows.tolist()):
         expected = _expected_section_crc(data, slen, index, len(data))
         assert row[8] == (-1 if expected is None else expected)
+
+
+# ---------------------------------------------------------------- hostile tables, limits
+
+def test_huffman_codes_of_32_bits_decode_exactly():
+    # a 32-bit code whose top bit is set does not fit a signed 32-bit column
+    codes = [enc.Code(1, 1, 1, 0, 0), enc.Code(32, 32, 1, 5, (1 << 32) - 1)]
+    x = np.array([[0, 5, 0, 5, 5]])
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes]))
+    assert _matrix(_decode(data, strict=True)).tolist() == x.tolist()
+
+
+def _with_section2(body: bytes) -> bytes:
+    """An encoded record whose section 2 body is replaced by ``body`` (CRCs fixed)."""
+    x = np.array([[0, 1, 2, 1, 0]])
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=enc.DEFAULT_TABLE,
+                                  extra_sections={}))
+    start = _section_offset(data, 2)
+    length = struct.unpack_from("<I", data, start + 4)[0]
+    # keep the section's length: pad or cut the hostile body to it
+    body = (body + bytes(length - 16))[:length - 16]
+    return _fix_crcs(data[:start + 16] + body + data[start + length:])
+
+
+_code_rows = st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255),
+                                st.integers(-32768, 32767), st.integers(0, 2**32 - 1)),
+                      min_size=0, max_size=12)
+
+
+@settings(max_examples=150)
+@given(tables=st.lists(_code_rows, min_size=1, max_size=3), strict=st.booleans())
+def test_hostile_huffman_tables_end_in_a_record_or_a_typed_error(tables, strict):
+    body = struct.pack("<H", len(tables))
+    for rows in tables:
+        body += struct.pack("<H", len(rows))
+        body += b"".join(struct.pack("<BBBhI", *row) for row in rows)
+    data = _with_section2(body)
+    try:
+        record = _decode(data, strict=strict)
+    except EcgIngestError:
+        return
+    assert record.format == "scp"
+
+
+@settings(max_examples=60)
+@given(name=st.sampled_from(FIXTURE_FILES), data=st.data())
+def test_mutated_real_files_end_in_a_record_or_a_typed_error_when_strict_and_inspected(
+        name, data):
+    raw = bytearray((FIX / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, min(len(raw), 4096) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    mutated = _fix_crcs(bytes(raw)) if data.draw(st.booleans()) else bytes(raw)
+    for strict in (False, True):
+        ctx = DecodeContext("scp", name="t.scp", path="t.scp", strict=strict)
+        for read in (scp.FORMAT.decode, scp.FORMAT.inspect):
+            try:
+                read(mutated, ctx.for_file())
+            except EcgIngestError:
+                pass
+
+
+def test_decoded_samples_count_against_the_upload_budget_before_allocation():
+    from ecgingest.errors import LimitExceededError
+    from ecgingest.formats._base import OutputBudget
+    from ecgingest.limits import Limits
+
+    x = np.zeros((2, 1000), dtype=np.int64)
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2]))
+    needed = 2 * 1000 * 4  # two leads of int32 work values
+    ok = DecodeContext("scp", name="t.scp", limits=Limits(max_decoded_size=needed))
+    scp.FORMAT.decode(data, ok)
+    assert ok.budget.used == needed
+    budget = OutputBudget(needed)  # shared by the records of one upload
+    first = DecodeContext("scp", name="a.scp", budget=budget)
+    scp.FORMAT.decode(data, first)
+    with pytest.raises(LimitExceededError, match="section 6 samples"):
+        scp.FORMAT.decode(data, first.for_file(name="b.scp", path="b.scp"))

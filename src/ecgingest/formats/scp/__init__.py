@@ -3,15 +3,15 @@
 The plug-in: :data:`FORMAT` (an :class:`ScpFormat`). The modules follow the
 file's structure: :mod:`.container` (record header, pointer table, CRCs),
 :mod:`.huffman` (section 2), :mod:`.metadata` (section 1), :mod:`.sections`
-(sections 3 to 11) and :mod:`.decode` (the record assembled from them).
+(sections 3 to 11) and :mod:`.assemble` (the record assembled from them).
 """
 
 from __future__ import annotations
 
 from ...record import Record, RecordInfo
 from .._base import DecodeContext, Probe, SingleFileFormat
+from .assemble import FORMAT_NAME, ReferenceBeat, decode_record, inspect_record
 from .container import crc16, sniff
-from .decode import FORMAT_NAME, ReferenceBeat, decode_record, inspect_record
 from .sections import LEAD_NAMES
 
 __all__ = ["FORMAT", "ScpFormat", "decode", "sniff", "LEAD_NAMES", "crc16", "ReferenceBeat"]

@@ -312,6 +312,8 @@ LEAD_MEASUREMENTS = (
     "st_amplitude_rr8",
 )
 _MEASUREMENT_BYTES = 2 * len(LEAD_MEASUREMENTS)
+_LEAD_BLOCK = struct.Struct(f"<{len(LEAD_MEASUREMENTS)}h")
+_LEAD_HEAD = struct.Struct("<HH")  # lead id, block length
 
 
 def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
@@ -320,20 +322,23 @@ def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, 
     ``manufacturer_bytes``."""
     b, end = sec.body, sec.end
     need(ctx, data, b, 4, end, "section 10 header")
-    nleads, manufacturer = struct.unpack_from("<HH", data, b)
+    nleads, manufacturer = _LEAD_HEAD.unpack_from(data, b)
     leads = []
     o = b + 4
     for _ in range(nleads):
         if o + 4 > end:
             ctx.warn("section 10 ends before all its leads; the rest is ignored")
             break
-        lead_id, length = struct.unpack_from("<HH", data, o)
+        lead_id, length = _LEAD_HEAD.unpack_from(data, o)
         stop = min(o + 4 + length, end)
-        count = min((stop - (o + 4)) // 2, len(LEAD_MEASUREMENTS))
         entry: dict[str, Any] = {"lead_id": lead_id, "lead": lead_name(lead_id)}
-        entry.update(zip(LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
-        if stop > o + 4 + _MEASUREMENT_BYTES:
-            entry["manufacturer_bytes"] = data[o + 4 + _MEASUREMENT_BYTES:stop]
+        if stop >= o + 4 + _MEASUREMENT_BYTES:
+            entry.update(zip(LEAD_MEASUREMENTS, _LEAD_BLOCK.unpack_from(data, o + 4)))
+            if stop > o + 4 + _MEASUREMENT_BYTES:
+                entry["manufacturer_bytes"] = data[o + 4 + _MEASUREMENT_BYTES:stop]
+        else:  # a short block: its first values
+            count = (stop - (o + 4)) // 2
+            entry.update(zip(LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
         leads.append(entry)
         o += 4 + length
     return {"manufacturer_specific": manufacturer, "leads": leads}
