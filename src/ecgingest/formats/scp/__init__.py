@@ -43,4 +43,6 @@ FORMAT = ScpFormat()
 def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
            path: str | None = None, strict: bool = False) -> Record:
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record` (default limits)."""
-    return FORMAT.decode(data, DecodeContext(FORMAT_NAME, name=name, path=path, strict=strict))
+    return decode_record(data, DecodeContext(FORMAT_NAME, name=name,
+                                             path=name if path is None else path,
+                                             strict=strict))

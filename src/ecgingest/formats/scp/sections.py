@@ -72,14 +72,18 @@ def parse_section3(data: bytes, sec: Section, ctx: DecodeContext) -> Leads:
     nleads, flags = data[sec.body], data[sec.body + 1]
     o = sec.body + 2
     need(ctx, data, o, 9 * nleads, sec.end, "section 3 lead table")
-    rows = list(_LEAD_ROW.iter_unpack(data[o:o + 9 * nleads]))
-    for k, (start, end, _) in enumerate(rows):
+    ids, starts, ends, labels, lengths = [], [], [], [], []
+    for k, (start, end, lead_id) in enumerate(_LEAD_ROW.iter_unpack(data[o:o + 9 * nleads])):
         if end < start:
             ctx.fail(HeaderError, f"lead {k + 1} ends at sample {end}, before its start "
                      f"sample {start}", offset=o + 9 * k, field="section 3 sample range")
-    return Leads(tuple(r[2] for r in rows), tuple(r[0] for r in rows),
-                 tuple(r[1] for r in rows), bool(flags & 1), bool(flags & 4), flags,
-                 [lead_name(r[2]) for r in rows], [r[1] - r[0] + 1 for r in rows])
+        ids.append(lead_id)
+        starts.append(start)
+        ends.append(end)
+        labels.append(lead_name(lead_id))
+        lengths.append(end - start + 1)
+    return Leads(tuple(ids), tuple(starts), tuple(ends), bool(flags & 1), bool(flags & 4),
+                 flags, labels, lengths)
 
 
 # ---------------------------------------------------------------- section 4
