@@ -138,7 +138,7 @@ _NOGIL_KERNELS = ("decode_signals", "decode_leads", "bimodal_expand", "add_refer
 def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
     """Microseconds per record in total and inside the kernels that release the
     GIL (timed by wrapping them; the rest of a decode holds the GIL)."""
-    kernels = scp._k
+    from ecgingest._ext import scp as kernels
     inside = [0.0]
     saved = {name: getattr(kernels, name) for name in _NOGIL_KERNELS}
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import ecgingest
 import scp_encoder as enc
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from ecgingest._ext import scp as kernels
 from ecgingest.detect import detect
 from ecgingest.errors import (
     ChecksumError,
@@ -27,6 +28,7 @@ from ecgingest.errors import (
 )
 from ecgingest.formats import scp
 from ecgingest.formats._base import DecodeContext
+from ecgingest.formats.scp.sections import LEAD_MEASUREMENTS
 from ecgingest.sources import Entry
 
 FIX = FIXTURES / "scp"
@@ -551,7 +553,7 @@ def test_section_10_lead_blocks_full_short_and_vendor_bytes():
     out = record.lead_measurements
     assert out["manufacturer_specific"] == 7
     first, second, third = out["leads"]
-    assert list(first) == ["lead_id", "lead", *scp._LEAD_MEASUREMENTS, "manufacturer_bytes"]
+    assert list(first) == ["lead_id", "lead", *LEAD_MEASUREMENTS, "manufacturer_bytes"]
     assert first["lead"] == "II" and first["p_duration"] == -15 and first["st_amplitude_rr8"] == 15
     assert first["manufacturer_bytes"] == b"abc"
     assert second == {"lead_id": 200, "lead": "lead 200", "p_duration": 88,
@@ -671,7 +673,7 @@ def test_bits_matching_no_code_are_corrupt_data():
     data = bytearray(enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes])))
     sec6 = _section_offset(bytes(data), 6)
     data[sec6 + 16 + 8] = 0xFF  # first byte of the lead's bit stream
-    with pytest.raises(CorruptDataError, match="no Huffman code"):
+    with pytest.raises(CorruptDataError, match="section 6: a code of the compressed data is invalid"):
         _decode(_fix_crcs(bytes(data)))
 
 
@@ -869,14 +871,14 @@ def test_container_scan_gives_the_direct_crc_of_the_record_and_of_every_section(
             struct.pack_into("<I", data, index - 1 + 4, slen)  # header length as the pointer's
     data = bytes(data)
     end = len(data) - min(trailing, len(data) - 22 - 10 * len(pointers))
-    record_crc, rows = scp._k.scan_container(np.frombuffer(data, np.uint8), end)
+    record_crc, rows = kernels.scan_container(np.frombuffer(data, np.uint8), end)
     assert record_crc == binascii.crc_hqx(data[2:end], 0xFFFF)
     assert rows.shape == (len(pointers), 9)
     # left to a later kernel call: the same rows once it has filled in the CRCs
-    none, later = scp._k.scan_container(np.frombuffer(data, np.uint8), end, False)
+    none, later = kernels.scan_container(np.frombuffer(data, np.uint8), end, False)
     assert none == -1 and (later[:, 8] == -1).all()
     np.testing.assert_array_equal(later[:, :8], rows[:, :8])
-    assert scp._k.container_crcs(np.frombuffer(data, np.uint8), later, end) == record_crc
+    assert kernels.container_crcs(np.frombuffer(data, np.uint8), later, end) == record_crc
     np.testing.assert_array_equal(later, rows)
     for (sid, slen, index), row in zip(pointers, rows.tolist()):
         assert row[:3] == [sid, slen, index]
@@ -896,43 +898,86 @@ def test_container_scan_of_a_large_record_matches_the_direct_crcs():
     data = bytearray(_pointer_table_record(body, pointers))
     struct.pack_into("<I", data, 99 + 4, 90_000)
     data = bytes(data)
-    record_crc, rows = scp._k.scan_container(np.frombuffer(data, np.uint8), len(data))
+    record_crc, rows = kernels.scan_container(np.frombuffer(data, np.uint8), len(data))
     assert record_crc == binascii.crc_hqx(data[2:], 0xFFFF)
     for (_, slen, index), row in zip(pointers, rows.tolist()):
         expected = _expected_section_crc(data, slen, index, len(data))
         assert row[8] == (-1 if expected is None else expected)
 
 
+# ---------------------------------------------------------------- hostile tables, limits
+
+def test_huffman_codes_of_32_bits_decode_exactly():
+    # a 32-bit code whose top bit is set does not fit a signed 32-bit column
+    codes = [enc.Code(1, 1, 1, 0, 0), enc.Code(32, 32, 1, 5, (1 << 32) - 1)]
+    x = np.array([[0, 5, 0, 5, 5]])
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=[codes]))
+    assert _matrix(_decode(data, strict=True)).tolist() == x.tolist()
+
+
+def _with_section2(body: bytes) -> bytes:
+    """An encoded record whose section 2 body is replaced by ``body`` (CRCs fixed)."""
+    x = np.array([[0, 1, 2, 1, 0]])
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1], huffman=enc.DEFAULT_TABLE,
+                                  extra_sections={}))
+    start = _section_offset(data, 2)
+    length = struct.unpack_from("<I", data, start + 4)[0]
+    # keep the section's length: pad or cut the hostile body to it
+    body = (body + bytes(length - 16))[:length - 16]
+    return _fix_crcs(data[:start + 16] + body + data[start + length:])
+
+
+_code_rows = st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255),
+                                st.integers(-32768, 32767), st.integers(0, 2**32 - 1)),
+                      min_size=0, max_size=12)
+
+
 @settings(max_examples=150)
-@given(name=st.sampled_from(["generated", *FIXTURE_FILES]), data=st.data())
-def test_kernel_pointer_table_agrees_with_the_python_walk(name, data):
-    # the kernel accepts a table only when the walk would have nothing to say;
-    # then both give the same sections and the same deferred CRC checks
-    raw = _generated_or_fixture(name)
-    buf = bytearray(raw)
-    for _ in range(data.draw(st.integers(0, 3), label="edits")):
-        at = data.draw(st.integers(6, min(len(buf), 22 + 10 * 14) - 1), label="at")
-        buf[at] = data.draw(st.integers(0, 255), label="byte")
-    buf = bytes(buf)
-    end = min(len(buf), struct.unpack_from("<I", buf, 2)[0])
-    assume(end >= 32)
+@given(tables=st.lists(_code_rows, min_size=1, max_size=3), strict=st.booleans())
+def test_hostile_huffman_tables_end_in_a_record_or_a_typed_error(tables, strict):
+    body = struct.pack("<H", len(tables))
+    for rows in tables:
+        body += struct.pack("<H", len(rows))
+        body += b"".join(struct.pack("<BBBhI", *row) for row in rows)
+    data = _with_section2(body)
+    try:
+        record = _decode(data, strict=strict)
+    except EcgIngestError:
+        return
+    assert record.format == "scp"
+
+
+@settings(max_examples=60)
+@given(name=st.sampled_from(FIXTURE_FILES), data=st.data())
+def test_mutated_real_files_end_in_a_record_or_a_typed_error_when_strict_and_inspected(
+        name, data):
+    raw = bytearray((FIX / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, min(len(raw), 4096) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    mutated = _fix_crcs(bytes(raw)) if data.draw(st.booleans()) else bytes(raw)
     for strict in (False, True):
-        crc, rows = scp._k.scan_container(np.frombuffer(buf, np.uint8), end, strict)
-        fast = scp._k.conformant_sections(rows, end, 0, not strict)
-        if fast is None:
-            continue
-        ctx = scp._Ctx("t.scp", strict)
-        pending = None if strict else scp._PendingCrcs(rows, end, 0, 0, [])
-        walked = scp._walk_pointer_table(rows, end, pending, ctx)
-        assert ctx.warnings == []
-        sections, checks = fast
-        assert {k: repr(v) for k, v in sections.items()} == \
-            {k: repr(v) for k, v in walked.items()}
-        assert checks == ([] if strict else pending.sections)
+        ctx = DecodeContext("scp", name="t.scp", path="t.scp", strict=strict)
+        for read in (scp.FORMAT.decode, scp.FORMAT.inspect):
+            try:
+                read(mutated, ctx.for_file())
+            except EcgIngestError:
+                pass
 
 
-def _generated_or_fixture(name: str) -> bytes:
-    if name == "generated":
-        x = np.arange(2 * 40, dtype=np.int64).reshape(2, 40) % 7
-        return enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2]))
-    return (FIX / name).read_bytes()
+def test_decoded_samples_count_against_the_upload_budget_before_allocation():
+    from ecgingest.errors import LimitExceededError
+    from ecgingest.formats._base import OutputBudget
+    from ecgingest.limits import Limits
+
+    x = np.zeros((2, 1000), dtype=np.int64)
+    data = enc.encode(enc.ScpSpec(rhythm=x, lead_ids=[1, 2]))
+    needed = 2 * 1000 * 4  # two leads of int32 work values
+    ok = DecodeContext("scp", name="t.scp", limits=Limits(max_decoded_size=needed))
+    scp.FORMAT.decode(data, ok)
+    assert ok.budget.used == needed
+    budget = OutputBudget(needed)  # shared by the records of one upload
+    first = DecodeContext("scp", name="a.scp", budget=budget)
+    scp.FORMAT.decode(data, first)
+    with pytest.raises(LimitExceededError, match="section 6 samples"):
+        scp.FORMAT.decode(data, first.for_file(name="b.scp", path="b.scp"))

@@ -1,0 +1,348 @@
+"""The section parsers other than section 1 (metadata) and 2 (Huffman tables):
+the lead table (3), QRS locations (4), the data headers of the reference beat
+(5) and the rhythm (6), and the measurement and statement sections (7, 8,
+10, 11)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..._ext import scp as _k
+from ...errors import HeaderError, TruncatedError, UnsupportedFeatureError
+from .._base import DecodeContext
+from .container import Section
+from .fields import Texts, need, u16
+
+__all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "parse_section3", "parse_section4",
+           "parse_data_header", "parse_section7", "parse_statements", "parse_section10",
+           "lead_name"]
+
+#: Lead names by SCP-ECG lead id (section 3), ids 0..184; larger ids are unspecified.
+LEAD_NAMES: tuple[str, ...] = (
+    "unspecified", "I", "II", "V1", "V2", "V3", "V4", "V5", "V6", "V7",
+    "V2R", "V3R", "V4R", "V5R", "V6R", "V7R", "X", "Y", "Z", "CC5",
+    "CM5", "LA", "RA", "LL", "fI", "fE", "fC", "fA", "fM", "fF",
+    "fH", "dI", "dII", "dV1", "dV2", "dV3", "dV4", "dV5", "dV6", "dV7",
+    "dV2R", "dV3R", "dV4R", "dV5R", "dV6R", "dV7R", "dX", "dY", "dZ", "dCC5",
+    "dCM5", "dLA", "dRA", "dLL", "dfI", "dfE", "dfC", "dfA", "dfM", "dfF",
+    "dfH", "III", "aVR", "aVL", "aVF", "-aVR", "V8", "V9", "V8R", "V9R",
+    "D", "A", "J", "Defib", "Extern", "A1", "A2", "A3", "A4", "dV8",
+    "dV9", "dV8R", "dV9R", "dD", "dA", "dJ", "Chest", "V", "VR", "VL",
+    "VF", "MCL", "MCL1", "MCL2", "MCL3", "MCL4", "MCL5", "MCL6", "CC", "CC1",
+    "CC2", "CC3", "CC4", "CC6", "CC7", "CM", "CM1", "CM2", "CM3", "CM4",
+    "CM6", "dIII", "daVR", "daVL", "daVF", "d-aVR", "dChest", "dV", "dVR", "dVL",
+    "dVF", "CM7", "CH5", "CS5", "CB5", "CR5", "ML", "AB1", "AB2", "AB3",
+    "AB4", "ES", "AS", "AI", "S", "dDefib", "dExtern", "dA1", "dA2", "dA3",
+    "dA4", "dMCL1", "dMCL2", "dMCL3", "dMCL4", "dMCL5", "dMCL6", "RL", "CV5RL", "CV6LL",
+    "CV6LU", "V10", "dMCL", "dCC", "dCC1", "dCC2", "dCC3", "dCC4", "dCC6", "dCC7",
+    "dCM", "dCM1", "dCM2", "dCM3", "dCM4", "dCM6", "dCM7", "dCH5", "dCS5", "dCB5",
+    "dCR5", "dML", "dAB1", "dAB2", "dAB3", "dAB4", "dES", "dAS", "dAI", "dS",
+    "dRL", "dCV5RL", "dCV6LL", "dCV6LU", "dV10",
+)
+assert len(LEAD_NAMES) == 185
+
+
+def lead_name(lead_id: int) -> str:
+    return LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
+
+
+# ---------------------------------------------------------------- section 3
+
+_LEAD_ROW = struct.Struct("<IIB")  # first sample, last sample, lead id
+
+
+class Leads(NamedTuple):
+    ids: tuple[int, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    refbeat_subtracted: bool
+    simultaneous: bool
+    flags: int
+    labels: list[str]
+    lengths: list[int]
+    """Samples per lead, ``end - start + 1``."""
+
+
+def parse_section3(data: bytes, sec: Section, ctx: DecodeContext) -> Leads:
+    need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
+    nleads, flags = data[sec.body], data[sec.body + 1]
+    o = sec.body + 2
+    need(ctx, data, o, 9 * nleads, sec.end, "section 3 lead table")
+    ids, starts, ends, labels, lengths = [], [], [], [], []
+    for k, (start, end, lead_id) in enumerate(_LEAD_ROW.iter_unpack(data[o:o + 9 * nleads])):
+        if end < start:
+            ctx.fail(HeaderError, f"lead {k + 1} ends at sample {end}, before its start "
+                     f"sample {start}", offset=o + 9 * k, field="section 3 sample range")
+        ids.append(lead_id)
+        starts.append(start)
+        ends.append(end)
+        labels.append(lead_name(lead_id))
+        lengths.append(end - start + 1)
+    return Leads(tuple(ids), tuple(starts), tuple(ends), bool(flags & 1), bool(flags & 4),
+                 flags, labels, lengths)
+
+
+# ---------------------------------------------------------------- section 4
+
+class Qrs(NamedTuple):
+    beat_length_ms: int
+    fiducial: int
+    types: np.ndarray
+    starts: np.ndarray
+    fiducials: np.ndarray
+    ends: np.ndarray
+    protected_start: np.ndarray | None
+    protected_end: np.ndarray | None
+    """``None`` when the section stops before its protected zones."""
+
+    def summary(self) -> dict[str, Any]:
+        """The ``qrs_complexes`` extra."""
+        return {
+            "reference_beat_length_ms": self.beat_length_ms, "fiducial": self.fiducial,
+            "types": self.types.tolist(), "starts": self.starts.tolist(),
+            "fiducials": self.fiducials.tolist(), "ends": self.ends.tolist(),
+            "protected_zones": None if self.protected_start is None or
+            self.protected_end is None else
+            list(zip(self.protected_start.tolist(), self.protected_end.tolist()))}
+
+
+def parse_section4(data: bytes, sec: Section, ctx: DecodeContext) -> Qrs:
+    need(ctx, data, sec.body, 6, sec.end, "section 4 header")
+    length_ms, fiducial, nqrs = struct.unpack_from("<HHH", data, sec.body)
+    o = sec.body + 6
+    need(ctx, data, o, 14 * nqrs, sec.end, "section 4 QRS subtraction zones")
+    protected = o + 22 * nqrs <= sec.end
+    types, starts, fids, ends, ps, pe = _k.qrs_zones(data, o, nqrs, protected)
+    return Qrs(length_ms, fiducial, types, starts, fids, ends,
+               ps if protected else None, pe if protected else None)
+
+
+# ---------------------------------------------------------------- sections 5, 6
+
+class DataHeader(NamedTuple):
+    avm: int
+    """Amplitude value multiplier, nV per unit."""
+    interval_us: int
+    differences: int
+    bimodal: int
+    starts: np.ndarray
+    """int64: byte offset of each lead's data."""
+    lengths: np.ndarray
+    """int64: byte length of each lead's data."""
+    longest: int
+    """The largest of ``lengths`` (0 without leads)."""
+
+    @property
+    def rate(self) -> float:
+        return 1e6 / self.interval_us
+
+
+def parse_data_header(data: bytes, sec: Section, nleads: int, ctx: DecodeContext) -> DataHeader:
+    """Section 5 or 6: multiplier, interval, encoding and each lead's data span."""
+    sid = sec.id
+    b = sec.body
+    need(ctx, data, b, 6 + 2 * nleads, sec.end, f"section {sid} header")
+    avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
+        data, b, nleads)
+    if interval == 0:
+        ctx.fail(HeaderError, f"section {sid} gives a sample interval of 0 µs", offset=b + 2,
+                 field=f"section {sid} sample interval")
+    if avm == 0:
+        ctx.deviation(f"section {sid} gives an amplitude multiplier (AVM) of 0 nV; "
+                      "physical values are all zero", offset=b, field=f"section {sid} AVM")
+    if diff not in (0, 1, 2):
+        ctx.fail(UnsupportedFeatureError, f"section {sid} uses difference encoding {diff}; "
+                 "only 0 (none), 1 (first) and 2 (second) are defined", offset=b + 4,
+                 field=f"section {sid} difference encoding")
+    avail = sec.end - (b + 6 + 2 * nleads)
+    if total > avail:
+        ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
+                      "bytes follow; the last lead data is cut", cls=TruncatedError,
+                      offset=b + 6, field=f"section {sid} lead lengths")
+        ends = np.minimum(starts + lengths, sec.end)
+        starts = np.minimum(starts, sec.end)
+        lengths = ends - starts
+        longest = int(lengths.max()) if nleads else 0
+    return DataHeader(avm, interval, diff, bimodal, starts, lengths, longest)
+
+
+# ---------------------------------------------------------------- section 7
+
+_NOT_MEASURED = (29999, 29998, 19999)  # 'not computed', 'rejected', 'not present'
+_BEAT = struct.Struct("<5H3h")
+_BEAT_KEYS = ("p_onset_ms", "p_offset_ms", "qrs_onset_ms", "qrs_offset_ms", "t_offset_ms")
+_AXIS_KEYS = ("p_axis_deg", "qrs_axis_deg", "t_axis_deg")
+
+
+def _measured(v: int) -> int | None:
+    return None if v in _NOT_MEASURED else v
+
+
+def _axis(v: int) -> int | None:
+    return None if v in _NOT_MEASURED or v == 999 else v
+
+
+def parse_section7(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
+    """Global measurements: intervals, one dict per beat, pacemaker spikes and
+    the version 2 extension, each part only when all its bytes are present.
+    Sentinel values read as ``None``."""
+    b, end = sec.body, sec.end
+    need(ctx, data, b, 6, end, "section 7 header")
+    nbeats, nspikes = data[b], data[b + 1]
+    out: dict[str, Any] = {"average_rr_ms": _measured(u16(data, b + 2)),
+                           "average_pp_ms": _measured(u16(data, b + 4))}
+    o = b + 6
+    usable = min(nbeats, (end - o) // 16)
+    if usable < nbeats:
+        ctx.warn("section 7 ends inside its beat measurements; the rest ignored")
+    beats = []
+    for values in _BEAT.iter_unpack(data[o:o + 16 * usable]):
+        beat = {key: _measured(v) for key, v in zip(_BEAT_KEYS, values)}
+        beat.update((key, _axis(v)) for key, v in zip(_AXIS_KEYS, values[5:]))
+        beats.append(beat)
+    out["beats"] = beats
+    o += 16 * usable
+    o, out["pacemaker_spikes"] = _pacemaker_spikes(data, o, end, nspikes)
+    o = _version2_extension(data, o, end, out)
+    if o < end:
+        out["remaining_bytes"] = data[o:end]
+    return out
+
+
+def _pacemaker_spikes(data: bytes, o: int, end: int, nspikes: int
+                      ) -> tuple[int, list[dict[str, int]]]:
+    spikes: list[dict[str, int]] = []
+    if o + 4 * nspikes > end:
+        return o, spikes
+    for time_ms, amplitude in struct.iter_unpack("<Hh", data[o:o + 4 * nspikes]):
+        spikes.append({"time_ms": time_ms, "amplitude_uv": amplitude})
+    o += 4 * nspikes
+    if o + 6 * nspikes <= end:
+        for spike, (kind, source, trigger, width) in zip(
+                spikes, struct.iter_unpack("<BBHH", data[o:o + 6 * nspikes])):
+            spike.update(type=kind, source=source, trigger_index=trigger, pulse_width_us=width)
+        o += 6 * nspikes
+    return o, spikes
+
+
+def _version2_extension(data: bytes, o: int, end: int, out: dict[str, Any]) -> int:
+    """QRS types, then rates and QTc."""
+    if o + 2 <= end:
+        nqrs = u16(data, o)
+        if o + 2 + nqrs <= end:
+            out["qrs_types"] = tuple(data[o + 2:o + 2 + nqrs])
+            o += 2 + nqrs
+            if o + 7 <= end:
+                ventricular, atrial, qtc, formula = struct.unpack_from("<HHHB", data, o)
+                out.update(ventricular_rate_bpm=_measured(ventricular),
+                           atrial_rate_bpm=_measured(atrial), qtc_ms=_measured(qtc),
+                           qtc_formula=formula)
+                o += 7
+    return o
+
+
+# ---------------------------------------------------------------- sections 8, 11
+
+_CONFIRMATION = {0: "original", 1: "confirmed", 2: "overread"}
+_STATEMENT_TYPES = {1: "coded", 2: "text", 3: "coded+text"}
+
+
+def _statement_header(data: bytes, b: int, end: int, ctx: DecodeContext, sid: int
+                      ) -> tuple[dict[str, Any], int]:
+    need(ctx, data, b, 9, end, f"section {sid} header")
+    when = None
+    y, mo, d, h, mi, s = u16(data, b + 1), *data[b + 3:b + 8]
+    try:
+        when = dt.datetime(y, mo, d, h, mi, s) if y else None
+    except ValueError:
+        ctx.warn(f"section {sid} date/time is not valid; ignored")
+    return {"confirmation": _CONFIRMATION.get(data[b], f"code {data[b]}"),
+            "datetime": when}, data[b + 8]
+
+
+def parse_statements(data: bytes, sec: Section, ctx: DecodeContext, texts: Texts,
+                     universal: bool) -> dict[str, Any]:
+    """Section 8 (interpretation) or 11 (universal statements): sequence
+    number, length and bytes per statement; a universal statement starts with
+    its type: coded, text, or both (NUL separated)."""
+    head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
+    items = []
+    o, end = sec.body + 9, sec.end
+    for _ in range(count):
+        if o + 3 > end:
+            break
+        seq, length = data[o], u16(data, o + 1)
+        if o + 3 + length > end:
+            ctx.warn(f"section {sec.id} statement {seq} runs past the section; the rest is "
+                     "ignored")
+            break
+        value = data[o + 3:o + 3 + length]
+        items.append(_universal_statement(seq, value, texts) if universal and length else
+                     {"sequence": seq, "text": texts(value)})
+        o += 3 + length
+    head["statements"] = items
+    return head
+
+
+def _universal_statement(seq: int, value: bytes, texts: Texts) -> dict[str, Any]:
+    kind = value[0]
+    parts = value[1:].split(b"\0")
+    item: dict[str, Any] = {"sequence": seq, "type": _STATEMENT_TYPES.get(kind, f"code {kind}")}
+    if kind == 1:
+        item["code"] = texts(parts[0])
+    elif kind == 2:
+        item["text"] = texts(parts[0])
+    else:
+        item["code"] = texts(parts[0])
+        item["text"] = texts(parts[1]) if len(parts) > 1 else ""
+    return item
+
+
+# ---------------------------------------------------------------- section 10
+
+#: Section 10 per-lead measurement names, in stored order (int16 each).
+LEAD_MEASUREMENTS = (
+    "p_duration", "pr_interval", "qrs_duration", "qt_interval", "q_duration", "r_duration",
+    "s_duration", "r_prime_duration", "s_prime_duration", "q_amplitude", "r_amplitude",
+    "s_amplitude", "r_prime_amplitude", "s_prime_amplitude", "j_point_amplitude",
+    "p_plus_amplitude", "p_minus_amplitude", "t_plus_amplitude", "t_minus_amplitude",
+    "st_slope", "p_morphology", "t_morphology", "iso_segment_qrs_onset",
+    "iso_segment_qrs_end", "intrinsicoid_deflection", "quality_code",
+    "st_amplitude_j20", "st_amplitude_j60", "st_amplitude_j80", "st_amplitude_rr16",
+    "st_amplitude_rr8",
+)
+_MEASUREMENT_BYTES = 2 * len(LEAD_MEASUREMENTS)
+_LEAD_BLOCK = struct.Struct(f"<{len(LEAD_MEASUREMENTS)}h")
+_LEAD_HEAD = struct.Struct("<HH")  # lead id, block length
+
+
+def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
+    """Per-lead measurement blocks: the int16 values in stored order (a short
+    block gives its first ones) and any bytes after them as
+    ``manufacturer_bytes``."""
+    b, end = sec.body, sec.end
+    need(ctx, data, b, 4, end, "section 10 header")
+    nleads, manufacturer = _LEAD_HEAD.unpack_from(data, b)
+    leads = []
+    o = b + 4
+    for _ in range(nleads):
+        if o + 4 > end:
+            ctx.warn("section 10 ends before all its leads; the rest is ignored")
+            break
+        lead_id, length = _LEAD_HEAD.unpack_from(data, o)
+        stop = min(o + 4 + length, end)
+        entry: dict[str, Any] = {"lead_id": lead_id, "lead": lead_name(lead_id)}
+        if stop >= o + 4 + _MEASUREMENT_BYTES:
+            entry.update(zip(LEAD_MEASUREMENTS, _LEAD_BLOCK.unpack_from(data, o + 4)))
+            if stop > o + 4 + _MEASUREMENT_BYTES:
+                entry["manufacturer_bytes"] = data[o + 4 + _MEASUREMENT_BYTES:stop]
+        else:  # a short block: its first values
+            count = (stop - (o + 4)) // 2
+            entry.update(zip(LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
+        leads.append(entry)
+        o += 4 + length
+    return {"manufacturer_specific": manufacturer, "leads": leads}
