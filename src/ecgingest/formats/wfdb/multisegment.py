@@ -188,17 +188,7 @@ def _fixed(p: Plan, files: RecordFiles, arena: Arena | None) -> Record:
         seg_info.append({"name": h.record_name, "frames": seg.frames,
                          "extras": extras(h, dec.checksums)})
         pos += seg.frames
-    signals = [
-        Signal(label=spec.description, sample_rate=master.frame_frequency * spf[i],
-               digital=digital[i], scale=1.0 / spec.gain, offset=-spec.baseline / spec.gain,
-               units=spec.units, invalid_value=None,
-               invalid_mask=masks[i] if masks[i].any() else None)
-        for i, spec in enumerate(p.layout.signals)]
-    record_extras = extras(master, [None] * len(spf), p.layout)
-    record_extras["segments"] = seg_info
-    return Record(name=master.record_name, format="wfdb", format_detail=p.detail,
-                  signals=signals, start_time=master.start_time, warnings=ctx.warnings,
-                  extras=record_extras)
+    return _record(p, digital, masks, [None] * len(spf), seg_info, files)
 
 
 def _variable(p: Plan, files: RecordFiles, arena: Arena | None) -> Record:
@@ -260,17 +250,25 @@ def _variable(p: Plan, files: RecordFiles, arena: Arena | None) -> Record:
         seg_info.append({"name": h.record_name, "frames": seg.frames,
                          "extras": extras(h, dec.checksums)})
         pos += seg.frames
+    return _record(p, digital, masks, [ph if r else None for ph, r in zip(physical, rescaled)],
+                   seg_info, files)
+
+
+def _record(p: Plan, digital: list[np.ndarray], masks: list[np.ndarray],
+            physical: list[np.ndarray | None], seg_info: list[dict[str, Any]],
+            files: RecordFiles) -> Record:
+    """The merged record: the layout's signals, invalid where a mask says so."""
     signals = [
-        Signal(label=spec.description, sample_rate=master.frame_frequency * spf[i],
+        Signal(label=spec.description, sample_rate=p.master.frame_frequency * k,
                digital=digital[i], scale=1.0 / spec.gain, offset=-spec.baseline / spec.gain,
                units=spec.units, invalid_value=None,
                invalid_mask=masks[i] if masks[i].any() else None,
-               supplied_physical=physical[i] if rescaled[i] else None)
-        for i, spec in enumerate(out_specs)]
-    record_extras = extras(master, [None] * len(spf), layout)
+               supplied_physical=physical[i])
+        for i, (spec, k) in enumerate(zip(p.layout.signals, p.spf))]
+    record_extras = extras(p.master, [None] * len(p.spf), p.layout)
     record_extras["segments"] = seg_info
-    return Record(name=master.record_name, format="wfdb", format_detail=p.detail,
-                  signals=signals, start_time=master.start_time, warnings=ctx.warnings,
+    return Record(name=p.master.record_name, format="wfdb", format_detail=p.detail,
+                  signals=signals, start_time=p.master.start_time, warnings=files.ctx.warnings,
                   extras=record_extras)
 
 
