@@ -1,10 +1,12 @@
-# cython: language_level=3
-"""WFDB signal-file kernels: one pass over a group's bytes into per-signal arrays.
+# cython: language_level=3, autotestdict=False
+"""WFDB kernels: the signal-line grammar, and one pass over a group's bytes into
+per-signal arrays.
 
-The Python side (``ecgingest.formats.wfdb``) validates the header, checks every
-count against the bytes present and allocates the outputs with the GIL held;
-``decode_group`` then runs one ``nogil`` kernel and maps its status code to an
-exception afterwards.
+The Python side (``ecgingest.formats.wfdb``) checks every count against the
+bytes present and allocates the outputs with the GIL held; ``decode_group``
+then runs one ``nogil`` kernel and returns a status the format's context turns
+into a typed error. ``signal_lines`` is the one reading of a header's signal
+lines: plain values out, the error wording is Python's.
 """
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
@@ -17,7 +19,7 @@ cimport numpy as cnp
 from _bytes cimport ascii_number, exact_integer, load_le16, load_be16, load_le24, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
 
-from cpython.ref cimport PyObject, PyTypeObject
+from cpython.ref cimport PyObject
 
 import numpy as np
 
@@ -414,50 +416,99 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
 # --------------------------------------------------------------------------- signal lines
 
 DEF NTOK = 9              # eight fields and the description
+DEF MAX_SPF = 1048576     # 2**20 samples per frame
 
 
 cdef inline bint _is_space(char c) noexcept nogil:
     return c == c' ' or c == c'\t'
 
 
-cdef inline bint _decimal(const char* s, Py_ssize_t a, Py_ssize_t b, bint with_sign,
-                          int64_t* value) noexcept nogil:
-    """``s[a:b]`` as ``[+-]?[0-9]+`` (sign only when ``with_sign``) of at most 18 digits."""
-    if not with_sign and a < b and (s[a] == c'+' or s[a] == c'-'):
+cdef inline bint _digits(const char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """``s[a:b]`` is ``[0-9]+``."""
+    if a >= b:
         return False
-    return exact_integer(<const uint8_t*>s, a, b, value)
+    while a < b:
+        if not (c'0' <= s[a] <= c'9'):
+            return False
+        a += 1
+    return True
+
+
+cdef inline bint _small(const char* s, Py_ssize_t a, Py_ssize_t b, int64_t* value) noexcept nogil:
+    """``[0-9]+`` of ``s[a:b]`` as a value, saturated at 10**18 (beyond every bound here)."""
+    cdef int64_t v = 0, saturated = 1000000000000000000LL
+    while a < b:
+        if v >= saturated // 10:
+            v = saturated
+        else:
+            v = v * 10 + (s[a] - c'0')
+        a += 1
+    value[0] = v
+    return True
 
 
 cdef inline bint _int32(int64_t v) noexcept nogil:
     return -2147483648 <= v <= 2147483647
 
 
-cdef inline object _new_spec(type spec_type, tuple fields):
-    """``tuple.__new__(spec_type, fields)`` without the Python-level call (tuple's own new)."""
-    cdef tuple args = (fields,)
-    return (<PyTypeObject*>tuple).tp_new(spec_type, <PyObject*>args, NULL)
+cdef class _Line:
+    """One signal line's text: its bytes, and substrings back as ``str``."""
+    cdef str text
+    cdef bytes raw          # UTF-8 when the line is not ASCII
+    cdef const char* s
+    cdef Py_ssize_t size
+
+    cdef str sub(self, Py_ssize_t a, Py_ssize_t b):
+        if self.raw is None:
+            return self.text[a:b]
+        return self.raw[a:b].decode("utf-8", "surrogatepass")
 
 
-cdef object _plain_line(str line, str record, Py_ssize_t index, object spec_type,
-                        object packed, dict default_res):
-    """One complete plain signal line as ``spec_type``, or ``None`` if anything is unusual."""
-    cdef Py_ssize_t size, pos = 0, ntok = 0, k, gain_a, gain_b, head_b, open_at, slash_at = 0
+cdef _Line _line(str text):
+    cdef _Line line = _Line.__new__(_Line)
+    line.text = text
+    if text.isascii():
+        line.raw = None
+        line.s = PyUnicode_AsUTF8AndSize(text, &line.size)  # the str's own bytes, no copy
+    else:
+        line.raw = text.encode("utf-8", "surrogatepass")
+        line.s = line.raw
+        line.size = len(line.raw)
+    return line
+
+
+cdef object _integer(_Line line, Py_ssize_t a, Py_ssize_t b):
+    """``[+-]?[0-9]+`` as an int (any size), or None."""
+    cdef int64_t value
+    if exact_integer(<const uint8_t*>line.s, a, b, &value):
+        return value
+    if not ascii_number(<const uint8_t*>line.s, a, b, True):
+        return None
+    return int(line.sub(a, b))
+
+
+cdef tuple _error(Py_ssize_t index, str field, str kind, object text):
+    return None, (index, field, kind, text)
+
+
+cdef object _signal_line(_Line line, str record, Py_ssize_t index, object supported,
+                         dict default_res):
+    """The fields of one signal line in ``WfdbSignalSpec`` order, WFDB defaults applied,
+    or ``(None, (index, field, kind, text))`` for the first field that breaks the grammar.
+
+    ``file fmt[xSPF][:SKEW][+OFFSET] [gain[(baseline)][/units] [adcres [adczero
+    [initval [checksum [blocksize [description]]]]]]]``; fields are separated by
+    spaces or tabs (spec/WFDB.md).
+    """
+    cdef const char* s = line.s
+    cdef Py_ssize_t size = line.size, pos = 0, ntok = 0, k, a, b, head_b, open_at, slash_at = -1
     cdef Py_ssize_t start[NTOK]
     cdef Py_ssize_t stop[NTOK]
-    cdef const char* s
-    cdef char* end
-    cdef char c
-    cdef int64_t fmt, adcres, adczero, initval, checksum, block, baseline
-    cdef bint has_baseline = False, has_slash = False
+    cdef Py_ssize_t x_at = -1, colon_at = -1, plus_at = -1, fmt_end
+    cdef int64_t fmt, spf = 1, skew = 0, offset = 0, baseline = 0
+    cdef bint has_baseline = False, negative
     cdef double gain = 0.0
-    if not line.isascii():
-        return None
-    s = PyUnicode_AsUTF8AndSize(line, &size)  # ASCII: the str's own bytes, no copy
-    for k in range(size):
-        c = s[k]
-        if not (c' ' <= c <= c'~' or c == c'\t'):  # str.split() also splits \x1c-\x1f, \v, \f
-            return None
-    # line.split(None, 8) over space/tab: tokens 0..7, then the rest
+    cdef char* end
     while ntok < NTOK:
         while pos < size and _is_space(s[pos]):
             pos += 1
@@ -466,87 +517,140 @@ cdef object _plain_line(str line, str record, Py_ssize_t index, object spec_type
         start[ntok] = pos
         if ntok == NTOK - 1:
             pos = size
-            while _is_space(s[pos - 1]):  # .strip(); the token starts with a non-space
+            while _is_space(s[pos - 1]):
                 pos -= 1
         else:
             while pos < size and not _is_space(s[pos]):
                 pos += 1
         stop[ntok] = pos
         ntok += 1
-    if ntok < NTOK - 1:
-        return None
-    # format: one of the plain packed formats, written without a leading zero
-    if s[start[1]] == c'0' or not _decimal(s, start[1], stop[1], False, &fmt):
-        return None
-    fmt_obj = fmt
-    if fmt_obj not in packed:
-        return None
-    if not _decimal(s, start[3], stop[3], False, &adcres) \
-            or not _decimal(s, start[4], stop[4], True, &adczero) \
-            or not _decimal(s, start[5], stop[5], True, &initval) \
-            or not _decimal(s, start[6], stop[6], True, &checksum) \
-            or not _decimal(s, start[7], stop[7], True, &block):
-        return None
+    if ntok < 2:
+        return _error(index, "format", "missing", None)
+    # fmt[xSPF][:SKEW][+OFFSET], the suffixes in this order
+    a, b = start[1], stop[1]
+    for k in range(a, b):
+        if s[k] == c'x' and x_at < 0 and colon_at < 0 and plus_at < 0:
+            x_at = k
+        elif s[k] == c':' and colon_at < 0 and plus_at < 0:
+            colon_at = k
+        elif s[k] == c'+' and plus_at < 0:
+            plus_at = k
+    fmt_end = x_at if x_at >= 0 else (colon_at if colon_at >= 0 else (plus_at if plus_at >= 0 else b))
+    if not _digits(s, a, fmt_end):
+        return _error(index, "format", "malformed", line.sub(a, b))
+    if x_at >= 0 and not _digits(s, x_at + 1, colon_at if colon_at >= 0 else (plus_at if plus_at >= 0 else b)):
+        return _error(index, "format", "malformed", line.sub(a, b))
+    if colon_at >= 0:
+        k = colon_at + 1
+        negative = k < b and s[k] == c'-'
+        if not _digits(s, k + negative, plus_at if plus_at >= 0 else b):
+            return _error(index, "format", "malformed", line.sub(a, b))
+    if plus_at >= 0 and not _digits(s, plus_at + 1, b):
+        return _error(index, "format", "malformed", line.sub(a, b))
+    _small(s, a, fmt_end, &fmt)
+    fmt_obj = fmt if fmt_end - a <= 17 else int(line.sub(a, fmt_end))
+    if fmt_obj not in supported:
+        return _error(index, "format", "unsupported", fmt_obj)
+    if x_at >= 0:
+        _small(s, x_at + 1, colon_at if colon_at >= 0 else (plus_at if plus_at >= 0 else b), &spf)
+        if not 1 <= spf <= MAX_SPF:
+            return _error(index, "samples per frame", "range", line.sub(x_at + 1, colon_at if colon_at >= 0 else (plus_at if plus_at >= 0 else b)))
+    if colon_at >= 0:
+        k = colon_at + 1
+        if s[k] == c'-':  # a negative skew: only zero is in range
+            _small(s, k + 1, plus_at if plus_at >= 0 else b, &skew)
+            skew = -skew
+        else:
+            _small(s, k, plus_at if plus_at >= 0 else b, &skew)
+        if not 0 <= skew <= 2147483648LL:
+            return _error(index, "skew", "range", line.sub(k, plus_at if plus_at >= 0 else b))
+    if plus_at >= 0:
+        _small(s, plus_at + 1, b, &offset)
+        if offset > 281474976710656LL:  # 2**48
+            return _error(index, "byte offset", "range", line.sub(plus_at + 1, b))
     # gain[(baseline)][/units]
-    gain_a, gain_b = start[2], stop[2]
-    head_b = gain_b
-    for k in range(gain_a, gain_b):
-        if s[k] == c'_':
-            return None
-        if s[k] == c'/' and not has_slash:
-            head_b = slash_at = k
-            has_slash = True
-    if head_b > gain_a and s[head_b - 1] == c')':
-        open_at = -1
-        for k in range(gain_a, head_b - 1):
-            if s[k] == c'(':
-                open_at = k
+    units = "mV"
+    if ntok > 2:
+        a, b = start[2], stop[2]
+        head_b = b
+        for k in range(a, b):
+            if s[k] == c'/':
+                head_b = slash_at = k
                 break
-        if open_at < 0 or not _decimal(s, open_at + 1, head_b - 1, True, &baseline):
-            return None
-        has_baseline = True
-        head_b = open_at
-    if head_b > gain_a:
-        if not ascii_number(<const uint8_t*>s, gain_a, head_b, False):
-            return None
-        gain = PyOS_string_to_double(s + gain_a, &end, NULL)  # what float() uses
-        if end != s + head_b or not isfinite(gain):
-            return None
-    if not (_int32(adczero) and _int32(initval) and (not has_baseline or _int32(baseline))):
-        return None
+        if head_b > a and s[head_b - 1] == c')':
+            open_at = -1
+            for k in range(a, head_b - 1):
+                if s[k] == c'(':
+                    open_at = k
+                    break
+            if open_at < 0:
+                return _error(index, "gain", "malformed", line.sub(a, b))
+            k = open_at + 1
+            negative = k < head_b - 1 and s[k] == c'-'
+            if not _digits(s, k + negative, head_b - 1):
+                return _error(index, "gain", "malformed", line.sub(a, b))
+            baseline_obj = _integer(line, k, head_b - 1)
+            if not (-2147483648 <= baseline_obj <= 2147483647):
+                return _error(index, "baseline", "range", baseline_obj)
+            baseline = baseline_obj
+            has_baseline = True
+            head_b = open_at
+        if head_b > a:
+            if not ascii_number(<const uint8_t*>s, a, head_b, False):
+                return _error(index, "gain", "malformed", line.sub(a, b))
+            gain = PyOS_string_to_double(s + a, &end, NULL)  # what float() uses
+            if end != s + head_b:
+                return _error(index, "gain", "malformed", line.sub(a, b))
+            if not isfinite(gain):
+                return _error(index, "gain", "not finite", line.sub(a, head_b))
+        if slash_at >= 0 and slash_at + 1 < b:  # empty units: the default
+            units = line.sub(slash_at + 1, b)
     uncal = gain == 0.0
     if uncal:
         gain = 200.0
-    adczero_obj = adczero
-    adcres_obj = default_res.get(fmt_obj, 12) if adcres == 0 else adcres
+    # adcres adczero initval checksum blocksize: [+-]?[0-9]+
+    values = [0, 0, None, None, 0]
+    for k in range(3, ntok if ntok < 8 else 8):
+        value = _integer(line, start[k], stop[k])
+        if value is None:
+            return _error(index, ("ADC resolution", "ADC zero", "initial value", "checksum",
+                                  "block size")[k - 3], "not an integer",
+                          line.sub(start[k], stop[k]))
+        values[k - 3] = value
+    adcres, adczero, initval, checksum, block = values
+    if initval is None:
+        initval = adczero
+    if not -2147483648 <= adczero <= 2147483647:
+        return _error(index, "ADC zero", "range", adczero)
+    if not -2147483648 <= initval <= 2147483647:
+        return _error(index, "initial value", "range", initval)
+    if adcres == 0:
+        adcres = default_res.get(fmt_obj, 12)
     if ntok == NTOK:
-        description = line[start[8]:stop[8]]
+        description = line.sub(start[8], stop[8])
     else:
         description = f"record {record}, signal {index}"
-    fields = (line[start[0]:stop[0]], fmt_obj, 1, 0, 0, gain,
-              baseline if has_baseline else adczero_obj,
-              line[slash_at + 1:gain_b] if has_slash else "mV",
-              adcres_obj, adczero_obj, initval, checksum, block, description, uncal)
-    return _new_spec(<type>spec_type, fields)
+    return (line.sub(start[0], stop[0]), fmt_obj, spf, skew, offset, gain,
+            baseline if has_baseline else adczero, units, adcres, adczero, initval, checksum,
+            block, description, uncal), None
 
 
-def plain_signal_lines(list lines, str record, object spec_type, object packed,
-                       dict default_res):
-    """All signal lines of a header as ``spec_type`` tuples, or ``None``.
+def signal_lines(list lines, str record, object supported, dict default_res):
+    """The signal lines of a header as plain field tuples, or the first error.
 
-    ``None`` as soon as one line is not a complete plain line (a packed format
-    without suffixes, all eight fields present, printable ASCII only): the
-    Python parser then reads every line and words the errors. ``packed`` is
-    the set of plain formats, ``default_res`` the ADC resolution of a format
-    when the line gives 0.
+    Returns ``(fields, None)`` with one tuple per line in ``WfdbSignalSpec``
+    order (defaults applied: ``default_res`` gives the ADC resolution of a
+    format when the line has 0 or none), or ``(None, (index, field, kind,
+    text))``: the line, the field that breaks the grammar, what is wrong
+    (``missing``, ``malformed``, ``unsupported``, ``range``, ``not finite``,
+    ``not an integer``) and the offending text or value.
     """
     cdef Py_ssize_t index
     cdef list out = []
-    if not issubclass(spec_type, tuple):
-        raise TypeError("spec_type must be a tuple subclass")
     for index in range(len(lines)):
-        spec = _plain_line(lines[index], record, index, spec_type, packed, default_res)
-        if spec is None:
-            return None
-        out.append(spec)
-    return out
+        fields, error = _signal_line(_line(lines[index]), record, index, supported,
+                                     default_res)
+        if error is not None:
+            return None, error
+        out.append(fields)
+    return out, None

@@ -580,3 +580,235 @@ def test_unsupported_is_not_raised_for_every_listed_format():
 
 def test_errors_are_ecgingest_errors():
     assert issubclass(HeaderError, EcgIngestError)
+
+
+# ----------------------------------------------------------------- pooled memory
+
+
+_SENTINEL = 0x7B
+_FLAC_SUBTYPES = {508: "PCM_S8", 516: "PCM_16", 524: "PCM_24"}
+
+
+def _truncated_record(fmt: int) -> dict[str, bytes]:
+    """Two signals of ``fmt`` whose file holds 5 of the 40 frames the header declares."""
+    a = np.array([3, -2, 5, 0, 7], dtype=np.int64)
+    b = np.array([-1, 4, 4, 2, -6], dtype=np.int64)
+    if fmt in _FLAC_SUBTYPES:
+        import io
+
+        import soundfile
+
+        buf = io.BytesIO()
+        soundfile.write(buf, np.stack([a, b], axis=1).astype(np.int16 if fmt != 524 else np.int32)
+                        * (256 if fmt == 524 else 1), 96000, format="FLAC",
+                        subtype=_FLAC_SUBTYPES[fmt])
+        data = buf.getvalue()
+    elif fmt == 0:
+        data = b""
+    else:
+        data = pack(fmt, [a, b], [1, 1])
+    header = write_header("r", [("r.dat" if fmt else "~", str(fmt), a), ("r.dat" if fmt else "~",
+                                                                         str(fmt), b)],
+                          nframes=40)
+    return {"r.hea": header, "r.dat": data}
+
+
+@pytest.fixture
+def poisoned_pool():
+    """Recycled pool blocks full of a sentinel byte, as an earlier upload leaves them."""
+    from ecgingest._arena import Arena
+    from ecgingest._ext.scale import aligned_empty
+
+    previous = ecgingest.set_array_pool_limit(64 * 2**20)
+    blocks = [aligned_empty(Arena.BLOCK, np.uint8, pooled=True) for _ in range(8)]
+    for block in blocks:
+        block.fill(_SENTINEL)
+    del blocks, block
+    assert ecgingest.array_pool_bytes() >= Arena.BLOCK
+    yield
+    ecgingest.set_array_pool_limit(0)
+    ecgingest.set_array_pool_limit(previous)
+
+
+@pytest.mark.parametrize("fmt", sorted(fw.header.SUPPORTED))
+def test_no_sample_of_a_truncated_file_comes_from_recycled_memory(fmt, poisoned_pool):
+    from ecgingest._arena import Arena
+    from ecgingest.formats._base import DecodeContext
+
+    files = _truncated_record(fmt)
+    ctx = DecodeContext("wfdb", arena=Arena())
+    [outcome] = fw.read_pool(_pool(files), ["r.hea"], ctx)
+    assert outcome.error is None, outcome.error
+    for sig in outcome.record.signals:
+        assert len(sig) == 40
+        as_bytes = sig.digital.view(np.uint8).reshape(-1, sig.digital.itemsize)
+        assert not (as_bytes == _SENTINEL).all(axis=1).any(), (fmt, sig.digital)
+        assert np.isnan(sig.physical[5:]).all()  # samples past the data: invalid
+        if fmt in (8, 0):  # no invalid code: the C library's WFDB_INVALID_SAMPLE
+            assert (sig.digital[5:] == (-32768 if fmt else 0)).all()
+    if fmt:
+        strict = DecodeContext("wfdb", strict=True, arena=Arena())
+        [outcome] = fw.read_pool(_pool(files), ["r.hea"], strict)
+        assert isinstance(outcome.error, TruncatedError)
+
+
+# ----------------------------------------------------------------- records never lost
+
+
+def _segment_files() -> dict[str, bytes]:
+    a = np.arange(6, dtype=np.int16)
+    return {"s.hea": write_header("s", [("s.dat", "16", a)], nframes=6),
+            "s.dat": pack(16, [a], [1])}
+
+
+def test_a_failing_multi_segment_record_leaves_its_segments_as_records():
+    files = _segment_files()
+    files["m.hea"] = b"m/1 1 100 5\ns 5\n"  # 5 frames: the segment has 6
+    outcomes = list(fw.read_pool(_pool(files), ["m.hea", "s.hea"]))
+    assert [o.anchor for o in outcomes] == ["m.hea", "s.hea"]
+    assert isinstance(outcomes[0].error, HeaderError)
+    assert outcomes[1].record is not None and len(outcomes[1].record.signals[0]) == 6
+
+
+def test_a_built_multi_segment_record_consumes_its_segment_headers():
+    files = _segment_files()
+    files["m.hea"] = b"m/2 1 100 12\ns 6\ns 6\n"
+    [outcome] = fw.read_pool(_pool(files), ["s.hea", "m.hea"])
+    assert outcome.anchor == "m.hea" and len(outcome.record.signals[0]) == 12
+    assert set(outcome.files) == {"m.hea", "s.hea", "s.dat"}
+
+
+@pytest.mark.parametrize("headers", [
+    {"a.hea": b"a/1 1 100 5\nb 5\n", "b.hea": b"b/1 1 100 5\na 5\n"},
+    {"m.hea": b"m/1 1 100 5\nm 5\n"},
+    {"m.hea": b"m/2 1 100 5\ns 3\nm 2\n", "s.hea": b"s 1 100 3\ns.dat 16\n",
+     "s.dat": b"\0" * 6},
+], ids=["cycle", "self", "self-after-segment"])
+def test_headers_naming_each_other_as_segments_are_typed_errors(headers):
+    names = sorted(n for n in headers if n.endswith(".hea"))
+    outcomes = {o.anchor: o for o in fw.read_pool(_pool(headers), names)}
+    for name, content in headers.items():
+        if b"/" in content.split(b"\n")[0]:
+            assert isinstance(outcomes[name].error, HeaderError), name
+            assert "multi-segment" in str(outcomes[name].error)
+    if "s.hea" in headers:
+        assert outcomes["s.hea"].record is not None
+
+
+def test_a_layout_header_used_as_an_ordinary_segment_is_a_typed_error():
+    files = _variable_layout_pool()
+    files["bad.hea"] = b"bad/2 2 100 4\nseg1 4\nlay 0\n"
+    outcomes = {o.anchor: o for o in fw.read_pool(_pool(files), ["bad.hea", "m.hea"])}
+    assert isinstance(outcomes["bad.hea"].error, HeaderError)
+    assert "layout header" in str(outcomes["bad.hea"].error)
+    assert outcomes["m.hea"].record is not None
+
+
+def test_segment_count_is_bounded_by_limits():
+    from ecgingest.errors import LimitExceededError
+    from ecgingest.formats._base import DecodeContext
+    from ecgingest.limits import Limits
+
+    files = _segment_files()
+    files["m.hea"] = b"m/8 1 100 48\n" + b"s 6\n" * 8
+    ctx = DecodeContext("wfdb", limits=Limits(max_entries=5))
+    outcomes = list(fw.read_pool(_pool(files), ["m.hea"], ctx))
+    assert isinstance(outcomes[0].error, LimitExceededError)
+    assert outcomes[0].error.limit == "max_entries"
+
+
+# ----------------------------------------------------------------- decoded output budget
+
+
+def _budget_ctx(limit: int):
+    from ecgingest.formats._base import DecodeContext
+    from ecgingest.limits import Limits
+
+    return DecodeContext("wfdb", limits=Limits(max_decoded_size=limit))
+
+
+def test_headers_sharing_one_signal_file_count_it_once_per_use():
+    from ecgingest.errors import LimitExceededError
+
+    a = np.arange(100, dtype=np.int16)  # 200 decoded bytes per record
+    files = {"d.dat": pack(16, [a], [1])}
+    names = [f"h{i}.hea" for i in range(10)]
+    for name in names:
+        files[name] = write_header(name[:-4], [("d.dat", "16", a)], nframes=100)
+    outcomes = list(fw.read_pool(_pool(files), names, _budget_ctx(1000)))
+    assert [o.record is not None for o in outcomes] == [True] * 5 + [False] * 5
+    assert all(isinstance(o.error, LimitExceededError) for o in outcomes[5:])
+
+
+def test_a_segment_repeated_many_times_counts_each_time():
+    from ecgingest.errors import LimitExceededError
+
+    files = _segment_files()  # 6 frames of int16
+    files["m.hea"] = b"m/100 1 100 600\n" + b"s 6\n" * 100
+    [outcome] = fw.read_pool(_pool(files), ["m.hea"], _budget_ctx(1000))
+    assert isinstance(outcome.error, LimitExceededError)
+    [outcome] = fw.read_pool(_pool(files), ["m.hea"], _budget_ctx(10_000))
+    assert outcome.record is not None and len(outcome.record.signals[0]) == 600
+
+
+def test_signals_alternating_between_files_count_every_group():
+    from ecgingest.errors import LimitExceededError
+
+    a = np.arange(50, dtype=np.int16)
+    files = {"x.dat": pack(16, [a], [1]), "y.dat": pack(16, [a], [1])}
+    specs = [("x.dat" if i % 2 == 0 else "y.dat", "16", a) for i in range(20)]
+    files["r.hea"] = write_header("r", specs, nframes=50)  # 20 x 100 decoded bytes
+    [outcome] = fw.read_pool(_pool(files), ["r.hea"], _budget_ctx(1999))
+    assert isinstance(outcome.error, LimitExceededError)
+    [outcome] = fw.read_pool(_pool(files), ["r.hea"], _budget_ctx(2000))
+    assert outcome.record is not None
+
+
+# ----------------------------------------------------------------- header-only inspection
+
+
+class _HeadersOnly(Entry):
+    """A signal file whose bytes must not be read (its size and first bytes may be)."""
+
+    def view(self, *, prefault=True):
+        raise AssertionError(f"{self.path} was read in full by a header-only inspection")
+
+    def read(self):
+        raise AssertionError(f"{self.path} was read in full by a header-only inspection")
+
+
+_INSPECTABLE = sorted({h.parent for h in FIXTURE_HEADERS} | {FIXTURES / "wfdb" / "multiseg_041s"})
+
+
+@pytest.mark.parametrize("folder", _INSPECTABLE, ids=lambda p: p.name)
+def test_inspection_from_headers_gives_the_facts_of_the_decoded_records(folder):
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    headers = sorted(n for n in files if n.endswith(".hea"))
+    decoded = {o.anchor: o for o in fw.read_pool(_pool(files), headers)}
+    pool = {name: (Entry.from_bytes(name, data) if name.endswith(".hea")
+                   else _HeadersOnly(name, len(data), _data=data)) for name, data in files.items()}
+    from ecgingest.formats._base import DecodeContext
+
+    inspected = list(fw.FORMAT.inspect_group(pool, headers, DecodeContext("wfdb")))
+    assert [o.anchor for o in inspected] == list(decoded)
+    for info in inspected:
+        record = decoded[info.anchor].record
+        expected = ecgingest.record.RecordInfo.of(record)
+        assert isinstance(info.record, ecgingest.record.RecordInfo)
+        assert (info.record.name, info.record.format_detail, info.record.signals,
+                info.record.start_time) == (expected.name, expected.format_detail,
+                                            expected.signals, expected.start_time)
+        assert set(info.files) == set(decoded[info.anchor].files)
+
+
+def test_inspection_reports_a_missing_signal_file():
+    [outcome] = fw.FORMAT.inspect_group(_pool({"r.hea": b"r 1 360 10\nr.dat 16\n"}), ["r.hea"],
+                                        fw.DecodeContext("wfdb"))
+    assert isinstance(outcome.error, MissingFileError)
+
+
+def test_inspection_counts_samples_from_file_sizes_when_the_header_has_none():
+    hea = b"r 2 100\nr.dat 212 200 12 0 0 0 0 a\nr.dat 212 200 12 0 0 0 0 b\n"
+    pool = {"r.hea": Entry.from_bytes("r.hea", hea), "r.dat": _HeadersOnly("r.dat", 21)}
+    [outcome] = fw.FORMAT.inspect_group(pool, ["r.hea"], fw.DecodeContext("wfdb"))
+    assert [s.samples for s in outcome.record.signals] == [7, 7]

@@ -169,23 +169,27 @@ MUTABLE = [FIXTURES / "wfdb" / "binformats" / "binformats.hea",
 @settings(suppress_health_check=[HealthCheck.too_slow])
 def test_mutated_real_files_end_in_a_record_or_a_typed_error(header, data):
     files = _fixture_files(header)
-    target = data.draw(st.sampled_from(sorted(files)))
-    blob = bytearray(files[target])
-    for _ in range(data.draw(st.integers(1, 6))):
-        kind = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-        pos = data.draw(st.integers(0, max(len(blob) - 1, 0)))
-        if kind == "flip" and blob:
-            blob[pos] = data.draw(st.integers(0, 255))
-        elif kind == "insert":
-            blob[pos:pos] = data.draw(st.sampled_from(
-                [b" ", b"\n", b"0", b"9999999999", b"x4", b":7", b"+99", b"/", b"#", b"-1"]))
-        elif kind == "delete" and blob:
-            del blob[pos]
-        elif kind == "truncate":
-            del blob[pos:]
-    files[target] = bytes(blob)
-    pool = {name: Entry.from_bytes(name, content) for name, content in files.items()}
     headers = [n for n in sorted(files) if n.endswith(".hea")]
+    signal_files = sorted(set(files) - set(headers))
+    # a header and a signal file mutated together (either may be left intact)
+    for names in (headers, signal_files):
+        target = data.draw(st.sampled_from(names))
+        blob = bytearray(files[target])
+        for _ in range(data.draw(st.integers(0, 6))):
+            kind = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+            pos = data.draw(st.integers(0, max(len(blob) - 1, 0)))
+            if kind == "flip" and blob:
+                blob[pos] = data.draw(st.integers(0, 255))
+            elif kind == "insert":
+                blob[pos:pos] = data.draw(st.sampled_from(
+                    [b" ", b"\n", b"0", b"9999999999", b"x4", b":7", b"+99", b"/", b"#", b"-1",
+                     b"\xff\x7f", b"fLaC"]))
+            elif kind == "delete" and blob:
+                del blob[pos]
+            elif kind == "truncate":
+                del blob[pos:]
+        files[target] = bytes(blob)
+    pool = {name: Entry.from_bytes(name, content) for name, content in files.items()}
     for strict in (False, True):
         for outcome in fw.read_pool(pool, headers, strict=strict):
             assert (outcome.record is None) != (outcome.error is None)

@@ -1,7 +1,6 @@
 """Stubs of the compiled WFDB kernels (``ext/wfdb.pyx``); internal to ecgingest."""
 
-from collections.abc import Set as AbstractSet
-from typing import Any
+from collections.abc import Container
 
 import numpy as np
 
@@ -19,11 +18,15 @@ def decode_group(
 ) -> tuple[int, list[int], list[int]]:
     """Decode one signal-file group into preallocated arrays: (status, counts, checksums)."""
 
-def plain_signal_lines(
+_SignalFields = tuple[
+    str, int, int, int, int, float, int, str, int, int, int, int | None, int, str, bool
+]
+_SignalLineError = tuple[int, str, str, str | int | None]
+
+def signal_lines(
     lines: list[str],
     record: str,
-    spec_type: type[tuple[Any, ...]],
-    packed: AbstractSet[int],
+    supported: Container[int],
     default_res: dict[int, int],
-) -> list[Any] | None:
-    """Every signal line as a ``spec_type`` tuple, or None if any line is not complete and plain."""
+) -> tuple[list[_SignalFields], None] | tuple[None, _SignalLineError]:
+    """Every signal line's fields (``WfdbSignalSpec`` order), or the first error."""

@@ -1,0 +1,355 @@
+"""WFDB signal files: packed formats through the native kernel, FLAC through soundfile.
+
+Every count is checked against the bytes present and every output reserved
+against the upload's decoded-output budget before anything is allocated;
+``ecgingest._ext.wfdb`` then decodes a group of signals sharing a file in one
+``nogil`` pass straight into the final arrays.
+
+Samples the files do not hold (a file shorter than the header says, skew
+reaching past the end) are written with the format's invalid code, or
+``WFDB_INVALID_SAMPLE`` (-32768) and an invalid mask for format 8, which has
+no code (spec/WFDB.md: "the C API returns any missing sample as
+WFDB_INVALID_SAMPLE"). Every array handed out is written in full.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..._arena import block_views
+from ..._ext import wfdb as _kernel
+from ...errors import (
+    ChecksumError,
+    CorruptDataError,
+    EcgIngestError,
+    HeaderError,
+    MissingFileError,
+    TruncatedError,
+)
+from .._base import DecodeContext, PoolFile, require
+from .header import FLAC_BITS, INVALID, WIDE, WfdbHeader, WfdbSignalSpec
+
+if TYPE_CHECKING:
+    from ..._arena import Arena
+
+__all__ = ["RecordFiles", "Decoded", "decode_signals", "frames_present", "flac_frames"]
+
+WFDB_INVALID_SAMPLE = -32768
+"""What the WFDB C library returns for a missing sample of any format."""
+MAX_FLAC_CHANNELS = 8
+_PLAUSIBLE_BYTES = 64 * 2**20
+"""Decoded bytes a record may have however few data bytes are present (null signals,
+gaps): beyond this, a header must not claim more than ``_PLAUSIBLE_RATIO`` output bytes
+per byte of its signal files (a header count that no file backs is wrong)."""
+_PLAUSIBLE_RATIO = 16
+
+
+class RecordFiles:
+    """The pool files one record reads, in first-use order, each with its own context."""
+
+    def __init__(self, pool: Mapping[str, PoolFile], ctx: DecodeContext) -> None:
+        self.pool = pool
+        self.ctx = ctx
+        """The record's context (its header file); warnings of every file go to its list."""
+        self.used: list[str] = []
+
+    def use(self, name: str) -> None:
+        if name not in self.used:
+            self.used.append(name)
+
+    def signal_file(self, record: str, file_name: str) -> PoolFile:
+        entry = self.pool.get(file_name)
+        if entry is None:
+            raise self.ctx.error(
+                MissingFileError, f"record {record!r} needs signal file {file_name!r}, which "
+                "is not in the upload: add it next to the header")
+        self.use(file_name)
+        return entry
+
+    def context(self, entry: PoolFile) -> DecodeContext:
+        """A context for one file: errors name it, warnings land on the record."""
+        ctx = self.ctx.for_file(path=entry.path)
+        ctx.warnings = self.ctx.warnings
+        return ctx
+
+    def for_segment(self, header: PoolFile) -> RecordFiles:
+        """The files of one segment: errors name its header; files used and warnings are
+        this record's."""
+        sub = RecordFiles(self.pool, self.context(header))
+        sub.used = self.used
+        return sub
+
+
+@dataclass
+class Decoded:
+    """Per-signal digital arrays of one single-segment record."""
+
+    digital: list[np.ndarray]
+    invalid_value: list[int | None]
+    invalid_mask: list[np.ndarray | None]
+    checksums: list[int | None]
+
+
+def skew_frames(spec: WfdbSignalSpec) -> int:
+    """Skew in frames as the C library converts it: round(k / spf)."""
+    spf = spec.samples_per_frame
+    return (spec.skew + spf // 2) // spf if spf > 1 else spec.skew
+
+
+def groups(specs: Sequence[WfdbSignalSpec]) -> list[tuple[int, int]]:
+    """Runs of consecutive signals naming one file: ``(start, stop)`` indices.
+
+    A file named again after another one starts a new group (and is read again).
+    """
+    out: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(specs) + 1):
+        if i == len(specs) or specs[i].file_name != specs[start].file_name \
+                or specs[i].fmt == 0:
+            out.append((start, i))
+            start = i
+    return out
+
+
+def itemsize(fmt: int) -> int:
+    return 4 if fmt in WIDE else 2
+
+
+def _check_group(specs: Sequence[WfdbSignalSpec], start: int, stop: int,
+                 ctx: DecodeContext) -> None:
+    spec = specs[start]
+    for k in range(start + 1, stop):
+        if specs[k].fmt != spec.fmt or specs[k].byte_offset != spec.byte_offset:
+            raise ctx.error(HeaderError,
+                            f"signals {start} and {k} share file {spec.file_name!r} but differ "
+                            "in format or byte offset; a signal file holds one format",
+                            field="format")
+    if spec.fmt in FLAC_BITS:
+        spf = spec.samples_per_frame
+        if stop - start > MAX_FLAC_CHANNELS or any(
+                specs[k].samples_per_frame != spf for k in range(start, stop)):
+            raise ctx.error(HeaderError, f"FLAC signal file {spec.file_name!r} needs at most "
+                            f"{MAX_FLAC_CHANNELS} signals with equal samples per frame",
+                            field="samples per frame")
+
+
+def flac_frames(head: bytes) -> int | None:
+    """Samples per channel that a FLAC stream's STREAMINFO announces (None: unknown)."""
+    if len(head) < 26 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:
+        return None
+    total = int.from_bytes(head[18:26], "big") & ((1 << 36) - 1)
+    return total or None
+
+
+def frames_present(hdr: WfdbHeader, files: RecordFiles, *, read_flac_head: bool = False
+                   ) -> tuple[int | None, int]:
+    """Frames the record has (the header's count, else what its files hold) and the
+    bytes of its distinct signal files.
+
+    Only sizes are looked at (and, with ``read_flac_head``, a FLAC file's first
+    bytes); a header-level inconsistency or a missing file raises. ``None``:
+    settled only by decoding FLAC data.
+    """
+    specs = hdr.signals
+    known: list[int] = []
+    flac_unknown = False
+    sizes: dict[str, int] = {}
+    for start, stop in groups(specs):
+        spec = specs[start]
+        _check_group(specs, start, stop, files.ctx)
+        if spec.fmt == 0:
+            continue
+        entry = files.signal_file(hdr.record_name, spec.file_name)
+        sizes[spec.file_name] = entry.size
+        frame_size = sum(s.samples_per_frame for s in specs[start:stop])
+        if spec.fmt in FLAC_BITS:
+            frames = flac_frames(entry.head(26)) if read_flac_head else None
+            if frames is None:
+                flac_unknown = True
+            else:
+                known.append(max(frames - spec.byte_offset, 0) // spec.samples_per_frame)
+        else:
+            nbytes = max(entry.size - spec.byte_offset, 0)
+            known.append(_kernel.available_samples(spec.fmt, nbytes) // frame_size)
+    data_bytes = sum(sizes.values())
+    if hdr.n_frames is not None:
+        return hdr.n_frames, data_bytes
+    if flac_unknown and not known:
+        return None, data_bytes
+    return (min(known) if known else 0), data_bytes
+
+
+def output_bytes(specs: Sequence[WfdbSignalSpec], nframes: int) -> int:
+    """Bytes of the digital arrays of ``nframes`` frames (format 8's masks included)."""
+    return sum(nframes * s.samples_per_frame * (itemsize(s.fmt) + (s.fmt in (0, 8)))
+               for s in specs)
+
+
+def check_plausible(what: str, out_bytes: int, data_bytes: int, nframes: int,
+                    ctx: DecodeContext) -> None:
+    """Refuse a header count that the bytes present cannot back, before allocating."""
+    if out_bytes > max(_PLAUSIBLE_BYTES, _PLAUSIBLE_RATIO * data_bytes):
+        raise ctx.error(HeaderError,
+                        f"{what} declares {nframes} frames ({out_bytes} bytes of samples) but "
+                        f"its signal files hold only {data_bytes} bytes; the sample count in "
+                        "the header is wrong", field="number of samples")
+
+
+def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = None) -> Decoded:
+    """Decode every signal of a single-segment header (its frame count applied)."""
+    ctx = files.ctx
+    specs = hdr.signals
+    nframes, data_bytes = frames_present(hdr, files)
+    if nframes is not None:
+        out_bytes = output_bytes(specs, nframes)
+        check_plausible(f"record {hdr.record_name!r}", out_bytes, data_bytes, nframes, ctx)
+        ctx.reserve_output(out_bytes, f"record {hdr.record_name!r}")
+    n = len(specs)
+    digital: list[np.ndarray | None] = [None] * n
+    codes: list[int | None] = [None] * n
+    masks: list[np.ndarray | None] = [None] * n
+    sums: list[int | None] = [None] * n
+    for start, stop in groups(specs):
+        group = specs[start:stop]
+        fmt = group[0].fmt
+        if fmt == 0:
+            frames = nframes or 0
+            for i, spec in enumerate(group, start):
+                digital[i] = np.zeros(frames * spec.samples_per_frame, dtype=np.int16)
+                masks[i] = np.ones(frames * spec.samples_per_frame, dtype=bool)
+            continue
+        entry = files.signal_file(hdr.record_name, group[0].file_name)
+        fctx = files.context(entry)
+        if fmt in FLAC_BITS:
+            outs, counts, totals = _flac(group, entry, nframes, fctx)
+            if nframes is None:  # settled by the first FLAC file, the rest cut to it
+                nframes = min(len(o) // s.samples_per_frame for o, s in zip(outs, group))
+                ctx.reserve_output(output_bytes(specs, nframes), f"record {hdr.record_name!r}")
+            outs = [o[:nframes * s.samples_per_frame] for o, s in zip(outs, group)]
+        else:
+            assert nframes is not None
+            outs, counts, totals = _packed(hdr, group, entry, nframes, fctx, arena)
+        for i, spec, out, count, total in zip(range(start, stop), group, outs, counts, totals):
+            digital[i] = out
+            codes[i], masks[i] = _finish(hdr, spec, out, count, fctx)
+            if spec.checksum is not None and hdr.n_frames is not None and count >= len(out):
+                sums[i] = total
+                if (total - spec.checksum) % 65536:
+                    fctx.deviation(f"checksum of signal {spec.description!r} is "
+                                   f"{total % 65536}, header says {spec.checksum % 65536}: the "
+                                   "data may be damaged", cls=ChecksumError)
+            if spec.uncalibrated:
+                ctx.warn(f"signal {spec.description!r} has no gain (uncalibrated); using 200 "
+                         "ADC units per unit")
+    done = [d for d in digital if d is not None]
+    if len(done) != n:  # every group fills its signals; guard the invariant
+        raise ctx.error(CorruptDataError, f"record {hdr.record_name!r}: some signals were not "
+                        "decoded")
+    return Decoded(done, codes, masks, sums)
+
+
+def _finish(hdr: WfdbHeader, spec: WfdbSignalSpec, out: np.ndarray, count: int,
+            ctx: DecodeContext) -> tuple[int | None, np.ndarray | None]:
+    """Write the samples the file does not hold; the signal's invalid code and mask."""
+    n_out = len(out)
+    shift = skew_frames(spec) * spec.samples_per_frame if spec.skew else 0
+    written = min(max(count - shift, 0), n_out)
+    code = INVALID.get(spec.fmt)
+    if written == n_out:
+        return code, None
+    if count == 0:
+        raise ctx.error(TruncatedError,
+                        f"signal file {spec.file_name!r} holds none of the {n_out} samples of "
+                        f"signal {spec.description!r} of record {hdr.record_name!r}; upload the "
+                        "complete file")
+    if count < n_out:
+        ctx.deviation(f"signal file {spec.file_name!r} ends after {count} of {n_out} samples "
+                      f"of signal {spec.description!r}; the rest is marked invalid",
+                      cls=TruncatedError)
+    else:
+        ctx.warn(f"signal {spec.description!r}: skew leaves the last {n_out - written} samples "
+                 "without data (invalid)")
+    mask = None
+    if code is None:  # format 8 stores no code: mark the tail
+        out[written:] = WFDB_INVALID_SAMPLE
+        mask = np.zeros(n_out, dtype=bool)
+        mask[written:] = True
+    else:
+        out[written:] = code
+    return code, mask
+
+
+def _packed(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile, nframes: int,
+            ctx: DecodeContext, arena: Arena | None) -> tuple[list[np.ndarray], list[int], list[int]]:
+    fmt = group[0].fmt
+    dtype = np.int32 if fmt in WIDE else np.int16
+    spf = [s.samples_per_frame for s in group]
+    frame_size = sum(spf)
+    skews = [skew_frames(s) if s.skew else 0 for s in group]
+    outs = block_views([nframes * k for k in spf], dtype, arena)
+    with entry.view() as data:  # a file on disk is mapped, not copied
+        view = data[group[0].byte_offset:]
+        nbytes = len(view)
+        # a partial last frame still feeds the signals it reaches
+        flat = min((nframes + max(skews)) * frame_size, _kernel.available_samples(fmt, nbytes))
+        try:
+            status, counts, sums = _kernel.decode_group(
+                view if nbytes else b"", fmt, flat, spf, [k * n for k, n in zip(skews, spf)],
+                outs, [s.initial_value for s in group])
+        finally:
+            view.release()
+    ctx.check_status(status, f"signal file {group[0].file_name!r} (format {fmt}) of record "
+                             f"{hdr.record_name!r}")
+    return outs, counts, sums
+
+
+def _flac(group: Sequence[WfdbSignalSpec], entry: PoolFile, nframes: int | None,
+          ctx: DecodeContext) -> tuple[list[np.ndarray], list[int], list[int]]:
+    soundfile = require("soundfile", format="wfdb", extra="flac")
+    fmt = group[0].fmt
+    bits = FLAC_BITS[fmt]
+    spf = group[0].samples_per_frame
+    name = group[0].file_name
+    with entry.view() as whole:
+        data = bytes(whole)
+    if data[:4] != b"fLaC":
+        raise ctx.error(CorruptDataError, f"signal file {name!r} of format {fmt} is not a FLAC "
+                        "stream (no 'fLaC' signature)")
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as snd:
+            if snd.channels != len(group):
+                raise ctx.error(CorruptDataError, f"FLAC file {name!r} has {snd.channels} "
+                                f"channels for {len(group)} signals")
+            if snd.frames * len(group) * 4 > max(_PLAUSIBLE_BYTES,
+                                                 _PLAUSIBLE_RATIO * len(data)):
+                raise ctx.error(CorruptDataError, f"FLAC file {name!r} claims {snd.frames} "
+                                "samples, implausible for its size")
+            ctx.reserve_output(snd.frames * len(group) * 4, f"FLAC file {name!r} (decoding)")
+            skip = group[0].byte_offset
+            if skip:
+                snd.seek(min(skip, snd.frames))
+            raw = snd.read(dtype="int32", always_2d=True)
+    except EcgIngestError:
+        raise
+    except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
+        raise ctx.error(CorruptDataError,
+                        f"FLAC file {name!r} could not be decoded: {exc}") from exc
+    dtype = np.int32 if fmt in WIDE else np.int16
+    values = raw >> (32 - bits)
+    outs, counts, sums = [], [], []
+    for c, spec in enumerate(group):
+        column = values[:, c]
+        n_out = len(column) if nframes is None else nframes * spf
+        shift = skew_frames(spec) * spf
+        out = np.empty(n_out, dtype=dtype)
+        src = column[shift:shift + n_out]
+        out[:len(src)] = src  # the rest is written by _finish
+        counts.append(len(column))
+        sums.append(int(column[:n_out].sum(dtype=np.int64)))
+        outs.append(out)
+    return outs, counts, sums
