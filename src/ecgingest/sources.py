@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Union
 
 import numpy as np
 
-from ._ext.scale import aligned_empty
+from ._memory import aligned_empty
 from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
 
 if TYPE_CHECKING:
