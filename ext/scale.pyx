@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, autotestdict=False
 """One-pass conversion of stored integers to physical values.
 
 ``digital * scale + offset`` in float64, NaN where the stored code is the
@@ -18,13 +18,8 @@ output through memory twice; streaming halves that traffic, which is what
 bounds this loop.
 """
 
-import os
-import warnings
-from time import monotonic
-
 import numpy as np
 cimport numpy as cnp
-from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport NAN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 
@@ -32,8 +27,6 @@ from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fe
 
 cnp.import_array()
 
-DEF HUGE_PAGE = 2097152      # 2 MiB: the transparent huge page size on x86-64 and most arm64
-DEF ALIGN_FROM = 8388608     # align outputs of 8 MiB and more (numpy asks for huge pages >= 4 MiB)
 
 ctypedef fused stored_t:
     int8_t
@@ -118,20 +111,12 @@ cdef void _convert_streaming(const stored_t* src, const uint8_t* mask, double* d
     stream_fence()
 
 
-# ---------------------------------------------------------------- large output arrays
+# ---------------------------------------------------------------- arrays over pooled memory
 #
-# Fresh memory is the dominant cost of a large decode: the kernel zeroes every new
-# page on first touch, and on virtual machines those faults serialise across
-# threads. Large outputs therefore come from a pool of blocks that earlier outputs
-# gave back when the caller dropped them, so a service or batch job that reads
-# upload after upload reuses warm memory. The pool never raises the process's
-# peak: a miss first releases at least as many pooled bytes as it will allocate,
-# and what the pool keeps is capped by ``set_array_pool_limit``. Pooled memory
-# stays claimable by the system: a block's pages are marked free-on-demand when it
-# comes back (``MADV_FREE``), so under memory pressure the kernel takes them
-# instead of pushing anything out, while without pressure reuse costs no more than
-# warm memory. Blocks unused for ``_POOL_DECAY_S`` are let go at the next pool
-# operation. Every pool operation runs with the GIL held, which is its lock.
+# What the array pool keeps, for how long and up to which cap is decided in
+# ecgingest._memory; this module does only the byte work for it: an array over
+# part of a block whose owner hands the block back when the last view of the
+# array is dropped, and marking a returned block's pages free-on-demand.
 
 cdef extern from *:
     """
@@ -150,179 +135,66 @@ cdef extern from *:
     int ecg_release_lazily(char* start, size_t length) nogil
 
 DEF PAGE = 4096
-DEF DEFAULT_POOL_LIMIT = 2147483648  # 2 GiB, at most a quarter of physical memory
-_POOL_DECAY_S = 10.0
-
-cdef Py_ssize_t _pool_limit = 0         # set below from the machine or ECGINGEST_ARRAY_POOL
-cdef Py_ssize_t _pool_bytes = 0
-cdef list _pooled = []                   # (capacity, raw uint8 array, returned at), oldest first
 
 
 cdef class _PooledBlock:
-    """Owner of one large array's memory and that array's base: it outlives every
-    view of the array and goes back to the pool when the last one is dropped."""
+    """Owner of a block's memory and base of the array over it: it outlives every
+    view of that array and calls ``give_back(raw)`` when the last one is dropped."""
     cdef object raw
-    cdef Py_ssize_t capacity
+    cdef object give_back
 
     def __dealloc__(self):
-        if self.raw is not None:
+        if self.give_back is not None:
             try:
-                _give_back(self.capacity, self.raw)
+                self.give_back(self.raw)
             except Exception:  # interpreter shutdown: let the memory go
                 pass
 
 
-cdef int _release_oldest(Py_ssize_t target) except -1:
-    """Let pooled blocks go, oldest first, until the pool holds at most ``target`` bytes."""
-    global _pool_bytes
-    while _pool_bytes > target and _pooled:
-        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
-    return 0
-
-
-cdef int _release_stale() except -1:
-    """Let go of blocks nobody has taken for ``_POOL_DECAY_S`` seconds."""
-    global _pool_bytes
-    if not _pooled:
-        return 0
-    cdef double stale_before = monotonic() - _POOL_DECAY_S
-    while _pooled and (<tuple>_pooled[0])[2] < stale_before:
-        _pool_bytes -= <Py_ssize_t>(<tuple>_pooled.pop(0))[0]
-    return 0
-
-
-cdef int _give_back(Py_ssize_t capacity, object raw) except -1:
-    global _pool_bytes
-    cdef size_t start, end
-    _release_stale()
-    if capacity > _pool_limit:
-        return 0
-    _release_oldest(_pool_limit - capacity)
-    # whole pages only: the block's own memory, never a neighbour's
-    start = <size_t>cnp.PyArray_DATA(raw)
-    end = start + <size_t>cnp.PyArray_DIM(raw, 0)
-    start = (start + PAGE - 1) // PAGE * PAGE
-    end = end // PAGE * PAGE
-    if end > start:
-        # a system call that walks the block's page table: the GIL is not needed for
-        # it, and the block is in no list another thread could reach until appended
-        with nogil:
-            ecg_release_lazily(<char*>start, end - start)
-    _pooled.append((capacity, raw, monotonic()))
-    _pool_bytes += capacity
-    return 0
-
-
-cdef object _take(Py_ssize_t capacity):
-    """A pooled block of ``capacity`` bytes or up to a quarter more, else None after
-    releasing at least ``capacity`` pooled bytes (oldest first)."""
-    global _pool_bytes
-    cdef Py_ssize_t i, cap, best = -1, best_cap = 0
-    _release_stale()
-    for i in range(len(_pooled)):
-        cap = (<tuple>_pooled[i])[0]
-        if capacity <= cap <= capacity + capacity // 4 and (best < 0 or cap < best_cap):
-            best = i
-            best_cap = cap
-    if best >= 0:
-        _pool_bytes -= best_cap
-        return (<tuple>_pooled.pop(best))[:2]
-    _release_oldest(_pool_bytes - capacity)
-    return None
-
-
-def set_array_pool_limit(max_bytes: int) -> int:
-    """Cap the memory kept for reuse by large decoded arrays; returns the previous cap.
-
-    Arrays of 8 MiB and more are carved from blocks that return to a pool when
-    the caller drops them, so the next large decode reuses warm memory instead
-    of faulting in fresh pages, the main cost of a large read and one that does
-    not scale across threads. ``0`` turns the pool off and frees what it holds.
-    The default is 2 GiB or a quarter of physical memory, whichever is less, or
-    ``ECGINGEST_ARRAY_POOL`` (bytes) when set. Pooled memory is memory the
-    process already had at its peak; the system can take it back under memory
-    pressure, and blocks unused for 10 s are let go.
-    """
-    global _pool_limit
-    cdef Py_ssize_t limit = max_bytes
-    if limit < 0:
-        raise ValueError("max_bytes must be 0 (no pool) or a number of bytes")
-    previous = _pool_limit
-    _pool_limit = limit
-    _release_oldest(_pool_limit)
-    return previous
-
-
-def _default_pool_limit():
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        physical = -1
-    if physical <= 0:
-        return 536870912  # 512 MiB where the machine's memory is unknown
-    return min(DEFAULT_POOL_LIMIT, physical // 4)
-
-
-def _limit_from_environment():
-    set_array_pool_limit(_default_pool_limit())
-    text = os.environ.get("ECGINGEST_ARRAY_POOL", "").strip()
-    if not text:
-        return
-    try:
-        set_array_pool_limit(int(text))
-    except ValueError:
-        warnings.warn(f"ECGINGEST_ARRAY_POOL={text!r} is not a number of bytes (0 turns the "
-                      f"pool off); keeping the default of {_pool_limit} bytes", RuntimeWarning)
-
-
-_limit_from_environment()
-
-
-def array_pool_bytes() -> int:
-    """Bytes the pool holds for reuse (memory in no live array)."""
-    return _pool_bytes
-
-
-def aligned_empty(Py_ssize_t n, dtype, bint pooled=False):
-    """``np.empty(n, dtype)``; when large, from the pool and on a 2 MiB boundary
-    (``pooled`` takes a smaller array from the pool too, as its block comes).
-
-    numpy asks the kernel for transparent huge pages on large arrays, but the
-    kernel can back only the whole, aligned 2 MiB stretches with them; the
-    unaligned head and tail of an ordinary allocation fault in 4 KiB pages,
-    hundreds of page faults per array. Starting the data on a boundary leaves
-    at most the tail. The padding in front is never touched, so it is address
-    space, not memory.
-    """
+def array_over(cnp.ndarray raw, Py_ssize_t n, dtype, Py_ssize_t offset, give_back):
+    """``n`` items of ``dtype`` from byte ``offset`` of ``raw`` (a 1-d uint8 array),
+    whose memory goes to ``give_back(raw)`` once the result and every view of it
+    are gone (numpy never looks past a base that is not an array)."""
     dt = np.dtype(dtype)
-    cdef Py_ssize_t itemsize = dt.itemsize
-    if n < 0:
-        raise ValueError("negative size")
-    if itemsize > 0 and n > (PY_SSIZE_T_MAX - 2 * HUGE_PAGE) // itemsize:
-        raise MemoryError(f"array of {n} items of {itemsize} bytes is too large")
-    cdef Py_ssize_t nbytes = n * itemsize
-    if (nbytes < ALIGN_FROM and not pooled) or not dt.isnative or dt.kind not in "biufc":
-        return np.empty(n, dtype=dt)
-    cdef Py_ssize_t capacity = (nbytes + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
-    found = _take(capacity)
-    if found is None:
-        # a pooled block smaller than ALIGN_FROM (an arena's) is not worth 2 MiB of
-        # padding: it is used as it comes
-        raw = np.empty(capacity + (HUGE_PAGE if nbytes >= ALIGN_FROM else 0), dtype=np.uint8)
-    else:
-        capacity, raw = found
-    cdef char* base = <char*>cnp.PyArray_DATA(raw)
-    cdef size_t addr = <size_t>base
-    if cnp.PyArray_DIM(raw, 0) - capacity >= HUGE_PAGE:
-        base += (HUGE_PAGE - addr % HUGE_PAGE) % HUGE_PAGE
+    if cnp.PyArray_NDIM(raw) != 1 or raw.dtype != np.uint8 or not raw.flags.c_contiguous:
+        raise ValueError("raw must be a contiguous 1-d uint8 array")
+    if n < 0 or offset < 0 or (dt.itemsize and n > (cnp.PyArray_DIM(raw, 0) - offset)
+                                // dt.itemsize):
+        raise ValueError("the array does not fit in the block")
     block = _PooledBlock()
     block.raw = raw
-    block.capacity = capacity
+    block.give_back = give_back
     cdef cnp.npy_intp dims[1]
     dims[0] = n
-    cdef cnp.ndarray out = cnp.PyArray_SimpleNewFromData(1, dims, dt.num, base)
+    cdef cnp.ndarray out = cnp.PyArray_SimpleNewFromData(
+        1, dims, dt.num, <char*>cnp.PyArray_DATA(raw) + offset)
     cnp.set_array_base(out, block)
     return out
+
+
+def release_lazily(cnp.ndarray raw):
+    """Mark the whole pages of ``raw``'s memory free-on-demand (``MADV_FREE``):
+    kept while memory is plentiful, taken by the system under pressure."""
+    cdef size_t start = <size_t>cnp.PyArray_DATA(raw)
+    cdef size_t end = start + <size_t>cnp.PyArray_NBYTES(raw)
+    start = (start + PAGE - 1) // PAGE * PAGE  # the block's own pages, never a neighbour's
+    end = end // PAGE * PAGE
+    if end > start:
+        with nogil:
+            ecg_release_lazily(<char*>start, end - start)
+
+
+cdef object _allocate = None
+
+
+cdef object _output(Py_ssize_t n):
+    """A float64 output array from the pool's allocator (imported on first use: the
+    pool's module imports this one)."""
+    global _allocate
+    if _allocate is None:
+        from ecgingest._memory import aligned_empty
+        _allocate = aligned_empty
+    return _allocate(n, np.float64)
 
 
 def to_physical(const stored_t[::1] digital, double scale, double offset,
@@ -332,7 +204,7 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
     ``stream=False`` keeps ordinary stores for every size (tests compare the two).
     """
     cdef Py_ssize_t n = digital.shape[0]
-    cdef cnp.ndarray out_arr = aligned_empty(n, np.float64)
+    cdef cnp.ndarray out_arr = _output(n)
     cdef double* dst = <double*>cnp.PyArray_DATA(out_arr)
     cdef const stored_t* src = &digital[0] if n > 0 else NULL
     cdef const uint8_t* mask = NULL

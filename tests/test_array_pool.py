@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import ecgingest
-from ecgingest._arena import Arena
-from ecgingest._ext.scale import aligned_empty, to_physical
+from ecgingest import _memory
+from ecgingest._ext.scale import to_physical
+from ecgingest._memory import Arena, aligned_empty
 
 LARGE = 2_000_000  # float64 items: 16 MB, above the 8 MiB pooling threshold
 HUGE_PAGE = 2 * 1024 * 1024
@@ -18,23 +19,23 @@ HUGE_PAGE = 2 * 1024 * 1024
 
 @pytest.fixture
 def pool():
-    previous = ecgingest.set_array_pool_limit(256 * 1024 * 1024)
-    ecgingest.set_array_pool_limit(0)  # start empty
-    ecgingest.set_array_pool_limit(256 * 1024 * 1024)
+    previous = _memory.set_array_pool_limit(256 * 1024 * 1024)
+    _memory.set_array_pool_limit(0)  # start empty
+    _memory.set_array_pool_limit(256 * 1024 * 1024)
     yield
-    ecgingest.set_array_pool_limit(0)
-    ecgingest.set_array_pool_limit(previous)
+    _memory.set_array_pool_limit(0)
+    _memory.set_array_pool_limit(previous)
 
 
 def test_dropped_array_returns_its_memory_and_the_next_one_reuses_it(pool):
     first = aligned_empty(LARGE, np.float64)
     address = first.ctypes.data
-    assert ecgingest.array_pool_bytes() == 0
+    assert _memory.array_pool_bytes() == 0
     del first
-    assert ecgingest.array_pool_bytes() >= LARGE * 8
+    assert _memory.array_pool_bytes() >= LARGE * 8
     second = aligned_empty(LARGE, np.float64)
     assert second.ctypes.data == address
-    assert ecgingest.array_pool_bytes() == 0
+    assert _memory.array_pool_bytes() == 0
 
 
 def test_live_arrays_never_share_memory(pool):
@@ -54,12 +55,12 @@ def test_a_view_keeps_the_memory_out_of_the_pool(pool):
     array[:] = 3.5
     tail = array[-10:]
     del array
-    assert ecgingest.array_pool_bytes() == 0
+    assert _memory.array_pool_bytes() == 0
     other = aligned_empty(LARGE, np.float64)
     other.fill(-1.0)
     assert np.all(tail == 3.5)
     del tail
-    assert ecgingest.array_pool_bytes() > 0
+    assert _memory.array_pool_bytes() > 0
 
 
 def test_large_arrays_start_on_a_huge_page_boundary_and_are_plain_writable_arrays(pool):
@@ -72,37 +73,37 @@ def test_large_arrays_start_on_a_huge_page_boundary_and_are_plain_writable_array
 
 
 def test_limit_bounds_what_the_pool_keeps(pool):
-    ecgingest.set_array_pool_limit(20 * 1024 * 1024)
+    _memory.set_array_pool_limit(20 * 1024 * 1024)
     arrays = [aligned_empty(LARGE, np.float64) for _ in range(3)]  # 16 MiB blocks each
     del arrays
-    assert 0 < ecgingest.array_pool_bytes() <= 20 * 1024 * 1024
+    assert 0 < _memory.array_pool_bytes() <= 20 * 1024 * 1024
 
 
 def test_limit_zero_frees_the_pool_and_stops_pooling(pool):
     del pool
     array = aligned_empty(LARGE, np.float64)
     del array
-    assert ecgingest.array_pool_bytes() > 0
-    assert ecgingest.set_array_pool_limit(0) == 256 * 1024 * 1024
-    assert ecgingest.array_pool_bytes() == 0
+    assert _memory.array_pool_bytes() > 0
+    assert _memory.set_array_pool_limit(0) == 256 * 1024 * 1024
+    assert _memory.array_pool_bytes() == 0
     array = aligned_empty(LARGE, np.float64)
     del array
-    assert ecgingest.array_pool_bytes() == 0
+    assert _memory.array_pool_bytes() == 0
 
 
 def test_a_miss_releases_pooled_memory_before_allocating(pool):
     """The pool never lifts the peak: memory of another size is let go first."""
     small = aligned_empty(LARGE, np.float64)
     del small
-    held = ecgingest.array_pool_bytes()
+    held = _memory.array_pool_bytes()
     big = aligned_empty(4 * LARGE, np.float64)
-    assert ecgingest.array_pool_bytes() == 0 and held > 0
+    assert _memory.array_pool_bytes() == 0 and held > 0
     del big
 
 
 def test_negative_limit_is_refused():
     with pytest.raises(ValueError, match="bytes"):
-        ecgingest.set_array_pool_limit(-1)
+        _memory.set_array_pool_limit(-1)
 
 
 def test_physical_values_from_pooled_memory_are_exact(pool):
@@ -126,8 +127,8 @@ def _machine_default() -> str:
                                                  ("lots", _machine_default()),
                                                  ("", _machine_default())])
 def test_environment_sets_the_default_limit(value, expected):
-    code = ("import warnings, ecgingest; warnings.simplefilter('ignore'); "
-            "print(ecgingest.set_array_pool_limit(0))")
+    code = ("import warnings; warnings.simplefilter('ignore'); "
+            "from ecgingest import _memory; print(_memory.set_array_pool_limit(0))")
     env = dict(os.environ, ECGINGEST_ARRAY_POOL=value)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True)
@@ -160,17 +161,15 @@ def test_pooled_memory_stays_claimable_by_the_system(pool):
 
 
 def test_blocks_unused_for_the_decay_time_are_let_go(pool, monkeypatch):
-    from ecgingest._ext import scale
-
-    monkeypatch.setattr(scale, "_POOL_DECAY_S", 0.05)
+    monkeypatch.setattr(_memory, "POOL_DECAY_S", 0.05)
     kept = aligned_empty(LARGE, np.float64)
     dropped = aligned_empty(LARGE, np.float64)
     del dropped
-    one_block = ecgingest.array_pool_bytes()
+    one_block = _memory.array_pool_bytes()
     assert one_block > 0
     time.sleep(0.1)
     del kept  # any pool operation lets stale blocks go first
-    assert ecgingest.array_pool_bytes() == one_block
+    assert _memory.array_pool_bytes() == one_block
 
 
 # --------------------------------------------------------------------------- arena
@@ -243,4 +242,50 @@ def test_threads_allocating_and_dropping_never_see_each_others_arrays(pool):
     for t in threads:
         t.join()
     assert failures == []
-    assert 0 < ecgingest.array_pool_bytes() <= 256 * 1024 * 1024
+    assert 0 < _memory.array_pool_bytes() <= 256 * 1024 * 1024
+
+
+def test_the_pool_controls_are_importable_from_ecgingest_with_a_deprecation_warning(pool):
+    with pytest.warns(DeprecationWarning, match="set_array_pool_limit"):
+        from ecgingest import set_array_pool_limit
+    with pytest.warns(DeprecationWarning, match="array_pool_bytes"):
+        held = ecgingest.array_pool_bytes
+    assert set_array_pool_limit is _memory.set_array_pool_limit
+    assert held() == _memory.array_pool_bytes()
+    with pytest.raises(AttributeError):
+        ecgingest.no_such_name  # noqa: B018
+
+
+def test_blocks_dropped_in_many_threads_all_return_to_the_pool_once(pool):
+    """Returns come from any thread at any time; each block is filed exactly once."""
+    import threading
+
+    arrays = [aligned_empty(LARGE, np.float64) for _ in range(8)]
+    capacity = (LARGE * 8 + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
+    barrier = threading.Barrier(4)
+
+    def drop(mine: list) -> None:
+        barrier.wait()
+        mine.clear()
+
+    groups = [arrays[i::4] for i in range(4)]
+    del arrays
+    threads = [threading.Thread(target=drop, args=(g,)) for g in groups]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _memory.array_pool_bytes() == 8 * capacity
+
+
+def test_poisoned_arrays_hold_the_pattern_until_written(pool):
+    previous = _memory._set_poison(b"\xa5\x5a\xc3")
+    try:
+        small = aligned_empty(7, np.uint8)
+        large = aligned_empty(LARGE, np.float64)
+        carved = Arena().empty(5, np.uint8)
+    finally:
+        _memory._set_poison(previous)
+    assert bytes(small) == b"\xa5\x5a\xc3\xa5\x5a\xc3\xa5"
+    assert set(bytes(carved)) <= {0xA5, 0x5A, 0xC3}
+    assert large.view(np.uint8)[:6].tobytes() == b"\xa5\x5a\xc3\xa5\x5a\xc3"

@@ -147,3 +147,77 @@ def test_announced_size_beyond_the_limits_is_refused_up_front():
     up = ChunkedUpload(2048, _sha(bytes(2048)), limits=ecgingest.Limits(max_total_size=4096))
     up.add(0, bytes(2048))
     assert len(up.finish().read()) == 2048
+
+
+@pytest.mark.parametrize("data", [10**12, 5, -1, 3.5, "text", None, [1, 2], {"a": 1}, object()])
+def test_chunk_data_that_is_not_bytes_like_is_an_upload_error_and_never_allocated(data):
+    up = ChunkedUpload(100, _sha(bytes(100)))
+    with pytest.raises(UploadError) as info:
+        up.add(0, data)
+    assert info.value.field == "data"
+    assert up.received == 0
+
+
+def test_any_contiguous_buffer_is_a_chunk():
+    import array
+
+    data = bytes(range(16))
+    up = ChunkedUpload(16, _sha(data))
+    up.add(0, array.array("I", data[:8]))  # 2 items of 4 bytes: 8 bytes, not 2
+    up.add(8, bytearray(data[8:]))
+    assert up.finish().read() == data
+
+
+def test_a_closed_upload_refuses_chunks_and_finish_with_upload_errors():
+    up = ChunkedUpload(4, _sha(b"abcd"))
+    up.close()
+    with pytest.raises(UploadError):
+        up.add(0, b"abcd")
+    with pytest.raises(UploadError):
+        up.finish()
+
+
+_OFFSETS = st.one_of(st.integers(min_value=-5, max_value=70), st.just(2**70), st.booleans(),
+                     st.none(), st.floats(allow_nan=True), st.text(max_size=3))
+_BAD_DATA = st.one_of(st.integers(min_value=-2, max_value=2**40), st.text(max_size=3),
+                      st.none(), st.lists(st.integers(0, 255), max_size=3))
+
+
+@given(data=st.binary(min_size=0, max_size=64),
+       announced=st.one_of(st.none(), st.integers(min_value=-3, max_value=80), st.booleans(),
+                           st.text(max_size=3)),
+       digest=st.sampled_from(["right", "wrong", "short", "not hex", "none"]),
+       steps=st.lists(st.tuples(st.sampled_from(["piece", "repeat", "corrupt", "bad data",
+                                                 "bad offset", "finish", "close"]),
+                                st.integers(0, 64), st.integers(0, 64), _OFFSETS, _BAD_DATA),
+                      max_size=14))
+def test_any_session_ends_in_the_exact_bytes_or_a_typed_error(data, announced, digest, steps):
+    """Bad sizes, wrong hashes, chunks out of order, repeated, missing, corrupted, of
+    the wrong type, after finish or close: only the exact bytes or a typed error."""
+    size = len(data) if announced is None else announced
+    sha = {"right": _sha(data), "wrong": _sha(data + b"x"), "short": _sha(data)[:10],
+           "not hex": "z" * 64, "none": None}[digest]
+    try:
+        up = ChunkedUpload(size, sha, memory_threshold=16)  # type: ignore[arg-type]
+    except EcgIngestError:
+        return
+    for action, a, b, offset, bad in steps:
+        try:
+            if action in ("piece", "repeat", "corrupt"):
+                start, stop = sorted((a % (len(data) + 1), b % (len(data) + 1)))
+                chunk = data[start:stop]
+                if action == "corrupt" and chunk:
+                    chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+                up.add(start, chunk)
+                if action == "repeat":
+                    up.add(start, chunk)
+            elif action == "bad data":
+                up.add(a, bad)
+            elif action == "bad offset":
+                up.add(offset, data[:b])
+            elif action == "finish":
+                assert up.finish().read() == data  # only the announced bytes pass
+            else:
+                up.close()
+        except EcgIngestError:
+            continue

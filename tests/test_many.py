@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import tarfile
+import threading
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -270,3 +271,35 @@ def test_url_sources_are_opened_with_fsspec():
     assert source == "memory://ecgingest-test/upload.edf"
     assert _fingerprint(result)["records"] == _fingerprint(ecgingest.ingest(data))["records"]
     assert result.records and not result.errors
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("decoder bug"), RecursionError("too deep"),
+                                     MemoryError()])
+def test_an_untyped_failure_in_one_upload_is_its_error_and_the_batch_goes_on(
+        tmp_path, monkeypatch, failure):
+    """Whatever escapes a decoder (here the multi-file one, which runs unguarded by
+    the single-file wrapper) ends as that upload's error; every other upload is
+    reported as before."""
+    from ecgingest.formats import wfdb as wfdb_format
+
+    good = (DEMO / "test_subsecond.edf").read_bytes()
+    victim = tmp_path / "victim"
+    shutil.copytree(DEMO, victim)
+    real_read_group = wfdb_format.WfdbFormat.read_group
+
+    def read_group(self, pool, names, ctx):
+        if any(entry.path.startswith("100_3chan") for entry in pool.values()) \
+                and ctx.path is None and threading.current_thread().name.startswith("ecgingest"):
+            raise failure
+        return real_read_group(self, pool, names, ctx)
+
+    monkeypatch.setattr(wfdb_format.WfdbFormat, "read_group", read_group)
+    sources = [good, victim / "100_3chan.hea", good, good]
+    got = list(ecgingest.ingest_many(sources, workers=2, ordered=True, progress=False))
+    assert [source is s for (source, _), s in zip(got, sources)] == [True] * 4
+    results = [result for _, result in got]
+    assert [len(r.records) for r in results] == [1, 0, 1, 1]
+    [entry_error] = results[1].errors
+    assert isinstance(entry_error.error, ecgingest.errors.EcgIngestError)
+    assert type(failure).__name__ in str(entry_error.error)
+    assert entry_error.paths == (str(victim / "100_3chan.hea"),)

@@ -3,6 +3,8 @@
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ecgingest
 from ecgingest import Metadata, Overrides, Record
@@ -24,6 +26,12 @@ def _record(**meta):
     ("recording_start_time", "2024-06-23T18:30:00"),  # no offset: not UTC
     ("recording_start_time", "yesterday"),
     ("recording_time_zone", "Mars/Olympus"),
+    ("recording_time_zone", "A" * 5000),  # too long for a file name: OSError in zoneinfo
+    ("recording_time_zone", "Europe"),  # a directory of the time zone database
+    ("recording_time_zone", "Europe/London\x00"),
+    ("recording_time_zone", "../../etc/passwd"),
+    ("recording_start_time", "9999-12-31T23:59:59-01:00"),  # past datetime.max in UTC
+    ("recording_start_time", "0001-01-01T00:00:00+01:00"),  # before datetime.min in UTC
     ("indications", "chest pain"),
     ("searching_tags", [1, 2]),
     ("patient_id", ""),
@@ -69,3 +77,20 @@ def test_override_wins_and_file_value_is_kept():
 def test_none_values_are_not_overrides():
     o = Overrides.from_mapping({"patient_id": None})
     assert not o
+
+
+_ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6000),
+    st.binary(max_size=64), st.lists(st.text(max_size=20), max_size=5), st.datetimes(),
+    st.datetimes(timezones=st.timezones()), st.dates(),
+    st.sampled_from(["Z", "9999-12-31T23:59:59-23:59", "Etc/GMT+12", "A" * 300, "/",
+                     "2024-06-23T18:30:00Z"]),
+)
+
+
+@given(field=st.sampled_from(ecgingest.record.METADATA_FIELDS), value=_ANY_VALUE)
+def test_any_override_value_is_accepted_or_an_override_error_naming_its_field(field, value):
+    try:
+        Overrides.from_mapping({field: value})
+    except OverrideError as exc:
+        assert exc.field == field

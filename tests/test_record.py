@@ -85,7 +85,7 @@ def test_summary_is_json_ready():
 
 
 def test_large_outputs_start_on_a_huge_page_boundary_small_ones_are_plain():
-    from ecgingest._ext.scale import aligned_empty
+    from ecgingest._memory import aligned_empty
 
     big = aligned_empty((8 << 20) // 8 + 3, np.float64)
     assert big.ctypes.data % (2 << 20) == 0

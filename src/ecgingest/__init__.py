@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from . import errors
-from ._ext.scale import array_pool_bytes, set_array_pool_limit
 from .chunked import ChunkedUpload
 from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
@@ -45,8 +44,23 @@ __all__ = [
     "WfdbHeader",
     "read_edf_header",
     "EdfHeader",
-    "set_array_pool_limit",
-    "array_pool_bytes",
     "errors",
     "__version__",
 ]
+
+
+_MOVED_TO_MEMORY = ("set_array_pool_limit", "array_pool_bytes")
+
+
+def __getattr__(name: str) -> object:
+    """The array pool controls, kept importable from here with a warning."""
+    if name in _MOVED_TO_MEMORY:
+        import warnings
+
+        from . import _memory
+
+        warnings.warn(f"ecgingest.{name} is deprecated and leaves the public API; the array "
+                      f"pool sizes itself (set ECGINGEST_ARRAY_POOL to cap it)",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(_memory, name)
+    raise AttributeError(f"module 'ecgingest' has no attribute {name!r}")

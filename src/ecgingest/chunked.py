@@ -21,6 +21,18 @@ __all__ = ["ChunkedUpload"]
 _MiB = 1024 * 1024
 
 
+def _chunk_bytes(data: object) -> bytes:
+    """The bytes of a bytes-like chunk; :class:`UploadError` for anything else."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    try:
+        with memoryview(data) as view:  # type: ignore[arg-type]  # any contiguous buffer
+            return view.cast("B").tobytes()
+    except (TypeError, ValueError):
+        raise UploadError(f"chunk data must be bytes-like (bytes, bytearray, memoryview), "
+                          f"got {type(data).__name__}", field="data") from None
+
+
 class ChunkedUpload:
     """One upload sent in pieces.
 
@@ -89,13 +101,19 @@ class ChunkedUpload:
         return gaps
 
     def add(self, offset: int, data: bytes | bytearray | memoryview) -> None:
-        """Store one chunk; a repeat of bytes already held must be identical."""
+        """Store one chunk; a repeat of bytes already held must be identical.
+
+        Like every parameter of an upload session, a chunk of the wrong type is an
+        :class:`~ecgingest.errors.UploadError` (it comes from a request, not from
+        code): ``data`` must be bytes-like; an int is never taken as a length.
+        """
+        self._check_open()
         if self._finished:
             raise UploadError("the upload is already finished; start a new ChunkedUpload")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise UploadError(f"chunk offset must be a non-negative integer, got {offset!r}",
                               field="offset")
-        chunk = bytes(data)
+        chunk = _chunk_bytes(data)
         end = offset + len(chunk)
         if end > self.total_size:
             raise UploadError(
@@ -129,6 +147,7 @@ class ChunkedUpload:
 
         The returned binary file object is positioned at 0 and seekable.
         """
+        self._check_open()
         gaps = self.missing()
         if gaps:
             shown = ", ".join(f"[{s}, {e})" for s, e in gaps[:3])
@@ -151,6 +170,10 @@ class ChunkedUpload:
         self._finished = True
         self._file.seek(0)
         return self._file
+
+    def _check_open(self) -> None:
+        if self._file.closed:
+            raise UploadError("the upload is closed; start a new ChunkedUpload")
 
     def close(self) -> None:
         """Release the buffer or temporary file."""

@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EcgIngestError, SourceUnavailableError, WorkerLostError
+from .errors import (
+    CorruptDataError,
+    EcgIngestError,
+    SourceUnavailableError,
+    WorkerLostError,
+)
 from .ingest import EntryError, IngestResult, ingest
 from .limits import Limits
 from .overrides import Overrides
-from .sources import FileGroup, Source
+from .sources import FileGroup, Source, drop_frames
 from .uploads import is_upload_file
 
 __all__ = ["ingest_many", "uploads_below", "BatchSummary"]
@@ -65,6 +70,12 @@ def _ingest_one(source: Any, overrides: Overrides | None, strict: bool,
     except (OSError, ImportError) as exc:
         err = SourceUnavailableError(f"cannot open the upload: {exc}", path=_label(source))
         return IngestResult(errors=[EntryError((_label(source),), err)])
+    except Exception as exc:  # a decoder bug, RecursionError, MemoryError: this upload's error
+        drop_frames(exc)  # the error is kept: not the decoder's locals with it
+        failure = CorruptDataError(f"could not decode ({type(exc).__name__}: {exc})",
+                               path=_label(source))
+        failure.__cause__ = exc
+        return IngestResult(errors=[EntryError((_label(source),), failure)])
 
 
 def uploads_below(root: str | os.PathLike, *, limits: Limits | None = None) -> Iterator[Any]:

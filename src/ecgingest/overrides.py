@@ -83,7 +83,11 @@ def _utc_datetime(field: str, value: Any) -> dt.datetime:
                            f"2024-06-23T18:30:00Z, got {value!r}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _fail(field, f"{field} must carry a UTC offset (e.g. a trailing 'Z'), got {value!r}")
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError as exc:  # 9999-12-31T23:59-01:00 is past the last datetime in UTC
+        raise _fail(field, f"{field} is outside the datetimes Python can hold in UTC, "
+                           f"got {value!r}") from exc
 
 
 def _time_zone(field: str, value: Any) -> str:
@@ -92,7 +96,8 @@ def _time_zone(field: str, value: Any) -> str:
     name = _string(field, value)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # a name too long for a path, or naming a directory, fails as OSError in the lookup
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise _fail(field, f"{field} must be an IANA time zone name such as "
                            f"Europe/London, got {value!r}") from exc
     return name

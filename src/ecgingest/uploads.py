@@ -9,12 +9,18 @@ opened by :mod:`ecgingest.archive`; directories are walked here.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from . import archive
-from .errors import EcgIngestError, LimitExceededError, UnsafeEntryError
+from .errors import (
+    EcgIngestError,
+    LimitExceededError,
+    SourceUnavailableError,
+    UnsafeEntryError,
+)
 from .limits import ByteBudget, Limits
 from .sources import (
     Entry,
@@ -74,9 +80,26 @@ def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0
     return bytes(data)
 
 
+def _require_regular(path: Path) -> os.stat_result:
+    """``path``'s status; :class:`SourceUnavailableError` unless it is a regular file.
+
+    A FIFO named as an upload would block the first read until a writer comes,
+    a device may never end: neither is opened.
+    """
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceUnavailableError(
+            "not a regular file or directory (a pipe, socket or device is never read)",
+            path=str(path))
+    return info
+
+
 def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     """Classify ``source`` and return the :class:`Upload` to walk."""
     if isinstance(source, (list, tuple)):
+        for volume in source:
+            if isinstance(volume, (str, os.PathLike)) and os.path.exists(volume):
+                _require_regular(Path(os.fspath(volume)))
         opened = archive.open_archive(source, limits, budget)
         if opened is None:
             raise EcgIngestError("a list of paths must be the volumes of one archive")
@@ -95,7 +118,7 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
             return Upload(str(path), entries=lambda: _walk_directory(path, budget))
         if not path.exists():
             raise FileNotFoundError(f"no such file or directory: {str(path)!r}")
-        entry = _FileEntry(path.name, path, path.stat().st_size, budget)
+        entry = _FileEntry(path.name, path, _require_regular(path).st_size, budget)
         return (archive.open_archive(entry, limits, budget)
                 or Upload(str(path), single=entry))
     if isinstance(source, FileGroup):

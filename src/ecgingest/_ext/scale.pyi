@@ -1,15 +1,21 @@
-"""Type stubs for the compiled scaling kernel and array pool (ext/scale.pyx)."""
+"""Type stubs for the compiled scaling kernel and the byte work of the array pool
+(ext/scale.pyx; the pool's policy is ecgingest._memory)."""
+
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
 _STREAM_FROM_BYTES: int
 
-def set_array_pool_limit(max_bytes: int) -> int: ...
-def array_pool_bytes() -> int: ...
-def aligned_empty(
-    n: int, dtype: npt.DTypeLike, pooled: bool = False
+def array_over(
+    raw: npt.NDArray[np.uint8],
+    n: int,
+    dtype: npt.DTypeLike,
+    offset: int,
+    give_back: Callable[[npt.NDArray[np.uint8]], object],
 ) -> npt.NDArray[np.generic]: ...
+def release_lazily(raw: npt.NDArray[np.uint8]) -> None: ...
 def to_physical(
     digital: npt.NDArray[np.signedinteger],
     scale: float,

@@ -1,0 +1,303 @@
+"""Files on disk: damaged files end as their bytes do, whether read or mapped, and
+nothing a failing decoder leaves behind keeps a file open; special files are refused."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ecgingest
+from ecgingest import sources
+from ecgingest.errors import EcgIngestError, SourceUnavailableError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+SINGLE_FILES = [
+    FIXTURES / "edf" / "test_subsecond.edf",
+    FIXTURES / "edf" / "SC4001EC-Hypnogram.bdf",
+    FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt",
+    FIXTURES / "compressed_delta" / "ecg_1lead_ddelta_zlib_24bit.cmdt",
+    FIXTURES / "scp" / "ecgtoolkit_Example.scp",
+    FIXTURES / "scp" / "wa_mdw14_20060620.scp",
+    FIXTURES / "kardia" / "six_lead_enhanced.json",
+]
+_REFERENCES = shutil.ignore_patterns("*.ref.*")
+WFDB_RECORDS = [FIXTURES / "wfdb" / "100_3chan", FIXTURES / "wfdb" / "binformats"]
+
+
+def _mutations(data: bytes) -> list[tuple[str, bytes]]:
+    """Damage a decoder sees in its header and in its data: overwritten fields and cuts."""
+    out = []
+    for offset in sorted({0, 8, 24, 64, 168, 184, 236, 252, 300, 464, len(data) // 2}):
+        if offset + 8 <= len(data):
+            out.append((f"abcdefgh@{offset}", data[:offset] + b"abcdefgh" + data[offset + 8:]))
+    for cut in (len(data) // 3, len(data) - 1):
+        out.append((f"cut@{cut}", data[:cut]))
+    return out
+
+
+def _edf_physical_minimum_damaged(data: bytes) -> bytes:
+    ns = int(data[252:256])
+    at = 256 + ns * 104
+    return data[:at] + b"abcdefgh" + data[at + 8:]
+
+
+def _samples(signal: ecgingest.Signal) -> bytes:
+    """The digital samples, those marked invalid by the mask counted as 0 (what a masked
+    sample holds is test_array_pool's concern, not this file's)."""
+    if signal.invalid_mask is None:
+        return signal.digital.tobytes()
+    return np.where(signal.invalid_mask, 0, signal.digital).tobytes()
+
+
+def _records(records: list[ecgingest.Record]) -> list[tuple]:
+    return [(r.format, [hashlib.sha256(_samples(s)).hexdigest() for s in r.signals])
+            for r in records]
+
+
+def _outcome(read) -> tuple:
+    """Records (hashed) or the typed error's class: anything else fails the test."""
+    try:
+        return ("records", _records(read()))
+    except EcgIngestError as exc:
+        return ("error", type(exc).__name__)
+
+
+@pytest.fixture(params=["read", "mapped"])
+def file_access(request, monkeypatch) -> str:
+    """Files read into memory (small ones) or memory-mapped (large ones), whatever their size."""
+    if request.param == "mapped":
+        monkeypatch.setattr(sources, "MAP_FROM", 1)
+    else:
+        monkeypatch.setattr(sources, "MAP_FROM", 1 << 62)
+    return request.param
+
+
+def test_damaged_edf_on_disk_gives_the_header_error_of_its_bytes(tmp_path, file_access):
+    data = _edf_physical_minimum_damaged((FIXTURES / "edf" / "test_subsecond.edf").read_bytes())
+    path = tmp_path / "damaged.edf"
+    path.write_bytes(data)
+    with pytest.raises(ecgingest.errors.HeaderError) as from_bytes:
+        ecgingest.read(data)
+    with pytest.raises(ecgingest.errors.HeaderError) as from_path:
+        ecgingest.read(path)
+    assert from_path.value.field == from_bytes.value.field == "physical minimum of signal 0"
+
+
+@pytest.mark.parametrize("original", SINGLE_FILES, ids=lambda p: p.name)
+def test_damaged_single_files_end_alike_as_bytes_path_directory_and_batch(
+        tmp_path, file_access, original):
+    intact = original.read_bytes()
+    intact_records = _records(ecgingest.read(intact))
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / f"b_intact{original.suffix}").write_bytes(intact)
+    damaged = folder / f"a_damaged{original.suffix}"
+    paths = []
+    for i, (_, data) in enumerate(_mutations(intact)):
+        expected = _outcome(lambda: ecgingest.read(data))
+        damaged.write_bytes(data)
+        assert _outcome(lambda: ecgingest.read(damaged)) == expected
+        assert _outcome(lambda: ecgingest.read(io.BytesIO(data))) == expected
+        result = ecgingest.ingest(folder)  # the damaged file never costs its neighbour
+        assert _records(result.records)[-1:] == intact_records
+        copy = tmp_path / f"batch{i}{original.suffix}"
+        copy.write_bytes(data)
+        paths.append((copy, expected))
+    uploads = [p for p, _ in paths] + [folder / f"b_intact{original.suffix}"]
+    batch = list(ecgingest.ingest_many(uploads, workers=2, ordered=True, progress=False))
+    for (path, expected), (_, result) in zip(paths, batch):
+        got = (("records", _records(result.records)) if result.records
+               else ("error", type(result.errors[0].error).__name__))
+        assert got == expected, path.name
+    assert _records(batch[-1][1].records) == intact_records
+
+
+def _zip_bytes(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for file in sorted(folder.iterdir()):
+            zf.write(file, file.name)
+    return buffer.getvalue()
+
+
+def _wfdb_outcome(result: ecgingest.IngestResult) -> tuple:
+    if result.records:
+        return ("records", _records(result.records))
+    return ("error", sorted(type(e.error).__name__ for e in result.errors))
+
+
+@pytest.mark.parametrize("original", WFDB_RECORDS, ids=lambda p: p.name)
+def test_damaged_wfdb_records_end_alike_as_archive_header_path_directory_and_batch(
+        tmp_path, file_access, original):
+    header = next(original.glob("*.hea"))
+    signal_file = sorted(f for f in original.iterdir()
+                         if f.suffix not in (".hea", ".json", ".npz"))[0]
+    intact = tmp_path / "intact"
+    shutil.copytree(original, intact, ignore=_REFERENCES)
+    intact_records = _records(ecgingest.read(intact / header.name))
+    for victim in (header, signal_file):
+        for label, data in _mutations(victim.read_bytes())[::2]:
+            upload = tmp_path / f"upload-{victim.suffix}-{label}"
+            record_dir = upload / "a_damaged"
+            shutil.copytree(original, record_dir, ignore=_REFERENCES)
+            (record_dir / victim.name).write_bytes(data)
+            shutil.copytree(original, upload / "b_intact", ignore=_REFERENCES)
+            expected = _wfdb_outcome(ecgingest.ingest(_zip_bytes(record_dir)))
+            assert _wfdb_outcome(ecgingest.ingest(record_dir / header.name)) == expected, label
+            whole = ecgingest.ingest(upload)
+            assert _records(whole.records)[-len(intact_records):] == intact_records
+            [(_, damaged), (_, neighbour)] = ecgingest.ingest_many(
+                list(ecgingest.many.uploads_below(upload)), workers=2, ordered=True,
+                progress=False)
+            assert _wfdb_outcome(damaged) == expected
+            assert _records(neighbour.records) == intact_records
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_kept_error_does_not_keep_its_mapped_file_open(tmp_path, monkeypatch):
+    """The error stays in the result; the decoder's views of the mapping must not."""
+    monkeypatch.setattr(sources, "MAP_FROM", 1)
+    data = _edf_physical_minimum_damaged((FIXTURES / "edf" / "test_subsecond.edf").read_bytes())
+    for i in range(20):
+        (tmp_path / f"damaged{i:02}.edf").write_bytes(data)
+    before = _open_descriptors()
+    result = ecgingest.ingest(tmp_path)
+    assert len(result.errors) == 20
+    assert _open_descriptors() == before
+
+
+def test_a_view_left_over_by_a_decoder_does_not_fail_the_release(tmp_path, monkeypatch):
+    """A decoder that keeps a slice of a mapped file (say in a cache) gets a record
+    and the file is unmapped when the slice goes."""
+    monkeypatch.setattr(sources, "MAP_FROM", 1)
+    path = tmp_path / "x.edf"
+    shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", path)
+    kept = []
+    entry = sources._FileEntry("x.edf", path, path.stat().st_size, ecgingest.limits.ByteBudget(
+        ecgingest.Limits()))
+    with entry.view() as data:
+        kept.append(data[10:20])
+    assert bytes(kept[0]) == path.read_bytes()[10:20]
+    kept.clear()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_named_as_upload_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "upload.edf"
+    os.mkfifo(fifo)
+    outcome: list = []
+
+    def attempt() -> None:
+        for source in (fifo, str(fifo), [fifo]):
+            try:
+                ecgingest.ingest(source)
+            except SourceUnavailableError as exc:
+                outcome.append(exc.path)
+        [(_, result)] = ecgingest.ingest_many([fifo], progress=False)
+        outcome.append(type(result.errors[0].error))
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(20)
+    if worker.is_alive():  # unblock the read it hangs in, so the test run can end
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading a FIFO blocked")
+    assert outcome == [str(fifo)] * 3 + [SourceUnavailableError]
+    assert ecgingest.ingest(tmp_path).skipped[0].path == "upload.edf"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_named_as_upload_is_refused():
+    with pytest.raises(SourceUnavailableError):
+        ecgingest.ingest("/dev/zero")
+
+
+_SHRINK_SCRIPT = textwrap.dedent("""
+    import os, sys
+    import ecgingest
+    from ecgingest import sources
+    from ecgingest.errors import EcgIngestError
+
+    path, sources.MAP_FROM, keep = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    real = sources._read_all
+    real_map = sources._map
+
+    def shrink():
+        with open(path, "r+b") as fh:
+            fh.truncate(keep)
+
+    def read_then_shrink(fh, size):  # the file is cut after open, before the bytes are read
+        shrink()
+        return real(fh, size)
+
+    def map_then_shrink(fh, size, prefault):  # cut once mapped, before the decode reads it
+        mapped = real_map(fh, size, False)
+        shrink()
+        return mapped
+
+    sources._read_all = read_then_shrink
+    sources._map = map_then_shrink
+    try:
+        ecgingest.read(path)
+        print("records")
+    except EcgIngestError as exc:
+        print(type(exc).__name__)
+""")
+
+
+def _read_while_shrinking(path: Path, map_from: int, keep: int) -> subprocess.CompletedProcess:
+    """Read ``path`` in a child process that cuts the file to ``keep`` bytes once it is
+    open: a crash there cannot take the test run with it."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-c", _SHRINK_SCRIPT, str(path), str(map_from),
+                           str(keep)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_read_file_that_shrinks_after_open_gives_the_error_of_its_shorter_bytes(tmp_path):
+    original = (FIXTURES / "edf" / "SC4001EC-Hypnogram.bdf").read_bytes()
+    path = tmp_path / "shrinking.bdf"
+    path.write_bytes(original)
+    done = _read_while_shrinking(path, 1 << 62, len(original) // 3)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == _outcome(lambda: ecgingest.read(original[:len(original) // 3]))[1]
+
+
+def test_a_mapped_file_that_shrinks_during_its_decode_gives_a_typed_error(tmp_path):
+    """Cut inside its last page, so no read can fault (a cut across whole pages of a
+    mapped file still ends the process: the remainder documented on the view)."""
+    original = (FIXTURES / "edf" / "SC4001EC-Hypnogram.bdf").read_bytes()
+    assert len(original) % 4096 > 8
+    path = tmp_path / "shrinking.bdf"
+    path.write_bytes(original)
+    done = _read_while_shrinking(path, 1, len(original) - 5)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "SourceUnavailableError"
+
+
+def test_inspect_prints_the_typed_error_of_a_damaged_file_on_disk(tmp_path, capsys):
+    from ecgingest.cli import main
+
+    data = _edf_physical_minimum_damaged((FIXTURES / "edf" / "test_subsecond.edf").read_bytes())
+    path = tmp_path / "damaged.edf"
+    path.write_bytes(data)
+    main(["inspect", str(path)])
+    out = capsys.readouterr().out
+    assert "HeaderError" in out and "physical minimum of signal 0" in out
+    assert "Traceback" not in out
