@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import ecgingest
+from ecgingest import _memory
 
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 FS = 500
@@ -171,12 +172,12 @@ def main() -> None:
         print(f"  {'':32s} {'wall':>8s}   {'CPU':>8s}")
         for label, _, _ in rows:
             print(f"  {label:32s} {times[label]:8.3f} s {cpu[label]:8.3f} s")
-        previous = ecgingest.set_array_pool_limit(0)  # count every byte as newly allocated
+        previous = _memory.set_array_pool_limit(0)  # count every byte as newly allocated
         tracemalloc.start()
         ecgingest_read(path)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        ecgingest.set_array_pool_limit(previous)
+        _memory.set_array_pool_limit(previous)
     for name, t in (("wall", times), ("CPU", cpu)):
         ours = t["ecgingest.read"]
         print(f"[{name}] ecgingest.read vs temp dir + wfdb.rdrecord: "

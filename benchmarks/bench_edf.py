@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from _threads import ThreadRounds
 
 import ecgingest
+from ecgingest import _memory
 from ecgingest._ext.scale import to_physical
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -108,11 +109,11 @@ def ecg_digital(path: Path) -> list[np.ndarray]:
 def array_pool_off() -> Iterator[None]:
     """Every large output in fresh memory. Not for use in two threads at once: the
     second would restore the first one's 0 and leave the pool off."""
-    previous = ecgingest.set_array_pool_limit(0)
+    previous = _memory.set_array_pool_limit(0)
     try:
         yield
     finally:
-        ecgingest.set_array_pool_limit(previous)
+        _memory.set_array_pool_limit(previous)
 
 
 def ecg_physical_cold(path: Path) -> list[np.ndarray]:
@@ -294,8 +295,8 @@ def peak_memory(path: Path) -> tuple[int, int]:
 
 def bench_file(path: Path, repeats: int) -> None:
     samples = len(LEADS) * RATE * ecgingest.read_edf_header(path).n_records
-    cap = ecgingest.set_array_pool_limit(0)
-    ecgingest.set_array_pool_limit(cap)
+    cap = _memory.set_array_pool_limit(0)
+    _memory.set_array_pool_limit(cap)
     print(f"\n{path.name}: {path.stat().st_size / 1e6:.1f} MB, {samples / 1e6:.1f} Msamples, "
           f"best of {repeats}, array pool cap {cap >> 20} MiB")
     rows = [

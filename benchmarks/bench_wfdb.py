@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from _threads import ThreadRounds
 
 import ecgingest
-from ecgingest._ext.scale import aligned_empty
+from ecgingest import _memory
+from ecgingest._memory import aligned_empty
 
 FS = 500
 NSIG = 12
@@ -129,11 +130,11 @@ def ecg_physical(header: Path):
 def array_pool_off():
     """Every large output in fresh memory: a first read, or a process that turned the
     array pool off."""
-    previous = ecgingest.set_array_pool_limit(0)
+    previous = _memory.set_array_pool_limit(0)
     try:
         yield
     finally:
-        ecgingest.set_array_pool_limit(previous)
+        _memory.set_array_pool_limit(previous)
 
 
 def cold(fn):

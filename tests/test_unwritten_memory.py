@@ -82,11 +82,6 @@ def _unwritten(read) -> bool:
     return not (seen[0] == seen[1] == seen[2])
 
 
-_UNWRITTEN_TAIL = pytest.mark.xfail(
-    strict=True, reason="a WFDB signal file of format 8 cut short leaves the samples past "
-    "its end unwritten (marked invalid by the mask, but holding old memory)")
-
-
 def test_the_poison_hook_does_show_unwritten_memory():
     """The check can fail: an array left unwritten differs between patterns."""
     assert _unwritten(lambda: _memory.aligned_empty(64, np.int16).tobytes())
@@ -112,8 +107,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 @pytest.mark.parametrize(("header", "files"), [
-    pytest.param(header, files, id=header.parent.name + "/" + header.name,
-                 marks=[_UNWRITTEN_TAIL] if header.name == "binformats.hea" else [])
+    pytest.param(header, files, id=header.parent.name + "/" + header.name)
     for header, files in _wfdb_records()])
 def test_wfdb_records_hold_only_written_samples(tmp_path, header, files):
     contents = {f.name: f.read_bytes() for f in files}

@@ -616,23 +616,27 @@ def _truncated_record(fmt: int) -> dict[str, bytes]:
 @pytest.fixture
 def poisoned_pool():
     """Recycled pool blocks full of a sentinel byte, as an earlier upload leaves them."""
-    from ecgingest._arena import Arena
-    from ecgingest._ext.scale import aligned_empty
+    from ecgingest._memory import (
+        Arena,
+        aligned_empty,
+        array_pool_bytes,
+        set_array_pool_limit,
+    )
 
-    previous = ecgingest.set_array_pool_limit(64 * 2**20)
+    previous = set_array_pool_limit(64 * 2**20)
     blocks = [aligned_empty(Arena.BLOCK, np.uint8, pooled=True) for _ in range(8)]
     for block in blocks:
         block.fill(_SENTINEL)
     del blocks, block
-    assert ecgingest.array_pool_bytes() >= Arena.BLOCK
+    assert array_pool_bytes() >= Arena.BLOCK
     yield
-    ecgingest.set_array_pool_limit(0)
-    ecgingest.set_array_pool_limit(previous)
+    set_array_pool_limit(0)
+    set_array_pool_limit(previous)
 
 
 @pytest.mark.parametrize("fmt", sorted(fw.header.SUPPORTED))
 def test_no_sample_of_a_truncated_file_comes_from_recycled_memory(fmt, poisoned_pool):
-    from ecgingest._arena import Arena
+    from ecgingest._memory import Arena
     from ecgingest.formats._base import DecodeContext
 
     files = _truncated_record(fmt)

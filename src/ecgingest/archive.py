@@ -37,7 +37,7 @@ import numpy as _np
 
 from . import _libarchive as _la
 from . import _liblzma as _lzma
-from ._arena import Arena
+from ._memory import Arena
 from .errors import (
     ArchiveError,
     ChecksumError,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._arena import Arena
+from ._memory import Arena
 from .detect import anchor_format, detect, sniff_anchor, tried_formats
 from .errors import (
     CorruptDataError,
@@ -28,7 +28,7 @@ from .formats._base import (
 from .limits import ByteBudget, Limits
 from .overrides import Overrides
 from .record import Record, RecordInfo, emit_warnings
-from .sources import Entry, Failed, Skipped, Source, Upload
+from .sources import Entry, Failed, Skipped, Source, Upload, drop_frames
 from .uploads import directory_pool, open_upload
 
 __all__ = ["ingest", "read", "iter_records", "RecordIterator", "inspect_upload",
@@ -102,6 +102,7 @@ class _Walk:
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
             raise error
+        drop_frames(error)  # a kept error must not keep the decoder's data alive
         self.events.append(_Event("error", self.index, EntryError(paths, error)))
 
     def skip(self, index: int, skipped: Skipped) -> None:

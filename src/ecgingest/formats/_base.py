@@ -38,7 +38,7 @@ from ..limits import Limits
 from ..record import Record, RecordInfo
 
 if TYPE_CHECKING:
-    from .._arena import Arena
+    from .._memory import Arena
 
 __all__ = [
     "PROBE_BYTES",

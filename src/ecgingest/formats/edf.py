@@ -21,8 +21,8 @@ from typing import IO, Union
 
 import numpy as np
 
-from .._arena import block_views
 from .._ext import edf as _kernel
+from .._memory import block_views
 from ..errors import HeaderError, TruncatedError
 from ..record import Annotation, Metadata, Record, new_signal
 from ._base import DecodeContext, Probe, SingleFileFormat

@@ -21,7 +21,7 @@ from .records import extras
 from .signals import Decoded, RecordFiles, check_plausible, decode_signals, frames_present
 
 if TYPE_CHECKING:
-    from ..._arena import Arena
+    from ..._memory import Arena
 
 __all__ = ["Plan", "plan", "read_multi", "multi_info"]
 

@@ -19,7 +19,7 @@ from .records import single_info, single_record
 from .signals import RecordFiles
 
 if TYPE_CHECKING:
-    from ..._arena import Arena
+    from ..._memory import Arena
 
 __all__ = ["read_pool", "inspect_pool"]
 

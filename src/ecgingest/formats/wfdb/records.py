@@ -10,7 +10,7 @@ from .header import WIDE, WfdbHeader
 from .signals import RecordFiles, decode_signals, frames_present
 
 if TYPE_CHECKING:
-    from ..._arena import Arena
+    from ..._memory import Arena
 
 __all__ = ["single_record", "single_info", "extras"]
 

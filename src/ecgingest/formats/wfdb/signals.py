@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..._arena import block_views
 from ..._ext import wfdb as _kernel
+from ..._memory import block_views
 from ...errors import (
     ChecksumError,
     CorruptDataError,
@@ -35,7 +35,7 @@ from .._base import DecodeContext, PoolFile, require
 from .header import FLAC_BITS, INVALID, WIDE, WfdbHeader, WfdbSignalSpec
 
 if TYPE_CHECKING:
-    from ..._arena import Arena
+    from ..._memory import Arena
 
 __all__ = ["RecordFiles", "Decoded", "decode_signals", "frames_present", "flac_frames"]
 
