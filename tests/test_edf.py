@@ -22,6 +22,7 @@ from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import EcgIngestError, HeaderError, TruncatedError
 from ecgingest.formats import edf
+from ecgingest.formats._base import DecodeContext
 from ecgingest.sources import Entry
 from test_edf_writer import WAnnotation, WFile, WSignal, simple_file, write_edf
 
@@ -30,8 +31,9 @@ EDF_FIXTURES = FIXTURES / "edf"
 pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
 
 
-def _decode(data: bytes, **kw) -> ecgingest.Record:
-    return edf.decode(data, name="t.edf", path="t.edf", **kw)
+def _decode(data: bytes, strict: bool = False, **kw) -> ecgingest.Record:
+    return edf.FORMAT.decode(data, DecodeContext("edf", name="t.edf", path="t.edf",
+                                                 strict=strict, **kw))
 
 
 def _ann(record) -> list[tuple[float, float | None, str]]:

@@ -16,6 +16,7 @@ import ecgingest
 from conftest import FIXTURES
 from ecgingest.errors import EcgIngestError
 from ecgingest.formats import edf
+from ecgingest.formats._base import DecodeContext
 from test_edf_writer import WAnnotation, WFile, WSignal, write_edf
 
 pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
@@ -67,7 +68,7 @@ def edf_files(draw) -> WFile:
 @given(edf_files())
 @settings(suppress_health_check=[HealthCheck.too_slow])
 def test_writer_files_round_trip_exactly(spec: WFile):
-    record = edf.decode(write_edf(spec), name="w", path="w")
+    record = edf.FORMAT.decode(write_edf(spec), DecodeContext("edf", name="w", path="w"))
     assert record.format == ("bdf" if spec.bdf else "edf")
     kind = "BDF" if spec.bdf else "EDF"
     assert record.format_detail == (f"{kind}+{spec.plus}" if spec.plus else kind)
@@ -137,7 +138,7 @@ def mutated(draw) -> bytes:
 @given(mutated())
 def test_mutated_real_files_end_in_a_record_or_a_typed_error(data: bytes):
     try:
-        record = edf.decode(data, name="m", path="m")
+        record = edf.FORMAT.decode(data, DecodeContext("edf", name="m", path="m"))
     except EcgIngestError:
         return
     for signal in record.signals:
