@@ -121,8 +121,8 @@ class Stream:
             duplicated = sorted({c for c in codes if codes.count(c) > 1})
             raise _stream_error(StreamError, f"lead_codes repeats {', '.join(duplicated)}; "
                                 "each lead may appear once", "lead_codes")
-        scaling = dict(zip(_SCALING, (digital_minimum, digital_maximum, physical_minimum,
-                                      physical_maximum)))
+        scaling: dict[str, Any] = dict(zip(_SCALING, (digital_minimum, digital_maximum,
+                                                       physical_minimum, physical_maximum)))
         given = [name for name, value in scaling.items() if value is not None]
         if given and len(given) != 4:
             missing = [name for name in _SCALING if scaling[name] is None]
@@ -175,7 +175,7 @@ class Stream:
                                 "Delta payload (no 'cMdT' magic) but the stream's frame_format "
                                 "is COMPRESSED_DELTA", "frame_format")
         try:
-            header, samples = decode_payload(data, strict=True)
+            header, samples = decode_payload(data)  # strict, default limits
         except EcgIngestError as exc:
             exc.message = f"frame at {key} us refused: {exc.message}"
             raise
