@@ -260,8 +260,8 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
     if record_size == 0:
         if available_bytes > 0:
             raise _header_error(
-                ctx, f"every signal has 0 samples per data record but {available_bytes} bytes of "
-                "data follow the header; the samples-per-record fields are wrong",
+                ctx, f"every signal has 0 samples per data record but {available_bytes} bytes "
+                "of data follow the header; the samples-per-record fields are wrong",
                 "samples per data record", 256 + 216 * ns)
         n_records = 0
     else:
@@ -279,7 +279,7 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
                    f"{whole} whole ones")
             if ctx.strict:
                 raise _truncated(ctx, msg, "number of data records",
-                                    header_bytes + whole * record_size)
+                                 header_bytes + whole * record_size)
             ctx.warn(msg + "; decoded those")
             n_records = whole
         else:
@@ -534,12 +534,12 @@ slot of millions of tiny TALs is never split into a list at once)."""
 
 
 def _parse_tals(slot: bytes, ctx: DecodeContext, where: str, want_timekeeping: bool,
-                out: list[tuple[float, float | None, str]], room: int) -> float | None:
+                out: list[tuple[float, float | None, str]], counted: int) -> float | None:
     """Parse one annotation slot; returns the time-keeping onset when asked for.
 
-    Appends ``(tal_onset, duration, text)`` for every ordinary text; more than
-    ``room`` of them is an error (``Limits.max_annotations``), raised before
-    the texts are decoded.
+    Appends ``(tal_onset, duration, text)`` for every ordinary text. ``counted``
+    annotations were read before this slot: all of them together beyond
+    ``Limits.max_annotations`` is an error, raised before the texts are decoded.
     """
     keeping: float | None = None
     first = True
@@ -571,8 +571,8 @@ def _parse_tals(slot: bytes, ctx: DecodeContext, where: str, want_timekeeping: b
             keeping = onset
             texts = texts[1:]
         first = False
-        if len(out) + len(texts) > room:
-            _too_many_annotations(ctx, where)
+        ctx.check_count(counted + len(out) + len(texts), "max_annotations",
+                        f"EDF+ annotations up to {where}")
         for raw in texts:
             try:
                 text = raw.decode("utf-8")
@@ -582,12 +582,6 @@ def _parse_tals(slot: bytes, ctx: DecodeContext, where: str, want_timekeeping: b
                 text = raw.decode("utf-8", errors="replace")
             out.append((onset, duration, text))
     return keeping
-
-
-def _too_many_annotations(ctx: DecodeContext, where: str) -> None:
-    bound = ctx.limits.max_annotations
-    ctx.check_count(bound + 1, "max_annotations",
-                    f"EDF+ annotations read up to {where}")
 
 
 # --------------------------------------------------------------------------- decoding
@@ -708,7 +702,6 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
                      "assume a continuous recording")
         return [], nominal, 0.0
     offsets = _slot_offsets(header)
-    limit = ctx.limits.max_annotations
     raw: list[tuple[int, int, float, float | None, str]] = []  # (record, signal order, ...)
     keeping = np.full(n_rec, np.nan)
     flags = np.empty(n_rec, dtype=np.uint8)
@@ -727,7 +720,7 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
             slot = bytes(buf[start:start + size])
             found: list[tuple[float, float | None, str]] = []
             where = f"data record {int(k)}, signal {s.index}"
-            tk = _parse_tals(slot, ctx, where, is_first, found, limit - len(raw))
+            tk = _parse_tals(slot, ctx, where, is_first, found, len(raw))
             if is_first:
                 keeping[k] = np.nan if tk is None else tk
             raw.extend((int(k), order, o, d, t) for o, d, t in found)
