@@ -270,8 +270,8 @@ def _encode_typed(const in_t[:, ::1] samples, int bits, int coding):
         raise OverflowError(
             f"sample {i} of channel {c} ({samples[c, i]}) does not fit a signed "
             f"{bits}-bit integer; choose a larger bits_per_sample")
-    elif status != OK:
-        raise ValueError(f"encoder failed with status {status}")
+    elif status != OK:  # the kernel returns only OK or OVERFLOW
+        raise RuntimeError("the coding kernel failed")
     return out
 
 
