@@ -123,7 +123,8 @@ def _number(ctx: DecodeContext, value: Any, key: str, *, positive: bool = False)
     try:
         number = float(value)
     except OverflowError:  # an integer beyond any float
-        _fail(ctx, f"{key} is too large for a number ({_show(value)})", key)
+        raise ctx.error(HeaderError, f"{key} is too large for a number ({_show(value)})",
+                        field=key) from None
     if not math.isfinite(number):
         _fail(ctx, f"{key} must be a finite number, not {_show(value)}", key)
     if positive and number <= 0:
@@ -142,7 +143,8 @@ def _samples(ctx: DecodeContext, values: Any, key: str) -> np.ndarray:
     try:
         array = np.array(values, dtype=np.int64)
     except OverflowError:
-        _fail(ctx, f"{key} holds integers beyond 64 bits", key)
+        raise ctx.error(HeaderError, f"{key} holds integers beyond 64 bits",
+                        field=key) from None
     lo, hi = int(array.min()), int(array.max())
     for dtype in (np.int16, np.int32, np.int64):
         info = np.iinfo(dtype)
@@ -251,6 +253,8 @@ def _patient(ctx: DecodeContext, value: Any) -> dict[str, Any]:
         try:
             fields["patient_birth_date"] = dt.date.fromisoformat(dob.strip()[:10])
         except ValueError:
+            fields["patient_birth_date"] = None
+        if fields["patient_birth_date"] is None:
             _deviation(ctx, f"{key} {_show(dob)} is not an ISO 8601 date", key,
                        "; birth date left unknown")
     key, sex = _get(value, "sex", "patient.")
@@ -286,7 +290,8 @@ def _load(data: bytes | memoryview, ctx: DecodeContext) -> Mapping[str, Any]:
         raise ctx.error(HeaderError, f"the document is not valid JSON ({exc})",
                         offset=getattr(exc, "pos", None), field="document") from None
     except RecursionError:
-        _fail(ctx, "the document nests too deeply to be a Kardia recording", "document")
+        raise ctx.error(HeaderError, "the document nests too deeply to be a Kardia recording",
+                        field="document") from None
     if not isinstance(doc, Mapping):
         _fail(ctx, "the document must be a JSON object", "document")
     return doc
