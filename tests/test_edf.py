@@ -568,6 +568,12 @@ def test_a_slot_of_many_tiny_tals_stops_at_the_bound_before_building_annotations
     assert built == []
 
 
+def test_a_slot_larger_than_one_split_reads_every_tal_in_order():
+    data = _many_tals(20_000)  # about 160 kB of TALs in one slot: read TAL by TAL
+    assert [(a.onset, a.text) for a in _decode(data).annotations] == [
+        (float(i % 7), "a") for i in range(20_000)]
+
+
 def test_every_annotation_signal_counts_towards_one_bound():
     spec = simple_file(1, 4, 2, annotations=[WAnnotation(0.5, None, ["x", "y"], 0),
                                              WAnnotation(1.5, None, ["z"], 1)])

@@ -17,7 +17,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Union, cast
 
@@ -529,8 +529,11 @@ def _metadata(patient: str, recording: str, plus: bool,
 
 
 _TAL = re.compile(rb"[^\x00]+")
-"""One TAL of an annotation slot: the bytes between 0x00 separators (found lazily, so a
-slot of millions of tiny TALs is never split into a list at once)."""
+"""One TAL of an annotation slot: the bytes between 0x00 separators."""
+_SPLIT_AT_ONCE = 1 << 16
+"""Slots up to this size are split into TALs in one call (4x faster than finding them one
+by one); larger ones lazily, so millions of tiny TALs never stand in one list before
+``Limits.max_annotations`` stops them."""
 
 
 def _parse_tals(slot: bytes, ctx: DecodeContext, where: str, want_timekeeping: bool,
@@ -546,8 +549,11 @@ def _parse_tals(slot: bytes, ctx: DecodeContext, where: str, want_timekeeping: b
     end = len(slot)
     if end and slot[-1] != 0:
         ctx.warn(f"annotation slot of {where} does not end with a 0x00 byte; read anyway")
-    for match in _TAL.finditer(slot):
-        tal = match.group()
+    tals: Iterable[bytes] = (slot.split(b"\x00") if end <= _SPLIT_AT_ONCE
+                             else (match.group() for match in _TAL.finditer(slot)))
+    for tal in tals:
+        if not tal:
+            continue
         pieces = tal.split(b"\x14")
         stamp = pieces[0]
         if len(pieces) < 2:
