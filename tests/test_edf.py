@@ -533,6 +533,7 @@ def test_files_on_disk_are_mapped_lazily_for_edf_and_up_front_for_wfdb(monkeypat
 
     monkeypatch.setattr(sources.mmap, "mmap", recording_mmap)
     monkeypatch.setattr(sources, "_POPULATE", marker)
+    monkeypatch.setattr(sources, "MAP_FROM", 0, raising=False)  # map even small files
     ecgingest.read(FIXTURES / "edf" / "test_subsecond.edf")
     assert flags_seen and not flags_seen[-1] & marker
     flags_seen.clear()
