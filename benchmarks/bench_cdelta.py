@@ -8,7 +8,10 @@ compression. For each pair it times
   bounded decompression, Cython kernel);
 * ``numpy``: the same decoding written with numpy only (struct + the
   decompressor + vectorised zig-zag and wrapping cumulative sums);
-* ``decompress``: the decompressor alone (zstandard / zlib), the floor;
+* ``decompress``: the decompressor alone (zstandard / zlib, one reused context), the floor;
+* the cost of the fresh Zstandard context ecgingest makes for every frame (so
+  an error never depends on what was read before), against frames of 10 s, 1 s
+  and 0.1 s;
 * encoders: ``ecgingest.encode_compressed_delta`` against a numpy encoder,
   both end to end and for the coding stage alone (no compression).
 
@@ -41,7 +44,7 @@ LEADS = 12
 FRAME_SECONDS = 10
 CODINGS = {"TWOS_COMPLEMENT": 0, "DELTA_ZIGZAG": 1, "DOUBLE_DELTA_ZIGZAG": 2}
 COMPRESSIONS = {"NONE": 0, "ZSTD": 1, "ZLIB": 2}
-DCTX = zstandard.ZstdDecompressor()  # the peers reuse contexts, as ecgingest does
+DCTX = zstandard.ZstdDecompressor()  # the peers reuse one context (ecgingest makes one a frame)
 CCTX = zstandard.ZstdCompressor(level=3)
 
 
@@ -125,6 +128,39 @@ def race(fns, repeats: int) -> list[float]:
     return times
 
 
+def context_cost(x: np.ndarray, repeats: int) -> None:
+    """Decoding Zstandard frames with a fresh context each (ecgingest) against one reused
+    context (the decoder with ``zstandard.ZstdDecompressor`` patched to hand out one)."""
+    reused = DCTX
+
+    class OneContext:
+        def __getattr__(self, name: str) -> object:
+            return getattr(zstandard, name)
+
+        def ZstdDecompressor(self) -> object:  # stands in for the class
+            return reused
+
+    for seconds in (10, 1, 0.1):
+        step = int(seconds * RATE)
+        frames = [ecgingest.encode_compressed_delta(np.ascontiguousarray(x[:, i:i + step]),
+                                                    sample_rate=RATE)
+                  for i in range(0, min(x.shape[1], 600 * int(RATE)), step)]
+
+        def with_module(module: object) -> None:
+            cdelta.zstandard = module  # type: ignore[assignment]
+            try:
+                for frame in frames:
+                    cdelta.decode_payload(frame)
+            finally:
+                cdelta.zstandard = zstandard
+
+        fresh, one = race([lambda: with_module(zstandard), lambda: with_module(OneContext())],
+                          repeats)
+        n = len(frames)
+        print(f"context   {seconds:g} s frames: fresh context {fresh / n * 1e6:.1f} us/frame, "
+              f"one reused {one / n * 1e6:.1f} us/frame ({fresh / one:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 minutes of data instead of an hour")
@@ -171,6 +207,7 @@ def main() -> None:
                   f"{t_numpy / t_ours:7.2f}x {vs_decomp} | {t_enc * 1e3:7.1f} "
                   f"{t_np_enc * 1e3:9.1f} {t_np_enc / t_enc:5.2f}x "
                   f"{coded_numpy / coded_ours:5.2f}x")
+    context_cost(x, repeats)
     print("vs numpy: numpy-only decode time / ecgingest (higher is better); vs decomp: "
           "ecgingest decode / decompression alone (target <= 1.5); enc x: numpy encoder / "
           "ecgingest end to end; code x: the same for the coding stage alone (target >= 5)")

@@ -136,10 +136,11 @@ def ecg_decode_mmap(path: Path) -> list[np.ndarray]:
     import mmap
 
     from ecgingest.formats import edf
+    from ecgingest.formats._base import DecodeContext
 
     with open(path, "rb") as fh:
         mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    record = edf.decode(memoryview(mapped), name=path.name)
+    record = edf.FORMAT.decode(memoryview(mapped), DecodeContext("edf", name=path.name))
     return [s.digital for s in record.signals]
 
 

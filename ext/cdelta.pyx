@@ -2,9 +2,10 @@
 """Compressed Delta (cMdT) sample kernels: coded bytes <-> channel-major integers.
 
 The Python side (``ecgingest.formats.cdelta``) parses the header, bounds and
-runs the decompressor, and checks that the coded block has exactly
-channels x samples x width bytes. These kernels then run once, without the
-GIL, over that block. Every read and write index is derived from the sizes
+runs the decompressor and allocates the output. The decoder checks that the
+coded block has exactly channels x samples x width bytes (a status code
+otherwise, mapped to a typed error by ``DecodeContext.check_status``), then
+runs once, without the GIL, over that block. Every read and write index is derived from the sizes
 checked before the kernel starts, so bounds checking is off.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 cimport numpy as cnp
 
 from _bytes cimport load_le16, load_le24, load_le32, sign_extend
-from _status cimport BAD_VALUE, OK, OVERFLOW
+from _status cimport BAD_VALUE, OK, OVERFLOW, TRUNCATED
 
 cnp.import_array()
 
@@ -215,20 +216,27 @@ def out_dtype(int bits):
     return np.dtype(np.int32)
 
 
-def decode_samples(const uint8_t[::1] coded, int bits, int coding,
-                   Py_ssize_t channels, Py_ssize_t samples):
-    """Decode a fully decompressed coded block into a [channels, samples] array.
+def decode_samples(const uint8_t[::1] coded, int bits, int coding, cnp.ndarray out):
+    """Decode a fully decompressed coded block into ``out`` ([channels, samples]).
 
-    The caller has validated the header; the block length is checked here
-    again because it is what makes the unchecked kernel safe.
+    ``out`` is a C-contiguous array of ``out_dtype(bits)``. Returns a status:
+    ``BAD_VALUE`` for a width or coding that does not exist, ``TRUNCATED``
+    when the block is not exactly channels x samples x width bytes (the check
+    that makes the unchecked kernel safe).
     """
+    if (out.ndim != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(out)
+            or not cnp.PyArray_ISWRITEABLE(out)):
+        raise ValueError("out must be a writable C-contiguous [channels, samples] array")
     if bits not in (8, 16, 24, 32) or coding not in (0, 1, 2):
-        raise ValueError("bits must be 8/16/24/32 and coding 0/1/2")
+        return BAD_VALUE
+    if out.dtype != out_dtype(bits):
+        raise ValueError(f"out must be {out_dtype(bits)} for {bits}-bit samples")
+    cdef Py_ssize_t channels = out.shape[0]
+    cdef Py_ssize_t samples = out.shape[1]
     if channels < 1 or samples < 1:
-        raise ValueError("channels and samples must be >= 1")
+        return BAD_VALUE
     if coded.shape[0] != channels * samples * (bits >> 3):
-        raise ValueError("coded block size does not match channels x samples x width")
-    out = np.empty((channels, samples), dtype=out_dtype(bits))
+        return TRUNCATED
     cdef int8_t[:, ::1] o8
     cdef int16_t[:, ::1] o16
     cdef int32_t[:, ::1] o32
@@ -245,7 +253,7 @@ def decode_samples(const uint8_t[::1] coded, int bits, int coding,
         o32 = out
         with nogil:
             _decode_kernel(src, &o32[0, 0], channels, samples, bits, coding)
-    return out
+    return OK
 
 
 def _encode_typed(const in_t[:, ::1] samples, int bits, int coding):
@@ -262,8 +270,8 @@ def _encode_typed(const in_t[:, ::1] samples, int bits, int coding):
         raise OverflowError(
             f"sample {i} of channel {c} ({samples[c, i]}) does not fit a signed "
             f"{bits}-bit integer; choose a larger bits_per_sample")
-    elif status != OK:
-        raise ValueError(f"encoder failed with status {status}")
+    elif status != OK:  # the kernel returns only OK or OVERFLOW
+        raise RuntimeError("the coding kernel failed")
     return out
 
 

@@ -2,19 +2,21 @@
 """EDF / BDF kernels: fixed-header field splitting, one-pass de-interleaving of
 data records, and the time-keeping TAL scan of EDF+ annotation signals.
 
-Every function validates sizes with the GIL held (against the bytes really
-present), allocates, then runs one ``nogil`` loop that returns a status code;
-``_raise_for_status`` turns that code into an exception afterwards.
+Every kernel validates sizes with the GIL held (against the bytes really
+present), then runs one ``nogil`` loop; the data-dependent checks and the loop
+give a status code of ``_status.pxd`` that the caller turns into a typed error
+(``DecodeContext.check_status``). Arguments a caller must get right (types,
+layouts) raise ``ValueError``.
 """
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
-from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.stdint cimport int16_t, int32_t, uint8_t
+from libc.math cimport NAN
 from libc.string cimport memcpy
 
 cimport numpy as cnp
 import numpy as np
 
-from _bytes cimport ascii_number, exact_decimal, exact_integer, load_le16, load_le24, sign_extend
+from _bytes cimport ascii_number, exact_decimal, load_le16, load_le24, sign_extend
 from _status cimport BAD_VALUE, OK, TRUNCATED
 from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
 
@@ -32,21 +34,6 @@ FIXED_FIELDS = ((0, 8), (8, 80), (88, 80), (168, 8), (176, 8), (184, 8), (192, 4
                 (236, 8), (244, 8), (252, 4))
 
 
-class KernelError(Exception):
-    """Raised by ``_raise_for_status``; the Python layer re-raises it typed."""
-
-    def __init__(self, status, index):
-        super().__init__(status, index)
-        self.status = status
-        self.index = index
-
-
-cdef inline int _raise_for_status(int status, Py_ssize_t index) except -1:
-    if status != OK:
-        raise KernelError(status, index)
-    return 0
-
-
 def split_header(const uint8_t[::1] data, Py_ssize_t ns):
     """The fixed fields and the ``ns`` per-signal fields as ``bytes``.
 
@@ -57,7 +44,7 @@ def split_header(const uint8_t[::1] data, Py_ssize_t ns):
     cdef Py_ssize_t need = 256 * (ns + 1)
     cdef Py_ssize_t base, width, i, f
     if ns < 0 or data.shape[0] < need:
-        _raise_for_status(TRUNCATED, need)
+        raise ValueError(f"{ns} signals need {need} header bytes, {data.shape[0]} given")
     cdef const uint8_t* p = &data[0]
     fixed = tuple(p[o:o + w] for (o, w) in FIXED_FIELDS)
     signals = []
@@ -73,7 +60,7 @@ def is_ascii_printable(const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t sto
     """Index of the first byte outside 32..126 in ``data[start:stop]``, or -1."""
     cdef Py_ssize_t i, found = -1
     if start < 0 or stop > data.shape[0] or start > stop:
-        _raise_for_status(TRUNCATED, stop)
+        raise ValueError(f"range {start}:{stop} is outside the {data.shape[0]} bytes")
     with nogil:
         for i in range(start, stop):
             if data[i] < 32 or data[i] > 126:
@@ -94,6 +81,8 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
     ``n_records * samples_per_record[j]`` samples. All sizes are checked here,
     with the GIL, before the kernel runs. Large EDF outputs are written with
     streaming stores (``stream=False``: ordinary stores, for comparison).
+    Returns a status: ``TRUNCATED`` when the records are not all present,
+    ``BAD_VALUE`` for negative sizes or a slot outside its record.
     """
     cdef Py_ssize_t n_sig = samples_per_record.shape[0]
     cdef Py_ssize_t j
@@ -103,14 +92,14 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
     if bytes_per_sample != 2 and bytes_per_sample != 3:
         raise ValueError("bytes_per_sample must be 2 (EDF) or 3 (BDF)")
     if header_bytes < 0 or n_records < 0 or record_size < 0:
-        _raise_for_status(BAD_VALUE, 0)
+        return BAD_VALUE
+    if data.shape[0] < header_bytes:
+        return TRUNCATED
     if n_records > 0 and record_size > 0 and (
             (data.shape[0] - header_bytes) // record_size < n_records):
-        _raise_for_status(TRUNCATED, header_bytes + n_records * record_size)
-    if data.shape[0] < header_bytes:
-        _raise_for_status(TRUNCATED, header_bytes)
+        return TRUNCATED
     if n_sig == 0 or n_records == 0:
-        return
+        return OK
     cdef cnp.ndarray arr
     cdef cnp.int64_t[::1] addresses = np.empty(n_sig, dtype=np.int64)
     cdef int expected_type = cnp.NPY_INT16 if bytes_per_sample == 2 else cnp.NPY_INT32
@@ -119,7 +108,7 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
         arr = outputs[j]
         if (samples_per_record[j] < 0 or slot_offsets[j] < 0
                 or slot_offsets[j] + samples_per_record[j] * bytes_per_sample > record_size):
-            _raise_for_status(BAD_VALUE, j)
+            return BAD_VALUE
         if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
                 or not cnp.PyArray_ISWRITEABLE(arr)
                 or cnp.PyArray_SIZE(arr) != n_records * samples_per_record[j]):
@@ -132,7 +121,7 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
         status = _deinterleave_kernel(&data[header_bytes], n_records, record_size,
                                       &samples_per_record[0], &slot_offsets[0], n_sig,
                                       bytes_per_sample, &addresses[0], streaming)
-    _raise_for_status(status, 0)
+    return status
 
 
 cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
@@ -170,10 +159,13 @@ cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
 
 def scan_annotation_slots(const uint8_t[::1] data, Py_ssize_t header_bytes,
                           Py_ssize_t n_records, Py_ssize_t record_size,
-                          Py_ssize_t slot_offset, Py_ssize_t slot_size, bint timekeeping):
+                          Py_ssize_t slot_offset, Py_ssize_t slot_size, bint timekeeping,
+                          double[::1] onsets, uint8_t[::1] flags):
     """Classify one annotation signal's slot in every data record.
 
-    Returns ``(onsets, flags)``. With ``timekeeping`` the first TAL of each
+    Fills ``onsets`` and ``flags`` (``n_records`` each) and returns a status
+    (``TRUNCATED``: the records are not all present; ``BAD_VALUE``: a size is
+    impossible). With ``timekeeping`` the first TAL of each
     slot is parsed: ``onsets[k]`` is its onset when it is a well-formed
     time-keeping TAL (``+onset[\\x15duration]\\x14\\x14``). ``flags[k]``:
     0 = nothing else in the slot (nothing left for Python to parse),
@@ -181,21 +173,23 @@ def scan_annotation_slots(const uint8_t[::1] data, Py_ssize_t header_bytes,
     2 = no well-formed time-keeping TAL (Python parses the slot and warns).
     Without ``timekeeping``: 0 = empty slot, 1 = content.
     """
+    if onsets.shape[0] != n_records or flags.shape[0] != n_records:
+        raise ValueError("onsets and flags need one item per data record")
     if header_bytes < 0 or n_records < 0 or record_size <= 0 or slot_offset < 0 \
             or slot_size < 0 or slot_offset + slot_size > record_size:
-        _raise_for_status(BAD_VALUE, 0)
-    if (data.shape[0] - header_bytes) // record_size < n_records:
-        _raise_for_status(TRUNCATED, header_bytes + n_records * record_size)
-    onsets = np.full(n_records, np.nan, dtype=np.float64)
-    flags = np.zeros(n_records, dtype=np.uint8)
+        return BAD_VALUE
+    if data.shape[0] < header_bytes or (data.shape[0] - header_bytes) // record_size < n_records:
+        return TRUNCATED
+    cdef Py_ssize_t k
+    for k in range(n_records):
+        onsets[k] = NAN
+        flags[k] = 0
     if n_records == 0 or slot_size == 0:
-        return onsets, flags
-    cdef double[::1] on = onsets
-    cdef uint8_t[::1] fl = flags
+        return OK
     with nogil:
         _scan_kernel(&data[header_bytes], n_records, record_size, slot_offset, slot_size,
-                     timekeeping, &on[0], &fl[0])
-    return onsets, flags
+                     timekeeping, &onsets[0], &flags[0])
+    return OK
 
 
 cdef void _scan_kernel(const uint8_t* records, Py_ssize_t n_records, Py_ssize_t record_size,
@@ -275,99 +269,6 @@ def parse_column(list raws, bint integer):
             return values, i
         values.append(int(raw) if integer else float(raw))
     return values, -1
-
-
-cdef inline bint _decimal_field(const uint8_t* field, double* out) noexcept nogil:
-    cdef Py_ssize_t a, b
-    return _trimmed_bounds(field, 8, &a, &b) and exact_decimal(field, a, b, out)
-
-
-cdef inline bint _integer_field(const uint8_t* field, int64_t* out) noexcept nogil:
-    cdef Py_ssize_t a, b
-    return _trimmed_bounds(field, 8, &a, &b) and exact_integer(field, a, b, out)
-
-
-cdef inline str _trimmed_text(const uint8_t* s, Py_ssize_t n):
-    """``s[:n]`` (printable ASCII) without leading and trailing spaces."""
-    cdef Py_ssize_t a, b
-    _trimmed_bounds(s, n, &a, &b)
-    return PyUnicode_DecodeASCII(<const char*>s + a, b - a, NULL)
-
-
-def plain_signal_headers(const uint8_t[::1] data, Py_ssize_t ns, int bytes_per_sample,
-                         double duration, Py_ssize_t file_size, bint plus, type cls):
-    """The ``ns`` per-signal headers as ``cls`` (``EdfSignalHeader``) objects and
-    the data record size, or ``None`` when anything in the signal fields needs a
-    warning or an error, or a number is in a rarer form.
-
-    The common header (printable ASCII, plain decimals and integers, calibrated
-    signals, plausible sample counts) is parsed here in one call; for everything
-    else the caller runs its field-by-field parser, so every warning and error
-    keeps its one source. Values equal what that parser gives: ``float()`` /
-    ``int()`` of the field, text without surrounding spaces.
-    """
-    cdef Py_ssize_t need = 256 * (ns + 1)
-    cdef Py_ssize_t i, f, max_count
-    cdef int64_t record_size = 0
-    cdef Py_ssize_t starts[10]
-    cdef const Py_ssize_t* widths = _SIGNAL_WIDTHS
-    cdef const uint8_t* p
-    cdef double pmin, pmax, scale, offset
-    cdef int64_t dmin, dmax, n
-    cdef bint is_annotation
-    if ns < 1 or data.shape[0] < need or bytes_per_sample < 1:
-        return None
-    p = &data[0]
-    for i in range(256, need):
-        if p[i] < 32 or p[i] > 126:
-            return None
-    starts[0] = 256
-    for f in range(1, 10):
-        starts[f] = starts[f - 1] + widths[f - 1] * ns
-    max_count = file_size // bytes_per_sample + 1
-    headers = []
-    for i in range(ns):
-        # the numeric fields are 8 bytes wide
-        if not (_decimal_field(p + starts[3] + i * 8, &pmin)
-                and _decimal_field(p + starts[4] + i * 8, &pmax)
-                and _integer_field(p + starts[5] + i * 8, &dmin)
-                and _integer_field(p + starts[6] + i * 8, &dmax)
-                and _integer_field(p + starts[8] + i * 8, &n)):
-            return None
-        if n < 0 or n > max_count:
-            return None
-        label = _trimmed_text(p + starts[0] + i * 16, 16)
-        is_annotation = label == "EDF Annotations" or label == "BDF Annotations"
-        if is_annotation and not plus:
-            return None
-        if dmax == dmin or pmax == pmin:
-            if not is_annotation:
-                return None
-            scale, offset = 1.0, 0.0
-        else:
-            # the same operations, in the same order, as the Python parser
-            scale = (pmax - pmin) / <double>(dmax - dmin)
-            offset = pmin - <double>dmin * scale
-        obj = cls.__new__(cls)
-        fields = obj.__dict__
-        fields["index"] = i
-        fields["label"] = label
-        fields["transducer"] = _trimmed_text(p + starts[1] + i * 80, 80)
-        fields["units"] = _trimmed_text(p + starts[2] + i * 8, 8)
-        fields["physical_min"] = pmin
-        fields["physical_max"] = pmax
-        fields["digital_min"] = dmin
-        fields["digital_max"] = dmax
-        fields["prefiltering"] = _trimmed_text(p + starts[7] + i * 80, 80)
-        fields["samples_per_record"] = n
-        fields["reserved"] = _trimmed_text(p + starts[9] + i * 32, 32)
-        fields["is_annotation"] = is_annotation
-        fields["sample_rate"] = n / duration if duration > 0 else 0.0
-        fields["scale"] = scale
-        fields["offset"] = offset
-        headers.append(obj)
-        record_size += n * bytes_per_sample
-    return tuple(headers), record_size
 
 
 def valid_number(bytes raw, bint integer):

@@ -18,6 +18,8 @@ import ecgingest
 from ecgingest import errors
 from ecgingest.detect import detect, single_file_formats
 from ecgingest.formats import cdelta
+from ecgingest.formats._base import DecodeContext
+from ecgingest.record import RecordInfo
 from ecgingest.sources import Entry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compressed_delta"
@@ -193,8 +195,9 @@ def test_writer_refuses_empty_floats_and_too_many_channels():
 
 # ------------------------------------------------------------------ validation
 
-def _decode(data, strict=True):
-    return cdelta.decode(data, name="x.cmdt", strict=strict)
+def _decode(data, strict=True, limits=None):
+    return cdelta.FORMAT.decode(data, DecodeContext("compressed_delta", name="x.cmdt",
+                                                    strict=strict, limits=limits))
 
 
 def test_wrong_magic_is_a_header_error():
@@ -300,7 +303,8 @@ def test_zstd_stream_of_unknown_size_is_read_in_bounded_chunks():
     x = np.zeros((4, 2_500_000), np.int16)  # 20 MB of zeros: ratio far above one-shot bound
     coded = cdelta._kernel.encode_samples(x, 16, 1).tobytes()
     block = _zstd_without_content_size(coded)
-    assert len(coded) > max(cdelta._ZSTD_ONE_SHOT_GRACE, cdelta._ZSTD_ONE_SHOT_RATIO * len(block))
+    limits = ecgingest.Limits()
+    assert len(coded) > max(limits.ratio_grace, limits.max_ratio * len(block))
     data = _header(len(block), 4, 2_500_000, coding=1, compression=1) + block
     record = _decode(data)
     assert _stack(record).shape == (4, 2_500_000) and not _stack(record).any()
@@ -325,6 +329,123 @@ def test_zstd_with_a_second_frame_is_corrupt_data():
     block = zstandard.ZstdCompressor().compress(bytes(8)) * 2
     with pytest.raises(errors.CorruptDataError):
         _decode(_header(len(block), 1, 4, compression=1) + block)
+
+
+def test_a_damaged_zstd_frame_gives_the_same_error_whatever_was_read_before():
+    """The decompression context is not shared between frames: a damaged frame's error
+    once changed after another damaged frame had been read in the same thread."""
+    import threading
+
+    regressions = FIXTURES / "regressions"
+    prior = (regressions / "zstd_context_prior.cmdt").read_bytes()
+    damaged = (regressions / "zstd_context_damaged.cmdt").read_bytes()
+    seeds = [prior, *(path.read_bytes() for path in sorted(FIXTURES.glob("*.cmdt")))]
+
+    def message_after(earlier: list[bytes]) -> str:
+        out: list[str] = []
+
+        def run():
+            for data in earlier:
+                try:
+                    cdelta.decode_payload(data)
+                except errors.EcgIngestError:
+                    pass
+            try:
+                cdelta.decode_payload(damaged)
+                out.append("decoded")
+            except errors.CorruptDataError as exc:
+                out.append(str(exc))
+
+        thread = threading.Thread(target=run)  # a thread of its own: nothing read before
+        thread.start()
+        thread.join()
+        return out[0]
+
+    alone = message_after([])
+    assert alone != "decoded"
+    for seed in seeds:
+        assert message_after([seed]) == alone
+
+
+def _chunked_claim() -> bytes:
+    """4 channels x 2.5 M zero samples (20 MB) in a few kB of zstd without a content size."""
+    coded = cdelta._kernel.encode_samples(np.zeros((4, 2_500_000), np.int16), 16, 1).tobytes()
+    block = _zstd_without_content_size(coded)
+    return _header(len(block), 4, 2_500_000, coding=1, compression=1) + block
+
+
+def test_the_callers_limits_bound_the_decoded_size():
+    data = _raw([[1, 2, 3, 4]])
+    assert _decode(data).signals[0].digital.tolist() == [1, 2, 3, 4]
+    with pytest.raises(errors.LimitExceededError) as info:
+        _decode(data, limits=ecgingest.Limits(max_entry_size=7))
+    assert info.value.limit == "max_entry_size" and info.value.value == 7
+    assert _decode(data, limits=ecgingest.Limits(max_entry_size=8)).signals
+
+
+def test_the_callers_ratio_limits_choose_between_one_shot_and_chunked_zstd(monkeypatch):
+    data = _chunked_claim()
+    seen: list[str] = []
+    real = cdelta._unzstd_chunked
+
+    def spy(*args):
+        seen.append("chunked")
+        return real(*args)
+
+    monkeypatch.setattr(cdelta, "_unzstd_chunked", spy)
+    _decode(data)  # the defaults: 20 MB from a few kB is beyond max_ratio
+    assert seen == ["chunked"]
+    _decode(data, limits=ecgingest.Limits(ratio_grace=32 << 20))  # within the grace
+    assert seen == ["chunked"]
+    _decode(data, limits=ecgingest.Limits(max_ratio=1e9))
+    assert seen == ["chunked"]
+
+
+def test_decoded_samples_count_against_the_upload_output_budget():
+    data = _raw([[1, 2, 3, 4], [5, 6, 7, 8]])
+    limits = ecgingest.Limits(max_decoded_size=16)
+    ctx = DecodeContext("compressed_delta", limits=limits)
+    cdelta.FORMAT.decode(data, ctx)  # 2 x 4 int16 = 16 bytes: exactly the bound
+    assert ctx.budget.used == 16
+    with pytest.raises(errors.LimitExceededError) as info:
+        cdelta.FORMAT.decode(data, ctx.for_file(name="again"))  # the same upload
+    assert info.value.limit == "max_decoded_size"
+    with pytest.raises(errors.LimitExceededError):
+        ecgingest.read(data, limits=ecgingest.Limits(max_decoded_size=15))
+
+
+@pytest.mark.parametrize(("bits", "coding", "channels", "length", "status"), [
+    (12, 0, 1, 4, "BAD_VALUE"), (16, 3, 1, 4, "BAD_VALUE"), (16, 0, 1, 5, "TRUNCATED"),
+])
+def test_kernel_statuses_become_typed_errors_without_a_status_number(bits, coding, channels,
+                                                                      length, status):
+    from ecgingest.formats import _base
+
+    coded = bytes(8)
+    out = np.empty((channels, length), dtype=cdelta._kernel.out_dtype(bits))
+    code = cdelta._kernel.decode_samples(coded, bits, coding, out)
+    assert code == getattr(_base, f"STATUS_{status}")
+    with pytest.raises(errors.EcgIngestError) as info:
+        DecodeContext("compressed_delta").check_status(code, "samples block")
+    assert "status" not in str(info.value) and str(code) not in info.value.message
+
+
+def test_inspect_reads_the_header_without_decompressing(monkeypatch):
+    data = ecgingest.encode_compressed_delta(np.arange(30).reshape(3, 10), sample_rate=250.0,
+                                             bits_per_sample=24, compression="ZLIB")
+    monkeypatch.setattr(cdelta, "_decompress", None)  # never called
+    info = cdelta.FORMAT.inspect(data, DecodeContext("compressed_delta", name="f.cmdt"))
+    assert [(s.label, s.sample_rate, s.samples, s.dtype) for s in info.signals] == [
+        (f"ch{i}", 250.0, 10, "int32") for i in (1, 2, 3)]
+    assert info.format_detail == "Compressed Delta 24-bit DELTA_ZIGZAG ZLIB"
+    monkeypatch.undo()
+    assert info == RecordInfo.of(cdelta.FORMAT.decode(
+        data, DecodeContext("compressed_delta", name="f.cmdt")))
+
+
+def test_inspect_reports_header_errors_like_a_full_read():
+    with pytest.raises(errors.TruncatedError):
+        cdelta.FORMAT.inspect(_raw([[1, 2, 3]])[:-1], DecodeContext("compressed_delta"))
 
 
 # ------------------------------------------------------------------- detection
@@ -388,7 +509,7 @@ def test_random_byte_mutations_end_in_a_record_or_a_typed_error(seed, data):
     cut = data.draw(st.integers(0, len(buf)))
     for candidate in (bytes(buf), bytes(buf[:cut])):
         try:
-            record = cdelta.decode(candidate, name="m", strict=data.draw(st.booleans()))
+            record = _decode(candidate, strict=data.draw(st.booleans()))
         except errors.EcgIngestError:
             continue
         assert record.signals and all(len(s) >= 1 for s in record.signals)

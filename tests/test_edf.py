@@ -22,6 +22,8 @@ from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import EcgIngestError, HeaderError, TruncatedError
 from ecgingest.formats import edf
+from ecgingest.formats._base import DecodeContext
+from ecgingest.record import RecordInfo
 from ecgingest.sources import Entry
 from test_edf_writer import WAnnotation, WFile, WSignal, simple_file, write_edf
 
@@ -30,8 +32,9 @@ EDF_FIXTURES = FIXTURES / "edf"
 pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
 
 
-def _decode(data: bytes, **kw) -> ecgingest.Record:
-    return edf.decode(data, name="t.edf", path="t.edf", **kw)
+def _decode(data: bytes, strict: bool = False, **kw) -> ecgingest.Record:
+    return edf.FORMAT.decode(data, DecodeContext("edf", name="t.edf", path="t.edf",
+                                                 strict=strict, **kw))
 
 
 def _ann(record) -> list[tuple[float, float | None, str]]:
@@ -530,9 +533,125 @@ def test_files_on_disk_are_mapped_lazily_for_edf_and_up_front_for_wfdb(monkeypat
 
     monkeypatch.setattr(sources.mmap, "mmap", recording_mmap)
     monkeypatch.setattr(sources, "_POPULATE", marker)
-    monkeypatch.setattr(sources, "MAP_FROM", 1)
+    monkeypatch.setattr(sources, "MAP_FROM", 1)  # map even small files
     ecgingest.read(FIXTURES / "edf" / "test_subsecond.edf")
     assert flags_seen and not flags_seen[-1] & marker
     flags_seen.clear()
     ecgingest.read(FIXTURES / "wfdb" / "100_3chan")
     assert flags_seen and all(f & marker for f in flags_seen)
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def _many_tals(count: int) -> bytes:
+    """An EDF+C file whose one data record carries ``count`` one-letter TALs."""
+    annotations = [WAnnotation(i % 7, None, ["a"], 0) for i in range(count)]
+    return write_edf(simple_file(1, 4, 1, annotations=annotations))
+
+
+def test_annotations_beyond_limits_max_annotations_are_a_limit_error():
+    data = _many_tals(50)
+    assert len(_decode(data, limits=ecgingest.Limits(max_annotations=50)).annotations) == 50
+    with pytest.raises(ecgingest.errors.LimitExceededError) as info:
+        _decode(data, limits=ecgingest.Limits(max_annotations=49))
+    assert info.value.limit == "max_annotations" and info.value.value == 49
+    with pytest.raises(ecgingest.errors.LimitExceededError):
+        ecgingest.read(data, limits=ecgingest.Limits(max_annotations=49))
+
+
+def test_a_slot_of_many_tiny_tals_stops_at_the_bound_before_building_annotations(monkeypatch):
+    data = _many_tals(200_000)
+    built = []
+    monkeypatch.setattr(edf, "Annotation", lambda **kw: built.append(kw))
+    with pytest.raises(ecgingest.errors.LimitExceededError):
+        _decode(data, limits=ecgingest.Limits(max_annotations=1000))
+    assert built == []
+
+
+def test_a_slot_larger_than_one_split_reads_every_tal_in_order():
+    data = _many_tals(20_000)  # about 160 kB of TALs in one slot: read TAL by TAL
+    assert [(a.onset, a.text) for a in _decode(data).annotations] == [
+        (float(i % 7), "a") for i in range(20_000)]
+
+
+def test_every_annotation_signal_counts_towards_one_bound():
+    spec = simple_file(1, 4, 2, annotations=[WAnnotation(0.5, None, ["x", "y"], 0),
+                                             WAnnotation(1.5, None, ["z"], 1)])
+    data = write_edf(spec)
+    assert len(_decode(data, limits=ecgingest.Limits(max_annotations=3)).annotations) == 3
+    with pytest.raises(ecgingest.errors.LimitExceededError):
+        _decode(data, limits=ecgingest.Limits(max_annotations=2))
+
+
+def test_samples_and_record_onsets_count_against_the_upload_output_budget():
+    data = write_edf(simple_file(2, 10, 3, plus="C"))
+    need = 2 * 10 * 3 * 2 + 3 * 8  # int16 samples and float64 data record onsets
+    ctx = DecodeContext("edf", limits=ecgingest.Limits(max_decoded_size=need))
+    edf.FORMAT.decode(data, ctx)
+    assert ctx.budget.used == need
+    with pytest.raises(ecgingest.errors.LimitExceededError) as info:
+        edf.FORMAT.decode(data, ctx.for_file(name="second"))  # the same upload's budget
+    assert info.value.limit == "max_decoded_size"
+
+
+@pytest.mark.parametrize("status_of", [
+    lambda buf: edf._kernel.deinterleave(buf, 0, 3, np.array([4], np.int64),
+                                         np.array([0], np.int64), 8, 2,
+                                         [np.empty(12, np.int16)]),
+    lambda buf: edf._kernel.deinterleave(buf, 0, 1, np.array([4], np.int64),
+                                         np.array([6], np.int64), 8, 2,
+                                         [np.empty(4, np.int16)]),
+    lambda buf: edf._kernel.scan_annotation_slots(buf, 0, 3, 8, 0, 8, True,
+                                                  np.empty(3), np.empty(3, np.uint8)),
+    lambda buf: edf._kernel.scan_annotation_slots(buf, 0, 1, 8, 4, 8, True,
+                                                  np.empty(1), np.empty(1, np.uint8)),
+])
+def test_kernel_statuses_become_typed_errors_without_a_status_number(status_of):
+    status = status_of(np.zeros(16, dtype=np.uint8))
+    assert status != 0
+    with pytest.raises(EcgIngestError) as info:
+        DecodeContext("edf").check_status(status, "data records")
+    assert "status" not in str(info.value) and str(status) not in str(info.value)
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def _info(data: bytes, **kw):
+    return edf.FORMAT.inspect(data, DecodeContext("edf", name="t.edf", path="t.edf", **kw))
+
+
+def _inspect_paths() -> list:
+    paths = sorted(EDF_FIXTURES.glob("*.[eb]df"))
+    root = corpus_dir()
+    if root is not None:
+        paths += [root / r["path"] for r in corpus_records("edf")]
+    return [pytest.param(p, id=p.name) for p in paths]
+
+
+@pytest.mark.parametrize("path", _inspect_paths())
+def test_inspect_gives_the_facts_of_the_full_read_without_decoding_samples(path, monkeypatch):
+    data = path.read_bytes()
+    full = RecordInfo.of(_decode(data))
+    monkeypatch.setattr(edf._kernel, "deinterleave", None)  # the samples are never read
+    info = _info(data)
+    assert info == full
+    assert all(s.dtype == ("int32" if path.suffix.lower() == ".bdf" else "int16")
+               for s in info.signals)
+
+
+def test_inspect_counts_samples_as_records_times_samples_per_record():
+    data = write_edf(simple_file(2, 25, 4, bdf=True, annotations=[
+        WAnnotation(0.5, 1.0, ["a", "b"], 1)]))
+    info = _info(data)
+    assert [(s.label, s.samples, s.dtype) for s in info.signals] == [
+        ("ch0", 100, "int32"), ("ch1", 100, "int32")]
+    assert info.annotations == 2 and info.format_detail == "BDF+C"
+
+
+def test_inspect_reports_header_errors_like_a_full_read():
+    data = _patched(write_edf(simple_file(1, 3, 1, plus=None)), 256 + 120, b"abc     ")
+    with pytest.raises(HeaderError) as info:
+        _info(data)
+    assert info.value.field == "digital minimum of signal 0" and info.value.path == "t.edf"

@@ -16,6 +16,8 @@ import ecgingest
 from conftest import FIXTURES
 from ecgingest.errors import EcgIngestError
 from ecgingest.formats import edf
+from ecgingest.formats._base import DecodeContext
+from ecgingest.record import RecordInfo
 from test_edf_writer import WAnnotation, WFile, WSignal, write_edf
 
 pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
@@ -67,7 +69,7 @@ def edf_files(draw) -> WFile:
 @given(edf_files())
 @settings(suppress_health_check=[HealthCheck.too_slow])
 def test_writer_files_round_trip_exactly(spec: WFile):
-    record = edf.decode(write_edf(spec), name="w", path="w")
+    record = edf.FORMAT.decode(write_edf(spec), DecodeContext("edf", name="w", path="w"))
     assert record.format == ("bdf" if spec.bdf else "edf")
     kind = "BDF" if spec.bdf else "EDF"
     assert record.format_detail == (f"{kind}+{spec.plus}" if spec.plus else kind)
@@ -137,7 +139,7 @@ def mutated(draw) -> bytes:
 @given(mutated())
 def test_mutated_real_files_end_in_a_record_or_a_typed_error(data: bytes):
     try:
-        record = edf.decode(data, name="m", path="m")
+        record = edf.FORMAT.decode(data, DecodeContext("edf", name="m", path="m"))
     except EcgIngestError:
         return
     for signal in record.signals:
@@ -172,3 +174,30 @@ def test_numeric_header_fields_follow_the_ascii_number_grammar(raw, integer):
     exponent; both may be padded with spaces, nothing else is a number."""
     expected = (_EDF_INTEGER if integer else _EDF_DECIMAL).match(raw) is not None
     assert edf._kernel.valid_number(raw, integer) == expected
+
+
+def _outcome(run):
+    try:
+        return run()
+    except EcgIngestError as exc:
+        return type(exc), exc.field, exc.offset
+
+
+@given(mutated())
+def test_inspect_of_mutated_files_agrees_with_the_full_read(data: bytes):
+    """The header-only path gives the decoded record's facts, or the same typed error."""
+    def ctx():
+        return DecodeContext("edf", name="m", path="m")
+
+    full = _outcome(lambda: RecordInfo.of(edf.FORMAT.decode(data, ctx())))
+    assert _outcome(lambda: edf.FORMAT.inspect(data, ctx())) == full
+
+
+@given(edf_files())
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_inspect_of_writer_files_gives_the_written_shape(spec: WFile):
+    info = edf.FORMAT.inspect(write_edf(spec), DecodeContext("edf", name="w"))
+    assert [s.samples for s in info.signals] == [s.per_record * spec.n_records
+                                                 for s in spec.signals]
+    assert info.annotations == sum(len(a.texts) for a in spec.annotations)
+    assert {s.dtype for s in info.signals} <= {"int32" if spec.bdf else "int16"}

@@ -1,19 +1,18 @@
-"""The native parser of EDF per-signal header fields (``plain_signal_headers``)
-held to the field-by-field Python parser it stands in for.
+"""The parser of EDF per-signal header fields held to what the fields say.
 
-The native path either declines (``None``) or gives exactly what the Python
-parser gives: the same values of the same types, and no warnings, since it
-declines everything the Python parser would warn about or reject. The TAL
-onset fast path is held to ``float()`` the same way.
+Every header either ends in a typed error or gives, for every signal, the
+values Python itself reads from the field text: ``float()`` of the physical
+range, ``int()`` of the digital range and sample count, the text without
+surrounding spaces and NULs, and the EDF scaling formula. The TAL onset fast
+path of the annotation scan is held to ``float()`` the same way.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import struct
-from contextlib import contextmanager
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, corpus_dir
-from ecgingest.errors import EcgIngestError
+from ecgingest.errors import EcgIngestError, HeaderError
 from ecgingest.formats import edf
+from ecgingest.formats._base import DecodeContext
 
 _WIDTHS = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
 
@@ -45,62 +45,61 @@ def _header(columns: list[list[bytes]], *, reserved: bytes = b"EDF+C", n_records
     return fixed + body
 
 
-@contextmanager
-def _python_parser_only():
-    with mock.patch.object(edf._kernel, "plain_signal_headers", lambda *args: None):
-        yield
-
-
-def _parse(head: bytes, file_size: int, native: bool):
+def _parse(head: bytes, file_size: int):
     fmt = edf._format_of(head)
     try:
-        if native:
-            return edf._parse_header(head, file_size, edf._Context(fmt, None, False), fmt)
-        with _python_parser_only():
-            return edf._parse_header(head, file_size, edf._Context(fmt, None, False), fmt)
+        return edf._parse_header(head, file_size, DecodeContext(fmt), fmt)
     except EcgIngestError as error:
         return error
 
 
-def _signature_of_signals(signals) -> list:
-    return [tuple((k, type(v), struct.pack("<d", v) if isinstance(v, float) else v)
-                  for k, v in vars(s).items()) for s in signals]
+_INTEGER = re.compile(rb"\A *[+-]?[0-9]+ *\Z")
+_DECIMAL = re.compile(rb"\A *[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)? *\Z")
 
 
-def _signature(value):
-    """Everything a caller can see, including the types of numbers."""
-    if isinstance(value, Exception):
-        return type(value), str(value), getattr(value, "field", None), getattr(value, "offset", None)
-    return value, _signature_of_signals(value.signals), value.warnings
-
-
-def _assert_same(head: bytes, file_size: int) -> bool:
-    """Both parsers agree; returns whether the native one took the signal fields."""
-    native = _parse(head, file_size, native=True)
-    python = _parse(head, file_size, native=False)
-    assert _signature(native) == _signature(python)
-    fmt = edf._format_of(head)
-    ns = len(head) // 256 - 1
-    view = np.frombuffer(head, dtype=np.uint8)
+def _field_text(raw: bytes) -> str:
     try:
-        duration = float(head[244:252])
-    except ValueError:
-        duration = 1.0
-    plus = head[192:197].upper() in (b"EDF+C", b"EDF+D", b"BDF+C", b"BDF+D")
-    bps = 3 if fmt == "bdf" else 2
-    taken = edf._kernel.plain_signal_headers(view, ns, bps, duration, file_size, plus,
-                                             edf.EdfSignalHeader)
-    if taken is not None:
-        # the field-by-field parser gives the same headers, without a warning
-        ctx = edf._Context(fmt, None, False)
-        columns = edf._kernel.split_header(view, ns)[1]
-        first_bad = edf._kernel.is_ascii_printable(view, 256, len(head))
-        expected = edf._signal_headers(columns, ctx, fmt, plus, duration, file_size,
-                                       first_bad, [False])
-        assert ctx.warnings == []
-        assert _signature_of_signals(taken[0]) == _signature_of_signals(expected[0])
-        assert taken[1] == expected[1]
-    return taken is not None
+        return raw.decode("ascii").strip(" \x00")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip(" \x00")
+
+
+def _check_against_fields(head: bytes, file_size: int, columns: list[list[bytes]]):
+    """The parse is a typed error, or every value is what its field's text says."""
+    parsed = _parse(head, file_size)
+    ns = len(columns[0])
+    padded = [[value[:_WIDTHS[f]].ljust(_WIDTHS[f], b" ") for value in columns[f]]
+              for f in range(10)]
+    grammar_ok = all((_INTEGER if f in (5, 6, 8) else _DECIMAL).match(v)
+                     for f in (3, 4, 5, 6, 8) for v in padded[f])
+    if isinstance(parsed, EcgIngestError):
+        assert isinstance(parsed, HeaderError) or parsed.field is not None
+        return parsed
+    assert grammar_ok, "a field outside the EDF number grammar was accepted"
+    bps = 3 if head[:8] == b"\xffBIOSEMI" else 2
+    assert parsed.record_size == bps * sum(int(v) for v in padded[8])
+    duration = parsed.record_duration
+    for i, s in enumerate(parsed.signals):
+        pmin, pmax = float(padded[3][i]), float(padded[4][i])
+        dmin, dmax, n = int(padded[5][i]), int(padded[6][i]), int(padded[8][i])
+        assert (s.index, s.physical_min, s.physical_max) == (i, pmin, pmax)
+        assert (s.digital_min, s.digital_max, s.samples_per_record) == (dmin, dmax, n)
+        assert type(s.physical_min) is float and type(s.digital_min) is int
+        assert s.label == _field_text(padded[0][i])
+        assert s.transducer == _field_text(padded[1][i])
+        assert s.units == _field_text(padded[2][i])
+        assert s.prefiltering == _field_text(padded[7][i])
+        assert s.reserved == _field_text(padded[9][i])
+        assert s.is_annotation == (s.label in ("EDF Annotations", "BDF Annotations"))
+        if dmax == dmin or pmax == pmin:
+            assert (s.scale, s.offset) == (1.0, 0.0)
+        else:
+            scale = (pmax - pmin) / (dmax - dmin)
+            assert struct.pack("<dd", s.scale, s.offset) == struct.pack(
+                "<dd", scale, pmin - dmin * scale)
+        assert s.sample_rate == (n / duration if duration > 0 else 0.0)
+    assert len(parsed.signals) == ns
+    return parsed
 
 
 def _plain_columns(ns: int) -> list[list[bytes]]:
@@ -114,9 +113,11 @@ def _file_size(head: bytes, n_records: int = 2) -> int:
     return len(head) + n_records * 10 * 2 * ns
 
 
-def test_a_plain_header_is_taken_natively() -> None:
-    head = _header(_plain_columns(3))
-    assert _assert_same(head, _file_size(head))
+def test_a_plain_header_gives_its_fields_without_a_warning() -> None:
+    columns = _plain_columns(3)
+    head = _header(columns)
+    parsed = _check_against_fields(head, _file_size(head), columns)
+    assert parsed.warnings == ()
 
 
 @pytest.mark.parametrize(("field", "value"), [
@@ -125,25 +126,31 @@ def test_a_plain_header_is_taken_natively() -> None:
     (5, b"32767"), (3, b"3276.7"), (1, "\u00e9".encode("latin-1")),
     (2, b"u\x01V"), (7, b"\x00"), (9, b"\x7f"), (4, b""), (5, b"+"), (3, b"."), (3, b"1.2.3"),
 ])
-def test_declines_what_the_python_parser_warns_about_or_rejects(field, value) -> None:
+def test_odd_fields_are_read_as_written_or_rejected_naming_the_field(field, value) -> None:
     columns = _plain_columns(2)
     columns[field][1] = value
-    head = _header(columns)
-    assert not _assert_same(head, _file_size(head))
-    assert not _assert_same(_header(columns, reserved=b""), _file_size(head))
+    for reserved in (b"EDF+C", b""):
+        head = _header(columns, reserved=reserved)
+        parsed = _check_against_fields(head, _file_size(head), columns)
+        if isinstance(parsed, EcgIngestError):
+            assert parsed.field is not None and parsed.field.endswith("of signal 1")
+            assert parsed.offset == 256 + sum(_WIDTHS[:field]) * 2 + _WIDTHS[field]
 
 
-def test_annotation_signal_without_plus_marker_is_left_to_python() -> None:
+def test_annotation_signal_without_plus_marker_is_read_with_a_warning() -> None:
     columns = _plain_columns(2)
     columns[0][1] = b"EDF Annotations"
-    assert _assert_same(_header(columns), 10_000)
-    assert not _assert_same(_header(columns, reserved=b""), 10_000)
+    head = _header(columns)
+    assert _check_against_fields(head, _file_size(head), columns).warnings == ()
+    plain = _check_against_fields(_header(columns, reserved=b""), _file_size(head), columns)
+    assert any("read as EDF+ annotations" in w for w in plain.warnings)
 
 
-def test_uncalibrated_annotation_signal_is_taken() -> None:
+def test_uncalibrated_annotation_signal_needs_no_warning() -> None:
     columns = _plain_columns(2)
     columns[0][1], columns[5][1], columns[6][1] = b"EDF Annotations", b"1", b"1"
-    assert _assert_same(_header(columns), 10_000)
+    head = _header(columns)
+    assert _check_against_fields(head, _file_size(head), columns).warnings == ()
 
 
 _NUMBER = st.one_of(
@@ -174,26 +181,10 @@ def signal_columns(draw) -> list[list[bytes]]:
 @given(signal_columns(), st.sampled_from([b"EDF+C", b"EDF+D", b"", b"BDF+C"]),
        st.sampled_from([b"1", b"0.5", b"0", b"2.5e1"]), st.booleans(),
        st.integers(0, 1 << 20))
-def test_native_and_python_parsers_agree(columns, reserved, duration, bdf, file_size) -> None:
+def test_signal_fields_read_as_their_text_says(columns, reserved, duration, bdf,
+                                               file_size) -> None:
     head = _header(columns, reserved=reserved, duration=duration, bdf=bdf)
-    _assert_same(head, len(head) + file_size)
-
-
-@settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 9), st.sampled_from(
-    [b"-12.5", b"0", b"+3", b"7.", b"-0", b"0.000001", b"123456.7", b"1E2", b"  5  "])),
-    max_size=10))
-def test_plain_numbers_are_taken_natively(edits) -> None:
-    """Headers whose numbers are plain decimals and integers take the native path."""
-    columns = _plain_columns(3)
-    for f, value in edits:
-        if f in (3, 4):
-            columns[f][f % 3] = value
-    head = _header(columns)
-    taken = _assert_same(head, _file_size(head))
-    python = _parse(head, _file_size(head), native=False)
-    if not isinstance(python, Exception) and not python.warnings:
-        assert taken or any(b"E" in v for v in columns[3] + columns[4])
+    _check_against_fields(head, len(head) + file_size, columns)
 
 
 def _real_headers() -> list[Path]:
@@ -205,10 +196,16 @@ def _real_headers() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", _real_headers(), ids=lambda p: p.name)
-def test_real_headers_parse_the_same_both_ways(path: Path) -> None:
+def test_real_headers_read_as_their_fields_say(path: Path) -> None:
     data = path.read_bytes()
     ns = int(data[252:256])
-    _assert_same(data[:256 * (ns + 1)], len(data))
+    head = data[:256 * (ns + 1)]
+    columns, pos = [], 256
+    for width in _WIDTHS:
+        columns.append([head[pos + i * width:pos + (i + 1) * width] for i in range(ns)])
+        pos += width * ns
+    parsed = _check_against_fields(head, len(data), columns)
+    assert not isinstance(parsed, EcgIngestError)
 
 
 # --------------------------------------------------------------------------- TAL onsets
@@ -216,7 +213,10 @@ def test_real_headers_parse_the_same_both_ways(path: Path) -> None:
 def _scan_onset(text: bytes) -> tuple[float, int]:
     slot = text + b"\x14\x14\x00" + b"\x00" * 4
     data = np.frombuffer(slot, dtype=np.uint8)
-    onsets, flags = edf._kernel.scan_annotation_slots(data, 0, 1, len(slot), 0, len(slot), True)
+    onsets, flags = np.empty(1, dtype=np.float64), np.empty(1, dtype=np.uint8)
+    status = edf._kernel.scan_annotation_slots(data, 0, 1, len(slot), 0, len(slot), True,
+                                               onsets, flags)
+    assert status == 0
     return float(onsets[0]), int(flags[0])
 
 

@@ -16,6 +16,7 @@ import ecgingest
 from ecgingest import errors
 from ecgingest.detect import detect
 from ecgingest.formats import kardia
+from ecgingest.formats._base import DecodeContext
 from ecgingest.sources import Entry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kardia"
@@ -304,6 +305,62 @@ def test_any_json_value_at_any_key_ends_in_a_record_or_a_typed_error(value, path
         kardia.decode(json.dumps(doc).encode(), name="m")
     except errors.EcgIngestError:
         pass
+
+
+_KEY_PATHS = [["data"], ["data", "raw"], ["data", "raw", "samples"],
+              ["data", "raw", "samples", "leadI"], ["data", "raw", "frequency"],
+              ["data", "raw", "amplitudeResolution"], ["data", "raw", "mainsFrequency"],
+              ["data", "raw", "numLeads"], ["patient"], ["patient", "sex"], ["patient", "dob"],
+              ["patient", "mrn"], ["recordedAt"], ["heartRate"], ["duration"], ["tags"],
+              ["note"], ["id"], ["algorithmDetermination"]]
+
+
+@given(raw_value=st.sampled_from([
+    "[" * 100_000 + "]" * 100_000, "[" * 950 + "]" * 950,
+    '{"a":' * 5000 + "1" + "}" * 5000, "1" + "0" * 400, "-" + "9" * 4000, "9" * 5000,
+    "1e999", "-1e999", "NaN", "Infinity", "1e-999", "[" + "1" + "0" * 30 + "]",
+    "[" + ", ".join(["1" + "0" * 400] * 3) + "]", '"' + "9" * 5000 + '"']),
+       path=st.sampled_from(_KEY_PATHS), strict=st.booleans())
+def test_deep_nesting_and_numbers_beyond_a_float_give_typed_errors(raw_value, path, strict):
+    doc = copy.deepcopy(_doc(patient={"mrn": "1", "dob": "1970-01-01", "sex": 1}))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = "@VALUE@"
+    text = json.dumps(doc).replace('"@VALUE@"', raw_value).encode()
+    try:
+        kardia.FORMAT.decode(text, DecodeContext("kardia", name="m", strict=strict))
+    except errors.EcgIngestError as exc:
+        assert len(str(exc)) < 1000  # a hostile value is not copied whole into the message
+
+
+def test_a_heart_rate_beyond_any_float_names_its_key():
+    text = json.dumps(_doc()).replace('"heartRate": 70', '"heartRate": 1' + "0" * 400)
+    with pytest.raises(errors.HeaderError) as info:
+        kardia.decode(text.encode(), name="m")
+    assert info.value.field == "heartRate" and "too large" in info.value.message
+
+
+@given(leads=st.lists(st.sampled_from(SIX), min_size=1, max_size=6, unique=True),
+       length=st.integers(1, 60), rate=st.sampled_from([150, 300, 500.5]),
+       resolution=st.sampled_from([1, 500, 1250.5]), bound=st.sampled_from([2**7, 2**15, 2**40]),
+       data=st.data())
+def test_documents_written_from_random_samples_read_back_exactly(leads, length, rate,
+                                                                 resolution, bound, data):
+    samples = {lead: data.draw(st.lists(st.integers(-bound, bound - 1), min_size=length,
+                                        max_size=length)) for lead in leads}
+    doc = _doc(leads)
+    doc["data"]["raw"].update(frequency=rate, amplitudeResolution=resolution, samples=samples)
+    record = kardia.FORMAT.decode(json.dumps(doc).encode(),
+                                  DecodeContext("kardia", name="w.json", path="w.json"))
+    order = [lead for lead in SIX if lead in leads]
+    assert [s.label for s in record.signals] == [
+        {"leadI": "I", "leadII": "II", "leadIII": "III", "AVR": "aVR", "AVL": "aVL",
+         "AVF": "aVF"}[lead] for lead in order]
+    for signal, lead in zip(record.signals, order):
+        assert signal.digital.tolist() == samples[lead]
+        assert signal.sample_rate == rate and signal.scale == resolution / 1e6
+    assert record.sources == ("w.json",) and record.warnings == []
 
 
 # -------------------------------------------------------------------- fixtures

@@ -71,8 +71,9 @@ def _deinterleave_mismatch(counts: list[int], n_records: int, seed: int, stream:
     records = data[7:].reshape(n_records, record)
     offsets = np.cumsum([0, *counts[:-1]]).astype(np.int64)
     outputs = [np.empty(n_records * c, dtype=np.int16) for c in counts]
-    edf.deinterleave(raw, 0, n_records, np.array(counts, dtype=np.int64), offsets * 2,
-                     record * 2, 2, outputs, stream)
+    status = edf.deinterleave(raw, 0, n_records, np.array(counts, dtype=np.int64), offsets * 2,
+                              record * 2, 2, outputs, stream)
+    assert status == 0
     return [j for j, c in enumerate(counts)
             if not np.array_equal(outputs[j], records[:, offsets[j]:offsets[j] + c].reshape(-1))]
 

@@ -366,16 +366,114 @@ def test_loading_a_directory_without_a_stream_is_a_stream_error(tmp_path):
         ecgingest.Stream.load(tmp_path)
 
 
+_HOSTILE_JSON = st.sampled_from([
+    "[" * 100_000 + "]" * 100_000,  # nesting beyond the interpreter's recursion limit
+    "[" * 900 + "]" * 900,
+    "1" + "0" * 400,  # an integer beyond any float
+    "9" * 5000,  # more digits than Python converts
+    "1e999", "-1e999", "NaN", "Infinity", "-0", "-1", "0", "2.5", "true", "null", '""',
+    '"MDC_ECG_LEAD_I"', '["MDC_ECG_LEAD_I", "MDC_ECG_LEAD_I"]', '[["MDC_ECG_LEAD_I"]]',
+    '{"a": 1}', '[1, 2]', '[18446744073709551616, 1]', '[-5, 3]', '"\\ud800"',
+])
+_PARAMETERS = ("frame_format", "sample_rate", "lead_codes", "processing_mode", "total_frames",
+               "device_state", "task_id", "device_id", "digital_minimum", "digital_maximum",
+               "physical_minimum", "physical_maximum", "unknown_key")
+
+
+def _saved(meta_text: str, payloads: list[bytes]) -> bytes:
+    import struct
+
+    raw = meta_text.encode()
+    return b"ECGSTRM\x01" + struct.pack("<Q", len(raw)) + raw + b"".join(payloads)
+
+
+def _mutated_payloads(data, payloads: list[bytes]) -> list[bytes]:
+    out = [bytearray(p) for p in payloads]
+    for _ in range(data.draw(st.integers(0, 3))):
+        frame = out[data.draw(st.integers(0, len(out) - 1))]
+        frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
+    return [bytes(p) for p in out]
+
+
+def _restore_outcome(restore) -> str:
+    """A hostile saved stream restores (and assembles or refuses to) or is a StreamError."""
+    try:
+        stream = restore()
+    except errors.StreamError:
+        return "refused"
+    try:
+        stream.finish()
+    except errors.StreamError:
+        pass
+    return "restored"
+
+
+@given(data=st.data(), hostile=_HOSTILE_JSON, where=st.sampled_from(_PARAMETERS + (
+    "frame timestamp", "frame size", "frame entry", "frames", "parameters", "table")))
+def test_hostile_saved_streams_restore_or_raise_stream_errors(data, hostile, where):
+    import json
+
+    stream, _ = _filled_stream()
+    order = stream.timestamps
+    payloads = [stream._frames[t].payload for t in order]
+    parameters = dict(stream.parameters)
+    table = [[t, len(p)] for t, p in zip(order, payloads)]
+    marker = '"@HOSTILE@"'
+    if where in _PARAMETERS:
+        parameters[where] = "@HOSTILE@"
+    elif where.startswith("frame "):
+        k = data.draw(st.integers(0, len(table) - 1))
+        if where == "frame entry":
+            table[k] = "@HOSTILE@"
+        else:
+            table[k][0 if where == "frame timestamp" else 1] = "@HOSTILE@"
+    meta = {"parameters": parameters, "frames": table}
+    if where in ("frames", "parameters"):
+        meta[where] = "@HOSTILE@"
+    text = json.dumps(meta).replace(marker, hostile)
+    if where == "table":
+        text = hostile
+    saved = _saved(text, _mutated_payloads(data, payloads))
+    _restore_outcome(lambda: ecgingest.Stream.from_bytes(saved))
+
+
 @given(data=st.data())
-def test_random_mutations_of_a_saved_stream_restore_or_raise_typed_errors(data):
+def test_random_mutations_of_a_saved_stream_restore_or_raise_stream_errors(data):
     stream, _ = _filled_stream()
     buf = bytearray(stream.to_bytes())
-    for _ in range(data.draw(st.integers(1, 4))):
+    for _ in range(data.draw(st.integers(1, 6))):
         buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
-    try:
-        ecgingest.Stream.from_bytes(bytes(buf)).finish()
-    except errors.EcgIngestError:
-        pass
+    if data.draw(st.booleans()):
+        buf = buf[:data.draw(st.integers(0, len(buf)))]
+    _restore_outcome(lambda: ecgingest.Stream.from_bytes(bytes(buf)))
+
+
+@given(data=st.data(), hostile=_HOSTILE_JSON, key=st.sampled_from(_PARAMETERS),
+       name=st.sampled_from(["00000000000000000000.cmdt", "12.cmdt", "x.cmdt", "-1.cmdt",
+                             "9" * 30 + ".cmdt", "00000000000000000000.tmp", "5.cmdt"]),
+       as_directory=st.booleans())
+def test_hostile_saved_stream_directories_restore_or_raise_stream_errors(
+        tmp_path_factory, data, hostile, key, name, as_directory):
+    import json
+
+    root = tmp_path_factory.mktemp("saved")
+    stream, _ = _filled_stream()
+    stream.save(root)
+    if data.draw(st.booleans()):
+        parameters = dict(stream.parameters)
+        parameters[key] = "@HOSTILE@"
+        text = json.dumps(parameters).replace('"@HOSTILE@"', hostile)
+        (root / "stream.json").write_text(text)
+    frames = sorted((root / "frames").iterdir())
+    for path, payload in zip(frames, _mutated_payloads(data, [p.read_bytes() for p in frames])):
+        path.write_bytes(payload)
+    extra = root / "frames" / name
+    if not extra.exists():
+        if as_directory:
+            extra.mkdir()
+        else:
+            extra.write_bytes(frames[0].read_bytes())
+    _restore_outcome(lambda: ecgingest.Stream.load(root))
 
 
 def test_finish_applies_metadata_overrides_after_validating_them():

@@ -65,7 +65,10 @@ def _stream_error(cls: type, message: str, field: str | None = None) -> EcgInges
 def _real(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise _stream_error(StreamError, f"{field} must be a number, not {value!r}", field)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
     if not math.isfinite(number):
         raise _stream_error(StreamError, f"{field} must be finite, not {value!r}", field)
     return number
@@ -121,8 +124,8 @@ class Stream:
             duplicated = sorted({c for c in codes if codes.count(c) > 1})
             raise _stream_error(StreamError, f"lead_codes repeats {', '.join(duplicated)}; "
                                 "each lead may appear once", "lead_codes")
-        scaling = dict(zip(_SCALING, (digital_minimum, digital_maximum, physical_minimum,
-                                      physical_maximum)))
+        scaling: dict[str, Any] = dict(zip(_SCALING, (digital_minimum, digital_maximum,
+                                                       physical_minimum, physical_maximum)))
         given = [name for name, value in scaling.items() if value is not None]
         if given and len(given) != 4:
             missing = [name for name in _SCALING if scaling[name] is None]
@@ -175,7 +178,7 @@ class Stream:
                                 "Delta payload (no 'cMdT' magic) but the stream's frame_format "
                                 "is COMPRESSED_DELTA", "frame_format")
         try:
-            header, samples = decode_payload(data, strict=True)
+            header, samples = decode_payload(data)  # strict, default limits
         except EcgIngestError as exc:
             exc.message = f"frame at {key} us refused: {exc.message}"
             raise
@@ -320,6 +323,8 @@ class Stream:
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Stream:
         """Restore a stream saved by :meth:`to_bytes` (every frame is checked again)."""
         view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")  # sizes below are in bytes
         if bytes(view[:8]) != _SAVED_MAGIC or len(view) < 16:
             raise _stream_error(StreamError, "not a saved ecgingest stream (bad magic or cut "
                                 "short)", "saved_stream")
@@ -342,7 +347,7 @@ class Stream:
                     or item[1] < 0 or item[1] > len(view) - position):
                 raise _stream_error(StreamError, f"saved stream frame entry {item!r} is invalid "
                                     "or points past the end", "frames")
-            stream.add_frame(item[0], view[position:position + item[1]])
+            _restore_frame(stream, item[0], view[position:position + item[1]])
             position += item[1]
         if position != len(view):
             raise _stream_error(StreamError, f"{len(view) - position} unexpected bytes after "
@@ -385,7 +390,10 @@ class Stream:
                 if not stem.isdigit():
                     raise _stream_error(StreamError, f"saved frame file {item.name!r} is not "
                                         "named by its timestamp", "frames")
-                stream.add_frame(int(stem), item.read_bytes())
+                if not item.is_file():
+                    raise _stream_error(StreamError, f"saved frame {item.name!r} is not a file",
+                                        "frames")
+                _restore_frame(stream, int(stem), item.read_bytes())
         return stream
 
     @classmethod
@@ -412,6 +420,21 @@ def _load_json(raw: bytes, what: str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise _stream_error(StreamError, f"{what} is not valid JSON ({exc})",
                             "saved_stream") from exc
+    except RecursionError:
+        raise _stream_error(StreamError, f"{what} nests too deeply to be a saved stream",
+                            "saved_stream") from None
+
+
+def _restore_frame(stream: Stream, timestamp: int, payload: bytes | memoryview) -> None:
+    """A saved frame back into its stream: any refusal is a :class:`StreamError` (a
+    damaged frame's own error is its cause)."""
+    try:
+        stream.add_frame(timestamp, payload)
+    except StreamError:
+        raise
+    except EcgIngestError as exc:
+        raise _stream_error(StreamError, f"saved stream is damaged: {exc.message}",
+                            "frames") from exc
 
 
 def _atomic_write(target: Path, data: bytes) -> None:

@@ -1,14 +1,15 @@
-"""Type stubs for the compiled EDF/BDF kernels (ext/edf.pyx)."""
+"""Type stubs for the compiled EDF/BDF kernels (ext/edf.pyx).
+
+Kernels that read data return a status of ``ext/_status.pxd`` (0 is OK);
+``DecodeContext.check_status`` turns it into a typed error.
+"""
 
 import numpy as np
 import numpy.typing as npt
 
 SIGNAL_FIELD_WIDTHS: tuple[int, ...]
 FIXED_FIELDS: tuple[tuple[int, int], ...]
-
-class KernelError(Exception):
-    status: int
-    index: int
+__test__: dict[str, str]
 
 def split_header(
     data: npt.NDArray[np.uint8], ns: int
@@ -24,7 +25,7 @@ def deinterleave(
     bytes_per_sample: int,
     outputs: list[np.ndarray],
     stream: bool = True,
-) -> None: ...
+) -> int: ...
 def scan_annotation_slots(
     data: npt.NDArray[np.uint8],
     header_bytes: int,
@@ -33,15 +34,8 @@ def scan_annotation_slots(
     slot_offset: int,
     slot_size: int,
     timekeeping: bool,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]: ...
+    onsets: npt.NDArray[np.float64],
+    flags: npt.NDArray[np.uint8],
+) -> int: ...
 def parse_column(raws: list[bytes], integer: bool) -> tuple[list[int | float], int]: ...
 def valid_number(raw: bytes, integer: bool) -> bool: ...
-def plain_signal_headers(
-    data: npt.NDArray[np.uint8],
-    ns: int,
-    bytes_per_sample: int,
-    duration: float,
-    file_size: int,
-    plus: bool,
-    cls: type,
-) -> tuple[tuple[object, ...], int] | None: ...

@@ -21,9 +21,15 @@ import numpy as np
 import zstandard
 
 from .._ext import cdelta as _kernel
-from ..errors import CorruptDataError, HeaderError, LimitExceededError, TruncatedError
+from ..errors import (
+    CorruptDataError,
+    EcgIngestError,
+    HeaderError,
+    LimitExceededError,
+    TruncatedError,
+)
 from ..limits import Limits
-from ..record import Record, Signal
+from ..record import Record, RecordInfo, Signal, SignalInfo
 from ._base import DecodeContext, Probe, SingleFileFormat
 
 __all__ = [
@@ -35,7 +41,7 @@ __all__ = [
     "CdeltaHeader",
     "parse_header",
     "decode_payload",
-    "decode",
+    "CompressedDeltaFormat",
     "sniff",
     "encode_compressed_delta",
 ]
@@ -55,14 +61,9 @@ COMPRESSIONS: dict[int, str] = {0: "NONE", 1: "ZSTD", 2: "ZLIB"}
 _WIDTHS = (8, 16, 24, 32)
 _ZLIB_MAX_RATIO = 1032
 """Deflate cannot expand better than ~1032:1, so larger claims are rejected unread."""
-_ZSTD_ONE_SHOT_RATIO = Limits().max_ratio
-"""Above this claimed ratio (and past ``_ZSTD_ONE_SHOT_GRACE``) zstd output grows chunk by
-chunk as real data arrives instead of being allocated up front (the default Limits ratio)."""
-_ZSTD_ONE_SHOT_GRACE = Limits().ratio_grace
 _ZSTD_CHUNK = 4 << 20
 _LOCAL = threading.local()
-MAX_DECODED_SIZE = Limits().max_entry_size
-"""Largest decoded samples block accepted (the default per-entry limit)."""
+_STRICT = Limits()  # the limits of a frame read without a context (the defaults)
 
 
 @dataclass(frozen=True)
@@ -91,140 +92,140 @@ class CdeltaHeader:
         return COMPRESSIONS[self.compression]
 
 
-def _err(cls: type, message: str, **context: Any) -> Exception:
-    return cls(message, format=FORMAT_NAME, **context)
-
-
-def parse_header(data: bytes | memoryview) -> CdeltaHeader:
+def parse_header(data: bytes | memoryview, ctx: DecodeContext | None = None) -> CdeltaHeader:
     """Validate the header fields on their own (not yet against the bytes that follow)."""
+    ctx = ctx if ctx is not None else _context()
     if len(data) < HEADER_SIZE:
-        raise _err(TruncatedError,
-                   f"a Compressed Delta header is 28 bytes but only {len(data)} are present; "
-                   "the file is cut short", offset=len(data), field="header")
+        ctx.fail(TruncatedError,
+                 f"a Compressed Delta header is 28 bytes but only {len(data)} are present; "
+                 "the file is cut short", offset=len(data), field="header")
     magic, payload_size, channels, samples, rate, bits, coding, compression = \
         _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
-        raise _err(HeaderError, f"magic is {bytes(magic)!r}, expected b'cMdT': "
-                   "not a Compressed Delta container", offset=0, field="magic")
+        ctx.fail(HeaderError, f"magic is {bytes(magic)!r}, expected b'cMdT': "
+                 "not a Compressed Delta container", offset=0, field="magic")
     if channels < 1:
-        raise _err(HeaderError, "total_channels is 0; a container needs at least one channel",
-                   offset=12, field="total_channels")
+        ctx.fail(HeaderError, "total_channels is 0; a container needs at least one channel",
+                 offset=12, field="total_channels")
     if samples < 1:
-        raise _err(HeaderError, "total_samples is 0; a container needs at least one sample "
-                   "per channel", offset=13, field="total_samples")
+        ctx.fail(HeaderError, "total_samples is 0; a container needs at least one sample "
+                 "per channel", offset=13, field="total_samples")
     if not math.isfinite(rate) or rate <= 0:
-        raise _err(HeaderError, f"sample_rate is {rate!r}; it must be a finite number of Hz "
-                   "above 0", offset=17, field="sample_rate")
+        ctx.fail(HeaderError, f"sample_rate is {rate!r}; it must be a finite number of Hz "
+                 "above 0", offset=17, field="sample_rate")
     if bits not in _WIDTHS:
-        raise _err(HeaderError, f"bits_per_sample is {bits}; only 8, 16, 24 and 32 exist",
-                   offset=25, field="bits_per_sample")
+        ctx.fail(HeaderError, f"bits_per_sample is {bits}; only 8, 16, 24 and 32 exist",
+                 offset=25, field="bits_per_sample")
     if coding not in CODINGS:
-        raise _err(HeaderError, f"coding is {coding}; known codings are 0 (TWOS_COMPLEMENT), "
-                   "1 (DELTA_ZIGZAG) and 2 (DOUBLE_DELTA_ZIGZAG)", offset=26, field="coding")
+        ctx.fail(HeaderError, f"coding is {coding}; known codings are 0 (TWOS_COMPLEMENT), "
+                 "1 (DELTA_ZIGZAG) and 2 (DOUBLE_DELTA_ZIGZAG)", offset=26, field="coding")
     if compression not in COMPRESSIONS:
-        raise _err(HeaderError, f"compression is {compression}; known values are 0 (none), "
-                   "1 (Zstandard) and 2 (zlib)", offset=27, field="compression")
+        ctx.fail(HeaderError, f"compression is {compression}; known values are 0 (none), "
+                 "1 (Zstandard) and 2 (zlib)", offset=27, field="compression")
     return CdeltaHeader(payload_size, channels, samples, rate, bits, coding, compression)
 
 
-def _check_payload_size(header: CdeltaHeader, present: int, strict: bool,
-                        warnings: list[str]) -> None:
+def _context(strict: bool = True) -> DecodeContext:
+    return DecodeContext(FORMAT_NAME, strict=strict, limits=_STRICT)
+
+
+def _check_payload_size(header: CdeltaHeader, present: int, ctx: DecodeContext) -> None:
     if header.payload_size > present:
-        raise _err(TruncatedError,
-                   f"payload_size says {header.payload_size} bytes of samples follow the header "
-                   f"but only {present} are present; the file is cut short",
-                   offset=HEADER_SIZE + present, field="payload_size")
+        ctx.fail(TruncatedError,
+                 f"payload_size says {header.payload_size} bytes of samples follow the header "
+                 f"but only {present} are present; the file is cut short",
+                 offset=HEADER_SIZE + present, field="payload_size")
     if header.payload_size < present:
         extra = present - header.payload_size
         message = (f"{extra} bytes follow the {header.payload_size}-byte samples block "
                    "announced by payload_size")
-        if strict:
-            raise _err(HeaderError, message + "; remove them or read without strict=True",
-                       offset=HEADER_SIZE + header.payload_size, field="payload_size")
-        warnings.append(message + "; they were ignored")
+        if ctx.strict:
+            ctx.fail(HeaderError, message + "; remove them or read without strict=True",
+                     offset=HEADER_SIZE + header.payload_size, field="payload_size")
+        ctx.warn(message + "; they were ignored")
     if header.compression == 0 and header.payload_size != header.decoded_size:
-        raise _err(HeaderError,
-                   f"uncompressed payload_size is {header.payload_size} bytes but "
-                   f"{header.channels} channels x {header.samples} samples x "
-                   f"{header.bits_per_sample} bits need {header.decoded_size}",
-                   offset=4, field="payload_size")
-    if header.decoded_size > MAX_DECODED_SIZE:
-        raise LimitExceededError(
-            f"the header announces {header.decoded_size} bytes of samples, more than the "
-            f"{MAX_DECODED_SIZE} bytes ecgingest decodes from one container",
-            limit="max_entry_size", value=MAX_DECODED_SIZE, format=FORMAT_NAME,
-            offset=12, field="total_samples")
+        ctx.fail(HeaderError,
+                 f"uncompressed payload_size is {header.payload_size} bytes but "
+                 f"{header.channels} channels x {header.samples} samples x "
+                 f"{header.bits_per_sample} bits need {header.decoded_size}",
+                 offset=4, field="payload_size")
+    bound = ctx.limits.max_entry_size
+    if header.decoded_size > bound:
+        ctx.fail(LimitExceededError,
+                 f"the header announces {header.decoded_size} bytes of samples, more than "
+                 f"Limits.max_entry_size ({bound} bytes); raise it to read this container",
+                 limit="max_entry_size", value=bound, offset=12, field="total_samples")
 
 
-def _decompress(header: CdeltaHeader, block: memoryview) -> bytes | memoryview:
+def _decompress(header: CdeltaHeader, block: memoryview,
+                ctx: DecodeContext) -> bytes | memoryview:
     expected = header.decoded_size
     if header.compression == 0:
         return block
     if header.compression == 2:
-        return _inflate(block, expected)
-    return _unzstd(block, expected)
+        return _inflate(block, expected, ctx)
+    return _unzstd(block, expected, ctx)
 
 
-def _size_mismatch(expected: int, got: str) -> Exception:
-    return _err(CorruptDataError,
-                f"the samples block decompresses to {got} bytes, but the header needs exactly "
-                f"{expected} (channels x samples x bits / 8); the container is corrupt",
-                offset=HEADER_SIZE, field="payload_size")
+def _size_mismatch(ctx: DecodeContext, expected: int, got: str) -> EcgIngestError:
+    return ctx.error(CorruptDataError,
+                     f"the samples block decompresses to {got} bytes, but the header needs "
+                     f"exactly {expected} (channels x samples x bits / 8); the container is "
+                     "corrupt", offset=HEADER_SIZE, field="payload_size")
 
 
-def _inflate(block: memoryview, expected: int) -> bytes:
+def _inflate(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
     if expected > _ZLIB_MAX_RATIO * len(block) + 64:
-        raise _size_mismatch(expected, f"at most {_ZLIB_MAX_RATIO * len(block) + 64}")
+        raise _size_mismatch(ctx, expected, f"at most {_ZLIB_MAX_RATIO * len(block) + 64}")
     inflater = zlib.decompressobj()
     try:
         out = inflater.decompress(block, expected)  # output capped at what the header needs
         if not inflater.eof and inflater.decompress(inflater.unconsumed_tail, 1):
-            raise _size_mismatch(expected, f"more than {expected}")  # bomb guard: stop here
+            raise _size_mismatch(ctx, expected, f"more than {expected}")  # bomb guard
     except zlib.error as exc:
-        raise _err(CorruptDataError, f"zlib stream is damaged ({exc})",
-                   offset=HEADER_SIZE, field="payload") from exc
+        raise ctx.error(CorruptDataError, f"zlib stream is damaged ({exc})",
+                        offset=HEADER_SIZE, field="payload") from exc
     if len(out) != expected:
-        raise _size_mismatch(expected, str(len(out)))
+        raise _size_mismatch(ctx, expected, str(len(out)))
     if not inflater.eof:
-        raise _err(CorruptDataError, "zlib stream ends before its end marker; the data is "
-                   "cut short", offset=HEADER_SIZE + len(block), field="payload")
+        ctx.fail(CorruptDataError, "zlib stream ends before its end marker; the data is "
+                 "cut short", offset=HEADER_SIZE + len(block), field="payload")
     if inflater.unused_data:
-        raise _err(CorruptDataError, f"{len(inflater.unused_data)} bytes follow the zlib "
-                   "stream inside the samples block", offset=HEADER_SIZE, field="payload")
+        ctx.fail(CorruptDataError, f"{len(inflater.unused_data)} bytes follow the zlib "
+                 "stream inside the samples block", offset=HEADER_SIZE, field="payload")
     return out
 
 
-def _unzstd(block: memoryview, expected: int) -> bytes:
+def _unzstd(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
+    """One Zstandard frame of exactly ``expected`` bytes.
+
+    A fresh decompression context per frame: the text of an error must not
+    depend on what the thread decoded before (a reused context carried state
+    from earlier frames into the error of a damaged one).
+    """
     try:
         content_size = zstandard.frame_content_size(block)
     except zstandard.ZstdError as exc:
-        raise _err(CorruptDataError, f"Zstandard frame header is damaged ({exc})",
-                   offset=HEADER_SIZE, field="payload") from exc
+        raise ctx.error(CorruptDataError, f"Zstandard frame header is damaged ({exc})",
+                        offset=HEADER_SIZE, field="payload") from exc
     if content_size >= 0 and content_size != expected:
-        raise _size_mismatch(expected, str(content_size))
-    dctx = _decompressor()
+        raise _size_mismatch(ctx, expected, str(content_size))
+    dctx = zstandard.ZstdDecompressor()
+    limits = ctx.limits
     try:
-        if expected <= max(_ZSTD_ONE_SHOT_GRACE, _ZSTD_ONE_SHOT_RATIO * len(block)):
+        if expected <= max(limits.ratio_grace, limits.max_ratio * len(block)):
             out = dctx.decompress(block, max_output_size=expected, allow_extra_data=False)
         else:
-            out = _unzstd_chunked(dctx, block, expected)
+            out = _unzstd_chunked(dctx, block, expected, ctx)
     except zstandard.ZstdError as exc:
         message = str(exc)
         if "did not decompress full frame" in message:
-            raise _size_mismatch(expected, f"more than {expected}") from exc
-        raise _err(CorruptDataError, f"Zstandard data is damaged ({exc})",
-                   offset=HEADER_SIZE, field="payload") from exc
+            raise _size_mismatch(ctx, expected, f"more than {expected}") from exc
+        raise ctx.error(CorruptDataError, f"Zstandard data is damaged ({exc})",
+                        offset=HEADER_SIZE, field="payload") from exc
     if len(out) != expected:
-        raise _size_mismatch(expected, str(len(out)))
+        raise _size_mismatch(ctx, expected, str(len(out)))
     return out
-
-
-def _decompressor() -> Any:
-    """One Zstandard context per thread: creating one costs more than a small frame."""
-    dctx = getattr(_LOCAL, "dctx", None)
-    if dctx is None:
-        dctx = _LOCAL.dctx = zstandard.ZstdDecompressor()
-    return dctx
 
 
 def _compressor(level: int) -> Any:
@@ -238,8 +239,13 @@ def _compressor(level: int) -> Any:
     return cctx
 
 
-def _unzstd_chunked(dctx: Any, block: memoryview, expected: int) -> bytes:
-    """Grow the output only as real data arrives (a huge claim allocates nothing)."""
+def _unzstd_chunked(dctx: Any, block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
+    """Grow the output only as real data arrives (a huge claim allocates nothing).
+
+    Used when the claimed size is beyond ``Limits.max_ratio`` of the block (and
+    past ``Limits.ratio_grace``), where allocating it up front would let a tiny
+    container reserve gigabytes.
+    """
     parts: list[bytes] = []
     got = 0
     with dctx.stream_reader(block, read_across_frames=False) as reader:
@@ -250,45 +256,67 @@ def _unzstd_chunked(dctx: Any, block: memoryview, expected: int) -> bytes:
             parts.append(part)
             got += len(part)
         if got == expected and reader.read(1):
-            raise _size_mismatch(expected, f"more than {expected}")
+            raise _size_mismatch(ctx, expected, f"more than {expected}")
     return b"".join(parts)
 
 
-def decode_payload(data: bytes | memoryview, *, strict: bool = True,
-                   warnings: list[str] | None = None) -> tuple[CdeltaHeader, np.ndarray]:
-    """One container to its header and a read-only [channels, samples] integer array."""
+def decode_payload(data: bytes | memoryview,
+                   ctx: DecodeContext | None = None) -> tuple[CdeltaHeader, np.ndarray]:
+    """One container to its header and a read-only [channels, samples] integer array.
+
+    Without ``ctx`` the container is read strictly, with the default
+    :class:`~ecgingest.Limits` (a device stream's frames).
+    """
+    ctx = ctx if ctx is not None else _context()
     view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
-    header = parse_header(view)
-    sink: list[str] = [] if warnings is None else warnings
-    _check_payload_size(header, len(view) - HEADER_SIZE, strict, sink)
+    header = parse_header(view, ctx)
+    _check_payload_size(header, len(view) - HEADER_SIZE, ctx)
+    dtype = _kernel.out_dtype(header.bits_per_sample)
+    ctx.reserve_output(header.channels * header.samples * dtype.itemsize,
+                       f"{header.channels} channels of {header.samples} samples")
     block = view[HEADER_SIZE:HEADER_SIZE + header.payload_size]
-    coded = _decompress(header, block)
-    samples = _kernel.decode_samples(coded, header.bits_per_sample, header.coding,
-                                     header.channels, header.samples)
+    coded = _decompress(header, block, ctx)
+    samples = np.empty((header.channels, header.samples), dtype=dtype)
+    status = _kernel.decode_samples(coded, header.bits_per_sample, header.coding, samples)
+    ctx.check_status(status, "samples block", offset=HEADER_SIZE, field="payload")
     samples.flags.writeable = False
     return header, samples
 
 
-def decode(data: bytes | memoryview, *, name: str = "", path: str | None = None,
-           strict: bool = False) -> Record:
+def _decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """A standalone container as a record: channels ``ch1`` … ``chN``, no scaling."""
-    warnings: list[str] = []
-    header, samples = decode_payload(data, strict=strict, warnings=warnings)
+    header, samples = decode_payload(data, ctx)
     signals = [Signal(label=f"ch{i + 1}", sample_rate=header.sample_rate, digital=samples[i])
                for i in range(header.channels)]
     return Record(
-        name=name,
+        name=ctx.name,
         format=FORMAT_NAME,
-        format_detail=(f"Compressed Delta {header.bits_per_sample}-bit "
-                       f"{header.coding_name} {header.compression_name}"),
+        format_detail=_detail(header),
         signals=signals,
-        warnings=warnings,
+        warnings=list(ctx.warnings),
         extras={
             "bits_per_sample": header.bits_per_sample,
             "coding": header.coding_name,
             "compression": header.compression_name,
         },
     )
+
+
+def _detail(header: CdeltaHeader) -> str:
+    return (f"Compressed Delta {header.bits_per_sample}-bit {header.coding_name} "
+            f"{header.compression_name}")
+
+
+def _inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
+    """The 28-byte header, checked against the bytes present; nothing is decompressed."""
+    view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+    header = parse_header(view, ctx)
+    _check_payload_size(header, len(view) - HEADER_SIZE, ctx)
+    dtype = str(_kernel.out_dtype(header.bits_per_sample))
+    signals = tuple(SignalInfo(f"ch{i + 1}", header.sample_rate, header.samples, "", dtype)
+                    for i in range(header.channels))
+    return RecordInfo(ctx.name, FORMAT_NAME, _detail(header), signals,
+                      sources=(ctx.path,) if ctx.path else (), warnings=tuple(ctx.warnings))
 
 
 def sniff(probe: Probe) -> bool:
@@ -308,7 +336,13 @@ class CompressedDeltaFormat(SingleFileFormat):
         return sniff(probe)
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
-        return decode(data, name=ctx.name, path=ctx.path, strict=ctx.strict)
+        return _decode(data, ctx)
+
+    def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
+        """The header alone (channels, samples, rate, dtype), checked against the bytes
+        present; the samples block is not decompressed, so a damaged one is only found
+        by a full read."""
+        return _inspect(data, ctx)
 
 
 FORMAT = CompressedDeltaFormat()
@@ -365,10 +399,11 @@ def encode_compressed_delta(samples: Sequence[Sequence[int]] | np.ndarray, *,
     elif array.dtype.itemsize > 8:
         raise TypeError(f"samples must be at most 64-bit integers, not {array.dtype}")
     coded = _kernel.encode_samples(np.ascontiguousarray(array), bits_per_sample, coding_value)
+    raw = coded.data  # the coded bytes without a copy
     if compression_value == 1:
-        block: bytes = _compressor(3 if level is None else level).compress(coded)
+        block: bytes = _compressor(3 if level is None else level).compress(raw)
     elif compression_value == 2:
-        block = zlib.compress(coded, 6 if level is None else level)
+        block = zlib.compress(raw, 6 if level is None else level)
     else:
         block = coded.tobytes()
     header = _HEADER.pack(MAGIC, len(block), channels, count, rate, bits_per_sample,

@@ -3,31 +3,39 @@
 
 The header's fields are split by the compiled module; this module gives them
 meaning (numbers, dates, EDF+ subfields), decides what is tolerated (each
-tolerance becomes a line of ``Record.warnings``) and what is an error, then
+tolerance becomes a line of ``Record.warnings`` through the
+:class:`~ecgingest.formats._base.DecodeContext`) and what is an error, then
 asks the kernel to de-interleave every data record in one pass.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Union
+from typing import IO, Union, cast
 
 import numpy as np
 
 from .._ext import edf as _kernel
+<<<<<<< HEAD
 from .._memory import block_views
 from ..errors import HeaderError, TruncatedError
 from ..record import Annotation, Metadata, Record, new_signal
+=======
+from ..errors import EcgIngestError, HeaderError, TruncatedError
+from ..limits import Limits
+from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
+>>>>>>> edfetc
 from ._base import DecodeContext, Probe, SingleFileFormat
 
-__all__ = ["FORMAT", "EdfHeader", "EdfSignalHeader", "read_edf_header", "sniff", "decode"]
+__all__ = ["FORMAT", "EdfFormat", "EdfHeader", "EdfSignalHeader", "read_edf_header", "sniff"]
 
 _EDF_VERSION = b"0       "
 _BDF_VERSION = b"\xffBIOSEMI"
@@ -156,27 +164,16 @@ def sniff(probe: Probe) -> bool:
 # --------------------------------------------------------------------------- header parsing
 
 
-class _Context:
-    """Warnings and error construction for one file."""
-
-    def __init__(self, fmt: str, path: str | None, strict: bool) -> None:
-        self.fmt = fmt
-        self.path = path
-        self.strict = strict
-        self.warnings: list[str] = []
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
-
-    def header_error(self, message: str, field: str, offset: int) -> HeaderError:
-        return HeaderError(message, format=self.fmt, path=self.path, field=field, offset=offset)
-
-    def truncated(self, message: str, field: str | None, offset: int) -> TruncatedError:
-        return TruncatedError(message, format=self.fmt, path=self.path, field=field,
-                              offset=offset)
+def _header_error(ctx: DecodeContext, message: str, field: str, offset: int) -> EcgIngestError:
+    return ctx.error(HeaderError, message, field=field, offset=offset)
 
 
-def _text(raw: bytes, ctx: _Context, field: str, offset: int, seen: list[bool]) -> str:
+def _truncated(ctx: DecodeContext, message: str, field: str | None,
+               offset: int) -> EcgIngestError:
+    return ctx.error(TruncatedError, message, field=field, offset=offset)
+
+
+def _text(raw: bytes, ctx: DecodeContext, field: str, offset: int, seen: list[bool]) -> str:
     """Header text as ASCII; other bytes read as Latin-1 with one warning per file."""
     try:
         return raw.decode("ascii").strip(" \x00")
@@ -189,44 +186,44 @@ def _text(raw: bytes, ctx: _Context, field: str, offset: int, seen: list[bool]) 
         return raw.decode("latin-1").strip(" \x00")
 
 
-def _int_field(raw: bytes, ctx: _Context, field: str, offset: int) -> int:
+def _int_field(raw: bytes, ctx: DecodeContext, field: str, offset: int) -> int:
     if not _kernel.valid_number(raw, True):
-        raise ctx.header_error(
-            f"{field} must be an ASCII integer, found {raw!r}; the file is not valid EDF",
+        raise _header_error(
+            ctx, f"{field} must be an ASCII integer, found {raw!r}; the file is not valid EDF",
             field, offset)
     return int(raw)
 
 
-def _float_field(raw: bytes, ctx: _Context, field: str, offset: int) -> float:
+def _float_field(raw: bytes, ctx: DecodeContext, field: str, offset: int) -> float:
     if not _kernel.valid_number(raw, False):
-        raise ctx.header_error(
-            f"{field} must be an ASCII decimal number, found {raw!r}; the file is not valid EDF",
-            field, offset)
+        raise _header_error(
+            ctx, f"{field} must be an ASCII decimal number, found {raw!r}; the file is not "
+            "valid EDF", field, offset)
     value = float(raw)
     if not math.isfinite(value):
-        raise ctx.header_error(f"{field} is not a finite number: {raw!r}", field, offset)
+        raise _header_error(ctx, f"{field} is not a finite number: {raw!r}", field, offset)
     return value
 
 
-def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
+def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: DecodeContext,
                   fmt: str) -> EdfHeader:
     """Parse and check the header; ``file_size`` decides how many records exist."""
     if len(head) < 256:
-        raise ctx.truncated(f"the file has {len(head)} bytes, fewer than the 256-byte fixed "
-                            "EDF header", None, len(head))
+        raise _truncated(ctx, f"the file has {len(head)} bytes, fewer than the 256-byte "
+                         "fixed EDF header", None, len(head))
     fixed256 = bytes(head[:256])
     ns = _int_field(fixed256[252:256], ctx, "number of signals", 252)
     if ns < 1:
-        raise ctx.header_error(f"number of signals is {ns}; an EDF file needs at least one",
-                               "number of signals", 252)
+        raise _header_error(ctx, f"number of signals is {ns}; an EDF file needs at least "
+                            "one", "number of signals", 252)
     header_bytes = 256 * (ns + 1)
     if len(head) < header_bytes:
-        raise ctx.truncated(
-            f"the header announces {ns} signals ({header_bytes} header bytes) but the file "
+        raise _truncated(
+            ctx, f"the header announces {ns} signals ({header_bytes} header bytes) but the file "
             f"has only {len(head)} bytes; the file is cut short or the signal count is wrong",
             "number of signals", 252)
     view = np.frombuffer(head, dtype=np.uint8, count=header_bytes)
-    fixed = _kernel.split_header(view, 0)[0]  # the signal fields only if parsed one by one
+    fixed, columns = _kernel.split_header(view, ns)
     seen_non_ascii = [False]
     first_bad = _kernel.is_ascii_printable(view, 8 if fmt == "bdf" else 0, header_bytes)
     version = fixed[0]
@@ -246,8 +243,8 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
     n_declared = _int_field(fixed[7], ctx, "number of data records", 236)
     duration = _float_field(fixed[8], ctx, "data record duration", 244)
     if duration < 0:
-        raise ctx.header_error(f"data record duration is negative ({duration})",
-                               "data record duration", 244)
+        raise _header_error(ctx, f"data record duration is negative ({duration})",
+                            "data record duration", 244)
 
     kind = "BDF" if fmt == "bdf" else "EDF"
     variant = reserved[:5].upper()
@@ -260,24 +257,16 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
         detail = kind
     plus = "+" in detail
 
-    bps = 3 if fmt == "bdf" else 2
-    plain = _kernel.plain_signal_headers(view, ns, bps, duration, file_size, plus,
-                                         EdfSignalHeader)
-    if plain is None:
-        columns = _kernel.split_header(view, ns)[1]
-        signals, record_size = _signal_headers(columns, ctx, fmt, plus, duration, file_size,
-                                               first_bad, seen_non_ascii)
-    else:
-        signals, record_size = plain
-        _warn_control_bytes(ctx, first_bad, seen_non_ascii, plus)
+    signals, record_size = _signal_headers(columns, ctx, fmt, plus, duration, file_size,
+                                           first_bad, seen_non_ascii)
 
     # record count from the bytes really present
     available_bytes = file_size - header_bytes
     if record_size == 0:
         if available_bytes > 0:
-            raise ctx.header_error(
-                f"every signal has 0 samples per data record but {available_bytes} bytes of "
-                "data follow the header; the samples-per-record fields are wrong",
+            raise _header_error(
+                ctx, f"every signal has 0 samples per data record but {available_bytes} bytes "
+                "of data follow the header; the samples-per-record fields are wrong",
                 "samples per data record", 256 + 216 * ns)
         n_records = 0
     else:
@@ -288,14 +277,14 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
             ctx.warn(f"number of data records is -1 (recording not closed); counted {whole} "
                      "from the file size")
         elif n_declared < -1:
-            raise ctx.header_error(f"number of data records is {n_declared}",
-                                   "number of data records", 236)
+            raise _header_error(ctx, f"number of data records is {n_declared}",
+                                "number of data records", 236)
         elif whole < n_declared:
             msg = (f"the header declares {n_declared} data records but the file holds only "
                    f"{whole} whole ones")
             if ctx.strict:
-                raise ctx.truncated(msg, "number of data records",
-                                    header_bytes + whole * record_size)
+                raise _truncated(ctx, msg, "number of data records",
+                                 header_bytes + whole * record_size)
             ctx.warn(msg + "; decoded those")
             n_records = whole
         else:
@@ -324,20 +313,32 @@ def _parse_header(head: bytes | memoryview, file_size: int, ctx: _Context,
         warnings=tuple(ctx.warnings))
 
 
-def _warn_control_bytes(ctx: _Context, first_bad: int, seen_non_ascii: list[bool],
+_SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
+
+
+def _signal_header(*values: object) -> EdfSignalHeader:
+    """An :class:`EdfSignalHeader` of field values in declaration order, already typed.
+
+    Fills the instance directly: the frozen dataclass ``__init__`` (one
+    ``object.__setattr__`` per field) was a quarter of a header's parse time.
+    """
+    header = object.__new__(EdfSignalHeader)
+    header.__dict__.update(zip(_SIGNAL_HEADER_FIELDS, values))
+    return header
+
+
+def _warn_control_bytes(ctx: DecodeContext, first_bad: int, seen_non_ascii: list[bool],
                         plus: bool) -> None:
     if first_bad >= 0 and not seen_non_ascii[0] and plus:
         ctx.warn(f"control bytes in the header (first at byte {first_bad}); EDF+ allows "
                  "only printable ASCII")
 
 
-def _signal_headers(columns: tuple[list[bytes], ...], ctx: _Context, fmt: str, plus: bool,
+def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: str, plus: bool,
                     duration: float, file_size: int, first_bad: int,
                     seen_non_ascii: list[bool]) -> tuple[tuple[EdfSignalHeader, ...], int]:
-    """The per-signal fields field by field, with every tolerance and error.
+    """The per-signal fields, with every tolerance and error (the one parser of them).
 
-    ``_kernel.plain_signal_headers`` gives the same result in one call for
-    headers with nothing to warn about; this is the parser for all the others.
     Returns the signal headers and the data record size in bytes.
     """
     kind = "BDF" if fmt == "bdf" else "EDF"
@@ -361,52 +362,49 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: _Context, fmt: str, p
             off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + bad * _SIGNAL_FIELD_WIDTHS[f]
             name = f"{_SIGNAL_FIELDS[f]} of signal {bad}"
             kind_ = "integer" if integer else "decimal number"
-            raise ctx.header_error(f"{name} must be an ASCII {kind_}, found "
-                                   f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
+            raise _header_error(ctx, f"{name} must be an ASCII {kind_}, found "
+                                f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
         if not integer:
             for i, v in enumerate(values):
                 if not math.isfinite(v):
                     off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
                     name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
-                    raise ctx.header_error(f"{name} is not a finite number", name, off)
+                    raise _header_error(ctx, f"{name} is not a finite number", name, off)
         return values
 
     pmins, pmaxs = column(3, False), column(4, False)
     dmins, dmaxs = column(5, True), column(6, True)
     counts = column(8, True)
-    record_size = 0
     max_count = (file_size // bps) + 1
+    for i, n in enumerate(counts):
+        if n < 0 or n > max_count:
+            off = 256 + 216 * ns + i * 8
+            raise _header_error(ctx, f"samples per data record of signal {i} is negative ({n})"
+                                if n < 0 else
+                                f"signal {i} claims {n} samples per data record, more than "
+                                f"the whole file ({file_size} bytes) can hold",
+                                f"samples per data record of signal {i}", off)
     plain_annotation = []
-    for i in range(ns):
+    signals = []
+    for i, label in enumerate(labels):
         pmin, pmax, dmin, dmax, n = pmins[i], pmaxs[i], dmins[i], dmaxs[i], counts[i]
-        off = 256 + 216 * ns + i * 8
-        if n < 0:
-            raise ctx.header_error(f"samples per data record of signal {i} is negative ({n})",
-                                   f"samples per data record of signal {i}", off)
-        if n > max_count:
-            raise ctx.header_error(
-                f"signal {i} claims {n} samples per data record, more than the whole file "
-                f"({file_size} bytes) can hold", f"samples per data record of signal {i}", off)
-        is_ann = labels[i] in _ANNOTATION_LABELS
+        is_ann = label in _ANNOTATION_LABELS
         if is_ann and not plus:
             plain_annotation.append(i)
         if dmax == dmin or pmax == pmin:
             scale, offset = 1.0, 0.0
             if not is_ann:
-                ctx.warn(f"signal {i} ({labels[i]!r}) is uncalibrated (digital min {dmin}, "
+                ctx.warn(f"signal {i} ({label!r}) is uncalibrated (digital min {dmin}, "
                          f"max {dmax}; physical min {pmin:g}, max {pmax:g}): physical values "
                          "are the digital values")
         else:
             scale = (pmax - pmin) / (dmax - dmin)
             offset = pmin - dmin * scale
-        rate = n / duration if duration > 0 else 0.0
-        signals.append(EdfSignalHeader(
-            index=i, label=labels[i], transducer=transducers[i], units=units[i],
-            physical_min=float(pmin), physical_max=float(pmax), digital_min=int(dmin),
-            digital_max=int(dmax), prefiltering=prefilters[i], samples_per_record=n,
-            reserved=sreserved[i], is_annotation=is_ann, sample_rate=rate, scale=scale,
-            offset=offset))
-        record_size += n * bps
+        signals.append(_signal_header(
+            i, label, transducers[i], units[i], float(pmin), float(pmax), int(dmin),
+            int(dmax), prefilters[i], n, sreserved[i], is_ann,
+            n / duration if duration > 0 else 0.0, scale, offset))
+    record_size = sum(counts) * bps
     if plain_annotation:
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
                  f"labelled {labels[plain_annotation[0]]!r}; read as {kind}+ annotations")
@@ -414,7 +412,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: _Context, fmt: str, p
 
 
 def _start_datetime(date_raw: bytes, time_raw: bytes, recording: str | None,
-                    ctx: _Context) -> dt.datetime | None:
+                    ctx: DecodeContext) -> dt.datetime | None:
     """Header date and time with the 1985 year rule; EDF+ takes the 4-digit year."""
     date_s = date_raw.decode("latin-1")
     time_s = time_raw.decode("latin-1")
@@ -477,7 +475,7 @@ def _subfield(value: str) -> str | None:
 
 
 def _metadata(patient: str, recording: str, plus: bool,
-              ctx: _Context) -> tuple[Metadata, dict[str, str]]:
+              ctx: DecodeContext) -> tuple[Metadata, dict[str, str]]:
     """EDF+ subfields onto METADATA.md fields; plain EDF keeps the free text only.
 
     Returns the metadata and the subfields with no METADATA.md field
@@ -535,18 +533,30 @@ def _metadata(patient: str, recording: str, plus: bool,
 # --------------------------------------------------------------------------- annotations
 
 
-def _parse_tals(slot: bytes, ctx: _Context, where: str, want_timekeeping: bool,
-                out: list[tuple[float, float | None, str]]) -> float | None:
+_TAL = re.compile(rb"[^\x00]+")
+"""One TAL of an annotation slot: the bytes between 0x00 separators."""
+_SPLIT_AT_ONCE = 1 << 16
+"""Slots up to this size are split into TALs in one call (4x faster than finding them one
+by one); larger ones lazily, so millions of tiny TALs never stand in one list before
+``Limits.max_annotations`` stops them."""
+
+
+def _parse_tals(slot: bytes, ctx: DecodeContext, where: str, want_timekeeping: bool,
+                out: list[tuple[float, float | None, str]], counted: int) -> float | None:
     """Parse one annotation slot; returns the time-keeping onset when asked for.
 
-    Appends ``(tal_onset, duration, text)`` for every ordinary text.
+    Appends ``(tal_onset, duration, text)`` for every ordinary text. ``counted``
+    annotations were read before this slot: all of them together beyond
+    ``Limits.max_annotations`` is an error, raised before the texts are decoded.
     """
     keeping: float | None = None
     first = True
     end = len(slot)
     if end and slot[-1] != 0:
         ctx.warn(f"annotation slot of {where} does not end with a 0x00 byte; read anyway")
-    for tal in slot.split(b"\x00"):
+    tals: Iterable[bytes] = (slot.split(b"\x00") if end <= _SPLIT_AT_ONCE
+                             else (match.group() for match in _TAL.finditer(slot)))
+    for tal in tals:
         if not tal:
             continue
         pieces = tal.split(b"\x14")
@@ -572,6 +582,8 @@ def _parse_tals(slot: bytes, ctx: _Context, where: str, want_timekeeping: bool,
             keeping = onset
             texts = texts[1:]
         first = False
+        ctx.check_count(counted + len(out) + len(texts), "max_annotations",
+                        f"EDF+ annotations up to {where}")
         for raw in texts:
             try:
                 text = raw.decode("utf-8")
@@ -594,44 +606,58 @@ def _format_of(head: bytes) -> str:
     return "bdf" if head[:8] == _BDF_VERSION else "edf"
 
 
-def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
-           path: str | None = None, strict: bool = False) -> Record:
-    """Decode one EDF/BDF file held in memory into a :class:`Record`."""
-    buf = _as_array(data)
+def _file_header(buf: np.ndarray, ctx: DecodeContext) -> EdfHeader:
+    """The header of a file held in memory; ``ctx.format`` becomes ``"edf"`` or ``"bdf"``."""
     fmt = _format_of(bytes(buf[:8]))
     if len(buf) >= 8 and fmt == "edf" and not (buf[0] == 0x30):
-        raise HeaderError("version field is neither '0' (EDF) nor 0xFF 'BIOSEMI' (BDF); "
-                          "this is not an EDF/BDF file", format="edf", path=path,
-                          field="version", offset=0)
-    ctx = _Context(fmt, path, strict)
-    header = _parse_header(buf, len(buf), ctx, fmt)
+        raise ctx.error(HeaderError, "version field is neither '0' (EDF) nor 0xFF 'BIOSEMI' "
+                        "(BDF); this is not an EDF/BDF file", format="edf", field="version",
+                        offset=0)
+    ctx.format = fmt  # the context is this file's: its errors name the variant read
+    return _parse_header(buf, len(buf), ctx, fmt)
+
+
+def _slot_offsets(header: EdfHeader) -> list[int]:
+    """Byte offset of every signal's slot inside a data record, by signal index."""
+    bps = 3 if header.format == "bdf" else 2
+    offsets = []
+    pos = 0
+    for s in header.signals:
+        offsets.append(pos)
+        pos += s.samples_per_record * bps
+    return offsets
+
+
+def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
+    """Decode one EDF/BDF file held in memory into a :class:`Record`."""
+    buf = _as_array(data)
+    header = _file_header(buf, ctx)
+    fmt = header.format
     bps = 3 if fmt == "bdf" else 2
     n_rec = header.n_records
     data_sigs = header.data_signals
-    slot_offsets = np.zeros(len(header.signals), dtype=np.int64)
-    pos = 0
-    for s in header.signals:
-        slot_offsets[s.index] = pos
-        pos += s.samples_per_record * bps
-
+    slot_offsets = _slot_offsets(header)
     dtype = np.int32 if fmt == "bdf" else np.int16
+    sizes = [s.samples_per_record * n_rec for s in data_sigs]
+    # the samples, and the float64 data record onsets
+    ctx.reserve_output(sum(sizes) * np.dtype(dtype).itemsize + 8 * n_rec,
+                       f"{len(data_sigs)} signals of {n_rec} data records")
     counts = np.array([s.samples_per_record for s in data_sigs], dtype=np.int64)
-    outputs = block_views([s.samples_per_record * n_rec for s in data_sigs], dtype)
-    try:
-        _kernel.deinterleave(buf, header.header_bytes, n_rec, counts,
-                             np.ascontiguousarray(slot_offsets[[s.index for s in data_sigs]],
-                                                  dtype=np.int64),
-                             header.record_size, bps, outputs)
-    except _kernel.KernelError as exc:  # sizes were checked above: a bug, still typed
-        raise ctx.truncated(f"data records do not fit the file (kernel status {exc.status})",
-                            None, header.header_bytes) from None
+    outputs = block_views(sizes, dtype)
+    status = _kernel.deinterleave(
+        buf, header.header_bytes, n_rec, counts,
+        np.array([slot_offsets[s.index] for s in data_sigs], dtype=np.int64),
+        header.record_size, bps, outputs)
+    ctx.check_status(status, "data records", offset=header.header_bytes)
 
     annotations, onsets, subsecond = _read_annotations(buf, header, ctx)
     start = header.start_time
     if start is not None and subsecond:
         start = start + dt.timedelta(seconds=subsecond)
-    signals = [new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
-               for s, out in zip(data_sigs, outputs)]
+    # new_signal builds each Signal natively (typed ``object`` by the kernel's stub)
+    signals = cast("list[Signal]", [
+        new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
+        for s, out in zip(data_sigs, outputs)])
     extras = {
         "transducers": tuple(s.transducer for s in data_sigs),
         "prefiltering": tuple(s.prefiltering for s in data_sigs),
@@ -649,14 +675,31 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
         "recording_text": header.recording_text,
     }
     extras.update(header.identification)
-    metadata = header.metadata
-    return Record(name=name, format=fmt, format_detail=header.format_detail, signals=signals,
-                  start_time=start, metadata=metadata, annotations=annotations,
-                  data_record_onsets=onsets, sources=(path,) if path else (),
-                  warnings=list(ctx.warnings), extras=extras)
+    return Record(name=ctx.name, format=fmt, format_detail=header.format_detail,
+                  signals=signals, start_time=start, metadata=header.metadata,
+                  annotations=annotations, data_record_onsets=onsets,
+                  sources=(ctx.path,) if ctx.path else (), warnings=list(ctx.warnings),
+                  extras=extras)
 
 
-def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: _Context
+def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> RecordInfo:
+    """Header facts, and the annotation signal's TALs (for the subsecond start and the
+    annotation count); the samples of the data signals are never read."""
+    buf = _as_array(data)
+    header = _file_header(buf, ctx)
+    annotations, _, subsecond = _read_annotations(buf, header, ctx)
+    start = header.start_time
+    if start is not None and subsecond:
+        start = start + dt.timedelta(seconds=subsecond)
+    dtype = "int32" if header.format == "bdf" else "int16"
+    signals = tuple(SignalInfo(s.label, s.sample_rate, s.samples_per_record * header.n_records,
+                               s.units, dtype) for s in header.data_signals)
+    return RecordInfo(ctx.name, header.format, header.format_detail, signals, start,
+                      header.metadata, len(annotations), (ctx.path,) if ctx.path else (),
+                      tuple(ctx.warnings))
+
+
+def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
                       ) -> tuple[list[Annotation], np.ndarray, float]:
     """TALs of every annotation signal, the record onsets and the subsecond start."""
     bps = 3 if header.format == "bdf" else 2
@@ -669,19 +712,18 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: _Context
             ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
                      "assume a continuous recording")
         return [], nominal, 0.0
-    offsets = {}
-    pos = 0
-    for s in header.signals:
-        offsets[s.index] = pos
-        pos += s.samples_per_record * bps
+    offsets = _slot_offsets(header)
     raw: list[tuple[int, int, float, float | None, str]] = []  # (record, signal order, ...)
     keeping = np.full(n_rec, np.nan)
+    flags = np.empty(n_rec, dtype=np.uint8)
     for order, s in enumerate(ann_sigs):
         size = s.samples_per_record * bps
         is_first = order == 0
-        k_onsets, flags = _kernel.scan_annotation_slots(
+        k_onsets = np.empty(n_rec, dtype=np.float64)
+        status = _kernel.scan_annotation_slots(
             buf, header.header_bytes, n_rec, header.record_size, offsets[s.index], size,
-            is_first)
+            is_first, k_onsets, flags)
+        ctx.check_status(status, f"annotation signal {s.index}", offset=header.header_bytes)
         if is_first:
             keeping[:] = k_onsets
         for k in np.flatnonzero(flags):
@@ -689,7 +731,7 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: _Context
             slot = bytes(buf[start:start + size])
             found: list[tuple[float, float | None, str]] = []
             where = f"data record {int(k)}, signal {s.index}"
-            tk = _parse_tals(slot, ctx, where, is_first, found)
+            tk = _parse_tals(slot, ctx, where, is_first, found, len(raw))
             if is_first:
                 keeping[k] = np.nan if tk is None else tk
             raw.extend((int(k), order, o, d, t) for o, d, t in found)
@@ -746,8 +788,7 @@ def read_edf_header(source: HeaderSource, *, strict: bool = False) -> EdfHeader:
         # a bare descriptor: no buffered stream to build for two small reads
         fd = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            size = os.fstat(fd).st_size
-            return _header_from(_reader(functools.partial(os.read, fd)), size,
+            return _header_from(_reader(functools.partial(os.read, fd)), os.fstat(fd).st_size,
                                 os.fspath(source), strict)
         finally:
             os.close(fd)
@@ -789,19 +830,24 @@ def _reader(read_some: Callable[[int], bytes]) -> Callable[[int], bytes]:
     return read
 
 
-def _header_from(read: Callable[[int], bytes], size: int, path: str | None, strict: bool) -> EdfHeader:
+_HEADER_LIMITS = Limits()  # a header read allocates no output: the defaults, made once
+
+
+def _header_from(read: Callable[[int], bytes], size: int, path: str | None,
+                 strict: bool) -> EdfHeader:
+    ctx = DecodeContext("edf", path=path, strict=strict, limits=_HEADER_LIMITS)
     head = read(256)
     if len(head) < 256:
-        raise TruncatedError(f"the file has {len(head)} bytes, fewer than the 256-byte fixed "
-                             "EDF header", format="edf", path=path, offset=len(head))
+        raise _truncated(ctx, f"the file has {len(head)} bytes, fewer than the 256-byte fixed "
+                         "EDF header", None, len(head))
     if not _fixed_header_ok(head):
-        raise HeaderError("the first 256 bytes are not an EDF/BDF header (version field "
-                          "'0' or 0xFF 'BIOSEMI' and numeric size fields expected)",
-                          format="edf", path=path, field="version", offset=0)
-    fmt = _format_of(head)
+        raise _header_error(ctx, "the first 256 bytes are not an EDF/BDF header (version "
+                            "field '0' or 0xFF 'BIOSEMI' and numeric size fields expected)",
+                            "version", 0)
+    fmt = ctx.format = _format_of(head)
     ns = int(head[252:256])
     head = read(256 * (ns + 1))
-    return _parse_header(head, size, _Context(fmt, path, strict), fmt)
+    return _parse_header(head, size, ctx, fmt)
 
 
 # EDF decoding copies the data records in file order, and letting those reads
@@ -819,7 +865,14 @@ class EdfFormat(SingleFileFormat):
         return sniff(probe)
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
-        return decode(data, name=ctx.name, path=ctx.path, strict=ctx.strict)
+        return _decode(data, ctx)
+
+    def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
+        """Header facts without the samples: ``samples`` of a signal is data records x
+        samples per record, ``dtype`` int16 (EDF) or int32 (BDF). Only the annotation
+        signal's bytes are read (for the annotation count and the subsecond start), so
+        the result equals ``RecordInfo.of`` of the decoded record."""
+        return _inspect(data, ctx)
 
 
 FORMAT = EdfFormat()
