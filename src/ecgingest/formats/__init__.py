@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._base import Format, MultiFileFormat, SingleFileFormat
 from .cdelta import FORMAT as _cdelta
 from .edf import FORMAT as _edf
+from .ishne import FORMAT as _ishne
 from .kardia import FORMAT as _kardia
 from .scp import FORMAT as _scp
 from .wfdb import FORMAT as _wfdb
@@ -21,6 +22,7 @@ FORMATS: tuple[Format, ...] = (
     _scp,
     _cdelta,
     _kardia,
+    _ishne,
     _wfdb,
 )
 
