@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._base import Format, MultiFileFormat, SingleFileFormat
 from .cdelta import FORMAT as _cdelta
+from .dicom import FORMAT as _dicom
 from .edf import FORMAT as _edf
 from .ishne import FORMAT as _ishne
 from .kardia import FORMAT as _kardia
@@ -22,6 +23,7 @@ FORMATS: tuple[Format, ...] = (
     _scp,
     _cdelta,
     _kardia,
+    _dicom,
     _ishne,
     _wfdb,
 )
