@@ -13,6 +13,7 @@ from .dicom import FORMAT as _dicom
 from .edf import FORMAT as _edf
 from .ishne import FORMAT as _ishne
 from .kardia import FORMAT as _kardia
+from .mfer import FORMAT as _mfer
 from .scp import FORMAT as _scp
 from .wfdb import FORMAT as _wfdb
 
@@ -25,6 +26,7 @@ FORMATS: tuple[Format, ...] = (
     _kardia,
     _dicom,
     _ishne,
+    _mfer,
     _wfdb,
 )
 
