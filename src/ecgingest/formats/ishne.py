@@ -19,7 +19,7 @@ import numpy as np
 from .._ext import ishne as _k
 from .._ext.scale import aligned_empty
 from .._ext.scp import crc16 as _crc16
-from ..errors import ChecksumError, HeaderError, TruncatedError
+from ..errors import ChecksumError, EcgIngestError, HeaderError, TruncatedError
 from ..record import (
     Annotation,
     Metadata,
@@ -331,6 +331,16 @@ def decode_annotations(data: bytes | memoryview, sample_rate: float,
 def decode(data: bytes | memoryview, ctx: DecodeContext,
            annotation_data: bytes | memoryview | None = None) -> Record:
     """One record: a signal per lead (µV), beats from ``annotation_data`` when given."""
+    try:
+        return _decode(data, ctx, annotation_data)
+    except EcgIngestError as exc:
+        # without its traceback: those frames hold NumPy views of the bytes, and a
+        # file on disk cannot be unmapped while one is alive
+        raise exc.with_traceback(None) from None
+
+
+def _decode(data: bytes | memoryview, ctx: DecodeContext,
+            annotation_data: bytes | memoryview | None) -> Record:
     plan = _plan(data, ctx)
     header = plan.header
     frames, leads = plan.frames, header.leads
@@ -357,7 +367,10 @@ def decode(data: bytes | memoryview, ctx: DecodeContext,
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts: reads the header and variable block, not the samples."""
-    plan = _plan(data, ctx)
+    try:
+        plan = _plan(data, ctx)
+    except EcgIngestError as exc:
+        raise exc.with_traceback(None) from None  # as in decode
     signals = tuple(SignalInfo(label, float(plan.header.sample_rate), plan.frames, units,
                                "int16") for label, (_, units) in zip(plan.labels, plan.scales))
     return RecordInfo(ctx.name, "ishne", f"ISHNE 1.0 Holter, {plan.header.leads} leads",

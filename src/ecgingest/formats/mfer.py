@@ -17,7 +17,13 @@ from typing import Any, cast
 import numpy as np
 
 from .._ext import mfer as _k
-from ..errors import CorruptDataError, HeaderError, TruncatedError, UnsupportedFeatureError
+from ..errors import (
+    CorruptDataError,
+    EcgIngestError,
+    HeaderError,
+    TruncatedError,
+    UnsupportedFeatureError,
+)
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
 from ._base import STATUS_BAD_VALUE, DecodeContext, Probe, SingleFileFormat
 from .scp import LEAD_NAMES as _SCP_LEAD_NAMES
@@ -310,10 +316,9 @@ def _plan(data: bytes | memoryview, ctx: DecodeContext) -> _Plan:
     fields: dict[str, Any] = {}
     extras: dict[str, Any] = {}
     start: dt.datetime | None = None
-    raw_of = bytes(data) if not isinstance(data, bytes) else data
     for tag, channel, value, length, offset in _items(buffer, 0, len(buffer), ctx,
                                                       "MFER file"):
-        raw = raw_of[value:value + length]
+        raw = bytes(data[value:value + length]) if tag != _T["WAV"] else b""
         if tag == _T["BLE"]:
             state.big_endian = not (raw and raw[0] == 1)
         elif tag == _T["TXC"]:
@@ -341,7 +346,7 @@ def _plan(data: bytes | memoryview, ctx: DecodeContext) -> _Plan:
             for ch in range(state.channels):
                 attributes = state.common
                 for t, v, n in state.raw_overrides.get(ch, ()):
-                    attributes = _apply(attributes, t, raw_of[v:v + n], state, ctx)
+                    attributes = _apply(attributes, t, bytes(data[v:v + n]), state, ctx)
                 frame_channels.append(_resolved(attributes, state.big_endian))
             frames.append(_Frame(value, length, state.sequences, tuple(frame_channels),
                                  pointer))
@@ -451,6 +456,15 @@ def _labels(channels: tuple[ChannelAttributes, ...]) -> list[str]:
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """One record: a signal per channel, the frames joined in file order."""
+    try:
+        return _decode(data, ctx)
+    except EcgIngestError as exc:
+        # without its traceback: those frames hold NumPy views of the bytes, and a
+        # file on disk cannot be unmapped while one is alive
+        raise exc.with_traceback(None) from None
+
+
+def _decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     plan = _plan(data, ctx)
     big = plan.big_endian
     buffer = np.frombuffer(data, dtype=np.uint8)
@@ -480,7 +494,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         scale, units = _scale(attributes, ch, ctx)
         digital = outputs[ch]
         if digital.dtype.kind == "f":
-            physical = (digital + attributes.offset) * scale
+            physical = (digital.astype(np.float64) + attributes.offset) * scale
             if attributes.null is not None:
                 physical[digital == attributes.null] = np.nan
             signals.append(new_signal(label, rate, digital, scale, attributes.offset * scale,
@@ -502,6 +516,13 @@ def _detail(plan: _Plan) -> str:
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts from the items; the samples are not split."""
+    try:
+        return _inspect(data, ctx)
+    except EcgIngestError as exc:
+        raise exc.with_traceback(None) from None  # as in decode
+
+
+def _inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     plan = _plan(data, ctx)
     dtypes, _, _ = _layout(plan.frames[0], plan.big_endian)
     signals = tuple(SignalInfo(label, _rate(a, ch, ctx), plan.counts[ch],
