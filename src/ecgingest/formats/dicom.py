@@ -11,6 +11,7 @@ the SOP class in its file meta information.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import re
 import struct
@@ -185,13 +186,71 @@ def _date(text: Any) -> dt.date | None:
         return None
 
 
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST",
+                       "TM", "UC", "UI", "UR", "UT"})
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+
+
+@functools.lru_cache(maxsize=256)
+def _tag(keyword: str) -> int | None:
+    from pydicom.datadict import tag_for_keyword
+
+    return cast("int | None", tag_for_keyword(keyword))
+
+
+@functools.lru_cache(maxsize=256)
+def _dictionary_vr(tag: int) -> str:
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return cast(str, dictionary_VR(tag))
+    except KeyError:
+        return ""
+
+
+def _get(item: Any, keyword: str) -> Any:
+    """An element's value; plain text and binary numbers straight from the raw bytes.
+
+    pydicom converts an element on first access at a cost that dominated reading a
+    12-lead file with its measurements; the values read here are ASCII text
+    (numbers, codes, labels) or little/big-endian integers, which need none of its
+    work. Anything else (character sets beyond ASCII, sequences, person names,
+    ambiguous VRs) is left to pydicom.
+    """
+    tag = _tag(keyword)
+    get_item = getattr(item, "get_item", None)
+    if tag is None or get_item is None:
+        return None
+    element = get_item(tag)
+    if element is None:
+        return None
+    if not getattr(element, "is_raw", False):
+        return element.value
+    raw = element.value
+    vr = element.VR or _dictionary_vr(tag)
+    if isinstance(raw, bytes):
+        if vr in _TEXT_VRS and raw.isascii() and b"\x1b" not in raw:
+            text = raw.decode("ascii").strip(" \0")
+            if "\\" in text:
+                return [part.strip() for part in text.split("\\")]
+            return text
+        code = _BINARY_VRS.get(vr)
+        if code is not None:
+            size = struct.calcsize(code)
+            if len(raw) % size == 0:
+                values = struct.unpack(f"{'<' if element.is_little_endian else '>'}"
+                                       f"{len(raw) // size}{code}", raw)
+                return values[0] if len(values) == 1 else list(values)
+    return item[tag].value
+
+
 def _str(value: Any) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None
 
 
 def _float(item: Any, keyword: str, default: float) -> float:
-    value = item.get(keyword)
+    value = _get(item, keyword)
     if value is None or value == "":
         return default
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
@@ -201,7 +260,7 @@ def _float(item: Any, keyword: str, default: float) -> float:
 
 def _values(item: Any, keyword: str) -> list[Any]:
     """A multi-valued element as a list (pydicom gives a lone value as a scalar)."""
-    value = item.get(keyword)
+    value = _get(item, keyword)
     if value is None or value == "":
         return []
     if isinstance(value, (str, bytes, int, float)):
@@ -211,12 +270,12 @@ def _values(item: Any, keyword: str) -> list[Any]:
 
 def _code(item: Any, keyword: str) -> tuple[str | None, str | None, str | None]:
     """(scheme, value, meaning) of the first item of a code sequence."""
-    seq = item.get(keyword)
+    seq = _get(item, keyword)
     if not seq:
         return None, None, None
     code = seq[0]
-    return (_str(code.get("CodingSchemeDesignator")), _str(code.get("CodeValue")),
-            _str(code.get("CodeMeaning")))
+    return (_str(_get(code, "CodingSchemeDesignator")), _str(_get(code, "CodeValue")),
+            _str(_get(code, "CodeMeaning")))
 
 
 # ---------------------------------------------------------------- groups
@@ -252,11 +311,11 @@ class _GroupPlan:
 def _plan_group(index: int, item: Any, big_endian: bool,
                 ctx: DecodeContext) -> _GroupPlan | None:
     where = f"multiplex group {index + 1}"
-    channels = int(item.get("NumberOfWaveformChannels") or 0)
-    samples = int(item.get("NumberOfWaveformSamples") or 0)
+    channels = int(_get(item, "NumberOfWaveformChannels") or 0)
+    samples = int(_get(item, "NumberOfWaveformSamples") or 0)
     rate = _float(item, "SamplingFrequency", 0.0)
-    bits = int(item.get("WaveformBitsAllocated") or 0)
-    interpretation = _str(item.get("WaveformSampleInterpretation")) or ""
+    bits = int(_get(item, "WaveformBitsAllocated") or 0)
+    interpretation = _str(_get(item, "WaveformSampleInterpretation")) or ""
     if channels <= 0 or samples < 0:
         ctx.deviation(f"{where} declares {channels} channels and {samples} samples; "
                       "left out", field="NumberOfWaveformChannels")
@@ -272,7 +331,7 @@ def _plan_group(index: int, item: Any, big_endian: bool,
     if bits != width * 8:
         ctx.deviation(f"{where}: {bits} bits allocated for {interpretation} samples; read as "
                       f"{width * 8}-bit", field="WaveformBitsAllocated")
-    definitions = list(item.get("ChannelDefinitionSequence") or [])
+    definitions = list(_get(item, "ChannelDefinitionSequence") or [])
     if len(definitions) != channels:
         ctx.deviation(f"{where} has {len(definitions)} channel definitions for {channels} "
                       "channels; the missing ones are unscaled",
@@ -281,14 +340,14 @@ def _plan_group(index: int, item: Any, big_endian: bool,
     for ch in range(channels):
         definition = definitions[ch] if ch < len(definitions) else {}
         scheme, code, meaning = _code(definition, "ChannelSourceSequence")
-        labels.append(lead_name(scheme, code, meaning, _str(definition.get("ChannelLabel")))
+        labels.append(lead_name(scheme, code, meaning, _str(_get(definition, "ChannelLabel")))
                       if definition else f"channel {ch + 1}")
         sensitivity = _float(definition, "ChannelSensitivity", 1.0)
         correction = _float(definition, "ChannelSensitivityCorrectionFactor", 1.0)
         baseline = _float(definition, "ChannelBaseline", 0.0)
         _, unit, _ = _code(definition, "ChannelSensitivityUnitsSequence")
         scaling.append((sensitivity * correction, baseline, unit or ""))
-    padding = item.get("WaveformPaddingValue")
+    padding = _get(item, "WaveformPaddingValue")
     pad_value: int | None = None
     if isinstance(padding, (bytes, bytearray)) and len(padding) >= width and kind in "iu":
         pad_value = int(np.frombuffer(bytes(padding[:width]), _dtype(width, kind,
@@ -306,7 +365,7 @@ def _dtype(width: int, kind: str, big_endian: bool) -> np.dtype:
 def _decode_group(plan: _GroupPlan, big_endian: bool, ctx: DecodeContext) -> np.ndarray:
     """The group's stored values as a (channels, samples) array, one row per channel."""
     where = f"multiplex group {plan.index + 1}"
-    raw = plan.item.get("WaveformData")
+    raw = _get(plan.item, "WaveformData")
     raw = b"" if raw is None else raw
     if not isinstance(raw, (bytes, bytearray)):
         ctx.fail(CorruptDataError, f"{where}: WaveformData is not binary", field="WaveformData")
@@ -402,22 +461,22 @@ def _metadata(ds: Any, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None
 def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
                  ) -> tuple[list[Annotation], list[dict[str, Any]], list[str]]:
     """WaveformAnnotationSequence: timed annotations, measurements, statements."""
-    items = list(ds.get("WaveformAnnotationSequence") or [])
+    items = list(_get(ds, "WaveformAnnotationSequence") or [])
     ctx.check_count(len(items), "max_annotations", "waveform annotations")
     rates = {g.index + 1: g.rate for g in groups}
     annotations: list[Annotation] = []
     measurements: list[dict[str, Any]] = []
     statements: list[str] = []
     for item in items:
-        text = _str(item.get("UnformattedTextValue"))
+        text = _str(_get(item, "UnformattedTextValue"))
         scheme, code, meaning = _code(item, "ConceptNameCodeSequence")
         numbers = [float(v) for v in _values(item, "NumericValue")]
         _, unit, _ = _code(item, "MeasurementUnitsCodeSequence")
         channels = [int(v) for v in _values(item, "ReferencedWaveformChannels")]
         positions = [int(v) for v in _values(item, "ReferencedSamplePositions")]
         offsets = [float(v) for v in _values(item, "ReferencedTimeOffsets")]
-        range_type = _str(item.get("TemporalRangeType"))
-        group = int(item.get("AnnotationGroupNumber") or 0)
+        range_type = _str(_get(item, "TemporalRangeType"))
+        group = int(_get(item, "AnnotationGroupNumber") or 0)
         if text is not None and meaning is None and not numbers:
             statements.append(text)
         if meaning is not None or numbers:
@@ -442,8 +501,8 @@ def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
 def _rhythm_index(plans: Sequence[_GroupPlan]) -> int:
     """The record's signals: the first ORIGINAL or RHYTHM group, else the first."""
     for i, plan in enumerate(plans):
-        label = (_str(plan.item.get("MultiplexGroupLabel")) or "").upper()
-        if _str(plan.item.get("WaveformOriginality")) == "ORIGINAL" or "RHYTHM" in label:
+        label = (_str(_get(plan.item, "MultiplexGroupLabel")) or "").upper()
+        if _str(_get(plan.item, "WaveformOriginality")) == "ORIGINAL" or "RHYTHM" in label:
             return i
     return 0
 
@@ -480,14 +539,14 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
                                                 unit, plan.padding))
                         for i, (label, (scale, offset, unit)) in
                         enumerate(zip(plan.labels, plan.scaling)))
-        definitions = list(plan.item.get("ChannelDefinitionSequence") or [])
+        definitions = list(_get(plan.item, "ChannelDefinitionSequence") or [])
         filters = tuple({"low_hz": _opt_float(d, "FilterLowFrequency"),
                          "high_hz": _opt_float(d, "FilterHighFrequency"),
                          "notch_hz": _opt_float(d, "NotchFilterFrequency")}
                         for d in definitions[:plan.channels])
         groups.append(WaveformGroup(
-            plan.index, _str(plan.item.get("MultiplexGroupLabel")),
-            _str(plan.item.get("WaveformOriginality")), plan.rate,
+            plan.index, _str(_get(plan.item, "MultiplexGroupLabel")),
+            _str(_get(plan.item, "WaveformOriginality")), plan.rate,
             _float(plan.item, "MultiplexGroupTimeOffset", 0.0), signals, filters))
     annotations, measurements, statements = _annotations(ds, plans, ctx)
     main = groups[rhythm]
@@ -510,7 +569,7 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
 
 
 def _opt_float(item: Any, keyword: str) -> float | None:
-    value = item.get(keyword)
+    value = _get(item, keyword)
     return None if value is None or value == "" else float(value)
 
 
