@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ecgingest  # noqa: E402
 from bench_ishne import ecgdatakit_parse, race, report  # noqa: E402
+
+import ecgingest  # noqa: E402
 
 
 def files() -> dict[str, bytes]:
