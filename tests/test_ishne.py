@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ecgingest
-from conftest import corpus_dir, corpus_records, requires_corpus
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import (
     ChecksumError,
@@ -289,3 +289,15 @@ def _zip_of(data: bytes) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("dir/rec.ecg", data)
     return buffer.getvalue()
+
+
+def test_the_fixture_excerpt_matches_the_reference_and_carries_its_beats():
+    folder = FIXTURES / "ishne"
+    ref = np.load(folder / "ECG_P28.01_2s.ecg.ref.npz")
+    record = _decode((folder / "ECG_P28.01_2s.ecg").read_bytes(),
+                     (folder / "ECG_P28.01_2s.ann").read_bytes(), strict=True)
+    assert record.labels == list(ref["channel_names"])
+    for i, signal in enumerate(record.signals):
+        assert np.array_equal(signal.digital, ref["digital"][i])
+        assert signal.scale == ref["amplitude_resolution_nV"][i] / 1000
+    assert [(a.onset, a.text) for a in record.annotations] == [(0.804, "N"), (1.799, "X")]
