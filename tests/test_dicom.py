@@ -20,7 +20,6 @@ import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import (
-    EcgIngestError,
     EcgWarning,
     HeaderError,
     MissingDependencyError,
@@ -29,6 +28,11 @@ from ecgingest.errors import (
 from ecgingest.formats import dicom
 from ecgingest.formats._base import DecodeContext, Probe
 from ecgingest.sources import Entry
+from test_ishne import (
+    ends_in_a_record_or_a_typed_error,
+    mutants_on_disk_end_in_a_record_or_a_typed_error,
+    mutate,
+)
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
@@ -366,33 +370,9 @@ _BASE = make_dicom([make_group(np.arange(-30, 30).reshape(3, 20), "SS", 500.0)],
                 min_size=1, max_size=6),
        st.integers(132, len(_BASE)))
 def test_mutated_files_end_in_a_record_or_a_typed_error(edits, cut):
-    data = bytearray(_BASE)
-    for position, value in edits:
-        data[position] = value
-    mutated = bytes(data[:cut])
-    try:
-        dicom.decode(mutated, _ctx())
-    except EcgIngestError:
-        pass
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("a/ecg.dcm", mutated)
-    for source in (mutated, buffer.getvalue()):
-        try:
-            _read_quietly(source)
-        except EcgIngestError:
-            pass
+    ends_in_a_record_or_a_typed_error(mutate(_BASE, edits, cut), "ecg.dcm",
+                                      lambda data: dicom.decode(data, _ctx()))
 
 
 def test_mutated_files_on_disk_end_in_a_record_or_a_typed_error(tmp_path):
-    rng = np.random.default_rng(11)
-    for i in range(30):
-        data = bytearray(_BASE)
-        for position in rng.integers(132, len(data), 4):
-            data[position] = int(rng.integers(0, 256))
-        path = tmp_path / f"m{i}.dcm"
-        path.write_bytes(bytes(data[:int(rng.integers(132, len(data) + 1))]))
-        try:
-            _read_quietly(path)
-        except EcgIngestError:
-            pass
+    mutants_on_disk_end_in_a_record_or_a_typed_error(tmp_path, _BASE, ".dcm", 132, seed=11)

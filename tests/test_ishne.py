@@ -250,45 +250,52 @@ def test_output_is_counted_against_the_upload_budget_before_allocating():
 _BASE = write_ishne(np.arange(60, dtype=np.int16).reshape(3, 20), variable_block=b"note")
 
 
-@settings(max_examples=80)
-@given(st.lists(st.tuples(st.integers(0, len(_BASE) - 1), st.integers(0, 255)),
-                min_size=1, max_size=8),
-       st.integers(0, len(_BASE)))
-def test_mutated_files_end_in_a_record_or_a_typed_error(edits, cut):
-    data = bytearray(_BASE)
+def mutate(base: bytes, edits, cut: int) -> bytes:
+    data = bytearray(base)
     for position, value in edits:
         data[position] = value
-    mutated = bytes(data[:max(cut, 8)])
-    try:
-        _decode(mutated)
-    except EcgIngestError:
-        pass
-    for source in (mutated, _zip_of(mutated)):
+    return bytes(data[:cut])
+
+
+def ends_in_a_record_or_a_typed_error(data: bytes, name: str, decode) -> None:
+    """The decoder, ``ecgingest.read`` of the bytes and of a ZIP holding them: each
+    gives records or raises an ecgingest error (anything else fails the test)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"dir/{name}", data)
+    for read, source in ((decode, data), (_read_quietly, data),
+                         (_read_quietly, buffer.getvalue())):
         try:
-            _read_quietly(source)
+            read(source)
         except EcgIngestError:
             pass
 
 
-def test_mutated_files_on_disk_end_in_a_record_or_a_typed_error(tmp_path):
-    rng = np.random.default_rng(7)
+def mutants_on_disk_end_in_a_record_or_a_typed_error(tmp_path, base: bytes, suffix: str,
+                                                     keep: int, seed: int) -> None:
+    """30 files on disk, each with a few random bytes changed and cut at random
+    (never inside the first ``keep`` bytes), read through ``ecgingest.read``."""
+    rng = np.random.default_rng(seed)
     for i in range(30):
-        data = bytearray(_BASE)
-        for position in rng.integers(0, len(data), 4):
-            data[position] = int(rng.integers(0, 256))
-        path = tmp_path / f"m{i}.ecg"
-        path.write_bytes(bytes(data[:int(rng.integers(8, len(data) + 1))]))
+        edits = [(int(p), int(rng.integers(0, 256))) for p in rng.integers(keep, len(base), 4)]
+        path = tmp_path / f"m{i}{suffix}"
+        path.write_bytes(mutate(base, edits, int(rng.integers(keep, len(base) + 1))))
         try:
             _read_quietly(path)
         except EcgIngestError:
             pass
 
 
-def _zip_of(data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("dir/rec.ecg", data)
-    return buffer.getvalue()
+@settings(max_examples=80)
+@given(st.lists(st.tuples(st.integers(0, len(_BASE) - 1), st.integers(0, 255)),
+                min_size=1, max_size=8),
+       st.integers(8, len(_BASE)))
+def test_mutated_files_end_in_a_record_or_a_typed_error(edits, cut):
+    ends_in_a_record_or_a_typed_error(mutate(_BASE, edits, cut), "rec.ecg", _decode)
+
+
+def test_mutated_files_on_disk_end_in_a_record_or_a_typed_error(tmp_path):
+    mutants_on_disk_end_in_a_record_or_a_typed_error(tmp_path, _BASE, ".ecg", 8, seed=7)
 
 
 def test_the_fixture_excerpt_matches_the_reference_and_carries_its_beats():

@@ -21,7 +21,6 @@ from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import (
     CorruptDataError,
-    EcgIngestError,
     EcgWarning,
     HeaderError,
     TruncatedError,
@@ -30,6 +29,11 @@ from ecgingest.errors import (
 from ecgingest.formats import mfer
 from ecgingest.formats._base import DecodeContext, Probe
 from ecgingest.sources import Entry
+from test_ishne import (
+    ends_in_a_record_or_a_typed_error,
+    mutants_on_disk_end_in_a_record_or_a_typed_error,
+    mutate,
+)
 
 FIXTURE = FIXTURES / "mfer" / "synth_12lead_500hz_le.mwf"
 
@@ -266,33 +270,9 @@ _BASE = mw.write(mw.Recording([mw.Channel(np.arange(30, dtype=np.int16), lead=1)
                 min_size=1, max_size=6),
        st.integers(10, len(_BASE)))
 def test_mutated_files_end_in_a_record_or_a_typed_error(edits, cut):
-    data = bytearray(_BASE)
-    for position, value in edits:
-        data[position] = value
-    mutated = bytes(data[:cut])
-    try:
-        mfer.decode(mutated, _ctx())
-    except EcgIngestError:
-        pass
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("x/rec.mwf", mutated)
-    for source in (mutated, buffer.getvalue()):
-        try:
-            _read_quietly(source)
-        except EcgIngestError:
-            pass
+    ends_in_a_record_or_a_typed_error(mutate(_BASE, edits, cut), "rec.mwf",
+                                      lambda data: mfer.decode(data, _ctx()))
 
 
 def test_mutated_files_on_disk_end_in_a_record_or_a_typed_error(tmp_path):
-    rng = np.random.default_rng(5)
-    for i in range(40):
-        data = bytearray(_BASE)
-        for position in rng.integers(0, len(data), 3):
-            data[position] = int(rng.integers(0, 256))
-        path = tmp_path / f"m{i}.mwf"
-        path.write_bytes(bytes(data[:int(rng.integers(10, len(data) + 1))]))
-        try:
-            _read_quietly(path)
-        except EcgIngestError:
-            pass
+    mutants_on_disk_end_in_a_record_or_a_typed_error(tmp_path, _BASE, ".mwf", 10, seed=5)
