@@ -25,10 +25,11 @@ NUMPY_TYPES = {0: "i2", 1: "u2", 2: "i4", 3: "u1", 4: "u2", 5: "i1", 6: "u4", 7:
 
 
 def length_bytes(n: int, long_form: int = 0) -> bytes:
-    """The length field: one byte below 0x80, else 0x80 + k and k big-endian bytes."""
+    """The length field: one byte below 0x80, else 0x80 + k and k big-endian bytes
+    (``long_form``: at least that many, even where one byte would do)."""
     if n < 0x80 and not long_form:
         return bytes([n])
-    k = long_form or max(1, (n.bit_length() + 7) // 8)
+    k = max(long_form, 1, (n.bit_length() + 7) // 8)
     return bytes([0x80 + k]) + n.to_bytes(k, "big")
 
 
