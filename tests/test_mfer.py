@@ -276,3 +276,10 @@ def test_mutated_files_end_in_a_record_or_a_typed_error(edits, cut):
 
 def test_mutated_files_on_disk_end_in_a_record_or_a_typed_error(tmp_path):
     mutants_on_disk_end_in_a_record_or_a_typed_error(tmp_path, _BASE, ".mwf", 10, seed=5)
+
+
+def test_a_tolerated_short_frame_is_reported_once():
+    rec = mw.Recording([mw.Channel(np.arange(12, dtype=np.int16))], block=4, sequences=3)
+    data = mw.write(rec).replace(mw.item(mw.SEQ, mw.integer(3, 2, False)),
+                                 mw.item(mw.SEQ, mw.integer(5, 2, False)))
+    assert len(mfer.decode(data, _ctx()).warnings) == 1

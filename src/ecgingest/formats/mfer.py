@@ -303,6 +303,8 @@ class _Plan:
     big_endian: bool
     counts: list[int]
     """Samples per channel over all frames."""
+    sequences: list[int]
+    """Whole sequences read from each frame."""
     metadata: Metadata
     start: dt.datetime | None
     extras: dict[str, Any]
@@ -385,15 +387,16 @@ def _plan(data: bytes | memoryview, ctx: DecodeContext) -> _Plan:
         ctx.fail(HeaderError, "the file has no waveform data (no WAV item)", field="WAV")
     channels = _check_frames(frames, ctx)
     counts = [0] * len(channels)
+    read: list[int] = []
     for index, frame in enumerate(frames):
         _, _, stride = _layout(frame, state.big_endian)
-        sequences = _frame_sequences(frame, stride, index, ctx)
+        read.append(_frame_sequences(frame, stride, index, ctx))
         for ch, attributes in enumerate(frame.channels):
-            counts[ch] += sequences * attributes.block
+            counts[ch] += read[-1] * attributes.block
     extras["byte_order"] = "big endian" if state.big_endian else "little endian"
     extras["lead_codes"] = tuple(a.lead for a in channels)
     extras["frame_pointers"] = tuple(f.pointer for f in frames)
-    return _Plan(frames, channels, state.big_endian, counts,
+    return _Plan(frames, channels, state.big_endian, counts, read,
                  Metadata(**{k: v for k, v in fields.items() if v is not None}), start, extras)
 
 
@@ -475,9 +478,8 @@ def _decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         ctx.reserve_output(count * native.itemsize, f"channel {ch + 1} samples")
         outputs.append(np.empty(count, dtype=native))
     filled = [0] * len(outputs)
-    for index, frame in enumerate(plan.frames):
+    for frame, sequences in zip(plan.frames, plan.sequences):
         _, starts, stride = _layout(frame, big)
-        sequences = _frame_sequences(frame, stride, index, ctx)
         for ch, attributes in enumerate(frame.channels):
             n = sequences * attributes.block
             if n == 0:
