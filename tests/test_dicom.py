@@ -376,3 +376,28 @@ def test_mutated_files_end_in_a_record_or_a_typed_error(edits, cut):
 
 def test_mutated_files_on_disk_end_in_a_record_or_a_typed_error(tmp_path):
     mutants_on_disk_end_in_a_record_or_a_typed_error(tmp_path, _BASE, ".dcm", 132, seed=11)
+
+
+def test_unreadable_numbers_name_their_field_or_are_left_out():
+    group = make_group(np.zeros((1, 4), np.int64), "SS", 500.0)
+    group.ChannelDefinitionSequence[0].FilterLowFrequency = "0.05"
+    measurement = Dataset()
+    measurement.ConceptNameCodeSequence = [_code("5.10.2.1-3", "SCPECG", "RR Interval")]
+    measurement.NumericValue = "982"
+    data = make_dicom([group], annotations=[measurement], PatientWeight="70")
+
+    def changed(old: bytes, new: bytes) -> bytes:
+        assert data.count(old) == 1
+        return data.replace(old, new)
+
+    record = dicom.decode(changed(b"DS\x04\x000.05", b"DS\x04\x00x.05"), _ctx())
+    assert record.filters[0]["low_hz"] is None
+    record = dicom.decode(changed(b"DS\x04\x00982 ", b"DS\x04\x00nine"), _ctx())
+    assert record.measurements[0]["value"] is None
+    assert any("NumericValue" in w for w in record.warnings)
+    record = dicom.decode(changed(b"DS\x02\x0070", b"DS\x02\x00zz"), _ctx())
+    assert record.metadata.patient_weight is None
+    assert any("PatientWeight" in w for w in record.warnings)
+    with pytest.raises(HeaderError) as info:
+        dicom.decode(changed(b"DS\x06\x00500.0 ", b"DS\x06\x00fast  "), _ctx())
+    assert info.value.field == "SamplingFrequency"

@@ -283,3 +283,11 @@ def test_a_tolerated_short_frame_is_reported_once():
     data = mw.write(rec).replace(mw.item(mw.SEQ, mw.integer(3, 2, False)),
                                  mw.item(mw.SEQ, mw.integer(5, 2, False)))
     assert len(mfer.decode(data, _ctx()).warnings) == 1
+
+
+def test_a_scaling_mantissa_longer_than_eight_bytes_is_a_header_error():
+    data = mw.write(mw.Recording([mw.Channel(np.arange(4, dtype=np.int16))], block=4))
+    bad = data.replace(mw.item(mw.IVL, mw.scaled(1, -3, 2, False)),
+                       mw.item(mw.IVL, bytes([1, 0]) + b"\x7f" * 200))
+    with pytest.raises(HeaderError, match="IVL"):
+        mfer.decode(bad, _ctx())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import math
 import re
 import struct
 from collections.abc import Sequence
@@ -255,7 +256,14 @@ def _float(item: Any, keyword: str, default: float) -> float:
         return default
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         value = value[0] if len(value) else default
-    return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not math.isfinite(number):
+        raise HeaderError(f"{keyword} is not a finite number: {value!r}", format=_FMT,
+                          field=keyword)
+    return number
 
 
 def _values(item: Any, keyword: str) -> list[Any]:
@@ -441,11 +449,15 @@ def _metadata(ds: Any, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None
     age = _str(ds.get("PatientAge"))
     if age and re.fullmatch(r"\d{3}[DWMY]", age):
         fields["patient_age"] = int(age[:3]) if age[3] == "Y" else 0
-    size, weight = ds.get("PatientSize"), ds.get("PatientWeight")
-    if size not in (None, "") and float(size) > 0:
-        fields["patient_height"] = round(float(size) * 100)
-    if weight not in (None, "") and float(weight) > 0:
-        fields["patient_weight"] = round(float(weight) * 1000)
+    for keyword, name, factor in (("PatientSize", "patient_height", 100),
+                                  ("PatientWeight", "patient_weight", 1000)):
+        try:
+            value = _float(ds, keyword, 0.0)
+        except HeaderError:
+            ctx.warn(f"{keyword} is not a number; ignored")
+            continue
+        if 0 < value * factor < 1e9:
+            fields[name] = round(value * factor)  # m -> cm, kg -> g
     fields["investigation_id"] = _str(ds.get("AccessionNumber")) or _str(ds.get("StudyID"))
     fields["device_id"] = _str(ds.get("ManufacturerModelName")) or _str(ds.get("Manufacturer"))
     if start is not None and start.tzinfo is not None:
@@ -470,11 +482,12 @@ def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
     for item in items:
         text = _str(_get(item, "UnformattedTextValue"))
         scheme, code, meaning = _code(item, "ConceptNameCodeSequence")
-        numbers = [float(v) for v in _values(item, "NumericValue")]
+        numbers = _numbers(_values(item, "NumericValue"), ctx, "NumericValue")
         _, unit, _ = _code(item, "MeasurementUnitsCodeSequence")
         channels = [int(v) for v in _values(item, "ReferencedWaveformChannels")]
         positions = [int(v) for v in _values(item, "ReferencedSamplePositions")]
-        offsets = [float(v) for v in _values(item, "ReferencedTimeOffsets")]
+        offsets = _numbers(_values(item, "ReferencedTimeOffsets"), ctx,
+                           "ReferencedTimeOffsets")
         range_type = _str(_get(item, "TemporalRangeType"))
         group = int(_get(item, "AnnotationGroupNumber") or 0)
         if text is not None and meaning is None and not numbers:
@@ -496,6 +509,19 @@ def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
             else:
                 annotations.extend(Annotation(o, None, label) for o in onsets)
     return annotations, measurements, statements
+
+
+def _numbers(values: list[Any], ctx: DecodeContext, keyword: str) -> list[float]:
+    """Decimal strings of an annotation as floats; ones that are not numbers dropped."""
+    out = []
+    for value in values:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            ctx.warn(f"annotation {keyword} {value!r} is not a number; left out")
+            continue
+        out.append(number)
+    return out
 
 
 def _rhythm_index(plans: Sequence[_GroupPlan]) -> int:
@@ -570,7 +596,10 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
 
 def _opt_float(item: Any, keyword: str) -> float | None:
     value = _get(item, keyword)
-    return None if value is None or value == "" else float(value)
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None  # a filter setting that is not a number is as good as absent
 
 
 def _guard(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:

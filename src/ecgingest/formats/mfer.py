@@ -155,9 +155,9 @@ def _int(raw: bytes, big: bool) -> int:
 
 def _scaled(raw: bytes, big: bool, what: str, ctx: DecodeContext) -> tuple[int, int, int]:
     """IVL / SEN: unit code, signed exponent, mantissa (BLE order)."""
-    if len(raw) < 3:
-        ctx.fail(HeaderError, f"{what} has {len(raw)} bytes; it needs a unit, an exponent and "
-                 "a mantissa", field=what)
+    if not 3 <= len(raw) <= 10:
+        ctx.fail(HeaderError, f"{what} has {len(raw)} bytes; it holds a unit, an exponent and "
+                 "a mantissa of 1 to 8 bytes", field=what)
     exponent = raw[1] - 256 if raw[1] >= 128 else raw[1]
     return raw[0], exponent, _int(raw[2:], big)
 
