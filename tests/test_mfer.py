@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
@@ -291,3 +291,18 @@ def test_a_scaling_mantissa_longer_than_eight_bytes_is_a_header_error():
                        mw.item(mw.IVL, bytes([1, 0]) + b"\x7f" * 200))
     with pytest.raises(HeaderError, match="IVL"):
         mfer.decode(bad, _ctx())
+
+
+def test_a_file_without_preamble_is_recognised_by_its_chain_of_items():
+    data = mw.write(mw.Recording([mw.Channel(np.arange(8, dtype=np.int16))], block=8,
+                                 preamble=None))
+    assert mfer.sniff(Probe.of_bytes(data))
+    assert detect(Entry.from_bytes("x", data)) is mfer.FORMAT
+
+
+@given(st.binary(min_size=4, max_size=200))
+def test_binary_data_opening_like_a_byte_order_item_is_not_claimed(tail):
+    # a WFDB format-16 signal whose first samples are 257 and 512 starts 01 01 00 02:
+    # byte order and version items, then (tail[3]) a byte that is no MFER tag
+    assume(tail[3] != 0 and tail[3] not in mfer.TAGS.values())
+    assert not mfer.sniff(Probe.of_bytes(b"\x01\x01\x00\x02\x03" + tail))

@@ -71,16 +71,51 @@ _CHUNK_ROWS = 256
 
 # ---------------------------------------------------------------- detection
 
+_KNOWN_TAGS = frozenset(TAGS.values())
+_CHAIN = 5  # items a preamble-less file must open with
+
+
 def sniff(probe: Probe) -> bool:
     """A 32-byte ``PRE`` preamble item (``40 20``) whose text starts ``MFR`` or ``MFER``
-    (after spaces), as devices write and BioSig requires, or a file opening with a
-    ``BLE`` item followed by ``VER``."""
-    head = probe.head(40)
+    (after spaces), as devices write and BioSig requires; or, without a preamble, a
+    ``BLE`` item followed by a chain of items with tags MFER defines and lengths that
+    fit (a WFDB signal file or other binary data does not look like that)."""
+    head = probe.head(512)
     if len(head) >= 8 and head[0] == _T["PRE"] and head[1] == 0x20:
         return head[2:10].lstrip(b" ").startswith((b"MFR", b"MFER"))
-    # preamble-less files open with BLE (0 or 1) and then VER of 3 bytes
-    return (len(head) >= 8 and head[:2] == b"\x01\x01" and head[2] in (0, 1)
-            and head[3:5] == b"\x02\x03")
+    if head[:2] != b"\x01\x01" or len(head) < 3 or head[2] not in (0, 1):
+        return False
+    position, items = 0, 0
+    while items < _CHAIN:
+        while position < len(head) and head[position] == 0:  # padding
+            position += 1
+        if position + 2 > len(head) or head[position] not in _KNOWN_TAGS:
+            return False
+        tag, position = head[position], position + 1
+        if tag == _T["ATT"]:
+            while position < len(head) and head[position] & 0x80:
+                position += 1
+            position += 1
+        if position >= len(head):
+            return False
+        form = head[position]
+        position += 1
+        if form < 0x80:
+            length = form
+        elif 0x81 <= form <= 0x84:
+            length = int.from_bytes(head[position:position + form - 0x80], "big")
+            position += form - 0x80
+        elif form == 0x80 and tag == _T["ATT"]:
+            return items + 1 >= 2  # indefinite content: trust a BLE and an ATT
+        else:
+            return False
+        items += 1
+        if tag == _T["WAV"]:
+            return items >= 3  # samples follow: the definitions before it suffice
+        position += length
+        if position > len(head):
+            return False
+    return True
 
 
 def lead_name(code: int, text: str | None = None) -> str:
