@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from ._base import Format, MultiFileFormat, SingleFileFormat
 from .cdelta import FORMAT as _cdelta
+from .dicom import FORMAT as _dicom
 from .edf import FORMAT as _edf
+from .ishne import FORMAT as _ishne
 from .kardia import FORMAT as _kardia
+from .mfer import FORMAT as _mfer
 from .scp import FORMAT as _scp
 from .wfdb import FORMAT as _wfdb
 
@@ -21,6 +24,9 @@ FORMATS: tuple[Format, ...] = (
     _scp,
     _cdelta,
     _kardia,
+    _dicom,
+    _ishne,
+    _mfer,
     _wfdb,
 )
 
