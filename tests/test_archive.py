@@ -557,7 +557,7 @@ def test_7z_arm64_damaged_packed_data_is_a_typed_error_per_entry():
 
 
 def test_7z_arm64_crc_mismatch_is_a_checksum_error(monkeypatch):
-    from ecgingest import archive as archive_mod
+    from ecgingest.archive import sevenzip as archive_mod
 
     real = archive_mod._7zFolder.read
 
@@ -589,7 +589,9 @@ def _7z_rows() -> list:
 def test_7z_liblzma_path_reads_every_chain_it_claims_and_refuses_the_rest(folder, name):
     """The ARM64 path read from the first entry on: LZMA/LZMA2 with one filter
     decode to the manifest's bytes; other coders fail each entry, typed."""
-    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+    from ecgingest.archive.blobs import Blob as _Blob
+    from ecgingest.archive.sevenzip import walk_7z_fallback as _walk_7z_fallback
+    from ecgingest.archive.walker import Walker as _Walker
 
     limits = Limits()
     walker = _Walker(name, limits, ByteBudget(limits), 0, "")
@@ -616,7 +618,9 @@ def test_7z_liblzma_path_skips_links_and_keeps_empty_files(tmp_path):
     file, read through the ARM64 path from its first entry."""
     import py7zr
 
-    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+    from ecgingest.archive.blobs import Blob as _Blob
+    from ecgingest.archive.sevenzip import walk_7z_fallback as _walk_7z_fallback
+    from ecgingest.archive.walker import Walker as _Walker
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "rec.dat").write_bytes(bytes(range(256)) * 40)

@@ -1,0 +1,153 @@
+"""Where the archive bytes are (a file, bytes, a stream) and libarchive's callbacks over them."""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+from typing import IO
+
+from ..errors import ArchiveError
+from . import _libarchive as _la
+
+__all__ = ["Blob", "BlobFile", "Callbacks", "BLOCK", "MiB"]
+
+MiB = 1024 * 1024
+
+class Blob:
+    """Where the archive bytes are: a file on disk, bytes in memory, or a stream.
+
+    ``volumes`` (several paths) is a multi-volume set opened together.
+    """
+
+    def __init__(self, label: str, *, path: str | None = None, data: bytes | None = None,
+                 stream: IO[bytes] | None = None, volumes: list[str] | None = None,
+                 prefix: bytes = b"") -> None:
+        self.label = label
+        self.path = path
+        self.data = data
+        self.stream = stream
+        self.volumes = volumes
+        self.prefix = prefix  # bytes already taken from a non-seekable stream
+        self.seekable_stream = bool(stream is not None and not prefix
+                                    and getattr(stream, "seekable", lambda: False)())
+        # A seekable stream may start the archive after bytes the caller already read.
+        self.base = stream.tell() if self.seekable_stream else 0
+
+    @property
+    def random_access(self) -> bool:
+        return self.path is not None or self.data is not None or self.seekable_stream
+
+    def read_at(self, offset: int, count: int) -> bytes:
+        if self.data is not None:
+            return bytes(self.data[offset:offset + count])
+        if self.seekable_stream:
+            assert self.stream is not None
+            self.stream.seek(self.base + offset)
+            return bytes(self.stream.read(count) or b"")
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(count)
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        if self.seekable_stream:
+            assert self.stream is not None
+            return self.stream.seek(0, os.SEEK_END) - self.base
+        assert self.path is not None
+        return os.path.getsize(self.path)
+
+
+BLOCK = 64 * 1024
+
+
+class Callbacks:
+    """libarchive read/seek callbacks over bytes or a Python stream, in 64 KiB blocks.
+
+    Small blocks make the raw-byte counter (``filter_bytes``) advance as an
+    entry is decompressed, which the expansion-ratio limit relies on.
+    """
+
+    def __init__(self, blob: Blob) -> None:
+        self.blob = blob
+        self.pos = 0
+        self.view = memoryview(blob.data) if blob.data is not None else None
+        self.pending = blob.prefix
+        self.base = blob.base
+        self.buffer = ctypes.create_string_buffer(BLOCK)
+        self.error: BaseException | None = None
+        self.read_cb = _la.READ_CALLBACK(self._read)
+        self.seek_cb = _la.SEEK_CALLBACK(self._seek)
+
+    def _read(self, _archive, _context, out):
+        try:
+            if self.view is not None:
+                chunk = self.view[self.pos:self.pos + BLOCK]
+            elif self.pending:
+                chunk, self.pending = self.pending[:BLOCK], self.pending[BLOCK:]
+            else:
+                assert self.blob.stream is not None
+                if self.blob.seekable_stream:  # others (the ZIP fallback) may seek it too
+                    self.blob.stream.seek(self.base + self.pos)
+                chunk = self.blob.stream.read(BLOCK) or b""
+            n = len(chunk)
+            if n > BLOCK:
+                raise ArchiveError(f"the stream returned {n} bytes for a read of {BLOCK}")
+            ctypes.memmove(self.buffer, bytes(chunk), n)
+            self.pos += n
+            out[0] = ctypes.cast(self.buffer, ctypes.c_void_p)
+            return n
+        except BaseException as exc:  # surfaces after libarchive returns
+            self.error = exc
+            return -1
+
+    def _seek(self, _archive, _context, offset, whence):
+        try:
+            if self.view is not None:
+                size = len(self.view)
+                base = {0: 0, 1: self.pos, 2: size}[whence]
+                self.pos = max(0, min(size, base + offset))
+                return self.pos
+            assert self.blob.stream is not None
+            if whence == 0:
+                offset += self.base
+            self.pos = self.blob.stream.seek(offset, whence) - self.base
+            return self.pos
+        except BaseException as exc:
+            self.error = exc
+            return -1
+
+    @property
+    def seekable(self) -> bool:
+        return self.view is not None or self.blob.seekable_stream
+
+
+class BlobFile(io.RawIOBase):
+    """Read-only seekable file object over a :class:`Blob`, for py7zr's header reader."""
+
+    def __init__(self, blob: Blob) -> None:
+        self.blob = blob
+        self.pos = 0
+        self.length = blob.size()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = max(0, {0: 0, 1: self.pos, 2: self.length}[whence] + offset)
+        return self.pos
+
+    def readinto(self, b) -> int:
+        data = self.blob.read_at(self.pos, len(b))
+        b[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
+

@@ -1,0 +1,121 @@
+"""Opening an upload as an archive: from an entry, a list of volumes or a stream."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+from ..errors import ArchiveError, LimitExceededError
+from ..limits import ByteBudget, Limits
+from ..sources import Entry, Failed, Skipped, Upload
+from .blobs import Blob, MiB
+from .kinds import HEAD_BYTES, SEEKING_KINDS, archive_kind
+from .walker import Walker, walk_kind
+
+__all__ = ["open_archive", "open_stream", "nested_in_directory"]
+
+
+def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudget) -> Upload | None:
+    """Entries of an archive upload, or ``None`` when the bytes are no archive.
+
+    ``upload`` is one :class:`~ecgingest.sources.Entry` (bytes in memory or a
+    file on disk) or the paths of the volumes of one multi-volume archive.
+    """
+    if isinstance(upload, (list, tuple)):
+        volumes = [os.fspath(v) for v in upload]
+        if not volumes:
+            raise ArchiveError("an empty list of volumes was given")
+        with open(volumes[0], "rb") as fh:
+            kind = archive_kind(fh.read(HEAD_BYTES))
+        if kind is None:
+            return None
+        label = volumes[0]
+        blob = Blob(label, volumes=volumes)
+    else:
+        kind = archive_kind(upload.head(HEAD_BYTES))
+        if kind is None:
+            return None
+        file = getattr(upload, "_file", None)
+        if file is not None and upload._data is None:
+            label = os.fspath(file)
+            blob = Blob(label, path=label)
+        else:
+            label = upload.path
+            blob = Blob(label, data=bytes(upload.read()))
+    walker = Walker(label, limits, budget, 0, "")
+    return Upload(label, entries=lambda: walk_kind(kind, blob, walker))
+
+
+def nested_in_directory(entry: Entry, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
+    """A file of a directory upload: itself, or an archive below the directory.
+
+    Directories are read like archives, so archives found in them follow the
+    same ``Limits.max_nesting`` rule as archives inside archives.
+    """
+    walker = Walker(entry.path, budget.limits, budget, 0, "")
+    yield from walker.nested(entry)
+
+
+def open_stream(stream: IO[bytes], label: str, limits: Limits,
+                budget: ByteBudget) -> tuple[Upload | None, bytes]:
+    """An archive read from a file object, or ``(None, head)`` when it is no archive.
+
+    TAR streams are read as they arrive; ZIP, 7z and RAR need seeking and are
+    spooled to a temporary file first when the stream cannot seek.
+    """
+    head = _read_exactly(stream, HEAD_BYTES)
+    kind = archive_kind(head)
+    if kind is None:
+        return None, head
+    walker = Walker(label, limits, budget, 0, "")
+    seekable = bool(getattr(stream, "seekable", lambda: False)())
+    if seekable and kind != "rar4":  # rars reads paths and bytes, not file objects
+        stream.seek(-len(head), os.SEEK_CUR)
+        blob = Blob(label, stream=stream)
+        return Upload(label, entries=lambda: walk_kind(kind, blob, walker)), b""
+    if kind not in SEEKING_KINDS:
+        blob = Blob(label, stream=stream, prefix=head)
+        return Upload(label, entries=lambda: walk_kind(kind, blob, walker)), b""
+    spool = tempfile.NamedTemporaryFile(prefix="ecgingest-", suffix=".spool", delete=False)
+    try:
+        with spool:
+            spool.write(head)
+            copied = len(head)
+            while True:
+                chunk = stream.read(MiB)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                if copied > limits.max_total_size:
+                    raise LimitExceededError(
+                        f"archive upload exceeds {limits.max_total_size} bytes; raise "
+                        f"Limits.max_total_size to read it", limit="max_total_size",
+                        value=limits.max_total_size, path=label)
+                spool.write(chunk)
+    except BaseException:
+        os.unlink(spool.name)
+        raise
+    blob = Blob(label, path=spool.name)
+    return Upload(label, entries=lambda: walk_kind(kind, blob, walker),
+                  close=lambda: _unlink_quietly(spool.name)), b""
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_exactly(stream: IO[bytes], count: int) -> bytes:
+    parts = []
+    got = 0
+    while got < count:
+        chunk = stream.read(count - got)
+        if not chunk:
+            break
+        parts.append(bytes(chunk))
+        got += len(chunk)
+    return b"".join(parts)
