@@ -87,7 +87,10 @@ def walk(source, limits: Limits | None = None) -> tuple[dict, list, list]:
         try:
             for item in upload.entries():
                 if isinstance(item, Entry):
-                    files[item.path] = hashlib.sha256(item.read()).hexdigest()
+                    try:  # an entry first seen by its prefix is read in full here
+                        files[item.path] = hashlib.sha256(item.read()).hexdigest()
+                    except EcgIngestError as exc:
+                        failed.append(Failed(item.path, exc))
                 elif isinstance(item, Skipped):
                     skipped.append(item)
                 else:
@@ -218,7 +221,10 @@ def test_truncated_archives_deliver_the_complete_entries_before_the_break():
 def test_truncated_zip_without_central_directory_keeps_earlier_entries():
     files, _, failed = walk(str(shared_dir() / "evil-zip-truncated-no-cd.zip"))
     assert set(files) == {"rec001.hea", "rec001.dat", "notes/readme.txt"}
-    assert [f.path for f in failed] == ["blob.bin"]
+    # blob.bin, which no format claims, was looked at (its first bytes) and passed
+    # over: it fails when read in full, and the archive is reported cut after it
+    assert [f.path for f in failed if not f.fatal] == ["blob.bin"]
+    assert isinstance(failed[-1].error, ArchiveError) and "truncated" in str(failed[-1].error)
 
 
 @requires_shared
@@ -512,8 +518,11 @@ def test_7z_arm64_entries_decode_to_records_end_to_end():
 
 def test_7z_arm64_declared_entry_size_over_the_limit_stops_before_decoding():
     files, _, failed = walk(str(LOCAL / _ARM64), Limits(max_entry_size=90_000))
-    assert not files  # blob.bin (98304 bytes) comes first and stops the upload
-    assert _limit_of(failed) == "max_entry_size"
+    # blob.bin (98304 bytes) is claimed by no format: passed over after its first
+    # bytes, it fails on its declared size only when read in full
+    assert "blob.bin" not in files and set(files) == set(_arm64_expected()) - {"blob.bin"}
+    assert [f.path for f in failed] == ["blob.bin"]
+    assert failed[0].error.limit == "max_entry_size"
 
 
 def test_7z_arm64_total_bytes_are_counted_as_data_arrives():
@@ -559,12 +568,12 @@ def test_7z_arm64_damaged_packed_data_is_a_typed_error_per_entry():
 def test_7z_arm64_crc_mismatch_is_a_checksum_error(monkeypatch):
     from ecgingest.archive import sevenzip as archive_mod
 
-    real = archive_mod._7zFolder.read
+    real = archive_mod._7zFolder.member
 
     def forged_crc(self, size, path, crc, shown):  # each file's stored CRC, one bit off
         return real(self, size, path, None if crc is None else crc ^ 1, shown)
 
-    monkeypatch.setattr(archive_mod._7zFolder, "read", forged_crc)
+    monkeypatch.setattr(archive_mod._7zFolder, "member", forged_crc)
     files, _, failed = walk((LOCAL / _ARM64).read_bytes())
     assert not files
     assert len(failed) == 4 and all(isinstance(f.error, ChecksumError) for f in failed)

@@ -53,7 +53,29 @@ class Entry:
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
+        """An entry whose bytes are already in memory."""
         return cls(path, len(data), _data=data)
+
+    @classmethod
+    def deferred(cls, path: str, size: int, head: bytes,
+                 load: Callable[[], bytes | memoryview]) -> Entry:
+        """An entry of which only the first bytes are held; ``load`` reads all of them.
+
+        Archives hand out entries no format claimed this way: ``head`` serves
+        content detection, and the whole entry is read only if a record uses it.
+        """
+        return cls(path, size, _loader=load, _head=bytes(head))
+
+    @property
+    def disk_path(self) -> Path | None:
+        """The file on disk that holds exactly this entry's bytes (None: in memory or
+        inside an archive)."""
+        return None
+
+    @property
+    def in_memory(self) -> bool:
+        """True when all the bytes are held (reading them costs nothing)."""
+        return self._data is not None
 
     @property
     def name(self) -> str:
@@ -128,6 +150,10 @@ class _FileEntry(Entry):
         super().__init__(path, size, _loader=self._load)
         self._file = file
         self._budget = budget
+
+    @property
+    def disk_path(self) -> Path | None:
+        return self._file
 
     def _load(self) -> bytes:
         with open(self._file, "rb") as fh:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ctypes
 import io
 import os
+import tempfile
 from typing import IO
 
-from ..errors import ArchiveError
+from ..errors import ArchiveError, LimitExceededError
 from . import _libarchive as _la
 
-__all__ = ["Blob", "BlobFile", "Callbacks", "BLOCK", "MiB"]
+__all__ = ["Blob", "BlobFile", "Callbacks", "GrowingSpool", "BLOCK", "MiB"]
 
 MiB = 1024 * 1024
 
@@ -151,3 +152,64 @@ class BlobFile(io.RawIOBase):
         self.pos += len(data)
         return len(data)
 
+
+
+class GrowingSpool(io.RawIOBase):
+    """A one-way stream made seekable: what was read is kept in a temporary file.
+
+    Reads past what was kept pull more from the stream, so the first pass over
+    a TAR stream still reads it as it arrives, and a second pass (entries a
+    record turns out to need) reads the kept bytes again. The stream's bytes
+    count against ``limit`` (``Limits.max_total_size``).
+    """
+
+    def __init__(self, stream: IO[bytes], head: bytes, limit: int, label: str) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.label = label
+        self.file = tempfile.TemporaryFile(prefix="ecgingest-", suffix=".spool")
+        self.file.write(head)
+        self.length = len(head)
+        self.pos = 0
+        self.ended = False
+
+    def _pull(self, end: int | None) -> None:
+        while not self.ended and (end is None or self.length < end):
+            chunk = self.stream.read(MiB)
+            if not chunk:
+                self.ended = True
+                break
+            self.length += len(chunk)
+            if self.length > self.limit:
+                raise LimitExceededError(
+                    f"archive upload exceeds {self.limit} bytes; raise Limits.max_total_size "
+                    f"to read it", limit="max_total_size", value=self.limit, path=self.label)
+            self.file.seek(0, os.SEEK_END)
+            self.file.write(chunk)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == os.SEEK_END:
+            self._pull(None)
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.length}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        self._pull(self.pos + len(b))
+        self.file.seek(self.pos)
+        n = self.file.readinto(b)
+        self.pos += n
+        return n
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as _np
@@ -25,9 +25,9 @@ from .sevenzip import walk_7z_fallback
 from .zip import ZipFallback
 
 if TYPE_CHECKING:
-    from .walker import Walker
+    from .walker import EntryBytes, Walker
 
-__all__ = ["walk_libarchive"]
+__all__ = ["walk_libarchive", "LibarchiveBytes"]
 
 
 def _decode_name(entry_p: int, index: int) -> str:
@@ -57,10 +57,9 @@ def walk_libarchive(kind: str, blob: Blob, walker: Walker) -> Iterator[Entry | S
         _la.read_free(a)
 
 
-def _walk_open_archive(a: int, kind: str, blob: Blob,
-                       walker: Walker) -> Iterator[Entry | Skipped | Failed]:
-    fmt = "tar" if kind.startswith("tar") else kind
-    what = KIND_NAMES[kind]
+def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | None:
+    """Open reader ``a`` on the blob (the callbacks that feed it, if any)."""
+    fmt = "rar" if kind == "rar4" else "tar" if kind.startswith("tar") else kind
     callbacks = None
     with _la.utf8_names:
         _la.read_support_filter_all(a)
@@ -85,8 +84,16 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
             raise ArchiveError(
                 f"the {kind[4:]} data holds no TAR archive; a single compressed file is not "
                 f"read: put it in a ZIP or TAR archive, or upload it uncompressed",
-                path=walker.label)
-        raise ArchiveError(f"cannot open the {what} archive: {text}", path=walker.label)
+                path=label)
+        raise ArchiveError(f"cannot open the {KIND_NAMES[kind]} archive: {text}", path=label)
+    return callbacks
+
+
+def _walk_open_archive(a: int, kind: str, blob: Blob,
+                       walker: Walker) -> Iterator[Entry | Skipped | Failed]:
+    fmt = "tar" if kind.startswith("tar") else kind
+    what = KIND_NAMES[kind]
+    callbacks = _open(a, kind, blob, walker.label)
     fallback = ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     entry_p = ctypes.c_void_p()
     index = 0
@@ -118,7 +125,7 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
         decided = walker.classify(raw, is_dir=ftype == _la.AE_IFDIR, link=link,
                                   other=link is None and ftype not in (_la.AE_IFREG, 0,
                                                                        _la.AE_IFDIR))
-        if decided is None or isinstance(decided, Skipped):
+        if decided is None or not isinstance(decided, str):
             if decided is not None:
                 yield decided
             continue
@@ -128,25 +135,20 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
                 f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
             continue
         declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
-        if switch_locale:
-            with _la.utf8_names:
-                outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
-        else:
-            outcome = _read_libarchive_data(a, path, declared, walker, callbacks, fmt)
-        if isinstance(outcome, Failed):
-            if fallback is not None and fallback.applies(outcome.error.message):
-                outcome = fallback.read(raw, path, walker)
-            if isinstance(outcome, Failed):
-                if (fmt == "7z" and outcome.fatal and blob.random_access
-                        and isinstance(outcome.error, UnsupportedFeatureError)):
-                    # a 7-Zip coder libarchive lacks (ARM64): liblzma reads on from here
-                    yield from walk_7z_fallback(blob, walker, index - 1, path, outcome)
-                    return
-                yield outcome
-                if outcome.fatal:  # libarchive cannot go on after ARCHIVE_FATAL
-                    return
-                continue
-        yield from walker.finish_entry(path, outcome)
+        data = LibarchiveBytes(a, path, declared, walker, callbacks, fmt, switch_locale)
+        if fallback is not None:
+            data.fallback = lambda raw=raw, path=path: fallback.open(raw, path, walker)
+        if fmt == "7z" and blob.random_access and walker.target is None:
+            failed = data.fill(1)
+            if (failed is not None and failed.fatal
+                    and isinstance(failed.error, UnsupportedFeatureError)):
+                # a 7-Zip coder libarchive lacks (ARM64): liblzma reads on from here
+                walker.sevenzip_from = walker.count - 1
+                yield from walk_7z_fallback(blob, walker, index - 1, path, failed)
+                return
+        yield from walker.take(path, data)
+        if data.failure is not None and data.failure.fatal:
+            return  # libarchive cannot go on after ARCHIVE_FATAL
 
 
 def _locale_only_warning(text: str) -> bool:
@@ -180,50 +182,163 @@ _FIRST_ALLOCATION = 1 << 20
 """Largest buffer allocated before any byte arrived: declared sizes never size allocations."""
 
 
-def _read_libarchive_data(a: int, path: str, declared: int | None, walker: Walker,
-                          callbacks: Callbacks | None, fmt: str) -> memoryview | Failed:
-    """All bytes of the current entry, or why not; limits checked per block.
+class LibarchiveBytes:
+    """The current entry's bytes from libarchive, produced on request; limits per block.
 
-    Reads straight into one buffer that starts at most 1 MiB and doubles only
-    as real data fills it, so memory is at most twice what actually arrived.
-    The buffer is a NumPy array, not zero-filled first (libarchive writes every
-    byte that is kept, and the unused tail is cleared before the bytes are
-    handed out). A small entry of declared size, which never grows (a byte past
-    the declared size fails it), takes its buffer from the walk's arena.
+    Reads straight into one buffer that starts at most 1 MiB (or the bytes
+    asked for) and doubles only as real data fills it, so memory is at most
+    twice what actually arrived. The buffer is a NumPy array, not zero-filled
+    first (libarchive writes every byte that is kept, and the unused tail is
+    cleared before the bytes are handed out). A small entry of declared size,
+    which never grows (a byte past the declared size fails it), takes its
+    buffer from the walk's arena. ``fallback`` opens the entry with a decoder
+    of ours when libarchive cannot decompress it (ZIP Deflate64, LZMA).
     """
-    cap = walker.limits.max_entry_size + 1
-    hint = declared + 1 if declared is not None else 64 * 1024
-    size = max(1, min(hint, _FIRST_ALLOCATION, cap))
-    if declared is not None and size == declared + 1:
-        buf = walker.arena.empty(size)
-    else:
-        buf = _np.empty(size, _np.uint8)
-    address = buf.ctypes.data
-    produced = 0
-    start_raw = _la.filter_bytes(a, -1)
-    while True:
-        if produced == size:
-            size += min(size, cap - size) or 1
-            grown = _np.empty(size, _np.uint8)
-            grown[:produced] = buf
-            buf = grown
-            address = buf.ctypes.data
-        count = _la.read_data(a, address + produced, size - produced)
-        _reraise_callback(callbacks)
-        if count == 0:
-            break
-        if count < 0:
-            return Failed(path, _status_error(a, count, path, fmt), fatal=count == _la.FATAL)
-        produced += count
-        walker.grew(path, produced, _la.filter_bytes(a, -1) - start_raw, count)
-        if declared is not None and produced > declared:
-            return Failed(path, CorruptDataError(
-                f"entry holds more than the {declared} bytes its header declares",
+
+    def __init__(self, a: int, path: str, declared: int | None, walker: Walker,
+                 callbacks: Callbacks | None, fmt: str, switch_locale: bool) -> None:
+        self.a = a
+        self.path = path
+        self.declared = declared
+        self.walker = walker
+        self.callbacks = callbacks
+        self.fmt = fmt
+        self.switch_locale = switch_locale
+        self.cap = walker.limits.max_entry_size + 1
+        self.buf: _np.ndarray = _np.empty(0, _np.uint8)
+        self.produced = 0
+        self.start_raw = _la.filter_bytes(a, -1)
+        self.done = False
+        self.failure: Failed | None = None
+        self.fallback: Callable[[], EntryBytes | Failed] | None = None
+        self.delegate: EntryBytes | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.delegate.complete if self.delegate is not None else self.done
+
+    def held(self) -> bytes | memoryview:
+        if self.delegate is not None:
+            return self.delegate.held()
+        return memoryview(self.buf[:self.produced])  # type: ignore[arg-type]
+
+    def skip_rest(self) -> Failed | None:
+        return None  # nothing to decode through: the next entry is reached directly
+
+    def fill(self, stop: int | None) -> Failed | None:
+        if self.delegate is not None:
+            return self.delegate.fill(stop)
+        if self.failure is not None or self.done:
+            return self.failure
+        if self.switch_locale:
+            with _la.utf8_names:
+                failed = self._fill(stop)
+        else:
+            failed = self._fill(stop)
+        if (failed is not None and self.fallback is not None and self.produced == 0
+                and ZipFallback.applies(failed.error.message)):
+            opened = self.fallback()
+            if isinstance(opened, Failed):
+                failed = opened
+            else:
+                self.delegate = opened
+                return opened.fill(stop)
+        self.failure = failed
+        return failed
+
+    def _room(self, stop: int | None) -> None:
+        """Make the buffer hold at least one more byte (and up to ``stop``)."""
+        size = len(self.buf)
+        declared = self.declared
+        if size == 0:
+            hint = declared + 1 if declared is not None else 64 * 1024
+            first = max(1, min(hint, _FIRST_ALLOCATION, self.cap))
+            if stop is not None and stop < first:
+                first = stop  # a look at the first bytes: the rest may never be read
+            elif declared is not None and first == declared + 1:
+                self.buf = self.walker.arena.empty(first)
+                return
+            self.buf = _np.empty(first, _np.uint8)
+            return
+        if self.produced < size:
+            return
+        if declared is not None and size < declared + 1 <= _FIRST_ALLOCATION:
+            grown = self.walker.arena.empty(declared + 1)  # the prefix was read: now all
+        else:
+            hint = declared + 1 if declared is not None else 64 * 1024
+            grown = _np.empty(max(size + (min(size, self.cap - size) or 1),
+                                  min(hint, _FIRST_ALLOCATION, self.cap)), _np.uint8)
+        grown[:self.produced] = self.buf[:self.produced]
+        self.buf = grown
+
+    def _fill(self, stop: int | None) -> Failed | None:
+        a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
+        while stop is None or self.produced < stop:
+            self._room(stop)
+            want = len(self.buf) - self.produced
+            if stop is not None:
+                want = min(want, stop - self.produced)
+            count = _la.read_data(a, self.buf.ctypes.data + self.produced, want)
+            _reraise_callback(self.callbacks)
+            if count == 0:
+                break
+            if count < 0:
+                return Failed(path, _status_error(a, count, path, fmt), fatal=count == _la.FATAL)
+            self.produced += count
+            self.walker.grew(path, self.produced, _la.filter_bytes(a, -1) - self.start_raw,
+                             count)
+            if declared is not None and self.produced > declared:
+                return Failed(path, CorruptDataError(
+                    f"entry holds more than the {declared} bytes its header declares",
+                    path=path, format=fmt))
+        else:
+            return None  # ``stop`` bytes are held; the entry goes on
+        if declared is not None and self.produced != declared:
+            return Failed(path, TruncatedError(
+                f"entry ends after {self.produced} of the {declared} bytes its header declares",
                 path=path, format=fmt))
-    if declared is not None and produced != declared:
-        return Failed(path, TruncatedError(
-            f"entry ends after {produced} of the {declared} bytes its header declares",
-            path=path, format=fmt))
-    buf[produced:] = 0  # nothing stale stays reachable through the array's base
-    buf.flags.writeable = False
-    return memoryview(buf[:produced])
+        buf = self.buf
+        buf[self.produced:] = 0  # nothing stale stays reachable through the array's base
+        buf.flags.writeable = False
+        self.done = True
+        return None
+
+
+def prefixes(kind: str, blob: Blob, label: str, count: int
+             ) -> Iterator[tuple[str, bytes | None]]:
+    """``(name, first count bytes)`` of each entry libarchive lists (None: unreadable).
+
+    Serves the RAR 4 reader, whose decoder (``rars``) produces whole entries
+    only: libarchive's first bytes let content detection decide whether an
+    entry is worth decompressing in full. (libarchive < 3.7.4 may get RAR 4
+    bytes after a PPMd-to-LZ switch wrong; they serve detection only, and
+    what a decoder receives always comes from ``rars``.)
+    """
+    a = _la.read_new()
+    if not a:
+        return
+    try:
+        try:
+            callbacks = _open(a, kind, blob, label)
+        except ArchiveError:
+            return
+        entry_p = ctypes.c_void_p()
+        buf = ctypes.create_string_buffer(count)
+        index = 0
+        while True:
+            with _la.utf8_names:
+                status = _la.read_next_header(a, ctypes.byref(entry_p))
+                if status not in (_la.OK, _la.WARN):
+                    return
+                index += 1
+                raw = _decode_name(entry_p, index)
+                got = n = 0
+                while got < count:
+                    n = _la.read_data(a, ctypes.addressof(buf) + got, count - got)
+                    if n <= 0:
+                        break
+                    got += n
+                _reraise_callback(callbacks)
+            yield raw, (buf.raw[:got] if n >= 0 else None)
+    finally:
+        _la.read_free(a)

@@ -10,9 +10,9 @@ from typing import IO
 from ..errors import ArchiveError, LimitExceededError
 from ..limits import ByteBudget, Limits
 from ..sources import Entry, Failed, Skipped, Upload
-from .blobs import Blob, MiB
+from .blobs import Blob, GrowingSpool, MiB
 from .kinds import HEAD_BYTES, SEEKING_KINDS, archive_kind
-from .walker import Walker, walk_kind
+from .walker import Walker
 
 __all__ = ["open_archive", "open_stream", "nested_in_directory"]
 
@@ -37,15 +37,15 @@ def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudge
         kind = archive_kind(upload.head(HEAD_BYTES))
         if kind is None:
             return None
-        file = getattr(upload, "_file", None)
-        if file is not None and upload._data is None:
-            label = os.fspath(file)
+        disk = upload.disk_path
+        if disk is not None:
+            label = os.fspath(disk)
             blob = Blob(label, path=label)
         else:
             label = upload.path
             blob = Blob(label, data=bytes(upload.read()))
-    walker = Walker(label, limits, budget, 0, "")
-    return Upload(label, entries=lambda: walk_kind(kind, blob, walker))
+    walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
+    return Upload(label, entries=walker.walk)
 
 
 def nested_in_directory(entry: Entry, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
@@ -69,15 +69,19 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
     kind = archive_kind(head)
     if kind is None:
         return None, head
-    walker = Walker(label, limits, budget, 0, "")
     seekable = bool(getattr(stream, "seekable", lambda: False)())
     if seekable and kind != "rar4":  # rars reads paths and bytes, not file objects
         stream.seek(-len(head), os.SEEK_CUR)
         blob = Blob(label, stream=stream)
-        return Upload(label, entries=lambda: walk_kind(kind, blob, walker)), b""
+        walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
+        return Upload(label, entries=walker.walk), b""
     if kind not in SEEKING_KINDS:
-        blob = Blob(label, stream=stream, prefix=head)
-        return Upload(label, entries=lambda: walk_kind(kind, blob, walker)), b""
+        # read as it arrives, and kept in a temporary file so that a second pass can
+        # extract entries a record turns out to need
+        kept = GrowingSpool(stream, head, limits.max_total_size, label)
+        blob = Blob(label, stream=kept)
+        walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
+        return Upload(label, entries=walker.walk, close=kept.close), b""
     spool = tempfile.NamedTemporaryFile(prefix="ecgingest-", suffix=".spool", delete=False)
     try:
         with spool:
@@ -98,7 +102,8 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
         os.unlink(spool.name)
         raise
     blob = Blob(label, path=spool.name)
-    return Upload(label, entries=lambda: walk_kind(kind, blob, walker),
+    walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
+    return Upload(label, entries=walker.walk,
                   close=lambda: _unlink_quietly(spool.name)), b""
 
 

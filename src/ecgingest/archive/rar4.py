@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError, ChecksumError, CorruptDataError, UnsupportedFeatureError
+from ..formats._base import PROBE_BYTES
 from ..sources import Entry, Failed, Skipped
 from . import _libarchive as _la
 from .blobs import Blob
+from .libarchive import prefixes
 
 if TYPE_CHECKING:
     from .walker import Walker
@@ -30,45 +32,119 @@ def walk_rar4(blob: Blob, walker: Walker) -> Iterator[Entry | Skipped | Failed]:
     except rars.Error as exc:
         raise ArchiveError(f"cannot open the RAR 4 archive: {exc}", path=walker.label) from exc
     compressed_total = blob.size() if blob.random_access else 0
-    for info in infos:
-        raw = str(info.filename)
-        attr = int(info.file_attr or 0)
-        unix = int(info.host_os) == 3
-        link = None
-        if unix and (attr & _la.AE_IFMT) == _la.AE_IFLNK:
-            link = "symbolic link"
-        elif not unix and attr & 0x400:
-            link = "reparse point (Windows link)"
-        other = unix and (attr & _la.AE_IFMT) not in (_la.AE_IFREG, _la.AE_IFDIR, 0, _la.AE_IFLNK)
-        decided = walker.classify(raw, is_dir=bool(info.is_dir()), link=link, other=other)
-        if decided is None or isinstance(decided, Skipped):
-            if decided is not None:
-                yield decided
-            continue
-        path = decided
-        declared = int(info.file_size)
-        csize = int(info.compress_size or 0) or compressed_total
-        walker.grew(path, declared, csize, declared)  # rars stops at the declared size
+    heads = _Prefixes(blob, walker.label)
+    try:
+        for info in infos:
+            raw = str(info.filename)
+            attr = int(info.file_attr or 0)
+            unix = int(info.host_os) == 3
+            link = None
+            if unix and (attr & _la.AE_IFMT) == _la.AE_IFLNK:
+                link = "symbolic link"
+            elif not unix and attr & 0x400:
+                link = "reparse point (Windows link)"
+            other = unix and (attr & _la.AE_IFMT) not in (_la.AE_IFREG, _la.AE_IFDIR, 0,
+                                                          _la.AE_IFLNK)
+            decided = walker.classify(raw, is_dir=bool(info.is_dir()), link=link, other=other)
+            if decided is None or not isinstance(decided, str):
+                if decided is not None:
+                    yield decided
+                continue
+            csize = int(info.compress_size or 0) or compressed_total
+            yield from walker.take(decided, _Rar4Bytes(archive, info, decided, raw, csize,
+                                                        walker, heads))
+    finally:
+        heads.close()
+
+
+class _Prefixes:
+    """libarchive's first bytes of the archive's entries, matched to ``rars``' by name."""
+
+    def __init__(self, blob: Blob, label: str) -> None:
+        self.blob = blob
+        self.label = label
+        self.items: Iterator[tuple[str, bytes | None]] | None = None
+
+    def get(self, raw: str) -> bytes | None:
+        if self.items is None:
+            self.items = prefixes("rar4", self.blob, self.label, PROBE_BYTES)
+        for name, head in self.items:  # entries come in the same order: move forward
+            if name.replace("\\", "/") == raw.replace("\\", "/"):
+                return head
+        return None
+
+    def close(self) -> None:
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()
+
+
+class _Rar4Bytes:
+    """One RAR 4 entry: its first bytes from libarchive when that is all the walker asks
+    for, else all of them from ``rars`` (which produces whole entries only)."""
+
+    def __init__(self, archive: Any, info: Any, path: str, raw: str, csize: int,
+                 walker: Walker, heads: _Prefixes) -> None:
+        self.archive = archive
+        self.info = info
+        self.path = path
+        self.raw = raw
+        self.csize = csize
+        self.walker = walker
+        self.heads = heads
+        self.declared: int | None = int(info.file_size)
+        self.data = b""
+        self.done = False
+        self.failure: Failed | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.done
+
+    def held(self) -> bytes:
+        return self.data
+
+    def skip_rest(self) -> Failed | None:
+        return None  # nothing to decode through: the next entry is reached directly
+
+    def fill(self, stop: int | None) -> Failed | None:
+        if self.failure is not None or self.done or (stop is not None
+                                                     and len(self.data) >= stop):
+            return self.failure
+        declared = self.declared
+        assert declared is not None
+        if stop is not None and declared > stop and not self.data:
+            head = self.heads.get(self.raw)
+            if head is not None and len(head) >= stop:
+                self.data = head[:stop]
+                self.walker.grew(self.path, stop, None, stop)
+                return None
+        self.failure = self._read_all(declared)
+        return self.failure
+
+    def _read_all(self, declared: int) -> Failed | None:
+        import rars
+
+        path, info = self.path, self.info
+        self.walker.grew(path, declared, self.csize, declared - len(self.data))
         if getattr(info, "is_encrypted", False):
-            yield Failed(path, UnsupportedFeatureError(
+            return Failed(path, UnsupportedFeatureError(
                 "entry is encrypted; ecgingest reads no password-protected archives",
                 path=path, format="rar"))
-            continue
         try:
-            data = archive.read(info)
+            data = self.archive.read(info)
         except rars.UnsupportedRarFeature as exc:
-            yield Failed(path, UnsupportedFeatureError(f"cannot decompress this entry: {exc}",
-                                                       path=path, format="rar"))
-            continue
+            return Failed(path, UnsupportedFeatureError(f"cannot decompress this entry: {exc}",
+                                                        path=path, format="rar"))
         except rars.Error as exc:
             text = str(exc)
             cls = ChecksumError if "CRC" in text or "checksum" in text.lower() else CorruptDataError
-            yield Failed(path, cls(f"entry data is damaged or truncated ({text})",
-                                   path=path, format="rar"))
-            continue
+            return Failed(path, cls(f"entry data is damaged or truncated ({text})",
+                                    path=path, format="rar"))
         if len(data) != declared:
-            yield Failed(path, CorruptDataError(
+            return Failed(path, CorruptDataError(
                 f"entry yields {len(data)} bytes, its header declares {declared}",
                 path=path, format="rar"))
-            continue
-        yield from walker.finish_entry(path, bytes(data))
+        self.data = bytes(data)
+        self.done = True
+        return None

@@ -71,50 +71,103 @@ class _7zFolder:
     def close(self) -> None:
         self.decoder.close()
 
-    def read(self, size: int, path: str | None, crc: int | None,
-             shown: str) -> bytes | EcgIngestError:
-        """The next ``size`` bytes of the folder (discarded when ``path`` is None)."""
-        if self.broken is not None:
+    def member(self, size: int, path: str | None, crc: int | None, shown: str) -> _7zMember:
+        """A reader of the folder's next ``size`` bytes (discarded when ``path`` is None)."""
+        return _7zMember(self, size, path, crc, shown)
+
+
+class _7zMember:
+    """One file of a folder, produced on request; :meth:`drain` decodes past the rest."""
+
+    def __init__(self, folder: _7zFolder, size: int, path: str | None, crc: int | None,
+                 shown: str) -> None:
+        self.folder = folder
+        self.declared: int | None = size
+        self.path = path
+        self.crc = crc
+        self.shown = shown
+        self.buf = bytearray()
+        self.produced = 0
+        self.checksum = 0
+        self.start_in = folder.decoder.total_in
+        self.done = False
+        self.failure: Failed | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.done
+
+    def held(self) -> bytes:
+        return bytes(self.buf)
+
+    def drain(self) -> None:
+        """Decode the rest of the file without keeping it (the next file follows it)."""
+        self.skip_rest()
+
+    def skip_rest(self) -> Failed | None:
+        if not self.done and self.failure is None:
+            self.path = None
+            self.buf = bytearray()
+            return self.fill(None)
+        return None
+
+    def fill(self, stop: int | None) -> Failed | None:
+        if self.failure is None and not self.done:
+            error = self._fill(stop)
+            if error is not None:
+                self.failure = Failed(self.shown, error)
+        return self.failure
+
+    def _fill(self, stop: int | None) -> EcgIngestError | None:
+        folder = self.folder
+        size = self.declared
+        assert size is not None
+        if folder.broken is not None:
             return CorruptDataError(f"an earlier entry of the same solid block is damaged "
-                                    f"({self.broken.message})", path=shown, format="7z")
-        buf = bytearray()
-        produced = 0
-        checksum = 0
-        start_in = self.decoder.total_in
-        walker = self.walker
-        while produced < size:
-            if self.decoder.pending_input == 0 and self.pos < self.end:
-                piece = self.blob.read_at(self.pos, min(BLOCK, self.end - self.pos))
+                                    f"({folder.broken.message})", path=self.shown, format="7z")
+        if stop is None and self.path is not None:
+            folder.walker.check_growth(self.path, size, None)  # declared; checked again
+        decoder = folder.decoder
+        while self.produced < size:
+            if stop is not None and self.produced >= stop:
+                return None
+            if decoder.pending_input == 0 and folder.pos < folder.end:
+                piece = folder.blob.read_at(folder.pos, min(BLOCK, folder.end - folder.pos))
                 if not piece:
-                    self.pos = self.end
+                    folder.pos = folder.end
                 else:
-                    ctypes.memmove(self.inbuf, piece, len(piece))
-                    self.decoder.feed(self.inbuf, len(piece))
-                    self.pos += len(piece)
-            status, used, made = self.decoder.decode(self.inbuf, self.out,
-                                                     min(_7Z_OUT, size - produced))
+                    ctypes.memmove(folder.inbuf, piece, len(piece))
+                    decoder.feed(folder.inbuf, len(piece))
+                    folder.pos += len(piece)
+            want = min(_7Z_OUT, size - self.produced)
+            if stop is not None and self.path is not None:
+                want = min(want, max(1, stop - self.produced))
+            status, used, made = decoder.decode(folder.inbuf, folder.out, want)
             if made:
-                chunk = self.outview[:made]
-                produced += made
-                checksum = zlib.crc32(chunk, checksum)
-                if path is not None:
-                    walker.grew(path, produced, self.decoder.total_in - start_in, made)
-                    buf += chunk
+                chunk = folder.outview[:made]
+                self.produced += made
+                self.checksum = zlib.crc32(chunk, self.checksum)
+                if self.path is not None:
+                    folder.walker.grew(self.path, self.produced,
+                                       decoder.total_in - self.start_in, made)
+                    self.buf += chunk
             if status not in (_lzma.OK, _lzma.STREAM_END, _lzma.BUF_ERROR):
-                self.broken = CorruptDataError(
-                    f"compressed data is damaged (liblzma status {status})", path=shown,
+                folder.broken = CorruptDataError(
+                    f"compressed data is damaged (liblzma status {status})", path=self.shown,
                     format="7z")
-                return self.broken
-            stalled = not made and not used and self.decoder.pending_input == 0
-            if produced < size and (status != _lzma.OK or (stalled and self.pos >= self.end)):
-                self.broken = TruncatedError(
-                    f"entry ends after {produced} of the {size} bytes the header declares",
-                    path=shown, format="7z")
-                return self.broken
-        if crc is not None and checksum != crc:
-            return ChecksumError(f"stored CRC {crc:#010x} does not match the data "
-                                 f"({checksum:#010x})", path=shown, format="7z")
-        return bytes(buf)
+                return folder.broken
+            stalled = not made and not used and decoder.pending_input == 0
+            if self.produced < size and (status != _lzma.OK
+                                         or (stalled and folder.pos >= folder.end)):
+                folder.broken = TruncatedError(
+                    f"entry ends after {self.produced} of the {size} bytes the header declares",
+                    path=self.shown, format="7z")
+                return folder.broken
+        self.done = True
+        if self.crc is not None and self.checksum != self.crc:
+            return ChecksumError(f"stored CRC {self.crc:#010x} does not match the data "
+                                 f"({self.checksum:#010x})", path=self.shown, format="7z")
+        return None
 
 
 def _7z_chain(coders: list[dict]) -> list[tuple[int, bytes]] | str:
@@ -210,7 +263,7 @@ def walk_7z_fallback(blob: Blob, walker: Walker, start: int, first_path: str | N
             if index < start:
                 continue
             if index == start and first_path is not None:
-                decided: Skipped | str | None = first_path
+                decided: Skipped | Failed | str | None = first_path
                 shown = first_path
             else:
                 raw = str(info.filename)
@@ -220,7 +273,7 @@ def walk_7z_fallback(blob: Blob, walker: Walker, start: int, first_path: str | N
                                           other=bool(info.is_socket))
                 shown = walker.prefix + raw
             path = decided if isinstance(decided, str) else None
-            if isinstance(decided, Skipped):
+            if isinstance(decided, (Skipped, Failed)):
                 yield decided
             if not has_stream:
                 if path is not None:
@@ -246,15 +299,12 @@ def walk_7z_fallback(blob: Blob, walker: Walker, start: int, first_path: str | N
                     yield Failed(path, cls(text, path=path, format="7z"))
                 continue
             assert open_folder is not None
-            if path is not None:
-                walker.check_growth(path, my_stream.size, None)  # declared; checked again
-            outcome = open_folder.read(my_stream.size, path, my_stream.crc, shown)
+            member = open_folder.member(my_stream.size, path, my_stream.crc, shown)
             if path is None:
+                member.drain()
                 continue
-            if isinstance(outcome, EcgIngestError):
-                yield Failed(path, outcome)
-                continue
-            yield from walker.finish_entry(path, outcome)
+            yield from walker.take(path, member)
+            member.drain()
     finally:
         if open_folder is not None:
             open_folder.close()

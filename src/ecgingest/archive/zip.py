@@ -10,6 +10,7 @@ from __future__ import annotations
 import lzma
 import struct
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import (
@@ -44,7 +45,8 @@ class ZipFallback:
             self._members = _zip_central_directory(self.blob)
         return self._members
 
-    def read(self, raw: str, path: str, walker: Walker) -> bytes | Failed:
+    def open(self, raw: str, path: str, walker: Walker) -> _ZipMember | Failed:
+        """A reader of member ``raw`` (the first of that name not opened yet), or why not."""
         candidates = self._index().get(raw)
         if not candidates:
             return Failed(path, UnsupportedFeatureError(
@@ -62,7 +64,6 @@ class ZipFallback:
             return Failed(path, TruncatedError(
                 f"entry data ends after {max(0, total - start)} of {csize} compressed bytes",
                 path=path, format="zip", offset=start))
-        walker.check_growth(path, usize, csize)  # declared; checked again as data arrives
         try:
             if method == 9:
                 import inflate64
@@ -73,36 +74,7 @@ class ZipFallback:
         except (ValueError, lzma.LZMAError) as exc:
             return Failed(path, CorruptDataError(f"LZMA properties are damaged ({exc})",
                                                  path=path, format="zip"))
-        chunks: list[bytes] = []
-        produced = 0
-        checksum = 0
-        pos = start
-        try:
-            while pos < start + csize:
-                piece = self.blob.read_at(pos, min(BLOCK, start + csize - pos))
-                pos += len(piece)
-                out = decompress(piece)
-                if out:
-                    produced += len(out)
-                    walker.grew(path, produced, pos - start, len(out))
-                    if produced > usize:
-                        return Failed(path, CorruptDataError(
-                            f"entry holds more than the {usize} bytes its header declares",
-                            path=path, format="zip"))
-                    checksum = zlib.crc32(out, checksum)
-                    chunks.append(out)
-        except (ValueError, RuntimeError, EOFError, lzma.LZMAError) as exc:
-            return Failed(path, CorruptDataError(f"compressed data is damaged ({exc})",
-                                                 path=path, format="zip"))
-        if produced != usize:
-            return Failed(path, TruncatedError(
-                f"entry ends after {produced} of the {usize} bytes its header declares",
-                path=path, format="zip"))
-        if checksum != crc:
-            return Failed(path, ChecksumError(
-                f"stored CRC {crc:#010x} does not match the data ({checksum:#010x})",
-                path=path, format="zip"))
-        return b"".join(chunks)
+        return _ZipMember(self.blob, walker, path, decompress, start, csize, usize, crc)
 
     def _lzma(self, start: int, csize: int, path: str):
         """Raw LZMA1 decoder from the member's 4-byte version/size and properties header."""
@@ -183,3 +155,77 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, local: int) -> tuple[int,
         if local == 0xFFFFFFFF:
             local = next(it, local)
     return usize, csize, local
+
+
+class _ZipMember:
+    """One member's bytes through our decoder, produced on request (limits per block)."""
+
+    def __init__(self, blob: Blob, walker: Walker, path: str,
+                 decompress: Callable[[bytes], bytes], start: int, csize: int, usize: int,
+                 crc: int) -> None:
+        self.blob = blob
+        self.walker = walker
+        self.path = path
+        self.decompress = decompress
+        self.start = start
+        self.end = start + csize
+        self.pos = start
+        self.declared: int | None = usize
+        self.crc = crc
+        self.chunks: list[bytes] = []
+        self.produced = 0
+        self.checksum = 0
+        self.done = False
+        self.failure: Failed | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.done
+
+    def held(self) -> bytes:
+        if len(self.chunks) > 1:
+            self.chunks = [b"".join(self.chunks)]
+        return self.chunks[0] if self.chunks else b""
+
+    def skip_rest(self) -> Failed | None:
+        return None  # nothing to decode through: the next entry is reached directly
+
+    def fill(self, stop: int | None) -> Failed | None:
+        if self.failure is None and not self.done:
+            self.failure = self._fill(stop)
+        return self.failure
+
+    def _fill(self, stop: int | None) -> Failed | None:
+        path, usize, walker = self.path, self.declared, self.walker
+        assert usize is not None
+        if stop is None:  # declared; checked again as data arrives
+            walker.check_growth(path, usize, self.end - self.start)
+        try:
+            while self.pos < self.end:
+                if stop is not None and self.produced >= stop:
+                    return None
+                piece = self.blob.read_at(self.pos, min(BLOCK, self.end - self.pos))
+                self.pos += len(piece)
+                out = self.decompress(piece)
+                if out:
+                    self.produced += len(out)
+                    walker.grew(path, self.produced, self.pos - self.start, len(out))
+                    if self.produced > usize:
+                        return Failed(path, CorruptDataError(
+                            f"entry holds more than the {usize} bytes its header declares",
+                            path=path, format="zip"))
+                    self.checksum = zlib.crc32(out, self.checksum)
+                    self.chunks.append(out)
+        except (ValueError, RuntimeError, EOFError, lzma.LZMAError) as exc:
+            return Failed(path, CorruptDataError(f"compressed data is damaged ({exc})",
+                                                 path=path, format="zip"))
+        if self.produced != usize:
+            return Failed(path, TruncatedError(
+                f"entry ends after {self.produced} of the {usize} bytes its header declares",
+                path=path, format="zip"))
+        if self.checksum != self.crc:
+            return Failed(path, ChecksumError(
+                f"stored CRC {self.crc:#010x} does not match the data ({self.checksum:#010x})",
+                path=path, format="zip"))
+        self.done = True
+        return None
