@@ -45,7 +45,7 @@ class Entry:
 
     path: str
     size: int
-    _loader: Callable[[], bytes] | None = field(default=None, repr=False)
+    _loader: Callable[[], bytes | memoryview] | None = field(default=None, repr=False)
     _data: bytes | memoryview | None = field(default=None, repr=False)
     _head: bytes | None = field(default=None, repr=False)
     nested_note: str | None = field(default=None, repr=False)

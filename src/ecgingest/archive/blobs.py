@@ -22,18 +22,17 @@ class Blob:
     """
 
     def __init__(self, label: str, *, path: str | None = None, data: bytes | None = None,
-                 stream: IO[bytes] | None = None, volumes: list[str] | None = None,
-                 prefix: bytes = b"") -> None:
+                 stream: IO[bytes] | GrowingSpool | None = None,
+                 volumes: list[str] | None = None) -> None:
         self.label = label
         self.path = path
         self.data = data
         self.stream = stream
         self.volumes = volumes
-        self.prefix = prefix  # bytes already taken from a non-seekable stream
-        self.seekable_stream = bool(stream is not None and not prefix
+        self.seekable_stream = bool(stream is not None
                                     and getattr(stream, "seekable", lambda: False)())
         # A seekable stream may start the archive after bytes the caller already read.
-        self.base = stream.tell() if self.seekable_stream else 0
+        self.base = stream.tell() if stream is not None and self.seekable_stream else 0
 
     @property
     def random_access(self) -> bool:
@@ -75,7 +74,6 @@ class Callbacks:
         self.blob = blob
         self.pos = 0
         self.view = memoryview(blob.data) if blob.data is not None else None
-        self.pending = blob.prefix
         self.base = blob.base
         self.buffer = ctypes.create_string_buffer(BLOCK)
         self.error: BaseException | None = None
@@ -86,8 +84,6 @@ class Callbacks:
         try:
             if self.view is not None:
                 chunk = self.view[self.pos:self.pos + BLOCK]
-            elif self.pending:
-                chunk, self.pending = self.pending[:BLOCK], self.pending[BLOCK:]
             else:
                 assert self.blob.stream is not None
                 if self.blob.seekable_stream:  # others (the ZIP fallback) may seek it too

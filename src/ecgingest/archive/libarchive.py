@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["walk_libarchive", "LibarchiveBytes"]
 
 
-def _decode_name(entry_p: int, index: int) -> str:
+def _decode_name(entry_p: ctypes.c_void_p, index: int) -> str:
     """The entry name as text, independent of the process locale (UTF-8 first)."""
     raw_utf8 = _la.entry_pathname_utf8(entry_p)
     if raw_utf8 is not None:
