@@ -28,6 +28,7 @@ from ecgingest.errors import (
     EcgIngestError,
     LimitExceededError,
     TruncatedError,
+    UnsafeEntryError,
     UnsupportedFeatureError,
 )
 from ecgingest.limits import ByteBudget, Limits
@@ -663,3 +664,74 @@ def test_entry_bytes_handed_out_are_read_only(name):
                     assert data.readonly
                     with pytest.raises(TypeError):
                         data[:1] = b"x"
+
+
+# -- names that collide, records at nesting depth: reported, never silent --------------
+
+
+def _dup_zip(first: str, second: str) -> bytes:
+    import warnings
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about a duplicate name
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(first, b"first")
+            zf.writestr(second, b"second")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data", [
+    _tar({"a/100.dat": b"first", "a//100.dat": b"second"}),
+    _tar({"a/100.dat": b"first", "a/./100.dat": b"second"}),
+    _dup_zip("a/100.dat", "a\\100.dat"),
+    _dup_zip("a/100.dat", "a/100.dat"),
+], ids=["double-slash", "dot", "backslash", "same-name-twice"])
+def test_second_entry_with_the_same_normalised_name_is_reported_not_swapped_in(data):
+    files, skipped, failed = walk(data)
+    assert files == {"a/100.dat": hashlib.sha256(b"first").hexdigest()}  # the first stays
+    assert len(failed) == 1 and not failed[0].fatal and not skipped
+    error = failed[0].error
+    assert isinstance(error, UnsafeEntryError)
+    assert "a/100.dat" in str(error) and "only the first" in str(error)
+    result = ecgingest.ingest(data)
+    assert len(result.errors) == 1 and isinstance(result.errors[0].error, UnsafeEntryError)
+
+
+def test_duplicate_signal_file_in_an_archive_is_an_error_next_to_the_record():
+    header = b"rec 1 250 4\nrec.dat 16 200 16 0 0 0 0 I\n"
+    first, second = bytes([1, 0, 2, 0, 3, 0, 4, 0]), bytes([9, 0, 9, 0, 9, 0, 9, 0])
+    data = _tar({"d/rec.hea": header, "d/rec.dat": first, "d//rec.dat": second})
+    result = ecgingest.ingest(data)
+    assert [r.signals[0].digital.tolist() for r in result.records] == [[1, 2, 3, 4]]
+    assert [e.paths for e in result.errors] == [("d//rec.dat",)]
+
+
+def test_nested_archive_that_does_not_open_is_reported_with_why():
+    broken = b"\x1f\x8b" + bytes(300)  # gzip magic, nothing behind it
+    result = ecgingest.ingest(_tar({"in.tar.gz": broken}), limits=Limits(max_nesting=1))
+    assert [s.path for s in result.skipped] == ["in.tar.gz"]
+    assert "does not open" in result.skipped[0].reason
+
+
+def test_nested_archive_holding_no_files_is_reported():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("only/a/folder/", b"")
+    result = ecgingest.ingest(_tar({"empty.zip": buf.getvalue()}),
+                              limits=Limits(max_nesting=1))
+    assert [(s.path, "holds no files" in s.reason) for s in result.skipped] == [
+        ("empty.zip", True)]
+
+
+def test_nesting_deeper_than_the_hard_bound_is_reported_not_a_recursion_error():
+    from ecgingest.archive.walker import MAX_DEPTH
+
+    data = _zip({"core.txt": b"x"})
+    for level in range(MAX_DEPTH + 3):
+        data = _zip({f"level{level}.zip": data})
+    result = ecgingest.ingest(data, limits=Limits(max_nesting=10_000))
+    assert not result.errors and not result.records
+    assert len(result.skipped) == 1
+    assert f"more than {MAX_DEPTH} deep" in result.skipped[0].reason
+    assert result.skipped[0].path.count(".zip/") == MAX_DEPTH
