@@ -324,6 +324,16 @@ def test_big_entry_no_format_claims_is_skipped_without_reading_it_in_full(kind):
     assert not entries[0].in_memory and budget.total <= _PROBE
 
 
+@pytest.fixture
+def pass_over_every_unclaimed_entry(monkeypatch):
+    """Small unclaimed entries are passed over too (not only those beyond SMALL_ENTRY or
+    KEEP_UNCLAIMED), so that small archives exercise the second pass."""
+    from ecgingest.archive import walker
+
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+
+
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
 @pytest.mark.parametrize("kind", ARCHIVERS)
 def test_signal_files_before_their_headers_are_read_in_a_second_pass(kind):
     """.dat entries come first and no format claims them: passed over, then extracted
@@ -341,6 +351,7 @@ def test_signal_files_before_their_headers_are_read_in_a_second_pass(kind):
     assert [s.path for s in result.skipped] == ["set/device.log"]
 
 
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
 def test_records_asked_for_out_of_archive_order_are_all_extracted():
     """The header of directory b comes first, so b's signal file (after a's) is
     extracted before a's: the second pass starts over and still finds both."""
@@ -356,6 +367,7 @@ def test_records_asked_for_out_of_archive_order_are_all_extracted():
         np.testing.assert_array_equal(by_name["b1"].signals[0].digital, refb[0])
 
 
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
 @pytest.mark.parametrize("kind", ["tar", "tar-gz"])
 def test_one_way_tar_stream_keeps_what_it_read_for_the_second_pass(kind):
     header, dat, ref = _wfdb_record("s1", seed=5)
@@ -365,6 +377,7 @@ def test_one_way_tar_stream_keeps_what_it_read_for_the_second_pass(kind):
     np.testing.assert_array_equal(result.records[0].signals[0].digital, ref[0])
 
 
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
 def test_the_ratio_limit_applies_to_a_signal_file_read_in_the_second_pass():
     header = b"z1 1 250 2000000\nz1.dat 16 200 16 0 0 0 0 I\n"
     zeros = bytes(4_000_000)  # expands about 1000:1
@@ -390,3 +403,19 @@ def test_real_rar4_entry_of_241_mb_text_is_skipped_not_decompressed():
         with open_upload(path, limits, budget) as upload:
             assert len(list(upload.entries())) == 1
         assert budget.total <= _PROBE
+
+
+def test_small_unclaimed_entries_come_in_memory_within_the_keep_bound(monkeypatch):
+    """Below SMALL_ENTRY an unclaimed entry is read at once (its bytes were decompressed
+    anyway) while KEEP_UNCLAIMED allows; past the bound, entries are passed over."""
+    from ecgingest.archive import walker
+
+    header, dat, _ = _wfdb_record("k1")
+    members = [(f"d{i}/k1.dat", dat) for i in range(4)] + [("big.log", _big_text(3 << 20))]
+    data = build("zip-deflate", members)
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 2 * len(dat) + 1)
+    limits = Limits()
+    with open_upload(data, limits, ByteBudget(limits)) as upload:
+        kept = [(e.path, e.in_memory) for e in upload.entries()]
+    assert kept == [("d0/k1.dat", True), ("d1/k1.dat", True), ("d2/k1.dat", False),
+                    ("d3/k1.dat", False), ("big.log", False)]

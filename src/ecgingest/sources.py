@@ -111,9 +111,11 @@ class Entry:
         self._loader = None
 
     def release(self) -> None:
-        """Drop cached bytes of an entry that can be read again (files on disk)."""
+        """Drop cached bytes of an entry that can be read again (files on disk, archive
+        entries read on demand): holding it then costs no memory until it is used."""
         if self._loader is not None:
             self._data = None
+            self._head = None
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:

@@ -94,6 +94,7 @@ class _Rar4Bytes:
         self.heads = heads
         self.declared: int | None = int(info.file_size)
         self.data = b""
+        self.head: bytes | None = None  # libarchive's first bytes, served while they suffice
         self.done = False
         self.failure: Failed | None = None
 
@@ -113,11 +114,12 @@ class _Rar4Bytes:
             return self.failure
         declared = self.declared
         assert declared is not None
-        if stop is not None and declared > stop and not self.data:
-            head = self.heads.get(self.raw)
-            if head is not None and len(head) >= stop:
-                self.data = head[:stop]
-                self.walker.grew(self.path, stop, None, stop)
+        if stop is not None and declared > stop:
+            if self.head is None:
+                self.head = self.heads.get(self.raw) or b""
+            if len(self.head) >= stop:
+                self.walker.grew(self.path, stop, None, stop - len(self.data))
+                self.data = self.head[:stop]
                 return None
         self.failure = self._read_all(declared)
         return self.failure

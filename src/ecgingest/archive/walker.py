@@ -5,15 +5,20 @@ entry through :class:`Walker`, hands it the entry's bytes as an
 :class:`EntryBytes` and accounts the bytes it produces there, so limits, name
 rules and the decision what to read are the same whatever library decodes.
 
-What is read: the first :data:`~ecgingest.formats._base.PROBE_BYTES` of an
-entry decide. An entry a single-file format claims (or an archive inside the
-archive) is read in full at once; any other entry is handed out deferred
-(:meth:`Entry.deferred <ecgingest.sources.Entry.deferred>`): its prefix, and
-a loader that reads it in full only if a multi-file record (a WFDB header of
-its directory, perhaps later in the archive) uses it. The loader walks the
-archive a second time and extracts just the entries asked for; a second walk
-that is still open goes on forward, so entries asked for in archive order cost
-one extra pass in all. An entry nothing uses is never decompressed in full.
+What is read: a look at an entry's first bytes decides (archive magic, then
+the sniffers, which read at most :data:`~ecgingest.formats._base.PROBE_BYTES`
+and usually a few hundred bytes; the entry is decompressed only that far). An
+entry a single-file format claims (or an archive inside the archive) is read
+in full at once. An entry nothing claims is read in full at once only while
+it is small (:data:`SMALL_ENTRY`, its bytes were decompressed anyway) and the
+walk has handed out few such bytes (:data:`KEEP_UNCLAIMED`); any other is
+handed out deferred (:meth:`Entry.deferred <ecgingest.sources.Entry.deferred>`):
+its first bytes, and a loader that reads it in full only if a multi-file
+record (a WFDB header of its directory, perhaps later in the archive) uses it.
+The loader walks the archive a second time and extracts just the entries
+asked for; a second walk still open goes on forward, so entries asked for in
+archive order cost one extra pass in all. An entry nothing uses is never
+decompressed in full, and limits apply to every entry read in full.
 """
 
 from __future__ import annotations
@@ -33,11 +38,21 @@ from .libarchive import walk_libarchive
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
-__all__ = ["Walker", "EntryBytes", "walk_kind", "MAX_DEPTH"]
+__all__ = ["Walker", "EntryBytes", "walk_kind", "MAX_DEPTH", "SMALL_ENTRY", "KEEP_UNCLAIMED"]
 
 MAX_DEPTH = 32
 """Archives inside archives opened at most, whatever ``Limits.max_nesting`` says
 (deeper ones are reported like those beyond the limit: never a RecursionError)."""
+
+
+SMALL_ENTRY = 1 << 20
+"""Entries up to this size that no format claims are read in full at once while
+:data:`KEEP_UNCLAIMED` allows: a decompressor produces them in one or a few blocks
+anyway (libarchive's ZIP reader inflates 256 KiB at a time), so a later second pass
+would cost a second decompression for nothing."""
+KEEP_UNCLAIMED = 256 << 20
+"""Bytes of unclaimed entries one walk hands out in memory; beyond, every unclaimed
+entry is passed over after its first bytes and read again only if a record uses it."""
 
 
 class EntryBytes(Protocol):
@@ -82,6 +97,7 @@ class Walker:
         self.names: dict[str, str] = {}  # normalised path -> the raw name that first had it
         self.arena = Arena()  # entry bytes: all released when the upload is done
         self.count = 0  # entry headers classified so far (a stable index across passes)
+        self.kept = 0  # bytes of unclaimed entries handed out in memory
         self.sevenzip_from: int | None = None
         """Index from which libarchive handed a 7-Zip archive to the liblzma path."""
         # second passes
@@ -150,7 +166,7 @@ class Walker:
     def grew(self, path: str, produced: int, compressed: int | None, added: int) -> None:
         """Account ``added`` new bytes of an entry now ``produced`` long (limits are fatal)."""
         self.check_growth(path, produced, compressed)
-        if self.target is not None:  # a second pass: the first counted the entry's prefix
+        if self.target is not None:  # a second pass: the first counted the entry's head
             added = max(0, produced - max(produced - added, self._counted))
         self.budget.add_bytes(path, added)
 
@@ -163,19 +179,23 @@ class Walker:
             yield Skipped(path, "")  # hands control back to the fetcher
             return
         index = self.count
-        failed = data.fill(PROBE_BYTES if self.can_defer else None)
-        if failed is None and not data.complete:
-            held = data.held()
-            head, counted = bytes(held[:PROBE_BYTES]), len(held)
+        failed = data.fill(HEAD_BYTES if self.can_defer else None)
+        if failed is None and not data.complete and data.declared is not None:
             size = data.declared
-            if size is not None and not self._wanted_now(path, size, head):
+            wanted, failed = self._wanted_now(path, size, data)
+            if (failed is None and not wanted and size <= SMALL_ENTRY
+                    and self.kept + size <= KEEP_UNCLAIMED):
+                failed = data.fill(None)  # small: its bytes were decompressed already
+                self.kept += len(data.held())
+            elif failed is None and not wanted:
                 failed = data.skip_rest()
-                if failed is not None:
-                    yield failed
+                if failed is None:
+                    held = data.held()
+                    head = bytes(held[:PROBE_BYTES])
+                    yield Entry.deferred(path, size, head,
+                                         lambda: self._load(index, path, len(head)))
                     return
-                yield Entry.deferred(path, size, head,
-                                     lambda: self._load(index, path, counted))
-                return
+        if failed is None and not data.complete:
             failed = data.fill(None)
         if failed is not None:
             yield failed
@@ -186,13 +206,23 @@ class Walker:
     def can_defer(self) -> bool:
         return self.kind is not None and self.blob is not None
 
-    def _wanted_now(self, path: str, size: int, head: bytes) -> bool:
-        """Whether an entry must be read in full now: a format claims it, or it is an
-        archive to open (a look at its first bytes decides)."""
-        if archive_kind(head[:HEAD_BYTES]) is not None:
-            return True
-        name = path.rsplit("/", 1)[-1]
-        return detect(Probe(name, size, lambda n: head[:n])) is not None
+    def _wanted_now(self, path: str, size: int, data: EntryBytes) -> tuple[bool, Failed | None]:
+        """Whether an entry must be read in full now: it is an archive to open, or a
+        format claims it. The sniffers' look decides: the entry is decompressed only
+        as far as they read (at most PROBE_BYTES), which is what the entry keeps."""
+        if archive_kind(bytes(data.held()[:HEAD_BYTES])) is not None:
+            return True, None
+        failure: list[Failed] = []
+
+        def read_head(n: int) -> bytes:
+            if not failure:
+                failed = data.fill(n)
+                if failed is not None:
+                    failure.append(failed)
+            return bytes(data.held()[:n])
+
+        claimed = detect(Probe(path.rsplit("/", 1)[-1], size, read_head)) is not None
+        return claimed, failure[0] if failure else None
 
     def _load(self, index: int, path: str, counted: int) -> bytes | memoryview:
         """All bytes of entry ``index`` (a deferred one), from a second pass."""
