@@ -281,9 +281,16 @@ def _wfdb_record(name: str, samples: int = 30_000, seed: int = 0) -> tuple[bytes
     signal file larger than what content detection looks at."""
     rng = np.random.default_rng(seed)
     digital = rng.integers(-2000, 2000, size=(samples, 2), dtype=np.int16)
-    header = (f"{name} 2 250 {samples}\n{name}.dat 16 200 16 0 0 0 0 I\n"
-              f"{name}.dat 16 200 16 0 0 0 0 II\n").encode()
-    return header, digital.astype("<i2").tobytes(), digital.T
+    return _header(name, digital), digital.astype("<i2").tobytes(), digital.T
+
+
+def _header(name: str, digital: np.ndarray) -> bytes:
+    """A WFDB header for (samples x signals) int16 in one format-16 file, checksums right."""
+    lines = [f"{name} {digital.shape[1]} 250 {digital.shape[0]}"]
+    for i, column in enumerate(digital.T):
+        check = int(column.astype(np.int64).sum()) % 65536
+        lines.append(f"{name}.dat 16 200 16 0 {column[0]} {check} 0 lead{i}")
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _py7zr(members: list[tuple[str, bytes]]) -> bytes:
