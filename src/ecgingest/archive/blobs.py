@@ -121,13 +121,10 @@ class Callbacks:
         return self.view is not None or self.blob.seekable_stream
 
 
-class BlobFile(io.RawIOBase):
-    """Read-only seekable file object over a :class:`Blob`, for py7zr's header reader."""
+class _ReadOnlyFile(io.RawIOBase):
+    """A read-only seekable file object: subclasses say how long it is and read at a place."""
 
-    def __init__(self, blob: Blob) -> None:
-        self.blob = blob
-        self.pos = 0
-        self.length = blob.size()
+    pos = 0
 
     def readable(self) -> bool:
         return True
@@ -138,19 +135,40 @@ class BlobFile(io.RawIOBase):
     def tell(self) -> int:
         return self.pos
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = max(0, {0: 0, 1: self.pos, 2: self.length}[whence] + offset)
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: -1}[whence]
+        self.pos = max(0, (self._length() if base < 0 else base) + offset)
         return self.pos
 
-    def readinto(self, b) -> int:
-        data = self.blob.read_at(self.pos, len(b))
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        n = self._read_into(self.pos, b)
+        self.pos += n
+        return n
+
+    def _length(self) -> int:
+        raise NotImplementedError
+
+    def _read_into(self, offset: int, b: memoryview) -> int:
+        raise NotImplementedError
+
+
+class BlobFile(_ReadOnlyFile):
+    """Read-only seekable file object over a :class:`Blob`, for py7zr's header reader."""
+
+    def __init__(self, blob: Blob) -> None:
+        self.blob = blob
+        self.length = blob.size()
+
+    def _length(self) -> int:
+        return self.length
+
+    def _read_into(self, offset: int, b: memoryview) -> int:
+        data = self.blob.read_at(offset, len(b))
         b[:len(data)] = data
-        self.pos += len(data)
         return len(data)
 
 
-
-class GrowingSpool(io.RawIOBase):
+class GrowingSpool(_ReadOnlyFile):
     """A one-way stream made seekable: what was read is kept in a temporary file.
 
     Reads past what was kept pull more from the stream, so the first pass over
@@ -166,7 +184,6 @@ class GrowingSpool(io.RawIOBase):
         self.file = tempfile.TemporaryFile(prefix="ecgingest-", suffix=".spool")
         self.file.write(head)
         self.length = len(head)
-        self.pos = 0
         self.ended = False
 
     def _pull(self, end: int | None) -> None:
@@ -183,28 +200,14 @@ class GrowingSpool(io.RawIOBase):
             self.file.seek(0, os.SEEK_END)
             self.file.write(chunk)
 
-    def readable(self) -> bool:
-        return True
+    def _length(self) -> int:
+        self._pull(None)
+        return self.length
 
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == os.SEEK_END:
-            self._pull(None)
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.length}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        self._pull(self.pos + len(b))
-        self.file.seek(self.pos)
-        n = self.file.readinto(b)
-        self.pos += n
-        return n
+    def _read_into(self, offset: int, b: memoryview) -> int:
+        self._pull(offset + len(b))
+        self.file.seek(offset)
+        return self.file.readinto(b)
 
     def close(self) -> None:
         self.file.close()

@@ -25,7 +25,8 @@ from .sevenzip import walk_7z_fallback
 from .zip import ZipFallback
 
 if TYPE_CHECKING:
-    from .walker import EntryBytes, Walker
+    from .entrybytes import EntryBytes
+    from .walker import Walker
 
 __all__ = ["walk_libarchive", "LibarchiveBytes"]
 

@@ -10,6 +10,7 @@ from ..formats._base import PROBE_BYTES
 from ..sources import Entry, Failed, Skipped
 from . import _libarchive as _la
 from .blobs import Blob
+from .entrybytes import Produced
 from .libarchive import prefixes
 
 if TYPE_CHECKING:
@@ -79,12 +80,13 @@ class _Prefixes:
             close()
 
 
-class _Rar4Bytes:
+class _Rar4Bytes(Produced):
     """One RAR 4 entry: its first bytes from libarchive when that is all the walker asks
     for, else all of them from ``rars`` (which produces whole entries only)."""
 
     def __init__(self, archive: Any, info: Any, path: str, raw: str, csize: int,
                  walker: Walker, heads: _Prefixes) -> None:
+        super().__init__(int(info.file_size))
         self.archive = archive
         self.info = info
         self.path = path
@@ -92,26 +94,15 @@ class _Rar4Bytes:
         self.csize = csize
         self.walker = walker
         self.heads = heads
-        self.declared: int | None = int(info.file_size)
         self.data = b""
         self.head: bytes | None = None  # libarchive's first bytes, served while they suffice
-        self.done = False
-        self.failure: Failed | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.done
 
     def held(self) -> bytes:
         return self.data
 
-    def skip_rest(self) -> Failed | None:
-        return None  # nothing to decode through: the next entry is reached directly
-
-    def fill(self, stop: int | None) -> Failed | None:
-        if self.failure is not None or self.done or (stop is not None
-                                                     and len(self.data) >= stop):
-            return self.failure
+    def _produce(self, stop: int | None) -> Failed | None:
+        if stop is not None and len(self.data) >= stop:
+            return None
         declared = self.declared
         assert declared is not None
         if stop is not None and declared > stop:
@@ -121,8 +112,7 @@ class _Rar4Bytes:
                 self.walker.grew(self.path, stop, None, stop - len(self.data))
                 self.data = self.head[:stop]
                 return None
-        self.failure = self._read_all(declared)
-        return self.failure
+        return self._read_all(declared)
 
     def _read_all(self, declared: int) -> Failed | None:
         import rars

@@ -24,6 +24,7 @@ from ..errors import (
 from ..sources import Entry, Failed, Skipped
 from . import _liblzma as _lzma
 from .blobs import BLOCK, Blob, BlobFile
+from .entrybytes import Produced
 
 if TYPE_CHECKING:
     from .walker import Walker
@@ -76,13 +77,13 @@ class _7zFolder:
         return _7zMember(self, size, path, crc, shown)
 
 
-class _7zMember:
+class _7zMember(Produced):
     """One file of a folder, produced on request; :meth:`drain` decodes past the rest."""
 
     def __init__(self, folder: _7zFolder, size: int, path: str | None, crc: int | None,
                  shown: str) -> None:
+        super().__init__(size)
         self.folder = folder
-        self.declared: int | None = size
         self.path = path
         self.crc = crc
         self.shown = shown
@@ -90,12 +91,6 @@ class _7zMember:
         self.produced = 0
         self.checksum = 0
         self.start_in = folder.decoder.total_in
-        self.done = False
-        self.failure: Failed | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.done
 
     def held(self) -> bytes:
         return bytes(self.buf)
@@ -111,14 +106,11 @@ class _7zMember:
             return self.fill(None)
         return None
 
-    def fill(self, stop: int | None) -> Failed | None:
-        if self.failure is None and not self.done:
-            error = self._fill(stop)
-            if error is not None:
-                self.failure = Failed(self.shown, error)
-        return self.failure
+    def _produce(self, stop: int | None) -> Failed | None:
+        error = self._decode(stop)
+        return Failed(self.shown, error) if error is not None else None
 
-    def _fill(self, stop: int | None) -> EcgIngestError | None:
+    def _decode(self, stop: int | None) -> EcgIngestError | None:
         folder = self.folder
         size = self.declared
         assert size is not None

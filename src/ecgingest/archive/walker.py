@@ -24,7 +24,6 @@ decompressed in full, and limits apply to every entry read in full.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from .._arena import Arena
 from ..detect import detect, probe_of
@@ -33,12 +32,13 @@ from ..formats._base import PROBE_BYTES, Probe
 from ..limits import ByteBudget, Limits
 from ..sources import Entry, Failed, Skipped, normalise_entry_name
 from .blobs import Blob
+from .entrybytes import EntryBytes
 from .kinds import HEAD_BYTES, KIND_NAMES, archive_kind
 from .libarchive import walk_libarchive
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
-__all__ = ["Walker", "EntryBytes", "walk_kind", "MAX_DEPTH", "SMALL_ENTRY", "KEEP_UNCLAIMED"]
+__all__ = ["Walker", "walk_kind", "MAX_DEPTH", "SMALL_ENTRY", "KEEP_UNCLAIMED"]
 
 MAX_DEPTH = 32
 """Archives inside archives opened at most, whatever ``Limits.max_nesting`` says
@@ -53,28 +53,6 @@ would cost a second decompression for nothing."""
 KEEP_UNCLAIMED = 256 << 20
 """Bytes of unclaimed entries one walk hands out in memory; beyond, every unclaimed
 entry is passed over after its first bytes and read again only if a record uses it."""
-
-
-class EntryBytes(Protocol):
-    """The bytes of the entry a reader is positioned on, produced on request."""
-
-    declared: int | None
-    """The size the archive declares (None: not stored)."""
-
-    def fill(self, stop: int | None) -> Failed | None:
-        """Produce bytes until ``stop`` are held in all (None: to the end of the entry),
-        checking limits as they arrive; a :class:`Failed` when the entry is damaged."""
-
-    @property
-    def complete(self) -> bool:
-        """True once the entry's end was reached (and its checks passed)."""
-
-    def held(self) -> bytes | memoryview:
-        """The bytes produced so far (all of them once ``complete``)."""
-
-    def skip_rest(self) -> Failed | None:
-        """Move past the rest of an entry that is not read now (a reader that must
-        decode through it anyway reports its damage here)."""
 
 
 class Walker:

@@ -22,6 +22,7 @@ from ..errors import (
 )
 from ..sources import Failed
 from .blobs import BLOCK, Blob, MiB
+from .entrybytes import Produced
 
 if TYPE_CHECKING:
     from .walker import Walker
@@ -157,12 +158,13 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, local: int) -> tuple[int,
     return usize, csize, local
 
 
-class _ZipMember:
+class _ZipMember(Produced):
     """One member's bytes through our decoder, produced on request (limits per block)."""
 
     def __init__(self, blob: Blob, walker: Walker, path: str,
                  decompress: Callable[[bytes], bytes], start: int, csize: int, usize: int,
                  crc: int) -> None:
+        super().__init__(usize)
         self.blob = blob
         self.walker = walker
         self.path = path
@@ -170,32 +172,17 @@ class _ZipMember:
         self.start = start
         self.end = start + csize
         self.pos = start
-        self.declared: int | None = usize
         self.crc = crc
         self.chunks: list[bytes] = []
         self.produced = 0
         self.checksum = 0
-        self.done = False
-        self.failure: Failed | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.done
 
     def held(self) -> bytes:
         if len(self.chunks) > 1:
             self.chunks = [b"".join(self.chunks)]
         return self.chunks[0] if self.chunks else b""
 
-    def skip_rest(self) -> Failed | None:
-        return None  # nothing to decode through: the next entry is reached directly
-
-    def fill(self, stop: int | None) -> Failed | None:
-        if self.failure is None and not self.done:
-            self.failure = self._fill(stop)
-        return self.failure
-
-    def _fill(self, stop: int | None) -> Failed | None:
+    def _produce(self, stop: int | None) -> Failed | None:
         path, usize, walker = self.path, self.declared, self.walker
         assert usize is not None
         if stop is None:  # declared; checked again as data arrives
