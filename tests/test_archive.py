@@ -143,6 +143,18 @@ def test_every_shared_fixture_yields_exactly_its_manifest_entries_and_sha256(fol
     _check_good_row(folder, name, row)
 
 
+@requires_shared
+@pytest.mark.parametrize("folder,name,row", _good_rows(shared_dir()))
+def test_every_shared_fixture_entry_read_in_a_second_pass_has_its_manifest_sha256(
+        folder, name, row, monkeypatch):
+    """Every unclaimed entry passed over after its first bytes, then read in full when
+    asked for (a second pass over the archive, or rars for RAR 4): the same bytes."""
+    from ecgingest.archive import walker
+
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+    _check_good_row(folder, name, row)
+
+
 def _evil_rows() -> list:
     rows = []
     for folder in (LOCAL, shared_dir()):
@@ -729,3 +741,29 @@ def test_nesting_deeper_than_the_hard_bound_is_reported_not_a_recursion_error():
     assert len(result.skipped) == 1
     assert f"more than {MAX_DEPTH} deep" in result.skipped[0].reason
     assert result.skipped[0].path.count(".zip/") == MAX_DEPTH
+
+
+def _rec001_rows() -> list:
+    rows = []
+    for folder in (LOCAL, shared_dir()):
+        if folder is None:
+            continue
+        for name, row in sorted(manifest_rows(folder).items()):
+            if "rec001.dat" in row["files"] and not name.startswith("evil-"):
+                rows.append(pytest.param(folder / name, id=f"{folder.name}/{name}"))
+    return rows
+
+
+@pytest.mark.parametrize("path", _rec001_rows())
+def test_every_reader_extracts_a_passed_over_signal_file_in_a_second_pass(path, monkeypatch):
+    """libarchive, the Deflate64 and LZMA ZIP path, the 7-Zip liblzma path and rars:
+    with every unclaimed entry passed over, the record is the one read at once."""
+    from ecgingest.archive import walker
+
+    at_once = ecgingest.ingest(str(path))
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+    second = ecgingest.ingest(str(path))
+    assert not second.errors and [r.name for r in second.records] == ["rec001"]
+    for got, want in zip(second.records[0].signals, at_once.records[0].signals):
+        assert got.digital.tolist() == want.digital.tolist()
+    assert [s.path for s in second.skipped] == [s.path for s in at_once.skipped]

@@ -45,7 +45,7 @@ def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudge
             label = upload.path
             blob = Blob(label, data=bytes(upload.read()))
     walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
-    return Upload(label, entries=walker.walk)
+    return Upload(label, entries=walker.walk, close=walker.close)
 
 
 def nested_in_directory(entry: Entry, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
@@ -74,14 +74,15 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
         stream.seek(-len(head), os.SEEK_CUR)
         blob = Blob(label, stream=stream)
         walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
-        return Upload(label, entries=walker.walk), b""
+        return Upload(label, entries=walker.walk, close=walker.close), b""
     if kind not in SEEKING_KINDS:
         # read as it arrives, and kept in a temporary file so that a second pass can
         # extract entries a record turns out to need
         kept = GrowingSpool(stream, head, limits.max_total_size, label)
         blob = Blob(label, stream=kept)
         walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
-        return Upload(label, entries=walker.walk, close=kept.close), b""
+        return Upload(label, entries=walker.walk,
+                      close=lambda: (walker.close(), kept.close())), b""
     spool = tempfile.NamedTemporaryFile(prefix="ecgingest-", suffix=".spool", delete=False)
     try:
         with spool:
@@ -104,7 +105,7 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
     blob = Blob(label, path=spool.name)
     walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
     return Upload(label, entries=walker.walk,
-                  close=lambda: _unlink_quietly(spool.name)), b""
+                  close=lambda: (walker.close(), _unlink_quietly(spool.name))), b""
 
 
 def _unlink_quietly(path: str) -> None:

@@ -85,6 +85,12 @@ class Walker:
         self._counted = 0
         self._fetcher: _Fetcher | None = None
 
+    def close(self) -> None:
+        """End a second pass still open (its reader and file): the upload is done."""
+        if self._fetcher is not None:
+            self._fetcher.close()
+            self._fetcher = None
+
     def walk(self) -> Iterator[Entry | Skipped | Failed]:
         assert self.kind is not None and self.blob is not None
         return walk_kind(self.kind, self.blob, self)
