@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from ..errors import ArchiveError, LimitExceededError
@@ -82,7 +82,7 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
         blob = Blob(label, stream=kept)
         walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
         return Upload(label, entries=walker.walk,
-                      close=lambda: (walker.close(), kept.close())), b""
+                      close=_then(walker.close, kept.close)), b""
     spool = tempfile.NamedTemporaryFile(prefix="ecgingest-", suffix=".spool", delete=False)
     try:
         with spool:
@@ -105,7 +105,17 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
     blob = Blob(label, path=spool.name)
     walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
     return Upload(label, entries=walker.walk,
-                  close=lambda: (walker.close(), _unlink_quietly(spool.name))), b""
+                  close=_then(walker.close, lambda: _unlink_quietly(spool.name))), b""
+
+
+def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    """Both clean-ups, the second even when the first fails."""
+    def close() -> None:
+        try:
+            first()
+        finally:
+            second()
+    return close
 
 
 def _unlink_quietly(path: str) -> None:
