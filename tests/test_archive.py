@@ -767,3 +767,20 @@ def test_every_reader_extracts_a_passed_over_signal_file_in_a_second_pass(path, 
     for got, want in zip(second.records[0].signals, at_once.records[0].signals):
         assert got.digital.tolist() == want.digital.tolist()
     assert [s.path for s in second.skipped] == [s.path for s in at_once.skipped]
+
+
+def test_7z_liblzma_entry_passed_over_keeps_the_bytes_its_look_read(monkeypatch):
+    """The liblzma path decodes through a passed-over file to reach the next one; the
+    entry still holds its first bytes, so detecting it again reads nothing more."""
+    from ecgingest.archive import walker
+
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+    limits = Limits()
+    budget = ByteBudget(limits)
+    with open_upload(str(LOCAL / _ARM64), limits, budget) as upload:
+        entries = {e.path: e for e in upload.entries() if isinstance(e, Entry)}
+    blob = entries["blob.bin"]
+    assert not blob.in_memory
+    head = blob.head(256)
+    assert not blob.in_memory and len(head) == 256
+    assert budget.total < 4096  # the looks, nothing more

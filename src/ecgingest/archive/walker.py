@@ -172,12 +172,12 @@ class Walker:
                 failed = data.fill(None)  # small: its bytes were decompressed already
                 self.kept += len(data.held())
             elif failed is None and not wanted:
+                held = data.held()  # what the look read (and the budget counted)
+                head, counted = bytes(held[:PROBE_BYTES]), len(held)
                 failed = data.skip_rest()
                 if failed is None:
-                    held = data.held()
-                    head = bytes(held[:PROBE_BYTES])
                     yield Entry.deferred(path, size, head,
-                                         lambda: self._load(index, path, len(head)))
+                                         lambda: self._load(index, path, counted))
                     return
         if failed is None and not data.complete:
             failed = data.fill(None)
