@@ -28,6 +28,7 @@ from ecgingest.errors import (
     EcgIngestError,
     LimitExceededError,
     TruncatedError,
+    UnsafeEntryError,
     UnsupportedFeatureError,
 )
 from ecgingest.limits import ByteBudget, Limits
@@ -87,7 +88,10 @@ def walk(source, limits: Limits | None = None) -> tuple[dict, list, list]:
         try:
             for item in upload.entries():
                 if isinstance(item, Entry):
-                    files[item.path] = hashlib.sha256(item.read()).hexdigest()
+                    try:  # an entry first seen by its prefix is read in full here
+                        files[item.path] = hashlib.sha256(item.read()).hexdigest()
+                    except EcgIngestError as exc:
+                        failed.append(Failed(item.path, exc))
                 elif isinstance(item, Skipped):
                     skipped.append(item)
                 else:
@@ -136,6 +140,18 @@ def test_local_fixture_yields_exactly_its_manifest_entries(folder, name, row):
 @requires_shared
 @pytest.mark.parametrize("folder,name,row", _good_rows(shared_dir()))
 def test_every_shared_fixture_yields_exactly_its_manifest_entries_and_sha256(folder, name, row):
+    _check_good_row(folder, name, row)
+
+
+@requires_shared
+@pytest.mark.parametrize("folder,name,row", _good_rows(shared_dir()))
+def test_every_shared_fixture_entry_read_in_a_second_pass_has_its_manifest_sha256(
+        folder, name, row, monkeypatch):
+    """Every unclaimed entry passed over after its first bytes, then read in full when
+    asked for (a second pass over the archive, or rars for RAR 4): the same bytes."""
+    from ecgingest.archive import walker
+
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
     _check_good_row(folder, name, row)
 
 
@@ -557,14 +573,14 @@ def test_7z_arm64_damaged_packed_data_is_a_typed_error_per_entry():
 
 
 def test_7z_arm64_crc_mismatch_is_a_checksum_error(monkeypatch):
-    from ecgingest import archive as archive_mod
+    from ecgingest.archive import sevenzip as archive_mod
 
-    real = archive_mod._7zFolder.read
+    real = archive_mod._7zFolder.member
 
     def forged_crc(self, size, path, crc, shown):  # each file's stored CRC, one bit off
         return real(self, size, path, None if crc is None else crc ^ 1, shown)
 
-    monkeypatch.setattr(archive_mod._7zFolder, "read", forged_crc)
+    monkeypatch.setattr(archive_mod._7zFolder, "member", forged_crc)
     files, _, failed = walk((LOCAL / _ARM64).read_bytes())
     assert not files
     assert len(failed) == 4 and all(isinstance(f.error, ChecksumError) for f in failed)
@@ -589,7 +605,9 @@ def _7z_rows() -> list:
 def test_7z_liblzma_path_reads_every_chain_it_claims_and_refuses_the_rest(folder, name):
     """The ARM64 path read from the first entry on: LZMA/LZMA2 with one filter
     decode to the manifest's bytes; other coders fail each entry, typed."""
-    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+    from ecgingest.archive.blobs import Blob as _Blob
+    from ecgingest.archive.sevenzip import walk_7z_fallback as _walk_7z_fallback
+    from ecgingest.archive.walker import Walker as _Walker
 
     limits = Limits()
     walker = _Walker(name, limits, ByteBudget(limits), 0, "")
@@ -616,7 +634,9 @@ def test_7z_liblzma_path_skips_links_and_keeps_empty_files(tmp_path):
     file, read through the ARM64 path from its first entry."""
     import py7zr
 
-    from ecgingest.archive import _Blob, _walk_7z_fallback, _Walker
+    from ecgingest.archive.blobs import Blob as _Blob
+    from ecgingest.archive.sevenzip import walk_7z_fallback as _walk_7z_fallback
+    from ecgingest.archive.walker import Walker as _Walker
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "rec.dat").write_bytes(bytes(range(256)) * 40)
@@ -650,3 +670,117 @@ def test_entry_bytes_handed_out_are_read_only(name):
                     assert data.readonly
                     with pytest.raises(TypeError):
                         data[:1] = b"x"
+
+
+# -- names that collide, records at nesting depth: reported, never silent --------------
+
+
+def _dup_zip(first: str, second: str) -> bytes:
+    import warnings
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about a duplicate name
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(first, b"first")
+            zf.writestr(second, b"second")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data", [
+    _tar({"a/100.dat": b"first", "a//100.dat": b"second"}),
+    _tar({"a/100.dat": b"first", "a/./100.dat": b"second"}),
+    _dup_zip("a/100.dat", "a\\100.dat"),
+    _dup_zip("a/100.dat", "a/100.dat"),
+], ids=["double-slash", "dot", "backslash", "same-name-twice"])
+def test_second_entry_with_the_same_normalised_name_is_reported_not_swapped_in(data):
+    files, skipped, failed = walk(data)
+    assert files == {"a/100.dat": hashlib.sha256(b"first").hexdigest()}  # the first stays
+    assert len(failed) == 1 and not failed[0].fatal and not skipped
+    error = failed[0].error
+    assert isinstance(error, UnsafeEntryError)
+    assert "a/100.dat" in str(error) and "only the first" in str(error)
+    result = ecgingest.ingest(data)
+    assert len(result.errors) == 1 and isinstance(result.errors[0].error, UnsafeEntryError)
+
+
+def test_duplicate_signal_file_in_an_archive_is_an_error_next_to_the_record():
+    header = b"rec 1 250 4\nrec.dat 16 200 16 0 0 0 0 I\n"
+    first, second = bytes([1, 0, 2, 0, 3, 0, 4, 0]), bytes([9, 0, 9, 0, 9, 0, 9, 0])
+    data = _tar({"d/rec.hea": header, "d/rec.dat": first, "d//rec.dat": second})
+    result = ecgingest.ingest(data)
+    assert [r.signals[0].digital.tolist() for r in result.records] == [[1, 2, 3, 4]]
+    assert [e.paths for e in result.errors] == [("d//rec.dat",)]
+
+
+def test_nested_archive_that_does_not_open_is_reported_with_why():
+    broken = b"\x1f\x8b" + bytes(300)  # gzip magic, nothing behind it
+    result = ecgingest.ingest(_tar({"in.tar.gz": broken}), limits=Limits(max_nesting=1))
+    assert [s.path for s in result.skipped] == ["in.tar.gz"]
+    assert "does not open" in result.skipped[0].reason
+
+
+def test_nested_archive_holding_no_files_is_reported():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("only/a/folder/", b"")
+    result = ecgingest.ingest(_tar({"empty.zip": buf.getvalue()}),
+                              limits=Limits(max_nesting=1))
+    assert [(s.path, "holds no files" in s.reason) for s in result.skipped] == [
+        ("empty.zip", True)]
+
+
+def test_nesting_deeper_than_the_hard_bound_is_reported_not_a_recursion_error():
+    from ecgingest.archive.walker import MAX_DEPTH
+
+    data = _zip({"core.txt": b"x"})
+    for level in range(MAX_DEPTH + 3):
+        data = _zip({f"level{level}.zip": data})
+    result = ecgingest.ingest(data, limits=Limits(max_nesting=10_000))
+    assert not result.errors and not result.records
+    assert len(result.skipped) == 1
+    assert f"more than {MAX_DEPTH} deep" in result.skipped[0].reason
+    assert result.skipped[0].path.count(".zip/") == MAX_DEPTH
+
+
+def _rec001_rows() -> list:
+    rows = []
+    for folder in (LOCAL, shared_dir()):
+        if folder is None:
+            continue
+        for name, row in sorted(manifest_rows(folder).items()):
+            if "rec001.dat" in row["files"] and not name.startswith("evil-"):
+                rows.append(pytest.param(folder / name, id=f"{folder.name}/{name}"))
+    return rows
+
+
+@pytest.mark.parametrize("path", _rec001_rows())
+def test_every_reader_extracts_a_passed_over_signal_file_in_a_second_pass(path, monkeypatch):
+    """libarchive, the Deflate64 and LZMA ZIP path, the 7-Zip liblzma path and rars:
+    with every unclaimed entry passed over, the record is the one read at once."""
+    from ecgingest.archive import walker
+
+    at_once = ecgingest.ingest(str(path))
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+    second = ecgingest.ingest(str(path))
+    assert not second.errors and [r.name for r in second.records] == ["rec001"]
+    for got, want in zip(second.records[0].signals, at_once.records[0].signals):
+        assert got.digital.tolist() == want.digital.tolist()
+    assert [s.path for s in second.skipped] == [s.path for s in at_once.skipped]
+
+
+def test_7z_liblzma_entry_passed_over_keeps_the_bytes_its_look_read(monkeypatch):
+    """The liblzma path decodes through a passed-over file to reach the next one; the
+    entry still holds its first bytes, so detecting it again reads nothing more."""
+    from ecgingest.archive import walker
+
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+    limits = Limits()
+    budget = ByteBudget(limits)
+    with open_upload(str(LOCAL / _ARM64), limits, budget) as upload:
+        entries = {e.path: e for e in upload.entries() if isinstance(e, Entry)}
+    blob = entries["blob.bin"]
+    assert not blob.in_memory
+    head = blob.head(256)
+    assert not blob.in_memory and len(head) == 256
+    assert budget.total < 4096  # the looks, nothing more

@@ -20,7 +20,7 @@ from ecgingest.errors import EcgIngestError
 from ecgingest.limits import ByteBudget, Limits
 from ecgingest.sources import Entry
 from ecgingest.uploads import open_upload
-from test_ingest_archives import WRITERS, build
+from test_ingest_archives import WRITERS, _header, build
 
 _PART = st.text(alphabet="abcXYZ019_-. é日", min_size=1, max_size=6).filter(
     lambda p: p.strip(". ") == p and p not in (".", ".."))
@@ -122,3 +122,37 @@ def test_nested_archives_round_trip_under_their_entry_path_when_allowed(outer, i
     expected.update({f"{inner_name}/{name}": hashlib.sha256(body).hexdigest()
                      for name, body in inner})
     assert got == expected
+
+
+def _record(name: str, seed: int) -> tuple[bytes, bytes, list]:
+    """A small two-signal format-16 WFDB record: header, signal file, samples per signal."""
+    import numpy as np
+
+    digital = np.random.default_rng(seed).integers(-900, 900, size=(700, 2), dtype=np.int16)
+    return _header(name, digital), digital.astype("<i2").tobytes(), digital.T.tolist()
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(range(5)), kind=st.sampled_from(["zip-deflate", "tar-gz", "tar"]),
+       keep=st.sampled_from([0, None]))
+def test_records_come_out_the_same_whatever_the_entry_order(order, kind, keep):
+    """Signal files before or after their headers, records of two directories
+    interleaved, a junk entry anywhere; with every unclaimed entry passed over
+    (keep=0: each signal file comes from a second pass) or kept at once."""
+    from ecgingest.archive import walker
+
+    h1, d1, ref1 = _record("p1", 1)
+    h2, d2, ref2 = _record("p2", 2)
+    members = [("x/p1.hea", h1), ("x/p1.dat", d1), ("y/p2.dat", d2), ("y/p2.hea", h2),
+               ("x/notes.txt", b"log line\n" * 300)]
+    data = build(kind, [members[i] for i in order])
+    saved = walker.KEEP_UNCLAIMED
+    walker.KEEP_UNCLAIMED = saved if keep is None else keep
+    try:
+        result = ecgingest.ingest(data)
+    finally:
+        walker.KEEP_UNCLAIMED = saved
+    assert not result.errors
+    got = {r.name: [s.digital.tolist() for s in r.signals] for r in result.records}
+    assert got == {"p1": ref1, "p2": ref2}
+    assert [s.path for s in result.skipped] == ["x/notes.txt"]

@@ -26,11 +26,14 @@ import ecgingest
 from conftest import FIXTURES, OneWayStream, corpus_dir, requires_corpus
 from ecgingest.errors import (
     EcgIngestError,
+    LimitExceededError,
     MissingFileError,
     OverrideError,
     SkippedEntriesError,
     UnsupportedFormatError,
 )
+from ecgingest.limits import ByteBudget, Limits
+from ecgingest.uploads import open_upload
 
 WRITERS = ["zip-store", "zip-deflate", "zip-bzip2", "zip-lzma", "tar", "tar-gz", "tar-bz2",
            "tar-xz", "tar-zst", "tar-lz4", "7z-lzma2", "7z-lzma1", "7z-bzip2", "7z-deflate",
@@ -266,3 +269,160 @@ def test_override_wins_in_every_record_and_the_file_value_is_kept():
         assert record.metadata.file_values["patient_gender"] == "MALE"
         assert record.metadata.patient_birth_date == plain[0].metadata.patient_birth_date
         assert "patient_birth_date" not in record.metadata.overridden
+
+
+# -- entries no format claims: a look at their first bytes, a full read only when used --
+
+_PROBE = 64 * 1024
+
+
+def _wfdb_record(name: str, samples: int = 30_000, seed: int = 0) -> tuple[bytes, bytes, np.ndarray]:
+    """A two-signal format-16 WFDB record (header, signal file, digital samples), its
+    signal file larger than what content detection looks at."""
+    rng = np.random.default_rng(seed)
+    digital = rng.integers(-2000, 2000, size=(samples, 2), dtype=np.int16)
+    return _header(name, digital), digital.astype("<i2").tobytes(), digital.T
+
+
+def _header(name: str, digital: np.ndarray) -> bytes:
+    """A WFDB header for (samples x signals) int16 in one format-16 file, checksums right."""
+    lines = [f"{name} {digital.shape[1]} 250 {digital.shape[0]}"]
+    for i, column in enumerate(digital.T):
+        check = int(column.astype(np.int64).sum()) % 65536
+        lines.append(f"{name}.dat 16 200 16 0 {column[0]} {check} 0 lead{i}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _py7zr(members: list[tuple[str, bytes]]) -> bytes:
+    py7zr = pytest.importorskip("py7zr")
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as archive:
+        for name, data in members:
+            archive.writestr(data, name)
+    return out.getvalue()
+
+
+def _big_text(size: int) -> bytes:
+    line = b"2026-08-22 12:00:00 INFO device log line, nothing to see here\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+ARCHIVERS = ["zip-deflate", "tar", "tar-gz", "tar-zst", "7z-lzma2", "py7zr"]
+
+
+def _archive(kind: str, members: list[tuple[str, bytes]]) -> bytes:
+    return _py7zr(members) if kind == "py7zr" else build(kind, members)
+
+
+@pytest.mark.parametrize("kind", ARCHIVERS)
+def test_big_entry_no_format_claims_is_skipped_without_reading_it_in_full(kind):
+    """4 MiB of log text expands 1000:1: read in full it would break the ratio limit
+    (and max_entry_size); looked at, it is a skipped entry like any other."""
+    data = _archive(kind, [("notes/device.log", _big_text(4 << 20))])
+    limits = Limits(max_entry_size=1 << 20, ratio_grace=256 << 10)
+    result = ecgingest.ingest(data, limits=limits)
+    assert not result.errors and not result.records
+    assert [s.path for s in result.skipped] == ["notes/device.log"]
+    assert "matches no format" in result.skipped[0].reason
+    budget = ByteBudget(limits)  # what the walk decompressed: the first bytes only
+    with open_upload(data, limits, budget) as upload:
+        entries = list(upload.entries())
+    assert [e.path for e in entries] == ["notes/device.log"]
+    assert not entries[0].in_memory and budget.total <= _PROBE
+
+
+@pytest.fixture
+def pass_over_every_unclaimed_entry(monkeypatch):
+    """Small unclaimed entries are passed over too (not only those beyond SMALL_ENTRY or
+    KEEP_UNCLAIMED), so that small archives exercise the second pass."""
+    from ecgingest.archive import walker
+
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 0)
+
+
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
+@pytest.mark.parametrize("kind", ARCHIVERS)
+def test_signal_files_before_their_headers_are_read_in_a_second_pass(kind):
+    """.dat entries come first and no format claims them: passed over, then extracted
+    once the headers after them name them; a big unused entry is never read."""
+    h1, d1, ref1 = _wfdb_record("r1", seed=1)
+    h2, d2, ref2 = _wfdb_record("r2", seed=2)
+    members = [("set/r1.dat", d1), ("set/r2.dat", d2), ("set/device.log", _big_text(1 << 20)),
+               ("set/r1.hea", h1), ("set/r2.hea", h2)]
+    result = ecgingest.ingest(_archive(kind, members), limits=Limits(ratio_grace=256 << 10))
+    assert not result.errors
+    assert [r.name for r in result.records] == ["r1", "r2"]
+    for record, ref in zip(result.records, (ref1, ref2)):
+        for signal, expected in zip(record.signals, ref):
+            np.testing.assert_array_equal(signal.digital, expected)
+    assert [s.path for s in result.skipped] == ["set/device.log"]
+
+
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
+def test_records_asked_for_out_of_archive_order_are_all_extracted():
+    """The header of directory b comes first, so b's signal file (after a's) is
+    extracted before a's: the second pass starts over and still finds both."""
+    ha, da, refa = _wfdb_record("a1", seed=3)
+    hb, db, refb = _wfdb_record("b1", seed=4)
+    members = [("a/a1.dat", da), ("b/b1.dat", db), ("b/b1.hea", hb), ("a/a1.hea", ha)]
+    for kind in ("tar-gz", "zip-deflate"):
+        result = ecgingest.ingest(build(kind, members))
+        assert not result.errors
+        assert sorted(r.name for r in result.records) == ["a1", "b1"]
+        by_name = {r.name: r for r in result.records}
+        np.testing.assert_array_equal(by_name["a1"].signals[1].digital, refa[1])
+        np.testing.assert_array_equal(by_name["b1"].signals[0].digital, refb[0])
+
+
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
+@pytest.mark.parametrize("kind", ["tar", "tar-gz"])
+def test_one_way_tar_stream_keeps_what_it_read_for_the_second_pass(kind):
+    header, dat, ref = _wfdb_record("s1", seed=5)
+    data = build(kind, [("s1.dat", dat), ("s1.hea", header)])
+    result = ecgingest.ingest(io.BufferedReader(OneWayStream(data)))
+    assert not result.errors and [r.name for r in result.records] == ["s1"]
+    np.testing.assert_array_equal(result.records[0].signals[0].digital, ref[0])
+
+
+@pytest.mark.usefixtures("pass_over_every_unclaimed_entry")
+def test_the_ratio_limit_applies_to_a_signal_file_read_in_the_second_pass():
+    header = b"z1 1 250 2000000\nz1.dat 16 200 16 0 0 0 0 I\n"
+    zeros = bytes(4_000_000)  # expands about 1000:1
+    data = build("zip-deflate", [("z1.dat", zeros), ("z1.hea", header)])
+    result = ecgingest.ingest(data, limits=Limits(ratio_grace=1 << 20))
+    assert not result.records
+    assert len(result.errors) == 1 and result.errors[0].paths[0] == "z1.hea"
+    error = result.errors[0].error
+    assert isinstance(error, LimitExceededError) and error.limit == "max_ratio"
+    assert ecgingest.read(data)[0].name == "z1"  # under the default grace it reads
+
+
+def test_real_rar4_entry_of_241_mb_text_is_skipped_not_decompressed():
+    folder = os.environ.get("ECGINGEST_ARCHIVES")
+    if not folder:
+        pytest.skip("set ECGINGEST_ARCHIVES to the shared archive fixtures")
+    path = str(Path(folder) / "rar4-ppmd-lz-switch-big.rar")
+    for limits in (Limits(), Limits(max_ratio=5000)):
+        result = ecgingest.ingest(path, limits=limits)
+        assert not result.errors and not result.records
+        assert [s.path for s in result.skipped] == ["ppmd_lzss_conversion_test.txt"]
+        budget = ByteBudget(limits)
+        with open_upload(path, limits, budget) as upload:
+            assert len(list(upload.entries())) == 1
+        assert budget.total <= _PROBE
+
+
+def test_small_unclaimed_entries_come_in_memory_within_the_keep_bound(monkeypatch):
+    """Below SMALL_ENTRY an unclaimed entry is read at once (its bytes were decompressed
+    anyway) while KEEP_UNCLAIMED allows; past the bound, entries are passed over."""
+    from ecgingest.archive import walker
+
+    header, dat, _ = _wfdb_record("k1")
+    members = [(f"d{i}/k1.dat", dat) for i in range(4)] + [("big.log", _big_text(3 << 20))]
+    data = build("zip-deflate", members)
+    monkeypatch.setattr(walker, "KEEP_UNCLAIMED", 2 * len(dat) + 1)
+    limits = Limits()
+    with open_upload(data, limits, ByteBudget(limits)) as upload:
+        kept = [(e.path, e.in_memory) for e in upload.entries()]
+    assert kept == [("d0/k1.dat", True), ("d1/k1.dat", True), ("d2/k1.dat", False),
+                    ("d3/k1.dat", False), ("big.log", False)]

@@ -123,6 +123,7 @@ class _Walk:
         if fmt is not None:
             self.decode_single(item, fmt)
             return
+        item.release()  # detection is done: a re-readable entry waits here without its bytes
         self.groups.setdefault(item.directory, {})[item.name] = item
         multi = anchor_format(item.name)
         if multi is not None:

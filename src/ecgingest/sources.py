@@ -51,7 +51,7 @@ class Entry:
 
     path: str
     size: int
-    _loader: Callable[[], bytes] | None = field(default=None, repr=False)
+    _loader: Callable[[], bytes | memoryview] | None = field(default=None, repr=False)
     _data: bytes | memoryview | None = field(default=None, repr=False)
     _head: bytes | None = field(default=None, repr=False)
     nested_note: str | None = field(default=None, repr=False)
@@ -59,7 +59,29 @@ class Entry:
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
+        """An entry whose bytes are already in memory."""
         return cls(path, len(data), _data=data)
+
+    @classmethod
+    def deferred(cls, path: str, size: int, head: bytes,
+                 load: Callable[[], bytes | memoryview]) -> Entry:
+        """An entry of which only the first bytes are held; ``load`` reads all of them.
+
+        Archives hand out entries no format claimed this way: ``head`` serves
+        content detection, and the whole entry is read only if a record uses it.
+        """
+        return cls(path, size, _loader=load, _head=bytes(head))
+
+    @property
+    def disk_path(self) -> Path | None:
+        """The file on disk that holds exactly this entry's bytes (None: in memory or
+        inside an archive)."""
+        return None
+
+    @property
+    def in_memory(self) -> bool:
+        """True when all the bytes are held (reading them costs nothing)."""
+        return self._data is not None
 
     @property
     def name(self) -> str:
@@ -95,9 +117,11 @@ class Entry:
         self._loader = None
 
     def release(self) -> None:
-        """Drop cached bytes of an entry that can be read again (files on disk)."""
+        """Drop cached bytes of an entry that can be read again (files on disk, archive
+        entries read on demand): holding it then costs no memory until it is used."""
         if self._loader is not None:
             self._data = None
+            self._head = None
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
@@ -171,6 +195,10 @@ class _FileEntry(Entry):
         super().__init__(path, size, _loader=self._load)
         self._file = file
         self._budget = budget
+
+    @property
+    def disk_path(self) -> Path | None:
+        return self._file
 
     def _open(self) -> io.BufferedReader:
         """The file opened for reading, refused unless it is a regular file.

@@ -24,15 +24,10 @@ from typing import IO, Union, cast
 import numpy as np
 
 from .._ext import edf as _kernel
-<<<<<<< HEAD
 from .._memory import block_views
-from ..errors import HeaderError, TruncatedError
-from ..record import Annotation, Metadata, Record, new_signal
-=======
 from ..errors import EcgIngestError, HeaderError, TruncatedError
 from ..limits import Limits
 from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
->>>>>>> edfetc
 from ._base import DecodeContext, Probe, SingleFileFormat
 
 __all__ = ["FORMAT", "EdfFormat", "EdfHeader", "EdfSignalHeader", "read_edf_header", "sniff"]

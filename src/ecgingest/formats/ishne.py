@@ -17,8 +17,8 @@ from typing import Any, cast
 import numpy as np
 
 from .._ext import ishne as _k
-from .._ext.scale import aligned_empty
 from .._ext.scp import crc16 as _crc16
+from .._memory import aligned_empty
 from ..errors import ChecksumError, EcgIngestError, HeaderError, TruncatedError
 from ..record import (
     Annotation,

@@ -9,6 +9,7 @@ each return code and decides.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from ctypes import POINTER, c_char_p, c_int, c_int64, c_longlong, c_size_t, c_void_p, c_wchar_p
 
 from libarchive import ffi as _ffi
@@ -99,8 +100,9 @@ class _Utf8Locale:
     """
 
     def __init__(self) -> None:
-        self._locale = None
-        self._uselocale = None
+        self._locale: int | None = None
+        self._previous: int | None = None
+        self._uselocale: Callable[[int | None], int | None] | None = None
         self._active = False
         try:
             import locale
@@ -130,13 +132,13 @@ class _Utf8Locale:
         """False where the process locale is UTF-8 already: callers skip the switch."""
         return self._active
 
-    def __enter__(self):
-        if self._active:
+    def __enter__(self) -> _Utf8Locale:
+        if self._uselocale is not None:
             self._previous = self._uselocale(self._locale)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._active:
+        if self._uselocale is not None:
             self._uselocale(self._previous)
 
 
