@@ -11,6 +11,7 @@ from ._base import Format, MultiFileFormat, SingleFileFormat
 from .cdelta import FORMAT as _cdelta
 from .edf import FORMAT as _edf
 from .kardia import FORMAT as _kardia
+from .muse import FORMAT as _muse
 from .scp import FORMAT as _scp
 from .wfdb import FORMAT as _wfdb
 
@@ -21,6 +22,7 @@ FORMATS: tuple[Format, ...] = (
     _scp,
     _cdelta,
     _kardia,
+    _muse,
     _wfdb,
 )
 
