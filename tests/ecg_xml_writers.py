@@ -194,3 +194,74 @@ def outcomes(raw: bytes, tmp_path: Path, name: str, intact: bytes | None = None,
                        for r in result.records), "the intact record was lost"
         found.append(result)
     return found
+
+
+# --------------------------------------------------------------------------- Philips
+
+
+def philips_document(leads: dict[str, np.ndarray], *, version: str = "1.04",
+                     rate: int = 500, resolution: float = 5.0, start_date: str = "2010-01-19",
+                     start_time: str = "15:19:22", last_name: str = "ZZDEMO",
+                     statements: Sequence[tuple[str, str]] = (),
+                     repbeats: dict[str, np.ndarray] | None = None, repbeat_rate: int = 1000,
+                     repbeat_resolution: float = 2.5, encoding: str | None = None,
+                     compression: str = "XLI", slots: int = 16) -> bytes:
+    """A SierraECG 1.03 or PhilipsECG 1.04 document; ``leads`` are the stored values
+    (residuals for III, aVR, aVL, aVF: see ``xli_encoder.residuals``)."""
+    from xli_encoder import encode_leads
+
+    labels = list(leads)
+    n = len(next(iter(leads.values())))
+    duration = n * 1000 // rate
+    if compression == "XLI":
+        raw = encode_leads([leads[label] for label in labels], slots=slots)
+    else:
+        raw = b"".join(np.asarray(leads[label], dtype="<i2").tobytes() for label in labels)
+    text = base64.encodebytes(raw).decode("ascii")
+    if version == "1.03":
+        doctype = "SierraECG"
+        signal = (f"<samplingrate>{rate}</samplingrate>"
+                  f"<signalresolution>{resolution}</signalresolution>"
+                  "<acquisitiontype>STD-12</acquisitiontype>"
+                  f"<numberchannelsallocated>{len(labels)}</numberchannelsallocated>")
+        flag = "True" if compression == "XLI" else "False"
+        parsed = (f'<parsedwaveforms compressflag="{flag}" compressmethod="XLI" '
+                  f'dataencoding="Base64" durationperchannel="{duration}" '
+                  f'nbitspersample="16">{text}</parsedwaveforms>')
+    else:
+        doctype = "PhilipsECG"
+        signal = (f"<samplingrate>{rate}</samplingrate><resolution>{resolution}</resolution>"
+                  "<acquisitiontype>10-WIRE</acquisitiontype>")
+        parsed = (f'<parsedwaveforms dataencoding="Base64" compression="{compression}" '
+                  f'numberofleads="{len(labels)}" leadlabels="{" ".join(labels)}" '
+                  f'durationperchannel="{duration}" samplespersecond="{rate}" '
+                  f'resolution="{resolution}">{text}</parsedwaveforms>')
+    beats = ""
+    if repbeats:
+        items = []
+        for label, values in repbeats.items():
+            data = base64.encodebytes(np.asarray(values, dtype="<i2").tobytes()).decode("ascii")
+            inner = (f'<waveform duration="{len(values)}">{data}</waveform>'
+                     if version != "1.03" else data)
+            items.append(f'<repbeat leadname="{label}">{inner}</repbeat>')
+        beats = (f'<repbeats dataencoding="Base64" samplespersec="{repbeat_rate}" '
+                 f'resolution="{repbeat_resolution}" repbeatmethod="mean">'
+                 + "".join(items) + "</repbeats>")
+    stmts = "".join(f"<statement><statementcode/><leftstatement>{escape(left)}</leftstatement>"
+                    f"<rightstatement>{escape(right)}</rightstatement></statement>"
+                    for left, right in statements)
+    body = (
+        '<restingecgdata xmlns="http://www3.medical.philips.com">'
+        f"<documentinfo><documenttype>{doctype}</documenttype>"
+        f"<documentversion>{version}</documentversion></documentinfo>"
+        f'<dataacquisition date="{start_date}" time="{start_time}">'
+        '<machine machineid="EKG1" detaildescription="Philips">PageWriter Touch</machine>'
+        f"<signalcharacteristics>{signal}</signalcharacteristics></dataacquisition>"
+        "<patient><generalpatientdata><patientid>9999</patientid><name>"
+        f"<lastname>{escape(last_name)}</lastname><firstname>ADULT</firstname></name>"
+        "<age><years>50</years></age><sex>Female</sex></generalpatientdata></patient>"
+        '<interpretations><interpretation date="2010-01-19" time="15:19:22">'
+        "<globalmeasurements><heartrate>84</heartrate><qtint>352</qtint></globalmeasurements>"
+        f"<mdsignatureline>Unconfirmed Diagnosis</mdsignatureline>{stmts}</interpretation>"
+        f"</interpretations><waveforms>{parsed}{beats}</waveforms></restingecgdata>")
+    return encode_document(body, encoding)

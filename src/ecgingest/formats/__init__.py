@@ -10,8 +10,10 @@ from __future__ import annotations
 from ._base import Format, MultiFileFormat, SingleFileFormat
 from .cdelta import FORMAT as _cdelta
 from .edf import FORMAT as _edf
+from .hl7aecg import FORMAT as _hl7aecg
 from .kardia import FORMAT as _kardia
 from .muse import FORMAT as _muse
+from .philips import FORMAT as _philips
 from .scp import FORMAT as _scp
 from .wfdb import FORMAT as _wfdb
 
@@ -23,6 +25,8 @@ FORMATS: tuple[Format, ...] = (
     _cdelta,
     _kardia,
     _muse,
+    _hl7aecg,
+    _philips,
     _wfdb,
 )
 
