@@ -7,6 +7,7 @@ from __future__ import annotations
 import resource
 import warnings
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -156,3 +157,24 @@ def test_any_text_after_an_xml_start_ends_in_an_element_or_a_typed_error(text):
             _xml.parse(data, DecodeContext("muse"))
         except EcgIngestError:
             pass
+
+
+def test_xml_of_no_ecg_format_is_skipped_with_a_reason_and_costs_nothing_else():
+    import io
+    import zipfile
+
+    from ecg_xml_writers import muse_document
+
+    intact = muse_document({label: np.arange(5, dtype=np.int16)
+                            for label in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.xml", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>')
+        archive.writestr("RestingECG.xml", b"<AnnotatedECGx/>")
+        archive.writestr("ecg.xml", intact)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        result = ecgingest.ingest(buffer.getvalue())
+    assert [r.format for r in result.records] == ["muse"]
+    assert sorted(s.path for s in result.skipped) == ["RestingECG.xml", "notes.xml"]
+    assert all(s.reason for s in result.skipped) and not result.errors

@@ -36,7 +36,7 @@ from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, require
 
 __all__ = ["parse", "root_element", "RepresentativeBeats", "MAX_DEPTH", "local_name",
-           "child", "child_text", "children", "parse_number", "signal", "narrowest"]
+           "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
 """Element nesting libxml2 allows without its ``huge`` option (deeper is an error)."""
@@ -192,21 +192,25 @@ def local_name(element: Any) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
+def _namespace(element: Any) -> str:
+    """``{uri}`` of an element's tag ('' without a namespace): its children share it in
+    every format read here (a default namespace on the root)."""
+    tag = element.tag
+    return tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
+
+
 def child(element: Any, name: str) -> Any:
-    """The first child element of this local name (any namespace), or None."""
+    """The first child element of this local name (in its parent's namespace), or None."""
     if element is None:
         return None
-    for item in element:
-        if local_name(item) == name:
-            return item
-    return None
+    return element.find(_namespace(element) + name)
 
 
 def children(element: Any, name: str) -> list[Any]:
-    """Every child element of this local name (any namespace), in file order."""
+    """Every child element of this local name (in its parent's namespace), in file order."""
     if element is None:
         return []
-    return [item for item in element if local_name(item) == name]
+    return element.findall(_namespace(element) + name)
 
 
 def child_text(element: Any, *path: str) -> str | None:
@@ -217,6 +221,19 @@ def child_text(element: Any, *path: str) -> str | None:
             return None
     text = (element.text or "").strip()
     return text or None
+
+
+def texts(element: Any) -> dict[str, str]:
+    """Local name -> stripped text of every child element (the first of each name), in
+    one pass: what a flat block of values (a MUSE ``LeadData``) is read through."""
+    out: dict[str, str] = {}
+    if element is None:
+        return out
+    for item in element:
+        tag = item.tag
+        if isinstance(tag, str):
+            out.setdefault(tag.rpartition("}")[2], (item.text or "").strip())
+    return out
 
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")

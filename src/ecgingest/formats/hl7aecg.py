@@ -260,23 +260,27 @@ def _metadata(root: Any, series: Any, ctx: DecodeContext) -> Metadata:
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
+def _tag(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
+_ANNOTATION, _CODE, _VALUE = _tag("annotation"), _tag("code"), _tag("value")
+_BOUNDARY_CODES = f"{_tag('support')}/{_tag('supportingROI')}/{_tag('component')}/" \
+                  f"{_tag('boundary')}"
+
+
 def _annotations(root: Any) -> list[dict[str, Any]]:
     """Every ``annotation`` in document order: code, value (PQ, CE or text), depth, and
     the lead it applies to (its own region of interest's, else its nearest ancestor's)."""
     out: list[dict[str, Any]] = []
     leads: dict[Any, str | None] = {}
-    for element in root.iter(f"{{{NAMESPACE}}}annotation"):
-        code = child(element, "code")
+    for element in root.iter(_ANNOTATION):
+        code = element.find(_CODE)
         item: dict[str, Any] = {"code": None if code is None else code.get("code")}
-        depth, parent, lead, inherited = 0, element.getparent(), None, None
-        while parent is not None:
-            if _xml.local_name(parent) == "annotation":
-                if depth == 0:
-                    inherited = leads.get(parent)
-                depth += 1
-            parent = parent.getparent()
-        item["depth"] = depth
-        value = child(element, "value")
+        ancestors = list(element.iterancestors(_ANNOTATION))
+        item["depth"] = len(ancestors)
+        inherited = leads.get(ancestors[0]) if ancestors else None
+        value = element.find(_VALUE)
         if value is not None:
             kind = (value.get(_XSI_TYPE) or "").rpartition(":")[2]
             item["value_type"] = kind
@@ -290,24 +294,22 @@ def _annotations(root: Any) -> list[dict[str, Any]]:
                     item["display_name"] = value.get("displayName")
             else:
                 item["value"] = (value.text or "").strip()
-        support = child(element, "support")
-        roi = child(support, "supportingROI")
-        for component in children(roi, "component"):
-            boundary = child(component, "boundary")
-            bcode = child(boundary, "code")
-            code_value = None if bcode is None else bcode.get("code") or ""
-            if code_value and code_value.startswith("MDC_ECG_LEAD"):
+        lead = None
+        for boundary in element.iterfind(_BOUNDARY_CODES):
+            bcode = boundary.find(_CODE)
+            code_value = "" if bcode is None else bcode.get("code") or ""
+            if code_value.startswith("MDC_ECG_LEAD"):
                 lead = lead_label(code_value)
-            elif boundary is not None:
-                bvalue = child(boundary, "value")
-                low, low_unit = _quantity(child(bvalue, "low"))
-                high, high_unit = _quantity(child(bvalue, "high"))
-                if low is not None or high is not None:
-                    item["onset"], item["offset"] = low, high
-                    item["time_unit"] = low_unit or high_unit
+                continue
+            bvalue = boundary.find(_VALUE)
+            low, low_unit = _quantity(child(bvalue, "low"))
+            high, high_unit = _quantity(child(bvalue, "high"))
+            if low is not None or high is not None:
+                item["onset"], item["offset"] = low, high
+                item["time_unit"] = low_unit or high_unit
         lead = lead or inherited
-        leads[element] = lead
         if lead is not None:
+            leads[element] = lead
             item["lead"] = lead
         out.append(item)
     return out

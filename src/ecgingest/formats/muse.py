@@ -47,7 +47,7 @@ _UNITS = {"MICROVOLTS": "uV", "MILLIVOLTS": "mV", "VOLTS": "V"}
 _GENDERS = {"MALE": "MALE", "FEMALE": "FEMALE"}
 _DATE = re.compile(r"(\d{1,2})[-/](\d{1,2})[-/](\d{4})")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
 
 #: RestingECGMeasurements element -> key of the shared measurement model.
 MEASUREMENT_KEYS: dict[str, str] = {
@@ -177,27 +177,27 @@ class _Lead:
     __slots__ = ("label", "samples", "units_per_bit", "units", "data", "crc", "bytes")
 
     def __init__(self, element: Any, index: int, what: str, ctx: DecodeContext) -> None:
-        self.label = child_text(element, "LeadID") or f"lead {index + 1}"
-        count = parse_number(child_text(element, "LeadSampleCountTotal"))
-        nbytes = parse_number(child_text(element, "LeadByteCountTotal"))
-        size = parse_number(child_text(element, "LeadSampleSize"))
+        values = _xml.texts(element)
+        self.label = values.get("LeadID") or f"lead {index + 1}"
+        count = parse_number(values.get("LeadSampleCountTotal"))
+        nbytes = parse_number(values.get("LeadByteCountTotal"))
+        size = parse_number(values.get("LeadSampleSize"))
         if size not in (None, 2):
             ctx.fail(CorruptDataError, f"{what} lead {self.label}: LeadSampleSize {size} "
                      "(only 2-byte samples are written by MUSE)", field="LeadSampleSize")
-        upb = parse_number(child_text(element, "LeadAmplitudeUnitsPerBit"))
+        upb = parse_number(values.get("LeadAmplitudeUnitsPerBit"))
         if upb is None or not upb > 0:
             ctx.deviation(f"{what} lead {self.label}: LeadAmplitudeUnitsPerBit missing or "
                           "not positive; 1 assumed", field="LeadAmplitudeUnitsPerBit")
             upb = 1.0
         self.units_per_bit = float(upb)
-        unit = child_text(element, "LeadAmplitudeUnits") or "MICROVOLTS"
+        unit = values.get("LeadAmplitudeUnits") or "MICROVOLTS"
         self.units = _UNITS.get(unit.upper(), unit)
         self.samples = count if isinstance(count, int) and count >= 0 else None
         self.bytes = nbytes if isinstance(nbytes, int) and nbytes >= 0 else None
-        crc = parse_number(child_text(element, "LeadDataCRC32"))
+        crc = parse_number(values.get("LeadDataCRC32"))
         self.crc = crc if isinstance(crc, int) else None
-        data = child(element, "WaveFormData")
-        self.data = None if data is None else (data.text or "")
+        self.data = values.get("WaveFormData") if "WaveFormData" in values else None
 
 
 def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
@@ -207,7 +207,7 @@ def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
     except binascii.Error as exc:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 "
                  f"({exc})", field="WaveFormData")
-    if not set(text.translate(None, b" \t\r\n")) <= _B64_ALPHABET:
+    if text.translate(None, _B64_ALPHABET):
         ctx.deviation(f"{what} lead {lead.label}: WaveFormData holds characters outside "
                       "base64; they were skipped", cls=CorruptDataError, field="WaveFormData")
     if lead.crc is not None:

@@ -305,6 +305,7 @@ def _interpretations(root: Any) -> list[dict[str, Any]]:
             text = " ".join(t for t in (left, right) if t)
             if text:
                 statements.append({"sequence": len(statements) + 1, "text": text,
+                                   "left": left, "right": right,
                                    "code": child_text(statement, "statementcode")})
         signature = (child_text(interp, "mdsignatureline") or "").lower()
         when = None
