@@ -207,12 +207,14 @@ def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
     except binascii.Error as exc:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 "
                  f"({exc})", field="WaveFormData")
-    if text.translate(None, _B64_ALPHABET):
-        ctx.deviation(f"{what} lead {lead.label}: WaveFormData holds characters outside "
-                      "base64; they were skipped", cls=CorruptDataError, field="WaveFormData")
-    if lead.crc is not None:
-        computed = zlib.crc32(raw)
-        if computed != lead.crc:
+    computed = None if lead.crc is None else zlib.crc32(raw)
+    # a matching CRC-32 vouches for the text; otherwise say what base64 skipped
+    if computed != lead.crc or computed is None:
+        if text.translate(None, _B64_ALPHABET):
+            ctx.deviation(f"{what} lead {lead.label}: WaveFormData holds characters outside "
+                          "base64; they were skipped", cls=CorruptDataError,
+                          field="WaveFormData")
+        if computed is not None:
             ctx.deviation(f"{what} lead {lead.label}: CRC-32 mismatch (stored {lead.crc}, "
                           f"computed {computed})", cls=ChecksumError, field="LeadDataCRC32")
     expected = lead.samples if lead.samples is not None else (
