@@ -171,7 +171,7 @@ def outcomes(raw: bytes, tmp_path: Path, name: str, intact: bytes | None = None,
 
     Returns, per source kind, the records read or the typed error raised; any
     other exception propagates (the test fails). In the ZIP the intact record
-    must always come back.
+    must always come back, and a damaged entry must cost nothing else.
     """
     found: list[object] = []
     with warnings.catch_warnings():
@@ -193,6 +193,8 @@ def outcomes(raw: bytes, tmp_path: Path, name: str, intact: bytes | None = None,
             assert any(r.name.endswith(intact_name) or intact_name in r.sources[0]
                        for r in result.records), "the intact record was lost"
         found.append(result)
+    for outcome in found[:2]:
+        assert isinstance(outcome, (list, EcgIngestError)), outcome
     return found
 
 
@@ -265,3 +267,17 @@ def philips_document(leads: dict[str, np.ndarray], *, version: str = "1.04",
         f"<mdsignatureline>Unconfirmed Diagnosis</mdsignatureline>{stmts}</interpretation>"
         f"</interpretations><waveforms>{parsed}{beats}</waveforms></restingecgdata>")
     return encode_document(body, encoding)
+
+
+def mutate(raw: bytes, data: object, alphabet: bytes | None = None, changes: int = 8) -> bytes:
+    """``raw`` with 1..``changes`` bytes replaced (from ``alphabet`` when given) and maybe
+    cut short; ``data`` is hypothesis' ``st.data()``."""
+    from hypothesis import strategies as st
+
+    out = bytearray(raw)
+    value = st.sampled_from(alphabet) if alphabet else st.integers(0, 255)
+    for _ in range(data.draw(st.integers(1, changes))):  # type: ignore[attr-defined]
+        out[data.draw(st.integers(0, len(out) - 1))] = data.draw(value)  # type: ignore
+    if data.draw(st.booleans()):  # type: ignore[attr-defined]
+        out = out[:data.draw(st.integers(0, len(out)))]  # type: ignore[attr-defined]
+    return bytes(out)

@@ -27,15 +27,15 @@ import datetime as dt
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
-from ._base import PROBE_BYTES, DecodeContext, Probe, require
+from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "root_element", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "root_element", "XmlFormat", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -181,6 +181,18 @@ def root_element(probe: Probe) -> tuple[str, str | None] | None:
         else:
             return None
     return None
+
+
+class XmlFormat(SingleFileFormat):
+    """A single-file XML format recognised by its root element (local name and namespace)."""
+
+    root: ClassVar[str]
+    namespaces: ClassVar[tuple[str | None, ...]]
+    """Namespace URIs the root may be in (``None``: no namespace)."""
+
+    def sniff(self, probe: Probe) -> bool:
+        found = root_element(probe)
+        return found is not None and found[0] == self.root and found[1] in self.namespaces
 
 
 # --------------------------------------------------------------------------- tree helpers

@@ -23,7 +23,7 @@ from .._ext import hl7aecg as _k
 from ..errors import CorruptDataError, HeaderError
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
-from ._base import DecodeContext, Probe, SingleFileFormat
+from ._base import DecodeContext, Probe
 from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
 
 __all__ = ["FORMAT", "NAMESPACE", "lead_label", "MEASUREMENT_CODES"]
@@ -62,8 +62,7 @@ def lead_label(code: str) -> str:
 
 def sniff(probe: Probe) -> bool:
     """Root element ``AnnotatedECG`` in the HL7 v3 namespace, within the bounded prefix."""
-    root = _xml.root_element(probe)
-    return root is not None and root == ("AnnotatedECG", NAMESPACE)
+    return FORMAT.sniff(probe)
 
 
 # --------------------------------------------------------------------------- values
@@ -419,13 +418,12 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
                       (ctx.path or ctx.name,), tuple(ctx.warnings))
 
 
-class Hl7AecgFormat(SingleFileFormat):
+class Hl7AecgFormat(_xml.XmlFormat):
     """HL7 v3 annotated ECG (FDA aECG) XML."""
 
     name = FORMAT_NAME
-
-    def sniff(self, probe: Probe) -> bool:
-        return sniff(probe)
+    root = "AnnotatedECG"
+    namespaces = (NAMESPACE,)
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
         return decode(data, ctx)

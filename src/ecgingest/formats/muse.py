@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
 from ..record import Metadata, Record, RecordInfo, SignalInfo
 from . import _xml
-from ._base import DecodeContext, Probe, SingleFileFormat
+from ._base import DecodeContext, Probe
 from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
 
 __all__ = ["FORMAT", "DERIVED_LEADS", "STORED_LEADS"]
@@ -65,8 +65,7 @@ MEASUREMENT_KEYS: dict[str, str] = {
 
 def sniff(probe: Probe) -> bool:
     """Root element ``RestingECG`` without a namespace, within the bounded prefix."""
-    root = _xml.root_element(probe)
-    return root is not None and root[0] == "RestingECG" and root[1] is None
+    return FORMAT.sniff(probe)
 
 
 # --------------------------------------------------------------------------- fields
@@ -380,13 +379,12 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
                       metadata, 0, (ctx.path or ctx.name,), tuple(ctx.warnings))
 
 
-class MuseFormat(SingleFileFormat):
+class MuseFormat(_xml.XmlFormat):
     """GE MUSE RestingECG XML exports."""
 
     name = FORMAT_NAME
-
-    def sniff(self, probe: Probe) -> bool:
-        return sniff(probe)
+    root = "RestingECG"
+    namespaces = (None,)
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
         return decode(data, ctx)

@@ -21,7 +21,7 @@ from .._ext import xli as _k
 from ..errors import CorruptDataError, HeaderError, TruncatedError, UnsupportedFeatureError
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
-from ._base import DecodeContext, Probe, SingleFileFormat
+from ._base import DecodeContext, Probe
 from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
 
 __all__ = ["FORMAT", "NAMESPACE", "STANDARD_LEADS", "reconstruct_limb_leads"]
@@ -49,8 +49,7 @@ MEASUREMENT_KEYS: dict[str, str] = {
 
 def sniff(probe: Probe) -> bool:
     """Root element ``restingecgdata`` in the Philips namespace (or none), BOMs honoured."""
-    root = _xml.root_element(probe)
-    return root is not None and root[0] == "restingecgdata" and root[1] in (NAMESPACE, None)
+    return FORMAT.sniff(probe)
 
 
 def reconstruct_limb_leads(leads: dict[str, np.ndarray]) -> None:
@@ -369,13 +368,12 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
                       tuple(ctx.warnings))
 
 
-class PhilipsFormat(SingleFileFormat):
+class PhilipsFormat(_xml.XmlFormat):
     """Philips SierraECG / PhilipsECG XML."""
 
     name = FORMAT_NAME
-
-    def sniff(self, probe: Probe) -> bool:
-        return sniff(probe)
+    root = "restingecgdata"
+    namespaces = (NAMESPACE, None)
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
         return decode(data, ctx)
