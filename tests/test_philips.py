@@ -246,3 +246,19 @@ def test_mutated_real_file_ends_in_a_record_or_a_typed_error(data):
     except EcgIngestError:
         return
     assert record.format == "philips"
+
+
+@requires_corpus
+@pytest.mark.parametrize("codec, bom", [("utf-16-be", b"\xfe\xff"), ("utf-8", b""),
+                                        ("utf-8", b"\xef\xbb\xbf")])
+def test_re_encoded_copies_of_a_utf16_file_read_the_same(codec, bom):
+    path = corpus_dir() / "philips" / "philips_1_04_3191723.xml"
+    original = path.read_bytes()
+    text = original.decode("utf-16")
+    declared = "UTF-16" if codec.startswith("utf-16") else "UTF-8"
+    copy = bom + text.replace('encoding="utf-16"', f'encoding="{declared}"', 1).encode(codec)
+    assert detect(Entry.from_bytes("copy", copy)).name == "philips"
+    [expected], [got] = ecgingest.read(original), ecgingest.read(copy)
+    assert got.labels == expected.labels and got.metadata == expected.metadata
+    for a, b in zip(got.signals, expected.signals):
+        np.testing.assert_array_equal(a.digital, b.digital)
