@@ -178,3 +178,12 @@ def test_xml_of_no_ecg_format_is_skipped_with_a_reason_and_costs_nothing_else():
     assert [r.format for r in result.records] == ["muse"]
     assert sorted(s.path for s in result.skipped) == ["RestingECG.xml", "notes.xml"]
     assert all(s.reason for s in result.skipped) and not result.errors
+
+
+@pytest.mark.parametrize("padding", [0, 4000, 4090, 4096 - 30, 10_000, 60_000])
+def test_the_root_is_found_after_long_comments_and_across_the_first_look(padding):
+    data = (b'<?xml version="1.0"?><!--' + b"x" * padding + b'-->\n'
+            b'<restingecgdata xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            b'xmlns="http://www3.medical.philips.com"/>')
+    assert _xml.root_element(Probe.of_bytes(data)) == ("restingecgdata",
+                                                       "http://www3.medical.philips.com")

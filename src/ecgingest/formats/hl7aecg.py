@@ -263,23 +263,27 @@ def _tag(name: str) -> str:
     return f"{{{NAMESPACE}}}{name}"
 
 
-_ANNOTATION, _CODE, _VALUE = _tag("annotation"), _tag("code"), _tag("value")
-_BOUNDARY_CODES = f"{_tag('support')}/{_tag('supportingROI')}/{_tag('component')}/" \
-                  f"{_tag('boundary')}"
+_ANNOTATION, _CODE, _VALUE, _SUPPORT = (_tag("annotation"), _tag("code"), _tag("value"),
+                                        _tag("support"))
+_BOUNDARIES = f"{_tag('supportingROI')}/{_tag('component')}/{_tag('boundary')}"
 
 
 def _annotations(root: Any) -> list[dict[str, Any]]:
     """Every ``annotation`` in document order: code, value (PQ, CE or text), depth, and
     the lead it applies to (its own region of interest's, else its nearest ancestor's)."""
     out: list[dict[str, Any]] = []
-    leads: dict[Any, str | None] = {}
+    # per annotation already seen (document order: ancestors first): depth and lead
+    seen: dict[Any, tuple[int, str | None]] = {}
     for element in root.iter(_ANNOTATION):
-        code = element.find(_CODE)
+        code = _xml.first(element, _CODE)
         item: dict[str, Any] = {"code": None if code is None else code.get("code")}
-        ancestors = list(element.iterancestors(_ANNOTATION))
-        item["depth"] = len(ancestors)
-        inherited = leads.get(ancestors[0]) if ancestors else None
-        value = element.find(_VALUE)
+        parent = element.getparent()
+        above = parent.getparent() if parent is not None else None
+        if above is None or above.tag != _ANNOTATION:  # not annotation/component/annotation
+            above = next(element.iterancestors(_ANNOTATION), None)
+        depth, inherited = (-1, None) if above is None else seen[above]
+        item["depth"] = depth + 1
+        value = _xml.first(element, _VALUE)
         if value is not None:
             kind = (value.get(_XSI_TYPE) or "").rpartition(":")[2]
             item["value_type"] = kind
@@ -294,21 +298,22 @@ def _annotations(root: Any) -> list[dict[str, Any]]:
             else:
                 item["value"] = (value.text or "").strip()
         lead = None
-        for boundary in element.iterfind(_BOUNDARY_CODES):
-            bcode = boundary.find(_CODE)
+        support = _xml.first(element, _SUPPORT)
+        for boundary in (() if support is None else support.iterfind(_BOUNDARIES)):
+            bcode = _xml.first(boundary, _CODE)
             code_value = "" if bcode is None else bcode.get("code") or ""
             if code_value.startswith("MDC_ECG_LEAD"):
                 lead = lead_label(code_value)
                 continue
-            bvalue = boundary.find(_VALUE)
+            bvalue = _xml.first(boundary, _VALUE)
             low, low_unit = _quantity(child(bvalue, "low"))
             high, high_unit = _quantity(child(bvalue, "high"))
             if low is not None or high is not None:
                 item["onset"], item["offset"] = low, high
                 item["time_unit"] = low_unit or high_unit
         lead = lead or inherited
+        seen[element] = (depth + 1, lead)
         if lead is not None:
-            leads[element] = lead
             item["lead"] = lead
         out.append(item)
     return out
