@@ -40,6 +40,10 @@ try:  # the peer named by the targets
     from ecgdatakit import FileParser  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - optional peer
     FileParser = None
+try:  # the Philips reference reader of the corpus, used where ecgdatakit is missing
+    import sierraecg  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - optional peer
+    sierraecg = None
 
 FOLDERS = ("muse", "hl7aecg", "philips")
 
@@ -79,17 +83,24 @@ def _parse_only(data: bytes) -> object:
     return _xml.parse(data, DecodeContext("bench"))
 
 
-def _peer(tmp: Path):
+def _peer(tmp: Path, name: str):
+    """The peer's reader of a file on disk (ECGDataKit; sierraecg for Philips files), or
+    None where neither reads this format."""
     paths: dict[int, Path] = {}
 
-    def parse(data: bytes) -> object:
+    def path_of(data: bytes) -> str:
         path = paths.get(id(data))
         if path is None:
             path = tmp / f"f{len(paths)}.xml"
             path.write_bytes(data)
             paths[id(data)] = path
-        return FileParser().parse(str(path))
-    return parse
+        return str(path)
+
+    if FileParser is not None:
+        return lambda data: FileParser().parse(path_of(data))
+    if sierraecg is not None and name.startswith("philips/"):
+        return lambda data: sierraecg.read_file(path_of(data))
+    return None
 
 
 def main() -> None:
@@ -99,18 +110,20 @@ def main() -> None:
     seconds = 0.5 if args.quick else 2.0
     warnings.simplefilter("ignore", EcgWarning)
     files = input_files()
+    from importlib.metadata import version
     peer_name = "ecgdatakit not installed"
     if FileParser is not None:
-        from importlib.metadata import version
         peer_name = f"ecgdatakit {version('ecgdatakit')}"
+    elif sierraecg is not None:
+        peer_name += f"; sierraecg {version('sierraecg')} for Philips files"
     print(f"ecgingest.read(bytes) of hospital XML exports; peer: {peer_name}")
     header = (f"{'file':44s} {'KiB':>5s} {'ms/file':>8s} {'parse':>6s} {'peer ms':>8s} "
               f"{'ratio':>6s}")
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as tmpdir:
-        peer = _peer(Path(tmpdir)) if FileParser is not None else None
         for name, data in files.items():
+            peer = _peer(Path(tmpdir), name)
             ours = _cpu_ms(_read, data, seconds)
             parse = _cpu_ms(_parse_only, data, seconds)
             theirs = _cpu_ms(peer, data, seconds) if peer is not None else None
