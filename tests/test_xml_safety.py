@@ -187,3 +187,69 @@ def test_the_root_is_found_after_long_comments_and_across_the_first_look(padding
             b'xmlns="http://www3.medical.philips.com"/>')
     assert _xml.root_element(Probe.of_bytes(data)) == ("restingecgdata",
                                                        "http://www3.medical.philips.com")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("144", 144), (" -4.88 ", -4.88), ("1e3", 1000.0), ("9" * 400, None), ("1e300", None),
+    ("1e-320", 1e-320), ("inf", None), ("nan", None), ("0x10", None), ("", None), (None, None),
+    ("1_000", None), ("12345678901234567890", None),
+])
+def test_numbers_of_the_file_are_plain_decimals_of_bounded_size(text, expected):
+    assert _xml.parse_number(text) == expected
+
+
+@given(st.sampled_from(["SampleBase", "LeadAmplitudeUnitsPerBit", "LeadSampleCountTotal",
+                        "LeadByteCountTotal", "SampleExponent", "LeadDataCRC32"]),
+       st.sampled_from(["9" * 400, "1e300", "-1e-320", "1e-320", "0", "-5", "1e15", "4.5"]))
+def test_extreme_numbers_in_muse_headers_end_in_a_record_or_a_typed_error(element, value):
+    import re
+
+    from ecg_xml_writers import muse_document
+
+    data = muse_document({label: np.arange(4, dtype=np.int16)
+                          for label in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")})
+    data = re.sub(rf"<{element}>[^<]*</{element}>".encode(),
+                  f"<{element}>{value}</{element}>".encode(), data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        try:
+            ecgingest.read(data)
+        except EcgIngestError:
+            pass
+
+
+@given(st.sampled_from(["durationperchannel", "samplespersecond", "resolution",
+                        "numberofleads"]),
+       st.sampled_from(["9" * 400, "1e300", "1e15", "1e-320", "0", "-5", "1e12", "3.5"]))
+def test_extreme_numbers_in_philips_headers_end_in_a_record_or_a_typed_error(attribute, value):
+    import re
+
+    from ecg_xml_writers import philips_document
+
+    data = philips_document({"I": np.arange(8), "II": np.arange(8)})
+    data = re.sub(rf'{attribute}="[^"]*"'.encode(), f'{attribute}="{value}"'.encode(), data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        try:
+            ecgingest.read(data)
+        except EcgIngestError:
+            pass
+
+
+@given(st.sampled_from(['<increment value="{}" unit="s"/>', '<scale value="{}" unit="uV"/>',
+                        '<origin value="{}" unit="uV"/>']),
+       st.sampled_from(["9" * 400, "1e300", "1e15", "1e-320", "0", "-5", "3.5"]))
+def test_extreme_numbers_in_aecg_headers_end_in_a_record_or_a_typed_error(element, value):
+    import re
+
+    from ecg_xml_writers import aecg_document
+
+    data = aecg_document({"I": np.arange(8)})
+    name = element.split()[0][1:]
+    data = re.sub(rf"<{name} [^>]*/>".encode(), element.format(value).encode(), data, count=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        try:
+            ecgingest.read(data)
+        except EcgIngestError:
+            pass

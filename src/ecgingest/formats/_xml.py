@@ -275,22 +275,26 @@ def texts(element: Any) -> dict[str, str]:
     return out
 
 
+MAX_NUMBER = 1e15
+"""Largest magnitude :func:`parse_number` returns (a field beyond it is no number of an ECG)."""
+
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
 
 
 def parse_number(text: str | None) -> int | float | None:
     """A plain decimal number of the file (``"144"``, ``"4.88"``), None if absent or not one.
 
-    Integers stay ``int``; no ``inf``, ``nan`` or other spellings ``float()`` takes.
+    Integers stay ``int``; no ``inf``, ``nan`` or other spellings ``float()`` takes,
+    and nothing beyond ``MAX_NUMBER`` in size, so arithmetic on the result never
+    overflows a float.
     """
     if text is None:
         return None
     text = text.strip()
     if not _NUMBER.fullmatch(text):
         return None
-    if text.lstrip("+-").isdigit():
-        return int(text)
-    return float(text)
+    value = int(text) if text.lstrip("+-").isdigit() and len(text) < 20 else float(text)
+    return value if abs(value) <= MAX_NUMBER else None
 
 
 def combine_date_time(date: dt.date | None, time: dt.time | None) -> dt.datetime | None:

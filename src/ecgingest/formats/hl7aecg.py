@@ -165,7 +165,7 @@ class _SequenceSet:
                 self.time_code = code
                 self.head = None if head is None else head.get("value")
                 factor = _TIME_S.get(unit or "s")
-                if increment is None or not increment > 0 or factor is None:
+                if increment is None or factor is None or not increment * factor > 1e-9:
                     ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
                              "not a sampling interval", field="increment")
                 self.rate = 1.0 / (increment * factor)

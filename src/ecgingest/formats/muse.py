@@ -241,10 +241,12 @@ class _Waveform:
         base = parse_number(child_text(element, "SampleBase"))
         exponent = parse_number(child_text(element, "SampleExponent")) or 0
         what = f"{self.kind} waveform"
-        if base is None or not base > 0 or not isinstance(exponent, int) or abs(exponent) > 6:
+        rate = float(base) * 10.0 ** exponent if base is not None and isinstance(
+            exponent, int) and abs(exponent) <= 6 else 0.0
+        if not 1e-3 <= rate <= 1e6:
             ctx.fail(HeaderError, f"{what}: SampleBase {base!r} x 10^{exponent!r} is not a "
                      "sampling rate", field="SampleBase")
-        self.rate = float(base) * 10.0 ** exponent
+        self.rate = rate
         self.filters = {key: parse_number(child_text(element, name)) for key, name in (
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
