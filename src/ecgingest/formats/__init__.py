@@ -11,9 +11,12 @@ from ._base import Format, MultiFileFormat, SingleFileFormat
 from .cdelta import FORMAT as _cdelta
 from .dicom import FORMAT as _dicom
 from .edf import FORMAT as _edf
+from .hl7aecg import FORMAT as _hl7aecg
 from .ishne import FORMAT as _ishne
 from .kardia import FORMAT as _kardia
 from .mfer import FORMAT as _mfer
+from .muse import FORMAT as _muse
+from .philips import FORMAT as _philips
 from .scp import FORMAT as _scp
 from .wfdb import FORMAT as _wfdb
 
@@ -26,7 +29,10 @@ FORMATS: tuple[Format, ...] = (
     _kardia,
     _dicom,
     _ishne,
-    _mfer,
+    _muse,
+    _hl7aecg,
+    _philips,
+    _mfer,  # last of the single-file formats: a file without its preamble is told by its items
     _wfdb,
 )
 

@@ -1,0 +1,347 @@
+"""The one hardened XML parser of every XML format, root-element sniffing, and
+what the XML formats share (representative beats, small text helpers).
+
+Vendor ECG exports (HL7 aECG, GE MUSE, Philips) are XML that may come from
+anyone. Every XML format parses through :func:`parse`, which uses ``lxml``
+with a parser that
+
+- never loads a DTD (MUSE files name ``restecg.dtd``, which is never shipped),
+  never touches the network and never resolves an external reference (a
+  resolver refuses them all);
+- never expands an entity: a document whose DTD declares entities
+  (billion laughs, external entities) is refused with a typed error, and so
+  is one that still holds an entity reference;
+- keeps libxml2's safety limits (``huge_tree`` off): at most 256 levels of
+  nesting and 10 MB per text node or attribute value, so a 10^6-deep
+  document or a claimed 2 GB attribute ends in a typed error with memory
+  bounded by the input.
+
+The declared encoding is honoured (ISO-8859-1, UTF-8, UTF-16 LE/BE with a
+byte-order mark, or no declaration at all: UTF-8). lxml parses without the
+GIL, so threads parsing different files overlap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+import numpy as np
+
+from ..errors import CorruptDataError, UnsupportedFeatureError
+from ..record import Signal, new_signal
+from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
+
+__all__ = ["parse", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+           "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
+
+MAX_DEPTH = 256
+"""Element nesting libxml2 allows without its ``huge`` option (deeper is an error)."""
+
+_state = threading.local()
+
+
+def _etree(ctx: DecodeContext) -> Any:
+    return require("lxml.etree", format=ctx.format, extra="xml")
+
+
+def _parser(etree: Any) -> Any:
+    """This thread's parser (lxml parsers are not shared between threads)."""
+    parser = getattr(_state, "parser", None)
+    if parser is None:
+        class _RefuseAll(etree.Resolver):  # type: ignore[misc, name-defined]
+            """Answers every external reference (DTD, entity, XInclude) with nothing."""
+
+            def resolve(self, url: str, pubid: str, context: Any) -> Any:
+                return self.resolve_string("", context)
+
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+            attribute_defaults=False, huge_tree=False, remove_comments=True, remove_pis=True,
+            collect_ids=False, recover=False)
+        parser.resolvers.add(_RefuseAll())
+        _state.parser = parser
+    return parser
+
+
+def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:
+    """The document's root element, parsed safely (see the module docstring).
+
+    Raises :class:`~ecgingest.errors.CorruptDataError` for XML that is not
+    well-formed or nests deeper than :data:`MAX_DEPTH`, and
+    :class:`~ecgingest.errors.UnsupportedFeatureError` for entity declarations,
+    entity references and external references.
+    """
+    etree = _etree(ctx)
+    parser = _parser(etree)
+    raw = data if isinstance(data, bytes) else bytes(data)
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        text = str(exc)
+        if "depth" in text.lower():
+            ctx.fail(CorruptDataError, f"the XML nests elements deeper than {MAX_DEPTH} "
+                     f"levels ({text}); not an ECG export", field="xml")
+        if "entity" in text.lower() and ("loop" in text.lower() or "amplification" in text):
+            ctx.fail(UnsupportedFeatureError, f"the XML declares entities ({text}); "
+                     "documents with entity declarations are not read", field="xml")
+        ctx.fail(CorruptDataError, f"the file is not well-formed XML: {text}", field="xml")
+    except (etree.LxmlError, ValueError) as exc:
+        ctx.fail(CorruptDataError, f"the file could not be parsed as XML: {exc}", field="xml")
+    if root is None:
+        ctx.fail(CorruptDataError, "the file holds no XML element", field="xml")
+    tree = root.getroottree()
+    docinfo = tree.docinfo
+    if docinfo.doctype:
+        dtd = docinfo.internalDTD
+        if dtd is not None and any(True for _ in dtd.iterentities()):
+            ctx.fail(UnsupportedFeatureError, "the XML's document type declares entities; "
+                     "documents with entity declarations are not read (an entity "
+                     "expansion attack or an external entity)", field="xml")
+        for _ in root.iter(etree.Entity):
+            ctx.fail(UnsupportedFeatureError, "the XML refers to an entity its document "
+                     "does not declare; entities are never expanded", field="xml")
+    return root
+
+
+# --------------------------------------------------------------------------- sniffing
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_NAME = re.compile(r"<([A-Za-z_][\w.\-]*)(?::([A-Za-z_][\w.\-]*))?")
+_ATTRIBUTE = re.compile(r"""\s+([A-Za-z_][\w.:\-]*)\s*=\s*("[^"]*"|'[^']*')""")
+_WHITESPACE = " \t\r\n"
+
+
+def _text_start(head: bytes) -> tuple[str, int] | None:
+    """Codec and offset of the text of an XML document's first bytes, or None."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec, len(bom)
+    if head.startswith(b"<\x00"):
+        return "utf-16-le", 0
+    if head.startswith(b"\x00<"):
+        return "utf-16-be", 0
+    stripped = head.lstrip(b" \t\r\n")
+    if stripped.startswith(b"<") or (not stripped and head):
+        return "latin-1", 0  # an ASCII-compatible encoding: markup is ASCII in all of them
+    return None
+
+
+_MORE = object()  # the prefix ends before the root element's start tag does
+_FIRST_LOOK = 4096
+
+
+def root_element(probe: Probe) -> tuple[str, str | None] | None:
+    """Local name and namespace URI of the root element, read from the bounded prefix.
+
+    Skips the XML declaration, comments, processing instructions and a DOCTYPE
+    (never reading more than :data:`~ecgingest.formats._base.PROBE_BYTES`: the
+    first 4 KiB, and the rest only when the root starts later); ``None`` when
+    the bytes do not start like XML or the root is not within them.
+    """
+    found = _text_start(probe.head(64))
+    result: Any = None
+    if found is not None:
+        codec, skip = found
+        for size in (_FIRST_LOOK, PROBE_BYTES):
+            head = probe.head(size)
+            result = _scan(head[skip:], codec, truncated=len(head) == size)
+            if result is not _MORE:
+                break
+        if result is _MORE:
+            result = None
+    return result  # type: ignore[no-any-return]
+
+
+def _scan(head: bytes, codec: str, truncated: bool) -> Any:
+    """The root's (local name, namespace), None, or _MORE when ``head`` is cut too soon."""
+    if codec.startswith("utf-16"):
+        head = head[:len(head) & ~1]
+    text = head.decode(codec, errors="replace")
+    more = _MORE if truncated else None
+    pos, end = 0, len(text)
+    while pos < end:
+        while pos < end and text[pos] in _WHITESPACE:
+            pos += 1
+        if text.startswith("<?", pos):
+            close = text.find("?>", pos + 2)
+            pos = end if close < 0 else close + 2
+        elif text.startswith("<!--", pos):
+            close = text.find("-->", pos + 4)
+            pos = end if close < 0 else close + 3
+        elif text.startswith("<!DOCTYPE", pos):
+            bracket, close = text.find("[", pos), text.find(">", pos)
+            if 0 <= bracket < close:
+                close = text.find("]", bracket)
+                close = -1 if close < 0 else text.find(">", close)
+            pos = end if close < 0 else close + 1
+        elif text.startswith("<", pos):
+            name = _NAME.match(text, pos)
+            if name is None or (truncated and text.find(">", name.end()) < 0):
+                return more if name is not None or end - pos < 64 else None
+            prefix, local = (name.group(1), name.group(2)) if name.group(2) else (None,
+                                                                                 name.group(1))
+            namespace = None
+            wanted = "xmlns" if prefix is None else f"xmlns:{prefix}"
+            at = name.end()
+            while True:
+                attribute = _ATTRIBUTE.match(text, at)
+                if attribute is None:
+                    break
+                if attribute.group(1) == wanted:
+                    namespace = attribute.group(2)[1:-1]
+                at = attribute.end()
+            return local, namespace
+        elif pos < end:
+            return None
+    return more
+
+
+class XmlFormat(SingleFileFormat):
+    """A single-file XML format recognised by its root element (local name and namespace)."""
+
+    root: ClassVar[str]
+    namespaces: ClassVar[tuple[str | None, ...]]
+    """Namespace URIs the root may be in (``None``: no namespace)."""
+
+    def sniff(self, probe: Probe) -> bool:
+        found = root_element(probe)
+        return found is not None and found[0] == self.root and found[1] in self.namespaces
+
+
+# --------------------------------------------------------------------------- tree helpers
+
+
+def local_name(element: Any) -> str:
+    """An element's tag without its namespace."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _namespace(element: Any) -> str:
+    """``{uri}`` of an element's tag ('' without a namespace): its children share it in
+    every format read here (a default namespace on the root)."""
+    tag = element.tag
+    return tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
+
+
+def first(element: Any, tag: str) -> Any:
+    """The first child with this full tag (``{uri}name``), or None: a loop over the few
+    children is several times faster than ``find``, which goes through ElementPath."""
+    if element is not None:
+        for item in element:
+            if item.tag == tag:
+                return item
+    return None
+
+
+def child(element: Any, name: str) -> Any:
+    """The first child element of this local name (in its parent's namespace), or None."""
+    if element is None:
+        return None
+    return first(element, _namespace(element) + name)
+
+
+def children(element: Any, name: str) -> list[Any]:
+    """Every child element of this local name (in its parent's namespace), in file order."""
+    if element is None:
+        return []
+    return list(element.iterchildren(_namespace(element) + name))
+
+
+def child_text(element: Any, *path: str) -> str | None:
+    """Stripped text of the element at ``path`` below ``element`` (None: absent or empty)."""
+    for name in path:
+        element = child(element, name)
+        if element is None:
+            return None
+    text = (element.text or "").strip()
+    return text or None
+
+
+def texts(element: Any) -> dict[str, str]:
+    """Local name -> stripped text of every child element (the first of each name), in
+    one pass: what a flat block of values (a MUSE ``LeadData``) is read through."""
+    out: dict[str, str] = {}
+    if element is None:
+        return out
+    for item in element:
+        tag = item.tag
+        if isinstance(tag, str):
+            out.setdefault(tag.rpartition("}")[2], (item.text or "").strip())
+    return out
+
+
+MAX_NUMBER = 1e15
+"""Largest magnitude :func:`parse_number` returns (a field beyond it is no number of an ECG)."""
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
+
+
+def parse_number(text: str | None) -> int | float | None:
+    """A plain decimal number of the file (``"144"``, ``"4.88"``), None if absent or not one.
+
+    Integers stay ``int``; no ``inf``, ``nan`` or other spellings ``float()`` takes,
+    and nothing beyond ``MAX_NUMBER`` in size, so arithmetic on the result never
+    overflows a float.
+    """
+    if text is None:
+        return None
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = int(text) if text.lstrip("+-").isdigit() and len(text) < 20 else float(text)
+    return value if abs(value) <= MAX_NUMBER else None
+
+
+def combine_date_time(date: dt.date | None, time: dt.time | None) -> dt.datetime | None:
+    return None if date is None or time is None else dt.datetime.combine(date, time)
+
+
+# --------------------------------------------------------------------------- shared readings
+
+
+@dataclass(frozen=True, eq=False)
+class RepresentativeBeats:
+    """Median or representative beats of every lead, at their own rate and scale.
+
+    One block for all leads (``digital[lead, sample]``) rather than one
+    :class:`~ecgingest.Signal` per lead: a reading of the record, not a
+    channel. ``physical = digital * scale[lead] + offset[lead]`` in ``units``.
+    The same shape as SCP-ECG's ``ReferenceBeat``, with a scale per lead.
+    """
+
+    labels: tuple[str, ...]
+    sample_rate: float
+    digital: np.ndarray
+    scale: tuple[float, ...]
+    offset: tuple[float, ...]
+    units: str = "uV"
+    kind: str = "median"
+    """What the file calls them (``"median"``, ``"representative"``, ``"mean"`` ...)."""
+
+    @property
+    def physical(self) -> np.ndarray:
+        """``digital * scale + offset`` per lead, as float64."""
+        scale = np.asarray(self.scale, dtype=np.float64)[:, None]
+        offset = np.asarray(self.offset, dtype=np.float64)[:, None]
+        return self.digital * scale + offset
+
+    def __len__(self) -> int:
+        return int(self.digital.shape[1]) if self.digital.ndim == 2 else 0
+
+
+def signal(label: str, rate: float, digital: np.ndarray, scale: float, offset: float,
+           units: str) -> Signal:
+    """A :class:`~ecgingest.Signal` through the decoders' fast constructor."""
+    return cast(Signal, new_signal(label, rate, digital, scale, offset, units))
+
+
+def narrowest(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``values`` as int16 when ``lo..hi`` fits, else int32 (both read-only later)."""
+    if -32768 <= lo and hi <= 32767:
+        return values if values.dtype == np.int16 else values.astype(np.int16)
+    return values if values.dtype == np.int32 else values.astype(np.int32)

@@ -1,0 +1,440 @@
+"""HL7 v3 annotated ECG (FDA aECG, ``AnnotatedECG`` in ``urn:hl7-org:v3``).
+
+The first sequence set of the first rhythm series becomes the record's
+signals, in file order (``physical = origin + scale x digit``); every other
+series or derived series (representative beats) is kept as a
+:class:`~ecgingest.formats._xml.RepresentativeBeats` block in
+``extras["series"]`` (``extras["representative_beats"]``: the first
+``REPRESENTATIVE_BEAT`` one). Annotations (measurements, beats, wave
+boundaries) are listed in document order; the global measurements and the
+interpretation statements go to the extra-readings model SCP-ECG uses.
+The digits are parsed by ``ecgingest._ext.hl7aecg`` without the GIL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import numpy as np
+
+from .._ext import hl7aecg as _k
+from ..errors import CorruptDataError, HeaderError
+from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
+from . import _xml
+from ._base import DecodeContext, Probe
+from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
+
+__all__ = ["FORMAT", "NAMESPACE", "lead_label", "MEASUREMENT_CODES"]
+
+FORMAT_NAME = "hl7aecg"
+NAMESPACE = "urn:hl7-org:v3"
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+_LEADS = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"}
+_UNIT_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6, "nV": 1e-3}
+_TIME_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+_TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?"
+                 r"(?:([+-])(\d{2})(\d{2}))?")
+_GENDERS = {"M": "MALE", "F": "FEMALE", "UN": "UNDIFFERENTIATED"}
+
+MEASUREMENT_CODES: dict[str, str] = {
+    "MDC_ECG_HEART_RATE": "ventricular_rate_bpm",
+    "MDC_ECG_TIME_PD_PR": "pr_interval_ms",
+    "MDC_ECG_TIME_PD_QRS": "qrs_duration_ms",
+    "MDC_ECG_TIME_PD_QT": "qt_interval_ms",
+    "MDC_ECG_TIME_PD_QTc": "qtc_ms",
+    "MDC_ECG_TIME_PD_P": "p_duration_ms",
+    "MDC_ECG_TIME_PD_RR": "rr_interval_ms",
+    "MDC_ECG_ANGLE_P_FRONT": "p_axis_deg",
+    "MDC_ECG_ANGLE_QRS_FRONT": "qrs_axis_deg",
+    "MDC_ECG_ANGLE_T_FRONT": "t_axis_deg",
+}
+"""Annotation codes of the shared measurement keys (the first global value of each)."""
+
+
+def lead_label(code: str) -> str:
+    """``MDC_ECG_LEAD_AVR`` -> ``aVR``; other codes lose the ``MDC_ECG_LEAD_`` prefix."""
+    name = code[len("MDC_ECG_LEAD_"):] if code.startswith("MDC_ECG_LEAD_") else code
+    return _LEADS.get(name.upper(), name)
+
+
+def sniff(probe: Probe) -> bool:
+    """Root element ``AnnotatedECG`` in the HL7 v3 namespace, within the bounded prefix."""
+    return FORMAT.sniff(probe)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _timestamp(text: str | None, ctx: DecodeContext, what: str
+               ) -> tuple[dt.datetime | None, dt.timezone | None]:
+    """An HL7 TS (``YYYYMMDDHHMMSS[.ffff][+ZZZZ]``): local time and its offset if given."""
+    if not text:
+        return None, None
+    found = _TS.fullmatch(text.strip())
+    if found and found.group(3):
+        year, month, day, hour, minute, second = (int(g or 0) for g in found.groups()[:6])
+        fraction = found.group(7) or ""
+        micro = int((fraction + "000000")[:6])
+        try:
+            zone = None
+            if found.group(8):
+                sign = 1 if found.group(8) == "+" else -1
+                minutes = sign * (int(found.group(9)) * 60 + int(found.group(10)))
+                zone = dt.timezone(dt.timedelta(minutes=minutes))
+            return dt.datetime(year, month, day, hour, minute, second, micro, zone), zone
+        except ValueError:
+            pass
+    ctx.deviation(f"{what} {text!r} is not an HL7 timestamp; ignored", field=what)
+    return None, None
+
+
+def _quantity(element: Any) -> tuple[float | None, str | None]:
+    if element is None:
+        return None, None
+    value = parse_number(element.get("value"))
+    return (None if value is None else float(value)), element.get("unit")
+
+
+class _Sequence:
+    """One lead ``sequence`` (SLIST_PQ): code, origin, scale; digits parsed on demand."""
+
+    def __init__(self, element: Any, what: str, ctx: DecodeContext) -> None:
+        code = child(element, "code")
+        self.code = (code.get("code") if code is not None else None) or "unknown"
+        self.label = lead_label(self.code)
+        value = child(element, "value")
+        kind = None if value is None else value.get(_XSI_TYPE)
+        if kind is not None and kind.rpartition(":")[2] != "SLIST_PQ":
+            ctx.fail(CorruptDataError, f"{what} {self.label}: value type {kind!r} is not "
+                     "SLIST_PQ (digits with origin and scale)", field="value")
+        scale, scale_unit = _quantity(child(value, "scale"))
+        origin, origin_unit = _quantity(child(value, "origin"))
+        if scale is None or scale == 0:
+            ctx.deviation(f"{what} {self.label}: scale missing or zero; 1 assumed",
+                          field="scale")
+            scale = 1.0
+        self.units = scale_unit or "uV"
+        origin = origin or 0.0
+        if origin_unit and origin_unit != self.units and origin_unit in _UNIT_UV and \
+                self.units in _UNIT_UV:
+            origin = origin * _UNIT_UV[origin_unit] / _UNIT_UV[self.units]
+        self.scale, self.origin = scale, origin
+        digits = child(value, "digits")
+        self.text = None if digits is None else (digits.text or "")
+        if self.text is None:
+            ctx.fail(CorruptDataError, f"{what} {self.label}: no digits", field="digits")
+        self.count: int | None = None
+
+    def counted(self, what: str, ctx: DecodeContext) -> tuple[bytes, int]:
+        try:
+            raw = (self.text or "").encode("ascii")
+        except UnicodeEncodeError:
+            ctx.fail(CorruptDataError, f"{what} {self.label}: digits hold a character that is "
+                     "not a digit, sign or space", field="digits")
+        self.count = _k.count_integers(raw)
+        return raw, self.count
+
+    def values(self, raw: bytes, count: int, what: str, ctx: DecodeContext) -> np.ndarray:
+        status, values, lo, hi, at = _k.parse_integers(raw, count)
+        if status != _k.STATUS_OK:
+            snippet = raw[max(at, 0):max(at, 0) + 16]
+            ctx.check_status(status, f"{what} {self.label} digits (at byte {at}: {snippet!r})",
+                             field="digits")
+        return _xml.narrowest(values, lo, hi)
+
+
+class _SequenceSet:
+    def __init__(self, element: Any, what: str, ctx: DecodeContext) -> None:
+        self.rate: float | None = None
+        self.head: str | None = None
+        self.time_code: str | None = None
+        self.leads: list[_Sequence] = []
+        for component in children(element, "component"):
+            sequence = child(component, "sequence")
+            if sequence is None:
+                continue
+            code = (child(sequence, "code").get("code") if child(sequence, "code") is not None
+                    else "") or ""
+            if code.startswith("TIME_"):
+                value = child(sequence, "value")
+                increment, unit = _quantity(child(value, "increment"))
+                head = child(value, "head")
+                self.time_code = code
+                self.head = None if head is None else head.get("value")
+                factor = _TIME_S.get(unit or "s")
+                if increment is None or factor is None or not increment * factor > 1e-9:
+                    ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
+                             "not a sampling interval", field="increment")
+                self.rate = 1.0 / (increment * factor)
+            else:
+                self.leads.append(_Sequence(sequence, what, ctx))
+        if self.rate is None:
+            ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or TIME_RELATIVE) "
+                     "gives the sampling rate", field="sequence")
+
+    def decode(self, what: str, ctx: DecodeContext) -> list[np.ndarray]:
+        counted = [lead.counted(what, ctx) for lead in self.leads]
+        ctx.reserve_output(sum(count for _, count in counted) * 4, what)
+        return [lead.values(raw, count, what, ctx)
+                for lead, (raw, count) in zip(self.leads, counted)]
+
+
+class _Series:
+    def __init__(self, element: Any, index: int, ctx: DecodeContext) -> None:
+        self.element = _xml.local_name(element)
+        code = child(element, "code")
+        self.code = (code.get("code") if code is not None else None) or "unknown"
+        self.index = index
+        what = f"series {index} ({self.code})"
+        self.sets = [_SequenceSet(s, what, ctx) for component in children(element, "component")
+                     if (s := child(component, "sequenceSet")) is not None]
+        self.what = what
+
+
+def _all_series(root: Any, ctx: DecodeContext) -> list[_Series]:
+    """Every series and derived series, in document order."""
+    found: list[_Series] = []
+
+    def visit(series: Any) -> None:
+        found.append(_Series(series, len(found), ctx))
+        for derivation in children(series, "derivation"):
+            for derived in children(derivation, "derivedSeries"):
+                visit(derived)
+
+    for component in children(root, "component"):
+        for series in children(component, "series"):
+            visit(series)
+    if not found or not found[0].sets:
+        ctx.fail(HeaderError, "the AnnotatedECG holds no series with a sequence set",
+                 field="series")
+    return found
+
+
+# --------------------------------------------------------------------------- readings
+
+
+def _metadata(root: Any, series: Any, ctx: DecodeContext) -> Metadata:
+    subject = None
+    for path in (("componentOf", "timepointEvent", "componentOf", "subjectAssignment",
+                  "subject", "trialSubject"),):
+        subject = root
+        for name in path:
+            subject = child(subject, name)
+    fields: dict[str, Any] = {}
+    if subject is not None:
+        identifier = child(subject, "id")
+        if identifier is not None:
+            fields["patient_id"] = identifier.get("extension") or identifier.get("root")
+        person = child(subject, "subjectDemographicPerson")
+        name = child(person, "name")
+        if name is not None:
+            given = child_text(name, "given")
+            family = child_text(name, "family")
+            if given or family:
+                fields["patient_first_name"], fields["patient_last_name"] = given, family
+            elif (name.text or "").strip():
+                fields["patient_last_name"] = name.text.strip()
+        gender = child(person, "administrativeGenderCode")
+        if gender is not None:
+            fields["patient_gender"] = _GENDERS.get((gender.get("code") or "").upper())
+        birth = child(person, "birthTime")
+        if birth is not None and birth.get("value"):
+            when, _ = _timestamp(birth.get("value"), ctx, "birthTime")
+            fields["patient_birth_date"] = None if when is None else when.date()
+    trial = root
+    for name in ("componentOf", "timepointEvent", "componentOf", "subjectAssignment",
+                 "componentOf", "clinicalTrial", "id"):
+        trial = child(trial, name)
+    if trial is not None:
+        fields["investigation_id"] = trial.get("extension")
+    device = series
+    for name in ("author", "seriesAuthor", "manufacturedSeriesDevice"):
+        device = child(device, name)
+    model = child_text(device, "manufacturerModelName")
+    if model:
+        fields["device_id"] = model
+    return Metadata(**{k: v for k, v in fields.items() if v is not None})
+
+
+def _tag(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
+_ANNOTATION, _CODE, _VALUE, _SUPPORT = (_tag("annotation"), _tag("code"), _tag("value"),
+                                        _tag("support"))
+_BOUNDARIES = f"{_tag('supportingROI')}/{_tag('component')}/{_tag('boundary')}"
+
+
+def _annotations(root: Any) -> list[dict[str, Any]]:
+    """Every ``annotation`` in document order: code, value (PQ, CE or text), depth, and
+    the lead it applies to (its own region of interest's, else its nearest ancestor's)."""
+    out: list[dict[str, Any]] = []
+    # per annotation already seen (document order: ancestors first): depth and lead
+    seen: dict[Any, tuple[int, str | None]] = {}
+    for element in root.iter(_ANNOTATION):
+        code = _xml.first(element, _CODE)
+        item: dict[str, Any] = {"code": None if code is None else code.get("code")}
+        parent = element.getparent()
+        above = parent.getparent() if parent is not None else None
+        if above is None or above.tag != _ANNOTATION:  # not annotation/component/annotation
+            above = next(element.iterancestors(_ANNOTATION), None)
+        depth, inherited = (-1, None) if above is None else seen[above]
+        item["depth"] = depth + 1
+        value = _xml.first(element, _VALUE)
+        if value is not None:
+            kind = (value.get(_XSI_TYPE) or "").rpartition(":")[2]
+            item["value_type"] = kind
+            if kind == "PQ":
+                item["value"] = value.get("value")
+                if value.get("unit") is not None:
+                    item["unit"] = value.get("unit")
+            elif kind == "CE" or value.get("code") is not None:
+                item["value"] = value.get("code")
+                if value.get("displayName"):
+                    item["display_name"] = value.get("displayName")
+            else:
+                item["value"] = (value.text or "").strip()
+        lead = None
+        support = _xml.first(element, _SUPPORT)
+        for boundary in (() if support is None else support.iterfind(_BOUNDARIES)):
+            bcode = _xml.first(boundary, _CODE)
+            code_value = "" if bcode is None else bcode.get("code") or ""
+            if code_value.startswith("MDC_ECG_LEAD"):
+                lead = lead_label(code_value)
+                continue
+            bvalue = _xml.first(boundary, _VALUE)
+            low, low_unit = _quantity(child(bvalue, "low"))
+            high, high_unit = _quantity(child(bvalue, "high"))
+            if low is not None or high is not None:
+                item["onset"], item["offset"] = low, high
+                item["time_unit"] = low_unit or high_unit
+        lead = lead or inherited
+        seen[element] = (depth + 1, lead)
+        if lead is not None:
+            item["lead"] = lead
+        out.append(item)
+    return out
+
+
+def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    measurements: dict[str, Any] = {}
+    statements: list[str] = []
+    for item in annotations:
+        code = item.get("code") or ""
+        key = MEASUREMENT_CODES.get(code)
+        if key and "lead" not in item and key not in measurements and \
+                item.get("value_type") == "PQ":
+            measurements[key] = parse_number(item.get("value"))
+        if "INTERPRETATION" in code and item.get("value") and \
+                item.get("value_type") not in ("PQ",):
+            statements.append(str(item.get("display_name") or item["value"]))
+    return measurements, statements
+
+
+# --------------------------------------------------------------------------- the format
+
+
+def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
+    root = _xml.parse(data, ctx)
+    if root.tag != f"{{{NAMESPACE}}}AnnotatedECG":
+        ctx.fail(HeaderError, f"the root element is {root.tag!r}, not AnnotatedECG in "
+                 f"{NAMESPACE}", field="AnnotatedECG")
+    return root
+
+
+def _series_elements(root: Any) -> list[Any]:
+    return [s for component in children(root, "component") for s in children(component, "series")]
+
+
+def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
+    """The record of one annotated ECG."""
+    root = _root(data, ctx)
+    series = _all_series(root, ctx)
+    primary = series[0]
+    first = primary.sets[0]
+    arrays = first.decode(primary.what, ctx)
+    lengths = {len(a) for a in arrays}
+    if len(lengths) > 1:
+        ctx.deviation(f"{primary.what}: the leads of one sequence set differ in length "
+                      f"({sorted(lengths)})", field="digits")
+    assert first.rate is not None
+    signals: list[Signal] = [signal(lead.label, first.rate, values, lead.scale, lead.origin,
+                                    lead.units) for lead, values in zip(first.leads, arrays)]
+    start, zone = _timestamp(first.head, ctx, "time sequence head") if \
+        first.time_code == "TIME_ABSOLUTE" else (None, None)
+    metadata = _metadata(root, _series_elements(root)[0], ctx)
+    if zone is not None and start is not None:
+        metadata = Metadata(**{**{k: v for k, v in metadata.as_dict().items()
+                                  if v is not None},
+                               "recording_start_time": start.astimezone(dt.timezone.utc)})
+    extras: dict[str, Any] = {"series_code": primary.code}
+    blocks: list[RepresentativeBeats] = []
+    for item in series:
+        for index, sequence_set in enumerate(item.sets):
+            if item is primary and index == 0:
+                continue
+            values = sequence_set.decode(item.what, ctx)
+            if not values or len({len(v) for v in values}) != 1:
+                ctx.warn(f"{item.what}: leads of differing lengths; left out")
+                continue
+            block = np.vstack([v.astype(np.int32) for v in values])
+            block.flags.writeable = False
+            assert sequence_set.rate is not None
+            units = {lead.units for lead in sequence_set.leads}
+            blocks.append(RepresentativeBeats(
+                tuple(lead.label for lead in sequence_set.leads), sequence_set.rate, block,
+                tuple(lead.scale for lead in sequence_set.leads),
+                tuple(lead.origin for lead in sequence_set.leads),
+                units.pop() if len(units) == 1 else "", item.code.lower()))
+    extras["series"] = blocks
+    beats = [b for b in blocks if b.kind == "representative_beat"]
+    if beats:
+        extras["representative_beats"] = beats[0]
+    annotations = _annotations(root)
+    ctx.check_count(len(annotations), "max_annotations", "aECG annotations")
+    extras["aecg_annotations"] = annotations
+    measurements, statements = _readings(annotations)
+    if measurements:
+        extras["global_measurements"] = measurements
+    if statements:
+        extras["interpretation"] = {"confirmation": "original", "datetime": None,
+                                    "statements": [{"sequence": i + 1, "text": t}
+                                                   for i, t in enumerate(statements)]}
+    return Record(name=ctx.name, format=FORMAT_NAME, format_detail="HL7 aECG",
+                  signals=signals, start_time=start, metadata=metadata,
+                  sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
+
+
+def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
+    """Header facts; lead lengths are counted from the digits without converting them."""
+    root = _root(data, ctx)
+    series = _all_series(root, ctx)
+    first = series[0].sets[0]
+    assert first.rate is not None
+    infos = tuple(SignalInfo(lead.label, first.rate, lead.counted(series[0].what, ctx)[1],
+                             lead.units) for lead in first.leads)
+    start, _ = _timestamp(first.head, ctx, "time sequence head") if \
+        first.time_code == "TIME_ABSOLUTE" else (None, None)
+    metadata = _metadata(root, _series_elements(root)[0], ctx)
+    return RecordInfo(ctx.name, FORMAT_NAME, "HL7 aECG", infos, start, metadata, 0,
+                      (ctx.path or ctx.name,), tuple(ctx.warnings))
+
+
+class Hl7AecgFormat(_xml.XmlFormat):
+    """HL7 v3 annotated ECG (FDA aECG) XML."""
+
+    name = FORMAT_NAME
+    root = "AnnotatedECG"
+    namespaces = (NAMESPACE,)
+
+    def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
+        return decode(data, ctx)
+
+    def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
+        return inspect(data, ctx)
+
+
+FORMAT = Hl7AecgFormat()

@@ -1,0 +1,217 @@
+"""HL7 aECG: conformance on real files, round trips through the test-side writer
+(digits with scale and origin), annotations, encodings, and damaged files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ecgingest
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from ecg_xml_writers import ENCODINGS, aecg_document, mutate, outcomes
+from ecgingest.detect import detect
+from ecgingest.errors import CorruptDataError, EcgIngestError, EcgWarning, HeaderError
+from ecgingest.formats import hl7aecg
+from ecgingest.formats._base import DecodeContext, Probe
+from ecgingest.sources import Entry
+
+FIX = FIXTURES / "hl7aecg"
+LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6", "III", "aVR", "aVL", "aVF")
+
+
+def _decode(data: bytes, strict: bool = False) -> ecgingest.Record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        return hl7aecg.FORMAT.decode(data, DecodeContext("hl7aecg", name="t.xml", strict=strict))
+
+
+def _leads(n: int, seed: int = 0, labels=LEADS, bound: int = 2**15) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {label: rng.integers(-bound, bound, n) for label in labels}
+
+
+# ---------------------------------------------------------------- real files
+
+
+def _check_against_reference(record: ecgingest.Record, path: Path) -> None:
+    ref = np.load(f"{path}.ref.npz")
+    meta = json.loads(Path(f"{path}.ref.json").read_text())
+    assert record.labels == [str(c) for c in ref["channel_names"]]
+    np.testing.assert_array_equal(np.array([s.digital for s in record.signals]), ref["digital"])
+    np.testing.assert_allclose(np.array([s.physical for s in record.signals]), ref["physical"],
+                               rtol=1e-12, atol=1e-9)
+    assert [s.scale for s in record.signals] == [float(v) for v in ref["scale"]]
+    assert [s.offset for s in record.signals] == [float(v) for v in ref["origin"]]
+    assert [s.units for s in record.signals] == [str(u) for u in ref["units"]]
+    assert [s.sample_rate for s in record.signals] == [float(f) for f in ref["fs"]]
+    assert record.start_time == dt.datetime.fromisoformat(meta["start_time"])
+    for key in ref.files:
+        if key.startswith("series") and key.endswith("_digital"):
+            block = record.series[int(key[len("series"):-len("_digital")]) - 1]
+            np.testing.assert_array_equal(block.digital, ref[key])
+            np.testing.assert_allclose(block.physical, ref[key.replace("digital", "physical")],
+                                       rtol=1e-12, atol=1e-9)
+    listed = [{k: a[k] for k in ("code", "depth", "value_type", "value", "unit") if k in a}
+              for a in record.aecg_annotations]
+    assert listed == meta["annotations"]
+    assert record.warnings == []
+
+
+def test_the_minimum_file_without_a_declaration_matches_the_reference():
+    path = FIX / "fda_minimum_aecg.xml"
+    [record] = ecgingest.read(path)
+    assert record.format == "hl7aecg"
+    _check_against_reference(record, path)
+    assert record.metadata.patient_id == "SBJ-123"
+    assert record.metadata.investigation_id == "PUK-123-TRL-1"
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("hl7aecg"), ids=lambda r: r["path"])
+def test_corpus_files_match_the_reference_decoder(entry):
+    path = corpus_dir() / entry["path"]
+    [record] = ecgingest.read(path.read_bytes())
+    _check_against_reference(record, path)
+
+
+@requires_corpus
+def test_the_example_keeps_beats_measurements_and_subject():
+    [record] = ecgingest.read(corpus_dir() / "hl7aecg" / "hl7_example_aecg.xml")
+    beats = record.representative_beats
+    assert beats.digital.shape == (12, 599) and beats.kind == "representative_beat"
+    assert record.global_measurements["qt_interval_ms"] == 420
+    assert record.global_measurements["qrs_axis_deg"] == -61
+    assert record.metadata.patient_last_name == "Clark"
+    assert record.metadata.patient_gender == "MALE"
+    assert record.metadata.patient_birth_date == dt.date(1953, 5, 8)
+    assert record.metadata.device_id == "ELI250"
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@settings(max_examples=40)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
+       scale=st.sampled_from([2.5, 5.0, 1.0, 0.5]), origin=st.sampled_from([0.0, -12.5, 3.0]),
+       increment=st.sampled_from([("0.002", "s", 500.0), ("4", "ms", 250.0),
+                                  ("0.001", "s", 1000.0)]),
+       encoding=st.sampled_from(ENCODINGS), per_line=st.integers(1, 40),
+       bound=st.sampled_from([2**7, 2**15, 2**31]))
+def test_written_files_read_back_exactly(n, seed, scale, origin, increment, encoding, per_line,
+                                         bound):
+    rhythm = _leads(n, seed, bound=bound)
+    beats = _leads(min(n, 50), seed + 1, bound=2**10)
+    data = aecg_document(rhythm, scale=scale, origin=origin, increment=increment[0],
+                         increment_unit=increment[1], beats=beats, encoding=encoding,
+                         digits_per_line=per_line)
+    assert detect(Entry.from_bytes("x.bin", data)).name == "hl7aecg"
+    record = _decode(data, strict=True)
+    assert record.labels == list(LEADS)
+    for label in LEADS:
+        sig = record.signal(label)
+        np.testing.assert_array_equal(sig.digital, rhythm[label])
+        np.testing.assert_allclose(sig.physical, origin + scale * rhythm[label].astype(float),
+                                   rtol=1e-12, atol=1e-9)
+        assert sig.sample_rate == pytest.approx(increment[2], rel=1e-12)
+    np.testing.assert_array_equal(record.representative_beats.digital,
+                                  np.array([beats[label] for label in LEADS]))
+    assert record.representative_beats.scale == (5.0,) * 12
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_subject_names_keep_their_accents_in_every_encoding(encoding):
+    record = _decode(aecg_document(_leads(4), name="Zoë Ørsted-Nuñez", encoding=encoding))
+    assert record.metadata.patient_last_name == "Zoë Ørsted-Nuñez"
+
+
+def test_a_timestamp_with_an_offset_gives_the_utc_start():
+    record = _decode(aecg_document(_leads(4), head="20200102030405.250+0100"))
+    assert record.start_time == dt.datetime(2020, 1, 2, 3, 4, 5, 250000,
+                                            dt.timezone(dt.timedelta(hours=1)))
+    assert record.metadata.recording_start_time == dt.datetime(2020, 1, 2, 2, 4, 5, 250000,
+                                                               dt.timezone.utc)
+
+
+def test_global_measurements_come_from_annotations():
+    data = aecg_document(_leads(4), annotations=[("MDC_ECG_HEART_RATE", "61", "bpm"),
+                                                 ("MDC_ECG_TIME_PD_QTc", "410", "ms")])
+    record = _decode(data)
+    assert record.global_measurements == {"ventricular_rate_bpm": 61, "qtc_ms": 410}
+    assert [a["code"] for a in record.aecg_annotations] == ["MDC_ECG_HEART_RATE",
+                                                            "MDC_ECG_TIME_PD_QTc"]
+
+
+@pytest.mark.parametrize("digits, message", [
+    ("1 2 x3", "digits"), ("1 2.5 3", "digits"), ("1 - 3", "digits"), ("1 2,3", "digits"),
+    ("99999999999", "overflow"), ("1 2 é", "not a digit"),
+])
+def test_bad_digits_are_corrupt_data_naming_the_lead(digits, message):
+    data = aecg_document({"II": np.array([7, 8])}).replace(b"7 8", digits.encode())
+    with pytest.raises(CorruptDataError, match=message) as info:
+        _decode(data)
+    assert "II" in str(info.value)
+
+
+def test_a_file_without_a_time_increment_is_a_header_error():
+    data = aecg_document(_leads(3)).replace(b'<increment value="0.002" unit="s"/>', b"")
+    with pytest.raises(HeaderError, match="increment|sampling rate"):
+        _decode(data)
+
+
+def test_inspect_counts_samples_without_parsing_them():
+    info = hl7aecg.FORMAT.inspect(aecg_document(_leads(77)), DecodeContext("hl7aecg"))
+    assert [s.label for s in info.signals] == list(LEADS)
+    assert {s.samples for s in info.signals} == {77}
+
+
+def test_sniffing_needs_the_hl7_namespace():
+    assert hl7aecg.sniff(Probe.of_bytes(aecg_document(_leads(2)), "a.bin"))
+    assert not hl7aecg.sniff(Probe.of_bytes(b"<AnnotatedECG/>", "a.xml"))
+    assert not hl7aecg.sniff(Probe.of_bytes(b'<AnnotatedECG xmlns="urn:x"/>', "a.xml"))
+
+
+def test_the_digit_kernel_counts_and_parses_every_token():
+    from ecgingest._ext import hl7aecg as kernel
+
+    text = b" \n-2147483648\t+5 0\r\n2147483647 "
+    count = kernel.count_integers(text)
+    status, values, lo, hi, _ = kernel.parse_integers(text, count)
+    assert (count, status, values.tolist(), lo, hi) == (
+        4, kernel.STATUS_OK, [-2147483648, 5, 0, 2147483647], -2147483648, 2147483647)
+    assert kernel.parse_integers(b"2147483648", 1)[0] == kernel.STATUS_OVERFLOW
+    assert kernel.count_integers(b"") == 0
+
+
+# ---------------------------------------------------------------- damaged files
+
+
+INTACT = aecg_document(_leads(30, 5))
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_mutated_files_end_in_a_record_or_a_typed_error_from_every_source(data, tmp_path_factory):
+    encoding = data.draw(st.sampled_from(ENCODINGS))
+    raw = mutate(aecg_document(_leads(20, 1), beats=_leads(5, 2), encoding=encoding), data,
+                 b"0123456789 -+.<>/\"=x\x00\xff")
+    outcomes(raw, tmp_path_factory.mktemp("aecg"), "damaged.xml", INTACT)
+
+
+@settings(max_examples=20)
+@given(data=st.data())
+def test_mutated_real_file_ends_in_a_record_or_a_typed_error(data):
+    raw = bytearray((FIX / "fda_minimum_aecg.xml").read_bytes())
+    for _ in range(data.draw(st.integers(1, 6))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        record = _decode(bytes(raw), strict=data.draw(st.booleans()))
+    except EcgIngestError:
+        return
+    assert record.format == "hl7aecg"

@@ -1,0 +1,197 @@
+"""GE MUSE XML: conformance on real exports, round trips through the test-side writer,
+derived limb leads, CRC-32, encodings, and damaged files from every source kind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ecgingest
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from ecg_xml_writers import ENCODINGS, muse_document, mutate, outcomes
+from ecgingest.detect import detect
+from ecgingest.errors import ChecksumError, EcgIngestError, EcgWarning, HeaderError
+from ecgingest.formats import muse
+from ecgingest.formats._base import DecodeContext, Probe
+from ecgingest.sources import Entry
+
+FIX = FIXTURES / "muse"
+STORED = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _decode(data: bytes, strict: bool = False) -> ecgingest.Record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        return muse.FORMAT.decode(data, DecodeContext("muse", name="t.xml", strict=strict))
+
+
+def _leads(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {label: rng.integers(-32768, 32768, n).astype(np.int16) for label in STORED}
+
+
+# ---------------------------------------------------------------- real files
+
+
+def _check_against_reference(record: ecgingest.Record, path: Path) -> None:
+    ref = np.load(f"{path}.ref.npz")
+    meta = json.loads(Path(f"{path}.ref.json").read_text())
+    names = [str(c) for c in ref["channel_names"]]
+    derived_names = [str(c) for c in ref["derived_channel_names"]]
+    assert record.labels == names + derived_names
+    stored = record.signals[:len(names)]
+    np.testing.assert_array_equal(np.array([s.digital for s in stored]), ref["digital"])
+    np.testing.assert_allclose(np.array([s.physical for s in stored]), ref["physical"],
+                               rtol=1e-12, atol=1e-9)
+    derived = record.signals[len(names):]
+    np.testing.assert_allclose(np.array([s.physical for s in derived]), ref["derived_physical"],
+                               rtol=1e-12, atol=1e-9)
+    assert list(record.derived_leads) == derived_names
+    assert [s.sample_rate for s in record.signals] == [float(f) for f in ref["fs"]] + \
+        [float(ref["fs"][0])] * len(derived_names)
+    beats = record.median_beats
+    assert list(beats.labels) == [str(c) for c in ref["median_channel_names"]]
+    np.testing.assert_array_equal(beats.digital, ref["median_digital"])
+    np.testing.assert_allclose(beats.physical, ref["median_physical"], rtol=1e-12, atol=1e-9)
+    assert record.start_time == dt.datetime.fromisoformat(meta["start_time"])
+    assert record.warnings == []
+    raw_measurements = meta.get("RestingECGMeasurements")
+    if raw_measurements:
+        assert record.global_measurements["vendor"] == raw_measurements
+    if meta.get("qrs_times"):
+        assert [q["time"] for q in record.qrs_times] == [int(q["Time"]) for q in meta["qrs_times"]]
+
+
+def test_fixture_export_matches_the_reference_decoder():
+    path = FIX / "easyrecg_muse_ecg1.xml"
+    [record] = ecgingest.read(path)
+    assert record.format == "muse" and record.format_detail == "GE MUSE XML 9.0.9.18167"
+    _check_against_reference(record, path)
+    assert record.metadata.patient_id == "JAX01234" and record.metadata.device_id == "MAC55"
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("muse"), ids=lambda r: r["path"])
+def test_corpus_exports_match_the_reference_decoder(entry):
+    path = corpus_dir() / entry["path"]
+    [record] = ecgingest.read(path.read_bytes())
+    _check_against_reference(record, path)
+
+
+@requires_corpus
+def test_statement_lines_join_until_the_end_of_line_flag():
+    [record] = ecgingest.read(corpus_dir() / "muse" / "egm_muse_sinus.xml")
+    texts = [s["text"] for s in record.interpretation["statements"]]
+    assert "Anterior infarct, age undetermined" in texts
+    assert "When compared with ECG of 30-MAR-2023 09:09," in texts
+    assert record.original_interpretation["confirmation"] == "original"
+    assert record.metadata.patient_birth_date == dt.date(1979, 7, 8)  # month first
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@settings(max_examples=40)
+@given(n=st.integers(1, 400), seed=st.integers(0, 2**32 - 1), rate=st.sampled_from([250, 500]),
+       encoding=st.sampled_from(ENCODINGS), doctype=st.booleans(),
+       upb=st.sampled_from([4.88, 5.0, 1.0]))
+def test_written_exports_read_back_exactly(n, seed, rate, encoding, doctype, upb):
+    rhythm = _leads(n, seed)
+    median = _leads(min(n, 60), seed + 1)
+    data = muse_document(rhythm, median=median, rate=rate, units_per_bit=upb,
+                         encoding=encoding, doctype=doctype)
+    assert detect(Entry.from_bytes("x.bin", data)).name == "muse"
+    record = _decode(data, strict=True)
+    for label in STORED:
+        sig = record.signal(label)
+        np.testing.assert_array_equal(sig.digital, rhythm[label])
+        assert sig.sample_rate == rate and sig.scale == upb and sig.units == "uV"
+    first = rhythm["I"].astype(np.float64) * upb
+    second = rhythm["II"].astype(np.float64) * upb
+    expected = {"III": second - first, "aVR": -(first + second) / 2,
+                "aVL": first - second / 2, "aVF": second - first / 2}
+    for label, values in expected.items():
+        np.testing.assert_allclose(record.signal(label).physical, values, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(record.median_beats.digital,
+                                  np.array([median[label] for label in STORED]))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_names_and_statements_keep_their_accents_in_every_encoding(encoding):
+    data = muse_document(_leads(10), patient_last="Müller-Lüdenscheidt", patient_first="Zoë",
+                         statements=[("Rythme sinusal régulier", True), ("Bloc ", False),
+                                     ("de branche droit", True)], encoding=encoding)
+    record = _decode(data, strict=True)
+    assert record.metadata.patient_last_name == "Müller-Lüdenscheidt"
+    assert record.metadata.patient_first_name == "Zoë"
+    assert [s["text"] for s in record.interpretation["statements"]] == [
+        "Rythme sinusal régulier", "Bloc de branche droit"]
+    assert record.interpretation["confirmation"] == "confirmed"
+
+
+def test_acquisition_date_is_month_first_and_local():
+    record = _decode(muse_document(_leads(5), date="02-03-2020", time="07:08:09"))
+    assert record.start_time == dt.datetime(2020, 2, 3, 7, 8, 9)
+    assert record.metadata.recording_start_time is None  # no zone: not a UTC instant
+
+
+def test_a_crc_mismatch_is_a_warning_when_tolerant_and_an_error_when_strict():
+    data = muse_document(_leads(20), bad_crc_lead="V3")
+    record = _decode(data)
+    assert any("V3" in w and "CRC-32" in w for w in record.warnings)
+    with pytest.raises(ChecksumError, match="V3"):
+        _decode(data, strict=True)
+
+
+def test_a_file_without_a_rhythm_waveform_is_a_header_error():
+    data = muse_document(_leads(5)).replace(b"<WaveformType>Rhythm", b"<WaveformType>Other")
+    with pytest.raises(HeaderError, match="no Rhythm waveform"):
+        _decode(data)
+
+
+def test_inspect_reads_header_facts_without_samples():
+    data = muse_document(_leads(123))
+    info = muse.FORMAT.inspect(data, DecodeContext("muse"))
+    assert [s.label for s in info.signals] == [*STORED, "III", "aVR", "aVL", "aVF"]
+    assert {s.samples for s in info.signals} == {123}
+
+
+def test_sniffing_needs_the_root_element_not_the_extension():
+    data = muse_document(_leads(3))
+    assert muse.sniff(Probe.of_bytes(data, "whatever.bin"))
+    assert not muse.sniff(Probe.of_bytes(b"<?xml version='1.0'?><RestingECGx/>", "a.xml"))
+    assert not muse.sniff(Probe.of_bytes(b'<RestingECG xmlns="urn:other"/>', "a.xml"))
+
+
+# ---------------------------------------------------------------- damaged files
+
+
+INTACT = muse_document(_leads(50, 7))
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_mutated_exports_end_in_a_record_or_a_typed_error_from_every_source(data, tmp_path_factory):
+    encoding = data.draw(st.sampled_from(ENCODINGS))
+    raw = mutate(muse_document(_leads(40, 3), median=_leads(8, 4), encoding=encoding), data)
+    outcomes(raw, tmp_path_factory.mktemp("muse"), "damaged.xml", INTACT)
+
+
+@settings(max_examples=20)
+@given(data=st.data())
+def test_mutated_real_export_ends_in_a_record_or_a_typed_error(data):
+    raw = bytearray((FIX / "easyrecg_muse_ecg1.xml").read_bytes())
+    for _ in range(data.draw(st.integers(1, 10))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        record = _decode(bytes(raw), strict=data.draw(st.booleans()))
+    except EcgIngestError:
+        return
+    assert record.format == "muse"
