@@ -33,6 +33,7 @@ setup(
             "cdivision": not DEBUG,
             "linetrace": DEBUG,
             "embedsignature": True,
+            "autotestdict": False,  # no __test__ dict: the stubs list what a module holds
         },
     ),
 )

@@ -1,4 +1,4 @@
-# cython: language_level=3, autotestdict=False
+# cython: language_level=3
 """One-pass conversion of stored integers to physical values.
 
 ``digital * scale + offset`` in float64, NaN where the stored code is the

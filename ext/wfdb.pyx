@@ -1,4 +1,4 @@
-# cython: language_level=3, autotestdict=False
+# cython: language_level=3
 """WFDB kernels: the signal-line grammar, and one pass over a group's bytes into
 per-signal arrays.
 

@@ -154,7 +154,7 @@ class _Walk:
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
         for directory, name, fmt in self.anchors:
             by_group.setdefault((directory, fmt), []).append(name)
-        remaining = {}  # directory -> groups (formats) still to read there
+        remaining: dict[str, int] = {}  # directory -> groups (formats) still to read there
         for directory, _ in by_group:
             remaining[directory] = remaining.get(directory, 0) + 1
         for (directory, fmt), names in by_group.items():

@@ -9,7 +9,6 @@ import numpy.typing as npt
 
 SIGNAL_FIELD_WIDTHS: tuple[int, ...]
 FIXED_FIELDS: tuple[tuple[int, int], ...]
-__test__: dict[str, str]
 
 def split_header(
     data: npt.NDArray[np.uint8], ns: int

@@ -5,7 +5,6 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
 
-__test__: dict[str, str]  # Cython's doctest table
 
 STATUS_OK: int
 STATUS_TRUNCATED: int
