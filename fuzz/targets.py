@@ -1,0 +1,254 @@
+"""The fuzz targets: each takes one input (bytes) and raises Finding when the promise breaks.
+
+A target is engine-independent: libFuzzer (through atheris) or the
+pure-hypothesis engine calls ``Target.run(data)``; so do the regression tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+import ecgingest
+from ecgingest.errors import EcgIngestError
+
+from . import corpus
+from .corpus import FIXTURES, archives_dir, corpus_dir, files_below, record_packs, unpack
+from .oracle import FUZZ_LIMITS, Finding, record_digest, typed
+
+__all__ = ["Target", "TARGETS", "get"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One fuzz target: its seeds, its per-input check and the largest input worth trying."""
+
+    name: str
+    doc: str
+    seeds: Callable[[], list[bytes]]
+    run: Callable[[bytes], None]
+    max_len: int = 256 * 1024
+
+
+# ----------------------------------------------------------------- single-file decoders
+def read_bytes(data: bytes) -> None:
+    """``ecgingest.read(bytes)`` ends in records (all signals readable) or a typed error."""
+    result = typed(lambda: ecgingest.read(data, limits=FUZZ_LIMITS))
+    if not isinstance(result, EcgIngestError):
+        for record in result:
+            typed(lambda record=record: record_digest(record))
+
+
+def _edf_seeds() -> list[bytes]:
+    found = files_below([FIXTURES / "edf", _corpus("edf")], (".edf", ".bdf"),
+                        max_bytes=64 * corpus.SEED_MAX_BYTES)
+    return [corpus.shrink_edf(data) for _, data in found]
+
+
+def _scp_seeds() -> list[bytes]:
+    return [d for _, d in files_below([FIXTURES / "scp", _corpus("scp")], (".scp",))]
+
+
+def _kardia_seeds() -> list[bytes]:
+    return [d for _, d in files_below([FIXTURES / "kardia", _corpus("kardia")], (".json",))]
+
+
+def _cdelta_seeds() -> list[bytes]:
+    seeds = [d for _, d in files_below([FIXTURES / "compressed_delta"], (".cmdt",))]
+    rng = np.random.default_rng(7)
+    for bits in (8, 16, 24, 32):
+        for coding in range(3):
+            for compression in range(3):
+                channels = 1 + (bits + coding + compression) % 3
+                top = 2 ** (bits - 1) - 1
+                samples = np.cumsum(rng.integers(-5, 6, size=(channels, 40)), axis=1)
+                samples = np.clip(samples, -top - 1, top)
+                seeds.append(ecgingest.encode_compressed_delta(
+                    samples, sample_rate=250.0, bits_per_sample=bits, coding=coding,
+                    compression=compression))
+    return seeds
+
+
+def _corpus(sub: str):
+    root = corpus_dir()
+    return None if root is None else root / sub
+
+
+# ----------------------------------------------------------------- intact neighbours
+INTACT_WFDB = "100_3chan"
+
+
+@cache
+def intact_wfdb_files() -> tuple[tuple[str, bytes], ...]:
+    folder = FIXTURES / "wfdb" / INTACT_WFDB
+    return tuple((p.name, p.read_bytes()) for p in sorted(folder.glob(f"{INTACT_WFDB}.*"))
+                 if p.suffix in (".hea", ".dat"))
+
+
+@cache
+def intact_cdelta() -> bytes:
+    samples = (np.arange(2 * 300, dtype=np.int64).reshape(2, 300) % 97) - 48
+    return ecgingest.encode_compressed_delta(samples, sample_rate=300.0)
+
+
+@cache
+def intact_digest(kind: str) -> tuple:
+    """The digest of the intact neighbour read alone (the reference it must keep)."""
+    if kind == "wfdb":
+        [record] = ecgingest.read(zip_of([(f"rec/{n}", d) for n, d in intact_wfdb_files()]))
+    else:
+        [record] = ecgingest.read(intact_cdelta())
+    return record_digest(record)
+
+
+def zip_of(files: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tar_of(files: list[tuple[str, bytes]], mode: str = "w") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def require_intact(result: ecgingest.IngestResult, kind: str, where: str) -> None:
+    """The intact neighbour must be among the records, with the same samples."""
+    wanted = intact_digest(kind)
+    digests = [typed(lambda r=r: record_digest(r)) for r in result.records]
+    if wanted not in digests:
+        errors = "; ".join(f"{e.paths}: {type(e.error).__name__}: {e.error}"
+                           for e in result.errors[:3])
+        raise Finding("lost", f"the intact {kind} record next to the input was not delivered "
+                      f"({where}; {len(result.records)} records, errors: {errors or 'none'})")
+
+
+# ----------------------------------------------------------------- WFDB (multi-file)
+def wfdb_files(data: bytes) -> list[tuple[str, bytes]]:
+    """The packed files of one input, renamed where they would replace the intact record."""
+    taken = {name for name, _ in intact_wfdb_files()}
+    files = []
+    for name, content in unpack(data):
+        while name in taken:
+            name = "_" + name
+        taken.add(name)
+        files.append((name, content))
+    return files
+
+
+def run_wfdb(data: bytes) -> None:
+    """A WFDB record (header + signal files) in an archive, next to an intact record."""
+    files = wfdb_files(data)
+    alone = zip_of([(f"rec/{n}", d) for n, d in files])
+    result = typed(lambda: ecgingest.ingest(alone, limits=FUZZ_LIMITS))
+    if isinstance(result, ecgingest.IngestResult):
+        for record in result.records:
+            typed(lambda record=record: record_digest(record))
+    both = zip_of([(f"rec/{n}", d) for n, d in files + list(intact_wfdb_files())])
+    result = typed(lambda: ecgingest.ingest(both, limits=FUZZ_LIMITS))
+    if isinstance(result, EcgIngestError):
+        raise Finding("lost", f"ingest raised {type(result).__name__} ({result}) for an upload "
+                      "holding an intact record")
+    require_intact(result, "wfdb", "same folder")
+
+
+def _wfdb_seeds() -> list[bytes]:
+    return [d for _, d in record_packs([FIXTURES / "wfdb", _corpus("wfdb")])]
+
+
+# ----------------------------------------------------------------- archives
+NESTED_LIMITS = dataclasses.replace(FUZZ_LIMITS, max_nesting=1)
+
+
+def run_archive(data: bytes) -> None:
+    """Archive bytes through ``ingest``, alone and nested next to an intact record."""
+    result = typed(lambda: ecgingest.ingest(data, limits=FUZZ_LIMITS))
+    if isinstance(result, ecgingest.IngestResult):
+        for record in result.records:
+            typed(lambda record=record: record_digest(record))
+    outer = zip_of([("intact/intact.cmdt", intact_cdelta()), ("fuzz/upload", data)])
+    result = typed(lambda: ecgingest.ingest(outer, limits=NESTED_LIMITS))
+    if isinstance(result, EcgIngestError):
+        raise Finding("lost", f"ingest raised {type(result).__name__} ({result}) for an upload "
+                      "holding an intact record")
+    require_intact(result, "cdelta", "nested archive")
+
+
+def _archive_seeds() -> list[bytes]:
+    seeds = [d for _, d in files_below([FIXTURES / "archives", archives_dir()],
+                                       (".zip", ".zipx", ".tar", ".gz", ".bz2", ".xz", ".zst",
+                                        ".lz4", ".7z", ".rar"))]
+    members = [("a/intact.cmdt", intact_cdelta())]
+    members += [(f"w/{n}", d) for n, d in intact_wfdb_files()]
+    members += [(f"k/{p.name}", p.read_bytes()) for p in sorted((FIXTURES / "kardia").glob("*.json"))]
+    seeds += [zip_of(members), tar_of(members), tar_of(members, "w:gz")]
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members:
+            archive.writestr(name, content)
+    seeds.append(deflated.getvalue())
+    seven = seven_zip_of(members)
+    if seven is not None:
+        seeds.append(seven)
+    return seeds
+
+
+def seven_zip_of(files: list[tuple[str, bytes]]) -> bytes | None:
+    """A 7z archive of ``files``, or None without py7zr."""
+    try:
+        import py7zr
+    except ImportError:
+        return None
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        for name, content in files:
+            archive.writestr(content, name)
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------- registry
+def _stateful():
+    from . import stateful
+    return stateful
+
+
+TARGETS: dict[str, Target] = {
+    "edf": Target("edf", "EDF/EDF+/BDF bytes through ecgingest.read", _edf_seeds, read_bytes),
+    "scp": Target("scp", "SCP-ECG bytes through ecgingest.read", _scp_seeds, read_bytes),
+    "cdelta": Target("cdelta", "Compressed Delta bytes through ecgingest.read", _cdelta_seeds,
+                     read_bytes, max_len=64 * 1024),
+    "kardia": Target("kardia", "Kardia JSON bytes through ecgingest.read", _kardia_seeds,
+                     read_bytes, max_len=64 * 1024),
+    "wfdb": Target("wfdb", "WFDB header + signal files (packed, see corpus.pack) in a ZIP, "
+                   "alone and next to an intact record", _wfdb_seeds, run_wfdb),
+    "archive": Target("archive", "ZIP/TAR/7z/RAR bytes through ecgingest.ingest, alone and "
+                      "nested next to an intact record", _archive_seeds, run_archive),
+    "stream": Target("stream", "Stream: parameters, frames in any order, duplicates, bad "
+                     "payloads, mismatched metadata, save/restore",
+                     lambda: _stateful().stream_seeds(), lambda d: _stateful().run_stream(d),
+                     max_len=4096),
+    "chunked": Target("chunked", "ChunkedUpload: sizes, hashes, chunks out of order, repeated, "
+                      "conflicting, missing, non-bytes", lambda: _stateful().chunked_seeds(),
+                      lambda d: _stateful().run_chunked(d), max_len=8192),
+}
+
+
+def get(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise SystemExit(f"unknown target {name!r}; targets: {', '.join(TARGETS)}") from None
