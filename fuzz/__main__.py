@@ -70,6 +70,48 @@ def _repro(name: str, files: list[str]) -> int:
     return 1 if failed else 0
 
 
+def _minimize(name: str, file: str, out: str | None, seconds: float) -> int:
+    """Delta debugging: drop ever smaller chunks while the same finding still shows."""
+    import warnings
+
+    from ecgingest.errors import EcgWarning
+
+    from .oracle import signature
+    from .targets import get
+
+    warnings.simplefilter("ignore", EcgWarning)
+    target = get(name)
+
+    def found(data: bytes) -> str | None:
+        try:
+            target.run(data)
+        except Exception as exc:
+            return signature(exc)
+        return None
+
+    data = Path(file).read_bytes()
+    wanted = found(data)
+    if wanted is None:
+        print(f"{file}: no finding to minimize")
+        return 1
+    deadline = time.monotonic() + seconds
+    chunk = max(1, len(data) // 2)
+    while chunk >= 1 and time.monotonic() < deadline:
+        i, smaller = 0, False
+        while i < len(data) and time.monotonic() < deadline:
+            candidate = data[:i] + data[i + chunk:]
+            if found(candidate) == wanted:
+                data, smaller = candidate, True
+            else:
+                i += chunk
+        if not smaller:
+            chunk //= 2
+    target_path = Path(out or f"{file}.min")
+    target_path.write_bytes(data)
+    print(f"{wanted}: {len(data)} bytes -> {target_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
@@ -92,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("repro", help="run saved inputs through a target and show the verdict")
     p.add_argument("target")
     p.add_argument("files", nargs="+")
+    p = sub.add_parser("minimize", help="the smallest input that still gives the same finding")
+    p.add_argument("target")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", help="where to write it (default FILE.min)")
+    p.add_argument("--seconds", type=float, default=120.0)
     p = sub.add_parser("seeds", help="write a target's seed inputs to a folder")
     p.add_argument("target")
     p.add_argument("folder")
@@ -108,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(_names("all"), args.seconds, args, each=False)
     if args.command == "repro":
         return _repro(args.target, args.files)
+    if args.command == "minimize":
+        return _minimize(args.target, args.file, args.output, args.seconds)
     from .targets import get
 
     folder = Path(args.folder)
