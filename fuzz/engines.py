@@ -227,6 +227,7 @@ def _hypothesis_child(name: str, seconds: float, artifacts: Path, known: set[str
              .map(lambda c: apply(seeds[c[0]], c[1]))
              | st.binary(max_size=min(target.max_len, 4096)))
     current = os.open(artifacts / "current-input", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + seconds
     executions = 0
     failing: list[bytes] = []
 
@@ -235,11 +236,13 @@ def _hypothesis_child(name: str, seconds: float, artifacts: Path, known: set[str
 
     signal.signal(signal.SIGALRM, on_alarm)
 
-    @settings(max_examples=200, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=50, deadline=None, database=None, derandomize=False,
               phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
     @given(cases)
     def one(data: bytes) -> None:
         nonlocal executions
+        if time.monotonic() > deadline + 5:
+            return  # out of time while shrinking: keep the smallest failing input found so far
         executions += 1
         os.ftruncate(current, 0)
         os.pwrite(current, data, 0)
@@ -258,7 +261,6 @@ def _hypothesis_child(name: str, seconds: float, artifacts: Path, known: set[str
             signal.setitimer(signal.ITIMER_REAL, 0)
             faulthandler.cancel_dump_traceback_later()
 
-    deadline = time.monotonic() + seconds
     code = 0
     while time.monotonic() < deadline:
         try:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +24,7 @@ from ecgingest.errors import EcgIngestError
 
 from . import corpus
 from .corpus import FIXTURES, archives_dir, corpus_dir, files_below, record_packs, unpack
-from .oracle import FUZZ_LIMITS, Finding, record_digest, typed
+from .oracle import FUZZ_LIMITS, Finding, outcome_of, record_digest, typed
 
 __all__ = ["Target", "TARGETS", "get"]
 
@@ -38,12 +41,26 @@ class Target:
 
 
 # ----------------------------------------------------------------- single-file decoders
+SOURCE_KINDS = tuple(os.environ.get("ECGINGEST_FUZZ_SOURCES", "bytes,path").split(","))
+"""How the decoder targets hand each input over: as bytes, and (default) also as a file on
+disk, whose outcome must equal the bytes' one (a different path through the sources)."""
+
+
+@cache
+def _scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="ecgingest-fuzz-")) / "upload"
+
+
 def read_bytes(data: bytes) -> None:
-    """``ecgingest.read(bytes)`` ends in records (all signals readable) or a typed error."""
-    result = typed(lambda: ecgingest.read(data, limits=FUZZ_LIMITS))
-    if not isinstance(result, EcgIngestError):
-        for record in result:
-            typed(lambda record=record: record_digest(record))
+    """``ecgingest.read`` ends in records (all signals readable) or a typed error, the same
+    for the bytes and for a file holding them."""
+    by_bytes = outcome_of(lambda: ecgingest.read(data, limits=FUZZ_LIMITS))
+    if "path" in SOURCE_KINDS:
+        path = _scratch()
+        path.write_bytes(data)
+        by_path = outcome_of(lambda: ecgingest.read(path, limits=FUZZ_LIMITS))
+        if by_path != by_bytes:
+            raise Finding("mismatch", f"as a path: {by_path[:2]}, as bytes: {by_bytes[:2]}")
 
 
 def _edf_seeds() -> list[bytes]:
@@ -227,11 +244,11 @@ def _stateful():
 
 
 TARGETS: dict[str, Target] = {
-    "edf": Target("edf", "EDF/EDF+/BDF bytes through ecgingest.read", _edf_seeds, read_bytes),
-    "scp": Target("scp", "SCP-ECG bytes through ecgingest.read", _scp_seeds, read_bytes),
-    "cdelta": Target("cdelta", "Compressed Delta bytes through ecgingest.read", _cdelta_seeds,
+    "edf": Target("edf", "EDF/EDF+/BDF through ecgingest.read (bytes, and a file)", _edf_seeds, read_bytes),
+    "scp": Target("scp", "SCP-ECG through ecgingest.read (bytes, and a file)", _scp_seeds, read_bytes),
+    "cdelta": Target("cdelta", "Compressed Delta through ecgingest.read (bytes, and a file)", _cdelta_seeds,
                      read_bytes, max_len=64 * 1024),
-    "kardia": Target("kardia", "Kardia JSON bytes through ecgingest.read", _kardia_seeds,
+    "kardia": Target("kardia", "Kardia JSON through ecgingest.read (bytes, and a file)", _kardia_seeds,
                      read_bytes, max_len=64 * 1024),
     "wfdb": Target("wfdb", "WFDB header + signal files (packed, see corpus.pack) in a ZIP, "
                    "alone and next to an intact record", _wfdb_seeds, run_wfdb),
