@@ -41,7 +41,7 @@ def typed(call: Callable[[], T]) -> T | EcgIngestError:
     except Finding:
         raise
     except Exception as exc:
-        raise Finding("untyped", f"{type(exc).__name__}: {exc}") from exc
+        raise Finding("untyped", f"{type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
 def record_digest(record: Any) -> tuple:

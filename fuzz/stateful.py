@@ -58,7 +58,8 @@ BAD_PARAMETERS: tuple[tuple[str, object], ...] = (
     ("lead_codes", []), ("lead_codes", "MDC_ECG_LEAD_I"), ("lead_codes", ["MDC_ECG_LEAD_I"] * 2),
     ("lead_codes", ["MDC_ECG_LEAD_X"]), ("lead_codes", [1]), ("lead_codes", None),
     ("lead_codes", ["MDC_ECG_LEAD_I"] * 256), ("frame_format", "RAW"), ("frame_format", None),
-    ("processing_mode", "STREAMING"), ("digital_minimum", 0), ("total_frames", -1),
+    ("processing_mode", "STREAMING"), ("digital_minimum", 0), ("digital_minimum", 10**400),
+    ("sample_rate", 10**400), ("sample_rate", -(10**400)), ("total_frames", -1),
     ("total_frames", 2**32), ("total_frames", True), ("total_frames", 1.5),
     ("total_frames", "3"), ("device_state", "BROKEN"), ("task_id", 5), ("device_id", b"x"),
 )
@@ -79,8 +80,8 @@ def _stream_parameters(r: Reader) -> tuple[dict, bool]:
                       physical_maximum=5.0)
     if r.byte() % 6 == 0:
         name, value = r.pick(BAD_PARAMETERS)
-        if name == "digital_minimum":  # the scaling quartet, incomplete or degenerate
-            params.update(digital_minimum=0, digital_maximum=0, physical_minimum=0.0,
+        if name == "digital_minimum":  # the scaling quartet, degenerate or out of range
+            params.update(digital_minimum=value, digital_maximum=0, physical_minimum=0.0,
                           physical_maximum=1.0)
         else:
             params[name] = value
@@ -202,6 +203,33 @@ def _round_trip(stream: ecgingest.Stream, r: Reader) -> None:
         typed(lambda: ecgingest.Stream.from_bytes(bytes(damaged)))
 
 
+HOSTILE_JSON: tuple[bytes, ...] = (
+    b"[" * 50_000 + b"]" * 50_000,
+    b'{"parameters": ' + b"{" * 0 + b'{"a": ' * 20_000 + b"1" + b"}" * 20_000 + b', "frames": []}',
+    b"1e999", b"NaN", b"-Infinity", b'"\ud800"', b"\xff\xfe", b"null", b"[]", b"{}",
+)
+"""Saved-stream tables that no save ever writes: deep nesting, non-finite numbers, bad text."""
+HOSTILE_VALUES: tuple[object, ...] = (10**400, -(10**400), 1e308, "NaN", [[["x"]]], {"a": 1},
+                                      None, True, "", "x" * 5000, -1, 2**64)
+
+
+def _hostile_saved(stream: ecgingest.Stream, r: Reader) -> None:
+    """A saved stream whose table is hostile: a typed error or a stream, never a crash."""
+    import json
+    import struct
+
+    if r.byte() % 2:
+        table = r.pick(HOSTILE_JSON)
+    else:
+        params = stream.parameters
+        key = r.pick(sorted(params) + ["unknown"])
+        params[key] = r.pick(HOSTILE_VALUES)
+        frames: object = [[r.pick(HOSTILE_VALUES), r.byte()]] if r.byte() % 2 else []
+        table = json.dumps({"parameters": params, "frames": frames}).encode()
+    saved = b"ECGSTRM\x01" + struct.pack("<Q", len(table)) + table
+    typed(lambda: ecgingest.Stream.from_bytes(saved))
+
+
 def run_stream(data: bytes) -> None:
     """Drive one Stream through the operations the input spells."""
     r = Reader(data)
@@ -239,8 +267,10 @@ def run_stream(data: bytes) -> None:
             _add(stream, model, r.number(4), r.pick(BAD_PAYLOADS), False)
         elif op == 6:
             _finish(stream, model)
-        else:
+        elif r.byte() % 4:
             _round_trip(stream, r)
+        else:
+            _hostile_saved(stream, r)
     _finish(stream, model)
 
 
@@ -248,10 +278,27 @@ def stream_seeds() -> list[bytes]:
     """Programs that build small valid streams, to start from working call sequences."""
     seeds = []
     for leads in range(3):
-        for ops in (b"\x00" * 3, b"\x00\x01\x06\x07", b"\x00\x02\x05\x04\x03\x06"):
+        channels = leads + 1
+        # shape 2 and rate 2: matching; 16 bits; 9 samples; then coding, compression, no damage
+        frame = bytes([2, 2, 1, 8]) + bytes(range(1, 1 + channels * 9)) + b"\x01\x01\x01"
+        for ops in ([0, 0, 0], [0, 1, 6, 7], [0, 2, 5, 4, 3, 6]):
             program = bytearray([leads, 1, 1, 1, 1])
             for op in ops:
-                program += bytes([op, 2, 2, 1, 8]) + bytes(range(1, 25)) + b"\x01\x01\x01"
+                program.append(op)
+                if op == 0:
+                    program += frame
+                elif op == 1:
+                    program += frame + b"\x00\x00\x10\x00"  # at a random timestamp
+                elif op == 2:
+                    program += frame + b"\x00"  # at a taken timestamp
+                elif op == 3:
+                    program += b"\x01\x04\x00\x00\x00\x00" + b"\x00\x00\x20\x00"
+                elif op == 4:
+                    program += b"\x00" + frame  # at timestamp -1
+                elif op == 5:
+                    program += b"\x00\x00\x30\x00\x01"  # an int as the payload
+                elif op == 7:
+                    program += b"\x01\x00"  # a save and restore, no damage
             seeds.append(bytes(program))
     return seeds
 
@@ -373,3 +420,70 @@ def chunked_seeds() -> list[bytes]:
                      + b"\x01\x10\x00\x20\x00")
         seeds.append(head + b"\x05\x10\x00\x20\x00" + b"\x00\x00\x00\xff\x01")
     return seeds
+
+
+# ----------------------------------------------------------------- overrides
+_TEXT_TEMPLATES = ("Europe/London", "UTC", "America/Argentina/Buenos_Aires", "2024-06-23T18:30:00Z",
+                   "2024-06-23T18:30:00", "2024-06-23T18:30:00+25:00", "1970-01-31", "9999-12-31",
+                   "0000-01-01", "2024-02-30", "female", "MALE", "p-17", "../../etc", " ")
+_CHARACTERS = ("A", "/", ".", "\x00", " ", "é", "\ud800", "Z", "9", "-", "+", ":", "\n")
+
+
+def _override_value(r: Reader) -> object:
+    import datetime as dt
+
+    kind = r.byte() % 8
+    if kind == 0:
+        return r.pick(_TEXT_TEMPLATES)
+    if kind == 1:  # a template with one character replaced, or a long run of one character
+        text = r.pick(_TEXT_TEMPLATES)
+        at = r.byte() % (len(text) + 1)
+        return text[:at] + r.pick(_CHARACTERS) + text[at + 1:]
+    if kind == 2:
+        return r.pick(_CHARACTERS) * r.pick((1, 5, 64, 255, 256, 1024, 5000))
+    if kind == 3:
+        return r.take(r.byte() % 32).decode("latin-1")
+    if kind == 4:
+        return r.pick((-1, 0, 2**32 - 1, 2**32, 10**400, True, float("nan"), float("inf"), 1.5))
+    if kind == 5:
+        return r.pick((None, [], ["a", 1], ["a", "b"], b"bytes", {"a": 1}, ("x",), iter(["y"])))
+    if kind == 6:
+        return r.pick((dt.date(2020, 1, 1), dt.datetime(2020, 1, 1),
+                       dt.datetime(2020, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-23))),
+                       dt.datetime.max.replace(tzinfo=dt.timezone(dt.timedelta(hours=-1)))))
+    return [r.pick(_TEXT_TEMPLATES) for _ in range(r.byte() % 4)]
+
+
+def run_overrides(data: bytes) -> None:
+    """Overrides built from the input, applied to an intact record: records or OverrideError."""
+    from ecgingest.errors import OverrideError
+    from ecgingest.record import METADATA_FIELDS
+
+    from .targets import intact_cdelta
+
+    r = Reader(data)
+    mapping: dict = {}
+    for _ in range(1 + r.byte() % 4):
+        which = r.byte() % (len(METADATA_FIELDS) + 2)
+        key: object = METADATA_FIELDS[which] if which < len(METADATA_FIELDS) else \
+            r.pick(("unknown_field", 5, None, "patient_id "))
+        mapping[key] = _override_value(r)
+    given = mapping if r.byte() % 8 else r.pick((["patient_id"], "patient_id=1", 5))
+    result = typed(lambda: ecgingest.read(intact_cdelta(), overrides=given))
+    if isinstance(result, EcgIngestError):
+        if not isinstance(result, OverrideError):
+            raise Finding("mismatch", f"bad overrides raised {type(result).__name__}, "
+                          f"not OverrideError: {result}")
+        return
+    if not isinstance(given, dict):
+        raise Finding("mismatch", f"overrides {given!r} (not a mapping) were accepted")
+    [record] = result
+    for key, value in given.items():
+        if value is not None and key not in record.metadata.overridden:
+            raise Finding("lost", f"override {key} was accepted but not applied")
+
+
+def overrides_seeds() -> list[bytes]:
+    """Valid overrides of each field, one by one and together."""
+    return [bytes([0, field, 0, 0]) for field in range(14)] + [
+        bytes([3, 0, 0, 0, 9, 0, 0, 1, 0, 0, 13, 0, 0])]

@@ -261,6 +261,9 @@ TARGETS: dict[str, Target] = {
     "chunked": Target("chunked", "ChunkedUpload: sizes, hashes, chunks out of order, repeated, "
                       "conflicting, missing, non-bytes", lambda: _stateful().chunked_seeds(),
                       lambda d: _stateful().run_chunked(d), max_len=8192),
+    "overrides": Target("overrides", "metadata overrides (every field, hostile values) applied "
+                        "through ecgingest.read", lambda: _stateful().overrides_seeds(),
+                        lambda d: _stateful().run_overrides(d), max_len=512),
 }
 
 
