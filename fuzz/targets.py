@@ -184,7 +184,18 @@ def run_wfdb(data: bytes) -> None:
 
 
 def _wfdb_seeds() -> list[bytes]:
-    return [d for _, d in record_packs([FIXTURES / "wfdb", _corpus("wfdb")])]
+    seeds = [d for _, d in record_packs([FIXTURES / "wfdb", _corpus("wfdb")])]
+    # headers that reach for the intact neighbour: as a segment, as each other's segments,
+    # and sharing its signal file
+    lines = b"".join(b"%s.dat 212 200 11 1024 0 0 0 %s\n" % (INTACT_WFDB.encode(), label)
+                     for label in (b"I", b"II", b"III"))
+    seeds += [
+        corpus.pack([("m.hea", b"m/1 3 360 999\n100_3chan 999\n")]),
+        corpus.pack([("m.hea", b"m/2 3 360 1998\n100_3chan 999\n100_3chan 999\n")]),
+        corpus.pack([("a.hea", b"a/1 3 360 999\nb 999\n"), ("b.hea", b"b/1 3 360 999\na 999\n")]),
+        corpus.pack([("x.hea", b"x 3 360 999\n" + lines)]),
+    ]
+    return seeds
 
 
 # ----------------------------------------------------------------- archives
