@@ -12,7 +12,8 @@ import numpy as np
 from ecgingest.errors import EcgIngestError
 from ecgingest.limits import Limits
 
-__all__ = ["Finding", "FUZZ_LIMITS", "typed", "outcome_of", "record_digest", "signature"]
+__all__ = ["Finding", "FUZZ_LIMITS", "typed", "outcome_of", "record_digest", "checked_digest",
+           "signature"]
 
 _MiB = 1024 * 1024
 FUZZ_LIMITS = Limits(max_entries=256, max_entry_size=32 * _MiB, max_total_size=64 * _MiB,
@@ -55,12 +56,22 @@ def record_digest(record: Any) -> tuple:
     return (record.format, tuple(signals))
 
 
+def checked_digest(record: Any) -> tuple:
+    """``record_digest``, where any exception (typed or not) from a delivered record is a
+    Finding: a record handed out must be readable."""
+    try:
+        return record_digest(record)
+    except Exception as exc:
+        raise Finding("untyped", f"a delivered record cannot be read: {type(exc).__name__}: "
+                      f"{str(exc)[:300]}") from exc
+
+
 def outcome_of(call: Callable[[], list]) -> tuple:
     """A comparable outcome: ("records", digests...) or ("error", error class name)."""
     result = typed(call)
     if isinstance(result, EcgIngestError):
         return ("error", type(result).__name__)
-    return ("records",) + tuple(sorted(typed(lambda r=r: record_digest(r)) for r in result))
+    return ("records",) + tuple(sorted(checked_digest(r) for r in result))
 
 
 def signature(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from ecgingest.errors import EcgIngestError
 
 from . import corpus
 from .corpus import FIXTURES, archives_dir, corpus_dir, files_below, record_packs, unpack
-from .oracle import FUZZ_LIMITS, Finding, outcome_of, record_digest, typed
+from .oracle import FUZZ_LIMITS, Finding, checked_digest, outcome_of, record_digest, typed
 
 __all__ = ["Target", "TARGETS", "get"]
 
@@ -133,7 +134,7 @@ def zip_of(files: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def tar_of(files: list[tuple[str, bytes]], mode: str = "w") -> bytes:
+def tar_of(files: list[tuple[str, bytes]], mode: Literal["w", "w:gz"] = "w") -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode) as archive:
         for name, data in files:
@@ -146,7 +147,7 @@ def tar_of(files: list[tuple[str, bytes]], mode: str = "w") -> bytes:
 def require_intact(result: ecgingest.IngestResult, kind: str, where: str) -> None:
     """The intact neighbour must be among the records, with the same samples."""
     wanted = intact_digest(kind)
-    digests = [typed(lambda r=r: record_digest(r)) for r in result.records]
+    digests = [checked_digest(r) for r in result.records]
     if wanted not in digests:
         errors = "; ".join(f"{e.paths}: {type(e.error).__name__}: {e.error}"
                            for e in result.errors[:3])
@@ -174,7 +175,7 @@ def run_wfdb(data: bytes) -> None:
     result = typed(lambda: ecgingest.ingest(alone, limits=FUZZ_LIMITS))
     if isinstance(result, ecgingest.IngestResult):
         for record in result.records:
-            typed(lambda record=record: record_digest(record))
+            checked_digest(record)
     both = zip_of([(f"rec/{n}", d) for n, d in files + list(intact_wfdb_files())])
     result = typed(lambda: ecgingest.ingest(both, limits=FUZZ_LIMITS))
     if isinstance(result, EcgIngestError):
@@ -191,7 +192,6 @@ def _wfdb_seeds() -> list[bytes]:
                      for label in (b"I", b"II", b"III"))
     seeds += [
         corpus.pack([("m.hea", b"m/1 3 360 999\n100_3chan 999\n")]),
-        corpus.pack([("m.hea", b"m/2 3 360 1998\n100_3chan 999\n100_3chan 999\n")]),
         corpus.pack([("a.hea", b"a/1 3 360 999\nb 999\n"), ("b.hea", b"b/1 3 360 999\na 999\n")]),
         corpus.pack([("x.hea", b"x 3 360 999\n" + lines)]),
     ]
@@ -207,7 +207,7 @@ def run_archive(data: bytes) -> None:
     result = typed(lambda: ecgingest.ingest(data, limits=FUZZ_LIMITS))
     if isinstance(result, ecgingest.IngestResult):
         for record in result.records:
-            typed(lambda record=record: record_digest(record))
+            checked_digest(record)
     outer = zip_of([("intact/intact.cmdt", intact_cdelta()), ("fuzz/upload", data)])
     result = typed(lambda: ecgingest.ingest(outer, limits=NESTED_LIMITS))
     if isinstance(result, EcgIngestError):
