@@ -426,7 +426,8 @@ def chunked_seeds() -> list[bytes]:
 # ----------------------------------------------------------------- overrides
 _TEXT_TEMPLATES = ("Europe/London", "UTC", "America/Argentina/Buenos_Aires", "2024-06-23T18:30:00Z",
                    "2024-06-23T18:30:00", "2024-06-23T18:30:00+25:00", "1970-01-31", "9999-12-31",
-                   "0000-01-01", "2024-02-30", "female", "MALE", "p-17", "../../etc", " ")
+                   "0000-01-01", "2024-02-30", "female", "MALE", "p-17", "../../etc", " ",
+                   "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00")
 _CHARACTERS = ("A", "/", ".", "\x00", " ", "é", "\ud800", "Z", "9", "-", "+", ":", "\n")
 
 
@@ -469,7 +470,7 @@ def run_overrides(data: bytes) -> None:
         key: object = METADATA_FIELDS[which] if which < len(METADATA_FIELDS) else \
             r.pick(("unknown_field", 5, None, "patient_id "))
         mapping[key] = _override_value(r)
-    given = mapping if r.byte() % 8 else r.pick((["patient_id"], "patient_id=1", 5))
+    given = r.pick((["patient_id"], "patient_id=1", 5)) if r.byte() % 8 == 7 else mapping
     result = typed(lambda: ecgingest.read(intact_cdelta(), overrides=given))
     if isinstance(result, EcgIngestError):
         if not isinstance(result, OverrideError):
