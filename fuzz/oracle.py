@@ -28,9 +28,10 @@ T = TypeVar("T")
 class Finding(AssertionError):
     """The input broke the promise. ``kind``: untyped, lost, mismatch, hang."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, key: str = "") -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
+        self.key = key  # tells findings of one kind and place apart (e.g. the error raised)
 
 
 def typed(call: Callable[[], T]) -> T | EcgIngestError:
@@ -86,4 +87,5 @@ def signature(exc: BaseException) -> str:
         if "ecgingest" in frame.filename or "/fuzz/" in frame.filename:
             where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.name}"
             break
-    return f"{kind}/{type(root).__name__}/{where}"
+    key = getattr(exc, "key", "")
+    return f"{kind}/{type(root).__name__}/{where}" + (f"/{key}" if key else "")

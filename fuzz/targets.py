@@ -151,8 +151,10 @@ def require_intact(result: ecgingest.IngestResult, kind: str, where: str) -> Non
     if wanted not in digests:
         errors = "; ".join(f"{e.paths}: {type(e.error).__name__}: {e.error}"
                            for e in result.errors[:3])
+        first = result.errors[0].error if result.errors else None
+        key = f"{type(first).__name__}:{first.field}" if first is not None else "silent"
         raise Finding("lost", f"the intact {kind} record next to the input was not delivered "
-                      f"({where}; {len(result.records)} records, errors: {errors or 'none'})")
+                      f"({where}; {len(result.records)} records, errors: {errors or 'none'})", key)
 
 
 # ----------------------------------------------------------------- WFDB (multi-file)
@@ -202,12 +204,25 @@ def _wfdb_seeds() -> list[bytes]:
 NESTED_LIMITS = dataclasses.replace(FUZZ_LIMITS, max_nesting=1)
 
 
+def summary(result: ecgingest.IngestResult | EcgIngestError) -> tuple:
+    """What two arrivals of one upload must share: records, error classes, skipped count."""
+    if isinstance(result, EcgIngestError):
+        return ("raised", type(result).__name__)
+    return (tuple(sorted(checked_digest(r) for r in result.records)),
+            tuple(sorted(type(e.error).__name__ for e in result.errors)), len(result.skipped))
+
+
 def run_archive(data: bytes) -> None:
-    """Archive bytes through ``ingest``, alone and nested next to an intact record."""
-    result = typed(lambda: ecgingest.ingest(data, limits=FUZZ_LIMITS))
-    if isinstance(result, ecgingest.IngestResult):
-        for record in result.records:
-            checked_digest(record)
+    """Archive bytes through ``ingest`` (as bytes and as a file), alone and nested next to
+    an intact record."""
+    by_bytes = summary(typed(lambda: ecgingest.ingest(data, limits=FUZZ_LIMITS)))
+    if "path" in SOURCE_KINDS:
+        path = _scratch()
+        path.write_bytes(data)
+        by_path = summary(typed(lambda: ecgingest.ingest(path, limits=FUZZ_LIMITS)))
+        if by_path != by_bytes:
+            raise Finding("mismatch", f"as a path: {by_path[1:]}, as bytes: {by_bytes[1:]} "
+                          f"({len(by_path[0])} and {len(by_bytes[0])} records)")
     outer = zip_of([("intact/intact.cmdt", intact_cdelta()), ("fuzz/upload", data)])
     result = typed(lambda: ecgingest.ingest(outer, limits=NESTED_LIMITS))
     if isinstance(result, EcgIngestError):
@@ -263,8 +278,8 @@ TARGETS: dict[str, Target] = {
                      read_bytes, max_len=64 * 1024),
     "wfdb": Target("wfdb", "WFDB header + signal files (packed, see corpus.pack) in a ZIP, "
                    "alone and next to an intact record", _wfdb_seeds, run_wfdb),
-    "archive": Target("archive", "ZIP/TAR/7z/RAR bytes through ecgingest.ingest, alone and "
-                      "nested next to an intact record", _archive_seeds, run_archive),
+    "archive": Target("archive", "ZIP/TAR/7z/RAR through ecgingest.ingest (bytes, and a "
+                      "file), alone and nested next to an intact record", _archive_seeds, run_archive),
     "stream": Target("stream", "Stream: parameters, frames in any order, duplicates, bad "
                      "payloads, mismatched metadata, save/restore",
                      lambda: _stateful().stream_seeds(), lambda d: _stateful().run_stream(d),
