@@ -22,6 +22,7 @@ import numpy as np
 
 import ecgingest
 from ecgingest.errors import EcgIngestError
+from ecgingest.limits import Limits
 
 from . import corpus
 from .corpus import FIXTURES, archives_dir, corpus_dir, files_below, record_packs, unpack
@@ -126,9 +127,9 @@ def intact_digest(kind: str) -> tuple:
     return record_digest(record)
 
 
-def zip_of(files: list[tuple[str, bytes]]) -> bytes:
+def zip_of(files: list[tuple[str, bytes]], compression: int = zipfile.ZIP_STORED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in files:
             archive.writestr(name, data)
     return buffer.getvalue()
@@ -147,9 +148,13 @@ def tar_of(files: list[tuple[str, bytes]], mode: Literal["w", "w:gz"] = "w") -> 
 INTACT_SOURCES = {"wfdb": {f"{INTACT_WFDB}.hea", f"{INTACT_WFDB}.dat"}, "cdelta": {"intact.cmdt"}}
 
 
-def require_intact(result: ecgingest.IngestResult, kind: str, where: str) -> None:
-    """The intact neighbour must be among the records, on its own (built from its files
+def require_intact(upload: bytes, limits: Limits, kind: str, where: str) -> None:
+    """``ingest(upload)`` must deliver the intact neighbour on its own (built from its files
     only) and with the same samples."""
+    result = typed(lambda: ecgingest.ingest(upload, limits=limits))
+    if isinstance(result, EcgIngestError):
+        raise Finding("lost", f"ingest raised {type(result).__name__} ({result}) for an upload "
+                      "holding an intact record", type(result).__name__)
     wanted = intact_digest(kind)
     own = [r for r in result.records
            if {s.rsplit("/", 1)[-1] for s in r.sources} == INTACT_SOURCES[kind]]
@@ -184,11 +189,7 @@ def run_wfdb(data: bytes) -> None:
         for record in result.records:
             checked_digest(record)
     both = zip_of([(f"rec/{n}", d) for n, d in files + list(intact_wfdb_files())])
-    result = typed(lambda: ecgingest.ingest(both, limits=FUZZ_LIMITS))
-    if isinstance(result, EcgIngestError):
-        raise Finding("lost", f"ingest raised {type(result).__name__} ({result}) for an upload "
-                      "holding an intact record")
-    require_intact(result, "wfdb", "same folder")
+    require_intact(both, FUZZ_LIMITS, "wfdb", "same folder")
 
 
 def _wfdb_seeds() -> list[bytes]:
@@ -232,11 +233,7 @@ def run_archive(data: bytes) -> None:
             raise Finding("mismatch", f"as a path: {by_path[1:]}, as bytes: {by_bytes[1:]} "
                           f"({len(by_path[0])} and {len(by_bytes[0])} records)")
     outer = zip_of([("intact/intact.cmdt", intact_cdelta()), ("fuzz/upload", data)])
-    result = typed(lambda: ecgingest.ingest(outer, limits=NESTED_LIMITS))
-    if isinstance(result, EcgIngestError):
-        raise Finding("lost", f"ingest raised {type(result).__name__} ({result}) for an upload "
-                      "holding an intact record")
-    require_intact(result, "cdelta", "nested archive")
+    require_intact(outer, NESTED_LIMITS, "cdelta", "nested archive")
 
 
 def _archive_seeds() -> list[bytes]:
@@ -247,11 +244,7 @@ def _archive_seeds() -> list[bytes]:
     members += [(f"w/{n}", d) for n, d in intact_wfdb_files()]
     members += [(f"k/{p.name}", p.read_bytes()) for p in sorted((FIXTURES / "kardia").glob("*.json"))]
     seeds += [zip_of(members), tar_of(members), tar_of(members, "w:gz")]
-    deflated = io.BytesIO()
-    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members:
-            archive.writestr(name, content)
-    seeds.append(deflated.getvalue())
+    seeds.append(zip_of(members, zipfile.ZIP_DEFLATED))
     seven = seven_zip_of(members)
     if seven is not None:
         seeds.append(seven)

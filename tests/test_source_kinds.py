@@ -12,10 +12,8 @@ come back.
 
 from __future__ import annotations
 
-import io
 import random
 import sys
-import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the fuzz pack
 from fuzz.corpus import shrink_edf
 from fuzz.mutate import Mutation, apply, random_mutations
 from fuzz.oracle import record_digest
+from fuzz.targets import seven_zip_of, tar_of, zip_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -156,10 +155,7 @@ def entry_outcome(result: ecgingest.IngestResult, names: tuple[str, ...]) -> tup
 def intact_digests(case: Case) -> tuple:
     """The intact record read alone, as bytes (single file) or as a folder (WFDB)."""
     if case.format == "wfdb":
-        with zipfile.ZipFile(buffer := io.BytesIO(), "w") as archive:
-            for name, data in case.intact:
-                archive.writestr(name, data)
-        return tuple(record_digest(r) for r in ecgingest.read(buffer.getvalue()))
+        return tuple(record_digest(r) for r in ecgingest.read(zip_of(list(case.intact))))
     return tuple(record_digest(r) for r in ecgingest.read(case.intact[0][1]))
 
 
@@ -180,41 +176,11 @@ def in_upload(call: Callable[[], ecgingest.IngestResult], case: Case, wanted: tu
 
 
 # ----------------------------------------------------------------- the archives
-def _zip(files) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files:
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _tar(files, mode: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=mode) as archive:
-        for name, data in files:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _seven(files) -> bytes | None:
-    try:
-        import py7zr
-    except ImportError:
-        return None
-    buffer = io.BytesIO()
-    with py7zr.SevenZipFile(buffer, "w") as archive:
-        for name, data in files:
-            archive.writestr(data, name)
-    return buffer.getvalue()
-
-
 ARCHIVES: dict[str, Callable] = {
-    "zip": _zip,
-    "tar": lambda files: _tar(files, "w"),
-    "tar.gz": lambda files: _tar(files, "w:gz"),
-    "7z": _seven,
+    "zip": lambda files: zip_of(files, zipfile.ZIP_DEFLATED),
+    "tar": tar_of,
+    "tar.gz": lambda files: tar_of(files, "w:gz"),
+    "7z": seven_zip_of,  # None without py7zr
 }
 
 
@@ -228,7 +194,7 @@ def outcomes(case: Case, tmp: Path) -> dict[str, tuple]:
         for name, data in files:
             (folder / name).write_bytes(data)
     if case.format == "wfdb":
-        seen["zip bytes"] = observe(lambda: ecgingest.read(_zip(case.files)))
+        seen["zip bytes"] = observe(lambda: ecgingest.read(zip_of(list(case.files))))
         seen["header path"] = observe(lambda: ecgingest.read(alone / case.files[0][0]))
         seen["folder path"] = observe(lambda: ecgingest.read(alone))
     else:
