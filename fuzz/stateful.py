@@ -207,7 +207,7 @@ def _round_trip(stream: ecgingest.Stream, r: Reader) -> None:
 HOSTILE_JSON: tuple[bytes, ...] = (
     b"[" * 50_000 + b"]" * 50_000,
     b'{"parameters": ' + b"{" * 0 + b'{"a": ' * 20_000 + b"1" + b"}" * 20_000 + b', "frames": []}',
-    b"1e999", b"NaN", b"-Infinity", b'"\ud800"', b"\xff\xfe", b"null", b"[]", b"{}",
+    b"1e999", b"NaN", b"-Infinity", b'"\\ud800"', b"\xff\xfe", b"null", b"[]", b"{}",
 )
 """Saved-stream tables that no save ever writes: deep nesting, non-finite numbers, bad text."""
 HOSTILE_VALUES: tuple[object, ...] = (10**400, -(10**400), 1e308, "NaN", [[["x"]]], {"a": 1},

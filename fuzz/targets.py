@@ -158,6 +158,8 @@ def require_intact(upload: bytes, limits: Limits, kind: str, where: str) -> None
     wanted = intact_digest(kind)
     own = [r for r in result.records
            if {s.rsplit("/", 1)[-1] for s in r.sources} == INTACT_SOURCES[kind]]
+    if kind == "wfdb" and any(_has_segment(r, INTACT_WFDB) for r in result.records):
+        return  # a multi-segment record that names it as a segment holds it (WFDB.md)
     if not any(checked_digest(r) == wanted for r in own):
         errors = "; ".join(f"{e.paths}: {type(e.error).__name__}: {e.error}"
                            for e in result.errors[:3])
@@ -165,6 +167,13 @@ def require_intact(upload: bytes, limits: Limits, kind: str, where: str) -> None
         key = f"{type(first).__name__}:{first.field}" if first is not None else "silent"
         raise Finding("lost", f"the intact {kind} record next to the input was not delivered "
                       f"({where}; {len(result.records)} records, errors: {errors or 'none'})", key)
+
+
+def _has_segment(record: ecgingest.Record, name: str) -> bool:
+    """True when a delivered multi-segment record was built with ``name`` as a segment:
+    WFDB segments are ordinary records, consumed by the record they are part of."""
+    segments = record.extras.get("segments") if record.format == "wfdb" else None
+    return any(isinstance(s, dict) and s.get("name") == name for s in segments or ())
 
 
 # ----------------------------------------------------------------- WFDB (multi-file)
