@@ -171,7 +171,7 @@ def plot_record(record: Record, *, layout: Layout = "auto", start: float = 0.0,
                           rhythm_lead)
         if layout == "12-lead":
             raise ValueError(f"record {record.name!r} cannot be drawn as a 12-lead ECG: "
-                             f"{'; '.join(problems)}; use layout='stacked'")
+                             f"{'; '.join(problems)}; use the stacked layout")
     return _stacked(figure_module, record, start, seconds, annotations, title)
 
 
