@@ -150,6 +150,9 @@ def _opened(text: str) -> Iterator[Any]:
                 "reading a URL needs fsspec: pip install 'ecgingest[dask]' (or fsspec; "
                 "http and https also need aiohttp)", extra="dask") from exc
         with fsspec.open(text, "rb") as stream:
+            if not isinstance(getattr(stream, "name", None), str):
+                with contextlib.suppress(AttributeError):  # the URL names the record
+                    stream.name = text.split("?", 1)[0]
             yield stream
     else:
         yield _local_path(text)
@@ -402,7 +405,7 @@ def _ingest_many(args: argparse.Namespace, caught: list[str]) -> int:
               f"{counts['errors']} errors, "
               f"{counts['samples_per_second'] / 1e6:.1f} Msamples/s in "
               f"{counts['seconds']:.2f} s")
-    if not counts["records"]:
+    if not counts["records"] and not counts["errors"]:
         print("ecgingest: no ECG records found", file=sys.stderr)
         return EXIT_INPUT
     return EXIT_INPUT if counts["failed_uploads"] else EXIT_OK
