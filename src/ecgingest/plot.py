@@ -224,7 +224,8 @@ def _paper(figure_module: Any, record: Record, leads: dict[str, Signal], start: 
         _calibration_pulse(ax, base)
         for col, name in enumerate(names):
             left = start + col * column
-            _draw_paper_trace(ax, leads[name], left, left + column, start, base)
+            _draw_paper_trace(ax, leads[name], left, left + column, start, base,
+                              f"trace-{name}")
             x = _PULSE + col * column * PAPER_SPEED
             ax.text(x + 1.5, base + 0.3 * _ROW_PITCH, name, fontsize=9, fontweight="bold",
                     ha="left", va="bottom", zorder=4, gid=f"lead-label-{name}")
@@ -232,7 +233,8 @@ def _paper(figure_module: Any, record: Record, leads: dict[str, Signal], start: 
                 ax.plot([x, x], [base - 3, base + 3], color=_TRACE, linewidth=0.8, zorder=3)
     base = baselines[-1]
     _calibration_pulse(ax, base)
-    rhythm = _draw_paper_trace(ax, leads[rhythm_lead], start, start + seconds, start, base)
+    rhythm = _draw_paper_trace(ax, leads[rhythm_lead], start, start + seconds, start, base,
+                               f"trace-rhythm-{rhythm_lead}")
     ax.text(_PULSE + 1.5, base + 0.3 * _ROW_PITCH, rhythm_lead, fontsize=9, fontweight="bold",
             ha="left", va="bottom", zorder=4, gid=f"lead-label-rhythm-{rhythm_lead}")
     if annotations:
@@ -263,14 +265,14 @@ def _calibration_pulse(ax: Any, base: float) -> None:
 
 
 def _draw_paper_trace(ax: Any, signal: Signal, t0: float, t1: float, start: float,
-                      base: float) -> _Trace:
+                      base: float, gid: str) -> _Trace:
     """Draw ``[t0, t1)`` of one lead on the row at ``base``; the trace in paper mm."""
     trace = _window(signal, t0, t1)
     factor = _millivolt_factor(signal.units)
     assert factor is not None  # the 12-lead layout is only chosen for leads in volts
     x = _PULSE + (trace.times - start) * PAPER_SPEED
     y = base + trace.values * factor * PAPER_GAIN
-    ax.plot(x, y, color=_TRACE, linewidth=0.7, zorder=3, gid=f"trace-{signal.label}")
+    ax.plot(x, y, color=_TRACE, linewidth=0.7, zorder=3, gid=gid)
     return _Trace(x, y)  # in paper mm
 
 
