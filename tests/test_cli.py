@@ -535,3 +535,18 @@ def test_process_exit_status_follows_the_command():
     assert _run("inspect", str(DEMO_SCP)).returncode == 0
     assert _run("inspect", os.devnull).returncode == 1
     assert _run("inspect", "--limit", "nonsense=1", str(DEMO_SCP)).returncode == 2
+
+
+def test_plot_to_an_unwritable_place_or_unknown_type_is_an_error(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["plot", str(DEMO_SCP), "-o", str(tmp_path / "no" / "dir" / "x.png")]) == 1
+    assert main(["plot", str(DEMO_SCP), "-o", str(tmp_path / "x.unknowntype")]) == 1
+    out = capsys.readouterr().out
+    assert out.count("cannot write") == 2 and "wrote" not in out
+
+
+def test_convert_into_a_path_that_is_a_file_is_an_error(tmp_path, fake_writers, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["convert", str(DEMO_SCP), "--to", "edf", str(blocker / "out")]) == 1
+    assert "cannot create" in capsys.readouterr().err and fake_writers == []

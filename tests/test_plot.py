@@ -266,3 +266,23 @@ def test_figures_stay_out_of_pyplot():
         import matplotlib.pyplot as plt
 
         assert plt.get_fignums() == []
+
+
+def test_the_docs_images_are_what_their_script_renders(tmp_path):
+    import importlib.util
+
+    from conftest import FIXTURES
+
+    docs_images = FIXTURES.parent / "docs" / "images"
+    spec = importlib.util.spec_from_file_location("make_images", docs_images / "make_images.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    written = script.render(tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in docs_images.glob("*.png"))
+    for fresh in written:
+        committed = imread(docs_images / fresh.name)
+        rendered = imread(fresh)
+        assert committed.shape == rendered.shape
+        # the same drawing, whatever small differences in font rasterising
+        assert np.mean(_dark(committed) != _dark(rendered)) < 0.01

@@ -508,7 +508,12 @@ def _plot(args: argparse.Namespace, caught: list[str]) -> int:
             print(f"error {record.name}: {exc}")
             status = EXIT_INPUT
             continue
-        figure.savefig(target, dpi=args.dpi)
+        try:
+            figure.savefig(target, dpi=args.dpi)
+        except (OSError, ValueError) as exc:  # unwritable place, unknown image type
+            print(f"error {record.name}: cannot write {target}: {exc}")
+            status = EXIT_INPUT
+            continue
         print(f"wrote {target}")
     for warning in _drain(caught):
         print(f"warning: {warning}")
@@ -527,7 +532,11 @@ def _convert(args: argparse.Namespace, caught: list[str]) -> int:
     if result is None or not result.records:
         return EXIT_INPUT
     outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"ecgingest: cannot create {outdir}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     status = EXIT_INPUT if report["errors"] else EXIT_OK
     for record, stem in zip(result.records, _file_stems(result.records)):
         try:
