@@ -39,10 +39,8 @@ SCHEMA_VERSION = 1
 or goes away, not when one is added."""
 
 DESCRIPTION = (
-    "Read ECG uploads (a file, a directory, an archive, a URL, or - for standard input) "
-    "and describe, plot or convert the records in them. Formats: WFDB, EDF, EDF+, BDF, "
-    "SCP-ECG, Compressed Delta and Kardia JSON, alone or in ZIP, TAR, 7z, RAR and "
-    "compressed files.")
+    "Read ECG uploads (a recording, a directory or archive of recordings, a URL, or - for "
+    "standard input) and describe, plot or convert the records in them.")
 
 EPILOG = """examples:
   ecgingest inspect upload.zip
@@ -389,7 +387,7 @@ def _ingest_many(args: argparse.Namespace, caught: list[str]) -> int:
             if args.json:
                 _emit(report, True)
             else:
-                _print_many_text(report)
+                _print_problems(report, with_input=True)
     finally:
         if client is not None:
             client.close()
@@ -405,8 +403,9 @@ def _ingest_many(args: argparse.Namespace, caught: list[str]) -> int:
               f"{counts['errors']} errors, "
               f"{counts['samples_per_second'] / 1e6:.1f} Msamples/s in "
               f"{counts['seconds']:.2f} s")
-    if not counts["records"] and not counts["errors"]:
-        print("ecgingest: no ECG records found", file=sys.stderr)
+    if not counts["uploads"]:  # an upload without records was named as it went
+        print("ecgingest: no ECG records found (no upload to read)", file=sys.stderr)
+    if not counts["records"]:
         return EXIT_INPUT
     return EXIT_INPUT if counts["failed_uploads"] else EXIT_OK
 
@@ -415,14 +414,6 @@ def _source_label(source: Any) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return str(getattr(source, "name", source))
-
-
-def _print_many_text(report: dict[str, Any]) -> None:
-    for rec in report["records"]:
-        for warning in rec["warnings"]:
-            print(f"warning {report['input']}: {rec['name']}: {warning}")
-    for err in report["errors"]:
-        print(f"error {report['input']}: {err['type']}: {err['message']}")
 
 
 # --------------------------------------------------------------------------- plot, convert
@@ -449,15 +440,17 @@ def _read_for_output(text: str, args: argparse.Namespace, caught: list[str]
     return result, report
 
 
-def _print_problems(report: dict[str, Any]) -> None:
-    """Warnings (once per record), errors, and the no-record note of one upload."""
+def _print_problems(report: dict[str, Any], *, with_input: bool = False) -> None:
+    """Warnings (once per record), errors, and the no-record note of one upload;
+    ``with_input`` starts each line with the upload (many uploads, one output)."""
+    where = f"{report['input']}: " if with_input else ""
     for rec in report["records"]:
         for warning in rec["warnings"]:
-            print(f"warning {rec['name']}: {warning}")
+            print(f"warning {where}{rec['name']}: {warning}")
     for err in report["errors"]:
-        print(f"error {', '.join(err['paths'])}: {err['type']}: {err['message']}")
+        print(f"error {where}{', '.join(err['paths'])}: {err['type']}: {err['message']}")
     for warning in report["warnings"]:
-        print(f"warning: {warning}")
+        print(f"warning {where}{warning}")
     _note_no_records(report)
 
 
