@@ -6,7 +6,6 @@
 
 import numpy as np
 
-
 def out_dtype(bits: int) -> np.dtype: ...
 def decode_samples(coded: bytes | bytearray | memoryview, bits: int, coding: int,
                    out: np.ndarray) -> int: ...

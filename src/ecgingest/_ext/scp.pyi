@@ -5,7 +5,6 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
 
-
 STATUS_OK: int
 STATUS_TRUNCATED: int
 STATUS_BAD_VALUE: int
