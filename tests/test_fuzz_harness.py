@@ -8,7 +8,9 @@ coverage-guided engine.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from fuzz.mutate import INTERESTING, apply, random_mutations
 from fuzz.oracle import Finding, outcome_of, signature, typed
 from fuzz.stateful import Reader
 from fuzz.targets import TARGETS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 _SEEDS = {name: target.seeds() for name, target in TARGETS.items()}
 _MUTATION = st.tuples(st.sampled_from(("set", "text", "insert", "delete", "truncate")),
@@ -96,3 +100,13 @@ def test_execution_counts_come_from_libfuzzer_or_the_fallback():
     assert engines._executions("#12\tpulse\nstat::number_of_executed_units: 345\n") == 345
     assert engines._executions('FUZZ-STATS {"executions": 77}\n') == 77
     assert engines._executions("#8\tINITED\n#64\tpulse\n") == 64
+
+
+def test_every_fuzz_target_runs_a_short_campaign_without_findings():
+    """The CI campaign: every target for its share of a minute (atheris where it installs,
+    the hypothesis engine elsewhere); any crash, hang, untyped error or lost record fails."""
+    seconds = os.environ.get("ECGINGEST_FUZZ_SECONDS", "60")
+    proc = subprocess.run([sys.executable, "-m", "fuzz", "ci", "--seconds", seconds],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert " 0 finding(s)" in proc.stdout.splitlines()[-1]
