@@ -178,3 +178,32 @@ def test_a_file_a_format_declines_is_skipped_with_the_formats_reason(monkeypatch
     result = ecgingest.ingest(b"IMG!" + b"\0" * 100)
     assert result.records == [] and result.errors == []
     assert [(s.path, s.reason) for s in result.skipped] == [("upload", "an image without waveforms")]
+
+
+def test_a_declined_file_is_skipped_with_the_reason_its_format_gives(monkeypatch):
+    class Images(SingleFileFormat):
+        name = "images"
+
+        def sniff(self, probe):
+            return False
+
+        def decode(self, data, ctx):
+            raise AssertionError("never claimed")
+
+        def skip_reason(self, probe):
+            return "an image, not an ECG" if probe.head(4) == b"IMG!" else None
+
+    monkeypatch.setattr(formats, "FORMATS", (Images(), *formats.FORMATS))
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a/scan.img", b"IMG!" + b"\0" * 100)
+        zf.writestr("a/notes.txt", b"hello")
+    result = ecgingest.ingest(buf.getvalue())
+    reasons = {s.path: s.reason for s in result.skipped}
+    assert reasons["a/scan.img"] == "an image, not an ECG"
+    assert reasons["a/notes.txt"].startswith("matches no format")
+    alone = ecgingest.ingest(b"IMG!" + b"\0" * 100)
+    assert [s.reason for s in alone.skipped] == ["an image, not an ECG"]

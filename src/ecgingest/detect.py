@@ -11,7 +11,7 @@ from typing import Protocol
 from .formats import FORMATS, multi_file_formats, single_file_formats
 from .formats._base import MultiFileFormat, Probe, SingleFileFormat
 
-__all__ = ["detect", "probe_of", "anchor_format", "tried_formats", "single_file_formats",
+__all__ = ["detect", "probe_of", "skip_reason", "anchor_format", "tried_formats", "single_file_formats",
            "multi_file_formats"]
 
 
@@ -43,6 +43,19 @@ def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
                 return fmt
         except Exception:
             continue
+    return None
+
+
+def skip_reason(item: _Sniffable | Probe) -> str | None:
+    """The first reason a single-file format gives for a file it declines, or None."""
+    probe = item if isinstance(item, Probe) else probe_of(item)
+    for fmt in single_file_formats():
+        try:
+            reason = fmt.skip_reason(probe)
+        except Exception:
+            continue
+        if reason:
+            return reason
     return None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._memory import Arena
-from .detect import anchor_format, detect, sniff_anchor, tried_formats
+from .detect import anchor_format, detect, skip_reason, sniff_anchor, tried_formats
 from .errors import (
     CorruptDataError,
     EcgIngestError,
@@ -92,6 +92,7 @@ class _Walk:
         # (directory, anchor name, its format) in entry order
         self.anchors: list[tuple[str, str, MultiFileFormat]] = []
         self.entry_index: dict[str, int] = {}
+        self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
         self.arena = Arena()  # samples of small multi-file records: they live with the records
 
     def context(self, format: str, *, name: str = "upload", path: str | None = None
@@ -123,11 +124,15 @@ class _Walk:
         if fmt is not None:
             self.decode_single(item, fmt)
             return
-        item.release()  # detection is done: a re-readable entry waits here without its bytes
-        self.groups.setdefault(item.directory, {})[item.name] = item
         multi = anchor_format(item.name)
         if multi is not None:
             self.anchors.append((item.directory, item.name, multi))
+        else:
+            reason = skip_reason(item)
+            if reason is not None:  # kept for the report if no record uses the file
+                self.reasons[item.path] = reason
+        item.release()  # detection is done: a re-readable entry waits here without its bytes
+        self.groups.setdefault(item.directory, {})[item.name] = item
 
     def decode_single(self, item: Entry, fmt: SingleFileFormat) -> None:
         ctx = self.context(fmt.name, name=item.name, path=item.path)
@@ -182,6 +187,8 @@ class _Walk:
                     owner = anchor_format(name)
                     if entry.nested_note:
                         reason = entry.nested_note
+                    elif entry.path in self.reasons:
+                        reason = self.reasons[entry.path]
                     elif owner is not None:
                         reason = owner.unused_anchor_reason(name)
                     else:
@@ -225,6 +232,11 @@ def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
     fmt = detect(entry)
     if fmt is not None:
         walk.add(entry, fmt)
+        return
+    reason = skip_reason(entry)
+    if reason is not None:
+        walk.index += 1
+        walk.skip(walk.index, Skipped(entry.path, reason))
         return
     multi = sniff_anchor(entry)
     if multi is not None:

@@ -289,6 +289,12 @@ class SingleFileFormat(ABC):
         """
         return RecordInfo.of(self.decode(data, ctx))
 
+    def skip_reason(self, probe: Probe) -> str | None:
+        """Why a file of this format that ``sniff`` declines holds no record (a DICOM
+        image, an annotation file), so the user reads that rather than "matches no
+        format". None (the default) when the format has nothing to say."""
+        return None
+
 
 @dataclass(frozen=True)
 class GroupOutcome:
