@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ...errors import CorruptDataError, EcgIngestError
 from ...record import Record, RecordInfo
 from .._base import DecodeContext, GroupOutcome, PoolFile
+from .annotations import attach_annotations, claim_annotation_files
 from .header import WfdbHeader, is_header_name, read_header_file
 from .multisegment import HeaderLookup, multi_info, read_multi
 from .records import single_info, single_record
@@ -100,8 +101,9 @@ def _outcome(name: str, hdr: WfdbHeader | EcgIngestError, pool: Mapping[str, Poo
         files.ctx.warn(f"record name {hdr.record_name!r} in the header differs from the file "
                        f"name {name!r}")
     try:
-        record = build(hdr, files, lookup)
+        record = attach_annotations(build(hdr, files, lookup), name, hdr, files)
     except EcgIngestError as exc:
+        claim_annotation_files(name, hdr, files)
         return GroupOutcome(name, None, exc.with_context(format="wfdb"), tuple(files.used))
     except (OSError, MemoryError):
         raise
@@ -109,5 +111,6 @@ def _outcome(name: str, hdr: WfdbHeader | EcgIngestError, pool: Mapping[str, Poo
         error = files.ctx.error(CorruptDataError, f"record {hdr.record_name!r} could not be "
                                 f"decoded ({type(exc).__name__}: {exc})")
         error.__cause__ = exc
+        claim_annotation_files(name, hdr, files)
         return GroupOutcome(name, None, error, tuple(files.used))
     return GroupOutcome(name, record, None, tuple(files.used))
