@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, autotestdict=False
 """WFDB annotation files (MIT format): the 16-bit word stream walked in one ``nogil`` loop.
 
 The walk follows the WFDB C library's reader (``annopen`` then ``getann``):

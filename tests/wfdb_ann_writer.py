@@ -30,13 +30,13 @@ class Ann:
     aux: bytes | None = None
 
 
-def _word(code: int, data: int) -> bytes:
+def word(code: int, data: int) -> bytes:
     return ((code << 10) | (data & 0x3FF)).to_bytes(2, "little")
 
 
 def _skip(delta: int) -> bytes:
     value = delta & 0xFFFFFFFF
-    return (_word(SKIP, 0) + (value >> 16).to_bytes(2, "little")
+    return (word(SKIP, 0) + (value >> 16).to_bytes(2, "little")
             + (value & 0xFFFF).to_bytes(2, "little"))
 
 
@@ -74,19 +74,19 @@ def write_mit(annotations: list[Ann], *, time_resolution: float | None = None,
         elif delta > 1023 or delta < 0:
             out += _skip(delta)
             delta = 0
-        out += _word(a.code, delta)
+        out += word(a.code, delta)
         t = a.sample
         if a.subtype != 0:
-            out += _word(SUB, a.subtype & 0xFF)
+            out += word(SUB, a.subtype & 0xFF)
         if a.chan != chan:
-            out += _word(CHN, a.chan & 0xFF)
+            out += word(CHN, a.chan & 0xFF)
             chan = a.chan
         if a.num != num:
-            out += _word(NUM, a.num & 0xFF)
+            out += word(NUM, a.num & 0xFF)
             num = a.num
         if a.aux:
             assert len(a.aux) <= 255
-            out += _word(AUX, len(a.aux)) + a.aux + (b"\0" if len(a.aux) % 2 else b"")
+            out += word(AUX, len(a.aux)) + a.aux + (b"\0" if len(a.aux) % 2 else b"")
     if end:
         out += b"\0\0"
     return bytes(out)

@@ -149,7 +149,7 @@ class _Layout(NamedTuple):
     aha: bool
     complete: bool
     """The end mark was reached (the data did not run out first)."""
-    count: int
+    size: int
     """Annotations present (a partial last one included, as the C library returns it)."""
     bad_codes: int
     """Annotations whose code is above 49 (MIT) or an unknown letter (AHA)."""
@@ -281,14 +281,14 @@ def _decode(data: memoryview | bytes, layout: _Layout, what: str
     """Columns without the leading table, the table's size, its time resolution and
     definitions, and the deviations found (not raised)."""
     problems: list[tuple[type[EcgIngestError], str]] = []
-    cols = (_aha_columns if layout.aha else _mit_columns)(data, layout.count)
+    cols = (_aha_columns if layout.aha else _mit_columns)(data, layout.size)
     if not layout.complete:
         if layout.partial:
             problems.append((TruncatedError, f"{what} ends inside an annotation "
                              f"({layout.partial} bytes of a 16-byte record)"))
         else:
             problems.append((TruncatedError, f"{what} ends before its end mark (cut short); "
-                             f"the {layout.count} annotations before the cut were kept"))
+                             f"the {layout.size} annotations before the cut were kept"))
     if layout.bad_codes:
         problems.append((CorruptDataError, f"{what}: {layout.bad_codes} annotations have a "
                          "code that is not an annotation type (kept with symbol [code])"))
@@ -297,7 +297,7 @@ def _decode(data: memoryview | bytes, layout: _Layout, what: str
     definitions: dict[int, tuple[str, str | None]] = {}
     sample, code, subtype = cols.sample, cols.code, cols.subtype
     table = 0
-    while (table < layout.count and sample[table] == 0 and code[table] == NOTE
+    while (table < layout.size and sample[table] == 0 and code[table] == NOTE
            and subtype[table] == 0):
         raw = cols.aux[table]
         table += 1
@@ -311,7 +311,7 @@ def _decode(data: memoryview | bytes, layout: _Layout, what: str
         found = _definition(text)
         if found is not None:
             definitions[found[0]] = (found[1], found[2])
-    if table < layout.count and code[table] == 0:
+    if table < layout.size and code[table] == 0:
         table += 1  # the C library loses a type-0 annotation read right after the table
     return cols, table, resolution, definitions, problems
 
@@ -350,7 +350,7 @@ def decode_annotations(data: memoryview | bytes, ctx: DecodeContext, *,
     """
     what = f"annotation file {_file_name(record_name, annotator)}"
     layout = _layout(data)
-    ctx.check_count(layout.count, "max_annotations", what)
+    ctx.check_count(layout.size, "max_annotations", what)
     cols, skip, resolution, definitions, problems = _decode(data, layout, what)
     start = len(ctx.warnings)
     for cls, message in problems:
@@ -479,8 +479,7 @@ def _candidates(stem: str, pool: Mapping[str, PoolFile], taken: set[str]) -> lis
     return sorted(out)
 
 
-def annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles
-                     ) -> list[tuple[str, _Layout]]:
+def annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles) -> list[str]:
     """The annotation files of the record anchored at ``anchor`` (``100.hea``).
 
     Candidates are the pool's ``<record>.<annotator>`` files the record does
@@ -495,7 +494,7 @@ def annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles
             layout = _layout(data)
         known = name.rpartition(".")[2].lower() in KNOWN_ANNOTATORS
         if known or layout.clean:
-            found.append((name, layout))
+            found.append(name)
     return found
 
 
@@ -503,7 +502,7 @@ def claim_annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles) -> 
     """Count the record's annotation files as its files (a failed record's error names
     them; they are not reported as unmatched)."""
     try:
-        for name, _ in annotation_files(anchor, hdr, files):
+        for name in annotation_files(anchor, hdr, files):
             files.use(name)
     except EcgIngestError:
         pass
@@ -519,7 +518,7 @@ def attach_annotations(record: Record | RecordInfo, anchor: str, hdr: WfdbHeader
     stem = anchor[:-4]
     per_annotator: dict[str, WfdbAnnotations] = {}
     total = 0
-    for name, layout in found:
+    for name in found:
         entry = files.pool[name]
         files.use(name)
         actx = files.context(entry)
