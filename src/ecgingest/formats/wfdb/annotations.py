@@ -382,8 +382,9 @@ def read_annotations(source: Source, *, strict: bool = False,
     :class:`~ecgingest.errors.EcgWarning`; ``strict=True`` raises them as
     typed errors instead.
 
-    >>> ann = ecgingest.read_annotations("100.atr")      # doctest: +SKIP
-    >>> ann.sample[:3], ann.symbol[:3], ann.fs
+    >>> ann = ecgingest.read_annotations("100.atr")                  # doctest: +SKIP
+    >>> ann.sample[:3], ann.symbol[:3], ann.fs                       # doctest: +SKIP
+    (array([ 18,  77, 370]), ('+', 'N', 'N'), 360.0)
     """
     limits = Limits() if limits is None else limits
     record_name: str | None = None
