@@ -498,3 +498,18 @@ def test_pool_reader_attaches_annotations_for_direct_callers():
     [outcome] = fw.read_pool(pool, ["r.hea"], strict=True)
     assert outcome.files == ("r.hea", "r.dat", "r.atr")
     assert outcome.record.annotations[0].onset == 5 / 250
+
+
+@pytest.mark.parametrize("name, data, named", [
+    ("100.atr", b"not even annotation bytes", True),
+    ("x.beats", write_mit([Ann(3, 1)]), True),
+    ("x.notes", b"free text\n", False),
+    ("noextension", write_mit([Ann(3, 1)]), False),
+])
+def test_unused_annotation_file_is_named_as_one_missing_its_header(name, data, named):
+    from ecgingest.formats._base import Probe
+
+    reason = fw.FORMAT.unused_file_reason(Probe.of_bytes(data, name))
+    assert (reason is not None) == named
+    if named:
+        assert f"{name.rpartition('.')[0]}.hea" in reason
