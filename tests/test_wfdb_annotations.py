@@ -513,3 +513,13 @@ def test_unused_annotation_file_is_named_as_one_missing_its_header(name, data, n
     assert (reason is not None) == named
     if named:
         assert f"{name.rpartition('.')[0]}.hea" in reason
+
+
+def test_mit_file_starting_like_an_aha_file_is_read_as_mit_when_only_mit_fits():
+    # code 20 at time 0 is the word 0x5000: bytes NUL 'P', the C library's AHA test
+    data = write_mit([Ann(0, 20), Ann(7, 1)])
+    assert data[:2] == b"\0P"
+    ann = ecgingest.read_annotations(data, strict=True)
+    assert ann.format_detail == "MIT" and ann.code.tolist() == [20, 1]
+    aha = ecgingest.read_annotations(write_aha([Ann(0, 12), Ann(7, 1)]), strict=True)
+    assert aha.format_detail == "AHA" and aha.code.tolist() == [12, 1]

@@ -169,22 +169,39 @@ def _is_aha(data: memoryview | bytes) -> bool:
 
 
 def _layout(data: memoryview | bytes) -> _Layout:
+    """The file's layout. The C library takes a file for AHA format when it starts
+    with a NUL byte and an AHA letter; an MIT file whose first annotation falls on a
+    multiple of 256 ticks can start that way too, so one that reads as a clean MIT
+    file and not as a clean AHA file is read as MIT."""
     if _is_aha(data):
-        n = len(data) // _AHA_RECORD
-        firsts = np.frombuffer(data, np.uint8, count=n * _AHA_RECORD)[::_AHA_RECORD]
-        ends = np.flatnonzero(firsts == _AHA_END)
-        count = int(ends[0]) if ends.size else n
-        letters = np.frombuffer(data, np.uint8, count=count * _AHA_RECORD)[1::_AHA_RECORD]
-        known = np.zeros(256, dtype=bool)
-        known[list(_AHA_CODES) + list(_AHA_MORE)] = True
-        bad = int(np.count_nonzero(~known[letters]))
-        tail = np.frombuffer(data, np.uint8)[count * _AHA_RECORD:]
-        trailing = int(np.count_nonzero(tail != _AHA_END)) if ends.size else 0
-        partial = len(data) - n * _AHA_RECORD if not ends.size else 0
-        return _Layout(True, bool(ends.size), count, bad, trailing, partial)
+        aha = _aha_layout(data)
+        if not aha.clean:
+            mit = _mit_layout(data)
+            if mit.clean:
+                return mit
+        return aha
+    return _mit_layout(data)
+
+
+def _mit_layout(data: memoryview | bytes) -> _Layout:
     status, count, stop, bad = _kernel.scan(data)
     complete = status == STATUS_OK
     return _Layout(False, complete, count, bad, len(data) - stop if complete else 0, 0)
+
+
+def _aha_layout(data: memoryview | bytes) -> _Layout:
+    n = len(data) // _AHA_RECORD
+    firsts = np.frombuffer(data, np.uint8, count=n * _AHA_RECORD)[::_AHA_RECORD]
+    ends = np.flatnonzero(firsts == _AHA_END)
+    count = int(ends[0]) if ends.size else n
+    letters = np.frombuffer(data, np.uint8, count=count * _AHA_RECORD)[1::_AHA_RECORD]
+    known = np.zeros(256, dtype=bool)
+    known[list(_AHA_CODES) + list(_AHA_MORE)] = True
+    bad = int(np.count_nonzero(~known[letters]))
+    tail = np.frombuffer(data, np.uint8)[count * _AHA_RECORD:]
+    trailing = int(np.count_nonzero(tail != _AHA_END)) if ends.size else 0
+    partial = len(data) - n * _AHA_RECORD if not ends.size else 0
+    return _Layout(True, bool(ends.size), count, bad, trailing, partial)
 
 
 def looks_like_annotations(data: memoryview | bytes) -> bool:
