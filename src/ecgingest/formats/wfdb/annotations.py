@@ -36,7 +36,7 @@ from ...errors import CorruptDataError, EcgIngestError, EcgWarning, HeaderError,
 from ...limits import Limits
 from ...record import Annotation, Record, RecordInfo
 from .._base import STATUS_OK, DecodeContext, PoolFile
-from .header import MAX_HEADER_BYTES, WfdbHeader, is_header_name, parse_header
+from .header import MAX_HEADER_BYTES, WfdbHeader, parse_header
 
 if TYPE_CHECKING:
     from .signals import RecordFiles
@@ -47,6 +47,7 @@ __all__ = [
     "decode_annotations",
     "STANDARD_SYMBOLS",
     "KNOWN_ANNOTATORS",
+    "annotation_index",
     "annotation_files",
     "attach_annotations",
     "looks_like_annotations",
@@ -485,28 +486,29 @@ def _header_beside(path: str, strict: bool, limits: Limits) -> WfdbHeader | str 
 # --------------------------------------------------------------------------- records
 
 
-def _candidates(stem: str, pool: Mapping[str, PoolFile], taken: set[str]) -> list[str]:
-    prefix = stem + "."
-    out = []
-    for name in pool:
-        if not name.startswith(prefix) or name in taken or is_header_name(name):
-            continue
-        ext = name[len(prefix):]
-        if _ANNOTATOR_NAME.match(ext) and ext.lower() not in _NOT_ANNOTATORS:
-            out.append(name)
-    return sorted(out)
+def annotation_index(pool: Mapping[str, PoolFile]) -> dict[str, list[str]]:
+    """The pool's possible annotation files by record name: ``<record>.<annotator>``
+    (letters, digits, ``_``, ``-``, ``~``), not ``.hea`` or ``.dat``. Built once per
+    pool, so a directory of many records costs one pass over its names."""
+    index: dict[str, list[str]] = {}
+    for name in sorted(pool):
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem and _ANNOTATOR_NAME.match(ext) and ext.lower() not in _NOT_ANNOTATORS:
+            index.setdefault(stem, []).append(name)
+    return index
 
 
-def annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles) -> list[str]:
-    """The annotation files of the record anchored at ``anchor`` (``100.hea``).
-
-    Candidates are the pool's ``<record>.<annotator>`` files the record does
-    not read as signal files or headers; a known annotator name is enough,
-    any other must read as a clean annotation file.
+def annotation_files(hdr: WfdbHeader, files: RecordFiles, candidates: Sequence[str]
+                     ) -> list[str]:
+    """The annotation files of a record among ``candidates`` (its entry of
+    :func:`annotation_index`): those it does not read as signal files; a known
+    annotator name is enough, any other must read as a clean annotation file.
     """
     taken = set(files.used) | {s.file_name for s in hdr.signals}
     found = []
-    for name in _candidates(anchor[:-4], files.pool, taken):
+    for name in candidates:
+        if name in taken:
+            continue
         entry = files.pool[name]
         with entry.view(prefault=False) as data:
             layout = _layout(data)
@@ -516,21 +518,22 @@ def annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles) -> list[s
     return found
 
 
-def claim_annotation_files(anchor: str, hdr: WfdbHeader, files: RecordFiles) -> None:
+def claim_annotation_files(hdr: WfdbHeader, files: RecordFiles, candidates: Sequence[str]
+                           ) -> None:
     """Count the record's annotation files as its files (a failed record's error names
     them; they are not reported as unmatched)."""
     try:
-        for name in annotation_files(anchor, hdr, files):
+        for name in annotation_files(hdr, files, candidates):
             files.use(name)
     except EcgIngestError:
         pass
 
 
 def attach_annotations(record: Record | RecordInfo, anchor: str, hdr: WfdbHeader,
-                       files: RecordFiles) -> Record | RecordInfo:
+                       files: RecordFiles, candidates: Sequence[str]) -> Record | RecordInfo:
     """The record with its annotation files read: ``annotations`` (onsets in seconds,
     text = symbol and aux) and ``extras["annotators"]`` (per annotator, the columns)."""
-    found = annotation_files(anchor, hdr, files)
+    found = annotation_files(hdr, files, candidates)
     if not found:
         return record
     stem = anchor[:-4]
