@@ -289,7 +289,7 @@ def test_aha_format_round_trip(annotations):
 @given(annotation_lists(max_size=15).filter(
     lambda anns: all(a.code not in (0, 15, 17) and a.code < 42 and not
                      (a.sample == 0 and a.code == 22) and 0 <= a.subtype <= 127
-                     and 0 <= a.num <= 127 for a in anns)))
+                     and 0 <= a.num <= 127 and (a.aux or b"").isascii() for a in anns)))
 @settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_writer_files_read_like_wfdb_rdann_where_it_agrees_with_the_c_library(tmp_path_factory,
                                                                              annotations):
@@ -523,3 +523,13 @@ def test_mit_file_starting_like_an_aha_file_is_read_as_mit_when_only_mit_fits():
     assert ann.format_detail == "MIT" and ann.code.tolist() == [20, 1]
     aha = ecgingest.read_annotations(write_aha([Ann(0, 12), Ann(7, 1)]), strict=True)
     assert aha.format_detail == "AHA" and aha.code.tolist() == [12, 1]
+
+
+def test_unreadable_header_beside_a_path_leaves_the_rate_unknown_with_a_warning(tmp_path):
+    (tmp_path / "r.hea").write_bytes(b"# only a comment\n")
+    (tmp_path / "r.atr").write_bytes(write_mit([Ann(5, 1)]))
+    with pytest.warns(EcgWarning, match="r.hea"):
+        ann = ecgingest.read_annotations(tmp_path / "r.atr")
+    assert ann.fs is None and "r.hea" in ann.warnings[0]
+    with pytest.raises(EcgIngestError):
+        ecgingest.read_annotations(tmp_path / "r.atr", strict=True)

@@ -21,6 +21,7 @@ time resolution when it declares one, else the record's frame rate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -32,7 +33,14 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..._ext import wfdb_ann as _kernel
-from ...errors import CorruptDataError, EcgIngestError, EcgWarning, HeaderError, TruncatedError
+from ...errors import (
+    CorruptDataError,
+    EcgIngestError,
+    EcgWarning,
+    HeaderError,
+    LimitExceededError,
+    TruncatedError,
+)
 from ...limits import Limits
 from ...record import Annotation, Record, RecordInfo
 from .._base import STATUS_OK, DecodeContext, PoolFile
@@ -430,6 +438,7 @@ def read_annotations(source: Source, *, strict: bool = False,
         data = source.read()
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("read_annotations needs a binary file object (opened with 'rb')")
+        _check_size(len(data), limits, None)
         name = getattr(source, "name", None)
         if isinstance(name, str):
             record_name, annotator = _split_name(os.path.basename(name))
@@ -442,6 +451,7 @@ def read_annotations(source: Source, *, strict: bool = False,
         ctx.deviation(header_problem)
     result = decode_annotations(data, ctx, record_name=record_name, annotator=annotator,
                                 record_fs=record_fs)
+    result = dataclasses.replace(result, warnings=tuple(ctx.warnings))  # the header's too
     if result.warnings:
         warnings.warn(f"{path or _file_name(record_name, annotator)}: "
                       f"{'; '.join(result.warnings)}", EcgWarning, stacklevel=2)
@@ -450,8 +460,6 @@ def read_annotations(source: Source, *, strict: bool = False,
 
 def _check_size(size: int, limits: Limits, path: str | None) -> None:
     if size > min(limits.max_entry_size, _MAX_FILE_BYTES):
-        from ...errors import LimitExceededError
-
         raise LimitExceededError(
             f"annotation file of {size} bytes exceeds Limits.max_entry_size",
             limit="max_entry_size", value=limits.max_entry_size, format="wfdb", path=path)
