@@ -97,6 +97,9 @@ _RESOLUTION = "## time resolution: "
 _NUMBER = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))",
                      re.I)
 _MAX_FILE_BYTES = 1 << 31
+_MAX_UNNAMED_BYTES = 64 << 20
+"""An unknown extension is checked for being an annotation file up to this size
+(32 million annotation words; PhysioNet's largest annotation files are far smaller)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -518,11 +521,14 @@ def annotation_files(hdr: WfdbHeader, files: RecordFiles, candidates: Sequence[s
         if name in taken:
             continue
         entry = files.pool[name]
-        with entry.view(prefault=False) as data:
-            layout = _layout(data)
-        known = name.rpartition(".")[2].lower() in KNOWN_ANNOTATORS
-        if known or layout.clean:
+        if name.rpartition(".")[2].lower() in KNOWN_ANNOTATORS:
             found.append(name)
+            continue
+        if entry.size > _MAX_UNNAMED_BYTES:  # not worth reading to find out
+            continue
+        with entry.view(prefault=False) as data:
+            if _layout(data).clean:
+                found.append(name)
     return found
 
 
