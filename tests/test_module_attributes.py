@@ -9,6 +9,7 @@ PINNED_AND_DOCUMENTED = [
     "ingest_many", "ChunkedUpload", "read_wfdb_header", "WfdbHeader", "read_edf_header",
     "EdfHeader", "Annotation", "Metadata", "Stream", "encode_compressed_delta", "errors",
     "__version__", "EntryError", "IngestResult", "Skipped", "iter_records", "RecordIterator",
+    "read_annotations", "WfdbAnnotations",
 ]
 
 

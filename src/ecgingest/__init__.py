@@ -12,6 +12,7 @@ from .chunked import ChunkedUpload
 from .formats.cdelta import encode_compressed_delta
 from .formats.edf import EdfHeader, read_edf_header
 from .formats.wfdb import WfdbHeader, read_wfdb_header
+from .formats.wfdb.annotations import WfdbAnnotations, read_annotations
 from .ingest import EntryError, IngestResult, RecordIterator, ingest, iter_records, read
 from .limits import Limits
 from .many import ingest_many
@@ -42,6 +43,8 @@ __all__ = [
     "encode_compressed_delta",
     "read_wfdb_header",
     "WfdbHeader",
+    "read_annotations",
+    "WfdbAnnotations",
     "read_edf_header",
     "EdfHeader",
     "errors",

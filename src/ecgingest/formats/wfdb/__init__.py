@@ -3,14 +3,16 @@
 - :mod:`.header`: header parsing (``parse_header``, ``read_wfdb_header``);
 - :mod:`.signals`: signal files (packed formats natively, FLAC via ``soundfile``);
 - :mod:`.multisegment`: fixed and variable layouts;
-- :mod:`.pool`: the records of a directory (which header consumes which).
+- :mod:`.pool`: the records of a directory (which header consumes which);
+- :mod:`.annotations`: annotation files (``100.atr``), alone or with their record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from .._base import DecodeContext, GroupOutcome, MultiFileFormat, PoolFile, Probe
+from .._base import PROBE_BYTES, DecodeContext, GroupOutcome, MultiFileFormat, PoolFile, Probe
+from .annotations import KNOWN_ANNOTATORS, looks_like_annotations
 from .header import (
     WfdbHeader,
     WfdbSegmentSpec,
@@ -59,6 +61,19 @@ class WfdbFormat(MultiFileFormat):
 
     def unused_anchor_reason(self, name: str) -> str:
         return "WFDB header not used (no record was built from it)"
+
+    def unused_file_reason(self, probe: Probe) -> str | None:
+        """Why a file no record used is skipped, when it is a WFDB annotation file
+        (a known annotator extension, or a small file that reads as one): its
+        record header is missing. None for any other file."""
+        stem, dot, ext = probe.name.rpartition(".")
+        if not dot or not stem:
+            return None
+        if ext.lower() not in KNOWN_ANNOTATORS and not (
+                probe.size <= PROBE_BYTES and looks_like_annotations(probe.head(probe.size))):
+            return None
+        return (f"WFDB annotation file without its record header {stem + '.hea'!r}: upload "
+                "them together")
 
 
 FORMAT = WfdbFormat()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ...errors import CorruptDataError, EcgIngestError
 from ...record import Record, RecordInfo
 from .._base import DecodeContext, GroupOutcome, PoolFile
+from .annotations import annotation_index, attach_annotations, claim_annotation_files
 from .header import WfdbHeader, is_header_name, read_header_file
 from .multisegment import HeaderLookup, multi_info, read_multi
 from .records import single_info, single_record
@@ -72,24 +73,26 @@ def _outcomes(pool: Mapping[str, PoolFile], anchors: Sequence[str], ctx: DecodeC
                 pool[file_name], ctx.for_file(path=pool[file_name].path))
         return found
 
+    annotations = annotation_index(pool)
     # multi-segment records first: their segments are consumed only when they succeed
     early: dict[str, GroupOutcome] = {}
     consumed: set[str] = set()
     for name in anchors:
         hdr = parsed[name]
         if isinstance(hdr, WfdbHeader) and hdr.segments is not None:
-            outcome = early[name] = _outcome(name, hdr, pool, ctx, lookup, build)
+            outcome = early[name] = _outcome(name, hdr, pool, ctx, lookup, build, annotations)
             if outcome.error is None:
                 consumed.update(f for f in outcome.files[1:] if is_header_name(f))
     for name in anchors:
         if name in early:
             yield early.pop(name)
         elif name not in consumed:
-            yield _outcome(name, parsed[name], pool, ctx, lookup, build)
+            yield _outcome(name, parsed[name], pool, ctx, lookup, build, annotations)
 
 
 def _outcome(name: str, hdr: WfdbHeader | EcgIngestError, pool: Mapping[str, PoolFile],
-             ctx: DecodeContext, lookup: HeaderLookup, build: Build) -> GroupOutcome:
+             ctx: DecodeContext, lookup: HeaderLookup, build: Build,
+             annotations: Mapping[str, list[str]]) -> GroupOutcome:
     if isinstance(hdr, EcgIngestError):
         return GroupOutcome(name, None, hdr, (name,))
     entry = pool[name]
@@ -99,9 +102,11 @@ def _outcome(name: str, hdr: WfdbHeader | EcgIngestError, pool: Mapping[str, Poo
     if hdr.record_name != name[:-4]:
         files.ctx.warn(f"record name {hdr.record_name!r} in the header differs from the file "
                        f"name {name!r}")
+    candidates = annotations.get(name[:-4], ())  # annotation files: <record>.<annotator>
     try:
-        record = build(hdr, files, lookup)
+        record = attach_annotations(build(hdr, files, lookup), name, hdr, files, candidates)
     except EcgIngestError as exc:
+        claim_annotation_files(hdr, files, candidates)
         return GroupOutcome(name, None, exc.with_context(format="wfdb"), tuple(files.used))
     except (OSError, MemoryError):
         raise
@@ -109,5 +114,6 @@ def _outcome(name: str, hdr: WfdbHeader | EcgIngestError, pool: Mapping[str, Poo
         error = files.ctx.error(CorruptDataError, f"record {hdr.record_name!r} could not be "
                                 f"decoded ({type(exc).__name__}: {exc})")
         error.__cause__ = exc
+        claim_annotation_files(hdr, files, candidates)
         return GroupOutcome(name, None, error, tuple(files.used))
     return GroupOutcome(name, record, None, tuple(files.used))
