@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .formats import FORMATS, multi_file_formats, single_file_formats
+from . import formats as _registry
+from .formats import multi_file_formats, single_file_formats
 from .formats._base import MultiFileFormat, Probe, SingleFileFormat
 
 __all__ = ["detect", "probe_of", "skip_reason", "anchor_format", "tried_formats", "single_file_formats",
@@ -47,11 +48,15 @@ def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
 
 
 def skip_reason(item: _Sniffable | Probe) -> str | None:
-    """The first reason a single-file format gives for a file it declines, or None."""
+    """The first reason a format gives for a file it declines or that no record may use
+    (a DICOM image, an annotation file without its header), or None."""
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for fmt in single_file_formats():
+    for fmt in _registry.FORMATS:
         try:
-            reason = fmt.skip_reason(probe)
+            if isinstance(fmt, SingleFileFormat):
+                reason = fmt.skip_reason(probe)
+            else:
+                reason = fmt.unused_file_reason(probe)
         except Exception:
             continue
         if reason:
@@ -81,4 +86,4 @@ def sniff_anchor(item: _Sniffable | Probe) -> MultiFileFormat | None:
 
 def tried_formats() -> tuple[str, ...]:
     """Names of every registered format, in detection order (for error messages)."""
-    return tuple(f.name for f in FORMATS)
+    return tuple(f.name for f in _registry.FORMATS)

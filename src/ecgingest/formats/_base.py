@@ -344,6 +344,11 @@ class MultiFileFormat(ABC):
                                        outcome.error, outcome.files)
             yield outcome
 
+    def unused_file_reason(self, probe: Probe) -> str | None:
+        """Why a file of this format that no record used is skipped (a WFDB annotation
+        file without its header), or None (the default) for files it cannot tell."""
+        return None
+
     def unused_anchor_reason(self, name: str) -> str:
         """Why an anchor that yielded no record (consumed by nothing) is skipped."""
         return f"{self.name} file not used (no record was built from it)"
