@@ -56,6 +56,47 @@ class IngestResult:
         """True when no recognised entry failed."""
         return not self.errors
 
+    def __repr__(self) -> str:
+        head = (f"<IngestResult: {len(self.records)} record{'s' if len(self.records) != 1 else ''}"
+                f", {len(self.skipped)} skipped, {len(self.errors)} error"
+                f"{'s' if len(self.errors) != 1 else ''}")
+        lines = [head]
+        for record in self.records[:_SHOWN]:
+            lines.append("  " + repr(record).split("\n", 1)[0].lstrip("<"))
+        for error in self.errors[:_SHOWN]:
+            lines.append(f"  error {', '.join(error.paths)}: {type(error.error).__name__}: "
+                         f"{_short(str(error.error))}")
+        for skipped in self.skipped[:_SHOWN]:
+            lines.append(f"  skipped {skipped.path}: {_short(skipped.reason)}")
+        hidden = sum(max(len(items) - _SHOWN, 0)
+                     for items in (self.records, self.errors, self.skipped))
+        if hidden:
+            lines.append(f"  … {hidden} more")
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<li>{record._repr_html_()}</li>" for record in self.records[:_SHOWN])
+        more = (f"<li>… {len(self.records) - _SHOWN} more records</li>"
+                if len(self.records) > _SHOWN else "")
+        problems = "".join(
+            f"<li>error {html.escape(', '.join(e.paths))}: {html.escape(str(e.error))}</li>"
+            for e in self.errors[:_SHOWN]) + "".join(
+            f"<li>skipped {html.escape(s.path)}: {html.escape(s.reason)}</li>"
+            for s in self.skipped[:_SHOWN])
+        return (f"<div><strong>IngestResult</strong>: {len(self.records)} records, "
+                f"{len(self.skipped)} skipped, {len(self.errors)} errors"
+                f"<ul>{rows}{more}{problems}</ul></div>")
+
+
+_SHOWN = 5
+"""Records, errors and skipped entries an IngestResult's repr lists (each)."""
+
+
+def _short(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
 
 def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
     """Run a decoder, giving any non-typed failure a typed error (never a crash)."""
@@ -205,7 +246,7 @@ def _deliver(record: Any, paths: tuple[str, ...]) -> Any:
     """A decoded record (or RecordInfo) as the result keeps it: its sources set and
     its tolerated deviations issued as one warning."""
     record = record if record.sources else record.replace(sources=paths)
-    emit_warnings(record, stacklevel=4)
+    emit_warnings(record)  # points at the caller's line, whichever public way led here
     return record
 
 

@@ -720,9 +720,17 @@ def _shape(signals: Sequence[tuple[str, float, int]]) -> str:
     return f"{count} × {rate} × {_clock(durations[0])}"
 
 
-def _label_list(labels: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(labels[:limit])
-    return shown + (f", … (+{len(labels) - limit} more)" if len(labels) > limit else "")
+def _label_list(labels: Sequence[str], width: int = 72) -> str:
+    """The labels joined, cut to about ``width`` characters with a count of the rest."""
+    shown: list[str] = []
+    used = 0
+    for label in labels:
+        if shown and used + len(label) + 2 > width:
+            break
+        shown.append(label)
+        used += len(label) + 2
+    rest = len(labels) - len(shown)
+    return ", ".join(shown) + (f", … (+{rest} more)" if rest else "")
 
 
 def _describe(name: str, format: str, detail: str, signals: Sequence[tuple[str, float, int]],
