@@ -56,11 +56,19 @@ def _num(value: float) -> str:
             break
         if float(text) == value:
             return text
-    # the closest text within 8 characters
-    for decimals in range(8, -1, -1):
+    # the closest text within 8 characters, the shortest of equally close ones
+    best: str | None = None
+    for decimals in range(0, 9):
         text = f"{value:.{decimals}f}"
-        if len(text) <= 8:
-            return text
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if text in ("-0", ""):
+            text = "0"
+        if len(text) <= 8 and (best is None
+                               or abs(float(text) - value) < abs(float(best) - value)):
+            best = text
+    if best is not None:
+        return best
     raise UnrepresentableError(f"{value!r} does not fit an 8-character EDF number field",
                                format="edf")
 
@@ -73,10 +81,32 @@ def _stamp(seconds: float) -> str:
     return text if text.startswith("-") else "+" + text
 
 
+def _onset_text(seconds: float, subsecond: float) -> bytes:
+    """The TAL onset that reads back as ``seconds`` once the reader subtracts the
+    start's fraction of a second (``float(text) - subsecond``), to the last bit."""
+    if not subsecond:
+        return _stamp(seconds).encode()
+    first = candidate = seconds + subsecond
+    for step in range(9):
+        if float(_stamp(candidate)) - subsecond == seconds:
+            return _stamp(candidate).encode()
+        direction = math.inf if step % 2 == 0 else -math.inf
+        candidate = first
+        for _ in range(step // 2 + 1):
+            candidate = math.nextafter(candidate, direction)
+    return _stamp(first).encode()
+
+
 def _record_layout(record: Record, duration: float | None, pad: bool, kind: str
                    ) -> tuple[float, list[int], int]:
     """Data record duration, samples per data record of each signal and the record count."""
     signals = record.signals
+    if not signals:  # annotations only (a hypnogram): data records hold just the TALs
+        onsets = record.data_record_onsets
+        stored = record.extras.get("record_duration") if record.format in ("edf", "bdf") \
+            else None
+        d = float(duration or stored or 1.0)
+        return d, [], len(onsets) if onsets is not None and len(onsets) else 1
     for sig in signals:
         if not (sig.sample_rate > 0 and math.isfinite(sig.sample_rate)):
             raise UnrepresentableError(f"signal {sig.label!r} has no sample rate "
@@ -271,9 +301,9 @@ def write_edf(record: Record, path: str | os.PathLike[str], *, bdf: bool = False
     kind = "BDF" if bdf else "EDF"
     bps = 3 if bdf else 2
     lo, hi = (-(2**23), 2**23 - 1) if bdf else (-32768, 32767)
-    if not record.signals:
-        raise UnrepresentableError(f"record {record.name!r} has no signals to write",
-                                   format=kind.lower())
+    if not record.signals and not record.annotations:
+        raise UnrepresentableError(f"record {record.name!r} has no signals or annotations "
+                                   "to write", format=kind.lower())
     duration, counts, n_records = _record_layout(record, record_duration, pad, kind)
     start = record.start_time
     clock = start if isinstance(start, dt.datetime) else None
@@ -286,6 +316,11 @@ def write_edf(record: Record, path: str | os.PathLike[str], *, bdf: bool = False
         subsecond = start.microsecond / 1e6
         clock = dt.datetime.combine(dt.date(1985, 1, 1), start.replace(microsecond=0,
                                                                        tzinfo=None))
+    stored_subsecond = record.extras.get("subsecond_offset") if record.format in (
+        "edf", "bdf") else None
+    if (isinstance(stored_subsecond, float) and 0 < stored_subsecond < 1
+            and round(stored_subsecond * 1e6) == round(subsecond * 1e6)):
+        subsecond = stored_subsecond  # the file's own digits, finer than microseconds
     onsets = record.data_record_onsets
     if onsets is None or len(onsets) != n_records:
         onsets = np.arange(n_records, dtype=np.float64) * duration
@@ -331,7 +366,7 @@ def write_edf(record: Record, path: str | os.PathLike[str], *, bdf: bool = False
         placed: list[list[bytes]] = [[] for _ in range(n_records)]
         for ann in record.annotations:
             k = int(np.searchsorted(onsets, ann.onset, side="right")) - 1
-            tal = _stamp(ann.onset + subsecond).encode()
+            tal = _onset_text(ann.onset, subsecond)
             if ann.duration is not None:
                 if not ann.duration >= 0:
                     raise UnrepresentableError(f"annotation {ann.text!r} has duration "
@@ -345,7 +380,7 @@ def write_edf(record: Record, path: str | os.PathLike[str], *, bdf: bool = False
             raise UnrepresentableError("annotations need at least one data record to hold "
                                        "them", format=kind.lower(), field="annotation")
         for k in range(n_records):
-            keeping = _stamp(float(onsets[k]) + subsecond).encode() + b"\x14\x14\x00"
+            keeping = _onset_text(float(onsets[k]), subsecond) + b"\x14\x14\x00"
             slots.append(keeping + b"".join(placed[k]))
         need = max((len(s) for s in slots), default=0) + 1
         n_ann = max(-(-need // bps), 1)
