@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
-from conftest import FIXTURES, corpus_records, requires_corpus, corpus_dir
+from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest import Annotation, Record, Signal
 from ecgingest.errors import EcgIngestError, EcgWarning
 from ecgingest.writers import UnrepresentableError, write_edf, write_wfdb
@@ -72,7 +72,7 @@ def wfdb_records(draw):
     nframes = draw(st.integers(1, 30))
     base = draw(st.sampled_from([100.0, 125.0, 250.0, 360.0, 500.0, 128.0, 0.5]))
     signals = []
-    for i, k in enumerate(spf):
+    for k in spf:
         n = k * nframes
         if fmt == 8:
             steps = draw(st.lists(st.integers(-128, 127), min_size=n, max_size=n))
