@@ -725,6 +725,8 @@ def _label_list(labels: Sequence[str], width: int = 72) -> str:
     shown: list[str] = []
     used = 0
     for label in labels:
+        if not label or not label.isprintable() or label.strip() != label or "," in label:
+            label = repr(label)  # an empty, padded or control-character label stays visible
         if shown and used + len(label) + 2 > width:
             break
         shown.append(label)
