@@ -131,9 +131,9 @@ def _record_layout(record: Record, duration: float | None, pad: bool, kind: str
         if any(k / d != sig.sample_rate for k, sig in zip(counts, signals)):
             continue
         fitting.append((d, counts))
-        n_records = {len(sig) // k for sig, k in zip(signals, counts)}
-        if len(n_records) == 1 and all(len(sig) % k == 0 for sig, k in zip(signals, counts)):
-            return d, counts, n_records.pop()
+        whole = {len(sig) // k for sig, k in zip(signals, counts)}
+        if len(whole) == 1 and all(len(sig) % k == 0 for sig, k in zip(signals, counts)):
+            return d, counts, whole.pop()
     if duration is None:
         split = _whole_split(signals)
         if split is not None:
@@ -151,7 +151,8 @@ def _record_layout(record: Record, duration: float | None, pad: bool, kind: str
         raise UnrepresentableError(
             f"{kind} data records are all full; with {d:g} s records these signals do not "
             f"fill a whole number of them ({rates}). Pass pad=True to fill the last one "
-            "with zeros, or trim the signals", format=kind.lower(), field="number of data records")
+            "with zeros, or trim the signals", format=kind.lower(),
+            field="number of data records")
     n_records = max(-(-len(sig) // k) for sig, k in zip(signals, counts))
     return d, counts, n_records
 
@@ -164,7 +165,7 @@ def _whole_split(signals: list[Signal]) -> tuple[float, list[int], int] | None:
         g = math.gcd(g, len(sig))
     if g == 0:
         return None
-    divisors = set()
+    divisors: set[int] = set()
     for k in range(1, math.isqrt(g) + 1):
         if g % k == 0:
             divisors.update((k, g // k))
@@ -420,10 +421,10 @@ def write_edf(record: Record, path: str | os.PathLike[str], *, bdf: bool = False
             raw = digital.astype("<i2").view(np.uint8)
         parts.append(raw.reshape(n_records, k * bps))
     if plus:
-        ann = np.zeros((n_records, n_ann * bps), dtype=np.uint8)
+        tal_block = np.zeros((n_records, n_ann * bps), dtype=np.uint8)
         for k, slot in enumerate(slots):
-            ann[k, :len(slot)] = np.frombuffer(slot, dtype=np.uint8)
-        parts.append(ann)
+            tal_block[k, :len(slot)] = np.frombuffer(slot, dtype=np.uint8)
+        parts.append(tal_block)
     body = np.concatenate(parts, axis=1) if parts else np.zeros((0, 0), np.uint8)
     target = Path(path)
     with open(target, "wb") as out:
