@@ -323,16 +323,20 @@ def test_edf_files_written_are_read_identically_by_edfio_and_pyedflib(tmp_path_f
         for sig, mine in zip(theirs.signals, record.signals):
             np.testing.assert_array_equal(sig.digital, mine.digital)
             assert sig.sampling_frequency == mine.sample_rate
+        # edfio's TAL pattern does not match texts holding a line feed: it skips those
         assert sorted((round(a.onset, 6), a.text) for a in theirs.annotations) == \
-            sorted((round(a.onset, 6), a.text) for a in record.annotations)
+            sorted((round(a.onset, 6), a.text) for a in record.annotations if "\n" not in a.text)
     if not np.allclose(np.diff(record.data_record_onsets), duration):
         return  # pyedflib refuses EDF+D files
     with pyedflib.EdfReader(str(path)) as reader:
         assert reader.getSignalLabels() == record.labels
         for i, mine in enumerate(record.signals):
             np.testing.assert_array_equal(reader.readSignal(i, digital=True), mine.digital)
+            # pyedflib computes physical values its own way: equal to rounding error
+            # of the physical range
+            span = abs(mine.scale) * 2**24 + abs(mine.offset)
             np.testing.assert_allclose(reader.readSignal(i), mine.physical, rtol=1e-9,
-                                       atol=1e-9 * abs(mine.scale))
+                                       atol=1e-12 * span)
 
 
 @pytest.mark.parametrize("name", [r["path"] for r in corpus_records("edf")
@@ -430,3 +434,22 @@ def test_module_functions_equal_the_record_methods(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     assert write_edf(record, tmp_path / "a.edf").read_bytes() == \
         record.to_edf(tmp_path / "b.edf").read_bytes()
+
+
+@pytest.mark.parametrize("name", [r["path"] for r in corpus_records("wfdb")] or ["(none)"])
+@requires_corpus
+def test_real_wfdb_records_of_the_corpus_round_trip(tmp_path, name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        [record] = ecgingest.read(corpus_dir() / name)
+    back = _read_one(record.to_wfdb(tmp_path, fmt="32"))
+    _same_signals(record, back, exact_scaling=not record.format_detail.endswith("(variable "
+                                                                               "layout)"))
+    assert back.start_time == record.start_time
+    assert back.metadata.as_dict() == record.metadata.as_dict()
+
+
+@requires_corpus
+def test_ptb_header_comments_give_the_patients_age_and_sex():
+    [record] = ecgingest.read(corpus_dir() / "wfdb" / "ptb_s0010_re" / "s0010_re.hea")
+    assert (record.metadata.patient_age, record.metadata.patient_gender) == (81, "FEMALE")

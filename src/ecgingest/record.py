@@ -146,6 +146,8 @@ class Signal:
 
     @_cached_property
     def physical(self) -> np.ndarray:
+        """Physical values (``float64``, read-only): ``digital * scale + offset``, NaN
+        where a sample is invalid; computed on first access and kept."""
         if self.supplied_physical is not None:
             return _readonly(self.supplied_physical)
         digital = np.ascontiguousarray(self.digital)
@@ -312,11 +314,19 @@ class Metadata:
             file_values={} if file_values is None else file_values)
 
     def as_dict(self) -> dict[str, Any]:
-        """The METADATA.md fields only (no provenance)."""
+        """The METADATA.md fields only (no provenance).
+
+        :returns: field name → value (``None`` where unknown), in METADATA.md order.
+        """
         return {name: getattr(self, name) for name in METADATA_FIELDS}
 
     def source_of(self, name: str) -> str | None:
-        """``"override"``, ``"file"`` or ``None`` (unknown) for one field."""
+        """Where one field's value came from.
+
+        :param name: a METADATA.md field name.
+        :returns: ``"override"``, ``"file"`` or ``None`` (unknown).
+        :raises AttributeError: ``name`` is not a field.
+        """
         if name in self.overridden:
             return "override"
         return "file" if getattr(self, name) is not None else None
@@ -325,7 +335,12 @@ class Metadata:
 @dataclass(frozen=True, eq=False)
 class Record:
     """One decoded recording. Format-specific readings live in ``extras``
-    and are also reachable as attributes (``record.measurements``)."""
+    and are also reachable as attributes (``record.measurements``).
+
+    Beyond the attributes: :meth:`signal` (by stored or standard name),
+    :meth:`to_numpy`, :meth:`times`, :meth:`to_dataframe`, :meth:`to_mne`,
+    :meth:`to_wfdb`, :meth:`to_edf` and :meth:`summary`.
+    """
 
     name: str
     format: str
@@ -365,7 +380,12 @@ class Record:
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     def replace(self, **changes: Any) -> Record:
-        """A copy with the given attributes changed (``record.replace(name="x")``)."""
+        """A copy with the given attributes changed (``record.replace(name="x")``).
+
+        :param changes: attribute names and their new values.
+        :returns: the new record (arrays are shared, not copied).
+        :raises TypeError: a name is not an attribute of :class:`Record`.
+        """
         return dataclasses.replace(self, **changes)
 
     def signal(self, name: str) -> Signal:
@@ -598,7 +618,11 @@ class Record:
                      self.warnings)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description used by ``ecgingest inspect --json``."""
+        """The long description, JSON-ready (what ``ecgingest inspect --json`` prints).
+
+        :returns: name, format, start time, every signal (label, rate, samples,
+            units, dtype), annotation count, metadata, sources and warnings.
+        """
         return {
             "name": self.name,
             "format": self.format,
@@ -655,7 +679,11 @@ class RecordInfo:
 
     @classmethod
     def of(cls, record: Record) -> RecordInfo:
-        """The facts of a decoded record (for formats without a header-only path)."""
+        """The facts of a decoded record (for formats without a header-only path).
+
+        :param record: the decoded record.
+        :returns: its header facts.
+        """
         return cls(record.name, record.format, record.format_detail,
                    tuple(SignalInfo(s.label, s.sample_rate, len(s), s.units,
                                     str(s.digital.dtype)) for s in record.signals),
@@ -663,10 +691,14 @@ class RecordInfo:
                    record.sources, tuple(record.warnings))
 
     def replace(self, **changes: Any) -> RecordInfo:
+        """A copy with the given attributes changed."""
         return dataclasses.replace(self, **changes)
 
     def summary(self) -> dict[str, Any]:
-        """The same JSON-ready description as :meth:`Record.summary`."""
+        """The same JSON-ready description as :meth:`Record.summary`.
+
+        :returns: the description, with ``samples`` and ``annotations`` from the header.
+        """
         return {
             "name": self.name,
             "format": self.format,

@@ -145,7 +145,9 @@ def _frame_layout(record: Record) -> tuple[float, list[int], int]:
             f"WFDB frames hold every signal for the same time, but these signals cover "
             f"different durations ({lines}); write signals of one duration (record.replace("
             "signals=[...]))", format="wfdb", field="number of samples")
-    frame_frequency = float(base)
+    # from a signal's own rate, not the fraction: 0.0166666666667 Hz stays that, not 1/60
+    slowest = spf.index(min(spf))
+    frame_frequency = signals[slowest].sample_rate / spf[slowest]
     for sig, k in zip(signals, spf):
         if frame_frequency * k != sig.sample_rate:
             raise UnrepresentableError(
