@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conftest import corpus_dir, requires_corpus
 from ecgingest import Metadata, Record, Signal
 
 
@@ -179,3 +180,123 @@ def test_threads_compute_physical_values_of_different_signals_at_the_same_time(m
     for physical in results:
         np.testing.assert_array_equal(physical, np.arange(5) * 2.0)
     assert signals[0].physical is signals[0].physical  # computed once, then kept
+
+
+# --------------------------------------------------------------------------- display
+
+
+def test_record_repr_is_a_few_lines_naming_format_shape_labels_and_start():
+    import ecgingest
+    from conftest import FIXTURES
+
+    [record] = ecgingest.read(FIXTURES / "wfdb" / "multiseg_041s" / "041s.hea")
+    text = repr(record)
+    lines = text.splitlines()
+    assert len(lines) == 3 and len(text) < 400
+    assert lines[0] == ("<Record '041s' WFDB multi-segment (fixed layout): "
+                        "7 signals × 500/125 Hz × 16 s")
+    assert lines[1] == "  labels: III, I, V, ABP, PAP, PLETH, RESP"
+    assert lines[2] == "  start 1994-10-26T08:26:04>"
+
+
+def test_record_repr_stays_short_for_many_signals():
+    labels = [f"EEG channel {i}" for i in range(200)]
+    record = Record("big.edf", "edf", "EDF+C",
+                    [Signal(label, 200.0, np.zeros(3000, np.int16)) for label in labels],
+                    start_time=dt.datetime(2015, 11, 19, 19, 33, 9))
+    text = repr(record)
+    assert len(text.splitlines()) == 3 and len(text) < 300
+    assert "(+" in text and "200 signals × 200 Hz × 15 s" in text
+
+
+@given(st.lists(st.text(max_size=30), max_size=50), st.floats(0.1, 5000))
+def test_repr_and_html_of_any_record_are_short_and_escaped(labels, rate):
+    record = Record("<r&>", "edf", "EDF+C",
+                    [Signal(label, rate, np.zeros(5, np.int16)) for label in labels])
+    assert len(repr(record).splitlines()) <= 3
+    page = record._repr_html_()
+    assert "<r&>" not in page and "&lt;r&amp;&gt;" in page
+    assert page.count("<tr>") == min(len(labels), 64) + 1 + (len(labels) > 64)
+
+
+def test_signal_repr_is_one_line_without_the_samples():
+    sig = Signal("MLII", 360.0, np.zeros(650000, np.int16), units="mV")
+    assert repr(sig) == "<Signal 'MLII' 360 Hz, 650000 samples (30:05.556), mV>"
+
+
+def test_summary_keeps_the_long_form():
+    record = Record("r", "wfdb", "WFDB", [Signal("I", 1.0, np.zeros(2, np.int16))])
+    assert record.summary()["signals"][0]["label"] == "I"
+
+
+def test_ingest_result_repr_lists_records_skips_and_errors_briefly():
+    import ecgingest
+    import ecgingest.demo
+
+    result = ecgingest.ingest(ecgingest.demo.archive())
+    text = repr(result)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"<IngestResult: {len(result.records)} records, "
+                               f"{len(result.skipped)} skipped, 0 errors")
+    assert len(lines) == 1 + len(result.records) + len(result.skipped)
+    assert all(record.name in text for record in result.records)
+    assert "<div>" in result._repr_html_()
+
+
+@requires_corpus
+@pytest.mark.parametrize("name", ["wfdb/mitdb_100/100.hea", "edf/nihonkohden_chtypes.edf"])
+def test_repr_of_real_records_fits_a_few_lines(name):
+    import ecgingest
+
+    [record] = ecgingest.read(corpus_dir() / name)
+    text = repr(record)
+    assert len(text.splitlines()) <= 3 and len(text) < 300
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+def _damaged_wfdb(tmp_path):
+    from conftest import FIXTURES
+
+    folder = FIXTURES / "wfdb" / "100_3chan"
+    (tmp_path / "100_3chan.hea").write_bytes((folder / "100_3chan.hea").read_bytes())
+    (tmp_path / "100_3chan.dat").write_bytes((folder / "100_3chan.dat").read_bytes()[:-301])
+    return tmp_path / "100_3chan.hea"
+
+
+@pytest.mark.parametrize("way", ["read", "ingest", "iter_records"])
+def test_record_warnings_point_at_the_callers_line(tmp_path, way):
+    import warnings
+
+    import ecgingest
+    from ecgingest.errors import EcgWarning
+
+    header = _damaged_wfdb(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if way == "iter_records":
+            list(ecgingest.iter_records(header))
+        else:
+            getattr(ecgingest, way)(header)
+    issued = [w for w in caught if issubclass(w.category, EcgWarning)]
+    assert len(issued) == 1
+    assert issued[0].filename == __file__
+
+
+def test_stream_warnings_point_at_the_callers_line():
+    import warnings
+
+    import ecgingest
+    from ecgingest.errors import EcgWarning
+
+    stream = ecgingest.Stream(frame_format="COMPRESSED_DELTA", sample_rate=500.0,
+                              lead_codes=["MDC_ECG_LEAD_I"], processing_mode="PROCESS_ON_FINISH")
+    x = np.zeros((1, 10), dtype=np.int64)
+    stream.add_frame(0, ecgingest.encode_compressed_delta(x, sample_rate=500.0))
+    stream.add_frame(30_000, ecgingest.encode_compressed_delta(x, sample_rate=500.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stream.finish()
+    issued = [w for w in caught if issubclass(w.category, EcgWarning)]
+    assert issued and issued[0].filename == __file__

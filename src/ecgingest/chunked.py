@@ -46,6 +46,15 @@ class ChunkedUpload:
     Bytes are kept in memory up to ``memory_threshold`` and in a temporary file
     above it (the file is removed by :meth:`close` or when the upload is
     garbage-collected). The announced size must fit ``limits.max_total_size``.
+
+    :param total_size: the upload's size in bytes, announced by the sender.
+    :param sha256: the SHA-256 of the whole upload (64 hexadecimal digits).
+    :param memory_threshold: largest upload kept in memory; larger ones spool to a
+        temporary file.
+    :param limits: bounds (:class:`~ecgingest.Limits`); ``max_total_size`` caps
+        ``total_size``.
+    :raises ecgingest.errors.UploadError: a parameter is invalid.
+    :raises ecgingest.errors.LimitExceededError: ``total_size`` exceeds the limit.
     """
 
     def __init__(self, total_size: int, sha256: str, *,
@@ -106,6 +115,12 @@ class ChunkedUpload:
         Like every parameter of an upload session, a chunk of the wrong type is an
         :class:`~ecgingest.errors.UploadError` (it comes from a request, not from
         code): ``data`` must be bytes-like; an int is never taken as a length.
+
+        :param offset: where the chunk starts in the upload.
+        :param data: the chunk's bytes.
+        :raises ecgingest.errors.UploadError: the chunk is not bytes-like, lies outside
+            ``total_size``, or differs from bytes already received at the same place;
+            or the upload is finished or closed.
         """
         self._check_open()
         if self._finished:
@@ -145,7 +160,9 @@ class ChunkedUpload:
     def finish(self) -> IO[bytes]:
         """Verify size and SHA-256; return the assembled upload for ``read``/``ingest``.
 
-        The returned binary file object is positioned at 0 and seekable.
+        :returns: a seekable binary file object positioned at 0.
+        :raises ecgingest.errors.UploadError: bytes are missing (the message lists
+            the first gaps), the SHA-256 does not match, or the upload is closed.
         """
         self._check_open()
         gaps = self.missing()

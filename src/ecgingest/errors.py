@@ -32,6 +32,9 @@ __all__ = [
     "SourceUnavailableError",
     "WorkerLostError",
     "MissingDependencyError",
+    "UnrepresentableError",
+    "UnitError",
+    "MixedRatesError",
     "EcgWarning",
 ]
 
@@ -183,6 +186,20 @@ class MissingDependencyError(EcgIngestError, ImportError):
     def __init__(self, message: str, *, extra: str, **context: Any) -> None:
         super().__init__(message, **context)
         self.extra = extra
+
+
+class UnrepresentableError(EcgIngestError, ValueError):
+    """A record cannot be written in the asked format without changing it (values outside
+    the format's range, rates or lengths it cannot hold, a label too long for its field);
+    the message says which and why."""
+
+
+class UnitError(EcgIngestError, ValueError):
+    """A conversion between physical units that are not both voltages."""
+
+
+class MixedRatesError(EcgIngestError, ValueError):
+    """Signals of different sample rates (or lengths) asked for as one array."""
 
 
 class EcgWarning(UserWarning):

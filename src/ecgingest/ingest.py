@@ -45,7 +45,12 @@ class EntryError:
 
 @dataclass
 class IngestResult:
-    """Everything one upload yielded: records in contract order, plus what was not read."""
+    """Everything one upload yielded: records in contract order, plus what was not read.
+
+    ``records`` are the decoded :class:`~ecgingest.Record` objects, ``skipped``
+    the entries that matched no format (with the reason) and ``errors`` the
+    recognised entries that failed (with their typed error).
+    """
 
     records: list[Record] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -55,6 +60,47 @@ class IngestResult:
     def ok(self) -> bool:
         """True when no recognised entry failed."""
         return not self.errors
+
+    def __repr__(self) -> str:
+        head = (f"<IngestResult: {len(self.records)} record{'s' if len(self.records) != 1 else ''}"
+                f", {len(self.skipped)} skipped, {len(self.errors)} error"
+                f"{'s' if len(self.errors) != 1 else ''}")
+        lines = [head]
+        for record in self.records[:_SHOWN]:
+            lines.append("  " + repr(record).split("\n", 1)[0].lstrip("<"))
+        for error in self.errors[:_SHOWN]:
+            lines.append(f"  error {', '.join(error.paths)}: {type(error.error).__name__}: "
+                         f"{_short(str(error.error))}")
+        for skipped in self.skipped[:_SHOWN]:
+            lines.append(f"  skipped {skipped.path}: {_short(skipped.reason)}")
+        hidden = sum(max(len(items) - _SHOWN, 0)
+                     for items in (self.records, self.errors, self.skipped))
+        if hidden:
+            lines.append(f"  … {hidden} more")
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<li>{record._repr_html_()}</li>" for record in self.records[:_SHOWN])
+        more = (f"<li>… {len(self.records) - _SHOWN} more records</li>"
+                if len(self.records) > _SHOWN else "")
+        problems = "".join(
+            f"<li>error {html.escape(', '.join(e.paths))}: {html.escape(str(e.error))}</li>"
+            for e in self.errors[:_SHOWN]) + "".join(
+            f"<li>skipped {html.escape(s.path)}: {html.escape(s.reason)}</li>"
+            for s in self.skipped[:_SHOWN])
+        return (f"<div><strong>IngestResult</strong>: {len(self.records)} records, "
+                f"{len(self.skipped)} skipped, {len(self.errors)} errors"
+                f"<ul>{rows}{more}{problems}</ul></div>")
+
+
+_SHOWN = 5
+"""Records, errors and skipped entries an IngestResult's repr lists (each)."""
+
+
+def _short(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
@@ -213,7 +259,7 @@ def _deliver(record: Any, paths: tuple[str, ...]) -> Any:
     """A decoded record (or RecordInfo) as the result keeps it: its sources set and
     its tolerated deviations issued as one warning."""
     record = record if record.sources else record.replace(sources=paths)
-    emit_warnings(record, stacklevel=4)
+    emit_warnings(record)  # points at the caller's line, whichever public way led here
     return record
 
 
@@ -348,7 +394,27 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
 
     Corrupt entries land in ``errors`` and unmatched ones in ``skipped``
     without stopping the others; ``strict=True`` raises on the first of
-    either instead.
+    either instead. Each record read with tolerated deviations also issues one
+    :class:`~ecgingest.errors.EcgWarning`, pointing at the caller's line.
+
+    :param source: a path (file, directory, archive, a WFDB ``.hea``), ``bytes`` /
+        ``bytearray`` / ``memoryview``, a binary file object (seekable or not), or
+        a list of paths forming one multi-volume archive.
+    :param overrides: metadata fields (a mapping or :class:`~ecgingest.Overrides`)
+        applied to every record; checked before any decoding.
+    :param strict: raise on any deviation, unmatched entry or failed record
+        instead of collecting them.
+    :param limits: bounds on entries, sizes, expansion ratio and nesting
+        (:class:`~ecgingest.Limits`; safe defaults when ``None``).
+    :returns: an :class:`IngestResult` with ``records`` (contract order),
+        ``skipped`` and ``errors``.
+    :raises ecgingest.errors.OverrideError: an override value is invalid.
+    :raises ecgingest.errors.LimitExceededError: the upload exceeds ``limits``.
+    :raises ecgingest.errors.ArchiveError: the archive container is unreadable.
+    :raises ecgingest.errors.EcgIngestError: with ``strict=True``, the first
+        problem found (a :class:`~ecgingest.errors.SkippedEntriesError` for
+        unmatched entries).
+    :raises OSError: the path cannot be read.
     """
     checked = Overrides.coerce(overrides)  # validated before any decoding
     limits = _check_limits(limits)
@@ -414,6 +480,16 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
     then multi-file records in header order. Memory is bounded by the largest
     record, not the upload, as long as the caller drops each record.
 
+    :param source: as for :func:`ingest`.
+    :param overrides: as for :func:`ingest`.
+    :param strict: as for :func:`ingest`.
+    :param limits: as for :func:`ingest`.
+    :returns: a :class:`RecordIterator` (also a context manager); its ``skipped``
+        and ``errors`` are complete once the iteration ends.
+    :raises ecgingest.errors.OverrideError: an override value is invalid (at once).
+    :raises ecgingest.errors.EcgIngestError: while iterating, the errors
+        :func:`ingest` raises.
+
     >>> for record in ecgingest.iter_records("upload.zip"):   # doctest: +SKIP
     ...     store(record)
     """
@@ -429,7 +505,15 @@ def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | Non
 
     What ``ecgingest inspect`` prints: the same records, skips and errors as
     :func:`ingest` where headers tell (a damaged sample section is found only
-    by decoding). ``progress`` is called after each entry.
+    by decoding).
+
+    :param source: as for :func:`ingest`.
+    :param strict: as for :func:`ingest`.
+    :param limits: as for :func:`ingest`.
+    :param progress: called after each entry of the walk.
+    :returns: ``(infos, skipped, errors)``: a :class:`~ecgingest.record.RecordInfo`
+        per record, the unmatched entries and the failed ones.
+    :raises ecgingest.errors.EcgIngestError: as :func:`ingest` does.
     """
     events = _events(source, strict=strict, limits=_check_limits(limits), header_only=True,
                      progress=progress)
@@ -438,7 +522,29 @@ def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | Non
 
 def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
          strict: bool = False, limits: Limits | None = None) -> list[Record]:
-    """The records of one upload; raises when nothing could be read (or, strict, on any problem)."""
+    """The records of one upload: :func:`ingest` for callers who want records or an error.
+
+    >>> import ecgingest, ecgingest.demo
+    >>> [record] = ecgingest.read(ecgingest.demo.path() / "100_3chan.hea")
+    >>> record.labels
+    ['I', 'II', 'III']
+
+    :param source: a path (file, directory, archive, a WFDB ``.hea``), ``bytes`` /
+        ``bytearray`` / ``memoryview``, a binary file object (seekable or not), or
+        a list of paths forming one multi-volume archive.
+    :param overrides: metadata fields (a mapping or :class:`~ecgingest.Overrides`)
+        applied to every record.
+    :param strict: raise on any deviation, unmatched entry or failed record.
+    :param limits: bounds on the upload (:class:`~ecgingest.Limits`).
+    :returns: the records, in the contract order (possibly with some entries
+        skipped or failed: use :func:`ingest` to see those).
+    :raises ecgingest.errors.UnsupportedFormatError: no entry is a record of a
+        known format (``tried`` names the formats).
+    :raises ecgingest.errors.EcgIngestError: no record could be read: the first
+        entry's error (truncated, corrupt, missing file, …); with ``strict=True``,
+        the first problem of any kind.
+    :raises OSError: the path cannot be read.
+    """
     result = ingest(source, overrides=overrides, strict=strict, limits=limits)
     if not result.records:
         if result.errors:

@@ -84,6 +84,11 @@ def uploads_below(root: str | os.PathLike, *, limits: Limits | None = None) -> I
     Every archive or recognised single file is one upload; the remaining files
     of each directory that holds a WFDB header form one upload (a
     :class:`~ecgingest.sources.FileGroup`), grouped as usual.
+
+    :param root: the directory to walk (symbolic links are not followed).
+    :param limits: the bounds used to recognise archives (default :class:`Limits`).
+    :returns: an iterator of uploads: paths and file groups, for :func:`ingest_many`.
+    :raises OSError: a directory cannot be listed.
     """
     base = Path(root)
     limits = limits or Limits()
@@ -166,6 +171,26 @@ def ingest_many(
     shows a bar (default: when stderr is a terminal). On Dask, ``per_task``
     consecutive uploads share one task, so the cluster's per-task cost is
     paid once for them.
+
+    :param sources: uploads (paths, URLs, bytes, file objects), or a directory.
+    :param workers: threads decoding on this machine (default: available cores).
+    :param client: a ``dask.distributed`` client to run the uploads on instead.
+    :param overrides: metadata fields applied to every record (checked first).
+    :param strict: as for :func:`~ecgingest.ingest`, per upload.
+    :param limits: bounds for every upload (:class:`~ecgingest.Limits`).
+    :param progress: show a progress bar (``None``: when stderr is a terminal).
+    :param ordered: yield in input order instead of completion order.
+    :param max_in_flight: uploads pending at once.
+    :param per_task: consecutive uploads per Dask task.
+    :returns: an iterator of ``(source, IngestResult)``; an upload that cannot be
+        opened yields a result whose ``errors`` hold a
+        :class:`~ecgingest.errors.SourceUnavailableError` (on Dask, a lost task a
+        :class:`~ecgingest.errors.WorkerLostError`), so one bad upload never stops
+        the batch.
+    :raises ecgingest.errors.OverrideError: an override value is invalid.
+    :raises NotADirectoryError: ``sources`` is a path but not a directory.
+    :raises TypeError: ``limits`` is not a :class:`~ecgingest.Limits`.
+    :raises ValueError: ``workers`` or ``per_task`` is below 1.
     """
     checked = Overrides.coerce(overrides)  # invalid overrides fail before any work
     if limits is not None and not isinstance(limits, Limits):

@@ -5,28 +5,77 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import html
+import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._ext import scale as _scale
-from .errors import EcgWarning
+from .errors import EcgWarning, MissingDependencyError, MixedRatesError
+from .leads import standard_label as _standard_label
+from .units import conversion_factor
+
+if TYPE_CHECKING:
+    import mne
+    import pandas
 
 __all__ = ["Signal", "Annotation", "Metadata", "Record", "RecordInfo", "SignalInfo",
-           "METADATA_FIELDS"]
+           "METADATA_FIELDS", "MixedRatesError"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def emit_warnings(record: Record, stacklevel: int = 2) -> None:
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by the caller of this function
+    point at the first frame outside ecgingest: the user's line, whichever public
+    way (``read``, ``ingest``, ``iter_records``, ``Stream.finish``) led there."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def emit_warnings(record: Record, stacklevel: int | None = None) -> None:
     """One :class:`EcgWarning` per record that had deviations tolerated, naming where it
     came from and listing them all (a batch of damaged files warns once per file, not
-    once per signal). Every public way to a record calls this once."""
+    once per signal). Every public way to a record calls this once.
+
+    :param record: the record whose ``warnings`` are issued.
+    :param stacklevel: as for :func:`warnings.warn`, counted from the caller; by
+        default the warning points at the first line outside ecgingest.
+    """
     if record.warnings:
         where = ", ".join(record.sources) or record.name
+        level = caller_stacklevel() if stacklevel is None else stacklevel + 1
         warnings.warn(f"{where}: {'; '.join(record.warnings)}", EcgWarning,
-                      stacklevel=stacklevel + 1)
+                      stacklevel=level)
+
+
+def require_extra(module: str, *, purpose: str, extra: str) -> Any:
+    """Import an optional package on first use, or say which extra installs it.
+
+    :raises MissingDependencyError: the package is not installed (``extra``
+        names the pip extra).
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs the {module!r} package: pip install 'ecgingest[{extra}]'",
+            extra=extra) from exc
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -95,6 +144,8 @@ class Signal:
 
     @_cached_property
     def physical(self) -> np.ndarray:
+        """Physical values (``float64``, read-only): ``digital * scale + offset``, NaN
+        where a sample is invalid; computed on first access and kept."""
         if self.supplied_physical is not None:
             return _readonly(self.supplied_physical)
         digital = np.ascontiguousarray(self.digital)
@@ -126,6 +177,55 @@ class Signal:
     def duration(self) -> float:
         """Seconds covered by the samples at this signal's rate."""
         return len(self) / self.sample_rate if self.sample_rate > 0 else 0.0
+
+    @property
+    def standard_label(self) -> str | None:
+        """The standard name of this lead (``"aVR"`` for ``avr``, ``"II"`` for
+        ``MDC_ECG_LEAD_II``), or ``None`` when the label is not a known ECG lead.
+        The table is in :mod:`ecgingest.leads`."""
+        return _standard_label(self.label)
+
+    def physical_in(self, units: str) -> np.ndarray:
+        """Physical values converted to other voltage units.
+
+        :param units: ``"nV"``, ``"uV"`` (or ``"µV"``), ``"mV"`` or ``"V"``.
+        :returns: a read-only ``float64`` array (``physical`` itself when the units
+            already match), NaN where samples are invalid.
+        :raises ecgingest.units.UnitError: this signal's units or ``units`` are not
+            a voltage (``"degC"``, ``"%"``, or not given by the file).
+        """
+        factor = conversion_factor(self.units, units)
+        if factor == 1.0:
+            return self.physical
+        return _readonly(self.physical * factor)
+
+    def times(self) -> np.ndarray:
+        """Time of every sample in seconds from the record start.
+
+        Samples follow each other at ``sample_rate``, except in EDF+D records,
+        where each data record's samples start at its onset
+        (``Record.data_record_onsets``). A WFDB multi-segment record's gaps (null
+        segments) are invalid samples in the signal, so its times run on evenly
+        across them.
+
+        :returns: a read-only ``float64`` array as long as the signal.
+        :raises ValueError: the sample rate is not positive (the file gave none).
+        """
+        if not self.sample_rate > 0:
+            raise ValueError(f"signal {self.label!r} has no sample rate "
+                             f"({self.sample_rate!r} Hz); its sample times are unknown")
+        n = len(self)
+        onsets = self.__dict__.get("_record_onsets")
+        if onsets is not None and len(onsets) and n % len(onsets) == 0:
+            per_record = n // len(onsets)
+            within = np.arange(per_record, dtype=np.float64) / self.sample_rate
+            return _readonly((np.asarray(onsets, dtype=np.float64)[:, None]
+                              + within[None, :]).reshape(-1))
+        return _readonly(np.arange(n, dtype=np.float64) / self.sample_rate)
+
+    def __repr__(self) -> str:
+        return (f"<Signal {self.label!r} {_rate(self.sample_rate)}, {len(self)} samples "
+                f"({_clock(self.duration)}), {self.units or 'no units'}>")
 
 
 new_signal = functools.partial(_scale.new_signal, Signal)
@@ -212,11 +312,19 @@ class Metadata:
             file_values={} if file_values is None else file_values)
 
     def as_dict(self) -> dict[str, Any]:
-        """The METADATA.md fields only (no provenance)."""
+        """The METADATA.md fields only (no provenance).
+
+        :returns: field name → value (``None`` where unknown), in METADATA.md order.
+        """
         return {name: getattr(self, name) for name in METADATA_FIELDS}
 
     def source_of(self, name: str) -> str | None:
-        """``"override"``, ``"file"`` or ``None`` (unknown) for one field."""
+        """Where one field's value came from.
+
+        :param name: a METADATA.md field name.
+        :returns: ``"override"``, ``"file"`` or ``None`` (unknown).
+        :raises AttributeError: ``name`` is not a field.
+        """
         if name in self.overridden:
             return "override"
         return "file" if getattr(self, name) is not None else None
@@ -225,7 +333,12 @@ class Metadata:
 @dataclass(frozen=True, eq=False)
 class Record:
     """One decoded recording. Format-specific readings live in ``extras``
-    and are also reachable as attributes (``record.measurements``)."""
+    and are also reachable as attributes (``record.measurements``).
+
+    Beyond the attributes: :meth:`signal` (by stored or standard name),
+    :meth:`to_numpy`, :meth:`times`, :meth:`to_dataframe`, :meth:`to_mne`,
+    :meth:`to_wfdb`, :meth:`to_edf` and :meth:`summary`.
+    """
 
     name: str
     format: str
@@ -253,6 +366,9 @@ class Record:
             data_record_onsets=data_record_onsets, sources=sources,
             warnings=[] if warnings is None else warnings,
             extras={} if extras is None else extras)
+        if data_record_onsets is not None:
+            for sig in signals:  # so Signal.times() knows where each data record starts
+                vars(sig)["_record_onsets"] = data_record_onsets
 
     def __getattr__(self, name: str) -> Any:
         # only called for missing attributes: expose format extras
@@ -262,21 +378,260 @@ class Record:
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     def replace(self, **changes: Any) -> Record:
+        """A copy with the given attributes changed (``record.replace(name="x")``).
+
+        :param changes: attribute names and their new values.
+        :returns: the new record (arrays are shared, not copied).
+        :raises TypeError: a name is not an attribute of :class:`Record`.
+        """
         return dataclasses.replace(self, **changes)
 
-    def signal(self, label: str) -> Signal:
-        """The first signal with this label (``KeyError`` if none)."""
+    def signal(self, name: str) -> Signal:
+        """The signal called ``name``, as stored or by its standard lead name.
+
+        The stored label wins (exact, then ignoring case), then the standard name
+        (``record.signal("ii")`` finds ``MDC_ECG_LEAD_II``); the first match in
+        file order is returned.
+
+        :param name: a stored label or a standard lead name, any case.
+        :returns: the signal.
+        :raises KeyError: no signal has that name; the message lists the labels.
+        """
         for sig in self.signals:
-            if sig.label == label:
+            if sig.label == name:
                 return sig
-        raise KeyError(label)
+        folded = name.strip().casefold()
+        for sig in self.signals:
+            if sig.label.strip().casefold() == folded:
+                return sig
+        wanted = _standard_label(name)
+        if wanted is not None:
+            for sig in self.signals:
+                if sig.standard_label == wanted:
+                    return sig
+        raise KeyError(f"no signal {name!r} in record {self.name!r}; its labels are "
+                       f"{', '.join(repr(label) for label in self.labels) or 'none'}")
 
     @property
     def labels(self) -> list[str]:
+        """The signals' labels as stored, in file order."""
         return [s.label for s in self.signals]
 
+    @property
+    def standard_labels(self) -> list[str | None]:
+        """The signals' standard lead names (``None`` where unknown), in file order."""
+        return [s.standard_label for s in self.signals]
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the longest signal (the record's length in time)."""
+        return max((s.duration for s in self.signals), default=0.0)
+
+    # ----------------------------------------------------------------- arrays
+
+    def _select(self, channels: str | int | Sequence[str | int] | None) -> list[Signal]:
+        if channels is None:
+            return list(self.signals)
+        if isinstance(channels, (str, int)):
+            channels = [channels]
+        chosen = []
+        for item in channels:
+            if isinstance(item, (int, np.integer)):
+                chosen.append(self.signals[int(item)])
+            else:
+                chosen.append(self.signal(item))
+        return chosen
+
+    def _one_rate(self, signals: list[Signal], purpose: str) -> None:
+        """Raise :class:`MixedRatesError` unless the signals share rate and length."""
+        groups: dict[tuple[float, int], list[str]] = {}
+        for sig in signals:
+            groups.setdefault((sig.sample_rate, len(sig)), []).append(sig.label)
+        if len(groups) <= 1:
+            return
+        parts = [f"{_rate(rate)} × {n} samples: {', '.join(labels)}"
+                 for (rate, n), labels in groups.items()]
+        example = next(iter(groups.values()))
+        raise MixedRatesError(
+            f"{purpose} needs signals of one sample rate and length; record {self.name!r} "
+            f"has {'; '.join(parts)}. Pick signals of one kind, e.g. "
+            f"channels={example!r}; ecgingest does not resample")
+
+    def to_numpy(self, channels: str | int | Sequence[str | int] | None = None, *,
+                 physical: bool = True, units: str | None = None) -> np.ndarray:
+        """The signals as one 2-D array, channels × samples.
+
+        :param channels: which signals, in which order: labels, standard lead
+            names (as :meth:`signal` takes them) or indices; ``None`` for all.
+        :param physical: physical values (``float64``, NaN where invalid) or, when
+            false, the stored integers (their common dtype).
+        :param units: convert physical values to these voltage units (``"uV"``,
+            ``"mV"``, ``"V"``, ``"nV"``); ``None`` keeps each signal's own units.
+        :returns: a new array of shape ``(len(channels), samples)``.
+        :raises MixedRatesError: the chosen signals differ in sample rate or
+            length (the message names them and how to pick one kind).
+        :raises KeyError: a channel name is not in the record.
+        :raises ecgingest.units.UnitError: ``units`` given for a signal whose units
+            are not a voltage.
+        :raises ValueError: ``units`` given with ``physical=False``.
+        """
+        if units is not None and not physical:
+            raise ValueError("units converts physical values; it cannot be used with "
+                             "physical=False")
+        signals = self._select(channels)
+        self._one_rate(signals, "to_numpy()")
+        if not signals:
+            return np.empty((0, 0), dtype=np.float64 if physical else np.int16)
+        if not physical:
+            dtype = np.result_type(*(s.digital.dtype for s in signals))
+            return np.stack([s.digital for s in signals]).astype(dtype, copy=False)
+        rows = [s.physical if units is None else s.physical_in(units) for s in signals]
+        return np.stack(rows)
+
+    def times(self, channel: str | int | None = None) -> np.ndarray:
+        """Time of every sample in seconds from the record start (see :meth:`Signal.times`).
+
+        :param channel: the signal whose times are wanted (label, standard name or
+            index); ``None`` when all signals share one rate and length.
+        :returns: a read-only ``float64`` array.
+        :raises MixedRatesError: ``channel`` is ``None`` and the signals differ in
+            rate or length.
+        :raises KeyError: ``channel`` is not in the record.
+        :raises ValueError: the record has no signals, or no sample rate.
+        """
+        if channel is not None:
+            return self._select(channel)[0].times()
+        if not self.signals:
+            raise ValueError(f"record {self.name!r} has no signals")
+        self._one_rate(self.signals, "times()")
+        return self.signals[0].times()
+
+    def to_dataframe(self, channels: str | int | Sequence[str | int] | None = None, *,
+                     physical: bool = True, units: str | None = None) -> pandas.DataFrame:
+        """The signals as a pandas DataFrame: one column per signal, indexed by time.
+
+        Needs the ``pandas`` extra (``pip install 'ecgingest[pandas]'``).
+
+        :param channels: as for :meth:`to_numpy`.
+        :param physical: as for :meth:`to_numpy`.
+        :param units: as for :meth:`to_numpy`.
+        :returns: a DataFrame whose columns are the labels and whose index is a
+            ``TimedeltaIndex`` named ``"time"`` (time since the record start, EDF+D
+            gaps included); add ``record.start_time`` for wall-clock times.
+        :raises MissingDependencyError: pandas is not installed.
+        :raises MixedRatesError: the chosen signals differ in rate or length.
+        :raises KeyError: a channel name is not in the record.
+        """
+        pd = require_extra("pandas", purpose="Record.to_dataframe()", extra="pandas")
+        signals = self._select(channels)
+        data = self.to_numpy([self.signals.index(s) for s in signals] if signals else [],
+                             physical=physical, units=units)
+        seconds = signals[0].times() if signals else np.empty(0)
+        index = pd.to_timedelta(seconds, unit="s").rename("time")
+        return pd.DataFrame(data.T, index=index, columns=[s.label for s in signals])
+
+    def to_mne(self, channels: str | int | Sequence[str | int] | None = None) -> mne.io.RawArray:
+        """The signals as an MNE ``RawArray`` (data in volts) with the annotations.
+
+        Needs the ``mne`` extra (``pip install 'ecgingest[mne]'``). Voltage signals
+        become channels of type ``"ecg"`` in volts; other signals (temperature,
+        respiration effort, …) are ``"misc"`` channels with their values as stored.
+        Annotations keep their onsets, with ``orig_time`` the record's start
+        (naive start times are taken as UTC, as MNE requires).
+
+        :param channels: as for :meth:`to_numpy`; ``None`` for all.
+        :returns: ``mne.io.RawArray``.
+        :raises MissingDependencyError: MNE is not installed.
+        :raises MixedRatesError: the chosen signals differ in sample rate (MNE holds
+            one rate and ecgingest does not resample: pick signals of one rate).
+        :raises KeyError: a channel name is not in the record.
+        """
+        mne_ = require_extra("mne", purpose="Record.to_mne()", extra="mne")
+        from .units import canonical_unit
+
+        signals = self._select(channels)
+        if not signals:
+            raise ValueError(f"record {self.name!r}: no signals to put in an MNE Raw")
+        self._one_rate(signals, "to_mne()")
+        rows, kinds = [], []
+        for sig in signals:
+            if canonical_unit(sig.units) is not None:
+                rows.append(sig.physical_in("V"))
+                kinds.append("ecg")
+            else:
+                rows.append(sig.physical)
+                kinds.append("misc")
+        info = mne_.create_info([s.label for s in signals], signals[0].sample_rate, kinds)
+        raw = mne_.io.RawArray(np.stack(rows), info, verbose="error")
+        start = self.start_time
+        meas_date = None
+        if isinstance(start, dt.datetime):
+            meas_date = (start.replace(tzinfo=dt.timezone.utc) if start.tzinfo is None
+                         else start.astimezone(dt.timezone.utc))
+            raw.set_meas_date(meas_date)
+        if self.annotations:
+            raw.set_annotations(mne_.Annotations(
+                onset=[a.onset for a in self.annotations],
+                duration=[a.duration or 0.0 for a in self.annotations],
+                description=[a.text for a in self.annotations], orig_time=meas_date))
+        return raw
+
+    # ----------------------------------------------------------------- writing
+
+    def to_wfdb(self, directory: str | os.PathLike[str], *, fmt: str | int = "16",
+                name: str | None = None) -> Path:
+        """Write the record as WFDB files (``<name>.hea`` and ``<name>.dat``).
+
+        See :func:`ecgingest.writers.write_wfdb` for the parameters and errors.
+
+        :returns: the path of the header written.
+        """
+        from .writers.wfdb import write_wfdb
+
+        return write_wfdb(self, directory, fmt=fmt, name=name)
+
+    def to_edf(self, path: str | os.PathLike[str], *, bdf: bool = False,
+               record_duration: float | None = None, pad: bool = False) -> Path:
+        """Write the record as one EDF+ (or, with ``bdf=True``, BDF+) file.
+
+        See :func:`ecgingest.writers.write_edf` for the parameters and errors.
+
+        :returns: the path written.
+        """
+        from .writers.edf import write_edf
+
+        return write_edf(self, path, bdf=bdf, record_duration=record_duration, pad=pad)
+
+    # ----------------------------------------------------------------- display
+
+    def __repr__(self) -> str:
+        return "\n".join(_describe(self.name, self.format, self.format_detail,
+                                    [(s.label, s.sample_rate, len(s)) for s in self.signals],
+                                    self.start_time, len(self.annotations), self.warnings))
+
+    def _repr_html_(self) -> str:
+        return _html(self.name, self.format, self.format_detail,
+                     [(s.label, s.standard_label, s.sample_rate, len(s), s.units)
+                      for s in self.signals], self.start_time, len(self.annotations),
+                     self.warnings)
+
+    def plot(self, **options: Any) -> Any:
+        """The record drawn as a matplotlib ``Figure``: 12-lead ECG paper for 12-lead
+        records, stacked traces otherwise (options: :func:`ecgingest.plot.plot_record`).
+
+        Raises :class:`~ecgingest.errors.MissingDependencyError` without matplotlib
+        (``pip install 'ecgingest[plot]'``).
+        """
+        from .plot import plot_record
+
+        return plot_record(self, **options)
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description used by ``ecgingest inspect --json``."""
+        """The long description, JSON-ready (what ``ecgingest inspect --json`` prints).
+
+        :returns: name, format, start time, every signal (label, rate, samples,
+            units, dtype), annotation count, metadata, sources and warnings.
+        """
         return {
             "name": self.name,
             "format": self.format,
@@ -333,7 +688,11 @@ class RecordInfo:
 
     @classmethod
     def of(cls, record: Record) -> RecordInfo:
-        """The facts of a decoded record (for formats without a header-only path)."""
+        """The facts of a decoded record (for formats without a header-only path).
+
+        :param record: the decoded record.
+        :returns: its header facts.
+        """
         return cls(record.name, record.format, record.format_detail,
                    tuple(SignalInfo(s.label, s.sample_rate, len(s), s.units,
                                     str(s.digital.dtype)) for s in record.signals),
@@ -341,10 +700,14 @@ class RecordInfo:
                    record.sources, tuple(record.warnings))
 
     def replace(self, **changes: Any) -> RecordInfo:
+        """A copy with the given attributes changed."""
         return dataclasses.replace(self, **changes)
 
     def summary(self) -> dict[str, Any]:
-        """The same JSON-ready description as :meth:`Record.summary`."""
+        """The same JSON-ready description as :meth:`Record.summary`.
+
+        :returns: the description, with ``samples`` and ``annotations`` from the header.
+        """
         return {
             "name": self.name,
             "format": self.format,
@@ -367,3 +730,84 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return list(value)
     return value
+
+
+# --------------------------------------------------------------------------- display
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:g} Hz"
+
+
+def _clock(seconds: float) -> str:
+    """``12.5 s``, ``30:05.556`` or ``1:02:03`` for a duration."""
+    if seconds < 60:
+        return f"{seconds:.4g} s"
+    minutes, sec = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = f"{minutes:02d}:{sec:06.3f}".rstrip("0").rstrip(".")
+    return f"{hours}:{text}" if hours else text.lstrip("0") or "0"
+
+
+def _shape(signals: Sequence[tuple[str, float, int]]) -> str:
+    """``12 signals × 500 Hz × 10 s`` (rates and durations listed when they differ)."""
+    if not signals:
+        return "no signals"
+    rates = sorted({rate for _, rate, _ in signals}, reverse=True)
+    durations = sorted({n / rate if rate > 0 else 0.0 for _, rate, n in signals},
+                       reverse=True)
+    rate = "/".join(f"{r:g}" for r in rates[:4]) + ("/…" if len(rates) > 4 else "") + " Hz"
+    count = f"{len(signals)} signal{'s' if len(signals) != 1 else ''}"
+    return f"{count} × {rate} × {_clock(durations[0])}"
+
+
+def _label_list(labels: Sequence[str], width: int = 72) -> str:
+    """The labels joined, cut to about ``width`` characters with a count of the rest."""
+    shown: list[str] = []
+    used = 0
+    for label in labels:
+        if not label or not label.isprintable() or label.strip() != label or "," in label:
+            label = repr(label)  # an empty, padded or control-character label stays visible
+        if shown and used + len(label) + 2 > width:
+            break
+        shown.append(label)
+        used += len(label) + 2
+    rest = len(labels) - len(shown)
+    return ", ".join(shown) + (f", … (+{rest} more)" if rest else "")
+
+
+def _describe(name: str, format: str, detail: str, signals: Sequence[tuple[str, float, int]],
+              start: dt.datetime | dt.time | None, annotations: int,
+              warnings: Sequence[str], kind: str = "Record") -> list[str]:
+    lines = [f"<{kind} {name!r} {detail or format}: {_shape(signals)}"]
+    if signals:
+        lines.append(f"  labels: {_label_list([label for label, _, _ in signals])}")
+    tail = [f"start {start.isoformat() if start is not None else 'unknown'}"]
+    if annotations:
+        tail.append(f"{annotations} annotation{'s' if annotations != 1 else ''}")
+    if warnings:
+        tail.append(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}")
+    lines.append(f"  {', '.join(tail)}>")
+    return lines
+
+
+def _html(name: str, format: str, detail: str,
+          signals: Sequence[tuple[str, str | None, float, int, str]],
+          start: dt.datetime | dt.time | None, annotations: int, warnings: Sequence[str],
+          limit: int = 64) -> str:
+    esc = html.escape
+    shape = _shape([(label, rate, n) for label, _, rate, n, _ in signals])
+    rows = "".join(
+        f"<tr><td>{esc(label)}</td><td>{esc(std or '')}</td><td>{rate:g}</td>"
+        f"<td>{n}</td><td>{esc(units)}</td></tr>"
+        for label, std, rate, n, units in signals[:limit])
+    more = (f"<tr><td colspan=5>… {len(signals) - limit} more</td></tr>"
+            if len(signals) > limit else "")
+    facts = [f"start {esc(start.isoformat()) if start is not None else 'unknown'}",
+             f"{annotations} annotations"]
+    if warnings:
+        facts.append(f"{len(warnings)} warnings")
+    return (f"<div><strong>{esc(name)}</strong> {esc(detail or format)}: {esc(shape)}"
+            f"<br>{esc(', '.join(facts))}"
+            "<table><thead><tr><th>label</th><th>standard</th><th>Hz</th><th>samples</th>"
+            f"<th>units</th></tr></thead><tbody>{rows}{more}</tbody></table></div>")

@@ -90,6 +90,22 @@ class Stream:
     >>> s.add_frame(0, ecgingest.encode_compressed_delta(np.arange(250)[None], sample_rate=250.0))
     >>> s.finish().signals[0].label
     'I'
+
+    :param frame_format: ``"COMPRESSED_DELTA"`` (the only frame format).
+    :param sample_rate: Hz, which every frame must carry.
+    :param lead_codes: MDC lead codes (``"MDC_ECG_LEAD_I"``), one per channel.
+    :param processing_mode: ``"PROCESS_ON_FINISH"``.
+    :param total_frames: frames expected (missing ones are reported on finish).
+    :param digital_minimum: with the other three, the linear scaling to physical
+        values (all four or none).
+    :param digital_maximum: see ``digital_minimum``.
+    :param physical_minimum: see ``digital_minimum``.
+    :param physical_maximum: see ``digital_minimum``.
+    :param device_state: the device's state, one of ``DEVICE_STATES`` (kept on the
+        record).
+    :param task_id: names the stream (the record's name, and in warnings).
+    :param device_id: the device (``record.metadata.device_id``).
+    :raises ecgingest.errors.StreamError: a parameter is invalid (``field`` names it).
     """
 
     def __init__(self, *, frame_format: str, sample_rate: float, lead_codes: Sequence[str],
@@ -160,7 +176,18 @@ class Stream:
 
     # ------------------------------------------------------------------ frames
     def add_frame(self, timestamp_us: int, payload: bytes | bytearray | memoryview) -> None:
-        """Check one frame completely and keep it; refusals leave the stream unchanged."""
+        """Check one frame completely and keep it; refusals leave the stream unchanged.
+
+        :param timestamp_us: the frame's start in microseconds (frames may come in
+            any order).
+        :param payload: one Compressed Delta payload.
+        :raises ecgingest.errors.DuplicateFrameError: a frame with this timestamp
+            was already added (the first is kept).
+        :raises ecgingest.errors.FrameMismatchError: the payload's format, rate or
+            channel count differs from the stream's.
+        :raises ecgingest.errors.StreamError: the timestamp is invalid.
+        :raises ecgingest.errors.EcgIngestError: the payload is damaged.
+        """
         if isinstance(timestamp_us, bool) or not isinstance(timestamp_us, (int, np.integer)) \
                 or not 0 <= timestamp_us <= _MAX_TIMESTAMP:
             raise _stream_error(StreamError, "timestamp_us must be a non-negative integer "
@@ -227,7 +254,14 @@ class Stream:
         """Assemble the frames in timestamp order into one record (the stream stays usable).
 
         ``overrides`` (METADATA.md fields) are validated first and applied to
-        the record, as ``ecgingest.read`` does for uploads.
+        the record, as ``ecgingest.read`` does for uploads. Gaps, overlaps and
+        missing frames are listed on ``record.warnings`` and issued as one
+        :class:`~ecgingest.errors.EcgWarning` pointing at the caller's line.
+
+        :param overrides: metadata fields (a mapping or :class:`~ecgingest.Overrides`).
+        :returns: the assembled :class:`~ecgingest.Record`.
+        :raises ecgingest.errors.StreamError: the stream has no frames.
+        :raises ecgingest.errors.OverrideError: an override value is invalid.
         """
         checked = Overrides.coerce(overrides)
         if not self._frames:
@@ -310,7 +344,10 @@ class Stream:
 
     # ------------------------------------------------------------ persistence
     def to_bytes(self) -> bytes:
-        """Parameters and every received frame, for :meth:`from_bytes`."""
+        """Parameters and every received frame, for :meth:`from_bytes`.
+
+        :returns: the saved stream as bytes.
+        """
         order = sorted(self._frames)
         meta = json.dumps({"parameters": self.parameters,
                            "frames": [[t, len(self._frames[t].payload)] for t in order]},
@@ -321,7 +358,14 @@ class Stream:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Stream:
-        """Restore a stream saved by :meth:`to_bytes` (every frame is checked again)."""
+        """Restore a stream saved by :meth:`to_bytes` (every frame is checked again).
+
+        :param data: what :meth:`to_bytes` returned.
+        :returns: the stream, with its frames.
+        :raises ecgingest.errors.StreamError: ``data`` is not a saved stream, or is
+            cut short or damaged.
+        :raises ecgingest.errors.EcgIngestError: a saved frame is refused again.
+        """
         view = memoryview(data)
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")  # sizes below are in bytes
@@ -360,6 +404,9 @@ class Stream:
         Each file is written to a temporary name and renamed, so a crash never
         leaves a half-written frame behind. Call it after every ``add_frame``
         to make received frames survive a restart.
+
+        :param directory: where to keep the stream (created if missing).
+        :raises OSError: the files cannot be written.
         """
         root = Path(directory)
         frames_dir = root / "frames"
@@ -373,7 +420,14 @@ class Stream:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> Stream:
-        """Restore a stream written by :meth:`save` (every frame is checked again)."""
+        """Restore a stream written by :meth:`save` (every frame is checked again).
+
+        :param directory: what :meth:`save` was given.
+        :returns: the stream, with its frames.
+        :raises ecgingest.errors.StreamError: no saved stream there, or a damaged one.
+        :raises ecgingest.errors.EcgIngestError: a saved frame is refused again.
+        :raises OSError: the files cannot be read.
+        """
         root = Path(directory)
         try:
             params = (root / "stream.json").read_bytes()

@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import CorruptDataError, EcgIngestError, HeaderError, MissingFileError
 from ...record import Record, RecordInfo, Signal, SignalInfo
 from .header import WIDE, WfdbHeader, WfdbSegmentSpec
-from .records import extras
+from .records import comment_metadata, extras
 from .signals import Decoded, RecordFiles, check_plausible, decode_signals, frames_present
 
 if TYPE_CHECKING:
@@ -268,7 +268,8 @@ def _record(p: Plan, digital: list[np.ndarray], masks: list[np.ndarray],
     record_extras = extras(p.master, [None] * len(p.spf), p.layout)
     record_extras["segments"] = seg_info
     return Record(name=p.master.record_name, format="wfdb", format_detail=p.detail,
-                  signals=signals, start_time=p.master.start_time, warnings=files.ctx.warnings,
+                  signals=signals, start_time=p.master.start_time,
+                  metadata=comment_metadata(p.master.comments), warnings=files.ctx.warnings,
                   extras=record_extras)
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from ...record import Record, RecordInfo, Signal, SignalInfo, new_signal
+from ...record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
 from .header import WIDE, WfdbHeader
 from .signals import RecordFiles, decode_signals, frames_present
 
 if TYPE_CHECKING:
     from ..._memory import Arena
 
-__all__ = ["single_record", "single_info", "extras"]
+__all__ = ["single_record", "single_info", "extras", "comment_metadata"]
 
 
 def single_record(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None) -> Record:
@@ -25,7 +26,8 @@ def single_record(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None) -> R
                                              dec.invalid_mask)
     ])
     return Record(name=hdr.record_name, format="wfdb", format_detail="WFDB",
-                  signals=signals, start_time=hdr.start_time, warnings=files.ctx.warnings,
+                  signals=signals, start_time=hdr.start_time,
+                  metadata=comment_metadata(hdr.comments), warnings=files.ctx.warnings,
                   extras=extras(hdr, dec.checksums))
 
 
@@ -43,6 +45,7 @@ def single_info(hdr: WfdbHeader, files: RecordFiles) -> RecordInfo:
                    "int32" if spec.fmt in WIDE else "int16")
         for spec in hdr.signals)
     return RecordInfo(hdr.record_name, "wfdb", "WFDB", signals, hdr.start_time,
+                      metadata=comment_metadata(hdr.comments),
                       warnings=tuple(files.ctx.warnings))
 
 
@@ -70,3 +73,32 @@ def extras(hdr: WfdbHeader, checksums: Sequence[int | None],
             in zip(src.signals, list(checksums) + [None] * len(src.signals))
         ],
     }
+
+
+_AGE = re.compile(r"<?\bage>?\s*:\s*(\d{1,3})\b", re.I)
+_SEX = re.compile(r"<?\b(?:sex|gender)>?\s*:\s*([A-Za-z]+)", re.I)
+_SEXES = {"m": "MALE", "male": "MALE", "f": "FEMALE", "female": "FEMALE"}
+
+
+def comment_metadata(comments: Sequence[str]) -> Metadata:
+    """Patient age and sex from PhysioNet-style header comments.
+
+    PTB writes ``age: 81`` and ``sex: female`` on lines of their own, other
+    databases ``<age>: 60 <sex>: F`` on one line or ``Age: 74`` / ``Sex: Male``;
+    the first of each is taken. Ages over 150 and unknown sexes (``?``) stay
+    unknown.
+    """
+    age: int | None = None
+    sex: str | None = None
+    for comment in comments:
+        if age is None:
+            m = _AGE.search(comment)
+            if m is not None and int(m.group(1)) <= 150:
+                age = int(m.group(1))
+        if sex is None:
+            m = _SEX.search(comment)
+            if m is not None:
+                sex = _SEXES.get(m.group(1).lower())
+    if age is None and sex is None:
+        return Metadata()
+    return Metadata(patient_age=age, patient_gender=sex)
