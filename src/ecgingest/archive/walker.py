@@ -38,7 +38,7 @@ from .libarchive import walk_libarchive
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
-__all__ = ["Walker", "walk_kind", "MAX_DEPTH", "SMALL_ENTRY", "KEEP_UNCLAIMED"]
+__all__ = ["Walker", "walk_kind", "MAX_DEPTH", "SMALL_ENTRY", "KEEP_UNCLAIMED", "DEFERRED_HEAD"]
 
 MAX_DEPTH = 32
 """Archives inside archives opened at most, whatever ``Limits.max_nesting`` says
@@ -53,6 +53,9 @@ would cost a second decompression for nothing."""
 KEEP_UNCLAIMED = 256 << 20
 """Bytes of unclaimed entries one walk hands out in memory; beyond, every unclaimed
 entry is passed over after its first bytes and read again only if a record uses it."""
+DEFERRED_HEAD = 4096
+"""First bytes a passed-over entry keeps (detection and skip reasons are settled when
+it is passed over; a later, longer look reads it again)."""
 
 
 class Walker:
@@ -173,7 +176,7 @@ class Walker:
                 self.kept += len(data.held())
             elif failed is None and not wanted:
                 held = data.held()  # what the look read (and the budget counted)
-                head, counted = bytes(held[:PROBE_BYTES]), len(held)
+                head, counted = bytes(held[:DEFERRED_HEAD]), len(held)
                 failed = data.skip_rest()
                 if failed is None:
                     yield Entry.deferred(path, size, head,
