@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from .._memory import Arena
 from ..detect import detect, probe_of
 from ..errors import ArchiveError, EcgIngestError, LimitExceededError, UnsafeEntryError
-from ..formats._base import PROBE_BYTES, Probe
+from ..formats._base import Probe
 from ..limits import ByteBudget, Limits
 from ..sources import Entry, Failed, Skipped, normalise_entry_name
 from .blobs import Blob
