@@ -104,3 +104,25 @@ def test_inspect_upload_reports_progress_after_each_entry():
     inspect_upload(archive(), progress=lambda count, entry: seen.append((count, entry)))
     assert [count for count, _ in seen] == list(range(1, len(seen) + 1))
     assert {entry for _, entry in seen} == set(_demo_files())
+
+
+def test_inspect_holds_no_signal_file_and_never_extracts_one_again(monkeypatch):
+    """Header facts need only headers: inspecting a ZIP keeps no signal file's bytes
+    (they are passed over after their first bytes) and reads none a second time."""
+    from ecgingest.archive import walker
+
+    files = _demo_files()
+    upload = _zip({f"r{i}/100_3chan.{ext}": files[f"recordings/100_3chan.{ext}"]
+                   for i in range(5) for ext in ("hea", "dat")})
+    passed_over: list[str] = []
+    original = walker.Entry.deferred
+
+    def deferred(path, size, head, load):
+        passed_over.append(path)
+        return original(path, size, head, lambda: pytest.fail(f"{path} read again"))
+
+    monkeypatch.setattr(walker.Entry, "deferred", staticmethod(deferred))
+    records, skipped, errors = inspect_upload(upload)
+    assert [r.name for r in records] == ["100_3chan"] * 5 and not errors
+    assert sorted(passed_over) == [f"r{i}/100_3chan.dat" for i in range(5)]
+    assert all(s.samples == 999 for r in records for s in r.signals)

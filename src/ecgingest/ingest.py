@@ -318,9 +318,14 @@ Progress = Callable[[int, str], None]
 
 
 def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool = False,
-            progress: Progress | None = None) -> Generator[_Event, None, None]:
-    """The outcomes of one upload, each as soon as it is known."""
-    budget = ByteBudget(limits)
+            progress: Progress | None = None, keep_unclaimed: int | None = None
+            ) -> Generator[_Event, None, None]:
+    """The outcomes of one upload, each as soon as it is known.
+
+    ``keep_unclaimed`` bounds the bytes of unclaimed archive entries (signal files)
+    held until the records using them are built; the rest are read again when used.
+    """
+    budget = ByteBudget(limits, keep_unclaimed=keep_unclaimed)
     walk = _Walk(strict, limits, header_only=header_only)
     anchor = _anchor_path(source)
     if anchor is not None:
@@ -424,6 +429,12 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
     return IngestResult(records, skipped, errors)
 
 
+_ITER_KEEP_UNCLAIMED = 16 << 20
+"""Bytes of unclaimed archive entries an iteration holds before the records using
+them are built (instead of the walker's larger default): it keeps memory near one
+record; the rest are extracted again when their record is built."""
+
+
 class RecordIterator(Iterator[Record]):
     """The records of one upload, each as soon as it is complete.
 
@@ -441,7 +452,8 @@ class RecordIterator(Iterator[Record]):
         self.errors: list[EntryError] = []
         self._overrides = overrides
         self._strict = strict
-        self._events = _events(source, strict=strict, limits=limits)
+        self._events = _events(source, strict=strict, limits=limits,
+                               keep_unclaimed=_ITER_KEEP_UNCLAIMED)
 
     def __iter__(self) -> RecordIterator:
         return self
@@ -515,8 +527,9 @@ def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | Non
         per record, the unmatched entries and the failed ones.
     :raises ecgingest.errors.EcgIngestError: as :func:`ingest` does.
     """
+    # headers need no signal file's bytes: none is held, and none is read again
     events = _events(source, strict=strict, limits=_check_limits(limits), header_only=True,
-                     progress=progress)
+                     progress=progress, keep_unclaimed=0)
     return _collect(events, strict)
 
 

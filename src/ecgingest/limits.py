@@ -52,10 +52,14 @@ class Limits:
 class ByteBudget:
     """Counts entries and bytes of one upload as they arrive, against ``Limits``."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, keep_unclaimed: int | None = None) -> None:
         self.limits = limits
         self.entries = 0
         self.total = 0
+        self.keep_unclaimed = keep_unclaimed
+        """Bytes of entries no format claims that a walk may hold in memory until the
+        records using them are built (None: the archive walker's default); beyond, they
+        are read again when used."""
 
     def add_entry(self, path: str) -> None:
         self.entries += 1

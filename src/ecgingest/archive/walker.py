@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from .._memory import Arena
-from ..detect import detect, probe_of
+from ..detect import anchor_format, detect, probe_of
 from ..errors import ArchiveError, EcgIngestError, LimitExceededError, UnsafeEntryError
 from ..formats._base import Probe
 from ..limits import ByteBudget, Limits
@@ -53,6 +53,8 @@ would cost a second decompression for nothing."""
 KEEP_UNCLAIMED = 256 << 20
 """Bytes of unclaimed entries one walk hands out in memory; beyond, every unclaimed
 entry is passed over after its first bytes and read again only if a record uses it."""
+COPY_OUT = 64 << 10
+"""Entries up to this size leave the arena (a copy) in walks that bound what they hold."""
 DEFERRED_HEAD = 4096
 """First bytes a passed-over entry keeps (detection and skip reasons are settled when
 it is passed over; a later, longer look reads it again)."""
@@ -167,11 +169,16 @@ class Walker:
             return
         index = self.count
         failed = data.fill(HEAD_BYTES if self.can_defer else None)
-        if failed is None and not data.complete and data.declared is not None:
+        # an entry the look read whole is kept as it is, unless the walk bounds what it
+        # holds (inspect, iter_records): then a signal file beyond the bound is let go
+        bounded = (self.budget.keep_unclaimed is not None and self.can_defer
+                   and anchor_format(path.rsplit("/", 1)[-1]) is None)
+        if (failed is None and (bounded or not data.complete)
+                and data.declared is not None):
             size = data.declared
             wanted, failed = self._wanted_now(path, size, data)
             if (failed is None and not wanted and size <= SMALL_ENTRY
-                    and self.kept + size <= KEEP_UNCLAIMED):
+                    and self.kept + size <= self.keep_limit):
                 failed = data.fill(None)  # small: its bytes were decompressed already
                 self.kept += len(data.held())
             elif failed is None and not wanted:
@@ -187,7 +194,17 @@ class Walker:
         if failed is not None:
             yield failed
             return
-        yield from self.finish_entry(path, data.held())
+        held = data.held()
+        if self.budget.keep_unclaimed is not None and len(held) <= COPY_OUT:
+            # a small entry that may wait for the walk's end (a header) must not pin a
+            # shared arena block, or a bounded walk holds every block it touched
+            held = bytes(held)
+        yield from self.finish_entry(path, held)
+
+    @property
+    def keep_limit(self) -> int:
+        keep = self.budget.keep_unclaimed
+        return KEEP_UNCLAIMED if keep is None else keep
 
     @property
     def can_defer(self) -> bool:

@@ -104,10 +104,10 @@ def sniff(probe: Probe) -> bool:
 
 def skip_reason(probe: Probe) -> str | None:
     """Why a DICOM file that is not a waveform object is no record (an image)."""
-    head = probe.head(4096)
-    if len(head) < _PREAMBLE + 4 or head[_PREAMBLE:_PREAMBLE + 4] != b"DICM":
+    marker = probe.head(_PREAMBLE + 4)  # the marker first: most files are not DICOM
+    if len(marker) < _PREAMBLE + 4 or marker[_PREAMBLE:] != b"DICM":
         return None
-    uid = sop_class_of(head)
+    uid = sop_class_of(probe.head(4096))
     if uid is None or uid.startswith(WAVEFORM_SOP_CLASS_PREFIX):
         return None
     return (f"DICOM file without waveforms (SOP class {uid}): an image or other object, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from .._base import PROBE_BYTES, DecodeContext, GroupOutcome, MultiFileFormat, PoolFile, Probe
+from .._base import DecodeContext, GroupOutcome, MultiFileFormat, PoolFile, Probe
 from .annotations import KNOWN_ANNOTATORS, looks_like_annotations
 from .header import (
     WfdbHeader,
@@ -38,6 +38,11 @@ __all__ = [
     "parse_header",
     "read_wfdb_header",
 ]
+
+
+_SMALL = 4096
+"""Files up to this size with an unknown extension are read to tell whether they are
+annotation files (for the skip reason only: larger ones are not read for it)."""
 
 
 class WfdbFormat(MultiFileFormat):
@@ -70,7 +75,7 @@ class WfdbFormat(MultiFileFormat):
         if not dot or not stem:
             return None
         if ext.lower() not in KNOWN_ANNOTATORS and not (
-                probe.size <= PROBE_BYTES and looks_like_annotations(probe.head(probe.size))):
+                probe.size <= _SMALL and looks_like_annotations(probe.head(probe.size))):
             return None
         return (f"WFDB annotation file without its record header {stem + '.hea'!r}: upload "
                 "them together")
