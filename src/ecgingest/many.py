@@ -51,19 +51,10 @@ def _label(source: Any) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
-def _is_url(source: Any) -> bool:
-    return isinstance(source, str) and "://" in source and not os.path.exists(source)
-
-
 def _ingest_one(source: Any, overrides: Overrides | None, strict: bool,
                 limits: Limits | None) -> IngestResult:
     """One upload, with every failure turned into a reported error."""
     try:
-        if _is_url(source):
-            import fsspec  # optional: URLs need it where they are opened
-
-            with fsspec.open(source, "rb") as stream:
-                return ingest(stream, overrides=overrides, strict=strict, limits=limits)
         return ingest(source, overrides=overrides, strict=strict, limits=limits)
     except EcgIngestError as exc:
         return IngestResult(errors=[EntryError((exc.path or _label(source),), exc)])

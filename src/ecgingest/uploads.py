@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +18,7 @@ from . import archive
 from .errors import (
     EcgIngestError,
     LimitExceededError,
+    MissingDependencyError,
     SourceUnavailableError,
     UnsafeEntryError,
 )
@@ -33,7 +34,7 @@ from .sources import (
     normalise_entry_name,
 )
 
-__all__ = ["open_upload", "is_upload_file", "directory_pool"]
+__all__ = ["open_upload", "is_upload_file", "directory_pool", "is_url"]
 
 
 def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
@@ -112,6 +113,8 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
             return opened
         budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
         return Upload("<bytes>", single=entry)
+    if isinstance(source, str) and is_url(source):
+        return _open_url(source, limits, budget)
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         if path.is_dir():
@@ -133,6 +136,46 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return Upload(label, single=Entry.from_bytes(name, data))
     raise TypeError(
         f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+def is_url(text: str) -> bool:
+    """True for ``scheme://...`` text that names no file here (an upload to fetch)."""
+    return "://" in text and not os.path.exists(text)
+
+
+def _open_url(url: str, limits: Limits, budget: ByteBudget) -> Upload:
+    """An upload read from a URL through fsspec (kept open while the upload is walked)."""
+    try:
+        import fsspec
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "reading a URL needs fsspec: pip install 'ecgingest[dask]' (or fsspec; http "
+            "and https also need aiohttp)", extra="dask", path=url) from exc
+    try:
+        stream = fsspec.open(url, "rb").open()
+    except (OSError, ValueError, ImportError) as exc:
+        raise SourceUnavailableError(f"cannot open the URL: {exc}", path=url) from exc
+    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "upload"
+    try:
+        opened, head = archive.open_stream(stream, url, limits, budget)
+        if opened is None:
+            data = head + _read_stream(stream, limits, url, already=len(head))
+            stream.close()
+            return Upload(url, single=Entry.from_bytes(name, data))
+    except BaseException:
+        stream.close()
+        raise
+    return Upload(url, entries=opened.entries, close=_then(opened.close, stream.close))
+
+
+def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            second()
+
+    return both
 
 
 def _group_entries(group: FileGroup, budget: ByteBudget) -> Iterator[Entry | Skipped]:
