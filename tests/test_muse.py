@@ -54,6 +54,8 @@ def _check_against_reference(record: ecgingest.Record, path: Path) -> None:
     np.testing.assert_allclose(np.array([s.physical for s in derived]), ref["derived_physical"],
                                rtol=1e-12, atol=1e-9)
     assert list(record.derived_leads) == derived_names
+    assert [s.derivation for s in stored] == [None] * len(names)
+    assert [s.derivation for s in derived] == [record.derived_leads[n] for n in derived_names]
     assert [s.sample_rate for s in record.signals] == [float(f) for f in ref["fs"]] + \
         [float(ref["fs"][0])] * len(derived_names)
     beats = record.median_beats

@@ -128,16 +128,22 @@ class Signal:
     invalid_value: int | None = None
     invalid_mask: np.ndarray | None = field(default=None, repr=False)
     supplied_physical: np.ndarray | None = field(default=None, repr=False)
+    derivation: str | None = None
+    """How the record's stored leads give this signal (``"II - I"``) when the file
+    did not store it but the reader derived it (GE MUSE's III, aVR, aVL, aVF); None
+    for a stored signal."""
 
     def __init__(self, label: str, sample_rate: float, digital: np.ndarray,
                  scale: float = 1.0, offset: float = 0.0, units: str = "",
                  invalid_value: int | None = None, invalid_mask: np.ndarray | None = None,
-                 supplied_physical: np.ndarray | None = None) -> None:
+                 supplied_physical: np.ndarray | None = None,
+                 derivation: str | None = None) -> None:
         # what the generated __init__ does, in one dict update instead of a frozen
         # __setattr__ per field: decoders build a dozen signals per record under the GIL
         vars(self).update(label=label, sample_rate=sample_rate, digital=digital, scale=scale,
                           offset=offset, units=units, invalid_value=invalid_value,
-                          invalid_mask=invalid_mask, supplied_physical=supplied_physical)
+                          invalid_mask=invalid_mask, supplied_physical=supplied_physical,
+                          derivation=derivation)
         _readonly(digital)
         if invalid_mask is not None:
             _readonly(invalid_mask)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
-from ..record import Metadata, Record, RecordInfo, SignalInfo
+from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
 from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
@@ -322,8 +322,10 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
             derived = [(label, values) for label, values in _derived(
                 {"I": by_label["I"][1], "II": by_label["II"][1]}) if label not in present]
             ctx.reserve_output(sum(v.nbytes for _, v in derived), "derived leads")
-            signals += [signal(label, rhythm.rate, values, lead_i.units_per_bit / 2, 0.0,
-                                   lead_i.units) for label, values in derived]
+            formulas = dict(DERIVED_LEADS)
+            signals += [Signal(label, rhythm.rate, values, lead_i.units_per_bit / 2, 0.0,
+                               lead_i.units, derivation=formulas[label])
+                        for label, values in derived]
             extras["derived_leads"] = {label: formula for label, formula in DERIVED_LEADS
                                        if label in {d for d, _ in derived}}
         else:

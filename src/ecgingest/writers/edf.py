@@ -83,9 +83,15 @@ def _stamp(seconds: float) -> str:
 
 def _onset_text(seconds: float, subsecond: float) -> bytes:
     """The TAL onset that reads back as ``seconds`` once the reader subtracts the
-    start's fraction of a second (``float(text) - subsecond``), to the last bit."""
+    start's fraction of a second (``float(text) - subsecond``): in 100 ns steps when
+    that is within a nanosecond, else to the last bit."""
     if not subsecond:
         return _stamp(seconds).encode()
+    short = _stamp(round(seconds + subsecond, 7))
+    if abs(float(short) - subsecond - seconds) <= 1e-9:
+        # 100 ns steps, what EDF readers such as EDFlib parse (they refuse longer
+        # onsets); the rest is below any sample period
+        return short.encode()
     first = candidate = seconds + subsecond
     for step in range(9):
         if float(_stamp(candidate)) - subsecond == seconds:
