@@ -239,7 +239,7 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
 
 def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, offset=0.0,
                units="", invalid_value=None, cnp.ndarray invalid_mask=None,
-               cnp.ndarray supplied_physical=None):
+               cnp.ndarray supplied_physical=None, derivation=None):
     """A ``cls`` (:class:`ecgingest.Signal`) holding exactly these fields, its
     arrays made read-only, built without running ``__init__``.
 
@@ -258,6 +258,7 @@ def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, off
     fields["invalid_value"] = invalid_value
     fields["invalid_mask"] = invalid_mask
     fields["supplied_physical"] = supplied_physical
+    fields["derivation"] = derivation
     cnp.PyArray_CLEARFLAGS(digital, cnp.NPY_ARRAY_WRITEABLE)
     if invalid_mask is not None:
         cnp.PyArray_CLEARFLAGS(invalid_mask, cnp.NPY_ARRAY_WRITEABLE)

@@ -35,4 +35,5 @@ def new_signal(
     invalid_value: int | None = None,
     invalid_mask: npt.NDArray[np.bool_] | None = None,
     supplied_physical: npt.NDArray[np.float64] | None = None,
+    derivation: str | None = None,
 ) -> object: ...
