@@ -31,6 +31,7 @@ from .limits import Limits
 from .overrides import Overrides
 from .record import Metadata, Record, RecordInfo
 from .sources import Skipped
+from .uploads import is_url
 
 __all__ = ["main", "SCHEMA_VERSION"]
 
@@ -124,10 +125,6 @@ def _overrides(args: argparse.Namespace) -> Overrides | None:
 # --------------------------------------------------------------------------- sources
 
 
-def _is_url(text: str) -> bool:
-    return "://" in text and not os.path.exists(text)
-
-
 def _local_path(text: str) -> str:
     """A path as typed, or ``NAME.hea`` when only that exists (WFDB record names)."""
     if not os.path.exists(text) and os.path.isfile(text + ".hea"):
@@ -140,18 +137,8 @@ def _opened(text: str) -> Iterator[Any]:
     """The upload a command-line argument names, ready for ``ingest``."""
     if text == "-":
         yield sys.stdin.buffer
-    elif _is_url(text):
-        try:
-            import fsspec
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "reading a URL needs fsspec: pip install 'ecgingest[dask]' (or fsspec; "
-                "http and https also need aiohttp)", extra="dask") from exc
-        with fsspec.open(text, "rb") as stream:
-            if not isinstance(getattr(stream, "name", None), str):
-                with contextlib.suppress(AttributeError):  # the URL names the record
-                    stream.name = text.split("?", 1)[0]
-            yield stream
+    elif is_url(text):
+        yield text  # the library opens URLs (fsspec) and names the record after them
     else:
         yield _local_path(text)
 
@@ -364,10 +351,10 @@ def _ingest_many(args: argparse.Namespace, caught: list[str]) -> int:
     for text in args.paths:
         if text == "-":
             sources.append(sys.stdin.buffer)
-        elif not _is_url(text) and os.path.isdir(text):
+        elif not is_url(text) and os.path.isdir(text):
             sources.extend(uploads_below(text, limits=args.limits))
         else:
-            sources.append(text if _is_url(text) else _local_path(text))
+            sources.append(text if is_url(text) else _local_path(text))
     client = None
     if args.scheduler:
         try:
