@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,16 @@ def corpus_records(fmt: str) -> list[dict]:
     if root is None:
         return []
     return [r for r in json.loads((root / "records.json").read_text()) if r["format"] == fmt]
+
+
+def read_quietly(source: object) -> list:
+    """``ecgingest.read`` with its data warnings silenced (tests that look at outcomes)."""
+    import ecgingest
+    from ecgingest.errors import EcgWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        return ecgingest.read(source)
 
 
 requires_corpus = pytest.mark.skipif(corpus_dir() is None,

@@ -7,8 +7,6 @@ import datetime as dt
 import io
 import json
 import sys
-import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +16,13 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
-from ecgingest.detect import detect
 from ecgingest.errors import (
-    EcgWarning,
     HeaderError,
     MissingDependencyError,
     TruncatedError,
 )
 from ecgingest.formats import dicom
 from ecgingest.formats._base import DecodeContext, Probe
-from ecgingest.sources import Entry
 from test_ishne import (
     ends_in_a_record_or_a_typed_error,
     mutants_on_disk_end_in_a_record_or_a_typed_error,
@@ -120,12 +115,6 @@ def _ctx(**kw) -> DecodeContext:
     return DecodeContext("dicom", name="t.dcm", path="t.dcm", **kw)
 
 
-def _read_quietly(source) -> list[ecgingest.Record]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EcgWarning)
-        return ecgingest.read(source)
-
-
 def _check_against_reference(record: ecgingest.Record, ref, meta: dict) -> None:
     assert record.labels == list(ref["channel_names"])
     groups = record.waveform_groups
@@ -177,29 +166,6 @@ def test_corpus_files_match_their_references(entry):
     if offset:
         assert record.start_time.utcoffset() == dt.timedelta(hours=int(offset[:3]))
         assert record.metadata.recording_start_time.tzinfo == dt.timezone.utc
-
-
-@requires_corpus
-@pytest.mark.parametrize("entry", [pytest.param(r, id=r["path"]) for fmt in (
-    "edf", "scp", "wfdb", "ishne", "mfer") for r in corpus_records(fmt)])
-def test_the_sniffer_claims_no_corpus_file_of_another_format(entry):
-    for name in entry["files"]:
-        data = (corpus_dir() / name).read_bytes()
-        assert not dicom.sniff(Probe.of_bytes(data, name))
-
-
-def test_the_fixture_is_detected_by_content_as_bytes_on_disk_and_in_a_zip(tmp_path):
-    data = FIXTURE.read_bytes()
-    assert detect(Entry.from_bytes("ecg.bin", data)) is dicom.FORMAT
-    path = tmp_path / "ecg"
-    path.write_bytes(data)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("study/ECG0001", data)
-    for source in (data, path, buffer.getvalue()):
-        (record,) = ecgingest.read(source)
-        assert record.format == "dicom" and len(record.signals) == 12
-        assert len(record.signals[0]) == 10_000
 
 
 def test_inspect_reads_the_same_facts_without_splitting_samples():

@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
-import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +12,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import ecgingest
 import mfer_writer as mw
-from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from conftest import FIXTURES, corpus_dir, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import (
     CorruptDataError,
-    EcgWarning,
     HeaderError,
     TruncatedError,
     UnsupportedFeatureError,
@@ -40,12 +35,6 @@ FIXTURE = FIXTURES / "mfer" / "synth_12lead_500hz_le.mwf"
 
 def _ctx(**kw) -> DecodeContext:
     return DecodeContext("mfer", name="t.mwf", path="t.mwf", **kw)
-
-
-def _read_quietly(source) -> list[ecgingest.Record]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EcgWarning)
-        return ecgingest.read(source)
 
 
 # ---------------------------------------------------------------- the reference file
@@ -79,28 +68,6 @@ def test_the_corpus_file_matches_its_physical_reference():
     for i, signal in enumerate(record.signals):
         np.testing.assert_allclose(signal.physical, ref["physical"][i], rtol=1e-13,
                                    atol=1e-12)
-
-
-@requires_corpus
-@pytest.mark.parametrize("entry", [pytest.param(r, id=r["path"]) for fmt in (
-    "edf", "scp", "wfdb", "dicom", "ishne") for r in corpus_records(fmt)])
-def test_the_sniffer_claims_no_corpus_file_of_another_format(entry):
-    for name in entry["files"]:
-        data = (corpus_dir() / name).read_bytes()
-        assert not mfer.sniff(Probe.of_bytes(data, name))
-
-
-def test_the_file_is_detected_by_content_as_bytes_on_disk_and_in_a_zip(tmp_path):
-    data = FIXTURE.read_bytes()
-    assert detect(Entry.from_bytes("rec.bin", data)) is mfer.FORMAT
-    path = tmp_path / "rec"
-    path.write_bytes(data)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("mfer/ECG.MWF", data)
-    for source in (data, path, buffer.getvalue()):
-        (record,) = ecgingest.read(source)
-        assert record.format == "mfer" and len(record.signals[11]) == 5000
 
 
 def test_inspect_reads_the_header_facts_of_decode():

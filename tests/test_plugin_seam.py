@@ -4,6 +4,10 @@ and every registered format keeps the contract."""
 from __future__ import annotations
 
 import ast
+import io
+import json
+import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,8 @@ from ecgingest import formats
 from ecgingest.detect import detect, tried_formats
 from ecgingest.errors import (
     CorruptDataError,
+    EcgIngestError,
+    EcgWarning,
     LimitExceededError,
     MissingDependencyError,
     TruncatedError,
@@ -30,6 +36,7 @@ from ecgingest.formats._base import (
     require,
 )
 from ecgingest.limits import Limits
+from ecgingest.sources import Entry
 
 PACKAGE = Path(ecgingest.__file__).parent
 PIPELINE = {"ingest", "detect", "archive", "uploads", "sources", "many", "cli", "chunked"}
@@ -207,3 +214,65 @@ def test_a_declined_file_is_skipped_with_the_reason_its_format_gives(monkeypatch
     assert reasons["a/notes.txt"].startswith("matches no format")
     alone = ecgingest.ingest(b"IMG!" + b"\0" * 100)
     assert [s.reason for s in alone.skipped] == ["an image, not an ECG"]
+
+
+def _corpus_files() -> list:
+    from conftest import corpus_dir
+
+    root = corpus_dir()
+    if root is None:
+        return []
+    entries = json.loads((root / "records.json").read_text())
+    single = {f.name for f in formats.single_file_formats()}
+    return [pytest.param(name, [entry["format"]] if entry["format"] in single
+                         and name == entry["path"] else [], id=name)
+            for entry in entries for name in entry["files"]]
+
+
+@pytest.mark.parametrize(("name", "expected"), _corpus_files())
+def test_each_corpus_file_is_claimed_by_its_own_format_alone(name, expected):
+    """Every sniffer declines every other format's real files (the first claim wins, so a
+    greedy sniffer would steal them), and a single-file format claims its records' files
+    (not their companions: an ISHNE ``.ann``, WFDB signal files)."""
+    from conftest import corpus_dir
+
+    probe = Probe.of_bytes((corpus_dir() / name).read_bytes(), name)
+    claimed = [f.name for f in formats.single_file_formats() if f.sniff(probe)]
+    assert claimed == expected
+
+
+def _single_file_corpus_records() -> list:
+    from conftest import corpus_records
+
+    single = [f.name for f in formats.single_file_formats()]
+    return [pytest.param(entry["path"], fmt, id=entry["path"])
+            for fmt in single for entry in corpus_records(fmt)]
+
+
+@pytest.mark.parametrize(("name", "fmt"), _single_file_corpus_records())
+def test_a_corpus_record_is_read_by_content_as_bytes_on_disk_and_in_a_zip(name, fmt, tmp_path):
+    """Names say nothing: the same bytes under a neutral name are detected by content and
+    end in the same records, or the same typed error, from every source kind."""
+    from conftest import corpus_dir
+
+    data = (corpus_dir() / name).read_bytes()
+    assert detect(Entry.from_bytes("upload", data)).name == fmt
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("folder/upload", data)
+    outcomes = [_outcome(source) for source in (data, path, buffer.getvalue())]
+    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0]
+
+
+def _outcome(source) -> object:
+    """What reading gives, comparable across source kinds: the error's type, or each record's
+    format, labels and digital values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        try:
+            records = ecgingest.read(source)
+        except EcgIngestError as exc:
+            return type(exc)
+    return [(r.format, r.labels, [s.digital.tobytes() for s in r.signals]) for r in records]
