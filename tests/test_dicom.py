@@ -135,10 +135,15 @@ def _check_against_reference(record: ecgingest.Record, ref, meta: dict) -> None:
     start = record.start_time
     assert start.replace(tzinfo=None) == dt.datetime.fromisoformat(meta["start_time"])
     texts = [a["text"] for a in meta["waveform_annotations"] if a["text"]]
-    assert record.interpretation == texts
+    assert [s["text"] for s in record.interpretation["statements"]] == texts
     named = [(a["concept"], a["value"]) for a in meta["waveform_annotations"] if a["concept"]]
     assert [(m["name"], m["value"]) for m in record.measurements] == [
         (name, value[0] if value and len(value) == 1 else value) for name, value in named]
+    shared = {"QRS Duration": "qrs_duration_ms", "QT Interval": "qt_interval_ms",
+              "QRS Axis": "qrs_axis_deg", "QTc Interval": "qtc_ms"}
+    for name, value in named:
+        if name in shared and value:
+            assert record.global_measurements[shared[name]] == value[0]
 
 
 # ---------------------------------------------------------------- real files
@@ -272,7 +277,7 @@ def test_annotations_become_measurements_statements_and_timed_events():
     data = make_dicom([make_group(np.zeros((2, 1000), np.int64), "SS", 500.0)],
                       annotations=[statement, measurement, beat])
     record = dicom.decode(data, _ctx())
-    assert record.interpretation == ["SINUS RHYTHM"]
+    assert record.interpretation["statements"] == [{"sequence": 1, "text": "SINUS RHYTHM"}]
     assert record.measurements[0]["value"] == 982.0
     assert record.measurements[0]["unit"] == "ms"
     assert [(a.onset, a.text) for a in record.annotations] == [(0.5, "QRS onset"),

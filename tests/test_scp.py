@@ -132,8 +132,12 @@ def test_content_detection_picks_scp_and_section1_fills_metadata():
 def test_measurement_sections_are_exposed_as_documented_attributes():
     record = _decode((FIX / "wa_mdw14_20170504.scp").read_bytes())
     glob = record.global_measurements
-    assert glob["average_rr_ms"] == 1000 and glob["ventricular_rate_bpm"] == 60
-    assert glob["beats"][0]["qrs_onset_ms"] < glob["beats"][0]["qrs_offset_ms"]
+    assert glob["vendor"]["average_rr_ms"] == 1000 and glob["ventricular_rate_bpm"] == 60
+    beat = glob["vendor"]["beats"][0]
+    assert beat["qrs_onset_ms"] < beat["qrs_offset_ms"]
+    assert glob["qrs_duration_ms"] == beat["qrs_offset_ms"] - beat["qrs_onset_ms"] == 88
+    assert glob["rr_interval_ms"] == 1000 and glob["qtc_ms"] == 386
+    assert all(s["text"] == s["text"].strip() != "" for s in record.interpretation["statements"])
     leads = record.lead_measurements["leads"]
     assert len(leads) == 12  # the analysis covers the 12 standard leads, 8 are recorded
     assert {entry["lead"] for entry in leads} >= set(record.labels)
@@ -518,7 +522,11 @@ def test_section_7_beats_spikes_and_version_2_extension_with_sentinels():
     s7 += struct.pack("<HHHB", 75, 19999, 410, 2)      # rates, QTc and its formula
     s7 += b"zz"
     _, data = _simple(extra_sections={7: s7})
-    out = scp.decode(data, name="t.scp", strict=True).global_measurements
+    shared = scp.decode(data, name="t.scp", strict=True).global_measurements
+    out = shared["vendor"]
+    assert shared == {"ventricular_rate_bpm": 75, "pp_interval_ms": 800, "p_duration_ms": 80,
+                      "pr_interval_ms": 140, "qrs_duration_ms": 90, "qtc_ms": 410,
+                      "qrs_axis_deg": -30, "vendor": out}
     assert out["average_rr_ms"] is None and out["average_pp_ms"] == 800
     assert out["beats"][0] == {"p_onset_ms": 10, "p_offset_ms": 90, "qrs_onset_ms": 150,
                                "qrs_offset_ms": 240, "t_offset_ms": None, "p_axis_deg": None,
@@ -534,9 +542,9 @@ def test_section_7_beats_spikes_and_version_2_extension_with_sentinels():
     _, data = _simple(extra_sections={7: s7[:6 + 16 + 9]})
     record = scp.decode(data, name="t.scp")
     assert any("section 7 ends inside its beat measurements" in w for w in record.warnings)
-    out = record.global_measurements
+    out = record.global_measurements["vendor"]
     assert out["beats"] == [scp.decode(_simple(extra_sections={7: s7})[1],
-                                       name="t.scp").global_measurements["beats"][0]]
+                                       name="t.scp").global_measurements["vendor"]["beats"][0]]
 
 
 def test_section_10_lead_blocks_full_short_and_vendor_bytes():

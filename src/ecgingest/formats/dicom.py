@@ -23,6 +23,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import CorruptDataError, EcgIngestError, HeaderError, TruncatedError
+from ..readings import global_measurements, interpretation
 from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
 from ._base import DecodeContext, Probe, SingleFileFormat, require
 from .scp import LEAD_NAMES as _SCP_LEAD_NAMES
@@ -470,6 +471,36 @@ def _metadata(ds: Any, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None
     return Metadata(**{k: v for k, v in fields.items() if v is not None}), start
 
 
+MEASUREMENT_CODES: dict[str, str] = {
+    "SCPECG:5.10.2.5-1": "ventricular_rate_bpm",
+    "SCPECG:5.10.2.1-3": "rr_interval_ms",
+    "SCPECG:5.10.2.1-5": "pp_interval_ms",
+    "SCPECG:5.13.5-7": "pr_interval_ms",
+    "SCPECG:5.13.5-9": "qrs_duration_ms",
+    "SCPECG:5.13.5-11": "qt_interval_ms",
+    "SCPECG:5.10.2.5-5": "qtc_ms",
+    "SCPECG:5.10.3-11": "p_axis_deg",
+    "SCPECG:5.10.3-13": "qrs_axis_deg",
+    "SCPECG:5.10.3-15": "t_axis_deg",
+}
+"""Concept codes (SCP-ECG coding scheme) of the shared measurement keys."""
+
+
+def _global_measurements(measurements: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The first single value of each shared key; a device's placeholder 0 for an interval
+    it did not measure (PP, PR in atrial fibrillation) is kept: the file states it."""
+    values: dict[str, Any] = {}
+    vendor: dict[str, Any] = {}
+    for m in measurements:
+        if not isinstance(m["value"], float):
+            continue
+        key = MEASUREMENT_CODES.get(m["code"] or "")
+        if key is not None:
+            values.setdefault(key, m["value"])
+        vendor.setdefault(m["name"] or m["code"], m["value"])
+    return global_measurements(values, vendor)
+
+
 def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
                  ) -> tuple[list[Annotation], list[dict[str, Any]], list[str]]:
     """WaveformAnnotationSequence: timed annotations, measurements, statements."""
@@ -581,7 +612,8 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
         "waveform_groups": tuple(groups),
         "filters": main.filters,
         "measurements": measurements,
-        "interpretation": statements,
+        "global_measurements": _global_measurements(measurements),
+        "interpretation": interpretation(statements, confirmation=None),
         "device": {k: _str(ds.get(k)) for k in (
             "Manufacturer", "ManufacturerModelName", "SoftwareVersions",
             "DeviceSerialNumber", "InstitutionName", "StationName")},

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._ext import hl7aecg as _k
 from ..errors import CorruptDataError, HeaderError
+from ..readings import global_measurements, interpretation
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
@@ -398,11 +399,9 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     extras["aecg_annotations"] = annotations
     measurements, statements = _readings(annotations)
     if measurements:
-        extras["global_measurements"] = measurements
+        extras["global_measurements"] = global_measurements(measurements)
     if statements:
-        extras["interpretation"] = {"confirmation": "original", "datetime": None,
-                                    "statements": [{"sequence": i + 1, "text": t}
-                                                   for i, t in enumerate(statements)]}
+        extras["interpretation"] = interpretation(statements, confirmation="original")
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail="HL7 aECG",
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
+from ..readings import global_measurements
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
@@ -142,10 +143,8 @@ def _measurements(element: Any) -> dict[str, Any] | None:
         return None
     raw = {local: (item.text or "").strip() for item in element
            if (local := _xml.local_name(item))}
-    out: dict[str, Any] = {key: parse_number(raw.get(name))
-                           for name, key in MEASUREMENT_KEYS.items() if name in raw}
-    out["vendor"] = raw
-    return out
+    return global_measurements({key: parse_number(raw.get(name))
+                                for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
 
 
 def _statements(element: Any, confirmation: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._ext import xli as _k
 from ..errors import CorruptDataError, HeaderError, TruncatedError, UnsupportedFeatureError
+from ..readings import global_measurements
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
@@ -290,8 +291,7 @@ def _measurements(root: Any) -> dict[str, Any] | None:
                 out[key] = parse_number(text)
     if not vendor:
         return None
-    out["vendor"] = vendor
-    return out
+    return global_measurements(out, vendor)
 
 
 def _interpretations(root: Any) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ from .container import (
 from .fields import Texts, u16
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
+from .readings import shared_measurements, tidy_statements
 from .sections import (
     DataHeader,
     Leads,
@@ -465,14 +466,16 @@ def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
                     ctx: DecodeContext, extras: dict[str, Any]) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
-        extras["global_measurements"] = parse_section7(data, sections[7], ctx)
+        extras["global_measurements"] = shared_measurements(
+            parse_section7(data, sections[7], ctx))
     if 10 in sections:
         extras["lead_measurements"] = parse_section10(data, sections[10], ctx)
     if 8 in sections:
-        extras["interpretation"] = parse_statements(data, sections[8], ctx, texts, False)
+        extras["interpretation"] = tidy_statements(
+            parse_statements(data, sections[8], ctx, texts, False))
     if 11 in sections:
-        extras["universal_statements"] = parse_statements(data, sections[11], ctx, texts,
-                                                          True)
+        extras["universal_statements"] = tidy_statements(
+            parse_statements(data, sections[11], ctx, texts, True))
     if 9 in sections:
         extras["manufacturer_interpretation"] = _body(data, sections[9])
     for sid, sec in sections.items():
