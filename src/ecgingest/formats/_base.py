@@ -250,7 +250,7 @@ class ReadRequest:
                               "placed in it")
         duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
         total = round(duration * reference)
-        t0, t1 = self._seconds(reference)
+        t0, t1 = self.seconds(reference)
         self._check_end(t0, t1, duration, total, reference, record, rates)
         ranges = []
         for rate, n in zip(rates, lengths):
@@ -282,7 +282,7 @@ class ReadRequest:
             r1 = n_rec if self.stop is None else -(-int(self.stop) // samples_per_record)
             return r0, min(r1, n_rec)
         end = float(onsets[-1]) + record_duration if n_rec else 0.0
-        t0, t1 = self._seconds(reference)
+        t0, t1 = self.seconds(reference)
         self._check_end(t0, t1, end, round(end * reference), reference, record, [reference])
         starts = np.asarray(onsets, dtype=np.float64)
         keep = starts + record_duration > t0 + _TOLERANCE / reference
@@ -294,7 +294,9 @@ class ReadRequest:
             return first, first
         return int(chosen[0]), int(chosen[-1]) + 1
 
-    def _seconds(self, reference: float) -> tuple[float, float | None]:
+    def seconds(self, reference: float) -> tuple[float, float | None]:
+        """The window's ends in seconds (``reference``: the record's highest rate, which
+        a window in samples counts at); ``None`` for an open end."""
         t0 = float(self.start or 0)
         t1 = None if self.stop is None else float(self.stop)
         if self.unit == "samples":
@@ -319,7 +321,9 @@ class ReadRequest:
 
         The samples are copied, so the whole decode can be let go. Annotations
         that overlap the window are kept (onsets still from the record start);
-        a window of a continuous record has no ``data_record_onsets``.
+        a window of a continuous record has no ``data_record_onsets``. The record's
+        ``window`` (an ``extras`` entry, so ``record.window``) is ``(start, stop)`` in
+        seconds.
         """
         chosen = [record.signals[i] for i in self.channel_indices(record.labels, record.name)]
         if not self.windowed:
@@ -332,9 +336,11 @@ class ReadRequest:
                                     [len(s) for s in record.signals], record.name)
         by_signal = {id(s): r for s, r in zip(record.signals, ranges)}
         signals = [cut_signal(s, *by_signal[id(s)]) for s in chosen]
-        t0, t1 = self._seconds(max(s.sample_rate for s in record.signals))
+        t0, t1 = self.seconds(max(s.sample_rate for s in record.signals))
         return record.replace(signals=signals, data_record_onsets=None,
-                              annotations=annotations_within(record.annotations, t0, t1))
+                              annotations=annotations_within(record.annotations, t0, t1),
+                              extras={**record.extras,
+                                      "window": (t0, record.duration if t1 is None else t1)})
 
     def _apply_records(self, record: Record, chosen: list[Signal], onsets: np.ndarray
                        ) -> Record:
@@ -352,7 +358,8 @@ class ReadRequest:
         t0 = float(onsets[r0]) if r1 > r0 else 0.0
         t1 = float(onsets[r1 - 1]) + duration if r1 > r0 else 0.0
         return record.replace(signals=signals, data_record_onsets=window,
-                              annotations=annotations_within(record.annotations, t0, t1))
+                              annotations=annotations_within(record.annotations, t0, t1),
+                              extras={**record.extras, "window": (t0, t1)})
 
 
 def cut_signal(sig: Signal, a: int, b: int) -> Signal:
@@ -430,7 +437,7 @@ class ByteSource:
 
     def read_into(self, offset: int, buffer: bytearray | memoryview | np.ndarray) -> int:
         """Fill ``buffer`` from ``offset``; the bytes read (fewer at the end of the file)."""
-        target = memoryview(buffer).cast("B")
+        target = memoryview(buffer).cast("B")  # type: ignore[arg-type]  # any byte buffer
         n = max(min(len(target), self.size - offset), 0)
         if n == 0:
             return 0
@@ -643,9 +650,8 @@ class SingleFileFormat(ABC):
         ranges it needs from ``source`` (called instead of :meth:`decode` when the
         format declares ``windows = True`` and the read asks for a part). The default
         decodes the whole file and cuts it."""
-        data = source.whole
-        if data is None:
-            data = source.read(0, source.size)
+        whole = source.whole
+        data = source.read(0, source.size) if whole is None else whole
         record = self.decode(data, ctx)
         return record if ctx.request is None else ctx.request.apply(record)
 
