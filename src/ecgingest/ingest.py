@@ -602,16 +602,10 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
         applied to every record.
     :param strict: raise on any deviation, unmatched entry or failed record.
     :param limits: bounds on the upload (:class:`~ecgingest.Limits`).
-    :param channels: read only these signals, in this order: labels (as
-        :meth:`Record.signal` takes them: stored, any case, or standard lead name)
-        or indices; ``None`` for all. A record without one of them is an error
-        (:class:`~ecgingest.errors.WindowError`).
-    :param start: read only from here (seconds from the record start, or samples
-        with ``unit="samples"``); ``None`` from the start.
-    :param stop: read only up to here (exclusive); ``None`` to the end. A window
-        past a record's end is a :class:`~ecgingest.errors.WindowError` for it.
-    :param unit: ``"seconds"`` (default) or ``"samples"``: samples at the record's
-        highest sample rate (see "Reading part of a record" in the docs).
+    :param channels: as for :func:`ingest` (labels or indices).
+    :param start: as for :func:`ingest` (seconds, or samples with ``unit``).
+    :param stop: as for :func:`ingest` (exclusive).
+    :param unit: as for :func:`ingest`: ``"seconds"`` or ``"samples"``.
     :returns: the records, in the contract order (possibly with some entries
         skipped or failed: use :func:`ingest` to see those).
     :raises ecgingest.errors.UnsupportedFormatError: no entry is a record of a
