@@ -35,6 +35,7 @@ __all__ = [
     "UnrepresentableError",
     "UnitError",
     "MixedRatesError",
+    "WindowError",
     "EcgWarning",
 ]
 
@@ -200,6 +201,11 @@ class UnitError(EcgIngestError, ValueError):
 
 class MixedRatesError(EcgIngestError, ValueError):
     """Signals of different sample rates (or lengths) asked for as one array."""
+
+
+class WindowError(EcgIngestError, ValueError):
+    """A window or channel asked of a record does not fit it (negative, past the end,
+    empty, an unknown channel); the message says what the record has."""
 
 
 class EcgWarning(UserWarning):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,13 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .formats._base import (
+    ByteSource,
     DecodeContext,
+    GroupOutcome,
     MultiFileFormat,
     NotARecord,
     OutputBudget,
+    ReadRequest,
     SingleFileFormat,
 )
 from .limits import ByteBudget, Limits
@@ -127,10 +130,12 @@ class _Walk:
     INGESTION.md §4 says; :func:`iter_records` hands them on at once.
     """
 
-    def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False) -> None:
+    def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False,
+                 request: ReadRequest | None = None) -> None:
         self.strict = strict
         self.limits = limits
         self.header_only = header_only
+        self.request = None if header_only else request
         self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
         self.events: deque[_Event] = deque()
         self.index = 0
@@ -144,7 +149,8 @@ class _Walk:
     def context(self, format: str, *, name: str = "upload", path: str | None = None
                 ) -> DecodeContext:
         return DecodeContext(format, name=name, path=path, strict=self.strict,
-                             limits=self.limits, budget=self.budget, arena=self.arena)
+                             limits=self.limits, budget=self.budget, arena=self.arena,
+                             request=self.request)
 
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
@@ -183,9 +189,17 @@ class _Walk:
     def decode_single(self, item: Entry, fmt: SingleFileFormat) -> None:
         ctx = self.context(fmt.name, name=item.name, path=item.path)
         read = fmt.inspect if self.header_only else fmt.decode
+        request = self.request
         try:
-            with item.view(prefault=fmt.prefault) as data:
-                record = _guarded(fmt.name, item.path, lambda: read(data, ctx))
+            if request is not None and fmt.windows:  # only the byte ranges of the part
+                with ByteSource.open(item) as source:
+                    record = _guarded(fmt.name, item.path,
+                                      lambda: fmt.decode_part(source, ctx))
+            else:
+                with item.view(prefault=fmt.prefault) as data:
+                    record = _guarded(fmt.name, item.path, lambda: read(data, ctx))
+                if request is not None:  # decoded whole: cut to the part asked for
+                    record = _guarded(fmt.name, item.path, lambda: request.apply(record))
         except EcgIngestError as exc:
             self.fail((item.path,), exc)
         except NotARecord as declined:
@@ -215,6 +229,8 @@ class _Walk:
             for outcome in read(pool, names, ctx):
                 paths = tuple(_join(directory, n) for n in outcome.files)
                 used.update(paths)
+                if outcome.error is None and self.request is not None and not fmt.windows:
+                    outcome = _cut(outcome, self.request)
                 if outcome.error is not None:
                     self.fail(paths, outcome.error.with_context(
                         path=_join(directory, outcome.anchor), format=fmt.name))
@@ -242,6 +258,16 @@ class _Walk:
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
         self.groups.clear()
         yield from _drain(self.events)
+
+
+def _cut(outcome: GroupOutcome, request: ReadRequest) -> GroupOutcome:
+    """A whole multi-file record cut to the part asked for (or the window's error)."""
+    assert isinstance(outcome.record, Record)
+    try:
+        record = request.apply(outcome.record)
+    except EcgIngestError as exc:
+        return GroupOutcome(outcome.anchor, None, exc, outcome.files)
+    return GroupOutcome(outcome.anchor, record, None, outcome.files)
 
 
 @dataclass(frozen=True)
@@ -318,15 +344,15 @@ Progress = Callable[[int, str], None]
 
 
 def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool = False,
-            progress: Progress | None = None, keep_unclaimed: int | None = None
-            ) -> Generator[_Event, None, None]:
+            progress: Progress | None = None, keep_unclaimed: int | None = None,
+            request: ReadRequest | None = None) -> Generator[_Event, None, None]:
     """The outcomes of one upload, each as soon as it is known.
 
     ``keep_unclaimed`` bounds the bytes of unclaimed archive entries (signal files)
     held until the records using them are built; the rest are read again when used.
     """
     budget = ByteBudget(limits, keep_unclaimed=keep_unclaimed)
-    walk = _Walk(strict, limits, header_only=header_only)
+    walk = _Walk(strict, limits, header_only=header_only, request=request)
     anchor = _anchor_path(source)
     if anchor is not None:
         header, fmt = anchor
@@ -394,7 +420,10 @@ def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:
 
 
 def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
-           strict: bool = False, limits: Limits | None = None) -> IngestResult:
+           strict: bool = False, limits: Limits | None = None,
+           channels: str | int | Sequence[str | int] | None = None,
+           start: float | None = None, stop: float | None = None,
+           unit: str = "seconds") -> IngestResult:
     """Decode every record of one upload (file, directory, archive, bytes or stream).
 
     Corrupt entries land in ``errors`` and unmatched ones in ``skipped``
@@ -411,9 +440,20 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
         instead of collecting them.
     :param limits: bounds on entries, sizes, expansion ratio and nesting
         (:class:`~ecgingest.Limits`; safe defaults when ``None``).
+    :param channels: read only these signals, in this order: labels (as
+        :meth:`Record.signal` takes them: stored, any case, or standard lead name)
+        or indices; ``None`` for all. A record without one of them is an error
+        (:class:`~ecgingest.errors.WindowError`).
+    :param start: read only from here (seconds from the record start, or samples
+        with ``unit="samples"``); ``None`` from the start.
+    :param stop: read only up to here (exclusive); ``None`` to the end. A window
+        past a record's end is a :class:`~ecgingest.errors.WindowError` for it.
+    :param unit: ``"seconds"`` (default) or ``"samples"``: samples at the record's
+        highest sample rate (see "Reading part of a record" in the docs).
     :returns: an :class:`IngestResult` with ``records`` (contract order),
         ``skipped`` and ``errors``.
     :raises ecgingest.errors.OverrideError: an override value is invalid.
+    :raises ecgingest.errors.WindowError: the window is negative or empty (at once).
     :raises ecgingest.errors.LimitExceededError: the upload exceeds ``limits``.
     :raises ecgingest.errors.ArchiveError: the archive container is unreadable.
     :raises ecgingest.errors.EcgIngestError: with ``strict=True``, the first
@@ -423,7 +463,9 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
     """
     checked = Overrides.coerce(overrides)  # validated before any decoding
     limits = _check_limits(limits)
-    records, skipped, errors = _collect(_events(source, strict=strict, limits=limits), strict)
+    request = ReadRequest.of(channels, start, stop, unit)
+    records, skipped, errors = _collect(_events(source, strict=strict, limits=limits,
+                                                request=request), strict)
     if checked:
         records = [checked.apply(r) for r in records]
     return IngestResult(records, skipped, errors)
@@ -447,13 +489,13 @@ class RecordIterator(Iterator[Record]):
     """
 
     def __init__(self, source: Source, *, overrides: Overrides | None, strict: bool,
-                 limits: Limits) -> None:
+                 limits: Limits, request: ReadRequest | None = None) -> None:
         self.skipped: list[Skipped] = []
         self.errors: list[EntryError] = []
         self._overrides = overrides
         self._strict = strict
         self._events = _events(source, strict=strict, limits=limits,
-                               keep_unclaimed=_ITER_KEEP_UNCLAIMED)
+                               keep_unclaimed=_ITER_KEEP_UNCLAIMED, request=request)
 
     def __iter__(self) -> RecordIterator:
         return self
@@ -484,7 +526,10 @@ class RecordIterator(Iterator[Record]):
 
 
 def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
-                 strict: bool = False, limits: Limits | None = None) -> RecordIterator:
+                 strict: bool = False, limits: Limits | None = None,
+                 channels: str | int | Sequence[str | int] | None = None,
+                 start: float | None = None, stop: float | None = None,
+                 unit: str = "seconds") -> RecordIterator:
     """Records of one upload as each is complete, without keeping the others.
 
     Same inputs and outcomes as :func:`ingest`, in completion order instead of
@@ -496,6 +541,10 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
     :param overrides: as for :func:`ingest`.
     :param strict: as for :func:`ingest`.
     :param limits: as for :func:`ingest`.
+    :param channels: as for :func:`ingest`.
+    :param start: as for :func:`ingest`.
+    :param stop: as for :func:`ingest`.
+    :param unit: as for :func:`ingest`.
     :returns: a :class:`RecordIterator` (also a context manager); its ``skipped``
         and ``errors`` are complete once the iteration ends.
     :raises ecgingest.errors.OverrideError: an override value is invalid (at once).
@@ -506,8 +555,9 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
     ...     store(record)
     """
     checked = Overrides.coerce(overrides)
+    request = ReadRequest.of(channels, start, stop, unit)
     return RecordIterator(source, overrides=checked, strict=strict,
-                          limits=_check_limits(limits))
+                          limits=_check_limits(limits), request=request)
 
 
 def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | None = None,
@@ -534,7 +584,10 @@ def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | Non
 
 
 def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = None,
-         strict: bool = False, limits: Limits | None = None) -> list[Record]:
+         strict: bool = False, limits: Limits | None = None,
+         channels: str | int | Sequence[str | int] | None = None,
+         start: float | None = None, stop: float | None = None,
+         unit: str = "seconds") -> list[Record]:
     """The records of one upload: :func:`ingest` for callers who want records or an error.
 
     >>> import ecgingest, ecgingest.demo
@@ -549,6 +602,10 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
         applied to every record.
     :param strict: raise on any deviation, unmatched entry or failed record.
     :param limits: bounds on the upload (:class:`~ecgingest.Limits`).
+    :param channels: as for :func:`ingest` (labels or indices).
+    :param start: as for :func:`ingest` (seconds, or samples with ``unit``).
+    :param stop: as for :func:`ingest` (exclusive).
+    :param unit: as for :func:`ingest`: ``"seconds"`` or ``"samples"``.
     :returns: the records, in the contract order (possibly with some entries
         skipped or failed: use :func:`ingest` to see those).
     :raises ecgingest.errors.UnsupportedFormatError: no entry is a record of a
@@ -558,7 +615,8 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
         the first problem of any kind.
     :raises OSError: the path cannot be read.
     """
-    result = ingest(source, overrides=overrides, strict=strict, limits=limits)
+    result = ingest(source, overrides=overrides, strict=strict, limits=limits,
+                    channels=channels, start=start, stop=stop, unit=unit)
     if not result.records:
         if result.errors:
             raise result.errors[0].error

@@ -78,6 +78,28 @@ def require_extra(module: str, *, purpose: str, extra: str) -> Any:
             extra=extra) from exc
 
 
+def find_label(labels: Sequence[str], name: str) -> int | None:
+    """Index of the signal called ``name``: the stored label (exact, then ignoring case),
+    then the standard lead name; the first match in file order, or None.
+
+    The one rule for naming a signal, whether the record is decoded
+    (:meth:`Record.signal`) or only its header is read (``channels=`` of a read).
+    """
+    for i, label in enumerate(labels):
+        if label == name:
+            return i
+    folded = name.strip().casefold()
+    for i, label in enumerate(labels):
+        if label.strip().casefold() == folded:
+            return i
+    wanted = _standard_label(name)
+    if wanted is not None:
+        for i, label in enumerate(labels):
+            if _standard_label(label) == wanted:
+                return i
+    return None
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
@@ -132,18 +154,24 @@ class Signal:
     """How the record's stored leads give this signal (``"II - I"``) when the file
     did not store it but the reader derived it (GE MUSE's III, aVR, aVL, aVF); None
     for a stored signal."""
+    first_sample: int = 0
+    """Index, in the whole recording, of this signal's first sample: 0, except for a
+    signal read with a window (``ecgingest.read(..., start=)``), where
+    :meth:`times` counts from the record start all the same."""
 
     def __init__(self, label: str, sample_rate: float, digital: np.ndarray,
                  scale: float = 1.0, offset: float = 0.0, units: str = "",
                  invalid_value: int | None = None, invalid_mask: np.ndarray | None = None,
                  supplied_physical: np.ndarray | None = None,
-                 derivation: str | None = None) -> None:
+                 derivation: str | None = None, first_sample: int = 0) -> None:
         # what the generated __init__ does, in one dict update instead of a frozen
         # __setattr__ per field: decoders build a dozen signals per record under the GIL
         vars(self).update(label=label, sample_rate=sample_rate, digital=digital, scale=scale,
                           offset=offset, units=units, invalid_value=invalid_value,
                           invalid_mask=invalid_mask, supplied_physical=supplied_physical,
                           derivation=derivation)
+        if first_sample:  # the class default (0) serves every whole signal
+            vars(self)["first_sample"] = first_sample
         _readonly(digital)
         if invalid_mask is not None:
             _readonly(invalid_mask)
@@ -212,7 +240,8 @@ class Signal:
         where each data record's samples start at its onset
         (``Record.data_record_onsets``). A WFDB multi-segment record's gaps (null
         segments) are invalid samples in the signal, so its times run on evenly
-        across them.
+        across them. A signal read with a window starts at its window's first
+        sample (``first_sample / sample_rate``).
 
         :returns: a read-only ``float64`` array as long as the signal.
         :raises ValueError: the sample rate is not positive (the file gave none).
@@ -227,7 +256,8 @@ class Signal:
             within = np.arange(per_record, dtype=np.float64) / self.sample_rate
             return _readonly((np.asarray(onsets, dtype=np.float64)[:, None]
                               + within[None, :]).reshape(-1))
-        return _readonly(np.arange(n, dtype=np.float64) / self.sample_rate)
+        return _readonly(np.arange(self.first_sample, self.first_sample + n,
+                                   dtype=np.float64) / self.sample_rate)
 
     def __repr__(self) -> str:
         return (f"<Signal {self.label!r} {_rate(self.sample_rate)}, {len(self)} samples "
@@ -403,18 +433,9 @@ class Record:
         :returns: the signal.
         :raises KeyError: no signal has that name; the message lists the labels.
         """
-        for sig in self.signals:
-            if sig.label == name:
-                return sig
-        folded = name.strip().casefold()
-        for sig in self.signals:
-            if sig.label.strip().casefold() == folded:
-                return sig
-        wanted = _standard_label(name)
-        if wanted is not None:
-            for sig in self.signals:
-                if sig.standard_label == wanted:
-                    return sig
+        index = find_label(self.labels, name)
+        if index is not None:
+            return self.signals[index]
         raise KeyError(f"no signal {name!r} in record {self.name!r}; its labels are "
                        f"{', '.join(repr(label) for label in self.labels) or 'none'}")
 

@@ -20,10 +20,15 @@ mapping from a native kernel's status to a typed error.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
+
+import numpy as np
 
 from ..errors import (
     CorruptDataError,
@@ -33,9 +38,10 @@ from ..errors import (
     MissingDependencyError,
     TruncatedError,
     UnsupportedFeatureError,
+    WindowError,
 )
 from ..limits import Limits
-from ..record import Record, RecordInfo
+from ..record import Annotation, Record, RecordInfo, Signal, find_label
 
 if TYPE_CHECKING:
     from .._memory import Arena
@@ -44,6 +50,8 @@ __all__ = [
     "PROBE_BYTES",
     "Probe",
     "PoolFile",
+    "ByteSource",
+    "ReadRequest",
     "DecodeContext",
     "OutputBudget",
     "SingleFileFormat",
@@ -113,6 +121,352 @@ class PoolFile(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- partial reads
+
+_UNITS = ("seconds", "samples")
+_TOLERANCE = 1e-6
+"""Samples by which a time may miss the sample grid and still name that sample (a
+window given in seconds that a float cannot hold exactly)."""
+
+
+def _first_at(t: float, rate: float) -> int:
+    """Index of the first sample at or after ``t`` seconds, at ``rate``."""
+    return max(math.ceil(t * rate - _TOLERANCE), 0)
+
+
+def _clock(seconds: float) -> str:
+    return f"{seconds:.6g} s"
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What part of each record a read asks for: some channels, a window in time.
+
+    ``start`` and ``stop`` count seconds from the record start, or, with
+    ``unit="samples"``, samples at the record's highest sample rate (a
+    single-rate record's sample indices; a WFDB record's frames when every
+    signal has one sample per frame). The window is half-open: a signal keeps the
+    samples whose time ``i / rate`` lies in ``[start, stop)``. ``None`` leaves
+    that end open. ``channels`` are labels (as :meth:`Record.signal` takes them)
+    or indices, in the order wanted.
+
+    A format that reads windows natively (``windows = True``) decodes only what
+    the request covers; for any other the pipeline decodes the record whole and
+    cuts it with :meth:`apply`. Both give the same record.
+    """
+
+    channels: tuple[str | int, ...] | None = None
+    start: float | None = None
+    stop: float | None = None
+    unit: str = "seconds"
+
+    @classmethod
+    def of(cls, channels: str | int | Sequence[str | int] | None = None,
+           start: float | None = None, stop: float | None = None,
+           unit: str = "seconds") -> ReadRequest | None:
+        """A checked request, or None when it asks for whole records (nothing to do).
+
+        :raises WindowError: a negative end, ``stop <= start``, an unknown unit.
+        :raises TypeError: channels or ends of the wrong type.
+        """
+        if unit not in _UNITS:
+            raise WindowError(f"unit must be 'seconds' or 'samples', not {unit!r}")
+        for end, value in (("start", start), ("stop", stop)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                                 np.floating)):
+                raise TypeError(f"{end} must be a number, not {type(value).__name__}")
+            if unit == "samples" and not float(value).is_integer():
+                raise WindowError(f"{end}={value!r}: a window in samples takes whole numbers")
+            if not math.isfinite(value) or value < 0:
+                raise WindowError(f"{end}={value!r}: a window starts at 0 or later, "
+                                  "and ends at a finite time")
+        if start is not None and stop is not None and stop <= start:
+            raise WindowError(f"stop={stop!r} is not after start={start!r}: the window is "
+                              "empty")
+        chosen: tuple[str | int, ...] | None = None
+        if channels is not None:
+            items = [channels] if isinstance(channels, (str, int, np.integer)) else list(
+                channels)
+            for item in items:
+                if isinstance(item, bool) or not isinstance(item, (str, int, np.integer)):
+                    raise TypeError(f"channels are labels (str) or indices (int), not "
+                                    f"{type(item).__name__}")
+            chosen = tuple(item if isinstance(item, str) else int(item) for item in items)
+        if start == 0:
+            start = None
+        if chosen is None and start is None and stop is None:
+            return None
+        as_number = int if unit == "samples" else float
+        return cls(chosen, None if start is None else as_number(start),
+                   None if stop is None else as_number(stop), unit)
+
+    @property
+    def windowed(self) -> bool:
+        """True when the request cuts the records in time (not only picks channels)."""
+        return self.start is not None or self.stop is not None
+
+    # ----------------------------------------------------------------- channels
+
+    def channel_indices(self, labels: Sequence[str], record: str) -> list[int]:
+        """Indices of the asked channels among ``labels`` (all, in order, when None).
+
+        :raises WindowError: a channel the record does not have (the message lists its
+            labels).
+        """
+        if self.channels is None:
+            return list(range(len(labels)))
+        out = []
+        for item in self.channels:
+            if isinstance(item, int):
+                if not -len(labels) <= item < len(labels):
+                    raise WindowError(f"record {record!r} has no channel {item}: it has "
+                                      f"{len(labels)} ({_labels(labels)})")
+                out.append(item % len(labels))
+                continue
+            found = find_label(labels, item)
+            if found is None:
+                raise WindowError(f"record {record!r} has no channel {item!r}; its channels "
+                                  f"are {_labels(labels)}")
+            out.append(found)
+        return out
+
+    # ----------------------------------------------------------------- windows
+
+    def sample_ranges(self, rates: Sequence[float], lengths: Sequence[int],
+                      record: str) -> list[tuple[int, int]]:
+        """Per signal, the samples ``[a, b)`` of the window, checked against the record.
+
+        ``rates`` and ``lengths`` are every signal's (the window is checked against
+        the whole record, whichever channels are asked).
+
+        :raises WindowError: the window starts at or past the record's end, or ends
+            past it.
+        """
+        reference = max((r for r in rates if r > 0), default=0.0)
+        if not reference > 0:
+            raise WindowError(f"record {record!r} has no sample rate: a window cannot be "
+                              "placed in it")
+        duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
+        total = round(duration * reference)
+        t0, t1 = self.seconds(reference)
+        self._check_end(t0, t1, duration, total, reference, record, rates)
+        ranges = []
+        for rate, n in zip(rates, lengths):
+            if not rate > 0:
+                ranges.append((0, 0))
+                continue
+            a = min(_first_at(t0, rate), n)
+            b = n if t1 is None else min(_first_at(t1, rate), n)
+            ranges.append((a, max(a, b)))
+        return ranges
+
+    def record_range(self, onsets: np.ndarray, record_duration: float,
+                     samples_per_record: int, reference: float, record: str
+                     ) -> tuple[int, int]:
+        """The data records ``[r0, r1)`` of a discontinuous (EDF+D) record that the
+        window overlaps: in seconds by their onsets, in samples by the position of
+        the samples in the file (``samples_per_record`` at the ``reference`` rate).
+        Whole data records are kept, so each keeps its onset.
+
+        :raises WindowError: as :meth:`sample_ranges`.
+        """
+        n_rec = len(onsets)
+        if self.unit == "samples":
+            total = n_rec * samples_per_record
+            k0 = int(self.start or 0)
+            self._check_end(k0 / reference, None if self.stop is None else self.stop / reference,
+                            total / reference, total, reference, record, [reference])
+            r0 = k0 // samples_per_record
+            r1 = n_rec if self.stop is None else -(-int(self.stop) // samples_per_record)
+            return r0, min(r1, n_rec)
+        end = float(onsets[-1]) + record_duration if n_rec else 0.0
+        t0, t1 = self.seconds(reference)
+        self._check_end(t0, t1, end, round(end * reference), reference, record, [reference])
+        starts = np.asarray(onsets, dtype=np.float64)
+        keep = starts + record_duration > t0 + _TOLERANCE / reference
+        if t1 is not None:
+            keep &= starts < t1 - _TOLERANCE / reference
+        chosen = np.flatnonzero(keep)
+        if not len(chosen):
+            first = int(np.searchsorted(starts, t0))
+            return first, first
+        return int(chosen[0]), int(chosen[-1]) + 1
+
+    def seconds(self, reference: float) -> tuple[float, float | None]:
+        """The window's ends in seconds (``reference``: the record's highest rate, which
+        a window in samples counts at); ``None`` for an open end."""
+        t0 = float(self.start or 0)
+        t1 = None if self.stop is None else float(self.stop)
+        if self.unit == "samples":
+            return t0 / reference, None if t1 is None else t1 / reference
+        return t0, t1
+
+    def _check_end(self, t0: float, t1: float | None, duration: float, total: int,
+                   reference: float, record: str, rates: Sequence[float]) -> None:
+        slack = _TOLERANCE / reference
+        if t0 >= duration - slack or (t1 is not None and t1 > duration + slack):
+            what = (f"start={self.start!r}" if t0 >= duration - slack
+                    else f"stop={self.stop!r}")
+            rate = f"{reference:g} Hz" + (" (its highest rate)" if len(set(rates)) > 1
+                                          else "")
+            raise WindowError(f"{what} {self.unit} is past the end of record {record!r}: it "
+                              f"lasts {_clock(duration)}, {total} samples at {rate}")
+
+    # ----------------------------------------------------------------- whole records
+
+    def apply(self, record: Record) -> Record:
+        """The part of a whole decoded record that the request asks for.
+
+        The samples are copied, so the whole decode can be let go. Annotations
+        that overlap the window are kept (onsets still from the record start);
+        a window of a continuous record has no ``data_record_onsets``. The record's
+        ``window`` (an ``extras`` entry, so ``record.window``) is ``(start, stop)`` in
+        seconds.
+        """
+        chosen = [record.signals[i] for i in self.channel_indices(record.labels, record.name)]
+        if not self.windowed:
+            return record.replace(signals=chosen)
+        onsets = record.data_record_onsets
+        if (onsets is not None and record.format_detail.endswith("+D") and record.signals
+                and len(onsets)):
+            return self._apply_records(record, chosen, onsets)
+        ranges = self.sample_ranges([s.sample_rate for s in record.signals],
+                                    [len(s) for s in record.signals], record.name)
+        by_signal = {id(s): r for s, r in zip(record.signals, ranges)}
+        signals = [cut_signal(s, *by_signal[id(s)]) for s in chosen]
+        t0, t1 = self.seconds(max(s.sample_rate for s in record.signals))
+        return record.replace(signals=signals, data_record_onsets=None,
+                              annotations=annotations_within(record.annotations, t0, t1),
+                              extras={**record.extras,
+                                      "window": (t0, record.duration if t1 is None else t1)})
+
+    def _apply_records(self, record: Record, chosen: list[Signal], onsets: np.ndarray
+                       ) -> Record:
+        first = record.signals[0]
+        per_record = len(first) // len(onsets)
+        duration = per_record / first.sample_rate
+        reference = max(s.sample_rate for s in record.signals)
+        r0, r1 = self.record_range(onsets, duration, round(duration * reference), reference,
+                                   record.name)
+        signals = []
+        for sig in chosen:
+            k = len(sig) // len(onsets)
+            signals.append(cut_signal(sig, r0 * k, r1 * k))
+        window = np.array(onsets[r0:r1], dtype=np.float64)
+        t0 = float(onsets[r0]) if r1 > r0 else 0.0
+        t1 = float(onsets[r1 - 1]) + duration if r1 > r0 else 0.0
+        return record.replace(signals=signals, data_record_onsets=window,
+                              annotations=annotations_within(record.annotations, t0, t1),
+                              extras={**record.extras, "window": (t0, t1)})
+
+
+def cut_signal(sig: Signal, a: int, b: int) -> Signal:
+    """Samples ``[a, b)`` of a signal as a signal of their own (arrays copied)."""
+    def part(array: np.ndarray | None) -> np.ndarray | None:
+        return None if array is None else np.array(array[a:b])
+
+    return Signal(sig.label, sig.sample_rate, np.array(sig.digital[a:b]), sig.scale,
+                  sig.offset, sig.units, sig.invalid_value, part(sig.invalid_mask),
+                  part(sig.supplied_physical), sig.derivation, sig.first_sample + a)
+
+
+def annotations_within(annotations: Sequence[Annotation], t0: float, t1: float | None
+                       ) -> list[Annotation]:
+    """The annotations that overlap ``[t0, t1)`` (an instant at ``t0`` included)."""
+    return [a for a in annotations
+            if (t1 is None or a.onset < t1) and a.onset + (a.duration or 0.0) >= t0]
+
+
+def _labels(labels: Sequence[str]) -> str:
+    shown = ", ".join(repr(label) for label in labels[:24])
+    return (shown + f", … (+{len(labels) - 24} more)") if len(labels) > 24 else (shown or "none")
+
+
+class ByteSource:
+    """Random access to one file's bytes, for reads that take only some ranges of it.
+
+    Over a file on disk it reads each range with ``pread`` into the caller's
+    buffer (nothing else of the file is touched or kept); over bytes in memory
+    it hands out slices. Open one with :meth:`open` (a pool file, an entry) or
+    :meth:`of_bytes`.
+    """
+
+    __slots__ = ("size", "_fd", "_data")
+
+    def __init__(self, size: int, *, fd: int | None = None,
+                 data: memoryview | None = None) -> None:
+        self.size = size
+        self._fd = fd
+        self._data = data
+
+    @classmethod
+    def of_bytes(cls, data: bytes | bytearray | memoryview) -> ByteSource:
+        view = memoryview(data).cast("B")
+        return cls(len(view), data=view)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, file: PoolFile) -> Iterator[ByteSource]:
+        """A source over ``file``: its file on disk when it has one that is still the
+        size listed, else its bytes (``file.view``)."""
+        disk = getattr(file, "disk_path", None)
+        fd = None
+        if disk is not None and not getattr(file, "in_memory", False):
+            try:
+                fd = os.open(disk, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                             | getattr(os, "O_BINARY", 0))
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or info.st_size != file.size \
+                        or not hasattr(os, "preadv"):
+                    os.close(fd)
+                    fd = None
+            except OSError:
+                if fd is not None:
+                    os.close(fd)
+                fd = None
+        if fd is not None:
+            try:
+                yield cls(file.size, fd=fd)
+            finally:
+                os.close(fd)
+            return
+        with file.view(prefault=False) as data:
+            yield cls.of_bytes(data)
+
+    def read_into(self, offset: int, buffer: bytearray | memoryview | np.ndarray) -> int:
+        """Fill ``buffer`` from ``offset``; the bytes read (fewer at the end of the file)."""
+        target = memoryview(buffer).cast("B")  # type: ignore[arg-type]  # any byte buffer
+        n = max(min(len(target), self.size - offset), 0)
+        if n == 0:
+            return 0
+        if self._data is not None:
+            target[:n] = self._data[offset:offset + n]
+            return n
+        assert self._fd is not None
+        got = 0
+        while got < n:
+            k = os.preadv(self._fd, [target[got:n]], offset + got)
+            if k <= 0:
+                break
+            got += k
+        return got
+
+    def read(self, offset: int, size: int) -> bytes | memoryview:
+        """Up to ``size`` bytes from ``offset`` (a view, for bytes in memory)."""
+        if self._data is not None:
+            return self._data[max(offset, 0):max(offset + size, 0)]
+        buffer = bytearray(max(min(size, self.size - offset), 0))
+        got = self.read_into(offset, buffer)
+        return bytes(buffer[:got]) if got < len(buffer) else bytes(buffer)
+
+    @property
+    def whole(self) -> memoryview | None:
+        """All the bytes when they are in memory (None for a file read by ranges)."""
+        return self._data
+
+
 # --------------------------------------------------------------------------- kernel statuses
 
 # The values of ext/_status.pxd's KernelStatus, which every Cython kernel returns.
@@ -172,7 +526,8 @@ class DecodeContext:
 
     def __init__(self, format: str, *, name: str = "upload", path: str | None = None,
                  strict: bool = False, limits: Limits | None = None,
-                 budget: OutputBudget | None = None, arena: Arena | None = None) -> None:
+                 budget: OutputBudget | None = None, arena: Arena | None = None,
+                 request: ReadRequest | None = None) -> None:
         self.format = format
         self.name = name
         self.path = path
@@ -181,14 +536,19 @@ class DecodeContext:
         self.budget = budget if budget is not None else OutputBudget(
             self.limits.max_decoded_size)
         self.arena = arena
+        self.request = request
+        """The part of each record asked for (None: whole records). A format that
+        declares ``windows = True`` honours it; the pipeline cuts the others' records."""
         self.warnings: list[str] = []
 
     def for_file(self, *, format: str | None = None, name: str | None = None,
                  path: str | None = None) -> DecodeContext:
-        """A context for another file of the same upload: same mode, limits and budget."""
+        """A context for another file of the same upload: same mode, limits, budget and
+        request."""
         return DecodeContext(format or self.format, name=self.name if name is None else name,
                              path=path if path is not None else self.path, strict=self.strict,
-                             limits=self.limits, budget=self.budget, arena=self.arena)
+                             limits=self.limits, budget=self.budget, arena=self.arena,
+                             request=self.request)
 
     # ----------------------------------------------------------------- errors and warnings
 
@@ -272,6 +632,9 @@ class SingleFileFormat(ABC):
     prefault: ClassVar[bool] = True
     """Map a file on disk with all its pages up front (one call instead of a fault per
     page); False where the decoder's in-order reads fault pages in faster."""
+    windows: ClassVar[bool] = False
+    """True when :meth:`decode_part` reads only the channels and window of
+    ``ctx.request``; otherwise the pipeline decodes whole records and cuts them."""
 
     @abstractmethod
     def sniff(self, probe: Probe) -> bool:
@@ -281,6 +644,16 @@ class SingleFileFormat(ABC):
     @abstractmethod
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
         """The record, or an :class:`~ecgingest.errors.EcgIngestError` raised."""
+
+    def decode_part(self, source: ByteSource, ctx: DecodeContext) -> Record:
+        """The part of the record that ``ctx.request`` asks for, reading only the byte
+        ranges it needs from ``source`` (called instead of :meth:`decode` when the
+        format declares ``windows = True`` and the read asks for a part). The default
+        decodes the whole file and cuts it."""
+        whole = source.whole
+        data = source.read(0, source.size) if whole is None else whole
+        record = self.decode(data, ctx)
+        return record if ctx.request is None else ctx.request.apply(record)
 
     def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
         """Header facts without decoding samples (``ecgingest inspect``).
@@ -313,6 +686,9 @@ class MultiFileFormat(ABC):
     """A format whose records are built from several files of one directory."""
 
     name: ClassVar[str]
+    windows: ClassVar[bool] = False
+    """True when :meth:`read_group` reads only the channels and window of
+    ``ctx.request``; otherwise the pipeline decodes whole records and cuts them."""
 
     @abstractmethod
     def is_anchor(self, name: str) -> bool:

@@ -49,6 +49,7 @@ class WfdbFormat(MultiFileFormat):
     """WFDB records: a ``.hea`` header and the signal files it names, in one directory."""
 
     name = "wfdb"
+    windows = True  # single-segment records read only the frames and groups asked for
 
     def is_anchor(self, name: str) -> bool:
         return is_header_name(name)

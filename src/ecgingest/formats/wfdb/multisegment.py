@@ -139,7 +139,9 @@ class _Segments:
 def read_multi(master: WfdbHeader, lookup: HeaderLookup, files: RecordFiles,
                arena: Arena | None) -> Record:
     p = plan(master, lookup, files)
-    return _variable(p, files, arena) if p.variable else _fixed(p, files, arena)
+    record = _variable(p, files, arena) if p.variable else _fixed(p, files, arena)
+    request = files.ctx.request
+    return record if request is None else request.apply(record)
 
 
 def _part(dec: Decoded, k: int, length: int, seg: WfdbSegmentSpec, files: RecordFiles

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import CorruptDataError, EcgIngestError
 from ...record import Record, RecordInfo
-from .._base import DecodeContext, GroupOutcome, PoolFile
+from .._base import DecodeContext, GroupOutcome, PoolFile, annotations_within
 from .annotations import annotation_index, attach_annotations, claim_annotation_files
 from .header import WfdbHeader, is_header_name, read_header_file
 from .multisegment import HeaderLookup, multi_info, read_multi
@@ -43,7 +43,7 @@ def read_pool(pool: Mapping[str, PoolFile], headers: Sequence[str],
     def build(hdr: WfdbHeader, files: RecordFiles, lookup: HeaderLookup) -> Record:
         if hdr.segments is not None:
             return read_multi(hdr, lookup, files, arena)
-        return single_record(hdr, files, arena)
+        return single_record(hdr, files, arena)  # reads only the part asked for
 
     return _outcomes(pool, headers, ctx, build)
 
@@ -105,6 +105,10 @@ def _outcome(name: str, hdr: WfdbHeader | EcgIngestError, pool: Mapping[str, Poo
     candidates = annotations.get(name[:-4], ())  # annotation files: <record>.<annotator>
     try:
         record = attach_annotations(build(hdr, files, lookup), name, hdr, files, candidates)
+        if isinstance(record, Record) and "window" in record.extras:
+            # the annotations of a window: those that overlap it
+            record = record.replace(annotations=annotations_within(
+                record.annotations, *record.extras["window"]))
     except EcgIngestError as exc:
         claim_annotation_files(hdr, files, candidates)
         return GroupOutcome(name, None, exc.with_context(format="wfdb"), tuple(files.used))

@@ -12,11 +12,17 @@ from .signals import RecordFiles, decode_signals, frames_present
 
 if TYPE_CHECKING:
     from ..._memory import Arena
+    from .._base import ReadRequest
 
 __all__ = ["single_record", "single_info", "extras", "comment_metadata"]
 
 
 def single_record(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None) -> Record:
+    request = files.ctx.request
+    if request is not None:
+        part = _part(hdr, files, arena, request)
+        if part is not None:
+            return part
     dec = decode_signals(hdr, files, arena)
     fs = hdr.frame_frequency
     signals = cast("list[Signal]", [  # positional: label, rate, digital, scale, offset, units
@@ -25,10 +31,58 @@ def single_record(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None) -> R
         for spec, digital, code, mask in zip(hdr.signals, dec.digital, dec.invalid_value,
                                              dec.invalid_mask)
     ])
+    record = Record(name=hdr.record_name, format="wfdb", format_detail="WFDB",
+                    signals=signals, start_time=hdr.start_time,
+                    metadata=comment_metadata(hdr.comments), warnings=files.ctx.warnings,
+                    extras=extras(hdr, dec.checksums))
+    return record if request is None else request.apply(record)
+
+
+def _part(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None,
+          request: ReadRequest) -> Record | None:
+    """The channels and window asked for, decoding only their groups and frames
+    (None when the frame count is known only by decoding FLAC: decode whole, then cut)."""
+    specs = hdr.signals
+    chosen = request.channel_indices([s.description for s in specs], hdr.record_name)
+    fs = hdr.frame_frequency
+    nframes, _ = frames_present(hdr, files)
+    if nframes is None:
+        return None
+    if request.windowed:
+        ranges = request.sample_ranges([fs * s.samples_per_frame for s in specs],
+                                       [nframes * s.samples_per_frame for s in specs],
+                                       hdr.record_name)
+    else:
+        ranges = [(0, nframes * s.samples_per_frame) for s in specs]
+    if chosen:
+        f0 = min(ranges[i][0] // specs[i].samples_per_frame for i in chosen)
+        f1 = max(-(-ranges[i][1] // specs[i].samples_per_frame) for i in chosen)
+    else:
+        f0 = f1 = 0
+    dec = decode_signals(hdr, files, arena, window=(f0, max(f1, f0)), wanted=set(chosen))
+    signals = []
+    for i in chosen:
+        spec = specs[i]
+        a, b = ranges[i]
+        lo = f0 * spec.samples_per_frame
+        digital, mask = dec.digital[i], dec.invalid_mask[i]
+        if (a, b) != (lo, lo + len(digital)):  # frames hold a little more than the window
+            digital = digital[a - lo:b - lo]
+            mask = None if mask is None else mask[a - lo:b - lo]
+        signals.append(Signal(spec.description, fs * spec.samples_per_frame, digital,
+                              1.0 / spec.gain, -spec.baseline / spec.gain, spec.units,
+                              dec.invalid_value[i], mask, first_sample=a))
+    record_extras = extras(hdr, [None] * len(specs))
+    if request.windowed:
+        reference = max(fs * s.samples_per_frame for s in specs)
+        duration = max(nframes * s.samples_per_frame / (fs * s.samples_per_frame)
+                       for s in specs)
+        t0, t1 = request.seconds(reference)
+        record_extras["window"] = (t0, duration if t1 is None else t1)
     return Record(name=hdr.record_name, format="wfdb", format_detail="WFDB",
                   signals=signals, start_time=hdr.start_time,
                   metadata=comment_metadata(hdr.comments), warnings=files.ctx.warnings,
-                  extras=extras(hdr, dec.checksums))
+                  extras=record_extras)
 
 
 def single_info(hdr: WfdbHeader, files: RecordFiles) -> RecordInfo:

@@ -31,7 +31,7 @@ from ...errors import (
     MissingFileError,
     TruncatedError,
 )
-from .._base import DecodeContext, PoolFile, require
+from .._base import ByteSource, DecodeContext, PoolFile, require
 from .header import FLAC_BITS, INVALID, WIDE, WfdbHeader, WfdbSignalSpec
 
 if TYPE_CHECKING:
@@ -200,11 +200,22 @@ def check_plausible(what: str, out_bytes: int, data_bytes: int, nframes: int,
                         "the header is wrong", field="number of samples")
 
 
-def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = None) -> Decoded:
-    """Decode every signal of a single-segment header (its frame count applied)."""
+def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = None, *,
+                   window: tuple[int, int] | None = None,
+                   wanted: set[int] | None = None) -> Decoded:
+    """Decode every signal of a single-segment header (its frame count applied).
+
+    ``window``: only frames ``[f0, f1)`` (checked by the caller against the record),
+    reading only the bytes of those frames (format 8, whose samples are differences,
+    from the start of its file); ``wanted``: only the groups of these signals (the
+    others get empty arrays). A window leaves checksums unchecked.
+    """
     ctx = files.ctx
     specs = hdr.signals
     nframes, data_bytes = frames_present(hdr, files)
+    if window is not None:
+        assert nframes is not None  # the caller placed the window in the known frames
+        return _decode_window(hdr, files, arena, nframes, window, wanted)
     if nframes is not None:
         out_bytes = output_bytes(specs, nframes)
         check_plausible(f"record {hdr.record_name!r}", out_bytes, data_bytes, nframes, ctx)
@@ -254,20 +265,30 @@ def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = No
 
 
 def _finish(hdr: WfdbHeader, spec: WfdbSignalSpec, out: np.ndarray, count: int,
-            ctx: DecodeContext) -> tuple[int | None, np.ndarray | None]:
-    """Write the samples the file does not hold; the signal's invalid code and mask."""
+            ctx: DecodeContext, shift: int | None = None) -> tuple[int | None, np.ndarray | None]:
+    """Write the samples the file does not hold; the signal's invalid code and mask.
+
+    ``count``: stored samples seen, ``shift`` of them before ``out[0]`` (the skew,
+    by default; a window's first samples too: a window past the data a short file
+    holds is invalid samples, as the whole read's tail is)."""
+    window = shift is not None
     n_out = len(out)
-    shift = skew_frames(spec) * spec.samples_per_frame if spec.skew else 0
+    if shift is None:
+        shift = skew_frames(spec) * spec.samples_per_frame if spec.skew else 0
     written = min(max(count - shift, 0), n_out)
     code = INVALID.get(spec.fmt)
     if written == n_out:
         return code, None
-    if count == 0:
+    if count == 0 and not window:
         raise ctx.error(TruncatedError,
                         f"signal file {spec.file_name!r} holds none of the {n_out} samples of "
                         f"signal {spec.description!r} of record {hdr.record_name!r}; upload the "
                         "complete file")
-    if count < n_out:
+    if window and count < shift + n_out:
+        ctx.deviation(f"signal file {spec.file_name!r} ends before the window's last "
+                      f"{n_out - written} samples of signal {spec.description!r}; they are "
+                      "marked invalid", cls=TruncatedError)
+    elif count < n_out:
         ctx.deviation(f"signal file {spec.file_name!r} ends after {count} of {n_out} samples "
                       f"of signal {spec.description!r}; the rest is marked invalid",
                       cls=TruncatedError)
@@ -353,3 +374,113 @@ def _flac(group: Sequence[WfdbSignalSpec], entry: PoolFile, nframes: int | None,
         sums.append(int(column[:n_out].sum(dtype=np.int64)))
         outs.append(out)
     return outs, counts, sums
+
+
+# --------------------------------------------------------------------------- windows
+
+_GROUP = {8: (1, 1), 80: (1, 1), 16: (2, 1), 61: (2, 1), 160: (2, 1), 24: (3, 1),
+          212: (3, 2), 32: (4, 1), 310: (4, 3), 311: (4, 3)}
+"""Bytes and samples of one byte group of each packed format (ext/wfdb.pyx)."""
+WINDOW_CHUNK_BYTES = 16 * 1024
+"""Bytes of a signal file read and decoded at a time for a window: the reading
+buffer stays small beside the window's samples."""
+
+
+def _decode_window(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None, nframes: int,
+                   window: tuple[int, int], wanted: set[int] | None) -> Decoded:
+    ctx = files.ctx
+    specs = hdr.signals
+    f0, f1 = window
+    n = len(specs)
+    picked = set(range(n)) if wanted is None else wanted
+    frames = f1 - f0
+    ctx.reserve_output(output_bytes([specs[i] for i in sorted(picked)], frames),
+                       f"window of record {hdr.record_name!r}")
+    digital: list[np.ndarray] = [np.empty(0, dtype=np.int32 if s.fmt in WIDE else np.int16)
+                                 for s in specs]
+    codes: list[int | None] = [INVALID.get(s.fmt) for s in specs]
+    masks: list[np.ndarray | None] = [None] * n
+    for start, stop in groups(specs):
+        if not picked.intersection(range(start, stop)):
+            continue
+        group = specs[start:stop]
+        fmt = group[0].fmt
+        if fmt == 0:
+            for i, spec in enumerate(group, start):
+                digital[i] = np.zeros(frames * spec.samples_per_frame, dtype=np.int16)
+                masks[i] = np.ones(frames * spec.samples_per_frame, dtype=bool)
+                codes[i] = None
+            continue
+        entry = files.signal_file(hdr.record_name, group[0].file_name)
+        fctx = files.context(entry)
+        if fmt in FLAC_BITS:  # a FLAC stream decodes from its start: decode, then cut
+            outs, counts, _ = _flac(group, entry, nframes, fctx)
+            outs = [o[f0 * s.samples_per_frame:f1 * s.samples_per_frame].copy()
+                    if i in picked else o[:0] for i, o, s in zip(range(start, stop), outs, group)]
+            shifts = [f0 * s.samples_per_frame + skew_frames(s) * s.samples_per_frame
+                      for s in group]
+        else:
+            outs, counts, shifts = _packed_window(hdr, group, entry, f0, f1, fctx, arena,
+                                                  [i in picked for i in range(start, stop)])
+        for i, spec, out, count, shift in zip(range(start, stop), group, outs, counts, shifts):
+            if i not in picked:
+                continue
+            digital[i] = out
+            codes[i], masks[i] = _finish(hdr, spec, out, count, fctx, shift)
+            if spec.uncalibrated:
+                ctx.warn(f"signal {spec.description!r} has no gain (uncalibrated); using 200 "
+                         "ADC units per unit")
+    return Decoded(digital, codes, masks, [None] * n)
+
+
+def _packed_window(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile,
+                   f0: int, f1: int, ctx: DecodeContext, arena: Arena | None,
+                   picked: Sequence[bool]) -> tuple[list[np.ndarray], list[int], list[int]]:
+    """Frames ``[f0, f1)`` of one group, read from the file a chunk at a time.
+
+    Reading starts at a frame that is a multiple of 6 (a 212/310/311 byte group
+    then never splits) and at frame 0 for format 8; what comes before ``f0``,
+    and each signal's skew, is dropped by the kernel's shifts. Returns the
+    outputs, the stored samples seen and how many of them precede ``out[0]``.
+    """
+    fmt = group[0].fmt
+    dtype = np.int32 if fmt in WIDE else np.int16
+    spf = [s.samples_per_frame for s in group]
+    frame_size = sum(spf)
+    skews = [skew_frames(s) if s.skew else 0 for s in group]
+    gb, gs = _GROUP[fmt]
+    first = 0 if fmt == 8 else f0 // 6 * 6
+    shifts = [(f0 - first + k) * m for k, m in zip(skews, spf)]
+    outs = block_views([(f1 - f0) * m if want else 0 for m, want in zip(spf, picked)], dtype,
+                       arena)
+    byte_start = group[0].byte_offset + first * frame_size // gs * gb
+    present = _kernel.available_samples(fmt, max(entry.size - byte_start, 0))
+    flat = min((f1 + max(skews) - first) * frame_size, present)
+    # whole 6-frame steps per chunk (format 8 carries a running sum: one chunk)
+    step = 6 * frame_size
+    chunk = flat if fmt == 8 else max(WINDOW_CHUNK_BYTES * gs // gb // step, 1) * step
+    buffer = memoryview(bytearray(((chunk + gs - 1) // gs) * gb + 8))
+    counts = [0] * len(group)
+    done = 0
+    what = (f"signal file {group[0].file_name!r} (format {fmt}) of record "
+            f"{hdr.record_name!r}")
+    with ByteSource.open(entry) as source:
+        while done < flat:
+            n = min(chunk, flat - done)
+            c0 = done // frame_size  # whole frames before this chunk (chunks hold whole steps)
+            got = source.read_into(byte_start + done // gs * gb,
+                                   buffer[:(n + gs - 1) // gs * gb])
+            views, local = [], []
+            for out, m, shift in zip(outs, spf, shifts):
+                at = min(max(c0 * m - shift, 0), len(out))
+                views.append(out[at:])
+                local.append(shift - c0 * m + at)
+            status, seen, _ = _kernel.decode_group(
+                buffer[:got] if got else b"", fmt, min(n, _kernel.available_samples(fmt, got)),
+                spf, local, views, [s.initial_value for s in group])
+            ctx.check_status(status, what)
+            counts = [c + k for c, k in zip(counts, seen)]
+            if got < (n + gs - 1) // gs * gb:
+                break  # the file ended
+            done += n
+    return outs, counts, shifts

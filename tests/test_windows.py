@@ -1,0 +1,301 @@
+"""Reading part of a record: channels and a start/stop window (ReadRequest).
+
+A window read must give exactly the samples of the whole record that the
+documented rule selects: signal ``s`` keeps samples ``i`` with ``i / rate`` in
+``[start, stop)`` (``start/stop`` in samples count at the record's highest rate),
+and EDF+D windows keep the whole data records they overlap. The expected
+values here are cut from whole reads by that rule, computed independently of
+``ReadRequest``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import ecgingest
+import ecgingest.demo
+from ecgingest.errors import EcgIngestError, WindowError
+from ecgingest.formats import wfdb as fw
+from ecgingest.formats._base import DecodeContext, ReadRequest
+from ecgingest.formats.wfdb import signals as wfdb_signals
+from ecgingest.sources import Entry
+from test_edf_properties import edf_files
+from test_edf_writer import write_edf
+from test_wfdb_writer import RANGES, pack, write_header
+
+pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
+
+
+def _index(t: float, rate: float) -> int:
+    return max(math.ceil(t * rate - 1e-6), 0)
+
+
+def _expected_range(sig_rate: float, n: int, start, stop, unit: str, reference: float
+                    ) -> tuple[int, int]:
+    scale = 1.0 / reference if unit == "samples" else 1.0
+    t0 = (start or 0) * scale
+    a = min(_index(t0, sig_rate), n)
+    b = n if stop is None else min(_index(stop * scale, sig_rate), n)
+    return a, max(a, b)
+
+
+def _same_signal(got: ecgingest.Signal, whole: ecgingest.Signal, a: int, b: int) -> None:
+    assert got.label == whole.label and got.sample_rate == whole.sample_rate
+    assert got.first_sample == a
+    np.testing.assert_array_equal(got.digital, whole.digital[a:b])
+    assert got.digital.dtype == whole.digital.dtype
+    np.testing.assert_array_equal(got.physical, whole.physical[a:b])  # NaN where invalid
+    inv, whole_inv = got.invalid, whole.invalid
+    if whole_inv is None:
+        assert inv is None or not inv.any()
+    else:
+        np.testing.assert_array_equal(np.zeros(b - a, bool) if inv is None else inv,
+                                      whole_inv[a:b])
+    np.testing.assert_allclose(got.times(), whole.times()[a:b])
+
+
+# ----------------------------------------------------------------- WFDB
+
+
+@st.composite
+def wfdb_records(draw):
+    """A record of one or two signal files: any packed format, samples per frame, skews."""
+    nframes = draw(st.integers(1, 90))
+    files = {}
+    lines = []
+    wholes = []
+    for f in range(draw(st.integers(1, 2))):
+        fmt = draw(st.sampled_from(sorted(RANGES)))
+        lo, hi = RANGES[fmt]
+        nsig = draw(st.integers(1, 4))
+        spf = [draw(st.integers(1, 3)) for _ in range(nsig)]
+        signals = []
+        for k in spf:
+            if fmt == 8:
+                steps = draw(st.lists(st.integers(-100, 100), min_size=k * nframes,
+                                      max_size=k * nframes))
+                arr = draw(st.integers(-500, 500)) + np.cumsum([0] + steps[1:], dtype=np.int64)
+            else:
+                arr = np.array(draw(st.lists(st.integers(lo, hi), min_size=k * nframes,
+                                             max_size=k * nframes)), dtype=np.int64)
+            signals.append(arr)
+        name = f"r{f}.dat"
+        data = pack(fmt, signals, spf)
+        if draw(st.booleans()):  # a shorter file: the tail is invalid
+            data = data[:draw(st.integers(1, len(data)))]
+        files[name] = data
+        for k, arr in zip(spf, signals):
+            skew = draw(st.sampled_from([0, 0, 1, 2, 5])) if fmt != 8 else 0
+            token = f"{fmt}" + (f"x{k}" if k > 1 else "") + (f":{skew}" if skew else "")
+            lines.append((name, token, arr))
+            wholes.append(arr)
+    files["r.hea"] = write_header("r", lines, nframes=nframes, fs=draw(
+        st.sampled_from([100.0, 250.0, 360.0])))
+    return files
+
+
+def _wfdb_read(files: dict[str, bytes], request: ReadRequest | None) -> ecgingest.Record:
+    pool = {name: Entry.from_bytes(name, data) for name, data in files.items()}
+    ctx = DecodeContext("wfdb", request=request)
+    [outcome] = list(fw.read_pool(pool, ["r.hea"], ctx))
+    if outcome.error is not None:
+        raise outcome.error
+    assert isinstance(outcome.record, ecgingest.Record)
+    return outcome.record
+
+
+def _windows(draw, whole: ecgingest.Record, reference: float, unit: str):
+    n_ref = round(whole.duration * reference)
+    if unit == "samples":
+        start = draw(st.one_of(st.none(), st.integers(0, n_ref - 1)))
+        stop = draw(st.one_of(st.none(), st.integers((start or 0) + 1, n_ref)))
+        return start, stop
+    start = draw(st.one_of(st.none(), st.floats(0, whole.duration * 0.999)))
+    low = (start or 0) + 1e-3
+    stop = draw(st.one_of(st.none(), st.floats(low, whole.duration)
+                          if low < whole.duration else st.none()))
+    return start, stop
+
+
+@given(wfdb_records(), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_wfdb_window_equals_the_whole_record_cut(files, data):
+    try:
+        whole = _wfdb_read(files, None)
+    except EcgIngestError:
+        assume(False)  # a record the reader refuses whole (no data for a signal)
+    n = len(whole.signals)
+    channels = data.draw(st.one_of(st.none(), st.lists(st.integers(0, n - 1), min_size=1,
+                                                       max_size=n)))
+    unit = data.draw(st.sampled_from(["seconds", "samples"]))
+    reference = max(s.sample_rate for s in whole.signals)
+    start, stop = _windows(data.draw, whole, reference, unit)
+    request = ReadRequest.of(channels, start, stop, unit)
+    chunk = data.draw(st.sampled_from([7, 64, wfdb_signals.WINDOW_CHUNK_BYTES]))
+    saved = wfdb_signals.WINDOW_CHUNK_BYTES
+    wfdb_signals.WINDOW_CHUNK_BYTES = chunk  # several chunks even for a short record
+    try:
+        part = _wfdb_read(files, request)
+    finally:
+        wfdb_signals.WINDOW_CHUNK_BYTES = saved
+    picked = list(range(n)) if channels is None else channels
+    assert [s.label for s in part.signals] == [whole.signals[i].label for i in picked]
+    for got, i in zip(part.signals, picked):
+        sig = whole.signals[i]
+        a, b = _expected_range(sig.sample_rate, len(sig), start, stop, unit, reference)
+        _same_signal(got, sig, a, b)
+
+
+def test_wfdb_window_of_a_demo_record_by_label_and_index():
+    header = ecgingest.demo.path() / "100_3chan.hea"
+    [whole] = ecgingest.read(header)
+    [part] = ecgingest.read(header, channels=["ii", 0], start=1.0, stop=2.5)
+    assert part.labels == ["II", "I"]
+    _same_signal(part.signals[0], whole.signals[1], 360, 900)
+    _same_signal(part.signals[1], whole.signals[0], 360, 900)
+    assert part.window == (1.0, 2.5)
+    [by_samples] = ecgingest.read(header, start=360, stop=900, unit="samples")
+    np.testing.assert_array_equal(by_samples.to_numpy(physical=False),
+                                  whole.to_numpy(physical=False)[:, 360:900])
+
+
+def test_channels_alone_keep_whole_signals():
+    header = ecgingest.demo.path() / "100_3chan.hea"
+    [whole] = ecgingest.read(header)
+    [part] = ecgingest.read(header, channels=2)
+    assert part.labels == ["III"]
+    np.testing.assert_array_equal(part.signals[0].digital, whole.signals[2].digital)
+    assert "window" not in part.extras
+
+
+def test_multi_segment_window_spans_segments(tmp_path):
+    a = np.arange(0, 30, dtype=np.int64)
+    b = np.arange(100, 140, dtype=np.int64)
+    (tmp_path / "s1.dat").write_bytes(pack(16, [a], [1]))
+    (tmp_path / "s1.hea").write_bytes(write_header("s1", [("s1.dat", "16", a)], nframes=30))
+    (tmp_path / "s2.dat").write_bytes(pack(16, [b], [1]))
+    (tmp_path / "s2.hea").write_bytes(write_header("s2", [("s2.dat", "16", b)], nframes=40))
+    (tmp_path / "m.hea").write_text("m/2 1 100 70\ns1 30\ns2 40\n")
+    [whole] = ecgingest.read(tmp_path / "m.hea")
+    [part] = ecgingest.read(tmp_path / "m.hea", start=0.25, stop=0.5)
+    _same_signal(part.signals[0], whole.signals[0], 25, 50)
+    np.testing.assert_array_equal(part.signals[0].digital,
+                                  np.concatenate([a[25:], b[:20]]))
+
+
+# ----------------------------------------------------------------- EDF
+
+
+@given(edf_files(), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_edf_window_equals_the_whole_record_cut(spec, data):
+    raw = write_edf(spec)
+    try:
+        [whole] = ecgingest.read(raw)
+    except EcgIngestError:
+        return  # a file the reader refuses is refused with a window too (not this test)
+    if not whole.signals or whole.duration <= 0:
+        return
+    n = len(whole.signals)
+    channels = data.draw(st.one_of(st.none(), st.lists(st.integers(0, n - 1), min_size=1,
+                                                       max_size=n)))
+    reference = max(s.sample_rate for s in whole.signals)
+    discontinuous = whole.format_detail.endswith("+D")
+    unit = data.draw(st.sampled_from(["seconds", "samples"]))
+    onsets = whole.data_record_onsets
+    if discontinuous and unit == "seconds":
+        end = float(onsets[-1]) + spec.duration
+        start = data.draw(st.one_of(st.none(), st.floats(0, end * 0.999)))
+        low = (start or 0) + 1e-3
+        stop = data.draw(st.one_of(st.none(), st.floats(low, end) if low < end else st.none()))
+    else:
+        start, stop = _windows(data.draw, whole, reference, unit)
+    part_records = ecgingest.read(raw, channels=channels, start=start, stop=stop, unit=unit)
+    [part] = part_records
+    picked = list(range(n)) if channels is None else channels
+    assert part.labels == [whole.signals[i].label for i in picked]
+    if discontinuous:
+        per_ref = round(spec.duration * reference)
+        if unit == "samples":
+            r0 = (start or 0) // per_ref
+            r1 = len(onsets) if stop is None else min(-(-stop // per_ref), len(onsets))
+        else:
+            keep = [k for k, o in enumerate(onsets)
+                    if o + spec.duration > (start or 0) + 1e-9
+                    and (stop is None or o < stop - 1e-9)]
+            r0, r1 = (keep[0], keep[-1] + 1) if keep else (0, 0)
+        if r1 > r0:
+            np.testing.assert_array_equal(part.data_record_onsets, onsets[r0:r1])
+        for got, i in zip(part.signals, picked):
+            k = len(whole.signals[i]) // len(onsets)
+            _same_signal(got, whole.signals[i], r0 * k, r1 * k) if r1 > r0 else None
+        return
+    for got, i in zip(part.signals, picked):
+        sig = whole.signals[i]
+        a, b = _expected_range(sig.sample_rate, len(sig), start, stop, unit, reference)
+        _same_signal(got, sig, a, b)
+    t0 = (start or 0) / (reference if unit == "samples" else 1.0)
+    t1 = None if stop is None else stop / (reference if unit == "samples" else 1.0)
+    assert [a.text for a in part.annotations] == [
+        a.text for a in whole.annotations
+        if (t1 is None or a.onset < t1) and a.onset + (a.duration or 0.0) >= t0]
+
+
+# ----------------------------------------------------------------- bad windows
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"start": -1}, "starts at 0"),
+    ({"stop": -0.5}, "starts at 0"),
+    ({"start": 2, "stop": 2}, "not after"),
+    ({"start": 3, "stop": 1}, "not after"),
+    ({"start": 1.5, "unit": "samples"}, "whole numbers"),
+    ({"start": 1, "unit": "minutes"}, "unit must be"),
+    ({"stop": float("inf")}, "finite"),
+])
+def test_impossible_windows_are_refused_before_reading(kwargs, words):
+    with pytest.raises(WindowError, match=words):
+        ecgingest.read(b"never read", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"start": 2.775}, "past the end.*lasts 2.775 s, 999 samples at 360 Hz"),
+    ({"start": 1, "stop": 2.8}, "stop=2.8 seconds is past the end"),
+    ({"start": 999, "unit": "samples"}, "999 samples at 360 Hz"),
+    ({"channels": ["V1"]}, "no channel 'V1'; its channels are 'I', 'II', 'III'"),
+    ({"channels": [3]}, "no channel 3: it has 3"),
+])
+@pytest.mark.parametrize("source", ["wfdb", "zip of wfdb", "edf"])
+def test_windows_that_do_not_fit_the_record_say_what_it_has(kwargs, words, source, tmp_path):
+    demo = ecgingest.demo.path()
+    if source == "edf":
+        [rec] = ecgingest.read(demo / "100_3chan.hea")
+        path = rec.to_edf(tmp_path / "r.edf", record_duration=999 / 360)
+    elif source == "zip of wfdb":
+        import zipfile
+
+        path = tmp_path / "r.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for name in ("100_3chan.hea", "100_3chan.dat"):
+                zf.write(demo / name, name)
+    else:
+        path = demo / "100_3chan.hea"
+    result = ecgingest.ingest(path, **kwargs)
+    assert not result.records
+    [error] = result.errors
+    assert isinstance(error.error, WindowError)
+    assert error.error.path is not None
+    with pytest.raises(WindowError, match=words):
+        ecgingest.read(path, **kwargs)
+
+
+def test_iter_records_takes_the_same_window():
+    header = ecgingest.demo.path() / "100_3chan.hea"
+    [whole] = ecgingest.read(header)
+    [part] = list(ecgingest.iter_records(header, channels="I", start=0.5, stop=1))
+    _same_signal(part.signals[0], whole.signals[0], 180, 360)
