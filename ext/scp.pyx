@@ -1190,6 +1190,192 @@ def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint prote
     return out[0], out[1], out[2], out[3], out[4, :m], out[5, :m]
 
 
+# ---------------------------------------------------------------- section walkers
+# Each walker reads one section's repeated entries and returns plain values
+# (ints, tuples of ints, byte offsets); the section readers of
+# ``ecgingest.formats.scp`` build the record's dicts from them and word the
+# warnings. They hold the GIL: a section is a few hundred bytes, less work
+# than handing the GIL to another thread and taking it back.
+
+cdef inline void _check_span(Py_ssize_t n, Py_ssize_t o, Py_ssize_t end) except *:
+    if o < 0 or end < o or end > n:
+        raise ValueError("section span outside the buffer")
+
+
+def lead_table(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nleads):
+    """Section 3's ``nleads`` rows of 9 bytes from ``o`` (first sample, last
+    sample, lead id), the caller having checked the bytes.
+
+    Returns ``(ids, starts, ends, reversed)``: three tuples of ints and the
+    index of the first lead whose last sample comes before its first (-1: none).
+    """
+    cdef Py_ssize_t i, bad = -1
+    cdef const uint8_t* p
+    cdef uint32_t first, last
+    _check_span(data.shape[0], o, o + 9 * nleads if nleads > 0 else o)
+    ids, starts, ends = [], [], []
+    for i in range(nleads):
+        p = &data[o + 9 * i]
+        first = load_le32(p)
+        last = load_le32(p + 4)
+        if last < first and bad < 0:
+            bad = i
+        ids.append(p[8])
+        starts.append(first)
+        ends.append(last)
+    return tuple(ids), tuple(starts), tuple(ends), bad
+
+
+def tag_spans(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end):
+    """Section 1's tag / length / value triplets from ``o`` up to tag 255 or ``end``.
+
+    Returns ``(tags, cut)``: ``(tag, value start, value stop)`` per triplet,
+    and the offset of a triplet whose value runs past ``end`` (where the walk
+    stopped), else -1.
+    """
+    cdef Py_ssize_t length, cut = -1
+    cdef uint8_t tag
+    _check_span(data.shape[0], o, end)
+    tags = []
+    while o + 3 <= end:
+        tag = data[o]
+        if tag == 255:
+            break
+        length = load_le16(&data[o + 1])
+        if o + 3 + length > end:
+            cut = o
+            break
+        tags.append((tag, o + 3, o + 3 + length))
+        o += 3 + length
+    return tags, cut
+
+
+def statement_spans(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
+                    Py_ssize_t count):
+    """Up to ``count`` statements of section 8 or 11 from ``o`` (sequence
+    number, uint16 length, bytes), as far as the section holds them.
+
+    Returns ``(statements, overrun)``: ``(sequence, start, stop)`` per
+    statement, and the sequence number of a statement whose bytes run past
+    ``end`` (where the walk stopped), else -1.
+    """
+    cdef Py_ssize_t k, length, overrun = -1
+    _check_span(data.shape[0], o, end)
+    items = []
+    for k in range(count):
+        if o + 3 > end:
+            break
+        length = load_le16(&data[o + 1])
+        if o + 3 + length > end:
+            overrun = data[o]
+            break
+        items.append((data[o], o + 3, o + 3 + length))
+        o += 3 + length
+    return items, overrun
+
+
+cdef enum:
+    LEAD_MEASUREMENT_COUNT = 31  # int16 values of a full section 10 block
+
+
+def lead_measurement_blocks(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
+                            Py_ssize_t nleads):
+    """Up to ``nleads`` per-lead blocks of section 10 from ``o`` (lead id,
+    uint16 block length, int16 measurements), as far as the section holds
+    their 4-byte heads.
+
+    Returns ``(blocks, complete)``: ``(lead id, values, extra start, extra
+    stop)`` per block, ``values`` the block's int16 measurements in stored
+    order (a block shorter than the 31 gives its first ones) and the extra
+    span the bytes after them (empty when there are none); ``complete`` is
+    False when the section ends before a declared block's head.
+    """
+    cdef Py_ssize_t k, i, stop, count, full = 2 * LEAD_MEASUREMENT_COUNT
+    cdef const uint8_t* p
+    cdef bint complete = True
+    _check_span(data.shape[0], o, end)
+    blocks = []
+    for k in range(nleads):
+        if o + 4 > end:
+            complete = False
+            break
+        p = &data[o]
+        stop = min(o + 4 + <Py_ssize_t>load_le16(p + 2), end)
+        count = min(stop - (o + 4), full) // 2
+        values = tuple([<int16_t>load_le16(p + 4 + 2 * i) for i in range(count)])
+        if stop > o + 4 + full:
+            blocks.append((load_le16(p), values, o + 4 + full, stop))
+        else:
+            blocks.append((load_le16(p), values, stop, stop))
+        o += 4 + load_le16(p + 2)
+    return blocks, complete
+
+
+cdef inline object _measured(int64_t v):
+    """Section 7's 'not computed', 'rejected' and 'not present' values read as None."""
+    return None if v == 29999 or v == 29998 or v == 19999 else v
+
+
+cdef inline object _axis(int64_t v):
+    """An axis: the section 7 sentinels and 999 (undefined) read as None."""
+    return None if v == 999 else _measured(v)
+
+
+def global_measurement_values(const uint8_t[::1] data, Py_ssize_t b, Py_ssize_t end):
+    """Section 7 from its body ``b`` (the caller checked its 6-byte head):
+    intervals, beats, pacemaker spikes and the version 2 extension, each part
+    only when all its bytes are present; sentinel values read as None.
+
+    Returns ``(rr, pp, nbeats, beats, spikes, qrs_types, rates, stop)``:
+    ``beats`` the 8-tuples of the beats present (fewer than the ``nbeats``
+    declared when the section is cut), ``spikes`` 2-tuples (time, amplitude)
+    or 6-tuples (with type, source, trigger index, pulse width), ``qrs_types``
+    a tuple or None, ``rates`` ``(ventricular, atrial, QTc, QTc formula)`` or
+    None, and ``stop`` the offset after the last part read.
+    """
+    cdef Py_ssize_t nbeats, nspikes, usable, k, o, nqrs
+    cdef const uint8_t* p
+    _check_span(data.shape[0], b, end)
+    if b + 6 > end:
+        raise ValueError("section 7 head outside the section")
+    p = &data[0]
+    nbeats = p[b]
+    nspikes = p[b + 1]
+    rr = _measured(load_le16(p + b + 2))
+    pp = _measured(load_le16(p + b + 4))
+    o = b + 6
+    usable = min(nbeats, (end - o) // 16)
+    beats = []
+    for k in range(usable):
+        beats.append((_measured(load_le16(p + o)), _measured(load_le16(p + o + 2)),
+                      _measured(load_le16(p + o + 4)), _measured(load_le16(p + o + 6)),
+                      _measured(load_le16(p + o + 8)), _axis(<int16_t>load_le16(p + o + 10)),
+                      _axis(<int16_t>load_le16(p + o + 12)),
+                      _axis(<int16_t>load_le16(p + o + 14))))
+        o += 16
+    spikes = []
+    if o + 4 * nspikes <= end:
+        for k in range(nspikes):
+            spikes.append((load_le16(p + o + 4 * k), <int16_t>load_le16(p + o + 4 * k + 2)))
+        o += 4 * nspikes
+        if o + 6 * nspikes <= end:
+            for k in range(nspikes):
+                spikes[k] += (p[o + 6 * k], p[o + 6 * k + 1], load_le16(p + o + 6 * k + 2),
+                              load_le16(p + o + 6 * k + 4))
+            o += 6 * nspikes
+    qrs_types = rates = None
+    if o + 2 <= end:
+        nqrs = load_le16(p + o)
+        if o + 2 + nqrs <= end:
+            qrs_types = tuple([p[o + 2 + k] for k in range(nqrs)])
+            o += 2 + nqrs
+            if o + 7 <= end:
+                rates = (_measured(load_le16(p + o)), _measured(load_le16(p + o + 2)),
+                         _measured(load_le16(p + o + 4)), p[o + 6])
+                o += 7
+    return rr, pp, nbeats, beats, spikes, qrs_types, rates, o
+
+
 # ---------------------------------------------------------------- bimodal
 
 def bimodal_expand(const int32_t[:, ::1] stored, const int64_t[::1] produced,

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from . import formats as _registry
 from .formats import multi_file_formats, single_file_formats
-from .formats._base import MultiFileFormat, Probe, SingleFileFormat
+from .formats._base import Format, MultiFileFormat, Probe, SingleFileFormat
 
 __all__ = ["detect", "probe_of", "skip_reason", "anchor_format", "tried_formats", "single_file_formats",
            "multi_file_formats"]
@@ -31,6 +31,21 @@ def probe_of(item: _Sniffable) -> Probe:
     return Probe(item.name, item.size, item.head)
 
 
+_claimants_of: tuple[tuple[Format, ...], tuple[SingleFileFormat, ...]] = ((), ())
+
+
+def _claimants() -> tuple[SingleFileFormat, ...]:
+    """:func:`single_file_formats`, listed again only when the registry changes (each
+    upload's detection would otherwise sort the registry by type again)."""
+    global _claimants_of
+    registry, claimants = _claimants_of
+    if registry is not _registry.FORMATS:
+        registry = _registry.FORMATS
+        claimants = single_file_formats()
+        _claimants_of = (registry, claimants)
+    return claimants
+
+
 def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
     """The single-file format that claims the file, or None.
 
@@ -38,7 +53,7 @@ def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
     and one broken sniffer must not stop detection of the others.
     """
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for fmt in single_file_formats():
+    for fmt in _claimants():
         try:
             if fmt.sniff(probe):
                 return fmt

@@ -332,8 +332,12 @@ def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
     return path, fmt
 
 
+_DEFAULT_LIMITS = Limits()
+"""Shared by every upload read with the defaults (frozen: validated once, not per read)."""
+
+
 def _check_limits(limits: Limits | None) -> Limits:
-    limits = Limits() if limits is None else limits
+    limits = _DEFAULT_LIMITS if limits is None else limits
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be an ecgingest.Limits, not {type(limits).__name__}")
     return limits

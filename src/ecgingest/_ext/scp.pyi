@@ -69,6 +69,21 @@ def data_header(
 def qrs_zones(
     data: _Bytes, o: int, nqrs: int, protected: bool
 ) -> tuple[_I64, _I64, _I64, _I64, _I64, _I64]: ...
+def lead_table(
+    data: _Bytes, o: int, nleads: int
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]: ...
+def tag_spans(data: _Bytes, o: int, end: int) -> tuple[list[tuple[int, int, int]], int]: ...
+def statement_spans(
+    data: _Bytes, o: int, end: int, count: int
+) -> tuple[list[tuple[int, int, int]], int]: ...
+def lead_measurement_blocks(
+    data: _Bytes, o: int, end: int, nleads: int
+) -> tuple[list[tuple[int, tuple[int, ...], int, int]], bool]: ...
+def global_measurement_values(
+    data: _Bytes, b: int, end: int
+) -> tuple[int | None, int | None, int, list[tuple[int | None, ...]],
+           list[tuple[int, ...]], tuple[int, ...] | None,
+           tuple[int | None, int | None, int | None, int] | None, int]: ...
 def bimodal_expand(
     stored: _I32,
     produced: _I64,

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ..._ext import scp as _k
 from ...errors import TruncatedError
 from ...record import Metadata
 from .._base import DecodeContext
@@ -53,19 +54,13 @@ def parse_section1(data: bytes, sec: Section, ctx: DecodeContext) -> PatientData
 
 
 def _walk_tags(data: bytes, sec: Section, ctx: DecodeContext) -> list[tuple[int, bytes]]:
-    tags = []
-    o, end = sec.body, sec.end
-    while o + 3 <= end:
-        tag, length = data[o], u16(data, o + 1)
-        if tag == 255:
-            break
-        if o + 3 + length > end:
-            ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
-                          "the remaining tags are ignored", cls=TruncatedError, offset=o,
-                          field=f"section 1 tag {tag}")
-            break
-        tags.append((tag, data[o + 3:o + 3 + length]))
-        o += 3 + length
+    spans, cut = _k.tag_spans(data, sec.body, sec.end)
+    tags = [(tag, data[a:z]) for tag, a, z in spans]
+    if cut >= 0:
+        tag, length = data[cut], u16(data, cut + 1)
+        ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
+                      "the remaining tags are ignored", cls=TruncatedError, offset=cut,
+                      field=f"section 1 tag {tag}")
     return tags
 
 

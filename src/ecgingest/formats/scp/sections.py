@@ -52,9 +52,6 @@ def lead_name(lead_id: int) -> str:
 
 # ---------------------------------------------------------------- section 3
 
-_LEAD_ROW = struct.Struct("<IIB")  # first sample, last sample, lead id
-
-
 class Leads(NamedTuple):
     ids: tuple[int, ...]
     starts: tuple[int, ...]
@@ -72,18 +69,13 @@ def parse_section3(data: bytes, sec: Section, ctx: DecodeContext) -> Leads:
     nleads, flags = data[sec.body], data[sec.body + 1]
     o = sec.body + 2
     need(ctx, data, o, 9 * nleads, sec.end, "section 3 lead table")
-    ids, starts, ends, labels, lengths = [], [], [], [], []
-    for k, (start, end, lead_id) in enumerate(_LEAD_ROW.iter_unpack(data[o:o + 9 * nleads])):
-        if end < start:
-            ctx.fail(HeaderError, f"lead {k + 1} ends at sample {end}, before its start "
-                     f"sample {start}", offset=o + 9 * k, field="section 3 sample range")
-        ids.append(lead_id)
-        starts.append(start)
-        ends.append(end)
-        labels.append(lead_name(lead_id))
-        lengths.append(end - start + 1)
-    return Leads(tuple(ids), tuple(starts), tuple(ends), bool(flags & 1), bool(flags & 4),
-                 flags, labels, lengths)
+    ids, starts, ends, reversed_at = _k.lead_table(data, o, nleads)
+    if reversed_at >= 0:
+        k = reversed_at
+        ctx.fail(HeaderError, f"lead {k + 1} ends at sample {ends[k]}, before its start "
+                 f"sample {starts[k]}", offset=o + 9 * k, field="section 3 sample range")
+    return Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags,
+                 [lead_name(i) for i in ids], [e - s + 1 for s, e in zip(starts, ends)])
 
 
 # ---------------------------------------------------------------- section 4
@@ -172,18 +164,10 @@ def parse_data_header(data: bytes, sec: Section, nleads: int, ctx: DecodeContext
 
 # ---------------------------------------------------------------- section 7
 
-_NOT_MEASURED = (29999, 29998, 19999)  # 'not computed', 'rejected', 'not present'
-_BEAT = struct.Struct("<5H3h")
-_BEAT_KEYS = ("p_onset_ms", "p_offset_ms", "qrs_onset_ms", "qrs_offset_ms", "t_offset_ms")
-_AXIS_KEYS = ("p_axis_deg", "qrs_axis_deg", "t_axis_deg")
-
-
-def _measured(v: int) -> int | None:
-    return None if v in _NOT_MEASURED else v
-
-
-def _axis(v: int) -> int | None:
-    return None if v in _NOT_MEASURED or v == 999 else v
+_BEAT_KEYS = ("p_onset_ms", "p_offset_ms", "qrs_onset_ms", "qrs_offset_ms", "t_offset_ms",
+              "p_axis_deg", "qrs_axis_deg", "t_axis_deg")
+_SPIKE_KEYS = ("time_ms", "amplitude_uv", "type", "source", "trigger_index", "pulse_width_us")
+_RATE_KEYS = ("ventricular_rate_bpm", "atrial_rate_bpm", "qtc_ms", "qtc_formula")
 
 
 def parse_section7(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
@@ -192,57 +176,20 @@ def parse_section7(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, A
     Sentinel values read as ``None``."""
     b, end = sec.body, sec.end
     need(ctx, data, b, 6, end, "section 7 header")
-    nbeats, nspikes = data[b], data[b + 1]
-    out: dict[str, Any] = {"average_rr_ms": _measured(u16(data, b + 2)),
-                           "average_pp_ms": _measured(u16(data, b + 4))}
-    o = b + 6
-    usable = min(nbeats, (end - o) // 16)
-    if usable < nbeats:
+    rr, pp, nbeats, beats, spikes, qrs_types, rates, o = _k.global_measurement_values(
+        data, b, end)
+    if len(beats) < nbeats:
         ctx.warn("section 7 ends inside its beat measurements; the rest ignored")
-    beats = []
-    for values in _BEAT.iter_unpack(data[o:o + 16 * usable]):
-        beat = {key: _measured(v) for key, v in zip(_BEAT_KEYS, values)}
-        beat.update((key, _axis(v)) for key, v in zip(_AXIS_KEYS, values[5:]))
-        beats.append(beat)
-    out["beats"] = beats
-    o += 16 * usable
-    o, out["pacemaker_spikes"] = _pacemaker_spikes(data, o, end, nspikes)
-    o = _version2_extension(data, o, end, out)
+    out: dict[str, Any] = {"average_rr_ms": rr, "average_pp_ms": pp,
+                           "beats": [dict(zip(_BEAT_KEYS, beat)) for beat in beats],
+                           "pacemaker_spikes": [dict(zip(_SPIKE_KEYS, s)) for s in spikes]}
+    if qrs_types is not None:
+        out["qrs_types"] = qrs_types
+    if rates is not None:
+        out.update(zip(_RATE_KEYS, rates))
     if o < end:
         out["remaining_bytes"] = data[o:end]
     return out
-
-
-def _pacemaker_spikes(data: bytes, o: int, end: int, nspikes: int
-                      ) -> tuple[int, list[dict[str, int]]]:
-    spikes: list[dict[str, int]] = []
-    if o + 4 * nspikes > end:
-        return o, spikes
-    for time_ms, amplitude in struct.iter_unpack("<Hh", data[o:o + 4 * nspikes]):
-        spikes.append({"time_ms": time_ms, "amplitude_uv": amplitude})
-    o += 4 * nspikes
-    if o + 6 * nspikes <= end:
-        for spike, (kind, source, trigger, width) in zip(
-                spikes, struct.iter_unpack("<BBHH", data[o:o + 6 * nspikes])):
-            spike.update(type=kind, source=source, trigger_index=trigger, pulse_width_us=width)
-        o += 6 * nspikes
-    return o, spikes
-
-
-def _version2_extension(data: bytes, o: int, end: int, out: dict[str, Any]) -> int:
-    """QRS types, then rates and QTc."""
-    if o + 2 <= end:
-        nqrs = u16(data, o)
-        if o + 2 + nqrs <= end:
-            out["qrs_types"] = tuple(data[o + 2:o + 2 + nqrs])
-            o += 2 + nqrs
-            if o + 7 <= end:
-                ventricular, atrial, qtc, formula = struct.unpack_from("<HHHB", data, o)
-                out.update(ventricular_rate_bpm=_measured(ventricular),
-                           atrial_rate_bpm=_measured(atrial), qtc_ms=_measured(qtc),
-                           qtc_formula=formula)
-                o += 7
-    return o
 
 
 # ---------------------------------------------------------------- sections 8, 11
@@ -270,20 +217,12 @@ def parse_statements(data: bytes, sec: Section, ctx: DecodeContext, texts: Texts
     number, length and bytes per statement; a universal statement starts with
     its type: coded, text, or both (NUL separated)."""
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
-    items = []
-    o, end = sec.body + 9, sec.end
-    for _ in range(count):
-        if o + 3 > end:
-            break
-        seq, length = data[o], u16(data, o + 1)
-        if o + 3 + length > end:
-            ctx.warn(f"section {sec.id} statement {seq} runs past the section; the rest is "
-                     "ignored")
-            break
-        value = data[o + 3:o + 3 + length]
-        items.append(_universal_statement(seq, value, texts) if universal and length else
-                     {"sequence": seq, "text": texts(value)})
-        o += 3 + length
+    spans, overrun = _k.statement_spans(data, sec.body + 9, sec.end, count)
+    items = [_universal_statement(seq, data[a:z], texts) if universal and z > a else
+             {"sequence": seq, "text": texts(data[a:z])} for seq, a, z in spans]
+    if overrun >= 0:
+        ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
+                 "ignored")
     head["statements"] = items
     return head
 
@@ -315,9 +254,7 @@ LEAD_MEASUREMENTS = (
     "st_amplitude_j20", "st_amplitude_j60", "st_amplitude_j80", "st_amplitude_rr16",
     "st_amplitude_rr8",
 )
-_MEASUREMENT_BYTES = 2 * len(LEAD_MEASUREMENTS)
-_LEAD_BLOCK = struct.Struct(f"<{len(LEAD_MEASUREMENTS)}h")
-_LEAD_HEAD = struct.Struct("<HH")  # lead id, block length
+_LEAD_KEYS = ("lead_id", "lead", *LEAD_MEASUREMENTS)
 
 
 def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
@@ -326,23 +263,14 @@ def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, 
     ``manufacturer_bytes``."""
     b, end = sec.body, sec.end
     need(ctx, data, b, 4, end, "section 10 header")
-    nleads, manufacturer = _LEAD_HEAD.unpack_from(data, b)
+    nleads, manufacturer = u16(data, b), u16(data, b + 2)
+    blocks, complete = _k.lead_measurement_blocks(data, b + 4, end, nleads)
+    if not complete:
+        ctx.warn("section 10 ends before all its leads; the rest is ignored")
     leads = []
-    o = b + 4
-    for _ in range(nleads):
-        if o + 4 > end:
-            ctx.warn("section 10 ends before all its leads; the rest is ignored")
-            break
-        lead_id, length = _LEAD_HEAD.unpack_from(data, o)
-        stop = min(o + 4 + length, end)
-        entry: dict[str, Any] = {"lead_id": lead_id, "lead": lead_name(lead_id)}
-        if stop >= o + 4 + _MEASUREMENT_BYTES:
-            entry.update(zip(LEAD_MEASUREMENTS, _LEAD_BLOCK.unpack_from(data, o + 4)))
-            if stop > o + 4 + _MEASUREMENT_BYTES:
-                entry["manufacturer_bytes"] = data[o + 4 + _MEASUREMENT_BYTES:stop]
-        else:  # a short block: its first values
-            count = (stop - (o + 4)) // 2
-            entry.update(zip(LEAD_MEASUREMENTS, struct.unpack_from(f"<{count}h", data, o + 4)))
+    for lead_id, values, extra, stop in blocks:
+        entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (lead_id, lead_name(lead_id), *values)))
+        if stop > extra:
+            entry["manufacturer_bytes"] = data[extra:stop]
         leads.append(entry)
-        o += 4 + length
     return {"manufacturer_specific": manufacturer, "leads": leads}
