@@ -62,7 +62,7 @@ _pool_bytes = 0
 _pool_limit = 0
 _live_bytes = 0  # capacity of the blocks in arrays handed out and not yet given back
 _live_peak = 0  # the most ever live at once: live + pooled never has to exceed it
-_returned: deque[tuple[int, np.ndarray, float]] = deque()  # given back, not yet filed
+_returned: deque[tuple[int, np.ndarray | None, float]] = deque()  # given back, not yet filed (None: a block too large to keep)
 _poison: bytes | None = None
 
 
