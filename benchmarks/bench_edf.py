@@ -253,6 +253,7 @@ def threaded(fn: Callable[[Path], object], paths: list[Path], repeats: int,
                 gc.collect()
                 rounds.round("fresh", [functools.partial(fn, p) for p in paths], fresh=True)
             rounds.reference_round()
+            rounds.control_round()
     return rounds
 
 
@@ -348,6 +349,7 @@ def bench_file(path: Path, repeats: int) -> None:
     rounds = threaded(ecg_physical, [path, twin], repeats, fresh=True)
     report("ecgingest physical", rounds,
            f"; on threads started for each round {rounds.speed_up('fresh'):.2f}x")
+    report("ecgingest digital", threaded(ecg_digital, [path, twin], repeats))
     with array_pool_off():  # once around both threads: toggling it in each would race
         report("ecgingest physical, array pool off",
                threaded(ecg_physical, [path, twin], repeats))

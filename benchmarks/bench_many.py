@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from _threads import ThreadRounds
+
 import ecgingest
 from ecgingest.many import uploads_below
 
@@ -115,6 +117,20 @@ def _table(title: str, sources: list, client, workers: int) -> dict[str, float]:
     return {mode: seconds for mode, (seconds, _, _) in rows.items()}
 
 
+def _against_controls(times: dict[str, float]) -> None:
+    """The two-thread speed-up of the one-hour records beside what two threads gave the
+    numpy and memory-copy controls (``_threads``) right after, in the same process."""
+    gain = times["sequential"] / times["threads (2)"]
+    with ThreadRounds() as rounds:
+        for _ in range(5):
+            rounds.control_round()
+    numpy_gain = rounds.speed_up("numpy control")
+    print(f"two threads on one-hour records {gain:.2f}x, {gain / numpy_gain:.2f} of the numpy "
+          f"control's {numpy_gain:.2f}x (fresh outputs "
+          f"{rounds.speed_up('numpy control, fresh outputs'):.2f}x); memory copy "
+          f"{rounds.speed_up('memory copy'):.2f}x, measured right after")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -146,8 +162,10 @@ def main() -> None:
             threads_s = times[f"threads ({args.workers})"]
             print(f"dask overhead per upload vs threads: "
                   f"{(dask_s - threads_s) / small * 1e3:.2f} ms")
-        _table(f"{hours} one-hour records in a directory tree, 12 leads @ 500 Hz (format 212)",
-               list(uploads_below(hour_dir)), client, args.workers)
+        hour_times = _table(f"{hours} one-hour records in a directory tree, 12 leads @ 500 Hz "
+                            "(format 212)", list(uploads_below(hour_dir)), client, args.workers)
+        if args.workers == 2:
+            _against_controls(hour_times)
     if client is not None:
         client.close()
         cluster.close()

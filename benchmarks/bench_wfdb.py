@@ -168,8 +168,8 @@ def peak_ratio(fn, out_bytes: int) -> float:
     return peak / out_bytes
 
 
-def kernel_decoders(h1: Path, h2: Path, n: int) -> list:
-    """The 212 decode kernel alone on two records: no file mapping, allocation or
+def kernel_decoders(h1: Path, h2: Path, n: int, fmt: int = 212) -> list:
+    """The decode kernel alone on two records: no file mapping, allocation or
     record building, only the bytes-to-samples loop every read runs with the GIL
     released. One callable per record."""
     from ecgingest._ext.wfdb import decode_group
@@ -178,7 +178,7 @@ def kernel_decoders(h1: Path, h2: Path, n: int) -> list:
     outs = [[np.empty(n, dtype=np.int16) for _ in range(NSIG)] for _ in data]
 
     def decode(i: int) -> None:
-        status, _, _ = decode_group(data[i], 212, n * NSIG, [1] * NSIG, [0] * NSIG, outs[i],
+        status, _, _ = decode_group(data[i], fmt, n * NSIG, [1] * NSIG, [0] * NSIG, outs[i],
                                     [0] * NSIG)
         assert status == 0
 
@@ -241,35 +241,41 @@ def main() -> None:
                     print(f"peak memory / output ({label}, fmt {fmt}): ecgingest digital "
                           f"{mem_d:.2f}x, ecgingest digital+physical {mem_p:.2f}x, "
                           f"wfdb digital {mem_w:.2f}x")
-            # threads: two different records, sequential vs concurrent
-            h1 = folder / f"r212_{seconds}.hea"
-            h2 = write_record(folder, f"t212_{seconds}", 212, frames)
-
-            reads = [functools.partial(ecg_digital, h) for h in (h1, h2)]
-            kernels = kernel_decoders(h1, h2, n)
-            # pool off and pool on in separate rounds: turning the pool off empties it
-            with ThreadRounds() as rounds:
-                with array_pool_off():
-                    for _ in range(2 * repeat):
-                        gc.collect()
-                        rounds.round("pool off", reads)
-                for _ in range(2 * repeat):
-                    gc.collect()
-                    rounds.round("read", reads)
-                    gc.collect()
-                    rounds.round("fresh", reads, fresh=True)
-                    rounds.round("kernel", kernels)
-                    rounds.reference_round()
-            print(f"threads ({label}, fmt 212 digital): sequential "
-                  f"{rounds.seq['read'] * 1e3:.1f} ms, two threads "
-                  f"{rounds.con['read'] * 1e3:.1f} ms, {rounds.summary('read')} "
-                  f"(on threads started for each round: {rounds.speed_up('fresh'):.2f}x; "
-                  f"array pool off: {rounds.speed_up('pool off'):.2f}x; "
-                  f"cores: {os.cpu_count()})")
-            print(f"threads ({label}, fmt 212 decode kernel alone: bytes in memory, outputs "
-                  f"allocated once): sequential {rounds.seq['kernel'] * 1e3:.1f} ms, two "
-                  f"threads {rounds.con['kernel'] * 1e3:.1f} ms, "
-                  f"{rounds.summary('kernel')}")
+            # threads: two different records, sequential vs concurrent, beside the
+            # numpy and memory-copy controls measured in the same rounds
+            for fmt in (212, 16):
+                h1 = folder / f"r{fmt}_{seconds}.hea"
+                h2 = write_record(folder, f"t{fmt}_{seconds}", fmt, frames)
+                for kind, read in (("digital", ecg_digital), ("physical", ecg_physical)):
+                    reads = [functools.partial(read, h) for h in (h1, h2)]
+                    kernels = kernel_decoders(h1, h2, n, fmt)
+                    # pool off and pool on in separate rounds: turning the pool off
+                    # empties it
+                    with ThreadRounds() as rounds:
+                        with array_pool_off():
+                            for _ in range(repeat):
+                                gc.collect()
+                                rounds.round("pool off", reads)
+                        for _ in range(2 * repeat):
+                            gc.collect()
+                            rounds.round("read", reads)
+                            gc.collect()
+                            rounds.round("fresh", reads, fresh=True)
+                            rounds.round("kernel", kernels)
+                            rounds.reference_round()
+                            rounds.control_round()
+                    print(f"threads ({label}, fmt {fmt} {kind}): sequential "
+                          f"{rounds.seq['read'] * 1e3:.1f} ms, two threads "
+                          f"{rounds.con['read'] * 1e3:.1f} ms, {rounds.summary('read')} "
+                          f"(on threads started for each round: "
+                          f"{rounds.speed_up('fresh'):.2f}x; array pool off: "
+                          f"{rounds.speed_up('pool off'):.2f}x; cores: {os.cpu_count()})")
+                    if kind == "digital":
+                        print(f"threads ({label}, fmt {fmt} decode kernel alone: bytes in "
+                              f"memory, outputs allocated once): sequential "
+                              f"{rounds.seq['kernel'] * 1e3:.1f} ms, two threads "
+                              f"{rounds.con['kernel'] * 1e3:.1f} ms, "
+                              f"{rounds.speed_up('kernel'):.2f}x")
         header = folder / f"r212_{durations[0][1]}.hea"
         stem = str(header.with_suffix(""))
         loops = 200

@@ -289,3 +289,37 @@ def test_poisoned_arrays_hold_the_pattern_until_written(pool):
     assert bytes(small) == b"\xa5\x5a\xc3\xa5\x5a\xc3\xa5"
     assert set(bytes(carved)) <= {0xA5, 0x5A, 0xC3}
     assert large.view(np.uint8)[:6].tobytes() == b"\xa5\x5a\xc3\xa5\x5a\xc3"
+
+
+def test_two_reads_at_once_settle_on_pooled_memory(pool, monkeypatch):
+    """Two reads that overlap (each a digital block, then physical arrays, the record
+    dropped before the other read's arrays are made) stop allocating after a few
+    rounds: a miss must not throw away the blocks the other read is about to take."""
+    fresh = []
+    take = _memory._take
+
+    def counting_take(capacity: int):
+        found = take(capacity)
+        if found is None:
+            fresh.append(capacity)
+        return found
+
+    monkeypatch.setattr(_memory, "_take", counting_take)
+    per_lead = 1_500_000  # float64 items: 12 MB
+    digital = 3 * per_lead
+
+    # a warm-up read alone, as a service starts
+    record_a = aligned_empty(digital, np.float64)
+    kept = [aligned_empty(per_lead, np.float64) for _ in range(4)]
+    del record_a, kept
+    misses = []
+    for _ in range(6):
+        fresh.clear()
+        record_a = aligned_empty(digital, np.float64)
+        record_b = aligned_empty(digital, np.float64)
+        kept_a = [aligned_empty(per_lead, np.float64) for _ in range(4)]
+        del record_a  # read A is done; its caller keeps the physical arrays
+        kept_b = [aligned_empty(per_lead, np.float64) for _ in range(4)]
+        del record_b, kept_a, kept_b
+        misses.append(len(fresh))
+    assert misses[-3:] == [0, 0, 0], misses

@@ -280,8 +280,8 @@ def test_a_read_file_that_shrinks_after_open_gives_the_error_of_its_shorter_byte
 
 
 def test_a_mapped_file_that_shrinks_during_its_decode_gives_a_typed_error(tmp_path):
-    """Cut inside its last page, so no read can fault (a cut across whole pages of a
-    mapped file still ends the process: the remainder documented on the view)."""
+    """Cut inside its last page, where no read faults: the size check at the end of the
+    decode finds it (cuts across whole pages: tests/test_mapping_guard.py)."""
     original = (FIXTURES / "edf" / "SC4001EC-Hypnogram.bdf").read_bytes()
     assert len(original) % 4096 > 8
     path = tmp_path / "shrinking.bdf"

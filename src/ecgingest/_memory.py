@@ -12,6 +12,13 @@ when it comes back, so under memory pressure the kernel takes them instead of
 pushing anything out. Blocks unused for :data:`POOL_DECAY_S` are let go at the
 next pool operation.
 
+Peak memory is counted as the most pool-sized memory ever live at once (arrays
+handed out and not yet dropped): a miss lets pooled blocks go only as far as
+live + pooled + the new block would exceed that. Counting the live arrays
+matters as soon as two reads run at once: a rule that made every miss give up
+as many pooled bytes as it allocates threw away, on each round, the blocks the
+other read was about to take, and both reads went on faulting in fresh memory.
+
 This module owns the policy (cap, ``ECGINGEST_ARRAY_POOL``, decay, which block
 serves which request); ``ecgingest._ext.scale`` does the byte work (an array
 over a block whose owner gives it back, the ``madvise`` call).
@@ -53,18 +60,21 @@ _lock = threading.Lock()
 _pooled: list[tuple[int, np.ndarray, float]] = []  # (capacity, raw block, returned at), oldest first
 _pool_bytes = 0
 _pool_limit = 0
-_returned: deque[tuple[int, np.ndarray, float]] = deque()  # given back, not yet filed
+_live_bytes = 0  # capacity of the blocks in arrays handed out and not yet given back
+_live_peak = 0  # the most ever live at once: live + pooled never has to exceed it
+_returned: deque[tuple[int, np.ndarray | None, float]] = deque()  # given back, not yet filed (None: a block too large to keep)
 _poison: bytes | None = None
 
 
 def _file_returned() -> None:
     """File queued returns into the pool (the lock held), keeping the cap."""
-    global _pool_bytes
+    global _pool_bytes, _live_bytes
     if _returned:
         _release_stale()
     while _returned:
         capacity, raw, at = _returned.popleft()
-        if capacity > _pool_limit:
+        _live_bytes -= capacity
+        if capacity > _pool_limit or raw is None:
             continue
         _release_oldest(_pool_limit - capacity)
         _pooled.append((capacity, raw, at))
@@ -99,29 +109,40 @@ def _settle() -> None:
 def _give_back(capacity: int, raw: np.ndarray) -> None:
     """Called by a block's owner when the last view of its array is dropped."""
     if capacity > _pool_limit:
-        return
-    release_lazily(raw)
-    _returned.append((capacity, raw, monotonic()))
+        _returned.append((capacity, None, 0.0))  # only its live bytes are counted off
+    else:
+        release_lazily(raw)
+        _returned.append((capacity, raw, monotonic()))
     _settle()
 
 
 def _take(capacity: int) -> tuple[int, np.ndarray] | None:
     """A pooled block of ``capacity`` bytes or up to a quarter more, else None after
-    releasing at least ``capacity`` pooled bytes (oldest first)."""
-    global _pool_bytes
+    releasing pooled blocks (oldest first) until live + pooled + ``capacity`` is no
+    more than the most ever live at once. Where that would release anything, a
+    larger pooled block serves instead: its pages are warm, the part left unused
+    stays claimable by the system, and the block returns whole. Either way the block the caller gets
+    counts as live from now on (:func:`_give_back` counts it off)."""
+    global _pool_bytes, _live_bytes, _live_peak
     with _lock:
         _file_returned()
         _release_stale()
         best = -1
         for i, (cap, _, _) in enumerate(_pooled):
-            if capacity <= cap <= capacity + capacity // 4 and (best < 0 or cap < _pooled[best][0]):
+            if capacity <= cap and (best < 0 or cap < _pooled[best][0]):
                 best = i
+        if best >= 0 and _pooled[best][0] > capacity + capacity // 4 \
+                and _live_bytes + _pool_bytes + capacity <= _live_peak:
+            best = -1  # room to allocate: keep the larger block for a request of its size
         if best >= 0:
             cap, raw, _ = _pooled.pop(best)
             _pool_bytes -= cap
             found: tuple[int, np.ndarray] | None = (cap, raw)
+            _live_bytes += cap
         else:
-            _release_oldest(_pool_bytes - capacity)
+            _live_bytes += capacity
+            _live_peak = max(_live_peak, _live_bytes)
+            _release_oldest(_live_peak - _live_bytes)
             found = None
     _settle()
     return found
@@ -210,7 +231,12 @@ def aligned_empty(n: int, dtype: npt.DTypeLike, pooled: bool = False) -> np.ndar
     if found is None:
         # a pooled block smaller than ALIGN_FROM (an arena's) is not worth 2 MiB of
         # padding: it is used as it comes
-        raw = np.empty(capacity + (HUGE_PAGE if nbytes >= ALIGN_FROM else 0), dtype=np.uint8)
+        try:
+            raw = np.empty(capacity + (HUGE_PAGE if nbytes >= ALIGN_FROM else 0), dtype=np.uint8)
+        except BaseException:
+            _returned.append((capacity, None, 0.0))  # never became live
+            _settle()
+            raise
     else:
         capacity, raw = found
     offset = 0

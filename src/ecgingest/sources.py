@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Union
 
 import numpy as np
 
+from ._ext import mapping
 from ._memory import aligned_empty
 from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
 
@@ -234,15 +235,17 @@ class _FileEntry(Entry):
         """The file's bytes: read into memory, or memory-mapped from :data:`MAP_FROM` bytes.
 
         A mapping saves the copy (a large read takes 1.3 to 2 times as long when
-        the bytes are copied first), but a file that shrinks while it is mapped
-        kills the process (``SIGBUS``) at the next read of a vanished page. So
-        files below :data:`MAP_FROM` are always read, a file whose size changed
-        since it was listed is read, and a mapped file whose size changed by the
-        end of its decode gives :class:`~ecgingest.errors.SourceUnavailableError`
-        instead of a record. What remains: a file above :data:`MAP_FROM`
-        truncated by another process during its decode. Whatever a failing
-        decoder leaves behind, the mapping goes with the last view of it, and the
-        exception drops the locals of its finished frames.
+        the bytes are copied first), but a read of a page the file no longer
+        has raises ``SIGBUS``, which would kill the process. So every mapping is
+        guarded (:mod:`ecgingest._ext.mapping`: such a read gets zeros instead),
+        and a mapped file that lost bytes during its decode, or whose size
+        changed by its end, gives
+        :class:`~ecgingest.errors.SourceUnavailableError` instead of a record or
+        of whatever error the zeros led the decoder to. Files below
+        :data:`MAP_FROM` are read, as is a file whose size changed since it was
+        listed or that cannot be guarded. Whatever a failing decoder leaves
+        behind, the mapping goes with the last view of it, and the exception
+        drops the locals of its finished frames.
         """
         if self._data is not None or self.size == 0:
             with super().view() as data:
@@ -253,18 +256,26 @@ class _FileEntry(Entry):
             size = os.fstat(fh.fileno()).st_size
             self._budget.check_entry_size(self.path, size)
             mapped = _map(fh, size, prefault) if size >= MAP_FROM and size == self.size else None
+            guard = _guard(mapped)
+            if guard < 0 and mapped is not None:
+                _close_quietly(mapped)
+                mapped = None
             data = _read_all(fh, size) if mapped is None else memoryview(mapped)
             try:
                 yield data
-                if mapped is not None and os.fstat(fh.fileno()).st_size != size:
-                    raise SourceUnavailableError(
-                        f"the file changed size while it was read ({size} bytes, now "
-                        f"{os.fstat(fh.fileno()).st_size}); read it once it is complete",
-                        path=self.path)
             except BaseException as exc:
                 drop_frames(exc)
+                if mapped is not None:
+                    lost, guard = _unguard(guard), -1
+                    _check_unchanged(fh, size, lost, self.path, exc)
                 raise
+            else:
+                if mapped is not None:
+                    lost, guard = _unguard(guard), -1
+                    _check_unchanged(fh, size, lost, self.path)
             finally:
+                if mapped is not None and guard >= 0:
+                    _unguard(guard)  # each slot is given up once, before the unmapping
                 _release_quietly(data)
                 if mapped is not None:
                     _close_quietly(mapped)
@@ -366,6 +377,33 @@ def _map(fh: io.BufferedReader, size: int, prefault: bool) -> mmap.mmap | None:
         return mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)  # Windows
     except (OSError, ValueError):  # not mappable (a special file system): read instead
         return None
+
+
+def _guard(mapped: mmap.mmap | None) -> int:
+    """The guard slot of a mapping (-1: none to guard, or it cannot be guarded; a
+    system without ``SIGBUS`` needs no guard and gets 0)."""
+    if mapped is None:
+        return -1
+    if not mapping.GUARDED:
+        return 0
+    return mapping.guard(mapped)
+
+
+def _unguard(slot: int) -> bool:
+    """Stop guarding a mapping: True when a read found part of the file gone."""
+    return mapping.unguard(slot) if mapping.GUARDED else False
+
+
+def _check_unchanged(fh: io.BufferedReader, size: int, lost_bytes: bool, path: str,
+                     cause: BaseException | None = None) -> None:
+    """:class:`SourceUnavailableError` when a mapped file lost bytes during its decode
+    (a read found a page gone) or its size changed by the end of it."""
+    now = os.fstat(fh.fileno()).st_size
+    if not lost_bytes and now == size:
+        return
+    raise SourceUnavailableError(
+        f"the file changed size while it was read ({size} bytes, now {now}); read it once "
+        "it is complete", path=path) from cause
 
 
 def _read_all(fh: io.BufferedReader, size: int) -> memoryview:
