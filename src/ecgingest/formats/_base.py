@@ -26,7 +26,7 @@ import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, TypeVar
 
 import numpy as np
 
@@ -72,19 +72,26 @@ PROBE_BYTES = 64 * 1024
 """Bytes of a file that content detection may look at (never more)."""
 
 
+_T = TypeVar("_T")
+
+
 class Probe:
     """What a sniffer sees of a file: its base name, its size and a bounded prefix.
 
     ``head(n)`` reads lazily and at most :data:`PROBE_BYTES`, so a sniffer that
-    decides on 4 bytes costs 4 bytes, whatever the file holds.
+    decides on 4 bytes costs 4 bytes, whatever the file holds. The longest
+    prefix read so far is kept: every sniffer of one detection shares it.
     """
 
-    __slots__ = ("name", "size", "_read_head")
+    __slots__ = ("name", "size", "_read_head", "_head", "_asked", "_memo")
 
     def __init__(self, name: str, size: int, read_head: Callable[[int], bytes]) -> None:
         self.name = name
         self.size = size
         self._read_head = read_head
+        self._head = b""
+        self._asked = 0
+        self._memo: dict[object, Any] | None = None
 
     @classmethod
     def of_bytes(cls, data: bytes | bytearray | memoryview, name: str = "upload") -> Probe:
@@ -93,7 +100,19 @@ class Probe:
 
     def head(self, n: int = PROBE_BYTES) -> bytes:
         """The first ``min(n, PROBE_BYTES)`` bytes (fewer when the file is shorter)."""
-        return self._read_head(min(n, PROBE_BYTES))
+        n = min(n, PROBE_BYTES)
+        if n > self._asked:
+            self._head, self._asked = self._read_head(n), n
+        return self._head if n >= len(self._head) else self._head[:n]
+
+    def memo(self, compute: Callable[[Probe], _T]) -> _T:
+        """``compute(self)``, worked out once per probe: sniffers that derive the same
+        fact from the prefix (the XML formats' root element) share one pass."""
+        if self._memo is None:
+            self._memo = {}
+        if compute not in self._memo:
+            self._memo[compute] = compute(self)
+        return self._memo[compute]  # type: ignore[no-any-return]
 
 
 class PoolFile(Protocol):

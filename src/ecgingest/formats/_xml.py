@@ -208,7 +208,7 @@ class XmlFormat(SingleFileFormat):
     """Namespace URIs the root may be in (``None``: no namespace)."""
 
     def sniff(self, probe: Probe) -> bool:
-        found = root_element(probe)
+        found = probe.memo(root_element)
         return found is not None and found[0] == self.root and found[1] in self.namespaces
 
 
