@@ -29,6 +29,7 @@ import ecgingest
 import ecgingest.demo
 from conftest import corpus_dir, requires_corpus
 from ecgingest.errors import (
+    ChecksumError,
     CorruptDataError,
     EcgIngestError,
     EcgWarning,
@@ -217,6 +218,25 @@ def test_lazy_records_of_bytes_streams_and_archives_outlive_the_upload(how):
         assert_same_record(got, want)
 
 
+def test_lazy_wfdb_records_of_an_archive_read_their_files_again_when_deferred():
+    """Signal files beyond what an iteration holds are read from the archive again;
+    two headers sharing one signal file both decode from it."""
+    n, leads = 400_000, 2  # 1.6 MB: more than a bounded walk keeps of an unclaimed file
+    samples = np.random.default_rng(2).integers(-900, 900, size=(n, leads), dtype=np.int16)
+    header = f"{{}} {leads} 250 {n}\n" + "".join(
+        f"big.dat 16 200/mV 16 0 0 0 0 s{i}\n" for i in range(leads))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("r/big.dat", samples.tobytes())
+        zf.writestr("r/big.hea", header.format("big"))
+        zf.writestr("r/same.hea", header.format("same"))
+    with ecgingest.iter_records(io.BytesIO(buf.getvalue()), lazy=True) as stream:
+        lazy = list(stream)
+    assert [r.name for r in lazy] == ["big", "same"] and not any(_decoded(r) for r in lazy)
+    for record in lazy:
+        np.testing.assert_array_equal(record.to_numpy(physical=False), samples.T)
+
+
 def test_a_format_without_a_header_only_read_decodes_at_once():
     path = next((FIXTURES / "kardia").glob("*.json"))
     [lazy] = _quiet_read(path, lazy=True)
@@ -300,6 +320,20 @@ def test_a_damaged_sample_section_behind_a_good_header_raises_at_access():
     assert again.value is first.value
     assert type(first.value) is type(result.errors[0].error)
     assert str(first.value) == str(result.errors[0].error)
+
+
+def test_a_strict_lazy_read_raises_what_only_the_samples_show_at_access(tmp_path):
+    header = _copy_demo_wfdb(tmp_path)
+    dat = tmp_path / "100_3chan.dat"
+    data = bytearray(dat.read_bytes())
+    data[30] ^= 0x55  # the samples no longer match the header's checksums
+    dat.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError) as eager:
+        ecgingest.read(header, strict=True)
+    [record] = ecgingest.read(header, strict=True, lazy=True)
+    with pytest.raises(ChecksumError) as lazy:
+        record.to_numpy()
+    assert str(lazy.value) == str(eager.value)
 
 
 def test_a_bad_window_is_refused_by_the_lazy_read_itself():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +150,9 @@ class _Walk:
         self.entry_index: dict[str, int] = {}
         self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
         self.arena = Arena()  # samples of small multi-file records: they live with the records
+        # what lazy records keep of an entry, shared by the records using it (a WFDB
+        # signal file of two headers is kept once) and let go with the last of them
+        self.kept: weakref.WeakValueDictionary[str, _Kept] = weakref.WeakValueDictionary()
 
     def context(self, format: str, *, name: str = "upload", path: str | None = None
                 ) -> DecodeContext:
@@ -208,10 +213,16 @@ class _Walk:
             self.events.append(_Event("single", self.index, _deliver(record, (item.path,))))
         item.release()
 
+    def keep(self, entry: Entry) -> _Kept:
+        kept = self.kept.get(entry.path)
+        if kept is None:
+            kept = self.kept[entry.path] = _Kept.of(entry)
+        return kept
+
     def lazy_single(self, item: Entry, fmt: SingleFileFormat, ctx: DecodeContext) -> Record:
         """A lazy record of a single-file entry: its header read now, its samples when
         first used (from the file again, or from the bytes kept)."""
-        kept = _Kept.of(item)  # the file's identity before its header is read, or the bytes
+        kept = self.keep(item)  # the file's identity before its header is read, or the bytes
         with item.view(prefault=False) as data:  # only the header's pages are touched
             info = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
         name, path = item.name, item.path
@@ -232,7 +243,7 @@ class _Walk:
         """A lazy record of a multi-file outcome read from headers (or its error)."""
         assert isinstance(outcome.record, RecordInfo)
         info = outcome.record
-        kept = {name: _Kept.of(pool[name]) for name in outcome.files}
+        kept = {name: self.keep(pool[name]) for name in outcome.files}
         anchor, anchor_path = outcome.anchor, _join(directory, outcome.anchor)
         strict, limits, budget, request = self.strict, self.limits, self.budget, self.request
 
@@ -355,7 +366,7 @@ class _Kept:
     archive member) keeps its bytes: the upload they came from may be gone by then.
     """
 
-    __slots__ = ("entry", "stamp")
+    __slots__ = ("entry", "stamp", "__weakref__")
 
     def __init__(self, entry: Entry, stamp: tuple[int, int, int, int] | None) -> None:
         self.entry = entry
@@ -401,6 +412,16 @@ class _Kept:
         return self.entry
 
 
+def _decode_dropping(decode: Callable[[], Record]) -> Record:
+    """``decode()``; an error it raises lets go of the decoder's locals (a lazy record
+    keeps its error, and must not keep the bytes with it)."""
+    try:
+        return decode()
+    except BaseException as exc:
+        drop_frames(exc)
+        raise
+
+
 def _lazy(info: RecordInfo, request: ReadRequest | None,
           decode: Callable[[], Record]) -> Record:
     """A lazy record of the header facts ``info`` with the part ``request`` asks for.
@@ -411,6 +432,7 @@ def _lazy(info: RecordInfo, request: ReadRequest | None,
 
     :raises WindowError: a channel or window that does not fit the record.
     """
+    decode = functools.partial(_decode_dropping, decode)
     if request is None:
         return LazyRecord.of(info, decode)
     labels = [s.label for s in info.signals]

@@ -769,13 +769,15 @@ class _Load:
     bytes) and is dropped once it ran, so the bytes go with it.
     """
 
-    __slots__ = ("_decode", "_lock", "_record", "_error", "_signals", "warnings", "where")
+    __slots__ = ("_decode", "_lock", "_record", "_error", "_trace", "_signals", "warnings",
+                 "where")
 
     def __init__(self, decode: Callable[[], Record], signals: int, warnings: list[str]) -> None:
         self._decode: Callable[[], Record] | None = decode
         self._lock = threading.Lock()
         self._record: Record | None = None
         self._error: EcgIngestError | None = None
+        self._trace: Any = None  # the error's traceback as first raised
         self._signals = signals  # how many the header listed (a decode must give as many)
         self.warnings = warnings
         """The lazy record's ``warnings`` list: completed in place by the decode."""
@@ -798,8 +800,8 @@ class _Load:
         new: list[str] = []
         with self._lock:
             if self._record is None:
-                if self._error is not None:
-                    raise self._error
+                if self._error is not None:  # raised again from its first traceback
+                    raise self._error.with_traceback(self._trace)
                 assert self._decode is not None
                 try:
                     record = self._decode()
@@ -810,7 +812,7 @@ class _Load:
                             f"{self._signals}", path=record.sources[0] if record.sources
                             else None, format=record.format)
                 except EcgIngestError as exc:
-                    self._error, self._decode = exc, None
+                    self._error, self._trace, self._decode = exc, exc.__traceback__, None
                     raise
                 self._decode = None  # the kept bytes (or path) go
                 new = [w for w in record.warnings if w not in self.warnings]
