@@ -443,9 +443,13 @@ def test_overrides_apply_to_a_lazy_record_and_survive_its_decode():
     header = ecgingest.demo.path() / "100_3chan.hea"
     [record] = ecgingest.read(header, lazy=True, overrides={"patient_id": "P-7"})
     assert not _decoded(record) and record.metadata.patient_id == "P-7"
+    renamed = record.replace(name="x", sources=("elsewhere",))
+    assert type(renamed) is LazyRecord and renamed.name == "x" and not _decoded(record)
     record.to_numpy()
-    assert record.metadata.patient_id == "P-7"
-    assert record.replace(name="x").name == "x"
+    assert record.metadata.patient_id == "P-7" and _decoded(renamed)  # one decode, shared
+    two = record.replace(signals=record.signals[:2])  # not a header fact: the decoded record
+    assert type(two) is Record and two.labels == ["I", "II"]
+    assert two.metadata.patient_id == "P-7"
 
 
 def test_pickle_and_copy_give_the_decoded_record():

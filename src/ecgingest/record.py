@@ -983,8 +983,9 @@ class LazyRecord(Record):
 
     def replace(self, **changes: Any) -> Record:
         """As :meth:`Record.replace`: still lazy when only header facts change (name,
-        metadata, sources, …), else the decoded record with the changes."""
-        if set(changes) <= _HEADER_FIELDS:
+        metadata, sources, start time, format), else the decoded record with the
+        changes."""
+        if set(changes) <= _HEADER_FIELDS - {"warnings"}:  # the decode completes the list
             header = {name: getattr(self, name) for name in _HEADER_FIELDS}
             header.update(changes)
             return LazyRecord(header, self.signals, self._load,
