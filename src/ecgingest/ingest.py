@@ -154,11 +154,13 @@ class _Walk:
         # signal file of two headers is kept once) and let go with the last of them
         self.kept: weakref.WeakValueDictionary[str, _Kept] = weakref.WeakValueDictionary()
 
-    def context(self, format: str, *, name: str = "upload", path: str | None = None
-                ) -> DecodeContext:
+    def context(self, format: str, *, name: str = "upload", path: str | None = None,
+                whole: bool = False) -> DecodeContext:
+        """A context for one file or pool (``whole``: for the header facts of whole
+        records, as a lazy read takes them, whatever part the read asks for)."""
         return DecodeContext(format, name=name, path=path, strict=self.strict,
                              limits=self.limits, budget=self.budget, arena=self.arena,
-                             request=self.request)
+                             request=None if whole else self.request)
 
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
@@ -202,7 +204,7 @@ class _Walk:
                 with item.view(prefault=fmt.prefault) as data:
                     record = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
             elif self.lazy and _reads_headers(fmt):
-                record = self.lazy_single(item, fmt, ctx)
+                record = self.lazy_single(item, fmt)
             else:
                 record = _decode_entry(fmt, item, ctx)
         except EcgIngestError as exc:
@@ -219,9 +221,10 @@ class _Walk:
             kept = self.kept[entry.path] = _Kept.of(entry)
         return kept
 
-    def lazy_single(self, item: Entry, fmt: SingleFileFormat, ctx: DecodeContext) -> Record:
+    def lazy_single(self, item: Entry, fmt: SingleFileFormat) -> Record:
         """A lazy record of a single-file entry: its header read now, its samples when
         first used (from the file again, or from the bytes kept)."""
+        ctx = self.context(fmt.name, name=item.name, path=item.path, whole=True)
         kept = self.keep(item)  # the file's identity before its header is read, or the bytes
         with item.view(prefault=False) as data:  # only the header's pages are touched
             info = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
@@ -288,6 +291,8 @@ class _Walk:
             pool = self.groups[directory]
             ctx = self.context(fmt.name, path=directory or None)
             lazy = self.lazy and _reads_headers(fmt)
+            if lazy:
+                ctx = self.context(fmt.name, path=directory or None, whole=True)
             read = fmt.inspect_group if self.header_only or lazy else fmt.read_group
             for outcome in read(pool, names, ctx):
                 paths = tuple(_join(directory, n) for n in outcome.files)
