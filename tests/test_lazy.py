@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import ecgingest
 import ecgingest.demo
@@ -38,6 +40,9 @@ from ecgingest.errors import (
 )
 from ecgingest.formats import multi_file_formats, single_file_formats
 from ecgingest.record import LazyRecord, LazySignal, Record
+from test_edf_properties import edf_files
+from test_edf_writer import write_edf
+from test_windows import _windows, wfdb_records
 
 CORPUS = corpus_dir()
 CORPUS_RECORDS = ([r for r in json.loads((CORPUS / "records.json").read_text())
@@ -191,6 +196,49 @@ def test_a_lazy_window_of_some_channels_is_the_eager_one(entry):
     total = round(duration * rate)
     if total > 3:
         _compare_lazy_to_eager(path, start=1, stop=total - 1, unit="samples")
+
+
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _random_part(draw: st.DrawFn, whole: Record) -> dict[str, object]:
+    n = len(whole.signals)
+    channels = draw(st.one_of(st.none(), st.lists(st.integers(-n, n - 1), min_size=1,
+                                                  max_size=n)))
+    unit = draw(st.sampled_from(["seconds", "samples"]))
+    rates = [s.sample_rate for s in whole.signals if s.sample_rate > 0]
+    if not rates or round(whole.duration * max(rates)) < 1:  # no sample: no window
+        return {"channels": channels}
+    start, stop = _windows(draw, whole, max(rates), unit)
+    return {"channels": channels, "start": start, "stop": stop, "unit": unit}
+
+
+@given(wfdb_records(), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_random_parts_of_random_wfdb_records_lazy_are_the_eager_ones(files, data):
+    upload = _zip_of(files)
+    try:
+        [whole] = _quiet_read(upload)
+    except EcgIngestError:
+        assume(False)  # refused whole: compared in the corpus tests
+    _compare_lazy_to_eager(upload, **_random_part(data.draw, whole))
+
+
+@given(edf_files(), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_random_parts_of_random_edf_files_lazy_are_the_eager_ones(spec, data):
+    raw = write_edf(spec)
+    try:
+        [whole] = _quiet_read(raw)
+    except EcgIngestError:
+        assume(False)
+    assume(whole.signals)
+    _compare_lazy_to_eager(raw, **_random_part(data.draw, whole))
 
 
 @pytest.mark.parametrize("source", [ecgingest.demo.path(), ecgingest.demo.archive()],
