@@ -18,8 +18,14 @@ exists; nothing is kept), then reads 10 s from the middle of each:
 - time: the median of alternating runs in one interpreter (target: ecgingest at
   least 3 x faster).
 
+A second table reads each whole record lazily (``ecgingest.read(path,
+lazy=True)``: headers only, no sample touched) against the eager read of its
+digital samples, with the same two memory figures (absolute: there is no window
+output to compare with) and the median of alternating runs.
+
 Run ``python benchmarks/bench_window.py`` (``--hours`` for a shorter record,
-``--repeat`` for more timing runs).
+``--repeat`` for more timing runs, ``--part windows`` or ``--part lazy`` for one
+table).
 """
 
 from __future__ import annotations
@@ -109,6 +115,10 @@ def hwm():
                 return int(line.split()[1]) * 1024
 
 def window(at, path, seconds=10):
+    if reader in ("eager-whole", "lazy-whole"):
+        import ecgingest
+        [rec] = ecgingest.read(path, lazy=reader == "lazy-whole")
+        return [] if reader == "lazy-whole" else [s.digital for s in rec.signals]
     if reader == "ecgingest":
         import ecgingest
         [rec] = ecgingest.read(path, start=at, stop=at + seconds)
@@ -173,10 +183,43 @@ def timings(path: Path, start: float, repeat: int, other: str) -> tuple[float, f
     return float(np.median(ours)), float(np.median(theirs))
 
 
+def whole_timings(path: Path, repeat: int) -> tuple[float, float]:
+    """Median seconds of a lazy read of the whole record and of an eager one
+    (its digital samples), alternating."""
+    import warnings
+
+    import ecgingest
+
+    warnings.simplefilter("ignore")  # the written headers carry no checksums
+    lazy, eager = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        [rec] = ecgingest.read(path, lazy=True)
+        lazy.append(time.perf_counter() - t)
+        del rec
+        t = time.perf_counter()
+        [rec] = ecgingest.read(path)
+        eager.append(time.perf_counter() - t)
+        del rec
+    return float(np.median(lazy)), float(np.median(eager))
+
+
+def lazy_table(files: dict[str, tuple[Path, str, Path]], repeat: int) -> None:
+    print(f"\n{'file':<10}{'read':<14}{'VmHWM rise':>12}{'traced peak':>13}{'time':>12}"
+          f"   (whole record, median of {repeat})")
+    for label, (path, _, small) in files.items():
+        times = dict(zip(("lazy-whole", "eager-whole"), whole_timings(path, repeat)))
+        for reader in ("lazy-whole", "eager-whole"):
+            grown, traced, _ = peak("digital", reader, small, path, 0.0)
+            print(f"{label:<10}{reader.split('-')[0]:<14}{grown / 1e6:>9.1f} MB"
+                  f"{traced / 1e6:>10.1f} MB{times[reader] * 1e3:>9.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--part", choices=("all", "windows", "lazy"), default="all")
     args = parser.parse_args()
     where = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory(dir=where) as tmp:
@@ -186,6 +229,9 @@ def main() -> None:
                  "EDF": (write_edf(directory, args.hours), "pyedflib",
                          write_edf(directory, 1 / 60, "small"))}
         start = args.hours * 1800.0  # the middle of the record
+        if args.part == "lazy":
+            lazy_table(files, max(args.repeat // 4, 3))
+            return
         print(f"{WINDOW_S} s window at {start:.0f} s of a {args.hours:g} h, 12-lead, {FS} Hz "
               f"record")
         print(f"{'file':<10}{'read':<10}{'reader':<11}{'output':>10}{'VmHWM rise':>12}"
@@ -203,6 +249,8 @@ def main() -> None:
             ours, theirs = timings(path, start, args.repeat, other)
             print(f"{label:<10}{ours * 1e3:>9.2f} ms{other:>11}{theirs * 1e3:>8.2f} ms"
                   f"{theirs / ours:>9.1f}x")
+        if args.part == "all":
+            lazy_table(files, max(args.repeat // 4, 3))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from .errors import (
     EcgIngestError,
     MissingFileError,
     SkippedEntriesError,
+    SourceUnavailableError,
     UnsupportedFormatError,
 )
 from .formats._base import (
@@ -30,7 +34,7 @@ from .formats._base import (
 )
 from .limits import ByteBudget, Limits
 from .overrides import Overrides
-from .record import Record, RecordInfo, emit_warnings
+from .record import LazyRecord, Record, RecordInfo, emit_warnings
 from .sources import Entry, Failed, Skipped, Source, Upload, drop_frames
 from .uploads import directory_pool, open_upload
 
@@ -131,10 +135,11 @@ class _Walk:
     """
 
     def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False,
-                 request: ReadRequest | None = None) -> None:
+                 request: ReadRequest | None = None, lazy: bool = False) -> None:
         self.strict = strict
         self.limits = limits
         self.header_only = header_only
+        self.lazy = lazy and not header_only
         self.request = None if header_only else request
         self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
         self.events: deque[_Event] = deque()
@@ -145,12 +150,17 @@ class _Walk:
         self.entry_index: dict[str, int] = {}
         self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
         self.arena = Arena()  # samples of small multi-file records: they live with the records
+        # what lazy records keep of an entry, shared by the records using it (a WFDB
+        # signal file of two headers is kept once) and let go with the last of them
+        self.kept: weakref.WeakValueDictionary[str, _Kept] = weakref.WeakValueDictionary()
 
-    def context(self, format: str, *, name: str = "upload", path: str | None = None
-                ) -> DecodeContext:
+    def context(self, format: str, *, name: str = "upload", path: str | None = None,
+                whole: bool = False) -> DecodeContext:
+        """A context for one file or pool (``whole``: for the header facts of whole
+        records, as a lazy read takes them, whatever part the read asks for)."""
         return DecodeContext(format, name=name, path=path, strict=self.strict,
                              limits=self.limits, budget=self.budget, arena=self.arena,
-                             request=self.request)
+                             request=None if whole else self.request)
 
     def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
         if self.strict:
@@ -188,18 +198,15 @@ class _Walk:
 
     def decode_single(self, item: Entry, fmt: SingleFileFormat) -> None:
         ctx = self.context(fmt.name, name=item.name, path=item.path)
-        read = fmt.inspect if self.header_only else fmt.decode
-        request = self.request
+        record: Record | RecordInfo
         try:
-            if request is not None and fmt.windows:  # only the byte ranges of the part
-                with ByteSource.open(item) as source:
-                    record = _guarded(fmt.name, item.path,
-                                      lambda: fmt.decode_part(source, ctx))
-            else:
+            if self.header_only:
                 with item.view(prefault=fmt.prefault) as data:
-                    record = _guarded(fmt.name, item.path, lambda: read(data, ctx))
-                if request is not None:  # decoded whole: cut to the part asked for
-                    record = _guarded(fmt.name, item.path, lambda: request.apply(record))
+                    record = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
+            elif self.lazy and _reads_headers(fmt):
+                record = self.lazy_single(item, fmt)
+            else:
+                record = _decode_entry(fmt, item, ctx)
         except EcgIngestError as exc:
             self.fail((item.path,), exc)
         except NotARecord as declined:
@@ -207,6 +214,64 @@ class _Walk:
         else:
             self.events.append(_Event("single", self.index, _deliver(record, (item.path,))))
         item.release()
+
+    def keep(self, entry: Entry) -> _Kept:
+        kept = self.kept.get(entry.path)
+        if kept is None:
+            kept = self.kept[entry.path] = _Kept.of(entry)
+        return kept
+
+    def lazy_single(self, item: Entry, fmt: SingleFileFormat) -> Record:
+        """A lazy record of a single-file entry: its header read now, its samples when
+        first used (from the file again, or from the bytes kept)."""
+        ctx = self.context(fmt.name, name=item.name, path=item.path, whole=True)
+        kept = self.keep(item)  # the file's identity before its header is read, or the bytes
+        with item.view(prefault=False) as data:  # only the header's pages are touched
+            info = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
+        name, path = item.name, item.path
+        strict, limits, budget, request = self.strict, self.limits, self.budget, self.request
+
+        def decode() -> Record:
+            entry = kept.check()
+            load_ctx = DecodeContext(fmt.name, name=name, path=path, strict=strict,
+                                     limits=limits, budget=budget, request=request)
+            record = _decode_entry(fmt, entry, load_ctx)
+            kept.check()  # unchanged while it was decoded too
+            return record if record.sources else record.replace(sources=(path,))
+
+        return _guarded(fmt.name, item.path, lambda: _lazy(info, request, decode))
+
+    def lazy_group(self, fmt: MultiFileFormat, pool: Mapping[str, Entry], directory: str,
+                   outcome: GroupOutcome) -> GroupOutcome:
+        """A lazy record of a multi-file outcome read from headers (or its error)."""
+        assert isinstance(outcome.record, RecordInfo)
+        info = outcome.record
+        kept = {name: self.keep(pool[name]) for name in outcome.files}
+        anchor, anchor_path = outcome.anchor, _join(directory, outcome.anchor)
+        strict, limits, budget, request = self.strict, self.limits, self.budget, self.request
+
+        def decode() -> Record:
+            files = {name: k.check() for name, k in kept.items()}
+            ctx = DecodeContext(fmt.name, path=directory or None, strict=strict,
+                                limits=limits, budget=budget, request=request)
+            found = next(iter(fmt.read_group(files, [anchor], ctx)), None)
+            if found is None or (found.error is None and found.record is None):
+                raise CorruptDataError("the record's files yielded no record when its "
+                                       "samples were read", format=fmt.name, path=anchor_path)
+            if found.error is None and request is not None and not fmt.windows:
+                found = _cut(found, request)
+            if found.error is not None:
+                raise found.error.with_context(path=anchor_path, format=fmt.name)
+            for k in kept.values():
+                k.check()
+            assert isinstance(found.record, Record)
+            return found.record
+
+        try:
+            record = _guarded(fmt.name, anchor_path, lambda: _lazy(info, request, decode))
+        except EcgIngestError as exc:
+            return GroupOutcome(outcome.anchor, None, exc, outcome.files)
+        return GroupOutcome(outcome.anchor, record, None, outcome.files)
 
     def finish(self) -> Iterator[_Event]:
         """Decode the multi-file records, directory by directory, then report the rest.
@@ -225,11 +290,16 @@ class _Walk:
         for (directory, fmt), names in by_group.items():
             pool = self.groups[directory]
             ctx = self.context(fmt.name, path=directory or None)
-            read = fmt.inspect_group if self.header_only else fmt.read_group
+            lazy = self.lazy and _reads_headers(fmt)
+            if lazy:
+                ctx = self.context(fmt.name, path=directory or None, whole=True)
+            read = fmt.inspect_group if self.header_only or lazy else fmt.read_group
             for outcome in read(pool, names, ctx):
                 paths = tuple(_join(directory, n) for n in outcome.files)
                 used.update(paths)
-                if outcome.error is None and self.request is not None and not fmt.windows:
+                if outcome.error is None and lazy:
+                    outcome = self.lazy_group(fmt, pool, directory, outcome)
+                elif outcome.error is None and self.request is not None and not fmt.windows:
                     outcome = _cut(outcome, self.request)
                 if outcome.error is not None:
                     self.fail(paths, outcome.error.with_context(
@@ -258,6 +328,132 @@ class _Walk:
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
         self.groups.clear()
         yield from _drain(self.events)
+
+
+def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Record:
+    """The record of one entry, or the part of it ``ctx.request`` asks for."""
+    request = ctx.request
+    if request is not None and fmt.windows:  # only the byte ranges of the part
+        with ByteSource.open(item) as source:
+            record: Record = _guarded(fmt.name, item.path,
+                                      lambda: fmt.decode_part(source, ctx))
+        return record
+    with item.view(prefault=fmt.prefault) as data:
+        record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+    if request is not None:  # decoded whole: cut to the part asked for
+        record = _guarded(fmt.name, item.path, lambda: request.apply(record))
+    return record
+
+
+# --------------------------------------------------------------------------- lazy records
+
+
+def _reads_headers(fmt: SingleFileFormat | MultiFileFormat) -> bool:
+    """True when the format reads a record's facts from its header alone: its records
+    can be lazy. (The contract's default ``inspect`` decodes, so such a format's lazy
+    read simply decodes.)"""
+    if isinstance(fmt, SingleFileFormat):
+        return type(fmt).inspect is not SingleFileFormat.inspect
+    return type(fmt).inspect_group is not MultiFileFormat.inspect_group
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    info = os.stat(path)
+    return info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev
+
+
+class _Kept:
+    """What a lazy record keeps of one entry until its samples are decoded.
+
+    A file on disk is kept by its path and identity (size, modification time,
+    inode): it is read again at decode time, and a file changed in between is an
+    error, not a record of other samples. Any other entry (bytes, a stream, an
+    archive member) keeps its bytes: the upload they came from may be gone by then.
+    """
+
+    __slots__ = ("entry", "stamp", "__weakref__")
+
+    def __init__(self, entry: Entry, stamp: tuple[int, int, int, int] | None) -> None:
+        self.entry = entry
+        self.stamp = stamp
+
+    @classmethod
+    def of(cls, entry: Entry) -> _Kept:
+        disk = entry.disk_path
+        if disk is not None:
+            try:
+                stamp = _stamp(disk)
+            except OSError:
+                pass  # unreadable now: the read of its bytes says why
+            else:
+                # a copy: the walk lets the entry itself go once its directory is done
+                own = copy.copy(entry)
+                own.release()
+                return cls(own, stamp)
+        data = entry.read()
+        return cls(Entry.from_bytes(entry.path, data if isinstance(data, bytes)
+                                    else bytes(data)), None)
+
+    def check(self) -> Entry:
+        """The entry to decode from.
+
+        :raises SourceUnavailableError: the file on disk is gone or changed since its
+            header was read.
+        """
+        if self.stamp is not None:
+            disk = self.entry.disk_path
+            assert disk is not None
+            try:
+                now = _stamp(disk)
+            except OSError as exc:
+                raise SourceUnavailableError(
+                    f"the file is gone since its header was read (lazy record): {exc}",
+                    path=self.entry.path) from exc
+            if now != self.stamp:
+                raise SourceUnavailableError(
+                    f"the file changed since its header was read (lazy record: size "
+                    f"{self.stamp[0]} bytes, now {now[0]}; modified since); read it again",
+                    path=self.entry.path)
+        return self.entry
+
+
+def _decode_dropping(decode: Callable[[], Record]) -> Record:
+    """``decode()``; an error it raises lets go of the decoder's locals (a lazy record
+    keeps its error, and must not keep the bytes with it)."""
+    try:
+        return decode()
+    except BaseException as exc:
+        drop_frames(exc)
+        raise
+
+
+def _lazy(info: RecordInfo, request: ReadRequest | None,
+          decode: Callable[[], Record]) -> Record:
+    """A lazy record of the header facts ``info`` with the part ``request`` asks for.
+
+    The part's facts come from the header (the channels chosen, each signal's window
+    of samples); a window of a discontinuous record (EDF+D) depends on its data
+    records' onsets, which only the samples give: that record is decoded now.
+
+    :raises WindowError: a channel or window that does not fit the record.
+    """
+    decode = functools.partial(_decode_dropping, decode)
+    if request is None:
+        return LazyRecord.of(info, decode)
+    labels = [s.label for s in info.signals]
+    chosen = request.channel_indices(labels, info.name)
+    if not request.windowed:
+        return LazyRecord.of(info, decode, [(i, 0, info.signals[i].samples) for i in chosen])
+    if info.format_detail.endswith("+D"):
+        return decode()
+    rates = [s.sample_rate for s in info.signals]
+    ranges = request.sample_ranges(rates, [s.samples for s in info.signals], info.name)
+    t0, t1 = request.seconds(max(rates))
+    duration = max((s.samples / s.sample_rate for s in info.signals if s.sample_rate > 0),
+                   default=0.0)
+    parts = [(i, ranges[i][0], ranges[i][1] - ranges[i][0]) for i in chosen]
+    return LazyRecord.of(info, decode, parts,
+                         extras={"window": (t0, duration if t1 is None else t1)})
 
 
 def _cut(outcome: GroupOutcome, request: ReadRequest) -> GroupOutcome:
@@ -349,14 +545,15 @@ Progress = Callable[[int, str], None]
 
 def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool = False,
             progress: Progress | None = None, keep_unclaimed: int | None = None,
-            request: ReadRequest | None = None) -> Generator[_Event, None, None]:
+            request: ReadRequest | None = None, lazy: bool = False
+            ) -> Generator[_Event, None, None]:
     """The outcomes of one upload, each as soon as it is known.
 
     ``keep_unclaimed`` bounds the bytes of unclaimed archive entries (signal files)
     held until the records using them are built; the rest are read again when used.
     """
     budget = ByteBudget(limits, keep_unclaimed=keep_unclaimed)
-    walk = _Walk(strict, limits, header_only=header_only, request=request)
+    walk = _Walk(strict, limits, header_only=header_only, request=request, lazy=lazy)
     anchor = _anchor_path(source)
     if anchor is not None:
         header, fmt = anchor
@@ -427,7 +624,7 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
            strict: bool = False, limits: Limits | None = None,
            channels: str | int | Sequence[str | int] | None = None,
            start: float | None = None, stop: float | None = None,
-           unit: str = "seconds") -> IngestResult:
+           unit: str = "seconds", lazy: bool = False) -> IngestResult:
     """Decode every record of one upload (file, directory, archive, bytes or stream).
 
     Corrupt entries land in ``errors`` and unmatched ones in ``skipped``
@@ -454,6 +651,11 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
         past a record's end is a :class:`~ecgingest.errors.WindowError` for it.
     :param unit: ``"seconds"`` (default) or ``"samples"``: samples at the record's
         highest sample rate (see "Reading part of a record" in the docs).
+    :param lazy: read only headers now; each record decodes its samples on first
+        access to them (see "Lazy records" in the docs). A lazy read checks headers
+        only: what only the samples show (a damaged sample section) raises its typed
+        error at that access, and a file on disk changed in between raises
+        :class:`~ecgingest.errors.SourceUnavailableError`.
     :returns: an :class:`IngestResult` with ``records`` (contract order),
         ``skipped`` and ``errors``.
     :raises ecgingest.errors.OverrideError: an override value is invalid.
@@ -469,7 +671,7 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
     limits = _check_limits(limits)
     request = ReadRequest.of(channels, start, stop, unit)
     records, skipped, errors = _collect(_events(source, strict=strict, limits=limits,
-                                                request=request), strict)
+                                                request=request, lazy=lazy), strict)
     if checked:
         records = [checked.apply(r) for r in records]
     return IngestResult(records, skipped, errors)
@@ -493,13 +695,15 @@ class RecordIterator(Iterator[Record]):
     """
 
     def __init__(self, source: Source, *, overrides: Overrides | None, strict: bool,
-                 limits: Limits, request: ReadRequest | None = None) -> None:
+                 limits: Limits, request: ReadRequest | None = None,
+                 lazy: bool = False) -> None:
         self.skipped: list[Skipped] = []
         self.errors: list[EntryError] = []
         self._overrides = overrides
         self._strict = strict
         self._events = _events(source, strict=strict, limits=limits,
-                               keep_unclaimed=_ITER_KEEP_UNCLAIMED, request=request)
+                               keep_unclaimed=_ITER_KEEP_UNCLAIMED, request=request,
+                               lazy=lazy)
 
     def __iter__(self) -> RecordIterator:
         return self
@@ -533,7 +737,7 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
                  strict: bool = False, limits: Limits | None = None,
                  channels: str | int | Sequence[str | int] | None = None,
                  start: float | None = None, stop: float | None = None,
-                 unit: str = "seconds") -> RecordIterator:
+                 unit: str = "seconds", lazy: bool = False) -> RecordIterator:
     """Records of one upload as each is complete, without keeping the others.
 
     Same inputs and outcomes as :func:`ingest`, in completion order instead of
@@ -549,6 +753,8 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
     :param start: as for :func:`ingest`.
     :param stop: as for :func:`ingest`.
     :param unit: as for :func:`ingest`.
+    :param lazy: as for :func:`ingest`: records whose samples are decoded on first
+        access (a lazy record of an archive member keeps that member's bytes).
     :returns: a :class:`RecordIterator` (also a context manager); its ``skipped``
         and ``errors`` are complete once the iteration ends.
     :raises ecgingest.errors.OverrideError: an override value is invalid (at once).
@@ -561,7 +767,7 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
     checked = Overrides.coerce(overrides)
     request = ReadRequest.of(channels, start, stop, unit)
     return RecordIterator(source, overrides=checked, strict=strict,
-                          limits=_check_limits(limits), request=request)
+                          limits=_check_limits(limits), request=request, lazy=lazy)
 
 
 def inspect_upload(source: Source, *, strict: bool = False, limits: Limits | None = None,
@@ -591,7 +797,7 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
          strict: bool = False, limits: Limits | None = None,
          channels: str | int | Sequence[str | int] | None = None,
          start: float | None = None, stop: float | None = None,
-         unit: str = "seconds") -> list[Record]:
+         unit: str = "seconds", lazy: bool = False) -> list[Record]:
     """The records of one upload: :func:`ingest` for callers who want records or an error.
 
     >>> import ecgingest, ecgingest.demo
@@ -610,6 +816,7 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
     :param start: as for :func:`ingest` (seconds, or samples with ``unit``).
     :param stop: as for :func:`ingest` (exclusive).
     :param unit: as for :func:`ingest`: ``"seconds"`` or ``"samples"``.
+    :param lazy: as for :func:`ingest`: headers now, samples on first access.
     :returns: the records, in the contract order (possibly with some entries
         skipped or failed: use :func:`ingest` to see those).
     :raises ecgingest.errors.UnsupportedFormatError: no entry is a record of a
@@ -620,7 +827,7 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
     :raises OSError: the path cannot be read.
     """
     result = ingest(source, overrides=overrides, strict=strict, limits=limits,
-                    channels=channels, start=start, stop=stop, unit=unit)
+                    channels=channels, start=start, stop=stop, unit=unit, lazy=lazy)
     if not result.records:
         if result.errors:
             raise result.errors[0].error

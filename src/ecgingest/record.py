@@ -8,8 +8,9 @@ import functools
 import html
 import os
 import sys
+import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._ext import scale as _scale
-from .errors import EcgWarning, MissingDependencyError, MixedRatesError
+from .errors import (
+    CorruptDataError,
+    EcgIngestError,
+    EcgWarning,
+    MissingDependencyError,
+    MixedRatesError,
+)
 from .leads import standard_label as _standard_label
 from .units import conversion_factor
 
@@ -751,6 +758,294 @@ class RecordInfo:
         }
 
 
+# --------------------------------------------------------------------------- lazy records
+
+
+class _Load:
+    """The deferred decode of one lazy record: run once, under a lock, by the first
+    thread that needs samples; then kept (the record, or the typed error it raised).
+
+    ``decode`` holds what the decode needs (a path to re-open, or the entry's
+    bytes) and is dropped once it ran, so the bytes go with it.
+    """
+
+    __slots__ = ("_decode", "_lock", "_record", "_error", "_trace", "_signals", "warnings",
+                 "where")
+
+    def __init__(self, decode: Callable[[], Record], signals: int, warnings: list[str]) -> None:
+        self._decode: Callable[[], Record] | None = decode
+        self._lock = threading.Lock()
+        self._record: Record | None = None
+        self._error: EcgIngestError | None = None
+        self._trace: Any = None  # the error's traceback as first raised
+        self._signals = signals  # how many the header listed (a decode must give as many)
+        self.warnings = warnings
+        """The lazy record's ``warnings`` list: completed in place by the decode."""
+        self.where = ""
+        """What a warning of the decode names (the record's sources)."""
+
+    @property
+    def done(self) -> bool:
+        """True once the samples are decoded."""
+        return self._record is not None
+
+    def record(self) -> Record:
+        """The decoded record (decoding it on the first call).
+
+        :raises EcgIngestError: the decode's error, on this and every later call.
+        """
+        record = self._record
+        if record is not None:
+            return record
+        new: list[str] = []
+        with self._lock:
+            if self._record is None:
+                if self._error is not None:  # raised again from its first traceback
+                    raise self._error.with_traceback(self._trace)
+                assert self._decode is not None
+                try:
+                    record = self._decode()
+                    if len(record.signals) != self._signals:
+                        raise CorruptDataError(
+                            f"the samples do not match the header read before: "
+                            f"{len(record.signals)} signals decoded, the header listed "
+                            f"{self._signals}", path=record.sources[0] if record.sources
+                            else None, format=record.format)
+                except EcgIngestError as exc:
+                    self._error, self._trace, self._decode = exc, exc.__traceback__, None
+                    raise
+                self._decode = None  # the kept bytes (or path) go
+                new = [w for w in record.warnings if w not in self.warnings]
+                self.warnings[:] = list(record.warnings) + [
+                    w for w in self.warnings if w not in record.warnings]
+                self._record = record
+            record = self._record
+        if new:  # what only the samples showed (a skewed signal's end): issued once
+            warnings.warn(f"{self.where}: {'; '.join(new)}", EcgWarning,
+                          stacklevel=caller_stacklevel())
+        return record
+
+
+def _itself(value: Any) -> Any:
+    """What a lazy record or signal unpickles to: the decoded one it was pickled as."""
+    return value
+
+
+def _from_header(name: str) -> property:
+    def get(self: LazySignal) -> Any:
+        if self._load.done:
+            return getattr(self._decoded(), name)
+        return self.__dict__["_header"][name]
+
+    return property(get, doc=f"As :attr:`Signal.{name}`: the header's until the samples "
+                             "are decoded, the decoded signal's after.")
+
+
+def _from_samples(name: str) -> property:
+    def get(self: LazySignal) -> Any:
+        return getattr(self._decoded(), name)
+
+    return property(get, doc=f"As :attr:`Signal.{name}`; decodes the record's samples on "
+                             "first access.")
+
+
+class LazySignal(Signal):
+    """A signal of a lazy record (``ecgingest.read(..., lazy=True)``).
+
+    ``label``, ``sample_rate``, ``units``, ``first_sample`` and ``len()`` come from
+    the header; ``digital``, ``physical``, the scaling and everything else decode
+    the record's samples on first access (once for the whole record), after which
+    every attribute is the decoded signal's.
+    """
+
+    label = _from_header("label")  # type: ignore[assignment]
+    sample_rate = _from_header("sample_rate")  # type: ignore[assignment]
+    units = _from_header("units")  # type: ignore[assignment]
+    first_sample = _from_header("first_sample")  # type: ignore[assignment]
+    digital = _from_samples("digital")  # type: ignore[assignment]
+    physical = _from_samples("physical")  # type: ignore[assignment]
+    scale = _from_samples("scale")  # type: ignore[assignment]
+    offset = _from_samples("offset")  # type: ignore[assignment]
+    invalid_value = _from_samples("invalid_value")  # type: ignore[assignment]
+    invalid_mask = _from_samples("invalid_mask")  # type: ignore[assignment]
+    supplied_physical = _from_samples("supplied_physical")  # type: ignore[assignment]
+    derivation = _from_samples("derivation")  # type: ignore[assignment]
+
+    def __init__(self, load: _Load, index: int, info: SignalInfo, first_sample: int = 0,
+                 samples: int | None = None) -> None:
+        vars(self).update(_load=load, _index=index,
+                          _samples=info.samples if samples is None else samples,
+                          _dtype=info.dtype,
+                          _header={"label": info.label, "sample_rate": info.sample_rate,
+                                   "units": info.units, "first_sample": first_sample})
+
+    def _decoded(self) -> Signal:
+        real = self.__dict__.get("_real")
+        if real is None:
+            real = self._load.record().signals[self.__dict__["_index"]]
+            vars(self)["_real"] = real
+        return real
+
+    def __len__(self) -> int:
+        if self._load.done:
+            return len(self._decoded())
+        return int(self.__dict__["_samples"])
+
+    def times(self) -> np.ndarray:
+        return self._decoded().times()
+
+    def _dtype_name(self) -> str | None:
+        """The dtype of ``digital`` without decoding where the header fixes it."""
+        if self._load.done:
+            return str(self._decoded().digital.dtype)
+        dtype: str | None = self.__dict__["_dtype"]
+        return dtype
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return _itself, (self._decoded(),)  # pickled as the decoded signal
+
+    if TYPE_CHECKING:
+        _load: _Load
+
+
+_HEADER_FIELDS = frozenset({"name", "format", "format_detail", "start_time", "metadata",
+                            "sources", "warnings"})
+"""What a lazy record knows from its header: replacing these keeps it lazy."""
+
+
+class LazyRecord(Record):
+    """A record whose samples are decoded on first access (``read(..., lazy=True)``).
+
+    Name, format, start time, metadata, sources and the signals' labels, rates,
+    units and lengths come from the header. The first access to a signal's
+    samples (``digital``, ``physical``, …), to ``annotations``,
+    ``data_record_onsets`` or a format's extra attributes decodes the record
+    once, whichever thread asks first; its ``warnings`` then gain what only the
+    samples showed. ``pickle`` and ``copy`` give the decoded :class:`Record`.
+    """
+
+    def __init__(self, header: Mapping[str, Any], signals: list[Signal], load: _Load, *,
+                 annotations: int | None = None,
+                 extras: Mapping[str, Any] | None = None) -> None:
+        vars(self).update(header, signals=signals, _load=load, _annotations=annotations,
+                          _extras={} if extras is None else dict(extras))
+        load.where = ", ".join(self.sources) or self.name
+
+    @classmethod
+    def of(cls, info: RecordInfo, decode: Callable[[], Record],
+           parts: Sequence[tuple[int, int, int]] | None = None,
+           extras: Mapping[str, Any] | None = None) -> LazyRecord:
+        """A lazy record of the header facts ``info``.
+
+        :param info: the header facts of the whole record.
+        :param decode: gives the decoded record (the part asked for) when first needed.
+        :param parts: per signal kept: its index in ``info.signals``, its first sample
+            and its sample count (a window's); ``None`` keeps every signal whole.
+        :param extras: extra attributes known from the header (a window's ``window``),
+            answered without decoding.
+        """
+        if parts is None:
+            parts = [(i, 0, s.samples) for i, s in enumerate(info.signals)]
+        load = _Load(decode, len(parts), list(info.warnings))
+        signals: list[Signal] = [LazySignal(load, k, info.signals[i], first, samples)
+                                 for k, (i, first, samples) in enumerate(parts)]
+        header = {"name": info.name, "format": info.format,
+                  "format_detail": info.format_detail, "start_time": info.start_time,
+                  "metadata": info.metadata, "sources": info.sources, "warnings": load.warnings}
+        whole = extras is None or "window" not in extras
+        return cls(header, signals, load, annotations=info.annotations if whole else None,
+                   extras=extras)
+
+    @property
+    def annotations(self) -> list[Annotation]:  # type: ignore[override]
+        """As :attr:`Record.annotations`; decodes the record on first access."""
+        return self._load.record().annotations
+
+    @property
+    def data_record_onsets(self) -> np.ndarray | None:  # type: ignore[override]
+        """As :attr:`Record.data_record_onsets`; decodes the record on first access."""
+        return self._load.record().data_record_onsets
+
+    @property
+    def extras(self) -> Mapping[str, Any]:  # type: ignore[override]
+        """As :attr:`Record.extras`; decodes the record on first access."""
+        return self._load.record().extras
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_"):  # protocol probes (pickle, IPython) decode nothing
+            known = self.__dict__.get("_extras", {})
+            if name in known and not self._load.done:
+                return known[name]
+            extras = self._load.record().extras
+            if name in extras:
+                return extras[name]
+        raise AttributeError(f"Record has no attribute {name!r}")
+
+    def replace(self, **changes: Any) -> Record:
+        """As :meth:`Record.replace`: still lazy when only header facts change (name,
+        metadata, sources, start time, format), else the decoded record with the
+        changes."""
+        if set(changes) <= _HEADER_FIELDS - {"warnings"}:  # the decode completes the list
+            header = {name: getattr(self, name) for name in _HEADER_FIELDS}
+            header.update(changes)
+            return LazyRecord(header, self.signals, self._load,
+                              annotations=self.__dict__["_annotations"],
+                              extras=self.__dict__["_extras"])
+        return self._decoded_record().replace(**changes)
+
+    def _decoded_record(self) -> Record:
+        """The plain :class:`Record` this lazy one stands for (decoding it if needed)."""
+        decoded = self._load.record()
+        return dataclasses.replace(decoded, **{name: getattr(self, name)
+                                               for name in _HEADER_FIELDS})
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return _itself, (self._decoded_record(),)  # pickled as the decoded record
+
+    def __copy__(self) -> Record:
+        return self._decoded_record()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Record:
+        import copy
+
+        return copy.deepcopy(self._decoded_record(), memo)
+
+    def __repr__(self) -> str:
+        if self._load.done:
+            return super().__repr__()
+        lines = _describe(self.name, self.format, self.format_detail,
+                          [(s.label, s.sample_rate, len(s)) for s in self.signals],
+                          self.start_time, self.__dict__["_annotations"] or 0, self.warnings)
+        lines[-1] = lines[-1][:-1] + ", samples not read yet>"
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if self._load.done:
+            return super()._repr_html_()
+        return _html(self.name, self.format, self.format_detail,
+                     [(s.label, s.standard_label, s.sample_rate, len(s), s.units)
+                      for s in self.signals], self.start_time,
+                     self.__dict__["_annotations"], self.warnings, lazy=True)
+
+    def summary(self) -> dict[str, Any]:
+        """As :meth:`Record.summary`, from the header while the samples are not decoded
+        and the header fixes every dtype and the annotation count (else it decodes)."""
+        count = self.__dict__["_annotations"]
+        dtypes = [s._dtype_name() if isinstance(s, LazySignal) else str(s.digital.dtype)
+                  for s in self.signals]
+        if self._load.done or count is None or None in dtypes:
+            return super().summary()
+        info = RecordInfo(self.name, self.format, self.format_detail,
+                          tuple(SignalInfo(s.label, s.sample_rate, len(s), s.units, d)
+                                for s, d in zip(self.signals, dtypes)),
+                          self.start_time, self.metadata, count, self.sources,
+                          tuple(self.warnings))
+        return info.summary()
+
+    if TYPE_CHECKING:
+        _load: _Load
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
@@ -820,8 +1115,8 @@ def _describe(name: str, format: str, detail: str, signals: Sequence[tuple[str, 
 
 def _html(name: str, format: str, detail: str,
           signals: Sequence[tuple[str, str | None, float, int, str]],
-          start: dt.datetime | dt.time | None, annotations: int, warnings: Sequence[str],
-          limit: int = 64) -> str:
+          start: dt.datetime | dt.time | None, annotations: int | None,
+          warnings: Sequence[str], limit: int = 64, lazy: bool = False) -> str:
     esc = html.escape
     shape = _shape([(label, rate, n) for label, _, rate, n, _ in signals])
     rows = "".join(
@@ -830,10 +1125,13 @@ def _html(name: str, format: str, detail: str,
         for label, std, rate, n, units in signals[:limit])
     more = (f"<tr><td colspan=5>… {len(signals) - limit} more</td></tr>"
             if len(signals) > limit else "")
-    facts = [f"start {esc(start.isoformat()) if start is not None else 'unknown'}",
-             f"{annotations} annotations"]
+    facts = [f"start {esc(start.isoformat()) if start is not None else 'unknown'}"]
+    if annotations is not None:
+        facts.append(f"{annotations} annotations")
     if warnings:
         facts.append(f"{len(warnings)} warnings")
+    if lazy:
+        facts.append("samples not read yet")
     return (f"<div><strong>{esc(name)}</strong> {esc(detail or format)}: {esc(shape)}"
             f"<br>{esc(', '.join(facts))}"
             "<table><thead><tr><th>label</th><th>standard</th><th>Hz</th><th>samples</th>"
