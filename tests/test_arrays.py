@@ -230,6 +230,40 @@ def test_to_dataframe_of_a_real_record_matches_to_numpy():
     np.testing.assert_array_equal(frame.to_numpy().T, record.to_numpy(units="uV"))
 
 
+# --------------------------------------------------------------------------- xarray
+
+
+def test_to_xarray_without_xarray_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(MissingDependencyError) as info:
+        _record(_sig("I")).to_xarray()
+    assert info.value.extra == "xarray" and "ecgingest[xarray]" in str(info.value)
+
+
+def test_to_xarray_labels_channels_and_times():
+    pytest.importorskip("xarray")
+    record = _record(_sig("i", rate=4.0, n=8), _sig("V1", rate=4.0, n=8, scale=2.0),
+                     data_record_onsets=np.array([0.0, 10.0]),
+                     start_time=dt.datetime(2020, 1, 2, 3, 4, 5))
+    array = record.to_xarray(units="uV")
+    assert array.dims == ("channel", "time") and array.name == record.name
+    assert list(array.channel.values) == ["i", "V1"]
+    assert list(array.standard_label.values) == ["I", "V1"]
+    assert list(array.units.values) == ["uV", "uV"]
+    np.testing.assert_array_equal(array.values, record.to_numpy(units="uV"))
+    np.testing.assert_allclose(array.time.values, record.times())
+    assert array.attrs["start_time"] == "2020-01-02T03:04:05" and array.attrs["physical"]
+    np.testing.assert_array_equal(array.sel(channel="V1").values, record.signals[1].physical_in("uV"))
+    digital = record.to_xarray(physical=False)
+    assert digital.dtype == record.signals[0].digital.dtype and not digital.attrs["physical"]
+
+
+def test_to_xarray_refuses_mixed_rates_like_to_numpy():
+    pytest.importorskip("xarray")
+    with pytest.raises(MixedRatesError):
+        _record(_sig("I", rate=4.0, n=8), _sig("II", rate=2.0, n=4)).to_xarray()
+
+
 # --------------------------------------------------------------------------- MNE
 
 

@@ -31,6 +31,7 @@ from .units import conversion_factor
 if TYPE_CHECKING:
     import mne
     import pandas
+    import xarray
 
 __all__ = ["Signal", "Annotation", "Metadata", "Record", "RecordInfo", "SignalInfo",
            "METADATA_FIELDS", "MixedRatesError"]
@@ -379,7 +380,7 @@ class Record:
     and are also reachable as attributes (``record.measurements``).
 
     Beyond the attributes: :meth:`signal` (by stored or standard name),
-    :meth:`to_numpy`, :meth:`times`, :meth:`to_dataframe`, :meth:`to_mne`,
+    :meth:`to_numpy`, :meth:`times`, :meth:`to_dataframe`, :meth:`to_xarray`, :meth:`to_mne`,
     :meth:`to_wfdb`, :meth:`to_edf` and :meth:`summary`.
     """
 
@@ -563,6 +564,40 @@ class Record:
         seconds = signals[0].times() if signals else np.empty(0)
         index = pd.to_timedelta(seconds, unit="s").rename("time")
         return pd.DataFrame(data.T, index=index, columns=[s.label for s in signals])
+
+    def to_xarray(self, channels: str | int | Sequence[str | int] | None = None, *,
+                  physical: bool = True, units: str | None = None) -> xarray.DataArray:
+        """The signals as a labelled xarray ``DataArray`` (``channel`` x ``time``).
+
+        Needs the ``xarray`` extra (``pip install 'ecgingest[xarray]'``).
+
+        :param channels: as for :meth:`to_numpy`.
+        :param physical: as for :meth:`to_numpy`.
+        :param units: as for :meth:`to_numpy`.
+        :returns: a DataArray named after the record, with coordinates ``channel``
+            (the labels), ``standard_label`` (per channel, ``None`` when unknown),
+            ``units`` (per channel) and ``time`` (seconds since the record start,
+            EDF+D gaps included), and attributes ``sample_rate``, ``format``,
+            ``start_time`` (ISO 8601, or ``None``) and ``physical``.
+        :raises MissingDependencyError: xarray is not installed.
+        :raises MixedRatesError: the chosen signals differ in rate or length.
+        :raises KeyError: a channel name is not in the record.
+        """
+        xr = require_extra("xarray", purpose="Record.to_xarray()", extra="xarray")
+        signals = self._select(channels)
+        data = self.to_numpy([self.signals.index(s) for s in signals] if signals else [],
+                             physical=physical, units=units)
+        shown = [(units or s.units) if physical else "" for s in signals]
+        start = self.start_time
+        return xr.DataArray(
+            data, dims=("channel", "time"), name=self.name,
+            coords={"channel": [s.label for s in signals],
+                    "standard_label": ("channel", [s.standard_label for s in signals]),
+                    "units": ("channel", shown),
+                    "time": signals[0].times() if signals else np.empty(0)},
+            attrs={"sample_rate": signals[0].sample_rate if signals else None,
+                   "format": self.format, "physical": physical,
+                   "start_time": None if start is None else start.isoformat()})
 
     def to_mne(self, channels: str | int | Sequence[str | int] | None = None) -> mne.io.RawArray:
         """The signals as an MNE ``RawArray`` (data in volts) with the annotations.
