@@ -124,37 +124,115 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
     return status
 
 
+cdef inline void _copy_samples(void* out, const uint8_t* src, Py_ssize_t n,
+                               int bytes_per_sample, bint streaming) noexcept nogil:
+    """``n`` little-endian samples of 2 (EDF, into int16) or 3 bytes (BDF, into int32)."""
+    cdef Py_ssize_t i
+    cdef int16_t* out16
+    cdef int32_t* out32
+    if bytes_per_sample == 2:
+        out16 = <int16_t*>out
+        if _LITTLE_ENDIAN and streaming:
+            stream_copy(out16, src, n * 2)
+        elif _LITTLE_ENDIAN:
+            memcpy(out16, src, n * 2)
+        else:
+            for i in range(n):
+                out16[i] = <int16_t>load_le16(src + 2 * i)
+    else:
+        out32 = <int32_t*>out
+        for i in range(n):
+            out32[i] = sign_extend(load_le24(src + 3 * i), 24)
+
+
 cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
                               Py_ssize_t record_size, const cnp.int64_t* counts,
                               const cnp.int64_t* offsets, Py_ssize_t n_sig,
                               int bytes_per_sample, const cnp.int64_t* addresses,
                               bint streaming) noexcept nogil:
-    cdef Py_ssize_t k, j, i, n
+    cdef Py_ssize_t k, j, n
     cdef const uint8_t* rec
-    cdef const uint8_t* src
-    cdef int16_t* out16
-    cdef int32_t* out32
+    cdef Py_ssize_t item = 2 if bytes_per_sample == 2 else 4
     for k in range(n_records):
         rec = records + k * record_size
         for j in range(n_sig):
             n = counts[j]
-            src = rec + offsets[j]
-            if bytes_per_sample == 2:
-                out16 = (<int16_t*><size_t>addresses[j]) + k * n
-                if _LITTLE_ENDIAN and streaming:
-                    stream_copy(out16, src, n * 2)
-                elif _LITTLE_ENDIAN:
-                    memcpy(out16, src, n * 2)
-                else:
-                    for i in range(n):
-                        out16[i] = <int16_t>load_le16(src + 2 * i)
-            else:
-                out32 = (<int32_t*><size_t>addresses[j]) + k * n
-                for i in range(n):
-                    out32[i] = sign_extend(load_le24(src + 3 * i), 24)
+            _copy_samples(<uint8_t*><size_t>addresses[j] + k * n * item, rec + offsets[j], n,
+                          bytes_per_sample, streaming)
     if streaming:
         stream_fence()
     return OK
+
+
+def deinterleave_part(const uint8_t[::1] data, Py_ssize_t first_record, Py_ssize_t n_records,
+                      cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
+                      Py_ssize_t record_size, int bytes_per_sample,
+                      cnp.int64_t[::1] first_samples, list outputs):
+    """Copy what ``n_records`` data records hold of a part of each selected signal.
+
+    ``data`` starts with data record ``first_record`` (the records of a part of a
+    file, read a chunk at a time). ``outputs[j]`` is a writable C-contiguous int16
+    (EDF) or int32 (BDF) array for samples ``first_samples[j]`` onwards of signal
+    ``j`` in the whole recording (``samples_per_record[j]`` per record, its slot at
+    ``slot_offsets[j]`` in each record); the samples of those that these records
+    hold are written, the others left as they are, so the caller fills an output
+    chunk by chunk. Sizes are checked here, with the GIL, before the kernel runs.
+    Returns a status: ``TRUNCATED`` when ``data`` holds fewer than ``n_records``
+    records, ``BAD_VALUE`` for negative sizes or a slot outside its record.
+    """
+    cdef Py_ssize_t n_sig = samples_per_record.shape[0]
+    cdef Py_ssize_t j
+    if (slot_offsets.shape[0] != n_sig or first_samples.shape[0] != n_sig
+            or len(outputs) != n_sig):
+        raise ValueError("one output, one slot offset and one first sample per signal")
+    if bytes_per_sample != 2 and bytes_per_sample != 3:
+        raise ValueError("bytes_per_sample must be 2 (EDF) or 3 (BDF)")
+    if first_record < 0 or n_records < 0 or record_size < 0:
+        return BAD_VALUE
+    if n_records > 0 and data.shape[0] // max(record_size, 1) < n_records:
+        return TRUNCATED
+    if n_sig == 0 or n_records == 0:
+        return OK
+    cdef cnp.ndarray arr
+    cdef cnp.int64_t[::1] addresses = np.empty(n_sig, dtype=np.int64)
+    cdef cnp.int64_t[::1] lengths = np.empty(n_sig, dtype=np.int64)
+    cdef int expected_type = cnp.NPY_INT16 if bytes_per_sample == 2 else cnp.NPY_INT32
+    for j in range(n_sig):
+        arr = outputs[j]
+        if (samples_per_record[j] < 0 or slot_offsets[j] < 0
+                or slot_offsets[j] + samples_per_record[j] * bytes_per_sample > record_size):
+            return BAD_VALUE
+        if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or not cnp.PyArray_ISWRITEABLE(arr)):
+            raise ValueError(f"output {j} has the wrong type or layout")
+        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        lengths[j] = cnp.PyArray_SIZE(arr)
+    if record_size == 0:  # every slot is empty
+        return OK
+    with nogil:
+        _part_kernel(&data[0], first_record, n_records, record_size, &samples_per_record[0],
+                     &slot_offsets[0], &first_samples[0], &lengths[0], n_sig,
+                     bytes_per_sample, &addresses[0])
+    return OK
+
+
+cdef void _part_kernel(const uint8_t* records, Py_ssize_t first_record, Py_ssize_t n_records,
+                       Py_ssize_t record_size, const cnp.int64_t* counts,
+                       const cnp.int64_t* offsets, const cnp.int64_t* firsts,
+                       const cnp.int64_t* lengths, Py_ssize_t n_sig, int bytes_per_sample,
+                       const cnp.int64_t* addresses) noexcept nogil:
+    cdef Py_ssize_t k, j, n, lo, hi, at
+    cdef Py_ssize_t item = 2 if bytes_per_sample == 2 else 4
+    for k in range(n_records):
+        for j in range(n_sig):
+            n = counts[j]
+            at = (first_record + k) * n - firsts[j]  # output index of the record's sample 0
+            lo = -at if at < 0 else 0
+            hi = lengths[j] - at if lengths[j] - at < n else n
+            if hi > lo:
+                _copy_samples(<uint8_t*><size_t>addresses[j] + (at + lo) * item,
+                              records + k * record_size + offsets[j] + lo * bytes_per_sample,
+                              hi - lo, bytes_per_sample, False)
 
 
 def scan_annotation_slots(const uint8_t[::1] data, Py_ssize_t header_bytes,

@@ -25,6 +25,17 @@ def deinterleave(
     outputs: list[np.ndarray],
     stream: bool = True,
 ) -> int: ...
+def deinterleave_part(
+    data: npt.NDArray[np.uint8] | bytes | memoryview,
+    first_record: int,
+    n_records: int,
+    samples_per_record: npt.NDArray[np.int64],
+    slot_offsets: npt.NDArray[np.int64],
+    record_size: int,
+    bytes_per_sample: int,
+    first_samples: npt.NDArray[np.int64],
+    outputs: list[np.ndarray],
+) -> int: ...
 def scan_annotation_slots(
     data: npt.NDArray[np.uint8],
     header_bytes: int,

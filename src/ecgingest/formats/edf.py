@@ -694,75 +694,106 @@ def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record
                       tuple(ctx.warnings))
 
 
+_RawAnnotation = tuple[int, int, float, "float | None", str]
+"""(data record, annotation signal order, onset, duration, text) as read from a slot."""
+
+
 def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
                       ) -> tuple[list[Annotation], np.ndarray, float]:
     """TALs of every annotation signal, the record onsets and the subsecond start."""
-    bps = 3 if header.format == "bdf" else 2
     n_rec = header.n_records
-    duration = header.record_duration
-    nominal = np.arange(n_rec, dtype=np.float64) * duration
-    ann_sigs = header.annotation_signals
-    if not ann_sigs or n_rec == 0:
-        if header.is_plus and not ann_sigs:
-            ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
-                     "assume a continuous recording")
-        return [], nominal, 0.0
-    offsets = _slot_offsets(header)
-    raw: list[tuple[int, int, float, float | None, str]] = []  # (record, signal order, ...)
+    if not header.annotation_signals or n_rec == 0:
+        return [], _nominal_onsets(header, ctx), 0.0
+    raw: list[_RawAnnotation] = []
     keeping = np.full(n_rec, np.nan)
-    flags = np.empty(n_rec, dtype=np.uint8)
-    for order, s in enumerate(ann_sigs):
+    _scan_tals(buf, header.header_bytes, 0, n_rec, header, ctx, raw, keeping)
+    onsets, subsecond = _onsets(keeping, header, ctx)
+    return _annotations(raw, subsecond), onsets, subsecond
+
+
+def _nominal_onsets(header: EdfHeader, ctx: DecodeContext) -> np.ndarray:
+    """Onsets of a file whose records carry no time (no annotation signal)."""
+    if header.is_plus and not header.annotation_signals:
+        ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
+                 "assume a continuous recording")
+    return np.arange(header.n_records, dtype=np.float64) * header.record_duration
+
+
+def _scan_tals(buf: np.ndarray, base: int, first: int, n: int, header: EdfHeader,
+               ctx: DecodeContext, raw: list[_RawAnnotation], keeping: np.ndarray) -> None:
+    """The annotation slots of ``n`` data records, ``first`` onwards, that start at byte
+    ``base`` of ``buf``: texts appended to ``raw`` (signal by signal), the time-keeping
+    onsets (NaN where a record has none) into ``keeping`` (``n`` items)."""
+    bps = 3 if header.format == "bdf" else 2
+    offsets = _slot_offsets(header)
+    flags = np.empty(n, dtype=np.uint8)
+    for order, s in enumerate(header.annotation_signals):
         size = s.samples_per_record * bps
         is_first = order == 0
-        k_onsets = np.empty(n_rec, dtype=np.float64)
+        k_onsets = np.empty(n, dtype=np.float64)
         status = _kernel.scan_annotation_slots(
-            buf, header.header_bytes, n_rec, header.record_size, offsets[s.index], size,
-            is_first, k_onsets, flags)
-        ctx.check_status(status, f"annotation signal {s.index}", offset=header.header_bytes)
+            buf, base, n, header.record_size, offsets[s.index], size, is_first, k_onsets,
+            flags)
+        ctx.check_status(status, f"annotation signal {s.index}",
+                         offset=header.header_bytes + first * header.record_size)
         if is_first:
             keeping[:] = k_onsets
         for k in np.flatnonzero(flags):
-            start = header.header_bytes + int(k) * header.record_size + offsets[s.index]
+            start = base + int(k) * header.record_size + offsets[s.index]
             slot = bytes(buf[start:start + size])
             found: list[tuple[float, float | None, str]] = []
-            where = f"data record {int(k)}, signal {s.index}"
+            where = f"data record {first + int(k)}, signal {s.index}"
             tk = _parse_tals(slot, ctx, where, is_first, found, len(raw))
             if is_first:
                 keeping[k] = np.nan if tk is None else tk
-            raw.extend((int(k), order, o, d, t) for o, d, t in found)
-    raw.sort(key=lambda item: (item[0], item[1]))  # file order: record, then signal
+            raw.extend((first + int(k), order, o, d, t) for o, d, t in found)
 
+
+def _onsets(keeping: np.ndarray, header: EdfHeader, ctx: DecodeContext
+            ) -> tuple[np.ndarray, float]:
+    """Every record's onset from the time-keeping onsets of all of them (NaN: none), and
+    the subsecond start; missing onsets continue the previous record."""
+    n_rec = len(keeping)
+    duration = header.record_duration
+    nominal = np.arange(n_rec, dtype=np.float64) * duration
     missing = np.isnan(keeping)
     if missing.all():
         ctx.warn("no data record starts with a time-keeping TAL; record onsets assume a "
                  "continuous recording")
-        subsecond = 0.0
-        onsets = nominal
-    else:
-        if missing.any():
-            ctx.warn(f"{int(missing.sum())} data records have no time-keeping TAL; their "
-                     "onsets assume continuity with the previous record")
-            for k in np.flatnonzero(missing):
-                keeping[k] = (keeping[k - 1] + duration) if k > 0 else np.nan
-            if np.isnan(keeping[0]):
-                first_known = int(np.flatnonzero(~np.isnan(keeping))[0])
-                keeping[:first_known] = (keeping[first_known]
-                                         - (first_known - np.arange(first_known)) * duration)
-        subsecond = float(keeping[0])
-        if not 0 <= subsecond < 1:
-            ctx.warn(f"first data record onset is {subsecond:g} s, outside [0, 1); it is not "
-                     "used as a subsecond start offset")
-            subsecond = 0.0
-        onsets = keeping - subsecond
-        if header.is_discontinuous:
-            if n_rec > 1 and np.any(np.diff(onsets) < duration - 1e-9):
-                ctx.warn("data records of this EDF+D file overlap or go back in time")
-        elif n_rec > 1 and not (np.abs(onsets - nominal) <= 1e-6).all():
-            ctx.warn(f"{header.format_detail} file (continuous) has data record onsets that "
-                     "are not consecutive; record onsets are taken from the TALs")
-    annotations = [Annotation(onset=o - subsecond if subsecond else o, duration=d, text=t)
-                   for _, _, o, d, t in raw]
-    return annotations, onsets, subsecond
+        return nominal, 0.0
+    if missing.any():
+        ctx.warn(f"{int(missing.sum())} data records have no time-keeping TAL; their "
+                 "onsets assume continuity with the previous record")
+        for k in np.flatnonzero(missing):
+            keeping[k] = (keeping[k - 1] + duration) if k > 0 else np.nan
+        if np.isnan(keeping[0]):
+            first_known = int(np.flatnonzero(~np.isnan(keeping))[0])
+            keeping[:first_known] = (keeping[first_known]
+                                     - (first_known - np.arange(first_known)) * duration)
+    subsecond = _subsecond(float(keeping[0]), ctx)
+    onsets = keeping - subsecond
+    if header.is_discontinuous:
+        if n_rec > 1 and np.any(np.diff(onsets) < duration - 1e-9):
+            ctx.warn("data records of this EDF+D file overlap or go back in time")
+    elif n_rec > 1 and not (np.abs(onsets - nominal) <= 1e-6).all():
+        ctx.warn(f"{header.format_detail} file (continuous) has data record onsets that "
+                 "are not consecutive; record onsets are taken from the TALs")
+    return onsets, subsecond
+
+
+def _subsecond(first_onset: float, ctx: DecodeContext) -> float:
+    """The subsecond start: the first record's time-keeping onset, when in [0, 1)."""
+    if not 0 <= first_onset < 1:
+        ctx.warn(f"first data record onset is {first_onset:g} s, outside [0, 1); it is not "
+                 "used as a subsecond start offset")
+        return 0.0
+    return first_onset
+
+
+def _annotations(raw: list[_RawAnnotation], subsecond: float) -> list[Annotation]:
+    raw.sort(key=lambda item: (item[0], item[1]))  # file order: record, then signal
+    return [Annotation(onset=o - subsecond if subsecond else o, duration=d, text=t)
+            for _, _, o, d, t in raw]
 
 
 # --------------------------------------------------------------------------- header only
