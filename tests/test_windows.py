@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 import ecgingest
 import ecgingest.demo
 from ecgingest.errors import EcgIngestError, WindowError
+from ecgingest.formats import edf
 from ecgingest.formats import wfdb as fw
-from ecgingest.formats._base import DecodeContext, ReadRequest
+from ecgingest.formats._base import ByteSource, DecodeContext, ReadRequest
 from ecgingest.formats.wfdb import signals as wfdb_signals
 from ecgingest.sources import Entry
 from test_edf_properties import edf_files
@@ -191,9 +192,57 @@ def test_multi_segment_window_spans_segments(tmp_path):
 # ----------------------------------------------------------------- EDF
 
 
+class RangedSource(ByteSource):
+    """Bytes in memory read as a file on disk is, by ranges only; every range counted."""
+
+    __slots__ = ("ranges",)
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(len(data), data=memoryview(data))
+        self.ranges: list[tuple[int, int]] = []
+
+    @property
+    def whole(self):
+        return None
+
+    def read_into(self, offset, buffer):
+        got = super().read_into(offset, buffer)
+        self.ranges.append((offset, got))
+        return got
+
+    def read(self, offset, size):
+        out = super().read(offset, size)
+        self.ranges.append((offset, len(out)))
+        return out
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(n for _, n in self.ranges)
+
+
+def _edf_part(raw: bytes, request: ReadRequest | None, via: str) -> ecgingest.Record:
+    """The part read through the pipeline (bytes in memory) or by ranges, as from disk."""
+    if via == "read":
+        if request is None:
+            [record] = ecgingest.read(raw)
+        else:
+            [record] = ecgingest.read(raw, channels=request.channels, start=request.start,
+                                      stop=request.stop, unit=request.unit)
+        return record
+    return edf.FORMAT.decode_part(RangedSource(raw), DecodeContext("edf", request=request))
+
+
+def _stored_in(spec) -> list[int]:
+    """The data record whose annotation slot holds each annotation, in file order."""
+    return [k for k in range(spec.n_records) for a in spec.annotations if a.record == k
+            for _ in a.texts]
+
+
 @given(edf_files(), st.data())
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 def test_edf_window_equals_the_whole_record_cut(spec, data):
+    """Samples as the whole record cut; annotations those of the data records read
+    (the ones the window overlaps) that overlap the window."""
     raw = write_edf(spec)
     try:
         [whole] = ecgingest.read(raw)
@@ -215,10 +264,25 @@ def test_edf_window_equals_the_whole_record_cut(spec, data):
         stop = data.draw(st.one_of(st.none(), st.floats(low, end) if low < end else st.none()))
     else:
         start, stop = _windows(data.draw, whole, reference, unit)
-    part_records = ecgingest.read(raw, channels=channels, start=start, stop=stop, unit=unit)
-    [part] = part_records
+    request = ReadRequest.of(channels, start, stop, unit)
+    via = data.draw(st.sampled_from(["read", "ranges"]))
+    chunk = data.draw(st.sampled_from([1, 7, 64, edf.WINDOW_CHUNK_BYTES]))
+    saved = edf.WINDOW_CHUNK_BYTES
+    edf.WINDOW_CHUNK_BYTES = chunk  # records read a few at a time, or a signal at a time
+    try:
+        part = _edf_part(raw, request, via)
+    finally:
+        edf.WINDOW_CHUNK_BYTES = saved
     picked = list(range(n)) if channels is None else channels
     assert part.labels == [whole.signals[i].label for i in picked]
+    stored = _stored_in(spec)
+    assert len(stored) == len(whole.annotations)
+    if request is None or not request.windowed:  # channels alone: every record, as whole
+        for got, i in zip(part.signals, picked):
+            _same_signal(got, whole.signals[i], 0, len(whole.signals[i]))
+        assert part.annotations == whole.annotations
+        np.testing.assert_array_equal(part.data_record_onsets, whole.data_record_onsets)
+        return
     if discontinuous:
         per_ref = round(spec.duration * reference)
         if unit == "samples":
@@ -231,19 +295,28 @@ def test_edf_window_equals_the_whole_record_cut(spec, data):
             r0, r1 = (keep[0], keep[-1] + 1) if keep else (0, 0)
         if r1 > r0:
             np.testing.assert_array_equal(part.data_record_onsets, onsets[r0:r1])
+            for got, i in zip(part.signals, picked):
+                k = len(whole.signals[i]) // len(onsets)
+                _same_signal(got, whole.signals[i], r0 * k, r1 * k)
+            t0, t1 = float(onsets[r0]), float(onsets[r1 - 1]) + spec.duration
+        else:
+            assert all(len(s) == 0 for s in part.signals)
+            t0 = t1 = 0.0
+    else:
+        ranges = []
+        for sig in whole.signals:
+            ranges.append(_expected_range(sig.sample_rate, len(sig), start, stop, unit,
+                                          reference))
         for got, i in zip(part.signals, picked):
-            k = len(whole.signals[i]) // len(onsets)
-            _same_signal(got, whole.signals[i], r0 * k, r1 * k) if r1 > r0 else None
-        return
-    for got, i in zip(part.signals, picked):
-        sig = whole.signals[i]
-        a, b = _expected_range(sig.sample_rate, len(sig), start, stop, unit, reference)
-        _same_signal(got, sig, a, b)
-    t0 = (start or 0) / (reference if unit == "samples" else 1.0)
-    t1 = None if stop is None else stop / (reference if unit == "samples" else 1.0)
+            _same_signal(got, whole.signals[i], *ranges[i])
+        spans = [(a // w.per_record, -(-b // w.per_record))
+                 for w, (a, b) in zip(spec.signals, ranges) if b > a]
+        r0, r1 = min((a for a, _ in spans), default=0), max((b for _, b in spans), default=0)
+        t0 = (start or 0) / (reference if unit == "samples" else 1.0)
+        t1 = None if stop is None else stop / (reference if unit == "samples" else 1.0)
     assert [a.text for a in part.annotations] == [
-        a.text for a in whole.annotations
-        if (t1 is None or a.onset < t1) and a.onset + (a.duration or 0.0) >= t0]
+        a.text for a, k in zip(whole.annotations, stored)
+        if r0 <= k < r1 and (t1 is None or a.onset < t1) and a.onset + (a.duration or 0.0) >= t0]
 
 
 # ----------------------------------------------------------------- bad windows
