@@ -9,6 +9,9 @@ give a status code of ``_status.pxd`` that the caller turns into a typed error
 layouts) raise ``ValueError``.
 """
 
+from cpython.buffer cimport PyBUF_WRITE
+from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.math cimport NAN
 from libc.string cimport memcpy
@@ -235,6 +238,78 @@ cdef void _part_kernel(const uint8_t* records, Py_ssize_t first_record, Py_ssize
                               hi - lo, bytes_per_sample, False)
 
 
+def scatter_plan(Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssize_t r0, Py_ssize_t r1,
+                 cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
+                 cnp.int64_t[::1] first_samples, list outputs, uint8_t[::1] scratch,
+                 Py_ssize_t max_buffers):
+    """Scattered reads that put EDF samples of data records ``[r0, r1)`` straight into
+    their outputs (stored little-endian int16 are the output's bytes).
+
+    Signals are given in slot order, each once: ``outputs[j]`` is a writable
+    C-contiguous int16 array for samples ``first_samples[j]`` onwards of the signal
+    whose slot starts at ``slot_offsets[j]``. Returns ``[(file offset, bytes, buffers),
+    ...]``: each read fills its buffers (of those bytes together) one after another from
+    its offset. Bytes between two
+    needed runs land in ``scratch`` when the gap fits in it (one read goes on),
+    otherwise a new read starts; a read has at most ``max_buffers`` buffers. The
+    buffers are views of the outputs' memory without a reference to them: the caller
+    keeps the outputs alive while it reads.
+    """
+    cdef Py_ssize_t n_sig = samples_per_record.shape[0]
+    cdef Py_ssize_t j, g, n, lo, hi, at, offset, size
+    cdef Py_ssize_t end = 0, gap
+    if (slot_offsets.shape[0] != n_sig or first_samples.shape[0] != n_sig
+            or len(outputs) != n_sig):
+        raise ValueError("one output, one slot offset and one first sample per signal")
+    if header_bytes < 0 or record_size < 0 or r0 < 0 or r1 < r0 or max_buffers < 2:
+        raise ValueError("negative sizes or an empty range of reads")
+    cdef cnp.ndarray arr
+    cdef list addresses = []
+    cdef list lengths = []
+    for j in range(n_sig):
+        arr = outputs[j]
+        if (cnp.PyArray_TYPE(arr) != cnp.NPY_INT16 or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or not cnp.PyArray_ISWRITEABLE(arr)):
+            raise ValueError(f"output {j} is not a writable C-contiguous int16 array")
+        if (samples_per_record[j] < 0 or slot_offsets[j] < (
+                slot_offsets[j - 1] + 2 * samples_per_record[j - 1] if j else 0)
+                or slot_offsets[j] + 2 * samples_per_record[j] > record_size):
+            raise ValueError("slots must be distinct, in order and inside the record")
+        addresses.append(<size_t>cnp.PyArray_DATA(arr))
+        lengths.append(cnp.PyArray_SIZE(arr))
+    cdef char* base
+    cdef char* spare = <char*>&scratch[0] if scratch.shape[0] else NULL
+    cdef Py_ssize_t spare_size = scratch.shape[0]
+    reads = []
+    cdef list buffers = None
+    cdef Py_ssize_t start = 0
+    for g in range(r0, r1):
+        for j in range(n_sig):
+            n = samples_per_record[j]
+            at = g * n - first_samples[j]  # output index of the record's sample 0
+            lo = -at if at < 0 else 0
+            hi = lengths[j] - at if lengths[j] - at < n else n
+            if hi <= lo:
+                continue
+            offset = header_bytes + g * record_size + slot_offsets[j] + 2 * lo
+            size = 2 * (hi - lo)
+            gap = offset - end
+            if buffers is not None and (gap > spare_size or len(buffers) + 2 > max_buffers):
+                reads.append((start, end - start, buffers))
+                buffers = None
+            if buffers is None:
+                buffers = []
+                start = offset
+            elif gap > 0:
+                buffers.append(PyMemoryView_FromMemory(spare, gap, PyBUF_WRITE))
+            base = <char*><size_t>addresses[j]
+            buffers.append(PyMemoryView_FromMemory(base + 2 * (at + lo), size, PyBUF_WRITE))
+            end = offset + size
+    if buffers is not None:
+        reads.append((start, end - start, buffers))
+    return reads
+
+
 def scan_annotation_slots(const uint8_t[::1] data, Py_ssize_t header_bytes,
                           Py_ssize_t n_records, Py_ssize_t record_size,
                           Py_ssize_t slot_offset, Py_ssize_t slot_size, bint timekeeping,
@@ -347,6 +422,33 @@ def parse_column(list raws, bint integer):
             return values, i
         values.append(int(raw) if integer else float(raw))
     return values, -1
+
+
+def ascii_texts(list raws):
+    """Header text fields as ``str`` without the spaces and NUL bytes around them, or
+    None when a field holds a byte outside ASCII (the caller reads those one by one)."""
+    cdef Py_ssize_t i, a, b, n
+    cdef bytes raw
+    cdef const unsigned char* p
+    for i in range(len(raws)):
+        raw = raws[i]
+        p = <const unsigned char*><const char*>raw
+        for a in range(len(raw)):
+            if p[a] > 127:
+                return None
+    out = []
+    for i in range(len(raws)):
+        raw = raws[i]
+        p = <const unsigned char*><const char*>raw
+        n = len(raw)
+        a = 0
+        while a < n and (p[a] == 32 or p[a] == 0):
+            a += 1
+        b = n
+        while b > a and (p[b - 1] == 32 or p[b - 1] == 0):
+            b -= 1
+        out.append(PyUnicode_DecodeASCII(<const char*>p + a, b - a, NULL))
+    return out
 
 
 def valid_number(bytes raw, bint integer):

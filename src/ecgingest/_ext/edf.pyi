@@ -36,6 +36,18 @@ def deinterleave_part(
     first_samples: npt.NDArray[np.int64],
     outputs: list[np.ndarray],
 ) -> int: ...
+def scatter_plan(
+    header_bytes: int,
+    record_size: int,
+    r0: int,
+    r1: int,
+    samples_per_record: npt.NDArray[np.int64],
+    slot_offsets: npt.NDArray[np.int64],
+    first_samples: npt.NDArray[np.int64],
+    outputs: list[np.ndarray],
+    scratch: npt.NDArray[np.uint8],
+    max_buffers: int,
+) -> list[tuple[int, int, list[memoryview]]]: ...
 def scan_annotation_slots(
     data: npt.NDArray[np.uint8],
     header_bytes: int,
@@ -48,4 +60,5 @@ def scan_annotation_slots(
     flags: npt.NDArray[np.uint8],
 ) -> int: ...
 def parse_column(raws: list[bytes], integer: bool) -> tuple[list[int | float], int]: ...
+def ascii_texts(raws: list[bytes]) -> list[str] | None: ...
 def valid_number(raw: bytes, integer: bool) -> bool: ...

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Union, cast
@@ -351,8 +352,9 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
     signals: list[EdfSignalHeader] = []
     texts: list[list[str]] = []
     for f in (0, 1, 2, 7, 9):
-        if b"".join(columns[f]).isascii():  # the common case: no per-field checks
-            texts.append([raw.decode("ascii").strip(" \x00") for raw in columns[f]])
+        ascii = _kernel.ascii_texts(columns[f])  # the common case: no per-field checks
+        if ascii is not None:
+            texts.append(ascii)
             continue
         texts.append([_text(raw, ctx, _SIGNAL_FIELDS[f],
                             256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f],
@@ -739,29 +741,36 @@ def _nominal_onsets(header: EdfHeader, ctx: DecodeContext) -> np.ndarray:
 
 def _scan_tals(buf: np.ndarray, base: int, first: int, n: int, header: EdfHeader,
                ctx: DecodeContext, raw: list[_RawAnnotation], keeping: np.ndarray,
-               layout: tuple[int, list[int]] | None = None) -> None:
+               layout: Mapping[int, tuple[np.ndarray, int, int, int]] | None = None) -> None:
     """The annotation slots of ``n`` data records, ``first`` onwards, that start at byte
     ``base`` of ``buf``: texts appended to ``raw`` (signal by signal), the time-keeping
     onsets (NaN where a record has none) into ``keeping`` (``n`` items).
 
-    ``layout``: the record size and slot offsets by signal index in ``buf`` when it
-    holds only a span of each record (the header's by default)."""
+    ``layout``: where each annotation signal's slots are instead, by signal index:
+    ``(buffer, base, stride, offset)``, record ``k``'s slot at ``base + k * stride +
+    offset`` (a read of only the slots)."""
     bps = 3 if header.format == "bdf" else 2
-    record_size, offsets = layout or (header.record_size, _slot_offsets(header))
+    offsets = _slot_offsets(header)
     flags = np.empty(n, dtype=np.uint8)
     for order, s in enumerate(header.annotation_signals):
         size = s.samples_per_record * bps
         is_first = order == 0
+        data, at, stride, offset = (layout[s.index] if layout is not None
+                                    else (buf, base, header.record_size, offsets[s.index]))
+        if size == 0:  # an empty slot holds nothing (what the kernel finds in it)
+            if is_first:
+                keeping[:] = np.nan
+            continue
         k_onsets = np.empty(n, dtype=np.float64)
         status = _kernel.scan_annotation_slots(
-            buf, base, n, record_size, offsets[s.index], size, is_first, k_onsets, flags)
+            data, at, n, stride, offset, size, is_first, k_onsets, flags)
         ctx.check_status(status, f"annotation signal {s.index}",
                          offset=header.header_bytes + first * header.record_size)
         if is_first:
             keeping[:] = k_onsets
         for k in np.flatnonzero(flags):
-            start = base + int(k) * record_size + offsets[s.index]
-            slot = bytes(buf[start:start + size])
+            start = at + int(k) * stride + offset
+            slot = bytes(data[start:start + size])
             found: list[tuple[float, float | None, str]] = []
             where = f"data record {first + int(k)}, signal {s.index}"
             tk = _parse_tals(slot, ctx, where, is_first, found, len(raw))
@@ -825,6 +834,10 @@ to 1/16 of its bytes at a time, at most ``_MAX_CHUNK_BYTES``), so the reading bu
 stays small beside the part's samples. Data records that fit are read whole, a chunk of
 them at a time; a larger data record is read one signal's part at a time."""
 _MAX_CHUNK_BYTES = 1 << 20
+_SCATTER_PIECES = 1024
+"""Slices of data records an EDF part reads in one scattered read (a part of more is
+read a chunk of records at a time: fewer Python objects per byte)."""
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class _FullScan(Exception):
@@ -884,6 +897,10 @@ class _Records:
                 _scan_tals(data, 0, r0, n, header, self.ctx, raw, keeping)
                 self._remember(r0, keeping)
             return keeping
+        if (self.bps == 2 and _LITTLE_ENDIAN
+                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
+            self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
+            return keeping
         chunk = self._chunk(r0, r1)
         if header.record_size <= chunk:
             per = max(chunk // header.record_size, 1)
@@ -904,6 +921,51 @@ class _Records:
         if tals:
             self._remember(r0, keeping)
         return keeping
+
+    def _scatter(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+                 outputs: list[np.ndarray], raw: list[_RawAnnotation] | None,
+                 keeping: np.ndarray) -> None:
+        """EDF samples straight from the file into the outputs: the stored little-endian
+        int16 are the output's bytes, so each record's run of a signal is one buffer of
+        a scattered read (bytes between runs, up to ``WINDOW_CHUNK_BYTES``, are read
+        into a scratch buffer rather than starting another read)."""
+        header = self.header
+        n = r1 - r0
+        targets: dict[int, tuple[np.ndarray, int]] = {}
+        for sig, first, out in zip(picked, firsts, outputs):
+            targets.setdefault(sig.index, (out, first))  # a channel asked twice: read once
+        slots: dict[int, np.ndarray] = {}
+        if raw is not None:  # each annotation signal's slots, record after record
+            for s in header.annotation_signals:
+                slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
+                targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
+        order = sorted(targets)  # signal index order is slot order
+        plan = _kernel.scatter_plan(
+            header.header_bytes, header.record_size, r0, r1,
+            np.array([header.signals[i].samples_per_record for i in order], dtype=np.int64),
+            np.array([self.offsets[i] for i in order], dtype=np.int64),
+            np.array([targets[i][1] for i in order], dtype=np.int64),
+            [targets[i][0] for i in order],
+            np.empty(min(WINDOW_CHUNK_BYTES, header.record_size), dtype=np.uint8),
+            _SCATTER_PIECES)
+        for offset, size, buffers in plan:
+            got = self.source.read_scattered(offset, buffers)
+            if got < size:
+                raise self.ctx.error(
+                    TruncatedError, f"the file ends at byte {offset + got}, within the data "
+                    "records its size promised (it changed while being read)",
+                    offset=offset + got)
+        del plan  # views of the outputs' memory: gone before the outputs are handed out
+        for sig, out in zip(picked, outputs):
+            first_out = targets[sig.index][0]
+            if first_out is not out:
+                np.copyto(out, first_out)
+        if slots:
+            assert raw is not None
+            layout = {i: (a.view(np.uint8), 0, 2 * header.signals[i].samples_per_record, 0)
+                      for i, a in slots.items()}
+            _scan_tals(slots[header.annotation_signals[0].index].view(np.uint8), 0, r0, n,
+                       header, self.ctx, raw, keeping, layout)
 
     def _copy(self, data: np.ndarray, first: int, n: int, args: tuple) -> None:
         counts, offsets, record_size, bps, firsts, outputs = args
@@ -943,11 +1005,12 @@ class _Records:
         ann = self.header.annotation_signals
         lo = min(self.offsets[s.index] for s in ann)
         hi = max(self.offsets[s.index] + s.samples_per_record * bps for s in ann)
-        layout = (hi - lo, [offset - lo for offset in self.offsets])
         buffer = np.empty(hi - lo, dtype=np.uint8)
-        for g in range(r0, r1):
+        for g in range(r0, r1 if hi > lo else r0):
             got = self.source.read_into(self._at(g) + lo, buffer)
-            _scan_tals(buffer[:got], 0, g, 1, self.header, self.ctx, raw,
+            layout = {s.index: (buffer[:got], 0, hi - lo, self.offsets[s.index] - lo)
+                      for s in ann}
+            _scan_tals(buffer, 0, g, 1, self.header, self.ctx, raw,
                        keeping[g - r0:g - r0 + 1], layout)
 
     def _remember(self, r0: int, keeping: np.ndarray) -> None:
@@ -1159,9 +1222,12 @@ class _Part:
         start = header.start_time
         if start is not None and subsecond:
             start = start + dt.timedelta(seconds=subsecond)
-        signals = [Signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units,
-                          first_sample=first)
-                   for s, out, first in zip(self.chosen, self.outputs, self.firsts)]
+        signals = cast("list[Signal]", [
+            new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
+            for s, out in zip(self.chosen, self.outputs)])
+        for sig, first in zip(signals, self.firsts):
+            if first:  # as Signal.__init__ stores it (the class default serves 0)
+                vars(sig)["first_sample"] = first
         extras = _extras(header, subsecond)
         if window is not None:
             extras["window"] = window
