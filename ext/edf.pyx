@@ -9,8 +9,6 @@ give a status code of ``_status.pxd`` that the caller turns into a typed error
 layouts) raise ``ValueError``.
 """
 
-from cpython.buffer cimport PyBUF_WRITE
-from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.math cimport NAN
@@ -238,34 +236,91 @@ cdef void _part_kernel(const uint8_t* records, Py_ssize_t first_record, Py_ssize
                               hi - lo, bytes_per_sample, False)
 
 
-def scatter_plan(Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssize_t r0, Py_ssize_t r1,
-                 cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
-                 cnp.int64_t[::1] first_samples, list outputs, uint8_t[::1] scratch,
-                 Py_ssize_t max_buffers):
-    """Scattered reads that put EDF samples of data records ``[r0, r1)`` straight into
-    their outputs (stored little-endian int16 are the output's bytes).
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <stddef.h>
+    #include <stdlib.h>
+    #if defined(_WIN32)
+    #define ECG_SCATTER_READS 0
+    struct ecg_iovec { void *iov_base; size_t iov_len; };
+    static long long ecg_preadv(int fd, struct ecg_iovec *iov, int n, long long offset) {
+        (void)fd; (void)iov; (void)n; (void)offset;
+        errno = ENOSYS;
+        return -1;
+    }
+    #else
+    #include <sys/types.h>
+    #include <sys/uio.h>
+    #include <unistd.h>
+    #define ECG_SCATTER_READS 1
+    #define ecg_iovec iovec
+    /* One scattered read from ``offset``, retried when interrupted; where preadv is
+       missing, the buffers one pread at a time. */
+    static long long ecg_preadv(int fd, struct iovec *iov, int n, long long offset) {
+    #if defined(__linux__) || defined(__FreeBSD__)
+        ssize_t got;
+        do { got = preadv(fd, iov, n, (off_t)offset); } while (got < 0 && errno == EINTR);
+        return got;
+    #else
+        long long total = 0;
+        for (int i = 0; i < n; i++) {
+            ssize_t got;
+            do { got = pread(fd, iov[i].iov_base, iov[i].iov_len, (off_t)(offset + total)); }
+            while (got < 0 && errno == EINTR);
+            if (got < 0) return total ? total : -1;
+            total += got;
+            if ((size_t)got < iov[i].iov_len) break;
+        }
+        return total;
+    #endif
+    }
+    #endif
+    """
+    bint SCATTER_READS "ECG_SCATTER_READS"
+    struct ecg_iovec:
+        void* iov_base
+        size_t iov_len
+    long long ecg_preadv(int fd, ecg_iovec* iov, int n, long long offset) noexcept nogil
+
+from libc.errno cimport errno
+from libc.stdlib cimport free, malloc
+
+SCATTERED_READS = bool(SCATTER_READS)
+"""True where :func:`scatter_read` can read (POSIX systems)."""
+
+cdef enum:
+    _MAX_IOV = 1024  # buffers of one scattered read (IOV_MAX on Linux)
+
+
+def scatter_read(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssize_t r0,
+                 Py_ssize_t r1, cnp.int64_t[::1] samples_per_record,
+                 cnp.int64_t[::1] slot_offsets, cnp.int64_t[::1] first_samples,
+                 list outputs, Py_ssize_t max_gap):
+    """Read EDF samples of data records ``[r0, r1)`` from the open file ``fd`` straight
+    into their outputs: the stored little-endian int16 are the output's bytes, so each
+    record's run of a signal is one buffer of a scattered read (``preadv``), and no
+    reading buffer holds the records.
 
     Signals are given in slot order, each once: ``outputs[j]`` is a writable
     C-contiguous int16 array for samples ``first_samples[j]`` onwards of the signal
-    whose slot starts at ``slot_offsets[j]``. Returns ``[(file offset, bytes, buffers),
-    ...]``: each read fills its buffers (of those bytes together) one after another from
-    its offset. Bytes between two
-    needed runs land in ``scratch`` when the gap fits in it (one read goes on),
-    otherwise a new read starts; a read has at most ``max_buffers`` buffers. The
-    buffers are views of the outputs' memory without a reference to them: the caller
-    keeps the outputs alive while it reads.
+    whose slot starts at ``slot_offsets[j]``. Bytes between two needed runs are read
+    into a scratch buffer when the gap is at most ``max_gap`` bytes (the read goes on),
+    otherwise a new read starts. Returns ``(status, errno)``: ``TRUNCATED`` when the
+    file ends before the records; a non-zero ``errno`` when a read failed.
     """
     cdef Py_ssize_t n_sig = samples_per_record.shape[0]
-    cdef Py_ssize_t j, g, n, lo, hi, at, offset, size
-    cdef Py_ssize_t end = 0, gap
+    cdef Py_ssize_t j
     if (slot_offsets.shape[0] != n_sig or first_samples.shape[0] != n_sig
             or len(outputs) != n_sig):
         raise ValueError("one output, one slot offset and one first sample per signal")
-    if header_bytes < 0 or record_size < 0 or r0 < 0 or r1 < r0 or max_buffers < 2:
-        raise ValueError("negative sizes or an empty range of reads")
+    if not SCATTER_READS:
+        raise ValueError("scattered reads are not available on this system")
+    if header_bytes < 0 or record_size < 0 or r0 < 0 or r1 < r0 or max_gap < 0:
+        return BAD_VALUE, 0
     cdef cnp.ndarray arr
-    cdef list addresses = []
-    cdef list lengths = []
+    cdef cnp.int64_t[::1] addresses = np.empty(max(n_sig, 1), dtype=np.int64)
+    cdef cnp.int64_t[::1] lengths = np.empty(max(n_sig, 1), dtype=np.int64)
     for j in range(n_sig):
         arr = outputs[j]
         if (cnp.PyArray_TYPE(arr) != cnp.NPY_INT16 or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
@@ -274,40 +329,91 @@ def scatter_plan(Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssize_t r0,
         if (samples_per_record[j] < 0 or slot_offsets[j] < (
                 slot_offsets[j - 1] + 2 * samples_per_record[j - 1] if j else 0)
                 or slot_offsets[j] + 2 * samples_per_record[j] > record_size):
-            raise ValueError("slots must be distinct, in order and inside the record")
-        addresses.append(<size_t>cnp.PyArray_DATA(arr))
-        lengths.append(cnp.PyArray_SIZE(arr))
-    cdef char* base
-    cdef char* spare = <char*>&scratch[0] if scratch.shape[0] else NULL
-    cdef Py_ssize_t spare_size = scratch.shape[0]
-    reads = []
-    cdef list buffers = None
-    cdef Py_ssize_t start = 0
+            return BAD_VALUE, 0
+        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        lengths[j] = cnp.PyArray_SIZE(arr)
+    if n_sig == 0 or r1 == r0:
+        return OK, 0
+    cdef ecg_iovec* iov = <ecg_iovec*>malloc(_MAX_IOV * sizeof(ecg_iovec))
+    cdef char* scratch = <char*>malloc(max_gap if max_gap > 0 else 1)
+    cdef int status = OK, err = 0
+    if iov == NULL or scratch == NULL:
+        free(iov)
+        free(scratch)
+        raise MemoryError()
+    try:
+        with nogil:
+            status = _scatter_kernel(fd, header_bytes, record_size, r0, r1,
+                                     &samples_per_record[0], &slot_offsets[0],
+                                     &first_samples[0], &lengths[0], &addresses[0], n_sig,
+                                     scratch, max_gap, iov, &err)
+    finally:
+        free(iov)
+        free(scratch)
+    return status, err
+
+
+cdef int _read_fully(int fd, ecg_iovec* iov, int n, long long offset, long long size,
+                     int* err) noexcept nogil:
+    """All ``size`` bytes of one scattered read, going on after short reads."""
+    cdef long long got
+    while size > 0:
+        got = ecg_preadv(fd, iov, n, offset)
+        if got < 0:
+            err[0] = errno
+            return BAD_VALUE
+        if got == 0:
+            return TRUNCATED
+        offset += got
+        size -= got
+        while n > 0 and got >= <long long>iov[0].iov_len:  # drop the buffers filled
+            got -= iov[0].iov_len
+            iov += 1
+            n -= 1
+        if n > 0:
+            iov[0].iov_base = <char*>iov[0].iov_base + got
+            iov[0].iov_len -= got
+    return OK
+
+
+cdef int _scatter_kernel(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size,
+                         Py_ssize_t r0, Py_ssize_t r1, const cnp.int64_t* counts,
+                         const cnp.int64_t* offsets, const cnp.int64_t* firsts,
+                         const cnp.int64_t* lengths, const cnp.int64_t* addresses,
+                         Py_ssize_t n_sig, char* scratch, Py_ssize_t max_gap,
+                         ecg_iovec* iov, int* err) noexcept nogil:
+    cdef Py_ssize_t g, j, n, lo, hi, at
+    cdef long long offset, size, gap, start = 0, end = 0
+    cdef int used = 0, status
     for g in range(r0, r1):
         for j in range(n_sig):
-            n = samples_per_record[j]
-            at = g * n - first_samples[j]  # output index of the record's sample 0
+            n = counts[j]
+            at = g * n - firsts[j]  # output index of the record's sample 0
             lo = -at if at < 0 else 0
             hi = lengths[j] - at if lengths[j] - at < n else n
             if hi <= lo:
                 continue
-            offset = header_bytes + g * record_size + slot_offsets[j] + 2 * lo
+            offset = header_bytes + <long long>g * record_size + offsets[j] + 2 * lo
             size = 2 * (hi - lo)
             gap = offset - end
-            if buffers is not None and (gap > spare_size or len(buffers) + 2 > max_buffers):
-                reads.append((start, end - start, buffers))
-                buffers = None
-            if buffers is None:
-                buffers = []
+            if used and (gap > max_gap or used + 2 > _MAX_IOV):
+                status = _read_fully(fd, iov, used, start, end - start, err)
+                if status != OK:
+                    return status
+                used = 0
+            if not used:
                 start = offset
             elif gap > 0:
-                buffers.append(PyMemoryView_FromMemory(spare, gap, PyBUF_WRITE))
-            base = <char*><size_t>addresses[j]
-            buffers.append(PyMemoryView_FromMemory(base + 2 * (at + lo), size, PyBUF_WRITE))
+                iov[used].iov_base = scratch
+                iov[used].iov_len = <size_t>gap
+                used += 1
+            iov[used].iov_base = <char*><size_t>addresses[j] + 2 * (at + lo)
+            iov[used].iov_len = <size_t>size
+            used += 1
             end = offset + size
-    if buffers is not None:
-        reads.append((start, end - start, buffers))
-    return reads
+    if used:
+        return _read_fully(fd, iov, used, start, end - start, err)
+    return OK
 
 
 def scan_annotation_slots(const uint8_t[::1] data, Py_ssize_t header_bytes,

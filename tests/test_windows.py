@@ -11,6 +11,8 @@ values here are cut from whole reads by that rule, computed independently of
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -221,7 +223,19 @@ class RangedSource(ByteSource):
 
 
 def _edf_part(raw: bytes, request: ReadRequest | None, via: str) -> ecgingest.Record:
-    """The part read through the pipeline (bytes in memory) or by ranges, as from disk."""
+    """The part read through the pipeline (bytes in memory), from a file on disk (the
+    scattered reads of EDF) or by ranges of bytes in memory (the chunked reads)."""
+    if via == "disk":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "part.edf")
+            with open(path, "wb") as fh:
+                fh.write(raw)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                return edf.FORMAT.decode_part(ByteSource(len(raw), fd=fd),
+                                              DecodeContext("edf", request=request))
+            finally:
+                os.close(fd)
     if via == "read":
         if request is None:
             [record] = ecgingest.read(raw)
@@ -265,7 +279,7 @@ def test_edf_window_equals_the_whole_record_cut(spec, data):
     else:
         start, stop = _windows(data.draw, whole, reference, unit)
     request = ReadRequest.of(channels, start, stop, unit)
-    via = data.draw(st.sampled_from(["read", "ranges"]))
+    via = data.draw(st.sampled_from(["read", "ranges", "disk"]))
     chunk = data.draw(st.sampled_from([1, 7, 64, edf.WINDOW_CHUNK_BYTES]))
     saved = edf.WINDOW_CHUNK_BYTES
     edf.WINDOW_CHUNK_BYTES = chunk  # records read a few at a time, or a signal at a time

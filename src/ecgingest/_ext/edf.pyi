@@ -36,7 +36,10 @@ def deinterleave_part(
     first_samples: npt.NDArray[np.int64],
     outputs: list[np.ndarray],
 ) -> int: ...
-def scatter_plan(
+SCATTERED_READS: bool
+
+def scatter_read(
+    fd: int,
     header_bytes: int,
     record_size: int,
     r0: int,
@@ -45,9 +48,8 @@ def scatter_plan(
     slot_offsets: npt.NDArray[np.int64],
     first_samples: npt.NDArray[np.int64],
     outputs: list[np.ndarray],
-    scratch: npt.NDArray[np.uint8],
-    max_buffers: int,
-) -> list[tuple[int, int, list[memoryview]]]: ...
+    max_gap: int,
+) -> tuple[int, int]: ...
 def scan_annotation_slots(
     data: npt.NDArray[np.uint8],
     header_bytes: int,

@@ -453,33 +453,6 @@ class ByteSource:
             got += k
         return got
 
-    def read_scattered(self, offset: int, buffers: Sequence[memoryview]) -> int:
-        """Fill ``buffers`` (at most 1024) one after another from ``offset``, in one
-        system call for a file on disk, so interleaved data lands where it belongs
-        without a reading buffer; the bytes read (fewer at the end of the file)."""
-        if self._data is not None:
-            got = 0
-            for buffer in buffers:
-                n = self.read_into(offset + got, buffer)
-                got += n
-                if n < len(buffer):
-                    break
-            return got
-        assert self._fd is not None
-        total = sum(map(len, buffers))
-        got = os.preadv(self._fd, buffers, offset) if total else 0
-        if got < total:  # a short read: the rest a buffer at a time, up to the file's end
-            at = 0
-            for buffer in buffers:
-                end = at + len(buffer)
-                if end > got:
-                    skip = max(got - at, 0)
-                    got = at + skip + self.read_into(offset + at + skip, buffer[skip:])
-                    if got < end:
-                        break
-                at = end
-        return got
-
     def read(self, offset: int, size: int) -> bytes | memoryview:
         """Up to ``size`` bytes from ``offset`` (a view, for bytes in memory)."""
         if self._data is not None:
@@ -487,6 +460,12 @@ class ByteSource:
         buffer = bytearray(max(min(size, self.size - offset), 0))
         got = self.read_into(offset, buffer)
         return bytes(buffer[:got]) if got < len(buffer) else bytes(buffer)
+
+    @property
+    def fd(self) -> int | None:
+        """The open file the ranges are read from (None for bytes in memory), for a
+        native kernel that reads scattered ranges itself, with the GIL released."""
+        return self._fd
 
     @property
     def whole(self) -> memoryview | None:

@@ -834,9 +834,10 @@ to 1/16 of its bytes at a time, at most ``_MAX_CHUNK_BYTES``), so the reading bu
 stays small beside the part's samples. Data records that fit are read whole, a chunk of
 them at a time; a larger data record is read one signal's part at a time."""
 _MAX_CHUNK_BYTES = 1 << 20
-_SCATTER_PIECES = 1024
-"""Slices of data records an EDF part reads in one scattered read (a part of more is
-read a chunk of records at a time: fewer Python objects per byte)."""
+_SCATTER_PIECES = 4096
+"""Runs of samples up to which an EDF part of a file on disk is read by scattered reads
+into the outputs (a part of more runs is read a chunk of records at a time: fewer,
+larger copies)."""
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
@@ -897,7 +898,8 @@ class _Records:
                 _scan_tals(data, 0, r0, n, header, self.ctx, raw, keeping)
                 self._remember(r0, keeping)
             return keeping
-        if (self.bps == 2 and _LITTLE_ENDIAN
+        if (self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
+                and self.source.fd is not None
                 and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
             self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
             return keeping
@@ -927,8 +929,9 @@ class _Records:
                  keeping: np.ndarray) -> None:
         """EDF samples straight from the file into the outputs: the stored little-endian
         int16 are the output's bytes, so each record's run of a signal is one buffer of
-        a scattered read (bytes between runs, up to ``WINDOW_CHUNK_BYTES``, are read
-        into a scratch buffer rather than starting another read)."""
+        a scattered read, made by the kernel with the GIL released (bytes between runs,
+        up to ``WINDOW_CHUNK_BYTES``, are read into a scratch buffer rather than
+        starting another read)."""
         header = self.header
         n = r1 - r0
         targets: dict[int, tuple[np.ndarray, int]] = {}
@@ -940,22 +943,16 @@ class _Records:
                 slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
                 targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
         order = sorted(targets)  # signal index order is slot order
-        plan = _kernel.scatter_plan(
-            header.header_bytes, header.record_size, r0, r1,
+        assert self.source.fd is not None
+        status, err = _kernel.scatter_read(
+            self.source.fd, header.header_bytes, header.record_size, r0, r1,
             np.array([header.signals[i].samples_per_record for i in order], dtype=np.int64),
             np.array([self.offsets[i] for i in order], dtype=np.int64),
             np.array([targets[i][1] for i in order], dtype=np.int64),
-            [targets[i][0] for i in order],
-            np.empty(min(WINDOW_CHUNK_BYTES, header.record_size), dtype=np.uint8),
-            _SCATTER_PIECES)
-        for offset, size, buffers in plan:
-            got = self.source.read_scattered(offset, buffers)
-            if got < size:
-                raise self.ctx.error(
-                    TruncatedError, f"the file ends at byte {offset + got}, within the data "
-                    "records its size promised (it changed while being read)",
-                    offset=offset + got)
-        del plan  # views of the outputs' memory: gone before the outputs are handed out
+            [targets[i][0] for i in order], WINDOW_CHUNK_BYTES)
+        if err:
+            raise OSError(err, os.strerror(err))
+        self.ctx.check_status(status, f"data records {r0} to {r1 - 1}", offset=self._at(r0))
         for sig, out in zip(picked, outputs):
             first_out = targets[sig.index][0]
             if first_out is not out:
