@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 import ecgingest
 import ecgingest.demo
-from ecgingest.errors import EcgIngestError, WindowError
+from ecgingest.errors import CorruptDataError, EcgIngestError, TruncatedError, WindowError
 from ecgingest.formats import edf
 from ecgingest.formats import wfdb as fw
 from ecgingest.formats._base import ByteSource, DecodeContext, ReadRequest
 from ecgingest.formats.wfdb import signals as wfdb_signals
 from ecgingest.sources import Entry
 from test_edf_properties import edf_files
-from test_edf_writer import write_edf
+from test_edf_writer import WAnnotation, WFile, simple_file, write_edf
 from test_wfdb_writer import RANGES, pack, write_header
 
 pytestmark = pytest.mark.filterwarnings("ignore::ecgingest.errors.EcgWarning")
@@ -331,6 +331,185 @@ def test_edf_window_equals_the_whole_record_cut(spec, data):
     assert [a.text for a in part.annotations] == [
         a.text for a, k in zip(whole.annotations, stored)
         if r0 <= k < r1 and (t1 is None or a.onset < t1) and a.onset + (a.duration or 0.0) >= t0]
+
+
+def _twelve_leads(n_records: int, *, bdf: bool = False, plus: str | None = None,
+                  per_record: int = 50, **kw) -> WFile:
+    """A 12-signal file of 1 s data records (per_record samples each)."""
+    return simple_file(12, per_record, n_records, bdf=bdf, plus=plus, seed=n_records, **kw)
+
+
+def _disk_part(tmp_path, raw: bytes, request: ReadRequest | None, *, strict: bool = False,
+               name: str = "w.edf") -> ecgingest.Record:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return edf.FORMAT.decode_part(ByteSource(len(raw), fd=fd), DecodeContext(
+            "edf", request=request, strict=strict))
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("bdf", [False, True])
+@pytest.mark.parametrize("start, stop, unit", [
+    (3.0, 7.0, "seconds"),          # whole records
+    (150, 350, "samples"),          # whole records, in samples
+    (2.5, 3.0, "seconds"),          # ends on a record boundary
+    (3.0, 3.02, "seconds"),         # one sample after a boundary
+    (2.98, 3.02, "seconds"),        # across a boundary
+    (23.5, None, "seconds"),        # the last record
+])
+@pytest.mark.parametrize("via", ["disk", "ranges"])
+def test_windows_at_record_boundaries_read_only_those_records(tmp_path, bdf, start, stop,
+                                                              unit, via):
+    spec = _twelve_leads(24, bdf=bdf)
+    raw = write_edf(spec)
+    [whole] = ecgingest.read(raw)
+    request = ReadRequest.of(None, start, stop, unit)
+    part = (_disk_part(tmp_path, raw, request) if via == "disk"
+            else edf.FORMAT.decode_part(source := RangedSource(raw),
+                                        DecodeContext("edf", request=request)))
+    for got, sig in zip(part.signals, whole.signals):
+        a, b = _expected_range(sig.sample_rate, len(sig), start, stop, unit, 50.0)
+        _same_signal(got, sig, a, b)
+    if via == "ranges":
+        bps = 3 if bdf else 2
+        header = 256 * 13
+        record = 12 * 50 * bps
+        a, b = _expected_range(50.0, 24 * 50, start, stop, unit, 50.0)
+        records = -(-b // 50) - a // 50
+        assert source.bytes_read == header + records * record
+
+
+def test_channels_in_any_order_and_twice_read_from_disk(tmp_path):
+    raw = write_edf(_twelve_leads(24))
+    [whole] = ecgingest.read(raw)
+    part = _disk_part(tmp_path, raw, ReadRequest.of([7, 2, 7, "ch0"], 4.5, 9.0))
+    assert part.labels == ["ch7", "ch2", "ch7", "ch0"]
+    for got, i in zip(part.signals, [7, 2, 7, 0]):
+        _same_signal(got, whole.signals[i], 225, 450)
+
+
+@pytest.mark.parametrize("plus", [None, "C", "D"])
+def test_a_window_reads_the_window_records_and_a_few_time_stamps(plus):
+    """A 10 s window of a 600-record file reads the header, its 10 records and (EDF+) the
+    first record's time-keeping TAL; EDF+D a few more by binary search."""
+    spec = _twelve_leads(600, plus=plus, per_record=20,
+                         record_onsets=[2.0 * k for k in range(600)] if plus == "D" else None)
+    raw = write_edf(spec)
+    source = RangedSource(raw)
+    part = edf.FORMAT.decode_part(source, DecodeContext(
+        "edf", request=ReadRequest.of(None, 400.0 if plus == "D" else 200.0, 410.0
+                                      if plus == "D" else 210.0)))
+    ns = 13 if plus else 12
+    record_size = (len(raw) - 256 * (ns + 1)) // 600
+    slot = record_size - 12 * 20 * 2
+    window_records = 5 if plus == "D" else 10  # EDF+D: 1 s records every 2 s
+    probes = {None: 0, "C": 1, "D": 2 * 10 + 2}[plus]  # log2(600) < 10 per end, last, first
+    assert source.bytes_read <= 256 * (ns + 1) + window_records * record_size + probes * slot
+    assert len(part.signals[0]) == window_records * 20
+    if plus == "D":
+        np.testing.assert_array_equal(part.data_record_onsets, 2.0 * np.arange(200, 205))
+
+
+def test_the_last_partial_record_is_never_read(tmp_path):
+    spec = _twelve_leads(10, plus="C")
+    raw = write_edf(spec) + b"\x01" * 100  # a record cut short after the declared ones
+    [whole] = ecgingest.read(raw)
+    for via in ("disk", "ranges"):
+        request = ReadRequest.of([0, 11], 8.5, None)
+        part = (_disk_part(tmp_path, raw, request) if via == "disk"
+                else edf.FORMAT.decode_part(RangedSource(raw),
+                                            DecodeContext("edf", request=request)))
+        _same_signal(part.signals[0], whole.signals[0], 425, 500)
+        _same_signal(part.signals[1], whole.signals[11], 425, 500)
+        assert any("ignored" in w for w in part.warnings)
+
+
+def test_a_file_cut_short_while_read_is_a_truncated_error(tmp_path):
+    raw = write_edf(_twelve_leads(24))
+    path = tmp_path / "w.edf"
+    path.write_bytes(raw)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.truncate(path, len(raw) // 2)  # after the size was taken
+        with pytest.raises(TruncatedError):
+            edf.FORMAT.decode_part(ByteSource(len(raw), fd=fd), DecodeContext(
+                "edf", request=ReadRequest.of(None, 20.0, 22.0)))
+    finally:
+        os.close(fd)
+
+
+def _discontinuous(onsets: list[float], **kw) -> bytes:
+    spec = simple_file(2, 10, len(onsets), plus="D", record_onsets=onsets, **kw)
+    return write_edf(spec)
+
+
+def test_edf_d_onsets_that_go_back_are_all_read_with_a_deviation(tmp_path):
+    onsets = [0.0, 5.0, 10.0, 3.0, 20.0, 25.0, 30.0, 35.0]  # record 3 goes back
+    raw = _discontinuous(onsets)
+    [whole] = ecgingest.read(raw)
+    request = ReadRequest.of(None, 19.5, 26.0)
+    part = _disk_part(tmp_path, raw, request)
+    assert any("increasing onsets" in w for w in part.warnings)
+    np.testing.assert_array_equal(part.data_record_onsets, [20.0, 25.0])
+    _same_signal(part.signals[0], whole.signals[0], 40, 60)
+    with pytest.raises(CorruptDataError, match="increasing onsets"):
+        _disk_part(tmp_path, raw, request, strict=True)
+
+
+def test_edf_d_records_without_a_time_stamp_are_placed_as_a_whole_read_places_them(
+        tmp_path):
+    raw = bytearray(_discontinuous([0.0, 5.0, 10.0, 15.0, 20.0, 25.0]))
+    header = 256 * 4
+    record_size = (len(raw) - header) // 6
+    slot = header + 3 * record_size + 2 * 10 * 2  # record 3's annotation slot
+    raw[slot:slot + record_size - 40] = b"\x00" * (record_size - 40)
+    [whole] = ecgingest.read(bytes(raw))
+    part = _disk_part(tmp_path, bytes(raw), ReadRequest.of(None, 19.0, 26.0))
+    keep = [k for k, o in enumerate(whole.data_record_onsets) if o + 1 > 19.0 and o < 26.0]
+    np.testing.assert_array_equal(part.data_record_onsets, whole.data_record_onsets[keep])
+    _same_signal(part.signals[1], whole.signals[1], keep[0] * 10, (keep[-1] + 1) * 10)
+
+
+def test_annotations_are_those_of_the_records_read():
+    spec = _twelve_leads(30, plus="C", per_record=10, annotations=[
+        WAnnotation(12.5, None, ["in the window, stored in it"], record=12),
+        WAnnotation(12.7, None, ["in the window, stored in record 0"], record=0),
+        WAnnotation(25.0, None, ["after the window"], record=12)])
+    [part] = ecgingest.read(write_edf(spec), start=10, stop=15)
+    assert [a.text for a in part.annotations] == ["in the window, stored in it"]
+
+
+@st.composite
+def damaged_edf(draw):
+    spec = draw(edf_files())
+    raw = bytearray(write_edf(spec))
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, max(len(raw) - 1, 0)))
+        if raw:
+            raw[at] = draw(st.integers(0, 255))
+    cut = draw(st.integers(0, len(raw)))
+    return bytes(raw[:cut] if draw(st.booleans()) else raw)
+
+
+@given(damaged_edf(), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_damaged_files_read_with_windows_give_a_record_or_a_typed_error(raw, data):
+    start = data.draw(st.one_of(st.none(), st.floats(0, 30)))
+    stop = data.draw(st.one_of(st.none(), st.floats((start or 0) + 1e-3, 60)))
+    unit = data.draw(st.sampled_from(["seconds", "samples"]))
+    if unit == "samples":
+        start = None if start is None else int(start)
+        stop = None if stop is None else int(stop) + (start or 0) + 1
+    channels = data.draw(st.one_of(st.none(), st.lists(st.integers(0, 4), max_size=3)))
+    request = ReadRequest.of(channels or None, start, stop, unit)
+    via = data.draw(st.sampled_from(["read", "ranges", "disk"]))
+    try:
+        _edf_part(raw, request, via)
+    except (EcgIngestError, ValueError) as exc:
+        assert isinstance(exc, EcgIngestError), exc
 
 
 # ----------------------------------------------------------------- bad windows

@@ -850,7 +850,7 @@ def _source_header(source: ByteSource, ctx: DecodeContext) -> EdfHeader:
     """The header of a file read by ranges: 256 bytes, then the signal headers."""
     head = bytes(source.read(0, 256))
     if len(head) == 256 and _INT.match(head[252:256]) and int(head[252:256]) > 0:
-        head = bytes(source.read(0, min(256 * (int(head[252:256]) + 1), source.size)))
+        head += bytes(source.read(256, min(256 * int(head[252:256]), source.size - 256)))
     return _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
 
 
