@@ -191,6 +191,106 @@ def test_multi_segment_window_spans_segments(tmp_path):
                                   np.concatenate([a[25:], b[:20]]))
 
 
+@st.composite
+def multi_segment_records(draw):
+    """A fixed- or variable-layout multi-segment record: segments of any packed format
+    (a variable layout's segments hold a subset of the signals, with their own gains),
+    null segments among them, some listed twice."""
+    variable = draw(st.booleans())
+    nsig = draw(st.integers(1, 3))
+    spf = [draw(st.integers(1, 2)) for _ in range(nsig)]
+    labels = [f"s{i}" for i in range(nsig)]
+    files: dict[str, bytes] = {}
+    lines = []
+    segments = []
+    for n in range(draw(st.integers(1, 4))):
+        frames = draw(st.integers(1, 12))
+        if draw(st.integers(0, 4)) == 0:
+            lines.append(f"~ {frames}")
+            continue
+        if segments and draw(st.integers(0, 3)) == 0:  # a segment listed again
+            lines.append(draw(st.sampled_from(segments)))
+            continue
+        fmt = draw(st.sampled_from([16, 80, 212, 310, 24]))
+        lo, hi = RANGES[fmt]
+        held = (sorted(draw(st.sets(st.integers(0, nsig - 1), min_size=1))) if variable
+                else list(range(nsig)))
+        arrays = [np.array(draw(st.lists(st.integers(lo, hi), min_size=frames * spf[i],
+                                         max_size=frames * spf[i])), dtype=np.int64)
+                  for i in held]
+        name = f"g{n}"
+        files[f"{name}.dat"] = pack(fmt, arrays, [spf[i] for i in held])
+        gains = [draw(st.sampled_from(["200/mV", "100(3)/mV"])) if variable else "200/mV"
+                 for _ in held]
+        files[f"{name}.hea"] = write_header(name, [
+            (f"{name}.dat", f"{fmt}" + (f"x{spf[i]}" if spf[i] > 1 else ""), arr, gain,
+             labels[i]) for i, arr, gain in zip(held, arrays, gains)], nframes=frames)
+        lines.append(f"{name} {frames}")
+        segments.append(f"{name} {frames}")
+    if not segments:  # a fixed layout needs one segment with signals
+        assume(False)
+    if variable:
+        files["lay.hea"] = (f"lay {nsig} 100 0\n" + "".join(
+            f"~ 0{'x' + str(k) if k > 1 else ''} 200/mV 16 0 0 0 0 {label}\n"
+            for k, label in zip(spf, labels))).encode()
+        lines.insert(0, "lay 0")
+    total = sum(int(line.split()[1]) for line in lines)
+    files["m.hea"] = (f"m/{len(lines)} {nsig} 100 {total}\n" + "\n".join(lines) + "\n"
+                      ).encode()
+    return files
+
+
+def _multi_read(files: dict[str, bytes], request: ReadRequest | None) -> ecgingest.Record:
+    pool = {name: Entry.from_bytes(name, data) for name, data in files.items()}
+    ctx = DecodeContext("wfdb", request=request)
+    outcomes = [o for o in fw.read_pool(pool, sorted(n for n in files if n.endswith(".hea")),
+                                        ctx) if o.anchor == "m.hea"]
+    [outcome] = outcomes
+    if outcome.error is not None:
+        raise outcome.error
+    assert isinstance(outcome.record, ecgingest.Record)
+    return outcome.record
+
+
+@given(multi_segment_records(), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_multi_segment_window_equals_the_whole_record_cut(files, data):
+    try:
+        whole = _multi_read(files, None)
+    except EcgIngestError:
+        assume(False)
+    n = len(whole.signals)
+    channels = data.draw(st.one_of(st.none(), st.lists(st.integers(0, n - 1), min_size=1,
+                                                       max_size=n)))
+    unit = data.draw(st.sampled_from(["seconds", "samples"]))
+    reference = max(s.sample_rate for s in whole.signals)
+    start, stop = _windows(data.draw, whole, reference, unit)
+    part = _multi_read(files, ReadRequest.of(channels, start, stop, unit))
+    picked = list(range(n)) if channels is None else channels
+    assert part.labels == [whole.signals[i].label for i in picked]
+    for got, i in zip(part.signals, picked):
+        sig = whole.signals[i]
+        a, b = _expected_range(sig.sample_rate, len(sig), start, stop, unit, reference)
+        _same_signal(got, sig, a, b)
+
+
+def test_a_multi_segment_window_reads_only_the_segments_it_overlaps():
+    a = np.arange(0, 30, dtype=np.int64)
+    b = np.arange(100, 140, dtype=np.int64)
+    files = {"s1.dat": pack(16, [a], [1]),
+             "s1.hea": write_header("s1", [("s1.dat", "16", a)], nframes=30),
+             "s2.dat": b"",  # broken: a window of s1 alone never reads it
+             "s2.hea": write_header("s2", [("s2.dat", "16", b)], nframes=40),
+             "m.hea": b"m/2 1 100 70\ns1 30\ns2 40\n"}
+    part = _multi_read(files, ReadRequest.of(None, 0.05, 0.25))
+    np.testing.assert_array_equal(part.signals[0].digital, a[5:25])
+    assert not any("s2.dat" in w for w in part.warnings)
+    with pytest.raises(TruncatedError, match="s2.dat"):
+        _multi_read(files, None)
+    over = _multi_read(files, ReadRequest.of(None, 0.25, 0.35))  # as a single segment's
+    assert over.signals[0].invalid[5:].all() and any("s2.dat" in w for w in over.warnings)
+
+
 # ----------------------------------------------------------------- EDF
 
 
