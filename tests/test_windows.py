@@ -381,12 +381,15 @@ def test_edf_window_equals_the_whole_record_cut(spec, data):
     request = ReadRequest.of(channels, start, stop, unit)
     via = data.draw(st.sampled_from(["read", "ranges", "disk"]))
     chunk = data.draw(st.sampled_from([1, 7, 64, edf.WINDOW_CHUNK_BYTES]))
-    saved = edf.WINDOW_CHUNK_BYTES
-    edf.WINDOW_CHUNK_BYTES = chunk  # records read a few at a time, or a signal at a time
+    runs = data.draw(st.sampled_from([1, edf._SCATTER_PIECES]))
+    saved = edf.WINDOW_CHUNK_BYTES, edf._SCATTER_PIECES
+    # records read a few at a time, or a signal at a time; from disk, scattered reads
+    # that start again after each gap larger than the chunk, or chunks of records
+    edf.WINDOW_CHUNK_BYTES, edf._SCATTER_PIECES = chunk, runs
     try:
         part = _edf_part(raw, request, via)
     finally:
-        edf.WINDOW_CHUNK_BYTES = saved
+        edf.WINDOW_CHUNK_BYTES, edf._SCATTER_PIECES = saved
     picked = list(range(n)) if channels is None else channels
     assert part.labels == [whole.signals[i].label for i in picked]
     stored = _stored_in(spec)
