@@ -16,7 +16,8 @@ exists; nothing is kept), then reads 10 s from the middle of each:
   larger of the two against the window's output
   (12 x 5000 int16 samples = 120 kB; target <= 1.3 x);
 - time: the median of alternating runs in one interpreter (target: ecgingest at
-  least 3 x faster).
+  least 3 x faster), and for EDF the decoder alone (``decode_part`` over the
+  open file: what remains without detection and the pipeline's bookkeeping).
 
 A second table reads each whole record lazily (``ecgingest.read(path,
 lazy=True)``: headers only, no sample touched) against the eager read of its
@@ -156,17 +157,37 @@ def peak(kind: str, reader: str, small: Path, path: Path, start: float
     return int(grown), int(traced), int(nbytes)
 
 
-def timings(path: Path, start: float, repeat: int, other: str) -> tuple[float, float]:
-    """Median seconds of ecgingest and of ``other`` for the window, alternating."""
+def _decoder_alone(path: Path, at: float) -> None:
+    """The format's own part of a read (``decode_part`` over the open file): what is
+    left once detection and the pipeline's bookkeeping are taken out."""
+    from ecgingest.formats import edf
+    from ecgingest.formats._base import ByteSource, DecodeContext, ReadRequest
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        edf.FORMAT.decode_part(ByteSource(os.fstat(fd).st_size, fd=fd), DecodeContext(
+            "edf", request=ReadRequest.of(None, at, at + WINDOW_S)))
+    finally:
+        os.close(fd)
+
+
+def timings(path: Path, start: float, repeat: int, other: str
+            ) -> tuple[float, float, float | None]:
+    """Median seconds of ecgingest, of ``other`` and (EDF) of the EDF decoder alone for
+    the window, alternating."""
     import ecgingest
 
     fs = FS
-    ours, theirs = [], []
+    ours, theirs, alone = [], [], []
     for i in range(repeat):
         at = start + (i % 5) * 600  # other windows of the file, the same for both
         t = time.perf_counter()
         [rec] = ecgingest.read(path, start=at, stop=at + WINDOW_S)
         ours.append(time.perf_counter() - t)
+        if other == "pyedflib":
+            t = time.perf_counter()
+            _decoder_alone(path, at)
+            alone.append(time.perf_counter() - t)
         t = time.perf_counter()
         if other == "wfdb":
             import wfdb
@@ -180,7 +201,8 @@ def timings(path: Path, start: float, repeat: int, other: str) -> tuple[float, f
                 for c in range(f.signals_in_file):
                     f.readSignal(c, int(at * fs), WINDOW_S * fs, digital=True)
         theirs.append(time.perf_counter() - t)
-    return float(np.median(ours)), float(np.median(theirs))
+    return (float(np.median(ours)), float(np.median(theirs)),
+            float(np.median(alone)) if alone else None)
 
 
 def whole_timings(path: Path, repeat: int) -> tuple[float, float]:
@@ -246,9 +268,12 @@ def main() -> None:
         print(f"\n{'file':<10}{'ecgingest':>12}{'other':>22}{'speed-up':>10}   (median of "
               f"{args.repeat}, digital)")
         for label, (path, other, _) in files.items():
-            ours, theirs = timings(path, start, args.repeat, other)
+            ours, theirs, alone = timings(path, start, args.repeat, other)
             print(f"{label:<10}{ours * 1e3:>9.2f} ms{other:>11}{theirs * 1e3:>8.2f} ms"
                   f"{theirs / ours:>9.1f}x")
+            if alone is not None:
+                print(f"{'':<10}{alone * 1e3:>9.2f} ms  (the EDF decoder alone, no detection "
+                      f"or pipeline: {theirs / alone:.1f}x)")
         if args.part == "all":
             lazy_table(files, max(args.repeat // 4, 3))
 

@@ -9,6 +9,7 @@ give a status code of ``_status.pxd`` that the caller turns into a typed error
 layouts) raise ``ValueError``.
 """
 
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.math cimport NAN
 from libc.string cimport memcpy
@@ -124,36 +125,294 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
     return status
 
 
+cdef inline void _copy_samples(void* out, const uint8_t* src, Py_ssize_t n,
+                               int bytes_per_sample, bint streaming) noexcept nogil:
+    """``n`` little-endian samples of 2 (EDF, into int16) or 3 bytes (BDF, into int32)."""
+    cdef Py_ssize_t i
+    cdef int16_t* out16
+    cdef int32_t* out32
+    if bytes_per_sample == 2:
+        out16 = <int16_t*>out
+        if _LITTLE_ENDIAN and streaming:
+            stream_copy(out16, src, n * 2)
+        elif _LITTLE_ENDIAN:
+            memcpy(out16, src, n * 2)
+        else:
+            for i in range(n):
+                out16[i] = <int16_t>load_le16(src + 2 * i)
+    else:
+        out32 = <int32_t*>out
+        for i in range(n):
+            out32[i] = sign_extend(load_le24(src + 3 * i), 24)
+
+
 cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
                               Py_ssize_t record_size, const cnp.int64_t* counts,
                               const cnp.int64_t* offsets, Py_ssize_t n_sig,
                               int bytes_per_sample, const cnp.int64_t* addresses,
                               bint streaming) noexcept nogil:
-    cdef Py_ssize_t k, j, i, n
+    cdef Py_ssize_t k, j, n
     cdef const uint8_t* rec
-    cdef const uint8_t* src
-    cdef int16_t* out16
-    cdef int32_t* out32
+    cdef Py_ssize_t item = 2 if bytes_per_sample == 2 else 4
     for k in range(n_records):
         rec = records + k * record_size
         for j in range(n_sig):
             n = counts[j]
-            src = rec + offsets[j]
-            if bytes_per_sample == 2:
-                out16 = (<int16_t*><size_t>addresses[j]) + k * n
-                if _LITTLE_ENDIAN and streaming:
-                    stream_copy(out16, src, n * 2)
-                elif _LITTLE_ENDIAN:
-                    memcpy(out16, src, n * 2)
-                else:
-                    for i in range(n):
-                        out16[i] = <int16_t>load_le16(src + 2 * i)
-            else:
-                out32 = (<int32_t*><size_t>addresses[j]) + k * n
-                for i in range(n):
-                    out32[i] = sign_extend(load_le24(src + 3 * i), 24)
+            _copy_samples(<uint8_t*><size_t>addresses[j] + k * n * item, rec + offsets[j], n,
+                          bytes_per_sample, streaming)
     if streaming:
         stream_fence()
+    return OK
+
+
+def deinterleave_part(const uint8_t[::1] data, Py_ssize_t first_record, Py_ssize_t n_records,
+                      cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
+                      Py_ssize_t record_size, int bytes_per_sample,
+                      cnp.int64_t[::1] first_samples, list outputs):
+    """Copy what ``n_records`` data records hold of a part of each selected signal.
+
+    ``data`` starts with data record ``first_record`` (the records of a part of a
+    file, read a chunk at a time). ``outputs[j]`` is a writable C-contiguous int16
+    (EDF) or int32 (BDF) array for samples ``first_samples[j]`` onwards of signal
+    ``j`` in the whole recording (``samples_per_record[j]`` per record, its slot at
+    ``slot_offsets[j]`` in each record); the samples of those that these records
+    hold are written, the others left as they are, so the caller fills an output
+    chunk by chunk. Sizes are checked here, with the GIL, before the kernel runs.
+    Returns a status: ``TRUNCATED`` when ``data`` holds fewer than ``n_records``
+    records, ``BAD_VALUE`` for negative sizes or a slot outside its record.
+    """
+    cdef Py_ssize_t n_sig = samples_per_record.shape[0]
+    cdef Py_ssize_t j
+    if (slot_offsets.shape[0] != n_sig or first_samples.shape[0] != n_sig
+            or len(outputs) != n_sig):
+        raise ValueError("one output, one slot offset and one first sample per signal")
+    if bytes_per_sample != 2 and bytes_per_sample != 3:
+        raise ValueError("bytes_per_sample must be 2 (EDF) or 3 (BDF)")
+    if first_record < 0 or n_records < 0 or record_size < 0:
+        return BAD_VALUE
+    if n_records > 0 and data.shape[0] // max(record_size, 1) < n_records:
+        return TRUNCATED
+    if n_sig == 0 or n_records == 0:
+        return OK
+    cdef cnp.ndarray arr
+    cdef cnp.int64_t[::1] addresses = np.empty(n_sig, dtype=np.int64)
+    cdef cnp.int64_t[::1] lengths = np.empty(n_sig, dtype=np.int64)
+    cdef int expected_type = cnp.NPY_INT16 if bytes_per_sample == 2 else cnp.NPY_INT32
+    for j in range(n_sig):
+        arr = outputs[j]
+        if (samples_per_record[j] < 0 or slot_offsets[j] < 0
+                or slot_offsets[j] + samples_per_record[j] * bytes_per_sample > record_size):
+            return BAD_VALUE
+        if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or not cnp.PyArray_ISWRITEABLE(arr)):
+            raise ValueError(f"output {j} has the wrong type or layout")
+        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        lengths[j] = cnp.PyArray_SIZE(arr)
+    if record_size == 0:  # every slot is empty
+        return OK
+    with nogil:
+        _part_kernel(&data[0], first_record, n_records, record_size, &samples_per_record[0],
+                     &slot_offsets[0], &first_samples[0], &lengths[0], n_sig,
+                     bytes_per_sample, &addresses[0])
+    return OK
+
+
+cdef void _part_kernel(const uint8_t* records, Py_ssize_t first_record, Py_ssize_t n_records,
+                       Py_ssize_t record_size, const cnp.int64_t* counts,
+                       const cnp.int64_t* offsets, const cnp.int64_t* firsts,
+                       const cnp.int64_t* lengths, Py_ssize_t n_sig, int bytes_per_sample,
+                       const cnp.int64_t* addresses) noexcept nogil:
+    cdef Py_ssize_t k, j, n, lo, hi, at
+    cdef Py_ssize_t item = 2 if bytes_per_sample == 2 else 4
+    for k in range(n_records):
+        for j in range(n_sig):
+            n = counts[j]
+            at = (first_record + k) * n - firsts[j]  # output index of the record's sample 0
+            lo = -at if at < 0 else 0
+            hi = lengths[j] - at if lengths[j] - at < n else n
+            if hi > lo:
+                _copy_samples(<uint8_t*><size_t>addresses[j] + (at + lo) * item,
+                              records + k * record_size + offsets[j] + lo * bytes_per_sample,
+                              hi - lo, bytes_per_sample, False)
+
+
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <stddef.h>
+    #include <stdlib.h>
+    #if defined(_WIN32)
+    #define ECG_SCATTER_READS 0
+    struct ecg_iovec { void *iov_base; size_t iov_len; };
+    static long long ecg_preadv(int fd, struct ecg_iovec *iov, int n, long long offset) {
+        (void)fd; (void)iov; (void)n; (void)offset;
+        errno = ENOSYS;
+        return -1;
+    }
+    #else
+    #include <sys/types.h>
+    #include <sys/uio.h>
+    #include <unistd.h>
+    #define ECG_SCATTER_READS 1
+    #define ecg_iovec iovec
+    /* One scattered read from ``offset``, retried when interrupted; where preadv is
+       missing, the buffers one pread at a time. */
+    static long long ecg_preadv(int fd, struct iovec *iov, int n, long long offset) {
+    #if defined(__linux__) || defined(__FreeBSD__)
+        ssize_t got;
+        do { got = preadv(fd, iov, n, (off_t)offset); } while (got < 0 && errno == EINTR);
+        return got;
+    #else
+        long long total = 0;
+        for (int i = 0; i < n; i++) {
+            ssize_t got;
+            do { got = pread(fd, iov[i].iov_base, iov[i].iov_len, (off_t)(offset + total)); }
+            while (got < 0 && errno == EINTR);
+            if (got < 0) return total ? total : -1;
+            total += got;
+            if ((size_t)got < iov[i].iov_len) break;
+        }
+        return total;
+    #endif
+    }
+    #endif
+    """
+    bint SCATTER_READS "ECG_SCATTER_READS"
+    struct ecg_iovec:
+        void* iov_base
+        size_t iov_len
+    long long ecg_preadv(int fd, ecg_iovec* iov, int n, long long offset) noexcept nogil
+
+from libc.errno cimport errno
+from libc.stdlib cimport free, malloc
+
+SCATTERED_READS = bool(SCATTER_READS)
+"""True where :func:`scatter_read` can read (POSIX systems)."""
+
+cdef enum:
+    _MAX_IOV = 1024  # buffers of one scattered read (IOV_MAX on Linux)
+
+
+def scatter_read(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssize_t r0,
+                 Py_ssize_t r1, cnp.int64_t[::1] samples_per_record,
+                 cnp.int64_t[::1] slot_offsets, cnp.int64_t[::1] first_samples,
+                 list outputs, Py_ssize_t max_gap):
+    """Read EDF samples of data records ``[r0, r1)`` from the open file ``fd`` straight
+    into their outputs: the stored little-endian int16 are the output's bytes, so each
+    record's run of a signal is one buffer of a scattered read (``preadv``), and no
+    reading buffer holds the records.
+
+    Signals are given in slot order, each once: ``outputs[j]`` is a writable
+    C-contiguous int16 array for samples ``first_samples[j]`` onwards of the signal
+    whose slot starts at ``slot_offsets[j]``. Bytes between two needed runs are read
+    into a scratch buffer when the gap is at most ``max_gap`` bytes (the read goes on),
+    otherwise a new read starts. Returns ``(status, errno)``: ``TRUNCATED`` when the
+    file ends before the records; a non-zero ``errno`` when a read failed.
+    """
+    cdef Py_ssize_t n_sig = samples_per_record.shape[0]
+    cdef Py_ssize_t j
+    if (slot_offsets.shape[0] != n_sig or first_samples.shape[0] != n_sig
+            or len(outputs) != n_sig):
+        raise ValueError("one output, one slot offset and one first sample per signal")
+    if not SCATTER_READS:
+        raise ValueError("scattered reads are not available on this system")
+    if header_bytes < 0 or record_size < 0 or r0 < 0 or r1 < r0 or max_gap < 0:
+        return BAD_VALUE, 0
+    cdef cnp.ndarray arr
+    cdef cnp.int64_t[::1] addresses = np.empty(max(n_sig, 1), dtype=np.int64)
+    cdef cnp.int64_t[::1] lengths = np.empty(max(n_sig, 1), dtype=np.int64)
+    for j in range(n_sig):
+        arr = outputs[j]
+        if (cnp.PyArray_TYPE(arr) != cnp.NPY_INT16 or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or not cnp.PyArray_ISWRITEABLE(arr)):
+            raise ValueError(f"output {j} is not a writable C-contiguous int16 array")
+        if (samples_per_record[j] < 0 or slot_offsets[j] < (
+                slot_offsets[j - 1] + 2 * samples_per_record[j - 1] if j else 0)
+                or slot_offsets[j] + 2 * samples_per_record[j] > record_size):
+            return BAD_VALUE, 0
+        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        lengths[j] = cnp.PyArray_SIZE(arr)
+    if n_sig == 0 or r1 == r0:
+        return OK, 0
+    cdef ecg_iovec* iov = <ecg_iovec*>malloc(_MAX_IOV * sizeof(ecg_iovec))
+    cdef char* scratch = <char*>malloc(max_gap if max_gap > 0 else 1)
+    cdef int status = OK, err = 0
+    if iov == NULL or scratch == NULL:
+        free(iov)
+        free(scratch)
+        raise MemoryError()
+    try:
+        with nogil:
+            status = _scatter_kernel(fd, header_bytes, record_size, r0, r1,
+                                     &samples_per_record[0], &slot_offsets[0],
+                                     &first_samples[0], &lengths[0], &addresses[0], n_sig,
+                                     scratch, max_gap, iov, &err)
+    finally:
+        free(iov)
+        free(scratch)
+    return status, err
+
+
+cdef int _read_fully(int fd, ecg_iovec* iov, int n, long long offset, long long size,
+                     int* err) noexcept nogil:
+    """All ``size`` bytes of one scattered read, going on after short reads."""
+    cdef long long got
+    while size > 0:
+        got = ecg_preadv(fd, iov, n, offset)
+        if got < 0:
+            err[0] = errno
+            return BAD_VALUE
+        if got == 0:
+            return TRUNCATED
+        offset += got
+        size -= got
+        while n > 0 and got >= <long long>iov[0].iov_len:  # drop the buffers filled
+            got -= iov[0].iov_len
+            iov += 1
+            n -= 1
+        if n > 0:
+            iov[0].iov_base = <char*>iov[0].iov_base + got
+            iov[0].iov_len -= got
+    return OK
+
+
+cdef int _scatter_kernel(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size,
+                         Py_ssize_t r0, Py_ssize_t r1, const cnp.int64_t* counts,
+                         const cnp.int64_t* offsets, const cnp.int64_t* firsts,
+                         const cnp.int64_t* lengths, const cnp.int64_t* addresses,
+                         Py_ssize_t n_sig, char* scratch, Py_ssize_t max_gap,
+                         ecg_iovec* iov, int* err) noexcept nogil:
+    cdef Py_ssize_t g, j, n, lo, hi, at
+    cdef long long offset, size, gap, start = 0, end = 0
+    cdef int used = 0, status
+    for g in range(r0, r1):
+        for j in range(n_sig):
+            n = counts[j]
+            at = g * n - firsts[j]  # output index of the record's sample 0
+            lo = -at if at < 0 else 0
+            hi = lengths[j] - at if lengths[j] - at < n else n
+            if hi <= lo:
+                continue
+            offset = header_bytes + <long long>g * record_size + offsets[j] + 2 * lo
+            size = 2 * (hi - lo)
+            gap = offset - end
+            if used and (gap > max_gap or used + 2 > _MAX_IOV):
+                status = _read_fully(fd, iov, used, start, end - start, err)
+                if status != OK:
+                    return status
+                used = 0
+            if not used:
+                start = offset
+            elif gap > 0:
+                iov[used].iov_base = scratch
+                iov[used].iov_len = <size_t>gap
+                used += 1
+            iov[used].iov_base = <char*><size_t>addresses[j] + 2 * (at + lo)
+            iov[used].iov_len = <size_t>size
+            used += 1
+            end = offset + size
+    if used:
+        return _read_fully(fd, iov, used, start, end - start, err)
     return OK
 
 
@@ -269,6 +528,33 @@ def parse_column(list raws, bint integer):
             return values, i
         values.append(int(raw) if integer else float(raw))
     return values, -1
+
+
+def ascii_texts(list raws):
+    """Header text fields as ``str`` without the spaces and NUL bytes around them, or
+    None when a field holds a byte outside ASCII (the caller reads those one by one)."""
+    cdef Py_ssize_t i, a, b, n
+    cdef bytes raw
+    cdef const unsigned char* p
+    for i in range(len(raws)):
+        raw = raws[i]
+        p = <const unsigned char*><const char*>raw
+        for a in range(len(raw)):
+            if p[a] > 127:
+                return None
+    out = []
+    for i in range(len(raws)):
+        raw = raws[i]
+        p = <const unsigned char*><const char*>raw
+        n = len(raw)
+        a = 0
+        while a < n and (p[a] == 32 or p[a] == 0):
+            a += 1
+        b = n
+        while b > a and (p[b - 1] == 32 or p[b - 1] == 0):
+            b -= 1
+        out.append(PyUnicode_DecodeASCII(<const char*>p + a, b - a, NULL))
+    return out
 
 
 def valid_number(bytes raw, bint integer):

@@ -25,6 +25,31 @@ def deinterleave(
     outputs: list[np.ndarray],
     stream: bool = True,
 ) -> int: ...
+def deinterleave_part(
+    data: npt.NDArray[np.uint8] | bytes | memoryview,
+    first_record: int,
+    n_records: int,
+    samples_per_record: npt.NDArray[np.int64],
+    slot_offsets: npt.NDArray[np.int64],
+    record_size: int,
+    bytes_per_sample: int,
+    first_samples: npt.NDArray[np.int64],
+    outputs: list[np.ndarray],
+) -> int: ...
+SCATTERED_READS: bool
+
+def scatter_read(
+    fd: int,
+    header_bytes: int,
+    record_size: int,
+    r0: int,
+    r1: int,
+    samples_per_record: npt.NDArray[np.int64],
+    slot_offsets: npt.NDArray[np.int64],
+    first_samples: npt.NDArray[np.int64],
+    outputs: list[np.ndarray],
+    max_gap: int,
+) -> tuple[int, int]: ...
 def scan_annotation_slots(
     data: npt.NDArray[np.uint8],
     header_bytes: int,
@@ -37,4 +62,5 @@ def scan_annotation_slots(
     flags: npt.NDArray[np.uint8],
 ) -> int: ...
 def parse_column(raws: list[bytes], integer: bool) -> tuple[list[int | float], int]: ...
+def ascii_texts(raws: list[bytes]) -> list[str] | None: ...
 def valid_number(raw: bytes, integer: bool) -> bool: ...

@@ -481,6 +481,12 @@ class ByteSource:
         return bytes(buffer[:got]) if got < len(buffer) else bytes(buffer)
 
     @property
+    def fd(self) -> int | None:
+        """The open file the ranges are read from (None for bytes in memory), for a
+        native kernel that reads scattered ranges itself, with the GIL released."""
+        return self._fd
+
+    @property
     def whole(self) -> memoryview | None:
         """All the bytes when they are in memory (None for a file read by ranges)."""
         return self._data

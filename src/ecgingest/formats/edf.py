@@ -10,6 +10,7 @@ asks the kernel to de-interleave every data record in one pass.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import functools
@@ -17,6 +18,7 @@ import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Union, cast
@@ -25,10 +27,18 @@ import numpy as np
 
 from .._ext import edf as _kernel
 from .._memory import block_views
-from ..errors import EcgIngestError, HeaderError, TruncatedError
+from ..errors import CorruptDataError, EcgIngestError, HeaderError, TruncatedError
 from ..limits import Limits
 from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
-from ._base import DecodeContext, Probe, SingleFileFormat
+from ._base import (
+    _TOLERANCE,
+    ByteSource,
+    DecodeContext,
+    Probe,
+    ReadRequest,
+    SingleFileFormat,
+    annotations_within,
+)
 
 __all__ = ["FORMAT", "EdfFormat", "EdfHeader", "EdfSignalHeader", "read_edf_header", "sniff"]
 
@@ -342,8 +352,9 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
     signals: list[EdfSignalHeader] = []
     texts: list[list[str]] = []
     for f in (0, 1, 2, 7, 9):
-        if b"".join(columns[f]).isascii():  # the common case: no per-field checks
-            texts.append([raw.decode("ascii").strip(" \x00") for raw in columns[f]])
+        ascii = _kernel.ascii_texts(columns[f])  # the common case: no per-field checks
+        if ascii is not None:
+            texts.append(ascii)
             continue
         texts.append([_text(raw, ctx, _SIGNAL_FIELDS[f],
                             256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f],
@@ -601,15 +612,17 @@ def _format_of(head: bytes) -> str:
     return "bdf" if head[:8] == _BDF_VERSION else "edf"
 
 
-def _file_header(buf: np.ndarray, ctx: DecodeContext) -> EdfHeader:
-    """The header of a file held in memory; ``ctx.format`` becomes ``"edf"`` or ``"bdf"``."""
+def _file_header(buf: np.ndarray, ctx: DecodeContext, file_size: int | None = None
+                 ) -> EdfHeader:
+    """The header at the start of ``buf`` (the whole file, unless ``file_size`` says how
+    long the file is); ``ctx.format`` becomes ``"edf"`` or ``"bdf"``."""
     fmt = _format_of(bytes(buf[:8]))
     if len(buf) >= 8 and fmt == "edf" and not (buf[0] == 0x30):
         raise ctx.error(HeaderError, "version field is neither '0' (EDF) nor 0xFF 'BIOSEMI' "
                         "(BDF); this is not an EDF/BDF file", format="edf", field="version",
                         offset=0)
     ctx.format = fmt  # the context is this file's: its errors name the variant read
-    return _parse_header(buf, len(buf), ctx, fmt)
+    return _parse_header(buf, len(buf) if file_size is None else file_size, ctx, fmt)
 
 
 def _slot_offsets(header: EdfHeader) -> list[int]:
@@ -653,7 +666,18 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
     signals = cast("list[Signal]", [
         new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
         for s, out in zip(data_sigs, outputs)])
-    extras = {
+    extras = _extras(header, subsecond)
+    return Record(name=ctx.name, format=fmt, format_detail=header.format_detail,
+                  signals=signals, start_time=start, metadata=header.metadata,
+                  annotations=annotations, data_record_onsets=onsets,
+                  sources=(ctx.path,) if ctx.path else (), warnings=list(ctx.warnings),
+                  extras=extras)
+
+
+def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
+    """The header's readings that have no place in the record model (``Record.extras``)."""
+    data_sigs = header.data_signals
+    extras: dict[str, object] = {
         "transducers": tuple(s.transducer for s in data_sigs),
         "prefiltering": tuple(s.prefiltering for s in data_sigs),
         "physical_min": tuple(s.physical_min for s in data_sigs),
@@ -670,11 +694,7 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
         "recording_text": header.recording_text,
     }
     extras.update(header.identification)
-    return Record(name=ctx.name, format=fmt, format_detail=header.format_detail,
-                  signals=signals, start_time=start, metadata=header.metadata,
-                  annotations=annotations, data_record_onsets=onsets,
-                  sources=(ctx.path,) if ctx.path else (), warnings=list(ctx.warnings),
-                  extras=extras)
+    return extras
 
 
 def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> RecordInfo:
@@ -694,75 +714,525 @@ def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record
                       tuple(ctx.warnings))
 
 
+_RawAnnotation = tuple[int, int, float, "float | None", str]
+"""(data record, annotation signal order, onset, duration, text) as read from a slot."""
+
+
 def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
                       ) -> tuple[list[Annotation], np.ndarray, float]:
     """TALs of every annotation signal, the record onsets and the subsecond start."""
-    bps = 3 if header.format == "bdf" else 2
     n_rec = header.n_records
-    duration = header.record_duration
-    nominal = np.arange(n_rec, dtype=np.float64) * duration
-    ann_sigs = header.annotation_signals
-    if not ann_sigs or n_rec == 0:
-        if header.is_plus and not ann_sigs:
-            ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
-                     "assume a continuous recording")
-        return [], nominal, 0.0
-    offsets = _slot_offsets(header)
-    raw: list[tuple[int, int, float, float | None, str]] = []  # (record, signal order, ...)
+    if not header.annotation_signals or n_rec == 0:
+        return [], _nominal_onsets(header, ctx), 0.0
+    raw: list[_RawAnnotation] = []
     keeping = np.full(n_rec, np.nan)
-    flags = np.empty(n_rec, dtype=np.uint8)
-    for order, s in enumerate(ann_sigs):
+    _scan_tals(buf, header.header_bytes, 0, n_rec, header, ctx, raw, keeping)
+    onsets, subsecond = _onsets(keeping, header, ctx)
+    return _annotations(raw, subsecond), onsets, subsecond
+
+
+def _nominal_onsets(header: EdfHeader, ctx: DecodeContext) -> np.ndarray:
+    """Onsets of a file whose records carry no time (no annotation signal)."""
+    if header.is_plus and not header.annotation_signals:
+        ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
+                 "assume a continuous recording")
+    return np.arange(header.n_records, dtype=np.float64) * header.record_duration
+
+
+def _scan_tals(buf: np.ndarray, base: int, first: int, n: int, header: EdfHeader,
+               ctx: DecodeContext, raw: list[_RawAnnotation], keeping: np.ndarray,
+               layout: Mapping[int, tuple[np.ndarray, int, int, int]] | None = None) -> None:
+    """The annotation slots of ``n`` data records, ``first`` onwards, that start at byte
+    ``base`` of ``buf``: texts appended to ``raw`` (signal by signal), the time-keeping
+    onsets (NaN where a record has none) into ``keeping`` (``n`` items).
+
+    ``layout``: where each annotation signal's slots are instead, by signal index:
+    ``(buffer, base, stride, offset)``, record ``k``'s slot at ``base + k * stride +
+    offset`` (a read of only the slots)."""
+    bps = 3 if header.format == "bdf" else 2
+    offsets = _slot_offsets(header)
+    flags = np.empty(n, dtype=np.uint8)
+    for order, s in enumerate(header.annotation_signals):
         size = s.samples_per_record * bps
         is_first = order == 0
-        k_onsets = np.empty(n_rec, dtype=np.float64)
+        data, at, stride, offset = (layout[s.index] if layout is not None
+                                    else (buf, base, header.record_size, offsets[s.index]))
+        if size == 0:  # an empty slot holds nothing (what the kernel finds in it)
+            if is_first:
+                keeping[:] = np.nan
+            continue
+        k_onsets = np.empty(n, dtype=np.float64)
         status = _kernel.scan_annotation_slots(
-            buf, header.header_bytes, n_rec, header.record_size, offsets[s.index], size,
-            is_first, k_onsets, flags)
-        ctx.check_status(status, f"annotation signal {s.index}", offset=header.header_bytes)
+            data, at, n, stride, offset, size, is_first, k_onsets, flags)
+        ctx.check_status(status, f"annotation signal {s.index}",
+                         offset=header.header_bytes + first * header.record_size)
         if is_first:
             keeping[:] = k_onsets
         for k in np.flatnonzero(flags):
-            start = header.header_bytes + int(k) * header.record_size + offsets[s.index]
-            slot = bytes(buf[start:start + size])
+            start = at + int(k) * stride + offset
+            slot = bytes(data[start:start + size])
             found: list[tuple[float, float | None, str]] = []
-            where = f"data record {int(k)}, signal {s.index}"
+            where = f"data record {first + int(k)}, signal {s.index}"
             tk = _parse_tals(slot, ctx, where, is_first, found, len(raw))
             if is_first:
                 keeping[k] = np.nan if tk is None else tk
-            raw.extend((int(k), order, o, d, t) for o, d, t in found)
-    raw.sort(key=lambda item: (item[0], item[1]))  # file order: record, then signal
+            raw.extend((first + int(k), order, o, d, t) for o, d, t in found)
 
+
+def _onsets(keeping: np.ndarray, header: EdfHeader, ctx: DecodeContext
+            ) -> tuple[np.ndarray, float]:
+    """Every record's onset from the time-keeping onsets of all of them (NaN: none), and
+    the subsecond start; missing onsets continue the previous record."""
+    n_rec = len(keeping)
+    duration = header.record_duration
+    nominal = np.arange(n_rec, dtype=np.float64) * duration
     missing = np.isnan(keeping)
     if missing.all():
         ctx.warn("no data record starts with a time-keeping TAL; record onsets assume a "
                  "continuous recording")
-        subsecond = 0.0
-        onsets = nominal
+        return nominal, 0.0
+    if missing.any():
+        ctx.warn(f"{int(missing.sum())} data records have no time-keeping TAL; their "
+                 "onsets assume continuity with the previous record")
+        for k in np.flatnonzero(missing):
+            keeping[k] = (keeping[k - 1] + duration) if k > 0 else np.nan
+        if np.isnan(keeping[0]):
+            first_known = int(np.flatnonzero(~np.isnan(keeping))[0])
+            keeping[:first_known] = (keeping[first_known]
+                                     - (first_known - np.arange(first_known)) * duration)
+    subsecond = _subsecond(float(keeping[0]), ctx)
+    onsets = keeping - subsecond
+    if header.is_discontinuous:
+        if n_rec > 1 and np.any(np.diff(onsets) < duration - 1e-9):
+            ctx.warn("data records of this EDF+D file overlap or go back in time")
+    elif n_rec > 1 and not (np.abs(onsets - nominal) <= 1e-6).all():
+        ctx.warn(f"{header.format_detail} file (continuous) has data record onsets that "
+                 "are not consecutive; record onsets are taken from the TALs")
+    return onsets, subsecond
+
+
+def _subsecond(first_onset: float, ctx: DecodeContext) -> float:
+    """The subsecond start: the first record's time-keeping onset, when in [0, 1)."""
+    if not 0 <= first_onset < 1:
+        ctx.warn(f"first data record onset is {first_onset:g} s, outside [0, 1); it is not "
+                 "used as a subsecond start offset")
+        return 0.0
+    return first_onset
+
+
+def _annotations(raw: list[_RawAnnotation], subsecond: float) -> list[Annotation]:
+    raw.sort(key=lambda item: (item[0], item[1]))  # file order: record, then signal
+    return [Annotation(onset=o - subsecond if subsecond else o, duration=d, text=t)
+            for _, _, o, d, t in raw]
+
+
+# --------------------------------------------------------------------------- parts
+
+WINDOW_CHUNK_BYTES = 16 * 1024
+"""Bytes of a file on disk read at a time for a part of a record (a long part reads up
+to 1/16 of its bytes at a time, at most ``_MAX_CHUNK_BYTES``), so the reading buffer
+stays small beside the part's samples. Data records that fit are read whole, a chunk of
+them at a time; a larger data record is read one signal's part at a time."""
+_MAX_CHUNK_BYTES = 1 << 20
+_SCATTER_PIECES = 4096
+"""Runs of samples up to which an EDF part of a file on disk is read by scattered reads
+into the outputs (a part of more runs is read a chunk of records at a time: fewer,
+larger copies)."""
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+class _FullScan(Exception):
+    """The onsets of an EDF+D file cannot be found from a few records' time-keeping
+    TALs (a record without one, onsets that do not increase): every record's is read."""
+
+
+def _source_header(source: ByteSource, ctx: DecodeContext) -> EdfHeader:
+    """The header of a file read by ranges: 256 bytes, then the signal headers."""
+    head = bytes(source.read(0, 256))
+    if len(head) == 256 and _INT.match(head[252:256]) and int(head[252:256]) > 0:
+        head += bytes(source.read(256, min(256 * int(head[252:256]), source.size - 256)))
+    return _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
+
+
+class _Records:
+    """Data records of a file read through a :class:`ByteSource`: a part of some
+    signals, the annotation slots, one record's time-keeping onset."""
+
+    def __init__(self, source: ByteSource, header: EdfHeader, ctx: DecodeContext) -> None:
+        self.source = source
+        self.header = header
+        self.ctx = ctx
+        self.bps = 3 if header.format == "bdf" else 2
+        self.offsets = _slot_offsets(header)
+        self.known: dict[int, float] = {}
+        """Time-keeping onsets read so far, by record (before the subsecond start)."""
+
+    def _at(self, k: int) -> int:
+        return self.header.header_bytes + k * self.header.record_size
+
+    def _chunk(self, r0: int, r1: int) -> int:
+        covered = (r1 - r0) * self.header.record_size
+        return min(max(covered // 16, WINDOW_CHUNK_BYTES), _MAX_CHUNK_BYTES)
+
+    def read(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+             outputs: list[np.ndarray], raw: list[_RawAnnotation] | None) -> np.ndarray:
+        """Fill ``outputs`` (samples ``firsts[j]`` onwards of ``picked[j]``) from records
+        ``[r0, r1)``; their annotations into ``raw`` unless None. Returns the records'
+        time-keeping onsets (NaN: none; all NaN without annotations)."""
+        header = self.header
+        n = r1 - r0
+        keeping = np.full(n, np.nan)
+        if n <= 0:
+            return keeping
+        tals = raw is not None and bool(header.annotation_signals)
+        kernel_args = (np.array([s.samples_per_record for s in picked], dtype=np.int64),
+                       np.array([self.offsets[s.index] for s in picked], dtype=np.int64),
+                       header.record_size, self.bps, np.array(firsts, dtype=np.int64),
+                       outputs)
+        whole = self.source.whole
+        if whole is not None:  # in memory: the records themselves, no copy
+            data = np.frombuffer(whole, dtype=np.uint8)[self._at(r0):self._at(r1)]
+            self._copy(data, r0, n, kernel_args)
+            if tals:
+                assert raw is not None
+                _scan_tals(data, 0, r0, n, header, self.ctx, raw, keeping)
+                self._remember(r0, keeping)
+            return keeping
+        if (self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
+                and self.source.fd is not None
+                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
+            self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
+            return keeping
+        chunk = self._chunk(r0, r1)
+        if header.record_size <= chunk:
+            per = max(chunk // header.record_size, 1)
+            buffer = np.empty(per * header.record_size, dtype=np.uint8)
+            for c0 in range(r0, r1, per):
+                m = min(per, r1 - c0)
+                got = self.source.read_into(self._at(c0), buffer[:m * header.record_size])
+                self._copy(buffer[:got], c0, m, kernel_args)
+                if tals:
+                    assert raw is not None
+                    _scan_tals(buffer[:got], 0, c0, m, header, self.ctx, raw,
+                               keeping[c0 - r0:c0 - r0 + m])
+        else:
+            self._read_by_signal(r0, r1, picked, firsts, outputs, chunk)
+            if tals:
+                assert raw is not None
+                self._annotation_spans(r0, r1, raw, keeping)
+        if tals:
+            self._remember(r0, keeping)
+        return keeping
+
+    def _scatter(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+                 outputs: list[np.ndarray], raw: list[_RawAnnotation] | None,
+                 keeping: np.ndarray) -> None:
+        """EDF samples straight from the file into the outputs: the stored little-endian
+        int16 are the output's bytes, so each record's run of a signal is one buffer of
+        a scattered read, made by the kernel with the GIL released (bytes between runs,
+        up to ``WINDOW_CHUNK_BYTES``, are read into a scratch buffer rather than
+        starting another read)."""
+        header = self.header
+        n = r1 - r0
+        targets: dict[int, tuple[np.ndarray, int]] = {}
+        for sig, first, out in zip(picked, firsts, outputs):
+            targets.setdefault(sig.index, (out, first))  # a channel asked twice: read once
+        slots: dict[int, np.ndarray] = {}
+        if raw is not None:  # each annotation signal's slots, record after record
+            for s in header.annotation_signals:
+                slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
+                targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
+        order = sorted(targets)  # signal index order is slot order
+        assert self.source.fd is not None
+        status, err = _kernel.scatter_read(
+            self.source.fd, header.header_bytes, header.record_size, r0, r1,
+            np.array([header.signals[i].samples_per_record for i in order], dtype=np.int64),
+            np.array([self.offsets[i] for i in order], dtype=np.int64),
+            np.array([targets[i][1] for i in order], dtype=np.int64),
+            [targets[i][0] for i in order], WINDOW_CHUNK_BYTES)
+        if err:
+            raise OSError(err, os.strerror(err))
+        self.ctx.check_status(status, f"data records {r0} to {r1 - 1}", offset=self._at(r0))
+        for sig, out in zip(picked, outputs):
+            first_out = targets[sig.index][0]
+            if first_out is not out:
+                np.copyto(out, first_out)
+        if slots:
+            assert raw is not None
+            layout = {i: (a.view(np.uint8), 0, 2 * header.signals[i].samples_per_record, 0)
+                      for i, a in slots.items()}
+            _scan_tals(slots[header.annotation_signals[0].index].view(np.uint8), 0, r0, n,
+                       header, self.ctx, raw, keeping, layout)
+
+    def _copy(self, data: np.ndarray, first: int, n: int, args: tuple) -> None:
+        counts, offsets, record_size, bps, firsts, outputs = args
+        status = _kernel.deinterleave_part(data, first, n, counts, offsets, record_size, bps,
+                                           firsts, outputs)
+        self.ctx.check_status(status, f"data records {first} to {first + n - 1}",
+                              offset=self._at(first))
+
+    def _read_by_signal(self, r0: int, r1: int, picked: list[EdfSignalHeader],
+                        firsts: list[int], outputs: list[np.ndarray], chunk: int) -> None:
+        """Records larger than a chunk: each signal's samples of the part, a chunk at a
+        time (the bytes between them are never read)."""
+        bps = self.bps
+        step = max(chunk // bps, 1)
+        buffer = np.empty(step * bps, dtype=np.uint8)
+        for g in range(r0, r1):
+            for sig, first, out in zip(picked, firsts, outputs):
+                n = sig.samples_per_record
+                lo, hi = max(first - g * n, 0), min(first + len(out) - g * n, n)
+                for p0 in range(lo, hi, step):
+                    p1 = min(p0 + step, hi)
+                    got = self.source.read_into(
+                        self._at(g) + self.offsets[sig.index] + p0 * bps,
+                        buffer[:(p1 - p0) * bps])
+                    status = _kernel.deinterleave_part(
+                        buffer[:got], 0, 1, np.array([p1 - p0], dtype=np.int64),
+                        np.zeros(1, dtype=np.int64), (p1 - p0) * bps, bps,
+                        np.array([first - g * n - p0], dtype=np.int64), [out])
+                    self.ctx.check_status(status, f"signal {sig.index} of data record {g}",
+                                          offset=self._at(g) + self.offsets[sig.index])
+
+    def _annotation_spans(self, r0: int, r1: int, raw: list[_RawAnnotation],
+                          keeping: np.ndarray) -> None:
+        """The annotation slots of records larger than a chunk: the span from the first
+        annotation slot to the end of the last, record by record."""
+        bps = self.bps
+        ann = self.header.annotation_signals
+        lo = min(self.offsets[s.index] for s in ann)
+        hi = max(self.offsets[s.index] + s.samples_per_record * bps for s in ann)
+        buffer = np.empty(hi - lo, dtype=np.uint8)
+        for g in range(r0, r1 if hi > lo else r0):
+            got = self.source.read_into(self._at(g) + lo, buffer)
+            layout = {s.index: (buffer[:got], 0, hi - lo, self.offsets[s.index] - lo)
+                      for s in ann}
+            _scan_tals(buffer, 0, g, 1, self.header, self.ctx, raw,
+                       keeping[g - r0:g - r0 + 1], layout)
+
+    def _remember(self, r0: int, keeping: np.ndarray) -> None:
+        self.known.update((r0 + k, float(v)) for k, v in enumerate(keeping))
+
+    def keeping(self, k: int) -> float:
+        """Record ``k``'s time-keeping onset, reading only its first annotation slot.
+
+        :raises _FullScan: the record has none.
+        """
+        onset = self.known.get(k)
+        if onset is None:
+            sig = self.header.annotation_signals[0]
+            size = sig.samples_per_record * self.bps
+            at = self._at(k) + self.offsets[sig.index]
+            slot = np.frombuffer(bytes(self.source.read(at, size)), dtype=np.uint8)
+            found = np.full(1, np.nan)
+            flags = np.zeros(1, dtype=np.uint8)
+            if size:
+                status = _kernel.scan_annotation_slots(slot, 0, 1, size, 0, size, True, found,
+                                                       flags)
+                self.ctx.check_status(status, f"annotation signal {sig.index}", offset=at)
+            onset = float(found[0])
+            if flags[0]:  # more than the time-keeping TAL: the slot's own parse decides
+                # a scratch context: only the onset is wanted here (a record of the part
+                # has its slots, annotations and warnings, read with the part)
+                tk = _parse_tals(bytes(slot), self.ctx.for_file(),
+                                 f"data record {k}, signal {sig.index}", True, [], 0)
+                onset = math.nan if tk is None else tk
+            self.known[k] = onset
+        if math.isnan(onset):
+            raise _FullScan(f"data record {k} has no time-keeping TAL")
+        return onset
+
+    def scan_all(self) -> tuple[list[_RawAnnotation], np.ndarray]:
+        """Every record's annotations and time-keeping onset (the annotation slots only,
+        a chunk of records at a time)."""
+        raw: list[_RawAnnotation] = []
+        n_rec = self.header.n_records
+        keeping = self.read(0, n_rec, [], [], [], raw) if n_rec else np.full(0, np.nan)
+        return raw, keeping
+
+
+def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
+    """The channels and window of ``ctx.request``, reading only the header, the data
+    records the window overlaps and a few records' time-keeping TALs (the first
+    record's for the subsecond start; an EDF+D window's place by binary search)."""
+    request = ctx.request
+    assert request is not None
+    header = _source_header(source, ctx)
+    data_sigs = header.data_signals
+    chosen = [data_sigs[i] for i in request.channel_indices([s.label for s in data_sigs],
+                                                            ctx.name)]
+    records = _Records(source, header, ctx)
+    n_rec = header.n_records
+    rates = [s.sample_rate for s in data_sigs]
+    reference = max(rates, default=0.0)
+    part = _Part(header, ctx, records, chosen)
+    if not request.windowed:  # some channels, whole: every record, as a whole read
+        part.read(0, n_rec, [0] * len(chosen))
+        raw, keeping = part.raw, part.keeping
+        if header.annotation_signals and n_rec:
+            onsets, subsecond = _onsets(keeping, header, ctx)
+        else:
+            onsets, subsecond = _nominal_onsets(header, ctx), 0.0
+        return part.record(_annotations(raw, subsecond), subsecond, onsets, None)
+    if header.is_plus and not header.annotation_signals:
+        ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
+                 "assume a continuous recording")
+    if header.is_discontinuous and data_sigs and n_rec and reference > 0:
+        return _discontinuous_part(part, request, reference)
+    ranges = request.sample_ranges(rates, [n_rec * s.samples_per_record for s in data_sigs],
+                                   ctx.name)
+    # the records that hold the window's samples of any signal (not only the chosen
+    # ones: which annotations a window has does not depend on the channels)
+    spans = [(a // s.samples_per_record, -(-b // s.samples_per_record))
+             for s, (a, b) in zip(data_sigs, ranges) if s.samples_per_record and b > a]
+    r0 = min((a for a, _ in spans), default=0)
+    r1 = max((b for _, b in spans), default=0)
+    by_index = {s.index: r for s, r in zip(data_sigs, ranges)}
+    part.read(r0, r1, [by_index[s.index][0] for s in chosen],
+              [by_index[s.index][1] for s in chosen])
+    subsecond = 0.0
+    if header.annotation_signals and n_rec:
+        try:
+            subsecond = _subsecond(records.keeping(0), ctx)
+        except _FullScan:  # as a whole read: the first onset from the others
+            _, subsecond = _onsets(records.scan_all()[1], header, ctx)
+    t0, t1 = request.seconds(reference)
+    duration = max((n_rec * s.samples_per_record / s.sample_rate for s in data_sigs
+                    if s.sample_rate > 0), default=0.0)
+    annotations = annotations_within(_annotations(part.raw, subsecond), t0, t1)
+    return part.record(annotations, subsecond, None, (t0, duration if t1 is None else t1))
+
+
+def _discontinuous_part(part: _Part, request: ReadRequest, reference: float) -> Record:
+    """A window of an EDF+D record: the whole data records it overlaps, found by binary
+    search over the records' onsets (EDF+ requires them to increase; a file whose
+    onsets do not, or that lacks some, has every record's onset read instead)."""
+    header, ctx, records = part.header, part.ctx, part.records
+    first = header.data_signals[0]  # the record duration as the whole record's cut takes it
+    duration = (first.samples_per_record / first.sample_rate if first.sample_rate > 0
+                else header.record_duration)
+    per_record = round(duration * reference)
+    n_rec = header.n_records
+    if not header.annotation_signals:  # nominal onsets, as a whole read gives them
+        nominal = header.record_duration
+        r0, r1 = _search_records(request, lambda k: k * nominal, n_rec, duration, per_record,
+                                 reference, ctx.name)
+        part.read(r0, r1, [r0 * s.samples_per_record for s in part.chosen])
+        subsecond, onsets = 0.0, np.arange(r0, r1, dtype=np.float64) * nominal
     else:
-        if missing.any():
-            ctx.warn(f"{int(missing.sum())} data records have no time-keeping TAL; their "
-                     "onsets assume continuity with the previous record")
-            for k in np.flatnonzero(missing):
-                keeping[k] = (keeping[k - 1] + duration) if k > 0 else np.nan
-            if np.isnan(keeping[0]):
-                first_known = int(np.flatnonzero(~np.isnan(keeping))[0])
-                keeping[:first_known] = (keeping[first_known]
-                                         - (first_known - np.arange(first_known)) * duration)
-        subsecond = float(keeping[0])
-        if not 0 <= subsecond < 1:
-            ctx.warn(f"first data record onset is {subsecond:g} s, outside [0, 1); it is not "
-                     "used as a subsecond start offset")
-            subsecond = 0.0
-        onsets = keeping - subsecond
-        if header.is_discontinuous:
-            if n_rec > 1 and np.any(np.diff(onsets) < duration - 1e-9):
-                ctx.warn("data records of this EDF+D file overlap or go back in time")
-        elif n_rec > 1 and not (np.abs(onsets - nominal) <= 1e-6).all():
-            ctx.warn(f"{header.format_detail} file (continuous) has data record onsets that "
-                     "are not consecutive; record onsets are taken from the TALs")
-    annotations = [Annotation(onset=o - subsecond if subsecond else o, duration=d, text=t)
-                   for _, _, o, d, t in raw]
-    return annotations, onsets, subsecond
+        try:
+            head = records.keeping(0)
+            shift = head if 0 <= head < 1 else 0.0  # the subsecond start (warned below)
+            r0, r1 = _search_records(request, lambda k: records.keeping(k) - shift, n_rec,
+                                     duration, per_record, reference, ctx.name)
+            part.read(r0, r1, [r0 * s.samples_per_record for s in part.chosen])
+            _check_increasing(records.known, ctx)
+            subsecond = _subsecond(head, ctx)
+            onsets = part.keeping - subsecond
+        except _FullScan:
+            raw, keeping = records.scan_all()
+            all_onsets, subsecond = _onsets(keeping, header, ctx)
+            r0, r1 = request.record_range(all_onsets, duration, per_record, reference,
+                                          ctx.name)
+            part.read(r0, r1, [r0 * s.samples_per_record for s in part.chosen], tals=False)
+            part.raw = [item for item in raw if r0 <= item[0] < r1]
+            onsets = np.array(all_onsets[r0:r1], dtype=np.float64)
+    t0 = float(onsets[0]) if r1 > r0 else 0.0
+    t1 = float(onsets[-1]) + duration if r1 > r0 else 0.0
+    annotations = annotations_within(_annotations(part.raw, subsecond), t0, t1)
+    return part.record(annotations, subsecond, onsets, (t0, t1))
+
+
+def _search_records(request: ReadRequest, onset: Callable[[int], float], n_rec: int,
+                    duration: float, per_record: int, reference: float, name: str
+                    ) -> tuple[int, int]:
+    """The records ``[r0, r1)`` of an EDF+D file that a window overlaps, by the rule of
+    :meth:`ReadRequest.record_range`, reading the onsets of O(log n) records."""
+    if request.unit == "samples":
+        total = n_rec * per_record
+        k0 = int(request.start or 0)
+        request._check_end(k0 / reference, None if request.stop is None
+                           else request.stop / reference, total / reference, total,
+                           reference, name, [reference])
+        r1 = n_rec if request.stop is None else -(-int(request.stop) // per_record)
+        return k0 // per_record, min(r1, n_rec)
+    t0, t1 = request.seconds(reference)
+    end = onset(n_rec - 1) + duration
+    request._check_end(t0, t1, end, round(end * reference), reference, name, [reference])
+    slack = _TOLERANCE / reference
+    r0 = bisect.bisect_left(range(n_rec), True, key=lambda k: onset(k) + duration > t0 + slack)
+    if t1 is None:
+        return r0, n_rec
+    r1 = bisect.bisect_left(range(r0, n_rec), True, key=lambda k: onset(k) >= t1 - slack) + r0
+    return r0, max(r1, r0)
+
+
+def _check_increasing(known: Mapping[int, float], ctx: DecodeContext) -> None:
+    """The onsets read so far (by record) increase with the records, or the file's
+    onsets must all be read: :class:`_FullScan` (a deviation when they go back)."""
+    previous: tuple[int, float] | None = None
+    for k, onset in sorted(known.items()):
+        if math.isnan(onset):
+            raise _FullScan(f"data record {k} has no time-keeping TAL")
+        if previous is not None and onset < previous[1]:
+            ctx.deviation(f"data record {k} of this EDF+D file starts at {onset:g} s, before "
+                          f"data record {previous[0]} ({previous[1]:g} s): EDF+ requires "
+                          "increasing onsets; every record's onset was read to place the "
+                          "window", cls=CorruptDataError)
+            raise _FullScan("onsets go back")
+        previous = (k, onset)
+
+
+class _Part:
+    """The chosen signals' samples of some data records, and what those records say."""
+
+    def __init__(self, header: EdfHeader, ctx: DecodeContext, records: _Records,
+                 chosen: list[EdfSignalHeader]) -> None:
+        self.header = header
+        self.ctx = ctx
+        self.records = records
+        self.chosen = chosen
+        self.firsts: list[int] = []
+        self.outputs: list[np.ndarray] = []
+        self.raw: list[_RawAnnotation] = []
+        self.keeping = np.empty(0)
+
+    def read(self, r0: int, r1: int, firsts: list[int], stops: list[int] | None = None, *,
+             tals: bool = True) -> None:
+        """Samples ``[firsts[j], stops[j])`` of each chosen signal (to the end of record
+        ``r1 - 1`` by default) from records ``[r0, r1)``, and their annotations."""
+        if stops is None:
+            stops = [r1 * s.samples_per_record for s in self.chosen]
+        lengths = [max(b - a, 0) for a, b in zip(firsts, stops)]
+        dtype = np.int32 if self.header.format == "bdf" else np.int16
+        self.ctx.reserve_output(sum(lengths) * np.dtype(dtype).itemsize + 8 * max(r1 - r0, 0),
+                                f"{len(self.chosen)} signals of data records {r0} to {r1 - 1}")
+        self.firsts = firsts
+        self.outputs = block_views(lengths, dtype)
+        self.raw = []
+        self.keeping = self.records.read(r0, r1, self.chosen, firsts, self.outputs,
+                                         self.raw if tals else None)
+
+    def record(self, annotations: list[Annotation], subsecond: float,
+               onsets: np.ndarray | None, window: tuple[float, float] | None) -> Record:
+        header, ctx = self.header, self.ctx
+        start = header.start_time
+        if start is not None and subsecond:
+            start = start + dt.timedelta(seconds=subsecond)
+        signals = cast("list[Signal]", [
+            new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
+            for s, out in zip(self.chosen, self.outputs)])
+        for sig, first in zip(signals, self.firsts):
+            if first:  # as Signal.__init__ stores it (the class default serves 0)
+                vars(sig)["first_sample"] = first
+        extras = _extras(header, subsecond)
+        if window is not None:
+            extras["window"] = window
+        return Record(name=ctx.name, format=header.format, format_detail=header.format_detail,
+                      signals=signals, start_time=start, metadata=header.metadata,
+                      annotations=annotations, data_record_onsets=onsets,
+                      sources=(ctx.path,) if ctx.path else (), warnings=list(ctx.warnings),
+                      extras=extras)
 
 
 # --------------------------------------------------------------------------- header only
@@ -854,6 +1324,7 @@ class EdfFormat(SingleFileFormat):
     """EDF, EDF+ and BDF (one file, one record)."""
 
     name = "edf"
+    windows = True
     prefault = False  # the de-interleave's in-order reads fault pages in faster
 
     def sniff(self, probe: Probe) -> bool:
@@ -861,6 +1332,15 @@ class EdfFormat(SingleFileFormat):
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
         return _decode(data, ctx)
+
+    def decode_part(self, source: ByteSource, ctx: DecodeContext) -> Record:
+        """The channels and window asked for, reading only the data records the window
+        overlaps (every record for channels alone), the header and a few time-keeping
+        TALs; the annotations are those of the records read."""
+        if ctx.request is None:
+            whole = source.whole
+            return _decode(source.read(0, source.size) if whole is None else whole, ctx)
+        return _decode_part(source, ctx)
 
     def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
         """Header facts without the samples: ``samples`` of a signal is data records x
