@@ -1,14 +1,23 @@
-"""Reading archives through libarchive, every status (warnings included) checked."""
+"""Reading archives through libarchive, every status (warnings included) checked.
+
+Large archives are read ahead on a second thread (:class:`ReadAhead`):
+libarchive inflates the next entries, with the GIL released, while the walk
+and the decoders work on the ones before.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as _np
 
+from .._memory import Arena
 from ..errors import (
     ArchiveError,
     ChecksumError,
@@ -28,7 +37,8 @@ if TYPE_CHECKING:
     from .entrybytes import EntryBytes
     from .walker import Walker
 
-__all__ = ["walk_libarchive", "LibarchiveBytes"]
+__all__ = ["walk_libarchive", "LibarchiveBytes", "ReadAhead", "READ_AHEAD_FROM",
+           "READ_AHEAD_BYTES", "READ_AHEAD_ENTRIES"]
 
 
 def _decode_name(entry_p: ctypes.c_void_p, index: int) -> str:
@@ -58,10 +68,20 @@ def walk_libarchive(kind: str, blob: Blob, walker: Walker) -> Iterator[Entry | S
         _la.read_free(a)
 
 
-def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | None:
-    """Open reader ``a`` on the blob (the callbacks that feed it, if any)."""
+class _Memory:
+    """Keeps the bytes libarchive reads in place (``archive_read_open_memory2``) alive."""
+
+    def __init__(self, data: bytes) -> None:
+        self.pointer = ctypes.c_char_p(data)  # points into ``data`` itself: no copy
+        self.address = ctypes.cast(self.pointer, ctypes.c_void_p).value
+        self.data = data
+
+
+def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | _Memory | None:
+    """Open reader ``a`` on the blob (what feeds it and must live as long, if anything)."""
     fmt = "rar" if kind == "rar4" else "tar" if kind.startswith("tar") else kind
-    callbacks = None
+    callbacks: Callbacks | None = None
+    memory: _Memory | None = None
     with _la.utf8_names:
         _la.read_support_filter_all(a)
         _la.FORMAT_SUPPORT[fmt](a)
@@ -71,6 +91,11 @@ def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | None:
             status = _la.read_open_filenames(a, names, BLOCK)
         elif blob.path is not None:
             status = _la.read_open_filename(a, os.fsencode(blob.path), BLOCK)
+        elif blob.data is not None:
+            # read in place, in 64 KiB blocks (the raw-byte counter behind the expansion
+            # ratio advances as an entry is decompressed), with no Python in the loop
+            memory = _Memory(blob.data)
+            status = _la.read_open_memory2(a, memory.address, len(blob.data), BLOCK)
         else:
             callbacks = Callbacks(blob)
             _la.read_set_callback_data(a, None)  # allocates libarchive's client data set
@@ -87,69 +112,351 @@ def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | None:
                 f"read: put it in a ZIP or TAR archive, or upload it uncompressed",
                 path=label)
         raise ArchiveError(f"cannot open the {KIND_NAMES[kind]} archive: {text}", path=label)
-    return callbacks
+    return callbacks if callbacks is not None else memory
+
+
+READ_AHEAD_FROM = 2 << 20
+"""Archives (files, bytes, volumes) of at least this many bytes are read ahead on a
+second thread: below, starting a thread costs more than the overlap gains."""
+READ_AHEAD_BYTES = 4 << 20
+"""Bytes of entries read ahead and not yet taken by the walk, at most."""
+READ_AHEAD_ENTRIES = 64
+"""Entry headers read ahead and not yet taken by the walk, at most."""
+
+_RAISED = -1000
+"""Status of the last item of a read-ahead that failed: its ``error`` is raised."""
+
+
+@dataclass
+class _Whole:
+    """An entry read in full ahead of the walk, and where a reader of it meets its end."""
+
+    buf: _np.ndarray
+    total: int  # bytes libarchive produced (one more than declared: the entry is too long)
+    end_at: int  # a read asking for more than this many bytes meets the end (or the failure)
+    status: int  # OK, a libarchive error status, or _LONGER / _SHORTER than declared
+    text: str  # libarchive's message for an error status
+
+
+_LONGER = 1
+_SHORTER = 2
+
+
+@dataclass
+class _Header:
+    """One entry header as the reader found it (read ahead: with the entry's bytes)."""
+
+    status: int
+    index: int = 0
+    raw: str = ""
+    message: str = ""
+    ftype: int = 0
+    hardlink: bool = False
+    declared: int | None = None
+    whole: _Whole | None = None
+    """The entry's bytes, read ahead because the walk reads them in full anyway."""
+    parked: bool = False
+    """The read-ahead waits on this entry: the walk reads its bytes through the reader."""
+    error: BaseException | None = None
+
+    @property
+    def link(self) -> str | None:
+        if self.hardlink:
+            return "hard link"
+        return "symbolic link" if self.ftype == _la.AE_IFLNK else None
+
+    @property
+    def has_data(self) -> bool:
+        """A regular file whose bytes the walk may read (a damaged header fails instead)."""
+        return (self.status == _la.OK or (self.status == _la.WARN
+                                          and _locale_only_warning(self.message))) and (
+            self.link is None and self.ftype in (_la.AE_IFREG, 0))
+
+
+class _Reader:
+    """Entry headers and whole entries from an open libarchive reader (on one thread at a time)."""
+
+    def __init__(self, a: int, callbacks: Callbacks | None, switch_locale: bool) -> None:
+        self.a = a
+        self.callbacks = callbacks
+        self.switch_locale = switch_locale
+        self.index = 0
+        self.entry_p = ctypes.c_void_p()
+        self.entry_ref = ctypes.byref(self.entry_p)
+
+    def header(self) -> _Header:
+        a, entry_p = self.a, self.entry_p
+        if self.switch_locale:
+            with _la.utf8_names:
+                status = _la.read_next_header(a, self.entry_ref)
+                raw = (_decode_name(entry_p, self.index + 1)
+                       if status in (_la.OK, _la.WARN) else "")
+        else:
+            status = _la.read_next_header(a, self.entry_ref)
+            raw = _decode_name(entry_p, self.index + 1) if status in (_la.OK, _la.WARN) else ""
+        _reraise_callback(self.callbacks)
+        if status == _la.EOF:
+            return _Header(_la.EOF)
+        self.index += 1
+        if status not in (_la.OK, _la.WARN):
+            return _Header(status, self.index, message=_la.message(a))
+        return _Header(status, self.index, raw, _la.message(a) if status == _la.WARN else "",
+                       _la.entry_filetype(entry_p) & _la.AE_IFMT,
+                       _la.entry_hardlink(entry_p) is not None,
+                       _la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+
+    def whole(self, declared: int, arena: Arena) -> _Whole:
+        """The current entry in full (``declared`` bytes; one more shows it is longer)."""
+        if self.switch_locale:
+            with _la.utf8_names:
+                return self._whole(declared, arena)
+        return self._whole(declared, arena)
+
+    def _whole(self, declared: int, arena: Arena) -> _Whole:
+        a = self.a
+        buf = arena.empty(declared + 1)
+        address = buf.__array_interface__["data"][0]
+        produced = status = 0
+        end_at = -1
+        text = ""
+        while True:
+            count = _la.read_data(a, address + produced, declared + 1 - produced)
+            if count == 0:
+                status = _SHORTER if produced != declared else _la.OK
+                break
+            if count < 0:
+                status, text = count, _la.message(a)
+                break
+            produced += count
+            if produced > declared:
+                status, end_at = _LONGER, declared
+                break
+        buf[produced:] = 0
+        buf.flags.writeable = False
+        return _Whole(buf, produced, produced if end_at < 0 else end_at, status, text)
+
+
+class _Direct:
+    """Headers read when the walk asks for them."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
+
+    def next(self) -> _Header:
+        return self.reader.header()
+
+    def release(self, header: _Header) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class ReadAhead:
+    """Reads entries on a second thread while the walk decodes the ones before them.
+
+    libarchive decompresses with the GIL released, so inflating the next
+    entries overlaps with whatever the walk does with this one. Only entries
+    the walk reads in full whatever detection says are read ahead (see
+    :meth:`Walker.reads_in_full <ecgingest.archive.walker.Walker.reads_in_full>`),
+    at most :data:`READ_AHEAD_BYTES` and :data:`READ_AHEAD_ENTRIES` ahead and
+    never past ``Limits.max_total_size``; the walk counts their bytes against
+    the limits as it takes them, exactly where it would have read them. At any
+    other entry the thread stops (it is *parked*) and hands the reader to the
+    walk, which reads what it decides and gives the reader back. Failures of
+    the thread reach the walk as they were raised, in entry order.
+    :meth:`close` stops and joins the thread, wherever it is.
+    """
+
+    def __init__(self, reader: _Reader, walker: Walker) -> None:
+        self.reader = reader
+        self.walker = walker
+        self.arena = Arena()  # the thread's own: an arena is not thread-safe
+        self.cond = threading.Condition()
+        self.ready: deque[_Header] = deque()
+        self.ahead = 0  # bytes of entries in ``ready``
+        self.size = 0  # declared size of the entry the thread is about to read
+        self.parked = False
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="ecgingest-archive-read-ahead",
+                                       daemon=True)
+        self.thread.start()
+
+    # -- the thread ----------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while self._wait_for(self._room_for_header):
+                header = self.reader.header()
+                last = header.status not in (_la.OK, _la.WARN)
+                if not last and header.has_data:
+                    size = header.declared
+                    if size is not None and size <= READ_AHEAD_BYTES:
+                        self.size = size
+                        if not self._wait_for(self._room_for_entry):
+                            return
+                    if size is not None and self._worth_reading(size):
+                        header.whole = self.reader.whole(size, self.arena)
+                    else:
+                        header.parked = True
+                with self.cond:
+                    self.ready.append(header)
+                    if header.whole is not None:
+                        self.ahead += len(header.whole.buf)
+                    self.parked = header.parked
+                    self.cond.notify_all()
+                if last:
+                    return
+        except BaseException as exc:  # reaches the walk, which raises it
+            with self.cond:
+                self.ready.append(_Header(_RAISED, error=exc))
+                self.cond.notify_all()
+
+    def _room_for_header(self) -> bool:
+        return (not self.parked and len(self.ready) < READ_AHEAD_ENTRIES
+                and self.ahead < READ_AHEAD_BYTES)
+
+    def _room_for_entry(self) -> bool:
+        return not self.ready or self.ahead + self.size + 1 <= READ_AHEAD_BYTES
+
+    def _wait_for(self, ready: Callable[[], bool]) -> bool:
+        """Wait until ``ready()`` (True) or the walk stopped the thread (False)."""
+        with self.cond:
+            while not self.stopped and not ready():
+                self.cond.wait()
+            return not self.stopped
+
+    def _worth_reading(self, size: int) -> bool:
+        walker = self.walker
+        limits = walker.limits
+        with self.cond:
+            ahead = self.ahead
+        # no per-entry limit can stop an entry read ahead (the walk's count of its bytes
+        # is then exact), and entries ahead never take the upload past its total
+        return (size < min(limits.ratio_grace, limits.max_entry_size)
+                and walker.budget.total + ahead + size <= limits.max_total_size
+                and walker.reads_in_full(size, ahead))
+
+    # -- the walk --------------------------------------------------------------
+    def next(self) -> _Header:
+        """The next header (and entry, read ahead) in archive order."""
+        with self.cond:
+            while not self.ready:
+                if self.stopped:
+                    raise ArchiveError("the archive was closed while it was read",
+                                       path=self.walker.label)
+                self.cond.wait()
+            header = self.ready.popleft()
+            if header.whole is not None:
+                self.ahead -= len(header.whole.buf)
+            self.cond.notify_all()
+        if header.status == _RAISED:
+            assert header.error is not None
+            error, header.error = header.error, None
+            raise error
+        return header
+
+    def release(self, header: _Header) -> None:
+        """The walk is done with the reader on ``header``: the thread reads on."""
+        if header.parked:
+            header.parked = False
+            with self.cond:
+                self.parked = False
+                self.cond.notify_all()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (it finishes the libarchive call it is in)."""
+        with self.cond:
+            self.stopped = True
+            self.ready.clear()
+            self.cond.notify_all()
+        if self.thread is not threading.current_thread():
+            self.thread.join()
+
+
+def _reads_ahead(blob: Blob, walker: Walker) -> bool:
+    """Whether a walk reads ahead on a second thread: first passes over files or bytes
+    (never a caller's stream, whose methods must not run on another thread)."""
+    if walker.target is not None:
+        return False
+    if blob.volumes is not None:
+        size = sum(os.path.getsize(v) for v in blob.volumes)
+    elif blob.path is not None:
+        size = os.path.getsize(blob.path)
+    elif blob.data is not None:
+        size = len(blob.data)
+    else:
+        return False
+    return size >= READ_AHEAD_FROM
 
 
 def _walk_open_archive(a: int, kind: str, blob: Blob,
                        walker: Walker) -> Iterator[Entry | Skipped | Failed]:
     fmt = "tar" if kind.startswith("tar") else kind
     what = KIND_NAMES[kind]
-    callbacks = _open(a, kind, blob, walker.label)
+    fed = _open(a, kind, blob, walker.label)
+    callbacks = fed if isinstance(fed, Callbacks) else None
     fallback = ZipFallback(blob) if fmt == "zip" and blob.random_access else None
-    entry_p = ctypes.c_void_p()
-    index = 0
-    entry_ref = ctypes.byref(entry_p)
     switch_locale = _la.utf8_names.active
-    while True:
-        if switch_locale:
-            with _la.utf8_names:
-                status = _la.read_next_header(a, entry_ref)
-                raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
-        else:
-            status = _la.read_next_header(a, entry_ref)
-            raw = _decode_name(entry_p, index + 1) if status in (_la.OK, _la.WARN) else ""
-        _reraise_callback(callbacks)
-        if status == _la.EOF:
-            return
-        index += 1
-        if status not in (_la.OK, _la.WARN):
-            where = f"after {index - 1} entries" if index > 1 else "at its first entry"
-            raise ArchiveError(
-                f"the {what} archive is damaged or truncated {where}: {_la.message(a)}",
-                path=walker.label)
-        ftype = _la.entry_filetype(entry_p) & _la.AE_IFMT
-        link = None
-        if _la.entry_hardlink(entry_p) is not None:
-            link = "hard link"
-        elif ftype == _la.AE_IFLNK:
-            link = "symbolic link"
-        decided = walker.classify(raw, is_dir=ftype == _la.AE_IFDIR, link=link,
-                                  other=link is None and ftype not in (_la.AE_IFREG, 0,
-                                                                       _la.AE_IFDIR))
-        if decided is None or not isinstance(decided, str):
-            if decided is not None:
-                yield decided
-            continue
-        path = decided
-        if status == _la.WARN and not _locale_only_warning(_la.message(a)):
-            yield Failed(path, ArchiveError(
-                f"entry header is damaged: {_la.message(a)}", path=path, format=fmt))
-            continue
-        declared = (_la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
-        data = LibarchiveBytes(a, path, declared, walker, callbacks, fmt, switch_locale)
-        if fallback is not None:
-            data.fallback = lambda raw=raw, path=path: fallback.open(raw, path, walker)
-        if fmt == "7z" and blob.random_access and walker.target is None:
-            failed = data.fill(1)
-            if (failed is not None and failed.fatal
-                    and isinstance(failed.error, UnsupportedFeatureError)):
-                # a 7-Zip coder libarchive lacks (ARM64): liblzma reads on from here
-                walker.sevenzip_from = walker.count - 1
-                yield from walk_7z_fallback(blob, walker, index - 1, path, failed)
+    reader = _Reader(a, callbacks, switch_locale)
+    source: _Direct | ReadAhead
+    if _reads_ahead(blob, walker):
+        source = ReadAhead(reader, walker)
+        walker.read_aheads.append(source)
+    else:
+        source = _Direct(reader)
+    try:
+        while True:
+            header = source.next()
+            if header.status == _la.EOF:
                 return
-        yield from walker.take(path, data)
-        if data.failure is not None and data.failure.fatal:
-            return  # libarchive cannot go on after ARCHIVE_FATAL
+            if header.status not in (_la.OK, _la.WARN):
+                index = header.index
+                where = f"after {index - 1} entries" if index > 1 else "at its first entry"
+                raise ArchiveError(
+                    f"the {what} archive is damaged or truncated {where}: {header.message}",
+                    path=walker.label)
+            link = header.link
+            decided = walker.classify(
+                header.raw, is_dir=header.ftype == _la.AE_IFDIR, link=link,
+                other=link is None and header.ftype not in (_la.AE_IFREG, 0, _la.AE_IFDIR))
+            if decided is None or not isinstance(decided, str):
+                source.release(header)
+                if decided is not None:
+                    yield decided
+                continue
+            path = decided
+            if not header.has_data:  # a regular file whose header is damaged
+                source.release(header)
+                yield Failed(path, ArchiveError(
+                    f"entry header is damaged: {header.message}", path=path, format=fmt))
+                continue
+            data: _EntryBytes
+            if header.whole is not None:
+                data = _AheadBytes(header.whole, path, header.declared, walker, fmt)
+            else:
+                data = LibarchiveBytes(a, path, header.declared, walker, callbacks, fmt,
+                                       switch_locale)
+                data.release = lambda header=header: source.release(header)
+            if fallback is not None:
+                data.fallback = (lambda raw=header.raw, path=path:
+                                 fallback.open(raw, path, walker))
+            if fmt == "7z" and blob.random_access and walker.target is None:
+                failed = data.fill(1)
+                if (failed is not None and failed.fatal
+                        and isinstance(failed.error, UnsupportedFeatureError)):
+                    # a 7-Zip coder libarchive lacks (ARM64): liblzma reads on from here
+                    walker.sevenzip_from = walker.count - 1
+                    source.close()
+                    yield from walk_7z_fallback(blob, walker, header.index - 1, path, failed)
+                    return
+            yield from walker.take(path, data)
+            source.release(header)
+            if data.failure is not None and data.failure.fatal:
+                return  # libarchive cannot go on after ARCHIVE_FATAL
+    finally:
+        source.close()
+        if isinstance(source, ReadAhead):
+            walker.read_aheads.remove(source)
 
 
 def _locale_only_warning(text: str) -> bool:
@@ -166,8 +473,7 @@ def _reraise_callback(callbacks: Callbacks | None) -> None:
         raise ArchiveError(f"reading the upload failed: {error}") from error
 
 
-def _status_error(a: int, status: int, path: str, fmt: str) -> EcgIngestError:
-    text = _la.message(a)
+def _status_error(text: str, status: int, path: str, fmt: str) -> EcgIngestError:
     if status == _la.WARN and ("CRC" in text or "crc" in text):
         return ChecksumError(f"stored CRC does not match the entry's data ({text})",
                              path=path, format=fmt)
@@ -179,36 +485,32 @@ def _status_error(a: int, status: int, path: str, fmt: str) -> EcgIngestError:
     return CorruptDataError(f"entry data is damaged or truncated ({text})", path=path, format=fmt)
 
 
+def _longer(path: str, declared: int, fmt: str) -> Failed:
+    return Failed(path, CorruptDataError(
+        f"entry holds more than the {declared} bytes its header declares", path=path, format=fmt))
+
+
+def _shorter(path: str, produced: int, declared: int, fmt: str) -> Failed:
+    return Failed(path, TruncatedError(
+        f"entry ends after {produced} of the {declared} bytes its header declares",
+        path=path, format=fmt))
+
+
 _FIRST_ALLOCATION = 1 << 20
 """Largest buffer allocated before any byte arrived: declared sizes never size allocations."""
 
 
-class LibarchiveBytes:
-    """The current entry's bytes from libarchive, produced on request; limits per block.
+class _EntryBytes:
+    """What both ways of reading an entry share: a failure, once seen, stays the answer,
+    and ``fallback`` opens the entry with a decoder of ours when libarchive cannot
+    decompress it (ZIP Deflate64, LZMA)."""
 
-    Reads straight into one buffer that starts at most 1 MiB (or the bytes
-    asked for) and doubles only as real data fills it, so memory is at most
-    twice what actually arrived. The buffer is a NumPy array, not zero-filled
-    first (libarchive writes every byte that is kept, and the unused tail is
-    cleared before the bytes are handed out). A small entry of declared size,
-    which never grows (a byte past the declared size fails it), takes its
-    buffer from the walk's arena. ``fallback`` opens the entry with a decoder
-    of ours when libarchive cannot decompress it (ZIP Deflate64, LZMA).
-    """
-
-    def __init__(self, a: int, path: str, declared: int | None, walker: Walker,
-                 callbacks: Callbacks | None, fmt: str, switch_locale: bool) -> None:
-        self.a = a
+    def __init__(self, path: str, declared: int | None, walker: Walker, fmt: str) -> None:
         self.path = path
         self.declared = declared
         self.walker = walker
-        self.callbacks = callbacks
         self.fmt = fmt
-        self.switch_locale = switch_locale
-        self.cap = walker.limits.max_entry_size + 1
-        self.buf: _np.ndarray = _np.empty(0, _np.uint8)
-        self.produced = 0
-        self.start_raw = _la.filter_bytes(a, -1)
+        self.produced = 0  # bytes the walk has (and counted)
         self.done = False
         self.failure: Failed | None = None
         self.fallback: Callable[[], EntryBytes | Failed] | None = None
@@ -221,9 +523,10 @@ class LibarchiveBytes:
     def held(self) -> bytes | memoryview:
         if self.delegate is not None:
             return self.delegate.held()
-        return memoryview(self.buf[:self.produced])  # type: ignore[arg-type]
+        return memoryview(self._buffer()[:self.produced])  # type: ignore[arg-type]
 
     def skip_rest(self) -> Failed | None:
+        self._finished()
         return None  # nothing to decode through: the next entry is reached directly
 
     def fill(self, stop: int | None) -> Failed | None:
@@ -231,11 +534,9 @@ class LibarchiveBytes:
             return self.delegate.fill(stop)
         if self.failure is not None or self.done:
             return self.failure
-        if self.switch_locale:
-            with _la.utf8_names:
-                failed = self._fill(stop)
-        else:
-            failed = self._fill(stop)
+        failed = self._fill(stop)
+        if failed is not None or self.done:
+            self._finished()
         if (failed is not None and self.fallback is not None and self.produced == 0
                 and ZipFallback.applies(failed.error.message)):
             opened = self.fallback()
@@ -247,6 +548,96 @@ class LibarchiveBytes:
         self.failure = failed
         return failed
 
+    def _buffer(self) -> _np.ndarray:
+        raise NotImplementedError
+
+    def _fill(self, stop: int | None) -> Failed | None:
+        raise NotImplementedError
+
+    def _finished(self) -> None:
+        """The entry's bytes are all read (or will not be): libarchive is not used again."""
+
+
+class _AheadBytes(_EntryBytes):
+    """An entry read in full ahead of the walk, handed out as the walk asks for it.
+
+    The walk sees what reading the entry itself would have shown: as many
+    bytes as it asks for, the end (or the damage, or a length other than the
+    declared one) only once it asks for more than the bytes before it, and
+    each byte counted against the limits when it is shown.
+    """
+
+    def __init__(self, whole: _Whole, path: str, declared: int | None, walker: Walker,
+                 fmt: str) -> None:
+        super().__init__(path, declared, walker, fmt)
+        self.whole = whole
+
+    def _buffer(self) -> _np.ndarray:
+        return self.whole.buf
+
+    def _show(self, count: int) -> None:
+        if count > self.produced:
+            # the compressed size does not matter: entries read ahead are shorter than
+            # Limits.ratio_grace
+            self.walker.grew(self.path, count, None, count - self.produced)
+            self.produced = count
+
+    def _fill(self, stop: int | None) -> Failed | None:
+        whole, path, fmt = self.whole, self.path, self.fmt
+        if stop is not None and stop <= whole.end_at:
+            self._show(stop)
+            return None
+        self._show(whole.total)
+        declared = self.declared
+        assert declared is not None
+        if whole.status == _la.OK:
+            self.done = True
+            return None
+        if whole.status == _LONGER:
+            return _longer(path, declared, fmt)
+        if whole.status == _SHORTER:
+            return _shorter(path, whole.total, declared, fmt)
+        return Failed(path, _status_error(whole.text, whole.status, path, fmt),
+                      fatal=whole.status == _la.FATAL)
+
+
+class LibarchiveBytes(_EntryBytes):
+    """The current entry's bytes from libarchive, produced on request; limits per block.
+
+    Reads straight into one buffer that starts at most 1 MiB (or the bytes
+    asked for) and doubles only as real data fills it, so memory is at most
+    twice what actually arrived. The buffer is a NumPy array, not zero-filled
+    first (libarchive writes every byte that is kept, and the unused tail is
+    cleared before the bytes are handed out). A small entry of declared size,
+    which never grows (a byte past the declared size fails it), takes its
+    buffer from the walk's arena. ``release`` is called once libarchive is
+    done with the entry (a read-ahead thread then reads on).
+    """
+
+    def __init__(self, a: int, path: str, declared: int | None, walker: Walker,
+                 callbacks: Callbacks | None, fmt: str, switch_locale: bool) -> None:
+        super().__init__(path, declared, walker, fmt)
+        self.a = a
+        self.callbacks = callbacks
+        self.switch_locale = switch_locale
+        self.cap = walker.limits.max_entry_size + 1
+        self.buf: _np.ndarray = _np.empty(0, _np.uint8)
+        self.start_raw = _la.filter_bytes(a, -1)
+        self.release: Callable[[], None] | None = None
+
+    def _buffer(self) -> _np.ndarray:
+        return self.buf
+
+    def _finished(self) -> None:
+        release, self.release = self.release, None
+        if release is not None:
+            release()
+
+    def _fill(self, stop: int | None) -> Failed | None:
+        if self.switch_locale:
+            with _la.utf8_names:
+                return self._read(stop)
+        return self._read(stop)
     def _room(self, stop: int | None) -> None:
         """Make the buffer hold at least one more byte (and up to ``stop``)."""
         size = len(self.buf)
@@ -272,7 +663,7 @@ class LibarchiveBytes:
         grown[:self.produced] = self.buf[:self.produced]
         self.buf = grown
 
-    def _fill(self, stop: int | None) -> Failed | None:
+    def _read(self, stop: int | None) -> Failed | None:
         a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
         while stop is None or self.produced < stop:
             self._room(stop)
@@ -284,20 +675,17 @@ class LibarchiveBytes:
             if count == 0:
                 break
             if count < 0:
-                return Failed(path, _status_error(a, count, path, fmt), fatal=count == _la.FATAL)
+                return Failed(path, _status_error(_la.message(a), count, path, fmt),
+                              fatal=count == _la.FATAL)
             self.produced += count
             self.walker.grew(path, self.produced, _la.filter_bytes(a, -1) - self.start_raw,
                              count)
             if declared is not None and self.produced > declared:
-                return Failed(path, CorruptDataError(
-                    f"entry holds more than the {declared} bytes its header declares",
-                    path=path, format=fmt))
+                return _longer(path, declared, fmt)
         else:
             return None  # ``stop`` bytes are held; the entry goes on
         if declared is not None and self.produced != declared:
-            return Failed(path, TruncatedError(
-                f"entry ends after {self.produced} of the {declared} bytes its header declares",
-                path=path, format=fmt))
+            return _shorter(path, self.produced, declared, fmt)
         buf = self.buf
         buf[self.produced:] = 0  # nothing stale stays reachable through the array's base
         buf.flags.writeable = False
@@ -320,9 +708,10 @@ def prefixes(kind: str, blob: Blob, label: str, count: int
         return
     try:
         try:
-            callbacks = _open(a, kind, blob, label)
+            fed = _open(a, kind, blob, label)
         except ArchiveError:
             return
+        callbacks = fed if isinstance(fed, Callbacks) else None
         entry_p = ctypes.c_void_p()
         buf = ctypes.create_string_buffer(count)
         index = 0
