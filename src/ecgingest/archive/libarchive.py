@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -158,6 +157,10 @@ class _Header:
     parked: bool = False
     """The read-ahead waits on this entry: the walk reads its bytes through the reader."""
     error: BaseException | None = None
+    reader: _Reader | None = None
+    """The reader standing on this entry (read ahead: the lane's)."""
+    after: _Header | None = None
+    """The header that follows, when reading the entry broke the reader."""
 
     @property
     def link(self) -> str | None:
@@ -204,6 +207,17 @@ class _Reader:
                        _la.entry_filetype(entry_p) & _la.AE_IFMT,
                        _la.entry_hardlink(entry_p) is not None,
                        _la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+
+    def pass_over(self) -> _Header | None:
+        """Move to the next entry, another reader's: None, or the archive's end or error."""
+        status = _la.read_next_header(self.a, self.entry_ref)
+        if status in (_la.OK, _la.WARN):
+            self.index += 1
+            return None
+        if status == _la.EOF:
+            return _Header(_la.EOF)
+        self.index += 1
+        return _Header(status, self.index, message=_la.message(self.a))
 
     def whole(self, declared: int, arena: Arena) -> _Whole:
         """The current entry in full (``declared`` bytes; one more shows it is longer)."""
@@ -252,78 +266,128 @@ class _Direct:
         pass
 
 
+class _Lane:
+    """One read-ahead thread and its own libarchive reader."""
+
+    def __init__(self, reader: _Reader, number: int) -> None:
+        self.reader = reader
+        self.number = number
+        self.arena = Arena()  # the thread's own: an arena is not thread-safe
+        self.at = -1  # position of the entry the lane works on
+        self.size = 0  # its declared size
+        self.parked = False
+        self.peeked: _Header | None = None  # read after an entry that failed
+        self.thread: threading.Thread | None = None
+
+
 class ReadAhead:
-    """Reads entries on a second thread while the walk decodes the ones before them.
+    """Reads entries on other threads while the walk decodes the ones before them.
 
     libarchive decompresses with the GIL released, so inflating the next
-    entries overlaps with whatever the walk does with this one. Only entries
-    the walk reads in full whatever detection says are read ahead (see
-    :meth:`Walker.reads_in_full <ecgingest.archive.walker.Walker.reads_in_full>`),
-    at most :data:`READ_AHEAD_BYTES` and :data:`READ_AHEAD_ENTRIES` ahead and
-    never past ``Limits.max_total_size``; the walk counts their bytes against
-    the limits as it takes them, exactly where it would have read them. At any
-    other entry the thread stops (it is *parked*) and hands the reader to the
-    walk, which reads what it decides and gives the reader back. Failures of
-    the thread reach the walk as they were raised, in entry order.
-    :meth:`close` stops and joins the thread, wherever it is.
+    entries overlaps with whatever the walk does with the one before. A ZIP
+    archive, whose members are compressed one by one and found through its
+    central directory, is read by several threads at once (*lanes*, each
+    with its own reader: a lane takes the next entry nobody has taken, seeks
+    past the ones before it and decompresses it); any other archive by one.
+
+    Only entries the walk reads in full whatever detection says are read
+    ahead (see :meth:`Walker.reads_in_full
+    <ecgingest.archive.walker.Walker.reads_in_full>`), at most
+    :data:`READ_AHEAD_ENTRIES` and :data:`READ_AHEAD_BYTES` ahead (plus the
+    entry the walk waits for) and never past ``Limits.max_total_size``; the
+    walk counts their bytes against the limits as it takes them, exactly
+    where it would have read them. At any other entry a lane stops (it is
+    *parked*) and hands its reader to the walk, which reads what it decides
+    and gives the reader back. Failures reach the walk as they were raised,
+    in entry order. :meth:`close` stops and joins the threads, wherever they
+    are.
     """
 
-    def __init__(self, reader: _Reader, walker: Walker) -> None:
-        self.reader = reader
+    def __init__(self, readers: list[_Reader], walker: Walker) -> None:
         self.walker = walker
-        self.arena = Arena()  # the thread's own: an arena is not thread-safe
         self.cond = threading.Condition()
-        self.ready: deque[_Header] = deque()
-        self.ahead = 0  # bytes of entries in ``ready``
-        self.size = 0  # declared size of the entry the thread is about to read
-        self.parked = False
+        self.lanes = [_Lane(reader, k) for k, reader in enumerate(readers)]
+        self.found: dict[int, _Header] = {}  # position -> header (and entry), not taken yet
+        self.ahead = 0  # bytes of the entries in ``found``
+        self.taken = 0  # entries the lanes have taken (positions below are theirs)
+        self.position = 0  # headers the walk has taken
+        self.pending: _Header | None = None  # the walk's next header, known already
         self.stopped = False
-        self.thread = threading.Thread(target=self._run, name="ecgingest-archive-read-ahead",
-                                       daemon=True)
-        self.thread.start()
+        for lane in self.lanes:
+            lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
+                                           name=f"ecgingest-archive-read-ahead-{lane.number}")
+            lane.thread.start()
 
-    # -- the thread ----------------------------------------------------------
-    def _run(self) -> None:
+    # -- the threads -------------------------------------------------------------
+    def _run(self, lane: _Lane) -> None:
+        reader = lane.reader
         try:
-            while self._wait_for(self._room_for_header):
-                header = self.reader.header()
-                last = header.status not in (_la.OK, _la.WARN)
-                if not last and header.has_data:
-                    size = header.declared
-                    if size is not None and size <= READ_AHEAD_BYTES:
-                        self.size = size
-                        if not self._wait_for(self._room_for_entry):
-                            return
-                    if size is not None and self._worth_reading(size):
-                        header.whole = self.reader.whole(size, self.arena)
-                    else:
-                        header.parked = True
+            while True:
                 with self.cond:
-                    self.ready.append(header)
-                    if header.whole is not None:
-                        self.ahead += len(header.whole.buf)
-                    self.parked = header.parked
-                    self.cond.notify_all()
-                if last:
-                    return
+                    while not self.stopped and not self._room_for_header(lane):
+                        self.cond.wait()
+                    if self.stopped:
+                        return
+                    lane.at = at = self.taken
+                    self.taken += 1
+                header, lane.peeked = lane.peeked, None
+                if header is not None and header.index != at + 1:
+                    header = None  # the header read after a failure is another lane's entry
+                while header is None and reader.index < at:
+                    header = reader.pass_over()  # another lane's entry (None), or the end
+                if header is None:
+                    header = reader.header()
+                if header.status in (_la.OK, _la.WARN):
+                    header.reader = reader
+                    if header.has_data:
+                        self._read(lane, header)
+                with self.cond:
+                    self._found(at, header)
+                if header.status not in (_la.OK, _la.WARN) or header.after is not None:
+                    return  # the archive ends here, or this reader cannot go on
         except BaseException as exc:  # reaches the walk, which raises it
             with self.cond:
-                self.ready.append(_Header(_RAISED, error=exc))
-                self.cond.notify_all()
+                self._found(lane.at, _Header(_RAISED, error=exc))
 
-    def _room_for_header(self) -> bool:
-        return (not self.parked and len(self.ready) < READ_AHEAD_ENTRIES
+    def _read(self, lane: _Lane, header: _Header) -> None:
+        """The entry in full when it is worth reading ahead, else park on it."""
+        size = header.declared
+        if size is not None and size <= READ_AHEAD_BYTES:
+            lane.size = size
+            with self.cond:
+                while not self.stopped and not self._room_for_entry(lane):
+                    self.cond.wait()
+                if self.stopped:
+                    return
+        if size is not None and self._worth_reading(size):
+            header.whole = lane.reader.whole(size, lane.arena)
+            if header.whole.status == _la.FATAL:
+                # libarchive may not go on after this: had the walk read the entry
+                # itself, the next header would come from this reader, so it is read
+                # now; an error is what the walk meets next, a header is used as usual
+                following = lane.reader.header()
+                if following.status in (_la.OK, _la.WARN):
+                    lane.peeked = following
+                else:
+                    header.after = following
+        else:
+            with self.cond:
+                header.parked = lane.parked = True
+
+    def _found(self, at: int, header: _Header) -> None:
+        if at >= self.position and at not in self.found:
+            self.found[at] = header
+            if header.whole is not None:
+                self.ahead += len(header.whole.buf)
+        self.cond.notify_all()
+
+    def _room_for_header(self, lane: _Lane) -> bool:
+        return (not lane.parked and self.taken - self.position < READ_AHEAD_ENTRIES
                 and self.ahead < READ_AHEAD_BYTES)
 
-    def _room_for_entry(self) -> bool:
-        return not self.ready or self.ahead + self.size + 1 <= READ_AHEAD_BYTES
-
-    def _wait_for(self, ready: Callable[[], bool]) -> bool:
-        """Wait until ``ready()`` (True) or the walk stopped the thread (False)."""
-        with self.cond:
-            while not self.stopped and not ready():
-                self.cond.wait()
-            return not self.stopped
+    def _room_for_entry(self, lane: _Lane) -> bool:
+        # the entry the walk waits for is read whatever is ahead (no deadlock)
+        return lane.at == self.position or self.ahead + lane.size + 1 <= READ_AHEAD_BYTES
 
     def _worth_reading(self, size: int) -> bool:
         walker = self.walker
@@ -339,13 +403,17 @@ class ReadAhead:
     # -- the walk --------------------------------------------------------------
     def next(self) -> _Header:
         """The next header (and entry, read ahead) in archive order."""
+        if self.pending is not None:
+            header, self.pending = self.pending, None
+            return header
         with self.cond:
-            while not self.ready:
+            while self.position not in self.found:
                 if self.stopped:
                     raise ArchiveError("the archive was closed while it was read",
                                        path=self.walker.label)
                 self.cond.wait()
-            header = self.ready.popleft()
+            header = self.found.pop(self.position)
+            self.position += 1
             if header.whole is not None:
                 self.ahead -= len(header.whole.buf)
             self.cond.notify_all()
@@ -353,28 +421,37 @@ class ReadAhead:
             assert header.error is not None
             error, header.error = header.error, None
             raise error
+        self.pending, header.after = header.after, None
         return header
 
     def release(self, header: _Header) -> None:
-        """The walk is done with the reader on ``header``: the thread reads on."""
+        """The walk is done with the reader on ``header``: its lane reads on."""
         if header.parked:
             header.parked = False
             with self.cond:
-                self.parked = False
+                for lane in self.lanes:
+                    if lane.reader is header.reader:
+                        lane.parked = False
                 self.cond.notify_all()
 
     def close(self) -> None:
-        """Stop the thread and wait for it (it finishes the libarchive call it is in)."""
+        """Stop the threads and wait for them (each finishes the libarchive call it is in)."""
         with self.cond:
             self.stopped = True
-            self.ready.clear()
+            self.found.clear()
+            self.ahead = 0
             self.cond.notify_all()
-        if self.thread is not threading.current_thread():
-            self.thread.join()
+        for lane in self.lanes:
+            if lane.thread is not None and lane.thread is not threading.current_thread():
+                lane.thread.join()
+
+
+READ_AHEAD_LANES = 2
+"""Threads that decompress a ZIP archive's members at once (other kinds: one)."""
 
 
 def _reads_ahead(blob: Blob, walker: Walker) -> bool:
-    """Whether a walk reads ahead on a second thread: first passes over files or bytes
+    """Whether a walk reads ahead on other threads: first passes over files or bytes
     (never a caller's stream, whose methods must not run on another thread)."""
     if walker.target is not None:
         return False
@@ -398,13 +475,21 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
     fallback = ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     switch_locale = _la.utf8_names.active
     reader = _Reader(a, callbacks, switch_locale)
-    source: _Direct | ReadAhead
-    if _reads_ahead(blob, walker):
-        source = ReadAhead(reader, walker)
-        walker.read_aheads.append(source)
-    else:
-        source = _Direct(reader)
+    source: _Direct | ReadAhead = _Direct(reader)
+    extra: list[tuple[int, Callbacks | _Memory | None]] = []  # more lanes' readers
     try:
+        if _reads_ahead(blob, walker):
+            readers = [reader]
+            if fmt == "zip" and blob.random_access:
+                for _ in range(READ_AHEAD_LANES - 1):
+                    other = _la.read_new()
+                    if not other:
+                        break
+                    extra.append((other, None))
+                    extra[-1] = (other, _open(other, kind, blob, walker.label))
+                    readers.append(_Reader(other, None, switch_locale))
+            source = ReadAhead(readers, walker)
+            walker.read_aheads.append(source)
         while True:
             header = source.next()
             if header.status == _la.EOF:
@@ -434,7 +519,8 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
             if header.whole is not None:
                 data = _AheadBytes(header.whole, path, header.declared, walker, fmt)
             else:
-                data = LibarchiveBytes(a, path, header.declared, walker, callbacks, fmt,
+                on = header.reader or reader
+                data = LibarchiveBytes(on.a, path, header.declared, walker, on.callbacks, fmt,
                                        switch_locale)
                 data.release = lambda header=header: source.release(header)
             if fallback is not None:
@@ -457,6 +543,8 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
         source.close()
         if isinstance(source, ReadAhead):
             walker.read_aheads.remove(source)
+        for other, _ in extra:
+            _la.read_free(other)
 
 
 def _locale_only_warning(text: str) -> bool:
