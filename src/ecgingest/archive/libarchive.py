@@ -30,7 +30,7 @@ from . import _libarchive as _la
 from .blobs import BLOCK, Blob, Callbacks
 from .kinds import KIND_NAMES
 from .sevenzip import walk_7z_fallback
-from .zip import ZipFallback
+from .zip import ZipFallback, central_directory_at
 
 if TYPE_CHECKING:
     from .entrybytes import EntryBytes
@@ -159,8 +159,6 @@ class _Header:
     error: BaseException | None = None
     reader: _Reader | None = None
     """The reader standing on this entry (read ahead: the lane's)."""
-    after: _Header | None = None
-    """The header that follows, when reading the entry broke the reader."""
 
     @property
     def link(self) -> str | None:
@@ -259,7 +257,7 @@ class _Direct:
     def next(self) -> _Header:
         return self.reader.header()
 
-    def release(self, header: _Header) -> None:
+    def release(self, header: _Header, failed: bool = False) -> None:
         pass
 
     def close(self) -> None:
@@ -276,7 +274,7 @@ class _Lane:
         self.at = -1  # position of the entry the lane works on
         self.size = 0  # its declared size
         self.parked = False
-        self.peeked: _Header | None = None  # read after an entry that failed
+        self.careful = False  # reads nothing ahead any more (an entry failed)
         self.thread: threading.Thread | None = None
 
 
@@ -303,15 +301,16 @@ class ReadAhead:
     are.
     """
 
-    def __init__(self, readers: list[_Reader], walker: Walker) -> None:
+    def __init__(self, readers: list[_Reader], walker: Walker,
+                 reopen: Callable[[], _Reader]) -> None:
         self.walker = walker
+        self.reopen = reopen
         self.cond = threading.Condition()
         self.lanes = [_Lane(reader, k) for k, reader in enumerate(readers)]
         self.found: dict[int, _Header] = {}  # position -> header (and entry), not taken yet
         self.ahead = 0  # bytes of the entries in ``found``
         self.taken = 0  # entries the lanes have taken (positions below are theirs)
         self.position = 0  # headers the walk has taken
-        self.pending: _Header | None = None  # the walk's next header, known already
         self.stopped = False
         for lane in self.lanes:
             lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
@@ -320,7 +319,6 @@ class ReadAhead:
 
     # -- the threads -------------------------------------------------------------
     def _run(self, lane: _Lane) -> None:
-        reader = lane.reader
         try:
             while True:
                 with self.cond:
@@ -330,9 +328,8 @@ class ReadAhead:
                         return
                     lane.at = at = self.taken
                     self.taken += 1
-                header, lane.peeked = lane.peeked, None
-                if header is not None and header.index != at + 1:
-                    header = None  # the header read after a failure is another lane's entry
+                reader = lane.reader
+                header = None
                 while header is None and reader.index < at:
                     header = reader.pass_over()  # another lane's entry (None), or the end
                 if header is None:
@@ -340,17 +337,17 @@ class ReadAhead:
                 if header.status in (_la.OK, _la.WARN):
                     header.reader = reader
                     if header.has_data:
-                        self._read(lane, header)
+                        header = self._read(lane, header)
                 with self.cond:
                     self._found(at, header)
-                if header.status not in (_la.OK, _la.WARN) or header.after is not None:
-                    return  # the archive ends here, or this reader cannot go on
+                if header.status not in (_la.OK, _la.WARN):
+                    return  # the archive ends here
         except BaseException as exc:  # reaches the walk, which raises it
             with self.cond:
                 self._found(lane.at, _Header(_RAISED, error=exc))
 
-    def _read(self, lane: _Lane, header: _Header) -> None:
-        """The entry in full when it is worth reading ahead, else park on it."""
+    def _read(self, lane: _Lane, header: _Header) -> _Header:
+        """The entry in full when it is worth reading ahead, else the lane parks on it."""
         size = header.declared
         if size is not None and size <= READ_AHEAD_BYTES:
             lane.size = size
@@ -358,21 +355,28 @@ class ReadAhead:
                 while not self.stopped and not self._room_for_entry(lane):
                     self.cond.wait()
                 if self.stopped:
-                    return
-        if size is not None and self._worth_reading(size):
+                    return header
+        if size is not None and not lane.careful and self._worth_reading(size):
             header.whole = lane.reader.whole(size, lane.arena)
-            if header.whole.status == _la.FATAL:
-                # libarchive may not go on after this: had the walk read the entry
-                # itself, the next header would come from this reader, so it is read
-                # now; an error is what the walk meets next, a header is used as usual
-                following = lane.reader.header()
-                if following.status in (_la.OK, _la.WARN):
-                    lane.peeked = following
-                else:
-                    header.after = following
-        else:
-            with self.cond:
-                header.parked = lane.parked = True
+            if header.whole.status == _la.OK:
+                return header
+            # A damaged entry: how libarchive reports the damage, and where its reader
+            # stands after it, depend on how the bytes were asked for. So the walk reads
+            # it itself, from a fresh reader standing on it, as it would have without a
+            # read-ahead, and this lane reads nothing ahead any more.
+            lane.careful = True
+            lane.reader = reader = self.reopen()
+            while reader.index < header.index - 1:
+                end = reader.pass_over()
+                if end is not None:
+                    return end
+            header = reader.header()
+            header.reader = reader
+            if header.status not in (_la.OK, _la.WARN) or not header.has_data:
+                return header
+        with self.cond:
+            header.parked = lane.parked = True
+        return header
 
     def _found(self, at: int, header: _Header) -> None:
         if at >= self.position and at not in self.found:
@@ -403,9 +407,6 @@ class ReadAhead:
     # -- the walk --------------------------------------------------------------
     def next(self) -> _Header:
         """The next header (and entry, read ahead) in archive order."""
-        if self.pending is not None:
-            header, self.pending = self.pending, None
-            return header
         with self.cond:
             while self.position not in self.found:
                 if self.stopped:
@@ -421,17 +422,18 @@ class ReadAhead:
             assert header.error is not None
             error, header.error = header.error, None
             raise error
-        self.pending, header.after = header.after, None
         return header
 
-    def release(self, header: _Header) -> None:
-        """The walk is done with the reader on ``header``: its lane reads on."""
+    def release(self, header: _Header, failed: bool = False) -> None:
+        """The walk is done with the reader on ``header`` (``failed``: the entry is
+        damaged, and its lane then reads nothing ahead any more): the lane reads on."""
         if header.parked:
             header.parked = False
             with self.cond:
                 for lane in self.lanes:
                     if lane.reader is header.reader:
                         lane.parked = False
+                        lane.careful = lane.careful or failed
                 self.cond.notify_all()
 
     def close(self) -> None:
@@ -476,19 +478,27 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
     switch_locale = _la.utf8_names.active
     reader = _Reader(a, callbacks, switch_locale)
     source: _Direct | ReadAhead = _Direct(reader)
-    extra: list[tuple[int, Callbacks | _Memory | None]] = []  # more lanes' readers
+    handles: list[int] = []  # readers of read-ahead lanes, freed with the walk
+    feeds: list[Callbacks | _Memory | None] = []  # what feeds them, kept alive as long
+
+    def another_reader() -> _Reader:
+        other = _la.read_new()
+        if not other:
+            raise MemoryError("libarchive could not allocate a reader")
+        handles.append(other)
+        feeds.append(_open(other, kind, blob, walker.label))
+        return _Reader(other, None, switch_locale)
+
     try:
         if _reads_ahead(blob, walker):
             readers = [reader]
-            if fmt == "zip" and blob.random_access:
-                for _ in range(READ_AHEAD_LANES - 1):
-                    other = _la.read_new()
-                    if not other:
-                        break
-                    extra.append((other, None))
-                    extra[-1] = (other, _open(other, kind, blob, walker.label))
-                    readers.append(_Reader(other, None, switch_locale))
-            source = ReadAhead(readers, walker)
+            if fmt == "zip" and central_directory_at(blob) is not None:
+                # members found through the central directory: each lane seeks to its own
+                try:
+                    readers += [another_reader() for _ in range(READ_AHEAD_LANES - 1)]
+                except (ArchiveError, MemoryError):
+                    pass  # it opened once: read with the lanes there are
+            source = ReadAhead(readers, walker, another_reader)
             walker.read_aheads.append(source)
         while True:
             header = source.next()
@@ -522,7 +532,8 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
                 on = header.reader or reader
                 data = LibarchiveBytes(on.a, path, header.declared, walker, on.callbacks, fmt,
                                        switch_locale)
-                data.release = lambda header=header: source.release(header)
+                data.release = (lambda failed, header=header:
+                                 source.release(header, failed))
             if fallback is not None:
                 data.fallback = (lambda raw=header.raw, path=path:
                                  fallback.open(raw, path, walker))
@@ -543,7 +554,7 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
         source.close()
         if isinstance(source, ReadAhead):
             walker.read_aheads.remove(source)
-        for other, _ in extra:
+        for other in handles:
             _la.read_free(other)
 
 
@@ -614,7 +625,7 @@ class _EntryBytes:
         return memoryview(self._buffer()[:self.produced])  # type: ignore[arg-type]
 
     def skip_rest(self) -> Failed | None:
-        self._finished()
+        self._finished(False)
         return None  # nothing to decode through: the next entry is reached directly
 
     def fill(self, stop: int | None) -> Failed | None:
@@ -624,7 +635,7 @@ class _EntryBytes:
             return self.failure
         failed = self._fill(stop)
         if failed is not None or self.done:
-            self._finished()
+            self._finished(failed is not None)
         if (failed is not None and self.fallback is not None and self.produced == 0
                 and ZipFallback.applies(failed.error.message)):
             opened = self.fallback()
@@ -642,7 +653,7 @@ class _EntryBytes:
     def _fill(self, stop: int | None) -> Failed | None:
         raise NotImplementedError
 
-    def _finished(self) -> None:
+    def _finished(self, failed: bool) -> None:
         """The entry's bytes are all read (or will not be): libarchive is not used again."""
 
 
@@ -711,15 +722,15 @@ class LibarchiveBytes(_EntryBytes):
         self.cap = walker.limits.max_entry_size + 1
         self.buf: _np.ndarray = _np.empty(0, _np.uint8)
         self.start_raw = _la.filter_bytes(a, -1)
-        self.release: Callable[[], None] | None = None
+        self.release: Callable[[bool], None] | None = None
 
     def _buffer(self) -> _np.ndarray:
         return self.buf
 
-    def _finished(self) -> None:
+    def _finished(self, failed: bool) -> None:
         release, self.release = self.release, None
         if release is not None:
-            release()
+            release(failed)
 
     def _fill(self, stop: int | None) -> Failed | None:
         if self.switch_locale:
