@@ -29,7 +29,6 @@ from conftest import FIXTURES
 from ecgingest.archive import libarchive as la
 from ecgingest.archive import walker as walker_module
 from ecgingest.errors import ArchiveError, EcgIngestError, LimitExceededError
-from ecgingest.ingest import inspect_upload
 from ecgingest.limits import ByteBudget, Limits
 from ecgingest.sources import Entry, Skipped
 from ecgingest.uploads import open_upload
@@ -290,26 +289,47 @@ def test_stopping_a_walk_early_stops_and_joins_the_threads(lanes, monkeypatch):
     del entries
 
 
+def _single_file_records_zip(count: int) -> bytes:
+    """Records decoded as the walk reaches them (single-file ones)."""
+    body = (FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt").read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(count):
+            zf.writestr(f"rec{i:03d}.cmdt", body)
+    return buf.getvalue()
+
+
+def test_single_file_records_read_ahead_are_the_records_read_directly(monkeypatch):
+    data = _single_file_records_zip(20)
+
+    def records() -> list[tuple]:
+        return [(r.sources, [s.digital.tobytes() for s in r.signals])
+                for r in ecgingest.read(data)]
+
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 1 << 62)
+    expected = records()
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    assert records() == expected
+    assert len(expected) == 20
+
+
 def test_iter_records_closed_early_or_a_caller_raising_mid_walk_leaves_no_thread(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
-    data = _records_zip(30)
+    data = _single_file_records_zip(60)
     with ecgingest.iter_records(data) as records:
         next(records)
+        assert read_ahead_threads()  # the walk is still under way
     assert not read_ahead_threads()
 
     class Stop(Exception):
         pass
 
-    seen = []
-
-    def progress(count: int, path: str) -> None:
-        seen.append(len(read_ahead_threads()))
-        if count == 5:
-            raise Stop  # the caller fails while the threads still read
-
-    with pytest.raises(Stop):
-        inspect_upload(data, progress=progress)
-    assert seen and seen[-1] > 0
+    with pytest.raises(Stop):  # the caller fails while the threads still read
+        for count, _ in enumerate(ecgingest.iter_records(data)):
+            if count == 5:
+                assert read_ahead_threads()
+                raise Stop
+    gc.collect()
     assert not read_ahead_threads()
 
 

@@ -454,8 +454,10 @@ READ_AHEAD_LANES = 2
 
 def _reads_ahead(blob: Blob, walker: Walker) -> bool:
     """Whether a walk reads ahead on other threads: first passes over files or bytes
-    (never a caller's stream, whose methods must not run on another thread)."""
-    if walker.target is not None:
+    (never a caller's stream, whose methods must not run on another thread) that keep
+    what they read (a walk for headers only, which keeps no entry nothing claims, would
+    hand most entries back and forth between the threads for a first look)."""
+    if walker.target is not None or walker.keep_limit == 0:
         return False
     if blob.volumes is not None:
         size = sum(os.path.getsize(v) for v in blob.volumes)
