@@ -263,9 +263,12 @@ def bytes_only(kind: str, path: str) -> int:
                 total += len(zf.read(info))
     elif kind == "7z":
         import py7zr
+        from py7zr.io import BytesIOFactory
 
+        factory = BytesIOFactory(1 << 40)
         with py7zr.SevenZipFile(path) as archive:
-            total = sum(len(f.getvalue()) for f in archive.readall().values())
+            archive.extractall(factory=factory)
+        total = sum(product.size() for product in factory.products.values())
     else:
         import contextlib
 

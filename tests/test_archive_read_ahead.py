@@ -273,6 +273,7 @@ def test_total_size_limit_stops_a_walk_read_ahead_at_the_same_entry(monkeypatch)
 def test_stopping_a_walk_early_stops_and_joins_the_threads(lanes, monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
     monkeypatch.setattr(la, "READ_AHEAD_LANES", lanes)
+    monkeypatch.setattr(la, "READ_AHEAD_ENTRIES", 4)  # the threads wait for the walk
     data = _records_zip(50)
     limits = Limits()
     with open_upload(data, limits, ByteBudget(limits)) as upload:
@@ -315,6 +316,7 @@ def test_single_file_records_read_ahead_are_the_records_read_directly(monkeypatc
 
 def test_iter_records_closed_early_or_a_caller_raising_mid_walk_leaves_no_thread(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    monkeypatch.setattr(la, "READ_AHEAD_ENTRIES", 4)  # the threads wait for the walk
     data = _single_file_records_zip(60)
     with ecgingest.iter_records(data) as records:
         next(records)
