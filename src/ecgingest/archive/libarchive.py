@@ -114,9 +114,19 @@ def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | _Memory | No
     return callbacks if callbacks is not None else memory
 
 
-READ_AHEAD_FROM = 2 << 20
-"""Archives (files, bytes, volumes) of at least this many bytes are read ahead on a
-second thread: below, starting a thread costs more than the overlap gains."""
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_CORES = _cores()
+
+READ_AHEAD_FROM = 2 << 20 if _CORES > 1 else 1 << 62
+"""Archives (files, bytes, volumes) of at least this many bytes are read ahead on
+other threads: below, starting a thread costs more than the overlap gains (and with
+one core, a thread would only add switches: never)."""
 READ_AHEAD_BYTES = 4 << 20
 """Bytes of entries read ahead and not yet taken by the walk, at most."""
 READ_AHEAD_ENTRIES = 64
@@ -448,7 +458,7 @@ class ReadAhead:
                 lane.thread.join()
 
 
-READ_AHEAD_LANES = 2
+READ_AHEAD_LANES = max(2, min(4, _CORES))
 """Threads that decompress a ZIP archive's members at once (other kinds: one)."""
 
 
