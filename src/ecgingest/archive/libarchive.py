@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .walker import Walker
 
 __all__ = ["walk_libarchive", "LibarchiveBytes", "ReadAhead", "READ_AHEAD_FROM",
-           "READ_AHEAD_BYTES", "READ_AHEAD_ENTRIES"]
+           "READ_AHEAD_BYTES", "READ_AHEAD_BOUNDED", "READ_AHEAD_ENTRIES", "READ_AHEAD_LANES"]
 
 
 def _decode_name(entry_p: ctypes.c_void_p, index: int) -> str:
@@ -129,6 +129,8 @@ other threads: below, starting a thread costs more than the overlap gains (and w
 one core, a thread would only add switches: never)."""
 READ_AHEAD_BYTES = 4 << 20
 """Bytes of entries read ahead and not yet taken by the walk, at most."""
+READ_AHEAD_BOUNDED = 1 << 20
+"""The same in walks that bound what they hold (``iter_records``)."""
 READ_AHEAD_ENTRIES = 64
 """Entry headers read ahead and not yet taken by the walk, at most."""
 
@@ -280,7 +282,6 @@ class _Lane:
     def __init__(self, reader: _Reader, number: int) -> None:
         self.reader = reader
         self.number = number
-        self.arena = Arena()  # the thread's own: an arena is not thread-safe
         self.at = -1  # position of the entry the lane works on
         self.size = 0  # its declared size
         self.parked = False
@@ -301,7 +302,8 @@ class ReadAhead:
     Only entries the walk reads in full whatever detection says are read
     ahead (see :meth:`Walker.reads_in_full
     <ecgingest.archive.walker.Walker.reads_in_full>`), at most
-    :data:`READ_AHEAD_ENTRIES` and :data:`READ_AHEAD_BYTES` ahead (plus the
+    :data:`READ_AHEAD_ENTRIES` and :data:`READ_AHEAD_BYTES` (walks that bound
+    what they hold: :data:`READ_AHEAD_BOUNDED`) ahead (plus the
     entry the walk waits for) and never past ``Limits.max_total_size``; the
     walk counts their bytes against the limits as it takes them, exactly
     where it would have read them. At any other entry a lane stops (it is
@@ -322,6 +324,8 @@ class ReadAhead:
         self.taken = 0  # entries the lanes have taken (positions below are theirs)
         self.position = 0  # headers the walk has taken
         self.stopped = False
+        self.most = (READ_AHEAD_BYTES if walker.budget.keep_unclaimed is None
+                     else min(READ_AHEAD_BYTES, READ_AHEAD_BOUNDED))  # bytes ahead
         for lane in self.lanes:
             lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
                                            name=f"ecgingest-archive-read-ahead-{lane.number}")
@@ -359,7 +363,7 @@ class ReadAhead:
     def _read(self, lane: _Lane, header: _Header) -> _Header:
         """The entry in full when it is worth reading ahead, else the lane parks on it."""
         size = header.declared
-        if size is not None and size <= READ_AHEAD_BYTES:
+        if size is not None and size <= self.most:
             lane.size = size
             with self.cond:
                 while not self.stopped and not self._room_for_entry(lane):
@@ -367,7 +371,7 @@ class ReadAhead:
                 if self.stopped:
                     return header
         if size is not None and not lane.careful and self._worth_reading(size):
-            header.whole = lane.reader.whole(size, lane.arena)
+            header.whole = lane.reader.whole(size, self.walker.arena)
             if header.whole.status == _la.OK:
                 return header
             # A damaged entry: how libarchive reports the damage, and where its reader
@@ -397,11 +401,11 @@ class ReadAhead:
 
     def _room_for_header(self, lane: _Lane) -> bool:
         return (not lane.parked and self.taken - self.position < READ_AHEAD_ENTRIES
-                and self.ahead < READ_AHEAD_BYTES)
+                and self.ahead < self.most)
 
     def _room_for_entry(self, lane: _Lane) -> bool:
         # the entry the walk waits for is read whatever is ahead (no deadlock)
-        return lane.at == self.position or self.ahead + lane.size + 1 <= READ_AHEAD_BYTES
+        return lane.at == self.position or self.ahead + lane.size + 1 <= self.most
 
     def _worth_reading(self, size: int) -> bool:
         walker = self.walker

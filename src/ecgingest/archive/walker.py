@@ -23,7 +23,11 @@ decompressed in full, and limits apply to every entry read in full.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+
+import numpy as np
+import numpy.typing as npt
 
 from .._memory import Arena
 from ..detect import anchor_format, detect, probe_of
@@ -60,6 +64,19 @@ DEFERRED_HEAD = 4096
 it is passed over; a later, longer look reads it again)."""
 
 
+class SharedArena(Arena):
+    """The walk's arena, shared with its read-ahead threads (one lock per buffer): one
+    block in use whatever reads the entries, as without threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def empty(self, n: int, dtype: npt.DTypeLike = np.uint8) -> np.ndarray:
+        with self._lock:
+            return super().empty(n, dtype)
+
+
 class Walker:
     """State of the walk of one archive: limits, names seen, links, nesting, second passes.
 
@@ -78,7 +95,7 @@ class Walker:
         self.blob = blob
         self.links: set[str] = set()
         self.names: dict[str, str] = {}  # normalised path -> the raw name that first had it
-        self.arena = Arena()  # entry bytes: all released when the upload is done
+        self.arena = SharedArena()  # entry bytes: all released when the upload is done
         self.count = 0  # entry headers classified so far (a stable index across passes)
         self.kept = 0  # bytes of unclaimed entries handed out in memory
         self.read_aheads: list[ReadAhead] = []
