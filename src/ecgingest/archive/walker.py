@@ -19,6 +19,9 @@ The loader walks the archive a second time and extracts just the entries
 asked for; a second walk still open goes on forward, so entries asked for in
 archive order cost one extra pass in all. An entry nothing uses is never
 decompressed in full, and limits apply to every entry read in full.
+
+Read-ahead threads (:class:`~.libarchive.ReadAhead`) read in advance only
+what :meth:`Walker.reads_in_full` says this walk reads in full anyway.
 """
 
 from __future__ import annotations
