@@ -365,11 +365,14 @@ def test_read_ahead_holds_at_most_its_bound_of_bytes_and_entries(monkeypatch):
     most_bytes = most_entries = 0
     with open_upload(data, limits, ByteBudget(limits)) as upload:
         for _ in upload.entries():
-            for _ in range(10):  # the threads read on while the walk waits
-                time.sleep(0.001)
+            waited = time.monotonic()
+            while time.monotonic() - waited < 0.2:  # the threads read on while the walk waits
                 with started[0].cond:
                     most_bytes = max(most_bytes, started[0].ahead)
                     most_entries = max(most_entries, len(started[0].found))
+                    if started[0].found:
+                        break
+                time.sleep(0.001)
     assert len(started) == 1
     assert 0 < most_bytes <= 100_000 + walker_module.SMALL_ENTRY
     assert 0 < most_entries <= 5
