@@ -12,6 +12,13 @@ and times, in one run:
 Run ``python benchmarks/bench_archive.py`` (1,000 records, best of 5) or
 ``--quick`` (200 records, best of 3, the temp-dir path once).
 
+``--bytes zip,tar.gz,tar.zst,7z`` times ``ecgingest.read`` against reading the
+archive's bytes alone (zipfile, tarfile, zstandard + tarfile, py7zr; and
+libarchive-c), with and without the read-ahead threads, in alternating rounds
+(medians), and prints the peak memory of both; ``--baseline-src DIR`` adds
+another copy of the library (a ``src`` folder, say of the main branch) run in a
+subprocess in the same rounds.
+
 ``--second-pass`` measures what reading entries no format claims costs: the
 same records with every ``.dat`` before its ``.hea`` (ZIP and gzip TAR), read
 as shipped (small unclaimed entries kept in memory) and with every unclaimed
@@ -53,24 +60,57 @@ FS = 500
 SECONDS = 10
 
 
-def make_zip(count: int, seed: int = 7) -> bytes:
-    """A Deflate ZIP of ``count`` synthetic 12-lead records, one directory each."""
+def make_members(count: int, seed: int = 7) -> list[tuple[str, bytes]]:
+    """``count`` synthetic 12-lead records as (name, bytes), one directory each."""
     rng = np.random.default_rng(seed)
     n = FS * SECONDS
     t = np.arange(n) / FS
     beat = (np.exp(-((t % 0.8) - 0.2) ** 2 / 0.0004) * 1000).astype(np.int64)
+    members = []
+    for i in range(count):
+        name = f"r{i:04d}"
+        samples = (beat[:, None] * rng.uniform(0.2, 1.0, 12)[None, :]
+                   + rng.normal(0, 20, (n, 12))).astype("<i2")
+        lines = [f"{name} 12 {FS} {n}"]  # as wfdb.wrsamp writes it, checksums included
+        for lead, column in zip(LEADS, samples.T):
+            check = int(column.astype(np.int64).sum()) % 65536
+            lines.append(f"{name}.dat 16 200/mV 16 0 {column[0]} {check} 0 {lead}")
+        members.append((f"{name}/{name}.hea", ("\n".join(lines) + "\n").encode()))
+        members.append((f"{name}/{name}.dat", samples.tobytes()))
+    return members
+
+
+def make_zip(count: int, seed: int = 7) -> bytes:
+    """A Deflate ZIP of ``count`` synthetic 12-lead records, one directory each."""
+    return write_archive("zip", make_members(count, seed))
+
+
+def write_archive(kind: str, members: list[tuple[str, bytes]]) -> bytes:
+    """``members`` as a ZIP (Deflate), TAR+gzip, TAR+Zstandard or 7z (LZMA2) archive."""
+    import tarfile
+
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for i in range(count):
-            name = f"r{i:04d}"
-            samples = (beat[:, None] * rng.uniform(0.2, 1.0, 12)[None, :]
-                       + rng.normal(0, 20, (n, 12))).astype("<i2")
-            lines = [f"{name} 12 {FS} {n}"]  # as wfdb.wrsamp writes it, checksums included
-            for lead, column in zip(LEADS, samples.T):
-                check = int(column.astype(np.int64).sum()) % 65536
-                lines.append(f"{name}.dat 16 200/mV 16 0 {column[0]} {check} 0 {lead}")
-            zf.writestr(f"{name}/{name}.hea", "\n".join(lines) + "\n")
-            zf.writestr(f"{name}/{name}.dat", samples.tobytes())
+    if kind == "zip":
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            for name, body in members:
+                zf.writestr(name, body)
+        return buf.getvalue()
+    if kind == "7z":
+        import libarchive
+
+        with libarchive.custom_writer(buf.write, "7zip", options="compression=lzma2") as out:
+            for name, body in members:
+                out.add_file_from_memory(name, len(body), body)
+        return buf.getvalue()
+    with tarfile.open(fileobj=buf, mode="w:gz" if kind == "tar.gz" else "w") as tf:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tf.addfile(info, io.BytesIO(body))
+    if kind == "tar.zst":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).compress(buf.getvalue())
     return buf.getvalue()
 
 
@@ -211,6 +251,170 @@ def second_pass(count: int, repeat: int) -> None:
               f"{wall:.3f} s, peak Python memory {peak / 1e6:.1f} MB")
 
 
+def bytes_only(kind: str, path: str) -> int:
+    """Every member's bytes with the reader Python users reach for, nothing decoded:
+    zipfile, tarfile (gzip), zstandard + tarfile, py7zr."""
+    import tarfile
+
+    total = 0
+    if kind == "zip":
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                total += len(zf.read(info))
+    elif kind == "7z":
+        import py7zr
+        from py7zr.io import BytesIOFactory
+
+        factory = BytesIOFactory(1 << 40)
+        with py7zr.SevenZipFile(path) as archive:
+            archive.extractall(factory=factory)
+        total = sum(product.size() for product in factory.products.values())
+    else:
+        import contextlib
+
+        with contextlib.ExitStack() as stack:
+            raw = stack.enter_context(open(path, "rb"))
+            if kind == "tar.zst":
+                import zstandard
+
+                raw = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
+            tf = stack.enter_context(tarfile.open(fileobj=raw, mode="r|gz" if kind == "tar.gz"
+                                                  else "r|"))
+            for member in tf:
+                f = tf.extractfile(member)
+                if f is not None:
+                    total += len(f.read())
+    return total
+
+
+_BYTES_READER = {"zip": "zipfile", "tar.gz": "tarfile", "tar.zst": "zstandard + tarfile",
+                 "7z": "py7zr"}
+
+_BASELINE = """
+import sys, time
+import ecgingest
+path = sys.argv[1]
+ecgingest.read(path)  # warm: imports, page cache, array pool
+start = time.perf_counter()
+ecgingest.read(path)
+print(time.perf_counter() - start)
+"""
+
+
+def _baseline_read(src: str, path: str) -> float:
+    """One warm ``ecgingest.read`` by another copy of the library (its ``src`` folder)."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=src)
+    out = subprocess.run([sys.executable, "-c", _BASELINE, path], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def _inflate_control(blobs: list[bytes], threads: int) -> None:
+    """The machine's own answer to "does a second thread help": zlib inflating the same
+    blobs on ``threads`` threads (zlib releases the GIL, as libarchive does)."""
+    import threading
+    import zlib
+
+    def work(part: list[bytes]) -> None:
+        for blob in part:
+            zlib.decompress(blob)
+
+    pool = [threading.Thread(target=work, args=(blobs[k::threads],)) for k in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
+def _peak_read(path: str) -> float:
+    """Peak Python memory (MB, tracemalloc: every thread) of one ``ecgingest.read``."""
+    previous = _memory.set_array_pool_limit(0)  # count every byte as newly allocated
+    tracemalloc.start()
+    try:
+        ecgingest.read(path)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+        _memory.set_array_pool_limit(previous)
+
+
+def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | None) -> None:
+    """``ecgingest.read`` against reading the archive's bytes alone, per archive kind.
+
+    Rows run alternately, ``repeat`` rounds, and medians are printed: read with
+    the read-ahead threads (as shipped), read without them (the walk reads each
+    entry when it asks, as before), and with ``--baseline-src`` another copy
+    of the library (say, the main branch) in a subprocess.
+    """
+    import statistics
+    import zlib
+
+    from ecgingest.archive import libarchive as la
+
+    shipped = la.READ_AHEAD_FROM
+    members = make_members(count)
+    blobs = [zlib.compress(body, 6) for name, body in members[:400] if name.endswith(".dat")]
+    control: dict[int, list[float]] = {1: [], 2: []}
+    print(f"{count} WFDB records, 12 leads x {SECONDS} s x {FS} Hz, format 16 "
+          f"({sum(len(b) for _, b in members) / 1e6:.0f} MB); medians of {repeat} "
+          f"alternating rounds; CPU time is this process's (all threads)")
+    for kind in kinds:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "upload." + kind)
+            Path(path).write_bytes(write_archive(kind, members))
+            if hasattr(os, "sync"):
+                os.sync()
+
+            def read_ahead() -> None:
+                la.READ_AHEAD_FROM = shipped
+                ecgingest_read(path)
+
+            def read_direct() -> None:
+                la.READ_AHEAD_FROM = 1 << 62
+                ecgingest_read(path)
+
+            rows = {f"{_BYTES_READER[kind]} bytes only": lambda: bytes_only(kind, path),
+                    "libarchive-c bytes only": lambda: bytes_libarchive(path),
+                    "ecgingest.read, read ahead": read_ahead,
+                    "ecgingest.read, no read-ahead": read_direct}
+            wall: dict[str, list[float]] = {label: [] for label in rows}
+            cpu: dict[str, list[float]] = {label: [] for label in rows}
+            if baseline:
+                wall["ecgingest.read, --baseline-src"] = []
+            read_direct()  # warm
+            for _ in range(repeat):
+                for label, func in rows.items():
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    func()
+                    wall[label].append(time.perf_counter() - start)
+                    cpu[label].append(time.process_time() - start_cpu)
+                if baseline:
+                    wall["ecgingest.read, --baseline-src"].append(_baseline_read(baseline, path))
+                for threads, times in control.items():
+                    start = time.perf_counter()
+                    _inflate_control(blobs, threads)
+                    times.append(time.perf_counter() - start)
+            la.READ_AHEAD_FROM = shipped
+            peak_ahead = _peak_read(path)
+            la.READ_AHEAD_FROM = 1 << 62
+            peak_direct = _peak_read(path)
+            la.READ_AHEAD_FROM = shipped
+            print(f"{kind} ({os.path.getsize(path) / 1e6:.1f} MB):")
+            reference = statistics.median(next(iter(wall.values())))
+            for label, times in wall.items():
+                median = statistics.median(times)
+                used = f"{statistics.median(cpu[label]):7.3f} s CPU" if label in cpu else " " * 13
+                print(f"  {label:34s} {median:7.3f} s wall {used}  "
+                      f"{median / reference:5.2f}x bytes only")
+            print(f"  peak Python memory of ecgingest.read: {peak_ahead:.0f} MB read ahead, "
+                  f"{peak_direct:.0f} MB without")
+            gain = statistics.median(control[1]) / statistics.median(control[2])
+            print(f"  control, zlib inflating on two threads instead of one in the same rounds: "
+                  f"{gain:.2f}x (2.0: a free second core; 1.0: none)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 records, best of 3")
@@ -220,11 +424,20 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=1, help="passes of the --only row")
     parser.add_argument("--second-pass", action="store_true",
                         help="the cost of unclaimed entries read in a second pass")
+    parser.add_argument("--bytes", default=None, metavar="KINDS",
+                        help="ecgingest.read against bytes-only readers for these archive "
+                             "kinds (comma-separated: zip,tar.gz,tar.zst,7z)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (--bytes)")
+    parser.add_argument("--baseline-src", default=None, metavar="DIR",
+                        help="with --bytes, also time the ecgingest in DIR (a src folder)")
     args = parser.parse_args()
     count = args.records or (200 if args.quick else 1000)
     repeat = 3 if args.quick else 5
     if args.second_pass:
         second_pass(count, repeat)
+        return
+    if args.bytes:
+        speed_of_bytes(count, args.rounds, args.bytes.split(","), args.baseline_src)
         return
     data = make_zip(count)
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,6 +14,10 @@ entries are read one after the other, in archive order, without extraction:
   libarchive < 3.7.4 decodes its PPMd-to-LZ switches wrongly); 7-Zip folders
   libarchive cannot decode (the ARM64 filter) are read with ``py7zr`` (header)
   and liblzma (data) (:mod:`.sevenzip`);
+- archives of files or bytes are read ahead on other threads while the walk
+  decodes (:class:`.libarchive.ReadAhead`: libarchive decompresses with the
+  GIL released; a ZIP by two threads at once), with what the walk sees
+  unchanged;
 - bytes are counted against :class:`~ecgingest.Limits` as they arrive,
   declared sizes are checked but never trusted, and names are normalised;
   unsafe names, links and devices become :class:`~ecgingest.sources.Skipped`

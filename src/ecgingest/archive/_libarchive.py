@@ -9,6 +9,7 @@ each return code and decides.
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable
 from ctypes import POINTER, c_char_p, c_int, c_int64, c_longlong, c_size_t, c_void_p, c_wchar_p
 
@@ -53,6 +54,7 @@ read_set_callback_data = _fn("read_set_callback_data", [c_void_p, c_void_p], c_i
 read_open1 = _fn("read_open1", [c_void_p], c_int)
 read_open_filename = _fn("read_open_filename", [c_void_p, c_char_p, c_size_t], c_int)
 read_open_filenames = _fn("read_open_filenames", [c_void_p, POINTER(c_char_p), c_size_t], c_int)
+read_open_memory2 = _fn("read_open_memory2", [c_void_p, c_void_p, c_size_t, c_size_t], c_int)
 read_next_header = _fn("read_next_header", [c_void_p, POINTER(c_void_p)], c_int)
 read_data_block = _fn("read_data_block",
                       [c_void_p, POINTER(c_void_p), POINTER(c_size_t), POINTER(c_int64)], c_int)
@@ -96,12 +98,13 @@ class _Utf8Locale:
     loses non-ASCII names under ``LC_ALL=C``. Switching only this thread's
     locale while libarchive runs keeps every name exact without touching the
     rest of the process. A no-op where the locale is UTF-8 already or the C
-    library has no ``uselocale``.
+    library has no ``uselocale``. Safe to enter from several threads at once
+    (a read-ahead thread and the walk): what each restores is its own.
     """
 
     def __init__(self) -> None:
         self._locale: int | None = None
-        self._previous: int | None = None
+        self._previous = threading.local()
         self._uselocale: Callable[[int | None], int | None] | None = None
         self._active = False
         try:
@@ -134,12 +137,13 @@ class _Utf8Locale:
 
     def __enter__(self) -> _Utf8Locale:
         if self._uselocale is not None:
-            self._previous = self._uselocale(self._locale)
+            stack = self._previous.__dict__.setdefault("stack", [])
+            stack.append(self._uselocale(self._locale))
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._uselocale is not None:
-            self._uselocale(self._previous)
+            self._uselocale(self._previous.stack.pop())
 
 
 utf8_names = _Utf8Locale()

@@ -19,11 +19,18 @@ The loader walks the archive a second time and extracts just the entries
 asked for; a second walk still open goes on forward, so entries asked for in
 archive order cost one extra pass in all. An entry nothing uses is never
 decompressed in full, and limits apply to every entry read in full.
+
+Read-ahead threads (:class:`~.libarchive.ReadAhead`) read in advance only
+what :meth:`Walker.reads_in_full` says this walk reads in full anyway.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+
+import numpy as np
+import numpy.typing as npt
 
 from .._memory import Arena
 from ..detect import anchor_format, detect, probe_of
@@ -34,7 +41,7 @@ from ..sources import Entry, Failed, Skipped, normalise_entry_name
 from .blobs import Blob
 from .entrybytes import EntryBytes
 from .kinds import HEAD_BYTES, KIND_NAMES, archive_kind
-from .libarchive import walk_libarchive
+from .libarchive import ReadAhead, walk_libarchive
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
@@ -60,6 +67,19 @@ DEFERRED_HEAD = 4096
 it is passed over; a later, longer look reads it again)."""
 
 
+class SharedArena(Arena):
+    """The walk's arena, shared with its read-ahead threads (one lock per buffer): one
+    block in use whatever reads the entries, as without threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def empty(self, n: int, dtype: npt.DTypeLike = np.uint8) -> np.ndarray:
+        with self._lock:
+            return super().empty(n, dtype)
+
+
 class Walker:
     """State of the walk of one archive: limits, names seen, links, nesting, second passes.
 
@@ -78,9 +98,11 @@ class Walker:
         self.blob = blob
         self.links: set[str] = set()
         self.names: dict[str, str] = {}  # normalised path -> the raw name that first had it
-        self.arena = Arena()  # entry bytes: all released when the upload is done
+        self.arena = SharedArena()  # entry bytes: all released when the upload is done
         self.count = 0  # entry headers classified so far (a stable index across passes)
         self.kept = 0  # bytes of unclaimed entries handed out in memory
+        self.read_aheads: list[ReadAhead] = []
+        """Read-ahead threads of this walk and the archives inside it (stopped by close)."""
         self.sevenzip_from: int | None = None
         """Index from which libarchive handed a 7-Zip archive to the liblzma path."""
         # second passes
@@ -91,7 +113,10 @@ class Walker:
         self._fetcher: _Fetcher | None = None
 
     def close(self) -> None:
-        """End a second pass still open (its reader and file): the upload is done."""
+        """End a second pass still open (its reader and file) and stop the walk's
+        read-ahead threads: the upload is done."""
+        for read_ahead in list(self.read_aheads):
+            read_ahead.close()
         if self._fetcher is not None:
             self._fetcher.close()
             self._fetcher = None
@@ -201,6 +226,15 @@ class Walker:
             held = bytes(held)
         yield from self.finish_entry(path, held)
 
+    def reads_in_full(self, size: int, ahead: int) -> bool:
+        """Whether :meth:`take` reads an entry of declared ``size`` in full whatever
+        detection decides, when ``ahead`` bytes of entries before it are still to be
+        taken (each of them counted as kept): reading it ahead of the walk then costs
+        nothing the walk would not spend."""
+        if size < HEAD_BYTES or not self.can_defer:
+            return True  # the first look reads it whole
+        return size <= SMALL_ENTRY and self.kept + ahead + size <= self.keep_limit
+
     @property
     def keep_limit(self) -> int:
         keep = self.budget.keep_unclaimed
@@ -278,6 +312,7 @@ class Walker:
                 else Blob(path, data=bytes(entry.read())))
         inner = Walker(path, self.limits, self.budget, self.depth + 1, path + "/",
                        kind=kind, blob=blob)
+        inner.read_aheads = self.read_aheads  # stopped with the outer walk
         items = inner.walk()
         try:
             first = next(items, None)

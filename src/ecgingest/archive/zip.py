@@ -27,7 +27,7 @@ from .entrybytes import Produced
 if TYPE_CHECKING:
     from .walker import Walker
 
-__all__ = ["ZipFallback"]
+__all__ = ["ZipFallback", "central_directory_at"]
 
 
 class ZipFallback:
@@ -97,15 +97,15 @@ class ZipFallback:
         return decoder.decompress, start + 9, csize - 9
 
 
-def _zip_central_directory(blob: Blob) -> dict[str, list[tuple[int, int, int, int, int]]]:
-    """name -> [(method, local header offset, compressed size, size, crc)] of members
-    with methods 9 (Deflate64) and 14 (LZMA)."""
+def central_directory_at(blob: Blob) -> tuple[int, int] | None:
+    """``(offset, size)`` of the ZIP's central directory, None when there is none whole
+    (a truncated ZIP is read as a stream)."""
     total = blob.size()
     tail_len = min(total, 65557)
     tail = blob.read_at(total - tail_len, tail_len)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(tail):
-        return {}
+        return None
     count, cd_size, cd_offset = struct.unpack_from("<HII", tail, at + 10)
     eocd = total - tail_len + at
     if cd_offset == 0xFFFFFFFF or count == 0xFFFF:
@@ -115,8 +115,18 @@ def _zip_central_directory(blob: Blob) -> dict[str, list[tuple[int, int, int, in
             rec = blob.read_at(z64, 56)
             if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
                 count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec, 32)
-    if cd_offset + cd_size > total or cd_size > 64 * MiB:
+    if cd_offset + cd_size > total:
+        return None
+    return cd_offset, cd_size
+
+
+def _zip_central_directory(blob: Blob) -> dict[str, list[tuple[int, int, int, int, int]]]:
+    """name -> [(method, local header offset, compressed size, size, crc)] of members
+    with methods 9 (Deflate64) and 14 (LZMA)."""
+    where = central_directory_at(blob)
+    if where is None or where[1] > 64 * MiB:
         return {}
+    cd_offset, cd_size = where
     cd = blob.read_at(cd_offset, cd_size)
     members: dict[str, list[tuple[int, int, int, int, int]]] = {}
     pos = 0
