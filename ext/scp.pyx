@@ -1364,37 +1364,47 @@ cdef enum:
     LEAD_MEASUREMENT_COUNT = 31  # int16 values of a full section 10 block
 
 
-def lead_measurement_blocks(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
-                            Py_ssize_t nleads):
+def lead_measurement_rows(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
+                          Py_ssize_t nleads):
     """Up to ``nleads`` per-lead blocks of section 10 from ``o`` (lead id,
     uint16 block length, int16 measurements), as far as the section holds
-    their 4-byte heads.
+    their 4-byte heads, in one int64 array.
 
-    Returns ``(blocks, complete)``: ``(lead id, values, extra start, extra
-    stop)`` per block, ``values`` the block's int16 measurements in stored
-    order (a block shorter than the 31 gives its first ones) and the extra
-    span the bytes after them (empty when there are none); ``complete`` is
-    False when the section ends before a declared block's head.
+    Returns ``(rows, extras, complete)``: one row per block, ``(lead id,
+    count, 31 values)``, ``count`` the block's int16 measurements in stored
+    order (a block shorter than the 31 gives its first ones; the values after
+    them are 0); ``extras`` ``(row, start, stop)`` for each block that holds
+    bytes after its 31 measurements; ``complete`` is False when the section
+    ends before a declared block's head.
     """
-    cdef Py_ssize_t k, i, stop, count, full = 2 * LEAD_MEASUREMENT_COUNT
+    cdef Py_ssize_t k, i, stop, count, rows_present = 0, full = 2 * LEAD_MEASUREMENT_COUNT
+    cdef Py_ssize_t at
     cdef const uint8_t* p
     cdef bint complete = True
     _check_span(data.shape[0], o, end)
-    blocks = []
+    # the heads present bound the rows before anything is allocated
+    at = o
     for k in range(nleads):
-        if o + 4 > end:
+        if at + 4 > end:
             complete = False
             break
+        rows_present += 1
+        at += 4 + load_le16(&data[at + 2])
+    rows = np.zeros((rows_present, LEAD_MEASUREMENT_COUNT + 2), dtype=np.int64)
+    cdef int64_t[:, ::1] r = rows
+    extras = []
+    for k in range(rows_present):
         p = &data[o]
         stop = min(o + 4 + <Py_ssize_t>load_le16(p + 2), end)
         count = min(stop - (o + 4), full) // 2
-        values = tuple([<int16_t>load_le16(p + 4 + 2 * i) for i in range(count)])
+        r[k, 0] = load_le16(p)
+        r[k, 1] = count
+        for i in range(count):
+            r[k, 2 + i] = <int16_t>load_le16(p + 4 + 2 * i)
         if stop > o + 4 + full:
-            blocks.append((load_le16(p), values, o + 4 + full, stop))
-        else:
-            blocks.append((load_le16(p), values, stop, stop))
+            extras.append((k, o + 4 + full, stop))
         o += 4 + load_le16(p + 2)
-    return blocks, complete
+    return rows, extras, complete
 
 
 cdef inline object _measured(int64_t v):

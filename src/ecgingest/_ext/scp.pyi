@@ -76,9 +76,9 @@ def tag_spans(data: _Bytes, o: int, end: int) -> tuple[list[tuple[int, int, int]
 def statement_spans(
     data: _Bytes, o: int, end: int, count: int
 ) -> tuple[list[tuple[int, int, int]], int]: ...
-def lead_measurement_blocks(
+def lead_measurement_rows(
     data: _Bytes, o: int, end: int, nleads: int
-) -> tuple[list[tuple[int, tuple[int, ...], int, int]], bool]: ...
+) -> tuple[_I64, list[tuple[int, int, int]], bool]: ...
 def global_measurement_values(
     data: _Bytes, b: int, end: int
 ) -> tuple[int | None, int | None, int, list[tuple[int | None, ...]],

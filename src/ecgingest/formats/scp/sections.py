@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
@@ -17,9 +18,9 @@ from .._base import DecodeContext
 from .container import Section
 from .fields import Texts, need, u16
 
-__all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "parse_section3", "parse_section4",
-           "parse_data_header", "parse_section7", "parse_statements", "parse_section10",
-           "lead_name"]
+__all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "LeadMeasurements", "parse_section3",
+           "parse_section4", "parse_data_header", "parse_section7", "parse_statements",
+           "parse_section10", "lead_name"]
 
 #: Lead names by SCP-ECG lead id (section 3), ids 0..184; larger ids are unspecified.
 LEAD_NAMES: tuple[str, ...] = (
@@ -257,20 +258,72 @@ LEAD_MEASUREMENTS = (
 _LEAD_KEYS = ("lead_id", "lead", *LEAD_MEASUREMENTS)
 
 
+class LeadMeasurements(Sequence[dict[str, Any]]):
+    """Section 10's per-lead blocks as a read-only sequence of dicts
+    (``lead_id``, ``lead``, the measurements present in stored order, and
+    ``manufacturer_bytes`` when a block holds bytes after them).
+
+    The dicts are built on first access: a record is mostly read for its
+    signals, and twelve dicts of 33 keys cost more than the rest of the
+    section. It compares equal to a list of the same dicts.
+    """
+
+    __slots__ = ("_rows", "_extra", "_built")
+
+    def __init__(self, rows: np.ndarray, extra: dict[int, bytes]) -> None:
+        self._rows = rows
+        self._extra = extra
+        self._built: list[dict[str, Any]] | None = None
+
+    def _entries(self) -> list[dict[str, Any]]:
+        built = self._built
+        if built is None:
+            built = []
+            for index, (lead_id, count, *values) in enumerate(self._rows.tolist()):
+                entry = dict(zip(_LEAD_KEYS, (lead_id, lead_name(lead_id), *values[:count])))
+                if index in self._extra:
+                    entry["manufacturer_bytes"] = self._extra[index]
+                built.append(entry)
+            self._built = built
+        return built
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._entries()[index]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._entries())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LeadMeasurements):
+            return self._entries() == other._entries()
+        if isinstance(other, list):
+            return self._entries() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._entries())
+
+
 def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
     """Per-lead measurement blocks: the int16 values in stored order (a short
     block gives its first ones) and any bytes after them as
-    ``manufacturer_bytes``."""
+    ``manufacturer_bytes``; the per-lead dicts are built when first read."""
     b, end = sec.body, sec.end
     need(ctx, data, b, 4, end, "section 10 header")
     nleads, manufacturer = u16(data, b), u16(data, b + 2)
-    blocks, complete = _k.lead_measurement_blocks(data, b + 4, end, nleads)
+    rows, extras, complete = _k.lead_measurement_rows(data, b + 4, end, nleads)
     if not complete:
         ctx.warn("section 10 ends before all its leads; the rest is ignored")
-    leads = []
-    for lead_id, values, extra, stop in blocks:
-        entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (lead_id, lead_name(lead_id), *values)))
-        if stop > extra:
-            entry["manufacturer_bytes"] = data[extra:stop]
-        leads.append(entry)
-    return {"manufacturer_specific": manufacturer, "leads": leads}
+    return {"manufacturer_specific": manufacturer,
+            "leads": LeadMeasurements(rows, {i: data[a:z] for i, a, z in extras})}
