@@ -19,6 +19,8 @@ from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport numpy as cnp
+import threading
+
 import numpy as np
 
 from _bytes cimport load_le16, load_le32, sign_extend
@@ -1002,6 +1004,33 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     return status, values, produced, lo, hi
 
 
+_scratch = threading.local()
+
+
+cdef enum:
+    WORK_BLOCK_MAX_VALUES = 1 << 20  # a thread keeps at most 4 MiB of int32 work memory
+
+
+cdef object _work_block(Py_ssize_t count):
+    """A 1-d int32 array of at least ``count`` values for work a call does not
+    return: the thread's kept block when it is large enough, so that decoding
+    record after record does not fault fresh pages in for it each time (a
+    call that returns the block as output gives it up: :func:`_hand_out`)."""
+    if count > WORK_BLOCK_MAX_VALUES:
+        return np.empty(count, dtype=np.int32)
+    block = getattr(_scratch, "block", None)
+    if block is None or block.shape[0] < count:
+        block = np.empty(count, dtype=np.int32)
+        _scratch.block = block
+    return block
+
+
+cdef void _hand_out(object block):
+    """``block`` (from :func:`_work_block`) leaves as output: the thread stops reusing it."""
+    if getattr(_scratch, "block", None) is block:
+        _scratch.block = None
+
+
 cdef inline bint _fits16(int64_t lo, int64_t hi) noexcept nogil:
     return -32768 <= lo and hi <= 32767
 
@@ -1127,8 +1156,10 @@ def decode_signals(const uint8_t[::1] data, object huff,
             raise ValueError("Huffman decoding needs its tables")
         _tables_from(&tables, huff[0], huff[1], huff[2], huff[3], huff[4], huff[5], huff[6],
                      huff[7], huff[8])
-    # int32 work blocks, and int16 blocks the values are narrowed into when they fit
-    values = np.empty((nleads, n6), dtype=np.int32)
+    # int32 work blocks (in the thread's reused block: they are returned only when the
+    # values do not fit in 16 bits), and int16 blocks the values are narrowed into
+    work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
+    values = work[:nleads * n6].reshape(nleads, n6)
     produced = np.zeros(nleads, dtype=np.int64)
     small = np.empty((nleads, n6), dtype=np.int16)
     cdef int32_t[:, ::1] v = values
@@ -1143,7 +1174,7 @@ def decode_signals(const uint8_t[::1] data, object huff,
     cdef int32_t* bp = NULL
     cdef int64_t* pp5 = NULL
     if want5:
-        beat = np.empty((nl5, n5), dtype=np.int32)
+        beat = work[nleads * n6:nleads * n6 + nl5 * n5].reshape(nl5, n5)
         produced5 = np.zeros(nl5, dtype=np.int64)
         beat16 = np.empty((nl5, n5), dtype=np.int16)
         b = beat
@@ -1211,11 +1242,15 @@ def decode_signals(const uint8_t[::1] data, object huff,
         values = produced = None
     elif narrow6:
         values = small
+    else:
+        _hand_out(work)
     if want5:
         if status5 != OK:
             beat = produced5 = None
         elif narrow5:
             beat = beat16
+        else:
+            _hand_out(work)
     return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added,
             record_crc)
 

@@ -433,6 +433,22 @@ def test_reference_beat_that_lifts_values_past_16_bits_gives_int32_samples(huffm
     assert record.reference_beat.digital.dtype == np.int16
 
 
+@pytest.mark.parametrize("huffman", [False, True])
+def test_wide_samples_of_a_record_stay_intact_when_the_next_record_is_decoded(huffman):
+    # the kernels reuse a work block between calls; a record whose values need 32 bits
+    # keeps that block, and the next decode must not write into it
+    table = enc.DEFAULT_TABLE if huffman else None
+    wide = np.cumsum(np.full((2, 500), 150, dtype=np.int64), axis=1)  # up to 75000
+    first = scp.decode(enc.encode(enc.ScpSpec(rhythm=wide, lead_ids=[1, 2], huffman=table,
+                                              differences=1)), name="a.scp")
+    assert {s.digital.dtype for s in first.signals} == {np.dtype(np.int32)}
+    for other in (wide + 7, -wide, np.zeros((2, 500), dtype=np.int64)):
+        again = scp.decode(enc.encode(enc.ScpSpec(rhythm=other, lead_ids=[1, 2],
+                                                  huffman=table, differences=1)), name="b.scp")
+        np.testing.assert_array_equal(_matrix(again), other)
+    np.testing.assert_array_equal(_matrix(first), wide)
+
+
 @settings(max_examples=30)
 @given(x=signals(max_len=400), huffman=st.booleans(), version=st.sampled_from(["1.0", "2.0"]),
        data=st.data())
