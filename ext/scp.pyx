@@ -18,6 +18,7 @@ from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+cimport cython
 cimport numpy as cnp
 import threading
 
@@ -889,6 +890,28 @@ cdef int _tables_from(_Tables* t, const int32_t[:, ::1] codes,
     return 0
 
 
+@cython.auto_pickle(False)
+cdef class HuffmanTables:
+    """The arrays of :func:`build_luts` (with the code rows and table offsets
+    they were built from) checked once and held for the decoding kernels, so
+    that a decode call does not take a view of each array again."""
+
+    cdef _Tables t
+    cdef readonly tuple arrays
+
+    def __init__(self, const int32_t[:, ::1] codes, const int32_t[::1] table_offsets,
+                 const int32_t[::1] lut, const int64_t[::1] lut_offsets,
+                 const int32_t[::1] lut_bits, const int64_t[::1] fast,
+                 const int64_t[::1] long_offsets, const uint32_t[::1] long_keys,
+                 const int32_t[::1] long_rows):
+        _tables_from(&self.t, codes, table_offsets, lut, lut_offsets, lut_bits, fast,
+                     long_offsets, long_keys, long_rows)
+        # the arrays the pointers in ``t`` lead into, kept alive (and never resized)
+        self.arrays = (codes.base, table_offsets.base, lut.base, lut_offsets.base,
+                       lut_bits.base, fast.base, long_offsets.base, long_keys.base,
+                       long_rows.base)
+
+
 cdef int _check_leads(const int64_t[::1] starts, const int64_t[::1] lengths, Py_ssize_t n,
                       Py_ssize_t nsamples, int differences) except? -100:
     """Argument checks of one section's decode: OK, or the status to return."""
@@ -968,13 +991,9 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
 
 
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
-                 Py_ssize_t nsamples, int huffman, int differences,
-                 const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
-                 const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
-                 const int32_t[::1] lut_bits=None, const int64_t[::1] fast=None,
-                 const int64_t[::1] long_offsets=None, const uint32_t[::1] long_keys=None,
-                 const int32_t[::1] long_rows=None):
-    """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
+                 Py_ssize_t nsamples, HuffmanTables tables, int differences):
+    """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array,
+    Huffman coded with ``tables`` or, when it is None, uncompressed.
 
     Returns ``(status, values, produced, lo, hi)``; ``produced[i]`` says how
     many values lead ``i`` really held (the rest of its row is zero) and
@@ -983,14 +1002,12 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     cdef Py_ssize_t nleads = starts.shape[0]
     cdef Py_ssize_t n = data.shape[0]
     cdef int status
-    cdef _Tables tables
+    cdef bint huffman = tables is not None
+    cdef const _Tables* tp = &tables.t if huffman else NULL
     cdef int32_t lo = 0, hi = 0
     status = _check_leads(starts, lengths, n, nsamples, differences)
     if status != OK:
         return status, None, None, 0, 0
-    if huffman:
-        _tables_from(&tables, codes, table_offsets, lut, lut_offsets, lut_bits, fast,
-                     long_offsets, long_keys, long_rows)
     values = np.empty((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
     cdef int32_t[:, ::1] v = values
@@ -999,7 +1016,7 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
         return OK, values, produced, 0, 0
     with nogil:
         status = _decode_block(&data[0] if n > 0 else NULL, n, &starts[0], &lengths[0],
-                               nleads, nsamples, huffman, differences, &tables, &v[0, 0],
+                               nleads, nsamples, huffman, differences, tp, &v[0, 0],
                                &prod[0], &lo, &hi)
     return status, values, produced, lo, hi
 
@@ -1089,7 +1106,7 @@ cdef void _narrow16_bounds(const int32_t* x, int16_t* y, Py_ssize_t n, int32_t* 
     hi[0] = mx
 
 
-def decode_signals(const uint8_t[::1] data, object huff,
+def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                    const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
                    int diff6,
                    const int64_t[::1] starts5=None, const int64_t[::1] lengths5=None,
@@ -1103,8 +1120,8 @@ def decode_signals(const uint8_t[::1] data, object huff,
 
     The common path of a record without bimodal compression: one release of
     the GIL for all of a record's sample work, so that threads decoding other
-    records overlap it. ``huff``: the arrays of :func:`build_luts` (``(codes,
-    table_offsets, *lookup)``) or ``None`` for uncompressed data. Section 5
+    records overlap it. ``huff``: the :class:`HuffmanTables`, or ``None``
+    for uncompressed data. Section 5
     is decoded when ``starts5`` is given (``n5`` values per lead). The beat is
     added (as :func:`add_reference_beat_inplace`: sections 5 and 6 share one
     AVM, the caller checked that) when the QRS arrays are given, both
@@ -1128,7 +1145,6 @@ def decode_signals(const uint8_t[::1] data, object huff,
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
     cdef bint added = False, narrow6, narrow5, narrowed6 = False, narrowed5 = False
-    cdef _Tables tables
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
     cdef int64_t bound
     cdef const uint8_t* p = &data[0] if n > 0 else NULL
@@ -1151,11 +1167,7 @@ def decode_signals(const uint8_t[::1] data, object huff,
             raise ValueError("reference beat and rhythm lead counts differ")
         want_add = True
         blen = n5
-    if huffman:
-        if len(huff) != 9:
-            raise ValueError("Huffman decoding needs its tables")
-        _tables_from(&tables, huff[0], huff[1], huff[2], huff[3], huff[4], huff[5], huff[6],
-                     huff[7], huff[8])
+    cdef const _Tables* tp = &huff.t if huffman else NULL
     # int32 work blocks (in the thread's reused block: they are returned only when the
     # values do not fit in 16 bits), and int16 blocks the values are narrowed into
     work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
@@ -1195,11 +1207,11 @@ def decode_signals(const uint8_t[::1] data, object huff,
         # addition they are taken in the narrowing pass instead
         if want5 and status5 == OK and bp != NULL:
             status5 = _decode_block(p, n, &starts5[0], &lengths5[0], nl5, n5, huffman, diff5,
-                                    &tables, bp, pp5, &lo5 if want_add else NULL,
+                                    tp, bp, pp5, &lo5 if want_add else NULL,
                                     &hi5 if want_add else NULL)
         if status6 == OK and vp != NULL:
             status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
-                                    diff6, &tables, vp, pp, &lo6 if want_add else NULL,
+                                    diff6, tp, vp, pp, &lo6 if want_add else NULL,
                                     &hi6 if want_add else NULL)
         if want_add and status5 == OK and status6 == OK:
             bound = (max(-<int64_t>lo6, <int64_t>hi6) + max(-<int64_t>lo5, <int64_t>hi5))

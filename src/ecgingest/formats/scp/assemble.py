@@ -186,9 +186,9 @@ def _decode_section(data: bytes, d: DataHeader, nsamples: int, huff: Huffman | N
                     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decoded values, per-lead counts and the (min, max) of the values."""
     _reserve(ctx, len(d.starts), nsamples, f"{what} samples")
-    tables = () if huff is None else huff.arrays
     status, values, produced, lo, hi = _k.decode_leads(
-        data, d.starts, d.lengths, nsamples, int(huff is not None), d.differences, *tables)
+        data, d.starts, d.lengths, nsamples, None if huff is None else huff.tables,
+        d.differences)
     ctx.check_status(status, what, field=what)
     assert values is not None and produced is not None
     return values, produced, (lo, hi)
@@ -259,7 +259,7 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
     pending = pre.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
      record_crc) = _k.decode_signals(
-        data, None if lay.huff is None else lay.huff.arrays, d6.starts, d6.lengths, want,
+        data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
         d6.differences, keep_int32=leads.refbeat_subtracted and len(section5) == 4,
         crc_rows=None if pending is None else pending.rows,
         crc_end=0 if pending is None else pending.end, **section5)
