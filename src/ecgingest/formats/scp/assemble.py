@@ -285,8 +285,9 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
 
 def _clipped_counts(leads: Leads, produced: np.ndarray, ctx: DecodeContext) -> list[int]:
     """Samples per lead: the section 3 count, cut to the values section 6 held."""
-    counts = [min(want, held) for want, held in zip(leads.lengths, produced.tolist())]
-    short = [i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
+    counts = list(map(min, leads.lengths, produced.tolist()))
+    short = [] if counts == leads.lengths else [
+        i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
     if short:
         described = "; ".join(
             f"{leads.labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} "

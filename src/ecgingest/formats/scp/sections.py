@@ -45,10 +45,11 @@ LEAD_NAMES: tuple[str, ...] = (
     "dRL", "dCV5RL", "dCV6LL", "dCV6LU", "dV10",
 )
 assert len(LEAD_NAMES) == 185
+_NAMED_LEADS = len(LEAD_NAMES)
 
 
 def lead_name(lead_id: int) -> str:
-    return LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
+    return LEAD_NAMES[lead_id] if lead_id < _NAMED_LEADS else f"lead {lead_id}"
 
 
 # ---------------------------------------------------------------- section 3
@@ -76,7 +77,8 @@ def parse_section3(data: bytes, sec: Section, ctx: DecodeContext) -> Leads:
         ctx.fail(HeaderError, f"lead {k + 1} ends at sample {ends[k]}, before its start "
                  f"sample {starts[k]}", offset=o + 9 * k, field="section 3 sample range")
     return Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags,
-                 [lead_name(i) for i in ids], [e - s + 1 for s, e in zip(starts, ends)])
+                 [LEAD_NAMES[i] if i < _NAMED_LEADS else f"lead {i}" for i in ids],
+                 [e - s + 1 for s, e in zip(starts, ends)])
 
 
 # ---------------------------------------------------------------- section 4
@@ -138,7 +140,8 @@ def parse_data_header(data: bytes, sec: Section, nleads: int, ctx: DecodeContext
     """Section 5 or 6: multiplier, interval, encoding and each lead's data span."""
     sid = sec.id
     b = sec.body
-    need(ctx, data, b, 6 + 2 * nleads, sec.end, f"section {sid} header")
+    if b + 6 + 2 * nleads > min(sec.end, len(data)):
+        need(ctx, data, b, 6 + 2 * nleads, sec.end, f"section {sid} header")
     avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
         data, b, nleads)
     if interval == 0:
@@ -197,19 +200,21 @@ def parse_section7(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, A
 
 _CONFIRMATION = {0: "original", 1: "confirmed", 2: "overread"}
 _STATEMENT_TYPES = {1: "coded", 2: "text", 3: "coded+text"}
+_STATEMENT_HEAD = struct.Struct("<BH6B")  # confirmation, date and time, statement count
 
 
 def _statement_header(data: bytes, b: int, end: int, ctx: DecodeContext, sid: int
                       ) -> tuple[dict[str, Any], int]:
-    need(ctx, data, b, 9, end, f"section {sid} header")
+    if b + 9 > end or b + 9 > len(data):
+        need(ctx, data, b, 9, end, f"section {sid} header")
     when = None
-    y, mo, d, h, mi, s = u16(data, b + 1), *data[b + 3:b + 8]
+    confirmation, y, mo, d, h, mi, s, count = _STATEMENT_HEAD.unpack_from(data, b)
     try:
         when = dt.datetime(y, mo, d, h, mi, s) if y else None
     except ValueError:
         ctx.warn(f"section {sid} date/time is not valid; ignored")
-    return {"confirmation": _CONFIRMATION.get(data[b], f"code {data[b]}"),
-            "datetime": when}, data[b + 8]
+    return {"confirmation": _CONFIRMATION.get(confirmation) or f"code {confirmation}",
+            "datetime": when}, count
 
 
 def parse_statements(data: bytes, sec: Section, ctx: DecodeContext, texts: Texts,
