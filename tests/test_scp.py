@@ -433,6 +433,20 @@ def test_reference_beat_that_lifts_values_past_16_bits_gives_int32_samples(huffm
     assert record.reference_beat.digital.dtype == np.int16
 
 
+@pytest.mark.parametrize("edge, dtype", [(32767, np.int16), (-32768, np.int16),
+                                         (32768, np.int32), (-32769, np.int32)])
+@pytest.mark.parametrize("huffman", [False, True])
+def test_samples_are_int16_exactly_when_every_value_fits(edge, dtype, huffman):
+    x = np.zeros((2, 300), dtype=np.int64)
+    x[1, 100:150] = np.linspace(0, edge, 50).round().astype(np.int64)
+    x[1, 150:] = edge
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2], differences=1,
+                       huffman=enc.DEFAULT_TABLE if huffman else None)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    assert {s.digital.dtype for s in record.signals} == {np.dtype(dtype)}
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
 @pytest.mark.parametrize("huffman", [False, True])
 def test_wide_samples_of_a_record_stay_intact_when_the_next_record_is_decoded(huffman):
     # the kernels reuse a work block between calls; a record whose values need 32 bits
