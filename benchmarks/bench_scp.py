@@ -241,7 +241,7 @@ def main() -> None:
             peer_text = f"{peer_rate:12.0f}" if peer_rate else f"{'-':>12s}"
             print(f"{name:38s} {samples:8d} {one:8.0f} {one * samples / 1e6:10.1f} "
                   f"{held:>12s} {scaling:8.2f}x {public:10.0f} {peer_text} {ratio}")
-    print(f"\n(rec/s per CPU second of this process; 'GIL held' = wall time per record "
+    print(f"\n(rec/s per CPU second of this process; 'GIL held' = thread CPU time per record "
           f"outside the kernels that release the GIL, and its share; 'read rec/s' = "
           f"ecgingest.read(bytes); ratio = read rec/s / biosig rec/s; '2 threads' = wall-clock "
           f"throughput of two threads over one, "

@@ -583,7 +583,7 @@ cdef inline void _emit3(int32_t* o, uint64_t e, uint32_t d1, int order, uint32_t
     order 1 needs no count: only order 2 keeps ``x`` from moving past it."""
     cdef uint32_t d2 = <uint32_t><int32_t><int16_t>(e >> 32)
     cdef uint32_t d3 = <uint32_t><int32_t><int16_t>(e >> 48)
-    cdef uint32_t x = xp[0], y, x2
+    cdef uint32_t x = xp[0], y
     cdef uint64_t c = e & 3
     if order == 1:
         x += d1
@@ -594,16 +594,15 @@ cdef inline void _emit3(int32_t* o, uint64_t e, uint32_t d1, int order, uint32_t
         o[2] = <int32_t>x
         xp[0] = x
     elif order == 2:
+        # masks rather than conditions: a branch on the count would mispredict
         y = yp[0] + d1
         x += y
         o[0] = <int32_t>x
         y += d2
-        x2 = x + y
-        x = x2 if c >= 2 else x
+        x += y & (0u - <uint32_t>(c >> 1))         # count >= 2
         o[1] = <int32_t>x
         y += d3
-        x2 = x + y
-        x = x2 if c >= 3 else x
+        x += y & (0u - <uint32_t>(c & (c >> 1)))   # count == 3
         o[2] = <int32_t>x
         xp[0] = x
         yp[0] = y
