@@ -755,7 +755,7 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
     cdef int32_t* oa = a.out
     cdef int32_t* ob = b.out
     cdef int64_t ea, eb
-    while ka <= kmax and kb <= kmax and pa <= ea_end and pb <= eb_end:
+    while (ka <= kmax) & (kb <= kmax) & (pa <= ea_end) & (pb <= eb_end):
         if va < 32:
             wa = _load_be64(a.p + (pa >> 3)) << (pa & 7)
             va = 57
@@ -764,7 +764,7 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
             vb = 57
         ea = fa[<Py_ssize_t>(wa >> (64 - ba))]
         eb = fb[<Py_ssize_t>(wb >> (64 - bb))]
-        if (ea & 3) == 0 or (eb & 3) == 0:
+        if ((ea & 3) == 0) | ((eb & 3) == 0):
             # one value through the general path for the lead(s) that need it
             a.pos, a.k, a.w, a.avail, a.x, a.y = pa, ka, wa, va, sxa, sya
             b.pos, b.k, b.w, b.avail, b.x, b.y = pb, kb, wb, vb, sxb, syb
