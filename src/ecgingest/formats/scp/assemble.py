@@ -37,7 +37,7 @@ from .container import (
 from .fields import Texts, u16
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
-from .readings import shared_measurements, tidy_statements
+from .readings import shared_measurements
 from .sections import (
     DataHeader,
     Leads,
@@ -472,11 +472,10 @@ def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
     if 10 in sections:
         extras["lead_measurements"] = parse_section10(data, sections[10], ctx)
     if 8 in sections:
-        extras["interpretation"] = tidy_statements(
-            parse_statements(data, sections[8], ctx, texts, False))
+        extras["interpretation"] = parse_statements(data, sections[8], ctx, texts, False)
     if 11 in sections:
-        extras["universal_statements"] = tidy_statements(
-            parse_statements(data, sections[11], ctx, texts, True))
+        extras["universal_statements"] = parse_statements(data, sections[11], ctx, texts,
+                                                          True)
     if 9 in sections:
         extras["manufacturer_interpretation"] = _body(data, sections[9])
     for sid, sec in sections.items():

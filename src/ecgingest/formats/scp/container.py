@@ -231,9 +231,12 @@ def _irregular_entry(ctx: DecodeContext, sections: dict[int, Section], o: int, s
 def version_label(protocol: int, sections: Mapping[int, Section],
                   ctx: DecodeContext) -> tuple[str, float]:
     """The SCP-ECG version: the record's protocol byte, else a section's."""
-    for value in (protocol, *(s.protocol for s in sections.values())):
-        if value in VERSIONS:
-            label = VERSIONS[value]
+    label = VERSIONS.get(protocol)
+    if label is not None:  # the usual case: the record's own byte
+        return label, float(label)
+    for section in sections.values():
+        if section.protocol in VERSIONS:
+            label = VERSIONS[section.protocol]
             return label, float(label)
     if protocol == 0:
         return "1.0", 1.0  # pre-1.3 files often leave the version bytes zero

@@ -221,11 +221,23 @@ def parse_statements(data: bytes, sec: Section, ctx: DecodeContext, texts: Texts
                      universal: bool) -> dict[str, Any]:
     """Section 8 (interpretation) or 11 (universal statements): sequence
     number, length and bytes per statement; a universal statement starts with
-    its type: coded, text, or both (NUL separated)."""
+    its type: coded, text, or both (NUL separated). Texts are stripped of the
+    padding devices put around them and statements whose text is empty are
+    left out (the others keep the file's sequence numbers)."""
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
     spans, overrun = _k.statement_spans(data, sec.body + 9, sec.end, count)
-    items = [_universal_statement(seq, data[a:z], texts) if universal and z > a else
-             {"sequence": seq, "text": texts(data[a:z])} for seq, a, z in spans]
+    items = []
+    for seq, a, z in spans:
+        if universal and z > a:
+            item = _universal_statement(seq, data[a:z], texts)
+            text = item.get("text")
+            if text is not None:
+                text = item["text"] = text.strip()
+        else:
+            text = texts(data[a:z]).strip()
+            item = {"sequence": seq, "text": text}
+        if text != "":
+            items.append(item)
     if overrun >= 0:
         ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
                  "ignored")
