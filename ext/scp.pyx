@@ -18,7 +18,10 @@ from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+cimport cython
 cimport numpy as cnp
+import threading
+
 import numpy as np
 
 from _bytes cimport load_le16, load_le32, sign_extend
@@ -34,7 +37,6 @@ STATUS_BAD_CODE = BAD_CODE
 STATUS_UNSUPPORTED = UNSUPPORTED
 
 # code table columns (int32 rows of 5)
-cdef uint64_t FAST_ESCAPE = (<uint64_t>1) << 48  # ``fast`` entry flag: an escape code
 
 cdef enum:
     C_PREFIX = 0
@@ -43,10 +45,12 @@ cdef enum:
     C_VALUE = 3
     C_CODE = 4
     NCOL = 5
-    LUT_MAX_BITS = 11
+    LUT_MAX_BITS = 12
     LUT_MAX_ENTRIES = 1 << 22
     LUT_NONE = -1
     LUT_LONG = -2
+    FAST_ESCAPE = 4         # ``fast`` entry flag: an escape code, its value the bits after it
+    FAST_ESCAPE_BITS = 32   # at most this many bits (prefix and value) in a ``fast`` escape
 
 
 # ---------------------------------------------------------------- CRC
@@ -332,13 +336,15 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     BAD_CODE when a table is not prefix-free, OVERFLOW when the lookup tables
     would exceed ``LUT_MAX_ENTRIES``.
     ``lut`` holds code row numbers (``LUT_NONE`` / ``LUT_LONG`` for no code /
-    a code longer than the lookup width). ``fast`` packs up to two plain value
-    codes found in the same window: ``count | len1 << 2 | total_len << 8 |
-    value1 << 16 | value2 << 32`` (count 0: take the slow path), so the hot
-    loop needs one load per two samples. A count-0 entry with bit 48 set is
-    an escape the interleaved loop decodes in place: ``prefix << 2 |
-    extra << 8``, the value being the ``extra`` bits after the prefix, sign
-    extended (as in the general path). A table's lookup width grows with
+    a code longer than the lookup width). ``fast`` packs up to three plain
+    value codes found in the same window: ``count | len1 << 3 | total_len << 8
+    | value1 << 16 | value2 << 32 | value3 << 48`` (unused values 0; count 0:
+    take the slow path), so the hot loop needs one load per two or three
+    samples. An escape code of at most ``FAST_ESCAPE_BITS`` bits (prefix and
+    value) has count 1, flag ``FAST_ESCAPE`` and ``prefix << 3 | total << 8 |
+    (64 - extra) << 16``: its value is the ``extra`` bits after the prefix,
+    sign extended, which the hot loop takes without a branch.
+    A table's lookup width grows with
     its number of codes (at most ``LUT_MAX_BITS``), which bounds the memory
     a crafted section 2 can ask for.
     """
@@ -367,7 +373,7 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
         width = 1
         while (ncodes >> width) and width < LUT_MAX_BITS:
             width += 1
-        lb[t] = min(maxp, LUT_MAX_BITS, width + 5)
+        lb[t] = min(LUT_MAX_BITS, width + 6)
         lut_offsets[t] = total
         total += (<Py_ssize_t>1) << lb[t]
     lut_offsets[ntables] = total
@@ -398,36 +404,43 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
                 lv[lo[t] + first] = LUT_LONG
     fast = np.zeros(total, dtype=np.int64)
     cdef int64_t[::1] fv = fast
-    cdef int32_t row, row2
-    cdef Py_ssize_t rest
-    cdef int p1, p2
+    cdef int32_t row, nxt
+    cdef Py_ssize_t rest, mask
+    cdef int used, count, plen
     cdef uint64_t packed
     for t in range(ntables):
         bits = lb[t]
+        mask = ((<Py_ssize_t>1) << bits) - 1
         for j in range((<Py_ssize_t>1) << bits):
             row = lv[lo[t] + j]
             if not _plain(codes, row):
                 if (row >= 0 and codes[row, C_MODE] == 1
-                        and codes[row, C_TOTAL] > codes[row, C_PREFIX]):
-                    # prefix <= bits here, extra bits <= 32 (checked above)
-                    fv[lo[t] + j] = <int64_t>(FAST_ESCAPE
-                                              | (<uint64_t>codes[row, C_PREFIX] << 2)
-                                              | (<uint64_t>(codes[row, C_TOTAL]
-                                                            - codes[row, C_PREFIX]) << 8))
+                        and codes[row, C_TOTAL] > codes[row, C_PREFIX]
+                        and codes[row, C_TOTAL] <= FAST_ESCAPE_BITS):
+                    # the value is the extra bits after the prefix (prefix <= bits here),
+                    # sign extended by an arithmetic shift of 64 - extra
+                    fv[lo[t] + j] = <int64_t>(1 | FAST_ESCAPE
+                                              | (<uint64_t>codes[row, C_PREFIX] << 3)
+                                              | (<uint64_t>codes[row, C_TOTAL] << 8)
+                                              | (<uint64_t>(64 - codes[row, C_TOTAL]
+                                                            + codes[row, C_PREFIX]) << 16))
                 continue
-            p1 = codes[row, C_PREFIX]
-            packed = (1 | (<uint64_t>p1 << 2) | (<uint64_t>p1 << 8)
-                      | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16))
-            if p1 < bits:
-                rest = (j << p1) & (((<Py_ssize_t>1) << bits) - 1)
-                row2 = lv[lo[t] + rest]
-                if _plain(codes, row2):
-                    p2 = codes[row2, C_PREFIX]
-                    if p1 + p2 <= bits:
-                        packed = (2 | (<uint64_t>p1 << 2) | (<uint64_t>(p1 + p2) << 8)
-                                  | (<uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16)
-                                  | (<uint64_t><uint16_t><int16_t>codes[row2, C_VALUE] << 32))
-            fv[lo[t] + j] = <int64_t>packed
+            # up to three plain codes that lie whole in the window
+            plen = codes[row, C_PREFIX]
+            used = plen
+            count = 1
+            packed = <uint64_t><uint16_t><int16_t>codes[row, C_VALUE] << 16
+            while count < 3 and used < bits:
+                rest = (j << used) & mask
+                nxt = lv[lo[t] + rest]
+                if not _plain(codes, nxt) or used + codes[nxt, C_PREFIX] > bits:
+                    break
+                packed |= (<uint64_t><uint16_t><int16_t>codes[nxt, C_VALUE]
+                           << (16 + 16 * count))
+                used += codes[nxt, C_PREFIX]
+                count += 1
+            fv[lo[t] + j] = <int64_t>(packed | <uint64_t>count | (<uint64_t>plen << 3)
+                                      | (<uint64_t>used << 8))
     # codes longer than the lookup width: per table, sorted by their left-aligned
     # 32-bit pattern, so one binary search finds the only interval a window can be in
     long_t, long_key, long_row = [], [], []
@@ -511,10 +524,13 @@ cdef struct _Lane:
     const int32_t* rlut
     int switches
     bint ended              # stopped at the end of the lead's bits
+    int order               # differences undone as the values are written (0, 1, 2)
+    uint32_t x              # the last value written (orders 1, 2)
+    uint32_t y              # the last first difference (order 2)
 
 
 cdef inline void _lane_init(_Lane* s, const uint8_t* p, Py_ssize_t nbytes, int32_t* out,
-                            const _Tables* t) noexcept nogil:
+                            const _Tables* t, int order) noexcept nogil:
     s.p = p
     s.nbytes = nbytes
     s.endbits = nbytes * 8
@@ -529,11 +545,77 @@ cdef inline void _lane_init(_Lane* s, const uint8_t* p, Py_ssize_t nbytes, int32
     s.rlut = t.lut + t.lut_offsets[0]
     s.switches = 0
     s.ended = 0
+    s.order = order
+    s.x = 0
+    s.y = 0
+
+
+cdef inline int32_t _integrate(int order, uint32_t* x, uint32_t* y, uint32_t d) noexcept nogil:
+    """The value whose difference of ``order`` is ``d``, in wrapping 32-bit
+    arithmetic: order 2 is two running sums (``y`` the first differences).
+    The first value of order 2 is stored as is; :func:`_decode_block` sets
+    ``y`` after it."""
+    if order == 1:
+        x[0] += d
+    elif order == 2:
+        y[0] += d
+        x[0] += y[0]
+    else:
+        x[0] = d
+    return <int32_t>x[0]
+
+
+cdef inline uint32_t _first_value(uint64_t e, uint64_t w) noexcept nogil:
+    """The first value of a ``fast`` entry looked up with window ``w``: packed,
+    or for an escape the bits after its prefix, sign extended (a select, not
+    a branch)."""
+    cdef uint32_t packed = <uint32_t><int32_t><int16_t>(e >> 16)
+    cdef uint32_t escaped = <uint32_t><int64_t>(
+        (<int64_t>(w << ((e >> 3) & 31))) >> ((e >> 16) & 63))
+    return escaped if e & FAST_ESCAPE else packed
+
+
+cdef inline void _emit3(int32_t* o, uint64_t e, uint32_t d1, int order, uint32_t* xp,
+                        uint32_t* yp) noexcept nogil:
+    """The one to three values of a ``fast`` entry (``e & 3`` of them; ``d1``
+    the first) into ``o[0..2]`` with the differences undone; slots past the
+    count get values the next entry overwrites. Unused values are 0, so that
+    order 1 needs no count: only order 2 keeps ``x`` from moving past it."""
+    cdef uint32_t d2 = <uint32_t><int32_t><int16_t>(e >> 32)
+    cdef uint32_t d3 = <uint32_t><int32_t><int16_t>(e >> 48)
+    cdef uint32_t x = xp[0], y
+    cdef uint64_t c = e & 3
+    if order == 1:
+        x += d1
+        o[0] = <int32_t>x
+        x += d2
+        o[1] = <int32_t>x
+        x += d3
+        o[2] = <int32_t>x
+        xp[0] = x
+    elif order == 2:
+        # masks rather than conditions: a branch on the count would mispredict
+        y = yp[0] + d1
+        x += y
+        o[0] = <int32_t>x
+        y += d2
+        x += y & (0u - <uint32_t>(c >> 1))         # count >= 2
+        o[1] = <int32_t>x
+        y += d3
+        x += y & (0u - <uint32_t>(c & (c >> 1)))   # count == 3
+        o[2] = <int32_t>x
+        xp[0] = x
+        yp[0] = y
+    else:
+        o[0] = <int32_t>d1
+        o[1] = <int32_t>d2
+        o[2] = <int32_t>d3
 
 
 cdef int _huffman_run(_Lane* s, const _Tables* t, Py_ssize_t n) noexcept nogil:
     """Decode values until ``s.k`` reaches ``n`` or the lead's bits end
-    (``s.ended``); ``n`` never exceeds the lead's row.
+    (``s.ended``); ``n`` never exceeds the lead's row, and nothing is
+    written past ``n``.
 
     The hot path keeps a 64-bit window in a register and takes plain value
     codes from the packed ``fast`` table; escapes, switches and codes longer
@@ -545,8 +627,9 @@ cdef int _huffman_run(_Lane* s, const _Tables* t, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t pos = s.pos, k = s.k, idx
     cdef int32_t* out = s.out
     cdef uint64_t w = s.w
-    cdef int avail = s.avail, length, count
-    cdef int bits = s.bits, p_bits, extra, total
+    cdef int avail = s.avail, length, count, i
+    cdef int bits = s.bits, p_bits, extra, total, order = s.order
+    cdef uint32_t x = s.x, y = s.y
     cdef int32_t entry
     cdef int64_t e
     cdef const int32_t* row
@@ -560,21 +643,21 @@ cdef int _huffman_run(_Lane* s, const _Tables* t, Py_ssize_t n) noexcept nogil:
             avail = 57
         e = flut[<Py_ssize_t>(w >> (64 - bits))]
         if e & 3:
-            # one or two values; the entry's consumed length and count need no
-            # data-dependent branch (only the last sample and the last bits do)
+            # one to three values (or one escape); near the end of the row or of
+            # the lead's bits only the first is taken
             length = (e >> 8) & 0xFF
             count = e & 3
-            if k + 1 >= n or pos + length > endbits:
-                if count == 2:  # keep the first value alone
-                    count = 1
-                    length = (e >> 2) & 0x3F
+            if k + count > n or pos + length > endbits:
+                count = 1
+                if not e & FAST_ESCAPE:
+                    length = (e >> 3) & 0x1F
                 if pos + length > endbits:
                     s.ended = 1
                     break  # a code cut by the end of the lead's bytes: padding
-                out[k] = <int16_t>(<uint64_t>e >> 16)
-            else:
-                out[k] = <int16_t>(<uint64_t>e >> 16)
-                out[k + 1] = <int16_t>(<uint64_t>e >> 32)
+            out[k] = _integrate(order, &x, &y, _first_value(<uint64_t>e, w))
+            for i in range(1, count):
+                out[k + i] = _integrate(order, &x, &y,
+                                        <uint32_t><int32_t><int16_t>(e >> (16 + 16 * i)))
             k += count
             w <<= length
             avail -= length
@@ -619,12 +702,14 @@ cdef int _huffman_run(_Lane* s, const _Tables* t, Py_ssize_t n) noexcept nogil:
         switches = 0
         extra = total - p_bits
         if extra == 0:
-            out[k] = row[C_VALUE]
+            out[k] = _integrate(order, &x, &y, <uint32_t>row[C_VALUE])
         elif p_bits + extra > 57:
             w = _peek64(p, nbytes, pos + p_bits)
-            out[k] = sign_extend(<uint32_t>(w >> (64 - extra)), extra)
+            out[k] = _integrate(order, &x, &y,
+                                <uint32_t>sign_extend(<uint32_t>(w >> (64 - extra)), extra))
         else:
-            out[k] = sign_extend(<uint32_t>((w << p_bits) >> (64 - extra)), extra)
+            out[k] = _integrate(order, &x, &y, <uint32_t>sign_extend(
+                <uint32_t>((w << p_bits) >> (64 - extra)), extra))
         pos += total
         avail = 0
         k += 1
@@ -636,6 +721,8 @@ cdef int _huffman_run(_Lane* s, const _Tables* t, Py_ssize_t n) noexcept nogil:
     s.flut = flut
     s.rlut = rlut
     s.switches = switches
+    s.x = x
+    s.y = y
     return status
 
 
@@ -648,23 +735,27 @@ cdef inline uint64_t _load_be64(const uint8_t* q) noexcept nogil:
 cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexcept nogil:
     """Two leads decoded in one loop: each lead's table lookups form one chain
     of dependent loads, so interleaving two chains lets the CPU overlap them.
+    The differences are undone as the values are written (a running sum per
+    lead, off the chain of lookups).
 
     Runs while both leads are far from their last value and their last byte
-    (so every 64-bit load and every fast entry is inside the data); a code the
-    fast table does not hold is decoded by :func:`_huffman_run` for that lead
-    alone. The caller finishes each lead with :func:`_huffman_run`.
+    (so every 64-bit load and every fast entry is inside the data, and the
+    three slots an entry writes are inside the row); a code the fast table
+    does not hold is decoded by :func:`_huffman_run` for that lead alone. The
+    caller finishes each lead with :func:`_huffman_run`.
     """
     cdef Py_ssize_t pa = a.pos, pb = b.pos, ka = a.k, kb = b.k
-    cdef Py_ssize_t ea_end = a.endbits - 64, eb_end = b.endbits - 64, kmax = n - 2
+    cdef Py_ssize_t ea_end = a.endbits - 64, eb_end = b.endbits - 64, kmax = n - 3
     cdef uint64_t wa = a.w, wb = b.w
-    cdef int va = a.avail, vb = b.avail, la, lb, xa, xb, st
+    cdef int va = a.avail, vb = b.avail, la, lb, st, order = a.order
     cdef int ba = a.bits, bb = b.bits
+    cdef uint32_t sxa = a.x, sya = a.y, sxb = b.x, syb = b.y
     cdef const int64_t* fa = a.flut
     cdef const int64_t* fb = b.flut
     cdef int32_t* oa = a.out
     cdef int32_t* ob = b.out
     cdef int64_t ea, eb
-    while ka <= kmax and kb <= kmax and pa <= ea_end and pb <= eb_end:
+    while (ka <= kmax) & (kb <= kmax) & (pa <= ea_end) & (pb <= eb_end):
         if va < 32:
             wa = _load_be64(a.p + (pa >> 3)) << (pa & 7)
             va = 57
@@ -673,11 +764,10 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
             vb = 57
         ea = fa[<Py_ssize_t>(wa >> (64 - ba))]
         eb = fb[<Py_ssize_t>(wb >> (64 - bb))]
-        if ((ea & 3) == 0 and not (ea & FAST_ESCAPE)) or ((eb & 3) == 0
-                                                         and not (eb & FAST_ESCAPE)):
+        if ((ea & 3) == 0) | ((eb & 3) == 0):
             # one value through the general path for the lead(s) that need it
-            a.pos, a.k, a.w, a.avail = pa, ka, wa, va
-            b.pos, b.k, b.w, b.avail = pb, kb, wb, vb
+            a.pos, a.k, a.w, a.avail, a.x, a.y = pa, ka, wa, va, sxa, sya
+            b.pos, b.k, b.w, b.avail, b.x, b.y = pb, kb, wb, vb, sxb, syb
             if (ea & 3) == 0:
                 st = _huffman_run(a, t, ka + 1)
                 if st != OK:
@@ -688,46 +778,24 @@ cdef int _huffman_pair(_Lane* a, _Lane* b, const _Tables* t, Py_ssize_t n) noexc
                     return st
             if a.ended or b.ended:
                 return OK
-            pa, ka, wa, va, ba, fa = a.pos, a.k, a.w, a.avail, a.bits, a.flut
-            pb, kb, wb, vb, bb, fb = b.pos, b.k, b.w, b.avail, b.bits, b.flut
+            pa, ka, wa, va, ba, fa, sxa, sya = a.pos, a.k, a.w, a.avail, a.bits, a.flut, a.x, a.y
+            pb, kb, wb, vb, bb, fb, sxb, syb = b.pos, b.k, b.w, b.avail, b.bits, b.flut, b.x, b.y
             continue
-        if ea & 3:
-            oa[ka] = <int16_t>(<uint64_t>ea >> 16)
-            oa[ka + 1] = <int16_t>(<uint64_t>ea >> 32)
-            la = (ea >> 8) & 0xFF
-            ka += ea & 3
-            wa <<= la
-            va -= la
-        else:
-            # escape: a fresh window holds prefix + extra (<= 43 of its 57 bits)
-            wa = _load_be64(a.p + (pa >> 3)) << (pa & 7)
-            la = (ea >> 2) & 0x3F
-            xa = (ea >> 8) & 0xFF
-            oa[ka] = sign_extend(<uint32_t>((wa << la) >> (64 - xa)), xa)
-            la += xa
-            ka += 1
-            wa <<= la
-            va = 57 - la
+        # plain values and escapes alike (an escape's <= 32 bits are in the window)
+        _emit3(oa + ka, <uint64_t>ea, _first_value(<uint64_t>ea, wa), order, &sxa, &sya)
+        la = (ea >> 8) & 0xFF
+        ka += ea & 3
+        wa <<= la
+        va -= la
         pa += la
-        if eb & 3:
-            ob[kb] = <int16_t>(<uint64_t>eb >> 16)
-            ob[kb + 1] = <int16_t>(<uint64_t>eb >> 32)
-            lb = (eb >> 8) & 0xFF
-            kb += eb & 3
-            wb <<= lb
-            vb -= lb
-        else:
-            wb = _load_be64(b.p + (pb >> 3)) << (pb & 7)
-            lb = (eb >> 2) & 0x3F
-            xb = (eb >> 8) & 0xFF
-            ob[kb] = sign_extend(<uint32_t>((wb << lb) >> (64 - xb)), xb)
-            lb += xb
-            kb += 1
-            wb <<= lb
-            vb = 57 - lb
+        _emit3(ob + kb, <uint64_t>eb, _first_value(<uint64_t>eb, wb), order, &sxb, &syb)
+        lb = (eb >> 8) & 0xFF
+        kb += eb & 3
+        wb <<= lb
+        vb -= lb
         pb += lb
-    a.pos, a.k, a.w, a.avail = pa, ka, wa, va
-    b.pos, b.k, b.w, b.avail = pb, kb, wb, vb
+    a.pos, a.k, a.w, a.avail, a.x, a.y = pa, ka, wa, va, sxa, sya
+    b.pos, b.k, b.w, b.avail, b.x, b.y = pb, kb, wb, vb, sxb, syb
     return OK
 
 
@@ -766,17 +834,12 @@ cdef void _bounds(const int32_t* x, Py_ssize_t n, int32_t* lo, int32_t* hi) noex
     hi[0] = mx
 
 
-cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order, int32_t* lo,
-                            int32_t* hi) noexcept nogil:
-    """First / second differences in wrapping 32-bit arithmetic (registers carry
-    the previous values), then ``lo``/``hi`` widened to the results.
-
-    Integration and bounds are two passes: the integration is one serial chain
-    (kept to a single add per sample), the bounds a vectorised reduction."""
+cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order) noexcept nogil:
+    """First / second differences of uncompressed data undone in wrapping 32-bit
+    arithmetic (registers carry the previous values; one add per sample on
+    the serial chain)."""
     cdef Py_ssize_t i
     cdef uint32_t prev, prev2, cur
-    if n <= 0:
-        return
     if order == 1 and n >= 1:
         prev = <uint32_t>x[0]
         for i in range(1, n):
@@ -791,7 +854,6 @@ cdef void _undo_differences(int32_t* x, Py_ssize_t n, int order, int32_t* lo,
             prev2 = prev
             prev = cur
             x[i] = <int32_t>cur
-    _bounds(x, n, lo, hi)
 
 
 cdef int _tables_from(_Tables* t, const int32_t[:, ::1] codes,
@@ -827,6 +889,28 @@ cdef int _tables_from(_Tables* t, const int32_t[:, ::1] codes,
     return 0
 
 
+@cython.auto_pickle(False)
+cdef class HuffmanTables:
+    """The arrays of :func:`build_luts` (with the code rows and table offsets
+    they were built from) checked once and held for the decoding kernels, so
+    that a decode call does not take a view of each array again."""
+
+    cdef _Tables t
+    cdef readonly tuple arrays
+
+    def __init__(self, const int32_t[:, ::1] codes, const int32_t[::1] table_offsets,
+                 const int32_t[::1] lut, const int64_t[::1] lut_offsets,
+                 const int32_t[::1] lut_bits, const int64_t[::1] fast,
+                 const int64_t[::1] long_offsets, const uint32_t[::1] long_keys,
+                 const int32_t[::1] long_rows):
+        _tables_from(&self.t, codes, table_offsets, lut, lut_offsets, lut_bits, fast,
+                     long_offsets, long_keys, long_rows)
+        # the arrays the pointers in ``t`` lead into, kept alive (and never resized)
+        self.arrays = (codes.base, table_offsets.base, lut.base, lut_offsets.base,
+                       lut_bits.base, fast.base, long_offsets.base, long_keys.base,
+                       long_rows.base)
+
+
 cdef int _check_leads(const int64_t[::1] starts, const int64_t[::1] lengths, Py_ssize_t n,
                       Py_ssize_t nsamples, int differences) except? -100:
     """Argument checks of one section's decode: OK, or the status to return."""
@@ -846,8 +930,10 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
                        bint huffman, int differences, const _Tables* tables, int32_t* out,
                        int64_t* prod, int32_t* lo, int32_t* hi) noexcept nogil:
     """Every lead of one section into ``out[nleads, nsamples]`` (rows filled up to
-    each lead's count, zeroed after it), ``prod`` the counts, ``lo``/``hi``
-    widened to the values. Arguments checked by :func:`_check_leads`."""
+    each lead's count, zeroed after it), differences undone, ``prod`` the
+    counts and ``lo``/``hi`` widened to the values unless NULL (a caller that
+    narrows the block takes the bounds in that pass). Arguments checked by
+    :func:`_check_leads`."""
     cdef Py_ssize_t i = 0, j, m
     cdef int st
     cdef _Lane lanes[2]
@@ -861,11 +947,15 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
         if huffman:
             # leads in pairs through the interleaved loop, then each to its end
             m = 2 if i + 1 < nleads else 1
+            st = OK
             for j in range(m):
                 _lane_init(&lanes[j], data + starts[i + j] if n > 0 else NULL,
-                           lengths[i + j], out + (i + j) * nsamples, tables)
-            st = OK
-            if m == 2:
+                           lengths[i + j], out + (i + j) * nsamples, tables, differences)
+                if differences == 2 and st == OK:
+                    # the first value is stored as is; the first difference follows it
+                    st = _huffman_run(&lanes[j], tables, 1)
+                    lanes[j].y = 0 - lanes[j].x
+            if m == 2 and st == OK:
                 st = _huffman_pair(&lanes[0], &lanes[1], tables, nsamples)
             for j in range(m):
                 if st == OK and not lanes[j].ended:
@@ -878,8 +968,9 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
                 for j in range(i + m, nleads):
                     prod[j] = 0
                 return st
-            for j in range(m):
-                _undo_differences(out + (i + j) * nsamples, lanes[j].k, differences, lo, hi)
+            if lo != NULL:
+                for j in range(m):
+                    _bounds(out + (i + j) * nsamples, lanes[j].k, lo, hi)
             i += m
         else:
             base = data + starts[i] if n > 0 else NULL
@@ -891,19 +982,17 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
                 row[j] = <int16_t>load_le16(base + 2 * j)
             memset(row + m, 0, (nsamples - m) * sizeof(int32_t))
             prod[i] = m
-            _undo_differences(row, m, differences, lo, hi)
+            _undo_differences(row, m, differences)
+            if lo != NULL:
+                _bounds(row, m, lo, hi)
             i += 1
     return OK
 
 
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
-                 Py_ssize_t nsamples, int huffman, int differences,
-                 const int32_t[:, ::1] codes=None, const int32_t[::1] table_offsets=None,
-                 const int32_t[::1] lut=None, const int64_t[::1] lut_offsets=None,
-                 const int32_t[::1] lut_bits=None, const int64_t[::1] fast=None,
-                 const int64_t[::1] long_offsets=None, const uint32_t[::1] long_keys=None,
-                 const int32_t[::1] long_rows=None):
-    """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array.
+                 Py_ssize_t nsamples, HuffmanTables tables, int differences):
+    """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array,
+    Huffman coded with ``tables`` or, when it is None, uncompressed.
 
     Returns ``(status, values, produced, lo, hi)``; ``produced[i]`` says how
     many values lead ``i`` really held (the rest of its row is zero) and
@@ -912,14 +1001,12 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     cdef Py_ssize_t nleads = starts.shape[0]
     cdef Py_ssize_t n = data.shape[0]
     cdef int status
-    cdef _Tables tables
+    cdef bint huffman = tables is not None
+    cdef const _Tables* tp = &tables.t if huffman else NULL
     cdef int32_t lo = 0, hi = 0
     status = _check_leads(starts, lengths, n, nsamples, differences)
     if status != OK:
         return status, None, None, 0, 0
-    if huffman:
-        _tables_from(&tables, codes, table_offsets, lut, lut_offsets, lut_bits, fast,
-                     long_offsets, long_keys, long_rows)
     values = np.empty((nleads, nsamples), dtype=np.int32)
     produced = np.zeros(nleads, dtype=np.int64)
     cdef int32_t[:, ::1] v = values
@@ -928,9 +1015,36 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
         return OK, values, produced, 0, 0
     with nogil:
         status = _decode_block(&data[0] if n > 0 else NULL, n, &starts[0], &lengths[0],
-                               nleads, nsamples, huffman, differences, &tables, &v[0, 0],
+                               nleads, nsamples, huffman, differences, tp, &v[0, 0],
                                &prod[0], &lo, &hi)
     return status, values, produced, lo, hi
+
+
+_scratch = threading.local()
+
+
+cdef enum:
+    WORK_BLOCK_MAX_VALUES = 1 << 20  # a thread keeps at most 4 MiB of int32 work memory
+
+
+cdef object _work_block(Py_ssize_t count):
+    """A 1-d int32 array of at least ``count`` values for work a call does not
+    return: the thread's kept block when it is large enough, so that decoding
+    record after record does not fault fresh pages in for it each time (a
+    call that returns the block as output gives it up: :func:`_hand_out`)."""
+    if count > WORK_BLOCK_MAX_VALUES:
+        return np.empty(count, dtype=np.int32)
+    block = getattr(_scratch, "block", None)
+    if block is None or block.shape[0] < count:
+        block = np.empty(count, dtype=np.int32)
+        _scratch.block = block
+    return block
+
+
+cdef void _hand_out(object block):
+    """``block`` (from :func:`_work_block`) leaves as output: the thread stops reusing it."""
+    if getattr(_scratch, "block", None) is block:
+        _scratch.block = None
 
 
 cdef inline bint _fits16(int64_t lo, int64_t hi) noexcept nogil:
@@ -978,20 +1092,32 @@ cdef void _add_beat(int32_t* v, Py_ssize_t nleads, Py_ssize_t n, const int32_t* 
 
 cdef void _narrow16_bounds(const int32_t* x, int16_t* y, Py_ssize_t n, int32_t* lo,
                            int32_t* hi) noexcept nogil:
-    """:func:`_narrow16` and :func:`_bounds` in one pass over ``x`` (the copy is
-    only meaningful when the widened bounds fit in 16 bits)."""
+    """:func:`_narrow16` and :func:`_bounds` (the copy is only meaningful when
+    the widened bounds fit in 16 bits): the copy and a check that every value
+    fits in one pass (an add and an or per value), then the bounds from the
+    int16 copy, or from ``x`` when a value does not fit. Every loop is one
+    the compiler vectorises with the base x86-64 instructions (32-bit min and
+    max are not among them, 16-bit ones are)."""
     cdef Py_ssize_t i
-    cdef int32_t mn = lo[0], mx = hi[0], v
+    cdef uint32_t outside = 0
+    cdef int16_t mn, mx, v
     for i in range(n):
-        v = x[i]
-        y[i] = <int16_t>v
+        y[i] = <int16_t>x[i]
+        outside |= <uint32_t>x[i] + 0x8000u
+    if outside >> 16:
+        _bounds(x, n, lo, hi)
+        return
+    mn = 0
+    mx = 0
+    for i in range(n):
+        v = y[i]
         mn = v if v < mn else mn
         mx = v if v > mx else mx
-    lo[0] = mn
-    hi[0] = mx
+    lo[0] = mn if mn < lo[0] else lo[0]
+    hi[0] = mx if mx > hi[0] else hi[0]
 
 
-def decode_signals(const uint8_t[::1] data, object huff,
+def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                    const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
                    int diff6,
                    const int64_t[::1] starts5=None, const int64_t[::1] lengths5=None,
@@ -1005,8 +1131,8 @@ def decode_signals(const uint8_t[::1] data, object huff,
 
     The common path of a record without bimodal compression: one release of
     the GIL for all of a record's sample work, so that threads decoding other
-    records overlap it. ``huff``: the arrays of :func:`build_luts` (``(codes,
-    table_offsets, *lookup)``) or ``None`` for uncompressed data. Section 5
+    records overlap it. ``huff``: the :class:`HuffmanTables`, or ``None``
+    for uncompressed data. Section 5
     is decoded when ``starts5`` is given (``n5`` values per lead). The beat is
     added (as :func:`add_reference_beat_inplace`: sections 5 and 6 share one
     AVM, the caller checked that) when the QRS arrays are given, both
@@ -1029,8 +1155,7 @@ def decode_signals(const uint8_t[::1] data, object huff,
     cdef Py_ssize_t nq = 0, blen = 0
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
-    cdef bint added = False, narrow6, narrow5, narrowed6 = False
-    cdef _Tables tables
+    cdef bint added = False, narrow6, narrow5, narrowed6 = False, narrowed5 = False
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
     cdef int64_t bound
     cdef const uint8_t* p = &data[0] if n > 0 else NULL
@@ -1053,13 +1178,11 @@ def decode_signals(const uint8_t[::1] data, object huff,
             raise ValueError("reference beat and rhythm lead counts differ")
         want_add = True
         blen = n5
-    if huffman:
-        if len(huff) != 9:
-            raise ValueError("Huffman decoding needs its tables")
-        _tables_from(&tables, huff[0], huff[1], huff[2], huff[3], huff[4], huff[5], huff[6],
-                     huff[7], huff[8])
-    # int32 work blocks, and int16 blocks the values are narrowed into when they fit
-    values = np.empty((nleads, n6), dtype=np.int32)
+    cdef const _Tables* tp = &huff.t if huffman else NULL
+    # int32 work blocks (in the thread's reused block: they are returned only when the
+    # values do not fit in 16 bits), and int16 blocks the values are narrowed into
+    work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
+    values = work[:nleads * n6].reshape(nleads, n6)
     produced = np.zeros(nleads, dtype=np.int64)
     small = np.empty((nleads, n6), dtype=np.int16)
     cdef int32_t[:, ::1] v = values
@@ -1074,7 +1197,7 @@ def decode_signals(const uint8_t[::1] data, object huff,
     cdef int32_t* bp = NULL
     cdef int64_t* pp5 = NULL
     if want5:
-        beat = np.empty((nl5, n5), dtype=np.int32)
+        beat = work[nleads * n6:nleads * n6 + nl5 * n5].reshape(nl5, n5)
         produced5 = np.zeros(nl5, dtype=np.int64)
         beat16 = np.empty((nl5, n5), dtype=np.int16)
         b = beat
@@ -1091,12 +1214,16 @@ def decode_signals(const uint8_t[::1] data, object huff,
         if spans != NULL:
             record_crc = _crc_pass(p, crc_rows.shape[0], crc_end, crc_rp, spans)
             free(spans)
+        # the bounds decide whether the beat can be added in 32 bits; without an
+        # addition they are taken in the narrowing pass instead
         if want5 and status5 == OK and bp != NULL:
             status5 = _decode_block(p, n, &starts5[0], &lengths5[0], nl5, n5, huffman, diff5,
-                                    &tables, bp, pp5, &lo5, &hi5)
+                                    tp, bp, pp5, &lo5 if want_add else NULL,
+                                    &hi5 if want_add else NULL)
         if status6 == OK and vp != NULL:
             status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
-                                    diff6, &tables, vp, pp, &lo6, &hi6)
+                                    diff6, tp, vp, pp, &lo6 if want_add else NULL,
+                                    &hi6 if want_add else NULL)
         if want_add and status5 == OK and status6 == OK:
             bound = (max(-<int64_t>lo6, <int64_t>hi6) + max(-<int64_t>lo5, <int64_t>hi5))
             if bound < (<int64_t>1) << 31:
@@ -1115,21 +1242,38 @@ def decode_signals(const uint8_t[::1] data, object huff,
                         narrowed6 = True
         # a rhythm the caller still adds the beat to stays int32
         keep_int32 = keep_int32 or (want_add and not added)
+        if not want_add:
+            if status6 == OK and vp != NULL:
+                if keep_int32:
+                    _bounds(vp, nleads * n6, &lo6, &hi6)
+                else:
+                    _narrow16_bounds(vp, &v16[0, 0], nleads * n6, &lo6, &hi6)
+                    narrowed6 = True
+            if want5 and status5 == OK and bp != NULL:
+                if keep_int32:
+                    _bounds(bp, nl5 * n5, &lo5, &hi5)
+                else:
+                    _narrow16_bounds(bp, &b16[0, 0], nl5 * n5, &lo5, &hi5)
+                    narrowed5 = True
         narrow6 = status6 == OK and _fits16(lo6, hi6) and not keep_int32
         if narrow6 and vp != NULL and not narrowed6:
             _narrow16(vp, &v16[0, 0], nleads * n6)
         narrow5 = want5 and status5 == OK and _fits16(lo5, hi5) and not keep_int32
-        if narrow5 and bp != NULL:
+        if narrow5 and bp != NULL and not narrowed5:
             _narrow16(bp, &b16[0, 0], nl5 * n5)
     if status6 != OK:
         values = produced = None
     elif narrow6:
         values = small
+    else:
+        _hand_out(work)
     if want5:
         if status5 != OK:
             beat = produced5 = None
         elif narrow5:
             beat = beat16
+        else:
+            _hand_out(work)
     return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added,
             record_crc)
 
@@ -1278,37 +1422,47 @@ cdef enum:
     LEAD_MEASUREMENT_COUNT = 31  # int16 values of a full section 10 block
 
 
-def lead_measurement_blocks(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
-                            Py_ssize_t nleads):
+def lead_measurement_rows(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
+                          Py_ssize_t nleads):
     """Up to ``nleads`` per-lead blocks of section 10 from ``o`` (lead id,
     uint16 block length, int16 measurements), as far as the section holds
-    their 4-byte heads.
+    their 4-byte heads, in one int64 array.
 
-    Returns ``(blocks, complete)``: ``(lead id, values, extra start, extra
-    stop)`` per block, ``values`` the block's int16 measurements in stored
-    order (a block shorter than the 31 gives its first ones) and the extra
-    span the bytes after them (empty when there are none); ``complete`` is
-    False when the section ends before a declared block's head.
+    Returns ``(rows, extras, complete)``: one row per block, ``(lead id,
+    count, 31 values)``, ``count`` the block's int16 measurements in stored
+    order (a block shorter than the 31 gives its first ones; the values after
+    them are 0); ``extras`` ``(row, start, stop)`` for each block that holds
+    bytes after its 31 measurements; ``complete`` is False when the section
+    ends before a declared block's head.
     """
-    cdef Py_ssize_t k, i, stop, count, full = 2 * LEAD_MEASUREMENT_COUNT
+    cdef Py_ssize_t k, i, stop, count, rows_present = 0, full = 2 * LEAD_MEASUREMENT_COUNT
+    cdef Py_ssize_t at
     cdef const uint8_t* p
     cdef bint complete = True
     _check_span(data.shape[0], o, end)
-    blocks = []
+    # the heads present bound the rows before anything is allocated
+    at = o
     for k in range(nleads):
-        if o + 4 > end:
+        if at + 4 > end:
             complete = False
             break
+        rows_present += 1
+        at += 4 + load_le16(&data[at + 2])
+    rows = np.zeros((rows_present, LEAD_MEASUREMENT_COUNT + 2), dtype=np.int64)
+    cdef int64_t[:, ::1] r = rows
+    extras = []
+    for k in range(rows_present):
         p = &data[o]
         stop = min(o + 4 + <Py_ssize_t>load_le16(p + 2), end)
         count = min(stop - (o + 4), full) // 2
-        values = tuple([<int16_t>load_le16(p + 4 + 2 * i) for i in range(count)])
+        r[k, 0] = load_le16(p)
+        r[k, 1] = count
+        for i in range(count):
+            r[k, 2 + i] = <int16_t>load_le16(p + 4 + 2 * i)
         if stop > o + 4 + full:
-            blocks.append((load_le16(p), values, o + 4 + full, stop))
-        else:
-            blocks.append((load_le16(p), values, stop, stop))
+            extras.append((k, o + 4 + full, stop))
         o += 4 + load_le16(p + 2)
-    return blocks, complete
+    return rows, extras, complete
 
 
 cdef inline object _measured(int64_t v):

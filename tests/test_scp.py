@@ -6,6 +6,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import json
+import pickle
 import struct
 import warnings
 
@@ -432,6 +433,36 @@ def test_reference_beat_that_lifts_values_past_16_bits_gives_int32_samples(huffm
     assert record.reference_beat.digital.dtype == np.int16
 
 
+@pytest.mark.parametrize("edge, dtype", [(32767, np.int16), (-32768, np.int16),
+                                         (32768, np.int32), (-32769, np.int32)])
+@pytest.mark.parametrize("huffman", [False, True])
+def test_samples_are_int16_exactly_when_every_value_fits(edge, dtype, huffman):
+    x = np.zeros((2, 300), dtype=np.int64)
+    x[1, 100:150] = np.linspace(0, edge, 50).round().astype(np.int64)
+    x[1, 150:] = edge
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2], differences=1,
+                       huffman=enc.DEFAULT_TABLE if huffman else None)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    assert {s.digital.dtype for s in record.signals} == {np.dtype(dtype)}
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
+@pytest.mark.parametrize("huffman", [False, True])
+def test_wide_samples_of_a_record_stay_intact_when_the_next_record_is_decoded(huffman):
+    # the kernels reuse a work block between calls; a record whose values need 32 bits
+    # keeps that block, and the next decode must not write into it
+    table = enc.DEFAULT_TABLE if huffman else None
+    wide = np.cumsum(np.full((2, 500), 150, dtype=np.int64), axis=1)  # up to 75000
+    first = scp.decode(enc.encode(enc.ScpSpec(rhythm=wide, lead_ids=[1, 2], huffman=table,
+                                              differences=1)), name="a.scp")
+    assert {s.digital.dtype for s in first.signals} == {np.dtype(np.int32)}
+    for other in (wide + 7, -wide, np.zeros((2, 500), dtype=np.int64)):
+        again = scp.decode(enc.encode(enc.ScpSpec(rhythm=other, lead_ids=[1, 2],
+                                                  huffman=table, differences=1)), name="b.scp")
+        np.testing.assert_array_equal(_matrix(again), other)
+    np.testing.assert_array_equal(_matrix(first), wide)
+
+
 @settings(max_examples=30)
 @given(x=signals(max_len=400), huffman=st.booleans(), version=st.sampled_from(["1.0", "2.0"]),
        data=st.data())
@@ -567,6 +598,73 @@ def test_section_10_lead_blocks_full_short_and_vendor_bytes():
     assert second == {"lead_id": 200, "lead": "lead 200", "p_duration": 88,
                       "pr_interval": -2, "qrs_duration": 400}
     assert third == {"lead_id": 3, "lead": "V1"}
+
+
+def _section10_as_dicts(s10: bytes) -> tuple[list[dict], bool]:
+    """Section 10's per-lead dicts read field by field with struct (the reading the
+    deferred view must give)."""
+    from ecgingest.formats.scp.sections import lead_name
+    nleads = struct.unpack_from("<H", s10)[0]
+    o, leads = 4, []
+    for _ in range(nleads):
+        if o + 4 > len(s10):
+            return leads, False
+        lead_id, length = struct.unpack_from("<HH", s10, o)
+        block = s10[o + 4:o + 4 + length]
+        values = struct.unpack_from(f"<{min(len(block), 62) // 2}h", block)
+        entry = {"lead_id": lead_id, "lead": lead_name(lead_id),
+                 **dict(zip(LEAD_MEASUREMENTS, values))}
+        if len(block) > 62:
+            entry["manufacturer_bytes"] = block[62:]
+        leads.append(entry)
+        o += 4 + length
+    return leads, True
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocks=st.lists(st.tuples(st.integers(0, 300), st.integers(0, 40),
+                                 st.binary(max_size=6)), max_size=14),
+       declared_extra=st.integers(0, 2), cut=st.integers(0, 8), data=st.data())
+def test_section_10_deferred_dicts_equal_a_field_by_field_reading(blocks, declared_extra, cut,
+                                                                   data):
+    body = b""
+    for lead_id, count, vendor in blocks:
+        values = data.draw(st.lists(st.integers(-32768, 32767), min_size=count,
+                                    max_size=count))
+        block = struct.pack(f"<{count}h", *values) + (vendor if count >= 31 else b"")
+        body += struct.pack("<HH", lead_id, len(block)) + block
+    s10 = struct.pack("<HH", len(blocks) + declared_extra, 5) + body
+    s10 = s10[:max(4, len(s10) - cut)]
+    expected, complete = _section10_as_dicts(s10)
+    _, encoded = _simple(extra_sections={10: s10})
+    record = scp.decode(encoded, name="t.scp")
+    leads = record.lead_measurements["leads"]
+    assert len(leads) == len(expected)
+    assert leads == expected and expected == leads
+    assert [dict(entry) for entry in leads] == expected
+    assert leads[-1:] == expected[-1:] and all(type(e) is dict for e in leads)
+    assert pickle.loads(pickle.dumps(leads)) == expected
+    assert ("section 10 ends before all its leads" in " ".join(record.warnings)) == (
+        not complete)
+
+
+@requires_corpus
+def test_section_10_of_real_files_reads_as_its_fields():
+    for path in sorted(corpus_dir().joinpath("scp").glob("*.scp")):
+        data = path.read_bytes()
+        try:
+            record = scp.decode(data, name=path.name)
+        except EcgIngestError:
+            continue
+        if "lead_measurements" not in record.extras:
+            continue
+        n = struct.unpack_from("<I", data, 10)[0]
+        for k in range((n - 16) // 10):
+            sid, slen, index = struct.unpack_from("<HII", data, 22 + 10 * k)
+            if sid == 10 and slen:
+                s10 = data[index - 1 + 16:index - 1 + slen]
+        expected, _ = _section10_as_dicts(s10)
+        assert record.lead_measurements["leads"] == expected and len(expected) > 0
 
 
 def test_section_1_tag_running_past_the_section_keeps_the_tags_before_it():

@@ -3,7 +3,7 @@ ecgingest.formats.scp."""
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+from typing_extensions import Buffer, disjoint_base
 
 STATUS_OK: int
 STATUS_TRUNCATED: int
@@ -25,26 +25,33 @@ def build_luts(
     codes: _I32, table_offsets: _I32
 ) -> tuple[int, _I32 | None, _I64 | None, _I32 | None, _I64 | None, _I64 | None,
            npt.NDArray[np.uint32] | None, _I32 | None]: ...
+@disjoint_base
+class HuffmanTables:
+    arrays: tuple[np.ndarray, ...]
+    def __init__(
+        self,
+        codes: _I32,
+        table_offsets: _I32,
+        lut: _I32,
+        lut_offsets: _I64,
+        lut_bits: _I32,
+        fast: _I64,
+        long_offsets: _I64,
+        long_keys: npt.NDArray[np.uint32],
+        long_rows: _I32,
+    ) -> None: ...
+
 def decode_leads(
     data: _Bytes,
     starts: _I64,
     lengths: _I64,
     nsamples: int,
-    huffman: int,
+    tables: HuffmanTables | None,
     differences: int,
-    codes: _I32 | None = None,
-    table_offsets: _I32 | None = None,
-    lut: _I32 | None = None,
-    lut_offsets: _I64 | None = None,
-    lut_bits: _I32 | None = None,
-    fast: _I64 | None = None,
-    long_offsets: _I64 | None = None,
-    long_keys: npt.NDArray[np.uint32] | None = None,
-    long_rows: _I32 | None = None,
 ) -> tuple[int, _I32 | None, _I64 | None, int, int]: ...
 def decode_signals(
     data: _Bytes,
-    huff: tuple[np.ndarray, ...] | None,
+    huff: HuffmanTables | None,
     starts6: _I64,
     lengths6: _I64,
     n6: int,
@@ -76,9 +83,9 @@ def tag_spans(data: _Bytes, o: int, end: int) -> tuple[list[tuple[int, int, int]
 def statement_spans(
     data: _Bytes, o: int, end: int, count: int
 ) -> tuple[list[tuple[int, int, int]], int]: ...
-def lead_measurement_blocks(
+def lead_measurement_rows(
     data: _Bytes, o: int, end: int, nleads: int
-) -> tuple[list[tuple[int, tuple[int, ...], int, int]], bool]: ...
+) -> tuple[_I64, list[tuple[int, int, int]], bool]: ...
 def global_measurement_values(
     data: _Bytes, b: int, end: int
 ) -> tuple[int | None, int | None, int, list[tuple[int | None, ...]],

@@ -37,7 +37,7 @@ from .container import (
 from .fields import Texts, u16
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
-from .readings import shared_measurements, tidy_statements
+from .readings import shared_measurements
 from .sections import (
     DataHeader,
     Leads,
@@ -186,9 +186,9 @@ def _decode_section(data: bytes, d: DataHeader, nsamples: int, huff: Huffman | N
                     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decoded values, per-lead counts and the (min, max) of the values."""
     _reserve(ctx, len(d.starts), nsamples, f"{what} samples")
-    tables = () if huff is None else huff.arrays
     status, values, produced, lo, hi = _k.decode_leads(
-        data, d.starts, d.lengths, nsamples, int(huff is not None), d.differences, *tables)
+        data, d.starts, d.lengths, nsamples, None if huff is None else huff.tables,
+        d.differences)
     ctx.check_status(status, what, field=what)
     assert values is not None and produced is not None
     return values, produced, (lo, hi)
@@ -259,7 +259,7 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
     pending = pre.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
      record_crc) = _k.decode_signals(
-        data, None if lay.huff is None else lay.huff.arrays, d6.starts, d6.lengths, want,
+        data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
         d6.differences, keep_int32=leads.refbeat_subtracted and len(section5) == 4,
         crc_rows=None if pending is None else pending.rows,
         crc_end=0 if pending is None else pending.end, **section5)
@@ -285,8 +285,9 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
 
 def _clipped_counts(leads: Leads, produced: np.ndarray, ctx: DecodeContext) -> list[int]:
     """Samples per lead: the section 3 count, cut to the values section 6 held."""
-    counts = [min(want, held) for want, held in zip(leads.lengths, produced.tolist())]
-    short = [i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
+    counts = list(map(min, leads.lengths, produced.tolist()))
+    short = [] if counts == leads.lengths else [
+        i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
     if short:
         described = "; ".join(
             f"{leads.labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} "
@@ -471,11 +472,10 @@ def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
     if 10 in sections:
         extras["lead_measurements"] = parse_section10(data, sections[10], ctx)
     if 8 in sections:
-        extras["interpretation"] = tidy_statements(
-            parse_statements(data, sections[8], ctx, texts, False))
+        extras["interpretation"] = parse_statements(data, sections[8], ctx, texts, False)
     if 11 in sections:
-        extras["universal_statements"] = tidy_statements(
-            parse_statements(data, sections[11], ctx, texts, True))
+        extras["universal_statements"] = parse_statements(data, sections[11], ctx, texts,
+                                                          True)
     if 9 in sections:
         extras["manufacturer_interpretation"] = _body(data, sections[9])
     for sid, sec in sections.items():

@@ -70,7 +70,7 @@ class Section(NamedTuple):
 
 def section_versions(sections: Mapping[int, Section]) -> dict[int, tuple[int, int]]:
     """``{id: (version, protocol)}`` of every section, by id."""
-    return {sid: (sections[sid].version, sections[sid].protocol) for sid in sorted(sections)}
+    return {section[0]: section[3:5] for section in sorted(sections.values())}
 
 
 def record_crc_message(stored: int, computed: int) -> str:
@@ -177,48 +177,66 @@ def _walk_pointer_table(rows: np.ndarray, end: int, pending: PendingCrcs | None,
     """The pointer entries (``scan_container`` rows) in order, each problem said
     as it is met: the one place that says what a conformant table is."""
     sections: dict[int, Section] = {}
-    o = 12
+    late = None if pending is None else pending.sections
     for row, (sid, slen, index, stored, hid, hlen, sec_version, sec_protocol,
               s_crc) in enumerate(rows.tolist()):
-        o += 10  # this entry's offset
         if slen == 0 or index == 0:
             continue
-        if sid in sections:
-            ctx.fail(HeaderError, f"section {sid} is defined twice in the pointer table",
-                     offset=o, field="pointer table")
         start = index - 1
-        if start + slen > end or slen < 16:
-            ctx.fail(HeaderError, f"pointer to section {sid} (index {index}, length {slen}) "
-                     f"falls outside the {end}-byte record; the file is corrupt",
-                     offset=o, field=f"section {sid} pointer")
-        if sid == 0 and start != 6:
-            ctx.fail(HeaderError, f"section 0 points to itself at index {index}, not 7; the "
-                     "pointer table is not conformant", offset=o + 6,
-                     field="section 0 pointer")
-        if hid != sid:
-            ctx.fail(HeaderError, f"pointer for section {sid} leads to a section header with "
-                     f"id {hid}", offset=start + 2, field=f"section {sid} id")
         length = slen
-        if hlen != slen:
-            ctx.deviation(f"section {sid}: header length {hlen} differs from the pointer "
-                          f"length {slen}; using the smaller", offset=start + 4,
-                          field=f"section {sid} length")
-            length = max(16, min(hlen, slen))
-        if pending is not None:
-            pending.sections.append((len(ctx.warnings), row, sid, stored))
+        if (hid != sid or hlen != slen or slen < 16 or start + slen > end
+                or sid in sections or (start != 6 and sid == 0)):
+            length = _irregular_entry(ctx, sections, 22 + 10 * row, sid, slen, index, end, hid,
+                                      hlen)
+        if late is not None:
+            late.append((len(ctx.warnings), row, sid, stored))
         elif s_crc != stored:
             ctx.deviation(section_crc_message(sid, stored, s_crc), cls=ChecksumError,
                           offset=start, field=f"section {sid} CRC")
-        sections[sid] = Section(sid, start, length, sec_version, sec_protocol)
+        sections[sid] = _new_section(Section, (sid, start, length, sec_version, sec_protocol))
     return sections
+
+
+_new_section = tuple.__new__  # a NamedTuple made from its fields without the Python __new__
+
+
+def _irregular_entry(ctx: DecodeContext, sections: dict[int, Section], o: int, sid: int,
+                     slen: int, index: int, end: int, hid: int, hlen: int) -> int:
+    """The checks of one pointer entry (at offset ``o``) in order: the first
+    fatal one raises, a header length that differs is noted. Returns the
+    section length to use."""
+    start = index - 1
+    if sid in sections:
+        ctx.fail(HeaderError, f"section {sid} is defined twice in the pointer table",
+                 offset=o, field="pointer table")
+    if start + slen > end or slen < 16:
+        ctx.fail(HeaderError, f"pointer to section {sid} (index {index}, length {slen}) "
+                 f"falls outside the {end}-byte record; the file is corrupt",
+                 offset=o, field=f"section {sid} pointer")
+    if sid == 0 and start != 6:
+        ctx.fail(HeaderError, f"section 0 points to itself at index {index}, not 7; the "
+                 "pointer table is not conformant", offset=o + 6,
+                 field="section 0 pointer")
+    if hid != sid:
+        ctx.fail(HeaderError, f"pointer for section {sid} leads to a section header with "
+                 f"id {hid}", offset=start + 2, field=f"section {sid} id")
+    if hlen != slen:
+        ctx.deviation(f"section {sid}: header length {hlen} differs from the pointer "
+                      f"length {slen}; using the smaller", offset=start + 4,
+                      field=f"section {sid} length")
+        return max(16, min(hlen, slen))
+    return slen
 
 
 def version_label(protocol: int, sections: Mapping[int, Section],
                   ctx: DecodeContext) -> tuple[str, float]:
     """The SCP-ECG version: the record's protocol byte, else a section's."""
-    for value in (protocol, *(s.protocol for s in sections.values())):
-        if value in VERSIONS:
-            label = VERSIONS[value]
+    label = VERSIONS.get(protocol)
+    if label is not None:  # the usual case: the record's own byte
+        return label, float(label)
+    for section in sections.values():
+        if section.protocol in VERSIONS:
+            label = VERSIONS[section.protocol]
             return label, float(label)
     if protocol == 0:
         return "1.0", 1.0  # pre-1.3 files often leave the version bytes zero

@@ -63,13 +63,8 @@ class Huffman:
     offsets: np.ndarray
     """First row of each table, and the row count last."""
     default: bool
-    lookup: tuple[np.ndarray, ...]
-    """The arrays of ``build_luts`` after its status."""
-
-    @property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        """``(codes, offsets, *lookup)``, as the decoding kernels take them."""
-        return (self.codes, self.offsets, *self.lookup)
+    tables: _k.HuffmanTables
+    """The lookup tables of ``build_luts``, as the decoding kernels take them."""
 
     @property
     def description(self) -> str:
@@ -78,10 +73,15 @@ class Huffman:
 
 def _build(ctx: DecodeContext, codes: np.ndarray, offsets: np.ndarray, default: bool,
            offset: int) -> Huffman:
-    status, *lookup = _k.build_luts(codes, offsets)
+    status, lut, lut_offsets, lut_bits, fast, long_offsets, long_keys, long_rows = \
+        _k.build_luts(codes, offsets)
     ctx.check_status(status, "section 2: " + _TABLE_PROBLEMS.get(status, "Huffman tables"),
                      offset=offset, field="section 2")
-    return Huffman(codes, offsets, default, tuple(a for a in lookup if a is not None))
+    assert lut is not None and lut_offsets is not None and lut_bits is not None \
+        and fast is not None and long_offsets is not None and long_keys is not None \
+        and long_rows is not None
+    return Huffman(codes, offsets, default, _k.HuffmanTables(
+        codes, offsets, lut, lut_offsets, lut_bits, fast, long_offsets, long_keys, long_rows))
 
 
 _DEFAULT_HUFFMAN: Huffman | None = None

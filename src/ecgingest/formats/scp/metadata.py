@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -24,6 +25,11 @@ _TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
               20: "referring_physician", 21: "confirming_physician",
               22: "technician", 23: "room", 30: "free_text", 35: "medical_history"}
 _METADATA_TEXTS = {0: "patient_last_name", 1: "patient_first_name", 2: "patient_id"}
+_DEVICE = struct.Struct("<3H2B6s5B")
+"""Tag 14 / 15 bytes 0-18: institution, department, device id, device type,
+manufacturer code, model, protocol revision, compatibility level, language
+support, capabilities, mains frequency."""
+_NOTCH_HZ = ((), (60,), (50,), (60, 50))
 
 
 class PatientData(NamedTuple):
@@ -218,17 +224,26 @@ class _TagReader:
 
     def device(self, tag: int, raw: bytes) -> None:
         """Tag 14 / 15: the device identification block."""
-        info: dict[str, Any] = {}
+        info: dict[str, Any]
         n = len(raw)
-        if n >= 8:
-            info.update(institution=u16(raw, 0), department=u16(raw, 2),
-                        device_id=u16(raw, 4), device_type=raw[6], manufacturer_code=raw[7])
-        if n >= 14:
-            info["model"] = raw[8:14].split(b"\0", 1)[0].decode("latin-1").strip()
-        if n >= 19:
-            info.update(protocol_revision=raw[14], compatibility_level=raw[15],
-                        language_support=raw[16], capabilities=raw[17],
-                        mains_frequency=raw[18])
+        if n >= 19:  # the usual block, in one unpack
+            (institution, department, device_id, device_type, manufacturer_code, model,
+             revision, compatibility, language, capabilities, mains) = _DEVICE.unpack_from(raw)
+            info = {"institution": institution, "department": department,
+                    "device_id": device_id, "device_type": device_type,
+                    "manufacturer_code": manufacturer_code,
+                    "model": model.split(b"\0", 1)[0].decode("latin-1").strip(),
+                    "protocol_revision": revision, "compatibility_level": compatibility,
+                    "language_support": language, "capabilities": capabilities,
+                    "mains_frequency": mains}
+        else:
+            info = {}
+            if n >= 8:
+                info.update(institution=u16(raw, 0), department=u16(raw, 2),
+                            device_id=u16(raw, 4), device_type=raw[6],
+                            manufacturer_code=raw[7])
+            if n >= 14:
+                info["model"] = raw[8:14].split(b"\0", 1)[0].decode("latin-1").strip()
         if n > 36:
             for key, part in zip(_DEVICE_STRINGS, raw[36:].split(b"\0")):
                 info[key] = self.text(part)
@@ -261,7 +276,7 @@ class _TagReader:
 
     def notch(self, tag: int, raw: bytes) -> None:
         filters = self.info.setdefault("filters", {})
-        filters["notch_hz"] = tuple(hz for bit, hz in ((0, 60), (1, 50)) if raw[0] >> bit & 1)
+        filters["notch_hz"] = _NOTCH_HZ[raw[0] & 3]  # bit 0: 60 Hz, bit 1: 50 Hz
         filters["bitmap"] = raw[0]
 
     def sequence_number(self, tag: int, raw: bytes) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...readings import global_measurements
 
-__all__ = ["shared_measurements", "tidy_statements"]
+__all__ = ["shared_measurements"]
 
 
 def _span(beat: dict[str, Any], start: str, stop: str) -> int | None:
@@ -37,18 +37,3 @@ def shared_measurements(section7: dict[str, Any]) -> dict[str, Any]:
         "t_axis_deg": beat.get("t_axis_deg"),
     }
     return global_measurements(values, section7)
-
-
-def tidy_statements(statements: dict[str, Any]) -> dict[str, Any]:
-    """Statement texts stripped of the padding devices put around them; empty ones dropped
-    (their sequence numbers are the file's and stay as they are)."""
-    kept = []
-    for statement in statements["statements"]:
-        text = statement.get("text")
-        if isinstance(text, str):
-            text = text.strip()
-            if not text:
-                continue
-            statement = {**statement, "text": text}
-        kept.append(statement)
-    return {**statements, "statements": kept}

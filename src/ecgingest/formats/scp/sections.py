@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
@@ -17,9 +18,9 @@ from .._base import DecodeContext
 from .container import Section
 from .fields import Texts, need, u16
 
-__all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "parse_section3", "parse_section4",
-           "parse_data_header", "parse_section7", "parse_statements", "parse_section10",
-           "lead_name"]
+__all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "LeadMeasurements", "parse_section3",
+           "parse_section4", "parse_data_header", "parse_section7", "parse_statements",
+           "parse_section10", "lead_name"]
 
 #: Lead names by SCP-ECG lead id (section 3), ids 0..184; larger ids are unspecified.
 LEAD_NAMES: tuple[str, ...] = (
@@ -44,10 +45,11 @@ LEAD_NAMES: tuple[str, ...] = (
     "dRL", "dCV5RL", "dCV6LL", "dCV6LU", "dV10",
 )
 assert len(LEAD_NAMES) == 185
+_NAMED_LEADS = len(LEAD_NAMES)
 
 
 def lead_name(lead_id: int) -> str:
-    return LEAD_NAMES[lead_id] if lead_id < len(LEAD_NAMES) else f"lead {lead_id}"
+    return LEAD_NAMES[lead_id] if lead_id < _NAMED_LEADS else f"lead {lead_id}"
 
 
 # ---------------------------------------------------------------- section 3
@@ -75,7 +77,8 @@ def parse_section3(data: bytes, sec: Section, ctx: DecodeContext) -> Leads:
         ctx.fail(HeaderError, f"lead {k + 1} ends at sample {ends[k]}, before its start "
                  f"sample {starts[k]}", offset=o + 9 * k, field="section 3 sample range")
     return Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags,
-                 [lead_name(i) for i in ids], [e - s + 1 for s, e in zip(starts, ends)])
+                 [LEAD_NAMES[i] if i < _NAMED_LEADS else f"lead {i}" for i in ids],
+                 [e - s + 1 for s, e in zip(starts, ends)])
 
 
 # ---------------------------------------------------------------- section 4
@@ -137,7 +140,8 @@ def parse_data_header(data: bytes, sec: Section, nleads: int, ctx: DecodeContext
     """Section 5 or 6: multiplier, interval, encoding and each lead's data span."""
     sid = sec.id
     b = sec.body
-    need(ctx, data, b, 6 + 2 * nleads, sec.end, f"section {sid} header")
+    if b + 6 + 2 * nleads > min(sec.end, len(data)):
+        need(ctx, data, b, 6 + 2 * nleads, sec.end, f"section {sid} header")
     avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
         data, b, nleads)
     if interval == 0:
@@ -196,30 +200,44 @@ def parse_section7(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, A
 
 _CONFIRMATION = {0: "original", 1: "confirmed", 2: "overread"}
 _STATEMENT_TYPES = {1: "coded", 2: "text", 3: "coded+text"}
+_STATEMENT_HEAD = struct.Struct("<BH6B")  # confirmation, date and time, statement count
 
 
 def _statement_header(data: bytes, b: int, end: int, ctx: DecodeContext, sid: int
                       ) -> tuple[dict[str, Any], int]:
-    need(ctx, data, b, 9, end, f"section {sid} header")
+    if b + 9 > end or b + 9 > len(data):
+        need(ctx, data, b, 9, end, f"section {sid} header")
     when = None
-    y, mo, d, h, mi, s = u16(data, b + 1), *data[b + 3:b + 8]
+    confirmation, y, mo, d, h, mi, s, count = _STATEMENT_HEAD.unpack_from(data, b)
     try:
         when = dt.datetime(y, mo, d, h, mi, s) if y else None
     except ValueError:
         ctx.warn(f"section {sid} date/time is not valid; ignored")
-    return {"confirmation": _CONFIRMATION.get(data[b], f"code {data[b]}"),
-            "datetime": when}, data[b + 8]
+    return {"confirmation": _CONFIRMATION.get(confirmation) or f"code {confirmation}",
+            "datetime": when}, count
 
 
 def parse_statements(data: bytes, sec: Section, ctx: DecodeContext, texts: Texts,
                      universal: bool) -> dict[str, Any]:
     """Section 8 (interpretation) or 11 (universal statements): sequence
     number, length and bytes per statement; a universal statement starts with
-    its type: coded, text, or both (NUL separated)."""
+    its type: coded, text, or both (NUL separated). Texts are stripped of the
+    padding devices put around them and statements whose text is empty are
+    left out (the others keep the file's sequence numbers)."""
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
     spans, overrun = _k.statement_spans(data, sec.body + 9, sec.end, count)
-    items = [_universal_statement(seq, data[a:z], texts) if universal and z > a else
-             {"sequence": seq, "text": texts(data[a:z])} for seq, a, z in spans]
+    items = []
+    for seq, a, z in spans:
+        if universal and z > a:
+            item = _universal_statement(seq, data[a:z], texts)
+            text = item.get("text")
+            if text is not None:
+                text = item["text"] = text.strip()
+        else:
+            text = texts(data[a:z]).strip()
+            item = {"sequence": seq, "text": text}
+        if text != "":
+            items.append(item)
     if overrun >= 0:
         ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
                  "ignored")
@@ -257,20 +275,72 @@ LEAD_MEASUREMENTS = (
 _LEAD_KEYS = ("lead_id", "lead", *LEAD_MEASUREMENTS)
 
 
+class LeadMeasurements(Sequence[dict[str, Any]]):
+    """Section 10's per-lead blocks as a read-only sequence of dicts
+    (``lead_id``, ``lead``, the measurements present in stored order, and
+    ``manufacturer_bytes`` when a block holds bytes after them).
+
+    The dicts are built on first access: a record is mostly read for its
+    signals, and twelve dicts of 33 keys cost more than the rest of the
+    section. It compares equal to a list of the same dicts.
+    """
+
+    __slots__ = ("_rows", "_extra", "_built")
+
+    def __init__(self, rows: np.ndarray, extra: dict[int, bytes]) -> None:
+        self._rows = rows
+        self._extra = extra
+        self._built: list[dict[str, Any]] | None = None
+
+    def _entries(self) -> list[dict[str, Any]]:
+        built = self._built
+        if built is None:
+            built = []
+            for index, (lead_id, count, *values) in enumerate(self._rows.tolist()):
+                entry = dict(zip(_LEAD_KEYS, (lead_id, lead_name(lead_id), *values[:count])))
+                if index in self._extra:
+                    entry["manufacturer_bytes"] = self._extra[index]
+                built.append(entry)
+            self._built = built
+        return built
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._entries()[index]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._entries())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LeadMeasurements):
+            return self._entries() == other._entries()
+        if isinstance(other, list):
+            return self._entries() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._entries())
+
+
 def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
     """Per-lead measurement blocks: the int16 values in stored order (a short
     block gives its first ones) and any bytes after them as
-    ``manufacturer_bytes``."""
+    ``manufacturer_bytes``; the per-lead dicts are built when first read."""
     b, end = sec.body, sec.end
     need(ctx, data, b, 4, end, "section 10 header")
     nleads, manufacturer = u16(data, b), u16(data, b + 2)
-    blocks, complete = _k.lead_measurement_blocks(data, b + 4, end, nleads)
+    rows, extras, complete = _k.lead_measurement_rows(data, b + 4, end, nleads)
     if not complete:
         ctx.warn("section 10 ends before all its leads; the rest is ignored")
-    leads = []
-    for lead_id, values, extra, stop in blocks:
-        entry: dict[str, Any] = dict(zip(_LEAD_KEYS, (lead_id, lead_name(lead_id), *values)))
-        if stop > extra:
-            entry["manufacturer_bytes"] = data[extra:stop]
-        leads.append(entry)
-    return {"manufacturer_specific": manufacturer, "leads": leads}
+    return {"manufacturer_specific": manufacturer,
+            "leads": LeadMeasurements(rows, {i: data[a:z] for i, a, z in extras})}
