@@ -132,6 +132,47 @@ def _thread_scaling(fn, data: bytes, seconds: float, threads: int, keep: bool = 
     return best[threads] / best[1]
 
 
+def _busy_python(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def _handoff_control(held_us: float, free_us: float, seconds: float) -> float:
+    """Two-thread gain of work of the same shape without ecgingest: per item, pure
+    Python for ``held_us`` (holding the GIL) then one NumPy call of ``free_us`` that
+    releases it (a square root over a per-thread array). What the machine gives a
+    record that holds the GIL this share of its time, handing it over once."""
+    import threading
+
+    def per_call(fn, arg, count=300):
+        start = time.thread_time()
+        for _ in range(count):
+            fn(arg)
+        return (time.thread_time() - start) / count * 1e6
+
+    loops = 64
+    while per_call(_busy_python, loops) < held_us:
+        loops = int(loops * 1.25) + 1
+    arrays = threading.local()
+
+    def native(n):
+        if getattr(arrays, "n", None) != n:
+            arrays.n, arrays.x, arrays.y = n, np.ones(n), np.empty(n)
+        np.sqrt(arrays.x, out=arrays.y)
+
+    length = 1024
+    while per_call(native, length) < free_us:
+        length = int(length * 1.25)
+
+    def item(_):
+        _busy_python(loops)
+        native(length)
+
+    return _thread_scaling(item, b"", seconds, 2)
+
+
 #: kernel entry points that release the GIL (a tolerant read leaves the CRCs to
 #: ``decode_signals``, or to ``container_crcs`` for bimodal records)
 _NOGIL_KERNELS = ("decode_signals", "decode_leads", "bimodal_expand", "add_reference_beat",
@@ -211,7 +252,7 @@ def main() -> None:
         peer_name = f"biosig {version('biosig')}"
     print(f"ecgingest SCP-ECG decoding; peer: {peer_name}")
     header = (f"{'file':38s} {'samples':>8s} {'rec/s':>8s} {'Msamples/s':>10s} "
-              f"{'GIL held':>12s} {'2 threads':>9s} {'read rec/s':>10s} {'biosig rec/s':>12s} "
+              f"{'GIL held':>12s} {'2 threads':>9s} {'control':>8s} {'read rec/s':>10s} {'biosig rec/s':>12s} "
               f"{'ratio':>6s}")
     print(header)
     print("-" * len(header))
@@ -224,6 +265,7 @@ def main() -> None:
             total_us, free_us = _gil_split(data, 50 if args.quick else 200)
             held = f"{total_us - free_us:4.0f}us {1 - free_us / total_us:4.0%}"
             scaling = _thread_scaling(_ecgingest, data, seconds, 2, args.keep_records)
+            control = _handoff_control(total_us - free_us, free_us, seconds)
             public = _rate(_public_read, data, seconds)
             peer_rate = None
             if peer is not None:
@@ -240,12 +282,15 @@ def main() -> None:
             ratio = f"{public / peer_rate:6.1f}" if peer_rate else "     -"
             peer_text = f"{peer_rate:12.0f}" if peer_rate else f"{'-':>12s}"
             print(f"{name:38s} {samples:8d} {one:8.0f} {one * samples / 1e6:10.1f} "
-                  f"{held:>12s} {scaling:8.2f}x {public:10.0f} {peer_text} {ratio}")
+                  f"{held:>12s} {scaling:8.2f}x {control:7.2f}x {public:10.0f} {peer_text} {ratio}")
     print(f"\n(rec/s per CPU second of this process; 'GIL held' = thread CPU time per record "
           f"outside the kernels that release the GIL, and its share; 'read rec/s' = "
           f"ecgingest.read(bytes); ratio = read rec/s / biosig rec/s; '2 threads' = wall-clock "
           f"throughput of two threads over one, "
           f"{'every record of a round kept' if args.keep_records else 'records dropped'}; "
+          f"'control' = the same for work of that shape without ecgingest (pure Python for "
+          f"the GIL-held time, then one NumPy call that releases the GIL for the rest): what "
+          f"this machine gives such a record; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
 
 
