@@ -81,6 +81,15 @@ def outcome(source, limits: Limits | None = None, *, keep: int | None = None) ->
     return items
 
 
+DEFAULT_DIRECT_KINDS = la.DIRECT_KINDS
+
+
+@pytest.fixture(autouse=True)
+def _every_kind_reads_ahead(monkeypatch):
+    """The tests here force read-ahead; by default some kinds never read ahead."""
+    monkeypatch.setattr(la, "DIRECT_KINDS", frozenset())
+
+
 def direct_and_ahead(monkeypatch, source, limits=None, *, keep=None, lanes=2,
                      ahead_bytes=64 << 10, ahead_entries=3) -> tuple[list, list]:
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 1 << 62)
@@ -406,3 +415,26 @@ def test_an_unclaimed_large_entry_is_not_read_ahead_nor_decompressed(monkeypatch
         counted.append(budget.total)
     assert read_ahead and max(read_ahead) < big
     assert counted[0] == counted[1] < big
+
+
+@pytest.mark.parametrize(("kind", "reads_ahead"), [("zip-deflate", True), ("tar-gz", True),
+                                                   ("tar-zst", False), ("tar-lz4", False),
+                                                   ("tar", False)])
+def test_only_kinds_whose_decompression_costs_read_ahead_by_default(kind, reads_ahead,
+                                                                    monkeypatch):
+    monkeypatch.setattr(la, "DIRECT_KINDS", DEFAULT_DIRECT_KINDS)
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    started: list[object] = []
+    init = la.ReadAhead.__init__
+
+    def recording(self, *args):
+        started.append(self)
+        init(self, *args)
+
+    monkeypatch.setattr(la.ReadAhead, "__init__", recording)
+    rng = np.random.default_rng(2)
+    digital = rng.integers(-2000, 2000, (2500, 3)).astype("<i2")
+    data = build(kind, [("r/r.hea", _header("r", digital)), ("r/r.dat", digital.tobytes())])
+    [record] = ecgingest.read(data)
+    np.testing.assert_array_equal(record.signals[0].digital, digital[:, 0])
+    assert bool(started) is reads_ahead
