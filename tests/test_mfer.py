@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mfer_writer as mw
-from conftest import FIXTURES, corpus_dir, requires_corpus
+from conftest import FIXTURES, corpus_dir, read_quietly, requires_corpus
 from ecgingest.detect import detect
 from ecgingest.errors import (
     CorruptDataError,
@@ -273,3 +273,41 @@ def test_binary_data_opening_like_a_byte_order_item_is_not_claimed(tail):
     # byte order and version items, then (tail[3]) a byte that is no MFER tag
     assume(tail[3] != 0 and tail[3] not in mfer.TAGS.values())
     assert not mfer.sniff(Probe.of_bytes(b"\x01\x01\x00\x02\x03" + tail))
+
+
+# ---------------------------------------------------------------- an independent reader
+
+_ECGDATAKIT_TYPES = [0, 1, 2, 3, 5, 6, 7, 8]  # 4 is a status word for it, not a waveform
+_RANGES = {0: (-3000, 3000), 1: (0, 6000), 2: (-3000, 3000), 3: (0, 250), 5: (-120, 120),
+           6: (0, 6000), 7: (-3000, 3000), 8: (-3000, 3000)}
+_TO_UV = {"uV": 1.0, "µV": 1.0, "mV": 1e3, "V": 1e6}
+
+
+@settings(max_examples=40, deadline=None)
+@given(big=st.booleans(), dtp=st.sampled_from(_ECGDATAKIT_TYPES),
+       leads=st.lists(st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 61, 62, 63, 64]), min_size=1,
+                      max_size=4, unique=True),
+       block=st.integers(1, 300), frames=st.integers(1, 3), exponent=st.integers(-7, -5),
+       indefinite=st.booleans(), seed=st.integers(0, 2**16))
+def test_ecgdatakit_reads_what_the_writer_wrote_as_ecgingest_does(
+        big, dtp, leads, block, frames, exponent, indefinite, seed, tmp_path_factory):
+    """ECGDataKit, written independently of both, decodes the writer's files to the same
+    labels, rate and physical values (where it installs: ``pip install ecgdatakit``)."""
+    parser = pytest.importorskip("ecgdatakit").FileParser
+    rng = np.random.default_rng(seed)
+    low, high = _RANGES[dtp]
+    channels = [mw.Channel(samples=rng.integers(low, high, block * frames), lead=lead)
+                for lead in leads]
+    data = mw.write(mw.Recording(channels=channels, big_endian=big, dtp=dtp, block=block,
+                                 frames=frames, sen=(0, exponent, 5), ivl=(1, -3, 2),
+                                 indefinite_att=indefinite))
+    path = tmp_path_factory.mktemp("mfer") / "rec.mwf"
+    path.write_bytes(data)
+    theirs = parser().parse(str(path))
+    [ours] = read_quietly(data)
+    assert [lead.label for lead in theirs.leads] == ours.labels
+    for lead, signal in zip(theirs.leads, ours.signals, strict=True):
+        assert float(lead.sampling_rate) == signal.sample_rate
+        assert signal.units == "uV"
+        np.testing.assert_allclose(np.asarray(lead.samples, float) * _TO_UV[lead.units],
+                                   signal.physical, rtol=1e-9, atol=1e-9)
