@@ -152,7 +152,8 @@ class _Walk:
         self.arena = Arena()  # samples of small multi-file records: they live with the records
         # what lazy records keep of an entry, shared by the records using it (a WFDB
         # signal file of two headers is kept once) and let go with the last of them
-        self.kept: weakref.WeakValueDictionary[str, _Kept] = weakref.WeakValueDictionary()
+        # (made by the first lazy record: an eager read does not pay for it)
+        self.kept: weakref.WeakValueDictionary[str, _Kept] | None = None
 
     def context(self, format: str, *, name: str = "upload", path: str | None = None,
                 whole: bool = False) -> DecodeContext:
@@ -216,6 +217,8 @@ class _Walk:
         item.release()
 
     def keep(self, entry: Entry) -> _Kept:
+        if self.kept is None:
+            self.kept = weakref.WeakValueDictionary()
         kept = self.kept.get(entry.path)
         if kept is None:
             kept = self.kept[entry.path] = _Kept.of(entry)
