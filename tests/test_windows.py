@@ -176,14 +176,21 @@ def test_channels_alone_keep_whole_signals():
     assert "window" not in part.extras
 
 
-def test_multi_segment_window_spans_segments(tmp_path):
+def _two_segments(directory) -> tuple[np.ndarray, np.ndarray]:
+    """A 100 Hz multi-segment record ``m`` of two segments (30 and 40 frames, format 16)
+    in ``directory``; the segments' samples."""
     a = np.arange(0, 30, dtype=np.int64)
     b = np.arange(100, 140, dtype=np.int64)
-    (tmp_path / "s1.dat").write_bytes(pack(16, [a], [1]))
-    (tmp_path / "s1.hea").write_bytes(write_header("s1", [("s1.dat", "16", a)], nframes=30))
-    (tmp_path / "s2.dat").write_bytes(pack(16, [b], [1]))
-    (tmp_path / "s2.hea").write_bytes(write_header("s2", [("s2.dat", "16", b)], nframes=40))
-    (tmp_path / "m.hea").write_text("m/2 1 100 70\ns1 30\ns2 40\n")
+    (directory / "s1.dat").write_bytes(pack(16, [a], [1]))
+    (directory / "s1.hea").write_bytes(write_header("s1", [("s1.dat", "16", a)], nframes=30))
+    (directory / "s2.dat").write_bytes(pack(16, [b], [1]))
+    (directory / "s2.hea").write_bytes(write_header("s2", [("s2.dat", "16", b)], nframes=40))
+    (directory / "m.hea").write_text("m/2 1 100 70\ns1 30\ns2 40\n")
+    return a, b
+
+
+def test_multi_segment_window_spans_segments(tmp_path):
+    a, b = _two_segments(tmp_path)
     [whole] = ecgingest.read(tmp_path / "m.hea")
     [part] = ecgingest.read(tmp_path / "m.hea", start=0.25, stop=0.5)
     _same_signal(part.signals[0], whole.signals[0], 25, 50)
@@ -294,13 +301,7 @@ def test_a_multi_segment_window_reads_only_the_segments_it_overlaps():
 def test_a_window_of_one_segment_keeps_every_file_of_the_record_as_its_own(tmp_path):
     """Files of segments a window does not read are still the record's: its sources, and
     not skipped entries of the upload."""
-    a = np.arange(0, 30, dtype=np.int64)
-    b = np.arange(100, 140, dtype=np.int64)
-    (tmp_path / "s1.dat").write_bytes(pack(16, [a], [1]))
-    (tmp_path / "s1.hea").write_bytes(write_header("s1", [("s1.dat", "16", a)], nframes=30))
-    (tmp_path / "s2.dat").write_bytes(pack(16, [b], [1]))
-    (tmp_path / "s2.hea").write_bytes(write_header("s2", [("s2.dat", "16", b)], nframes=40))
-    (tmp_path / "m.hea").write_text("m/2 1 100 70\ns1 30\ns2 40\n")
+    a, b = _two_segments(tmp_path)
     whole = ecgingest.ingest(tmp_path)
     part = ecgingest.ingest(tmp_path, start=0.4, stop=0.5)
     assert part.skipped == whole.skipped

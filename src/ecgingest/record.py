@@ -541,6 +541,15 @@ class Record:
         self._one_rate(self.signals, "times()")
         return self.signals[0].times()
 
+    def _table(self, channels: str | int | Sequence[str | int] | None, physical: bool,
+               units: str | None) -> tuple[list[Signal], np.ndarray, np.ndarray]:
+        """The chosen signals, their samples as :meth:`to_numpy` gives them and their
+        times: what the table-shaped exports share."""
+        signals = self._select(channels)
+        data = self.to_numpy([self.signals.index(s) for s in signals] if signals else [],
+                             physical=physical, units=units)
+        return signals, data, signals[0].times() if signals else np.empty(0)
+
     def to_dataframe(self, channels: str | int | Sequence[str | int] | None = None, *,
                      physical: bool = True, units: str | None = None) -> pandas.DataFrame:
         """The signals as a pandas DataFrame: one column per signal, indexed by time.
@@ -558,10 +567,7 @@ class Record:
         :raises KeyError: a channel name is not in the record.
         """
         pd = require_extra("pandas", purpose="Record.to_dataframe()", extra="pandas")
-        signals = self._select(channels)
-        data = self.to_numpy([self.signals.index(s) for s in signals] if signals else [],
-                             physical=physical, units=units)
-        seconds = signals[0].times() if signals else np.empty(0)
+        signals, data, seconds = self._table(channels, physical, units)
         index = pd.to_timedelta(seconds, unit="s").rename("time")
         return pd.DataFrame(data.T, index=index, columns=[s.label for s in signals])
 
@@ -584,9 +590,7 @@ class Record:
         :raises KeyError: a channel name is not in the record.
         """
         xr = require_extra("xarray", purpose="Record.to_xarray()", extra="xarray")
-        signals = self._select(channels)
-        data = self.to_numpy([self.signals.index(s) for s in signals] if signals else [],
-                             physical=physical, units=units)
+        signals, data, seconds = self._table(channels, physical, units)
         shown = [(units or s.units) if physical else "" for s in signals]
         start = self.start_time
         return xr.DataArray(
@@ -594,7 +598,7 @@ class Record:
             coords={"channel": [s.label for s in signals],
                     "standard_label": ("channel", [s.standard_label for s in signals]),
                     "units": ("channel", shown),
-                    "time": signals[0].times() if signals else np.empty(0)},
+                    "time": seconds},
             attrs={"sample_rate": signals[0].sample_rate if signals else None,
                    "format": self.format, "physical": physical,
                    "start_time": None if start is None else start.isoformat()})
