@@ -184,6 +184,70 @@ def test_an_annotation_file_is_recognised_but_not_claimed_as_a_record():
     assert "annotation file" in ishne.FORMAT.skip_reason(probe)
 
 
+# ---------------------------------------------------------------- .ann beside the ECG
+
+
+def _holter_pair() -> tuple[bytes, bytes]:
+    data = write_ishne(np.arange(2000, dtype=np.int16).reshape(2, 1000), rate=200)
+    return data, write_annotations(10, [("N", 100), ("V", 150), ("N", 40)])
+
+
+def _beats(record: ecgingest.Record) -> list[tuple[float, str]]:
+    return [(a.onset, a.text) for a in record.annotations]
+
+
+@pytest.mark.parametrize("ann_first", [True, False])
+def test_the_annotation_file_beside_the_ecg_gives_its_beats_in_a_directory_and_a_zip(
+        tmp_path, ann_first):
+    data, ann = _holter_pair()
+    expected = _beats(_decode(data, ann))
+    (tmp_path / "h.ecg").write_bytes(data)
+    (tmp_path / "h.ann").write_bytes(ann)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        members = [("p/h.ann", ann), ("p/h.ecg", data)]
+        for name, body in (members if ann_first else members[::-1]):
+            archive.writestr(name, body)
+    for source in (tmp_path, buffer.getvalue()):
+        result = ecgingest.ingest(source)
+        [record] = result.records
+        assert result.skipped == [] and _beats(record) == expected
+        assert [s.rpartition("/")[2] for s in record.sources] == ["h.ecg", "h.ann"]
+
+
+def test_an_ecg_keeps_its_place_among_the_records_when_read_with_its_annotations(tmp_path):
+    data, ann = _holter_pair()
+    for name in ("a.ecg", "c.ecg"):
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "b.ecg").write_bytes(data)
+    (tmp_path / "b.ann").write_bytes(ann)
+    records = ecgingest.ingest(tmp_path).records
+    assert [r.name for r in records] == ["a.ecg", "b.ecg", "c.ecg"]
+    assert [len(r.annotations) for r in records] == [0, 3, 0]
+
+
+def test_a_damaged_annotation_file_costs_the_beats_not_the_samples(tmp_path):
+    data, ann = _holter_pair()
+    (tmp_path / "h.ecg").write_bytes(data)
+    (tmp_path / "h.ann").write_bytes(ann[:100])  # cut inside its header
+    result = ecgingest.ingest(tmp_path)
+    [record] = result.records
+    assert record.annotations == [] and len(record.signals[0]) == 1000
+    assert any("beat annotation file 'h.ann' cannot be read" in w for w in record.warnings)
+    strict = ecgingest.ingest(tmp_path, strict=False)
+    assert strict.records
+    with pytest.raises(EcgIngestError):
+        ecgingest.ingest(tmp_path, strict=True)
+
+
+def test_a_lazy_read_of_an_ecg_with_annotations_reads_them(tmp_path):
+    data, ann = _holter_pair()
+    (tmp_path / "h.ecg").write_bytes(data)
+    (tmp_path / "h.ann").write_bytes(ann)
+    [record] = ecgingest.read(tmp_path, lazy=True)
+    assert _beats(record) == _beats(_decode(data, ann))
+
+
 # ---------------------------------------------------------------- damage
 
 def test_a_wrong_crc_is_a_warning_when_tolerant_and_an_error_when_strict():

@@ -149,6 +149,8 @@ class _Walk:
         self.anchors: list[tuple[str, str, MultiFileFormat]] = []
         self.entry_index: dict[str, int] = {}
         self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
+        # single files whose format reads companions: (entry, format, order in the walk)
+        self.deferred: list[tuple[Entry, SingleFileFormat, int]] = []
         self.arena = Arena()  # samples of small multi-file records: they live with the records
         # what lazy records keep of an entry, shared by the records using it (a WFDB
         # signal file of two headers is kept once) and let go with the last of them
@@ -163,11 +165,13 @@ class _Walk:
                              limits=self.limits, budget=self.budget, arena=self.arena,
                              request=None if whole else self.request)
 
-    def fail(self, paths: tuple[str, ...], error: EcgIngestError) -> None:
+    def fail(self, paths: tuple[str, ...], error: EcgIngestError,
+             order: int | None = None) -> None:
         if self.strict:
             raise error
         drop_frames(error)  # a kept error must not keep the decoder's data alive
-        self.events.append(_Event("error", self.index, EntryError(paths, error)))
+        self.events.append(_Event("error", self.index if order is None else order,
+                                  EntryError(paths, error)))
 
     def skip(self, index: int, skipped: Skipped) -> None:
         self.events.append(_Event("skipped", index, skipped))
@@ -185,6 +189,11 @@ class _Walk:
         self.entry_index[item.path] = self.index
         fmt = fmt if fmt is not None else detect(item)
         if fmt is not None:
+            if fmt.companions(item.name):  # decoded once its directory has been seen
+                self.deferred.append((item, fmt, self.index))
+                item.release()
+                self.groups.setdefault(item.directory, {})[item.name] = item
+                return
             self.decode_single(item, fmt)
             return
         multi = anchor_format(item.name)
@@ -197,23 +206,30 @@ class _Walk:
         item.release()  # detection is done: a re-readable entry waits here without its bytes
         self.groups.setdefault(item.directory, {})[item.name] = item
 
-    def decode_single(self, item: Entry, fmt: SingleFileFormat) -> None:
+    def decode_single(self, item: Entry, fmt: SingleFileFormat, order: int | None = None,
+                      companions: Mapping[str, Entry] | None = None) -> None:
+        """Decode one file (``order``: its place in the walk, for a file decoded late;
+        ``companions``: the files its format asked for; a lazy read of such a file
+        decodes at once)."""
+        order = self.index if order is None else order
         ctx = self.context(fmt.name, name=item.name, path=item.path)
+        ctx.companions = dict(companions or {})
+        paths = (item.path, *(c.path for c in ctx.companions.values()))
         record: Record | RecordInfo
         try:
             if self.header_only:
                 with item.view(prefault=fmt.prefault) as data:
                     record = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
-            elif self.lazy and _reads_headers(fmt):
+            elif self.lazy and _reads_headers(fmt) and not companions:
                 record = self.lazy_single(item, fmt)
             else:
                 record = _decode_entry(fmt, item, ctx)
         except EcgIngestError as exc:
-            self.fail((item.path,), exc)
+            self.fail(paths, exc, order)
         except NotARecord as declined:
-            self.skip(self.index, Skipped(item.path, declined.reason))
+            self.skip(order, Skipped(item.path, declined.reason))
         else:
-            self.events.append(_Event("single", self.index, _deliver(record, (item.path,))))
+            self.events.append(_Event("single", order, _deliver(record, paths)))
         item.release()
 
     def keep(self, entry: Entry) -> _Kept:
@@ -284,6 +300,15 @@ class _Walk:
         holds one directory at a time.
         """
         used: set[str] = set()
+        for item, single, order in self.deferred:  # files read with their companions
+            pool = self.groups[item.directory]
+            companions = {n: pool[n] for n in single.companions(item.name)
+                          if n in pool and n != item.name and pool[n].path not in used}
+            used.add(item.path)
+            used.update(c.path for c in companions.values())
+            self.decode_single(item, single, order, companions)
+            yield from _drain(self.events)
+        self.deferred.clear()
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
         for directory, name, fmt in self.anchors:
             by_group.setdefault((directory, fmt), []).append(name)
@@ -596,25 +621,27 @@ def _drain(events: deque[_Event]) -> Iterator[_Event]:
 def _collect(events: Iterator[_Event], strict: bool) -> tuple[
         list[Any], list[Skipped], list[EntryError]]:
     """Records in contract order (INGESTION.md §4), skipped entries, errors."""
-    single: list[Any] = []
+    single: list[tuple[int, Any]] = []
     multi: list[tuple[int, Any]] = []
     skipped: list[tuple[int, Skipped]] = []
     errors: list[EntryError] = []
     for event in events:
         if event.kind == "single":
-            single.append(event.value)
+            single.append((event.order, event.value))
         elif event.kind == "multi":
             multi.append((event.order, event.value))
         elif event.kind == "skipped":
             skipped.append((event.order, event.value))
         else:
             errors.append(event.value)
+    single.sort(key=lambda pair: pair[0])  # a file read with companions comes in late
     multi.sort(key=lambda pair: pair[0])
     skipped.sort(key=lambda pair: pair[0])
     ordered_skips = [s for _, s in skipped]
     if strict and ordered_skips:
         raise _skipped_error(ordered_skips)
-    return single + [record for _, record in multi], ordered_skips, errors
+    return ([record for _, record in single] + [record for _, record in multi], ordered_skips,
+            errors)
 
 
 def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:

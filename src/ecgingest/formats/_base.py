@@ -552,7 +552,8 @@ class DecodeContext:
     def __init__(self, format: str, *, name: str = "upload", path: str | None = None,
                  strict: bool = False, limits: Limits | None = None,
                  budget: OutputBudget | None = None, arena: Arena | None = None,
-                 request: ReadRequest | None = None) -> None:
+                 request: ReadRequest | None = None,
+                 companions: Mapping[str, PoolFile] | None = None) -> None:
         self.format = format
         self.name = name
         self.path = path
@@ -564,6 +565,9 @@ class DecodeContext:
         self.request = request
         """The part of each record asked for (None: whole records). A format that
         declares ``windows = True`` honours it; the pipeline cuts the others' records."""
+        self.companions: Mapping[str, PoolFile] = dict(companions or {})
+        """Files of the upload beside this one that its format asked for by name
+        (:meth:`SingleFileFormat.companions`), those present, by name."""
         self.warnings: list[str] = []
 
     def for_file(self, *, format: str | None = None, name: str | None = None,
@@ -686,6 +690,17 @@ class SingleFileFormat(ABC):
         The default decodes; a format overrides it with a header-only path.
         """
         return RecordInfo.of(self.decode(data, ctx))
+
+    def companions(self, name: str) -> tuple[str, ...]:
+        """Names of files beside ``name`` in its directory that its record reads too, when
+        the upload has them (an ISHNE ECG's ``.ann`` beats); () by default.
+
+        A file whose format names companions is decoded once every entry of its
+        directory has been seen (so an archive may hold them in any order), with
+        those present in ``ctx.companions``; they are then the record's files, not
+        skipped entries.
+        """
+        return ()
 
     def skip_reason(self, probe: Probe) -> str | None:
         """Why a file of this format that ``sniff`` declines holds no record (a DICOM

@@ -355,13 +355,14 @@ def _decode(data: bytes | memoryview, ctx: DecodeContext,
         for i, (label, (scale, units)) in enumerate(zip(plan.labels, plan.scales))])
     annotations: list[Annotation] = []
     extras = plan.extras
+    sources: tuple[str, ...] = (ctx.path or ctx.name,)
     if annotation_data is not None:
         annotations, beats = decode_annotations(annotation_data, rate, ctx)
         extras = {**extras, "beats": beats}
+        sources += tuple(f.path for f in ctx.companions.values())[:1]
     return Record(name=ctx.name, format="ishne", format_detail=f"ISHNE 1.0 Holter, "
                   f"{leads} leads", signals=signals, start_time=plan.start,
-                  metadata=plan.metadata, annotations=annotations,
-                  sources=(ctx.path or ctx.name,),
+                  metadata=plan.metadata, annotations=annotations, sources=sources,
                   warnings=list(ctx.warnings), extras=extras)
 
 
@@ -378,6 +379,30 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
                       (ctx.path,) if ctx.path else (), tuple(ctx.warnings))
 
 
+def _usable_annotations(data: bytes | memoryview, ctx: DecodeContext) -> bytes | None:
+    """The bytes of the upload's annotation file for this ECG, or None: none was
+    uploaded, or it cannot be read (a deviation: the record keeps its samples and gets
+    a warning, or with ``strict`` the annotation file's typed error)."""
+    for file in ctx.companions.values():
+        with file.view(prefault=False) as view:
+            found = bytes(view)
+        try:
+            header = read_header(data, DecodeContext(ctx.format, limits=ctx.limits))
+        except EcgIngestError:
+            return found  # the ECG's own error comes from its decode
+        check = ctx.for_file(path=file.path)
+        try:
+            decode_annotations(found, float(header.sample_rate), check)
+        except EcgIngestError as exc:
+            if ctx.strict:
+                raise
+            ctx.warn(f"the beat annotation file {file.name!r} cannot be read, the record "
+                     f"comes without its beats: {exc}")
+            return None
+        return found
+    return None
+
+
 class IshneFormat(SingleFileFormat):
     """ISHNE 1.0 Holter ECG files, recognised by their magic."""
 
@@ -387,8 +412,13 @@ class IshneFormat(SingleFileFormat):
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)
 
+    def companions(self, name: str) -> tuple[str, ...]:
+        """The beat annotation file of the same name (``.ann``, either case)."""
+        stem = name.rpartition(".")[0] or name
+        return (f"{stem}.ann", f"{stem}.ANN")
+
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
-        return decode(data, ctx)
+        return decode(data, ctx, _usable_annotations(data, ctx))
 
     def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
         return inspect(data, ctx)
@@ -396,8 +426,8 @@ class IshneFormat(SingleFileFormat):
     def skip_reason(self, probe: Probe) -> str | None:
         """Why a file ISHNE recognises is not a record of its own (an annotation file)."""
         if probe.head(8) == ANNOTATION_MAGIC:
-            return ("ISHNE annotation file: its beats belong to the ECG file of the same "
-                    "name, which reads them when both are passed to ishne.decode")
+            return ("ISHNE annotation file without its ECG: upload the ECG file of the "
+                    "same name beside it (same directory) to read its beats")
         return None
 
 
