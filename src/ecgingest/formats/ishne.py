@@ -330,7 +330,8 @@ def decode_annotations(data: bytes | memoryview, sample_rate: float,
 
 def decode(data: bytes | memoryview, ctx: DecodeContext,
            annotation_data: bytes | memoryview | None = None) -> Record:
-    """One record: a signal per lead (µV), beats from ``annotation_data`` when given."""
+    """One record: a signal per lead (µV), beats from ``annotation_data`` when given, else
+    from the upload's annotation file beside it (``ctx.companions``)."""
     try:
         return _decode(data, ctx, annotation_data)
     except EcgIngestError as exc:
@@ -356,10 +357,23 @@ def _decode(data: bytes | memoryview, ctx: DecodeContext,
     annotations: list[Annotation] = []
     extras = plan.extras
     sources: tuple[str, ...] = (ctx.path or ctx.name,)
+    companion = next(iter(ctx.companions.values()), None)
+    if annotation_data is None and companion is not None:
+        with companion.view(prefault=False) as view:
+            annotation_data = bytes(view)
     if annotation_data is not None:
-        annotations, beats = decode_annotations(annotation_data, rate, ctx)
-        extras = {**extras, "beats": beats}
-        sources += tuple(f.path for f in ctx.companions.values())[:1]
+        try:
+            annotations, beats = decode_annotations(annotation_data, rate, ctx)
+        except EcgIngestError as exc:
+            if companion is None or ctx.strict:
+                raise
+            # a damaged file beside the ECG costs its beats, not the samples
+            ctx.warn(f"the beat annotation file {companion.name!r} cannot be read, the "
+                     f"record comes without its beats: {exc}")
+        else:
+            extras = {**extras, "beats": beats}
+            if companion is not None:
+                sources += (companion.path,)
     return Record(name=ctx.name, format="ishne", format_detail=f"ISHNE 1.0 Holter, "
                   f"{leads} leads", signals=signals, start_time=plan.start,
                   metadata=plan.metadata, annotations=annotations, sources=sources,
@@ -379,30 +393,6 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
                       (ctx.path,) if ctx.path else (), tuple(ctx.warnings))
 
 
-def _usable_annotations(data: bytes | memoryview, ctx: DecodeContext) -> bytes | None:
-    """The bytes of the upload's annotation file for this ECG, or None: none was
-    uploaded, or it cannot be read (a deviation: the record keeps its samples and gets
-    a warning, or with ``strict`` the annotation file's typed error)."""
-    for file in ctx.companions.values():
-        with file.view(prefault=False) as view:
-            found = bytes(view)
-        try:
-            header = read_header(data, DecodeContext(ctx.format, limits=ctx.limits))
-        except EcgIngestError:
-            return found  # the ECG's own error comes from its decode
-        check = ctx.for_file(path=file.path)
-        try:
-            decode_annotations(found, float(header.sample_rate), check)
-        except EcgIngestError as exc:
-            if ctx.strict:
-                raise
-            ctx.warn(f"the beat annotation file {file.name!r} cannot be read, the record "
-                     f"comes without its beats: {exc}")
-            return None
-        return found
-    return None
-
-
 class IshneFormat(SingleFileFormat):
     """ISHNE 1.0 Holter ECG files, recognised by their magic."""
 
@@ -418,7 +408,7 @@ class IshneFormat(SingleFileFormat):
         return (f"{stem}.ann", f"{stem}.ANN")
 
     def decode(self, data: memoryview | bytes, ctx: DecodeContext) -> Record:
-        return decode(data, ctx, _usable_annotations(data, ctx))
+        return decode(data, ctx)
 
     def inspect(self, data: memoryview | bytes, ctx: DecodeContext) -> RecordInfo:
         return inspect(data, ctx)
