@@ -8,6 +8,7 @@ file's structure: :mod:`.container` (record header, pointer table, CRCs),
 
 from __future__ import annotations
 
+from ...limits import Limits
 from ...record import Record, RecordInfo
 from .._base import DecodeContext, Probe, SingleFileFormat
 from .assemble import FORMAT_NAME, ReferenceBeat, decode_record, inspect_record
@@ -39,10 +40,13 @@ class ScpFormat(SingleFileFormat):
 
 FORMAT = ScpFormat()
 
+_DEFAULT_LIMITS = Limits()
+"""Frozen: one instance serves every :func:`decode` call."""
+
 
 def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
            path: str | None = None, strict: bool = False) -> Record:
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record` (default limits)."""
     return decode_record(data, DecodeContext(FORMAT_NAME, name=name,
                                              path=name if path is None else path,
-                                             strict=strict))
+                                             strict=strict, limits=_DEFAULT_LIMITS))
