@@ -8,7 +8,7 @@ file's structure: :mod:`.container` (record header, pointer table, CRCs),
 
 from __future__ import annotations
 
-from ...limits import Limits
+from ...limits import DEFAULT_LIMITS
 from ...record import Record, RecordInfo
 from .._base import DecodeContext, Probe, SingleFileFormat
 from .assemble import FORMAT_NAME, ReferenceBeat, decode_record, inspect_record
@@ -40,8 +40,6 @@ class ScpFormat(SingleFileFormat):
 
 FORMAT = ScpFormat()
 
-_DEFAULT_LIMITS = Limits()
-"""Frozen: one instance serves every :func:`decode` call."""
 
 
 def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
@@ -49,4 +47,4 @@ def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record` (default limits)."""
     return decode_record(data, DecodeContext(FORMAT_NAME, name=name,
                                              path=name if path is None else path,
-                                             strict=strict, limits=_DEFAULT_LIMITS))
+                                             strict=strict, limits=DEFAULT_LIMITS))

@@ -110,7 +110,13 @@ class Extras(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         value = self._values[key]
         if value is _PENDING:
-            value = self._values[key] = self._pending.pop(key)()
+            # two threads may both build a value (the same one); the one that finds the
+            # builder gone reads what the other stored before letting it go
+            build = self._pending.get(key)
+            if build is None:
+                return self._values[key]
+            value = self._values[key] = build()
+            self._pending.pop(key, None)
         return value
 
     def __iter__(self) -> Iterator[str]:
@@ -502,7 +508,8 @@ def _smallest(values: np.ndarray, bounds: tuple[int, int] | None = None) -> np.n
 def _sample_extras(lay: _Layout, s: _Samples, scale_nv: int, extras: Extras) -> None:
     leads, qrs, d5, beat = lay.leads, lay.qrs, s.d5, s.beat
     if beat is not None and d5 is not None:
-        extras.later("reference_beat", lambda: _reference_beat(lay, s, beat, d5))
+        beat_range = s.beat_range  # not ``s``: its rhythm block must not outlive the decode
+        extras.later("reference_beat", lambda: _reference_beat(lay, beat_range, beat, d5))
     if qrs is not None:
         extras.later("qrs_complexes", qrs.summary)
     extras.later("lead_ranges", lambda: list(zip(leads.starts, leads.ends)))
@@ -513,9 +520,9 @@ def _sample_extras(lay: _Layout, s: _Samples, scale_nv: int, extras: Extras) -> 
         "amplitude_multiplier_nv": scale_nv})
 
 
-def _reference_beat(lay: _Layout, s: _Samples, beat: np.ndarray, d5: DataHeader
-                    ) -> ReferenceBeat:
-    beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, s.beat_range)
+def _reference_beat(lay: _Layout, beat_range: tuple[int, int] | None, beat: np.ndarray,
+                    d5: DataHeader) -> ReferenceBeat:
+    beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, beat_range)
     beat_digital.flags.writeable = False
     return ReferenceBeat(tuple(lay.leads.labels), d5.rate, beat_digital, d5.avm / 1000.0,
                          None if lay.qrs is None else lay.qrs.fiducial)
