@@ -16,6 +16,7 @@ an explicit end first.
 
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport cython
@@ -1370,26 +1371,26 @@ def lead_table(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nleads):
     return tuple(ids), tuple(starts), tuple(ends), bad
 
 
-def tag_spans(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end):
+def tag_values(bytes data, Py_ssize_t o, Py_ssize_t end):
     """Section 1's tag / length / value triplets from ``o`` up to tag 255 or ``end``.
 
-    Returns ``(tags, cut)``: ``(tag, value start, value stop)`` per triplet,
-    and the offset of a triplet whose value runs past ``end`` (where the walk
-    stopped), else -1.
+    Returns ``(tags, cut)``: ``(tag, value bytes)`` per triplet, and the offset
+    of a triplet whose value runs past ``end`` (where the walk stopped), else -1.
     """
     cdef Py_ssize_t length, cut = -1
     cdef uint8_t tag
-    _check_span(data.shape[0], o, end)
+    cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(data)
+    _check_span(PyBytes_GET_SIZE(data), o, end)
     tags = []
     while o + 3 <= end:
-        tag = data[o]
+        tag = p[o]
         if tag == 255:
             break
-        length = load_le16(&data[o + 1])
+        length = load_le16(p + o + 1)
         if o + 3 + length > end:
             cut = o
             break
-        tags.append((tag, o + 3, o + 3 + length))
+        tags.append((tag, PyBytes_FromStringAndSize(<const char*>p + o + 3, length)))
         o += 3 + length
     return tags, cut
 

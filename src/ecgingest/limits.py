@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .errors import LimitExceededError
 
-__all__ = ["Limits", "ByteBudget"]
+__all__ = ["Limits", "ByteBudget", "DEFAULT_LIMITS"]
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
@@ -47,6 +47,11 @@ class Limits:
                 raise ValueError(f"Limits.{name} must be a non-negative integer, got {value!r}")
         if not self.max_ratio > 0:
             raise ValueError(f"Limits.max_ratio must be positive, got {self.max_ratio!r}")
+
+
+DEFAULT_LIMITS = Limits()
+"""The defaults, built once: ``Limits`` is frozen, so one instance serves every read
+that names none (building one validates every field)."""
 
 
 class ByteBudget:

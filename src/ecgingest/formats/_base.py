@@ -40,7 +40,7 @@ from ..errors import (
     UnsupportedFeatureError,
     WindowError,
 )
-from ..limits import Limits
+from ..limits import DEFAULT_LIMITS, Limits
 from ..record import Annotation, Record, RecordInfo, Signal, find_label
 
 if TYPE_CHECKING:
@@ -558,7 +558,7 @@ class DecodeContext:
         self.name = name
         self.path = path
         self.strict = strict
-        self.limits = limits if limits is not None else Limits()
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
         self.budget = budget if budget is not None else OutputBudget(
             self.limits.max_decoded_size)
         self.arena = arena

@@ -8,6 +8,7 @@ file's structure: :mod:`.container` (record header, pointer table, CRCs),
 
 from __future__ import annotations
 
+from ...limits import DEFAULT_LIMITS
 from ...record import Record, RecordInfo
 from .._base import DecodeContext, Probe, SingleFileFormat
 from .assemble import FORMAT_NAME, ReferenceBeat, decode_record, inspect_record
@@ -40,9 +41,10 @@ class ScpFormat(SingleFileFormat):
 FORMAT = ScpFormat()
 
 
+
 def decode(data: bytes | bytearray | memoryview, *, name: str = "upload",
            path: str | None = None, strict: bool = False) -> Record:
     """Decode one SCP-ECG file into a :class:`~ecgingest.Record` (default limits)."""
     return decode_record(data, DecodeContext(FORMAT_NAME, name=name,
                                              path=name if path is None else path,
-                                             strict=strict))
+                                             strict=strict, limits=DEFAULT_LIMITS))

@@ -11,6 +11,7 @@ is allocated.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -45,9 +46,9 @@ from .sections import (
     parse_data_header,
     parse_section3,
     parse_section4,
-    parse_section7,
     parse_section10,
     parse_statements,
+    read_section7,
 )
 
 __all__ = ["ReferenceBeat", "decode_record", "inspect_record"]
@@ -77,6 +78,64 @@ class ReferenceBeat:
     def physical(self) -> np.ndarray:
         """Microvolts, ``digital * scale``."""
         return self.digital * self.scale
+
+
+class Extras(Mapping[str, Any]):
+    """A record's extras: values read from the file, and values built from what the
+    file said on first access (``record.qrs_complexes``, ``record.global_measurements``).
+
+    Everything that can fail or warn happens while the record is decoded; what is
+    left to first access only builds dicts and lists from plain values, so that a
+    record read for its signals does not pay for them. Keys keep the order in which
+    the file's sections give them. Pickles and copies as a plain ``dict``.
+    """
+
+    __slots__ = ("_values", "_pending")
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self._pending: dict[str, Callable[[], Any]] = {}
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def later(self, key: str, build: Callable[[], Any]) -> None:
+        """``key``'s value is ``build()``, called on first access."""
+        self._values[key] = _PENDING
+        self._pending[key] = build
+
+    def raw_section(self, sid: int, body: bytes) -> None:
+        self._values.setdefault("sections_raw", {})[sid] = body
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[key]
+        if value is _PENDING:
+            # two threads may both build a value (the same one); the one that finds the
+            # builder gone reads what the other stored before letting it go
+            build = self._pending.get(key)
+            if build is None:
+                return self._values[key]
+            value = self._values[key] = build()
+            self._pending.pop(key, None)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
+        return dict, (dict(self.items()),)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+_PENDING = object()
 
 
 # ---------------------------------------------------------------- headers
@@ -141,13 +200,13 @@ class _Layout(NamedTuple):
 
 
 def _layout(data: bytes, pre: _Preamble, ctx: DecodeContext,
-            extras: dict[str, Any]) -> _Layout:
+            extras: Extras) -> _Layout:
     sections, version = pre.sections, pre.version
     leads = parse_section3(data, sections[3], ctx)
     huff = parse_section2(data, sections[2], ctx) if 2 in sections else None
     qrs = parse_section4(data, sections[4], ctx) if 4 in sections and version < 3 else None
     if 4 in sections and version >= 3:
-        extras.setdefault("sections_raw", {})[4] = _body(data, sections[4])
+        extras.raw_section(4, _body(data, sections[4]))
     d6 = parse_data_header(data, sections[6], len(leads.ids), ctx)
     bimodal = _is_bimodal(leads, d6, version, ctx)
     nsamples = max(leads.lengths) if leads.lengths else 0
@@ -446,41 +505,48 @@ def _smallest(values: np.ndarray, bounds: tuple[int, int] | None = None) -> np.n
 # ---------------------------------------------------------------- extras
 
 
-def _sample_extras(lay: _Layout, s: _Samples, scale_nv: int, extras: dict[str, Any]) -> None:
+def _sample_extras(lay: _Layout, s: _Samples, scale_nv: int, extras: Extras) -> None:
     leads, qrs, d5, beat = lay.leads, lay.qrs, s.d5, s.beat
     if beat is not None and d5 is not None:
-        beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, s.beat_range)
-        beat_digital.flags.writeable = False
-        extras["reference_beat"] = ReferenceBeat(
-            tuple(leads.labels), d5.rate, beat_digital, d5.avm / 1000.0,
-            None if qrs is None else qrs.fiducial)
+        beat_range = s.beat_range  # not ``s``: its rhythm block must not outlive the decode
+        extras.later("reference_beat", lambda: _reference_beat(lay, beat_range, beat, d5))
     if qrs is not None:
-        extras["qrs_complexes"] = qrs.summary()
-    extras["lead_ranges"] = list(zip(leads.starts, leads.ends))
-    extras["compression"] = {"huffman": None if lay.huff is None else lay.huff.description,
-                             "differences": lay.d6.differences, "bimodal": lay.bimodal,
-                             "reference_beat_subtracted": leads.refbeat_subtracted,
-                             "amplitude_multiplier_nv": scale_nv}
+        extras.later("qrs_complexes", qrs.summary)
+    extras.later("lead_ranges", lambda: list(zip(leads.starts, leads.ends)))
+    extras.later("compression", lambda: {
+        "huffman": None if lay.huff is None else lay.huff.description,
+        "differences": lay.d6.differences, "bimodal": lay.bimodal,
+        "reference_beat_subtracted": leads.refbeat_subtracted,
+        "amplitude_multiplier_nv": scale_nv})
+
+
+def _reference_beat(lay: _Layout, beat_range: tuple[int, int] | None, beat: np.ndarray,
+                    d5: DataHeader) -> ReferenceBeat:
+    beat_digital = beat if beat.dtype == np.int16 else _smallest(beat, beat_range)
+    beat_digital.flags.writeable = False
+    return ReferenceBeat(tuple(lay.leads.labels), d5.rate, beat_digital, d5.avm / 1000.0,
+                         None if lay.qrs is None else lay.qrs.fiducial)
 
 
 def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
-                    ctx: DecodeContext, extras: dict[str, Any]) -> None:
+                    ctx: DecodeContext, extras: Extras) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
-        extras["global_measurements"] = shared_measurements(
-            parse_section7(data, sections[7], ctx))
+        section7 = read_section7(data, sections[7], ctx)
+        extras.later("global_measurements",
+                     lambda: shared_measurements(section7.as_dict()))
     if 10 in sections:
-        extras["lead_measurements"] = parse_section10(data, sections[10], ctx)
+        extras.set("lead_measurements", parse_section10(data, sections[10], ctx))
     if 8 in sections:
-        extras["interpretation"] = parse_statements(data, sections[8], ctx, texts, False)
+        extras.set("interpretation", parse_statements(data, sections[8], ctx, texts, False))
     if 11 in sections:
-        extras["universal_statements"] = parse_statements(data, sections[11], ctx, texts,
-                                                          True)
+        extras.set("universal_statements",
+                   parse_statements(data, sections[11], ctx, texts, True))
     if 9 in sections:
-        extras["manufacturer_interpretation"] = _body(data, sections[9])
+        extras.set("manufacturer_interpretation", _body(data, sections[9]))
     for sid, sec in sections.items():
         if sid >= 12:
-            extras.setdefault("sections_raw", {})[sid] = _body(data, sec)
+            extras.raw_section(sid, _body(data, sec))
 
 
 # ---------------------------------------------------------------- the record
@@ -490,9 +556,11 @@ def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> R
     """One SCP-ECG file as a :class:`~ecgingest.Record`."""
     data = bytes(data)
     pre = _preamble(data, ctx, defer_crcs=not ctx.strict)
-    extras: dict[str, Any] = {"scp_version": pre.label,
-                              "scp_section_versions": section_versions(pre.sections),
-                              "acquisition_info": pre.patient.info}
+    extras = Extras()
+    extras.set("scp_version", pre.label)
+    sections = pre.sections
+    extras.later("scp_section_versions", lambda: section_versions(sections))
+    extras.set("acquisition_info", pre.patient.info)
     lay = _layout(data, pre, ctx, extras)
     samples = (_decode_bimodal if lay.bimodal else _decode_rhythm)(data, pre, lay, ctx)
     digital, scale_nv = _with_reference_beat(lay, samples, ctx)

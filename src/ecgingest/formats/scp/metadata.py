@@ -60,8 +60,7 @@ def parse_section1(data: bytes, sec: Section, ctx: DecodeContext) -> PatientData
 
 
 def _walk_tags(data: bytes, sec: Section, ctx: DecodeContext) -> list[tuple[int, bytes]]:
-    spans, cut = _k.tag_spans(data, sec.body, sec.end)
-    tags = [(tag, data[a:z]) for tag, a, z in spans]
+    tags, cut = _k.tag_values(data, sec.body, sec.end)
     if cut >= 0:
         tag, length = data[cut], u16(data, cut + 1)
         ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "

@@ -19,7 +19,8 @@ from .container import Section
 from .fields import Texts, need, u16
 
 __all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "LeadMeasurements", "parse_section3",
-           "parse_section4", "parse_data_header", "parse_section7", "parse_statements",
+           "parse_section4", "parse_data_header", "read_section7",
+           "GlobalMeasurements", "parse_statements",
            "parse_section10", "lead_name"]
 
 #: Lead names by SCP-ECG lead id (section 3), ids 0..184; larger ids are unspecified.
@@ -174,26 +175,45 @@ _SPIKE_KEYS = ("time_ms", "amplitude_uv", "type", "source", "trigger_index", "pu
 _RATE_KEYS = ("ventricular_rate_bpm", "atrial_rate_bpm", "qtc_ms", "qtc_formula")
 
 
-def parse_section7(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
-    """Global measurements: intervals, one dict per beat, pacemaker spikes and
-    the version 2 extension, each part only when all its bytes are present.
-    Sentinel values read as ``None``."""
+class GlobalMeasurements(NamedTuple):
+    """Section 7 as plain values (``global_measurement_values``), checked and noted."""
+
+    rr: int | None
+    pp: int | None
+    beats: list[tuple[int | None, ...]]
+    spikes: list[tuple[int, ...]]
+    qrs_types: tuple[int, ...] | None
+    rates: tuple[int | None, int | None, int | None, int] | None
+    remaining: bytes | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Intervals, one dict per beat, pacemaker spikes and the version 2
+        extension (each only when all its bytes are present), as read."""
+        out: dict[str, Any] = {"average_rr_ms": self.rr, "average_pp_ms": self.pp,
+                               "beats": [dict(zip(_BEAT_KEYS, beat)) for beat in self.beats],
+                               "pacemaker_spikes": [dict(zip(_SPIKE_KEYS, s))
+                                                    for s in self.spikes]}
+        if self.qrs_types is not None:
+            out["qrs_types"] = self.qrs_types
+        if self.rates is not None:
+            out.update(zip(_RATE_KEYS, self.rates))
+        if self.remaining is not None:
+            out["remaining_bytes"] = self.remaining
+        return out
+
+
+def read_section7(data: bytes, sec: Section, ctx: DecodeContext) -> GlobalMeasurements:
+    """Global measurements: intervals, beats, pacemaker spikes and the version 2
+    extension, each part only when all its bytes are present. Sentinel values
+    read as ``None``."""
     b, end = sec.body, sec.end
     need(ctx, data, b, 6, end, "section 7 header")
     rr, pp, nbeats, beats, spikes, qrs_types, rates, o = _k.global_measurement_values(
         data, b, end)
     if len(beats) < nbeats:
         ctx.warn("section 7 ends inside its beat measurements; the rest ignored")
-    out: dict[str, Any] = {"average_rr_ms": rr, "average_pp_ms": pp,
-                           "beats": [dict(zip(_BEAT_KEYS, beat)) for beat in beats],
-                           "pacemaker_spikes": [dict(zip(_SPIKE_KEYS, s)) for s in spikes]}
-    if qrs_types is not None:
-        out["qrs_types"] = qrs_types
-    if rates is not None:
-        out.update(zip(_RATE_KEYS, rates))
-    if o < end:
-        out["remaining_bytes"] = data[o:end]
-    return out
+    return GlobalMeasurements(rr, pp, beats, spikes, qrs_types, rates,
+                              data[o:end] if o < end else None)
 
 
 # ---------------------------------------------------------------- sections 8, 11
