@@ -370,7 +370,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
             kind_ = "integer" if integer else "decimal number"
             raise _header_error(ctx, f"{name} must be an ASCII {kind_}, found "
                                 f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
-        if not integer:
+        if not integer and not all(map(math.isfinite, values)):
             for i, v in enumerate(values):
                 if not math.isfinite(v):
                     off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
@@ -382,7 +382,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
     dmins, dmaxs = column(5, True), column(6, True)
     counts = column(8, True)
     max_count = (file_size // bps) + 1
-    for i, n in enumerate(counts):
+    for i, n in enumerate(counts if min(counts) < 0 or max(counts) > max_count else ()):
         if n < 0 or n > max_count:
             off = 256 + 216 * ns + i * 8
             raise _header_error(ctx, f"samples per data record of signal {i} is negative ({n})"
@@ -392,8 +392,10 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
                                 f"samples per data record of signal {i}", off)
     plain_annotation = []
     signals = []
-    for i, label in enumerate(labels):
-        pmin, pmax, dmin, dmax, n = pmins[i], pmaxs[i], dmins[i], dmaxs[i], counts[i]
+    # the columns as they are (parse_column gives float and int values), one row per signal
+    for i, (label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_
+            ) in enumerate(zip(labels, transducers, units, pmins, pmaxs, dmins, dmaxs,
+                               prefilters, counts, sreserved)):
         is_ann = label in _ANNOTATION_LABELS
         if is_ann and not plus:
             plain_annotation.append(i)
@@ -407,9 +409,8 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
             scale = (pmax - pmin) / (dmax - dmin)
             offset = pmin - dmin * scale
         signals.append(_signal_header(
-            i, label, transducers[i], units[i], float(pmin), float(pmax), int(dmin),
-            int(dmax), prefilters[i], n, sreserved[i], is_ann,
-            n / duration if duration > 0 else 0.0, scale, offset))
+            i, label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_,
+            is_ann, n / duration if duration > 0 else 0.0, scale, offset))
     record_size = sum(counts) * bps
     if plain_annotation:
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
@@ -1079,8 +1080,8 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
                  "assume a continuous recording")
     if header.is_discontinuous and data_sigs and n_rec and reference > 0:
         return _discontinuous_part(part, request, reference)
-    ranges = request.sample_ranges(rates, [n_rec * s.samples_per_record for s in data_sigs],
-                                   ctx.name)
+    ranges = _sample_ranges(request, rates, [n_rec * s.samples_per_record for s in data_sigs],
+                            ctx.name)
     # the records that hold the window's samples of any signal (not only the chosen
     # ones: which annotations a window has does not depend on the channels)
     spans = [(a // s.samples_per_record, -(-b // s.samples_per_record))
@@ -1101,6 +1102,19 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
                     if s.sample_rate > 0), default=0.0)
     annotations = annotations_within(_annotations(part.raw, subsecond), t0, t1)
     return part.record(annotations, subsecond, None, (t0, duration if t1 is None else t1))
+
+
+def _sample_ranges(request: ReadRequest, rates: list[float], lengths: list[int], name: str
+                   ) -> list[tuple[int, int]]:
+    """:meth:`ReadRequest.sample_ranges`, worked out once per distinct rate and length
+    (the signals of an EDF file mostly share both; the window, its checks and its
+    errors depend only on the set of them)."""
+    kinds = list(dict.fromkeys(zip(rates, lengths)))
+    if len(kinds) == len(rates):
+        return request.sample_ranges(rates, lengths, name)
+    found = dict(zip(kinds, request.sample_ranges([r for r, _ in kinds],
+                                                  [n for _, n in kinds], name)))
+    return [found[kind] for kind in zip(rates, lengths)]
 
 
 def _discontinuous_part(part: _Part, request: ReadRequest, reference: float) -> Record:
