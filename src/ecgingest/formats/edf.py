@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import functools
 import math
+import operator
 import os
 import re
 import stat
@@ -114,12 +115,14 @@ class EdfHeader:
     identification: Mapping[str, str]
     warnings: tuple[str, ...]
 
-    @property
+    # worked out once per header (a read asks for them many times); kept in the
+    # instance's __dict__, so equality and repr still see the fields only
+    @functools.cached_property
     def data_signals(self) -> tuple[EdfSignalHeader, ...]:
         """Ordinary signals (annotation signals excluded)."""
         return tuple(s for s in self.signals if not s.is_annotation)
 
-    @property
+    @functools.cached_property
     def annotation_signals(self) -> tuple[EdfSignalHeader, ...]:
         return tuple(s for s in self.signals if s.is_annotation)
 
@@ -677,25 +680,28 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
 
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     """The header's readings that have no place in the record model (``Record.extras``)."""
-    data_sigs = header.data_signals
-    extras: dict[str, object] = {
-        "transducers": tuple(s.transducer for s in data_sigs),
-        "prefiltering": tuple(s.prefiltering for s in data_sigs),
-        "physical_min": tuple(s.physical_min for s in data_sigs),
-        "physical_max": tuple(s.physical_max for s in data_sigs),
-        "digital_min": tuple(s.digital_min for s in data_sigs),
-        "digital_max": tuple(s.digital_max for s in data_sigs),
-        "signal_reserved": tuple(s.reserved for s in data_sigs),
-        "samples_per_record": tuple(s.samples_per_record for s in data_sigs),
+    # the per-signal fields as columns: one pass over the signals, one transposition
+    columns = tuple(zip(*map(_EXTRA_FIELDS, header.data_signals))) or ((),) * 8
+    extras: dict[str, object] = dict(zip(_EXTRA_KEYS, columns))
+    extras.update({
         "reserved": header.reserved,
         "record_duration": header.record_duration,
         "n_records_declared": header.n_records_declared,
         "subsecond_offset": subsecond,
         "patient_text": header.patient_text,
         "recording_text": header.recording_text,
-    }
+    })
     extras.update(header.identification)
     return extras
+
+
+_EXTRA_KEYS = ("transducers", "prefiltering", "physical_min", "physical_max", "digital_min",
+               "digital_max", "signal_reserved", "samples_per_record")
+_EXTRA_FIELDS = operator.attrgetter(
+    "transducer", "prefiltering", "physical_min", "physical_max", "digital_min", "digital_max",
+    "reserved", "samples_per_record")
+"""The extras that are per-signal header fields (one tuple over the data signals each),
+and the fields they come from, in the same order."""
 
 
 def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> RecordInfo:
@@ -886,11 +892,16 @@ class _Records:
         if n <= 0:
             return keeping
         tals = raw is not None and bool(header.annotation_signals)
+        whole = self.source.whole
+        if (whole is None and self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
+                and self.source.fd is not None
+                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
+            self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
+            return keeping
         kernel_args = (np.array([s.samples_per_record for s in picked], dtype=np.int64),
                        np.array([self.offsets[s.index] for s in picked], dtype=np.int64),
                        header.record_size, self.bps, np.array(firsts, dtype=np.int64),
                        outputs)
-        whole = self.source.whole
         if whole is not None:  # in memory: the records themselves, no copy
             data = np.frombuffer(whole, dtype=np.uint8)[self._at(r0):self._at(r1)]
             self._copy(data, r0, n, kernel_args)
@@ -898,11 +909,6 @@ class _Records:
                 assert raw is not None
                 _scan_tals(data, 0, r0, n, header, self.ctx, raw, keeping)
                 self._remember(r0, keeping)
-            return keeping
-        if (self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
-                and self.source.fd is not None
-                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
-            self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
             return keeping
         chunk = self._chunk(r0, r1)
         if header.record_size <= chunk:
