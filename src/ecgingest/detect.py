@@ -31,19 +31,25 @@ def probe_of(item: _Sniffable) -> Probe:
     return Probe(item.name, item.size, item.head)
 
 
-_claimants_of: tuple[tuple[Format, ...], tuple[SingleFileFormat, ...]] = ((), ())
+_kinds_of: tuple[tuple[Format, ...], tuple[SingleFileFormat, ...],
+                 tuple[MultiFileFormat, ...]] = ((), (), ())
+
+
+def _by_kind() -> tuple[tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...]]:
+    """:func:`single_file_formats` and :func:`multi_file_formats`, listed again only when
+    the registry changes (each upload's detection would otherwise sort the registry by
+    type again, an abstract-class check per format)."""
+    global _kinds_of
+    registry, single, multi = _kinds_of
+    if registry is not _registry.FORMATS:
+        registry = _registry.FORMATS
+        single, multi = single_file_formats(), multi_file_formats()
+        _kinds_of = (registry, single, multi)
+    return single, multi
 
 
 def _claimants() -> tuple[SingleFileFormat, ...]:
-    """:func:`single_file_formats`, listed again only when the registry changes (each
-    upload's detection would otherwise sort the registry by type again)."""
-    global _claimants_of
-    registry, claimants = _claimants_of
-    if registry is not _registry.FORMATS:
-        registry = _registry.FORMATS
-        claimants = single_file_formats()
-        _claimants_of = (registry, claimants)
-    return claimants
+    return _by_kind()[0]
 
 
 def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
@@ -81,7 +87,7 @@ def skip_reason(item: _Sniffable | Probe) -> str | None:
 
 def anchor_format(name: str) -> MultiFileFormat | None:
     """The multi-file format whose records a file of this name anchors, or None."""
-    for fmt in multi_file_formats():
+    for fmt in _by_kind()[1]:
         if fmt.is_anchor(name):
             return fmt
     return None
@@ -90,7 +96,7 @@ def anchor_format(name: str) -> MultiFileFormat | None:
 def sniff_anchor(item: _Sniffable | Probe) -> MultiFileFormat | None:
     """The multi-file format a lone file reads as an anchor of (its other files missing)."""
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for fmt in multi_file_formats():
+    for fmt in _by_kind()[1]:
         try:
             if fmt.is_anchor(probe.name) or fmt.sniff_anchor(probe):
                 return fmt

@@ -549,11 +549,11 @@ def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
     """A path on disk to a file that anchors a multi-file record (``100.hea``)."""
     if not isinstance(source, (str, os.PathLike)):
         return None
-    path = Path(os.fspath(source))
-    fmt = anchor_format(path.name)
-    if fmt is None or not path.is_file():
+    text = os.fspath(source)
+    fmt = anchor_format(os.path.basename(text))  # by name first: no Path for other files
+    if fmt is None or not os.path.isfile(text):
         return None
-    return path, fmt
+    return Path(text), fmt
 
 
 _DEFAULT_LIMITS = Limits()

@@ -9,6 +9,7 @@ caller passed, :func:`ecgingest.archive.open_archive` from an archive.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import mmap
 import os
@@ -201,20 +202,29 @@ class _FileEntry(Entry):
     def disk_path(self) -> Path | None:
         return self._file
 
-    def _open(self) -> io.BufferedReader:
-        """The file opened for reading, refused unless it is a regular file.
+    def _open_fd(self) -> int:
+        """A descriptor of the file opened for reading, refused unless it is a regular
+        file (the caller closes it).
 
         A FIFO, socket or device named directly would block a read forever or
-        never end, so it is opened without blocking and refused before any read.
+        never end, so it is opened without blocking and refused before any read
+        (on a regular file the flag changes nothing: reads never block).
         """
-        fd = os.open(self._file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+        fd = os.open(self._file, _OPEN_FLAGS)
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise SourceUnavailableError(
                     "not a regular file (a pipe, socket or device is never read)",
                     path=self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _open(self) -> io.BufferedReader:
+        """The file opened for reading as a stream (see :meth:`_open_fd`)."""
+        fd = self._open_fd()
+        try:
             if hasattr(os, "set_blocking"):
                 os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
@@ -282,10 +292,38 @@ class _FileEntry(Entry):
                 del data, mapped
 
     def _read_head(self, n: int) -> bytes:
+        """The first ``n`` bytes: one positioned read of a bare descriptor (a buffered
+        stream would cost four more system calls than the read itself)."""
         if self._data is not None:
             return bytes(self._data[:n])
-        with self._open() as fh:
-            return fh.read(n)
+        fd = self._open_fd()
+        try:
+            if not hasattr(os, "pread"):  # Windows
+                return _read_up_to(functools.partial(os.read, fd), n)
+            return _read_up_to(lambda k: os.pread(fd, k, n - k), n)
+        finally:
+            os.close(fd)
+
+
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_BINARY", 0))
+
+
+def _read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
+    """``n`` bytes from ``read(k)`` (which reads at most the ``k`` still missing), fewer
+    only at the end of the file."""
+    data = read(n)
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    left = n - len(data)
+    while left:
+        more = read(left)
+        if not more:
+            break
+        parts.append(more)
+        left -= len(more)
+    return b"".join(parts)
 
 
 class Upload:

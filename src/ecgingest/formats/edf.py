@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import functools
 import math
+import operator
 import os
 import re
 import stat
@@ -114,12 +115,14 @@ class EdfHeader:
     identification: Mapping[str, str]
     warnings: tuple[str, ...]
 
-    @property
+    # worked out once per header (a read asks for them many times); kept in the
+    # instance's __dict__, so equality and repr still see the fields only
+    @functools.cached_property
     def data_signals(self) -> tuple[EdfSignalHeader, ...]:
         """Ordinary signals (annotation signals excluded)."""
         return tuple(s for s in self.signals if not s.is_annotation)
 
-    @property
+    @functools.cached_property
     def annotation_signals(self) -> tuple[EdfSignalHeader, ...]:
         return tuple(s for s in self.signals if s.is_annotation)
 
@@ -370,7 +373,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
             kind_ = "integer" if integer else "decimal number"
             raise _header_error(ctx, f"{name} must be an ASCII {kind_}, found "
                                 f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
-        if not integer:
+        if not integer and not all(map(math.isfinite, values)):
             for i, v in enumerate(values):
                 if not math.isfinite(v):
                     off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
@@ -382,7 +385,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
     dmins, dmaxs = column(5, True), column(6, True)
     counts = column(8, True)
     max_count = (file_size // bps) + 1
-    for i, n in enumerate(counts):
+    for i, n in enumerate(counts if min(counts) < 0 or max(counts) > max_count else ()):
         if n < 0 or n > max_count:
             off = 256 + 216 * ns + i * 8
             raise _header_error(ctx, f"samples per data record of signal {i} is negative ({n})"
@@ -392,8 +395,10 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
                                 f"samples per data record of signal {i}", off)
     plain_annotation = []
     signals = []
-    for i, label in enumerate(labels):
-        pmin, pmax, dmin, dmax, n = pmins[i], pmaxs[i], dmins[i], dmaxs[i], counts[i]
+    # the columns as they are (parse_column gives float and int values), one row per signal
+    for i, (label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_
+            ) in enumerate(zip(labels, transducers, units, pmins, pmaxs, dmins, dmaxs,
+                               prefilters, counts, sreserved)):
         is_ann = label in _ANNOTATION_LABELS
         if is_ann and not plus:
             plain_annotation.append(i)
@@ -407,9 +412,8 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
             scale = (pmax - pmin) / (dmax - dmin)
             offset = pmin - dmin * scale
         signals.append(_signal_header(
-            i, label, transducers[i], units[i], float(pmin), float(pmax), int(dmin),
-            int(dmax), prefilters[i], n, sreserved[i], is_ann,
-            n / duration if duration > 0 else 0.0, scale, offset))
+            i, label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_,
+            is_ann, n / duration if duration > 0 else 0.0, scale, offset))
     record_size = sum(counts) * bps
     if plain_annotation:
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
@@ -676,25 +680,28 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
 
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     """The header's readings that have no place in the record model (``Record.extras``)."""
-    data_sigs = header.data_signals
-    extras: dict[str, object] = {
-        "transducers": tuple(s.transducer for s in data_sigs),
-        "prefiltering": tuple(s.prefiltering for s in data_sigs),
-        "physical_min": tuple(s.physical_min for s in data_sigs),
-        "physical_max": tuple(s.physical_max for s in data_sigs),
-        "digital_min": tuple(s.digital_min for s in data_sigs),
-        "digital_max": tuple(s.digital_max for s in data_sigs),
-        "signal_reserved": tuple(s.reserved for s in data_sigs),
-        "samples_per_record": tuple(s.samples_per_record for s in data_sigs),
+    # the per-signal fields as columns: one pass over the signals, one transposition
+    columns = tuple(zip(*map(_EXTRA_FIELDS, header.data_signals))) or ((),) * 8
+    extras: dict[str, object] = dict(zip(_EXTRA_KEYS, columns))
+    extras.update({
         "reserved": header.reserved,
         "record_duration": header.record_duration,
         "n_records_declared": header.n_records_declared,
         "subsecond_offset": subsecond,
         "patient_text": header.patient_text,
         "recording_text": header.recording_text,
-    }
+    })
     extras.update(header.identification)
     return extras
+
+
+_EXTRA_KEYS = ("transducers", "prefiltering", "physical_min", "physical_max", "digital_min",
+               "digital_max", "signal_reserved", "samples_per_record")
+_EXTRA_FIELDS = operator.attrgetter(
+    "transducer", "prefiltering", "physical_min", "physical_max", "digital_min", "digital_max",
+    "reserved", "samples_per_record")
+"""The extras that are per-signal header fields (one tuple over the data signals each),
+and the fields they come from, in the same order."""
 
 
 def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> RecordInfo:
@@ -885,11 +892,16 @@ class _Records:
         if n <= 0:
             return keeping
         tals = raw is not None and bool(header.annotation_signals)
+        whole = self.source.whole
+        if (whole is None and self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
+                and self.source.fd is not None
+                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
+            self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
+            return keeping
         kernel_args = (np.array([s.samples_per_record for s in picked], dtype=np.int64),
                        np.array([self.offsets[s.index] for s in picked], dtype=np.int64),
                        header.record_size, self.bps, np.array(firsts, dtype=np.int64),
                        outputs)
-        whole = self.source.whole
         if whole is not None:  # in memory: the records themselves, no copy
             data = np.frombuffer(whole, dtype=np.uint8)[self._at(r0):self._at(r1)]
             self._copy(data, r0, n, kernel_args)
@@ -897,11 +909,6 @@ class _Records:
                 assert raw is not None
                 _scan_tals(data, 0, r0, n, header, self.ctx, raw, keeping)
                 self._remember(r0, keeping)
-            return keeping
-        if (self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
-                and self.source.fd is not None
-                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
-            self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
             return keeping
         chunk = self._chunk(r0, r1)
         if header.record_size <= chunk:
@@ -1079,8 +1086,8 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
                  "assume a continuous recording")
     if header.is_discontinuous and data_sigs and n_rec and reference > 0:
         return _discontinuous_part(part, request, reference)
-    ranges = request.sample_ranges(rates, [n_rec * s.samples_per_record for s in data_sigs],
-                                   ctx.name)
+    ranges = _sample_ranges(request, rates, [n_rec * s.samples_per_record for s in data_sigs],
+                            ctx.name)
     # the records that hold the window's samples of any signal (not only the chosen
     # ones: which annotations a window has does not depend on the channels)
     spans = [(a // s.samples_per_record, -(-b // s.samples_per_record))
@@ -1101,6 +1108,19 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
                     if s.sample_rate > 0), default=0.0)
     annotations = annotations_within(_annotations(part.raw, subsecond), t0, t1)
     return part.record(annotations, subsecond, None, (t0, duration if t1 is None else t1))
+
+
+def _sample_ranges(request: ReadRequest, rates: list[float], lengths: list[int], name: str
+                   ) -> list[tuple[int, int]]:
+    """:meth:`ReadRequest.sample_ranges`, worked out once per distinct rate and length
+    (the signals of an EDF file mostly share both; the window, its checks and its
+    errors depend only on the set of them)."""
+    kinds = list(dict.fromkeys(zip(rates, lengths)))
+    if len(kinds) == len(rates):
+        return request.sample_ranges(rates, lengths, name)
+    found = dict(zip(kinds, request.sample_ranges([r for r, _ in kinds],
+                                                  [n for _, n in kinds], name)))
+    return [found[kind] for kind in zip(rates, lengths)]
 
 
 def _discontinuous_part(part: _Part, request: ReadRequest, reference: float) -> Record:
