@@ -133,9 +133,15 @@ def test_inspect_holds_no_signal_file_and_never_extracts_one_again(monkeypatch):
 _SAMPLES = 300_000  # two int16 signals: a 1.2 MB signal file, passed over by the walk
 
 
-def _wfdb_header(record: str, dat: str) -> bytes:
-    return (f"{record} 2 500 {_SAMPLES}\n{dat} 16 200 16 0 0 0 0 I\n"
-            f"{dat} 16 200 16 0 0 0 0 II\n").encode()
+def _wfdb_header(record: str, dat: str, seed: int) -> bytes:
+    """The header of two signals in ``dat`` (as :func:`_signal_file` makes it from
+    ``seed``), with their first values and checksums."""
+    samples = np.frombuffer(_signal_file(seed), dtype="<i2").reshape(-1, 2)
+    lines = [f"{record} 2 500 {_SAMPLES}"]
+    for i, label in enumerate(("I", "II")):
+        checksum = (int(samples[:, i].sum()) + 32768) % 65536 - 32768
+        lines.append(f"{dat} 16 200 16 0 {samples[0, i]} {checksum} 0 {label}")
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _signal_file(seed: int) -> bytes:
@@ -198,7 +204,7 @@ def test_a_signal_file_is_let_go_before_the_record_that_read_it_last_is_handed_o
     later records do not need them), and the record itself keeps none of them."""
     files: dict[str, bytes] = {}
     for i in range(3):
-        files[f"d/r{i}.hea"] = _wfdb_header(f"r{i}", f"r{i}.dat")
+        files[f"d/r{i}.hea"] = _wfdb_header(f"r{i}", f"r{i}.dat", i)
         files[f"d/r{i}.dat"] = _signal_file(i)
     loaded = _track_loaded(monkeypatch)
     names = []
@@ -213,9 +219,9 @@ def test_a_signal_file_is_let_go_before_the_record_that_read_it_last_is_handed_o
 
 def test_a_signal_file_two_records_share_is_read_once_and_let_go_after_the_second():
     files = {
-        "d/a.hea": _wfdb_header("a", "shared.dat"),
-        "d/b.hea": _wfdb_header("b", "own.dat"),
-        "d/c.hea": _wfdb_header("c", "shared.dat"),
+        "d/a.hea": _wfdb_header("a", "shared.dat", 2),
+        "d/b.hea": _wfdb_header("b", "own.dat", 1),
+        "d/c.hea": _wfdb_header("c", "shared.dat", 2),
         "d/own.dat": _signal_file(1),
         "d/shared.dat": _signal_file(2),
     }
@@ -241,8 +247,8 @@ def test_a_wrong_plan_of_file_uses_costs_a_second_read_not_a_record(monkeypatch)
     from ecgingest.formats.wfdb import WfdbFormat
 
     files = {
-        "d/a.hea": _wfdb_header("a", "shared.dat"),
-        "d/c.hea": _wfdb_header("c", "shared.dat"),
+        "d/a.hea": _wfdb_header("a", "shared.dat", 3),
+        "d/c.hea": _wfdb_header("c", "shared.dat", 3),
         "d/shared.dat": _signal_file(3),
     }
     upload = _zip(files)
