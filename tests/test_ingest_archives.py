@@ -426,3 +426,47 @@ def test_small_unclaimed_entries_come_in_memory_within_the_keep_bound(monkeypatc
         kept = [(e.path, e.in_memory) for e in upload.entries()]
     assert kept == [("d0/k1.dat", True), ("d1/k1.dat", True), ("d2/k1.dat", False),
                     ("d3/k1.dat", False), ("big.log", False)]
+
+
+# ---------------------------------------------------------------- directories and order
+
+
+def _demo_members() -> dict[str, bytes]:
+    from ecgingest.demo import archive
+
+    with zipfile.ZipFile(archive()) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _wfdb(directory: str, name: str = "100_3chan") -> list[tuple[str, bytes]]:
+    files = _demo_members()
+    return [(f"{directory}/{name}.hea", files["recordings/100_3chan.hea"]),
+            (f"{directory}/{name}.dat", files["recordings/100_3chan.dat"])]
+
+
+def _built(records: list[ecgingest.Record]) -> list[tuple]:
+    return [(r.name, r.sources, [s.digital.tobytes() for s in r.signals]) for r in records]
+
+
+@pytest.mark.parametrize("kind", ["zip-deflate", "tar-gz"])
+def test_a_directory_the_walk_comes_back_to_is_read_with_all_its_files(kind):
+    """A directory's files need not be next to each other in the archive: a signal
+    file that comes after another directory's record still belongs to its record."""
+    a, b = _wfdb("a"), _wfdb("b")
+    interleaved = [a[0], b[0], b[1], a[1]]  # a/100_3chan.dat after the walk left a/
+    result = ecgingest.ingest(build(kind, interleaved))
+    assert not result.errors and not result.skipped
+    assert _built(result.records) == _built(ecgingest.read(build(kind, a + b)))
+
+
+def test_errors_come_single_file_first_then_multi_file_in_header_order():
+    files = _demo_members()
+    edf = files["recordings/test_subsecond.edf"]
+    upload = build("zip-deflate", [
+        ("a/lonely.hea", files["recordings/100_3chan.hea"].replace(b"100_3chan", b"lonely")),
+        ("b/broken.edf", edf[:300]),
+        ("c/ok.edf", edf),
+    ])
+    result = ecgingest.ingest(upload)
+    assert [e.paths[0] for e in result.errors] == ["b/broken.edf", "a/lonely.hea"]
+    assert isinstance(result.errors[1].error, MissingFileError)

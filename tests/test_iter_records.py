@@ -126,3 +126,141 @@ def test_inspect_holds_no_signal_file_and_never_extracts_one_again(monkeypatch):
     assert [r.name for r in records] == ["100_3chan"] * 5 and not errors
     assert sorted(passed_over) == [f"r{i}/100_3chan.dat" for i in range(5)]
     assert all(s.samples == 999 for r in records for s in r.signals)
+
+
+# --------------------------------------------------------------------------- memory
+
+_SAMPLES = 300_000  # two int16 signals: a 1.2 MB signal file, passed over by the walk
+
+
+def _wfdb_header(record: str, dat: str, seed: int) -> bytes:
+    """The header of two signals in ``dat`` (as :func:`_signal_file` makes it from
+    ``seed``), with their first values and checksums."""
+    samples = np.frombuffer(_signal_file(seed), dtype="<i2").reshape(-1, 2)
+    lines = [f"{record} 2 500 {_SAMPLES}"]
+    for i, label in enumerate(("I", "II")):
+        checksum = (int(samples[:, i].sum()) + 32768) % 65536 - 32768
+        lines.append(f"{dat} 16 200 16 0 {samples[0, i]} {checksum} 0 {label}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _signal_file(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-2000, 2000, size=2 * _SAMPLES, dtype="<i2").tobytes()
+
+
+def _archive(kind: str, files: dict[str, bytes]) -> bytes:
+    if kind == "zip":
+        return _zip(files)
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _root(data: object) -> object:
+    """The object that owns the memory behind ``data`` (a view's base, to the end)."""
+    owner = data.obj if isinstance(data, memoryview) else data
+    while getattr(owner, "base", None) is not None:
+        owner = owner.base
+    return owner
+
+
+def _track_loaded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
+    """Weak references to the memory of every signal file read again from the archive
+    (a file the walk passed over), by path; a reference per time it is read."""
+    import weakref
+
+    from ecgingest.archive import walker
+
+    loaded: dict[str, list] = {}
+    original = walker.Entry.deferred
+
+    def deferred(path, size, head, load):
+        def tracked():
+            data = load()
+            loaded.setdefault(path, []).append(weakref.ref(_root(data)))
+            return data
+        return original(path, size, head, tracked)
+
+    monkeypatch.setattr(walker.Entry, "deferred", staticmethod(deferred))
+    return loaded
+
+
+def _alive(loaded: dict[str, list]) -> list[str]:
+    return sorted(path for path, refs in loaded.items() if any(r() is not None for r in refs))
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_signal_file_is_let_go_before_the_record_that_read_it_last_is_handed_out(
+        monkeypatch, kind):
+    """Three records in one directory: while the caller holds a record, no signal file's
+    bytes are alive any more, neither its own nor an earlier record's (the directory's
+    later records do not need them), and the record itself keeps none of them."""
+    files: dict[str, bytes] = {}
+    for i in range(3):
+        files[f"d/r{i}.hea"] = _wfdb_header(f"r{i}", f"r{i}.dat", i)
+        files[f"d/r{i}.dat"] = _signal_file(i)
+    loaded = _track_loaded(monkeypatch)
+    names = []
+    for record in ecgingest.iter_records(_archive(kind, files)):
+        names.append(record.name)
+        assert f"d/{record.name}.dat" in loaded  # it was read ...
+        assert _alive(loaded) == [], record.name  # ... and let go before it came
+        del record
+    assert names == ["r0", "r1", "r2"]
+    assert all(len(refs) == 1 for refs in loaded.values())  # each read once
+
+
+def test_a_signal_file_two_records_share_is_read_once_and_let_go_after_the_second():
+    files = {
+        "d/a.hea": _wfdb_header("a", "shared.dat", 2),
+        "d/b.hea": _wfdb_header("b", "own.dat", 1),
+        "d/c.hea": _wfdb_header("c", "shared.dat", 2),
+        "d/own.dat": _signal_file(1),
+        "d/shared.dat": _signal_file(2),
+    }
+    upload = _zip(files)
+    with pytest.MonkeyPatch.context() as patch:
+        loaded = _track_loaded(patch)
+        alive_at: dict[str, list[str]] = {}
+        records = []
+        for record in ecgingest.iter_records(upload):
+            alive_at[record.name] = _alive(loaded)
+            records.append(record)
+    assert alive_at == {"a": ["d/shared.dat"], "b": ["d/shared.dat"], "c": []}
+    assert {path: len(refs) for path, refs in loaded.items()} == {
+        "d/shared.dat": 1, "d/own.dat": 1}
+    _same_records(records, ecgingest.read(upload))
+
+
+def test_a_wrong_plan_of_file_uses_costs_a_second_read_not_a_record(monkeypatch):
+    """Which files the records of a directory read is planned from their headers; a
+    plan that misses a use lets a file go too early, and the record that needs it
+    reads it again from the archive."""
+    from ecgingest.formats._base import GroupOutcome
+    from ecgingest.formats.wfdb import WfdbFormat
+
+    files = {
+        "d/a.hea": _wfdb_header("a", "shared.dat", 3),
+        "d/c.hea": _wfdb_header("c", "shared.dat", 3),
+        "d/shared.dat": _signal_file(3),
+    }
+    upload = _zip(files)
+    expected = ecgingest.read(upload)
+    inspect_group = WfdbFormat.inspect_group
+
+    def plan_without_files(self, pool, anchors, ctx):
+        for outcome in inspect_group(self, pool, anchors, ctx):
+            yield GroupOutcome(outcome.anchor, outcome.record, outcome.error, ())
+
+    monkeypatch.setattr(WfdbFormat, "inspect_group", plan_without_files)
+    loaded = _track_loaded(monkeypatch)
+    records = list(ecgingest.iter_records(upload))
+    _same_records(records, expected)
+    assert len(loaded["d/shared.dat"]) == 2

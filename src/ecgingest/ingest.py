@@ -135,10 +135,14 @@ class _Walk:
     """
 
     def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False,
-                 request: ReadRequest | None = None, lazy: bool = False) -> None:
+                 request: ReadRequest | None = None, lazy: bool = False,
+                 streaming: bool = False) -> None:
         self.strict = strict
         self.limits = limits
         self.header_only = header_only
+        # records are handed out one at a time (iter_records): a file's bytes go as soon
+        # as no record still to be built reads it, even within a directory
+        self.streaming = streaming and not header_only and not lazy
         self.lazy = lazy and not header_only
         self.request = None if header_only else request
         self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
@@ -292,12 +296,72 @@ class _Walk:
             return GroupOutcome(outcome.anchor, None, exc, outcome.files)
         return GroupOutcome(outcome.anchor, record, None, outcome.files)
 
+    def outcome(self, fmt: MultiFileFormat, pool: Mapping[str, Entry], directory: str,
+                outcome: GroupOutcome, paths: tuple[str, ...], lazy: bool) -> None:
+        """Put one outcome of a directory's read on ``events`` (a lazy record made, a
+        window cut, an error given its place)."""
+        if outcome.error is None and lazy:
+            outcome = self.lazy_group(fmt, pool, directory, outcome)
+        elif outcome.error is None and self.request is not None and not fmt.windows:
+            outcome = _cut(outcome, self.request)
+        if outcome.error is not None:
+            self.fail(paths, outcome.error.with_context(
+                path=_join(directory, outcome.anchor), format=fmt.name))
+        else:
+            assert outcome.record is not None
+            order = self.entry_index[_join(directory, outcome.anchor)]
+            self.events.append(_Event("multi", order, _deliver(outcome.record, paths)))
+
+    def let_go(self, pool: Mapping[str, Entry], anchor: str, files: Sequence[str],
+               after: int | None, uses: _FileUses | None) -> None:
+        """Drop the bytes no record still to be built needs, before the record of
+        ``anchor`` is handed out.
+
+        ``after``: anchors of the directory after this one (outcomes come in anchor
+        order; None: not one of them). None left: every file goes. Otherwise a file
+        the plan (``uses``) gives no later record lets its bytes go if it can be read
+        again (an archive member passed over, a file on disk), so a wrong plan costs
+        a second read, never a record; bytes held in memory wait for the directory's
+        end.
+        """
+        if after == 0:
+            _discard(pool)
+            return
+        if uses is None:
+            return
+        for name in uses.done(anchor, files):
+            entry = pool.get(name)
+            if entry is not None:
+                entry.release()
+
+    def plan_uses(self, directory: str,
+                  groups: Mapping[tuple[str, MultiFileFormat], Sequence[str]]) -> _FileUses | None:
+        """Which files each record of ``directory`` will read, from its headers alone
+        (None: no plan; the files then go with the directory)."""
+        pool = self.groups[directory]
+        if not any(entry.disk_path is None and not entry.in_memory for entry in pool.values()):
+            return None  # no member passed over: nothing to let go before the directory's end
+        planned: dict[str, tuple[str, ...]] = {}
+        for (where, fmt), names in groups.items():
+            if where != directory:
+                continue
+            ctx = DecodeContext(fmt.name, path=directory or None, strict=False,
+                                limits=self.limits, budget=OutputBudget(self.limits.max_decoded_size))
+            try:
+                for outcome in fmt.inspect_group(pool, names, ctx):
+                    planned[outcome.anchor] = tuple(outcome.files)
+            except Exception as exc:  # the read itself reports it: the plan is a hint
+                drop_frames(exc)
+                return None
+        return _FileUses(planned)
+
     def finish(self) -> Iterator[_Event]:
         """Decode the multi-file records, directory by directory, then report the rest.
 
-        Yields each outcome as soon as it is known, and lets each directory's
-        files go once its records are built, so a caller that drops records
-        holds one directory at a time.
+        Yields each outcome as soon as it is known. A directory's files go before
+        its last record is handed out, and, when records are handed out one at a
+        time, each file as soon as no record still to be built reads it: a caller
+        that drops each record holds about one record.
         """
         used: set[str] = set()
         for item, single, order in self.deferred:  # files read with their companions
@@ -312,35 +376,33 @@ class _Walk:
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
         for directory, name, fmt in self.anchors:
             by_group.setdefault((directory, fmt), []).append(name)
-        remaining: dict[str, int] = {}  # directory -> groups (formats) still to read there
-        for directory, _ in by_group:
-            remaining[directory] = remaining.get(directory, 0) + 1
+        left: dict[str, int] = {}  # directory -> its anchors not read yet (all formats)
+        for (directory, _), names in by_group.items():
+            left[directory] = left.get(directory, 0) + len(names)
+        uses: dict[str, _FileUses | None] = {}
         for (directory, fmt), names in by_group.items():
             pool = self.groups[directory]
+            if directory not in uses:
+                uses[directory] = (self.plan_uses(directory, by_group)
+                                   if self.streaming and left[directory] > 1 else None)
             ctx = self.context(fmt.name, path=directory or None)
             lazy = self.lazy and _reads_headers(fmt)
             if lazy:
                 ctx = self.context(fmt.name, path=directory or None, whole=True)
             read = fmt.inspect_group if self.header_only or lazy else fmt.read_group
+            after = {name: left[directory] - i - 1 for i, name in enumerate(names)}
             for outcome in read(pool, names, ctx):
                 paths = tuple(_join(directory, n) for n in outcome.files)
                 used.update(paths)
-                if outcome.error is None and lazy:
-                    outcome = self.lazy_group(fmt, pool, directory, outcome)
-                elif outcome.error is None and self.request is not None and not fmt.windows:
-                    outcome = _cut(outcome, self.request)
-                if outcome.error is not None:
-                    self.fail(paths, outcome.error.with_context(
-                        path=_join(directory, outcome.anchor), format=fmt.name))
-                else:
-                    assert outcome.record is not None
-                    order = self.entry_index[_join(directory, outcome.anchor)]
-                    self.events.append(_Event("multi", order, _deliver(outcome.record, paths)))
+                self.outcome(fmt, pool, directory, outcome, paths, lazy)
+                # no local keeps the record while the next one is built
+                anchor, files = outcome.anchor, outcome.files
+                del outcome
+                self.let_go(pool, anchor, files, after.get(anchor), uses[directory])
                 yield from _drain(self.events)
-            remaining[directory] -= 1
-            if not remaining[directory]:  # this directory is done: let its bytes go
-                for entry in pool.values():
-                    entry.discard()
+            left[directory] -= len(names)
+            if not left[directory]:  # done, even where its last anchors gave no outcome
+                _discard(pool)
         for directory, pool in self.groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
@@ -352,10 +414,36 @@ class _Walk:
                     elif owner is not None:
                         reason = owner.unused_anchor_reason(name)
                     else:
-                        reason = _unmatched_reason(name, directory in remaining)
+                        reason = _unmatched_reason(name, directory in left)
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
         self.groups.clear()
         yield from _drain(self.events)
+
+
+def _discard(pool: Mapping[str, Entry]) -> None:
+    for entry in pool.values():
+        entry.discard()
+
+
+class _FileUses:
+    """How many records still to be built read each file of a directory (a plan from
+    the headers), counted down as the records come."""
+
+    __slots__ = ("planned", "left")
+
+    def __init__(self, planned: Mapping[str, tuple[str, ...]]) -> None:
+        self.planned = planned
+        self.left: dict[str, int] = {}
+        for files in planned.values():
+            for name in files:
+                self.left[name] = self.left.get(name, 0) + 1
+
+    def done(self, anchor: str, files: Sequence[str]) -> list[str]:
+        """The files no record after ``anchor``'s needs, of those it read or planned to."""
+        for name in self.planned.get(anchor, ()):
+            self.left[name] -= 1
+        return [name for name in dict.fromkeys((*self.planned.get(anchor, ()), *files))
+                if self.left.get(name, 0) <= 0]
 
 
 def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Record:
@@ -573,7 +661,7 @@ Progress = Callable[[int, str], None]
 
 def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool = False,
             progress: Progress | None = None, keep_unclaimed: int | None = None,
-            request: ReadRequest | None = None, lazy: bool = False
+            request: ReadRequest | None = None, lazy: bool = False, streaming: bool = False
             ) -> Generator[_Event, None, None]:
     """The outcomes of one upload, each as soon as it is known.
 
@@ -581,7 +669,8 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
     held until the records using them are built; the rest are read again when used.
     """
     budget = ByteBudget(limits, keep_unclaimed=keep_unclaimed)
-    walk = _Walk(strict, limits, header_only=header_only, request=request, lazy=lazy)
+    walk = _Walk(strict, limits, header_only=header_only, request=request, lazy=lazy,
+                 streaming=streaming)
     anchor = _anchor_path(source)
     if anchor is not None:
         header, fmt = anchor
@@ -733,7 +822,7 @@ class RecordIterator(Iterator[Record]):
         self._strict = strict
         self._events = _events(source, strict=strict, limits=limits,
                                keep_unclaimed=_ITER_KEEP_UNCLAIMED, request=request,
-                               lazy=lazy)
+                               lazy=lazy, streaming=True)
 
     def __iter__(self) -> RecordIterator:
         return self

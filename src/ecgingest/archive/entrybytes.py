@@ -26,6 +26,11 @@ class EntryBytes(Protocol):
     def held(self) -> bytes | memoryview:
         """The bytes produced so far (all of them once ``complete``)."""
 
+    def hand_over(self) -> bytes | memoryview:
+        """All the bytes, which the reader then no longer holds: a second pass waits on
+        this entry until the next one is asked for, and must not keep alive what the
+        entry that asked lets go."""
+
     def skip_rest(self) -> Failed | None:
         """Move past the rest of an entry that is not read now (a reader that must
         decode through it anyway reports its damage here)."""

@@ -615,6 +615,9 @@ def _shorter(path: str, produced: int, declared: int, fmt: str) -> Failed:
         path=path, format=fmt))
 
 
+_EMPTY = _np.empty(0, _np.uint8)
+"""What a reader's buffer becomes once its bytes were handed over."""
+
 _FIRST_ALLOCATION = 1 << 20
 """Largest buffer allocated before any byte arrived: declared sizes never size allocations."""
 
@@ -643,6 +646,16 @@ class _EntryBytes:
         if self.delegate is not None:
             return self.delegate.held()
         return memoryview(self._buffer()[:self.produced])  # type: ignore[arg-type]
+
+    def hand_over(self) -> bytes | memoryview:
+        if self.delegate is not None:
+            return self.delegate.hand_over()
+        data = self.held()
+        self._let_go()
+        return data
+
+    def _let_go(self) -> None:
+        """Drop the reference to the buffer (the bytes handed over keep it alive)."""
 
     def skip_rest(self) -> Failed | None:
         self._finished(False)
@@ -693,6 +706,9 @@ class _AheadBytes(_EntryBytes):
 
     def _buffer(self) -> _np.ndarray:
         return self.whole.buf
+
+    def _let_go(self) -> None:
+        self.whole.buf = _EMPTY
 
     def _show(self, count: int) -> None:
         if count > self.produced:
@@ -746,6 +762,9 @@ class LibarchiveBytes(_EntryBytes):
 
     def _buffer(self) -> _np.ndarray:
         return self.buf
+
+    def _let_go(self) -> None:
+        self.buf = _EMPTY
 
     def _finished(self, failed: bool) -> None:
         release, self.release = self.release, None

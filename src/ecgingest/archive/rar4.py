@@ -100,6 +100,10 @@ class _Rar4Bytes(Produced):
     def held(self) -> bytes:
         return self.data
 
+    def hand_over(self) -> bytes:
+        data, self.data = self.data, b""
+        return data
+
     def _produce(self, stop: int | None) -> Failed | None:
         if stop is not None and len(self.data) >= stop:
             return None

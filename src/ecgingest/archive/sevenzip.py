@@ -95,6 +95,11 @@ class _7zMember(Produced):
     def held(self) -> bytes:
         return bytes(self.buf)
 
+    def hand_over(self) -> bytes:
+        data = bytes(self.buf)
+        self.buf = bytearray()
+        return data
+
     def drain(self) -> None:
         """Decode the rest of the file without keeping it (the next file follows it)."""
         self.skip_rest()

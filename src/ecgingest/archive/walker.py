@@ -189,7 +189,8 @@ class Walker:
         """Read the entry a reader stands on as much as needed, and yield what it gives."""
         if self.target is not None:  # a second pass: the entry asked for, in full
             failed = data.fill(None)
-            self.fetched = failed if failed is not None else data.held()
+            # handed over: this pass waits here, and must not keep the bytes alive
+            self.fetched = failed if failed is not None else data.hand_over()
             yield Skipped(path, "")  # hands control back to the fetcher
             return
         index = self.count

@@ -192,6 +192,11 @@ class _ZipMember(Produced):
             self.chunks = [b"".join(self.chunks)]
         return self.chunks[0] if self.chunks else b""
 
+    def hand_over(self) -> bytes:
+        data = self.held()
+        self.chunks = []
+        return data
+
     def _produce(self, stop: int | None) -> Failed | None:
         path, usize, walker = self.path, self.declared, self.walker
         assert usize is not None
