@@ -467,3 +467,17 @@ def test_pydicom_warnings_reach_the_record_read_on_their_thread_and_no_other():
     assert direct_said and set(direct_said) == {UNKNOWN_CHARSET}
     assert len(direct_said) % rounds == 0  # every direct read warned alike
     assert set(heard.threads) == {"direct"} and len(heard.threads) == len(direct_said)
+
+
+def test_a_pydicom_warning_the_program_saw_before_still_reaches_the_record():
+    """Python shows a warning once per place under the default filter; the record
+    gets pydicom's word from its logger then."""
+    data = _unknown_charset_file()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        pydicom.dcmread(io.BytesIO(data))
+        shown = len(caught)
+        [record] = ecgingest.read(data)
+    assert shown > 0
+    assert record.warnings == [f"pydicom: {UNKNOWN_CHARSET}"]
+    assert [w for w in caught[shown:] if not issubclass(w.category, EcgWarning)] == []
