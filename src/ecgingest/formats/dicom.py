@@ -262,56 +262,67 @@ ATTRIBUTES: dict[str, tuple[int, str]] = {
 """Tag and dictionary VR of every attribute read (the VR names implicit-VR values)."""
 
 
+_BY_TAG: dict[int, tuple[str, str]] = {tag: (keyword, vr)
+                                       for keyword, (tag, vr) in ATTRIBUTES.items()}
+
+
 class _Elements:
-    """One parsed data set's elements by tag, their values read from the raw bytes.
+    """One parsed data set's values of the attributes read, taken from the raw bytes.
 
     pydicom parses the structure (tags, lengths, nested sequences) but converts a
     value only when it is accessed, through its keyword lookup, value validation and
     a Python object per value; that conversion cost more than the parse. The values
     read here are ASCII text (numbers, codes, labels), little- or big-endian integers
-    and raw sample bytes, which need none of that work. Anything else (text beyond
+    and raw sample bytes, which need none of that work: one pass over a data set's
+    elements converts the ones read, and only those. Anything else (text beyond
     ASCII, a sequence of defined length, an ambiguous VR) is left to pydicom.
     """
 
-    __slots__ = ("dataset", "elements")
+    __slots__ = ("values",)
 
     def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-        self.elements: dict[int, Any] = (
-            {} if dataset is None else {int(tag): el for tag, el in dataset.items()})
+        values: dict[str, Any] = {}
+        if dataset is not None:
+            for tag, element in dataset.items():
+                known = _BY_TAG.get(int(tag))
+                if known is not None:
+                    values[known[0]] = _value(dataset, element, known[1])
+        self.values = values
 
     def get(self, keyword: str) -> Any:
-        tag, vr = ATTRIBUTES[keyword]
-        element = self.elements.get(tag)
-        if element is None:
-            return None
-        if not getattr(element, "is_raw", False):
-            value = element.value
-            return [_Elements(item) for item in value] if vr == "SQ" and value else value
-        raw = element.value
-        if raw is None:
-            return None
-        raw_vr = element.VR
-        if raw_vr and raw_vr != "UN":
-            vr = raw_vr
-        if vr in ("OB", "OW", "OB or OW"):
-            return raw
-        if vr in _TEXT_VRS and raw.isascii() and b"\x1b" not in raw:
-            text = raw.decode("ascii").strip(" \0")
-            if "\\" in text:
-                return [part.strip(" \0") for part in text.split("\\")]
-            return text
-        code = _BINARY_VRS.get(vr)
-        if code is not None:
-            size = struct.calcsize(code)
-            if len(raw) % size == 0:
-                values = struct.unpack(f"{'<' if element.is_little_endian else '>'}"
-                                       f"{len(raw) // size}{code}", raw)
-                return values[0] if len(values) == 1 else list(values)
-        value = self.dataset[tag].value  # pydicom converts what is not plain
-        if vr == "SQ":
-            return [_Elements(item) for item in value or ()]
-        return value
+        return self.values.get(keyword)
+
+
+def _value(dataset: Any, element: Any, vr: str) -> Any:
+    """An element's value: a list of ``_Elements`` for a sequence, text, numbers or
+    bytes (``vr`` is the dictionary's, for implicit-VR elements)."""
+    if not getattr(element, "is_raw", False):
+        value = element.value
+        return [_Elements(item) for item in value] if vr == "SQ" and value else value
+    raw = element.value
+    if raw is None:
+        return None
+    raw_vr = element.VR
+    if raw_vr and raw_vr != "UN":
+        vr = raw_vr
+    if vr in ("OB", "OW", "OB or OW"):
+        return raw
+    if vr in _TEXT_VRS and raw.isascii() and b"\x1b" not in raw:
+        text = raw.decode("ascii").strip(" \0")
+        if "\\" in text:
+            return [part.strip(" \0") for part in text.split("\\")]
+        return text
+    code = _BINARY_VRS.get(vr)
+    if code is not None:
+        size = struct.calcsize(code)
+        if len(raw) % size == 0:
+            numbers = struct.unpack(f"{'<' if element.is_little_endian else '>'}"
+                                    f"{len(raw) // size}{code}", raw)
+            return numbers[0] if len(numbers) == 1 else list(numbers)
+    value = dataset[element.tag].value  # pydicom converts what is not plain
+    if vr == "SQ":
+        return [_Elements(item) for item in value or ()]
+    return value
 
 
 _NO_ELEMENTS = _Elements(None)
