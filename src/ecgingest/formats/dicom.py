@@ -262,6 +262,9 @@ ATTRIBUTES: dict[str, tuple[int, str]] = {
 """Tag and dictionary VR of every attribute read (the VR names implicit-VR values)."""
 
 
+_RAW: tuple[type, ...] = (tuple,)
+"""pydicom's RawDataElement (an element it has not converted) is a named tuple."""
+
 _BY_TAG: dict[int, tuple[str, str]] = {tag: (keyword, vr)
                                        for keyword, (tag, vr) in ATTRIBUTES.items()}
 
@@ -285,8 +288,21 @@ class _Elements:
         if dataset is not None:
             for tag, element in dataset.items():
                 known = _BY_TAG.get(int(tag))
-                if known is not None:
-                    values[known[0]] = _value(dataset, element, known[1])
+                if known is None:
+                    continue
+                keyword, vr = known
+                if isinstance(element, _RAW):  # pydicom has not converted it
+                    raw_element: Any = element  # (not the bare tuple it narrows to)
+                    raw, raw_vr = raw_element.value, raw_element.VR
+                    if raw_vr and raw_vr != "UN":
+                        vr = raw_vr
+                    if (vr in _TEXT_VRS and raw is not None and raw.isascii()
+                            and b"\x1b" not in raw):  # the common case, inline
+                        text = raw.decode("ascii").strip(" \0")
+                        values[keyword] = ([part.strip(" \0") for part in text.split("\\")]
+                                           if "\\" in text else text)
+                        continue
+                values[keyword] = _value(dataset, element, vr)
         self.values = values
 
     def get(self, keyword: str) -> Any:
@@ -296,13 +312,14 @@ class _Elements:
 def _value(dataset: Any, element: Any, vr: str) -> Any:
     """An element's value: a list of ``_Elements`` for a sequence, text, numbers or
     bytes (``vr`` is the dictionary's, for implicit-VR elements)."""
-    if not getattr(element, "is_raw", False):
+    if not isinstance(element, _RAW):  # a DataElement: pydicom converted it
         value = element.value
         return [_Elements(item) for item in value] if vr == "SQ" and value else value
-    raw = element.value
+    raw_element: Any = element  # (not the bare tuple it narrows to)
+    raw = raw_element.value
     if raw is None:
         return None
-    raw_vr = element.VR
+    raw_vr = raw_element.VR
     if raw_vr and raw_vr != "UN":
         vr = raw_vr
     if vr in ("OB", "OW", "OB or OW"):
@@ -316,10 +333,10 @@ def _value(dataset: Any, element: Any, vr: str) -> Any:
     if code is not None:
         size = struct.calcsize(code)
         if len(raw) % size == 0:
-            numbers = struct.unpack(f"{'<' if element.is_little_endian else '>'}"
+            numbers = struct.unpack(f"{'<' if raw_element.is_little_endian else '>'}"
                                     f"{len(raw) // size}{code}", raw)
             return numbers[0] if len(numbers) == 1 else list(numbers)
-    value = dataset[element.tag].value  # pydicom converts what is not plain
+    value = dataset[raw_element.tag].value  # pydicom converts what is not plain
     if vr == "SQ":
         return [_Elements(item) for item in value or ()]
     return value
