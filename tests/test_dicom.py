@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,8 @@ from hypothesis import strategies as st
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.errors import (
+    CorruptDataError,
+    EcgWarning,
     HeaderError,
     MissingDependencyError,
     TruncatedError,
@@ -372,3 +377,107 @@ def test_unreadable_numbers_name_their_field_or_are_left_out():
     with pytest.raises(HeaderError) as info:
         dicom.decode(changed(b"DS\x06\x00500.0 ", b"DS\x06\x00fast  "), _ctx())
     assert info.value.field == "SamplingFrequency"
+
+
+# ---------------------------------------------------------------- what pydicom says
+
+UNKNOWN_CHARSET = "Unknown encoding 'ISO_IR 999' - using default encoding instead"
+
+
+def _unknown_charset_file() -> bytes:
+    """A pydicom-written file that names a character set no one defines."""
+    with warnings.catch_warnings():  # writing it makes pydicom warn as well
+        warnings.simplefilter("ignore")
+        return make_dicom([make_group(np.arange(40, dtype=np.int16).reshape(2, 20), "SS",
+                                      500.0)], SpecificCharacterSet="ISO_IR 999",
+                          PatientName="Doe^Jane")
+
+
+def test_what_pydicom_says_about_a_file_is_a_record_warning_not_a_python_warning():
+    data = _unknown_charset_file()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        [record] = ecgingest.read(data)
+        info = dicom.inspect(data, _ctx())
+    assert record.warnings == [f"pydicom: {UNKNOWN_CHARSET}"]
+    assert info.warnings == (f"pydicom: {UNKNOWN_CHARSET}",)
+    assert record.metadata.patient_last_name == "Doe"
+    assert [str(w.message) for w in caught if not issubclass(w.category, EcgWarning)] == []
+
+
+def test_what_pydicom_says_about_a_file_is_an_error_in_strict_mode():
+    with pytest.raises(CorruptDataError, match="ISO_IR 999"):
+        ecgingest.read(_unknown_charset_file(), strict=True)
+
+
+def test_pydicom_warnings_reach_the_record_read_on_their_thread_and_no_other():
+    """Two threads read a damaged and a clean file while a third uses pydicom
+    itself: each record holds what pydicom said about its own file, and the
+    program's own pydicom use still gets pydicom's warnings and log records."""
+    damaged, clean = _unknown_charset_file(), make_dicom(
+        [make_group(np.arange(40, dtype=np.int16).reshape(2, 20), "SS", 500.0)])
+    rounds = 25
+    start = threading.Barrier(3)
+    results: dict[str, list[list[str]]] = {"damaged": [], "clean": []}
+    failures: list[BaseException] = []
+
+    def read(label: str, data: bytes) -> None:
+        try:
+            start.wait()
+            for _ in range(rounds):
+                results[label].append(list(ecgingest.read(data)[0].warnings))
+        except BaseException as exc:
+            failures.append(exc)
+
+    def direct() -> None:
+        try:
+            start.wait()
+            for _ in range(rounds):
+                pydicom.dcmread(io.BytesIO(damaged))
+        except BaseException as exc:
+            failures.append(exc)
+
+    class Heard(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.threads.append(record.threadName)
+
+    heard = Heard()
+    logger = logging.getLogger("pydicom")
+    logger.addHandler(heard)
+    threads = [threading.Thread(target=read, args=("damaged", damaged), name="damaged"),
+               threading.Thread(target=read, args=("clean", clean), name="clean"),
+               threading.Thread(target=direct, name="direct")]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        logger.removeHandler(heard)
+    assert failures == []
+    assert results["damaged"] == [[f"pydicom: {UNKNOWN_CHARSET}"]] * rounds
+    assert results["clean"] == [[]] * rounds
+    direct_said = [str(w.message) for w in caught if not issubclass(w.category, EcgWarning)]
+    assert direct_said and set(direct_said) == {UNKNOWN_CHARSET}
+    assert len(direct_said) % rounds == 0  # every direct read warned alike
+    assert set(heard.threads) == {"direct"} and len(heard.threads) == len(direct_said)
+
+
+def test_a_pydicom_warning_the_program_saw_before_still_reaches_the_record():
+    """Python shows a warning once per place under the default filter; the record
+    gets pydicom's word from its logger then."""
+    data = _unknown_charset_file()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        pydicom.dcmread(io.BytesIO(data))
+        shown = len(caught)
+        [record] = ecgingest.read(data)
+    assert shown > 0
+    assert record.warnings == [f"pydicom: {UNKNOWN_CHARSET}"]
+    assert [w for w in caught[shown:] if not issubclass(w.category, EcgWarning)] == []

@@ -11,11 +11,13 @@ the SOP class in its file meta information.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
+import logging
 import math
 import re
 import struct
+import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -188,62 +190,165 @@ def _date(text: Any) -> dt.date | None:
         return None
 
 
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST",
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
                        "TM", "UC", "UI", "UR", "UT"})
 _BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
 
+ATTRIBUTES: dict[str, tuple[int, str]] = {
+    "AccessionNumber": (0x00080050, "SH"),
+    "AcquisitionDateTime": (0x0008002A, "DT"),
+    "AnnotationGroupNumber": (0x0040A180, "US"),
+    "ChannelBaseline": (0x003A0213, "DS"),
+    "ChannelDefinitionSequence": (0x003A0200, "SQ"),
+    "ChannelLabel": (0x003A0203, "SH"),
+    "ChannelSensitivity": (0x003A0210, "DS"),
+    "ChannelSensitivityCorrectionFactor": (0x003A0212, "DS"),
+    "ChannelSensitivityUnitsSequence": (0x003A0211, "SQ"),
+    "ChannelSourceSequence": (0x003A0208, "SQ"),
+    "CodeMeaning": (0x00080104, "LO"),
+    "CodeValue": (0x00080100, "SH"),
+    "CodingSchemeDesignator": (0x00080102, "SH"),
+    "ConceptNameCodeSequence": (0x0040A043, "SQ"),
+    "ContentDate": (0x00080023, "DA"),
+    "ContentTime": (0x00080033, "TM"),
+    "DeviceSerialNumber": (0x00181000, "LO"),
+    "FilterHighFrequency": (0x003A0221, "DS"),
+    "FilterLowFrequency": (0x003A0220, "DS"),
+    "InstitutionName": (0x00080080, "LO"),
+    "Manufacturer": (0x00080070, "LO"),
+    "ManufacturerModelName": (0x00081090, "LO"),
+    "MeasurementUnitsCodeSequence": (0x004008EA, "SQ"),
+    "MediaStorageSOPClassUID": (0x00020002, "UI"),
+    "MultiplexGroupLabel": (0x003A0020, "SH"),
+    "MultiplexGroupTimeOffset": (0x00181068, "DS"),
+    "NotchFilterFrequency": (0x003A0222, "DS"),
+    "NumberOfWaveformChannels": (0x003A0005, "US"),
+    "NumberOfWaveformSamples": (0x003A0010, "UL"),
+    "NumericValue": (0x0040A30A, "DS"),
+    "PatientAge": (0x00101010, "AS"),
+    "PatientBirthDate": (0x00100030, "DA"),
+    "PatientID": (0x00100020, "LO"),
+    "PatientName": (0x00100010, "PN"),
+    "PatientSex": (0x00100040, "CS"),
+    "PatientSize": (0x00101020, "DS"),
+    "PatientWeight": (0x00101030, "DS"),
+    "ReferencedSamplePositions": (0x0040A132, "UL"),
+    "ReferencedTimeOffsets": (0x0040A138, "DS"),
+    "ReferencedWaveformChannels": (0x0040A0B0, "US"),
+    "ReferringPhysicianName": (0x00080090, "PN"),
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "SamplingFrequency": (0x003A001A, "DS"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "SoftwareVersions": (0x00181020, "LO"),
+    "StationName": (0x00081010, "SH"),
+    "StudyDate": (0x00080020, "DA"),
+    "StudyDescription": (0x00081030, "LO"),
+    "StudyID": (0x00200010, "SH"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "StudyTime": (0x00080030, "TM"),
+    "TemporalRangeType": (0x0040A130, "CS"),
+    "TimezoneOffsetFromUTC": (0x00080201, "SH"),
+    "TransferSyntaxUID": (0x00020010, "UI"),
+    "UnformattedTextValue": (0x00700006, "ST"),
+    "WaveformAnnotationSequence": (0x0040B020, "SQ"),
+    "WaveformBitsAllocated": (0x54001004, "US"),
+    "WaveformData": (0x54001010, "OW"),
+    "WaveformOriginality": (0x003A0004, "CS"),
+    "WaveformPaddingValue": (0x5400100A, "OW"),
+    "WaveformSampleInterpretation": (0x54001006, "CS"),
+    "WaveformSequence": (0x54000100, "SQ"),
+}
+"""Tag and dictionary VR of every attribute read (the VR names implicit-VR values)."""
 
-@functools.lru_cache(maxsize=256)
-def _tag(keyword: str) -> int | None:
-    from pydicom.datadict import tag_for_keyword
 
-    return cast("int | None", tag_for_keyword(keyword))
+_RAW: tuple[type, ...] = (tuple,)
+"""pydicom's RawDataElement (an element it has not converted) is a named tuple."""
 
-
-@functools.lru_cache(maxsize=256)
-def _dictionary_vr(tag: int) -> str:
-    from pydicom.datadict import dictionary_VR
-
-    try:
-        return cast(str, dictionary_VR(tag))
-    except KeyError:
-        return ""
+_BY_TAG: dict[int, tuple[str, str]] = {tag: (keyword, vr)
+                                       for keyword, (tag, vr) in ATTRIBUTES.items()}
 
 
-def _get(item: Any, keyword: str) -> Any:
-    """An element's value; plain text and binary numbers straight from the raw bytes.
+class _Elements:
+    """One parsed data set's values of the attributes read, taken from the raw bytes.
 
-    pydicom converts an element on first access at a cost that dominated reading a
-    12-lead file with its measurements; the values read here are ASCII text
-    (numbers, codes, labels) or little/big-endian integers, which need none of its
-    work. Anything else (character sets beyond ASCII, sequences, person names,
-    ambiguous VRs) is left to pydicom.
+    pydicom parses the structure (tags, lengths, nested sequences) but converts a
+    value only when it is accessed, through its keyword lookup, value validation and
+    a Python object per value; that conversion cost more than the parse. The values
+    read here are ASCII text (numbers, codes, labels), little- or big-endian integers
+    and raw sample bytes, which need none of that work: one pass over a data set's
+    elements converts the ones read, and only those. Anything else (text beyond
+    ASCII, a sequence of defined length, an ambiguous VR) is left to pydicom.
     """
-    tag = _tag(keyword)
-    get_item = getattr(item, "get_item", None)
-    if tag is None or get_item is None:
+
+    __slots__ = ("values",)
+
+    def __init__(self, dataset: Any) -> None:
+        values: dict[str, Any] = {}
+        if dataset is not None:
+            for tag, element in dataset.items():
+                known = _BY_TAG.get(int(tag))
+                if known is None:
+                    continue
+                keyword, vr = known
+                if isinstance(element, _RAW):  # pydicom has not converted it
+                    raw_element: Any = element  # (not the bare tuple it narrows to)
+                    raw, raw_vr = raw_element.value, raw_element.VR
+                    if raw_vr and raw_vr != "UN":
+                        vr = raw_vr
+                    if (vr in _TEXT_VRS and raw is not None and raw.isascii()
+                            and b"\x1b" not in raw):  # the common case, inline
+                        text = raw.decode("ascii").strip(" \0")
+                        values[keyword] = ([part.strip(" \0") for part in text.split("\\")]
+                                           if "\\" in text else text)
+                        continue
+                values[keyword] = _value(dataset, element, vr)
+        self.values = values
+
+    def get(self, keyword: str) -> Any:
+        return self.values.get(keyword)
+
+
+def _value(dataset: Any, element: Any, vr: str) -> Any:
+    """An element's value: a list of ``_Elements`` for a sequence, text, numbers or
+    bytes (``vr`` is the dictionary's, for implicit-VR elements)."""
+    if not isinstance(element, _RAW):  # a DataElement: pydicom converted it
+        value = element.value
+        return [_Elements(item) for item in value] if vr == "SQ" and value else value
+    raw_element: Any = element  # (not the bare tuple it narrows to)
+    raw = raw_element.value
+    if raw is None:
         return None
-    element = get_item(tag)
-    if element is None:
-        return None
-    if not getattr(element, "is_raw", False):
-        return element.value
-    raw = element.value
-    vr = element.VR or _dictionary_vr(tag)
-    if isinstance(raw, bytes):
-        if vr in _TEXT_VRS and raw.isascii() and b"\x1b" not in raw:
-            text = raw.decode("ascii").strip(" \0")
-            if "\\" in text:
-                return [part.strip() for part in text.split("\\")]
-            return text
-        code = _BINARY_VRS.get(vr)
-        if code is not None:
-            size = struct.calcsize(code)
-            if len(raw) % size == 0:
-                values = struct.unpack(f"{'<' if element.is_little_endian else '>'}"
-                                       f"{len(raw) // size}{code}", raw)
-                return values[0] if len(values) == 1 else list(values)
-    return item[tag].value
+    raw_vr = raw_element.VR
+    if raw_vr and raw_vr != "UN":
+        vr = raw_vr
+    if vr in ("OB", "OW", "OB or OW"):
+        return raw
+    if vr in _TEXT_VRS and raw.isascii() and b"\x1b" not in raw:
+        text = raw.decode("ascii").strip(" \0")
+        if "\\" in text:
+            return [part.strip(" \0") for part in text.split("\\")]
+        return text
+    code = _BINARY_VRS.get(vr)
+    if code is not None:
+        size = struct.calcsize(code)
+        if len(raw) % size == 0:
+            numbers = struct.unpack(f"{'<' if raw_element.is_little_endian else '>'}"
+                                    f"{len(raw) // size}{code}", raw)
+            return numbers[0] if len(numbers) == 1 else list(numbers)
+    value = dataset[raw_element.tag].value  # pydicom converts what is not plain
+    if vr == "SQ":
+        return [_Elements(item) for item in value or ()]
+    return value
+
+
+_NO_ELEMENTS = _Elements(None)
+
+
+def _person(text: str) -> tuple[str, str]:
+    """(family, given) of a person name in its alphabetic form ``family^given^...``."""
+    parts = text.split("=", 1)[0].split("^")
+    return parts[0].strip(), (parts[1].strip() if len(parts) > 1 else "")
 
 
 def _str(value: Any) -> str | None:
@@ -251,8 +356,8 @@ def _str(value: Any) -> str | None:
     return text or None
 
 
-def _float(item: Any, keyword: str, default: float) -> float:
-    value = _get(item, keyword)
+def _float(item: _Elements, keyword: str, default: float) -> float:
+    value = item.get(keyword)
     if value is None or value == "":
         return default
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
@@ -267,9 +372,9 @@ def _float(item: Any, keyword: str, default: float) -> float:
     return number
 
 
-def _values(item: Any, keyword: str) -> list[Any]:
-    """A multi-valued element as a list (pydicom gives a lone value as a scalar)."""
-    value = _get(item, keyword)
+def _values(item: _Elements, keyword: str) -> list[Any]:
+    """A multi-valued element as a list (a lone value comes as a scalar)."""
+    value = item.get(keyword)
     if value is None or value == "":
         return []
     if isinstance(value, (str, bytes, int, float)):
@@ -277,14 +382,14 @@ def _values(item: Any, keyword: str) -> list[Any]:
     return list(value)
 
 
-def _code(item: Any, keyword: str) -> tuple[str | None, str | None, str | None]:
+def _code(item: _Elements, keyword: str) -> tuple[str | None, str | None, str | None]:
     """(scheme, value, meaning) of the first item of a code sequence."""
-    seq = _get(item, keyword)
+    seq = item.get(keyword)
     if not seq:
         return None, None, None
     code = seq[0]
-    return (_str(_get(code, "CodingSchemeDesignator")), _str(_get(code, "CodeValue")),
-            _str(_get(code, "CodeMeaning")))
+    return (_str(code.get("CodingSchemeDesignator")), _str(code.get("CodeValue")),
+            _str(code.get("CodeMeaning")))
 
 
 # ---------------------------------------------------------------- groups
@@ -320,11 +425,11 @@ class _GroupPlan:
 def _plan_group(index: int, item: Any, big_endian: bool,
                 ctx: DecodeContext) -> _GroupPlan | None:
     where = f"multiplex group {index + 1}"
-    channels = int(_get(item, "NumberOfWaveformChannels") or 0)
-    samples = int(_get(item, "NumberOfWaveformSamples") or 0)
+    channels = int(item.get("NumberOfWaveformChannels") or 0)
+    samples = int(item.get("NumberOfWaveformSamples") or 0)
     rate = _float(item, "SamplingFrequency", 0.0)
-    bits = int(_get(item, "WaveformBitsAllocated") or 0)
-    interpretation = _str(_get(item, "WaveformSampleInterpretation")) or ""
+    bits = int(item.get("WaveformBitsAllocated") or 0)
+    interpretation = _str(item.get("WaveformSampleInterpretation")) or ""
     if channels <= 0 or samples < 0:
         ctx.deviation(f"{where} declares {channels} channels and {samples} samples; "
                       "left out", field="NumberOfWaveformChannels")
@@ -340,23 +445,23 @@ def _plan_group(index: int, item: Any, big_endian: bool,
     if bits != width * 8:
         ctx.deviation(f"{where}: {bits} bits allocated for {interpretation} samples; read as "
                       f"{width * 8}-bit", field="WaveformBitsAllocated")
-    definitions = list(_get(item, "ChannelDefinitionSequence") or [])
+    definitions = list(item.get("ChannelDefinitionSequence") or [])
     if len(definitions) != channels:
         ctx.deviation(f"{where} has {len(definitions)} channel definitions for {channels} "
                       "channels; the missing ones are unscaled",
                       field="ChannelDefinitionSequence")
     labels, scaling = [], []
     for ch in range(channels):
-        definition = definitions[ch] if ch < len(definitions) else {}
+        definition = definitions[ch] if ch < len(definitions) else _NO_ELEMENTS
         scheme, code, meaning = _code(definition, "ChannelSourceSequence")
-        labels.append(lead_name(scheme, code, meaning, _str(_get(definition, "ChannelLabel")))
+        labels.append(lead_name(scheme, code, meaning, _str(definition.get("ChannelLabel")))
                       if definition else f"channel {ch + 1}")
         sensitivity = _float(definition, "ChannelSensitivity", 1.0)
         correction = _float(definition, "ChannelSensitivityCorrectionFactor", 1.0)
         baseline = _float(definition, "ChannelBaseline", 0.0)
         _, unit, _ = _code(definition, "ChannelSensitivityUnitsSequence")
         scaling.append((sensitivity * correction, baseline, unit or ""))
-    padding = _get(item, "WaveformPaddingValue")
+    padding = item.get("WaveformPaddingValue")
     pad_value: int | None = None
     if isinstance(padding, (bytes, bytearray)) and len(padding) >= width and kind in "iu":
         pad_value = int(np.frombuffer(bytes(padding[:width]), _dtype(width, kind,
@@ -374,7 +479,7 @@ def _dtype(width: int, kind: str, big_endian: bool) -> np.dtype:
 def _decode_group(plan: _GroupPlan, big_endian: bool, ctx: DecodeContext) -> np.ndarray:
     """The group's stored values as a (channels, samples) array, one row per channel."""
     where = f"multiplex group {plan.index + 1}"
-    raw = _get(plan.item, "WaveformData")
+    raw = plan.item.get("WaveformData")
     raw = b"" if raw is None else raw
     if not isinstance(raw, (bytes, bytearray)):
         ctx.fail(CorruptDataError, f"{where}: WaveformData is not binary", field="WaveformData")
@@ -402,19 +507,100 @@ def _decode_group(plan: _GroupPlan, big_endian: bool, ctx: DecodeContext) -> np.
     return block
 
 
+# ---------------------------------------------------------------- what pydicom says
+
+class _Heard(threading.local):
+    """What pydicom said on this thread during the DICOM read running on it
+    (None: no read runs here)."""
+
+    messages: list[str] | None = None
+
+
+_HEARD = _Heard()
+
+
+class _OnReadingThread:
+    """The message pattern of a warnings filter that matches only on a thread
+    reading a DICOM file, and keeps what it matched for that read.
+
+    pydicom reports a damaged file with ``warnings.warn`` (and its ``pydicom``
+    logger). ``warnings.catch_warnings`` swaps process-wide state and is not
+    thread-safe before Python 3.14; this filter stays installed and decides per
+    thread, so pydicom's warnings on other threads (a program's own use of
+    pydicom) pass untouched.
+    """
+
+    def match(self, text: str) -> bool:
+        messages = _HEARD.messages
+        if messages is None:
+            return False
+        if not messages or messages[-1] != text:  # the log record came first
+            messages.append(text)
+        return True
+
+
+class _LogRouter(logging.Filter):
+    """Keeps pydicom's log records of a read on its thread for that read's record
+    (a warning already seen and ignored once is not warned again, but is logged)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        messages = _HEARD.messages
+        if messages is None or record.levelno < logging.WARNING:
+            return True
+        messages.append(record.getMessage())
+        return False
+
+
+_WARNING_FILTER = ("ignore", _OnReadingThread(), UserWarning, None, 0)
+_LOG_ROUTER = _LogRouter()
+_INSTALL = threading.Lock()
+
+
+def _install_routes() -> None:
+    """Put the thread-aware filter first among the warning filters (a
+    ``catch_warnings`` block restores the list it found, dropping it) and on
+    pydicom's logger."""
+    filters = warnings.filters
+    if filters and filters[0] is _WARNING_FILTER:
+        return
+    with _INSTALL:
+        filters = cast("list[Any]", warnings.filters)
+        while _WARNING_FILTER in filters:
+            filters.remove(_WARNING_FILTER)
+        filters.insert(0, _WARNING_FILTER)
+        logger = logging.getLogger("pydicom")
+        if _LOG_ROUTER not in logger.filters:
+            logger.addFilter(_LOG_ROUTER)
+
+
+def _report_heard(ctx: DecodeContext) -> None:
+    """What pydicom said so far becomes a deviation of the record: a warning on
+    it, or in strict mode a ``CorruptDataError`` quoting pydicom."""
+    messages = _HEARD.messages
+    if not messages:
+        return
+    said = list(dict.fromkeys(messages))
+    messages.clear()
+    for message in said:
+        ctx.deviation(f"pydicom: {message}", cls=CorruptDataError)
+
+
 # ---------------------------------------------------------------- data set
 
-def _parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:
+def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Elements, Any]:
+    """The data set, its top-level elements and the waveform sequence (whose
+    structure is parsed here, so that a damaged one fails as a parse error)."""
     pydicom = require("pydicom", format=_FMT, extra="dicom")
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=False)
-        ds.get("WaveformSequence")  # parse up to the waveforms now, to fail here
+        top = _Elements(ds)
+        sequence = top.get("WaveformSequence")
     except EcgIngestError:
         raise
     except Exception as exc:
         cls = TruncatedError if isinstance(exc, EOFError) else CorruptDataError
         ctx.fail(cls, f"the DICOM data set cannot be parsed ({type(exc).__name__}: {exc})")
-    return ds
+    return ds, top, sequence
 
 
 def _big_endian(ds: Any) -> bool:
@@ -425,7 +611,7 @@ def _big_endian(ds: Any) -> bool:
     return syntax == "1.2.840.10008.1.2.2"
 
 
-def _metadata(ds: Any, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None]:
+def _metadata(ds: _Elements, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None]:
     zone = _offset(_str(ds.get("TimezoneOffsetFromUTC")))
     start = None
     for text in (_str(ds.get("AcquisitionDateTime")),
@@ -439,8 +625,10 @@ def _metadata(ds: Any, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None
                 break
     fields: dict[str, Any] = {}
     name = ds.get("PatientName")
+    if isinstance(name, list):
+        name = name[0] if name else None
     if name:
-        family, given = getattr(name, "family_name", ""), getattr(name, "given_name", "")
+        family, given = _person(str(name))
         fields["patient_last_name"] = _str(family)
         fields["patient_first_name"] = _str(given)
     fields["patient_id"] = _str(ds.get("PatientID"))
@@ -501,17 +689,17 @@ def _global_measurements(measurements: Sequence[dict[str, Any]]) -> dict[str, An
     return global_measurements(values, vendor)
 
 
-def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
+def _annotations(ds: _Elements, groups: Sequence[_GroupPlan], ctx: DecodeContext
                  ) -> tuple[list[Annotation], list[dict[str, Any]], list[str]]:
     """WaveformAnnotationSequence: timed annotations, measurements, statements."""
-    items = list(_get(ds, "WaveformAnnotationSequence") or [])
+    items = list(ds.get("WaveformAnnotationSequence") or [])
     ctx.check_count(len(items), "max_annotations", "waveform annotations")
     rates = {g.index + 1: g.rate for g in groups}
     annotations: list[Annotation] = []
     measurements: list[dict[str, Any]] = []
     statements: list[str] = []
     for item in items:
-        text = _str(_get(item, "UnformattedTextValue"))
+        text = _str(item.get("UnformattedTextValue"))
         scheme, code, meaning = _code(item, "ConceptNameCodeSequence")
         numbers = _numbers(_values(item, "NumericValue"), ctx, "NumericValue")
         _, unit, _ = _code(item, "MeasurementUnitsCodeSequence")
@@ -519,8 +707,8 @@ def _annotations(ds: Any, groups: Sequence[_GroupPlan], ctx: DecodeContext
         positions = [int(v) for v in _values(item, "ReferencedSamplePositions")]
         offsets = _numbers(_values(item, "ReferencedTimeOffsets"), ctx,
                            "ReferencedTimeOffsets")
-        range_type = _str(_get(item, "TemporalRangeType"))
-        group = int(_get(item, "AnnotationGroupNumber") or 0)
+        range_type = _str(item.get("TemporalRangeType"))
+        group = int(item.get("AnnotationGroupNumber") or 0)
         if text is not None and meaning is None and not numbers:
             statements.append(text)
         if meaning is not None or numbers:
@@ -558,23 +746,23 @@ def _numbers(values: list[Any], ctx: DecodeContext, keyword: str) -> list[float]
 def _rhythm_index(plans: Sequence[_GroupPlan]) -> int:
     """The record's signals: the first ORIGINAL or RHYTHM group, else the first."""
     for i, plan in enumerate(plans):
-        label = (_str(_get(plan.item, "MultiplexGroupLabel")) or "").upper()
-        if _str(_get(plan.item, "WaveformOriginality")) == "ORIGINAL" or "RHYTHM" in label:
+        label = (_str(plan.item.get("MultiplexGroupLabel")) or "").upper()
+        if _str(plan.item.get("WaveformOriginality")) == "ORIGINAL" or "RHYTHM" in label:
             return i
     return 0
 
 
 def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
-    ds = _parse(data, ctx)
-    meta = getattr(ds, "file_meta", None)
+    dataset, ds, sequence = _parse(data, ctx)
+    _report_heard(ctx)
+    meta = getattr(dataset, "file_meta", None)
     sop = _str(ds.get("SOPClassUID")) or (
-        _str(meta.get("MediaStorageSOPClassUID")) if meta is not None else None)
-    sequence = ds.get("WaveformSequence")
+        _str(_Elements(meta).get("MediaStorageSOPClassUID")) if meta is not None else None)
     if not sequence:
         what = SOP_CLASS_NAMES.get(sop or "", sop or "no SOP class")
         ctx.fail(HeaderError, f"DICOM file without waveforms ({what}): not an ECG",
                  field="WaveformSequence")
-    big = _big_endian(ds)
+    big = _big_endian(dataset)
     plans = [p for i, item in enumerate(sequence)
              if (p := _plan_group(i, item, big, ctx)) is not None]
     if not plans:
@@ -587,6 +775,7 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
         info = tuple(SignalInfo(label, plan.rate, plan.samples, unit)
                      for label, (_, _, unit) in zip(plan.labels, plan.scaling))
         count = len(_annotations(ds, plans, ctx)[0])
+        _report_heard(ctx)
         return RecordInfo(ctx.name, _FMT, detail, info, start, metadata, count,
                           (ctx.path or ctx.name,), tuple(ctx.warnings))
     groups = []
@@ -596,14 +785,14 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
                                                 unit, plan.padding))
                         for i, (label, (scale, offset, unit)) in
                         enumerate(zip(plan.labels, plan.scaling)))
-        definitions = list(_get(plan.item, "ChannelDefinitionSequence") or [])
+        definitions = list(plan.item.get("ChannelDefinitionSequence") or [])
         filters = tuple({"low_hz": _opt_float(d, "FilterLowFrequency"),
                          "high_hz": _opt_float(d, "FilterHighFrequency"),
                          "notch_hz": _opt_float(d, "NotchFilterFrequency")}
                         for d in definitions[:plan.channels])
         groups.append(WaveformGroup(
-            plan.index, _str(_get(plan.item, "MultiplexGroupLabel")),
-            _str(_get(plan.item, "WaveformOriginality")), plan.rate,
+            plan.index, _str(plan.item.get("MultiplexGroupLabel")),
+            _str(plan.item.get("WaveformOriginality")), plan.rate,
             _float(plan.item, "MultiplexGroupTimeOffset", 0.0), signals, filters))
     annotations, measurements, statements = _annotations(ds, plans, ctx)
     main = groups[rhythm]
@@ -621,13 +810,14 @@ def _read(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
             "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate",
             "StudyTime", "StudyDescription", "AccessionNumber", "ReferringPhysicianName")},
     }
+    _report_heard(ctx)
     return Record(name=ctx.name, format=_FMT, format_detail=detail, signals=list(main.signals),
                   start_time=start, metadata=metadata, annotations=annotations,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
 
 
 def _opt_float(item: Any, keyword: str) -> float | None:
-    value = _get(item, keyword)
+    value = item.get(keyword)
     try:
         return None if value is None or value == "" else float(value)
     except (TypeError, ValueError):
@@ -635,7 +825,11 @@ def _opt_float(item: Any, keyword: str) -> float | None:
 
 
 def _guard(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
-    """pydicom reads values lazily: a malformed element can fail late, with any error."""
+    """pydicom reads values lazily: a malformed element can fail late, with any error.
+    What pydicom says about the file meanwhile is the record's, not the program's."""
+    _install_routes()
+    outer = _HEARD.messages
+    _HEARD.messages = []
     try:
         return _read(data, ctx, samples)
     except EcgIngestError:
@@ -643,6 +837,8 @@ def _guard(data: bytes | memoryview, ctx: DecodeContext, samples: bool) -> Any:
     except Exception as exc:
         ctx.fail(CorruptDataError, f"a DICOM element cannot be read ({type(exc).__name__}: "
                  f"{exc})")
+    finally:
+        _HEARD.messages = outer
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
