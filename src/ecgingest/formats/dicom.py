@@ -568,6 +568,9 @@ def _install_routes() -> None:
         while _WARNING_FILTER in filters:
             filters.remove(_WARNING_FILTER)
         filters.insert(0, _WARNING_FILTER)
+        mutated = getattr(warnings, "_filters_mutated", None)  # what filterwarnings calls:
+        if mutated is not None:  # registries of warnings already shown are consulted anew
+            mutated()
         logger = logging.getLogger("pydicom")
         if _LOG_ROUTER not in logger.filters:
             logger.addFilter(_LOG_ROUTER)
