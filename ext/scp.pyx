@@ -162,7 +162,7 @@ cdef enum:
 cdef void _header_pass(const uint8_t* p, Py_ssize_t count, Py_ssize_t record_end,
                        int64_t* r) noexcept nogil:
     """The pointer entries into ``r`` (rows of 9) with the section headers they
-    lead to; column 8 (the CRC) is left -1 (see :func:`scan_container`)."""
+    lead to; column 8 (the CRC) is left -1 (see :func:`scan_headers`)."""
     cdef Py_ssize_t k, o
     cdef int64_t slen, index, start
     cdef int64_t* row
@@ -243,62 +243,295 @@ cdef _Span* _spans_for(Py_ssize_t count) except? NULL:
 cdef int64_t* _crc_rows(int64_t[:, ::1] rows, Py_ssize_t record_end,
                         Py_ssize_t n) except? NULL:
     if rows.shape[1] != 9:
-        raise ValueError("CRC rows must be the 9-column rows of scan_container")
+        raise ValueError("CRC rows must be the 9-column rows of scan_headers")
     if record_end < 2 or record_end > n:
         raise ValueError("record length outside the buffer")
     return &rows[0, 0] if rows.shape[0] else NULL
 
 
-def scan_container(const uint8_t[::1] data, Py_ssize_t record_end, bint crcs=True):
-    """Section 0's pointer table, every section header it points to and every
-    CRC, in one pass: the container checks then run on plain values.
+# problems the header scan finds, in the order a reader meets them; each is a tuple
+# ``(code, numbers...)`` the Python layer words (formats/scp/container.py)
+cdef enum:
+    PROBLEM_SHORT = 1            # (n): too short for record header, section 0 header, one pointer
+    PROBLEM_LENGTH_PAST_END = 2  # (record length, n)
+    PROBLEM_LENGTH_SMALL = 3     # (record length)
+    PROBLEM_TRAILING = 4         # (bytes after the record, record length)
+    PROBLEM_RECORD_CRC = 5       # (stored, computed)
+    PROBLEM_S0_ID = 6            # (id)
+    PROBLEM_S0_LENGTH = 7        # (length, bytes after the record header)
+    PROBLEM_S0_PARTIAL = 8       # (length)
+    PROBLEM_DUPLICATE = 9        # (entry offset, id)
+    PROBLEM_OUTSIDE = 10         # (entry offset, id, index, length, record length)
+    PROBLEM_S0_INDEX = 11        # (entry offset, index)
+    PROBLEM_ID_MISMATCH = 12     # (section start, id, header id)
+    PROBLEM_LENGTH_DIFFERS = 13  # (section start, id, header length, pointer length, entry)
+    PROBLEM_SECTION_CRC = 14     # (section start, id, stored, computed)
+    PROBLEM_NO_SECTION0 = 15     # ()
 
-    The pointer table is read when section 0's header (bytes 8-21) is
-    plausible (id 0, length at least 16 and inside the record). Row ``k`` of
-    the result is pointer entry ``k``: ``(id, length, index, stored CRC,
-    header id, header length, section version, protocol version, CRC)``; the
-    header columns and the CRC are filled for entries whose section lies in
-    the record (length at least 16), else 0 and -1. A section's CRC covers
-    bytes ``start + 2`` to ``start + L``, ``L`` the pointer length, or the
-    smaller of the two lengths (at least 16) when the header disagrees.
-    The record CRC (bytes 2 to ``record_end``) is combined from the section
-    CRCs when their spans are sorted without overlap, else read again.
-    ``crcs=False`` leaves the CRCs to :func:`decode_signals` (or
-    :func:`container_crcs`), so that they run in the one ``nogil`` block of
-    the record's samples: the record CRC is then -1.
-    The GIL is released only for records of ``CRC_NOGIL_BYTES`` or more: every
-    extra release costs a hand-over between threads.
-    Returns ``(record_crc, rows)``.
+PROBLEM_CODES = {
+    "SHORT": PROBLEM_SHORT, "LENGTH_PAST_END": PROBLEM_LENGTH_PAST_END,
+    "LENGTH_SMALL": PROBLEM_LENGTH_SMALL, "TRAILING": PROBLEM_TRAILING,
+    "RECORD_CRC": PROBLEM_RECORD_CRC, "S0_ID": PROBLEM_S0_ID, "S0_LENGTH": PROBLEM_S0_LENGTH,
+    "S0_PARTIAL": PROBLEM_S0_PARTIAL, "DUPLICATE": PROBLEM_DUPLICATE,
+    "OUTSIDE": PROBLEM_OUTSIDE, "S0_INDEX": PROBLEM_S0_INDEX,
+    "ID_MISMATCH": PROBLEM_ID_MISMATCH, "LENGTH_DIFFERS": PROBLEM_LENGTH_DIFFERS,
+    "SECTION_CRC": PROBLEM_SECTION_CRC, "NO_SECTION0": PROBLEM_NO_SECTION0,
+}
+"""Problem name -> code of :func:`scan_headers`' problems."""
+
+
+cdef object _lead_table(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
+    """Section 3 from its body: ``(short, nleads, flags, ids, starts, ends, lengths,
+    reversed)``; ``short`` is ``(part, offset, size)`` of a part (1: lead count, 2: lead
+    table) the section does not hold, else None; ``reversed`` the first lead whose last
+    sample comes before its first (-1: none)."""
+    cdef Py_ssize_t i, nleads, o, bad = -1
+    cdef uint32_t first, last
+    if body + 2 > end:
+        return ((1, body, 2), 0, 0, (), (), (), (), -1)
+    nleads = p[body]
+    o = body + 2
+    if o + 9 * nleads > end:
+        return ((2, o, 9 * nleads), nleads, p[body + 1], (), (), (), (), -1)
+    ids, starts, ends, lengths = [], [], [], []
+    for i in range(nleads):
+        first = load_le32(p + o + 9 * i)
+        last = load_le32(p + o + 9 * i + 4)
+        if last < first and bad < 0:
+            bad = i
+        ids.append(p[o + 9 * i + 8])
+        starts.append(first)
+        ends.append(last)
+        lengths.append(<int64_t>last - first + 1)
+    return None, nleads, p[body + 1], tuple(ids), tuple(starts), tuple(ends), lengths, bad
+
+
+cdef object _qrs_zones(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
+    """Section 4 from its body: ``(short, beat length ms, fiducial, types, starts,
+    fiducials, ends, protected starts, protected ends, subtracted)``: int64 arrays of
+    the subtraction zones (14 bytes each), the protected zones after them (8 bytes
+    each; None when the section stops before them) and uint8 ``types == 0`` (the
+    zones the reference beat was subtracted in); ``short`` as :func:`_lead_table`
+    (1: the 6-byte head, 2: the subtraction zones)."""
+    cdef Py_ssize_t i, nqrs, o, m
+    if body + 6 > end:
+        return ((1, body, 6),) + (None,) * 9
+    nqrs = load_le16(p + body + 4)
+    o = body + 6
+    if o + 14 * nqrs > end:
+        return ((2, o, 14 * nqrs),) + (None,) * 9
+    protected = o + 22 * nqrs <= end
+    m = nqrs if protected else 0
+    out = np.empty((6, nqrs), dtype=np.int64)
+    add = np.empty(nqrs, dtype=np.uint8)
+    cdef int64_t[:, ::1] v = out
+    cdef uint8_t[::1] a = add
+    cdef const uint8_t* q = p + o
+    for i in range(nqrs):
+        v[0, i] = load_le16(q + 14 * i)
+        v[1, i] = load_le32(q + 14 * i + 2)
+        v[2, i] = load_le32(q + 14 * i + 6)
+        v[3, i] = load_le32(q + 14 * i + 10)
+        a[i] = v[0, i] == 0
+    q += 14 * nqrs
+    for i in range(m):
+        v[4, i] = load_le32(q + 8 * i)
+        v[5, i] = load_le32(q + 8 * i + 4)
+    return (None, load_le16(p + body), load_le16(p + body + 2), out[0], out[1], out[2],
+            out[3], out[4] if protected else None, out[5] if protected else None, add)
+
+
+cdef object _data_header(const uint8_t* p, Py_ssize_t body, Py_ssize_t end,
+                         Py_ssize_t nleads):
+    """Section 5 or 6 from its body: ``(short, avm, interval µs, differences, bimodal,
+    starts, lengths, longest, total, available)``: int64 arrays of each lead's first
+    byte and byte count (leads follow each other from the end of the length table),
+    cut to the section when their ``total`` is more than the ``available`` bytes, and
+    the largest count (0 without leads); ``short`` as :func:`_lead_table` (1: the
+    header and length table)."""
+    cdef Py_ssize_t i, pos
+    cdef int64_t total = 0, longest = 0, e
+    if body + 6 + 2 * nleads > end:
+        return ((1, body, 6 + 2 * nleads),) + (None,) * 9
+    starts = np.empty(nleads, dtype=np.int64)
+    lengths = np.empty(nleads, dtype=np.int64)
+    cdef int64_t[::1] s = starts
+    cdef int64_t[::1] n = lengths
+    pos = body + 6 + 2 * nleads
+    for i in range(nleads):
+        n[i] = load_le16(p + body + 6 + 2 * i)
+        s[i] = pos + total
+        total += n[i]
+        if n[i] > longest:
+            longest = n[i]
+    if total > end - pos:
+        longest = 0
+        for i in range(nleads):
+            e = min(s[i] + n[i], <int64_t>end)
+            s[i] = min(s[i], <int64_t>end)
+            n[i] = e - s[i]
+            if n[i] > longest:
+                longest = n[i]
+    return (None, load_le16(p + body), load_le16(p + body + 2), p[body + 4], p[body + 5],
+            starts, lengths, longest, total, end - pos)
+
+
+cdef object _stopped(list problems, object rows, int64_t rec_len, int64_t stored_crc,
+                     int record_crc):
+    """:func:`scan_headers`' result after a fatal problem in section 0."""
+    return problems, None, rows, None, rec_len, stored_crc, record_crc, None, None, None, \
+        None, None
+
+
+def scan_headers(const uint8_t[::1] data, bint crcs=True):
+    """The record header, section 0's pointer table, the section headers it points to,
+    every CRC, and the fixed-layout headers of sections 2 (table count), 3 (lead
+    table), 4 (QRS zones), 5 and 6 (data headers), in one pass: the rules of a
+    conformant container are checked here, once, and returned as problems.
+
+    Returns ``(problems, sections, rows, stored, record_length, stored_crc, record_crc,
+    ntables, s3, s4, s5, s6)``:
+
+    - ``problems``: ``(code, numbers...)`` in the order a reader meets them (codes in
+      :data:`PROBLEM_CODES`); a fatal one (all but TRAILING, RECORD_CRC, S0_PARTIAL,
+      LENGTH_DIFFERS, SECTION_CRC and NO_SECTION0) ends the scan: ``sections``,
+      ``stored`` and the section headers are then None (and the rest too when it
+      comes before the pointer table is read).
+    - ``sections``: ``(id, start, length, version, protocol)`` of each section in
+      table order (``length`` the smaller of the pointer's and the header's, at least
+      16, when they differ).
+    - ``rows``: row ``k`` is pointer entry ``k``: ``(id, length, index, stored CRC,
+      header id, header length, section version, protocol version, CRC)``; the
+      header columns and the CRC are filled for entries whose section lies in the
+      record (length at least 16), else 0 and -1. A section's CRC covers bytes
+      ``start + 2`` to ``start + length``. The record CRC (bytes 2 to the record
+      length) is combined from the section CRCs when their spans are sorted without
+      overlap, else read again. ``crcs=False`` leaves the CRCs to
+      :func:`decode_signals` (or :func:`container_crcs`), so that they run in the
+      one ``nogil`` block of the record's samples: ``record_crc`` is then -1 and
+      neither CRC problem is given. The GIL is released only for records of
+      ``CRC_NOGIL_BYTES`` or more: every extra release costs a hand-over.
+    - ``stored``: the stored CRC per row of a section used, -1 for an entry skipped
+      (length or index 0), to compare with the CRC column once it is filled.
+    - ``ntables``: section 2's table count, -1 when the section is shorter than the
+      count, None without section 2.
+    - ``s3``, ``s4``, ``s5``, ``s6``: the tuples of :func:`_lead_table`,
+      :func:`_qrs_zones` and :func:`_data_header` (None without the section;
+      sections 5 and 6 are read with section 3's lead count, so they are None too
+      when section 3 is missing or short).
     """
-    cdef Py_ssize_t n = data.shape[0], count = 0
-    cdef int64_t s0_len
+    cdef Py_ssize_t n = data.shape[0], count = 0, k, o
+    cdef const uint8_t* p = &data[0] if n > 0 else NULL
+    cdef int64_t stored_crc, rec_len, s0_len, slen, index, start, length, hid, hlen
+    cdef int64_t sid
+    cdef int64_t* rp = NULL
+    cdef int64_t* row
+    cdef int64_t body[7]
+    cdef int64_t end_of[7]
+    cdef uint8_t seen[8192]
     cdef int s = -1
-    if record_end < 22 or record_end > n:
-        raise ValueError("record length outside the buffer")
-    s0_len = <int64_t>load_le32(&data[10])
-    if load_le16(&data[8]) == 0 and 16 <= s0_len and 6 + s0_len <= record_end:
+    cdef _Span* spans
+    problems = []
+    if n < 6 + 16 + 10:
+        problems.append((PROBLEM_SHORT, n))
+        return (problems,) + (None,) * 11
+    stored_crc = load_le16(p)
+    rec_len = load_le32(p + 2)
+    if rec_len > n:
+        problems.append((PROBLEM_LENGTH_PAST_END, rec_len, n))
+        return (problems,) + (None,) * 11
+    if rec_len < 6 + 16:
+        problems.append((PROBLEM_LENGTH_SMALL, rec_len))
+        return (problems,) + (None,) * 11
+    if rec_len < n:
+        problems.append((PROBLEM_TRAILING, n - rec_len, rec_len))
+    sid = load_le16(p + 8)
+    s0_len = load_le32(p + 10)
+    if sid == 0 and 16 <= s0_len and 6 + s0_len <= rec_len:
         count = (s0_len - 16) // 10
     rows = np.zeros((count, 9), dtype=np.int64)
     cdef int64_t[:, ::1] r = rows
-    cdef int64_t* rp = &r[0, 0] if count else NULL
-    cdef const uint8_t* p = &data[0]
-    _header_pass(p, count, record_end, rp)
-    cdef _Span* spans
+    if count:
+        rp = &r[0, 0]
+    _header_pass(p, count, rec_len, rp)
     if crcs:
         spans = _spans_for(count)
         try:
-            if record_end >= CRC_NOGIL_BYTES:
+            if rec_len >= CRC_NOGIL_BYTES:
                 with nogil:
-                    s = _crc_pass(p, count, record_end, rp, spans)
+                    s = _crc_pass(p, count, rec_len, rp, spans)
             else:
-                s = _crc_pass(p, count, record_end, rp, spans)
+                s = _crc_pass(p, count, rec_len, rp, spans)
         finally:
             free(spans)
-    return s, rows
+        if s != stored_crc:
+            problems.append((PROBLEM_RECORD_CRC, stored_crc, s))
+    if sid != 0:
+        problems.append((PROBLEM_S0_ID, sid))
+        return _stopped(problems, rows, rec_len, stored_crc, s)
+    if s0_len < 16 or 6 + s0_len > rec_len:
+        problems.append((PROBLEM_S0_LENGTH, s0_len, rec_len - 6))
+        return _stopped(problems, rows, rec_len, stored_crc, s)
+    if (s0_len - 16) % 10:
+        problems.append((PROBLEM_S0_PARTIAL, s0_len))
+    memset(seen, 0, sizeof(seen))
+    for k in range(7):
+        body[k] = -1
+    sections, stored = [], []
+    for k in range(count):
+        row = rp + 9 * k
+        sid, slen, index = row[0], row[1], row[2]
+        if slen == 0 or index == 0:
+            stored.append(-1)
+            continue
+        start = index - 1
+        length = slen
+        hid, hlen = row[4], row[5]
+        if (hid != sid or hlen != slen or slen < 16 or start + slen > rec_len
+                or seen[sid >> 3] & (1 << (sid & 7)) or (start != 6 and sid == 0)):
+            o = 22 + 10 * k
+            if seen[sid >> 3] & (1 << (sid & 7)):
+                problems.append((PROBLEM_DUPLICATE, o, sid))
+                return _stopped(problems, rows, rec_len, stored_crc, s)
+            if start + slen > rec_len or slen < 16:
+                problems.append((PROBLEM_OUTSIDE, o, sid, index, slen, rec_len))
+                return _stopped(problems, rows, rec_len, stored_crc, s)
+            if sid == 0 and start != 6:
+                problems.append((PROBLEM_S0_INDEX, o, index))
+                return _stopped(problems, rows, rec_len, stored_crc, s)
+            if hid != sid:
+                problems.append((PROBLEM_ID_MISMATCH, start, sid, hid))
+                return _stopped(problems, rows, rec_len, stored_crc, s)
+            problems.append((PROBLEM_LENGTH_DIFFERS, start, sid, hlen, slen, k))
+            length = max(16, min(hlen, slen))
+        if crcs and row[8] != row[3]:
+            problems.append((PROBLEM_SECTION_CRC, start, sid, row[3], row[8]))
+        seen[sid >> 3] |= 1 << (sid & 7)
+        sections.append((sid, start, length, row[6], row[7]))
+        stored.append(row[3])
+        if 2 <= sid <= 6:
+            body[sid] = start + 16
+            end_of[sid] = start + length
+    if not seen[0] & 1:
+        problems.append((PROBLEM_NO_SECTION0,))
+    ntables = s3 = s4 = s5 = s6 = None
+    if body[2] >= 0:
+        ntables = load_le16(p + body[2]) if body[2] + 2 <= end_of[2] else -1
+    if body[3] >= 0:
+        s3 = _lead_table(p, body[3], end_of[3])
+    if body[4] >= 0:
+        s4 = _qrs_zones(p, body[4], end_of[4])
+    if s3 is not None and s3[0] is None:
+        if body[5] >= 0:
+            s5 = _data_header(p, body[5], end_of[5], s3[1])
+        if body[6] >= 0:
+            s6 = _data_header(p, body[6], end_of[6], s3[1])
+    return (problems, sections, rows, stored, rec_len, stored_crc, s, ntables, s3, s4, s5,
+            s6)
 
 
 def container_crcs(const uint8_t[::1] data, int64_t[:, ::1] rows, Py_ssize_t record_end):
-    """The CRCs ``scan_container(..., crcs=False)`` left out: column 8 of
+    """The CRCs ``scan_headers(..., crcs=False)`` left out: column 8 of
     ``rows`` filled, the record CRC returned."""
     cdef Py_ssize_t n = data.shape[0]
     cdef int64_t* rp = _crc_rows(rows, record_end, n)
@@ -1142,7 +1375,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     so that the caller can add the beat in 64 bits (``keep_int32``: the
     caller adds it, keep both int32).
 
-    ``crc_rows``: the rows of ``scan_container(..., crcs=False)``, whose CRCs
+    ``crc_rows``: the rows of ``scan_headers(..., crcs=False)``, whose CRCs
     (and the record's, over bytes 2 to ``crc_end``) are computed in the same
     block, column 8 filled as :func:`container_crcs` does.
 
@@ -1279,62 +1512,6 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
             record_crc)
 
 
-# ---------------------------------------------------------------- section fields
-
-def data_header(const uint8_t[::1] data, Py_ssize_t body, Py_ssize_t nleads):
-    """Section 5 / 6 header fields and each lead's data span, the caller having
-    checked that ``6 + 2 * nleads`` bytes from ``body`` are present.
-
-    Returns ``(avm, interval_us, differences, bimodal, starts, lengths,
-    total, longest)``: int64 arrays of each lead's first byte and byte count
-    (leads follow each other from the end of the length table), their sum
-    and the largest count (0 without leads).
-    """
-    cdef Py_ssize_t i, pos
-    cdef int64_t total = 0, longest = 0
-    if body < 0 or nleads < 0 or body + 6 + 2 * nleads > data.shape[0]:
-        raise ValueError("data header outside the buffer")
-    starts = np.empty(nleads, dtype=np.int64)
-    lengths = np.empty(nleads, dtype=np.int64)
-    cdef int64_t[::1] s = starts
-    cdef int64_t[::1] n = lengths
-    cdef const uint8_t* p = &data[body]
-    pos = body + 6 + 2 * nleads
-    for i in range(nleads):
-        n[i] = load_le16(p + 6 + 2 * i)
-        s[i] = pos + total
-        total += n[i]
-        if n[i] > longest:
-            longest = n[i]
-    return (load_le16(p), load_le16(p + 2), p[4], p[5], starts, lengths, total, longest)
-
-
-def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint protected):
-    """Section 4's ``nqrs`` subtraction zones from byte ``o`` (14 bytes each:
-    type, start, fiducial, end) and, with ``protected``, the protected zones
-    that follow them (8 bytes each: start, end); the caller checked the bytes.
-
-    Returns six int64 arrays ``(types, starts, fiducials, ends, pstart, pend)``
-    (the last two empty without ``protected``).
-    """
-    cdef Py_ssize_t i, m = nqrs if protected else 0
-    if o < 0 or nqrs < 0 or o + 14 * nqrs + 8 * m > data.shape[0]:
-        raise ValueError("QRS zones outside the buffer")
-    out = np.empty((6, nqrs), dtype=np.int64)
-    cdef int64_t[:, ::1] v = out
-    cdef const uint8_t* p = &data[0] + o
-    for i in range(nqrs):
-        v[0, i] = load_le16(p + 14 * i)
-        v[1, i] = load_le32(p + 14 * i + 2)
-        v[2, i] = load_le32(p + 14 * i + 6)
-        v[3, i] = load_le32(p + 14 * i + 10)
-    p += 14 * nqrs
-    for i in range(m):
-        v[4, i] = load_le32(p + 8 * i)
-        v[5, i] = load_le32(p + 8 * i + 4)
-    return out[0], out[1], out[2], out[3], out[4, :m], out[5, :m]
-
-
 # ---------------------------------------------------------------- section walkers
 # Each walker reads one section's repeated entries and returns plain values
 # (ints, tuples of ints, byte offsets); the section readers of
@@ -1345,30 +1522,6 @@ def qrs_zones(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nqrs, bint prote
 cdef inline void _check_span(Py_ssize_t n, Py_ssize_t o, Py_ssize_t end) except *:
     if o < 0 or end < o or end > n:
         raise ValueError("section span outside the buffer")
-
-
-def lead_table(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t nleads):
-    """Section 3's ``nleads`` rows of 9 bytes from ``o`` (first sample, last
-    sample, lead id), the caller having checked the bytes.
-
-    Returns ``(ids, starts, ends, reversed)``: three tuples of ints and the
-    index of the first lead whose last sample comes before its first (-1: none).
-    """
-    cdef Py_ssize_t i, bad = -1
-    cdef const uint8_t* p
-    cdef uint32_t first, last
-    _check_span(data.shape[0], o, o + 9 * nleads if nleads > 0 else o)
-    ids, starts, ends = [], [], []
-    for i in range(nleads):
-        p = &data[o + 9 * i]
-        first = load_le32(p)
-        last = load_le32(p + 4)
-        if last < first and bad < 0:
-            bad = i
-        ids.append(p[8])
-        starts.append(first)
-        ends.append(last)
-    return tuple(ids), tuple(starts), tuple(ends), bad
 
 
 def tag_values(bytes data, Py_ssize_t o, Py_ssize_t end):

@@ -951,6 +951,12 @@ def _pointer_table_record(body: bytes, pointers: list[tuple[int, int, int]]) -> 
     return bytes(data)
 
 
+def _scanned(data: bytes, crcs: bool = True) -> tuple[object, ...]:
+    """``scan_headers``' problems, sections, rows, stored CRCs, record length, stored
+    record CRC and record CRC (the section headers left out)."""
+    return kernels.scan_headers(np.frombuffer(data, np.uint8), crcs)[:7]
+
+
 def _expected_section_crc(data: bytes, slen: int, index: int, end: int) -> int | None:
     start = index - 1
     if slen == 0 or index == 0 or slen < 16 or start + slen > end:
@@ -975,13 +981,14 @@ def test_container_scan_gives_the_direct_crc_of_the_record_and_of_every_section(
     for index, slen, same in spans:
         if same and index - 1 + 4 >= table_end and index - 1 + 8 <= len(data):
             struct.pack_into("<I", data, index - 1 + 4, slen)  # header length as the pointer's
-    data = bytes(data)
     end = len(data) - min(trailing, len(data) - 22 - 10 * len(pointers))
-    record_crc, rows = kernels.scan_container(np.frombuffer(data, np.uint8), end)
+    struct.pack_into("<I", data, 2, end)  # the record length
+    data = bytes(data)
+    *_, rows, _, _, _, record_crc = _scanned(data)
     assert record_crc == binascii.crc_hqx(data[2:end], 0xFFFF)
     assert rows.shape == (len(pointers), 9)
     # left to a later kernel call: the same rows once it has filled in the CRCs
-    none, later = kernels.scan_container(np.frombuffer(data, np.uint8), end, False)
+    *_, later, _, _, _, none = _scanned(data, False)
     assert none == -1 and (later[:, 8] == -1).all()
     np.testing.assert_array_equal(later[:, :8], rows[:, :8])
     assert kernels.container_crcs(np.frombuffer(data, np.uint8), later, end) == record_crc
@@ -1003,8 +1010,9 @@ def test_container_scan_of_a_large_record_matches_the_direct_crcs():
     pointers = [(1, 90_000, 100), (2, 16, 95_000), (3, 60_000, 120_000), (4, 10, 5)]
     data = bytearray(_pointer_table_record(body, pointers))
     struct.pack_into("<I", data, 99 + 4, 90_000)
+    struct.pack_into("<I", data, 2, len(data))
     data = bytes(data)
-    record_crc, rows = kernels.scan_container(np.frombuffer(data, np.uint8), len(data))
+    *_, rows, _, _, _, record_crc = _scanned(data)
     assert record_crc == binascii.crc_hqx(data[2:], 0xFFFF)
     for (_, slen, index), row in zip(pointers, rows.tolist()):
         expected = _expected_section_crc(data, slen, index, len(data))

@@ -1,6 +1,8 @@
 """Type stubs for the compiled SCP-ECG kernels (ext/scp.pyx). Internal: use
 ecgingest.formats.scp."""
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer, disjoint_base
@@ -16,9 +18,22 @@ _I64 = npt.NDArray[np.int64]
 _I32 = npt.NDArray[np.int32]
 _Bytes = Buffer | npt.NDArray[np.uint8]
 
-def scan_container(
-    data: _Bytes, record_end: int, crcs: bool = True
-) -> tuple[int, _I64]: ...
+PROBLEM_CODES: dict[str, int]
+
+def scan_headers(data: _Bytes, crcs: bool = True) -> tuple[
+    list[tuple[int, ...]],
+    list[tuple[int, int, int, int, int]] | None,
+    _I64 | None,
+    list[int] | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    tuple[Any, ...] | None,
+    tuple[Any, ...] | None,
+    tuple[Any, ...] | None,
+    tuple[Any, ...] | None,
+]: ...
 def container_crcs(data: _Bytes, rows: _I64, record_end: int) -> int: ...
 def crc16(data: _Bytes, start: int = 0, stop: int = -1) -> int: ...
 def build_luts(
@@ -70,15 +85,6 @@ def decode_signals(
     crc_end: int = 0,
 ) -> tuple[int, np.ndarray | None, _I64 | None, int, int, int, np.ndarray | None,
            _I64 | None, int, int, bool, int]: ...
-def data_header(
-    data: _Bytes, body: int, nleads: int
-) -> tuple[int, int, int, int, _I64, _I64, int, int]: ...
-def qrs_zones(
-    data: _Bytes, o: int, nqrs: int, protected: bool
-) -> tuple[_I64, _I64, _I64, _I64, _I64, _I64]: ...
-def lead_table(
-    data: _Bytes, o: int, nleads: int
-) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]: ...
 def tag_values(data: bytes, o: int, end: int) -> tuple[list[tuple[int, bytes]], int]: ...
 def statement_spans(
     data: _Bytes, o: int, end: int, count: int

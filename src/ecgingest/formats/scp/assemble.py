@@ -29,13 +29,12 @@ from ...record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_sign
 from .._base import DecodeContext
 from .container import (
     Container,
-    PendingCrcs,
     Section,
     read_container,
     section_versions,
     version_label,
 )
-from .fields import Texts, u16
+from .fields import Texts
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
 from .readings import shared_measurements
@@ -145,7 +144,7 @@ class _Preamble(NamedTuple):
     """What every read of a record starts with: container, version, section 1."""
 
     sections: dict[int, Section]
-    pending: PendingCrcs | None
+    container: Container
     label: str
     version: float
     patient: PatientData
@@ -166,7 +165,7 @@ def _preamble(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble
     if 6 not in sections:
         ctx.fail(HeaderError, "section 6 (rhythm data) is missing; the file holds no signal",
                  field="section 6")
-    return _Preamble(sections, container.pending, label, version, patient)
+    return _Preamble(sections, container, label, version, patient)
 
 
 def _is_bimodal(leads: Leads, d6: DataHeader, version: float, ctx: DecodeContext) -> bool:
@@ -201,13 +200,14 @@ class _Layout(NamedTuple):
 
 def _layout(data: bytes, pre: _Preamble, ctx: DecodeContext,
             extras: Extras) -> _Layout:
-    sections, version = pre.sections, pre.version
-    leads = parse_section3(data, sections[3], ctx)
-    huff = parse_section2(data, sections[2], ctx) if 2 in sections else None
-    qrs = parse_section4(data, sections[4], ctx) if 4 in sections and version < 3 else None
+    sections, version, scanned = pre.sections, pre.version, pre.container
+    leads = parse_section3(sections[3], scanned.s3, ctx)
+    huff = None if scanned.ntables is None else parse_section2(data, sections[2],
+                                                               scanned.ntables, ctx)
+    qrs = parse_section4(scanned.s4, ctx) if 4 in sections and version < 3 else None
     if 4 in sections and version >= 3:
         extras.raw_section(4, _body(data, sections[4]))
-    d6 = parse_data_header(data, sections[6], len(leads.ids), ctx)
+    d6 = parse_data_header(sections[6], scanned.s6, ctx)
     bimodal = _is_bimodal(leads, d6, version, ctx)
     nsamples = max(leads.lengths) if leads.lengths else 0
     cap = d6.longest * 8 if huff is not None else d6.longest // 2
@@ -253,10 +253,10 @@ def _decode_section(data: bytes, d: DataHeader, nsamples: int, huff: Huffman | N
     return values, produced, (lo, hi)
 
 
-def _reference_beat_plan(data: bytes, sec: Section, nleads: int, qrs: Qrs | None,
-                         huff: Huffman | None, ctx: DecodeContext) -> tuple[DataHeader, int]:
+def _reference_beat_plan(pre: _Preamble, qrs: Qrs | None, huff: Huffman | None,
+                         ctx: DecodeContext) -> tuple[DataHeader, int]:
     """Section 5: its header, and how many values per lead to decode (0: not known)."""
-    d5 = parse_data_header(data, sec, nleads, ctx)
+    d5 = parse_data_header(pre.sections[5], pre.container.s5, ctx)
     b_bytes = d5.longest
     if qrs is not None:
         beat_len = qrs.beat_length_ms * 1000 // d5.interval_us
@@ -280,10 +280,10 @@ def _section5_failed(ctx: DecodeContext, exc: EcgIngestError, fatal: bool) -> No
     ctx.warn(f"section 5 (reference beat) could not be read and is left out: {exc.message}")
 
 
-def _read_reference_beat(data: bytes, sec: Section, lay: _Layout, ctx: DecodeContext
+def _read_reference_beat(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
                          ) -> tuple[DataHeader, np.ndarray | None, tuple[int, int] | None]:
     """Section 5: its header, and its values when their number is known."""
-    d5, beat_len = _reference_beat_plan(data, sec, len(lay.leads.ids), lay.qrs, lay.huff, ctx)
+    d5, beat_len = _reference_beat_plan(pre, lay.qrs, lay.huff, ctx)
     if beat_len <= 0:
         return d5, None, None
     beat, produced, beat_range = _decode_section(data, d5, beat_len, lay.huff, ctx,
@@ -300,8 +300,7 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
     beat_len = 0
     if 5 in pre.sections and (lay.beat_needed or qrs is not None):
         try:
-            d5, beat_len = _reference_beat_plan(data, pre.sections[5], len(leads.ids), qrs,
-                                                lay.huff, ctx)
+            d5, beat_len = _reference_beat_plan(pre, qrs, lay.huff, ctx)
         except EcgIngestError as exc:
             _section5_failed(ctx, exc, lay.beat_needed or ctx.strict)
     want = min(lay.nsamples, lay.cap)
@@ -311,11 +310,11 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
                         diff5=d5.differences)
         if leads.refbeat_subtracted and qrs is not None and d5.avm == d6.avm:
             section5.update(qrs_start=qrs.starts, qrs_fiducial=qrs.fiducials,
-                            qrs_end=qrs.ends, qrs_add=(qrs.types == 0).astype(np.uint8),
+                            qrs_end=qrs.ends, qrs_add=qrs.subtracted,
                             beat_fiducial=qrs.fiducial)
         _reserve(ctx, len(leads.ids), beat_len, "section 5 samples")
     _reserve(ctx, len(leads.ids), want, "section 6 samples")
-    pending = pre.pending
+    pending = pre.container.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
      record_crc) = _k.decode_signals(
         data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
@@ -364,7 +363,7 @@ def _decode_bimodal(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContex
     beat = beat_range = None
     if 5 in pre.sections:
         try:
-            d5, beat, beat_range = _read_reference_beat(data, pre.sections[5], lay, ctx)
+            d5, beat, beat_range = _read_reference_beat(data, pre, lay, ctx)
         except EcgIngestError as exc:
             _section5_failed(ctx, exc, True)
     qrs, d6, nsamples = lay.qrs, lay.d6, lay.nsamples
@@ -386,8 +385,8 @@ def _decode_bimodal(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContex
     status, rhythm = _k.bimodal_expand(stored, produced, zs, ze, factor, nsamples)
     ctx.check_status(status, "section 6 bimodal", field="section 6 bimodal")
     assert rhythm is not None
-    if pre.pending is not None:  # no single kernel call to fold them into
-        pre.pending.settle_now(data, ctx)
+    if pre.container.pending is not None:  # no single kernel call to fold them into
+        pre.container.pending.settle_now(data, ctx)
     return _Samples(rhythm, None, d5.rate, lay.leads.lengths, d5, beat, beat_range, False)
 
 
@@ -469,18 +468,18 @@ def _with_reference_beat(lay: _Layout, s: _Samples, ctx: DecodeContext) -> _Valu
                           field="section 3 flags")
         else:
             g = math.gcd(d5.avm, avm6) or 1
-            add = (qrs.types == 0).astype(np.uint8)
             bound = (max(abs(x) for x in value_range) + max(abs(x) for x in s.beat_range)
                      if value_range is not None and s.beat_range is not None else 2**31)
             if d5.avm == avm6 and bound < 2**31:
                 status, lo, hi = _k.add_reference_beat_inplace(
-                    values, beat, qrs.starts, qrs.fiducials, qrs.ends, add, qrs.fiducial)
+                    values, beat, qrs.starts, qrs.fiducials, qrs.ends, qrs.subtracted,
+                    qrs.fiducial)
             else:
                 _reserve(ctx, values.shape[0], values.shape[1], "reference beat addition",
                          itemsize=8)
                 status, wide, lo, hi = _k.add_reference_beat(
                     values, avm6 // g, beat, d5.avm // g, qrs.starts, qrs.fiducials, qrs.ends,
-                    add, qrs.fiducial)
+                    qrs.subtracted, qrs.fiducial)
                 if wide is not None:
                     values = wide
             ctx.check_status(status, "reference beat", field="reference beat")
@@ -586,15 +585,15 @@ def inspect_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> 
     """
     data = bytes(data)
     pre = _preamble(data, ctx, defer_crcs=False)
-    sections = pre.sections
-    leads = parse_section3(data, sections[3], ctx)
-    d6 = parse_data_header(data, sections[6], len(leads.ids), ctx)
+    sections, scanned = pre.sections, pre.container
+    leads = parse_section3(sections[3], scanned.s3, ctx)
+    d6 = parse_data_header(sections[6], scanned.s6, ctx)
     rate = d6.rate
     if _is_bimodal(leads, d6, pre.version, ctx):
         if 5 in sections:
-            rate = parse_data_header(data, sections[5], len(leads.ids), ctx).rate
+            rate = parse_data_header(sections[5], scanned.s5, ctx).rate
         counts = leads.lengths
-    elif _huffman_coded(data, sections):
+    elif scanned.ntables is not None and scanned.ntables > 0:  # Huffman-coded
         counts = leads.lengths
     else:  # two bytes a value
         counts = _clipped_counts(leads, d6.lengths // 2, ctx)
@@ -603,9 +602,3 @@ def inspect_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> 
     return RecordInfo(ctx.name, FORMAT_NAME, f"SCP {pre.label}", signals,
                       pre.patient.start_time, pre.patient.metadata, 0,
                       (ctx.path or ctx.name,), tuple(ctx.warnings))
-
-
-def _huffman_coded(data: bytes, sections: dict[int, Section]) -> bool:
-    """Section 2 declares tables (its count alone; the tables are not built)."""
-    sec = sections.get(2)
-    return sec is not None and sec.body + 2 <= sec.end and u16(data, sec.body) != 0

@@ -1,16 +1,17 @@
 """The SCP-ECG container: record header, section 0's pointer table, section
 headers and CRCs.
 
-The byte work (the pointer table with the section headers it points to, and
-every CRC) runs in one kernel pass (``scan_container``); the rules of a
-conformant table are checked here, once, on the plain rows it returns.
+The byte work and the rules of a conformant container (record header, the
+pointer table with the section headers it points to, every CRC) run in one
+kernel pass (``scan_headers``), which also reads the fixed-layout headers of
+sections 2 to 6; it returns plain values and problem codes, worded here.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -81,19 +82,26 @@ def section_crc_message(sid: int, stored: int, computed: int) -> str:
     return f"section {sid} CRC mismatch: stored 0x{stored:04X}, computed 0x{computed:04X}"
 
 
+_P = _k.PROBLEM_CODES
+_TRAILING, _RECORD_CRC, _S0_PARTIAL, _LENGTH_DIFFERS = (
+    _P["TRAILING"], _P["RECORD_CRC"], _P["S0_PARTIAL"], _P["LENGTH_DIFFERS"])
+
+
 class PendingCrcs(NamedTuple):
     """CRC checks left to the samples' ``nogil`` kernel call, with the places in
     the warning list their messages take when they fail (a tolerant read only:
     a strict one checks them first, since a mismatch is its error)."""
 
     rows: np.ndarray
-    """``scan_container`` rows; the kernel fills column 8."""
+    """``scan_headers`` rows; the kernel fills column 8."""
+    stored: list[int]
+    """The stored CRC of each row, -1 for an entry not used."""
     end: int
     record_at: int
     """Index in the warnings of the record CRC message."""
     record_stored: int
-    sections: list[tuple[int, int, int, int]]
-    """``(index in the warnings, row, id, stored CRC)`` per section."""
+    problems: list[tuple[int, ...]]
+    """The container's problems, which place each section's message."""
 
     def settle(self, ctx: DecodeContext, record_crc: int) -> None:
         """The messages of the checks that failed, each at its place."""
@@ -101,9 +109,16 @@ class PendingCrcs(NamedTuple):
         if record_crc != self.record_stored:
             late.append((self.record_at, record_crc_message(self.record_stored, record_crc)))
         computed = self.rows[:, 8].tolist()
-        for at, row, sid, stored in self.sections:
-            if computed[row] != stored:
-                late.append((at, section_crc_message(sid, stored, computed[row])))
+        if computed != self.stored:
+            # after the record CRC: the partial-entry note, and the notes of the
+            # entries up to the section's own
+            at = self.record_at + sum(p[0] == _S0_PARTIAL for p in self.problems)
+            noted = sorted(p[5] for p in self.problems if p[0] == _LENGTH_DIFFERS)
+            for row, (stored, crc) in enumerate(zip(self.stored, computed)):
+                if crc != stored:
+                    sid = int(self.rows[row, 0])
+                    late.append((at + sum(k <= row for k in noted),
+                                 section_crc_message(sid, stored, crc)))
         for at, message in reversed(late):
             ctx.warnings.insert(at, message)
 
@@ -117,115 +132,133 @@ class Container(NamedTuple):
     protocol: int
     pending: PendingCrcs | None
     """CRC checks left to the samples' kernel call (tolerant reads), else None."""
+    ntables: int | None
+    """Section 2's table count (-1: the section is shorter than it), None without it."""
+    s3: tuple[Any, ...] | None
+    s4: tuple[Any, ...] | None
+    s5: tuple[Any, ...] | None
+    s6: tuple[Any, ...] | None
+    """The fixed-layout headers of sections 3 to 6 as ``scan_headers`` reads them."""
 
 
 def read_container(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> Container:
-    """Record header, section 0 pointer table and every section header.
+    """Record header, section 0 pointer table, every section header and the
+    fixed-layout headers of sections 2 to 6, in one kernel pass
+    (``scan_headers``); its problems are worded here, in the order it met them.
 
     With ``defer_crcs`` the CRCs are not computed here but returned as pending
     checks for the samples' kernel call, which releases the GIL, so threads
     decoding other records overlap them; otherwise they are checked here.
     """
-    end, stored_crc = _record_header(data, ctx)
-    crc, rows = _k.scan_container(data, end, not defer_crcs)
-    pending = PendingCrcs(rows, end, len(ctx.warnings), stored_crc, []) if defer_crcs else None
-    if pending is None and crc != stored_crc:
-        ctx.deviation(record_crc_message(stored_crc, crc), cls=ChecksumError, offset=0,
-                      field="record CRC")
-    _check_section0_header(data, end, ctx)
-    sections = _walk_pointer_table(rows, end, pending, ctx)
-    if 0 not in sections:
-        ctx.deviation("section 0 has no pointer to itself", field="pointer table")
-    return Container(sections, data[15], pending)
-
-
-def _record_header(data: bytes, ctx: DecodeContext) -> tuple[int, int]:
-    """The record's length (at most the bytes present) and its stored CRC."""
-    n = len(data)
-    if n < 6 + 16 + 10:
-        ctx.fail(TruncatedError, f"{n} bytes is too short for an SCP-ECG record (record "
-                 "header, section 0 header and one pointer need 32)", offset=0)
-    stored_crc, rec_len = _HEAD.unpack_from(data)
-    if rec_len > n:
-        ctx.fail(TruncatedError, f"the record header says the file is {rec_len} bytes but it "
-                 f"has {n}; the file is truncated or not a conformant SCP-ECG record",
-                 offset=2, field="record length")
-    if rec_len < 6 + 16:
-        ctx.fail(HeaderError, f"the record header gives a length of {rec_len} bytes, "
-                 "smaller than the headers themselves", offset=2, field="record length")
-    if rec_len < n:
-        ctx.deviation(f"{n - rec_len} bytes follow the {rec_len} bytes the record header "
-                      "declares; they are ignored", field="record length")
-    return rec_len, stored_crc
-
-
-def _check_section0_header(data: bytes, end: int, ctx: DecodeContext) -> None:
-    s0_id, s0_len = _HEAD.unpack_from(data, 8)
-    if s0_id != 0:
-        ctx.fail(HeaderError, f"the first section has id {s0_id}, not 0 (pointer table); "
-                 "not an SCP-ECG record", offset=8, field="section 0 id")
-    if s0_len < 16 or 6 + s0_len > end:
-        ctx.fail(TruncatedError, f"section 0 declares {s0_len} bytes but the record holds "
-                 f"{end - 6} after its header", offset=10, field="section 0 length")
-    if (s0_len - 16) % 10:
-        ctx.deviation(f"section 0 length {s0_len} leaves a partial pointer entry",
-                      offset=10, field="section 0 length")
-
-
-def _walk_pointer_table(rows: np.ndarray, end: int, pending: PendingCrcs | None,
-                        ctx: DecodeContext) -> dict[int, Section]:
-    """The pointer entries (``scan_container`` rows) in order, each problem said
-    as it is met: the one place that says what a conformant table is."""
-    sections: dict[int, Section] = {}
-    late = None if pending is None else pending.sections
-    for row, (sid, slen, index, stored, hid, hlen, sec_version, sec_protocol,
-              s_crc) in enumerate(rows.tolist()):
-        if slen == 0 or index == 0:
-            continue
-        start = index - 1
-        length = slen
-        if (hid != sid or hlen != slen or slen < 16 or start + slen > end
-                or sid in sections or (start != 6 and sid == 0)):
-            length = _irregular_entry(ctx, sections, 22 + 10 * row, sid, slen, index, end, hid,
-                                      hlen)
-        if late is not None:
-            late.append((len(ctx.warnings), row, sid, stored))
-        elif s_crc != stored:
-            ctx.deviation(section_crc_message(sid, stored, s_crc), cls=ChecksumError,
-                          offset=start, field=f"section {sid} CRC")
-        sections[sid] = _new_section(Section, (sid, start, length, sec_version, sec_protocol))
-    return sections
+    (problems, found, rows, stored, end, stored_crc, _, ntables, s3, s4, s5,
+     s6) = _k.scan_headers(data, not defer_crcs)
+    record_at = len(ctx.warnings)
+    for problem in problems:
+        _REPORTS[problem[0]](ctx, *problem[1:])
+    # no fatal problem: every value is there
+    assert found is not None and rows is not None and stored is not None \
+        and end is not None and stored_crc is not None
+    pending = None
+    if defer_crcs:
+        record_at += sum(p[0] == _TRAILING for p in problems)
+        pending = PendingCrcs(rows, stored, end, record_at, stored_crc, problems)
+    return Container({row[0]: _new_section(Section, row) for row in found}, data[15],
+                     pending, ntables, s3, s4, s5, s6)
 
 
 _new_section = tuple.__new__  # a NamedTuple made from its fields without the Python __new__
 
 
-def _irregular_entry(ctx: DecodeContext, sections: dict[int, Section], o: int, sid: int,
-                     slen: int, index: int, end: int, hid: int, hlen: int) -> int:
-    """The checks of one pointer entry (at offset ``o``) in order: the first
-    fatal one raises, a header length that differs is noted. Returns the
-    section length to use."""
-    start = index - 1
-    if sid in sections:
-        ctx.fail(HeaderError, f"section {sid} is defined twice in the pointer table",
-                 offset=o, field="pointer table")
-    if start + slen > end or slen < 16:
-        ctx.fail(HeaderError, f"pointer to section {sid} (index {index}, length {slen}) "
-                 f"falls outside the {end}-byte record; the file is corrupt",
-                 offset=o, field=f"section {sid} pointer")
-    if sid == 0 and start != 6:
-        ctx.fail(HeaderError, f"section 0 points to itself at index {index}, not 7; the "
-                 "pointer table is not conformant", offset=o + 6,
-                 field="section 0 pointer")
-    if hid != sid:
-        ctx.fail(HeaderError, f"pointer for section {sid} leads to a section header with "
-                 f"id {hid}", offset=start + 2, field=f"section {sid} id")
-    if hlen != slen:
-        ctx.deviation(f"section {sid}: header length {hlen} differs from the pointer "
-                      f"length {slen}; using the smaller", offset=start + 4,
-                      field=f"section {sid} length")
-        return max(16, min(hlen, slen))
-    return slen
+def _short(ctx: DecodeContext, n: int) -> NoReturn:
+    ctx.fail(TruncatedError, f"{n} bytes is too short for an SCP-ECG record (record "
+             "header, section 0 header and one pointer need 32)", offset=0)
+
+
+def _length_past_end(ctx: DecodeContext, rec_len: int, n: int) -> NoReturn:
+    ctx.fail(TruncatedError, f"the record header says the file is {rec_len} bytes but it "
+             f"has {n}; the file is truncated or not a conformant SCP-ECG record",
+             offset=2, field="record length")
+
+
+def _length_small(ctx: DecodeContext, rec_len: int) -> NoReturn:
+    ctx.fail(HeaderError, f"the record header gives a length of {rec_len} bytes, "
+             "smaller than the headers themselves", offset=2, field="record length")
+
+
+def _trailing(ctx: DecodeContext, extra: int, rec_len: int) -> None:
+    ctx.deviation(f"{extra} bytes follow the {rec_len} bytes the record header "
+                  "declares; they are ignored", field="record length")
+
+
+def _record_crc(ctx: DecodeContext, stored: int, computed: int) -> None:
+    ctx.deviation(record_crc_message(stored, computed), cls=ChecksumError, offset=0,
+                  field="record CRC")
+
+
+def _s0_id(ctx: DecodeContext, sid: int) -> NoReturn:
+    ctx.fail(HeaderError, f"the first section has id {sid}, not 0 (pointer table); "
+             "not an SCP-ECG record", offset=8, field="section 0 id")
+
+
+def _s0_length(ctx: DecodeContext, s0_len: int, available: int) -> NoReturn:
+    ctx.fail(TruncatedError, f"section 0 declares {s0_len} bytes but the record holds "
+             f"{available} after its header", offset=10, field="section 0 length")
+
+
+def _s0_partial(ctx: DecodeContext, s0_len: int) -> None:
+    ctx.deviation(f"section 0 length {s0_len} leaves a partial pointer entry",
+                  offset=10, field="section 0 length")
+
+
+def _duplicate(ctx: DecodeContext, o: int, sid: int) -> NoReturn:
+    ctx.fail(HeaderError, f"section {sid} is defined twice in the pointer table",
+             offset=o, field="pointer table")
+
+
+def _outside(ctx: DecodeContext, o: int, sid: int, index: int, slen: int, end: int
+             ) -> NoReturn:
+    ctx.fail(HeaderError, f"pointer to section {sid} (index {index}, length {slen}) "
+             f"falls outside the {end}-byte record; the file is corrupt",
+             offset=o, field=f"section {sid} pointer")
+
+
+def _s0_index(ctx: DecodeContext, o: int, index: int) -> NoReturn:
+    ctx.fail(HeaderError, f"section 0 points to itself at index {index}, not 7; the "
+             "pointer table is not conformant", offset=o + 6, field="section 0 pointer")
+
+
+def _id_mismatch(ctx: DecodeContext, start: int, sid: int, hid: int) -> NoReturn:
+    ctx.fail(HeaderError, f"pointer for section {sid} leads to a section header with "
+             f"id {hid}", offset=start + 2, field=f"section {sid} id")
+
+
+def _length_differs(ctx: DecodeContext, start: int, sid: int, hlen: int, slen: int,
+                    row: int) -> None:
+    ctx.deviation(f"section {sid}: header length {hlen} differs from the pointer "
+                  f"length {slen}; using the smaller", offset=start + 4,
+                  field=f"section {sid} length")
+
+
+def _section_crc(ctx: DecodeContext, start: int, sid: int, stored: int, computed: int
+                 ) -> None:
+    ctx.deviation(section_crc_message(sid, stored, computed), cls=ChecksumError,
+                  offset=start, field=f"section {sid} CRC")
+
+
+def _no_section0(ctx: DecodeContext) -> None:
+    ctx.deviation("section 0 has no pointer to itself", field="pointer table")
+
+
+_REPORTS: dict[int, Callable[..., None]] = {
+    _P["SHORT"]: _short, _P["LENGTH_PAST_END"]: _length_past_end,
+    _P["LENGTH_SMALL"]: _length_small, _TRAILING: _trailing, _RECORD_CRC: _record_crc,
+    _P["S0_ID"]: _s0_id, _P["S0_LENGTH"]: _s0_length, _S0_PARTIAL: _s0_partial,
+    _P["DUPLICATE"]: _duplicate, _P["OUTSIDE"]: _outside, _P["S0_INDEX"]: _s0_index,
+    _P["ID_MISMATCH"]: _id_mismatch, _LENGTH_DIFFERS: _length_differs,
+    _P["SECTION_CRC"]: _section_crc, _P["NO_SECTION0"]: _no_section0,
+}
+"""``scan_headers`` problem code -> what it tells the reader (fatal ones raise)."""
+assert set(_REPORTS) == set(_P.values())
 
 
 def version_label(protocol: int, sections: Mapping[int, Section],

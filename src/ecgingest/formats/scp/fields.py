@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from ...errors import TruncatedError
 from .._base import DecodeContext
 
-__all__ = ["need", "u16", "Texts", "LANGUAGE_CODECS"]
+__all__ = ["need", "need_failed", "u16", "Texts", "LANGUAGE_CODECS"]
 
 LANGUAGE_CODECS: dict[int, str] = {
     0x00: "latin-1",  # "ASCII only"; bytes >= 0x80 read as Latin-1 rather than failing
@@ -24,9 +26,14 @@ def u16(b: bytes, o: int) -> int:
 def need(ctx: DecodeContext, data: bytes, offset: int, size: int, end: int, what: str) -> None:
     """A field of ``size`` bytes at ``offset`` lies inside its section and the file."""
     if offset < 0 or offset + size > end or offset + size > len(data):
-        ctx.fail(TruncatedError, f"{what} needs {size} bytes at byte {offset} but its section "
-                 "or the file ends before that; the file is cut or corrupt", offset=offset,
-                 field=what)
+        need_failed(ctx, offset, size, what)
+
+
+def need_failed(ctx: DecodeContext, offset: int, size: int, what: str) -> NoReturn:
+    """The error of a field of ``size`` bytes at ``offset`` that is not all present."""
+    ctx.fail(TruncatedError, f"{what} needs {size} bytes at byte {offset} but its section "
+             "or the file ends before that; the file is cut or corrupt", offset=offset,
+             field=what)
 
 
 class Texts:

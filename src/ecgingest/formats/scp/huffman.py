@@ -11,7 +11,7 @@ import numpy as np
 from ..._ext import scp as _k
 from .._base import DecodeContext
 from .container import Section
-from .fields import need
+from .fields import need, need_failed
 
 __all__ = ["Huffman", "parse_section2", "DEFAULT_CODES"]
 
@@ -87,11 +87,13 @@ def _build(ctx: DecodeContext, codes: np.ndarray, offsets: np.ndarray, default: 
 _DEFAULT_HUFFMAN: Huffman | None = None
 
 
-def parse_section2(data: bytes, sec: Section, ctx: DecodeContext) -> Huffman | None:
-    """The tables, the default one, or ``None`` (``0`` tables: uncompressed data)."""
+def parse_section2(data: bytes, sec: Section, ntables: int, ctx: DecodeContext
+                   ) -> Huffman | None:
+    """The tables, the default one, or ``None`` (``0`` tables: uncompressed data);
+    ``ntables`` as ``scan_headers`` read it (-1: the section ends before it)."""
     global _DEFAULT_HUFFMAN
-    need(ctx, data, sec.body, 2, sec.end, "section 2 table count")
-    ntables = data[sec.body] | data[sec.body + 1] << 8
+    if ntables < 0:
+        need_failed(ctx, sec.body, 2, "section 2 table count")
     if ntables == 19999:
         if _DEFAULT_HUFFMAN is None:
             _DEFAULT_HUFFMAN = _build(ctx, DEFAULT_CODES,

@@ -16,7 +16,7 @@ from ..._ext import scp as _k
 from ...errors import HeaderError, TruncatedError, UnsupportedFeatureError
 from .._base import DecodeContext
 from .container import Section
-from .fields import Texts, need, u16
+from .fields import Texts, need, need_failed, u16
 
 __all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "LeadMeasurements", "parse_section3",
            "parse_section4", "parse_data_header", "read_section7",
@@ -67,19 +67,21 @@ class Leads(NamedTuple):
     """Samples per lead, ``end - start + 1``."""
 
 
-def parse_section3(data: bytes, sec: Section, ctx: DecodeContext) -> Leads:
-    need(ctx, data, sec.body, 2, sec.end, "section 3 lead count")
-    nleads, flags = data[sec.body], data[sec.body + 1]
-    o = sec.body + 2
-    need(ctx, data, o, 9 * nleads, sec.end, "section 3 lead table")
-    ids, starts, ends, reversed_at = _k.lead_table(data, o, nleads)
+def parse_section3(sec: Section, scanned: tuple[Any, ...] | None,
+                   ctx: DecodeContext) -> Leads:
+    """Section 3 from the lead table ``scan_headers`` read."""
+    assert scanned is not None
+    short, nleads, flags, ids, starts, ends, lengths, reversed_at = scanned
+    if short is not None:
+        need_failed(ctx, short[1], short[2],
+                    "section 3 lead count" if short[0] == 1 else "section 3 lead table")
     if reversed_at >= 0:
         k = reversed_at
         ctx.fail(HeaderError, f"lead {k + 1} ends at sample {ends[k]}, before its start "
-                 f"sample {starts[k]}", offset=o + 9 * k, field="section 3 sample range")
+                 f"sample {starts[k]}", offset=sec.body + 2 + 9 * k,
+                 field="section 3 sample range")
     return Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags,
-                 [LEAD_NAMES[i] if i < _NAMED_LEADS else f"lead {i}" for i in ids],
-                 [e - s + 1 for s, e in zip(starts, ends)])
+                 [LEAD_NAMES[i] if i < _NAMED_LEADS else f"lead {i}" for i in ids], lengths)
 
 
 # ---------------------------------------------------------------- section 4
@@ -94,6 +96,8 @@ class Qrs(NamedTuple):
     protected_start: np.ndarray | None
     protected_end: np.ndarray | None
     """``None`` when the section stops before its protected zones."""
+    subtracted: np.ndarray
+    """uint8, 1 for the zones the reference beat was subtracted in (type 0)."""
 
     def summary(self) -> dict[str, Any]:
         """The ``qrs_complexes`` extra."""
@@ -106,15 +110,14 @@ class Qrs(NamedTuple):
             list(zip(self.protected_start.tolist(), self.protected_end.tolist()))}
 
 
-def parse_section4(data: bytes, sec: Section, ctx: DecodeContext) -> Qrs:
-    need(ctx, data, sec.body, 6, sec.end, "section 4 header")
-    length_ms, fiducial, nqrs = struct.unpack_from("<HHH", data, sec.body)
-    o = sec.body + 6
-    need(ctx, data, o, 14 * nqrs, sec.end, "section 4 QRS subtraction zones")
-    protected = o + 22 * nqrs <= sec.end
-    types, starts, fids, ends, ps, pe = _k.qrs_zones(data, o, nqrs, protected)
-    return Qrs(length_ms, fiducial, types, starts, fids, ends,
-               ps if protected else None, pe if protected else None)
+def parse_section4(scanned: tuple[Any, ...] | None, ctx: DecodeContext) -> Qrs:
+    """Section 4 from the zones ``scan_headers`` read."""
+    assert scanned is not None
+    short, length_ms, fiducial, types, starts, fids, ends, ps, pe, subtracted = scanned
+    if short is not None:
+        need_failed(ctx, short[1], short[2], "section 4 header" if short[0] == 1
+                    else "section 4 QRS subtraction zones")
+    return Qrs(length_ms, fiducial, types, starts, fids, ends, ps, pe, subtracted)
 
 
 # ---------------------------------------------------------------- sections 5, 6
@@ -137,14 +140,15 @@ class DataHeader(NamedTuple):
         return 1e6 / self.interval_us
 
 
-def parse_data_header(data: bytes, sec: Section, nleads: int, ctx: DecodeContext) -> DataHeader:
-    """Section 5 or 6: multiplier, interval, encoding and each lead's data span."""
-    sid = sec.id
-    b = sec.body
-    if b + 6 + 2 * nleads > min(sec.end, len(data)):
-        need(ctx, data, b, 6 + 2 * nleads, sec.end, f"section {sid} header")
-    avm, interval, diff, bimodal, starts, lengths, total, longest = _k.data_header(
-        data, b, nleads)
+def parse_data_header(sec: Section, scanned: tuple[Any, ...] | None,
+                      ctx: DecodeContext) -> DataHeader:
+    """Section 5 or 6 from the header ``scan_headers`` read: multiplier,
+    interval, encoding and each lead's data span."""
+    assert scanned is not None
+    short, avm, interval, diff, bimodal, starts, lengths, longest, total, avail = scanned
+    sid, b = sec.id, sec.body
+    if short is not None:
+        need_failed(ctx, short[1], short[2], f"section {sid} header")
     if interval == 0:
         ctx.fail(HeaderError, f"section {sid} gives a sample interval of 0 µs", offset=b + 2,
                  field=f"section {sid} sample interval")
@@ -155,15 +159,10 @@ def parse_data_header(data: bytes, sec: Section, nleads: int, ctx: DecodeContext
         ctx.fail(UnsupportedFeatureError, f"section {sid} uses difference encoding {diff}; "
                  "only 0 (none), 1 (first) and 2 (second) are defined", offset=b + 4,
                  field=f"section {sid} difference encoding")
-    avail = sec.end - (b + 6 + 2 * nleads)
-    if total > avail:
+    if total > avail:  # the kernel cut the spans to the section
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
                       offset=b + 6, field=f"section {sid} lead lengths")
-        ends = np.minimum(starts + lengths, sec.end)
-        starts = np.minimum(starts, sec.end)
-        lengths = ends - starts
-        longest = int(lengths.max()) if nleads else 0
     return DataHeader(avm, interval, diff, bimodal, starts, lengths, longest)
 
 
