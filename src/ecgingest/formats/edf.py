@@ -14,6 +14,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import math
 import operator
 import os
@@ -59,8 +60,11 @@ _DURATION = re.compile(rb"^\d+(\.\d*)?$")
 _SIGNAL_FIELDS = ("label", "transducer type", "physical dimension", "physical minimum",
                   "physical maximum", "digital minimum", "digital maximum", "prefiltering",
                   "samples per data record", "signal reserved")
-_SIGNAL_FIELD_STARTS = (0, 16, 96, 104, 112, 120, 128, 136, 216, 224)
-_SIGNAL_FIELD_WIDTHS = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
+_SIGNAL_FIELD_STARTS = (0, *itertools.accumulate(_kernel.SIGNAL_FIELD_WIDTHS[:-1]))
+"""Where each field's column starts in the signal headers, in bytes per signal."""
+_INTEGER_FIELDS = (5, 6, 8)
+_FIXED_TEXT_FIELDS = {8: "local patient identification", 88: "local recording identification",
+                      192: "reserved"}
 
 
 # --------------------------------------------------------------------------- header model
@@ -181,17 +185,16 @@ def _truncated(ctx: DecodeContext, message: str, field: str | None,
     return ctx.error(TruncatedError, message, field=field, offset=offset)
 
 
-def _text(raw: bytes, ctx: DecodeContext, field: str, offset: int, seen: list[bool]) -> str:
-    """Header text as ASCII; other bytes read as Latin-1 with one warning per file."""
-    try:
-        return raw.decode("ascii").strip(" \x00")
-    except UnicodeDecodeError:
-        if not seen[0]:
-            seen[0] = True
-            bad = next(i for i, b in enumerate(raw) if b > 127)
-            ctx.warn(f"non-ASCII bytes in the header (first in field {field!r} at byte "
-                     f"{offset + bad}); read as Latin-1")
-        return raw.decode("latin-1").strip(" \x00")
+def _warn_non_ascii(ctx: DecodeContext, at: int, ns: int) -> None:
+    """The one warning of a header whose text fields hold bytes above 127 (the first at
+    header offset ``at``)."""
+    if at < 256:
+        field = _FIXED_TEXT_FIELDS[max(o for o in _FIXED_TEXT_FIELDS if o <= at)]
+    else:
+        field = _SIGNAL_FIELDS[bisect.bisect_right(
+            [256 + o * ns for o in _SIGNAL_FIELD_STARTS], at) - 1]
+    ctx.warn(f"non-ASCII bytes in the header (first in field {field!r} at byte {at}); read "
+             "as Latin-1")
 
 
 def _int_field(raw: bytes, ctx: DecodeContext, field: str, offset: int) -> int:
@@ -231,15 +234,14 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
             f"has only {len(head)} bytes; the file is cut short or the signal count is wrong",
             "number of signals", 252)
     view = np.frombuffer(head, dtype=np.uint8, count=header_bytes)
-    fixed, columns = _kernel.split_header(view, ns)
-    seen_non_ascii = [False]
-    first_bad = _kernel.is_ascii_printable(view, 8 if fmt == "bdf" else 0, header_bytes)
-    version = fixed[0]
-    patient_text = _text(fixed[1], ctx, "local patient identification", 8, seen_non_ascii)
-    recording_text = _text(fixed[2], ctx, "local recording identification", 88,
-                           seen_non_ascii)
+    fixed_texts, texts, numbers, non_ascii, unprintable, bad = _kernel.header_fields(
+        view, ns, 8 if fmt == "bdf" else 0)
+    patient_text, recording_text, reserved = fixed_texts
+    if 0 <= non_ascii < 168:  # in the patient or recording field
+        _warn_non_ascii(ctx, non_ascii, ns)
+    version = fixed256[0:8]
     declared_hb = None
-    hb_raw = fixed[5]
+    hb_raw = fixed256[184:192]
     if _INT.match(hb_raw):
         declared_hb = int(hb_raw)
         if declared_hb != header_bytes:
@@ -247,9 +249,10 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
                      f"{header_bytes}; the signal count is trusted")
     else:
         ctx.warn(f"header size field {hb_raw!r} is not a number; the signal count is trusted")
-    reserved = _text(fixed[6], ctx, "reserved", 192, seen_non_ascii)
-    n_declared = _int_field(fixed[7], ctx, "number of data records", 236)
-    duration = _float_field(fixed[8], ctx, "data record duration", 244)
+    if 192 <= non_ascii < 256:  # in the reserved field
+        _warn_non_ascii(ctx, non_ascii, ns)
+    n_declared = _int_field(fixed256[236:244], ctx, "number of data records", 236)
+    duration = _float_field(fixed256[244:252], ctx, "data record duration", 244)
     if duration < 0:
         raise _header_error(ctx, f"data record duration is negative ({duration})",
                             "data record duration", 244)
@@ -265,8 +268,15 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         detail = kind
     plus = "+" in detail
 
-    signals, record_size = _signal_headers(columns, ctx, fmt, plus, duration, file_size,
-                                           first_bad, seen_non_ascii)
+    if non_ascii >= 256:  # in a signal's text field
+        _warn_non_ascii(ctx, non_ascii, ns)
+    if unprintable >= 0 and non_ascii < 0 and plus:
+        ctx.warn(f"control bytes in the header (first at byte {unprintable}); EDF+ allows "
+                 "only printable ASCII")
+    if bad is not None:
+        raise _bad_number(view, ns, bad, ctx)
+    signals, record_size = _signal_headers(texts, numbers, ctx, fmt, plus, duration,
+                                           file_size)
 
     # record count from the bytes really present
     available_bytes = file_size - header_bytes
@@ -310,7 +320,8 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
     if duration == 0 and any(s.samples_per_record for s in signals if not s.is_annotation):
         ctx.warn("data record duration is 0: sample rates are undefined (reported as 0)")
 
-    start = _start_datetime(fixed[3], fixed[4], recording_text if plus else None, ctx)
+    start = _start_datetime(fixed256[168:176], fixed256[176:184],
+                            recording_text if plus else None, ctx)
     metadata, identification = _metadata(patient_text, recording_text, plus, ctx)
     return EdfHeader(
         format=fmt, format_detail=detail, version=version, patient_text=patient_text,
@@ -335,55 +346,32 @@ def _signal_header(*values: object) -> EdfSignalHeader:
     return header
 
 
-def _warn_control_bytes(ctx: DecodeContext, first_bad: int, seen_non_ascii: list[bool],
-                        plus: bool) -> None:
-    if first_bad >= 0 and not seen_non_ascii[0] and plus:
-        ctx.warn(f"control bytes in the header (first at byte {first_bad}); EDF+ allows "
-                 "only printable ASCII")
+def _bad_number(view: np.ndarray, ns: int, bad: tuple[int, int, int],
+                ctx: DecodeContext) -> EcgIngestError:
+    """The error of the first bad number field ``(field, signal, code)`` the kernel found."""
+    f, i, code = bad
+    off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * 8
+    name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
+    if code == 2:
+        return _header_error(ctx, f"{name} is not a finite number", name, off)
+    kind = "integer" if f in _INTEGER_FIELDS else "decimal number"
+    return _header_error(ctx, f"{name} must be an ASCII {kind}, found "
+                         f"{bytes(view[off:off + 8])!r}; the file is not valid EDF", name, off)
 
 
-def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: str, plus: bool,
-                    duration: float, file_size: int, first_bad: int,
-                    seen_non_ascii: list[bool]) -> tuple[tuple[EdfSignalHeader, ...], int]:
-    """The per-signal fields, with every tolerance and error (the one parser of them).
+def _signal_headers(texts: list[list[str]], numbers: list[list], ctx: DecodeContext, fmt: str,
+                    plus: bool, duration: float, file_size: int
+                    ) -> tuple[tuple[EdfSignalHeader, ...], int]:
+    """The per-signal fields as the kernel read them, with their tolerances and the
+    errors of their values.
 
     Returns the signal headers and the data record size in bytes.
     """
     kind = "BDF" if fmt == "bdf" else "EDF"
     bps = 3 if fmt == "bdf" else 2
-    ns = len(columns[0])
-    signals: list[EdfSignalHeader] = []
-    texts: list[list[str]] = []
-    for f in (0, 1, 2, 7, 9):
-        ascii = _kernel.ascii_texts(columns[f])  # the common case: no per-field checks
-        if ascii is not None:
-            texts.append(ascii)
-            continue
-        texts.append([_text(raw, ctx, _SIGNAL_FIELDS[f],
-                            256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f],
-                            seen_non_ascii) for i, raw in enumerate(columns[f])])
     labels, transducers, units, prefilters, sreserved = texts
-    _warn_control_bytes(ctx, first_bad, seen_non_ascii, plus)
-
-    def column(f: int, integer: bool) -> list:
-        values, bad = _kernel.parse_column(columns[f], integer)
-        if bad >= 0:
-            off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + bad * _SIGNAL_FIELD_WIDTHS[f]
-            name = f"{_SIGNAL_FIELDS[f]} of signal {bad}"
-            kind_ = "integer" if integer else "decimal number"
-            raise _header_error(ctx, f"{name} must be an ASCII {kind_}, found "
-                                f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
-        if not integer and not all(map(math.isfinite, values)):
-            for i, v in enumerate(values):
-                if not math.isfinite(v):
-                    off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
-                    name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
-                    raise _header_error(ctx, f"{name} is not a finite number", name, off)
-        return values
-
-    pmins, pmaxs = column(3, False), column(4, False)
-    dmins, dmaxs = column(5, True), column(6, True)
-    counts = column(8, True)
+    pmins, pmaxs, dmins, dmaxs, counts = numbers
+    ns = len(labels)
     max_count = (file_size // bps) + 1
     for i, n in enumerate(counts if min(counts) < 0 or max(counts) > max_count else ()):
         if n < 0 or n > max_count:
@@ -395,7 +383,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
                                 f"samples per data record of signal {i}", off)
     plain_annotation = []
     signals = []
-    # the columns as they are (parse_column gives float and int values), one row per signal
+    # the columns as they are (float and int values), one row per signal
     for i, (label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_
             ) in enumerate(zip(labels, transducers, units, pmins, pmaxs, dmins, dmaxs,
                                prefilters, counts, sreserved)):
