@@ -23,7 +23,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Union, cast
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Union, cast
 
 import numpy as np
 
@@ -138,6 +138,62 @@ class EdfHeader:
     @property
     def is_discontinuous(self) -> bool:
         return self.format_detail.endswith("+D")
+
+    # A parsed header holds its signals as rows (:class:`_Row`, what a read uses) and
+    # builds the per-signal objects of ``signals`` on first use.
+    if not TYPE_CHECKING:  # to the type checker, every attribute is declared
+        def __getattr__(self, name: str) -> Any:
+            rows = self.__dict__.get("_rows")
+            if name != "signals" or rows is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                     f"{name!r}")
+            signals = self.__dict__["signals"] = tuple(map(_signal_header, rows))
+            return signals
+
+    @functools.cached_property
+    def _rows(self) -> tuple[_Row, ...]:
+        """The signals as rows (a header built from its fields, not parsed)."""
+        return tuple(_Row._make(getattr(s, f) for f in _Row._fields) for s in self.signals)
+
+    @functools.cached_property
+    def _data_rows(self) -> tuple[_Row, ...]:
+        return tuple(s for s in self._rows if not s.is_annotation)
+
+    @functools.cached_property
+    def _annotation_rows(self) -> tuple[_Row, ...]:
+        return tuple(s for s in self._rows if s.is_annotation)
+
+
+class _Row(NamedTuple):
+    """One signal's header fields, as a read uses them: an :class:`EdfSignalHeader`
+    without the per-signal object (a tuple, built with the header at C speed)."""
+
+    index: int  # type: ignore[assignment]  # the field, not tuple.index
+    label: str
+    transducer: str
+    units: str
+    physical_min: float
+    physical_max: float
+    digital_min: int
+    digital_max: int
+    prefiltering: str
+    samples_per_record: int
+    reserved: str
+    is_annotation: bool
+    sample_rate: float
+    scale: float
+    offset: float
+
+
+def _signal_header(row: _Row) -> EdfSignalHeader:
+    """The :class:`EdfSignalHeader` of a row.
+
+    Fills the instance directly: the frozen dataclass ``__init__`` (one
+    ``object.__setattr__`` per field) was a quarter of a header's parse time.
+    """
+    header = object.__new__(EdfSignalHeader)
+    header.__dict__.update(zip(_Row._fields, row))
+    return header
 
 
 # --------------------------------------------------------------------------- detection
@@ -323,27 +379,21 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
     start = _start_datetime(fixed256[168:176], fixed256[176:184],
                             recording_text if plus else None, ctx)
     metadata, identification = _metadata(patient_text, recording_text, plus, ctx)
-    return EdfHeader(
+    header = object.__new__(EdfHeader)  # signals as rows: the objects when asked for
+    header.__dict__.update(
         format=fmt, format_detail=detail, version=version, patient_text=patient_text,
         recording_text=recording_text, start_time=start, header_bytes=header_bytes,
         header_bytes_declared=declared_hb, reserved=reserved, n_records=n_records,
         n_records_declared=n_declared, record_duration=duration, record_size=record_size,
-        signals=signals, metadata=metadata, identification=identification,
+        _rows=signals, metadata=metadata, identification=identification,
         warnings=tuple(ctx.warnings))
-
-
-_SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
-
-
-def _signal_header(*values: object) -> EdfSignalHeader:
-    """An :class:`EdfSignalHeader` of field values in declaration order, already typed.
-
-    Fills the instance directly: the frozen dataclass ``__init__`` (one
-    ``object.__setattr__`` per field) was a quarter of a header's parse time.
-    """
-    header = object.__new__(EdfSignalHeader)
-    header.__dict__.update(zip(_SIGNAL_HEADER_FIELDS, values))
     return header
+
+
+if _Row._fields != tuple(f.name for f in dataclasses.fields(EdfSignalHeader)):
+    raise ImportError("EDF signal rows and EdfSignalHeader name different fields")
+_new_row = cast("Callable[[tuple], _Row]", functools.partial(tuple.__new__, _Row))
+"""A row of its field values, in order (the tuple made directly: no ``__new__`` call)."""
 
 
 def _bad_number(view: np.ndarray, ns: int, bad: tuple[int, int, int],
@@ -361,7 +411,7 @@ def _bad_number(view: np.ndarray, ns: int, bad: tuple[int, int, int],
 
 def _signal_headers(texts: list[list[str]], numbers: list[list], ctx: DecodeContext, fmt: str,
                     plus: bool, duration: float, file_size: int
-                    ) -> tuple[tuple[EdfSignalHeader, ...], int]:
+                    ) -> tuple[tuple[_Row, ...], int]:
     """The per-signal fields as the kernel read them, with their tolerances and the
     errors of their values.
 
@@ -399,9 +449,9 @@ def _signal_headers(texts: list[list[str]], numbers: list[list], ctx: DecodeCont
         else:
             scale = (pmax - pmin) / (dmax - dmin)
             offset = pmin - dmin * scale
-        signals.append(_signal_header(
+        signals.append(_new_row((
             i, label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_,
-            is_ann, n / duration if duration > 0 else 0.0, scale, offset))
+            is_ann, n / duration if duration > 0 else 0.0, scale, offset)))
     record_size = sum(counts) * bps
     if plain_annotation:
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
@@ -622,7 +672,7 @@ def _slot_offsets(header: EdfHeader) -> list[int]:
     bps = 3 if header.format == "bdf" else 2
     offsets = []
     pos = 0
-    for s in header.signals:
+    for s in header._rows:
         offsets.append(pos)
         pos += s.samples_per_record * bps
     return offsets
@@ -635,7 +685,7 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
     fmt = header.format
     bps = 3 if fmt == "bdf" else 2
     n_rec = header.n_records
-    data_sigs = header.data_signals
+    data_sigs = header._data_rows
     slot_offsets = _slot_offsets(header)
     dtype = np.int32 if fmt == "bdf" else np.int16
     sizes = [s.samples_per_record * n_rec for s in data_sigs]
@@ -669,7 +719,7 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     """The header's readings that have no place in the record model (``Record.extras``)."""
     # the per-signal fields as columns: one pass over the signals, one transposition
-    columns = tuple(zip(*map(_EXTRA_FIELDS, header.data_signals))) or ((),) * 8
+    columns = tuple(zip(*map(_EXTRA_FIELDS, header._data_rows))) or ((),) * 8
     extras: dict[str, object] = dict(zip(_EXTRA_KEYS, columns))
     extras.update({
         "reserved": header.reserved,
@@ -703,7 +753,7 @@ def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record
         start = start + dt.timedelta(seconds=subsecond)
     dtype = "int32" if header.format == "bdf" else "int16"
     signals = tuple(SignalInfo(s.label, s.sample_rate, s.samples_per_record * header.n_records,
-                               s.units, dtype) for s in header.data_signals)
+                               s.units, dtype) for s in header._data_rows)
     return RecordInfo(ctx.name, header.format, header.format_detail, signals, start,
                       header.metadata, len(annotations), (ctx.path,) if ctx.path else (),
                       tuple(ctx.warnings))
@@ -717,7 +767,7 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
                       ) -> tuple[list[Annotation], np.ndarray, float]:
     """TALs of every annotation signal, the record onsets and the subsecond start."""
     n_rec = header.n_records
-    if not header.annotation_signals or n_rec == 0:
+    if not header._annotation_rows or n_rec == 0:
         return [], _nominal_onsets(header, ctx), 0.0
     raw: list[_RawAnnotation] = []
     keeping = np.full(n_rec, np.nan)
@@ -728,7 +778,7 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
 
 def _nominal_onsets(header: EdfHeader, ctx: DecodeContext) -> np.ndarray:
     """Onsets of a file whose records carry no time (no annotation signal)."""
-    if header.is_plus and not header.annotation_signals:
+    if header.is_plus and not header._annotation_rows:
         ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
                  "assume a continuous recording")
     return np.arange(header.n_records, dtype=np.float64) * header.record_duration
@@ -747,7 +797,7 @@ def _scan_tals(buf: np.ndarray, base: int, first: int, n: int, header: EdfHeader
     bps = 3 if header.format == "bdf" else 2
     offsets = _slot_offsets(header)
     flags = np.empty(n, dtype=np.uint8)
-    for order, s in enumerate(header.annotation_signals):
+    for order, s in enumerate(header._annotation_rows):
         size = s.samples_per_record * bps
         is_first = order == 0
         data, at, stride, offset = (layout[s.index] if layout is not None
@@ -869,7 +919,7 @@ class _Records:
         covered = (r1 - r0) * self.header.record_size
         return min(max(covered // 16, WINDOW_CHUNK_BYTES), _MAX_CHUNK_BYTES)
 
-    def read(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+    def read(self, r0: int, r1: int, picked: list[_Row], firsts: list[int],
              outputs: list[np.ndarray], raw: list[_RawAnnotation] | None) -> np.ndarray:
         """Fill ``outputs`` (samples ``firsts[j]`` onwards of ``picked[j]``) from records
         ``[r0, r1)``; their annotations into ``raw`` unless None. Returns the records'
@@ -879,11 +929,11 @@ class _Records:
         keeping = np.full(n, np.nan)
         if n <= 0:
             return keeping
-        tals = raw is not None and bool(header.annotation_signals)
+        tals = raw is not None and bool(header._annotation_rows)
         whole = self.source.whole
         if (whole is None and self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
                 and self.source.fd is not None
-                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
+                and n * (len(picked) + len(header._annotation_rows)) <= _SCATTER_PIECES):
             self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
             return keeping
         kernel_args = (np.array([s.samples_per_record for s in picked], dtype=np.int64),
@@ -919,7 +969,7 @@ class _Records:
             self._remember(r0, keeping)
         return keeping
 
-    def _scatter(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+    def _scatter(self, r0: int, r1: int, picked: list[_Row], firsts: list[int],
                  outputs: list[np.ndarray], raw: list[_RawAnnotation] | None,
                  keeping: np.ndarray) -> None:
         """EDF samples straight from the file into the outputs: the stored little-endian
@@ -934,14 +984,14 @@ class _Records:
             targets.setdefault(sig.index, (out, first))  # a channel asked twice: read once
         slots: dict[int, np.ndarray] = {}
         if raw is not None:  # each annotation signal's slots, record after record
-            for s in header.annotation_signals:
+            for s in header._annotation_rows:
                 slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
                 targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
         order = sorted(targets)  # signal index order is slot order
         assert self.source.fd is not None
         status, err = _kernel.scatter_read(
             self.source.fd, header.header_bytes, header.record_size, r0, r1,
-            np.array([header.signals[i].samples_per_record for i in order], dtype=np.int64),
+            np.array([header._rows[i].samples_per_record for i in order], dtype=np.int64),
             np.array([self.offsets[i] for i in order], dtype=np.int64),
             np.array([targets[i][1] for i in order], dtype=np.int64),
             [targets[i][0] for i in order], WINDOW_CHUNK_BYTES)
@@ -954,9 +1004,9 @@ class _Records:
                 np.copyto(out, first_out)
         if slots:
             assert raw is not None
-            layout = {i: (a.view(np.uint8), 0, 2 * header.signals[i].samples_per_record, 0)
+            layout = {i: (a.view(np.uint8), 0, 2 * header._rows[i].samples_per_record, 0)
                       for i, a in slots.items()}
-            _scan_tals(slots[header.annotation_signals[0].index].view(np.uint8), 0, r0, n,
+            _scan_tals(slots[header._annotation_rows[0].index].view(np.uint8), 0, r0, n,
                        header, self.ctx, raw, keeping, layout)
 
     def _copy(self, data: np.ndarray, first: int, n: int, args: tuple) -> None:
@@ -966,7 +1016,7 @@ class _Records:
         self.ctx.check_status(status, f"data records {first} to {first + n - 1}",
                               offset=self._at(first))
 
-    def _read_by_signal(self, r0: int, r1: int, picked: list[EdfSignalHeader],
+    def _read_by_signal(self, r0: int, r1: int, picked: list[_Row],
                         firsts: list[int], outputs: list[np.ndarray], chunk: int) -> None:
         """Records larger than a chunk: each signal's samples of the part, a chunk at a
         time (the bytes between them are never read)."""
@@ -994,7 +1044,7 @@ class _Records:
         """The annotation slots of records larger than a chunk: the span from the first
         annotation slot to the end of the last, record by record."""
         bps = self.bps
-        ann = self.header.annotation_signals
+        ann = self.header._annotation_rows
         lo = min(self.offsets[s.index] for s in ann)
         hi = max(self.offsets[s.index] + s.samples_per_record * bps for s in ann)
         buffer = np.empty(hi - lo, dtype=np.uint8)
@@ -1015,7 +1065,7 @@ class _Records:
         """
         onset = self.known.get(k)
         if onset is None:
-            sig = self.header.annotation_signals[0]
+            sig = self.header._annotation_rows[0]
             size = sig.samples_per_record * self.bps
             at = self._at(k) + self.offsets[sig.index]
             slot = np.frombuffer(bytes(self.source.read(at, size)), dtype=np.uint8)
@@ -1053,7 +1103,7 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     request = ctx.request
     assert request is not None
     header = _source_header(source, ctx)
-    data_sigs = header.data_signals
+    data_sigs = header._data_rows
     chosen = [data_sigs[i] for i in request.channel_indices([s.label for s in data_sigs],
                                                             ctx.name)]
     records = _Records(source, header, ctx)
@@ -1064,12 +1114,12 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     if not request.windowed:  # some channels, whole: every record, as a whole read
         part.read(0, n_rec, [0] * len(chosen))
         raw, keeping = part.raw, part.keeping
-        if header.annotation_signals and n_rec:
+        if header._annotation_rows and n_rec:
             onsets, subsecond = _onsets(keeping, header, ctx)
         else:
             onsets, subsecond = _nominal_onsets(header, ctx), 0.0
         return part.record(_annotations(raw, subsecond), subsecond, onsets, None)
-    if header.is_plus and not header.annotation_signals:
+    if header.is_plus and not header._annotation_rows:
         ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
                  "assume a continuous recording")
     if header.is_discontinuous and data_sigs and n_rec and reference > 0:
@@ -1086,7 +1136,7 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     part.read(r0, r1, [by_index[s.index][0] for s in chosen],
               [by_index[s.index][1] for s in chosen])
     subsecond = 0.0
-    if header.annotation_signals and n_rec:
+    if header._annotation_rows and n_rec:
         try:
             subsecond = _subsecond(records.keeping(0), ctx)
         except _FullScan:  # as a whole read: the first onset from the others
@@ -1116,12 +1166,12 @@ def _discontinuous_part(part: _Part, request: ReadRequest, reference: float) -> 
     search over the records' onsets (EDF+ requires them to increase; a file whose
     onsets do not, or that lacks some, has every record's onset read instead)."""
     header, ctx, records = part.header, part.ctx, part.records
-    first = header.data_signals[0]  # the record duration as the whole record's cut takes it
+    first = header._data_rows[0]  # the record duration as the whole record's cut takes it
     duration = (first.samples_per_record / first.sample_rate if first.sample_rate > 0
                 else header.record_duration)
     per_record = round(duration * reference)
     n_rec = header.n_records
-    if not header.annotation_signals:  # nominal onsets, as a whole read gives them
+    if not header._annotation_rows:  # nominal onsets, as a whole read gives them
         nominal = header.record_duration
         r0, r1 = _search_records(request, lambda k: k * nominal, n_rec, duration, per_record,
                                  reference, ctx.name)
@@ -1195,7 +1245,7 @@ class _Part:
     """The chosen signals' samples of some data records, and what those records say."""
 
     def __init__(self, header: EdfHeader, ctx: DecodeContext, records: _Records,
-                 chosen: list[EdfSignalHeader]) -> None:
+                 chosen: list[_Row]) -> None:
         self.header = header
         self.ctx = ctx
         self.records = records
