@@ -11,6 +11,7 @@ asks the kernel to de-interleave every data record in one pass.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import datetime as dt
 import functools
@@ -23,7 +24,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, Union, cast
+from typing import IO, TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 
@@ -153,7 +154,8 @@ class EdfHeader:
     @functools.cached_property
     def _rows(self) -> tuple[_Row, ...]:
         """The signals as rows (a header built from its fields, not parsed)."""
-        return tuple(_Row._make(getattr(s, f) for f in _Row._fields) for s in self.signals)
+        return tuple(_new_row(tuple(getattr(s, f) for f in _SIGNAL_HEADER_FIELDS))
+                     for s in self.signals)
 
     @functools.cached_property
     def _data_rows(self) -> tuple[_Row, ...]:
@@ -164,25 +166,14 @@ class EdfHeader:
         return tuple(s for s in self._rows if s.is_annotation)
 
 
-class _Row(NamedTuple):
-    """One signal's header fields, as a read uses them: an :class:`EdfSignalHeader`
-    without the per-signal object (a tuple, built with the header at C speed)."""
-
-    index: int  # type: ignore[assignment]  # the field, not tuple.index
-    label: str
-    transducer: str
-    units: str
-    physical_min: float
-    physical_max: float
-    digital_min: int
-    digital_max: int
-    prefiltering: str
-    samples_per_record: int
-    reserved: str
-    is_annotation: bool
-    sample_rate: float
-    scale: float
-    offset: float
+_SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
+if TYPE_CHECKING:  # a row has the fields, and types, of a signal header
+    _Row = EdfSignalHeader
+else:
+    _Row = collections.namedtuple("_Row", _SIGNAL_HEADER_FIELDS)
+    _Row.__doc__ = """One signal's header fields, as a read uses them: an
+    :class:`EdfSignalHeader` without the per-signal object (a tuple, built with the
+    header at C speed)."""
 
 
 def _signal_header(row: _Row) -> EdfSignalHeader:
@@ -192,7 +183,7 @@ def _signal_header(row: _Row) -> EdfSignalHeader:
     ``object.__setattr__`` per field) was a quarter of a header's parse time.
     """
     header = object.__new__(EdfSignalHeader)
-    header.__dict__.update(zip(_Row._fields, row))
+    header.__dict__.update(zip(_SIGNAL_HEADER_FIELDS, cast("tuple", row)))
     return header
 
 
@@ -390,8 +381,6 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
     return header
 
 
-if _Row._fields != tuple(f.name for f in dataclasses.fields(EdfSignalHeader)):
-    raise ImportError("EDF signal rows and EdfSignalHeader name different fields")
 _new_row = cast("Callable[[tuple], _Row]", functools.partial(tuple.__new__, _Row))
 """A row of its field values, in order (the tuple made directly: no ``__new__`` call)."""
 
