@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""EDF / BDF kernels: fixed-header field splitting, one-pass de-interleaving of
+"""EDF / BDF kernels: the header's fields read in one pass, one-pass de-interleaving of
 data records, and the time-keeping TAL scan of EDF+ annotation signals.
 
 Every kernel validates sizes with the GIL held (against the bytes really
@@ -9,15 +9,15 @@ give a status code of ``_status.pxd`` that the caller turns into a typed error
 layouts) raise ``ValueError``.
 """
 
-from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.stdint cimport int16_t, int32_t, uint8_t
-from libc.math cimport NAN
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.math cimport NAN, isfinite
 from libc.string cimport memcpy
 
 cimport numpy as cnp
 import numpy as np
 
-from _bytes cimport ascii_number, exact_decimal, load_le16, load_le24, sign_extend
+from _bytes cimport ascii_number, exact_decimal, exact_integer, load_le16, load_le24, sign_extend
 from _status cimport BAD_VALUE, OK, TRUNCATED
 from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
 
@@ -30,44 +30,165 @@ cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 # Widths of the per-signal header fields, in file order (EDF.md "Header").
 cdef Py_ssize_t[10] _SIGNAL_WIDTHS = [16, 80, 8, 8, 8, 8, 8, 80, 8, 32]
 SIGNAL_FIELD_WIDTHS = tuple([_SIGNAL_WIDTHS[i] for i in range(10)])
-# Offsets and widths of the fixed 256-byte header fields.
-FIXED_FIELDS = ((0, 8), (8, 80), (88, 80), (168, 8), (176, 8), (184, 8), (192, 44),
-                (236, 8), (244, 8), (252, 4))
+# The text fields of the fixed header (patient, recording, reserved) as (offset, width).
+cdef Py_ssize_t[3] _FIXED_TEXT_STARTS = [8, 88, 192]
+cdef Py_ssize_t[3] _FIXED_TEXT_WIDTHS = [80, 80, 44]
+# The per-signal text fields (label, transducer, units, prefiltering, reserved) and
+# numeric ones (physical min, max, digital min, max, samples per record), by field index.
+cdef Py_ssize_t[5] _TEXT_FIELDS = [0, 1, 2, 7, 9]
+cdef Py_ssize_t[5] _NUMBER_FIELDS = [3, 4, 5, 6, 8]
+
+cdef uint64_t _ONES = 0x0101010101010101
+cdef uint64_t _HIGHS = _ONES * 0x80
 
 
-def split_header(const uint8_t[::1] data, Py_ssize_t ns):
-    """The fixed fields and the ``ns`` per-signal fields as ``bytes``.
+cdef inline uint64_t _word(const uint8_t* p) noexcept nogil:
+    cdef uint64_t w
+    memcpy(&w, p, 8)
+    return w
 
-    Returns ``(fixed, signals)``: ``fixed`` a tuple of the 10 fixed fields,
-    ``signals`` a tuple of 10 lists (one per field) of ``ns`` byte strings.
-    The caller has checked ``ns``; this checks the bytes are present.
+
+cdef Py_ssize_t _first_unprintable(const uint8_t* p, Py_ssize_t i,
+                                   Py_ssize_t stop) noexcept nogil:
+    """Index of the first byte outside 32..126 in ``p[i:stop]``, or -1; eight bytes a
+    step (a byte below 32 or above 126 sets its word's test, the bytes say which)."""
+    cdef uint64_t w
+    cdef Py_ssize_t j
+    while i + 8 <= stop:
+        w = _word(p + i)
+        if ((w - _ONES * 32) & ~w & _HIGHS) | (((w + _ONES) | w) & _HIGHS):
+            for j in range(i, i + 8):
+                if p[j] < 32 or p[j] > 126:
+                    return j
+        i += 8
+    while i < stop:
+        if p[i] < 32 or p[i] > 126:
+            return i
+        i += 1
+    return -1
+
+
+cdef Py_ssize_t _first_non_ascii(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """Index of the first byte above 127 in ``p[:n]``, or -1."""
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        if _word(p + i) & _HIGHS:
+            break
+        i += 8
+    while i < n:
+        if p[i] > 127:
+            return i
+        i += 1
+    return -1
+
+
+cdef str _text(const uint8_t* s, Py_ssize_t n):
+    """A header text field without the spaces and NULs around it, as Latin-1 (ASCII
+    text comes out as an ASCII string)."""
+    cdef Py_ssize_t a = 0, b = n
+    cdef uint64_t w
+    while a < n and (s[a] == 32 or s[a] == 0):
+        a += 1
+    while b - 8 >= a:  # trailing padding, a word at a time
+        w = _word(s + b - 8)
+        if w != _ONES * 32 and w != 0:
+            break
+        b -= 8
+    while b > a and (s[b - 1] == 32 or s[b - 1] == 0):
+        b -= 1
+    return PyUnicode_DecodeLatin1(<const char*>s + a, b - a, NULL)
+
+
+def header_fields(const uint8_t[::1] data, Py_ssize_t ns, Py_ssize_t printable_from):
+    """The header's text fields and per-signal numbers, read in one pass over the
+    ``256 * (ns + 1)`` header bytes (the caller has checked ``ns``; this checks the
+    bytes are present).
+
+    Text fields lose the spaces and NULs around them and are read as Latin-1 (ASCII
+    unless a byte is above 127). A number field is ``[+-]digits`` (digital range,
+    samples per record) or a decimal with an optional fraction and exponent
+    (physical range), padded with spaces; decimals read as ``float()`` reads them,
+    integers as ``int()``. Returns ``(fixed_texts, texts, numbers, non_ascii,
+    unprintable, bad)``:
+
+    - ``fixed_texts``: patient, recording and reserved fields;
+    - ``texts``: 5 lists of ``ns`` str: label, transducer, units, prefiltering,
+      signal reserved;
+    - ``numbers``: 5 lists of ``ns`` values: physical minimum and maximum (float),
+      digital minimum and maximum and samples per record (int), up to the first
+      bad field;
+    - ``non_ascii``: header offset of the first byte above 127 in a text field, -1
+      if none;
+    - ``unprintable``: offset of the first byte outside 32..126 from
+      ``printable_from`` to the header's end, -1 if none;
+    - ``bad``: None, or ``(field, signal, code)`` for the first bad number field in
+      field order (a field's syntax before finiteness): code 1 = not an ASCII number,
+      2 = not finite.
     """
     cdef Py_ssize_t need = 256 * (ns + 1)
-    cdef Py_ssize_t base, width, i, f
+    cdef Py_ssize_t f, k, i, base, width, a, b, found, non_ascii = -1, nonfinite
+    cdef const uint8_t* p
+    cdef const uint8_t* s
+    cdef double d
+    cdef int64_t v
+    cdef bint integer
     if ns < 0 or data.shape[0] < need:
         raise ValueError(f"{ns} signals need {need} header bytes, {data.shape[0]} given")
-    cdef const uint8_t* p = &data[0]
-    fixed = tuple(p[o:o + w] for (o, w) in FIXED_FIELDS)
-    signals = []
+    if printable_from > need:
+        raise ValueError(f"printable_from {printable_from} is past the header")
+    p = &data[0]
+    fixed_texts = []
+    for k in range(3):
+        s = p + _FIXED_TEXT_STARTS[k]
+        if non_ascii < 0:
+            found = _first_non_ascii(s, _FIXED_TEXT_WIDTHS[k])
+            if found >= 0:
+                non_ascii = _FIXED_TEXT_STARTS[k] + found
+        fixed_texts.append(_text(s, _FIXED_TEXT_WIDTHS[k]))
+    cdef Py_ssize_t[10] starts
     base = 256
     for f in range(10):
-        width = SIGNAL_FIELD_WIDTHS[f]
-        signals.append([p[base + i * width:base + (i + 1) * width] for i in range(ns)])
-        base += width * ns
-    return fixed, tuple(signals)
-
-
-def is_ascii_printable(const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t stop):
-    """Index of the first byte outside 32..126 in ``data[start:stop]``, or -1."""
-    cdef Py_ssize_t i, found = -1
-    if start < 0 or stop > data.shape[0] or start > stop:
-        raise ValueError(f"range {start}:{stop} is outside the {data.shape[0]} bytes")
-    with nogil:
-        for i in range(start, stop):
-            if data[i] < 32 or data[i] > 126:
-                found = i
-                break
-    return found
+        starts[f] = base
+        base += _SIGNAL_WIDTHS[f] * ns
+    texts = []
+    for k in range(5):
+        f = _TEXT_FIELDS[k]
+        width = _SIGNAL_WIDTHS[f]
+        if non_ascii < 0:
+            found = _first_non_ascii(p + starts[f], width * ns)
+            if found >= 0:
+                non_ascii = starts[f] + found
+        texts.append([_text(p + starts[f] + i * width, width) for i in range(ns)])
+    unprintable = -1 if printable_from < 0 else _first_unprintable(p, printable_from, need)
+    numbers = []
+    bad = None
+    for k in range(5):
+        f = _NUMBER_FIELDS[k]
+        integer = f != 3 and f != 4
+        values = []
+        numbers.append(values)
+        nonfinite = -1
+        for i in range(ns):
+            s = p + starts[f] + i * 8
+            _trimmed_bounds(s, 8, &a, &b)
+            if not ascii_number(s, a, b, integer):
+                return fixed_texts, texts, numbers, non_ascii, unprintable, (f, i, 1)
+            if integer:
+                if exact_integer(s, a, b, &v):
+                    values.append(v)
+                else:
+                    values.append(int((<const char*>s)[a:b]))
+            else:
+                if exact_decimal(s, a, b, &d):
+                    values.append(d)
+                else:
+                    d = float((<const char*>s)[a:b])
+                    values.append(d)
+                    if nonfinite < 0 and not isfinite(d):
+                        nonfinite = i
+        if nonfinite >= 0:
+            return fixed_texts, texts, numbers, non_ascii, unprintable, (f, nonfinite, 2)
+    return fixed_texts, texts, numbers, non_ascii, unprintable, bad
 
 
 def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_records,
@@ -517,46 +638,7 @@ cdef bint _valid_number(const uint8_t* s, Py_ssize_t n, bint integer) noexcept n
     return ascii_number(s, a, b, integer)
 
 
-def parse_column(list raws, bint integer):
-    """Numbers of one per-signal header column: ``(values, index of first bad field or -1)``."""
-    cdef Py_ssize_t i
-    cdef bytes raw
-    values = []
-    for i in range(len(raws)):
-        raw = raws[i]
-        if not _valid_number(<const uint8_t*><const char*>raw, len(raw), integer):
-            return values, i
-        values.append(int(raw) if integer else float(raw))
-    return values, -1
-
-
-def ascii_texts(list raws):
-    """Header text fields as ``str`` without the spaces and NUL bytes around them, or
-    None when a field holds a byte outside ASCII (the caller reads those one by one)."""
-    cdef Py_ssize_t i, a, b, n
-    cdef bytes raw
-    cdef const unsigned char* p
-    for i in range(len(raws)):
-        raw = raws[i]
-        p = <const unsigned char*><const char*>raw
-        for a in range(len(raw)):
-            if p[a] > 127:
-                return None
-    out = []
-    for i in range(len(raws)):
-        raw = raws[i]
-        p = <const unsigned char*><const char*>raw
-        n = len(raw)
-        a = 0
-        while a < n and (p[a] == 32 or p[a] == 0):
-            a += 1
-        b = n
-        while b > a and (p[b - 1] == 32 or p[b - 1] == 0):
-            b -= 1
-        out.append(PyUnicode_DecodeASCII(<const char*>p + a, b - a, NULL))
-    return out
-
-
 def valid_number(bytes raw, bint integer):
-    """True when ``raw`` is an ASCII integer (or decimal) padded with spaces."""
+    """True when ``raw`` is an ASCII integer (or decimal) padded with spaces: the rule
+    of every numeric header field (:func:`header_fields` reads the per-signal ones)."""
     return _valid_number(<const uint8_t*><const char*>raw, len(raw), integer)

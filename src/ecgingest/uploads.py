@@ -81,13 +81,14 @@ def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0
     return bytes(data)
 
 
-def _require_regular(path: Path) -> os.stat_result:
-    """``path``'s status; :class:`SourceUnavailableError` unless it is a regular file.
+def _require_regular(path: Path, info: os.stat_result | None = None) -> os.stat_result:
+    """``path``'s status (``info`` when already known); :class:`SourceUnavailableError`
+    unless it is a regular file.
 
     A FIFO named as an upload would block the first read until a writer comes,
     a device may never end: neither is opened.
     """
-    info = path.stat()
+    info = path.stat() if info is None else info
     if not stat.S_ISREG(info.st_mode):
         raise SourceUnavailableError(
             "not a regular file or directory (a pipe, socket or device is never read)",
@@ -117,11 +118,15 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return _open_url(source, limits, budget)
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
-        if path.is_dir():
+        try:
+            info = path.stat()  # one status says directory, file or missing
+        except (OSError, ValueError):
+            if not path.exists():  # missing (any other error of the status is raised)
+                raise FileNotFoundError(f"no such file or directory: {str(path)!r}") from None
+            info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
             return Upload(str(path), entries=lambda: _walk_directory(path, budget))
-        if not path.exists():
-            raise FileNotFoundError(f"no such file or directory: {str(path)!r}")
-        entry = _FileEntry(path.name, path, _require_regular(path).st_size, budget)
+        entry = _FileEntry(path.name, path, _require_regular(path, info).st_size, budget)
         return (archive.open_archive(entry, limits, budget)
                 or Upload(str(path), single=entry))
     if isinstance(source, FileGroup):

@@ -8,12 +8,17 @@ import numpy as np
 import numpy.typing as npt
 
 SIGNAL_FIELD_WIDTHS: tuple[int, ...]
-FIXED_FIELDS: tuple[tuple[int, int], ...]
 
-def split_header(
-    data: npt.NDArray[np.uint8], ns: int
-) -> tuple[tuple[bytes, ...], tuple[list[bytes], ...]]: ...
-def is_ascii_printable(data: npt.NDArray[np.uint8], start: int, stop: int) -> int: ...
+def header_fields(
+    data: npt.NDArray[np.uint8], ns: int, printable_from: int
+) -> tuple[
+    list[str],
+    list[list[str]],
+    list[list[float] | list[int]],
+    int,
+    int,
+    tuple[int, int, int] | None,
+]: ...
 def deinterleave(
     data: npt.NDArray[np.uint8],
     header_bytes: int,
@@ -61,6 +66,4 @@ def scan_annotation_slots(
     onsets: npt.NDArray[np.float64],
     flags: npt.NDArray[np.uint8],
 ) -> int: ...
-def parse_column(raws: list[bytes], integer: bool) -> tuple[list[int | float], int]: ...
-def ascii_texts(raws: list[bytes]) -> list[str] | None: ...
 def valid_number(raw: bytes, integer: bool) -> bool: ...

@@ -11,9 +11,11 @@ asks the kernel to de-interleave every data record in one pass.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import math
 import operator
 import os
@@ -22,7 +24,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Union, cast
+from typing import IO, TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 
@@ -59,8 +61,11 @@ _DURATION = re.compile(rb"^\d+(\.\d*)?$")
 _SIGNAL_FIELDS = ("label", "transducer type", "physical dimension", "physical minimum",
                   "physical maximum", "digital minimum", "digital maximum", "prefiltering",
                   "samples per data record", "signal reserved")
-_SIGNAL_FIELD_STARTS = (0, 16, 96, 104, 112, 120, 128, 136, 216, 224)
-_SIGNAL_FIELD_WIDTHS = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
+_SIGNAL_FIELD_STARTS = (0, *itertools.accumulate(_kernel.SIGNAL_FIELD_WIDTHS[:-1]))
+"""Where each field's column starts in the signal headers, in bytes per signal."""
+_INTEGER_FIELDS = (5, 6, 8)
+_FIXED_TEXT_FIELDS = {8: "local patient identification", 88: "local recording identification",
+                      192: "reserved"}
 
 
 # --------------------------------------------------------------------------- header model
@@ -135,6 +140,52 @@ class EdfHeader:
     def is_discontinuous(self) -> bool:
         return self.format_detail.endswith("+D")
 
+    # A parsed header holds its signals as rows (:class:`_Row`, what a read uses) and
+    # builds the per-signal objects of ``signals`` on first use.
+    if not TYPE_CHECKING:  # to the type checker, every attribute is declared
+        def __getattr__(self, name: str) -> Any:
+            rows = self.__dict__.get("_rows")
+            if name != "signals" or rows is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                     f"{name!r}")
+            signals = self.__dict__["signals"] = tuple(map(_signal_header, rows))
+            return signals
+
+    @functools.cached_property
+    def _rows(self) -> tuple[_Row, ...]:
+        """The signals as rows (a header built from its fields, not parsed)."""
+        return tuple(_new_row(tuple(getattr(s, f) for f in _SIGNAL_HEADER_FIELDS))
+                     for s in self.signals)
+
+    @functools.cached_property
+    def _data_rows(self) -> tuple[_Row, ...]:
+        return tuple(s for s in self._rows if not s.is_annotation)
+
+    @functools.cached_property
+    def _annotation_rows(self) -> tuple[_Row, ...]:
+        return tuple(s for s in self._rows if s.is_annotation)
+
+
+_SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
+if TYPE_CHECKING:  # a row has the fields, and types, of a signal header
+    _Row = EdfSignalHeader
+else:
+    _Row = collections.namedtuple("_Row", _SIGNAL_HEADER_FIELDS)
+    _Row.__doc__ = """One signal's header fields, as a read uses them: an
+    :class:`EdfSignalHeader` without the per-signal object (a tuple, built with the
+    header at C speed)."""
+
+
+def _signal_header(row: _Row) -> EdfSignalHeader:
+    """The :class:`EdfSignalHeader` of a row.
+
+    Fills the instance directly: the frozen dataclass ``__init__`` (one
+    ``object.__setattr__`` per field) was a quarter of a header's parse time.
+    """
+    header = object.__new__(EdfSignalHeader)
+    header.__dict__.update(zip(_SIGNAL_HEADER_FIELDS, cast("tuple", row)))
+    return header
+
 
 # --------------------------------------------------------------------------- detection
 
@@ -181,17 +232,16 @@ def _truncated(ctx: DecodeContext, message: str, field: str | None,
     return ctx.error(TruncatedError, message, field=field, offset=offset)
 
 
-def _text(raw: bytes, ctx: DecodeContext, field: str, offset: int, seen: list[bool]) -> str:
-    """Header text as ASCII; other bytes read as Latin-1 with one warning per file."""
-    try:
-        return raw.decode("ascii").strip(" \x00")
-    except UnicodeDecodeError:
-        if not seen[0]:
-            seen[0] = True
-            bad = next(i for i, b in enumerate(raw) if b > 127)
-            ctx.warn(f"non-ASCII bytes in the header (first in field {field!r} at byte "
-                     f"{offset + bad}); read as Latin-1")
-        return raw.decode("latin-1").strip(" \x00")
+def _warn_non_ascii(ctx: DecodeContext, at: int, ns: int) -> None:
+    """The one warning of a header whose text fields hold bytes above 127 (the first at
+    header offset ``at``)."""
+    if at < 256:
+        field = _FIXED_TEXT_FIELDS[max(o for o in _FIXED_TEXT_FIELDS if o <= at)]
+    else:
+        field = _SIGNAL_FIELDS[bisect.bisect_right(
+            [256 + o * ns for o in _SIGNAL_FIELD_STARTS], at) - 1]
+    ctx.warn(f"non-ASCII bytes in the header (first in field {field!r} at byte {at}); read "
+             "as Latin-1")
 
 
 def _int_field(raw: bytes, ctx: DecodeContext, field: str, offset: int) -> int:
@@ -231,15 +281,14 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
             f"has only {len(head)} bytes; the file is cut short or the signal count is wrong",
             "number of signals", 252)
     view = np.frombuffer(head, dtype=np.uint8, count=header_bytes)
-    fixed, columns = _kernel.split_header(view, ns)
-    seen_non_ascii = [False]
-    first_bad = _kernel.is_ascii_printable(view, 8 if fmt == "bdf" else 0, header_bytes)
-    version = fixed[0]
-    patient_text = _text(fixed[1], ctx, "local patient identification", 8, seen_non_ascii)
-    recording_text = _text(fixed[2], ctx, "local recording identification", 88,
-                           seen_non_ascii)
+    fixed_texts, texts, numbers, non_ascii, unprintable, bad = _kernel.header_fields(
+        view, ns, 8 if fmt == "bdf" else 0)
+    patient_text, recording_text, reserved = fixed_texts
+    if 0 <= non_ascii < 168:  # in the patient or recording field
+        _warn_non_ascii(ctx, non_ascii, ns)
+    version = fixed256[0:8]
     declared_hb = None
-    hb_raw = fixed[5]
+    hb_raw = fixed256[184:192]
     if _INT.match(hb_raw):
         declared_hb = int(hb_raw)
         if declared_hb != header_bytes:
@@ -247,9 +296,10 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
                      f"{header_bytes}; the signal count is trusted")
     else:
         ctx.warn(f"header size field {hb_raw!r} is not a number; the signal count is trusted")
-    reserved = _text(fixed[6], ctx, "reserved", 192, seen_non_ascii)
-    n_declared = _int_field(fixed[7], ctx, "number of data records", 236)
-    duration = _float_field(fixed[8], ctx, "data record duration", 244)
+    if 192 <= non_ascii < 256:  # in the reserved field
+        _warn_non_ascii(ctx, non_ascii, ns)
+    n_declared = _int_field(fixed256[236:244], ctx, "number of data records", 236)
+    duration = _float_field(fixed256[244:252], ctx, "data record duration", 244)
     if duration < 0:
         raise _header_error(ctx, f"data record duration is negative ({duration})",
                             "data record duration", 244)
@@ -265,8 +315,15 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         detail = kind
     plus = "+" in detail
 
-    signals, record_size = _signal_headers(columns, ctx, fmt, plus, duration, file_size,
-                                           first_bad, seen_non_ascii)
+    if non_ascii >= 256:  # in a signal's text field
+        _warn_non_ascii(ctx, non_ascii, ns)
+    if unprintable >= 0 and non_ascii < 0 and plus:
+        ctx.warn(f"control bytes in the header (first at byte {unprintable}); EDF+ allows "
+                 "only printable ASCII")
+    if bad is not None:
+        raise _bad_number(view, ns, bad, ctx)
+    signals, record_size = _signal_headers(texts, numbers, ctx, fmt, plus, duration,
+                                           file_size)
 
     # record count from the bytes really present
     available_bytes = file_size - header_bytes
@@ -310,80 +367,50 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
     if duration == 0 and any(s.samples_per_record for s in signals if not s.is_annotation):
         ctx.warn("data record duration is 0: sample rates are undefined (reported as 0)")
 
-    start = _start_datetime(fixed[3], fixed[4], recording_text if plus else None, ctx)
+    start = _start_datetime(fixed256[168:176], fixed256[176:184],
+                            recording_text if plus else None, ctx)
     metadata, identification = _metadata(patient_text, recording_text, plus, ctx)
-    return EdfHeader(
+    header = object.__new__(EdfHeader)  # signals as rows: the objects when asked for
+    header.__dict__.update(
         format=fmt, format_detail=detail, version=version, patient_text=patient_text,
         recording_text=recording_text, start_time=start, header_bytes=header_bytes,
         header_bytes_declared=declared_hb, reserved=reserved, n_records=n_records,
         n_records_declared=n_declared, record_duration=duration, record_size=record_size,
-        signals=signals, metadata=metadata, identification=identification,
+        _rows=signals, metadata=metadata, identification=identification,
         warnings=tuple(ctx.warnings))
-
-
-_SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
-
-
-def _signal_header(*values: object) -> EdfSignalHeader:
-    """An :class:`EdfSignalHeader` of field values in declaration order, already typed.
-
-    Fills the instance directly: the frozen dataclass ``__init__`` (one
-    ``object.__setattr__`` per field) was a quarter of a header's parse time.
-    """
-    header = object.__new__(EdfSignalHeader)
-    header.__dict__.update(zip(_SIGNAL_HEADER_FIELDS, values))
     return header
 
 
-def _warn_control_bytes(ctx: DecodeContext, first_bad: int, seen_non_ascii: list[bool],
-                        plus: bool) -> None:
-    if first_bad >= 0 and not seen_non_ascii[0] and plus:
-        ctx.warn(f"control bytes in the header (first at byte {first_bad}); EDF+ allows "
-                 "only printable ASCII")
+_new_row = cast("Callable[[tuple], _Row]", functools.partial(tuple.__new__, _Row))
+"""A row of its field values, in order (the tuple made directly: no ``__new__`` call)."""
 
 
-def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: str, plus: bool,
-                    duration: float, file_size: int, first_bad: int,
-                    seen_non_ascii: list[bool]) -> tuple[tuple[EdfSignalHeader, ...], int]:
-    """The per-signal fields, with every tolerance and error (the one parser of them).
+def _bad_number(view: np.ndarray, ns: int, bad: tuple[int, int, int],
+                ctx: DecodeContext) -> EcgIngestError:
+    """The error of the first bad number field ``(field, signal, code)`` the kernel found."""
+    f, i, code = bad
+    off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * 8
+    name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
+    if code == 2:
+        return _header_error(ctx, f"{name} is not a finite number", name, off)
+    kind = "integer" if f in _INTEGER_FIELDS else "decimal number"
+    return _header_error(ctx, f"{name} must be an ASCII {kind}, found "
+                         f"{bytes(view[off:off + 8])!r}; the file is not valid EDF", name, off)
+
+
+def _signal_headers(texts: list[list[str]], numbers: list[list], ctx: DecodeContext, fmt: str,
+                    plus: bool, duration: float, file_size: int
+                    ) -> tuple[tuple[_Row, ...], int]:
+    """The per-signal fields as the kernel read them, with their tolerances and the
+    errors of their values.
 
     Returns the signal headers and the data record size in bytes.
     """
     kind = "BDF" if fmt == "bdf" else "EDF"
     bps = 3 if fmt == "bdf" else 2
-    ns = len(columns[0])
-    signals: list[EdfSignalHeader] = []
-    texts: list[list[str]] = []
-    for f in (0, 1, 2, 7, 9):
-        ascii = _kernel.ascii_texts(columns[f])  # the common case: no per-field checks
-        if ascii is not None:
-            texts.append(ascii)
-            continue
-        texts.append([_text(raw, ctx, _SIGNAL_FIELDS[f],
-                            256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f],
-                            seen_non_ascii) for i, raw in enumerate(columns[f])])
     labels, transducers, units, prefilters, sreserved = texts
-    _warn_control_bytes(ctx, first_bad, seen_non_ascii, plus)
-
-    def column(f: int, integer: bool) -> list:
-        values, bad = _kernel.parse_column(columns[f], integer)
-        if bad >= 0:
-            off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + bad * _SIGNAL_FIELD_WIDTHS[f]
-            name = f"{_SIGNAL_FIELDS[f]} of signal {bad}"
-            kind_ = "integer" if integer else "decimal number"
-            raise _header_error(ctx, f"{name} must be an ASCII {kind_}, found "
-                                f"{columns[f][bad]!r}; the file is not valid EDF", name, off)
-        if not integer and not all(map(math.isfinite, values)):
-            for i, v in enumerate(values):
-                if not math.isfinite(v):
-                    off = 256 + _SIGNAL_FIELD_STARTS[f] * ns + i * _SIGNAL_FIELD_WIDTHS[f]
-                    name = f"{_SIGNAL_FIELDS[f]} of signal {i}"
-                    raise _header_error(ctx, f"{name} is not a finite number", name, off)
-        return values
-
-    pmins, pmaxs = column(3, False), column(4, False)
-    dmins, dmaxs = column(5, True), column(6, True)
-    counts = column(8, True)
+    pmins, pmaxs, dmins, dmaxs, counts = numbers
+    ns = len(labels)
     max_count = (file_size // bps) + 1
     for i, n in enumerate(counts if min(counts) < 0 or max(counts) > max_count else ()):
         if n < 0 or n > max_count:
@@ -395,7 +422,7 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
                                 f"samples per data record of signal {i}", off)
     plain_annotation = []
     signals = []
-    # the columns as they are (parse_column gives float and int values), one row per signal
+    # the columns as they are (float and int values), one row per signal
     for i, (label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_
             ) in enumerate(zip(labels, transducers, units, pmins, pmaxs, dmins, dmaxs,
                                prefilters, counts, sreserved)):
@@ -411,9 +438,9 @@ def _signal_headers(columns: tuple[list[bytes], ...], ctx: DecodeContext, fmt: s
         else:
             scale = (pmax - pmin) / (dmax - dmin)
             offset = pmin - dmin * scale
-        signals.append(_signal_header(
+        signals.append(_new_row((
             i, label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_,
-            is_ann, n / duration if duration > 0 else 0.0, scale, offset))
+            is_ann, n / duration if duration > 0 else 0.0, scale, offset)))
     record_size = sum(counts) * bps
     if plain_annotation:
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
@@ -634,7 +661,7 @@ def _slot_offsets(header: EdfHeader) -> list[int]:
     bps = 3 if header.format == "bdf" else 2
     offsets = []
     pos = 0
-    for s in header.signals:
+    for s in header._rows:
         offsets.append(pos)
         pos += s.samples_per_record * bps
     return offsets
@@ -647,7 +674,7 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
     fmt = header.format
     bps = 3 if fmt == "bdf" else 2
     n_rec = header.n_records
-    data_sigs = header.data_signals
+    data_sigs = header._data_rows
     slot_offsets = _slot_offsets(header)
     dtype = np.int32 if fmt == "bdf" else np.int16
     sizes = [s.samples_per_record * n_rec for s in data_sigs]
@@ -681,7 +708,7 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     """The header's readings that have no place in the record model (``Record.extras``)."""
     # the per-signal fields as columns: one pass over the signals, one transposition
-    columns = tuple(zip(*map(_EXTRA_FIELDS, header.data_signals))) or ((),) * 8
+    columns = tuple(zip(*map(_EXTRA_FIELDS, header._data_rows))) or ((),) * 8
     extras: dict[str, object] = dict(zip(_EXTRA_KEYS, columns))
     extras.update({
         "reserved": header.reserved,
@@ -715,7 +742,7 @@ def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record
         start = start + dt.timedelta(seconds=subsecond)
     dtype = "int32" if header.format == "bdf" else "int16"
     signals = tuple(SignalInfo(s.label, s.sample_rate, s.samples_per_record * header.n_records,
-                               s.units, dtype) for s in header.data_signals)
+                               s.units, dtype) for s in header._data_rows)
     return RecordInfo(ctx.name, header.format, header.format_detail, signals, start,
                       header.metadata, len(annotations), (ctx.path,) if ctx.path else (),
                       tuple(ctx.warnings))
@@ -729,7 +756,7 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
                       ) -> tuple[list[Annotation], np.ndarray, float]:
     """TALs of every annotation signal, the record onsets and the subsecond start."""
     n_rec = header.n_records
-    if not header.annotation_signals or n_rec == 0:
+    if not header._annotation_rows or n_rec == 0:
         return [], _nominal_onsets(header, ctx), 0.0
     raw: list[_RawAnnotation] = []
     keeping = np.full(n_rec, np.nan)
@@ -740,7 +767,7 @@ def _read_annotations(buf: np.ndarray, header: EdfHeader, ctx: DecodeContext
 
 def _nominal_onsets(header: EdfHeader, ctx: DecodeContext) -> np.ndarray:
     """Onsets of a file whose records carry no time (no annotation signal)."""
-    if header.is_plus and not header.annotation_signals:
+    if header.is_plus and not header._annotation_rows:
         ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
                  "assume a continuous recording")
     return np.arange(header.n_records, dtype=np.float64) * header.record_duration
@@ -759,7 +786,7 @@ def _scan_tals(buf: np.ndarray, base: int, first: int, n: int, header: EdfHeader
     bps = 3 if header.format == "bdf" else 2
     offsets = _slot_offsets(header)
     flags = np.empty(n, dtype=np.uint8)
-    for order, s in enumerate(header.annotation_signals):
+    for order, s in enumerate(header._annotation_rows):
         size = s.samples_per_record * bps
         is_first = order == 0
         data, at, stride, offset = (layout[s.index] if layout is not None
@@ -881,7 +908,7 @@ class _Records:
         covered = (r1 - r0) * self.header.record_size
         return min(max(covered // 16, WINDOW_CHUNK_BYTES), _MAX_CHUNK_BYTES)
 
-    def read(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+    def read(self, r0: int, r1: int, picked: list[_Row], firsts: list[int],
              outputs: list[np.ndarray], raw: list[_RawAnnotation] | None) -> np.ndarray:
         """Fill ``outputs`` (samples ``firsts[j]`` onwards of ``picked[j]``) from records
         ``[r0, r1)``; their annotations into ``raw`` unless None. Returns the records'
@@ -891,11 +918,11 @@ class _Records:
         keeping = np.full(n, np.nan)
         if n <= 0:
             return keeping
-        tals = raw is not None and bool(header.annotation_signals)
+        tals = raw is not None and bool(header._annotation_rows)
         whole = self.source.whole
         if (whole is None and self.bps == 2 and _LITTLE_ENDIAN and _kernel.SCATTERED_READS
                 and self.source.fd is not None
-                and n * (len(picked) + len(header.annotation_signals)) <= _SCATTER_PIECES):
+                and n * (len(picked) + len(header._annotation_rows)) <= _SCATTER_PIECES):
             self._scatter(r0, r1, picked, firsts, outputs, raw if tals else None, keeping)
             return keeping
         kernel_args = (np.array([s.samples_per_record for s in picked], dtype=np.int64),
@@ -931,7 +958,7 @@ class _Records:
             self._remember(r0, keeping)
         return keeping
 
-    def _scatter(self, r0: int, r1: int, picked: list[EdfSignalHeader], firsts: list[int],
+    def _scatter(self, r0: int, r1: int, picked: list[_Row], firsts: list[int],
                  outputs: list[np.ndarray], raw: list[_RawAnnotation] | None,
                  keeping: np.ndarray) -> None:
         """EDF samples straight from the file into the outputs: the stored little-endian
@@ -946,14 +973,14 @@ class _Records:
             targets.setdefault(sig.index, (out, first))  # a channel asked twice: read once
         slots: dict[int, np.ndarray] = {}
         if raw is not None:  # each annotation signal's slots, record after record
-            for s in header.annotation_signals:
+            for s in header._annotation_rows:
                 slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
                 targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
         order = sorted(targets)  # signal index order is slot order
         assert self.source.fd is not None
         status, err = _kernel.scatter_read(
             self.source.fd, header.header_bytes, header.record_size, r0, r1,
-            np.array([header.signals[i].samples_per_record for i in order], dtype=np.int64),
+            np.array([header._rows[i].samples_per_record for i in order], dtype=np.int64),
             np.array([self.offsets[i] for i in order], dtype=np.int64),
             np.array([targets[i][1] for i in order], dtype=np.int64),
             [targets[i][0] for i in order], WINDOW_CHUNK_BYTES)
@@ -966,9 +993,9 @@ class _Records:
                 np.copyto(out, first_out)
         if slots:
             assert raw is not None
-            layout = {i: (a.view(np.uint8), 0, 2 * header.signals[i].samples_per_record, 0)
+            layout = {i: (a.view(np.uint8), 0, 2 * header._rows[i].samples_per_record, 0)
                       for i, a in slots.items()}
-            _scan_tals(slots[header.annotation_signals[0].index].view(np.uint8), 0, r0, n,
+            _scan_tals(slots[header._annotation_rows[0].index].view(np.uint8), 0, r0, n,
                        header, self.ctx, raw, keeping, layout)
 
     def _copy(self, data: np.ndarray, first: int, n: int, args: tuple) -> None:
@@ -978,7 +1005,7 @@ class _Records:
         self.ctx.check_status(status, f"data records {first} to {first + n - 1}",
                               offset=self._at(first))
 
-    def _read_by_signal(self, r0: int, r1: int, picked: list[EdfSignalHeader],
+    def _read_by_signal(self, r0: int, r1: int, picked: list[_Row],
                         firsts: list[int], outputs: list[np.ndarray], chunk: int) -> None:
         """Records larger than a chunk: each signal's samples of the part, a chunk at a
         time (the bytes between them are never read)."""
@@ -1006,7 +1033,7 @@ class _Records:
         """The annotation slots of records larger than a chunk: the span from the first
         annotation slot to the end of the last, record by record."""
         bps = self.bps
-        ann = self.header.annotation_signals
+        ann = self.header._annotation_rows
         lo = min(self.offsets[s.index] for s in ann)
         hi = max(self.offsets[s.index] + s.samples_per_record * bps for s in ann)
         buffer = np.empty(hi - lo, dtype=np.uint8)
@@ -1027,7 +1054,7 @@ class _Records:
         """
         onset = self.known.get(k)
         if onset is None:
-            sig = self.header.annotation_signals[0]
+            sig = self.header._annotation_rows[0]
             size = sig.samples_per_record * self.bps
             at = self._at(k) + self.offsets[sig.index]
             slot = np.frombuffer(bytes(self.source.read(at, size)), dtype=np.uint8)
@@ -1065,7 +1092,7 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     request = ctx.request
     assert request is not None
     header = _source_header(source, ctx)
-    data_sigs = header.data_signals
+    data_sigs = header._data_rows
     chosen = [data_sigs[i] for i in request.channel_indices([s.label for s in data_sigs],
                                                             ctx.name)]
     records = _Records(source, header, ctx)
@@ -1076,12 +1103,12 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     if not request.windowed:  # some channels, whole: every record, as a whole read
         part.read(0, n_rec, [0] * len(chosen))
         raw, keeping = part.raw, part.keeping
-        if header.annotation_signals and n_rec:
+        if header._annotation_rows and n_rec:
             onsets, subsecond = _onsets(keeping, header, ctx)
         else:
             onsets, subsecond = _nominal_onsets(header, ctx), 0.0
         return part.record(_annotations(raw, subsecond), subsecond, onsets, None)
-    if header.is_plus and not header.annotation_signals:
+    if header.is_plus and not header._annotation_rows:
         ctx.warn(f"{header.format_detail} file has no annotation signal; record onsets "
                  "assume a continuous recording")
     if header.is_discontinuous and data_sigs and n_rec and reference > 0:
@@ -1098,7 +1125,7 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     part.read(r0, r1, [by_index[s.index][0] for s in chosen],
               [by_index[s.index][1] for s in chosen])
     subsecond = 0.0
-    if header.annotation_signals and n_rec:
+    if header._annotation_rows and n_rec:
         try:
             subsecond = _subsecond(records.keeping(0), ctx)
         except _FullScan:  # as a whole read: the first onset from the others
@@ -1128,12 +1155,12 @@ def _discontinuous_part(part: _Part, request: ReadRequest, reference: float) -> 
     search over the records' onsets (EDF+ requires them to increase; a file whose
     onsets do not, or that lacks some, has every record's onset read instead)."""
     header, ctx, records = part.header, part.ctx, part.records
-    first = header.data_signals[0]  # the record duration as the whole record's cut takes it
+    first = header._data_rows[0]  # the record duration as the whole record's cut takes it
     duration = (first.samples_per_record / first.sample_rate if first.sample_rate > 0
                 else header.record_duration)
     per_record = round(duration * reference)
     n_rec = header.n_records
-    if not header.annotation_signals:  # nominal onsets, as a whole read gives them
+    if not header._annotation_rows:  # nominal onsets, as a whole read gives them
         nominal = header.record_duration
         r0, r1 = _search_records(request, lambda k: k * nominal, n_rec, duration, per_record,
                                  reference, ctx.name)
@@ -1207,7 +1234,7 @@ class _Part:
     """The chosen signals' samples of some data records, and what those records say."""
 
     def __init__(self, header: EdfHeader, ctx: DecodeContext, records: _Records,
-                 chosen: list[EdfSignalHeader]) -> None:
+                 chosen: list[_Row]) -> None:
         self.header = header
         self.ctx = ctx
         self.records = records
