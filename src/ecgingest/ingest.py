@@ -32,7 +32,7 @@ from .formats._base import (
     ReadRequest,
     SingleFileFormat,
 )
-from .limits import ByteBudget, Limits
+from .limits import DEFAULT_LIMITS, ByteBudget, Limits
 from .overrides import Overrides
 from .record import LazyRecord, Record, RecordInfo, emit_warnings
 from .sources import Entry, Failed, Skipped, Source, Upload, drop_frames
@@ -644,12 +644,11 @@ def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
     return Path(text), fmt
 
 
-_DEFAULT_LIMITS = Limits()
 """Shared by every upload read with the defaults (frozen: validated once, not per read)."""
 
 
 def _check_limits(limits: Limits | None) -> Limits:
-    limits = _DEFAULT_LIMITS if limits is None else limits
+    limits = DEFAULT_LIMITS if limits is None else limits
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be an ecgingest.Limits, not {type(limits).__name__}")
     return limits

@@ -28,7 +28,7 @@ from ..errors import (
     LimitExceededError,
     TruncatedError,
 )
-from ..limits import Limits
+from ..limits import DEFAULT_LIMITS
 from ..record import Record, RecordInfo, Signal, SignalInfo
 from ._base import DecodeContext, Probe, SingleFileFormat
 
@@ -63,7 +63,6 @@ _ZLIB_MAX_RATIO = 1032
 """Deflate cannot expand better than ~1032:1, so larger claims are rejected unread."""
 _ZSTD_CHUNK = 4 << 20
 _LOCAL = threading.local()
-_STRICT = Limits()  # the limits of a frame read without a context (the defaults)
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def parse_header(data: bytes | memoryview, ctx: DecodeContext | None = None) -> 
 
 
 def _context(strict: bool = True) -> DecodeContext:
-    return DecodeContext(FORMAT_NAME, strict=strict, limits=_STRICT)
+    return DecodeContext(FORMAT_NAME, strict=strict, limits=DEFAULT_LIMITS)
 
 
 def _check_payload_size(header: CdeltaHeader, present: int, ctx: DecodeContext) -> None:

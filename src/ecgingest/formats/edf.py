@@ -31,7 +31,7 @@ import numpy as np
 from .._ext import edf as _kernel
 from .._memory import block_views
 from ..errors import CorruptDataError, EcgIngestError, HeaderError, TruncatedError
-from ..limits import Limits
+from ..limits import DEFAULT_LIMITS
 from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
 from ._base import (
     _TOLERANCE,
@@ -1342,12 +1342,11 @@ def _reader(read_some: Callable[[int], bytes]) -> Callable[[int], bytes]:
     return read
 
 
-_HEADER_LIMITS = Limits()  # a header read allocates no output: the defaults, made once
 
 
 def _header_from(read: Callable[[int], bytes], size: int, path: str | None,
                  strict: bool) -> EdfHeader:
-    ctx = DecodeContext("edf", path=path, strict=strict, limits=_HEADER_LIMITS)
+    ctx = DecodeContext("edf", path=path, strict=strict, limits=DEFAULT_LIMITS)
     head = read(256)
     if len(head) < 256:
         raise _truncated(ctx, f"the file has {len(head)} bytes, fewer than the 256-byte fixed "

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from ..._ext import wfdb as _kernel
 from ...errors import EcgIngestError, HeaderError, UnsupportedFeatureError
-from ...limits import Limits
+from ...limits import DEFAULT_LIMITS
 from .._base import DecodeContext, PoolFile, Probe
 
 __all__ = [
@@ -44,7 +44,6 @@ WIDE = frozenset({24, 32, 524})
 DEFAULT_RES = {80: 8, 160: 16, 212: 12, 310: 10, 311: 10}
 """ADC resolution when absent or 0 (the C library; 12 for every other format)."""
 
-_LIMITS = Limits()
 """Bounds of a header read outside an upload (``read_wfdb_header``)."""
 MAX_HEADER_BYTES = 1 << 24
 _MAX_SIGNALS = 65536
@@ -212,7 +211,7 @@ def parse_header(data: bytes | str, ctx: DecodeContext | None = None) -> WfdbHea
     Errors come from ``ctx`` (the header file's context); tolerated oddities
     are kept in ``WfdbHeader.warnings``.
     """
-    ctx = DecodeContext("wfdb", limits=_LIMITS) if ctx is None else ctx.for_file()
+    ctx = DecodeContext("wfdb", limits=DEFAULT_LIMITS) if ctx is None else ctx.for_file()
     text = data if isinstance(data, str) else _decode_text(bytes(data))
     comments: list[str] = []
     body: list[tuple[int, str]] = []  # (comments before the line, line)
@@ -348,7 +347,7 @@ def read_wfdb_header(source: str | os.PathLike[str] | bytes | bytearray | memory
     if isinstance(source, (bytes, bytearray, memoryview)):
         return parse_header(bytes(source))
     path = os.fspath(source)
-    ctx = DecodeContext("wfdb", path=path, limits=_LIMITS)
+    ctx = DecodeContext("wfdb", path=path, limits=DEFAULT_LIMITS)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > MAX_HEADER_BYTES:
