@@ -259,13 +259,6 @@ def local_name(element: Any) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
-def _namespace(element: Any) -> str:
-    """``{uri}`` of an element's tag ('' without a namespace): its children share it in
-    every format read here (a default namespace on the root)."""
-    tag = element.tag
-    return tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
-
-
 def first(element: Any, tag: str) -> Any:
     """The first child with this full tag (``{uri}name``), or None: a loop over the few
     children is several times faster than ``find``, which goes through ElementPath."""
@@ -280,14 +273,21 @@ def child(element: Any, name: str) -> Any:
     """The first child element of this local name (in its parent's namespace), or None."""
     if element is None:
         return None
-    return first(element, _namespace(element) + name)
+    tag = element.tag
+    wanted = tag[:tag.index("}") + 1] + name if tag[:1] == "{" else name
+    for item in element:  # inlined: this runs for every value a format reads
+        if item.tag == wanted:
+            return item
+    return None
 
 
 def children(element: Any, name: str) -> list[Any]:
     """Every child element of this local name (in its parent's namespace), in file order."""
     if element is None:
         return []
-    return list(element.iterchildren(_namespace(element) + name))
+    tag = element.tag
+    return list(element.iterchildren(tag[:tag.index("}") + 1] + name if tag[:1] == "{"
+                                     else name))
 
 
 def child_text(element: Any, *path: str) -> str | None:
