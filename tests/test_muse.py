@@ -3,6 +3,7 @@ derived limb leads, CRC-32, encodings, and damaged files from every source kind.
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import json
 import warnings
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecg_xml_writers import ENCODINGS, muse_document, mutate, outcomes
+from ecgingest._ext import muse as muse_kernel
 from ecgingest.detect import detect
 from ecgingest.errors import ChecksumError, EcgIngestError, EcgWarning, HeaderError
 from ecgingest.formats import muse
@@ -170,6 +172,38 @@ def test_sniffing_needs_the_root_element_not_the_extension():
     assert muse.sniff(Probe.of_bytes(data, "whatever.bin"))
     assert not muse.sniff(Probe.of_bytes(b"<?xml version='1.0'?><RestingECGx/>", "a.xml"))
     assert not muse.sniff(Probe.of_bytes(b'<RestingECG xmlns="urn:other"/>', "a.xml"))
+
+
+# ---------------------------------------------------------------- the base64 kernel
+
+
+_BASE64_TEXT = st.lists(st.sampled_from(list(b"AQgw+/09xyZ=\n \t\r*-\x00\xff")), max_size=48).map(bytes)
+
+
+@settings(max_examples=400)
+@given(text=_BASE64_TEXT)
+def test_the_base64_kernel_decodes_and_fails_as_binascii_does(text):
+    status, data, skipped = muse_kernel.decode_base64(text)
+    try:
+        expected = binascii.a2b_base64(text)
+    except binascii.Error as exc:
+        assert status != muse_kernel.STATUS_OK
+        assert (status == muse_kernel.STATUS_BAD_VALUE) == ("1 more than" in str(exc))
+    else:
+        assert status == muse_kernel.STATUS_OK
+        assert data.tobytes() == expected
+    assert skipped == sum(1 for c in text if c not in b"AQgw+/09xyZ= \t\r\n")
+
+
+@settings(max_examples=100)
+@given(payload=st.binary(max_size=300), width=st.sampled_from([0, 1, 4, 76]))
+def test_the_base64_kernel_reads_line_wrapped_text_back_exactly(payload, width):
+    text = binascii.b2a_base64(payload, newline=False)
+    if width:
+        text = b"\n".join(text[i:i + width] for i in range(0, len(text), width)) + b"\n"
+    status, data, skipped = muse_kernel.decode_base64(text)
+    assert (status, data.tobytes(), skipped) == (muse_kernel.STATUS_OK, payload, 0)
+    assert not data.flags.writeable
 
 
 # ---------------------------------------------------------------- damaged files

@@ -157,8 +157,8 @@ class _SequenceSet:
             sequence = child(component, "sequence")
             if sequence is None:
                 continue
-            code = (child(sequence, "code").get("code") if child(sequence, "code") is not None
-                    else "") or ""
+            code_element = child(sequence, "code")
+            code = (code_element.get("code") if code_element is not None else "") or ""
             if code.startswith("TIME_"):
                 value = child(sequence, "value")
                 increment, unit = _quantity(child(value, "increment"))
@@ -218,12 +218,10 @@ def _all_series(root: Any, ctx: DecodeContext) -> list[_Series]:
 
 
 def _metadata(root: Any, series: Any, ctx: DecodeContext) -> Metadata:
-    subject = None
-    for path in (("componentOf", "timepointEvent", "componentOf", "subjectAssignment",
-                  "subject", "trialSubject"),):
-        subject = root
-        for name in path:
-            subject = child(subject, name)
+    assignment = root
+    for name in ("componentOf", "timepointEvent", "componentOf", "subjectAssignment"):
+        assignment = child(assignment, name)
+    subject = child(child(assignment, "subject"), "trialSubject")
     fields: dict[str, Any] = {}
     if subject is not None:
         identifier = child(subject, "id")
@@ -245,9 +243,8 @@ def _metadata(root: Any, series: Any, ctx: DecodeContext) -> Metadata:
         if birth is not None and birth.get("value"):
             when, _ = _timestamp(birth.get("value"), ctx, "birthTime")
             fields["patient_birth_date"] = None if when is None else when.date()
-    trial = root
-    for name in ("componentOf", "timepointEvent", "componentOf", "subjectAssignment",
-                 "componentOf", "clinicalTrial", "id"):
+    trial = assignment
+    for name in ("componentOf", "clinicalTrial", "id"):
         trial = child(trial, name)
     if trial is not None:
         fields["investigation_id"] = trial.get("extension")

@@ -5,13 +5,12 @@ signals as stored, followed by III, aVR, aVL and aVF derived from I and II
 (``extras["derived_leads"]`` names them and their formulas). The median beats
 are kept as ``extras["median_beats"]``, measurements and the interpretation
 (confirmed and original) in the extra-readings model SCP-ECG uses. Samples
-are base64 little-endian int16, decoded in C (``binascii``, ``numpy``); each
-lead's CRC-32 is checked.
+are base64 little-endian int16, decoded by ``ecgingest._ext.muse`` without the
+GIL; each lead's CRC-32 is checked.
 """
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import re
 import zlib
@@ -19,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from .._ext import muse as _k
 from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
 from ..readings import global_measurements
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
-from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
+from ._xml import RepresentativeBeats, parse_number, signal
 
 __all__ = ["FORMAT", "DERIVED_LEADS", "STORED_LEADS"]
 
@@ -41,14 +41,13 @@ DERIVED_LEADS: tuple[tuple[str, str], ...] = (
 )
 """Limb leads computed from I and II (Einthoven and Goldberger), in output order."""
 
-# Derived digital values are in half units (exact integers): 2 x the formula.
-_DERIVED_TWICE = {"III": (-2, 2), "aVR": (-1, -1), "aVL": (2, -1), "aVF": (-1, 2)}
+# Derived digital values are in half units (exact integers): 2 x the formula
+# (III = 2 II - 2 I, aVR = -I - II, aVL = 2 I - II, aVF = 2 II - I).
 
 _UNITS = {"MICROVOLTS": "uV", "MILLIVOLTS": "mV", "VOLTS": "V"}
 _GENDERS = {"MALE": "MALE", "FEMALE": "FEMALE"}
 _DATE = re.compile(r"(\d{1,2})[-/](\d{1,2})[-/](\d{4})")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
 
 #: RestingECGMeasurements element -> key of the shared measurement model.
 MEASUREMENT_KEYS: dict[str, str] = {
@@ -101,48 +100,91 @@ def _time(text: str | None, ctx: DecodeContext, what: str) -> dt.time | None:
     return None
 
 
-def _metadata(root: Any, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None,
-                                                       dict[str, Any]]:
-    patient = child(root, "PatientDemographics")
-    test = child(root, "TestDemographics")
+def _fields(element: Any) -> dict[str, str]:
+    """Tag -> stripped text of every child element (the first of each tag), in one pass.
+
+    MUSE uses no namespaces, so a child's tag is its name; a block of values
+    (``PatientDemographics``, ``LeadData``) is read through this rather than one
+    search of the children per value.
+    """
+    out: dict[str, str] = {}
+    if element is not None:
+        for item in element:
+            tag = item.tag
+            if tag not in out:
+                out[tag] = (item.text or "").strip()
+    return out
+
+
+class _Document:
+    """The root's children by tag (the first of each) and its ``Waveform`` elements,
+    found in one pass over the root."""
+
+    __slots__ = ("blocks", "waveforms")
+
+    def __init__(self, root: Any) -> None:
+        blocks: dict[str, Any] = {}
+        waveforms: list[Any] = []
+        for item in root:
+            tag = item.tag
+            if tag == "Waveform":
+                waveforms.append(item)
+            elif tag not in blocks:
+                blocks[tag] = item
+        self.blocks, self.waveforms = blocks, waveforms
+
+    def version(self) -> str | None:
+        return _fields(self.blocks.get("MuseInfo")).get("MuseVersion") or None
+
+
+def _metadata(document: _Document, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None,
+                                                               dict[str, Any]]:
+    patient = _fields(document.blocks.get("PatientDemographics"))
+    test = _fields(document.blocks.get("TestDemographics"))
     fields: dict[str, Any] = {
-        "patient_id": child_text(patient, "PatientID"),
-        "patient_first_name": child_text(patient, "PatientFirstName"),
-        "patient_last_name": child_text(patient, "PatientLastName"),
-        "patient_gender": _GENDERS.get((child_text(patient, "Gender") or "").upper()),
-        "patient_birth_date": _date(child_text(patient, "DateofBirth"), ctx, "DateofBirth"),
-        "device_id": child_text(test, "AcquisitionDevice"),
+        "patient_id": patient.get("PatientID") or None,
+        "patient_first_name": patient.get("PatientFirstName") or None,
+        "patient_last_name": patient.get("PatientLastName") or None,
+        "patient_gender": _GENDERS.get(patient.get("Gender", "").upper()),
+        "patient_birth_date": _date(patient.get("DateofBirth") or None, ctx, "DateofBirth"),
+        "device_id": test.get("AcquisitionDevice") or None,
     }
-    age, unit = parse_number(child_text(patient, "PatientAge")), child_text(patient, "AgeUnits")
+    age, unit = parse_number(patient.get("PatientAge") or None), patient.get("AgeUnits")
     if isinstance(age, int) and age >= 0 and (unit or "YEARS").upper() == "YEARS":
         fields["patient_age"] = age
-    height = parse_number(child_text(patient, "HeightCM"))
+    height = parse_number(patient.get("HeightCM") or None)
     if height is not None and height > 0:
         fields["patient_height"] = round(height)
-    weight = parse_number(child_text(patient, "WeightKG"))
+    weight = parse_number(patient.get("WeightKG") or None)
     if weight is not None and weight > 0:
         fields["patient_weight"] = round(weight * 1000)
-    date = _date(child_text(test, "AcquisitionDate"), ctx, "AcquisitionDate")
-    time = _time(child_text(test, "AcquisitionTime"), ctx, "AcquisitionTime")
+    date = _date(test.get("AcquisitionDate") or None, ctx, "AcquisitionDate")
+    time = _time(test.get("AcquisitionTime") or None, ctx, "AcquisitionTime")
     start = _xml.combine_date_time(date, time)
-    acquisition = {key: child_text(test, element) for key, element in (
-        ("site", "SiteName"), ("site_id", "Site"), ("location", "LocationName"),
-        ("cart_number", "CartNumber"), ("acquisition_software", "AcquisitionSoftwareVersion"),
-        ("analysis_software", "AnalysisSoftwareVersion"), ("status", "Status"),
-        ("data_type", "DataType"))}
-    acquisition["race"] = child_text(patient, "Race")
-    acquisition["muse_version"] = child_text(root, "MuseInfo", "MuseVersion")
-    acquisition = {k: v for k, v in acquisition.items() if v is not None}
+    acquisition = {key: test.get(element) for key, element in _ACQUISITION}
+    acquisition["race"] = patient.get("Race")
+    acquisition["muse_version"] = document.version()
+    acquisition = {k: v for k, v in acquisition.items() if v}
     return (Metadata(**{k: v for k, v in fields.items() if v is not None}), start,
             acquisition)
+
+
+_ACQUISITION = (("site", "SiteName"), ("site_id", "Site"), ("location", "LocationName"),
+                ("cart_number", "CartNumber"),
+                ("acquisition_software", "AcquisitionSoftwareVersion"),
+                ("analysis_software", "AnalysisSoftwareVersion"), ("status", "Status"),
+                ("data_type", "DataType"))
+"""``extras["acquisition"]`` key -> TestDemographics element."""
 
 
 def _measurements(element: Any) -> dict[str, Any] | None:
     """One ``*RestingECGMeasurements`` block: the shared keys, plus every value as named."""
     if element is None:
         return None
-    raw = {local: (item.text or "").strip() for item in element
-           if (local := _xml.local_name(item))}
+    raw: dict[str, str] = {}
+    for item in element:  # the last of a name wins
+        tag = item.tag
+        raw[tag.rpartition("}")[2] if "}" in tag else tag] = (item.text or "").strip()
     return global_measurements({key: parse_number(raw.get(name))
                                 for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
 
@@ -153,13 +195,23 @@ def _statements(element: Any, confirmation: str) -> dict[str, Any] | None:
         return None
     lines: list[str] = []
     parts: list[str] = []
-    for statement in children(element, "DiagnosisStatement"):
-        text = child_text(statement, "StmtText") or ""
+    for statement in element:
+        if statement.tag != "DiagnosisStatement":
+            continue
+        text: str | None = None
+        ends = False
+        for item in statement:
+            tag = item.tag
+            if tag == "StmtText":
+                if text is None:  # the first StmtText
+                    text = (item.text or "").strip()
+            elif tag == "StmtFlag" and (item.text or "").strip().upper() == "ENDSLINE":
+                ends = True
+        text = text or ""
         if parts and text and text[0] not in ",.;:)" and not parts[-1].endswith(" "):
             parts.append(" ")
         parts.append(text)
-        flags = {(f.text or "").strip().upper() for f in children(statement, "StmtFlag")}
-        if "ENDSLINE" in flags:
+        if ends:
             lines.append("".join(parts).strip())
             parts = []
     if parts:
@@ -171,12 +223,22 @@ def _statements(element: Any, confirmation: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- waveforms
 
 
+_LEAD_FIELDS = frozenset({
+    "LeadID", "LeadSampleCountTotal", "LeadByteCountTotal", "LeadSampleSize",
+    "LeadAmplitudeUnitsPerBit", "LeadAmplitudeUnits", "LeadDataCRC32", "WaveFormData"})
+"""The ``LeadData`` elements read (the others' texts are never fetched)."""
+
+
 class _Lead:
     __slots__ = ("label", "samples", "units_per_bit", "units", "data", "crc", "bytes")
 
     def __init__(self, element: Any, index: int, what: str, ctx: DecodeContext) -> None:
-        values = _xml.texts(element)
-        self.label = values.get("LeadID") or f"lead {index + 1}"
+        values: dict[str, str] = {}  # raw texts of the fields read (the first of each)
+        for item in element:
+            tag = item.tag
+            if tag in _LEAD_FIELDS and tag not in values:
+                values[tag] = item.text or ""
+        self.label = values.get("LeadID", "").strip() or f"lead {index + 1}"
         count = parse_number(values.get("LeadSampleCountTotal"))
         nbytes = parse_number(values.get("LeadByteCountTotal"))
         size = parse_number(values.get("LeadSampleSize"))
@@ -189,26 +251,26 @@ class _Lead:
                           "not positive; 1 assumed", field="LeadAmplitudeUnitsPerBit")
             upb = 1.0
         self.units_per_bit = float(upb)
-        unit = values.get("LeadAmplitudeUnits") or "MICROVOLTS"
+        unit = values.get("LeadAmplitudeUnits", "").strip() or "MICROVOLTS"
         self.units = _UNITS.get(unit.upper(), unit)
         self.samples = count if isinstance(count, int) and count >= 0 else None
         self.bytes = nbytes if isinstance(nbytes, int) and nbytes >= 0 else None
         crc = parse_number(values.get("LeadDataCRC32"))
         self.crc = crc if isinstance(crc, int) else None
-        self.data = values.get("WaveFormData") if "WaveFormData" in values else None
+        self.data = values.get("WaveFormData")
 
 
 def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
     text = (lead.data or "").encode("ascii", errors="replace")
-    try:
-        raw = binascii.a2b_base64(text)
-    except binascii.Error as exc:
-        ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 "
-                 f"({exc})", field="WaveFormData")
-    computed = None if lead.crc is None else zlib.crc32(raw)
+    status, raw, skipped = _k.decode_base64(text)
+    if status != _k.STATUS_OK:
+        ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 ("
+                 + ("one character past the last group of four" if status == _k.STATUS_BAD_VALUE
+                    else "incorrect padding") + ")", field="WaveFormData")
+    computed = None if lead.crc is None else zlib.crc32(raw.data)
     # a matching CRC-32 vouches for the text; otherwise say what base64 skipped
     if computed != lead.crc or computed is None:
-        if text.translate(None, _B64_ALPHABET):
+        if skipped:
             ctx.deviation(f"{what} lead {lead.label}: WaveFormData holds characters outside "
                           "base64; they were skipped", cls=CorruptDataError,
                           field="WaveFormData")
@@ -229,16 +291,27 @@ def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
     elif have > expected or len(raw) % 2:
         ctx.deviation(f"{what} lead {lead.label}: {len(raw)} bytes stored for {expected} "
                       "samples; the rest is ignored", field="WaveFormData")
-    return np.frombuffer(raw, dtype="<i2", count=expected).astype(np.int16, copy=False)
+    return raw[:2 * expected].view(_INT16)
+
+
+_INT16 = np.dtype("<i2")
 
 
 class _Waveform:
     """One ``Waveform`` element: its type, rate, filters and leads (samples undecoded)."""
 
     def __init__(self, element: Any, ctx: DecodeContext) -> None:
-        self.kind = child_text(element, "WaveformType") or "unknown"
-        base = parse_number(child_text(element, "SampleBase"))
-        exponent = parse_number(child_text(element, "SampleExponent")) or 0
+        values: dict[str, str] = {}
+        lead_elements = []
+        for item in element:
+            tag = item.tag
+            if tag == "LeadData":
+                lead_elements.append(item)
+            elif tag not in values:
+                values[tag] = (item.text or "").strip()
+        self.kind = values.get("WaveformType") or "unknown"
+        base = parse_number(values.get("SampleBase") or None)
+        exponent = parse_number(values.get("SampleExponent") or None) or 0
         what = f"{self.kind} waveform"
         rate = float(base) * 10.0 ** exponent if base is not None and isinstance(
             exponent, int) and abs(exponent) <= 6 else 0.0
@@ -246,13 +319,12 @@ class _Waveform:
             ctx.fail(HeaderError, f"{what}: SampleBase {base!r} x 10^{exponent!r} is not a "
                      "sampling rate", field="SampleBase")
         self.rate = rate
-        self.filters = {key: parse_number(child_text(element, name)) for key, name in (
+        self.filters = {key: parse_number(values.get(name) or None) for key, name in (
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
-        self.sample_type = child_text(element, "SampleType")
-        self.leads = [_Lead(item, i, what, ctx)
-                      for i, item in enumerate(children(element, "LeadData"))]
-        declared = parse_number(child_text(element, "NumberofLeads"))
+        self.sample_type = values.get("SampleType") or None
+        self.leads = [_Lead(item, i, what, ctx) for i, item in enumerate(lead_elements)]
+        declared = parse_number(values.get("NumberofLeads") or None)
         if isinstance(declared, int) and declared != len(self.leads):
             ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
                           field="NumberofLeads")
@@ -263,8 +335,8 @@ class _Waveform:
         return [_decode_lead(lead, what, ctx) for lead in self.leads]
 
 
-def _waveforms(root: Any, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
-    found = [_Waveform(item, ctx) for item in children(root, "Waveform")]
+def _waveforms(document: _Document, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
+    found = [_Waveform(item, ctx) for item in document.waveforms]
     rhythm = [w for w in found if w.kind.lower() == "rhythm"]
     median = [w for w in found if w.kind.lower() == "median"]
     if not rhythm:
@@ -275,17 +347,21 @@ def _waveforms(root: Any, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | No
     return rhythm[0], (median[0] if median else None)
 
 
-def _derived(leads: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
-    """III, aVR, aVL, aVF in half units (exact integers) from I and II."""
-    first = leads["I"].astype(np.int32)
-    second = leads["II"].astype(np.int32)
+def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """III, aVR, aVL, aVF in half units (exact integers) from I and II, as the rows of
+    one int32 block (a few whole-array operations, no per-lead copies)."""
     n = min(len(first), len(second))
-    first, second = first[:n], second[:n]
-    out = []
-    for label, _ in DERIVED_LEADS:
-        a, b = _DERIVED_TWICE[label]
-        out.append((label, a * first + b * second))
-    return out
+    i, ii = first[:n].astype(np.int32), second[:n].astype(np.int32)
+    block = np.empty((4, n), dtype=np.int32)
+    twice_i, twice_ii = block[0], block[1]  # scratch rows, overwritten below in order
+    np.add(i, i, out=twice_i)
+    np.add(ii, ii, out=twice_ii)
+    np.subtract(twice_i, ii, out=block[2])  # aVL = 2 I - II
+    np.subtract(twice_ii, i, out=block[3])  # aVF = 2 II - I
+    np.subtract(twice_ii, twice_i, out=block[0])  # III = 2 (II - I)
+    np.add(i, ii, out=block[1])
+    np.negative(block[1], out=block[1])  # aVR = -(I + II)
+    return [(label, block[row]) for row, (label, _) in enumerate(DERIVED_LEADS)]
 
 
 # --------------------------------------------------------------------------- the format
@@ -299,16 +375,16 @@ def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
     return root
 
 
-def _format_detail(root: Any) -> str:
-    version = child_text(root, "MuseInfo", "MuseVersion")
+def _format_detail(document: _Document) -> str:
+    version = document.version()
     return f"GE MUSE XML {version}" if version else "GE MUSE XML"
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one MUSE XML export."""
-    root = _root(data, ctx)
-    metadata, start, acquisition = _metadata(root, ctx)
-    rhythm, median = _waveforms(root, ctx)
+    document = _Document(_root(data, ctx))
+    metadata, start, acquisition = _metadata(document, ctx)
+    rhythm, median = _waveforms(document, ctx)
     arrays = rhythm.decode(ctx)
     signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
                for lead, values in zip(rhythm.leads, arrays)]
@@ -319,14 +395,14 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         if lead_i.units_per_bit == lead_ii.units_per_bit and lead_i.units == lead_ii.units:
             present = {s.label for s in signals}
             derived = [(label, values) for label, values in _derived(
-                {"I": by_label["I"][1], "II": by_label["II"][1]}) if label not in present]
+                by_label["I"][1], by_label["II"][1]) if label not in present]
             ctx.reserve_output(sum(v.nbytes for _, v in derived), "derived leads")
-            formulas = dict(DERIVED_LEADS)
             signals += [Signal(label, rhythm.rate, values, lead_i.units_per_bit / 2, 0.0,
-                               lead_i.units, derivation=formulas[label])
+                               lead_i.units, derivation=_FORMULAS[label])
                         for label, values in derived]
+            names = {d for d, _ in derived}
             extras["derived_leads"] = {label: formula for label, formula in DERIVED_LEADS
-                                       if label in {d for d, _ in derived}}
+                                       if label in names}
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
     if median is not None:
@@ -341,35 +417,39 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                 tuple(0.0 for _ in median.leads), median.leads[0].units, "median")
         elif beats:
             ctx.warn("the median leads differ in length or scale; median beats left out")
+    blocks = document.blocks
     for key, name in (("global_measurements", "RestingECGMeasurements"),
                       ("original_measurements", "OriginalRestingECGMeasurements")):
-        found = _measurements(child(root, name))
+        found = _measurements(blocks.get(name))
         if found is not None:
             extras[key] = found
     status = (acquisition.get("status") or "").upper()
-    confirmed = _statements(child(root, "Diagnosis"),
+    confirmed = _statements(blocks.get("Diagnosis"),
                             "confirmed" if status == "CONFIRMED" else "original")
     if confirmed is not None:
         extras["interpretation"] = confirmed
-    original = _statements(child(root, "OriginalDiagnosis"), "original")
+    original = _statements(blocks.get("OriginalDiagnosis"), "original")
     if original is not None:
         extras["original_interpretation"] = original
-    qrs = child(root, "QRSTimesTypes")
+    qrs = blocks.get("QRSTimesTypes")
     if qrs is not None:
-        extras["qrs_times"] = [{"number": parse_number(child_text(q, "Number")),
-                                "type": parse_number(child_text(q, "Type")),
-                                "time": parse_number(child_text(q, "Time"))}
-                               for q in children(qrs, "QRS")]
-    return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(root),
+        extras["qrs_times"] = [{"number": parse_number(values.get("Number") or None),
+                                "type": parse_number(values.get("Type") or None),
+                                "time": parse_number(values.get("Time") or None)}
+                               for values in (_fields(q) for q in qrs if q.tag == "QRS")]
+    return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(document),
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
 
 
+_FORMULAS = dict(DERIVED_LEADS)
+
+
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts: the rhythm leads (stored and derived) without decoding samples."""
-    root = _root(data, ctx)
-    metadata, start, _ = _metadata(root, ctx)
-    rhythm, _ = _waveforms(root, ctx)
+    document = _Document(_root(data, ctx))
+    metadata, start, _ = _metadata(document, ctx)
+    rhythm, _ = _waveforms(document, ctx)
     infos = [SignalInfo(lead.label, rhythm.rate, lead.samples or 0, lead.units, "int16")
              for lead in rhythm.leads]
     labels = {lead.label for lead in rhythm.leads}
@@ -378,7 +458,7 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
         unit = next(lead.units for lead in rhythm.leads if lead.label == "I")
         infos += [SignalInfo(label, rhythm.rate, n, unit, "int32")
                   for label, _ in DERIVED_LEADS if label not in labels]
-    return RecordInfo(ctx.name, FORMAT_NAME, _format_detail(root), tuple(infos), start,
+    return RecordInfo(ctx.name, FORMAT_NAME, _format_detail(document), tuple(infos), start,
                       metadata, 0, (ctx.path or ctx.name,), tuple(ctx.warnings))
 
 

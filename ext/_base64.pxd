@@ -1,0 +1,120 @@
+# Header-only base64 decoding shared by the XML format kernels (MUSE waveforms,
+# Philips parsedwaveforms and repbeats). Inline, noexcept and nogil.
+#
+# The semantics are those of Python's binascii.a2b_base64 (non-strict mode), so a
+# kernel can replace it without changing what any file reads as:
+# - bytes outside the alphabet (whitespace, anything else) are skipped;
+# - '=' ends the data once it completes a quad (after 2 or 3 data characters),
+#   and the rest is ignored; other '=' are skipped;
+# - data ending inside a quad is an error (one spare character: "cannot be 1
+#   more than a multiple of 4"; two or three: "incorrect padding").
+# Groups of four alphabet characters take a fast path (3 bytes per step);
+# everything else goes through the general one-character state machine.
+from libc.stdint cimport uint8_t, uint32_t
+
+cdef enum Base64Status:
+    BASE64_OK = 0
+    BASE64_ONE_EXTRA = 1  # a single data character after the last complete quad
+    BASE64_PADDING = 2  # two or three data characters and no padding
+
+
+# 255: not in the alphabet ('=' is handled apart); 0-63: the character's value
+cdef extern from *:
+    """
+    static const unsigned char ecgingest_base64_values[256] = {
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255, 255,  63,
+         52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255, 255, 255, 255,
+        255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
+         15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255, 255,
+        255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
+         41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    };
+    """
+    const uint8_t BASE64_VALUES "ecgingest_base64_values"[256]
+
+
+cdef inline Py_ssize_t base64_capacity(Py_ssize_t text_length) noexcept nogil:
+    """Bytes that decoding ``text_length`` characters can produce at most."""
+    return (text_length // 4) * 3 + 3
+
+
+cdef inline int base64_decode(const uint8_t* src, Py_ssize_t n, uint8_t* out,
+                              Py_ssize_t* produced, Py_ssize_t* skipped) noexcept nogil:
+    """Decode ``src[:n]`` into ``out`` (``base64_capacity(n)`` bytes); ``produced``: bytes
+    written, ``skipped``: characters of all ``src`` outside the alphabet, whitespace and
+    '=' aside."""
+    cdef Py_ssize_t i = 0, k = 0, bad = 0
+    cdef uint32_t a, b, c, d, left = 0
+    cdef int quad = 0, pads = 0
+    cdef uint8_t ch, value
+    while i < n:
+        if quad == 0 and i + 4 <= n:
+            a = BASE64_VALUES[src[i]]
+            b = BASE64_VALUES[src[i + 1]]
+            c = BASE64_VALUES[src[i + 2]]
+            d = BASE64_VALUES[src[i + 3]]
+            if (a | b | c | d) < 64:
+                a = (a << 18) | (b << 12) | (c << 6) | d
+                out[k] = <uint8_t>(a >> 16)
+                out[k + 1] = <uint8_t>(a >> 8)
+                out[k + 2] = <uint8_t>a
+                k += 3
+                i += 4
+                pads = 0
+                continue
+        ch = src[i]
+        i += 1
+        if ch == 61:  # '='
+            if quad >= 2:
+                pads += 1
+                if quad + pads >= 4:  # the end: what follows is only counted
+                    while i < n:
+                        ch = src[i]
+                        i += 1
+                        if BASE64_VALUES[ch] >= 64 and not (ch == 61 or ch == 32 or ch == 9
+                                                            or ch == 10 or ch == 13):
+                            bad += 1
+                    produced[0] = k
+                    skipped[0] = bad
+                    return BASE64_OK
+            continue
+        value = BASE64_VALUES[ch]
+        if value >= 64:
+            if not (ch == 32 or ch == 9 or ch == 10 or ch == 13):
+                bad += 1
+            continue
+        pads = 0
+        if quad == 0:
+            left = value
+            quad = 1
+        elif quad == 1:
+            out[k] = <uint8_t>((left << 2) | (value >> 4))
+            k += 1
+            left = value & 0x0F
+            quad = 2
+        elif quad == 2:
+            out[k] = <uint8_t>((left << 4) | (value >> 2))
+            k += 1
+            left = value & 0x03
+            quad = 3
+        else:
+            out[k] = <uint8_t>((left << 6) | value)
+            k += 1
+            quad = 0
+    produced[0] = k
+    skipped[0] = bad
+    if quad == 1:
+        return BASE64_ONE_EXTRA
+    if quad != 0:
+        return BASE64_PADDING
+    return BASE64_OK
