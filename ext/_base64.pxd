@@ -1,5 +1,5 @@
-# Header-only base64 decoding shared by the XML format kernels (MUSE waveforms,
-# Philips parsedwaveforms and repbeats). Inline, noexcept and nogil.
+# Header-only base64 decoding for the XML format kernels (MUSE waveforms today).
+# Inline, noexcept and nogil.
 #
 # The semantics are those of Python's binascii.a2b_base64 (non-strict mode), so a
 # kernel can replace it without changing what any file reads as:

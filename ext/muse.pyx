@@ -18,6 +18,8 @@ from _status cimport KernelStatus
 
 cnp.import_array()
 
+cdef Py_ssize_t NOGIL_FROM = 1 << 18  # characters: below, the decode is shorter than a GIL hand-over
+
 STATUS_OK = KernelStatus.OK
 STATUS_BAD_VALUE = KernelStatus.BAD_VALUE
 STATUS_TRUNCATED = KernelStatus.TRUNCATED
@@ -33,9 +35,11 @@ def decode_base64(const uint8_t[::1] text):
     cdef cnp.ndarray out = np.empty(base64_capacity(n), dtype=np.uint8)
     cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
     cdef int result = BASE64_OK
-    if n:
+    if n >= NOGIL_FROM:
         with nogil:
             result = base64_decode(&text[0], n, dst, &produced, &skipped)
+    elif n:  # a lead's few kB take microseconds: handing the GIL over would cost more
+        result = base64_decode(&text[0], n, dst, &produced, &skipped)
     status = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
               if result == BASE64_ONE_EXTRA else KernelStatus.TRUNCATED)
     data = out[:produced]
