@@ -191,6 +191,23 @@ def header_fields(const uint8_t[::1] data, Py_ssize_t ns, Py_ssize_t printable_f
     return fixed_texts, texts, numbers, non_ascii, unprintable, bad
 
 
+cdef inline bint _slot_outside(cnp.int64_t count, cnp.int64_t offset, int bytes_per_sample,
+                               Py_ssize_t record_size) noexcept:
+    """True when a signal's slot (``count`` samples from byte ``offset``) is not inside
+    a data record of ``record_size`` bytes."""
+    return count < 0 or offset < 0 or offset + count * bytes_per_sample > record_size
+
+
+cdef cnp.int64_t _output_address(cnp.ndarray arr, Py_ssize_t j, int expected_type) except? -1:
+    """The data address of output ``j``, which must be a writable C-contiguous array of
+    ``expected_type`` (int16 for EDF, int32 for BDF) for a kernel to write into."""
+    if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            or not cnp.PyArray_ISWRITEABLE(arr)):
+        raise ValueError(f"output {j} is not a writable C-contiguous "
+                         f"{'int16' if expected_type == cnp.NPY_INT16 else 'int32'} array")
+    return <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+
+
 def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_records,
                  cnp.int64_t[::1] samples_per_record, cnp.int64_t[::1] slot_offsets,
                  Py_ssize_t record_size, int bytes_per_sample, list outputs,
@@ -228,14 +245,12 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
     cdef Py_ssize_t out_bytes = 0
     for j in range(n_sig):
         arr = outputs[j]
-        if (samples_per_record[j] < 0 or slot_offsets[j] < 0
-                or slot_offsets[j] + samples_per_record[j] * bytes_per_sample > record_size):
+        if _slot_outside(samples_per_record[j], slot_offsets[j], bytes_per_sample, record_size):
             return BAD_VALUE
-        if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                or not cnp.PyArray_ISWRITEABLE(arr)
-                or cnp.PyArray_SIZE(arr) != n_records * samples_per_record[j]):
-            raise ValueError(f"output {j} has the wrong type, layout or size")
-        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        addresses[j] = _output_address(arr, j, expected_type)
+        if cnp.PyArray_SIZE(arr) != n_records * samples_per_record[j]:
+            raise ValueError(f"output {j} holds {cnp.PyArray_SIZE(arr)} samples, not "
+                             f"{n_records * samples_per_record[j]}")
         out_bytes += cnp.PyArray_NBYTES(arr)
     # the outputs together larger than the caches: store them past the caches
     cdef bint streaming = stream and STREAMING_STORES and out_bytes >= STREAM_FROM_BYTES
@@ -321,13 +336,9 @@ def deinterleave_part(const uint8_t[::1] data, Py_ssize_t first_record, Py_ssize
     cdef int expected_type = cnp.NPY_INT16 if bytes_per_sample == 2 else cnp.NPY_INT32
     for j in range(n_sig):
         arr = outputs[j]
-        if (samples_per_record[j] < 0 or slot_offsets[j] < 0
-                or slot_offsets[j] + samples_per_record[j] * bytes_per_sample > record_size):
+        if _slot_outside(samples_per_record[j], slot_offsets[j], bytes_per_sample, record_size):
             return BAD_VALUE
-        if (cnp.PyArray_TYPE(arr) != expected_type or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                or not cnp.PyArray_ISWRITEABLE(arr)):
-            raise ValueError(f"output {j} has the wrong type or layout")
-        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
+        addresses[j] = _output_address(arr, j, expected_type)
         lengths[j] = cnp.PyArray_SIZE(arr)
     if record_size == 0:  # every slot is empty
         return OK
@@ -444,14 +455,11 @@ def scatter_read(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssi
     cdef cnp.int64_t[::1] lengths = np.empty(max(n_sig, 1), dtype=np.int64)
     for j in range(n_sig):
         arr = outputs[j]
-        if (cnp.PyArray_TYPE(arr) != cnp.NPY_INT16 or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                or not cnp.PyArray_ISWRITEABLE(arr)):
-            raise ValueError(f"output {j} is not a writable C-contiguous int16 array")
-        if (samples_per_record[j] < 0 or slot_offsets[j] < (
-                slot_offsets[j - 1] + 2 * samples_per_record[j - 1] if j else 0)
-                or slot_offsets[j] + 2 * samples_per_record[j] > record_size):
+        addresses[j] = _output_address(arr, j, cnp.NPY_INT16)
+        # in slot order, each slot after the one before it
+        if _slot_outside(samples_per_record[j], slot_offsets[j], 2, record_size) or (
+                j and slot_offsets[j] < slot_offsets[j - 1] + 2 * samples_per_record[j - 1]):
             return BAD_VALUE, 0
-        addresses[j] = <cnp.int64_t><size_t>cnp.PyArray_DATA(arr)
         lengths[j] = cnp.PyArray_SIZE(arr)
     if n_sig == 0 or r1 == r0:
         return OK, 0
