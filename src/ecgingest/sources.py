@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .limits import ByteBudget
 
 __all__ = ["Source", "Entry", "Skipped", "Failed", "Upload", "FileGroup", "SNIFF_BYTES",
-           "normalise_entry_name"]
+           "normalise_entry_name", "read_up_to"]
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], list, tuple]
 
@@ -299,8 +299,8 @@ class _FileEntry(Entry):
         fd = self._open_fd()
         try:
             if not hasattr(os, "pread"):  # Windows
-                return _read_up_to(functools.partial(os.read, fd), n)
-            return _read_up_to(lambda k: os.pread(fd, k, n - k), n)
+                return read_up_to(functools.partial(os.read, fd), n)
+            return read_up_to(lambda k: os.pread(fd, k, n - k), n)
         finally:
             os.close(fd)
 
@@ -309,9 +309,9 @@ _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTT
                | getattr(os, "O_BINARY", 0))
 
 
-def _read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
+def read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
     """``n`` bytes from ``read(k)`` (which reads at most the ``k`` still missing), fewer
-    only at the end of the file."""
+    only at the end of the file or stream."""
     data = read(n)
     if len(data) == n or not data:
         return data

@@ -9,7 +9,7 @@ from typing import IO
 
 from ..errors import ArchiveError, LimitExceededError
 from ..limits import ByteBudget, Limits
-from ..sources import Entry, Failed, Skipped, Upload
+from ..sources import Entry, Failed, Skipped, Upload, read_up_to
 from .blobs import Blob, GrowingSpool, MiB
 from .kinds import HEAD_BYTES, SEEKING_KINDS, archive_kind
 from .walker import Walker
@@ -65,7 +65,7 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
     TAR streams are read as they arrive; ZIP, 7z and RAR need seeking and are
     spooled to a temporary file first when the stream cannot seek.
     """
-    head = _read_exactly(stream, HEAD_BYTES)
+    head = read_up_to(lambda k: bytes(stream.read(k) or b""), HEAD_BYTES)
     kind = archive_kind(head)
     if kind is None:
         return None, head
@@ -123,15 +123,3 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _read_exactly(stream: IO[bytes], count: int) -> bytes:
-    parts = []
-    got = 0
-    while got < count:
-        chunk = stream.read(count - got)
-        if not chunk:
-            break
-        parts.append(bytes(chunk))
-        got += len(chunk)
-    return b"".join(parts)
