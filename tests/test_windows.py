@@ -125,6 +125,18 @@ def _windows(draw, whole: ecgingest.Record, reference: float, unit: str):
     return start, stop
 
 
+def _request(draw, whole: ecgingest.Record):
+    """Random channels (indices), window and unit for ``whole``, and the rate a window
+    in samples counts in."""
+    n = len(whole.signals)
+    channels = draw(st.one_of(st.none(), st.lists(st.integers(0, n - 1), min_size=1,
+                                                  max_size=n)))
+    unit = draw(st.sampled_from(["seconds", "samples"]))
+    reference = max(s.sample_rate for s in whole.signals)
+    start, stop = _windows(draw, whole, reference, unit)
+    return channels, start, stop, unit, reference
+
+
 @given(wfdb_records(), st.data())
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 def test_wfdb_window_equals_the_whole_record_cut(files, data):
@@ -133,11 +145,7 @@ def test_wfdb_window_equals_the_whole_record_cut(files, data):
     except EcgIngestError:
         assume(False)  # a record the reader refuses whole (no data for a signal)
     n = len(whole.signals)
-    channels = data.draw(st.one_of(st.none(), st.lists(st.integers(0, n - 1), min_size=1,
-                                                       max_size=n)))
-    unit = data.draw(st.sampled_from(["seconds", "samples"]))
-    reference = max(s.sample_rate for s in whole.signals)
-    start, stop = _windows(data.draw, whole, reference, unit)
+    channels, start, stop, unit, reference = _request(data.draw, whole)
     request = ReadRequest.of(channels, start, stop, unit)
     chunk = data.draw(st.sampled_from([7, 64, wfdb_signals.WINDOW_CHUNK_BYTES]))
     saved = wfdb_signals.WINDOW_CHUNK_BYTES
@@ -267,11 +275,7 @@ def test_multi_segment_window_equals_the_whole_record_cut(files, data):
     except EcgIngestError:
         assume(False)
     n = len(whole.signals)
-    channels = data.draw(st.one_of(st.none(), st.lists(st.integers(0, n - 1), min_size=1,
-                                                       max_size=n)))
-    unit = data.draw(st.sampled_from(["seconds", "samples"]))
-    reference = max(s.sample_rate for s in whole.signals)
-    start, stop = _windows(data.draw, whole, reference, unit)
+    channels, start, stop, unit, reference = _request(data.draw, whole)
     part = _multi_read(files, ReadRequest.of(channels, start, stop, unit))
     picked = list(range(n)) if channels is None else channels
     assert part.labels == [whole.signals[i].label for i in picked]
