@@ -231,3 +231,95 @@ def test_mutated_real_export_ends_in_a_record_or_a_typed_error(data):
     except EcgIngestError:
         return
     assert record.format == "muse"
+
+
+# ---------------------------------------------------------------- the base64 scan
+
+
+def _outcome(raw: bytes, strict: bool = False) -> object:
+    """What decoding gives, as comparable values: the error type, or the record's content."""
+    try:
+        record = _decode(raw, strict)
+    except EcgIngestError as exc:
+        return type(exc).__name__
+    beats = record.extras.get("median_beats")
+    return (record.labels, [s.digital.dtype.str for s in record.signals],
+            [s.digital.tobytes() for s in record.signals],
+            [(s.scale, s.offset, s.units, s.sample_rate) for s in record.signals],
+            record.warnings, record.metadata, record.start_time, record.format_detail,
+            {k: v for k, v in record.extras.items() if k != "median_beats"},
+            None if beats is None else (beats.labels, beats.digital.tobytes(), beats.scale))
+
+
+def _outcome_of_whole_parse(raw: bytes, monkeypatch: pytest.MonkeyPatch,
+                            strict: bool = False) -> object:
+    """The outcome with the parser given the whole document (no base64 scan)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(muse._k, "waveform_spans", lambda document: None)
+        return _outcome(raw, strict)
+
+
+def test_the_scan_finds_each_waveform_text_and_skips_markup_that_only_looks_like_one():
+    """Comments, CDATA, processing instructions and attribute values are no element; an
+    element with attributes keeps its text in the document (read as the parser gives it)."""
+    doc = (b'<?xml version="1.0"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n<?pi <WaveFormData>x?>'
+           b'<RestingECG a="<WaveFormData>>"><!-- <WaveFormData>AAAA</WaveFormData> -->'
+           b'<x><![CDATA[<WaveFormData>BBBB</WaveFormData>]]></x>'
+           b'<WaveFormData>\r\nAQID\n</WaveFormData><WaveFormData></WaveFormData >'
+           b'<WaveFormData/><WaveFormData x="1">AAAA</WaveFormData></RestingECG>')
+    spans = muse_kernel.waveform_spans(doc)
+    assert [doc[s:e] for s, e in spans.tolist()] == [b"\r\nAQID\n", b""]
+    data, table = muse_kernel.decode_spans(doc, spans)
+    assert [(data[o:o + n].tobytes(), status, skipped) for o, n, status, skipped in
+            table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0),
+                                (b"", muse_kernel.STATUS_OK, 0)]
+
+
+@pytest.mark.parametrize("doc", [
+    b"<a><WaveFormData>AAAA<b/></WaveFormData></a>",  # a child element
+    b"<!DOCTYPE a [<!ENTITY e 'AAAA'>]><a><WaveFormData>AAAA</WaveFormData></a>",
+    b"<a><!-- open <WaveFormData>AAAA</WaveFormData></a>",  # unterminated comment
+    b'<a b="open><WaveFormData>AAAA</WaveFormData></a>',  # unterminated value
+    b"<a><WaveFormData>AAAA", b"<", b"",
+])
+def test_the_scan_declines_markup_it_does_not_read_exactly(doc):
+    assert muse_kernel.waveform_spans(doc) is None
+
+
+def test_spans_outside_the_document_are_refused():
+    with pytest.raises(ValueError):
+        muse_kernel.decode_spans(b"<a>AAAA</a>", np.array([[3, 40]], dtype=np.int64))
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("muse"), ids=lambda r: r["path"])
+def test_corpus_exports_read_the_same_with_and_without_the_base64_scan(entry, monkeypatch):
+    raw = (corpus_dir() / entry["path"]).read_bytes()
+    assert muse_kernel.waveform_spans(raw) is not None
+    assert _outcome(raw) == _outcome_of_whole_parse(raw, monkeypatch)
+
+
+_SNIPPETS = [b"<!-- <WaveFormData>AQID</WaveFormData> -->", b"<![CDATA[<WaveFormData>]]>",
+             b"&#65;", b"&amp;", b"\r\n", b"\r", b"<", b"&", b"]]>", b"<b/>", b"\xc3\xa9", b"\xff",
+             b"\x01", b"=", b"==", b"#0", b" ", b"A", b"<WaveFormData>", b"</WaveFormData>",
+             b'<?pi ?>', b"<!DOCTYPE x>", b'"', b"'", b"-->"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_edited_exports_read_the_same_with_and_without_the_base64_scan(data):
+    """Snippets of markup, entities, line ends and stray bytes put anywhere (most often
+    inside or next to the base64 texts): the scan changes nothing a read gives."""
+    encoding = data.draw(st.sampled_from(ENCODINGS))
+    raw = bytearray(muse_document(_leads(12, 5), median=_leads(4, 6), encoding=encoding))
+    marks = [i for i in range(len(raw)) if raw.startswith(b"WaveFormData", i)] or [0]
+    for _ in range(data.draw(st.integers(1, 3))):
+        near = data.draw(st.sampled_from(marks))
+        at = data.draw(st.one_of(st.integers(max(0, near - 20), min(len(raw), near + 40)),
+                                 st.integers(0, len(raw))))
+        cut = data.draw(st.integers(0, 2))
+        raw[at:at + cut] = data.draw(st.sampled_from(_SNIPPETS))
+    strict = data.draw(st.booleans())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert _outcome(bytes(raw), strict) == _outcome_of_whole_parse(bytes(raw), monkeypatch,
+                                                                       strict)

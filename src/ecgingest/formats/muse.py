@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._ext import muse as _k
-from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
+from ..errors import ChecksumError, CorruptDataError, EcgIngestError, HeaderError, TruncatedError
 from ..readings import global_measurements
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
@@ -229,6 +229,67 @@ _LEAD_FIELDS = frozenset({
 """The ``LeadData`` elements read (the others' texts are never fetched)."""
 
 
+class _Payloads:
+    """The ``WaveFormData`` texts of a document, found in its bytes and decoded there.
+
+    Base64 is most of a MUSE export's bytes (~100 KB of ~140 KB): the XML parser
+    is given the document with each such text replaced by a marker (``#0``, ``#1``
+    ...; ``#`` is no base64 character, so no stored text looks like one), and a
+    lead whose ``WaveFormData`` holds a marker takes its bytes from here. Used
+    only where every text is base64 and whitespace (what the parser would hand
+    over unchanged, line ends aside, which base64 skips).
+    """
+
+    __slots__ = ("data", "table", "sizes")
+
+    def __init__(self, data: np.ndarray, table: np.ndarray, spans: np.ndarray) -> None:
+        self.data = data
+        self.table = table.tolist()
+        self.sizes = (spans[:, 1] - spans[:, 0]).tolist()
+
+    def index(self, text: str | None) -> int | None:
+        """The payload a ``WaveFormData`` text marks, or None for a text of the file."""
+        if text is None or text[:1] != "#" or not text[1:].isdigit():
+            return None
+        index = int(text[1:])
+        return index if index < len(self.table) else None
+
+    def get(self, index: int) -> tuple[int, np.ndarray, int]:
+        """``(status, bytes, skipped)`` as ``decode_base64`` gives them."""
+        offset, produced, status, skipped = self.table[index]
+        return status, self.data[offset:offset + produced], skipped
+
+
+def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads | None]:
+    """The root element, parsed without the ``WaveFormData`` texts where a byte scan finds
+    them all (see :class:`_Payloads`), else the whole document as :func:`_xml.parse` does.
+
+    What the parser is given differs from the file only inside those texts, so it
+    checks the rest of the document as strictly; a document it refuses is parsed
+    whole again, for the same error (and line numbers) as without the scan.
+    """
+    raw = data if isinstance(data, bytes) else bytes(data)
+    spans = _k.waveform_spans(raw) if _xml.ascii_compatible(raw) else None
+    if spans is None or not len(spans) or int((spans[:, 1] - spans[:, 0]).max()) > \
+            _xml.MAX_TEXT:  # beyond libxml2's bound: the whole parse reports it
+        return _xml.parse(raw, ctx), None
+    # every span holds only base64 and whitespace, or the parser would read it differently
+    decoded, table = _k.decode_spans(raw, spans)
+    if table[:, 3].any():
+        return _xml.parse(raw, ctx), None
+    pieces: list[bytes | memoryview] = []
+    view, at = memoryview(raw), 0
+    for index, (start, end) in enumerate(spans.tolist()):
+        pieces += (view[at:start], b"#%d" % index)
+        at = end
+    pieces.append(view[at:])
+    try:
+        root = _xml.parse(b"".join(pieces), ctx)
+    except EcgIngestError:
+        return _xml.parse(raw, ctx), None
+    return root, _Payloads(decoded, table, spans)
+
+
 class _Lead:
     __slots__ = ("label", "samples", "units_per_bit", "units", "data", "crc", "bytes")
 
@@ -260,9 +321,14 @@ class _Lead:
         self.data = values.get("WaveFormData")
 
 
-def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
-    text = (lead.data or "").encode("ascii", errors="replace")
-    status, raw, skipped = _k.decode_base64(text)
+def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext,
+                 payloads: _Payloads | None) -> np.ndarray:
+    index = None if payloads is None else payloads.index(lead.data)
+    if index is None:
+        status, raw, skipped = _k.decode_base64((lead.data or "").encode("ascii",
+                                                                           errors="replace"))
+    else:
+        status, raw, skipped = payloads.get(index)  # type: ignore[union-attr]
     if status != _k.STATUS_OK:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 ("
                  + ("one character past the last group of four" if status == _k.STATUS_BAD_VALUE
@@ -329,10 +395,17 @@ class _Waveform:
             ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
                           field="NumberofLeads")
 
-    def decode(self, ctx: DecodeContext) -> list[np.ndarray]:
+    def decode(self, ctx: DecodeContext, payloads: _Payloads | None) -> list[np.ndarray]:
         what = f"{self.kind} waveform"
-        ctx.reserve_output(sum(len(lead.data or "") * 3 // 4 for lead in self.leads), what)
-        return [_decode_lead(lead, what, ctx) for lead in self.leads]
+        ctx.reserve_output(sum(_text_size(lead.data, payloads) * 3 // 4
+                               for lead in self.leads), what)
+        return [_decode_lead(lead, what, ctx, payloads) for lead in self.leads]
+
+
+def _text_size(text: str | None, payloads: _Payloads | None) -> int:
+    """Characters of a lead's ``WaveFormData`` text (in the file, where it is a marker)."""
+    index = None if payloads is None else payloads.index(text)
+    return len(text or "") if index is None else payloads.sizes[index]  # type: ignore
 
 
 def _waveforms(document: _Document, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
@@ -368,7 +441,10 @@ def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarra
 
 
 def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
-    root = _xml.parse(data, ctx)
+    return _checked_root(_xml.parse(data, ctx), ctx)
+
+
+def _checked_root(root: Any, ctx: DecodeContext) -> Any:
     if _xml.local_name(root) != "RestingECG" or "}" in root.tag:
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not RestingECG",
                  field="RestingECG")
@@ -382,10 +458,11 @@ def _format_detail(document: _Document) -> str:
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one MUSE XML export."""
-    document = _Document(_root(data, ctx))
+    root, payloads = _parse(data, ctx)
+    document = _Document(_checked_root(root, ctx))
     metadata, start, acquisition = _metadata(document, ctx)
     rhythm, median = _waveforms(document, ctx)
-    arrays = rhythm.decode(ctx)
+    arrays = rhythm.decode(ctx, payloads)
     signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
                for lead, values in zip(rhythm.leads, arrays)]
     extras: dict[str, Any] = {"acquisition": acquisition, "filters": rhythm.filters}
@@ -406,7 +483,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
     if median is not None:
-        beats = median.decode(ctx)
+        beats = median.decode(ctx, payloads)
         if beats and len({len(b) for b in beats}) == 1 and \
                 len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
             block = np.vstack(beats)
