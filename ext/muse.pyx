@@ -6,10 +6,11 @@ alphabet skipped, padding ends the data; see ``_base64.pxd``) at several
 times its speed, and counts the skipped characters that are not whitespace,
 which the caller reports. Statuses come from ``_status.pxd``.
 
-``waveform_spans`` finds the text of every ``<WaveFormData>`` element in the
-raw bytes of a document (ASCII-compatible encodings), so the XML parser can be
-given the document without its ~100 KB of base64, and ``decode_spans``
-decodes those texts straight from the document's bytes.
+``lead_blocks`` reads the ``LeadData`` elements (most of a MUSE export: the
+leads' fields and ~100 KB of base64) from the raw bytes of a document
+(ASCII-compatible encodings), so the XML parser can be given the document
+without them, and ``decode_spans`` decodes the base64 texts straight from the
+document's bytes.
 """
 
 from libc.stdint cimport int64_t, uint8_t
@@ -86,85 +87,163 @@ cdef Py_ssize_t _tag_end(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n) noexcep
     return -1
 
 
-cdef Py_ssize_t _spans(const uint8_t* s, Py_ssize_t n, int64_t* out,
-                       Py_ssize_t room) noexcept nogil:
-    """Write (start, end) of the text of each ``<WaveFormData>`` into ``out`` (at most
-    ``room`` pairs); the count, or -1 where the markup is one this scan does not read
-    exactly, or -2 when ``out`` is full."""
-    cdef Py_ssize_t pos = 0, count = 0, close, start
+cdef Py_ssize_t MAX_TEXT = 10000000  # libxml2's longest text without its "huge" option
+cdef Py_ssize_t MAX_NAME = 50000  # and its longest name
+
+
+cdef inline bint _name_start(uint8_t c) noexcept nogil:
+    return (65 <= c <= 90) or (97 <= c <= 122) or c == 95  # A-Z a-z _
+
+
+cdef inline bint _name_char(uint8_t c) noexcept nogil:
+    return _name_start(c) or (48 <= c <= 57) or c == 45 or c == 46  # 0-9 - .
+
+
+cdef inline bint _space(uint8_t c) noexcept nogil:
+    return c == 32 or c == 9 or c == 10 or c == 13
+
+
+cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict fields,
+                            list data_spans) except -2:
+    """Read the children of one ``LeadData`` from ``pos`` (just after its start tag) into
+    ``fields`` (name -> text, the first of each name; ``WaveFormData`` -> a marker
+    ``#i`` of its span in ``data_spans``). The index of its end tag's '<', or -1 where a
+    child is not ``<Name>text</Name>`` or ``<Name/>`` with an ASCII name, a text of
+    printable ASCII without '&', ']' or '<' (base64 texts are checked when decoded),
+    and only whitespace between children."""
+    cdef Py_ssize_t name_start, name_end, text_start, i
     cdef const uint8_t* hit
     cdef uint8_t c
+    cdef bint has_cr
+    while True:
+        while pos < n and _space(s[pos]):
+            pos += 1
+        if pos + 1 >= n or s[pos] != 60:  # '<'
+            return -1
+        if s[pos + 1] == 47:  # '</': the block's end tag, checked by the caller
+            return pos
+        name_start = pos + 1
+        if not _name_start(s[name_start]):
+            return -1
+        name_end = name_start + 1
+        while name_end < n and _name_char(s[name_end]):
+            name_end += 1
+        if name_end + 1 >= n or name_end - name_start > MAX_NAME:
+            return -1
+        name = (<const char*>s)[name_start:name_end].decode("ascii")
+        if s[name_end] == 47 and s[name_end + 1] == 62:  # '<Name/>'
+            if name not in fields:
+                fields[name] = ""
+            pos = name_end + 2
+            continue
+        if s[name_end] != 62:  # attributes, or a character no name holds
+            return -1
+        text_start = name_end + 1
+        hit = <const uint8_t*>memchr(s + text_start, 60, <size_t>(n - text_start))
+        if hit == NULL:
+            return -1
+        pos = hit - s
+        if pos - text_start > MAX_TEXT:  # beyond the XML parser's bound: it reports that
+            return -1
+        # the end tag: '</' + the same name + '>'
+        if pos + 3 + (name_end - name_start) > n or s[pos + 1] != 47 or memcmp(
+                s + pos + 2, s + name_start, <size_t>(name_end - name_start)) != 0 or \
+                s[pos + 2 + name_end - name_start] != 62:
+            return -1
+        if name == "WaveFormData":
+            if name not in fields:
+                fields[name] = f"#{len(data_spans)}"
+                data_spans.append((text_start, pos))
+        else:
+            has_cr = False
+            for i in range(text_start, pos):
+                c = s[i]
+                if c < 32:
+                    if c == 13:
+                        has_cr = True
+                    elif c != 9 and c != 10:
+                        return -1
+                elif c > 126 or c == 38 or c == 93:  # non-ASCII, '&', ']'
+                    return -1
+            if name not in fields:
+                text = (<const char*>s)[text_start:pos].decode("ascii")
+                if has_cr:  # line ends as the XML parser reports them
+                    text = text.replace("\r\n", "\n").replace("\r", "\n")
+                fields[name] = text
+        pos += 3 + (name_end - name_start)
+
+
+def lead_blocks(const uint8_t[::1] document):
+    """The ``LeadData`` elements of a document, read from its bytes: ``(blocks, fields,
+    data_spans)`` with ``blocks`` (int64, shape (k, 2)) the byte range of each one's
+    content, ``fields[i]`` its children's texts (see below) and ``data_spans``
+    (int64, shape (m, 2)) the ranges of the ``WaveFormData`` texts, which ``fields``
+    mark as ``#j``. None where the markup is not one this scan reads exactly.
+
+    Only the plainest markup is read: ``<LeadData>`` without attributes, children
+    ``<Name>text</Name>`` or ``<Name/>`` with ASCII names and texts of printable ASCII
+    (no references, no ']'), whitespace between them. Anything else (an internal DTD
+    subset, an unterminated comment, tag or section, any other child markup) gives
+    None. Comments, CDATA sections and processing instructions are skipped, so a
+    block is always an element's content when the document is well-formed, which
+    the caller's parser checks on the rest; the document must be in an
+    ASCII-compatible encoding."""
+    cdef Py_ssize_t n = document.shape[0], pos = 0, close, end
+    cdef const uint8_t* s
+    cdef const uint8_t* hit
+    cdef uint8_t c
+    cdef list blocks = [], fields = [], data_spans = []
+    cdef dict lead
+    if n == 0:
+        return None
+    s = &document[0]
     while True:
         hit = <const uint8_t*>memchr(s + pos, 60, <size_t>(n - pos))  # '<'
         if hit == NULL:
-            return count
+            break
         pos = hit - s
         if pos + 1 >= n:
-            return -1
+            return None
         c = s[pos + 1]
         if c == 33:  # '!': comment, CDATA section or DOCTYPE
             if n - pos >= 4 and memcmp(s + pos, b"<!--", 4) == 0:
                 close = _find(s, pos + 4, n, b"-->", 3)
                 if close < 0:
-                    return -1
+                    return None
                 pos = close + 3
             elif n - pos >= 9 and memcmp(s + pos, b"<![CDATA[", 9) == 0:
                 close = _find(s, pos + 9, n, b"]]>", 3)
                 if close < 0:
-                    return -1
+                    return None
                 pos = close + 3
             else:  # a DOCTYPE without an internal subset (one with '[' is not scanned)
                 close = _tag_end(s, pos + 2, n)
                 if close < 0 or memchr(s + pos, 91, <size_t>(close - pos)) != NULL:
-                    return -1
+                    return None
                 pos = close + 1
         elif c == 63:  # '?': processing instruction
             close = _find(s, pos + 2, n, b"?>", 2)
             if close < 0:
-                return -1
+                return None
             pos = close + 2
-        elif n - pos >= 14 and memcmp(s + pos, b"<WaveFormData>", 14) == 0:
-            start = pos + 14
-            hit = <const uint8_t*>memchr(s + start, 60, <size_t>(n - start))
-            if hit == NULL:
-                return -1
-            pos = hit - s
-            # only text, then the element's end tag (a child or a comment: not scanned)
-            if n - pos < 15 or memcmp(s + pos, b"</WaveFormData", 14) != 0:
-                return -1
-            if count == room:
-                return -2
-            out[2 * count] = start
-            out[2 * count + 1] = pos
-            count += 1
+        elif n - pos >= 10 and memcmp(s + pos, b"<LeadData>", 10) == 0:
+            lead = {}
+            end = _lead_block(s, pos + 10, n, lead, data_spans)
+            if end < 0 or n - end < 11 or memcmp(s + end, b"</LeadData>", 11) != 0:
+                return None
+            blocks.append((pos + 10, end))
+            fields.append(lead)
+            pos = end + 11
         else:  # any other start or end tag
+            if n - pos > 9 and memcmp(s + pos, b"<LeadData", 9) == 0 and \
+                    not _name_char(s[pos + 9]):
+                return None  # a LeadData with attributes, or empty: not read here
             close = _tag_end(s, pos + 1, n)
             if close < 0:
-                return -1
+                return None
             pos = close + 1
-
-
-def waveform_spans(const uint8_t[::1] document):
-    """``(start, end)`` byte offsets of the text of every ``<WaveFormData>`` element, as
-    an int64 array of shape (k, 2), or None where the markup is not one this scan reads
-    exactly (an internal DTD subset, such an element with attributes or children, an
-    unterminated comment, tag or section); the document must be in an ASCII-compatible
-    encoding. Comments, CDATA sections and processing instructions are skipped, so a
-    span is always an element's text when the document is well-formed (which the
-    caller's parser checks on what is left)."""
-    cdef Py_ssize_t n = document.shape[0], room = 32, count
-    cdef cnp.ndarray out
-    if n == 0:
-        return None
-    while True:
-        out = np.empty((room, 2), dtype=np.int64)
-        count = _spans(&document[0], n, <int64_t*>cnp.PyArray_DATA(out), room)
-        if count != -2:
-            break
-        room *= 4
-    if count < 0:
-        return None
-    return out[:count]
+    return (np.array(blocks, dtype=np.int64).reshape(-1, 2), fields,
+            np.array(data_spans, dtype=np.int64).reshape(-1, 2))
 
 
 cdef void _decode_spans(const uint8_t* src, const int64_t* spans, Py_ssize_t k, uint8_t* dst,

@@ -255,35 +255,47 @@ def _outcome_of_whole_parse(raw: bytes, monkeypatch: pytest.MonkeyPatch,
                             strict: bool = False) -> object:
     """The outcome with the parser given the whole document (no base64 scan)."""
     with monkeypatch.context() as patched:
-        patched.setattr(muse._k, "waveform_spans", lambda document: None)
+        patched.setattr(muse._k, "lead_blocks", lambda document: None)
         return _outcome(raw, strict)
 
 
-def test_the_scan_finds_each_waveform_text_and_skips_markup_that_only_looks_like_one():
-    """Comments, CDATA, processing instructions and attribute values are no element; an
-    element with attributes keeps its text in the document (read as the parser gives it)."""
-    doc = (b'<?xml version="1.0"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n<?pi <WaveFormData>x?>'
-           b'<RestingECG a="<WaveFormData>>"><!-- <WaveFormData>AAAA</WaveFormData> -->'
-           b'<x><![CDATA[<WaveFormData>BBBB</WaveFormData>]]></x>'
-           b'<WaveFormData>\r\nAQID\n</WaveFormData><WaveFormData></WaveFormData >'
-           b'<WaveFormData/><WaveFormData x="1">AAAA</WaveFormData></RestingECG>')
-    spans = muse_kernel.waveform_spans(doc)
-    assert [doc[s:e] for s, e in spans.tolist()] == [b"\r\nAQID\n", b""]
+def test_the_scan_reads_each_lead_block_and_skips_markup_that_only_looks_like_one():
+    """Comments, CDATA, processing instructions and attribute values are no element;
+    texts keep the line ends the XML parser reports; base64 texts are marked spans."""
+    doc = (b'<?xml version="1.0"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
+           b'<?pi <LeadData>x?><RestingECG a="<LeadData>>"><!-- <LeadData></LeadData> -->'
+           b'<x><![CDATA[<LeadData><LeadID>I</LeadID></LeadData>]]></x><Waveform>'
+           b'<LeadData>\r\n <LeadID>I\r\nJ\rK</LeadID><LeadID>II</LeadID><Empty/>'
+           b'<WaveFormData>\r\nAQID\n</WaveFormData><WaveFormData>AAAA</WaveFormData>\n'
+           b'</LeadData><LeadData></LeadData><LeadDataX a="1"/></Waveform></RestingECG>')
+    blocks, fields, spans = muse_kernel.lead_blocks(doc)
+    assert [doc[s:e] for s, e in blocks.tolist()][1] == b""
+    assert fields == [{"LeadID": "I\nJ\nK", "Empty": "", "WaveFormData": "#0"}, {}]
+    assert [doc[s:e] for s, e in spans.tolist()] == [b"\r\nAQID\n"]
     data, table = muse_kernel.decode_spans(doc, spans)
     assert [(data[o:o + n].tobytes(), status, skipped) for o, n, status, skipped in
-            table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0),
-                                (b"", muse_kernel.STATUS_OK, 0)]
+            table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0)]
 
 
 @pytest.mark.parametrize("doc", [
-    b"<a><WaveFormData>AAAA<b/></WaveFormData></a>",  # a child element
-    b"<!DOCTYPE a [<!ENTITY e 'AAAA'>]><a><WaveFormData>AAAA</WaveFormData></a>",
-    b"<a><!-- open <WaveFormData>AAAA</WaveFormData></a>",  # unterminated comment
-    b'<a b="open><WaveFormData>AAAA</WaveFormData></a>',  # unterminated value
-    b"<a><WaveFormData>AAAA", b"<", b"",
+    b"<a><LeadData><LeadID>I<b/></LeadID></LeadData></a>",  # a grandchild
+    b'<a><LeadData x="1"><LeadID>I</LeadID></LeadData></a>',  # attributes
+    b"<a><LeadData/></a>", b"<a><LeadData ></LeadData></a>",
+    b'<a><LeadData><LeadID x="1">I</LeadID></LeadData></a>',
+    b"<a><LeadData><LeadID>I</LeadId></LeadData></a>",  # another end tag
+    b"<a><LeadData><LeadID>&#73;</LeadID></LeadData></a>",  # a reference
+    b"<a><LeadData><LeadID>\xc3\x89</LeadID></LeadData></a>",  # not ASCII
+    b"<a><LeadData><LeadID>\x01</LeadID></LeadData></a>",  # not an XML character
+    b"<a><LeadData><LeadID>]]></LeadID></LeadData></a>",
+    b"<a><LeadData>text<LeadID>I</LeadID></LeadData></a>",  # mixed content
+    b"<a><LeadData><!-- c --></LeadData></a>", b"<a><LeadData><x:y>1</x:y></LeadData></a>",
+    b"<!DOCTYPE a [<!ENTITY e 'AAAA'>]><a><LeadData></LeadData></a>",
+    b"<a><!-- open <LeadData></LeadData></a>",  # unterminated comment
+    b'<a b="open><LeadData></LeadData></a>',  # unterminated value
+    b"<a><LeadData><WaveFormData>AAAA", b"<a><LeadData>", b"<", b"",
 ])
 def test_the_scan_declines_markup_it_does_not_read_exactly(doc):
-    assert muse_kernel.waveform_spans(doc) is None
+    assert muse_kernel.lead_blocks(doc) is None
 
 
 def test_spans_outside_the_document_are_refused():
@@ -295,11 +307,13 @@ def test_spans_outside_the_document_are_refused():
 @pytest.mark.parametrize("entry", corpus_records("muse"), ids=lambda r: r["path"])
 def test_corpus_exports_read_the_same_with_and_without_the_base64_scan(entry, monkeypatch):
     raw = (corpus_dir() / entry["path"]).read_bytes()
-    assert muse_kernel.waveform_spans(raw) is not None
+    assert muse_kernel.lead_blocks(raw) is not None
     assert _outcome(raw) == _outcome_of_whole_parse(raw, monkeypatch)
 
 
 _SNIPPETS = [b"<!-- <WaveFormData>AQID</WaveFormData> -->", b"<![CDATA[<WaveFormData>]]>",
+             b"<LeadData>", b"</LeadData>", b"<LeadID>X</LeadID>", b"<LeadID/>", b"<LeadData/>",
+             b"<LeadDataCRC32>1</LeadDataCRC32>", b"<x:y/>", b" a='1'", b"\x00", b"\t",
              b"&#65;", b"&amp;", b"\r\n", b"\r", b"<", b"&", b"]]>", b"<b/>", b"\xc3\xa9", b"\xff",
              b"\x01", b"=", b"==", b"#0", b" ", b"A", b"<WaveFormData>", b"</WaveFormData>",
              b'<?pi ?>', b"<!DOCTYPE x>", b'"', b"'", b"-->"]
@@ -309,10 +323,11 @@ _SNIPPETS = [b"<!-- <WaveFormData>AQID</WaveFormData> -->", b"<![CDATA[<WaveForm
 @given(data=st.data())
 def test_edited_exports_read_the_same_with_and_without_the_base64_scan(data):
     """Snippets of markup, entities, line ends and stray bytes put anywhere (most often
-    inside or next to the base64 texts): the scan changes nothing a read gives."""
+    inside or next to the lead blocks): the scan changes nothing a read gives."""
     encoding = data.draw(st.sampled_from(ENCODINGS))
     raw = bytearray(muse_document(_leads(12, 5), median=_leads(4, 6), encoding=encoding))
-    marks = [i for i in range(len(raw)) if raw.startswith(b"WaveFormData", i)] or [0]
+    marks = [i for i in range(len(raw)) if raw.startswith(b"WaveFormData", i)
+             or raw.startswith(b"Lead", i)] or [0]
     for _ in range(data.draw(st.integers(1, 3))):
         near = data.draw(st.sampled_from(marks))
         at = data.draw(st.one_of(st.integers(max(0, near - 20), min(len(raw), near + 40)),
@@ -323,3 +338,22 @@ def test_edited_exports_read_the_same_with_and_without_the_base64_scan(data):
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert _outcome(bytes(raw), strict) == _outcome_of_whole_parse(bytes(raw), monkeypatch,
                                                                        strict)
+
+
+_WRITTEN = muse_document(_leads(12, 5), median=_leads(4, 6))
+_PLACES = {  # where a snippet goes: this many bytes after the first occurrence of these
+    "base64 text": (b"<WaveFormData>", 18), "lead field": (b"<LeadID>", 9),
+    "lead field end": (b"</LeadID>", 0), "between lead fields": (b"</LeadID>", 9),
+    "lead block start": (b"<LeadData>", 10), "lead block end": (b"</WaveFormData>", 15),
+    "before the root": (b"?>", 2)}
+
+
+@pytest.mark.parametrize("place", sorted(_PLACES))
+@pytest.mark.parametrize("snippet", _SNIPPETS + [b"", b"\xe9", b"\x7f", b"\x0b"], ids=repr)
+def test_every_snippet_in_every_place_reads_the_same_with_and_without_the_scan(
+        place, snippet, monkeypatch):
+    mark, offset = _PLACES[place]
+    at = _WRITTEN.index(mark) + offset
+    raw = _WRITTEN[:at] + snippet + _WRITTEN[at:]
+    for strict in (False, True):
+        assert _outcome(raw, strict) == _outcome_of_whole_parse(raw, monkeypatch, strict)

@@ -230,29 +230,43 @@ _LEAD_FIELDS = frozenset({
 
 
 class _Payloads:
-    """The ``WaveFormData`` texts of a document, found in its bytes and decoded there.
+    """The ``LeadData`` elements of a document, read from its bytes, and their base64
+    texts decoded there.
 
-    Base64 is most of a MUSE export's bytes (~100 KB of ~140 KB): the XML parser
-    is given the document with each such text replaced by a marker (``#0``, ``#1``
-    ...; ``#`` is no base64 character, so no stored text looks like one), and a
-    lead whose ``WaveFormData`` holds a marker takes its bytes from here. Used
-    only where every text is base64 and whitespace (what the parser would hand
-    over unchanged, line ends aside, which base64 skips).
+    They are most of a MUSE export (~120 KB of ~140 KB: each lead's fields and
+    its base64): the XML parser is given the document with each one's content
+    replaced by a marker (``#0``, ``#1`` ...), and :class:`_Waveform` takes a
+    marked lead's fields from here. The scan reads only the plainest markup and
+    a document with anything else is parsed whole (see ``lead_blocks``), so what
+    a lead reads is what the parser would have given; base64 texts must hold only
+    base64 and whitespace (checked when decoding them), like any text the parser
+    would hand over unchanged, line ends aside (which base64 skips).
     """
 
-    __slots__ = ("data", "table", "sizes")
+    __slots__ = ("fields", "data", "table", "sizes")
 
-    def __init__(self, data: np.ndarray, table: np.ndarray, spans: np.ndarray) -> None:
+    def __init__(self, fields: list[dict[str, str]], data: np.ndarray, table: np.ndarray,
+                 spans: np.ndarray) -> None:
+        self.fields = fields
         self.data = data
         self.table = table.tolist()
         self.sizes = (spans[:, 1] - spans[:, 0]).tolist()
 
-    def index(self, text: str | None) -> int | None:
-        """The payload a ``WaveFormData`` text marks, or None for a text of the file."""
+    @staticmethod
+    def _index(text: str | None, count: int) -> int | None:
         if text is None or text[:1] != "#" or not text[1:].isdigit():
             return None
         index = int(text[1:])
-        return index if index < len(self.table) else None
+        return index if index < count else None
+
+    def lead(self, text: str | None) -> dict[str, str] | None:
+        """The fields of the lead a ``LeadData`` text marks, or None."""
+        index = self._index(text, len(self.fields))
+        return None if index is None else self.fields[index]
+
+    def index(self, text: str | None) -> int | None:
+        """The base64 text a lead's ``WaveFormData`` marks, or None for a text of the file."""
+        return self._index(text, len(self.table))
 
     def get(self, index: int) -> tuple[int, np.ndarray, int]:
         """``(status, bytes, skipped)`` as ``decode_base64`` gives them."""
@@ -261,25 +275,24 @@ class _Payloads:
 
 
 def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads | None]:
-    """The root element, parsed without the ``WaveFormData`` texts where a byte scan finds
+    """The root element, parsed without the ``LeadData`` contents where a byte scan reads
     them all (see :class:`_Payloads`), else the whole document as :func:`_xml.parse` does.
 
-    What the parser is given differs from the file only inside those texts, so it
-    checks the rest of the document as strictly; a document it refuses is parsed
-    whole again, for the same error (and line numbers) as without the scan.
+    What the parser is given differs from the file only inside those elements, so
+    it checks the rest of the document as strictly; a document it refuses is
+    parsed whole again, for the same error (and line numbers) as without the scan.
     """
     raw = data if isinstance(data, bytes) else bytes(data)
-    spans = _k.waveform_spans(raw) if _xml.ascii_compatible(raw) else None
-    if spans is None or not len(spans) or int((spans[:, 1] - spans[:, 0]).max()) > \
-            _xml.MAX_TEXT:  # beyond libxml2's bound: the whole parse reports it
+    scanned = _k.lead_blocks(raw) if _xml.ascii_compatible(raw) else None
+    if scanned is None or not len(scanned[0]):
         return _xml.parse(raw, ctx), None
-    # every span holds only base64 and whitespace, or the parser would read it differently
+    blocks, fields, spans = scanned
     decoded, table = _k.decode_spans(raw, spans)
-    if table[:, 3].any():
+    if table[:, 3].any():  # a text holds more than base64: the parser reads it
         return _xml.parse(raw, ctx), None
     pieces: list[bytes | memoryview] = []
     view, at = memoryview(raw), 0
-    for index, (start, end) in enumerate(spans.tolist()):
+    for index, (start, end) in enumerate(blocks.tolist()):
         pieces += (view[at:start], b"#%d" % index)
         at = end
     pieces.append(view[at:])
@@ -287,18 +300,24 @@ def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads
         root = _xml.parse(b"".join(pieces), ctx)
     except EcgIngestError:
         return _xml.parse(raw, ctx), None
-    return root, _Payloads(decoded, table, spans)
+    return root, _Payloads(fields, decoded, table, spans)
+
+
+def _lead_fields(element: Any) -> dict[str, str]:
+    """The raw texts of the ``LeadData`` children read (the first of each)."""
+    values: dict[str, str] = {}
+    for item in element:
+        tag = item.tag
+        if tag in _LEAD_FIELDS and tag not in values:
+            values[tag] = item.text or ""
+    return values
 
 
 class _Lead:
     __slots__ = ("label", "samples", "units_per_bit", "units", "data", "crc", "bytes")
 
-    def __init__(self, element: Any, index: int, what: str, ctx: DecodeContext) -> None:
-        values: dict[str, str] = {}  # raw texts of the fields read (the first of each)
-        for item in element:
-            tag = item.tag
-            if tag in _LEAD_FIELDS and tag not in values:
-                values[tag] = item.text or ""
+    def __init__(self, values: dict[str, str], index: int, what: str,
+                 ctx: DecodeContext) -> None:
         self.label = values.get("LeadID", "").strip() or f"lead {index + 1}"
         count = parse_number(values.get("LeadSampleCountTotal"))
         nbytes = parse_number(values.get("LeadByteCountTotal"))
@@ -366,13 +385,14 @@ _INT16 = np.dtype("<i2")
 class _Waveform:
     """One ``Waveform`` element: its type, rate, filters and leads (samples undecoded)."""
 
-    def __init__(self, element: Any, ctx: DecodeContext) -> None:
+    def __init__(self, element: Any, ctx: DecodeContext, payloads: _Payloads | None) -> None:
         values: dict[str, str] = {}
-        lead_elements = []
+        lead_fields: list[dict[str, str]] = []
         for item in element:
             tag = item.tag
             if tag == "LeadData":
-                lead_elements.append(item)
+                marked = None if payloads is None else payloads.lead(item.text)
+                lead_fields.append(_lead_fields(item) if marked is None else marked)
             elif tag not in values:
                 values[tag] = (item.text or "").strip()
         self.kind = values.get("WaveformType") or "unknown"
@@ -389,7 +409,7 @@ class _Waveform:
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
         self.sample_type = values.get("SampleType") or None
-        self.leads = [_Lead(item, i, what, ctx) for i, item in enumerate(lead_elements)]
+        self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(lead_fields)]
         declared = parse_number(values.get("NumberofLeads") or None)
         if isinstance(declared, int) and declared != len(self.leads):
             ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
@@ -408,8 +428,9 @@ def _text_size(text: str | None, payloads: _Payloads | None) -> int:
     return len(text or "") if index is None else payloads.sizes[index]  # type: ignore
 
 
-def _waveforms(document: _Document, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
-    found = [_Waveform(item, ctx) for item in document.waveforms]
+def _waveforms(document: _Document, ctx: DecodeContext, payloads: _Payloads | None = None
+               ) -> tuple[_Waveform, _Waveform | None]:
+    found = [_Waveform(item, ctx, payloads) for item in document.waveforms]
     rhythm = [w for w in found if w.kind.lower() == "rhythm"]
     median = [w for w in found if w.kind.lower() == "median"]
     if not rhythm:
@@ -461,7 +482,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     root, payloads = _parse(data, ctx)
     document = _Document(_checked_root(root, ctx))
     metadata, start, acquisition = _metadata(document, ctx)
-    rhythm, median = _waveforms(document, ctx)
+    rhythm, median = _waveforms(document, ctx, payloads)
     arrays = rhythm.decode(ctx, payloads)
     signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
                for lead, values in zip(rhythm.leads, arrays)]
