@@ -340,14 +340,15 @@ class _Lead:
         self.data = values.get("WaveFormData")
 
 
-def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext,
-                 payloads: _Payloads | None) -> np.ndarray:
-    index = None if payloads is None else payloads.index(lead.data)
-    if index is None:
+def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext, payloads: _Payloads | None,
+                 index: int | None) -> np.ndarray:
+    """A lead's samples: its ``WaveFormData`` text decoded, or payload ``index`` of
+    ``payloads`` where the text is a marker."""
+    if payloads is None or index is None:
         status, raw, skipped = _k.decode_base64((lead.data or "").encode("ascii",
                                                                            errors="replace"))
     else:
-        status, raw, skipped = payloads.get(index)  # type: ignore[union-attr]
+        status, raw, skipped = payloads.get(index)
     if status != _k.STATUS_OK:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 ("
                  + ("one character past the last group of four" if status == _k.STATUS_BAD_VALUE
@@ -417,15 +418,16 @@ class _Waveform:
 
     def decode(self, ctx: DecodeContext, payloads: _Payloads | None) -> list[np.ndarray]:
         what = f"{self.kind} waveform"
-        ctx.reserve_output(sum(_text_size(lead.data, payloads) * 3 // 4
-                               for lead in self.leads), what)
-        return [_decode_lead(lead, what, ctx, payloads) for lead in self.leads]
-
-
-def _text_size(text: str | None, payloads: _Payloads | None) -> int:
-    """Characters of a lead's ``WaveFormData`` text (in the file, where it is a marker)."""
-    index = None if payloads is None else payloads.index(text)
-    return len(text or "") if index is None else payloads.sizes[index]  # type: ignore
+        if payloads is None:
+            indexes: list[int | None] = [None] * len(self.leads)
+            sizes = [len(lead.data or "") for lead in self.leads]
+        else:  # a marker's size is that of the text in the file
+            indexes = [payloads.index(lead.data) for lead in self.leads]
+            sizes = [len(lead.data or "") if index is None else payloads.sizes[index]
+                     for lead, index in zip(self.leads, indexes)]
+        ctx.reserve_output(sum(size * 3 // 4 for size in sizes), what)
+        return [_decode_lead(lead, what, ctx, payloads, index)
+                for lead, index in zip(self.leads, indexes)]
 
 
 def _waveforms(document: _Document, ctx: DecodeContext, payloads: _Payloads | None = None
