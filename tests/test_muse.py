@@ -20,7 +20,7 @@ from ecg_xml_writers import ENCODINGS, muse_document, mutate, outcomes
 from ecgingest._ext import muse as muse_kernel
 from ecgingest.detect import detect
 from ecgingest.errors import ChecksumError, EcgIngestError, EcgWarning, HeaderError
-from ecgingest.formats import muse
+from ecgingest.formats import _xml, muse
 from ecgingest.formats._base import DecodeContext, Probe
 from ecgingest.sources import Entry
 
@@ -357,3 +357,20 @@ def test_every_snippet_in_every_place_reads_the_same_with_and_without_the_scan(
     raw = _WRITTEN[:at] + snippet + _WRITTEN[at:]
     for strict in (False, True):
         assert _outcome(raw, strict) == _outcome_of_whole_parse(raw, monkeypatch, strict)
+
+
+@pytest.mark.parametrize(("head", "compatible"), [
+    (b"<RestingECG/>", True), (b'<?xml version="1.0"?><a/>', True),
+    (b'<?xml version="1.0" standalone="yes"?><a/>', True),
+    (b'<?xml version="1.0" encoding="ISO-8859-1"?><a/>', True),
+    (b"<?xml version='1.0' encoding='utf-8'?><a/>", True),
+    (b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?><a/>', True),
+    (b'<?xml version="1.0" encoding="windows-1252"?><a/>', True),
+    (b'<?xml version="1.0" encoding="UTF-16"?><a/>', False),
+    (b'<?xml version="1.0" encoding="Shift_JIS"?><a/>', False),
+    (b'<?xml version="1.0" encoding="EBCDIC-CP-US"?><a/>', False),
+    ('<?xml version="1.0"?><a/>'.encode("utf-16"), False),
+    ('<a/>'.encode("utf-16-le"), False), (b" <a/>", False), (b"", False),
+])
+def test_only_documents_whose_markup_bytes_are_ascii_are_scanned(head, compatible):
+    assert _xml.ascii_compatible(head) is compatible
