@@ -9,10 +9,9 @@ same-run compute reference.
 Inputs: the MUSE, HL7 aECG and Philips files of ``$ECGINGEST_CORPUS`` (else the
 fixtures of ``fixtures/muse``, ``fixtures/hl7aecg``, ``fixtures/philips``).
 Reports milliseconds per file (CPU time of this process, best of rounds), the
-share of a read spent in parsing (for MUSE: the lead-block scan and base64 decode
-too), ECGDataKit's milliseconds and the
-ratio where it is installed (``pip install ecgdatakit``), and the throughput of
-two threads reading two files over one thread, next to the compute reference
+share of a read spent in parsing (for MUSE also the lead-block scan and base64
+decode), ECGDataKit's milliseconds and the ratio where it is installed
+(``pip install ecgdatakit``), and the throughput of two threads reading two files over one thread, next to the compute reference
 of ``_threads.py`` timed in the same rounds.
 """
 
