@@ -43,6 +43,50 @@ cdef extern from *:
     const uint8_t BASE64_VALUES "ecgingest_base64_values"[256]
 
 
+# Three bytes of a decoded quad (bits 23..0 of ``v``) written as one 4-byte store;
+# the fourth byte is scratch, inside base64_capacity's margin and overwritten next.
+cdef extern from *:
+    """
+    #include <string.h>
+    static inline void ecgingest_base64_store3(unsigned char* out, uint32_t v) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+        uint32_t w = __builtin_bswap32(v << 8);
+        memcpy(out, &w, 4);
+    #else
+        out[0] = (unsigned char)(v >> 16);
+        out[1] = (unsigned char)(v >> 8);
+        out[2] = (unsigned char)v;
+    #endif
+    }
+    """
+    void base64_store3 "ecgingest_base64_store3"(uint8_t* out, uint32_t v) noexcept nogil
+
+
+# The value of each character already shifted to its place in a quad (first character:
+# bits 23..18, ... fourth: 5..0); 0xFFFFFFFF outside the alphabet, so the OR of a
+# quad's four entries is below 2**24 exactly when all four are base64 characters.
+cdef extern from *:
+    """
+    #define ECGINGEST_B64V(c) ((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' : \\
+        (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 : \\
+        (c) == '+' ? 62 : (c) == '/' ? 63 : -1)
+    #define ECGINGEST_B64S(c, shift) (ECGINGEST_B64V(c) < 0 ? 0xFFFFFFFFu : \\
+        (uint32_t)ECGINGEST_B64V(c) << (shift))
+    #define ECGINGEST_B64R4(s, c) ECGINGEST_B64S(c, s), ECGINGEST_B64S((c) + 1, s), \\
+        ECGINGEST_B64S((c) + 2, s), ECGINGEST_B64S((c) + 3, s)
+    #define ECGINGEST_B64R16(s, c) ECGINGEST_B64R4(s, c), ECGINGEST_B64R4(s, (c) + 4), \\
+        ECGINGEST_B64R4(s, (c) + 8), ECGINGEST_B64R4(s, (c) + 12)
+    #define ECGINGEST_B64R64(s, c) ECGINGEST_B64R16(s, c), ECGINGEST_B64R16(s, (c) + 16), \\
+        ECGINGEST_B64R16(s, (c) + 32), ECGINGEST_B64R16(s, (c) + 48)
+    #define ECGINGEST_B64R256(s) ECGINGEST_B64R64(s, 0), ECGINGEST_B64R64(s, 64), \\
+        ECGINGEST_B64R64(s, 128), ECGINGEST_B64R64(s, 192)
+    static const uint32_t ecgingest_base64_placed[4][256] = {
+        {ECGINGEST_B64R256(18)}, {ECGINGEST_B64R256(12)},
+        {ECGINGEST_B64R256(6)}, {ECGINGEST_B64R256(0)}};
+    """
+    const uint32_t BASE64_PLACED "ecgingest_base64_placed"[4][256]
+
+
 cdef inline Py_ssize_t base64_capacity(Py_ssize_t text_length) noexcept nogil:
     """Bytes that decoding ``text_length`` characters can produce at most."""
     return (text_length // 4) * 3 + 3
@@ -53,23 +97,23 @@ cdef inline int base64_decode(const uint8_t* src, Py_ssize_t n, uint8_t* out,
     """Decode ``src[:n]`` into ``out`` (``base64_capacity(n)`` bytes); ``produced``: bytes
     written, ``skipped``: characters of all ``src`` outside the alphabet, whitespace and
     '=' aside."""
-    cdef Py_ssize_t i = 0, k = 0, bad = 0
+    cdef Py_ssize_t i = 0, k = 0, bad = 0, start
     cdef uint32_t a, b, c, d, left = 0
     cdef int quad = 0, pads = 0
     cdef uint8_t ch, value
     while i < n:
         if quad == 0 and i + 4 <= n:
-            a = BASE64_VALUES[src[i]]
-            b = BASE64_VALUES[src[i + 1]]
-            c = BASE64_VALUES[src[i + 2]]
-            d = BASE64_VALUES[src[i + 3]]
-            if (a | b | c | d) < 64:
-                a = (a << 18) | (b << 12) | (c << 6) | d
-                out[k] = <uint8_t>(a >> 16)
-                out[k + 1] = <uint8_t>(a >> 8)
-                out[k + 2] = <uint8_t>a
+            # whole quads of alphabet characters, the bulk of any text: a tight loop
+            start = i
+            while i + 4 <= n:
+                a = (BASE64_PLACED[0][src[i]] | BASE64_PLACED[1][src[i + 1]]
+                     | BASE64_PLACED[2][src[i + 2]] | BASE64_PLACED[3][src[i + 3]])
+                if a >= 0x1000000:
+                    break
+                base64_store3(out + k, a)
                 k += 3
                 i += 4
+            if i != start:
                 pads = 0
                 continue
         ch = src[i]

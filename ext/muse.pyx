@@ -5,9 +5,16 @@ Decodes as ``binascii.a2b_base64`` does (non-strict: bytes outside the
 alphabet skipped, padding ends the data; see ``_base64.pxd``) at several
 times its speed, and counts the skipped characters that are not whitespace,
 which the caller reports. Statuses come from ``_status.pxd``.
+
+``lead_blocks`` reads the ``LeadData`` elements (most of a MUSE export: the
+leads' fields and ~100 KB of base64) from the raw bytes of a document
+(ASCII-compatible encodings), so the XML parser can be given the document
+without them, and ``decode_spans`` decodes the base64 texts straight from the
+document's bytes.
 """
 
-from libc.stdint cimport uint8_t
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memchr, memcmp
 
 import numpy as np
 
@@ -19,6 +26,9 @@ from _status cimport KernelStatus
 cnp.import_array()
 
 cdef Py_ssize_t NOGIL_FROM = 1 << 18  # characters: below, the decode is shorter than a GIL hand-over
+# a whole document's leads (~100 KB of text, ~0.1 ms) are decoded without the GIL so that
+# threads reading other files run meanwhile
+cdef Py_ssize_t SPANS_NOGIL_FROM = 1 << 15
 
 STATUS_OK = KernelStatus.OK
 STATUS_BAD_VALUE = KernelStatus.BAD_VALUE
@@ -45,3 +55,240 @@ def decode_base64(const uint8_t[::1] text):
     data = out[:produced]
     data.flags.writeable = False
     return status, data, skipped
+
+
+cdef Py_ssize_t _find(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, const char* pattern,
+                      Py_ssize_t m) noexcept nogil:
+    """First index >= pos of ``pattern[:m]`` in ``s[:n]``, or -1."""
+    cdef const uint8_t* hit
+    while pos + m <= n:
+        hit = <const uint8_t*>memchr(s + pos, pattern[0], <size_t>(n - pos - m + 1))
+        if hit == NULL:
+            return -1
+        pos = hit - s
+        if memcmp(hit, pattern, <size_t>m) == 0:
+            return pos
+        pos += 1
+    return -1
+
+
+cdef Py_ssize_t _tag_end(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
+    """Index of the '>' closing the tag that starts before ``pos`` (quoted attribute values
+    may hold '>'), or -1."""
+    cdef uint8_t c
+    cdef const uint8_t* hit
+    while pos < n:
+        c = s[pos]
+        if c == 62:  # '>'
+            return pos
+        if c == 34 or c == 39:  # a quoted value: its closing quote
+            hit = <const uint8_t*>memchr(s + pos + 1, c, <size_t>(n - pos - 1))
+            if hit == NULL:
+                return -1
+            pos = hit - s
+        pos += 1
+    return -1
+
+
+cdef Py_ssize_t MAX_TEXT = 10000000  # libxml2's longest text without its "huge" option
+cdef Py_ssize_t MAX_NAME = 50000  # and its longest name
+
+
+cdef inline bint _name_start(uint8_t c) noexcept nogil:
+    return (65 <= c <= 90) or (97 <= c <= 122) or c == 95  # A-Z a-z _
+
+
+cdef inline bint _name_char(uint8_t c) noexcept nogil:
+    return _name_start(c) or (48 <= c <= 57) or c == 45 or c == 46  # 0-9 - .
+
+
+cdef inline bint _space(uint8_t c) noexcept nogil:
+    return c == 32 or c == 9 or c == 10 or c == 13
+
+
+cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict fields,
+                            list data_spans) except -2:
+    """Read the children of one ``LeadData`` from ``pos`` (just after its start tag) into
+    ``fields`` (name -> text, the first of each name; ``WaveFormData`` -> a marker
+    ``#i`` of its span in ``data_spans``). The index of its end tag's '<', or -1 where a
+    child is not ``<Name>text</Name>`` or ``<Name/>`` with an ASCII name, a text of
+    printable ASCII without '&', ']' or '<' (base64 texts are checked when decoded),
+    and only whitespace between children."""
+    cdef Py_ssize_t name_start, name_end, text_start, i
+    cdef const uint8_t* hit
+    cdef uint8_t c
+    cdef bint has_cr
+    while True:
+        while pos < n and _space(s[pos]):
+            pos += 1
+        if pos + 1 >= n or s[pos] != 60:  # '<'
+            return -1
+        if s[pos + 1] == 47:  # '</': the block's end tag, checked by the caller
+            return pos
+        name_start = pos + 1
+        if not _name_start(s[name_start]):
+            return -1
+        name_end = name_start + 1
+        while name_end < n and _name_char(s[name_end]):
+            name_end += 1
+        if name_end + 1 >= n or name_end - name_start > MAX_NAME:
+            return -1
+        name = (<const char*>s)[name_start:name_end].decode("ascii")
+        if s[name_end] == 47 and s[name_end + 1] == 62:  # '<Name/>'
+            if name not in fields:
+                fields[name] = ""
+            pos = name_end + 2
+            continue
+        if s[name_end] != 62:  # attributes, or a character no name holds
+            return -1
+        text_start = name_end + 1
+        hit = <const uint8_t*>memchr(s + text_start, 60, <size_t>(n - text_start))
+        if hit == NULL:
+            return -1
+        pos = hit - s
+        if pos - text_start > MAX_TEXT:  # beyond the XML parser's bound: it reports that
+            return -1
+        # the end tag: '</' + the same name + '>'
+        if pos + 3 + (name_end - name_start) > n or s[pos + 1] != 47 or memcmp(
+                s + pos + 2, s + name_start, <size_t>(name_end - name_start)) != 0 or \
+                s[pos + 2 + name_end - name_start] != 62:
+            return -1
+        if name == "WaveFormData":
+            if name not in fields:
+                fields[name] = f"#{len(data_spans)}"
+                data_spans.append((text_start, pos))
+        else:
+            has_cr = False
+            for i in range(text_start, pos):
+                c = s[i]
+                if c < 32:
+                    if c == 13:
+                        has_cr = True
+                    elif c != 9 and c != 10:
+                        return -1
+                elif c > 126 or c == 38 or c == 93:  # non-ASCII, '&', ']'
+                    return -1
+            if name not in fields:
+                text = (<const char*>s)[text_start:pos].decode("ascii")
+                if has_cr:  # line ends as the XML parser reports them
+                    text = text.replace("\r\n", "\n").replace("\r", "\n")
+                fields[name] = text
+        pos += 3 + (name_end - name_start)
+
+
+def lead_blocks(const uint8_t[::1] document):
+    """The ``LeadData`` elements of a document, read from its bytes: ``(blocks, fields,
+    data_spans)`` with ``blocks`` (int64, shape (k, 2)) the byte range of each one's
+    content, ``fields[i]`` its children's texts (see below) and ``data_spans``
+    (int64, shape (m, 2)) the ranges of the ``WaveFormData`` texts, which ``fields``
+    mark as ``#j``. None where the markup is not one this scan reads exactly.
+
+    Only the plainest markup is read: ``<LeadData>`` without attributes, children
+    ``<Name>text</Name>`` or ``<Name/>`` with ASCII names and texts of printable ASCII
+    (no references, no ']'), whitespace between them. Anything else (an internal DTD
+    subset, an unterminated comment, tag or section, any other child markup) gives
+    None. Comments, CDATA sections and processing instructions are skipped, so a
+    block is always an element's content when the document is well-formed, which
+    the caller's parser checks on the rest; the document must be in an
+    ASCII-compatible encoding."""
+    cdef Py_ssize_t n = document.shape[0], pos = 0, close, end
+    cdef const uint8_t* s
+    cdef const uint8_t* hit
+    cdef uint8_t c
+    cdef list blocks = [], fields = [], data_spans = []
+    cdef dict lead
+    if n == 0:
+        return None
+    s = &document[0]
+    while True:
+        hit = <const uint8_t*>memchr(s + pos, 60, <size_t>(n - pos))  # '<'
+        if hit == NULL:
+            break
+        pos = hit - s
+        if pos + 1 >= n:
+            return None
+        c = s[pos + 1]
+        if c == 33:  # '!': comment, CDATA section or DOCTYPE
+            if n - pos >= 4 and memcmp(s + pos, b"<!--", 4) == 0:
+                close = _find(s, pos + 4, n, b"-->", 3)
+                if close < 0:
+                    return None
+                pos = close + 3
+            elif n - pos >= 9 and memcmp(s + pos, b"<![CDATA[", 9) == 0:
+                close = _find(s, pos + 9, n, b"]]>", 3)
+                if close < 0:
+                    return None
+                pos = close + 3
+            else:  # a DOCTYPE without an internal subset (one with '[' is not scanned)
+                close = _tag_end(s, pos + 2, n)
+                if close < 0 or memchr(s + pos, 91, <size_t>(close - pos)) != NULL:
+                    return None
+                pos = close + 1
+        elif c == 63:  # '?': processing instruction
+            close = _find(s, pos + 2, n, b"?>", 2)
+            if close < 0:
+                return None
+            pos = close + 2
+        elif n - pos >= 10 and memcmp(s + pos, b"<LeadData>", 10) == 0:
+            lead = {}
+            end = _lead_block(s, pos + 10, n, lead, data_spans)
+            if end < 0 or n - end < 11 or memcmp(s + end, b"</LeadData>", 11) != 0:
+                return None
+            blocks.append((pos + 10, end))
+            fields.append(lead)
+            pos = end + 11
+        else:  # any other start or end tag
+            if n - pos > 9 and memcmp(s + pos, b"<LeadData", 9) == 0 and \
+                    not _name_char(s[pos + 9]):
+                return None  # a LeadData with attributes, or empty: not read here
+            close = _tag_end(s, pos + 1, n)
+            if close < 0:
+                return None
+            pos = close + 1
+    return (np.array(blocks, dtype=np.int64).reshape(-1, 2), fields,
+            np.array(data_spans, dtype=np.int64).reshape(-1, 2))
+
+
+cdef void _decode_spans(const uint8_t* src, const int64_t* spans, Py_ssize_t k, uint8_t* dst,
+                        int64_t* row) noexcept nogil:
+    cdef Py_ssize_t i, offset = 0, produced, skipped, start, end
+    cdef int result
+    for i in range(k):
+        start, end = spans[2 * i], spans[2 * i + 1]
+        produced = skipped = 0
+        result = BASE64_OK
+        if end > start:
+            result = base64_decode(src + start, end - start, dst + offset, &produced, &skipped)
+        row[4 * i] = offset
+        row[4 * i + 1] = produced
+        row[4 * i + 2] = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
+                          if result == BASE64_ONE_EXTRA else KernelStatus.TRUNCATED)
+        row[4 * i + 3] = skipped
+        offset += base64_capacity(end - start)
+
+
+def decode_spans(const uint8_t[::1] document, const int64_t[:, ::1] spans):
+    """Every span of ``document`` decoded as :func:`decode_base64` does, into one buffer:
+    ``(data, table)`` with ``table[i] = (offset, produced, status, skipped)`` (int64) and
+    ``data[offset:offset + produced]`` the bytes of span ``i``. Spans are checked
+    against the document; the GIL is released when they are long."""
+    cdef Py_ssize_t k = spans.shape[0], n = document.shape[0], i, total = 0, produced, skipped
+    cdef int64_t start, end
+    for i in range(k):
+        start, end = spans[i, 0], spans[i, 1]
+        if not 0 <= start <= end <= n:
+            raise ValueError(f"span {i} ({start}, {end}) is outside the document")
+        total += base64_capacity(end - start)
+    cdef cnp.ndarray data = np.empty(total, dtype=np.uint8)
+    cdef cnp.ndarray table = np.empty((k, 4), dtype=np.int64)
+    cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(data)
+    cdef int64_t* row = <int64_t*>cnp.PyArray_DATA(table)
+    cdef const uint8_t* src = &document[0] if n else NULL
+    if total >= SPANS_NOGIL_FROM:
+        with nogil:
+            _decode_spans(src, &spans[0, 0] if k else NULL, k, dst, row)
+    else:  # a few kB: handing the GIL over would cost more
+        _decode_spans(src, &spans[0, 0] if k else NULL, k, dst, row)
+    data.flags.writeable = False
+    table.flags.writeable = False
+    return data, table

@@ -20,7 +20,7 @@ from ecg_xml_writers import ENCODINGS, muse_document, mutate, outcomes
 from ecgingest._ext import muse as muse_kernel
 from ecgingest.detect import detect
 from ecgingest.errors import ChecksumError, EcgIngestError, EcgWarning, HeaderError
-from ecgingest.formats import muse
+from ecgingest.formats import _xml, muse
 from ecgingest.formats._base import DecodeContext, Probe
 from ecgingest.sources import Entry
 
@@ -231,3 +231,146 @@ def test_mutated_real_export_ends_in_a_record_or_a_typed_error(data):
     except EcgIngestError:
         return
     assert record.format == "muse"
+
+
+# ---------------------------------------------------------------- the base64 scan
+
+
+def _outcome(raw: bytes, strict: bool = False) -> object:
+    """What decoding gives, as comparable values: the error type, or the record's content."""
+    try:
+        record = _decode(raw, strict)
+    except EcgIngestError as exc:
+        return type(exc).__name__
+    beats = record.extras.get("median_beats")
+    return (record.labels, [s.digital.dtype.str for s in record.signals],
+            [s.digital.tobytes() for s in record.signals],
+            [(s.scale, s.offset, s.units, s.sample_rate) for s in record.signals],
+            record.warnings, record.metadata, record.start_time, record.format_detail,
+            {k: v for k, v in record.extras.items() if k != "median_beats"},
+            None if beats is None else (beats.labels, beats.digital.tobytes(), beats.scale))
+
+
+def _outcome_of_whole_parse(raw: bytes, monkeypatch: pytest.MonkeyPatch,
+                            strict: bool = False) -> object:
+    """The outcome with the parser given the whole document (no base64 scan)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(muse._k, "lead_blocks", lambda document: None)
+        return _outcome(raw, strict)
+
+
+def test_the_scan_reads_each_lead_block_and_skips_markup_that_only_looks_like_one():
+    """Comments, CDATA, processing instructions and attribute values are no element;
+    texts keep the line ends the XML parser reports; base64 texts are marked spans."""
+    doc = (b'<?xml version="1.0"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
+           b'<?pi <LeadData>x?><RestingECG a="<LeadData>>"><!-- <LeadData></LeadData> -->'
+           b'<x><![CDATA[<LeadData><LeadID>I</LeadID></LeadData>]]></x><Waveform>'
+           b'<LeadData>\r\n <LeadID>I\r\nJ\rK</LeadID><LeadID>II</LeadID><Empty/>'
+           b'<WaveFormData>\r\nAQID\n</WaveFormData><WaveFormData>AAAA</WaveFormData>\n'
+           b'</LeadData><LeadData></LeadData><LeadDataX a="1"/></Waveform></RestingECG>')
+    blocks, fields, spans = muse_kernel.lead_blocks(doc)
+    assert [doc[s:e] for s, e in blocks.tolist()][1] == b""
+    assert fields == [{"LeadID": "I\nJ\nK", "Empty": "", "WaveFormData": "#0"}, {}]
+    assert [doc[s:e] for s, e in spans.tolist()] == [b"\r\nAQID\n"]
+    data, table = muse_kernel.decode_spans(doc, spans)
+    assert [(data[o:o + n].tobytes(), status, skipped) for o, n, status, skipped in
+            table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0)]
+
+
+@pytest.mark.parametrize("doc", [
+    b"<a><LeadData><LeadID>I<b/></LeadID></LeadData></a>",  # a grandchild
+    b'<a><LeadData x="1"><LeadID>I</LeadID></LeadData></a>',  # attributes
+    b"<a><LeadData/></a>", b"<a><LeadData ></LeadData></a>",
+    b'<a><LeadData><LeadID x="1">I</LeadID></LeadData></a>',
+    b"<a><LeadData><LeadID>I</LeadId></LeadData></a>",  # another end tag
+    b"<a><LeadData><LeadID>&#73;</LeadID></LeadData></a>",  # a reference
+    b"<a><LeadData><LeadID>\xc3\x89</LeadID></LeadData></a>",  # not ASCII
+    b"<a><LeadData><LeadID>\x01</LeadID></LeadData></a>",  # not an XML character
+    b"<a><LeadData><LeadID>]]></LeadID></LeadData></a>",
+    b"<a><LeadData>text<LeadID>I</LeadID></LeadData></a>",  # mixed content
+    b"<a><LeadData><!-- c --></LeadData></a>", b"<a><LeadData><x:y>1</x:y></LeadData></a>",
+    b"<!DOCTYPE a [<!ENTITY e 'AAAA'>]><a><LeadData></LeadData></a>",
+    b"<a><!-- open <LeadData></LeadData></a>",  # unterminated comment
+    b'<a b="open><LeadData></LeadData></a>',  # unterminated value
+    b"<a><LeadData><WaveFormData>AAAA", b"<a><LeadData>", b"<", b"",
+])
+def test_the_scan_declines_markup_it_does_not_read_exactly(doc):
+    assert muse_kernel.lead_blocks(doc) is None
+
+
+def test_spans_outside_the_document_are_refused():
+    with pytest.raises(ValueError):
+        muse_kernel.decode_spans(b"<a>AAAA</a>", np.array([[3, 40]], dtype=np.int64))
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("muse"), ids=lambda r: r["path"])
+def test_corpus_exports_read_the_same_with_and_without_the_base64_scan(entry, monkeypatch):
+    raw = (corpus_dir() / entry["path"]).read_bytes()
+    assert muse_kernel.lead_blocks(raw) is not None
+    assert _outcome(raw) == _outcome_of_whole_parse(raw, monkeypatch)
+
+
+_SNIPPETS = [b"<!-- <WaveFormData>AQID</WaveFormData> -->", b"<![CDATA[<WaveFormData>]]>",
+             b"<LeadData>", b"</LeadData>", b"<LeadID>X</LeadID>", b"<LeadID/>", b"<LeadData/>",
+             b"<LeadDataCRC32>1</LeadDataCRC32>", b"<x:y/>", b" a='1'", b"\x00", b"\t",
+             b"&#65;", b"&amp;", b"\r\n", b"\r", b"<", b"&", b"]]>", b"<b/>", b"\xc3\xa9", b"\xff",
+             b"\x01", b"=", b"==", b"#0", b" ", b"A", b"<WaveFormData>", b"</WaveFormData>",
+             b'<?pi ?>', b"<!DOCTYPE x>", b'"', b"'", b"-->"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_edited_exports_read_the_same_with_and_without_the_base64_scan(data):
+    """Snippets of markup, entities, line ends and stray bytes put anywhere (most often
+    inside or next to the lead blocks): the scan changes nothing a read gives."""
+    encoding = data.draw(st.sampled_from(ENCODINGS))
+    raw = bytearray(muse_document(_leads(12, 5), median=_leads(4, 6), encoding=encoding))
+    marks = [i for i in range(len(raw)) if raw.startswith(b"WaveFormData", i)
+             or raw.startswith(b"Lead", i)] or [0]
+    for _ in range(data.draw(st.integers(1, 3))):
+        near = data.draw(st.sampled_from(marks))
+        at = data.draw(st.one_of(st.integers(max(0, near - 20), min(len(raw), near + 40)),
+                                 st.integers(0, len(raw))))
+        cut = data.draw(st.integers(0, 2))
+        raw[at:at + cut] = data.draw(st.sampled_from(_SNIPPETS))
+    strict = data.draw(st.booleans())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert _outcome(bytes(raw), strict) == _outcome_of_whole_parse(bytes(raw), monkeypatch,
+                                                                       strict)
+
+
+_WRITTEN = muse_document(_leads(12, 5), median=_leads(4, 6))
+_PLACES = {  # where a snippet goes: this many bytes after the first occurrence of these
+    "base64 text": (b"<WaveFormData>", 18), "lead field": (b"<LeadID>", 9),
+    "lead field end": (b"</LeadID>", 0), "between lead fields": (b"</LeadID>", 9),
+    "lead block start": (b"<LeadData>", 10), "lead block end": (b"</WaveFormData>", 15),
+    "before the root": (b"?>", 2)}
+
+
+@pytest.mark.parametrize("place", sorted(_PLACES))
+@pytest.mark.parametrize("snippet", _SNIPPETS + [b"", b"\xe9", b"\x7f", b"\x0b"], ids=repr)
+def test_every_snippet_in_every_place_reads_the_same_with_and_without_the_scan(
+        place, snippet, monkeypatch):
+    mark, offset = _PLACES[place]
+    at = _WRITTEN.index(mark) + offset
+    raw = _WRITTEN[:at] + snippet + _WRITTEN[at:]
+    for strict in (False, True):
+        assert _outcome(raw, strict) == _outcome_of_whole_parse(raw, monkeypatch, strict)
+
+
+@pytest.mark.parametrize(("head", "compatible"), [
+    (b"<RestingECG/>", True), (b'<?xml version="1.0"?><a/>', True),
+    (b'<?xml version="1.0" standalone="yes"?><a/>', True),
+    (b'<?xml version="1.0" encoding="ISO-8859-1"?><a/>', True),
+    (b"<?xml version='1.0' encoding='utf-8'?><a/>", True),
+    (b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?><a/>', True),
+    (b'<?xml version="1.0" encoding="windows-1252"?><a/>', True),
+    (b'<?xml version="1.0" encoding="UTF-16"?><a/>', False),
+    (b'<?xml version="1.0" encoding="Shift_JIS"?><a/>', False),
+    (b'<?xml version="1.0" encoding="EBCDIC-CP-US"?><a/>', False),
+    ('<?xml version="1.0"?><a/>'.encode("utf-16"), False),
+    ('<a/>'.encode("utf-16-le"), False), (b" <a/>", False), (b"", False),
+])
+def test_only_documents_whose_markup_bytes_are_ascii_are_scanned(head, compatible):
+    assert _xml.ascii_compatible(head) is compatible

@@ -35,7 +35,7 @@ from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -100,6 +100,28 @@ def _as_utf8(raw: bytes) -> bytes | None:
     if name in _LATIN1:
         return raw.decode("latin-1").encode("utf-8")
     return None
+
+
+MAX_TEXT = 10_000_000
+"""Longest text node or attribute value libxml2 reads without its ``huge`` option."""
+
+
+def ascii_compatible(raw: bytes) -> bool:
+    """Whether every markup byte of the document means its ASCII character, so markup can
+    be found by a byte scan: UTF-8 (declared, implied or with its byte-order mark) or a
+    declared ASCII superset. UTF-16, documents with NUL bytes near the start and other
+    declared encodings answer False."""
+    start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    if raw[start:start + 1] != b"<" or b"\0" in raw[:256]:
+        return False
+    if not raw.startswith(b"<?xml", start):
+        return True
+    declared = _DECLARED.match(raw, start)
+    if declared is None:  # a declaration without an encoding: UTF-8
+        close = raw.find(b"?>", start)
+        return close > 0 and b"encoding" not in raw[start:close]
+    name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
+    return name in ("utf-8", "utf8") or name in _ASCII_SUPERSETS
 
 
 def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:

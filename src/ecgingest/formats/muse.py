@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._ext import muse as _k
-from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
+from ..errors import ChecksumError, CorruptDataError, EcgIngestError, HeaderError, TruncatedError
 from ..readings import global_measurements
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
@@ -229,15 +229,95 @@ _LEAD_FIELDS = frozenset({
 """The ``LeadData`` elements read (the others' texts are never fetched)."""
 
 
+class _Payloads:
+    """The ``LeadData`` elements of a document, read from its bytes, and their base64
+    texts decoded there.
+
+    They are most of a MUSE export (~120 KB of ~140 KB: each lead's fields and
+    its base64): the XML parser is given the document with each one's content
+    replaced by a marker (``#0``, ``#1`` ...), and :class:`_Waveform` takes a
+    marked lead's fields from here. The scan reads only the plainest markup and
+    a document with anything else is parsed whole (see ``lead_blocks``), so what
+    a lead reads is what the parser would have given; base64 texts must hold only
+    base64 and whitespace (checked when decoding them), like any text the parser
+    would hand over unchanged, line ends aside (which base64 skips).
+    """
+
+    __slots__ = ("fields", "data", "table", "sizes")
+
+    def __init__(self, fields: list[dict[str, str]], data: np.ndarray, table: np.ndarray,
+                 spans: np.ndarray) -> None:
+        self.fields = fields
+        self.data = data
+        self.table = table.tolist()
+        self.sizes = (spans[:, 1] - spans[:, 0]).tolist()
+
+    @staticmethod
+    def _index(text: str | None, count: int) -> int | None:
+        if text is None or text[:1] != "#" or not text[1:].isdigit():
+            return None
+        index = int(text[1:])
+        return index if index < count else None
+
+    def lead(self, text: str | None) -> dict[str, str] | None:
+        """The fields of the lead a ``LeadData`` text marks, or None."""
+        index = self._index(text, len(self.fields))
+        return None if index is None else self.fields[index]
+
+    def index(self, text: str | None) -> int | None:
+        """The base64 text a lead's ``WaveFormData`` marks, or None for a text of the file."""
+        return self._index(text, len(self.table))
+
+    def get(self, index: int) -> tuple[int, np.ndarray, int]:
+        """``(status, bytes, skipped)`` as ``decode_base64`` gives them."""
+        offset, produced, status, skipped = self.table[index]
+        return status, self.data[offset:offset + produced], skipped
+
+
+def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads | None]:
+    """The root element, parsed without the ``LeadData`` contents where a byte scan reads
+    them all (see :class:`_Payloads`), else the whole document as :func:`_xml.parse` does.
+
+    What the parser is given differs from the file only inside those elements, so
+    it checks the rest of the document as strictly; a document it refuses is
+    parsed whole again, for the same error (and line numbers) as without the scan.
+    """
+    raw = data if isinstance(data, bytes) else bytes(data)
+    scanned = _k.lead_blocks(raw) if _xml.ascii_compatible(raw) else None
+    if scanned is None or not len(scanned[0]):
+        return _xml.parse(raw, ctx), None
+    blocks, fields, spans = scanned
+    decoded, table = _k.decode_spans(raw, spans)
+    if table[:, 3].any():  # a text holds more than base64: the parser reads it
+        return _xml.parse(raw, ctx), None
+    pieces: list[bytes | memoryview] = []
+    view, at = memoryview(raw), 0
+    for index, (start, end) in enumerate(blocks.tolist()):
+        pieces += (view[at:start], b"#%d" % index)
+        at = end
+    pieces.append(view[at:])
+    try:
+        root = _xml.parse(b"".join(pieces), ctx)
+    except EcgIngestError:
+        return _xml.parse(raw, ctx), None
+    return root, _Payloads(fields, decoded, table, spans)
+
+
+def _lead_fields(element: Any) -> dict[str, str]:
+    """The raw texts of the ``LeadData`` children read (the first of each)."""
+    values: dict[str, str] = {}
+    for item in element:
+        tag = item.tag
+        if tag in _LEAD_FIELDS and tag not in values:
+            values[tag] = item.text or ""
+    return values
+
+
 class _Lead:
     __slots__ = ("label", "samples", "units_per_bit", "units", "data", "crc", "bytes")
 
-    def __init__(self, element: Any, index: int, what: str, ctx: DecodeContext) -> None:
-        values: dict[str, str] = {}  # raw texts of the fields read (the first of each)
-        for item in element:
-            tag = item.tag
-            if tag in _LEAD_FIELDS and tag not in values:
-                values[tag] = item.text or ""
+    def __init__(self, values: dict[str, str], index: int, what: str,
+                 ctx: DecodeContext) -> None:
         self.label = values.get("LeadID", "").strip() or f"lead {index + 1}"
         count = parse_number(values.get("LeadSampleCountTotal"))
         nbytes = parse_number(values.get("LeadByteCountTotal"))
@@ -260,9 +340,15 @@ class _Lead:
         self.data = values.get("WaveFormData")
 
 
-def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext) -> np.ndarray:
-    text = (lead.data or "").encode("ascii", errors="replace")
-    status, raw, skipped = _k.decode_base64(text)
+def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext, payloads: _Payloads | None,
+                 index: int | None) -> np.ndarray:
+    """A lead's samples: its ``WaveFormData`` text decoded, or payload ``index`` of
+    ``payloads`` where the text is a marker."""
+    if payloads is None or index is None:
+        status, raw, skipped = _k.decode_base64((lead.data or "").encode("ascii",
+                                                                           errors="replace"))
+    else:
+        status, raw, skipped = payloads.get(index)
     if status != _k.STATUS_OK:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 ("
                  + ("one character past the last group of four" if status == _k.STATUS_BAD_VALUE
@@ -300,13 +386,14 @@ _INT16 = np.dtype("<i2")
 class _Waveform:
     """One ``Waveform`` element: its type, rate, filters and leads (samples undecoded)."""
 
-    def __init__(self, element: Any, ctx: DecodeContext) -> None:
+    def __init__(self, element: Any, ctx: DecodeContext, payloads: _Payloads | None) -> None:
         values: dict[str, str] = {}
-        lead_elements = []
+        lead_fields: list[dict[str, str]] = []
         for item in element:
             tag = item.tag
             if tag == "LeadData":
-                lead_elements.append(item)
+                marked = None if payloads is None else payloads.lead(item.text)
+                lead_fields.append(_lead_fields(item) if marked is None else marked)
             elif tag not in values:
                 values[tag] = (item.text or "").strip()
         self.kind = values.get("WaveformType") or "unknown"
@@ -323,20 +410,29 @@ class _Waveform:
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
         self.sample_type = values.get("SampleType") or None
-        self.leads = [_Lead(item, i, what, ctx) for i, item in enumerate(lead_elements)]
+        self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(lead_fields)]
         declared = parse_number(values.get("NumberofLeads") or None)
         if isinstance(declared, int) and declared != len(self.leads):
             ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
                           field="NumberofLeads")
 
-    def decode(self, ctx: DecodeContext) -> list[np.ndarray]:
+    def decode(self, ctx: DecodeContext, payloads: _Payloads | None) -> list[np.ndarray]:
         what = f"{self.kind} waveform"
-        ctx.reserve_output(sum(len(lead.data or "") * 3 // 4 for lead in self.leads), what)
-        return [_decode_lead(lead, what, ctx) for lead in self.leads]
+        if payloads is None:
+            indexes: list[int | None] = [None] * len(self.leads)
+            sizes = [len(lead.data or "") for lead in self.leads]
+        else:  # a marker's size is that of the text in the file
+            indexes = [payloads.index(lead.data) for lead in self.leads]
+            sizes = [len(lead.data or "") if index is None else payloads.sizes[index]
+                     for lead, index in zip(self.leads, indexes)]
+        ctx.reserve_output(sum(size * 3 // 4 for size in sizes), what)
+        return [_decode_lead(lead, what, ctx, payloads, index)
+                for lead, index in zip(self.leads, indexes)]
 
 
-def _waveforms(document: _Document, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
-    found = [_Waveform(item, ctx) for item in document.waveforms]
+def _waveforms(document: _Document, ctx: DecodeContext, payloads: _Payloads | None = None
+               ) -> tuple[_Waveform, _Waveform | None]:
+    found = [_Waveform(item, ctx, payloads) for item in document.waveforms]
     rhythm = [w for w in found if w.kind.lower() == "rhythm"]
     median = [w for w in found if w.kind.lower() == "median"]
     if not rhythm:
@@ -368,7 +464,10 @@ def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarra
 
 
 def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
-    root = _xml.parse(data, ctx)
+    return _checked_root(_xml.parse(data, ctx), ctx)
+
+
+def _checked_root(root: Any, ctx: DecodeContext) -> Any:
     if _xml.local_name(root) != "RestingECG" or "}" in root.tag:
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not RestingECG",
                  field="RestingECG")
@@ -382,10 +481,11 @@ def _format_detail(document: _Document) -> str:
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one MUSE XML export."""
-    document = _Document(_root(data, ctx))
+    root, payloads = _parse(data, ctx)
+    document = _Document(_checked_root(root, ctx))
     metadata, start, acquisition = _metadata(document, ctx)
-    rhythm, median = _waveforms(document, ctx)
-    arrays = rhythm.decode(ctx)
+    rhythm, median = _waveforms(document, ctx, payloads)
+    arrays = rhythm.decode(ctx, payloads)
     signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
                for lead, values in zip(rhythm.leads, arrays)]
     extras: dict[str, Any] = {"acquisition": acquisition, "filters": rhythm.filters}
@@ -406,7 +506,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
     if median is not None:
-        beats = median.decode(ctx)
+        beats = median.decode(ctx, payloads)
         if beats and len({len(b) for b in beats}) == 1 and \
                 len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
             block = np.vstack(beats)
