@@ -14,7 +14,7 @@ import io
 import mmap
 import os
 import posixpath
-import stat
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ import numpy as np
 from ._ext import mapping
 from ._memory import aligned_empty
 from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
+from .formats._base import RANGED_READS, open_regular
 
 if TYPE_CHECKING:
     from .limits import ByteBudget
@@ -112,6 +113,12 @@ class Entry:
     def _read_head(self, n: int) -> bytes:
         return bytes(self.read()[:n])
 
+    def take_descriptor(self) -> tuple[int, bytes] | None:
+        """The open file this entry's head was read through, and that head, handed over
+        to the caller (who closes it); None when there is none (bytes in memory, an
+        archive member, a file whose descriptor was let go)."""
+        return None
+
     def discard(self) -> None:
         """Drop the bytes for good: the entry was used and will not be read again."""
         self._data = None
@@ -190,55 +197,97 @@ def _close_quietly(mapped: mmap.mmap) -> None:
         pass
 
 
+class _Kept:
+    """The descriptor of a file whose head was read, kept open for the read that follows
+    (detection, then the decoder's ranged or whole read: one open, one status).
+
+    Shared by an entry and its copies; at most :data:`KEPT_DESCRIPTORS` are open in the
+    process (the oldest is closed when one more is kept), and an entry's is closed when
+    it is released, discarded or collected. Taking one hands it over: a descriptor in
+    use is never closed under its reader.
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self) -> None:
+        self.fd = -1
+
+    def keep(self, fd: int) -> None:
+        with _KEPT_LOCK:
+            self._close_locked()
+            self.fd = fd
+            _KEPT[self] = None
+            while len(_KEPT) > KEPT_DESCRIPTORS:
+                oldest = next(iter(_KEPT))
+                oldest._close_locked()
+
+    def take(self) -> int | None:
+        with _KEPT_LOCK:
+            fd, self.fd = self.fd, -1
+            _KEPT.pop(self, None)
+        return fd if fd >= 0 else None
+
+    def close(self) -> None:
+        with _KEPT_LOCK:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        fd, self.fd = self.fd, -1
+        _KEPT.pop(self, None)
+        if fd >= 0:
+            os.close(fd)
+
+
+KEPT_DESCRIPTORS = 8
+"""Descriptors of read heads kept open at most, in the whole process."""
+_KEPT: dict[_Kept, None] = {}  # in the order they were kept
+_KEPT_LOCK = threading.RLock()  # re-entrant: an entry collected while it is held closes its own
+
+
 class _FileEntry(Entry):
     """An entry backed by a file on disk: read on demand, head without reading all."""
 
     def __init__(self, path: str, file: Path, size: int, budget: ByteBudget) -> None:
-        super().__init__(path, size, _loader=self._load)
         self._file = file
         self._budget = budget
+        self._kept = _Kept()
+        # the loader holds no reference to the entry: an entry let go is collected at
+        # once (its kept descriptor closed), not by a later cycle collection
+        super().__init__(path, size, _loader=functools.partial(
+            _load_file, file, path, budget, self._kept))
+
+    def __del__(self) -> None:
+        kept = getattr(self, "_kept", None)
+        if kept is not None:
+            kept.close()
 
     @property
     def disk_path(self) -> Path | None:
         return self._file
 
     def _open_fd(self) -> int:
-        """A descriptor of the file opened for reading, refused unless it is a regular
-        file (the caller closes it).
+        """A descriptor of the file opened for reading (the one its head was read
+        through, when still open), refused unless it is a regular file (the caller
+        closes it; see :func:`~ecgingest.formats._base.open_regular`)."""
+        return _open_fd(self._file, self.path, self._kept)
 
-        A FIFO, socket or device named directly would block a read forever or
-        never end, so it is opened without blocking and refused before any read
-        (on a regular file the flag changes nothing: reads never block).
-        """
-        fd = os.open(self._file, _OPEN_FLAGS)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise SourceUnavailableError(
-                    "not a regular file (a pipe, socket or device is never read)",
-                    path=self.path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+    def take_descriptor(self) -> tuple[int, bytes] | None:
+        if self._data is not None:
+            return None
+        fd = self._kept.take()
+        return None if fd is None else (fd, self._head or b"")
+
+    def release(self) -> None:
+        super().release()
+        self._kept.close()
+
+    def discard(self) -> None:
+        super().discard()
+        self._kept.close()
 
     def _open(self) -> io.BufferedReader:
         """The file opened for reading as a stream (see :meth:`_open_fd`)."""
-        fd = self._open_fd()
-        try:
-            if hasattr(os, "set_blocking"):
-                os.set_blocking(fd, True)
-            return os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def _load(self) -> bytes:
-        with self._open() as fh:
-            size = os.fstat(fh.fileno()).st_size
-            self._budget.check_entry_size(self.path, size)
-            data = fh.read(size + 1)  # never more than the file really holds
-        self._budget.check_entry_size(self.path, len(data))
-        return data
+        return _open_stream(self._file, self.path, self._kept)
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
@@ -293,20 +342,55 @@ class _FileEntry(Entry):
 
     def _read_head(self, n: int) -> bytes:
         """The first ``n`` bytes: one positioned read of a bare descriptor (a buffered
-        stream would cost four more system calls than the read itself)."""
+        stream would cost four more system calls than the read itself), kept open
+        for the read of the rest when the file is still the size listed."""
         if self._data is not None:
             return bytes(self._data[:n])
-        fd = self._open_fd()
+        fd = self._kept.take()
+        if fd is None:
+            fd, info = open_regular(self._file, name=self.path)
+            keep = RANGED_READS and info.st_size == self.size
+        else:
+            keep = True
         try:
             if not hasattr(os, "pread"):  # Windows
-                return read_up_to(functools.partial(os.read, fd), n)
-            return read_up_to(lambda k: os.pread(fd, k, n - k), n)
-        finally:
+                head = read_up_to(functools.partial(os.read, fd), n)
+            else:
+                head = read_up_to(lambda k: os.pread(fd, k, n - k), n)
+        except BaseException:
             os.close(fd)
+            raise
+        if keep:
+            self._kept.keep(fd)
+        else:
+            os.close(fd)
+        return head
 
 
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-               | getattr(os, "O_BINARY", 0))
+def _open_fd(file: Path, name: str, kept: _Kept) -> int:
+    fd = kept.take()
+    return open_regular(file, name=name)[0] if fd is None else fd
+
+
+def _open_stream(file: Path, name: str, kept: _Kept) -> io.BufferedReader:
+    fd = _open_fd(file, name, kept)
+    try:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _load_file(file: Path, name: str, budget: ByteBudget, kept: _Kept) -> bytes:
+    """All the bytes of a file on disk (an entry's loader)."""
+    with _open_stream(file, name, kept) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        budget.check_entry_size(name, size)
+        data = fh.read(size + 1)  # never more than the file really holds
+    budget.check_entry_size(name, len(data))
+    return data
 
 
 def read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
@@ -345,6 +429,8 @@ class Upload:
             yield from self._entries()
 
     def close(self) -> None:
+        if self.single is not None:  # its file's descriptor goes with the upload
+            self.single.release()
         if self._close is not None:
             self._close()
 
