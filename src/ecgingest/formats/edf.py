@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Union, cast
 
@@ -164,6 +164,30 @@ class EdfHeader:
     @functools.cached_property
     def _annotation_rows(self) -> tuple[_Row, ...]:
         return tuple(s for s in self._rows if s.is_annotation)
+
+    @functools.cached_property
+    def _slot_offsets(self) -> tuple[int, ...]:
+        """Byte offset of every signal's slot inside a data record, by signal index."""
+        bps = 3 if self.format == "bdf" else 2
+        return (0, *itertools.accumulate(s.samples_per_record * bps for s in self._rows))[
+            :len(self._rows)]
+
+    @functools.cached_property
+    def _extra_columns(self) -> dict[str, tuple]:
+        """The per-signal extras of a record (one tuple over the data signals each)."""
+        columns = tuple(zip(*map(_EXTRA_FIELDS, self._data_rows))) or ((),) * 8
+        return dict(zip(_EXTRA_KEYS, columns))
+
+    @functools.cached_property
+    def _window_facts(self) -> tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...],
+                                     float, float]:
+        """What placing a window needs of the data signals: labels, sample rates,
+        samples in the file, the highest rate and the record's duration in seconds."""
+        rows = self._data_rows
+        rates = tuple(s.sample_rate for s in rows)
+        lengths = tuple(self.n_records * s.samples_per_record for s in rows)
+        duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
+        return tuple(s.label for s in rows), rates, lengths, max(rates, default=0.0), duration
 
 
 _SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
@@ -656,15 +680,9 @@ def _file_header(buf: np.ndarray, ctx: DecodeContext, file_size: int | None = No
     return _parse_header(buf, len(buf) if file_size is None else file_size, ctx, fmt)
 
 
-def _slot_offsets(header: EdfHeader) -> list[int]:
+def _slot_offsets(header: EdfHeader) -> tuple[int, ...]:
     """Byte offset of every signal's slot inside a data record, by signal index."""
-    bps = 3 if header.format == "bdf" else 2
-    offsets = []
-    pos = 0
-    for s in header._rows:
-        offsets.append(pos)
-        pos += s.samples_per_record * bps
-    return offsets
+    return header._slot_offsets
 
 
 def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
@@ -707,9 +725,8 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
 
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     """The header's readings that have no place in the record model (``Record.extras``)."""
-    # the per-signal fields as columns: one pass over the signals, one transposition
-    columns = tuple(zip(*map(_EXTRA_FIELDS, header._data_rows))) or ((),) * 8
-    extras: dict[str, object] = dict(zip(_EXTRA_KEYS, columns))
+    # the per-signal fields as columns, worked out once per header (tuples: shared)
+    extras: dict[str, object] = dict(header._extra_columns)
     extras.update({
         "reserved": header.reserved,
         "record_duration": header.record_duration,
@@ -881,11 +898,47 @@ class _FullScan(Exception):
 
 
 def _source_header(source: ByteSource, ctx: DecodeContext) -> EdfHeader:
-    """The header of a file read by ranges: 256 bytes, then the signal headers."""
+    """The header of a file read by ranges: 256 bytes, then the signal headers.
+
+    A header parsed before from the same bytes, for a file of the same size and
+    the same mode, is not parsed again (:data:`_PARSED`): reading windows of one
+    file one after another parses its header once.
+    """
     head = bytes(source.read(0, 256))
     if len(head) == 256 and _INT.match(head[252:256]) and int(head[252:256]) > 0:
         head += bytes(source.read(256, min(256 * int(head[252:256]), source.size - 256)))
-    return _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
+    key = (head, source.size, ctx.strict)
+    fresh = not ctx.warnings and len(head) <= _PARSED_HEADER_BYTES
+    if fresh:
+        parsed = _PARSED.get(key)
+        if parsed is not None:
+            ctx.format = parsed.format
+            ctx.warnings.extend(parsed.warnings)
+            return parsed
+    header = _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
+    if fresh:
+        _remember_header(key, header)
+    return header
+
+
+_PARSED: dict[tuple[bytes, int, bool], EdfHeader] = {}
+"""Headers parsed by :func:`_source_header`, by their bytes, the file size and the
+strict mode (all a parse depends on: its warnings are in the header, errors are not
+kept), the most recent last. A parsed header is never changed (its rows are tuples,
+its metadata frozen), so records of two reads may share its parts."""
+_PARSED_HEADERS = 8
+_PARSED_HEADER_BYTES = 64 * 1024
+"""Headers kept at most, and the largest kept (a 255-signal header)."""
+
+
+def _remember_header(key: tuple[bytes, int, bool], header: EdfHeader) -> None:
+    _PARSED.pop(key, None)
+    _PARSED[key] = header
+    while len(_PARSED) > _PARSED_HEADERS:
+        try:
+            del _PARSED[next(iter(_PARSED))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            break
 
 
 class _Records:
@@ -1093,12 +1146,11 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     assert request is not None
     header = _source_header(source, ctx)
     data_sigs = header._data_rows
-    chosen = [data_sigs[i] for i in request.channel_indices([s.label for s in data_sigs],
-                                                            ctx.name)]
+    labels, rates, lengths, reference, duration = header._window_facts
+    picked = request.channel_indices(labels, ctx.name)
+    chosen = [data_sigs[i] for i in picked]
     records = _Records(source, header, ctx)
     n_rec = header.n_records
-    rates = [s.sample_rate for s in data_sigs]
-    reference = max(rates, default=0.0)
     part = _Part(header, ctx, records, chosen)
     if not request.windowed:  # some channels, whole: every record, as a whole read
         part.read(0, n_rec, [0] * len(chosen))
@@ -1113,17 +1165,14 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
                  "assume a continuous recording")
     if header.is_discontinuous and data_sigs and n_rec and reference > 0:
         return _discontinuous_part(part, request, reference)
-    ranges = _sample_ranges(request, rates, [n_rec * s.samples_per_record for s in data_sigs],
-                            ctx.name)
+    ranges = _sample_ranges(request, rates, lengths, ctx.name)
     # the records that hold the window's samples of any signal (not only the chosen
     # ones: which annotations a window has does not depend on the channels)
     spans = [(a // s.samples_per_record, -(-b // s.samples_per_record))
              for s, (a, b) in zip(data_sigs, ranges) if s.samples_per_record and b > a]
     r0 = min((a for a, _ in spans), default=0)
     r1 = max((b for _, b in spans), default=0)
-    by_index = {s.index: r for s, r in zip(data_sigs, ranges)}
-    part.read(r0, r1, [by_index[s.index][0] for s in chosen],
-              [by_index[s.index][1] for s in chosen])
+    part.read(r0, r1, [ranges[i][0] for i in picked], [ranges[i][1] for i in picked])
     subsecond = 0.0
     if header._annotation_rows and n_rec:
         try:
@@ -1131,13 +1180,11 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
         except _FullScan:  # as a whole read: the first onset from the others
             _, subsecond = _onsets(records.scan_all()[1], header, ctx)
     t0, t1 = request.seconds(reference)
-    duration = max((n_rec * s.samples_per_record / s.sample_rate for s in data_sigs
-                    if s.sample_rate > 0), default=0.0)
     annotations = annotations_within(_annotations(part.raw, subsecond), t0, t1)
     return part.record(annotations, subsecond, None, (t0, duration if t1 is None else t1))
 
 
-def _sample_ranges(request: ReadRequest, rates: list[float], lengths: list[int], name: str
+def _sample_ranges(request: ReadRequest, rates: Sequence[float], lengths: Sequence[int], name: str
                    ) -> list[tuple[int, int]]:
     """:meth:`ReadRequest.sample_ranges`, worked out once per distinct rate and length
     (the signals of an EDF file mostly share both; the window, its checks and its
