@@ -214,22 +214,25 @@ class _Kept:
 
     def keep(self, fd: int) -> None:
         with _KEPT_LOCK:
-            self._close_locked()
+            if self.fd >= 0:
+                self._close_locked()
             self.fd = fd
             _KEPT[self] = None
             while len(_KEPT) > KEPT_DESCRIPTORS:
-                oldest = next(iter(_KEPT))
-                oldest._close_locked()
+                next(iter(_KEPT))._close_locked()
 
     def take(self) -> int | None:
+        if self.fd < 0:  # only its own entry keeps one here: nothing to race with
+            return None
         with _KEPT_LOCK:
             fd, self.fd = self.fd, -1
             _KEPT.pop(self, None)
         return fd if fd >= 0 else None
 
     def close(self) -> None:
-        with _KEPT_LOCK:
-            self._close_locked()
+        if self.fd >= 0:
+            with _KEPT_LOCK:
+                self._close_locked()
 
     def _close_locked(self) -> None:
         fd, self.fd = self.fd, -1
