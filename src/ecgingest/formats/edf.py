@@ -173,6 +173,30 @@ class EdfHeader:
             :len(self._rows)]
 
     @functools.cached_property
+    def _samples_per_record(self) -> tuple[int, ...]:
+        """Samples per data record of each data signal."""
+        return tuple(s.samples_per_record for s in self._data_rows)
+
+    @functools.cached_property
+    def _scatter_layouts(self) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+        """Samples per record and slot offsets of signals read together (by their
+        indices, in slot order), as the scattered read takes them: the same signals are
+        read again for every window (private: the kernel only reads them)."""
+        return {}
+
+    def _scatter_layout(self, order: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        layouts = self._scatter_layouts
+        layout = layouts.get(order)
+        if layout is None:
+            counts = np.array([self._rows[i].samples_per_record for i in order],
+                              dtype=np.int64)
+            offsets = np.array([self._slot_offsets[i] for i in order], dtype=np.int64)
+            if len(layouts) >= 16:  # a few channel sets at a time
+                layouts.clear()
+            layout = layouts[order] = (counts, offsets)
+        return layout
+
+    @functools.cached_property
     def _extra_columns(self) -> dict[str, tuple]:
         """The per-signal extras of a record (one tuple over the data signals each)."""
         columns = tuple(zip(*map(_EXTRA_FIELDS, self._data_rows))) or ((),) * 8
@@ -1021,20 +1045,20 @@ class _Records:
         starting another read)."""
         header = self.header
         n = r1 - r0
-        targets: dict[int, tuple[np.ndarray, int]] = {}
-        for sig, first, out in zip(picked, firsts, outputs):
-            targets.setdefault(sig.index, (out, first))  # a channel asked twice: read once
+        # a channel asked twice is read once, into its first output (the last written
+        # of the reversed pairs)
+        targets: dict[int, tuple[np.ndarray, int]] = dict(zip(
+            [sig.index for sig in reversed(picked)], zip(reversed(outputs), reversed(firsts))))
         slots: dict[int, np.ndarray] = {}
         if raw is not None:  # each annotation signal's slots, record after record
             for s in header._annotation_rows:
                 slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
                 targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
-        order = sorted(targets)  # signal index order is slot order
+        order = tuple(sorted(targets))  # signal index order is slot order
+        counts, offsets = header._scatter_layout(order)
         assert self.source.fd is not None
         status, err = _kernel.scatter_read(
-            self.source.fd, header.header_bytes, header.record_size, r0, r1,
-            np.array([header._rows[i].samples_per_record for i in order], dtype=np.int64),
-            np.array([self.offsets[i] for i in order], dtype=np.int64),
+            self.source.fd, header.header_bytes, header.record_size, r0, r1, counts, offsets,
             np.array([targets[i][1] for i in order], dtype=np.int64),
             [targets[i][0] for i in order], WINDOW_CHUNK_BYTES)
         if err:
@@ -1168,10 +1192,10 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     ranges = _sample_ranges(request, rates, lengths, ctx.name)
     # the records that hold the window's samples of any signal (not only the chosen
     # ones: which annotations a window has does not depend on the channels)
-    spans = [(a // s.samples_per_record, -(-b // s.samples_per_record))
-             for s, (a, b) in zip(data_sigs, ranges) if s.samples_per_record and b > a]
-    r0 = min((a for a, _ in spans), default=0)
-    r1 = max((b for _, b in spans), default=0)
+    spans = {(a // n, -(-b // n)) for n, (a, b) in zip(header._samples_per_record, ranges)
+             if n and b > a}  # the signals mostly share one: a set of one
+    r0 = min(spans)[0] if spans else 0
+    r1 = max(b for _, b in spans) if spans else 0
     part.read(r0, r1, [ranges[i][0] for i in picked], [ranges[i][1] for i in picked])
     subsecond = 0.0
     if header._annotation_rows and n_rec:
@@ -1297,7 +1321,7 @@ class _Part:
         ``r1 - 1`` by default) from records ``[r0, r1)``, and their annotations."""
         if stops is None:
             stops = [r1 * s.samples_per_record for s in self.chosen]
-        lengths = [max(b - a, 0) for a, b in zip(firsts, stops)]
+        lengths = [b - a if b > a else 0 for a, b in zip(firsts, stops)]
         dtype = np.int32 if self.header.format == "bdf" else np.int16
         self.ctx.reserve_output(sum(lengths) * np.dtype(dtype).itemsize + 8 * max(r1 - r0, 0),
                                 f"{len(self.chosen)} signals of data records {r0} to {r1 - 1}")
