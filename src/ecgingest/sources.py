@@ -16,6 +16,7 @@ import os
 import posixpath
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,32 +202,33 @@ class _Kept:
     """The descriptor of a file whose head was read, kept open for the read that follows
     (detection, then the decoder's ranged or whole read: one open, one status).
 
-    Shared by an entry and its copies; at most :data:`KEPT_DESCRIPTORS` are open in the
-    process (the oldest is closed when one more is kept), and an entry's is closed when
-    it is released, discarded or collected. Taking one hands it over: a descriptor in
-    use is never closed under its reader.
+    Made by the head read that keeps one, shared by an entry and its copies. At most
+    :data:`KEPT_DESCRIPTORS` are open in the process (the oldest is closed when one
+    more is kept), and one is closed when its entry is released or discarded, or with
+    the last entry holding it. Taking one hands it over: a descriptor in use is never
+    closed under its reader.
     """
 
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "__weakref__")
 
-    def __init__(self) -> None:
-        self.fd = -1
-
-    def keep(self, fd: int) -> None:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         with _KEPT_LOCK:
-            if self.fd >= 0:
-                self._close_locked()
-            self.fd = fd
-            _KEPT[self] = None
+            _KEPT[id(self)] = weakref.ref(self)
             while len(_KEPT) > KEPT_DESCRIPTORS:
-                next(iter(_KEPT))._close_locked()
+                oldest = _KEPT.pop(next(iter(_KEPT)))()
+                if oldest is not None:
+                    oldest._close_locked()
+
+    def __del__(self) -> None:
+        self.close()
 
     def take(self) -> int | None:
-        if self.fd < 0:  # only its own entry keeps one here: nothing to race with
+        if self.fd < 0:  # given up or closed to make room: open the file again
             return None
         with _KEPT_LOCK:
             fd, self.fd = self.fd, -1
-            _KEPT.pop(self, None)
+            _KEPT.pop(id(self), None)
         return fd if fd >= 0 else None
 
     def close(self) -> None:
@@ -236,61 +238,63 @@ class _Kept:
 
     def _close_locked(self) -> None:
         fd, self.fd = self.fd, -1
-        _KEPT.pop(self, None)
+        _KEPT.pop(id(self), None)
         if fd >= 0:
             os.close(fd)
 
 
 KEPT_DESCRIPTORS = 8
 """Descriptors of read heads kept open at most, in the whole process."""
-_KEPT: dict[_Kept, None] = {}  # in the order they were kept
-_KEPT_LOCK = threading.RLock()  # re-entrant: an entry collected while it is held closes its own
+_KEPT: dict[int, weakref.ref[_Kept]] = {}  # in the order they were kept
+_KEPT_LOCK = threading.RLock()  # re-entrant: one collected while it is held closes its own
 
 
 class _FileEntry(Entry):
     """An entry backed by a file on disk: read on demand, head without reading all."""
 
     def __init__(self, path: str, file: Path, size: int, budget: ByteBudget) -> None:
+        # the loader holds no reference to the entry: an entry let go is collected at
+        # once (with its kept descriptor), not by a later cycle collection
+        super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
         self._file = file
         self._budget = budget
-        self._kept = _Kept()
-        # the loader holds no reference to the entry: an entry let go is collected at
-        # once (its kept descriptor closed), not by a later cycle collection
-        super().__init__(path, size, _loader=functools.partial(
-            _load_file, file, path, budget, self._kept))
-
-    def __del__(self) -> None:
-        kept = getattr(self, "_kept", None)
-        if kept is not None:
-            kept.close()
+        self._kept: _Kept | None = None
 
     @property
     def disk_path(self) -> Path | None:
         return self._file
 
+    def _take(self) -> int | None:
+        """The descriptor kept from the head read, now the caller's (None: none kept)."""
+        kept = self._kept
+        return None if kept is None else kept.take()
+
     def _open_fd(self) -> int:
         """A descriptor of the file opened for reading (the one its head was read
         through, when still open), refused unless it is a regular file (the caller
         closes it; see :func:`~ecgingest.formats._base.open_regular`)."""
-        return _open_fd(self._file, self.path, self._kept)
+        fd = self._take()
+        return open_regular(self._file, name=self.path)[0] if fd is None else fd
 
     def take_descriptor(self) -> tuple[int, bytes] | None:
         if self._data is not None:
             return None
-        fd = self._kept.take()
+        fd = self._take()
         return None if fd is None else (fd, self._head or b"")
 
     def release(self) -> None:
         super().release()
-        self._kept.close()
+        if self._kept is not None:
+            self._kept.close()
 
     def discard(self) -> None:
         super().discard()
-        self._kept.close()
+        if self._kept is not None:
+            self._kept.close()
 
     def _open(self) -> io.BufferedReader:
         """The file opened for reading as a stream (see :meth:`_open_fd`)."""
-        return _open_stream(self._file, self.path, self._kept)
+        return _as_stream(self._open_fd())
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
@@ -346,10 +350,11 @@ class _FileEntry(Entry):
     def _read_head(self, n: int) -> bytes:
         """The first ``n`` bytes: one positioned read of a bare descriptor (a buffered
         stream would cost four more system calls than the read itself), kept open
-        for the read of the rest when the file is still the size listed."""
+        for the read of the rest when there is more and the file is still the size
+        listed."""
         if self._data is not None:
             return bytes(self._data[:n])
-        fd = self._kept.take()
+        fd = self._take()
         if fd is None:
             fd, info = open_regular(self._file, name=self.path)
             keep = RANGED_READS and info.st_size == self.size
@@ -363,20 +368,15 @@ class _FileEntry(Entry):
         except BaseException:
             os.close(fd)
             raise
-        if keep:
-            self._kept.keep(fd)
+        if keep and len(head) < self.size:  # more to read: by this descriptor
+            self._kept = _Kept(fd)
         else:
             os.close(fd)
         return head
 
 
-def _open_fd(file: Path, name: str, kept: _Kept) -> int:
-    fd = kept.take()
-    return open_regular(file, name=name)[0] if fd is None else fd
-
-
-def _open_stream(file: Path, name: str, kept: _Kept) -> io.BufferedReader:
-    fd = _open_fd(file, name, kept)
+def _as_stream(fd: int) -> io.BufferedReader:
+    """A blocking buffered stream over an open descriptor (closed when it cannot be)."""
     try:
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
@@ -386,9 +386,9 @@ def _open_stream(file: Path, name: str, kept: _Kept) -> io.BufferedReader:
         raise
 
 
-def _load_file(file: Path, name: str, budget: ByteBudget, kept: _Kept) -> bytes:
+def _load_file(file: Path, name: str, budget: ByteBudget) -> bytes:
     """All the bytes of a file on disk (an entry's loader)."""
-    with _open_stream(file, name, kept) as fh:
+    with _as_stream(open_regular(file, name=name)[0]) as fh:
         size = os.fstat(fh.fileno()).st_size
         budget.check_entry_size(name, size)
         data = fh.read(size + 1)  # never more than the file really holds
