@@ -992,7 +992,8 @@ class _Records:
         time-keeping onsets (NaN: none; all NaN without annotations)."""
         header = self.header
         n = r1 - r0
-        keeping = np.full(n, np.nan)
+        keeping = np.empty(n)
+        keeping.fill(np.nan)  # np.full, without its Python-level call
         if n <= 0:
             return keeping
         tals = raw is not None and bool(header._annotation_rows)
@@ -1322,8 +1323,9 @@ class _Part:
         if stops is None:
             stops = [r1 * s.samples_per_record for s in self.chosen]
         lengths = [b - a if b > a else 0 for a, b in zip(firsts, stops)]
-        dtype = np.int32 if self.header.format == "bdf" else np.int16
-        self.ctx.reserve_output(sum(lengths) * np.dtype(dtype).itemsize + 8 * max(r1 - r0, 0),
+        bdf = self.header.format == "bdf"
+        dtype = np.int32 if bdf else np.int16
+        self.ctx.reserve_output(sum(lengths) * (4 if bdf else 2) + 8 * max(r1 - r0, 0),
                                 f"{len(self.chosen)} signals of data records {r0} to {r1 - 1}")
         self.firsts = firsts
         self.outputs = block_views(lengths, dtype)
