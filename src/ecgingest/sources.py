@@ -60,6 +60,8 @@ class Entry:
     _head: bytes | None = field(default=None, repr=False)
     nested_note: str | None = field(default=None, repr=False)
     """Set on an archive found inside the archive and not opened: the skip reason."""
+    _kept: _Kept | None = field(default=None, repr=False)
+    """The descriptor a file on disk keeps from its head read (see :class:`_FileEntry`)."""
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
@@ -125,13 +127,18 @@ class Entry:
         self._data = None
         self._head = None
         self._loader = None
+        if self._kept is not None:
+            self._kept.close()
 
     def release(self) -> None:
         """Drop cached bytes of an entry that can be read again (files on disk, archive
-        entries read on demand): holding it then costs no memory until it is used."""
+        entries read on demand): holding it then costs no memory until it is used (nor
+        an open file)."""
         if self._loader is not None:
             self._data = None
             self._head = None
+        if self._kept is not None:
+            self._kept.close()
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
@@ -258,7 +265,6 @@ class _FileEntry(Entry):
         super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
         self._file = file
         self._budget = budget
-        self._kept: _Kept | None = None
 
     @property
     def disk_path(self) -> Path | None:
@@ -277,20 +283,11 @@ class _FileEntry(Entry):
         return open_regular(self._file, name=self.path)[0] if fd is None else fd
 
     def take_descriptor(self) -> tuple[int, bytes] | None:
-        if self._data is not None:
+        kept = self._kept
+        if kept is None or self._data is not None:
             return None
-        fd = self._take()
+        fd = kept.take()
         return None if fd is None else (fd, self._head or b"")
-
-    def release(self) -> None:
-        super().release()
-        if self._kept is not None:
-            self._kept.close()
-
-    def discard(self) -> None:
-        super().discard()
-        if self._kept is not None:
-            self._kept.close()
 
     def _open(self) -> io.BufferedReader:
         """The file opened for reading as a stream (see :meth:`_open_fd`)."""
