@@ -301,3 +301,96 @@ def test_inspect_prints_the_typed_error_of_a_damaged_file_on_disk(tmp_path, caps
     out = capsys.readouterr().out
     assert "HeaderError" in out and "physical minimum of signal 0" in out
     assert "Traceback" not in out
+
+
+# ----------------------------------------------------------------- one open per read
+
+
+def _count_opens(monkeypatch, path: Path) -> list[str]:
+    """Every ``os.open`` of ``path`` from now on (the list grows as they happen)."""
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(file, flags, *args, **kwargs):
+        if os.fspath(file) == os.fspath(path):
+            opened.append(os.fspath(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    return opened
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+@pytest.mark.parametrize("window", [None, (0.5, 1.5)])
+@pytest.mark.parametrize("map_from", [1, 1 << 62])
+def test_a_file_on_disk_is_opened_once_per_read(tmp_path, monkeypatch, window, map_from):
+    """Detection reads the head through the descriptor the decoder then reads the rest
+    through (a window by ranges, a whole file mapped or read)."""
+    monkeypatch.setattr(sources, "MAP_FROM", map_from)
+    path = tmp_path / "x.edf"
+    shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", path)
+    [expected] = ecgingest.read(path.read_bytes(), **(
+        {} if window is None else {"start": window[0], "stop": window[1]}))
+    opened = _count_opens(monkeypatch, path)
+    [record] = ecgingest.read(path, **({} if window is None else
+                                       {"start": window[0], "stop": window[1]}))
+    assert len(opened) == 1
+    assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_no_read_leaves_a_descriptor_of_its_file_open(tmp_path):
+    """The descriptor kept from a head read goes with the read: a record, a window, a
+    lazy record, the header alone, an unsupported file and a directory of files."""
+    edf_path = tmp_path / "one" / "x.edf"
+    edf_path.parent.mkdir()
+    shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", edf_path)
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"not an ECG file" * 100)
+    for i in range(12):
+        shutil.copy(edf_path, tmp_path / "one" / f"copy{i}.edf")
+    before = _open_descriptors()
+    ecgingest.read(edf_path)
+    ecgingest.read(edf_path, start=0.5, stop=1.0)
+    lazy = ecgingest.read(edf_path, lazy=True)
+    ecgingest.read_edf_header(edf_path)
+    with pytest.raises(EcgIngestError):
+        ecgingest.read(other)
+    assert len(ecgingest.ingest(tmp_path / "one", start=0.5, stop=1.0).records) == 13
+    assert _open_descriptors() == before
+    assert len(lazy[0].signals[0].digital)  # decoded later, from the path
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd") or not hasattr(os, "preadv"),
+                    reason="counts descriptors in /proc; kept only where ranged reads exist")
+def test_descriptors_kept_from_head_reads_are_bounded(tmp_path):
+    """Entries whose heads were read and that are still held keep at most
+    KEPT_DESCRIPTORS files open; one whose descriptor was closed to make room reads its
+    bytes by opening the file again."""
+    data = (FIXTURES / "edf" / "test_subsecond.edf").read_bytes()
+    budget = ecgingest.limits.ByteBudget(ecgingest.Limits())
+    entries = []
+    before = _open_descriptors()
+    for i in range(3 * sources.KEPT_DESCRIPTORS):
+        path = tmp_path / f"x{i}.edf"
+        path.write_bytes(data[:-i] if i else data)
+        entry = sources._FileEntry(path.name, path, path.stat().st_size, budget)
+        assert entry.head(256) == data[:256]
+        entries.append(entry)
+    assert _open_descriptors() - before <= sources.KEPT_DESCRIPTORS
+    for i, entry in enumerate(entries):  # the oldest were closed: opened again
+        assert bytes(entry.read()) == (data[:-i] if i else data)
+        entry.release()
+    assert _open_descriptors() == before
+
+
+def test_a_file_changed_in_size_after_its_listing_keeps_no_descriptor(tmp_path):
+    """A file that is no longer the size it was listed with is read whole (which says
+    what it holds now), not by ranges of a descriptor taken for the listed size."""
+    path = tmp_path / "x.edf"
+    data = (FIXTURES / "edf" / "test_subsecond.edf").read_bytes()
+    path.write_bytes(data)
+    entry = sources._FileEntry("x.edf", path, len(data) + 10, ecgingest.limits.ByteBudget(
+        ecgingest.Limits()))
+    assert entry.head(256) == data[:256]
+    assert entry.take_descriptor() is None

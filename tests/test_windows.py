@@ -10,9 +10,11 @@ values here are cut from whole reads by that rule, computed independently of
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -345,20 +347,27 @@ class RangedSource(ByteSource):
         return sum(n for _, n in self.ranges)
 
 
+@contextlib.contextmanager
+def _descriptor_of(raw: bytes) -> Iterator[int]:
+    """A descriptor of a temporary file holding ``raw``, open for reading."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "part.edf")
+        with open(path, "wb") as fh:
+            fh.write(raw)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+
 def _edf_part(raw: bytes, request: ReadRequest | None, via: str) -> ecgingest.Record:
     """The part read through the pipeline (bytes in memory), from a file on disk (the
     scattered reads of EDF) or by ranges of bytes in memory (the chunked reads)."""
     if via == "disk":
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "part.edf")
-            with open(path, "wb") as fh:
-                fh.write(raw)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                return edf.FORMAT.decode_part(ByteSource(len(raw), fd=fd),
-                                              DecodeContext("edf", request=request))
-            finally:
-                os.close(fd)
+        with _descriptor_of(raw) as fd:
+            return edf.FORMAT.decode_part(ByteSource(len(raw), fd=fd),
+                                          DecodeContext("edf", request=request))
     if via == "read":
         if request is None:
             [record] = ecgingest.read(raw)
@@ -367,6 +376,57 @@ def _edf_part(raw: bytes, request: ReadRequest | None, via: str) -> ecgingest.Re
                                       stop=request.stop, unit=request.unit)
         return record
     return edf.FORMAT.decode_part(RangedSource(raw), DecodeContext("edf", request=request))
+
+
+@given(st.binary(min_size=0, max_size=3000), st.data())
+@settings(max_examples=60, deadline=None)
+def test_a_byte_source_serves_its_known_head_and_reads_only_the_rest(raw, data):
+    """Bytes already read (a detection's head) come from memory; a range past them is
+    read from where they end."""
+    known = data.draw(st.integers(0, len(raw)))
+    offset = data.draw(st.integers(0, len(raw) + 10))
+    size = data.draw(st.integers(0, len(raw) + 10))
+    reads: list[int] = []
+
+    class Counted(ByteSource):
+        __slots__ = ()
+
+        def read_into(self, at, buffer):
+            reads.append(at)
+            return super().read_into(at, buffer)
+
+    with _descriptor_of(raw) as fd:
+        got = Counted(len(raw), fd=fd, head=raw[:known]).read(offset, size)
+    assert bytes(got) == raw[offset:offset + size]
+    assert all(at >= known for at in reads)
+    if offset <= known and min(offset + size, len(raw)) <= known:
+        assert reads == []
+
+
+def test_window_reads_of_one_file_parse_its_header_once(tmp_path, monkeypatch):
+    """The second window of a file reuses the parsed header (same bytes, size and mode)
+    with its warnings; another header of the same size, or a strict read, parses anew."""
+    edf._PARSED.clear()
+    parses = []
+    real_parse = edf._parse_header
+    monkeypatch.setattr(edf, "_parse_header",
+                        lambda *args: parses.append(1) or real_parse(*args))
+    spec = _twelve_leads(24)
+    raw = write_edf(spec)
+    declared_more = raw[:236] + b"30      " + raw[244:]  # 30 records declared, 24 present
+    request = ReadRequest.of(None, 3.0, 5.0)
+    first = _disk_part(tmp_path, declared_more, request)
+    second = _disk_part(tmp_path, declared_more, request)
+    assert len(parses) == 1
+    assert first.warnings == second.warnings and any("30" in w for w in first.warnings)
+    assert [s.digital.tolist() for s in first.signals] == [
+        s.digital.tolist() for s in second.signals]
+    with pytest.raises(TruncatedError):
+        _disk_part(tmp_path, declared_more, request, strict=True)
+    relabelled = raw[:256] + b"other" + raw[261:]
+    assert _disk_part(tmp_path, relabelled, request).labels[0] == "other"
+    assert _disk_part(tmp_path, raw, request).labels[0] == "ch0"
+    assert len(parses) == 4
 
 
 def _stored_in(spec) -> list[int]:

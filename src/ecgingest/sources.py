@@ -14,8 +14,9 @@ import io
 import mmap
 import os
 import posixpath
-import stat
+import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from ._ext import mapping
 from ._memory import aligned_empty
 from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
+from .formats._base import RANGED_READS, open_regular
 
 if TYPE_CHECKING:
     from .limits import ByteBudget
@@ -58,6 +60,8 @@ class Entry:
     _head: bytes | None = field(default=None, repr=False)
     nested_note: str | None = field(default=None, repr=False)
     """Set on an archive found inside the archive and not opened: the skip reason."""
+    _kept: _Kept | None = field(default=None, repr=False)
+    """The descriptor a file on disk keeps from its head read (see :class:`_FileEntry`)."""
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:
@@ -112,18 +116,29 @@ class Entry:
     def _read_head(self, n: int) -> bytes:
         return bytes(self.read()[:n])
 
+    def take_descriptor(self) -> tuple[int, bytes] | None:
+        """The open file this entry's head was read through, and that head, handed over
+        to the caller (who closes it); None when there is none (bytes in memory, an
+        archive member, a file whose descriptor was let go)."""
+        return None
+
     def discard(self) -> None:
         """Drop the bytes for good: the entry was used and will not be read again."""
         self._data = None
         self._head = None
         self._loader = None
+        if self._kept is not None:
+            self._kept.close()
 
     def release(self) -> None:
         """Drop cached bytes of an entry that can be read again (files on disk, archive
-        entries read on demand): holding it then costs no memory until it is used."""
+        entries read on demand): holding it then costs no memory until it is used (nor
+        an open file)."""
         if self._loader is not None:
             self._data = None
             self._head = None
+        if self._kept is not None:
+            self._kept.close()
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
@@ -190,11 +205,64 @@ def _close_quietly(mapped: mmap.mmap) -> None:
         pass
 
 
+class _Kept:
+    """The descriptor of a file whose head was read, kept open for the read that follows
+    (detection, then the decoder's ranged or whole read: one open, one status).
+
+    Made by the head read that keeps one, shared by an entry and its copies. At most
+    :data:`KEPT_DESCRIPTORS` are open in the process (the oldest is closed when one
+    more is kept), and one is closed when its entry is released or discarded, or with
+    the last entry holding it. Taking one hands it over: a descriptor in use is never
+    closed under its reader.
+    """
+
+    __slots__ = ("fd", "__weakref__")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        with _KEPT_LOCK:
+            _KEPT[id(self)] = weakref.ref(self)
+            while len(_KEPT) > KEPT_DESCRIPTORS:
+                oldest = _KEPT.pop(next(iter(_KEPT)))()
+                if oldest is not None:
+                    oldest._close_locked()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def take(self) -> int | None:
+        if self.fd < 0:  # given up or closed to make room: open the file again
+            return None
+        with _KEPT_LOCK:
+            fd, self.fd = self.fd, -1
+            _KEPT.pop(id(self), None)
+        return fd if fd >= 0 else None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with _KEPT_LOCK:
+                self._close_locked()
+
+    def _close_locked(self) -> None:
+        fd, self.fd = self.fd, -1
+        _KEPT.pop(id(self), None)
+        if fd >= 0:
+            os.close(fd)
+
+
+KEPT_DESCRIPTORS = 8
+"""Descriptors of read heads kept open at most, in the whole process."""
+_KEPT: dict[int, weakref.ref[_Kept]] = {}  # in the order they were kept
+_KEPT_LOCK = threading.RLock()  # re-entrant: one collected while it is held closes its own
+
+
 class _FileEntry(Entry):
     """An entry backed by a file on disk: read on demand, head without reading all."""
 
     def __init__(self, path: str, file: Path, size: int, budget: ByteBudget) -> None:
-        super().__init__(path, size, _loader=self._load)
+        # the loader holds no reference to the entry: an entry let go is collected at
+        # once (with its kept descriptor), not by a later cycle collection
+        super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
         self._file = file
         self._budget = budget
 
@@ -202,43 +270,28 @@ class _FileEntry(Entry):
     def disk_path(self) -> Path | None:
         return self._file
 
-    def _open_fd(self) -> int:
-        """A descriptor of the file opened for reading, refused unless it is a regular
-        file (the caller closes it).
+    def _take(self) -> int | None:
+        """The descriptor kept from the head read, now the caller's (None: none kept)."""
+        kept = self._kept
+        return None if kept is None else kept.take()
 
-        A FIFO, socket or device named directly would block a read forever or
-        never end, so it is opened without blocking and refused before any read
-        (on a regular file the flag changes nothing: reads never block).
-        """
-        fd = os.open(self._file, _OPEN_FLAGS)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise SourceUnavailableError(
-                    "not a regular file (a pipe, socket or device is never read)",
-                    path=self.path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+    def _open_fd(self) -> int:
+        """A descriptor of the file opened for reading (the one its head was read
+        through, when still open), refused unless it is a regular file (the caller
+        closes it; see :func:`~ecgingest.formats._base.open_regular`)."""
+        fd = self._take()
+        return open_regular(self._file, name=self.path)[0] if fd is None else fd
+
+    def take_descriptor(self) -> tuple[int, bytes] | None:
+        kept = self._kept
+        if kept is None or self._data is not None:
+            return None
+        fd = kept.take()
+        return None if fd is None else (fd, self._head or b"")
 
     def _open(self) -> io.BufferedReader:
         """The file opened for reading as a stream (see :meth:`_open_fd`)."""
-        fd = self._open_fd()
-        try:
-            if hasattr(os, "set_blocking"):
-                os.set_blocking(fd, True)
-            return os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def _load(self) -> bytes:
-        with self._open() as fh:
-            size = os.fstat(fh.fileno()).st_size
-            self._budget.check_entry_size(self.path, size)
-            data = fh.read(size + 1)  # never more than the file really holds
-        self._budget.check_entry_size(self.path, len(data))
-        return data
+        return _as_stream(self._open_fd())
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
@@ -293,20 +346,51 @@ class _FileEntry(Entry):
 
     def _read_head(self, n: int) -> bytes:
         """The first ``n`` bytes: one positioned read of a bare descriptor (a buffered
-        stream would cost four more system calls than the read itself)."""
+        stream would cost four more system calls than the read itself), kept open
+        for the read of the rest when there is more and the file is still the size
+        listed."""
         if self._data is not None:
             return bytes(self._data[:n])
-        fd = self._open_fd()
+        fd = self._take()
+        if fd is None:
+            fd, info = open_regular(self._file, name=self.path)
+            keep = RANGED_READS and info.st_size == self.size
+        else:
+            keep = True
         try:
             if not hasattr(os, "pread"):  # Windows
-                return read_up_to(functools.partial(os.read, fd), n)
-            return read_up_to(lambda k: os.pread(fd, k, n - k), n)
-        finally:
+                head = read_up_to(functools.partial(os.read, fd), n)
+            else:
+                head = read_up_to(lambda k: os.pread(fd, k, n - k), n)
+        except BaseException:
             os.close(fd)
+            raise
+        if keep and len(head) < self.size:  # more to read: by this descriptor
+            self._kept = _Kept(fd)
+        else:
+            os.close(fd)
+        return head
 
 
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-               | getattr(os, "O_BINARY", 0))
+def _as_stream(fd: int) -> io.BufferedReader:
+    """A blocking buffered stream over an open descriptor (closed when it cannot be)."""
+    try:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _load_file(file: Path, name: str, budget: ByteBudget) -> bytes:
+    """All the bytes of a file on disk (an entry's loader)."""
+    with _as_stream(open_regular(file, name=name)[0]) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        budget.check_entry_size(name, size)
+        data = fh.read(size + 1)  # never more than the file really holds
+    budget.check_entry_size(name, len(data))
+    return data
 
 
 def read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
@@ -345,6 +429,8 @@ class Upload:
             yield from self._entries()
 
     def close(self) -> None:
+        if self.single is not None:  # its file's descriptor goes with the upload
+            self.single.release()
         if self._close is not None:
             self._close()
 

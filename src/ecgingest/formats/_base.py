@@ -36,6 +36,7 @@ from ..errors import (
     HeaderError,
     LimitExceededError,
     MissingDependencyError,
+    SourceUnavailableError,
     TruncatedError,
     UnsupportedFeatureError,
     WindowError,
@@ -51,6 +52,7 @@ __all__ = [
     "Probe",
     "PoolFile",
     "ByteSource",
+    "open_regular",
     "ReadRequest",
     "DecodeContext",
     "OutputBudget",
@@ -403,22 +405,56 @@ def _labels(labels: Sequence[str]) -> str:
     return (shown + f", … (+{len(labels) - 24} more)") if len(labels) > 24 else (shown or "none")
 
 
+OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+              | getattr(os, "O_BINARY", 0))
+"""How every file on disk is opened for reading: without blocking (a FIFO named as a
+file must not hang the open or a read) and never as a controlling terminal."""
+
+RANGED_READS = hasattr(os, "preadv")
+"""Positioned scattered reads exist (POSIX): a file on disk is read by ranges."""
+
+
+def open_regular(path: str | os.PathLike[str], *, name: str | None = None
+                 ) -> tuple[int, os.stat_result]:
+    """A descriptor of ``path`` opened for reading and its status (the caller closes it).
+
+    Refused with :class:`~ecgingest.errors.SourceUnavailableError` (``name``: the
+    path the error names) unless it is a regular file: a FIFO, socket or device
+    would block a read forever or never end, so it is opened without blocking
+    and refused before any read (on a regular file the flag changes nothing:
+    reads never block).
+    """
+    fd = os.open(path, OPEN_FLAGS)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceUnavailableError(
+                "not a regular file (a pipe, socket or device is never read)",
+                path=os.fspath(path) if name is None else name)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
 class ByteSource:
     """Random access to one file's bytes, for reads that take only some ranges of it.
 
     Over a file on disk it reads each range with ``pread`` into the caller's
     buffer (nothing else of the file is touched or kept); over bytes in memory
     it hands out slices. Open one with :meth:`open` (a pool file, an entry) or
-    :meth:`of_bytes`.
+    :meth:`of_bytes`. ``head``: the file's first bytes when they were already
+    read (detection's), served without reading them again.
     """
 
-    __slots__ = ("size", "_fd", "_data")
+    __slots__ = ("size", "_fd", "_data", "_head")
 
     def __init__(self, size: int, *, fd: int | None = None,
-                 data: memoryview | None = None) -> None:
+                 data: memoryview | None = None, head: bytes = b"") -> None:
         self.size = size
         self._fd = fd
         self._data = data
+        self._head = head if data is None else b""
 
     @classmethod
     def of_bytes(cls, data: bytes | bytearray | memoryview) -> ByteSource:
@@ -429,25 +465,23 @@ class ByteSource:
     @contextlib.contextmanager
     def open(cls, file: PoolFile) -> Iterator[ByteSource]:
         """A source over ``file``: its file on disk when it has one that is still the
-        size listed, else its bytes (``file.view``)."""
-        disk = getattr(file, "disk_path", None)
-        fd = None
-        if disk is not None and not getattr(file, "in_memory", False):
+        size listed, else its bytes (``file.view``).
+
+        A file that still holds the descriptor its head was read through hands it
+        over (an optional ``take_descriptor()`` giving ``(fd, head bytes)`` or None,
+        the descriptor then the source's to close): the same file, checked a regular
+        file of the listed size when opened, read without opening it again.
+        """
+        take = getattr(file, "take_descriptor", None)
+        opened = take() if take is not None else None
+        if opened is None and RANGED_READS and not getattr(file, "in_memory", False):
+            disk = getattr(file, "disk_path", None)
+            if disk is not None:
+                opened = _open_sized(disk, file.size)
+        if opened is not None:
+            fd, head = opened
             try:
-                fd = os.open(disk, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                             | getattr(os, "O_BINARY", 0))
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode) or info.st_size != file.size \
-                        or not hasattr(os, "preadv"):
-                    os.close(fd)
-                    fd = None
-            except OSError:
-                if fd is not None:
-                    os.close(fd)
-                fd = None
-        if fd is not None:
-            try:
-                yield cls(file.size, fd=fd)
+                yield cls(file.size, fd=fd, head=head)
             finally:
                 os.close(fd)
             return
@@ -476,9 +510,14 @@ class ByteSource:
         """Up to ``size`` bytes from ``offset`` (a view, for bytes in memory)."""
         if self._data is not None:
             return self._data[max(offset, 0):max(offset + size, 0)]
-        buffer = bytearray(max(min(size, self.size - offset), 0))
-        got = self.read_into(offset, buffer)
-        return bytes(buffer[:got]) if got < len(buffer) else bytes(buffer)
+        head = self._head
+        end = min(offset + size, self.size)
+        if 0 <= offset and end <= len(head):  # read already
+            return head[offset:end]
+        known = head[offset:] if 0 <= offset < len(head) else b""
+        buffer = bytearray(max(end - offset - len(known), 0))
+        got = self.read_into(offset + len(known), buffer)
+        return known + (bytes(buffer[:got]) if got < len(buffer) else bytes(buffer))
 
     @property
     def fd(self) -> int | None:
@@ -490,6 +529,20 @@ class ByteSource:
     def whole(self) -> memoryview | None:
         """All the bytes when they are in memory (None for a file read by ranges)."""
         return self._data
+
+
+def _open_sized(path: str | os.PathLike[str], size: int) -> tuple[int, bytes] | None:
+    """``path`` opened for ranged reads, or None when it cannot be, is not a regular
+    file or is no longer ``size`` bytes (the caller then reads the bytes as a whole,
+    which says why)."""
+    try:
+        fd, info = open_regular(path)
+    except (OSError, SourceUnavailableError):
+        return None
+    if info.st_size != size:
+        os.close(fd)
+        return None
+    return fd, b""
 
 
 # --------------------------------------------------------------------------- kernel statuses

@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Union, cast
 
@@ -164,6 +164,54 @@ class EdfHeader:
     @functools.cached_property
     def _annotation_rows(self) -> tuple[_Row, ...]:
         return tuple(s for s in self._rows if s.is_annotation)
+
+    @functools.cached_property
+    def _slot_offsets(self) -> tuple[int, ...]:
+        """Byte offset of every signal's slot inside a data record, by signal index."""
+        bps = 3 if self.format == "bdf" else 2
+        return (0, *itertools.accumulate(s.samples_per_record * bps for s in self._rows))[
+            :len(self._rows)]
+
+    @functools.cached_property
+    def _samples_per_record(self) -> tuple[int, ...]:
+        """Samples per data record of each data signal."""
+        return tuple(s.samples_per_record for s in self._data_rows)
+
+    @functools.cached_property
+    def _scatter_layouts(self) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+        """Samples per record and slot offsets of signals read together (by their
+        indices, in slot order), as the scattered read takes them: the same signals are
+        read again for every window (private: the kernel only reads them)."""
+        return {}
+
+    def _scatter_layout(self, order: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        layouts = self._scatter_layouts
+        layout = layouts.get(order)
+        if layout is None:
+            counts = np.array([self._rows[i].samples_per_record for i in order],
+                              dtype=np.int64)
+            offsets = np.array([self._slot_offsets[i] for i in order], dtype=np.int64)
+            if len(layouts) >= 16:  # a few channel sets at a time
+                layouts.clear()
+            layout = layouts[order] = (counts, offsets)
+        return layout
+
+    @functools.cached_property
+    def _extra_columns(self) -> dict[str, tuple]:
+        """The per-signal extras of a record (one tuple over the data signals each)."""
+        columns = tuple(zip(*map(_EXTRA_FIELDS, self._data_rows))) or ((),) * 8
+        return dict(zip(_EXTRA_KEYS, columns))
+
+    @functools.cached_property
+    def _window_facts(self) -> tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...],
+                                     float, float]:
+        """What placing a window needs of the data signals: labels, sample rates,
+        samples in the file, the highest rate and the record's duration in seconds."""
+        rows = self._data_rows
+        rates = tuple(s.sample_rate for s in rows)
+        lengths = tuple(self.n_records * s.samples_per_record for s in rows)
+        duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
+        return tuple(s.label for s in rows), rates, lengths, max(rates, default=0.0), duration
 
 
 _SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
@@ -656,15 +704,9 @@ def _file_header(buf: np.ndarray, ctx: DecodeContext, file_size: int | None = No
     return _parse_header(buf, len(buf) if file_size is None else file_size, ctx, fmt)
 
 
-def _slot_offsets(header: EdfHeader) -> list[int]:
+def _slot_offsets(header: EdfHeader) -> tuple[int, ...]:
     """Byte offset of every signal's slot inside a data record, by signal index."""
-    bps = 3 if header.format == "bdf" else 2
-    offsets = []
-    pos = 0
-    for s in header._rows:
-        offsets.append(pos)
-        pos += s.samples_per_record * bps
-    return offsets
+    return header._slot_offsets
 
 
 def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
@@ -707,9 +749,8 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
 
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     """The header's readings that have no place in the record model (``Record.extras``)."""
-    # the per-signal fields as columns: one pass over the signals, one transposition
-    columns = tuple(zip(*map(_EXTRA_FIELDS, header._data_rows))) or ((),) * 8
-    extras: dict[str, object] = dict(zip(_EXTRA_KEYS, columns))
+    # the per-signal fields as columns, worked out once per header (tuples: shared)
+    extras: dict[str, object] = dict(header._extra_columns)
     extras.update({
         "reserved": header.reserved,
         "record_duration": header.record_duration,
@@ -881,11 +922,47 @@ class _FullScan(Exception):
 
 
 def _source_header(source: ByteSource, ctx: DecodeContext) -> EdfHeader:
-    """The header of a file read by ranges: 256 bytes, then the signal headers."""
+    """The header of a file read by ranges: 256 bytes, then the signal headers.
+
+    A header parsed before from the same bytes, for a file of the same size and
+    the same mode, is not parsed again (:data:`_PARSED`): reading windows of one
+    file one after another parses its header once.
+    """
     head = bytes(source.read(0, 256))
     if len(head) == 256 and _INT.match(head[252:256]) and int(head[252:256]) > 0:
         head += bytes(source.read(256, min(256 * int(head[252:256]), source.size - 256)))
-    return _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
+    key = (head, source.size, ctx.strict)
+    fresh = not ctx.warnings and len(head) <= _PARSED_HEADER_BYTES
+    if fresh:
+        parsed = _PARSED.get(key)
+        if parsed is not None:
+            ctx.format = parsed.format
+            ctx.warnings.extend(parsed.warnings)
+            return parsed
+    header = _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
+    if fresh:
+        _remember_header(key, header)
+    return header
+
+
+_PARSED: dict[tuple[bytes, int, bool], EdfHeader] = {}
+"""Headers parsed by :func:`_source_header`, by their bytes, the file size and the
+strict mode (all a parse depends on: its warnings are in the header, errors are not
+kept), the most recent last. A parsed header is never changed (its rows are tuples,
+its metadata frozen), so records of two reads may share its parts."""
+_PARSED_HEADERS = 8
+_PARSED_HEADER_BYTES = 64 * 1024
+"""Headers kept at most, and the largest kept (a 255-signal header)."""
+
+
+def _remember_header(key: tuple[bytes, int, bool], header: EdfHeader) -> None:
+    _PARSED.pop(key, None)
+    _PARSED[key] = header
+    while len(_PARSED) > _PARSED_HEADERS:
+        try:
+            del _PARSED[next(iter(_PARSED))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            break
 
 
 class _Records:
@@ -915,7 +992,8 @@ class _Records:
         time-keeping onsets (NaN: none; all NaN without annotations)."""
         header = self.header
         n = r1 - r0
-        keeping = np.full(n, np.nan)
+        keeping = np.empty(n)
+        keeping.fill(np.nan)  # np.full, without its Python-level call
         if n <= 0:
             return keeping
         tals = raw is not None and bool(header._annotation_rows)
@@ -968,20 +1046,20 @@ class _Records:
         starting another read)."""
         header = self.header
         n = r1 - r0
-        targets: dict[int, tuple[np.ndarray, int]] = {}
-        for sig, first, out in zip(picked, firsts, outputs):
-            targets.setdefault(sig.index, (out, first))  # a channel asked twice: read once
+        # a channel asked twice is read once, into its first output (the last written
+        # of the reversed pairs)
+        targets: dict[int, tuple[np.ndarray, int]] = dict(zip(
+            [sig.index for sig in reversed(picked)], zip(reversed(outputs), reversed(firsts))))
         slots: dict[int, np.ndarray] = {}
         if raw is not None:  # each annotation signal's slots, record after record
             for s in header._annotation_rows:
                 slots[s.index] = np.empty(n * s.samples_per_record, dtype=np.int16)
                 targets[s.index] = (slots[s.index], r0 * s.samples_per_record)
-        order = sorted(targets)  # signal index order is slot order
+        order = tuple(sorted(targets))  # signal index order is slot order
+        counts, offsets = header._scatter_layout(order)
         assert self.source.fd is not None
         status, err = _kernel.scatter_read(
-            self.source.fd, header.header_bytes, header.record_size, r0, r1,
-            np.array([header._rows[i].samples_per_record for i in order], dtype=np.int64),
-            np.array([self.offsets[i] for i in order], dtype=np.int64),
+            self.source.fd, header.header_bytes, header.record_size, r0, r1, counts, offsets,
             np.array([targets[i][1] for i in order], dtype=np.int64),
             [targets[i][0] for i in order], WINDOW_CHUNK_BYTES)
         if err:
@@ -1093,12 +1171,11 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
     assert request is not None
     header = _source_header(source, ctx)
     data_sigs = header._data_rows
-    chosen = [data_sigs[i] for i in request.channel_indices([s.label for s in data_sigs],
-                                                            ctx.name)]
+    labels, rates, lengths, reference, duration = header._window_facts
+    picked = request.channel_indices(labels, ctx.name)
+    chosen = [data_sigs[i] for i in picked]
     records = _Records(source, header, ctx)
     n_rec = header.n_records
-    rates = [s.sample_rate for s in data_sigs]
-    reference = max(rates, default=0.0)
     part = _Part(header, ctx, records, chosen)
     if not request.windowed:  # some channels, whole: every record, as a whole read
         part.read(0, n_rec, [0] * len(chosen))
@@ -1113,17 +1190,14 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
                  "assume a continuous recording")
     if header.is_discontinuous and data_sigs and n_rec and reference > 0:
         return _discontinuous_part(part, request, reference)
-    ranges = _sample_ranges(request, rates, [n_rec * s.samples_per_record for s in data_sigs],
-                            ctx.name)
+    ranges = _sample_ranges(request, rates, lengths, ctx.name)
     # the records that hold the window's samples of any signal (not only the chosen
     # ones: which annotations a window has does not depend on the channels)
-    spans = [(a // s.samples_per_record, -(-b // s.samples_per_record))
-             for s, (a, b) in zip(data_sigs, ranges) if s.samples_per_record and b > a]
-    r0 = min((a for a, _ in spans), default=0)
-    r1 = max((b for _, b in spans), default=0)
-    by_index = {s.index: r for s, r in zip(data_sigs, ranges)}
-    part.read(r0, r1, [by_index[s.index][0] for s in chosen],
-              [by_index[s.index][1] for s in chosen])
+    spans = {(a // n, -(-b // n)) for n, (a, b) in zip(header._samples_per_record, ranges)
+             if n and b > a}  # the signals mostly share one: a set of one
+    r0 = min(spans)[0] if spans else 0
+    r1 = max(b for _, b in spans) if spans else 0
+    part.read(r0, r1, [ranges[i][0] for i in picked], [ranges[i][1] for i in picked])
     subsecond = 0.0
     if header._annotation_rows and n_rec:
         try:
@@ -1131,13 +1205,11 @@ def _decode_part(source: ByteSource, ctx: DecodeContext) -> Record:
         except _FullScan:  # as a whole read: the first onset from the others
             _, subsecond = _onsets(records.scan_all()[1], header, ctx)
     t0, t1 = request.seconds(reference)
-    duration = max((n_rec * s.samples_per_record / s.sample_rate for s in data_sigs
-                    if s.sample_rate > 0), default=0.0)
     annotations = annotations_within(_annotations(part.raw, subsecond), t0, t1)
     return part.record(annotations, subsecond, None, (t0, duration if t1 is None else t1))
 
 
-def _sample_ranges(request: ReadRequest, rates: list[float], lengths: list[int], name: str
+def _sample_ranges(request: ReadRequest, rates: Sequence[float], lengths: Sequence[int], name: str
                    ) -> list[tuple[int, int]]:
     """:meth:`ReadRequest.sample_ranges`, worked out once per distinct rate and length
     (the signals of an EDF file mostly share both; the window, its checks and its
@@ -1250,9 +1322,10 @@ class _Part:
         ``r1 - 1`` by default) from records ``[r0, r1)``, and their annotations."""
         if stops is None:
             stops = [r1 * s.samples_per_record for s in self.chosen]
-        lengths = [max(b - a, 0) for a, b in zip(firsts, stops)]
-        dtype = np.int32 if self.header.format == "bdf" else np.int16
-        self.ctx.reserve_output(sum(lengths) * np.dtype(dtype).itemsize + 8 * max(r1 - r0, 0),
+        lengths = [b - a if b > a else 0 for a, b in zip(firsts, stops)]
+        bdf = self.header.format == "bdf"
+        dtype = np.int32 if bdf else np.int16
+        self.ctx.reserve_output(sum(lengths) * (4 if bdf else 2) + 8 * max(r1 - r0, 0),
                                 f"{len(self.chosen)} signals of data records {r0} to {r1 - 1}")
         self.firsts = firsts
         self.outputs = block_views(lengths, dtype)
