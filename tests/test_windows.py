@@ -403,32 +403,6 @@ def test_a_byte_source_serves_its_known_head_and_reads_only_the_rest(raw, data):
         assert reads == []
 
 
-def test_window_reads_of_one_file_parse_its_header_once(tmp_path, monkeypatch):
-    """The second window of a file reuses the parsed header (same bytes, size and mode)
-    with its warnings; another header of the same size, or a strict read, parses anew."""
-    edf._PARSED.clear()
-    parses = []
-    real_parse = edf._parse_header
-    monkeypatch.setattr(edf, "_parse_header",
-                        lambda *args: parses.append(1) or real_parse(*args))
-    spec = _twelve_leads(24)
-    raw = write_edf(spec)
-    declared_more = raw[:236] + b"30      " + raw[244:]  # 30 records declared, 24 present
-    request = ReadRequest.of(None, 3.0, 5.0)
-    first = _disk_part(tmp_path, declared_more, request)
-    second = _disk_part(tmp_path, declared_more, request)
-    assert len(parses) == 1
-    assert first.warnings == second.warnings and any("30" in w for w in first.warnings)
-    assert [s.digital.tolist() for s in first.signals] == [
-        s.digital.tolist() for s in second.signals]
-    with pytest.raises(TruncatedError):
-        _disk_part(tmp_path, declared_more, request, strict=True)
-    relabelled = raw[:256] + b"other" + raw[261:]
-    assert _disk_part(tmp_path, relabelled, request).labels[0] == "other"
-    assert _disk_part(tmp_path, raw, request).labels[0] == "ch0"
-    assert len(parses) == 4
-
-
 def _stored_in(spec) -> list[int]:
     """The data record whose annotation slot holds each annotation, in file order."""
     return [k for k in range(spec.n_records) for a in spec.annotations if a.record == k

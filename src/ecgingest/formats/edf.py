@@ -922,47 +922,11 @@ class _FullScan(Exception):
 
 
 def _source_header(source: ByteSource, ctx: DecodeContext) -> EdfHeader:
-    """The header of a file read by ranges: 256 bytes, then the signal headers.
-
-    A header parsed before from the same bytes, for a file of the same size and
-    the same mode, is not parsed again (:data:`_PARSED`): reading windows of one
-    file one after another parses its header once.
-    """
+    """The header of a file read by ranges: 256 bytes, then the signal headers."""
     head = bytes(source.read(0, 256))
     if len(head) == 256 and _INT.match(head[252:256]) and int(head[252:256]) > 0:
         head += bytes(source.read(256, min(256 * int(head[252:256]), source.size - 256)))
-    key = (head, source.size, ctx.strict)
-    fresh = not ctx.warnings and len(head) <= _PARSED_HEADER_BYTES
-    if fresh:
-        parsed = _PARSED.get(key)
-        if parsed is not None:
-            ctx.format = parsed.format
-            ctx.warnings.extend(parsed.warnings)
-            return parsed
-    header = _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
-    if fresh:
-        _remember_header(key, header)
-    return header
-
-
-_PARSED: dict[tuple[bytes, int, bool], EdfHeader] = {}
-"""Headers parsed by :func:`_source_header`, by their bytes, the file size and the
-strict mode (all a parse depends on: its warnings are in the header, errors are not
-kept), the most recent last. A parsed header is never changed (its rows are tuples,
-its metadata frozen), so records of two reads may share its parts."""
-_PARSED_HEADERS = 8
-_PARSED_HEADER_BYTES = 64 * 1024
-"""Headers kept at most, and the largest kept (a 255-signal header)."""
-
-
-def _remember_header(key: tuple[bytes, int, bool], header: EdfHeader) -> None:
-    _PARSED.pop(key, None)
-    _PARSED[key] = header
-    while len(_PARSED) > _PARSED_HEADERS:
-        try:
-            del _PARSED[next(iter(_PARSED))]
-        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-            break
+    return _file_header(np.frombuffer(head, dtype=np.uint8), ctx, source.size)
 
 
 class _Records:
