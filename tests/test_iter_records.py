@@ -58,15 +58,19 @@ def test_a_single_file_record_comes_before_the_rest_of_the_upload_is_read():
     assert [e.paths for e in stream.errors] == [("b/broken.edf",)]
 
 
-def test_multi_file_records_come_after_the_walk_in_header_order():
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_wfdb_record_comes_when_its_directory_is_complete_where_the_upload_lists_it(kind):
+    """A ZIP names its entries up front: the WFDB record of ``w/`` is built once the
+    walk has passed ``w/``'s last file, before the EDF of a later directory. A TAR
+    names them only as it goes: multi-file records come after the walk."""
     files = _demo_files()
-    upload = _zip({
+    upload = _archive(kind, {
         "w/100_3chan.dat": files["recordings/100_3chan.dat"],
         "w/100_3chan.hea": files["recordings/100_3chan.hea"],
         "x/ecg.edf": files["recordings/test_subsecond.edf"],
     })
     names = [r.name for r in ecgingest.iter_records(upload)]
-    assert names == ["ecg.edf", "100_3chan"]
+    assert names == (["100_3chan", "ecg.edf"] if kind == "zip" else ["ecg.edf", "100_3chan"])
 
 
 def test_overrides_apply_to_every_yielded_record():

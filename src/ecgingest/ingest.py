@@ -7,12 +7,13 @@ import functools
 import os
 import weakref
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._memory import Arena
+from .archive import ListedUpload, Listing
 from .detect import anchor_format, detect, skip_reason, sniff_anchor, tried_formats
 from .errors import (
     CorruptDataError,
@@ -155,7 +156,15 @@ class _Walk:
         self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
         # single files whose format reads companions: (entry, format, order in the walk)
         self.deferred: list[tuple[Entry, SingleFileFormat, int]] = []
-        self.arena = Arena()  # samples of small multi-file records: they live with the records
+        # samples of small multi-file records: they live with the records (a walk that
+        # hands records out one at a time gives each its own memory: an arena block
+        # would hold the samples of many records)
+        self.arena = None if self.streaming else Arena()
+        # directory -> paths of its files still to come, from the upload's listing (only
+        # when records are handed out one at a time): a directory none is left of is
+        # complete, and its multi-file records are built at once
+        self.pending: Listing | None = None
+        self.forget: Callable[[Iterable[str]], None] | None = None  # tells the reader
         # what lazy records keep of an entry, shared by the records using it (a WFDB
         # signal file of two headers is kept once) and let go with the last of them
         # (made by the first lazy record: an eager read does not pay for it)
@@ -209,6 +218,13 @@ class _Walk:
                 self.reasons[item.path] = reason
         item.release()  # detection is done: a re-readable entry waits here without its bytes
         self.groups.setdefault(item.directory, {})[item.name] = item
+
+    def complete(self, item: Entry | Skipped | Failed) -> str | None:
+        """The directory ``item`` completes (its last listed file), or None."""
+        if self.pending is None:
+            return None
+        directory = self.pending.passed(item.path, joins=isinstance(item, Entry))
+        return directory if directory in self.groups else None
 
     def decode_single(self, item: Entry, fmt: SingleFileFormat, order: int | None = None,
                       companions: Mapping[str, Entry] | None = None) -> None:
@@ -355,16 +371,21 @@ class _Walk:
                 return None
         return _FileUses(planned)
 
-    def finish(self) -> Iterator[_Event]:
+    def finish(self, only: str | None = None) -> Iterator[_Event]:
         """Decode the multi-file records, directory by directory, then report the rest.
 
-        Yields each outcome as soon as it is known. A directory's files go before
-        its last record is handed out, and, when records are handed out one at a
-        time, each file as soon as no record still to be built reads it: a caller
-        that drops each record holds about one record.
+        ``only``: just this directory (complete before the walk's end), else every
+        directory left. Yields each outcome as soon as it is known. A directory's
+        files go before its last record is handed out, and, when records are
+        handed out one at a time, each file as soon as no record still to be
+        built reads it: a caller that drops each record holds about one record.
         """
         used: set[str] = set()
-        for item, single, order in self.deferred:  # files read with their companions
+        deferred = self.deferred
+        if only is not None:
+            deferred = [d for d in self.deferred if d[0].directory == only]
+            self.deferred = [d for d in self.deferred if d[0].directory != only]
+        for item, single, order in deferred:  # files read with their companions
             pool = self.groups[item.directory]
             companions = {n: pool[n] for n in single.companions(item.name)
                           if n in pool and n != item.name and pool[n].path not in used}
@@ -372,9 +393,14 @@ class _Walk:
             used.update(c.path for c in companions.values())
             self.decode_single(item, single, order, companions)
             yield from _drain(self.events)
-        self.deferred.clear()
+        if only is None:
+            self.deferred.clear()
+        anchors = self.anchors
+        if only is not None:
+            anchors = [a for a in self.anchors if a[0] == only]
+            self.anchors = [a for a in self.anchors if a[0] != only]
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
-        for directory, name, fmt in self.anchors:
+        for directory, name, fmt in anchors:
             by_group.setdefault((directory, fmt), []).append(name)
         left: dict[str, int] = {}  # directory -> its anchors not read yet (all formats)
         for (directory, _), names in by_group.items():
@@ -403,7 +429,8 @@ class _Walk:
             left[directory] -= len(names)
             if not left[directory]:  # done, even where its last anchors gave no outcome
                 _discard(pool)
-        for directory, pool in self.groups.items():
+        groups = self.groups if only is None else {only: self.groups[only]}
+        for directory, pool in groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
                     owner = anchor_format(name)
@@ -416,7 +443,16 @@ class _Walk:
                     else:
                         reason = _unmatched_reason(name, directory in left)
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
-        self.groups.clear()
+        if only is None:
+            self.groups.clear()
+        else:
+            pool = self.groups.pop(only)
+            _discard(pool)  # its records are built: the directory is done
+            for entry in pool.values():
+                self.entry_index.pop(entry.path, None)
+                self.reasons.pop(entry.path, None)
+            if self.forget is not None:
+                self.forget([entry.path for entry in pool.values()])
         yield from _drain(self.events)
 
 
@@ -685,6 +721,9 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
             _read_single(upload, upload.single, walk)
             yield from _drain(walk.events)
         else:
+            if walk.streaming and isinstance(upload, ListedUpload):
+                walk.pending = upload.listing()  # directories complete before the end
+                walk.forget = upload.forget
             entries = upload.entries()
             while True:
                 try:
@@ -698,6 +737,9 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                 if progress is not None:
                     progress(walk.index, item.path)
                 yield from _drain(walk.events)
+                complete = walk.complete(item)
+                if complete is not None:
+                    yield from walk.finish(complete)
         yield from walk.finish()
 
 
