@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import os
@@ -151,7 +152,9 @@ class _Walk:
         self.index = 0
         self.groups: dict[str, dict[str, Entry]] = {}
         # (directory, anchor name, its format) in entry order
-        self.anchors: list[tuple[str, str, MultiFileFormat]] = []
+        # directory -> (anchor name, its format) in entry order (directories in the order
+        # of their first anchor)
+        self.anchors: dict[str, list[tuple[str, MultiFileFormat]]] = {}
         self.entry_index: dict[str, int] = {}
         self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
         # single files whose format reads companions: (entry, format, order in the walk)
@@ -165,6 +168,16 @@ class _Walk:
         # complete, and its multi-file records are built at once
         self.pending: Listing | None = None
         self.forget: Callable[[Iterable[str]], None] | None = None  # tells the reader
+        self.reload: Callable[[Entry], Entry | None] | None = None  # an entry to read again
+        # directory -> its records planned from its headers, before its end (None: no
+        # plan); the records built early; the files they used
+        self.plans: dict[str, dict[str, tuple[MultiFileFormat, frozenset[str]]] | None] = {}
+        self.built_early: set[str] = set()  # directories with records built before their end
+        self.used: set[str] = set()  # paths of files records used, of directories not done
+        # directory -> stand-ins for its files still to come (their names and declared
+        # sizes); a look at their bytes lands in ``touched``
+        self.waiting: dict[str, dict[str, Entry]] = {}
+        self.touched: list[str] = []
         # what lazy records keep of an entry, shared by the records using it (a WFDB
         # signal file of two headers is kept once) and let go with the last of them
         # (made by the first lazy record: an eager read does not pay for it)
@@ -211,7 +224,7 @@ class _Walk:
             return
         multi = anchor_format(item.name)
         if multi is not None:
-            self.anchors.append((item.directory, item.name, multi))
+            self.anchors.setdefault(item.directory, []).append((item.name, multi))
         else:
             reason = skip_reason(item)
             if reason is not None:  # kept for the report if no record uses the file
@@ -219,12 +232,128 @@ class _Walk:
         item.release()  # detection is done: a re-readable entry waits here without its bytes
         self.groups.setdefault(item.directory, {})[item.name] = item
 
-    def complete(self, item: Entry | Skipped | Failed) -> str | None:
-        """The directory ``item`` completes (its last listed file), or None."""
+    def advance(self, item: Entry | Skipped | Failed) -> Iterator[_Event]:
+        """Build what ``item`` completes, where the upload listed its files: the records
+        of its directory when it was the last one, else each record of the directory
+        whose files have all passed (planned from the directory's headers)."""
         if self.pending is None:
-            return None
-        directory = self.pending.passed(item.path, joins=isinstance(item, Entry))
-        return directory if directory in self.groups else None
+            return
+        done = self.pending.passed(item.path, joins=isinstance(item, Entry))
+        if done is not None:
+            if done in self.groups:
+                yield from self.finish(done)
+            return
+        directory = item.path.rsplit("/", 1)[0] if "/" in item.path else ""
+        if directory not in self.groups:
+            return
+        if directory not in self.plans:
+            if not self.pending.headers_passed(directory):
+                return
+            self.plans[directory] = self.plan(directory)
+        plan = self.plans[directory]
+        if plan:
+            yield from self.build_ready(directory, plan)
+
+    def plan(self, directory: str) -> dict[str, tuple[MultiFileFormat, frozenset[str]]] | None:
+        """The files each record of ``directory`` will read, from its headers (all passed)
+        and the listing's names and sizes of the files still to come; None when the
+        headers cannot tell (a multi-segment record, a header that consumes another, a
+        file read with companions, a look at the bytes of a file still to come)."""
+        assert self.pending is not None
+        pool = self.groups[directory]
+        anchors = self.anchors.get(directory, [])
+        if len(anchors) < 2 or any(item.directory == directory for item, _, _ in self.deferred):
+            return None  # one record: built at the directory's end, as soon
+        touched = self.touched
+        touched.clear()
+
+        def not_yet(path: str) -> bytes:
+            touched.append(path)
+            raise CorruptDataError("not read yet", path=path)
+
+        waiting = self.waiting[directory] = {}
+        for path, size in self.pending.remaining(directory).items():
+            name = path.rsplit("/", 1)[-1]
+            if name not in pool:
+                waiting[name] = Entry.deferred(path, size, b"", functools.partial(not_yet, path))
+        trial = collections.ChainMap(pool, waiting)
+        by_format: dict[MultiFileFormat, list[str]] = {}
+        for name, fmt in anchors:
+            by_format.setdefault(fmt, []).append(name)
+        planned: dict[str, tuple[MultiFileFormat, frozenset[str]]] = {}
+        for fmt, names in by_format.items():
+            ctx = DecodeContext(fmt.name, path=directory or None, strict=False,
+                                limits=self.limits,
+                                budget=OutputBudget(self.limits.max_decoded_size))
+            try:
+                outcomes = list(fmt.inspect_group(trial, names, ctx))
+            except Exception as exc:  # a plan is a hint: the directory's end decides
+                drop_frames(exc)
+                return None
+            if touched or sorted(o.anchor for o in outcomes) != sorted(names):
+                return None
+            for outcome in outcomes:
+                files = frozenset((outcome.anchor, *outcome.files))
+                if any(name != outcome.anchor and anchor_format(name) is not None
+                       for name in files):
+                    return None  # reads another header (a segment): built at the end
+                planned[outcome.anchor] = (fmt, files)
+        return planned
+
+    def build_ready(self, directory: str,
+                    plan: dict[str, tuple[MultiFileFormat, frozenset[str]]]) -> Iterator[_Event]:
+        """Build each planned record of ``directory`` whose files have all passed, and
+        let go of the files no planned record still needs (an entry read again from the
+        upload if a record needs it after all: a wrong plan costs a read, not a record)."""
+        assert self.pending is not None
+        pool = self.groups[directory]
+        pending = self.pending
+        ready = [name for name, (_, files) in plan.items()
+                 if all(name in pool or not pending.will_come(_join(directory, name))
+                        for name in files)]
+        for anchor in ready:
+            fmt, files = plan[anchor]
+            lazy = self.lazy and _reads_headers(fmt)
+            ctx = self.context(fmt.name, path=directory or None, whole=lazy)
+            read = fmt.inspect_group if self.header_only or lazy else fmt.read_group
+            waiting = self.waiting[directory]
+            for name in [n for n in waiting if n in pool or not pending.will_come(
+                    waiting[n].path)]:
+                del waiting[name]  # come (or failed): the pool has it, or nobody will
+            self.touched.clear()
+            trial: collections.ChainMap[str, Entry] = collections.ChainMap(pool, waiting)
+            outcomes = list(read(trial, [anchor], ctx))
+            if self.touched or any(name in waiting for outcome in outcomes
+                                   for name in outcome.files):
+                # the plan missed a file still to come: the directory's end decides
+                self.plans[directory] = None
+                return
+            del plan[anchor]
+            self.anchors[directory].remove((anchor, fmt))
+            self.built_early.add(directory)
+            read_files = {name for outcome in outcomes for name in outcome.files}
+            while outcomes:
+                outcome = outcomes.pop(0)
+                paths = tuple(_join(directory, n) for n in outcome.files)
+                self.used.update(paths)
+                self.outcome(fmt, pool, directory, outcome, paths, lazy)
+                del outcome  # no local keeps the record while the next one is built
+            still = {name for _, later in plan.values() for name in later}
+            gone = []
+            for name in files | read_files:
+                entry = pool.get(name)
+                if name in still or entry is None:
+                    continue
+                again = self.reload(entry) if self.reload is not None else None
+                if again is None:
+                    entry.release()  # bytes that can be read again (a file passed over)
+                    continue
+                pool[name] = again
+                entry.discard()
+                gone.append(entry.path)
+            if gone and self.forget is not None:
+                self.forget(gone)
+            yield from _drain(self.events)
 
     def decode_single(self, item: Entry, fmt: SingleFileFormat, order: int | None = None,
                       companions: Mapping[str, Entry] | None = None) -> None:
@@ -380,7 +509,7 @@ class _Walk:
         handed out one at a time, each file as soon as no record still to be
         built reads it: a caller that drops each record holds about one record.
         """
-        used: set[str] = set()
+        used = self.used  # with the files of records built before the directory's end
         deferred = self.deferred
         if only is not None:
             deferred = [d for d in self.deferred if d[0].directory == only]
@@ -397,11 +526,11 @@ class _Walk:
             self.deferred.clear()
         anchors = self.anchors
         if only is not None:
-            anchors = [a for a in self.anchors if a[0] == only]
-            self.anchors = [a for a in self.anchors if a[0] != only]
+            anchors = {only: self.anchors.pop(only)} if only in self.anchors else {}
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
-        for directory, name, fmt in anchors:
-            by_group.setdefault((directory, fmt), []).append(name)
+        for directory, named in anchors.items():
+            for name, fmt in named:
+                by_group.setdefault((directory, fmt), []).append(name)
         left: dict[str, int] = {}  # directory -> its anchors not read yet (all formats)
         for (directory, _), names in by_group.items():
             left[directory] = left.get(directory, 0) + len(names)
@@ -441,16 +570,21 @@ class _Walk:
                     elif owner is not None:
                         reason = owner.unused_anchor_reason(name)
                     else:
-                        reason = _unmatched_reason(name, directory in left)
+                        reason = _unmatched_reason(
+                            name, directory in left or directory in self.built_early)
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
         if only is None:
             self.groups.clear()
+            self.used.clear()
         else:
             pool = self.groups.pop(only)
             _discard(pool)  # its records are built: the directory is done
             for entry in pool.values():
                 self.entry_index.pop(entry.path, None)
                 self.reasons.pop(entry.path, None)
+                self.used.discard(entry.path)
+            self.plans.pop(only, None)
+            self.waiting.pop(only, None)
             if self.forget is not None:
                 self.forget([entry.path for entry in pool.values()])
         yield from _drain(self.events)
@@ -711,7 +845,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
         header, fmt = anchor
         pool = directory_pool(header, budget)
         walk.groups[""] = pool
-        walk.anchors.append(("", header.name, fmt))
+        walk.anchors[""] = [(header.name, fmt)]
         walk.entry_index = {name: i for i, name in enumerate(pool)}
         # the other files of the directory were never asked for: not "skipped"
         yield from (event for event in walk.finish() if event.kind != "skipped")
@@ -724,6 +858,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
             if walk.streaming and isinstance(upload, ListedUpload):
                 walk.pending = upload.listing()  # directories complete before the end
                 walk.forget = upload.forget
+                walk.reload = upload.reload
             entries = upload.entries()
             while True:
                 try:
@@ -737,9 +872,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                 if progress is not None:
                     progress(walk.index, item.path)
                 yield from _drain(walk.events)
-                complete = walk.complete(item)
-                if complete is not None:
-                    yield from walk.finish(complete)
+                yield from walk.advance(item)
         yield from walk.finish()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from ..detect import anchor_format
 from ..errors import UnsafeEntryError
 from ..sources import Entry, Failed, Skipped, Upload, normalise_entry_name
 from .blobs import Blob
@@ -21,15 +22,21 @@ __all__ = ["Listing", "ListedUpload", "listing_of", "zip_listing"]
 class Listing:
     """The files of an upload by directory, counted down as the walk yields them."""
 
-    __slots__ = ("files", "left")
+    __slots__ = ("files", "left", "anchors_left", "sizes")
 
-    def __init__(self, paths: Iterable[str]) -> None:
+    def __init__(self, paths: Iterable[str], sizes: dict[str, int] | None = None) -> None:
         self.files: dict[str, int] = {}  # path -> items of the walk still to come with it
         self.left: dict[str, int] = {}  # directory -> items still to come in it
+        self.anchors_left: dict[str, int] = {}  # directory -> record headers still to come
+        self.sizes = sizes
+        """Declared sizes by path (a ZIP's): a directory's records can then be planned
+        before its signal files come (see :meth:`remaining`)."""
         for path in paths:
             self.files[path] = self.files.get(path, 0) + 1
             directory = _directory(path)
             self.left[directory] = self.left.get(directory, 0) + 1
+            if anchor_format(path.rsplit("/", 1)[-1]) is not None:
+                self.anchors_left[directory] = self.anchors_left.get(directory, 0) + 1
         # A directory named like a file of the listing is left out: an archive inside
         # the upload yields its entries below the archive's own path, which the listing
         # cannot name, so such a directory is never known complete.
@@ -58,10 +65,30 @@ class Listing:
         else:
             self.files[path] = count - 1
         self.left[directory] -= 1
+        if directory in self.anchors_left and anchor_format(path.rsplit("/", 1)[-1]):
+            self.anchors_left[directory] -= 1
         if self.left[directory]:
             return None
         del self.left[directory]
+        self.anchors_left.pop(directory, None)
         return directory
+
+    def headers_passed(self, directory: str) -> bool:
+        """True when every record header the listing names in ``directory`` has passed
+        and files of it are still to come."""
+        return directory in self.left and self.anchors_left.get(directory, 1) == 0
+
+    def remaining(self, directory: str) -> dict[str, int]:
+        """The files of ``directory`` still to come, by path, with their declared sizes
+        (empty without sizes). One pass over the listing: asked once per directory."""
+        if self.sizes is None or directory not in self.left:
+            return {}
+        return {path: self.sizes.get(path, 0) for path, count in self.files.items()
+                if count > 0 and _directory(path) == directory}
+
+    def will_come(self, path: str) -> bool:
+        """True when the walk is still to yield ``path`` (a listed directory's)."""
+        return _directory(path) in self.left and self.files.get(path, 0) > 0
 
 
 def _directory(path: str) -> str:
@@ -74,21 +101,24 @@ class ListedUpload(Upload):
     ``listing`` gives them (None: unknown after all, e.g. no whole ZIP central
     directory); ``forget`` tells the reader that entries it handed out in memory
     were let go, so that their bytes no longer count against what a bounded walk
-    holds.
+    holds; ``reload`` gives an entry handed out in memory as one read again from
+    the upload when used (None: it cannot be read again).
     """
 
     def __init__(self, label: str, *, entries: Callable[[], Iterator[Entry | Skipped | Failed]],
                  listing: Callable[[], Listing | None],
                  forget: Callable[[Iterable[str]], None] | None = None,
+                 reload: Callable[[Entry], Entry | None] | None = None,
                  close: Callable[[], None] | None = None) -> None:
         super().__init__(label, entries=entries, close=close)
         self.listing = listing
         self.forget = forget
+        self.reload = reload
 
 
-def listing_of(paths: Iterable[str]) -> Listing:
+def listing_of(paths: Iterable[str], sizes: dict[str, int] | None = None) -> Listing:
     """The listing of a walk that yields an item for each of ``paths`` (normalised)."""
-    return Listing(paths)
+    return Listing(paths, sizes)
 
 
 def zip_listing(blob: Blob) -> Listing | None:
@@ -98,6 +128,7 @@ def zip_listing(blob: Blob) -> Listing | None:
     if members is None:
         return None
     paths: list[str] = []
+    sizes: dict[str, int] = {}
     for member in members:
         raw = member.name_bytes
         if raw.isascii():
@@ -112,7 +143,9 @@ def zip_listing(blob: Blob) -> Listing | None:
         if name.endswith("/"):
             continue  # a directory entry
         try:
-            paths.append(normalise_entry_name(name))
+            path = normalise_entry_name(name)
         except UnsafeEntryError:
             continue  # reported as skipped under its raw name: no file of any directory
-    return listing_of(paths)
+        paths.append(path)
+        sizes.setdefault(path, member.usize)
+    return listing_of(paths, sizes)

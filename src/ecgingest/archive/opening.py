@@ -51,7 +51,8 @@ def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudge
 def _walked(label: str, walker: Walker, close: Callable[[], None] | None = None) -> Upload:
     """The upload of one archive walk (with its listing, when the archive gives one)."""
     return ListedUpload(label, entries=walker.walk, listing=walker.listing,
-                        forget=walker.forget, close=close or walker.close)
+                        forget=walker.forget, reload=walker.reload,
+                        close=close or walker.close)
 
 
 def nested_in_directory(entry: Entry, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:

@@ -113,6 +113,7 @@ class Walker:
         self.count = 0  # entry headers classified so far (a stable index across passes)
         self.kept = 0  # bytes of unclaimed entries handed out in memory
         self.kept_paths: dict[str, int] = {}  # their paths and sizes, while not forgotten
+        self.kept_at: dict[str, int] = {}  # their indices in the walk (to read them again)
         self.listed = False
         """True once the walk's listing was taken: its reader knows when a directory is
         complete, and a walk that bounds what it holds then holds about one record."""
@@ -153,6 +154,17 @@ class Walker:
         count against :data:`KEEP_UNCLAIMED` (or the walk's bound)."""
         for path in paths:
             self.kept -= self.kept_paths.pop(path, 0)
+            self.kept_at.pop(path, None)
+
+    def reload(self, entry: Entry) -> Entry | None:
+        """``entry`` (one this walk handed out in memory) as an entry read again from the
+        archive when used, or None when it cannot be."""
+        index = self.kept_at.get(entry.path)
+        if index is None or not entry.in_memory:
+            return None
+        path, size = entry.path, entry.size
+        return Entry.deferred(path, size, entry.head(DEFERRED_HEAD),
+                              lambda: self._load(index, path, size))
 
     # -- names -------------------------------------------------------------
     def classify(self, raw: str, *, is_dir: bool, link: str | None,
@@ -238,6 +250,7 @@ class Walker:
                 kept = len(data.held())
                 self.kept += kept
                 self.kept_paths[path] = self.kept_paths.get(path, 0) + kept
+                self.kept_at[path] = index
             elif failed is None and not wanted:
                 held = data.held()  # what the look read (and the budget counted)
                 head, counted = bytes(held[:DEFERRED_HEAD]), len(held)
