@@ -264,12 +264,19 @@ class Walker:
         if failed is not None:
             yield failed
             return
-        held = data.held()
-        if self.budget.keep_unclaimed is not None and len(held) <= COPY_OUT:
+        if self.budget.keep_unclaimed is None:
+            yield from self.finish_entry(path, data.held())
+            return
+        # a walk that bounds what it holds: the entry's bytes are the entry's alone (no
+        # frame of the walk keeps them while the entry waits or after it is let go)
+        held = data.hand_over()
+        if len(held) <= COPY_OUT:
             # a small entry that may wait for the walk's end (a header) must not pin a
             # shared arena block, or a bounded walk holds every block it touched
             held = bytes(held)
-        yield from self.finish_entry(path, held)
+        entry = Entry.from_bytes(path, held)
+        del held
+        yield from self.nested(entry)
 
     def reads_in_full(self, size: int, ahead: int) -> bool:
         """Whether :meth:`take` reads an entry of declared ``size`` in full whatever
