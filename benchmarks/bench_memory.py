@@ -1,7 +1,8 @@
 """Peak memory of big uploads: ``ecgingest inspect``, ``iter_records`` and ``read``.
 
 Builds a Deflate ZIP of synthetic 12-lead WFDB records (500 Hz, format 16, one
-directory each; the same records as ``bench_archive.py``) and measures, each in
+directory each, header then signal file; the same records as
+``bench_archive.py``) and measures, each in
 a fresh interpreter, how far resident memory rises above the interpreter with
 ecgingest imported (Linux ``VmHWM``):
 

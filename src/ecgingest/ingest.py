@@ -132,8 +132,10 @@ class _Walk:
 
     Records (or, for ``inspect``, :class:`RecordInfo`), skips and errors are
     put on ``events`` as they are known: single-file records during the walk,
-    multi-file records in :meth:`finish`. :func:`ingest` orders them as
-    INGESTION.md §4 says; :func:`iter_records` hands them on at once.
+    multi-file records in :meth:`finish` (when records are handed out one at a
+    time from an upload that lists its files: in :meth:`advance`, as their files
+    pass). :func:`ingest` orders them as INGESTION.md §4 says;
+    :func:`iter_records` hands them on at once.
     """
 
     def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False,
@@ -972,16 +974,19 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
 
 _ITER_KEEP_UNCLAIMED = 16 << 20
 """Bytes of unclaimed archive entries an iteration holds before the records using
-them are built (instead of the walker's larger default): it keeps memory near one
-record; the rest are extracted again when their record is built."""
+them are built (instead of the walker's larger default); the rest are extracted
+again when their record is built. Where the upload lists its files, the bytes of a
+record's files count only until the record is built."""
 
 
 class RecordIterator(Iterator[Record]):
     """The records of one upload, each as soon as it is complete.
 
     Single-file records come as their entries are read; multi-file (WFDB)
-    records once the walk has seen every entry, one directory at a time. So
-    a service can process a large upload while holding one record at a time.
+    records as soon as the files they read have passed where the upload names
+    its files up front (a ZIP, a directory on disk), else once the walk has
+    seen every entry, one directory at a time. So a service can process a
+    large upload while holding one record at a time.
     ``skipped`` and ``errors`` grow as the walk goes and are complete once
     the iteration ends. Use it as a context manager (or call :meth:`close`)
     to stop early and release the upload.
@@ -1033,9 +1038,12 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
                  unit: str = "seconds", lazy: bool = False) -> RecordIterator:
     """Records of one upload as each is complete, without keeping the others.
 
-    Same inputs and outcomes as :func:`ingest`, in completion order instead of
-    the contract order: single-file records in entry order as they are read,
-    then multi-file records in header order. Memory is bounded by the largest
+    Same inputs and outcomes (records, skipped entries, errors) as :func:`ingest`,
+    in completion order instead of the contract order: single-file records as
+    their entries are read; a multi-file (WFDB) record as soon as the files it
+    reads have passed, where the upload names its files before they are read (a
+    ZIP's central directory, a directory on disk), else (TAR, gzip streams) once
+    the walk has seen every entry. Memory is bounded by about the largest
     record, not the upload, as long as the caller drops each record.
 
     :param source: as for :func:`ingest`.

@@ -62,6 +62,8 @@ class Listing:
             return None
         if count == 1:
             del self.files[path]
+            if self.sizes is not None:
+                self.sizes.pop(path, None)
         else:
             self.files[path] = count - 1
         self.left[directory] -= 1
