@@ -266,6 +266,8 @@ class _Walk:
         anchors = self.anchors.get(directory, [])
         if len(anchors) < 2 or any(item.directory == directory for item, _, _ in self.deferred):
             return None  # one record: built at the directory's end, as soon
+        if self.pending.sizes is None:
+            return None  # files still to come cannot stand in (a directory on disk)
         touched = self.touched
         touched.clear()
 
