@@ -279,3 +279,28 @@ def test_iter_records_of_an_archive_fixture_gives_what_ingest_gives(path: Path):
             list(ecgingest.iter_records(path))
         return
     assert got == expected
+
+
+def test_an_entry_the_listing_does_not_name_leaves_its_directory_to_its_end(monkeypatch):
+    """Should the reader yield a file the listing does not name, which files of that
+    directory are still to come is unknown: no record of it is built before its end
+    (r1 would otherwise be built without its signal file)."""
+    members = [("d/r0.hea", _header("r0", "r0.dat", 0)), ("d/r1.hea", _header("r1", "r1.dat", 1)),
+               ("d/r0.dat", _signal_file(0)), ("d/notes.txt", b"unlisted"),
+               ("d/r1.dat", _signal_file(1))]
+    listing = walker.Walker.listing
+
+    def without_notes(self):
+        found = listing(self)
+        if found is not None:
+            found.files.pop("d/notes.txt")
+            found.left["d"] -= 1
+        return found
+
+    monkeypatch.setattr(walker.Walker, "listing", without_notes)
+    taken = _track_walk(monkeypatch)
+    upload = _zip(members)
+    came_at = {record.name: len(taken) for record in ecgingest.iter_records(upload)}
+    assert came_at == {"r0": 3, "r1": 5}  # r0 as its file passed; r1 at the end
+    expected, got = _both(upload)
+    assert got == expected and not expected[2]

@@ -248,6 +248,11 @@ class _Walk:
         directory = item.path.rsplit("/", 1)[0] if "/" in item.path else ""
         if directory not in self.groups:
             return
+        if not self.pending.lists(directory):
+            # never listed, or an entry the listing does not name came to it: which
+            # files are still to come is unknown, and its end decides
+            self.plans[directory] = None
+            return
         if directory not in self.plans:
             if not self.pending.headers_passed(directory):
                 return

@@ -75,6 +75,11 @@ class Listing:
         self.anchors_left.pop(directory, None)
         return directory
 
+    def lists(self, directory: str) -> bool:
+        """True while ``directory``'s files still to come are known (it is listed, not
+        complete, and no file it does not name came to it)."""
+        return directory in self.left
+
     def headers_passed(self, directory: str) -> bool:
         """True when every record header the listing names in ``directory`` has passed
         and files of it are still to come."""
