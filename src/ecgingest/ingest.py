@@ -173,13 +173,11 @@ class _Walk:
         self.reload: Callable[[Entry], Entry | None] | None = None  # an entry to read again
         # directory -> its records planned from its headers, before its end (None: no
         # plan); the records built early; the files they used
-        self.plans: dict[str, dict[str, tuple[MultiFileFormat, frozenset[str]]] | None] = {}
+        self.plans: dict[str, _DirectoryPlan | None] = {}
         self.built_early: set[str] = set()  # directories with records built before their end
         self.used: set[str] = set()  # paths of files records used, of directories not done
-        # directory -> stand-ins for its files still to come (their names and declared
-        # sizes); a look at their bytes lands in ``touched``
-        self.waiting: dict[str, dict[str, Entry]] = {}
-        self.touched: list[str] = []
+        self.built: dict[str, set[str]] = {}  # directory -> anchors built before its end
+        self.touched: list[str] = []  # stand-ins of files still to come that were read
         # what lazy records keep of an entry, shared by the records using it (a WFDB
         # signal file of two headers is kept once) and let go with the last of them
         # (made by the first lazy record: an eager read does not pay for it)
@@ -245,23 +243,28 @@ class _Walk:
             if done in self.groups:
                 yield from self.finish(done)
             return
-        directory = item.path.rsplit("/", 1)[0] if "/" in item.path else ""
+        directory, _, name = item.path.rpartition("/")
         if directory not in self.groups:
             return
         if not self.pending.lists(directory):
             # never listed, or an entry the listing does not name came to it: which
             # files are still to come is unknown, and its end decides
-            self.plans[directory] = None
+            if self.plans.get(directory) is not None:
+                self.plans[directory] = None
             return
         if directory not in self.plans:
             if not self.pending.headers_passed(directory):
                 return
             self.plans[directory] = self.plan(directory)
+        else:
+            plan = self.plans[directory]
+            if plan is not None:
+                plan.passed(name)
         plan = self.plans[directory]
-        if plan:
+        if plan is not None and plan.ready:
             yield from self.build_ready(directory, plan)
 
-    def plan(self, directory: str) -> dict[str, tuple[MultiFileFormat, frozenset[str]]] | None:
+    def plan(self, directory: str) -> _DirectoryPlan | None:
         """The files each record of ``directory`` will read, from its headers (all passed)
         and the listing's names and sizes of the files still to come; None when the
         headers cannot tell (a multi-segment record, a header that consumes another, a
@@ -280,12 +283,12 @@ class _Walk:
             touched.append(path)
             raise CorruptDataError("not read yet", path=path)
 
-        waiting = self.waiting[directory] = {}
+        waiting: dict[str, Entry] = {}
         for path, size in self.pending.remaining(directory).items():
             name = path.rsplit("/", 1)[-1]
             if name not in pool:
                 waiting[name] = Entry.deferred(path, size, b"", functools.partial(not_yet, path))
-        trial = collections.ChainMap(pool, waiting)
+        trial: collections.ChainMap[str, Entry] = collections.ChainMap(pool, waiting)
         by_format: dict[MultiFileFormat, list[str]] = {}
         for name, fmt in anchors:
             by_format.setdefault(fmt, []).append(name)
@@ -307,38 +310,31 @@ class _Walk:
                        for name in files):
                     return None  # reads another header (a segment): built at the end
                 planned[outcome.anchor] = (fmt, files)
-        return planned
+        return _DirectoryPlan({name: planned[name] for name, _ in anchors}, waiting)
 
-    def build_ready(self, directory: str,
-                    plan: dict[str, tuple[MultiFileFormat, frozenset[str]]]) -> Iterator[_Event]:
+    def build_ready(self, directory: str, plan: _DirectoryPlan) -> Iterator[_Event]:
         """Build each planned record of ``directory`` whose files have all passed, and
         let go of the files no planned record still needs (an entry read again from the
-        upload if a record needs it after all: a wrong plan costs a read, not a record)."""
-        assert self.pending is not None
+        upload if a record needs it after all: a wrong plan costs a read, not a record).
+
+        A record is read from its planned files alone: a look at any other file of
+        the directory (or at one still to come) means the plan was wrong, and the
+        directory's end decides, as without a plan."""
         pool = self.groups[directory]
-        pending = self.pending
-        ready = [name for name, (_, files) in plan.items()
-                 if all(name in pool or not pending.will_come(_join(directory, name))
-                        for name in files)]
-        for anchor in ready:
-            fmt, files = plan[anchor]
+        while plan.ready:
+            anchor = plan.ready[0]
+            fmt, files = plan.records[anchor]
             lazy = self.lazy and _reads_headers(fmt)
             ctx = self.context(fmt.name, path=directory or None, whole=lazy)
             read = fmt.inspect_group if self.header_only or lazy else fmt.read_group
-            waiting = self.waiting[directory]
-            for name in [n for n in waiting if n in pool or not pending.will_come(
-                    waiting[n].path)]:
-                del waiting[name]  # come (or failed): the pool has it, or nobody will
+            window = _Window(pool, files, plan.waiting)
             self.touched.clear()
-            trial: collections.ChainMap[str, Entry] = collections.ChainMap(pool, waiting)
-            outcomes = list(read(trial, [anchor], ctx))
-            if self.touched or any(name in waiting for outcome in outcomes
-                                   for name in outcome.files):
-                # the plan missed a file still to come: the directory's end decides
+            outcomes = list(read(window, [anchor], ctx))
+            if self.touched or window.missed:
                 self.plans[directory] = None
                 return
-            del plan[anchor]
-            self.anchors[directory].remove((anchor, fmt))
+            plan.built(anchor)
+            self.built.setdefault(directory, set()).add(anchor)
             self.built_early.add(directory)
             read_files = {name for outcome in outcomes for name in outcome.files}
             while outcomes:
@@ -347,11 +343,10 @@ class _Walk:
                 self.used.update(paths)
                 self.outcome(fmt, pool, directory, outcome, paths, lazy)
                 del outcome  # no local keeps the record while the next one is built
-            still = {name for _, later in plan.values() for name in later}
             gone = []
             for name in files | read_files:
                 entry = pool.get(name)
-                if name in still or entry is None:
+                if plan.uses.get(name, 0) > 0 or entry is None:
                     continue
                 again = self.reload(entry) if self.reload is not None else None
                 if again is None:
@@ -538,8 +533,10 @@ class _Walk:
             anchors = {only: self.anchors.pop(only)} if only in self.anchors else {}
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
         for directory, named in anchors.items():
+            built = self.built.get(directory, ())  # before the directory's end
             for name, fmt in named:
-                by_group.setdefault((directory, fmt), []).append(name)
+                if name not in built:
+                    by_group.setdefault((directory, fmt), []).append(name)
         left: dict[str, int] = {}  # directory -> its anchors not read yet (all formats)
         for (directory, _), names in by_group.items():
             left[directory] = left.get(directory, 0) + len(names)
@@ -593,10 +590,84 @@ class _Walk:
                 self.reasons.pop(entry.path, None)
                 self.used.discard(entry.path)
             self.plans.pop(only, None)
-            self.waiting.pop(only, None)
+            self.built.pop(only, None)
             if self.forget is not None:
                 self.forget([entry.path for entry in pool.values()])
         yield from _drain(self.events)
+
+
+class _DirectoryPlan:
+    """The records of a directory planned from its headers, and which of their files
+    are still to come; records ready to build as soon as their last file passes."""
+
+    __slots__ = ("records", "waiting", "missing", "needs", "uses", "ready")
+
+    def __init__(self, records: dict[str, tuple[MultiFileFormat, frozenset[str]]],
+                 waiting: dict[str, Entry]) -> None:
+        self.records = records  # anchor -> (format, files it reads), not built yet
+        self.waiting = waiting  # stand-ins for the files still to come, by name
+        self.missing: dict[str, int] = {}  # anchor -> its files still to come
+        self.needs: dict[str, list[str]] = {}  # file still to come -> anchors needing it
+        self.uses: dict[str, int] = {}  # file -> records not built yet that read it
+        self.ready: list[str] = []  # anchors whose files have all passed, in anchor order
+        for anchor, (_, files) in records.items():
+            for name in files:
+                self.uses[name] = self.uses.get(name, 0) + 1
+                if name in waiting:
+                    self.needs.setdefault(name, []).append(anchor)
+            self.missing[anchor] = sum(name in waiting for name in files)
+            if not self.missing[anchor]:
+                self.ready.append(anchor)
+
+    def passed(self, name: str) -> None:
+        """File ``name`` of the directory has passed (read, failed or skipped)."""
+        self.waiting.pop(name, None)
+        for anchor in self.needs.pop(name, ()):
+            self.missing[anchor] -= 1
+            if not self.missing[anchor]:
+                self.ready.append(anchor)
+
+    def built(self, anchor: str) -> None:
+        self.ready.remove(anchor)
+        _, files = self.records.pop(anchor)
+        for name in files:
+            self.uses[name] -= 1
+
+
+class _Window(Mapping[str, Entry]):
+    """The planned files of one record, as the pool its format reads: a look up of any
+    other file of the directory (one there, or one still to come) is noted in
+    ``missed``, and the record is then built at the directory's end."""
+
+    __slots__ = ("pool", "names", "waiting", "missed")
+
+    def __init__(self, pool: Mapping[str, Entry], names: frozenset[str],
+                 waiting: Mapping[str, Entry]) -> None:
+        self.pool = pool
+        self.names = names
+        self.waiting = waiting
+        self.missed: list[str] = []
+
+    def _outside(self, name: object) -> bool:
+        if name in self.names:
+            return False
+        if name in self.pool or name in self.waiting:
+            self.missed.append(str(name))
+        return True
+
+    def __getitem__(self, name: str) -> Entry:
+        if self._outside(name):
+            raise KeyError(name)
+        return self.pool[name]
+
+    def __contains__(self, name: object) -> bool:
+        return not self._outside(name) and name in self.pool
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name in self.names if name in self.pool])
+
+    def __len__(self) -> int:
+        return sum(name in self.pool for name in self.names)
 
 
 def _discard(pool: Mapping[str, Entry]) -> None:

@@ -163,8 +163,8 @@ class Walker:
         if index is None or not entry.in_memory:
             return None
         path, size = entry.path, entry.size
-        return Entry.deferred(path, size, entry.head(DEFERRED_HEAD),
-                              lambda: self._load(index, path, size))
+        # no head kept: the entry was used, and a look at it again is rare
+        return Entry.deferred(path, size, b"", lambda: self._load(index, path, size))
 
     # -- names -------------------------------------------------------------
     def classify(self, raw: str, *, is_dir: bool, link: str | None,
