@@ -297,19 +297,24 @@ class _Walk:
             ctx = DecodeContext(fmt.name, path=directory or None, strict=False,
                                 limits=self.limits,
                                 budget=OutputBudget(self.limits.max_decoded_size))
+            found = 0
             try:
-                outcomes = list(fmt.inspect_group(trial, names, ctx))
+                # one outcome at a time: the header facts of a whole directory's records
+                # are not needed at once
+                for outcome in fmt.inspect_group(trial, names, ctx):
+                    files = frozenset((outcome.anchor, *outcome.files))
+                    if touched or outcome.anchor in planned or outcome.anchor not in names or any(
+                            name != outcome.anchor and anchor_format(name) is not None
+                            for name in files):
+                        return None  # reads another header (a segment): built at the end
+                    planned[outcome.anchor] = (fmt, files)
+                    found += 1
+                    del outcome
             except Exception as exc:  # a plan is a hint: the directory's end decides
                 drop_frames(exc)
                 return None
-            if touched or sorted(o.anchor for o in outcomes) != sorted(names):
-                return None
-            for outcome in outcomes:
-                files = frozenset((outcome.anchor, *outcome.files))
-                if any(name != outcome.anchor and anchor_format(name) is not None
-                       for name in files):
-                    return None  # reads another header (a segment): built at the end
-                planned[outcome.anchor] = (fmt, files)
+            if touched or found != len(names):
+                return None  # a header consumed another, or gave no outcome
         return _DirectoryPlan({name: planned[name] for name, _ in anchors}, waiting)
 
     def build_ready(self, directory: str, plan: _DirectoryPlan) -> Iterator[_Event]:
