@@ -143,20 +143,21 @@ def test_inspect_holds_no_signal_file_and_never_extracts_one_again(monkeypatch):
 _SAMPLES = 300_000  # two int16 signals: a 1.2 MB signal file, passed over by the walk
 
 
-def _wfdb_header(record: str, dat: str, seed: int) -> bytes:
-    """The header of two signals in ``dat`` (as :func:`_signal_file` makes it from
-    ``seed``), with their first values and checksums."""
-    samples = np.frombuffer(_signal_file(seed), dtype="<i2").reshape(-1, 2)
-    lines = [f"{record} 2 500 {_SAMPLES}"]
+def _wfdb_header(record: str, dat: str, seed: int, count: int = _SAMPLES) -> bytes:
+    """The header of two signals of ``count`` samples in ``dat`` (as
+    :func:`_signal_file` makes it from ``seed``), with their first values and
+    checksums."""
+    samples = np.frombuffer(_signal_file(seed, count), dtype="<i2").reshape(-1, 2)
+    lines = [f"{record} 2 500 {count}"]
     for i, label in enumerate(("I", "II")):
         checksum = (int(samples[:, i].sum()) + 32768) % 65536 - 32768
         lines.append(f"{dat} 16 200 16 0 {samples[0, i]} {checksum} 0 {label}")
     return ("\n".join(lines) + "\n").encode()
 
 
-def _signal_file(seed: int) -> bytes:
+def _signal_file(seed: int, count: int = _SAMPLES) -> bytes:
     rng = np.random.default_rng(seed)
-    return rng.integers(-2000, 2000, size=2 * _SAMPLES, dtype="<i2").tobytes()
+    return rng.integers(-2000, 2000, size=2 * count, dtype="<i2").tobytes()
 
 
 def _archive(kind: str, files: dict[str, bytes]) -> bytes:

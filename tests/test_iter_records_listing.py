@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ecgingest
+import test_iter_records as iter_records_tests
 from conftest import corpus_dir, requires_corpus
 from ecgingest.archive import walker
 from ecgingest.errors import EcgWarning
@@ -30,17 +31,11 @@ _SAMPLES = 30_000  # two int16 signals: a 120 kB signal file, read in full by th
 
 
 def _signal_file(seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    return rng.integers(-2000, 2000, size=2 * _SAMPLES, dtype="<i2").tobytes()
+    return iter_records_tests._signal_file(seed, _SAMPLES)
 
 
 def _header(record: str, dat: str, seed: int) -> bytes:
-    samples = np.frombuffer(_signal_file(seed), dtype="<i2").reshape(-1, 2)
-    lines = [f"{record} 2 500 {_SAMPLES}"]
-    for i, label in enumerate(("I", "II")):
-        checksum = (int(samples[:, i].sum()) + 32768) % 65536 - 32768
-        lines.append(f"{dat} 16 200 16 0 {samples[0, i]} {checksum} 0 {label}")
-    return ("\n".join(lines) + "\n").encode()
+    return iter_records_tests._wfdb_header(record, dat, seed, _SAMPLES)
 
 
 def _zip(members: list[tuple[str, bytes]]) -> bytes:
