@@ -957,7 +957,8 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                 if progress is not None:
                     progress(walk.index, item.path)
                 yield from _drain(walk.events)
-                yield from walk.advance(item)
+                if walk.pending is not None:  # records built as their files pass
+                    yield from walk.advance(item)
         yield from walk.finish()
 
 
