@@ -1,7 +1,8 @@
 """Peak memory of big uploads: ``ecgingest inspect``, ``iter_records`` and ``read``.
 
 Builds a Deflate ZIP of synthetic 12-lead WFDB records (500 Hz, format 16, one
-directory each; the same records as ``bench_archive.py``) and measures, each in
+directory each, header then signal file; the same records as
+``bench_archive.py``) and measures, each in
 a fresh interpreter, how far resident memory rises above the interpreter with
 ecgingest imported (Linux ``VmHWM``):
 
@@ -16,7 +17,11 @@ ecgingest imported (Linux ``VmHWM``):
 
 Run ``python benchmarks/bench_memory.py`` (1,000 records of 10 s) or choose
 ``--records N --seconds S`` (e.g. ``--records 50 --seconds 600`` for fewer,
-longer records, where the iter_records bound says more).
+longer records, where the iter_records bound says more). ``--layout flat``
+puts every record in one directory, all headers first (records are then
+planned from the headers and each built as its signal file passes);
+``--layout flat-headers-last`` puts the headers after every signal file (the
+records can only be built at the directory's end).
 """
 
 from __future__ import annotations
@@ -82,10 +87,23 @@ def run(mode: str, path: Path) -> tuple[int, int, float]:
     return int(out[0]), int(out[1]), time.perf_counter() - start
 
 
+def _archive(count: int, layout: str) -> bytes:
+    if layout == "dirs":
+        return bench_archive.make_zip(count)
+    members = [(f"all/{name.rsplit('/', 1)[1]}", body)
+               for name, body in bench_archive.make_members(count)]
+    headers_first = layout == "flat"
+    members.sort(key=lambda member: member[0].endswith(".hea") != headers_first)
+    return bench_archive.write_archive("zip", members)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--layout", choices=["dirs", "flat", "flat-headers-last"],
+                        default="dirs", help="one directory per record (default), or one "
+                        "directory for all, headers first or last")
     args = parser.parse_args()
     bench_archive.SECONDS = args.seconds
     samples = bench_archive.FS * args.seconds
@@ -93,8 +111,9 @@ def main() -> None:
     largest = 2 * 12 * samples * 2 + 2048
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.zip"
-        path.write_bytes(bench_archive.make_zip(args.records))
-        print(f"{args.records} records x 12 leads x {args.seconds} s at "
+        path.write_bytes(_archive(args.records, args.layout))
+        print(f"{args.layout} layout: "
+              f"{args.records} records x 12 leads x {args.seconds} s at "
               f"{bench_archive.FS} Hz: ZIP {path.stat().st_size / 1e6:.1f} MB, largest "
               f"record {largest / 1e6:.2f} MB (files + decoded samples)")
         print(f"{'mode':<14}{'peak above interpreter':>24}{'records':>10}{'seconds':>10}"

@@ -323,10 +323,35 @@ def test_single_file_records_read_ahead_are_the_records_read_directly(monkeypatc
     assert len(expected) == 20
 
 
+def _single_file_records_tar_gz(count: int) -> bytes:
+    """The records of :func:`_single_file_records_zip` in a TAR+gzip (no listing up
+    front: an iteration reads it ahead)."""
+    import tarfile
+
+    body = (FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt").read_bytes()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for i in range(count):
+            info = tarfile.TarInfo(f"rec{i:03d}.cmdt")
+            info.size = len(body)
+            tf.addfile(info, io.BytesIO(body))
+    return buf.getvalue()
+
+
+def test_iter_records_of_a_zip_reads_nothing_ahead(monkeypatch):
+    """A ZIP lists its entries: an iteration builds each record as its directory
+    completes and holds about one record, which entries read ahead would exceed."""
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    with ecgingest.iter_records(_single_file_records_zip(20)) as records:
+        next(records)
+        assert not read_ahead_threads()
+    assert len(ecgingest.read(_single_file_records_zip(20))) == 20
+
+
 def test_iter_records_closed_early_or_a_caller_raising_mid_walk_leaves_no_thread(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
     monkeypatch.setattr(la, "READ_AHEAD_ENTRIES", 4)  # the threads wait for the walk
-    data = _single_file_records_zip(60)
+    data = _single_file_records_tar_gz(60)
     with ecgingest.iter_records(data) as records:
         next(records)
         assert read_ahead_threads()  # the walk is still under way

@@ -28,7 +28,13 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _by_sources(records: list[ecgingest.Record]) -> list[ecgingest.Record]:
+    """Records in a fixed order: ``iter_records`` yields them in completion order."""
+    return sorted(records, key=lambda r: r.sources)
+
+
 def _same_records(a: list[ecgingest.Record], b: list[ecgingest.Record]) -> None:
+    a, b = _by_sources(a), _by_sources(b)
     assert [(r.name, r.format, r.sources) for r in a] == [(r.name, r.format, r.sources) for r in b]
     for x, y in zip(a, b):
         for sx, sy in zip(x.signals, y.signals, strict=True):
@@ -58,15 +64,19 @@ def test_a_single_file_record_comes_before_the_rest_of_the_upload_is_read():
     assert [e.paths for e in stream.errors] == [("b/broken.edf",)]
 
 
-def test_multi_file_records_come_after_the_walk_in_header_order():
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_wfdb_record_comes_when_its_directory_is_complete_where_the_upload_lists_it(kind):
+    """A ZIP names its entries up front: the WFDB record of ``w/`` is built once the
+    walk has passed ``w/``'s last file, before the EDF of a later directory. A TAR
+    names them only as it goes: multi-file records come after the walk."""
     files = _demo_files()
-    upload = _zip({
+    upload = _archive(kind, {
         "w/100_3chan.dat": files["recordings/100_3chan.dat"],
         "w/100_3chan.hea": files["recordings/100_3chan.hea"],
         "x/ecg.edf": files["recordings/test_subsecond.edf"],
     })
     names = [r.name for r in ecgingest.iter_records(upload)]
-    assert names == ["ecg.edf", "100_3chan"]
+    assert names == (["100_3chan", "ecg.edf"] if kind == "zip" else ["ecg.edf", "100_3chan"])
 
 
 def test_overrides_apply_to_every_yielded_record():
@@ -133,20 +143,21 @@ def test_inspect_holds_no_signal_file_and_never_extracts_one_again(monkeypatch):
 _SAMPLES = 300_000  # two int16 signals: a 1.2 MB signal file, passed over by the walk
 
 
-def _wfdb_header(record: str, dat: str, seed: int) -> bytes:
-    """The header of two signals in ``dat`` (as :func:`_signal_file` makes it from
-    ``seed``), with their first values and checksums."""
-    samples = np.frombuffer(_signal_file(seed), dtype="<i2").reshape(-1, 2)
-    lines = [f"{record} 2 500 {_SAMPLES}"]
+def _wfdb_header(record: str, dat: str, seed: int, count: int = _SAMPLES) -> bytes:
+    """The header of two signals of ``count`` samples in ``dat`` (as
+    :func:`_signal_file` makes it from ``seed``), with their first values and
+    checksums."""
+    samples = np.frombuffer(_signal_file(seed, count), dtype="<i2").reshape(-1, 2)
+    lines = [f"{record} 2 500 {count}"]
     for i, label in enumerate(("I", "II")):
         checksum = (int(samples[:, i].sum()) + 32768) % 65536 - 32768
         lines.append(f"{dat} 16 200 16 0 {samples[0, i]} {checksum} 0 {label}")
     return ("\n".join(lines) + "\n").encode()
 
 
-def _signal_file(seed: int) -> bytes:
+def _signal_file(seed: int, count: int = _SAMPLES) -> bytes:
     rng = np.random.default_rng(seed)
-    return rng.integers(-2000, 2000, size=2 * _SAMPLES, dtype="<i2").tobytes()
+    return rng.integers(-2000, 2000, size=2 * count, dtype="<i2").tobytes()
 
 
 def _archive(kind: str, files: dict[str, bytes]) -> bytes:
@@ -233,7 +244,10 @@ def test_a_signal_file_two_records_share_is_read_once_and_let_go_after_the_secon
         for record in ecgingest.iter_records(upload):
             alive_at[record.name] = _alive(loaded)
             records.append(record)
-    assert alive_at == {"a": ["d/shared.dat"], "b": ["d/shared.dat"], "c": []}
+    # b needs only own.dat, which comes before shared.dat: b is built first, before
+    # shared.dat was read; a and c come when the directory is complete
+    assert list(alive_at) == ["b", "a", "c"]
+    assert alive_at == {"b": [], "a": ["d/shared.dat"], "c": []}
     assert {path: len(refs) for path, refs in loaded.items()} == {
         "d/shared.dat": 1, "d/own.dat": 1}
     _same_records(records, ecgingest.read(upload))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import os
 import weakref
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._memory import Arena
+from .archive import ListedUpload, Listing
 from .detect import anchor_format, detect, skip_reason, sniff_anchor, tried_formats
 from .errors import (
     CorruptDataError,
@@ -130,8 +132,10 @@ class _Walk:
 
     Records (or, for ``inspect``, :class:`RecordInfo`), skips and errors are
     put on ``events`` as they are known: single-file records during the walk,
-    multi-file records in :meth:`finish`. :func:`ingest` orders them as
-    INGESTION.md §4 says; :func:`iter_records` hands them on at once.
+    multi-file records in :meth:`finish` (when records are handed out one at a
+    time from an upload that lists its files: in :meth:`advance`, as their files
+    pass). :func:`ingest` orders them as INGESTION.md §4 says;
+    :func:`iter_records` hands them on at once.
     """
 
     def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False,
@@ -150,12 +154,30 @@ class _Walk:
         self.index = 0
         self.groups: dict[str, dict[str, Entry]] = {}
         # (directory, anchor name, its format) in entry order
-        self.anchors: list[tuple[str, str, MultiFileFormat]] = []
+        # directory -> (anchor name, its format) in entry order (directories in the order
+        # of their first anchor)
+        self.anchors: dict[str, list[tuple[str, MultiFileFormat]]] = {}
         self.entry_index: dict[str, int] = {}
         self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
         # single files whose format reads companions: (entry, format, order in the walk)
         self.deferred: list[tuple[Entry, SingleFileFormat, int]] = []
-        self.arena = Arena()  # samples of small multi-file records: they live with the records
+        # samples of small multi-file records: they live with the records (a walk that
+        # hands records out one at a time gives each its own memory: an arena block
+        # would hold the samples of many records)
+        self.arena = None if self.streaming else Arena()
+        # directory -> paths of its files still to come, from the upload's listing (only
+        # when records are handed out one at a time): a directory none is left of is
+        # complete, and its multi-file records are built at once
+        self.pending: Listing | None = None
+        self.forget: Callable[[Iterable[str]], None] | None = None  # tells the reader
+        self.reload: Callable[[Entry], Entry | None] | None = None  # an entry to read again
+        # directory -> its records planned from its headers, before its end (None: no
+        # plan); the records built early; the files they used
+        self.plans: dict[str, _DirectoryPlan | None] = {}
+        self.built_early: set[str] = set()  # directories with records built before their end
+        self.used: set[str] = set()  # paths of files records used, of directories not done
+        self.built: dict[str, set[str]] = {}  # directory -> anchors built before its end
+        self.touched: list[str] = []  # stand-ins of files still to come that were read
         # what lazy records keep of an entry, shared by the records using it (a WFDB
         # signal file of two headers is kept once) and let go with the last of them
         # (made by the first lazy record: an eager read does not pay for it)
@@ -202,13 +224,145 @@ class _Walk:
             return
         multi = anchor_format(item.name)
         if multi is not None:
-            self.anchors.append((item.directory, item.name, multi))
+            self.anchors.setdefault(item.directory, []).append((item.name, multi))
         else:
             reason = skip_reason(item)
             if reason is not None:  # kept for the report if no record uses the file
                 self.reasons[item.path] = reason
         item.release()  # detection is done: a re-readable entry waits here without its bytes
         self.groups.setdefault(item.directory, {})[item.name] = item
+
+    def advance(self, item: Entry | Skipped | Failed) -> Iterator[_Event]:
+        """Build what ``item`` completes, where the upload listed its files: the records
+        of its directory when it was the last one, else each record of the directory
+        whose files have all passed (planned from the directory's headers)."""
+        if self.pending is None:
+            return
+        done = self.pending.passed(item.path, joins=isinstance(item, Entry))
+        if done is not None:
+            if done in self.groups:
+                yield from self.finish(done)
+            return
+        directory, _, name = item.path.rpartition("/")
+        if directory not in self.groups:
+            return
+        if not self.pending.lists(directory):
+            # never listed, or an entry the listing does not name came to it: which
+            # files are still to come is unknown, and its end decides
+            if self.plans.get(directory) is not None:
+                self.plans[directory] = None
+            return
+        if directory not in self.plans:
+            if not self.pending.headers_passed(directory):
+                return
+            self.plans[directory] = self.plan(directory)
+        else:
+            plan = self.plans[directory]
+            if plan is not None:
+                plan.passed(name)
+        plan = self.plans[directory]
+        if plan is not None and plan.ready:
+            yield from self.build_ready(directory, plan)
+
+    def plan(self, directory: str) -> _DirectoryPlan | None:
+        """The files each record of ``directory`` will read, from its headers (all passed)
+        and the listing's names and sizes of the files still to come; None when the
+        headers cannot tell (a multi-segment record, a header that consumes another, a
+        file read with companions, a look at the bytes of a file still to come)."""
+        assert self.pending is not None
+        pool = self.groups[directory]
+        anchors = self.anchors.get(directory, [])
+        if len(anchors) < 2 or any(item.directory == directory for item, _, _ in self.deferred):
+            return None  # one record: built at the directory's end, as soon
+        if self.pending.sizes is None:
+            return None  # files still to come cannot stand in (a directory on disk)
+        touched = self.touched
+        touched.clear()
+
+        def not_yet(path: str) -> bytes:
+            touched.append(path)
+            raise CorruptDataError("not read yet", path=path)
+
+        waiting: dict[str, Entry] = {}
+        for path, size in self.pending.remaining(directory).items():
+            name = path.rsplit("/", 1)[-1]
+            if name not in pool:
+                waiting[name] = Entry.deferred(path, size, b"", functools.partial(not_yet, path))
+        trial: collections.ChainMap[str, Entry] = collections.ChainMap(pool, waiting)
+        by_format: dict[MultiFileFormat, list[str]] = {}
+        for name, fmt in anchors:
+            by_format.setdefault(fmt, []).append(name)
+        planned: dict[str, tuple[MultiFileFormat, frozenset[str]]] = {}
+        for fmt, names in by_format.items():
+            ctx = DecodeContext(fmt.name, path=directory or None, strict=False,
+                                limits=self.limits,
+                                budget=OutputBudget(self.limits.max_decoded_size))
+            found = 0
+            try:
+                # one outcome at a time: the header facts of a whole directory's records
+                # are not needed at once
+                for outcome in fmt.inspect_group(trial, names, ctx):
+                    files = frozenset((outcome.anchor, *outcome.files))
+                    if touched or outcome.anchor in planned or outcome.anchor not in names or any(
+                            name != outcome.anchor and anchor_format(name) is not None
+                            for name in files):
+                        return None  # reads another header (a segment): built at the end
+                    planned[outcome.anchor] = (fmt, files)
+                    found += 1
+                    del outcome
+            except Exception as exc:  # a plan is a hint: the directory's end decides
+                drop_frames(exc)
+                return None
+            if touched or found != len(names):
+                return None  # a header consumed another, or gave no outcome
+        return _DirectoryPlan({name: planned[name] for name, _ in anchors}, waiting)
+
+    def build_ready(self, directory: str, plan: _DirectoryPlan) -> Iterator[_Event]:
+        """Build each planned record of ``directory`` whose files have all passed, and
+        let go of the files no planned record still needs (an entry read again from the
+        upload if a record needs it after all: a wrong plan costs a read, not a record).
+
+        A record is read from its planned files alone: a look at any other file of
+        the directory (or at one still to come) means the plan was wrong, and the
+        directory's end decides, as without a plan."""
+        pool = self.groups[directory]
+        while plan.ready:
+            anchor = plan.ready[0]
+            fmt, files = plan.records[anchor]
+            lazy = self.lazy and _reads_headers(fmt)
+            ctx = self.context(fmt.name, path=directory or None, whole=lazy)
+            read = fmt.inspect_group if self.header_only or lazy else fmt.read_group
+            window = _Window(pool, files, plan.waiting)
+            self.touched.clear()
+            outcomes = list(read(window, [anchor], ctx))
+            if self.touched or window.missed:
+                self.plans[directory] = None
+                return
+            plan.built(anchor)
+            self.built.setdefault(directory, set()).add(anchor)
+            self.built_early.add(directory)
+            read_files = {name for outcome in outcomes for name in outcome.files}
+            while outcomes:
+                outcome = outcomes.pop(0)
+                paths = tuple(_join(directory, n) for n in outcome.files)
+                self.used.update(paths)
+                self.outcome(fmt, pool, directory, outcome, paths, lazy)
+                del outcome  # no local keeps the record while the next one is built
+            gone = []
+            for name in files | read_files:
+                entry = pool.get(name)
+                if plan.uses.get(name, 0) > 0 or entry is None:
+                    continue
+                again = self.reload(entry) if self.reload is not None else None
+                if again is None:
+                    entry.release()  # bytes that can be read again (a file passed over)
+                    continue
+                pool[name] = again
+                entry.discard()
+                gone.append(entry.path)
+            if gone and self.forget is not None:
+                self.forget(gone)
+            yield from _drain(self.events)
 
     def decode_single(self, item: Entry, fmt: SingleFileFormat, order: int | None = None,
                       companions: Mapping[str, Entry] | None = None) -> None:
@@ -355,16 +509,21 @@ class _Walk:
                 return None
         return _FileUses(planned)
 
-    def finish(self) -> Iterator[_Event]:
+    def finish(self, only: str | None = None) -> Iterator[_Event]:
         """Decode the multi-file records, directory by directory, then report the rest.
 
-        Yields each outcome as soon as it is known. A directory's files go before
-        its last record is handed out, and, when records are handed out one at a
-        time, each file as soon as no record still to be built reads it: a caller
-        that drops each record holds about one record.
+        ``only``: just this directory (complete before the walk's end), else every
+        directory left. Yields each outcome as soon as it is known. A directory's
+        files go before its last record is handed out, and, when records are
+        handed out one at a time, each file as soon as no record still to be
+        built reads it: a caller that drops each record holds about one record.
         """
-        used: set[str] = set()
-        for item, single, order in self.deferred:  # files read with their companions
+        used = self.used  # with the files of records built before the directory's end
+        deferred = self.deferred
+        if only is not None:
+            deferred = [d for d in self.deferred if d[0].directory == only]
+            self.deferred = [d for d in self.deferred if d[0].directory != only]
+        for item, single, order in deferred:  # files read with their companions
             pool = self.groups[item.directory]
             companions = {n: pool[n] for n in single.companions(item.name)
                           if n in pool and n != item.name and pool[n].path not in used}
@@ -372,10 +531,17 @@ class _Walk:
             used.update(c.path for c in companions.values())
             self.decode_single(item, single, order, companions)
             yield from _drain(self.events)
-        self.deferred.clear()
+        if only is None:
+            self.deferred.clear()
+        anchors = self.anchors
+        if only is not None:
+            anchors = {only: self.anchors.pop(only)} if only in self.anchors else {}
         by_group: dict[tuple[str, MultiFileFormat], list[str]] = {}
-        for directory, name, fmt in self.anchors:
-            by_group.setdefault((directory, fmt), []).append(name)
+        for directory, named in anchors.items():
+            built = self.built.get(directory, ())  # before the directory's end
+            for name, fmt in named:
+                if name not in built:
+                    by_group.setdefault((directory, fmt), []).append(name)
         left: dict[str, int] = {}  # directory -> its anchors not read yet (all formats)
         for (directory, _), names in by_group.items():
             left[directory] = left.get(directory, 0) + len(names)
@@ -403,7 +569,8 @@ class _Walk:
             left[directory] -= len(names)
             if not left[directory]:  # done, even where its last anchors gave no outcome
                 _discard(pool)
-        for directory, pool in self.groups.items():
+        groups = self.groups if only is None else {only: self.groups[only]}
+        for directory, pool in groups.items():
             for name, entry in pool.items():
                 if entry.path not in used:
                     owner = anchor_format(name)
@@ -414,10 +581,98 @@ class _Walk:
                     elif owner is not None:
                         reason = owner.unused_anchor_reason(name)
                     else:
-                        reason = _unmatched_reason(name, directory in left)
+                        reason = _unmatched_reason(
+                            name, directory in left or directory in self.built_early)
                     self.skip(self.entry_index[entry.path], Skipped(entry.path, reason))
-        self.groups.clear()
+        if only is None:
+            self.groups.clear()
+            self.used.clear()
+        else:
+            pool = self.groups.pop(only)
+            _discard(pool)  # its records are built: the directory is done
+            for entry in pool.values():
+                self.entry_index.pop(entry.path, None)
+                self.reasons.pop(entry.path, None)
+                self.used.discard(entry.path)
+            self.plans.pop(only, None)
+            self.built.pop(only, None)
+            if self.forget is not None:
+                self.forget([entry.path for entry in pool.values()])
         yield from _drain(self.events)
+
+
+class _DirectoryPlan:
+    """The records of a directory planned from its headers, and which of their files
+    are still to come; records ready to build as soon as their last file passes."""
+
+    __slots__ = ("records", "waiting", "missing", "needs", "uses", "ready")
+
+    def __init__(self, records: dict[str, tuple[MultiFileFormat, frozenset[str]]],
+                 waiting: dict[str, Entry]) -> None:
+        self.records = records  # anchor -> (format, files it reads), not built yet
+        self.waiting = waiting  # stand-ins for the files still to come, by name
+        self.missing: dict[str, int] = {}  # anchor -> its files still to come
+        self.needs: dict[str, list[str]] = {}  # file still to come -> anchors needing it
+        self.uses: dict[str, int] = {}  # file -> records not built yet that read it
+        self.ready: list[str] = []  # anchors whose files have all passed, in anchor order
+        for anchor, (_, files) in records.items():
+            for name in files:
+                self.uses[name] = self.uses.get(name, 0) + 1
+                if name in waiting:
+                    self.needs.setdefault(name, []).append(anchor)
+            self.missing[anchor] = sum(name in waiting for name in files)
+            if not self.missing[anchor]:
+                self.ready.append(anchor)
+
+    def passed(self, name: str) -> None:
+        """File ``name`` of the directory has passed (read, failed or skipped)."""
+        self.waiting.pop(name, None)
+        for anchor in self.needs.pop(name, ()):
+            self.missing[anchor] -= 1
+            if not self.missing[anchor]:
+                self.ready.append(anchor)
+
+    def built(self, anchor: str) -> None:
+        self.ready.remove(anchor)
+        _, files = self.records.pop(anchor)
+        for name in files:
+            self.uses[name] -= 1
+
+
+class _Window(Mapping[str, Entry]):
+    """The planned files of one record, as the pool its format reads: a look up of any
+    other file of the directory (one there, or one still to come) is noted in
+    ``missed``, and the record is then built at the directory's end."""
+
+    __slots__ = ("pool", "names", "waiting", "missed")
+
+    def __init__(self, pool: Mapping[str, Entry], names: frozenset[str],
+                 waiting: Mapping[str, Entry]) -> None:
+        self.pool = pool
+        self.names = names
+        self.waiting = waiting
+        self.missed: list[str] = []
+
+    def _outside(self, name: object) -> bool:
+        if name in self.names:
+            return False
+        if name in self.pool or name in self.waiting:
+            self.missed.append(str(name))
+        return True
+
+    def __getitem__(self, name: str) -> Entry:
+        if self._outside(name):
+            raise KeyError(name)
+        return self.pool[name]
+
+    def __contains__(self, name: object) -> bool:
+        return not self._outside(name) and name in self.pool
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name in self.names if name in self.pool])
+
+    def __len__(self) -> int:
+        return sum(name in self.pool for name in self.names)
 
 
 def _discard(pool: Mapping[str, Entry]) -> None:
@@ -675,7 +930,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
         header, fmt = anchor
         pool = directory_pool(header, budget)
         walk.groups[""] = pool
-        walk.anchors.append(("", header.name, fmt))
+        walk.anchors[""] = [(header.name, fmt)]
         walk.entry_index = {name: i for i, name in enumerate(pool)}
         # the other files of the directory were never asked for: not "skipped"
         yield from (event for event in walk.finish() if event.kind != "skipped")
@@ -685,6 +940,10 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
             _read_single(upload, upload.single, walk)
             yield from _drain(walk.events)
         else:
+            if walk.streaming and isinstance(upload, ListedUpload):
+                walk.pending = upload.listing()  # directories complete before the end
+                walk.forget = upload.forget
+                walk.reload = upload.reload
             entries = upload.entries()
             while True:
                 try:
@@ -698,6 +957,8 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                 if progress is not None:
                     progress(walk.index, item.path)
                 yield from _drain(walk.events)
+                if walk.pending is not None:  # records built as their files pass
+                    yield from walk.advance(item)
         yield from walk.finish()
 
 
@@ -797,16 +1058,19 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
 
 _ITER_KEEP_UNCLAIMED = 16 << 20
 """Bytes of unclaimed archive entries an iteration holds before the records using
-them are built (instead of the walker's larger default): it keeps memory near one
-record; the rest are extracted again when their record is built."""
+them are built (instead of the walker's larger default); the rest are extracted
+again when their record is built. Where the upload lists its files, the bytes of a
+record's files count only until the record is built."""
 
 
 class RecordIterator(Iterator[Record]):
     """The records of one upload, each as soon as it is complete.
 
     Single-file records come as their entries are read; multi-file (WFDB)
-    records once the walk has seen every entry, one directory at a time. So
-    a service can process a large upload while holding one record at a time.
+    records as soon as the files they read have passed where the upload names
+    its files up front (a ZIP, a directory on disk), else once the walk has
+    seen every entry, one directory at a time. So a service can process a
+    large upload while holding one record at a time.
     ``skipped`` and ``errors`` grow as the walk goes and are complete once
     the iteration ends. Use it as a context manager (or call :meth:`close`)
     to stop early and release the upload.
@@ -858,9 +1122,12 @@ def iter_records(source: Source, *, overrides: Overrides | Mapping[str, Any] | N
                  unit: str = "seconds", lazy: bool = False) -> RecordIterator:
     """Records of one upload as each is complete, without keeping the others.
 
-    Same inputs and outcomes as :func:`ingest`, in completion order instead of
-    the contract order: single-file records in entry order as they are read,
-    then multi-file records in header order. Memory is bounded by the largest
+    Same inputs and outcomes (records, skipped entries, errors) as :func:`ingest`,
+    in completion order instead of the contract order: single-file records as
+    their entries are read; a multi-file (WFDB) record as soon as the files it
+    reads have passed, where the upload names its files before they are read (a
+    ZIP's central directory, a directory on disk), else (TAR, gzip streams) once
+    the walk has seen every entry. Memory is bounded by about the largest
     record, not the upload, as long as the caller drops each record.
 
     :param source: as for :func:`ingest`.

@@ -37,36 +37,65 @@ from .sources import (
 __all__ = ["open_upload", "is_upload_file", "directory_pool", "is_url"]
 
 
-def _walk_directory(root: Path, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
-    """Files below ``root`` in sorted relative-path order; links are not followed."""
-    stack = [root]
-    found: list[tuple[str, str, Path]] = []
-    while stack:
-        folder = stack.pop()
-        with os.scandir(folder) as it:
-            for item in it:
-                rel = Path(item.path).relative_to(root).as_posix()
-                if item.is_symlink():
-                    found.append((rel, "symbolic link (links are never followed)", Path(item.path)))
-                elif item.is_dir(follow_symlinks=False):
-                    stack.append(Path(item.path))
-                elif item.is_file(follow_symlinks=False):
-                    found.append((rel, "", Path(item.path)))
-                else:
-                    found.append((rel, "not a regular file (device, socket or pipe)",
-                                  Path(item.path)))
-    for rel, refusal, file in sorted(found, key=lambda item: item[0]):
-        budget.add_entry(rel)
-        if refusal:
-            yield Skipped(rel, refusal)
-            continue
-        try:
-            path = normalise_entry_name(rel)
-        except UnsafeEntryError as exc:
-            yield Skipped(rel, exc.message)
-            continue
-        yield from archive.nested_in_directory(
-            _FileEntry(path, file, file.stat().st_size, budget), budget)
+class _DirectoryWalk:
+    """The files below ``root`` in sorted relative-path order; links are not followed.
+
+    The tree is scanned once, before the first file is read: its listing is known
+    up front.
+    """
+
+    def __init__(self, root: Path, budget: ByteBudget) -> None:
+        self.root = root
+        self.budget = budget
+        self._found: list[tuple[str, str, Path]] | None = None
+
+    def _scan(self) -> list[tuple[str, str, Path]]:
+        if self._found is not None:
+            return self._found
+        root = self.root
+        stack = [root]
+        found: list[tuple[str, str, Path]] = []
+        while stack:
+            folder = stack.pop()
+            with os.scandir(folder) as it:
+                for item in it:
+                    rel = Path(item.path).relative_to(root).as_posix()
+                    if item.is_symlink():
+                        found.append((rel, "symbolic link (links are never followed)",
+                                      Path(item.path)))
+                    elif item.is_dir(follow_symlinks=False):
+                        stack.append(Path(item.path))
+                    elif item.is_file(follow_symlinks=False):
+                        found.append((rel, "", Path(item.path)))
+                    else:
+                        found.append((rel, "not a regular file (device, socket or pipe)",
+                                      Path(item.path)))
+        self._found = sorted(found, key=lambda item: item[0])
+        return self._found
+
+    def listing(self) -> archive.Listing:
+        paths = []
+        for rel, _, _ in self._scan():
+            try:
+                paths.append(normalise_entry_name(rel))
+            except UnsafeEntryError:
+                paths.append(rel)  # reported under this name
+        return archive.listing_of(paths)
+
+    def entries(self) -> Iterator[Entry | Skipped | Failed]:
+        budget = self.budget
+        for rel, refusal, file in self._scan():
+            budget.add_entry(rel)
+            if refusal:
+                yield Skipped(rel, refusal)
+                continue
+            try:
+                path = normalise_entry_name(rel)
+            except UnsafeEntryError as exc:
+                yield Skipped(rel, exc.message)
+                continue
+            yield from archive.nested_in_directory(
+                _FileEntry(path, file, file.stat().st_size, budget), budget)
 
 
 def _read_stream(stream: IO[bytes], limits: Limits, label: str, already: int = 0) -> bytes:
@@ -125,7 +154,8 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
                 raise FileNotFoundError(f"no such file or directory: {str(path)!r}") from None
             info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            return Upload(str(path), entries=lambda: _walk_directory(path, budget))
+            walk = _DirectoryWalk(path, budget)
+            return archive.ListedUpload(str(path), entries=walk.entries, listing=walk.listing)
         entry = _FileEntry(path.name, path, _require_regular(path, info).st_size, budget)
         return (archive.open_archive(entry, limits, budget)
                 or Upload(str(path), single=entry))

@@ -24,12 +24,15 @@ entries are read one after the other, in archive order, without extraction:
   reports (:mod:`.walker`).
 
 Directories on disk are read like archives and go through the same limits,
-names and nesting rule.
+names and nesting rule. A ZIP (through its central directory) and a directory on
+disk name their files before any is read (:mod:`.listing`).
 """
 
 from __future__ import annotations
 
 from .kinds import HEAD_BYTES, archive_kind
+from .listing import ListedUpload, Listing, listing_of
 from .opening import nested_in_directory, open_archive, open_stream
 
-__all__ = ["HEAD_BYTES", "archive_kind", "open_archive", "open_stream", "nested_in_directory"]
+__all__ = ["HEAD_BYTES", "archive_kind", "open_archive", "open_stream", "nested_in_directory",
+           "ListedUpload", "Listing", "listing_of"]

@@ -12,6 +12,7 @@ from ..limits import ByteBudget, Limits
 from ..sources import Entry, Failed, Skipped, Upload, read_up_to
 from .blobs import Blob, GrowingSpool, MiB
 from .kinds import HEAD_BYTES, SEEKING_KINDS, archive_kind
+from .listing import ListedUpload
 from .walker import Walker
 
 __all__ = ["open_archive", "open_stream", "nested_in_directory"]
@@ -44,8 +45,14 @@ def open_archive(upload: Entry | list | tuple, limits: Limits, budget: ByteBudge
         else:
             label = upload.path
             blob = Blob(label, data=bytes(upload.read()))
-    walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
-    return Upload(label, entries=walker.walk, close=walker.close)
+    return _walked(label, Walker(label, limits, budget, 0, "", kind=kind, blob=blob))
+
+
+def _walked(label: str, walker: Walker, close: Callable[[], None] | None = None) -> Upload:
+    """The upload of one archive walk (with its listing, when the archive gives one)."""
+    return ListedUpload(label, entries=walker.walk, listing=walker.listing,
+                        forget=walker.forget, reload=walker.reload,
+                        close=close or walker.close)
 
 
 def nested_in_directory(entry: Entry, budget: ByteBudget) -> Iterator[Entry | Skipped | Failed]:
@@ -73,8 +80,7 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
     if seekable and kind != "rar4":  # rars reads paths and bytes, not file objects
         stream.seek(-len(head), os.SEEK_CUR)
         blob = Blob(label, stream=stream)
-        walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
-        return Upload(label, entries=walker.walk, close=walker.close), b""
+        return _walked(label, Walker(label, limits, budget, 0, "", kind=kind, blob=blob)), b""
     if kind not in SEEKING_KINDS:
         # read as it arrives, and kept in a temporary file so that a second pass can
         # extract entries a record turns out to need
@@ -104,8 +110,7 @@ def open_stream(stream: IO[bytes], label: str, limits: Limits,
         raise
     blob = Blob(label, path=spool.name)
     walker = Walker(label, limits, budget, 0, "", kind=kind, blob=blob)
-    return Upload(label, entries=walker.walk,
-                  close=_then(walker.close, lambda: _unlink_quietly(spool.name))), b""
+    return _walked(label, walker, _then(walker.close, lambda: _unlink_quietly(spool.name))), b""
 
 
 def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:

@@ -27,12 +27,12 @@ what :meth:`Walker.reads_in_full` says this walk reads in full anyway.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
 
-from .._memory import Arena
+from .._memory import Arena, aligned_empty
 from ..detect import anchor_format, detect, probe_of
 from ..errors import ArchiveError, EcgIngestError, LimitExceededError, UnsafeEntryError
 from ..formats._base import Probe
@@ -42,6 +42,7 @@ from .blobs import Blob
 from .entrybytes import EntryBytes
 from .kinds import HEAD_BYTES, KIND_NAMES, archive_kind
 from .libarchive import ReadAhead, walk_libarchive
+from .listing import Listing, zip_listing
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
@@ -80,6 +81,15 @@ class SharedArena(Arena):
             return super().empty(n, dtype)
 
 
+class OwnMemory(SharedArena):
+    """Entry buffers of their own, for walks that bound what they hold (``inspect``,
+    ``iter_records``): a 2 MiB block shared by the entries of several records would
+    stay alive while any of them does, several times the bound."""
+
+    def empty(self, n: int, dtype: npt.DTypeLike = np.uint8) -> np.ndarray:
+        return aligned_empty(n, dtype)
+
+
 class Walker:
     """State of the walk of one archive: limits, names seen, links, nesting, second passes.
 
@@ -98,9 +108,15 @@ class Walker:
         self.blob = blob
         self.links: set[str] = set()
         self.names: dict[str, str] = {}  # normalised path -> the raw name that first had it
-        self.arena = SharedArena()  # entry bytes: all released when the upload is done
+        # entry bytes: all released when the upload is done
+        self.arena = SharedArena() if budget.keep_unclaimed is None else OwnMemory()
         self.count = 0  # entry headers classified so far (a stable index across passes)
         self.kept = 0  # bytes of unclaimed entries handed out in memory
+        self.kept_paths: dict[str, int] = {}  # their paths and sizes, while not forgotten
+        self.kept_at: dict[str, int] = {}  # their indices in the walk (to read them again)
+        self.listed = False
+        """True once the walk's listing was taken: its reader knows when a directory is
+        complete, and a walk that bounds what it holds then holds about one record."""
         self.read_aheads: list[ReadAhead] = []
         """Read-ahead threads of this walk and the archives inside it (stopped by close)."""
         self.sevenzip_from: int | None = None
@@ -124,6 +140,31 @@ class Walker:
     def walk(self) -> Iterator[Entry | Skipped | Failed]:
         assert self.kind is not None and self.blob is not None
         return walk_kind(self.kind, self.blob, self)
+
+    def listing(self) -> Listing | None:
+        """The files this walk yields, by directory, before any is read (ZIP), or None."""
+        if self.kind == "zip" and self.blob is not None and self.blob.random_access:
+            found = zip_listing(self.blob)
+            self.listed = found is not None
+            return found
+        return None
+
+    def forget(self, paths: Iterable[str]) -> None:
+        """Entries handed out in memory that the upload let go: their bytes no longer
+        count against :data:`KEEP_UNCLAIMED` (or the walk's bound)."""
+        for path in paths:
+            self.kept -= self.kept_paths.pop(path, 0)
+            self.kept_at.pop(path, None)
+
+    def reload(self, entry: Entry) -> Entry | None:
+        """``entry`` (one this walk handed out in memory) as an entry read again from the
+        archive when used, or None when it cannot be."""
+        index = self.kept_at.get(entry.path)
+        if index is None or not entry.in_memory:
+            return None
+        path, size = entry.path, entry.size
+        # no head kept: the entry was used, and a look at it again is rare
+        return Entry.deferred(path, size, b"", lambda: self._load(index, path, size))
 
     # -- names -------------------------------------------------------------
     def classify(self, raw: str, *, is_dir: bool, link: str | None,
@@ -206,7 +247,10 @@ class Walker:
             if (failed is None and not wanted and size <= SMALL_ENTRY
                     and self.kept + size <= self.keep_limit):
                 failed = data.fill(None)  # small: its bytes were decompressed already
-                self.kept += len(data.held())
+                kept = len(data.held())
+                self.kept += kept
+                self.kept_paths[path] = self.kept_paths.get(path, 0) + kept
+                self.kept_at[path] = index
             elif failed is None and not wanted:
                 held = data.held()  # what the look read (and the budget counted)
                 head, counted = bytes(held[:DEFERRED_HEAD]), len(held)
@@ -220,12 +264,19 @@ class Walker:
         if failed is not None:
             yield failed
             return
-        held = data.held()
-        if self.budget.keep_unclaimed is not None and len(held) <= COPY_OUT:
+        if self.budget.keep_unclaimed is None:
+            yield from self.finish_entry(path, data.held())
+            return
+        # a walk that bounds what it holds: the entry's bytes are the entry's alone (no
+        # frame of the walk keeps them while the entry waits or after it is let go)
+        held = data.hand_over()
+        if len(held) <= COPY_OUT:
             # a small entry that may wait for the walk's end (a header) must not pin a
             # shared arena block, or a bounded walk holds every block it touched
             held = bytes(held)
-        yield from self.finish_entry(path, held)
+        entry = Entry.from_bytes(path, held)
+        del held
+        yield from self.nested(entry)
 
     def reads_in_full(self, size: int, ahead: int) -> bool:
         """Whether :meth:`take` reads an entry of declared ``size`` in full whatever

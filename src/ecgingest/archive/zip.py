@@ -11,7 +11,7 @@ import lzma
 import struct
 import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import (
     ArchiveError,
@@ -27,7 +27,7 @@ from .entrybytes import Produced
 if TYPE_CHECKING:
     from .walker import Walker
 
-__all__ = ["ZipFallback", "central_directory_at"]
+__all__ = ["ZipFallback", "central_directory_at", "central_members", "CentralMember"]
 
 
 class ZipFallback:
@@ -123,27 +123,50 @@ def central_directory_at(blob: Blob) -> tuple[int, int] | None:
 def _zip_central_directory(blob: Blob) -> dict[str, list[tuple[int, int, int, int, int]]]:
     """name -> [(method, local header offset, compressed size, size, crc)] of members
     with methods 9 (Deflate64) and 14 (LZMA)."""
+    members: dict[str, list[tuple[int, int, int, int, int]]] = {}
+    for member in central_members(blob) or ():
+        if member.method not in (9, 14):
+            continue
+        names = {member.name_bytes.decode("utf-8", "replace")} if member.utf8 else {
+            member.name_bytes.decode("cp437"), member.name_bytes.decode("utf-8", "replace")}
+        for name in names:
+            members.setdefault(name, []).append((member.method, member.local, member.csize,
+                                                 member.usize, member.crc))
+    return members
+
+
+class CentralMember(NamedTuple):
+    """One record of a ZIP's central directory."""
+
+    name_bytes: bytes
+    utf8: bool  # general purpose flag 11: the name is UTF-8
+    method: int
+    local: int  # offset of the local header
+    csize: int
+    usize: int
+    crc: int
+
+
+def central_members(blob: Blob) -> list[CentralMember] | None:
+    """Every record of the ZIP's central directory in its order, or None when there is
+    no whole central directory (or it is too large to hold)."""
     where = central_directory_at(blob)
     if where is None or where[1] > 64 * MiB:
-        return {}
+        return None
     cd_offset, cd_size = where
     cd = blob.read_at(cd_offset, cd_size)
-    members: dict[str, list[tuple[int, int, int, int, int]]] = {}
+    members: list[CentralMember] = []
     pos = 0
     while pos + 46 <= len(cd) and cd[pos:pos + 4] == b"PK\x01\x02":
         (flags, method, crc, csize, usize, nlen, xlen, clen) = struct.unpack_from(
             "<HH4xIIIHHH", cd, pos + 8)
         (local,) = struct.unpack_from("<I", cd, pos + 42)
-        name_bytes = cd[pos + 46:pos + 46 + nlen]
+        name_bytes = bytes(cd[pos + 46:pos + 46 + nlen])
         extra = cd[pos + 46 + nlen:pos + 46 + nlen + xlen]
         usize, csize, local = _zip64_sizes(extra, usize, csize, local)
         pos += 46 + nlen + xlen + clen
-        if method not in (9, 14):
-            continue
-        names = {name_bytes.decode("utf-8", "replace")} if flags & 0x800 else {
-            name_bytes.decode("cp437"), name_bytes.decode("utf-8", "replace")}
-        for name in names:
-            members.setdefault(name, []).append((method, local, csize, usize, crc))
+        members.append(CentralMember(name_bytes, bool(flags & 0x800), method, local, csize,
+                                     usize, crc))
     return members
 
 
