@@ -155,7 +155,7 @@ def _preamble(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble
     sections = container.sections
     label, version = version_label(container.protocol, sections, ctx)
     if 1 in sections:
-        patient = parse_section1(data, sections[1], ctx)
+        patient = parse_section1(container.s1, ctx)
     else:
         ctx.deviation("section 1 (patient data) is missing", field="section 1")
         patient = PatientData(Metadata(), None, {}, Texts(ctx))
