@@ -20,7 +20,7 @@ _Bytes = Buffer | npt.NDArray[np.uint8]
 
 PROBLEM_CODES: dict[str, int]
 
-PatientTags = tuple[
+_PatientTags = tuple[
     list[Any], dict[int, bytes] | None, dict[int, bytes] | None, int,
     tuple[int, int, int] | None,
 ]
@@ -35,7 +35,7 @@ def scan_headers(data: _Bytes, crcs: bool = True) -> tuple[
     int | None,
     int | None,
     int | None,
-    PatientTags | None,
+    _PatientTags | None,
     int | None,
     tuple[Any, ...] | None,
     tuple[Any, ...] | None,

@@ -132,7 +132,7 @@ class Container(NamedTuple):
     protocol: int
     pending: PendingCrcs | None
     """CRC checks left to the samples' kernel call (tolerant reads), else None."""
-    s1: _k.PatientTags | None
+    s1: _k._PatientTags | None
     """Section 1's tags as ``scan_headers`` reads them, None without it."""
     ntables: int | None
     """Section 2's table count (-1: the section is shorter than it), None without it."""

@@ -46,7 +46,7 @@ class PatientData(NamedTuple):
     """Text decoding in the declared encoding, for the later sections."""
 
 
-def parse_section1(scanned: _k.PatientTags | None, ctx: DecodeContext) -> PatientData:
+def parse_section1(scanned: _k._PatientTags | None, ctx: DecodeContext) -> PatientData:
     """Metadata and acquisition information from the tags ``scan_headers`` read.
 
     ``info`` keys follow the tag numbers; tags without a meaning here, or too
@@ -61,7 +61,7 @@ def parse_section1(scanned: _k.PatientTags | None, ctx: DecodeContext) -> Patien
                       "the remaining tags are ignored", cls=TruncatedError, offset=at,
                       field=f"section 1 tag {tag}")
     text = Texts(ctx, _declared_codec(language, ctx))
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {}  # the Metadata fields the file gives (None: not given)
     info: dict[str, Any] = {}
     for tag, key in _METADATA_TEXTS:
         if v[tag] is not None:
@@ -73,9 +73,9 @@ def parse_section1(scanned: _k.PatientTags | None, ctx: DecodeContext) -> Patien
     if v[5] is not None:
         fields["patient_birth_date"] = _date(v[5], "birth date", ctx)
     if v[6] is not None:
-        fields["patient_height"] = _height_cm(*v[6], ctx)
+        fields["patient_height"] = _height_cm(v[6], ctx)
     if v[7] is not None:
-        fields["patient_weight"] = _weight_g(*v[7], ctx)
+        fields["patient_weight"] = _weight_g(v[7], ctx)
     if v[8] is not None:
         fields["patient_gender"] = _gender(v[8], ctx)
     if v[9] is not None:
@@ -123,8 +123,7 @@ def parse_section1(scanned: _k.PatientTags | None, ctx: DecodeContext) -> Patien
     if manufacturer is not None:
         info["manufacturer_tags"] = manufacturer
     start = _start_time(acq_date, acq_time, tz_minutes, fields)
-    metadata = Metadata(**{k: value for k, value in fields.items() if value is not None})
-    return PatientData(metadata, start, info, text)
+    return PatientData(Metadata(**fields), start, info, text)
 
 
 def _declared_codec(language: int, ctx: DecodeContext) -> str:
@@ -186,8 +185,9 @@ def _time(hms: tuple[int, int, int], ctx: DecodeContext) -> dt.time | None:
         return None
 
 
-def _height_cm(value: int, unit: int, ctx: DecodeContext) -> int | None:
+def _height_cm(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
     """Centimetres from unit 1 (cm), 2 (inches) or 3 (mm); 0: not given."""
+    value, unit = value_unit
     if not 1 <= unit <= 3:
         if value:
             ctx.warn(f"height {value} has unknown unit code {unit}; not used")
@@ -199,8 +199,9 @@ def _height_cm(value: int, unit: int, ctx: DecodeContext) -> int | None:
     return round(value * 2.54) if unit == 2 else round(value / 10.0)
 
 
-def _weight_g(value: int, unit: int, ctx: DecodeContext) -> int | None:
+def _weight_g(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
     """Grams from unit 1 (kg), 2 (g), 3 (pounds) or 4 (ounces); 0: not given."""
+    value, unit = value_unit
     if not 1 <= unit <= 4:
         if value:
             ctx.warn(f"weight {value} has unknown unit code {unit}; not used")
