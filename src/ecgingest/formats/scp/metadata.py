@@ -185,29 +185,35 @@ def _time(hms: tuple[int, int, int], ctx: DecodeContext) -> dt.time | None:
         return None
 
 
-def _height_cm(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
-    """Centimetres from unit 1 (cm), 2 (inches) or 3 (mm); 0: not given."""
+def _given(value_unit: tuple[int, int], what: str, units: int,
+           ctx: DecodeContext) -> tuple[int, int] | None:
+    """A value and its unit code, when the code is one of 1..``units`` and the value
+    is not 0 (not given); an unknown code with a value is noted."""
     value, unit = value_unit
-    if not 1 <= unit <= 3:
+    if not 1 <= unit <= units:
         if value:
-            ctx.warn(f"height {value} has unknown unit code {unit}; not used")
+            ctx.warn(f"{what} {value} has unknown unit code {unit}; not used")
         return None
-    if not value:
+    return value_unit if value else None
+
+
+def _height_cm(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
+    """Centimetres from unit 1 (cm), 2 (inches) or 3 (mm)."""
+    given = _given(value_unit, "height", 3, ctx)
+    if given is None:
         return None
+    value, unit = given
     if unit == 1:
         return value
     return round(value * 2.54) if unit == 2 else round(value / 10.0)
 
 
 def _weight_g(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
-    """Grams from unit 1 (kg), 2 (g), 3 (pounds) or 4 (ounces); 0: not given."""
-    value, unit = value_unit
-    if not 1 <= unit <= 4:
-        if value:
-            ctx.warn(f"weight {value} has unknown unit code {unit}; not used")
+    """Grams from unit 1 (kg), 2 (g), 3 (pounds) or 4 (ounces)."""
+    given = _given(value_unit, "weight", 4, ctx)
+    if given is None:
         return None
-    if not value:
-        return None
+    value, unit = given
     if unit == 1:
         return value * 1000
     if unit == 2:
