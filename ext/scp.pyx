@@ -15,7 +15,7 @@ an explicit end first.
 """
 
 from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memset
+from libc.string cimport memchr, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -280,6 +280,142 @@ PROBLEM_CODES = {
 """Problem name -> code of :func:`scan_headers`' problems."""
 
 
+# ---------------------------------------------------------------- section 1
+# The byte layout of section 1's tags; which field a tag is, its units, its
+# text encoding and the warnings are the Python layer's (formats/scp/metadata.py).
+
+cdef enum:
+    S1_LAYOUT_TAGS = 36  # tags 0..35 have a layout here; tags 36..254 are kept as bytes
+    S1_DRUG = 10         # tags that may repeat, collected in a list
+    S1_INDICATION = 13
+
+
+_NO_DATE = (0, 0, 0)
+
+
+cdef inline object _bytes_at(const uint8_t* p, Py_ssize_t n):
+    return PyBytes_FromStringAndSize(<const char*>p, n)
+
+
+cdef object _device_block(const uint8_t* v, Py_ssize_t n):
+    """Tag 14 / 15: ``(numbers, model, strings)``: the numbers of bytes 0-7
+    (institution, department, device id, device type, manufacturer code; none
+    under 8 bytes) and 14-18 (protocol revision, compatibility level, language
+    support, capabilities, mains frequency; from 19 bytes), the model of bytes
+    8-13 up to a NUL (None under 14 bytes), and up to 5 NUL-separated strings
+    from byte 36."""
+    cdef Py_ssize_t i, start = 36
+    cdef const uint8_t* nul
+    numbers = ()
+    if n >= 19:
+        numbers = (load_le16(v), load_le16(v + 2), load_le16(v + 4), v[6], v[7], v[14], v[15],
+                   v[16], v[17], v[18])
+    elif n >= 8:
+        numbers = (load_le16(v), load_le16(v + 2), load_le16(v + 4), v[6], v[7])
+    model = None
+    if n >= 14:
+        nul = <const uint8_t*>memchr(v + 8, 0, 6)
+        model = _bytes_at(v + 8, 6 if nul == NULL else nul - (v + 8))
+    strings = []
+    if n > 36:
+        for i in range(36, n):
+            if v[i] == 0:
+                strings.append(_bytes_at(v + start, i - start))
+                start = i + 1
+                if len(strings) == 5:
+                    break
+        if len(strings) < 5:
+            strings.append(_bytes_at(v + start, n - start))
+    return numbers, model, tuple(strings)
+
+
+cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
+    """The value of tag ``tag`` (below ``S1_LAYOUT_TAGS``) of ``n`` bytes at ``v``,
+    or None when it is shorter than its layout."""
+    cdef int stored
+    cdef object value = None
+    if tag == 4 or tag == 6 or tag == 7:  # age, height, weight: uint16 value, unit code
+        if n >= 3:
+            value = (load_le16(v), v[2])
+    elif tag == 5 or tag == 25:  # date: uint16 year, month, day (all 0 when shorter)
+        value = (load_le16(v), v[2], v[3]) if n >= 4 else _NO_DATE
+    elif tag == 8 or tag == 9 or tag == 24 or tag == 29:  # one code byte
+        if n >= 1:
+            value = v[0]
+    elif tag == S1_DRUG:  # table, class, code, text
+        if n >= 3:
+            value = (v[0], v[1], v[2], _bytes_at(v + 3, n - 3))
+    elif tag == 11 or tag == 12 or tag == 27 or tag == 28:  # one uint16
+        if n >= 2:
+            value = load_le16(v)
+    elif tag == 14 or tag == 15:
+        value = _device_block(v, n)
+    elif tag == 26:  # time: hour, minute, second
+        if n >= 3:
+            value = (v[0], v[1], v[2])
+    elif tag == 33:  # electrode configuration: up to two code bytes
+        value = (v[0], v[1]) if n >= 2 else (v[0],) if n == 1 else ()
+    elif tag == 34:  # time zone: int16 minutes (0x7FFF: none), uint16 index, description
+        if n >= 2:
+            stored = load_le16(v)
+            value = (None if stored == 0x7FFF else <int16_t>stored,
+                     load_le16(v + 2) if n >= 4 else None,
+                     _bytes_at(v + 4, n - 4) if n > 4 else None)
+    else:  # texts and tag 32 (history codes)
+        value = _bytes_at(v, n)
+    return value
+
+
+cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
+    """Section 1 from its body: the tag / length / value triplets up to tag 255
+    or the section end, as ``(values, other, manufacturer, language, cut)``:
+
+    - ``values``: list indexed by tag (0..35) of the value :func:`_tag_value`
+      read (None: absent; a later triplet of a tag replaces an earlier one, but
+      tags 10 and 13 give a list of every value);
+    - ``other`` / ``manufacturer``: ``{tag: bytes}`` of the tags without a layout
+      here, or too short for it, below 200 / from 200 (None when there are none);
+    - ``language``: byte 16 of the last tag 14 of 17 bytes or more (-1: none);
+    - ``cut``: ``(offset, tag, length)`` of a triplet whose value runs past the
+      section end (where the walk stopped), else None.
+    """
+    cdef Py_ssize_t length
+    cdef uint8_t tag
+    cdef int language = -1
+    values = [None] * S1_LAYOUT_TAGS
+    other = manufacturer = cut = None
+    while o + 3 <= end:
+        tag = p[o]
+        if tag == 255:
+            break
+        length = load_le16(p + o + 1)
+        if o + 3 + length > end:
+            cut = (o, tag, length)
+            break
+        o += 3
+        value = _tag_value(tag, p + o, length) if tag < S1_LAYOUT_TAGS else None
+        if value is not None:
+            if tag == S1_DRUG or tag == S1_INDICATION:
+                if values[tag] is None:
+                    values[tag] = [value]
+                else:
+                    values[tag].append(value)
+            else:
+                values[tag] = value
+            if tag == 14 and length >= 17:
+                language = p[o + 16]
+        elif tag >= 200:
+            if manufacturer is None:
+                manufacturer = {}
+            manufacturer[tag] = _bytes_at(p + o, length)
+        else:
+            if other is None:
+                other = {}
+            other[tag] = _bytes_at(p + o, length)
+        o += length
+    return values, other, manufacturer, language, cut
+
+
 cdef object _lead_table(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
     """Section 3 from its body: ``(short, nleads, flags, ids, starts, ends, lengths,
     reversed)``; ``short`` is ``(part, offset, size)`` of a part (1: lead count, 2: lead
@@ -380,17 +516,17 @@ cdef object _stopped(list problems, object rows, int64_t rec_len, int64_t stored
                      int record_crc):
     """:func:`scan_headers`' result after a fatal problem in section 0."""
     return problems, None, rows, None, rec_len, stored_crc, record_crc, None, None, None, \
-        None, None
+        None, None, None
 
 
 def scan_headers(const uint8_t[::1] data, bint crcs=True):
     """The record header, section 0's pointer table, the section headers it points to,
-    every CRC, and the fixed-layout headers of sections 2 (table count), 3 (lead
-    table), 4 (QRS zones), 5 and 6 (data headers), in one pass: the rules of a
+    every CRC, section 1's tags and the fixed-layout headers of sections 2 (table
+    count), 3 (lead table), 4 (QRS zones), 5 and 6 (data headers), in one pass: the rules of a
     conformant container are checked here, once, and returned as problems.
 
     Returns ``(problems, sections, rows, stored, record_length, stored_crc, record_crc,
-    ntables, s3, s4, s5, s6)``:
+    s1, ntables, s3, s4, s5, s6)``:
 
     - ``problems``: ``(code, numbers...)`` in the order a reader meets them (codes in
       :data:`PROBLEM_CODES`); a fatal one (all but TRAILING, RECORD_CRC, S0_PARTIAL,
@@ -413,6 +549,8 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
       ``CRC_NOGIL_BYTES`` or more: every extra release costs a hand-over.
     - ``stored``: the stored CRC per row of a section used, -1 for an entry skipped
       (length or index 0), to compare with the CRC column once it is filled.
+    - ``s1``: section 1's tags as :func:`_patient_tags` reads them, None without
+      the section.
     - ``ntables``: section 2's table count, -1 when the section is shorter than the
       count, None without section 2.
     - ``s3``, ``s4``, ``s5``, ``s6``: the tuples of :func:`_lead_table`,
@@ -434,15 +572,15 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
     problems = []
     if n < 6 + 16 + 10:
         problems.append((PROBLEM_SHORT, n))
-        return (problems,) + (None,) * 11
+        return (problems,) + (None,) * 12
     stored_crc = load_le16(p)
     rec_len = load_le32(p + 2)
     if rec_len > n:
         problems.append((PROBLEM_LENGTH_PAST_END, rec_len, n))
-        return (problems,) + (None,) * 11
+        return (problems,) + (None,) * 12
     if rec_len < 6 + 16:
         problems.append((PROBLEM_LENGTH_SMALL, rec_len))
-        return (problems,) + (None,) * 11
+        return (problems,) + (None,) * 12
     if rec_len < n:
         problems.append((PROBLEM_TRAILING, n - rec_len, rec_len))
     sid = load_le16(p + 8)
@@ -509,12 +647,14 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
         seen[sid >> 3] |= 1 << (sid & 7)
         sections.append((sid, start, length, row[6], row[7]))
         stored.append(row[3])
-        if 2 <= sid <= 6:
+        if 1 <= sid <= 6:
             body[sid] = start + 16
             end_of[sid] = start + length
     if not seen[0] & 1:
         problems.append((PROBLEM_NO_SECTION0,))
-    ntables = s3 = s4 = s5 = s6 = None
+    s1 = ntables = s3 = s4 = s5 = s6 = None
+    if body[1] >= 0:
+        s1 = _patient_tags(p, body[1], end_of[1])
     if body[2] >= 0:
         ntables = load_le16(p + body[2]) if body[2] + 2 <= end_of[2] else -1
     if body[3] >= 0:
@@ -526,8 +666,8 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
             s5 = _data_header(p, body[5], end_of[5], s3[1])
         if body[6] >= 0:
             s6 = _data_header(p, body[6], end_of[6], s3[1])
-    return (problems, sections, rows, stored, rec_len, stored_crc, s, ntables, s3, s4, s5,
-            s6)
+    return (problems, sections, rows, stored, rec_len, stored_crc, s, s1, ntables, s3, s4,
+            s5, s6)
 
 
 def container_crcs(const uint8_t[::1] data, int64_t[:, ::1] rows, Py_ssize_t record_end):
@@ -1522,30 +1662,6 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
 cdef inline void _check_span(Py_ssize_t n, Py_ssize_t o, Py_ssize_t end) except *:
     if o < 0 or end < o or end > n:
         raise ValueError("section span outside the buffer")
-
-
-def tag_values(bytes data, Py_ssize_t o, Py_ssize_t end):
-    """Section 1's tag / length / value triplets from ``o`` up to tag 255 or ``end``.
-
-    Returns ``(tags, cut)``: ``(tag, value bytes)`` per triplet, and the offset
-    of a triplet whose value runs past ``end`` (where the walk stopped), else -1.
-    """
-    cdef Py_ssize_t length, cut = -1
-    cdef uint8_t tag
-    cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(data)
-    _check_span(PyBytes_GET_SIZE(data), o, end)
-    tags = []
-    while o + 3 <= end:
-        tag = p[o]
-        if tag == 255:
-            break
-        length = load_le16(p + o + 1)
-        if o + 3 + length > end:
-            cut = o
-            break
-        tags.append((tag, PyBytes_FromStringAndSize(<const char*>p + o + 3, length)))
-        o += 3 + length
-    return tags, cut
 
 
 def statement_spans(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,

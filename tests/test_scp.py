@@ -683,6 +683,67 @@ def test_section_1_tag_running_past_the_section_keeps_the_tags_before_it():
         scp.decode(data, name="t.scp", strict=True)
 
 
+def test_section_1_tag_given_twice_counts_once_but_drugs_and_indications_collect():
+    tags = [(0, b"First\0"), (8, bytes([1])), (13, b"chest pain\0"),
+            (10, bytes([0, 1, 2]) + b"aspirin\0"), (0, b"Second\0"), (8, bytes([2])),
+            (13, b"dyspnoea\0"), (10, bytes([0, 3, 4]) + b"heparin\0")]
+    _, data = _simple(tags=tags)
+    record = scp.decode(data, name="t.scp", strict=True)
+    m = record.metadata
+    assert (m.patient_last_name, m.patient_gender) == ("Second", "FEMALE")
+    assert m.indications == ("chest pain", "dyspnoea")
+    assert record.acquisition_info["drugs"] == [
+        {"table": 0, "class": 1, "code": 2, "text": "aspirin"},
+        {"table": 0, "class": 3, "code": 4, "text": "heparin"}]
+
+
+def test_section_1_tag_shorter_than_its_layout_is_kept_as_bytes():
+    tags = [(2, b"P\0"), (4, b"\x1e\x00"), (26, b"\x08"), (40, b"x"), (220, b"v")]
+    _, data = _simple(tags=tags)
+    record = scp.decode(data, name="t.scp", strict=True)
+    info = record.acquisition_info
+    assert info["other_tags"] == {4: b"\x1e\x00", 26: b"\x08", 40: b"x"}
+    assert info["manufacturer_tags"] == {220: b"v"}
+    assert "age" not in info and record.metadata.patient_age is None
+
+
+@pytest.mark.parametrize("length", [0, 7, 8, 13, 14, 18, 19, 36, 37])
+def test_device_block_gives_the_fields_its_length_holds(length):
+    block = (struct.pack("<HHHBB", 1, 2, 3, 4, 5) + b"MOD\0\0\0" + bytes([20, 1, 0, 2, 50])
+             + bytes(17) + b"rev\0SN\0")[:length]
+    _, data = _simple(tags=[(2, b"P\0"), (14, block)])
+    device = scp.decode(data, name="t.scp").acquisition_info["acquiring_device"]
+    expected: dict = {}
+    if length >= 8:
+        expected.update(institution=1, department=2, device_id=3, device_type=4,
+                        manufacturer_code=5)
+    if length >= 14:
+        expected["model"] = "MOD"
+    if length >= 19:
+        expected.update(protocol_revision=20, compatibility_level=1, language_support=0,
+                        capabilities=2, mains_frequency=50)
+    if length > 36:
+        expected["analysing_program_revision"] = "r"
+    assert device == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 254), st.binary(max_size=40)), max_size=12))
+def test_any_section_1_triplets_give_a_record_or_a_typed_error(tags):
+    _, data = _simple(tags=tags)
+    for strict in (False, True):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EcgWarning)
+                record = scp.decode(data, name="t.scp", strict=strict)
+        except EcgIngestError:
+            continue
+        assert isinstance(record.acquisition_info, dict)
+        for tag, _ in tags:
+            if tag >= 200:
+                assert tag in record.acquisition_info["manufacturer_tags"]
+
+
 def test_statement_running_past_section_8_keeps_the_statements_before_it():
     head = bytes([0]) + struct.pack("<HBBBBB", 2020, 5, 6, 7, 8, 9)
     s8 = head + bytes([3]) + struct.pack("<BH", 1, 4) + b"Sin\0" + \

@@ -20,6 +20,13 @@ _Bytes = Buffer | npt.NDArray[np.uint8]
 
 PROBLEM_CODES: dict[str, int]
 
+_PatientTags = tuple[
+    list[Any], dict[int, bytes] | None, dict[int, bytes] | None, int,
+    tuple[int, int, int] | None,
+]
+"""Section 1 as ``scan_headers`` reads it: values by tag (0..35), the other
+tags below 200 and from 200, the declared language byte, the cut triplet."""
+
 def scan_headers(data: _Bytes, crcs: bool = True) -> tuple[
     list[tuple[int, ...]],
     list[tuple[int, int, int, int, int]] | None,
@@ -28,6 +35,7 @@ def scan_headers(data: _Bytes, crcs: bool = True) -> tuple[
     int | None,
     int | None,
     int | None,
+    _PatientTags | None,
     int | None,
     tuple[Any, ...] | None,
     tuple[Any, ...] | None,
@@ -85,7 +93,6 @@ def decode_signals(
     crc_end: int = 0,
 ) -> tuple[int, np.ndarray | None, _I64 | None, int, int, int, np.ndarray | None,
            _I64 | None, int, int, bool, int]: ...
-def tag_values(data: bytes, o: int, end: int) -> tuple[list[tuple[int, bytes]], int]: ...
 def statement_spans(
     data: _Bytes, o: int, end: int, count: int
 ) -> tuple[list[tuple[int, int, int]], int]: ...

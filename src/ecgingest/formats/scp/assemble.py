@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -40,6 +41,7 @@ from .metadata import PatientData, parse_section1
 from .readings import shared_measurements
 from .sections import (
     DataHeader,
+    GlobalMeasurements,
     Leads,
     Qrs,
     parse_data_header,
@@ -155,7 +157,7 @@ def _preamble(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble
     sections = container.sections
     label, version = version_label(container.protocol, sections, ctx)
     if 1 in sections:
-        patient = parse_section1(data, sections[1], ctx)
+        patient = parse_section1(container.s1, ctx)
     else:
         ctx.deviation("section 1 (patient data) is missing", field="section 1")
         patient = PatientData(Metadata(), None, {}, Texts(ctx))
@@ -505,18 +507,26 @@ def _smallest(values: np.ndarray, bounds: tuple[int, int] | None = None) -> np.n
 
 
 def _sample_extras(lay: _Layout, s: _Samples, scale_nv: int, extras: Extras) -> None:
-    leads, qrs, d5, beat = lay.leads, lay.qrs, s.d5, s.beat
+    # builders are partials, not closures: fewer objects for the collector per kept record
+    qrs, d5, beat = lay.qrs, s.d5, s.beat
     if beat is not None and d5 is not None:
-        beat_range = s.beat_range  # not ``s``: its rhythm block must not outlive the decode
-        extras.later("reference_beat", lambda: _reference_beat(lay, beat_range, beat, d5))
+        # not ``s``: its rhythm block must not outlive the decode
+        extras.later("reference_beat", partial(_reference_beat, lay, s.beat_range, beat, d5))
     if qrs is not None:
         extras.later("qrs_complexes", qrs.summary)
-    extras.later("lead_ranges", lambda: list(zip(leads.starts, leads.ends)))
-    extras.later("compression", lambda: {
-        "huffman": None if lay.huff is None else lay.huff.description,
-        "differences": lay.d6.differences, "bimodal": lay.bimodal,
-        "reference_beat_subtracted": leads.refbeat_subtracted,
-        "amplitude_multiplier_nv": scale_nv})
+    extras.later("lead_ranges", partial(_lead_ranges, lay.leads))
+    extras.later("compression", partial(_compression, lay, scale_nv))
+
+
+def _lead_ranges(leads: Leads) -> list[tuple[int, int]]:
+    return list(zip(leads.starts, leads.ends))
+
+
+def _compression(lay: _Layout, scale_nv: int) -> dict[str, Any]:
+    return {"huffman": None if lay.huff is None else lay.huff.description,
+            "differences": lay.d6.differences, "bimodal": lay.bimodal,
+            "reference_beat_subtracted": lay.leads.refbeat_subtracted,
+            "amplitude_multiplier_nv": scale_nv}
 
 
 def _reference_beat(lay: _Layout, beat_range: tuple[int, int] | None, beat: np.ndarray,
@@ -527,13 +537,17 @@ def _reference_beat(lay: _Layout, beat_range: tuple[int, int] | None, beat: np.n
                          None if lay.qrs is None else lay.qrs.fiducial)
 
 
+def _global_measurements(section7: GlobalMeasurements) -> dict[str, Any]:
+    return shared_measurements(section7.as_dict())
+
+
 def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
                     ctx: DecodeContext, extras: Extras) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
         section7 = read_section7(data, sections[7], ctx)
         extras.later("global_measurements",
-                     lambda: shared_measurements(section7.as_dict()))
+                     partial(_global_measurements, section7))
     if 10 in sections:
         extras.set("lead_measurements", parse_section10(data, sections[10], ctx))
     if 8 in sections:
@@ -558,7 +572,7 @@ def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> R
     extras = Extras()
     extras.set("scp_version", pre.label)
     sections = pre.sections
-    extras.later("scp_section_versions", lambda: section_versions(sections))
+    extras.later("scp_section_versions", partial(section_versions, sections))
     extras.set("acquisition_info", pre.patient.info)
     lay = _layout(data, pre, ctx, extras)
     samples = (_decode_bimodal if lay.bimodal else _decode_rhythm)(data, pre, lay, ctx)

@@ -3,8 +3,8 @@ headers and CRCs.
 
 The byte work and the rules of a conformant container (record header, the
 pointer table with the section headers it points to, every CRC) run in one
-kernel pass (``scan_headers``), which also reads the fixed-layout headers of
-sections 2 to 6; it returns plain values and problem codes, worded here.
+kernel pass (``scan_headers``), which also reads section 1's tags and the
+fixed-layout headers of sections 2 to 6; it returns plain values and problem codes, worded here.
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ class Container(NamedTuple):
     protocol: int
     pending: PendingCrcs | None
     """CRC checks left to the samples' kernel call (tolerant reads), else None."""
+    s1: _k._PatientTags | None
+    """Section 1's tags as ``scan_headers`` reads them, None without it."""
     ntables: int | None
     """Section 2's table count (-1: the section is shorter than it), None without it."""
     s3: tuple[Any, ...] | None
@@ -142,15 +144,15 @@ class Container(NamedTuple):
 
 
 def read_container(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> Container:
-    """Record header, section 0 pointer table, every section header and the
-    fixed-layout headers of sections 2 to 6, in one kernel pass
+    """Record header, section 0 pointer table, every section header, section 1's
+    tags and the fixed-layout headers of sections 2 to 6, in one kernel pass
     (``scan_headers``); its problems are worded here, in the order it met them.
 
     With ``defer_crcs`` the CRCs are not computed here but returned as pending
     checks for the samples' kernel call, which releases the GIL, so threads
     decoding other records overlap them; otherwise they are checked here.
     """
-    (problems, found, rows, stored, end, stored_crc, _, ntables, s3, s4, s5,
+    (problems, found, rows, stored, end, stored_crc, _, s1, ntables, s3, s4, s5,
      s6) = _k.scan_headers(data, not defer_crcs)
     record_at = len(ctx.warnings)
     for problem in problems:
@@ -163,7 +165,7 @@ def read_container(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> Cont
         record_at += sum(p[0] == _TRAILING for p in problems)
         pending = PendingCrcs(rows, stored, end, record_at, stored_crc, problems)
     return Container({row[0]: _new_section(Section, row) for row in found}, data[15],
-                     pending, ntables, s3, s4, s5, s6)
+                     pending, s1, ntables, s3, s4, s5, s6)
 
 
 _new_section = tuple.__new__  # a NamedTuple made from its fields without the Python __new__

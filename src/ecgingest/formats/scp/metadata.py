@@ -1,18 +1,21 @@
-"""Section 1: the tag / length / value triplets of patient and acquisition data."""
+"""Section 1: the tag / length / value triplets of patient and acquisition data.
+
+The kernel (``scan_headers``) walks the triplets and reads each tag's byte
+layout into numbers and bytes; here they get their meaning: which field a
+tag fills, its units, the text encoding and the warnings. A tag given twice
+counts once (the last), except drugs (10) and indications (13), which are lists.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import struct
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..._ext import scp as _k
 from ...errors import TruncatedError
 from ...record import Metadata
 from .._base import DecodeContext
-from .container import Section
-from .fields import LANGUAGE_CODECS, Texts, u16
+from .fields import LANGUAGE_CODECS, Texts
 
 __all__ = ["PatientData", "parse_section1"]
 
@@ -20,15 +23,17 @@ _AGE_UNITS = {1: "years", 2: "months", 3: "weeks", 4: "days", 5: "hours"}
 _AGE_DIVISORS = (1, 1, 12, 52, 365, 8766)  # whole years from age units 1..5
 _DEVICE_STRINGS = ("analysing_program_revision", "serial_number", "system_software",
                    "scp_implementation_software", "manufacturer")
-_TEXT_TAGS = {16: "acquiring_institution", 17: "analysing_institution",
-              18: "acquiring_department", 19: "analysing_department",
-              20: "referring_physician", 21: "confirming_physician",
-              22: "technician", 23: "room", 30: "free_text", 35: "medical_history"}
-_METADATA_TEXTS = {0: "patient_last_name", 1: "patient_first_name", 2: "patient_id"}
-_DEVICE = struct.Struct("<3H2B6s5B")
-"""Tag 14 / 15 bytes 0-18: institution, department, device id, device type,
-manufacturer code, model, protocol revision, compatibility level, language
-support, capabilities, mains frequency."""
+_METADATA_TEXTS = ((0, "patient_last_name"), (1, "patient_first_name"), (2, "patient_id"))
+_STAFF_TEXTS = ((16, "acquiring_institution"), (17, "analysing_institution"),
+                (18, "acquiring_department"), (19, "analysing_department"),
+                (20, "referring_physician"), (21, "confirming_physician"),
+                (22, "technician"), (23, "room"))
+_DEVICE_NUMBERS = ("institution", "department", "device_id", "device_type",
+                   "manufacturer_code")
+"""Tag 14 / 15: the numbers of bytes 0-7; the model (bytes 8-13) follows them."""
+_DEVICE_CODES = ("protocol_revision", "compatibility_level", "language_support",
+                 "capabilities", "mains_frequency")
+"""Tag 14 / 15: the numbers of bytes 14-18."""
 _NOTCH_HZ = ((), (60,), (50,), (60, 50))
 
 
@@ -41,44 +46,94 @@ class PatientData(NamedTuple):
     """Text decoding in the declared encoding, for the later sections."""
 
 
-def parse_section1(data: bytes, sec: Section, ctx: DecodeContext) -> PatientData:
-    """Tag / length / value triplets up to tag 255 or the section end."""
-    tags = _walk_tags(data, sec, ctx)
-    texts = Texts(ctx, _declared_codec(tags, ctx))
-    reader = _TagReader(ctx, texts)
-    for tag, raw in tags:
-        reader.read(tag, raw)
-    fields, info = reader.finish()
-    acquiring = info.get("acquiring_device")
-    if acquiring:
-        model = acquiring.get("model") or ""
-        number = acquiring.get("device_id") or 0  # 0: not given
-        fields["device_id"] = model or (str(number) if number else None)
-    start = _start_time(reader.acq_date, reader.acq_time, reader.tz_minutes, fields)
-    metadata = Metadata(**{k: v for k, v in fields.items() if v is not None})
-    return PatientData(metadata, start, info, texts)
+def parse_section1(scanned: _k._PatientTags | None, ctx: DecodeContext) -> PatientData:
+    """Metadata and acquisition information from the tags ``scan_headers`` read.
 
-
-def _walk_tags(data: bytes, sec: Section, ctx: DecodeContext) -> list[tuple[int, bytes]]:
-    tags, cut = _k.tag_values(data, sec.body, sec.end)
-    if cut >= 0:
-        tag, length = data[cut], u16(data, cut + 1)
+    ``info`` keys follow the tag numbers; tags without a meaning here, or too
+    short for their layout, are kept as bytes in ``other_tags`` (tags from 200
+    in ``manufacturer_tags``).
+    """
+    assert scanned is not None
+    v, other, manufacturer, language, cut = scanned
+    if cut is not None:
+        at, tag, length = cut
         ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
-                      "the remaining tags are ignored", cls=TruncatedError, offset=cut,
+                      "the remaining tags are ignored", cls=TruncatedError, offset=at,
                       field=f"section 1 tag {tag}")
-    return tags
+    text = Texts(ctx, _declared_codec(language, ctx))
+    fields: dict[str, Any] = {}  # the Metadata fields the file gives (None: not given)
+    info: dict[str, Any] = {}
+    for tag, key in _METADATA_TEXTS:
+        if v[tag] is not None:
+            fields[key] = text(v[tag]) or None
+    if v[3] is not None:
+        info["second_last_name"] = text(v[3])
+    if v[4] is not None:
+        _age(v[4], fields, info, ctx)
+    if v[5] is not None:
+        fields["patient_birth_date"] = _date(v[5], "birth date", ctx)
+    if v[6] is not None:
+        fields["patient_height"] = _height_cm(v[6], ctx)
+    if v[7] is not None:
+        fields["patient_weight"] = _weight_g(v[7], ctx)
+    if v[8] is not None:
+        fields["patient_gender"] = _gender(v[8], ctx)
+    if v[9] is not None:
+        info["race"] = v[9]
+    if v[11] is not None or v[12] is not None:
+        info["blood_pressure"] = {key: value for key, value in
+                                  (("systolic", v[11]), ("diastolic", v[12]))
+                                  if value is not None}
+    if v[13] is not None:
+        fields["indications"] = tuple(filter(None, map(text, v[13]))) or None
+    if v[14] is not None:
+        info["acquiring_device"] = _device(v[14], text)
+        fields["device_id"] = _device_id(info["acquiring_device"])
+    if v[15] is not None:
+        info["analysing_device"] = _device(v[15], text)
+    for tag, key in _STAFF_TEXTS:
+        if v[tag] is not None:
+            info[key] = text(v[tag])
+    if v[24] is not None:
+        info["stat_code"] = v[24]
+    acq_date = None if v[25] is None else _date(v[25], "acquisition date", ctx)
+    acq_time = None if v[26] is None else _time(v[26], ctx)
+    if v[27] is not None or v[28] is not None or v[29] is not None:
+        info["filters"] = _filters(v[27], v[28], v[29])
+    if v[30] is not None:
+        info["free_text"] = text(v[30])
+    if v[31] is not None:
+        info["sequence_number"] = text(v[31])
+    if v[32] is not None:
+        info["history_codes"] = v[32]
+    if v[33] is not None:
+        info["electrode_configuration"] = v[33]
+    tz_minutes = None
+    if v[34] is not None:
+        tz_minutes, index, description = v[34]
+        info["time_zone"] = {"offset_minutes": tz_minutes, "index": index,
+                             "description": "" if description is None else text(description)}
+    if v[35] is not None:
+        info["medical_history"] = text(v[35])
+    if other is not None:
+        info["other_tags"] = other
+    if v[10] is not None:
+        info["drugs"] = [{"table": table, "class": cls, "code": code, "text": text(raw)}
+                         for table, cls, code, raw in v[10]]
+    if manufacturer is not None:
+        info["manufacturer_tags"] = manufacturer
+    start = _start_time(acq_date, acq_time, tz_minutes, fields)
+    return PatientData(Metadata(**fields), start, info, text)
 
 
-def _declared_codec(tags: list[tuple[int, bytes]], ctx: DecodeContext) -> str:
+def _declared_codec(language: int, ctx: DecodeContext) -> str:
     """The language code of the acquiring device decides how every text is decoded."""
-    codec = "latin-1"
-    for tag, raw in tags:
-        if tag == 14 and len(raw) >= 17:
-            code = raw[16]
-            if code in LANGUAGE_CODECS:
-                codec = LANGUAGE_CODECS[code]
-            else:
-                ctx.warn(f"unknown language support code 0x{code:02X}; texts read as Latin-1")
+    if language < 0:
+        return "latin-1"
+    codec = LANGUAGE_CODECS.get(language)
+    if codec is None:
+        ctx.warn(f"unknown language support code 0x{language:02X}; texts read as Latin-1")
+        return "latin-1"
     return codec
 
 
@@ -99,13 +154,66 @@ def _start_time(acq_date: dt.date | None, acq_time: dt.time | None, tz_minutes: 
     return local
 
 
-def _height_cm(value: int, unit: int) -> int:
+def _age(value_unit: tuple[int, int], fields: dict[str, Any], info: dict[str, Any],
+         ctx: DecodeContext) -> None:
+    value, unit = value_unit
+    info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
+    if 1 <= unit <= 5:
+        fields["patient_age"] = value // _AGE_DIVISORS[unit]
+    elif value:
+        ctx.warn(f"age {value} has unknown unit code {unit}; not used")
+
+
+def _date(ymd: tuple[int, int, int], what: str, ctx: DecodeContext) -> dt.date | None:
+    """A date (year, month, day); all zero (or a value under 4 bytes): ``None``."""
+    y, m, d = ymd
+    if y == 0 and m == 0 and d == 0:
+        return None
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        ctx.warn(f"{what} {y:04d}-{m:02d}-{d:02d} is not a valid date; ignored")
+        return None
+
+
+def _time(hms: tuple[int, int, int], ctx: DecodeContext) -> dt.time | None:
+    h, m, s = hms
+    try:
+        return dt.time(h, m, s)
+    except ValueError:
+        ctx.warn(f"acquisition time {h:02d}:{m:02d}:{s:02d} is not valid; ignored")
+        return None
+
+
+def _given(value_unit: tuple[int, int], what: str, units: int,
+           ctx: DecodeContext) -> tuple[int, int] | None:
+    """A value and its unit code, when the code is one of 1..``units`` and the value
+    is not 0 (not given); an unknown code with a value is noted."""
+    value, unit = value_unit
+    if not 1 <= unit <= units:
+        if value:
+            ctx.warn(f"{what} {value} has unknown unit code {unit}; not used")
+        return None
+    return value_unit if value else None
+
+
+def _height_cm(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
+    """Centimetres from unit 1 (cm), 2 (inches) or 3 (mm)."""
+    given = _given(value_unit, "height", 3, ctx)
+    if given is None:
+        return None
+    value, unit = given
     if unit == 1:
         return value
     return round(value * 2.54) if unit == 2 else round(value / 10.0)
 
 
-def _weight_g(value: int, unit: int) -> int:
+def _weight_g(value_unit: tuple[int, int], ctx: DecodeContext) -> int | None:
+    """Grams from unit 1 (kg), 2 (g), 3 (pounds) or 4 (ounces)."""
+    given = _given(value_unit, "weight", 4, ctx)
+    if given is None:
+        return None
+    value, unit = given
     if unit == 1:
         return value * 1000
     if unit == 2:
@@ -113,202 +221,41 @@ def _weight_g(value: int, unit: int) -> int:
     return round(value * 453.59237) if unit == 3 else round(value * 28.349523125)
 
 
-def _i16(value: int) -> int:
-    return value - 0x10000 if value >= 0x8000 else value
+def _gender(code: int, ctx: DecodeContext) -> str | None:
+    if code not in (0, 1, 2, 9):
+        ctx.warn(f"sex code {code} is not defined; treated as unknown")
+    return "MALE" if code == 1 else "FEMALE" if code == 2 else None
 
 
-class _TagReader:
-    """Section 1's triplets read into metadata fields and acquisition information.
-
-    Each tag has a reader and the least value length it needs; a tag too short
-    for its reader, or of an unknown number, is kept as bytes in
-    ``other_tags`` (tags from 200 in ``manufacturer_tags``).
-    """
-
-    def __init__(self, ctx: DecodeContext, texts: Texts) -> None:
-        self.ctx = ctx
-        self.text = texts
-        self.fields: dict[str, Any] = {}
-        self.info: dict[str, Any] = {}
-        self.manufacturer: dict[int, bytes] = {}
-        self.indications: list[str] = []
-        self.drugs: list[dict[str, Any]] = []
-        self.acq_date: dt.date | None = None
-        self.acq_time: dt.time | None = None
-        self.tz_minutes: int | None = None
-
-    def read(self, tag: int, raw: bytes) -> None:
-        reader = _READERS.get(tag)
-        if reader is not None and len(raw) >= reader[0]:
-            reader[1](self, tag, raw)
-        elif tag >= 200:
-            self.manufacturer[tag] = raw
-        else:
-            self.info.setdefault("other_tags", {})[tag] = raw
-
-    def finish(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        if self.drugs:
-            self.info["drugs"] = self.drugs
-        if self.manufacturer:
-            self.info["manufacturer_tags"] = self.manufacturer
-        if self.indications:
-            self.fields["indications"] = tuple(self.indications)
-        return self.fields, self.info
-
-    # the readers, by tag
-
-    def metadata_text(self, tag: int, raw: bytes) -> None:
-        self.fields[_METADATA_TEXTS[tag]] = self.text(raw) or None
-
-    def second_last_name(self, tag: int, raw: bytes) -> None:
-        self.info["second_last_name"] = self.text(raw)
-
-    def age(self, tag: int, raw: bytes) -> None:
-        value, unit = u16(raw, 0), raw[2]
-        self.info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
-        if 1 <= unit <= 5:
-            self.fields["patient_age"] = value // _AGE_DIVISORS[unit]
-        elif value:
-            self.ctx.warn(f"age {value} has unknown unit code {unit}; not used")
-
-    def date(self, raw: bytes, what: str) -> dt.date | None:
-        """A 4-byte date (uint16 year, month, day); all zero or shorter: ``None``."""
-        if len(raw) < 4:
-            return None
-        y, m, d = u16(raw, 0), raw[2], raw[3]
-        if y == 0 and m == 0 and d == 0:
-            return None
-        try:
-            return dt.date(y, m, d)
-        except ValueError:
-            self.ctx.warn(f"{what} {y:04d}-{m:02d}-{d:02d} is not a valid date; ignored")
-            return None
-
-    def birth_date(self, tag: int, raw: bytes) -> None:
-        self.fields["patient_birth_date"] = self.date(raw, "birth date")
-
-    def height_or_weight(self, tag: int, raw: bytes) -> None:
-        value, unit = u16(raw, 0), raw[2]
-        if 1 <= unit <= (3 if tag == 6 else 4):
-            if value:
-                if tag == 6:
-                    self.fields["patient_height"] = _height_cm(value, unit)
-                else:
-                    self.fields["patient_weight"] = _weight_g(value, unit)
-        elif value:
-            self.ctx.warn(f"{'height' if tag == 6 else 'weight'} {value} has unknown unit "
-                          f"code {unit}; not used")
-
-    def sex(self, tag: int, raw: bytes) -> None:
-        code = raw[0]
-        if code not in (0, 1, 2, 9):
-            self.ctx.warn(f"sex code {code} is not defined; treated as unknown")
-        self.fields["patient_gender"] = "MALE" if code == 1 else "FEMALE" if code == 2 else None
-
-    def race(self, tag: int, raw: bytes) -> None:
-        self.info["race"] = raw[0]
-
-    def drug(self, tag: int, raw: bytes) -> None:
-        self.drugs.append({"table": raw[0], "class": raw[1], "code": raw[2],
-                           "text": self.text(raw[3:])})
-
-    def blood_pressure(self, tag: int, raw: bytes) -> None:
-        self.info.setdefault("blood_pressure", {})[
-            "systolic" if tag == 11 else "diastolic"] = u16(raw, 0)
-
-    def indication(self, tag: int, raw: bytes) -> None:
-        text = self.text(raw)
-        if text:
-            self.indications.append(text)
-
-    def device(self, tag: int, raw: bytes) -> None:
-        """Tag 14 / 15: the device identification block."""
-        info: dict[str, Any]
-        n = len(raw)
-        if n >= 19:  # the usual block, in one unpack
-            (institution, department, device_id, device_type, manufacturer_code, model,
-             revision, compatibility, language, capabilities, mains) = _DEVICE.unpack_from(raw)
-            info = {"institution": institution, "department": department,
-                    "device_id": device_id, "device_type": device_type,
-                    "manufacturer_code": manufacturer_code,
-                    "model": model.split(b"\0", 1)[0].decode("latin-1").strip(),
-                    "protocol_revision": revision, "compatibility_level": compatibility,
-                    "language_support": language, "capabilities": capabilities,
-                    "mains_frequency": mains}
-        else:
-            info = {}
-            if n >= 8:
-                info.update(institution=u16(raw, 0), department=u16(raw, 2),
-                            device_id=u16(raw, 4), device_type=raw[6],
-                            manufacturer_code=raw[7])
-            if n >= 14:
-                info["model"] = raw[8:14].split(b"\0", 1)[0].decode("latin-1").strip()
-        if n > 36:
-            for key, part in zip(_DEVICE_STRINGS, raw[36:].split(b"\0")):
-                info[key] = self.text(part)
-        self.info["acquiring_device" if tag == 14 else "analysing_device"] = info
-
-    def info_text(self, tag: int, raw: bytes) -> None:
-        self.info[_TEXT_TAGS[tag]] = self.text(raw)
-
-    def electrode_configuration(self, tag: int, raw: bytes) -> None:
-        self.info["electrode_configuration"] = tuple(raw[:2])
-
-    def stat_code(self, tag: int, raw: bytes) -> None:
-        self.info["stat_code"] = raw[0]
-
-    def acquisition_date(self, tag: int, raw: bytes) -> None:
-        self.acq_date = self.date(raw, "acquisition date")
-
-    def acquisition_time(self, tag: int, raw: bytes) -> None:
-        h, m, s = raw[0], raw[1], raw[2]
-        try:
-            self.acq_time = dt.time(h, m, s)
-        except ValueError:
-            self.ctx.warn(f"acquisition time {h:02d}:{m:02d}:{s:02d} is not valid; ignored")
-
-    def highpass(self, tag: int, raw: bytes) -> None:
-        self.info.setdefault("filters", {})["highpass_hz"] = u16(raw, 0) / 100.0
-
-    def lowpass(self, tag: int, raw: bytes) -> None:
-        self.info.setdefault("filters", {})["lowpass_hz"] = float(u16(raw, 0))
-
-    def notch(self, tag: int, raw: bytes) -> None:
-        filters = self.info.setdefault("filters", {})
-        filters["notch_hz"] = _NOTCH_HZ[raw[0] & 3]  # bit 0: 60 Hz, bit 1: 50 Hz
-        filters["bitmap"] = raw[0]
-
-    def sequence_number(self, tag: int, raw: bytes) -> None:
-        self.info["sequence_number"] = self.text(raw)
-
-    def history_codes(self, tag: int, raw: bytes) -> None:
-        self.info["history_codes"] = raw
-
-    def time_zone(self, tag: int, raw: bytes) -> None:
-        stored = u16(raw, 0)
-        zone = _i16(stored)
-        if stored != 0x7FFF:  # not given
-            self.tz_minutes = zone
-        n = len(raw)
-        self.info["time_zone"] = {"offset_minutes": None if self.tz_minutes is None else zone,
-                                  "index": u16(raw, 2) if n >= 4 else None,
-                                  "description": self.text(raw[4:]) if n > 4 else ""}
+def _device(block: tuple[tuple[int, ...], bytes | None, tuple[bytes, ...]],
+            text: Texts) -> dict[str, Any]:
+    """Tag 14 / 15: the device identification block."""
+    numbers, model, strings = block
+    info: dict[str, Any] = dict(zip(_DEVICE_NUMBERS, numbers))
+    if model is not None:
+        info["model"] = model.decode("latin-1").strip()
+    if len(numbers) > 5:
+        info.update(zip(_DEVICE_CODES, numbers[5:]))
+    for key, raw in zip(_DEVICE_STRINGS, strings):
+        info[key] = text(raw)
+    return info
 
 
-_Reader = Callable[[_TagReader, int, bytes], None]
-_READERS: dict[int, tuple[int, _Reader]] = {
-    0: (0, _TagReader.metadata_text), 1: (0, _TagReader.metadata_text),
-    2: (0, _TagReader.metadata_text), 3: (0, _TagReader.second_last_name),
-    4: (3, _TagReader.age), 5: (0, _TagReader.birth_date),
-    6: (3, _TagReader.height_or_weight), 7: (3, _TagReader.height_or_weight),
-    8: (1, _TagReader.sex), 9: (1, _TagReader.race), 10: (3, _TagReader.drug),
-    11: (2, _TagReader.blood_pressure), 12: (2, _TagReader.blood_pressure),
-    13: (0, _TagReader.indication), 14: (0, _TagReader.device), 15: (0, _TagReader.device),
-    **{tag: (0, _TagReader.info_text) for tag in _TEXT_TAGS},
-    24: (1, _TagReader.stat_code), 25: (0, _TagReader.acquisition_date),
-    26: (3, _TagReader.acquisition_time), 27: (2, _TagReader.highpass),
-    28: (2, _TagReader.lowpass), 29: (1, _TagReader.notch),
-    31: (0, _TagReader.sequence_number), 32: (0, _TagReader.history_codes),
-    33: (0, _TagReader.electrode_configuration), 34: (2, _TagReader.time_zone),
-}
-"""Tag -> (least value length, reader)."""
+def _device_id(acquiring: dict[str, Any]) -> str | None:
+    """The acquiring device's model, else its number (0: not given)."""
+    if not acquiring:
+        return None
+    number = acquiring.get("device_id") or 0
+    return acquiring.get("model") or (str(number) if number else None)
+
+
+def _filters(highpass: int | None, lowpass: int | None, notch: int | None) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    if highpass is not None:
+        filters["highpass_hz"] = highpass / 100.0
+    if lowpass is not None:
+        filters["lowpass_hz"] = float(lowpass)
+    if notch is not None:
+        filters["notch_hz"] = _NOTCH_HZ[notch & 3]  # bit 0: 60 Hz, bit 1: 50 Hz
+        filters["bitmap"] = notch
+    return filters
