@@ -47,11 +47,24 @@ def caller_stacklevel() -> int:
     way (``read``, ``ingest``, ``iter_records``, ``Stream.finish``) led there."""
     frame = sys._getframe(1)
     level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-            _PACKAGE_DIR):
+    while frame is not None and _in_package(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+_IN_PACKAGE: dict[str, bool] = {}
+"""Absolute code file name -> inside ecgingest (a warning walks a dozen frames, and
+``os.path.abspath`` of each was most of what issuing it cost)."""
+
+
+def _in_package(filename: str) -> bool:
+    known = _IN_PACKAGE.get(filename)
+    if known is None:
+        known = os.path.abspath(filename).startswith(_PACKAGE_DIR)
+        if os.path.isabs(filename) and len(_IN_PACKAGE) < 4096:  # a relative one moves with the cwd
+            _IN_PACKAGE[filename] = known
+    return known
 
 
 def emit_warnings(record: Record, stacklevel: int | None = None) -> None:
@@ -275,6 +288,11 @@ class Signal:
 new_signal = functools.partial(_scale.new_signal, Signal)
 """``Signal(...)`` at a fifth of the cost, same fields and read-only arrays: the
 decoders' hot path (a dozen signals per record, built while holding the GIL)."""
+
+new_signals = functools.partial(_scale.new_signals, Signal)
+"""A record's signals in one call, each as :func:`new_signal` builds it: scalars
+shared by every signal or one value per signal, ``digital`` a 2-D block or one
+array per signal (``counts``: samples kept of each row)."""
 
 
 @dataclass(frozen=True)
