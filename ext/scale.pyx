@@ -28,6 +28,7 @@ from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fe
 cnp.import_array()
 
 
+
 ctypedef fused stored_t:
     int8_t
     int16_t
@@ -302,11 +303,12 @@ def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, u
     cdef list firsts = _each(first_sample, n, "first_sample")
     cdef list kept = _each(counts, n, "counts")
     cdef list label_list = list(labels)
+    cdef list rows = list(digital)  # iterating makes the row views faster than indexing
     cdef list out = []
     cdef dict fields
     cdef cnp.ndarray row, mask
     for i in range(n):
-        row = digital[i]
+        row = rows[i]
         if kept[i] is not None:
             count = kept[i]
             if count != row.shape[0]:
