@@ -5,9 +5,11 @@
 
 For one small file of each single-file format (``$ECGINGEST_CORPUS`` when
 set, else ``fixtures/``), times per record, in one run with the two rounds
-alternating: the format's decoder alone (``FORMAT.decode(data, ctx)``) and
-the public ``ecgingest.read(data)`` (upload wrapping, detection, limits,
-warnings, ordering). Prints microseconds per record and the difference. WFDB
+alternating: the format's decoder alone (``FORMAT.decode(data, ctx)``), the
+public ``ecgingest.read(data)`` (upload wrapping, detection, limits, warnings,
+ordering) and ``ecgingest.read(path)`` (the same from the file on disk: its
+opening and reading added). Prints microseconds per record and what each read
+costs over the decoder. WFDB
 is not listed: its records span files, so bytes alone hold none.
 """
 
@@ -71,7 +73,8 @@ def main() -> None:
     rounds = 5
     warnings.simplefilter("ignore", EcgWarning)
     formats = {f.name: f for f in single_file_formats()}
-    header = f"{'format':16s} {'file':34s} {'decode us':>10s} {'read us':>10s} {'overhead us':>11s}"
+    header = (f"{'format':16s} {'file':34s} {'decode us':>10s} {'read us':>10s} "
+              f"{'overhead us':>11s} {'path us':>10s} {'overhead us':>11s}")
     print("ecgingest.read(bytes) over the bare decoder, per record")
     print(header)
     print("-" * len(header))
@@ -92,14 +95,20 @@ def main() -> None:
         def public(data=data):
             return ecgingest.read(data)
 
+        def from_path(path=path):
+            return ecgingest.read(path)
+
         bare()
         public()
-        best_bare = best_read = float("inf")
+        from_path()
+        best_bare = best_read = best_path = float("inf")
         for _ in range(rounds):  # alternate, keep the best of each
             best_bare = min(best_bare, _per_call(bare, seconds / rounds))
             best_read = min(best_read, _per_call(public, seconds / rounds))
+            best_path = min(best_path, _per_call(from_path, seconds / rounds))
         print(f"{name:16s} {path.name[:34]:34s} {best_bare * 1e6:10.1f} {best_read * 1e6:10.1f} "
-              f"{(best_read - best_bare) * 1e6:11.1f}")
+              f"{(best_read - best_bare) * 1e6:11.1f} {best_path * 1e6:10.1f} "
+              f"{(best_path - best_bare) * 1e6:11.1f}")
     print(f"\n(CPU time of this process per record, best of {rounds} alternating rounds; "
           f"load average {os.getloadavg()[0]:.1f})")
 

@@ -28,6 +28,7 @@ from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fe
 cnp.import_array()
 
 
+
 ctypedef fused stored_t:
     int8_t
     int16_t
@@ -239,7 +240,7 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
 
 def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, offset=0.0,
                units="", invalid_value=None, cnp.ndarray invalid_mask=None,
-               cnp.ndarray supplied_physical=None, derivation=None):
+               cnp.ndarray supplied_physical=None, derivation=None, first_sample=0):
     """A ``cls`` (:class:`ecgingest.Signal`) holding exactly these fields, its
     arrays made read-only, built without running ``__init__``.
 
@@ -259,7 +260,76 @@ def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, off
     fields["invalid_mask"] = invalid_mask
     fields["supplied_physical"] = supplied_physical
     fields["derivation"] = derivation
+    if first_sample:  # the class default (0) serves every whole signal
+        fields["first_sample"] = first_sample
     cnp.PyArray_CLEARFLAGS(digital, cnp.NPY_ARRAY_WRITEABLE)
     if invalid_mask is not None:
         cnp.PyArray_CLEARFLAGS(invalid_mask, cnp.NPY_ARRAY_WRITEABLE)
     return obj
+
+
+cdef list _each(value, Py_ssize_t n, str name):
+    """``value`` as one entry per signal: a list, tuple or array as given (checked
+    against ``n``), anything else repeated."""
+    if isinstance(value, (list, tuple, cnp.ndarray)):
+        if len(value) != n:
+            raise ValueError(f"{name} needs one entry per signal ({n}), not {len(value)}")
+        return list(value)
+    return [value] * n
+
+
+def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, units="",
+                counts=None, invalid_value=None, invalid_mask=None, first_sample=None):
+    """A list of ``cls`` (:class:`ecgingest.Signal`), one per label, as
+    :func:`new_signal` builds each: a record's signals in one call.
+
+    ``digital`` is a 2-D array (a row per signal) or a sequence of 1-D arrays;
+    ``counts`` the samples kept of each (a longer row is cut to a view).
+    ``sample_rate``, ``scale``, ``offset`` and ``units`` are one value for every
+    signal or a list, tuple or array with one per signal; ``invalid_value``,
+    ``invalid_mask`` and ``first_sample`` are None (none) or one per signal.
+    A record of a dozen leads built one call per lead spent more in the calls
+    than in the building, with the GIL held.
+    """
+    cdef Py_ssize_t n = len(labels), i, count
+    if len(digital) != n:
+        raise ValueError(f"digital needs one row per signal ({n}), not {len(digital)}")
+    cdef list rates = _each(sample_rate, n, "sample_rate")
+    cdef list scales = _each(scale, n, "scale")
+    cdef list offsets = _each(offset, n, "offset")
+    cdef list unit_list = _each(units, n, "units")
+    cdef list codes = _each(invalid_value, n, "invalid_value")
+    cdef list masks = _each(invalid_mask, n, "invalid_mask")
+    cdef list firsts = _each(first_sample, n, "first_sample")
+    cdef list kept = _each(counts, n, "counts")
+    cdef list label_list = list(labels)
+    cdef list rows = list(digital)  # iterating makes the row views faster than indexing
+    cdef list out = []
+    cdef dict fields
+    cdef cnp.ndarray row, mask
+    for i in range(n):
+        row = rows[i]
+        if kept[i] is not None:
+            count = kept[i]
+            if count != row.shape[0]:
+                row = row[:count]
+        mask = masks[i]
+        obj = cls.__new__(cls)
+        fields = obj.__dict__
+        fields["label"] = label_list[i]
+        fields["sample_rate"] = rates[i]
+        fields["digital"] = row
+        fields["scale"] = scales[i]
+        fields["offset"] = offsets[i]
+        fields["units"] = unit_list[i]
+        fields["invalid_value"] = codes[i]
+        fields["invalid_mask"] = mask
+        fields["supplied_physical"] = None
+        fields["derivation"] = None
+        if firsts[i]:
+            fields["first_sample"] = firsts[i]
+        cnp.PyArray_CLEARFLAGS(row, cnp.NPY_ARRAY_WRITEABLE)
+        if mask is not None:
+            cnp.PyArray_CLEARFLAGS(mask, cnp.NPY_ARRAY_WRITEABLE)
+        out.append(obj)
+    return out

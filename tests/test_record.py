@@ -133,6 +133,54 @@ def test_new_signal_equals_the_constructor(with_mask, with_physical, code):
     assert repr(fast) == repr(slow)
 
 
+@given(st.integers(1, 5), st.integers(0, 6), st.booleans(), st.booleans(), st.booleans())
+def test_new_signals_builds_what_the_constructor_builds_per_signal(
+        n, width, two_d, cut, with_firsts):
+    """The batch constructor gives each signal what ``Signal(...)`` would: shared
+    scalars or per-signal values, rows of one block cut to their counts, masks,
+    codes and first samples (0 left to the class default)."""
+    from ecgingest.record import new_signals
+
+    block = np.arange(n * width, dtype=np.int16).reshape(n, width)
+    counts = [max(width - i, 0) for i in range(n)] if cut else None
+    labels = [f"L{i}" for i in range(n)]
+    rates = [250.0 * (i + 1) for i in range(n)]
+    codes = [None if i % 2 else -32768 for i in range(n)]
+    masks = [np.zeros(counts[i] if cut else width, dtype=bool) if i % 2 else None
+             for i in range(n)]
+    firsts = [i * 3 for i in range(n)] if with_firsts else None
+    digital = block if two_d else [row.copy() for row in block]
+    fast = new_signals(labels, rates, digital, 0.5, [float(i) for i in range(n)], "uV",
+                       counts, invalid_value=codes, invalid_mask=masks, first_sample=firsts)
+    assert len(fast) == n
+    for i, sig in enumerate(fast):
+        row = block[i][:counts[i]] if cut else block[i]
+        slow = Signal(labels[i], rates[i], row.copy(), 0.5, float(i), "uV", codes[i],
+                      None if masks[i] is None else masks[i].copy(),
+                      first_sample=firsts[i] if firsts else 0)
+        assert type(sig) is Signal
+        assert vars(sig).keys() == vars(slow).keys()
+        for name in ("label", "sample_rate", "scale", "offset", "units", "invalid_value",
+                     "first_sample", "derivation", "supplied_physical"):
+            assert getattr(sig, name) == getattr(slow, name)
+        np.testing.assert_array_equal(sig.digital, slow.digital)
+        assert not sig.digital.flags.writeable
+        assert sig.invalid_mask is None or not sig.invalid_mask.flags.writeable
+        np.testing.assert_array_equal(sig.physical, slow.physical)
+        if two_d:  # a view of the block, not a copy
+            assert np.shares_memory(sig.digital, block) or sig.digital.size == 0
+
+
+def test_new_signals_refuses_a_per_signal_list_of_the_wrong_length():
+    from ecgingest.record import new_signals
+
+    block = np.zeros((2, 3), dtype=np.int16)
+    with pytest.raises(ValueError, match="scale"):
+        new_signals(["I", "II"], 250.0, block, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="digital"):
+        new_signals(["I", "II", "III"], 250.0, block)
+
+
 def test_record_and_metadata_defaults_are_fresh_per_instance():
     """The hand-written constructors keep the dataclass defaults: no list, dict or
     Metadata shared between records, and replace() builds a complete copy."""

@@ -37,7 +37,7 @@ from .formats._base import (
 from .limits import DEFAULT_LIMITS, ByteBudget, Limits
 from .overrides import Overrides
 from .record import LazyRecord, Record, RecordInfo, emit_warnings
-from .sources import Entry, Failed, Skipped, Source, Upload, drop_frames
+from .sources import Entry, Failed, Skipped, Source, Upload, _release_quietly, drop_frames
 from .uploads import directory_pool, open_upload
 
 __all__ = ["ingest", "read", "iter_records", "RecordIterator", "inspect_upload",
@@ -709,8 +709,15 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
             record: Record = _guarded(fmt.name, item.path,
                                       lambda: fmt.decode_part(source, ctx))
         return record
-    with item.view(prefault=fmt.prefault) as data:
-        record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+    if item.in_memory:  # bytes held: the view of Entry.view, without its generator
+        held = memoryview(item.read())
+        try:
+            record = _guarded(fmt.name, item.path, lambda: fmt.decode(held, ctx))
+        finally:
+            _release_quietly(held)
+    else:
+        with item.view(prefault=fmt.prefault) as data:
+            record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
     if request is not None:  # decoded whole: cut to the part asked for
         record = _guarded(fmt.name, item.path, lambda: request.apply(record))
     return record
@@ -837,11 +844,16 @@ def _cut(outcome: GroupOutcome, request: ReadRequest) -> GroupOutcome:
     return GroupOutcome(outcome.anchor, record, None, outcome.files)
 
 
-@dataclass(frozen=True)
 class _Event:
-    kind: str  # "single", "multi" (records), "skipped", "error"
-    order: int  # index of the entry in the walk (of the anchor, for multi-file records)
-    value: Any
+    """One outcome of a walk (a plain class: a frozen dataclass pays a guarded
+    ``__setattr__`` per field, per record)."""
+
+    __slots__ = ("kind", "order", "value")
+
+    def __init__(self, kind: str, order: int, value: Any) -> None:
+        self.kind = kind  # "single", "multi" (records), "skipped", "error"
+        self.order = order  # index of the entry in the walk (of the anchor, if multi-file)
+        self.value = value
 
 
 def _join(directory: str, name: str) -> str:

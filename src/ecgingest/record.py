@@ -47,11 +47,24 @@ def caller_stacklevel() -> int:
     way (``read``, ``ingest``, ``iter_records``, ``Stream.finish``) led there."""
     frame = sys._getframe(1)
     level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-            _PACKAGE_DIR):
+    while frame is not None and _in_package(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+_IN_PACKAGE: dict[str, bool] = {}
+"""Absolute code file name -> inside ecgingest (a warning walks a dozen frames, and
+``os.path.abspath`` of each was most of what issuing it cost)."""
+
+
+def _in_package(filename: str) -> bool:
+    known = _IN_PACKAGE.get(filename)
+    if known is None:
+        known = os.path.abspath(filename).startswith(_PACKAGE_DIR)
+        if os.path.isabs(filename) and len(_IN_PACKAGE) < 4096:  # a relative one moves with the cwd
+            _IN_PACKAGE[filename] = known
+    return known
 
 
 def emit_warnings(record: Record, stacklevel: int | None = None) -> None:
@@ -276,6 +289,11 @@ new_signal = functools.partial(_scale.new_signal, Signal)
 """``Signal(...)`` at a fifth of the cost, same fields and read-only arrays: the
 decoders' hot path (a dozen signals per record, built while holding the GIL)."""
 
+new_signals = functools.partial(_scale.new_signals, Signal)
+"""A record's signals in one call, each as :func:`new_signal` builds it: scalars
+shared by every signal or one value per signal, ``digital`` a 2-D block or one
+array per signal (``counts``: samples kept of each row)."""
+
 
 @dataclass(frozen=True)
 class Annotation:
@@ -428,7 +446,14 @@ class Record:
         :returns: the new record (arrays are shared, not copied).
         :raises TypeError: a name is not an attribute of :class:`Record`.
         """
-        return dataclasses.replace(self, **changes)
+        if type(self) is not Record:  # a subclass builds its copies its own way
+            return dataclasses.replace(self, **changes)
+        # what dataclasses.replace does (every field through __init__), at a seventh of
+        # its cost: a record read from bytes without a name of its own pays it per read
+        fields = self.__dict__
+        values = {name: fields[name] for name in _RECORD_FIELDS}
+        values.update(changes)  # an unknown name: __init__'s TypeError, as before
+        return Record(**values)
 
     def signal(self, name: str) -> Signal:
         """The signal called ``name``, as stored or by its standard lead name.
@@ -950,6 +975,9 @@ class LazySignal(Signal):
 _HEADER_FIELDS = frozenset({"name", "format", "format_detail", "start_time", "metadata",
                             "sources", "warnings"})
 """What a lazy record knows from its header: replacing these keeps it lazy."""
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
 
 
 class LazyRecord(Record):

@@ -1,7 +1,7 @@
 """Type stubs for the compiled scaling kernel and the byte work of the array pool
 (ext/scale.pyx; the pool's policy is ecgingest._memory)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -36,4 +36,18 @@ def new_signal(
     invalid_mask: npt.NDArray[np.bool_] | None = None,
     supplied_physical: npt.NDArray[np.float64] | None = None,
     derivation: str | None = None,
+    first_sample: int = 0,
 ) -> object: ...
+def new_signals(
+    cls: type,
+    labels: Sequence[str],
+    sample_rate: float | Sequence[float],
+    digital: npt.NDArray[np.signedinteger] | Sequence[npt.NDArray[np.signedinteger]],
+    scale: float | Sequence[float] = 1.0,
+    offset: float | Sequence[float] = 0.0,
+    units: str | Sequence[str] = "",
+    counts: Sequence[int] | None = None,
+    invalid_value: Sequence[int | None] | None = None,
+    invalid_mask: Sequence[npt.NDArray[np.bool_] | None] | None = None,
+    first_sample: Sequence[int] | None = None,
+) -> list[object]: ...

@@ -11,6 +11,8 @@ _TAR_FILTERS = {
     b"\x04\x22\x4d\x18": "lz4",
     b"\x28\xb5\x2f\xfd": "zstd",
 }
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_ANY_MAGIC = (*_ZIP_MAGICS, b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", *_TAR_FILTERS)
 SEEKING_KINDS = frozenset({"zip", "7z", "rar4", "rar5"})
 """Kinds libarchive (or rars) must seek in; a non-seekable stream of these is spooled."""
 
@@ -35,20 +37,22 @@ def archive_kind(head: bytes) -> str | None:
     Returns ``"zip"``, ``"7z"``, ``"rar4"``, ``"rar5"``, ``"tar"`` or
     ``"tar+<filter>"`` (gzip, bzip2, xz, lz4, zstd); ``None`` for anything else.
     """
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
-        return "zip"
-    if head[:6] == b"7z\xbc\xaf\x27\x1c":
-        return "7z"
-    if head[:7] == b"Rar!\x1a\x07\x00":
-        return "rar4"
-    if head[:8] == b"Rar!\x1a\x07\x01\x00":
-        return "rar5"
-    for magic, name in _TAR_FILTERS.items():
-        if head[:len(magic)] == magic:
-            if name == "bzip2" and not (len(head) > 3 and head[3:4] in b"123456789"):
-                continue
-            return "tar+" + name
-    if head[257:262] == b"ustar" or _tar_checksum_ok(head[:512]):
+    head = bytes(head[:HEAD_BYTES])
+    if head.startswith(_ANY_MAGIC):  # one test for all: most uploads are no archive
+        if head.startswith(_ZIP_MAGICS):
+            return "zip"
+        if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+            return "7z"
+        if head.startswith(b"Rar!\x1a\x07\x00"):
+            return "rar4"
+        if head.startswith(b"Rar!\x1a\x07\x01\x00"):
+            return "rar5"
+        for magic, name in _TAR_FILTERS.items():
+            if head.startswith(magic):
+                if name == "bzip2" and not (len(head) > 3 and head[3:4] in b"123456789"):
+                    continue
+                return "tar+" + name
+    if head[257:262] == b"ustar" or _tar_checksum_ok(head):
         return "tar"
     return None
 

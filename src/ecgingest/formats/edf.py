@@ -32,7 +32,7 @@ from .._ext import edf as _kernel
 from .._memory import block_views
 from ..errors import CorruptDataError, EcgIngestError, HeaderError, TruncatedError
 from ..limits import DEFAULT_LIMITS
-from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
+from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signals
 from ._base import (
     _TOLERANCE,
     ByteSource,
@@ -735,16 +735,25 @@ def _decode(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
     start = header.start_time
     if start is not None and subsecond:
         start = start + dt.timedelta(seconds=subsecond)
-    # new_signal builds each Signal natively (typed ``object`` by the kernel's stub)
-    signals = cast("list[Signal]", [
-        new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
-        for s, out in zip(data_sigs, outputs)])
+    # new_signals builds the Signals natively (typed ``object`` by the kernel's stub)
+    signals = cast("list[Signal]", _signals(data_sigs, outputs))
     extras = _extras(header, subsecond)
     return Record(name=ctx.name, format=fmt, format_detail=header.format_detail,
                   signals=signals, start_time=start, metadata=header.metadata,
                   annotations=annotations, data_record_onsets=onsets,
                   sources=(ctx.path,) if ctx.path else (), warnings=list(ctx.warnings),
                   extras=extras)
+
+
+def _signals(rows: Sequence[_Row], outputs: Sequence[np.ndarray],
+             firsts: Sequence[int] | None = None) -> list[object]:
+    """The Signals of ``rows`` holding ``outputs`` (``firsts``: each one's first sample
+    in the recording), built in one kernel call."""
+    rows = rows[:len(outputs)]
+    return new_signals([s.label for s in rows], [s.sample_rate for s in rows], outputs,
+                       [s.scale for s in rows], [s.offset for s in rows],
+                       [s.units for s in rows],
+                       first_sample=None if firsts is None else firsts[:len(rows)])
 
 
 def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
@@ -1303,12 +1312,7 @@ class _Part:
         start = header.start_time
         if start is not None and subsecond:
             start = start + dt.timedelta(seconds=subsecond)
-        signals = cast("list[Signal]", [
-            new_signal(s.label, s.sample_rate, out, s.scale, s.offset, s.units)
-            for s, out in zip(self.chosen, self.outputs)])
-        for sig, first in zip(signals, self.firsts):
-            if first:  # as Signal.__init__ stores it (the class default serves 0)
-                vars(sig)["first_sample"] = first
+        signals = cast("list[Signal]", _signals(self.chosen, self.outputs, self.firsts))
         extras = _extras(header, subsecond)
         if window is not None:
             extras["window"] = window

@@ -26,7 +26,7 @@ from ...errors import (
     TruncatedError,
     UnsupportedFeatureError,
 )
-from ...record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
+from ...record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signals
 from .._base import DecodeContext
 from .container import (
     Container,
@@ -577,10 +577,9 @@ def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> R
     lay = _layout(data, pre, ctx, extras)
     samples = (_decode_bimodal if lay.bimodal else _decode_rhythm)(data, pre, lay, ctx)
     digital, scale_nv = _with_reference_beat(lay, samples, ctx)
-    width, scale, rate = digital.shape[1], scale_nv / 1000.0, samples.rate
-    signals = cast("list[Signal]", [
-        new_signal(label, rate, row if count == width else row[:count], scale, 0.0, "uV")
-        for label, row, count in zip(lay.leads.labels, digital, samples.counts)])
+    scale, rate = scale_nv / 1000.0, samples.rate
+    signals = cast("list[Signal]", new_signals(lay.leads.labels, rate, digital, scale, 0.0,
+                                               "uV", samples.counts))
     _sample_extras(lay, samples, scale_nv, extras)
     _reading_extras(data, pre.sections, pre.patient.texts, ctx, extras)
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail=f"SCP {pre.label}",

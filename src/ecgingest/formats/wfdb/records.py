@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from ...record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal
+from ...record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signals
 from .header import WIDE, WfdbHeader
 from .signals import RecordFiles, decode_signals, frames_present
 
@@ -25,12 +25,13 @@ def single_record(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None) -> R
             return part
     dec = decode_signals(hdr, files, arena)
     fs = hdr.frame_frequency
-    signals = cast("list[Signal]", [  # positional: label, rate, digital, scale, offset, units
-        new_signal(spec.description, fs * spec.samples_per_frame, digital,
-                   1.0 / spec.gain, -spec.baseline / spec.gain, spec.units, code, mask)
-        for spec, digital, code, mask in zip(hdr.signals, dec.digital, dec.invalid_value,
-                                             dec.invalid_mask)
-    ])
+    specs = hdr.signals
+    signals = cast("list[Signal]", new_signals(
+        [spec.description for spec in specs],
+        [fs * spec.samples_per_frame for spec in specs], dec.digital,
+        [1.0 / spec.gain for spec in specs], [-spec.baseline / spec.gain for spec in specs],
+        [spec.units for spec in specs], invalid_value=dec.invalid_value,
+        invalid_mask=dec.invalid_mask))
     record = Record(name=hdr.record_name, format="wfdb", format_detail="WFDB",
                     signals=signals, start_time=hdr.start_time,
                     metadata=comment_metadata(hdr.comments), warnings=files.ctx.warnings,
