@@ -9,6 +9,7 @@ upload (``iter_records`` holds about one record that way). A one-stream archive
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..detect import anchor_format
 from ..errors import UnsafeEntryError
 from ..sources import Entry, Failed, Skipped, Upload, normalise_entry_name
 from .blobs import Blob
-from .zip import iter_central_members
+from .zip import CentralMember, iter_central_members
 
 __all__ = ["Listing", "ListedUpload", "listing_of", "zip_listing"]
 
@@ -29,14 +30,40 @@ class _Names:
 
     __slots__ = ("hashes", "blob", "starts")
 
-    def __init__(self, names: Iterable[str]) -> None:
-        ordered = sorted(names, key=hash)
-        self.hashes = np.fromiter((hash(name) for name in ordered), dtype=np.int64,
-                                  count=len(ordered))
-        encoded = [name.encode("utf-8", "surrogatepass") for name in ordered]
-        self.starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(b) for b in encoded], out=self.starts[1:])
-        self.blob = b"".join(encoded)
+    def __init__(self, hashes: np.ndarray, blob: bytes, starts: np.ndarray) -> None:
+        self.hashes, self.blob, self.starts = hashes, blob, starts
+
+    @classmethod
+    def of(cls, hashes: array[int], blob: bytearray, lengths: array[int]
+           ) -> tuple[_Names, np.ndarray]:
+        """The distinct strings among those given (each by its hash, its UTF-8 bytes in
+        ``blob`` one after the other, and their lengths), and the index each given
+        string has."""
+        given = np.frombuffer(hashes, dtype=np.int64)
+        ends = np.cumsum(np.frombuffer(lengths, dtype=np.int64))
+        begins = ends - np.frombuffer(lengths, dtype=np.int64)
+        order = np.argsort(given, kind="stable")
+        ordered = given[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+        if any(blob[begins[a]:ends[a]] != blob[begins[b]:ends[b]]
+               for a, b in zip(order[:-1][~new[1:]], order[1:][~new[1:]])):
+            # distinct strings share a hash: ordered by hash, then bytes (slower, exact)
+            order = np.array(sorted(range(len(given)), key=lambda i: (
+                int(given[i]), bytes(blob[begins[i]:ends[i]]))), dtype=np.int64)
+            ordered = given[order]
+            new[1:] = ordered[1:] != ordered[:-1]
+            new[1:] |= np.array([blob[begins[a]:ends[a]] != blob[begins[b]:ends[b]]
+                                 for a, b in zip(order[:-1], order[1:])], dtype=bool)
+        group = np.cumsum(new) - 1
+        index = np.empty(len(order), dtype=np.int32)
+        index[order] = group
+        firsts = order[new]  # a given string of each distinct one (its first)
+        starts = np.zeros(len(firsts) + 1, dtype=np.int32)
+        np.cumsum(ends[firsts] - begins[firsts], out=starts[1:])
+        view = memoryview(blob)
+        joined = b"".join(view[begins[i]:ends[i]] for i in firsts)
+        return cls(ordered[new].copy(), joined, starts), index
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -47,9 +74,8 @@ class _Names:
         hashes = self.hashes
         at = int(np.searchsorted(hashes, key))
         encoded: bytes | None = None
-        while at < len(hashes) and hashes[at] == key:  # distinct strings may share a hash
-            if encoded is None:
-                encoded = name.encode("utf-8", "surrogatepass")
+        while at < len(hashes) and hashes[at] == key:  # distinct strings may share one
+            encoded = _utf8(name) if encoded is None else encoded
             if self.blob[self.starts[at]:self.starts[at + 1]] == encoded:
                 return at
             at += 1
@@ -57,6 +83,10 @@ class _Names:
 
     def name(self, at: int) -> str:
         return self.blob[self.starts[at]:self.starts[at + 1]].decode("utf-8", "surrogatepass")
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 class Listing:
@@ -70,46 +100,54 @@ class Listing:
     __slots__ = ("paths", "counts", "sizes", "directory_of", "directories", "left",
                  "anchors_left")
 
-    def __init__(self, paths: Iterable[str], sizes: Iterable[int] | None = None) -> None:
-        listed = list(paths)
-        # building it may take a dict a path: the walk has not begun
-        path_at = {path: 0 for path in listed}
-        directory_at = {_directory(path): 0 for path in path_at}
-        self.paths = _Names(path_at)
-        self.directories = _Names(directory_at)
-        for i in range(len(self.paths)):
-            path_at[self.paths.name(i)] = i
-        for i in range(len(self.directories)):
-            directory_at[self.directories.name(i)] = i
-        self.counts = np.zeros(len(path_at), dtype=np.int32)  # items still to come with it
-        self.directory_of = np.zeros(len(path_at), dtype=np.int32)
-        self.left = np.zeros(len(directory_at), dtype=np.int64)  # -1: not known, or done
-        self.anchors_left = np.zeros(len(directory_at), dtype=np.int64)  # headers to come
+    def __init__(self, files: Iterable[tuple[str, int]], *, sized: bool) -> None:
+        """``files``: each file's normalised path and declared size (``sized``: the
+        sizes are known)."""
+        # one pass, no string kept: a listing of many files is built in little memory
+        declared = array("q")
+        path_hashes, path_bytes, path_lengths = array("q"), bytearray(), array("q")
+        dir_hashes, dir_bytes, dir_lengths = array("q"), bytearray(), array("q")
+        anchors = bytearray()
+        for path, size in files:
+            declared.append(size)
+            encoded = _utf8(path)
+            path_hashes.append(hash(path))
+            path_bytes += encoded
+            path_lengths.append(len(encoded))
+            directory = _directory(path)
+            encoded = _utf8(directory)
+            dir_hashes.append(hash(directory))
+            dir_bytes += encoded
+            dir_lengths.append(len(encoded))
+            anchors.append(anchor_format(path.rsplit("/", 1)[-1]) is not None)
+        self.paths, path_index = _Names.of(path_hashes, path_bytes, path_lengths)
+        self.directories, dir_index = _Names.of(dir_hashes, dir_bytes, dir_lengths)
+        del path_bytes, dir_bytes
+        n, m = len(self.paths), len(self.directories)
+        self.counts = np.bincount(path_index, minlength=n).astype(np.int32)
+        """Items of the walk still to come with each path."""
+        first = np.full(n, len(path_index), dtype=np.int64)
+        np.minimum.at(first, path_index, np.arange(len(path_index)))
+        self.directory_of = dir_index[first].astype(np.int32)
+        self.left = np.bincount(dir_index, minlength=m).astype(np.int32)
+        """Items still to come in each directory (-1: not known, or complete)."""
+        self.anchors_left = np.bincount(
+            dir_index, weights=np.frombuffer(anchors, dtype=np.uint8),
+            minlength=m).astype(np.int32)
+        """Record headers still to come in each directory."""
         self.sizes: np.ndarray | None = None
-        """Declared sizes by path index (a ZIP's): a directory's records can then be
-        planned before its signal files come (see :meth:`remaining`)."""
-        declared = None
-        if sizes is not None:
-            self.sizes = np.zeros(len(path_at), dtype=np.int64)
-            declared = iter(sizes)
-        for path in listed:
-            at = path_at[path]
-            d = directory_at[_directory(path)]
-            if declared is not None and self.sizes is not None:
-                size = next(declared)
-                if not self.counts[at]:
-                    self.sizes[at] = size  # of the first member of that name
-            self.counts[at] += 1
-            self.directory_of[at] = d
-            self.left[d] += 1
-            if anchor_format(path.rsplit("/", 1)[-1]) is not None:
-                self.anchors_left[d] += 1
+        """Declared sizes by path index (a ZIP's; of the first member of a name): a
+        directory's records can then be planned before its signal files come (see
+        :meth:`remaining`)."""
+        if sized:
+            self.sizes = np.frombuffer(declared, dtype=np.int64)[first]
         # A directory named like a file of the listing is left out: an archive inside
         # the upload yields its entries below the archive's own path, which the listing
         # cannot name, so such a directory is never known complete.
-        for directory, d in directory_at.items():
+        for d in range(m):
+            directory = self.directories.name(d)
             parts = directory.split("/")
-            if directory and any("/".join(parts[:i]) in path_at
+            if directory and any(self.paths.index("/".join(parts[:i])) is not None
                                  for i in range(1, len(parts) + 1)):
                 self.left[d] = -1
 
@@ -207,7 +245,13 @@ class ListedUpload(Upload):
 def listing_of(paths: Iterable[str], sizes: Iterable[int] | None = None) -> Listing:
     """The listing of a walk that yields an item for each of ``paths`` (normalised;
     ``sizes``: their declared sizes, in the same order)."""
-    return Listing(paths, sizes)
+    if sizes is None:
+        return Listing(((path, 0) for path in paths), sized=False)
+    return Listing(zip(paths, sizes, strict=True), sized=True)
+
+
+class _Ambiguous(Exception):
+    """A member name whose encoding the reader may decode otherwise."""
 
 
 def zip_listing(blob: Blob) -> Listing | None:
@@ -216,9 +260,16 @@ def zip_listing(blob: Blob) -> Listing | None:
     members = iter_central_members(blob)
     if members is None:
         return None
-    paths: list[str] = []
-    sizes: list[int] = []
-    for member in members:  # one at a time: the records of a large ZIP are not all held
+    try:
+        return Listing(_zip_files(members), sized=True)
+    except _Ambiguous:
+        return None
+
+
+def _zip_files(members: Iterable[CentralMember]) -> Iterator[tuple[str, int]]:
+    """Normalised path and size of each file member (one at a time: the records of a
+    large ZIP are not all held)."""
+    for member in members:
         raw = member.name_bytes
         if raw.isascii():
             name = raw.decode("ascii")
@@ -226,15 +277,13 @@ def zip_listing(blob: Blob) -> Listing | None:
             try:
                 name = raw.decode("utf-8")
             except UnicodeDecodeError:
-                return None
+                raise _Ambiguous from None
         else:
-            return None  # CP437 or the archiver's code page: the reader may decode it otherwise
+            raise _Ambiguous  # CP437 or the archiver's code page: the reader may decode it otherwise
         if name.endswith("/"):
             continue  # a directory entry
         try:
             path = normalise_entry_name(name)
         except UnsafeEntryError:
             continue  # reported as skipped under its raw name: no file of any directory
-        paths.append(path)
-        sizes.append(member.usize)
-    return listing_of(paths, sizes)
+        yield path, member.usize
