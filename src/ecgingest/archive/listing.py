@@ -23,7 +23,7 @@ from .zip import CentralMember, iter_central_members
 __all__ = ["Listing", "ListedUpload", "listing_of", "zip_listing"]
 
 class _Names:
-    """Distinct strings in compact form: their hashes (sorted) in an array and their
+    """Distinct strings in compact form: their keys (sorted) in an array and their
     UTF-8 bytes in one blob. Which index a string has is exact (the bytes are
     compared), at a few dozen bytes a string instead of a string object and a dict
     entry each."""
@@ -34,43 +34,49 @@ class _Names:
         self.hashes, self.blob, self.starts = hashes, blob, starts
 
     @classmethod
-    def of(cls, hashes: array[int], blob: bytearray, lengths: array[int]
+    def of(cls, keys: array[int], blob: bytearray, lengths: array[int]
            ) -> tuple[_Names, np.ndarray]:
-        """The distinct strings among those given (each by its hash, its UTF-8 bytes in
-        ``blob`` one after the other, and their lengths), and the index each given
-        string has."""
-        given = np.frombuffer(hashes, dtype=np.int64)
+        """The distinct strings among those given (each by its :func:`_key`, its UTF-8
+        bytes in ``blob`` one after the other, and their lengths), and the index each
+        given string has."""
+        given = np.frombuffer(keys, dtype=np.intc)
         ends = np.cumsum(np.frombuffer(lengths, dtype=np.int64))
         begins = ends - np.frombuffer(lengths, dtype=np.int64)
+
+        def text(i: int) -> bytearray:
+            return blob[begins[i]:ends[i]]
+
         order = np.argsort(given, kind="stable")
         ordered = given[order]
         new = np.ones(len(order), dtype=bool)
         new[1:] = ordered[1:] != ordered[:-1]
-        if any(blob[begins[a]:ends[a]] != blob[begins[b]:ends[b]]
-               for a, b in zip(order[:-1][~new[1:]], order[1:][~new[1:]])):
-            # distinct strings share a hash: ordered by hash, then bytes (slower, exact)
-            order = np.array(sorted(range(len(given)), key=lambda i: (
-                int(given[i]), bytes(blob[begins[i]:ends[i]]))), dtype=np.int64)
-            ordered = given[order]
-            new[1:] = ordered[1:] != ordered[:-1]
-            new[1:] |= np.array([blob[begins[a]:ends[a]] != blob[begins[b]:ends[b]]
-                                 for a, b in zip(order[:-1], order[1:])], dtype=bool)
+        # strings of one key: the same string (a name given twice), or distinct ones,
+        # ordered by their bytes, then as given
+        run_starts = np.flatnonzero(new)
+        run_ends = np.append(run_starts[1:], len(order))
+        for a, b in zip(run_starts[run_ends - run_starts > 1].tolist(),
+                        run_ends[run_ends - run_starts > 1].tolist()):
+            run = sorted(order[a:b].tolist(), key=lambda i: (bytes(text(i)), i))
+            order[a:b] = run
+            for j in range(a + 1, b):
+                new[j] = text(run[j - a]) != text(run[j - a - 1])
         group = np.cumsum(new) - 1
         index = np.empty(len(order), dtype=np.int32)
         index[order] = group
-        firsts = order[new]  # a given string of each distinct one (its first)
+        firsts = order[new]  # the first given of each distinct string
         starts = np.zeros(len(firsts) + 1, dtype=np.int32)
         np.cumsum(ends[firsts] - begins[firsts], out=starts[1:])
-        view = memoryview(blob)
-        joined = b"".join(view[begins[i]:ends[i]] for i in firsts)
-        return cls(ordered[new].copy(), joined, starts), index
+        joined = bytearray()
+        for begin, end in zip(begins[firsts].tolist(), ends[firsts].tolist()):
+            joined += blob[begin:end]
+        return cls(given[firsts], bytes(joined), starts), index
 
     def __len__(self) -> int:
         return len(self.hashes)
 
     def index(self, name: str) -> int | None:
         """The index of ``name``, or None when it is not one of the strings."""
-        key = hash(name)
+        key = _key(name)
         hashes = self.hashes
         at = int(np.searchsorted(hashes, key))
         encoded: bytes | None = None
@@ -83,6 +89,12 @@ class _Names:
 
     def name(self, at: int) -> str:
         return self.blob[self.starts[at]:self.starts[at + 1]].decode("utf-8", "surrogatepass")
+
+
+def _key(text: str) -> int:
+    """A string's key in :class:`_Names`: the high half of its hash (four bytes a name;
+    strings of one key are told apart by their bytes)."""
+    return hash(text) >> 32
 
 
 def _utf8(text: str) -> bytes:
@@ -105,18 +117,18 @@ class Listing:
         sizes are known)."""
         # one pass, no string kept: a listing of many files is built in little memory
         declared = array("q")
-        path_hashes, path_bytes, path_lengths = array("q"), bytearray(), array("q")
-        dir_hashes, dir_bytes, dir_lengths = array("q"), bytearray(), array("q")
+        path_hashes, path_bytes, path_lengths = array("i"), bytearray(), array("q")
+        dir_hashes, dir_bytes, dir_lengths = array("i"), bytearray(), array("q")
         anchors = bytearray()
         for path, size in files:
             declared.append(size)
             encoded = _utf8(path)
-            path_hashes.append(hash(path))
+            path_hashes.append(_key(path))
             path_bytes += encoded
             path_lengths.append(len(encoded))
             directory = _directory(path)
             encoded = _utf8(directory)
-            dir_hashes.append(hash(directory))
+            dir_hashes.append(_key(directory))
             dir_bytes += encoded
             dir_lengths.append(len(encoded))
             anchors.append(anchor_format(path.rsplit("/", 1)[-1]) is not None)
@@ -141,6 +153,8 @@ class Listing:
         :meth:`remaining`)."""
         if sized:
             self.sizes = np.frombuffer(declared, dtype=np.int64)[first]
+            if len(self.sizes) and self.sizes.max() < 1 << 32:
+                self.sizes = self.sizes.astype(np.uint32)  # half the bytes
         # A directory named like a file of the listing is left out: an archive inside
         # the upload yields its entries below the archive's own path, which the listing
         # cannot name, so such a directory is never known complete.
