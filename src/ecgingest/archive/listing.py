@@ -64,8 +64,9 @@ class _Names:
         index = np.empty(len(order), dtype=np.int32)
         index[order] = group
         firsts = order[new]  # the first given of each distinct string
-        starts = np.zeros(len(firsts) + 1, dtype=np.int32)
+        starts = np.zeros(len(firsts) + 1, dtype=np.int64)
         np.cumsum(ends[firsts] - begins[firsts], out=starts[1:])
+        starts = _narrow(starts)
         joined = bytearray()
         for begin, end in zip(begins[firsts].tolist(), ends[firsts].tolist()):
             joined += blob[begin:end]
@@ -89,6 +90,16 @@ class _Names:
 
     def name(self, at: int) -> str:
         return self.blob[self.starts[at]:self.starts[at + 1]].decode("utf-8", "surrogatepass")
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """``values`` (counts, offsets, indices: none below -1) in the fewest bytes that
+    hold them and -1: the listing's arrays are held for the whole walk."""
+    top = int(values.max()) if len(values) else 0
+    for dtype in (np.int8, np.int16, np.int32):
+        if top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values.astype(np.int64)
 
 
 def _key(text: str) -> int:
@@ -136,16 +147,16 @@ class Listing:
         self.directories, dir_index = _Names.of(dir_hashes, dir_bytes, dir_lengths)
         del path_bytes, dir_bytes
         n, m = len(self.paths), len(self.directories)
-        self.counts = np.bincount(path_index, minlength=n).astype(np.int32)
+        self.counts = _narrow(np.bincount(path_index, minlength=n))
         """Items of the walk still to come with each path."""
         first = np.full(n, len(path_index), dtype=np.int64)
         np.minimum.at(first, path_index, np.arange(len(path_index)))
-        self.directory_of = dir_index[first].astype(np.int32)
-        self.left = np.bincount(dir_index, minlength=m).astype(np.int32)
+        self.directory_of = _narrow(dir_index[first])
+        self.left = _narrow(np.bincount(dir_index, minlength=m))
         """Items still to come in each directory (-1: not known, or complete)."""
-        self.anchors_left = np.bincount(
+        self.anchors_left = _narrow(np.bincount(
             dir_index, weights=np.frombuffer(anchors, dtype=np.uint8),
-            minlength=m).astype(np.int32)
+            minlength=m).astype(np.int64))
         """Record headers still to come in each directory."""
         self.sizes: np.ndarray | None = None
         """Declared sizes by path index (a ZIP's; of the first member of a name): a
