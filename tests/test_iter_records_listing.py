@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import ecgingest
 import test_iter_records as iter_records_tests
 from conftest import corpus_dir, requires_corpus
-from ecgingest.archive import walker
+from ecgingest.archive import listing_of, walker
 from ecgingest.errors import EcgWarning
 
 ingest_module = importlib.import_module("ecgingest.ingest")  # the module, not the function
@@ -283,14 +283,11 @@ def test_an_entry_the_listing_does_not_name_leaves_its_directory_to_its_end(monk
     members = [("d/r0.hea", _header("r0", "r0.dat", 0)), ("d/r1.hea", _header("r1", "r1.dat", 1)),
                ("d/r0.dat", _signal_file(0)), ("d/notes.txt", b"unlisted"),
                ("d/r1.dat", _signal_file(1))]
-    listing = walker.Walker.listing
 
     def without_notes(self):
-        found = listing(self)
-        if found is not None:
-            found.files.pop("d/notes.txt")
-            found.left["d"] -= 1
-        return found
+        self.listed = True
+        named = [(path, len(body)) for path, body in members if path != "d/notes.txt"]
+        return listing_of([path for path, _ in named], [size for _, size in named])
 
     monkeypatch.setattr(walker.Walker, "listing", without_notes)
     taken = _track_walk(monkeypatch)
@@ -299,3 +296,86 @@ def test_an_entry_the_listing_does_not_name_leaves_its_directory_to_its_end(monk
     assert came_at == {"r0": 3, "r1": 5}  # r0 as its file passed; r1 at the end
     expected, got = _both(upload)
     assert got == expected and not expected[2]
+
+
+_NAME = st.sampled_from(["a", "b", "rec.hea", "rec.dat", "x.zip", "dir", "é.dat"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(paths=st.lists(st.lists(_NAME, min_size=1, max_size=3).map("/".join), max_size=12),
+       walked=st.lists(st.lists(_NAME, min_size=1, max_size=3).map("/".join), max_size=12),
+       colliding=st.booleans())
+def test_a_listing_counts_down_as_a_plain_dict_of_its_paths_would(paths, walked, colliding):
+    """The compact listing (names by key, told apart by their bytes) answers exactly as
+    dicts of paths and directories would, also when every name shares a few keys."""
+    from ecgingest.archive import listing as listing_module
+
+    with pytest.MonkeyPatch.context() as patch:
+        if colliding:
+            patch.setattr(listing_module, "_key", lambda text: len(text) % 3)
+        _check_listing(paths, walked)
+
+
+def _check_listing(paths: list[str], walked: list[str]) -> None:
+    sizes = [len(path) * 7 for path in paths]
+    found = listing_of(paths, sizes)
+    files: dict[str, int] = {}
+    size_of: dict[str, int] = {}
+    left: dict[str, int] = {}
+    anchors: dict[str, int] = {}
+    for path, size in zip(paths, sizes):
+        files[path] = files.get(path, 0) + 1
+        size_of.setdefault(path, size)
+        directory = path.rpartition("/")[0]
+        left[directory] = left.get(directory, 0) + 1
+        anchors[directory] = anchors.get(directory, 0) + path.endswith(".hea")
+    for directory in [d for d in left if d]:
+        parts = directory.split("/")
+        if any("/".join(parts[:i]) in files for i in range(1, len(parts) + 1)):
+            del left[directory]
+    for path in walked + paths:
+        directory = path.rpartition("/")[0]
+        assert found.lists(directory) == (directory in left)
+        assert found.headers_passed(directory) == (directory in left
+                                                   and anchors.get(directory) == 0)
+        assert found.remaining(directory) == (
+            {p: size_of[p] for p, n in files.items() if n > 0
+             and p.rpartition("/")[0] == directory} if directory in left else {})
+        assert found.will_come(path) == (directory in left and files.get(path, 0) > 0)
+        expected = None
+        if directory in left:
+            if files.get(path, 0) <= 0:
+                del left[directory]
+            else:
+                files[path] -= 1
+                left[directory] -= 1
+                anchors[directory] -= path.endswith(".hea")
+                if not left[directory]:
+                    del left[directory]
+                    expected = directory
+        assert found.passed(path, joins=True) == expected
+
+
+@pytest.mark.parametrize("second", ["d/r0.dat", "d\\r0.dat", "d//r0.dat", "d/./r0.dat"])
+def test_a_second_member_of_a_name_in_a_listed_zip_is_reported_as_ingest_reports_it(second):
+    """The walk of a listed ZIP keeps no name per member, yet a second member with the
+    same normalised name (written twice, or spelt otherwise) is reported with both raw
+    names exactly as ingest reports it, and the first one is read."""
+    members = [("d/r0.hea", _header("r0", "r0.dat", 0)), ("d/r0.dat", _signal_file(0)),
+               (second, _signal_file(1)), ("d/r1.hea", _header("r1", "r1.dat", 1)),
+               ("d/r1.dat", _signal_file(1))]
+    upload = _zip(members)
+    expected, got = _both(upload)
+    assert got == expected
+    errors = expected[2]
+    assert len(errors) == 1 and "only the first" in errors[0][2]
+    # the reader gives a ZIP's backslashes as slashes: that name is then the same
+    spelt_otherwise = second in ("d//r0.dat", "d/./r0.dat")
+    assert errors[0][0] == ((second,) if spelt_otherwise else ("d/r0.dat",))
+    assert ("normalise alike" in errors[0][2]) == spelt_otherwise
+    assert [r[0] for r in expected[0]] == ["r0", "r1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        read = {r.name: r.signals[0].digital.tobytes() for r in ecgingest.iter_records(upload)}
+        first = ecgingest.read(_zip(members[:2]))[0].signals[0].digital.tobytes()
+    assert read["r0"] == first

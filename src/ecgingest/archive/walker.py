@@ -108,6 +108,10 @@ class Walker:
         self.blob = blob
         self.links: set[str] = set()
         self.names: dict[str, str] = {}  # normalised path -> the raw name that first had it
+        # with a listing taken before the walk: which of its paths have come (the names
+        # then keep only raw names unlike their path, and paths the listing does not name)
+        self.named: Listing | None = None
+        self.came: np.ndarray | None = None
         # entry bytes: all released when the upload is done
         self.arena = SharedArena() if budget.keep_unclaimed is None else OwnMemory()
         self.count = 0  # entry headers classified so far (a stable index across passes)
@@ -146,6 +150,8 @@ class Walker:
         if self.kind == "zip" and self.blob is not None and self.blob.random_access:
             found = zip_listing(self.blob)
             self.listed = found is not None
+            if found is not None and self.count == 0:
+                self.named, self.came = found, np.zeros(len(found), dtype=bool)
             return found
         return None
 
@@ -194,10 +200,8 @@ class Walker:
                 if "/".join(parts[:i]) in self.links:
                     return Skipped(shown, "path passes through a link entry of the archive "
                                           "(links are never followed)")
-        first = self.names.get(path)
-        if first is None:
-            self.names[path] = raw
-        else:
+        first = self._first_raw(path, raw)
+        if first is not None:
             # The same name twice (``a/100.dat`` and ``a//100.dat``, or a ZIP member
             # written twice): which one a record means is unknown, so say so.
             same = "" if first == raw else f" ({first!r} and {raw!r} normalise alike)"
@@ -205,6 +209,22 @@ class Walker:
                 f"a second entry named {self.prefix + path!r}{same}; only the first one "
                 "is read", path=shown))
         return self.prefix + path
+
+    def _first_raw(self, path: str, raw: str) -> str | None:
+        """The raw name of an earlier entry with the normalised ``path``, or None (and
+        ``path`` is taken, its raw name ``raw``)."""
+        at = self.named.named(path) if self.named is not None else None
+        if at is None or self.came is None:
+            first = self.names.get(path)
+            if first is None:
+                self.names[path] = raw
+            return first
+        if self.came[at]:
+            return self.names.get(path, path)
+        self.came[at] = True
+        if raw != path:
+            self.names[path] = raw
+        return None
 
     # -- sizes -------------------------------------------------------------
     def check_growth(self, path: str, produced: int, compressed: int | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import lzma
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import (
@@ -27,7 +27,8 @@ from .entrybytes import Produced
 if TYPE_CHECKING:
     from .walker import Walker
 
-__all__ = ["ZipFallback", "central_directory_at", "central_members", "CentralMember"]
+__all__ = ["ZipFallback", "central_directory_at", "central_members", "iter_central_members",
+           "CentralMember"]
 
 
 class ZipFallback:
@@ -150,12 +151,21 @@ class CentralMember(NamedTuple):
 def central_members(blob: Blob) -> list[CentralMember] | None:
     """Every record of the ZIP's central directory in its order, or None when there is
     no whole central directory (or it is too large to hold)."""
+    members = iter_central_members(blob)
+    return None if members is None else list(members)
+
+
+def iter_central_members(blob: Blob) -> Iterator[CentralMember] | None:
+    """The records of the ZIP's central directory one at a time (a listing of many
+    members need not hold them all), or None as :func:`central_members`."""
     where = central_directory_at(blob)
     if where is None or where[1] > 64 * MiB:
         return None
     cd_offset, cd_size = where
-    cd = blob.read_at(cd_offset, cd_size)
-    members: list[CentralMember] = []
+    return _parse_central(blob.read_at(cd_offset, cd_size))
+
+
+def _parse_central(cd: bytes) -> Iterator[CentralMember]:
     pos = 0
     while pos + 46 <= len(cd) and cd[pos:pos + 4] == b"PK\x01\x02":
         (flags, method, crc, csize, usize, nlen, xlen, clen) = struct.unpack_from(
@@ -165,9 +175,7 @@ def central_members(blob: Blob) -> list[CentralMember] | None:
         extra = cd[pos + 46 + nlen:pos + 46 + nlen + xlen]
         usize, csize, local = _zip64_sizes(extra, usize, csize, local)
         pos += 46 + nlen + xlen + clen
-        members.append(CentralMember(name_bytes, bool(flags & 0x800), method, local, csize,
-                                     usize, crc))
-    return members
+        yield CentralMember(name_bytes, bool(flags & 0x800), method, local, csize, usize, crc)
 
 
 def _zip64_sizes(extra: bytes, usize: int, csize: int, local: int) -> tuple[int, int, int]:
