@@ -28,6 +28,7 @@ import ecgingest
 from conftest import FIXTURES
 from ecgingest.archive import libarchive as la
 from ecgingest.archive import walker as walker_module
+from ecgingest.archive.pipeline import DecompressingFeed
 from ecgingest.errors import ArchiveError, EcgIngestError, LimitExceededError
 from ecgingest.limits import ByteBudget, Limits
 from ecgingest.sources import Entry, Skipped
@@ -351,7 +352,8 @@ def test_iter_records_of_a_zip_reads_nothing_ahead(monkeypatch):
 def test_iter_records_closed_early_or_a_caller_raising_mid_walk_leaves_no_thread(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
     monkeypatch.setattr(la, "READ_AHEAD_ENTRIES", 4)  # the threads wait for the walk
-    data = _single_file_records_tar_gz(60)
+    monkeypatch.setattr(la, "READ_AHEAD_BYTES", 1)  # (a decompressing one: one chunk ahead)
+    data = _single_file_records_tar_gz(200)
     with ecgingest.iter_records(data) as records:
         next(records)
         assert read_ahead_threads()  # the walk is still under way
@@ -442,24 +444,32 @@ def test_an_unclaimed_large_entry_is_not_read_ahead_nor_decompressed(monkeypatch
     assert counted[0] == counted[1] < big
 
 
-@pytest.mark.parametrize(("kind", "reads_ahead"), [("zip-deflate", True), ("tar-gz", True),
-                                                   ("tar-zst", False), ("tar-lz4", False),
-                                                   ("tar", False)])
-def test_only_kinds_whose_decompression_costs_read_ahead_by_default(kind, reads_ahead,
-                                                                    monkeypatch):
+@pytest.mark.parametrize(("kind", "thread"), [("zip-deflate", "entries"), ("tar-gz", "stream"),
+                                              ("tar-zst", "stream"), ("tar-lz4", "stream"),
+                                              ("tar", None)])
+def test_compressed_archives_use_a_second_thread_by_default_the_one_their_kind_needs(
+        kind, thread, monkeypatch):
+    """A ZIP's entries are read ahead; a compressed TAR, one stream, is decompressed
+    on the second thread; a plain TAR has nothing to decompress."""
     monkeypatch.setattr(la, "DIRECT_KINDS", DEFAULT_DIRECT_KINDS)
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
-    started: list[object] = []
+    started: list[str] = []
     init = la.ReadAhead.__init__
+    feed_init = DecompressingFeed.__init__
 
     def recording(self, *args):
-        started.append(self)
+        started.append("entries")
         init(self, *args)
 
+    def feed_recording(self, *args):
+        started.append("stream")
+        feed_init(self, *args)
+
     monkeypatch.setattr(la.ReadAhead, "__init__", recording)
+    monkeypatch.setattr(DecompressingFeed, "__init__", feed_recording)
     rng = np.random.default_rng(2)
     digital = rng.integers(-2000, 2000, (2500, 3)).astype("<i2")
     data = build(kind, [("r/r.hea", _header("r", digital)), ("r/r.dat", digital.tobytes())])
     [record] = ecgingest.read(data)
     np.testing.assert_array_equal(record.signals[0].digital, digital[:, 0])
-    assert bool(started) is reads_ahead
+    assert started == ([thread] if thread else [])

@@ -1,0 +1,171 @@
+"""A one-stream TAR (gzip, Zstandard, xz, ...) decompressed on its own thread.
+
+The entries of a compressed TAR are one stream: no second reader can start in
+the middle, so reading entries ahead (:class:`~ecgingest.archive.libarchive.ReadAhead`)
+can only hand whole entries across threads, several times per entry (measured
+on 1,000 WFDB records: slower than no thread at all for Zstandard). Here the
+thread does only the decompression: a libarchive reader of the *raw* format
+(the same filters, so the same bytes and the same failures as reading the
+archive directly) fills large chunks with the GIL released, and the walk's
+reader parses the TAR from them through a read callback, building records
+while the next chunks are decompressed.
+
+At most ``most`` bytes of decompressed stream wait for the walk (the same
+bound as the entries a read-ahead holds), in chunks of at most a quarter of
+it. A failure of the decompression ends the stream where the bytes before it
+end; the walk's reader then reports what libarchive reported (see
+:attr:`DecompressingFeed.failure`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections import deque
+
+from . import _libarchive as _la
+from .blobs import BLOCK, Blob
+
+__all__ = ["DecompressingFeed", "THREAD_NAME", "CHUNK"]
+
+THREAD_NAME = "ecgingest-archive-read-ahead-decompress"
+CHUNK = 1 << 20
+"""Largest chunk of decompressed bytes handed over at once."""
+
+
+class DecompressingFeed:
+    """libarchive read callback over a compressed TAR decompressed on another thread.
+
+    Use :meth:`open` (None where the compressed stream cannot even be opened:
+    the walk then reads the archive directly and reports that as it always
+    did), hand :attr:`read_cb` to the walk's reader, and :meth:`close` when
+    the walk ends.
+    """
+
+    def __init__(self, raw: int, most: int) -> None:
+        self.raw = raw
+        self.most = max(1, most)
+        self.chunk = max(BLOCK, min(CHUNK, self.most // 4))
+        self.cond = threading.Condition()
+        self.chunks: deque[tuple[ctypes.Array[ctypes.c_char], int, int]] = deque()
+        self.ahead = 0  # decompressed bytes in ``chunks``
+        self.ended = False  # the thread put its last chunk
+        self.stopped = False
+        self.failure: tuple[int, str] | None = None
+        """libarchive's status and message where decompression failed (after the bytes
+        before it were handed over)."""
+        self.failed = False  # the walk's reader met the failure
+        self.error: BaseException | None = None  # a Python error in the callback (none here)
+        self.compressed = 0  # compressed bytes behind what the walk's reader has taken
+        self.current: ctypes.Array[ctypes.c_char] | None = None  # libarchive reads it now
+        self.read_cb = _la.READ_CALLBACK(self._read)
+        self.thread = threading.Thread(target=self._run, daemon=True, name=THREAD_NAME)
+        self.thread.start()
+
+    @classmethod
+    def open(cls, blob: Blob, most: int) -> DecompressingFeed | None:
+        """A feed over the archive of ``blob`` (a file or bytes), or None."""
+        raw = _la.read_new()
+        if not raw:
+            return None
+        with _la.utf8_names:
+            _la.read_support_filter_all(raw)
+            _la.read_support_format_raw(raw)
+            if blob.path is not None:
+                status = _la.read_open_filename(raw, os.fsencode(blob.path), BLOCK)
+                keep: object = None
+            elif blob.data is not None:
+                keep = ctypes.c_char_p(blob.data)
+                address = ctypes.cast(keep, ctypes.c_void_p).value
+                status = _la.read_open_memory2(raw, address, len(blob.data), BLOCK)
+            else:
+                status = _la.FATAL
+            if status == _la.OK:
+                entry_p = ctypes.c_void_p()
+                status = _la.read_next_header(raw, ctypes.byref(entry_p))
+        if status != _la.OK:
+            _la.read_free(raw)
+            return None
+        feed = cls(raw, most)
+        feed._keep = keep  # bytes read in place stay alive with the feed
+        return feed
+
+    _keep: object = None
+
+    # -- the decompressing thread --------------------------------------------
+    def _run(self) -> None:
+        raw, size = self.raw, self.chunk
+        while True:
+            with self.cond:
+                while not self.stopped and self.ahead + size > self.most and self.chunks:
+                    self.cond.wait()
+                if self.stopped:
+                    return
+            buf = ctypes.create_string_buffer(size)
+            address = ctypes.addressof(buf)
+            filled = 0
+            status = 0
+            while filled < size:
+                count = _la.read_data(raw, address + filled, size - filled)
+                if count <= 0:
+                    status = count
+                    break
+                filled += count
+            compressed = _la.filter_bytes(raw, -1)
+            failure = None if status >= 0 else (status, _la.message(raw))
+            with self.cond:
+                if filled:
+                    self.chunks.append((buf, filled, compressed))
+                    self.ahead += filled
+                if filled < size:
+                    self.failure = failure
+                    self.ended = True
+                self.cond.notify_all()
+                if self.ended:
+                    return
+
+    # -- the walk's reader -----------------------------------------------------
+    def _read(self, _archive, _context, out):  # type: ignore[no-untyped-def]
+        """libarchive asks for the next bytes: the next chunk (0 at the end, -1 on failure)."""
+        with self.cond:
+            while not self.chunks and not self.ended and not self.stopped:
+                self.cond.wait()
+            if not self.chunks:
+                self.current = None
+                if self.failure is not None and not self.stopped:
+                    self.failed = True
+                    return -1
+                return 0
+            buf, filled, self.compressed = self.chunks.popleft()
+            self.ahead -= filled
+            self.cond.notify_all()
+        self.current = buf  # valid until libarchive asks again
+        out[0] = ctypes.addressof(buf)
+        return filled
+
+    def message(self, a: int) -> str:
+        """What went wrong, for reader ``a`` fed by this feed: the decompression's
+        failure once the reader met it, else the reader's own message."""
+        if self.failed and self.failure is not None:
+            return self.failure[1]
+        return _la.message(a)
+
+    def status(self, status: int) -> int:
+        """The status reading directly would have given: the decompression's."""
+        if self.failed and self.failure is not None and status < 0:
+            return self.failure[0]
+        return status
+
+    def close(self) -> None:
+        """Stop the thread, wait for it, free its reader."""
+        with self.cond:
+            self.stopped = True
+            self.chunks.clear()
+            self.ahead = 0
+            self.cond.notify_all()
+        if self.thread is not threading.current_thread():
+            self.thread.join()
+        if self.raw:
+            _la.read_free(self.raw)
+            self.raw = 0
