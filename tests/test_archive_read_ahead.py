@@ -414,6 +414,57 @@ def test_read_ahead_holds_at_most_its_bound_of_bytes_and_entries(monkeypatch):
     assert 0 < most_entries <= 5
 
 
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst"])
+def test_a_decompressing_thread_holds_at_most_its_bound_of_bytes(kind, monkeypatch):
+    """Decompressed bytes waiting for the walk stay under the read-ahead bound (plus the
+    chunk the walk's reader parses and the one being filled)."""
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    monkeypatch.setattr(la, "READ_AHEAD_BYTES", 300_000)
+    started: list[DecompressingFeed] = []
+    init = DecompressingFeed.__init__
+
+    def recording(self, *args):
+        started.append(self)
+        init(self, *args)
+
+    monkeypatch.setattr(DecompressingFeed, "__init__", recording)
+    rng = np.random.default_rng(4)
+    tree = [(f"r{i}.bin", rng.bytes(40_000)) for i in range(60)]
+    data = build(kind, tree)
+    limits = Limits()
+    most_bytes = 0
+    made: set[int] = set()
+    with open_upload(data, limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            assert isinstance(item, Entry)
+            waited = time.monotonic()
+            while time.monotonic() - waited < 0.05:  # the thread reads on while the walk waits
+                feed = started[0]
+                with feed.cond:
+                    most_bytes = max(most_bytes, feed.ahead)
+                    made.update(id(buf) for buf, _, _ in feed.chunks)
+                    if feed.ended or feed.ahead + feed.chunk > feed.most:
+                        break
+                time.sleep(0.001)
+    assert len(started) == 1
+    assert started[0].chunk <= 300_000 // 4
+    assert 0 < most_bytes <= 300_000
+    assert len(made) <= 300_000 // started[0].chunk + 2  # chunks are reused, not made anew
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst"])
+def test_an_expanding_entry_of_a_decompressed_tar_stops_at_the_ratio_limit(kind, monkeypatch):
+    """The expansion ratio counts the compressed bytes behind the decompressed ones the
+    walk has taken: a bomb stops as it does when the walk decompresses itself."""
+    # small enough for the walk to read in full at once, though nothing claims it
+    tree = [("a.bin", b"\0" * 1_000_000), ("b.bin", b"x" * 100)]
+    limits = Limits(ratio_grace=100_000, max_ratio=50)
+    direct, ahead = direct_and_ahead(monkeypatch, build(kind, tree), limits,
+                                     ahead_bytes=256 << 10)
+    assert ahead == direct
+    assert direct == [("raised", "LimitExceededError", direct[0][2])]
+
+
 def test_an_unclaimed_large_entry_is_not_read_ahead_nor_decompressed(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
     read_ahead: list[int] = []

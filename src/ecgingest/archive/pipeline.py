@@ -59,6 +59,7 @@ class DecompressingFeed:
         self.error: BaseException | None = None  # a Python error in the callback (none here)
         self.compressed = 0  # compressed bytes behind what the walk's reader has taken
         self.current: ctypes.Array[ctypes.c_char] | None = None  # libarchive reads it now
+        self.spare: list[ctypes.Array[ctypes.c_char]] = []  # chunks libarchive is done with
         self.read_cb = _la.READ_CALLBACK(self._read)
         self.thread = threading.Thread(target=self._run, daemon=True, name=THREAD_NAME)
         self.thread.start()
@@ -102,7 +103,9 @@ class DecompressingFeed:
                     self.cond.wait()
                 if self.stopped:
                     return
-            buf = ctypes.create_string_buffer(size)
+                buf = self.spare.pop() if self.spare else None
+            if buf is None:  # at most (most / chunk + 2) are ever made: the rest are reused
+                buf = ctypes.create_string_buffer(size)
             address = ctypes.addressof(buf)
             filled = 0
             status = 0
@@ -129,18 +132,20 @@ class DecompressingFeed:
     def _read(self, _archive, _context, out):  # type: ignore[no-untyped-def]
         """libarchive asks for the next bytes: the next chunk (0 at the end, -1 on failure)."""
         with self.cond:
+            if self.current is not None:
+                self.spare.append(self.current)  # libarchive is done with it
+                self.current = None
             while not self.chunks and not self.ended and not self.stopped:
                 self.cond.wait()
             if not self.chunks:
-                self.current = None
                 if self.failure is not None and not self.stopped:
                     self.failed = True
                     return -1
                 return 0
             buf, filled, self.compressed = self.chunks.popleft()
             self.ahead -= filled
+            self.current = buf  # valid until libarchive asks again
             self.cond.notify_all()
-        self.current = buf  # valid until libarchive asks again
         out[0] = ctypes.addressof(buf)
         return filled
 
@@ -162,6 +167,7 @@ class DecompressingFeed:
         with self.cond:
             self.stopped = True
             self.chunks.clear()
+            self.spare.clear()
             self.ahead = 0
             self.cond.notify_all()
         if self.thread is not threading.current_thread():
