@@ -524,3 +524,20 @@ def test_compressed_archives_use_a_second_thread_by_default_the_one_their_kind_n
     [record] = ecgingest.read(data)
     np.testing.assert_array_equal(record.signals[0].digital, digital[:, 0])
     assert started == ([thread] if thread else [])
+
+
+def test_a_failure_of_the_decompressing_thread_ends_the_walk_with_an_archive_error(
+        monkeypatch):
+    """Whatever stops the decompressing thread reaches the walk (which never waits
+    for bytes that will not come)."""
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+
+    def broken(self):
+        raise MemoryError("no room for a chunk")
+
+    monkeypatch.setattr(DecompressingFeed, "_decompress", broken)
+    rng = np.random.default_rng(3)
+    data = build("tar-gz", [("a.bin", rng.bytes(5000)), ("b.bin", rng.bytes(5000))])
+    items = outcome(data)
+    assert items[-1][:2] == ("raised", "ArchiveError")
+    assert "no room for a chunk" in items[-1][2]

@@ -96,6 +96,15 @@ class DecompressingFeed:
 
     # -- the decompressing thread --------------------------------------------
     def _run(self) -> None:
+        try:
+            self._decompress()
+        except BaseException as exc:  # (MemoryError, say): the walk must not wait forever
+            with self.cond:
+                self.failure = (_la.FATAL, f"decompressing the archive failed: {exc!r}")
+                self.ended = True
+                self.cond.notify_all()
+
+    def _decompress(self) -> None:
         raw, size = self.raw, self.chunk
         while True:
             with self.cond:
