@@ -2,7 +2,9 @@
 
 Large archives are read ahead on a second thread (:class:`ReadAhead`):
 libarchive inflates the next entries, with the GIL released, while the walk
-and the decoders work on the ones before.
+and the decoders work on the ones before. A compressed TAR, one stream, is
+decompressed on a second thread instead (:class:`~.pipeline.DecompressingFeed`)
+and parsed on the walk's.
 """
 
 from __future__ import annotations
