@@ -541,3 +541,17 @@ def test_a_failure_of_the_decompressing_thread_ends_the_walk_with_an_archive_err
     items = outcome(data)
     assert items[-1][:2] == ("raised", "ArchiveError")
     assert "no room for a chunk" in items[-1][2]
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst", "tar-xz", "tar-bz2"])
+@pytest.mark.parametrize("cut", [30, 148, 700, 3000, 9000])
+def test_a_truncated_compressed_tar_fails_alike_decompressed_on_a_thread_or_not(
+        kind, cut, monkeypatch):
+    """libarchive's words for a stream cut short depend on where its TAR reader stands
+    when the filter fails: the decompressing thread hands the failure to the walk's
+    reader as the filter would have."""
+    rng = np.random.default_rng(9)
+    tree = [("a/r.hea", b""), ("a/r.hea", bytes(300_000)), ("b.bin", rng.bytes(8000))]
+    data = build(kind, tree)[:cut]
+    direct, ahead = direct_and_ahead(monkeypatch, data, ahead_bytes=1)
+    assert ahead == direct

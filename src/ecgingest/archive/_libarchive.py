@@ -61,6 +61,9 @@ read_data_block = _fn("read_data_block",
                       [c_void_p, POINTER(c_void_p), POINTER(c_size_t), POINTER(c_int64)], c_int)
 read_data = _fn("read_data", [c_void_p, c_void_p, c_size_t], ctypes.c_ssize_t)
 error_string = _fn("error_string", [c_void_p], c_char_p)
+errno = _fn("errno", [c_void_p], c_int)
+set_error = _lib["archive_set_error"]  # variadic: (archive, errno, format, ...)
+set_error.restype = None
 filter_bytes = _fn("filter_bytes", [c_void_p, c_int], c_int64)
 entry_pathname = _fn("entry_pathname", [c_void_p], c_char_p)
 entry_pathname_utf8 = _fn("entry_pathname_utf8", [c_void_p], c_char_p)

@@ -113,7 +113,7 @@ def _open(a: int, kind: str, blob: Blob, label: str, feed: DecompressingFeed | N
             status = _la.read_open1(a)
     if status != _la.OK:
         _reraise_callback(callbacks)
-        text = feed.message(a) if feed is not None else _la.message(a)
+        text = _la.message(a)
         if kind.startswith("tar+") and "Unrecognized archive format" in text:
             raise ArchiveError(
                 f"the {kind[4:]} data holds no TAR archive; a single compressed file is not "
@@ -229,8 +229,8 @@ class _Reader:
             return _Header(_la.EOF)
         self.index += 1
         if status not in (_la.OK, _la.WARN):
-            return _Header(self._status(status), self.index, message=self._message())
-        return _Header(status, self.index, raw, self._message() if status == _la.WARN else "",
+            return _Header(status, self.index, message=_la.message(a))
+        return _Header(status, self.index, raw, _la.message(a) if status == _la.WARN else "",
                        _la.entry_filetype(entry_p) & _la.AE_IFMT,
                        _la.entry_hardlink(entry_p) is not None,
                        _la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
@@ -244,13 +244,7 @@ class _Reader:
         if status == _la.EOF:
             return _Header(_la.EOF)
         self.index += 1
-        return _Header(self._status(status), self.index, message=self._message())
-
-    def _message(self) -> str:
-        return self.feed.message(self.a) if self.feed is not None else _la.message(self.a)
-
-    def _status(self, status: int) -> int:
-        return self.feed.status(status) if self.feed is not None else status
+        return _Header(status, self.index, message=_la.message(self.a))
 
     def whole(self, declared: int, arena: Arena) -> _Whole:
         """The current entry in full (``declared`` bytes; one more shows it is longer)."""
@@ -272,7 +266,7 @@ class _Reader:
                 status = _SHORTER if produced != declared else _la.OK
                 break
             if count < 0:
-                status, text = self._status(count), self._message()
+                status, text = count, _la.message(a)
                 break
             produced += count
             if produced > declared:
@@ -871,12 +865,7 @@ class LibarchiveBytes(_EntryBytes):
             if count == 0:
                 break
             if count < 0:
-                feed = self.feed
-                if feed is not None:
-                    text, count = feed.message(a), feed.status(count)
-                else:
-                    text = _la.message(a)
-                return Failed(path, _status_error(text, count, path, fmt),
+                return Failed(path, _status_error(_la.message(a), count, path, fmt),
                               fatal=count == _la.FATAL)
             self.produced += count
             self.walker.grew(path, self.produced, self._raw_bytes() - self.start_raw, count)

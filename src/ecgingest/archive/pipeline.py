@@ -52,10 +52,9 @@ class DecompressingFeed:
         self.ahead = 0  # decompressed bytes in ``chunks``
         self.ended = False  # the thread put its last chunk
         self.stopped = False
-        self.failure: tuple[int, str] | None = None
-        """libarchive's status and message where decompression failed (after the bytes
-        before it were handed over)."""
-        self.failed = False  # the walk's reader met the failure
+        self.failure: tuple[int, bytes] | None = None
+        """libarchive's error number and message where decompression failed (after the
+        bytes before it were handed over)."""
         self.error: BaseException | None = None  # a Python error in the callback (none here)
         self.compressed = 0  # compressed bytes behind what the walk's reader has taken
         self.current: ctypes.Array[ctypes.c_char] | None = None  # libarchive reads it now
@@ -100,7 +99,7 @@ class DecompressingFeed:
             self._decompress()
         except BaseException as exc:  # (MemoryError, say): the walk must not wait forever
             with self.cond:
-                self.failure = (_la.FATAL, f"decompressing the archive failed: {exc!r}")
+                self.failure = (0, f"decompressing the archive failed: {exc!r}".encode())
                 self.ended = True
                 self.cond.notify_all()
 
@@ -125,7 +124,7 @@ class DecompressingFeed:
                     break
                 filled += count
             compressed = _la.filter_bytes(raw, -1)
-            failure = None if status >= 0 else (status, _la.message(raw))
+            failure = None if status >= 0 else (_la.errno(raw), _la.error_string(raw) or b"")
             with self.cond:
                 if filled:
                     self.chunks.append((buf, filled, compressed))
@@ -138,8 +137,12 @@ class DecompressingFeed:
                     return
 
     # -- the walk's reader -----------------------------------------------------
-    def _read(self, _archive, _context, out):  # type: ignore[no-untyped-def]
-        """libarchive asks for the next bytes: the next chunk (0 at the end, -1 on failure)."""
+    def _read(self, archive, _context, out):  # type: ignore[no-untyped-def]
+        """libarchive asks for the next bytes: the next chunk (0 at the end, -1 on failure).
+
+        A failure is reported as the filter reports it when it runs in the walk's
+        reader: its error is set on the reader, then the read fails (and the TAR
+        reader may put its own words over it, as it does reading directly)."""
         with self.cond:
             if self.current is not None:
                 self.spare.append(self.current)  # libarchive is done with it
@@ -148,7 +151,9 @@ class DecompressingFeed:
                 self.cond.wait()
             if not self.chunks:
                 if self.failure is not None and not self.stopped:
-                    self.failed = True
+                    number, text = self.failure
+                    _la.set_error(ctypes.c_void_p(archive), ctypes.c_int(number),
+                                  ctypes.c_char_p(b"%s"), ctypes.c_char_p(text))
                     return -1
                 return 0
             buf, filled, self.compressed = self.chunks.popleft()
@@ -157,19 +162,6 @@ class DecompressingFeed:
             self.cond.notify_all()
         out[0] = ctypes.addressof(buf)
         return filled
-
-    def message(self, a: int) -> str:
-        """What went wrong, for reader ``a`` fed by this feed: the decompression's
-        failure once the reader met it, else the reader's own message."""
-        if self.failed and self.failure is not None:
-            return self.failure[1]
-        return _la.message(a)
-
-    def status(self, status: int) -> int:
-        """The status reading directly would have given: the decompression's."""
-        if self.failed and self.failure is not None and status < 0:
-            return self.failure[0]
-        return status
 
     def close(self) -> None:
         """Stop the thread, wait for it, free its reader."""
