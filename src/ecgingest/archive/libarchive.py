@@ -87,7 +87,8 @@ def _open(a: int, kind: str, blob: Blob, label: str, feed: DecompressingFeed | N
     callbacks: Callbacks | None = None
     memory: _Memory | None = None
     with _la.utf8_names:
-        _la.read_support_filter_all(a)
+        if feed is None:  # (a feed's bytes went through every filter: its reader bids on
+            _la.read_support_filter_all(a)  # none, which would read ahead of the TAR reader)
         _la.FORMAT_SUPPORT[fmt](a)
         if feed is not None:
             _la.read_set_callback_data(a, None)

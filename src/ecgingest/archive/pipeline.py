@@ -104,7 +104,12 @@ class DecompressingFeed:
                 self.cond.notify_all()
 
     def _decompress(self) -> None:
+        # libarchive's blocks, copied into chunks: ``archive_read_data`` would drop the
+        # bytes of a block before a failure, which the walk's reader must still see
         raw, size = self.raw, self.chunk
+        block_p, block_size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int64()
+        refs = ctypes.byref(block_p), ctypes.byref(block_size), ctypes.byref(offset)
+        pending_at = pending = 0  # the part of libarchive's last block not yet copied
         while True:
             with self.cond:
                 while not self.stopped and self.ahead + size > self.most and self.chunks:
@@ -116,20 +121,27 @@ class DecompressingFeed:
                 buf = ctypes.create_string_buffer(size)
             address = ctypes.addressof(buf)
             filled = 0
-            status = 0
+            status = _la.OK
             while filled < size:
-                count = _la.read_data(raw, address + filled, size - filled)
-                if count <= 0:
-                    status = count
-                    break
+                if not pending:
+                    status = _la.read_data_block(raw, *refs)
+                    if status != _la.OK:
+                        break
+                    pending_at, pending = block_p.value or 0, block_size.value
+                    continue
+                count = min(pending, size - filled)
+                ctypes.memmove(address + filled, pending_at, count)
                 filled += count
+                pending_at += count
+                pending -= count
             compressed = _la.filter_bytes(raw, -1)
-            failure = None if status >= 0 else (_la.errno(raw), _la.error_string(raw) or b"")
+            failure = (None if status in (_la.OK, _la.EOF)
+                       else (_la.errno(raw), _la.error_string(raw) or b""))
             with self.cond:
                 if filled:
                     self.chunks.append((buf, filled, compressed))
                     self.ahead += filled
-                if filled < size:
+                if status != _la.OK:
                     self.failure = failure
                     self.ended = True
                 self.cond.notify_all()
