@@ -555,3 +555,17 @@ def test_a_truncated_compressed_tar_fails_alike_decompressed_on_a_thread_or_not(
     data = build(kind, tree)[:cut]
     direct, ahead = direct_and_ahead(monkeypatch, data, ahead_bytes=1)
     assert ahead == direct
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst", "tar-bz2"])
+def test_the_expansion_ratio_through_a_decompressing_thread_counts_as_read_directly(
+        kind, monkeypatch):
+    """Several entries in one chunk of decompressed bytes: each is counted against the
+    compressed bytes read when libarchive produced its blocks, not the chunk's end."""
+    rng = np.random.default_rng(11)
+    tree = [("a.bin", rng.bytes(70_000)), ("b.txt", rng.bytes(5000)),
+            ("c.bin", bytes(70_000)), ("d.bin", rng.bytes(300_000))]
+    for limits in (Limits(ratio_grace=2000, max_ratio=3), Limits(ratio_grace=2000, max_ratio=30)):
+        direct, ahead = direct_and_ahead(monkeypatch, build(kind, tree), limits,
+                                         ahead_bytes=4 << 20)
+        assert ahead == direct

@@ -48,7 +48,10 @@ class DecompressingFeed:
         self.most = max(1, most)
         self.chunk = max(BLOCK, min(CHUNK, self.most // 4))
         self.cond = threading.Condition()
-        self.chunks: deque[tuple[ctypes.Array[ctypes.c_char], int, int]] = deque()
+        self.chunks: deque[tuple[ctypes.Array[ctypes.c_char], int, list[tuple[int, int]]]] = (
+            deque())
+        """Chunks, their bytes and their blocks: (end in the chunk, compressed bytes read
+        when libarchive produced the block)."""
         self.ahead = 0  # decompressed bytes in ``chunks``
         self.ended = False  # the thread put its last chunk
         self.stopped = False
@@ -58,6 +61,8 @@ class DecompressingFeed:
         self.error: BaseException | None = None  # a Python error in the callback (none here)
         self.compressed = 0  # compressed bytes behind what the walk's reader has taken
         self.current: ctypes.Array[ctypes.c_char] | None = None  # libarchive reads it now
+        self.blocks: list[tuple[int, int]] = []  # the current chunk's blocks not handed over
+        self.at = 0  # where the next block of the current chunk starts
         self.spare: list[ctypes.Array[ctypes.c_char]] = []  # chunks libarchive is done with
         self.read_cb = _la.READ_CALLBACK(self._read)
         self.thread = threading.Thread(target=self._run, daemon=True, name=THREAD_NAME)
@@ -110,6 +115,7 @@ class DecompressingFeed:
         block_p, block_size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int64()
         refs = ctypes.byref(block_p), ctypes.byref(block_size), ctypes.byref(offset)
         pending_at = pending = 0  # the part of libarchive's last block not yet copied
+        counted = 0  # compressed bytes read when libarchive produced that block
         while True:
             with self.cond:
                 while not self.stopped and self.ahead + size > self.most and self.chunks:
@@ -122,24 +128,26 @@ class DecompressingFeed:
             address = ctypes.addressof(buf)
             filled = 0
             status = _la.OK
+            blocks: list[tuple[int, int]] = []
             while filled < size:
                 if not pending:
                     status = _la.read_data_block(raw, *refs)
                     if status != _la.OK:
                         break
                     pending_at, pending = block_p.value or 0, block_size.value
+                    counted = _la.filter_bytes(raw, -1)
                     continue
                 count = min(pending, size - filled)
                 ctypes.memmove(address + filled, pending_at, count)
                 filled += count
                 pending_at += count
                 pending -= count
-            compressed = _la.filter_bytes(raw, -1)
+                blocks.append((filled, counted))
             failure = (None if status in (_la.OK, _la.EOF)
                        else (_la.errno(raw), _la.error_string(raw) or b""))
             with self.cond:
                 if filled:
-                    self.chunks.append((buf, filled, compressed))
+                    self.chunks.append((buf, filled, blocks))
                     self.ahead += filled
                 if status != _la.OK:
                     self.failure = failure
@@ -155,6 +163,12 @@ class DecompressingFeed:
         A failure is reported as the filter reports it when it runs in the walk's
         reader: its error is set on the reader, then the read fails (and the TAR
         reader may put its own words over it, as it does reading directly)."""
+        if self.blocks:  # the current chunk's next block
+            end, self.compressed = self.blocks.pop(0)
+            assert self.current is not None
+            out[0] = ctypes.addressof(self.current) + self.at
+            count, self.at = end - self.at, end
+            return count
         with self.cond:
             if self.current is not None:
                 self.spare.append(self.current)  # libarchive is done with it
@@ -168,12 +182,14 @@ class DecompressingFeed:
                                   ctypes.c_char_p(b"%s"), ctypes.c_char_p(text))
                     return -1
                 return 0
-            buf, filled, self.compressed = self.chunks.popleft()
+            buf, filled, blocks = self.chunks.popleft()
             self.ahead -= filled
             self.current = buf  # valid until libarchive asks again
             self.cond.notify_all()
-        out[0] = ctypes.addressof(buf)
-        return filled
+        # handed over block by block, each with the compressed bytes read when libarchive
+        # produced it: the walk's reader counts them as it would reading directly
+        self.blocks, self.at = blocks, 0
+        return self._read(archive, _context, out)
 
     def close(self) -> None:
         """Stop the thread, wait for it, free its reader."""
