@@ -28,6 +28,7 @@ import ecgingest
 from conftest import FIXTURES
 from ecgingest.archive import libarchive as la
 from ecgingest.archive import walker as walker_module
+from ecgingest.archive.pipeline import DecompressingFeed
 from ecgingest.errors import ArchiveError, EcgIngestError, LimitExceededError
 from ecgingest.limits import ByteBudget, Limits
 from ecgingest.sources import Entry, Skipped
@@ -351,7 +352,8 @@ def test_iter_records_of_a_zip_reads_nothing_ahead(monkeypatch):
 def test_iter_records_closed_early_or_a_caller_raising_mid_walk_leaves_no_thread(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
     monkeypatch.setattr(la, "READ_AHEAD_ENTRIES", 4)  # the threads wait for the walk
-    data = _single_file_records_tar_gz(60)
+    monkeypatch.setattr(la, "READ_AHEAD_BYTES", 1)  # (a decompressing one: one chunk ahead)
+    data = _single_file_records_tar_gz(200)
     with ecgingest.iter_records(data) as records:
         next(records)
         assert read_ahead_threads()  # the walk is still under way
@@ -412,6 +414,57 @@ def test_read_ahead_holds_at_most_its_bound_of_bytes_and_entries(monkeypatch):
     assert 0 < most_entries <= 5
 
 
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst"])
+def test_a_decompressing_thread_holds_at_most_its_bound_of_bytes(kind, monkeypatch):
+    """Decompressed bytes waiting for the walk stay under the read-ahead bound (plus the
+    chunk the walk's reader parses and the one being filled)."""
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    monkeypatch.setattr(la, "READ_AHEAD_BYTES", 300_000)
+    started: list[DecompressingFeed] = []
+    init = DecompressingFeed.__init__
+
+    def recording(self, *args):
+        started.append(self)
+        init(self, *args)
+
+    monkeypatch.setattr(DecompressingFeed, "__init__", recording)
+    rng = np.random.default_rng(4)
+    tree = [(f"r{i}.bin", rng.bytes(40_000)) for i in range(60)]
+    data = build(kind, tree)
+    limits = Limits()
+    most_bytes = 0
+    made: set[int] = set()
+    with open_upload(data, limits, ByteBudget(limits)) as upload:
+        for item in upload.entries():
+            assert isinstance(item, Entry)
+            waited = time.monotonic()
+            while time.monotonic() - waited < 0.05:  # the thread reads on while the walk waits
+                feed = started[0]
+                with feed.cond:
+                    most_bytes = max(most_bytes, feed.ahead)
+                    made.update(id(buf) for buf, _, _ in feed.chunks)
+                    if feed.ended or feed.ahead + feed.chunk > feed.most:
+                        break
+                time.sleep(0.001)
+    assert len(started) == 1
+    assert started[0].chunk <= 300_000 // 4
+    assert 0 < most_bytes <= 300_000
+    assert len(made) <= 300_000 // started[0].chunk + 2  # chunks are reused, not made anew
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst"])
+def test_an_expanding_entry_of_a_decompressed_tar_stops_at_the_ratio_limit(kind, monkeypatch):
+    """The expansion ratio counts the compressed bytes behind the decompressed ones the
+    walk has taken: a bomb stops as it does when the walk decompresses itself."""
+    # small enough for the walk to read in full at once, though nothing claims it
+    tree = [("a.bin", b"\0" * 1_000_000), ("b.bin", b"x" * 100)]
+    limits = Limits(ratio_grace=100_000, max_ratio=50)
+    direct, ahead = direct_and_ahead(monkeypatch, build(kind, tree), limits,
+                                     ahead_bytes=256 << 10)
+    assert ahead == direct
+    assert direct == [("raised", "LimitExceededError", direct[0][2])]
+
+
 def test_an_unclaimed_large_entry_is_not_read_ahead_nor_decompressed(monkeypatch):
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
     read_ahead: list[int] = []
@@ -442,24 +495,77 @@ def test_an_unclaimed_large_entry_is_not_read_ahead_nor_decompressed(monkeypatch
     assert counted[0] == counted[1] < big
 
 
-@pytest.mark.parametrize(("kind", "reads_ahead"), [("zip-deflate", True), ("tar-gz", True),
-                                                   ("tar-zst", False), ("tar-lz4", False),
-                                                   ("tar", False)])
-def test_only_kinds_whose_decompression_costs_read_ahead_by_default(kind, reads_ahead,
-                                                                    monkeypatch):
+@pytest.mark.parametrize(("kind", "thread"), [("zip-deflate", "entries"), ("tar-gz", "stream"),
+                                              ("tar-zst", "stream"), ("tar-lz4", "stream"),
+                                              ("tar", None)])
+def test_compressed_archives_use_a_second_thread_by_default_the_one_their_kind_needs(
+        kind, thread, monkeypatch):
+    """A ZIP's entries are read ahead; a compressed TAR, one stream, is decompressed
+    on the second thread; a plain TAR has nothing to decompress."""
     monkeypatch.setattr(la, "DIRECT_KINDS", DEFAULT_DIRECT_KINDS)
     monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
-    started: list[object] = []
+    started: list[str] = []
     init = la.ReadAhead.__init__
+    feed_init = DecompressingFeed.__init__
 
     def recording(self, *args):
-        started.append(self)
+        started.append("entries")
         init(self, *args)
 
+    def feed_recording(self, *args):
+        started.append("stream")
+        feed_init(self, *args)
+
     monkeypatch.setattr(la.ReadAhead, "__init__", recording)
+    monkeypatch.setattr(DecompressingFeed, "__init__", feed_recording)
     rng = np.random.default_rng(2)
     digital = rng.integers(-2000, 2000, (2500, 3)).astype("<i2")
     data = build(kind, [("r/r.hea", _header("r", digital)), ("r/r.dat", digital.tobytes())])
     [record] = ecgingest.read(data)
     np.testing.assert_array_equal(record.signals[0].digital, digital[:, 0])
-    assert bool(started) is reads_ahead
+    assert started == ([thread] if thread else [])
+
+
+def test_a_failure_of_the_decompressing_thread_ends_the_walk_with_an_archive_error(
+        monkeypatch):
+    """Whatever stops the decompressing thread reaches the walk (which never waits
+    for bytes that will not come)."""
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+
+    def broken(self):
+        raise MemoryError("no room for a chunk")
+
+    monkeypatch.setattr(DecompressingFeed, "_decompress", broken)
+    rng = np.random.default_rng(3)
+    data = build("tar-gz", [("a.bin", rng.bytes(5000)), ("b.bin", rng.bytes(5000))])
+    items = outcome(data)
+    assert items[-1][:2] == ("raised", "ArchiveError")
+    assert "no room for a chunk" in items[-1][2]
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst", "tar-xz", "tar-bz2"])
+@pytest.mark.parametrize("cut", [30, 148, 700, 3000, 9000])
+def test_a_truncated_compressed_tar_fails_alike_decompressed_on_a_thread_or_not(
+        kind, cut, monkeypatch):
+    """libarchive's words for a stream cut short depend on where its TAR reader stands
+    when the filter fails: the decompressing thread hands the failure to the walk's
+    reader as the filter would have."""
+    rng = np.random.default_rng(9)
+    tree = [("a/r.hea", b""), ("a/r.hea", bytes(300_000)), ("b.bin", rng.bytes(8000))]
+    data = build(kind, tree)[:cut]
+    direct, ahead = direct_and_ahead(monkeypatch, data, ahead_bytes=1)
+    assert ahead == direct
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst", "tar-bz2"])
+def test_the_expansion_ratio_through_a_decompressing_thread_counts_as_read_directly(
+        kind, monkeypatch):
+    """Several entries in one chunk of decompressed bytes: each is counted against the
+    compressed bytes read when libarchive produced its blocks, not the chunk's end."""
+    rng = np.random.default_rng(11)
+    tree = [("a.bin", rng.bytes(70_000)), ("b.txt", rng.bytes(5000)),
+            ("c.bin", bytes(70_000)), ("d.bin", rng.bytes(300_000))]
+    for limits in (Limits(ratio_grace=2000, max_ratio=3), Limits(ratio_grace=2000, max_ratio=30)):
+        direct, ahead = direct_and_ahead(monkeypatch, build(kind, tree), limits,
+                                         ahead_bytes=4 << 20)
+        assert ahead == direct

@@ -2,7 +2,9 @@
 
 Large archives are read ahead on a second thread (:class:`ReadAhead`):
 libarchive inflates the next entries, with the GIL released, while the walk
-and the decoders work on the ones before.
+and the decoders work on the ones before. A compressed TAR, one stream, is
+decompressed on a second thread instead (:class:`~.pipeline.DecompressingFeed`)
+and parsed on the walk's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..sources import Entry, Failed, Skipped
 from . import _libarchive as _la
 from .blobs import BLOCK, Blob, Callbacks
 from .kinds import KIND_NAMES
+from .pipeline import DecompressingFeed
 from .sevenzip import walk_7z_fallback
 from .zip import ZipFallback, central_directory_at
 
@@ -76,15 +79,22 @@ class _Memory:
         self.data = data
 
 
-def _open(a: int, kind: str, blob: Blob, label: str) -> Callbacks | _Memory | None:
-    """Open reader ``a`` on the blob (what feeds it and must live as long, if anything)."""
+def _open(a: int, kind: str, blob: Blob, label: str, feed: DecompressingFeed | None = None
+          ) -> Callbacks | _Memory | None:
+    """Open reader ``a`` on the blob (what feeds it and must live as long, if anything),
+    or on the decompressed stream of ``feed``."""
     fmt = "rar" if kind == "rar4" else "tar" if kind.startswith("tar") else kind
     callbacks: Callbacks | None = None
     memory: _Memory | None = None
     with _la.utf8_names:
-        _la.read_support_filter_all(a)
+        if feed is None:  # (a feed's bytes went through every filter: its reader bids on
+            _la.read_support_filter_all(a)  # none, which would read ahead of the TAR reader)
         _la.FORMAT_SUPPORT[fmt](a)
-        if blob.volumes is not None:
+        if feed is not None:
+            _la.read_set_callback_data(a, None)
+            _la.read_set_read_callback(a, feed.read_cb)
+            status = _la.read_open1(a)
+        elif blob.volumes is not None:
             names = (ctypes.c_char_p * (len(blob.volumes) + 1))(
                 *[os.fsencode(v) for v in blob.volumes], None)
             status = _la.read_open_filenames(a, names, BLOCK)
@@ -124,13 +134,15 @@ def _cores() -> int:
 _CORES = _cores()
 
 READ_AHEAD_FROM = 2 << 20 if _CORES > 1 else 1 << 62
-DIRECT_KINDS = frozenset({"tar", "tar+zstd", "tar+lz4"})
-"""Archive kinds read without read-ahead: their bytes come out of the stream about as
-fast as a thread can hand them over (measured: a 1,000-record WFDB TAR+zst took 2.6x
-the bytes-only time with read-ahead, 2.0x without)."""
 """Archives (files, bytes, volumes) of at least this many bytes are read ahead on
 other threads: below, starting a thread costs more than the overlap gains (and with
 one core, a thread would only add switches: never)."""
+DIRECT_KINDS = frozenset({"tar"})
+"""Archive kinds read without a second thread: nothing to decompress. (Compressed TARs
+are decompressed on a second thread, :class:`DecompressingFeed`, rather than read
+ahead entry by entry: handing each entry across threads cost more than the
+decompression of a fast filter, measured: a 1,000-record WFDB TAR+zst took 2.6x the
+bytes-only time read ahead, 2.0x without.)"""
 READ_AHEAD_BYTES = 4 << 20
 """Bytes of entries read ahead and not yet taken by the walk, at most."""
 READ_AHEAD_BOUNDED = 1 << 20
@@ -193,9 +205,11 @@ class _Header:
 class _Reader:
     """Entry headers and whole entries from an open libarchive reader (on one thread at a time)."""
 
-    def __init__(self, a: int, callbacks: Callbacks | None, switch_locale: bool) -> None:
+    def __init__(self, a: int, callbacks: Callbacks | None, switch_locale: bool,
+                 feed: DecompressingFeed | None = None) -> None:
         self.a = a
         self.callbacks = callbacks
+        self.feed = feed
         self.switch_locale = switch_locale
         self.index = 0
         self.entry_p = ctypes.c_void_p()
@@ -328,8 +342,7 @@ class ReadAhead:
         self.taken = 0  # entries the lanes have taken (positions below are theirs)
         self.position = 0  # headers the walk has taken
         self.stopped = False
-        self.most = (READ_AHEAD_BYTES if walker.budget.keep_unclaimed is None
-                     else min(READ_AHEAD_BYTES, READ_AHEAD_BOUNDED))  # bytes ahead
+        self.most = _bytes_ahead(walker)
         for lane in self.lanes:
             lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
                                            name=f"ecgingest-archive-read-ahead-{lane.number}")
@@ -496,11 +509,23 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
                        walker: Walker) -> Iterator[Entry | Skipped | Failed]:
     fmt = "tar" if kind.startswith("tar") else kind
     what = KIND_NAMES[kind]
-    fed = _open(a, kind, blob, walker.label)
+    ahead = _reads_ahead(blob, walker, kind)
+    one_stream = kind.startswith("tar+") and blob.volumes is None
+    feed = None
+    if ahead and one_stream:
+        # decompressed on another thread, parsed and decoded on this one
+        feed = DecompressingFeed.open(blob, _bytes_ahead(walker))
+        if feed is not None:
+            walker.read_aheads.append(feed)  # type: ignore[arg-type]  # stopped with the walk
+    try:
+        fed = _open(a, kind, blob, walker.label, feed)
+    except BaseException:
+        _close_feed(feed, walker)
+        raise
     callbacks = fed if isinstance(fed, Callbacks) else None
     fallback = ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     switch_locale = _la.utf8_names.active
-    reader = _Reader(a, callbacks, switch_locale)
+    reader = _Reader(a, callbacks, switch_locale, feed)
     source: _Direct | ReadAhead = _Direct(reader)
     handles: list[int] = []  # readers of read-ahead lanes, freed with the walk
     feeds: list[Callbacks | _Memory | None] = []  # what feeds them, kept alive as long
@@ -514,7 +539,7 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
         return _Reader(other, None, switch_locale)
 
     try:
-        if _reads_ahead(blob, walker, kind):
+        if ahead and not one_stream:
             readers = [reader]
             if fmt == "zip" and central_directory_at(blob) is not None:
                 # members found through the central directory: each lane seeks to its own
@@ -555,7 +580,7 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
             else:
                 on = header.reader or reader
                 data = LibarchiveBytes(on.a, path, header.declared, walker, on.callbacks, fmt,
-                                       switch_locale)
+                                       switch_locale, on.feed)
                 data.release = (lambda failed, header=header:
                                  source.release(header, failed))
             if fallback is not None:
@@ -578,8 +603,23 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
         source.close()
         if isinstance(source, ReadAhead):
             walker.read_aheads.remove(source)
+        _close_feed(feed, walker)
         for other in handles:
             _la.read_free(other)
+
+
+def _bytes_ahead(walker: Walker) -> int:
+    """Bytes a walk lets other threads hold ahead of it."""
+    if walker.budget.keep_unclaimed is None:
+        return READ_AHEAD_BYTES
+    return min(READ_AHEAD_BYTES, READ_AHEAD_BOUNDED)
+
+
+def _close_feed(feed: DecompressingFeed | None, walker: Walker) -> None:
+    if feed is not None:
+        feed.close()
+        if feed in walker.read_aheads:
+            walker.read_aheads.remove(feed)  # type: ignore[arg-type]
 
 
 def _locale_only_warning(text: str) -> bool:
@@ -754,18 +794,27 @@ class LibarchiveBytes(_EntryBytes):
     """
 
     def __init__(self, a: int, path: str, declared: int | None, walker: Walker,
-                 callbacks: Callbacks | None, fmt: str, switch_locale: bool) -> None:
+                 callbacks: Callbacks | None, fmt: str, switch_locale: bool,
+                 feed: DecompressingFeed | None = None) -> None:
         super().__init__(path, declared, walker, fmt)
         self.a = a
         self.callbacks = callbacks
+        self.feed = feed
         self.switch_locale = switch_locale
         self.cap = walker.limits.max_entry_size + 1
         self.buf: _np.ndarray = _np.empty(0, _np.uint8)
-        self.start_raw = _la.filter_bytes(a, -1)
+        self.start_raw = self._raw_bytes()
         self.release: Callable[[bool], None] | None = None
 
     def _buffer(self) -> _np.ndarray:
         return self.buf
+
+    def _raw_bytes(self) -> int:
+        """Compressed bytes read so far (fed by a decompressing thread: those behind the
+        decompressed bytes the reader has taken)."""
+        if self.feed is not None:
+            return self.feed.compressed
+        return int(_la.filter_bytes(self.a, -1))
 
     def _let_go(self) -> None:
         self.buf = _EMPTY
@@ -820,8 +869,7 @@ class LibarchiveBytes(_EntryBytes):
                 return Failed(path, _status_error(_la.message(a), count, path, fmt),
                               fatal=count == _la.FATAL)
             self.produced += count
-            self.walker.grew(path, self.produced, _la.filter_bytes(a, -1) - self.start_raw,
-                             count)
+            self.walker.grew(path, self.produced, self._raw_bytes() - self.start_raw, count)
             if declared is not None and self.produced > declared:
                 return _longer(path, declared, fmt)
         else:

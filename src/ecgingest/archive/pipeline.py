@@ -1,0 +1,206 @@
+"""A one-stream TAR (gzip, Zstandard, xz, ...) decompressed on its own thread.
+
+The entries of a compressed TAR are one stream: no second reader can start in
+the middle, so reading entries ahead (:class:`~ecgingest.archive.libarchive.ReadAhead`)
+can only hand whole entries across threads, several times per entry (measured
+on 1,000 WFDB records: slower than no thread at all for Zstandard). Here the
+thread does only the decompression: a libarchive reader of the *raw* format
+(the same filters, so the same bytes and the same failures as reading the
+archive directly) fills large chunks with the GIL released, and the walk's
+reader parses the TAR from them through a read callback, building records
+while the next chunks are decompressed.
+
+At most ``most`` bytes of decompressed stream wait for the walk (the same
+bound as the entries a read-ahead holds), in chunks of at most a quarter of
+it. A failure of the decompression ends the stream where the bytes before it
+end; the walk's reader then reports what libarchive reported (see
+:attr:`DecompressingFeed.failure`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections import deque
+
+from . import _libarchive as _la
+from .blobs import BLOCK, Blob
+
+__all__ = ["DecompressingFeed", "THREAD_NAME", "CHUNK"]
+
+THREAD_NAME = "ecgingest-archive-read-ahead-decompress"
+CHUNK = 1 << 20
+"""Largest chunk of decompressed bytes handed over at once."""
+
+
+class DecompressingFeed:
+    """libarchive read callback over a compressed TAR decompressed on another thread.
+
+    Use :meth:`open` (None where the compressed stream cannot even be opened:
+    the walk then reads the archive directly and reports that as it always
+    did), hand :attr:`read_cb` to the walk's reader, and :meth:`close` when
+    the walk ends.
+    """
+
+    def __init__(self, raw: int, most: int) -> None:
+        self.raw = raw
+        self.most = max(1, most)
+        self.chunk = max(BLOCK, min(CHUNK, self.most // 4))
+        self.cond = threading.Condition()
+        self.chunks: deque[tuple[ctypes.Array[ctypes.c_char], int, list[tuple[int, int]]]] = (
+            deque())
+        """Chunks, their bytes and their blocks: (end in the chunk, compressed bytes read
+        when libarchive produced the block)."""
+        self.ahead = 0  # decompressed bytes in ``chunks``
+        self.ended = False  # the thread put its last chunk
+        self.stopped = False
+        self.failure: tuple[int, bytes] | None = None
+        """libarchive's error number and message where decompression failed (after the
+        bytes before it were handed over)."""
+        self.error: BaseException | None = None  # a Python error in the callback (none here)
+        self.compressed = 0  # compressed bytes behind what the walk's reader has taken
+        self.current: ctypes.Array[ctypes.c_char] | None = None  # libarchive reads it now
+        self.blocks: list[tuple[int, int]] = []  # the current chunk's blocks not handed over
+        self.at = 0  # where the next block of the current chunk starts
+        self.spare: list[ctypes.Array[ctypes.c_char]] = []  # chunks libarchive is done with
+        self.read_cb = _la.READ_CALLBACK(self._read)
+        self.thread = threading.Thread(target=self._run, daemon=True, name=THREAD_NAME)
+        self.thread.start()
+
+    @classmethod
+    def open(cls, blob: Blob, most: int) -> DecompressingFeed | None:
+        """A feed over the archive of ``blob`` (a file or bytes), or None."""
+        raw = _la.read_new()
+        if not raw:
+            return None
+        with _la.utf8_names:
+            _la.read_support_filter_all(raw)
+            _la.read_support_format_raw(raw)
+            if blob.path is not None:
+                status = _la.read_open_filename(raw, os.fsencode(blob.path), BLOCK)
+                keep: object = None
+            elif blob.data is not None:
+                keep = ctypes.c_char_p(blob.data)
+                address = ctypes.cast(keep, ctypes.c_void_p).value
+                status = _la.read_open_memory2(raw, address, len(blob.data), BLOCK)
+            else:
+                status = _la.FATAL
+            if status == _la.OK:
+                entry_p = ctypes.c_void_p()
+                status = _la.read_next_header(raw, ctypes.byref(entry_p))
+        if status != _la.OK:
+            _la.read_free(raw)
+            return None
+        feed = cls(raw, most)
+        feed._keep = keep  # bytes read in place stay alive with the feed
+        return feed
+
+    _keep: object = None
+
+    # -- the decompressing thread --------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._decompress()
+        except BaseException as exc:  # (MemoryError, say): the walk must not wait forever
+            with self.cond:
+                self.failure = (0, f"decompressing the archive failed: {exc!r}".encode())
+                self.ended = True
+                self.cond.notify_all()
+
+    def _decompress(self) -> None:
+        # libarchive's blocks, copied into chunks: ``archive_read_data`` would drop the
+        # bytes of a block before a failure, which the walk's reader must still see
+        raw, size = self.raw, self.chunk
+        block_p, block_size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int64()
+        refs = ctypes.byref(block_p), ctypes.byref(block_size), ctypes.byref(offset)
+        pending_at = pending = 0  # the part of libarchive's last block not yet copied
+        counted = 0  # compressed bytes read when libarchive produced that block
+        while True:
+            with self.cond:
+                while not self.stopped and self.ahead + size > self.most and self.chunks:
+                    self.cond.wait()
+                if self.stopped:
+                    return
+                buf = self.spare.pop() if self.spare else None
+            if buf is None:  # at most (most / chunk + 2) are ever made: the rest are reused
+                buf = ctypes.create_string_buffer(size)
+            address = ctypes.addressof(buf)
+            filled = 0
+            status = _la.OK
+            blocks: list[tuple[int, int]] = []
+            while filled < size:
+                if not pending:
+                    status = _la.read_data_block(raw, *refs)
+                    if status != _la.OK:
+                        break
+                    pending_at, pending = block_p.value or 0, block_size.value
+                    counted = _la.filter_bytes(raw, -1)
+                    continue
+                count = min(pending, size - filled)
+                ctypes.memmove(address + filled, pending_at, count)
+                filled += count
+                pending_at += count
+                pending -= count
+                blocks.append((filled, counted))
+            failure = (None if status in (_la.OK, _la.EOF)
+                       else (_la.errno(raw), _la.error_string(raw) or b""))
+            with self.cond:
+                if filled:
+                    self.chunks.append((buf, filled, blocks))
+                    self.ahead += filled
+                if status != _la.OK:
+                    self.failure = failure
+                    self.ended = True
+                self.cond.notify_all()
+                if self.ended:
+                    return
+
+    # -- the walk's reader -----------------------------------------------------
+    def _read(self, archive, _context, out):  # type: ignore[no-untyped-def]
+        """libarchive asks for the next bytes: the next chunk (0 at the end, -1 on failure).
+
+        A failure is reported as the filter reports it when it runs in the walk's
+        reader: its error is set on the reader, then the read fails (and the TAR
+        reader may put its own words over it, as it does reading directly)."""
+        if self.blocks:  # the current chunk's next block
+            end, self.compressed = self.blocks.pop(0)
+            assert self.current is not None
+            out[0] = ctypes.addressof(self.current) + self.at
+            count, self.at = end - self.at, end
+            return count
+        with self.cond:
+            if self.current is not None:
+                self.spare.append(self.current)  # libarchive is done with it
+                self.current = None
+            while not self.chunks and not self.ended and not self.stopped:
+                self.cond.wait()
+            if not self.chunks:
+                if self.failure is not None and not self.stopped:
+                    number, text = self.failure
+                    _la.set_error(ctypes.c_void_p(archive), ctypes.c_int(number),
+                                  ctypes.c_char_p(b"%s"), ctypes.c_char_p(text))
+                    return -1
+                return 0
+            buf, filled, blocks = self.chunks.popleft()
+            self.ahead -= filled
+            self.current = buf  # valid until libarchive asks again
+            self.cond.notify_all()
+        # handed over block by block, each with the compressed bytes read when libarchive
+        # produced it: the walk's reader counts them as it would reading directly
+        self.blocks, self.at = blocks, 0
+        return self._read(archive, _context, out)
+
+    def close(self) -> None:
+        """Stop the thread, wait for it, free its reader."""
+        with self.cond:
+            self.stopped = True
+            self.chunks.clear()
+            self.spare.clear()
+            self.ahead = 0
+            self.cond.notify_all()
+        if self.thread is not threading.current_thread():
+            self.thread.join()
+        if self.raw:
+            _la.read_free(self.raw)
+            self.raw = 0
