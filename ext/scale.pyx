@@ -28,7 +28,6 @@ from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fe
 cnp.import_array()
 
 
-
 ctypedef fused stored_t:
     int8_t
     int16_t
