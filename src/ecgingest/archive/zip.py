@@ -27,8 +27,7 @@ from .entrybytes import Produced
 if TYPE_CHECKING:
     from .walker import Walker
 
-__all__ = ["ZipFallback", "central_directory_at", "central_members", "iter_central_members",
-           "CentralMember"]
+__all__ = ["ZipFallback", "central_directory_at", "iter_central_members", "CentralMember"]
 
 
 class ZipFallback:
@@ -125,7 +124,7 @@ def _zip_central_directory(blob: Blob) -> dict[str, list[tuple[int, int, int, in
     """name -> [(method, local header offset, compressed size, size, crc)] of members
     with methods 9 (Deflate64) and 14 (LZMA)."""
     members: dict[str, list[tuple[int, int, int, int, int]]] = {}
-    for member in central_members(blob) or ():
+    for member in iter_central_members(blob) or ():
         if member.method not in (9, 14):
             continue
         names = {member.name_bytes.decode("utf-8", "replace")} if member.utf8 else {
@@ -148,16 +147,10 @@ class CentralMember(NamedTuple):
     crc: int
 
 
-def central_members(blob: Blob) -> list[CentralMember] | None:
-    """Every record of the ZIP's central directory in its order, or None when there is
-    no whole central directory (or it is too large to hold)."""
-    members = iter_central_members(blob)
-    return None if members is None else list(members)
-
-
 def iter_central_members(blob: Blob) -> Iterator[CentralMember] | None:
-    """The records of the ZIP's central directory one at a time (a listing of many
-    members need not hold them all), or None as :func:`central_members`."""
+    """The records of the ZIP's central directory in its order, one at a time (a listing
+    of many members need not hold them all), or None when there is no whole central
+    directory (or it is too large to hold)."""
     where = central_directory_at(blob)
     if where is None or where[1] > 64 * MiB:
         return None
