@@ -33,12 +33,17 @@ if TYPE_CHECKING:
     from .limits import ByteBudget
 
 __all__ = ["Source", "Entry", "Skipped", "Failed", "Upload", "FileGroup", "SNIFF_BYTES",
-           "normalise_entry_name", "read_up_to"]
+           "normalise_entry_name", "entry_directory", "read_up_to"]
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], list, tuple]
 
 SNIFF_BYTES = 64 * 1024
 """Bytes of an entry that content detection may look at without reading it all."""
+
+
+def entry_directory(path: str) -> str:
+    """Directory part of an entry path ('' at the top)."""
+    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class Entry:
     @property
     def directory(self) -> str:
         """Directory part of the path ('' at the top)."""
-        return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+        return entry_directory(self.path)
 
     def read(self) -> bytes | memoryview:
         if self._data is None:

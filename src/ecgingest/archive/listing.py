@@ -16,7 +16,7 @@ import numpy as np
 
 from ..detect import anchor_format
 from ..errors import UnsafeEntryError
-from ..sources import Entry, Failed, Skipped, Upload, normalise_entry_name
+from ..sources import Entry, Failed, Skipped, Upload, entry_directory, normalise_entry_name
 from .blobs import Blob
 from .zip import CentralMember, iter_central_members
 
@@ -137,7 +137,7 @@ class Listing:
             path_hashes.append(_key(path))
             path_bytes += encoded
             path_lengths.append(len(encoded))
-            directory = _directory(path)
+            directory = entry_directory(path)
             encoded = _utf8(directory)
             dir_hashes.append(_key(directory))
             dir_bytes += encoded
@@ -188,7 +188,7 @@ class Listing:
         file the listing does not name leaves its directory unknown (never complete
         before the walk's end), as without a listing; any other unnamed item (an
         unsafe name reported under its raw form) changes nothing."""
-        directory = _directory(path)
+        directory = entry_directory(path)
         d = self._listed(directory)
         if d is None:
             return None
@@ -228,7 +228,7 @@ class Listing:
 
     def will_come(self, path: str) -> bool:
         """True when the walk is still to yield ``path`` (a listed directory's)."""
-        if self._listed(_directory(path)) is None:
+        if self._listed(entry_directory(path)) is None:
             return False
         at = self.paths.index(path)
         return at is not None and self.counts[at] > 0
@@ -240,10 +240,6 @@ class Listing:
     def __len__(self) -> int:
         """Distinct paths named."""
         return len(self.paths)
-
-
-def _directory(path: str) -> str:
-    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 class ListedUpload(Upload):
