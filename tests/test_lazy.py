@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import io
 import json
 import os
@@ -30,6 +31,7 @@ from hypothesis import strategies as st
 import ecgingest
 import ecgingest.demo
 from conftest import corpus_dir, requires_corpus
+from ecgingest import _memory
 from ecgingest.errors import (
     ChecksumError,
     CorruptDataError,
@@ -461,6 +463,11 @@ def test_a_lazy_read_of_a_large_record_allocates_no_samples_until_access(tmp_pat
                                          for i in range(leads)]
     (tmp_path / "big.hea").write_text("\n".join(lines) + "\n")
     sample_bytes = samples.nbytes  # 16 MB
+    # A block pooled by an earlier read would serve the samples without a new
+    # allocation, which tracemalloc does not see: start with an empty pool.
+    gc.collect()
+    previous_limit = _memory.set_array_pool_limit(0)
+    _memory.set_array_pool_limit(previous_limit)
     tracemalloc.start()
     try:
         [record] = ecgingest.read(tmp_path / "big.hea", lazy=True)
