@@ -274,7 +274,7 @@ class _Reader:
                 status, end_at = _LONGER, declared
                 break
         buf[produced:] = 0
-        buf.flags.writeable = False
+        buf.setflags(write=False)
         return _Whole(buf, produced, produced if end_at < 0 else end_at, status, text)
 
 
@@ -803,6 +803,7 @@ class LibarchiveBytes(_EntryBytes):
         self.switch_locale = switch_locale
         self.cap = walker.limits.max_entry_size + 1
         self.buf: _np.ndarray = _np.empty(0, _np.uint8)
+        self.address = 0  # where ``buf``'s bytes start (taken once per buffer, not per read)
         self.start_raw = self._raw_bytes()
         self.release: Callable[[bool], None] | None = None
 
@@ -817,7 +818,7 @@ class LibarchiveBytes(_EntryBytes):
         return int(_la.filter_bytes(self.a, -1))
 
     def _let_go(self) -> None:
-        self.buf = _EMPTY
+        self.buf, self.address = _EMPTY, 0
 
     def _finished(self, failed: bool) -> None:
         release, self.release = self.release, None
@@ -839,9 +840,9 @@ class LibarchiveBytes(_EntryBytes):
             if stop is not None and stop < first:
                 first = stop  # a look at the first bytes: the rest may never be read
             elif declared is not None and first == declared + 1:
-                self.buf = self.walker.arena.empty(first)
+                self._use(self.walker.arena.empty(first))
                 return
-            self.buf = _np.empty(first, _np.uint8)
+            self._use(_np.empty(first, _np.uint8))
             return
         if self.produced < size:
             return
@@ -852,7 +853,11 @@ class LibarchiveBytes(_EntryBytes):
             grown = _np.empty(max(size + (min(size, self.cap - size) or 1),
                                   min(hint, _FIRST_ALLOCATION, self.cap)), _np.uint8)
         grown[:self.produced] = self.buf[:self.produced]
-        self.buf = grown
+        self._use(grown)
+
+    def _use(self, buf: _np.ndarray) -> None:
+        self.buf = buf
+        self.address = buf.__array_interface__["data"][0]
 
     def _read(self, stop: int | None) -> Failed | None:
         a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
@@ -861,7 +866,7 @@ class LibarchiveBytes(_EntryBytes):
             want = len(self.buf) - self.produced
             if stop is not None:
                 want = min(want, stop - self.produced)
-            count = _la.read_data(a, self.buf.ctypes.data + self.produced, want)
+            count = _la.read_data(a, self.address + self.produced, want)
             _reraise_callback(self.callbacks)
             if count == 0:
                 break
@@ -878,7 +883,7 @@ class LibarchiveBytes(_EntryBytes):
             return _shorter(path, self.produced, declared, fmt)
         buf = self.buf
         buf[self.produced:] = 0  # nothing stale stays reachable through the array's base
-        buf.flags.writeable = False
+        buf.setflags(write=False)
         self.done = True
         return None
 

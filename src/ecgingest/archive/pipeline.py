@@ -24,6 +24,9 @@ import os
 import threading
 from collections import deque
 
+import numpy as np
+
+from .._ext import archive_feed
 from . import _libarchive as _la
 from .blobs import BLOCK, Blob
 
@@ -32,6 +35,10 @@ __all__ = ["DecompressingFeed", "THREAD_NAME", "CHUNK"]
 THREAD_NAME = "ecgingest-archive-read-ahead-decompress"
 CHUNK = 1 << 20
 """Largest chunk of decompressed bytes handed over at once."""
+
+_READ_DATA_BLOCK = ctypes.cast(_la.read_data_block, ctypes.c_void_p).value or 0
+_FILTER_BYTES = ctypes.cast(_la.filter_bytes, ctypes.c_void_p).value or 0
+"""Addresses of libarchive's functions, called by :func:`archive_feed.fill_chunk`."""
 
 
 class DecompressingFeed:
@@ -110,10 +117,12 @@ class DecompressingFeed:
 
     def _decompress(self) -> None:
         # libarchive's blocks, copied into chunks: ``archive_read_data`` would drop the
-        # bytes of a block before a failure, which the walk's reader must still see
+        # bytes of a block before a failure, which the walk's reader must still see. The
+        # copying runs in one call per chunk with the GIL released (archive_feed): the
+        # walk's thread builds records meanwhile, and a thread that took the GIL back
+        # after every block would wait for it there instead of decompressing
         raw, size = self.raw, self.chunk
-        block_p, block_size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int64()
-        refs = ctypes.byref(block_p), ctypes.byref(block_size), ctypes.byref(offset)
+        pieces = np.empty((size // 1024 + 2, 2), dtype=np.int64)  # a chunk's blocks, and more
         pending_at = pending = 0  # the part of libarchive's last block not yet copied
         counted = 0  # compressed bytes read when libarchive produced that block
         while True:
@@ -125,24 +134,10 @@ class DecompressingFeed:
                 buf = self.spare.pop() if self.spare else None
             if buf is None:  # at most (most / chunk + 2) are ever made: the rest are reused
                 buf = ctypes.create_string_buffer(size)
-            address = ctypes.addressof(buf)
-            filled = 0
-            status = _la.OK
-            blocks: list[tuple[int, int]] = []
-            while filled < size:
-                if not pending:
-                    status = _la.read_data_block(raw, *refs)
-                    if status != _la.OK:
-                        break
-                    pending_at, pending = block_p.value or 0, block_size.value
-                    counted = _la.filter_bytes(raw, -1)
-                    continue
-                count = min(pending, size - filled)
-                ctypes.memmove(address + filled, pending_at, count)
-                filled += count
-                pending_at += count
-                pending -= count
-                blocks.append((filled, counted))
+            status, filled, count, pending_at, pending, counted = archive_feed.fill_chunk(
+                _READ_DATA_BLOCK, _FILTER_BYTES, raw, ctypes.addressof(buf), size, pieces,
+                pending_at, pending, counted)
+            blocks: list[tuple[int, int]] = list(map(tuple, pieces[:count].tolist()))
             failure = (None if status in (_la.OK, _la.EOF)
                        else (_la.errno(raw), _la.error_string(raw) or b""))
             with self.cond:
