@@ -17,6 +17,7 @@ an explicit end first.
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memchr, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport cython
@@ -297,13 +298,30 @@ cdef inline object _bytes_at(const uint8_t* p, Py_ssize_t n):
     return PyBytes_FromStringAndSize(<const char*>p, n)
 
 
+cdef object _text_at(const uint8_t* p, Py_ssize_t n):
+    """A text field of ``n`` bytes up to its first NUL: a ``str`` when every byte
+    is ASCII other than the escape and shift codes (it then reads the same in
+    every encoding section 1 can declare, ISO-2022-JP included), else the bytes
+    for the Python layer to decode in the declared encoding."""
+    cdef const uint8_t* nul = <const uint8_t*>memchr(p, 0, n) if n > 0 else NULL
+    cdef Py_ssize_t i
+    cdef uint8_t c
+    if nul != NULL:
+        n = nul - p
+    for i in range(n):
+        c = p[i]
+        if c >= 0x80 or c == 0x1B or c == 0x0E or c == 0x0F:
+            return PyBytes_FromStringAndSize(<const char*>p, n)
+    return PyUnicode_DecodeASCII(<const char*>p, n, NULL)
+
+
 cdef object _device_block(const uint8_t* v, Py_ssize_t n):
     """Tag 14 / 15: ``(numbers, model, strings)``: the numbers of bytes 0-7
     (institution, department, device id, device type, manufacturer code; none
     under 8 bytes) and 14-18 (protocol revision, compatibility level, language
     support, capabilities, mains frequency; from 19 bytes), the model of bytes
     8-13 up to a NUL (None under 14 bytes), and up to 5 NUL-separated strings
-    from byte 36."""
+    from byte 36 (as :func:`_text_at`)."""
     cdef Py_ssize_t i, start = 36
     cdef const uint8_t* nul
     numbers = ()
@@ -320,12 +338,12 @@ cdef object _device_block(const uint8_t* v, Py_ssize_t n):
     if n > 36:
         for i in range(36, n):
             if v[i] == 0:
-                strings.append(_bytes_at(v + start, i - start))
+                strings.append(_text_at(v + start, i - start))
                 start = i + 1
                 if len(strings) == 5:
                     break
         if len(strings) < 5:
-            strings.append(_bytes_at(v + start, n - start))
+            strings.append(_text_at(v + start, n - start))
     return numbers, model, tuple(strings)
 
 
@@ -344,7 +362,7 @@ cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
             value = v[0]
     elif tag == S1_DRUG:  # table, class, code, text
         if n >= 3:
-            value = (v[0], v[1], v[2], _bytes_at(v + 3, n - 3))
+            value = (v[0], v[1], v[2], _text_at(v + 3, n - 3))
     elif tag == 11 or tag == 12 or tag == 27 or tag == 28:  # one uint16
         if n >= 2:
             value = load_le16(v)
@@ -360,9 +378,11 @@ cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
             stored = load_le16(v)
             value = (None if stored == 0x7FFF else <int16_t>stored,
                      load_le16(v + 2) if n >= 4 else None,
-                     _bytes_at(v + 4, n - 4) if n > 4 else None)
-    else:  # texts and tag 32 (history codes)
+                     _text_at(v + 4, n - 4) if n > 4 else None)
+    elif tag == 32:  # history codes: bytes
         value = _bytes_at(v, n)
+    else:  # texts
+        value = _text_at(v, n)
     return value
 
 
@@ -371,7 +391,7 @@ cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
     or the section end, as ``(values, other, manufacturer, language, cut)``:
 
     - ``values``: list indexed by tag (0..35) of the value :func:`_tag_value`
-      read (None: absent; a later triplet of a tag replaces an earlier one, but
+      read, texts as :func:`_text_at` (None: absent; a later triplet of a tag replaces an earlier one, but
       tags 10 and 13 give a list of every value);
     - ``other`` / ``manufacturer``: ``{tag: bytes}`` of the tags without a layout
       here, or too short for it, below 200 / from 200 (None when there are none);
