@@ -14,7 +14,7 @@ Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
 
-from libc.stdlib cimport free, malloc, qsort
+from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memchr, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -1541,12 +1541,12 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
 
     Returns ``(status6, values6, produced6, lo6, hi6, status5, beat, produced5,
     lo5, hi5, added, record_crc)``: each section's status, values (int16 or
-    int32), per-lead counts and value bounds (after the addition when
+    int32), per-lead counts (a list) and value bounds (after the addition when
     ``added``), as :func:`decode_leads`; the section 5 entries are ``None`` /
     0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
     """
     cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
-    cdef Py_ssize_t nq = 0, blen = 0
+    cdef Py_ssize_t nq = 0, blen = 0, i
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
     cdef bint added = False, narrow6, narrow5, narrowed6 = False, narrowed5 = False
@@ -1576,34 +1576,28 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     # int32 work blocks (in the thread's reused block: they are returned only when the
     # values do not fit in 16 bits), and int16 blocks the values are narrowed into
     work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
-    values = work[:nleads * n6].reshape(nleads, n6)
-    produced = np.zeros(nleads, dtype=np.int64)
     small = np.empty((nleads, n6), dtype=np.int16)
-    cdef int32_t[:, ::1] v = values
-    cdef int64_t[::1] prod = produced
-    cdef int16_t[:, ::1] v16 = small
-    cdef int32_t* vp = &v[0, 0] if nleads > 0 and n6 > 0 else NULL
-    cdef int64_t* pp = &prod[0] if nleads > 0 else NULL
-    beat = beat16 = produced5 = None
-    cdef int32_t[:, ::1] b
-    cdef int64_t[::1] prod5
-    cdef int16_t[:, ::1] b16
+    cdef int32_t* wp = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>work)
+    cdef int32_t* vp = wp if nleads > 0 and n6 > 0 else NULL
+    cdef int16_t* vp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>small)
+    beat16 = None
     cdef int32_t* bp = NULL
-    cdef int64_t* pp5 = NULL
+    cdef int16_t* bp16 = NULL
     if want5:
-        beat = work[nleads * n6:nleads * n6 + nl5 * n5].reshape(nl5, n5)
-        produced5 = np.zeros(nl5, dtype=np.int64)
         beat16 = np.empty((nl5, n5), dtype=np.int16)
-        b = beat
-        prod5 = produced5
-        b16 = beat16
+        bp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>beat16)
         if nl5 > 0 and n5 > 0:
-            bp = &b[0, 0]
-        if nl5 > 0:
-            pp5 = &prod5[0]
+            bp = wp + nleads * n6
     if crc_rows is not None:
         crc_rp = _crc_rows(crc_rows, crc_end, n)
         spans = _spans_for(crc_rows.shape[0])  # freed right after the block, which cannot raise
+    # the per-lead counts of both sections in one C buffer, handed back as lists
+    cdef int64_t* counts = <int64_t*>calloc(nleads + nl5 + 1, sizeof(int64_t))
+    if counts == NULL:
+        free(spans)
+        raise MemoryError()
+    cdef int64_t* pp = counts if nleads > 0 else NULL
+    cdef int64_t* pp5 = counts + nleads if nl5 > 0 else NULL
     with nogil:
         if spans != NULL:
             record_crc = _crc_pass(p, crc_rows.shape[0], crc_end, crc_rp, spans)
@@ -1632,7 +1626,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                     if keep_int32:
                         _bounds(vp, nleads * n6, &lo6, &hi6)
                     else:
-                        _narrow16_bounds(vp, &v16[0, 0], nleads * n6, &lo6, &hi6)
+                        _narrow16_bounds(vp, vp16, nleads * n6, &lo6, &hi6)
                         narrowed6 = True
         # a rhythm the caller still adds the beat to stays int32
         keep_int32 = keep_int32 or (want_add and not added)
@@ -1641,33 +1635,36 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                 if keep_int32:
                     _bounds(vp, nleads * n6, &lo6, &hi6)
                 else:
-                    _narrow16_bounds(vp, &v16[0, 0], nleads * n6, &lo6, &hi6)
+                    _narrow16_bounds(vp, vp16, nleads * n6, &lo6, &hi6)
                     narrowed6 = True
             if want5 and status5 == OK and bp != NULL:
                 if keep_int32:
                     _bounds(bp, nl5 * n5, &lo5, &hi5)
                 else:
-                    _narrow16_bounds(bp, &b16[0, 0], nl5 * n5, &lo5, &hi5)
+                    _narrow16_bounds(bp, bp16, nl5 * n5, &lo5, &hi5)
                     narrowed5 = True
         narrow6 = status6 == OK and _fits16(lo6, hi6) and not keep_int32
         if narrow6 and vp != NULL and not narrowed6:
-            _narrow16(vp, &v16[0, 0], nleads * n6)
+            _narrow16(vp, vp16, nleads * n6)
         narrow5 = want5 and status5 == OK and _fits16(lo5, hi5) and not keep_int32
         if narrow5 and bp != NULL and not narrowed5:
-            _narrow16(bp, &b16[0, 0], nl5 * n5)
-    if status6 != OK:
-        values = produced = None
-    elif narrow6:
-        values = small
-    else:
-        _hand_out(work)
-    if want5:
-        if status5 != OK:
-            beat = produced5 = None
-        elif narrow5:
+            _narrow16(bp, bp16, nl5 * n5)
+    values = produced = beat = produced5 = None
+    if status6 == OK:
+        produced = [counts[i] for i in range(nleads)]
+        if narrow6:
+            values = small
+        else:
+            values = work[:nleads * n6].reshape(nleads, n6)
+            _hand_out(work)
+    if want5 and status5 == OK:
+        produced5 = [counts[nleads + i] for i in range(nl5)]
+        if narrow5:
             beat = beat16
         else:
+            beat = work[nleads * n6:nleads * n6 + nl5 * n5].reshape(nl5, n5)
             _hand_out(work)
+    free(counts)
     return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added,
             record_crc)
 

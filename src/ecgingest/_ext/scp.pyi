@@ -91,8 +91,8 @@ def decode_signals(
     keep_int32: bool = False,
     crc_rows: _I64 | None = None,
     crc_end: int = 0,
-) -> tuple[int, np.ndarray | None, _I64 | None, int, int, int, np.ndarray | None,
-           _I64 | None, int, int, bool, int]: ...
+) -> tuple[int, np.ndarray | None, list[int] | None, int, int, int, np.ndarray | None,
+           list[int] | None, int, int, bool, int]: ...
 def statement_spans(
     data: _Bytes, o: int, end: int, count: int
 ) -> tuple[list[tuple[int, int, int]], int]: ...
