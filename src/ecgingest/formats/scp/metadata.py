@@ -236,8 +236,7 @@ def _device(block: tuple[tuple[int, ...], bytes | None, tuple[bytes, ...]],
         info["model"] = model.decode("latin-1").strip()
     if len(numbers) > 5:
         info.update(zip(_DEVICE_CODES, numbers[5:]))
-    for key, raw in zip(_DEVICE_STRINGS, strings):
-        info[key] = text(raw)
+    info.update(zip(_DEVICE_STRINGS, map(text, strings)))
     return info
 
 
