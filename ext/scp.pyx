@@ -1384,6 +1384,36 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
     return OK
 
 
+cdef int _decode_narrow16(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
+                          const int64_t* lengths, Py_ssize_t nleads, Py_ssize_t nsamples,
+                          bint huffman, int differences, const _Tables* tables, int32_t* work,
+                          int64_t* prod, int16_t* out16, int32_t* lo, int32_t* hi
+                          ) noexcept nogil:
+    """:func:`_decode_block` then :func:`_narrow16_bounds` over the block, two leads
+    at a time: each pair is decoded into the first two rows of ``work`` and narrowed
+    into ``out16`` while those rows are still in cache, so that a record's samples
+    pass through a few tens of KiB of int32 rather than all of them. When a value
+    does not fit in 16 bits, the whole section is decoded again into ``work`` with
+    its bounds (``lo``/``hi`` then do not fit 16 bits and ``work`` holds the values),
+    as :func:`_decode_block` alone gives them."""
+    cdef Py_ssize_t i = 0, m
+    cdef int st
+    while i < nleads:
+        m = 2 if i + 1 < nleads else 1
+        st = _decode_block(data, n, starts + i, lengths + i, m, nsamples, huffman,
+                           differences, tables, work, prod + i, NULL, NULL)
+        if st != OK:
+            return st
+        _narrow16_bounds(work, out16 + i * nsamples, m * nsamples, lo, hi)
+        if not _fits16(lo[0], hi[0]):
+            lo[0] = 0
+            hi[0] = 0
+            return _decode_block(data, n, starts, lengths, nleads, nsamples, huffman,
+                                 differences, tables, work, prod, lo, hi)
+        i += m
+    return OK
+
+
 def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lengths,
                  Py_ssize_t nsamples, HuffmanTables tables, int differences):
     """Decode every lead of section 5 or 6 into an ``int32[nleads, nsamples]`` array,
@@ -1599,6 +1629,8 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
         raise MemoryError()
     cdef int64_t* pp = counts if nleads > 0 else NULL
     cdef int64_t* pp5 = counts + nleads if nl5 > 0 else NULL
+    # without a beat to add and not kept int32, section 6 is narrowed as it is decoded
+    cdef bint stream6 = not want_add and not keep_int32
     with nogil:
         if spans != NULL:
             record_crc = _crc_pass(p, crc_rows.shape[0], crc_end, crc_rp, spans)
@@ -1610,9 +1642,14 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                                     tp, bp, pp5, &lo5 if want_add else NULL,
                                     &hi5 if want_add else NULL)
         if status6 == OK and vp != NULL:
-            status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
-                                    diff6, tp, vp, pp, &lo6 if want_add else NULL,
-                                    &hi6 if want_add else NULL)
+            if stream6:  # decoded and narrowed two leads at a time
+                status6 = _decode_narrow16(p, n, &starts6[0], &lengths6[0], nleads, n6,
+                                           huffman, diff6, tp, vp, pp, vp16, &lo6, &hi6)
+                narrowed6 = status6 == OK and _fits16(lo6, hi6)
+            else:
+                status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
+                                        diff6, tp, vp, pp, &lo6 if want_add else NULL,
+                                        &hi6 if want_add else NULL)
         if want_add and status5 == OK and status6 == OK:
             bound = (max(-<int64_t>lo6, <int64_t>hi6) + max(-<int64_t>lo5, <int64_t>hi5))
             if bound < (<int64_t>1) << 31:
@@ -1632,7 +1669,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
         # a rhythm the caller still adds the beat to stays int32
         keep_int32 = keep_int32 or (want_add and not added)
         if not want_add:
-            if status6 == OK and vp != NULL:
+            if status6 == OK and vp != NULL and not stream6:
                 if keep_int32:
                     _bounds(vp, nleads * n6, &lo6, &hi6)
                 else:

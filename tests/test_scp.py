@@ -447,6 +447,23 @@ def test_samples_are_int16_exactly_when_every_value_fits(edge, dtype, huffman):
     np.testing.assert_array_equal(_matrix(record), x)
 
 
+@pytest.mark.parametrize("wide_lead", [None, 0, 3, 4])
+@pytest.mark.parametrize("huffman", [False, True])
+def test_a_value_past_16_bits_in_any_lead_gives_int32_samples_of_every_lead(wide_lead, huffman):
+    # leads are decoded and narrowed two at a time; a wide value in a later pair (or the
+    # odd last lead) must still give every lead's exact values, as int32
+    rng = np.random.default_rng(5)
+    x = np.cumsum(rng.integers(-40, 40, (5, 400)), axis=1).astype(np.int64)
+    if wide_lead is not None:  # a bump to 40000 in steps that fit the stored differences
+        x[wide_lead, 100:300] += np.concatenate([np.arange(100), np.arange(100, 0, -1)]) * 400
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2, 3, 4, 5], differences=1,
+                       huffman=enc.DEFAULT_TABLE if huffman else None)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    dtype = np.int16 if wide_lead is None else np.int32
+    assert {s.digital.dtype for s in record.signals} == {np.dtype(dtype)}
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
 @pytest.mark.parametrize("huffman", [False, True])
 def test_wide_samples_of_a_record_stay_intact_when_the_next_record_is_decoded(huffman):
     # the kernels reuse a work block between calls; a record whose values need 32 bits
