@@ -298,11 +298,11 @@ cdef inline object _bytes_at(const uint8_t* p, Py_ssize_t n):
     return PyBytes_FromStringAndSize(<const char*>p, n)
 
 
-cdef object _text_at(const uint8_t* p, Py_ssize_t n):
+cdef object _text_at(const uint8_t* p, Py_ssize_t n, bint* raw):
     """A text field of ``n`` bytes up to its first NUL: a ``str`` when every byte
     is ASCII other than the escape and shift codes (it then reads the same in
     every encoding section 1 can declare, ISO-2022-JP included), else the bytes
-    for the Python layer to decode in the declared encoding."""
+    for the Python layer to decode in the declared encoding (``raw`` then set)."""
     cdef const uint8_t* nul = <const uint8_t*>memchr(p, 0, n) if n > 0 else NULL
     cdef Py_ssize_t i
     cdef uint8_t c
@@ -311,11 +311,12 @@ cdef object _text_at(const uint8_t* p, Py_ssize_t n):
     for i in range(n):
         c = p[i]
         if c >= 0x80 or c == 0x1B or c == 0x0E or c == 0x0F:
+            raw[0] = True
             return PyBytes_FromStringAndSize(<const char*>p, n)
     return PyUnicode_DecodeASCII(<const char*>p, n, NULL)
 
 
-cdef object _device_block(const uint8_t* v, Py_ssize_t n):
+cdef object _device_block(const uint8_t* v, Py_ssize_t n, bint* raw):
     """Tag 14 / 15: ``(numbers, model, strings)``: the numbers of bytes 0-7
     (institution, department, device id, device type, manufacturer code; none
     under 8 bytes) and 14-18 (protocol revision, compatibility level, language
@@ -338,16 +339,16 @@ cdef object _device_block(const uint8_t* v, Py_ssize_t n):
     if n > 36:
         for i in range(36, n):
             if v[i] == 0:
-                strings.append(_text_at(v + start, i - start))
+                strings.append(_text_at(v + start, i - start, raw))
                 start = i + 1
                 if len(strings) == 5:
                     break
         if len(strings) < 5:
-            strings.append(_text_at(v + start, n - start))
+            strings.append(_text_at(v + start, n - start, raw))
     return numbers, model, tuple(strings)
 
 
-cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
+cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n, bint* raw):
     """The value of tag ``tag`` (below ``S1_LAYOUT_TAGS``) of ``n`` bytes at ``v``,
     or None when it is shorter than its layout."""
     cdef int stored
@@ -362,12 +363,12 @@ cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
             value = v[0]
     elif tag == S1_DRUG:  # table, class, code, text
         if n >= 3:
-            value = (v[0], v[1], v[2], _text_at(v + 3, n - 3))
+            value = (v[0], v[1], v[2], _text_at(v + 3, n - 3, raw))
     elif tag == 11 or tag == 12 or tag == 27 or tag == 28:  # one uint16
         if n >= 2:
             value = load_le16(v)
     elif tag == 14 or tag == 15:
-        value = _device_block(v, n)
+        value = _device_block(v, n, raw)
     elif tag == 26:  # time: hour, minute, second
         if n >= 3:
             value = (v[0], v[1], v[2])
@@ -378,30 +379,32 @@ cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
             stored = load_le16(v)
             value = (None if stored == 0x7FFF else <int16_t>stored,
                      load_le16(v + 2) if n >= 4 else None,
-                     _text_at(v + 4, n - 4) if n > 4 else None)
+                     _text_at(v + 4, n - 4, raw) if n > 4 else None)
     elif tag == 32:  # history codes: bytes
         value = _bytes_at(v, n)
     else:  # texts
-        value = _text_at(v, n)
+        value = _text_at(v, n, raw)
     return value
 
 
 cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
     """Section 1 from its body: the tag / length / value triplets up to tag 255
-    or the section end, as ``(values, other, manufacturer, language, cut)``:
+    or the section end, as ``(values, other, manufacturer, language, cut, ascii)``:
 
     - ``values``: list indexed by tag (0..35) of the value :func:`_tag_value`
-      read, texts as :func:`_text_at` (None: absent; a later triplet of a tag replaces an earlier one, but
-      tags 10 and 13 give a list of every value);
+      read, texts as :func:`_text_at` (None: absent; a later triplet of a tag
+      replaces an earlier one, but tags 10 and 13 give a list of every value);
     - ``other`` / ``manufacturer``: ``{tag: bytes}`` of the tags without a layout
       here, or too short for it, below 200 / from 200 (None when there are none);
     - ``language``: byte 16 of the last tag 14 of 17 bytes or more (-1: none);
     - ``cut``: ``(offset, tag, length)`` of a triplet whose value runs past the
-      section end (where the walk stopped), else None.
+      section end (where the walk stopped), else None;
+    - ``ascii``: every text came out as a ``str`` (none is left to decode).
     """
     cdef Py_ssize_t length
     cdef uint8_t tag
     cdef int language = -1
+    cdef bint raw = False
     values = [None] * S1_LAYOUT_TAGS
     other = manufacturer = cut = None
     while o + 3 <= end:
@@ -413,7 +416,7 @@ cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
             cut = (o, tag, length)
             break
         o += 3
-        value = _tag_value(tag, p + o, length) if tag < S1_LAYOUT_TAGS else None
+        value = _tag_value(tag, p + o, length, &raw) if tag < S1_LAYOUT_TAGS else None
         if value is not None:
             if tag == S1_DRUG or tag == S1_INDICATION:
                 if values[tag] is None:
@@ -433,7 +436,7 @@ cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
                 other = {}
             other[tag] = _bytes_at(p + o, length)
         o += length
-    return values, other, manufacturer, language, cut
+    return values, other, manufacturer, language, cut, not raw
 
 
 cdef object _lead_table(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):

@@ -761,6 +761,32 @@ def test_any_section_1_triplets_give_a_record_or_a_typed_error(tags):
                 assert tag in record.acquisition_info["manufacturer_tags"]
 
 
+_TEXT_TAGS = (0, 1, 2, 3, 13, 16, 20, 23, 30, 31, 35)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_TEXT_TAGS + (4, 5, 8, 10, 14, 25, 26, 34)),
+                          st.binary(max_size=40)), max_size=10),
+       st.sampled_from([b"", bytes(16) + bytes([0x07]), bytes(16) + bytes([0x17])]))
+def test_acquisition_info_built_on_first_access_equals_the_one_built_with_the_record(
+        tags, device):
+    # all-ASCII texts defer the acquisition info; forcing the path that builds it
+    # with the record (as a text to decode does) must give the same record
+    from ecgingest.formats.scp.metadata import parse_section1
+    _, data = _simple(tags=tags + ([(14, device)] if device else []))
+    scanned = kernels.scan_headers(np.frombuffer(data, np.uint8), False)[7]
+    assume(scanned is not None)
+    results = []
+    for tags_scanned in (scanned, scanned[:5] + (False,)):
+        ctx = DecodeContext("scp", name="t.scp", path="t.scp")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EcgWarning)
+            patient = parse_section1(tags_scanned, ctx)
+            info = patient.info() if callable(patient.info) else patient.info
+        results.append((patient.metadata, patient.start_time, info, list(ctx.warnings)))
+    assert results[0] == results[1]
+
+
 def test_statement_running_past_section_8_keeps_the_statements_before_it():
     head = bytes([0]) + struct.pack("<HBBBBB", 2020, 5, 6, 7, 8, 9)
     s8 = head + bytes([3]) + struct.pack("<BH", 1, 4) + b"Sin\0" + \

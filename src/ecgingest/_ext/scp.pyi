@@ -22,10 +22,11 @@ PROBLEM_CODES: dict[str, int]
 
 _PatientTags = tuple[
     list[Any], dict[int, bytes] | None, dict[int, bytes] | None, int,
-    tuple[int, int, int] | None,
+    tuple[int, int, int] | None, bool,
 ]
 """Section 1 as ``scan_headers`` reads it: values by tag (0..35), the other
-tags below 200 and from 200, the declared language byte, the cut triplet."""
+tags below 200 and from 200, the declared language byte, the cut triplet,
+whether every text came out as ``str``."""
 
 def scan_headers(data: _Bytes, crcs: bool = True) -> tuple[
     list[tuple[int, ...]],

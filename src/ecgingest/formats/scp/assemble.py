@@ -573,7 +573,11 @@ def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> R
     extras.set("scp_version", pre.label)
     sections = pre.sections
     extras.later("scp_section_versions", partial(section_versions, sections))
-    extras.set("acquisition_info", pre.patient.info)
+    info = pre.patient.info
+    if callable(info):
+        extras.later("acquisition_info", info)
+    else:
+        extras.set("acquisition_info", info)
     lay = _layout(data, pre, ctx, extras)
     samples = (_decode_bimodal if lay.bimodal else _decode_rhythm)(data, pre, lay, ctx)
     digital, scale_nv = _with_reference_beat(lay, samples, ctx)
