@@ -1323,16 +1323,29 @@ cdef int _check_leads(const int64_t[::1] starts, const int64_t[::1] lengths, Py_
     return OK
 
 
+cdef enum:
+    NOT_NARROWED = 1  # _decode_block status: a value of the section does not fit in 16 bits
+
+
 cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
                        const int64_t* lengths, Py_ssize_t nleads, Py_ssize_t nsamples,
                        bint huffman, int differences, const _Tables* tables, int32_t* out,
-                       int64_t* prod, int32_t* lo, int32_t* hi) noexcept nogil:
+                       int64_t* prod, int32_t* lo, int32_t* hi,
+                       int16_t* out16=NULL) noexcept nogil:
     """Every lead of one section into ``out[nleads, nsamples]`` (rows filled up to
     each lead's count, zeroed after it), differences undone, ``prod`` the
     counts and ``lo``/``hi`` widened to the values unless NULL (a caller that
     narrows the block takes the bounds in that pass). Arguments checked by
-    :func:`_check_leads`."""
-    cdef Py_ssize_t i = 0, j, m
+    :func:`_check_leads`.
+
+    With ``out16`` the values go to ``out16[nleads, nsamples]`` as int16 instead,
+    narrowed as :func:`_narrow16_bounds` does (``lo``/``hi`` given): the leads
+    are decoded two at a time (one at a time uncompressed) into the first rows of
+    ``out`` and narrowed while those rows are in cache, so that a record's
+    samples pass through a few tens of KiB of int32 rather than all of them.
+    ``NOT_NARROWED``: a value does not fit in 16 bits (``out`` then holds only
+    the last leads decoded; the caller decodes again without ``out16``)."""
+    cdef Py_ssize_t i = 0, j, m, first
     cdef int st
     cdef _Lane lanes[2]
     cdef const uint8_t* base
@@ -1342,13 +1355,14 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
             prod[i] = 0
         return OK
     while i < nleads:
+        first = 0 if out16 != NULL else i  # the row of ``out`` lead ``i`` goes to
         if huffman:
             # leads in pairs through the interleaved loop, then each to its end
             m = 2 if i + 1 < nleads else 1
             st = OK
             for j in range(m):
                 _lane_init(&lanes[j], data + starts[i + j] if n > 0 else NULL,
-                           lengths[i + j], out + (i + j) * nsamples, tables, differences)
+                           lengths[i + j], out + (first + j) * nsamples, tables, differences)
                 if differences == 2 and st == OK:
                     # the first value is stored as is; the first difference follows it
                     st = _huffman_run(&lanes[j], tables, 1)
@@ -1358,21 +1372,26 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
             for j in range(m):
                 if st == OK and not lanes[j].ended:
                     st = _huffman_run(&lanes[j], tables, nsamples)
-                memset(out + (i + j) * nsamples + lanes[j].k, 0,
+                memset(out + (first + j) * nsamples + lanes[j].k, 0,
                        (nsamples - lanes[j].k) * sizeof(int32_t))
                 prod[i + j] = lanes[j].k
             if st != OK:
-                memset(out + i * nsamples, 0, (nleads - i) * nsamples * sizeof(int32_t))
+                memset(out + first * nsamples, 0,
+                       (m if out16 != NULL else nleads - i) * nsamples * sizeof(int32_t))
                 for j in range(i + m, nleads):
                     prod[j] = 0
                 return st
-            if lo != NULL:
+            if out16 != NULL:
+                _narrow16_bounds(out, out16 + i * nsamples, m * nsamples, lo, hi)
+                if not _fits16(lo[0], hi[0]):
+                    return NOT_NARROWED
+            elif lo != NULL:
                 for j in range(m):
                     _bounds(out + (i + j) * nsamples, lanes[j].k, lo, hi)
             i += m
         else:
             base = data + starts[i] if n > 0 else NULL
-            row = out + i * nsamples
+            row = out + first * nsamples
             m = lengths[i] // 2
             if m > nsamples:
                 m = nsamples
@@ -1381,39 +1400,13 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
             memset(row + m, 0, (nsamples - m) * sizeof(int32_t))
             prod[i] = m
             _undo_differences(row, m, differences)
-            if lo != NULL:
+            if out16 != NULL:
+                _narrow16_bounds(row, out16 + i * nsamples, nsamples, lo, hi)
+                if not _fits16(lo[0], hi[0]):
+                    return NOT_NARROWED
+            elif lo != NULL:
                 _bounds(row, m, lo, hi)
             i += 1
-    return OK
-
-
-cdef int _decode_narrow16(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
-                          const int64_t* lengths, Py_ssize_t nleads, Py_ssize_t nsamples,
-                          bint huffman, int differences, const _Tables* tables, int32_t* work,
-                          int64_t* prod, int16_t* out16, int32_t* lo, int32_t* hi
-                          ) noexcept nogil:
-    """:func:`_decode_block` then :func:`_narrow16_bounds` over the block, two leads
-    at a time: each pair is decoded into the first two rows of ``work`` and narrowed
-    into ``out16`` while those rows are still in cache, so that a record's samples
-    pass through a few tens of KiB of int32 rather than all of them. When a value
-    does not fit in 16 bits, the whole section is decoded again into ``work`` with
-    its bounds (``lo``/``hi`` then do not fit 16 bits and ``work`` holds the values),
-    as :func:`_decode_block` alone gives them."""
-    cdef Py_ssize_t i = 0, m
-    cdef int st
-    while i < nleads:
-        m = 2 if i + 1 < nleads else 1
-        st = _decode_block(data, n, starts + i, lengths + i, m, nsamples, huffman,
-                           differences, tables, work, prod + i, NULL, NULL)
-        if st != OK:
-            return st
-        _narrow16_bounds(work, out16 + i * nsamples, m * nsamples, lo, hi)
-        if not _fits16(lo[0], hi[0]):
-            lo[0] = 0
-            hi[0] = 0
-            return _decode_block(data, n, starts, lengths, nleads, nsamples, huffman,
-                                 differences, tables, work, prod, lo, hi)
-        i += m
     return OK
 
 
@@ -1646,9 +1639,14 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                                     &hi5 if want_add else NULL)
         if status6 == OK and vp != NULL:
             if stream6:  # decoded and narrowed two leads at a time
-                status6 = _decode_narrow16(p, n, &starts6[0], &lengths6[0], nleads, n6,
-                                           huffman, diff6, tp, vp, pp, vp16, &lo6, &hi6)
-                narrowed6 = status6 == OK and _fits16(lo6, hi6)
+                status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
+                                        diff6, tp, vp, pp, &lo6, &hi6, vp16)
+                narrowed6 = status6 == OK
+                if status6 == NOT_NARROWED:  # the whole block in 32 bits, with its bounds
+                    lo6 = 0
+                    hi6 = 0
+                    status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6,
+                                            huffman, diff6, tp, vp, pp, &lo6, &hi6)
             else:
                 status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
                                         diff6, tp, vp, pp, &lo6 if want_add else NULL,
