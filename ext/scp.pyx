@@ -14,9 +14,10 @@ Bounds checks are off in release builds: every read below is checked against
 an explicit end first.
 """
 
-from libc.stdlib cimport free, malloc, qsort
+from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memchr, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport cython
@@ -297,13 +298,31 @@ cdef inline object _bytes_at(const uint8_t* p, Py_ssize_t n):
     return PyBytes_FromStringAndSize(<const char*>p, n)
 
 
-cdef object _device_block(const uint8_t* v, Py_ssize_t n):
+cdef object _text_at(const uint8_t* p, Py_ssize_t n, bint* raw):
+    """A text field of ``n`` bytes up to its first NUL: a ``str`` when every byte
+    is ASCII other than the escape and shift codes (it then reads the same in
+    every encoding section 1 can declare, ISO-2022-JP included), else the bytes
+    for the Python layer to decode in the declared encoding (``raw`` then set)."""
+    cdef const uint8_t* nul = <const uint8_t*>memchr(p, 0, n) if n > 0 else NULL
+    cdef Py_ssize_t i
+    cdef uint8_t c
+    if nul != NULL:
+        n = nul - p
+    for i in range(n):
+        c = p[i]
+        if c >= 0x80 or c == 0x1B or c == 0x0E or c == 0x0F:
+            raw[0] = True
+            return PyBytes_FromStringAndSize(<const char*>p, n)
+    return PyUnicode_DecodeASCII(<const char*>p, n, NULL)
+
+
+cdef object _device_block(const uint8_t* v, Py_ssize_t n, bint* raw):
     """Tag 14 / 15: ``(numbers, model, strings)``: the numbers of bytes 0-7
     (institution, department, device id, device type, manufacturer code; none
     under 8 bytes) and 14-18 (protocol revision, compatibility level, language
     support, capabilities, mains frequency; from 19 bytes), the model of bytes
     8-13 up to a NUL (None under 14 bytes), and up to 5 NUL-separated strings
-    from byte 36."""
+    from byte 36 (as :func:`_text_at`)."""
     cdef Py_ssize_t i, start = 36
     cdef const uint8_t* nul
     numbers = ()
@@ -320,16 +339,16 @@ cdef object _device_block(const uint8_t* v, Py_ssize_t n):
     if n > 36:
         for i in range(36, n):
             if v[i] == 0:
-                strings.append(_bytes_at(v + start, i - start))
+                strings.append(_text_at(v + start, i - start, raw))
                 start = i + 1
                 if len(strings) == 5:
                     break
         if len(strings) < 5:
-            strings.append(_bytes_at(v + start, n - start))
+            strings.append(_text_at(v + start, n - start, raw))
     return numbers, model, tuple(strings)
 
 
-cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
+cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n, bint* raw):
     """The value of tag ``tag`` (below ``S1_LAYOUT_TAGS``) of ``n`` bytes at ``v``,
     or None when it is shorter than its layout."""
     cdef int stored
@@ -344,12 +363,12 @@ cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
             value = v[0]
     elif tag == S1_DRUG:  # table, class, code, text
         if n >= 3:
-            value = (v[0], v[1], v[2], _bytes_at(v + 3, n - 3))
+            value = (v[0], v[1], v[2], _text_at(v + 3, n - 3, raw))
     elif tag == 11 or tag == 12 or tag == 27 or tag == 28:  # one uint16
         if n >= 2:
             value = load_le16(v)
     elif tag == 14 or tag == 15:
-        value = _device_block(v, n)
+        value = _device_block(v, n, raw)
     elif tag == 26:  # time: hour, minute, second
         if n >= 3:
             value = (v[0], v[1], v[2])
@@ -360,28 +379,32 @@ cdef object _tag_value(uint8_t tag, const uint8_t* v, Py_ssize_t n):
             stored = load_le16(v)
             value = (None if stored == 0x7FFF else <int16_t>stored,
                      load_le16(v + 2) if n >= 4 else None,
-                     _bytes_at(v + 4, n - 4) if n > 4 else None)
-    else:  # texts and tag 32 (history codes)
+                     _text_at(v + 4, n - 4, raw) if n > 4 else None)
+    elif tag == 32:  # history codes: bytes
         value = _bytes_at(v, n)
+    else:  # texts
+        value = _text_at(v, n, raw)
     return value
 
 
 cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
     """Section 1 from its body: the tag / length / value triplets up to tag 255
-    or the section end, as ``(values, other, manufacturer, language, cut)``:
+    or the section end, as ``(values, other, manufacturer, language, cut, ascii)``:
 
     - ``values``: list indexed by tag (0..35) of the value :func:`_tag_value`
-      read (None: absent; a later triplet of a tag replaces an earlier one, but
-      tags 10 and 13 give a list of every value);
+      read, texts as :func:`_text_at` (None: absent; a later triplet of a tag
+      replaces an earlier one, but tags 10 and 13 give a list of every value);
     - ``other`` / ``manufacturer``: ``{tag: bytes}`` of the tags without a layout
       here, or too short for it, below 200 / from 200 (None when there are none);
     - ``language``: byte 16 of the last tag 14 of 17 bytes or more (-1: none);
     - ``cut``: ``(offset, tag, length)`` of a triplet whose value runs past the
-      section end (where the walk stopped), else None.
+      section end (where the walk stopped), else None;
+    - ``ascii``: every text came out as a ``str`` (none is left to decode).
     """
     cdef Py_ssize_t length
     cdef uint8_t tag
     cdef int language = -1
+    cdef bint raw = False
     values = [None] * S1_LAYOUT_TAGS
     other = manufacturer = cut = None
     while o + 3 <= end:
@@ -393,7 +416,7 @@ cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
             cut = (o, tag, length)
             break
         o += 3
-        value = _tag_value(tag, p + o, length) if tag < S1_LAYOUT_TAGS else None
+        value = _tag_value(tag, p + o, length, &raw) if tag < S1_LAYOUT_TAGS else None
         if value is not None:
             if tag == S1_DRUG or tag == S1_INDICATION:
                 if values[tag] is None:
@@ -413,7 +436,7 @@ cdef object _patient_tags(const uint8_t* p, Py_ssize_t o, Py_ssize_t end):
                 other = {}
             other[tag] = _bytes_at(p + o, length)
         o += length
-    return values, other, manufacturer, language, cut
+    return values, other, manufacturer, language, cut, not raw
 
 
 cdef object _lead_table(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
@@ -443,19 +466,21 @@ cdef object _lead_table(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
 
 
 cdef object _qrs_zones(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
-    """Section 4 from its body: ``(short, beat length ms, fiducial, types, starts,
-    fiducials, ends, protected starts, protected ends, subtracted)``: int64 arrays of
-    the subtraction zones (14 bytes each), the protected zones after them (8 bytes
-    each; None when the section stops before them) and uint8 ``types == 0`` (the
-    zones the reference beat was subtracted in); ``short`` as :func:`_lead_table`
-    (1: the 6-byte head, 2: the subtraction zones)."""
+    """Section 4 from its body: ``(short, beat length ms, fiducial, zones, protected,
+    subtracted)``: ``zones`` one int64 block of six rows (types, starts, fiducials and
+    ends of the subtraction zones, 14 bytes each, then the starts and ends of the
+    protected zones after them, 8 bytes each), ``protected`` False when the section
+    stops before the protected zones (their rows are then not filled), and uint8
+    ``types == 0`` (the zones the reference beat was subtracted in); ``short`` as
+    :func:`_lead_table` (1: the 6-byte head, 2: the subtraction zones). One block
+    rather than a view per row: fewer objects built while the GIL is held."""
     cdef Py_ssize_t i, nqrs, o, m
     if body + 6 > end:
-        return ((1, body, 6),) + (None,) * 9
+        return ((1, body, 6), None, None, None, False, None)
     nqrs = load_le16(p + body + 4)
     o = body + 6
     if o + 14 * nqrs > end:
-        return ((2, o, 14 * nqrs),) + (None,) * 9
+        return ((2, o, 14 * nqrs), None, None, None, False, None)
     protected = o + 22 * nqrs <= end
     m = nqrs if protected else 0
     out = np.empty((6, nqrs), dtype=np.int64)
@@ -473,8 +498,7 @@ cdef object _qrs_zones(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
     for i in range(m):
         v[4, i] = load_le32(q + 8 * i)
         v[5, i] = load_le32(q + 8 * i + 4)
-    return (None, load_le16(p + body), load_le16(p + body + 2), out[0], out[1], out[2],
-            out[3], out[4] if protected else None, out[5] if protected else None, add)
+    return None, load_le16(p + body), load_le16(p + body + 2), out, protected, add
 
 
 cdef object _data_header(const uint8_t* p, Py_ssize_t body, Py_ssize_t end,
@@ -1299,16 +1323,29 @@ cdef int _check_leads(const int64_t[::1] starts, const int64_t[::1] lengths, Py_
     return OK
 
 
+cdef enum:
+    NOT_NARROWED = 1  # _decode_block status: a value of the section does not fit in 16 bits
+
+
 cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
                        const int64_t* lengths, Py_ssize_t nleads, Py_ssize_t nsamples,
                        bint huffman, int differences, const _Tables* tables, int32_t* out,
-                       int64_t* prod, int32_t* lo, int32_t* hi) noexcept nogil:
+                       int64_t* prod, int32_t* lo, int32_t* hi,
+                       int16_t* out16=NULL) noexcept nogil:
     """Every lead of one section into ``out[nleads, nsamples]`` (rows filled up to
     each lead's count, zeroed after it), differences undone, ``prod`` the
     counts and ``lo``/``hi`` widened to the values unless NULL (a caller that
     narrows the block takes the bounds in that pass). Arguments checked by
-    :func:`_check_leads`."""
-    cdef Py_ssize_t i = 0, j, m
+    :func:`_check_leads`.
+
+    With ``out16`` the values go to ``out16[nleads, nsamples]`` as int16 instead,
+    narrowed as :func:`_narrow16_bounds` does (``lo``/``hi`` given): the leads
+    are decoded two at a time (one at a time uncompressed) into the first rows of
+    ``out`` and narrowed while those rows are in cache, so that a record's
+    samples pass through a few tens of KiB of int32 rather than all of them.
+    ``NOT_NARROWED``: a value does not fit in 16 bits (``out`` then holds only
+    the last leads decoded; the caller decodes again without ``out16``)."""
+    cdef Py_ssize_t i = 0, j, m, first
     cdef int st
     cdef _Lane lanes[2]
     cdef const uint8_t* base
@@ -1318,13 +1355,14 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
             prod[i] = 0
         return OK
     while i < nleads:
+        first = 0 if out16 != NULL else i  # the row of ``out`` lead ``i`` goes to
         if huffman:
             # leads in pairs through the interleaved loop, then each to its end
             m = 2 if i + 1 < nleads else 1
             st = OK
             for j in range(m):
                 _lane_init(&lanes[j], data + starts[i + j] if n > 0 else NULL,
-                           lengths[i + j], out + (i + j) * nsamples, tables, differences)
+                           lengths[i + j], out + (first + j) * nsamples, tables, differences)
                 if differences == 2 and st == OK:
                     # the first value is stored as is; the first difference follows it
                     st = _huffman_run(&lanes[j], tables, 1)
@@ -1334,21 +1372,26 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
             for j in range(m):
                 if st == OK and not lanes[j].ended:
                     st = _huffman_run(&lanes[j], tables, nsamples)
-                memset(out + (i + j) * nsamples + lanes[j].k, 0,
+                memset(out + (first + j) * nsamples + lanes[j].k, 0,
                        (nsamples - lanes[j].k) * sizeof(int32_t))
                 prod[i + j] = lanes[j].k
             if st != OK:
-                memset(out + i * nsamples, 0, (nleads - i) * nsamples * sizeof(int32_t))
+                memset(out + first * nsamples, 0,
+                       (m if out16 != NULL else nleads - i) * nsamples * sizeof(int32_t))
                 for j in range(i + m, nleads):
                     prod[j] = 0
                 return st
-            if lo != NULL:
+            if out16 != NULL:
+                _narrow16_bounds(out, out16 + i * nsamples, m * nsamples, lo, hi)
+                if not _fits16(lo[0], hi[0]):
+                    return NOT_NARROWED
+            elif lo != NULL:
                 for j in range(m):
                     _bounds(out + (i + j) * nsamples, lanes[j].k, lo, hi)
             i += m
         else:
             base = data + starts[i] if n > 0 else NULL
-            row = out + i * nsamples
+            row = out + first * nsamples
             m = lengths[i] // 2
             if m > nsamples:
                 m = nsamples
@@ -1357,7 +1400,11 @@ cdef int _decode_block(const uint8_t* data, Py_ssize_t n, const int64_t* starts,
             memset(row + m, 0, (nsamples - m) * sizeof(int32_t))
             prod[i] = m
             _undo_differences(row, m, differences)
-            if lo != NULL:
+            if out16 != NULL:
+                _narrow16_bounds(row, out16 + i * nsamples, nsamples, lo, hi)
+                if not _fits16(lo[0], hi[0]):
+                    return NOT_NARROWED
+            elif lo != NULL:
                 _bounds(row, m, lo, hi)
             i += 1
     return OK
@@ -1521,12 +1568,12 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
 
     Returns ``(status6, values6, produced6, lo6, hi6, status5, beat, produced5,
     lo5, hi5, added, record_crc)``: each section's status, values (int16 or
-    int32), per-lead counts and value bounds (after the addition when
+    int32), per-lead counts (a list) and value bounds (after the addition when
     ``added``), as :func:`decode_leads`; the section 5 entries are ``None`` /
     0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
     """
     cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
-    cdef Py_ssize_t nq = 0, blen = 0
+    cdef Py_ssize_t nq = 0, blen = 0, i
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
     cdef bint added = False, narrow6, narrow5, narrowed6 = False, narrowed5 = False
@@ -1556,34 +1603,30 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     # int32 work blocks (in the thread's reused block: they are returned only when the
     # values do not fit in 16 bits), and int16 blocks the values are narrowed into
     work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
-    values = work[:nleads * n6].reshape(nleads, n6)
-    produced = np.zeros(nleads, dtype=np.int64)
     small = np.empty((nleads, n6), dtype=np.int16)
-    cdef int32_t[:, ::1] v = values
-    cdef int64_t[::1] prod = produced
-    cdef int16_t[:, ::1] v16 = small
-    cdef int32_t* vp = &v[0, 0] if nleads > 0 and n6 > 0 else NULL
-    cdef int64_t* pp = &prod[0] if nleads > 0 else NULL
-    beat = beat16 = produced5 = None
-    cdef int32_t[:, ::1] b
-    cdef int64_t[::1] prod5
-    cdef int16_t[:, ::1] b16
+    cdef int32_t* wp = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>work)
+    cdef int32_t* vp = wp if nleads > 0 and n6 > 0 else NULL
+    cdef int16_t* vp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>small)
+    beat16 = None
     cdef int32_t* bp = NULL
-    cdef int64_t* pp5 = NULL
+    cdef int16_t* bp16 = NULL
     if want5:
-        beat = work[nleads * n6:nleads * n6 + nl5 * n5].reshape(nl5, n5)
-        produced5 = np.zeros(nl5, dtype=np.int64)
         beat16 = np.empty((nl5, n5), dtype=np.int16)
-        b = beat
-        prod5 = produced5
-        b16 = beat16
+        bp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>beat16)
         if nl5 > 0 and n5 > 0:
-            bp = &b[0, 0]
-        if nl5 > 0:
-            pp5 = &prod5[0]
+            bp = wp + nleads * n6
     if crc_rows is not None:
         crc_rp = _crc_rows(crc_rows, crc_end, n)
         spans = _spans_for(crc_rows.shape[0])  # freed right after the block, which cannot raise
+    # the per-lead counts of both sections in one C buffer, handed back as lists
+    cdef int64_t* counts = <int64_t*>calloc(nleads + nl5 + 1, sizeof(int64_t))
+    if counts == NULL:
+        free(spans)
+        raise MemoryError()
+    cdef int64_t* pp = counts if nleads > 0 else NULL
+    cdef int64_t* pp5 = counts + nleads if nl5 > 0 else NULL
+    # without a beat to add and not kept int32, section 6 is narrowed as it is decoded
+    cdef bint stream6 = not want_add and not keep_int32
     with nogil:
         if spans != NULL:
             record_crc = _crc_pass(p, crc_rows.shape[0], crc_end, crc_rp, spans)
@@ -1595,9 +1638,19 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                                     tp, bp, pp5, &lo5 if want_add else NULL,
                                     &hi5 if want_add else NULL)
         if status6 == OK and vp != NULL:
-            status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
-                                    diff6, tp, vp, pp, &lo6 if want_add else NULL,
-                                    &hi6 if want_add else NULL)
+            if stream6:  # decoded and narrowed two leads at a time
+                status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
+                                        diff6, tp, vp, pp, &lo6, &hi6, vp16)
+                narrowed6 = status6 == OK
+                if status6 == NOT_NARROWED:  # the whole block in 32 bits, with its bounds
+                    lo6 = 0
+                    hi6 = 0
+                    status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6,
+                                            huffman, diff6, tp, vp, pp, &lo6, &hi6)
+            else:
+                status6 = _decode_block(p, n, &starts6[0], &lengths6[0], nleads, n6, huffman,
+                                        diff6, tp, vp, pp, &lo6 if want_add else NULL,
+                                        &hi6 if want_add else NULL)
         if want_add and status5 == OK and status6 == OK:
             bound = (max(-<int64_t>lo6, <int64_t>hi6) + max(-<int64_t>lo5, <int64_t>hi5))
             if bound < (<int64_t>1) << 31:
@@ -1612,42 +1665,45 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
                     if keep_int32:
                         _bounds(vp, nleads * n6, &lo6, &hi6)
                     else:
-                        _narrow16_bounds(vp, &v16[0, 0], nleads * n6, &lo6, &hi6)
+                        _narrow16_bounds(vp, vp16, nleads * n6, &lo6, &hi6)
                         narrowed6 = True
         # a rhythm the caller still adds the beat to stays int32
         keep_int32 = keep_int32 or (want_add and not added)
         if not want_add:
-            if status6 == OK and vp != NULL:
+            if status6 == OK and vp != NULL and not stream6:
                 if keep_int32:
                     _bounds(vp, nleads * n6, &lo6, &hi6)
                 else:
-                    _narrow16_bounds(vp, &v16[0, 0], nleads * n6, &lo6, &hi6)
+                    _narrow16_bounds(vp, vp16, nleads * n6, &lo6, &hi6)
                     narrowed6 = True
             if want5 and status5 == OK and bp != NULL:
                 if keep_int32:
                     _bounds(bp, nl5 * n5, &lo5, &hi5)
                 else:
-                    _narrow16_bounds(bp, &b16[0, 0], nl5 * n5, &lo5, &hi5)
+                    _narrow16_bounds(bp, bp16, nl5 * n5, &lo5, &hi5)
                     narrowed5 = True
         narrow6 = status6 == OK and _fits16(lo6, hi6) and not keep_int32
         if narrow6 and vp != NULL and not narrowed6:
-            _narrow16(vp, &v16[0, 0], nleads * n6)
+            _narrow16(vp, vp16, nleads * n6)
         narrow5 = want5 and status5 == OK and _fits16(lo5, hi5) and not keep_int32
         if narrow5 and bp != NULL and not narrowed5:
-            _narrow16(bp, &b16[0, 0], nl5 * n5)
-    if status6 != OK:
-        values = produced = None
-    elif narrow6:
-        values = small
-    else:
-        _hand_out(work)
-    if want5:
-        if status5 != OK:
-            beat = produced5 = None
-        elif narrow5:
+            _narrow16(bp, bp16, nl5 * n5)
+    values = produced = beat = produced5 = None
+    if status6 == OK:
+        produced = [counts[i] for i in range(nleads)]
+        if narrow6:
+            values = small
+        else:
+            values = work[:nleads * n6].reshape(nleads, n6)
+            _hand_out(work)
+    if want5 and status5 == OK:
+        produced5 = [counts[nleads + i] for i in range(nl5)]
+        if narrow5:
             beat = beat16
         else:
+            beat = work[nleads * n6:nleads * n6 + nl5 * n5].reshape(nl5, n5)
             _hand_out(work)
+    free(counts)
     return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added,
             record_crc)
 

@@ -447,6 +447,23 @@ def test_samples_are_int16_exactly_when_every_value_fits(edge, dtype, huffman):
     np.testing.assert_array_equal(_matrix(record), x)
 
 
+@pytest.mark.parametrize("wide_lead", [None, 0, 3, 4])
+@pytest.mark.parametrize("huffman", [False, True])
+def test_a_value_past_16_bits_in_any_lead_gives_int32_samples_of_every_lead(wide_lead, huffman):
+    # leads are decoded and narrowed two at a time; a wide value in a later pair (or the
+    # odd last lead) must still give every lead's exact values, as int32
+    rng = np.random.default_rng(5)
+    x = np.cumsum(rng.integers(-40, 40, (5, 400)), axis=1).astype(np.int64)
+    if wide_lead is not None:  # a bump to 40000 in steps that fit the stored differences
+        x[wide_lead, 100:300] += np.concatenate([np.arange(100), np.arange(100, 0, -1)]) * 400
+    spec = enc.ScpSpec(rhythm=x, lead_ids=[1, 2, 3, 4, 5], differences=1,
+                       huffman=enc.DEFAULT_TABLE if huffman else None)
+    record = scp.decode(enc.encode(spec), name="t.scp", strict=True)
+    dtype = np.int16 if wide_lead is None else np.int32
+    assert {s.digital.dtype for s in record.signals} == {np.dtype(dtype)}
+    np.testing.assert_array_equal(_matrix(record), x)
+
+
 @pytest.mark.parametrize("huffman", [False, True])
 def test_wide_samples_of_a_record_stay_intact_when_the_next_record_is_decoded(huffman):
     # the kernels reuse a work block between calls; a record whose values need 32 bits
@@ -742,6 +759,32 @@ def test_any_section_1_triplets_give_a_record_or_a_typed_error(tags):
         for tag, _ in tags:
             if tag >= 200:
                 assert tag in record.acquisition_info["manufacturer_tags"]
+
+
+_TEXT_TAGS = (0, 1, 2, 3, 13, 16, 20, 23, 30, 31, 35)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_TEXT_TAGS + (4, 5, 8, 10, 14, 25, 26, 34)),
+                          st.binary(max_size=40)), max_size=10),
+       st.sampled_from([b"", bytes(16) + bytes([0x07]), bytes(16) + bytes([0x17])]))
+def test_acquisition_info_built_on_first_access_equals_the_one_built_with_the_record(
+        tags, device):
+    # all-ASCII texts defer the acquisition info; forcing the path that builds it
+    # with the record (as a text to decode does) must give the same record
+    from ecgingest.formats.scp.metadata import parse_section1
+    _, data = _simple(tags=tags + ([(14, device)] if device else []))
+    scanned = kernels.scan_headers(np.frombuffer(data, np.uint8), False)[7]
+    assume(scanned is not None)
+    results = []
+    for tags_scanned in (scanned, scanned[:5] + (False,)):
+        ctx = DecodeContext("scp", name="t.scp", path="t.scp")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EcgWarning)
+            patient = parse_section1(tags_scanned, ctx)
+            info = patient.info() if callable(patient.info) else patient.info
+        results.append((patient.metadata, patient.start_time, info, list(ctx.warnings)))
+    assert results[0] == results[1]
 
 
 def test_statement_running_past_section_8_keeps_the_statements_before_it():

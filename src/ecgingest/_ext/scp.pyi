@@ -22,10 +22,11 @@ PROBLEM_CODES: dict[str, int]
 
 _PatientTags = tuple[
     list[Any], dict[int, bytes] | None, dict[int, bytes] | None, int,
-    tuple[int, int, int] | None,
+    tuple[int, int, int] | None, bool,
 ]
 """Section 1 as ``scan_headers`` reads it: values by tag (0..35), the other
-tags below 200 and from 200, the declared language byte, the cut triplet."""
+tags below 200 and from 200, the declared language byte, the cut triplet,
+whether every text came out as ``str``."""
 
 def scan_headers(data: _Bytes, crcs: bool = True) -> tuple[
     list[tuple[int, ...]],
@@ -91,8 +92,8 @@ def decode_signals(
     keep_int32: bool = False,
     crc_rows: _I64 | None = None,
     crc_end: int = 0,
-) -> tuple[int, np.ndarray | None, _I64 | None, int, int, int, np.ndarray | None,
-           _I64 | None, int, int, bool, int]: ...
+) -> tuple[int, np.ndarray | None, list[int] | None, int, int, int, np.ndarray | None,
+           list[int] | None, int, int, bool, int]: ...
 def statement_spans(
     data: _Bytes, o: int, end: int, count: int
 ) -> tuple[list[tuple[int, int, int]], int]: ...

@@ -268,8 +268,8 @@ def _reference_beat_plan(pre: _Preamble, qrs: Qrs | None, huff: Huffman | None,
     return d5, max(beat_len, 0)
 
 
-def _check_beat_count(ctx: DecodeContext, produced: np.ndarray, beat_len: int) -> None:
-    if min(produced.tolist(), default=beat_len) < beat_len:
+def _check_beat_count(ctx: DecodeContext, produced: list[int], beat_len: int) -> None:
+    if min(produced, default=beat_len) < beat_len:
         ctx.deviation(f"section 5 holds fewer than the {beat_len} reference-beat samples "
                       "section 4 announces", cls=TruncatedError, field="section 5")
 
@@ -290,7 +290,7 @@ def _read_reference_beat(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeC
         return d5, None, None
     beat, produced, beat_range = _decode_section(data, d5, beat_len, lay.huff, ctx,
                                                  "section 5")
-    _check_beat_count(ctx, produced, beat_len)
+    _check_beat_count(ctx, produced.tolist(), beat_len)
     return d5, beat, beat_range
 
 
@@ -343,9 +343,9 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
     return _Samples(rhythm, (lo, hi), d6.rate, counts, d5, beat, beat_range, added)
 
 
-def _clipped_counts(leads: Leads, produced: np.ndarray, ctx: DecodeContext) -> list[int]:
+def _clipped_counts(leads: Leads, produced: list[int], ctx: DecodeContext) -> list[int]:
     """Samples per lead: the section 3 count, cut to the values section 6 held."""
-    counts = list(map(min, leads.lengths, produced.tolist()))
+    counts = list(map(min, leads.lengths, produced))
     short = [] if counts == leads.lengths else [
         i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
     if short:
@@ -573,7 +573,11 @@ def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> R
     extras.set("scp_version", pre.label)
     sections = pre.sections
     extras.later("scp_section_versions", partial(section_versions, sections))
-    extras.set("acquisition_info", pre.patient.info)
+    info = pre.patient.info
+    if callable(info):
+        extras.later("acquisition_info", info)
+    else:
+        extras.set("acquisition_info", info)
     lay = _layout(data, pre, ctx, extras)
     samples = (_decode_bimodal if lay.bimodal else _decode_rhythm)(data, pre, lay, ctx)
     digital, scale_nv = _with_reference_beat(lay, samples, ctx)
@@ -609,7 +613,7 @@ def inspect_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> 
     elif scanned.ntables is not None and scanned.ntables > 0:  # Huffman-coded
         counts = leads.lengths
     else:  # two bytes a value
-        counts = _clipped_counts(leads, d6.lengths // 2, ctx)
+        counts = _clipped_counts(leads, (d6.lengths // 2).tolist(), ctx)
     signals = tuple(SignalInfo(label, rate, count, "uV", None)
                     for label, count in zip(leads.labels, counts))
     return RecordInfo(ctx.name, FORMAT_NAME, f"SCP {pre.label}", signals,

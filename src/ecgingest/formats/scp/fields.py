@@ -48,8 +48,11 @@ class Texts:
         self.ctx = ctx
         self.codec = codec
 
-    def __call__(self, raw: bytes) -> str:
-        """A string field: up to its first NUL."""
+    def __call__(self, raw: bytes | str) -> str:
+        """A string field: up to its first NUL (a ``str`` is a field the kernel
+        found ASCII and cut at its NUL already)."""
+        if isinstance(raw, str):
+            return raw
         raw = raw.split(b"\0", 1)[0]
         try:
             return raw.decode(self.codec)

@@ -9,6 +9,8 @@ counts once (the last), except drugs (10) and indications (13), which are lists.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from ..._ext import scp as _k
@@ -40,8 +42,9 @@ _NOTCH_HZ = ((), (60,), (50,), (60, 50))
 class PatientData(NamedTuple):
     metadata: Metadata
     start_time: dt.datetime | dt.time | None
-    info: dict[str, Any]
-    """Acquisition information (``Record.acquisition_info``)."""
+    info: dict[str, Any] | Callable[[], dict[str, Any]]
+    """Acquisition information (``Record.acquisition_info``), or what builds it
+    on first access when nothing in it can warn."""
     texts: Texts
     """Text decoding in the declared encoding, for the later sections."""
 
@@ -51,10 +54,12 @@ def parse_section1(scanned: _k._PatientTags | None, ctx: DecodeContext) -> Patie
 
     ``info`` keys follow the tag numbers; tags without a meaning here, or too
     short for their layout, are kept as bytes in ``other_tags`` (tags from 200
-    in ``manufacturer_tags``).
+    in ``manufacturer_tags``). When the kernel found every text ASCII, no text
+    can fail to decode, so nothing in the acquisition information can warn: it
+    is built when first read rather than with every record.
     """
     assert scanned is not None
-    v, other, manufacturer, language, cut = scanned
+    v, other, manufacturer, language, cut, ascii_only = scanned
     if cut is not None:
         at, tag, length = cut
         ctx.deviation(f"section 1 tag {tag} declares {length} bytes beyond the section; "
@@ -62,68 +67,103 @@ def parse_section1(scanned: _k._PatientTags | None, ctx: DecodeContext) -> Patie
                       field=f"section 1 tag {tag}")
     text = Texts(ctx, _declared_codec(language, ctx))
     fields: dict[str, Any] = {}  # the Metadata fields the file gives (None: not given)
+    info: dict[str, Any] | Callable[[], dict[str, Any]]
+    if ascii_only:
+        start = _read_tags(v, other, manufacturer, text, ctx, fields, None)
+        info = partial(_acquisition_info, v, other, manufacturer, text, ctx)
+    else:
+        info = {}
+        start = _read_tags(v, other, manufacturer, text, ctx, fields, info)
+    return PatientData(Metadata(**fields), start, info, text)
+
+
+def _acquisition_info(v: list[Any], other: dict[int, bytes] | None,
+                      manufacturer: dict[int, bytes] | None, text: Texts,
+                      ctx: DecodeContext) -> dict[str, Any]:
     info: dict[str, Any] = {}
-    for tag, key in _METADATA_TEXTS:
-        if v[tag] is not None:
-            fields[key] = text(v[tag]) or None
-    if v[3] is not None:
+    _read_tags(v, other, manufacturer, text, ctx, None, info)
+    return info
+
+
+def _read_tags(v: list[Any], other: dict[int, bytes] | None,
+               manufacturer: dict[int, bytes] | None, text: Texts, ctx: DecodeContext,
+               fields: dict[str, Any] | None, info: dict[str, Any] | None
+               ) -> dt.datetime | dt.time | None:
+    """The tags into the Metadata ``fields`` and the acquisition ``info``, in tag
+    order (so are the warnings); either can be None, not wanted. Returns the
+    start time (None without ``fields``)."""
+    if fields is not None:
+        for tag, key in _METADATA_TEXTS:
+            if v[tag] is not None:
+                fields[key] = text(v[tag]) or None
+    if info is not None and v[3] is not None:
         info["second_last_name"] = text(v[3])
     if v[4] is not None:
         _age(v[4], fields, info, ctx)
-    if v[5] is not None:
-        fields["patient_birth_date"] = _date(v[5], "birth date", ctx)
-    if v[6] is not None:
-        fields["patient_height"] = _height_cm(v[6], ctx)
-    if v[7] is not None:
-        fields["patient_weight"] = _weight_g(v[7], ctx)
-    if v[8] is not None:
-        fields["patient_gender"] = _gender(v[8], ctx)
-    if v[9] is not None:
-        info["race"] = v[9]
-    if v[11] is not None or v[12] is not None:
-        info["blood_pressure"] = {key: value for key, value in
-                                  (("systolic", v[11]), ("diastolic", v[12]))
-                                  if value is not None}
-    if v[13] is not None:
+    if fields is not None:
+        if v[5] is not None:
+            fields["patient_birth_date"] = _date(v[5], "birth date", ctx)
+        if v[6] is not None:
+            fields["patient_height"] = _height_cm(v[6], ctx)
+        if v[7] is not None:
+            fields["patient_weight"] = _weight_g(v[7], ctx)
+        if v[8] is not None:
+            fields["patient_gender"] = _gender(v[8], ctx)
+    if info is not None:
+        if v[9] is not None:
+            info["race"] = v[9]
+        if v[11] is not None or v[12] is not None:
+            info["blood_pressure"] = {key: value for key, value in
+                                      (("systolic", v[11]), ("diastolic", v[12]))
+                                      if value is not None}
+    if fields is not None and v[13] is not None:
         fields["indications"] = tuple(filter(None, map(text, v[13]))) or None
     if v[14] is not None:
-        info["acquiring_device"] = _device(v[14], text)
-        fields["device_id"] = _device_id(info["acquiring_device"])
-    if v[15] is not None:
-        info["analysing_device"] = _device(v[15], text)
-    for tag, key in _STAFF_TEXTS:
-        if v[tag] is not None:
-            info[key] = text(v[tag])
-    if v[24] is not None:
-        info["stat_code"] = v[24]
-    acq_date = None if v[25] is None else _date(v[25], "acquisition date", ctx)
-    acq_time = None if v[26] is None else _time(v[26], ctx)
-    if v[27] is not None or v[28] is not None or v[29] is not None:
-        info["filters"] = _filters(v[27], v[28], v[29])
-    if v[30] is not None:
-        info["free_text"] = text(v[30])
-    if v[31] is not None:
-        info["sequence_number"] = text(v[31])
-    if v[32] is not None:
-        info["history_codes"] = v[32]
-    if v[33] is not None:
-        info["electrode_configuration"] = v[33]
-    tz_minutes = None
-    if v[34] is not None:
-        tz_minutes, index, description = v[34]
-        info["time_zone"] = {"offset_minutes": tz_minutes, "index": index,
-                             "description": "" if description is None else text(description)}
-    if v[35] is not None:
-        info["medical_history"] = text(v[35])
-    if other is not None:
-        info["other_tags"] = other
-    if v[10] is not None:
-        info["drugs"] = [{"table": table, "class": cls, "code": code, "text": text(raw)}
-                         for table, cls, code, raw in v[10]]
-    if manufacturer is not None:
-        info["manufacturer_tags"] = manufacturer
-    start = _start_time(acq_date, acq_time, tz_minutes, fields)
-    return PatientData(Metadata(**fields), start, info, text)
+        if info is not None:
+            info["acquiring_device"] = _device(v[14], text)
+        if fields is not None:
+            fields["device_id"] = _device_id(v[14])
+    if info is not None:
+        if v[15] is not None:
+            info["analysing_device"] = _device(v[15], text)
+        for tag, key in _STAFF_TEXTS:
+            if v[tag] is not None:
+                info[key] = text(v[tag])
+        if v[24] is not None:
+            info["stat_code"] = v[24]
+    acq_date = acq_time = None
+    if fields is not None:
+        acq_date = None if v[25] is None else _date(v[25], "acquisition date", ctx)
+        acq_time = None if v[26] is None else _time(v[26], ctx)
+    tz_minutes = None if v[34] is None else v[34][0]
+    if info is not None:
+        if v[27] is not None or v[28] is not None or v[29] is not None:
+            info["filters"] = _filters(v[27], v[28], v[29])
+        if v[30] is not None:
+            info["free_text"] = text(v[30])
+        if v[31] is not None:
+            info["sequence_number"] = text(v[31])
+        if v[32] is not None:
+            info["history_codes"] = v[32]
+        if v[33] is not None:
+            info["electrode_configuration"] = v[33]
+        if v[34] is not None:
+            _, index, description = v[34]
+            info["time_zone"] = {"offset_minutes": tz_minutes, "index": index,
+                                 "description": "" if description is None
+                                 else text(description)}
+        if v[35] is not None:
+            info["medical_history"] = text(v[35])
+        if other is not None:
+            info["other_tags"] = other
+        if v[10] is not None:
+            info["drugs"] = [{"table": table, "class": cls, "code": code, "text": text(raw)}
+                             for table, cls, code, raw in v[10]]
+        if manufacturer is not None:
+            info["manufacturer_tags"] = manufacturer
+    if fields is None:
+        return None
+    return _start_time(acq_date, acq_time, tz_minutes, fields)
 
 
 def _declared_codec(language: int, ctx: DecodeContext) -> str:
@@ -154,10 +194,13 @@ def _start_time(acq_date: dt.date | None, acq_time: dt.time | None, tz_minutes: 
     return local
 
 
-def _age(value_unit: tuple[int, int], fields: dict[str, Any], info: dict[str, Any],
-         ctx: DecodeContext) -> None:
+def _age(value_unit: tuple[int, int], fields: dict[str, Any] | None,
+         info: dict[str, Any] | None, ctx: DecodeContext) -> None:
     value, unit = value_unit
-    info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
+    if info is not None:
+        info["age"] = (value, _AGE_UNITS.get(unit, "unspecified"))
+    if fields is None:
+        return
     if 1 <= unit <= 5:
         fields["patient_age"] = value // _AGE_DIVISORS[unit]
     elif value:
@@ -227,7 +270,7 @@ def _gender(code: int, ctx: DecodeContext) -> str | None:
     return "MALE" if code == 1 else "FEMALE" if code == 2 else None
 
 
-def _device(block: tuple[tuple[int, ...], bytes | None, tuple[bytes, ...]],
+def _device(block: tuple[tuple[int, ...], bytes | None, tuple[bytes | str, ...]],
             text: Texts) -> dict[str, Any]:
     """Tag 14 / 15: the device identification block."""
     numbers, model, strings = block
@@ -236,17 +279,17 @@ def _device(block: tuple[tuple[int, ...], bytes | None, tuple[bytes, ...]],
         info["model"] = model.decode("latin-1").strip()
     if len(numbers) > 5:
         info.update(zip(_DEVICE_CODES, numbers[5:]))
-    for key, raw in zip(_DEVICE_STRINGS, strings):
-        info[key] = text(raw)
+    info.update(zip(_DEVICE_STRINGS, map(text, strings)))
     return info
 
 
-def _device_id(acquiring: dict[str, Any]) -> str | None:
+def _device_id(block: tuple[tuple[int, ...], bytes | None, tuple[bytes | str, ...]]
+               ) -> str | None:
     """The acquiring device's model, else its number (0: not given)."""
-    if not acquiring:
-        return None
-    number = acquiring.get("device_id") or 0
-    return acquiring.get("model") or (str(number) if number else None)
+    numbers, model, _ = block
+    name = None if model is None else model.decode("latin-1").strip()
+    number = numbers[2] if numbers else 0
+    return name or (str(number) if number else None)
 
 
 def _filters(highpass: int | None, lowpass: int | None, notch: int | None) -> dict[str, Any]:

@@ -89,35 +89,57 @@ def parse_section3(sec: Section, scanned: tuple[Any, ...] | None,
 class Qrs(NamedTuple):
     beat_length_ms: int
     fiducial: int
-    types: np.ndarray
-    starts: np.ndarray
-    fiducials: np.ndarray
-    ends: np.ndarray
-    protected_start: np.ndarray | None
-    protected_end: np.ndarray | None
-    """``None`` when the section stops before its protected zones."""
+    zones: np.ndarray
+    """int64 ``(6, n)``: types, starts, fiducials and ends of the subtraction zones,
+    then the starts and ends of the protected zones (not filled without them)."""
+    protected: bool
+    """The section holds the protected zones."""
     subtracted: np.ndarray
     """uint8, 1 for the zones the reference beat was subtracted in (type 0)."""
 
+    @property
+    def types(self) -> np.ndarray:
+        return self.zones[0]
+
+    @property
+    def starts(self) -> np.ndarray:
+        return self.zones[1]
+
+    @property
+    def fiducials(self) -> np.ndarray:
+        return self.zones[2]
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.zones[3]
+
+    @property
+    def protected_start(self) -> np.ndarray | None:
+        """``None`` when the section stops before its protected zones."""
+        return self.zones[4] if self.protected else None
+
+    @property
+    def protected_end(self) -> np.ndarray | None:
+        return self.zones[5] if self.protected else None
+
     def summary(self) -> dict[str, Any]:
         """The ``qrs_complexes`` extra."""
+        types, starts, fiducials, ends, protected_start, protected_end = self.zones.tolist()
         return {
             "reference_beat_length_ms": self.beat_length_ms, "fiducial": self.fiducial,
-            "types": self.types.tolist(), "starts": self.starts.tolist(),
-            "fiducials": self.fiducials.tolist(), "ends": self.ends.tolist(),
-            "protected_zones": None if self.protected_start is None or
-            self.protected_end is None else
-            list(zip(self.protected_start.tolist(), self.protected_end.tolist()))}
+            "types": types, "starts": starts, "fiducials": fiducials, "ends": ends,
+            "protected_zones": list(zip(protected_start, protected_end))
+            if self.protected else None}
 
 
 def parse_section4(scanned: tuple[Any, ...] | None, ctx: DecodeContext) -> Qrs:
     """Section 4 from the zones ``scan_headers`` read."""
     assert scanned is not None
-    short, length_ms, fiducial, types, starts, fids, ends, ps, pe, subtracted = scanned
+    short, length_ms, fiducial, zones, protected, subtracted = scanned
     if short is not None:
         need_failed(ctx, short[1], short[2], "section 4 header" if short[0] == 1
                     else "section 4 QRS subtraction zones")
-    return Qrs(length_ms, fiducial, types, starts, fids, ends, ps, pe, subtracted)
+    return Qrs(length_ms, fiducial, zones, protected, subtracted)
 
 
 # ---------------------------------------------------------------- sections 5, 6
