@@ -107,13 +107,14 @@ cdef inline bint _space(uint8_t c) noexcept nogil:
 
 
 cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict fields,
-                            list data_spans) except -2:
+                            list data_spans, list pairs=None) except -2:
     """Read the children of one ``LeadData`` from ``pos`` (just after its start tag) into
     ``fields`` (name -> text, the first of each name; ``WaveFormData`` -> a marker
-    ``#i`` of its span in ``data_spans``). The index of its end tag's '<', or -1 where a
-    child is not ``<Name>text</Name>`` or ``<Name/>`` with an ASCII name, a text of
-    printable ASCII without '&', ']' or '<' (base64 texts are checked when decoded),
-    and only whitespace between children."""
+    ``#i`` of its span in ``data_spans``), or, where ``pairs`` is given, every child as
+    a ``(name, text)`` pair into ``pairs`` in file order. The index of its end tag's
+    '<', or -1 where a child is not ``<Name>text</Name>`` or ``<Name/>`` with an ASCII
+    name, a text of printable ASCII without '&', ']' or '<' (base64 texts are checked
+    when decoded), and only whitespace between children."""
     cdef Py_ssize_t name_start, name_end, text_start, i
     cdef const uint8_t* hit
     cdef uint8_t c
@@ -135,7 +136,9 @@ cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict
             return -1
         name = (<const char*>s)[name_start:name_end].decode("ascii")
         if s[name_end] == 47 and s[name_end + 1] == 62:  # '<Name/>'
-            if name not in fields:
+            if pairs is not None:
+                pairs.append((name, ""))
+            elif name not in fields:
                 fields[name] = ""
             pos = name_end + 2
             continue
@@ -153,7 +156,7 @@ cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict
                 s + pos + 2, s + name_start, <size_t>(name_end - name_start)) != 0 or \
                 s[pos + 2 + name_end - name_start] != 62:
             return -1
-        if name == "WaveFormData":
+        if pairs is None and name == "WaveFormData":
             if name not in fields:
                 fields[name] = f"#{len(data_spans)}"
                 data_spans.append((text_start, pos))
@@ -168,20 +171,44 @@ cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict
                         return -1
                 elif c > 126 or c == 38 or c == 93:  # non-ASCII, '&', ']'
                     return -1
-            if name not in fields:
+            if pairs is not None or name not in fields:
                 text = (<const char*>s)[text_start:pos].decode("ascii")
                 if has_cr:  # line ends as the XML parser reports them
                     text = text.replace("\r\n", "\n").replace("\r", "\n")
-                fields[name] = text
+                if pairs is not None:
+                    pairs.append((name, text))
+                else:
+                    fields[name] = text
         pos += 3 + (name_end - name_start)
 
 
-def lead_blocks(const uint8_t[::1] document):
+cdef Py_ssize_t _plain_name(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n,
+                            tuple plain) noexcept:
+    """The length of the name starting at ``pos`` where it is one of ``plain`` (bytes),
+    else 0."""
+    cdef Py_ssize_t end = pos, size
+    cdef bytes name
+    while end < n and _name_char(s[end]):
+        end += 1
+    size = end - pos
+    for name in plain:
+        if len(name) == size and memcmp(s + pos, <const char*>name, <size_t>size) == 0:
+            return size
+    return 0
+
+
+def lead_blocks(const uint8_t[::1] document, tuple plain=()):
     """The ``LeadData`` elements of a document, read from its bytes: ``(blocks, fields,
     data_spans)`` with ``blocks`` (int64, shape (k, 2)) the byte range of each one's
     content, ``fields[i]`` its children's texts (see below) and ``data_spans``
     (int64, shape (m, 2)) the ranges of the ``WaveFormData`` texts, which ``fields``
     mark as ``#j``. None where the markup is not one this scan reads exactly.
+
+    Elements named in ``plain`` (bytes) are read the same way: their block is listed
+    with the others and its ``fields`` entry is the list of its children as
+    ``(name, text)`` pairs in file order (every child, no span); an element of such a
+    name that is not read so (attributes, ``<Name/>``, other markup) gives None too,
+    so that every element of those names is listed when the scan succeeds.
 
     Only the plainest markup is read: ``<LeadData>`` without attributes, children
     ``<Name>text</Name>`` or ``<Name/>`` with ASCII names and texts of printable ASCII
@@ -191,11 +218,11 @@ def lead_blocks(const uint8_t[::1] document):
     block is always an element's content when the document is well-formed, which
     the caller's parser checks on the rest; the document must be in an
     ASCII-compatible encoding."""
-    cdef Py_ssize_t n = document.shape[0], pos = 0, close, end
+    cdef Py_ssize_t n = document.shape[0], pos = 0, close, end, size
     cdef const uint8_t* s
     cdef const uint8_t* hit
     cdef uint8_t c
-    cdef list blocks = [], fields = [], data_spans = []
+    cdef list blocks = [], fields = [], data_spans = [], children
     cdef dict lead
     if n == 0:
         return None
@@ -237,6 +264,18 @@ def lead_blocks(const uint8_t[::1] document):
             blocks.append((pos + 10, end))
             fields.append(lead)
             pos = end + 11
+        elif plain and _name_start(c) and _plain_name(s, pos + 1, n, plain):
+            size = _plain_name(s, pos + 1, n, plain)
+            if pos + 1 + size >= n or s[pos + 1 + size] != 62:  # not exactly '<Name>'
+                return None
+            children = []
+            end = _lead_block(s, pos + 2 + size, n, None, data_spans, children)
+            if end < 0 or n - end < size + 3 or s[end + 1] != 47 or memcmp(
+                    s + end + 2, s + pos + 1, <size_t>size) != 0 or s[end + 2 + size] != 62:
+                return None
+            blocks.append((pos + 2 + size, end))
+            fields.append(children)
+            pos = end + 3 + size
         else:  # any other start or end tag
             if n - pos > 9 and memcmp(s + pos, b"<LeadData", 9) == 0 and \
                     not _name_char(s[pos + 9]):
