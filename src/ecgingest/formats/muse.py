@@ -102,9 +102,11 @@ def _time(text: str | None, ctx: DecodeContext, what: str) -> dt.time | None:
 
 PLAIN_BLOCKS = (b"MuseInfo", b"PatientDemographics", b"TestDemographics",
                 b"RestingECGMeasurements", b"OriginalRestingECGMeasurements",
-                b"DiagnosisStatement", b"QRS")
+                b"DiagnosisStatement", b"QRS", b"Order")
 """Elements of flat values read by the byte scan with the ``LeadData`` blocks (when
-every one of them is plain markup), so the XML parser builds no element per value."""
+every one of them is plain markup), so the XML parser builds no element per value
+(``Order``, the order's details, is not read: the scan only spares the parser its
+values)."""
 
 _PLAIN_TAGS = frozenset(name.decode("ascii") for name in PLAIN_BLOCKS)
 
