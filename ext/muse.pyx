@@ -16,6 +16,8 @@ document's bytes.
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memchr, memcmp
 
+import sys
+
 import numpy as np
 
 cimport numpy as cnp
@@ -106,14 +108,79 @@ cdef inline bint _space(uint8_t c) noexcept nogil:
     return c == 32 or c == 9 or c == 10 or c == 13
 
 
+# Names of the values MUSE exports hold: a child's name found here is this str (its hash
+# already known) instead of a new one decoded per child. A fixed table, the same for
+# every document.
+_NAMES = (
+    "AcquisitionDate", "AcquisitionDevice", "AcquisitionSoftwareVersion",
+    "AcquisitionTechLastName", "AcquisitionTime", "AgeUnits", "AnalysisSoftwareVersion",
+    "AtrialRate", "BaselineSway", "CartNumber", "DataType", "DateofBirth", "ECGSampleBase",
+    "ECGSampleExponent", "EditDate", "EditListStatus", "EditTime", "EditorFirstName",
+    "EditorID", "EditorLastName", "FellowFirstName", "FellowID", "FellowLastName",
+    "FirstSampleBaseline", "Gender", "HISStatus", "HeightCM", "WeightKG",
+    "LeadAmplitudeUnits", "LeadAmplitudeUnitsPerBit", "LeadByteCountTotal", "LeadDataCRC32",
+    "LeadHighLimit", "LeadID", "LeadLowLimit", "LeadOff", "LeadOffsetFirstSample",
+    "LeadSampleCountTotal", "LeadSampleSize", "LeadTimeOffset", "Location", "LocationName",
+    "MuseVersion", "Number", "OverreaderFirstName", "OverreaderID", "OverreaderLastName",
+    "PAxis", "POffset", "POnset", "PRInterval", "PatientAge", "PatientFirstName",
+    "PatientID", "PatientLastName", "Priority", "QOffset", "QOnset", "QRSCount",
+    "QRSDuration", "QTCorrected", "QTInterval", "QTcFrederica", "RAxis", "Race",
+    "ReferringMDFirstName", "ReferringMDLastName", "RoomID", "Site", "SiteName", "Status",
+    "StmtFlag", "StmtText", "TAxis", "TOffset", "Time", "Type", "VentricularRate",
+    "WaveFormData")
+cdef tuple _VOCABULARY = tuple(sys.intern(name) for name in _NAMES)
+cdef tuple _VOCABULARY_BYTES = tuple(name.encode("ascii") for name in _NAMES)
+cdef enum:
+    VOCABULARY_SLOTS = 512  # a power of two, several times the vocabulary
+cdef Py_ssize_t _slots[VOCABULARY_SLOTS]
+
+
+cdef inline size_t _name_hash(const uint8_t* s, Py_ssize_t n) noexcept nogil:
+    cdef size_t h = 2166136261u
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ s[i]) * 16777619u
+    return h
+
+
+cdef void _fill_slots():
+    cdef Py_ssize_t i, slot
+    cdef bytes name
+    for slot in range(VOCABULARY_SLOTS):
+        _slots[slot] = -1
+    for i, name in enumerate(_VOCABULARY_BYTES):
+        slot = _name_hash(<const uint8_t*><const char*>name, len(name)) & (VOCABULARY_SLOTS - 1)
+        while _slots[slot] >= 0:
+            slot = (slot + 1) & (VOCABULARY_SLOTS - 1)
+        _slots[slot] = i
+
+
+_fill_slots()
+
+
+cdef str _name(const uint8_t* s, Py_ssize_t n):
+    """The name ``s[:n]`` (ASCII) as a str: the vocabulary's own where it is one."""
+    cdef Py_ssize_t slot = _name_hash(s, n) & (VOCABULARY_SLOTS - 1), i
+    cdef bytes known
+    while True:
+        i = _slots[slot]
+        if i < 0:
+            return (<const char*>s)[:n].decode("ascii")
+        known = <bytes>_VOCABULARY_BYTES[i]
+        if len(known) == n and memcmp(<const char*>known, s, <size_t>n) == 0:
+            return <str>_VOCABULARY[i]
+        slot = (slot + 1) & (VOCABULARY_SLOTS - 1)
+
+
 cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict fields,
-                            list data_spans) except -2:
+                            list data_spans, list pairs=None) except -2:
     """Read the children of one ``LeadData`` from ``pos`` (just after its start tag) into
     ``fields`` (name -> text, the first of each name; ``WaveFormData`` -> a marker
-    ``#i`` of its span in ``data_spans``). The index of its end tag's '<', or -1 where a
-    child is not ``<Name>text</Name>`` or ``<Name/>`` with an ASCII name, a text of
-    printable ASCII without '&', ']' or '<' (base64 texts are checked when decoded),
-    and only whitespace between children."""
+    ``#i`` of its span in ``data_spans``), or, where ``pairs`` is given, every child as
+    a ``(name, text)`` pair into ``pairs`` in file order. The index of its end tag's
+    '<', or -1 where a child is not ``<Name>text</Name>`` or ``<Name/>`` with an ASCII
+    name, a text of printable ASCII without '&', ']' or '<' (base64 texts are checked
+    when decoded), and only whitespace between children."""
     cdef Py_ssize_t name_start, name_end, text_start, i
     cdef const uint8_t* hit
     cdef uint8_t c
@@ -133,9 +200,11 @@ cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict
             name_end += 1
         if name_end + 1 >= n or name_end - name_start > MAX_NAME:
             return -1
-        name = (<const char*>s)[name_start:name_end].decode("ascii")
+        name = _name(s + name_start, name_end - name_start)
         if s[name_end] == 47 and s[name_end + 1] == 62:  # '<Name/>'
-            if name not in fields:
+            if pairs is not None:
+                pairs.append((name, ""))
+            elif name not in fields:
                 fields[name] = ""
             pos = name_end + 2
             continue
@@ -153,10 +222,10 @@ cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict
                 s + pos + 2, s + name_start, <size_t>(name_end - name_start)) != 0 or \
                 s[pos + 2 + name_end - name_start] != 62:
             return -1
-        if name == "WaveFormData":
+        if pairs is None and name == "WaveFormData":
             if name not in fields:
-                fields[name] = f"#{len(data_spans)}"
-                data_spans.append((text_start, pos))
+                fields[name] = f"#{len(data_spans) // 2}"
+                data_spans += (text_start, pos)
         else:
             has_cr = False
             for i in range(text_start, pos):
@@ -168,20 +237,44 @@ cdef Py_ssize_t _lead_block(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, dict
                         return -1
                 elif c > 126 or c == 38 or c == 93:  # non-ASCII, '&', ']'
                     return -1
-            if name not in fields:
+            if pairs is not None or name not in fields:
                 text = (<const char*>s)[text_start:pos].decode("ascii")
                 if has_cr:  # line ends as the XML parser reports them
                     text = text.replace("\r\n", "\n").replace("\r", "\n")
-                fields[name] = text
+                if pairs is not None:
+                    pairs.append((name, text))
+                else:
+                    fields[name] = text
         pos += 3 + (name_end - name_start)
 
 
-def lead_blocks(const uint8_t[::1] document):
+cdef Py_ssize_t _plain_name(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n,
+                            tuple plain) noexcept:
+    """The length of the name starting at ``pos`` where it is one of ``plain`` (bytes),
+    else 0."""
+    cdef Py_ssize_t end = pos, size
+    cdef bytes name
+    while end < n and _name_char(s[end]):
+        end += 1
+    size = end - pos
+    for name in plain:
+        if len(name) == size and memcmp(s + pos, <const char*>name, <size_t>size) == 0:
+            return size
+    return 0
+
+
+def lead_blocks(const uint8_t[::1] document, tuple plain=()):
     """The ``LeadData`` elements of a document, read from its bytes: ``(blocks, fields,
     data_spans)`` with ``blocks`` (int64, shape (k, 2)) the byte range of each one's
     content, ``fields[i]`` its children's texts (see below) and ``data_spans``
     (int64, shape (m, 2)) the ranges of the ``WaveFormData`` texts, which ``fields``
     mark as ``#j``. None where the markup is not one this scan reads exactly.
+
+    Elements named in ``plain`` (bytes) are read the same way: their block is listed
+    with the others and its ``fields`` entry is the list of its children as
+    ``(name, text)`` pairs in file order (every child, no span); an element of such a
+    name that is not read so (attributes, ``<Name/>``, other markup) gives None too,
+    so that every element of those names is listed when the scan succeeds.
 
     Only the plainest markup is read: ``<LeadData>`` without attributes, children
     ``<Name>text</Name>`` or ``<Name/>`` with ASCII names and texts of printable ASCII
@@ -191,11 +284,11 @@ def lead_blocks(const uint8_t[::1] document):
     block is always an element's content when the document is well-formed, which
     the caller's parser checks on the rest; the document must be in an
     ASCII-compatible encoding."""
-    cdef Py_ssize_t n = document.shape[0], pos = 0, close, end
+    cdef Py_ssize_t n = document.shape[0], pos = 0, close, end, size
     cdef const uint8_t* s
     cdef const uint8_t* hit
     cdef uint8_t c
-    cdef list blocks = [], fields = [], data_spans = []
+    cdef list blocks = [], fields = [], data_spans = [], children
     cdef dict lead
     if n == 0:
         return None
@@ -234,9 +327,21 @@ def lead_blocks(const uint8_t[::1] document):
             end = _lead_block(s, pos + 10, n, lead, data_spans)
             if end < 0 or n - end < 11 or memcmp(s + end, b"</LeadData>", 11) != 0:
                 return None
-            blocks.append((pos + 10, end))
+            blocks += (pos + 10, end)
             fields.append(lead)
             pos = end + 11
+        elif plain and _name_start(c) and _plain_name(s, pos + 1, n, plain):
+            size = _plain_name(s, pos + 1, n, plain)
+            if pos + 1 + size >= n or s[pos + 1 + size] != 62:  # not exactly '<Name>'
+                return None
+            children = []
+            end = _lead_block(s, pos + 2 + size, n, None, data_spans, children)
+            if end < 0 or n - end < size + 3 or s[end + 1] != 47 or memcmp(
+                    s + end + 2, s + pos + 1, <size_t>size) != 0 or s[end + 2 + size] != 62:
+                return None
+            blocks += (pos + 2 + size, end)
+            fields.append(children)
+            pos = end + 3 + size
         else:  # any other start or end tag
             if n - pos > 9 and memcmp(s + pos, b"<LeadData", 9) == 0 and \
                     not _name_char(s[pos + 9]):
@@ -245,6 +350,7 @@ def lead_blocks(const uint8_t[::1] document):
             if close < 0:
                 return None
             pos = close + 1
+    # flat lists of ints: numpy converts them far faster than lists of pairs
     return (np.array(blocks, dtype=np.int64).reshape(-1, 2), fields,
             np.array(data_spans, dtype=np.int64).reshape(-1, 2))
 

@@ -253,9 +253,9 @@ def _outcome(raw: bytes, strict: bool = False) -> object:
 
 def _outcome_of_whole_parse(raw: bytes, monkeypatch: pytest.MonkeyPatch,
                             strict: bool = False) -> object:
-    """The outcome with the parser given the whole document (no base64 scan)."""
+    """The outcome with the parser given the whole document (no byte scan)."""
     with monkeypatch.context() as patched:
-        patched.setattr(muse._k, "lead_blocks", lambda document: None)
+        patched.setattr(muse._k, "lead_blocks", lambda document, plain=(): None)
         return _outcome(raw, strict)
 
 
@@ -275,6 +275,28 @@ def test_the_scan_reads_each_lead_block_and_skips_markup_that_only_looks_like_on
     data, table = muse_kernel.decode_spans(doc, spans)
     assert [(data[o:o + n].tobytes(), status, skipped) for o, n, status, skipped in
             table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0)]
+
+
+def test_the_scan_reads_plain_blocks_as_every_child_in_file_order():
+    doc = (b"<RestingECG><QRSTimesTypes><QRS><Number>1</Number><Type>0</Type><Number>2"
+           b"</Number><Time/></QRS><GlobalRR>900</GlobalRR></QRSTimesTypes>"
+           b"<Waveform><LeadData><LeadID>I</LeadID><WaveFormData>AQID</WaveFormData>"
+           b"</LeadData></Waveform><QRS>\r\n</QRS></RestingECG>")
+    blocks, fields, spans = muse_kernel.lead_blocks(doc, (b"QRS", b"Absent"))
+    assert fields == [[("Number", "1"), ("Type", "0"), ("Number", "2"), ("Time", "")],
+                      {"LeadID": "I", "WaveFormData": "#0"}, []]
+    assert [doc[s:e] for s, e in spans.tolist()] == [b"AQID"]
+    assert [doc[s:e] for s, e in blocks.tolist()][2] == b"\r\n"
+
+
+@pytest.mark.parametrize("doc", [
+    b"<a><QRS/></a>", b'<a><QRS n="1"></QRS></a>', b"<a><QRS><b>1<c/></b></QRS></a>",
+    b"<a><QRS>#0</QRS></a>", b"<a><QRS><b>\xe9</b></QRS></a>", b"<a><QRS><b>1</b></qrs></a>",
+    b"<a><QRS><b>&amp;</b></QRS></a>", b"<a><QRS ></QRS></a>", b"<a><QRS><b>1</b>",
+])
+def test_the_scan_declines_a_plain_block_it_does_not_read_exactly(doc):
+    assert muse_kernel.lead_blocks(doc, (b"QRS",)) is None
+    assert muse_kernel.lead_blocks(doc) is not None  # the same document without plain names
 
 
 @pytest.mark.parametrize("doc", [
@@ -307,16 +329,18 @@ def test_spans_outside_the_document_are_refused():
 @pytest.mark.parametrize("entry", corpus_records("muse"), ids=lambda r: r["path"])
 def test_corpus_exports_read_the_same_with_and_without_the_base64_scan(entry, monkeypatch):
     raw = (corpus_dir() / entry["path"]).read_bytes()
-    assert muse_kernel.lead_blocks(raw) is not None
+    assert muse_kernel.lead_blocks(raw, muse.PLAIN_BLOCKS) is not None
     assert _outcome(raw) == _outcome_of_whole_parse(raw, monkeypatch)
 
 
+_STATEMENTS = (("Sinus rhythm", False), (", rate 60", True))
 _SNIPPETS = [b"<!-- <WaveFormData>AQID</WaveFormData> -->", b"<![CDATA[<WaveFormData>]]>",
              b"<LeadData>", b"</LeadData>", b"<LeadID>X</LeadID>", b"<LeadID/>", b"<LeadData/>",
              b"<LeadDataCRC32>1</LeadDataCRC32>", b"<x:y/>", b" a='1'", b"\x00", b"\t",
              b"&#65;", b"&amp;", b"\r\n", b"\r", b"<", b"&", b"]]>", b"<b/>", b"\xc3\xa9", b"\xff",
              b"\x01", b"=", b"==", b"#0", b" ", b"A", b"<WaveFormData>", b"</WaveFormData>",
-             b'<?pi ?>', b"<!DOCTYPE x>", b'"', b"'", b"-->"]
+             b'<?pi ?>', b"<!DOCTYPE x>", b'"', b"'", b"-->", b"<QRS>", b"</QRS>",
+             b"<StmtText>x</StmtText>", b"<PatientID/>", b"<MuseInfo/>"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -325,9 +349,11 @@ def test_edited_exports_read_the_same_with_and_without_the_base64_scan(data):
     """Snippets of markup, entities, line ends and stray bytes put anywhere (most often
     inside or next to the lead blocks): the scan changes nothing a read gives."""
     encoding = data.draw(st.sampled_from(ENCODINGS))
-    raw = bytearray(muse_document(_leads(12, 5), median=_leads(4, 6), encoding=encoding))
+    raw = bytearray(muse_document(_leads(12, 5), median=_leads(4, 6), encoding=encoding,
+                                  statements=_STATEMENTS))
     marks = [i for i in range(len(raw)) if raw.startswith(b"WaveFormData", i)
-             or raw.startswith(b"Lead", i)] or [0]
+             or raw.startswith(b"Lead", i) or raw.startswith(b"Stmt", i)
+             or raw.startswith(b"Patient", i)] or [0]
     for _ in range(data.draw(st.integers(1, 3))):
         near = data.draw(st.sampled_from(marks))
         at = data.draw(st.one_of(st.integers(max(0, near - 20), min(len(raw), near + 40)),
@@ -340,12 +366,14 @@ def test_edited_exports_read_the_same_with_and_without_the_base64_scan(data):
                                                                        strict)
 
 
-_WRITTEN = muse_document(_leads(12, 5), median=_leads(4, 6))
+_WRITTEN = muse_document(_leads(12, 5), median=_leads(4, 6), statements=_STATEMENTS)
 _PLACES = {  # where a snippet goes: this many bytes after the first occurrence of these
     "base64 text": (b"<WaveFormData>", 18), "lead field": (b"<LeadID>", 9),
     "lead field end": (b"</LeadID>", 0), "between lead fields": (b"</LeadID>", 9),
     "lead block start": (b"<LeadData>", 10), "lead block end": (b"</WaveFormData>", 15),
-    "before the root": (b"?>", 2)}
+    "before the root": (b"?>", 2), "patient field": (b"<PatientID>", 11),
+    "measurement block start": (b"<RestingECGMeasurements>", 24),
+    "statement text": (b"<StmtText>", 10), "statement block end": (b"</StmtText>", 11)}
 
 
 @pytest.mark.parametrize("place", sorted(_PLACES))

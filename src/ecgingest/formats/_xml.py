@@ -35,7 +35,7 @@ from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "as_bytes", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -106,6 +106,18 @@ MAX_TEXT = 10_000_000
 """Longest text node or attribute value libxml2 reads without its ``huge`` option."""
 
 
+def as_bytes(data: bytes | memoryview) -> bytes:
+    """The document as ``bytes``: a view of a whole ``bytes`` object gives that object
+    (no copy of a document held in memory); any other view is copied."""
+    if isinstance(data, bytes):
+        return data
+    held = data.obj
+    if isinstance(held, bytes) and data.contiguous and data.nbytes == len(held) and \
+            data.format == "B":
+        return held
+    return bytes(data)
+
+
 def ascii_compatible(raw: bytes) -> bool:
     """Whether every markup byte of the document means its ASCII character, so markup can
     be found by a byte scan: UTF-8 (declared, implied or with its byte-order mark) or a
@@ -133,7 +145,7 @@ def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:
     entity references and external references.
     """
     etree = _etree(ctx)
-    raw = data if isinstance(data, bytes) else bytes(data)
+    raw = as_bytes(data)
     utf8 = _as_utf8(raw)
     parser = _parser(etree) if utf8 is None else _parser(etree, "utf-8")
     try:

@@ -100,29 +100,50 @@ def _time(text: str | None, ctx: DecodeContext, what: str) -> dt.time | None:
     return None
 
 
-def _fields(element: Any) -> dict[str, str]:
+PLAIN_BLOCKS = (b"MuseInfo", b"PatientDemographics", b"TestDemographics",
+                b"RestingECGMeasurements", b"OriginalRestingECGMeasurements",
+                b"DiagnosisStatement", b"QRS", b"Order")
+"""Elements of flat values read by the byte scan with the ``LeadData`` blocks (when
+every one of them is plain markup), so the XML parser builds no element per value
+(``Order``, the order's details, is not read: the scan only spares the parser its
+values)."""
+
+_PLAIN_TAGS = frozenset(name.decode("ascii") for name in PLAIN_BLOCKS)
+
+
+def _children(element: Any, payloads: _Payloads | None) -> list[tuple[str, str]]:
+    """``(tag, text)`` of every child element in file order: from the byte scan where it
+    read the element (see :data:`PLAIN_BLOCKS`), else from the tree."""
+    if payloads is not None and payloads.plain and element.tag in _PLAIN_TAGS:
+        pairs = payloads.pairs(element.text)
+        if pairs is not None:
+            return pairs
+    return [(item.tag, item.text or "") for item in element]
+
+
+def _fields(element: Any, payloads: _Payloads | None = None) -> dict[str, str]:
     """Tag -> stripped text of every child element (the first of each tag), in one pass.
 
     MUSE uses no namespaces, so a child's tag is its name; a block of values
-    (``PatientDemographics``, ``LeadData``) is read through this rather than one
+    (``PatientDemographics``, ``QRS``) is read through this rather than one
     search of the children per value.
     """
     out: dict[str, str] = {}
     if element is not None:
-        for item in element:
-            tag = item.tag
+        for tag, text in _children(element, payloads):
             if tag not in out:
-                out[tag] = (item.text or "").strip()
+                out[tag] = text.strip()
     return out
 
 
 class _Document:
     """The root's children by tag (the first of each) and its ``Waveform`` elements,
-    found in one pass over the root."""
+    found in one pass over the root, and the byte scan's payloads (or None)."""
 
-    __slots__ = ("blocks", "waveforms")
+    __slots__ = ("blocks", "waveforms", "payloads")
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, payloads: _Payloads | None = None) -> None:
+        self.payloads = payloads
         blocks: dict[str, Any] = {}
         waveforms: list[Any] = []
         for item in root:
@@ -134,13 +155,13 @@ class _Document:
         self.blocks, self.waveforms = blocks, waveforms
 
     def version(self) -> str | None:
-        return _fields(self.blocks.get("MuseInfo")).get("MuseVersion") or None
+        return _fields(self.blocks.get("MuseInfo"), self.payloads).get("MuseVersion") or None
 
 
 def _metadata(document: _Document, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None,
                                                                dict[str, Any]]:
-    patient = _fields(document.blocks.get("PatientDemographics"))
-    test = _fields(document.blocks.get("TestDemographics"))
+    patient = _fields(document.blocks.get("PatientDemographics"), document.payloads)
+    test = _fields(document.blocks.get("TestDemographics"), document.payloads)
     fields: dict[str, Any] = {
         "patient_id": patient.get("PatientID") or None,
         "patient_first_name": patient.get("PatientFirstName") or None,
@@ -177,19 +198,19 @@ _ACQUISITION = (("site", "SiteName"), ("site_id", "Site"), ("location", "Locatio
 """``extras["acquisition"]`` key -> TestDemographics element."""
 
 
-def _measurements(element: Any) -> dict[str, Any] | None:
+def _measurements(element: Any, payloads: _Payloads | None) -> dict[str, Any] | None:
     """One ``*RestingECGMeasurements`` block: the shared keys, plus every value as named."""
     if element is None:
         return None
     raw: dict[str, str] = {}
-    for item in element:  # the last of a name wins
-        tag = item.tag
-        raw[tag.rpartition("}")[2] if "}" in tag else tag] = (item.text or "").strip()
+    for tag, text in _children(element, payloads):  # the last of a name wins
+        raw[tag.rpartition("}")[2] if "}" in tag else tag] = text.strip()
     return global_measurements({key: parse_number(raw.get(name))
                                 for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
 
 
-def _statements(element: Any, confirmation: str) -> dict[str, Any] | None:
+def _statements(element: Any, confirmation: str, payloads: _Payloads | None
+                ) -> dict[str, Any] | None:
     """``DiagnosisStatement`` lines: texts join until one carries ``StmtFlag`` ENDSLINE."""
     if element is None:
         return None
@@ -200,12 +221,11 @@ def _statements(element: Any, confirmation: str) -> dict[str, Any] | None:
             continue
         text: str | None = None
         ends = False
-        for item in statement:
-            tag = item.tag
+        for tag, value in _children(statement, payloads):
             if tag == "StmtText":
                 if text is None:  # the first StmtText
-                    text = (item.text or "").strip()
-            elif tag == "StmtFlag" and (item.text or "").strip().upper() == "ENDSLINE":
+                    text = value.strip()
+            elif tag == "StmtFlag" and value.strip().upper() == "ENDSLINE":
                 ends = True
         text = text or ""
         if parts and text and text[0] not in ",.;:)" and not parts[-1].endswith(" "):
@@ -243,11 +263,12 @@ class _Payloads:
     would hand over unchanged, line ends aside (which base64 skips).
     """
 
-    __slots__ = ("fields", "data", "table", "sizes")
+    __slots__ = ("fields", "data", "table", "sizes", "plain")
 
-    def __init__(self, fields: list[dict[str, str]], data: np.ndarray, table: np.ndarray,
-                 spans: np.ndarray) -> None:
+    def __init__(self, fields: list[Any], data: np.ndarray, table: np.ndarray,
+                 spans: np.ndarray, plain: bool) -> None:
         self.fields = fields
+        self.plain = plain
         self.data = data
         self.table = table.tolist()
         self.sizes = (spans[:, 1] - spans[:, 0]).tolist()
@@ -262,7 +283,14 @@ class _Payloads:
     def lead(self, text: str | None) -> dict[str, str] | None:
         """The fields of the lead a ``LeadData`` text marks, or None."""
         index = self._index(text, len(self.fields))
-        return None if index is None else self.fields[index]
+        found = None if index is None else self.fields[index]
+        return found if isinstance(found, dict) else None
+
+    def pairs(self, text: str | None) -> list[tuple[str, str]] | None:
+        """The children of the plain block a text marks, or None."""
+        index = self._index(text, len(self.fields))
+        found = None if index is None else self.fields[index]
+        return found if isinstance(found, list) else None
 
     def index(self, text: str | None) -> int | None:
         """The base64 text a lead's ``WaveFormData`` marks, or None for a text of the file."""
@@ -282,13 +310,18 @@ def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads
     it checks the rest of the document as strictly; a document it refuses is
     parsed whole again, for the same error (and line numbers) as without the scan.
     """
-    raw = data if isinstance(data, bytes) else bytes(data)
-    scanned = _k.lead_blocks(raw) if _xml.ascii_compatible(raw) else None
+    raw = _xml.as_bytes(data)
+    plain = _xml.ascii_compatible(raw)
+    scanned = _k.lead_blocks(raw, PLAIN_BLOCKS) if plain else None
+    if scanned is None and plain:  # a plain block holds other markup: the leads alone
+        plain = False
+        scanned = _k.lead_blocks(raw)
     if scanned is None or not len(scanned[0]):
         return _xml.parse(raw, ctx), None
     blocks, fields, spans = scanned
     decoded, table = _k.decode_spans(raw, spans)
-    if table[:, 3].any():  # a text holds more than base64: the parser reads it
+    payloads = _Payloads(fields, decoded, table, spans, plain)
+    if any(row[3] for row in payloads.table):  # a text holds more than base64: the parser reads it
         return _xml.parse(raw, ctx), None
     pieces: list[bytes | memoryview] = []
     view, at = memoryview(raw), 0
@@ -300,7 +333,7 @@ def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads
         root = _xml.parse(b"".join(pieces), ctx)
     except EcgIngestError:
         return _xml.parse(raw, ctx), None
-    return root, _Payloads(fields, decoded, table, spans)
+    return root, payloads
 
 
 def _lead_fields(element: Any) -> dict[str, str]:
@@ -482,7 +515,7 @@ def _format_detail(document: _Document) -> str:
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one MUSE XML export."""
     root, payloads = _parse(data, ctx)
-    document = _Document(_checked_root(root, ctx))
+    document = _Document(_checked_root(root, ctx), payloads)
     metadata, start, acquisition = _metadata(document, ctx)
     rhythm, median = _waveforms(document, ctx, payloads)
     arrays = rhythm.decode(ctx, payloads)
@@ -509,7 +542,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         beats = median.decode(ctx, payloads)
         if beats and len({len(b) for b in beats}) == 1 and \
                 len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
-            block = np.vstack(beats)
+            block = np.concatenate(beats).reshape(len(beats), -1)
             block.flags.writeable = False
             extras["median_beats"] = RepresentativeBeats(
                 tuple(lead.label for lead in median.leads), median.rate, block,
@@ -520,15 +553,15 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     blocks = document.blocks
     for key, name in (("global_measurements", "RestingECGMeasurements"),
                       ("original_measurements", "OriginalRestingECGMeasurements")):
-        found = _measurements(blocks.get(name))
+        found = _measurements(blocks.get(name), payloads)
         if found is not None:
             extras[key] = found
     status = (acquisition.get("status") or "").upper()
     confirmed = _statements(blocks.get("Diagnosis"),
-                            "confirmed" if status == "CONFIRMED" else "original")
+                            "confirmed" if status == "CONFIRMED" else "original", payloads)
     if confirmed is not None:
         extras["interpretation"] = confirmed
-    original = _statements(blocks.get("OriginalDiagnosis"), "original")
+    original = _statements(blocks.get("OriginalDiagnosis"), "original", payloads)
     if original is not None:
         extras["original_interpretation"] = original
     qrs = blocks.get("QRSTimesTypes")
@@ -536,7 +569,8 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         extras["qrs_times"] = [{"number": parse_number(values.get("Number") or None),
                                 "type": parse_number(values.get("Type") or None),
                                 "time": parse_number(values.get("Time") or None)}
-                               for values in (_fields(q) for q in qrs if q.tag == "QRS")]
+                               for values in (_fields(q, payloads) for q in qrs
+                                              if q.tag == "QRS")]
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(document),
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
