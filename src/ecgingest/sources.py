@@ -163,6 +163,11 @@ class Entry:
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 """Map the whole file up front (Linux): one kernel call instead of a fault per page."""
 
+HEAD_READ = 4096
+"""Bytes the head read of a file on disk takes at least: one page costs what the few
+bytes detection asks for cost, and spares the decoder a second read of a header a
+little longer (an EDF file's signal headers up to 15 signals)."""
+
 MAP_FROM = 8 << 20
 """Files of at least this many bytes are memory-mapped instead of read (see ``_FileEntry.view``)."""
 
@@ -264,16 +269,32 @@ _KEPT_LOCK = threading.RLock()  # re-entrant: one collected while it is held clo
 class _FileEntry(Entry):
     """An entry backed by a file on disk: read on demand, head without reading all."""
 
-    def __init__(self, path: str, file: Path, size: int, budget: ByteBudget) -> None:
+    def __init__(self, path: str, file: str | Path, size: int, budget: ByteBudget) -> None:
         # the loader holds no reference to the entry: an entry let go is collected at
         # once (with its kept descriptor), not by a later cycle collection
         super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
-        self._file = file
+        self._file = file  # a Path made only when asked for (disk_path)
         self._budget = budget
+        self._head_is_file = False  # the head read reached the end: it is the whole file
 
     @property
     def disk_path(self) -> Path | None:
-        return self._file
+        file = self._file
+        if not isinstance(file, Path):
+            file = self._file = Path(file)
+        return file
+
+    @property
+    def in_memory(self) -> bool:
+        return self._data is not None or (self._head is not None and self._head_is_file)
+
+    def read(self) -> bytes | memoryview:
+        """All the bytes: those of the head read when it held the whole file (no second
+        open), else the file read again."""
+        if self._data is None and self._head is not None and self._head_is_file:
+            self._budget.check_entry_size(self.path, len(self._head))
+            self._data = self._head
+        return super().read()
 
     def _take(self) -> int | None:
         """The descriptor kept from the head read, now the caller's (None: none kept)."""
@@ -315,7 +336,7 @@ class _FileEntry(Entry):
         behind, the mapping goes with the last view of it, and the exception
         drops the locals of its finished frames.
         """
-        if self._data is not None or self.size == 0:
+        if self.in_memory or self.size == 0:
             with super().view() as data:
                 yield data
             return
@@ -350,7 +371,9 @@ class _FileEntry(Entry):
                 del data, mapped
 
     def _read_head(self, n: int) -> bytes:
-        """The first ``n`` bytes: one positioned read of a bare descriptor (a buffered
+        """The first ``n`` bytes, and up to :data:`HEAD_READ` (one read costs the same:
+        a header a little longer than what detection looks at comes with it, and a
+        small file whole): one positioned read of a bare descriptor (a buffered
         stream would cost four more system calls than the read itself), kept open
         for the read of the rest when there is more and the file is still the size
         listed."""
@@ -362,14 +385,16 @@ class _FileEntry(Entry):
             keep = RANGED_READS and info.st_size == self.size
         else:
             keep = True
+        want = max(n, HEAD_READ)
         try:
             if not hasattr(os, "pread"):  # Windows
-                head = read_up_to(functools.partial(os.read, fd), n)
+                head = read_up_to(functools.partial(os.read, fd), want)
             else:
-                head = read_up_to(lambda k: os.pread(fd, k, n - k), n)
+                head = read_up_to(lambda k: os.pread(fd, k, want - k), want)
         except BaseException:
             os.close(fd)
             raise
+        self._head_is_file = len(head) < want and len(head) == self.size
         if keep and len(head) < self.size:  # more to read: by this descriptor
             self._kept = _Kept(fd)
         else:
