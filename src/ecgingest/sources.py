@@ -413,7 +413,7 @@ def _as_stream(fd: int) -> io.BufferedReader:
         raise
 
 
-def _load_file(file: Path, name: str, budget: ByteBudget) -> bytes:
+def _load_file(file: str | Path, name: str, budget: ByteBudget) -> bytes:
     """All the bytes of a file on disk (an entry's loader)."""
     with _as_stream(open_regular(file, name=name)[0]) as fh:
         size = os.fstat(fh.fileno()).st_size

@@ -92,6 +92,27 @@ class EdfSignalHeader:
     offset: float
 
 
+if TYPE_CHECKING:
+    _once = functools.cached_property
+else:
+    class _once:
+        """:func:`functools.cached_property` without its lock (Python 3.10 and 3.11 take
+        one at each first access, and a header is parsed per read): two threads asking
+        at once work the same value out twice, which is harmless here."""
+
+        __slots__ = ("func", "name")
+
+        def __init__(self, func):
+            self.func = func
+            self.name = func.__name__
+
+        def __get__(self, instance, owner=None):
+            if instance is None:
+                return self
+            value = instance.__dict__[self.name] = self.func(instance)
+            return value
+
+
 @dataclass(frozen=True)
 class EdfHeader:
     """Everything the header says, without reading the data records.
@@ -151,33 +172,33 @@ class EdfHeader:
             signals = self.__dict__["signals"] = tuple(map(_signal_header, rows))
             return signals
 
-    @functools.cached_property
+    @_once
     def _rows(self) -> tuple[_Row, ...]:
         """The signals as rows (a header built from its fields, not parsed)."""
         return tuple(_new_row(tuple(getattr(s, f) for f in _SIGNAL_HEADER_FIELDS))
                      for s in self.signals)
 
-    @functools.cached_property
+    @_once
     def _data_rows(self) -> tuple[_Row, ...]:
         return tuple(s for s in self._rows if not s.is_annotation)
 
-    @functools.cached_property
+    @_once
     def _annotation_rows(self) -> tuple[_Row, ...]:
         return tuple(s for s in self._rows if s.is_annotation)
 
-    @functools.cached_property
+    @_once
     def _slot_offsets(self) -> tuple[int, ...]:
         """Byte offset of every signal's slot inside a data record, by signal index."""
         bps = 3 if self.format == "bdf" else 2
         return (0, *itertools.accumulate(s.samples_per_record * bps for s in self._rows))[
             :len(self._rows)]
 
-    @functools.cached_property
+    @_once
     def _samples_per_record(self) -> tuple[int, ...]:
         """Samples per data record of each data signal."""
         return tuple(s.samples_per_record for s in self._data_rows)
 
-    @functools.cached_property
+    @_once
     def _scatter_layouts(self) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
         """Samples per record and slot offsets of signals read together (by their
         indices, in slot order), as the scattered read takes them: the same signals are
@@ -196,13 +217,13 @@ class EdfHeader:
             layout = layouts[order] = (counts, offsets)
         return layout
 
-    @functools.cached_property
+    @_once
     def _extra_columns(self) -> dict[str, tuple]:
         """The per-signal extras of a record (one tuple over the data signals each)."""
         columns = tuple(zip(*map(_EXTRA_FIELDS, self._data_rows))) or ((),) * 8
         return dict(zip(_EXTRA_KEYS, columns))
 
-    @functools.cached_property
+    @_once
     def _window_facts(self) -> tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...],
                                      float, float]:
         """What placing a window needs of the data signals: labels, sample rates,
@@ -426,6 +447,13 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         n_records_declared=n_declared, record_duration=duration, record_size=record_size,
         _rows=signals, metadata=metadata, identification=identification,
         warnings=tuple(ctx.warnings))
+    if not any(row.is_annotation for row in signals):
+        # every signal a data signal: the per-signal extras are the columns as the kernel
+        # read them (what _extra_columns would collect from the rows again)
+        _, transducers, _, prefilters, signal_reserved = texts
+        header.__dict__.update(_data_rows=signals, _annotation_rows=(), _extra_columns=dict(
+            zip(_EXTRA_KEYS, (tuple(transducers), tuple(prefilters), *map(tuple, numbers[:4]),
+                              tuple(signal_reserved), tuple(numbers[4])))))
     return header
 
 
