@@ -315,10 +315,6 @@ class _FileEntry(Entry):
         fd = kept.take()
         return None if fd is None else (fd, self._head or b"")
 
-    def _open(self) -> io.BufferedReader:
-        """The file opened for reading as a stream (see :meth:`_open_fd`)."""
-        return _as_stream(self._open_fd())
-
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
         """The file's bytes: read into memory, or memory-mapped from :data:`MAP_FROM` bytes.
@@ -341,27 +337,28 @@ class _FileEntry(Entry):
                 yield data
             return
         self._budget.check_entry_size(self.path, self.size)
-        with self._open() as fh:
-            size = os.fstat(fh.fileno()).st_size
+        fd = self._open_fd()  # a bare descriptor: a buffered stream costs four system calls
+        try:
+            size = os.fstat(fd).st_size
             self._budget.check_entry_size(self.path, size)
-            mapped = _map(fh, size, prefault) if size >= MAP_FROM and size == self.size else None
+            mapped = _map(fd, size, prefault) if size >= MAP_FROM and size == self.size else None
             guard = _guard(mapped)
             if guard < 0 and mapped is not None:
                 _close_quietly(mapped)
                 mapped = None
-            data = _read_all(fh, size) if mapped is None else memoryview(mapped)
+            data = _read_all(fd, size) if mapped is None else memoryview(mapped)
             try:
                 yield data
             except BaseException as exc:
                 drop_frames(exc)
                 if mapped is not None:
                     lost, guard = _unguard(guard), -1
-                    _check_unchanged(fh, size, lost, self.path, exc)
+                    _check_unchanged(fd, size, lost, self.path, exc)
                 raise
             else:
                 if mapped is not None:
                     lost, guard = _unguard(guard), -1
-                    _check_unchanged(fh, size, lost, self.path)
+                    _check_unchanged(fd, size, lost, self.path)
             finally:
                 if mapped is not None and guard >= 0:
                     _unguard(guard)  # each slot is given up once, before the unmapping
@@ -369,6 +366,8 @@ class _FileEntry(Entry):
                 if mapped is not None:
                     _close_quietly(mapped)
                 del data, mapped
+        finally:
+            os.close(fd)
 
     def _read_head(self, n: int) -> bytes:
         """The first ``n`` bytes, and up to :data:`HEAD_READ` (one read costs the same:
@@ -522,13 +521,13 @@ class Failed:
     """True when the archive cannot be read past this entry."""
 
 
-def _map(fh: io.BufferedReader, size: int, prefault: bool) -> mmap.mmap | None:
+def _map(fd: int, size: int, prefault: bool) -> mmap.mmap | None:
     """The first ``size`` bytes of an open file mapped read-only, or None where it cannot be."""
     try:
         if hasattr(mmap, "MAP_SHARED"):
             flags = mmap.MAP_SHARED | (_POPULATE if prefault else 0)
-            return mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ)
-        return mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)  # Windows
+            return mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)  # Windows
     except (OSError, ValueError):  # not mappable (a special file system): read instead
         return None
 
@@ -548,11 +547,11 @@ def _unguard(slot: int) -> bool:
     return mapping.unguard(slot) if mapping.GUARDED else False
 
 
-def _check_unchanged(fh: io.BufferedReader, size: int, lost_bytes: bool, path: str,
+def _check_unchanged(fd: int, size: int, lost_bytes: bool, path: str,
                      cause: BaseException | None = None) -> None:
     """:class:`SourceUnavailableError` when a mapped file lost bytes during its decode
     (a read found a page gone) or its size changed by the end of it."""
-    now = os.fstat(fh.fileno()).st_size
+    now = os.fstat(fd).st_size
     if not lost_bytes and now == size:
         return
     raise SourceUnavailableError(
@@ -560,7 +559,7 @@ def _check_unchanged(fh: io.BufferedReader, size: int, lost_bytes: bool, path: s
         "it is complete", path=path) from cause
 
 
-def _read_all(fh: io.BufferedReader, size: int) -> memoryview:
+def _read_all(fd: int, size: int) -> memoryview:
     """Up to ``size`` bytes of an open file (fewer when it shrank since it was measured).
 
     A large file lands in a block of the array pool: warm memory, not fresh pages
@@ -569,9 +568,18 @@ def _read_all(fh: io.BufferedReader, size: int) -> memoryview:
     buffer = aligned_empty(size, np.uint8, pooled=True)
     view = memoryview(buffer.data)  # the array's own buffer, shaped as bytes
     got = 0
-    while got < size:
-        n = fh.readinto(view[got:])
-        if not n:
-            break
-        got += n
+    if RANGED_READS:  # positioned reads of the bare descriptor
+        while got < size:
+            n = os.preadv(fd, [view[got:]], got)
+            if not n:
+                break
+            got += n
+    else:
+        with io.FileIO(fd, closefd=False) as fh:
+            fh.seek(0)
+            while got < size:
+                n = fh.readinto(view[got:])
+                if not n:
+                    break
+                got += n
     return view[:got] if got < size else view
