@@ -496,32 +496,31 @@ def _signal_headers(texts: list[list[str]], numbers: list[list], ctx: DecodeCont
                                 f"signal {i} claims {n} samples per data record, more than "
                                 f"the whole file ({file_size} bytes) can hold",
                                 f"samples per data record of signal {i}", off)
-    plain_annotation = []
-    signals = []
-    # the columns as they are (float and int values), one row per signal
-    for i, (label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_
-            ) in enumerate(zip(labels, transducers, units, pmins, pmaxs, dmins, dmaxs,
-                               prefilters, counts, sreserved)):
-        is_ann = label in _ANNOTATION_LABELS
-        if is_ann and not plus:
-            plain_annotation.append(i)
-        if dmax == dmin or pmax == pmin:
-            scale, offset = 1.0, 0.0
-            if not is_ann:
+    # the columns as they are (float and int values), a row per signal: each column
+    # worked out in one pass (a loop over the signals building every field of a row
+    # cost twice as much)
+    is_ann = [label in _ANNOTATION_LABELS for label in labels]
+    limits = list(zip(pmins, pmaxs, dmins, dmaxs))
+    calibrated = [dmax != dmin and pmax != pmin for pmin, pmax, dmin, dmax in limits]
+    if not all(calibrated):
+        for i, (label, (pmin, pmax, dmin, dmax)) in enumerate(zip(labels, limits)):
+            if not calibrated[i] and not is_ann[i]:
                 ctx.warn(f"signal {i} ({label!r}) is uncalibrated (digital min {dmin}, "
                          f"max {dmax}; physical min {pmin:g}, max {pmax:g}): physical values "
                          "are the digital values")
-        else:
-            scale = (pmax - pmin) / (dmax - dmin)
-            offset = pmin - dmin * scale
-        signals.append(_new_row((
-            i, label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_,
-            is_ann, n / duration if duration > 0 else 0.0, scale, offset)))
+    scales = [(pmax - pmin) / (dmax - dmin) if ok else 1.0
+              for ok, (pmin, pmax, dmin, dmax) in zip(calibrated, limits)]
+    offsets = [pmin - dmin * scale if ok else 0.0
+               for ok, scale, (pmin, _, dmin, _) in zip(calibrated, scales, limits)]
+    rates = [n / duration for n in counts] if duration > 0 else [0.0] * ns
+    signals = tuple(map(_new_row, zip(range(ns), labels, transducers, units, pmins, pmaxs,
+                                      dmins, dmaxs, prefilters, counts, sreserved, is_ann,
+                                      rates, scales, offsets)))
     record_size = sum(counts) * bps
-    if plain_annotation:
+    if not plus and any(is_ann):
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
-                 f"labelled {labels[plain_annotation[0]]!r}; read as {kind}+ annotations")
-    return tuple(signals), record_size
+                 f"labelled {labels[is_ann.index(True)]!r}; read as {kind}+ annotations")
+    return signals, record_size
 
 
 def _start_datetime(date_raw: bytes, time_raw: bytes, recording: str | None,
