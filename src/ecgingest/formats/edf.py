@@ -229,10 +229,18 @@ class EdfHeader:
         """What placing a window needs of the data signals: labels, sample rates,
         samples in the file, the highest rate and the record's duration in seconds."""
         rows = self._data_rows
-        rates = tuple(s.sample_rate for s in rows)
-        lengths = tuple(self.n_records * s.samples_per_record for s in rows)
-        duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
-        return tuple(s.label for s in rows), rates, lengths, max(rates, default=0.0), duration
+        return _window_facts(tuple(s.label for s in rows), tuple(s.sample_rate for s in rows),
+                             tuple(s.samples_per_record for s in rows), self.n_records)
+
+
+def _window_facts(labels: tuple[str, ...], rates: tuple[float, ...], counts: tuple[int, ...],
+                  n_records: int) -> tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...],
+                                           float, float]:
+    """:attr:`EdfHeader._window_facts` of signals with these labels, sample rates and
+    samples per data record."""
+    lengths = tuple(n_records * n for n in counts)
+    duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
+    return labels, rates, lengths, max(rates, default=0.0), duration
 
 
 _SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
@@ -447,13 +455,28 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         n_records_declared=n_declared, record_duration=duration, record_size=record_size,
         _rows=signals, metadata=metadata, identification=identification,
         warnings=tuple(ctx.warnings))
-    if not any(row.is_annotation for row in signals):
-        # every signal a data signal: the per-signal extras are the columns as the kernel
-        # read them (what _extra_columns would collect from the rows again)
-        _, transducers, _, prefilters, signal_reserved = texts
-        header.__dict__.update(_data_rows=signals, _annotation_rows=(), _extra_columns=dict(
-            zip(_EXTRA_KEYS, (tuple(transducers), tuple(prefilters), *map(tuple, numbers[:4]),
-                              tuple(signal_reserved), tuple(numbers[4])))))
+    # what a read asks of the data signals, from the columns as the kernel read them (the
+    # header's properties would collect them from the rows again)
+    header.__dict__["_slot_offsets"] = (0, *itertools.accumulate(
+        n * (3 if fmt == "bdf" else 2) for n in numbers[4]))[:ns]
+    columns: list[tuple[Any, ...]]
+    if any(row.is_annotation for row in signals):
+        data = [i for i, row in enumerate(signals) if not row.is_annotation]
+        columns = [tuple(column[i] for i in data) for column in (*texts, *numbers)]
+        header.__dict__.update(_data_rows=tuple(signals[i] for i in data),
+                               _annotation_rows=tuple(row for row in signals
+                                                      if row.is_annotation))
+    else:
+        columns = [tuple(column) for column in (*texts, *numbers)]
+        header.__dict__.update(_data_rows=signals, _annotation_rows=())
+    labels, transducers, _, prefilters, signal_reserved, pmins, pmaxs, dmins, dmaxs, counts = (
+        columns)
+    rates = tuple(n / duration for n in counts) if duration > 0 else (0.0,) * len(counts)
+    header.__dict__.update(
+        _samples_per_record=counts,
+        _window_facts=_window_facts(labels, rates, counts, n_records),
+        _extra_columns=dict(zip(_EXTRA_KEYS, (transducers, prefilters, pmins, pmaxs, dmins,
+                                              dmaxs, signal_reserved, counts))))
     return header
 
 
