@@ -382,9 +382,12 @@ class _FileEntry(Entry):
         if fd is None:
             fd, info = open_regular(self._file, name=self.path)
             keep = RANGED_READS and info.st_size == self.size
+            known = info.st_size
         else:
-            keep = True
-        want = max(n, HEAD_READ)
+            keep, known = True, self.size  # checked when the descriptor was kept
+        # no more than the file holds: a shorter read would take a second call to see
+        # the end
+        want = max(n, HEAD_READ) if known <= 0 else min(max(n, HEAD_READ), known)
         try:
             if not hasattr(os, "pread"):  # Windows
                 head = read_up_to(functools.partial(os.read, fd), want)
@@ -393,7 +396,7 @@ class _FileEntry(Entry):
         except BaseException:
             os.close(fd)
             raise
-        self._head_is_file = len(head) < want and len(head) == self.size
+        self._head_is_file = len(head) == known == self.size
         if keep and len(head) < self.size:  # more to read: by this descriptor
             self._kept = _Kept(fd)
         else:
