@@ -455,28 +455,21 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         n_records_declared=n_declared, record_duration=duration, record_size=record_size,
         _rows=signals, metadata=metadata, identification=identification,
         warnings=tuple(ctx.warnings))
-    # what a read asks of the data signals, from the columns as the kernel read them (the
-    # header's properties would collect them from the rows again)
-    header.__dict__["_slot_offsets"] = (0, *itertools.accumulate(
-        n * (3 if fmt == "bdf" else 2) for n in numbers[4]))[:ns]
-    columns: list[tuple[Any, ...]]
-    if any(row.is_annotation for row in signals):
-        data = [i for i, row in enumerate(signals) if not row.is_annotation]
-        columns = [tuple(column[i] for i in data) for column in (*texts, *numbers)]
-        header.__dict__.update(_data_rows=tuple(signals[i] for i in data),
-                               _annotation_rows=tuple(row for row in signals
-                                                      if row.is_annotation))
-    else:
-        columns = [tuple(column) for column in (*texts, *numbers)]
-        header.__dict__.update(_data_rows=signals, _annotation_rows=())
-    labels, transducers, _, prefilters, signal_reserved, pmins, pmaxs, dmins, dmaxs, counts = (
-        columns)
-    rates = tuple(n / duration for n in counts) if duration > 0 else (0.0,) * len(counts)
-    header.__dict__.update(
-        _samples_per_record=counts,
-        _window_facts=_window_facts(labels, rates, counts, n_records),
-        _extra_columns=dict(zip(_EXTRA_KEYS, (transducers, prefilters, pmins, pmaxs, dmins,
-                                              dmaxs, signal_reserved, counts))))
+    if not any(row.is_annotation for row in signals):
+        # every signal a data signal: what a read asks of them comes from the columns as
+        # the kernel read them (the header's properties would collect them from the rows;
+        # with annotation signals among them they still do, only for what a read uses)
+        labels, transducers, _, prefilters, signal_reserved = texts
+        counts = cast("tuple[int, ...]", tuple(numbers[4]))
+        rates = tuple(n / duration for n in counts) if duration > 0 else (0.0,) * ns
+        header.__dict__.update(
+            _data_rows=signals, _annotation_rows=(), _samples_per_record=counts,
+            _slot_offsets=(0, *itertools.accumulate(
+                n * (3 if fmt == "bdf" else 2) for n in counts))[:ns],
+            _window_facts=_window_facts(tuple(labels), rates, counts, n_records),
+            _extra_columns=dict(zip(_EXTRA_KEYS, (
+                tuple(transducers), tuple(prefilters), *map(tuple, numbers[:4]),
+                tuple(signal_reserved), counts))))
     return header
 
 
