@@ -32,11 +32,13 @@ table).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -174,21 +176,19 @@ def _decoder_alone(path: Path, at: float) -> None:
 def timings(path: Path, start: float, repeat: int, other: str
             ) -> tuple[float, float, float | None]:
     """Median seconds of ecgingest, of ``other`` and (EDF) of the EDF decoder alone for
-    the window, alternating."""
+    the window, alternating.
+
+    Each run reads another window of the file, and the reader that comes first pays
+    for its first touch (the others find its pages warm): the order of the readers
+    turns with each run, so each comes first equally often."""
     import ecgingest
 
     fs = FS
-    ours, theirs, alone = [], [], []
-    for i in range(repeat):
-        at = start + (i % 5) * 600  # other windows of the file, the same for both
-        t = time.perf_counter()
-        [rec] = ecgingest.read(path, start=at, stop=at + WINDOW_S)
-        ours.append(time.perf_counter() - t)
-        if other == "pyedflib":
-            t = time.perf_counter()
-            _decoder_alone(path, at)
-            alone.append(time.perf_counter() - t)
-        t = time.perf_counter()
+
+    def ours(at: float) -> None:
+        ecgingest.read(path, start=at, stop=at + WINDOW_S)
+
+    def theirs(at: float) -> None:
         if other == "wfdb":
             import wfdb
 
@@ -200,9 +200,18 @@ def timings(path: Path, start: float, repeat: int, other: str
             with pyedflib.EdfReader(str(path)) as f:
                 for c in range(f.signals_in_file):
                     f.readSignal(c, int(at * fs), WINDOW_S * fs, digital=True)
-        theirs.append(time.perf_counter() - t)
-    return (float(np.median(ours)), float(np.median(theirs)),
-            float(np.median(alone)) if alone else None)
+
+    readers: list[tuple[Callable[[float], None], list[float]]] = [(ours, []), (theirs, [])]
+    if other == "pyedflib":
+        readers.append((functools.partial(_decoder_alone, path), []))
+    for i in range(repeat):
+        at = start + (i % 5) * 600  # other windows of the file, the same for each reader
+        for read, times in readers[i % len(readers):] + readers[:i % len(readers)]:
+            t = time.perf_counter()
+            read(at)
+            times.append(time.perf_counter() - t)
+    medians = [float(np.median(times)) for _, times in readers]
+    return medians[0], medians[1], medians[2] if len(medians) > 2 else None
 
 
 def whole_timings(path: Path, repeat: int) -> tuple[float, float]:

@@ -451,34 +451,38 @@ def scatter_read(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssi
     if header_bytes < 0 or record_size < 0 or r0 < 0 or r1 < r0 or max_gap < 0:
         return BAD_VALUE, 0
     cdef cnp.ndarray arr
-    cdef cnp.int64_t[::1] addresses = np.empty(max(n_sig, 1), dtype=np.int64)
-    cdef cnp.int64_t[::1] lengths = np.empty(max(n_sig, 1), dtype=np.int64)
-    for j in range(n_sig):
-        arr = outputs[j]
-        addresses[j] = _output_address(arr, j, cnp.NPY_INT16)
-        # in slot order, each slot after the one before it
-        if _slot_outside(samples_per_record[j], slot_offsets[j], 2, record_size) or (
-                j and slot_offsets[j] < slot_offsets[j - 1] + 2 * samples_per_record[j - 1]):
-            return BAD_VALUE, 0
-        lengths[j] = cnp.PyArray_SIZE(arr)
-    if n_sig == 0 or r1 == r0:
-        return OK, 0
-    cdef ecg_iovec* iov = <ecg_iovec*>malloc(_MAX_IOV * sizeof(ecg_iovec))
-    cdef char* scratch = <char*>malloc(max_gap if max_gap > 0 else 1)
-    cdef int status = OK, err = 0
-    if iov == NULL or scratch == NULL:
-        free(iov)
-        free(scratch)
+    # plain C arrays: two NumPy arrays and their memoryviews cost more than the checks
+    cdef cnp.int64_t* addresses = <cnp.int64_t*>malloc(max(n_sig, 1) * 2 * sizeof(cnp.int64_t))
+    if addresses == NULL:
         raise MemoryError()
+    cdef cnp.int64_t* lengths = addresses + max(n_sig, 1)
+    cdef ecg_iovec* iov = NULL
+    cdef char* scratch = NULL
+    cdef int status = OK, err = 0
     try:
+        for j in range(n_sig):
+            arr = outputs[j]
+            addresses[j] = _output_address(arr, j, cnp.NPY_INT16)
+            # in slot order, each slot after the one before it
+            if _slot_outside(samples_per_record[j], slot_offsets[j], 2, record_size) or (
+                    j and slot_offsets[j] < slot_offsets[j - 1] + 2 * samples_per_record[j - 1]):
+                return BAD_VALUE, 0
+            lengths[j] = cnp.PyArray_SIZE(arr)
+        if n_sig == 0 or r1 == r0:
+            return OK, 0
+        iov = <ecg_iovec*>malloc(_MAX_IOV * sizeof(ecg_iovec))
+        scratch = <char*>malloc(max_gap if max_gap > 0 else 1)
+        if iov == NULL or scratch == NULL:
+            raise MemoryError()
         with nogil:
             status = _scatter_kernel(fd, header_bytes, record_size, r0, r1,
                                      &samples_per_record[0], &slot_offsets[0],
-                                     &first_samples[0], &lengths[0], &addresses[0], n_sig,
+                                     &first_samples[0], lengths, addresses, n_sig,
                                      scratch, max_gap, iov, &err)
     finally:
         free(iov)
         free(scratch)
+        free(addresses)
     return status, err
 
 

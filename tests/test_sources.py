@@ -394,3 +394,50 @@ def test_a_file_changed_in_size_after_its_listing_keeps_no_descriptor(tmp_path):
         ecgingest.Limits()))
     assert entry.head(256) == data[:256]
     assert entry.take_descriptor() is None
+
+
+@pytest.mark.parametrize("window", [None, (0.0, 0.5)])
+def test_a_file_the_head_read_holds_whole_is_opened_and_read_once(tmp_path, monkeypatch,
+                                                                  window):
+    """A file no longer than the head read is decoded from the bytes detection read: no
+    second open, and the same record as from its bytes."""
+    source = FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt"
+    assert source.stat().st_size <= sources.HEAD_READ
+    path = tmp_path / source.name
+    shutil.copy(source, path)
+    kwargs = {} if window is None else {"start": window[0], "stop": window[1]}
+    [expected] = ecgingest.read(path.read_bytes(), **kwargs)
+    opened = _count_opens(monkeypatch, path)
+    reads: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd, n, offset):
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    [record] = ecgingest.read(path, **kwargs)
+    assert len(opened) == 1 and len(reads) == 1
+    assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
+
+
+def test_a_file_the_head_read_holds_whole_still_obeys_the_entry_size_limit(tmp_path):
+    """Bytes served from the head read count against ``Limits.max_entry_size`` as a read
+    of the file does."""
+    path = tmp_path / "x.cmdt"
+    shutil.copy(FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt", path)
+    size = path.stat().st_size
+    with pytest.raises(ecgingest.errors.LimitExceededError):
+        ecgingest.read(path, limits=ecgingest.Limits(max_entry_size=size - 1))
+    assert ecgingest.read(path, limits=ecgingest.Limits(max_entry_size=1 << 20))
+
+
+@pytest.mark.parametrize("text", ["a.edf", "d/a.edf", "./a.edf", "d//a.edf", "d/./a.edf",
+                                  "/d/a.edf", "//d/a.edf", "///d/a.edf", "d/../a.edf", "..",
+                                  ".", "d/", "d/.", ".a", "a."])
+def test_an_upload_path_is_named_as_pathlib_names_it(text):
+    """Errors and listings name a path upload as ``str(Path(text))`` did, although no Path
+    is made for text already in that form."""
+    from ecgingest import uploads
+
+    assert uploads._label(text) == str(Path(text))

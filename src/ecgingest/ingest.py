@@ -183,6 +183,12 @@ class _Walk:
         # (made by the first lazy record: an eager read does not pay for it)
         self.kept: weakref.WeakValueDictionary[str, _Kept] | None = None
 
+    @property
+    def waiting(self) -> bool:
+        """True while files wait for the end of the walk (in a directory's pool, or read
+        with companions): :meth:`finish` has work."""
+        return bool(self.groups or self.deferred or self.anchors)
+
     def context(self, format: str, *, name: str = "upload", path: str | None = None,
                 whole: bool = False) -> DecodeContext:
         """A context for one file or pool (``whole``: for the header facts of whole
@@ -951,6 +957,8 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
         if upload.single is not None:
             _read_single(upload, upload.single, walk)
             yield from _drain(walk.events)
+            if not walk.waiting:  # decoded at once: nothing left for the end of the walk
+                return
         else:
             if walk.streaming and isinstance(upload, ListedUpload):
                 walk.pending = upload.listing()  # directories complete before the end

@@ -163,6 +163,11 @@ class Entry:
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 """Map the whole file up front (Linux): one kernel call instead of a fault per page."""
 
+HEAD_READ = 4096
+"""Bytes the head read of a file on disk takes at least: one page costs what the few
+bytes detection asks for cost, and spares the decoder a second read of a header a
+little longer (an EDF file's signal headers up to 15 signals)."""
+
 MAP_FROM = 8 << 20
 """Files of at least this many bytes are memory-mapped instead of read (see ``_FileEntry.view``)."""
 
@@ -264,16 +269,32 @@ _KEPT_LOCK = threading.RLock()  # re-entrant: one collected while it is held clo
 class _FileEntry(Entry):
     """An entry backed by a file on disk: read on demand, head without reading all."""
 
-    def __init__(self, path: str, file: Path, size: int, budget: ByteBudget) -> None:
+    def __init__(self, path: str, file: str | Path, size: int, budget: ByteBudget) -> None:
         # the loader holds no reference to the entry: an entry let go is collected at
         # once (with its kept descriptor), not by a later cycle collection
         super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
-        self._file = file
+        self._file = file  # a Path made only when asked for (disk_path)
         self._budget = budget
+        self._head_is_file = False  # the head read reached the end: it is the whole file
 
     @property
     def disk_path(self) -> Path | None:
-        return self._file
+        file = self._file
+        if not isinstance(file, Path):
+            file = self._file = Path(file)
+        return file
+
+    @property
+    def in_memory(self) -> bool:
+        return self._data is not None or (self._head is not None and self._head_is_file)
+
+    def read(self) -> bytes | memoryview:
+        """All the bytes: those of the head read when it held the whole file (no second
+        open), else the file read again."""
+        if self._data is None and self._head is not None and self._head_is_file:
+            self._budget.check_entry_size(self.path, len(self._head))
+            self._data = self._head
+        return super().read()
 
     def _take(self) -> int | None:
         """The descriptor kept from the head read, now the caller's (None: none kept)."""
@@ -294,10 +315,6 @@ class _FileEntry(Entry):
         fd = kept.take()
         return None if fd is None else (fd, self._head or b"")
 
-    def _open(self) -> io.BufferedReader:
-        """The file opened for reading as a stream (see :meth:`_open_fd`)."""
-        return _as_stream(self._open_fd())
-
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
         """The file's bytes: read into memory, or memory-mapped from :data:`MAP_FROM` bytes.
@@ -315,32 +332,33 @@ class _FileEntry(Entry):
         behind, the mapping goes with the last view of it, and the exception
         drops the locals of its finished frames.
         """
-        if self._data is not None or self.size == 0:
+        if self.in_memory or self.size == 0:
             with super().view() as data:
                 yield data
             return
         self._budget.check_entry_size(self.path, self.size)
-        with self._open() as fh:
-            size = os.fstat(fh.fileno()).st_size
+        fd = self._open_fd()  # a bare descriptor: a buffered stream costs four system calls
+        try:
+            size = os.fstat(fd).st_size
             self._budget.check_entry_size(self.path, size)
-            mapped = _map(fh, size, prefault) if size >= MAP_FROM and size == self.size else None
+            mapped = _map(fd, size, prefault) if size >= MAP_FROM and size == self.size else None
             guard = _guard(mapped)
             if guard < 0 and mapped is not None:
                 _close_quietly(mapped)
                 mapped = None
-            data = _read_all(fh, size) if mapped is None else memoryview(mapped)
+            data = _read_all(fd, size) if mapped is None else memoryview(mapped)
             try:
                 yield data
             except BaseException as exc:
                 drop_frames(exc)
                 if mapped is not None:
                     lost, guard = _unguard(guard), -1
-                    _check_unchanged(fh, size, lost, self.path, exc)
+                    _check_unchanged(fd, size, lost, self.path, exc)
                 raise
             else:
                 if mapped is not None:
                     lost, guard = _unguard(guard), -1
-                    _check_unchanged(fh, size, lost, self.path)
+                    _check_unchanged(fd, size, lost, self.path)
             finally:
                 if mapped is not None and guard >= 0:
                     _unguard(guard)  # each slot is given up once, before the unmapping
@@ -348,9 +366,13 @@ class _FileEntry(Entry):
                 if mapped is not None:
                     _close_quietly(mapped)
                 del data, mapped
+        finally:
+            os.close(fd)
 
     def _read_head(self, n: int) -> bytes:
-        """The first ``n`` bytes: one positioned read of a bare descriptor (a buffered
+        """The first ``n`` bytes, and up to :data:`HEAD_READ` (one read costs the same:
+        a header a little longer than what detection looks at comes with it, and a
+        small file whole): one positioned read of a bare descriptor (a buffered
         stream would cost four more system calls than the read itself), kept open
         for the read of the rest when there is more and the file is still the size
         listed."""
@@ -360,16 +382,21 @@ class _FileEntry(Entry):
         if fd is None:
             fd, info = open_regular(self._file, name=self.path)
             keep = RANGED_READS and info.st_size == self.size
+            known = info.st_size
         else:
-            keep = True
+            keep, known = True, self.size  # checked when the descriptor was kept
+        # no more than the file holds: a shorter read would take a second call to see
+        # the end
+        want = max(n, HEAD_READ) if known <= 0 else min(max(n, HEAD_READ), known)
         try:
             if not hasattr(os, "pread"):  # Windows
-                head = read_up_to(functools.partial(os.read, fd), n)
+                head = read_up_to(functools.partial(os.read, fd), want)
             else:
-                head = read_up_to(lambda k: os.pread(fd, k, n - k), n)
+                head = read_up_to(lambda k: os.pread(fd, k, want - k), want)
         except BaseException:
             os.close(fd)
             raise
+        self._head_is_file = len(head) == known == self.size
         if keep and len(head) < self.size:  # more to read: by this descriptor
             self._kept = _Kept(fd)
         else:
@@ -388,7 +415,7 @@ def _as_stream(fd: int) -> io.BufferedReader:
         raise
 
 
-def _load_file(file: Path, name: str, budget: ByteBudget) -> bytes:
+def _load_file(file: str | Path, name: str, budget: ByteBudget) -> bytes:
     """All the bytes of a file on disk (an entry's loader)."""
     with _as_stream(open_regular(file, name=name)[0]) as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -497,13 +524,13 @@ class Failed:
     """True when the archive cannot be read past this entry."""
 
 
-def _map(fh: io.BufferedReader, size: int, prefault: bool) -> mmap.mmap | None:
+def _map(fd: int, size: int, prefault: bool) -> mmap.mmap | None:
     """The first ``size`` bytes of an open file mapped read-only, or None where it cannot be."""
     try:
         if hasattr(mmap, "MAP_SHARED"):
             flags = mmap.MAP_SHARED | (_POPULATE if prefault else 0)
-            return mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ)
-        return mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)  # Windows
+            return mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)  # Windows
     except (OSError, ValueError):  # not mappable (a special file system): read instead
         return None
 
@@ -523,11 +550,11 @@ def _unguard(slot: int) -> bool:
     return mapping.unguard(slot) if mapping.GUARDED else False
 
 
-def _check_unchanged(fh: io.BufferedReader, size: int, lost_bytes: bool, path: str,
+def _check_unchanged(fd: int, size: int, lost_bytes: bool, path: str,
                      cause: BaseException | None = None) -> None:
     """:class:`SourceUnavailableError` when a mapped file lost bytes during its decode
     (a read found a page gone) or its size changed by the end of it."""
-    now = os.fstat(fh.fileno()).st_size
+    now = os.fstat(fd).st_size
     if not lost_bytes and now == size:
         return
     raise SourceUnavailableError(
@@ -535,7 +562,7 @@ def _check_unchanged(fh: io.BufferedReader, size: int, lost_bytes: bool, path: s
         "it is complete", path=path) from cause
 
 
-def _read_all(fh: io.BufferedReader, size: int) -> memoryview:
+def _read_all(fd: int, size: int) -> memoryview:
     """Up to ``size`` bytes of an open file (fewer when it shrank since it was measured).
 
     A large file lands in a block of the array pool: warm memory, not fresh pages
@@ -544,9 +571,18 @@ def _read_all(fh: io.BufferedReader, size: int) -> memoryview:
     buffer = aligned_empty(size, np.uint8, pooled=True)
     view = memoryview(buffer.data)  # the array's own buffer, shaped as bytes
     got = 0
-    while got < size:
-        n = fh.readinto(view[got:])
-        if not n:
-            break
-        got += n
+    if RANGED_READS:  # positioned reads of the bare descriptor
+        while got < size:
+            n = os.preadv(fd, [view[got:]], got)
+            if not n:
+                break
+            got += n
+    else:
+        with io.FileIO(fd, closefd=False) as fh:
+            fh.seek(0)
+            while got < size:
+                n = fh.readinto(view[got:])
+                if not n:
+                    break
+                got += n
     return view[:got] if got < size else view

@@ -146,19 +146,26 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     if isinstance(source, str) and is_url(source):
         return _open_url(source, limits, budget)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fspath(source))
+        text = os.fspath(source) or "."  # as Path("") names it
         try:
-            info = path.stat()  # one status says directory, file or missing
+            # one status says directory, file or missing (before any open: a pipe or a
+            # device named as an upload is never opened)
+            info = os.stat(text)
         except (OSError, ValueError):
-            if not path.exists():  # missing (any other error of the status is raised)
-                raise FileNotFoundError(f"no such file or directory: {str(path)!r}") from None
-            info = path.stat()
+            if not os.path.exists(text):  # missing (any other error of the status is raised)
+                raise FileNotFoundError(
+                    f"no such file or directory: {_label(text)!r}") from None
+            info = os.stat(text)
         if stat.S_ISDIR(info.st_mode):
+            path = Path(text)
             walk = _DirectoryWalk(path, budget)
             return archive.ListedUpload(str(path), entries=walk.entries, listing=walk.listing)
-        entry = _FileEntry(path.name, path, _require_regular(path, info).st_size, budget)
+        label = _label(text)
+        if not stat.S_ISREG(info.st_mode):
+            _require_regular(Path(label), info)
+        entry = _FileEntry(os.path.basename(label), label, info.st_size, budget)
         return (archive.open_archive(entry, limits, budget)
-                or Upload(str(path), single=entry))
+                or Upload(label, single=entry))
     if isinstance(source, FileGroup):
         return Upload(str(source), entries=lambda: _group_entries(source, budget))
     if hasattr(source, "read"):
@@ -171,6 +178,16 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return Upload(label, single=Entry.from_bytes(name, data))
     raise TypeError(
         f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+def _label(text: str) -> str:
+    """``str(Path(text))`` (what errors and listings name the upload), without making a
+    Path for text that is already in that form (most paths given)."""
+    if os.sep == "/" and os.altsep is None and text and "//" not in text and not (
+            text.endswith(("/", "/.")) or text.startswith("./") or "/./" in text
+            or text == "."):
+        return text
+    return str(Path(text))
 
 
 def is_url(text: str) -> bool:

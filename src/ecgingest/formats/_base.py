@@ -462,8 +462,7 @@ class ByteSource:
         return cls(len(view), data=view)
 
     @classmethod
-    @contextlib.contextmanager
-    def open(cls, file: PoolFile) -> Iterator[ByteSource]:
+    def open(cls, file: PoolFile) -> contextlib.AbstractContextManager[ByteSource]:
         """A source over ``file``: its file on disk when it has one that is still the
         size listed, else its bytes (``file.view``).
 
@@ -480,11 +479,12 @@ class ByteSource:
                 opened = _open_sized(disk, file.size)
         if opened is not None:
             fd, head = opened
-            try:
-                yield cls(file.size, fd=fd, head=head)
-            finally:
-                os.close(fd)
-            return
+            return _OpenFile(cls(file.size, fd=fd, head=head))
+        return cls._of_view(file)
+
+    @classmethod
+    @contextlib.contextmanager
+    def _of_view(cls, file: PoolFile) -> Iterator[ByteSource]:
         with file.view(prefault=False) as data:
             yield cls.of_bytes(data)
 
@@ -529,6 +529,24 @@ class ByteSource:
     def whole(self) -> memoryview | None:
         """All the bytes when they are in memory (None for a file read by ranges)."""
         return self._data
+
+
+class _OpenFile(contextlib.AbstractContextManager):
+    """A source over an open descriptor, closed at the end of the ``with`` (a plain
+    class: a generator-based context manager costs a few microseconds per read)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: ByteSource) -> None:
+        self.source = source
+
+    def __enter__(self) -> ByteSource:
+        return self.source
+
+    def __exit__(self, *exc: object) -> None:
+        fd = self.source._fd
+        assert fd is not None
+        os.close(fd)
 
 
 def _open_sized(path: str | os.PathLike[str], size: int) -> tuple[int, bytes] | None:

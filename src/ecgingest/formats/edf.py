@@ -92,6 +92,27 @@ class EdfSignalHeader:
     offset: float
 
 
+if TYPE_CHECKING:
+    _once = functools.cached_property
+else:
+    class _once:
+        """:func:`functools.cached_property` without its lock (Python 3.10 and 3.11 take
+        one at each first access, and a header is parsed per read): two threads asking
+        at once work the same value out twice, which is harmless here."""
+
+        __slots__ = ("func", "name")
+
+        def __init__(self, func):
+            self.func = func
+            self.name = func.__name__
+
+        def __get__(self, instance, owner=None):
+            if instance is None:
+                return self
+            value = instance.__dict__[self.name] = self.func(instance)
+            return value
+
+
 @dataclass(frozen=True)
 class EdfHeader:
     """Everything the header says, without reading the data records.
@@ -151,33 +172,33 @@ class EdfHeader:
             signals = self.__dict__["signals"] = tuple(map(_signal_header, rows))
             return signals
 
-    @functools.cached_property
+    @_once
     def _rows(self) -> tuple[_Row, ...]:
         """The signals as rows (a header built from its fields, not parsed)."""
         return tuple(_new_row(tuple(getattr(s, f) for f in _SIGNAL_HEADER_FIELDS))
                      for s in self.signals)
 
-    @functools.cached_property
+    @_once
     def _data_rows(self) -> tuple[_Row, ...]:
         return tuple(s for s in self._rows if not s.is_annotation)
 
-    @functools.cached_property
+    @_once
     def _annotation_rows(self) -> tuple[_Row, ...]:
         return tuple(s for s in self._rows if s.is_annotation)
 
-    @functools.cached_property
+    @_once
     def _slot_offsets(self) -> tuple[int, ...]:
         """Byte offset of every signal's slot inside a data record, by signal index."""
         bps = 3 if self.format == "bdf" else 2
         return (0, *itertools.accumulate(s.samples_per_record * bps for s in self._rows))[
             :len(self._rows)]
 
-    @functools.cached_property
+    @_once
     def _samples_per_record(self) -> tuple[int, ...]:
         """Samples per data record of each data signal."""
         return tuple(s.samples_per_record for s in self._data_rows)
 
-    @functools.cached_property
+    @_once
     def _scatter_layouts(self) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
         """Samples per record and slot offsets of signals read together (by their
         indices, in slot order), as the scattered read takes them: the same signals are
@@ -196,22 +217,30 @@ class EdfHeader:
             layout = layouts[order] = (counts, offsets)
         return layout
 
-    @functools.cached_property
+    @_once
     def _extra_columns(self) -> dict[str, tuple]:
         """The per-signal extras of a record (one tuple over the data signals each)."""
         columns = tuple(zip(*map(_EXTRA_FIELDS, self._data_rows))) or ((),) * 8
         return dict(zip(_EXTRA_KEYS, columns))
 
-    @functools.cached_property
+    @_once
     def _window_facts(self) -> tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...],
                                      float, float]:
         """What placing a window needs of the data signals: labels, sample rates,
         samples in the file, the highest rate and the record's duration in seconds."""
         rows = self._data_rows
-        rates = tuple(s.sample_rate for s in rows)
-        lengths = tuple(self.n_records * s.samples_per_record for s in rows)
-        duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
-        return tuple(s.label for s in rows), rates, lengths, max(rates, default=0.0), duration
+        return _window_facts(tuple(s.label for s in rows), tuple(s.sample_rate for s in rows),
+                             tuple(s.samples_per_record for s in rows), self.n_records)
+
+
+def _window_facts(labels: tuple[str, ...], rates: tuple[float, ...], counts: tuple[int, ...],
+                  n_records: int) -> tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...],
+                                           float, float]:
+    """:attr:`EdfHeader._window_facts` of signals with these labels, sample rates and
+    samples per data record."""
+    lengths = tuple(n_records * n for n in counts)
+    duration = max((n / r for n, r in zip(lengths, rates) if r > 0), default=0.0)
+    return labels, rates, lengths, max(rates, default=0.0), duration
 
 
 _SIGNAL_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(EdfSignalHeader))
@@ -426,6 +455,21 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         n_records_declared=n_declared, record_duration=duration, record_size=record_size,
         _rows=signals, metadata=metadata, identification=identification,
         warnings=tuple(ctx.warnings))
+    if not any(row.is_annotation for row in signals):
+        # every signal a data signal: what a read asks of them comes from the columns as
+        # the kernel read them (the header's properties would collect them from the rows;
+        # with annotation signals among them they still do, only for what a read uses)
+        labels, transducers, _, prefilters, signal_reserved = texts
+        counts = cast("tuple[int, ...]", tuple(numbers[4]))
+        rates = tuple(n / duration for n in counts) if duration > 0 else (0.0,) * ns
+        header.__dict__.update(
+            _data_rows=signals, _annotation_rows=(), _samples_per_record=counts,
+            _slot_offsets=(0, *itertools.accumulate(
+                n * (3 if fmt == "bdf" else 2) for n in counts))[:ns],
+            _window_facts=_window_facts(tuple(labels), rates, counts, n_records),
+            _extra_columns=dict(zip(_EXTRA_KEYS, (
+                tuple(transducers), tuple(prefilters), *map(tuple, numbers[:4]),
+                tuple(signal_reserved), counts))))
     return header
 
 
@@ -468,32 +512,31 @@ def _signal_headers(texts: list[list[str]], numbers: list[list], ctx: DecodeCont
                                 f"signal {i} claims {n} samples per data record, more than "
                                 f"the whole file ({file_size} bytes) can hold",
                                 f"samples per data record of signal {i}", off)
-    plain_annotation = []
-    signals = []
-    # the columns as they are (float and int values), one row per signal
-    for i, (label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_
-            ) in enumerate(zip(labels, transducers, units, pmins, pmaxs, dmins, dmaxs,
-                               prefilters, counts, sreserved)):
-        is_ann = label in _ANNOTATION_LABELS
-        if is_ann and not plus:
-            plain_annotation.append(i)
-        if dmax == dmin or pmax == pmin:
-            scale, offset = 1.0, 0.0
-            if not is_ann:
+    # the columns as they are (float and int values), a row per signal: each column
+    # worked out in one pass (a loop over the signals building every field of a row
+    # cost twice as much)
+    is_ann = [label in _ANNOTATION_LABELS for label in labels]
+    limits = list(zip(pmins, pmaxs, dmins, dmaxs))
+    calibrated = [dmax != dmin and pmax != pmin for pmin, pmax, dmin, dmax in limits]
+    if not all(calibrated):
+        for i, (label, (pmin, pmax, dmin, dmax)) in enumerate(zip(labels, limits)):
+            if not calibrated[i] and not is_ann[i]:
                 ctx.warn(f"signal {i} ({label!r}) is uncalibrated (digital min {dmin}, "
                          f"max {dmax}; physical min {pmin:g}, max {pmax:g}): physical values "
                          "are the digital values")
-        else:
-            scale = (pmax - pmin) / (dmax - dmin)
-            offset = pmin - dmin * scale
-        signals.append(_new_row((
-            i, label, transducer, unit, pmin, pmax, dmin, dmax, prefilter, n, sreserved_,
-            is_ann, n / duration if duration > 0 else 0.0, scale, offset)))
+    scales = [(pmax - pmin) / (dmax - dmin) if ok else 1.0
+              for ok, (pmin, pmax, dmin, dmax) in zip(calibrated, limits)]
+    offsets = [pmin - dmin * scale if ok else 0.0
+               for ok, scale, (pmin, _, dmin, _) in zip(calibrated, scales, limits)]
+    rates = [n / duration for n in counts] if duration > 0 else [0.0] * ns
+    signals = tuple(map(_new_row, zip(range(ns), labels, transducers, units, pmins, pmaxs,
+                                      dmins, dmaxs, prefilters, counts, sreserved, is_ann,
+                                      rates, scales, offsets)))
     record_size = sum(counts) * bps
-    if plain_annotation:
+    if not plus and any(is_ann):
         ctx.warn(f"plain {kind} file (no {kind}+ marker in the reserved field) has a signal "
-                 f"labelled {labels[plain_annotation[0]]!r}; read as {kind}+ annotations")
-    return tuple(signals), record_size
+                 f"labelled {labels[is_ann.index(True)]!r}; read as {kind}+ annotations")
+    return signals, record_size
 
 
 def _start_datetime(date_raw: bytes, time_raw: bytes, recording: str | None,
