@@ -8,6 +8,7 @@ archives (7z, RAR, Deflate64 ZIP) the tests cannot write.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import tracemalloc
 
@@ -156,3 +157,97 @@ def test_records_come_out_the_same_whatever_the_entry_order(order, kind, keep):
     got = {r.name: [s.digital.tolist() for s in r.signals] for r in result.records}
     assert got == {"p1": ref1, "p2": ref2}
     assert [s.path for s in result.skipped] == ["x/notes.txt"]
+
+
+def _damaged_record(name: str, seed: int, damage: str) -> list[tuple[str, bytes]]:
+    """A record's files (directory-less names), damaged as ``damage`` says."""
+    header, signal, _ = _record(name, seed)
+    if damage == "checksum":  # tolerated: a warning
+        lines = header.decode().split("\n")
+        fields = lines[1].split()
+        fields[6] = str((int(fields[6]) + 1) % 65536)
+        lines[1] = " ".join(fields)
+        header = "\n".join(lines).encode()
+    elif damage == "truncated":
+        signal = signal[: len(signal) // 3]
+    files = [(f"{name}.hea", header)]
+    if damage != "no signal":
+        files.append((f"{name}.dat", signal))
+    return files
+
+
+def _outcome_of(data: bytes, limits: Limits) -> tuple:
+    """Everything ``ingest`` says of ``data``: records (in order, with samples, sources
+    and warnings), skips, errors, and the warnings issued."""
+    import warnings as warnings_module
+
+    with warnings_module.catch_warnings(record=True) as issued:
+        warnings_module.simplefilter("always")
+        result = ecgingest.ingest(data, limits=limits)
+    records = [(r.name, r.sources, tuple(r.warnings), [s.digital.tolist() for s in r.signals])
+               for r in result.records]
+    errors = [(e.paths, type(e.error).__name__, str(e.error)) for e in result.errors]
+    return (records, [(s.path, s.reason) for s in result.skipped], errors,
+            [str(w.message) for w in issued])
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), kind=st.sampled_from(["tar", "tar-zst", "zip-deflate"]),
+       damages=st.lists(st.sampled_from(["", "", "checksum", "truncated", "no signal"]),
+                        min_size=3, max_size=3),
+       budget=st.sampled_from([None, 3000, 6000, 9000]), keep=st.sampled_from([0, None]))
+def test_directories_built_when_the_walk_leaves_them_read_as_at_the_end(
+        data, kind, damages, budget, keep):
+    """Records of directories the walk leaves (and, in an interleaved archive, comes
+    back to) come out exactly as when every directory is read at the end: records,
+    order, samples, warnings, skips, errors, within a decoded-output bound or not."""
+    from ecgingest.archive import walker
+
+    ingest_module = importlib.import_module("ecgingest.ingest")
+    members = [("top.txt", b"notes\n")]
+    for i, (directory, damage) in enumerate(zip("abc", damages)):
+        members += [(f"{directory}/{n}", body) for n, body in _damaged_record(f"r{i}", i, damage)]
+        members.append((f"{directory}/extra.bin", bytes(range(i + 1)) * 50))
+    order = data.draw(st.permutations(range(len(members))))
+    archive = build(kind, [members[i] for i in order])
+    limits = Limits() if budget is None else Limits(max_decoded_size=budget)
+    saved = walker.KEEP_UNCLAIMED
+    walker.KEEP_UNCLAIMED = saved if keep is None else keep
+    built_early = ingest_module._Walk.build_left
+    try:
+        early = _outcome_of(archive, limits)
+        ingest_module._Walk.build_left = lambda self, directory: None  # all at the end
+        try:
+            at_end = _outcome_of(archive, limits)
+        finally:
+            ingest_module._Walk.build_left = built_early
+    finally:
+        walker.KEEP_UNCLAIMED = saved
+    assert early == at_end
+
+
+def test_a_directory_is_built_as_soon_as_the_walk_leaves_it(monkeypatch):
+    """The records of a directory are read before the upload's next entries are."""
+    ingest_module = importlib.import_module("ecgingest.ingest")
+    h1, d1, ref1 = _record("p1", 1)
+    h2, d2, ref2 = _record("p2", 2)
+    archive = build("tar", [("x/p1.hea", h1), ("x/p1.dat", d1), ("y/p2.dat", d2),
+                            ("y/p2.hea", h2)])
+    seen: list[str] = []
+    walk_add = ingest_module._Walk.add
+    build_left = ingest_module._Walk.build_left
+
+    def add(self, item, fmt=None):
+        seen.append(item.path)
+        return walk_add(self, item, fmt)
+
+    def left(self, directory):
+        build_left(self, directory)
+        if directory in self.provisional:
+            seen.append(f"built {directory}")
+
+    monkeypatch.setattr(ingest_module._Walk, "add", add)
+    monkeypatch.setattr(ingest_module._Walk, "build_left", left)
+    records = ecgingest.read(archive)
+    assert seen == ["x/p1.hea", "x/p1.dat", "y/p2.dat", "built x", "y/p2.hea"]
+    assert [[s.digital.tolist() for s in r.signals] for r in records] == [ref1, ref2]
