@@ -12,6 +12,7 @@ import importlib
 import io
 import tracemalloc
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -251,3 +252,56 @@ def test_a_directory_is_built_as_soon_as_the_walk_leaves_it(monkeypatch):
     records = ecgingest.read(archive)
     assert seen == ["x/p1.hea", "x/p1.dat", "y/p2.dat", "built x", "y/p2.hea"]
     assert [[s.digital.tolist() for s in r.signals] for r in records] == [ref1, ref2]
+
+
+def _claimed_files() -> list[tuple[str, bytes]]:
+    """Files single-file formats claim (and WFDB files and junk, which none does)."""
+    h1, d1, _ = _record("p1", 1)
+    return [("c/delta.cmdt", (FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt").read_bytes()),
+            ("e/hyp.edf", (FIXTURES / "edf" / "SC4001EC-Hypnogram.edf").read_bytes()),
+            ("w/p1.hea", h1), ("w/p1.dat", d1), ("w/notes.txt", b"log line\n" * 300)]
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(range(5)), kind=st.sampled_from(["tar", "tar-zst", "zip-deflate"]),
+       keep=st.sampled_from([0, None]))
+def test_what_the_walk_detected_of_an_entry_is_what_detection_finds_in_its_bytes(
+        order, kind, keep):
+    from ecgingest.archive import walker
+    from ecgingest.detect import detect
+
+    files = _claimed_files()
+    data = build(kind, [files[i] for i in order])
+    limits = Limits()
+    saved = walker.KEEP_UNCLAIMED
+    walker.KEEP_UNCLAIMED = saved if keep is None else keep
+    try:
+        with open_upload(data, limits, ByteBudget(limits)) as upload:
+            looked = 0
+            for item in upload.entries():
+                assert isinstance(item, Entry), item
+                if item.detected is not None:
+                    looked += 1
+                    fresh = Entry.from_bytes(item.path, bytes(item.read()))
+                    assert item.detected[0] is detect(fresh), item.path
+    finally:
+        walker.KEEP_UNCLAIMED = saved
+    assert looked == 4  # the entries longer than a first look: detected by the walk
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar-zst", "zip-deflate"])
+def test_an_archive_entry_is_detected_once(kind, monkeypatch):
+    """The walk's detection of an entry (made to know whether to read it in full) is
+    the one ingestion uses."""
+    from ecgingest.archive import walker
+
+    ingest_module = importlib.import_module("ecgingest.ingest")
+    counts: dict[str, int] = {}
+    for module in (ingest_module, walker):
+        def counted(item, found=module.detect):
+            counts[item.name] = counts.get(item.name, 0) + 1
+            return found(item)
+        monkeypatch.setattr(module, "detect", counted)
+    result = ecgingest.ingest(build(kind, _claimed_files()))
+    assert len(result.records) == 3 and not result.errors
+    assert counts == {"delta.cmdt": 1, "hyp.edf": 1, "p1.hea": 1, "p1.dat": 1, "notes.txt": 1}

@@ -222,7 +222,8 @@ class _Walk:
             self.fail((item.path,), item.error)
             return
         self.entry_index[item.path] = self.index
-        fmt = fmt if fmt is not None else detect(item)
+        if fmt is None:
+            fmt = detect(item) if item.detected is None else item.detected[0]
         if fmt is not None:
             if fmt.companions(item.name):  # decoded once its directory has been seen
                 self.deferred.append((item, fmt, self.index))
