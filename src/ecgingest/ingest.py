@@ -324,11 +324,14 @@ class _Walk:
         for name, entry in pool.items():
             again = self.reload(entry) if self.reload is not None else None
             if again is None:
-                entry.release()
-                continue
+                again = _owning(entry)
+                if again is None:
+                    entry.release()
+                    continue
+            else:
+                gone.append(entry.path)
             pool[name] = again
             entry.discard()
-            gone.append(entry.path)
         if gone and self.forget is not None:
             self.forget(gone)
 
@@ -771,6 +774,24 @@ class _Window(Mapping[str, Entry]):
 
     def __len__(self) -> int:
         return sum(name in self.pool for name in self.names)
+
+
+_OWN_COPY = 64 << 10
+"""Bytes of a small entry held in memory that a directory built early copies out of
+the block it shares with other entries (a header), so that the block can go."""
+
+
+def _owning(entry: Entry) -> Entry | None:
+    """``entry`` with its bytes in an object of their own, when it is small and they
+    are a view of a shared block; else None."""
+    if type(entry) is not Entry or not entry.in_memory or entry.size > _OWN_COPY:
+        return None
+    data = entry.read()
+    if not isinstance(data, memoryview):
+        return None
+    own = Entry.from_bytes(entry.path, bytes(data))
+    own.nested_note, own.detected = entry.nested_note, entry.detected
+    return own
 
 
 def _discard(pool: Mapping[str, Entry]) -> None:
