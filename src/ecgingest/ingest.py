@@ -188,6 +188,10 @@ class _Walk:
         # are taken in the place the directory's read has there; a directory the walk
         # comes back to (or whose build cannot be taken as it is) is read there instead
         self.early = not (strict or header_only or lazy or streaming)
+        # whether the upload's entries are being read ahead on another thread (the
+        # build then fills the walk's waits; without one it would only cost: the
+        # decompression's and the build's data would take turns in the caches)
+        self.reading_ahead: Callable[[], bool] | None = None
         self.current: str | None = None  # directory of the walk's last entry
         self.provisional: dict[str, _Provisional] = {}
         self.reopened: set[str] = set()  # directories never built before the end
@@ -279,7 +283,8 @@ class _Walk:
         one it came back to is read again at the end."""
         if directory == self.current:
             return
-        if self.current is not None:
+        if (self.current is not None and self.reading_ahead is not None
+                and self.reading_ahead()):
             self.build_left(self.current)
         if self.provisional.pop(directory, None) is not None:
             self.reopened.add(directory)  # a file came after its build: read at the end
@@ -1076,6 +1081,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                     walk.pending = upload.listing()  # directories complete before the end
                 walk.forget = upload.forget
                 walk.reload = upload.reload
+                walk.reading_ahead = upload.reading_ahead
             entries = upload.entries()
             while True:
                 try:
