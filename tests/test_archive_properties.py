@@ -202,7 +202,7 @@ def test_directories_built_when_the_walk_leaves_them_read_as_at_the_end(
     """Records of directories the walk leaves (and, in an interleaved archive, comes
     back to) come out exactly as when every directory is read at the end: records,
     order, samples, warnings, skips, errors, within a decoded-output bound or not."""
-    from ecgingest.archive import libarchive, walker
+    from ecgingest.archive import libarchive, pipeline, walker
 
     ingest_module = importlib.import_module("ecgingest.ingest")
     members = [("top.txt", b"notes\n")]
@@ -214,7 +214,9 @@ def test_directories_built_when_the_walk_leaves_them_read_as_at_the_end(
     limits = Limits() if budget is None else Limits(max_decoded_size=budget)
     saved, ahead = walker.KEEP_UNCLAIMED, libarchive.READ_AHEAD_FROM
     walker.KEEP_UNCLAIMED = saved if keep is None else keep
-    libarchive.READ_AHEAD_FROM = 0  # directories are built early while reading ahead
+    libarchive.READ_AHEAD_FROM = 0  # directories are built early while reading ahead,
+    behind = pipeline.DecompressingFeed.behind
+    pipeline.DecompressingFeed.behind = lambda self: True  # whenever the walk leaves one
     built_early = ingest_module._Walk.build_left
     try:
         early = _outcome_of(archive, limits)
@@ -225,19 +227,22 @@ def test_directories_built_when_the_walk_leaves_them_read_as_at_the_end(
             ingest_module._Walk.build_left = built_early
     finally:
         walker.KEEP_UNCLAIMED, libarchive.READ_AHEAD_FROM = saved, ahead
+        pipeline.DecompressingFeed.behind = behind
     assert early == at_end
 
 
 @pytest.mark.parametrize("kind", ["tar-gz", "tar-zst"])
 @pytest.mark.parametrize("ahead", [True, False])
-def test_a_directory_is_built_as_soon_as_the_walk_leaves_it_while_reading_ahead(
+def test_a_directory_is_built_when_the_walk_leaves_it_while_waiting_for_a_thread(
         kind, ahead, monkeypatch):
     """The records of a directory are read before the upload's next entries are, when
-    entries are read ahead on another thread (else at the end, as before)."""
-    from ecgingest.archive import libarchive
+    the walk is about to wait for entries decompressed on another thread (else at
+    the end, as before)."""
+    from ecgingest.archive import libarchive, pipeline
 
     ingest_module = importlib.import_module("ecgingest.ingest")
     monkeypatch.setattr(libarchive, "READ_AHEAD_FROM", 0 if ahead else 1 << 62)
+    monkeypatch.setattr(pipeline.DecompressingFeed, "behind", lambda self: True)
     h1, d1, ref1 = _record("p1", 1)
     h2, d2, ref2 = _record("p2", 2)
     archive = build(kind, [("x/p1.hea", h1), ("x/p1.dat", d1), ("y/p2.dat", d2),
@@ -314,3 +319,16 @@ def test_an_archive_entry_is_detected_once(kind, monkeypatch):
     result = ecgingest.ingest(build(kind, _claimed_files()))
     assert len(result.records) == 3 and not result.errors
     assert counts == {"delta.cmdt": 1, "hyp.edf": 1, "p1.hea": 1, "p1.dat": 1, "notes.txt": 1}
+
+
+def test_a_walk_waits_ahead_when_it_has_taken_most_of_what_was_decompressed():
+    from ecgingest.archive.pipeline import DecompressingFeed
+
+    feed = DecompressingFeed.__new__(DecompressingFeed)
+    feed.most, feed.ended = 1000, False
+    feed.ahead = 400
+    assert feed.behind()
+    feed.ahead = 900  # the decompressing thread is ahead: the walk has work waiting
+    assert not feed.behind()
+    feed.ahead, feed.ended = 0, True  # nothing more will come: nothing to wait for
+    assert not feed.behind()

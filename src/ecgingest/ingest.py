@@ -188,9 +188,10 @@ class _Walk:
         # are taken in the place the directory's read has there; a directory the walk
         # comes back to (or whose build cannot be taken as it is) is read there instead
         self.early = not (strict or header_only or lazy or streaming)
-        # whether the upload's entries are being read ahead on another thread (the
-        # build then fills the walk's waits; without one it would only cost: the
-        # decompression's and the build's data would take turns in the caches)
+        # whether the walk is about to wait for entries decompressed ahead of it on
+        # another thread: a directory is built early only then, filling the wait (with
+        # nothing to wait for it would only cost: the decompression's and the build's
+        # data would take turns in the caches)
         self.reading_ahead: Callable[[], bool] | None = None
         self.current: str | None = None  # directory of the walk's last entry
         self.provisional: dict[str, _Provisional] = {}

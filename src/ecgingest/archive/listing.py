@@ -250,8 +250,8 @@ class ListedUpload(Upload):
     were let go, so that their bytes no longer count against what a bounded walk
     holds; ``reload`` gives an entry handed out in memory as one read again from
     the upload when used (None: it cannot be read again); ``reading_ahead`` tells
-    whether entries are being read (decompressed) ahead of the walk on another
-    thread right now, so that work done between entries overlaps it.
+    whether the walk is about to wait for entries decompressed ahead of it on
+    another thread, so that work done between entries now overlaps that thread's.
     """
 
     def __init__(self, label: str, *, entries: Callable[[], Iterator[Entry | Skipped | Failed]],

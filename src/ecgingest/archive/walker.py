@@ -43,6 +43,7 @@ from .entrybytes import EntryBytes
 from .kinds import HEAD_BYTES, KIND_NAMES, archive_kind
 from .libarchive import ReadAhead, walk_libarchive
 from .listing import Listing, zip_listing
+from .pipeline import DecompressingFeed
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
@@ -161,6 +162,12 @@ class Walker:
         for path in paths:
             self.kept -= self.kept_paths.pop(path, 0)
             self.kept_at.pop(path, None)
+
+    def waits_ahead(self) -> bool:
+        """Whether the walk is about to wait for bytes decompressed on another thread
+        (it has taken most of what was read ahead of it)."""
+        return any(isinstance(ahead, DecompressingFeed) and ahead.behind()
+                   for ahead in self.read_aheads)
 
     def reload(self, entry: Entry) -> Entry | None:
         """``entry`` (one this walk handed out in memory) as an entry read again from the
