@@ -8,9 +8,11 @@ archives (7z, RAR, Deflate64 ZIP) the tests cannot write.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import tracemalloc
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +158,177 @@ def test_records_come_out_the_same_whatever_the_entry_order(order, kind, keep):
     got = {r.name: [s.digital.tolist() for s in r.signals] for r in result.records}
     assert got == {"p1": ref1, "p2": ref2}
     assert [s.path for s in result.skipped] == ["x/notes.txt"]
+
+
+def _damaged_record(name: str, seed: int, damage: str) -> list[tuple[str, bytes]]:
+    """A record's files (directory-less names), damaged as ``damage`` says."""
+    header, signal, _ = _record(name, seed)
+    if damage == "checksum":  # tolerated: a warning
+        lines = header.decode().split("\n")
+        fields = lines[1].split()
+        fields[6] = str((int(fields[6]) + 1) % 65536)
+        lines[1] = " ".join(fields)
+        header = "\n".join(lines).encode()
+    elif damage == "truncated":
+        signal = signal[: len(signal) // 3]
+    files = [(f"{name}.hea", header)]
+    if damage != "no signal":
+        files.append((f"{name}.dat", signal))
+    return files
+
+
+def _outcome_of(data: bytes, limits: Limits) -> tuple:
+    """Everything ``ingest`` says of ``data``: records (in order, with samples, sources
+    and warnings), skips, errors, and the warnings issued."""
+    import warnings as warnings_module
+
+    with warnings_module.catch_warnings(record=True) as issued:
+        warnings_module.simplefilter("always")
+        result = ecgingest.ingest(data, limits=limits)
+    records = [(r.name, r.sources, tuple(r.warnings), [s.digital.tolist() for s in r.signals])
+               for r in result.records]
+    errors = [(e.paths, type(e.error).__name__, str(e.error)) for e in result.errors]
+    return (records, [(s.path, s.reason) for s in result.skipped], errors,
+            [str(w.message) for w in issued])
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), kind=st.sampled_from(["tar-gz", "tar-zst"]),
+       damages=st.lists(st.sampled_from(["", "", "checksum", "truncated", "no signal"]),
+                        min_size=3, max_size=3),
+       budget=st.sampled_from([None, 3000, 6000, 9000]), keep=st.sampled_from([3000, None]))
+def test_directories_built_when_the_walk_leaves_them_read_as_at_the_end(
+        data, kind, damages, budget, keep):
+    """Records of directories the walk leaves (and, in an interleaved archive, comes
+    back to) come out exactly as when every directory is read at the end: records,
+    order, samples, warnings, skips, errors, within a decoded-output bound or not."""
+    from ecgingest.archive import libarchive, pipeline, walker
+
+    ingest_module = importlib.import_module("ecgingest.ingest")
+    members = [("top.txt", b"notes\n")]
+    for i, (directory, damage) in enumerate(zip("abc", damages)):
+        members += [(f"{directory}/{n}", body) for n, body in _damaged_record(f"r{i}", i, damage)]
+        members.append((f"{directory}/extra.bin", bytes(range(i + 1)) * 50))
+    order = data.draw(st.permutations(range(len(members))))
+    archive = build(kind, [members[i] for i in order])
+    limits = Limits() if budget is None else Limits(max_decoded_size=budget)
+    saved, ahead = walker.KEEP_UNCLAIMED, libarchive.READ_AHEAD_FROM
+    walker.KEEP_UNCLAIMED = saved if keep is None else keep
+    libarchive.READ_AHEAD_FROM = 0  # directories are built early while reading ahead,
+    behind = pipeline.DecompressingFeed.behind
+    pipeline.DecompressingFeed.behind = lambda self: True  # whenever the walk leaves one
+    built_early = ingest_module._Walk.build_left
+    try:
+        early = _outcome_of(archive, limits)
+        ingest_module._Walk.build_left = lambda self, directory: None  # all at the end
+        try:
+            at_end = _outcome_of(archive, limits)
+        finally:
+            ingest_module._Walk.build_left = built_early
+    finally:
+        walker.KEEP_UNCLAIMED, libarchive.READ_AHEAD_FROM = saved, ahead
+        pipeline.DecompressingFeed.behind = behind
+    assert early == at_end
+
+
+@pytest.mark.parametrize("kind", ["tar-gz", "tar-zst"])
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_directory_is_built_when_the_walk_leaves_it_while_waiting_for_a_thread(
+        kind, ahead, monkeypatch):
+    """The records of a directory are read before the upload's next entries are, when
+    the walk is about to wait for entries decompressed on another thread (else at
+    the end, as before)."""
+    from ecgingest.archive import libarchive, pipeline
+
+    ingest_module = importlib.import_module("ecgingest.ingest")
+    monkeypatch.setattr(libarchive, "READ_AHEAD_FROM", 0 if ahead else 1 << 62)
+    monkeypatch.setattr(pipeline.DecompressingFeed, "behind", lambda self: True)
+    h1, d1, ref1 = _record("p1", 1)
+    h2, d2, ref2 = _record("p2", 2)
+    archive = build(kind, [("x/p1.hea", h1), ("x/p1.dat", d1), ("y/p2.dat", d2),
+                           ("y/p2.hea", h2)])
+    seen: list[str] = []
+    walk_add = ingest_module._Walk.add
+    build_left = ingest_module._Walk.build_left
+
+    def add(self, item, fmt=None):
+        seen.append(item.path)
+        return walk_add(self, item, fmt)
+
+    def left(self, directory):
+        build_left(self, directory)
+        if directory in self.provisional:
+            seen.append(f"built {directory}")
+
+    monkeypatch.setattr(ingest_module._Walk, "add", add)
+    monkeypatch.setattr(ingest_module._Walk, "build_left", left)
+    records = ecgingest.read(archive)
+    assert seen == (["x/p1.hea", "x/p1.dat", "y/p2.dat", "built x", "y/p2.hea"] if ahead
+                    else ["x/p1.hea", "x/p1.dat", "y/p2.dat", "y/p2.hea"])
+    assert [[s.digital.tolist() for s in r.signals] for r in records] == [ref1, ref2]
+
+
+def _claimed_files() -> list[tuple[str, bytes]]:
+    """Files single-file formats claim (and WFDB files and junk, which none does)."""
+    h1, d1, _ = _record("p1", 1)
+    return [("c/delta.cmdt", (FIXTURES / "compressed_delta" / "ecg_3lead_delta_zstd.cmdt").read_bytes()),
+            ("e/hyp.edf", (FIXTURES / "edf" / "SC4001EC-Hypnogram.edf").read_bytes()),
+            ("w/p1.hea", h1), ("w/p1.dat", d1), ("w/notes.txt", b"log line\n" * 300)]
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(range(5)), kind=st.sampled_from(["tar", "tar-zst", "zip-deflate"]),
+       keep=st.sampled_from([0, None]))
+def test_what_the_walk_detected_of_an_entry_is_what_detection_finds_in_its_bytes(
+        order, kind, keep):
+    from ecgingest.archive import walker
+    from ecgingest.detect import detect
+
+    files = _claimed_files()
+    data = build(kind, [files[i] for i in order])
+    limits = Limits()
+    saved = walker.KEEP_UNCLAIMED
+    walker.KEEP_UNCLAIMED = saved if keep is None else keep
+    try:
+        with open_upload(data, limits, ByteBudget(limits)) as upload:
+            looked = 0
+            for item in upload.entries():
+                assert isinstance(item, Entry), item
+                if item.detected is not None:
+                    looked += 1
+                    fresh = Entry.from_bytes(item.path, bytes(item.read()))
+                    assert item.detected[0] is detect(fresh), item.path
+    finally:
+        walker.KEEP_UNCLAIMED = saved
+    assert looked == 4  # the entries longer than a first look: detected by the walk
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar-zst", "zip-deflate"])
+def test_an_archive_entry_is_detected_once(kind, monkeypatch):
+    """The walk's detection of an entry (made to know whether to read it in full) is
+    the one ingestion uses."""
+    from ecgingest.archive import walker
+
+    ingest_module = importlib.import_module("ecgingest.ingest")
+    counts: dict[str, int] = {}
+    for module in (ingest_module, walker):
+        def counted(item, found=module.detect):
+            counts[item.name] = counts.get(item.name, 0) + 1
+            return found(item)
+        monkeypatch.setattr(module, "detect", counted)
+    result = ecgingest.ingest(build(kind, _claimed_files()))
+    assert len(result.records) == 3 and not result.errors
+    assert counts == {"delta.cmdt": 1, "hyp.edf": 1, "p1.hea": 1, "p1.dat": 1, "notes.txt": 1}
+
+
+def test_a_walk_waits_ahead_when_it_has_taken_most_of_what_was_decompressed():
+    from ecgingest.archive.pipeline import DecompressingFeed
+
+    feed = DecompressingFeed.__new__(DecompressingFeed)
+    feed.most, feed.ended = 1000, False
+    feed.ahead = 400
+    assert feed.behind()
+    feed.ahead = 900  # the decompressing thread is ahead: the walk has work waiting
+    assert not feed.behind()
+    feed.ahead, feed.ended = 0, True  # nothing more will come: nothing to wait for
+    assert not feed.behind()

@@ -182,6 +182,20 @@ class _Walk:
         # signal file of two headers is kept once) and let go with the last of them
         # (made by the first lazy record: an eager read does not pay for it)
         self.kept: weakref.WeakValueDictionary[str, _Kept] | None = None
+        # an upload without a listing whose outcomes are collected (ingest, read): the
+        # records of a directory are built as soon as the walk leaves it, while the
+        # upload's next entries are still being read, and held until the end, where they
+        # are taken in the place the directory's read has there; a directory the walk
+        # comes back to (or whose build cannot be taken as it is) is read there instead
+        self.early = not (strict or header_only or lazy or streaming)
+        # whether the walk is about to wait for entries decompressed ahead of it on
+        # another thread: a directory is built early only then, filling the wait (with
+        # nothing to wait for it would only cost: the decompression's and the build's
+        # data would take turns in the caches)
+        self.reading_ahead: Callable[[], bool] | None = None
+        self.current: str | None = None  # directory of the walk's last entry
+        self.provisional: dict[str, _Provisional] = {}
+        self.reopened: set[str] = set()  # directories never built before the end
 
     @property
     def waiting(self) -> bool:
@@ -219,7 +233,8 @@ class _Walk:
             self.fail((item.path,), item.error)
             return
         self.entry_index[item.path] = self.index
-        fmt = fmt if fmt is not None else detect(item)
+        if fmt is None:
+            fmt = detect(item) if item.detected is None else item.detected[0]
         if fmt is not None:
             if fmt.companions(item.name):  # decoded once its directory has been seen
                 self.deferred.append((item, fmt, self.index))
@@ -269,6 +284,68 @@ class _Walk:
         plan = self.plans[directory]
         if plan is not None and plan.ready:
             yield from self.build_ready(directory, plan)
+
+    def moved(self, directory: str) -> None:
+        """The walk's last entry is in ``directory``: a directory it left is built now,
+        one it came back to is read again at the end."""
+        if directory == self.current:
+            return
+        if (self.current is not None and self.reading_ahead is not None
+                and self.reading_ahead()):
+            self.build_left(self.current)
+        if self.provisional.pop(directory, None) is not None:
+            self.reopened.add(directory)  # a file came after its build: read at the end
+        self.current = directory
+
+    def build_left(self, directory: str) -> None:
+        """Build the multi-file records of ``directory``, which the walk just left, and
+        hold their outcomes for :meth:`finish` (none: it reads the directory as ever).
+
+        The build charges an output budget of its own: :meth:`finish` takes it only
+        where the upload's budget, as it stands at that point, has room for it all,
+        so every record comes out as a read there would give it. The directory's
+        files are then let go (an archive member kept in memory as one read again
+        when used), as the directory's end would.
+        """
+        if (directory in self.reopened or directory not in self.anchors
+                or any(item.directory == directory for item, _, _ in self.deferred)):
+            return
+        pool = self.groups[directory]
+        by_format: dict[MultiFileFormat, list[str]] = {}
+        for name, fmt in self.anchors[directory]:
+            by_format.setdefault(fmt, []).append(name)
+        budget = OutputBudget(self.limits.max_decoded_size)
+        held: dict[MultiFileFormat, deque[tuple[GroupOutcome, tuple[str, ...]]]] = {}
+        try:
+            for fmt, names in by_format.items():
+                ctx = DecodeContext(fmt.name, path=directory or None, strict=False,
+                                    limits=self.limits, budget=budget, arena=self.arena,
+                                    request=self.request)
+                outcomes = held[fmt] = deque()
+                for outcome in fmt.read_group(pool, names, ctx):
+                    if outcome.error is not None:
+                        drop_frames(outcome.error)  # must not keep the decoder's data
+                    outcomes.append((outcome, tuple(_join(directory, n) for n in outcome.files)))
+                    del outcome
+        except Exception as exc:  # the end reads it again and reports what it finds
+            drop_frames(exc)
+            self.reopened.add(directory)
+            return
+        self.provisional[directory] = _Provisional(budget.used, held)
+        gone = []
+        for name, entry in pool.items():
+            again = self.reload(entry) if self.reload is not None else None
+            if again is None:
+                again = _owning(entry)
+                if again is None:
+                    entry.release()
+                    continue
+            else:
+                gone.append(entry.path)
+            pool[name] = again
+            entry.discard()
+        if gone and self.forget is not None:
+            self.forget(gone)
 
     def plan(self, directory: str) -> _DirectoryPlan | None:
         """The files each record of ``directory`` will read, from its headers (all passed)
@@ -552,8 +629,26 @@ class _Walk:
         for (directory, _), names in by_group.items():
             left[directory] = left.get(directory, 0) + len(names)
         uses: dict[str, _FileUses | None] = {}
+        taken: dict[str, _Provisional] = {}  # directories built when the walk left them
         for (directory, fmt), names in by_group.items():
             pool = self.groups[directory]
+            early = self.provisional.pop(directory, None)
+            if early is not None and self.budget.used + early.charged <= self.budget.limit:
+                # every reservation of its read here would fit: the same outcomes
+                self.budget.used += early.charged
+                taken[directory] = early
+            if directory in taken:
+                held = taken[directory].outcomes.pop(fmt, deque())
+                while held:
+                    found, paths = held.popleft()
+                    used.update(paths)
+                    self.outcome(fmt, pool, directory, found, paths, False)
+                    del found  # no local keeps the record while the next one is handed on
+                    yield from _drain(self.events)
+                left[directory] -= len(names)
+                if not left[directory]:
+                    _discard(pool)
+                continue
             if directory not in uses:
                 uses[directory] = (self.plan_uses(directory, by_group)
                                    if self.streaming and left[directory] > 1 else None)
@@ -605,6 +700,18 @@ class _Walk:
             if self.forget is not None:
                 self.forget([entry.path for entry in pool.values()])
         yield from _drain(self.events)
+
+
+class _Provisional:
+    """The outcomes of a directory built when the walk left it, in the order its read
+    at the end gives them, and the decoded output they reserved."""
+
+    __slots__ = ("charged", "outcomes")
+
+    def __init__(self, charged: int, outcomes: dict[
+            MultiFileFormat, deque[tuple[GroupOutcome, tuple[str, ...]]]]) -> None:
+        self.charged = charged
+        self.outcomes = outcomes
 
 
 class _DirectoryPlan:
@@ -679,6 +786,24 @@ class _Window(Mapping[str, Entry]):
 
     def __len__(self) -> int:
         return sum(name in self.pool for name in self.names)
+
+
+_OWN_COPY = 64 << 10
+"""Bytes of a small entry held in memory that a directory built early copies out of
+the block it shares with other entries (a header), so that the block can go."""
+
+
+def _owning(entry: Entry) -> Entry | None:
+    """``entry`` with its bytes in an object of their own, when it is small and they
+    are a view of a shared block; else None."""
+    if type(entry) is not Entry or not entry.in_memory or entry.size > _OWN_COPY:
+        return None
+    data = entry.read()
+    if not isinstance(data, memoryview):
+        return None
+    own = Entry.from_bytes(entry.path, bytes(data))
+    own.nested_note, own.detected = entry.nested_note, entry.detected
+    return own
 
 
 def _discard(pool: Mapping[str, Entry]) -> None:
@@ -960,10 +1085,12 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
             if not walk.waiting:  # decoded at once: nothing left for the end of the walk
                 return
         else:
-            if walk.streaming and isinstance(upload, ListedUpload):
-                walk.pending = upload.listing()  # directories complete before the end
+            if isinstance(upload, ListedUpload):
+                if walk.streaming:
+                    walk.pending = upload.listing()  # directories complete before the end
                 walk.forget = upload.forget
                 walk.reload = upload.reload
+                walk.reading_ahead = upload.reading_ahead
             entries = upload.entries()
             while True:
                 try:
@@ -974,6 +1101,8 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                 if item is None:
                     break
                 walk.add(item)
+                if walk.early and isinstance(item, Entry):
+                    walk.moved(item.directory)
                 if progress is not None:
                     progress(walk.index, item.path)
                 yield from _drain(walk.events)

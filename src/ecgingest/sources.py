@@ -30,6 +30,7 @@ from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
 from .formats._base import RANGED_READS, open_regular
 
 if TYPE_CHECKING:
+    from .formats._base import SingleFileFormat
     from .limits import ByteBudget
 
 __all__ = ["Source", "Entry", "Skipped", "Failed", "Upload", "FileGroup", "SNIFF_BYTES",
@@ -67,6 +68,10 @@ class Entry:
     """Set on an archive found inside the archive and not opened: the skip reason."""
     _kept: _Kept | None = field(default=None, repr=False)
     """The descriptor a file on disk keeps from its head read (see :class:`_FileEntry`)."""
+    detected: tuple[SingleFileFormat | None] | None = field(default=None, repr=False)
+    """``(format,)`` once content detection looked at these bytes (an archive's walk
+    does, to know whether to read an entry in full): the single-file format that
+    claims them, or None; not looked at again."""
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes | memoryview) -> Entry:

@@ -249,18 +249,22 @@ class ListedUpload(Upload):
     directory); ``forget`` tells the reader that entries it handed out in memory
     were let go, so that their bytes no longer count against what a bounded walk
     holds; ``reload`` gives an entry handed out in memory as one read again from
-    the upload when used (None: it cannot be read again).
+    the upload when used (None: it cannot be read again); ``reading_ahead`` tells
+    whether the walk is about to wait for entries decompressed ahead of it on
+    another thread, so that work done between entries now overlaps that thread's.
     """
 
     def __init__(self, label: str, *, entries: Callable[[], Iterator[Entry | Skipped | Failed]],
                  listing: Callable[[], Listing | None],
                  forget: Callable[[Iterable[str]], None] | None = None,
                  reload: Callable[[Entry], Entry | None] | None = None,
+                 reading_ahead: Callable[[], bool] | None = None,
                  close: Callable[[], None] | None = None) -> None:
         super().__init__(label, entries=entries, close=close)
         self.listing = listing
         self.forget = forget
         self.reload = reload
+        self.reading_ahead = reading_ahead
 
 
 def listing_of(paths: Iterable[str], sizes: Iterable[int] | None = None) -> Listing:

@@ -52,6 +52,7 @@ def _walked(label: str, walker: Walker, close: Callable[[], None] | None = None)
     """The upload of one archive walk (with its listing, when the archive gives one)."""
     return ListedUpload(label, entries=walker.walk, listing=walker.listing,
                         forget=walker.forget, reload=walker.reload,
+                        reading_ahead=walker.waits_ahead,
                         close=close or walker.close)
 
 

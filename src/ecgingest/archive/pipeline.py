@@ -186,6 +186,12 @@ class DecompressingFeed:
         self.blocks, self.at = blocks, 0
         return self._read(archive, _context, out)
 
+    def behind(self) -> bool:
+        """Whether the walk has taken most of what was decompressed ahead of it (less
+        than half the bound waits): the walk, not the decompressing thread, is then
+        about to wait, and work done on its thread between entries costs no time."""
+        return not self.ended and self.ahead <= self.most // 2
+
     def close(self) -> None:
         """Stop the thread, wait for it, free its reader."""
         with self.cond:

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from .._memory import Arena, aligned_empty
 from ..detect import anchor_format, detect, probe_of
 from ..errors import ArchiveError, EcgIngestError, LimitExceededError, UnsafeEntryError
-from ..formats._base import Probe
+from ..formats._base import Probe, SingleFileFormat
 from ..limits import ByteBudget, Limits
 from ..sources import Entry, Failed, Skipped, normalise_entry_name
 from .blobs import Blob
@@ -43,6 +43,7 @@ from .entrybytes import EntryBytes
 from .kinds import HEAD_BYTES, KIND_NAMES, archive_kind
 from .libarchive import ReadAhead, walk_libarchive
 from .listing import Listing, zip_listing
+from .pipeline import DecompressingFeed
 from .rar4 import walk_rar4
 from .sevenzip import walk_7z_fallback
 
@@ -162,6 +163,12 @@ class Walker:
             self.kept -= self.kept_paths.pop(path, 0)
             self.kept_at.pop(path, None)
 
+    def waits_ahead(self) -> bool:
+        """Whether the walk is about to wait for bytes decompressed on another thread
+        (it has taken most of what was read ahead of it)."""
+        return any(isinstance(ahead, DecompressingFeed) and ahead.behind()
+                   for ahead in self.read_aheads)
+
     def reload(self, entry: Entry) -> Entry | None:
         """``entry`` (one this walk handed out in memory) as an entry read again from the
         archive when used, or None when it cannot be."""
@@ -260,10 +267,12 @@ class Walker:
         # holds (inspect, iter_records): then a signal file beyond the bound is let go
         bounded = (self.budget.keep_unclaimed is not None and self.can_defer
                    and anchor_format(path.rsplit("/", 1)[-1]) is None)
+        detected: tuple[SingleFileFormat | None] | None = None  # what detection found
         if (failed is None and (bounded or not data.complete)
                 and data.declared is not None):
             size = data.declared
-            wanted, failed = self._wanted_now(path, size, data)
+            detected, failed = self._wanted_now(path, size, data)
+            wanted = detected is None or detected[0] is not None
             if (failed is None and not wanted and size <= SMALL_ENTRY
                     and self.kept + size <= self.keep_limit):
                 failed = data.fill(None)  # small: its bytes were decompressed already
@@ -276,16 +285,20 @@ class Walker:
                 head, counted = bytes(held[:DEFERRED_HEAD]), len(held)
                 failed = data.skip_rest()
                 if failed is None:
-                    yield Entry.deferred(path, size, head,
-                                         lambda: self._load(index, path, counted))
+                    passed = Entry.deferred(path, size, head,
+                                            lambda: self._load(index, path, counted))
+                    passed.detected = detected
+                    yield passed
                     return
         if failed is None and not data.complete:
             failed = data.fill(None)
         if failed is not None:
             yield failed
             return
+        if detected is not None and len(data.held()) != data.declared:
+            detected = None  # detection's look was at another size: the entry's is looked at
         if self.budget.keep_unclaimed is None:
-            yield from self.finish_entry(path, data.held())
+            yield from self.finish_entry(path, data.held(), detected)
             return
         # a walk that bounds what it holds: the entry's bytes are the entry's alone (no
         # frame of the walk keeps them while the entry waits or after it is let go)
@@ -296,7 +309,7 @@ class Walker:
             held = bytes(held)
         entry = Entry.from_bytes(path, held)
         del held
-        yield from self.nested(entry)
+        yield from self.nested(entry, detected)
 
     def reads_in_full(self, size: int, ahead: int) -> bool:
         """Whether :meth:`take` reads an entry of declared ``size`` in full whatever
@@ -316,12 +329,15 @@ class Walker:
     def can_defer(self) -> bool:
         return self.kind is not None and self.blob is not None
 
-    def _wanted_now(self, path: str, size: int, data: EntryBytes) -> tuple[bool, Failed | None]:
-        """Whether an entry must be read in full now: it is an archive to open, or a
-        format claims it. The sniffers' look decides: the entry is decompressed only
-        as far as they read (at most PROBE_BYTES), which is what the entry keeps."""
+    def _wanted_now(self, path: str, size: int, data: EntryBytes
+                    ) -> tuple[tuple[SingleFileFormat | None] | None, Failed | None]:
+        """Whether an entry must be read in full now: it is an archive to open (None),
+        or a format claims it (``(format,)``: what content detection found, None
+        claiming it, is carried on the entry). The sniffers' look decides: the entry
+        is decompressed only as far as they read (at most PROBE_BYTES), which is what
+        the entry keeps."""
         if archive_kind(bytes(data.held()[:HEAD_BYTES])) is not None:
-            return True, None
+            return None, None
         failure: list[Failed] = []
 
         def read_head(n: int) -> bytes:
@@ -331,8 +347,8 @@ class Walker:
                     failure.append(failed)
             return bytes(data.held()[:n])
 
-        claimed = detect(Probe(path.rsplit("/", 1)[-1], size, read_head)) is not None
-        return claimed, failure[0] if failure else None
+        claimed = detect(Probe(path.rsplit("/", 1)[-1], size, read_head))
+        return (claimed,), failure[0] if failure else None
 
     def _load(self, index: int, path: str, counted: int) -> bytes | memoryview:
         """All bytes of entry ``index`` (a deferred one), from a second pass."""
@@ -358,15 +374,25 @@ class Walker:
         return self.kind or ""
 
     # -- nesting -----------------------------------------------------------
-    def finish_entry(self, path: str, data: bytes | memoryview
+    def finish_entry(self, path: str, data: bytes | memoryview,
+                     detected: tuple[SingleFileFormat | None] | None = None
                      ) -> Iterator[Entry | Skipped | Failed]:
-        """Yield a complete entry, or open it as a nested archive when allowed."""
-        yield from self.nested(Entry.from_bytes(path, data))
+        """Yield a complete entry, or open it as a nested archive when allowed
+        (``detected``: what content detection found of a look at its declared size)."""
+        yield from self.nested(Entry.from_bytes(path, data), detected)
 
-    def nested(self, entry: Entry) -> Iterator[Entry | Skipped | Failed]:
+    def nested(self, entry: Entry, detected: tuple[SingleFileFormat | None] | None = None
+               ) -> Iterator[Entry | Skipped | Failed]:
         path = entry.path
+        if detected is not None:
+            entry.detected = detected  # detection looked at these very bytes
         kind = archive_kind(entry.head(HEAD_BYTES))
-        if kind is None or detect(probe_of(entry)) is not None:
+        if kind is None:
+            yield entry
+            return
+        if entry.detected is None:
+            entry.detected = (detect(probe_of(entry)),)
+        if entry.detected[0] is not None:
             yield entry
             return
         what = KIND_NAMES[kind]
