@@ -240,7 +240,9 @@ def parse_header(data: bytes | str, ctx: DecodeContext | None = None) -> WfdbHea
     if not 0 <= nsig <= _MAX_SIGNALS:
         raise _bad(ctx, f"number of signals {nsig} is out of range", "number of signals")
     fs, cfreq, bcount = 250.0, 0.0, 0.0
-    if len(record_tokens) > 2:
+    if len(record_tokens) > 2 and record_tokens[2].isdigit():  # the usual plain rate
+        fs = _float(record_tokens[2], "sampling frequency", ctx)
+    elif len(record_tokens) > 2:
         m = _FS.match(record_tokens[2])
         if m is None:
             raise _bad(ctx, f"sampling frequency {record_tokens[2]!r} is malformed",

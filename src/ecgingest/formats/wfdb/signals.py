@@ -186,8 +186,8 @@ def frames_present(hdr: WfdbHeader, files: RecordFiles, *, read_flac_head: bool 
 
 def output_bytes(specs: Sequence[WfdbSignalSpec], nframes: int) -> int:
     """Bytes of the digital arrays of ``nframes`` frames (format 8's masks included)."""
-    return sum(nframes * s.samples_per_frame * (itemsize(s.fmt) + (s.fmt in (0, 8)))
-               for s in specs)
+    return nframes * sum([s.samples_per_frame * ((4 if s.fmt in WIDE else 2) + (s.fmt in (0, 8)))
+                          for s in specs])
 
 
 def check_plausible(what: str, out_bytes: int, data_bytes: int, nframes: int,
@@ -245,9 +245,13 @@ def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = No
         else:
             assert nframes is not None
             outs, counts, totals = _packed(hdr, group, entry, nframes, fctx, arena)
+        code = INVALID.get(fmt)
         for i, spec, out, count, total in zip(range(start, stop), group, outs, counts, totals):
             digital[i] = out
-            codes[i], masks[i] = _finish(hdr, spec, out, count, fctx)
+            if count >= len(out) and not spec.skew:  # every sample stored: nothing to fill
+                codes[i] = code
+            else:
+                codes[i], masks[i] = _finish(hdr, spec, out, count, fctx)
             if spec.checksum is not None and hdr.n_frames is not None and count >= len(out):
                 sums[i] = total
                 if (total - spec.checksum) % 65536:
