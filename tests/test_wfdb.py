@@ -816,3 +816,21 @@ def test_inspection_counts_samples_from_file_sizes_when_the_header_has_none():
     pool = {"r.hea": Entry.from_bytes("r.hea", hea), "r.dat": _HeadersOnly("r.dat", 21)}
     [outcome] = fw.FORMAT.inspect_group(pool, ["r.hea"], fw.DecodeContext("wfdb"))
     assert [s.samples for s in outcome.record.signals] == [7, 7]
+
+
+@given(nsig=st.integers(1, 14), nframes=st.sampled_from([1, 2, 3, 7, 681, 682, 683, 1365]),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_format_16_signals_decode_to_their_samples_and_checksums_whatever_their_count(
+        nsig, nframes, seed):
+    # odd and even signal counts, frame counts across the kernel's blocks, full 16-bit range
+    samples = np.random.default_rng(seed).integers(-32767, 32768, (nframes, nsig))
+    columns = [samples[:, s] for s in range(nsig)]
+    header = write_header("r", [("r.dat", "16", c) for c in columns], nframes=nframes,
+                          checksums=[int(c.sum()) % 65536 for c in columns])
+    outcome = _read({"r.hea": header, "r.dat": samples.astype("<i2").tobytes()}, "r.hea",
+                    strict=True)  # a wrong checksum would raise
+    assert outcome.error is None and outcome.record is not None
+    assert not outcome.record.warnings
+    for signal, column in zip(outcome.record.signals, columns):
+        np.testing.assert_array_equal(signal.digital, column)
