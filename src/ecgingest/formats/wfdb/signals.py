@@ -107,12 +107,15 @@ def groups(specs: Sequence[WfdbSignalSpec]) -> list[tuple[int, int]]:
     A file named again after another one starts a new group (and is read again).
     """
     out: list[tuple[int, int]] = []
+    if not specs:
+        return out
     start = 0
-    for i in range(1, len(specs) + 1):
-        if i == len(specs) or specs[i].file_name != specs[start].file_name \
-                or specs[i].fmt == 0:
+    name = specs[0].file_name  # the file of the group being gathered
+    for i, spec in enumerate(specs):
+        if i and (spec.file_name != name or spec.fmt == 0):
             out.append((start, i))
-            start = i
+            start, name = i, spec.file_name
+    out.append((start, len(specs)))
     return out
 
 
