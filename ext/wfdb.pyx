@@ -25,6 +25,9 @@ import numpy as np
 
 cnp.import_array()
 
+cdef cnp.dtype _INT16 = np.dtype(np.int16)
+cdef cnp.dtype _INT32 = np.dtype(np.int32)
+
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -407,7 +410,8 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
         return BAD_VALUE, [], []
     for s in range(nsig):
         frame_size += <int>spf[s]
-    wide = outs[0].dtype == np.int32
+    wide = outs[0].dtype == _INT32
+    cdef cnp.dtype want = _INT32 if wide else _INT16
     cdef int* c_spf = <int*>malloc(nsig * sizeof(int))
     cdef int64_t fpc = max(6, (CHUNK // frame_size) // 6 * 6)
     cdef int* c_slot = <int*>malloc(nsig * sizeof(int))
@@ -425,8 +429,10 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
         slot = 0
         for s in range(nsig):
             arr = outs[s]
-            if arr.ndim != 1 or not arr.flags.c_contiguous or not arr.flags.writeable \
-                    or arr.dtype != (np.int32 if wide else np.int16):
+            # C-level checks: ``arr.flags`` and ``arr.dtype`` build objects on every call
+            if arr.ndim != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(arr) \
+                    or not cnp.PyArray_ISWRITEABLE(arr) \
+                    or not cnp.PyArray_EquivTypes(<cnp.dtype>cnp.PyArray_DESCR(arr), want):
                 return BAD_VALUE, [], []
             c_spf[s] = spf[s]
             c_slot[s] = slot
