@@ -115,12 +115,12 @@ def test_physical_values_from_pooled_memory_are_exact(pool):
 
 
 def _machine_default() -> str:
-    """2 GiB or a quarter of physical memory, whichever is less."""
+    """4 GiB or a quarter of physical memory, whichever is less."""
     try:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return str(512 * 1024 * 1024)
-    return str(min(2 * 1024**3, physical // 4))
+    return str(min(4 * 1024**3, physical // 4))
 
 
 @pytest.mark.parametrize(("value", "expected"), [("0", "0"), ("1048576", "1048576"),
