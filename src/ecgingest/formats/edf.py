@@ -189,9 +189,7 @@ class EdfHeader:
     @_once
     def _slot_offsets(self) -> tuple[int, ...]:
         """Byte offset of every signal's slot inside a data record, by signal index."""
-        bps = 3 if self.format == "bdf" else 2
-        return (0, *itertools.accumulate(s.samples_per_record * bps for s in self._rows))[
-            :len(self._rows)]
+        return _offsets_of_slots(tuple(s.samples_per_record for s in self._rows), self.format)
 
     @_once
     def _samples_per_record(self) -> tuple[int, ...]:
@@ -231,6 +229,12 @@ class EdfHeader:
         rows = self._data_rows
         return _window_facts(tuple(s.label for s in rows), tuple(s.sample_rate for s in rows),
                              tuple(s.samples_per_record for s in rows), self.n_records)
+
+
+def _offsets_of_slots(counts: tuple[int, ...], fmt: str) -> tuple[int, ...]:
+    """Byte offset of each signal's slot inside a data record, from its samples per record."""
+    bps = 3 if fmt == "bdf" else 2
+    return (0, *itertools.accumulate(n * bps for n in counts))[:len(counts)]
 
 
 def _window_facts(labels: tuple[str, ...], rates: tuple[float, ...], counts: tuple[int, ...],
@@ -464,8 +468,7 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
         rates = tuple(n / duration for n in counts) if duration > 0 else (0.0,) * ns
         header.__dict__.update(
             _data_rows=signals, _annotation_rows=(), _samples_per_record=counts,
-            _slot_offsets=(0, *itertools.accumulate(
-                n * (3 if fmt == "bdf" else 2) for n in counts))[:ns],
+            _slot_offsets=_offsets_of_slots(counts, fmt),
             _window_facts=_window_facts(tuple(labels), rates, counts, n_records),
             _extra_columns=dict(zip(_EXTRA_KEYS, (
                 tuple(transducers), tuple(prefilters), *map(tuple, numbers[:4]),
