@@ -187,6 +187,18 @@ def test_random_archives_damage_and_limits_walk_alike_read_ahead_or_not(
     assert ahead == direct
 
 
+def test_damaged_entry_passed_over_in_a_solid_7z_walks_alike_read_ahead_or_not(monkeypatch):
+    # The second entry, damaged, is read ahead and fails; the walk never reads it (a
+    # duplicate name). Passing over it decompresses it, and fails, only because the walk
+    # read from the solid folder before: the fresh reader must stand where the walk's would
+    tree = [("a/r.hea", b"\x00"), ("a/r.hea", b"\x00" * 70_000)]
+    data = _damaged(build("7z-lzma2", tree), [(109, 7)], None)
+    direct, ahead = direct_and_ahead(monkeypatch, data, Limits(), lanes=1, ahead_bytes=1,
+                                     ahead_entries=1)
+    assert ahead == direct
+    assert direct[-1][:2] == ("raised", "ArchiveError")
+
+
 def _records_zip(count: int, *, dat_first: bool = False) -> bytes:
     rng = np.random.default_rng(5)
     buf = io.BytesIO()

@@ -187,6 +187,9 @@ class _Header:
     error: BaseException | None = None
     reader: _Reader | None = None
     """The reader standing on this entry (read ahead: the lane's)."""
+    damaged_ahead: bool = False
+    """Reading it ahead failed: the walk reads it again from a fresh reader
+    (:meth:`ReadAhead.reread`)."""
 
     @property
     def link(self) -> str | None:
@@ -214,6 +217,7 @@ class _Reader:
         self.index = 0
         self.entry_p = ctypes.c_void_p()
         self.entry_ref = ctypes.byref(self.entry_p)
+        self.one_byte = _np.empty(1, _np.uint8)
 
     def header(self) -> _Header:
         a, entry_p = self.a, self.entry_p
@@ -246,6 +250,11 @@ class _Reader:
             return _Header(_la.EOF)
         self.index += 1
         return _Header(status, self.index, message=_la.message(self.a))
+
+    def read_some(self) -> None:
+        """Read a byte of the current entry (what reading it does to the reader's state
+        matters; the byte, and a failure, do not)."""
+        _la.read_data(self.a, self.one_byte.__array_interface__["data"][0], 1)
 
     def whole(self, declared: int, arena: Arena) -> _Whole:
         """The current entry in full (``declared`` bytes; one more shows it is longer)."""
@@ -393,18 +402,11 @@ class ReadAhead:
                 return header
             # A damaged entry: how libarchive reports the damage, and where its reader
             # stands after it, depend on how the bytes were asked for. So the walk reads
-            # it itself, from a fresh reader standing on it, as it would have without a
-            # read-ahead, and this lane reads nothing ahead any more.
+            # it itself, from a fresh reader brought to it as its own reader would stand
+            # there (:meth:`reread`), and this lane reads nothing ahead any more.
             lane.careful = True
-            lane.reader = reader = self.reopen()
-            while reader.index < header.index - 1:
-                end = reader.pass_over()
-                if end is not None:
-                    return end
-            header = reader.header()
-            header.reader = reader
-            if header.status not in (_la.OK, _la.WARN) or not header.has_data:
-                return header
+            header.whole = None
+            header.damaged_ahead = True
         with self.cond:
             header.parked = lane.parked = True
         return header
@@ -454,6 +456,29 @@ class ReadAhead:
             error, header.error = header.error, None
             raise error
         return header
+
+    def reread(self, header: _Header, last_read: int) -> _Header:
+        """A damaged entry read ahead, from a fresh reader standing where the walk's own
+        reader would: past the entries before it, having read bytes of the last one the
+        walk read (``last_read``, its index; 0: none). Whether libarchive meets damage
+        when it passes over entries depends on that: in a solid 7-Zip folder, passing
+        over an entry decompresses it only once the walk has read from the folder. The
+        lane parked on the entry goes on with the fresh reader."""
+        reader = self.reopen()
+        fresh: _Header | None = None
+        while fresh is None and reader.index < header.index - 1:
+            fresh = reader.pass_over()
+            if fresh is None and reader.index == last_read:
+                reader.read_some()
+        if fresh is None:
+            fresh = reader.header()
+            fresh.reader = reader
+            fresh.parked = True
+        with self.cond:
+            for lane in self.lanes:
+                if lane.reader is header.reader:
+                    lane.reader = reader
+        return fresh
 
     def release(self, header: _Header, failed: bool = False) -> None:
         """The walk is done with the reader on ``header`` (``failed``: the entry is
@@ -549,8 +574,12 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
                     pass  # it opened once: read with the lanes there are
             source = ReadAhead(readers, walker, another_reader)
             walker.read_aheads.append(source)
+        last_read = 0  # index of the last entry the walk read bytes of
         while True:
             header = source.next()
+            if header.damaged_ahead:
+                assert isinstance(source, ReadAhead)
+                header = source.reread(header, last_read)
             if header.status == _la.EOF:
                 return
             if header.status not in (_la.OK, _la.WARN):
@@ -596,6 +625,8 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
                     yield from walk_7z_fallback(blob, walker, header.index - 1, path, failed)
                     return
             yield from walker.take(path, data)
+            if data.produced or data.failure is not None:
+                last_read = header.index
             source.release(header)
             if data.failure is not None and data.failure.fatal:
                 return  # libarchive cannot go on after ARCHIVE_FATAL
