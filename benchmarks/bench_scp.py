@@ -10,7 +10,10 @@ generated 12-lead 10 s records (500 Hz, default Huffman table, second
 differences; one with reference-beat subtraction) written by the test-side
 encoder. Reports records/s and samples/s of the decoder on one thread, the
 time per record spent holding the GIL (what bounds the gain from threads),
-the throughput of two threads over one, records/s through the public
+how much longer that part takes when two threads run on two CPUs than on one
+(the cost of moving the GIL and the Python state it guards between cores:
+threads on a shared machine measure it too, as CPU time), the throughput of
+two threads over one, records/s through the public
 ``ecgingest.read(bytes)`` (what users call), and BioSig's records/s with the
 ratio of ``read`` to it where BioSig is installed (``pip install biosig``;
 ``biosig.data`` takes a path, so it reads a copy in a temporary folder).
@@ -22,9 +25,13 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -139,11 +146,11 @@ def _busy_python(n: int) -> int:
     return total
 
 
-def _handoff_control(held_us: float, free_us: float, seconds: float) -> float:
-    """Two-thread gain of work of the same shape without ecgingest: per item, pure
-    Python for ``held_us`` (holding the GIL) then one NumPy call of ``free_us`` that
-    releases it (a square root over a per-thread array). What the machine gives a
-    record that holds the GIL this share of its time, handing it over once."""
+def _control_item(held_us: float, free_us: float):
+    """Work of a record's shape without ecgingest: per item, pure Python for
+    ``held_us`` (holding the GIL) then one NumPy call of ``free_us`` that releases
+    it (a square root over a per-thread array). Returns its two parts, ``(held,
+    free)``, each a call without arguments."""
     import threading
 
     def per_call(fn, arg, count=300):
@@ -166,9 +173,18 @@ def _handoff_control(held_us: float, free_us: float, seconds: float) -> float:
     while per_call(native, length) < free_us:
         length = int(length * 1.25)
 
+    return partial(_busy_python, loops), partial(native, length)
+
+
+def _handoff_control(held_us: float, free_us: float, seconds: float) -> float:
+    """Two-thread gain of the control item (:func:`_control_item`): what the
+    machine gives a record that holds the GIL this share of its time, handing
+    it over once."""
+    held, free = _control_item(held_us, free_us)
+
     def item(_):
-        _busy_python(loops)
-        native(length)
+        held()
+        free()
 
     return _thread_scaling(item, b"", seconds, 2)
 
@@ -179,14 +195,12 @@ _NOGIL_KERNELS = ("decode_signals", "decode_leads", "bimodal_expand", "add_refer
                   "add_reference_beat_inplace", "container_crcs")
 
 
-def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
-    """Microseconds per record in total and inside the kernels that release the
-    GIL (timed by wrapping them; the rest of a decode holds the GIL).
-
-    CPU time of this thread, not wall time, so that time the thread spends
-    descheduled on a shared machine counts for neither."""
+@contextmanager
+def _timed_kernels() -> Iterator[threading.local]:
+    """The kernels that release the GIL wrapped so that each thread adds the CPU
+    time it spends in them to ``inside`` of the returned thread-local."""
     from ecgingest._ext import scp as kernels
-    inside = [0.0]
+    spent = threading.local()
     saved = {name: getattr(kernels, name) for name in _NOGIL_KERNELS}
 
     def timed(fn):
@@ -195,26 +209,92 @@ def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
             try:
                 return fn(*args, **kwargs)
             finally:
-                inside[0] += time.thread_time() - start
+                spent.inside = getattr(spent, "inside", 0.0) + time.thread_time() - start
         return call
 
     try:
         for name, fn in saved.items():
             setattr(kernels, name, timed(fn))
+        yield spent
+    finally:
+        for name, fn in saved.items():
+            setattr(kernels, name, fn)
+
+
+def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
+    """Microseconds per record in total and inside the kernels that release the
+    GIL (timed by wrapping them; the rest of a decode holds the GIL).
+
+    CPU time of this thread, not wall time, so that time the thread spends
+    descheduled on a shared machine counts for neither."""
+    with _timed_kernels() as spent:
         _ecgingest(data)
         best_total = best_inside = float("inf")
         for _ in range(3):
-            inside[0] = 0.0
+            spent.inside = 0.0
             start = time.thread_time()
             for _ in range(count):
                 _ecgingest(data)
             total = time.thread_time() - start
             if total < best_total:
-                best_total, best_inside = total, inside[0]
-    finally:
-        for name, fn in saved.items():
-            setattr(kernels, name, fn)
+                best_total, best_inside = total, spent.inside
     return best_total / count * 1e6, best_inside / count * 1e6
+
+
+def _held_across_cores(run: Callable[[], None], held: Callable[[], float],
+                       count: int) -> float | None:
+    """How much longer the GIL-held part of an item takes when two threads run
+    items on two different CPUs than when both are pinned to one CPU (taking
+    turns): the cost of handing the GIL and the item's Python state from core
+    to core, which bounds the two-thread gain however short the held part is.
+
+    ``run()`` does one item; ``held()`` is the thread's GIL-held CPU seconds so
+    far. Thread CPU time, best of three alternating rounds of each placement,
+    so the figure holds on a shared machine (other work only adds noise). None
+    where threads cannot be pinned or there is one CPU."""
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+
+    def work(cpu: int, out: list[float]) -> None:
+        os.sched_setaffinity(0, {cpu})
+        start = held()
+        for _ in range(count):
+            run()
+        out.append(held() - start)
+
+    best = {}
+    for _ in range(3):
+        for cpus in ((first, second), (first, first)):
+            out: list[float] = []
+            threads = [threading.Thread(target=work, args=(cpu, out)) for cpu in cpus]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            per_item = sum(out) / (len(cpus) * count)
+            best[cpus] = min(best.get(cpus, per_item), per_item)
+    return best[(first, second)] / best[(first, first)] - 1
+
+
+def _ecgingest_held_across_cores(data: bytes, count: int) -> float | None:
+    with _timed_kernels() as spent:
+        def held() -> float:
+            return time.thread_time() - getattr(spent, "inside", 0.0)
+        return _held_across_cores(partial(_ecgingest, data), held, count)
+
+
+def _control_held_across_cores(held_us: float, free_us: float, count: int) -> float | None:
+    held_part, free_part = _control_item(held_us, free_us)
+    spent = threading.local()
+
+    def run() -> None:
+        start = time.thread_time()
+        held_part()
+        spent.held = getattr(spent, "held", 0.0) + time.thread_time() - start
+        free_part()
+
+    return _held_across_cores(run, lambda: getattr(spent, "held", 0.0), count)
 
 
 def _ecgingest(data: bytes):
@@ -252,7 +332,7 @@ def main() -> None:
         peer_name = f"biosig {version('biosig')}"
     print(f"ecgingest SCP-ECG decoding; peer: {peer_name}")
     header = (f"{'file':38s} {'samples':>8s} {'rec/s':>8s} {'Msamples/s':>10s} "
-              f"{'GIL held':>12s} {'2 threads':>9s} {'control':>8s} {'read rec/s':>10s} {'biosig rec/s':>12s} "
+              f"{'GIL held':>12s} {'x-core':>14s} {'2 threads':>9s} {'control':>8s} {'read rec/s':>10s} {'biosig rec/s':>12s} "
               f"{'ratio':>6s}")
     print(header)
     print("-" * len(header))
@@ -266,6 +346,11 @@ def main() -> None:
             held = f"{total_us - free_us:4.0f}us {1 - free_us / total_us:4.0%}"
             scaling = _thread_scaling(_ecgingest, data, seconds, 2, args.keep_records)
             control = _handoff_control(total_us - free_us, free_us, seconds)
+            rounds = max(20, int(seconds * 1e6 / total_us / 6))
+            cross = _ecgingest_held_across_cores(data, rounds)
+            cross_control = _control_held_across_cores(total_us - free_us, free_us, rounds)
+            cross_text = ("-" if cross is None or cross_control is None
+                          else f"{cross:+4.0%} ({cross_control:+3.0%})")
             public = _rate(_public_read, data, seconds)
             peer_rate = None
             if peer is not None:
@@ -282,9 +367,12 @@ def main() -> None:
             ratio = f"{public / peer_rate:6.1f}" if peer_rate else "     -"
             peer_text = f"{peer_rate:12.0f}" if peer_rate else f"{'-':>12s}"
             print(f"{name:38s} {samples:8d} {one:8.0f} {one * samples / 1e6:10.1f} "
-                  f"{held:>12s} {scaling:8.2f}x {control:7.2f}x {public:10.0f} {peer_text} {ratio}")
+                  f"{held:>12s} {cross_text:>14s} {scaling:8.2f}x {control:7.2f}x {public:10.0f} {peer_text} {ratio}")
     print(f"\n(rec/s per CPU second of this process; 'GIL held' = thread CPU time per record "
-          f"outside the kernels that release the GIL, and its share; 'read rec/s' = "
+          f"outside the kernels that release the GIL, and its share; 'x-core' = how much longer "
+          f"that GIL-held part takes with two threads on two CPUs than with both on one CPU "
+          f"(the control's in brackets), the cost of moving the GIL and the Python state "
+          f"it guards between cores; 'read rec/s' = "
           f"ecgingest.read(bytes); ratio = read rec/s / biosig rec/s; '2 threads' = wall-clock "
           f"throughput of two threads over one, "
           f"{'every record of a round kept' if args.keep_records else 'records dropped'}; "

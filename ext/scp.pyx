@@ -31,6 +31,15 @@ from _status cimport OK, TRUNCATED, BAD_VALUE, OVERFLOW, BAD_CODE, UNSUPPORTED
 
 cnp.import_array()
 
+
+cdef cnp.ndarray _zeros(shape, dtype):
+    """``np.zeros(shape, dtype)`` without handing the GIL over: numpy releases it
+    around ``calloc`` for any block of 1 KiB or more, and taking it back (behind
+    another thread's turn) costs far more than zeroing a table of a few KiB."""
+    cdef cnp.ndarray arr = np.empty(shape, dtype)
+    memset(cnp.PyArray_DATA(arr), 0, <size_t>cnp.PyArray_NBYTES(arr))
+    return arr
+
 STATUS_OK = OK
 STATUS_TRUNCATED = TRUNCATED
 STATUS_BAD_VALUE = BAD_VALUE
@@ -611,7 +620,7 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
     s0_len = load_le32(p + 10)
     if sid == 0 and 16 <= s0_len and 6 + s0_len <= rec_len:
         count = (s0_len - 16) // 10
-    rows = np.zeros((count, 9), dtype=np.int64)
+    rows = _zeros((count, 9), np.int64)
     cdef int64_t[:, ::1] r = rows
     if count:
         rp = &r[0, 0]
@@ -754,8 +763,8 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
         raise ValueError("malformed code table arrays")
     if ntables > 0 and table_offsets[ntables] > codes.shape[0]:
         raise ValueError("table offsets outside the code array")
-    lut_bits = np.zeros(max(ntables, 0), dtype=np.int32)
-    lut_offsets = np.zeros(max(ntables, 0) + 1, dtype=np.int64)
+    lut_bits = _zeros(max(ntables, 0), np.int32)
+    lut_offsets = _zeros(max(ntables, 0) + 1, np.int64)
     cdef int32_t[::1] lb = lut_bits
     for t in range(ntables):
         if table_offsets[t] > table_offsets[t + 1] or table_offsets[t] < 0:
@@ -777,8 +786,10 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
     lut_offsets[ntables] = total
     if total > LUT_MAX_ENTRIES:
         return OVERFLOW, None, None, None, None, None, None, None
-    lut = np.full(total, LUT_NONE, dtype=np.int32)
+    lut = np.empty(total, dtype=np.int32)  # not np.full: it hands the GIL over to fill
     cdef int32_t[::1] lv = lut
+    for j in range(total):
+        lv[j] = LUT_NONE
     cdef int64_t[::1] lo = lut_offsets
     cdef uint32_t code
     for t in range(ntables):
@@ -800,7 +811,7 @@ def build_luts(const int32_t[:, ::1] codes, const int32_t[::1] table_offsets):
                 if lv[lo[t] + first] >= 0:
                     return BAD_CODE, None, None, None, None, None, None, None
                 lv[lo[t] + first] = LUT_LONG
-    fast = np.zeros(total, dtype=np.int64)
+    fast = _zeros(total, np.int64)
     cdef int64_t[::1] fv = fast
     cdef int32_t row, nxt
     cdef Py_ssize_t rest, mask
@@ -1429,7 +1440,7 @@ def decode_leads(const uint8_t[::1] data, const int64_t[::1] starts, const int64
     if status != OK:
         return status, None, None, 0, 0
     values = np.empty((nleads, nsamples), dtype=np.int32)
-    produced = np.zeros(nleads, dtype=np.int64)
+    produced = _zeros(nleads, np.int64)
     cdef int32_t[:, ::1] v = values
     cdef int64_t[::1] prod = produced
     if nleads == 0 or nsamples == 0:
@@ -1774,7 +1785,7 @@ def lead_measurement_rows(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
             break
         rows_present += 1
         at += 4 + load_le16(&data[at + 2])
-    rows = np.zeros((rows_present, LEAD_MEASUREMENT_COUNT + 2), dtype=np.int64)
+    rows = _zeros((rows_present, LEAD_MEASUREMENT_COUNT + 2), np.int64)
     cdef int64_t[:, ::1] r = rows
     extras = []
     for k in range(rows_present):
@@ -1882,7 +1893,7 @@ def bimodal_expand(const int32_t[:, ::1] stored, const int64_t[::1] produced,
     for i in range(nleads):
         if produced[i] > stored.shape[1]:
             raise ValueError("produced count beyond the stored array")
-    out = np.zeros((nleads, nsamples), dtype=np.int32)
+    out = np.empty((nleads, nsamples), dtype=np.int32)  # zeroed in the nogil block
     cdef int32_t[:, ::1] o = out
     cdef Py_ssize_t s, k, m, run_start, run_end, L, j, half, pos, avail, zi
     cdef int64_t a, b
@@ -1890,6 +1901,7 @@ def bimodal_expand(const int32_t[:, ::1] stored, const int64_t[::1] produced,
         return OK, out
     half = factor // 2
     with nogil:
+        memset(&o[0, 0], 0, nleads * nsamples * sizeof(int32_t))
         for i in range(nleads):
             avail = produced[i]
             k = 0
