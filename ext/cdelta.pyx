@@ -406,6 +406,7 @@ cdef enum:
     _PIECE = 1 << 17         # larger ones stream through it one zstd block (128 KiB) at a time
 
 
+@cython.auto_pickle(False)
 cdef class ZstdSamples:
     """One thread's Zstandard decompression context and a bounded scratch buffer.
 
@@ -431,7 +432,14 @@ cdef class ZstdSamples:
     cdef uint8_t* scratch
     cdef bint busy
 
-    def __cinit__(self, addresses):
+    def __cinit__(self):
+        self.create_dctx = NULL
+        self.free_dctx = NULL
+        self.dctx = NULL
+        self.scratch = NULL
+        self.busy = False
+
+    def __init__(self, addresses):
         cdef tuple found = tuple(addresses)
         if len(found) != len(ZSTD_FUNCTIONS) or not all(found):
             raise ValueError(f"need the addresses of {', '.join(ZSTD_FUNCTIONS)}")
@@ -442,12 +450,9 @@ cdef class ZstdSamples:
         self.is_error = <_is_error_fn><void*><uintptr_t>found[4]
         self.error_name = <_error_name_fn><void*><uintptr_t>found[5]
         self.frame_size = <_frame_size_fn><void*><uintptr_t>found[6]
-        self.dctx = NULL
-        self.scratch = NULL
-        self.busy = False
 
     def __dealloc__(self):
-        if self.dctx != NULL:
+        if self.dctx != NULL and self.free_dctx != NULL:
             self.free_dctx(self.dctx)
         free(self.scratch)
 
@@ -472,6 +477,8 @@ cdef class ZstdSamples:
             raise ValueError(f"out must be {out_dtype(bits)} for {bits}-bit samples")
         if out.shape[0] < 1 or out.shape[1] < 1 or block.shape[0] < 1:
             return BAD_VALUE, 0
+        if self.create_dctx == NULL:
+            raise ValueError("ZstdSamples was not given libzstd's functions")
         if self.busy:
             raise RuntimeError("a ZstdSamples decodes one frame at a time")
         cdef int outcome = _DONE
