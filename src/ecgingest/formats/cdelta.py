@@ -5,6 +5,15 @@ decoded by the Cython kernels of ``ecgingest._ext.cdelta`` with the GIL
 released. Decompression never produces more than the size the header
 promises (channels x samples x width), so a decompression bomb is stopped
 as soon as it tries to go further.
+
+A Zstandard frame is decompressed and decoded in one native pass
+(``ZstdSamples``): libzstd writes into a bounded scratch buffer that the
+sample kernel reads while it is still in cache, with a decompression context
+kept per thread (making one costs a ``cpuid``, slow in virtual machines, on
+every read). libzstd's functions are found with ctypes, in the library
+python-zstandard ships or a system libzstd; where neither can be found the
+frame goes through python-zstandard, with a fresh context per frame, and
+gives the same samples and the same kinds of errors.
 """
 
 from __future__ import annotations
@@ -283,11 +292,13 @@ def _decode_zstd(decoder: Any, header: CdeltaHeader, block: memoryview, out: np.
 
 
 def _unzstd(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
-    """One Zstandard frame of exactly ``expected`` bytes.
+    """One Zstandard frame of exactly ``expected`` bytes, through python-zstandard.
 
-    A fresh decompression context per frame: the text of an error must not
-    depend on what the thread decoded before (a reused context carried state
-    from earlier frames into the error of a damaged one).
+    Used where the native path is not (claims beyond the ratio limits, no
+    libzstd found). A fresh decompression context per frame: the text of an
+    error must not depend on what the thread decoded before (a reused
+    python-zstandard context carried the sizes of its stream buffers from
+    earlier frames into the error of a damaged one).
     """
     _frame_content_size(block, expected, ctx)
     dctx = zstandard.ZstdDecompressor()
