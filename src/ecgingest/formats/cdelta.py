@@ -35,6 +35,7 @@ import numpy as np
 import zstandard
 
 from .._ext import cdelta as _kernel
+from .._memory import aligned_empty
 from ..errors import (
     CorruptDataError,
     EcgIngestError,
@@ -375,16 +376,22 @@ def decode_payload(data: bytes | memoryview,
     if header.compression == 1 and len(block) and _fits_ratio(header.decoded_size, block, ctx):
         decoder = _zstd_samples()
         if decoder is not None:
-            samples = np.empty((header.channels, header.samples), dtype=dtype)
+            samples = _output(header, dtype)
             _decode_zstd(decoder, header, block, samples, ctx)
             samples.flags.writeable = False
             return header, samples
     coded = _decompress(header, block, ctx)
-    samples = np.empty((header.channels, header.samples), dtype=dtype)
+    samples = _output(header, dtype)
     status = _kernel.decode_samples(coded, header.bits_per_sample, header.coding, samples)
     ctx.check_status(status, "samples block", offset=HEADER_SIZE, field="payload")
     samples.flags.writeable = False
     return header, samples
+
+
+def _output(header: CdeltaHeader, dtype: np.dtype) -> np.ndarray:
+    """The [channels, samples] array the kernel fills (a large one from the array pool)."""
+    return aligned_empty(header.channels * header.samples, dtype).reshape(
+        header.channels, header.samples)
 
 
 def _decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
