@@ -532,7 +532,7 @@ cdef class ZstdSamples:
     cdef int _stream(self, const uint8_t* src, size_t size, void* dst, size_t expected,
                      Py_ssize_t samples, int bits, int coding, size_t* value) noexcept nogil:
         cdef size_t nbytes = <size_t>(bits >> 3)
-        cdef size_t total = 0, whole, kept = 0, hint, fed
+        cdef size_t total = 0, whole, kept = 0, hint, fed, produced
         cdef int outcome = _DONE
         cdef ZSTD_inBuffer feed
         cdef ZSTD_outBuffer room
@@ -556,7 +556,8 @@ cdef class ZstdSamples:
                 value[0] = hint
                 outcome = _DAMAGED
                 break
-            total += room.pos - kept
+            produced = room.pos - kept
+            total += produced
             if total > expected:
                 outcome = _LONG
                 break
@@ -574,8 +575,8 @@ cdef class ZstdSamples:
                     value[0] = total
                     outcome = _SHORT
                 break
-            if room.pos < room.size and (feed.pos == size or (feed.pos == fed and room.pos == kept)):
-                # all input read (or no progress possible) and the frame is unfinished
+            if room.pos < room.size and (feed.pos == size or (feed.pos == fed and not produced)):
+                # the frame is unfinished and all input is read (or nothing moved)
                 value[0] = total
                 outcome = _UNFINISHED
                 break
