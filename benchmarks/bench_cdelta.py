@@ -5,25 +5,31 @@ per lead per frame), one hour by default (360 frames), for every coding x
 compression. For each pair it times
 
 * ``ecgingest``: ``formats.cdelta.decode_payload`` on every frame (header,
-  bounded decompression, Cython kernel);
+  bounded decompression and decoding);
 * ``numpy``: the same decoding written with numpy only (struct + the
   decompressor + vectorised zig-zag and wrapping cumulative sums);
-* ``decompress``: the decompressor alone (zstandard / zlib, one reused context), the floor;
-* the cost of the fresh Zstandard context ecgingest makes for every frame (so
-  an error never depends on what was read before), against frames of 10 s, 1 s
-  and 0.1 s;
+* ``decompress``: the decompressor alone (zstandard / zlib, one reused
+  context), the floor. Like ecgingest it makes one new output per frame
+  (a bytes object; ecgingest's is the samples array);
+* Zstandard frames of 10 s, 1 s and 0.1 s through ecgingest's native path (a
+  decompression context kept per thread) against python-zstandard with a fresh
+  context per frame (the path taken where libzstd's functions cannot be found);
 * encoders: ``ecgingest.encode_compressed_delta`` against a numpy encoder,
   both end to end and for the coding stage alone (no compression).
 
 Run ``python benchmarks/bench_cdelta.py`` (or ``--quick``: 2 minutes of
 data; well under a minute on an idle machine). Times are CPU time of this
-process (everything runs on one thread), best of 3 round-robin repeats, so
-other load on a shared machine disturbs them less than wall-clock time.
+process (everything runs on one thread). Each round runs every contestant
+once, in an order rotated from round to round, so none always runs first
+(after the others warmed the caches) and a busy moment of the machine falls
+on all of them; a table cell is the best round, and "vs decomp" is the median
+over rounds of the decode/decompress ratio of the same round, with its spread.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import struct
 import sys
 import time
@@ -44,7 +50,7 @@ LEADS = 12
 FRAME_SECONDS = 10
 CODINGS = {"TWOS_COMPLEMENT": 0, "DELTA_ZIGZAG": 1, "DOUBLE_DELTA_ZIGZAG": 2}
 COMPRESSIONS = {"NONE": 0, "ZSTD": 1, "ZLIB": 2}
-DCTX = zstandard.ZstdDecompressor()  # the peers reuse one context (ecgingest makes one a frame)
+DCTX = zstandard.ZstdDecompressor()  # the peers reuse one context (as ecgingest does per thread)
 CCTX = zstandard.ZstdCompressor(level=3)
 
 
@@ -117,28 +123,35 @@ def decompress_only(frame: bytes) -> bytes:
     return bytes(body)
 
 
-def race(fns, repeats: int) -> list[float]:
-    """Best time of each function, run round-robin so a busy machine slows all alike."""
-    times = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for k, fn in enumerate(fns):
+def race(fns, repeats: int) -> list[list[float]]:
+    """CPU time of each function in each round; the order rotates from round to round."""
+    rounds = []
+    for r in range(repeats):
+        times = [0.0] * len(fns)
+        for j in range(len(fns)):
+            k = (j + r) % len(fns)
             start = time.process_time()
-            fn()
-            times[k] = min(times[k], time.process_time() - start)
-    return times
+            fns[k]()
+            times[k] = time.process_time() - start
+        rounds.append(times)
+    return rounds
+
+
+def best(rounds: list[list[float]]) -> list[float]:
+    return [min(column) for column in zip(*rounds)]
+
+
+def ratios(rounds: list[list[float]], a: int, b: int) -> tuple[float, float, float]:
+    """Median, lowest and highest of the per-round ratio of function ``a`` to ``b``."""
+    values = sorted(times[a] / times[b] for times in rounds)
+    return statistics.median(values), values[0], values[-1]
 
 
 def context_cost(x: np.ndarray, repeats: int) -> None:
-    """Decoding Zstandard frames with a fresh context each (ecgingest) against one reused
-    context (the decoder with ``zstandard.ZstdDecompressor`` patched to hand out one)."""
-    reused = DCTX
-
-    class OneContext:
-        def __getattr__(self, name: str) -> object:
-            return getattr(zstandard, name)
-
-        def ZstdDecompressor(self) -> object:  # stands in for the class
-            return reused
+    """Zstandard frames of 10 s, 1 s and 0.1 s: ecgingest's native path (one context kept
+    per thread) against python-zstandard with a fresh context per frame (the path taken
+    when libzstd's functions cannot be found)."""
+    native = cdelta._zstd_samples
 
     for seconds in (10, 1, 0.1):
         step = int(seconds * RATE)
@@ -146,19 +159,21 @@ def context_cost(x: np.ndarray, repeats: int) -> None:
                                                     sample_rate=RATE)
                   for i in range(0, min(x.shape[1], 600 * int(RATE)), step)]
 
-        def with_module(module: object) -> None:
-            cdelta.zstandard = module  # type: ignore[assignment]
+        def decode_all(kept_context: bool) -> None:
+            cdelta._zstd_samples = native if kept_context else (lambda: None)  # type: ignore
             try:
                 for frame in frames:
                     cdelta.decode_payload(frame)
             finally:
-                cdelta.zstandard = zstandard
+                cdelta._zstd_samples = native  # type: ignore[assignment]
 
-        fresh, one = race([lambda: with_module(zstandard), lambda: with_module(OneContext())],
-                          repeats)
+        rounds = race([lambda: decode_all(True), lambda: decode_all(False)], repeats)
+        kept, fresh = best(rounds)
+        median, low, high = ratios(rounds, 1, 0)
         n = len(frames)
-        print(f"context   {seconds:g} s frames: fresh context {fresh / n * 1e6:.1f} us/frame, "
-              f"one reused {one / n * 1e6:.1f} us/frame ({fresh / one:.2f}x)")
+        print(f"context   {seconds:g} s frames: kept context {kept / n * 1e6:.1f} us/frame, "
+              f"fresh context per frame {fresh / n * 1e6:.1f} us/frame "
+              f"({median:.2f}x, rounds {low:.2f}-{high:.2f})")
 
 
 def main() -> None:
@@ -168,23 +183,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
     seconds = args.seconds or (120 if args.quick else 3600)
-    repeats = args.repeats or 3
+    repeats = args.repeats or 5
     x = ecg_like(seconds)
     step = int(FRAME_SECONDS * RATE)
     chunks = [np.ascontiguousarray(x[:, i:i + step]) for i in range(0, x.shape[1], step)]
     mb = x.size * 2 / 1e6
     print(f"{seconds} s x {LEADS} leads at {RATE:g} Hz, 16-bit, {len(chunks)} frames of "
-          f"{FRAME_SECONDS} s ({mb:.1f} MB decoded); CPU time, best of {repeats}")
+          f"{FRAME_SECONDS} s ({mb:.1f} MB decoded); CPU time, {repeats} rounds")
     print(f"numpy {np.__version__}, zstandard {zstandard.__version__}, zlib {zlib.ZLIB_VERSION}")
     header = (f"{'coding':<20} {'compr':<5} {'ratio':>6} | {'decode ms':>9} {'numpy ms':>9} "
-              f"{'decomp ms':>9} {'vs numpy':>8} {'vs decomp':>9} | {'enc ms':>7} "
+              f"{'decomp ms':>9} {'vs numpy':>8} {'vs decomp':>9} {'rounds':>11} | {'enc ms':>7} "
               f"{'np enc ms':>9} {'enc x':>6} {'code x':>6}")
     print(header)
     print("-" * len(header))
     for coding_name, coding in CODINGS.items():
-        coded_ours, coded_numpy = race(
+        coded_ours, coded_numpy = best(race(
             [lambda: [kernel.encode_samples(c, 16, coding) for c in chunks],
-             lambda: [numpy_encode(c, 16, coding, 0) for c in chunks]], repeats)
+             lambda: [numpy_encode(c, 16, coding, 0) for c in chunks]], repeats))
         for compression_name, compression in COMPRESSIONS.items():
             frames = [ecgingest.encode_compressed_delta(c, sample_rate=RATE, coding=coding,
                                                         compression=compression)
@@ -193,23 +208,27 @@ def main() -> None:
                 assert np.array_equal(numpy_decode(frame), chunk)
                 assert np.array_equal(cdelta.decode_payload(frame)[1], chunk)
             size = sum(len(f) for f in frames)
-            t_ours, t_numpy, t_decomp = race(
+            rounds = race(
                 [lambda: [cdelta.decode_payload(f) for f in frames],
                  lambda: [numpy_decode(f) for f in frames],
                  lambda: [decompress_only(f) for f in frames]], repeats)
-            t_enc, t_np_enc = race(
+            t_ours, t_numpy, t_decomp = best(rounds)
+            t_enc, t_np_enc = best(race(
                 [lambda: [ecgingest.encode_compressed_delta(
                     c, sample_rate=RATE, coding=coding, compression=compression) for c in chunks],
-                 lambda: [numpy_encode(c, 16, coding, compression) for c in chunks]], repeats)
-            vs_decomp = f"{t_ours / t_decomp:8.2f}x" if compression else f"{'-':>9}"
+                 lambda: [numpy_encode(c, 16, coding, compression) for c in chunks]], repeats))
+            median, low, high = ratios(rounds, 0, 2)
+            vs_decomp = f"{median:8.2f}x" if compression else f"{'-':>9}"
+            spread = f"{low:.2f}-{high:.2f}" if compression else "-"
             print(f"{coding_name:<20} {compression_name:<5} {mb * 1e6 / size:6.2f} | "
                   f"{t_ours * 1e3:9.1f} {t_numpy * 1e3:9.1f} {t_decomp * 1e3:9.1f} "
-                  f"{t_numpy / t_ours:7.2f}x {vs_decomp} | {t_enc * 1e3:7.1f} "
+                  f"{t_numpy / t_ours:7.2f}x {vs_decomp} {spread:>11} | {t_enc * 1e3:7.1f} "
                   f"{t_np_enc * 1e3:9.1f} {t_np_enc / t_enc:5.2f}x "
                   f"{coded_numpy / coded_ours:5.2f}x")
     context_cost(x, repeats)
     print("vs numpy: numpy-only decode time / ecgingest (higher is better); vs decomp: "
-          "ecgingest decode / decompression alone (target <= 1.5); enc x: numpy encoder / "
+          "ecgingest decode / decompression alone, median of the rounds (target <= 1.5), "
+          "rounds: its lowest-highest; enc x: numpy encoder / "
           "ecgingest end to end; code x: the same for the coding stage alone (target >= 5)")
 
 

@@ -5,22 +5,37 @@ decoded by the Cython kernels of ``ecgingest._ext.cdelta`` with the GIL
 released. Decompression never produces more than the size the header
 promises (channels x samples x width), so a decompression bomb is stopped
 as soon as it tries to go further.
+
+A Zstandard frame is decompressed and decoded in one native pass
+(``ZstdSamples``): libzstd writes into a bounded scratch buffer that the
+sample kernel reads while it is still in cache, with a decompression context
+kept per thread (making one costs a ``cpuid``, slow in virtual machines, on
+every read). libzstd's functions are found with ctypes, in the library
+python-zstandard ships or a system libzstd; where neither can be found the
+frame goes through python-zstandard, with a fresh context per frame, and
+gives the same samples and the same kinds of errors.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import importlib.machinery
 import math
 import struct
 import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zstandard
 
 from .._ext import cdelta as _kernel
+from .._memory import aligned_empty
 from ..errors import (
     CorruptDataError,
     EcgIngestError,
@@ -195,24 +210,101 @@ def _inflate(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
     return out
 
 
-def _unzstd(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
-    """One Zstandard frame of exactly ``expected`` bytes.
+@functools.cache
+def _zstd_addresses() -> tuple[int, ...] | None:
+    """The addresses of the libzstd functions ``ZstdSamples`` calls, or None.
 
-    A fresh decompression context per frame: the text of an error must not
-    depend on what the thread decoded before (a reused context carried state
-    from earlier frames into the error of a damaged one).
+    First the Zstandard library that python-zstandard ships (the one its own
+    decompressor runs; its cffi build exports libzstd's API), then a system
+    libzstd. Without either, frames are read through python-zstandard alone.
     """
+    here = Path(zstandard.__file__).parent
+    candidates = [str(path) for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                  for path in sorted(here.glob(f"_cffi{suffix}"))]
+    candidates += ["libzstd.so.1", "libzstd.1.dylib"]
+    for candidate in [*candidates, None]:
+        if candidate is None:
+            candidate = ctypes.util.find_library("zstd")  # may start a subprocess: last
+            if candidate is None:
+                return None
+        try:
+            lib = ctypes.CDLL(candidate)
+            version = lib.ZSTD_versionNumber
+            version.restype = ctypes.c_uint
+            if version() < 10400:  # 1.4.0: the streaming API used here is stable
+                continue
+            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0
+                         for name in _kernel.ZSTD_FUNCTIONS)
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _zstd_samples() -> Any:
+    """This thread's ``ZstdSamples`` (a context and scratch reused across reads), or None."""
+    decoder = getattr(_LOCAL, "zstd", None)
+    if decoder is None:
+        addresses = _zstd_addresses()
+        if addresses is None:
+            return None
+        decoder = _LOCAL.zstd = _kernel.ZstdSamples(addresses)
+    return decoder
+
+
+def _frame_content_size(block: memoryview, expected: int, ctx: DecodeContext) -> int:
+    """The frame header's content size (-1 when it does not say), checked against the header."""
     try:
-        content_size = zstandard.frame_content_size(block)
+        content_size: int = zstandard.frame_content_size(block)
     except zstandard.ZstdError as exc:
         raise ctx.error(CorruptDataError, f"Zstandard frame header is damaged ({exc})",
                         offset=HEADER_SIZE, field="payload") from exc
     if content_size >= 0 and content_size != expected:
         raise _size_mismatch(ctx, expected, str(content_size))
+    return content_size
+
+
+def _decode_zstd(decoder: Any, header: CdeltaHeader, block: memoryview, out: np.ndarray,
+                 ctx: DecodeContext) -> None:
+    """Decompress the frame and decode its samples into ``out`` in one native pass."""
+    expected = header.decoded_size
+    content_size = _frame_content_size(block, expected, ctx)
+    outcome, value = decoder.decode(block, content_size, header.bits_per_sample,
+                                    header.coding, out)
+    if outcome == _kernel.DONE:
+        return
+    if outcome == _kernel.SHORT:
+        raise _size_mismatch(ctx, expected, str(value))
+    if outcome == _kernel.LONG:
+        raise _size_mismatch(ctx, expected, f"more than {expected}")
+    if outcome == _kernel.DAMAGED:
+        raise ctx.error(CorruptDataError, f"Zstandard data is damaged ({value})",
+                        offset=HEADER_SIZE, field="payload")
+    if outcome == _kernel.TRAILING:
+        raise ctx.error(CorruptDataError, f"{value} bytes follow the Zstandard frame inside "
+                        "the samples block", offset=HEADER_SIZE, field="payload")
+    if outcome == _kernel.UNFINISHED:
+        if value != expected:
+            raise _size_mismatch(ctx, expected, str(value))
+        raise ctx.error(CorruptDataError, "Zstandard frame ends before its end; the data is "
+                        "cut short", offset=HEADER_SIZE + len(block), field="payload")
+    if outcome == _kernel.NO_MEMORY:
+        raise MemoryError("no memory for a Zstandard decompression context")
+    ctx.check_status(outcome, "samples block", offset=HEADER_SIZE, field="payload")
+
+
+def _unzstd(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
+    """One Zstandard frame of exactly ``expected`` bytes, through python-zstandard.
+
+    Used where the native path is not (claims beyond the ratio limits, no
+    libzstd found). A fresh decompression context per frame: the text of an
+    error must not depend on what the thread decoded before (a reused
+    python-zstandard context carried the sizes of its stream buffers from
+    earlier frames into the error of a damaged one).
+    """
+    _frame_content_size(block, expected, ctx)
     dctx = zstandard.ZstdDecompressor()
-    limits = ctx.limits
     try:
-        if expected <= max(limits.ratio_grace, limits.max_ratio * len(block)):
+        if _fits_ratio(expected, block, ctx):
             out = dctx.decompress(block, max_output_size=expected, allow_extra_data=False)
         else:
             out = _unzstd_chunked(dctx, block, expected, ctx)
@@ -225,6 +317,13 @@ def _unzstd(block: memoryview, expected: int, ctx: DecodeContext) -> bytes:
     if len(out) != expected:
         raise _size_mismatch(ctx, expected, str(len(out)))
     return out
+
+
+def _fits_ratio(expected: int, block: memoryview, ctx: DecodeContext) -> bool:
+    """Whether the claimed size may be allocated before decompressing (within the Limits
+    ratio or its grace); beyond it the output grows only as real data arrives."""
+    limits = ctx.limits
+    return expected <= max(limits.ratio_grace, limits.max_ratio * len(block))
 
 
 def _compressor(level: int) -> Any:
@@ -274,12 +373,25 @@ def decode_payload(data: bytes | memoryview,
     ctx.reserve_output(header.channels * header.samples * dtype.itemsize,
                        f"{header.channels} channels of {header.samples} samples")
     block = view[HEADER_SIZE:HEADER_SIZE + header.payload_size]
+    if header.compression == 1 and len(block) and _fits_ratio(header.decoded_size, block, ctx):
+        decoder = _zstd_samples()
+        if decoder is not None:
+            samples = _output(header, dtype)
+            _decode_zstd(decoder, header, block, samples, ctx)
+            samples.flags.writeable = False
+            return header, samples
     coded = _decompress(header, block, ctx)
-    samples = np.empty((header.channels, header.samples), dtype=dtype)
+    samples = _output(header, dtype)
     status = _kernel.decode_samples(coded, header.bits_per_sample, header.coding, samples)
     ctx.check_status(status, "samples block", offset=HEADER_SIZE, field="payload")
     samples.flags.writeable = False
     return header, samples
+
+
+def _output(header: CdeltaHeader, dtype: np.dtype) -> np.ndarray:
+    """The [channels, samples] array the kernel fills (a large one from the array pool)."""
+    return aligned_empty(header.channels * header.samples, dtype).reshape(
+        header.channels, header.samples)
 
 
 def _decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
