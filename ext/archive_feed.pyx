@@ -8,8 +8,15 @@ takes the GIL again after each: while the walk's thread builds records, the
 decompressing thread waits for the GIL between blocks instead of decompressing.
 Here one call fills a whole chunk. libarchive's functions are called through
 the addresses ctypes found for them: nothing here links against libarchive.
+
+The walk's reader takes the chunks through :func:`read_callback`, a native read
+callback that hands libarchive's TAR reader the next block of the current chunk
+(:class:`BlockCursor`) without entering Python; only at the end of a chunk does it
+take the GIL and ask its owner for the next one.
 """
 
+cimport cython
+from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy
 
@@ -62,3 +69,96 @@ def fill_chunk(uintptr_t read_data_block, uintptr_t filter_bytes, uintptr_t arch
             blocks[pieces, 1] = counted
             pieces += 1
     return status, filled, pieces, <uintptr_t>at, pending, counted
+
+
+ctypedef struct cursor_t:
+    const char* base  # the current chunk's first byte
+    const int64_t* rows  # its blocks: (end in the chunk, compressed bytes read), row by row
+    Py_ssize_t next  # the next block to hand over
+    Py_ssize_t count  # blocks in the chunk
+    int64_t at  # where the next block starts in the chunk
+    int64_t compressed  # compressed bytes read when the block last handed over was produced
+    PyObject* owner  # asked for the next chunk (borrowed: it owns the cursor)
+
+
+@cython.auto_pickle(False)
+cdef class BlockCursor:
+    """The chunk the walk's reader reads now, handed to libarchive block by block.
+
+    ``owner._next_chunk(archive)`` is called (with the GIL) when the chunk's
+    blocks are all handed over: it returns 1 after :meth:`install` put the next
+    chunk here, 0 at the end of the stream, -1 on a failure it set on the reader.
+    The cursor keeps the chunk and its rows alive while libarchive may read them.
+    A Python error raised asking for a chunk is stored as ``owner.error`` and
+    libarchive sees a failed read: whoever called libarchive raises it.
+    """
+
+    cdef cursor_t c
+    cdef object chunk
+    cdef object rows
+
+    def __cinit__(self, owner):
+        self.c.owner = <PyObject*>owner
+
+    def install(self, chunk, uintptr_t address, int64_t[:, ::1] rows):
+        """Make ``chunk`` (its bytes at ``address``) the current one; row ``k`` of ``rows``
+        is its ``k``-th block: (end in the chunk, compressed bytes read when produced)."""
+        if rows.shape[1] != 2:
+            raise ValueError("rows must have two columns")
+        self.chunk = chunk
+        self.rows = rows
+        self.c.base = <const char*>address
+        self.c.rows = &rows[0, 0] if rows.shape[0] else NULL
+        self.c.count = rows.shape[0]
+        self.c.next = 0
+        self.c.at = 0
+
+    def release(self):
+        """Drop the current chunk (libarchive is done with it); returns it."""
+        chunk, self.chunk, self.rows = self.chunk, None, None
+        self.c.base = NULL
+        self.c.rows = NULL
+        self.c.count = self.c.next = 0
+        self.c.at = 0
+        return chunk
+
+    @property
+    def compressed(self):
+        """Compressed bytes read when the block libarchive took last was produced."""
+        return self.c.compressed
+
+    @property
+    def client_data(self):
+        """The address to register as the reader's callback data (valid while the
+        cursor lives)."""
+        return <uintptr_t>&self.c
+
+
+cdef long long _next_chunk(cursor_t* c, void* archive) noexcept with gil:
+    owner = <object>c.owner
+    try:
+        return owner._next_chunk(<uintptr_t>archive)
+    except BaseException as exc:
+        owner.error = exc
+        return -1
+
+
+cdef long long _read(void* archive, void* client, const void** out) noexcept nogil:
+    cdef cursor_t* c = <cursor_t*>client
+    cdef long long status, count
+    while c.next >= c.count:
+        status = _next_chunk(c, archive)
+        if status <= 0:
+            return status
+    count = c.rows[2 * c.next] - c.at
+    c.compressed = c.rows[2 * c.next + 1]
+    out[0] = c.base + c.at
+    c.at = c.rows[2 * c.next]
+    c.next += 1
+    return count
+
+
+def read_callback():
+    """Address of the native read callback (libarchive's ``archive_read_callback``);
+    its callback data must be a :class:`BlockCursor`'s ``client_data``."""
+    return <uintptr_t>&_read

@@ -91,7 +91,7 @@ def _open(a: int, kind: str, blob: Blob, label: str, feed: DecompressingFeed | N
             _la.read_support_filter_all(a)  # none, which would read ahead of the TAR reader)
         _la.FORMAT_SUPPORT[fmt](a)
         if feed is not None:
-            _la.read_set_callback_data(a, None)
+            _la.read_set_callback_data(a, feed.client_data)
             _la.read_set_read_callback(a, feed.read_cb)
             status = _la.read_open1(a)
         elif blob.volumes is not None:
@@ -205,7 +205,8 @@ class _Header:
 class _Reader:
     """Entry headers and whole entries from an open libarchive reader (on one thread at a time)."""
 
-    def __init__(self, a: int, callbacks: Callbacks | None, switch_locale: bool,
+    def __init__(self, a: int, callbacks: Callbacks | DecompressingFeed | None,
+                 switch_locale: bool,
                  feed: DecompressingFeed | None = None) -> None:
         self.a = a
         self.callbacks = callbacks
@@ -522,7 +523,8 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
     except BaseException:
         _close_feed(feed, walker)
         raise
-    callbacks = fed if isinstance(fed, Callbacks) else None
+    # a Python error raised by the callbacks (or the feed's) is raised after libarchive returns
+    callbacks = fed if isinstance(fed, Callbacks) else feed
     fallback = ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     switch_locale = _la.utf8_names.active
     reader = _Reader(a, callbacks, switch_locale, feed)
@@ -628,7 +630,7 @@ def _locale_only_warning(text: str) -> bool:
     return "converted" in text and "locale" in text
 
 
-def _reraise_callback(callbacks: Callbacks | None) -> None:
+def _reraise_callback(callbacks: Callbacks | DecompressingFeed | None) -> None:
     if callbacks is not None and callbacks.error is not None:
         error, callbacks.error = callbacks.error, None
         if isinstance(error, (OSError, EcgIngestError)) or not isinstance(error, Exception):
@@ -794,7 +796,7 @@ class LibarchiveBytes(_EntryBytes):
     """
 
     def __init__(self, a: int, path: str, declared: int | None, walker: Walker,
-                 callbacks: Callbacks | None, fmt: str, switch_locale: bool,
+                 callbacks: Callbacks | DecompressingFeed | None, fmt: str, switch_locale: bool,
                  feed: DecompressingFeed | None = None) -> None:
         super().__init__(path, declared, walker, fmt)
         self.a = a
