@@ -16,9 +16,12 @@ take the GIL and ask its owner for the next one.
 """
 
 cimport cython
+cimport numpy as cnp
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy
+
+cnp.import_array()
 
 ctypedef int (*read_block_fn)(void*, const void**, size_t*, int64_t*) noexcept nogil
 ctypedef int64_t (*filter_bytes_fn)(void*, int) noexcept nogil
@@ -162,3 +165,52 @@ def read_callback():
     """Address of the native read callback (libarchive's ``archive_read_callback``);
     its callback data must be a :class:`BlockCursor`'s ``client_data``."""
     return <uintptr_t>&_read
+
+
+ctypedef int (*next_header_fn)(void*, void**) noexcept nogil
+ctypedef const char* (*entry_text_fn)(void*) noexcept nogil
+ctypedef int (*entry_int_fn)(void*) noexcept nogil
+ctypedef int64_t (*entry_size_fn)(void*) noexcept nogil
+
+
+def next_header(uintptr_t read_next_header, uintptr_t pathname_utf8, uintptr_t filetype,
+                uintptr_t hardlink, uintptr_t size, uintptr_t size_is_set,
+                uintptr_t archive, uintptr_t entry_out):
+    """``archive_read_next_header`` and what the walk asks of the entry, in one call.
+
+    The functions are libarchive's (their addresses); ``entry_out`` is where the
+    entry's pointer is stored. Returns ``(status, pointer to the entry, UTF-8 name
+    or None, file type bits, has a hard link target, declared size or None)``; only
+    the status (and the pointer) unless it is ``ARCHIVE_OK`` (0) or ``ARCHIVE_WARN``
+    (-20). The GIL is released while libarchive reads.
+    """
+    cdef next_header_fn next_fn = <next_header_fn><void*>read_next_header
+    cdef entry_text_fn name_fn = <entry_text_fn><void*>pathname_utf8
+    cdef entry_int_fn type_fn = <entry_int_fn><void*>filetype
+    cdef entry_text_fn link_fn = <entry_text_fn><void*>hardlink
+    cdef entry_size_fn size_fn = <entry_size_fn><void*>size
+    cdef entry_int_fn size_set_fn = <entry_int_fn><void*>size_is_set
+    cdef void** out = <void**>entry_out
+    cdef void* entry
+    cdef const char* name
+    cdef int status, ftype = 0, linked = 0, has_size = 0
+    cdef int64_t declared = 0
+    with nogil:
+        status = next_fn(<void*>archive, out)
+        entry = out[0]
+        if status == 0 or status == -20:
+            name = name_fn(entry)
+            ftype = type_fn(entry)
+            linked = link_fn(entry) != NULL
+            has_size = size_set_fn(entry)
+            if has_size:
+                declared = size_fn(entry)
+    if status != 0 and status != -20:
+        return status, None, 0, False, None
+    return (status, <bytes>name if name != NULL else None, ftype, linked != 0,
+            declared if has_size else None)
+
+
+def address_of(cnp.ndarray array):
+    """Where ``array``'s first byte lies (``__array_interface__`` builds a dict for it)."""
+    return <uintptr_t>cnp.PyArray_DATA(array)

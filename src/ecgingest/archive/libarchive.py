@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as _np
 
+from .._ext import archive_feed
 from .._memory import Arena
 from ..errors import (
     ArchiveError,
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
 
 __all__ = ["walk_libarchive", "LibarchiveBytes", "ReadAhead", "READ_AHEAD_FROM",
            "READ_AHEAD_BYTES", "READ_AHEAD_BOUNDED", "READ_AHEAD_ENTRIES", "READ_AHEAD_LANES"]
+
+
+_HEADER_FUNCTIONS = tuple(
+    ctypes.cast(function, ctypes.c_void_p).value or 0
+    for function in (_la.read_next_header, _la.entry_pathname_utf8, _la.entry_filetype,
+                     _la.entry_hardlink, _la.entry_size, _la.entry_size_is_set))
+"""libarchive's functions :func:`archive_feed.next_header` calls for each entry header."""
 
 
 def _decode_name(entry_p: ctypes.c_void_p, index: int) -> str:
@@ -215,27 +223,29 @@ class _Reader:
         self.index = 0
         self.entry_p = ctypes.c_void_p()
         self.entry_ref = ctypes.byref(self.entry_p)
+        self.entry_address = ctypes.addressof(self.entry_p)
 
     def header(self) -> _Header:
-        a, entry_p = self.a, self.entry_p
         if self.switch_locale:
             with _la.utf8_names:
-                status = _la.read_next_header(a, self.entry_ref)
-                raw = (_decode_name(entry_p, self.index + 1)
-                       if status in (_la.OK, _la.WARN) else "")
-        else:
-            status = _la.read_next_header(a, self.entry_ref)
-            raw = _decode_name(entry_p, self.index + 1) if status in (_la.OK, _la.WARN) else ""
+                return self._header()
+        return self._header()
+
+    def _header(self) -> _Header:
+        a = self.a
+        next_fn, name_fn, type_fn, link_fn, size_fn, size_set_fn = _HEADER_FUNCTIONS
+        status, utf8, ftype, hardlink, declared = archive_feed.next_header(
+            next_fn, name_fn, type_fn, link_fn, size_fn, size_set_fn, a, self.entry_address)
         _reraise_callback(self.callbacks)
         if status == _la.EOF:
             return _Header(_la.EOF)
         self.index += 1
         if status not in (_la.OK, _la.WARN):
             return _Header(status, self.index, message=_la.message(a))
+        raw = (utf8.decode("utf-8", "replace") if utf8 is not None
+               else _decode_name(self.entry_p, self.index))
         return _Header(status, self.index, raw, _la.message(a) if status == _la.WARN else "",
-                       _la.entry_filetype(entry_p) & _la.AE_IFMT,
-                       _la.entry_hardlink(entry_p) is not None,
-                       _la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+                       ftype & _la.AE_IFMT, hardlink, declared)
 
     def pass_over(self) -> _Header | None:
         """Move to the next entry, another reader's: None, or the archive's end or error."""
@@ -258,7 +268,7 @@ class _Reader:
     def _whole(self, declared: int, arena: Arena) -> _Whole:
         a = self.a
         buf = arena.empty(declared + 1)
-        address = buf.__array_interface__["data"][0]
+        address = archive_feed.address_of(buf)
         produced = status = 0
         end_at = -1
         text = ""
@@ -673,6 +683,8 @@ class _EntryBytes:
     and ``fallback`` opens the entry with a decoder of ours when libarchive cannot
     decompress it (ZIP Deflate64, LZMA)."""
 
+    reads_whole = False
+
     def __init__(self, path: str, declared: int | None, walker: Walker, fmt: str) -> None:
         self.path = path
         self.declared = declared
@@ -808,6 +820,10 @@ class LibarchiveBytes(_EntryBytes):
         self.address = 0  # where ``buf``'s bytes start (taken once per buffer, not per read)
         self.start_raw = self._raw_bytes()
         self.release: Callable[[bool], None] | None = None
+        # libarchive's TAR reader fails an entry's data only where the stream fails or
+        # ends, whatever a read asks for (it returns the bytes up to the end of what it
+        # has, at least one): one read of the whole entry meets what steps meet
+        self.reads_whole = fmt == "tar"
 
     def _buffer(self) -> _np.ndarray:
         return self.buf
@@ -859,7 +875,7 @@ class LibarchiveBytes(_EntryBytes):
 
     def _use(self, buf: _np.ndarray) -> None:
         self.buf = buf
-        self.address = buf.__array_interface__["data"][0]
+        self.address = archive_feed.address_of(buf)
 
     def _read(self, stop: int | None) -> Failed | None:
         a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
