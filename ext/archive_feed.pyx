@@ -214,3 +214,31 @@ def next_header(uintptr_t read_next_header, uintptr_t pathname_utf8, uintptr_t f
 def address_of(cnp.ndarray array):
     """Where ``array``'s first byte lies (``__array_interface__`` builds a dict for it)."""
     return <uintptr_t>cnp.PyArray_DATA(array)
+
+
+ctypedef Py_ssize_t (*read_data_fn)(void*, void*, size_t) noexcept nogil
+
+
+def read_fully(uintptr_t read_data, uintptr_t archive, uintptr_t out, int64_t want):
+    """``archive_read_data`` into ``want`` bytes at ``out`` until they are full, the
+    entry ends or libarchive fails, with the GIL released.
+
+    Returns ``(got, status)``: bytes read, and 1 when ``want`` bytes were read, 0 when
+    the entry ended before, or libarchive's (negative) status of the read that failed
+    after ``got`` bytes (that read's own bytes are lost, as libarchive drops them).
+    """
+    cdef read_data_fn read_fn = <read_data_fn><void*>read_data
+    cdef char* at = <char*>out
+    cdef int64_t got = 0
+    cdef Py_ssize_t count
+    cdef int status = 1
+    if want < 0:
+        raise ValueError("want must not be negative")
+    with nogil:
+        while got < want:
+            count = read_fn(<void*>archive, at + got, <size_t>(want - got))
+            if count <= 0:
+                status = <int>count
+                break
+            got += count
+    return got, status

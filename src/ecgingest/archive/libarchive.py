@@ -49,6 +49,8 @@ _HEADER_FUNCTIONS = tuple(
     for function in (_la.read_next_header, _la.entry_pathname_utf8, _la.entry_filetype,
                      _la.entry_hardlink, _la.entry_size, _la.entry_size_is_set))
 """libarchive's functions :func:`archive_feed.next_header` calls for each entry header."""
+_READ_DATA = ctypes.cast(_la.read_data, ctypes.c_void_p).value or 0
+"""``archive_read_data``, called by :func:`archive_feed.read_fully`."""
 
 
 def _decode_name(entry_p: ctypes.c_void_p, index: int) -> str:
@@ -879,6 +881,9 @@ class LibarchiveBytes(_EntryBytes):
 
     def _read(self, stop: int | None) -> Failed | None:
         a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
+        if (stop is None and self.reads_whole and self.produced == 0 and declared is not None
+                and declared < _FIRST_ALLOCATION and self.walker.no_limit_stops(declared)):
+            return self._read_at_once(declared)
         while stop is None or self.produced < stop:
             self._room(stop)
             want = len(self.buf) - self.produced
@@ -899,10 +904,34 @@ class LibarchiveBytes(_EntryBytes):
             return None  # ``stop`` bytes are held; the entry goes on
         if declared is not None and self.produced != declared:
             return _shorter(path, self.produced, declared, fmt)
+        self._complete()
+        return None
+
+    def _complete(self) -> None:
         buf = self.buf
         buf[self.produced:] = 0  # nothing stale stays reachable through the array's base
         buf.setflags(write=False)
         self.done = True
+
+    def _read_at_once(self, declared: int) -> Failed | None:
+        """The whole entry (and a byte more, which shows it longer than declared) in one
+        native loop: what :meth:`_read` shows where no limit can stop the entry, its
+        bytes counted once when they are all read (or libarchive failed after them)."""
+        a, path, fmt = self.a, self.path, self.fmt
+        self._room(None)  # ``declared + 1`` bytes
+        got, status = archive_feed.read_fully(_READ_DATA, a, self.address, declared + 1)
+        _reraise_callback(self.callbacks)
+        if got:
+            self.produced = got
+            self.walker.grew(path, got, self._raw_bytes() - self.start_raw, got)
+        if status < 0:
+            return Failed(path, _status_error(_la.message(a), status, path, fmt),
+                          fatal=status == _la.FATAL)
+        if got > declared:
+            return _longer(path, declared, fmt)
+        if got != declared:
+            return _shorter(path, got, declared, fmt)
+        self._complete()
         return None
 
 

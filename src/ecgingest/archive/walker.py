@@ -329,10 +329,16 @@ class Walker:
         within their sizes), so one read shows what the look and the rest showed."""
         if size is None or size < HEAD_BYTES or not self.can_defer:
             return False  # (a smaller one: the look reads it whole, and nothing detects it)
+        return self.no_limit_stops(size) and self.reads_in_full(size, 0)
+
+    def no_limit_stops(self, size: int) -> bool:
+        """Whether no limit can stop an entry of declared ``size`` (a byte more at most)
+        part way: none counts its compressed bytes (below ``Limits.ratio_grace``), and
+        it stays within the entry's size and the upload's total. Counting its bytes at
+        once is then the same as counting them as they arrive."""
         limits = self.limits
         return (size < limits.ratio_grace and size < limits.max_entry_size
-                and self.budget.total + size < limits.max_total_size
-                and self.reads_in_full(size, 0))
+                and self.budget.total + size < limits.max_total_size)
 
     @property
     def keep_limit(self) -> int:
