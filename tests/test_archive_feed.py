@@ -145,3 +145,31 @@ def test_next_header_reads_what_libarchives_accessors_read_then_the_end():
                         ("d/link", 0, True)]
     finally:
         _la.read_free(a)
+
+
+@pytest.mark.parametrize("want", [0, 1, 4999, 5000, 5001, 9000])
+def test_read_fully_reads_until_full_or_the_entrys_end(want):
+    from ecgingest.archive.libarchive import _HEADER_FUNCTIONS, _READ_DATA
+
+    body = np.random.default_rng(2).bytes(5000)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("a.bin")
+        info.size = len(body)
+        tf.addfile(info, io.BytesIO(body))
+    data = buf.getvalue()
+    a = _la.read_new()
+    keep = ctypes.c_char_p(data)
+    try:
+        _la.read_support_format_tar(a)
+        assert _la.read_open_memory2(a, ctypes.cast(keep, ctypes.c_void_p).value, len(data),
+                                     700) == _la.OK  # blocks of 700 bytes: many reads
+        entry = ctypes.c_void_p()
+        assert archive_feed.next_header(*_HEADER_FUNCTIONS, a, ctypes.addressof(entry))[0] == 0
+        out = np.zeros(max(want, 1), np.uint8)
+        got, status = archive_feed.read_fully(_READ_DATA, a, archive_feed.address_of(out), want)
+        assert got == min(want, len(body))
+        assert status == (1 if want <= len(body) else 0)
+        assert out[:got].tobytes() == body[:got]
+    finally:
+        _la.read_free(a)
