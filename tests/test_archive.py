@@ -784,3 +784,37 @@ def test_7z_liblzma_entry_passed_over_keeps_the_bytes_its_look_read(monkeypatch)
     head = blob.head(256)
     assert not blob.in_memory and len(head) == 256
     assert budget.total < 4096  # the looks, nothing more
+
+
+@pytest.mark.parametrize(("limits", "at_once"), [
+    (Limits(), True),
+    (Limits(ratio_grace=2000, max_ratio=1e9), False),  # compressed bytes count per read
+    (Limits(max_entry_size=5000), False),  # (a byte more would exceed it)
+    (Limits(max_total_size=5100), False),  # (with the 100 bytes before it)
+])
+def test_a_tar_entry_read_in_full_anyway_is_read_at_once_where_no_limit_can_stop_it(
+        limits, at_once, monkeypatch):
+    """No first look at the head of a TAR entry that is read in full whatever detection
+    says, unless a limit could stop it part way: the walk then meets each limit where
+    it met it reading in steps."""
+    from ecgingest.archive import libarchive as la
+
+    asked: list[tuple[str, int | None]] = []
+    fill = la._EntryBytes.fill
+
+    def recorded(self, stop):
+        asked.append((self.path, stop))
+        return fill(self, stop)
+
+    monkeypatch.setattr(la._EntryBytes, "fill", recorded)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, size in (("a/r.hea", 100), ("a/r.dat", 5000)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tf.addfile(info, io.BytesIO(os.urandom(size)))
+    with open_upload(buf.getvalue(), limits, ByteBudget(limits)) as upload:
+        entries = [e for e in upload.entries() if isinstance(e, Entry)]
+    assert [e.size for e in entries] == [100, 5000]
+    first = [stop for path, stop in asked if path == "a/r.dat"][0]
+    assert first == (None if at_once else 512)

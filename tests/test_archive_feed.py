@@ -99,3 +99,77 @@ def test_fill_chunk_refuses_a_pieces_array_without_two_columns():
     finally:
         _la.read_free(raw)
         del keep
+
+
+def test_address_of_is_where_an_arrays_first_byte_lies_views_included():
+    whole = np.empty(4096, np.uint8)
+    for view in (whole, whole[17:], whole[100:200], whole.view(np.int16)[5:]):
+        assert archive_feed.address_of(view) == view.__array_interface__["data"][0]
+
+
+def test_next_header_reads_what_libarchives_accessors_read_then_the_end():
+    from ecgingest.archive.libarchive import _HEADER_FUNCTIONS
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("d/é.bin")
+        info.size = 1234
+        tf.addfile(info, io.BytesIO(bytes(1234)))
+        sub = tarfile.TarInfo("d/sub")
+        sub.type = tarfile.DIRTYPE
+        tf.addfile(sub)
+        link = tarfile.TarInfo("d/link")
+        link.type, link.linkname = tarfile.LNKTYPE, "d/é.bin"
+        tf.addfile(link)
+    data = buf.getvalue()
+    a = _la.read_new()
+    keep = ctypes.c_char_p(data)
+    try:
+        _la.read_support_format_tar(a)
+        assert _la.read_open_memory2(a, ctypes.cast(keep, ctypes.c_void_p).value, len(data),
+                                     512) == _la.OK
+        entry = ctypes.c_void_p()
+        seen = []
+        while True:
+            status, name, ftype, hardlink, size = archive_feed.next_header(
+                *_HEADER_FUNCTIONS, a, ctypes.addressof(entry))
+            if status != _la.OK:
+                break
+            assert (name, ftype, hardlink, size) == (
+                _la.entry_pathname_utf8(entry), _la.entry_filetype(entry),
+                _la.entry_hardlink(entry) is not None,
+                _la.entry_size(entry) if _la.entry_size_is_set(entry) else None)
+            seen.append((name.decode(), ftype & _la.AE_IFMT, hardlink))
+        assert status == _la.EOF
+        assert seen == [("d/é.bin", _la.AE_IFREG, False), ("d/sub/", _la.AE_IFDIR, False),
+                        ("d/link", 0, True)]
+    finally:
+        _la.read_free(a)
+
+
+@pytest.mark.parametrize("want", [0, 1, 4999, 5000, 5001, 9000])
+def test_read_fully_reads_until_full_or_the_entrys_end(want):
+    from ecgingest.archive.libarchive import _HEADER_FUNCTIONS, _READ_DATA
+
+    body = np.random.default_rng(2).bytes(5000)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("a.bin")
+        info.size = len(body)
+        tf.addfile(info, io.BytesIO(body))
+    data = buf.getvalue()
+    a = _la.read_new()
+    keep = ctypes.c_char_p(data)
+    try:
+        _la.read_support_format_tar(a)
+        assert _la.read_open_memory2(a, ctypes.cast(keep, ctypes.c_void_p).value, len(data),
+                                     700) == _la.OK  # blocks of 700 bytes: many reads
+        entry = ctypes.c_void_p()
+        assert archive_feed.next_header(*_HEADER_FUNCTIONS, a, ctypes.addressof(entry))[0] == 0
+        out = np.zeros(max(want, 1), np.uint8)
+        got, status = archive_feed.read_fully(_READ_DATA, a, archive_feed.address_of(out), want)
+        assert got == min(want, len(body))
+        assert status == (1 if want <= len(body) else 0)
+        assert out[:got].tobytes() == body[:got]
+    finally:
+        _la.read_free(a)

@@ -555,6 +555,42 @@ def test_a_failure_of_the_decompressing_thread_ends_the_walk_with_an_archive_err
     assert "no room for a chunk" in items[-1][2]
 
 
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, RuntimeError])
+def test_an_error_raised_on_the_walks_thread_asking_for_a_chunk_is_raised_by_the_walk(
+        raised, monkeypatch):
+    """The walk's reader asks for chunks from inside libarchive (a native callback):
+    an error raised there fails the read and is then raised where the walk called
+    libarchive (a KeyboardInterrupt as itself, anything else as an ArchiveError)."""
+    monkeypatch.setattr(la, "READ_AHEAD_FROM", 0)
+    asked = []
+    original = DecompressingFeed._next_chunk
+
+    def interrupted(self, archive):
+        asked.append(archive)
+        if len(asked) == 2:
+            raise raised("stop reading")
+        return original(self, archive)
+
+    monkeypatch.setattr(DecompressingFeed, "_next_chunk", interrupted)
+    monkeypatch.setattr(DecompressingFeed, "__init__", _small_chunks(DecompressingFeed.__init__))
+    rng = np.random.default_rng(4)
+    data = build("tar-zst", [(f"{k}.bin", rng.bytes(70_000)) for k in range(4)])
+    if raised is KeyboardInterrupt:
+        with pytest.raises(KeyboardInterrupt):
+            outcome(data)
+    else:
+        items = outcome(data)
+        assert items[-1][:2] == ("raised", "ArchiveError")
+        assert "stop reading" in items[-1][2]
+    assert len(asked) == 2
+
+
+def _small_chunks(init):
+    def small(self, raw, most):
+        init(self, raw, 16 << 10)  # chunks of 4 KiB: several before the archive's end
+    return small
+
+
 @pytest.mark.parametrize("kind", ["tar-gz", "tar-zst", "tar-xz", "tar-bz2"])
 @pytest.mark.parametrize("cut", [30, 148, 700, 3000, 9000])
 def test_a_truncated_compressed_tar_fails_alike_decompressed_on_a_thread_or_not(

@@ -15,6 +15,12 @@ class EntryBytes(Protocol):
     declared: int | None
     """The size the archive declares (None: not stored)."""
 
+    reads_whole: bool
+    """True where reading the entry in one request shows what reading it in steps does
+    (its failures and where the reader then stands do not depend on the steps): the
+    walker may then read an entry it reads in full anyway at once, without a first
+    look at its head."""
+
     def fill(self, stop: int | None) -> Failed | None:
         """Produce bytes until ``stop`` are held in all (None: to the end of the entry),
         checking limits as they arrive; a :class:`Failed` when the entry is damaged."""
@@ -39,6 +45,8 @@ class EntryBytes(Protocol):
 class Produced:
     """The part every reader's :class:`EntryBytes` shares: a failure, once seen, stays
     the answer; ``_produce`` (the reader's own) runs until it is done or fails."""
+
+    reads_whole = False
 
     def __init__(self, declared: int | None) -> None:
         self.declared = declared

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as _np
 
+from .._ext import archive_feed
 from .._memory import Arena
 from ..errors import (
     ArchiveError,
@@ -41,6 +42,15 @@ if TYPE_CHECKING:
 
 __all__ = ["walk_libarchive", "LibarchiveBytes", "ReadAhead", "READ_AHEAD_FROM",
            "READ_AHEAD_BYTES", "READ_AHEAD_BOUNDED", "READ_AHEAD_ENTRIES", "READ_AHEAD_LANES"]
+
+
+_HEADER_FUNCTIONS = tuple(
+    ctypes.cast(function, ctypes.c_void_p).value or 0
+    for function in (_la.read_next_header, _la.entry_pathname_utf8, _la.entry_filetype,
+                     _la.entry_hardlink, _la.entry_size, _la.entry_size_is_set))
+"""libarchive's functions :func:`archive_feed.next_header` calls for each entry header."""
+_READ_DATA = ctypes.cast(_la.read_data, ctypes.c_void_p).value or 0
+"""``archive_read_data``, called by :func:`archive_feed.read_fully`."""
 
 
 def _decode_name(entry_p: ctypes.c_void_p, index: int) -> str:
@@ -91,7 +101,7 @@ def _open(a: int, kind: str, blob: Blob, label: str, feed: DecompressingFeed | N
             _la.read_support_filter_all(a)  # none, which would read ahead of the TAR reader)
         _la.FORMAT_SUPPORT[fmt](a)
         if feed is not None:
-            _la.read_set_callback_data(a, None)
+            _la.read_set_callback_data(a, feed.client_data)
             _la.read_set_read_callback(a, feed.read_cb)
             status = _la.read_open1(a)
         elif blob.volumes is not None:
@@ -208,7 +218,8 @@ class _Header:
 class _Reader:
     """Entry headers and whole entries from an open libarchive reader (on one thread at a time)."""
 
-    def __init__(self, a: int, callbacks: Callbacks | None, switch_locale: bool,
+    def __init__(self, a: int, callbacks: Callbacks | DecompressingFeed | None,
+                 switch_locale: bool,
                  feed: DecompressingFeed | None = None) -> None:
         self.a = a
         self.callbacks = callbacks
@@ -217,28 +228,30 @@ class _Reader:
         self.index = 0
         self.entry_p = ctypes.c_void_p()
         self.entry_ref = ctypes.byref(self.entry_p)
+        self.entry_address = ctypes.addressof(self.entry_p)
         self.one_byte = _np.empty(1, _np.uint8)
 
     def header(self) -> _Header:
-        a, entry_p = self.a, self.entry_p
         if self.switch_locale:
             with _la.utf8_names:
-                status = _la.read_next_header(a, self.entry_ref)
-                raw = (_decode_name(entry_p, self.index + 1)
-                       if status in (_la.OK, _la.WARN) else "")
-        else:
-            status = _la.read_next_header(a, self.entry_ref)
-            raw = _decode_name(entry_p, self.index + 1) if status in (_la.OK, _la.WARN) else ""
+                return self._header()
+        return self._header()
+
+    def _header(self) -> _Header:
+        a = self.a
+        next_fn, name_fn, type_fn, link_fn, size_fn, size_set_fn = _HEADER_FUNCTIONS
+        status, utf8, ftype, hardlink, declared = archive_feed.next_header(
+            next_fn, name_fn, type_fn, link_fn, size_fn, size_set_fn, a, self.entry_address)
         _reraise_callback(self.callbacks)
         if status == _la.EOF:
             return _Header(_la.EOF)
         self.index += 1
         if status not in (_la.OK, _la.WARN):
             return _Header(status, self.index, message=_la.message(a))
+        raw = (utf8.decode("utf-8", "replace") if utf8 is not None
+               else _decode_name(self.entry_p, self.index))
         return _Header(status, self.index, raw, _la.message(a) if status == _la.WARN else "",
-                       _la.entry_filetype(entry_p) & _la.AE_IFMT,
-                       _la.entry_hardlink(entry_p) is not None,
-                       _la.entry_size(entry_p) if _la.entry_size_is_set(entry_p) else None)
+                       ftype & _la.AE_IFMT, hardlink, declared)
 
     def pass_over(self) -> _Header | None:
         """Move to the next entry, another reader's: None, or the archive's end or error."""
@@ -254,7 +267,7 @@ class _Reader:
     def read_some(self) -> None:
         """Read a byte of the current entry (what reading it does to the reader's state
         matters; the byte, and a failure, do not)."""
-        _la.read_data(self.a, self.one_byte.__array_interface__["data"][0], 1)
+        _la.read_data(self.a, archive_feed.address_of(self.one_byte), 1)
 
     def whole(self, declared: int, arena: Arena) -> _Whole:
         """The current entry in full (``declared`` bytes; one more shows it is longer)."""
@@ -266,7 +279,7 @@ class _Reader:
     def _whole(self, declared: int, arena: Arena) -> _Whole:
         a = self.a
         buf = arena.empty(declared + 1)
-        address = buf.__array_interface__["data"][0]
+        address = archive_feed.address_of(buf)
         produced = status = 0
         end_at = -1
         text = ""
@@ -547,7 +560,8 @@ def _walk_open_archive(a: int, kind: str, blob: Blob,
     except BaseException:
         _close_feed(feed, walker)
         raise
-    callbacks = fed if isinstance(fed, Callbacks) else None
+    # a Python error raised by the callbacks (or the feed's) is raised after libarchive returns
+    callbacks = fed if isinstance(fed, Callbacks) else feed
     fallback = ZipFallback(blob) if fmt == "zip" and blob.random_access else None
     switch_locale = _la.utf8_names.active
     reader = _Reader(a, callbacks, switch_locale, feed)
@@ -659,7 +673,7 @@ def _locale_only_warning(text: str) -> bool:
     return "converted" in text and "locale" in text
 
 
-def _reraise_callback(callbacks: Callbacks | None) -> None:
+def _reraise_callback(callbacks: Callbacks | DecompressingFeed | None) -> None:
     if callbacks is not None and callbacks.error is not None:
         error, callbacks.error = callbacks.error, None
         if isinstance(error, (OSError, EcgIngestError)) or not isinstance(error, Exception):
@@ -701,6 +715,8 @@ class _EntryBytes:
     """What both ways of reading an entry share: a failure, once seen, stays the answer,
     and ``fallback`` opens the entry with a decoder of ours when libarchive cannot
     decompress it (ZIP Deflate64, LZMA)."""
+
+    reads_whole = False
 
     def __init__(self, path: str, declared: int | None, walker: Walker, fmt: str) -> None:
         self.path = path
@@ -825,7 +841,7 @@ class LibarchiveBytes(_EntryBytes):
     """
 
     def __init__(self, a: int, path: str, declared: int | None, walker: Walker,
-                 callbacks: Callbacks | None, fmt: str, switch_locale: bool,
+                 callbacks: Callbacks | DecompressingFeed | None, fmt: str, switch_locale: bool,
                  feed: DecompressingFeed | None = None) -> None:
         super().__init__(path, declared, walker, fmt)
         self.a = a
@@ -837,6 +853,10 @@ class LibarchiveBytes(_EntryBytes):
         self.address = 0  # where ``buf``'s bytes start (taken once per buffer, not per read)
         self.start_raw = self._raw_bytes()
         self.release: Callable[[bool], None] | None = None
+        # libarchive's TAR reader fails an entry's data only where the stream fails or
+        # ends, whatever a read asks for (it returns the bytes up to the end of what it
+        # has, at least one): one read of the whole entry meets what steps meet
+        self.reads_whole = fmt == "tar"
 
     def _buffer(self) -> _np.ndarray:
         return self.buf
@@ -888,10 +908,13 @@ class LibarchiveBytes(_EntryBytes):
 
     def _use(self, buf: _np.ndarray) -> None:
         self.buf = buf
-        self.address = buf.__array_interface__["data"][0]
+        self.address = archive_feed.address_of(buf)
 
     def _read(self, stop: int | None) -> Failed | None:
         a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
+        if (stop is None and self.reads_whole and self.produced == 0 and declared is not None
+                and declared < _FIRST_ALLOCATION and self.walker.no_limit_stops(declared)):
+            return self._read_at_once(declared)
         while stop is None or self.produced < stop:
             self._room(stop)
             want = len(self.buf) - self.produced
@@ -912,10 +935,34 @@ class LibarchiveBytes(_EntryBytes):
             return None  # ``stop`` bytes are held; the entry goes on
         if declared is not None and self.produced != declared:
             return _shorter(path, self.produced, declared, fmt)
+        self._complete()
+        return None
+
+    def _complete(self) -> None:
         buf = self.buf
         buf[self.produced:] = 0  # nothing stale stays reachable through the array's base
         buf.setflags(write=False)
         self.done = True
+
+    def _read_at_once(self, declared: int) -> Failed | None:
+        """The whole entry (and a byte more, which shows it longer than declared) in one
+        native loop: what :meth:`_read` shows where no limit can stop the entry, its
+        bytes counted once when they are all read (or libarchive failed after them)."""
+        a, path, fmt = self.a, self.path, self.fmt
+        self._room(None)  # ``declared + 1`` bytes
+        got, status = archive_feed.read_fully(_READ_DATA, a, self.address, declared + 1)
+        _reraise_callback(self.callbacks)
+        if got:
+            self.produced = got
+            self.walker.grew(path, got, self._raw_bytes() - self.start_raw, got)
+        if status < 0:
+            return Failed(path, _status_error(_la.message(a), status, path, fmt),
+                          fatal=status == _la.FATAL)
+        if got > declared:
+            return _longer(path, declared, fmt)
+        if got != declared:
+            return _shorter(path, got, declared, fmt)
+        self._complete()
         return None
 
 

@@ -39,6 +39,8 @@ CHUNK = 1 << 20
 _READ_DATA_BLOCK = ctypes.cast(_la.read_data_block, ctypes.c_void_p).value or 0
 _FILTER_BYTES = ctypes.cast(_la.filter_bytes, ctypes.c_void_p).value or 0
 """Addresses of libarchive's functions, called by :func:`archive_feed.fill_chunk`."""
+_READ_CALLBACK = archive_feed.read_callback()
+"""The walk's reader's native read callback (:class:`archive_feed.BlockCursor`)."""
 
 
 class DecompressingFeed:
@@ -55,23 +57,24 @@ class DecompressingFeed:
         self.most = max(1, most)
         self.chunk = max(BLOCK, min(CHUNK, self.most // 4))
         self.cond = threading.Condition()
-        self.chunks: deque[tuple[ctypes.Array[ctypes.c_char], int, list[tuple[int, int]]]] = (
-            deque())
-        """Chunks, their bytes and their blocks: (end in the chunk, compressed bytes read
-        when libarchive produced the block)."""
+        self.chunks: deque[tuple[ctypes.Array[ctypes.c_char], int, np.ndarray]] = deque()
+        """Chunks, their bytes and their blocks: rows of (end in the chunk, compressed
+        bytes read when libarchive produced the block)."""
         self.ahead = 0  # decompressed bytes in ``chunks``
         self.ended = False  # the thread put its last chunk
         self.stopped = False
         self.failure: tuple[int, bytes] | None = None
         """libarchive's error number and message where decompression failed (after the
         bytes before it were handed over)."""
-        self.error: BaseException | None = None  # a Python error in the callback (none here)
-        self.compressed = 0  # compressed bytes behind what the walk's reader has taken
-        self.current: ctypes.Array[ctypes.c_char] | None = None  # libarchive reads it now
-        self.blocks: list[tuple[int, int]] = []  # the current chunk's blocks not handed over
-        self.at = 0  # where the next block of the current chunk starts
+        self.error: BaseException | None = None
+        """A Python error raised on the walk's thread asking for the next chunk (the read
+        then failed in libarchive): the walk's reader raises it."""
+        self.cursor = archive_feed.BlockCursor(self)
+        """The chunk libarchive reads now, handed over block by block natively."""
+        self.read_cb = _la.READ_CALLBACK(_READ_CALLBACK)
+        self.client_data = self.cursor.client_data
+        """Callback data to register with :attr:`read_cb` (the cursor's)."""
         self.spare: list[ctypes.Array[ctypes.c_char]] = []  # chunks libarchive is done with
-        self.read_cb = _la.READ_CALLBACK(self._read)
         self.thread = threading.Thread(target=self._run, daemon=True, name=THREAD_NAME)
         self.thread.start()
 
@@ -137,7 +140,7 @@ class DecompressingFeed:
             status, filled, count, pending_at, pending, counted = archive_feed.fill_chunk(
                 _READ_DATA_BLOCK, _FILTER_BYTES, raw, ctypes.addressof(buf), size, pieces,
                 pending_at, pending, counted)
-            blocks: list[tuple[int, int]] = list(map(tuple, pieces[:count].tolist()))
+            blocks = pieces[:count].copy()
             failure = (None if status in (_la.OK, _la.EOF)
                        else (_la.errno(raw), _la.error_string(raw) or b""))
             with self.cond:
@@ -152,22 +155,26 @@ class DecompressingFeed:
                     return
 
     # -- the walk's reader -----------------------------------------------------
-    def _read(self, archive, _context, out):  # type: ignore[no-untyped-def]
-        """libarchive asks for the next bytes: the next chunk (0 at the end, -1 on failure).
+    @property
+    def compressed(self) -> int:
+        """Compressed bytes behind what the walk's reader has taken: those read when
+        libarchive produced the block it took last."""
+        return int(self.cursor.compressed)
 
-        A failure is reported as the filter reports it when it runs in the walk's
-        reader: its error is set on the reader, then the read fails (and the TAR
-        reader may put its own words over it, as it does reading directly)."""
-        if self.blocks:  # the current chunk's next block
-            end, self.compressed = self.blocks.pop(0)
-            assert self.current is not None
-            out[0] = ctypes.addressof(self.current) + self.at
-            count, self.at = end - self.at, end
-            return count
+    def _next_chunk(self, archive: int) -> int:
+        """The walk's reader took every block of the current chunk: install the next
+        (1), or report the end (0) or the failure (-1) of the stream.
+
+        Called by the native read callback, block by block its own (each block with
+        the compressed bytes read when libarchive produced it: the walk's reader counts
+        them as it would reading directly). A failure is reported as the filter reports
+        it when it runs in the walk's reader: its error is set on the reader, then the
+        read fails (and the TAR reader may put its own words over it, as it does
+        reading directly)."""
         with self.cond:
-            if self.current is not None:
-                self.spare.append(self.current)  # libarchive is done with it
-                self.current = None
+            done = self.cursor.release()
+            if isinstance(done, ctypes.Array):
+                self.spare.append(done)  # libarchive is done with it
             while not self.chunks and not self.ended and not self.stopped:
                 self.cond.wait()
             if not self.chunks:
@@ -179,12 +186,9 @@ class DecompressingFeed:
                 return 0
             buf, filled, blocks = self.chunks.popleft()
             self.ahead -= filled
-            self.current = buf  # valid until libarchive asks again
             self.cond.notify_all()
-        # handed over block by block, each with the compressed bytes read when libarchive
-        # produced it: the walk's reader counts them as it would reading directly
-        self.blocks, self.at = blocks, 0
-        return self._read(archive, _context, out)
+        self.cursor.install(buf, ctypes.addressof(buf), blocks)  # valid until the next call
+        return 1
 
     def behind(self) -> bool:
         """Whether the walk has taken most of what was decompressed ahead of it (less
@@ -197,7 +201,7 @@ class DecompressingFeed:
         with self.cond:
             self.stopped = True
             self.chunks.clear()
-            self.spare.clear()
+            self.spare.clear()  # (the cursor keeps the chunk libarchive may still point into)
             self.ahead = 0
             self.cond.notify_all()
         if self.thread is not threading.current_thread():

@@ -262,13 +262,14 @@ class Walker:
             yield Skipped(path, "")  # hands control back to the fetcher
             return
         index = self.count
-        failed = data.fill(HEAD_BYTES if self.can_defer else None)
+        whole = data.reads_whole and self._whole_at_once(data.declared)
+        failed = data.fill(HEAD_BYTES if self.can_defer and not whole else None)
         # an entry the look read whole is kept as it is, unless the walk bounds what it
         # holds (inspect, iter_records): then a signal file beyond the bound is let go
         bounded = (self.budget.keep_unclaimed is not None and self.can_defer
                    and anchor_format(path.rsplit("/", 1)[-1]) is None)
         detected: tuple[SingleFileFormat | None] | None = None  # what detection found
-        if (failed is None and (bounded or not data.complete)
+        if (failed is None and (bounded or whole or not data.complete)
                 and data.declared is not None):
             size = data.declared
             detected, failed = self._wanted_now(path, size, data)
@@ -319,6 +320,25 @@ class Walker:
         if size < HEAD_BYTES or not self.can_defer:
             return True  # the first look reads it whole
         return size <= SMALL_ENTRY and self.kept + ahead + size <= self.keep_limit
+
+    def _whole_at_once(self, size: int | None) -> bool:
+        """Whether an entry of declared ``size`` is read in full at once rather than a
+        look at its head first (detection then looks at all of it): it is read in full
+        whatever detection decides, and no limit can stop it part way (none counts the
+        compressed bytes below ``Limits.ratio_grace``; the entry and the upload stay
+        within their sizes), so one read shows what the look and the rest showed."""
+        if size is None or size < HEAD_BYTES or not self.can_defer:
+            return False  # (a smaller one: the look reads it whole, and nothing detects it)
+        return self.no_limit_stops(size) and self.reads_in_full(size, 0)
+
+    def no_limit_stops(self, size: int) -> bool:
+        """Whether no limit can stop an entry of declared ``size`` (a byte more at most)
+        part way: none counts its compressed bytes (below ``Limits.ratio_grace``), and
+        it stays within the entry's size and the upload's total. Counting its bytes at
+        once is then the same as counting them as they arrive."""
+        limits = self.limits
+        return (size < limits.ratio_grace and size < limits.max_entry_size
+                and self.budget.total + size < limits.max_total_size)
 
     @property
     def keep_limit(self) -> int:
@@ -383,9 +403,16 @@ class Walker:
 
     def nested(self, entry: Entry, detected: tuple[SingleFileFormat | None] | None = None
                ) -> Iterator[Entry | Skipped | Failed]:
+        """Yield ``entry``, or open it as a nested archive when allowed (``detected``:
+        what :meth:`_wanted_now` found, which it finds only for bytes without archive
+        magic)."""
         path = entry.path
         if detected is not None:
-            entry.detected = detected  # detection looked at these very bytes
+            # detection looked at these very bytes, after their head was found to hold
+            # no archive magic (:meth:`_wanted_now`): the entry is no archive to open
+            entry.detected = detected
+            yield entry
+            return
         kind = archive_kind(entry.head(HEAD_BYTES))
         if kind is None:
             yield entry
