@@ -191,6 +191,25 @@ def test_the_one_region_decode_refuses_the_base64_binascii_refuses(text):
         assert decoded == xli.STATUS_OK
 
 
+@given(texts=st.lists(st.one_of(
+    st.binary(max_size=3000).map(lambda b: base64.encodebytes(b).decode("ascii")),
+    st.text(alphabet="QUJDRA+/=\n ?é", max_size=40)), max_size=14))
+def test_beats_decoded_in_one_call_are_binascii_s_bytes_packed(texts):
+    data, table = xli.decode_base64_rows(texts)
+    at = 0
+    for text, (offset, length, status) in zip(texts, table.tolist()):
+        assert offset == at
+        try:
+            raw = binascii.a2b_base64(text.encode("ascii", errors="replace"))
+        except binascii.Error:
+            assert status != xli.STATUS_OK
+            at += length
+            continue
+        assert status == xli.STATUS_OK
+        assert data[offset:offset + length].tobytes() == raw[:len(raw) & ~1]
+        at += length
+
+
 # ---------------------------------------------------------------- round trips
 
 
