@@ -13,7 +13,7 @@ without them, and ``decode_spans`` decodes the base64 texts straight from the
 document's bytes.
 """
 
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t
 from libc.string cimport memchr, memcmp
 
 import sys
@@ -22,10 +22,66 @@ import numpy as np
 
 cimport numpy as cnp
 
+from _bytes cimport load_le16
 from _base64 cimport BASE64_OK, BASE64_ONE_EXTRA, base64_capacity, base64_decode
 from _status cimport KernelStatus
 
 cnp.import_array()
+
+
+# CRC-32 (zlib's: reflected polynomial 0xEDB88320) of a lead's decoded bytes, computed in
+# the decode's region without the GIL; slicing by 8 on little-endian machines.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    static uint32_t ecgingest_crc_table[8][256];
+    static void ecgingest_crc32_init(void) {
+        uint32_t i, c;
+        int k;
+        for (i = 0; i < 256; i++) {
+            c = i;
+            for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            ecgingest_crc_table[0][i] = c;
+        }
+        for (i = 0; i < 256; i++) {
+            c = ecgingest_crc_table[0][i];
+            for (k = 1; k < 8; k++) {
+                c = ecgingest_crc_table[0][c & 0xFF] ^ (c >> 8);
+                ecgingest_crc_table[k][i] = c;
+            }
+        }
+    }
+    static uint32_t ecgingest_crc32(const unsigned char* p, size_t n) {
+        const uint32_t (*t)[256] = (const uint32_t (*)[256])ecgingest_crc_table;
+        uint32_t c = 0xFFFFFFFFu;
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint32_t lo, hi;
+        while (n >= 8) {
+            memcpy(&lo, p, 4);
+            memcpy(&hi, p + 4, 4);
+            lo ^= c;
+            c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF]
+                ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF]
+                ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+            p += 8;
+            n -= 8;
+        }
+    #endif
+        while (n--) c = t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+        return c ^ 0xFFFFFFFFu;
+    }
+    """
+    void crc32_init "ecgingest_crc32_init"() noexcept nogil
+    uint32_t crc32 "ecgingest_crc32"(const uint8_t* data, size_t n) noexcept nogil
+
+
+crc32_init()
+
+
+def crc32_of(const uint8_t[::1] data):
+    """``zlib.crc32(data)``, as :func:`decode_spans` computes it for each span."""
+    return crc32(&data[0] if data.shape[0] else NULL, <size_t>data.shape[0])
 
 cdef Py_ssize_t NOGIL_FROM = 1 << 18  # characters: below, the decode is shorter than a GIL hand-over
 # a whole document's leads (~100 KB of text, ~0.1 ms) are decoded without the GIL so that
@@ -365,19 +421,21 @@ cdef void _decode_spans(const uint8_t* src, const int64_t* spans, Py_ssize_t k, 
         result = BASE64_OK
         if end > start:
             result = base64_decode(src + start, end - start, dst + offset, &produced, &skipped)
-        row[4 * i] = offset
-        row[4 * i + 1] = produced
-        row[4 * i + 2] = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
+        row[5 * i] = offset
+        row[5 * i + 1] = produced
+        row[5 * i + 2] = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
                           if result == BASE64_ONE_EXTRA else KernelStatus.TRUNCATED)
-        row[4 * i + 3] = skipped
+        row[5 * i + 3] = skipped
+        row[5 * i + 4] = crc32(dst + offset, <size_t>produced)
         offset += base64_capacity(end - start)
 
 
 def decode_spans(const uint8_t[::1] document, const int64_t[:, ::1] spans):
     """Every span of ``document`` decoded as :func:`decode_base64` does, into one buffer:
-    ``(data, table)`` with ``table[i] = (offset, produced, status, skipped)`` (int64) and
-    ``data[offset:offset + produced]`` the bytes of span ``i``. Spans are checked
-    against the document; the GIL is released when they are long."""
+    ``(data, table)`` with ``table[i] = (offset, produced, status, skipped, crc)`` (int64),
+    ``data[offset:offset + produced]`` the bytes of span ``i`` and ``crc`` their CRC-32
+    (``zlib.crc32``). Spans are checked against the document; the GIL is released
+    when they are long."""
     cdef Py_ssize_t k = spans.shape[0], n = document.shape[0], i, total = 0, produced, skipped
     cdef int64_t start, end
     for i in range(k):
@@ -386,7 +444,7 @@ def decode_spans(const uint8_t[::1] document, const int64_t[:, ::1] spans):
             raise ValueError(f"span {i} ({start}, {end}) is outside the document")
         total += base64_capacity(end - start)
     cdef cnp.ndarray data = np.empty(total, dtype=np.uint8)
-    cdef cnp.ndarray table = np.empty((k, 4), dtype=np.int64)
+    cdef cnp.ndarray table = np.empty((k, 5), dtype=np.int64)
     cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(data)
     cdef int64_t* row = <int64_t*>cnp.PyArray_DATA(table)
     cdef const uint8_t* src = &document[0] if n else NULL
@@ -398,3 +456,36 @@ def decode_spans(const uint8_t[::1] document, const int64_t[:, ::1] spans):
     data.flags.writeable = False
     table.flags.writeable = False
     return data, table
+
+
+cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 16  # samples: below, the GIL hand-over costs more
+
+
+cdef void _derive(const uint8_t* first, const uint8_t* second, Py_ssize_t n,
+                  int32_t* out) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef int32_t a, b
+    for j in range(n):
+        a = <int16_t>load_le16(first + 2 * j)
+        b = <int16_t>load_le16(second + 2 * j)
+        out[j] = 2 * (b - a)  # III = II - I
+        out[n + j] = -(a + b)  # aVR = -(I + II) / 2
+        out[2 * n + j] = 2 * a - b  # aVL = I - II / 2
+        out[3 * n + j] = 2 * b - a  # aVF = II - I / 2
+
+
+def derive_limb_leads(const uint8_t[::1] first, const uint8_t[::1] second):
+    """III, aVR, aVL, aVF in half units (exact integers: twice each formula) from leads
+    I and II given as little-endian int16 bytes: an int32 array of shape (4, n), ``n``
+    the shorter lead's samples, in one pass (without the GIL for long leads)."""
+    cdef Py_ssize_t n = min(first.shape[0], second.shape[0]) // 2
+    cdef cnp.ndarray block = np.empty((4, n), dtype=np.int32)
+    cdef int32_t* out = <int32_t*>cnp.PyArray_DATA(block)
+    if n == 0:
+        return block
+    if n >= DERIVED_NOGIL_FROM:
+        with nogil:
+            _derive(&first[0], &second[0], n, out)
+    else:  # a 10 s lead takes microseconds: handing the GIL over would cost more
+        _derive(&first[0], &second[0], n, out)
+    return block
