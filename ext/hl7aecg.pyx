@@ -9,6 +9,7 @@ every value against the int32 range. Statuses come from ``_status.pxd``.
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -244,3 +245,52 @@ def parse_texts(list texts, const int64_t[::1] counts):
         if not table[i, 2]:
             narrow[i] = None
     return table, wide, narrow
+
+
+cdef Py_ssize_t STACK_NOGIL_FROM = 1 << 16  # values: below, the GIL hand-over costs more
+
+
+def stack_int32(list rows):
+    """The rows (int16 or int32 arrays of one length, as :func:`parse_texts` gives
+    them) as one int32 array of shape (rows, length), copied in one pass (without the
+    GIL when large; numpy's stacking hands it over once per row)."""
+    cdef Py_ssize_t k = len(rows), n = len(rows[0]) if rows else 0, i, j
+    cdef cnp.ndarray block = np.empty((k, n), dtype=np.int32)
+    cdef int32_t* out = <int32_t*>cnp.PyArray_DATA(block)
+    cdef const void** sources = <const void**>malloc(max(k, 1) * sizeof(void*))
+    cdef uint8_t* wide = <uint8_t*>malloc(max(k, 1))
+    cdef cnp.ndarray row
+    if sources == NULL or wide == NULL:
+        free(sources)
+        free(wide)
+        raise MemoryError()
+    try:
+        for i in range(k):
+            row = rows[i]
+            if row.ndim != 1 or row.shape[0] != n or not cnp.PyArray_IS_C_CONTIGUOUS(row) or \
+                    row.dtype not in (np.int16, np.int32) or not row.dtype.isnative:
+                raise ValueError("rows must be contiguous int16 or int32 arrays of one length")
+            sources[i] = cnp.PyArray_DATA(row)
+            wide[i] = row.dtype == np.int32
+        if k * n >= STACK_NOGIL_FROM:
+            with nogil:
+                _stack(sources, wide, k, n, out)
+        else:
+            _stack(sources, wide, k, n, out)
+    finally:
+        free(sources)
+        free(wide)
+    return block
+
+
+cdef void _stack(const void** sources, const uint8_t* wide, Py_ssize_t k, Py_ssize_t n,
+                 int32_t* out) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const int16_t* small
+    for i in range(k):
+        if wide[i]:
+            memcpy(out + i * n, sources[i], <size_t>n * sizeof(int32_t))
+        else:
+            small = <const int16_t*>sources[i]
+            for j in range(n):
+                out[i * n + j] = small[j]

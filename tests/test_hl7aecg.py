@@ -217,6 +217,19 @@ def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
             np.testing.assert_array_equal(small, want)
 
 
+@given(n=st.integers(0, 700), dtypes=st.lists(st.sampled_from([np.int16, np.int32]),
+                                               min_size=1, max_size=12), seed=st.integers(0, 99))
+def test_stacked_rows_are_numpy_s_int32_stack(n, dtypes, seed):
+    from ecgingest._ext import hl7aecg as kernel
+
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(np.iinfo(d).min, np.iinfo(d).max, n, endpoint=True).astype(d)
+            for d in dtypes]
+    block = kernel.stack_int32(rows)
+    assert block.dtype == np.int32
+    np.testing.assert_array_equal(block, np.vstack([r.astype(np.int32) for r in rows]))
+
+
 # ---------------------------------------------------------------- damaged files
 
 
