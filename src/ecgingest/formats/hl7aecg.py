@@ -392,7 +392,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
             if not values or len({len(v) for v in values}) != 1:
                 ctx.warn(f"{item.what}: leads of differing lengths; left out")
                 continue
-            block = np.vstack([v.astype(np.int32) for v in values])
+            block = _k.stack_int32(values)
             block.flags.writeable = False
             assert sequence_set.rate is not None
             units = {lead.units for lead in sequence_set.leads}
