@@ -254,7 +254,7 @@ def stack_int32(list rows):
     """The rows (int16 or int32 arrays of one length, as :func:`parse_texts` gives
     them) as one int32 array of shape (rows, length), copied in one pass (without the
     GIL when large; numpy's stacking hands it over once per row)."""
-    cdef Py_ssize_t k = len(rows), n = len(rows[0]) if rows else 0, i, j
+    cdef Py_ssize_t k = len(rows), n = len(rows[0]) if rows else 0, i
     cdef cnp.ndarray block = np.empty((k, n), dtype=np.int32)
     cdef int32_t* out = <int32_t*>cnp.PyArray_DATA(block)
     cdef const void** sources = <const void**>malloc(max(k, 1) * sizeof(void*))

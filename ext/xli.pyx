@@ -352,7 +352,7 @@ def decode_base64_rows(list texts):
     table)`` with ``table[i] = (offset, length, status)`` (int64), ``data[offset:
     offset + length]`` the even bytes of text ``i`` and ``status`` OK, BAD_VALUE or
     TRUNCATED as :func:`decode_waveforms` reports them for its text."""
-    cdef Py_ssize_t k = len(texts), i, total = 0, length, offset = 0, produced, skipped
+    cdef Py_ssize_t k = len(texts), i, total = 0, length
     cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
     cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
     if sources == NULL or lengths == NULL:
