@@ -7,7 +7,9 @@ checks every byte (XML whitespace, an optional sign, decimal digits) and
 every value against the int32 range. Statuses come from ``_status.pxd``.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -117,3 +119,178 @@ def parse_integers(const uint8_t[::1] text, Py_ssize_t count):
     if status == KernelStatus.OK and produced != count:
         status = KernelStatus.BAD_VALUE
     return status, values, lo, hi, error_at
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+
+
+cdef Py_ssize_t TEXTS_NOGIL_FROM = 1 << 14  # characters: below, the GIL hand-over costs more
+
+
+cdef const char** _sources(list texts, Py_ssize_t* lengths, Py_ssize_t* total) except NULL:
+    """The bytes of each str of ``texts`` (an ASCII str's own, no copy) and their length;
+    the caller frees the array."""
+    cdef Py_ssize_t k = len(texts), i, length
+    cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
+    if sources == NULL:
+        raise MemoryError()
+    total[0] = 0
+    try:
+        for i in range(k):
+            sources[i] = PyUnicode_AsUTF8AndSize(texts[i], &length)
+            lengths[i] = length
+            total[0] += length
+    except BaseException:
+        free(sources)
+        raise
+    return sources
+
+
+def count_texts(list texts):
+    """:func:`count_integers` of each str of ``texts`` (the digits of one sequence set),
+    in one region without the GIL when they are long: an int64 array."""
+    cdef Py_ssize_t k = len(texts), i, total = 0
+    cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
+    cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
+    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
+    if lengths == NULL:
+        raise MemoryError()
+    cdef const char** sources = NULL
+    try:
+        sources = _sources(texts, lengths, &total)
+        if total >= TEXTS_NOGIL_FROM:
+            with nogil:
+                for i in range(k):
+                    out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+        else:
+            for i in range(k):
+                out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+    finally:
+        free(sources)
+        free(lengths)
+    return counts
+
+
+cdef void _parse_all(const char** sources, const Py_ssize_t* lengths, Py_ssize_t k,
+                     int32_t** wide, int16_t** narrow, const int64_t* counts, int64_t* table
+                     ) noexcept nogil:
+    cdef Py_ssize_t i, j, produced, error_at
+    cdef int32_t lo, hi
+    cdef int status
+    for i in range(k):
+        produced = 0
+        error_at = -1
+        lo = hi = 0
+        status = KernelStatus.OK
+        if lengths[i] and counts[i]:
+            status = _parse(<const uint8_t*>sources[i], lengths[i], wide[i], counts[i],
+                            &produced, &error_at, &lo, &hi)
+        if status == KernelStatus.OK and produced != counts[i]:
+            status = KernelStatus.BAD_VALUE
+        table[3 * i] = status
+        table[3 * i + 1] = error_at
+        table[3 * i + 2] = status == KernelStatus.OK and lo >= -32768 and hi <= 32767
+        if status != KernelStatus.OK:
+            return  # the caller reports the first bad text
+        if table[3 * i + 2]:
+            for j in range(counts[i]):
+                narrow[i][j] = <int16_t>wide[i][j]
+
+
+def parse_texts(list texts, const int64_t[::1] counts):
+    """:func:`parse_integers` of each str of ``texts`` with its count from
+    :func:`count_texts`, all in one region without the GIL when they are long.
+
+    Returns ``(table, wide, narrow)``: ``table[i] = (status, error_at, fits)`` (int64;
+    the texts after the first whose status is not OK are not parsed and read OK),
+    ``wide[i]`` the int32 values of text ``i`` and, where ``fits`` (every value within
+    int16), ``narrow[i]`` the same as int16 (None otherwise)."""
+    cdef Py_ssize_t k = len(texts), i, total = 0
+    if counts.shape[0] != k:
+        raise ValueError("one count per text")
+    for i in range(k):
+        if counts[i] < 0:
+            raise ValueError("a negative count")
+    cdef list wide = [np.empty(counts[i], dtype=np.int32) for i in range(k)]
+    cdef list narrow = [np.empty(counts[i], dtype=np.int16) for i in range(k)]
+    cdef cnp.ndarray table = np.zeros((k, 3), dtype=np.int64)
+    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
+    cdef int32_t** wide_rows = <int32_t**>malloc(max(k, 1) * sizeof(int32_t*))
+    cdef int16_t** narrow_rows = <int16_t**>malloc(max(k, 1) * sizeof(int16_t*))
+    cdef const char** sources = NULL
+    if lengths == NULL or wide_rows == NULL or narrow_rows == NULL:
+        free(lengths)
+        free(wide_rows)
+        free(narrow_rows)
+        raise MemoryError()
+    try:
+        for i in range(k):
+            wide_rows[i] = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>wide[i])
+            narrow_rows[i] = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>narrow[i])
+        sources = _sources(texts, lengths, &total)
+        if total >= TEXTS_NOGIL_FROM:
+            with nogil:
+                _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
+                           <int64_t*>cnp.PyArray_DATA(table))
+        else:
+            _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
+                       <int64_t*>cnp.PyArray_DATA(table))
+    finally:
+        free(sources)
+        free(lengths)
+        free(wide_rows)
+        free(narrow_rows)
+    for i in range(k):
+        if not table[i, 2]:
+            narrow[i] = None
+    return table, wide, narrow
+
+
+cdef Py_ssize_t STACK_NOGIL_FROM = 1 << 16  # values: below, the GIL hand-over costs more
+
+
+def stack_int32(list rows):
+    """The rows (int16 or int32 arrays of one length, as :func:`parse_texts` gives
+    them) as one int32 array of shape (rows, length), copied in one pass (without the
+    GIL when large; numpy's stacking hands it over once per row)."""
+    cdef Py_ssize_t k = len(rows), n = len(rows[0]) if rows else 0, i
+    cdef cnp.ndarray block = np.empty((k, n), dtype=np.int32)
+    cdef int32_t* out = <int32_t*>cnp.PyArray_DATA(block)
+    cdef const void** sources = <const void**>malloc(max(k, 1) * sizeof(void*))
+    cdef uint8_t* wide = <uint8_t*>malloc(max(k, 1))
+    cdef cnp.ndarray row
+    if sources == NULL or wide == NULL:
+        free(sources)
+        free(wide)
+        raise MemoryError()
+    try:
+        for i in range(k):
+            row = rows[i]
+            if row.ndim != 1 or row.shape[0] != n or not cnp.PyArray_IS_C_CONTIGUOUS(row) or \
+                    row.dtype not in (np.int16, np.int32) or not row.dtype.isnative:
+                raise ValueError("rows must be contiguous int16 or int32 arrays of one length")
+            sources[i] = cnp.PyArray_DATA(row)
+            wide[i] = row.dtype == np.int32
+        if k * n >= STACK_NOGIL_FROM:
+            with nogil:
+                _stack(sources, wide, k, n, out)
+        else:
+            _stack(sources, wide, k, n, out)
+    finally:
+        free(sources)
+        free(wide)
+    return block
+
+
+cdef void _stack(const void** sources, const uint8_t* wide, Py_ssize_t k, Py_ssize_t n,
+                 int32_t* out) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const int16_t* small
+    for i in range(k):
+        if wide[i]:
+            memcpy(out + i * n, sources[i], <size_t>n * sizeof(int32_t))
+        else:
+            small = <const int16_t*>sources[i]
+            for j in range(n):
+                out[i * n + j] = small[j]

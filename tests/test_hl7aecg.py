@@ -189,6 +189,47 @@ def test_the_digit_kernel_counts_and_parses_every_token():
     assert kernel.count_integers(b"") == 0
 
 
+_DIGITS = st.text(alphabet="0123456789-+ \n\tx", max_size=60) | st.lists(
+    st.integers(-2**31, 2**31 - 1) | st.integers(-40000, 40000), max_size=3000).map(
+    lambda values: " ".join(map(str, values)))
+
+
+@settings(max_examples=60)
+@given(texts=st.lists(_DIGITS, max_size=8))
+def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
+    """One count call and one parse call for all the leads of a set give what the
+    per-text kernel functions give, up to the first bad text."""
+    from ecgingest._ext import hl7aecg as kernel
+
+    counts = kernel.count_texts(texts)
+    assert counts.tolist() == [kernel.count_integers(t.encode()) for t in texts]
+    table, wide, narrow = kernel.parse_texts(texts, counts)
+    for text, count, (status, at, fits), values, small in zip(
+            texts, counts.tolist(), table.tolist(), wide, narrow):
+        alone, want, lo, hi, at_alone = kernel.parse_integers(text.encode(), count)
+        assert (status, at) == (alone, at_alone)
+        if status != kernel.STATUS_OK:
+            break
+        np.testing.assert_array_equal(values, want)
+        assert bool(fits) == (-32768 <= lo and hi <= 32767) == (small is not None)
+        if small is not None:
+            assert small.dtype == np.int16
+            np.testing.assert_array_equal(small, want)
+
+
+@given(n=st.integers(0, 700), dtypes=st.lists(st.sampled_from([np.int16, np.int32]),
+                                               min_size=1, max_size=12), seed=st.integers(0, 99))
+def test_stacked_rows_are_numpy_s_int32_stack(n, dtypes, seed):
+    from ecgingest._ext import hl7aecg as kernel
+
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(np.iinfo(d).min, np.iinfo(d).max, n, endpoint=True).astype(d)
+            for d in dtypes]
+    block = kernel.stack_int32(rows)
+    assert block.dtype == np.int32
+    np.testing.assert_array_equal(block, np.vstack([r.astype(np.int32) for r in rows]))
+
+
 # ---------------------------------------------------------------- damaged files
 
 

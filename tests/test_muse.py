@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import json
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -273,8 +274,9 @@ def test_the_scan_reads_each_lead_block_and_skips_markup_that_only_looks_like_on
     assert fields == [{"LeadID": "I\nJ\nK", "Empty": "", "WaveFormData": "#0"}, {}]
     assert [doc[s:e] for s, e in spans.tolist()] == [b"\r\nAQID\n"]
     data, table = muse_kernel.decode_spans(doc, spans)
-    assert [(data[o:o + n].tobytes(), status, skipped) for o, n, status, skipped in
-            table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0)]
+    assert [(data[o:o + n].tobytes(), status, skipped, crc) for o, n, status, skipped, crc
+            in table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0,
+                                    zlib.crc32(b"\x01\x02\x03"))]
 
 
 def test_the_scan_reads_plain_blocks_as_every_child_in_file_order():
@@ -318,6 +320,23 @@ def test_the_scan_declines_a_plain_block_it_does_not_read_exactly(doc):
 ])
 def test_the_scan_declines_markup_it_does_not_read_exactly(doc):
     assert muse_kernel.lead_blocks(doc) is None
+
+
+@given(data=st.binary(max_size=2000))
+def test_the_kernel_crc32_is_zlib_s(data):
+    assert muse_kernel.crc32_of(data) == zlib.crc32(data)
+
+
+@given(first=st.lists(st.integers(-32768, 32767), max_size=300),
+       second=st.lists(st.integers(-32768, 32767), max_size=300))
+def test_derived_limb_leads_are_twice_the_formulas_of_i_and_ii(first, second):
+    n = min(len(first), len(second))
+    i = np.array(first[:n], dtype=np.int64)
+    ii = np.array(second[:n], dtype=np.int64)
+    block = muse_kernel.derive_limb_leads(np.array(first, "<i2").view(np.uint8),
+                                          np.array(second, "<i2").view(np.uint8))
+    assert block.dtype == np.int32 and block.shape == (4, n)
+    np.testing.assert_array_equal(block, [2 * (ii - i), -(i + ii), 2 * i - ii, 2 * ii - i])
 
 
 def test_spans_outside_the_document_are_refused():

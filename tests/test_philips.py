@@ -4,6 +4,8 @@ encodings (UTF-16 with BOM), and damaged files from every source kind."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import struct
@@ -129,6 +131,83 @@ def test_chunk_sizes_past_the_data_are_truncation():
     assert status == xli.STATUS_TRUNCATED
     status, *_, chunks, failed = xli.decode(np.frombuffer(chunk, np.uint8), 2, 50)
     assert (status, chunks, failed) == (xli.STATUS_TRUNCATED, 1, 1)
+
+
+def _one_region_reference(raw: bytes, nleads: int, nsamples: int, limb: list[int] | None
+                          ) -> list[np.ndarray]:
+    """What ``decode_waveforms`` must give, from ``decode`` and numpy (the reader's
+    earlier steps): rows cut to the samples kept, residuals rebuilt, int16 where the
+    range with 0 fits."""
+    _, values, produced, _, _ = xli.decode(np.frombuffer(raw, np.uint8), nleads, nsamples)
+    rows = [values[i, :min(int(p), nsamples)] for i, p in enumerate(produced)]
+    if limb is not None:
+        n = min(len(rows[r]) for r in limb)
+        parts = {label: np.array(rows[r][:n], dtype=np.int32)
+                 for label, r in zip(("I", "II", "III", "aVR", "aVL", "aVF"), limb)}
+        if n:
+            philips.reconstruct_limb_leads(parts)
+        for label, r in zip(("I", "II", "III", "aVR", "aVL", "aVF"), limb):
+            rows[r] = parts[label]
+    return [row.astype(np.int16) if -32768 <= row.min(initial=0) and
+            row.max(initial=0) <= 32767 else row for row in rows]
+
+
+@settings(max_examples=80)
+@given(chunks=st.lists(st.one_of(
+           st.tuples(st.binary(max_size=300), st.integers(-32768, 32767)),
+           st.tuples(st.integers(0, 400), st.integers(0, 2**32 - 1))), min_size=6, max_size=9),
+       nsamples=st.integers(0, 400), rebuild=st.booleans(), order=st.randoms())
+def test_the_one_region_decode_matches_decode_then_numpy(chunks, nsamples, rebuild, order):
+    data = b""
+    for first, second in chunks:
+        if isinstance(first, bytes):  # any payload: values anywhere in int32, wrapping sums
+            data += struct.pack("<ihh", len(first), 0, second) + first
+        else:
+            data += enc.encode_lead(_smooth(first, np.random.default_rng(second)))
+    limb = order.sample(range(len(chunks)), 6) if rebuild else None
+    text = base64.encodebytes(data).decode("ascii")
+    status, values = xli.decode(np.frombuffer(data, np.uint8), len(chunks), nsamples)[:2]
+    (decoded, status_one, values_one, narrow, _, kept, fits, _,
+     _) = xli.decode_waveforms(text, len(chunks), nsamples, limb)
+    assert (decoded, status_one) == (xli.STATUS_OK, status)
+    if status != xli.STATUS_OK:
+        return
+    expected = _one_region_reference(data, len(chunks), nsamples, limb)
+    for i, want in enumerate(expected):
+        got = (narrow if fits[i] else values_one)[i, :kept[i]]
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@given(text=st.text(alphabet="QUJDRA+/=\n ?é", max_size=40))
+def test_the_one_region_decode_refuses_the_base64_binascii_refuses(text):
+    decoded = xli.decode_waveforms(text, 1, 4)[0]
+    try:
+        binascii.a2b_base64(text.encode("ascii", errors="replace"))
+    except binascii.Error as exc:
+        assert decoded == (xli.STATUS_BAD_VALUE if "1 more than" in str(exc)
+                           else xli.STATUS_TRUNCATED)
+    else:
+        assert decoded == xli.STATUS_OK
+
+
+@given(texts=st.lists(st.one_of(
+    st.binary(max_size=3000).map(lambda b: base64.encodebytes(b).decode("ascii")),
+    st.text(alphabet="QUJDRA+/=\n ?é", max_size=40)), max_size=14))
+def test_beats_decoded_in_one_call_are_binascii_s_bytes_packed(texts):
+    data, table = xli.decode_base64_rows(texts)
+    at = 0
+    for text, (offset, length, status) in zip(texts, table.tolist()):
+        assert offset == at
+        try:
+            raw = binascii.a2b_base64(text.encode("ascii", errors="replace"))
+        except binascii.Error:
+            assert status != xli.STATUS_OK
+            at += length
+            continue
+        assert status == xli.STATUS_OK
+        assert data[offset:offset + length].tobytes() == raw[:len(raw) & ~1]
+        at += length
 
 
 # ---------------------------------------------------------------- round trips

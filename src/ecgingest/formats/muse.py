@@ -296,10 +296,11 @@ class _Payloads:
         """The base64 text a lead's ``WaveFormData`` marks, or None for a text of the file."""
         return self._index(text, len(self.table))
 
-    def get(self, index: int) -> tuple[int, np.ndarray, int]:
-        """``(status, bytes, skipped)`` as ``decode_base64`` gives them."""
-        offset, produced, status, skipped = self.table[index]
-        return status, self.data[offset:offset + produced], skipped
+    def get(self, index: int) -> tuple[int, np.ndarray, int, int]:
+        """``(status, bytes, skipped, crc)``: as ``decode_base64`` gives them, and the
+        bytes' CRC-32 (computed with the decode, without the GIL)."""
+        offset, produced, status, skipped, crc = self.table[index]
+        return status, self.data[offset:offset + produced], skipped, crc
 
 
 def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads | None]:
@@ -380,13 +381,14 @@ def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext, payloads: _Payloads
     if payloads is None or index is None:
         status, raw, skipped = _k.decode_base64((lead.data or "").encode("ascii",
                                                                            errors="replace"))
+        crc: int | None = None
     else:
-        status, raw, skipped = payloads.get(index)
+        status, raw, skipped, crc = payloads.get(index)
     if status != _k.STATUS_OK:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 ("
                  + ("one character past the last group of four" if status == _k.STATUS_BAD_VALUE
                     else "incorrect padding") + ")", field="WaveFormData")
-    computed = None if lead.crc is None else zlib.crc32(raw.data)
+    computed = None if lead.crc is None else zlib.crc32(raw.data) if crc is None else crc
     # a matching CRC-32 vouches for the text; otherwise say what base64 skipped
     if computed != lead.crc or computed is None:
         if skipped:
@@ -477,19 +479,10 @@ def _waveforms(document: _Document, ctx: DecodeContext, payloads: _Payloads | No
 
 
 def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """III, aVR, aVL, aVF in half units (exact integers) from I and II, as the rows of
-    one int32 block (a few whole-array operations, no per-lead copies)."""
-    n = min(len(first), len(second))
-    i, ii = first[:n].astype(np.int32), second[:n].astype(np.int32)
-    block = np.empty((4, n), dtype=np.int32)
-    twice_i, twice_ii = block[0], block[1]  # scratch rows, overwritten below in order
-    np.add(i, i, out=twice_i)
-    np.add(ii, ii, out=twice_ii)
-    np.subtract(twice_i, ii, out=block[2])  # aVL = 2 I - II
-    np.subtract(twice_ii, i, out=block[3])  # aVF = 2 II - I
-    np.subtract(twice_ii, twice_i, out=block[0])  # III = 2 (II - I)
-    np.add(i, ii, out=block[1])
-    np.negative(block[1], out=block[1])  # aVR = -(I + II)
+    """III, aVR, aVL, aVF in half units (exact integers) from I and II (little-endian
+    int16), as the rows of one int32 block computed in one kernel pass (numpy's
+    whole-array steps handed the GIL over once each)."""
+    block = _k.derive_limb_leads(first.view(np.uint8), second.view(np.uint8))
     return [(label, block[row]) for row, (label, _) in enumerate(DERIVED_LEADS)]
 
 
@@ -542,7 +535,9 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         beats = median.decode(ctx, payloads)
         if beats and len({len(b) for b in beats}) == 1 and \
                 len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
-            block = np.concatenate(beats).reshape(len(beats), -1)
+            # one join of a few kB (numpy's concatenation hands the GIL over per lead)
+            block = np.frombuffer(b"".join([beat.data for beat in beats]), dtype=_INT16).astype(
+                np.int16, copy=False).reshape(len(beats), -1)
             block.flags.writeable = False
             extras["median_beats"] = RepresentativeBeats(
                 tuple(lead.label for lead in median.leads), median.rate, block,

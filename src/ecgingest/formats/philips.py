@@ -185,45 +185,54 @@ def _base64(text: str | None, what: str, ctx: DecodeContext) -> bytes:
         ctx.fail(CorruptDataError, f"{what} is not base64 ({exc})", field=what)
 
 
+_LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+
+
+def _xli_rows(header: _Header, ctx: DecodeContext) -> list[np.ndarray]:
+    """The leads of an XLI ``parsedwaveforms``: base64, chunks, residual limb leads
+    (see :func:`reconstruct_limb_leads`) and each row's range in one kernel call
+    without the GIL; rows that fit int16 come as int16, the others as int32."""
+    nleads, nsamples = len(header.labels), header.samples
+    text = header.parsed.text or ""
+    ctx.reserve_output(nleads * nsamples * 4, "parsedwaveforms")
+    row_of = {label: i for i, label in enumerate(header.labels)}  # the last of a label wins
+    limb = [row_of[label] for label in _LIMB] if all(label in row_of for label in _LIMB) \
+        else None
+    (decoded, status, values, narrow, produced, kept, fits, _,
+     failed) = _k.decode_waveforms(text, nleads, nsamples, limb)
+    if decoded != _k.STATUS_OK:  # binascii's own words for what is wrong
+        _base64(text, "parsedwaveforms", ctx)
+    if status != _k.STATUS_OK:
+        lead = header.labels[failed] if 0 <= failed < nleads else "?"
+        ctx.check_status(status, f"XLI chunk {failed + 1} (lead {lead})",
+                         field="parsedwaveforms")
+    counts = produced.tolist()
+    if min(counts) < nsamples:
+        short = ", ".join(f"{label} ({n})" for label, n in zip(header.labels, counts)
+                          if n < nsamples)
+        ctx.deviation(f"XLI chunks hold fewer than the {nsamples} samples per lead "
+                      f"durationperchannel gives: {short}; leads end there",
+                      cls=TruncatedError, field="parsedwaveforms")
+    if max(counts) > nsamples:
+        ctx.warn(f"XLI chunks hold more than the {nsamples} samples per lead "
+                 "durationperchannel gives; the rest is ignored")
+    if limb is None:
+        ctx.warn("the leads are not the standard 12; III, aVR, aVL, aVF are returned as "
+                 "stored (no residual reconstruction)")
+    lengths, small = kept.tolist(), fits.tolist()
+    return [(narrow if small[i] else values)[i, :lengths[i]]
+            for i in (row_of[label] for label in header.labels)]
+
+
 def _rhythm(header: _Header, ctx: DecodeContext) -> list[np.ndarray]:
     nleads, nsamples = len(header.labels), header.samples
     if header.encoding.lower() != "base64":
         ctx.fail(UnsupportedFeatureError, f"waveform encoding {header.encoding!r} (only "
                  "Base64 is read)", field="dataencoding")
-    raw = _base64(header.parsed.text, "parsedwaveforms", ctx)
     method = header.compression.upper()
     if method == "XLI":
-        ctx.reserve_output(nleads * nsamples * 4, "parsedwaveforms")
-        status, values, produced, chunks, failed = _k.decode(
-            np.frombuffer(raw, dtype=np.uint8), nleads, nsamples)
-        if status != _k.STATUS_OK:
-            lead = header.labels[failed] if 0 <= failed < nleads else "?"
-            ctx.check_status(status, f"XLI chunk {failed + 1} (lead {lead})",
-                             field="parsedwaveforms")
-        counts = produced.tolist()
-        if min(counts) < nsamples:
-            short = ", ".join(f"{label} ({n})" for label, n in zip(header.labels, counts)
-                              if n < nsamples)
-            ctx.deviation(f"XLI chunks hold fewer than the {nsamples} samples per lead "
-                          f"durationperchannel gives: {short}; leads end there",
-                          cls=TruncatedError, field="parsedwaveforms")
-        if max(counts) > nsamples:
-            ctx.warn(f"XLI chunks hold more than the {nsamples} samples per lead "
-                     "durationperchannel gives; the rest is ignored")
-        rows = [values[i, :min(n, nsamples)] for i, n in enumerate(counts)]
-        by_label = dict(zip(header.labels, rows))
-        limb = ("I", "II", "III", "aVR", "aVL", "aVF")
-        if all(label in by_label for label in limb):
-            n = min(len(by_label[label]) for label in limb)
-            parts = {label: np.array(by_label[label][:n], dtype=np.int32) for label in limb}
-            if n:
-                reconstruct_limb_leads(parts)
-            for label in limb:
-                by_label[label] = parts[label]
-        else:
-            ctx.warn("the leads are not the standard 12; III, aVR, aVL, aVF are returned as "
-                     "stored (no residual reconstruction)")
-        return [by_label[label] for label in header.labels]
+        return _xli_rows(header, ctx)
+    raw = _base64(header.parsed.text, "parsedwaveforms", ctx)
     if method in ("UNCOMPRESSED", "NONE"):
         need = nleads * nsamples * 2
         ctx.reserve_output(need, "parsedwaveforms")
@@ -248,22 +257,26 @@ def _representative_beats(header: _Header, ctx: DecodeContext) -> Representative
         ctx.warn("repbeats without a sampling rate; left out")
         return None
     scale = float(resolution) if resolution is not None and resolution > 0 else 1.0
-    labels: list[str] = []
-    rows: list[np.ndarray] = []
-    texts = []
-    for beat in children(element, "repbeat"):
+    beats = children(element, "repbeat")
+    texts: list[str] = []
+    for beat in beats:
         holder = child(beat, "waveform")  # 1.04: inside repbeat/waveform; 1.03: the repbeat
-        texts.append((beat, (holder if holder is not None else beat).text or ""))
-    ctx.reserve_output(sum(len(text) * 3 // 4 for _, text in texts), "repbeats")
-    for beat, text in texts:
-        raw = _base64(text, "repbeat", ctx)
+        texts.append((holder if holder is not None else beat).text or "")
+    ctx.reserve_output(sum(len(text) * 3 // 4 for text in texts), "repbeats")
+    # every beat's base64 in one kernel call, packed one after the other
+    data, table = _k.decode_base64_rows(texts)
+    labels: list[str] = []
+    for beat, text, (_, _, status) in zip(beats, texts, table.tolist()):
+        if status != _k.STATUS_OK:  # binascii's own words for what is wrong
+            _base64(text, "repbeat", ctx)
         labels.append(beat.get("leadname") or f"lead {len(labels) + 1}")
-        rows.append(np.frombuffer(raw[:len(raw) & ~1], dtype="<i2"))
-    if not rows or len({len(r) for r in rows}) != 1:
-        if rows:
+    lengths = table[:, 1].tolist()
+    if not lengths or len(set(lengths)) != 1:
+        if lengths:
             ctx.warn("representative beats of differing lengths; left out")
         return None
-    block = np.vstack(rows).astype(np.int16)
+    block = data[:sum(lengths)].view("<i2").astype(np.int16, copy=False).reshape(
+        len(lengths), -1)
     block.flags.writeable = False
     return RepresentativeBeats(tuple(labels), float(rate), block, (scale,) * len(labels),
                                (0.0,) * len(labels), "uV",
@@ -334,10 +347,8 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     header = _Header(root, ctx)
     metadata = _metadata(root, header, ctx)
     rows = _rhythm(header, ctx)
-    signals: list[Signal] = [
-        signal(label, header.rate, _xml.narrowest(row, int(row.min(initial=0)),
-                                                  int(row.max(initial=0))),
-               header.resolution, 0.0, "uV") for label, row in zip(header.labels, rows)]
+    signals: list[Signal] = [signal(label, header.rate, row, header.resolution, 0.0, "uV")
+                             for label, row in zip(header.labels, rows)]
     extras: dict[str, Any] = {"machine": header.machine, "filters": header.filters,
                               "acquisition_type": header.acquisition_type,
                               "compression": header.compression}
