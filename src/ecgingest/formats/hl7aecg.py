@@ -76,16 +76,16 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
         return None, None
     found = _TS.fullmatch(text.strip())
     if found and found.group(3):
-        year, month, day, hour, minute, second = (int(g or 0) for g in found.groups()[:6])
-        fraction = found.group(7) or ""
-        micro = int((fraction + "000000")[:6])
+        year, month, day, hour, minute, second, fraction, sign, zone_h, zone_m = \
+            found.groups()
+        micro = int((fraction + "000000")[:6]) if fraction else 0
         try:
             zone = None
-            if found.group(8):
-                sign = 1 if found.group(8) == "+" else -1
-                minutes = sign * (int(found.group(9)) * 60 + int(found.group(10)))
-                zone = dt.timezone(dt.timedelta(minutes=minutes))
-            return dt.datetime(year, month, day, hour, minute, second, micro, zone), zone
+            if sign:
+                minutes = int(zone_h) * 60 + int(zone_m)
+                zone = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
+            return dt.datetime(int(year), int(month), int(day), int(hour or 0),
+                               int(minute or 0), int(second or 0), micro, zone), zone
         except ValueError:
             pass
     ctx.deviation(f"{what} {text!r} is not an HL7 timestamp; ignored", field=what)
@@ -112,6 +112,16 @@ def _tag(name: str) -> str:
     "annotation", "author", "code", "component", "componentOf", "derivation", "derivedSeries",
     "digits", "head", "id", "increment", "origin", "scale", "sequence", "sequenceSet", "series",
     "support", "value"))
+(_SUBJECT, _TRIAL_SUBJECT, _PERSON, _NAME, _GIVEN, _FAMILY, _GENDER, _BIRTH,
+ _CLINICAL_TRIAL) = (_tag(name) for name in (
+    "subject", "trialSubject", "subjectDemographicPerson", "name", "given", "family",
+    "administrativeGenderCode", "birthTime", "clinicalTrial"))
+_ASSIGNMENT = tuple(_tag(name) for name in ("timepointEvent", "componentOf",
+                                            "subjectAssignment"))
+"""From the root's ``componentOf`` to the subject assignment."""
+_DEVICE = tuple(_tag(name) for name in ("seriesAuthor", "manufacturedSeriesDevice",
+                                        "manufacturerModelName"))
+"""From a series' ``author`` to the device model's name."""
 _first = _xml.first
 
 
@@ -290,41 +300,39 @@ def _metadata(component_of: Any, series: _Series, ctx: DecodeContext) -> Metadat
     """Patient, trial and device facts (``component_of``: the root's first
     ``componentOf``; ``series``: the first series of the document)."""
     assignment = component_of
-    for name in ("timepointEvent", "componentOf", "subjectAssignment"):
-        assignment = _first(assignment, _tag(name))
+    for tag in _ASSIGNMENT:
+        assignment = _first(assignment, tag)
     below = _firsts(assignment)
-    subject = _first(below.get(_tag("subject")), _tag("trialSubject"))
+    subject = _first(below.get(_SUBJECT), _TRIAL_SUBJECT)
     fields: dict[str, Any] = {}
     if subject is not None:
         facts = _firsts(subject)
         identifier = facts.get(_ID)
         if identifier is not None:
             fields["patient_id"] = identifier.get("extension") or identifier.get("root")
-        person = _firsts(facts.get(_tag("subjectDemographicPerson")))
-        name = person.get(_tag("name"))
+        person = _firsts(facts.get(_PERSON))
+        name = person.get(_NAME)
         if name is not None:
             parts = _firsts(name)
-            given = _text(parts.get(_tag("given")))
-            family = _text(parts.get(_tag("family")))
+            given = _text(parts.get(_GIVEN))
+            family = _text(parts.get(_FAMILY))
             if given or family:
                 fields["patient_first_name"], fields["patient_last_name"] = given, family
             elif (name.text or "").strip():
                 fields["patient_last_name"] = name.text.strip()
-        gender = person.get(_tag("administrativeGenderCode"))
+        gender = person.get(_GENDER)
         if gender is not None:
             fields["patient_gender"] = _GENDERS.get((gender.get("code") or "").upper())
-        birth = person.get(_tag("birthTime"))
+        birth = person.get(_BIRTH)
         if birth is not None and birth.get("value"):
             when, _ = _timestamp(birth.get("value"), ctx, "birthTime")
             fields["patient_birth_date"] = None if when is None else when.date()
-    trial = below.get(_COMPONENT_OF)
-    for name in ("clinicalTrial", "id"):
-        trial = _first(trial, _tag(name))
+    trial = _first(_first(below.get(_COMPONENT_OF), _CLINICAL_TRIAL), _ID)
     if trial is not None:
         fields["investigation_id"] = trial.get("extension")
     device = series.author
-    for name in ("seriesAuthor", "manufacturedSeriesDevice", "manufacturerModelName"):
-        device = _first(device, _tag(name))
+    for tag in _DEVICE:
+        device = _first(device, tag)
     model = _text(device)
     if model:
         fields["device_id"] = model
