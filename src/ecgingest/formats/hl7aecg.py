@@ -122,7 +122,16 @@ _ASSIGNMENT = tuple(_tag(name) for name in ("timepointEvent", "componentOf",
 _DEVICE = tuple(_tag(name) for name in ("seriesAuthor", "manufacturedSeriesDevice",
                                         "manufacturerModelName"))
 """From a series' ``author`` to the device model's name."""
-_first = _xml.first
+
+
+def _first(element: Any, tag: str) -> Any:
+    """The first child of this tag, or None (also for no element). The elements this
+    looks in have a few children: a list of them costs less than an iterator."""
+    if element is not None:
+        for item in element[:]:
+            if item.tag == tag:
+                return item
+    return None
 
 
 def _firsts(element: Any) -> dict[Any, Any]:
@@ -131,7 +140,7 @@ def _firsts(element: Any) -> dict[Any, Any]:
     one pass that serves every name read there costs a fraction of a walk per name."""
     found: dict[Any, Any] = {}
     if element is not None:
-        for item in element:
+        for item in element[:]:  # a list at once costs less than an iterator over it
             found.setdefault(item.tag, item)
     return found
 
@@ -196,7 +205,7 @@ class _SequenceSet:
         self.head: str | None = None
         self.time_code: str | None = None
         self.leads: list[_Sequence] = []
-        for component in element:
+        for component in element[:]:
             if component.tag != _COMPONENT:
                 continue
             sequence = _first(component, _SEQUENCE)
@@ -239,7 +248,7 @@ class _Series:
         code = author = None
         components: list[Any] = []
         self.derivations: list[Any] = []
-        for item in element:
+        for item in element[:]:
             tag = item.tag
             if tag == _COMPONENT:
                 components.append(item)
@@ -262,7 +271,7 @@ def _top(root: Any) -> tuple[list[Any], Any]:
     """The root's ``component`` children and its first ``componentOf``, in one pass."""
     components: list[Any] = []
     component_of = None
-    for item in root:
+    for item in root[:]:
         tag = item.tag
         if tag == _COMPONENT:
             components.append(item)
@@ -279,12 +288,12 @@ def _all_series(components: list[Any], ctx: DecodeContext) -> list[_Series]:
         item = _Series(series, name, len(found), ctx)
         found.append(item)
         for derivation in item.derivations:
-            for derived in derivation:
+            for derived in derivation[:]:
                 if derived.tag == _DERIVED_SERIES:
                     visit(derived, "derivedSeries")
 
     for component in components:
-        for series in component:
+        for series in component[:]:
             if series.tag == _SERIES:
                 visit(series, "series")
     if not found or not found[0].sets:
