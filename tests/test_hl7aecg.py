@@ -256,3 +256,36 @@ def test_mutated_real_file_ends_in_a_record_or_a_typed_error(data):
     except EcgIngestError:
         return
     assert record.format == "hl7aecg"
+
+
+# ---------------------------------------------------------------- repeated elements
+
+
+def test_the_first_of_repeated_elements_is_read_wherever_one_is_expected():
+    """Where the format has one element of a name and a file repeats it (a lead's code,
+    scale, origin or digits, the subject's id), the first is read and the others ignored."""
+    raw = aecg_document({"I": np.array([1, 2, 3])}, scale=2.5, origin=1.0).decode()
+    raw = raw.replace('<code code="MDC_ECG_LEAD_I" codeSystem="2.16.840.1.113883.6.24"/>',
+                      '<code code="MDC_ECG_LEAD_I"/><code code="MDC_ECG_LEAD_V6"/>')
+    raw = raw.replace('<origin value="1.0" unit="uV"/><scale value="2.5" unit="uV"/>',
+                      '<origin value="1.0" unit="uV"/><scale value="2.5" unit="uV"/>'
+                      '<scale value="7" unit="mV"/><origin value="9" unit="uV"/>')
+    raw = raw.replace("<digits>1 2 3</digits>", "<digits>1 2 3</digits><digits>4 5</digits>")
+    raw = raw.replace('<id root="2.16.840.1.113883.3.456" extension="SBJ-123"/>',
+                      '<id root="2.16.840.1.113883.3.456" extension="SBJ-123"/>'
+                      '<id extension="OTHER"/>')
+    record = _decode(raw.encode())
+    [lead] = record.signals
+    assert (lead.label, lead.scale, lead.offset, lead.units) == ("I", 2.5, 1.0, "uV")
+    np.testing.assert_array_equal(lead.digital, [1, 2, 3])
+    assert record.metadata.patient_id == "SBJ-123"
+
+
+def test_elements_of_another_namespace_are_not_read_for_their_local_name():
+    """A child named like an HL7 element but in another namespace is not that element."""
+    raw = aecg_document({"I": np.array([1, 2, 3])}, scale=2.5).decode()
+    raw = raw.replace('<scale value="2.5" unit="uV"/>',
+                      '<x:scale xmlns:x="urn:other" value="9" unit="uV"/>'
+                      '<scale value="2.5" unit="uV"/>')
+    [lead] = _decode(raw.encode()).signals
+    assert lead.scale == 2.5

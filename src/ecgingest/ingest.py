@@ -454,8 +454,11 @@ class _Walk:
         decodes at once)."""
         order = self.index if order is None else order
         ctx = self.context(fmt.name, name=item.name, path=item.path)
-        ctx.companions = dict(companions or {})
-        paths = (item.path, *(c.path for c in ctx.companions.values()))
+        if companions:
+            ctx.companions = dict(companions)
+            paths = (item.path, *(c.path for c in ctx.companions.values()))
+        else:
+            paths = (item.path,)
         record: Record | RecordInfo
         try:
             if self.header_only:

@@ -102,10 +102,12 @@ class Probe:
 
     def head(self, n: int = PROBE_BYTES) -> bytes:
         """The first ``min(n, PROBE_BYTES)`` bytes (fewer when the file is shorter)."""
-        n = min(n, PROBE_BYTES)
+        if n > PROBE_BYTES:
+            n = PROBE_BYTES
         if n > self._asked:
             self._head, self._asked = self._read_head(n), n
-        return self._head if n >= len(self._head) else self._head[:n]
+        head = self._head
+        return head if n >= len(head) else head[:n]
 
     def memo(self, compute: Callable[[Probe], _T]) -> _T:
         """``compute(self)``, worked out once per probe: sniffers that derive the same
@@ -192,6 +194,8 @@ class ReadRequest:
         """
         if unit not in _UNITS:
             raise WindowError(f"unit must be 'seconds' or 'samples', not {unit!r}")
+        if channels is None and start is None and stop is None:  # every read's default
+            return None
         for end, value in (("start", start), ("stop", stop)):
             if value is None:
                 continue
@@ -636,7 +640,8 @@ class DecodeContext:
         self.request = request
         """The part of each record asked for (None: whole records). A format that
         declares ``windows = True`` honours it; the pipeline cuts the others' records."""
-        self.companions: Mapping[str, PoolFile] = dict(companions or {})
+        self.companions: Mapping[str, PoolFile] = {} if companions is None else dict(
+            companions)
         """Files of the upload beside this one that its format asked for by name
         (:meth:`SingleFileFormat.companions`), those present, by name."""
         self.warnings: list[str] = []

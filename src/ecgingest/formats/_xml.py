@@ -44,8 +44,13 @@ MAX_DEPTH = 256
 _state = threading.local()
 
 
+_lxml: list[Any] = []  # lxml.etree once imported (an import by name costs each parse)
+
+
 def _etree(ctx: DecodeContext) -> Any:
-    return require("lxml.etree", format=ctx.format, extra="xml")
+    if not _lxml:
+        _lxml.append(require("lxml.etree", format=ctx.format, extra="xml"))
+    return _lxml[0]
 
 
 def _parser(etree: Any, encoding: str | None = None) -> Any:

@@ -25,7 +25,7 @@ from ..readings import global_measurements, interpretation
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
-from ._xml import RepresentativeBeats, child, child_text, children, parse_number, signal
+from ._xml import RepresentativeBeats, child, parse_number, signal
 
 __all__ = ["FORMAT", "NAMESPACE", "lead_label", "MEASUREMENT_CODES"]
 
@@ -76,16 +76,16 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
         return None, None
     found = _TS.fullmatch(text.strip())
     if found and found.group(3):
-        year, month, day, hour, minute, second = (int(g or 0) for g in found.groups()[:6])
-        fraction = found.group(7) or ""
-        micro = int((fraction + "000000")[:6])
+        year, month, day, hour, minute, second, fraction, sign, zone_h, zone_m = \
+            found.groups()
+        micro = int((fraction + "000000")[:6]) if fraction else 0
         try:
             zone = None
-            if found.group(8):
-                sign = 1 if found.group(8) == "+" else -1
-                minutes = sign * (int(found.group(9)) * 60 + int(found.group(10)))
-                zone = dt.timezone(dt.timedelta(minutes=minutes))
-            return dt.datetime(year, month, day, hour, minute, second, micro, zone), zone
+            if sign:
+                minutes = int(zone_h) * 60 + int(zone_m)
+                zone = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
+            return dt.datetime(int(year), int(month), int(day), int(hour or 0),
+                               int(minute or 0), int(second or 0), micro, zone), zone
         except ValueError:
             pass
     ctx.deviation(f"{what} {text!r} is not an HL7 timestamp; ignored", field=what)
@@ -99,20 +99,72 @@ def _quantity(element: Any) -> tuple[float | None, str | None]:
     return (None if value is None else float(value)), element.get("unit")
 
 
+def _tag(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
+# Full tags of the elements read. Every element the decoder reaches is in the HL7 v3
+# namespace (the root is, and each step looks in its parent's namespace), so looking a
+# child up by its full tag is looking it up by local name in its parent's namespace.
+(_ANNOTATION, _AUTHOR, _CODE, _COMPONENT, _COMPONENT_OF, _DERIVATION, _DERIVED_SERIES,
+ _DIGITS, _HEAD, _ID, _INCREMENT, _ORIGIN, _SCALE, _SEQUENCE, _SEQUENCE_SET, _SERIES,
+ _SUPPORT, _VALUE) = (_tag(name) for name in (
+    "annotation", "author", "code", "component", "componentOf", "derivation", "derivedSeries",
+    "digits", "head", "id", "increment", "origin", "scale", "sequence", "sequenceSet", "series",
+    "support", "value"))
+(_SUBJECT, _TRIAL_SUBJECT, _PERSON, _NAME, _GIVEN, _FAMILY, _GENDER, _BIRTH,
+ _CLINICAL_TRIAL) = (_tag(name) for name in (
+    "subject", "trialSubject", "subjectDemographicPerson", "name", "given", "family",
+    "administrativeGenderCode", "birthTime", "clinicalTrial"))
+_ASSIGNMENT = tuple(_tag(name) for name in ("timepointEvent", "componentOf",
+                                            "subjectAssignment"))
+"""From the root's ``componentOf`` to the subject assignment."""
+_DEVICE = tuple(_tag(name) for name in ("seriesAuthor", "manufacturedSeriesDevice",
+                                        "manufacturerModelName"))
+"""From a series' ``author`` to the device model's name."""
+
+
+def _first(element: Any, tag: str) -> Any:
+    """The first child of this tag, or None (also for no element). The elements this
+    looks in have a few children: a list of them costs less than an iterator."""
+    if element is not None:
+        for item in element[:]:
+            if item.tag == tag:
+                return item
+    return None
+
+
+def _firsts(element: Any) -> dict[Any, Any]:
+    """Tag -> the first child of that tag, in one pass over ``element``'s children ({}
+    for None). Each step over a child costs lxml an element object and a tag string, so
+    one pass that serves every name read there costs a fraction of a walk per name."""
+    found: dict[Any, Any] = {}
+    if element is not None:
+        for item in element[:]:  # a list at once costs less than an iterator over it
+            found.setdefault(item.tag, item)
+    return found
+
+
+def _text(element: Any) -> str | None:
+    """Stripped text of an element (None: absent or empty)."""
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
+
+
 class _Sequence:
     """One lead ``sequence`` (SLIST_PQ): code, origin, scale; digits parsed on demand."""
 
-    def __init__(self, element: Any, what: str, ctx: DecodeContext) -> None:
-        code = child(element, "code")
-        self.code = (code.get("code") if code is not None else None) or "unknown"
+    def __init__(self, code: str | None, value: Any, what: str, ctx: DecodeContext) -> None:
+        self.code = code or "unknown"
         self.label = lead_label(self.code)
-        value = child(element, "value")
         kind = None if value is None else value.get(_XSI_TYPE)
         if kind is not None and kind.rpartition(":")[2] != "SLIST_PQ":
             ctx.fail(CorruptDataError, f"{what} {self.label}: value type {kind!r} is not "
                      "SLIST_PQ (digits with origin and scale)", field="value")
-        scale, scale_unit = _quantity(child(value, "scale"))
-        origin, origin_unit = _quantity(child(value, "origin"))
+        parts = _firsts(value)
+        scale, scale_unit = _quantity(parts.get(_SCALE))
+        origin, origin_unit = _quantity(parts.get(_ORIGIN))
         if scale is None or scale == 0:
             ctx.deviation(f"{what} {self.label}: scale missing or zero; 1 assumed",
                           field="scale")
@@ -123,7 +175,7 @@ class _Sequence:
                 self.units in _UNIT_UV:
             origin = origin * _UNIT_UV[origin_unit] / _UNIT_UV[self.units]
         self.scale, self.origin = scale, origin
-        digits = child(value, "digits")
+        digits = parts.get(_DIGITS)
         self.text = None if digits is None else (digits.text or "")
         if self.text is None:
             ctx.fail(CorruptDataError, f"{what} {self.label}: no digits", field="digits")
@@ -153,16 +205,19 @@ class _SequenceSet:
         self.head: str | None = None
         self.time_code: str | None = None
         self.leads: list[_Sequence] = []
-        for component in children(element, "component"):
-            sequence = child(component, "sequence")
+        for component in element[:]:
+            if component.tag != _COMPONENT:
+                continue
+            sequence = _first(component, _SEQUENCE)
             if sequence is None:
                 continue
-            code_element = child(sequence, "code")
-            code = (code_element.get("code") if code_element is not None else "") or ""
-            if code.startswith("TIME_"):
-                value = child(sequence, "value")
-                increment, unit = _quantity(child(value, "increment"))
-                head = child(value, "head")
+            kids = _firsts(sequence)
+            code_element = kids.get(_CODE)
+            code = None if code_element is None else code_element.get("code")
+            if (code or "").startswith("TIME_"):
+                parts = _firsts(kids.get(_VALUE))
+                increment, unit = _quantity(parts.get(_INCREMENT))
+                head = parts.get(_HEAD)
                 self.time_code = code
                 self.head = None if head is None else head.get("value")
                 factor = _TIME_S.get(unit or "s")
@@ -171,7 +226,7 @@ class _SequenceSet:
                              "not a sampling interval", field="increment")
                 self.rate = 1.0 / (increment * factor)
             else:
-                self.leads.append(_Sequence(sequence, what, ctx))
+                self.leads.append(_Sequence(code, kids.get(_VALUE), what, ctx))
         if self.rate is None:
             ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or TIME_RELATIVE) "
                      "gives the sampling rate", field="sequence")
@@ -198,30 +253,63 @@ class _SequenceSet:
 
 
 class _Series:
-    def __init__(self, element: Any, index: int, ctx: DecodeContext) -> None:
-        self.element = _xml.local_name(element)
-        code = child(element, "code")
+    """One series or derived series: its code, its sequence sets, and what the rest of
+    the decode reads below it (derivations, author), found in one pass."""
+
+    def __init__(self, element: Any, element_name: str, index: int,
+                 ctx: DecodeContext) -> None:
+        self.element = element_name
+        code = author = None
+        components: list[Any] = []
+        self.derivations: list[Any] = []
+        for item in element[:]:
+            tag = item.tag
+            if tag == _COMPONENT:
+                components.append(item)
+            elif tag == _DERIVATION:
+                self.derivations.append(item)
+            elif tag == _CODE:
+                code = item if code is None else code
+            elif tag == _AUTHOR:
+                author = item if author is None else author
+        self.author = author
         self.code = (code.get("code") if code is not None else None) or "unknown"
         self.index = index
         what = f"series {index} ({self.code})"
-        self.sets = [_SequenceSet(s, what, ctx) for component in children(element, "component")
-                     if (s := child(component, "sequenceSet")) is not None]
+        self.sets = [_SequenceSet(s, what, ctx) for component in components
+                     if (s := _first(component, _SEQUENCE_SET)) is not None]
         self.what = what
 
 
-def _all_series(root: Any, ctx: DecodeContext) -> list[_Series]:
-    """Every series and derived series, in document order."""
+def _top(root: Any) -> tuple[list[Any], Any]:
+    """The root's ``component`` children and its first ``componentOf``, in one pass."""
+    components: list[Any] = []
+    component_of = None
+    for item in root[:]:
+        tag = item.tag
+        if tag == _COMPONENT:
+            components.append(item)
+        elif tag == _COMPONENT_OF and component_of is None:
+            component_of = item
+    return components, component_of
+
+
+def _all_series(components: list[Any], ctx: DecodeContext) -> list[_Series]:
+    """Every series and derived series below the root's components, in document order."""
     found: list[_Series] = []
 
-    def visit(series: Any) -> None:
-        found.append(_Series(series, len(found), ctx))
-        for derivation in children(series, "derivation"):
-            for derived in children(derivation, "derivedSeries"):
-                visit(derived)
+    def visit(series: Any, name: str) -> None:
+        item = _Series(series, name, len(found), ctx)
+        found.append(item)
+        for derivation in item.derivations:
+            for derived in derivation[:]:
+                if derived.tag == _DERIVED_SERIES:
+                    visit(derived, "derivedSeries")
 
-    for component in children(root, "component"):
-        for series in children(component, "series"):
-            visit(series)
+    for component in components:
+        for series in component[:]:
+            if series.tag == _SERIES:
+                visit(series, "series")
     if not found or not found[0].sets:
         ctx.fail(HeaderError, "the AnnotatedECG holds no series with a sequence set",
                  field="series")
@@ -231,52 +319,49 @@ def _all_series(root: Any, ctx: DecodeContext) -> list[_Series]:
 # --------------------------------------------------------------------------- readings
 
 
-def _metadata(root: Any, series: Any, ctx: DecodeContext) -> Metadata:
-    assignment = root
-    for name in ("componentOf", "timepointEvent", "componentOf", "subjectAssignment"):
-        assignment = child(assignment, name)
-    subject = child(child(assignment, "subject"), "trialSubject")
+def _metadata(component_of: Any, series: _Series, ctx: DecodeContext) -> Metadata:
+    """Patient, trial and device facts (``component_of``: the root's first
+    ``componentOf``; ``series``: the first series of the document)."""
+    assignment = component_of
+    for tag in _ASSIGNMENT:
+        assignment = _first(assignment, tag)
+    below = _firsts(assignment)
+    subject = _first(below.get(_SUBJECT), _TRIAL_SUBJECT)
     fields: dict[str, Any] = {}
     if subject is not None:
-        identifier = child(subject, "id")
+        facts = _firsts(subject)
+        identifier = facts.get(_ID)
         if identifier is not None:
             fields["patient_id"] = identifier.get("extension") or identifier.get("root")
-        person = child(subject, "subjectDemographicPerson")
-        name = child(person, "name")
+        person = _firsts(facts.get(_PERSON))
+        name = person.get(_NAME)
         if name is not None:
-            given = child_text(name, "given")
-            family = child_text(name, "family")
+            parts = _firsts(name)
+            given = _text(parts.get(_GIVEN))
+            family = _text(parts.get(_FAMILY))
             if given or family:
                 fields["patient_first_name"], fields["patient_last_name"] = given, family
             elif (name.text or "").strip():
                 fields["patient_last_name"] = name.text.strip()
-        gender = child(person, "administrativeGenderCode")
+        gender = person.get(_GENDER)
         if gender is not None:
             fields["patient_gender"] = _GENDERS.get((gender.get("code") or "").upper())
-        birth = child(person, "birthTime")
+        birth = person.get(_BIRTH)
         if birth is not None and birth.get("value"):
             when, _ = _timestamp(birth.get("value"), ctx, "birthTime")
             fields["patient_birth_date"] = None if when is None else when.date()
-    trial = assignment
-    for name in ("componentOf", "clinicalTrial", "id"):
-        trial = child(trial, name)
+    trial = _first(_first(below.get(_COMPONENT_OF), _CLINICAL_TRIAL), _ID)
     if trial is not None:
         fields["investigation_id"] = trial.get("extension")
-    device = series
-    for name in ("author", "seriesAuthor", "manufacturedSeriesDevice"):
-        device = child(device, name)
-    model = child_text(device, "manufacturerModelName")
+    device = series.author
+    for tag in _DEVICE:
+        device = _first(device, tag)
+    model = _text(device)
     if model:
         fields["device_id"] = model
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _tag(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
-
-
-_ANNOTATION, _CODE, _VALUE, _SUPPORT = (_tag("annotation"), _tag("code"), _tag("value"),
-                                        _tag("support"))
 _BOUNDARIES = f"{_tag('supportingROI')}/{_tag('component')}/{_tag('boundary')}"
 
 
@@ -357,14 +442,11 @@ def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
     return root
 
 
-def _series_elements(root: Any) -> list[Any]:
-    return [s for component in children(root, "component") for s in children(component, "series")]
-
-
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one annotated ECG."""
     root = _root(data, ctx)
-    series = _all_series(root, ctx)
+    components, component_of = _top(root)
+    series = _all_series(components, ctx)
     primary = series[0]
     first = primary.sets[0]
     arrays = first.decode(primary.what, ctx)
@@ -377,7 +459,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                     lead.units) for lead, values in zip(first.leads, arrays)]
     start, zone = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(root, _series_elements(root)[0], ctx)
+    metadata = _metadata(component_of, series[0], ctx)
     if zone is not None and start is not None:
         metadata = Metadata(**{**{k: v for k, v in metadata.as_dict().items()
                                   if v is not None},
@@ -421,14 +503,15 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts; lead lengths are counted from the digits without converting them."""
     root = _root(data, ctx)
-    series = _all_series(root, ctx)
+    components, component_of = _top(root)
+    series = _all_series(components, ctx)
     first = series[0].sets[0]
     assert first.rate is not None
     infos = tuple(SignalInfo(lead.label, first.rate, lead.counted(series[0].what, ctx)[1],
                              lead.units) for lead in first.leads)
     start, _ = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(root, _series_elements(root)[0], ctx)
+    metadata = _metadata(component_of, series[0], ctx)
     return RecordInfo(ctx.name, FORMAT_NAME, "HL7 aECG", infos, start, metadata, 0,
                       (ctx.path or ctx.name,), tuple(ctx.warnings))
 
