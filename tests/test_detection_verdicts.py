@@ -90,7 +90,10 @@ def test_the_registry_gives_the_pinned_verdict_on_every_known_file(key):
 
 def test_every_fixture_has_a_pinned_verdict():
     missing = [key for key in FILES if key.startswith("fixtures/") and key not in PINNED]
-    assert missing == []
+    assert missing == [], ("new fixture files: write their verdicts with `python "
+                           "tests/test_detection_verdicts.py --write` (with ECGINGEST_CORPUS "
+                           "set) and check in the table's diff, which shows every answer "
+                           "that changed")
 
 
 def _write() -> None:
