@@ -3,9 +3,11 @@ bytes it hands over are libarchive's, in order, each piece with its compressed c
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import tarfile
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,6 +19,20 @@ from ecgingest.archive import _libarchive as _la
 from ecgingest.archive import pipeline
 
 zstandard = pytest.importorskip("zstandard")
+
+
+@contextlib.contextmanager
+def _tar_reader(data: bytes, block: int) -> Iterator[int]:
+    """A libarchive TAR reader over ``data``, handing it out in blocks of ``block`` bytes."""
+    a = _la.read_new()
+    keep = ctypes.c_char_p(data)
+    try:
+        _la.read_support_format_tar(a)
+        assert _la.read_open_memory2(a, ctypes.cast(keep, ctypes.c_void_p).value, len(data),
+                                     block) == _la.OK
+        yield a
+    finally:
+        _la.read_free(a)
 
 
 def _tar_zst(payload: bytes) -> bytes:
@@ -121,13 +137,7 @@ def test_next_header_reads_what_libarchives_accessors_read_then_the_end():
         link = tarfile.TarInfo("d/link")
         link.type, link.linkname = tarfile.LNKTYPE, "d/é.bin"
         tf.addfile(link)
-    data = buf.getvalue()
-    a = _la.read_new()
-    keep = ctypes.c_char_p(data)
-    try:
-        _la.read_support_format_tar(a)
-        assert _la.read_open_memory2(a, ctypes.cast(keep, ctypes.c_void_p).value, len(data),
-                                     512) == _la.OK
+    with _tar_reader(buf.getvalue(), 512) as a:
         entry = ctypes.c_void_p()
         seen = []
         while True:
@@ -143,8 +153,6 @@ def test_next_header_reads_what_libarchives_accessors_read_then_the_end():
         assert status == _la.EOF
         assert seen == [("d/é.bin", _la.AE_IFREG, False), ("d/sub/", _la.AE_IFDIR, False),
                         ("d/link", 0, True)]
-    finally:
-        _la.read_free(a)
 
 
 @pytest.mark.parametrize("want", [0, 1, 4999, 5000, 5001, 9000])
@@ -157,13 +165,7 @@ def test_read_fully_reads_until_full_or_the_entrys_end(want):
         info = tarfile.TarInfo("a.bin")
         info.size = len(body)
         tf.addfile(info, io.BytesIO(body))
-    data = buf.getvalue()
-    a = _la.read_new()
-    keep = ctypes.c_char_p(data)
-    try:
-        _la.read_support_format_tar(a)
-        assert _la.read_open_memory2(a, ctypes.cast(keep, ctypes.c_void_p).value, len(data),
-                                     700) == _la.OK  # blocks of 700 bytes: many reads
+    with _tar_reader(buf.getvalue(), 700) as a:  # blocks of 700 bytes: many reads
         entry = ctypes.c_void_p()
         assert archive_feed.next_header(*_HEADER_FUNCTIONS, a, ctypes.addressof(entry))[0] == 0
         out = np.zeros(max(want, 1), np.uint8)
@@ -171,5 +173,3 @@ def test_read_fully_reads_until_full_or_the_entrys_end(want):
         assert got == min(want, len(body))
         assert status == (1 if want <= len(body) else 0)
         assert out[:got].tobytes() == body[:got]
-    finally:
-        _la.read_free(a)
