@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -241,8 +242,16 @@ def _gil_split(data: bytes, count: int = 200) -> tuple[float, float]:
     return best_total / count * 1e6, best_inside / count * 1e6
 
 
+def _sleeps() -> int:
+    """Times this thread has slept so far (voluntary context switches: with two
+    threads taking turns, mostly waits for the GIL); 0 where not counted."""
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return 0
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+
 def _held_across_cores(run: Callable[[], None], held: Callable[[], float],
-                       count: int) -> float | None:
+                       count: int) -> tuple[float, float] | None:
     """How much longer the GIL-held part of an item takes when two threads run
     items on two different CPUs than when both are pinned to one CPU (taking
     turns): the cost of handing the GIL and the item's Python state from core
@@ -250,41 +259,49 @@ def _held_across_cores(run: Callable[[], None], held: Callable[[], float],
 
     ``run()`` does one item; ``held()`` is the thread's GIL-held CPU seconds so
     far. Thread CPU time, best of three alternating rounds of each placement,
-    so the figure holds on a shared machine (other work only adds noise). None
-    where threads cannot be pinned or there is one CPU."""
+    so the figure holds on a shared machine (other work only adds noise). With
+    it, the sleeps per item on two CPUs (a thread that finds the GIL taken when
+    its kernel returns sleeps until the other hands it over, and runs its next
+    GIL-held stretch slower after the wake-up: the held part growing towards
+    the free part makes that happen on every item). None where threads cannot
+    be pinned or there is one CPU."""
     if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
         return None
     first, second = sorted(os.sched_getaffinity(0))[:2]
 
-    def work(cpu: int, out: list[float]) -> None:
+    def work(cpu: int, out: list[tuple[float, int]]) -> None:
         os.sched_setaffinity(0, {cpu})
-        start = held()
+        start, slept = held(), _sleeps()
         for _ in range(count):
             run()
-        out.append(held() - start)
+        out.append((held() - start, _sleeps() - slept))
 
-    best = {}
+    best: dict[tuple[int, int], float] = {}
+    sleeps: list[float] = []
     for _ in range(3):
         for cpus in ((first, second), (first, first)):
-            out: list[float] = []
+            out: list[tuple[float, int]] = []
             threads = [threading.Thread(target=work, args=(cpu, out)) for cpu in cpus]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            per_item = sum(out) / (len(cpus) * count)
+            per_item = sum(spent for spent, _ in out) / (len(cpus) * count)
             best[cpus] = min(best.get(cpus, per_item), per_item)
-    return best[(first, second)] / best[(first, first)] - 1
+            if cpus == (first, second):
+                sleeps.append(sum(n for _, n in out) / (len(cpus) * count))
+    return best[(first, second)] / best[(first, first)] - 1, sorted(sleeps)[1]
 
 
-def _ecgingest_held_across_cores(data: bytes, count: int) -> float | None:
+def _ecgingest_held_across_cores(data: bytes, count: int) -> tuple[float, float] | None:
     with _timed_kernels() as spent:
         def held() -> float:
             return time.thread_time() - getattr(spent, "inside", 0.0)
         return _held_across_cores(partial(_ecgingest, data), held, count)
 
 
-def _control_held_across_cores(held_us: float, free_us: float, count: int) -> float | None:
+def _control_held_across_cores(held_us: float, free_us: float,
+                               count: int) -> tuple[float, float] | None:
     held_part, free_part = _control_item(held_us, free_us)
     spent = threading.local()
 
@@ -332,7 +349,7 @@ def main() -> None:
         peer_name = f"biosig {version('biosig')}"
     print(f"ecgingest SCP-ECG decoding; peer: {peer_name}")
     header = (f"{'file':38s} {'samples':>8s} {'rec/s':>8s} {'Msamples/s':>10s} "
-              f"{'GIL held':>12s} {'x-core':>14s} {'2 threads':>9s} {'control':>8s} {'read rec/s':>10s} {'biosig rec/s':>12s} "
+              f"{'GIL held':>12s} {'x-core':>14s} {'sleeps':>12s} {'2 threads':>9s} {'control':>8s} {'read rec/s':>10s} {'biosig rec/s':>12s} "
               f"{'ratio':>6s}")
     print(header)
     print("-" * len(header))
@@ -349,8 +366,10 @@ def main() -> None:
             rounds = max(20, int(seconds * 1e6 / total_us / 6))
             cross = _ecgingest_held_across_cores(data, rounds)
             cross_control = _control_held_across_cores(total_us - free_us, free_us, rounds)
-            cross_text = ("-" if cross is None or cross_control is None
-                          else f"{cross:+4.0%} ({cross_control:+3.0%})")
+            cross_text = sleeps_text = "-"
+            if cross is not None and cross_control is not None:
+                cross_text = f"{cross[0]:+4.0%} ({cross_control[0]:+3.0%})"
+                sleeps_text = f"{cross[1]:4.2f} ({cross_control[1]:4.2f})"
             public = _rate(_public_read, data, seconds)
             peer_rate = None
             if peer is not None:
@@ -367,12 +386,15 @@ def main() -> None:
             ratio = f"{public / peer_rate:6.1f}" if peer_rate else "     -"
             peer_text = f"{peer_rate:12.0f}" if peer_rate else f"{'-':>12s}"
             print(f"{name:38s} {samples:8d} {one:8.0f} {one * samples / 1e6:10.1f} "
-                  f"{held:>12s} {cross_text:>14s} {scaling:8.2f}x {control:7.2f}x {public:10.0f} {peer_text} {ratio}")
+                  f"{held:>12s} {cross_text:>14s} {sleeps_text:>12s} {scaling:8.2f}x {control:7.2f}x {public:10.0f} {peer_text} {ratio}")
     print(f"\n(rec/s per CPU second of this process; 'GIL held' = thread CPU time per record "
           f"outside the kernels that release the GIL, and its share; 'x-core' = how much longer "
           f"that GIL-held part takes with two threads on two CPUs than with both on one CPU "
           f"(the control's in brackets), the cost of moving the GIL and the Python state "
-          f"it guards between cores; 'read rec/s' = "
+          f"it guards between cores; 'sleeps' = per record, how often a thread slept waiting "
+          f"for the GIL in that two-CPU run (the control's in brackets): near 1, the threads "
+          f"meet at every kernel's end and the held part runs slower after each wake-up; "
+          f"'read rec/s' = "
           f"ecgingest.read(bytes); ratio = read rec/s / biosig rec/s; '2 threads' = wall-clock "
           f"throughput of two threads over one, "
           f"{'every record of a round kept' if args.keep_records else 'records dropped'}; "
