@@ -179,10 +179,10 @@ def next_header(uintptr_t read_next_header, uintptr_t pathname_utf8, uintptr_t f
     """``archive_read_next_header`` and what the walk asks of the entry, in one call.
 
     The functions are libarchive's (their addresses); ``entry_out`` is where the
-    entry's pointer is stored. Returns ``(status, pointer to the entry, UTF-8 name
-    or None, file type bits, has a hard link target, declared size or None)``; only
-    the status (and the pointer) unless it is ``ARCHIVE_OK`` (0) or ``ARCHIVE_WARN``
-    (-20). The GIL is released while libarchive reads.
+    entry's pointer is stored. Returns ``(status, UTF-8 name or None, file type
+    bits, has a hard link target, declared size or None)``, the rest ``None``, 0,
+    False, None unless the status is ``ARCHIVE_OK`` (0) or ``ARCHIVE_WARN`` (-20).
+    The GIL is released while libarchive reads.
     """
     cdef next_header_fn next_fn = <next_header_fn><void*>read_next_header
     cdef entry_text_fn name_fn = <entry_text_fn><void*>pathname_utf8
