@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -280,17 +280,19 @@ class _Payloads:
         index = int(text[1:])
         return index if index < count else None
 
-    def lead(self, text: str | None) -> dict[str, str] | None:
-        """The fields of the lead a ``LeadData`` text marks, or None."""
+    def _marked(self, text: str | None, kind: type) -> Any:
+        """What a marker text stands for, when it is of ``kind`` (None otherwise)."""
         index = self._index(text, len(self.fields))
         found = None if index is None else self.fields[index]
-        return found if isinstance(found, dict) else None
+        return found if isinstance(found, kind) else None
+
+    def lead(self, text: str | None) -> dict[str, str] | None:
+        """The fields of the lead a ``LeadData`` text marks, or None."""
+        return cast("dict[str, str] | None", self._marked(text, dict))
 
     def pairs(self, text: str | None) -> list[tuple[str, str]] | None:
         """The children of the plain block a text marks, or None."""
-        index = self._index(text, len(self.fields))
-        found = None if index is None else self.fields[index]
-        return found if isinstance(found, list) else None
+        return cast("list[tuple[str, str]] | None", self._marked(text, list))
 
     def index(self, text: str | None) -> int | None:
         """The base64 text a lead's ``WaveFormData`` marks, or None for a text of the file."""
