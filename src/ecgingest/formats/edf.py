@@ -470,9 +470,11 @@ def _parse_header(head: bytes | memoryview | np.ndarray, file_size: int, ctx: De
             _data_rows=signals, _annotation_rows=(), _samples_per_record=counts,
             _slot_offsets=_offsets_of_slots(counts, fmt),
             _window_facts=_window_facts(tuple(labels), rates, counts, n_records),
-            _extra_columns=dict(zip(_EXTRA_KEYS, (
-                tuple(transducers), tuple(prefilters), *map(tuple, numbers[:4]),
-                tuple(signal_reserved), counts))))
+            _extra_columns=_extras_of_columns({
+                "transducer": transducers, "prefiltering": prefilters,
+                "physical_min": numbers[0], "physical_max": numbers[1],
+                "digital_min": numbers[2], "digital_max": numbers[3],
+                "reserved": signal_reserved, "samples_per_record": counts}))
     return header
 
 
@@ -818,13 +820,19 @@ def _extras(header: EdfHeader, subsecond: float) -> dict[str, object]:
     return extras
 
 
-_EXTRA_KEYS = ("transducers", "prefiltering", "physical_min", "physical_max", "digital_min",
-               "digital_max", "signal_reserved", "samples_per_record")
-_EXTRA_FIELDS = operator.attrgetter(
-    "transducer", "prefiltering", "physical_min", "physical_max", "digital_min", "digital_max",
-    "reserved", "samples_per_record")
-"""The extras that are per-signal header fields (one tuple over the data signals each),
-and the fields they come from, in the same order."""
+_EXTRAS = (("transducers", "transducer"), ("prefiltering", "prefiltering"),
+           ("physical_min", "physical_min"), ("physical_max", "physical_max"),
+           ("digital_min", "digital_min"), ("digital_max", "digital_max"),
+           ("signal_reserved", "reserved"), ("samples_per_record", "samples_per_record"))
+"""The extras that are per-signal header fields (one tuple over the data signals
+each), and the signal header field each comes from."""
+_EXTRA_KEYS = tuple(key for key, _ in _EXTRAS)
+_EXTRA_FIELDS = operator.attrgetter(*(field for _, field in _EXTRAS))
+
+
+def _extras_of_columns(columns: dict[str, Any]) -> dict[str, tuple]:
+    """The extras from the header's columns as the parse read them (by field name)."""
+    return {key: tuple(columns[field]) for key, field in _EXTRAS}
 
 
 def _inspect(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> RecordInfo:
