@@ -804,6 +804,35 @@ def test_manufacturer_sections_are_kept_as_bytes():
     assert record.sections_raw[130] == b"vendor blob"
 
 
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_a_read_only_view_decodes_in_place_to_the_record_of_its_bytes(name):
+    data = (FIX / name).read_bytes()
+    expected = scp.decode(data, name=name)
+    view = memoryview(data)
+    record = scp.decode(view, name=name)
+    view.release()  # raises while anything the record keeps still views the upload
+    assert [s.digital.tolist() for s in record.signals] == \
+        [s.digital.tolist() for s in expected.signals]
+    assert record.warnings == expected.warnings
+    beat, expected_beat = (r.extras.get("reference_beat") for r in (record, expected))
+    assert (beat is None) == (expected_beat is None)
+    if beat is not None:  # compared by identity otherwise
+        assert beat.digital.tolist() == expected_beat.digital.tolist()
+    assert {k: v for k, v in record.extras.items() if k != "reference_beat"} == \
+        {k: v for k, v in expected.extras.items() if k != "reference_beat"}
+    kept = [record.extras.get("manufacturer_interpretation"),
+            *record.extras.get("sections_raw", {}).values(),
+            *(lead.get("manufacturer_bytes") for lead in
+              record.extras.get("lead_measurements", {}).get("leads", []))]
+    assert all(type(value) is bytes for value in kept if value is not None)
+    # a writable buffer is copied first: changing it afterwards changes nothing
+    buffer = bytearray(data)
+    copied = scp.decode(memoryview(buffer), name=name)
+    buffer[:] = bytes(len(buffer))
+    assert [s.digital.tolist() for s in copied.signals] == \
+        [s.digital.tolist() for s in expected.signals]
+
 # ---------------------------------------------------------------- robustness
 
 @settings(max_examples=60)

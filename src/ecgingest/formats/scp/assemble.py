@@ -35,7 +35,7 @@ from .container import (
     section_versions,
     version_label,
 )
-from .fields import Texts
+from .fields import ByteData, Texts, byte_data, span
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
 from .readings import shared_measurements
@@ -152,7 +152,7 @@ class _Preamble(NamedTuple):
     patient: PatientData
 
 
-def _preamble(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble:
+def _preamble(data: ByteData, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble:
     container: Container = read_container(data, ctx, defer_crcs=defer_crcs)
     sections = container.sections
     label, version = version_label(container.protocol, sections, ctx)
@@ -200,7 +200,7 @@ class _Layout(NamedTuple):
         return self.leads.refbeat_subtracted or self.bimodal
 
 
-def _layout(data: bytes, pre: _Preamble, ctx: DecodeContext,
+def _layout(data: ByteData, pre: _Preamble, ctx: DecodeContext,
             extras: Extras) -> _Layout:
     sections, version, scanned = pre.sections, pre.version, pre.container
     leads = parse_section3(sections[3], scanned.s3, ctx)
@@ -216,8 +216,8 @@ def _layout(data: bytes, pre: _Preamble, ctx: DecodeContext,
     return _Layout(leads, huff, qrs, d6, bimodal, nsamples, cap)
 
 
-def _body(data: bytes, sec: Section) -> bytes:
-    return data[sec.body:sec.end]
+def _body(data: ByteData, sec: Section) -> bytes:
+    return span(data, sec.body, sec.end)
 
 
 # ---------------------------------------------------------------- samples
@@ -242,7 +242,7 @@ def _reserve(ctx: DecodeContext, nleads: int, count: int, what: str,
     ctx.reserve_output(nleads * max(count, 0) * itemsize, what)
 
 
-def _decode_section(data: bytes, d: DataHeader, nsamples: int, huff: Huffman | None,
+def _decode_section(data: ByteData, d: DataHeader, nsamples: int, huff: Huffman | None,
                     ctx: DecodeContext, what: str
                     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decoded values, per-lead counts and the (min, max) of the values."""
@@ -282,7 +282,7 @@ def _section5_failed(ctx: DecodeContext, exc: EcgIngestError, fatal: bool) -> No
     ctx.warn(f"section 5 (reference beat) could not be read and is left out: {exc.message}")
 
 
-def _read_reference_beat(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
+def _read_reference_beat(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeContext
                          ) -> tuple[DataHeader, np.ndarray | None, tuple[int, int] | None]:
     """Section 5: its header, and its values when their number is known."""
     d5, beat_len = _reference_beat_plan(pre, lay.qrs, lay.huff, ctx)
@@ -294,7 +294,7 @@ def _read_reference_beat(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeC
     return d5, beat, beat_range
 
 
-def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
+def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
     """Sections 6 and 5 and the beat addition in one kernel call (one GIL release),
     the container's pending CRCs too."""
     leads, qrs, d6 = lay.leads, lay.qrs, lay.d6
@@ -358,7 +358,7 @@ def _clipped_counts(leads: Leads, produced: list[int], ctx: DecodeContext) -> li
     return counts
 
 
-def _decode_bimodal(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
+def _decode_bimodal(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
     """Section 6 stored at full rate in the protected zones and decimated
     between them, rebuilt at section 5's rate."""
     d5: DataHeader | None = None
@@ -541,7 +541,7 @@ def _global_measurements(section7: GlobalMeasurements) -> dict[str, Any]:
     return shared_measurements(section7.as_dict())
 
 
-def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
+def _reading_extras(data: ByteData, sections: dict[int, Section], texts: Texts,
                     ctx: DecodeContext, extras: Extras) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
@@ -567,7 +567,7 @@ def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
 
 def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
     """One SCP-ECG file as a :class:`~ecgingest.Record`."""
-    data = bytes(data)
+    data = byte_data(data)
     pre = _preamble(data, ctx, defer_crcs=not ctx.strict)
     extras = Extras()
     extras.set("scp_version", pre.label)
@@ -600,7 +600,7 @@ def inspect_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> 
     uncompressed data; Huffman-coded data is taken at its word. The dtype
     depends on the decoded values, so it is not given.
     """
-    data = bytes(data)
+    data = byte_data(data)
     pre = _preamble(data, ctx, defer_crcs=False)
     sections, scanned = pre.sections, pre.container
     leads = parse_section3(sections[3], scanned.s3, ctx)
