@@ -40,6 +40,17 @@ cdef cnp.ndarray _zeros(shape, dtype):
     memset(cnp.PyArray_DATA(arr), 0, <size_t>cnp.PyArray_NBYTES(arr))
     return arr
 
+
+cdef inline cnp.ndarray _empty(Py_ssize_t rows, Py_ssize_t cols, int typenum):
+    """An uninitialised C-contiguous array of ``rows`` values (``cols`` -1) or
+    ``rows`` x ``cols`` values through the C API: the blocks a record's headers
+    and samples are read into, made without a Python-level call to ``np.empty``
+    and its argument parsing (a record makes about ten, with the GIL held)."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows
+    dims[1] = cols
+    return cnp.PyArray_EMPTY(1 if cols < 0 else 2, dims, typenum, 0)
+
 STATUS_OK = OK
 STATUS_TRUNCATED = TRUNCATED
 STATUS_BAD_VALUE = BAD_VALUE
@@ -492,21 +503,21 @@ cdef object _qrs_zones(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
         return ((2, o, 14 * nqrs), None, None, None, False, None)
     protected = o + 22 * nqrs <= end
     m = nqrs if protected else 0
-    out = np.empty((6, nqrs), dtype=np.int64)
-    add = np.empty(nqrs, dtype=np.uint8)
-    cdef int64_t[:, ::1] v = out
-    cdef uint8_t[::1] a = add
+    out = _empty(6, nqrs, cnp.NPY_INT64)
+    add = _empty(nqrs, -1, cnp.NPY_UINT8)
+    cdef int64_t* v = <int64_t*>cnp.PyArray_DATA(out)
+    cdef uint8_t* a = <uint8_t*>cnp.PyArray_DATA(add)
     cdef const uint8_t* q = p + o
     for i in range(nqrs):
-        v[0, i] = load_le16(q + 14 * i)
-        v[1, i] = load_le32(q + 14 * i + 2)
-        v[2, i] = load_le32(q + 14 * i + 6)
-        v[3, i] = load_le32(q + 14 * i + 10)
-        a[i] = v[0, i] == 0
+        v[i] = load_le16(q + 14 * i)
+        v[nqrs + i] = load_le32(q + 14 * i + 2)
+        v[2 * nqrs + i] = load_le32(q + 14 * i + 6)
+        v[3 * nqrs + i] = load_le32(q + 14 * i + 10)
+        a[i] = v[i] == 0
     q += 14 * nqrs
     for i in range(m):
-        v[4, i] = load_le32(q + 8 * i)
-        v[5, i] = load_le32(q + 8 * i + 4)
+        v[4 * nqrs + i] = load_le32(q + 8 * i)
+        v[5 * nqrs + i] = load_le32(q + 8 * i + 4)
     return None, load_le16(p + body), load_le16(p + body + 2), out, protected, add
 
 
@@ -522,10 +533,10 @@ cdef object _data_header(const uint8_t* p, Py_ssize_t body, Py_ssize_t end,
     cdef int64_t total = 0, longest = 0, e
     if body + 6 + 2 * nleads > end:
         return ((1, body, 6 + 2 * nleads),) + (None,) * 9
-    starts = np.empty(nleads, dtype=np.int64)
-    lengths = np.empty(nleads, dtype=np.int64)
-    cdef int64_t[::1] s = starts
-    cdef int64_t[::1] n = lengths
+    starts = _empty(nleads, -1, cnp.NPY_INT64)
+    lengths = _empty(nleads, -1, cnp.NPY_INT64)
+    cdef int64_t* s = <int64_t*>cnp.PyArray_DATA(starts)
+    cdef int64_t* n = <int64_t*>cnp.PyArray_DATA(lengths)
     pos = body + 6 + 2 * nleads
     for i in range(nleads):
         n[i] = load_le16(p + body + 6 + 2 * i)
@@ -620,10 +631,10 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
     s0_len = load_le32(p + 10)
     if sid == 0 and 16 <= s0_len and 6 + s0_len <= rec_len:
         count = (s0_len - 16) // 10
-    rows = _zeros((count, 9), np.int64)
-    cdef int64_t[:, ::1] r = rows
+    rows = _empty(count, 9, cnp.NPY_INT64)
     if count:
-        rp = &r[0, 0]
+        rp = <int64_t*>cnp.PyArray_DATA(rows)
+        memset(rp, 0, count * 9 * sizeof(int64_t))
     _header_pass(p, count, rec_len, rp)
     if crcs:
         spans = _spans_for(count)
@@ -1614,7 +1625,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     # int32 work blocks (in the thread's reused block: they are returned only when the
     # values do not fit in 16 bits), and int16 blocks the values are narrowed into
     work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
-    small = np.empty((nleads, n6), dtype=np.int16)
+    small = _empty(nleads, n6, cnp.NPY_INT16)
     cdef int32_t* wp = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>work)
     cdef int32_t* vp = wp if nleads > 0 and n6 > 0 else NULL
     cdef int16_t* vp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>small)
@@ -1622,7 +1633,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     cdef int32_t* bp = NULL
     cdef int16_t* bp16 = NULL
     if want5:
-        beat16 = np.empty((nl5, n5), dtype=np.int16)
+        beat16 = _empty(nl5, n5, cnp.NPY_INT16)
         bp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>beat16)
         if nl5 > 0 and n5 > 0:
             bp = wp + nleads * n6

@@ -349,9 +349,17 @@ def _clipped_counts(leads: Leads, produced: list[int], ctx: DecodeContext) -> li
     short = [] if counts == leads.lengths else [
         i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
     if short:
-        described = "; ".join(
-            f"{leads.labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} "
-            f"({leads.lengths[i]}) but section 6 holds {counts[i]}" for i in short)
+        # leads mostly share their numbers: each distinct set is worded once
+        worded: dict[tuple[int, int, int, int], str] = {}
+        parts = []
+        for i in short:
+            numbers = (leads.starts[i], leads.ends[i], leads.lengths[i], counts[i])
+            text = worded.get(numbers)
+            if text is None:
+                text = worded[numbers] = "samples {}..{} ({}) but section 6 holds {}".format(
+                    *numbers)
+            parts.append(f"{leads.labels[i]}: {text}")
+        described = "; ".join(parts)
         ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
                       f"disagree ({described}); each lead is read as far as its data goes",
                       cls=TruncatedError, field="section 3 sample range")
