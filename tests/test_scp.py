@@ -1027,6 +1027,25 @@ def test_text_fields_use_the_encoding_tag14_declares(code, codec):
     assert record.acquisition_info["acquiring_device"]["language_support"] == code
 
 
+
+@pytest.mark.parametrize("codec, code", [("utf-8", 0x07), ("latin-1", 0x01)])
+def test_statement_texts_decode_in_the_declared_encoding_and_warn_with_the_record(codec,
+                                                                                   code):
+    # latin-1 decodes every byte, so its statements are built on first access; an
+    # encoding that can fail builds them with the record, whose warnings name the text
+    device = bytes(16) + bytes([code, 0, 0])
+    texts = ["Müller rhythm".encode(codec), b"bad \xff\xfe text"]
+    s8 = bytes([0]) + bytes(7) + bytes([len(texts)]) + b"".join(
+        struct.pack("<BH", k + 1, len(t) + 1) + t + b"\0" for k, t in enumerate(texts))
+    _, data = _simple(tags=[(2, b"P\0"), (14, device)], extra_sections={8: s8})
+    record = scp.decode(data, name="t.scp")
+    undecodable = [w for w in record.warnings if "is not valid" in w]
+    assert len(undecodable) == (1 if codec == "utf-8" else 0)
+    statements = record.interpretation["statements"]
+    assert statements[0] == {"sequence": 1, "text": "Müller rhythm"}
+    assert statements[1]["text"] == b"bad \xff\xfe text".decode(codec, errors="replace")
+    assert record.warnings == [*undecodable]  # first access added nothing
+
 def test_bimodal_without_any_protected_zone_decimates_the_whole_record():
     x = np.arange(0, 400, 2).reshape(1, 200)
     stored = enc.bimodal_store(x[0], [], 4)  # one value per 4 samples, no protected zone

@@ -558,11 +558,13 @@ def _reading_extras(data: ByteData, sections: dict[int, Section], texts: Texts,
                      partial(_global_measurements, section7))
     if 10 in sections:
         extras.set("lead_measurements", parse_section10(data, sections[10], ctx))
-    if 8 in sections:
-        extras.set("interpretation", parse_statements(data, sections[8], ctx, texts, False))
-    if 11 in sections:
-        extras.set("universal_statements",
-                   parse_statements(data, sections[11], ctx, texts, True))
+    for sid, key in ((8, "interpretation"), (11, "universal_statements")):
+        if sid in sections:
+            statements = parse_statements(data, sections[sid], ctx, texts, sid == 11)
+            if callable(statements):
+                extras.later(key, statements)
+            else:
+                extras.set(key, statements)
     if 9 in sections:
         extras.set("manufacturer_interpretation", _body(data, sections[9]))
     for sid, sec in sections.items():

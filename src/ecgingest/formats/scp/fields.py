@@ -71,6 +71,11 @@ class Texts:
         self.ctx = ctx
         self.codec = codec
 
+    @property
+    def infallible(self) -> bool:
+        """Every byte string decodes (Latin-1), so no text read with it can warn."""
+        return self.codec == "latin-1"
+
     def __call__(self, raw: bytes | str) -> str:
         """A string field: up to its first NUL (a ``str`` is a field the kernel
         found ASCII and cut at its NUL already)."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -259,31 +260,42 @@ def _statement_header(data: ByteData, b: int, end: int, ctx: DecodeContext, sid:
 
 
 def parse_statements(data: ByteData, sec: Section, ctx: DecodeContext, texts: Texts,
-                     universal: bool) -> dict[str, Any]:
+                     universal: bool) -> dict[str, Any] | Callable[[], dict[str, Any]]:
     """Section 8 (interpretation) or 11 (universal statements): sequence
     number, length and bytes per statement; a universal statement starts with
     its type: coded, text, or both (NUL separated). Texts are stripped of the
     padding devices put around them and statements whose text is empty are
-    left out (the others keep the file's sequence numbers)."""
+    left out (the others keep the file's sequence numbers).
+
+    When no text can fail to decode (``texts.infallible``), nothing left can
+    warn: what builds the dict on first access is returned instead of it (a
+    record is mostly read for its signals)."""
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
-    spans, overrun = _k.statement_spans(data, sec.body + 9, sec.end, count)
+    body = span(data, sec.body, sec.end)
+    spans, overrun = _k.statement_spans(body, 9, len(body), count)
+    build = partial(_statements, head, body, spans, texts, universal)
+    result = build if texts.infallible else build()
+    if overrun >= 0:
+        ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
+                 "ignored")
+    return result
+
+
+def _statements(head: dict[str, Any], body: bytes, spans: list[tuple[int, int, int]],
+                texts: Texts, universal: bool) -> dict[str, Any]:
     items = []
     for seq, a, z in spans:
         if universal and z > a:
-            item = _universal_statement(seq, span(data, a, z), texts)
+            item = _universal_statement(seq, body[a:z], texts)
             text = item.get("text")
             if text is not None:
                 text = item["text"] = text.strip()
         else:
-            text = texts(span(data, a, z)).strip()
+            text = texts(body[a:z]).strip()
             item = {"sequence": seq, "text": text}
         if text != "":
             items.append(item)
-    if overrun >= 0:
-        ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
-                 "ignored")
-    head["statements"] = items
-    return head
+    return {**head, "statements": items}
 
 
 def _universal_statement(seq: int, value: bytes, texts: Texts) -> dict[str, Any]:
