@@ -345,24 +345,26 @@ def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeCont
 
 def _clipped_counts(leads: Leads, produced: list[int], ctx: DecodeContext) -> list[int]:
     """Samples per lead: the section 3 count, cut to the values section 6 held."""
-    counts = list(map(min, leads.lengths, produced))
-    short = [] if counts == leads.lengths else [
-        i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
-    if short:
+    lengths = leads.lengths
+    if produced == lengths:  # the usual case: every lead as long as section 3 says
+        return produced
+    counts = [count if count < want else want for want, count in zip(lengths, produced)]
+    if counts != lengths:
         # leads mostly share their numbers: each distinct set is worded once
         worded: dict[tuple[int, int, int, int], str] = {}
         parts = []
-        for i in short:
-            numbers = (leads.starts[i], leads.ends[i], leads.lengths[i], counts[i])
-            text = worded.get(numbers)
-            if text is None:
-                text = worded[numbers] = "samples {}..{} ({}) but section 6 holds {}".format(
-                    *numbers)
-            parts.append(f"{leads.labels[i]}: {text}")
-        described = "; ".join(parts)
+        for label, start, end, want, count in zip(leads.labels, leads.starts, leads.ends,
+                                                  lengths, counts):
+            if count < want:
+                numbers = (start, end, want, count)
+                text = worded.get(numbers)
+                if text is None:
+                    text = worded[numbers] = \
+                        "samples {}..{} ({}) but section 6 holds {}".format(*numbers)
+                parts.append(f"{label}: {text}")
         ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
-                      f"disagree ({described}); each lead is read as far as its data goes",
-                      cls=TruncatedError, field="section 3 sample range")
+                      f"disagree ({'; '.join(parts)}); each lead is read as far as its data "
+                      "goes", cls=TruncatedError, field="section 3 sample range")
     return counts
 
 
