@@ -1796,17 +1796,19 @@ def lead_measurement_rows(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
             break
         rows_present += 1
         at += 4 + load_le16(&data[at + 2])
-    rows = _zeros((rows_present, LEAD_MEASUREMENT_COUNT + 2), np.int64)
-    cdef int64_t[:, ::1] r = rows
+    rows = _empty(rows_present, LEAD_MEASUREMENT_COUNT + 2, cnp.NPY_INT64)
+    cdef int64_t* r = <int64_t*>cnp.PyArray_DATA(rows)
+    memset(r, 0, rows_present * (LEAD_MEASUREMENT_COUNT + 2) * sizeof(int64_t))
     extras = []
     for k in range(rows_present):
         p = &data[o]
         stop = min(o + 4 + <Py_ssize_t>load_le16(p + 2), end)
         count = min(stop - (o + 4), full) // 2
-        r[k, 0] = load_le16(p)
-        r[k, 1] = count
+        r[0] = load_le16(p)
+        r[1] = count
         for i in range(count):
-            r[k, 2 + i] = <int16_t>load_le16(p + 4 + 2 * i)
+            r[2 + i] = <int16_t>load_le16(p + 4 + 2 * i)
+        r += LEAD_MEASUREMENT_COUNT + 2
         if stop > o + 4 + full:
             extras.append((k, o + 4 + full, stop))
         o += 4 + load_le16(p + 2)

@@ -306,27 +306,30 @@ def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeCont
         except EcgIngestError as exc:
             _section5_failed(ctx, exc, lay.beat_needed or ctx.strict)
     want = min(lay.nsamples, lay.cap)
-    section5: dict[str, Any] = {}
+    # every argument positional: the kernel's keyword parsing costs more than its checks
+    starts5 = lengths5 = qrs_start = qrs_fiducial = qrs_end = qrs_add = None
+    n5 = diff5 = beat_fiducial = 0
+    keep_int32 = False
     if d5 is not None and beat_len > 0:
-        section5.update(starts5=d5.starts, lengths5=d5.lengths, n5=beat_len,
-                        diff5=d5.differences)
+        starts5, lengths5, n5, diff5 = d5.starts, d5.lengths, beat_len, d5.differences
         if leads.refbeat_subtracted and qrs is not None and d5.avm == d6.avm:
-            section5.update(qrs_start=qrs.starts, qrs_fiducial=qrs.fiducials,
-                            qrs_end=qrs.ends, qrs_add=qrs.subtracted,
-                            beat_fiducial=qrs.fiducial)
+            qrs_start, qrs_fiducial, qrs_end = qrs.starts, qrs.fiducials, qrs.ends
+            qrs_add, beat_fiducial = qrs.subtracted, qrs.fiducial
+        else:  # the caller adds the beat, if at all
+            keep_int32 = leads.refbeat_subtracted
         _reserve(ctx, len(leads.ids), beat_len, "section 5 samples")
     _reserve(ctx, len(leads.ids), want, "section 6 samples")
     pending = pre.container.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
      record_crc) = _k.decode_signals(
         data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
-        d6.differences, keep_int32=leads.refbeat_subtracted and len(section5) == 4,
-        crc_rows=None if pending is None else pending.rows,
-        crc_end=0 if pending is None else pending.end, **section5)
+        d6.differences, starts5, lengths5, n5, diff5, qrs_start, qrs_fiducial, qrs_end,
+        qrs_add, beat_fiducial, keep_int32, None if pending is None else pending.rows,
+        0 if pending is None else pending.end)
     if pending is not None:
         pending.settle(ctx, record_crc)
     beat_range = None
-    if section5:
+    if starts5 is not None:
         try:
             ctx.check_status(status5, "section 5", field="section 5")
             assert produced5 is not None
