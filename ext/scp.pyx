@@ -17,6 +17,7 @@ an explicit end first.
 from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memchr, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -50,6 +51,23 @@ cdef inline cnp.ndarray _empty(Py_ssize_t rows, Py_ssize_t cols, int typenum):
     dims[0] = rows
     dims[1] = cols
     return cnp.PyArray_EMPTY(1 if cols < 0 else 2, dims, typenum, 0)
+
+
+cdef struct _Bytes:
+    const uint8_t* p
+    Py_ssize_t n
+
+
+cdef int _open_bytes(object data, Py_buffer* view, _Bytes* out) except -1:
+    """``data``'s bytes (any contiguous byte buffer) through the buffer protocol;
+    the caller releases ``view`` with ``PyBuffer_Release``. For the per-record
+    entry points: a ``const uint8_t[::1]`` argument builds and frees a Cython
+    memoryview object on every call, with the GIL held."""
+    PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
+    out.p = <const uint8_t*>view.buf if view.len > 0 else NULL
+    out.n = view.len
+    return 0
+
 
 STATUS_OK = OK
 STATUS_TRUNCATED = TRUNCATED
@@ -563,7 +581,7 @@ cdef object _stopped(list problems, object rows, int64_t rec_len, int64_t stored
         None, None, None
 
 
-def scan_headers(const uint8_t[::1] data, bint crcs=True):
+def scan_headers(data, bint crcs=True):
     """The record header, section 0's pointer table, the section headers it points to,
     every CRC, section 1's tags and the fixed-layout headers of sections 2 (table
     count), 3 (lead table), 4 (QRS zones), 5 and 6 (data headers), in one pass: the rules of a
@@ -602,8 +620,18 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
       sections 5 and 6 are read with section 3's lead count, so they are None too
       when section 3 is missing or short).
     """
-    cdef Py_ssize_t n = data.shape[0], count = 0, k, o
-    cdef const uint8_t* p = &data[0] if n > 0 else NULL
+    cdef Py_buffer view
+    cdef _Bytes b
+    _open_bytes(data, &view, &b)
+    try:
+        return _scan_headers(b.p, b.n, crcs)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef object _scan_headers(const uint8_t* p, Py_ssize_t n, bint crcs):
+    """:func:`scan_headers` over the ``n`` bytes at ``p``."""
+    cdef Py_ssize_t count = 0, k, o
     cdef int64_t stored_crc, rec_len, s0_len, slen, index, start, length, hid, hlen
     cdef int64_t sid
     cdef int64_t* rp = NULL
@@ -1560,7 +1588,7 @@ cdef void _narrow16_bounds(const int32_t* x, int16_t* y, Py_ssize_t n, int32_t* 
     hi[0] = mx if mx > hi[0] else hi[0]
 
 
-def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
+def decode_signals(data, HuffmanTables huff,
                    const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
                    int diff6,
                    const int64_t[::1] starts5=None, const int64_t[::1] lengths5=None,
@@ -1594,14 +1622,34 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     ``added``), as :func:`decode_leads`; the section 5 entries are ``None`` /
     0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
     """
-    cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
+    cdef Py_buffer view
+    cdef _Bytes b
+    _open_bytes(data, &view, &b)
+    try:
+        return _decode_signals(b.p, b.n, huff, starts6, lengths6, n6, diff6, starts5, lengths5,
+                               n5, diff5, qrs_start, qrs_fiducial, qrs_end, qrs_add,
+                               beat_fiducial, keep_int32, crc_rows, crc_end)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef object _decode_signals(const uint8_t* p, Py_ssize_t n, HuffmanTables huff,
+                   const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
+                   int diff6,
+                   const int64_t[::1] starts5, const int64_t[::1] lengths5,
+                   Py_ssize_t n5, int diff5,
+                   const int64_t[::1] qrs_start, const int64_t[::1] qrs_fiducial,
+                   const int64_t[::1] qrs_end, const uint8_t[::1] qrs_add,
+                   int64_t beat_fiducial, bint keep_int32,
+                   int64_t[:, ::1] crc_rows, Py_ssize_t crc_end):
+    """:func:`decode_signals` over the ``n`` bytes at ``p``."""
+    cdef Py_ssize_t nleads = starts6.shape[0], nl5 = 0
     cdef Py_ssize_t nq = 0, blen = 0, i
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
     cdef bint added = False, narrow6, narrow5, narrowed6 = False, narrowed5 = False
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
     cdef int64_t bound
-    cdef const uint8_t* p = &data[0] if n > 0 else NULL
     cdef int64_t* crc_rp = NULL
     cdef _Span* spans = NULL
     cdef int record_crc = -1
