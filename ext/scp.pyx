@@ -17,6 +17,7 @@ an explicit end first.
 from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memchr, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -39,6 +40,34 @@ cdef cnp.ndarray _zeros(shape, dtype):
     cdef cnp.ndarray arr = np.empty(shape, dtype)
     memset(cnp.PyArray_DATA(arr), 0, <size_t>cnp.PyArray_NBYTES(arr))
     return arr
+
+
+cdef inline cnp.ndarray _empty(Py_ssize_t rows, Py_ssize_t cols, int typenum):
+    """An uninitialised C-contiguous array of ``rows`` values (``cols`` -1) or
+    ``rows`` x ``cols`` values through the C API: the blocks a record's headers
+    and samples are read into, made without a Python-level call to ``np.empty``
+    and its argument parsing (a record makes about ten, with the GIL held)."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows
+    dims[1] = cols
+    return cnp.PyArray_EMPTY(1 if cols < 0 else 2, dims, typenum, 0)
+
+
+cdef struct _Bytes:
+    const uint8_t* p
+    Py_ssize_t n
+
+
+cdef int _open_bytes(object data, Py_buffer* view, _Bytes* out) except -1:
+    """``data``'s bytes (any contiguous byte buffer) through the buffer protocol;
+    the caller releases ``view`` with ``PyBuffer_Release``. For the per-record
+    entry points: a ``const uint8_t[::1]`` argument builds and frees a Cython
+    memoryview object on every call, with the GIL held."""
+    PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
+    out.p = <const uint8_t*>view.buf if view.len > 0 else NULL
+    out.n = view.len
+    return 0
+
 
 STATUS_OK = OK
 STATUS_TRUNCATED = TRUNCATED
@@ -492,21 +521,21 @@ cdef object _qrs_zones(const uint8_t* p, Py_ssize_t body, Py_ssize_t end):
         return ((2, o, 14 * nqrs), None, None, None, False, None)
     protected = o + 22 * nqrs <= end
     m = nqrs if protected else 0
-    out = np.empty((6, nqrs), dtype=np.int64)
-    add = np.empty(nqrs, dtype=np.uint8)
-    cdef int64_t[:, ::1] v = out
-    cdef uint8_t[::1] a = add
+    out = _empty(6, nqrs, cnp.NPY_INT64)
+    add = _empty(nqrs, -1, cnp.NPY_UINT8)
+    cdef int64_t* v = <int64_t*>cnp.PyArray_DATA(out)
+    cdef uint8_t* a = <uint8_t*>cnp.PyArray_DATA(add)
     cdef const uint8_t* q = p + o
     for i in range(nqrs):
-        v[0, i] = load_le16(q + 14 * i)
-        v[1, i] = load_le32(q + 14 * i + 2)
-        v[2, i] = load_le32(q + 14 * i + 6)
-        v[3, i] = load_le32(q + 14 * i + 10)
-        a[i] = v[0, i] == 0
+        v[i] = load_le16(q + 14 * i)
+        v[nqrs + i] = load_le32(q + 14 * i + 2)
+        v[2 * nqrs + i] = load_le32(q + 14 * i + 6)
+        v[3 * nqrs + i] = load_le32(q + 14 * i + 10)
+        a[i] = v[i] == 0
     q += 14 * nqrs
     for i in range(m):
-        v[4, i] = load_le32(q + 8 * i)
-        v[5, i] = load_le32(q + 8 * i + 4)
+        v[4 * nqrs + i] = load_le32(q + 8 * i)
+        v[5 * nqrs + i] = load_le32(q + 8 * i + 4)
     return None, load_le16(p + body), load_le16(p + body + 2), out, protected, add
 
 
@@ -522,10 +551,10 @@ cdef object _data_header(const uint8_t* p, Py_ssize_t body, Py_ssize_t end,
     cdef int64_t total = 0, longest = 0, e
     if body + 6 + 2 * nleads > end:
         return ((1, body, 6 + 2 * nleads),) + (None,) * 9
-    starts = np.empty(nleads, dtype=np.int64)
-    lengths = np.empty(nleads, dtype=np.int64)
-    cdef int64_t[::1] s = starts
-    cdef int64_t[::1] n = lengths
+    starts = _empty(nleads, -1, cnp.NPY_INT64)
+    lengths = _empty(nleads, -1, cnp.NPY_INT64)
+    cdef int64_t* s = <int64_t*>cnp.PyArray_DATA(starts)
+    cdef int64_t* n = <int64_t*>cnp.PyArray_DATA(lengths)
     pos = body + 6 + 2 * nleads
     for i in range(nleads):
         n[i] = load_le16(p + body + 6 + 2 * i)
@@ -552,7 +581,7 @@ cdef object _stopped(list problems, object rows, int64_t rec_len, int64_t stored
         None, None, None
 
 
-def scan_headers(const uint8_t[::1] data, bint crcs=True):
+def scan_headers(data, bint crcs=True):
     """The record header, section 0's pointer table, the section headers it points to,
     every CRC, section 1's tags and the fixed-layout headers of sections 2 (table
     count), 3 (lead table), 4 (QRS zones), 5 and 6 (data headers), in one pass: the rules of a
@@ -591,8 +620,18 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
       sections 5 and 6 are read with section 3's lead count, so they are None too
       when section 3 is missing or short).
     """
-    cdef Py_ssize_t n = data.shape[0], count = 0, k, o
-    cdef const uint8_t* p = &data[0] if n > 0 else NULL
+    cdef Py_buffer view
+    cdef _Bytes b
+    _open_bytes(data, &view, &b)
+    try:
+        return _scan_headers(b.p, b.n, crcs)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef object _scan_headers(const uint8_t* p, Py_ssize_t n, bint crcs):
+    """:func:`scan_headers` over the ``n`` bytes at ``p``."""
+    cdef Py_ssize_t count = 0, k, o
     cdef int64_t stored_crc, rec_len, s0_len, slen, index, start, length, hid, hlen
     cdef int64_t sid
     cdef int64_t* rp = NULL
@@ -620,10 +659,10 @@ def scan_headers(const uint8_t[::1] data, bint crcs=True):
     s0_len = load_le32(p + 10)
     if sid == 0 and 16 <= s0_len and 6 + s0_len <= rec_len:
         count = (s0_len - 16) // 10
-    rows = _zeros((count, 9), np.int64)
-    cdef int64_t[:, ::1] r = rows
+    rows = _empty(count, 9, cnp.NPY_INT64)
     if count:
-        rp = &r[0, 0]
+        rp = <int64_t*>cnp.PyArray_DATA(rows)
+        memset(rp, 0, count * 9 * sizeof(int64_t))
     _header_pass(p, count, rec_len, rp)
     if crcs:
         spans = _spans_for(count)
@@ -1549,7 +1588,7 @@ cdef void _narrow16_bounds(const int32_t* x, int16_t* y, Py_ssize_t n, int32_t* 
     hi[0] = mx if mx > hi[0] else hi[0]
 
 
-def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
+def decode_signals(data, HuffmanTables huff,
                    const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
                    int diff6,
                    const int64_t[::1] starts5=None, const int64_t[::1] lengths5=None,
@@ -1583,14 +1622,34 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     ``added``), as :func:`decode_leads`; the section 5 entries are ``None`` /
     0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
     """
-    cdef Py_ssize_t n = data.shape[0], nleads = starts6.shape[0], nl5 = 0
+    cdef Py_buffer view
+    cdef _Bytes b
+    _open_bytes(data, &view, &b)
+    try:
+        return _decode_signals(b.p, b.n, huff, starts6, lengths6, n6, diff6, starts5, lengths5,
+                               n5, diff5, qrs_start, qrs_fiducial, qrs_end, qrs_add,
+                               beat_fiducial, keep_int32, crc_rows, crc_end)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef object _decode_signals(const uint8_t* p, Py_ssize_t n, HuffmanTables huff,
+                   const int64_t[::1] starts6, const int64_t[::1] lengths6, Py_ssize_t n6,
+                   int diff6,
+                   const int64_t[::1] starts5, const int64_t[::1] lengths5,
+                   Py_ssize_t n5, int diff5,
+                   const int64_t[::1] qrs_start, const int64_t[::1] qrs_fiducial,
+                   const int64_t[::1] qrs_end, const uint8_t[::1] qrs_add,
+                   int64_t beat_fiducial, bint keep_int32,
+                   int64_t[:, ::1] crc_rows, Py_ssize_t crc_end):
+    """:func:`decode_signals` over the ``n`` bytes at ``p``."""
+    cdef Py_ssize_t nleads = starts6.shape[0], nl5 = 0
     cdef Py_ssize_t nq = 0, blen = 0, i
     cdef int status6, status5 = OK
     cdef bint huffman = huff is not None, want5 = starts5 is not None, want_add = False
     cdef bint added = False, narrow6, narrow5, narrowed6 = False, narrowed5 = False
     cdef int32_t lo6 = 0, hi6 = 0, lo5 = 0, hi5 = 0
     cdef int64_t bound
-    cdef const uint8_t* p = &data[0] if n > 0 else NULL
     cdef int64_t* crc_rp = NULL
     cdef _Span* spans = NULL
     cdef int record_crc = -1
@@ -1614,7 +1673,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     # int32 work blocks (in the thread's reused block: they are returned only when the
     # values do not fit in 16 bits), and int16 blocks the values are narrowed into
     work = _work_block(nleads * n6 + (nl5 * n5 if want5 else 0))
-    small = np.empty((nleads, n6), dtype=np.int16)
+    small = _empty(nleads, n6, cnp.NPY_INT16)
     cdef int32_t* wp = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>work)
     cdef int32_t* vp = wp if nleads > 0 and n6 > 0 else NULL
     cdef int16_t* vp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>small)
@@ -1622,7 +1681,7 @@ def decode_signals(const uint8_t[::1] data, HuffmanTables huff,
     cdef int32_t* bp = NULL
     cdef int16_t* bp16 = NULL
     if want5:
-        beat16 = np.empty((nl5, n5), dtype=np.int16)
+        beat16 = _empty(nl5, n5, cnp.NPY_INT16)
         bp16 = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>beat16)
         if nl5 > 0 and n5 > 0:
             bp = wp + nleads * n6
@@ -1785,17 +1844,19 @@ def lead_measurement_rows(const uint8_t[::1] data, Py_ssize_t o, Py_ssize_t end,
             break
         rows_present += 1
         at += 4 + load_le16(&data[at + 2])
-    rows = _zeros((rows_present, LEAD_MEASUREMENT_COUNT + 2), np.int64)
-    cdef int64_t[:, ::1] r = rows
+    rows = _empty(rows_present, LEAD_MEASUREMENT_COUNT + 2, cnp.NPY_INT64)
+    cdef int64_t* r = <int64_t*>cnp.PyArray_DATA(rows)
+    memset(r, 0, rows_present * (LEAD_MEASUREMENT_COUNT + 2) * sizeof(int64_t))
     extras = []
     for k in range(rows_present):
         p = &data[o]
         stop = min(o + 4 + <Py_ssize_t>load_le16(p + 2), end)
         count = min(stop - (o + 4), full) // 2
-        r[k, 0] = load_le16(p)
-        r[k, 1] = count
+        r[0] = load_le16(p)
+        r[1] = count
         for i in range(count):
-            r[k, 2 + i] = <int16_t>load_le16(p + 4 + 2 * i)
+            r[2 + i] = <int16_t>load_le16(p + 4 + 2 * i)
+        r += LEAD_MEASUREMENT_COUNT + 2
         if stop > o + 4 + full:
             extras.append((k, o + 4 + full, stop))
         o += 4 + load_le16(p + 2)

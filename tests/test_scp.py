@@ -804,6 +804,35 @@ def test_manufacturer_sections_are_kept_as_bytes():
     assert record.sections_raw[130] == b"vendor blob"
 
 
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_a_read_only_view_decodes_in_place_to_the_record_of_its_bytes(name):
+    data = (FIX / name).read_bytes()
+    expected = scp.decode(data, name=name)
+    view = memoryview(data)
+    record = scp.decode(view, name=name)
+    view.release()  # raises while anything the record keeps still views the upload
+    assert [s.digital.tolist() for s in record.signals] == \
+        [s.digital.tolist() for s in expected.signals]
+    assert record.warnings == expected.warnings
+    beat, expected_beat = (r.extras.get("reference_beat") for r in (record, expected))
+    assert (beat is None) == (expected_beat is None)
+    if beat is not None:  # compared by identity otherwise
+        assert beat.digital.tolist() == expected_beat.digital.tolist()
+    assert {k: v for k, v in record.extras.items() if k != "reference_beat"} == \
+        {k: v for k, v in expected.extras.items() if k != "reference_beat"}
+    kept = [record.extras.get("manufacturer_interpretation"),
+            *record.extras.get("sections_raw", {}).values(),
+            *(lead.get("manufacturer_bytes") for lead in
+              record.extras.get("lead_measurements", {}).get("leads", []))]
+    assert all(type(value) is bytes for value in kept if value is not None)
+    # a writable buffer is copied first: changing it afterwards changes nothing
+    buffer = bytearray(data)
+    copied = scp.decode(memoryview(buffer), name=name)
+    buffer[:] = bytes(len(buffer))
+    assert [s.digital.tolist() for s in copied.signals] == \
+        [s.digital.tolist() for s in expected.signals]
+
 # ---------------------------------------------------------------- robustness
 
 @settings(max_examples=60)
@@ -997,6 +1026,25 @@ def test_text_fields_use_the_encoding_tag14_declares(code, codec):
     assert record.metadata.patient_last_name == name
     assert record.acquisition_info["acquiring_device"]["language_support"] == code
 
+
+
+@pytest.mark.parametrize("codec, code", [("utf-8", 0x07), ("latin-1", 0x01)])
+def test_statement_texts_decode_in_the_declared_encoding_and_warn_with_the_record(codec,
+                                                                                   code):
+    # latin-1 decodes every byte, so its statements are built on first access; an
+    # encoding that can fail builds them with the record, whose warnings name the text
+    device = bytes(16) + bytes([code, 0, 0])
+    texts = ["Müller rhythm".encode(codec), b"bad \xff\xfe text"]
+    s8 = bytes([0]) + bytes(7) + bytes([len(texts)]) + b"".join(
+        struct.pack("<BH", k + 1, len(t) + 1) + t + b"\0" for k, t in enumerate(texts))
+    _, data = _simple(tags=[(2, b"P\0"), (14, device)], extra_sections={8: s8})
+    record = scp.decode(data, name="t.scp")
+    undecodable = [w for w in record.warnings if "is not valid" in w]
+    assert len(undecodable) == (1 if codec == "utf-8" else 0)
+    statements = record.interpretation["statements"]
+    assert statements[0] == {"sequence": 1, "text": "Müller rhythm"}
+    assert statements[1]["text"] == b"bad \xff\xfe text".decode(codec, errors="replace")
+    assert record.warnings == [*undecodable]  # first access added nothing
 
 def test_bimodal_without_any_protected_zone_decimates_the_whole_record():
     x = np.arange(0, 400, 2).reshape(1, 200)

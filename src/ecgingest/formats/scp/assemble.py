@@ -35,7 +35,7 @@ from .container import (
     section_versions,
     version_label,
 )
-from .fields import Texts
+from .fields import ByteData, Texts, byte_data, span
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
 from .readings import shared_measurements
@@ -152,7 +152,7 @@ class _Preamble(NamedTuple):
     patient: PatientData
 
 
-def _preamble(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble:
+def _preamble(data: ByteData, ctx: DecodeContext, *, defer_crcs: bool) -> _Preamble:
     container: Container = read_container(data, ctx, defer_crcs=defer_crcs)
     sections = container.sections
     label, version = version_label(container.protocol, sections, ctx)
@@ -200,7 +200,7 @@ class _Layout(NamedTuple):
         return self.leads.refbeat_subtracted or self.bimodal
 
 
-def _layout(data: bytes, pre: _Preamble, ctx: DecodeContext,
+def _layout(data: ByteData, pre: _Preamble, ctx: DecodeContext,
             extras: Extras) -> _Layout:
     sections, version, scanned = pre.sections, pre.version, pre.container
     leads = parse_section3(sections[3], scanned.s3, ctx)
@@ -216,8 +216,8 @@ def _layout(data: bytes, pre: _Preamble, ctx: DecodeContext,
     return _Layout(leads, huff, qrs, d6, bimodal, nsamples, cap)
 
 
-def _body(data: bytes, sec: Section) -> bytes:
-    return data[sec.body:sec.end]
+def _body(data: ByteData, sec: Section) -> bytes:
+    return span(data, sec.body, sec.end)
 
 
 # ---------------------------------------------------------------- samples
@@ -242,7 +242,7 @@ def _reserve(ctx: DecodeContext, nleads: int, count: int, what: str,
     ctx.reserve_output(nleads * max(count, 0) * itemsize, what)
 
 
-def _decode_section(data: bytes, d: DataHeader, nsamples: int, huff: Huffman | None,
+def _decode_section(data: ByteData, d: DataHeader, nsamples: int, huff: Huffman | None,
                     ctx: DecodeContext, what: str
                     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decoded values, per-lead counts and the (min, max) of the values."""
@@ -282,7 +282,7 @@ def _section5_failed(ctx: DecodeContext, exc: EcgIngestError, fatal: bool) -> No
     ctx.warn(f"section 5 (reference beat) could not be read and is left out: {exc.message}")
 
 
-def _read_reference_beat(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
+def _read_reference_beat(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeContext
                          ) -> tuple[DataHeader, np.ndarray | None, tuple[int, int] | None]:
     """Section 5: its header, and its values when their number is known."""
     d5, beat_len = _reference_beat_plan(pre, lay.qrs, lay.huff, ctx)
@@ -294,7 +294,7 @@ def _read_reference_beat(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeC
     return d5, beat, beat_range
 
 
-def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
+def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
     """Sections 6 and 5 and the beat addition in one kernel call (one GIL release),
     the container's pending CRCs too."""
     leads, qrs, d6 = lay.leads, lay.qrs, lay.d6
@@ -306,27 +306,30 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
         except EcgIngestError as exc:
             _section5_failed(ctx, exc, lay.beat_needed or ctx.strict)
     want = min(lay.nsamples, lay.cap)
-    section5: dict[str, Any] = {}
+    # every argument positional: the kernel's keyword parsing costs more than its checks
+    starts5 = lengths5 = qrs_start = qrs_fiducial = qrs_end = qrs_add = None
+    n5 = diff5 = beat_fiducial = 0
+    keep_int32 = False
     if d5 is not None and beat_len > 0:
-        section5.update(starts5=d5.starts, lengths5=d5.lengths, n5=beat_len,
-                        diff5=d5.differences)
+        starts5, lengths5, n5, diff5 = d5.starts, d5.lengths, beat_len, d5.differences
         if leads.refbeat_subtracted and qrs is not None and d5.avm == d6.avm:
-            section5.update(qrs_start=qrs.starts, qrs_fiducial=qrs.fiducials,
-                            qrs_end=qrs.ends, qrs_add=qrs.subtracted,
-                            beat_fiducial=qrs.fiducial)
+            qrs_start, qrs_fiducial, qrs_end = qrs.starts, qrs.fiducials, qrs.ends
+            qrs_add, beat_fiducial = qrs.subtracted, qrs.fiducial
+        else:  # the caller adds the beat, if at all
+            keep_int32 = leads.refbeat_subtracted
         _reserve(ctx, len(leads.ids), beat_len, "section 5 samples")
     _reserve(ctx, len(leads.ids), want, "section 6 samples")
     pending = pre.container.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
      record_crc) = _k.decode_signals(
         data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
-        d6.differences, keep_int32=leads.refbeat_subtracted and len(section5) == 4,
-        crc_rows=None if pending is None else pending.rows,
-        crc_end=0 if pending is None else pending.end, **section5)
+        d6.differences, starts5, lengths5, n5, diff5, qrs_start, qrs_fiducial, qrs_end,
+        qrs_add, beat_fiducial, keep_int32, None if pending is None else pending.rows,
+        0 if pending is None else pending.end)
     if pending is not None:
         pending.settle(ctx, record_crc)
     beat_range = None
-    if section5:
+    if starts5 is not None:
         try:
             ctx.check_status(status5, "section 5", field="section 5")
             assert produced5 is not None
@@ -345,20 +348,30 @@ def _decode_rhythm(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext
 
 def _clipped_counts(leads: Leads, produced: list[int], ctx: DecodeContext) -> list[int]:
     """Samples per lead: the section 3 count, cut to the values section 6 held."""
-    counts = list(map(min, leads.lengths, produced))
-    short = [] if counts == leads.lengths else [
-        i for i, (want, count) in enumerate(zip(leads.lengths, counts)) if count < want]
-    if short:
-        described = "; ".join(
-            f"{leads.labels[i]}: samples {leads.starts[i]}..{leads.ends[i]} "
-            f"({leads.lengths[i]}) but section 6 holds {counts[i]}" for i in short)
+    lengths = leads.lengths
+    if produced == lengths:  # the usual case: every lead as long as section 3 says
+        return produced
+    counts = [count if count < want else want for want, count in zip(lengths, produced)]
+    if counts != lengths:
+        # leads mostly share their numbers: each distinct set is worded once
+        worded: dict[tuple[int, int, int, int], str] = {}
+        parts = []
+        for label, start, end, want, count in zip(leads.labels, leads.starts, leads.ends,
+                                                  lengths, counts):
+            if count < want:
+                numbers = (start, end, want, count)
+                text = worded.get(numbers)
+                if text is None:
+                    text = worded[numbers] = \
+                        "samples {}..{} ({}) but section 6 holds {}".format(*numbers)
+                parts.append(f"{label}: {text}")
         ctx.deviation(f"lead sample ranges of section 3 and data lengths of section 6 "
-                      f"disagree ({described}); each lead is read as far as its data goes",
-                      cls=TruncatedError, field="section 3 sample range")
+                      f"disagree ({'; '.join(parts)}); each lead is read as far as its data "
+                      "goes", cls=TruncatedError, field="section 3 sample range")
     return counts
 
 
-def _decode_bimodal(data: bytes, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
+def _decode_bimodal(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeContext) -> _Samples:
     """Section 6 stored at full rate in the protected zones and decimated
     between them, rebuilt at section 5's rate."""
     d5: DataHeader | None = None
@@ -541,7 +554,7 @@ def _global_measurements(section7: GlobalMeasurements) -> dict[str, Any]:
     return shared_measurements(section7.as_dict())
 
 
-def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
+def _reading_extras(data: ByteData, sections: dict[int, Section], texts: Texts,
                     ctx: DecodeContext, extras: Extras) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
@@ -550,11 +563,13 @@ def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
                      partial(_global_measurements, section7))
     if 10 in sections:
         extras.set("lead_measurements", parse_section10(data, sections[10], ctx))
-    if 8 in sections:
-        extras.set("interpretation", parse_statements(data, sections[8], ctx, texts, False))
-    if 11 in sections:
-        extras.set("universal_statements",
-                   parse_statements(data, sections[11], ctx, texts, True))
+    for sid, key in ((8, "interpretation"), (11, "universal_statements")):
+        if sid in sections:
+            statements = parse_statements(data, sections[sid], ctx, texts, sid == 11)
+            if callable(statements):
+                extras.later(key, statements)
+            else:
+                extras.set(key, statements)
     if 9 in sections:
         extras.set("manufacturer_interpretation", _body(data, sections[9]))
     for sid, sec in sections.items():
@@ -567,7 +582,7 @@ def _reading_extras(data: bytes, sections: dict[int, Section], texts: Texts,
 
 def decode_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> Record:
     """One SCP-ECG file as a :class:`~ecgingest.Record`."""
-    data = bytes(data)
+    data = byte_data(data)
     pre = _preamble(data, ctx, defer_crcs=not ctx.strict)
     extras = Extras()
     extras.set("scp_version", pre.label)
@@ -600,7 +615,7 @@ def inspect_record(data: bytes | bytearray | memoryview, ctx: DecodeContext) -> 
     uncompressed data; Huffman-coded data is taken at its word. The dtype
     depends on the decoded values, so it is not given.
     """
-    data = bytes(data)
+    data = byte_data(data)
     pre = _preamble(data, ctx, defer_crcs=False)
     sections, scanned = pre.sections, pre.container
     leads = parse_section3(sections[3], scanned.s3, ctx)

@@ -18,6 +18,7 @@ import numpy as np
 from ..._ext import scp as _k
 from ...errors import ChecksumError, HeaderError, TruncatedError
 from .._base import DecodeContext, Probe
+from .fields import ByteData
 
 __all__ = ["Section", "Container", "PendingCrcs", "crc16", "sniff", "read_container",
            "version_label", "section_versions"]
@@ -122,7 +123,7 @@ class PendingCrcs(NamedTuple):
         for at, message in reversed(late):
             ctx.warnings.insert(at, message)
 
-    def settle_now(self, data: bytes, ctx: DecodeContext) -> None:
+    def settle_now(self, data: ByteData, ctx: DecodeContext) -> None:
         """Compute the CRCs here (no kernel call left to fold them into)."""
         self.settle(ctx, _k.container_crcs(data, self.rows, self.end))
 
@@ -143,7 +144,7 @@ class Container(NamedTuple):
     """The fixed-layout headers of sections 3 to 6 as ``scan_headers`` reads them."""
 
 
-def read_container(data: bytes, ctx: DecodeContext, *, defer_crcs: bool) -> Container:
+def read_container(data: ByteData, ctx: DecodeContext, *, defer_crcs: bool) -> Container:
     """Record header, section 0 pointer table, every section header, section 1's
     tags and the fixed-layout headers of sections 2 to 6, in one kernel pass
     (``scan_headers``); its problems are worded here, in the order it met them.

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import NoReturn, Union
 
 from ...errors import TruncatedError
 from .._base import DecodeContext
 
-__all__ = ["need", "need_failed", "u16", "Texts", "LANGUAGE_CODECS"]
+__all__ = ["ByteData", "byte_data", "span", "need", "need_failed", "u16", "Texts",
+           "LANGUAGE_CODECS"]
+
+ByteData = Union[bytes, memoryview]
+"""A record's bytes as the parsers read them: ``bytes``, or a read-only 1-D byte
+view (an upload held in memory, a mapped file) read in place."""
+
+
+def byte_data(data: bytes | bytearray | memoryview) -> ByteData:
+    """``data`` read in place when it is ``bytes`` or a read-only contiguous byte
+    view (no copy of the record, which would hold the GIL for a pass over all
+    of it), else a ``bytes`` copy (a mutable buffer could change under the
+    kernels)."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, memoryview) and data.readonly and data.ndim == 1 \
+            and data.format == "B" and data.c_contiguous:
+        return data
+    return bytes(data)
+
+
+def span(data: ByteData, start: int, stop: int) -> bytes:
+    """``data[start:stop]`` as ``bytes`` (kept by the record, so never a view)."""
+    return bytes(data[start:stop])
 
 LANGUAGE_CODECS: dict[int, str] = {
     0x00: "latin-1",  # "ASCII only"; bytes >= 0x80 read as Latin-1 rather than failing
@@ -19,11 +42,11 @@ LANGUAGE_CODECS: dict[int, str] = {
 """Section 1 tag 14/15 byte 16 (language support code) -> Python codec."""
 
 
-def u16(b: bytes, o: int) -> int:
+def u16(b: ByteData, o: int) -> int:
     return b[o] | (b[o + 1] << 8)
 
 
-def need(ctx: DecodeContext, data: bytes, offset: int, size: int, end: int, what: str) -> None:
+def need(ctx: DecodeContext, data: ByteData, offset: int, size: int, end: int, what: str) -> None:
     """A field of ``size`` bytes at ``offset`` lies inside its section and the file."""
     if offset < 0 or offset + size > end or offset + size > len(data):
         need_failed(ctx, offset, size, what)
@@ -47,6 +70,11 @@ class Texts:
     def __init__(self, ctx: DecodeContext, codec: str = "latin-1") -> None:
         self.ctx = ctx
         self.codec = codec
+
+    @property
+    def infallible(self) -> bool:
+        """Every byte string decodes (Latin-1), so no text read with it can warn."""
+        return self.codec == "latin-1"
 
     def __call__(self, raw: bytes | str) -> str:
         """A string field: up to its first NUL (a ``str`` is a field the kernel

@@ -11,7 +11,7 @@ import numpy as np
 from ..._ext import scp as _k
 from .._base import DecodeContext
 from .container import Section
-from .fields import need, need_failed
+from .fields import ByteData, need, need_failed
 
 __all__ = ["Huffman", "parse_section2", "DEFAULT_CODES"]
 
@@ -87,7 +87,7 @@ def _build(ctx: DecodeContext, codes: np.ndarray, offsets: np.ndarray, default: 
 _DEFAULT_HUFFMAN: Huffman | None = None
 
 
-def parse_section2(data: bytes, sec: Section, ntables: int, ctx: DecodeContext
+def parse_section2(data: ByteData, sec: Section, ntables: int, ctx: DecodeContext
                    ) -> Huffman | None:
     """The tables, the default one, or ``None`` (``0`` tables: uncompressed data);
     ``ntables`` as ``scan_headers`` read it (-1: the section ends before it)."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -16,7 +17,7 @@ from ..._ext import scp as _k
 from ...errors import HeaderError, TruncatedError, UnsupportedFeatureError
 from .._base import DecodeContext
 from .container import Section
-from .fields import Texts, need, need_failed, u16
+from .fields import ByteData, Texts, need, need_failed, span, u16
 
 __all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "LeadMeasurements", "parse_section3",
            "parse_section4", "parse_data_header", "read_section7",
@@ -223,7 +224,7 @@ class GlobalMeasurements(NamedTuple):
         return out
 
 
-def read_section7(data: bytes, sec: Section, ctx: DecodeContext) -> GlobalMeasurements:
+def read_section7(data: ByteData, sec: Section, ctx: DecodeContext) -> GlobalMeasurements:
     """Global measurements: intervals, beats, pacemaker spikes and the version 2
     extension, each part only when all its bytes are present. Sentinel values
     read as ``None``."""
@@ -234,7 +235,7 @@ def read_section7(data: bytes, sec: Section, ctx: DecodeContext) -> GlobalMeasur
     if len(beats) < nbeats:
         ctx.warn("section 7 ends inside its beat measurements; the rest ignored")
     return GlobalMeasurements(rr, pp, beats, spikes, qrs_types, rates,
-                              data[o:end] if o < end else None)
+                              span(data, o, end) if o < end else None)
 
 
 # ---------------------------------------------------------------- sections 8, 11
@@ -244,7 +245,7 @@ _STATEMENT_TYPES = {1: "coded", 2: "text", 3: "coded+text"}
 _STATEMENT_HEAD = struct.Struct("<BH6B")  # confirmation, date and time, statement count
 
 
-def _statement_header(data: bytes, b: int, end: int, ctx: DecodeContext, sid: int
+def _statement_header(data: ByteData, b: int, end: int, ctx: DecodeContext, sid: int
                       ) -> tuple[dict[str, Any], int]:
     if b + 9 > end or b + 9 > len(data):
         need(ctx, data, b, 9, end, f"section {sid} header")
@@ -258,32 +259,43 @@ def _statement_header(data: bytes, b: int, end: int, ctx: DecodeContext, sid: in
             "datetime": when}, count
 
 
-def parse_statements(data: bytes, sec: Section, ctx: DecodeContext, texts: Texts,
-                     universal: bool) -> dict[str, Any]:
+def parse_statements(data: ByteData, sec: Section, ctx: DecodeContext, texts: Texts,
+                     universal: bool) -> dict[str, Any] | Callable[[], dict[str, Any]]:
     """Section 8 (interpretation) or 11 (universal statements): sequence
     number, length and bytes per statement; a universal statement starts with
     its type: coded, text, or both (NUL separated). Texts are stripped of the
     padding devices put around them and statements whose text is empty are
-    left out (the others keep the file's sequence numbers)."""
+    left out (the others keep the file's sequence numbers).
+
+    When no text can fail to decode (``texts.infallible``), nothing left can
+    warn: what builds the dict on first access is returned instead of it (a
+    record is mostly read for its signals)."""
     head, count = _statement_header(data, sec.body, sec.end, ctx, sec.id)
-    spans, overrun = _k.statement_spans(data, sec.body + 9, sec.end, count)
+    body = span(data, sec.body, sec.end)
+    spans, overrun = _k.statement_spans(body, 9, len(body), count)
+    build = partial(_statements, head, body, spans, texts, universal)
+    result = build if texts.infallible else build()
+    if overrun >= 0:
+        ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
+                 "ignored")
+    return result
+
+
+def _statements(head: dict[str, Any], body: bytes, spans: list[tuple[int, int, int]],
+                texts: Texts, universal: bool) -> dict[str, Any]:
     items = []
     for seq, a, z in spans:
         if universal and z > a:
-            item = _universal_statement(seq, data[a:z], texts)
+            item = _universal_statement(seq, body[a:z], texts)
             text = item.get("text")
             if text is not None:
                 text = item["text"] = text.strip()
         else:
-            text = texts(data[a:z]).strip()
+            text = texts(body[a:z]).strip()
             item = {"sequence": seq, "text": text}
         if text != "":
             items.append(item)
-    if overrun >= 0:
-        ctx.warn(f"section {sec.id} statement {overrun} runs past the section; the rest is "
-                 "ignored")
-    head["statements"] = items
-    return head
+    return {**head, "statements": items}
 
 
 def _universal_statement(seq: int, value: bytes, texts: Texts) -> dict[str, Any]:
@@ -373,7 +385,7 @@ class LeadMeasurements(Sequence[dict[str, Any]]):
         return repr(self._entries())
 
 
-def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
+def parse_section10(data: ByteData, sec: Section, ctx: DecodeContext) -> dict[str, Any]:
     """Per-lead measurement blocks: the int16 values in stored order (a short
     block gives its first ones) and any bytes after them as
     ``manufacturer_bytes``; the per-lead dicts are built when first read."""
@@ -384,4 +396,4 @@ def parse_section10(data: bytes, sec: Section, ctx: DecodeContext) -> dict[str, 
     if not complete:
         ctx.warn("section 10 ends before all its leads; the rest is ignored")
     return {"manufacturer_specific": manufacturer,
-            "leads": LeadMeasurements(rows, {i: data[a:z] for i, a, z in extras})}
+            "leads": LeadMeasurements(rows, {i: span(data, a, z) for i, a, z in extras})}
