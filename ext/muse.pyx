@@ -24,6 +24,8 @@ cdef extern from "Python.h":
     double PyOS_string_to_double(const char* s, char** endptr,
                                  PyObject* overflow_exception) except? -1.0
 
+cimport cython
+
 import sys
 
 import numpy as np
@@ -591,6 +593,7 @@ cdef str _name(const uint8_t* s, Py_ssize_t n):
         slot = (slot + 1) & (VOCABULARY_SLOTS - 1)
 
 
+@cython.auto_pickle(False)
 cdef class Schema:
     """The elements a MUSE read keeps, named by the format module's tables, and the
     reader of documents by them (see the section comment above)."""
