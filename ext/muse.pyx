@@ -608,6 +608,7 @@ cdef class Schema:
     cdef Py_ssize_t lead_size
     cdef list lead_numeric
     cdef list qrs_numeric
+    cdef object number
     cdef bytes root
     cdef const char* root_name
     cdef Py_ssize_t root_size
@@ -619,11 +620,12 @@ cdef class Schema:
     cdef Py_ssize_t header_blocks
 
     def __init__(self, str root, tuple headers, tuple measurements, tuple statements,
-                 tuple qrs, tuple waveform, numeric, dict encodings):
+                 tuple qrs, tuple waveform, numeric, dict encodings, number):
         cdef list table = []  # (context, name, role, aux, numeric)
         cdef Py_ssize_t k, i, slot = 0
         if len(headers) > MAX_HEADER_BLOCKS:
             raise ValueError(f"at most {MAX_HEADER_BLOCKS} header blocks")
+        self.number = number
         self.root = root.encode("ascii")
         self.root_name, self.root_size = self.root, len(self.root)
         self.header_blocks = len(headers)
@@ -701,7 +703,7 @@ cdef class Schema:
         statement block ``k``; ``qrs``: ``[number, type, time]`` of each QRS; waveforms:
         ``(fields, leads)`` each, ``leads`` the lists of the lead fields in table order.
         Blocks not in the document are None, the first block of each name is read.
-        Texts are stripped; numeric fields are read as :func:`_number` says. A lead's
+        Texts are stripped; numeric fields are numbers (see :func:`_number`). A lead's
         base64 text is the index ``i`` of its row ``table[i] = (offset, produced,
         status, size, crc)``: its bytes ``data[offset:offset + produced]``, the
         decoder's status, the text's size and the bytes' CRC-32 (with ``samples``
@@ -1119,10 +1121,12 @@ cdef object _text(const uint8_t* s, int64_t start, int64_t end, int64_t flags, i
     return PyUnicode_DecodeLatin1(<const char*>s + start, end - start, NULL)
 
 
-cdef object _number(const uint8_t* s, int64_t start, int64_t end, int64_t flags, int encoding):
-    """A numeric value: an int for plain digits (up to 15), a float for plain decimals
-    ``d+.d*``, None when empty; any other text as it is (``parse_number`` reads it), so
-    the result is what ``parse_number`` gives for the text."""
+cdef object _number(const uint8_t* s, int64_t start, int64_t end, int64_t flags, int encoding,
+                    object convert):
+    """A numeric value as ``convert`` (the format's number reader) reads its stripped
+    text: read here for plain digits (up to 15: an int) and plain decimals ``d+.d*`` (a
+    float), where that reader gives the same, None when empty; any other text through
+    ``convert``."""
     cdef int64_t i, point = -1
     cdef long long value = 0
     cdef char buffer[32]
@@ -1151,12 +1155,13 @@ cdef object _number(const uint8_t* s, int64_t start, int64_t end, int64_t flags,
             if real <= 1e15:
                 return real
     text = _text(s, start, end, flags, encoding)
-    return text or None
+    return convert(text) if text else None
 
 
-cdef inline object _value(const uint8_t* s, int64_t* r, bint numeric, int encoding):
+cdef inline object _value(Schema schema, const uint8_t* s, int64_t* r, bint numeric,
+                          int encoding):
     if numeric:
-        return _number(s, r[4], r[5], r[6], encoding)
+        return _number(s, r[4], r[5], r[6], encoding, schema.number)
     return _text(s, r[4], r[5], r[6], encoding)
 
 
@@ -1239,14 +1244,14 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
             kind, aux = r[0], r[1]
             if kind == R_LFIELD or kind == R_LDATA:
                 lead[aux] = (r[2] if kind == R_LDATA else
-                             _value(s, r, schema.lead_numeric[aux], sc.encoding))
+                             _value(schema, s, r, schema.lead_numeric[aux], sc.encoding))
             elif kind == R_QFIELD:
-                item[aux] = _value(s, r, schema.qrs_numeric[aux], sc.encoding)
+                item[aux] = _value(schema, s, r, schema.qrs_numeric[aux], sc.encoding)
             elif kind == R_MFIELD:
                 measured = measurements[aux]
                 measured[_name(s + r[2], r[3] - r[2])] = _text(s, r[4], r[5], r[6], sc.encoding)
             elif kind == R_HFIELD:
-                header[header_names[aux]] = _value(s, r, header_numeric[aux], sc.encoding)
+                header[header_names[aux]] = _value(schema, s, r, header_numeric[aux], sc.encoding)
             elif kind == R_LEAD:
                 lead = [None] * schema.lead_size
                 leads.append(lead)
@@ -1262,7 +1267,7 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
                 if not statement[1] and _endsline(schema, s, r, sc.encoding):
                     statement[1] = True
             elif kind == R_WFIELD:
-                wave[schema.wave_names[aux]] = _value(s, r, schema.wave_numeric[aux], sc.encoding)
+                wave[schema.wave_names[aux]] = _value(schema, s, r, schema.wave_numeric[aux], sc.encoding)
             elif kind == R_WAVE:
                 wave, leads, lead = {}, [], None
                 waveforms.append((wave, leads))

@@ -343,7 +343,7 @@ def test_the_scan_reads_the_first_block_of_each_name_and_every_waveform():
     headers, measurements, statements, qrs, waveforms, data, table = _scan(doc)
     assert headers == [None, None, None] and measurements == statements == [None, None]
     assert qrs == [[1, 0, None]]
-    assert waveforms == [({"WaveformType": "Rhythm", "SampleBase": "2.5e2"},
+    assert waveforms == [({"WaveformType": "Rhythm", "SampleBase": 250.0},  # parse_number
                           [["I", None, None, None, 4.88, None, None, 0]]), ({}, [])]
     [(offset, produced, status, size, crc)] = table
     assert data[offset:offset + produced].tobytes() == b"\x01\x02\x03"

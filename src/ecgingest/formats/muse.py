@@ -144,7 +144,7 @@ NUMERIC = frozenset({"SampleBase", "SampleExponent", "HighPassFilter", "LowPassF
                      "ACFilter", "NumberofLeads", "LeadSampleCountTotal", "LeadByteCountTotal",
                      "LeadSampleSize", "LeadAmplitudeUnitsPerBit", "LeadDataCRC32",
                      *QRS[2]})
-"""Values read as numbers (:func:`_number`)."""
+"""Values read as numbers (as :func:`parse_number` reads their texts)."""
 
 _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8",
               **{name: "latin-1" for name in _xml._LATIN1},
@@ -153,13 +153,7 @@ _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8",
 ISO-8859-1 and the ASCII supersets (ASCII documents only)."""
 
 _SCHEMA = _k.Schema("RestingECG", HEADER_BLOCKS, MEASUREMENT_BLOCKS, STATEMENTS, QRS, WAVEFORM,
-                    NUMERIC, _ENCODINGS)
-
-
-def _number(value: Any) -> Any:
-    """A numeric value as :func:`parse_number` reads it: the byte scan gives numbers for
-    plain digits and decimals (the same) and texts otherwise, the XML tree texts."""
-    return parse_number(value) if value.__class__ is str else value
+                    NUMERIC, _ENCODINGS, parse_number)
 
 
 class _Content:
@@ -235,9 +229,11 @@ def _tree_waveform(element: Any) -> tuple[dict[str, Any], list[list[Any]]]:
             for child in item:
                 if child.tag in wanted and child.tag not in fields:
                     fields[child.tag] = child.text or ""
-            leads.append([fields.get(name) for name in LEAD_FIELDS])
+            leads.append([parse_number(fields.get(name)) if name in NUMERIC else fields.get(name)
+                          for name in LEAD_FIELDS])
         elif tag not in values:
-            values[tag] = (item.text or "").strip()
+            text = (item.text or "").strip()
+            values[tag] = parse_number(text or None) if tag in NUMERIC else text
     return values, leads
 
 
@@ -257,8 +253,9 @@ def _tree_content(root: Any) -> _Content:
          for block, _ in HEADER_BLOCKS],
         [_tree_measurements(first.get(block)) for block in MEASUREMENT_BLOCKS],
         [_tree_statements(first.get(block)) for block in STATEMENTS[0]],
-        None if qrs is None else [[values.get(name) for name in QRS[2]] for values in (
-            _fields(item) for item in qrs if item.tag == QRS[1])],
+        None if qrs is None else [[parse_number(values.get(name) or None) for name in QRS[2]]
+                                  for values in (_fields(item) for item in qrs
+                                                 if item.tag == QRS[1])],
         [_tree_waveform(item) for item in waveforms], None, [])
 
 
@@ -341,11 +338,9 @@ class _Lead:
     def __init__(self, values: list[Any], index: int, what: str, ctx: DecodeContext) -> None:
         label, count, nbytes, size, upb, unit, crc, self.data = values
         self.label = (label or "").strip() or f"lead {index + 1}"
-        count, nbytes, size = _number(count), _number(nbytes), _number(size)
         if size not in (None, 2):
             ctx.fail(CorruptDataError, f"{what} lead {self.label}: LeadSampleSize {size} "
                      "(only 2-byte samples are written by MUSE)", field="LeadSampleSize")
-        upb = _number(upb)
         if upb is None or not upb > 0:
             ctx.deviation(f"{what} lead {self.label}: LeadAmplitudeUnitsPerBit missing or "
                           "not positive; 1 assumed", field="LeadAmplitudeUnitsPerBit")
@@ -355,7 +350,6 @@ class _Lead:
         self.units = _UNITS.get(unit.upper(), unit)
         self.samples = count if isinstance(count, int) and count >= 0 else None
         self.bytes = nbytes if isinstance(nbytes, int) and nbytes >= 0 else None
-        crc = _number(crc)
         self.crc = crc if isinstance(crc, int) else None
 
 
@@ -411,8 +405,8 @@ class _Waveform:
     def __init__(self, values: dict[str, Any], leads: list[list[Any]],
                  ctx: DecodeContext) -> None:
         self.kind = values.get("WaveformType") or "unknown"
-        base = _number(values.get("SampleBase"))
-        exponent = _number(values.get("SampleExponent")) or 0
+        base = values.get("SampleBase")
+        exponent = values.get("SampleExponent") or 0
         what = f"{self.kind} waveform"
         rate = float(base) * 10.0 ** exponent if base is not None and isinstance(
             exponent, int) and abs(exponent) <= 6 else 0.0
@@ -420,12 +414,12 @@ class _Waveform:
             ctx.fail(HeaderError, f"{what}: SampleBase {base!r} x 10^{exponent!r} is not a "
                      "sampling rate", field="SampleBase")
         self.rate = rate
-        self.filters = {key: _number(values.get(name)) for key, name in (
+        self.filters = {key: values.get(name) for key, name in (
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
         self.sample_type = values.get("SampleType") or None
         self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(leads)]
-        declared = _number(values.get("NumberofLeads"))
+        declared = values.get("NumberofLeads")
         if isinstance(declared, int) and declared != len(self.leads):
             ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
                           field="NumberofLeads")
@@ -527,8 +521,8 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     if original is not None:
         extras["original_interpretation"] = original
     if content.qrs is not None:
-        extras["qrs_times"] = [{"number": _number(number), "type": _number(kind),
-                                "time": _number(time)} for number, kind, time in content.qrs]
+        extras["qrs_times"] = [{"number": number, "type": kind, "time": time}
+                               for number, kind, time in content.qrs]
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(content),
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
