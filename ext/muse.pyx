@@ -1035,14 +1035,31 @@ cdef str _decoded(const uint8_t* s, Py_ssize_t start, Py_ssize_t end, int encodi
     return PyUnicode_DecodeLatin1(<const char*>s + start, end - start, NULL)
 
 
+cdef inline Py_ssize_t _copy(const uint8_t* s, Py_ssize_t i, Py_ssize_t end, uint8_t* out,
+                             Py_ssize_t* k, int encoding) noexcept:
+    """Copy the character at ``i`` to ``out[k]`` as UTF-8, line ends normalised ('\\r\\n'
+    and '\\r' to '\\n'): the index after it."""
+    cdef uint8_t c = s[i]
+    if c == 13:
+        out[k[0]] = 10
+        k[0] += 1
+        return i + 2 if i + 1 < end and s[i + 1] == 10 else i + 1
+    if c >= 128 and encoding != ENC_UTF8:
+        out[k[0]], out[k[0] + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
+        k[0] += 2
+    else:
+        out[k[0]] = c
+        k[0] += 1
+    return i + 1
+
+
 cdef str _marked_text(const uint8_t* s, Py_ssize_t start, Py_ssize_t end, int encoding):
     """A text holding references, CDATA sections, comments, processing instructions or
     carriage returns, as the XML parser reports it (the scan checked its markup)."""
     cdef uint8_t* out = <uint8_t*>malloc(<size_t>(4 * (end - start) + 8))
-    cdef Py_ssize_t k = 0, i = start, close, stop
+    cdef Py_ssize_t k = 0, i = start, close
     cdef uint32_t code
     cdef uint8_t c
-    cdef bint raw
     if out == NULL:
         raise MemoryError()
     try:
@@ -1051,21 +1068,9 @@ cdef str _marked_text(const uint8_t* s, Py_ssize_t start, Py_ssize_t end, int en
             if c == 60:  # '<'
                 if _is(s, i, end, b"<![CDATA[", 9):
                     close = _find(s, i + 9, end, b"]]>", 3)
-                    stop, i, raw = close, i + 9, True
-                    while i < stop:  # copied as it is, line ends aside
-                        c = s[i]
-                        if c == 13:
-                            out[k] = 10
-                            k += 1
-                            i += 2 if i + 1 < stop and s[i + 1] == 10 else 1
-                        elif c >= 128 and encoding != ENC_UTF8:
-                            out[k], out[k + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
-                            k += 2
-                            i += 1
-                        else:
-                            out[k] = c
-                            k += 1
-                            i += 1
+                    i = i + 9
+                    while i < close:  # copied as it is, line ends aside
+                        i = _copy(s, i, close, out, &k, encoding)
                     i = close + 3
                 elif _is(s, i, end, b"<!--", 4):
                     i = _find(s, i + 4, end, b"-->", 3) + 3
@@ -1091,18 +1096,7 @@ cdef str _marked_text(const uint8_t* s, Py_ssize_t start, Py_ssize_t end, int en
                         0x80 | ((code >> 6) & 0x3F), 0x80 | (code & 0x3F))
                     k += 4
                 continue
-            if c == 13:
-                out[k] = 10
-                k += 1
-                i += 2 if i + 1 < end and s[i + 1] == 10 else 1
-            elif c >= 128 and encoding != ENC_UTF8:
-                out[k], out[k + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
-                k += 2
-                i += 1
-            else:
-                out[k] = c
-                k += 1
-                i += 1
+            i = _copy(s, i, end, out, &k, encoding)
         return PyUnicode_DecodeUTF8(<const char*>out, k, NULL)
     finally:
         free(out)
