@@ -399,12 +399,23 @@ cdef Py_ssize_t _cdata(Scan* sc, Py_ssize_t pos, bint* text) noexcept nogil:
     return close + 3
 
 
+cdef extern from *:
+    """
+    static const char* ecgingest_entity_names[5] = {"amp;", "lt;", "gt;", "quot;", "apos;"};
+    static const Py_ssize_t ecgingest_entity_sizes[5] = {4, 3, 3, 5, 5};
+    static const unsigned int ecgingest_entity_chars[5] = {38, 60, 62, 34, 39};
+    """
+    const char* ENTITY_NAMES "ecgingest_entity_names"[5]
+    const Py_ssize_t ENTITY_SIZES "ecgingest_entity_sizes"[5]
+    const uint32_t ENTITY_CHARS "ecgingest_entity_chars"[5]
+
+
 cdef Py_ssize_t _reference(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n,
                            uint32_t* code) noexcept nogil:
     """``pos`` at '&': the index after the ';' of a character reference or one of the five
     predefined entities (``code``: the character), or SCAN_DECLINED for anything else
     (an entity this scan does not expand is the parser's to refuse)."""
-    cdef Py_ssize_t i = pos + 1, digits = 0
+    cdef Py_ssize_t i = pos + 1, digits = 0, k
     cdef uint32_t v = 0
     cdef uint8_t c
     if i < n and s[i] == 35:  # '#'
@@ -430,21 +441,10 @@ cdef Py_ssize_t _reference(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n,
             return SCAN_DECLINED
         code[0] = v
         return i + 1
-    if n - i >= 4 and memcmp(s + i, b"amp;", 4) == 0:
-        code[0] = 38
-        return i + 4
-    if n - i >= 3 and memcmp(s + i, b"lt;", 3) == 0:
-        code[0] = 60
-        return i + 3
-    if n - i >= 3 and memcmp(s + i, b"gt;", 3) == 0:
-        code[0] = 62
-        return i + 3
-    if n - i >= 5 and memcmp(s + i, b"quot;", 5) == 0:
-        code[0] = 34
-        return i + 5
-    if n - i >= 5 and memcmp(s + i, b"apos;", 5) == 0:
-        code[0] = 39
-        return i + 5
+    for k in range(5):  # the predefined entities
+        if _is(s, i, n, ENTITY_NAMES[k], ENTITY_SIZES[k]):
+            code[0] = ENTITY_CHARS[k]
+            return i + ENTITY_SIZES[k]
     return SCAN_DECLINED
 
 
