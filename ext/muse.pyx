@@ -13,9 +13,18 @@ without them, and ``decode_spans`` decodes the base64 texts straight from the
 document's bytes.
 """
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t
-from libc.stdlib cimport free, realloc
-from libc.string cimport memchr, memcmp
+from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF8
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy
+
+from cpython.ref cimport PyObject
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char* s, char** endptr,
+                                 PyObject* overflow_exception) except? -1.0
+
+cimport cython
 
 import sys
 
@@ -85,9 +94,6 @@ def crc32_of(const uint8_t[::1] data):
     return crc32(&data[0] if data.shape[0] else NULL, <size_t>data.shape[0])
 
 cdef Py_ssize_t NOGIL_FROM = 1 << 18  # characters: below, the decode is shorter than a GIL hand-over
-# a whole document's leads (~100 KB of text, ~0.1 ms) are decoded without the GIL so that
-# threads reading other files run meanwhile
-cdef Py_ssize_t SPANS_NOGIL_FROM = 1 << 15
 
 STATUS_OK = KernelStatus.OK
 STATUS_BAD_VALUE = KernelStatus.BAD_VALUE
@@ -116,6 +122,138 @@ def decode_base64(const uint8_t[::1] text):
     return status, data, skipped
 
 
+# --------------------------------------------------------------------------- the document scan
+#
+# ``Schema.read`` reads a whole MUSE export from its bytes without the GIL: a strict
+# reader of the plain subset of XML these exports are written in (elements without
+# attributes, character data with the predefined entities and character references,
+# CDATA sections, comments and processing instructions, an XML declaration and a
+# DOCTYPE without an internal subset), in UTF-8, ISO-8859-1 or ASCII. It checks what
+# an XML parser checks of that subset (names, end tags, characters, references,
+# nesting) and declines (returns None) wherever a document leaves it, so the caller
+# parses such a document with the hardened XML parser instead: a document is either
+# read here exactly as that parser would read it, or not at all.
+#
+# While reading it keeps the values the schema (given by the format module) names:
+# the first pass lists them as records of offsets, then decodes the base64 texts of
+# the leads into one buffer with their CRC-32, all without the GIL; the second pass,
+# with the GIL, turns the records into the few dicts, lists and numbers the format
+# module builds its record from.
+
+cdef enum:
+    MAX_DEPTH = 64  # deeper documents are left to the XML parser (which allows 256)
+    MAX_ENTRIES = 160
+    MAX_HEADER_BLOCKS = 8
+    MAX_FIELDS = 64  # per block: the first of each is kept (a bit per field)
+    RECORD = 7  # int64 per record: kind, aux, name start, name end, text start, text end, flags
+    SCAN_OK = 0
+    SCAN_DECLINED = -1
+    SCAN_NO_MEMORY = -3
+
+# encodings of the bytes
+cdef enum:
+    ENC_UTF8 = 0
+    ENC_LATIN1 = 1
+    ENC_ASCII = 2  # an ASCII superset whose other bytes are not read here
+
+# what an element is to the schema; containers are recorded at their start tag,
+# values at their end tag
+cdef enum:
+    R_IGNORE = 0
+    R_ROOT = 1
+    R_HBLOCK = 2  # a block of header values (aux: its index)
+    R_MBLOCK = 3  # a block of measurements (aux: its index)
+    R_SBLOCK = 4  # a block of statements (aux: its index)
+    R_STMT = 5
+    R_QBLOCK = 6
+    R_QRS = 7
+    R_WAVE = 8
+    R_LEAD = 9
+    R_HFIELD = 10  # aux: the field's slot
+    R_MFIELD = 11  # any child of a measurement block (aux: the block)
+    R_STEXT = 12
+    R_SFLAG = 13
+    R_QFIELD = 14
+    R_WFIELD = 15
+    R_LFIELD = 16
+    R_LDATA = 17  # a lead's base64 text: a span decoded in the first pass
+
+# where a child's name is looked up, by its parent's role
+cdef enum:
+    CTX_NONE = -1
+    CTX_ROOT = 0
+    CTX_STMT_BLOCK = 1
+    CTX_STMT = 2
+    CTX_QRS_BLOCK = 3
+    CTX_QRS = 4
+    CTX_WAVE = 5
+    CTX_LEAD = 6
+    CTX_HEADER = 7  # + the header block's index
+    CONTEXTS = CTX_HEADER + MAX_HEADER_BLOCKS
+
+# text flags
+cdef enum:
+    T_CR = 1  # a carriage return (line ends are normalised)
+    T_MARKUP = 2  # a reference, comment, CDATA section or processing instruction
+    T_HIGH = 4  # a byte above 127
+
+
+cdef struct Entry:
+    const char* name
+    Py_ssize_t size
+    int role
+    int aux
+    bint numeric
+
+
+# character classes of a byte in character data
+cdef enum:
+    C_TEXT = 0
+    C_SPACE = 1
+    C_SPECIAL = 2  # '<', '&', ']', CR
+    C_BAD = 3  # a control character XML does not allow
+    C_HIGH = 4
+
+cdef uint8_t _CLASS[256]
+
+
+cdef void _fill_classes():
+    cdef int c
+    for c in range(256):
+        _CLASS[c] = C_HIGH if c >= 128 else C_BAD if c < 32 else C_TEXT
+    _CLASS[9] = _CLASS[10] = _CLASS[32] = C_SPACE
+    _CLASS[13] = _CLASS[60] = _CLASS[38] = _CLASS[93] = C_SPECIAL
+
+
+_fill_classes()
+
+
+cdef struct Scan:
+    const uint8_t* s
+    Py_ssize_t n
+    int encoding
+    int64_t* records
+    Py_ssize_t count
+    Py_ssize_t capacity
+
+
+cdef bint _add(Scan* sc, int64_t kind, int64_t aux, int64_t a, int64_t b, int64_t c,
+               int64_t d, int64_t flags) noexcept nogil:
+    cdef int64_t* grown
+    cdef Py_ssize_t capacity
+    if sc.count == sc.capacity:
+        capacity = sc.capacity * 2 if sc.capacity else 512
+        grown = <int64_t*>realloc(sc.records, <size_t>capacity * RECORD * sizeof(int64_t))
+        if grown == NULL:
+            return False
+        sc.records, sc.capacity = grown, capacity
+    grown = sc.records + sc.count * RECORD
+    grown[0], grown[1], grown[2], grown[3], grown[4], grown[5], grown[6] = \
+        kind, aux, a, b, c, d, flags
+    sc.count += 1
+    return True
+
+
 cdef Py_ssize_t _find(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, const char* pattern,
                       Py_ssize_t m) noexcept nogil:
     """First index >= pos of ``pattern[:m]`` in ``s[:n]``, or -1."""
@@ -131,28 +269,6 @@ cdef Py_ssize_t _find(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, const char
     return -1
 
 
-cdef Py_ssize_t _tag_end(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
-    """Index of the '>' closing the tag that starts before ``pos`` (quoted attribute values
-    may hold '>'), or -1."""
-    cdef uint8_t c
-    cdef const uint8_t* hit
-    while pos < n:
-        c = s[pos]
-        if c == 62:  # '>'
-            return pos
-        if c == 34 or c == 39:  # a quoted value: its closing quote
-            hit = <const uint8_t*>memchr(s + pos + 1, c, <size_t>(n - pos - 1))
-            if hit == NULL:
-                return -1
-            pos = hit - s
-        pos += 1
-    return -1
-
-
-cdef Py_ssize_t MAX_TEXT = 10000000  # libxml2's longest text without its "huge" option
-cdef Py_ssize_t MAX_NAME = 50000  # and its longest name
-
-
 cdef inline bint _name_start(uint8_t c) noexcept nogil:
     return (65 <= c <= 90) or (97 <= c <= 122) or c == 95  # A-Z a-z _
 
@@ -163,6 +279,254 @@ cdef inline bint _name_char(uint8_t c) noexcept nogil:
 
 cdef inline bint _space(uint8_t c) noexcept nogil:
     return c == 32 or c == 9 or c == 10 or c == 13
+
+
+cdef inline Py_ssize_t _skip_space(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
+    while pos < n and _space(s[pos]):
+        pos += 1
+    return pos
+
+
+cdef inline Py_ssize_t _name_end(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
+    """The end of the (ASCII, unprefixed) name at ``pos``, or -1 where none starts there or
+    it goes on with a character this scan does not read in names (':', non-ASCII)."""
+    if pos >= n or not _name_start(s[pos]):
+        return -1
+    pos += 1
+    while pos < n and _name_char(s[pos]):
+        pos += 1
+    if pos < n and (s[pos] == 58 or s[pos] >= 128):
+        return -1
+    return pos
+
+
+cdef inline bint _char_ok(uint32_t c) noexcept nogil:
+    """An XML 1.0 character."""
+    return (c == 9 or c == 10 or c == 13 or 0x20 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD
+            or 0x10000 <= c <= 0x10FFFF)
+
+
+cdef Py_ssize_t _utf8(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, uint32_t* code) noexcept nogil:
+    """The length of the UTF-8 sequence of an XML character at ``pos`` (a byte >= 128), or
+    0 where it is not one."""
+    cdef uint8_t c = s[pos]
+    cdef uint32_t v
+    cdef Py_ssize_t k, i
+    if 0xC2 <= c <= 0xDF:
+        k, v = 2, c & 0x1F
+    elif 0xE0 <= c <= 0xEF:
+        k, v = 3, c & 0x0F
+    elif 0xF0 <= c <= 0xF4:
+        k, v = 4, c & 0x07
+    else:
+        return 0
+    if pos + k > n:
+        return 0
+    for i in range(1, k):
+        if s[pos + i] & 0xC0 != 0x80:
+            return 0
+        v = (v << 6) | (s[pos + i] & 0x3F)
+    if (k == 3 and v < 0x800) or (k == 4 and v < 0x10000) or not _char_ok(v):
+        return 0
+    code[0] = v
+    return k
+
+
+cdef Py_ssize_t _chars(Scan* sc, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
+    """Check ``s[pos:end]`` holds only XML characters (in the document's encoding):
+    0, or SCAN_DECLINED."""
+    cdef uint8_t c
+    cdef uint32_t code
+    cdef Py_ssize_t k
+    while pos < end:
+        c = sc.s[pos]
+        if c >= 128:
+            if sc.encoding == ENC_ASCII:
+                return SCAN_DECLINED
+            if sc.encoding == ENC_UTF8:
+                k = _utf8(sc.s, pos, end, &code)
+                if k == 0:
+                    return SCAN_DECLINED
+                pos += k
+                continue
+        elif c < 32 and not _space(c):
+            return SCAN_DECLINED
+        pos += 1
+    return 0
+
+
+cdef Py_ssize_t _comment(Scan* sc, Py_ssize_t pos) noexcept nogil:
+    """``pos`` at '<!--': the index after its '-->', or SCAN_DECLINED."""
+    cdef Py_ssize_t close = _find(sc.s, pos + 4, sc.n, b"--", 2)
+    if close < 0 or close + 2 >= sc.n or sc.s[close + 2] != 62:  # '--' only in '-->'
+        return SCAN_DECLINED
+    if _chars(sc, pos + 4, close) < 0:
+        return SCAN_DECLINED
+    return close + 3
+
+
+cdef Py_ssize_t _pi(Scan* sc, Py_ssize_t pos) noexcept nogil:
+    """``pos`` at '<?': the index after its '?>', or SCAN_DECLINED (a target named like
+    'xml' in any case is left to the parser)."""
+    cdef Py_ssize_t name_end = _name_end(sc.s, pos + 2, sc.n), close
+    if name_end < 0 or name_end >= sc.n:
+        return SCAN_DECLINED
+    if name_end - pos - 2 >= 3 and (sc.s[pos + 2] | 32) == 120 and (sc.s[pos + 3] | 32) == 109 \
+            and (sc.s[pos + 4] | 32) == 108:
+        return SCAN_DECLINED
+    if sc.s[name_end] == 63:  # '?': no content
+        if name_end + 1 < sc.n and sc.s[name_end + 1] == 62:
+            return name_end + 2
+        return SCAN_DECLINED
+    if not _space(sc.s[name_end]):
+        return SCAN_DECLINED
+    close = _find(sc.s, name_end, sc.n, b"?>", 2)
+    if close < 0 or _chars(sc, name_end, close) < 0:
+        return SCAN_DECLINED
+    return close + 2
+
+
+cdef Py_ssize_t _cdata(Scan* sc, Py_ssize_t pos, bint* text) noexcept nogil:
+    """``pos`` at '<![CDATA[': the index after its ']]>', or SCAN_DECLINED; ``text`` set
+    where it holds more than whitespace."""
+    cdef Py_ssize_t close = _find(sc.s, pos + 9, sc.n, b"]]>", 3), i
+    if close < 0 or _chars(sc, pos + 9, close) < 0:
+        return SCAN_DECLINED
+    for i in range(pos + 9, close):
+        if not _space(sc.s[i]):
+            text[0] = True
+            break
+    return close + 3
+
+
+cdef extern from *:
+    """
+    static const char* ecgingest_entity_names[5] = {"amp;", "lt;", "gt;", "quot;", "apos;"};
+    static const Py_ssize_t ecgingest_entity_sizes[5] = {4, 3, 3, 5, 5};
+    static const unsigned int ecgingest_entity_chars[5] = {38, 60, 62, 34, 39};
+    """
+    const char* ENTITY_NAMES "ecgingest_entity_names"[5]
+    const Py_ssize_t ENTITY_SIZES "ecgingest_entity_sizes"[5]
+    const uint32_t ENTITY_CHARS "ecgingest_entity_chars"[5]
+
+
+cdef Py_ssize_t _reference(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n,
+                           uint32_t* code) noexcept nogil:
+    """``pos`` at '&': the index after the ';' of a character reference or one of the five
+    predefined entities (``code``: the character), or SCAN_DECLINED for anything else
+    (an entity this scan does not expand is the parser's to refuse)."""
+    cdef Py_ssize_t i = pos + 1, digits = 0, k
+    cdef uint32_t v = 0
+    cdef uint8_t c
+    if i < n and s[i] == 35:  # '#'
+        i += 1
+        if i < n and s[i] == 120:  # 'x'
+            i += 1
+            while i < n and digits <= 8:
+                c = s[i]
+                if 48 <= c <= 57:
+                    v = v * 16 + (c - 48)
+                elif 97 <= (c | 32) <= 102:
+                    v = v * 16 + ((c | 32) - 87)
+                else:
+                    break
+                digits += 1
+                i += 1
+        else:
+            while i < n and digits <= 8 and 48 <= s[i] <= 57:
+                v = v * 10 + (s[i] - 48)
+                digits += 1
+                i += 1
+        if digits == 0 or digits > 8 or i >= n or s[i] != 59 or not _char_ok(v):
+            return SCAN_DECLINED
+        code[0] = v
+        return i + 1
+    for k in range(5):  # the predefined entities
+        if _is(s, i, n, ENTITY_NAMES[k], ENTITY_SIZES[k]):
+            code[0] = ENTITY_CHARS[k]
+            return i + ENTITY_SIZES[k]
+    return SCAN_DECLINED
+
+
+cdef bint _is(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, const char* word,
+              Py_ssize_t m) noexcept nogil:
+    return n - pos >= m and memcmp(s + pos, word, <size_t>m) == 0
+
+
+cdef Py_ssize_t _quoted(Scan* sc, Py_ssize_t pos, bint pubid) noexcept nogil:
+    """``pos`` at a quote: the index after the closing one, or SCAN_DECLINED."""
+    cdef uint8_t q
+    cdef Py_ssize_t close, i
+    cdef const uint8_t* hit
+    if pos >= sc.n or (sc.s[pos] != 34 and sc.s[pos] != 39):
+        return SCAN_DECLINED
+    q = sc.s[pos]
+    hit = <const uint8_t*>memchr(sc.s + pos + 1, q, <size_t>(sc.n - pos - 1))
+    if hit == NULL:
+        return SCAN_DECLINED
+    close = hit - sc.s
+    if pubid:  # PubidChar
+        for i in range(pos + 1, close):
+            if not (_name_char(sc.s[i]) or memchr(b" \r\n'()+,/:=?;!*#@$%", sc.s[i], 20) != NULL):
+                return SCAN_DECLINED
+    elif _chars(sc, pos + 1, close) < 0:
+        return SCAN_DECLINED
+    return close + 1
+
+
+cdef Py_ssize_t _doctype(Scan* sc, Py_ssize_t pos) noexcept nogil:
+    """``pos`` at '<!DOCTYPE': the index after it, or SCAN_DECLINED (an internal subset is
+    never read here: entity declarations are the parser's to refuse)."""
+    cdef Py_ssize_t p = pos + 9, q
+    if p >= sc.n or not _space(sc.s[p]):
+        return SCAN_DECLINED
+    p = _skip_space(sc.s, p, sc.n)
+    p = _name_end(sc.s, p, sc.n)
+    if p < 0:
+        return SCAN_DECLINED
+    q = _skip_space(sc.s, p, sc.n)
+    if q > p and (_is(sc.s, q, sc.n, b"SYSTEM", 6) or _is(sc.s, q, sc.n, b"PUBLIC", 6)):
+        p = q + 6
+        if p >= sc.n or not _space(sc.s[p]):
+            return SCAN_DECLINED
+        if sc.s[q] == 80:  # PUBLIC: a public id, then the system literal
+            p = _quoted(sc, _skip_space(sc.s, p, sc.n), True)
+            if p < 0 or p >= sc.n or not _space(sc.s[p]):
+                return SCAN_DECLINED
+        p = _quoted(sc, _skip_space(sc.s, p, sc.n), False)
+        if p < 0:
+            return SCAN_DECLINED
+        q = _skip_space(sc.s, p, sc.n)
+    if q >= sc.n or sc.s[q] != 62:  # an internal subset, or anything else
+        return SCAN_DECLINED
+    return q + 1
+
+
+cdef Py_ssize_t _misc(Scan* sc, Py_ssize_t pos) noexcept nogil:
+    """Whitespace, comments and processing instructions from ``pos``: the index of what
+    follows, or SCAN_DECLINED."""
+    while True:
+        pos = _skip_space(sc.s, pos, sc.n)
+        if _is(sc.s, pos, sc.n, b"<!--", 4):
+            pos = _comment(sc, pos)
+        elif _is(sc.s, pos, sc.n, b"<?", 2):
+            pos = _pi(sc, pos)
+        else:
+            return pos
+        if pos < 0:
+            return SCAN_DECLINED
+
+
+cdef struct Open:
+    Py_ssize_t name_start
+    Py_ssize_t name_size
+    Py_ssize_t text_start
+    int role
+    int aux
+    uint64_t seen
+    int64_t flags
+    bint text
+    bint child
 
 
 # Names of the values MUSE exports hold: a child's name found here is this str (its hash
@@ -229,334 +593,697 @@ cdef str _name(const uint8_t* s, Py_ssize_t n):
         slot = (slot + 1) & (VOCABULARY_SLOTS - 1)
 
 
-# The scan is two passes: the first reads the bytes without the GIL and lists what it
-# found as plain offsets (one record of five int64 per block and per child); the second,
-# with the GIL, builds the names, texts, dicts and lists from them.
-cdef enum:
-    RECORD = 5  # int64 per record: kind, then four offsets
-    KIND_LEAD = 0  # a LeadData block: (kind, content start, content end, 0, 0)
-    KIND_PLAIN = 1  # a plain block, likewise
-    KIND_CHILD = 2  # (kind + flags, name start, name end, text start, text end)
-    FLAG_EMPTY = 4  # '<Name/>'
-    FLAG_CR = 8  # the text holds a carriage return
-    FLAG_SPAN = 16  # a LeadData's WaveFormData: a base64 span, its bytes not checked here
-    MAX_PLAIN = 32
-    SCAN_DECLINED = -1
-    SCAN_NO_MEMORY = -3
+@cython.auto_pickle(False)
+cdef class Schema:
+    """The elements a MUSE read keeps, named by the format module's tables, and the
+    reader of documents by them (see the section comment above)."""
 
+    cdef Entry entries[MAX_ENTRIES]
+    cdef Py_ssize_t first[CONTEXTS + 1]
+    cdef list names  # kept alive: the entries point into these bytes
+    cdef list header_names
+    cdef list header_numeric
+    cdef list wave_names
+    cdef list wave_numeric
+    cdef Py_ssize_t lead_size
+    cdef list lead_numeric
+    cdef list qrs_numeric
+    cdef object number
+    cdef bytes root
+    cdef const char* root_name
+    cdef Py_ssize_t root_size
+    cdef bytes endsline
+    cdef char encoding_names[16][40]  # lowercase
+    cdef Py_ssize_t encoding_sizes[16]
+    cdef int encoding_kinds[16]
+    cdef Py_ssize_t encoding_count
+    cdef Py_ssize_t header_blocks
 
-cdef struct Records:
-    int64_t* data
-    Py_ssize_t count
-    Py_ssize_t capacity
+    def __init__(self, str root, tuple headers, tuple measurements, tuple statements,
+                 tuple qrs, tuple waveform, numeric, dict encodings, number):
+        cdef list table = []  # (context, name, role, aux, numeric)
+        cdef Py_ssize_t k, i, slot = 0
+        if len(headers) > MAX_HEADER_BLOCKS:
+            raise ValueError(f"at most {MAX_HEADER_BLOCKS} header blocks")
+        self.number = number
+        self.root = root.encode("ascii")
+        self.root_name, self.root_size = self.root, len(self.root)
+        self.header_blocks = len(headers)
+        self.header_names = [[sys.intern(name) for name in fields] for _, fields in headers]
+        self.header_numeric = [[name in numeric for name in fields] for _, fields in headers]
+        for k, (block, fields) in enumerate(headers):
+            table.append((CTX_ROOT, block, R_HBLOCK, k, False))
+            if len(fields) > MAX_FIELDS:
+                raise ValueError(f"at most {MAX_FIELDS} fields per block")
+            for i, name in enumerate(fields):
+                table.append((CTX_HEADER + k, name, R_HFIELD, i, name in numeric))
+        for k, block in enumerate(measurements[:2]):
+            table.append((CTX_ROOT, block, R_MBLOCK, k, False))
+        blocks, statement, text, flag, ends = statements
+        for k, block in enumerate(blocks[:2]):
+            table.append((CTX_ROOT, block, R_SBLOCK, k, False))
+        table += [(CTX_STMT_BLOCK, statement, R_STMT, 0, False),
+                  (CTX_STMT, text, R_STEXT, 0, False), (CTX_STMT, flag, R_SFLAG, 1, False)]
+        self.endsline = ends.encode("ascii")
+        block, item, fields = qrs
+        table += [(CTX_ROOT, block, R_QBLOCK, 0, False), (CTX_QRS_BLOCK, item, R_QRS, 0, False)]
+        table += [(CTX_QRS, name, R_QFIELD, i, name in numeric) for i, name in enumerate(fields)]
+        self.qrs_numeric = [name in numeric for name in fields]
+        block, fields, lead, lead_fields, data = waveform
+        table.append((CTX_ROOT, block, R_WAVE, 0, False))
+        table += [(CTX_WAVE, name, R_WFIELD, i, name in numeric) for i, name in enumerate(fields)]
+        table.append((CTX_WAVE, lead, R_LEAD, 0, False))
+        table += [(CTX_LEAD, name, R_LDATA if name == data else R_LFIELD, i, name in numeric)
+                  for i, name in enumerate(lead_fields)]
+        self.wave_names = [sys.intern(name) for name in fields]
+        self.wave_numeric = [name in numeric for name in fields]
+        self.lead_size = len(lead_fields)
+        self.lead_numeric = [name in numeric for name in lead_fields]
+        if len(fields) > MAX_FIELDS or len(lead_fields) > MAX_FIELDS or len(table) > MAX_ENTRIES:
+            raise ValueError("schema too large")
+        table.sort(key=lambda row: row[0])
+        self.names = []
+        for k in range(CONTEXTS + 1):
+            self.first[k] = len(table)
+        for i, (context, name, role, aux, is_numeric) in enumerate(table):
+            encoded = name.encode("ascii")
+            self.names.append(encoded)
+            self.entries[i].name = <const char*>(<bytes>encoded)
+            self.entries[i].size = len(encoded)
+            self.entries[i].role = role
+            self.entries[i].aux = aux
+            self.entries[i].numeric = is_numeric
+            if self.first[context] > i:
+                self.first[context] = i
+        for k in range(CONTEXTS - 1, -1, -1):  # an empty context ends where the next starts
+            if self.first[k] > self.first[k + 1]:
+                self.first[k] = self.first[k + 1]
+        if len(encodings) > 16:
+            raise ValueError("at most 16 encodings")
+        self.encoding_count = 0
+        for name, kind in encodings.items():
+            encoded = name.lower().encode("ascii")
+            if len(encoded) >= 40:
+                raise ValueError(f"encoding name {name!r} too long")
+            memcpy(self.encoding_names[self.encoding_count], <const char*>(<bytes>encoded),
+                   len(encoded))
+            self.encoding_sizes[self.encoding_count] = len(encoded)
+            self.encoding_kinds[self.encoding_count] = (
+                ENC_UTF8 if kind == "utf-8" else ENC_LATIN1 if kind == "latin-1" else ENC_ASCII)
+            self.encoding_count += 1
 
+    def read(self, const uint8_t[::1] document, bint samples=True):
+        """The schema's values of a document, read from its bytes, or None where the
+        document is not in the plain markup read here (see above):
+        ``(headers, measurements, statements, qrs, waveforms, data, table)``.
 
-cdef bint _record(Records* out, int64_t kind, int64_t a, int64_t b, int64_t c,
-                  int64_t d) noexcept nogil:
-    """Append one record; False when memory runs out."""
-    cdef int64_t* grown
-    cdef Py_ssize_t capacity
-    if out.count == out.capacity:
-        capacity = out.capacity * 2 if out.capacity else 256
-        grown = <int64_t*>realloc(out.data, <size_t>capacity * RECORD * sizeof(int64_t))
-        if grown == NULL:
-            return False
-        out.data, out.capacity = grown, capacity
-    grown = out.data + out.count * RECORD
-    grown[0], grown[1], grown[2], grown[3], grown[4] = kind, a, b, c, d
-    out.count += 1
-    return True
+        ``headers[k]``: name -> value of header block ``k`` (the first of each name);
+        ``measurements[k]``: name -> text of every child of measurement block ``k`` (the
+        last of each name); ``statements[k]``: ``[text, ends_line]`` of each statement of
+        statement block ``k``; ``qrs``: ``[number, type, time]`` of each QRS; waveforms:
+        ``(fields, leads)`` each, ``leads`` the lists of the lead fields in table order.
+        Blocks not in the document are None, the first block of each name is read.
+        Texts are stripped; numeric fields are numbers (see :func:`_number`). A lead's
+        base64 text is the index ``i`` of its row ``table[i] = (offset, produced,
+        status, size, crc)``: its bytes ``data[offset:offset + produced]``, the
+        decoder's status, the text's size and the bytes' CRC-32 (with ``samples``
+        false nothing is decoded and ``table`` is empty)."""
+        return _read(self, document, samples)
 
+    cdef inline void _lookup(self, int context, const uint8_t* name, Py_ssize_t size,
+                             int* role, int* aux) noexcept nogil:
+        cdef Py_ssize_t i
+        role[0] = R_IGNORE
+        if context < 0:
+            return
+        for i in range(self.first[context], self.first[context + 1]):
+            if self.entries[i].size == size and memcmp(self.entries[i].name, name,
+                                                       <size_t>size) == 0:
+                role[0], aux[0] = self.entries[i].role, self.entries[i].aux
+                return
 
-cdef Py_ssize_t _block_children(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n, bint lead,
-                                Records* out) noexcept nogil:
-    """Record the children of one block from ``pos`` (just after its start tag): the index
-    of its end tag's '<', SCAN_DECLINED where a child is not ``<Name>text</Name>`` or
-    ``<Name/>`` with an ASCII name, a text of printable ASCII without '&', ']' or '<'
-    (a ``LeadData``'s ``WaveFormData`` texts are checked when decoded), and only
-    whitespace between children, or SCAN_NO_MEMORY."""
-    cdef Py_ssize_t name_start, name_end, text_start, i
-    cdef const uint8_t* hit
-    cdef uint8_t c
-    cdef int64_t flags
-    while True:
-        while pos < n and _space(s[pos]):
-            pos += 1
-        if pos + 1 >= n or s[pos] != 60:  # '<'
+    cdef Py_ssize_t _prolog(self, Scan* sc) noexcept nogil:
+        """The XML declaration (the document's encoding) and what precedes the root: the
+        index of the root's '<', or SCAN_DECLINED."""
+        cdef const uint8_t* s = sc.s
+        cdef Py_ssize_t n = sc.n, pos = 0, p, q, start, k
+        cdef bint bom = False, doctype = False
+        if _is(s, 0, n, b"\xef\xbb\xbf", 3):
+            pos, bom = 3, True
+        sc.encoding = ENC_UTF8
+        if _is(s, pos, n, b"<?xml", 5) and pos + 5 < n and _space(s[pos + 5]):
+            p = _skip_space(s, pos + 5, n)
+            if not _is(s, p, n, b"version", 7):
+                return SCAN_DECLINED
+            p = _skip_space(s, p + 7, n)
+            if p >= n or s[p] != 61:
+                return SCAN_DECLINED
+            p = _skip_space(s, p + 1, n)
+            if not ((_is(s, p, n, b'"1.0"', 5) or _is(s, p, n, b"'1.0'", 5))):
+                return SCAN_DECLINED
+            p += 5
+            q = _skip_space(s, p, n)
+            if q > p and _is(s, q, n, b"encoding", 8):
+                p = _skip_space(s, q + 8, n)
+                if p >= n or s[p] != 61:
+                    return SCAN_DECLINED
+                p = _skip_space(s, p + 1, n)
+                if p >= n or (s[p] != 34 and s[p] != 39):
+                    return SCAN_DECLINED
+                start = p + 1
+                q = start
+                while q < n and (_name_char(s[q])):
+                    q += 1
+                if q == start or q >= n or s[q] != s[p] or not (
+                        65 <= s[start] <= 90 or 97 <= s[start] <= 122):
+                    return SCAN_DECLINED
+                sc.encoding = self._encoding(s + start, q - start)
+                if sc.encoding < 0 or (bom and sc.encoding != ENC_UTF8):
+                    return SCAN_DECLINED
+                p = q + 1
+                q = _skip_space(s, p, n)
+            if q > p and _is(s, q, n, b"standalone", 10):
+                p = _skip_space(s, q + 10, n)
+                if p >= n or s[p] != 61:
+                    return SCAN_DECLINED
+                p = _skip_space(s, p + 1, n)
+                if _is(s, p, n, b'"yes"', 5) or _is(s, p, n, b"'yes'", 5):
+                    p += 5
+                elif _is(s, p, n, b'"no"', 4) or _is(s, p, n, b"'no'", 4):
+                    p += 4
+                else:
+                    return SCAN_DECLINED
+                q = _skip_space(s, p, n)
+            if not _is(s, q, n, b"?>", 2):
+                return SCAN_DECLINED
+            pos = q + 2
+        while True:
+            pos = _misc(sc, pos)
+            if pos < 0:
+                return SCAN_DECLINED
+            if not doctype and _is(s, pos, n, b"<!DOCTYPE", 9):
+                pos = _doctype(sc, pos)
+                if pos < 0:
+                    return SCAN_DECLINED
+                doctype = True
+                continue
+            if pos + 1 < n and s[pos] == 60 and _name_start(s[pos + 1]):
+                return pos
             return SCAN_DECLINED
-        if s[pos + 1] == 47:  # '</': the block's end tag, checked by the caller
-            return pos
-        name_start = pos + 1
-        if not _name_start(s[name_start]):
-            return SCAN_DECLINED
-        name_end = name_start + 1
-        while name_end < n and _name_char(s[name_end]):
-            name_end += 1
-        if name_end + 1 >= n or name_end - name_start > MAX_NAME:
-            return SCAN_DECLINED
-        if s[name_end] == 47 and s[name_end + 1] == 62:  # '<Name/>'
-            if not _record(out, KIND_CHILD + FLAG_EMPTY, name_start, name_end, 0, 0):
-                return SCAN_NO_MEMORY
-            pos = name_end + 2
+
+    cdef int _encoding(self, const uint8_t* name, Py_ssize_t size) noexcept nogil:
+        cdef char lower[40]
+        cdef Py_ssize_t i
+        if size >= 40:
+            return -1
+        for i in range(size):
+            lower[i] = <char>(name[i] | 32 if 65 <= name[i] <= 90 else name[i])
+        for i in range(self.encoding_count):
+            if self.encoding_sizes[i] == size and memcmp(self.encoding_names[i], lower,
+                                                         <size_t>size) == 0:
+                return self.encoding_kinds[i]
+        return -1
+
+    cdef Py_ssize_t _tree(self, Scan* sc, Py_ssize_t pos) noexcept nogil:
+        """The root element from ``pos`` (its '<'): the index after its end tag, or
+        SCAN_DECLINED / SCAN_NO_MEMORY. Records the schema's elements (see Schema.read)."""
+        cdef const uint8_t* s = sc.s
+        cdef Py_ssize_t n = sc.n, depth = 0, name_end, p, k, end, data_count = 0
+        cdef Open stack[MAX_DEPTH]
+        cdef Open* top
+        cdef Open* parent
+        cdef int role, aux, context
+        cdef uint8_t c, cls
+        cdef uint32_t code
+        cdef uint64_t bit
+        cdef bint empty, text
+        cdef const uint8_t* hit
+        cdef int state = 0  # 0: a start tag at pos, 1: content of the top element, 2: its end
+        while True:
+          if state == 0:
+            # ---- a start tag at pos
+            name_end = _name_end(s, pos + 1, n)
+            if name_end < 0:
+                return SCAN_DECLINED
+            p = _skip_space(s, name_end, n)
+            if p + 1 < n and s[p] == 47 and s[p + 1] == 62:  # '/>'
+                empty, p = True, p + 2
+            elif p < n and s[p] == 62:
+                empty, p = False, p + 1
+            else:  # attributes (not read here), or not a tag
+                return SCAN_DECLINED
+            if depth == MAX_DEPTH:
+                return SCAN_DECLINED
+            role, aux = R_IGNORE, 0
+            if depth == 0:
+                if name_end - pos - 1 != self.root_size or memcmp(
+                        s + pos + 1, self.root_name, <size_t>self.root_size) != 0:
+                    return SCAN_DECLINED  # another root: the parser's reading says which
+                role = R_ROOT
+            else:
+                parent = &stack[depth - 1]
+                parent.child = True
+                context = (CTX_ROOT if parent.role == R_ROOT else CTX_HEADER + parent.aux
+                           if parent.role == R_HBLOCK else CTX_STMT_BLOCK
+                           if parent.role == R_SBLOCK else CTX_STMT if parent.role == R_STMT
+                           else CTX_QRS_BLOCK if parent.role == R_QBLOCK else CTX_QRS
+                           if parent.role == R_QRS else CTX_WAVE if parent.role == R_WAVE
+                           else CTX_LEAD if parent.role == R_LEAD else CTX_NONE)
+                if parent.role == R_MBLOCK:
+                    role, aux = R_MFIELD, parent.aux
+                else:
+                    self._lookup(context, s + pos + 1, name_end - pos - 1, &role, &aux)
+                if R_HBLOCK <= role <= R_QBLOCK and role != R_STMT:  # the first block of each
+                    bit = (<uint64_t>1) << ((role - R_HBLOCK) * 8 + aux)
+                    if parent.seen & bit:
+                        role = R_IGNORE
+                    else:
+                        parent.seen |= bit
+                if R_HBLOCK <= role <= R_LEAD:
+                    if not _add(sc, role, aux, pos + 1, name_end, 0, 0, 0):
+                        return SCAN_NO_MEMORY
+            top = &stack[depth]
+            depth += 1
+            top.name_start, top.name_size = pos + 1, name_end - pos - 1
+            top.text_start, top.role, top.aux = p, role, aux
+            top.seen, top.flags, top.text, top.child = 0, 0, False, False
+            pos = p
+            if empty:
+                end, state = p, 2
+            else:
+                state = 1
             continue
-        if s[name_end] != 62:  # attributes, or a character no name holds
-            return SCAN_DECLINED
-        text_start = name_end + 1
-        hit = <const uint8_t*>memchr(s + text_start, 60, <size_t>(n - text_start))
-        if hit == NULL:
-            return SCAN_DECLINED
-        pos = hit - s
-        if pos - text_start > MAX_TEXT:  # beyond the XML parser's bound: it reports that
-            return SCAN_DECLINED
-        # the end tag: '</' + the same name + '>'
-        if pos + 3 + (name_end - name_start) > n or s[pos + 1] != 47 or memcmp(
-                s + pos + 2, s + name_start, <size_t>(name_end - name_start)) != 0 or \
-                s[pos + 2 + name_end - name_start] != 62:
-            return SCAN_DECLINED
-        flags = 0
-        if lead and name_end - name_start == 12 and memcmp(s + name_start, b"WaveFormData",
-                                                           12) == 0:
-            flags = FLAG_SPAN
-        else:
-            for i in range(text_start, pos):
-                c = s[i]
-                if c < 32:
-                    if c == 13:
-                        flags = FLAG_CR
-                    elif c != 9 and c != 10:
+          if state == 1:
+                # ---- the content of the element on top, up to its end tag
+                end = -1
+                while True:
+                    top = &stack[depth - 1]
+                    if top.role == R_LDATA and not top.child:
+                        # a base64 text: checked by its decoder (any byte but base64 and
+                        # whitespace stops the scan there), not here
+                        hit = <const uint8_t*>memchr(s + pos, 60, <size_t>(n - pos))
+                        if hit == NULL:
+                            return SCAN_DECLINED
+                        pos = hit - s
+                    text = False
+                    while pos < n:
+                        c = s[pos]
+                        cls = _CLASS[c]
+                        if cls == C_TEXT:
+                            text = True
+                            pos += 1
+                        elif cls == C_SPACE:
+                            pos += 1
+                        elif cls == C_HIGH:
+                            if sc.encoding == ENC_ASCII:
+                                return SCAN_DECLINED
+                            if sc.encoding == ENC_UTF8:
+                                k = _utf8(s, pos, n, &code)
+                                if k == 0:
+                                    return SCAN_DECLINED
+                                pos += k
+                            else:
+                                pos += 1
+                            text = True
+                            top.flags |= T_HIGH
+                        elif cls == C_BAD:
+                            return SCAN_DECLINED
+                        elif c == 13:
+                            top.flags |= T_CR
+                            pos += 1
+                        elif c == 93:  # ']'
+                            if _is(s, pos, n, b"]]>", 3):
+                                return SCAN_DECLINED
+                            text = True
+                            pos += 1
+                        elif c == 38:  # '&'
+                            pos = _reference(s, pos, n, &code)
+                            if pos < 0:
+                                return SCAN_DECLINED
+                            text = True
+                            top.flags |= T_MARKUP
+                        else:  # '<'
+                            break
+                    if text:
+                        top.text = True
+                    if pos + 1 >= n:
                         return SCAN_DECLINED
-                elif c > 126 or c == 38 or c == 93:  # non-ASCII, '&', ']'
-                    return SCAN_DECLINED
-        if not _record(out, KIND_CHILD + flags, name_start, name_end, text_start, pos):
-            return SCAN_NO_MEMORY
-        pos += 3 + (name_end - name_start)
+                    c = s[pos + 1]
+                    if c == 47:  # '</': the end tag
+                        end = pos
+                        p = pos + 2
+                        if n - p < top.name_size or memcmp(s + p, s + top.name_start,
+                                                           <size_t>top.name_size) != 0:
+                            return SCAN_DECLINED
+                        p = _skip_space(s, p + top.name_size, n)
+                        if p >= n or s[p] != 62:
+                            return SCAN_DECLINED
+                        p += 1
+                        break
+                    if c == 33:  # '<!'
+                        if _is(s, pos, n, b"<!--", 4):
+                            pos = _comment(sc, pos)
+                        elif _is(s, pos, n, b"<![CDATA[", 9):
+                            text = False
+                            pos = _cdata(sc, pos, &text)
+                            if text:
+                                top.text = True
+                        else:
+                            return SCAN_DECLINED
+                        if pos < 0:
+                            return SCAN_DECLINED
+                        top.flags |= T_MARKUP
+                    elif c == 63:  # '<?'
+                        pos = _pi(sc, pos)
+                        if pos < 0:
+                            return SCAN_DECLINED
+                        top.flags |= T_MARKUP
+                    else:  # a child's start tag
+                        break
+                state = 0 if end < 0 else 2  # a child's start tag, or the end tag
+                continue
+          if True:
+            # ---- the element on top ends: content s[text_start:end], then p
+            top = &stack[depth - 1]
+            if top.child and (top.text or top.role == R_LDATA):  # mixed content: the parser's
+                return SCAN_DECLINED
+            if top.child:  # a value's text is what precedes its first child: whitespace
+                end = top.text_start
+                top.flags = 0
+            role = top.role
+            if role >= R_HFIELD:
+                parent = &stack[depth - 2]
+                bit = (<uint64_t>1) << top.aux
+                if role == R_MFIELD or role == R_SFLAG or not (parent.seen & bit):
+                    parent.seen |= bit
+                    if role == R_LDATA:
+                        if top.flags & T_MARKUP:
+                            return SCAN_DECLINED
+                        k = data_count
+                        data_count += 1
+                    else:
+                        k = top.name_start
+                    if not _add(sc, role, top.aux, k, top.name_start + top.name_size,
+                                top.text_start, end, top.flags):
+                        return SCAN_NO_MEMORY
+            depth -= 1
+            pos = p
+            if depth == 0:
+                return pos
+            state = 1
 
 
-cdef Py_ssize_t _plain_name(const uint8_t* s, Py_ssize_t pos, Py_ssize_t n,
-                            const char** names, const Py_ssize_t* sizes,
-                            Py_ssize_t count) noexcept nogil:
-    """The length of the name starting at ``pos`` where it is one of ``names``, else 0."""
-    cdef Py_ssize_t end = pos, size, k
-    while end < n and _name_char(s[end]):
-        end += 1
-    size = end - pos
-    for k in range(count):
-        if sizes[k] == size and memcmp(s + pos, names[k], <size_t>size) == 0:
-            return size
-    return 0
+cdef enum:
+    ROW = 5  # a decoded span: offset, produced, status, skipped, crc
 
 
-cdef Py_ssize_t _scan(const uint8_t* s, Py_ssize_t n, const char** names,
-                      const Py_ssize_t* sizes, Py_ssize_t count, Records* out) noexcept nogil:
-    """The first pass: 0, SCAN_DECLINED or SCAN_NO_MEMORY."""
-    cdef Py_ssize_t pos = 0, close, end, size
-    cdef const uint8_t* hit
-    cdef uint8_t c
-    while True:
-        hit = <const uint8_t*>memchr(s + pos, 60, <size_t>(n - pos))  # '<'
-        if hit == NULL:
-            return 0
-        pos = hit - s
-        if pos + 1 >= n:
+cdef Py_ssize_t _decode_all(Scan* sc, uint8_t* out, int64_t* rows) noexcept nogil:
+    """Decode every lead text recorded, one after another into ``out``: 0, or
+    SCAN_DECLINED where a text holds more than base64 and whitespace (the parser then
+    reads the document, and the decoder that text, for the same warnings)."""
+    cdef Py_ssize_t i, j = 0, offset = 0, produced, skipped, start, end
+    cdef int64_t* r
+    cdef int result
+    for i in range(sc.count):
+        r = sc.records + i * RECORD
+        if r[0] != R_LDATA:
+            continue
+        start, end = r[4], r[5]
+        produced = skipped = 0
+        result = BASE64_OK
+        if end > start:
+            result = base64_decode(sc.s + start, end - start, out + offset, &produced, &skipped)
+        if skipped:
             return SCAN_DECLINED
-        c = s[pos + 1]
-        if c == 33:  # '!': comment, CDATA section or DOCTYPE
-            if n - pos >= 4 and memcmp(s + pos, b"<!--", 4) == 0:
-                close = _find(s, pos + 4, n, b"-->", 3)
-                if close < 0:
-                    return SCAN_DECLINED
-                pos = close + 3
-            elif n - pos >= 9 and memcmp(s + pos, b"<![CDATA[", 9) == 0:
-                close = _find(s, pos + 9, n, b"]]>", 3)
-                if close < 0:
-                    return SCAN_DECLINED
-                pos = close + 3
-            else:  # a DOCTYPE without an internal subset (one with '[' is not scanned)
-                close = _tag_end(s, pos + 2, n)
-                if close < 0 or memchr(s + pos, 91, <size_t>(close - pos)) != NULL:
-                    return SCAN_DECLINED
-                pos = close + 1
-        elif c == 63:  # '?': processing instruction
-            close = _find(s, pos + 2, n, b"?>", 2)
-            if close < 0:
-                return SCAN_DECLINED
-            pos = close + 2
-        elif n - pos >= 10 and memcmp(s + pos, b"<LeadData>", 10) == 0:
-            if not _record(out, KIND_LEAD, pos + 10, 0, 0, 0):
-                return SCAN_NO_MEMORY
-            close = out.count - 1
-            end = _block_children(s, pos + 10, n, True, out)
-            if end < 0:
-                return end
-            if n - end < 11 or memcmp(s + end, b"</LeadData>", 11) != 0:
-                return SCAN_DECLINED
-            out.data[close * RECORD + 2] = end
-            pos = end + 11
-        elif count and _name_start(c) and _plain_name(s, pos + 1, n, names, sizes, count):
-            size = _plain_name(s, pos + 1, n, names, sizes, count)
-            if pos + 1 + size >= n or s[pos + 1 + size] != 62:  # not exactly '<Name>'
-                return SCAN_DECLINED
-            if not _record(out, KIND_PLAIN, pos + 2 + size, 0, 0, 0):
-                return SCAN_NO_MEMORY
-            close = out.count - 1
-            end = _block_children(s, pos + 2 + size, n, False, out)
-            if end < 0:
-                return end
-            if n - end < size + 3 or s[end + 1] != 47 or memcmp(
-                    s + end + 2, s + pos + 1, <size_t>size) != 0 or s[end + 2 + size] != 62:
-                return SCAN_DECLINED
-            out.data[close * RECORD + 2] = end
-            pos = end + 3 + size
-        else:  # any other start or end tag
-            if n - pos > 9 and memcmp(s + pos, b"<LeadData", 9) == 0 and \
-                    not _name_char(s[pos + 9]):
-                return SCAN_DECLINED  # a LeadData with attributes, or empty: not read here
-            close = _tag_end(s, pos + 1, n)
-            if close < 0:
-                return SCAN_DECLINED
-            pos = close + 1
+        rows[ROW * j] = offset
+        rows[ROW * j + 1] = produced
+        rows[ROW * j + 2] = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
+                             if result == BASE64_ONE_EXTRA else KernelStatus.TRUNCATED)
+        rows[ROW * j + 3] = end - start
+        rows[ROW * j + 4] = crc32(out + offset, <size_t>produced)
+        offset += produced
+        j += 1
+    return 0
 
 
 cdef Py_ssize_t SCAN_NOGIL_FROM = 1 << 14  # bytes: below, the GIL hand-over costs more
 
 
-def lead_blocks(const uint8_t[::1] document, tuple plain=()):
-    """The ``LeadData`` elements of a document, read from its bytes: ``(blocks, fields,
-    data_spans)`` with ``blocks`` (int64, shape (k, 2)) the byte range of each one's
-    content, ``fields[i]`` its children's texts (see below) and ``data_spans``
-    (int64, shape (m, 2)) the ranges of the ``WaveFormData`` texts, which ``fields``
-    mark as ``#j``. None where the markup is not one this scan reads exactly.
+cdef str _decoded(const uint8_t* s, Py_ssize_t start, Py_ssize_t end, int encoding):
+    if encoding == ENC_UTF8:
+        return PyUnicode_DecodeUTF8(<const char*>s + start, end - start, NULL)
+    return PyUnicode_DecodeLatin1(<const char*>s + start, end - start, NULL)
 
-    Elements named in ``plain`` (bytes) are read the same way: their block is listed
-    with the others and its ``fields`` entry is the list of its children as
-    ``(name, text)`` pairs in file order (every child, no span); an element of such a
-    name that is not read so (attributes, ``<Name/>``, other markup) gives None too,
-    so that every element of those names is listed when the scan succeeds.
 
-    Only the plainest markup is read: ``<LeadData>`` without attributes, children
-    ``<Name>text</Name>`` or ``<Name/>`` with ASCII names and texts of printable ASCII
-    (no references, no ']'), whitespace between them. Anything else (an internal DTD
-    subset, an unterminated comment, tag or section, any other child markup) gives
-    None. Comments, CDATA sections and processing instructions are skipped, so a
-    block is always an element's content when the document is well-formed, which
-    the caller's parser checks on the rest; the document must be in an
-    ASCII-compatible encoding."""
-    cdef Py_ssize_t n = document.shape[0], count = len(plain), k, i, result
+cdef inline Py_ssize_t _copy(const uint8_t* s, Py_ssize_t i, Py_ssize_t end, uint8_t* out,
+                             Py_ssize_t* k, int encoding) noexcept:
+    """Copy the character at ``i`` to ``out[k]`` as UTF-8, line ends normalised ('\\r\\n'
+    and '\\r' to '\\n'): the index after it."""
+    cdef uint8_t c = s[i]
+    if c == 13:
+        out[k[0]] = 10
+        k[0] += 1
+        return i + 2 if i + 1 < end and s[i + 1] == 10 else i + 1
+    if c >= 128 and encoding != ENC_UTF8:
+        out[k[0]], out[k[0] + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
+        k[0] += 2
+    else:
+        out[k[0]] = c
+        k[0] += 1
+    return i + 1
+
+
+cdef str _marked_text(const uint8_t* s, Py_ssize_t start, Py_ssize_t end, int encoding):
+    """A text holding references, CDATA sections, comments, processing instructions or
+    carriage returns, as the XML parser reports it (the scan checked its markup)."""
+    cdef uint8_t* out = <uint8_t*>malloc(<size_t>(4 * (end - start) + 8))
+    cdef Py_ssize_t k = 0, i = start, close
+    cdef uint32_t code
+    cdef uint8_t c
+    if out == NULL:
+        raise MemoryError()
+    try:
+        while i < end:
+            c = s[i]
+            if c == 60:  # '<'
+                if _is(s, i, end, b"<![CDATA[", 9):
+                    close = _find(s, i + 9, end, b"]]>", 3)
+                    i = i + 9
+                    while i < close:  # copied as it is, line ends aside
+                        i = _copy(s, i, close, out, &k, encoding)
+                    i = close + 3
+                elif _is(s, i, end, b"<!--", 4):
+                    i = _find(s, i + 4, end, b"-->", 3) + 3
+                else:  # '<?'
+                    i = _find(s, i + 2, end, b"?>", 2) + 2
+                continue
+            if c == 38:  # '&'
+                i = _reference(s, i, end, &code)
+                if code < 0x80:
+                    out[k] = <uint8_t>code
+                    k += 1
+                elif code < 0x800:
+                    out[k], out[k + 1] = 0xC0 | (code >> 6), 0x80 | (code & 0x3F)
+                    k += 2
+                elif code < 0x10000:
+                    out[k], out[k + 1], out[k + 2] = (0xE0 | (code >> 12),
+                                                      0x80 | ((code >> 6) & 0x3F),
+                                                      0x80 | (code & 0x3F))
+                    k += 3
+                else:
+                    out[k], out[k + 1], out[k + 2], out[k + 3] = (
+                        0xF0 | (code >> 18), 0x80 | ((code >> 12) & 0x3F),
+                        0x80 | ((code >> 6) & 0x3F), 0x80 | (code & 0x3F))
+                    k += 4
+                continue
+            i = _copy(s, i, end, out, &k, encoding)
+        return PyUnicode_DecodeUTF8(<const char*>out, k, NULL)
+    finally:
+        free(out)
+
+
+cdef object _text(const uint8_t* s, int64_t start, int64_t end, int64_t flags, int encoding):
+    """A value's text, stripped as ``str.strip`` does."""
+    if flags & (T_CR | T_MARKUP):
+        return _marked_text(s, start, end, encoding).strip()
+    while start < end and _space(s[start]):
+        start += 1
+    while end > start and _space(s[end - 1]):
+        end -= 1
+    if flags & T_HIGH:  # other whitespace ('\xa0' ...) is only stripped by str.strip
+        return _decoded(s, start, end, encoding).strip()
+    return PyUnicode_DecodeLatin1(<const char*>s + start, end - start, NULL)
+
+
+cdef object _number(const uint8_t* s, int64_t start, int64_t end, int64_t flags, int encoding,
+                    object convert):
+    """A numeric value as ``convert`` (the format's number reader) reads its stripped
+    text: read here for plain digits (up to 15: an int) and plain decimals ``d+.d*`` (a
+    float), where that reader gives the same, None when empty; any other text through
+    ``convert``."""
+    cdef int64_t i, point = -1
+    cdef long long value = 0
+    cdef char buffer[32]
+    cdef double real
+    if flags == 0:
+        while start < end and _space(s[start]):
+            start += 1
+        while end > start and _space(s[end - 1]):
+            end -= 1
+        if start == end:
+            return None
+        for i in range(start, end):
+            if s[i] == 46 and point < 0 and i > start:
+                point = i
+            elif not 48 <= s[i] <= 57:
+                point = -2
+                break
+        if point == -1 and end - start <= 15:
+            for i in range(start, end):
+                value = value * 10 + (s[i] - 48)
+            return value
+        if point >= 0 and end - start < 21:
+            memcpy(buffer, s + start, <size_t>(end - start))
+            buffer[end - start] = 0
+            real = PyOS_string_to_double(buffer, NULL, NULL)
+            if real <= 1e15:
+                return real
+    text = _text(s, start, end, flags, encoding)
+    return convert(text) if text else None
+
+
+cdef inline object _value(Schema schema, const uint8_t* s, int64_t* r, bint numeric,
+                          int encoding):
+    if numeric:
+        return _number(s, r[4], r[5], r[6], encoding, schema.number)
+    return _text(s, r[4], r[5], r[6], encoding)
+
+
+cdef Py_ssize_t _scan_document(Schema schema, Scan* sc, uint8_t* out, int64_t** rows,
+                               bint samples) noexcept nogil:
+    """Both nogil steps: the count of lead texts decoded, or SCAN_DECLINED / SCAN_NO_MEMORY."""
+    cdef Py_ssize_t pos = schema._prolog(sc), i, count = 0, result
+    if pos < 0:
+        return pos
+    pos = schema._tree(sc, pos)
+    if pos < 0:
+        return pos
+    if _misc(sc, pos) != sc.n:  # anything but whitespace, comments, PIs after the root
+        return SCAN_DECLINED
+    if not samples:
+        return 0
+    for i in range(sc.count):
+        if sc.records[i * RECORD] == R_LDATA:
+            count += 1
+    rows[0] = <int64_t*>malloc(<size_t>(count * ROW + 1) * sizeof(int64_t))
+    if rows[0] == NULL:
+        return SCAN_NO_MEMORY
+    result = _decode_all(sc, out, rows[0])
+    return result if result < 0 else count
+
+
+cdef bint _endsline(Schema schema, const uint8_t* s, int64_t* r, int encoding):
+    """Whether a ``StmtFlag`` text is the end-of-line flag (``str.upper`` equality)."""
+    cdef int64_t start = r[4], end = r[5], i
+    if r[6] == 0:
+        while start < end and _space(s[start]):
+            start += 1
+        while end > start and _space(s[end - 1]):
+            end -= 1
+        if end - start != len(schema.endsline):
+            return False
+        for i in range(end - start):
+            if (s[start + i] & ~32 if 97 <= s[start + i] <= 122 else s[start + i]) != \
+                    (<const uint8_t*><const char*>schema.endsline)[i]:
+                return False
+        return True
+    return _text(s, start, end, r[6], encoding).upper() == schema.endsline.decode("ascii")
+
+
+def _read(Schema schema, const uint8_t[::1] document, bint samples):
+    cdef Py_ssize_t n = document.shape[0], result, i, count_data = 0
+    cdef Scan sc
+    cdef int64_t* r
+    cdef int64_t* rows = NULL
+    cdef cnp.ndarray data
+    cdef uint8_t* out
+    cdef list headers, measurements, statements, waveforms = [], leads = None
+    cdef list qrs = None, statement = None, item = None, lead = None
+    cdef dict header = None, wave = None, measured = None
+    cdef list stated = None, header_names = None, header_numeric = None
+    cdef int64_t kind, aux
     cdef const uint8_t* s
-    cdef const char* names[MAX_PLAIN]
-    cdef Py_ssize_t sizes[MAX_PLAIN]
-    cdef Records records
-    cdef int64_t kind, name_start, name_end, text_start, text_end
-    cdef list blocks = [], fields = [], data_spans = [], children = None
-    cdef dict lead = None
-    cdef bytes name_bytes
     if n == 0:
         return None
-    if count > MAX_PLAIN:
-        raise ValueError(f"at most {MAX_PLAIN} plain names")
-    for k in range(count):
-        name_bytes = plain[k]
-        names[k] = name_bytes  # kept alive by the tuple
-        sizes[k] = len(name_bytes)
     s = &document[0]
-    records.data = NULL
-    records.count = records.capacity = 0
+    sc.s, sc.n, sc.records, sc.count, sc.capacity = s, n, NULL, 0, 0
+    data = np.empty(base64_capacity(n) if samples else 0, dtype=np.uint8)
+    out = <uint8_t*>cnp.PyArray_DATA(data)
     try:
         if n >= SCAN_NOGIL_FROM:
             with nogil:
-                result = _scan(s, n, names, sizes, count, &records)
+                result = _scan_document(schema, &sc, out, &rows, samples)
         else:
-            result = _scan(s, n, names, sizes, count, &records)
+            result = _scan_document(schema, &sc, out, &rows, samples)
         if result == SCAN_NO_MEMORY:
             raise MemoryError()
-        if result == SCAN_DECLINED:
+        if result < 0:
             return None
-        for i in range(records.count):
-            kind = records.data[i * RECORD]
-            if kind == KIND_LEAD or kind == KIND_PLAIN:
-                blocks += (records.data[i * RECORD + 1], records.data[i * RECORD + 2])
-                if kind == KIND_LEAD:
-                    lead, children = {}, None
-                    fields.append(lead)
-                else:
-                    lead, children = None, []
-                    fields.append(children)
-                continue
-            name_start = records.data[i * RECORD + 1]
-            name_end = records.data[i * RECORD + 2]
-            text_start = records.data[i * RECORD + 3]
-            text_end = records.data[i * RECORD + 4]
-            name = _name(s + name_start, name_end - name_start)
-            if kind & FLAG_EMPTY:
-                if children is not None:
-                    children.append((name, ""))
-                elif name not in lead:
-                    lead[name] = ""
-            elif kind & FLAG_SPAN:
-                if name not in lead:
-                    lead[name] = f"#{len(data_spans) // 2}"
-                    data_spans += (text_start, text_end)
-            elif children is not None or name not in lead:
-                text = (<const char*>s)[text_start:text_end].decode("ascii")
-                if kind & FLAG_CR:  # line ends as the XML parser reports them
-                    text = text.replace("\r\n", "\n").replace("\r", "\n")
-                if children is not None:
-                    children.append((name, text))
-                else:
-                    lead[name] = text
+        count_data = result
+        headers = [None] * schema.header_blocks
+        measurements = [None, None]
+        statements = [None, None]
+        for i in range(sc.count):
+            r = sc.records + i * RECORD
+            kind, aux = r[0], r[1]
+            if kind == R_LFIELD or kind == R_LDATA:
+                lead[aux] = (r[2] if kind == R_LDATA else
+                             _value(schema, s, r, schema.lead_numeric[aux], sc.encoding))
+            elif kind == R_QFIELD:
+                item[aux] = _value(schema, s, r, schema.qrs_numeric[aux], sc.encoding)
+            elif kind == R_MFIELD:
+                measured = measurements[aux]
+                measured[_name(s + r[2], r[3] - r[2])] = _text(s, r[4], r[5], r[6], sc.encoding)
+            elif kind == R_HFIELD:
+                header[header_names[aux]] = _value(schema, s, r, header_numeric[aux], sc.encoding)
+            elif kind == R_LEAD:
+                lead = [None] * schema.lead_size
+                leads.append(lead)
+            elif kind == R_QRS:
+                item = [None, None, None]
+                qrs.append(item)
+            elif kind == R_STMT:
+                statement = [None, False]
+                stated.append(statement)
+            elif kind == R_STEXT:
+                statement[0] = _text(s, r[4], r[5], r[6], sc.encoding)
+            elif kind == R_SFLAG:
+                if not statement[1] and _endsline(schema, s, r, sc.encoding):
+                    statement[1] = True
+            elif kind == R_WFIELD:
+                wave[schema.wave_names[aux]] = _value(schema, s, r, schema.wave_numeric[aux], sc.encoding)
+            elif kind == R_WAVE:
+                wave, leads, lead = {}, [], None
+                waveforms.append((wave, leads))
+            elif kind == R_HBLOCK:
+                header = {}
+                headers[aux] = header
+                header_names = schema.header_names[aux]
+                header_numeric = schema.header_numeric[aux]
+            elif kind == R_MBLOCK:
+                measurements[aux] = {}
+            elif kind == R_SBLOCK:
+                stated = []
+                statements[aux] = stated
+            elif kind == R_QBLOCK:
+                qrs = []
+        table = [(rows[ROW * i], rows[ROW * i + 1], rows[ROW * i + 2], rows[ROW * i + 3],
+                  rows[ROW * i + 4]) for i in range(count_data)] if samples else []
     finally:
-        free(records.data)
-    # flat lists of ints: numpy converts them far faster than lists of pairs
-    return (np.array(blocks, dtype=np.int64).reshape(-1, 2), fields,
-            np.array(data_spans, dtype=np.int64).reshape(-1, 2))
-
-
-cdef void _decode_spans(const uint8_t* src, const int64_t* spans, Py_ssize_t k, uint8_t* dst,
-                        int64_t* row) noexcept nogil:
-    cdef Py_ssize_t i, offset = 0, produced, skipped, start, end
-    cdef int result
-    for i in range(k):
-        start, end = spans[2 * i], spans[2 * i + 1]
-        produced = skipped = 0
-        result = BASE64_OK
-        if end > start:
-            result = base64_decode(src + start, end - start, dst + offset, &produced, &skipped)
-        row[5 * i] = offset
-        row[5 * i + 1] = produced
-        row[5 * i + 2] = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
-                          if result == BASE64_ONE_EXTRA else KernelStatus.TRUNCATED)
-        row[5 * i + 3] = skipped
-        row[5 * i + 4] = crc32(dst + offset, <size_t>produced)
-        offset += base64_capacity(end - start)
-
-
-def decode_spans(const uint8_t[::1] document, const int64_t[:, ::1] spans):
-    """Every span of ``document`` decoded as :func:`decode_base64` does, into one buffer:
-    ``(data, table)`` with ``table[i] = (offset, produced, status, skipped, crc)`` (int64),
-    ``data[offset:offset + produced]`` the bytes of span ``i`` and ``crc`` their CRC-32
-    (``zlib.crc32``). Spans are checked against the document; the GIL is released
-    when they are long."""
-    cdef Py_ssize_t k = spans.shape[0], n = document.shape[0], i, total = 0, produced, skipped
-    cdef int64_t start, end
-    for i in range(k):
-        start, end = spans[i, 0], spans[i, 1]
-        if not 0 <= start <= end <= n:
-            raise ValueError(f"span {i} ({start}, {end}) is outside the document")
-        total += base64_capacity(end - start)
-    cdef cnp.ndarray data = np.empty(total, dtype=np.uint8)
-    cdef cnp.ndarray table = np.empty((k, 5), dtype=np.int64)
-    cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(data)
-    cdef int64_t* row = <int64_t*>cnp.PyArray_DATA(table)
-    cdef const uint8_t* src = &document[0] if n else NULL
-    if total >= SPANS_NOGIL_FROM:
-        with nogil:
-            _decode_spans(src, &spans[0, 0] if k else NULL, k, dst, row)
-    else:  # a few kB: handing the GIL over would cost more
-        _decode_spans(src, &spans[0, 0] if k else NULL, k, dst, row)
+        free(sc.records)
+        free(rows)
     data.flags.writeable = False
-    table.flags.writeable = False
-    return data, table
-
+    return headers, measurements, statements, qrs, waveforms, data, table
 
 cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 16  # samples: below, the GIL hand-over costs more
 

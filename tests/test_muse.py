@@ -256,70 +256,105 @@ def _outcome_of_whole_parse(raw: bytes, monkeypatch: pytest.MonkeyPatch,
                             strict: bool = False) -> object:
     """The outcome with the parser given the whole document (no byte scan)."""
     with monkeypatch.context() as patched:
-        patched.setattr(muse._k, "lead_blocks", lambda document, plain=(): None)
+        patched.setattr(muse, "_SCHEMA", _Declining())
         return _outcome(raw, strict)
 
 
-def test_the_scan_reads_each_lead_block_and_skips_markup_that_only_looks_like_one():
-    """Comments, CDATA, processing instructions and attribute values are no element;
-    texts keep the line ends the XML parser reports; base64 texts are marked spans."""
-    doc = (b'<?xml version="1.0"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
-           b'<?pi <LeadData>x?><RestingECG a="<LeadData>>"><!-- <LeadData></LeadData> -->'
-           b'<x><![CDATA[<LeadData><LeadID>I</LeadID></LeadData>]]></x><Waveform>'
-           b'<LeadData>\r\n <LeadID>I\r\nJ\rK</LeadID><LeadID>II</LeadID><Empty/>'
-           b'<WaveFormData>\r\nAQID\n</WaveFormData><WaveFormData>AAAA</WaveFormData>\n'
-           b'</LeadData><LeadData></LeadData><LeadDataX a="1"/></Waveform></RestingECG>')
-    blocks, fields, spans = muse_kernel.lead_blocks(doc)
-    assert [doc[s:e] for s, e in blocks.tolist()][1] == b""
-    assert fields == [{"LeadID": "I\nJ\nK", "Empty": "", "WaveFormData": "#0"}, {}]
-    assert [doc[s:e] for s, e in spans.tolist()] == [b"\r\nAQID\n"]
-    data, table = muse_kernel.decode_spans(doc, spans)
-    assert [(data[o:o + n].tobytes(), status, skipped, crc) for o, n, status, skipped, crc
-            in table.tolist()] == [(b"\x01\x02\x03", muse_kernel.STATUS_OK, 0,
-                                    zlib.crc32(b"\x01\x02\x03"))]
+class _Declining:
+    """A byte scan that reads no document: every read goes through the XML parser."""
+
+    def read(self, document: bytes, samples: bool = True) -> None:
+        return None
 
 
-def test_the_scan_reads_plain_blocks_as_every_child_in_file_order():
-    doc = (b"<RestingECG><QRSTimesTypes><QRS><Number>1</Number><Type>0</Type><Number>2"
-           b"</Number><Time/></QRS><GlobalRR>900</GlobalRR></QRSTimesTypes>"
-           b"<Waveform><LeadData><LeadID>I</LeadID><WaveFormData>AQID</WaveFormData>"
-           b"</LeadData></Waveform><QRS>\r\n</QRS></RestingECG>")
-    blocks, fields, spans = muse_kernel.lead_blocks(doc, (b"QRS", b"Absent"))
-    assert fields == [[("Number", "1"), ("Type", "0"), ("Number", "2"), ("Time", "")],
-                      {"LeadID": "I", "WaveFormData": "#0"}, []]
-    assert [doc[s:e] for s, e in spans.tolist()] == [b"AQID"]
-    assert [doc[s:e] for s, e in blocks.tolist()][2] == b"\r\n"
+def _scan(doc: bytes) -> object:
+    return muse._SCHEMA.read(doc)
 
 
-@pytest.mark.parametrize("doc", [
-    b"<a><QRS/></a>", b'<a><QRS n="1"></QRS></a>', b"<a><QRS><b>1<c/></b></QRS></a>",
-    b"<a><QRS>#0</QRS></a>", b"<a><QRS><b>\xe9</b></QRS></a>", b"<a><QRS><b>1</b></qrs></a>",
-    b"<a><QRS><b>&amp;</b></QRS></a>", b"<a><QRS ></QRS></a>", b"<a><QRS><b>1</b>",
+def _scanned_version(doc: bytes) -> object:
+    found = _scan(doc)
+    return None if found is None else found[0][0]["MuseVersion"]
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    (b"<MuseVersion> 9&amp;1 &lt;&gt;&quot;&apos; </MuseVersion>", "9&1 <>\"'"),
+    (b"<MuseVersion>&#57;&#x2E;&#X30;</MuseVersion>", None),  # '&#X' is no reference
+    (b"<MuseVersion>&#57;&#x2E;&#x30;&#233;&#x20AC;&#x1F600;</MuseVersion>", "9.0\xe9\u20ac\U0001f600"),
+    (b"<MuseVersion><![CDATA[<9>&amp;]]></MuseVersion>", "<9>&amp;"),
+    (b"<MuseVersion>9<!-- <x> -->.0<?pi x?>.1</MuseVersion>", "9.0.1"),
+    (b"<MuseVersion>a\r\nb\rc</MuseVersion>", "a\nb\nc"),
+    (b"<MuseVersion>&#13;a</MuseVersion>", "a"),
+    (b"<MuseVersion\n>x</MuseVersion >", "x"),
+    (b"<MuseVersion/>", ""),
+    (b"<MuseVersion>1</MuseVersion><MuseVersion>2</MuseVersion>", "1"),  # the first
 ])
-def test_the_scan_declines_a_plain_block_it_does_not_read_exactly(doc):
-    assert muse_kernel.lead_blocks(doc, (b"QRS",)) is None
-    assert muse_kernel.lead_blocks(doc) is not None  # the same document without plain names
+def test_the_scan_reads_references_cdata_comments_and_line_ends_as_the_parser_does(
+        body, text, monkeypatch):
+    doc = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">'
+           b"<RestingECG>\n <MuseInfo>" + body + b"</MuseInfo></RestingECG>")
+    assert _scanned_version(doc) == text
+    with monkeypatch.context() as patched:
+        patched.setattr(muse, "_SCHEMA", _Declining())
+        if text is not None:
+            assert muse._parse(doc, DecodeContext("muse")).version() == (text or None)
+
+
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-8", None, "latin1"])
+def test_the_scan_decodes_names_in_the_declared_encoding(encoding):
+    text = "Zoë Müller\xa0"
+    body = f"<RestingECG><PatientDemographics><PatientLastName> {text} </PatientLastName>" \
+           "</PatientDemographics></RestingECG>"
+    doc = (body if encoding is None else
+           f'<?xml version="1.0" encoding="{encoding}"?>{body}').encode(encoding or "utf-8")
+    found = _scan(doc)
+    assert found is not None and found[0][1]["PatientLastName"] == text.strip()
 
 
 @pytest.mark.parametrize("doc", [
-    b"<a><LeadData><LeadID>I<b/></LeadID></LeadData></a>",  # a grandchild
-    b'<a><LeadData x="1"><LeadID>I</LeadID></LeadData></a>',  # attributes
-    b"<a><LeadData/></a>", b"<a><LeadData ></LeadData></a>",
-    b'<a><LeadData><LeadID x="1">I</LeadID></LeadData></a>',
-    b"<a><LeadData><LeadID>I</LeadId></LeadData></a>",  # another end tag
-    b"<a><LeadData><LeadID>&#73;</LeadID></LeadData></a>",  # a reference
-    b"<a><LeadData><LeadID>\xc3\x89</LeadID></LeadData></a>",  # not ASCII
-    b"<a><LeadData><LeadID>\x01</LeadID></LeadData></a>",  # not an XML character
-    b"<a><LeadData><LeadID>]]></LeadID></LeadData></a>",
-    b"<a><LeadData>text<LeadID>I</LeadID></LeadData></a>",  # mixed content
-    b"<a><LeadData><!-- c --></LeadData></a>", b"<a><LeadData><x:y>1</x:y></LeadData></a>",
-    b"<!DOCTYPE a [<!ENTITY e 'AAAA'>]><a><LeadData></LeadData></a>",
-    b"<a><!-- open <LeadData></LeadData></a>",  # unterminated comment
-    b'<a b="open><LeadData></LeadData></a>',  # unterminated value
-    b"<a><LeadData><WaveFormData>AAAA", b"<a><LeadData>", b"<", b"",
+    b"<RestingECG a='1'/>", b"<RestingECG><MuseInfo a='1'/></RestingECG>",  # attributes
+    b"<Other/>", b"<x:RestingECG/>", b"<RestingECG><x:y/></RestingECG>",
+    b"<RestingECG>&e;</RestingECG>", b"<RestingECG>&#0;</RestingECG>",
+    b"<RestingECG>&#xD800;</RestingECG>", b"<RestingECG>&amp</RestingECG>",
+    b"<!DOCTYPE RestingECG [<!ENTITY e 'x'>]><RestingECG/>",
+    b"<!DOCTYPE RestingECG SYSTEM 'a'><!DOCTYPE RestingECG><RestingECG/>",
+    b"<RestingECG>]]></RestingECG>", b"<RestingECG>\x01</RestingECG>",
+    b"<RestingECG>\xc3</RestingECG>", b"<RestingECG>\xed\xa0\x80</RestingECG>",
+    b'<?xml version="1.0" encoding="US-ASCII"?><RestingECG>\xe9</RestingECG>',
+    b'<?xml version="1.0" encoding="Shift_JIS"?><RestingECG/>',
+    b'<?xml version="1.1"?><RestingECG/>', b"<?xml version='1.0' ?><?xml x?><RestingECG/>",
+    b"<RestingECG><!-- a -- b --></RestingECG>", b"<RestingECG/><RestingECG/>",
+    b"<RestingECG/>x", b"x<RestingECG/>", b"<RestingECG>", b"<RestingECG></RestingEC>",
+    b"<RestingECG><a>1<b/></a></RestingECG>",  # mixed content
+    b"<RestingECG><![CDATA[x]]></RestingECG><![CDATA[x]]>",
+    "<RestingECG/>".encode("utf-16"), b"",
 ])
 def test_the_scan_declines_markup_it_does_not_read_exactly(doc):
-    assert muse_kernel.lead_blocks(doc) is None
+    assert _scan(doc) is None
+
+
+def test_the_scan_reads_the_first_block_of_each_name_and_every_waveform():
+    doc = (b"<RestingECG><QRSTimesTypes><QRS><Number>1</Number><Type>0</Type><Number>2"
+           b"</Number><Time/></QRS><GlobalRR>900</GlobalRR></QRSTimesTypes>"
+           b"<QRSTimesTypes><QRS><Number>9</Number></QRS></QRSTimesTypes>"
+           b"<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>2.5e2</SampleBase>"
+           b"<LeadData><LeadID>I</LeadID><LeadAmplitudeUnitsPerBit>4.88</LeadAmplitudeUnitsPerBit>"
+           b"<WaveFormData>AQID\n</WaveFormData><WaveFormData>AAAA</WaveFormData></LeadData>"
+           b"</Waveform><Waveform/></RestingECG>")
+    headers, measurements, statements, qrs, waveforms, data, table = _scan(doc)
+    assert headers == [None, None, None] and measurements == statements == [None, None]
+    assert qrs == [[1, 0, None]]
+    assert waveforms == [({"WaveformType": "Rhythm", "SampleBase": 250.0},  # parse_number
+                          [["I", None, None, None, 4.88, None, None, 0]]), ({}, [])]
+    [(offset, produced, status, size, crc)] = table
+    assert data[offset:offset + produced].tobytes() == b"\x01\x02\x03"
+    assert (status, size, crc) == (muse_kernel.STATUS_OK, 5, zlib.crc32(b"\x01\x02\x03"))
+
+
+def test_a_base64_text_holding_other_characters_is_left_to_the_parser():
+    doc = (b"<RestingECG><Waveform><LeadData><WaveFormData>AQ*ID</WaveFormData></LeadData>"
+           b"</Waveform></RestingECG>")
+    assert _scan(doc) is None
+    assert _scan(doc.replace(b"*", b"")) is not None
 
 
 @given(data=st.binary(max_size=2000))
@@ -339,16 +374,11 @@ def test_derived_limb_leads_are_twice_the_formulas_of_i_and_ii(first, second):
     np.testing.assert_array_equal(block, [2 * (ii - i), -(i + ii), 2 * i - ii, 2 * ii - i])
 
 
-def test_spans_outside_the_document_are_refused():
-    with pytest.raises(ValueError):
-        muse_kernel.decode_spans(b"<a>AAAA</a>", np.array([[3, 40]], dtype=np.int64))
-
-
 @requires_corpus
 @pytest.mark.parametrize("entry", corpus_records("muse"), ids=lambda r: r["path"])
 def test_corpus_exports_read_the_same_with_and_without_the_base64_scan(entry, monkeypatch):
     raw = (corpus_dir() / entry["path"]).read_bytes()
-    assert muse_kernel.lead_blocks(raw, muse.PLAIN_BLOCKS) is not None
+    assert _scan(raw) is not None
     assert _outcome(raw) == _outcome_of_whole_parse(raw, monkeypatch)
 
 

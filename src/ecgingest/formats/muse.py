@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zlib
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from .._ext import muse as _k
-from ..errors import ChecksumError, CorruptDataError, EcgIngestError, HeaderError, TruncatedError
+from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
 from ..readings import global_measurements
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
@@ -100,73 +100,184 @@ def _time(text: str | None, ctx: DecodeContext, what: str) -> dt.time | None:
     return None
 
 
-PLAIN_BLOCKS = (b"MuseInfo", b"PatientDemographics", b"TestDemographics",
-                b"RestingECGMeasurements", b"OriginalRestingECGMeasurements",
-                b"DiagnosisStatement", b"QRS", b"Order")
-"""Elements of flat values read by the byte scan with the ``LeadData`` blocks (when
-every one of them is plain markup), so the XML parser builds no element per value
-(``Order``, the order's details, is not read: the scan only spares the parser its
-values)."""
+PATIENT_FIELDS = ("PatientID", "PatientFirstName", "PatientLastName", "Gender", "DateofBirth",
+                  "PatientAge", "AgeUnits", "HeightCM", "WeightKG", "Race")
+"""``PatientDemographics`` values read."""
 
-_PLAIN_TAGS = frozenset(name.decode("ascii") for name in PLAIN_BLOCKS)
+_ACQUISITION = (("site", "SiteName"), ("site_id", "Site"), ("location", "LocationName"),
+                ("cart_number", "CartNumber"),
+                ("acquisition_software", "AcquisitionSoftwareVersion"),
+                ("analysis_software", "AnalysisSoftwareVersion"), ("status", "Status"),
+                ("data_type", "DataType"))
+"""``extras["acquisition"]`` key -> TestDemographics element."""
+
+TEST_FIELDS = ("AcquisitionDevice", "AcquisitionDate", "AcquisitionTime",
+               *(name for _, name in _ACQUISITION))
+"""``TestDemographics`` values read."""
+
+HEADER_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("MuseInfo", ("MuseVersion",)), ("PatientDemographics", PATIENT_FIELDS),
+    ("TestDemographics", TEST_FIELDS))
+"""Blocks of the root read as name -> stripped text (the first block and value of each name)."""
+
+MEASUREMENT_BLOCKS = ("RestingECGMeasurements", "OriginalRestingECGMeasurements")
+"""Blocks read as every child's name -> stripped text (the last of each name)."""
+
+STATEMENTS = (("Diagnosis", "OriginalDiagnosis"), "DiagnosisStatement", "StmtText", "StmtFlag",
+              "ENDSLINE")
+"""Statement blocks (confirmed, original), a statement, its text, its flag and the flag
+value that ends a line."""
+
+QRS = ("QRSTimesTypes", "QRS", ("Number", "Type", "Time"))
+"""The detected beats: block, one beat, its values."""
+
+WAVEFORM_FIELDS = ("WaveformType", "SampleBase", "SampleExponent", "HighPassFilter",
+                   "LowPassFilter", "ACFilter", "SampleType", "NumberofLeads")
+LEAD_FIELDS = ("LeadID", "LeadSampleCountTotal", "LeadByteCountTotal", "LeadSampleSize",
+               "LeadAmplitudeUnitsPerBit", "LeadAmplitudeUnits", "LeadDataCRC32", "WaveFormData")
+"""The ``LeadData`` values read, in the order a lead's list holds them."""
+
+WAVEFORM = ("Waveform", WAVEFORM_FIELDS, "LeadData", LEAD_FIELDS, "WaveFormData")
+"""Every ``Waveform``: its values, its leads and their values (the last: base64 samples)."""
+
+NUMERIC = frozenset({"SampleBase", "SampleExponent", "HighPassFilter", "LowPassFilter",
+                     "ACFilter", "NumberofLeads", "LeadSampleCountTotal", "LeadByteCountTotal",
+                     "LeadSampleSize", "LeadAmplitudeUnitsPerBit", "LeadDataCRC32",
+                     *QRS[2]})
+"""Values read as numbers (as :func:`parse_number` reads their texts)."""
+
+_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8",
+              **{name: "latin-1" for name in _xml._LATIN1},
+              **{name: "ascii" for name in _xml._ASCII_SUPERSETS - _xml._LATIN1}}
+"""Declared encodings the byte scan reads (as the XML parser does, see ``_xml``): UTF-8,
+ISO-8859-1 and the ASCII supersets (ASCII documents only)."""
+
+_SCHEMA = _k.Schema("RestingECG", HEADER_BLOCKS, MEASUREMENT_BLOCKS, STATEMENTS, QRS, WAVEFORM,
+                    NUMERIC, _ENCODINGS, parse_number)
 
 
-def _children(element: Any, payloads: _Payloads | None) -> list[tuple[str, str]]:
-    """``(tag, text)`` of every child element in file order: from the byte scan where it
-    read the element (see :data:`PLAIN_BLOCKS`), else from the tree."""
-    if payloads is not None and payloads.plain and element.tag in _PLAIN_TAGS:
-        pairs = payloads.pairs(element.text)
-        if pairs is not None:
-            return pairs
-    return [(item.tag, item.text or "") for item in element]
+class _Content:
+    """What a read takes from a document, from the byte scan (``Schema.read``: the
+    shapes are described there) or from the XML tree: a lead's base64 is then its text
+    instead of a row of ``table``."""
+
+    __slots__ = ("headers", "measurements", "statements", "qrs", "waveforms", "data", "table")
+
+    def __init__(self, headers: list[dict[str, Any] | None],
+                 measurements: list[dict[str, str] | None],
+                 statements: list[list[list[Any]] | None], qrs: list[list[Any]] | None,
+                 waveforms: list[tuple[dict[str, Any], list[list[Any]]]],
+                 data: np.ndarray | None, table: list[tuple[int, int, int, int, int]]) -> None:
+        self.headers, self.measurements, self.statements = headers, measurements, statements
+        self.qrs, self.waveforms, self.data, self.table = qrs, waveforms, data, table
+
+    def header(self, index: int) -> dict[str, Any]:
+        return self.headers[index] or {}
+
+    def version(self) -> str | None:
+        return self.header(0).get("MuseVersion") or None
 
 
-def _fields(element: Any, payloads: _Payloads | None = None) -> dict[str, str]:
-    """Tag -> stripped text of every child element (the first of each tag), in one pass.
-
-    MUSE uses no namespaces, so a child's tag is its name; a block of values
-    (``PatientDemographics``, ``QRS``) is read through this rather than one
-    search of the children per value.
-    """
+def _fields(element: Any) -> dict[str, str]:
+    """Tag -> stripped text of every child element (the first of each tag), in one pass."""
     out: dict[str, str] = {}
-    if element is not None:
-        for tag, text in _children(element, payloads):
-            if tag not in out:
-                out[tag] = text.strip()
+    for item in element:
+        tag = item.tag
+        if tag not in out:
+            out[tag] = (item.text or "").strip()
     return out
 
 
-class _Document:
-    """The root's children by tag (the first of each) and its ``Waveform`` elements,
-    found in one pass over the root, and the byte scan's payloads (or None)."""
-
-    __slots__ = ("blocks", "waveforms", "payloads")
-
-    def __init__(self, root: Any, payloads: _Payloads | None = None) -> None:
-        self.payloads = payloads
-        blocks: dict[str, Any] = {}
-        waveforms: list[Any] = []
-        for item in root:
-            tag = item.tag
-            if tag == "Waveform":
-                waveforms.append(item)
-            elif tag not in blocks:
-                blocks[tag] = item
-        self.blocks, self.waveforms = blocks, waveforms
-
-    def version(self) -> str | None:
-        return _fields(self.blocks.get("MuseInfo"), self.payloads).get("MuseVersion") or None
+def _tree_measurements(element: Any) -> dict[str, str] | None:
+    if element is None:
+        return None
+    raw: dict[str, str] = {}
+    for item in element:  # the last of a name wins
+        tag = item.tag
+        raw[tag.rpartition("}")[2] if "}" in tag else tag] = (item.text or "").strip()
+    return raw
 
 
-def _metadata(document: _Document, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None,
-                                                               dict[str, Any]]:
-    patient = _fields(document.blocks.get("PatientDemographics"), document.payloads)
-    test = _fields(document.blocks.get("TestDemographics"), document.payloads)
+def _tree_statements(element: Any) -> list[list[Any]] | None:
+    if element is None:
+        return None
+    _, name, text_name, flag_name, ends_value = STATEMENTS
+    found: list[list[Any]] = []
+    for statement in element:
+        if statement.tag != name:
+            continue
+        text: str | None = None
+        ends = False
+        for item in statement:
+            if item.tag == text_name:
+                if text is None:  # the first StmtText
+                    text = (item.text or "").strip()
+            elif item.tag == flag_name and (item.text or "").strip().upper() == ends_value:
+                ends = True
+        found.append([text, ends])
+    return found
+
+
+def _tree_waveform(element: Any) -> tuple[dict[str, Any], list[list[Any]]]:
+    values: dict[str, Any] = {}
+    leads: list[list[Any]] = []
+    lead_name, wanted = WAVEFORM[2], frozenset(LEAD_FIELDS)
+    for item in element:
+        tag = item.tag
+        if tag == lead_name:
+            fields: dict[str, str] = {}
+            for child in item:
+                if child.tag in wanted and child.tag not in fields:
+                    fields[child.tag] = child.text or ""
+            leads.append([parse_number(fields.get(name)) if name in NUMERIC else fields.get(name)
+                          for name in LEAD_FIELDS])
+        elif tag not in values:
+            text = (item.text or "").strip()
+            values[tag] = parse_number(text or None) if tag in NUMERIC else text
+    return values, leads
+
+
+def _tree_content(root: Any) -> _Content:
+    """The same values as the byte scan reads, from the XML tree."""
+    first: dict[str, Any] = {}
+    waveforms: list[Any] = []
+    for item in root:
+        tag = item.tag
+        if tag == WAVEFORM[0]:
+            waveforms.append(item)
+        elif tag not in first:
+            first[tag] = item
+    qrs = first.get(QRS[0])
+    return _Content(
+        [None if first.get(block) is None else _fields(first[block])
+         for block, _ in HEADER_BLOCKS],
+        [_tree_measurements(first.get(block)) for block in MEASUREMENT_BLOCKS],
+        [_tree_statements(first.get(block)) for block in STATEMENTS[0]],
+        None if qrs is None else [[parse_number(values.get(name) or None) for name in QRS[2]]
+                                  for values in (_fields(item) for item in qrs
+                                                 if item.tag == QRS[1])],
+        [_tree_waveform(item) for item in waveforms], None, [])
+
+
+def _parse(data: bytes | memoryview, ctx: DecodeContext, samples: bool = True) -> _Content:
+    """The document's values: read by the byte scan (with the leads' base64 decoded
+    unless ``samples`` is false), or, for a document the scan leaves, from the tree of
+    the hardened XML parser (which also gives its errors)."""
+    raw = _xml.as_bytes(data)
+    found = _SCHEMA.read(raw, samples)
+    if found is None:
+        return _tree_content(_checked_root(_xml.parse(raw, ctx), ctx))
+    return _Content(*found)
+
+
+def _metadata(content: _Content, ctx: DecodeContext) -> tuple[Metadata, dt.datetime | None,
+                                                             dict[str, Any]]:
+    patient, test = content.header(1), content.header(2)
     fields: dict[str, Any] = {
         "patient_id": patient.get("PatientID") or None,
         "patient_first_name": patient.get("PatientFirstName") or None,
         "patient_last_name": patient.get("PatientLastName") or None,
-        "patient_gender": _GENDERS.get(patient.get("Gender", "").upper()),
+        "patient_gender": _GENDERS.get((patient.get("Gender") or "").upper()),
         "patient_birth_date": _date(patient.get("DateofBirth") or None, ctx, "DateofBirth"),
         "device_id": test.get("AcquisitionDevice") or None,
     }
@@ -184,49 +295,27 @@ def _metadata(document: _Document, ctx: DecodeContext) -> tuple[Metadata, dt.dat
     start = _xml.combine_date_time(date, time)
     acquisition = {key: test.get(element) for key, element in _ACQUISITION}
     acquisition["race"] = patient.get("Race")
-    acquisition["muse_version"] = document.version()
+    acquisition["muse_version"] = content.version()
     acquisition = {k: v for k, v in acquisition.items() if v}
     return (Metadata(**{k: v for k, v in fields.items() if v is not None}), start,
             acquisition)
 
 
-_ACQUISITION = (("site", "SiteName"), ("site_id", "Site"), ("location", "LocationName"),
-                ("cart_number", "CartNumber"),
-                ("acquisition_software", "AcquisitionSoftwareVersion"),
-                ("analysis_software", "AnalysisSoftwareVersion"), ("status", "Status"),
-                ("data_type", "DataType"))
-"""``extras["acquisition"]`` key -> TestDemographics element."""
-
-
-def _measurements(element: Any, payloads: _Payloads | None) -> dict[str, Any] | None:
+def _measurements(raw: dict[str, str] | None) -> dict[str, Any] | None:
     """One ``*RestingECGMeasurements`` block: the shared keys, plus every value as named."""
-    if element is None:
+    if raw is None:
         return None
-    raw: dict[str, str] = {}
-    for tag, text in _children(element, payloads):  # the last of a name wins
-        raw[tag.rpartition("}")[2] if "}" in tag else tag] = text.strip()
     return global_measurements({key: parse_number(raw.get(name))
                                 for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
 
 
-def _statements(element: Any, confirmation: str, payloads: _Payloads | None
-                ) -> dict[str, Any] | None:
+def _statements(found: list[list[Any]] | None, confirmation: str) -> dict[str, Any] | None:
     """``DiagnosisStatement`` lines: texts join until one carries ``StmtFlag`` ENDSLINE."""
-    if element is None:
+    if found is None:
         return None
     lines: list[str] = []
     parts: list[str] = []
-    for statement in element:
-        if statement.tag != "DiagnosisStatement":
-            continue
-        text: str | None = None
-        ends = False
-        for tag, value in _children(statement, payloads):
-            if tag == "StmtText":
-                if text is None:  # the first StmtText
-                    text = value.strip()
-            elif tag == "StmtFlag" and value.strip().upper() == "ENDSLINE":
-                ends = True
+    for text, ends in found:
         text = text or ""
         if parts and text and text[0] not in ",.;:)" and not parts[-1].endswith(" "):
             parts.append(" ")
@@ -243,149 +332,39 @@ def _statements(element: Any, confirmation: str, payloads: _Payloads | None
 # --------------------------------------------------------------------------- waveforms
 
 
-_LEAD_FIELDS = frozenset({
-    "LeadID", "LeadSampleCountTotal", "LeadByteCountTotal", "LeadSampleSize",
-    "LeadAmplitudeUnitsPerBit", "LeadAmplitudeUnits", "LeadDataCRC32", "WaveFormData"})
-"""The ``LeadData`` elements read (the others' texts are never fetched)."""
-
-
-class _Payloads:
-    """The ``LeadData`` elements of a document, read from its bytes, and their base64
-    texts decoded there.
-
-    They are most of a MUSE export (~120 KB of ~140 KB: each lead's fields and
-    its base64): the XML parser is given the document with each one's content
-    replaced by a marker (``#0``, ``#1`` ...), and :class:`_Waveform` takes a
-    marked lead's fields from here. The scan reads only the plainest markup and
-    a document with anything else is parsed whole (see ``lead_blocks``), so what
-    a lead reads is what the parser would have given; base64 texts must hold only
-    base64 and whitespace (checked when decoding them), like any text the parser
-    would hand over unchanged, line ends aside (which base64 skips).
-    """
-
-    __slots__ = ("fields", "data", "table", "sizes", "plain")
-
-    def __init__(self, fields: list[Any], data: np.ndarray, table: np.ndarray,
-                 spans: np.ndarray, plain: bool) -> None:
-        self.fields = fields
-        self.plain = plain
-        self.data = data
-        self.table = table.tolist()
-        self.sizes = (spans[:, 1] - spans[:, 0]).tolist()
-
-    @staticmethod
-    def _index(text: str | None, count: int) -> int | None:
-        if text is None or text[:1] != "#" or not text[1:].isdigit():
-            return None
-        index = int(text[1:])
-        return index if index < count else None
-
-    def _marked(self, text: str | None, kind: type) -> Any:
-        """What a marker text stands for, when it is of ``kind`` (None otherwise)."""
-        index = self._index(text, len(self.fields))
-        found = None if index is None else self.fields[index]
-        return found if isinstance(found, kind) else None
-
-    def lead(self, text: str | None) -> dict[str, str] | None:
-        """The fields of the lead a ``LeadData`` text marks, or None."""
-        return cast("dict[str, str] | None", self._marked(text, dict))
-
-    def pairs(self, text: str | None) -> list[tuple[str, str]] | None:
-        """The children of the plain block a text marks, or None."""
-        return cast("list[tuple[str, str]] | None", self._marked(text, list))
-
-    def index(self, text: str | None) -> int | None:
-        """The base64 text a lead's ``WaveFormData`` marks, or None for a text of the file."""
-        return self._index(text, len(self.table))
-
-    def get(self, index: int) -> tuple[int, np.ndarray, int, int]:
-        """``(status, bytes, skipped, crc)``: as ``decode_base64`` gives them, and the
-        bytes' CRC-32 (computed with the decode, without the GIL)."""
-        offset, produced, status, skipped, crc = self.table[index]
-        return status, self.data[offset:offset + produced], skipped, crc
-
-
-def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Payloads | None]:
-    """The root element, parsed without the ``LeadData`` contents where a byte scan reads
-    them all (see :class:`_Payloads`), else the whole document as :func:`_xml.parse` does.
-
-    What the parser is given differs from the file only inside those elements, so
-    it checks the rest of the document as strictly; a document it refuses is
-    parsed whole again, for the same error (and line numbers) as without the scan.
-    """
-    raw = _xml.as_bytes(data)
-    plain = _xml.ascii_compatible(raw)
-    scanned = _k.lead_blocks(raw, PLAIN_BLOCKS) if plain else None
-    if scanned is None and plain:  # a plain block holds other markup: the leads alone
-        plain = False
-        scanned = _k.lead_blocks(raw)
-    if scanned is None or not len(scanned[0]):
-        return _xml.parse(raw, ctx), None
-    blocks, fields, spans = scanned
-    decoded, table = _k.decode_spans(raw, spans)
-    payloads = _Payloads(fields, decoded, table, spans, plain)
-    if any(row[3] for row in payloads.table):  # a text holds more than base64: the parser reads it
-        return _xml.parse(raw, ctx), None
-    pieces: list[bytes | memoryview] = []
-    view, at = memoryview(raw), 0
-    for index, (start, end) in enumerate(blocks.tolist()):
-        pieces += (view[at:start], b"#%d" % index)
-        at = end
-    pieces.append(view[at:])
-    try:
-        root = _xml.parse(b"".join(pieces), ctx)
-    except EcgIngestError:
-        return _xml.parse(raw, ctx), None
-    return root, payloads
-
-
-def _lead_fields(element: Any) -> dict[str, str]:
-    """The raw texts of the ``LeadData`` children read (the first of each)."""
-    values: dict[str, str] = {}
-    for item in element:
-        tag = item.tag
-        if tag in _LEAD_FIELDS and tag not in values:
-            values[tag] = item.text or ""
-    return values
-
-
 class _Lead:
     __slots__ = ("label", "samples", "units_per_bit", "units", "data", "crc", "bytes")
 
-    def __init__(self, values: dict[str, str], index: int, what: str,
-                 ctx: DecodeContext) -> None:
-        self.label = values.get("LeadID", "").strip() or f"lead {index + 1}"
-        count = parse_number(values.get("LeadSampleCountTotal"))
-        nbytes = parse_number(values.get("LeadByteCountTotal"))
-        size = parse_number(values.get("LeadSampleSize"))
+    def __init__(self, values: list[Any], index: int, what: str, ctx: DecodeContext) -> None:
+        label, count, nbytes, size, upb, unit, crc, self.data = values
+        self.label = (label or "").strip() or f"lead {index + 1}"
         if size not in (None, 2):
             ctx.fail(CorruptDataError, f"{what} lead {self.label}: LeadSampleSize {size} "
                      "(only 2-byte samples are written by MUSE)", field="LeadSampleSize")
-        upb = parse_number(values.get("LeadAmplitudeUnitsPerBit"))
         if upb is None or not upb > 0:
             ctx.deviation(f"{what} lead {self.label}: LeadAmplitudeUnitsPerBit missing or "
                           "not positive; 1 assumed", field="LeadAmplitudeUnitsPerBit")
             upb = 1.0
         self.units_per_bit = float(upb)
-        unit = values.get("LeadAmplitudeUnits", "").strip() or "MICROVOLTS"
+        unit = (unit or "").strip() or "MICROVOLTS"
         self.units = _UNITS.get(unit.upper(), unit)
         self.samples = count if isinstance(count, int) and count >= 0 else None
         self.bytes = nbytes if isinstance(nbytes, int) and nbytes >= 0 else None
-        crc = parse_number(values.get("LeadDataCRC32"))
         self.crc = crc if isinstance(crc, int) else None
-        self.data = values.get("WaveFormData")
 
 
-def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext, payloads: _Payloads | None,
-                 index: int | None) -> np.ndarray:
-    """A lead's samples: its ``WaveFormData`` text decoded, or payload ``index`` of
-    ``payloads`` where the text is a marker."""
-    if payloads is None or index is None:
+def _decode_lead(lead: _Lead, what: str, ctx: DecodeContext, content: _Content) -> np.ndarray:
+    """A lead's samples: its base64 as the scan decoded it (a row of the content's
+    table), or its ``WaveFormData`` text decoded here."""
+    if lead.data.__class__ is int:
+        offset, produced, status, _, crc = content.table[lead.data]
+        assert content.data is not None
+        raw = content.data[offset:offset + produced]
+        skipped = 0  # the scan leaves texts holding more than base64 to the parser
+    else:
         status, raw, skipped = _k.decode_base64((lead.data or "").encode("ascii",
                                                                            errors="replace"))
-        crc: int | None = None
-    else:
-        status, raw, skipped, crc = payloads.get(index)
+        crc = None
     if status != _k.STATUS_OK:
         ctx.fail(CorruptDataError, f"{what} lead {lead.label}: WaveFormData is not base64 ("
                  + ("one character past the last group of four" if status == _k.STATUS_BAD_VALUE
@@ -423,19 +402,11 @@ _INT16 = np.dtype("<i2")
 class _Waveform:
     """One ``Waveform`` element: its type, rate, filters and leads (samples undecoded)."""
 
-    def __init__(self, element: Any, ctx: DecodeContext, payloads: _Payloads | None) -> None:
-        values: dict[str, str] = {}
-        lead_fields: list[dict[str, str]] = []
-        for item in element:
-            tag = item.tag
-            if tag == "LeadData":
-                marked = None if payloads is None else payloads.lead(item.text)
-                lead_fields.append(_lead_fields(item) if marked is None else marked)
-            elif tag not in values:
-                values[tag] = (item.text or "").strip()
+    def __init__(self, values: dict[str, Any], leads: list[list[Any]],
+                 ctx: DecodeContext) -> None:
         self.kind = values.get("WaveformType") or "unknown"
-        base = parse_number(values.get("SampleBase") or None)
-        exponent = parse_number(values.get("SampleExponent") or None) or 0
+        base = values.get("SampleBase")
+        exponent = values.get("SampleExponent") or 0
         what = f"{self.kind} waveform"
         rate = float(base) * 10.0 ** exponent if base is not None and isinstance(
             exponent, int) and abs(exponent) <= 6 else 0.0
@@ -443,33 +414,27 @@ class _Waveform:
             ctx.fail(HeaderError, f"{what}: SampleBase {base!r} x 10^{exponent!r} is not a "
                      "sampling rate", field="SampleBase")
         self.rate = rate
-        self.filters = {key: parse_number(values.get(name) or None) for key, name in (
+        self.filters = {key: values.get(name) for key, name in (
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
         self.sample_type = values.get("SampleType") or None
-        self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(lead_fields)]
-        declared = parse_number(values.get("NumberofLeads") or None)
+        self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(leads)]
+        declared = values.get("NumberofLeads")
         if isinstance(declared, int) and declared != len(self.leads):
             ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
                           field="NumberofLeads")
 
-    def decode(self, ctx: DecodeContext, payloads: _Payloads | None) -> list[np.ndarray]:
+    def decode(self, ctx: DecodeContext, content: _Content) -> list[np.ndarray]:
         what = f"{self.kind} waveform"
-        if payloads is None:
-            indexes: list[int | None] = [None] * len(self.leads)
-            sizes = [len(lead.data or "") for lead in self.leads]
-        else:  # a marker's size is that of the text in the file
-            indexes = [payloads.index(lead.data) for lead in self.leads]
-            sizes = [len(lead.data or "") if index is None else payloads.sizes[index]
-                     for lead, index in zip(self.leads, indexes)]
+        # a text's size is that of the text in the file
+        sizes = [content.table[lead.data][3] if lead.data.__class__ is int
+                 else len(lead.data or "") for lead in self.leads]
         ctx.reserve_output(sum(size * 3 // 4 for size in sizes), what)
-        return [_decode_lead(lead, what, ctx, payloads, index)
-                for lead, index in zip(self.leads, indexes)]
+        return [_decode_lead(lead, what, ctx, content) for lead in self.leads]
 
 
-def _waveforms(document: _Document, ctx: DecodeContext, payloads: _Payloads | None = None
-               ) -> tuple[_Waveform, _Waveform | None]:
-    found = [_Waveform(item, ctx, payloads) for item in document.waveforms]
+def _waveforms(content: _Content, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
+    found = [_Waveform(values, leads, ctx) for values, leads in content.waveforms]
     rhythm = [w for w in found if w.kind.lower() == "rhythm"]
     median = [w for w in found if w.kind.lower() == "median"]
     if not rhythm:
@@ -491,10 +456,6 @@ def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarra
 # --------------------------------------------------------------------------- the format
 
 
-def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
-    return _checked_root(_xml.parse(data, ctx), ctx)
-
-
 def _checked_root(root: Any, ctx: DecodeContext) -> Any:
     if _xml.local_name(root) != "RestingECG" or "}" in root.tag:
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not RestingECG",
@@ -502,18 +463,17 @@ def _checked_root(root: Any, ctx: DecodeContext) -> Any:
     return root
 
 
-def _format_detail(document: _Document) -> str:
-    version = document.version()
+def _format_detail(content: _Content) -> str:
+    version = content.version()
     return f"GE MUSE XML {version}" if version else "GE MUSE XML"
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one MUSE XML export."""
-    root, payloads = _parse(data, ctx)
-    document = _Document(_checked_root(root, ctx), payloads)
-    metadata, start, acquisition = _metadata(document, ctx)
-    rhythm, median = _waveforms(document, ctx, payloads)
-    arrays = rhythm.decode(ctx, payloads)
+    content = _parse(data, ctx)
+    metadata, start, acquisition = _metadata(content, ctx)
+    rhythm, median = _waveforms(content, ctx)
+    arrays = rhythm.decode(ctx, content)
     signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
                for lead, values in zip(rhythm.leads, arrays)]
     extras: dict[str, Any] = {"acquisition": acquisition, "filters": rhythm.filters}
@@ -534,7 +494,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
     if median is not None:
-        beats = median.decode(ctx, payloads)
+        beats = median.decode(ctx, content)
         if beats and len({len(b) for b in beats}) == 1 and \
                 len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
             # one join of a few kB (numpy's concatenation hands the GIL over per lead)
@@ -547,28 +507,23 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                 tuple(0.0 for _ in median.leads), median.leads[0].units, "median")
         elif beats:
             ctx.warn("the median leads differ in length or scale; median beats left out")
-    blocks = document.blocks
-    for key, name in (("global_measurements", "RestingECGMeasurements"),
-                      ("original_measurements", "OriginalRestingECGMeasurements")):
-        found = _measurements(blocks.get(name), payloads)
+    for key, raw in zip(("global_measurements", "original_measurements"),
+                        content.measurements):
+        found = _measurements(raw)
         if found is not None:
             extras[key] = found
     status = (acquisition.get("status") or "").upper()
-    confirmed = _statements(blocks.get("Diagnosis"),
-                            "confirmed" if status == "CONFIRMED" else "original", payloads)
+    confirmed = _statements(content.statements[0],
+                            "confirmed" if status == "CONFIRMED" else "original")
     if confirmed is not None:
         extras["interpretation"] = confirmed
-    original = _statements(blocks.get("OriginalDiagnosis"), "original", payloads)
+    original = _statements(content.statements[1], "original")
     if original is not None:
         extras["original_interpretation"] = original
-    qrs = blocks.get("QRSTimesTypes")
-    if qrs is not None:
-        extras["qrs_times"] = [{"number": parse_number(values.get("Number") or None),
-                                "type": parse_number(values.get("Type") or None),
-                                "time": parse_number(values.get("Time") or None)}
-                               for values in (_fields(q, payloads) for q in qrs
-                                              if q.tag == "QRS")]
-    return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(document),
+    if content.qrs is not None:
+        extras["qrs_times"] = [{"number": number, "type": kind, "time": time}
+                               for number, kind, time in content.qrs]
+    return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(content),
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
 
@@ -578,9 +533,9 @@ _FORMULAS = dict(DERIVED_LEADS)
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts: the rhythm leads (stored and derived) without decoding samples."""
-    document = _Document(_root(data, ctx))
-    metadata, start, _ = _metadata(document, ctx)
-    rhythm, _ = _waveforms(document, ctx)
+    content = _parse(data, ctx, samples=False)
+    metadata, start, _ = _metadata(content, ctx)
+    rhythm, _ = _waveforms(content, ctx)
     infos = [SignalInfo(lead.label, rhythm.rate, lead.samples or 0, lead.units, "int16")
              for lead in rhythm.leads]
     labels = {lead.label for lead in rhythm.leads}
@@ -589,7 +544,7 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
         unit = next(lead.units for lead in rhythm.leads if lead.label == "I")
         infos += [SignalInfo(label, rhythm.rate, n, unit, "int32")
                   for label, _ in DERIVED_LEADS if label not in labels]
-    return RecordInfo(ctx.name, FORMAT_NAME, _format_detail(document), tuple(infos), start,
+    return RecordInfo(ctx.name, FORMAT_NAME, _format_detail(content), tuple(infos), start,
                       metadata, 0, (ctx.path or ctx.name,), tuple(ctx.warnings))
 
 
