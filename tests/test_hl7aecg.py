@@ -195,22 +195,15 @@ _DIGITS = st.text(alphabet="0123456789-+ \n\tx", max_size=60) | st.lists(
 
 
 @settings(max_examples=60)
-@given(texts=st.lists(_DIGITS, max_size=8), gap=st.sampled_from(["", "<", "9"]))
-def test_a_set_of_digit_spans_reads_as_each_text_alone(texts, gap):
-    """One count call and one parse call for all the leads of a set, each lead a span of
-    one buffer, give what the per-text kernel functions give, up to the first bad text;
-    the bytes between spans are never read."""
+@given(texts=st.lists(_DIGITS, max_size=8))
+def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
+    """One count call and one parse call for all the leads of a set give what the
+    per-text kernel functions give, up to the first bad text."""
     from ecgingest._ext import hl7aecg as kernel
 
-    buffer, spans = b"", []
-    for text in texts:
-        buffer += gap.encode()
-        spans.append((len(buffer), len(buffer) + len(text.encode())))
-        buffer += text.encode()
-    spans_array = np.array(spans, dtype=np.int64).reshape(-1, 2)
-    counts = kernel.count_spans(buffer, spans_array)
+    counts = kernel.count_texts(texts)
     assert counts.tolist() == [kernel.count_integers(t.encode()) for t in texts]
-    table, wide, narrow = kernel.parse_spans(buffer, spans_array, counts)
+    table, wide, narrow = kernel.parse_texts(texts, counts)
     for text, count, (status, at, fits), values, small in zip(
             texts, counts.tolist(), table.tolist(), wide, narrow):
         alone, want, lo, hi, at_alone = kernel.parse_integers(text.encode(), count)
@@ -222,16 +215,6 @@ def test_a_set_of_digit_spans_reads_as_each_text_alone(texts, gap):
         if small is not None:
             assert small.dtype == np.int16
             np.testing.assert_array_equal(small, want)
-
-
-def test_spans_outside_the_buffer_are_refused():
-    from ecgingest._ext import hl7aecg as kernel
-
-    with pytest.raises(ValueError, match="outside"):
-        kernel.count_spans(b"1 2", np.array([[1, 4]], dtype=np.int64))
-    with pytest.raises(ValueError, match="outside"):
-        kernel.parse_spans(b"1 2", np.array([[2, 1]], dtype=np.int64),
-                           np.array([1], dtype=np.int64))
 
 
 @given(n=st.integers(0, 700), dtypes=st.lists(st.sampled_from([np.int16, np.int32]),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from typing import Any
 
 import numpy as np
@@ -25,13 +24,14 @@ from ..errors import CorruptDataError, HeaderError
 from ..readings import global_measurements, interpretation
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
-from ._base import DecodeContext, Probe, require
-from ._xml import RepresentativeBeats, parse_number, signal
+from ._base import DecodeContext, Probe
+from ._xml import RepresentativeBeats, child, parse_number, signal
 
 __all__ = ["FORMAT", "NAMESPACE", "lead_label", "MEASUREMENT_CODES"]
 
 FORMAT_NAME = "hl7aecg"
 NAMESPACE = "urn:hl7-org:v3"
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 _LEADS = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"}
 _UNIT_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6, "nV": 1e-3}
@@ -92,148 +92,79 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
     return None, None
 
 
-def _number(text: str | None) -> float | None:
-    value = parse_number(text)
-    return None if value is None else float(value)
+def _quantity(element: Any) -> tuple[float | None, str | None]:
+    if element is None:
+        return None, None
+    value = parse_number(element.get("value"))
+    return (None if value is None else float(value)), element.get("unit")
 
 
-def _stripped(text: str | None) -> str | None:
+def _tag(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
+# Full tags of the elements read. Every element the decoder reaches is in the HL7 v3
+# namespace (the root is, and each step looks in its parent's namespace), so looking a
+# child up by its full tag is looking it up by local name in its parent's namespace.
+(_ANNOTATION, _AUTHOR, _CODE, _COMPONENT, _COMPONENT_OF, _DERIVATION, _DERIVED_SERIES,
+ _DIGITS, _HEAD, _ID, _INCREMENT, _ORIGIN, _SCALE, _SEQUENCE, _SEQUENCE_SET, _SERIES,
+ _SUPPORT, _VALUE) = (_tag(name) for name in (
+    "annotation", "author", "code", "component", "componentOf", "derivation", "derivedSeries",
+    "digits", "head", "id", "increment", "origin", "scale", "sequence", "sequenceSet", "series",
+    "support", "value"))
+(_SUBJECT, _TRIAL_SUBJECT, _PERSON, _NAME, _GIVEN, _FAMILY, _GENDER, _BIRTH,
+ _CLINICAL_TRIAL) = (_tag(name) for name in (
+    "subject", "trialSubject", "subjectDemographicPerson", "name", "given", "family",
+    "administrativeGenderCode", "birthTime", "clinicalTrial"))
+_ASSIGNMENT = tuple(_tag(name) for name in ("timepointEvent", "componentOf",
+                                            "subjectAssignment"))
+"""From the root's ``componentOf`` to the subject assignment."""
+_DEVICE = tuple(_tag(name) for name in ("seriesAuthor", "manufacturedSeriesDevice",
+                                        "manufacturerModelName"))
+"""From a series' ``author`` to the device model's name."""
+
+
+def _first(element: Any, tag: str) -> Any:
+    """The first child of this tag, or None (also for no element). The elements this
+    looks in have a few children: a list of them costs less than an iterator."""
+    if element is not None:
+        for item in element[:]:
+            if item.tag == tag:
+                return item
+    return None
+
+
+def _firsts(element: Any) -> dict[Any, Any]:
+    """Tag -> the first child of that tag, in one pass over ``element``'s children ({}
+    for None). Each step over a child costs lxml an element object and a tag string, so
+    one pass that serves every name read there costs a fraction of a walk per name."""
+    found: dict[Any, Any] = {}
+    if element is not None:
+        for item in element[:]:  # a list at once costs less than an iterator over it
+            found.setdefault(item.tag, item)
+    return found
+
+
+def _text(element: Any) -> str | None:
     """Stripped text of an element (None: absent or empty)."""
-    return (text or "").strip() or None
-
-
-# --------------------------------------------------------------------------- the report
-#
-# What the decoder reads of a document is written by one XSL transformation of the
-# parsed tree (libxslt, without the GIL) as a flat "report" the kernel splits into
-# records (see ``report_records`` in ext/hl7aecg.pyx): the tree's elements never become
-# Python objects, and the digits stay bytes of the report, parsed in place.
-#
-# Every step below names an element in the HL7 v3 namespace (``h:``) and takes the
-# first child of that name where the format has one (``[1]``): elements of other
-# namespaces are never read for their local name. A field is an attribute's value or
-# an element's text (its leading text where it has child elements), "-" when absent.
-
-_REPORT_XSL = b"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
-    xmlns:h="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<xsl:output method="text" encoding="UTF-8"/>
-<xsl:template name="f"><xsl:param name="v"/><xsl:choose>
-  <xsl:when test="$v"><xsl:value-of select="string-length($v)"/>:<xsl:value-of
-    select="$v"/></xsl:when><xsl:otherwise>-</xsl:otherwise></xsl:choose></xsl:template>
-<xsl:template name="t"><xsl:param name="e"/><xsl:param name="mark"/><xsl:choose>
-  <xsl:when test="not($e)">-</xsl:when>
-  <xsl:when test="$e[1]/*"><xsl:variable name="x" select="$e[1]/node()[1][self::text()]"/>
-    <xsl:value-of select="$mark"/><xsl:value-of select="string-length($x)"/>:<xsl:value-of
-    select="$x"/></xsl:when>
-  <xsl:otherwise><xsl:value-of select="$mark"/><xsl:value-of
-    select="string-length($e[1])"/>:<xsl:value-of select="$e[1]"/></xsl:otherwise>
-</xsl:choose></xsl:template>
-<xsl:template match="/">
-  <xsl:variable name="a" select="/*/h:componentOf[1]/h:timepointEvent[1]/h:componentOf[1]/h:subjectAssignment[1]"/>
-  <xsl:variable name="s" select="$a/h:subject[1]/h:trialSubject[1]"/>
-  <xsl:variable name="p" select="$s/h:subjectDemographicPerson[1]"/>
-  <xsl:text>m</xsl:text>
-  <xsl:call-template name="f"><xsl:with-param name="v" select="$s/h:id[1]/@extension"/></xsl:call-template>
-  <xsl:call-template name="f"><xsl:with-param name="v" select="$s/h:id[1]/@root"/></xsl:call-template>
-  <xsl:call-template name="t"><xsl:with-param name="e" select="$p/h:name[1]"/></xsl:call-template>
-  <xsl:call-template name="t"><xsl:with-param name="e" select="$p/h:name[1]/h:given[1]"/></xsl:call-template>
-  <xsl:call-template name="t"><xsl:with-param name="e" select="$p/h:name[1]/h:family[1]"/></xsl:call-template>
-  <xsl:call-template name="f"><xsl:with-param name="v" select="$p/h:administrativeGenderCode[1]/@code"/></xsl:call-template>
-  <xsl:call-template name="f"><xsl:with-param name="v" select="$p/h:birthTime[1]/@value"/></xsl:call-template>
-  <xsl:call-template name="f"><xsl:with-param name="v" select="$a/h:componentOf[1]/h:clinicalTrial[1]/h:id[1]/@extension"/></xsl:call-template>
-  <xsl:apply-templates select="/*/h:component/h:series"/>
-  <xsl:for-each select="//h:annotation">
-    <xsl:text>a</xsl:text>
-    <xsl:variable name="d" select="count(ancestor::h:annotation)"/>
-    <xsl:value-of select="string-length($d)"/>:<xsl:value-of select="$d"/>
-    <xsl:call-template name="f"><xsl:with-param name="v" select="h:code[1]/@code"/></xsl:call-template>
-    <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/@xsi:type"/></xsl:call-template>
-    <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/@value"/></xsl:call-template>
-    <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/@unit"/></xsl:call-template>
-    <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/@code"/></xsl:call-template>
-    <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/@displayName"/></xsl:call-template>
-    <xsl:call-template name="t"><xsl:with-param name="e" select="h:value[1]"/></xsl:call-template>
-    <xsl:for-each select="h:support[1]/h:supportingROI/h:component/h:boundary">
-      <xsl:text>b</xsl:text>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="h:code[1]/@code"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/h:low[1]/@value"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/h:low[1]/@unit"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/h:high[1]/@value"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="h:value[1]/h:high[1]/@unit"/></xsl:call-template>
-    </xsl:for-each>
-  </xsl:for-each>
-</xsl:template>
-<xsl:template match="h:series|h:derivedSeries">
-  <xsl:text>s</xsl:text>
-  <xsl:call-template name="f"><xsl:with-param name="v" select="h:code[1]/@code"/></xsl:call-template>
-  <xsl:call-template name="t"><xsl:with-param name="e" select="h:author[1]/h:seriesAuthor[1]/h:manufacturedSeriesDevice[1]/h:manufacturerModelName[1]"/></xsl:call-template>
-  <xsl:for-each select="h:component/h:sequenceSet[1]">
-    <xsl:text>q</xsl:text>
-    <xsl:for-each select="h:component/h:sequence[1]">
-      <xsl:variable name="v" select="h:value[1]"/>
-      <xsl:text>l</xsl:text>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="h:code[1]/@code"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/@xsi:type"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:head[1]/@value"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:increment[1]/@value"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:increment[1]/@unit"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:scale[1]/@value"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:scale[1]/@unit"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:origin[1]/@value"/></xsl:call-template>
-      <xsl:call-template name="f"><xsl:with-param name="v" select="$v/h:origin[1]/@unit"/></xsl:call-template>
-      <xsl:call-template name="t"><xsl:with-param name="e" select="$v/h:digits[1]"/>
-        <xsl:with-param name="mark">#</xsl:with-param></xsl:call-template>
-    </xsl:for-each>
-  </xsl:for-each>
-  <xsl:apply-templates select="h:derivation/h:derivedSeries"/>
-</xsl:template>
-</xsl:stylesheet>
-"""
-
-_state = threading.local()
-
-
-def _stylesheet(ctx: DecodeContext) -> Any:
-    """This thread's compiled report stylesheet (no file, network or write access)."""
-    transform = getattr(_state, "transform", None)
-    if transform is None:
-        etree = require("lxml.etree", format=FORMAT_NAME, extra="xml")
-        transform = _state.transform = etree.XSLT(
-            etree.XML(_REPORT_XSL), access_control=etree.XSLTAccessControl.DENY_ALL)
-    return transform
-
-
-class _Report:
-    """The records of one document's report and the report's bytes (the digits' home)."""
-
-    __slots__ = ("records", "spans", "raw")
-
-    def __init__(self, root: Any, ctx: DecodeContext) -> None:
-        transform = _stylesheet(ctx)
-        try:
-            self.raw = bytes(transform(root))
-        except Exception as exc:  # libxslt's own limits (depth, memory): not a record
-            ctx.fail(CorruptDataError, f"the document could not be read ({exc})", field="xml")
-        found = _k.report_records(self.raw)
-        if found is None:  # cannot happen for the stylesheet's output; kept as a bound
-            ctx.fail(CorruptDataError, "the document's report is not readable", field="xml")
-        self.records, self.spans = found
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
 
 
 class _Sequence:
-    """One lead ``sequence`` (SLIST_PQ): code, origin, scale and its digits' span."""
+    """One lead ``sequence`` (SLIST_PQ): code, origin, scale; digits parsed on demand."""
 
-    __slots__ = ("code", "label", "units", "scale", "origin", "span")
-
-    def __init__(self, fields: tuple[Any, ...], what: str, ctx: DecodeContext) -> None:
-        (_, code, kind, _, _, _, scale_text, scale_unit, origin_text, origin_unit,
-         span) = fields
+    def __init__(self, code: str | None, value: Any, what: str, ctx: DecodeContext) -> None:
         self.code = code or "unknown"
         self.label = lead_label(self.code)
+        kind = None if value is None else value.get(_XSI_TYPE)
         if kind is not None and kind.rpartition(":")[2] != "SLIST_PQ":
             ctx.fail(CorruptDataError, f"{what} {self.label}: value type {kind!r} is not "
                      "SLIST_PQ (digits with origin and scale)", field="value")
-        scale, origin = _number(scale_text), _number(origin_text)
+        parts = _firsts(value)
+        scale, scale_unit = _quantity(parts.get(_SCALE))
+        origin, origin_unit = _quantity(parts.get(_ORIGIN))
         if scale is None or scale == 0:
             ctx.deviation(f"{what} {self.label}: scale missing or zero; 1 assumed",
                           field="scale")
@@ -244,183 +175,245 @@ class _Sequence:
                 self.units in _UNIT_UV:
             origin = origin * _UNIT_UV[origin_unit] / _UNIT_UV[self.units]
         self.scale, self.origin = scale, origin
-        if span is None:
+        digits = parts.get(_DIGITS)
+        self.text = None if digits is None else (digits.text or "")
+        if self.text is None:
             ctx.fail(CorruptDataError, f"{what} {self.label}: no digits", field="digits")
-        self.span: int = span
+        self.count: int | None = None
+
+    def counted(self, what: str, ctx: DecodeContext) -> tuple[bytes, int]:
+        try:
+            raw = (self.text or "").encode("ascii")
+        except UnicodeEncodeError:
+            ctx.fail(CorruptDataError, f"{what} {self.label}: digits hold a character that is "
+                     "not a digit, sign or space", field="digits")
+        self.count = _k.count_integers(raw)
+        return raw, self.count
+
+    def values(self, raw: bytes, count: int, what: str, ctx: DecodeContext) -> np.ndarray:
+        status, values, lo, hi, at = _k.parse_integers(raw, count)
+        if status != _k.STATUS_OK:
+            snippet = raw[max(at, 0):max(at, 0) + 16]
+            ctx.check_status(status, f"{what} {self.label} digits (at byte {at}: {snippet!r})",
+                             field="digits")
+        return _xml.narrowest(values, lo, hi)
 
 
 class _SequenceSet:
-    def __init__(self) -> None:
+    def __init__(self, element: Any, what: str, ctx: DecodeContext) -> None:
         self.rate: float | None = None
         self.head: str | None = None
         self.time_code: str | None = None
         self.leads: list[_Sequence] = []
-
-    def add(self, fields: tuple[Any, ...], what: str, ctx: DecodeContext) -> None:
-        """One ``sequence``: the time base (a ``TIME_`` code) or a lead."""
-        code = fields[1]
-        if code is not None and code.startswith("TIME_"):
-            increment, unit = _number(fields[4]), fields[5]
-            self.time_code, self.head = code, fields[3]
-            factor = _TIME_S.get(unit or "s")
-            if increment is None or factor is None or not increment * factor > 1e-9:
-                ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
-                         "not a sampling interval", field="increment")
-            self.rate = 1.0 / (increment * factor)
-        else:
-            self.leads.append(_Sequence(fields, what, ctx))
-
-    def check(self, what: str, ctx: DecodeContext) -> None:
+        for component in element[:]:
+            if component.tag != _COMPONENT:
+                continue
+            sequence = _first(component, _SEQUENCE)
+            if sequence is None:
+                continue
+            kids = _firsts(sequence)
+            code_element = kids.get(_CODE)
+            code = None if code_element is None else code_element.get("code")
+            if (code or "").startswith("TIME_"):
+                parts = _firsts(kids.get(_VALUE))
+                increment, unit = _quantity(parts.get(_INCREMENT))
+                head = parts.get(_HEAD)
+                self.time_code = code
+                self.head = None if head is None else head.get("value")
+                factor = _TIME_S.get(unit or "s")
+                if increment is None or factor is None or not increment * factor > 1e-9:
+                    ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
+                             "not a sampling interval", field="increment")
+                self.rate = 1.0 / (increment * factor)
+            else:
+                self.leads.append(_Sequence(code, kids.get(_VALUE), what, ctx))
         if self.rate is None:
-            ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or "
-                     "TIME_RELATIVE) gives the sampling rate", field="sequence")
+            ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or TIME_RELATIVE) "
+                     "gives the sampling rate", field="sequence")
 
-    def spans(self, report: _Report) -> np.ndarray:
-        return report.spans[[lead.span for lead in self.leads]]
-
-    def decode(self, report: _Report, what: str, ctx: DecodeContext) -> list[np.ndarray]:
-        """Every lead's digits, read in place from the report: counted in one kernel call,
-        then parsed in another (each without the GIL when long), int16 where a lead's
-        values fit."""
-        spans = self.spans(report)
-        counts = _k.count_spans(report.raw, spans)
+    def decode(self, what: str, ctx: DecodeContext) -> list[np.ndarray]:
+        """Every lead's digits: counted in one kernel call, then parsed in another (each
+        without the GIL when long), int16 where a lead's values fit."""
+        texts = [lead.text or "" for lead in self.leads]
+        for lead, text in zip(self.leads, texts):
+            if not text.isascii():
+                ctx.fail(CorruptDataError, f"{what} {lead.label}: digits hold a character "
+                         "that is not a digit, sign or space", field="digits")
+        counts = _k.count_texts(texts)
+        for lead, count in zip(self.leads, counts.tolist()):
+            lead.count = count
         ctx.reserve_output(int(counts.sum()) * 4, what)
-        table, wide, narrow = _k.parse_spans(report.raw, spans, counts)
-        for lead, (start, _), (status, at, _) in zip(self.leads, spans.tolist(),
-                                                     table.tolist()):
+        table, wide, narrow = _k.parse_texts(texts, counts)
+        for lead, text, (status, at, _) in zip(self.leads, texts, table.tolist()):
             if status != _k.STATUS_OK:
-                snippet = report.raw[start + max(at, 0):start + max(at, 0) + 16]
-                if not snippet.isascii():
-                    ctx.fail(CorruptDataError, f"{what} {lead.label}: digits hold a "
-                             "character that is not a digit, sign or space (at byte "
-                             f"{at}: {snippet!r})", field="digits")
+                snippet = text[max(at, 0):max(at, 0) + 16].encode("ascii")
                 ctx.check_status(status, f"{what} {lead.label} digits (at byte {at}: "
                                  f"{snippet!r})", field="digits")
         return [small if small is not None else values for small, values in zip(narrow, wide)]
 
 
 class _Series:
-    """One series or derived series: its code, its sequence sets and its device model."""
+    """One series or derived series: its code, its sequence sets, and what the rest of
+    the decode reads below it (derivations, author), found in one pass."""
 
-    def __init__(self, fields: tuple[Any, ...], index: int) -> None:
-        self.code = fields[1] or "unknown"
-        self.model = _stripped(fields[2])
+    def __init__(self, element: Any, element_name: str, index: int,
+                 ctx: DecodeContext) -> None:
+        self.element = element_name
+        code = author = None
+        components: list[Any] = []
+        self.derivations: list[Any] = []
+        for item in element[:]:
+            tag = item.tag
+            if tag == _COMPONENT:
+                components.append(item)
+            elif tag == _DERIVATION:
+                self.derivations.append(item)
+            elif tag == _CODE:
+                code = item if code is None else code
+            elif tag == _AUTHOR:
+                author = item if author is None else author
+        self.author = author
+        self.code = (code.get("code") if code is not None else None) or "unknown"
         self.index = index
-        self.what = f"series {index} ({self.code})"
-        self.sets: list[_SequenceSet] = []
+        what = f"series {index} ({self.code})"
+        self.sets = [_SequenceSet(s, what, ctx) for component in components
+                     if (s := _first(component, _SEQUENCE_SET)) is not None]
+        self.what = what
 
 
-class _Document:
-    """Everything the decoder reads of one document, from its report."""
+def _top(root: Any) -> tuple[list[Any], Any]:
+    """The root's ``component`` children and its first ``componentOf``, in one pass."""
+    components: list[Any] = []
+    component_of = None
+    for item in root[:]:
+        tag = item.tag
+        if tag == _COMPONENT:
+            components.append(item)
+        elif tag == _COMPONENT_OF and component_of is None:
+            component_of = item
+    return components, component_of
 
-    def __init__(self, root: Any, ctx: DecodeContext) -> None:
-        self.report = report = _Report(root, ctx)
-        self.subject: tuple[Any, ...] = ()
-        self.series: list[_Series] = []
-        self.annotations: list[tuple[Any, ...]] = []
-        current: _SequenceSet | None = None
-        for fields in report.records:
-            kind = fields[0]
-            if kind == "a":
-                self.annotations.append(fields)
-            elif kind == "b":
-                self.annotations.append(fields)
-            elif kind == "l":
-                assert current is not None
-                current.add(fields, self.series[-1].what, ctx)
-            elif kind == "q":
-                current = _SequenceSet()
-                self.series[-1].sets.append(current)
-            elif kind == "s":
-                self.series.append(_Series(fields, len(self.series)))
-            else:
-                self.subject = fields
-        for item in self.series:
-            for sequence_set in item.sets:
-                sequence_set.check(item.what, ctx)
-        if not self.series or not self.series[0].sets:
-            ctx.fail(HeaderError, "the AnnotatedECG holds no series with a sequence set",
-                     field="series")
+
+def _all_series(components: list[Any], ctx: DecodeContext) -> list[_Series]:
+    """Every series and derived series below the root's components, in document order."""
+    found: list[_Series] = []
+
+    def visit(series: Any, name: str) -> None:
+        item = _Series(series, name, len(found), ctx)
+        found.append(item)
+        for derivation in item.derivations:
+            for derived in derivation[:]:
+                if derived.tag == _DERIVED_SERIES:
+                    visit(derived, "derivedSeries")
+
+    for component in components:
+        for series in component[:]:
+            if series.tag == _SERIES:
+                visit(series, "series")
+    if not found or not found[0].sets:
+        ctx.fail(HeaderError, "the AnnotatedECG holds no series with a sequence set",
+                 field="series")
+    return found
 
 
 # --------------------------------------------------------------------------- readings
 
 
-def _metadata(document: _Document, ctx: DecodeContext) -> Metadata:
-    """Patient, trial and device facts (the device: the first series' model)."""
-    (_, extension, root_id, name, given, family, gender, birth,
-     trial) = document.subject
-    fields: dict[str, Any] = {"patient_id": extension or root_id}
-    given, family = _stripped(given), _stripped(family)
-    if given or family:
-        fields["patient_first_name"], fields["patient_last_name"] = given, family
-    elif name is not None:
-        fields["patient_last_name"] = _stripped(name)
-    if gender is not None:
-        fields["patient_gender"] = _GENDERS.get(gender.upper())
-    if birth:
-        when, _ = _timestamp(birth, ctx, "birthTime")
-        fields["patient_birth_date"] = None if when is None else when.date()
-    fields["investigation_id"] = trial
-    fields["device_id"] = document.series[0].model
+def _metadata(component_of: Any, series: _Series, ctx: DecodeContext) -> Metadata:
+    """Patient, trial and device facts (``component_of``: the root's first
+    ``componentOf``; ``series``: the first series of the document)."""
+    assignment = component_of
+    for tag in _ASSIGNMENT:
+        assignment = _first(assignment, tag)
+    below = _firsts(assignment)
+    subject = _first(below.get(_SUBJECT), _TRIAL_SUBJECT)
+    fields: dict[str, Any] = {}
+    if subject is not None:
+        facts = _firsts(subject)
+        identifier = facts.get(_ID)
+        if identifier is not None:
+            fields["patient_id"] = identifier.get("extension") or identifier.get("root")
+        person = _firsts(facts.get(_PERSON))
+        name = person.get(_NAME)
+        if name is not None:
+            parts = _firsts(name)
+            given = _text(parts.get(_GIVEN))
+            family = _text(parts.get(_FAMILY))
+            if given or family:
+                fields["patient_first_name"], fields["patient_last_name"] = given, family
+            elif (name.text or "").strip():
+                fields["patient_last_name"] = name.text.strip()
+        gender = person.get(_GENDER)
+        if gender is not None:
+            fields["patient_gender"] = _GENDERS.get((gender.get("code") or "").upper())
+        birth = person.get(_BIRTH)
+        if birth is not None and birth.get("value"):
+            when, _ = _timestamp(birth.get("value"), ctx, "birthTime")
+            fields["patient_birth_date"] = None if when is None else when.date()
+    trial = _first(_first(below.get(_COMPONENT_OF), _CLINICAL_TRIAL), _ID)
+    if trial is not None:
+        fields["investigation_id"] = trial.get("extension")
+    device = series.author
+    for tag in _DEVICE:
+        device = _first(device, tag)
+    model = _text(device)
+    if model:
+        fields["device_id"] = model
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _annotations(records: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Every ``annotation`` in document order (``a`` records, each followed by the ``b``
-    records of its region's boundaries): code, value (PQ, CE or text), depth, and the
-    lead it applies to (its own region of interest's, else its nearest ancestor's)."""
+_BOUNDARIES = f"{_tag('supportingROI')}/{_tag('component')}/{_tag('boundary')}"
+
+
+def _annotations(root: Any) -> list[dict[str, Any]]:
+    """Every ``annotation`` in document order: code, value (PQ, CE or text), depth, and
+    the lead it applies to (its own region of interest's, else its nearest ancestor's)."""
     out: list[dict[str, Any]] = []
-    leads: list[str | None] = []  # per depth: the lead of the last annotation seen there
-    item: dict[str, Any] = {}
-    for fields in records:
-        if fields[0] == "b":
-            code_value = fields[1] or ""
-            if code_value.startswith("MDC_ECG_LEAD"):
-                item["lead"] = lead_label(code_value)
-                continue
-            low, high = _number(fields[2]), _number(fields[4])
-            if low is not None or high is not None:
-                item["onset"], item["offset"] = low, high
-                item["time_unit"] = fields[3] or fields[5]
-            continue
-        _finish(item, leads)
-        _, depth_text, code, kind, value, unit, value_code, display, text = fields
-        depth = int(depth_text)
-        item = {"code": code, "depth": depth}
-        if text is not None:  # a value element
-            kind = (kind or "").rpartition(":")[2]
+    # per annotation already seen (document order: ancestors first): depth and lead
+    seen: dict[Any, tuple[int, str | None]] = {}
+    for element in root.iter(_ANNOTATION):
+        code = _xml.first(element, _CODE)
+        item: dict[str, Any] = {"code": None if code is None else code.get("code")}
+        parent = element.getparent()
+        above = parent.getparent() if parent is not None else None
+        if above is None or above.tag != _ANNOTATION:  # not annotation/component/annotation
+            above = next(element.iterancestors(_ANNOTATION), None)
+        depth, inherited = (-1, None) if above is None else seen[above]
+        item["depth"] = depth + 1
+        value = _xml.first(element, _VALUE)
+        if value is not None:
+            kind = (value.get(_XSI_TYPE) or "").rpartition(":")[2]
             item["value_type"] = kind
             if kind == "PQ":
-                item["value"] = value
-                if unit is not None:
-                    item["unit"] = unit
-            elif kind == "CE" or value_code is not None:
-                item["value"] = value_code
-                if display:
-                    item["display_name"] = display
+                item["value"] = value.get("value")
+                if value.get("unit") is not None:
+                    item["unit"] = value.get("unit")
+            elif kind == "CE" or value.get("code") is not None:
+                item["value"] = value.get("code")
+                if value.get("displayName"):
+                    item["display_name"] = value.get("displayName")
             else:
-                item["value"] = text.strip()
-        out.append(item)
-    _finish(item, leads)
-    return out
-
-
-def _finish(item: dict[str, Any], leads: list[str | None]) -> None:
-    """Give a finished annotation its nearest ancestor's lead where its own region names
-    none; in document order the nearest ancestor is the last annotation one level up."""
-    if not item:
-        return
-    depth = item["depth"]
-    del leads[depth:]
-    lead = item.get("lead")
-    if lead is None and depth and len(leads) == depth:
-        lead = leads[depth - 1]
+                item["value"] = (value.text or "").strip()
+        lead = None
+        support = _xml.first(element, _SUPPORT)
+        for boundary in (() if support is None else support.iterfind(_BOUNDARIES)):
+            bcode = _xml.first(boundary, _CODE)
+            code_value = "" if bcode is None else bcode.get("code") or ""
+            if code_value.startswith("MDC_ECG_LEAD"):
+                lead = lead_label(code_value)
+                continue
+            bvalue = _xml.first(boundary, _VALUE)
+            low, low_unit = _quantity(child(bvalue, "low"))
+            high, high_unit = _quantity(child(bvalue, "high"))
+            if low is not None or high is not None:
+                item["onset"], item["offset"] = low, high
+                item["time_unit"] = low_unit or high_unit
+        lead = lead or inherited
+        seen[element] = (depth + 1, lead)
         if lead is not None:
             item["lead"] = lead
-    leads.append(lead)
-    if "lead" in item:  # keyed in the order the reference lists them: lead last
-        item["lead"] = item.pop("lead")
+        out.append(item)
+    return out
 
 
 def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
@@ -441,22 +434,22 @@ def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[s
 # --------------------------------------------------------------------------- the format
 
 
-def _document(data: bytes | memoryview, ctx: DecodeContext) -> _Document:
+def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
     root = _xml.parse(data, ctx)
     if root.tag != f"{{{NAMESPACE}}}AnnotatedECG":
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not AnnotatedECG in "
                  f"{NAMESPACE}", field="AnnotatedECG")
-    return _Document(root, ctx)
+    return root
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one annotated ECG."""
-    document = _document(data, ctx)
-    report = document.report
-    series = document.series
+    root = _root(data, ctx)
+    components, component_of = _top(root)
+    series = _all_series(components, ctx)
     primary = series[0]
     first = primary.sets[0]
-    arrays = first.decode(report, primary.what, ctx)
+    arrays = first.decode(primary.what, ctx)
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
         ctx.deviation(f"{primary.what}: the leads of one sequence set differ in length "
@@ -466,7 +459,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                     lead.units) for lead, values in zip(first.leads, arrays)]
     start, zone = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(document, ctx)
+    metadata = _metadata(component_of, series[0], ctx)
     if zone is not None and start is not None:
         metadata = Metadata(**{**{k: v for k, v in metadata.as_dict().items()
                                   if v is not None},
@@ -477,7 +470,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         for index, sequence_set in enumerate(item.sets):
             if item is primary and index == 0:
                 continue
-            values = sequence_set.decode(report, item.what, ctx)
+            values = sequence_set.decode(item.what, ctx)
             if not values or len({len(v) for v in values}) != 1:
                 ctx.warn(f"{item.what}: leads of differing lengths; left out")
                 continue
@@ -494,7 +487,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     beats = [b for b in blocks if b.kind == "representative_beat"]
     if beats:
         extras["representative_beats"] = beats[0]
-    annotations = _annotations(document.annotations)
+    annotations = _annotations(root)
     ctx.check_count(len(annotations), "max_annotations", "aECG annotations")
     extras["aecg_annotations"] = annotations
     measurements, statements = _readings(annotations)
@@ -509,15 +502,16 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts; lead lengths are counted from the digits without converting them."""
-    document = _document(data, ctx)
-    first = document.series[0].sets[0]
+    root = _root(data, ctx)
+    components, component_of = _top(root)
+    series = _all_series(components, ctx)
+    first = series[0].sets[0]
     assert first.rate is not None
-    counts = _k.count_spans(document.report.raw, first.spans(document.report)).tolist()
-    infos = tuple(SignalInfo(lead.label, first.rate, count, lead.units)
-                  for lead, count in zip(first.leads, counts))
+    infos = tuple(SignalInfo(lead.label, first.rate, lead.counted(series[0].what, ctx)[1],
+                             lead.units) for lead in first.leads)
     start, _ = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(document, ctx)
+    metadata = _metadata(component_of, series[0], ctx)
     return RecordInfo(ctx.name, FORMAT_NAME, "HL7 aECG", infos, start, metadata, 0,
                       (ctx.path or ctx.name,), tuple(ctx.warnings))
 
