@@ -25,7 +25,7 @@ from ..readings import global_measurements, interpretation
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
 from ._base import DecodeContext, Probe
-from ._xml import RepresentativeBeats, child, parse_number, signal
+from ._xml import RepresentativeBeats, parse_number, signal
 
 __all__ = ["FORMAT", "NAMESPACE", "lead_label", "MEASUREMENT_CODES"]
 
@@ -362,25 +362,59 @@ def _metadata(component_of: Any, series: _Series, ctx: DecodeContext) -> Metadat
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
-_BOUNDARIES = f"{_tag('supportingROI')}/{_tag('component')}/{_tag('boundary')}"
+(_ROI, _BOUNDARY, _LOW, _HIGH) = (_tag(name) for name in (
+    "supportingROI", "boundary", "low", "high"))
+
+
+def _boundaries(support: Any, item: dict[str, Any]) -> str | None:
+    """Read the boundaries of an annotation's region (``support/supportingROI/component/
+    boundary``, by child loops: ElementPath costs several times more): the last onset
+    and offset go into ``item``; returns the lead the last lead boundary names."""
+    lead = None
+    for roi in support[:]:
+        if roi.tag != _ROI:
+            continue
+        for component in roi[:]:
+            if component.tag != _COMPONENT:
+                continue
+            for boundary in component[:]:
+                if boundary.tag != _BOUNDARY:
+                    continue
+                parts = _firsts(boundary)
+                code = parts.get(_CODE)
+                code_value = "" if code is None else code.get("code") or ""
+                if code_value.startswith("MDC_ECG_LEAD"):
+                    lead = lead_label(code_value)
+                    continue
+                bounds = _firsts(parts.get(_VALUE))
+                low, low_unit = _quantity(bounds.get(_LOW))
+                high, high_unit = _quantity(bounds.get(_HIGH))
+                if low is not None or high is not None:
+                    item["onset"], item["offset"] = low, high
+                    item["time_unit"] = low_unit or high_unit
+    return lead
 
 
 def _annotations(root: Any) -> list[dict[str, Any]]:
     """Every ``annotation`` in document order: code, value (PQ, CE or text), depth, and
     the lead it applies to (its own region of interest's, else its nearest ancestor's)."""
     out: list[dict[str, Any]] = []
-    # per annotation already seen (document order: ancestors first): depth and lead
-    seen: dict[Any, tuple[int, str | None]] = {}
+    # per depth: the lead of the last annotation seen there (in document order, an
+    # annotation's nearest annotation ancestor is the last one seen a level up)
+    leads: list[str | None] = []
+    depths: dict[Any, int] = {}  # per annotation seen (their element objects kept alive)
     for element in root.iter(_ANNOTATION):
-        code = _xml.first(element, _CODE)
-        item: dict[str, Any] = {"code": None if code is None else code.get("code")}
         parent = element.getparent()
-        above = parent.getparent() if parent is not None else None
+        above = None if parent is None else parent.getparent()
         if above is None or above.tag != _ANNOTATION:  # not annotation/component/annotation
             above = next(element.iterancestors(_ANNOTATION), None)
-        depth, inherited = (-1, None) if above is None else seen[above]
-        item["depth"] = depth + 1
-        value = _xml.first(element, _VALUE)
+        depth = 0 if above is None else depths[above] + 1
+        depths[element] = depth
+        parts = _firsts(element)
+        code = parts.get(_CODE)
+        item: dict[str, Any] = {"code": None if code is None else code.get("code"),
+                                "depth": depth}
+        value = parts.get(_VALUE)
         if value is not None:
             kind = (value.get(_XSI_TYPE) or "").rpartition(":")[2]
             item["value_type"] = kind
@@ -394,22 +428,12 @@ def _annotations(root: Any) -> list[dict[str, Any]]:
                     item["display_name"] = value.get("displayName")
             else:
                 item["value"] = (value.text or "").strip()
-        lead = None
-        support = _xml.first(element, _SUPPORT)
-        for boundary in (() if support is None else support.iterfind(_BOUNDARIES)):
-            bcode = _xml.first(boundary, _CODE)
-            code_value = "" if bcode is None else bcode.get("code") or ""
-            if code_value.startswith("MDC_ECG_LEAD"):
-                lead = lead_label(code_value)
-                continue
-            bvalue = _xml.first(boundary, _VALUE)
-            low, low_unit = _quantity(child(bvalue, "low"))
-            high, high_unit = _quantity(child(bvalue, "high"))
-            if low is not None or high is not None:
-                item["onset"], item["offset"] = low, high
-                item["time_unit"] = low_unit or high_unit
-        lead = lead or inherited
-        seen[element] = (depth + 1, lead)
+        support = parts.get(_SUPPORT)
+        lead = None if support is None else _boundaries(support, item)
+        del leads[depth:]
+        if lead is None and depth and len(leads) == depth:
+            lead = leads[depth - 1]
+        leads.append(lead)
         if lead is not None:
             item["lead"] = lead
         out.append(item)
