@@ -1,12 +1,15 @@
 # cython: language_level=3
-"""HL7 aECG kernel: the whitespace-separated integers of an ``SLIST_PQ``
-``digits`` element, counted then parsed without the GIL.
+"""HL7 aECG kernel: what the decoder reads of a document, walked in libxml2's
+tree under lxml's root element (``tree_records``), and the whitespace-separated
+integers of the ``SLIST_PQ`` ``digits`` elements, counted then parsed where
+libxml2 keeps them, without the GIL (``Digits``).
 
 The count pass sizes the output before it is allocated; the parse pass
 checks every byte (XML whitespace, an optional sign, decimal digits) and
 every value against the int32 range. Statuses come from ``_status.pxd``.
 """
 
+cimport cython
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -123,55 +126,10 @@ def parse_integers(const uint8_t[::1] text, Py_ssize_t count):
 
 
 cdef extern from "Python.h":
-    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
 
 
-cdef Py_ssize_t TEXTS_NOGIL_FROM = 1 << 14  # characters: below, the GIL hand-over costs more
-
-
-cdef const char** _sources(list texts, Py_ssize_t* lengths, Py_ssize_t* total) except NULL:
-    """The bytes of each str of ``texts`` (an ASCII str's own, no copy) and their length;
-    the caller frees the array."""
-    cdef Py_ssize_t k = len(texts), i, length
-    cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
-    if sources == NULL:
-        raise MemoryError()
-    total[0] = 0
-    try:
-        for i in range(k):
-            sources[i] = PyUnicode_AsUTF8AndSize(texts[i], &length)
-            lengths[i] = length
-            total[0] += length
-    except BaseException:
-        free(sources)
-        raise
-    return sources
-
-
-def count_texts(list texts):
-    """:func:`count_integers` of each str of ``texts`` (the digits of one sequence set),
-    in one region without the GIL when they are long: an int64 array."""
-    cdef Py_ssize_t k = len(texts), i, total = 0
-    cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
-    cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
-    if lengths == NULL:
-        raise MemoryError()
-    cdef const char** sources = NULL
-    try:
-        sources = _sources(texts, lengths, &total)
-        if total >= TEXTS_NOGIL_FROM:
-            with nogil:
-                for i in range(k):
-                    out[i] = _count(<const uint8_t*>sources[i], lengths[i])
-        else:
-            for i in range(k):
-                out[i] = _count(<const uint8_t*>sources[i], lengths[i])
-    finally:
-        free(sources)
-        free(lengths)
-    return counts
+cdef Py_ssize_t TEXTS_NOGIL_FROM = 1 << 14  # bytes: below, the GIL hand-over costs more
 
 
 cdef void _parse_all(const char** sources, const Py_ssize_t* lengths, Py_ssize_t k,
@@ -200,30 +158,13 @@ cdef void _parse_all(const char** sources, const Py_ssize_t* lengths, Py_ssize_t
                 narrow[i][j] = <int16_t>wide[i][j]
 
 
-def parse_texts(list texts, const int64_t[::1] counts):
-    """:func:`parse_integers` of each str of ``texts`` with its count from
-    :func:`count_texts`, all in one region without the GIL when they are long.
-
-    Returns ``(table, wide, narrow)``: ``table[i] = (status, error_at, fits)`` (int64;
-    the texts after the first whose status is not OK are not parsed and read OK),
-    ``wide[i]`` the int32 values of text ``i`` and, where ``fits`` (every value within
-    int16), ``narrow[i]`` the same as int16 (None otherwise)."""
-    cdef Py_ssize_t k = len(texts), total = 0
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
-    cdef const char** sources = NULL
-    if lengths == NULL:
-        raise MemoryError()
-    try:
-        sources = _sources(texts, lengths, &total)
-        return _parse_sources(sources, lengths, k, total, counts)
-    finally:
-        free(sources)
-        free(lengths)
-
-
 cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t k,
                           Py_ssize_t total, const int64_t[::1] counts):
-    """What :func:`parse_texts` returns, for ``k`` texts given by their bytes."""
+    """``(table, wide, narrow)`` for ``k`` texts given by their bytes and counts:
+    ``table[i] = (status, error_at, fits)`` (int64; the texts after the first whose
+    status is not OK are not parsed and read OK), ``wide[i]`` the int32 values of text
+    ``i`` and, where ``fits`` (every value within int16), ``narrow[i]`` the same as int16
+    (None otherwise). Without the GIL when the texts are long."""
     cdef Py_ssize_t i
     if counts.shape[0] != k:
         raise ValueError("one count per text")
@@ -431,6 +372,7 @@ cdef object _text(xmlNode* node):
     return None if node == NULL else _joined(node.children, True)
 
 
+@cython.auto_pickle(False)
 cdef class Digits:
     """The digits texts of a document's leads, where libxml2 keeps them (the tree stays
     alive with the element this holds): counted and parsed in place."""
@@ -504,7 +446,8 @@ cdef class Digits:
 
     def counts(self, list indices):
         """:func:`count_integers` of each digits text named in ``indices``, in one region
-        without the GIL when they are long: an int64 array."""
+        without the GIL when they are long: ``(counts, total)``, an int64 array and its
+        sum."""
         cdef Py_ssize_t k = len(indices), i, total = 0
         cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
         cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
@@ -524,12 +467,15 @@ cdef class Digits:
         finally:
             free(sources)
             free(lengths)
-        return counts
+        total = 0
+        for i in range(k):
+            total += out[i]
+        return counts, total
 
     def parse(self, list indices, const int64_t[::1] counts):
         """:func:`parse_integers` of each digits text named in ``indices`` with its count
-        from :meth:`counts`, in one region without the GIL when they are long; returns
-        what :func:`parse_texts` returns."""
+        from :meth:`counts`, in one region without the GIL when they are long:
+        ``(table, wide, narrow)`` as ``_parse_sources`` gives them."""
         cdef Py_ssize_t k = len(indices), total = 0
         cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
         cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
@@ -655,8 +601,8 @@ def tree_records(root, element_type):
     cdef xmlNode* assignment
     cdef list records = []
     cdef Digits digits = Digits(root)
-    if top == NULL or top.type != ELEMENT_NODE:
-        raise ValueError("root is not an element")
+    if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
+        raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
     assignment = _child(_child(_child(_child(top, b"componentOf"), b"timepointEvent"),
                                b"componentOf"), b"subjectAssignment")
     subject = _child(_child(assignment, b"subject"), b"trialSubject")

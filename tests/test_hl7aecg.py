@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -194,16 +195,34 @@ _DIGITS = st.text(alphabet="0123456789-+ \n\tx", max_size=60) | st.lists(
     lambda values: " ".join(map(str, values)))
 
 
+def _records(data: bytes):
+    from lxml import etree
+
+    from ecgingest._ext import hl7aecg as kernel
+    from ecgingest.formats import _xml
+
+    root = _xml.parse(data, DecodeContext("hl7aecg"))
+    return root, kernel.tree_records(root, etree._Element)
+
+
 @settings(max_examples=60)
-@given(texts=st.lists(_DIGITS, max_size=8))
+@given(texts=st.lists(_DIGITS, min_size=1, max_size=8))
 def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
-    """One count call and one parse call for all the leads of a set give what the
-    per-text kernel functions give, up to the first bad text."""
+    """One count call and one parse call for all the leads of a set, read where libxml2
+    keeps them, give what the per-text kernel functions give, up to the first bad text."""
     from ecgingest._ext import hl7aecg as kernel
 
-    counts = kernel.count_texts(texts)
+    leads = {f"L{i}": np.array([1]) for i in range(len(texts))}
+    data = aecg_document(leads).decode()
+    for text in texts:  # each lead's "1" becomes its text, in file order
+        data = data.replace("<digits>1</digits>", f"<digits>{text}</digits>", 1)
+    _, (records, digits) = _records(data.encode())
+    indices = [fields[-1] for fields in records if fields[0] == "l" and fields[-1] is not None]
+    assert len(indices) == len(texts)
+    counts, total = digits.counts(indices)
     assert counts.tolist() == [kernel.count_integers(t.encode()) for t in texts]
-    table, wide, narrow = kernel.parse_texts(texts, counts)
+    assert total == sum(counts.tolist())
+    table, wide, narrow = digits.parse(indices, counts)
     for text, count, (status, at, fits), values, small in zip(
             texts, counts.tolist(), table.tolist(), wide, narrow):
         alone, want, lo, hi, at_alone = kernel.parse_integers(text.encode(), count)
@@ -215,6 +234,86 @@ def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
         if small is not None:
             assert small.dtype == np.int16
             np.testing.assert_array_equal(small, want)
+
+
+def _lxml_records(root) -> list[tuple]:
+    """The tree walk's records computed through lxml's element API (the oracle)."""
+    ns = "{urn:hl7-org:v3}"
+    xsi = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+    def first(element, *path):
+        for name in path:
+            if element is None:
+                return None
+            element = next(element.iterchildren(ns + name), None)
+        return element
+
+    def attr(element, name):
+        return None if element is None else element.get(name)
+
+    def text(element):
+        return None if element is None else element.text or ""
+
+    out = []
+    for element in root.iter(ns + "annotation"):
+        value = first(element, "value")
+        out.append(("a", sum(1 for _ in element.iterancestors(ns + "annotation")),
+                    attr(first(element, "code"), "code"), attr(value, xsi),
+                    attr(value, "value"), attr(value, "unit"), attr(value, "code"),
+                    attr(value, "displayName"), text(value)))
+        support = first(element, "support")
+        for boundary in () if support is None else support.iterfind(
+                f"{ns}supportingROI/{ns}component/{ns}boundary"):
+            out.append(("b", attr(first(boundary, "code"), "code"),
+                        attr(first(boundary, "value", "low"), "value"),
+                        attr(first(boundary, "value", "low"), "unit"),
+                        attr(first(boundary, "value", "high"), "value"),
+                        attr(first(boundary, "value", "high"), "unit")))
+    return out
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("hl7aecg"), ids=lambda r: r["path"])
+def test_the_tree_walk_reads_the_annotations_lxml_reads(entry):
+    root, (records, _) = _records((corpus_dir() / entry["path"]).read_bytes())
+    assert [r for r in records if r[0] in "ab"] == _lxml_records(root)
+
+
+def test_a_document_with_prefixed_names_reads_as_with_the_default_namespace():
+    plain = aecg_document(_leads(9, 3), beats=_leads(4, 4),
+                          annotations=[("MDC_ECG_HEART_RATE", "61", "bpm")]).decode()
+    body = plain[plain.index("<AnnotatedECG"):]
+    prefixed = re.sub(r"<(/?)([A-Za-z]+)([ />])", r"<\1h:\2\3", body).replace(
+        'xmlns="urn:hl7-org:v3"', 'xmlns:h="urn:hl7-org:v3"')
+    a, b = _decode(plain.encode()), _decode(prefixed.encode())
+    assert b.labels == a.labels
+    for x, y in zip(a.signals, b.signals):
+        np.testing.assert_array_equal(x.digital, y.digital)
+    np.testing.assert_array_equal(a.representative_beats.digital, b.representative_beats.digital)
+    assert a.aecg_annotations == b.aecg_annotations and a.metadata == b.metadata
+
+
+@pytest.mark.parametrize("digits, values", [
+    ("1 2 <![CDATA[3 4]]> 5", [1, 2, 3, 4, 5]),
+    ("<![CDATA[7 8]]>", [7, 8]),
+    ("1 2<!-- a comment --> 3", [1, 2, 3]),
+    ("1 &#50; 3", [1, 2, 3]),
+])
+def test_digits_in_several_text_nodes_read_as_lxml_joins_them(digits, values):
+    data = aecg_document({"II": np.array([7, 8])}).replace(b"7 8", digits.encode())
+    [lead] = _decode(data).signals
+    np.testing.assert_array_equal(lead.digital, values)
+
+
+def test_the_tree_walk_refuses_what_is_not_an_lxml_aecg_root():
+    from lxml import etree
+
+    from ecgingest._ext import hl7aecg as kernel
+
+    with pytest.raises(TypeError):
+        kernel.tree_records(object(), etree._Element)
+    with pytest.raises(ValueError, match="AnnotatedECG"):
+        kernel.tree_records(etree.fromstring(b"<AnnotatedECG/>"), etree._Element)
 
 
 @given(n=st.integers(0, 700), dtypes=st.lists(st.sampled_from([np.int16, np.int32]),

@@ -92,6 +92,10 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
 
 
 def _number(text: str | None) -> float | None:
+    """A number of the file as float (see :func:`~._xml.parse_number`), None if not one."""
+    if text is not None and len(text) <= 15 and text.isascii() and \
+            text.replace(".", "", 1).isdigit():  # "5", "0.002": what parse_number reads
+        return float(text)
     value = parse_number(text)
     return None if value is None else float(value)
 
@@ -109,9 +113,13 @@ def _stripped(text: str | None) -> str | None:
 # objects, and the digits are parsed where libxml2 keeps them.
 
 
+_ELEMENT: list[Any] = []  # lxml's element type once imported (an import costs each read)
+
+
 def _element_type(ctx: DecodeContext) -> Any:
-    etree = require("lxml.etree", format=FORMAT_NAME, extra="xml")
-    return etree._Element
+    if not _ELEMENT:
+        _ELEMENT.append(require("lxml.etree", format=FORMAT_NAME, extra="xml")._Element)
+    return _ELEMENT[0]
 
 
 class _Sequence:
@@ -173,8 +181,8 @@ class _SequenceSet:
         """Every lead's digits, read in place: counted in one kernel call, then parsed in
         another (each without the GIL when long), int16 where a lead's values fit."""
         indices = [lead.digits for lead in self.leads]
-        counts = digits.counts(indices)
-        ctx.reserve_output(int(counts.sum()) * 4, what)
+        counts, total = digits.counts(indices)
+        ctx.reserve_output(total * 4, what)
         table, wide, narrow = digits.parse(indices, counts)
         for lead, (status, at, _) in zip(self.leads, table.tolist()):
             if status != _k.STATUS_OK:
@@ -396,7 +404,7 @@ def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     document = _document(data, ctx)
     first = document.series[0].sets[0]
     assert first.rate is not None
-    counts = document.digits.counts([lead.digits for lead in first.leads]).tolist()
+    counts = document.digits.counts([lead.digits for lead in first.leads])[0].tolist()
     infos = tuple(SignalInfo(lead.label, first.rate, count, lead.units)
                   for lead, count in zip(first.leads, counts))
     start, _ = _timestamp(first.head, ctx, "time sequence head") if \
