@@ -8,7 +8,9 @@ series or derived series (representative beats) is kept as a
 ``REPRESENTATIVE_BEAT`` one). Annotations (measurements, beats, wave
 boundaries) are listed in document order; the global measurements and the
 interpretation statements go to the extra-readings model SCP-ECG uses.
-The digits are parsed by ``ecgingest._ext.hl7aecg`` without the GIL.
+After lxml's hardened parse, ``ecgingest._ext.hl7aecg`` walks libxml2's tree
+and hands back plain records (no element object per step); the digits are
+parsed where libxml2 keeps them, without the GIL.
 """
 
 from __future__ import annotations
