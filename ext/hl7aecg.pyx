@@ -533,7 +533,22 @@ cdef int _series(xmlNode* series, list records, Digits digits) except -1:
     return 0
 
 
-cdef int _annotation(xmlNode* node, list records) except -1:
+@cython.auto_pickle(False)
+cdef class _Annotations:
+    """The annotations of a document as the walk meets them (document order)."""
+
+    cdef list items  # one dict per annotation
+    cdef list leads  # per depth: the lead code of the last annotation met there
+    cdef list named  # (index, lead code) of every annotation with a lead
+    cdef list timed  # (index, boundaries) of every annotation with other boundaries
+
+    def __cinit__(self):
+        self.items, self.leads, self.named, self.timed = [], [], [], []
+
+
+cdef int _annotation(xmlNode* node, _Annotations found) except -1:
+    """One annotation: its dict (code, depth, value as its type says), the lead its
+    region or its nearest ancestor names, and its other boundaries' raw bounds."""
     cdef Py_ssize_t depth = 0
     cdef xmlNode* up = node.parent
     cdef xmlNode* value = _child(node, b"value")
@@ -541,14 +556,32 @@ cdef int _annotation(xmlNode* node, list records) except -1:
     cdef xmlNode* component
     cdef xmlNode* boundary
     cdef xmlNode* bounds
+    cdef dict item
+    cdef list boundaries = None
+    cdef object lead = None, code, kind
     while up != NULL:
         if _named(up, b"annotation"):
             depth += 1
         up = up.parent
-    records.append(("a", depth, _attribute(_child(node, b"code"), b"code", NULL),
-                    _attribute(value, b"type", XSI), _attribute(value, b"value", NULL),
-                    _attribute(value, b"unit", NULL), _attribute(value, b"code", NULL),
-                    _attribute(value, b"displayName", NULL), _text(value)))
+    item = {"code": _attribute(_child(node, b"code"), b"code", NULL), "depth": depth}
+    if value != NULL:
+        kind = _attribute(value, b"type", XSI)
+        kind = "" if kind is None else (<str>kind).rpartition(":")[2]
+        item["value_type"] = kind
+        if kind == "PQ":
+            item["value"] = _attribute(value, b"value", NULL)
+            code = _attribute(value, b"unit", NULL)
+            if code is not None:
+                item["unit"] = code
+        else:
+            code = _attribute(value, b"code", NULL)
+            if kind == "CE" or code is not None:
+                item["value"] = code
+                code = _attribute(value, b"displayName", NULL)
+                if code:
+                    item["display_name"] = code
+            else:
+                item["value"] = (<str>_text(value)).strip()
     roi = _child(node, b"support")
     roi = NULL if roi == NULL else roi.children
     while roi != NULL:
@@ -559,23 +592,37 @@ cdef int _annotation(xmlNode* node, list records) except -1:
                     boundary = component.children
                     while boundary != NULL:
                         if _named(boundary, b"boundary"):
-                            bounds = _child(boundary, b"value")
-                            records.append((
-                                "b", _attribute(_child(boundary, b"code"), b"code", NULL),
-                                _attribute(_child(bounds, b"low"), b"value", NULL),
-                                _attribute(_child(bounds, b"low"), b"unit", NULL),
-                                _attribute(_child(bounds, b"high"), b"value", NULL),
-                                _attribute(_child(bounds, b"high"), b"unit", NULL)))
+                            code = _attribute(_child(boundary, b"code"), b"code", NULL)
+                            if code is not None and (<str>code).startswith("MDC_ECG_LEAD"):
+                                lead = code
+                            else:
+                                bounds = _child(boundary, b"value")
+                                if boundaries is None:
+                                    boundaries = []
+                                boundaries.append((
+                                    _attribute(_child(bounds, b"low"), b"value", NULL),
+                                    _attribute(_child(bounds, b"low"), b"unit", NULL),
+                                    _attribute(_child(bounds, b"high"), b"value", NULL),
+                                    _attribute(_child(bounds, b"high"), b"unit", NULL)))
                         boundary = boundary.next
                 component = component.next
         roi = roi.next
+    del found.leads[depth:]
+    if lead is None and depth and len(found.leads) == depth:
+        lead = found.leads[depth - 1]
+    found.leads.append(lead)
+    if lead is not None:
+        found.named.append((len(found.items), lead))
+    if boundaries is not None:
+        found.timed.append((len(found.items), boundaries))
+    found.items.append(item)
     return 0
 
 
 def tree_records(root, element_type):
     """What the decoder reads of an AnnotatedECG, from the libxml2 tree under ``root``
-    (an lxml element of ``element_type``, lxml's ``_Element``): ``(records, digits)``,
-    records in the order below, each a tuple led by its letter:
+    (an lxml element of ``element_type``, lxml's ``_Element``): ``(records,
+    annotations, digits)``, records in the order below, each a tuple led by its letter:
 
     - ``("m", id extension, id root, name text, given, family, gender code, birth
       time, trial id extension)``: the trial subject;
@@ -584,10 +631,18 @@ def tree_records(root, element_type):
       ``("q",)`` per sequence set and ``("l", code, xsi:type, head, increment value,
       increment unit, scale value, unit, origin value, unit, digits)`` per sequence,
       ``digits`` the index of its text in ``digits`` (a :class:`Digits`) or None;
-    - ``("a", depth, code, xsi:type, value, unit, value code, display name, value
-      text)`` per annotation in document order (value text None: no value element),
-      each followed by ``("b", code, low value, low unit, high value, high unit)``
-      per boundary of its first support's regions.
+
+    ``annotations`` is ``(items, named, timed)``: ``items`` a dict per annotation in
+    document order (``code``; ``depth``, the annotations it is nested in;
+    ``value_type``, the local part of the value's ``xsi:type``, and ``value``: a
+    ``PQ``'s value and its ``unit`` where it has one, else a ``CE``'s or coded value's
+    code and its ``display_name`` where not empty, else the value's stripped text);
+    ``named`` the ``(index, lead code)`` of every annotation whose region of interest
+    (its first ``support``'s ``supportingROI/component/boundary`` elements: the last
+    one coded ``MDC_ECG_LEAD*``) or, failing that, whose nearest annotation ancestor
+    names a lead; ``timed`` the ``(index, bounds)`` of every annotation with other
+    boundaries, ``bounds`` a ``(low value, low unit, high value, high unit)`` per such
+    boundary in document order.
 
     Every step takes the first child of a name where the format has one, in the HL7
     v3 namespace; attribute values and texts are as lxml gives them."""
@@ -625,10 +680,11 @@ def tree_records(root, element_type):
                 subject = subject.next
         node = node.next
     # every annotation, in document order (the root included, as lxml's iter does)
+    cdef _Annotations found = _Annotations()
     node = top
     while node != NULL:
         if _named(node, b"annotation"):
-            _annotation(node, records)
+            _annotation(node, found)
         if node.children != NULL and node.type == ELEMENT_NODE:
             node = node.children
             continue
@@ -637,4 +693,4 @@ def tree_records(root, element_type):
         if node == top:
             break
         node = node.next
-    return records, digits
+    return records, (found.items, found.named, found.timed), digits

@@ -21,6 +21,7 @@ from ecgingest.detect import detect
 from ecgingest.errors import CorruptDataError, EcgIngestError, EcgWarning, HeaderError
 from ecgingest.formats import hl7aecg
 from ecgingest.formats._base import DecodeContext, Probe
+from ecgingest.formats._xml import parse_number
 from ecgingest.sources import Entry
 
 FIX = FIXTURES / "hl7aecg"
@@ -212,11 +213,11 @@ def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
     keeps them, give what the per-text kernel functions give, up to the first bad text."""
     from ecgingest._ext import hl7aecg as kernel
 
-    leads = {f"L{i}": np.array([1]) for i in range(len(texts))}
+    leads = {f"L{i}": np.array([1000 + i]) for i in range(len(texts))}
     data = aecg_document(leads).decode()
-    for text in texts:  # each lead's "1" becomes its text, in file order
-        data = data.replace("<digits>1</digits>", f"<digits>{text}</digits>", 1)
-    _, (records, digits) = _records(data.encode())
+    for i, text in enumerate(texts):  # each lead's one value becomes its text
+        data = data.replace(f"<digits>{1000 + i}</digits>", f"<digits>{text}</digits>")
+    _, (records, _, digits) = _records(data.encode())
     indices = [fields[-1] for fields in records if fields[0] == "l" and fields[-1] is not None]
     assert len(indices) == len(texts)
     counts, total = digits.counts(indices)
@@ -236,8 +237,8 @@ def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
             np.testing.assert_array_equal(small, want)
 
 
-def _lxml_records(root) -> list[tuple]:
-    """The tree walk's records computed through lxml's element API (the oracle)."""
+def _lxml_annotations(root) -> list[dict]:
+    """The annotations as lxml's element API gives them (the oracle of the tree walk)."""
     ns = "{urn:hl7-org:v3}"
     xsi = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
@@ -248,35 +249,83 @@ def _lxml_records(root) -> list[tuple]:
             element = next(element.iterchildren(ns + name), None)
         return element
 
-    def attr(element, name):
-        return None if element is None else element.get(name)
+    def number(text):
+        value = parse_number(text)
+        return None if value is None else float(value)
 
-    def text(element):
-        return None if element is None else element.text or ""
-
-    out = []
+    out, leads = [], {}
     for element in root.iter(ns + "annotation"):
+        above = next(element.iterancestors(ns + "annotation"), None)
+        code = first(element, "code")
+        item = {"code": None if code is None else code.get("code"),
+                "depth": sum(1 for _ in element.iterancestors(ns + "annotation"))}
         value = first(element, "value")
-        out.append(("a", sum(1 for _ in element.iterancestors(ns + "annotation")),
-                    attr(first(element, "code"), "code"), attr(value, xsi),
-                    attr(value, "value"), attr(value, "unit"), attr(value, "code"),
-                    attr(value, "displayName"), text(value)))
+        if value is not None:
+            kind = (value.get(xsi) or "").rpartition(":")[2]
+            item["value_type"] = kind
+            if kind == "PQ":
+                item["value"] = value.get("value")
+                if value.get("unit") is not None:
+                    item["unit"] = value.get("unit")
+            elif kind == "CE" or value.get("code") is not None:
+                item["value"] = value.get("code")
+                if value.get("displayName"):
+                    item["display_name"] = value.get("displayName")
+            else:
+                item["value"] = (value.text or "").strip()
+        lead = None
         support = first(element, "support")
         for boundary in () if support is None else support.iterfind(
                 f"{ns}supportingROI/{ns}component/{ns}boundary"):
-            out.append(("b", attr(first(boundary, "code"), "code"),
-                        attr(first(boundary, "value", "low"), "value"),
-                        attr(first(boundary, "value", "low"), "unit"),
-                        attr(first(boundary, "value", "high"), "value"),
-                        attr(first(boundary, "value", "high"), "unit")))
+            code = (first(boundary, "code").get("code") or "") if first(
+                boundary, "code") is not None else ""
+            if code.startswith("MDC_ECG_LEAD"):
+                lead = hl7aecg.lead_label(code)
+                continue
+            low, high = first(boundary, "value", "low"), first(boundary, "value", "high")
+            bounds = [number(None if b is None else b.get("value")) for b in (low, high)]
+            if bounds != [None, None]:
+                item["onset"], item["offset"] = bounds
+                item["time_unit"] = (None if low is None else low.get("unit")) or (
+                    None if high is None else high.get("unit"))
+        lead = lead or (None if above is None else leads[above])
+        leads[element] = lead
+        if lead is not None:
+            item["lead"] = lead
+        out.append(item)
     return out
 
 
 @requires_corpus
 @pytest.mark.parametrize("entry", corpus_records("hl7aecg"), ids=lambda r: r["path"])
 def test_the_tree_walk_reads_the_annotations_lxml_reads(entry):
-    root, (records, _) = _records((corpus_dir() / entry["path"]).read_bytes())
-    assert [r for r in records if r[0] in "ab"] == _lxml_records(root)
+    root, (_, annotations, _) = _records((corpus_dir() / entry["path"]).read_bytes())
+    assert [list(a.items()) for a in hl7aecg._annotations(annotations)] == [
+        list(a.items()) for a in _lxml_annotations(root)]
+
+
+def test_nested_annotations_inherit_the_lead_of_their_nearest_ancestor():
+    def note(code, inner="", lead=None, low=None):
+        bounds = []
+        if lead:
+            bounds.append(f'<boundary><code code="MDC_ECG_LEAD_{lead}"/></boundary>')
+        if low:
+            bounds.append(f'<boundary><code code="TIME_RELATIVE"/><value><low value="{low}" '
+                          'unit="ms"/></value></boundary>')
+        support = (f"<support><supportingROI><component>{''.join(bounds)}</component>"
+                   "</supportingROI></support>") if bounds else ""
+        return (f'<component><annotation><code code="{code}"/><value xsi:type="PQ" '
+                f'value="1" unit="ms"/>{support}{inner}</annotation></component>')
+
+    tree = note("A", note("B", note("C", low="12")), lead="V2") + note("D", note("E"))
+    data = aecg_document(_leads(3)).decode().replace(
+        "</series>", f"<subjectOf><annotationSet>{tree}</annotationSet></subjectOf></series>")
+    root, (_, annotations, _) = _records(data.encode())
+    found = hl7aecg._annotations(annotations)
+    assert found == _lxml_annotations(root)
+    assert [(a["code"], a["depth"], a.get("lead")) for a in found] == [
+        ("A", 0, "V2"), ("B", 1, "V2"), ("C", 2, "V2"), ("D", 0, None), ("E", 1, None)]
+    assert found[2]["onset"] == 12.0 and found[2]["time_unit"] == "ms"
 
 
 def test_a_document_with_prefixed_names_reads_as_with_the_default_namespace():

@@ -213,16 +213,13 @@ class _Document:
     """Everything the decoder reads of one document, from the kernel's records."""
 
     def __init__(self, root: Any, ctx: DecodeContext) -> None:
-        records, self.digits = _k.tree_records(root, _element_type(ctx))
+        records, self.annotations, self.digits = _k.tree_records(root, _element_type(ctx))
         self.subject: tuple[Any, ...] = records[0]
         self.series: list[_Series] = []
-        self.annotations: list[tuple[Any, ...]] = []
         current: _SequenceSet | None = None
         for fields in records:
             kind = fields[0]
-            if kind == "a" or kind == "b":
-                self.annotations.append(fields)
-            elif kind == "l":
+            if kind == "l":
                 assert current is not None
                 current.add(fields, self.series[-1].what, ctx)
             elif kind == "q":
@@ -261,60 +258,22 @@ def _metadata(document: _Document, ctx: DecodeContext) -> Metadata:
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _annotations(records: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Every ``annotation`` in document order (``a`` records, each followed by the ``b``
-    records of its region's boundaries): code, value (PQ, CE or text), depth, and the
-    lead it applies to (its own region of interest's, else its nearest ancestor's)."""
-    out: list[dict[str, Any]] = []
-    leads: list[str | None] = []  # per depth: the lead of the last annotation seen there
-    item: dict[str, Any] = {}
-    for fields in records:
-        if fields[0] == "b":
-            code_value = fields[1] or ""
-            if code_value.startswith("MDC_ECG_LEAD"):
-                item["lead"] = lead_label(code_value)
-                continue
-            low, high = _number(fields[2]), _number(fields[4])
+def _annotations(found: tuple[list[dict[str, Any]], list[Any], list[Any]]
+                 ) -> list[dict[str, Any]]:
+    """Every ``annotation`` in document order (the kernel's dicts: code, depth, value as
+    its type says), with the onset and offset of its region's last boundary that has
+    a number for either and the lead its region or its nearest ancestor names."""
+    items, named, timed = found
+    for index, bounds in timed:
+        item = items[index]
+        for low_text, low_unit, high_text, high_unit in bounds:
+            low, high = _number(low_text), _number(high_text)
             if low is not None or high is not None:
                 item["onset"], item["offset"] = low, high
-                item["time_unit"] = fields[3] or fields[5]
-            continue
-        _finish(item, leads)
-        _, depth, code, kind, value, unit, value_code, display, text = fields
-        item = {"code": code, "depth": depth}
-        if text is not None:  # a value element
-            kind = (kind or "").rpartition(":")[2]
-            item["value_type"] = kind
-            if kind == "PQ":
-                item["value"] = value
-                if unit is not None:
-                    item["unit"] = unit
-            elif kind == "CE" or value_code is not None:
-                item["value"] = value_code
-                if display:
-                    item["display_name"] = display
-            else:
-                item["value"] = text.strip()
-        out.append(item)
-    _finish(item, leads)
-    return out
-
-
-def _finish(item: dict[str, Any], leads: list[str | None]) -> None:
-    """Give a finished annotation its nearest ancestor's lead where its own region names
-    none; in document order the nearest ancestor is the last annotation one level up."""
-    if not item:
-        return
-    depth = item["depth"]
-    del leads[depth:]
-    lead = item.get("lead")
-    if lead is None and depth and len(leads) == depth:
-        lead = leads[depth - 1]
-        if lead is not None:
-            item["lead"] = lead
-    leads.append(lead)
-    if "lead" in item:  # keyed in the order the reference lists them: lead last
-        item["lead"] = item.pop("lead")
+                item["time_unit"] = low_unit or high_unit
+    for index, code in named:
+        items[index]["lead"] = lead_label(code)
+    return items
 
 
 def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
