@@ -339,7 +339,14 @@ cdef object _joined(xmlNode* item, bint leading):
     """The text of a run of text nodes from ``item``: an attribute's value (every child),
     or an element's ``.text`` as lxml gives it (``leading``: the text and CDATA nodes
     before its first other child)."""
-    cdef list parts = []
+    cdef list parts
+    if item != NULL and (item.type == TEXT_NODE or item.type == CDATA_NODE) and (
+            item.next == NULL or (leading and item.next.type != TEXT_NODE and
+                                  item.next.type != CDATA_NODE and
+                                  item.next.type != XINCLUDE_START and
+                                  item.next.type != XINCLUDE_END)):
+        return _utf8(item.content)  # one text node: the common case
+    parts = []
     while item != NULL:
         if item.type == TEXT_NODE or item.type == CDATA_NODE:
             parts.append(_utf8(item.content))

@@ -437,3 +437,10 @@ def test_elements_of_another_namespace_are_not_read_for_their_local_name():
                       '<scale value="2.5" unit="uV"/>')
     [lead] = _decode(raw.encode()).signals
     assert lead.scale == 2.5
+
+
+@given(text=st.text(alphabet="0123456789.+-eE x", max_size=24) | st.floats(
+    allow_nan=False, allow_infinity=False).map(repr))
+def test_a_plain_number_reads_as_parse_number_reads_it(text):
+    value = parse_number(text)
+    assert hl7aecg._number(text) == (None if value is None else float(value))

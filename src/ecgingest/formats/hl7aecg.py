@@ -95,9 +95,9 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
 
 def _number(text: str | None) -> float | None:
     """A number of the file as float (see :func:`~._xml.parse_number`), None if not one."""
-    if text is not None and len(text) <= 15 and text.isascii() and \
-            text.replace(".", "", 1).isdigit():  # "5", "0.002": what parse_number reads
-        return float(text)
+    if text is not None and text.isascii() and text.replace(".", "", 1).isdigit():
+        value = float(text)  # "5", "0.002": what parse_number reads, without its pattern
+        return value if value <= _xml.MAX_NUMBER else None
     value = parse_number(text)
     return None if value is None else float(value)
 
