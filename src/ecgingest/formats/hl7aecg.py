@@ -96,8 +96,8 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
 def _number(text: str | None) -> float | None:
     """A number of the file as float (see :func:`~._xml.parse_number`), None if not one."""
     if text is not None and text.isascii() and text.replace(".", "", 1).isdigit():
-        value = float(text)  # "5", "0.002": what parse_number reads, without its pattern
-        return value if value <= _xml.MAX_NUMBER else None
+        plain = float(text)  # "5", "0.002": what parse_number reads, without its pattern
+        return plain if plain <= _xml.MAX_NUMBER else None
     value = parse_number(text)
     return None if value is None else float(value)
 
