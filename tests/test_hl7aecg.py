@@ -444,3 +444,38 @@ def test_elements_of_another_namespace_are_not_read_for_their_local_name():
 def test_a_plain_number_reads_as_parse_number_reads_it(text):
     value = parse_number(text)
     assert hl7aecg._number(text) == (None if value is None else float(value))
+
+
+_TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?"
+                 r"(?:([+-])(\d{2})(\d{2}))?")
+
+
+def _pattern_timestamp(text):
+    """The HL7 TS grammar as a regular expression (the oracle of the sliced reading)."""
+    found = _TS.fullmatch(text.strip())
+    if not (found and found.group(3)):
+        return None
+    year, month, day, hour, minute, second, fraction, sign, zone_h, zone_m = found.groups()
+    try:
+        zone = None
+        if sign:
+            minutes = int(zone_h) * 60 + int(zone_m)
+            zone = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
+        return dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                           int(second or 0), int((fraction + "000000")[:6]) if fraction else 0,
+                           zone)
+    except ValueError:
+        return None
+
+
+@given(text=st.text(alphabet="0123456789.+- ", max_size=24) | st.builds(
+    lambda when, digits, fraction, zone: when.strftime("%Y%m%d%H%M%S")[:digits] + fraction + zone,
+    st.datetimes(dt.datetime(1000, 1, 1)), st.sampled_from([8, 10, 12, 14, 9, 4]),
+    st.sampled_from(["", ".5", ".123456", ".1234567", "."]),
+    st.sampled_from(["", "+0100", "-0530", "+2400", "+01"])))
+def test_a_timestamp_reads_as_the_hl7_ts_grammar_says(text):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        when, zone = hl7aecg._timestamp(text, DecodeContext("hl7aecg"), "t")
+    assert when == _pattern_timestamp(text)
+    assert zone == (None if when is None else when.tzinfo)
