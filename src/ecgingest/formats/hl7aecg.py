@@ -82,15 +82,18 @@ def _timestamp(text: str | None, ctx: DecodeContext, what: str
     if len(digits) in (8, 10, 12, 14) and digits.isdecimal() and (
             not dot or (0 < len(fraction) <= 6 and fraction.isdecimal())) and (
             not sign or offset.isdecimal()):
-        fields = [int(digits[:4])] + [int(digits[i:i + 2]) for i in range(4, len(digits), 2)]
-        fields += [0] * (6 - len(fields))
-        micro = int((fraction + "000000")[:6]) if fraction else 0
+        rest, second = divmod(int(digits.ljust(14, "0")), 100)  # one int() for all
+        rest, minute = divmod(rest, 100)
+        rest, hour = divmod(rest, 100)
+        rest, day = divmod(rest, 100)
+        year, month = divmod(rest, 100)
+        micro = int(fraction.ljust(6, "0")) if fraction else 0
         try:
             zone = None
             if sign:
                 minutes = int(offset[:2]) * 60 + int(offset[2:])
                 zone = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
-            return dt.datetime(*fields, micro, zone), zone
+            return dt.datetime(year, month, day, hour, minute, second, micro, zone), zone
         except ValueError:
             pass
     ctx.deviation(f"{what} {text!r} is not an HL7 timestamp; ignored", field=what)
