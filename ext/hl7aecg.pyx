@@ -431,16 +431,22 @@ cdef class Digits:
         self.count += 1
         return self.count - 1
 
-    cdef int _pick(self, list indices, const char** sources, Py_ssize_t* lengths,
+    cdef int _pick(self, list indices, const char*** sources, Py_ssize_t** lengths,
                    Py_ssize_t* total) except -1:
-        cdef Py_ssize_t i, j
+        """The bytes and lengths of the texts named in ``indices``, in two arrays the
+        caller frees (also when this raises), and their total length."""
+        cdef Py_ssize_t i, j, k = len(indices)
+        sources[0] = <const char**>malloc(max(k, 1) * sizeof(const char*))
+        lengths[0] = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
+        if sources[0] == NULL or lengths[0] == NULL:
+            raise MemoryError()
         total[0] = 0
-        for i in range(len(indices)):
+        for i in range(k):
             j = indices[i]
             if not 0 <= j < self.count:
                 raise IndexError("no such digits text")
-            sources[i], lengths[i] = self.sources[j], self.lengths[j]
-            total[0] += lengths[i]
+            sources[0][i], lengths[0][i] = self.sources[j], self.lengths[j]
+            total[0] += self.lengths[j]
         return 0
 
     def text(self, Py_ssize_t index, Py_ssize_t start, Py_ssize_t size) -> bytes:
@@ -458,12 +464,10 @@ cdef class Digits:
         cdef Py_ssize_t k = len(indices), i, total = 0
         cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
         cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
-        cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
-        cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
+        cdef const char** sources = NULL
+        cdef Py_ssize_t* lengths = NULL
         try:
-            if sources == NULL or lengths == NULL:
-                raise MemoryError()
-            self._pick(indices, sources, lengths, &total)
+            self._pick(indices, &sources, &lengths, &total)
             if total >= TEXTS_NOGIL_FROM:
                 with nogil:
                     for i in range(k):
@@ -484,12 +488,10 @@ cdef class Digits:
         from :meth:`counts`, in one region without the GIL when they are long:
         ``(table, wide, narrow)`` as ``_parse_sources`` gives them."""
         cdef Py_ssize_t k = len(indices), total = 0
-        cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
-        cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
+        cdef const char** sources = NULL
+        cdef Py_ssize_t* lengths = NULL
         try:
-            if sources == NULL or lengths == NULL:
-                raise MemoryError()
-            self._pick(indices, sources, lengths, &total)
+            self._pick(indices, &sources, &lengths, &total)
             return _parse_sources(sources, lengths, k, total, counts)
         finally:
             free(sources)
@@ -528,12 +530,20 @@ cdef int _series(xmlNode* series, list records, Digits digits) except -1:
                         records.append(_sequence(_child(inner, b"sequence"), digits))
                     inner = inner.next
         item = item.next
-    item = series.children
+    _series_below(series, b"derivation", b"derivedSeries", records, digits)
+    return 0
+
+
+cdef int _series_below(xmlNode* node, const char* outer, const char* name, list records,
+                       Digits digits) except -1:
+    """Every series named ``name`` in a child ``outer`` of ``node``, in document order."""
+    cdef xmlNode* item = node.children
+    cdef xmlNode* inner
     while item != NULL:
-        if _named(item, b"derivation"):
+        if _named(item, outer):
             inner = item.children
             while inner != NULL:
-                if _named(inner, b"derivedSeries"):
+                if _named(inner, name):
                     _series(inner, records, digits)
                 inner = inner.next
         item = item.next
@@ -677,15 +687,7 @@ def tree_records(root, element_type):
                     _attribute(_child(person, b"birthTime"), b"value", NULL),
                     _attribute(_child(_child(_child(assignment, b"componentOf"),
                                              b"clinicalTrial"), b"id"), b"extension", NULL)))
-    node = top.children
-    while node != NULL:
-        if _named(node, b"component"):
-            subject = node.children
-            while subject != NULL:
-                if _named(subject, b"series"):
-                    _series(subject, records, digits)
-                subject = subject.next
-        node = node.next
+    _series_below(top, b"component", b"series", records, digits)
     # every annotation, in document order (the root included, as lxml's iter does)
     cdef _Annotations found = _Annotations()
     node = top
