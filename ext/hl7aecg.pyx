@@ -1,15 +1,19 @@
 # cython: language_level=3
-"""HL7 aECG kernel: the whitespace-separated integers of an ``SLIST_PQ``
-``digits`` element, counted then parsed without the GIL.
+"""HL7 aECG kernel: what the decoder reads of a document, walked in libxml2's
+tree under lxml's root element (``tree_records``), and the whitespace-separated
+integers of the ``SLIST_PQ`` ``digits`` elements, counted then parsed where
+libxml2 keeps them, without the GIL (``Digits``).
 
 The count pass sizes the output before it is allocated; the parse pass
 checks every byte (XML whitespace, an optional sign, decimal digits) and
 every value against the int32 range. Statuses come from ``_status.pxd``.
 """
 
+cimport cython
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
+from cpython.object cimport PyObject
 
 import numpy as np
 
@@ -122,54 +126,10 @@ def parse_integers(const uint8_t[::1] text, Py_ssize_t count):
 
 
 cdef extern from "Python.h":
-    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
 
 
-cdef Py_ssize_t TEXTS_NOGIL_FROM = 1 << 14  # characters: below, the GIL hand-over costs more
-
-
-cdef const char** _sources(list texts, Py_ssize_t* lengths, Py_ssize_t* total) except NULL:
-    """The bytes of each str of ``texts`` (an ASCII str's own, no copy) and their length;
-    the caller frees the array."""
-    cdef Py_ssize_t k = len(texts), i, length
-    cdef const char** sources = <const char**>malloc(max(k, 1) * sizeof(const char*))
-    if sources == NULL:
-        raise MemoryError()
-    total[0] = 0
-    try:
-        for i in range(k):
-            sources[i] = PyUnicode_AsUTF8AndSize(texts[i], &length)
-            lengths[i] = length
-            total[0] += length
-    except BaseException:
-        free(sources)
-        raise
-    return sources
-
-
-def count_texts(list texts):
-    """:func:`count_integers` of each str of ``texts`` (the digits of one sequence set),
-    in one region without the GIL when they are long: an int64 array."""
-    cdef Py_ssize_t k = len(texts), i, total = 0
-    cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
-    cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
-    if lengths == NULL:
-        raise MemoryError()
-    cdef const char** sources = NULL
-    try:
-        sources = _sources(texts, lengths, &total)
-        if total >= TEXTS_NOGIL_FROM:
-            with nogil:
-                for i in range(k):
-                    out[i] = _count(<const uint8_t*>sources[i], lengths[i])
-        else:
-            for i in range(k):
-                out[i] = _count(<const uint8_t*>sources[i], lengths[i])
-    finally:
-        free(sources)
-        free(lengths)
-    return counts
+cdef Py_ssize_t TEXTS_NOGIL_FROM = 1 << 14  # bytes: below, the GIL hand-over costs more
 
 
 cdef void _parse_all(const char** sources, const Py_ssize_t* lengths, Py_ssize_t k,
@@ -198,15 +158,14 @@ cdef void _parse_all(const char** sources, const Py_ssize_t* lengths, Py_ssize_t
                 narrow[i][j] = <int16_t>wide[i][j]
 
 
-def parse_texts(list texts, const int64_t[::1] counts):
-    """:func:`parse_integers` of each str of ``texts`` with its count from
-    :func:`count_texts`, all in one region without the GIL when they are long.
-
-    Returns ``(table, wide, narrow)``: ``table[i] = (status, error_at, fits)`` (int64;
-    the texts after the first whose status is not OK are not parsed and read OK),
-    ``wide[i]`` the int32 values of text ``i`` and, where ``fits`` (every value within
-    int16), ``narrow[i]`` the same as int16 (None otherwise)."""
-    cdef Py_ssize_t k = len(texts), i, total = 0
+cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t k,
+                          Py_ssize_t total, const int64_t[::1] counts):
+    """``(table, wide, narrow)`` for ``k`` texts given by their bytes and counts:
+    ``table[i] = (status, error_at, fits)`` (int64; the texts after the first whose
+    status is not OK are not parsed and read OK), ``wide[i]`` the int32 values of text
+    ``i`` and, where ``fits`` (every value within int16), ``narrow[i]`` the same as int16
+    (None otherwise). Without the GIL when the texts are long."""
+    cdef Py_ssize_t i
     if counts.shape[0] != k:
         raise ValueError("one count per text")
     for i in range(k):
@@ -215,12 +174,9 @@ def parse_texts(list texts, const int64_t[::1] counts):
     cdef list wide = [np.empty(counts[i], dtype=np.int32) for i in range(k)]
     cdef list narrow = [np.empty(counts[i], dtype=np.int16) for i in range(k)]
     cdef cnp.ndarray table = np.zeros((k, 3), dtype=np.int64)
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
     cdef int32_t** wide_rows = <int32_t**>malloc(max(k, 1) * sizeof(int32_t*))
     cdef int16_t** narrow_rows = <int16_t**>malloc(max(k, 1) * sizeof(int16_t*))
-    cdef const char** sources = NULL
-    if lengths == NULL or wide_rows == NULL or narrow_rows == NULL:
-        free(lengths)
+    if wide_rows == NULL or narrow_rows == NULL:
         free(wide_rows)
         free(narrow_rows)
         raise MemoryError()
@@ -228,7 +184,6 @@ def parse_texts(list texts, const int64_t[::1] counts):
         for i in range(k):
             wide_rows[i] = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>wide[i])
             narrow_rows[i] = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>narrow[i])
-        sources = _sources(texts, lengths, &total)
         if total >= TEXTS_NOGIL_FROM:
             with nogil:
                 _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
@@ -237,8 +192,6 @@ def parse_texts(list texts, const int64_t[::1] counts):
             _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                        <int64_t*>cnp.PyArray_DATA(table))
     finally:
-        free(sources)
-        free(lengths)
         free(wide_rows)
         free(narrow_rows)
     for i in range(k):
@@ -294,3 +247,459 @@ cdef void _stack(const void** sources, const uint8_t* wide, Py_ssize_t k, Py_ssi
             small = <const int16_t*>sources[i]
             for j in range(n):
                 out[i * n + j] = small[j]
+
+
+# --------------------------------------------------------------------------- the tree
+#
+# The decoder reads the document lxml parsed (with the hardened parser: no DTD, no
+# entity, libxml2's depth and size bounds) by walking libxml2's own tree here: no
+# element object per step, and the digits are parsed where libxml2 keeps them. Only
+# the public layouts below are read, never written: libxml2 2.x's xmlNode, xmlAttr and
+# xmlNs (tree.h, unchanged across 2.x) and the head of lxml's public _Element object
+# (etree.h: the document, then the node). The caller checks the object is an lxml
+# element and that the walk sees what lxml sees at the root.
+
+cdef extern from *:
+    """
+    typedef struct ecg_xmlNs {
+        struct ecg_xmlNs* next; int type; const char* href; const char* prefix;
+    } ecg_xmlNs;
+    struct ecg_xmlAttr;
+    typedef struct ecg_xmlNode {
+        void* _private; int type; const char* name;
+        struct ecg_xmlNode* children; struct ecg_xmlNode* last; struct ecg_xmlNode* parent;
+        struct ecg_xmlNode* next; struct ecg_xmlNode* prev; void* doc;
+        ecg_xmlNs* ns; const char* content; struct ecg_xmlAttr* properties;
+    } ecg_xmlNode;
+    typedef struct ecg_xmlAttr {
+        void* _private; int type; const char* name;
+        ecg_xmlNode* children; ecg_xmlNode* last; ecg_xmlNode* parent;
+        struct ecg_xmlAttr* next; struct ecg_xmlAttr* prev; void* doc; ecg_xmlNs* ns;
+    } ecg_xmlAttr;
+    typedef struct { PyObject_HEAD PyObject* _doc; ecg_xmlNode* _c_node; } ecg_LxmlElement;
+    """
+    ctypedef struct xmlNs "ecg_xmlNs":
+        const char* href
+    ctypedef struct xmlAttr "ecg_xmlAttr"
+    ctypedef struct xmlNode "ecg_xmlNode":
+        int type
+        const char* name
+        xmlNode* children
+        xmlNode* parent
+        xmlNode* next
+        xmlNs* ns
+        const char* content
+        xmlAttr* properties
+    ctypedef struct xmlAttr "ecg_xmlAttr":
+        const char* name
+        xmlNode* children
+        xmlAttr* next
+        xmlNs* ns
+    ctypedef struct LxmlElement "ecg_LxmlElement":
+        xmlNode* _c_node
+
+from libc.string cimport strcmp, strlen
+
+cdef enum:
+    ELEMENT_NODE = 1
+    TEXT_NODE = 3
+    CDATA_NODE = 4
+    XINCLUDE_START = 19
+    XINCLUDE_END = 20
+
+cdef const char* HL7 = b"urn:hl7-org:v3"
+cdef const char* XSI = b"http://www.w3.org/2001/XMLSchema-instance"
+cdef const char* _EMPTY = b""
+
+
+cdef inline bint _named(xmlNode* node, const char* name) noexcept:
+    """An element of this local name in the HL7 v3 namespace."""
+    return node.type == ELEMENT_NODE and node.ns != NULL and node.ns.href != NULL and \
+        strcmp(node.name, name) == 0 and strcmp(node.ns.href, HL7) == 0
+
+
+cdef xmlNode* _child(xmlNode* node, const char* name) noexcept:
+    """The first child element of this name (HL7 v3), or NULL (also for no node)."""
+    cdef xmlNode* item
+    if node == NULL:
+        return NULL
+    item = node.children
+    while item != NULL:
+        if _named(item, name):
+            return item
+        item = item.next
+    return NULL
+
+
+cdef str _utf8(const char* text):
+    return PyUnicode_DecodeUTF8(text, strlen(text), NULL) if text != NULL else ""
+
+
+cdef object _joined(xmlNode* item, bint leading):
+    """The text of a run of text nodes from ``item``: an attribute's value (every child),
+    or an element's ``.text`` as lxml gives it (``leading``: the text and CDATA nodes
+    before its first other child)."""
+    cdef list parts
+    if item != NULL and (item.type == TEXT_NODE or item.type == CDATA_NODE) and (
+            item.next == NULL or (leading and item.next.type != TEXT_NODE and
+                                  item.next.type != CDATA_NODE and
+                                  item.next.type != XINCLUDE_START and
+                                  item.next.type != XINCLUDE_END)):
+        return _utf8(item.content)  # one text node: the common case
+    parts = []
+    while item != NULL:
+        if item.type == TEXT_NODE or item.type == CDATA_NODE:
+            parts.append(_utf8(item.content))
+        elif leading and item.type != XINCLUDE_START and item.type != XINCLUDE_END:
+            break
+        item = item.next
+    if len(parts) == 1:
+        return parts[0]
+    return "".join(parts)
+
+
+cdef object _attribute(xmlNode* node, const char* name, const char* namespace):
+    """An attribute's value (``namespace`` NULL: an attribute without one), or None."""
+    cdef xmlAttr* item
+    if node == NULL:
+        return None
+    item = node.properties
+    while item != NULL:
+        if strcmp(item.name, name) == 0 and (
+                (namespace == NULL and item.ns == NULL) or (
+                    namespace != NULL and item.ns != NULL and item.ns.href != NULL and
+                    strcmp(item.ns.href, namespace) == 0)):
+            return _joined(item.children, False)
+        item = item.next
+    return None
+
+
+cdef object _text(xmlNode* node):
+    """An element's ``.text`` ("" when it has none), or None for no element."""
+    return None if node == NULL else _joined(node.children, True)
+
+
+@cython.auto_pickle(False)
+cdef class Digits:
+    """The digits texts of a document's leads, where libxml2 keeps them (the tree stays
+    alive with the element this holds): counted and parsed in place."""
+
+    cdef object root
+    cdef list kept  # texts joined from several nodes (a CDATA section inside digits)
+    cdef const char** sources
+    cdef Py_ssize_t* lengths
+    cdef Py_ssize_t count, capacity
+
+    def __cinit__(self, root):
+        self.root = root
+        self.kept = []
+
+    def __dealloc__(self):
+        free(self.sources)
+        free(self.lengths)
+
+    cdef Py_ssize_t add(self, xmlNode* node) except -1:
+        cdef const char* text = NULL
+        cdef Py_ssize_t length = 0
+        cdef bytes joined
+        cdef void* grown
+        cdef xmlNode* item = node.children
+        if item != NULL and (item.type == TEXT_NODE or item.type == CDATA_NODE) and (
+                item.next == NULL or (item.next.type != TEXT_NODE and
+                                      item.next.type != CDATA_NODE)):
+            text = item.content
+            length = strlen(text) if text != NULL else 0
+        else:
+            joined = (<str>_joined(item, True)).encode("utf-8")
+            self.kept.append(joined)
+            text = joined
+            length = len(joined)
+        if self.count == self.capacity:
+            self.capacity = self.capacity * 2 if self.capacity else 16
+            grown = realloc(self.sources, self.capacity * sizeof(const char*))
+            if grown == NULL:
+                raise MemoryError()
+            self.sources = <const char**>grown
+            grown = realloc(self.lengths, self.capacity * sizeof(Py_ssize_t))
+            if grown == NULL:
+                raise MemoryError()
+            self.lengths = <Py_ssize_t*>grown
+        if text == NULL:
+            text = _EMPTY
+        self.sources[self.count] = text
+        self.lengths[self.count] = length
+        self.count += 1
+        return self.count - 1
+
+    cdef int _pick(self, list indices, const char*** sources, Py_ssize_t** lengths,
+                   Py_ssize_t* total) except -1:
+        """The bytes and lengths of the texts named in ``indices``, in two arrays the
+        caller frees (also when this raises), and their total length."""
+        cdef Py_ssize_t i, j, k = len(indices)
+        sources[0] = <const char**>malloc(max(k, 1) * sizeof(const char*))
+        lengths[0] = <Py_ssize_t*>malloc(max(k, 1) * sizeof(Py_ssize_t))
+        if sources[0] == NULL or lengths[0] == NULL:
+            raise MemoryError()
+        total[0] = 0
+        for i in range(k):
+            j = indices[i]
+            if not 0 <= j < self.count:
+                raise IndexError("no such digits text")
+            sources[0][i], lengths[0][i] = self.sources[j], self.lengths[j]
+            total[0] += self.lengths[j]
+        return 0
+
+    def text(self, Py_ssize_t index, Py_ssize_t start, Py_ssize_t size) -> bytes:
+        """Bytes ``start:start + size`` of a digits text (for messages)."""
+        if not 0 <= index < self.count:
+            raise IndexError("no such digits text")
+        start = min(max(start, 0), self.lengths[index])
+        size = min(max(size, 0), self.lengths[index] - start)
+        return self.sources[index][start:start + size]
+
+    def counts(self, list indices):
+        """:func:`count_integers` of each digits text named in ``indices``, in one region
+        without the GIL when they are long: ``(counts, total)``, an int64 array and its
+        sum."""
+        cdef Py_ssize_t k = len(indices), i, total = 0
+        cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
+        cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
+        cdef const char** sources = NULL
+        cdef Py_ssize_t* lengths = NULL
+        try:
+            self._pick(indices, &sources, &lengths, &total)
+            if total >= TEXTS_NOGIL_FROM:
+                with nogil:
+                    for i in range(k):
+                        out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+            else:
+                for i in range(k):
+                    out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+        finally:
+            free(sources)
+            free(lengths)
+        total = 0
+        for i in range(k):
+            total += out[i]
+        return counts, total
+
+    def parse(self, list indices, const int64_t[::1] counts):
+        """:func:`parse_integers` of each digits text named in ``indices`` with its count
+        from :meth:`counts`, in one region without the GIL when they are long:
+        ``(table, wide, narrow)`` as ``_parse_sources`` gives them."""
+        cdef Py_ssize_t k = len(indices), total = 0
+        cdef const char** sources = NULL
+        cdef Py_ssize_t* lengths = NULL
+        try:
+            self._pick(indices, &sources, &lengths, &total)
+            return _parse_sources(sources, lengths, k, total, counts)
+        finally:
+            free(sources)
+            free(lengths)
+
+
+cdef tuple _sequence(xmlNode* sequence, Digits digits):
+    cdef xmlNode* value = _child(sequence, b"value")
+    cdef xmlNode* increment = _child(value, b"increment")
+    cdef xmlNode* scale = _child(value, b"scale")
+    cdef xmlNode* origin = _child(value, b"origin")
+    cdef xmlNode* text = _child(value, b"digits")
+    return ("l", _attribute(_child(sequence, b"code"), b"code", NULL),
+            _attribute(value, b"type", XSI), _attribute(_child(value, b"head"), b"value", NULL),
+            _attribute(increment, b"value", NULL), _attribute(increment, b"unit", NULL),
+            _attribute(scale, b"value", NULL), _attribute(scale, b"unit", NULL),
+            _attribute(origin, b"value", NULL), _attribute(origin, b"unit", NULL),
+            None if text == NULL else digits.add(text))
+
+
+cdef int _series(xmlNode* series, list records, Digits digits) except -1:
+    cdef xmlNode* item = series.children
+    cdef xmlNode* inner
+    cdef xmlNode* sequence_set
+    cdef xmlNode* model = _child(_child(_child(_child(series, b"author"), b"seriesAuthor"),
+                                        b"manufacturedSeriesDevice"), b"manufacturerModelName")
+    records.append(("s", _attribute(_child(series, b"code"), b"code", NULL), _text(model)))
+    while item != NULL:
+        if _named(item, b"component"):
+            sequence_set = _child(item, b"sequenceSet")
+            if sequence_set != NULL:
+                records.append(("q",))
+                inner = sequence_set.children
+                while inner != NULL:
+                    if _named(inner, b"component") and _child(inner, b"sequence") != NULL:
+                        records.append(_sequence(_child(inner, b"sequence"), digits))
+                    inner = inner.next
+        item = item.next
+    _series_below(series, b"derivation", b"derivedSeries", records, digits)
+    return 0
+
+
+cdef int _series_below(xmlNode* node, const char* outer, const char* name, list records,
+                       Digits digits) except -1:
+    """Every series named ``name`` in a child ``outer`` of ``node``, in document order."""
+    cdef xmlNode* item = node.children
+    cdef xmlNode* inner
+    while item != NULL:
+        if _named(item, outer):
+            inner = item.children
+            while inner != NULL:
+                if _named(inner, name):
+                    _series(inner, records, digits)
+                inner = inner.next
+        item = item.next
+    return 0
+
+
+@cython.auto_pickle(False)
+cdef class _Annotations:
+    """The annotations of a document as the walk meets them (document order)."""
+
+    cdef list items  # one dict per annotation
+    cdef list leads  # per depth: the lead code of the last annotation met there
+    cdef list named  # (index, lead code) of every annotation with a lead
+    cdef list timed  # (index, boundaries) of every annotation with other boundaries
+
+    def __cinit__(self):
+        self.items, self.leads, self.named, self.timed = [], [], [], []
+
+
+cdef int _annotation(xmlNode* node, _Annotations found) except -1:
+    """One annotation: its dict (code, depth, value as its type says), the lead its
+    region or its nearest ancestor names, and its other boundaries' raw bounds."""
+    cdef Py_ssize_t depth = 0
+    cdef xmlNode* up = node.parent
+    cdef xmlNode* value = _child(node, b"value")
+    cdef xmlNode* roi
+    cdef xmlNode* component
+    cdef xmlNode* boundary
+    cdef xmlNode* bounds
+    cdef dict item
+    cdef list boundaries = None
+    cdef object lead = None, code, kind
+    while up != NULL:
+        if _named(up, b"annotation"):
+            depth += 1
+        up = up.parent
+    item = {"code": _attribute(_child(node, b"code"), b"code", NULL), "depth": depth}
+    if value != NULL:
+        kind = _attribute(value, b"type", XSI)
+        kind = "" if kind is None else (<str>kind).rpartition(":")[2]
+        item["value_type"] = kind
+        if kind == "PQ":
+            item["value"] = _attribute(value, b"value", NULL)
+            code = _attribute(value, b"unit", NULL)
+            if code is not None:
+                item["unit"] = code
+        else:
+            code = _attribute(value, b"code", NULL)
+            if kind == "CE" or code is not None:
+                item["value"] = code
+                code = _attribute(value, b"displayName", NULL)
+                if code:
+                    item["display_name"] = code
+            else:
+                item["value"] = (<str>_text(value)).strip()
+    roi = _child(node, b"support")
+    roi = NULL if roi == NULL else roi.children
+    while roi != NULL:
+        if _named(roi, b"supportingROI"):
+            component = roi.children
+            while component != NULL:
+                if _named(component, b"component"):
+                    boundary = component.children
+                    while boundary != NULL:
+                        if _named(boundary, b"boundary"):
+                            code = _attribute(_child(boundary, b"code"), b"code", NULL)
+                            if code is not None and (<str>code).startswith("MDC_ECG_LEAD"):
+                                lead = code
+                            else:
+                                bounds = _child(boundary, b"value")
+                                if boundaries is None:
+                                    boundaries = []
+                                boundaries.append((
+                                    _attribute(_child(bounds, b"low"), b"value", NULL),
+                                    _attribute(_child(bounds, b"low"), b"unit", NULL),
+                                    _attribute(_child(bounds, b"high"), b"value", NULL),
+                                    _attribute(_child(bounds, b"high"), b"unit", NULL)))
+                        boundary = boundary.next
+                component = component.next
+        roi = roi.next
+    del found.leads[depth:]
+    if lead is None and depth and len(found.leads) == depth:
+        lead = found.leads[depth - 1]
+    found.leads.append(lead)
+    if lead is not None:
+        found.named.append((len(found.items), lead))
+    if boundaries is not None:
+        found.timed.append((len(found.items), boundaries))
+    found.items.append(item)
+    return 0
+
+
+def tree_records(root, element_type):
+    """What the decoder reads of an AnnotatedECG, from the libxml2 tree under ``root``
+    (an lxml element of ``element_type``, lxml's ``_Element``): ``(records,
+    annotations, digits)``, records in the order below, each a tuple led by its letter:
+
+    - ``("m", id extension, id root, name text, given, family, gender code, birth
+      time, trial id extension)``: the trial subject;
+    - ``("s", code, device model)`` for each series and derived series (depth first:
+      a series, its sequence sets, then its derived series), each followed by
+      ``("q",)`` per sequence set and ``("l", code, xsi:type, head, increment value,
+      increment unit, scale value, unit, origin value, unit, digits)`` per sequence,
+      ``digits`` the index of its text in ``digits`` (a :class:`Digits`) or None;
+
+    ``annotations`` is ``(items, named, timed)``: ``items`` a dict per annotation in
+    document order (``code``; ``depth``, the annotations it is nested in;
+    ``value_type``, the local part of the value's ``xsi:type``, and ``value``: a
+    ``PQ``'s value and its ``unit`` where it has one, else a ``CE``'s or coded value's
+    code and its ``display_name`` where not empty, else the value's stripped text);
+    ``named`` the ``(index, lead code)`` of every annotation whose region of interest
+    (its first ``support``'s ``supportingROI/component/boundary`` elements: the last
+    one coded ``MDC_ECG_LEAD*``) or, failing that, whose nearest annotation ancestor
+    names a lead; ``timed`` the ``(index, bounds)`` of every annotation with other
+    boundaries, ``bounds`` a ``(low value, low unit, high value, high unit)`` per such
+    boundary in document order.
+
+    Every step takes the first child of a name where the format has one, in the HL7
+    v3 namespace; attribute values and texts are as lxml gives them."""
+    if not isinstance(root, element_type):
+        raise TypeError("root must be an lxml element")
+    cdef xmlNode* top = (<LxmlElement*><PyObject*>root)._c_node
+    cdef xmlNode* node
+    cdef xmlNode* subject
+    cdef xmlNode* person
+    cdef xmlNode* name
+    cdef xmlNode* assignment
+    cdef list records = []
+    cdef Digits digits = Digits(root)
+    if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
+        raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
+    assignment = _child(_child(_child(_child(top, b"componentOf"), b"timepointEvent"),
+                               b"componentOf"), b"subjectAssignment")
+    subject = _child(_child(assignment, b"subject"), b"trialSubject")
+    person = _child(subject, b"subjectDemographicPerson")
+    name = _child(person, b"name")
+    records.append(("m", _attribute(_child(subject, b"id"), b"extension", NULL),
+                    _attribute(_child(subject, b"id"), b"root", NULL), _text(name),
+                    _text(_child(name, b"given")), _text(_child(name, b"family")),
+                    _attribute(_child(person, b"administrativeGenderCode"), b"code", NULL),
+                    _attribute(_child(person, b"birthTime"), b"value", NULL),
+                    _attribute(_child(_child(_child(assignment, b"componentOf"),
+                                             b"clinicalTrial"), b"id"), b"extension", NULL)))
+    _series_below(top, b"component", b"series", records, digits)
+    # every annotation, in document order (the root included, as lxml's iter does)
+    cdef _Annotations found = _Annotations()
+    node = top
+    while node != NULL:
+        if _named(node, b"annotation"):
+            _annotation(node, found)
+        if node.children != NULL and node.type == ELEMENT_NODE:
+            node = node.children
+            continue
+        while node != top and node.next == NULL:
+            node = node.parent
+        if node == top:
+            break
+        node = node.next
+    return records, (found.items, found.named, found.timed), digits

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ecgingest.detect import detect
 from ecgingest.errors import CorruptDataError, EcgIngestError, EcgWarning, HeaderError
 from ecgingest.formats import hl7aecg
 from ecgingest.formats._base import DecodeContext, Probe
+from ecgingest.formats._xml import parse_number
 from ecgingest.sources import Entry
 
 FIX = FIXTURES / "hl7aecg"
@@ -194,16 +196,34 @@ _DIGITS = st.text(alphabet="0123456789-+ \n\tx", max_size=60) | st.lists(
     lambda values: " ".join(map(str, values)))
 
 
+def _records(data: bytes):
+    from lxml import etree
+
+    from ecgingest._ext import hl7aecg as kernel
+    from ecgingest.formats import _xml
+
+    root = _xml.parse(data, DecodeContext("hl7aecg"))
+    return root, kernel.tree_records(root, etree._Element)
+
+
 @settings(max_examples=60)
-@given(texts=st.lists(_DIGITS, max_size=8))
+@given(texts=st.lists(_DIGITS, min_size=1, max_size=8))
 def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
-    """One count call and one parse call for all the leads of a set give what the
-    per-text kernel functions give, up to the first bad text."""
+    """One count call and one parse call for all the leads of a set, read where libxml2
+    keeps them, give what the per-text kernel functions give, up to the first bad text."""
     from ecgingest._ext import hl7aecg as kernel
 
-    counts = kernel.count_texts(texts)
+    leads = {f"L{i}": np.array([1000 + i]) for i in range(len(texts))}
+    data = aecg_document(leads).decode()
+    for i, text in enumerate(texts):  # each lead's one value becomes its text
+        data = data.replace(f"<digits>{1000 + i}</digits>", f"<digits>{text}</digits>")
+    _, (records, _, digits) = _records(data.encode())
+    indices = [fields[-1] for fields in records if fields[0] == "l" and fields[-1] is not None]
+    assert len(indices) == len(texts)
+    counts, total = digits.counts(indices)
     assert counts.tolist() == [kernel.count_integers(t.encode()) for t in texts]
-    table, wide, narrow = kernel.parse_texts(texts, counts)
+    assert total == sum(counts.tolist())
+    table, wide, narrow = digits.parse(indices, counts)
     for text, count, (status, at, fits), values, small in zip(
             texts, counts.tolist(), table.tolist(), wide, narrow):
         alone, want, lo, hi, at_alone = kernel.parse_integers(text.encode(), count)
@@ -215,6 +235,134 @@ def test_a_set_of_digit_texts_reads_as_each_text_alone(texts):
         if small is not None:
             assert small.dtype == np.int16
             np.testing.assert_array_equal(small, want)
+
+
+def _lxml_annotations(root) -> list[dict]:
+    """The annotations as lxml's element API gives them (the oracle of the tree walk)."""
+    ns = "{urn:hl7-org:v3}"
+    xsi = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+    def first(element, *path):
+        for name in path:
+            if element is None:
+                return None
+            element = next(element.iterchildren(ns + name), None)
+        return element
+
+    def number(text):
+        value = parse_number(text)
+        return None if value is None else float(value)
+
+    out, leads = [], {}
+    for element in root.iter(ns + "annotation"):
+        above = next(element.iterancestors(ns + "annotation"), None)
+        code = first(element, "code")
+        item = {"code": None if code is None else code.get("code"),
+                "depth": sum(1 for _ in element.iterancestors(ns + "annotation"))}
+        value = first(element, "value")
+        if value is not None:
+            kind = (value.get(xsi) or "").rpartition(":")[2]
+            item["value_type"] = kind
+            if kind == "PQ":
+                item["value"] = value.get("value")
+                if value.get("unit") is not None:
+                    item["unit"] = value.get("unit")
+            elif kind == "CE" or value.get("code") is not None:
+                item["value"] = value.get("code")
+                if value.get("displayName"):
+                    item["display_name"] = value.get("displayName")
+            else:
+                item["value"] = (value.text or "").strip()
+        lead = None
+        support = first(element, "support")
+        for boundary in () if support is None else support.iterfind(
+                f"{ns}supportingROI/{ns}component/{ns}boundary"):
+            code = (first(boundary, "code").get("code") or "") if first(
+                boundary, "code") is not None else ""
+            if code.startswith("MDC_ECG_LEAD"):
+                lead = hl7aecg.lead_label(code)
+                continue
+            low, high = first(boundary, "value", "low"), first(boundary, "value", "high")
+            bounds = [number(None if b is None else b.get("value")) for b in (low, high)]
+            if bounds != [None, None]:
+                item["onset"], item["offset"] = bounds
+                item["time_unit"] = (None if low is None else low.get("unit")) or (
+                    None if high is None else high.get("unit"))
+        lead = lead or (None if above is None else leads[above])
+        leads[element] = lead
+        if lead is not None:
+            item["lead"] = lead
+        out.append(item)
+    return out
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("hl7aecg"), ids=lambda r: r["path"])
+def test_the_tree_walk_reads_the_annotations_lxml_reads(entry):
+    root, (_, annotations, _) = _records((corpus_dir() / entry["path"]).read_bytes())
+    assert [list(a.items()) for a in hl7aecg._annotations(annotations)] == [
+        list(a.items()) for a in _lxml_annotations(root)]
+
+
+def test_nested_annotations_inherit_the_lead_of_their_nearest_ancestor():
+    def note(code, inner="", lead=None, low=None):
+        bounds = []
+        if lead:
+            bounds.append(f'<boundary><code code="MDC_ECG_LEAD_{lead}"/></boundary>')
+        if low:
+            bounds.append(f'<boundary><code code="TIME_RELATIVE"/><value><low value="{low}" '
+                          'unit="ms"/></value></boundary>')
+        support = (f"<support><supportingROI><component>{''.join(bounds)}</component>"
+                   "</supportingROI></support>") if bounds else ""
+        return (f'<component><annotation><code code="{code}"/><value xsi:type="PQ" '
+                f'value="1" unit="ms"/>{support}{inner}</annotation></component>')
+
+    tree = note("A", note("B", note("C", low="12")), lead="V2") + note("D", note("E"))
+    data = aecg_document(_leads(3)).decode().replace(
+        "</series>", f"<subjectOf><annotationSet>{tree}</annotationSet></subjectOf></series>")
+    root, (_, annotations, _) = _records(data.encode())
+    found = hl7aecg._annotations(annotations)
+    assert found == _lxml_annotations(root)
+    assert [(a["code"], a["depth"], a.get("lead")) for a in found] == [
+        ("A", 0, "V2"), ("B", 1, "V2"), ("C", 2, "V2"), ("D", 0, None), ("E", 1, None)]
+    assert found[2]["onset"] == 12.0 and found[2]["time_unit"] == "ms"
+
+
+def test_a_document_with_prefixed_names_reads_as_with_the_default_namespace():
+    plain = aecg_document(_leads(9, 3), beats=_leads(4, 4),
+                          annotations=[("MDC_ECG_HEART_RATE", "61", "bpm")]).decode()
+    body = plain[plain.index("<AnnotatedECG"):]
+    prefixed = re.sub(r"<(/?)([A-Za-z]+)([ />])", r"<\1h:\2\3", body).replace(
+        'xmlns="urn:hl7-org:v3"', 'xmlns:h="urn:hl7-org:v3"')
+    a, b = _decode(plain.encode()), _decode(prefixed.encode())
+    assert b.labels == a.labels
+    for x, y in zip(a.signals, b.signals):
+        np.testing.assert_array_equal(x.digital, y.digital)
+    np.testing.assert_array_equal(a.representative_beats.digital, b.representative_beats.digital)
+    assert a.aecg_annotations == b.aecg_annotations and a.metadata == b.metadata
+
+
+@pytest.mark.parametrize("digits, values", [
+    ("1 2 <![CDATA[3 4]]> 5", [1, 2, 3, 4, 5]),
+    ("<![CDATA[7 8]]>", [7, 8]),
+    ("1 2<!-- a comment --> 3", [1, 2, 3]),
+    ("1 &#50; 3", [1, 2, 3]),
+])
+def test_digits_in_several_text_nodes_read_as_lxml_joins_them(digits, values):
+    data = aecg_document({"II": np.array([7, 8])}).replace(b"7 8", digits.encode())
+    [lead] = _decode(data).signals
+    np.testing.assert_array_equal(lead.digital, values)
+
+
+def test_the_tree_walk_refuses_what_is_not_an_lxml_aecg_root():
+    from lxml import etree
+
+    from ecgingest._ext import hl7aecg as kernel
+
+    with pytest.raises(TypeError):
+        kernel.tree_records(object(), etree._Element)
+    with pytest.raises(ValueError, match="AnnotatedECG"):
+        kernel.tree_records(etree.fromstring(b"<AnnotatedECG/>"), etree._Element)
 
 
 @given(n=st.integers(0, 700), dtypes=st.lists(st.sampled_from([np.int16, np.int32]),
@@ -289,3 +437,45 @@ def test_elements_of_another_namespace_are_not_read_for_their_local_name():
                       '<scale value="2.5" unit="uV"/>')
     [lead] = _decode(raw.encode()).signals
     assert lead.scale == 2.5
+
+
+@given(text=st.text(alphabet="0123456789.+-eE x", max_size=24) | st.floats(
+    allow_nan=False, allow_infinity=False).map(repr))
+def test_a_plain_number_reads_as_parse_number_reads_it(text):
+    value = parse_number(text)
+    assert hl7aecg._number(text) == (None if value is None else float(value))
+
+
+_TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?"
+                 r"(?:([+-])(\d{2})(\d{2}))?")
+
+
+def _pattern_timestamp(text):
+    """The HL7 TS grammar as a regular expression (the oracle of the sliced reading)."""
+    found = _TS.fullmatch(text.strip())
+    if not (found and found.group(3)):
+        return None
+    year, month, day, hour, minute, second, fraction, sign, zone_h, zone_m = found.groups()
+    try:
+        zone = None
+        if sign:
+            minutes = int(zone_h) * 60 + int(zone_m)
+            zone = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
+        return dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                           int(second or 0), int((fraction + "000000")[:6]) if fraction else 0,
+                           zone)
+    except ValueError:
+        return None
+
+
+@given(text=st.text(alphabet="0123456789.+- ", max_size=24) | st.builds(
+    lambda when, digits, fraction, zone: when.strftime("%Y%m%d%H%M%S")[:digits] + fraction + zone,
+    st.datetimes(dt.datetime(1000, 1, 1)), st.sampled_from([8, 10, 12, 14, 9, 4]),
+    st.sampled_from(["", ".5", ".123456", ".1234567", "."]),
+    st.sampled_from(["", "+0100", "-0530", "+2400", "+01"])))
+def test_a_timestamp_reads_as_the_hl7_ts_grammar_says(text):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EcgWarning)
+        when, zone = hl7aecg._timestamp(text, DecodeContext("hl7aecg"), "t")
+    assert when == _pattern_timestamp(text)
+    assert zone == (None if when is None else when.tzinfo)

@@ -8,13 +8,14 @@ series or derived series (representative beats) is kept as a
 ``REPRESENTATIVE_BEAT`` one). Annotations (measurements, beats, wave
 boundaries) are listed in document order; the global measurements and the
 interpretation statements go to the extra-readings model SCP-ECG uses.
-The digits are parsed by ``ecgingest._ext.hl7aecg`` without the GIL.
+After lxml's hardened parse, ``ecgingest._ext.hl7aecg`` walks libxml2's tree
+and hands back plain records (no element object per step); the digits are
+parsed where libxml2 keeps them, without the GIL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import numpy as np
@@ -24,20 +25,17 @@ from ..errors import CorruptDataError, HeaderError
 from ..readings import global_measurements, interpretation
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
-from ._base import DecodeContext, Probe
-from ._xml import RepresentativeBeats, child, parse_number, signal
+from ._base import DecodeContext, Probe, require
+from ._xml import RepresentativeBeats, parse_number, signal
 
 __all__ = ["FORMAT", "NAMESPACE", "lead_label", "MEASUREMENT_CODES"]
 
 FORMAT_NAME = "hl7aecg"
 NAMESPACE = "urn:hl7-org:v3"
-_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 _LEADS = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"}
 _UNIT_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6, "nV": 1e-3}
 _TIME_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
-_TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?"
-                 r"(?:([+-])(\d{2})(\d{2}))?")
 _GENDERS = {"M": "MALE", "F": "FEMALE", "UN": "UNDIFFERENTIATED"}
 
 MEASUREMENT_CODES: dict[str, str] = {
@@ -71,100 +69,82 @@ def sniff(probe: Probe) -> bool:
 
 def _timestamp(text: str | None, ctx: DecodeContext, what: str
                ) -> tuple[dt.datetime | None, dt.timezone | None]:
-    """An HL7 TS (``YYYYMMDDHHMMSS[.ffff][+ZZZZ]``): local time and its offset if given."""
+    """An HL7 TS (``YYYYMMDD[HH[MM[SS]]][.f{1,6}][+ZZZZ]``, decimal digits): local time
+    and its offset if given. Read by slicing: a pattern match costs several times more,
+    and this runs for every file."""
     if not text:
         return None, None
-    found = _TS.fullmatch(text.strip())
-    if found and found.group(3):
-        year, month, day, hour, minute, second, fraction, sign, zone_h, zone_m = \
-            found.groups()
-        micro = int((fraction + "000000")[:6]) if fraction else 0
+    stamp = text.strip()
+    body, sign, offset = stamp, "", ""
+    if len(stamp) > 5 and stamp[-5] in "+-":
+        body, sign, offset = stamp[:-5], stamp[-5], stamp[-4:]
+    digits, dot, fraction = body.partition(".")
+    if len(digits) in (8, 10, 12, 14) and digits.isdecimal() and (
+            not dot or (0 < len(fraction) <= 6 and fraction.isdecimal())) and (
+            not sign or offset.isdecimal()):
+        rest, second = divmod(int(digits.ljust(14, "0")), 100)  # one int() for all
+        rest, minute = divmod(rest, 100)
+        rest, hour = divmod(rest, 100)
+        rest, day = divmod(rest, 100)
+        year, month = divmod(rest, 100)
+        micro = int(fraction.ljust(6, "0")) if fraction else 0
         try:
             zone = None
             if sign:
-                minutes = int(zone_h) * 60 + int(zone_m)
+                minutes = int(offset[:2]) * 60 + int(offset[2:])
                 zone = dt.timezone(dt.timedelta(minutes=minutes if sign == "+" else -minutes))
-            return dt.datetime(int(year), int(month), int(day), int(hour or 0),
-                               int(minute or 0), int(second or 0), micro, zone), zone
+            return dt.datetime(year, month, day, hour, minute, second, micro, zone), zone
         except ValueError:
             pass
     ctx.deviation(f"{what} {text!r} is not an HL7 timestamp; ignored", field=what)
     return None, None
 
 
-def _quantity(element: Any) -> tuple[float | None, str | None]:
-    if element is None:
-        return None, None
-    value = parse_number(element.get("value"))
-    return (None if value is None else float(value)), element.get("unit")
+def _number(text: str | None) -> float | None:
+    """A number of the file as float (see :func:`~._xml.parse_number`), None if not one."""
+    if text is not None and text.isascii() and text.replace(".", "", 1).isdigit():
+        plain = float(text)  # "5", "0.002": what parse_number reads, without its pattern
+        return plain if plain <= _xml.MAX_NUMBER else None
+    value = parse_number(text)
+    return None if value is None else float(value)
 
 
-def _tag(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
-
-
-# Full tags of the elements read. Every element the decoder reaches is in the HL7 v3
-# namespace (the root is, and each step looks in its parent's namespace), so looking a
-# child up by its full tag is looking it up by local name in its parent's namespace.
-(_ANNOTATION, _AUTHOR, _CODE, _COMPONENT, _COMPONENT_OF, _DERIVATION, _DERIVED_SERIES,
- _DIGITS, _HEAD, _ID, _INCREMENT, _ORIGIN, _SCALE, _SEQUENCE, _SEQUENCE_SET, _SERIES,
- _SUPPORT, _VALUE) = (_tag(name) for name in (
-    "annotation", "author", "code", "component", "componentOf", "derivation", "derivedSeries",
-    "digits", "head", "id", "increment", "origin", "scale", "sequence", "sequenceSet", "series",
-    "support", "value"))
-(_SUBJECT, _TRIAL_SUBJECT, _PERSON, _NAME, _GIVEN, _FAMILY, _GENDER, _BIRTH,
- _CLINICAL_TRIAL) = (_tag(name) for name in (
-    "subject", "trialSubject", "subjectDemographicPerson", "name", "given", "family",
-    "administrativeGenderCode", "birthTime", "clinicalTrial"))
-_ASSIGNMENT = tuple(_tag(name) for name in ("timepointEvent", "componentOf",
-                                            "subjectAssignment"))
-"""From the root's ``componentOf`` to the subject assignment."""
-_DEVICE = tuple(_tag(name) for name in ("seriesAuthor", "manufacturedSeriesDevice",
-                                        "manufacturerModelName"))
-"""From a series' ``author`` to the device model's name."""
-
-
-def _first(element: Any, tag: str) -> Any:
-    """The first child of this tag, or None (also for no element). The elements this
-    looks in have a few children: a list of them costs less than an iterator."""
-    if element is not None:
-        for item in element[:]:
-            if item.tag == tag:
-                return item
-    return None
-
-
-def _firsts(element: Any) -> dict[Any, Any]:
-    """Tag -> the first child of that tag, in one pass over ``element``'s children ({}
-    for None). Each step over a child costs lxml an element object and a tag string, so
-    one pass that serves every name read there costs a fraction of a walk per name."""
-    found: dict[Any, Any] = {}
-    if element is not None:
-        for item in element[:]:  # a list at once costs less than an iterator over it
-            found.setdefault(item.tag, item)
-    return found
-
-
-def _text(element: Any) -> str | None:
+def _stripped(text: str | None) -> str | None:
     """Stripped text of an element (None: absent or empty)."""
-    if element is None:
-        return None
-    return (element.text or "").strip() or None
+    return (text or "").strip() or None
+
+
+# --------------------------------------------------------------------------- the document
+#
+# lxml parses the document (the hardened parser of ``_xml``, without the GIL); the
+# kernel then walks libxml2's tree itself and hands back plain records (see
+# ``tree_records`` in ext/hl7aecg.pyx): the tree's elements never become Python
+# objects, and the digits are parsed where libxml2 keeps them.
+
+
+_ELEMENT: list[Any] = []  # lxml's element type once imported (an import costs each read)
+
+
+def _element_type(ctx: DecodeContext) -> Any:
+    if not _ELEMENT:
+        _ELEMENT.append(require("lxml.etree", format=FORMAT_NAME, extra="xml")._Element)
+    return _ELEMENT[0]
 
 
 class _Sequence:
-    """One lead ``sequence`` (SLIST_PQ): code, origin, scale; digits parsed on demand."""
+    """One lead ``sequence`` (SLIST_PQ): code, origin, scale and its digits' index."""
 
-    def __init__(self, code: str | None, value: Any, what: str, ctx: DecodeContext) -> None:
+    __slots__ = ("code", "label", "units", "scale", "origin", "digits")
+
+    def __init__(self, fields: tuple[Any, ...], what: str, ctx: DecodeContext) -> None:
+        (_, code, kind, _, _, _, scale_text, scale_unit, origin_text, origin_unit,
+         digits) = fields
         self.code = code or "unknown"
         self.label = lead_label(self.code)
-        kind = None if value is None else value.get(_XSI_TYPE)
         if kind is not None and kind.rpartition(":")[2] != "SLIST_PQ":
             ctx.fail(CorruptDataError, f"{what} {self.label}: value type {kind!r} is not "
                      "SLIST_PQ (digits with origin and scale)", field="value")
-        parts = _firsts(value)
-        scale, scale_unit = _quantity(parts.get(_SCALE))
-        origin, origin_unit = _quantity(parts.get(_ORIGIN))
+        scale, origin = _number(scale_text), _number(origin_text)
         if scale is None or scale == 0:
             ctx.deviation(f"{what} {self.label}: scale missing or zero; 1 assumed",
                           field="scale")
@@ -175,245 +155,132 @@ class _Sequence:
                 self.units in _UNIT_UV:
             origin = origin * _UNIT_UV[origin_unit] / _UNIT_UV[self.units]
         self.scale, self.origin = scale, origin
-        digits = parts.get(_DIGITS)
-        self.text = None if digits is None else (digits.text or "")
-        if self.text is None:
+        if digits is None:
             ctx.fail(CorruptDataError, f"{what} {self.label}: no digits", field="digits")
-        self.count: int | None = None
-
-    def counted(self, what: str, ctx: DecodeContext) -> tuple[bytes, int]:
-        try:
-            raw = (self.text or "").encode("ascii")
-        except UnicodeEncodeError:
-            ctx.fail(CorruptDataError, f"{what} {self.label}: digits hold a character that is "
-                     "not a digit, sign or space", field="digits")
-        self.count = _k.count_integers(raw)
-        return raw, self.count
-
-    def values(self, raw: bytes, count: int, what: str, ctx: DecodeContext) -> np.ndarray:
-        status, values, lo, hi, at = _k.parse_integers(raw, count)
-        if status != _k.STATUS_OK:
-            snippet = raw[max(at, 0):max(at, 0) + 16]
-            ctx.check_status(status, f"{what} {self.label} digits (at byte {at}: {snippet!r})",
-                             field="digits")
-        return _xml.narrowest(values, lo, hi)
+        self.digits: int = digits
 
 
 class _SequenceSet:
-    def __init__(self, element: Any, what: str, ctx: DecodeContext) -> None:
+    def __init__(self) -> None:
         self.rate: float | None = None
         self.head: str | None = None
         self.time_code: str | None = None
         self.leads: list[_Sequence] = []
-        for component in element[:]:
-            if component.tag != _COMPONENT:
-                continue
-            sequence = _first(component, _SEQUENCE)
-            if sequence is None:
-                continue
-            kids = _firsts(sequence)
-            code_element = kids.get(_CODE)
-            code = None if code_element is None else code_element.get("code")
-            if (code or "").startswith("TIME_"):
-                parts = _firsts(kids.get(_VALUE))
-                increment, unit = _quantity(parts.get(_INCREMENT))
-                head = parts.get(_HEAD)
-                self.time_code = code
-                self.head = None if head is None else head.get("value")
-                factor = _TIME_S.get(unit or "s")
-                if increment is None or factor is None or not increment * factor > 1e-9:
-                    ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
-                             "not a sampling interval", field="increment")
-                self.rate = 1.0 / (increment * factor)
-            else:
-                self.leads.append(_Sequence(code, kids.get(_VALUE), what, ctx))
-        if self.rate is None:
-            ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or TIME_RELATIVE) "
-                     "gives the sampling rate", field="sequence")
 
-    def decode(self, what: str, ctx: DecodeContext) -> list[np.ndarray]:
-        """Every lead's digits: counted in one kernel call, then parsed in another (each
-        without the GIL when long), int16 where a lead's values fit."""
-        texts = [lead.text or "" for lead in self.leads]
-        for lead, text in zip(self.leads, texts):
-            if not text.isascii():
-                ctx.fail(CorruptDataError, f"{what} {lead.label}: digits hold a character "
-                         "that is not a digit, sign or space", field="digits")
-        counts = _k.count_texts(texts)
-        for lead, count in zip(self.leads, counts.tolist()):
-            lead.count = count
-        ctx.reserve_output(int(counts.sum()) * 4, what)
-        table, wide, narrow = _k.parse_texts(texts, counts)
-        for lead, text, (status, at, _) in zip(self.leads, texts, table.tolist()):
+    def add(self, fields: tuple[Any, ...], what: str, ctx: DecodeContext) -> None:
+        """One ``sequence``: the time base (a ``TIME_`` code) or a lead."""
+        code = fields[1]
+        if code is not None and code.startswith("TIME_"):
+            increment, unit = _number(fields[4]), fields[5]
+            self.time_code, self.head = code, fields[3]
+            factor = _TIME_S.get(unit or "s")
+            if increment is None or factor is None or not increment * factor > 1e-9:
+                ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
+                         "not a sampling interval", field="increment")
+            self.rate = 1.0 / (increment * factor)
+        else:
+            self.leads.append(_Sequence(fields, what, ctx))
+
+    def check(self, what: str, ctx: DecodeContext) -> None:
+        if self.rate is None:
+            ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or "
+                     "TIME_RELATIVE) gives the sampling rate", field="sequence")
+
+    def decode(self, digits: Any, what: str, ctx: DecodeContext) -> list[np.ndarray]:
+        """Every lead's digits, read in place: counted in one kernel call, then parsed in
+        another (each without the GIL when long), int16 where a lead's values fit."""
+        indices = [lead.digits for lead in self.leads]
+        counts, total = digits.counts(indices)
+        ctx.reserve_output(total * 4, what)
+        table, wide, narrow = digits.parse(indices, counts)
+        for lead, (status, at, _) in zip(self.leads, table.tolist()):
             if status != _k.STATUS_OK:
-                snippet = text[max(at, 0):max(at, 0) + 16].encode("ascii")
+                snippet = digits.text(lead.digits, at, 16)
+                if not snippet.isascii():
+                    ctx.fail(CorruptDataError, f"{what} {lead.label}: digits hold a "
+                             "character that is not a digit, sign or space (at byte "
+                             f"{at}: {snippet!r})", field="digits")
                 ctx.check_status(status, f"{what} {lead.label} digits (at byte {at}: "
                                  f"{snippet!r})", field="digits")
         return [small if small is not None else values for small, values in zip(narrow, wide)]
 
 
 class _Series:
-    """One series or derived series: its code, its sequence sets, and what the rest of
-    the decode reads below it (derivations, author), found in one pass."""
+    """One series or derived series: its code, its sequence sets and its device model."""
 
-    def __init__(self, element: Any, element_name: str, index: int,
-                 ctx: DecodeContext) -> None:
-        self.element = element_name
-        code = author = None
-        components: list[Any] = []
-        self.derivations: list[Any] = []
-        for item in element[:]:
-            tag = item.tag
-            if tag == _COMPONENT:
-                components.append(item)
-            elif tag == _DERIVATION:
-                self.derivations.append(item)
-            elif tag == _CODE:
-                code = item if code is None else code
-            elif tag == _AUTHOR:
-                author = item if author is None else author
-        self.author = author
-        self.code = (code.get("code") if code is not None else None) or "unknown"
+    def __init__(self, fields: tuple[Any, ...], index: int) -> None:
+        self.code = fields[1] or "unknown"
+        self.model = _stripped(fields[2])
         self.index = index
-        what = f"series {index} ({self.code})"
-        self.sets = [_SequenceSet(s, what, ctx) for component in components
-                     if (s := _first(component, _SEQUENCE_SET)) is not None]
-        self.what = what
+        self.what = f"series {index} ({self.code})"
+        self.sets: list[_SequenceSet] = []
 
 
-def _top(root: Any) -> tuple[list[Any], Any]:
-    """The root's ``component`` children and its first ``componentOf``, in one pass."""
-    components: list[Any] = []
-    component_of = None
-    for item in root[:]:
-        tag = item.tag
-        if tag == _COMPONENT:
-            components.append(item)
-        elif tag == _COMPONENT_OF and component_of is None:
-            component_of = item
-    return components, component_of
+class _Document:
+    """Everything the decoder reads of one document, from the kernel's records."""
 
-
-def _all_series(components: list[Any], ctx: DecodeContext) -> list[_Series]:
-    """Every series and derived series below the root's components, in document order."""
-    found: list[_Series] = []
-
-    def visit(series: Any, name: str) -> None:
-        item = _Series(series, name, len(found), ctx)
-        found.append(item)
-        for derivation in item.derivations:
-            for derived in derivation[:]:
-                if derived.tag == _DERIVED_SERIES:
-                    visit(derived, "derivedSeries")
-
-    for component in components:
-        for series in component[:]:
-            if series.tag == _SERIES:
-                visit(series, "series")
-    if not found or not found[0].sets:
-        ctx.fail(HeaderError, "the AnnotatedECG holds no series with a sequence set",
-                 field="series")
-    return found
+    def __init__(self, root: Any, ctx: DecodeContext) -> None:
+        records, self.annotations, self.digits = _k.tree_records(root, _element_type(ctx))
+        self.subject: tuple[Any, ...] = records[0]
+        self.series: list[_Series] = []
+        current: _SequenceSet | None = None
+        for fields in records:
+            kind = fields[0]
+            if kind == "l":
+                assert current is not None
+                current.add(fields, self.series[-1].what, ctx)
+            elif kind == "q":
+                current = _SequenceSet()
+                self.series[-1].sets.append(current)
+            elif kind == "s":
+                self.series.append(_Series(fields, len(self.series)))
+        for item in self.series:
+            for sequence_set in item.sets:
+                sequence_set.check(item.what, ctx)
+        if not self.series or not self.series[0].sets:
+            ctx.fail(HeaderError, "the AnnotatedECG holds no series with a sequence set",
+                     field="series")
 
 
 # --------------------------------------------------------------------------- readings
 
 
-def _metadata(component_of: Any, series: _Series, ctx: DecodeContext) -> Metadata:
-    """Patient, trial and device facts (``component_of``: the root's first
-    ``componentOf``; ``series``: the first series of the document)."""
-    assignment = component_of
-    for tag in _ASSIGNMENT:
-        assignment = _first(assignment, tag)
-    below = _firsts(assignment)
-    subject = _first(below.get(_SUBJECT), _TRIAL_SUBJECT)
-    fields: dict[str, Any] = {}
-    if subject is not None:
-        facts = _firsts(subject)
-        identifier = facts.get(_ID)
-        if identifier is not None:
-            fields["patient_id"] = identifier.get("extension") or identifier.get("root")
-        person = _firsts(facts.get(_PERSON))
-        name = person.get(_NAME)
-        if name is not None:
-            parts = _firsts(name)
-            given = _text(parts.get(_GIVEN))
-            family = _text(parts.get(_FAMILY))
-            if given or family:
-                fields["patient_first_name"], fields["patient_last_name"] = given, family
-            elif (name.text or "").strip():
-                fields["patient_last_name"] = name.text.strip()
-        gender = person.get(_GENDER)
-        if gender is not None:
-            fields["patient_gender"] = _GENDERS.get((gender.get("code") or "").upper())
-        birth = person.get(_BIRTH)
-        if birth is not None and birth.get("value"):
-            when, _ = _timestamp(birth.get("value"), ctx, "birthTime")
-            fields["patient_birth_date"] = None if when is None else when.date()
-    trial = _first(_first(below.get(_COMPONENT_OF), _CLINICAL_TRIAL), _ID)
-    if trial is not None:
-        fields["investigation_id"] = trial.get("extension")
-    device = series.author
-    for tag in _DEVICE:
-        device = _first(device, tag)
-    model = _text(device)
-    if model:
-        fields["device_id"] = model
+def _metadata(document: _Document, ctx: DecodeContext) -> Metadata:
+    """Patient, trial and device facts (the device: the first series' model)."""
+    (_, extension, root_id, name, given, family, gender, birth,
+     trial) = document.subject
+    fields: dict[str, Any] = {"patient_id": extension or root_id}
+    given, family = _stripped(given), _stripped(family)
+    if given or family:
+        fields["patient_first_name"], fields["patient_last_name"] = given, family
+    elif name is not None:
+        fields["patient_last_name"] = _stripped(name)
+    if gender is not None:
+        fields["patient_gender"] = _GENDERS.get(gender.upper())
+    if birth:
+        when, _ = _timestamp(birth, ctx, "birthTime")
+        fields["patient_birth_date"] = None if when is None else when.date()
+    fields["investigation_id"] = trial
+    fields["device_id"] = document.series[0].model
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
-_BOUNDARIES = f"{_tag('supportingROI')}/{_tag('component')}/{_tag('boundary')}"
-
-
-def _annotations(root: Any) -> list[dict[str, Any]]:
-    """Every ``annotation`` in document order: code, value (PQ, CE or text), depth, and
-    the lead it applies to (its own region of interest's, else its nearest ancestor's)."""
-    out: list[dict[str, Any]] = []
-    # per annotation already seen (document order: ancestors first): depth and lead
-    seen: dict[Any, tuple[int, str | None]] = {}
-    for element in root.iter(_ANNOTATION):
-        code = _xml.first(element, _CODE)
-        item: dict[str, Any] = {"code": None if code is None else code.get("code")}
-        parent = element.getparent()
-        above = parent.getparent() if parent is not None else None
-        if above is None or above.tag != _ANNOTATION:  # not annotation/component/annotation
-            above = next(element.iterancestors(_ANNOTATION), None)
-        depth, inherited = (-1, None) if above is None else seen[above]
-        item["depth"] = depth + 1
-        value = _xml.first(element, _VALUE)
-        if value is not None:
-            kind = (value.get(_XSI_TYPE) or "").rpartition(":")[2]
-            item["value_type"] = kind
-            if kind == "PQ":
-                item["value"] = value.get("value")
-                if value.get("unit") is not None:
-                    item["unit"] = value.get("unit")
-            elif kind == "CE" or value.get("code") is not None:
-                item["value"] = value.get("code")
-                if value.get("displayName"):
-                    item["display_name"] = value.get("displayName")
-            else:
-                item["value"] = (value.text or "").strip()
-        lead = None
-        support = _xml.first(element, _SUPPORT)
-        for boundary in (() if support is None else support.iterfind(_BOUNDARIES)):
-            bcode = _xml.first(boundary, _CODE)
-            code_value = "" if bcode is None else bcode.get("code") or ""
-            if code_value.startswith("MDC_ECG_LEAD"):
-                lead = lead_label(code_value)
-                continue
-            bvalue = _xml.first(boundary, _VALUE)
-            low, low_unit = _quantity(child(bvalue, "low"))
-            high, high_unit = _quantity(child(bvalue, "high"))
+def _annotations(found: tuple[list[dict[str, Any]], list[Any], list[Any]]
+                 ) -> list[dict[str, Any]]:
+    """Every ``annotation`` in document order (the kernel's dicts: code, depth, value as
+    its type says), with the onset and offset of its region's last boundary that has
+    a number for either and the lead its region or its nearest ancestor names."""
+    items, named, timed = found
+    for index, bounds in timed:
+        item = items[index]
+        for low_text, low_unit, high_text, high_unit in bounds:
+            low, high = _number(low_text), _number(high_text)
             if low is not None or high is not None:
                 item["onset"], item["offset"] = low, high
                 item["time_unit"] = low_unit or high_unit
-        lead = lead or inherited
-        seen[element] = (depth + 1, lead)
-        if lead is not None:
-            item["lead"] = lead
-        out.append(item)
-    return out
+    for index, code in named:
+        items[index]["lead"] = lead_label(code)
+    return items
 
 
 def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
@@ -434,22 +301,22 @@ def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[s
 # --------------------------------------------------------------------------- the format
 
 
-def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
+def _document(data: bytes | memoryview, ctx: DecodeContext) -> _Document:
     root = _xml.parse(data, ctx)
     if root.tag != f"{{{NAMESPACE}}}AnnotatedECG":
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not AnnotatedECG in "
                  f"{NAMESPACE}", field="AnnotatedECG")
-    return root
+    return _Document(root, ctx)
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one annotated ECG."""
-    root = _root(data, ctx)
-    components, component_of = _top(root)
-    series = _all_series(components, ctx)
+    document = _document(data, ctx)
+    digits = document.digits
+    series = document.series
     primary = series[0]
     first = primary.sets[0]
-    arrays = first.decode(primary.what, ctx)
+    arrays = first.decode(digits, primary.what, ctx)
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
         ctx.deviation(f"{primary.what}: the leads of one sequence set differ in length "
@@ -459,7 +326,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                     lead.units) for lead, values in zip(first.leads, arrays)]
     start, zone = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(component_of, series[0], ctx)
+    metadata = _metadata(document, ctx)
     if zone is not None and start is not None:
         metadata = Metadata(**{**{k: v for k, v in metadata.as_dict().items()
                                   if v is not None},
@@ -470,7 +337,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         for index, sequence_set in enumerate(item.sets):
             if item is primary and index == 0:
                 continue
-            values = sequence_set.decode(item.what, ctx)
+            values = sequence_set.decode(digits, item.what, ctx)
             if not values or len({len(v) for v in values}) != 1:
                 ctx.warn(f"{item.what}: leads of differing lengths; left out")
                 continue
@@ -487,7 +354,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     beats = [b for b in blocks if b.kind == "representative_beat"]
     if beats:
         extras["representative_beats"] = beats[0]
-    annotations = _annotations(root)
+    annotations = _annotations(document.annotations)
     ctx.check_count(len(annotations), "max_annotations", "aECG annotations")
     extras["aecg_annotations"] = annotations
     measurements, statements = _readings(annotations)
@@ -502,16 +369,15 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
     """Header facts; lead lengths are counted from the digits without converting them."""
-    root = _root(data, ctx)
-    components, component_of = _top(root)
-    series = _all_series(components, ctx)
-    first = series[0].sets[0]
+    document = _document(data, ctx)
+    first = document.series[0].sets[0]
     assert first.rate is not None
-    infos = tuple(SignalInfo(lead.label, first.rate, lead.counted(series[0].what, ctx)[1],
-                             lead.units) for lead in first.leads)
+    counts = document.digits.counts([lead.digits for lead in first.leads])[0].tolist()
+    infos = tuple(SignalInfo(lead.label, first.rate, count, lead.units)
+                  for lead, count in zip(first.leads, counts))
     start, _ = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(component_of, series[0], ctx)
+    metadata = _metadata(document, ctx)
     return RecordInfo(ctx.name, FORMAT_NAME, "HL7 aECG", infos, start, metadata, 0,
                       (ctx.path or ctx.name,), tuple(ctx.warnings))
 
