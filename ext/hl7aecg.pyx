@@ -298,6 +298,10 @@ cdef extern from *:
     ctypedef struct LxmlElement "ecg_LxmlElement":
         xmlNode* _c_node
 
+ELEMENT_SIZE = sizeof(LxmlElement) + sizeof(PyObject*)
+"""The size of lxml's ``_Element`` with the layout read here (the document, the
+node, then the tag): a type of another size is refused before its objects are read."""
+
 from libc.string cimport strcmp, strlen
 
 cdef enum:
@@ -665,6 +669,8 @@ def tree_records(root, element_type):
     v3 namespace; attribute values and texts are as lxml gives them."""
     if not isinstance(root, element_type):
         raise TypeError("root must be an lxml element")
+    if (<type>element_type).__basicsize__ != ELEMENT_SIZE:
+        raise TypeError("lxml's element object has a layout this kernel does not know")
     cdef xmlNode* top = (<LxmlElement*><PyObject*>root)._c_node
     cdef xmlNode* node
     cdef xmlNode* subject

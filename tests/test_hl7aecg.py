@@ -365,6 +365,18 @@ def test_the_tree_walk_refuses_what_is_not_an_lxml_aecg_root():
         kernel.tree_records(etree.fromstring(b"<AnnotatedECG/>"), etree._Element)
 
 
+def test_an_lxml_whose_elements_have_another_layout_is_refused_with_what_to_install(
+        monkeypatch):
+    from ecgingest._ext import hl7aecg as kernel
+    from ecgingest.errors import MissingDependencyError
+
+    monkeypatch.setattr(hl7aecg, "_ELEMENT", [])
+    monkeypatch.setattr(kernel, "ELEMENT_SIZE", kernel.ELEMENT_SIZE + 8)
+    with pytest.raises(MissingDependencyError, match="pip install 'lxml>=5,<7'") as caught:
+        ecgingest.read((FIX / "fda_minimum_aecg.xml").read_bytes())
+    assert caught.value.extra == "xml"
+
+
 @given(n=st.integers(0, 700), dtypes=st.lists(st.sampled_from([np.int16, np.int32]),
                                                min_size=1, max_size=12), seed=st.integers(0, 99))
 def test_stacked_rows_are_numpy_s_int32_stack(n, dtypes, seed):

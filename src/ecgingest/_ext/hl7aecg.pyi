@@ -8,6 +8,7 @@ from typing_extensions import disjoint_base
 STATUS_OK: int
 STATUS_BAD_VALUE: int
 STATUS_OVERFLOW: int
+ELEMENT_SIZE: int
 
 def count_integers(text: bytes | bytearray | memoryview | np.ndarray) -> int: ...
 def parse_integers(text: bytes | bytearray | memoryview | np.ndarray,

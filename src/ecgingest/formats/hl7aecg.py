@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._ext import hl7aecg as _k
-from ..errors import CorruptDataError, HeaderError
+from ..errors import CorruptDataError, HeaderError, MissingDependencyError
 from ..readings import global_measurements, interpretation
 from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
 from . import _xml
@@ -127,7 +127,14 @@ _ELEMENT: list[Any] = []  # lxml's element type once imported (an import costs e
 
 def _element_type(ctx: DecodeContext) -> Any:
     if not _ELEMENT:
-        _ELEMENT.append(require("lxml.etree", format=FORMAT_NAME, extra="xml")._Element)
+        etree = require("lxml.etree", format=FORMAT_NAME, extra="xml")
+        if etree._Element.__basicsize__ != _k.ELEMENT_SIZE:  # the walk reads its fields
+            version = ".".join(map(str, etree.LXML_VERSION[:3]))
+            raise MissingDependencyError(
+                f"reading {FORMAT_NAME} needs an lxml whose elements have the layout of "
+                f"lxml 5 and 6; lxml {version} differs: pip install 'lxml>=5,<7'",
+                format=FORMAT_NAME, extra="xml")
+        _ELEMENT.append(etree._Element)
     return _ELEMENT[0]
 
 
