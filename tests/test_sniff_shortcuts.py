@@ -1,6 +1,7 @@
 """Detection's shortcuts give the answers of the full checks they stand in for.
 
-The root element of an XML prefix is read by one byte match in the common case
+A format's marker byte lets detection skip its sniffer: no file the sniffer
+claims may lack it. The root element of an XML prefix is read by one byte match in the common case
 and by the character scan otherwise: both must name the same root (and
 namespace) for any prefix, including the odd ones (non-ASCII names and
 whitespace, DOCTYPE subsets, prolog items cut off, attribute values holding
@@ -9,12 +10,16 @@ markup, byte-order marks, prefixes cut at the probe's first look).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ecgingest.formats import _xml
+from conftest import FIXTURES, corpus_dir
+from ecgingest.detect import detect
+from ecgingest.formats import _xml, single_file_formats
 from ecgingest.formats._base import PROBE_BYTES, Probe
 
 
@@ -93,3 +98,64 @@ def test_a_root_at_or_across_the_first_look_is_named_the_same(padding, bom):
             b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
             b'xmlns="http://www3.medical.philips.com">')
     assert _xml.root_element(Probe.of_bytes(data)) == scanned_root(Probe.of_bytes(data))
+
+
+# --------------------------------------------------------------------------- marker bytes
+
+def _marked() -> list[Any]:
+    return [fmt for fmt in single_file_formats() if fmt.marker is not None]
+
+
+def _claims(fmt: Any, data: bytes) -> bool:
+    try:
+        return bool(fmt.sniff(Probe.of_bytes(data, "upload")))
+    except Exception:  # detection counts a raising sniffer as "not mine"
+        return False
+
+
+def _known_files() -> list[Path]:
+    roots = [FIXTURES] + ([corpus_dir()] if corpus_dir() is not None else [])
+    return [path for root in roots for path in sorted(root.rglob("*")) if path.is_file()]
+
+
+@pytest.mark.parametrize("fmt", _marked(), ids=lambda fmt: fmt.name)
+def test_no_file_the_sniffer_claims_lacks_the_marker_byte(fmt):
+    """Every known file the format claims, with its marker byte set to each value the
+    marker excludes, is declined by the sniffer: skipping the sniffer changes nothing."""
+    offset, values = fmt.marker
+    excluded = [value for value in range(256) if value not in values]
+    claimed = 0
+    for path in _known_files():
+        data = path.read_bytes()[:PROBE_BYTES]
+        if len(data) <= offset or not _claims(fmt, data):
+            continue
+        claimed += 1
+        assert data[offset] in values, path
+        for value in excluded:
+            changed = data[:offset] + bytes((value,)) + data[offset + 1:]
+            assert not _claims(fmt, changed), (path, value)
+    if not claimed:
+        pytest.skip(f"no known file of {fmt.name} (corpus not available?)")
+
+
+@given(st.data())
+def test_random_bytes_without_the_marker_are_declined(data):
+    for fmt in _marked():
+        offset, values = fmt.marker
+        head = data.draw(st.binary(min_size=offset + 1, max_size=offset + 600))
+        value = data.draw(st.sampled_from([v for v in range(256) if v not in values]))
+        head = head[:offset] + bytes((value,)) + head[offset + 1:]
+        assert not _claims(fmt, head)
+
+
+def test_detection_asks_no_sniffer_whose_marker_the_file_lacks(monkeypatch):
+    asked: list[str] = []
+    for fmt in single_file_formats():
+        real = type(fmt).sniff
+        monkeypatch.setattr(type(fmt), "sniff", lambda self, probe, real=real: (
+            asked.append(self.name), real(self, probe))[1])
+    data = b"<RestingECG>" + b" " * 300
+    lacking = {fmt.name for fmt in _marked() if data[fmt.marker[0]] not in fmt.marker[1]}
+    assert detect(Probe.of_bytes(data, "ecg.xml")).name == "muse"
+    assert "edf" in lacking and "muse" in asked
+    assert not lacking & set(asked)

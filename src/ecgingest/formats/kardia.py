@@ -391,6 +391,7 @@ class KardiaFormat(SingleFileFormat):
     """
 
     name = FORMAT_NAME
+    marker = (0, _BLANK + b"{")  # the object's brace, or what sniff strips before it
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)
