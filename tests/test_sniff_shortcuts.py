@@ -1,7 +1,8 @@
 """Detection's shortcuts give the answers of the full checks they stand in for.
 
 A format's marker byte lets detection skip its sniffer: no file the sniffer
-claims may lack it. The root element of an XML prefix is read by one byte match in the common case
+claims may lack it. The Kardia sniffer counts its distinctive keys in one
+search: as containment counts them. The root element of an XML prefix is read by one byte match in the common case
 and by the character scan otherwise: both must name the same root (and
 namespace) for any prefix, including the odd ones (non-ASCII names and
 whitespace, DOCTYPE subsets, prolog items cut off, attribute values holding
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES, corpus_dir
 from ecgingest.detect import detect
-from ecgingest.formats import _xml, single_file_formats
+from ecgingest.formats import _xml, kardia, single_file_formats
 from ecgingest.formats._base import PROBE_BYTES, Probe
 
 
@@ -159,3 +160,24 @@ def test_detection_asks_no_sniffer_whose_marker_the_file_lacks(monkeypatch):
     assert detect(Probe.of_bytes(data, "ecg.xml")).name == "muse"
     assert "edf" in lacking and "muse" in asked
     assert not lacking & set(asked)
+
+
+# --------------------------------------------------------------------------- Kardia keys
+
+_KARDIA_KEYS = [key.decode() for group in kardia._SNIFF_GROUPS for key in group]
+
+
+def _kardia_by_containment(head: bytes) -> bool:
+    """The Kardia sniffer's key test as plain containment: two groups' keys present."""
+    return sum(1 for group in kardia._SNIFF_GROUPS if any(key in head for key in group)) >= 2
+
+
+@given(st.lists(st.one_of(st.sampled_from(_KARDIA_KEYS),
+                          st.sampled_from(['"', '""', ", ", ": 1", "mains_frequency",
+                                           '"leadI', 'leadI"', "x", '{"a": "b"}'])),
+                max_size=12))
+@example(['"recordedAt"', 'leadI"'])  # one quote between two keys
+@example(['"mains_freq', 'uency"', '"leadI"'])
+def test_kardia_keys_are_counted_as_containment_counts_them(parts):
+    head = ("{" + "".join(parts)).encode()
+    assert kardia.sniff(Probe.of_bytes(head)) == _kardia_by_containment(head)
