@@ -857,10 +857,11 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
                 _release_quietly(held)
     else:
         with item.view(prefault=fmt.prefault) as view:
-            held = view.obj  # a small file is read into bytes: those are handed over
-            whole = held if type(held) is bytes and len(held) == view.nbytes else view
+            under = view.obj  # a small file is read into bytes: those are handed over
+            whole: bytes | memoryview = (under if type(under) is bytes
+                                         and len(under) == view.nbytes else view)
             record = _guarded(fmt.name, item.path, lambda: fmt.decode(whole, ctx))
-            del whole, held
+            del whole, under
     if request is not None:  # decoded whole: cut to the part asked for
         record = _guarded(fmt.name, item.path, lambda: request.apply(record))
     return record
