@@ -31,35 +31,55 @@ def probe_of(item: _Sniffable) -> Probe:
     return Probe(item.name, item.size, item.head)
 
 
+_Claimant = tuple[SingleFileFormat, int, frozenset[int]]
+"""A single-file format, the offset of its marker byte and the values that byte may take
+(offset -1: no marker)."""
+
 _kinds_of: tuple[tuple[Format, ...], tuple[SingleFileFormat, ...],
-                 tuple[MultiFileFormat, ...]] = ((), (), ())
+                 tuple[MultiFileFormat, ...], tuple[_Claimant, ...], int] = ((), (), (), (), 0)
+
+
+def _listed() -> tuple[tuple[Format, ...], tuple[SingleFileFormat, ...],
+                       tuple[MultiFileFormat, ...], tuple[_Claimant, ...], int]:
+    """The registry sorted by kind, with each single-file format's marker and the prefix
+    the markers need, worked out again only when the registry changes (each upload's
+    detection would otherwise sort the registry by type again, an abstract-class check
+    per format)."""
+    global _kinds_of
+    if _kinds_of[0] is not _registry.FORMATS:
+        registry = _registry.FORMATS
+        single, multi = single_file_formats(), multi_file_formats()
+        claimants = tuple((fmt, -1, frozenset()) if fmt.marker is None
+                          else (fmt, fmt.marker[0], frozenset(fmt.marker[1]))
+                          for fmt in single)
+        reach = max((offset + 1 for _, offset, _ in claimants), default=0)
+        _kinds_of = (registry, single, multi, claimants, reach)
+    return _kinds_of
 
 
 def _by_kind() -> tuple[tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...]]:
-    """:func:`single_file_formats` and :func:`multi_file_formats`, listed again only when
-    the registry changes (each upload's detection would otherwise sort the registry by
-    type again, an abstract-class check per format)."""
-    global _kinds_of
-    registry, single, multi = _kinds_of
-    if registry is not _registry.FORMATS:
-        registry = _registry.FORMATS
-        single, multi = single_file_formats(), multi_file_formats()
-        _kinds_of = (registry, single, multi)
-    return single, multi
-
-
-def _claimants() -> tuple[SingleFileFormat, ...]:
-    return _by_kind()[0]
+    """:func:`single_file_formats` and :func:`multi_file_formats` (see :func:`_listed`)."""
+    listed = _listed()
+    return listed[1], listed[2]
 
 
 def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
     """The single-file format that claims the file, or None.
 
-    A sniffer that raises counts as "not mine": sniffers see arbitrary bytes,
-    and one broken sniffer must not stop detection of the others.
+    A format whose marker byte (:attr:`SingleFileFormat.marker`) the file does not
+    have is not asked. A sniffer that raises counts as "not mine": sniffers see
+    arbitrary bytes, and one broken sniffer must not stop detection of the others.
     """
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for fmt in _claimants():
+    _, _, _, claimants, reach = _listed()
+    try:
+        head = probe.head(reach) if reach else b""
+    except Exception:  # unreadable: each sniffer is asked, and fails, as ever
+        head = b""
+    known = len(head)
+    for fmt, offset, values in claimants:
+        if 0 <= offset < known and head[offset] not in values:
+            continue
         try:
             if fmt.sniff(probe):
                 return fmt

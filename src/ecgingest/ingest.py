@@ -843,15 +843,25 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
             record: Record = _guarded(fmt.name, item.path,
                                       lambda: fmt.decode_part(source, ctx))
         return record
-    if item.in_memory:  # bytes held: the view of Entry.view, without its generator
-        held = memoryview(item.read())
-        try:
-            record = _guarded(fmt.name, item.path, lambda: fmt.decode(held, ctx))
-        finally:
-            _release_quietly(held)
-    else:
-        with item.view(prefault=fmt.prefault) as data:
+    if item.in_memory:  # bytes held: handed over as they are, without Entry.view's generator
+        data = item.read()
+        if type(data) is bytes:
+            # the bytes object itself: a decoder that needs bytes (an io.BytesIO, a parser
+            # taking bytes) uses it without the copy a view would cost it
             record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+        else:
+            held = memoryview(data)
+            try:
+                record = _guarded(fmt.name, item.path, lambda: fmt.decode(held, ctx))
+            finally:
+                _release_quietly(held)
+    else:
+        with item.view(prefault=fmt.prefault) as view:
+            under = view.obj  # a small file is read into bytes: those are handed over
+            whole: bytes | memoryview = (under if type(under) is bytes
+                                         and len(under) == view.nbytes else view)
+            record = _guarded(fmt.name, item.path, lambda: fmt.decode(whole, ctx))
+            del whole, under
     if request is not None:  # decoded whole: cut to the part asked for
         record = _guarded(fmt.name, item.path, lambda: request.apply(record))
     return record

@@ -176,6 +176,11 @@ little longer (an EDF file's signal headers up to 15 signals)."""
 MAP_FROM = 8 << 20
 """Files of at least this many bytes are memory-mapped instead of read (see ``_FileEntry.view``)."""
 
+READ_AS_BYTES = 1 << 20
+"""Files below this many bytes are read into a ``bytes`` object (the heap serves it warm
+and an allocation from the array pool costs more than the read); larger ones into a
+block of the pool."""
+
 
 def _release_quietly(data: memoryview) -> bool:
     """Release a view; False when a decoder still exports it (left to the garbage collector)."""
@@ -570,9 +575,13 @@ def _check_unchanged(fd: int, size: int, lost_bytes: bool, path: str,
 def _read_all(fd: int, size: int) -> memoryview:
     """Up to ``size`` bytes of an open file (fewer when it shrank since it was measured).
 
-    A large file lands in a block of the array pool: warm memory, not fresh pages
-    faulted in one by one. Only the bytes read are handed on.
+    A small file is read into a ``bytes`` object (the decoder takes the bytes
+    themselves, as from an upload of bytes: no copy for a parser that wants
+    ``bytes``). A larger one lands in a block of the array pool: warm memory,
+    not fresh pages faulted in one by one. Only the bytes read are handed on.
     """
+    if size < READ_AS_BYTES and RANGED_READS:
+        return memoryview(read_up_to(lambda k: os.pread(fd, k, size - k), size))
     buffer = aligned_empty(size, np.uint8, pooled=True)
     view = memoryview(buffer.data)  # the array's own buffer, shaped as bytes
     got = 0

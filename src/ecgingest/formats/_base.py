@@ -740,6 +740,12 @@ class SingleFileFormat(ABC):
     windows: ClassVar[bool] = False
     """True when :meth:`decode_part` reads only the channels and window of
     ``ctx.request``; otherwise the pipeline decodes whole records and cuts them."""
+    marker: ClassVar[tuple[int, bytes] | None] = None
+    """A byte every file that :meth:`sniff` claims has: ``(offset, the values it may
+    take)``, e.g. ``(0, b"0\\xff")`` for a first byte ``0`` or ``0xff``; None when there
+    is none. Detection does not ask the sniffer about a file whose byte at ``offset``
+    is none of them (a look at one byte instead of a call), so ``sniff`` must decline
+    every such file; a file too short to have that byte is asked as ever."""
 
     @abstractmethod
     def sniff(self, probe: Probe) -> bool:

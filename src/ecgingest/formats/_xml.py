@@ -219,18 +219,57 @@ def root_element(probe: Probe) -> tuple[str, str | None] | None:
     first 4 KiB, and the rest only when the root starts later); ``None`` when
     the bytes do not start like XML or the root is not within them.
     """
-    found = _text_start(probe.head(64))
+    start = probe.head(64)
+    if start[:1] == b"<" and start[1:2] != b"\0":  # no byte-order mark, no UTF-16
+        found: tuple[str, int] | None = ("latin-1", 0)
+    else:
+        found = _text_start(start)
     result: Any = None
     if found is not None:
         codec, skip = found
         for size in (_FIRST_LOOK, PROBE_BYTES):
             head = probe.head(size)
-            result = _scan(head[skip:], codec, truncated=len(head) == size)
+            truncated = len(head) == size
+            result = _UNSURE if codec.startswith("utf-16") else _plain_root(
+                head, skip, codec)
+            if result is _UNSURE:
+                result = _scan(head[skip:], codec, truncated)
             if result is not _MORE:
                 break
         if result is _MORE:
             result = None
     return result  # type: ignore[no-any-return]
+
+
+_UNSURE = object()  # the bytes alone do not settle it: the character scan decides
+
+_PLAIN_ROOT = re.compile(
+    rb"(?:[ \t\r\n]++|<\?[^?]*+(?:\?(?!>)[^?]*+)*+\?>|<!--[^-]*+(?:-(?!->)[^-]*+)*+-->"
+    rb"|<!DOCTYPE[^>\[]*+(?:\[[^\]]*+\][^>]*+)?>)*+"
+    rb"<([A-Za-z_][\w.\-]*+)(?::([A-Za-z_][\w.\-]*+))?+"
+    rb"(?:\s++(?:(?(2)xmlns:\1|xmlns)\s*+=\s*+(\"[^\"]*+\"|'[^']*+')"
+    rb"|[A-Za-z_][\w.:\-]*+\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+')))*+"
+    rb"[ \t\r\n]*+/?>")
+"""What :func:`_scan` reads, as one match of the bytes, when the root's start tag is plain:
+the prolog items it skips (a processing instruction to the first ``?>``, a comment to
+the first ``-->``, a DOCTYPE to the first ``>``, or past its ``[...]``), then the root's
+ASCII name, its attributes one after the other and the tag's end. Group 3 holds the
+value of the last attribute that declares the root's namespace (``xmlns``, or
+``xmlns:`` and the root's prefix), as the scan keeps the last. Whatever else (a name
+going on in other letters, a tag cut off, stray text, a namespace-less attribute the
+scan would read differently) does not match, and the scan decides."""
+
+
+def _plain_root(head: bytes, skip: int, codec: str) -> Any:
+    """What :func:`_scan` returns for ``head[skip:]`` when :data:`_PLAIN_ROOT` matches
+    (``codec`` ASCII-compatible: markup characters are their ASCII bytes, found at the
+    same places as in the text), else ``_UNSURE``."""
+    found = _PLAIN_ROOT.match(head, skip)
+    if found is None:
+        return _UNSURE
+    first, second, namespace = found.groups()
+    local = (second or first).decode("ascii")
+    return local, None if namespace is None else namespace[1:-1].decode(codec, "replace")
 
 
 def _scan(head: bytes, codec: str, truncated: bool) -> Any:
@@ -283,6 +322,9 @@ class XmlFormat(SingleFileFormat):
     root: ClassVar[str]
     namespaces: ClassVar[tuple[str | None, ...]]
     """Namespace URIs the root may be in (``None``: no namespace)."""
+    marker = (0, b"<\xef\xff\xfe\0 \t\r\n")
+    """What an XML document starts with: markup, a byte-order mark, the NUL of a UTF-16
+    ``<`` without one, or blanks (see :func:`_text_start`)."""
 
     def sniff(self, probe: Probe) -> bool:
         found = probe.memo(root_element)

@@ -442,6 +442,7 @@ class CompressedDeltaFormat(SingleFileFormat):
     """Compressed Delta containers (one stream frame or a whole recording)."""
 
     name = FORMAT_NAME
+    marker = (0, MAGIC[:1])
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)

@@ -859,6 +859,7 @@ class DicomFormat(SingleFileFormat):
     """DICOM waveform storage objects (Part 10 files)."""
 
     name = _FMT
+    marker = (_PREAMBLE, b"D")  # "DICM" after the preamble
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)

@@ -1472,6 +1472,7 @@ class EdfFormat(SingleFileFormat):
 
     name = "edf"
     windows = True
+    marker = (0, b"0\xff")  # the version field: "0" (EDF) or 0xff "BIOSEMI" (BDF)
     prefault = False  # the de-interleave's in-order reads fault pages in faster
 
     def sniff(self, probe: Probe) -> bool:

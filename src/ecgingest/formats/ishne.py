@@ -398,6 +398,7 @@ class IshneFormat(SingleFileFormat):
 
     name = "ishne"
     prefault = False  # the de-interleave reads the data block once, in order
+    marker = (0, MAGIC[:1])
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)

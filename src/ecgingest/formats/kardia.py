@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import reprlib
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -70,6 +71,12 @@ _SNIFF_GROUPS = (
     (b'"recordedAt"', b'"recorded_at"'),
     (b'"leadI"', b'"lead_I"'),
 )
+_SNIFF_GROUP_OF = {key[1:-1]: group for group, keys in enumerate(_SNIFF_GROUPS)
+                   for key in keys}
+_SNIFF_KEYS = re.compile(b'"(' + b"|".join(re.escape(key) for key in _SNIFF_GROUP_OF)
+                         + b')(?=")')
+"""Every distinctive key, quoted; the closing quote is looked at, not taken, so that a key
+right after another (``"a""b"`` or ``"a"b"``) is found as ``in`` finds it."""
 _SNIFF_HEAD = 64 * 1024
 _BLANK = b"\xef\xbb\xbf \t\r\n"
 _SEX_5218 = {1: "MALE", 2: "FEMALE"}
@@ -90,8 +97,14 @@ def sniff(probe: Probe) -> bool:
     text = head.lstrip(_BLANK)
     if not text.startswith(b"{"):
         return False
-    found = sum(1 for group in _SNIFF_GROUPS if any(key in head for key in group))
-    return found >= 2
+    first = -1  # the group of the first distinctive key: a key of another one settles it
+    for key in _SNIFF_KEYS.finditer(head):
+        group = _SNIFF_GROUP_OF[key.group(1)]
+        if first < 0:
+            first = group
+        elif group != first:
+            return True
+    return False
 
 
 _SHOW = reprlib.Repr()
@@ -391,6 +404,7 @@ class KardiaFormat(SingleFileFormat):
     """
 
     name = FORMAT_NAME
+    marker = (0, _BLANK + b"{")  # the object's brace, or what sniff strips before it
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)

@@ -573,6 +573,7 @@ class MferFormat(SingleFileFormat):
     """MFER waveform files (Nihon Kohden, Fukuda Denshi and others)."""
 
     name = _FMT
+    marker = (0, bytes((_T["PRE"], _T["BLE"])))  # a preamble item, or a BLE item
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)

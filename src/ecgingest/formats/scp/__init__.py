@@ -27,6 +27,7 @@ class ScpFormat(SingleFileFormat):
     """SCP-ECG (EN 1064 / ISO 11073-91064), versions 1.0 to 3.0."""
 
     name = FORMAT_NAME
+    marker = (8, b"\0")  # the low byte of section 0's id
 
     def sniff(self, probe: Probe) -> bool:
         return sniff(probe)
