@@ -321,13 +321,13 @@ def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeCont
     _reserve(ctx, len(leads.ids), want, "section 6 samples")
     pending = pre.container.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
-     record_crc) = _k.decode_signals(
+     record_crc, crcs_differ) = _k.decode_signals(
         data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
         d6.differences, starts5, lengths5, n5, diff5, qrs_start, qrs_fiducial, qrs_end,
         qrs_add, beat_fiducial, keep_int32, None if pending is None else pending.rows,
         0 if pending is None else pending.end)
     if pending is not None:
-        pending.settle(ctx, record_crc)
+        pending.settle(ctx, record_crc, crcs_differ)
     beat_range = None
     if starts5 is not None:
         try:

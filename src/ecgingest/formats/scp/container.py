@@ -104,12 +104,14 @@ class PendingCrcs(NamedTuple):
     problems: list[tuple[int, ...]]
     """The container's problems, which place each section's message."""
 
-    def settle(self, ctx: DecodeContext, record_crc: int) -> None:
-        """The messages of the checks that failed, each at its place."""
+    def settle(self, ctx: DecodeContext, record_crc: int, sections_differ: bool = True) -> None:
+        """The messages of the checks that failed, each at its place; with
+        ``sections_differ`` False (the kernel found every section CRC equal to
+        its stored one) the rows are not read."""
         late = []
         if record_crc != self.record_stored:
             late.append((self.record_at, record_crc_message(self.record_stored, record_crc)))
-        computed = self.rows[:, 8].tolist()
+        computed = self.rows[:, 8].tolist() if sections_differ else self.stored
         if computed != self.stored:
             # after the record CRC: the partial-entry note, and the notes of the
             # entries up to the section's own
