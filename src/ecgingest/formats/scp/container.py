@@ -18,7 +18,7 @@ import numpy as np
 from ..._ext import scp as _k
 from ...errors import ChecksumError, HeaderError, TruncatedError
 from .._base import DecodeContext, Probe
-from .fields import ByteData
+from .fields import ByteData, new_fields
 
 __all__ = ["Section", "Container", "PendingCrcs", "crc16", "sniff", "read_container",
            "version_label", "section_versions"]
@@ -166,12 +166,9 @@ def read_container(data: ByteData, ctx: DecodeContext, *, defer_crcs: bool) -> C
     pending = None
     if defer_crcs:
         record_at += sum(p[0] == _TRAILING for p in problems)
-        pending = PendingCrcs(rows, stored, end, record_at, stored_crc, problems)
-    return Container({row[0]: _new_section(Section, row) for row in found}, data[15],
-                     pending, s1, ntables, s3, s4, s5, s6)
-
-
-_new_section = tuple.__new__  # a NamedTuple made from its fields without the Python __new__
+        pending = new_fields(PendingCrcs, (rows, stored, end, record_at, stored_crc, problems))
+    sections = {row[0]: new_fields(Section, row) for row in found}
+    return new_fields(Container, (sections, data[15], pending, s1, ntables, s3, s4, s5, s6))
 
 
 def _short(ctx: DecodeContext, n: int) -> NoReturn:
