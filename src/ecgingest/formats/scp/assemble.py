@@ -551,17 +551,16 @@ def _reference_beat(lay: _Layout, beat_range: tuple[int, int] | None, beat: np.n
                          None if lay.qrs is None else lay.qrs.fiducial)
 
 
-def _global_measurements(section7: GlobalMeasurements) -> dict[str, Any]:
-    return shared_measurements(section7.as_dict())
+def _global_measurements(section7: Callable[[], GlobalMeasurements]) -> dict[str, Any]:
+    return shared_measurements(section7().as_dict())
 
 
 def _reading_extras(data: ByteData, sections: dict[int, Section], texts: Texts,
                     ctx: DecodeContext, extras: Extras) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
-        section7 = read_section7(data, sections[7], ctx)
         extras.later("global_measurements",
-                     partial(_global_measurements, section7))
+                     partial(_global_measurements, read_section7(data, sections[7], ctx)))
     if 10 in sections:
         extras.set("lead_measurements", parse_section10(data, sections[10], ctx))
     for sid, key in ((8, "interpretation"), (11, "universal_statements")):

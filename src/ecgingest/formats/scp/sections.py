@@ -225,18 +225,28 @@ class GlobalMeasurements(NamedTuple):
         return out
 
 
-def read_section7(data: ByteData, sec: Section, ctx: DecodeContext) -> GlobalMeasurements:
+def read_section7(data: ByteData, sec: Section, ctx: DecodeContext
+                  ) -> Callable[[], GlobalMeasurements]:
     """Global measurements: intervals, beats, pacemaker spikes and the version 2
     extension, each part only when all its bytes are present. Sentinel values
-    read as ``None``."""
+    read as ``None``.
+
+    The head is checked and a cut beat list noted now; the values, in which
+    nothing can warn, are read from a copy of the section when first asked
+    for (a record is mostly read for its signals).
+    """
     b, end = sec.body, sec.end
     need(ctx, data, b, 6, end, "section 7 header")
-    rr, pp, nbeats, beats, spikes, qrs_types, rates, o = _k.global_measurement_values(
-        data, b, end)
-    if len(beats) < nbeats:
+    if (end - b - 6) // 16 < data[b]:  # fewer beats present than declared
         ctx.warn("section 7 ends inside its beat measurements; the rest ignored")
+    return partial(_section7_values, span(data, b, end))
+
+
+def _section7_values(body: bytes) -> GlobalMeasurements:
+    rr, pp, _, beats, spikes, qrs_types, rates, o = _k.global_measurement_values(
+        body, 0, len(body))
     return new_fields(GlobalMeasurements, (rr, pp, beats, spikes, qrs_types, rates,
-                                           span(data, o, end) if o < end else None))
+                                           body[o:] if o < len(body) else None))
 
 
 # ---------------------------------------------------------------- sections 8, 11
