@@ -22,10 +22,20 @@ import numpy as np
 cimport numpy as cnp
 from libc.math cimport NAN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
 
 from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
 
 cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    PyTypeObject PyArray_Type
+    # the data, its shape and strides given: a view (numpy's .pxd leaves it out);
+    # steals the reference to descr
+    object PyArray_NewFromDescr(PyTypeObject* subtype, PyObject* descr, int nd,
+                                cnp.npy_intp* dims, cnp.npy_intp* strides, void* data,
+                                int flags, PyObject* obj)
 
 
 ctypedef fused stored_t:
@@ -277,6 +287,33 @@ cdef list _each(value, Py_ssize_t n, str name):
     return [value] * n
 
 
+cdef list _row_views(cnp.ndarray block, list kept):
+    """The rows of a 2-D array as 1-D views of it, each cut to its kept count
+    (None: the whole row), made through the C API: what iterating and slicing
+    make, without a Python-level index or slice per row."""
+    cdef Py_ssize_t i, nrows = cnp.PyArray_DIM(block, 0)
+    cdef cnp.npy_intp length, full = cnp.PyArray_DIM(block, 1)
+    cdef cnp.npy_intp step = cnp.PyArray_STRIDE(block, 0)
+    cdef cnp.npy_intp stride = cnp.PyArray_STRIDE(block, 1)
+    cdef char* base = <char*>cnp.PyArray_DATA(block)
+    cdef int flags = cnp.NPY_ARRAY_WRITEABLE if cnp.PyArray_ISWRITEABLE(block) else 0
+    cdef PyObject* descr = <PyObject*>cnp.PyArray_DESCR(block)
+    cdef list rows = []
+    cdef cnp.ndarray row
+    for i in range(nrows):
+        length = full
+        if kept[i] is not None:
+            length = kept[i]
+            if length < 0 or length > full:  # what a slice does with such a count
+                length = len(range(full)[:kept[i]])
+        Py_INCREF(<object>descr)  # PyArray_NewFromDescr steals it
+        row = PyArray_NewFromDescr(&PyArray_Type, descr, 1, &length,
+                                   &stride, base + i * step, flags, NULL)
+        cnp.set_array_base(row, block)
+        rows.append(row)
+    return rows
+
+
 def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, units="",
                 counts=None, invalid_value=None, invalid_mask=None, first_sample=None):
     """A list of ``cls`` (:class:`ecgingest.Signal`), one per label, as
@@ -302,13 +339,19 @@ def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, u
     cdef list firsts = _each(first_sample, n, "first_sample")
     cdef list kept = _each(counts, n, "counts")
     cdef list label_list = list(labels)
-    cdef list rows = list(digital)  # iterating makes the row views faster than indexing
+    cdef list rows
+    cdef bint cut = True
+    if type(digital) is np.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>digital) == 2:
+        rows = _row_views(digital, kept)
+        cut = False
+    else:
+        rows = list(digital)  # iterating makes the row views faster than indexing
     cdef list out = []
     cdef dict fields
     cdef cnp.ndarray row, mask
     for i in range(n):
         row = rows[i]
-        if kept[i] is not None:
+        if cut and kept[i] is not None:
             count = kept[i]
             if count != row.shape[0]:
                 row = row[:count]

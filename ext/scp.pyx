@@ -192,6 +192,19 @@ cdef int _span_order(const void* a, const void* b) noexcept nogil:
     return 0
 
 
+cdef bint _section_crcs_differ(const int64_t* r, Py_ssize_t count) noexcept nogil:
+    """Whether a section CRC :func:`_crc_pass` computed differs from the stored
+    one: what comparing column 8 with ``scan_headers``' ``stored`` list tells
+    (-1 for an entry not used, whose column 8 stays -1), without the list."""
+    cdef Py_ssize_t k
+    cdef const int64_t* row
+    for k in range(count):
+        row = r + 9 * k
+        if row[8] != (-1 if row[1] == 0 or row[2] == 0 else row[3]):
+            return True
+    return False
+
+
 cdef enum:
     # below this many bytes the CRCs take less time than handing the GIL to another
     # thread and waiting to get it back, so they run without releasing it
@@ -1617,10 +1630,12 @@ def decode_signals(data, HuffmanTables huff,
     block, column 8 filled as :func:`container_crcs` does.
 
     Returns ``(status6, values6, produced6, lo6, hi6, status5, beat, produced5,
-    lo5, hi5, added, record_crc)``: each section's status, values (int16 or
-    int32), per-lead counts (a list) and value bounds (after the addition when
+    lo5, hi5, added, record_crc, crcs_differ)``: each section's status, values (int16
+    or int32), per-lead counts (a list) and value bounds (after the addition when
     ``added``), as :func:`decode_leads`; the section 5 entries are ``None`` /
-    0 when it was not asked for; the record CRC is -1 without ``crc_rows``.
+    0 when it was not asked for; the record CRC is -1 without ``crc_rows``;
+    ``crcs_differ`` whether a section CRC differs from its stored one (False
+    without ``crc_rows``), so that a read whose CRCs hold does not read the rows.
     """
     cdef Py_buffer view
     cdef _Bytes b
@@ -1653,6 +1668,7 @@ cdef object _decode_signals(const uint8_t* p, Py_ssize_t n, HuffmanTables huff,
     cdef int64_t* crc_rp = NULL
     cdef _Span* spans = NULL
     cdef int record_crc = -1
+    cdef bint crcs_differ = False
     status6 = _check_leads(starts6, lengths6, n, n6, diff6)
     if want5:
         if lengths5 is None:
@@ -1700,6 +1716,7 @@ cdef object _decode_signals(const uint8_t* p, Py_ssize_t n, HuffmanTables huff,
     with nogil:
         if spans != NULL:
             record_crc = _crc_pass(p, crc_rows.shape[0], crc_end, crc_rp, spans)
+            crcs_differ = _section_crcs_differ(crc_rp, crc_rows.shape[0])
             free(spans)
         # the bounds decide whether the beat can be added in 32 bits; without an
         # addition they are taken in the narrowing pass instead
@@ -1775,7 +1792,7 @@ cdef object _decode_signals(const uint8_t* p, Py_ssize_t n, HuffmanTables huff,
             _hand_out(work)
     free(counts)
     return (status6, values, produced, lo6, hi6, status5, beat, produced5, lo5, hi5, added,
-            record_crc)
+            record_crc, crcs_differ)
 
 
 # ---------------------------------------------------------------- section walkers

@@ -35,7 +35,7 @@ from .container import (
     section_versions,
     version_label,
 )
-from .fields import ByteData, Texts, byte_data, span
+from .fields import ByteData, Texts, byte_data, new_fields, span
 from .huffman import Huffman, parse_section2
 from .metadata import PatientData, parse_section1
 from .readings import shared_measurements
@@ -160,14 +160,14 @@ def _preamble(data: ByteData, ctx: DecodeContext, *, defer_crcs: bool) -> _Pream
         patient = parse_section1(container.s1, ctx)
     else:
         ctx.deviation("section 1 (patient data) is missing", field="section 1")
-        patient = PatientData(Metadata(), None, {}, Texts(ctx))
+        patient = new_fields(PatientData, (Metadata(), None, {}, Texts(ctx)))
     if 3 not in sections:
         ctx.fail(HeaderError, "section 3 (lead definition) is missing, so the samples cannot "
                  "be assigned to leads", field="section 3")
     if 6 not in sections:
         ctx.fail(HeaderError, "section 6 (rhythm data) is missing; the file holds no signal",
                  field="section 6")
-    return _Preamble(sections, container, label, version, patient)
+    return new_fields(_Preamble, (sections, container, label, version, patient))
 
 
 def _is_bimodal(leads: Leads, d6: DataHeader, version: float, ctx: DecodeContext) -> bool:
@@ -213,7 +213,7 @@ def _layout(data: ByteData, pre: _Preamble, ctx: DecodeContext,
     bimodal = _is_bimodal(leads, d6, version, ctx)
     nsamples = max(leads.lengths) if leads.lengths else 0
     cap = d6.longest * 8 if huff is not None else d6.longest // 2
-    return _Layout(leads, huff, qrs, d6, bimodal, nsamples, cap)
+    return new_fields(_Layout, (leads, huff, qrs, d6, bimodal, nsamples, cap))
 
 
 def _body(data: ByteData, sec: Section) -> bytes:
@@ -321,13 +321,13 @@ def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeCont
     _reserve(ctx, len(leads.ids), want, "section 6 samples")
     pending = pre.container.pending
     (status, rhythm, produced, lo, hi, status5, beat, produced5, lo5, hi5, added,
-     record_crc) = _k.decode_signals(
+     record_crc, crcs_differ) = _k.decode_signals(
         data, None if lay.huff is None else lay.huff.tables, d6.starts, d6.lengths, want,
         d6.differences, starts5, lengths5, n5, diff5, qrs_start, qrs_fiducial, qrs_end,
         qrs_add, beat_fiducial, keep_int32, None if pending is None else pending.rows,
         0 if pending is None else pending.end)
     if pending is not None:
-        pending.settle(ctx, record_crc)
+        pending.settle(ctx, record_crc, crcs_differ)
     beat_range = None
     if starts5 is not None:
         try:
@@ -343,7 +343,7 @@ def _decode_rhythm(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeCont
     ctx.check_status(status, "section 6", field="section 6")
     assert rhythm is not None and produced is not None
     counts = _clipped_counts(leads, produced, ctx)
-    return _Samples(rhythm, (lo, hi), d6.rate, counts, d5, beat, beat_range, added)
+    return new_fields(_Samples, (rhythm, (lo, hi), d6.rate, counts, d5, beat, beat_range, added))
 
 
 def _clipped_counts(leads: Leads, produced: list[int], ctx: DecodeContext) -> list[int]:
@@ -402,7 +402,8 @@ def _decode_bimodal(data: ByteData, pre: _Preamble, lay: _Layout, ctx: DecodeCon
     assert rhythm is not None
     if pre.container.pending is not None:  # no single kernel call to fold them into
         pre.container.pending.settle_now(data, ctx)
-    return _Samples(rhythm, None, d5.rate, lay.leads.lengths, d5, beat, beat_range, False)
+    return new_fields(_Samples, (rhythm, None, d5.rate, lay.leads.lengths, d5, beat, beat_range,
+                                 False))
 
 
 def _decimation_factor(d5: DataHeader, d6: DataHeader, nsamples: int,
@@ -501,7 +502,7 @@ def _with_reference_beat(lay: _Layout, s: _Samples, ctx: DecodeContext) -> _Valu
             scale_nv = g
             value_range = (lo, hi)
     digital = values if values.dtype == np.int16 else _smallest(values, value_range)
-    return _Values(digital, scale_nv)
+    return new_fields(_Values, (digital, scale_nv))
 
 
 def _smallest(values: np.ndarray, bounds: tuple[int, int] | None = None) -> np.ndarray:
@@ -550,17 +551,16 @@ def _reference_beat(lay: _Layout, beat_range: tuple[int, int] | None, beat: np.n
                          None if lay.qrs is None else lay.qrs.fiducial)
 
 
-def _global_measurements(section7: GlobalMeasurements) -> dict[str, Any]:
-    return shared_measurements(section7.as_dict())
+def _global_measurements(section7: Callable[[], GlobalMeasurements]) -> dict[str, Any]:
+    return shared_measurements(section7().as_dict())
 
 
 def _reading_extras(data: ByteData, sections: dict[int, Section], texts: Texts,
                     ctx: DecodeContext, extras: Extras) -> None:
     """Measurements (7, 10), statements (8, 11) and sections kept as bytes."""
     if 7 in sections:
-        section7 = read_section7(data, sections[7], ctx)
         extras.later("global_measurements",
-                     partial(_global_measurements, section7))
+                     partial(_global_measurements, read_section7(data, sections[7], ctx)))
     if 10 in sections:
         extras.set("lead_measurements", parse_section10(data, sections[10], ctx))
     for sid, key in ((8, "interpretation"), (11, "universal_statements")):

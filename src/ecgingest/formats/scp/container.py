@@ -18,7 +18,7 @@ import numpy as np
 from ..._ext import scp as _k
 from ...errors import ChecksumError, HeaderError, TruncatedError
 from .._base import DecodeContext, Probe
-from .fields import ByteData
+from .fields import ByteData, new_fields
 
 __all__ = ["Section", "Container", "PendingCrcs", "crc16", "sniff", "read_container",
            "version_label", "section_versions"]
@@ -104,12 +104,14 @@ class PendingCrcs(NamedTuple):
     problems: list[tuple[int, ...]]
     """The container's problems, which place each section's message."""
 
-    def settle(self, ctx: DecodeContext, record_crc: int) -> None:
-        """The messages of the checks that failed, each at its place."""
+    def settle(self, ctx: DecodeContext, record_crc: int, sections_differ: bool = True) -> None:
+        """The messages of the checks that failed, each at its place; with
+        ``sections_differ`` False (the kernel found every section CRC equal to
+        its stored one) the rows are not read."""
         late = []
         if record_crc != self.record_stored:
             late.append((self.record_at, record_crc_message(self.record_stored, record_crc)))
-        computed = self.rows[:, 8].tolist()
+        computed = self.rows[:, 8].tolist() if sections_differ else self.stored
         if computed != self.stored:
             # after the record CRC: the partial-entry note, and the notes of the
             # entries up to the section's own
@@ -164,12 +166,9 @@ def read_container(data: ByteData, ctx: DecodeContext, *, defer_crcs: bool) -> C
     pending = None
     if defer_crcs:
         record_at += sum(p[0] == _TRAILING for p in problems)
-        pending = PendingCrcs(rows, stored, end, record_at, stored_crc, problems)
-    return Container({row[0]: _new_section(Section, row) for row in found}, data[15],
-                     pending, s1, ntables, s3, s4, s5, s6)
-
-
-_new_section = tuple.__new__  # a NamedTuple made from its fields without the Python __new__
+        pending = new_fields(PendingCrcs, (rows, stored, end, record_at, stored_crc, problems))
+    sections = {row[0]: new_fields(Section, row) for row in found}
+    return new_fields(Container, (sections, data[15], pending, s1, ntables, s3, s4, s5, s6))
 
 
 def _short(ctx: DecodeContext, n: int) -> NoReturn:

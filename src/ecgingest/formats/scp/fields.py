@@ -8,9 +8,14 @@ from ...errors import TruncatedError
 from .._base import DecodeContext
 
 __all__ = ["ByteData", "byte_data", "span", "need", "need_failed", "u16", "Texts",
-           "LANGUAGE_CODECS"]
+           "LANGUAGE_CODECS", "new_fields"]
 
 ByteData = Union[bytes, memoryview]
+
+new_fields = tuple.__new__
+"""``new_fields(Cls, (a, b))`` is the NamedTuple ``Cls(a, b)`` (every field
+given), made without the Python-level ``__new__`` NamedTuple generates: a
+read builds a dozen of them with the GIL held, a Python frame each."""
 """A record's bytes as the parsers read them: ``bytes``, or a read-only 1-D byte
 view (an upload held in memory, a mapped file) read in place."""
 

@@ -17,7 +17,7 @@ from ..._ext import scp as _k
 from ...errors import TruncatedError
 from ...record import Metadata
 from .._base import DecodeContext
-from .fields import LANGUAGE_CODECS, Texts
+from .fields import LANGUAGE_CODECS, Texts, new_fields
 
 __all__ = ["PatientData", "parse_section1"]
 
@@ -74,7 +74,7 @@ def parse_section1(scanned: _k._PatientTags | None, ctx: DecodeContext) -> Patie
     else:
         info = {}
         start = _read_tags(v, other, manufacturer, text, ctx, fields, info)
-    return PatientData(Metadata(**fields), start, info, text)
+    return new_fields(PatientData, (Metadata(**fields), start, info, text))
 
 
 def _acquisition_info(v: list[Any], other: dict[int, bytes] | None,

@@ -17,7 +17,7 @@ from ..._ext import scp as _k
 from ...errors import HeaderError, TruncatedError, UnsupportedFeatureError
 from .._base import DecodeContext
 from .container import Section
-from .fields import ByteData, Texts, need, need_failed, span, u16
+from .fields import ByteData, Texts, need, need_failed, new_fields, span, u16
 
 __all__ = ["LEAD_NAMES", "Leads", "Qrs", "DataHeader", "LeadMeasurements", "parse_section3",
            "parse_section4", "parse_data_header", "read_section7",
@@ -81,8 +81,9 @@ def parse_section3(sec: Section, scanned: tuple[Any, ...] | None,
         ctx.fail(HeaderError, f"lead {k + 1} ends at sample {ends[k]}, before its start "
                  f"sample {starts[k]}", offset=sec.body + 2 + 9 * k,
                  field="section 3 sample range")
-    return Leads(ids, starts, ends, bool(flags & 1), bool(flags & 4), flags,
-                 [LEAD_NAMES[i] if i < _NAMED_LEADS else f"lead {i}" for i in ids], lengths)
+    labels = [LEAD_NAMES[i] if i < _NAMED_LEADS else f"lead {i}" for i in ids]
+    return new_fields(Leads, (ids, starts, ends, bool(flags & 1), bool(flags & 4), flags,
+                              labels, lengths))
 
 
 # ---------------------------------------------------------------- section 4
@@ -140,7 +141,7 @@ def parse_section4(scanned: tuple[Any, ...] | None, ctx: DecodeContext) -> Qrs:
     if short is not None:
         need_failed(ctx, short[1], short[2], "section 4 header" if short[0] == 1
                     else "section 4 QRS subtraction zones")
-    return Qrs(length_ms, fiducial, zones, protected, subtracted)
+    return new_fields(Qrs, (length_ms, fiducial, zones, protected, subtracted))
 
 
 # ---------------------------------------------------------------- sections 5, 6
@@ -186,7 +187,7 @@ def parse_data_header(sec: Section, scanned: tuple[Any, ...] | None,
         ctx.deviation(f"section {sid} lead byte lengths add up to {total} but only {avail} "
                       "bytes follow; the last lead data is cut", cls=TruncatedError,
                       offset=b + 6, field=f"section {sid} lead lengths")
-    return DataHeader(avm, interval, diff, bimodal, starts, lengths, longest)
+    return new_fields(DataHeader, (avm, interval, diff, bimodal, starts, lengths, longest))
 
 
 # ---------------------------------------------------------------- section 7
@@ -224,18 +225,28 @@ class GlobalMeasurements(NamedTuple):
         return out
 
 
-def read_section7(data: ByteData, sec: Section, ctx: DecodeContext) -> GlobalMeasurements:
+def read_section7(data: ByteData, sec: Section, ctx: DecodeContext
+                  ) -> Callable[[], GlobalMeasurements]:
     """Global measurements: intervals, beats, pacemaker spikes and the version 2
     extension, each part only when all its bytes are present. Sentinel values
-    read as ``None``."""
+    read as ``None``.
+
+    The head is checked and a cut beat list noted now; the values, in which
+    nothing can warn, are read from a copy of the section when first asked
+    for (a record is mostly read for its signals).
+    """
     b, end = sec.body, sec.end
     need(ctx, data, b, 6, end, "section 7 header")
-    rr, pp, nbeats, beats, spikes, qrs_types, rates, o = _k.global_measurement_values(
-        data, b, end)
-    if len(beats) < nbeats:
+    if (end - b - 6) // 16 < data[b]:  # fewer beats present than declared
         ctx.warn("section 7 ends inside its beat measurements; the rest ignored")
-    return GlobalMeasurements(rr, pp, beats, spikes, qrs_types, rates,
-                              span(data, o, end) if o < end else None)
+    return partial(_section7_values, span(data, b, end))
+
+
+def _section7_values(body: bytes) -> GlobalMeasurements:
+    rr, pp, _, beats, spikes, qrs_types, rates, o = _k.global_measurement_values(
+        body, 0, len(body))
+    return new_fields(GlobalMeasurements, (rr, pp, beats, spikes, qrs_types, rates,
+                                           body[o:] if o < len(body) else None))
 
 
 # ---------------------------------------------------------------- sections 8, 11
