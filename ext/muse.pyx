@@ -1335,3 +1335,79 @@ def derive_limb_leads(const uint8_t[::1] first, const uint8_t[::1] second):
     else:  # a 10 s lead takes microseconds: handing the GIL over would cost more
         _derive(&first[0], &second[0], n, out)
     return block
+
+
+def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
+    """A waveform's leads when every one is clean, in one call: ``(labels, scales,
+    units, arrays, reserve, span)`` with each lead's samples a little-endian int16
+    view of ``data`` (what :meth:`Schema.read` decoded), ``reserve`` the output the
+    texts may produce (3/4 of their sizes) and ``span`` the ``(start, end)`` of the
+    leads' bytes in ``data`` when they follow one another (else None).
+
+    None when a lead would take any check's other branch (a sample size other than
+    2, no positive units per bit, a base64 error, a CRC-32 mismatch, counts that
+    disagree with each other or with the samples stored, a text the scan did not
+    decode): the caller then reads that waveform lead by lead, where each finding
+    is reported. ``leads`` are the scan's lists (``LEAD_FIELDS`` order, the last a
+    row of ``table``); ``unit_names`` maps upper-case unit names to units.
+    """
+    cdef Py_ssize_t n = len(leads), i, rows = len(table), index
+    cdef list labels = [None] * n, scales = [None] * n, units = [None] * n
+    cdef list arrays = [None] * n
+    cdef list values
+    cdef tuple row
+    cdef int64_t offset, produced, start = 0, end = 0, reserve = 0
+    cdef bint joined = True
+    if n == 0:
+        return None
+    for i in range(n):
+        values = leads[i]
+        if len(values) != 8:
+            return None
+        label, count, nbytes, size, upb, unit, crc, where = values
+        if where.__class__ is not int:
+            return None
+        index = where
+        if not 0 <= index < rows:
+            return None
+        row = table[index]
+        offset, produced = row[0], row[1]
+        if row[2] != KernelStatus.OK:
+            return None
+        if size is not None and not (size.__class__ is int and size == 2):
+            return None
+        if upb is None or not upb > 0:
+            return None
+        if crc.__class__ is int:
+            if crc != row[4]:
+                return None
+        elif crc is not None:  # a number that is not an integer: the CRC check reports it
+            return None
+        if produced & 1:
+            return None
+        if count.__class__ is int and count >= 0:
+            if count != produced // 2:
+                return None
+            if nbytes.__class__ is int and nbytes >= 0 and nbytes != 2 * count:
+                return None
+        elif nbytes.__class__ is int and nbytes >= 0:
+            if nbytes // 2 != produced // 2:
+                return None
+        text = label.strip() if label is not None else ""
+        labels[i] = text if text else f"lead {i + 1}"
+        scales[i] = float(upb)
+        text = unit.strip() if unit is not None else ""
+        if not text:
+            text = "MICROVOLTS"
+        units[i] = unit_names.get(text.upper(), text)
+        arrays[i] = data[offset:offset + produced].view(_LE_INT16)
+        reserve += row[3] * 3 // 4
+        if i == 0:
+            start = offset
+        elif offset != end:
+            joined = False
+        end = offset + produced
+    return labels, scales, units, arrays, reserve, (start, end) if joined else None
+
+
+cdef object _LE_INT16 = np.dtype("<i2")

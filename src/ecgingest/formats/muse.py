@@ -14,17 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from .._ext import muse as _k
 from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
 from ..readings import global_measurements
-from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
+from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal, new_signals
 from . import _xml
 from ._base import DecodeContext, Probe
-from ._xml import RepresentativeBeats, parse_number, signal
+from ._xml import RepresentativeBeats, parse_number
 
 __all__ = ["FORMAT", "DERIVED_LEADS", "STORED_LEADS"]
 
@@ -400,10 +400,15 @@ _INT16 = np.dtype("<i2")
 
 
 class _Waveform:
-    """One ``Waveform`` element: its type, rate, filters and leads (samples undecoded)."""
+    """One ``Waveform`` element: its type, rate, filters and leads.
+
+    A waveform whose leads the scan decoded and every check passes is read in one
+    kernel call (``clean``: labels, scales, units, sample views, output reserved,
+    the leads' span in the decoded bytes); any other is read lead by lead
+    (``leads``, each finding reported as it is met)."""
 
     def __init__(self, values: dict[str, Any], leads: list[list[Any]],
-                 ctx: DecodeContext) -> None:
+                 ctx: DecodeContext, content: _Content) -> None:
         self.kind = values.get("WaveformType") or "unknown"
         base = values.get("SampleBase")
         exponent = values.get("SampleExponent") or 0
@@ -418,14 +423,26 @@ class _Waveform:
             ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
             ("ac_filter_hz", "ACFilter"))}
         self.sample_type = values.get("SampleType") or None
-        self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(leads)]
+        self.clean = None if content.data is None else _k.clean_leads(
+            leads, content.table, content.data, _UNITS)
+        if self.clean is not None:
+            self.labels, self.scales, self.units = self.clean[:3]
+            self.leads: list[_Lead] = []
+        else:
+            self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(leads)]
+            self.labels = [lead.label for lead in self.leads]
+            self.scales = [lead.units_per_bit for lead in self.leads]
+            self.units = [lead.units for lead in self.leads]
         declared = values.get("NumberofLeads")
-        if isinstance(declared, int) and declared != len(self.leads):
-            ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
+        if isinstance(declared, int) and declared != len(leads):
+            ctx.deviation(f"{what}: NumberofLeads {declared} but {len(leads)} LeadData",
                           field="NumberofLeads")
 
     def decode(self, ctx: DecodeContext, content: _Content) -> list[np.ndarray]:
         what = f"{self.kind} waveform"
+        if self.clean is not None:
+            ctx.reserve_output(self.clean[4], what)
+            return self.clean[3]  # type: ignore[no-any-return]
         # a text's size is that of the text in the file
         sizes = [content.table[lead.data][3] if lead.data.__class__ is int
                  else len(lead.data or "") for lead in self.leads]
@@ -434,7 +451,7 @@ class _Waveform:
 
 
 def _waveforms(content: _Content, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
-    found = [_Waveform(values, leads, ctx) for values, leads in content.waveforms]
+    found = [_Waveform(values, leads, ctx, content) for values, leads in content.waveforms]
     rhythm = [w for w in found if w.kind.lower() == "rhythm"]
     median = [w for w in found if w.kind.lower() == "median"]
     if not rhythm:
@@ -474,19 +491,19 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     metadata, start, acquisition = _metadata(content, ctx)
     rhythm, median = _waveforms(content, ctx)
     arrays = rhythm.decode(ctx, content)
-    signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
-               for lead, values in zip(rhythm.leads, arrays)]
+    labels, scales, units = rhythm.labels, rhythm.scales, rhythm.units
+    signals = cast("list[Signal]", new_signals(labels, rhythm.rate, arrays, scales, 0.0, units))
     extras: dict[str, Any] = {"acquisition": acquisition, "filters": rhythm.filters}
-    by_label = {lead.label: (lead, values) for lead, values in zip(rhythm.leads, arrays)}
-    if "I" in by_label and "II" in by_label:
-        lead_i, lead_ii = by_label["I"][0], by_label["II"][0]
-        if lead_i.units_per_bit == lead_ii.units_per_bit and lead_i.units == lead_ii.units:
-            present = {s.label for s in signals}
+    if "I" in labels and "II" in labels:
+        first = len(labels) - 1 - labels[::-1].index("I")  # the last of a label, as a dict keeps
+        second = len(labels) - 1 - labels[::-1].index("II")
+        if scales[first] == scales[second] and units[first] == units[second]:
+            scale, unit = scales[first] / 2, units[first]
             derived = [(label, values) for label, values in _derived(
-                by_label["I"][1], by_label["II"][1]) if label not in present]
+                arrays[first], arrays[second]) if label not in labels]
             ctx.reserve_output(sum(v.nbytes for _, v in derived), "derived leads")
-            signals += [Signal(label, rhythm.rate, values, lead_i.units_per_bit / 2, 0.0,
-                               lead_i.units, derivation=_FORMULAS[label])
+            signals += [new_signal(label, rhythm.rate, values, scale, 0.0, unit,
+                                   derivation=_FORMULAS[label])
                         for label, values in derived]
             names = {d for d, _ in derived}
             extras["derived_leads"] = {label: formula for label, formula in DERIVED_LEADS
@@ -496,15 +513,19 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     if median is not None:
         beats = median.decode(ctx, content)
         if beats and len({len(b) for b in beats}) == 1 and \
-                len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
-            # one join of a few kB (numpy's concatenation hands the GIL over per lead)
-            block = np.frombuffer(b"".join([beat.data for beat in beats]), dtype=_INT16).astype(
-                np.int16, copy=False).reshape(len(beats), -1)
+                len(set(zip(median.scales, median.units))) == 1:
+            span = None if median.clean is None else median.clean[5]
+            if span is not None:  # the leads' bytes follow one another: a view of them
+                assert content.data is not None
+                block = content.data[span[0]:span[1]].view(_INT16).reshape(len(beats), -1)
+            else:  # one join of a few kB (numpy's concatenation hands the GIL over per lead)
+                block = np.frombuffer(b"".join([beat.data for beat in beats]),
+                                      dtype=_INT16).reshape(len(beats), -1)
+            block = block.astype(np.int16, copy=False)
             block.flags.writeable = False
             extras["median_beats"] = RepresentativeBeats(
-                tuple(lead.label for lead in median.leads), median.rate, block,
-                tuple(lead.units_per_bit for lead in median.leads),
-                tuple(0.0 for _ in median.leads), median.leads[0].units, "median")
+                tuple(median.labels), median.rate, block, tuple(median.scales),
+                (0.0,) * len(beats), median.units[0], "median")
         elif beats:
             ctx.warn("the median leads differ in length or scale; median beats left out")
     for key, raw in zip(("global_measurements", "original_measurements"),
