@@ -1285,7 +1285,7 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
     data.flags.writeable = False
     return headers, measurements, statements, qrs, waveforms, data, table
 
-cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 16  # samples: below, the GIL hand-over costs more
+cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 10  # samples: a 10 s lead's pass is GIL-free for other threads
 
 
 # The derived leads of I and II: little-endian int16 loads (memcpy, one instruction on
@@ -1332,7 +1332,7 @@ def derive_limb_leads(const uint8_t[::1] first, const uint8_t[::1] second):
     if n >= DERIVED_NOGIL_FROM:
         with nogil:
             _derive(&first[0], &second[0], n, out)
-    else:  # a 10 s lead takes microseconds: handing the GIL over would cost more
+    else:  # a few samples: handing the GIL over would cost more than the pass
         _derive(&first[0], &second[0], n, out)
     return block
 
@@ -1400,7 +1400,7 @@ def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
         if not text:
             text = "MICROVOLTS"
         units[i] = unit_names.get(text.upper(), text)
-        arrays[i] = data[offset:offset + produced].view(_LE_INT16)
+        arrays[i] = _int16_view(data, offset, produced)
         reserve += row[3] * 3 // 4
         if i == 0:
             start = offset
@@ -1411,3 +1411,18 @@ def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
 
 
 cdef object _LE_INT16 = np.dtype("<i2")
+cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+cdef cnp.ndarray _int16_view(cnp.ndarray data, int64_t offset, int64_t size):
+    """``data[offset:offset + size].view("<i2")``, read-only, built directly (numpy's
+    slice and view steps cost several times more, with the GIL held, per lead)."""
+    cdef cnp.npy_intp count = size // 2
+    cdef cnp.ndarray out
+    if not _LITTLE_ENDIAN:
+        return data[offset:offset + size].view(_LE_INT16)
+    out = cnp.PyArray_SimpleNewFromData(1, &count, cnp.NPY_INT16,
+                                        <uint8_t*>cnp.PyArray_DATA(data) + offset)
+    cnp.set_array_base(out, data)
+    cnp.PyArray_CLEARFLAGS(out, cnp.NPY_ARRAY_WRITEABLE)
+    return out
