@@ -1365,7 +1365,7 @@ def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
         if len(values) != 8:
             return None
         label, count, nbytes, size, upb, unit, crc, where = values
-        if where.__class__ is not int:
+        if type(where) is not int:
             return None
         index = where
         if not 0 <= index < rows:
@@ -1374,32 +1374,33 @@ def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
         offset, produced = row[0], row[1]
         if row[2] != KernelStatus.OK:
             return None
-        if size is not None and not (size.__class__ is int and size == 2):
+        if size is not None and not (type(size) is int and size == 2):
             return None
         if upb is None or not upb > 0:
             return None
-        if crc.__class__ is int:
+        if type(crc) is int:
             if crc != row[4]:
                 return None
         elif crc is not None:  # a number that is not an integer: the CRC check reports it
             return None
         if produced & 1:
             return None
-        if count.__class__ is int and count >= 0:
+        if type(count) is int and count >= 0:
             if count != produced // 2:
                 return None
-            if nbytes.__class__ is int and nbytes >= 0 and nbytes != 2 * count:
+            if type(nbytes) is int and nbytes >= 0 and nbytes != 2 * count:
                 return None
-        elif nbytes.__class__ is int and nbytes >= 0:
+        elif type(nbytes) is int and nbytes >= 0:
             if nbytes // 2 != produced // 2:
                 return None
-        text = label.strip() if label is not None else ""
+        text = _stripped(label)
         labels[i] = text if text else f"lead {i + 1}"
         scales[i] = float(upb)
-        text = unit.strip() if unit is not None else ""
+        text = _stripped(unit)
         if not text:
             text = "MICROVOLTS"
-        units[i] = unit_names.get(text.upper(), text)
+        name = unit_names.get(text)  # the names are upper-case: a hit needs no upper()
+        units[i] = name if name is not None else unit_names.get(text.upper(), text)
         arrays[i] = _int16_view(data, offset, produced)
         reserve += row[3] * 3 // 4
         if i == 0:
@@ -1408,6 +1409,20 @@ def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
             joined = False
         end = offset + produced
     return labels, scales, units, arrays, reserve, (start, end) if joined else None
+
+
+cdef str _stripped(value):
+    """``(value or "").strip()`` for a str or None, without the call when there is
+    nothing to strip (the usual case)."""
+    cdef str text
+    cdef Py_ssize_t n
+    if value is None:
+        return ""
+    text = value
+    n = len(text)
+    if n == 0 or not (text[0].isspace() or text[n - 1].isspace()):
+        return text
+    return text.strip()
 
 
 cdef object _LE_INT16 = np.dtype("<i2")
