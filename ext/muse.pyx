@@ -1441,3 +1441,44 @@ cdef cnp.ndarray _int16_view(cnp.ndarray data, int64_t offset, int64_t size):
     cnp.set_array_base(out, data)
     cnp.PyArray_CLEARFLAGS(out, cnp.NPY_ARRAY_WRITEABLE)
     return out
+
+
+def statement_lines(list found, str closers):
+    """``DiagnosisStatement`` texts (``[text, ends_line]`` each, as :meth:`Schema.read`
+    gives them) joined into lines, as ``{"sequence": n, "text": line}`` dicts: a
+    text joins the line before it with a space unless that part ends in one or the
+    text starts with one of ``closers``; a line ends after a text flagged so."""
+    cdef list lines = [], parts = []
+    cdef str text, line
+    cdef Py_ssize_t i
+    for item in found:
+        value, ends = item
+        text = value if value else ""
+        if parts and text and text[0] not in closers and not (<str>parts[len(parts) - 1]).endswith(" "):
+            parts.append(" ")
+        parts.append(text)
+        if ends:
+            lines.append("".join(parts).strip())
+            parts = []
+    if parts:
+        lines.append("".join(parts).strip())
+    for i in range(len(lines)):
+        line = lines[i]
+        lines[i] = {"sequence": i + 1, "text": line}
+    return lines
+
+
+def keyed(list rows, tuple keys):
+    """Each row (a list of values) as a dict of ``keys`` to its values, in one call."""
+    cdef Py_ssize_t n = len(keys), i, j
+    cdef list out = [None] * len(rows), row
+    cdef dict item
+    for i in range(len(rows)):
+        row = rows[i]
+        if len(row) < n:
+            raise ValueError(f"a row of {len(row)} values for {n} keys")
+        item = {}
+        for j in range(n):
+            item[keys[j]] = row[j]
+        out[i] = item
+    return out

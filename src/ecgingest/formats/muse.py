@@ -131,6 +131,9 @@ value that ends a line."""
 QRS = ("QRSTimesTypes", "QRS", ("Number", "Type", "Time"))
 """The detected beats: block, one beat, its values."""
 
+QRS_KEYS = ("number", "type", "time")
+"""``extras["qrs_times"]`` keys of a beat's values, in ``QRS`` order."""
+
 WAVEFORM_FIELDS = ("WaveformType", "SampleBase", "SampleExponent", "HighPassFilter",
                    "LowPassFilter", "ACFilter", "SampleType", "NumberofLeads")
 LEAD_FIELDS = ("LeadID", "LeadSampleCountTotal", "LeadByteCountTotal", "LeadSampleSize",
@@ -297,8 +300,7 @@ def _metadata(content: _Content, ctx: DecodeContext) -> tuple[Metadata, dt.datet
     acquisition["race"] = patient.get("Race")
     acquisition["muse_version"] = content.version()
     acquisition = {k: v for k, v in acquisition.items() if v}
-    return (Metadata(**{k: v for k, v in fields.items() if v is not None}), start,
-            acquisition)
+    return Metadata(**fields), start, acquisition  # a None is the field's default
 
 
 def _measurements(raw: dict[str, str] | None) -> dict[str, Any] | None:
@@ -309,24 +311,16 @@ def _measurements(raw: dict[str, str] | None) -> dict[str, Any] | None:
                                 for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
 
 
+_CLOSERS = ",.;:)"
+"""A statement text starting with one of these joins the line before it without a space."""
+
+
 def _statements(found: list[list[Any]] | None, confirmation: str) -> dict[str, Any] | None:
     """``DiagnosisStatement`` lines: texts join until one carries ``StmtFlag`` ENDSLINE."""
     if found is None:
         return None
-    lines: list[str] = []
-    parts: list[str] = []
-    for text, ends in found:
-        text = text or ""
-        if parts and text and text[0] not in ",.;:)" and not parts[-1].endswith(" "):
-            parts.append(" ")
-        parts.append(text)
-        if ends:
-            lines.append("".join(parts).strip())
-            parts = []
-    if parts:
-        lines.append("".join(parts).strip())
     return {"confirmation": confirmation, "datetime": None,
-            "statements": [{"sequence": i + 1, "text": t} for i, t in enumerate(lines)]}
+            "statements": _k.statement_lines(found, _CLOSERS)}
 
 
 # --------------------------------------------------------------------------- waveforms
@@ -542,8 +536,7 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     if original is not None:
         extras["original_interpretation"] = original
     if content.qrs is not None:
-        extras["qrs_times"] = [{"number": number, "type": kind, "time": time}
-                               for number, kind, time in content.qrs]
+        extras["qrs_times"] = _k.keyed(content.qrs, QRS_KEYS)
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(content),
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
