@@ -413,9 +413,9 @@ class _Waveform:
             ctx.fail(HeaderError, f"{what}: SampleBase {base!r} x 10^{exponent!r} is not a "
                      "sampling rate", field="SampleBase")
         self.rate = rate
-        self.filters = {key: values.get(name) for key, name in (
-            ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
-            ("ac_filter_hz", "ACFilter"))}
+        self.filters = {"high_pass_0.01hz": values.get("HighPassFilter"),
+                        "low_pass_hz": values.get("LowPassFilter"),
+                        "ac_filter_hz": values.get("ACFilter")}
         self.sample_type = values.get("SampleType") or None
         self.clean = None if content.data is None else _k.clean_leads(
             leads, content.table, content.data, _UNITS)
@@ -446,22 +446,20 @@ class _Waveform:
 
 def _waveforms(content: _Content, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
     found = [_Waveform(values, leads, ctx, content) for values, leads in content.waveforms]
-    rhythm = [w for w in found if w.kind.lower() == "rhythm"]
-    median = [w for w in found if w.kind.lower() == "median"]
+    rhythm: list[_Waveform] = []
+    median: list[_Waveform] = []
+    for waveform in found:
+        kind = waveform.kind.lower()
+        if kind == "rhythm":
+            rhythm.append(waveform)
+        elif kind == "median":
+            median.append(waveform)
     if not rhythm:
         ctx.fail(HeaderError, "the file has no Rhythm waveform (only "
                  f"{', '.join(w.kind for w in found) or 'no waveform'})", field="Waveform")
     if len(rhythm) > 1:
         ctx.deviation(f"{len(rhythm)} Rhythm waveforms; the first is read", field="Waveform")
     return rhythm[0], (median[0] if median else None)
-
-
-def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """III, aVR, aVL, aVF in half units (exact integers) from I and II (little-endian
-    int16), as the rows of one int32 block computed in one kernel pass (numpy's
-    whole-array steps handed the GIL over once each)."""
-    block = _k.derive_limb_leads(first.view(np.uint8), second.view(np.uint8))
-    return [(label, block[row]) for row, (label, _) in enumerate(DERIVED_LEADS)]
 
 
 # --------------------------------------------------------------------------- the format
@@ -493,15 +491,21 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
         second = len(labels) - 1 - labels[::-1].index("II")
         if scales[first] == scales[second] and units[first] == units[second]:
             scale, unit = scales[first] / 2, units[first]
-            derived = [(label, values) for label, values in _derived(
-                arrays[first], arrays[second]) if label not in labels]
-            ctx.reserve_output(sum(v.nbytes for _, v in derived), "derived leads")
-            signals += [new_signal(label, rhythm.rate, values, scale, 0.0, unit,
-                                   derivation=_FORMULAS[label])
-                        for label, values in derived]
-            names = {d for d, _ in derived}
-            extras["derived_leads"] = {label: formula for label, formula in DERIVED_LEADS
-                                       if label in names}
+            # III, aVR, aVL, aVF in half units (exact integers): the rows of one int32
+            # block computed in one kernel pass
+            block = _k.derive_limb_leads(arrays[first].view(np.uint8),
+                                         arrays[second].view(np.uint8))
+            formulas: dict[str, str] = {}
+            for label, formula in DERIVED_LEADS:
+                if label not in labels:
+                    formulas[label] = formula
+            ctx.reserve_output(block.itemsize * block.shape[1] * len(formulas),
+                               "derived leads")
+            for row, (label, formula) in enumerate(DERIVED_LEADS):
+                if label in formulas:
+                    signals.append(new_signal(label, rhythm.rate, block[row], scale, 0.0, unit,
+                                              derivation=formula))
+            extras["derived_leads"] = formulas
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
     if median is not None:
@@ -541,8 +545,6 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
 
-
-_FORMULAS = dict(DERIVED_LEADS)
 
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
