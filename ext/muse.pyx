@@ -1482,3 +1482,31 @@ def keyed(list rows, tuple keys):
             item[keys[j]] = row[j]
         out[i] = item
     return out
+
+
+def named_numbers(dict raw, tuple pairs, number):
+    """``{key: number(raw[name]) for name, key in pairs if name in raw}`` in one call:
+    a text of ASCII digits (fewer than 16) is read here, any other by ``number``."""
+    cdef dict out = {}
+    cdef str text
+    cdef Py_ssize_t i, n
+    cdef bint digits
+    for name, key in pairs:
+        value = raw.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if value is None:
+            out[key] = number(None)
+            continue
+        text = value
+        n = len(text)
+        digits = 0 < n < 16
+        for i in range(n if digits else 0):
+            if not (48 <= <Py_UCS4>text[i] <= 57):
+                digits = False
+                break
+        out[key] = int(text) if digits else number(text)
+    return out
+
+
+cdef object _MISSING = object()

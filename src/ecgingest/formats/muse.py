@@ -62,6 +62,8 @@ MEASUREMENT_KEYS: dict[str, str] = {
     "TAxis": "t_axis_deg",
 }
 
+_MEASUREMENT_PAIRS = tuple(MEASUREMENT_KEYS.items())
+
 
 def sniff(probe: Probe) -> bool:
     """Root element ``RestingECG`` without a namespace, within the bounded prefix."""
@@ -307,8 +309,7 @@ def _measurements(raw: dict[str, str] | None) -> dict[str, Any] | None:
     """One ``*RestingECGMeasurements`` block: the shared keys, plus every value as named."""
     if raw is None:
         return None
-    return global_measurements({key: parse_number(raw.get(name))
-                                for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
+    return global_measurements(_k.named_numbers(raw, _MEASUREMENT_PAIRS, parse_number), raw)
 
 
 _CLOSERS = ",.;:)"
