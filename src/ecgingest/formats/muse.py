@@ -504,8 +504,8 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                "derived leads")
             for row, (label, formula) in enumerate(DERIVED_LEADS):
                 if label in formulas:
-                    signals.append(new_signal(label, rhythm.rate, block[row], scale, 0.0, unit,
-                                              derivation=formula))
+                    signals.append(cast(Signal, new_signal(
+                        label, rhythm.rate, block[row], scale, 0.0, unit, derivation=formula)))
             extras["derived_leads"] = formulas
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
