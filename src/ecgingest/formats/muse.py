@@ -298,10 +298,14 @@ def _metadata(content: _Content, ctx: DecodeContext) -> tuple[Metadata, dt.datet
     date = _date(test.get("AcquisitionDate") or None, ctx, "AcquisitionDate")
     time = _time(test.get("AcquisitionTime") or None, ctx, "AcquisitionTime")
     start = _xml.combine_date_time(date, time)
-    acquisition = {key: test.get(element) for key, element in _ACQUISITION}
-    acquisition["race"] = patient.get("Race")
-    acquisition["muse_version"] = content.version()
-    acquisition = {k: v for k, v in acquisition.items() if v}
+    acquisition: dict[str, Any] = {}  # the values present, in _ACQUISITION order
+    for key, element in _ACQUISITION:
+        value = test.get(element)
+        if value:
+            acquisition[key] = value
+    for key, value in (("race", patient.get("Race")), ("muse_version", content.version())):
+        if value:
+            acquisition[key] = value
     return Metadata(**fields), start, acquisition  # a None is the field's default
 
 
