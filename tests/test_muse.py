@@ -494,3 +494,23 @@ def test_qrs_rows_become_dicts_of_the_qrs_keys_and_short_rows_are_refused() -> N
         {"number": 1, "type": 0, "time": 250}, {"number": 2, "type": None, "time": 1.5}]
     with pytest.raises(ValueError):
         muse_kernel.keyed([[1, 0]], muse.QRS_KEYS)
+
+
+_CLEAN_LEAD = ["I", 2, 4, 2, 4.88, "MICROVOLTS", zlib.crc32(b"\x01\x00\xff\xff"), 0]
+
+
+@pytest.mark.parametrize("position, value", [
+    (3, 4), (4, None), (4, 0), (6, 1), (6, 7.0), (1, 3), (2, 6), (7, 1), (7, "AQD//w==")])
+def test_a_lead_any_check_would_report_leaves_the_waveform_to_the_lead_by_lead_reading(
+        position: int, value: object) -> None:
+    data = np.frombuffer(b"\x01\x00\xff\xff", dtype=np.uint8)
+    table = [(0, 4, muse_kernel.STATUS_OK, 8, zlib.crc32(b"\x01\x00\xff\xff"))]
+    labels, scales, units, arrays, reserve, span = muse_kernel.clean_leads(
+        [list(_CLEAN_LEAD)], table, data, {"MICROVOLTS": "uV"})
+    assert (labels, scales, units, reserve, span) == (["I"], [4.88], ["uV"], 6, (0, 4))
+    assert arrays[0].tolist() == [1, -1] and not arrays[0].flags.writeable
+    lead = list(_CLEAN_LEAD)
+    lead[position] = value
+    assert muse_kernel.clean_leads([lead], table, data, {"MICROVOLTS": "uV"}) is None
+    bad = [(0, 4, muse_kernel.STATUS_BAD_VALUE, 8, table[0][4])]
+    assert muse_kernel.clean_leads([list(_CLEAN_LEAD)], bad, data, {}) is None
