@@ -1285,7 +1285,7 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
     data.flags.writeable = False
     return headers, measurements, statements, qrs, waveforms, data, table
 
-cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 16  # samples: below, the GIL hand-over costs more
+cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 10  # samples: a 10 s lead's pass is GIL-free for other threads
 
 
 # The derived leads of I and II: little-endian int16 loads (memcpy, one instruction on
@@ -1332,6 +1332,181 @@ def derive_limb_leads(const uint8_t[::1] first, const uint8_t[::1] second):
     if n >= DERIVED_NOGIL_FROM:
         with nogil:
             _derive(&first[0], &second[0], n, out)
-    else:  # a 10 s lead takes microseconds: handing the GIL over would cost more
+    else:  # a few samples: handing the GIL over would cost more than the pass
         _derive(&first[0], &second[0], n, out)
     return block
+
+
+def clean_leads(list leads, list table, cnp.ndarray data, dict unit_names):
+    """A waveform's leads when every one is clean, in one call: ``(labels, scales,
+    units, arrays, reserve, span)`` with each lead's samples a little-endian int16
+    view of ``data`` (what :meth:`Schema.read` decoded), ``reserve`` the output the
+    texts may produce (3/4 of their sizes) and ``span`` the ``(start, end)`` of the
+    leads' bytes in ``data`` when they follow one another (else None).
+
+    None when a lead would take any check's other branch (a sample size other than
+    2, no positive units per bit, a base64 error, a CRC-32 mismatch, counts that
+    disagree with each other or with the samples stored, a text the scan did not
+    decode): the caller then reads that waveform lead by lead, where each finding
+    is reported. ``leads`` are the scan's lists (``LEAD_FIELDS`` order, the last a
+    row of ``table``); ``unit_names`` maps upper-case unit names to units.
+    """
+    cdef Py_ssize_t n = len(leads), i, rows = len(table), index
+    cdef list labels = [None] * n, scales = [None] * n, units = [None] * n
+    cdef list arrays = [None] * n
+    cdef list values
+    cdef tuple row
+    cdef int64_t offset, produced, start = 0, end = 0, reserve = 0
+    cdef bint joined = True
+    if n == 0:
+        return None
+    for i in range(n):
+        values = leads[i]
+        if len(values) != 8:
+            return None
+        label, count, nbytes, size, upb, unit, crc, where = values
+        if type(where) is not int:
+            return None
+        index = where
+        if not 0 <= index < rows:
+            return None
+        row = table[index]
+        offset, produced = row[0], row[1]
+        if row[2] != KernelStatus.OK:
+            return None
+        if size is not None and not (type(size) is int and size == 2):
+            return None
+        if upb is None or not upb > 0:
+            return None
+        if type(crc) is int:
+            if crc != row[4]:
+                return None
+        elif crc is not None:  # a number that is not an integer: the CRC check reports it
+            return None
+        if produced & 1:
+            return None
+        if type(count) is int and count >= 0:
+            if count != produced // 2:
+                return None
+            if type(nbytes) is int and nbytes >= 0 and nbytes != 2 * count:
+                return None
+        elif type(nbytes) is int and nbytes >= 0:
+            if nbytes // 2 != produced // 2:
+                return None
+        text = _stripped(label)
+        labels[i] = text if text else f"lead {i + 1}"
+        scales[i] = float(upb)
+        text = _stripped(unit)
+        if not text:
+            text = "MICROVOLTS"
+        name = unit_names.get(text)  # the names are upper-case: a hit needs no upper()
+        units[i] = name if name is not None else unit_names.get(text.upper(), text)
+        arrays[i] = _int16_view(data, offset, produced)
+        reserve += row[3] * 3 // 4
+        if i == 0:
+            start = offset
+        elif offset != end:
+            joined = False
+        end = offset + produced
+    return labels, scales, units, arrays, reserve, (start, end) if joined else None
+
+
+cdef str _stripped(value):
+    """``(value or "").strip()`` for a str or None, without the call when there is
+    nothing to strip (the usual case)."""
+    cdef str text
+    cdef Py_ssize_t n
+    if value is None:
+        return ""
+    text = value
+    n = len(text)
+    if n == 0 or not (text[0].isspace() or text[n - 1].isspace()):
+        return text
+    return text.strip()
+
+
+cdef object _LE_INT16 = np.dtype("<i2")
+cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+cdef cnp.ndarray _int16_view(cnp.ndarray data, int64_t offset, int64_t size):
+    """``data[offset:offset + size].view("<i2")``, read-only, built directly (numpy's
+    slice and view steps cost several times more, with the GIL held, per lead)."""
+    cdef cnp.npy_intp count = size // 2
+    cdef cnp.ndarray out
+    if not _LITTLE_ENDIAN:
+        return data[offset:offset + size].view(_LE_INT16)
+    out = cnp.PyArray_SimpleNewFromData(1, &count, cnp.NPY_INT16,
+                                        <uint8_t*>cnp.PyArray_DATA(data) + offset)
+    cnp.set_array_base(out, data)
+    cnp.PyArray_CLEARFLAGS(out, cnp.NPY_ARRAY_WRITEABLE)
+    return out
+
+
+def statement_lines(list found, str closers):
+    """``DiagnosisStatement`` texts (``[text, ends_line]`` each, as :meth:`Schema.read`
+    gives them) joined into lines, as ``{"sequence": n, "text": line}`` dicts: a
+    text joins the line before it with a space unless that part ends in one or the
+    text starts with one of ``closers``; a line ends after a text flagged so."""
+    cdef list lines = [], parts = []
+    cdef str text, line
+    cdef Py_ssize_t i
+    for item in found:
+        value, ends = item
+        text = value if value else ""
+        if parts and text and text[0] not in closers and not (<str>parts[len(parts) - 1]).endswith(" "):
+            parts.append(" ")
+        parts.append(text)
+        if ends:
+            lines.append("".join(parts).strip())
+            parts = []
+    if parts:
+        lines.append("".join(parts).strip())
+    for i in range(len(lines)):
+        line = lines[i]
+        lines[i] = {"sequence": i + 1, "text": line}
+    return lines
+
+
+def keyed(list rows, tuple keys):
+    """Each row (a list of values) as a dict of ``keys`` to its values, in one call."""
+    cdef Py_ssize_t n = len(keys), i, j
+    cdef list out = [None] * len(rows), row
+    cdef dict item
+    for i in range(len(rows)):
+        row = rows[i]
+        if len(row) < n:
+            raise ValueError(f"a row of {len(row)} values for {n} keys")
+        item = {}
+        for j in range(n):
+            item[keys[j]] = row[j]
+        out[i] = item
+    return out
+
+
+def named_numbers(dict raw, tuple pairs, number):
+    """``{key: number(raw[name]) for name, key in pairs if name in raw}`` in one call:
+    a text of ASCII digits (fewer than 16) is read here, any other by ``number``."""
+    cdef dict out = {}
+    cdef str text
+    cdef Py_ssize_t i, n
+    cdef bint digits
+    for name, key in pairs:
+        value = raw.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if value is None:
+            out[key] = number(None)
+            continue
+        text = value
+        n = len(text)
+        digits = 0 < n < 16
+        for i in range(n if digits else 0):
+            if not (48 <= <Py_UCS4>text[i] <= 57):
+                digits = False
+                break
+        out[key] = int(text) if digits else number(text)
+    return out
+
+
+cdef object _MISSING = object()

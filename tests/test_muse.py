@@ -451,3 +451,66 @@ def test_every_snippet_in_every_place_reads_the_same_with_and_without_the_scan(
 ])
 def test_only_documents_whose_markup_bytes_are_ascii_are_scanned(head, compatible):
     assert _xml.ascii_compatible(head) is compatible
+
+
+@given(texts=st.dictionaries(st.sampled_from(sorted(muse.MEASUREMENT_KEYS) + ["QTcFrederica"]),
+                             st.one_of(st.text(max_size=20), st.from_regex(r"[0-9]{1,20}"),
+                                       st.from_regex(r" ?-?[0-9]{0,5}\.?[0-9]{0,3} ?"))))
+def test_measurement_numbers_read_as_parse_number_reads_them(texts: dict[str, str]) -> None:
+    expected = {key: _xml.parse_number(texts[name]) for name, key in muse.MEASUREMENT_KEYS.items()
+                if name in texts}
+    found = muse_kernel.named_numbers(texts, tuple(muse.MEASUREMENT_KEYS.items()), _xml.parse_number)
+    assert found == expected and list(found) == list(expected)
+    assert [type(v) for v in found.values()] == [type(v) for v in expected.values()]
+
+
+def _joined_lines(found: list[list[object]]) -> list[str]:
+    """The statement-joining rule written out plainly."""
+    lines: list[str] = []
+    parts: list[str] = []
+    for text, ends in found:
+        text = text or ""
+        if parts and text and text[0] not in ",.;:)" and not parts[-1].endswith(" "):
+            parts.append(" ")
+        parts.append(text)
+        if ends:
+            lines.append("".join(parts).strip())
+            parts = []
+    if parts:
+        lines.append("".join(parts).strip())
+    return lines
+
+
+@given(found=st.lists(st.tuples(st.one_of(st.none(), st.text(alphabet=" ,.;:)ab", max_size=6)),
+                                st.booleans()).map(list), max_size=8))
+def test_statement_texts_join_into_lines_until_one_ends_a_line(
+        found: list[list[object]]) -> None:
+    lines = muse_kernel.statement_lines(found, muse._CLOSERS)
+    assert lines == [{"sequence": i + 1, "text": t} for i, t in enumerate(_joined_lines(found))]
+
+
+def test_qrs_rows_become_dicts_of_the_qrs_keys_and_short_rows_are_refused() -> None:
+    assert muse_kernel.keyed([[1, 0, 250], [2, None, 1.5]], muse.QRS_KEYS) == [
+        {"number": 1, "type": 0, "time": 250}, {"number": 2, "type": None, "time": 1.5}]
+    with pytest.raises(ValueError):
+        muse_kernel.keyed([[1, 0]], muse.QRS_KEYS)
+
+
+_CLEAN_LEAD = ["I", 2, 4, 2, 4.88, "MICROVOLTS", zlib.crc32(b"\x01\x00\xff\xff"), 0]
+
+
+@pytest.mark.parametrize("position, value", [
+    (3, 4), (4, None), (4, 0), (6, 1), (6, 7.0), (1, 3), (2, 6), (7, 1), (7, "AQD//w==")])
+def test_a_lead_any_check_would_report_leaves_the_waveform_to_the_lead_by_lead_reading(
+        position: int, value: object) -> None:
+    data = np.frombuffer(b"\x01\x00\xff\xff", dtype=np.uint8)
+    table = [(0, 4, muse_kernel.STATUS_OK, 8, zlib.crc32(b"\x01\x00\xff\xff"))]
+    labels, scales, units, arrays, reserve, span = muse_kernel.clean_leads(
+        [list(_CLEAN_LEAD)], table, data, {"MICROVOLTS": "uV"})
+    assert (labels, scales, units, reserve, span) == (["I"], [4.88], ["uV"], 6, (0, 4))
+    assert arrays[0].tolist() == [1, -1] and not arrays[0].flags.writeable
+    lead = list(_CLEAN_LEAD)
+    lead[position] = value
+    assert muse_kernel.clean_leads([lead], table, data, {"MICROVOLTS": "uV"}) is None
+    bad = [(0, 4, muse_kernel.STATUS_BAD_VALUE, 8, table[0][4])]
+    assert muse_kernel.clean_leads([list(_CLEAN_LEAD)], bad, data, {}) is None

@@ -14,17 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from .._ext import muse as _k
 from ..errors import ChecksumError, CorruptDataError, HeaderError, TruncatedError
 from ..readings import global_measurements
-from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo
+from ..record import Metadata, Record, RecordInfo, Signal, SignalInfo, new_signal, new_signals
 from . import _xml
 from ._base import DecodeContext, Probe
-from ._xml import RepresentativeBeats, parse_number, signal
+from ._xml import RepresentativeBeats, parse_number
 
 __all__ = ["FORMAT", "DERIVED_LEADS", "STORED_LEADS"]
 
@@ -61,6 +61,8 @@ MEASUREMENT_KEYS: dict[str, str] = {
     "RAxis": "qrs_axis_deg",
     "TAxis": "t_axis_deg",
 }
+
+_MEASUREMENT_PAIRS = tuple(MEASUREMENT_KEYS.items())
 
 
 def sniff(probe: Probe) -> bool:
@@ -130,6 +132,9 @@ value that ends a line."""
 
 QRS = ("QRSTimesTypes", "QRS", ("Number", "Type", "Time"))
 """The detected beats: block, one beat, its values."""
+
+QRS_KEYS = ("number", "type", "time")
+"""``extras["qrs_times"]`` keys of a beat's values, in ``QRS`` order."""
 
 WAVEFORM_FIELDS = ("WaveformType", "SampleBase", "SampleExponent", "HighPassFilter",
                    "LowPassFilter", "ACFilter", "SampleType", "NumberofLeads")
@@ -293,40 +298,34 @@ def _metadata(content: _Content, ctx: DecodeContext) -> tuple[Metadata, dt.datet
     date = _date(test.get("AcquisitionDate") or None, ctx, "AcquisitionDate")
     time = _time(test.get("AcquisitionTime") or None, ctx, "AcquisitionTime")
     start = _xml.combine_date_time(date, time)
-    acquisition = {key: test.get(element) for key, element in _ACQUISITION}
-    acquisition["race"] = patient.get("Race")
-    acquisition["muse_version"] = content.version()
-    acquisition = {k: v for k, v in acquisition.items() if v}
-    return (Metadata(**{k: v for k, v in fields.items() if v is not None}), start,
-            acquisition)
+    acquisition: dict[str, Any] = {}  # the values present, in _ACQUISITION order
+    for key, element in _ACQUISITION:
+        value = test.get(element)
+        if value:
+            acquisition[key] = value
+    for key, value in (("race", patient.get("Race")), ("muse_version", content.version())):
+        if value:
+            acquisition[key] = value
+    return Metadata(**fields), start, acquisition  # a None is the field's default
 
 
 def _measurements(raw: dict[str, str] | None) -> dict[str, Any] | None:
     """One ``*RestingECGMeasurements`` block: the shared keys, plus every value as named."""
     if raw is None:
         return None
-    return global_measurements({key: parse_number(raw.get(name))
-                                for name, key in MEASUREMENT_KEYS.items() if name in raw}, raw)
+    return global_measurements(_k.named_numbers(raw, _MEASUREMENT_PAIRS, parse_number), raw)
+
+
+_CLOSERS = ",.;:)"
+"""A statement text starting with one of these joins the line before it without a space."""
 
 
 def _statements(found: list[list[Any]] | None, confirmation: str) -> dict[str, Any] | None:
     """``DiagnosisStatement`` lines: texts join until one carries ``StmtFlag`` ENDSLINE."""
     if found is None:
         return None
-    lines: list[str] = []
-    parts: list[str] = []
-    for text, ends in found:
-        text = text or ""
-        if parts and text and text[0] not in ",.;:)" and not parts[-1].endswith(" "):
-            parts.append(" ")
-        parts.append(text)
-        if ends:
-            lines.append("".join(parts).strip())
-            parts = []
-    if parts:
-        lines.append("".join(parts).strip())
     return {"confirmation": confirmation, "datetime": None,
-            "statements": [{"sequence": i + 1, "text": t} for i, t in enumerate(lines)]}
+            "statements": _k.statement_lines(found, _CLOSERS)}
 
 
 # --------------------------------------------------------------------------- waveforms
@@ -400,10 +399,15 @@ _INT16 = np.dtype("<i2")
 
 
 class _Waveform:
-    """One ``Waveform`` element: its type, rate, filters and leads (samples undecoded)."""
+    """One ``Waveform`` element: its type, rate, filters and leads.
+
+    A waveform whose leads the scan decoded and every check passes is read in one
+    kernel call (``clean``: labels, scales, units, sample views, output reserved,
+    the leads' span in the decoded bytes); any other is read lead by lead
+    (``leads``, each finding reported as it is met)."""
 
     def __init__(self, values: dict[str, Any], leads: list[list[Any]],
-                 ctx: DecodeContext) -> None:
+                 ctx: DecodeContext, content: _Content) -> None:
         self.kind = values.get("WaveformType") or "unknown"
         base = values.get("SampleBase")
         exponent = values.get("SampleExponent") or 0
@@ -414,18 +418,30 @@ class _Waveform:
             ctx.fail(HeaderError, f"{what}: SampleBase {base!r} x 10^{exponent!r} is not a "
                      "sampling rate", field="SampleBase")
         self.rate = rate
-        self.filters = {key: values.get(name) for key, name in (
-            ("high_pass_0.01hz", "HighPassFilter"), ("low_pass_hz", "LowPassFilter"),
-            ("ac_filter_hz", "ACFilter"))}
+        self.filters = {"high_pass_0.01hz": values.get("HighPassFilter"),
+                        "low_pass_hz": values.get("LowPassFilter"),
+                        "ac_filter_hz": values.get("ACFilter")}
         self.sample_type = values.get("SampleType") or None
-        self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(leads)]
+        self.clean = None if content.data is None else _k.clean_leads(
+            leads, content.table, content.data, _UNITS)
+        if self.clean is not None:
+            self.labels, self.scales, self.units = self.clean[:3]
+            self.leads: list[_Lead] = []
+        else:
+            self.leads = [_Lead(fields, i, what, ctx) for i, fields in enumerate(leads)]
+            self.labels = [lead.label for lead in self.leads]
+            self.scales = [lead.units_per_bit for lead in self.leads]
+            self.units = [lead.units for lead in self.leads]
         declared = values.get("NumberofLeads")
-        if isinstance(declared, int) and declared != len(self.leads):
-            ctx.deviation(f"{what}: NumberofLeads {declared} but {len(self.leads)} LeadData",
+        if isinstance(declared, int) and declared != len(leads):
+            ctx.deviation(f"{what}: NumberofLeads {declared} but {len(leads)} LeadData",
                           field="NumberofLeads")
 
     def decode(self, ctx: DecodeContext, content: _Content) -> list[np.ndarray]:
         what = f"{self.kind} waveform"
+        if self.clean is not None:
+            ctx.reserve_output(self.clean[4], what)
+            return self.clean[3]  # type: ignore[no-any-return]
         # a text's size is that of the text in the file
         sizes = [content.table[lead.data][3] if lead.data.__class__ is int
                  else len(lead.data or "") for lead in self.leads]
@@ -434,23 +450,21 @@ class _Waveform:
 
 
 def _waveforms(content: _Content, ctx: DecodeContext) -> tuple[_Waveform, _Waveform | None]:
-    found = [_Waveform(values, leads, ctx) for values, leads in content.waveforms]
-    rhythm = [w for w in found if w.kind.lower() == "rhythm"]
-    median = [w for w in found if w.kind.lower() == "median"]
+    found = [_Waveform(values, leads, ctx, content) for values, leads in content.waveforms]
+    rhythm: list[_Waveform] = []
+    median: list[_Waveform] = []
+    for waveform in found:
+        kind = waveform.kind.lower()
+        if kind == "rhythm":
+            rhythm.append(waveform)
+        elif kind == "median":
+            median.append(waveform)
     if not rhythm:
         ctx.fail(HeaderError, "the file has no Rhythm waveform (only "
                  f"{', '.join(w.kind for w in found) or 'no waveform'})", field="Waveform")
     if len(rhythm) > 1:
         ctx.deviation(f"{len(rhythm)} Rhythm waveforms; the first is read", field="Waveform")
     return rhythm[0], (median[0] if median else None)
-
-
-def _derived(first: np.ndarray, second: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """III, aVR, aVL, aVF in half units (exact integers) from I and II (little-endian
-    int16), as the rows of one int32 block computed in one kernel pass (numpy's
-    whole-array steps handed the GIL over once each)."""
-    block = _k.derive_limb_leads(first.view(np.uint8), second.view(np.uint8))
-    return [(label, block[row]) for row, (label, _) in enumerate(DERIVED_LEADS)]
 
 
 # --------------------------------------------------------------------------- the format
@@ -474,37 +488,47 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     metadata, start, acquisition = _metadata(content, ctx)
     rhythm, median = _waveforms(content, ctx)
     arrays = rhythm.decode(ctx, content)
-    signals = [signal(lead.label, rhythm.rate, values, lead.units_per_bit, 0.0, lead.units)
-               for lead, values in zip(rhythm.leads, arrays)]
+    labels, scales, units = rhythm.labels, rhythm.scales, rhythm.units
+    signals = cast("list[Signal]", new_signals(labels, rhythm.rate, arrays, scales, 0.0, units))
     extras: dict[str, Any] = {"acquisition": acquisition, "filters": rhythm.filters}
-    by_label = {lead.label: (lead, values) for lead, values in zip(rhythm.leads, arrays)}
-    if "I" in by_label and "II" in by_label:
-        lead_i, lead_ii = by_label["I"][0], by_label["II"][0]
-        if lead_i.units_per_bit == lead_ii.units_per_bit and lead_i.units == lead_ii.units:
-            present = {s.label for s in signals}
-            derived = [(label, values) for label, values in _derived(
-                by_label["I"][1], by_label["II"][1]) if label not in present]
-            ctx.reserve_output(sum(v.nbytes for _, v in derived), "derived leads")
-            signals += [Signal(label, rhythm.rate, values, lead_i.units_per_bit / 2, 0.0,
-                               lead_i.units, derivation=_FORMULAS[label])
-                        for label, values in derived]
-            names = {d for d, _ in derived}
-            extras["derived_leads"] = {label: formula for label, formula in DERIVED_LEADS
-                                       if label in names}
+    if "I" in labels and "II" in labels:
+        first = len(labels) - 1 - labels[::-1].index("I")  # the last of a label, as a dict keeps
+        second = len(labels) - 1 - labels[::-1].index("II")
+        if scales[first] == scales[second] and units[first] == units[second]:
+            scale, unit = scales[first] / 2, units[first]
+            # III, aVR, aVL, aVF in half units (exact integers): the rows of one int32
+            # block computed in one kernel pass
+            block = _k.derive_limb_leads(arrays[first].view(np.uint8),
+                                         arrays[second].view(np.uint8))
+            formulas: dict[str, str] = {}
+            for label, formula in DERIVED_LEADS:
+                if label not in labels:
+                    formulas[label] = formula
+            ctx.reserve_output(block.itemsize * block.shape[1] * len(formulas),
+                               "derived leads")
+            for row, (label, formula) in enumerate(DERIVED_LEADS):
+                if label in formulas:
+                    signals.append(cast(Signal, new_signal(
+                        label, rhythm.rate, block[row], scale, 0.0, unit, derivation=formula)))
+            extras["derived_leads"] = formulas
         else:
             ctx.warn("leads I and II have different scales; III, aVR, aVL, aVF not derived")
     if median is not None:
         beats = median.decode(ctx, content)
         if beats and len({len(b) for b in beats}) == 1 and \
-                len({(lead.units_per_bit, lead.units) for lead in median.leads}) == 1:
-            # one join of a few kB (numpy's concatenation hands the GIL over per lead)
-            block = np.frombuffer(b"".join([beat.data for beat in beats]), dtype=_INT16).astype(
-                np.int16, copy=False).reshape(len(beats), -1)
+                len(set(zip(median.scales, median.units))) == 1:
+            span = None if median.clean is None else median.clean[5]
+            if span is not None:  # the leads' bytes follow one another: a view of them
+                assert content.data is not None
+                block = content.data[span[0]:span[1]].view(_INT16).reshape(len(beats), -1)
+            else:  # one join of a few kB (numpy's concatenation hands the GIL over per lead)
+                block = np.frombuffer(b"".join([beat.data for beat in beats]),
+                                      dtype=_INT16).reshape(len(beats), -1)
+            block = block.astype(np.int16, copy=False)
             block.flags.writeable = False
             extras["median_beats"] = RepresentativeBeats(
-                tuple(lead.label for lead in median.leads), median.rate, block,
-                tuple(lead.units_per_bit for lead in median.leads),
-                tuple(0.0 for _ in median.leads), median.leads[0].units, "median")
+                tuple(median.labels), median.rate, block, tuple(median.scales),
+                (0.0,) * len(beats), median.units[0], "median")
         elif beats:
             ctx.warn("the median leads differ in length or scale; median beats left out")
     for key, raw in zip(("global_measurements", "original_measurements"),
@@ -521,14 +545,11 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     if original is not None:
         extras["original_interpretation"] = original
     if content.qrs is not None:
-        extras["qrs_times"] = [{"number": number, "type": kind, "time": time}
-                               for number, kind, time in content.qrs]
+        extras["qrs_times"] = _k.keyed(content.qrs, QRS_KEYS)
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail=_format_detail(content),
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
 
-
-_FORMULAS = dict(DERIVED_LEADS)
 
 
 def inspect(data: bytes | memoryview, ctx: DecodeContext) -> RecordInfo:
