@@ -31,7 +31,7 @@ def _tar_checksum_ok(block: bytes) -> bool:
     if field.translate(None, _OCTAL_FIELD_BYTES):  # text, not a header: no sums
         return False
     field = field.replace(b"\x00", b" ").strip()
-    if not field:
+    if not field or field.translate(None, b"01234567"):  # a gap inside the number
         return False
     stored = int(field, 8)
     computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
