@@ -21,6 +21,7 @@ import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
 from ecgingest.errors import (
     CorruptDataError,
+    EcgIngestError,
     EcgWarning,
     HeaderError,
     MissingDependencyError,
@@ -481,3 +482,34 @@ def test_a_pydicom_warning_the_program_saw_before_still_reaches_the_record():
     assert shown > 0
     assert record.warnings == [f"pydicom: {UNKNOWN_CHARSET}"]
     assert [w for w in caught[shown:] if not issubclass(w.category, EcgWarning)] == []
+
+
+def _decoded(data) -> tuple:
+    """Everything a decode ends in: signals, facts and warnings, or the error."""
+    try:
+        record = dicom.decode(data, _ctx())
+    except EcgIngestError as exc:
+        return ("error", type(exc), str(exc))
+    signals = [(s.label, s.units, s.sample_rate, s.digital.tobytes(), s.physical.tobytes())
+               for s in record.signals]
+    return ("record", signals, repr(record.summary()), record.measurements,
+            [str(w) for w in record.warnings])
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(st.integers(128, len(_BASE) - 1), st.integers(0, 255)),
+                min_size=0, max_size=4),
+       st.integers(132, len(_BASE)))
+def test_a_file_held_in_a_memoryview_decodes_as_its_bytes(edits, cut):
+    data = mutate(_BASE, edits, cut)
+    assert _decoded(memoryview(data)) == _decoded(data)
+
+
+def test_the_memoryview_file_reads_seeks_and_tells_like_bytesio():
+    data = bytes(range(256)) * 3
+    ours, theirs = dicom._MemoryFile(memoryview(data)), io.BytesIO(data)
+    for step in ((10, 0), (5, 1), (-7, 2), (700, 0), (900, 0), (-3, 1), (0, 0)):  # (offset, whence)
+        assert ours.seek(*step) == theirs.seek(*step)
+        for size in (4, -1, None, 0):
+            assert ours.read(size) == theirs.read(size)
+            assert ours.tell() == theirs.tell()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import copy
 import functools
+import itertools
 import os
 import weakref
 from collections import deque
@@ -138,6 +139,25 @@ class _Walk:
     :func:`iter_records` hands them on at once.
     """
 
+    # set only by the walks that use them (most reads are of one file: its walk is made
+    # per read, so what it never changes is not made per read)
+    # directory -> paths of its files still to come, from the upload's listing (only
+    # when records are handed out one at a time): a directory none is left of is
+    # complete, and its multi-file records are built at once
+    pending: Listing | None = None
+    forget: Callable[[Iterable[str]], None] | None = None  # tells the reader
+    reload: Callable[[Entry], Entry | None] | None = None  # an entry to read again
+    # what lazy records keep of an entry, shared by the records using it (a WFDB
+    # signal file of two headers is kept once) and let go with the last of them
+    # (made by the first lazy record: an eager read does not pay for it)
+    kept: weakref.WeakValueDictionary[str, _Kept] | None = None
+    # whether the walk is about to wait for entries decompressed ahead of it on
+    # another thread: a directory is built early only then, filling the wait (with
+    # nothing to wait for it would only cost: the decompression's and the build's
+    # data would take turns in the caches)
+    reading_ahead: Callable[[], bool] | None = None
+    current: str | None = None  # directory of the walk's last entry
+
     def __init__(self, strict: bool, limits: Limits, *, header_only: bool = False,
                  request: ReadRequest | None = None, lazy: bool = False,
                  streaming: bool = False) -> None:
@@ -165,12 +185,6 @@ class _Walk:
         # hands records out one at a time gives each its own memory: an arena block
         # would hold the samples of many records)
         self.arena = None if self.streaming else Arena()
-        # directory -> paths of its files still to come, from the upload's listing (only
-        # when records are handed out one at a time): a directory none is left of is
-        # complete, and its multi-file records are built at once
-        self.pending: Listing | None = None
-        self.forget: Callable[[Iterable[str]], None] | None = None  # tells the reader
-        self.reload: Callable[[Entry], Entry | None] | None = None  # an entry to read again
         # directory -> its records planned from its headers, before its end (None: no
         # plan); the records built early; the files they used
         self.plans: dict[str, _DirectoryPlan | None] = {}
@@ -178,22 +192,12 @@ class _Walk:
         self.used: set[str] = set()  # paths of files records used, of directories not done
         self.built: dict[str, set[str]] = {}  # directory -> anchors built before its end
         self.touched: list[str] = []  # stand-ins of files still to come that were read
-        # what lazy records keep of an entry, shared by the records using it (a WFDB
-        # signal file of two headers is kept once) and let go with the last of them
-        # (made by the first lazy record: an eager read does not pay for it)
-        self.kept: weakref.WeakValueDictionary[str, _Kept] | None = None
         # an upload without a listing whose outcomes are collected (ingest, read): the
         # records of a directory are built as soon as the walk leaves it, while the
         # upload's next entries are still being read, and held until the end, where they
         # are taken in the place the directory's read has there; a directory the walk
         # comes back to (or whose build cannot be taken as it is) is read there instead
         self.early = not (strict or header_only or lazy or streaming)
-        # whether the walk is about to wait for entries decompressed ahead of it on
-        # another thread: a directory is built early only then, filling the wait (with
-        # nothing to wait for it would only cost: the decompression's and the build's
-        # data would take turns in the caches)
-        self.reading_ahead: Callable[[], bool] | None = None
-        self.current: str | None = None  # directory of the walk's last entry
         self.provisional: dict[str, _Provisional] = {}
         self.reopened: set[str] = set()  # directories never built before the end
 
@@ -1092,36 +1096,42 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
         yield from (event for event in walk.finish() if event.kind != "skipped")
         return
     with open_upload(source, limits, budget) as upload:
-        if upload.single is not None:
-            _read_single(upload, upload.single, walk)
+        yield from _walk_upload(upload, walk, progress)
+
+
+def _walk_upload(upload: Upload, walk: _Walk, progress: Progress | None
+                 ) -> Generator[_Event, None, None]:
+    """The outcomes of an opened upload (see :func:`_events`)."""
+    if upload.single is not None:
+        _read_single(upload, upload.single, walk)
+        yield from _drain(walk.events)
+        if not walk.waiting:  # decoded at once: nothing left for the end of the walk
+            return
+    else:
+        if isinstance(upload, ListedUpload):
+            if walk.streaming:
+                walk.pending = upload.listing()  # directories complete before the end
+            walk.forget = upload.forget
+            walk.reload = upload.reload
+            walk.reading_ahead = upload.reading_ahead
+        entries = upload.entries()
+        while True:
+            try:
+                item = next(entries, None)
+            except EcgIngestError as exc:  # the container itself broke off
+                walk.fail((exc.path or upload.label,), exc)
+                break
+            if item is None:
+                break
+            walk.add(item)
+            if walk.early and isinstance(item, Entry):
+                walk.moved(item.directory)
+            if progress is not None:
+                progress(walk.index, item.path)
             yield from _drain(walk.events)
-            if not walk.waiting:  # decoded at once: nothing left for the end of the walk
-                return
-        else:
-            if isinstance(upload, ListedUpload):
-                if walk.streaming:
-                    walk.pending = upload.listing()  # directories complete before the end
-                walk.forget = upload.forget
-                walk.reload = upload.reload
-                walk.reading_ahead = upload.reading_ahead
-            entries = upload.entries()
-            while True:
-                try:
-                    item = next(entries, None)
-                except EcgIngestError as exc:  # the container itself broke off
-                    walk.fail((exc.path or upload.label,), exc)
-                    break
-                if item is None:
-                    break
-                walk.add(item)
-                if walk.early and isinstance(item, Entry):
-                    walk.moved(item.directory)
-                if progress is not None:
-                    progress(walk.index, item.path)
-                yield from _drain(walk.events)
-                if walk.pending is not None:  # records built as their files pass
-                    yield from walk.advance(item)
-        yield from walk.finish()
+            if walk.pending is not None:  # records built as their files pass
+                yield from walk.advance(item)
+    yield from walk.finish()
 
 
 def _drain(events: deque[_Event]) -> Iterator[_Event]:
@@ -1153,6 +1163,37 @@ def _collect(events: Iterator[_Event], strict: bool) -> tuple[
         raise _skipped_error(ordered_skips)
     return ([record for _, record in single] + [record for _, record in multi], ordered_skips,
             errors)
+
+
+def _outcomes(source: Source, *, strict: bool, limits: Limits,
+              request: ReadRequest | None, lazy: bool) -> tuple[
+        list[Any], list[Skipped], list[EntryError]]:
+    """``_collect(_events(...))``, with an upload of one file read straight: most
+    uploads are one file, with one outcome, which needs neither the generator nor
+    the ordering of many outcomes."""
+    if _anchor_path(source) is not None:
+        return _collect(_events(source, strict=strict, limits=limits, request=request,
+                                lazy=lazy), strict)
+    walk = _Walk(strict, limits, request=request, lazy=lazy)
+    with open_upload(source, limits, ByteBudget(limits)) as upload:
+        if upload.single is None:
+            return _collect(_walk_upload(upload, walk, None), strict)
+        _read_single(upload, upload.single, walk)
+        if walk.waiting:  # read with companions: at the end of the walk, as always
+            return _collect(itertools.chain(_drain(walk.events), walk.finish()), strict)
+    events = walk.events
+    if len(events) != 1:
+        return _collect(_drain(events), strict)
+    event = events.popleft()
+    if event.kind == "single":
+        return [event.value], [], []
+    if event.kind == "skipped":
+        if strict:
+            raise _skipped_error([event.value])
+        return [], [event.value], []
+    if event.kind == "error":
+        return [], [], [event.value]
+    return _collect(iter((event,)), strict)
 
 
 def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:
@@ -1211,8 +1252,8 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
     checked = Overrides.coerce(overrides)  # validated before any decoding
     limits = _check_limits(limits)
     request = ReadRequest.of(channels, start, stop, unit)
-    records, skipped, errors = _collect(_events(source, strict=strict, limits=limits,
-                                                request=request, lazy=lazy), strict)
+    records, skipped, errors = _outcomes(source, strict=strict, limits=limits,
+                                         request=request, lazy=lazy)
     if checked:
         records = [checked.apply(r) for r in records]
     return IngestResult(records, skipped, errors)

@@ -16,15 +16,22 @@ _ANY_MAGIC = (*_ZIP_MAGICS, b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", *_TAR_FILTER
 SEEKING_KINDS = frozenset({"zip", "7z", "rar4", "rar5"})
 """Kinds libarchive (or rars) must seek in; a non-seekable stream of these is spooled."""
 
+_OCTAL_FIELD_BYTES = b"01234567 \x00"
+"""The bytes a tar checksum field may hold (octal digits, padded by spaces and NULs)."""
+
 HEAD_BYTES = 512
 """Bytes :func:`archive_kind` needs to decide (one tar header block)."""
 
 
 def _tar_checksum_ok(block: bytes) -> bool:
+    """Whether *block* (at least its first 512 bytes) is a tar header by its checksum."""
     if len(block) < 512:
         return False
-    field = block[148:156].replace(b"\x00", b" ").strip()
-    if not field or field.translate(None, b"01234567"):  # a non-octal byte
+    field = block[148:156]
+    if field.translate(None, _OCTAL_FIELD_BYTES):  # text, not a header: no sums
+        return False
+    field = field.replace(b"\x00", b" ").strip()
+    if not field or field.translate(None, b"01234567"):  # a gap inside the number
         return False
     stored = int(field, 8)
     computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
@@ -37,7 +44,8 @@ def archive_kind(head: bytes) -> str | None:
     Returns ``"zip"``, ``"7z"``, ``"rar4"``, ``"rar5"``, ``"tar"`` or
     ``"tar+<filter>"`` (gzip, bzip2, xz, lz4, zstd); ``None`` for anything else.
     """
-    head = bytes(head[:HEAD_BYTES])
+    if type(head) is not bytes:  # bytes are tested in place: every test below looks
+        head = bytes(head[:HEAD_BYTES])  # at most HEAD_BYTES in
     if head.startswith(_ANY_MAGIC):  # one test for all: most uploads are no archive
         if head.startswith(_ZIP_MAGICS):
             return "zip"

@@ -590,12 +590,56 @@ def _report_heard(ctx: DecodeContext) -> None:
 
 # ---------------------------------------------------------------- data set
 
+class _MemoryFile:
+    """A read-only file over a memoryview, for pydicom (which reads through
+    read/seek/tell only): ``io.BytesIO`` would copy the whole view first."""
+
+    __slots__ = ("_view", "_pos")
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        self._pos = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self._pos
+        end = len(self._view) if size is None or size < 0 else min(start + size, len(self._view))
+        if end <= start:
+            return b""
+        self._pos = end
+        return bytes(self._view[start:end])
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence == 2:
+            offset += len(self._view)
+        elif whence != 0:
+            raise ValueError(f"invalid whence ({whence})")
+        if offset < 0:
+            raise ValueError(f"negative seek position {offset}")
+        self._pos = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        """Nothing to release: the view belongs to the caller."""
+
+
+def _source(data: bytes | memoryview) -> io.BytesIO | _MemoryFile:
+    """A file object over *data* without copying it (``BytesIO`` shares bytes)."""
+    if isinstance(data, memoryview):
+        return _MemoryFile(data)
+    return io.BytesIO(data)
+
+
 def _parse(data: bytes | memoryview, ctx: DecodeContext) -> tuple[Any, _Elements, Any]:
     """The data set, its top-level elements and the waveform sequence (whose
     structure is parsed here, so that a damaged one fails as a parse error)."""
     pydicom = require("pydicom", format=_FMT, extra="dicom")
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+        ds = pydicom.dcmread(_source(data), force=False)
         top = _Elements(ds)
         sequence = top.get("WaveformSequence")
     except EcgIngestError:
