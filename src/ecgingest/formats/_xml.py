@@ -35,7 +35,7 @@ from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "as_bytes", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -78,10 +78,11 @@ def _parser(etree: Any, encoding: str | None = None) -> Any:
 
 _DECLARED = re.compile(rb"""<\?xml\s+version\s*=\s*(?:"[^"]*"|'[^']*')\s+encoding\s*=\s*"""
                        rb"""(?:"([A-Za-z][\w.\-]*)"|'([A-Za-z][\w.\-]*)')""")
-_ASCII_SUPERSETS = frozenset({
+ASCII_SUPERSET_NAMES = frozenset({
     "us-ascii", "ascii", "iso-8859-1", "iso_8859-1", "latin1", "latin-1", "l1",
     "iso-8859-15", "windows-1252", "cp1252"})
-_LATIN1 = frozenset({"iso-8859-1", "iso_8859-1", "latin1", "latin-1", "l1"})
+LATIN1_NAMES = frozenset({"iso-8859-1", "iso_8859-1", "latin1", "latin-1", "l1"})
+"""Encoding names of ISO-8859-1 (the XML formats' readers and MUSE's scan agree on them)."""
 
 
 def _as_utf8(raw: bytes) -> bytes | None:
@@ -100,9 +101,9 @@ def _as_utf8(raw: bytes) -> bytes | None:
     name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
     if name in ("utf-8", "utf8"):
         return None  # already parsed without conversion
-    if name in _ASCII_SUPERSETS and raw.isascii():
+    if name in ASCII_SUPERSET_NAMES and raw.isascii():
         return raw
-    if name in _LATIN1:
+    if name in LATIN1_NAMES:
         return raw.decode("latin-1").encode("utf-8")
     return None
 
@@ -138,7 +139,7 @@ def ascii_compatible(raw: bytes) -> bool:
         close = raw.find(b"?>", start)
         return close > 0 and b"encoding" not in raw[start:close]
     name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
-    return name in ("utf-8", "utf8") or name in _ASCII_SUPERSETS
+    return name in ("utf-8", "utf8") or name in ASCII_SUPERSET_NAMES
 
 
 def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:

@@ -125,7 +125,7 @@ def _stripped(text: str | None) -> str | None:
 _ELEMENT: list[Any] = []  # lxml's element type once imported (an import costs each read)
 
 
-def _element_type(ctx: DecodeContext) -> Any:
+def _element_type() -> Any:
     if not _ELEMENT:
         etree = require("lxml.etree", format=FORMAT_NAME, extra="xml")
         if etree._Element.__basicsize__ != _k.ELEMENT_SIZE:  # the walk reads its fields
@@ -227,7 +227,7 @@ class _Document:
     """Everything the decoder reads of one document, from the kernel's records."""
 
     def __init__(self, root: Any, ctx: DecodeContext) -> None:
-        records, self.annotations, self.digits = _k.tree_records(root, _element_type(ctx))
+        records, self.annotations, self.digits = _k.tree_records(root, _element_type())
         self.subject: tuple[Any, ...] = records[0]
         self.series: list[_Series] = []
         current: _SequenceSet | None = None

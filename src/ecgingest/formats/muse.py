@@ -152,8 +152,8 @@ NUMERIC = frozenset({"SampleBase", "SampleExponent", "HighPassFilter", "LowPassF
 """Values read as numbers (as :func:`parse_number` reads their texts)."""
 
 _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8",
-              **{name: "latin-1" for name in _xml._LATIN1},
-              **{name: "ascii" for name in _xml._ASCII_SUPERSETS - _xml._LATIN1}}
+              **{name: "latin-1" for name in _xml.LATIN1_NAMES},
+              **{name: "ascii" for name in _xml.ASCII_SUPERSET_NAMES - _xml.LATIN1_NAMES}}
 """Declared encodings the byte scan reads (as the XML parser does, see ``_xml``): UTF-8,
 ISO-8859-1 and the ASCII supersets (ASCII documents only)."""
 
