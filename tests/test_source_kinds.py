@@ -97,6 +97,21 @@ def _cases() -> list[Case]:
         ("cut", [("truncate", len(kardia) // 2, b"")]),
         ("number-too-large", [("set", kardia.index(b"300"), b"1e999")]),
     ], (("intact.json", kardia),))
+    muse = (FIXTURES / "muse" / "easyrecg_muse_ecg1.xml").read_bytes()
+    lead = muse.index(b"<WaveFormData>") + len(b"<WaveFormData>") + 40
+    cases += _single("muse", "damaged.xml", muse, [
+        ("lead-bytes-changed", [("set", lead, b"AAAA")]),  # its CRC-32 no longer matches
+        ("base64-broken", [("set", lead, b"!!!!")]),
+        ("rate-text", [("text", muse.index(b"<SampleBase>") + 12, b"abc")]),
+        ("tag-broken", [("set", muse.index(b"<WaveFormData>") + 1, b"?")]),
+        ("cut-half", [("truncate", len(muse) // 2, b"")]),
+    ], (("intact.xml", muse),))
+    aecg = (FIXTURES / "hl7aecg" / "fda_minimum_aecg.xml").read_bytes()
+    cases += _single("hl7aecg", "damaged.xml", aecg, [
+        ("digits-text", [("set", aecg.index(b"<digits>") + 8, b"ab")]),
+        ("increment-zero", [("text", aecg.index(b'increment value="') + 17, b"0.000")]),
+        ("cut-half", [("truncate", len(aecg) // 2, b"")]),
+    ], (("intact_aecg.xml", aecg),))
     folder = FIXTURES / "wfdb" / "100_3chan"
     header = (folder / "100_3chan.hea").read_bytes()
     signal = (folder / "100_3chan.dat").read_bytes()
@@ -253,5 +268,6 @@ def test_damaged_record_ends_in_the_same_typed_outcome_for_every_source_kind(cas
 
 
 def test_matrix_covers_every_format_and_archive_kind():
-    assert {c.format for c in CASES} == {"edf", "bdf", "cdelta", "scp", "kardia", "wfdb"}
+    assert {c.format for c in CASES} == {"edf", "bdf", "cdelta", "scp", "kardia", "wfdb", "muse",
+                                           "hl7aecg"}
     assert all(ARCHIVES[k]([("a", b"x")]) for k in ("zip", "tar", "tar.gz"))
