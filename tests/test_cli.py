@@ -550,3 +550,8 @@ def test_convert_into_a_path_that_is_a_file_is_an_error(tmp_path, fake_writers, 
     blocker.write_text("")
     assert main(["convert", str(DEMO_SCP), "--to", "edf", str(blocker / "out")]) == 1
     assert "cannot create" in capsys.readouterr().err and fake_writers == []
+
+
+def test_a_safe_name_keeps_its_stem_before_a_name_made_safe():
+    stems = cli._file_stems([Record(name, "x", "x", []) for name in ["0:", "0", "a b", "a_b"]])
+    assert stems == ["0_2", "0", "a_b_2", "a_b"]

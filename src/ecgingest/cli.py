@@ -443,20 +443,27 @@ def _print_problems(report: dict[str, Any], *, with_input: bool = False) -> None
 
 def _file_stems(records: Sequence[Record]) -> list[str]:
     """A distinct file-name stem per record, safe as a WFDB record name too
-    (``test.edf`` -> ``test``; ``a b`` -> ``a_b``; a repeated name gets ``_2``)."""
-    stems: list[str] = []
+    (``test.edf`` -> ``test``; ``a b`` -> ``a_b``; a repeated name gets ``_2``).
+    A name that is already a safe stem keeps it: one made safe yields to it
+    (``0:`` and ``0`` give ``0_2`` and ``0``)."""
+    names = [record.name.rsplit("/", 1)[-1] for record in records]
+    bases = [re.sub(r"[^\w-]", "_", Path(name).stem if "." in name else name,
+                    flags=re.ASCII).strip("_") or "record" for name in names]
+    stems: list[str | None] = [None] * len(names)
     taken: set[str] = set()
-    for record in records:
-        name = record.name.rsplit("/", 1)[-1]
-        stem = re.sub(r"[^\w-]", "_", Path(name).stem if "." in name else name,
-                      flags=re.ASCII).strip("_") or "record"
-        unique, number = stem, 1
-        while unique.lower() in taken:
-            number += 1
-            unique = f"{stem}_{number}"
-        taken.add(unique.lower())
-        stems.append(unique)
-    return stems
+    for i, (name, base) in enumerate(zip(names, bases)):
+        if base == name and name.lower() not in taken:
+            stems[i] = name
+            taken.add(name.lower())
+    for i, base in enumerate(bases):
+        if stems[i] is None:
+            unique, number = base, 1
+            while unique.lower() in taken:
+                number += 1
+                unique = f"{base}_{number}"
+            taken.add(unique.lower())
+            stems[i] = unique
+    return [stem for stem in stems if stem is not None]
 
 
 def _plot(args: argparse.Namespace, caught: list[str]) -> int:
