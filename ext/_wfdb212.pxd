@@ -11,6 +11,7 @@
 #
 # The scalar code is the reference and the path on other machines. SSE2 is
 # part of x86-64; SSSE3 and AVX2 are checked at run time (GCC and Clang).
+# With AVX2 the transpose takes sixteen frames a step.
 # ``w212_set_level`` caps the level used (tests run every level the machine
 # has); it returns the level now in force.
 
@@ -211,11 +212,89 @@ cdef extern from *:
     }
     #endif
 
+    #if W212_DISPATCH
+    /* As ``w212_deint8``, sixteen frames a step: frame k and k + 8 share a register
+       (one in each 128-bit half), so each half-wise unpack of the 8x8 transpose
+       leaves a signal's sixteen samples in order in one register. */
+    __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+    w212_deint8_avx2(const int16_t *src, int nsig, int64_t n, int base, int jlo, int jhi,
+                     int16_t **outs, int64_t f0, int64_t *sums, const int full) {
+        __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+        int16_t *o[8];
+        int32_t lanes[16];
+        int64_t f;
+        int j;
+        const int16_t *r = src + base;
+        const int64_t step = (int64_t)nsig;
+        for (j = 0; j < 8; j++)
+            o[j] = (j >= jlo && j < jhi) ? outs[base + j] + f0 : NULL;
+    #define W212_ROWS(k) _mm256_inserti128_si256(                                     \
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(r + (k) * step))), \
+            _mm_loadu_si128((const __m128i *)(r + ((k) + 8) * step)), 1)
+        for (f = 0; f + 16 <= n; f += 16, r += 16 * step) {
+            __m256i a0 = W212_ROWS(0), a1 = W212_ROWS(1), a2 = W212_ROWS(2), a3 = W212_ROWS(3);
+            __m256i a4 = W212_ROWS(4), a5 = W212_ROWS(5), a6 = W212_ROWS(6), a7 = W212_ROWS(7);
+            __m256i s16 = _mm256_add_epi16(
+                _mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(a2, a3)),
+                _mm256_add_epi16(_mm256_add_epi16(a4, a5), _mm256_add_epi16(a6, a7)));
+            acc_lo = _mm256_add_epi32(acc_lo, _mm256_srai_epi32(_mm256_unpacklo_epi16(s16, s16), 16));
+            acc_hi = _mm256_add_epi32(acc_hi, _mm256_srai_epi32(_mm256_unpackhi_epi16(s16, s16), 16));
+            __m256i t0 = _mm256_unpacklo_epi16(a0, a1), t1 = _mm256_unpackhi_epi16(a0, a1);
+            __m256i t2 = _mm256_unpacklo_epi16(a2, a3), t3 = _mm256_unpackhi_epi16(a2, a3);
+            __m256i t4 = _mm256_unpacklo_epi16(a4, a5), t5 = _mm256_unpackhi_epi16(a4, a5);
+            __m256i t6 = _mm256_unpacklo_epi16(a6, a7), t7 = _mm256_unpackhi_epi16(a6, a7);
+            __m256i u0 = _mm256_unpacklo_epi32(t0, t2), u1 = _mm256_unpackhi_epi32(t0, t2);
+            __m256i u2 = _mm256_unpacklo_epi32(t1, t3), u3 = _mm256_unpackhi_epi32(t1, t3);
+            __m256i u4 = _mm256_unpacklo_epi32(t4, t6), u5 = _mm256_unpackhi_epi32(t4, t6);
+            __m256i u6 = _mm256_unpacklo_epi32(t5, t7), u7 = _mm256_unpackhi_epi32(t5, t7);
+            __m256i c[8];
+            c[0] = _mm256_unpacklo_epi64(u0, u4); c[1] = _mm256_unpackhi_epi64(u0, u4);
+            c[2] = _mm256_unpacklo_epi64(u1, u5); c[3] = _mm256_unpackhi_epi64(u1, u5);
+            c[4] = _mm256_unpacklo_epi64(u2, u6); c[5] = _mm256_unpackhi_epi64(u2, u6);
+            c[6] = _mm256_unpacklo_epi64(u3, u7); c[7] = _mm256_unpackhi_epi64(u3, u7);
+            if (full) {
+                for (j = 0; j < 8; j++)
+                    _mm256_storeu_si256((__m256i *)(o[j] + f), c[j]);
+            } else {
+                for (j = jlo; j < jhi; j++)
+                    _mm256_storeu_si256((__m256i *)(o[j] + f), c[j]);
+            }
+        }
+    #undef W212_ROWS
+        _mm256_storeu_si256((__m256i *)lanes, acc_lo);
+        _mm256_storeu_si256((__m256i *)(lanes + 8), acc_hi);
+        for (j = jlo; j < jhi; j++)
+            sums[base + j] += j < 4 ? lanes[j] + lanes[j + 4] : lanes[j + 4] + lanes[j + 8];
+        /* the last frames, fewer than sixteen */
+        w212_deint8(src + f * step, nsig, n - f, base, jlo, jhi, outs, f0 + f, sums, full);
+    }
+
+    __attribute__((target("avx2")))
+    static void w212_deinterleave_avx2(const int16_t *src, int nsig, int64_t n,
+                                       int16_t **outs, int64_t f0, int64_t *sums) {
+        int c;
+        if (nsig < 8) {
+            w212_deint8_avx2(src, nsig, n, 0, 0, nsig, outs, f0, sums, 0);
+            return;
+        }
+        for (c = 0; c + 8 <= nsig; c += 8)
+            w212_deint8_avx2(src, nsig, n, c, 0, 8, outs, f0, sums, 1);
+        if (c < nsig)
+            w212_deint8_avx2(src, nsig, n, nsig - 8, c - (nsig - 8), 8, outs, f0, sums, 0);
+    }
+    #endif
+
     /* ``n`` frames of ``nsig`` flat samples at ``src`` (readable up to 8 samples past
        the last) into ``outs[s] + f0``, adding each signal's sum to ``sums[s]``.
        Samples are 12-bit: eight of them add up within 16 bits. */
     static void w212_deinterleave(const int16_t *src, int nsig, int64_t n,
                                   int16_t **outs, int64_t f0, int64_t *sums) {
+    #if W212_DISPATCH
+        if (w212_get_level() >= 3) {
+            w212_deinterleave_avx2(src, nsig, n, outs, f0, sums);
+            return;
+        }
+    #endif
     #if W212_SSE2
         if (w212_get_level() >= 1) {
             int c;
