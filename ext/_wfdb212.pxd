@@ -156,6 +156,33 @@ cdef extern from *:
     }
 
     #if W212_SSE2
+    /* Rows a0..a7 (eight frames of eight signals; with 256 bits, two such sets,
+       one in each 128-bit half) to columns c[0..7] (a signal's eight frames),
+       stored at o[j] + f (all eight when ``full``, else jlo..jhi-1); the vertical
+       sums of the rows are added to acc_lo (signals 0-3, 32 bits) and acc_hi
+       (4-7). P: the intrinsics' prefix, V: the vector type, STORE: its store. */
+    #define W212_SUM_TRANSPOSE_STORE(P, V, STORE) do {                                 \
+            V s16 = P##_add_epi16(P##_add_epi16(P##_add_epi16(a0, a1), P##_add_epi16(a2, a3)), \
+                                  P##_add_epi16(P##_add_epi16(a4, a5), P##_add_epi16(a6, a7))); \
+            acc_lo = P##_add_epi32(acc_lo, P##_srai_epi32(P##_unpacklo_epi16(s16, s16), 16)); \
+            acc_hi = P##_add_epi32(acc_hi, P##_srai_epi32(P##_unpackhi_epi16(s16, s16), 16)); \
+            V c[8];                                                                    \
+            V t0 = P##_unpacklo_epi16(a0, a1), t1 = P##_unpackhi_epi16(a0, a1);       \
+            V t2 = P##_unpacklo_epi16(a2, a3), t3 = P##_unpackhi_epi16(a2, a3);       \
+            V t4 = P##_unpacklo_epi16(a4, a5), t5 = P##_unpackhi_epi16(a4, a5);       \
+            V t6 = P##_unpacklo_epi16(a6, a7), t7 = P##_unpackhi_epi16(a6, a7);       \
+            V u0 = P##_unpacklo_epi32(t0, t2), u1 = P##_unpackhi_epi32(t0, t2);       \
+            V u2 = P##_unpacklo_epi32(t1, t3), u3 = P##_unpackhi_epi32(t1, t3);       \
+            V u4 = P##_unpacklo_epi32(t4, t6), u5 = P##_unpackhi_epi32(t4, t6);       \
+            V u6 = P##_unpacklo_epi32(t5, t7), u7 = P##_unpackhi_epi32(t5, t7);       \
+            c[0] = P##_unpacklo_epi64(u0, u4); c[1] = P##_unpackhi_epi64(u0, u4);     \
+            c[2] = P##_unpacklo_epi64(u1, u5); c[3] = P##_unpackhi_epi64(u1, u5);     \
+            c[4] = P##_unpacklo_epi64(u2, u6); c[5] = P##_unpackhi_epi64(u2, u6);     \
+            c[6] = P##_unpacklo_epi64(u3, u7); c[7] = P##_unpackhi_epi64(u3, u7);     \
+            for (j = full ? 0 : jlo; j < (full ? 8 : jhi); j++)                       \
+                STORE((V *)(o[j] + f), c[j]);                                          \
+        } while (0)
+
     /* Eight signals ``base..base+7`` of frames ``0..n/8*8`` (8 frames a step); stores
        signals ``base+jlo..base+jhi-1``. ``full`` (a constant at each call): all eight. */
     static inline __attribute__((always_inline)) void
@@ -179,30 +206,7 @@ cdef extern from *:
             __m128i a5 = _mm_loadu_si128((const __m128i *)(r + 5 * step));
             __m128i a6 = _mm_loadu_si128((const __m128i *)(r + 6 * step));
             __m128i a7 = _mm_loadu_si128((const __m128i *)(r + 7 * step));
-            __m128i s16 = _mm_add_epi16(_mm_add_epi16(_mm_add_epi16(a0, a1), _mm_add_epi16(a2, a3)),
-                                        _mm_add_epi16(_mm_add_epi16(a4, a5), _mm_add_epi16(a6, a7)));
-            acc_lo = _mm_add_epi32(acc_lo, _mm_srai_epi32(_mm_unpacklo_epi16(s16, s16), 16));
-            acc_hi = _mm_add_epi32(acc_hi, _mm_srai_epi32(_mm_unpackhi_epi16(s16, s16), 16));
-            __m128i t0 = _mm_unpacklo_epi16(a0, a1), t1 = _mm_unpackhi_epi16(a0, a1);
-            __m128i t2 = _mm_unpacklo_epi16(a2, a3), t3 = _mm_unpackhi_epi16(a2, a3);
-            __m128i t4 = _mm_unpacklo_epi16(a4, a5), t5 = _mm_unpackhi_epi16(a4, a5);
-            __m128i t6 = _mm_unpacklo_epi16(a6, a7), t7 = _mm_unpackhi_epi16(a6, a7);
-            __m128i u0 = _mm_unpacklo_epi32(t0, t2), u1 = _mm_unpackhi_epi32(t0, t2);
-            __m128i u2 = _mm_unpacklo_epi32(t1, t3), u3 = _mm_unpackhi_epi32(t1, t3);
-            __m128i u4 = _mm_unpacklo_epi32(t4, t6), u5 = _mm_unpackhi_epi32(t4, t6);
-            __m128i u6 = _mm_unpacklo_epi32(t5, t7), u7 = _mm_unpackhi_epi32(t5, t7);
-            __m128i c[8];
-            c[0] = _mm_unpacklo_epi64(u0, u4); c[1] = _mm_unpackhi_epi64(u0, u4);
-            c[2] = _mm_unpacklo_epi64(u1, u5); c[3] = _mm_unpackhi_epi64(u1, u5);
-            c[4] = _mm_unpacklo_epi64(u2, u6); c[5] = _mm_unpackhi_epi64(u2, u6);
-            c[6] = _mm_unpacklo_epi64(u3, u7); c[7] = _mm_unpackhi_epi64(u3, u7);
-            if (full) {
-                for (j = 0; j < 8; j++)
-                    _mm_storeu_si128((__m128i *)(o[j] + f), c[j]);
-            } else {
-                for (j = jlo; j < jhi; j++)
-                    _mm_storeu_si128((__m128i *)(o[j] + f), c[j]);
-            }
+            W212_SUM_TRANSPOSE_STORE(_mm, __m128i, _mm_storeu_si128);
         }
         _mm_storeu_si128((__m128i *)lanes, acc_lo);
         _mm_storeu_si128((__m128i *)(lanes + 4), acc_hi);
@@ -234,31 +238,7 @@ cdef extern from *:
         for (f = 0; f + 16 <= n; f += 16, r += 16 * step) {
             __m256i a0 = W212_ROWS(0), a1 = W212_ROWS(1), a2 = W212_ROWS(2), a3 = W212_ROWS(3);
             __m256i a4 = W212_ROWS(4), a5 = W212_ROWS(5), a6 = W212_ROWS(6), a7 = W212_ROWS(7);
-            __m256i s16 = _mm256_add_epi16(
-                _mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(a2, a3)),
-                _mm256_add_epi16(_mm256_add_epi16(a4, a5), _mm256_add_epi16(a6, a7)));
-            acc_lo = _mm256_add_epi32(acc_lo, _mm256_srai_epi32(_mm256_unpacklo_epi16(s16, s16), 16));
-            acc_hi = _mm256_add_epi32(acc_hi, _mm256_srai_epi32(_mm256_unpackhi_epi16(s16, s16), 16));
-            __m256i t0 = _mm256_unpacklo_epi16(a0, a1), t1 = _mm256_unpackhi_epi16(a0, a1);
-            __m256i t2 = _mm256_unpacklo_epi16(a2, a3), t3 = _mm256_unpackhi_epi16(a2, a3);
-            __m256i t4 = _mm256_unpacklo_epi16(a4, a5), t5 = _mm256_unpackhi_epi16(a4, a5);
-            __m256i t6 = _mm256_unpacklo_epi16(a6, a7), t7 = _mm256_unpackhi_epi16(a6, a7);
-            __m256i u0 = _mm256_unpacklo_epi32(t0, t2), u1 = _mm256_unpackhi_epi32(t0, t2);
-            __m256i u2 = _mm256_unpacklo_epi32(t1, t3), u3 = _mm256_unpackhi_epi32(t1, t3);
-            __m256i u4 = _mm256_unpacklo_epi32(t4, t6), u5 = _mm256_unpackhi_epi32(t4, t6);
-            __m256i u6 = _mm256_unpacklo_epi32(t5, t7), u7 = _mm256_unpackhi_epi32(t5, t7);
-            __m256i c[8];
-            c[0] = _mm256_unpacklo_epi64(u0, u4); c[1] = _mm256_unpackhi_epi64(u0, u4);
-            c[2] = _mm256_unpacklo_epi64(u1, u5); c[3] = _mm256_unpackhi_epi64(u1, u5);
-            c[4] = _mm256_unpacklo_epi64(u2, u6); c[5] = _mm256_unpackhi_epi64(u2, u6);
-            c[6] = _mm256_unpacklo_epi64(u3, u7); c[7] = _mm256_unpackhi_epi64(u3, u7);
-            if (full) {
-                for (j = 0; j < 8; j++)
-                    _mm256_storeu_si256((__m256i *)(o[j] + f), c[j]);
-            } else {
-                for (j = jlo; j < jhi; j++)
-                    _mm256_storeu_si256((__m256i *)(o[j] + f), c[j]);
-            }
+            W212_SUM_TRANSPOSE_STORE(_mm256, __m256i, _mm256_storeu_si256);
         }
     #undef W212_ROWS
         _mm256_storeu_si256((__m256i *)lanes, acc_lo);
