@@ -7,6 +7,9 @@ import numpy as np
 def available_samples(fmt: int, nbytes: int) -> int:
     """Flat samples whose bits all lie within ``nbytes`` (-1: not a packed format)."""
 
+def vector_level(level: int = -1) -> int:
+    """Caps the vector instructions of the format-212 decode; returns the level in force."""
+
 def decode_group(
     data: bytes | memoryview,
     fmt: int,
