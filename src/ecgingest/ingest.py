@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._memory import Arena
 from .archive import ListedUpload, Listing
@@ -172,40 +172,56 @@ class _Walk:
         self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
         self.events: deque[_Event] = deque()
         self.index = 0
-        self.groups: dict[str, dict[str, Entry]] = {}
-        # (directory, anchor name, its format) in entry order
-        # directory -> (anchor name, its format) in entry order (directories in the order
-        # of their first anchor)
-        self.anchors: dict[str, list[tuple[str, MultiFileFormat]]] = {}
-        self.entry_index: dict[str, int] = {}
-        self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
-        # single files whose format reads companions: (entry, format, order in the walk)
-        self.deferred: list[tuple[Entry, SingleFileFormat, int]] = []
         # samples of small multi-file records: they live with the records (a walk that
         # hands records out one at a time gives each its own memory: an arena block
         # would hold the samples of many records)
         self.arena = None if self.streaming else Arena()
-        # directory -> its records planned from its headers, before its end (None: no
-        # plan); the records built early; the files they used
-        self.plans: dict[str, _DirectoryPlan | None] = {}
-        self.built_early: set[str] = set()  # directories with records built before their end
-        self.used: set[str] = set()  # paths of files records used, of directories not done
-        self.built: dict[str, set[str]] = {}  # directory -> anchors built before its end
-        self.touched: list[str] = []  # stand-ins of files still to come that were read
         # an upload without a listing whose outcomes are collected (ingest, read): the
         # records of a directory are built as soon as the walk leaves it, while the
         # upload's next entries are still being read, and held until the end, where they
         # are taken in the place the directory's read has there; a directory the walk
         # comes back to (or whose build cannot be taken as it is) is read there instead
         self.early = not (strict or header_only or lazy or streaming)
-        self.provisional: dict[str, _Provisional] = {}
-        self.reopened: set[str] = set()  # directories never built before the end
+        # the containers below are made on first use (see __getattr__): a read of one
+        # file decoded at once uses none of them
+
+    # directory -> its files nothing single-file claimed (and files read with companions)
+    groups: dict[str, dict[str, Entry]]
+    # directory -> (anchor name, its format) in entry order (directories in the order
+    # of their first anchor)
+    anchors: dict[str, list[tuple[str, MultiFileFormat]]]
+    # path -> place in the walk, of the entries in ``groups`` (see add)
+    entry_index: dict[str, int]
+    reasons: dict[str, str]  # why a format declined an unclaimed file
+    # single files whose format reads companions: (entry, format, order in the walk)
+    deferred: list[tuple[Entry, SingleFileFormat, int]]
+    # directory -> its records planned from its headers, before its end (None: no
+    # plan); the records built early; the files they used
+    plans: dict[str, _DirectoryPlan | None]
+    built_early: set[str]  # directories with records built before their end
+    used: set[str]  # paths of files records used, of directories not done
+    built: dict[str, set[str]]  # directory -> anchors built before its end
+    touched: list[str]  # stand-ins of files still to come that were read
+    provisional: dict[str, _Provisional]  # directories built early, held for the end
+    reopened: set[str]  # directories never built before the end
+
+    if not TYPE_CHECKING:  # hidden from the type checker: each container keeps its type
+        def __getattr__(self, name: str) -> Any:
+            """An empty container, made on its first use and kept (called only for an
+            attribute the instance does not have yet)."""
+            make = _WALK_CONTAINERS.get(name)
+            if make is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                     f"{name!r}")
+            made = self.__dict__[name] = make()
+            return made
 
     @property
     def waiting(self) -> bool:
         """True while files wait for the end of the walk (in a directory's pool, or read
         with companions): :meth:`finish` has work."""
-        return bool(self.groups or self.deferred or self.anchors)
+        made = self.__dict__  # looked at without making them
+        return bool(made.get("groups") or made.get("deferred") or made.get("anchors"))
 
     def context(self, format: str, *, name: str = "upload", path: str | None = None,
                 whole: bool = False) -> DecodeContext:
@@ -236,14 +252,17 @@ class _Walk:
         if isinstance(item, Failed):  # bytes never reach a decoder
             self.fail((item.path,), item.error)
             return
-        self.entry_index[item.path] = self.index
+        if "entry_index" in self.__dict__:
+            # read only for entries in ``groups``, which set it when they join: until
+            # one has, no entry's place is asked for (a read of one file makes none)
+            self.entry_index[item.path] = self.index
         if fmt is None:
             fmt = detect(item) if item.detected is None else item.detected[0]
         if fmt is not None:
             if fmt.companions(item.name):  # decoded once its directory has been seen
                 self.deferred.append((item, fmt, self.index))
                 item.release()
-                self.groups.setdefault(item.directory, {})[item.name] = item
+                self.join(item)
                 return
             self.decode_single(item, fmt)
             return
@@ -255,6 +274,11 @@ class _Walk:
             if reason is not None:  # kept for the report if no record uses the file
                 self.reasons[item.path] = reason
         item.release()  # detection is done: a re-readable entry waits here without its bytes
+        self.join(item)
+
+    def join(self, item: Entry) -> None:
+        """Put an entry in its directory's pool, for the end of the walk."""
+        self.entry_index[item.path] = self.index
         self.groups.setdefault(item.directory, {})[item.name] = item
 
     def advance(self, item: Entry | Skipped | Failed) -> Iterator[_Event]:
@@ -707,6 +731,13 @@ class _Walk:
             if self.forget is not None:
                 self.forget([entry.path for entry in pool.values()])
         yield from _drain(self.events)
+
+
+_WALK_CONTAINERS: dict[str, Callable[[], Any]] = {
+    "groups": dict, "anchors": dict, "entry_index": dict, "reasons": dict, "deferred": list,
+    "plans": dict, "built_early": set, "used": set, "built": dict, "touched": list,
+    "provisional": dict, "reopened": set}
+"""The containers of a :class:`_Walk` made on first use, and what makes each."""
 
 
 class _Provisional:
