@@ -338,6 +338,34 @@ def test_a_file_on_disk_is_opened_once_per_read(tmp_path, monkeypatch, window, m
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
 
 
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+@pytest.mark.parametrize("map_from, whole", [(1 << 62, True), (1, False)])
+def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, map_from,
+                                                         whole):
+    """Below READ_AS_BYTES (and MAP_FROM) its first look takes the whole file, which the
+    decoder then has without a second read; a file that would be mapped is read by its
+    head first, then mapped."""
+    monkeypatch.setattr(sources, "MAP_FROM", map_from)
+    path = tmp_path / "x.edf"
+    shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", path)
+    assert 4 * sources.HEAD_READ < path.stat().st_size < sources.READ_AS_BYTES
+    [expected] = ecgingest.read(path.read_bytes())
+    preads: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd, n, offset):
+        preads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    [record] = ecgingest.read(path)
+    if whole:
+        assert preads == [path.stat().st_size]
+    else:  # the head read, then the mapping
+        assert len(preads) == 1 and preads[0] < path.stat().st_size
+    assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
 def test_no_read_leaves_a_descriptor_of_its_file_open(tmp_path):
     """The descriptor kept from a head read goes with the read: a record, a window, a

@@ -166,7 +166,10 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         label = _label(text)
         if not stat.S_ISREG(info.st_mode):
             _require_regular(Path(label), info)
-        entry = _FileEntry(os.path.basename(label), label, info.st_size, budget)
+        # a file uploaded on its own is read whole at its first look if it is small (a
+        # record is read whole; an archive so small costs little read twice)
+        entry = _FileEntry(os.path.basename(label), label, info.st_size, budget,
+                           whole_if_small=True)
         return (archive.open_archive(entry, limits, budget)
                 or Upload(label, single=entry))
     if isinstance(source, FileGroup):
