@@ -113,10 +113,11 @@ def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
-    """Run a decoder, giving any non-typed failure a typed error (never a crash)."""
+def _guarded(fmt_name: str, path: str, decode: Callable[..., Any], *args: Any) -> Any:
+    """Run a decoder (``decode(*args)``), giving any non-typed failure a typed error
+    (never a crash)."""
     try:
-        return decode()
+        return decode(*args)
     except EcgIngestError as exc:
         exc.with_context(path=path, format=fmt_name)
         raise
@@ -243,8 +244,10 @@ class _Walk:
         self.events.append(_Event("skipped", index, skipped))
 
     def add(self, item: Entry | Skipped | Failed,
-            fmt: SingleFileFormat | None = None) -> None:
-        """Take the next item of the walk (``fmt``: its format when already detected)."""
+            fmt: SingleFileFormat | None = None, *, alone: bool = False) -> None:
+        """Take the next item of the walk (``fmt``: its format when already detected;
+        ``alone``: the upload is this one file, so no file its format reads with it can
+        come, and it is decoded at once, as the end of the walk would decode it)."""
         self.index += 1
         if isinstance(item, Skipped):
             self.skip(self.index, item)
@@ -259,7 +262,7 @@ class _Walk:
         if fmt is None:
             fmt = detect(item) if item.detected is None else item.detected[0]
         if fmt is not None:
-            if fmt.companions(item.name):  # decoded once its directory has been seen
+            if not alone and fmt.companions(item.name):  # decoded once its directory is seen
                 self.deferred.append((item, fmt, self.index))
                 item.release()
                 self.join(item)
@@ -883,7 +886,7 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
         if type(data) is bytes:
             # the bytes object itself: a decoder that needs bytes (an io.BytesIO, a parser
             # taking bytes) uses it without the copy a view would cost it
-            record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+            record = _guarded(fmt.name, item.path, fmt.decode, data, ctx)
         else:
             held = memoryview(data)
             try:
@@ -1061,7 +1064,7 @@ def _unmatched_reason(name: str, group_has_anchor: bool) -> str:
 def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
     fmt = detect(entry)
     if fmt is not None:
-        walk.add(entry, fmt)
+        walk.add(entry, fmt, alone=True)
         return
     reason = skip_reason(entry)
     if reason is not None:
@@ -1081,7 +1084,8 @@ def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
 
 def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
     """A path on disk to a file that anchors a multi-file record (``100.hea``)."""
-    if not isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(
+            source, (str, os.PathLike)):  # bytes first: os.PathLike is a costly ABC check
         return None
     text = os.fspath(source)
     fmt = anchor_format(os.path.basename(text))  # by name first: no Path for other files
@@ -1280,6 +1284,16 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
         unmatched entries).
     :raises OSError: the path cannot be read.
     """
+    return IngestResult(*_ingested(source, overrides, strict, limits, channels, start, stop,
+                                   unit, lazy))
+
+
+def _ingested(source: Source, overrides: Overrides | Mapping[str, Any] | None, strict: bool,
+              limits: Limits | None, channels: str | int | Sequence[str | int] | None,
+              start: float | None, stop: float | None, unit: str, lazy: bool) -> tuple[
+        list[Any], list[Skipped], list[EntryError]]:
+    """What :func:`ingest` puts in its result: records (overrides applied), skipped
+    entries, errors (:func:`read` takes them without the result)."""
     checked = Overrides.coerce(overrides)  # validated before any decoding
     limits = _check_limits(limits)
     request = ReadRequest.of(channels, start, stop, unit)
@@ -1287,7 +1301,7 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
                                          request=request, lazy=lazy)
     if checked:
         records = [checked.apply(r) for r in records]
-    return IngestResult(records, skipped, errors)
+    return records, skipped, errors
 
 
 _ITER_KEEP_UNCLAIMED = 16 << 20
@@ -1445,16 +1459,16 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
         the first problem of any kind.
     :raises OSError: the path cannot be read.
     """
-    result = ingest(source, overrides=overrides, strict=strict, limits=limits,
-                    channels=channels, start=start, stop=stop, unit=unit, lazy=lazy)
-    if not result.records:
-        if result.errors:
-            raise result.errors[0].error
-        if result.skipped:
-            first = result.skipped[0]
+    records, skipped, errors = _ingested(source, overrides, strict, limits, channels, start,
+                                         stop, unit, lazy)
+    if not records:
+        if errors:
+            raise errors[0].error
+        if skipped:
+            first = skipped[0]
             raise UnsupportedFormatError(
-                f"no record found: {len(result.skipped)} entries were skipped "
+                f"no record found: {len(skipped)} entries were skipped "
                 f"(first: {first.path!r}: {first.reason})", tried=_tried(), path=first.path)
         raise UnsupportedFormatError("no record found: the upload holds no files",
                                      tried=_tried())
-    return result.records
+    return records
