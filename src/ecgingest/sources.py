@@ -173,12 +173,16 @@ HEAD_READ = 4096
 bytes detection asks for cost, and spares the decoder a second read of a header a
 little longer (an EDF file's signal headers up to 15 signals)."""
 
-MAP_FROM = 8 << 20
-"""Files of at least this many bytes are memory-mapped instead of read (see ``_FileEntry.view``)."""
+MAP_FROM = 1 << 20
+"""Files of at least this many bytes are memory-mapped instead of read (see
+``_FileEntry.view``): from 1 MiB a mapping costs less CPU time than the copy into a
+block of the pool (a 2.3 MB ISHNE file and a 2.7 MB EDF file read 11-21 % faster, on
+one thread and on two)."""
 
 READ_AS_BYTES = 1 << 20
 """Files below this many bytes are read into a ``bytes`` object (the heap serves it warm
-and an allocation from the array pool costs more than the read); larger ones into a
+and an allocation from the array pool costs more than the read); larger ones that are
+not mapped (a file that cannot be, or whose size changed since it was listed) into a
 block of the pool."""
 
 
