@@ -366,6 +366,24 @@ def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, 
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
 
 
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+@pytest.mark.parametrize("map_from", [1, 1 << 62])
+def test_a_file_whose_format_reads_companions_uploaded_alone_is_opened_once(
+        tmp_path, monkeypatch, map_from):
+    """An upload of one ISHNE file holds no .ann beside it: the file is decoded at once,
+    as the end of a walk decodes it, through the descriptor its head was read by."""
+    monkeypatch.setattr(sources, "MAP_FROM", map_from)
+    path = tmp_path / "x.ecg"
+    shutil.copy(FIXTURES / "ishne" / "ECG_P28.01_2s.ecg", path)
+    shutil.copy(FIXTURES / "ishne" / "ECG_P28.01_2s.ann", tmp_path / "x.ann")  # not read
+    [expected] = ecgingest.read(path.read_bytes())
+    opened = _count_opens(monkeypatch, path)
+    [record] = ecgingest.read(path)
+    assert len(opened) == 1
+    assert record.sources == ("x.ecg",) and not record.annotations
+    assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
 def test_no_read_leaves_a_descriptor_of_its_file_open(tmp_path):
     """The descriptor kept from a head read goes with the read: a record, a window, a
