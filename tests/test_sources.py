@@ -320,6 +320,19 @@ def _count_opens(monkeypatch, path: Path) -> list[str]:
     return opened
 
 
+def _count_preads(monkeypatch) -> list[int]:
+    """The size of every ``os.pread`` from now on (the list grows as they happen)."""
+    reads: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd, n, offset):
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    return reads
+
+
 @pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
 @pytest.mark.parametrize("window", [None, (0.5, 1.5)])
 @pytest.mark.parametrize("map_from", [1, 1 << 62])
@@ -350,14 +363,7 @@ def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, 
     shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", path)
     assert 4 * sources.HEAD_READ < path.stat().st_size < sources.READ_AS_BYTES
     [expected] = ecgingest.read(path.read_bytes())
-    preads: list[int] = []
-    real_pread = os.pread
-
-    def counting_pread(fd, n, offset):
-        preads.append(n)
-        return real_pread(fd, n, offset)
-
-    monkeypatch.setattr(os, "pread", counting_pread)
+    preads = _count_preads(monkeypatch)
     [record] = ecgingest.read(path)
     if whole:
         assert preads == [path.stat().st_size]
@@ -454,14 +460,7 @@ def test_a_file_the_head_read_holds_whole_is_opened_and_read_once(tmp_path, monk
     kwargs = {} if window is None else {"start": window[0], "stop": window[1]}
     [expected] = ecgingest.read(path.read_bytes(), **kwargs)
     opened = _count_opens(monkeypatch, path)
-    reads: list[int] = []
-    real_pread = os.pread
-
-    def counting_pread(fd, n, offset):
-        reads.append(n)
-        return real_pread(fd, n, offset)
-
-    monkeypatch.setattr(os, "pread", counting_pread)
+    reads = _count_preads(monkeypatch)
     [record] = ecgingest.read(path, **kwargs)
     assert len(opened) == 1 and len(reads) == 1
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
