@@ -348,3 +348,42 @@ def test_stream_warnings_point_at_the_callers_line():
         stream.finish()
     issued = [w for w in caught if issubclass(w.category, EcgWarning)]
     assert issued and issued[0].filename == __file__
+
+
+# ----------------------------------------------------------------- replace
+
+
+def _record_with_onsets() -> Record:
+    signals = [Signal("I", 10.0, np.arange(20, dtype=np.int16)),
+               Signal("II", 10.0, np.arange(20, dtype=np.int16))]
+    return Record("r", "edf", "EDF+D", signals, start_time=dt.time(1, 2, 3),
+                  metadata=Metadata(patient_id="p"), warnings=["odd"],
+                  data_record_onsets=np.array([0.0, 5.0]), extras={"k": 1})
+
+
+@pytest.mark.parametrize("changes", [
+    {"sources": ("a", "b/c")}, {"name": "x", "format": "f", "format_detail": "d"},
+    {"start_time": None}, {"metadata": None}, {"warnings": None}, {"extras": None},
+    {"annotations": None}, {"data_record_onsets": None}, {},
+    {"signals": [Signal("V1", 10.0, np.arange(4, dtype=np.int16))]},
+])
+def test_replace_gives_what_the_constructor_gives_for_every_field(changes):
+    record = _record_with_onsets()
+    fields = {name: getattr(record, name) for name in (
+        "name", "format", "format_detail", "signals", "start_time", "metadata",
+        "annotations", "data_record_onsets", "sources", "warnings", "extras")}
+    built = Record(**{**fields, **changes})
+    replaced = record.replace(**changes)
+    assert type(replaced) is Record and replaced is not record
+    assert list(vars(replaced)) == list(vars(built))
+    for name, value in vars(built).items():
+        got = vars(replaced)[name]
+        assert got is value or got == value, name
+    assert [vars(s).get("_record_onsets") is not None for s in replaced.signals] == [
+        vars(s).get("_record_onsets") is not None for s in built.signals]
+    assert record.sources == () and record.name == "r"  # the original is unchanged
+
+
+def test_replace_refuses_a_name_that_is_no_field():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
+        _record_with_onsets().replace(nonsense=1)

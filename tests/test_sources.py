@@ -320,6 +320,19 @@ def _count_opens(monkeypatch, path: Path) -> list[str]:
     return opened
 
 
+def _count_preads(monkeypatch) -> list[int]:
+    """The size of every ``os.pread`` from now on (the list grows as they happen)."""
+    reads: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd, n, offset):
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    return reads
+
+
 @pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
 @pytest.mark.parametrize("window", [None, (0.5, 1.5)])
 @pytest.mark.parametrize("map_from", [1, 1 << 62])
@@ -335,6 +348,45 @@ def test_a_file_on_disk_is_opened_once_per_read(tmp_path, monkeypatch, window, m
     [record] = ecgingest.read(path, **({} if window is None else
                                        {"start": window[0], "stop": window[1]}))
     assert len(opened) == 1
+    assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+@pytest.mark.parametrize("map_from, whole", [(1 << 62, True), (1, False)])
+def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, map_from,
+                                                         whole):
+    """Below READ_AS_BYTES (and MAP_FROM) its first look takes the whole file, which the
+    decoder then has without a second read; a file that would be mapped is read by its
+    head first, then mapped."""
+    monkeypatch.setattr(sources, "MAP_FROM", map_from)
+    path = tmp_path / "x.edf"
+    shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", path)
+    assert 4 * sources.HEAD_READ < path.stat().st_size < sources.READ_AS_BYTES
+    [expected] = ecgingest.read(path.read_bytes())
+    preads = _count_preads(monkeypatch)
+    [record] = ecgingest.read(path)
+    if whole:
+        assert preads == [path.stat().st_size]
+    else:  # the head read, then the mapping
+        assert len(preads) == 1 and preads[0] < path.stat().st_size
+    assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+@pytest.mark.parametrize("map_from", [1, 1 << 62])
+def test_a_file_whose_format_reads_companions_uploaded_alone_is_opened_once(
+        tmp_path, monkeypatch, map_from):
+    """An upload of one ISHNE file holds no .ann beside it: the file is decoded at once,
+    as the end of a walk decodes it, through the descriptor its head was read by."""
+    monkeypatch.setattr(sources, "MAP_FROM", map_from)
+    path = tmp_path / "x.ecg"
+    shutil.copy(FIXTURES / "ishne" / "ECG_P28.01_2s.ecg", path)
+    shutil.copy(FIXTURES / "ishne" / "ECG_P28.01_2s.ann", tmp_path / "x.ann")  # not read
+    [expected] = ecgingest.read(path.read_bytes())
+    opened = _count_opens(monkeypatch, path)
+    [record] = ecgingest.read(path)
+    assert len(opened) == 1
+    assert record.sources == ("x.ecg",) and not record.annotations
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
 
 
@@ -408,14 +460,7 @@ def test_a_file_the_head_read_holds_whole_is_opened_and_read_once(tmp_path, monk
     kwargs = {} if window is None else {"start": window[0], "stop": window[1]}
     [expected] = ecgingest.read(path.read_bytes(), **kwargs)
     opened = _count_opens(monkeypatch, path)
-    reads: list[int] = []
-    real_pread = os.pread
-
-    def counting_pread(fd, n, offset):
-        reads.append(n)
-        return real_pread(fd, n, offset)
-
-    monkeypatch.setattr(os, "pread", counting_pread)
+    reads = _count_preads(monkeypatch)
     [record] = ecgingest.read(path, **kwargs)
     assert len(opened) == 1 and len(reads) == 1
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]

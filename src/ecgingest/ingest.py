@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._memory import Arena
 from .archive import ListedUpload, Listing
@@ -113,10 +113,11 @@ def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _guarded(fmt_name: str, path: str, decode: Callable[[], Any]) -> Any:
-    """Run a decoder, giving any non-typed failure a typed error (never a crash)."""
+def _guarded(fmt_name: str, path: str, decode: Callable[..., Any], *args: Any) -> Any:
+    """Run a decoder (``decode(*args)``), giving any non-typed failure a typed error
+    (never a crash)."""
     try:
-        return decode()
+        return decode(*args)
     except EcgIngestError as exc:
         exc.with_context(path=path, format=fmt_name)
         raise
@@ -172,40 +173,56 @@ class _Walk:
         self.budget = OutputBudget(limits.max_decoded_size)  # decoded output of the upload
         self.events: deque[_Event] = deque()
         self.index = 0
-        self.groups: dict[str, dict[str, Entry]] = {}
-        # (directory, anchor name, its format) in entry order
-        # directory -> (anchor name, its format) in entry order (directories in the order
-        # of their first anchor)
-        self.anchors: dict[str, list[tuple[str, MultiFileFormat]]] = {}
-        self.entry_index: dict[str, int] = {}
-        self.reasons: dict[str, str] = {}  # why a format declined an unclaimed file
-        # single files whose format reads companions: (entry, format, order in the walk)
-        self.deferred: list[tuple[Entry, SingleFileFormat, int]] = []
         # samples of small multi-file records: they live with the records (a walk that
         # hands records out one at a time gives each its own memory: an arena block
         # would hold the samples of many records)
         self.arena = None if self.streaming else Arena()
-        # directory -> its records planned from its headers, before its end (None: no
-        # plan); the records built early; the files they used
-        self.plans: dict[str, _DirectoryPlan | None] = {}
-        self.built_early: set[str] = set()  # directories with records built before their end
-        self.used: set[str] = set()  # paths of files records used, of directories not done
-        self.built: dict[str, set[str]] = {}  # directory -> anchors built before its end
-        self.touched: list[str] = []  # stand-ins of files still to come that were read
         # an upload without a listing whose outcomes are collected (ingest, read): the
         # records of a directory are built as soon as the walk leaves it, while the
         # upload's next entries are still being read, and held until the end, where they
         # are taken in the place the directory's read has there; a directory the walk
         # comes back to (or whose build cannot be taken as it is) is read there instead
         self.early = not (strict or header_only or lazy or streaming)
-        self.provisional: dict[str, _Provisional] = {}
-        self.reopened: set[str] = set()  # directories never built before the end
+        # the containers below are made on first use (see __getattr__): a read of one
+        # file decoded at once uses none of them
+
+    # directory -> its files nothing single-file claimed (and files read with companions)
+    groups: dict[str, dict[str, Entry]]
+    # directory -> (anchor name, its format) in entry order (directories in the order
+    # of their first anchor)
+    anchors: dict[str, list[tuple[str, MultiFileFormat]]]
+    # path -> place in the walk, of the entries in ``groups`` (see add)
+    entry_index: dict[str, int]
+    reasons: dict[str, str]  # why a format declined an unclaimed file
+    # single files whose format reads companions: (entry, format, order in the walk)
+    deferred: list[tuple[Entry, SingleFileFormat, int]]
+    # directory -> its records planned from its headers, before its end (None: no
+    # plan); the records built early; the files they used
+    plans: dict[str, _DirectoryPlan | None]
+    built_early: set[str]  # directories with records built before their end
+    used: set[str]  # paths of files records used, of directories not done
+    built: dict[str, set[str]]  # directory -> anchors built before its end
+    touched: list[str]  # stand-ins of files still to come that were read
+    provisional: dict[str, _Provisional]  # directories built early, held for the end
+    reopened: set[str]  # directories never built before the end
+
+    if not TYPE_CHECKING:  # hidden from the type checker: each container keeps its type
+        def __getattr__(self, name: str) -> Any:
+            """An empty container, made on its first use and kept (called only for an
+            attribute the instance does not have yet)."""
+            make = _WALK_CONTAINERS.get(name)
+            if make is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                     f"{name!r}")
+            made = self.__dict__[name] = make()
+            return made
 
     @property
     def waiting(self) -> bool:
         """True while files wait for the end of the walk (in a directory's pool, or read
         with companions): :meth:`finish` has work."""
-        return bool(self.groups or self.deferred or self.anchors)
+        made = self.__dict__  # looked at without making them
+        return bool(made.get("groups") or made.get("deferred") or made.get("anchors"))
 
     def context(self, format: str, *, name: str = "upload", path: str | None = None,
                 whole: bool = False) -> DecodeContext:
@@ -227,8 +244,10 @@ class _Walk:
         self.events.append(_Event("skipped", index, skipped))
 
     def add(self, item: Entry | Skipped | Failed,
-            fmt: SingleFileFormat | None = None) -> None:
-        """Take the next item of the walk (``fmt``: its format when already detected)."""
+            fmt: SingleFileFormat | None = None, *, alone: bool = False) -> None:
+        """Take the next item of the walk (``fmt``: its format when already detected;
+        ``alone``: the upload is this one file, so no file its format reads with it can
+        come, and it is decoded at once, as the end of the walk would decode it)."""
         self.index += 1
         if isinstance(item, Skipped):
             self.skip(self.index, item)
@@ -236,14 +255,17 @@ class _Walk:
         if isinstance(item, Failed):  # bytes never reach a decoder
             self.fail((item.path,), item.error)
             return
-        self.entry_index[item.path] = self.index
+        if "entry_index" in self.__dict__:
+            # read only for entries in ``groups``, which set it when they join: until
+            # one has, no entry's place is asked for (a read of one file makes none)
+            self.entry_index[item.path] = self.index
         if fmt is None:
             fmt = detect(item) if item.detected is None else item.detected[0]
         if fmt is not None:
-            if fmt.companions(item.name):  # decoded once its directory has been seen
+            if not alone and fmt.companions(item.name):  # decoded once its directory is seen
                 self.deferred.append((item, fmt, self.index))
                 item.release()
-                self.groups.setdefault(item.directory, {})[item.name] = item
+                self.join(item)
                 return
             self.decode_single(item, fmt)
             return
@@ -255,6 +277,11 @@ class _Walk:
             if reason is not None:  # kept for the report if no record uses the file
                 self.reasons[item.path] = reason
         item.release()  # detection is done: a re-readable entry waits here without its bytes
+        self.join(item)
+
+    def join(self, item: Entry) -> None:
+        """Put an entry in its directory's pool, for the end of the walk."""
+        self.entry_index[item.path] = self.index
         self.groups.setdefault(item.directory, {})[item.name] = item
 
     def advance(self, item: Entry | Skipped | Failed) -> Iterator[_Event]:
@@ -709,6 +736,13 @@ class _Walk:
         yield from _drain(self.events)
 
 
+_WALK_CONTAINERS: dict[str, Callable[[], Any]] = {
+    "groups": dict, "anchors": dict, "entry_index": dict, "reasons": dict, "deferred": list,
+    "plans": dict, "built_early": set, "used": set, "built": dict, "touched": list,
+    "provisional": dict, "reopened": set}
+"""The containers of a :class:`_Walk` made on first use, and what makes each."""
+
+
 class _Provisional:
     """The outcomes of a directory built when the walk left it, in the order its read
     at the end gives them, and the decoded output they reserved."""
@@ -852,7 +886,7 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
         if type(data) is bytes:
             # the bytes object itself: a decoder that needs bytes (an io.BytesIO, a parser
             # taking bytes) uses it without the copy a view would cost it
-            record = _guarded(fmt.name, item.path, lambda: fmt.decode(data, ctx))
+            record = _guarded(fmt.name, item.path, fmt.decode, data, ctx)
         else:
             held = memoryview(data)
             try:
@@ -1030,7 +1064,7 @@ def _unmatched_reason(name: str, group_has_anchor: bool) -> str:
 def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
     fmt = detect(entry)
     if fmt is not None:
-        walk.add(entry, fmt)
+        walk.add(entry, fmt, alone=True)
         return
     reason = skip_reason(entry)
     if reason is not None:
@@ -1050,7 +1084,8 @@ def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
 
 def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
     """A path on disk to a file that anchors a multi-file record (``100.hea``)."""
-    if not isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(
+            source, (str, os.PathLike)):  # bytes first: os.PathLike is a costly ABC check
         return None
     text = os.fspath(source)
     fmt = anchor_format(os.path.basename(text))  # by name first: no Path for other files
@@ -1249,6 +1284,16 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
         unmatched entries).
     :raises OSError: the path cannot be read.
     """
+    return IngestResult(*_ingested(source, overrides, strict, limits, channels, start, stop,
+                                   unit, lazy))
+
+
+def _ingested(source: Source, overrides: Overrides | Mapping[str, Any] | None, strict: bool,
+              limits: Limits | None, channels: str | int | Sequence[str | int] | None,
+              start: float | None, stop: float | None, unit: str, lazy: bool) -> tuple[
+        list[Any], list[Skipped], list[EntryError]]:
+    """What :func:`ingest` puts in its result: records (overrides applied), skipped
+    entries, errors (:func:`read` takes them without the result)."""
     checked = Overrides.coerce(overrides)  # validated before any decoding
     limits = _check_limits(limits)
     request = ReadRequest.of(channels, start, stop, unit)
@@ -1256,7 +1301,7 @@ def ingest(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = 
                                          request=request, lazy=lazy)
     if checked:
         records = [checked.apply(r) for r in records]
-    return IngestResult(records, skipped, errors)
+    return records, skipped, errors
 
 
 _ITER_KEEP_UNCLAIMED = 16 << 20
@@ -1414,16 +1459,16 @@ def read(source: Source, *, overrides: Overrides | Mapping[str, Any] | None = No
         the first problem of any kind.
     :raises OSError: the path cannot be read.
     """
-    result = ingest(source, overrides=overrides, strict=strict, limits=limits,
-                    channels=channels, start=start, stop=stop, unit=unit, lazy=lazy)
-    if not result.records:
-        if result.errors:
-            raise result.errors[0].error
-        if result.skipped:
-            first = result.skipped[0]
+    records, skipped, errors = _ingested(source, overrides, strict, limits, channels, start,
+                                         stop, unit, lazy)
+    if not records:
+        if errors:
+            raise errors[0].error
+        if skipped:
+            first = skipped[0]
             raise UnsupportedFormatError(
-                f"no record found: {len(result.skipped)} entries were skipped "
+                f"no record found: {len(skipped)} entries were skipped "
                 f"(first: {first.path!r}: {first.reason})", tried=_tried(), path=first.path)
         raise UnsupportedFormatError("no record found: the upload holds no files",
                                      tried=_tried())
-    return result.records
+    return records

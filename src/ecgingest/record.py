@@ -47,7 +47,12 @@ def caller_stacklevel() -> int:
     way (``read``, ``ingest``, ``iter_records``, ``Stream.finish``) led there."""
     frame = sys._getframe(1)
     level = 1
-    while frame is not None and _in_package(frame.f_code.co_filename):
+    known = _IN_PACKAGE
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        inside = known.get(filename)  # the lookup inline: a call per frame cost as much
+        if not (_in_package(filename) if inside is None else inside):
+            break
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
@@ -448,9 +453,18 @@ class Record:
         """
         if type(self) is not Record:  # a subclass builds its copies its own way
             return dataclasses.replace(self, **changes)
-        # what dataclasses.replace does (every field through __init__), at a seventh of
-        # its cost: a record read from bytes without a name of its own pays it per read
+        # what dataclasses.replace does (every field through __init__), at a fraction of
+        # its cost: every record read pays it once (its sources are set)
         fields = self.__dict__
+        if len(fields) == len(_RECORD_FIELDS) and _KEPT_AS_GIVEN.issuperset(changes):
+            # the attributes are the fields (__init__ sets them all, and a frozen record
+            # neither gains nor loses one), and __init__ would store these changes as
+            # given: its attributes copied, without a keyword call of every field
+            twin = object.__new__(Record)
+            state = vars(twin)
+            state.update(fields)
+            state.update(changes)
+            return twin
         values = {name: fields[name] for name in _RECORD_FIELDS}
         values.update(changes)  # an unknown name: __init__'s TypeError, as before
         return Record(**values)
@@ -978,6 +992,10 @@ _HEADER_FIELDS = frozenset({"name", "format", "format_detail", "start_time", "me
 
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+
+_KEPT_AS_GIVEN = frozenset({"name", "format", "format_detail", "start_time", "sources"})
+"""Fields :meth:`Record.replace` may set without ``__init__``: it stores them as given
+(the others it may complete: a ``None`` list, the signals' data record onsets)."""
 
 
 class LazyRecord(Record):

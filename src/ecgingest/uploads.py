@@ -138,9 +138,12 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source) if not isinstance(source, bytes) else source
         entry = Entry.from_bytes("upload", data)
-        opened = archive.open_archive(entry, limits, budget)
-        if opened is not None:
-            return opened
+        # the bytes themselves tell (archive_kind looks at their first HEAD_BYTES only):
+        # no copy of a head for most uploads, which are no archive
+        if archive.archive_kind(data) is not None:
+            opened = archive.open_archive(entry, limits, budget)
+            if opened is not None:
+                return opened
         budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
         return Upload("<bytes>", single=entry)
     if isinstance(source, str) and is_url(source):
@@ -163,7 +166,10 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         label = _label(text)
         if not stat.S_ISREG(info.st_mode):
             _require_regular(Path(label), info)
-        entry = _FileEntry(os.path.basename(label), label, info.st_size, budget)
+        # a file uploaded on its own is read whole at its first look if it is small (a
+        # record is read whole; an archive so small costs little read twice)
+        entry = _FileEntry(os.path.basename(label), label, info.st_size, budget,
+                           whole_if_small=True)
         return (archive.open_archive(entry, limits, budget)
                 or Upload(label, single=entry))
     if isinstance(source, FileGroup):
