@@ -1285,7 +1285,9 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
     data.flags.writeable = False
     return headers, measurements, statements, qrs, waveforms, data, table
 
-cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 10  # samples: a 10 s lead's pass is GIL-free for other threads
+# samples: below (a 10 s lead's pass takes microseconds), releasing the GIL costs more
+# than the pass (a waiting thread takes it, and this one then waits for its held stretch)
+cdef Py_ssize_t DERIVED_NOGIL_FROM = 1 << 16
 
 
 # The derived leads of I and II: little-endian int16 loads (memcpy, one instruction on
