@@ -155,6 +155,22 @@ cdef extern from *:
         }
     }
 
+    /* Every signal through DEINT (``w212_deint8`` or its AVX2 twin), eight at a
+       time; fewer than eight signals in one call whose rows overlap (lanes past
+       nsig belong to the next frame); the last eight, when nsig is not a multiple
+       of eight, storing only those the groups before did not. */
+    #define W212_BY_EIGHTS(DEINT) do {                                                \
+            int c;                                                                     \
+            if (nsig < 8) {                                                            \
+                DEINT(src, nsig, n, 0, 0, nsig, outs, f0, sums, 0);                    \
+                break;                                                                 \
+            }                                                                          \
+            for (c = 0; c + 8 <= nsig; c += 8)                                         \
+                DEINT(src, nsig, n, c, 0, 8, outs, f0, sums, 1);                       \
+            if (c < nsig)                                                              \
+                DEINT(src, nsig, n, nsig - 8, c - (nsig - 8), 8, outs, f0, sums, 0);   \
+        } while (0)
+
     #if W212_SSE2
     /* Rows a0..a7 (eight frames of eight signals; with 256 bits, two such sets,
        one in each 128-bit half) to columns c[0..7] (a signal's eight frames),
@@ -252,15 +268,7 @@ cdef extern from *:
     __attribute__((target("avx2")))
     static void w212_deinterleave_avx2(const int16_t *src, int nsig, int64_t n,
                                        int16_t **outs, int64_t f0, int64_t *sums) {
-        int c;
-        if (nsig < 8) {
-            w212_deint8_avx2(src, nsig, n, 0, 0, nsig, outs, f0, sums, 0);
-            return;
-        }
-        for (c = 0; c + 8 <= nsig; c += 8)
-            w212_deint8_avx2(src, nsig, n, c, 0, 8, outs, f0, sums, 1);
-        if (c < nsig)
-            w212_deint8_avx2(src, nsig, n, nsig - 8, c - (nsig - 8), 8, outs, f0, sums, 0);
+        W212_BY_EIGHTS(w212_deint8_avx2);
     }
     #endif
 
@@ -277,16 +285,7 @@ cdef extern from *:
     #endif
     #if W212_SSE2
         if (w212_get_level() >= 1) {
-            int c;
-            if (nsig < 8) {
-                /* rows overlap: lanes past nsig belong to the next frame */
-                w212_deint8(src, nsig, n, 0, 0, nsig, outs, f0, sums, 0);
-                return;
-            }
-            for (c = 0; c + 8 <= nsig; c += 8)
-                w212_deint8(src, nsig, n, c, 0, 8, outs, f0, sums, 1);
-            if (c < nsig)  /* the last eight signals, storing those not done */
-                w212_deint8(src, nsig, n, nsig - 8, c - (nsig - 8), 8, outs, f0, sums, 0);
+            W212_BY_EIGHTS(w212_deint8);
             return;
         }
     #endif

@@ -262,16 +262,15 @@ def deinterleave(const uint8_t[::1] data, Py_ssize_t header_bytes, Py_ssize_t n_
 
 
 cdef inline void _copy_samples(void* out, const uint8_t* src, Py_ssize_t n,
-                               int bytes_per_sample, bint streaming) noexcept nogil:
-    """``n`` little-endian samples of 2 (EDF, into int16) or 3 bytes (BDF, into int32)."""
+                               int bytes_per_sample) noexcept nogil:
+    """``n`` little-endian samples of 2 (EDF, into int16) or 3 bytes (BDF, into int32),
+    with ordinary stores (the streamed EDF read has a loop of its own)."""
     cdef Py_ssize_t i
     cdef int16_t* out16
     cdef int32_t* out32
     if bytes_per_sample == 2:
         out16 = <int16_t*>out
-        if _LITTLE_ENDIAN and streaming:
-            stream_copy(out16, src, n * 2)
-        elif _LITTLE_ENDIAN:
+        if _LITTLE_ENDIAN:
             memcpy(out16, src, n * 2)
         else:
             for i in range(n):
@@ -292,6 +291,7 @@ cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
     cdef Py_ssize_t item = 2 if bytes_per_sample == 2 else 4
     if bytes_per_sample == 2 and _LITTLE_ENDIAN and streaming:
         # the common large EDF read: one streaming copy per slot, no branch per slot
+        # (streaming stores only here: BDF's and big-endian samples are converted)
         for k in range(n_records):
             rec = records + k * record_size
             for j in range(n_sig):
@@ -304,9 +304,7 @@ cdef int _deinterleave_kernel(const uint8_t* records, Py_ssize_t n_records,
         for j in range(n_sig):
             n = counts[j]
             _copy_samples(<uint8_t*><size_t>addresses[j] + k * n * item, rec + offsets[j], n,
-                          bytes_per_sample, streaming)
-    if streaming:
-        stream_fence()
+                          bytes_per_sample)
     return OK
 
 
@@ -374,7 +372,7 @@ cdef void _part_kernel(const uint8_t* records, Py_ssize_t first_record, Py_ssize
             if hi > lo:
                 _copy_samples(<uint8_t*><size_t>addresses[j] + (at + lo) * item,
                               records + k * record_size + offsets[j] + lo * bytes_per_sample,
-                              hi - lo, bytes_per_sample, False)
+                              hi - lo, bytes_per_sample)
 
 
 cdef extern from *:
