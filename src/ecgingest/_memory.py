@@ -184,6 +184,11 @@ def array_pool_bytes() -> int:
     return held
 
 
+def pooling() -> bool:
+    """True while the pool keeps blocks for reuse (its cap is not 0)."""
+    return _pool_limit > 0
+
+
 def _default_pool_limit() -> int:
     try:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

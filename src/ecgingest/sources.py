@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Union
 import numpy as np
 
 from ._ext import mapping
-from ._memory import aligned_empty
+from ._memory import aligned_empty, pooling
 from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
 from .formats._base import RANGED_READS, open_regular
 
@@ -151,12 +151,14 @@ class Entry:
             self._kept.close()
 
     @contextlib.contextmanager
-    def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
+    def view(self, *, prefault: bool = True, as_bytes: bool = False) -> Iterator[memoryview]:
         """The entry's bytes as a memoryview, without a copy where possible.
 
         ``prefault`` applies to files on disk, which are memory-mapped: map all
         their pages in one call up front, or let the decoder's reads fault them
-        in as it goes.
+        in as it goes. ``as_bytes`` asks for a view of a ``bytes`` object where a
+        file on disk is read rather than mapped (for a decoder that wants
+        ``bytes``: see :data:`READ_AS_BYTES`).
         """
         data = memoryview(self.read())
         try:
@@ -179,11 +181,20 @@ MAP_FROM = 1 << 20
 block of the pool (a 2.3 MB ISHNE file and a 2.7 MB EDF file read 11-21 % faster, on
 one thread and on two)."""
 
-READ_AS_BYTES = 1 << 20
-"""Files below this many bytes are read into a ``bytes`` object (the heap serves it warm
-and an allocation from the array pool costs more than the read); larger ones that are
-not mapped (a file that cannot be, or whose size changed since it was listed) into a
-block of the pool."""
+READ_AS_BYTES = 128 << 10
+"""Files below this many bytes are read into a ``bytes`` object (the C heap serves it
+warm and an allocation from the array pool costs more than the read); larger ones that
+are not mapped (below :data:`MAP_FROM`, a file that cannot be mapped, or one whose size
+changed since it was listed) into a block of the pool, unless the decoder asks for
+``bytes`` (a parser that copies any other buffer first). From 128 KiB a fresh
+``bytes`` is where the C heap stops serving warm memory: glibc gives the top of its heap
+back to the system when such a block and the decoded arrays after it are freed, and
+faults the pages in again at the next read (a 207 KB EDF file read by path cost 64 page
+faults and 390 us a read instead of 210 us, in a process whose heap had come to that
+state); those calls also take the lock of the process's memory map that page faults of
+other threads wait for. A pooled block is warm memory that goes back to the pool when
+the last view of it goes, whoever holds that view (a record's array over the file's
+bytes keeps it)."""
 
 
 def _release_quietly(data: memoryview) -> bool:
@@ -337,7 +348,7 @@ class _FileEntry(Entry):
         return None if fd is None else (fd, self._head or b"")
 
     @contextlib.contextmanager
-    def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
+    def view(self, *, prefault: bool = True, as_bytes: bool = False) -> Iterator[memoryview]:
         """The file's bytes: read into memory, or memory-mapped from :data:`MAP_FROM` bytes.
 
         A mapping saves the copy (a large read takes 1.3 to 2 times as long when
@@ -367,7 +378,7 @@ class _FileEntry(Entry):
             if guard < 0 and mapped is not None:
                 _close_quietly(mapped)
                 mapped = None
-            data = _read_all(fd, size) if mapped is None else memoryview(mapped)
+            data = _read_all(fd, size, as_bytes) if mapped is None else memoryview(mapped)
             try:
                 yield data
             except BaseException as exc:
@@ -596,15 +607,19 @@ def _check_unchanged(fd: int, size: int, lost_bytes: bool, path: str,
         "it is complete", path=path) from cause
 
 
-def _read_all(fd: int, size: int) -> memoryview:
+def _read_all(fd: int, size: int, as_bytes: bool = False) -> memoryview:
     """Up to ``size`` bytes of an open file (fewer when it shrank since it was measured).
 
     A small file is read into a ``bytes`` object (the decoder takes the bytes
     themselves, as from an upload of bytes: no copy for a parser that wants
-    ``bytes``). A larger one lands in a block of the array pool: warm memory,
-    not fresh pages faulted in one by one. Only the bytes read are handed on.
+    ``bytes``), and so is one below :data:`MAP_FROM` when ``as_bytes`` asks for it
+    or the pool is turned off (a block of its own would be fresh memory twice over).
+    A larger one lands in a block of the array pool: warm memory, not fresh pages
+    faulted in one by one (see :data:`READ_AS_BYTES`). Only the bytes read are
+    handed on.
     """
-    if size < READ_AS_BYTES and RANGED_READS:
+    if RANGED_READS and (size < READ_AS_BYTES
+                         or (size < MAP_FROM and (as_bytes or not pooling()))):
         return memoryview(read_up_to(lambda k: os.pread(fd, k, size - k), size))
     buffer = aligned_empty(size, np.uint8, pooled=True)
     view = memoryview(buffer.data)  # the array's own buffer, shaped as bytes
