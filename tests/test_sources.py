@@ -356,20 +356,22 @@ def test_a_file_on_disk_is_opened_once_per_read(tmp_path, monkeypatch, window, m
 @pytest.mark.parametrize("fixture, map_from, reads", [
     ("mfer/synth_12lead_500hz_le.mwf", 1 << 62, "whole"),
     ("mfer/synth_12lead_500hz_le.mwf", 1, "head, mapped"),
-    ("edf/test_subsecond.edf", 1 << 62, "head, pooled"),
+    ("edf/test_subsecond.edf", 1 << 62, "start, pooled"),
+    ("muse/easyrecg_muse_ecg1.xml", 1 << 62, "start, bytes"),
 ])
 def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, fixture,
                                                          map_from, reads):
-    """Below READ_AS_BYTES (and MAP_FROM) its first look takes the whole file, which the
-    decoder then has without a second read; a file that would be mapped is read by its
-    head first, then mapped; one that would be read into pooled memory is read by its
-    head first, then whole into a block of the pool through the same descriptor."""
+    """Below MAP_FROM its first look takes the whole file, which the decoder then has
+    without a second read: below READ_AS_BYTES into ``bytes``, from there (after a look
+    at its first 64 bytes) into a block of the pool, or into ``bytes`` when it opens
+    like a text document; a file that would be mapped is read by its head first, then
+    mapped."""
     monkeypatch.setattr(sources, "MAP_FROM", map_from)
     path = tmp_path / Path(fixture).name
     shutil.copy(FIXTURES / fixture, path)
     size = path.stat().st_size
     assert 4 * sources.HEAD_READ < size < (1 << 20)
-    assert (size < sources.READ_AS_BYTES) == (reads != "head, pooled")
+    assert (size < sources.READ_AS_BYTES) == (not reads.startswith("start"))
     [expected] = ecgingest.read(path.read_bytes())
     preads = _count_preads(monkeypatch)
     vectored: list[int] = []
@@ -385,8 +387,10 @@ def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, 
         assert preads == [size] and not vectored
     elif reads == "head, mapped":
         assert len(preads) == 1 and preads[0] < size and not vectored
+    elif reads == "start, pooled":
+        assert preads == [64] and vectored == [size]
     else:
-        assert len(preads) == 1 and preads[0] < size and vectored == [size]
+        assert preads == [64, size] and not vectored
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
 
 

@@ -897,6 +897,8 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
         return record
     if item.in_memory:  # bytes held: handed over as they are, without Entry.view's generator
         data = item.read()
+        if type(data) is not bytes and _takes_bytes(fmt):  # a file read into pooled memory
+            data = bytes(data)
         if type(data) is bytes:
             # the bytes object itself: a decoder that needs bytes (an io.BytesIO, a parser
             # taking bytes) uses it without the copy a view would cost it

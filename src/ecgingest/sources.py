@@ -63,7 +63,7 @@ class Entry:
     size: int
     _loader: Callable[[], bytes | memoryview] | None = field(default=None, repr=False)
     _data: bytes | memoryview | None = field(default=None, repr=False)
-    _head: bytes | None = field(default=None, repr=False)
+    _head: bytes | memoryview | None = field(default=None, repr=False)
     nested_note: str | None = field(default=None, repr=False)
     """Set on an archive found inside the archive and not opened: the skip reason."""
     _kept: _Kept | None = field(default=None, repr=False)
@@ -121,9 +121,10 @@ class Entry:
             return bytes(self._data[:n])
         if self._head is None or len(self._head) < min(n, self.size):
             self._head = self._read_head(n)
-        return self._head[:n]
+        head = self._head[:n]
+        return head if type(head) is bytes else bytes(head)
 
-    def _read_head(self, n: int) -> bytes:
+    def _read_head(self, n: int) -> bytes | memoryview:
         return bytes(self.read()[:n])
 
     def take_descriptor(self) -> tuple[int, bytes] | None:
@@ -160,7 +161,8 @@ class Entry:
         file on disk is read rather than mapped (for a decoder that wants
         ``bytes``: see :data:`READ_AS_BYTES`).
         """
-        data = memoryview(self.read())
+        held = self.read()
+        data = memoryview(bytes(held) if as_bytes and type(held) is not bytes else held)
         try:
             yield data
         finally:
@@ -185,16 +187,17 @@ READ_AS_BYTES = 128 << 10
 """Files below this many bytes are read into a ``bytes`` object (the C heap serves it
 warm and an allocation from the array pool costs more than the read); larger ones that
 are not mapped (below :data:`MAP_FROM`, a file that cannot be mapped, or one whose size
-changed since it was listed) into a block of the pool, unless the decoder asks for
-``bytes`` (a parser that copies any other buffer first). From 128 KiB a fresh
-``bytes`` is where the C heap stops serving warm memory: glibc gives the top of its heap
-back to the system when such a block and the decoded arrays after it are freed, and
-faults the pages in again at the next read (a 207 KB EDF file read by path cost 64 page
-faults and 390 us a read instead of 210 us, in a process whose heap had come to that
-state); those calls also take the lock of the process's memory map that page faults of
-other threads wait for. A pooled block is warm memory that goes back to the pool when
-the last view of it goes, whoever holds that view (a record's array over the file's
-bytes keeps it)."""
+changed since it was listed) into a block of the pool, unless they open like a text
+document or the decoder asks for ``bytes`` (a parser that copies or wraps any other
+buffer first). From 128 KiB a fresh ``bytes`` is where the C heap stops serving warm
+memory: glibc gives the top of its heap back to the system when such a block and the
+decoded arrays after it are freed, and faults the pages in again at the next read (a
+207 KB EDF file read by path cost 63 page faults and 430-500 us a read instead of
+280-330 us, in a process whose heap had come to that state, as one that imports the
+package from compiled bytecode does); those calls also take the lock of the process's
+memory map that page faults of other threads wait for. A pooled block is warm memory
+that goes back to the pool when the last view of it goes, whoever holds that view (a
+record's array over the file's bytes keeps it)."""
 
 
 def _release_quietly(data: memoryview) -> bool:
@@ -297,10 +300,11 @@ class _FileEntry(Entry):
     def __init__(self, path: str, file: str | Path, size: int, budget: ByteBudget, *,
                  whole_if_small: bool = False) -> None:
         """``whole_if_small``: the head read takes the whole file when it is one the
-        decoder would read into ``bytes`` (below :data:`READ_AS_BYTES` and
-        :data:`MAP_FROM`, within ``Limits.max_entry_size``), as the decoder would read
-        it: a file uploaded on its own is read whole if it is a record, and one read
-        costs less than two (an archive that small costs little read twice)."""
+        decoder would read rather than map (below :data:`MAP_FROM`, within
+        ``Limits.max_entry_size``), as the decoder would read it (into ``bytes`` or a
+        block of the pool, see :data:`READ_AS_BYTES`): a file uploaded on its own is
+        read whole if it is a record, and one read costs less than two (an archive
+        that small costs little read twice)."""
         # the loader holds no reference to the entry: an entry let go is collected at
         # once (with its kept descriptor), not by a later cycle collection
         super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
@@ -345,7 +349,8 @@ class _FileEntry(Entry):
         if kept is None or self._data is not None:
             return None
         fd = kept.take()
-        return None if fd is None else (fd, self._head or b"")
+        head = self._head
+        return None if fd is None else (fd, b"" if head is None else bytes(head))
 
     @contextlib.contextmanager
     def view(self, *, prefault: bool = True, as_bytes: bool = False) -> Iterator[memoryview]:
@@ -401,7 +406,7 @@ class _FileEntry(Entry):
         finally:
             os.close(fd)
 
-    def _read_head(self, n: int) -> bytes:
+    def _read_head(self, n: int) -> bytes | memoryview:
         """The first ``n`` bytes, and up to :data:`HEAD_READ` (one read costs the same:
         a header a little longer than what detection looks at comes with it, and a
         small file whole): one positioned read of a bare descriptor (a buffered
@@ -420,11 +425,12 @@ class _FileEntry(Entry):
         # no more than the file holds: a shorter read would take a second call to see
         # the end
         want = max(n, HEAD_READ) if known <= 0 else min(max(n, HEAD_READ), known)
-        whole = (self._whole_if_small and RANGED_READS and 0 < known < READ_AS_BYTES
-                 and known < MAP_FROM and known <= self._budget.limits.max_entry_size)
+        whole = (self._whole_if_small and RANGED_READS and 0 < known < MAP_FROM
+                 and known <= self._budget.limits.max_entry_size)
+        head: bytes | memoryview
         try:
             if whole:  # all of it at once (see __init__), read as the decoder's read would
-                head = _as_bytes(_read_all(fd, known))
+                head = _read_whole(fd, known)
             elif not hasattr(os, "pread"):  # Windows
                 head = read_up_to(functools.partial(os.read, fd), want)
             else:
@@ -440,13 +446,33 @@ class _FileEntry(Entry):
         return head
 
 
-def _as_bytes(view: memoryview) -> bytes:
-    """The bytes a view shows (the ``bytes`` object under it when it shows all of one),
-    the view released."""
+_TEXT_STARTS = (b"<", b"{", b"[")
+"""First characters of an XML or JSON document (after blanks and a UTF-8 byte-order
+mark)."""
+
+
+def _read_whole(fd: int, size: int) -> bytes | memoryview:
+    """All ``size`` bytes of a file below :data:`MAP_FROM`, read before its format is
+    known: into ``bytes`` when it opens like a text document (an XML or JSON parser
+    takes ``bytes``; a UTF-16 one too), else as :func:`_read_all` reads it (from
+    :data:`READ_AS_BYTES`, into a block of the pool). The look at the start costs a
+    read of 64 bytes; a copy of the whole file out of the block would cost more."""
+    if size >= READ_AS_BYTES and pooling():
+        start = os.pread(fd, 64, 0)
+        if start[:2] in (b"\xff\xfe", b"\xfe\xff") or \
+                start.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in _TEXT_STARTS:
+            return _held(_read_all(fd, size, as_bytes=True))
+    return _held(_read_all(fd, size))
+
+
+def _held(view: memoryview) -> bytes | memoryview:
+    """The ``bytes`` object under a view that shows all of one (the view released), else
+    the view itself (of a block of the pool)."""
     under = view.obj
-    data = under if type(under) is bytes and len(under) == view.nbytes else bytes(view)
-    view.release()
-    return data
+    if type(under) is bytes and len(under) == view.nbytes:
+        view.release()
+        return under
+    return view
 
 
 def _as_stream(fd: int) -> io.BufferedReader:
