@@ -370,7 +370,7 @@ class _FileEntry(Entry):
         drops the locals of its finished frames.
         """
         if self.in_memory or self.size == 0:
-            with super().view() as data:
+            with super().view(as_bytes=as_bytes) as data:
                 yield data
             return
         self._budget.check_entry_size(self.path, self.size)
