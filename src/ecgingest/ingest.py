@@ -493,7 +493,7 @@ class _Walk:
         record: Record | RecordInfo
         try:
             if self.header_only:
-                with item.view(prefault=fmt.prefault, as_bytes=_takes_bytes(fmt)) as data:
+                with item.view(prefault=fmt.prefault, as_bytes=fmt.takes_bytes) as data:
                     record = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
             elif self.lazy and _reads_headers(fmt) and not companions:
                 record = self.lazy_single(item, fmt)
@@ -521,7 +521,7 @@ class _Walk:
         ctx = self.context(fmt.name, name=item.name, path=item.path, whole=True)
         kept = self.keep(item)  # the file's identity before its header is read, or the bytes
         # only the header's pages are touched
-        with item.view(prefault=False, as_bytes=_takes_bytes(fmt)) as data:
+        with item.view(prefault=False, as_bytes=fmt.takes_bytes) as data:
             info = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
         name, path = item.name, item.path
         strict, limits, budget, request = self.strict, self.limits, self.budget, self.request
@@ -874,19 +874,6 @@ class _FileUses:
                 if self.left.get(name, 0) <= 0]
 
 
-_BYTES_PARSERS = frozenset({"dicom", "kardia", "muse", "philips", "hl7aecg"})
-"""Built-in formats whose parsers take a ``bytes`` object (an XML or JSON parser, a
-DICOM reader over ``io.BytesIO``) and copy or wrap any other buffer first, at a cost:
-a file of theirs that is read, not mapped, is read into ``bytes`` (see
-``sources.READ_AS_BYTES``). A format says so itself with a ``takes_bytes`` attribute."""
-
-
-def _takes_bytes(fmt: SingleFileFormat) -> bool:
-    """True when ``fmt``'s decoder wants its input as a ``bytes`` object."""
-    flag = getattr(fmt, "takes_bytes", None)
-    return fmt.name in _BYTES_PARSERS if flag is None else bool(flag)
-
-
 def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Record:
     """The record of one entry, or the part of it ``ctx.request`` asks for."""
     request = ctx.request
@@ -897,7 +884,7 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
         return record
     if item.in_memory:  # bytes held: handed over as they are, without Entry.view's generator
         data = item.read()
-        if type(data) is not bytes and _takes_bytes(fmt):  # a file read into pooled memory
+        if type(data) is not bytes and fmt.takes_bytes:  # a file read into pooled memory
             data = bytes(data)
         if type(data) is bytes:
             # the bytes object itself: a decoder that needs bytes (an io.BytesIO, a parser
@@ -910,7 +897,7 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
             finally:
                 _release_quietly(held)
     else:
-        with item.view(prefault=fmt.prefault, as_bytes=_takes_bytes(fmt)) as view:
+        with item.view(prefault=fmt.prefault, as_bytes=fmt.takes_bytes) as view:
             under = view.obj  # a small file is read into bytes: those are handed over
             whole: bytes | memoryview = (under if type(under) is bytes
                                          and len(under) == view.nbytes else view)
