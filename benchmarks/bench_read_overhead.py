@@ -8,8 +8,10 @@ set, else ``fixtures/``), times per record, in one run with the two rounds
 alternating: the format's decoder alone (``FORMAT.decode(data, ctx)``), the
 public ``ecgingest.read(data)`` (upload wrapping, detection, limits, warnings,
 ordering) and ``ecgingest.read(path)`` (the same from the file on disk: its
-opening and reading added). Prints microseconds per record and what each read
-costs over the decoder. WFDB
+opening and reading added). Prints microseconds per record, what each read
+costs over the decoder, and the page faults of a read by path (where the C heap
+hands the memory of a read back to the system and faults it in again at the
+next one, or a file is mapped). WFDB
 is not listed: its records span files, so bytes alone hold none.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 import warnings
@@ -65,6 +68,14 @@ def _per_call(fn, seconds: float) -> float:
             return elapsed / count
 
 
+def _faults_per_call(fn, calls: int) -> float:
+    """Minor page faults of this process per call of ``fn``."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short timings")
@@ -74,7 +85,7 @@ def main() -> None:
     warnings.simplefilter("ignore", EcgWarning)
     formats = {f.name: f for f in single_file_formats()}
     header = (f"{'format':16s} {'file':34s} {'decode us':>10s} {'read us':>10s} "
-              f"{'overhead us':>11s} {'path us':>10s} {'overhead us':>11s}")
+              f"{'overhead us':>11s} {'path us':>10s} {'overhead us':>11s} {'faults':>7s}")
     print("ecgingest.read(bytes) over the bare decoder, per record")
     print(header)
     print("-" * len(header))
@@ -106,10 +117,12 @@ def main() -> None:
             best_bare = min(best_bare, _per_call(bare, seconds / rounds))
             best_read = min(best_read, _per_call(public, seconds / rounds))
             best_path = min(best_path, _per_call(from_path, seconds / rounds))
+        faults = _faults_per_call(from_path, 50)
         print(f"{name:16s} {path.name[:34]:34s} {best_bare * 1e6:10.1f} {best_read * 1e6:10.1f} "
               f"{(best_read - best_bare) * 1e6:11.1f} {best_path * 1e6:10.1f} "
-              f"{(best_path - best_bare) * 1e6:11.1f}")
+              f"{(best_path - best_bare) * 1e6:11.1f} {faults:7.1f}")
     print(f"\n(CPU time of this process per record, best of {rounds} alternating rounds; "
+          f"faults: minor page faults per read by path; "
           f"load average {os.getloadavg()[0]:.1f})")
 
 

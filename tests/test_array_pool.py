@@ -160,6 +160,46 @@ def test_pooled_memory_stays_claimable_by_the_system(pool):
     assert (again == 2.0).all()
 
 
+@pytest.mark.skipif(_lazily_freed_kib() is None, reason="needs Linux's /proc/self/smaps_rollup")
+def test_all_but_the_last_few_small_blocks_given_back_are_claimable_by_the_system(pool):
+    """Small blocks (a read's bytes, an archive's arena) come back unmarked, the last
+    HOT_BLOCKS of them only: the oldest is marked free-on-demand when one more comes."""
+    count = _memory.HOT_BLOCKS + 6
+    arrays = [aligned_empty(1 << 20, np.uint8, pooled=True) for _ in range(count)]
+    for array in arrays:
+        array[:] = 1  # every page present
+    before = _lazily_freed_kib()
+    del arrays, array
+    marked = _lazily_freed_kib() - before
+    assert marked >= (count - _memory.HOT_BLOCKS) * 900  # 1 MiB written in each
+    # the unmarked ones are the small blocks given back last, never more than HOT_BLOCKS
+    with _memory._lock:
+        small = [id(raw) for capacity, raw, _ in _memory._pooled
+                 if capacity <= _memory.HOT_BLOCK_BYTES]
+        assert _memory._unmarked == small[-_memory.HOT_BLOCKS:]
+
+
+def test_a_small_request_takes_the_block_given_back_last(pool):
+    """The newest of the blocks that fit: still unmarked, its pages warm."""
+    first = aligned_empty(300_000, np.uint8, pooled=True)
+    second = aligned_empty(300_000, np.uint8, pooled=True)
+    last = second.ctypes.data
+    del first, second  # the first comes back first, the second last
+    again = aligned_empty(200_000, np.uint8, pooled=True)
+    assert again.ctypes.data == last
+
+
+def test_blocks_leaving_the_pool_leave_no_block_to_mark_behind(pool):
+    arrays = [aligned_empty(1 << 20, np.uint8, pooled=True) for _ in range(3)]
+    del arrays
+    assert len(_memory._unmarked) == 3
+    taken = aligned_empty(1 << 20, np.uint8, pooled=True)
+    assert len(_memory._unmarked) == 2
+    _memory.set_array_pool_limit(0)  # lets the rest go
+    assert _memory._unmarked == [] and _memory.array_pool_bytes() == 0
+    del taken
+
+
 def test_blocks_unused_for_the_decay_time_are_let_go(pool, monkeypatch):
     monkeypatch.setattr(_memory, "POOL_DECAY_S", 0.05)
     kept = aligned_empty(LARGE, np.float64)

@@ -3,6 +3,7 @@ nothing a failing decoder leaves behind keeps a file open; special files are ref
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
@@ -243,9 +244,9 @@ _SHRINK_SCRIPT = textwrap.dedent("""
         with open(path, "r+b") as fh:
             fh.truncate(keep)
 
-    def read_then_shrink(fh, size):  # the file is cut after open, before the bytes are read
+    def read_then_shrink(fh, size, *how):  # the file is cut after open, before the read
         shrink()
-        return real(fh, size)
+        return real(fh, size, *how)
 
     def map_then_shrink(fh, size, prefault):  # cut once mapped, before the decode reads it
         mapped = real_map(fh, size, False)
@@ -352,23 +353,44 @@ def test_a_file_on_disk_is_opened_once_per_read(tmp_path, monkeypatch, window, m
 
 
 @pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
-@pytest.mark.parametrize("map_from, whole", [(1 << 62, True), (1, False)])
-def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, map_from,
-                                                         whole):
-    """Below READ_AS_BYTES (and MAP_FROM) its first look takes the whole file, which the
-    decoder then has without a second read; a file that would be mapped is read by its
-    head first, then mapped."""
+@pytest.mark.parametrize("fixture, map_from, reads", [
+    ("mfer/synth_12lead_500hz_le.mwf", 1 << 62, "whole"),
+    ("mfer/synth_12lead_500hz_le.mwf", 1, "head, mapped"),
+    ("edf/test_subsecond.edf", 1 << 62, "start, pooled"),
+    ("muse/easyrecg_muse_ecg1.xml", 1 << 62, "start, bytes"),
+])
+def test_a_small_file_uploaded_alone_is_read_in_one_read(tmp_path, monkeypatch, fixture,
+                                                         map_from, reads):
+    """Below MAP_FROM its first look takes the whole file, which the decoder then has
+    without a second read: below READ_AS_BYTES into ``bytes``, from there (after a look
+    at its first 64 bytes) into a block of the pool, or into ``bytes`` when it opens
+    like a text document; a file that would be mapped is read by its head first, then
+    mapped."""
     monkeypatch.setattr(sources, "MAP_FROM", map_from)
-    path = tmp_path / "x.edf"
-    shutil.copy(FIXTURES / "edf" / "test_subsecond.edf", path)
-    assert 4 * sources.HEAD_READ < path.stat().st_size < sources.READ_AS_BYTES
+    path = tmp_path / Path(fixture).name
+    shutil.copy(FIXTURES / fixture, path)
+    size = path.stat().st_size
+    assert 4 * sources.HEAD_READ < size < (1 << 20)
+    assert (size < sources.READ_AS_BYTES) == (not reads.startswith("start"))
     [expected] = ecgingest.read(path.read_bytes())
     preads = _count_preads(monkeypatch)
+    vectored: list[int] = []
+    real_preadv = os.preadv
+
+    def counting_preadv(fd, buffers, offset):
+        vectored.append(sum(memoryview(b).nbytes for b in buffers))
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "preadv", counting_preadv)
     [record] = ecgingest.read(path)
-    if whole:
-        assert preads == [path.stat().st_size]
-    else:  # the head read, then the mapping
-        assert len(preads) == 1 and preads[0] < path.stat().st_size
+    if reads == "whole":
+        assert preads == [size] and not vectored
+    elif reads == "head, mapped":
+        assert len(preads) == 1 and preads[0] < size and not vectored
+    elif reads == "start, pooled":
+        assert preads == [64] and vectored == [size]
+    else:
+        assert preads == [64, size] and not vectored
     assert [_samples(s) for s in record.signals] == [_samples(s) for s in expected.signals]
 
 
@@ -486,3 +508,131 @@ def test_an_upload_path_is_named_as_pathlib_names_it(text):
     from ecgingest import uploads
 
     assert uploads._label(text) == str(Path(text))
+
+
+# ------------------------------------------------- files read into pooled memory
+
+
+@pytest.fixture
+def fresh_pool():
+    """An empty array pool with room, the previous cap put back afterwards."""
+    from ecgingest import _memory
+
+    previous = _memory.set_array_pool_limit(0)
+    _memory.set_array_pool_limit(256 << 20)
+    yield _memory
+    _memory.set_array_pool_limit(0)
+    _memory.set_array_pool_limit(previous)
+
+
+def _file_entry(path: Path) -> sources._FileEntry:
+    from ecgingest.limits import ByteBudget, Limits
+
+    return sources._FileEntry(path.name, path, path.stat().st_size, ByteBudget(Limits()))
+
+
+def _mid_sized(tmp_path: Path, name: str, fill: int) -> Path:
+    """A file between READ_AS_BYTES and MAP_FROM bytes, every byte ``fill``."""
+    path = tmp_path / name
+    path.write_bytes(bytes([fill]) * (sources.READ_AS_BYTES + 70_000))
+    assert sources.READ_AS_BYTES < path.stat().st_size < sources.MAP_FROM
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+def test_a_mid_sized_file_is_read_into_pooled_memory_that_returns_when_its_view_goes(
+        tmp_path, fresh_pool):
+    path = _mid_sized(tmp_path, "a.bin", 7)
+    with _file_entry(path).view() as data:
+        assert type(data.obj) is not bytes  # a block of the pool, not a fresh bytes
+        assert data.nbytes == path.stat().st_size and data[0] == data[-1] == 7
+        assert fresh_pool.array_pool_bytes() == 0
+    assert fresh_pool.array_pool_bytes() > 0  # the block went back with the view
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+def test_an_array_kept_over_a_pooled_read_stays_valid_after_later_reads(tmp_path, fresh_pool):
+    """A record may keep arrays over its file's bytes: the block is reused only once
+    nothing shows it, and comes back to the pool when the last array over it dies."""
+    first, other = _mid_sized(tmp_path, "a.bin", 0x11), _mid_sized(tmp_path, "b.bin", 0x22)
+    previous = fresh_pool._set_poison(b"\xa5\x5a\xc3")
+    try:
+        with _file_entry(first).view() as data:
+            kept = np.frombuffer(data, dtype=np.uint8)[1000:5000]
+        for _ in range(5):  # later reads of a file of the same size take pooled blocks
+            with _file_entry(other).view() as data:
+                assert data[0] == data[-1] == 0x22
+            assert np.all(kept == 0x11)
+        held = fresh_pool.array_pool_bytes()
+        del kept
+        assert fresh_pool.array_pool_bytes() > held  # its block is back
+    finally:
+        fresh_pool._set_poison(previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+def test_a_mid_sized_file_is_read_into_bytes_when_asked_or_when_the_pool_is_off(tmp_path):
+    from ecgingest import _memory
+
+    path = _mid_sized(tmp_path, "a.bin", 3)
+    with _file_entry(path).view(as_bytes=True) as data:
+        assert type(data.obj) is bytes and data.nbytes == path.stat().st_size
+    previous = _memory.set_array_pool_limit(0)
+    try:
+        with _file_entry(path).view() as data:
+            assert type(data.obj) is bytes
+    finally:
+        _memory.set_array_pool_limit(previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "preadv"), reason="ranged reads need preadv")
+@pytest.mark.parametrize("fixture", ["edf/test_subsecond.edf", "dicom/mortara_el250_anonymous_ecg.dcm",
+                                     "muse/easyrecg_muse_ecg1.xml"])
+def test_records_of_mid_sized_files_read_by_path_match_their_bytes_and_outlive_later_reads(
+        tmp_path, fresh_pool, fixture):
+    """Read by path (the file's bytes in pooled memory, or in ``bytes`` for a parser
+    that wants them), a record equals the one read from bytes, and stays so while later
+    reads take the pool's blocks; the memory comes back when the records are gone."""
+    path = tmp_path / Path(fixture).name
+    shutil.copy(FIXTURES / fixture, path)
+    assert sources.READ_AS_BYTES <= path.stat().st_size < sources.MAP_FROM
+    expected = _records(ecgingest.read(path.read_bytes()))
+    gc.collect()
+    fresh_pool.array_pool_bytes()
+    live_before = fresh_pool._live_bytes
+    previous = fresh_pool._set_poison(b"\xa5\x5a\xc3")
+    try:
+        kept = ecgingest.read(path)
+        for _ in range(3):
+            assert _records(ecgingest.read(path)) == expected
+        assert _records(kept) == expected
+    finally:
+        fresh_pool._set_poison(previous)
+    del kept
+    gc.collect()
+    fresh_pool.array_pool_bytes()  # files the blocks given back
+    assert fresh_pool._live_bytes == live_before  # every block this test took is back
+
+
+def test_decoders_that_parse_bytes_get_bytes_from_a_mid_sized_file(tmp_path, monkeypatch):
+    """An XML or DICOM parser takes ``bytes`` and wraps any other buffer at a cost: its
+    file is read into ``bytes``; a binary decoder gets the pooled block's view."""
+    from ecgingest.formats import single_file_formats
+
+    seen: dict[str, type] = {}
+    for fmt in single_file_formats():
+        if fmt.name in ("edf", "dicom", "muse"):
+            real = type(fmt).decode
+
+            def spy(self, data, ctx, real=real):
+                seen[self.name] = type(data.obj) if isinstance(data, memoryview) else type(data)
+                return real(self, data, ctx)
+
+            monkeypatch.setattr(type(fmt), "decode", spy)
+    for fixture in ("edf/test_subsecond.edf", "dicom/mortara_el250_anonymous_ecg.dcm",
+                    "muse/easyrecg_muse_ecg1.xml"):
+        path = tmp_path / Path(fixture).name
+        shutil.copy(FIXTURES / fixture, path)
+        ecgingest.read(path)
+    assert seen["dicom"] is bytes and seen["muse"] is bytes
+    assert seen["edf"] is not bytes

@@ -493,7 +493,7 @@ class _Walk:
         record: Record | RecordInfo
         try:
             if self.header_only:
-                with item.view(prefault=fmt.prefault) as data:
+                with item.view(prefault=fmt.prefault, as_bytes=fmt.takes_bytes) as data:
                     record = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
             elif self.lazy and _reads_headers(fmt) and not companions:
                 record = self.lazy_single(item, fmt)
@@ -520,7 +520,8 @@ class _Walk:
         first used (from the file again, or from the bytes kept)."""
         ctx = self.context(fmt.name, name=item.name, path=item.path, whole=True)
         kept = self.keep(item)  # the file's identity before its header is read, or the bytes
-        with item.view(prefault=False) as data:  # only the header's pages are touched
+        # only the header's pages are touched
+        with item.view(prefault=False, as_bytes=fmt.takes_bytes) as data:
             info = _guarded(fmt.name, item.path, lambda: fmt.inspect(data, ctx))
         name, path = item.name, item.path
         strict, limits, budget, request = self.strict, self.limits, self.budget, self.request
@@ -883,6 +884,8 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
         return record
     if item.in_memory:  # bytes held: handed over as they are, without Entry.view's generator
         data = item.read()
+        if type(data) is not bytes and fmt.takes_bytes:  # a file read into pooled memory
+            data = bytes(data)
         if type(data) is bytes:
             # the bytes object itself: a decoder that needs bytes (an io.BytesIO, a parser
             # taking bytes) uses it without the copy a view would cost it
@@ -894,7 +897,7 @@ def _decode_entry(fmt: SingleFileFormat, item: Entry, ctx: DecodeContext) -> Rec
             finally:
                 _release_quietly(held)
     else:
-        with item.view(prefault=fmt.prefault) as view:
+        with item.view(prefault=fmt.prefault, as_bytes=fmt.takes_bytes) as view:
             under = view.obj  # a small file is read into bytes: those are handed over
             whole: bytes | memoryview = (under if type(under) is bytes
                                          and len(under) == view.nbytes else view)

@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Union
 import numpy as np
 
 from ._ext import mapping
-from ._memory import aligned_empty
+from ._memory import aligned_empty, pooling
 from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
 from .formats._base import RANGED_READS, open_regular
 
@@ -63,7 +63,7 @@ class Entry:
     size: int
     _loader: Callable[[], bytes | memoryview] | None = field(default=None, repr=False)
     _data: bytes | memoryview | None = field(default=None, repr=False)
-    _head: bytes | None = field(default=None, repr=False)
+    _head: bytes | memoryview | None = field(default=None, repr=False)
     nested_note: str | None = field(default=None, repr=False)
     """Set on an archive found inside the archive and not opened: the skip reason."""
     _kept: _Kept | None = field(default=None, repr=False)
@@ -121,9 +121,10 @@ class Entry:
             return bytes(self._data[:n])
         if self._head is None or len(self._head) < min(n, self.size):
             self._head = self._read_head(n)
-        return self._head[:n]
+        head = self._head[:n]
+        return head if type(head) is bytes else bytes(head)
 
-    def _read_head(self, n: int) -> bytes:
+    def _read_head(self, n: int) -> bytes | memoryview:
         return bytes(self.read()[:n])
 
     def take_descriptor(self) -> tuple[int, bytes] | None:
@@ -151,14 +152,17 @@ class Entry:
             self._kept.close()
 
     @contextlib.contextmanager
-    def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
+    def view(self, *, prefault: bool = True, as_bytes: bool = False) -> Iterator[memoryview]:
         """The entry's bytes as a memoryview, without a copy where possible.
 
         ``prefault`` applies to files on disk, which are memory-mapped: map all
         their pages in one call up front, or let the decoder's reads fault them
-        in as it goes.
+        in as it goes. ``as_bytes`` asks for a view of a ``bytes`` object where a
+        file on disk is read rather than mapped (for a decoder that wants
+        ``bytes``: see :data:`READ_AS_BYTES`).
         """
-        data = memoryview(self.read())
+        held = self.read()
+        data = memoryview(bytes(held) if as_bytes and type(held) is not bytes else held)
         try:
             yield data
         finally:
@@ -179,11 +183,21 @@ MAP_FROM = 1 << 20
 block of the pool (a 2.3 MB ISHNE file and a 2.7 MB EDF file read 11-21 % faster, on
 one thread and on two)."""
 
-READ_AS_BYTES = 1 << 20
-"""Files below this many bytes are read into a ``bytes`` object (the heap serves it warm
-and an allocation from the array pool costs more than the read); larger ones that are
-not mapped (a file that cannot be, or whose size changed since it was listed) into a
-block of the pool."""
+READ_AS_BYTES = 128 << 10
+"""Files below this many bytes are read into a ``bytes`` object (the C heap serves it
+warm and an allocation from the array pool costs more than the read); larger ones that
+are not mapped (below :data:`MAP_FROM`, a file that cannot be mapped, or one whose size
+changed since it was listed) into a block of the pool, unless they open like a text
+document or the decoder asks for ``bytes`` (a parser that copies or wraps any other
+buffer first). From 128 KiB a fresh ``bytes`` is where the C heap stops serving warm
+memory: glibc gives the top of its heap back to the system when such a block and the
+decoded arrays after it are freed, and faults the pages in again at the next read (a
+207 KB EDF file read by path cost 63 page faults and 430-500 us a read instead of
+280-330 us, in a process whose heap had come to that state, as one that imports the
+package from compiled bytecode does); those calls also take the lock of the process's
+memory map that page faults of other threads wait for. A pooled block is warm memory
+that goes back to the pool when the last view of it goes, whoever holds that view (a
+record's array over the file's bytes keeps it)."""
 
 
 def _release_quietly(data: memoryview) -> bool:
@@ -286,10 +300,11 @@ class _FileEntry(Entry):
     def __init__(self, path: str, file: str | Path, size: int, budget: ByteBudget, *,
                  whole_if_small: bool = False) -> None:
         """``whole_if_small``: the head read takes the whole file when it is one the
-        decoder would read into ``bytes`` (below :data:`READ_AS_BYTES` and
-        :data:`MAP_FROM`, within ``Limits.max_entry_size``), as the decoder would read
-        it: a file uploaded on its own is read whole if it is a record, and one read
-        costs less than two (an archive that small costs little read twice)."""
+        decoder would read rather than map (below :data:`MAP_FROM`, within
+        ``Limits.max_entry_size``), as the decoder would read it (into ``bytes`` or a
+        block of the pool, see :data:`READ_AS_BYTES`): a file uploaded on its own is
+        read whole if it is a record, and one read costs less than two (an archive
+        that small costs little read twice)."""
         # the loader holds no reference to the entry: an entry let go is collected at
         # once (with its kept descriptor), not by a later cycle collection
         super().__init__(path, size, _loader=functools.partial(_load_file, file, path, budget))
@@ -334,10 +349,11 @@ class _FileEntry(Entry):
         if kept is None or self._data is not None:
             return None
         fd = kept.take()
-        return None if fd is None else (fd, self._head or b"")
+        head = self._head
+        return None if fd is None else (fd, b"" if head is None else bytes(head))
 
     @contextlib.contextmanager
-    def view(self, *, prefault: bool = True) -> Iterator[memoryview]:
+    def view(self, *, prefault: bool = True, as_bytes: bool = False) -> Iterator[memoryview]:
         """The file's bytes: read into memory, or memory-mapped from :data:`MAP_FROM` bytes.
 
         A mapping saves the copy (a large read takes 1.3 to 2 times as long when
@@ -354,7 +370,7 @@ class _FileEntry(Entry):
         drops the locals of its finished frames.
         """
         if self.in_memory or self.size == 0:
-            with super().view() as data:
+            with super().view(as_bytes=as_bytes) as data:
                 yield data
             return
         self._budget.check_entry_size(self.path, self.size)
@@ -367,7 +383,7 @@ class _FileEntry(Entry):
             if guard < 0 and mapped is not None:
                 _close_quietly(mapped)
                 mapped = None
-            data = _read_all(fd, size) if mapped is None else memoryview(mapped)
+            data = _read_all(fd, size, as_bytes) if mapped is None else memoryview(mapped)
             try:
                 yield data
             except BaseException as exc:
@@ -390,7 +406,7 @@ class _FileEntry(Entry):
         finally:
             os.close(fd)
 
-    def _read_head(self, n: int) -> bytes:
+    def _read_head(self, n: int) -> bytes | memoryview:
         """The first ``n`` bytes, and up to :data:`HEAD_READ` (one read costs the same:
         a header a little longer than what detection looks at comes with it, and a
         small file whole): one positioned read of a bare descriptor (a buffered
@@ -409,11 +425,12 @@ class _FileEntry(Entry):
         # no more than the file holds: a shorter read would take a second call to see
         # the end
         want = max(n, HEAD_READ) if known <= 0 else min(max(n, HEAD_READ), known)
-        whole = (self._whole_if_small and RANGED_READS and 0 < known < READ_AS_BYTES
-                 and known < MAP_FROM and known <= self._budget.limits.max_entry_size)
+        whole = (self._whole_if_small and RANGED_READS and 0 < known < MAP_FROM
+                 and known <= self._budget.limits.max_entry_size)
+        head: bytes | memoryview
         try:
             if whole:  # all of it at once (see __init__), read as the decoder's read would
-                head = _as_bytes(_read_all(fd, known))
+                head = _read_whole(fd, known)
             elif not hasattr(os, "pread"):  # Windows
                 head = read_up_to(functools.partial(os.read, fd), want)
             else:
@@ -429,13 +446,33 @@ class _FileEntry(Entry):
         return head
 
 
-def _as_bytes(view: memoryview) -> bytes:
-    """The bytes a view shows (the ``bytes`` object under it when it shows all of one),
-    the view released."""
+_TEXT_STARTS = (b"<", b"{", b"[")
+"""First characters of an XML or JSON document (after blanks and a UTF-8 byte-order
+mark)."""
+
+
+def _read_whole(fd: int, size: int) -> bytes | memoryview:
+    """All ``size`` bytes of a file below :data:`MAP_FROM`, read before its format is
+    known: into ``bytes`` when it opens like a text document (an XML or JSON parser
+    takes ``bytes``; a UTF-16 one too), else as :func:`_read_all` reads it (from
+    :data:`READ_AS_BYTES`, into a block of the pool). The look at the start costs a
+    read of 64 bytes; a copy of the whole file out of the block would cost more."""
+    if size >= READ_AS_BYTES and pooling():
+        start = os.pread(fd, 64, 0)
+        if start[:2] in (b"\xff\xfe", b"\xfe\xff") or \
+                start.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in _TEXT_STARTS:
+            return _held(_read_all(fd, size, as_bytes=True))
+    return _held(_read_all(fd, size))
+
+
+def _held(view: memoryview) -> bytes | memoryview:
+    """The ``bytes`` object under a view that shows all of one (the view released), else
+    the view itself (of a block of the pool)."""
     under = view.obj
-    data = under if type(under) is bytes and len(under) == view.nbytes else bytes(view)
-    view.release()
-    return data
+    if type(under) is bytes and len(under) == view.nbytes:
+        view.release()
+        return under
+    return view
 
 
 def _as_stream(fd: int) -> io.BufferedReader:
@@ -596,15 +633,19 @@ def _check_unchanged(fd: int, size: int, lost_bytes: bool, path: str,
         "it is complete", path=path) from cause
 
 
-def _read_all(fd: int, size: int) -> memoryview:
+def _read_all(fd: int, size: int, as_bytes: bool = False) -> memoryview:
     """Up to ``size`` bytes of an open file (fewer when it shrank since it was measured).
 
     A small file is read into a ``bytes`` object (the decoder takes the bytes
     themselves, as from an upload of bytes: no copy for a parser that wants
-    ``bytes``). A larger one lands in a block of the array pool: warm memory,
-    not fresh pages faulted in one by one. Only the bytes read are handed on.
+    ``bytes``), and so is one below :data:`MAP_FROM` when ``as_bytes`` asks for it
+    or the pool is turned off (a block of its own would be fresh memory twice over).
+    A larger one lands in a block of the array pool: warm memory, not fresh pages
+    faulted in one by one (see :data:`READ_AS_BYTES`). Only the bytes read are
+    handed on.
     """
-    if size < READ_AS_BYTES and RANGED_READS:
+    if RANGED_READS and (size < READ_AS_BYTES
+                         or (size < MAP_FROM and (as_bytes or not pooling()))):
         return memoryview(read_up_to(lambda k: os.pread(fd, k, size - k), size))
     buffer = aligned_empty(size, np.uint8, pooled=True)
     view = memoryview(buffer.data)  # the array's own buffer, shaped as bytes

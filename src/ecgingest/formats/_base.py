@@ -737,6 +737,10 @@ class SingleFileFormat(ABC):
     prefault: ClassVar[bool] = True
     """Map a file on disk with all its pages up front (one call instead of a fault per
     page); False where the decoder's in-order reads fault pages in faster."""
+    takes_bytes: ClassVar[bool] = False
+    """True when the decoder parses a ``bytes`` object (an XML or JSON parser, a reader
+    over ``io.BytesIO``) and would copy any other buffer first: a file read rather than
+    mapped is then read into ``bytes`` for it."""
     windows: ClassVar[bool] = False
     """True when :meth:`decode_part` reads only the channels and window of
     ``ctx.request``; otherwise the pipeline decodes whole records and cuts them."""

@@ -323,6 +323,7 @@ class XmlFormat(SingleFileFormat):
     root: ClassVar[str]
     namespaces: ClassVar[tuple[str | None, ...]]
     """Namespace URIs the root may be in (``None``: no namespace)."""
+    takes_bytes = True  # lxml parses bytes
     marker = (0, b"<\xef\xff\xfe\0 \t\r\n")
     """What an XML document starts with: markup, a byte-order mark, the NUL of a UTF-16
     ``<`` without one, or blanks (see :func:`_text_start`)."""

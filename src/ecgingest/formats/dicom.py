@@ -903,6 +903,7 @@ class DicomFormat(SingleFileFormat):
     """DICOM waveform storage objects (Part 10 files)."""
 
     name = _FMT
+    takes_bytes = True  # pydicom reads through io.BytesIO
     marker = (_PREAMBLE, b"D")  # "DICM" after the preamble
 
     def sniff(self, probe: Probe) -> bool:

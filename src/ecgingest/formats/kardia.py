@@ -404,6 +404,7 @@ class KardiaFormat(SingleFileFormat):
     """
 
     name = FORMAT_NAME
+    takes_bytes = True  # the JSON parser takes bytes
     marker = (0, _BLANK + b"{")  # the object's brace, or what sniff strips before it
 
     def sniff(self, probe: Probe) -> bool:
