@@ -172,9 +172,9 @@ def kernel_decoders(h1: Path, h2: Path, n: int, fmt: int = 212) -> list:
     """The decode kernel alone on two records: no file mapping, allocation or
     record building, only the bytes-to-samples loop every read runs with the GIL
     released, into outputs laid out as a read lays them out (views of one block,
-    ``_memory.block_views``; twelve separate numpy arrays all start at one offset
-    within a page, a layout that alone doubles the decode's time). One callable
-    per record."""
+    ``_memory.block_views``). Twelve separate numpy arrays start wherever the C
+    library puts them, often all at one offset within a page, a layout that
+    alone doubles the decode's time. One callable per record."""
     from ecgingest._ext.wfdb import decode_group
 
     data = [np.fromfile(h.with_suffix(".dat"), dtype=np.uint8) for h in (h1, h2)]
