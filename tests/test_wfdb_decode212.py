@@ -121,11 +121,13 @@ def address(a: np.ndarray) -> int:
 
 @pytest.mark.parametrize("sizes", [[2_048_000] * 12, [1_800_000] * 12, [3_000_001, 5, 0, 7, 2_500_000],
                                    [4_194_304, 4_194_304]])
-def test_large_block_views_start_on_lines_at_distinct_page_offsets(sizes):
+@pytest.mark.parametrize("with_arena", [False, True], ids=["own block", "arena"])
+def test_large_block_views_start_on_lines_at_distinct_page_offsets(sizes, with_arena):
     """Signal lengths that are multiples of 2048 samples would put every view at one
     offset within a page; each view starts on its own line and page offset instead,
-    inside one block, without overlapping the next."""
-    views = _memory.block_views(sizes, np.int16)
+    inside one block, without overlapping the next (also when a read passes its
+    arena, which hands large blocks on)."""
+    views = _memory.block_views(sizes, np.int16, _memory.Arena() if with_arena else None)
     assert [v.shape[0] for v in views] == sizes
     assert all(v.flags.c_contiguous and v.flags.writeable for v in views)
     nonempty = [v for v in views if v.size]

@@ -278,7 +278,7 @@ def block_views(sizes: Sequence[int], dtype: npt.DTypeLike,
     """
     total = sum(sizes)
     dt = np.dtype(dtype)
-    if arena is None and len(sizes) > 1 and total * dt.itemsize >= ALIGN_FROM:
+    if len(sizes) > 1 and total * dt.itemsize >= ALIGN_FROM:  # an arena hands these on too
         return _staggered_views(sizes, dt)
     block = arena.empty(total, dtype) if arena is not None else aligned_empty(total, dtype)
     views = []
