@@ -171,11 +171,14 @@ def peak_ratio(fn, out_bytes: int) -> float:
 def kernel_decoders(h1: Path, h2: Path, n: int, fmt: int = 212) -> list:
     """The decode kernel alone on two records: no file mapping, allocation or
     record building, only the bytes-to-samples loop every read runs with the GIL
-    released. One callable per record."""
+    released, into outputs laid out as a read lays them out (views of one block,
+    ``_memory.block_views``). Twelve separate numpy arrays start wherever the C
+    library puts them, often all at one offset within a page, a layout that
+    alone doubles the decode's time. One callable per record."""
     from ecgingest._ext.wfdb import decode_group
 
     data = [np.fromfile(h.with_suffix(".dat"), dtype=np.uint8) for h in (h1, h2)]
-    outs = [[np.empty(n, dtype=np.int16) for _ in range(NSIG)] for _ in data]
+    outs = [_memory.block_views([n] * NSIG, np.int16) for _ in data]
 
     def decode(i: int) -> None:
         status, _, _ = decode_group(data[i], fmt, n * NSIG, [1] * NSIG, [0] * NSIG, outs[i],

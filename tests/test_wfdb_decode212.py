@@ -1,6 +1,7 @@
 """The format-212 kernel against a plain numpy decode of random bytes, at every
 vector level this machine has (the scalar path included), for 1 to 16 signals and
-lengths around the kernel's block edges, with and without a cut last group."""
+lengths around the kernel's block edges, with and without a cut last group, into
+separate arrays and into the views of one large block that a read hands it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecgingest import _memory
 from ecgingest._ext import wfdb as kernel
 
 TOP_LEVEL = kernel.vector_level(-1)
@@ -44,9 +46,11 @@ def random_212(rng: np.random.Generator, nsig: int, nframes: int) -> tuple[bytes
     return raw, nflat
 
 
-def check_decode(raw: bytes, nsig: int, nframes: int) -> None:
+def check_decode(raw: bytes, nsig: int, nframes: int,
+                 outs: list[np.ndarray] | None = None) -> None:
     nflat = nsig * nframes
-    outs = [np.full(nframes, 12345, np.int16) for _ in range(nsig)]
+    if outs is None:
+        outs = [np.full(nframes, 12345, np.int16) for _ in range(nsig)]
     status, counts, sums = kernel.decode_group(raw, 212, nflat, [1] * nsig, [0] * nsig,
                                                outs, [0] * nsig)
     want = numpy_212(raw, nflat).reshape(nframes, nsig)
@@ -109,3 +113,39 @@ def test_vector_level_caps_and_restores():
         assert kernel.vector_level(TOP_LEVEL + 5) == TOP_LEVEL
     finally:
         assert kernel.vector_level(-1) == TOP_LEVEL
+
+
+def address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+@pytest.mark.parametrize("sizes", [[2_048_000] * 12, [1_800_000] * 12, [3_000_001, 5, 0, 7, 2_500_000],
+                                   [4_194_304, 4_194_304]])
+@pytest.mark.parametrize("with_arena", [False, True], ids=["own block", "arena"])
+def test_large_block_views_start_on_lines_at_distinct_page_offsets(sizes, with_arena):
+    """Signal lengths that are multiples of 2048 samples would put every view at one
+    offset within a page; each view starts on its own line and page offset instead,
+    inside one block, without overlapping the next (also when a read passes its
+    arena, which hands large blocks on)."""
+    views = _memory.block_views(sizes, np.int16, _memory.Arena() if with_arena else None)
+    assert [v.shape[0] for v in views] == sizes
+    assert all(v.flags.c_contiguous and v.flags.writeable for v in views)
+    nonempty = [v for v in views if v.size]
+    assert all(address(v) % _memory.LINE == 0 for v in nonempty)
+    offsets = [address(v) % _memory.PAGE for v in nonempty]
+    assert len(set(offsets)) == len(offsets)
+    for a, b in zip(nonempty, nonempty[1:]):
+        assert address(a) + a.nbytes <= address(b)
+        assert a.base is not None and a.base is b.base
+
+
+@pytest.mark.parametrize("nsig", [3, 12, 13])
+def test_212_into_large_block_views_matches_numpy_decode(level, nsig):
+    """The outputs of a large read: views of one block, each on its own line and page
+    offset (odd signal counts: the last eight signals overlap the group before)."""
+    nframes = (9 << 20) // (2 * nsig) // 2048 * 2048 + 2048 + 5
+    raw, _ = random_212(np.random.default_rng(nsig), nsig, nframes)
+    outs = _memory.block_views([nframes] * nsig, np.int16)
+    for out in outs:
+        out.fill(12345)
+    check_decode(raw, nsig, nframes, outs)

@@ -317,9 +317,13 @@ def block_views(sizes: Sequence[int], dtype: npt.DTypeLike,
 
     One allocation instead of one per signal: a large one starts on a huge
     page boundary and comes from the array pool, a small one from ``arena``
-    when given.
+    when given. In a large block each view starts on a 64-byte line and at its
+    own offset within a 4 KiB page (:func:`_staggered_starts`).
     """
     total = sum(sizes)
+    dt = np.dtype(dtype)
+    if len(sizes) > 1 and total * dt.itemsize >= ALIGN_FROM:  # an arena hands these on too
+        return _staggered_views(sizes, dt)
     block = arena.empty(total, dtype) if arena is not None else aligned_empty(total, dtype)
     views = []
     start = 0
@@ -327,6 +331,43 @@ def block_views(sizes: Sequence[int], dtype: npt.DTypeLike,
         views.append(block[start:start + size])
         start += size
     return views
+
+
+LINE = 64
+"""A cache line."""
+PAGE = 4096
+STAGGER = 5 * LINE
+"""Page offsets of consecutive views in a large block: five lines apart, so up to
+64 views fall on 64 different cache sets."""
+
+
+def _staggered_starts(sizes: Sequence[int], itemsize: int, base: int) -> list[int]:
+    """Item offsets of ``sizes`` from a block at address ``base``: view ``k``
+    starts at ``k * STAGGER`` bytes modulo a page.
+
+    A decode writes every signal at once, one stream per view. Views laid end to
+    end start at offsets that depend on the signal length only: when that is a
+    multiple of 2048 int16 samples, every view starts at the same offset within
+    a page, all the streams' lines compete for one set of the first-level cache
+    (8 ways for 12 streams) and stores alias loads 4 KiB apart. A 12-lead
+    format-212 decode of 2,048,000 samples per signal measured 2.9 times as long
+    in that layout, one of 10,813,440 samples 2.2 times (single thread, best of
+    25 and 8 rounds). Costs less than a page per view.
+    """
+    starts = []
+    pos = base
+    for k, size in enumerate(sizes):
+        pos += (k * STAGGER - pos) % PAGE
+        starts.append((pos - base) // itemsize)
+        pos += size * itemsize
+    return starts
+
+
+def _staggered_views(sizes: Sequence[int], dt: np.dtype) -> list[np.ndarray]:
+    slack = (len(sizes) + 1) * PAGE // dt.itemsize
+    block = aligned_empty(sum(sizes) + slack, dt)
+    starts = _staggered_starts(sizes, dt.itemsize, block.__array_interface__["data"][0])
+    return [block[start:start + size] for start, size in zip(starts, sizes)]
 
 
 class Arena:
