@@ -98,6 +98,21 @@ cdef extern from *:
         return -1;
     }
 
+    /* Map the pages of [start, start + length) in now, as MAP_POPULATE would at mmap
+       time (called without the GIL, where MAP_POPULATE would hold it for the whole
+       mapping): one call where the kernel has MADV_POPULATE_READ (Linux 5.14), else a
+       read of one byte a page. A vanished page leaves the call early or reads zeros
+       (the mapping is guarded by then). */
+    static void ecg_populate(uintptr_t start, size_t length) {
+        volatile const unsigned char *p = (volatile const unsigned char *)start;
+        size_t i;
+    #ifdef MADV_POPULATE_READ
+        uintptr_t first = start & ~(ecg_page - 1);
+        if (madvise((void *)first, start + length - first, MADV_POPULATE_READ) == 0) return;
+    #endif
+        for (i = 0; i < length; i += ecg_page) (void)p[i];
+    }
+
     /* Stop guarding a slot: 1 when a read hit a vanished page of it. */
     static int ecg_guard_remove(int i) {
         int hit;
@@ -113,6 +128,7 @@ cdef extern from *:
     static int ecg_guard_install(void) { return -1; }
     static int ecg_guard_add(uintptr_t start, size_t length) { (void)start; (void)length; return -1; }
     static int ecg_guard_remove(int i) { (void)i; return 0; }
+    static void ecg_populate(uintptr_t start, size_t length) { (void)start; (void)length; }
     #endif
     """
     int ECG_GUARD
@@ -120,6 +136,7 @@ cdef extern from *:
     int ecg_guard_install() nogil
     int ecg_guard_add(size_t start, size_t length) nogil
     int ecg_guard_remove(int slot) nogil
+    void ecg_populate(size_t start, size_t length) nogil
 
 from libc.stdint cimport uint8_t
 
@@ -127,12 +144,23 @@ GUARDED = bool(ECG_GUARD)
 """True where guarded mappings exist (every POSIX system)."""
 
 
-def guard(const uint8_t[::1] mapped):
+def guard(const uint8_t[::1] mapped, bint populate=False):
     """Guard a read-only file mapping (the whole buffer); the slot to pass to
-    :func:`unguard`, or -1 when it cannot be guarded (read the file instead)."""
+    :func:`unguard`, or -1 when it cannot be guarded (read the file instead).
+
+    ``populate``: also map all its pages in, without the GIL (Python's ``mmap``
+    holds it through an ``mmap`` call with ``MAP_POPULATE``, stalling every other
+    thread for as long as the kernel takes over a large file)."""
+    cdef int slot
+    cdef size_t start, length
     if not ECG_GUARD or mapped.shape[0] == 0 or ecg_guard_install() != 0:
         return -1
-    return ecg_guard_add(<size_t>&mapped[0], <size_t>mapped.shape[0])
+    start, length = <size_t>&mapped[0], <size_t>mapped.shape[0]
+    slot = ecg_guard_add(start, length)
+    if slot >= 0 and populate:
+        with nogil:
+            ecg_populate(start, length)
+    return slot
 
 
 def unguard(int slot):

@@ -519,26 +519,22 @@ def test_detection_never_claims_corpus_files_of_other_formats(entry):
 
 def test_files_on_disk_are_mapped_lazily_for_edf_and_up_front_for_wfdb(monkeypatch):
     """EDF lets its in-order reads fault the mapping in; WFDB maps every page first."""
-    import mmap
-
     from ecgingest import sources
 
-    marker = 1 << 40  # stands for MAP_POPULATE, and is taken off before mapping
-    flags_seen: list[int] = []
-    real_mmap = mmap.mmap
+    prefaults: list[bool] = []
+    real_guard = sources._guard
 
-    def recording_mmap(fileno, length, *args, flags=mmap.MAP_SHARED, **kwargs):
-        flags_seen.append(flags)
-        return real_mmap(fileno, length, *args, flags=flags & ~marker, **kwargs)
+    def recording_guard(mapped, prefault):
+        prefaults.append(prefault)
+        return real_guard(mapped, prefault)
 
-    monkeypatch.setattr(sources.mmap, "mmap", recording_mmap)
-    monkeypatch.setattr(sources, "_POPULATE", marker)
+    monkeypatch.setattr(sources, "_guard", recording_guard)
     monkeypatch.setattr(sources, "MAP_FROM", 1)  # map even small files
     ecgingest.read(FIXTURES / "edf" / "test_subsecond.edf")
-    assert flags_seen and not flags_seen[-1] & marker
-    flags_seen.clear()
+    assert prefaults == [False]
+    prefaults.clear()
     ecgingest.read(FIXTURES / "wfdb" / "100_3chan")
-    assert flags_seen and all(f & marker for f in flags_seen)
+    assert prefaults and all(prefaults)
 
 
 # --------------------------------------------------------------------------- limits

@@ -70,8 +70,8 @@ _CUT_WHILE_MAPPED = """
     upload, data_file, keep = sys.argv[1], sys.argv[2], int(sys.argv[3])
     real_map = sources._map
 
-    def map_then_cut(fh, size, prefault):  # cut once mapped, before the decode reads it
-        mapped = real_map(fh, size, False)  # no page mapped up front: every read faults
+    def map_then_cut(fh, size):  # cut once mapped, before its pages are mapped in
+        mapped = real_map(fh, size)
         with open(data_file, "r+b") as cut:
             cut.truncate(keep)
         return mapped
@@ -194,3 +194,42 @@ def test_a_guarded_mapping_reads_zeros_past_the_cut_and_reports_it(tmp_path):
 def test_unguarding_a_slot_that_was_never_given_is_refused():
     with pytest.raises(ValueError, match="slot"):
         mapping.unguard(-1)
+
+
+def test_a_guard_that_populates_maps_every_page_in_and_survives_a_cut(tmp_path):
+    """``guard(populate=True)`` maps the pages in (reading them then faults no more),
+    and a file cut before that reads zeros past the cut and reports it."""
+    script = """
+        import mmap, resource, sys
+        import numpy as np
+        from ecgingest._ext import mapping
+        path, cut = sys.argv[1], int(sys.argv[2])
+
+        def faults():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+        with open(path, "r+b") as fh:
+            results = []
+            for populate in (False, True):
+                mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                if cut and populate:
+                    fh.truncate(cut)
+                slot = mapping.guard(mapped, populate=populate)
+                before = faults()
+                total = int(np.frombuffer(mapped, np.uint8)[::4096].sum(dtype=np.int64))
+                results.append((faults() - before, total, mapping.unguard(slot)))
+                mapped.close()
+        (lazy_faults, lazy_total, lazy_hit), (faults_after, total, hit) = results
+        print(lazy_faults > 0, faults_after == 0, lazy_total, total, lazy_hit, hit)
+    """
+    path = tmp_path / "data.bin"
+    pages = 1024
+    path.write_bytes(b"\x01" * (pages * PAGE))
+    done = _child(script, path, 0)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.split() == ["True", "True", str(pages), str(pages), "False", "False"]
+    path.write_bytes(b"\x01" * (pages * PAGE))
+    done = _child(script, path, 10 * PAGE + 5)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    lazy, after, lazy_total, total, lazy_hit, hit = done.stdout.split()
+    assert (lazy_total, total, lazy_hit, hit) == (str(pages), "11", "False", "True")

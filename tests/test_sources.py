@@ -248,8 +248,8 @@ _SHRINK_SCRIPT = textwrap.dedent("""
         shrink()
         return real(fh, size, *how)
 
-    def map_then_shrink(fh, size, prefault):  # cut once mapped, before the decode reads it
-        mapped = real_map(fh, size, False)
+    def map_then_shrink(fh, size):  # cut once mapped, before its pages are mapped in
+        mapped = real_map(fh, size)
         shrink()
         return mapped
 

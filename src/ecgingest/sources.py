@@ -169,8 +169,6 @@ class Entry:
             _release_quietly(data)
 
 
-_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
-"""Map the whole file up front (Linux): one kernel call instead of a fault per page."""
 
 HEAD_READ = 4096
 """Bytes the head read of a file on disk takes at least: one page costs what the few
@@ -378,8 +376,8 @@ class _FileEntry(Entry):
         try:
             size = os.fstat(fd).st_size
             self._budget.check_entry_size(self.path, size)
-            mapped = _map(fd, size, prefault) if size >= MAP_FROM and size == self.size else None
-            guard = _guard(mapped)
+            mapped = _map(fd, size) if size >= MAP_FROM and size == self.size else None
+            guard = _guard(mapped, prefault)
             if guard < 0 and mapped is not None:
                 _close_quietly(mapped)
                 mapped = None
@@ -595,25 +593,28 @@ class Failed:
     """True when the archive cannot be read past this entry."""
 
 
-def _map(fd: int, size: int, prefault: bool) -> mmap.mmap | None:
-    """The first ``size`` bytes of an open file mapped read-only, or None where it cannot be."""
+def _map(fd: int, size: int) -> mmap.mmap | None:
+    """The first ``size`` bytes of an open file mapped read-only, or None where it cannot be.
+
+    No page is mapped in here (``MAP_POPULATE`` would do it inside the ``mmap`` call,
+    which Python makes holding the GIL): :func:`_guard` does it without the GIL."""
     try:
         if hasattr(mmap, "MAP_SHARED"):
-            flags = mmap.MAP_SHARED | (_POPULATE if prefault else 0)
-            return mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
+            return mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
         return mmap.mmap(fd, size, access=mmap.ACCESS_READ)  # Windows
     except (OSError, ValueError):  # not mappable (a special file system): read instead
         return None
 
 
-def _guard(mapped: mmap.mmap | None) -> int:
+def _guard(mapped: mmap.mmap | None, prefault: bool) -> int:
     """The guard slot of a mapping (-1: none to guard, or it cannot be guarded; a
-    system without ``SIGBUS`` needs no guard and gets 0)."""
+    system without ``SIGBUS`` needs no guard and gets 0), its pages mapped in first
+    with ``prefault`` (one kernel call instead of a fault per page)."""
     if mapped is None:
         return -1
     if not mapping.GUARDED:
         return 0
-    return mapping.guard(mapped)
+    return mapping.guard(mapped, prefault)
 
 
 def _unguard(slot: int) -> bool:
