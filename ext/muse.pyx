@@ -34,6 +34,7 @@ cimport numpy as cnp
 
 from _bytes cimport load_le16
 from _base64 cimport BASE64_OK, BASE64_ONE_EXTRA, base64_capacity, base64_decode
+from _handover cimport held_begin, held_end
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -1222,7 +1223,9 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
     try:
         if n >= SCAN_NOGIL_FROM:
             with nogil:
+                held_end()
                 result = _scan_document(schema, &sc, out, &rows, samples)
+                held_begin()
         else:
             result = _scan_document(schema, &sc, out, &rows, samples)
         if result == SCAN_NO_MEMORY:
