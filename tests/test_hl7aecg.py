@@ -491,3 +491,27 @@ def test_a_timestamp_reads_as_the_hl7_ts_grammar_says(text):
         when, zone = hl7aecg._timestamp(text, DecodeContext("hl7aecg"), "t")
     assert when == _pattern_timestamp(text)
     assert zone == (None if when is None else when.tzinfo)
+
+
+def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
+    """The digits regions end as the MUSE scan does (a reader waits for another's held
+    stretch by a bounded spin): more threads than CPUs, and a reader that leaves after
+    one read, still give every read what one thread reads."""
+    import os
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = [aecg_document(_leads(2000, seed)) for seed in range(3)]  # digits without the GIL
+    expected = [[s.digital for s in _decode(data).signals] for data in documents]
+    leaver = threading.Thread(target=_decode, args=(documents[0],))
+    leaver.start()
+    leaver.join()
+
+    def read(index: int) -> list[np.ndarray]:
+        return [s.digital for s in _decode(documents[index % len(documents)]).signals]
+
+    threads = (os.cpu_count() or 1) + 2
+    with ThreadPoolExecutor(threads) as pool:
+        for index, found in enumerate(pool.map(read, range(threads * 6))):
+            for got, want in zip(found, expected[index % len(documents)], strict=True):
+                np.testing.assert_array_equal(got, want)

@@ -514,3 +514,30 @@ def test_a_lead_any_check_would_report_leaves_the_waveform_to_the_lead_by_lead_r
     assert muse_kernel.clean_leads([lead], table, data, {"MICROVOLTS": "uV"}) is None
     bad = [(0, 4, muse_kernel.STATUS_BAD_VALUE, 8, table[0][4])]
     assert muse_kernel.clean_leads([list(_CLEAN_LEAD)], bad, data, {}) is None
+
+
+# ---------------------------------------------------------------- threads
+
+
+def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
+    """Readers that end their scan while another holds the GIL wait for it (a bounded
+    spin, at most one spinner per other CPU); with more threads than CPUs, and a reader
+    that leaves after one read, every read ends and gives what one thread reads."""
+    import os
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = [muse_document(_leads(5000, seed)) for seed in range(4)]  # scanned without the GIL
+    expected = [[s.digital for s in _decode(data).signals] for data in documents]
+    leaver = threading.Thread(target=_decode, args=(documents[0],))
+    leaver.start()
+    leaver.join()
+
+    def read(index: int) -> list[np.ndarray]:
+        return [s.digital for s in _decode(documents[index % len(documents)]).signals]
+
+    threads = (os.cpu_count() or 1) + 2
+    with ThreadPoolExecutor(threads) as pool:
+        for index, found in enumerate(pool.map(read, range(threads * 10))):
+            for got, want in zip(found, expected[index % len(documents)], strict=True):
+                np.testing.assert_array_equal(got, want)
