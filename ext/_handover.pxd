@@ -17,6 +17,7 @@
 cdef extern from *:
     """
     #if defined(__GNUC__) && defined(__linux__) && !defined(Py_GIL_DISABLED)
+    #include <sched.h>
     #include <time.h>
     #include <unistd.h>
     #if defined(__x86_64__) || defined(__i386__)
@@ -73,6 +74,7 @@ cdef extern from *:
             if (spinners <= ecg_spinners_max) {
                 while (now - start < ECG_SPIN_MAX && ecg_other_held(now)) {
                     for (i = 0; i < 32; i++) ECG_PAUSE();
+                    sched_yield();  /* a busy CPU runs its other threads (the holder's) */
                     now = ecg_now_ns();
                 }
             }
