@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
-from ecg_xml_writers import ENCODINGS, muse_document, mutate, outcomes
+from ecg_xml_writers import ENCODINGS, check_reads_in_threads, muse_document, mutate, outcomes
 from ecgingest._ext import muse as muse_kernel
 from ecgingest.detect import detect
 from ecgingest.errors import ChecksumError, EcgIngestError, EcgWarning, HeaderError
@@ -523,21 +523,6 @@ def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
     """Readers that end their scan while another holds the GIL wait for it (a bounded
     spin, at most one spinner per other CPU); with more threads than CPUs, and a reader
     that leaves after one read, every read ends and gives what one thread reads."""
-    import os
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    documents = [muse_document(_leads(5000, seed)) for seed in range(4)]  # scanned without the GIL
-    expected = [[s.digital for s in _decode(data).signals] for data in documents]
-    leaver = threading.Thread(target=_decode, args=(documents[0],))
-    leaver.start()
-    leaver.join()
-
-    def read(index: int) -> list[np.ndarray]:
-        return [s.digital for s in _decode(documents[index % len(documents)]).signals]
-
-    threads = (os.cpu_count() or 1) + 2
-    with ThreadPoolExecutor(threads) as pool:
-        for index, found in enumerate(pool.map(read, range(threads * 10))):
-            for got, want in zip(found, expected[index % len(documents)], strict=True):
-                np.testing.assert_array_equal(got, want)
+    # 5000 samples a lead: a document the scan reads without the GIL
+    check_reads_in_threads(_decode, [muse_document(_leads(5000, seed)) for seed in range(4)],
+                           per_thread=10)
