@@ -6,7 +6,8 @@
 # machine the sleeping core halts, and the wake-up (an interrupt to a halted core)
 # plus the cold core it lands on cost a MUSE read as much as its whole native scan.
 # Instead, a reader that ends its region while another reader of this module is in
-# its GIL-held stretch waits for that stretch's end on its own core (a bounded spin)
+# its GIL-held stretch waits for that stretch's end on its own core (a bounded spin
+# that yields the CPU at each turn, so a busy CPU still runs the holder)
 # and then takes a GIL that is free.
 #
 # A reader's held stretch is known by its own marks: it begins when its region ends
@@ -65,8 +66,12 @@ cdef extern from *:
     static void ecg_held_begin(void) {
         long long now = ecg_now_ns(), start = now, since;
         int i, spinners;
-        if (ecg_spinners_max < 0) {
+        if (ecg_spinners_max < 0) {  /* the CPUs this process may run on */
             long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    #ifdef CPU_COUNT
+            cpu_set_t allowed;
+            if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) cpus = CPU_COUNT(&allowed);
+    #endif
             ecg_spinners_max = cpus > 1 ? (int)(cpus - 1) : 0;
         }
         if (ecg_other_held(now)) {
