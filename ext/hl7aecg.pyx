@@ -19,7 +19,6 @@ import numpy as np
 
 cimport numpy as cnp
 
-from _handover cimport held_begin, held_end
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -104,9 +103,7 @@ def count_integers(const uint8_t[::1] text) -> int:
     """Whitespace-separated tokens in ``text`` (what :func:`parse_integers` will return)."""
     cdef Py_ssize_t count
     with nogil:
-        held_end()
         count = _count(&text[0], text.shape[0]) if text.shape[0] else 0
-        held_begin()
     return count
 
 
@@ -121,10 +118,8 @@ def parse_integers(const uint8_t[::1] text, Py_ssize_t count):
     cdef int status = KernelStatus.OK
     if text.shape[0] and count:
         with nogil:
-            held_end()
             status = _parse(&text[0], text.shape[0], &out[0], count, &produced, &error_at,
                             &lo, &hi)
-            held_begin()
     if status == KernelStatus.OK and produced != count:
         status = KernelStatus.BAD_VALUE
     return status, values, lo, hi, error_at
@@ -191,10 +186,8 @@ cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t 
             narrow_rows[i] = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>narrow[i])
         if total >= TEXTS_NOGIL_FROM:
             with nogil:
-                held_end()
                 _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                            <int64_t*>cnp.PyArray_DATA(table))
-                held_begin()
         else:
             _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                        <int64_t*>cnp.PyArray_DATA(table))
@@ -234,9 +227,7 @@ def stack_int32(list rows):
             wide[i] = row.dtype == np.int32
         if k * n >= STACK_NOGIL_FROM:
             with nogil:
-                held_end()
                 _stack(sources, wide, k, n, out)
-                held_begin()
         else:
             _stack(sources, wide, k, n, out)
     finally:
@@ -483,10 +474,8 @@ cdef class Digits:
             self._pick(indices, &sources, &lengths, &total)
             if total >= TEXTS_NOGIL_FROM:
                 with nogil:
-                    held_end()
                     for i in range(k):
                         out[i] = _count(<const uint8_t*>sources[i], lengths[i])
-                    held_begin()
             else:
                 for i in range(k):
                     out[i] = _count(<const uint8_t*>sources[i], lengths[i])

@@ -494,8 +494,7 @@ def test_a_timestamp_reads_as_the_hl7_ts_grammar_says(text):
 
 
 def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
-    """The digits regions end as the MUSE scan does (a reader waits for another's held
-    stretch by a bounded spin): more threads than CPUs, and a reader that leaves after
-    one read, still give every read what one thread reads."""
+    """Reads of long documents (digits parsed without the GIL) in more threads than
+    CPUs, after a reader that leaves, give what one thread reads."""
     # 2000 samples a lead: digits parsed without the GIL
     check_reads_in_threads(_decode, [aecg_document(_leads(2000, seed)) for seed in range(3)])
