@@ -34,6 +34,7 @@ cimport numpy as cnp
 
 from _bytes cimport load_le16
 from _base64 cimport BASE64_OK, BASE64_ONE_EXTRA, base64_capacity, base64_decode
+from _handover cimport held_begin, held_end
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -112,7 +113,9 @@ def decode_base64(const uint8_t[::1] text):
     cdef int result = BASE64_OK
     if n >= NOGIL_FROM:
         with nogil:
+            held_end()
             result = base64_decode(&text[0], n, dst, &produced, &skipped)
+            held_begin()
     elif n:  # a lead's few kB take microseconds: handing the GIL over would cost more
         result = base64_decode(&text[0], n, dst, &produced, &skipped)
     status = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
@@ -1222,7 +1225,9 @@ def _read(Schema schema, const uint8_t[::1] document, bint samples):
     try:
         if n >= SCAN_NOGIL_FROM:
             with nogil:
+                held_end()
                 result = _scan_document(schema, &sc, out, &rows, samples)
+                held_begin()
         else:
             result = _scan_document(schema, &sc, out, &rows, samples)
         if result == SCAN_NO_MEMORY:
@@ -1333,7 +1338,9 @@ def derive_limb_leads(const uint8_t[::1] first, const uint8_t[::1] second):
         return block
     if n >= DERIVED_NOGIL_FROM:
         with nogil:
+            held_end()
             _derive(&first[0], &second[0], n, out)
+            held_begin()
     else:  # a few samples: handing the GIL over would cost more than the pass
         _derive(&first[0], &second[0], n, out)
     return block

@@ -1,5 +1,6 @@
-"""Test-side writers of the vendor XML formats (MUSE, HL7 aECG, Philips), and a helper
-that feeds one input to ecgingest as bytes, as a file on disk and inside a ZIP.
+"""Test-side writers of the vendor XML formats (MUSE, HL7 aECG, Philips), a helper
+that feeds one input to ecgingest as bytes, as a file on disk and inside a ZIP, and
+one that reads documents in more threads than CPUs.
 
 The writers follow the fact sheets, not the readers: a round trip through them
 checks the reader against the format, not against itself.
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import threading
 import warnings
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -281,3 +285,22 @@ def mutate(raw: bytes, data: object, alphabet: bytes | None = None, changes: int
     if data.draw(st.booleans()):  # type: ignore[attr-defined]
         out = out[:data.draw(st.integers(0, len(out)))]  # type: ignore[attr-defined]
     return bytes(out)
+
+
+def check_reads_in_threads(decode: Callable[[bytes], ecgingest.Record],
+                           documents: Sequence[bytes], per_thread: int = 6) -> None:
+    """Read ``documents`` in more threads than CPUs (after a thread that reads once and
+    leaves): every read must end and give the signals one thread reads."""
+    expected = [[s.digital for s in decode(data).signals] for data in documents]
+    leaver = threading.Thread(target=decode, args=(documents[0],))
+    leaver.start()
+    leaver.join()
+
+    def read(index: int) -> list[np.ndarray]:
+        return [s.digital for s in decode(documents[index % len(documents)]).signals]
+
+    threads = (os.cpu_count() or 1) + 2
+    with ThreadPoolExecutor(threads) as pool:
+        for index, found in enumerate(pool.map(read, range(threads * per_thread))):
+            for got, want in zip(found, expected[index % len(documents)], strict=True):
+                np.testing.assert_array_equal(got, want)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
-from ecg_xml_writers import ENCODINGS, aecg_document, mutate, outcomes
+from ecg_xml_writers import ENCODINGS, aecg_document, check_reads_in_threads, mutate, outcomes
 from ecgingest.detect import detect
 from ecgingest.errors import CorruptDataError, EcgIngestError, EcgWarning, HeaderError
 from ecgingest.formats import hl7aecg
@@ -491,3 +491,10 @@ def test_a_timestamp_reads_as_the_hl7_ts_grammar_says(text):
         when, zone = hl7aecg._timestamp(text, DecodeContext("hl7aecg"), "t")
     assert when == _pattern_timestamp(text)
     assert zone == (None if when is None else when.tzinfo)
+
+
+def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
+    """Reads of long documents (digits parsed without the GIL) in more threads than
+    CPUs, after a reader that leaves, give what one thread reads."""
+    # 2000 samples a lead: digits parsed without the GIL
+    check_reads_in_threads(_decode, [aecg_document(_leads(2000, seed)) for seed in range(3)])

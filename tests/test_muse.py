@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
-from ecg_xml_writers import ENCODINGS, muse_document, mutate, outcomes
+from ecg_xml_writers import ENCODINGS, check_reads_in_threads, muse_document, mutate, outcomes
 from ecgingest._ext import muse as muse_kernel
 from ecgingest.detect import detect
 from ecgingest.errors import ChecksumError, EcgIngestError, EcgWarning, HeaderError
@@ -514,3 +514,15 @@ def test_a_lead_any_check_would_report_leaves_the_waveform_to_the_lead_by_lead_r
     assert muse_kernel.clean_leads([lead], table, data, {"MICROVOLTS": "uV"}) is None
     bad = [(0, 4, muse_kernel.STATUS_BAD_VALUE, 8, table[0][4])]
     assert muse_kernel.clean_leads([list(_CLEAN_LEAD)], bad, data, {}) is None
+
+
+# ---------------------------------------------------------------- threads
+
+
+def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
+    """Readers that end their scan while another holds the GIL wait for it (a bounded
+    spin, at most one spinner per other CPU); with more threads than CPUs, and a reader
+    that leaves after one read, every read ends and gives what one thread reads."""
+    # 5000 samples a lead: a document the scan reads without the GIL
+    check_reads_in_threads(_decode, [muse_document(_leads(5000, seed)) for seed in range(4)],
+                           per_thread=10)
