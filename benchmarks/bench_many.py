@@ -18,7 +18,7 @@ zeroing, not ingestion. ``cores busy`` is the process's CPU time over the wall
 time of the row's best round.
 
     python benchmarks/bench_many.py            # full run
-    python benchmarks/bench_many.py --quick    # 100 small archives, 6 one-hour records
+    python benchmarks/bench_many.py --quick    # 100 small archives, 30 one-hour records
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ def main() -> None:
                         help="timed rounds per mode (default 5, 3 with --quick)")
     args = parser.parse_args()
     small = args.small or (100 if args.quick else 1000)
-    hours = args.hours or (6 if args.quick else 100)
+    # --quick: rows of about 0.1 s (six records' rows of 25 ms swung from run to run)
+    hours = args.hours or (30 if args.quick else 100)
     rounds = args.rounds or (3 if args.quick else 5)
 
     client = cluster = None
