@@ -155,6 +155,15 @@ cdef extern from *:
         }
     }
 
+    /* The outputs of signals ``base..base+7`` at frame ``f0`` into ``o``: those of
+       ``jlo..jhi-1``, NULL for the others (stored by another group). */
+    static inline __attribute__((always_inline)) void
+    w212_group_outputs(int16_t **o, int16_t **outs, int base, int jlo, int jhi, int64_t f0) {
+        int j;
+        for (j = 0; j < 8; j++)
+            o[j] = (j >= jlo && j < jhi) ? outs[base + j] + f0 : NULL;
+    }
+
     /* Every signal through DEINT (``w212_deint8`` or its AVX2 twin), eight at a
        time; fewer than eight signals in one call whose rows overlap (lanes past
        nsig belong to the next frame); the last eight, when nsig is not a multiple
@@ -211,8 +220,7 @@ cdef extern from *:
         int j;
         const int16_t *r = src + base;
         const int64_t step = (int64_t)nsig;
-        for (j = 0; j < 8; j++)
-            o[j] = (j >= jlo && j < jhi) ? outs[base + j] + f0 : NULL;
+        w212_group_outputs(o, outs, base, jlo, jhi, f0);
         for (f = 0; f + 8 <= n; f += 8, r += 8 * step) {
             __m128i a0 = _mm_loadu_si128((const __m128i *)r);
             __m128i a1 = _mm_loadu_si128((const __m128i *)(r + step));
@@ -246,8 +254,7 @@ cdef extern from *:
         int j;
         const int16_t *r = src + base;
         const int64_t step = (int64_t)nsig;
-        for (j = 0; j < 8; j++)
-            o[j] = (j >= jlo && j < jhi) ? outs[base + j] + f0 : NULL;
+        w212_group_outputs(o, outs, base, jlo, jhi, f0);
     #define W212_ROWS(k) _mm256_inserti128_si256(                                     \
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(r + (k) * step))), \
             _mm_loadu_si128((const __m128i *)(r + ((k) + 8) * step)), 1)

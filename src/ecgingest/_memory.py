@@ -108,31 +108,30 @@ def _mark_oldest_unmarked() -> None:
             return
 
 
-def _forget_unmarked(raw: np.ndarray) -> None:
-    """A pooled block leaves the pool (taken or let go): no longer one to mark."""
+def _unpool(index: int) -> tuple[int, np.ndarray]:
+    """Take pooled block ``index`` out of the pool (to hand out or let go; the lock
+    held): its bytes no longer count as pooled, nor is it one to mark."""
+    global _pool_bytes
+    capacity, raw, _ = _pooled.pop(index)
+    _pool_bytes -= capacity
     if _unmarked:
         try:
             _unmarked.remove(id(raw))
         except ValueError:
             pass
+    return capacity, raw
 
 
 def _release_oldest(target: int) -> None:
     """Let pooled blocks go, oldest first, until the pool holds at most ``target`` bytes."""
-    global _pool_bytes
     while _pool_bytes > target and _pooled:
-        capacity, raw, _ = _pooled.pop(0)
-        _pool_bytes -= capacity
-        _forget_unmarked(raw)
+        _unpool(0)
 
 
 def _release_stale() -> None:
-    global _pool_bytes
     stale_before = monotonic() - POOL_DECAY_S
     while _pooled and _pooled[0][2] < stale_before:
-        capacity, raw, _ = _pooled.pop(0)
-        _pool_bytes -= capacity
-        _forget_unmarked(raw)
+        _unpool(0)
 
 
 def _settle() -> None:
@@ -164,7 +163,7 @@ def _take(capacity: int) -> tuple[int, np.ndarray] | None:
     larger pooled block serves instead: its pages are warm, the part left unused
     stays claimable by the system, and the block returns whole. Either way the block the caller gets
     counts as live from now on (:func:`_give_back` counts it off)."""
-    global _pool_bytes, _live_bytes, _live_peak
+    global _live_bytes, _live_peak
     with _lock:
         _file_returned()
         _release_stale()
@@ -175,17 +174,14 @@ def _take(capacity: int) -> tuple[int, np.ndarray] | None:
         if best >= 0 and _pooled[best][0] > capacity + capacity // 4 \
                 and _live_bytes + _pool_bytes + capacity <= _live_peak:
             best = -1  # room to allocate: keep the larger block for a request of its size
+        found: tuple[int, np.ndarray] | None = None
         if best >= 0:
-            cap, raw, _ = _pooled.pop(best)
-            _pool_bytes -= cap
-            _forget_unmarked(raw)
-            found: tuple[int, np.ndarray] | None = (cap, raw)
-            _live_bytes += cap
+            found = _unpool(best)
+            _live_bytes += found[0]
         else:
             _live_bytes += capacity
             _live_peak = max(_live_peak, _live_bytes)
             _release_oldest(_live_peak - _live_bytes)
-            found = None
     _settle()
     return found
 
