@@ -372,8 +372,13 @@ cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,
         if spf[s] != 1 or shift[s] != 0 or count[s] != 0 or outlen[s] < nflat // frame_size:
             simple = False
     if simple:
-        # every byte of these whole frames was checked against nbytes above
-        nf = _direct(data, fmt, nsig, frame_size, nflat // frame_size, outs, checksum)
+        # every byte of these whole frames was checked against nbytes above; they end
+        # on a byte group's boundary, where the loop below goes on (an odd 212 frame
+        # size leaves the last whole frame to it)
+        nf = nflat // frame_size
+        if (nf * frame_size) % gs:
+            nf -= 1
+        nf = _direct(data, fmt, nsig, frame_size, nf, outs, checksum)
         for s in range(nsig):
             count[s] = nf
         done = nf * frame_size

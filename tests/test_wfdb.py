@@ -424,6 +424,25 @@ def test_short_signal_file_warns_lenient_and_fails_strict():
     assert isinstance(outcome.error, TruncatedError)
 
 
+@pytest.mark.parametrize("nsig", [1, 3, 5, 12])
+def test_format_212_file_cut_after_an_odd_count_of_whole_frames_keeps_every_sample(nsig):
+    # whole frames of an odd signal count can end in the middle of a byte group; the
+    # samples after them (a partial frame, a partial last group) are read from there
+    rng = np.random.default_rng(nsig)
+    nframes = 40
+    signals = [rng.integers(-2048, 2048, nframes, dtype=np.int16) for _ in range(nsig)]
+    full = pack(212, signals, [1] * nsig)
+    for cut in range(len(full) - 8, len(full)):
+        files = {"r.hea": write_header("r", [("r.dat", "212", a) for a in signals],
+                                       nframes=nframes),
+                 "r.dat": full[:cut]}
+        rec = _record(files, "r.hea")
+        present = cut * 2 // 3  # flat samples whose 12 bits all lie in the file
+        for s, (sig, want) in enumerate(zip(rec.signals, signals)):
+            stored = (present - s + nsig - 1) // nsig  # flat samples s, s + nsig, ...
+            np.testing.assert_array_equal(sig.digital[:stored], want[:stored])
+
+
 def test_signal_file_without_any_sample_is_a_truncated_error():
     outcome = _read({"r.hea": b"r 1 100 10\nr.dat 16+100\n", "r.dat": b"\0" * 40}, "r.hea")
     assert isinstance(outcome.error, TruncatedError) and "none of the 10" in str(outcome.error)
