@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from ecgingest import sources
+from ecgingest._ext import wfdb as wfdb_kernel
 from ecgingest.errors import (
     ChecksumError,
     EcgIngestError,
@@ -22,6 +24,8 @@ from ecgingest.errors import (
     UnsupportedFeatureError,
 )
 from ecgingest.formats import wfdb as fw
+from ecgingest.formats._base import RANGED_READS
+from ecgingest.formats.wfdb.header import FLAC_BITS
 from ecgingest.sources import Entry
 from test_wfdb_writer import pack, write_header
 
@@ -91,6 +95,29 @@ def test_corpus_record_matches_reference_reader(entry):
 @pytest.mark.parametrize("header", FIXTURE_HEADERS, ids=lambda p: p.name)
 def test_fixture_record_matches_reference_reader(header):
     check_against_reference(header)
+
+
+@pytest.mark.skipif(not RANGED_READS, reason="no positioned reads on this system")
+@pytest.mark.parametrize("chunk", [1, 200, 4096])
+@pytest.mark.parametrize("header", FIXTURE_HEADERS, ids=lambda p: p.name)
+def test_fixture_record_read_a_chunk_at_a_time_matches_reference_reader(monkeypatch, header,
+                                                                        chunk):
+    # every signal file read from disk in chunks (of whole 6-frame steps, however small
+    # the chunk asked for): each format, skew, several samples per frame, byte offsets
+    monkeypatch.setattr(sources, "MAP_FROM", 1)  # no file read whole with its head
+    monkeypatch.setattr(fw.signals, "READ_BY_CHUNKS_FROM", 1)
+    monkeypatch.setattr(fw.signals, "READ_CHUNK_BYTES", chunk)
+    reads = []
+    real_read = wfdb_kernel.read_group
+
+    def counted(*args):
+        reads.append(args[4])
+        return real_read(*args)
+
+    monkeypatch.setattr(wfdb_kernel, "read_group", counted)
+    check_against_reference(header)
+    formats = {s.fmt for s in ecgingest.read_wfdb_header(header).signals} - {0, *FLAC_BITS}
+    assert set(reads) == formats
 
 
 def test_fixture_records_verify_their_header_checksums():
