@@ -21,6 +21,7 @@ from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
 from _wfdb212 cimport w212_set_level, w212_unpack, w212_first, w212_deinterleave
 
 from cpython.ref cimport PyObject
+from libc.errno cimport errno, EINTR
 
 import numpy as np
 
@@ -28,6 +29,24 @@ cnp.import_array()
 
 cdef cnp.dtype _INT16 = np.dtype(np.int16)
 cdef cnp.dtype _INT32 = np.dtype(np.int32)
+
+
+cdef extern from *:
+    """
+    #ifdef _WIN32
+    static long long ecg_pread(int fd, void *buf, long long n, long long offset) {
+        (void)fd; (void)buf; (void)n; (void)offset;
+        errno = ENOSYS;
+        return -1;
+    }
+    #else
+    #include <unistd.h>
+    static long long ecg_pread(int fd, void *buf, long long n, long long offset) {
+        return (long long)pread(fd, buf, (size_t)n, (off_t)offset);
+    }
+    #endif
+    """
+    long long ecg_pread(int fd, void* buf, long long n, long long offset) noexcept nogil
 
 
 cdef extern from "Python.h":
@@ -257,10 +276,11 @@ cdef inline void _pair16(const uint8_t* p, int64_t stride, out_t* o, out_t* o2, 
 
 
 cdef int64_t _blocks212(const uint8_t* data, int nsig, int64_t nframes, int16_t** outs,
-                        int64_t* checksum) noexcept nogil:
+                        int64_t at, int64_t* checksum) noexcept nogil:
     """Whole frames of format 212, one sample per signal, no skew, any signal count:
     each block of frames is unpacked into flat samples and then deinterleaved into
-    the outputs (``_wfdb212.pxd``). Returns the frames done (0: no memory)."""
+    the outputs from sample ``at`` on (``_wfdb212.pxd``). Returns the frames done (0: no
+    memory)."""
     cdef int64_t blk = (BLOCK212 // nsig) // 16 * 16, f0 = 0, n, flat, ngroups
     cdef const uint8_t* p
     cdef int16_t* scratch
@@ -284,15 +304,16 @@ cdef int64_t _blocks212(const uint8_t* data, int nsig, int64_t nframes, int16_t*
         w212_unpack(p, ngroups, scratch)
         if flat & 1:  # the last frame ends in the middle of a group
             scratch[flat - 1] = w212_first(p + 3 * ngroups)
-        w212_deinterleave(scratch, nsig, n, outs, f0, checksum)
+        w212_deinterleave(scratch, nsig, n, outs, at + f0, checksum)
         f0 += n
     free(scratch)
     return nframes
 
 
 cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int64_t nframes,
-                     out_t** outs, int64_t* checksum) noexcept nogil:
-    """One pass from bytes to outputs for whole frames of one sample per signal, no skew.
+                     out_t** outs, int64_t at, int64_t* checksum) noexcept nogil:
+    """One pass from bytes to outputs (from sample ``at`` on) for whole frames of one
+    sample per signal, no skew.
 
     Handles 16 and 212 (any frame size into int16, else even); returns the frames
     done (0: not handled).
@@ -304,7 +325,7 @@ cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int
     cdef int s, half = frame_size // 2
     cdef int64_t stride = 2 * frame_size if fmt == 16 else 3 * half
     if fmt == 212 and out_t is int16_t:
-        f0 = _blocks212(data, nsig, nframes, <int16_t**>outs, checksum)
+        f0 = _blocks212(data, nsig, nframes, <int16_t**>outs, at, checksum)
         if f0 > 0 or nframes == 0:
             return f0
     if not (fmt == 16 or (fmt == 212 and frame_size % 2 == 0)):
@@ -323,22 +344,22 @@ cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int
             # signals 2m and 2m+1 share every third byte pair: decode them together
             s = 0
             while s + 4 <= nsig:
-                _quad212(data + stride * f0 + 3 * (s // 2), stride, outs[s] + f0,
-                         outs[s + 1] + f0, outs[s + 2] + f0, outs[s + 3] + f0, n,
+                _quad212(data + stride * f0 + 3 * (s // 2), stride, outs[s] + at + f0,
+                         outs[s + 1] + at + f0, outs[s + 2] + at + f0, outs[s + 3] + at + f0, n,
                          &checksum[s])
                 s += 4
             if s < nsig:
-                _pair212(data + stride * f0 + 3 * (s // 2), stride, outs[s] + f0,
-                         outs[s + 1] + f0, n, &checksum[s], &checksum[s + 1])
+                _pair212(data + stride * f0 + 3 * (s // 2), stride, outs[s] + at + f0,
+                         outs[s + 1] + at + f0, n, &checksum[s], &checksum[s + 1])
         else:
             # adjacent signals in pairs: one 32-bit load feeds both
             s = 0
             while s + 2 <= nsig:
-                _pair16(data + stride * f0 + 2 * s, stride, outs[s] + f0, outs[s + 1] + f0, n,
-                        &checksum[s])
+                _pair16(data + stride * f0 + 2 * s, stride, outs[s] + at + f0,
+                        outs[s + 1] + at + f0, n, &checksum[s])
                 s += 2
             if s < nsig:
-                checksum[s] += _one16(data + stride * f0 + 2 * s, stride, outs[s] + f0, n)
+                checksum[s] += _one16(data + stride * f0 + 2 * s, stride, outs[s] + at + f0, n)
         f0 += n
     return nframes
 
@@ -354,7 +375,9 @@ cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,
     chunk never splits a 212/310/311 byte group). Stored sample ``j`` of
     signal ``s`` goes to ``outs[s][j - shift[s]]`` when that index lies in
     ``[0, outlen[s])``; the checksum counts stored samples ``j < outlen[s]``
-    (before deskewing). ``count[s]`` ends as the stored samples seen.
+    (before deskewing). ``count[s]`` ends as the stored samples seen: a call
+    for the bytes that follow, from a frame boundary, goes on where this one
+    ended (``_read_kernel``).
     """
     cdef int64_t gs = _group_samples(fmt), gb = _group_bytes(fmt)
     cdef int64_t done = 0, n, ngroups, pos, f, nf, j, idx, nfull, t, total, lim
@@ -369,18 +392,20 @@ cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,
     nfull = nbytes // gb  # whole byte groups present
     simple = fmt != 8
     for s in range(nsig):
-        if spf[s] != 1 or shift[s] != 0 or count[s] != 0 or outlen[s] < nflat // frame_size:
+        if spf[s] != 1 or shift[s] != 0 or count[s] != count[0] \
+                or outlen[s] < count[0] + nflat // frame_size:
             simple = False
     if simple:
         # every byte of these whole frames was checked against nbytes above; they end
         # on a byte group's boundary, where the loop below goes on (an odd 212 frame
         # size leaves the last whole frame to it)
+        j = count[0]
         nf = nflat // frame_size
         if (nf * frame_size) % gs:
             nf -= 1
-        nf = _direct(data, fmt, nsig, frame_size, nf, outs, checksum)
+        nf = _direct(data, fmt, nsig, frame_size, nf, outs, j, checksum)
         for s in range(nsig):
-            count[s] = nf
+            count[s] = j + nf
         done = nf * frame_size
     while done < nflat:
         n = nflat - done
@@ -442,6 +467,50 @@ cdef int _kernel(const uint8_t* data, int64_t nbytes, int fmt, int nsig,
     return OK
 
 
+cdef int _read_kernel(int fd, int64_t offset, int64_t nbytes, uint8_t* buf, int64_t chunk,
+                      int fmt, int nsig, const int* spf, const int* first_slot, int frame_size,
+                      int64_t fpc, int64_t nflat, out_t** outs, const int64_t* shift,
+                      const int64_t* outlen, int64_t* count, int64_t* checksum, int32_t* state,
+                      int32_t* tmp, int* err) noexcept nogil:
+    """``_kernel`` over the ``nbytes`` bytes of the open file ``fd`` from ``offset``,
+    read ``chunk`` flat samples (whole 6-frame steps) at a time into ``buf``: the
+    bytes pass through a buffer that stays in the cache instead of a mapping
+    whose pages the process must map in and out. ``TRUNCATED`` when the file
+    ends early (it shrank since it was measured); ``err``: the ``errno`` of a
+    failed read."""
+    cdef int64_t gs = _group_samples(fmt), gb = _group_bytes(fmt)
+    cdef int64_t done = 0, n, at, want, got
+    cdef long long k
+    cdef int status
+    if nflat < 0 or nflat > _available(fmt, nbytes):
+        return TRUNCATED
+    while done < nflat:
+        n = nflat - done
+        if n > chunk:
+            n = chunk
+        at = done // gs * gb  # chunks are whole frames of whole groups
+        want = (n + gs - 1) // gs * gb
+        if want > nbytes - at:
+            want = nbytes - at
+        got = 0
+        while got < want:
+            k = ecg_pread(fd, buf + got, want - got, offset + at + got)
+            if k < 0 and errno == EINTR:
+                continue
+            if k < 0:
+                err[0] = errno
+                return BAD_VALUE
+            if k == 0:
+                return TRUNCATED
+            got += k
+        status = _kernel(buf, want, fmt, nsig, spf, first_slot, frame_size, fpc, n, outs,
+                         shift, outlen, count, checksum, state, tmp)
+        if status != OK:
+            return status
+        done += n
+    return OK
+
+
 def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list shifts,
                  list outs, list init_values):
     """Decode one signal file group into ``outs`` (preallocated 1-D int16/int32 arrays).
@@ -451,18 +520,41 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
     ``(status, counts, checksums)``: stored samples seen per signal and the
     sum of the first ``len(out)`` of them (format 8: reconstructed values).
     """
-    cdef int nsig = len(spf), s, k, frame_size = 0, slot, status
-    cdef bint wide
     cdef int64_t nbytes = data.shape[0]
-    cdef const uint8_t* ptr = &data[0] if nbytes > 0 else NULL
+    status, counts, sums, _ = _decode(&data[0] if nbytes > 0 else NULL, nbytes, -1, 0, 0, fmt,
+                                      nflat, spf, shifts, outs, init_values)
+    return status, counts, sums
+
+
+def read_group(int fd, int64_t offset, int64_t nbytes, int64_t chunk_bytes, int fmt,
+               int64_t nflat, list spf, list shifts, list outs, list init_values):
+    """As :func:`decode_group`, the group's ``nbytes`` bytes read from the open file
+    ``fd`` from ``offset``, about ``chunk_bytes`` at a time (whole 6-frame steps), with
+    the GIL released. Returns ``(status, counts, checksums, errno)``: ``TRUNCATED``
+    when the file ends before ``nbytes``; a non-zero ``errno`` when a read failed."""
+    if fd < 0 or offset < 0 or nbytes < 0 or chunk_bytes <= 0:
+        return BAD_VALUE, [], [], 0
+    return _decode(NULL, nbytes, fd, offset, chunk_bytes, fmt, nflat, spf, shifts, outs,
+                   init_values)
+
+
+cdef tuple _decode(const uint8_t* ptr, int64_t nbytes, int fd, int64_t offset,
+                   int64_t chunk_bytes, int fmt, int64_t nflat, list spf, list shifts,
+                   list outs, list init_values):
+    """The checks and C arrays of both entry points, then one ``nogil`` kernel: over
+    ``ptr`` (``fd`` < 0), else over the file."""
+    cdef int nsig = len(spf), s, k, frame_size = 0, slot, status, err = 0
+    cdef bint wide
+    cdef int64_t step, chunk = 0
+    cdef uint8_t* buf = NULL
     cdef cnp.ndarray arr
     if nsig <= 0 or nsig > MAX_SIGNALS or len(shifts) != nsig or len(outs) != nsig \
             or len(init_values) != nsig:
-        return BAD_VALUE, [], []
+        return BAD_VALUE, [], [], 0
     if _group_bytes(fmt) == 0:
-        return UNSUPPORTED, [], []
+        return UNSUPPORTED, [], [], 0
     if sum(spf) > (1 << 24) or min(spf) < 1:
-        return BAD_VALUE, [], []
+        return BAD_VALUE, [], [], 0
     for s in range(nsig):
         frame_size += <int>spf[s]
     wide = outs[0].dtype == _INT32
@@ -488,7 +580,7 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
             if arr.ndim != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(arr) \
                     or not cnp.PyArray_ISWRITEABLE(arr) \
                     or not cnp.PyArray_EquivTypes(<cnp.dtype>cnp.PyArray_DESCR(arr), want):
-                return BAD_VALUE, [], []
+                return BAD_VALUE, [], [], 0
             c_spf[s] = spf[s]
             c_slot[s] = slot
             slot += c_spf[s]
@@ -498,8 +590,26 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
             c_sum[s] = 0
             c_state[s] = init_values[s]
             c_out[s] = cnp.PyArray_DATA(arr)
+        if fd >= 0:
+            # whole 6-frame steps (never a split byte group), about chunk_bytes of them
+            step = 6 * frame_size
+            chunk = max(chunk_bytes * _group_samples(fmt) // _group_bytes(fmt) // step, 1) * step
+            buf = <uint8_t*>malloc(chunk // _group_samples(fmt) * _group_bytes(fmt)
+                                   + _group_bytes(fmt))
+            if buf == NULL:
+                raise MemoryError()
         with nogil:
-            if wide:
+            if fd >= 0 and wide:
+                status = _read_kernel[int32_t](fd, offset, nbytes, buf, chunk, fmt, nsig, c_spf,
+                                               c_slot, frame_size, fpc, nflat, <int32_t**>c_out,
+                                               c_shift, c_len, c_count, c_sum, c_state, tmp,
+                                               &err)
+            elif fd >= 0:
+                status = _read_kernel[int16_t](fd, offset, nbytes, buf, chunk, fmt, nsig, c_spf,
+                                               c_slot, frame_size, fpc, nflat, <int16_t**>c_out,
+                                               c_shift, c_len, c_count, c_sum, c_state, tmp,
+                                               &err)
+            elif wide:
                 status = _kernel[int32_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size, fpc,
                                           nflat, <int32_t**>c_out, c_shift, c_len, c_count,
                                           c_sum, c_state, tmp)
@@ -508,10 +618,10 @@ def decode_group(const uint8_t[::1] data, int fmt, int64_t nflat, list spf, list
                                           nflat, <int16_t**>c_out, c_shift, c_len, c_count,
                                           c_sum, c_state, tmp)
         return (status, [c_count[s] for s in range(nsig)],
-                [c_sum[s] for s in range(nsig)])
+                [c_sum[s] for s in range(nsig)], err)
     finally:
         free(c_spf); free(c_slot); free(c_shift); free(c_len); free(c_count)
-        free(c_sum); free(c_state); free(c_out); free(tmp)
+        free(c_sum); free(c_state); free(c_out); free(tmp); free(buf)
 
 
 # --------------------------------------------------------------------------- signal lines

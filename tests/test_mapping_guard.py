@@ -18,6 +18,7 @@ import pytest
 
 from ecgingest import sources
 from ecgingest._ext import mapping
+from ecgingest.formats.wfdb import signals
 
 pytestmark = pytest.mark.skipif(not mapping.GUARDED, reason="no SIGBUS on this system")
 
@@ -96,13 +97,42 @@ def test_an_edf_file_cut_across_pages_while_mapped_gives_a_typed_error(tmp_path,
     assert "changed size while it was read" in done.stdout
 
 
-def test_a_wfdb_signal_file_cut_while_mapped_gives_a_typed_error(tmp_path):
+_CUT_WHILE_READ = """
+    import sys
+    import ecgingest
+    from ecgingest._ext import wfdb
+    from ecgingest.formats.wfdb import signals
+    from ecgingest.errors import EcgIngestError
+
+    upload, data_file, keep, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    real_read = wfdb.read_group
+    signals.READ_CHUNK_BYTES = chunk
+
+    def cut_then_read(*args):  # cut once opened and measured, before the first read
+        with open(data_file, "r+b") as cut:
+            cut.truncate(keep)
+        return real_read(*args)
+
+    wfdb.read_group = cut_then_read
+    try:
+        ecgingest.read(upload)
+        print("records")
+    except EcgIngestError as exc:
+        print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("keep", [0, PAGE, 3 * 1024 * 1024 + 17])
+def test_a_wfdb_signal_file_cut_while_read_gives_a_typed_error(tmp_path, keep):
+    # read a chunk at a time from the descriptor (not mapped): the read that finds the
+    # file's end early, at its start or between chunks, ends in the same error
     header = _write_wfdb(tmp_path, 400_000)  # 9.6 MB of samples
     dat = tmp_path / "big.dat"
-    assert dat.stat().st_size >= sources.MAP_FROM
-    done = _child(_CUT_WHILE_MAPPED, header, dat, PAGE)
+    assert dat.stat().st_size >= signals.READ_BY_CHUNKS_FROM
+    done = _child(_CUT_WHILE_READ, header, dat, keep, 64 * 1024)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert done.stdout.startswith("SourceUnavailableError"), done.stdout
+    assert "changed size while it was read" in done.stdout
 
 
 def test_files_truncated_by_another_process_during_reads_never_end_the_process(tmp_path):

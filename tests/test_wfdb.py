@@ -13,15 +13,20 @@ from hypothesis import strategies as st
 
 import ecgingest
 from conftest import FIXTURES, corpus_dir, corpus_records, requires_corpus
+from ecgingest import sources
+from ecgingest._ext import wfdb as wfdb_kernel
 from ecgingest.errors import (
     ChecksumError,
     EcgIngestError,
+    EcgWarning,
     HeaderError,
     MissingFileError,
     TruncatedError,
     UnsupportedFeatureError,
 )
 from ecgingest.formats import wfdb as fw
+from ecgingest.formats._base import RANGED_READS
+from ecgingest.formats.wfdb.header import FLAC_BITS
 from ecgingest.sources import Entry
 from test_wfdb_writer import pack, write_header
 
@@ -91,6 +96,29 @@ def test_corpus_record_matches_reference_reader(entry):
 @pytest.mark.parametrize("header", FIXTURE_HEADERS, ids=lambda p: p.name)
 def test_fixture_record_matches_reference_reader(header):
     check_against_reference(header)
+
+
+@pytest.mark.skipif(not RANGED_READS, reason="no positioned reads on this system")
+@pytest.mark.parametrize("chunk", [1, 200, 4096])
+@pytest.mark.parametrize("header", FIXTURE_HEADERS, ids=lambda p: p.name)
+def test_fixture_record_read_a_chunk_at_a_time_matches_reference_reader(monkeypatch, header,
+                                                                        chunk):
+    # every signal file read from disk in chunks (of whole 6-frame steps, however small
+    # the chunk asked for): each format, skew, several samples per frame, byte offsets
+    monkeypatch.setattr(sources, "MAP_FROM", 1)  # no file read whole with its head
+    monkeypatch.setattr(fw.signals, "READ_BY_CHUNKS_FROM", 1)
+    monkeypatch.setattr(fw.signals, "READ_CHUNK_BYTES", chunk)
+    reads = []
+    real_read = wfdb_kernel.read_group
+
+    def counted(*args):
+        reads.append(args[4])
+        return real_read(*args)
+
+    monkeypatch.setattr(wfdb_kernel, "read_group", counted)
+    check_against_reference(header)
+    formats = {s.fmt for s in ecgingest.read_wfdb_header(header).signals} - {0, *FLAC_BITS}
+    assert set(reads) == formats
 
 
 def test_fixture_records_verify_their_header_checksums():
@@ -424,10 +452,18 @@ def test_short_signal_file_warns_lenient_and_fails_strict():
     assert isinstance(outcome.error, TruncatedError)
 
 
+@pytest.mark.parametrize("by_chunks", [False, True], ids=["in memory", "from disk by chunks"])
 @pytest.mark.parametrize("nsig", [1, 3, 5, 12])
-def test_format_212_file_cut_after_an_odd_count_of_whole_frames_keeps_every_sample(nsig):
+def test_format_212_file_cut_after_an_odd_count_of_whole_frames_keeps_every_sample(
+        nsig, by_chunks, monkeypatch, tmp_path):
     # whole frames of an odd signal count can end in the middle of a byte group; the
     # samples after them (a partial frame, a partial last group) are read from there
+    if by_chunks:
+        if not RANGED_READS:
+            pytest.skip("no positioned reads on this system")
+        monkeypatch.setattr(sources, "MAP_FROM", 1)
+        monkeypatch.setattr(fw.signals, "READ_BY_CHUNKS_FROM", 1)
+        monkeypatch.setattr(fw.signals, "READ_CHUNK_BYTES", 7)
     rng = np.random.default_rng(nsig)
     nframes = 40
     signals = [rng.integers(-2048, 2048, nframes, dtype=np.int16) for _ in range(nsig)]
@@ -436,7 +472,13 @@ def test_format_212_file_cut_after_an_odd_count_of_whole_frames_keeps_every_samp
         files = {"r.hea": write_header("r", [("r.dat", "212", a) for a in signals],
                                        nframes=nframes),
                  "r.dat": full[:cut]}
-        rec = _record(files, "r.hea")
+        if by_chunks:
+            for name, data in files.items():
+                (tmp_path / name).write_bytes(data)
+            with pytest.warns(EcgWarning):
+                [rec] = ecgingest.read(tmp_path / "r.hea")
+        else:
+            rec = _record(files, "r.hea")
         present = cut * 2 // 3  # flat samples whose 12 bits all lie in the file
         for s, (sig, want) in enumerate(zip(rec.signals, signals)):
             stored = (present - s + nsig - 1) // nsig  # flat samples s, s + nsig, ...

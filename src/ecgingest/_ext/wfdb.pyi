@@ -21,6 +21,21 @@ def decode_group(
 ) -> tuple[int, list[int], list[int]]:
     """Decode one signal-file group into preallocated arrays: (status, counts, checksums)."""
 
+def read_group(
+    fd: int,
+    offset: int,
+    nbytes: int,
+    chunk_bytes: int,
+    fmt: int,
+    nflat: int,
+    spf: list[int],
+    shifts: list[int],
+    outs: list[np.ndarray],
+    init_values: list[int],
+) -> tuple[int, list[int], list[int], int]:
+    """As ``decode_group``, the bytes read from an open file a chunk at a time:
+    (status, counts, checksums, errno)."""
+
 _SignalFields = tuple[
     str, int, int, int, int, float, int, str, int, int, int, int | None, int, str, bool
 ]

@@ -523,6 +523,17 @@ class ByteSource:
         got = self.read_into(offset + len(known), buffer)
         return known + (bytes(buffer[:got]) if got < len(buffer) else bytes(buffer))
 
+    def check_unchanged(self, path: str) -> None:
+        """:class:`~ecgingest.errors.SourceUnavailableError` when the open file is no
+        longer the size it had when opened (it was cut or grown while it was read)."""
+        if self._fd is None:
+            return
+        now = os.fstat(self._fd).st_size
+        if now != self.size:
+            raise SourceUnavailableError(
+                f"the file changed size while it was read ({self.size} bytes, now {now}); "
+                "read it once it is complete", path=path)
+
     @property
     def fd(self) -> int | None:
         """The open file the ranges are read from (None for bytes in memory), for a
