@@ -193,14 +193,11 @@ class _SequenceSet:
             ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or "
                      "TIME_RELATIVE) gives the sampling rate", field="sequence")
 
-    def decode(self, digits: Any, what: str, ctx: DecodeContext) -> list[np.ndarray]:
-        """Every lead's digits, read in place: counted in one kernel call, then parsed in
-        another (each without the GIL when long), int16 where a lead's values fit."""
-        indices = [lead.digits for lead in self.leads]
-        counts, total = digits.counts(indices)
-        ctx.reserve_output(total * 4, what)
-        table, wide, narrow = digits.parse(indices, counts)
-        for lead, (status, at, _) in zip(self.leads, table.tolist()):
+    def check_digits(self, digits: Any, table: list[list[int]], what: str,
+                     ctx: DecodeContext) -> None:
+        """The first lead whose digits did not parse, as an error (``table``: this set's
+        rows of :meth:`Digits.parse`)."""
+        for lead, (status, at, _) in zip(self.leads, table):
             if status != _k.STATUS_OK:
                 snippet = digits.text(lead.digits, at, 16)
                 if not snippet.isascii():
@@ -209,7 +206,37 @@ class _SequenceSet:
                              f"{at}: {snippet!r})", field="digits")
                 ctx.check_status(status, f"{what} {lead.label} digits (at byte {at}: "
                                  f"{snippet!r})", field="digits")
-        return [small if small is not None else values for small, values in zip(narrow, wide)]
+
+
+def _decode_sets(document: _Document, ctx: DecodeContext
+                 ) -> list[tuple[_Series, _SequenceSet, list[np.ndarray]]]:
+    """Every sequence set's leads, in document order, int16 where a lead's values fit.
+
+    The digits of all sets are counted in one kernel call and parsed in another (each
+    without the GIL when long): a read that hands the GIL over once per call, not once
+    per set, waits less for it while another thread reads."""
+    digits = document.digits
+    sets = [(item, sequence_set) for item in document.series for sequence_set in item.sets]
+    indices = [lead.digits for _, sequence_set in sets for lead in sequence_set.leads]
+    counts, _ = digits.counts(indices)
+    listed = counts.tolist()
+    at = 0
+    for item, sequence_set in sets:
+        size = len(sequence_set.leads)
+        ctx.reserve_output(sum(listed[at:at + size]) * 4, item.what)
+        at += size
+    table, wide, narrow = digits.parse(indices, counts)
+    rows = table.tolist()
+    out = []
+    at = 0
+    for item, sequence_set in sets:
+        size = len(sequence_set.leads)
+        sequence_set.check_digits(digits, rows[at:at + size], item.what, ctx)
+        out.append((item, sequence_set, [
+            small if small is not None else values
+            for small, values in zip(narrow[at:at + size], wide[at:at + size])]))
+        at += size
+    return out
 
 
 class _Series:
@@ -319,11 +346,8 @@ def _document(data: bytes | memoryview, ctx: DecodeContext) -> _Document:
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one annotated ECG."""
     document = _document(data, ctx)
-    digits = document.digits
-    series = document.series
-    primary = series[0]
-    first = primary.sets[0]
-    arrays = first.decode(digits, primary.what, ctx)
+    decoded = _decode_sets(document, ctx)
+    primary, first, arrays = decoded[0]
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
         ctx.deviation(f"{primary.what}: the leads of one sequence set differ in length "
@@ -340,23 +364,19 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                "recording_start_time": start.astimezone(dt.timezone.utc)})
     extras: dict[str, Any] = {"series_code": primary.code}
     blocks: list[RepresentativeBeats] = []
-    for item in series:
-        for index, sequence_set in enumerate(item.sets):
-            if item is primary and index == 0:
-                continue
-            values = sequence_set.decode(digits, item.what, ctx)
-            if not values or len({len(v) for v in values}) != 1:
-                ctx.warn(f"{item.what}: leads of differing lengths; left out")
-                continue
-            block = _k.stack_int32(values)
-            block.flags.writeable = False
-            assert sequence_set.rate is not None
-            units = {lead.units for lead in sequence_set.leads}
-            blocks.append(RepresentativeBeats(
-                tuple(lead.label for lead in sequence_set.leads), sequence_set.rate, block,
-                tuple(lead.scale for lead in sequence_set.leads),
-                tuple(lead.origin for lead in sequence_set.leads),
-                units.pop() if len(units) == 1 else "", item.code.lower()))
+    for item, sequence_set, values in decoded[1:]:
+        if not values or len({len(v) for v in values}) != 1:
+            ctx.warn(f"{item.what}: leads of differing lengths; left out")
+            continue
+        block = _k.stack_int32(values)
+        block.flags.writeable = False
+        assert sequence_set.rate is not None
+        units = {lead.units for lead in sequence_set.leads}
+        blocks.append(RepresentativeBeats(
+            tuple(lead.label for lead in sequence_set.leads), sequence_set.rate, block,
+            tuple(lead.scale for lead in sequence_set.leads),
+            tuple(lead.origin for lead in sequence_set.leads),
+            units.pop() if len(units) == 1 else "", item.code.lower()))
     extras["series"] = blocks
     beats = [b for b in blocks if b.kind == "representative_beat"]
     if beats:
