@@ -19,6 +19,7 @@ import numpy as np
 
 cimport numpy as cnp
 
+from _handover cimport held_begin, held_end
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -186,8 +187,10 @@ cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t 
             narrow_rows[i] = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>narrow[i])
         if total >= TEXTS_NOGIL_FROM:
             with nogil:
+                held_end()
                 _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                            <int64_t*>cnp.PyArray_DATA(table))
+                held_begin()
         else:
             _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                        <int64_t*>cnp.PyArray_DATA(table))
@@ -314,6 +317,7 @@ cdef enum:
 cdef const char* HL7 = b"urn:hl7-org:v3"
 cdef const char* XSI = b"http://www.w3.org/2001/XMLSchema-instance"
 cdef const char* _EMPTY = b""
+cdef const char* _UTF8 = b"UTF-8"
 
 
 cdef inline bint _named(xmlNode* node, const char* name) noexcept:
@@ -474,8 +478,10 @@ cdef class Digits:
             self._pick(indices, &sources, &lengths, &total)
             if total >= TEXTS_NOGIL_FROM:
                 with nogil:
+                    held_end()
                     for i in range(k):
                         out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+                    held_begin()
             else:
                 for i in range(k):
                     out[i] = _count(<const uint8_t*>sources[i], lengths[i])
@@ -672,15 +678,32 @@ def tree_records(root, element_type):
     if (<type>element_type).__basicsize__ != ELEMENT_SIZE:
         raise TypeError("lxml's element object has a layout this kernel does not know")
     cdef xmlNode* top = (<LxmlElement*><PyObject*>root)._c_node
+    if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
+        raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
+    return _records(top, root)
+
+
+def document_records(Document document):
+    """:func:`tree_records` of a document :func:`parse_document` parsed, or None when its
+    root is not ``AnnotatedECG`` in ``urn:hl7-org:v3``."""
+    cdef xmlNode* top = (<xmlNode*>document.doc).children  # an xmlDoc starts as a node
+    while top != NULL and top.type != ELEMENT_NODE:
+        top = top.next
+    if top == NULL or not _named(top, b"AnnotatedECG"):
+        return None
+    return _records(top, document)
+
+
+cdef tuple _records(xmlNode* top, object owner):
+    """The walk of :func:`tree_records` from the root element ``top``, whose tree lives
+    as long as ``owner``."""
     cdef xmlNode* node
     cdef xmlNode* subject
     cdef xmlNode* person
     cdef xmlNode* name
     cdef xmlNode* assignment
     cdef list records = []
-    cdef Digits digits = Digits(root)
-    if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
-        raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
+    cdef Digits digits = Digits(owner)
     assignment = _child(_child(_child(_child(top, b"componentOf"), b"timepointEvent"),
                                b"componentOf"), b"subjectAssignment")
     subject = _child(_child(assignment, b"subject"), b"trialSubject")
@@ -709,3 +732,97 @@ def tree_records(root, element_type):
             break
         node = node.next
     return records, (found.items, found.named, found.timed), digits
+
+
+# --------------------------------------------------------------------------- the parse
+#
+# lxml's parse releases the GIL around libxml2 and takes it back in a callback at the
+# document's start and at the end: in two threads the reader of a small document,
+# whose read holds the GIL for most of its time, hands the GIL over at each of these
+# and then sleeps through the other reader's GIL-held stretch. Here libxml2 (the one
+# lxml is built with: its functions are bound from lxml's module) parses in one native
+# region with the hand-over marks of ``_handover.pxd``, under the options of the
+# hardened parser of ``formats/_xml.py``: no entity substitution, no network, no DTD
+# loading, libxml2's depth and size bounds; comments, processing instructions and
+# blank text left out and CDATA read as text, as lxml's parser there does. Documents
+# with a DOCTYPE (entity checks) or in another encoding go to lxml instead.
+
+ctypedef void* (*new_context_f)() noexcept nogil
+ctypedef void (*free_context_f)(void* context) noexcept nogil
+ctypedef void* (*read_memory_f)(void* context, const char* text, int size, const char* url,
+                                const char* encoding, int options) noexcept nogil
+ctypedef void (*free_document_f)(void* document) noexcept nogil
+
+cdef new_context_f _new_context = NULL
+cdef free_context_f _free_context = NULL
+cdef read_memory_f _read_memory = NULL
+cdef free_document_f _free_document = NULL
+
+cdef enum:
+    # XML_PARSE_NOBLANKS | NONET | NOCDATA | COMPACT | BIG_LINES, and no error output
+    PARSE_OPTIONS = 256 | 2048 | 16384 | 65536 | 4194304 | 32 | 64
+    # positions in libxml2's xmlSAXHandler (parser.h, unchanged across 2.x)
+    SAX_PROCESSING_INSTRUCTION = 19
+    SAX_COMMENT = 20
+    SAX_CDATA_BLOCK = 25
+    INT_MAX_SIZE = 2147483647
+
+
+def bind_libxml2(size_t new_context, size_t free_context, size_t read_memory,
+                 size_t free_document) -> bool:
+    """Take the addresses of libxml2's ``xmlNewParserCtxt``, ``xmlFreeParserCtxt``,
+    ``xmlCtxtReadMemory`` and ``xmlFreeDoc`` (from lxml's module); False if one is
+    missing, and :func:`parse_document` then parses nothing."""
+    global _new_context, _free_context, _read_memory, _free_document
+    if not (new_context and free_context and read_memory and free_document):
+        return False
+    _new_context = <new_context_f>new_context
+    _free_context = <free_context_f>free_context
+    _free_document = <free_document_f>free_document
+    _read_memory = <read_memory_f>read_memory
+    return True
+
+
+@cython.auto_pickle(False)
+cdef class Document:
+    """A document :func:`parse_document` parsed: libxml2's tree, freed with this object."""
+
+    cdef void* doc
+
+    def __dealloc__(self):
+        if self.doc != NULL:
+            _free_document(self.doc)
+
+
+def parse_document(const uint8_t[::1] text, bint utf8):
+    """The document libxml2 reads from ``text`` (``utf8``: read as UTF-8 whatever it
+    declares), or None when it is not well-formed XML within the parser's bounds, or
+    no parser is bound (the caller then parses with lxml, which says why)."""
+    cdef Py_ssize_t n = text.shape[0]
+    cdef const char* encoding = NULL
+    cdef void* context
+    cdef void* doc = NULL
+    cdef void** sax
+    cdef Document document
+    if _read_memory == NULL or n == 0 or n > INT_MAX_SIZE:
+        return None
+    if utf8:
+        encoding = _UTF8
+    with nogil:
+        held_end()
+        context = _new_context()
+        if context != NULL:
+            sax = (<void***>context)[0]  # an xmlParserCtxt starts with its SAX handler
+            if sax != NULL:
+                sax[SAX_PROCESSING_INSTRUCTION] = NULL
+                sax[SAX_COMMENT] = NULL
+                sax[SAX_CDATA_BLOCK] = NULL
+                doc = _read_memory(context, <const char*>&text[0], <int>n, NULL, encoding,
+                                   PARSE_OPTIONS)
+            _free_context(context)
+        held_begin()
+    if doc == NULL:
+        return None
+    document = Document.__new__(Document)
+    document.doc = doc
+    return document

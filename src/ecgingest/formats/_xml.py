@@ -35,7 +35,7 @@ from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "plain_text", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -106,6 +106,17 @@ def _as_utf8(raw: bytes) -> bytes | None:
     if name in LATIN1_NAMES:
         return raw.decode("latin-1").encode("utf-8")
     return None
+
+
+def plain_text(raw: bytes) -> tuple[bytes, bool] | None:
+    """What a format's own libxml2 parse reads of a plain document, as :func:`parse`
+    would: ``(bytes, read as UTF-8 whatever declared)``; None for a document with a
+    DOCTYPE (its entities are checked by :func:`parse`) or in an encoding whose markup
+    is not its ASCII bytes."""
+    if not ascii_compatible(raw) or raw.find(b"<!DOCTYPE") >= 0:
+        return None
+    utf8 = _as_utf8(raw)
+    return (raw, False) if utf8 is None else (utf8, True)
 
 
 MAX_TEXT = 10_000_000
