@@ -20,6 +20,7 @@ import numpy as np
 cimport numpy as cnp
 
 from _handover cimport held_begin, held_end
+from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_parse
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -317,7 +318,9 @@ cdef enum:
 cdef const char* HL7 = b"urn:hl7-org:v3"
 cdef const char* XSI = b"http://www.w3.org/2001/XMLSchema-instance"
 cdef const char* _EMPTY = b""
-cdef const char* _UTF8 = b"UTF-8"
+
+cdef enum:
+    INT_MAX_SIZE = 2147483647
 
 
 cdef inline bint _named(xmlNode* node, const char* name) noexcept:
@@ -735,37 +738,6 @@ cdef tuple _records(xmlNode* top, object owner):
 
 
 # --------------------------------------------------------------------------- the parse
-#
-# lxml's parse releases the GIL around libxml2 and takes it back in a callback at the
-# document's start and at the end: in two threads the reader of a small document,
-# whose read holds the GIL for most of its time, hands the GIL over at each of these
-# and then sleeps through the other reader's GIL-held stretch. Here libxml2 (the one
-# lxml is built with: its functions are bound from lxml's module) parses in one native
-# region with the hand-over marks of ``_handover.pxd``, under the options of the
-# hardened parser of ``formats/_xml.py``: no entity substitution, no network, no DTD
-# loading, libxml2's depth and size bounds; comments, processing instructions and
-# blank text left out and CDATA read as text, as lxml's parser there does. Documents
-# with a DOCTYPE (entity checks) or in another encoding go to lxml instead.
-
-ctypedef void* (*new_context_f)() noexcept nogil
-ctypedef void (*free_context_f)(void* context) noexcept nogil
-ctypedef void* (*read_memory_f)(void* context, const char* text, int size, const char* url,
-                                const char* encoding, int options) noexcept nogil
-ctypedef void (*free_document_f)(void* document) noexcept nogil
-
-cdef new_context_f _new_context = NULL
-cdef free_context_f _free_context = NULL
-cdef read_memory_f _read_memory = NULL
-cdef free_document_f _free_document = NULL
-
-cdef enum:
-    # XML_PARSE_NOBLANKS | NONET | NOCDATA | COMPACT | BIG_LINES, and no error output
-    PARSE_OPTIONS = 256 | 2048 | 16384 | 65536 | 4194304 | 32 | 64
-    # positions in libxml2's xmlSAXHandler (parser.h, unchanged across 2.x)
-    SAX_PROCESSING_INSTRUCTION = 19
-    SAX_COMMENT = 20
-    SAX_CDATA_BLOCK = 25
-    INT_MAX_SIZE = 2147483647
 
 
 def bind_libxml2(size_t new_context, size_t free_context, size_t read_memory,
@@ -773,14 +745,7 @@ def bind_libxml2(size_t new_context, size_t free_context, size_t read_memory,
     """Take the addresses of libxml2's ``xmlNewParserCtxt``, ``xmlFreeParserCtxt``,
     ``xmlCtxtReadMemory`` and ``xmlFreeDoc`` (from lxml's module); False if one is
     missing, and :func:`parse_document` then parses nothing."""
-    global _new_context, _free_context, _read_memory, _free_document
-    if not (new_context and free_context and read_memory and free_document):
-        return False
-    _new_context = <new_context_f>new_context
-    _free_context = <free_context_f>free_context
-    _free_document = <free_document_f>free_document
-    _read_memory = <read_memory_f>read_memory
-    return True
+    return xml_bind(new_context, free_context, read_memory, free_document)
 
 
 @cython.auto_pickle(False)
@@ -791,35 +756,22 @@ cdef class Document:
 
     def __dealloc__(self):
         if self.doc != NULL:
-            _free_document(self.doc)
+            xml_free_doc(self.doc)
 
 
 def parse_document(const uint8_t[::1] text, bint utf8):
     """The document libxml2 reads from ``text`` (``utf8``: read as UTF-8 whatever it
-    declares), or None when it is not well-formed XML within the parser's bounds, or
-    no parser is bound (the caller then parses with lxml, which says why)."""
+    declares) in one native region (see ``_libxml2.pxd``), or None when it is not
+    well-formed XML within the parser's bounds, or no parser is bound (the caller then
+    parses with lxml, which says why)."""
     cdef Py_ssize_t n = text.shape[0]
-    cdef const char* encoding = NULL
-    cdef void* context
-    cdef void* doc = NULL
-    cdef void** sax
+    cdef void* doc
     cdef Document document
-    if _read_memory == NULL or n == 0 or n > INT_MAX_SIZE:
+    if not xml_bound() or n == 0 or n > INT_MAX_SIZE:
         return None
-    if utf8:
-        encoding = _UTF8
     with nogil:
         held_end()
-        context = _new_context()
-        if context != NULL:
-            sax = (<void***>context)[0]  # an xmlParserCtxt starts with its SAX handler
-            if sax != NULL:
-                sax[SAX_PROCESSING_INSTRUCTION] = NULL
-                sax[SAX_COMMENT] = NULL
-                sax[SAX_CDATA_BLOCK] = NULL
-                doc = _read_memory(context, <const char*>&text[0], <int>n, NULL, encoding,
-                                   PARSE_OPTIONS)
-            _free_context(context)
+        doc = xml_parse(<const char*>&text[0], <int>n, utf8)
         held_begin()
     if doc == NULL:
         return None

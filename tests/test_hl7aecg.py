@@ -508,7 +508,7 @@ def _both_parses(data: bytes) -> tuple[tuple, tuple]:
     from ecgingest._ext import hl7aecg as kernel
     from ecgingest.formats import _xml
 
-    assert hl7aecg._libxml2_bound()
+    assert _xml.bind_libxml2(kernel, DecodeContext("hl7aecg"))
     plain = _xml.plain_text(data)
     assert plain is not None
     document = kernel.parse_document(*plain)
@@ -548,8 +548,9 @@ def test_the_kernel_s_own_parse_walks_real_files_as_lxml_s_tree(entry):
                                   b"<a>&undeclared;</a>", b"\x00\x01"])
 def test_the_kernel_s_own_parse_leaves_what_is_not_well_formed_to_lxml(data):
     from ecgingest._ext import hl7aecg as kernel
+    from ecgingest.formats import _xml
 
-    assert hl7aecg._libxml2_bound()
+    assert _xml.bind_libxml2(kernel, DecodeContext("hl7aecg"))
     assert kernel.parse_document(data, False) is None
 
 

@@ -35,7 +35,7 @@ from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "plain_text", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "plain_text", "bind_libxml2", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -108,11 +108,39 @@ def _as_utf8(raw: bytes) -> bytes | None:
     return None
 
 
+_LIBXML2_FUNCTIONS = ("xmlNewParserCtxt", "xmlFreeParserCtxt", "xmlCtxtReadMemory", "xmlFreeDoc")
+_bound: dict[str, bool] = {}  # kernel module name -> whether it took lxml's libxml2
+
+
+def bind_libxml2(kernel: Any, ctx: DecodeContext) -> bool:
+    """Whether ``kernel`` (an extension module with ``bind_libxml2``) parses with the
+    libxml2 of lxml's module: bound on first use from the functions that module exports;
+    False where it exports none (lxml then parses every document)."""
+    bound = _bound.get(kernel.__name__)
+    if bound is None:
+        import ctypes
+
+        etree = _etree(ctx)
+        try:
+            module = ctypes.CDLL(etree.__file__)
+            bound = bool(kernel.bind_libxml2(*(
+                ctypes.cast(getattr(module, name), ctypes.c_void_p).value or 0
+                for name in _LIBXML2_FUNCTIONS)))
+        except (OSError, AttributeError):  # an lxml that does not export libxml2
+            bound = False
+        _bound[kernel.__name__] = bound
+    return bound
+
+
 def plain_text(raw: bytes) -> tuple[bytes, bool] | None:
     """What a format's own libxml2 parse reads of a plain document, as :func:`parse`
     would: ``(bytes, read as UTF-8 whatever declared)``; None for a document with a
     DOCTYPE (its entities are checked by :func:`parse`) or in an encoding whose markup
-    is not its ASCII bytes."""
+    is neither its ASCII bytes nor UTF-16 after a byte-order mark (libxml2 reads that
+    mark, as lxml has it do)."""
+    for bom, codec in _BOMS[1:]:
+        if raw.startswith(bom) and raw[2:4] != b"\0\0":  # not UTF-32's mark
+            return None if raw.find("<!DOCTYPE".encode(codec)) >= 0 else (raw, False)
     if not ascii_compatible(raw) or raw.find(b"<!DOCTYPE") >= 0:
         return None
     utf8 = _as_utf8(raw)
@@ -153,8 +181,13 @@ def ascii_compatible(raw: bytes) -> bool:
     return name in ("utf-8", "utf8") or name in ASCII_SUPERSET_NAMES
 
 
-def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:
+def parse(data: bytes | memoryview, ctx: DecodeContext, kernel: Any = None) -> Any:
     """The document's root element, parsed safely (see the module docstring).
+
+    With ``kernel`` (an extension module with ``bind_libxml2`` and ``parse_document``
+    giving a capsule, see ext/_libxml2.pxd), a plain document is parsed by the same
+    libxml2 with the same options in one native region of that module, and lxml adopts
+    the tree; anything else, and a document that parse refuses, goes through lxml's parse.
 
     Raises :class:`~ecgingest.errors.CorruptDataError` for XML that is not
     well-formed or nests deeper than :data:`MAX_DEPTH`, and
@@ -163,6 +196,11 @@ def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:
     """
     etree = _etree(ctx)
     raw = as_bytes(data)
+    if kernel is not None and bind_libxml2(kernel, ctx):
+        plain = plain_text(raw)
+        capsule = None if plain is None else kernel.parse_document(*plain)
+        if capsule is not None:
+            return etree.adopt_external_document(capsule).getroot()
     utf8 = _as_utf8(raw)
     parser = _parser(etree) if utf8 is None else _parser(etree, "utf-8")
     try:

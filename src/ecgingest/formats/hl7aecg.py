@@ -15,7 +15,6 @@ parsed where libxml2 keeps them, without the GIL.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 from typing import Any
 
@@ -336,32 +335,13 @@ def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[s
 # --------------------------------------------------------------------------- the format
 
 
-def _libxml2_bound() -> bool:
-    """Whether the kernel parses with the libxml2 of lxml's module (bound on first use)."""
-    if not _LIBXML2:
-        etree = require("lxml.etree", format=FORMAT_NAME, extra="xml")
-        try:
-            module = ctypes.CDLL(etree.__file__)
-            bound = _k.bind_libxml2(*(ctypes.cast(getattr(module, name), ctypes.c_void_p).value
-                                      or 0 for name in _LIBXML2_FUNCTIONS))
-        except (OSError, AttributeError):  # an lxml that does not export libxml2
-            bound = False
-        _LIBXML2.append(bound)
-    return _LIBXML2[0]
-
-
-_LIBXML2: list[bool] = []
-_LIBXML2_FUNCTIONS = ("xmlNewParserCtxt", "xmlFreeParserCtxt", "xmlCtxtReadMemory",
-                      "xmlFreeDoc")
-
-
 def _document(data: bytes | memoryview, ctx: DecodeContext) -> _Document:
     """The document, parsed by the kernel where it is plain (one native region that hands
     the GIL over as the other readers' regions do), else by the hardened lxml parser,
     which also reports what is wrong with a document the kernel did not read."""
     element_type = _element_type()  # the lxml whose libxml2 both parses read
     plain = _xml.plain_text(_xml.as_bytes(data))
-    if plain is not None and _libxml2_bound():
+    if plain is not None and _xml.bind_libxml2(_k, ctx):
         document = _k.parse_document(*plain)
         found = None if document is None else _k.document_records(document)
         if found is not None:
