@@ -8,9 +8,11 @@ series or derived series (representative beats) is kept as a
 ``REPRESENTATIVE_BEAT`` one). Annotations (measurements, beats, wave
 boundaries) are listed in document order; the global measurements and the
 interpretation statements go to the extra-readings model SCP-ECG uses.
-After lxml's hardened parse, ``ecgingest._ext.hl7aecg`` walks libxml2's tree
-and hands back plain records (no element object per step); the digits are
-parsed where libxml2 keeps them, without the GIL.
+A plain document is parsed by ``ecgingest._ext.hl7aecg`` with lxml's libxml2
+and the hardened parser's options in one native region (any other by lxml's
+hardened parse); the kernel then walks libxml2's tree and hands back plain
+records (no element object per step); the digits are parsed where libxml2
+keeps them, without the GIL.
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def _stripped(text: str | None) -> str | None:
 
 # --------------------------------------------------------------------------- the document
 #
-# lxml parses the document (the hardened parser of ``_xml``, without the GIL); the
-# kernel then walks libxml2's tree itself and hands back plain records (see
+# The kernel (or lxml, for a document that is not plain) parses the document with the
+# hardened parser's options, without the GIL; the kernel then walks libxml2's tree itself and hands back plain records (see
 # ``tree_records`` in ext/hl7aecg.pyx): the tree's elements never become Python
 # objects, and the digits are parsed where libxml2 keeps them.
 
