@@ -21,10 +21,7 @@ cimport numpy as cnp
 
 from _base64 cimport BASE64_OK, BASE64_ONE_EXTRA, base64_capacity, base64_decode
 from _bytes cimport load_le16, load_le32
-from _handover cimport held_begin, held_end
-from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_parse
 from _status cimport KernelStatus
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New, PyCapsule_SetContext
 
 cnp.import_array()
 
@@ -217,10 +214,8 @@ def decode(const uint8_t[::1] data, Py_ssize_t nleads, Py_ssize_t nsamples):
         free(table)
         raise MemoryError()
     with nogil:
-        held_end()
         status = _decode_chunks(src, n, nleads, nsamples, out, produced, scratch, capacity,
                                 table, &lead)
-        held_begin()
     free(scratch)
     free(table)
     return status, values, produced_arr, lead, (lead if status != KernelStatus.OK else -1)
@@ -309,7 +304,6 @@ def decode_waveforms(str text, Py_ssize_t nleads, Py_ssize_t nsamples, limb=None
         free(raw)
         raise MemoryError()
     with nogil:
-        held_end()
         decoded = base64_decode(<const uint8_t*>src, length, raw, &produced_bytes, &skipped)
         if decoded == BASE64_OK:
             status = _decode_chunks(raw, produced_bytes, nleads, nsamples, out, produced,
@@ -339,7 +333,6 @@ def decode_waveforms(str text, Py_ssize_t nleads, Py_ssize_t nsamples, limb=None
                 if fits[i]:
                     for k in range(kept[i]):
                         small[i * nsamples + k] = <int16_t>row[k]
-        held_begin()
     free(scratch)
     free(table)
     free(raw)
@@ -385,9 +378,7 @@ cdef void _decode_rows(const char** sources, const Py_ssize_t* lengths, Py_ssize
                        uint8_t* out, int64_t* table, bint release):
     if release:
         with nogil:
-            held_end()
             _decode_rows_nogil(sources, lengths, k, out, table)
-            held_begin()
     else:
         _decode_rows_nogil(sources, lengths, k, out, table)
 
@@ -409,49 +400,3 @@ cdef void _decode_rows_nogil(const char** sources, const Py_ssize_t* lengths, Py
         table[3 * i + 2] = (KernelStatus.OK if result == BASE64_OK else KernelStatus.BAD_VALUE
                             if result == BASE64_ONE_EXTRA else KernelStatus.TRUNCATED)
         offset += produced & ~(<Py_ssize_t>1)
-
-
-# --------------------------------------------------------------------------- the parse
-
-
-def bind_libxml2(size_t new_context, size_t free_context, size_t read_memory,
-                 size_t free_document) -> bool:
-    """Take the addresses of libxml2's ``xmlNewParserCtxt``, ``xmlFreeParserCtxt``,
-    ``xmlCtxtReadMemory`` and ``xmlFreeDoc`` (from lxml's module); False if one is
-    missing, and :func:`parse_document` then parses nothing."""
-    return xml_bind(new_context, free_context, read_memory, free_document)
-
-
-cdef void _free_capsule(object capsule) noexcept:
-    cdef void* doc = PyCapsule_GetPointer(capsule, _CAPSULE_NAME)
-    if doc != NULL:
-        xml_free_doc(doc)
-
-
-def parse_document(const uint8_t[::1] text, bint utf8):
-    """The document libxml2 reads from ``text`` (``utf8``: read as UTF-8 whatever it
-    declares) in one native region (see ``_libxml2.pxd``), as a capsule lxml's
-    ``adopt_external_document`` takes over without a copy; None when it is not
-    well-formed XML within the parser's bounds, or no parser is bound (the caller then
-    parses with lxml, which says why)."""
-    cdef Py_ssize_t n = text.shape[0]
-    cdef void* doc
-    if not xml_bound() or n == 0 or n > 2147483647:
-        return None
-    with nogil:
-        held_end()
-        doc = xml_parse(<const char*>&text[0], <int>n, utf8)
-        held_begin()
-    if doc == NULL:
-        return None
-    try:
-        capsule = PyCapsule_New(doc, _CAPSULE_NAME, _free_capsule)
-    except BaseException:
-        xml_free_doc(doc)
-        raise
-    PyCapsule_SetContext(capsule, <void*>_CAPSULE_OWNED)  # lxml takes the tree, no copy
-    return capsule
-
-
-cdef const char* _CAPSULE_NAME = b"libxml2:xmlDoc"
-cdef const char* _CAPSULE_OWNED = b"destructor:xmlFreeDoc"

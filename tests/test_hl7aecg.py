@@ -523,7 +523,7 @@ def _digit_texts(found: tuple) -> list[bytes]:
     return [digits.text(r[-1], 0, 1 << 30) for r in records if r[0] == "l" and r[-1] is not None]
 
 
-@pytest.mark.parametrize("encoding", [e for e in ENCODINGS if e is None or "16" not in e])
+@pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("extra", [
     "", "<!-- a comment -->", "<?pi data?>", "<![CDATA[ 1 ]]>", "\n   \n", "&#32;&amp;"])
 def test_the_kernel_s_own_parse_walks_as_lxml_s_tree(encoding, extra):
@@ -531,7 +531,10 @@ def test_the_kernel_s_own_parse_walks_as_lxml_s_tree(encoding, extra):
                          annotations=[("MDC_ECG_HEART_RATE", "61", "bpm")], encoding=encoding)
     text = data.decode(encoding or "utf-8").replace("<given>", f"<given>{extra}")
     text = text.replace("</digits>", f"{extra}</digits>", 1) if "&" not in extra else text
-    own, lxml = _both_parses(text.encode(encoding or "utf-8"))
+    data = text.lstrip("\ufeff").encode(encoding or "utf-8")
+    if encoding and encoding.startswith("UTF-16"):  # the mark libxml2 reads UTF-16 by
+        data = (b"\xff\xfe" if encoding.endswith("LE") else b"\xfe\xff") + data
+    own, lxml = _both_parses(data)
     assert own[0] == lxml[0] and own[1] == lxml[1]
     assert _digit_texts(own) == _digit_texts(lxml)
 

@@ -341,37 +341,3 @@ def test_re_encoded_copies_of_a_utf16_file_read_the_same(codec, bom):
     assert got.labels == expected.labels and got.metadata == expected.metadata
     for a, b in zip(got.signals, expected.signals):
         np.testing.assert_array_equal(a.digital, b.digital)
-
-
-def _adopted_and_lxml(data: bytes) -> tuple[bytes, bytes]:
-    """The document as the kernel's own libxml2 parse (adopted by lxml) and as lxml's
-    hardened parse give it, serialised."""
-    from lxml import etree
-
-    from ecgingest.formats import _xml
-
-    ctx = DecodeContext("philips")
-    assert _xml.bind_libxml2(xli, ctx) and _xml.plain_text(data) is not None
-    return (etree.tostring(_xml.parse(data, ctx, xli)), etree.tostring(_xml.parse(data, ctx)))
-
-
-@pytest.mark.parametrize("encoding", ENCODINGS)
-@pytest.mark.parametrize("extra", ["", "<!-- a comment -->", "<?pi data?>", "<![CDATA[ x ]]>",
-                                   "\n  \n", "&#233;&amp;"])
-def test_the_kernel_s_own_parse_gives_the_tree_of_lxml_s_parse(encoding, extra):
-    leads = {label: np.arange(20, dtype=np.int64) for label in philips.STANDARD_LEADS}
-    text = philips_document(leads, last_name="Zoë", encoding=encoding).decode(
-        encoding or "utf-8")
-    data = text.replace("<lastname>", f"<lastname>{extra}").encode(encoding or "utf-8")
-    if encoding and encoding.startswith("UTF-16"):
-        data = (b"\xff\xfe" if encoding.endswith("LE") else b"\xfe\xff") + data.lstrip(
-            b"\xff\xfe").lstrip(b"\xfe\xff")
-    own, lxml = _adopted_and_lxml(data)
-    assert own == lxml
-
-
-@requires_corpus
-@pytest.mark.parametrize("entry", corpus_records("philips"), ids=lambda r: r["path"])
-def test_the_kernel_s_own_parse_gives_real_files_the_tree_of_lxml_s_parse(entry):
-    own, lxml = _adopted_and_lxml((corpus_dir() / entry["path"]).read_bytes())
-    assert own == lxml

@@ -1,7 +1,5 @@
 """Philips XLI kernel (ext/xli.pyx); use ecgingest.formats.philips instead."""
 
-from typing import Any
-
 import numpy as np
 
 STATUS_OK: int
@@ -17,8 +15,3 @@ def decode_waveforms(text: str, nleads: int, nsamples: int, limb: list[int] | No
                      ) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                 np.ndarray, int, int]: ...
 def decode_base64_rows(texts: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
-
-def bind_libxml2(new_context: int, free_context: int, read_memory: int,
-                 free_document: int) -> bool: ...
-def parse_document(text: bytes | bytearray | memoryview | np.ndarray,
-                   utf8: bool) -> Any | None: ...

@@ -19,9 +19,9 @@ with a parser that
 The declared encoding is honoured (ISO-8859-1, UTF-8, UTF-16 LE/BE with a
 byte-order mark, or no declaration at all: UTF-8). lxml parses without the
 GIL, so threads parsing different files overlap. A format whose kernel binds
-the same libxml2 (ext/_libxml2.pxd) parses plain documents with the same options
-in one native region of its own and lxml adopts the tree (:func:`parse` with
-``kernel``): lxml's parse hands the GIL over three times a document.
+the same libxml2 (ext/_libxml2.pxd, :func:`bind_libxml2`) may parse plain
+documents (:func:`plain_text`) with the same options in one native region of its
+own and walk the tree there: lxml's parse hands the GIL over three times a document.
 """
 
 from __future__ import annotations
@@ -184,13 +184,8 @@ def ascii_compatible(raw: bytes) -> bool:
     return name in ("utf-8", "utf8") or name in ASCII_SUPERSET_NAMES
 
 
-def parse(data: bytes | memoryview, ctx: DecodeContext, kernel: Any = None) -> Any:
+def parse(data: bytes | memoryview, ctx: DecodeContext) -> Any:
     """The document's root element, parsed safely (see the module docstring).
-
-    With ``kernel`` (an extension module with ``bind_libxml2`` and ``parse_document``
-    giving a capsule, see ext/_libxml2.pxd), a plain document is parsed by the same
-    libxml2 with the same options in one native region of that module, and lxml adopts
-    the tree; anything else, and a document that parse refuses, goes through lxml's parse.
 
     Raises :class:`~ecgingest.errors.CorruptDataError` for XML that is not
     well-formed or nests deeper than :data:`MAX_DEPTH`, and
@@ -199,11 +194,6 @@ def parse(data: bytes | memoryview, ctx: DecodeContext, kernel: Any = None) -> A
     """
     etree = _etree(ctx)
     raw = as_bytes(data)
-    if kernel is not None and bind_libxml2(kernel, ctx):
-        plain = plain_text(raw)
-        capsule = None if plain is None else kernel.parse_document(*plain)
-        if capsule is not None:
-            return etree.adopt_external_document(capsule).getroot()
     utf8 = _as_utf8(raw)
     parser = _parser(etree) if utf8 is None else _parser(etree, "utf-8")
     try:

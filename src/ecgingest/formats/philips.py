@@ -333,7 +333,7 @@ def _interpretations(root: Any) -> list[dict[str, Any]]:
 
 
 def _root(data: bytes | memoryview, ctx: DecodeContext) -> Any:
-    root = _xml.parse(data, ctx, _k)
+    root = _xml.parse(data, ctx)
     if _xml.local_name(root) != "restingecgdata" or root.tag not in (
             f"{{{NAMESPACE}}}restingecgdata", "restingecgdata"):
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not restingecgdata",
