@@ -563,3 +563,7 @@ def test_a_document_with_a_doctype_is_read_by_lxml_s_hardened_parse():
     data = aecg_document(_leads(3))
     at = data.index(b"<AnnotatedECG")
     assert _xml.plain_text(data[:at] + b"<!DOCTYPE AnnotatedECG>" + data[at:]) is None
+    assert _xml.plain_text(data[:at] + b"<!-- <!DOCTYPE x> -->" + data[at:]) is not None
+    wide = "<!DOCTYPE AnnotatedECG><AnnotatedECG/>".encode("utf-16-le")
+    assert _xml.plain_text(b"\xff\xfe" + wide) is None
+    assert _xml.plain_text(b"\xff\xfe" + wide[len("<!DOCTYPE AnnotatedECG>") * 2:]) is not None

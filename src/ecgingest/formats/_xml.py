@@ -135,16 +135,24 @@ def bind_libxml2(kernel: Any, ctx: DecodeContext) -> bool:
     return bound
 
 
+_PROLOG = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]++|<\?[^?]*+(?:\?(?!>)[^?]*+)*+\?>"
+    rb"|<!--[^-]*+(?:-(?!->)[^-]*+)*+-->)*+<[A-Za-z_:]")
+"""A prolog of blanks, processing instructions (the declaration) and comments only, then
+the root's start: no DOCTYPE, which may stand nowhere else."""
+
+
 def plain_text(raw: bytes) -> tuple[bytes, bool] | None:
     """What a format's own libxml2 parse reads of a plain document, as :func:`parse`
     would: ``(bytes, read as UTF-8 whatever declared)``; None for a document with a
     DOCTYPE (its entities are checked by :func:`parse`) or in an encoding whose markup
     is neither its ASCII bytes nor UTF-16 after a byte-order mark (libxml2 reads that
-    mark, as lxml has it do)."""
+    mark, as lxml has it do). Only the prolog is looked at."""
     for bom, codec in _BOMS[1:]:
         if raw.startswith(bom) and raw[2:4] != b"\0\0":  # not UTF-32's mark
-            return None if raw.find("<!DOCTYPE".encode(codec)) >= 0 else (raw, False)
-    if not ascii_compatible(raw) or raw.find(b"<!DOCTYPE") >= 0:
+            head = raw[2:2 + _FIRST_LOOK * 2].decode(codec, "replace").encode("utf-8")
+            return (raw, False) if _PROLOG.match(head) else None
+    if not ascii_compatible(raw) or _PROLOG.match(raw) is None:
         return None
     utf8 = _as_utf8(raw)
     return (raw, False) if utf8 is None else (utf8, True)
