@@ -15,6 +15,7 @@
 # checks) and those in encodings other than ASCII-compatible ones to lxml.
 cdef extern from *:
     """
+    #include <pthread.h>
     #include <stddef.h>
     typedef void* (*ecg_xml_new_context_f)(void);
     typedef void (*ecg_xml_free_context_f)(void* context);
@@ -44,22 +45,47 @@ cdef extern from *:
 
     static int ecg_xml_bound(void) { return ecg_xml_read_memory != NULL; }
 
-    /* The document (an xmlDoc*), or NULL: not well-formed, beyond the bounds, no memory. */
-    static void* ecg_xml_parse(const char* text, int size, int utf8) {
-        void* document = NULL;
+    /* This thread's parser context, made once and freed when the thread ends: a parse
+       reuses its buffers and its dictionary of names, as lxml's parser does. */
+    static pthread_key_t ecg_xml_context_key;
+    static pthread_once_t ecg_xml_context_once = PTHREAD_ONCE_INIT;
+    static int ecg_xml_context_keyed;
+
+    static void ecg_xml_context_free(void* context) {
+        if (context != NULL) ecg_xml_free_context(context);
+    }
+
+    static void ecg_xml_context_make_key(void) {
+        ecg_xml_context_keyed =
+            pthread_key_create(&ecg_xml_context_key, ecg_xml_context_free) == 0;
+    }
+
+    static void* ecg_xml_context(void) {
+        void* context;
         void** sax;
-        void* context = ecg_xml_new_context();
+        pthread_once(&ecg_xml_context_once, ecg_xml_context_make_key);
+        if (!ecg_xml_context_keyed) return NULL;
+        context = pthread_getspecific(ecg_xml_context_key);
+        if (context != NULL) return context;
+        context = ecg_xml_new_context();
         if (context == NULL) return NULL;
         sax = *(void***)context;  /* an xmlParserCtxt starts with its SAX handler */
-        if (sax != NULL) {
-            sax[ECG_SAX_PROCESSING_INSTRUCTION] = NULL;
-            sax[ECG_SAX_COMMENT] = NULL;
-            sax[ECG_SAX_CDATA_BLOCK] = NULL;
-            document = ecg_xml_read_memory(context, text, size, NULL, utf8 ? "UTF-8" : NULL,
-                                           ECG_XML_OPTIONS);
+        if (sax == NULL || pthread_setspecific(ecg_xml_context_key, context) != 0) {
+            ecg_xml_free_context(context);
+            return NULL;
         }
-        ecg_xml_free_context(context);
-        return document;
+        sax[ECG_SAX_PROCESSING_INSTRUCTION] = NULL;  /* kept by every later parse */
+        sax[ECG_SAX_COMMENT] = NULL;
+        sax[ECG_SAX_CDATA_BLOCK] = NULL;
+        return context;
+    }
+
+    /* The document (an xmlDoc*), or NULL: not well-formed, beyond the bounds, no memory. */
+    static void* ecg_xml_parse(const char* text, int size, int utf8) {
+        void* context = ecg_xml_context();
+        if (context == NULL) return NULL;
+        return ecg_xml_read_memory(context, text, size, NULL, utf8 ? "UTF-8" : NULL,
+                                   ECG_XML_OPTIONS);
     }
 
     static void ecg_xml_free_doc(void* document) { ecg_xml_free_document(document); }

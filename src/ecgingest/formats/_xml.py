@@ -152,10 +152,25 @@ def plain_text(raw: bytes) -> tuple[bytes, bool] | None:
         if raw.startswith(bom) and raw[2:4] != b"\0\0":  # not UTF-32's mark
             head = raw[2:2 + _FIRST_LOOK * 2].decode(codec, "replace").encode("utf-8")
             return (raw, False) if _PROLOG.match(head) else None
-    if not ascii_compatible(raw) or _PROLOG.match(raw) is None:
+    start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    if raw[start:start + 1] != b"<" or b"\0" in raw[:256] or _PROLOG.match(raw) is None:
         return None
-    utf8 = _as_utf8(raw)
-    return (raw, False) if utf8 is None else (utf8, True)
+    if not raw.startswith(b"<?xml", start):
+        return raw, False  # no declaration: UTF-8
+    declared = _DECLARED.match(raw, start)
+    if declared is None:  # a declaration without an encoding: UTF-8
+        close = raw.find(b"?>", start)
+        return (raw, False) if close > 0 and b"encoding" not in raw[start:close] else None
+    name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
+    if name in ("utf-8", "utf8"):
+        return raw, False
+    if name not in ASCII_SUPERSET_NAMES:
+        return None
+    if raw.isascii():  # the same bytes in UTF-8 (see _as_utf8)
+        return raw, True
+    if name in LATIN1_NAMES:
+        return raw.decode("latin-1").encode("utf-8"), True
+    return raw, False
 
 
 MAX_TEXT = 10_000_000

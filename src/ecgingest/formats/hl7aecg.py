@@ -220,23 +220,27 @@ def _decode_sets(document: _Document, ctx: DecodeContext
     digits = document.digits
     sets = [(item, sequence_set) for item in document.series for sequence_set in item.sets]
     indices = [lead.digits for _, sequence_set in sets for lead in sequence_set.leads]
-    counts, _ = digits.counts(indices)
-    listed = counts.tolist()
-    at = 0
-    for item, sequence_set in sets:
-        size = len(sequence_set.leads)
-        ctx.reserve_output(sum(listed[at:at + size]) * 4, item.what)
-        at += size
+    counts, total = digits.counts(indices)
+    if len(sets) == 1:
+        ctx.reserve_output(total * 4, sets[0][0].what)
+    else:
+        listed, at = counts.tolist(), 0
+        for item, sequence_set in sets:
+            size = len(sequence_set.leads)
+            ctx.reserve_output(sum(listed[at:at + size]) * 4, item.what)
+            at += size
     table, wide, narrow = digits.parse(indices, counts)
     rows = table.tolist()
-    out = []
-    at = 0
+    values = [small if small is not None else full for small, full in zip(narrow, wide)]
+    if len(sets) == 1:
+        item, sequence_set = sets[0]
+        sequence_set.check_digits(digits, rows, item.what, ctx)
+        return [(item, sequence_set, values)]
+    out, at = [], 0
     for item, sequence_set in sets:
         size = len(sequence_set.leads)
         sequence_set.check_digits(digits, rows[at:at + size], item.what, ctx)
-        out.append((item, sequence_set, [
-            small if small is not None else values
-            for small, values in zip(narrow[at:at + size], wide[at:at + size])]))
+        out.append((item, sequence_set, values[at:at + size]))
         at += size
     return out
 
