@@ -19,6 +19,8 @@ import numpy as np
 
 cimport numpy as cnp
 
+from _handover cimport held_begin, held_end
+from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_parse
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -186,8 +188,10 @@ cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t 
             narrow_rows[i] = <int16_t*>cnp.PyArray_DATA(<cnp.ndarray>narrow[i])
         if total >= TEXTS_NOGIL_FROM:
             with nogil:
+                held_end()
                 _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                            <int64_t*>cnp.PyArray_DATA(table))
+                held_begin()
         else:
             _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
                        <int64_t*>cnp.PyArray_DATA(table))
@@ -314,6 +318,9 @@ cdef enum:
 cdef const char* HL7 = b"urn:hl7-org:v3"
 cdef const char* XSI = b"http://www.w3.org/2001/XMLSchema-instance"
 cdef const char* _EMPTY = b""
+
+cdef enum:
+    INT_MAX_SIZE = 2147483647
 
 
 cdef inline bint _named(xmlNode* node, const char* name) noexcept:
@@ -474,8 +481,10 @@ cdef class Digits:
             self._pick(indices, &sources, &lengths, &total)
             if total >= TEXTS_NOGIL_FROM:
                 with nogil:
+                    held_end()
                     for i in range(k):
                         out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+                    held_begin()
             else:
                 for i in range(k):
                     out[i] = _count(<const uint8_t*>sources[i], lengths[i])
@@ -672,15 +681,32 @@ def tree_records(root, element_type):
     if (<type>element_type).__basicsize__ != ELEMENT_SIZE:
         raise TypeError("lxml's element object has a layout this kernel does not know")
     cdef xmlNode* top = (<LxmlElement*><PyObject*>root)._c_node
+    if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
+        raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
+    return _records(top, root)
+
+
+def document_records(Document document):
+    """:func:`tree_records` of a document :func:`parse_document` parsed, or None when its
+    root is not ``AnnotatedECG`` in ``urn:hl7-org:v3``."""
+    cdef xmlNode* top = (<xmlNode*>document.doc).children  # an xmlDoc starts as a node
+    while top != NULL and top.type != ELEMENT_NODE:
+        top = top.next
+    if top == NULL or not _named(top, b"AnnotatedECG"):
+        return None
+    return _records(top, document)
+
+
+cdef tuple _records(xmlNode* top, object owner):
+    """The walk of :func:`tree_records` from the root element ``top``, whose tree lives
+    as long as ``owner``."""
     cdef xmlNode* node
     cdef xmlNode* subject
     cdef xmlNode* person
     cdef xmlNode* name
     cdef xmlNode* assignment
     cdef list records = []
-    cdef Digits digits = Digits(root)
-    if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
-        raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
+    cdef Digits digits = Digits(owner)
     assignment = _child(_child(_child(_child(top, b"componentOf"), b"timepointEvent"),
                                b"componentOf"), b"subjectAssignment")
     subject = _child(_child(assignment, b"subject"), b"trialSubject")
@@ -709,3 +735,46 @@ def tree_records(root, element_type):
             break
         node = node.next
     return records, (found.items, found.named, found.timed), digits
+
+
+# --------------------------------------------------------------------------- the parse
+
+
+def bind_libxml2(size_t new_context, size_t free_context, size_t read_memory,
+                 size_t free_document) -> bool:
+    """Take the addresses of libxml2's ``xmlNewParserCtxt``, ``xmlFreeParserCtxt``,
+    ``xmlCtxtReadMemory`` and ``xmlFreeDoc`` (from lxml's module); False if one is
+    missing, and :func:`parse_document` then parses nothing."""
+    return xml_bind(new_context, free_context, read_memory, free_document)
+
+
+@cython.auto_pickle(False)
+cdef class Document:
+    """A document :func:`parse_document` parsed: libxml2's tree, freed with this object."""
+
+    cdef void* doc
+
+    def __dealloc__(self):
+        if self.doc != NULL:
+            xml_free_doc(self.doc)
+
+
+def parse_document(const uint8_t[::1] text, bint utf8):
+    """The document libxml2 reads from ``text`` (``utf8``: read as UTF-8 whatever it
+    declares) in one native region (see ``_libxml2.pxd``), or None when it is not
+    well-formed XML within the parser's bounds, or no parser is bound (the caller then
+    parses with lxml, which says why)."""
+    cdef Py_ssize_t n = text.shape[0]
+    cdef void* doc
+    cdef Document document
+    if not xml_bound() or n == 0 or n > INT_MAX_SIZE:
+        return None
+    with nogil:
+        held_end()
+        doc = xml_parse(<const char*>&text[0], <int>n, utf8)
+        held_begin()
+    if doc == NULL:
+        return None
+    document = Document.__new__(Document)
+    document.doc = doc
+    return document

@@ -498,3 +498,72 @@ def test_reads_in_more_threads_than_cpus_give_the_records_of_one_thread():
     CPUs, after a reader that leaves, give what one thread reads."""
     # 2000 samples a lead: digits parsed without the GIL
     check_reads_in_threads(_decode, [aecg_document(_leads(2000, seed)) for seed in range(3)])
+
+
+def _both_parses(data: bytes) -> tuple[tuple, tuple]:
+    """The kernel's records of the document as its own libxml2 parse and as lxml's
+    hardened parse give them."""
+    from lxml import etree
+
+    from ecgingest._ext import hl7aecg as kernel
+    from ecgingest.formats import _xml
+
+    assert _xml.bind_libxml2(kernel, DecodeContext("hl7aecg"))
+    plain = _xml.plain_text(data)
+    assert plain is not None
+    document = kernel.parse_document(*plain)
+    assert document is not None
+    own = kernel.document_records(document)
+    lxml = kernel.tree_records(_xml.parse(data, DecodeContext("hl7aecg")), etree._Element)
+    return own, lxml
+
+
+def _digit_texts(found: tuple) -> list[bytes]:
+    records, _, digits = found
+    return [digits.text(r[-1], 0, 1 << 30) for r in records if r[0] == "l" and r[-1] is not None]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("extra", [
+    "", "<!-- a comment -->", "<?pi data?>", "<![CDATA[ 1 ]]>", "\n   \n", "&#32;&amp;"])
+def test_the_kernel_s_own_parse_walks_as_lxml_s_tree(encoding, extra):
+    data = aecg_document(_leads(30), beats=_leads(8, 1), name="Zoë",
+                         annotations=[("MDC_ECG_HEART_RATE", "61", "bpm")], encoding=encoding)
+    text = data.decode(encoding or "utf-8").replace("<given>", f"<given>{extra}")
+    text = text.replace("</digits>", f"{extra}</digits>", 1) if "&" not in extra else text
+    data = text.lstrip("\ufeff").encode(encoding or "utf-8")
+    if encoding and encoding.startswith("UTF-16"):  # the mark libxml2 reads UTF-16 by
+        data = (b"\xff\xfe" if encoding.endswith("LE") else b"\xfe\xff") + data
+    own, lxml = _both_parses(data)
+    assert own[0] == lxml[0] and own[1] == lxml[1]
+    assert _digit_texts(own) == _digit_texts(lxml)
+
+
+@requires_corpus
+@pytest.mark.parametrize("entry", corpus_records("hl7aecg"), ids=lambda r: r["path"])
+def test_the_kernel_s_own_parse_walks_real_files_as_lxml_s_tree(entry):
+    own, lxml = _both_parses((corpus_dir() / entry["path"]).read_bytes())
+    assert own[0] == lxml[0] and own[1] == lxml[1]
+    assert _digit_texts(own) == _digit_texts(lxml)
+
+
+@pytest.mark.parametrize("data", [b"<AnnotatedECG xmlns='urn:hl7-org:v3'>", b"<a/><b/>",
+                                  b"<a>&undeclared;</a>", b"\x00\x01"])
+def test_the_kernel_s_own_parse_leaves_what_is_not_well_formed_to_lxml(data):
+    from ecgingest._ext import hl7aecg as kernel
+    from ecgingest.formats import _xml
+
+    assert _xml.bind_libxml2(kernel, DecodeContext("hl7aecg"))
+    assert kernel.parse_document(data, False) is None
+
+
+def test_a_document_with_a_doctype_is_read_by_lxml_s_hardened_parse():
+    from ecgingest.formats import _xml
+
+    data = aecg_document(_leads(3))
+    at = data.index(b"<AnnotatedECG")
+    assert _xml.plain_text(data[:at] + b"<!DOCTYPE AnnotatedECG>" + data[at:]) is None
+    assert _xml.plain_text(data[:at] + b"<!-- <!DOCTYPE x> -->" + data[at:]) is not None
+    wide = "<!DOCTYPE AnnotatedECG><AnnotatedECG/>".encode("utf-16-le")
+    assert _xml.plain_text(b"\xff\xfe" + wide) is None
+    assert _xml.plain_text(b"\xff\xfe" + wide[len("<!DOCTYPE AnnotatedECG>") * 2:]) is not None

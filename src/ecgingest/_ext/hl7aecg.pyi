@@ -27,3 +27,16 @@ def tree_records(root: Any, element_type: type) -> tuple[
     list[tuple[Any, ...]],
     tuple[list[dict[str, Any]], list[tuple[int, str]], list[tuple[int, list[tuple[Any, ...]]]]],
     Digits]: ...
+
+def document_records(document: Document) -> tuple[
+    list[tuple[Any, ...]],
+    tuple[list[dict[str, Any]], list[tuple[int, str]], list[tuple[int, list[tuple[Any, ...]]]]],
+    Digits] | None: ...
+def bind_libxml2(new_context: int, free_context: int, read_memory: int,
+                 free_document: int) -> bool: ...
+
+@disjoint_base
+class Document: ...
+
+def parse_document(text: bytes | bytearray | memoryview | np.ndarray,
+                   utf8: bool) -> Document | None: ...

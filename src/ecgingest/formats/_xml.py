@@ -18,7 +18,10 @@ with a parser that
 
 The declared encoding is honoured (ISO-8859-1, UTF-8, UTF-16 LE/BE with a
 byte-order mark, or no declaration at all: UTF-8). lxml parses without the
-GIL, so threads parsing different files overlap.
+GIL, so threads parsing different files overlap. A format whose kernel binds
+the same libxml2 (ext/_libxml2.pxd, :func:`bind_libxml2`) may parse plain
+documents (:func:`plain_text`) with the same options in one native region of its
+own and walk the tree there: lxml's parse hands the GIL over three times a document.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..errors import CorruptDataError, UnsupportedFeatureError
 from ..record import Signal, new_signal
 from ._base import PROBE_BYTES, DecodeContext, Probe, SingleFileFormat, require
 
-__all__ = ["parse", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
+__all__ = ["parse", "plain_text", "bind_libxml2", "as_bytes", "ASCII_SUPERSET_NAMES", "LATIN1_NAMES", "ascii_compatible", "MAX_TEXT", "root_element", "XmlFormat", "first", "RepresentativeBeats", "MAX_DEPTH", "local_name",
            "child", "child_text", "children", "texts", "parse_number", "signal", "narrowest"]
 
 MAX_DEPTH = 256
@@ -106,6 +109,68 @@ def _as_utf8(raw: bytes) -> bytes | None:
     if name in LATIN1_NAMES:
         return raw.decode("latin-1").encode("utf-8")
     return None
+
+
+_LIBXML2_FUNCTIONS = ("xmlNewParserCtxt", "xmlFreeParserCtxt", "xmlCtxtReadMemory", "xmlFreeDoc")
+_bound: dict[str, bool] = {}  # kernel module name -> whether it took lxml's libxml2
+
+
+def bind_libxml2(kernel: Any, ctx: DecodeContext) -> bool:
+    """Whether ``kernel`` (an extension module with ``bind_libxml2``) parses with the
+    libxml2 of lxml's module: bound on first use from the functions that module exports;
+    False where it exports none (lxml then parses every document)."""
+    bound = _bound.get(kernel.__name__)
+    if bound is None:
+        import ctypes
+
+        etree = _etree(ctx)
+        try:
+            module = ctypes.CDLL(etree.__file__)
+            bound = bool(kernel.bind_libxml2(*(
+                ctypes.cast(getattr(module, name), ctypes.c_void_p).value or 0
+                for name in _LIBXML2_FUNCTIONS)))
+        except (OSError, AttributeError):  # an lxml that does not export libxml2
+            bound = False
+        _bound[kernel.__name__] = bound
+    return bound
+
+
+_PROLOG = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]++|<\?[^?]*+(?:\?(?!>)[^?]*+)*+\?>"
+    rb"|<!--[^-]*+(?:-(?!->)[^-]*+)*+-->)*+<[A-Za-z_:]")
+"""A prolog of blanks, processing instructions (the declaration) and comments only, then
+the root's start: no DOCTYPE, which may stand nowhere else."""
+
+
+def plain_text(raw: bytes) -> tuple[bytes, bool] | None:
+    """What a format's own libxml2 parse reads of a plain document, as :func:`parse`
+    would: ``(bytes, read as UTF-8 whatever declared)``; None for a document with a
+    DOCTYPE (its entities are checked by :func:`parse`) or in an encoding whose markup
+    is neither its ASCII bytes nor UTF-16 after a byte-order mark (libxml2 reads that
+    mark, as lxml has it do). Only the prolog is looked at."""
+    for bom, codec in _BOMS[1:]:
+        if raw.startswith(bom) and raw[2:4] != b"\0\0":  # not UTF-32's mark
+            head = raw[2:2 + _FIRST_LOOK * 2].decode(codec, "replace").encode("utf-8")
+            return (raw, False) if _PROLOG.match(head) else None
+    start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    if raw[start:start + 1] != b"<" or b"\0" in raw[:256] or _PROLOG.match(raw) is None:
+        return None
+    if not raw.startswith(b"<?xml", start):
+        return raw, False  # no declaration: UTF-8
+    declared = _DECLARED.match(raw, start)
+    if declared is None:  # a declaration without an encoding: UTF-8
+        close = raw.find(b"?>", start)
+        return (raw, False) if close > 0 and b"encoding" not in raw[start:close] else None
+    name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
+    if name in ("utf-8", "utf8"):
+        return raw, False
+    if name not in ASCII_SUPERSET_NAMES:
+        return None
+    if raw.isascii():  # the same bytes in UTF-8 (see _as_utf8)
+        return raw, True
+    if name in LATIN1_NAMES:
+        return raw.decode("latin-1").encode("utf-8"), True
+    return raw, False
 
 
 MAX_TEXT = 10_000_000

@@ -8,9 +8,11 @@ series or derived series (representative beats) is kept as a
 ``REPRESENTATIVE_BEAT`` one). Annotations (measurements, beats, wave
 boundaries) are listed in document order; the global measurements and the
 interpretation statements go to the extra-readings model SCP-ECG uses.
-After lxml's hardened parse, ``ecgingest._ext.hl7aecg`` walks libxml2's tree
-and hands back plain records (no element object per step); the digits are
-parsed where libxml2 keeps them, without the GIL.
+A plain document is parsed by ``ecgingest._ext.hl7aecg`` with lxml's libxml2
+and the hardened parser's options in one native region (any other by lxml's
+hardened parse); the kernel then walks libxml2's tree and hands back plain
+records (no element object per step); the digits are parsed where libxml2
+keeps them, without the GIL.
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def _stripped(text: str | None) -> str | None:
 
 # --------------------------------------------------------------------------- the document
 #
-# lxml parses the document (the hardened parser of ``_xml``, without the GIL); the
-# kernel then walks libxml2's tree itself and hands back plain records (see
+# The kernel (or lxml, for a document that is not plain) parses the document with the
+# hardened parser's options, without the GIL; the kernel then walks libxml2's tree itself and hands back plain records (see
 # ``tree_records`` in ext/hl7aecg.pyx): the tree's elements never become Python
 # objects, and the digits are parsed where libxml2 keeps them.
 
@@ -193,14 +195,11 @@ class _SequenceSet:
             ctx.fail(HeaderError, f"{what}: no time sequence (TIME_ABSOLUTE or "
                      "TIME_RELATIVE) gives the sampling rate", field="sequence")
 
-    def decode(self, digits: Any, what: str, ctx: DecodeContext) -> list[np.ndarray]:
-        """Every lead's digits, read in place: counted in one kernel call, then parsed in
-        another (each without the GIL when long), int16 where a lead's values fit."""
-        indices = [lead.digits for lead in self.leads]
-        counts, total = digits.counts(indices)
-        ctx.reserve_output(total * 4, what)
-        table, wide, narrow = digits.parse(indices, counts)
-        for lead, (status, at, _) in zip(self.leads, table.tolist()):
+    def check_digits(self, digits: Any, table: list[list[int]], what: str,
+                     ctx: DecodeContext) -> None:
+        """The first lead whose digits did not parse, as an error (``table``: this set's
+        rows of :meth:`Digits.parse`)."""
+        for lead, (status, at, _) in zip(self.leads, table):
             if status != _k.STATUS_OK:
                 snippet = digits.text(lead.digits, at, 16)
                 if not snippet.isascii():
@@ -209,7 +208,41 @@ class _SequenceSet:
                              f"{at}: {snippet!r})", field="digits")
                 ctx.check_status(status, f"{what} {lead.label} digits (at byte {at}: "
                                  f"{snippet!r})", field="digits")
-        return [small if small is not None else values for small, values in zip(narrow, wide)]
+
+
+def _decode_sets(document: _Document, ctx: DecodeContext
+                 ) -> list[tuple[_Series, _SequenceSet, list[np.ndarray]]]:
+    """Every sequence set's leads, in document order, int16 where a lead's values fit.
+
+    The digits of all sets are counted in one kernel call and parsed in another (each
+    without the GIL when long): a read that hands the GIL over once per call, not once
+    per set, waits less for it while another thread reads."""
+    digits = document.digits
+    sets = [(item, sequence_set) for item in document.series for sequence_set in item.sets]
+    indices = [lead.digits for _, sequence_set in sets for lead in sequence_set.leads]
+    counts, total = digits.counts(indices)
+    if len(sets) == 1:
+        ctx.reserve_output(total * 4, sets[0][0].what)
+    else:
+        listed, at = counts.tolist(), 0
+        for item, sequence_set in sets:
+            size = len(sequence_set.leads)
+            ctx.reserve_output(sum(listed[at:at + size]) * 4, item.what)
+            at += size
+    table, wide, narrow = digits.parse(indices, counts)
+    rows = table.tolist()
+    values = [small if small is not None else full for small, full in zip(narrow, wide)]
+    if len(sets) == 1:
+        item, sequence_set = sets[0]
+        sequence_set.check_digits(digits, rows, item.what, ctx)
+        return [(item, sequence_set, values)]
+    out, at = [], 0
+    for item, sequence_set in sets:
+        size = len(sequence_set.leads)
+        sequence_set.check_digits(digits, rows[at:at + size], item.what, ctx)
+        out.append((item, sequence_set, values[at:at + size]))
+        at += size
+    return out
 
 
 class _Series:
@@ -226,8 +259,8 @@ class _Series:
 class _Document:
     """Everything the decoder reads of one document, from the kernel's records."""
 
-    def __init__(self, root: Any, ctx: DecodeContext) -> None:
-        records, self.annotations, self.digits = _k.tree_records(root, _element_type())
+    def __init__(self, found: tuple[Any, Any, Any], ctx: DecodeContext) -> None:
+        records, self.annotations, self.digits = found
         self.subject: tuple[Any, ...] = records[0]
         self.series: list[_Series] = []
         current: _SequenceSet | None = None
@@ -309,21 +342,28 @@ def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[s
 
 
 def _document(data: bytes | memoryview, ctx: DecodeContext) -> _Document:
+    """The document, parsed by the kernel where it is plain (one native region that hands
+    the GIL over as the other readers' regions do), else by the hardened lxml parser,
+    which also reports what is wrong with a document the kernel did not read."""
+    element_type = _element_type()  # the lxml whose libxml2 both parses read
+    plain = _xml.plain_text(_xml.as_bytes(data))
+    if plain is not None and _xml.bind_libxml2(_k, ctx):
+        document = _k.parse_document(*plain)
+        found = None if document is None else _k.document_records(document)
+        if found is not None:
+            return _Document(found, ctx)
     root = _xml.parse(data, ctx)
     if root.tag != f"{{{NAMESPACE}}}AnnotatedECG":
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not AnnotatedECG in "
                  f"{NAMESPACE}", field="AnnotatedECG")
-    return _Document(root, ctx)
+    return _Document(_k.tree_records(root, element_type), ctx)
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     """The record of one annotated ECG."""
     document = _document(data, ctx)
-    digits = document.digits
-    series = document.series
-    primary = series[0]
-    first = primary.sets[0]
-    arrays = first.decode(digits, primary.what, ctx)
+    decoded = _decode_sets(document, ctx)
+    primary, first, arrays = decoded[0]
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
         ctx.deviation(f"{primary.what}: the leads of one sequence set differ in length "
@@ -340,23 +380,19 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                "recording_start_time": start.astimezone(dt.timezone.utc)})
     extras: dict[str, Any] = {"series_code": primary.code}
     blocks: list[RepresentativeBeats] = []
-    for item in series:
-        for index, sequence_set in enumerate(item.sets):
-            if item is primary and index == 0:
-                continue
-            values = sequence_set.decode(digits, item.what, ctx)
-            if not values or len({len(v) for v in values}) != 1:
-                ctx.warn(f"{item.what}: leads of differing lengths; left out")
-                continue
-            block = _k.stack_int32(values)
-            block.flags.writeable = False
-            assert sequence_set.rate is not None
-            units = {lead.units for lead in sequence_set.leads}
-            blocks.append(RepresentativeBeats(
-                tuple(lead.label for lead in sequence_set.leads), sequence_set.rate, block,
-                tuple(lead.scale for lead in sequence_set.leads),
-                tuple(lead.origin for lead in sequence_set.leads),
-                units.pop() if len(units) == 1 else "", item.code.lower()))
+    for item, sequence_set, values in decoded[1:]:
+        if not values or len({len(v) for v in values}) != 1:
+            ctx.warn(f"{item.what}: leads of differing lengths; left out")
+            continue
+        block = _k.stack_int32(values)
+        block.flags.writeable = False
+        assert sequence_set.rate is not None
+        units = {lead.units for lead in sequence_set.leads}
+        blocks.append(RepresentativeBeats(
+            tuple(lead.label for lead in sequence_set.leads), sequence_set.rate, block,
+            tuple(lead.scale for lead in sequence_set.leads),
+            tuple(lead.origin for lead in sequence_set.leads),
+            units.pop() if len(units) == 1 else "", item.code.lower()))
     extras["series"] = blocks
     beats = [b for b in blocks if b.kind == "representative_beat"]
     if beats:
