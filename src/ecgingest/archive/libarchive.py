@@ -198,8 +198,8 @@ class _Header:
     reader: _Reader | None = None
     """The reader standing on this entry (read ahead: the lane's)."""
     damaged_ahead: bool = False
-    """Reading it ahead failed: the walk reads it again from a fresh reader
-    (:meth:`ReadAhead.reread`)."""
+    """Reading it ahead failed, or a lane met the archive's damage here: the walk reads
+    it again from a fresh reader (:meth:`ReadAhead.reread`)."""
 
     @property
     def link(self) -> str | None:
@@ -478,15 +478,22 @@ class ReadAhead:
             assert header.error is not None
             error, header.error = header.error, None
             raise error
+        if header.status not in (_la.OK, _la.WARN, _la.EOF):
+            # the archive is damaged where a lane stands, which is not where the walk's
+            # own reader would (it read entries the walk did not read, or passed over
+            # ones it read): whether and how the walk meets the damage is found again
+            header.damaged_ahead = True
+            header.index = self.position  # (the entry the walk asks for)
         return header
 
     def reread(self, header: _Header, last_read: int) -> _Header:
-        """A damaged entry read ahead, from a fresh reader standing where the walk's own
-        reader would: past the entries before it, having read bytes of the last one the
-        walk read (``last_read``, its index; 0: none). Whether libarchive meets damage
-        when it passes over entries depends on that: in a solid 7-Zip folder, passing
-        over an entry decompresses it only once the walk has read from the folder. The
-        walk reads on from the fresh reader (:meth:`read_on_from`)."""
+        """A damaged entry read ahead (or the archive's damage a lane met in its place),
+        from a fresh reader standing where the walk's own reader would: past the
+        entries before it, having read bytes of the last one the walk read
+        (``last_read``, its index; 0: none). Whether libarchive meets damage when it
+        passes over entries depends on that: in a solid 7-Zip folder, passing over an
+        entry decompresses it only once the walk has read from the folder. The walk
+        reads on from the fresh reader (:meth:`read_on_from`)."""
         reader = self.reopen()
         self.read_on_from(reader)
         fresh: _Header | None = None
