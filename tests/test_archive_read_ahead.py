@@ -199,6 +199,38 @@ def test_damaged_entry_passed_over_in_a_solid_7z_walks_alike_read_ahead_or_not(m
     assert direct[-1][:2] == ("raised", "ArchiveError")
 
 
+@pytest.mark.parametrize("ahead_entries", [1, 2])
+def test_a_lane_that_skipped_a_damaged_entry_does_not_end_the_walk_read_ahead(
+        ahead_entries, monkeypatch):
+    # The second entry's local header declares 297 compressed bytes, its bzip2 stream
+    # holds 41 (and the central directory's offset is off: libarchive reads the ZIP as
+    # a stream). Reading the entry ends with its stream, and the walk finds the central
+    # directory next: the entry fails alone. A second lane that skipped the entry by its
+    # declared size ran past the archive's end and reported the archive truncated
+    tree = [("a/r.hea", b"\x00"), ("a/../a/r.hea", b"\x00" * 512)]
+    data = _damaged(build("zip-bzip2", tree), [(30, 0), (673, 0), (1734, 2)], None)
+    direct, ahead = direct_and_ahead(monkeypatch, data, Limits(), lanes=2, ahead_bytes=1,
+                                     ahead_entries=ahead_entries)
+    assert ahead == direct
+    assert [item[:2] for item in direct] == [("entry", "`/r.hea"), ("failed", "a/r.hea")]
+
+
+def test_damage_a_lane_meets_after_reading_what_the_walk_passes_over_fails_an_entry_alike(
+        monkeypatch):
+    # One solid 7-Zip folder, damaged past the first entries. The lane reads the first
+    # entry ahead (small), which the walk passes over (an absolute name); having read
+    # from the folder, libarchive decompresses the second entry to pass over it and
+    # meets the damage at the third header. The walk's own reader never read from the
+    # folder: it reaches the third entry and fails reading it
+    tree = ([("/abs", b"\x00" * 100), ("/abs", b"\x00" * 70_000)] + [("a/r.hea", b"")] * 5
+            + [("a/r.hea", b"\x00")])
+    data = _damaged(build("7z-lzma2", tree), [(23860, 0)], None)
+    direct, ahead = direct_and_ahead(monkeypatch, data, Limits(max_entry_size=60_000),
+                                     lanes=1, ahead_bytes=1, ahead_entries=1)
+    assert ahead == direct
+    assert direct[-1][:3] == ("failed", "a/r.hea", "CorruptDataError")
+
+
 def _records_zip(count: int, *, dat_first: bool = False) -> bytes:
     rng = np.random.default_rng(5)
     buf = io.BytesIO()

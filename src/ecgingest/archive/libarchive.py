@@ -198,8 +198,8 @@ class _Header:
     reader: _Reader | None = None
     """The reader standing on this entry (read ahead: the lane's)."""
     damaged_ahead: bool = False
-    """Reading it ahead failed: the walk reads it again from a fresh reader
-    (:meth:`ReadAhead.reread`)."""
+    """Reading it ahead failed, or a lane met the archive's damage here: the walk reads
+    it again from a fresh reader (:meth:`ReadAhead.reread`)."""
 
     @property
     def link(self) -> str | None:
@@ -325,7 +325,6 @@ class _Lane:
         self.at = -1  # position of the entry the lane works on
         self.size = 0  # its declared size
         self.parked = False
-        self.careful = False  # reads nothing ahead any more (an entry failed)
         self.thread: threading.Thread | None = None
 
 
@@ -351,6 +350,12 @@ class ReadAhead:
     and gives the reader back. Failures reach the walk as they were raised,
     in entry order. :meth:`close` stops and joins the threads, wherever they
     are.
+
+    A damaged entry ends the reading ahead (:meth:`read_on_from`): where
+    libarchive stands after damage depends on how the entry was passed (read
+    in full, read in other steps, or skipped by another lane), so the walk
+    reads every later header itself, from the reader that read the entry as
+    its own reader would have.
     """
 
     def __init__(self, readers: list[_Reader], walker: Walker,
@@ -364,6 +369,8 @@ class ReadAhead:
         self.taken = 0  # entries the lanes have taken (positions below are theirs)
         self.position = 0  # headers the walk has taken
         self.stopped = False
+        self.own: _Reader | None = None
+        """The reader the walk reads on from itself, once an entry was damaged."""
         self.most = _bytes_ahead(walker)
         for lane in self.lanes:
             lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
@@ -409,15 +416,14 @@ class ReadAhead:
                     self.cond.wait()
                 if self.stopped:
                     return header
-        if size is not None and not lane.careful and self._worth_reading(size):
+        if size is not None and self._worth_reading(size):
             header.whole = lane.reader.whole(size, self.walker.arena)
             if header.whole.status == _la.OK:
                 return header
             # A damaged entry: how libarchive reports the damage, and where its reader
             # stands after it, depend on how the bytes were asked for. So the walk reads
             # it itself, from a fresh reader brought to it as its own reader would stand
-            # there (:meth:`reread`), and this lane reads nothing ahead any more.
-            lane.careful = True
+            # there (:meth:`reread`), and reads on from that reader
             header.whole = None
             header.damaged_ahead = True
         with self.cond:
@@ -425,7 +431,7 @@ class ReadAhead:
         return header
 
     def _found(self, at: int, header: _Header) -> None:
-        if at >= self.position and at not in self.found:
+        if not self.stopped and at >= self.position and at not in self.found:
             self.found[at] = header
             if header.whole is not None:
                 self.ahead += len(header.whole.buf)
@@ -453,6 +459,10 @@ class ReadAhead:
     # -- the walk --------------------------------------------------------------
     def next(self) -> _Header:
         """The next header (and entry, read ahead) in archive order."""
+        if self.own is not None:
+            header = self.own.header()
+            header.reader = self.own
+            return header
         with self.cond:
             while self.position not in self.found:
                 if self.stopped:
@@ -468,16 +478,24 @@ class ReadAhead:
             assert header.error is not None
             error, header.error = header.error, None
             raise error
+        if header.status not in (_la.OK, _la.WARN, _la.EOF):
+            # the archive is damaged where a lane stands, which is not where the walk's
+            # own reader would (it read entries the walk did not read, or passed over
+            # ones it read): whether and how the walk meets the damage is found again
+            header.damaged_ahead = True
+            header.index = self.position  # (the entry the walk asks for)
         return header
 
     def reread(self, header: _Header, last_read: int) -> _Header:
-        """A damaged entry read ahead, from a fresh reader standing where the walk's own
-        reader would: past the entries before it, having read bytes of the last one the
-        walk read (``last_read``, its index; 0: none). Whether libarchive meets damage
-        when it passes over entries depends on that: in a solid 7-Zip folder, passing
-        over an entry decompresses it only once the walk has read from the folder. The
-        lane parked on the entry goes on with the fresh reader."""
+        """A damaged entry read ahead (or the archive's damage a lane met in its place),
+        from a fresh reader standing where the walk's own reader would: past the
+        entries before it, having read bytes of the last one the walk read
+        (``last_read``, its index; 0: none). Whether libarchive meets damage when it
+        passes over entries depends on that: in a solid 7-Zip folder, passing over an
+        entry decompresses it only once the walk has read from the folder. The walk
+        reads on from the fresh reader (:meth:`read_on_from`)."""
         reader = self.reopen()
+        self.read_on_from(reader)
         fresh: _Header | None = None
         while fresh is None and reader.index < header.index - 1:
             fresh = reader.pass_over()
@@ -486,29 +504,42 @@ class ReadAhead:
         if fresh is None:
             fresh = reader.header()
             fresh.reader = reader
-            fresh.parked = True
-        with self.cond:
-            for lane in self.lanes:
-                if lane.reader is header.reader:
-                    lane.reader = reader
         return fresh
 
     def release(self, header: _Header, failed: bool = False) -> None:
-        """The walk is done with the reader on ``header`` (``failed``: the entry is
-        damaged, and its lane then reads nothing ahead any more): the lane reads on."""
+        """The walk is done with the reader on ``header``: the lane reads on, or
+        (``failed``: the entry is damaged) the walk reads on from that reader."""
         if header.parked:
             header.parked = False
+            if failed:
+                assert header.reader is not None
+                self.read_on_from(header.reader)
+                return
             with self.cond:
                 for lane in self.lanes:
                     if lane.reader is header.reader:
                         lane.parked = False
-                        lane.careful = lane.careful or failed
                 self.cond.notify_all()
+
+    def read_on_from(self, reader: _Reader) -> None:
+        """Stop reading ahead: :meth:`next` reads each later header from ``reader``,
+        on the walk's thread, as a walk without read-ahead does. What the lanes found
+        beyond a damaged entry is dropped: a lane that skipped the entry stands where
+        libarchive's skip took it, which need not be where a read of it ends (a ZIP
+        entry whose local header declares more compressed bytes than its stream holds:
+        a read ends with the stream, a skip runs past the archive's end)."""
+        with self.cond:
+            self.own = reader
+            self.stopped = True
+            self.found.clear()
+            self.ahead = 0
+            self.cond.notify_all()
 
     def close(self) -> None:
         """Stop the threads and wait for them (each finishes the libarchive call it is in)."""
         with self.cond:
             self.stopped = True
+            self.own = None  # (a walk asking on is told the archive was closed)
             self.found.clear()
             self.ahead = 0
             self.cond.notify_all()
