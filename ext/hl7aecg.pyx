@@ -748,15 +748,28 @@ def bind_libxml2(size_t new_context, size_t free_context, size_t read_memory,
     return xml_bind(new_context, free_context, read_memory, free_document)
 
 
+cdef Py_ssize_t DOCUMENT_NOGIL_FROM = 1 << 16  # bytes: below, the GIL hand-over costs more
+
+
 @cython.auto_pickle(False)
 cdef class Document:
-    """A document :func:`parse_document` parsed: libxml2's tree, freed with this object."""
+    """A document :func:`parse_document` parsed: libxml2's tree, freed with this object
+    (without the GIL when large)."""
 
     cdef void* doc
+    cdef Py_ssize_t size  # bytes of the text it was parsed from
 
     def __dealloc__(self):
-        if self.doc != NULL:
-            xml_free_doc(self.doc)
+        cdef void* doc = self.doc
+        if doc == NULL:
+            return
+        if self.size >= DOCUMENT_NOGIL_FROM:  # freeing a large tree costs as much as a walk
+            with nogil:
+                held_end()
+                xml_free_doc(doc)
+                held_begin()
+        else:
+            xml_free_doc(doc)
 
 
 def parse_document(const uint8_t[::1] text, bint utf8):
@@ -777,4 +790,5 @@ def parse_document(const uint8_t[::1] text, bint utf8):
         return None
     document = Document.__new__(Document)
     document.doc = doc
+    document.size = n
     return document
