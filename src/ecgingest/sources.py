@@ -26,8 +26,8 @@ import numpy as np
 
 from ._ext import mapping
 from ._memory import aligned_empty, pooling
-from .errors import EcgIngestError, SourceUnavailableError, UnsafeEntryError
-from .formats._base import RANGED_READS, open_regular
+from .errors import EcgIngestError, UnsafeEntryError
+from .formats._base import RANGED_READS, check_unchanged, open_regular
 
 if TYPE_CHECKING:
     from .formats._base import SingleFileFormat
@@ -388,12 +388,12 @@ class _FileEntry(Entry):
                 drop_frames(exc)
                 if mapped is not None:
                     lost, guard = _unguard(guard), -1
-                    _check_unchanged(fd, size, lost, self.path, exc)
+                    check_unchanged(fd, size, self.path, lost_bytes=lost, cause=exc)
                 raise
             else:
                 if mapped is not None:
                     lost, guard = _unguard(guard), -1
-                    _check_unchanged(fd, size, lost, self.path)
+                    check_unchanged(fd, size, self.path, lost_bytes=lost)
             finally:
                 if mapped is not None and guard >= 0:
                     _unguard(guard)  # each slot is given up once, before the unmapping
@@ -620,18 +620,6 @@ def _guard(mapped: mmap.mmap | None, prefault: bool) -> int:
 def _unguard(slot: int) -> bool:
     """Stop guarding a mapping: True when a read found part of the file gone."""
     return mapping.unguard(slot) if mapping.GUARDED else False
-
-
-def _check_unchanged(fd: int, size: int, lost_bytes: bool, path: str,
-                     cause: BaseException | None = None) -> None:
-    """:class:`SourceUnavailableError` when a mapped file lost bytes during its decode
-    (a read found a page gone) or its size changed by the end of it."""
-    now = os.fstat(fd).st_size
-    if not lost_bytes and now == size:
-        return
-    raise SourceUnavailableError(
-        f"the file changed size while it was read ({size} bytes, now {now}); read it once "
-        "it is complete", path=path) from cause
 
 
 def _read_all(fd: int, size: int, as_bytes: bool = False) -> memoryview:

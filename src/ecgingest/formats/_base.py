@@ -53,6 +53,7 @@ __all__ = [
     "PoolFile",
     "ByteSource",
     "open_regular",
+    "check_unchanged",
     "ReadRequest",
     "DecodeContext",
     "OutputBudget",
@@ -441,6 +442,19 @@ def open_regular(path: str | os.PathLike[str], *, name: str | None = None
     return fd, info
 
 
+def check_unchanged(fd: int, size: int, path: str, *, lost_bytes: bool = False,
+                    cause: BaseException | None = None) -> None:
+    """:class:`~ecgingest.errors.SourceUnavailableError` when the open file ``fd`` is no
+    longer ``size`` bytes, or a read of it found bytes gone (``lost_bytes``: a mapped
+    page the file no longer has): it was cut or grown while it was read."""
+    now = os.fstat(fd).st_size
+    if not lost_bytes and now == size:
+        return
+    raise SourceUnavailableError(
+        f"the file changed size while it was read ({size} bytes, now {now}); read it once "
+        "it is complete", path=path) from cause
+
+
 class ByteSource:
     """Random access to one file's bytes, for reads that take only some ranges of it.
 
@@ -526,13 +540,8 @@ class ByteSource:
     def check_unchanged(self, path: str) -> None:
         """:class:`~ecgingest.errors.SourceUnavailableError` when the open file is no
         longer the size it had when opened (it was cut or grown while it was read)."""
-        if self._fd is None:
-            return
-        now = os.fstat(self._fd).st_size
-        if now != self.size:
-            raise SourceUnavailableError(
-                f"the file changed size while it was read ({self.size} bytes, now {now}); "
-                "read it once it is complete", path=path)
+        if self._fd is not None:
+            check_unchanged(self._fd, self.size, path)
 
     @property
     def fd(self) -> int | None:
