@@ -375,54 +375,8 @@ cdef void _part_kernel(const uint8_t* records, Py_ssize_t first_record, Py_ssize
                               hi - lo, bytes_per_sample)
 
 
-cdef extern from *:
-    """
-    #include <errno.h>
-    #include <stddef.h>
-    #include <stdlib.h>
-    #if defined(_WIN32)
-    #define ECG_SCATTER_READS 0
-    struct ecg_iovec { void *iov_base; size_t iov_len; };
-    static long long ecg_preadv(int fd, struct ecg_iovec *iov, int n, long long offset) {
-        (void)fd; (void)iov; (void)n; (void)offset;
-        errno = ENOSYS;
-        return -1;
-    }
-    #else
-    #include <sys/types.h>
-    #include <sys/uio.h>
-    #include <unistd.h>
-    #define ECG_SCATTER_READS 1
-    #define ecg_iovec iovec
-    /* One scattered read from ``offset``, retried when interrupted; where preadv is
-       missing, the buffers one pread at a time. */
-    static long long ecg_preadv(int fd, struct iovec *iov, int n, long long offset) {
-    #if defined(__linux__) || defined(__FreeBSD__)
-        ssize_t got;
-        do { got = preadv(fd, iov, n, (off_t)offset); } while (got < 0 && errno == EINTR);
-        return got;
-    #else
-        long long total = 0;
-        for (int i = 0; i < n; i++) {
-            ssize_t got;
-            do { got = pread(fd, iov[i].iov_base, iov[i].iov_len, (off_t)(offset + total)); }
-            while (got < 0 && errno == EINTR);
-            if (got < 0) return total ? total : -1;
-            total += got;
-            if ((size_t)got < iov[i].iov_len) break;
-        }
-        return total;
-    #endif
-    }
-    #endif
-    """
-    bint SCATTER_READS "ECG_SCATTER_READS"
-    struct ecg_iovec:
-        void* iov_base
-        size_t iov_len
-    long long ecg_preadv(int fd, ecg_iovec* iov, int n, long long offset) noexcept nogil
+from _pread cimport SCATTER_READS, ecg_iovec, read_fully
 
-from libc.errno cimport errno
 from libc.stdlib cimport free, malloc
 
 SCATTERED_READS = bool(SCATTER_READS)
@@ -493,29 +447,6 @@ def scatter_read(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size, Py_ssi
     return status, err
 
 
-cdef int _read_fully(int fd, ecg_iovec* iov, int n, long long offset, long long size,
-                     int* err) noexcept nogil:
-    """All ``size`` bytes of one scattered read, going on after short reads."""
-    cdef long long got
-    while size > 0:
-        got = ecg_preadv(fd, iov, n, offset)
-        if got < 0:
-            err[0] = errno
-            return BAD_VALUE
-        if got == 0:
-            return TRUNCATED
-        offset += got
-        size -= got
-        while n > 0 and got >= <long long>iov[0].iov_len:  # drop the buffers filled
-            got -= iov[0].iov_len
-            iov += 1
-            n -= 1
-        if n > 0:
-            iov[0].iov_base = <char*>iov[0].iov_base + got
-            iov[0].iov_len -= got
-    return OK
-
-
 cdef int _scatter_kernel(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size,
                          Py_ssize_t r0, Py_ssize_t r1, const cnp.int64_t* counts,
                          const cnp.int64_t* offsets, const cnp.int64_t* firsts,
@@ -537,7 +468,7 @@ cdef int _scatter_kernel(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size
             size = 2 * (hi - lo)
             gap = offset - end
             if used and (gap > max_gap or used + 2 > _MAX_IOV):
-                status = _read_fully(fd, iov, used, start, end - start, err)
+                status = read_fully(fd, iov, used, start, end - start, err)
                 if status != OK:
                     return status
                 used = 0
@@ -552,7 +483,7 @@ cdef int _scatter_kernel(int fd, Py_ssize_t header_bytes, Py_ssize_t record_size
             used += 1
             end = offset + size
     if used:
-        return _read_fully(fd, iov, used, start, end - start, err)
+        return read_fully(fd, iov, used, start, end - start, err)
     return OK
 
 

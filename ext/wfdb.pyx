@@ -18,10 +18,10 @@ cimport numpy as cnp
 
 from _bytes cimport ascii_number, exact_integer, load_le16, load_be16, load_le24, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
+from _pread cimport ecg_iovec, read_fully
 from _wfdb212 cimport w212_set_level, w212_unpack, w212_first, w212_deinterleave
 
 from cpython.ref cimport PyObject
-from libc.errno cimport errno, EINTR
 
 import numpy as np
 
@@ -29,24 +29,6 @@ cnp.import_array()
 
 cdef cnp.dtype _INT16 = np.dtype(np.int16)
 cdef cnp.dtype _INT32 = np.dtype(np.int32)
-
-
-cdef extern from *:
-    """
-    #ifdef _WIN32
-    static long long ecg_pread(int fd, void *buf, long long n, long long offset) {
-        (void)fd; (void)buf; (void)n; (void)offset;
-        errno = ENOSYS;
-        return -1;
-    }
-    #else
-    #include <unistd.h>
-    static long long ecg_pread(int fd, void *buf, long long n, long long offset) {
-        return (long long)pread(fd, buf, (size_t)n, (off_t)offset);
-    }
-    #endif
-    """
-    long long ecg_pread(int fd, void* buf, long long n, long long offset) noexcept nogil
 
 
 cdef extern from "Python.h":
@@ -479,8 +461,8 @@ cdef int _read_kernel(int fd, int64_t offset, int64_t nbytes, uint8_t* buf, int6
     ends early (it shrank since it was measured); ``err``: the ``errno`` of a
     failed read."""
     cdef int64_t gs = _group_samples(fmt), gb = _group_bytes(fmt)
-    cdef int64_t done = 0, n, at, want, got
-    cdef long long k
+    cdef int64_t done = 0, n, at, want
+    cdef ecg_iovec iov
     cdef int status
     if nflat < 0 or nflat > _available(fmt, nbytes):
         return TRUNCATED
@@ -492,17 +474,11 @@ cdef int _read_kernel(int fd, int64_t offset, int64_t nbytes, uint8_t* buf, int6
         want = (n + gs - 1) // gs * gb
         if want > nbytes - at:
             want = nbytes - at
-        got = 0
-        while got < want:
-            k = ecg_pread(fd, buf + got, want - got, offset + at + got)
-            if k < 0 and errno == EINTR:
-                continue
-            if k < 0:
-                err[0] = errno
-                return BAD_VALUE
-            if k == 0:
-                return TRUNCATED
-            got += k
+        iov.iov_base = buf
+        iov.iov_len = <size_t>want
+        status = read_fully(fd, &iov, 1, offset + at, want, err)
+        if status != OK:
+            return status
         status = _kernel(buf, want, fmt, nsig, spf, first_slot, frame_size, fpc, n, outs,
                          shift, outlen, count, checksum, state, tmp)
         if status != OK:
