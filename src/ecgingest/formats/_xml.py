@@ -101,7 +101,17 @@ def _as_utf8(raw: bytes) -> bytes | None:
     declared = _DECLARED.match(raw)
     if declared is None or b"\0" in raw:
         return None
-    name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
+    return _utf8_as_declared(raw, _encoding_name(declared))
+
+
+def _encoding_name(declared: re.Match[bytes]) -> str:
+    """The encoding name an XML declaration matched by ``_DECLARED`` gives, lower case."""
+    return (declared.group(1) or declared.group(2)).decode("ascii").lower()
+
+
+def _utf8_as_declared(raw: bytes, name: str) -> bytes | None:
+    """The document in UTF-8 where its declared encoding ``name`` makes that the same
+    bytes (ASCII text in an ASCII superset) or a fast transcode (Latin-1), else None."""
     if name in ("utf-8", "utf8"):
         return None  # already parsed without conversion
     if name in ASCII_SUPERSET_NAMES and raw.isascii():
@@ -161,16 +171,11 @@ def plain_text(raw: bytes) -> tuple[bytes, bool] | None:
     if declared is None:  # a declaration without an encoding: UTF-8
         close = raw.find(b"?>", start)
         return (raw, False) if close > 0 and b"encoding" not in raw[start:close] else None
-    name = (declared.group(1) or declared.group(2)).decode("ascii").lower()
-    if name in ("utf-8", "utf8"):
-        return raw, False
-    if name not in ASCII_SUPERSET_NAMES:
+    name = _encoding_name(declared)
+    if name not in ASCII_SUPERSET_NAMES and name not in ("utf-8", "utf8"):
         return None
-    if raw.isascii():  # the same bytes in UTF-8 (see _as_utf8)
-        return raw, True
-    if name in LATIN1_NAMES:
-        return raw.decode("latin-1").encode("utf-8"), True
-    return raw, False
+    utf8 = _utf8_as_declared(raw, name)
+    return (raw, False) if utf8 is None else (utf8, True)
 
 
 MAX_TEXT = 10_000_000
