@@ -62,6 +62,22 @@ def _write_wfdb(folder: Path, n_frames: int) -> Path:
     return header
 
 
+_READ_AND_REPORT = """
+    try:
+        ecgingest.read(upload)
+        print("records")
+    except EcgIngestError as exc:
+        print(type(exc).__name__, exc)
+"""
+"""The end of a child script: read ``upload`` and print the outcome's type."""
+
+
+def _assert_cut_reported(done) -> None:
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.startswith("SourceUnavailableError"), done.stdout
+    assert "changed size while it was read" in done.stdout
+
+
 _CUT_WHILE_MAPPED = """
     import sys
     import ecgingest
@@ -78,11 +94,6 @@ _CUT_WHILE_MAPPED = """
         return mapped
 
     sources._map = map_then_cut
-    try:
-        ecgingest.read(upload)
-        print("records")
-    except EcgIngestError as exc:
-        print(type(exc).__name__, exc)
 """
 
 
@@ -91,10 +102,7 @@ def test_an_edf_file_cut_across_pages_while_mapped_gives_a_typed_error(tmp_path,
     path = tmp_path / "big.edf"
     _write_edf(path, 5000)  # 10 MB, above the mapping threshold
     assert path.stat().st_size >= sources.MAP_FROM
-    done = _child(_CUT_WHILE_MAPPED, path, path, keep)
-    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
-    assert done.stdout.startswith("SourceUnavailableError"), done.stdout
-    assert "changed size while it was read" in done.stdout
+    _assert_cut_reported(_child(_CUT_WHILE_MAPPED + _READ_AND_REPORT, path, path, keep))
 
 
 _CUT_WHILE_READ = """
@@ -114,11 +122,6 @@ _CUT_WHILE_READ = """
         return real_read(*args)
 
     wfdb.read_group = cut_then_read
-    try:
-        ecgingest.read(upload)
-        print("records")
-    except EcgIngestError as exc:
-        print(type(exc).__name__, exc)
 """
 
 
@@ -129,10 +132,7 @@ def test_a_wfdb_signal_file_cut_while_read_gives_a_typed_error(tmp_path, keep):
     header = _write_wfdb(tmp_path, 400_000)  # 9.6 MB of samples
     dat = tmp_path / "big.dat"
     assert dat.stat().st_size >= signals.READ_BY_CHUNKS_FROM
-    done = _child(_CUT_WHILE_READ, header, dat, keep, 64 * 1024)
-    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
-    assert done.stdout.startswith("SourceUnavailableError"), done.stdout
-    assert "changed size while it was read" in done.stdout
+    _assert_cut_reported(_child(_CUT_WHILE_READ + _READ_AND_REPORT, header, dat, keep, 64 * 1024))
 
 
 def test_files_truncated_by_another_process_during_reads_never_end_the_process(tmp_path):

@@ -337,18 +337,20 @@ def _packed(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile, n
     offset = group[0].byte_offset
     what = f"signal file {group[0].file_name!r} (format {fmt}) of record {hdr.record_name!r}"
     gb, gs = _GROUP[fmt]
+
+    def flat_samples(nbytes: int) -> int:
+        # a partial last frame still feeds the signals it reaches
+        return min((nframes + max(skews)) * frame_size, _kernel.available_samples(fmt, nbytes))
+
     if (RANGED_READS and entry.size >= READ_BY_CHUNKS_FROM
             and not getattr(entry, "in_memory", True)
             and 6 * frame_size * gb <= _LARGEST_STEP_BYTES * gs):
         with ByteSource.open(entry) as source:
             if source.fd is not None:
                 nbytes = max(source.size - offset, 0)
-                # a partial last frame still feeds the signals it reaches
-                flat = min((nframes + max(skews)) * frame_size,
-                           _kernel.available_samples(fmt, nbytes))
                 status, counts, sums, err = _kernel.read_group(
-                    source.fd, offset, nbytes, READ_CHUNK_BYTES, fmt, flat, spf, shifts, outs,
-                    firsts)
+                    source.fd, offset, nbytes, READ_CHUNK_BYTES, fmt, flat_samples(nbytes), spf,
+                    shifts, outs, firsts)
                 if err:
                     raise OSError(err, os.strerror(err))
                 source.check_unchanged(entry.path)  # a file cut short ends here, too
@@ -357,11 +359,9 @@ def _packed(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile, n
     with entry.view() as data:  # bytes in memory, or a file mapped (not copied)
         view = data[offset:]
         nbytes = len(view)
-        # a partial last frame still feeds the signals it reaches
-        flat = min((nframes + max(skews)) * frame_size, _kernel.available_samples(fmt, nbytes))
         try:
             status, counts, sums = _kernel.decode_group(
-                view if nbytes else b"", fmt, flat, spf, shifts, outs, firsts)
+                view if nbytes else b"", fmt, flat_samples(nbytes), spf, shifts, outs, firsts)
         finally:
             view.release()
     ctx.check_status(status, what)
