@@ -895,3 +895,65 @@ def test_format_16_signals_decode_to_their_samples_and_checksums_whatever_their_
     assert not outcome.record.warnings
     for signal, column in zip(outcome.record.signals, columns):
         np.testing.assert_array_equal(signal.digital, column)
+
+
+_CHUNK_FORMATS = ["8", "16", "212", "310", "311", "24", "32"]
+
+
+@pytest.mark.skipif(not RANGED_READS, reason="no positioned reads on this system")
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(fmt=st.sampled_from(_CHUNK_FORMATS), nsig=st.integers(1, 5),
+       nframes=st.integers(1, 120), chunk=st.sampled_from([1, 7, 64, 4096]),
+       cut=st.integers(0, 400), flips=st.lists(st.tuples(st.integers(0, 10_000),
+                                                       st.integers(0, 255)), max_size=4),
+       extra=st.binary(max_size=12))
+def test_mutated_signal_files_read_by_chunks_beside_an_intact_record(
+        tmp_path_factory, fmt, nsig, nframes, chunk, cut, flips, extra):
+    # the chunked read of a damaged signal file on disk ends as the read of the same
+    # bytes in memory does (the same samples, or a typed error), and the intact
+    # record beside it in the directory always comes back
+    rng = np.random.default_rng(nframes * 31 + nsig)
+    low = -100 if fmt == "8" else -2000
+    signals = [np.cumsum(rng.integers(-3, 4, nframes)).astype(np.int16) if fmt == "8"
+               else rng.integers(low, 2000, nframes, dtype=np.int16) for _ in range(nsig)]
+    data = bytearray(pack(int(fmt), signals, [1] * nsig))
+    for at, value in flips:
+        if data:
+            data[at % len(data)] = value
+    data = bytes(data[:max(len(data) - cut, 0)]) + extra
+    header = write_header("bad", [("bad.dat", fmt, a) for a in signals], nframes=nframes)
+    good = [np.arange(50, dtype=np.int16) * (k + 1) for k in range(2)]
+    folder = tmp_path_factory.mktemp("chunked")
+    files = {"bad.hea": header, "bad.dat": data,
+             "good.hea": write_header("good", [("good.dat", "16", a) for a in good],
+                                      nframes=50),
+             "good.dat": pack(16, good, [1, 1])}
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    in_memory = _read({"bad.hea": header, "bad.dat": data}, "bad.hea")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources, "MAP_FROM", 1)
+        patch.setattr(fw.signals, "READ_BY_CHUNKS_FROM", 1)
+        patch.setattr(fw.signals, "READ_CHUNK_BYTES", chunk)
+        read_files = []
+        real_read = wfdb_kernel.read_group
+
+        def counted(fd, *args):
+            read_files.append(fd)
+            return real_read(fd, *args)
+
+        patch.setattr(wfdb_kernel, "read_group", counted)
+        result = ecgingest.ingest(folder)
+    assert read_files  # the chunked path ran (the intact record's file at least)
+    by_name = {r.name: r for r in result.records}
+    assert set(by_name) >= {"good"}
+    for sig, want in zip(by_name["good"].signals, good):
+        np.testing.assert_array_equal(sig.digital, want)
+    if in_memory.error is not None:
+        assert "bad" not in by_name
+        assert any(type(e.error) is type(in_memory.error) for e in result.errors)
+    else:
+        assert in_memory.record is not None
+        assert [s.digital.tolist() for s in by_name["bad"].signals] == \
+            [s.digital.tolist() for s in in_memory.record.signals]
