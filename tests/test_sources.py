@@ -515,14 +515,22 @@ def test_an_upload_path_is_named_as_pathlib_names_it(text):
 
 @pytest.fixture
 def fresh_pool():
-    """An empty array pool with room, the previous cap put back afterwards."""
+    """An empty array pool with room, the previous cap put back afterwards.
+
+    Earlier tests' pooled arrays caught in reference cycles are collected first, and
+    the collector is off meanwhile, so none of their blocks comes back mid-test."""
     from ecgingest import _memory
 
+    gc.collect()
+    gc.disable()
     previous = _memory.set_array_pool_limit(0)
     _memory.set_array_pool_limit(256 << 20)
-    yield _memory
-    _memory.set_array_pool_limit(0)
-    _memory.set_array_pool_limit(previous)
+    try:
+        yield _memory
+    finally:
+        gc.enable()
+        _memory.set_array_pool_limit(0)
+        _memory.set_array_pool_limit(previous)
 
 
 def _file_entry(path: Path) -> sources._FileEntry:
