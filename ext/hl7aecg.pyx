@@ -369,20 +369,62 @@ cdef object _joined(xmlNode* item, bint leading):
     return "".join(parts)
 
 
-cdef object _attribute(xmlNode* node, const char* name, const char* namespace):
-    """An attribute's value (``namespace`` NULL: an attribute without one), or None."""
+cdef xmlAttr* _find_attribute(xmlNode* node, const char* name,
+                              const char* namespace) noexcept:
+    """An attribute (``namespace`` NULL: an attribute without one), or NULL."""
     cdef xmlAttr* item
     if node == NULL:
-        return None
+        return NULL
     item = node.properties
     while item != NULL:
         if strcmp(item.name, name) == 0 and (
                 (namespace == NULL and item.ns == NULL) or (
                     namespace != NULL and item.ns != NULL and item.ns.href != NULL and
                     strcmp(item.ns.href, namespace) == 0)):
-            return _joined(item.children, False)
+            return item
         item = item.next
-    return None
+    return NULL
+
+
+cdef object _attribute(xmlNode* node, const char* name, const char* namespace):
+    """An attribute's value (``namespace`` NULL: an attribute without one), or None."""
+    cdef xmlAttr* item = _find_attribute(node, name, namespace)
+    return None if item == NULL else _joined(item.children, False)
+
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char* s, char** endptr, PyObject* overflow) except? -1.0
+
+
+cdef double MAX_NUMBER = 1e15  # formats/_xml.py MAX_NUMBER
+
+
+cdef object _number_attribute(xmlNode* node, const char* name, object number):
+    """An attribute's value as ``number`` (the format's reading of a number text as a
+    float or None) reads it. A value of ASCII digits with at most one point, in one
+    text node, is read here as ``float()`` reads it, without a text object."""
+    cdef xmlAttr* attribute = _find_attribute(node, name, NULL)
+    cdef xmlNode* item
+    cdef const char* c
+    cdef Py_ssize_t digits = 0, points = 0
+    cdef double value
+    if attribute == NULL:
+        return None
+    item = attribute.children
+    if item != NULL and item.type == TEXT_NODE and item.next == NULL and item.content != NULL:
+        c = item.content
+        while c[0] != 0:
+            if 48 <= c[0] <= 57:
+                digits += 1
+            elif c[0] == 46:
+                points += 1
+            else:
+                break
+            c += 1
+        if c[0] == 0 and digits and points <= 1:
+            value = PyOS_string_to_double(item.content, NULL, NULL)
+            return value if value <= MAX_NUMBER else None
+    return number(_joined(item, False))
 
 
 cdef object _text(xmlNode* node):
@@ -511,7 +553,7 @@ cdef class Digits:
             free(lengths)
 
 
-cdef tuple _sequence(xmlNode* sequence, Digits digits):
+cdef tuple _sequence(xmlNode* sequence, _Walk walk):
     cdef xmlNode* value = _child(sequence, b"value")
     cdef xmlNode* increment = _child(value, b"increment")
     cdef xmlNode* scale = _child(value, b"scale")
@@ -519,13 +561,14 @@ cdef tuple _sequence(xmlNode* sequence, Digits digits):
     cdef xmlNode* text = _child(value, b"digits")
     return ("l", _attribute(_child(sequence, b"code"), b"code", NULL),
             _attribute(value, b"type", XSI), _attribute(_child(value, b"head"), b"value", NULL),
-            _attribute(increment, b"value", NULL), _attribute(increment, b"unit", NULL),
-            _attribute(scale, b"value", NULL), _attribute(scale, b"unit", NULL),
-            _attribute(origin, b"value", NULL), _attribute(origin, b"unit", NULL),
-            None if text == NULL else digits.add(text))
+            _number_attribute(increment, b"value", walk.number),
+            _attribute(increment, b"unit", NULL),
+            _number_attribute(scale, b"value", walk.number), _attribute(scale, b"unit", NULL),
+            _number_attribute(origin, b"value", walk.number), _attribute(origin, b"unit", NULL),
+            None if text == NULL else walk.digits.add(text))
 
 
-cdef int _series(xmlNode* series, list records, Digits digits) except -1:
+cdef int _series(xmlNode* series, list records, _Walk walk) except -1:
     cdef xmlNode* item = series.children
     cdef xmlNode* inner
     cdef xmlNode* sequence_set
@@ -540,15 +583,15 @@ cdef int _series(xmlNode* series, list records, Digits digits) except -1:
                 inner = sequence_set.children
                 while inner != NULL:
                     if _named(inner, b"component") and _child(inner, b"sequence") != NULL:
-                        records.append(_sequence(_child(inner, b"sequence"), digits))
+                        records.append(_sequence(_child(inner, b"sequence"), walk))
                     inner = inner.next
         item = item.next
-    _series_below(series, b"derivation", b"derivedSeries", records, digits)
+    _series_below(series, b"derivation", b"derivedSeries", records, walk)
     return 0
 
 
 cdef int _series_below(xmlNode* node, const char* outer, const char* name, list records,
-                       Digits digits) except -1:
+                       _Walk walk) except -1:
     """Every series named ``name`` in a child ``outer`` of ``node``, in document order."""
     cdef xmlNode* item = node.children
     cdef xmlNode* inner
@@ -557,28 +600,35 @@ cdef int _series_below(xmlNode* node, const char* outer, const char* name, list 
             inner = item.children
             while inner != NULL:
                 if _named(inner, name):
-                    _series(inner, records, digits)
+                    _series(inner, records, walk)
                 inner = inner.next
         item = item.next
     return 0
 
 
 @cython.auto_pickle(False)
-cdef class _Annotations:
-    """The annotations of a document as the walk meets them (document order)."""
+cdef class _Walk:
+    """What one walk of a document gathers and reads with: its digits texts, its
+    annotations as the walk meets them (document order), and the format's readings of
+    a number text and of a lead code."""
 
+    cdef Digits digits
+    cdef object number  # a number text (or None) -> float or None
+    cdef object label  # a lead code -> its label
+    cdef dict labels  # lead code -> label, as read so far
     cdef list items  # one dict per annotation
     cdef list leads  # per depth: the lead code of the last annotation met there
-    cdef list named  # (index, lead code) of every annotation with a lead
-    cdef list timed  # (index, boundaries) of every annotation with other boundaries
+    cdef list readable  # indices of the annotations that may give readings
 
-    def __cinit__(self):
-        self.items, self.leads, self.named, self.timed = [], [], [], []
+    def __cinit__(self, Digits digits, number, label):
+        self.digits, self.number, self.label = digits, number, label
+        self.labels, self.items, self.leads, self.readable = {}, [], [], []
 
 
-cdef int _annotation(xmlNode* node, _Annotations found) except -1:
-    """One annotation: its dict (code, depth, value as its type says), the lead its
-    region or its nearest ancestor names, and its other boundaries' raw bounds."""
+cdef int _annotation(xmlNode* node, _Walk walk) except -1:
+    """One annotation: its dict (code, depth, value as its type says; the onset and
+    offset of its region's last other boundary with a number for either; the lead
+    its region or its nearest ancestor names)."""
     cdef Py_ssize_t depth = 0
     cdef xmlNode* up = node.parent
     cdef xmlNode* value = _child(node, b"value")
@@ -586,9 +636,10 @@ cdef int _annotation(xmlNode* node, _Annotations found) except -1:
     cdef xmlNode* component
     cdef xmlNode* boundary
     cdef xmlNode* bounds
+    cdef xmlNode* low
+    cdef xmlNode* high
     cdef dict item
-    cdef list boundaries = None
-    cdef object lead = None, code, kind
+    cdef object lead = None, code, kind = None, onset, offset, unit, label
     while up != NULL:
         if _named(up, b"annotation"):
             depth += 1
@@ -627,29 +678,34 @@ cdef int _annotation(xmlNode* node, _Annotations found) except -1:
                                 lead = code
                             else:
                                 bounds = _child(boundary, b"value")
-                                if boundaries is None:
-                                    boundaries = []
-                                boundaries.append((
-                                    _attribute(_child(bounds, b"low"), b"value", NULL),
-                                    _attribute(_child(bounds, b"low"), b"unit", NULL),
-                                    _attribute(_child(bounds, b"high"), b"value", NULL),
-                                    _attribute(_child(bounds, b"high"), b"unit", NULL)))
+                                low, high = _child(bounds, b"low"), _child(bounds, b"high")
+                                onset = _number_attribute(low, b"value", walk.number)
+                                offset = _number_attribute(high, b"value", walk.number)
+                                if onset is not None or offset is not None:
+                                    item["onset"], item["offset"] = onset, offset
+                                    unit = _attribute(low, b"unit", NULL)
+                                    item["time_unit"] = unit or _attribute(high, b"unit", NULL)
                         boundary = boundary.next
                 component = component.next
         roi = roi.next
-    del found.leads[depth:]
-    if lead is None and depth and len(found.leads) == depth:
-        lead = found.leads[depth - 1]
-    found.leads.append(lead)
+    del walk.leads[depth:]
+    if lead is None and depth and len(walk.leads) == depth:
+        lead = walk.leads[depth - 1]
+    walk.leads.append(lead)
     if lead is not None:
-        found.named.append((len(found.items), lead))
-    if boundaries is not None:
-        found.timed.append((len(found.items), boundaries))
-    found.items.append(item)
+        label = walk.labels.get(lead)
+        if label is None:
+            label = walk.labels[lead] = walk.label(lead)
+        item["lead"] = label
+    elif kind == "PQ":
+        walk.readable.append(len(walk.items))
+    if kind != "PQ" and item["code"] is not None and "INTERPRETATION" in item["code"]:
+        walk.readable.append(len(walk.items))
+    walk.items.append(item)
     return 0
 
 
-def tree_records(root, element_type):
+def tree_records(root, element_type, number, label):
     """What the decoder reads of an AnnotatedECG, from the libxml2 tree under ``root``
     (an lxml element of ``element_type``, lxml's ``_Element``): ``(records,
     annotations, digits)``, records in the order below, each a tuple led by its letter:
@@ -658,24 +714,29 @@ def tree_records(root, element_type):
       time, trial id extension)``: the trial subject;
     - ``("s", code, device model)`` for each series and derived series (depth first:
       a series, its sequence sets, then its derived series), each followed by
-      ``("q",)`` per sequence set and ``("l", code, xsi:type, head, increment value,
-      increment unit, scale value, unit, origin value, unit, digits)`` per sequence,
-      ``digits`` the index of its text in ``digits`` (a :class:`Digits`) or None;
+      ``("q",)`` per sequence set and ``("l", code, xsi:type, head, increment,
+      increment unit, scale, unit, origin, unit, digits)`` per sequence, the
+      increment, scale and origin values as ``number`` reads them, ``digits`` the
+      index of its text in ``digits`` (a :class:`Digits`) or None;
 
-    ``annotations`` is ``(items, named, timed)``: ``items`` a dict per annotation in
+    ``annotations`` is ``(items, readable)``: ``items`` a dict per annotation in
     document order (``code``; ``depth``, the annotations it is nested in;
     ``value_type``, the local part of the value's ``xsi:type``, and ``value``: a
     ``PQ``'s value and its ``unit`` where it has one, else a ``CE``'s or coded value's
-    code and its ``display_name`` where not empty, else the value's stripped text);
-    ``named`` the ``(index, lead code)`` of every annotation whose region of interest
-    (its first ``support``'s ``supportingROI/component/boundary`` elements: the last
-    one coded ``MDC_ECG_LEAD*``) or, failing that, whose nearest annotation ancestor
-    names a lead; ``timed`` the ``(index, bounds)`` of every annotation with other
-    boundaries, ``bounds`` a ``(low value, low unit, high value, high unit)`` per such
-    boundary in document order.
+    code and its ``display_name`` where not empty, else the value's stripped text;
+    ``onset``, ``offset`` and ``time_unit``: the low and high values (as ``number``
+    reads them) and the low's or else the high's unit of the last boundary of its
+    region of interest not coded ``MDC_ECG_LEAD*`` with a number for either; ``lead``:
+    ``label`` of the code of the last boundary coded ``MDC_ECG_LEAD*`` or, failing
+    that, of its nearest annotation ancestor's lead); the region of interest is its
+    first ``support``'s ``supportingROI/component/boundary`` elements. ``readable``
+    lists, in document order, the indices of the annotations that may give readings:
+    a ``PQ`` without a lead, or another whose code holds ``INTERPRETATION``.
 
-    Every step takes the first child of a name where the format has one, in the HL7
-    v3 namespace; attribute values and texts are as lxml gives them."""
+    ``number`` reads a number text (or None) as a float or None; the kernel reads
+    plain ones (ASCII digits, at most one point) as ``float()`` does without calling
+    it. Every step takes the first child of a name where the format has one, in the
+    HL7 v3 namespace; attribute values and texts are as lxml gives them."""
     if not isinstance(root, element_type):
         raise TypeError("root must be an lxml element")
     if (<type>element_type).__basicsize__ != ELEMENT_SIZE:
@@ -683,10 +744,10 @@ def tree_records(root, element_type):
     cdef xmlNode* top = (<LxmlElement*><PyObject*>root)._c_node
     if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
         raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
-    return _records(top, root)
+    return _records(top, _Walk(Digits(root), number, label))
 
 
-def document_records(Document document):
+def document_records(Document document, number, label):
     """:func:`tree_records` of a document :func:`parse_document` parsed, or None when its
     root is not ``AnnotatedECG`` in ``urn:hl7-org:v3``."""
     cdef xmlNode* top = (<xmlNode*>document.doc).children  # an xmlDoc starts as a node
@@ -694,19 +755,18 @@ def document_records(Document document):
         top = top.next
     if top == NULL or not _named(top, b"AnnotatedECG"):
         return None
-    return _records(top, document)
+    return _records(top, _Walk(Digits(document), number, label))
 
 
-cdef tuple _records(xmlNode* top, object owner):
+cdef tuple _records(xmlNode* top, _Walk walk):
     """The walk of :func:`tree_records` from the root element ``top``, whose tree lives
-    as long as ``owner``."""
+    as long as ``walk``'s digits."""
     cdef xmlNode* node
     cdef xmlNode* subject
     cdef xmlNode* person
     cdef xmlNode* name
     cdef xmlNode* assignment
     cdef list records = []
-    cdef Digits digits = Digits(owner)
     assignment = _child(_child(_child(_child(top, b"componentOf"), b"timepointEvent"),
                                b"componentOf"), b"subjectAssignment")
     subject = _child(_child(assignment, b"subject"), b"trialSubject")
@@ -719,13 +779,12 @@ cdef tuple _records(xmlNode* top, object owner):
                     _attribute(_child(person, b"birthTime"), b"value", NULL),
                     _attribute(_child(_child(_child(assignment, b"componentOf"),
                                              b"clinicalTrial"), b"id"), b"extension", NULL)))
-    _series_below(top, b"component", b"series", records, digits)
+    _series_below(top, b"component", b"series", records, walk)
     # every annotation, in document order (the root included, as lxml's iter does)
-    cdef _Annotations found = _Annotations()
     node = top
     while node != NULL:
         if _named(node, b"annotation"):
-            _annotation(node, found)
+            _annotation(node, walk)
         if node.children != NULL and node.type == ELEMENT_NODE:
             node = node.children
             continue
@@ -734,7 +793,7 @@ cdef tuple _records(xmlNode* top, object owner):
         if node == top:
             break
         node = node.next
-    return records, (found.items, found.named, found.timed), digits
+    return records, (walk.items, walk.readable), walk.digits
 
 
 # --------------------------------------------------------------------------- the parse

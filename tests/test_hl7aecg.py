@@ -203,7 +203,7 @@ def _records(data: bytes):
     from ecgingest.formats import _xml
 
     root = _xml.parse(data, DecodeContext("hl7aecg"))
-    return root, kernel.tree_records(root, etree._Element)
+    return root, kernel.tree_records(root, etree._Element, hl7aecg._number, hl7aecg.lead_label)
 
 
 @settings(max_examples=60)
@@ -300,7 +300,7 @@ def _lxml_annotations(root) -> list[dict]:
 @pytest.mark.parametrize("entry", corpus_records("hl7aecg"), ids=lambda r: r["path"])
 def test_the_tree_walk_reads_the_annotations_lxml_reads(entry):
     root, (_, annotations, _) = _records((corpus_dir() / entry["path"]).read_bytes())
-    assert [list(a.items()) for a in hl7aecg._annotations(annotations)] == [
+    assert [list(a.items()) for a in annotations[0]] == [
         list(a.items()) for a in _lxml_annotations(root)]
 
 
@@ -321,7 +321,7 @@ def test_nested_annotations_inherit_the_lead_of_their_nearest_ancestor():
     data = aecg_document(_leads(3)).decode().replace(
         "</series>", f"<subjectOf><annotationSet>{tree}</annotationSet></subjectOf></series>")
     root, (_, annotations, _) = _records(data.encode())
-    found = hl7aecg._annotations(annotations)
+    found = annotations[0]
     assert found == _lxml_annotations(root)
     assert [(a["code"], a["depth"], a.get("lead")) for a in found] == [
         ("A", 0, "V2"), ("B", 1, "V2"), ("C", 2, "V2"), ("D", 0, None), ("E", 1, None)]
@@ -360,9 +360,10 @@ def test_the_tree_walk_refuses_what_is_not_an_lxml_aecg_root():
     from ecgingest._ext import hl7aecg as kernel
 
     with pytest.raises(TypeError):
-        kernel.tree_records(object(), etree._Element)
+        kernel.tree_records(object(), etree._Element, hl7aecg._number, hl7aecg.lead_label)
     with pytest.raises(ValueError, match="AnnotatedECG"):
-        kernel.tree_records(etree.fromstring(b"<AnnotatedECG/>"), etree._Element)
+        kernel.tree_records(etree.fromstring(b"<AnnotatedECG/>"), etree._Element,
+                            hl7aecg._number, hl7aecg.lead_label)
 
 
 def test_an_lxml_whose_elements_have_another_layout_is_refused_with_what_to_install(
@@ -513,8 +514,9 @@ def _both_parses(data: bytes) -> tuple[tuple, tuple]:
     assert plain is not None
     document = kernel.parse_document(*plain)
     assert document is not None
-    own = kernel.document_records(document)
-    lxml = kernel.tree_records(_xml.parse(data, DecodeContext("hl7aecg")), etree._Element)
+    own = kernel.document_records(document, hl7aecg._number, hl7aecg.lead_label)
+    lxml = kernel.tree_records(_xml.parse(data, DecodeContext("hl7aecg")), etree._Element,
+                               hl7aecg._number, hl7aecg.lead_label)
     return own, lxml
 
 

@@ -1,5 +1,6 @@
 """HL7 aECG kernel (ext/hl7aecg.pyx); use ecgingest.formats.hl7aecg instead."""
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,15 +24,13 @@ class Digits:
     def parse(self, indices: list[int], counts: np.ndarray
               ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray | None]]: ...
 
-def tree_records(root: Any, element_type: type) -> tuple[
-    list[tuple[Any, ...]],
-    tuple[list[dict[str, Any]], list[tuple[int, str]], list[tuple[int, list[tuple[Any, ...]]]]],
-    Digits]: ...
+def tree_records(root: Any, element_type: type, number: Callable[[str | None], float | None],
+                 label: Callable[[str], str]) -> tuple[
+    list[tuple[Any, ...]], tuple[list[dict[str, Any]], list[int]], Digits]: ...
 
-def document_records(document: Document) -> tuple[
-    list[tuple[Any, ...]],
-    tuple[list[dict[str, Any]], list[tuple[int, str]], list[tuple[int, list[tuple[Any, ...]]]]],
-    Digits] | None: ...
+def document_records(document: Document, number: Callable[[str | None], float | None],
+                     label: Callable[[str], str]) -> tuple[
+    list[tuple[Any, ...]], tuple[list[dict[str, Any]], list[int]], Digits] | None: ...
 def bind_libxml2(new_context: int, free_context: int, read_memory: int,
                  free_document: int) -> bool: ...
 

@@ -146,14 +146,12 @@ class _Sequence:
     __slots__ = ("code", "label", "units", "scale", "origin", "digits")
 
     def __init__(self, fields: tuple[Any, ...], what: str, ctx: DecodeContext) -> None:
-        (_, code, kind, _, _, _, scale_text, scale_unit, origin_text, origin_unit,
-         digits) = fields
+        (_, code, kind, _, _, _, scale, scale_unit, origin, origin_unit, digits) = fields
         self.code = code or "unknown"
         self.label = lead_label(self.code)
         if kind is not None and kind.rpartition(":")[2] != "SLIST_PQ":
             ctx.fail(CorruptDataError, f"{what} {self.label}: value type {kind!r} is not "
                      "SLIST_PQ (digits with origin and scale)", field="value")
-        scale, origin = _number(scale_text), _number(origin_text)
         if scale is None or scale == 0:
             ctx.deviation(f"{what} {self.label}: scale missing or zero; 1 assumed",
                           field="scale")
@@ -180,7 +178,7 @@ class _SequenceSet:
         """One ``sequence``: the time base (a ``TIME_`` code) or a lead."""
         code = fields[1]
         if code is not None and code.startswith("TIME_"):
-            increment, unit = _number(fields[4]), fields[5]
+            increment, unit = fields[4], fields[5]
             self.time_code, self.head = code, fields[3]
             factor = _TIME_S.get(unit or "s")
             if increment is None or factor is None or not increment * factor > 1e-9:
@@ -305,28 +303,14 @@ def _metadata(document: _Document, ctx: DecodeContext) -> Metadata:
     return Metadata(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _annotations(found: tuple[list[dict[str, Any]], list[Any], list[Any]]
-                 ) -> list[dict[str, Any]]:
-    """Every ``annotation`` in document order (the kernel's dicts: code, depth, value as
-    its type says), with the onset and offset of its region's last boundary that has
-    a number for either and the lead its region or its nearest ancestor names."""
-    items, named, timed = found
-    for index, bounds in timed:
-        item = items[index]
-        for low_text, low_unit, high_text, high_unit in bounds:
-            low, high = _number(low_text), _number(high_text)
-            if low is not None or high is not None:
-                item["onset"], item["offset"] = low, high
-                item["time_unit"] = low_unit or high_unit
-    for index, code in named:
-        items[index]["lead"] = lead_label(code)
-    return items
-
-
-def _readings(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+def _readings(annotations: list[dict[str, Any]], readable: list[int]
+              ) -> tuple[dict[str, Any], list[str]]:
+    """The global measurements and the statements of the annotations the kernel found
+    readable (the others give none)."""
     measurements: dict[str, Any] = {}
     statements: list[str] = []
-    for item in annotations:
+    for index in readable:
+        item = annotations[index]
         code = item.get("code") or ""
         key = MEASUREMENT_CODES.get(code)
         if key and "lead" not in item and key not in measurements and \
@@ -349,14 +333,15 @@ def _document(data: bytes | memoryview, ctx: DecodeContext) -> _Document:
     plain = _xml.plain_text(_xml.as_bytes(data))
     if plain is not None and _xml.bind_libxml2(_k, ctx):
         document = _k.parse_document(*plain)
-        found = None if document is None else _k.document_records(document)
+        found = None if document is None else _k.document_records(document, _number,
+                                                                   lead_label)
         if found is not None:
             return _Document(found, ctx)
     root = _xml.parse(data, ctx)
     if root.tag != f"{{{NAMESPACE}}}AnnotatedECG":
         ctx.fail(HeaderError, f"the root element is {root.tag!r}, not AnnotatedECG in "
                  f"{NAMESPACE}", field="AnnotatedECG")
-    return _Document(_k.tree_records(root, element_type), ctx)
+    return _Document(_k.tree_records(root, element_type, _number, lead_label), ctx)
 
 
 def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
@@ -397,10 +382,10 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
     beats = [b for b in blocks if b.kind == "representative_beat"]
     if beats:
         extras["representative_beats"] = beats[0]
-    annotations = _annotations(document.annotations)
+    annotations, readable = document.annotations
     ctx.check_count(len(annotations), "max_annotations", "aECG annotations")
     extras["aecg_annotations"] = annotations
-    measurements, statements = _readings(annotations)
+    measurements, statements = _readings(annotations, readable)
     if measurements:
         extras["global_measurements"] = global_measurements(measurements)
     if statements:
