@@ -10,7 +10,7 @@ every value against the int32 range. Statuses come from ``_status.pxd``.
 """
 
 cimport cython
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 from cpython.object cimport PyObject
@@ -129,6 +129,8 @@ def parse_integers(const uint8_t[::1] text, Py_ssize_t count):
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    void* PyUnicode_DATA(object text)
 
 
 cdef Py_ssize_t TEXTS_NOGIL_FROM = 1 << 14  # bytes: below, the GIL hand-over costs more
@@ -306,7 +308,8 @@ ELEMENT_SIZE = sizeof(LxmlElement) + sizeof(PyObject*)
 """The size of lxml's ``_Element`` with the layout read here (the document, the
 node, then the tag): a type of another size is refused before its objects are read."""
 
-from libc.string cimport strcmp, strlen
+from libc.string cimport memcmp, strcmp, strlen, strncmp, strrchr
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 cdef enum:
     ELEMENT_NODE = 1
@@ -321,6 +324,8 @@ cdef const char* _EMPTY = b""
 
 cdef enum:
     INT_MAX_SIZE = 2147483647
+    TEXT_SLOTS = 256  # a power of two
+    TEXT_CACHED_MAX = 48  # bytes
 
 
 cdef inline bint _named(xmlNode* node, const char* name) noexcept:
@@ -619,10 +624,86 @@ cdef class _Walk:
     cdef list items  # one dict per annotation
     cdef list leads  # per depth: the lead code of the last annotation met there
     cdef list readable  # indices of the annotations that may give readings
+    cdef set measured  # codes of the PQ annotations without a lead listed in readable
+    # short ASCII texts met before, by a hash of their bytes (codes, units and types
+    # repeat in every annotation: one text object each, its hash computed once)
+    cdef PyObject* texts[TEXT_SLOTS]
+    cdef uint64_t hashes[TEXT_SLOTS]
 
     def __cinit__(self, Digits digits, number, label):
         self.digits, self.number, self.label = digits, number, label
         self.labels, self.items, self.leads, self.readable = {}, [], [], []
+        self.measured = set()
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        for i in range(TEXT_SLOTS):
+            Py_XDECREF(self.texts[i])
+
+    cdef object text(self, const char* s):
+        """``s`` (UTF-8) as text, the object of an earlier equal short ASCII text."""
+        cdef uint64_t h = 14695981039346656037ULL
+        cdef Py_ssize_t n = 0, slot
+        cdef bint ascii = True
+        cdef PyObject* held
+        cdef object text
+        while s[n] != 0 and n <= TEXT_CACHED_MAX:
+            h = (h ^ <uint8_t>s[n]) * 1099511628211ULL
+            ascii = ascii and <uint8_t>s[n] < 128
+            n += 1
+        if n > TEXT_CACHED_MAX or not ascii:
+            return PyUnicode_DecodeUTF8(s, strlen(s), NULL)
+        slot = <Py_ssize_t>(h & (TEXT_SLOTS - 1))
+        held = self.texts[slot]
+        if held != NULL and self.hashes[slot] == h and PyUnicode_GET_LENGTH(<object>held) == n \
+                and memcmp(PyUnicode_DATA(<object>held), s, n) == 0:
+            return <object>held
+        text = PyUnicode_DecodeUTF8(s, n, NULL)
+        Py_XDECREF(held)
+        Py_INCREF(text)
+        self.texts[slot] = <PyObject*>text
+        self.hashes[slot] = h
+        return text
+
+
+cdef object _cached_attribute(xmlNode* node, const char* name, const char* namespace,
+                              _Walk walk):
+    """:func:`_attribute`, a value in one text node through ``walk``'s texts."""
+    cdef xmlAttr* attribute = _find_attribute(node, name, namespace)
+    cdef xmlNode* item
+    if attribute == NULL:
+        return None
+    item = attribute.children
+    if item != NULL and item.type == TEXT_NODE and item.next == NULL and item.content != NULL:
+        return walk.text(item.content)
+    return _joined(item, False)
+
+
+cdef object _value_type(xmlNode* value, _Walk walk):
+    """The local part of an element's ``xsi:type`` ("" where it has none)."""
+    cdef xmlAttr* attribute = _find_attribute(value, b"type", XSI)
+    cdef xmlNode* item
+    cdef const char* local
+    if attribute == NULL:
+        return ""
+    item = attribute.children
+    if item != NULL and item.type == TEXT_NODE and item.next == NULL and item.content != NULL:
+        local = strrchr(item.content, 58)  # ':'
+        return walk.text(item.content if local == NULL else local + 1)
+    return (<str>_joined(item, False)).rpartition(":")[2]
+
+
+cdef bint _lead_code(xmlNode* boundary) noexcept:
+    """Whether a boundary's code is ``MDC_ECG_LEAD*`` (read where it is one text node;
+    False also where it is not)."""
+    cdef xmlAttr* attribute = _find_attribute(_child(boundary, b"code"), b"code", NULL)
+    cdef xmlNode* item
+    if attribute == NULL:
+        return False
+    item = attribute.children
+    if item != NULL and item.type == TEXT_NODE and item.next == NULL and item.content != NULL:
+        return strncmp(item.content, b"MDC_ECG_LEAD", 12) == 0
+    return True  # the caller reads the joined text
 
 
 cdef int _annotation(xmlNode* node, _Walk walk) except -1:
@@ -644,21 +725,21 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
         if _named(up, b"annotation"):
             depth += 1
         up = up.parent
-    item = {"code": _attribute(_child(node, b"code"), b"code", NULL), "depth": depth}
+    item = {"code": _cached_attribute(_child(node, b"code"), b"code", NULL, walk),
+            "depth": depth}
     if value != NULL:
-        kind = _attribute(value, b"type", XSI)
-        kind = "" if kind is None else (<str>kind).rpartition(":")[2]
+        kind = _value_type(value, walk)
         item["value_type"] = kind
         if kind == "PQ":
-            item["value"] = _attribute(value, b"value", NULL)
-            code = _attribute(value, b"unit", NULL)
+            item["value"] = _cached_attribute(value, b"value", NULL, walk)
+            code = _cached_attribute(value, b"unit", NULL, walk)
             if code is not None:
                 item["unit"] = code
         else:
-            code = _attribute(value, b"code", NULL)
+            code = _cached_attribute(value, b"code", NULL, walk)
             if kind == "CE" or code is not None:
                 item["value"] = code
-                code = _attribute(value, b"displayName", NULL)
+                code = _cached_attribute(value, b"displayName", NULL, walk)
                 if code:
                     item["display_name"] = code
             else:
@@ -673,7 +754,8 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
                     boundary = component.children
                     while boundary != NULL:
                         if _named(boundary, b"boundary"):
-                            code = _attribute(_child(boundary, b"code"), b"code", NULL)
+                            code = _cached_attribute(_child(boundary, b"code"), b"code", NULL,
+                                                     walk) if _lead_code(boundary) else None
                             if code is not None and (<str>code).startswith("MDC_ECG_LEAD"):
                                 lead = code
                             else:
@@ -683,8 +765,9 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
                                 offset = _number_attribute(high, b"value", walk.number)
                                 if onset is not None or offset is not None:
                                     item["onset"], item["offset"] = onset, offset
-                                    unit = _attribute(low, b"unit", NULL)
-                                    item["time_unit"] = unit or _attribute(high, b"unit", NULL)
+                                    unit = _cached_attribute(low, b"unit", NULL, walk)
+                                    item["time_unit"] = unit or _cached_attribute(
+                                        high, b"unit", NULL, walk)
                         boundary = boundary.next
                 component = component.next
         roi = roi.next
@@ -697,7 +780,8 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
         if label is None:
             label = walk.labels[lead] = walk.label(lead)
         item["lead"] = label
-    elif kind == "PQ":
+    elif kind == "PQ" and item["code"] not in walk.measured:  # the first of its code
+        walk.measured.add(item["code"])
         walk.readable.append(len(walk.items))
     if kind != "PQ" and item["code"] is not None and "INTERPRETATION" in item["code"]:
         walk.readable.append(len(walk.items))
@@ -731,7 +815,8 @@ def tree_records(root, element_type, number, label):
     that, of its nearest annotation ancestor's lead); the region of interest is its
     first ``support``'s ``supportingROI/component/boundary`` elements. ``readable``
     lists, in document order, the indices of the annotations that may give readings:
-    a ``PQ`` without a lead, or another whose code holds ``INTERPRETATION``.
+    the first ``PQ`` without a lead of each code, and every other one whose code holds
+    ``INTERPRETATION``.
 
     ``number`` reads a number text (or None) as a float or None; the kernel reads
     plain ones (ASCII digits, at most one point) as ``float()`` does without calling
