@@ -11,7 +11,7 @@ every value against the int32 range. Statuses come from ``_status.pxd``.
 
 cimport cython
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 from cpython.object cimport PyObject
 
@@ -564,8 +564,8 @@ cdef tuple _sequence(xmlNode* sequence, _Walk walk):
     cdef xmlNode* scale = _child(value, b"scale")
     cdef xmlNode* origin = _child(value, b"origin")
     cdef xmlNode* text = _child(value, b"digits")
-    return ("l", _attribute(_child(sequence, b"code"), b"code", NULL),
-            _attribute(value, b"type", XSI), _attribute(_child(value, b"head"), b"value", NULL),
+    cdef object code = _attribute(_child(sequence, b"code"), b"code", NULL)
+    return ("l", code, walk.lead(code or "unknown"), _attribute(value, b"type", XSI), _attribute(_child(value, b"head"), b"value", NULL),
             _number_attribute(increment, b"value", walk.number),
             _attribute(increment, b"unit", NULL),
             _number_attribute(scale, b"value", walk.number), _attribute(scale, b"unit", NULL),
@@ -627,8 +627,8 @@ cdef class _Walk:
     cdef set measured  # codes of the PQ annotations without a lead listed in readable
     # short ASCII texts met before, by a hash of their bytes (codes, units and types
     # repeat in every annotation: one text object each, its hash computed once)
-    cdef PyObject* texts[TEXT_SLOTS]
-    cdef uint64_t hashes[TEXT_SLOTS]
+    cdef PyObject** texts  # TEXT_SLOTS of them once a text is kept (NULL before)
+    cdef uint64_t* hashes
 
     def __cinit__(self, Digits digits, number, label):
         self.digits, self.number, self.label = digits, number, label
@@ -637,8 +637,18 @@ cdef class _Walk:
 
     def __dealloc__(self):
         cdef Py_ssize_t i
-        for i in range(TEXT_SLOTS):
-            Py_XDECREF(self.texts[i])
+        if self.texts != NULL:
+            for i in range(TEXT_SLOTS):
+                Py_XDECREF(self.texts[i])
+        free(self.texts)
+        free(self.hashes)
+
+    cdef object lead(self, object code):
+        """``label`` of a lead code, once per code."""
+        cdef object label = self.labels.get(code)
+        if label is None:
+            label = self.labels[code] = self.label(code)
+        return label
 
     cdef object text(self, const char* s):
         """``s`` (UTF-8) as text, the object of an earlier equal short ASCII text."""
@@ -653,6 +663,15 @@ cdef class _Walk:
             n += 1
         if n > TEXT_CACHED_MAX or not ascii:
             return PyUnicode_DecodeUTF8(s, strlen(s), NULL)
+        if self.texts == NULL:  # a document without annotations keeps none
+            self.texts = <PyObject**>calloc(TEXT_SLOTS, sizeof(PyObject*))
+            self.hashes = <uint64_t*>calloc(TEXT_SLOTS, sizeof(uint64_t))
+            if self.texts == NULL or self.hashes == NULL:
+                free(self.texts)
+                free(self.hashes)
+                self.texts = NULL
+                self.hashes = NULL
+                raise MemoryError()
         slot = <Py_ssize_t>(h & (TEXT_SLOTS - 1))
         held = self.texts[slot]
         if held != NULL and self.hashes[slot] == h and PyUnicode_GET_LENGTH(<object>held) == n \
@@ -720,7 +739,7 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
     cdef xmlNode* low
     cdef xmlNode* high
     cdef dict item
-    cdef object lead = None, code, kind = None, onset, offset, unit, label
+    cdef object lead = None, code, kind = None, onset, offset, unit
     while up != NULL:
         if _named(up, b"annotation"):
             depth += 1
@@ -776,10 +795,7 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
         lead = walk.leads[depth - 1]
     walk.leads.append(lead)
     if lead is not None:
-        label = walk.labels.get(lead)
-        if label is None:
-            label = walk.labels[lead] = walk.label(lead)
-        item["lead"] = label
+        item["lead"] = walk.lead(lead)
     elif kind == "PQ" and item["code"] not in walk.measured:  # the first of its code
         walk.measured.add(item["code"])
         walk.readable.append(len(walk.items))
@@ -798,8 +814,9 @@ def tree_records(root, element_type, number, label):
       time, trial id extension)``: the trial subject;
     - ``("s", code, device model)`` for each series and derived series (depth first:
       a series, its sequence sets, then its derived series), each followed by
-      ``("q",)`` per sequence set and ``("l", code, xsi:type, head, increment,
-      increment unit, scale, unit, origin, unit, digits)`` per sequence, the
+      ``("q",)`` per sequence set and ``("l", code, label, xsi:type, head, increment,
+      increment unit, scale, unit, origin, unit, digits)`` per sequence (``label``:
+      ``label`` of the code, or of ``"unknown"`` where it has none), the
       increment, scale and origin values as ``number`` reads them, ``digits`` the
       index of its text in ``digits`` (a :class:`Digits`) or None;
 

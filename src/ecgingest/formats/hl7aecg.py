@@ -146,9 +146,9 @@ class _Sequence:
     __slots__ = ("code", "label", "units", "scale", "origin", "digits")
 
     def __init__(self, fields: tuple[Any, ...], what: str, ctx: DecodeContext) -> None:
-        (_, code, kind, _, _, _, scale, scale_unit, origin, origin_unit, digits) = fields
+        (_, code, self.label, kind, _, _, _, scale, scale_unit, origin, origin_unit,
+         digits) = fields
         self.code = code or "unknown"
-        self.label = lead_label(self.code)
         if kind is not None and kind.rpartition(":")[2] != "SLIST_PQ":
             ctx.fail(CorruptDataError, f"{what} {self.label}: value type {kind!r} is not "
                      "SLIST_PQ (digits with origin and scale)", field="value")
@@ -178,8 +178,8 @@ class _SequenceSet:
         """One ``sequence``: the time base (a ``TIME_`` code) or a lead."""
         code = fields[1]
         if code is not None and code.startswith("TIME_"):
-            increment, unit = fields[4], fields[5]
-            self.time_code, self.head = code, fields[3]
+            increment, unit = fields[5], fields[6]
+            self.time_code, self.head = code, fields[4]
             factor = _TIME_S.get(unit or "s")
             if increment is None or factor is None or not increment * factor > 1e-9:
                 ctx.fail(HeaderError, f"{what}: time increment {increment!r} {unit!r} is "
