@@ -175,9 +175,14 @@ cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t 
     for i in range(k):
         if counts[i] < 0:
             raise ValueError("a negative count")
-    cdef list wide = [np.empty(counts[i], dtype=np.int32) for i in range(k)]
-    cdef list narrow = [np.empty(counts[i], dtype=np.int16) for i in range(k)]
-    cdef cnp.ndarray table = np.zeros((k, 3), dtype=np.int64)
+    cdef cnp.npy_intp shape[2]
+    cdef list wide = [], narrow = []
+    for i in range(k):  # numpy's C constructor: a call of np.empty costs several times more
+        shape[0] = counts[i]
+        wide.append(cnp.PyArray_EMPTY(1, shape, cnp.NPY_INT32, 0))
+        narrow.append(cnp.PyArray_EMPTY(1, shape, cnp.NPY_INT16, 0))
+    shape[0], shape[1] = k, 3
+    cdef cnp.ndarray table = cnp.PyArray_ZEROS(2, shape, cnp.NPY_INT64, 0)
     cdef int32_t** wide_rows = <int32_t**>malloc(max(k, 1) * sizeof(int32_t*))
     cdef int16_t** narrow_rows = <int16_t**>malloc(max(k, 1) * sizeof(int16_t*))
     if wide_rows == NULL or narrow_rows == NULL:
@@ -214,7 +219,9 @@ def stack_int32(list rows):
     them) as one int32 array of shape (rows, length), copied in one pass (without the
     GIL when large; numpy's stacking hands it over once per row)."""
     cdef Py_ssize_t k = len(rows), n = len(rows[0]) if rows else 0, i
-    cdef cnp.ndarray block = np.empty((k, n), dtype=np.int32)
+    cdef cnp.npy_intp shape[2]
+    shape[0], shape[1] = k, n
+    cdef cnp.ndarray block = cnp.PyArray_EMPTY(2, shape, cnp.NPY_INT32, 0)
     cdef int32_t* out = <int32_t*>cnp.PyArray_DATA(block)
     cdef const void** sources = <const void**>malloc(max(k, 1) * sizeof(void*))
     cdef uint8_t* wide = <uint8_t*>malloc(max(k, 1))
@@ -520,7 +527,8 @@ cdef class Digits:
         without the GIL when they are long: ``(counts, total)``, an int64 array and its
         sum."""
         cdef Py_ssize_t k = len(indices), i, total = 0
-        cdef cnp.ndarray counts = np.zeros(k, dtype=np.int64)
+        cdef cnp.npy_intp size = k
+        cdef cnp.ndarray counts = cnp.PyArray_ZEROS(1, &size, cnp.NPY_INT64, 0)
         cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
         cdef const char** sources = NULL
         cdef Py_ssize_t* lengths = NULL
