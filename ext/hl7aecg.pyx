@@ -798,7 +798,8 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
                         boundary = boundary.next
                 component = component.next
         roi = roi.next
-    del walk.leads[depth:]
+    if len(walk.leads) > depth:
+        del walk.leads[depth:]
     if lead is None and depth and len(walk.leads) == depth:
         lead = walk.leads[depth - 1]
     walk.leads.append(lead)
