@@ -256,7 +256,10 @@ def main() -> None:
             # threads: two different records, sequential vs concurrent, beside the
             # numpy and memory-copy controls measured in the same rounds
             for fmt in (212, 16):
-                h1 = folder / f"r{fmt}_{seconds}.hea"
+                # both records written afresh: a file left unread for a while may have
+                # its page cache dropped and read back in small pages, and a read of
+                # it then takes longer (see _threads.py)
+                h1 = write_record(folder, f"r{fmt}_{seconds}", fmt, frames)
                 h2 = write_record(folder, f"t{fmt}_{seconds}", fmt, frames)
                 for kind, read in (("digital", ecg_digital), ("physical", ecg_physical)):
                     reads = [functools.partial(read, h) for h in (h1, h2)]
