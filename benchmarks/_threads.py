@@ -31,6 +31,16 @@ So every thread row also prints
   The numpy control moves its bytes at a few GB/s per thread, far below the
   machine's memory bandwidth, so it gains close to 2x where a read that
   already writes at the copy's speed cannot: compare a read with both.
+
+The files a thread row reads are written just before it. How the page cache
+holds a file sets what its read costs: a file written in large writes sits in
+large folios (2 MiB ones are mapped whole), but where the system drops the
+cache of a file left unread for a few seconds (memory reclaim on a virtual
+machine does) the pages come back in small folios when the file is read again.
+A 1 h 12-lead record read that way took 7.6-7.9 ms against 4.1-4.2 ms for the
+same bytes freshly written (EDF: 8.4-8.7 ms against 2.8-3.2 ms), and slower
+reads of this kind gain more in two threads, so a row over such files is not
+comparable with one over fresh files.
 """
 
 from __future__ import annotations

@@ -377,9 +377,12 @@ def bench_threads(path: Path, repeats: int) -> None:
     decides how the page cache holds it, and a copy made by ``sendfile``
     (``shutil.copyfile``) is held in small folios that the mapping must fault in
     and unmap 4 KiB at a time. Its read of the same bytes takes longer (printed
-    below), and two reads of unequal length cannot gain 2x."""
+    below), and two reads of unequal length cannot gain 2x. The first file is
+    written again here too: left unread while the other readers ran, its page
+    cache may have been dropped and read back in small folios (see _threads.py)."""
     n_records = ecgingest.read_edf_header(path).n_records
     samples = len(LEADS) * RATE * n_records
+    write_file(path, n_records)
     twin = path.with_name(path.stem + "_second.edf")
     write_file(twin, n_records)
     copied = path.with_name(path.stem + "_sendfile_copy.edf")

@@ -16,7 +16,8 @@ directory and times, in one run:
   the floor under every physical read.
 
 Run ``python benchmarks/bench_wfdb.py`` (1 h and 6 h records) or with
-``--quick`` (a 10 min record, under a minute).
+``--quick`` (a 10 min record, under a minute); ``--threads-only`` prints only the
+two-record rows, of the 1 h records with ``--quick``.
 """
 
 from __future__ import annotations
@@ -191,6 +192,9 @@ def kernel_decoders(h1: Path, h2: Path, n: int, fmt: int = 212) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one 10 min record, fewer repeats")
+    parser.add_argument("--threads-only", action="store_true",
+                        help="only the two-record rows (two threads, controls), of 1 h "
+                             "records (and 6 h without --quick)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time single-thread runs in process CPU time (steadier on a "
                              "shared machine); the thread comparison stays wall clock")
@@ -201,6 +205,8 @@ def main() -> None:
     import wfdb
 
     durations = [("10 min", 600)] if args.quick else [("1 h", 3600), ("6 h", 6 * 3600)]
+    if args.threads_only:
+        durations = [("1 h", 3600)] if args.quick else [("1 h", 3600), ("6 h", 6 * 3600)]
     repeat = 3 if args.quick else 5
     rows: list[tuple[str, str, float, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,6 +222,9 @@ def main() -> None:
                 ref = ecg_digital(header)
                 assert all(np.array_equal(s.digital, frames[:, i])
                            for i, s in enumerate(ref.signals)), "decode mismatch"
+                del ref
+                if args.threads_only:
+                    continue
                 t = compare({
                     "ed": lambda: ecg_digital(header),
                     "wd": lambda: wfdb.rdrecord(stem, physical=False, return_res=16),
@@ -247,7 +256,10 @@ def main() -> None:
             # threads: two different records, sequential vs concurrent, beside the
             # numpy and memory-copy controls measured in the same rounds
             for fmt in (212, 16):
-                h1 = folder / f"r{fmt}_{seconds}.hea"
+                # both records written afresh: a file left unread for a while may have
+                # its page cache dropped and read back in small pages, and a read of
+                # it then takes longer (see _threads.py)
+                h1 = write_record(folder, f"r{fmt}_{seconds}", fmt, frames)
                 h2 = write_record(folder, f"t{fmt}_{seconds}", fmt, frames)
                 for kind, read in (("digital", ecg_digital), ("physical", ecg_physical)):
                     reads = [functools.partial(read, h) for h in (h1, h2)]
@@ -279,6 +291,8 @@ def main() -> None:
                               f"{rounds.seq['kernel'] * 1e3:.1f} ms, two threads "
                               f"{rounds.con['kernel'] * 1e3:.1f} ms, "
                               f"{rounds.speed_up('kernel'):.2f}x")
+        if args.threads_only:
+            return
         header = folder / f"r212_{durations[0][1]}.hea"
         stem = str(header.with_suffix(""))
         loops = 200

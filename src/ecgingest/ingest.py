@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._memory import Arena
-from .archive import ListedUpload, Listing
+from .archive import ListedUpload, Listing, archive_kind
 from .detect import anchor_format, detect, skip_reason, sniff_anchor, tried_formats
 from .errors import (
     CorruptDataError,
@@ -32,6 +32,7 @@ from .formats._base import (
     MultiFileFormat,
     NotARecord,
     OutputBudget,
+    Probe,
     ReadRequest,
     SingleFileFormat,
 )
@@ -1209,7 +1210,11 @@ def _outcomes(source: Source, *, strict: bool, limits: Limits,
     """``_collect(_events(...))``, with an upload of one file read straight: most
     uploads are one file, with one outcome, which needs neither the generator nor
     the ordering of many outcomes."""
-    if _anchor_path(source) is not None:
+    if type(source) is bytes and not lazy and request is None:
+        outcome = _bytes_outcome(source, strict, limits)
+        if outcome is not None:
+            return outcome
+    elif _anchor_path(source) is not None:
         return _collect(_events(source, strict=strict, limits=limits, request=request,
                                 lazy=lazy), strict)
     walk = _Walk(strict, limits, request=request, lazy=lazy)
@@ -1232,6 +1237,42 @@ def _outcomes(source: Source, *, strict: bool, limits: Limits,
     if event.kind == "error":
         return [], [], [event.value]
     return _collect(iter((event,)), strict)
+
+
+def _bytes_outcome(data: bytes, strict: bool, limits: Limits) -> tuple[
+        list[Any], list[Skipped], list[EntryError]] | None:
+    """The outcome of bytes that a single-file format claims, decoded whole: what the walk
+    of their upload gives, without the upload, the entry and the walk made for them (the
+    commonest read, where those cost as much as a small file's decode). None for bytes
+    that are an archive or that no single-file format claims: the walk reads those."""
+    if archive_kind(data) is not None:
+        return None
+    if len(data) > limits.max_entry_size:
+        ByteBudget(limits).check_entry_size("<bytes>", len(data))
+    fmt = detect(Probe.of_bytes(data, _BYTES_NAME))
+    if fmt is None:
+        return None
+    paths = (_BYTES_NAME,)
+    ctx = DecodeContext(fmt.name, name=_BYTES_NAME, path=_BYTES_NAME, strict=strict,
+                        limits=limits)
+    try:
+        record = _guarded(fmt.name, _BYTES_NAME, fmt.decode, data, ctx)
+    except EcgIngestError as exc:
+        if strict:
+            raise
+        drop_frames(exc)  # a kept error must not keep the decoder's data alive
+        return [], [], [EntryError(paths, exc)]
+    except NotARecord as declined:
+        skipped = Skipped(_BYTES_NAME, declined.reason)
+    else:
+        return [_deliver(record, paths)], [], []
+    if strict:
+        raise _skipped_error([skipped])
+    return [], [skipped], []
+
+
+_BYTES_NAME = "upload"
+"""What bytes passed as an upload are named (their entry's path, in records and errors)."""
 
 
 def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:
