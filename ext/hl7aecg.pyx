@@ -573,7 +573,8 @@ cdef tuple _sequence(xmlNode* sequence, _Walk walk):
     cdef xmlNode* origin = _child(value, b"origin")
     cdef xmlNode* text = _child(value, b"digits")
     cdef object code = _attribute(_child(sequence, b"code"), b"code", NULL)
-    return ("l", code, walk.lead(code or "unknown"), _attribute(value, b"type", XSI), _attribute(_child(value, b"head"), b"value", NULL),
+    return ("l", code, walk.lead(code or "unknown"), _attribute(value, b"type", XSI),
+            _attribute(_child(value, b"head"), b"value", NULL),
             _number_attribute(increment, b"value", walk.number),
             _attribute(increment, b"unit", NULL),
             _number_attribute(scale, b"value", walk.number), _attribute(scale, b"unit", NULL),
