@@ -175,11 +175,15 @@ HEAD_READ = 4096
 bytes detection asks for cost, and spares the decoder a second read of a header a
 little longer (an EDF file's signal headers up to 15 signals)."""
 
-MAP_FROM = 1 << 20
+MAP_FROM = 2 << 20
 """Files of at least this many bytes are memory-mapped instead of read (see
-``_FileEntry.view``): from 1 MiB a mapping costs less CPU time than the copy into a
-block of the pool (a 2.3 MB ISHNE file and a 2.7 MB EDF file read 11-21 % faster, on
-one thread and on two)."""
+``_FileEntry.view``). A smaller file fits one 2 MiB block of the pool, which the pool
+keeps warm between reads (:data:`~ecgingest._memory.HOT_BLOCK_BYTES`), and the copy into
+it costs less than mapping the file in and out: EDF files of 1.1 to 2.1 MB read 12 %
+faster than mapped (two reads in two threads 12-20 %), ISHNE files of 1.5 and 2.0 MB
+3-5 % (8-14 %). A larger file's block is marked free-on-demand when it comes back, and
+the copy grows with the file: EDF files of 3 and 6 MB read 15-17 % and 45-60 % slower
+than mapped (a 2.3 MB ISHNE file and a 2.7 MB EDF file about as fast either way)."""
 
 READ_AS_BYTES = 128 << 10
 """Files below this many bytes are read into a ``bytes`` object (the C heap serves it
