@@ -40,7 +40,7 @@ from .limits import DEFAULT_LIMITS, ByteBudget, Limits
 from .overrides import Overrides
 from .record import LazyRecord, Record, RecordInfo, emit_warnings
 from .sources import Entry, Failed, Skipped, Source, Upload, _release_quietly, drop_frames
-from .uploads import directory_pool, open_upload
+from .uploads import BYTES_ENTRY, BYTES_LABEL, directory_pool, open_upload
 
 __all__ = ["ingest", "read", "iter_records", "RecordIterator", "inspect_upload",
            "IngestResult", "EntryError", "Skipped"]
@@ -1248,31 +1248,27 @@ def _bytes_outcome(data: bytes, strict: bool, limits: Limits) -> tuple[
     if archive_kind(data) is not None:
         return None
     if len(data) > limits.max_entry_size:
-        ByteBudget(limits).check_entry_size("<bytes>", len(data))
-    fmt = detect(Probe.of_bytes(data, _BYTES_NAME))
+        ByteBudget(limits).check_entry_size(BYTES_LABEL, len(data))
+    fmt = detect(Probe.of_bytes(data, BYTES_ENTRY))
     if fmt is None:
         return None
-    paths = (_BYTES_NAME,)
-    ctx = DecodeContext(fmt.name, name=_BYTES_NAME, path=_BYTES_NAME, strict=strict,
+    paths = (BYTES_ENTRY,)
+    ctx = DecodeContext(fmt.name, name=BYTES_ENTRY, path=BYTES_ENTRY, strict=strict,
                         limits=limits)
     try:
-        record = _guarded(fmt.name, _BYTES_NAME, fmt.decode, data, ctx)
+        record = _guarded(fmt.name, BYTES_ENTRY, fmt.decode, data, ctx)
     except EcgIngestError as exc:
         if strict:
             raise
         drop_frames(exc)  # a kept error must not keep the decoder's data alive
         return [], [], [EntryError(paths, exc)]
     except NotARecord as declined:
-        skipped = Skipped(_BYTES_NAME, declined.reason)
+        skipped = Skipped(BYTES_ENTRY, declined.reason)
     else:
         return [_deliver(record, paths)], [], []
     if strict:
         raise _skipped_error([skipped])
     return [], [skipped], []
-
-
-_BYTES_NAME = "upload"
-"""What bytes passed as an upload are named (their entry's path, in records and errors)."""
 
 
 def _skipped_error(skipped: list[Skipped]) -> SkippedEntriesError:

@@ -125,6 +125,14 @@ def _require_regular(path: Path, info: os.stat_result | None = None) -> os.stat_
     return info
 
 
+BYTES_ENTRY = "upload"
+"""The name and path of the one entry of bytes uploaded as they are (in records and
+errors)."""
+
+BYTES_LABEL = "<bytes>"
+"""What a limit's error calls an upload of bytes as a whole."""
+
+
 def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
     """Classify ``source`` and return the :class:`Upload` to walk."""
     if isinstance(source, (list, tuple)):
@@ -137,15 +145,15 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         return opened
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source) if not isinstance(source, bytes) else source
-        entry = Entry.from_bytes("upload", data)
+        entry = Entry.from_bytes(BYTES_ENTRY, data)
         # the bytes themselves tell (archive_kind looks at their first HEAD_BYTES only):
         # no copy of a head for most uploads, which are no archive
         if archive.archive_kind(data) is not None:
             opened = archive.open_archive(entry, limits, budget)
             if opened is not None:
                 return opened
-        budget.check_entry_size("<bytes>", len(data))  # an archive's entries are checked one by one
-        return Upload("<bytes>", single=entry)
+        budget.check_entry_size(BYTES_LABEL, len(data))  # an archive's entries are checked one by one
+        return Upload(BYTES_LABEL, single=entry)
     if isinstance(source, str) and is_url(source):
         return _open_url(source, limits, budget)
     if isinstance(source, (str, os.PathLike)):
