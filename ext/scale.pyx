@@ -165,8 +165,9 @@ def array_over(cnp.ndarray raw, Py_ssize_t n, dtype, Py_ssize_t offset, give_bac
     """``n`` items of ``dtype`` from byte ``offset`` of ``raw`` (a 1-d uint8 array),
     whose memory goes to ``give_back(raw)`` once the result and every view of it
     are gone (numpy never looks past a base that is not an array)."""
-    dt = np.dtype(dtype)
-    if cnp.PyArray_NDIM(raw) != 1 or raw.dtype != np.uint8 or not raw.flags.c_contiguous:
+    cdef cnp.dtype dt = dtype if isinstance(dtype, cnp.dtype) else np.dtype(dtype)
+    if (cnp.PyArray_NDIM(raw) != 1 or cnp.PyArray_TYPE(raw) != cnp.NPY_UINT8
+            or not cnp.PyArray_IS_C_CONTIGUOUS(raw)):
         raise ValueError("raw must be a contiguous 1-d uint8 array")
     if n < 0 or offset < 0 or (dt.itemsize and n > (cnp.PyArray_DIM(raw, 0) - offset)
                                 // dt.itemsize):
@@ -180,6 +181,12 @@ def array_over(cnp.ndarray raw, Py_ssize_t n, dtype, Py_ssize_t offset, give_bac
         1, dims, dt.num, <char*>cnp.PyArray_DATA(raw) + offset)
     cnp.set_array_base(out, block)
     return out
+
+
+def data_address(cnp.ndarray array):
+    """The address of ``array``'s first byte (what ``__array_interface__`` gives, which
+    formats a whole description of the array to tell it)."""
+    return <size_t>cnp.PyArray_DATA(array)
 
 
 def release_lazily(cnp.ndarray raw):

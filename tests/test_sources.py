@@ -507,7 +507,7 @@ def test_an_upload_path_is_named_as_pathlib_names_it(text):
     is made for text already in that form."""
     from ecgingest import uploads
 
-    assert uploads._label(text) == str(Path(text))
+    assert uploads.path_label(text) == str(Path(text))
 
 
 # ------------------------------------------------- files read into pooled memory

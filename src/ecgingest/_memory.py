@@ -43,7 +43,7 @@ from time import monotonic
 import numpy as np
 import numpy.typing as npt
 
-from ._ext.scale import array_over, release_lazily
+from ._ext.scale import array_over, data_address, release_lazily
 
 __all__ = ["aligned_empty", "set_array_pool_limit", "array_pool_bytes", "Arena", "block_views",
            "POOL_DECAY_S"]
@@ -284,7 +284,7 @@ def aligned_empty(n: int, dtype: npt.DTypeLike, pooled: bool = False) -> np.ndar
         capacity, raw = found
     offset = 0
     if raw.shape[0] - capacity >= HUGE_PAGE:
-        offset = -raw.__array_interface__["data"][0] % HUGE_PAGE
+        offset = -data_address(raw) % HUGE_PAGE
     return _poisoned(array_over(raw, n, dt, offset, partial(_give_back, capacity)))
 
 
@@ -362,7 +362,7 @@ def _staggered_starts(sizes: Sequence[int], itemsize: int, base: int) -> list[in
 def _staggered_views(sizes: Sequence[int], dt: np.dtype) -> list[np.ndarray]:
     slack = (len(sizes) + 1) * PAGE // dt.itemsize
     block = aligned_empty(sum(sizes) + slack, dt)
-    starts = _staggered_starts(sizes, dt.itemsize, block.__array_interface__["data"][0])
+    starts = _staggered_starts(sizes, dt.itemsize, data_address(block))
     return [block[start:start + size] for start, size in zip(starts, sizes)]
 
 
@@ -396,7 +396,7 @@ class Arena:
         start = ((self._address + self._used + 63) & ~63) - self._address
         if self._block is None or start + nbytes > self.BLOCK:
             self._block = aligned_empty(self.BLOCK, np.uint8, pooled=True)
-            self._address = self._block.__array_interface__["data"][0]
+            self._address = data_address(self._block)
             start = -self._address & 63
         self._used = start + nbytes
         return self._block[start:start + nbytes].view(dt)

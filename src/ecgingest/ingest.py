@@ -40,7 +40,7 @@ from .limits import DEFAULT_LIMITS, ByteBudget, Limits
 from .overrides import Overrides
 from .record import LazyRecord, Record, RecordInfo, emit_warnings
 from .sources import Entry, Failed, Skipped, Source, Upload, _release_quietly, drop_frames
-from .uploads import BYTES_ENTRY, BYTES_LABEL, directory_pool, open_upload
+from .uploads import BYTES_ENTRY, BYTES_LABEL, directory_pool, open_upload, path_label
 
 __all__ = ["ingest", "read", "iter_records", "RecordIterator", "inspect_upload",
            "IngestResult", "EntryError", "Skipped"]
@@ -1086,16 +1086,29 @@ def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
         tried=_tried(), path=upload.label)
 
 
-def _anchor_path(source: Source) -> tuple[Path, MultiFileFormat] | None:
-    """A path on disk to a file that anchors a multi-file record (``100.hea``)."""
+def _anchor_path(source: Source) -> tuple[str, MultiFileFormat] | None:
+    """A path on disk to a file that anchors a multi-file record (``100.hea``), as
+    ``str(Path(source))`` names it (no Path is made: a read by path is mostly this)."""
     if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(
             source, (str, os.PathLike)):  # bytes first: os.PathLike is a costly ABC check
         return None
     text = os.fspath(source)
-    fmt = anchor_format(os.path.basename(text))  # by name first: no Path for other files
+    fmt = anchor_format(os.path.basename(text))  # by name first: no status for other files
     if fmt is None or not os.path.isfile(text):
         return None
-    return Path(text), fmt
+    return path_label(text), fmt
+
+
+def _anchor_events(header: str, fmt: MultiFileFormat, walk: _Walk, budget: ByteBudget
+                   ) -> Iterator[_Event]:
+    """The outcomes of the record a header on disk anchors, read with the files of its
+    directory."""
+    pool = directory_pool(header, budget)
+    walk.groups[""] = pool
+    walk.anchors[""] = [(os.path.basename(header), fmt)]
+    walk.entry_index = {name: i for i, name in enumerate(pool)}
+    # the other files of the directory were never asked for: not "skipped"
+    return (event for event in walk.finish() if event.kind != "skipped")
 
 
 """Shared by every upload read with the defaults (frozen: validated once, not per read)."""
@@ -1126,13 +1139,7 @@ def _events(source: Source, *, strict: bool, limits: Limits, header_only: bool =
                  streaming=streaming)
     anchor = _anchor_path(source)
     if anchor is not None:
-        header, fmt = anchor
-        pool = directory_pool(header, budget)
-        walk.groups[""] = pool
-        walk.anchors[""] = [(header.name, fmt)]
-        walk.entry_index = {name: i for i, name in enumerate(pool)}
-        # the other files of the directory were never asked for: not "skipped"
-        yield from (event for event in walk.finish() if event.kind != "skipped")
+        yield from _anchor_events(*anchor, walk, budget)
         return
     with open_upload(source, limits, budget) as upload:
         yield from _walk_upload(upload, walk, progress)
@@ -1214,9 +1221,12 @@ def _outcomes(source: Source, *, strict: bool, limits: Limits,
         outcome = _bytes_outcome(source, strict, limits)
         if outcome is not None:
             return outcome
-    elif _anchor_path(source) is not None:
-        return _collect(_events(source, strict=strict, limits=limits, request=request,
-                                lazy=lazy), strict)
+    else:
+        anchor = _anchor_path(source)
+        if anchor is not None:  # found once: _events would look for it again
+            return _collect(_anchor_events(*anchor, _Walk(strict, limits, request=request,
+                                                          lazy=lazy), ByteBudget(limits)),
+                            strict)
     walk = _Walk(strict, limits, request=request, lazy=lazy)
     with open_upload(source, limits, ByteBudget(limits)) as upload:
         if upload.single is None:

@@ -34,7 +34,7 @@ from .sources import (
     normalise_entry_name,
 )
 
-__all__ = ["open_upload", "is_upload_file", "directory_pool", "is_url"]
+__all__ = ["open_upload", "is_upload_file", "directory_pool", "is_url", "path_label"]
 
 
 class _DirectoryWalk:
@@ -165,13 +165,13 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         except (OSError, ValueError):
             if not os.path.exists(text):  # missing (any other error of the status is raised)
                 raise FileNotFoundError(
-                    f"no such file or directory: {_label(text)!r}") from None
+                    f"no such file or directory: {path_label(text)!r}") from None
             info = os.stat(text)
         if stat.S_ISDIR(info.st_mode):
             path = Path(text)
             walk = _DirectoryWalk(path, budget)
             return archive.ListedUpload(str(path), entries=walk.entries, listing=walk.listing)
-        label = _label(text)
+        label = path_label(text)
         if not stat.S_ISREG(info.st_mode):
             _require_regular(Path(label), info)
         # a file uploaded on its own is read whole at its first look if it is small (a
@@ -194,7 +194,7 @@ def open_upload(source: Source, limits: Limits, budget: ByteBudget) -> Upload:
         f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
 
-def _label(text: str) -> str:
+def path_label(text: str) -> str:
     """``str(Path(text))`` (what errors and listings name the upload), without making a
     Path for text that is already in that form (most paths given)."""
     if os.sep == "/" and os.altsep is None and text and "//" not in text and not (
@@ -259,10 +259,16 @@ def is_upload_file(path: Path, limits: Limits) -> bool:
     return archive.archive_kind(entry.head(1024)) is not None or detect(entry) is not None
 
 
-def directory_pool(header: Path, budget: ByteBudget) -> dict[str, Entry]:
-    """The files next to a WFDB header on disk, by name (what wfdb users expect)."""
-    pool: dict[str, Entry] = {}
-    for item in sorted(header.parent.iterdir()):
-        if item.is_file() and not item.is_symlink():
-            pool[item.name] = _FileEntry(item.name, item, item.stat().st_size, budget)
-    return pool
+def directory_pool(header: str, budget: ByteBudget) -> dict[str, Entry]:
+    """The regular files next to a WFDB header on disk (links not followed), by name
+    (what wfdb users expect). ``header`` as :func:`path_label` gives it: each file is
+    then named as ``Path(header).parent / name`` would name it."""
+    folder = os.path.dirname(header)
+    found = []
+    with os.scandir(folder or ".") as listing:
+        for item in listing:
+            if item.is_file(follow_symlinks=False):  # the listing's file type: no status
+                found.append((item.name, item.path if folder else item.name,
+                              item.stat(follow_symlinks=False).st_size))
+    found.sort()
+    return {name: _FileEntry(name, file, size, budget) for name, file, size in found}
