@@ -533,7 +533,8 @@ cdef tuple _decode(const uint8_t* ptr, int64_t nbytes, int fd, int64_t offset,
         return BAD_VALUE, [], [], 0
     for s in range(nsig):
         frame_size += <int>spf[s]
-    wide = outs[0].dtype == _INT32
+    arr = outs[0]
+    wide = arr is not None and cnp.PyArray_TYPE(arr) == cnp.NPY_INT32  # no dtype object
     cdef cnp.dtype want = _INT32 if wide else _INT16
     cdef int* c_spf = <int*>malloc(nsig * sizeof(int))
     cdef int64_t fpc = max(6, (CHUNK // frame_size) // 6 * 6)
@@ -593,6 +594,9 @@ cdef tuple _decode(const uint8_t* ptr, int64_t nbytes, int fd, int64_t offset,
                 status = _kernel[int16_t](ptr, nbytes, fmt, nsig, c_spf, c_slot, frame_size, fpc,
                                           nflat, <int16_t**>c_out, c_shift, c_len, c_count,
                                           c_sum, c_state, tmp)
+            # the read buffer let go here: freeing a large block may unmap it
+            free(buf)
+            buf = NULL
         return (status, [c_count[s] for s in range(nsig)],
                 [c_sum[s] for s in range(nsig)], err)
     finally:

@@ -11,7 +11,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from ._memory import Arena
@@ -1089,8 +1089,9 @@ def _read_single(upload: Upload, entry: Entry, walk: _Walk) -> None:
 def _anchor_path(source: Source) -> tuple[str, MultiFileFormat] | None:
     """A path on disk to a file that anchors a multi-file record (``100.hea``), as
     ``str(Path(source))`` names it (no Path is made: a read by path is mostly this)."""
-    if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(
-            source, (str, os.PathLike)):  # bytes first: os.PathLike is a costly ABC check
+    if not isinstance(source, (str, PurePath)) and (  # os.PathLike is a costly ABC check
+            isinstance(source, (bytes, bytearray, memoryview))
+            or not isinstance(source, os.PathLike)):
         return None
     text = os.fspath(source)
     fmt = anchor_format(os.path.basename(text))  # by name first: no status for other files

@@ -95,6 +95,11 @@ class Entry:
         return None
 
     @property
+    def disk_file(self) -> str | Path | None:
+        """:attr:`disk_path` as the entry was given it (opening it needs no Path)."""
+        return None
+
+    @property
     def in_memory(self) -> bool:
         """True when all the bytes are held (reading them costs nothing)."""
         return self._data is not None
@@ -321,6 +326,10 @@ class _FileEntry(Entry):
         if not isinstance(file, Path):
             file = self._file = Path(file)
         return file
+
+    @property
+    def disk_file(self) -> str | Path:
+        return self._file
 
     @property
     def in_memory(self) -> bool:

@@ -487,12 +487,13 @@ class ByteSource:
         A file that still holds the descriptor its head was read through hands it
         over (an optional ``take_descriptor()`` giving ``(fd, head bytes)`` or None,
         the descriptor then the source's to close): the same file, checked a regular
-        file of the listed size when opened, read without opening it again.
+        file of the listed size when opened, read without opening it again. Else an
+        optional ``disk_file`` (its path on disk, or None) is opened.
         """
         take = getattr(file, "take_descriptor", None)
         opened = take() if take is not None else None
         if opened is None and RANGED_READS and not getattr(file, "in_memory", False):
-            disk = getattr(file, "disk_path", None)
+            disk = getattr(file, "disk_file", None)
             if disk is not None:
                 opened = _open_sized(disk, file.size)
         if opened is not None:
