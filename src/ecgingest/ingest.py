@@ -1225,9 +1225,11 @@ def _outcomes(source: Source, *, strict: bool, limits: Limits,
     else:
         anchor = _anchor_path(source)
         if anchor is not None:  # found once: _events would look for it again
-            return _collect(_anchor_events(*anchor, _Walk(strict, limits, request=request,
-                                                          lazy=lazy), ByteBudget(limits)),
-                            strict)
+            walk = _Walk(strict, limits, request=request, lazy=lazy)
+            if walk.lazy:
+                return _collect(_anchor_events(*anchor, walk, ByteBudget(limits)), strict)
+            _read_anchored(*anchor, walk, ByteBudget(limits))
+            return _single_outcome(walk.events, strict)
     walk = _Walk(strict, limits, request=request, lazy=lazy)
     with open_upload(source, limits, ByteBudget(limits)) as upload:
         if upload.single is None:
@@ -1235,19 +1237,39 @@ def _outcomes(source: Source, *, strict: bool, limits: Limits,
         _read_single(upload, upload.single, walk)
         if walk.waiting:  # read with companions: at the end of the walk, as always
             return _collect(itertools.chain(_drain(walk.events), walk.finish()), strict)
-    events = walk.events
+    return _single_outcome(walk.events, strict)
+
+
+def _read_anchored(header: str, fmt: MultiFileFormat, walk: _Walk, budget: ByteBudget
+                   ) -> None:
+    """The outcome of the record a header on disk anchors on ``walk.events``: what the
+    end of its walk (:func:`_anchor_events`) gives a directory of one anchor read whole,
+    without the bookkeeping of many (nor the skips of the directory's other files,
+    which were never asked for)."""
+    pool = directory_pool(header, budget)
+    name = os.path.basename(header)
+    walk.entry_index = {name: 0}
+    for outcome in fmt.read_group(pool, [name], walk.context(fmt.name)):
+        walk.outcome(fmt, pool, "", outcome, tuple(outcome.files), False)
+        del outcome  # no local keeps the record while the pool goes
+        _discard(pool)
+    _discard(pool)
+
+
+def _single_outcome(events: deque[_Event], strict: bool) -> tuple[
+        list[Any], list[Skipped], list[EntryError]]:
+    """``_collect`` of the outcomes of an upload of one file: most are one, which needs
+    no ordering."""
     if len(events) != 1:
         return _collect(_drain(events), strict)
     event = events.popleft()
-    if event.kind == "single":
-        return [event.value], [], []
     if event.kind == "skipped":
         if strict:
             raise _skipped_error([event.value])
         return [], [event.value], []
     if event.kind == "error":
         return [], [], [event.value]
-    return _collect(iter((event,)), strict)
+    return [event.value], [], []  # a record ("single" or "multi")
 
 
 def _bytes_outcome(data: bytes, strict: bool, limits: Limits) -> tuple[
