@@ -36,16 +36,18 @@ _Claimant = tuple[SingleFileFormat, int, frozenset[int]]
 (offset -1: no marker)."""
 
 _Listed = tuple[tuple[Format, ...], tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...],
-                tuple[_Claimant, ...], int, tuple[tuple[Format, bool], ...]]
+                tuple[_Claimant, ...], int,
+                tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]]
 
 _kinds_of: _Listed = ((), (), (), (), 0, ())
 
 
 def _listed() -> _Listed:
     """The registry sorted by kind, with each single-file format's marker and the prefix
-    the markers need, and the registry with each format's kind (True: single-file),
-    worked out again only when the registry changes (each upload's detection would
-    otherwise sort the registry by type again, an abstract-class check per format)."""
+    the markers need, and the registry in its order as ``(single-file, multi-file)``
+    pairs (one of them None), worked out again only when the registry changes (each
+    upload's detection, and each unclaimed file's skip reason, would otherwise check
+    every format's abstract class again)."""
     global _kinds_of
     if _kinds_of[0] is not _registry.FORMATS:
         registry = _registry.FORMATS
@@ -54,7 +56,8 @@ def _listed() -> _Listed:
                           else (fmt, fmt.marker[0], frozenset(fmt.marker[1]))
                           for fmt in single)
         reach = max((offset + 1 for _, offset, _ in claimants), default=0)
-        kinds = tuple((fmt, isinstance(fmt, SingleFileFormat)) for fmt in registry)
+        kinds = tuple((fmt, None) if isinstance(fmt, SingleFileFormat) else (None, fmt)
+                      for fmt in registry)
         _kinds_of = (registry, single, multi, claimants, reach, kinds)
     return _kinds_of
 
@@ -94,12 +97,12 @@ def skip_reason(item: _Sniffable | Probe) -> str | None:
     """The first reason a format gives for a file it declines or that no record may use
     (a DICOM image, an annotation file without its header), or None."""
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for fmt, single in _listed()[5]:  # every signal file of an archive asks each format
+    for single, multi in _listed()[5]:  # every signal file of an archive asks each format
         try:
-            if single:
-                reason = fmt.skip_reason(probe)
-            else:
-                reason = fmt.unused_file_reason(probe)
+            if single is not None:
+                reason = single.skip_reason(probe)
+            elif multi is not None:
+                reason = multi.unused_file_reason(probe)
         except Exception:
             continue
         if reason:
