@@ -22,7 +22,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.math cimport NAN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from cpython.ref cimport Py_INCREF
 
 from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
@@ -354,7 +354,6 @@ def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, u
     else:
         rows = list(digital)  # iterating makes the row views faster than indexing
     cdef list out = []
-    cdef dict fields
     cdef cnp.ndarray row, mask
     for i in range(n):
         row = rows[i]
@@ -364,19 +363,20 @@ def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, u
                 row = row[:count]
         mask = masks[i]
         obj = cls.__new__(cls)
-        fields = obj.__dict__
-        fields["label"] = label_list[i]
-        fields["sample_rate"] = rates[i]
-        fields["digital"] = row
-        fields["scale"] = scales[i]
-        fields["offset"] = offsets[i]
-        fields["units"] = unit_list[i]
-        fields["invalid_value"] = codes[i]
-        fields["invalid_mask"] = mask
-        fields["supplied_physical"] = None
-        fields["derivation"] = None
+        # object.__setattr__ (the class is frozen): the fields stay in the instance's
+        # inline values, no per-signal dict for the garbage collector to count and scan
+        PyObject_GenericSetAttr(obj, "label", label_list[i])
+        PyObject_GenericSetAttr(obj, "sample_rate", rates[i])
+        PyObject_GenericSetAttr(obj, "digital", row)
+        PyObject_GenericSetAttr(obj, "scale", scales[i])
+        PyObject_GenericSetAttr(obj, "offset", offsets[i])
+        PyObject_GenericSetAttr(obj, "units", unit_list[i])
+        PyObject_GenericSetAttr(obj, "invalid_value", codes[i])
+        PyObject_GenericSetAttr(obj, "invalid_mask", mask)
+        PyObject_GenericSetAttr(obj, "supplied_physical", None)
+        PyObject_GenericSetAttr(obj, "derivation", None)
         if firsts[i]:
-            fields["first_sample"] = firsts[i]
+            PyObject_GenericSetAttr(obj, "first_sample", firsts[i])
         cnp.PyArray_CLEARFLAGS(row, cnp.NPY_ARRAY_WRITEABLE)
         if mask is not None:
             cnp.PyArray_CLEARFLAGS(mask, cnp.NPY_ARRAY_WRITEABLE)

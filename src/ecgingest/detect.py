@@ -35,16 +35,19 @@ _Claimant = tuple[SingleFileFormat, int, frozenset[int]]
 """A single-file format, the offset of its marker byte and the values that byte may take
 (offset -1: no marker)."""
 
-_kinds_of: tuple[tuple[Format, ...], tuple[SingleFileFormat, ...],
-                 tuple[MultiFileFormat, ...], tuple[_Claimant, ...], int] = ((), (), (), (), 0)
+_Listed = tuple[tuple[Format, ...], tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...],
+                tuple[_Claimant, ...], int,
+                tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]]
+
+_kinds_of: _Listed = ((), (), (), (), 0, ())
 
 
-def _listed() -> tuple[tuple[Format, ...], tuple[SingleFileFormat, ...],
-                       tuple[MultiFileFormat, ...], tuple[_Claimant, ...], int]:
+def _listed() -> _Listed:
     """The registry sorted by kind, with each single-file format's marker and the prefix
-    the markers need, worked out again only when the registry changes (each upload's
-    detection would otherwise sort the registry by type again, an abstract-class check
-    per format)."""
+    the markers need, and the registry in its order as ``(single-file, multi-file)``
+    pairs (one of them None), worked out again only when the registry changes (each
+    upload's detection, and each unclaimed file's skip reason, would otherwise check
+    every format's abstract class again)."""
     global _kinds_of
     if _kinds_of[0] is not _registry.FORMATS:
         registry = _registry.FORMATS
@@ -53,7 +56,9 @@ def _listed() -> tuple[tuple[Format, ...], tuple[SingleFileFormat, ...],
                           else (fmt, fmt.marker[0], frozenset(fmt.marker[1]))
                           for fmt in single)
         reach = max((offset + 1 for _, offset, _ in claimants), default=0)
-        _kinds_of = (registry, single, multi, claimants, reach)
+        kinds = tuple((fmt, None) if isinstance(fmt, SingleFileFormat) else (None, fmt)
+                      for fmt in registry)
+        _kinds_of = (registry, single, multi, claimants, reach, kinds)
     return _kinds_of
 
 
@@ -71,7 +76,7 @@ def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
     arbitrary bytes, and one broken sniffer must not stop detection of the others.
     """
     probe = item if isinstance(item, Probe) else probe_of(item)
-    _, _, _, claimants, reach = _listed()
+    _, _, _, claimants, reach, _ = _listed()
     try:
         head = probe.head(reach) if reach else b""
     except Exception:  # unreadable: each sniffer is asked, and fails, as ever
@@ -92,12 +97,12 @@ def skip_reason(item: _Sniffable | Probe) -> str | None:
     """The first reason a format gives for a file it declines or that no record may use
     (a DICOM image, an annotation file without its header), or None."""
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for fmt in _registry.FORMATS:
+    for single, multi in _listed()[5]:  # every signal file of an archive asks each format
         try:
-            if isinstance(fmt, SingleFileFormat):
-                reason = fmt.skip_reason(probe)
-            else:
-                reason = fmt.unused_file_reason(probe)
+            if single is not None:
+                reason = single.skip_reason(probe)
+            elif multi is not None:
+                reason = multi.unused_file_reason(probe)
         except Exception:
             continue
         if reason:

@@ -880,7 +880,7 @@ class LibarchiveBytes(_EntryBytes):
         self.feed = feed
         self.switch_locale = switch_locale
         self.cap = walker.limits.max_entry_size + 1
-        self.buf: _np.ndarray = _np.empty(0, _np.uint8)
+        self.buf: _np.ndarray = _EMPTY  # replaced before a byte is read into it
         self.address = 0  # where ``buf``'s bytes start (taken once per buffer, not per read)
         self.start_raw = self._raw_bytes()
         self.release: Callable[[bool], None] | None = None

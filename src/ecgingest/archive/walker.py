@@ -26,6 +26,7 @@ what :meth:`Walker.reads_in_full` says this walk reads in full anyway.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
@@ -176,8 +177,9 @@ class Walker:
         if index is None or not entry.in_memory:
             return None
         path, size = entry.path, entry.size
-        # no head kept: the entry was used, and a look at it again is rare
-        return Entry.deferred(path, size, b"", lambda: self._load(index, path, size))
+        # no head kept: the entry was used, and a look at it again is rare. A partial,
+        # not a closure (half the objects): each file of a directory built early holds one
+        return Entry.deferred(path, size, b"", functools.partial(self._load, index, path, size))
 
     # -- names -------------------------------------------------------------
     def classify(self, raw: str, *, is_dir: bool, link: str | None,

@@ -515,6 +515,8 @@ def annotation_files(hdr: WfdbHeader, files: RecordFiles, candidates: Sequence[s
     :func:`annotation_index`): those it does not read as signal files; a known
     annotator name is enough, any other must read as a clean annotation file.
     """
+    if not candidates:  # most records: no set of the record's files built for nothing
+        return []
     taken = set(files.used) | {s.file_name for s in hdr.signals}
     found = []
     for name in candidates:
