@@ -20,7 +20,7 @@ import numpy as np
 cimport numpy as cnp
 
 from _handover cimport held_begin, held_end
-from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_parse
+from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_free_doc_merged, xml_parse
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -937,7 +937,7 @@ cdef class Document:
         if self.size >= DOCUMENT_NOGIL_FROM:  # freeing a large tree costs as much as a walk
             with nogil:
                 held_end()
-                xml_free_doc(doc)
+                xml_free_doc_merged(doc)
                 held_begin()
         else:
             xml_free_doc(doc)
