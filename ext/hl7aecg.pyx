@@ -410,16 +410,22 @@ cdef extern from "Python.h":
 
 
 cdef double MAX_NUMBER = 1e15  # formats/_xml.py MAX_NUMBER
+cdef double* _POWERS_OF_TEN = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15]  # each exact in a double
 
 
 cdef object _number_attribute(xmlNode* node, const char* name, object number):
     """An attribute's value as ``number`` (the format's reading of a number text as a
     float or None) reads it. A value of ASCII digits with at most one point, in one
-    text node, is read here as ``float()`` reads it, without a text object."""
+    text node, is read here as ``float()`` reads it, without a text object: with at most
+    15 digits, as their integer over a power of ten (both exact in a double, so the
+    quotient is the correctly rounded value ``float()`` gives), else by Python's
+    conversion."""
     cdef xmlAttr* attribute = _find_attribute(node, name, NULL)
     cdef xmlNode* item
     cdef const char* c
-    cdef Py_ssize_t digits = 0, points = 0
+    cdef Py_ssize_t digits = 0, points = 0, decimals = 0
+    cdef int64_t mantissa = 0
     cdef double value
     if attribute == NULL:
         return None
@@ -429,13 +435,19 @@ cdef object _number_attribute(xmlNode* node, const char* name, object number):
         while c[0] != 0:
             if 48 <= c[0] <= 57:
                 digits += 1
+                decimals += points
+                if digits <= 15:
+                    mantissa = mantissa * 10 + (c[0] - 48)
             elif c[0] == 46:
                 points += 1
             else:
                 break
             c += 1
         if c[0] == 0 and digits and points <= 1:
-            value = PyOS_string_to_double(item.content, NULL, NULL)
+            if digits <= 15:
+                value = <double>mantissa / _POWERS_OF_TEN[decimals]
+            else:
+                value = PyOS_string_to_double(item.content, NULL, NULL)
             return value if value <= MAX_NUMBER else None
     return number(_joined(item, False))
 
