@@ -17,6 +17,7 @@ cdef extern from *:
     """
     #include <pthread.h>
     #include <stddef.h>
+    #include <stdlib.h>
     typedef void* (*ecg_xml_new_context_f)(void);
     typedef void (*ecg_xml_free_context_f)(void* context);
     typedef void* (*ecg_xml_read_memory_f)(void* context, const char* text, int size,
@@ -89,9 +90,22 @@ cdef extern from *:
     }
 
     static void ecg_xml_free_doc(void* document) { ecg_xml_free_document(document); }
+
+    /* libxml2 frees a tree's many small nodes into the allocator's fast bins, which
+       glibc merges all at once on the next free or request of a large block (tens of
+       microseconds for a large tree), with the GIL when that block is a numpy array's:
+       a request of a large block right after the free merges them in the native region
+       instead. */
+    static void ecg_xml_free_doc_merged(void* document) {
+        void* volatile block;
+        ecg_xml_free_document(document);
+        block = malloc(4096);  /* beyond glibc's small bins: merges the fast bins first */
+        free(block);
+    }
     """
     bint xml_bind "ecg_xml_bind"(size_t new_context, size_t free_context, size_t read_memory,
                                  size_t free_document) noexcept
     bint xml_bound "ecg_xml_bound"() noexcept nogil
     void* xml_parse "ecg_xml_parse"(const char* text, int size, bint utf8) noexcept nogil
     void xml_free_doc "ecg_xml_free_doc"(void* document) noexcept nogil
+    void xml_free_doc_merged "ecg_xml_free_doc_merged"(void* document) noexcept nogil

@@ -20,7 +20,7 @@ import numpy as np
 cimport numpy as cnp
 
 from _handover cimport held_begin, held_end
-from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_parse
+from _libxml2 cimport xml_bind, xml_bound, xml_free_doc, xml_free_doc_merged, xml_parse
 from _status cimport KernelStatus
 
 cnp.import_array()
@@ -205,8 +205,9 @@ cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t 
     finally:
         free(wide_rows)
         free(narrow_rows)
+    cdef const int64_t* fits = <const int64_t*>cnp.PyArray_DATA(table) + 2
     for i in range(k):
-        if not table[i, 2]:
+        if not fits[3 * i]:
             narrow[i] = None
     return table, wide, narrow
 
@@ -335,7 +336,7 @@ cdef enum:
     TEXT_CACHED_MAX = 48  # bytes
 
 
-cdef inline bint _named(xmlNode* node, const char* name) noexcept:
+cdef inline bint _named(xmlNode* node, const char* name) noexcept nogil:
     """An element of this local name in the HL7 v3 namespace."""
     return node.type == ELEMENT_NODE and node.ns != NULL and node.ns.href != NULL and \
         strcmp(node.name, name) == 0 and strcmp(node.ns.href, HL7) == 0
@@ -409,16 +410,22 @@ cdef extern from "Python.h":
 
 
 cdef double MAX_NUMBER = 1e15  # formats/_xml.py MAX_NUMBER
+cdef double* _POWERS_OF_TEN = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15]  # each exact in a double
 
 
 cdef object _number_attribute(xmlNode* node, const char* name, object number):
     """An attribute's value as ``number`` (the format's reading of a number text as a
     float or None) reads it. A value of ASCII digits with at most one point, in one
-    text node, is read here as ``float()`` reads it, without a text object."""
+    text node, is read here as ``float()`` reads it, without a text object: with at most
+    15 digits, as their integer over a power of ten (both exact in a double, so the
+    quotient is the correctly rounded value ``float()`` gives), else by Python's
+    conversion."""
     cdef xmlAttr* attribute = _find_attribute(node, name, NULL)
     cdef xmlNode* item
     cdef const char* c
-    cdef Py_ssize_t digits = 0, points = 0
+    cdef Py_ssize_t digits = 0, points = 0, decimals = 0
+    cdef int64_t mantissa = 0
     cdef double value
     if attribute == NULL:
         return None
@@ -428,13 +435,19 @@ cdef object _number_attribute(xmlNode* node, const char* name, object number):
         while c[0] != 0:
             if 48 <= c[0] <= 57:
                 digits += 1
+                decimals += points
+                if digits <= 15:
+                    mantissa = mantissa * 10 + (c[0] - 48)
             elif c[0] == 46:
                 points += 1
             else:
                 break
             c += 1
         if c[0] == 0 and digits and points <= 1:
-            value = PyOS_string_to_double(item.content, NULL, NULL)
+            if digits <= 15:
+                value = <double>mantissa / _POWERS_OF_TEN[decimals]
+            else:
+                value = PyOS_string_to_double(item.content, NULL, NULL)
             return value if value <= MAX_NUMBER else None
     return number(_joined(item, False))
 
@@ -734,12 +747,10 @@ cdef bint _lead_code(xmlNode* boundary) noexcept:
     return True  # the caller reads the joined text
 
 
-cdef int _annotation(xmlNode* node, _Walk walk) except -1:
-    """One annotation: its dict (code, depth, value as its type says; the onset and
-    offset of its region's last other boundary with a number for either; the lead
-    its region or its nearest ancestor names)."""
-    cdef Py_ssize_t depth = 0
-    cdef xmlNode* up = node.parent
+cdef int _annotation(xmlNode* node, Py_ssize_t depth, _Walk walk) except -1:
+    """One annotation nested in ``depth`` others: its dict (code, depth, value as its
+    type says; the onset and offset of its region's last other boundary with a number
+    for either; the lead its region or its nearest ancestor names)."""
     cdef xmlNode* value = _child(node, b"value")
     cdef xmlNode* roi
     cdef xmlNode* component
@@ -749,10 +760,6 @@ cdef int _annotation(xmlNode* node, _Walk walk) except -1:
     cdef xmlNode* high
     cdef dict item
     cdef object lead = None, code, kind = None, onset, offset, unit
-    while up != NULL:
-        if _named(up, b"annotation"):
-            depth += 1
-        up = up.parent
     item = {"code": _cached_attribute(_child(node, b"code"), b"code", NULL, walk),
             "depth": depth}
     if value != NULL:
@@ -856,7 +863,7 @@ def tree_records(root, element_type, number, label):
     cdef xmlNode* top = (<LxmlElement*><PyObject*>root)._c_node
     if top == NULL or not _named(top, b"AnnotatedECG"):  # also a check of the layouts
         raise ValueError("root is not an lxml element AnnotatedECG in urn:hl7-org:v3")
-    return _records(top, _Walk(Digits(root), number, label))
+    return _records(top, _Walk(Digits(root), number, label), False)
 
 
 def document_records(Document document, number, label):
@@ -867,13 +874,63 @@ def document_records(Document document, number, label):
         top = top.next
     if top == NULL or not _named(top, b"AnnotatedECG"):
         return None
-    return _records(top, _Walk(Digits(document), number, label))
+    return _records(top, _Walk(Digits(document), number, label),
+                    document.size >= DOCUMENT_NOGIL_FROM)
 
 
-cdef tuple _records(xmlNode* top, _Walk walk):
+cdef Py_ssize_t _annotation_nodes(xmlNode* top, xmlNode*** out, Py_ssize_t** depths
+                                  ) noexcept nogil:
+    """Every annotation element from ``top`` down (``top`` included, as lxml's iter
+    does), in document order, and the number of annotations each is nested in, in two
+    arrays the caller frees; -1 when out of memory."""
+    cdef xmlNode* node = top
+    cdef xmlNode* up
+    cdef xmlNode** nodes = NULL
+    cdef Py_ssize_t* nested = NULL
+    cdef void* grown
+    cdef Py_ssize_t count = 0, capacity = 0, depth
+    while node != NULL:
+        if _named(node, b"annotation"):
+            if count == capacity:
+                capacity = capacity * 2 if capacity else 64
+                grown = realloc(nodes, capacity * sizeof(xmlNode*))
+                if grown != NULL:
+                    nodes = <xmlNode**>grown
+                    grown = realloc(nested, capacity * sizeof(Py_ssize_t))
+                if grown == NULL:
+                    free(nodes)
+                    free(nested)
+                    return -1
+                nested = <Py_ssize_t*>grown
+            depth = 0
+            up = node.parent
+            while up != NULL:
+                if _named(up, b"annotation"):
+                    depth += 1
+                up = up.parent
+            nodes[count] = node
+            nested[count] = depth
+            count += 1
+        if node.children != NULL and node.type == ELEMENT_NODE:
+            node = node.children
+            continue
+        while node != top and node.next == NULL:
+            node = node.parent
+        if node == top:
+            break
+        node = node.next
+    out[0] = nodes
+    depths[0] = nested
+    return count
+
+
+cdef tuple _records(xmlNode* top, _Walk walk, bint release):
     """The walk of :func:`tree_records` from the root element ``top``, whose tree lives
-    as long as ``walk``'s digits."""
-    cdef xmlNode* node
+    as long as ``walk``'s digits (``release``: the annotations are found without the
+    GIL, in a large document)."""
+    cdef xmlNode** annotations = NULL
+    cdef Py_ssize_t* depths = NULL
+    cdef Py_ssize_t count, i
     cdef xmlNode* subject
     cdef xmlNode* person
     cdef xmlNode* name
@@ -892,19 +949,21 @@ cdef tuple _records(xmlNode* top, _Walk walk):
                     _attribute(_child(_child(_child(assignment, b"componentOf"),
                                              b"clinicalTrial"), b"id"), b"extension", NULL)))
     _series_below(top, b"component", b"series", records, walk)
-    # every annotation, in document order (the root included, as lxml's iter does)
-    node = top
-    while node != NULL:
-        if _named(node, b"annotation"):
-            _annotation(node, walk)
-        if node.children != NULL and node.type == ELEMENT_NODE:
-            node = node.children
-            continue
-        while node != top and node.next == NULL:
-            node = node.parent
-        if node == top:
-            break
-        node = node.next
+    if release:  # a walk of the whole tree: the other readers' GIL-held work meanwhile
+        with nogil:
+            held_end()
+            count = _annotation_nodes(top, &annotations, &depths)
+            held_begin()
+    else:
+        count = _annotation_nodes(top, &annotations, &depths)
+    if count < 0:
+        raise MemoryError()
+    try:
+        for i in range(count):
+            _annotation(annotations[i], depths[i], walk)
+    finally:
+        free(annotations)
+        free(depths)
     return records, (walk.items, walk.readable), walk.digits
 
 
@@ -937,7 +996,7 @@ cdef class Document:
         if self.size >= DOCUMENT_NOGIL_FROM:  # freeing a large tree costs as much as a walk
             with nogil:
                 held_end()
-                xml_free_doc(doc)
+                xml_free_doc_merged(doc)
                 held_begin()
         else:
             xml_free_doc(doc)

@@ -99,6 +99,21 @@ def test_the_example_keeps_beats_measurements_and_subject():
 # ---------------------------------------------------------------- round trips
 
 
+@settings(max_examples=200, deadline=None)
+@given(digits=st.text("0123456789", min_size=1, max_size=18), point=st.integers(0, 18),
+       with_point=st.booleans())
+def test_scale_text_reads_as_float_reads_it(digits, point, with_point):
+    """The kernel's own reading of plain decimal numbers (up to 15 digits) gives the
+    value float() gives, to the last bit."""
+    text = digits[:point] + "." + digits[point:] if with_point else digits
+    if float(text) == 0.0 or float(text) > 1e15:
+        return  # a zero scale is replaced (with a warning); larger is no number of an ECG
+    data = aecg_document({"I": np.arange(5, dtype=np.int16)}, scale=2.5).replace(
+        b'<scale value="2.5"', f'<scale value="{text}"'.encode())
+    [record] = ecgingest.read(data)
+    assert record.signals[0].scale == float(text)
+
+
 @settings(max_examples=40)
 @given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
        scale=st.sampled_from([2.5, 5.0, 1.0, 0.5]), origin=st.sampled_from([0.0, -12.5, 3.0]),
