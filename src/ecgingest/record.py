@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import functools
 import html
+import operator
 import os
 import sys
 import threading
@@ -124,15 +125,6 @@ def find_label(labels: Sequence[str], name: str) -> int | None:
             if _standard_label(label) == wanted:
                 return i
     return None
-
-
-def _set_fields(instance: Any, names: Sequence[str], values: Sequence[Any]) -> None:
-    """A frozen dataclass's fields set the way ``object.__setattr__`` does: kept in
-    the instance's inline values, with no dict per instance for the garbage collector
-    to count and scan (as :func:`vars` or ``__dict__`` would make)."""
-    set_attribute = object.__setattr__
-    for name, value in zip(names, values):
-        set_attribute(instance, name, value)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -377,7 +369,7 @@ class Metadata:
                  file_values: Mapping[str, Any] | None = None) -> None:
         # the generated __init__ without its frozen __setattr__ per field, and without
         # a dict per instance (vars(self) would make one): every record builds one
-        _set_fields(self, _METADATA_ATTRS, (
+        _scale.set_fields(self, _METADATA_ATTRS, (
             patient_id, patient_first_name, patient_last_name, patient_gender,
             patient_birth_date, patient_age, patient_height, patient_weight,
             recording_start_time, recording_time_zone, investigation_id, device_id,
@@ -433,7 +425,7 @@ class Record:
                  extras: Mapping[str, Any] | None = None) -> None:
         # the generated __init__ without its frozen __setattr__ per field and without a
         # dict per instance (see Metadata)
-        _set_fields(self, _RECORD_FIELDS, (
+        _scale.set_fields(self, _RECORD_FIELDS, (
             name, format, format_detail, signals, start_time,
             Metadata() if metadata is None else metadata,
             [] if annotations is None else annotations, data_record_onsets, sources,
@@ -464,8 +456,10 @@ class Record:
             # __init__ would store these changes as given: the fields copied, without a
             # keyword call of every field
             twin = object.__new__(Record)
-            _set_fields(twin, _RECORD_FIELDS, [changes[name] if name in changes else getattr(self, name)
-                               for name in _RECORD_FIELDS])
+            values = list(_record_fields_of(self))
+            for name, value in changes.items():
+                values[_RECORD_FIELDS.index(name)] = value
+            _scale.set_fields(twin, _RECORD_FIELDS, tuple(values))
             return twin
         values = {name: getattr(self, name) for name in _RECORD_FIELDS}
         values.update(changes)  # an unknown name: __init__'s TypeError, as before
@@ -995,6 +989,7 @@ _HEADER_FIELDS = frozenset({"name", "format", "format_detail", "start_time", "me
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
 _METADATA_ATTRS = tuple(f.name for f in dataclasses.fields(Metadata))
+_record_fields_of = operator.attrgetter(*_RECORD_FIELDS)
 
 _KEPT_AS_GIVEN = frozenset({"name", "format", "format_detail", "start_time", "sources"})
 """Fields :meth:`Record.replace` may set without ``__init__``: it stores them as given
