@@ -456,10 +456,10 @@ class Record:
             # __init__ would store these changes as given: the fields copied, without a
             # keyword call of every field
             twin = object.__new__(Record)
-            values = list(_record_fields_of(self))
+            copied = list(_record_fields_of(self))
             for name, value in changes.items():
-                values[_RECORD_FIELDS.index(name)] = value
-            _scale.set_fields(twin, _RECORD_FIELDS, tuple(values))
+                copied[_RECORD_FIELDS.index(name)] = value
+            _scale.set_fields(twin, _RECORD_FIELDS, tuple(copied))
             return twin
         values = {name: getattr(self, name) for name in _RECORD_FIELDS}
         values.update(changes)  # an unknown name: __init__'s TypeError, as before
