@@ -85,3 +85,16 @@ def test_edf_deinterleave_with_streaming_stores_equals_the_stored_samples(counts
     # enough records for the outputs to pass the streaming threshold together
     n_records = STREAM_ITEMS * 8 // (2 * sum(counts)) + 3
     assert _deinterleave_mismatch(counts, n_records, seed, stream) == []
+
+
+def test_set_fields_sets_frozen_dataclass_fields_as_the_generated_init_does():
+    from ecgingest import Metadata
+
+    built = Metadata(patient_id="p1", patient_age=42)
+    filled = Metadata.__new__(Metadata)
+    names = tuple(vars(built))
+    scale.set_fields(filled, names, tuple(vars(built).values()))
+    assert filled == built
+    assert list(vars(filled)) == list(names)
+    with pytest.raises(ValueError, match="one value per name"):
+        scale.set_fields(filled, names, ())

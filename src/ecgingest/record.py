@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import functools
 import html
+import operator
 import os
 import sys
 import threading
@@ -366,17 +367,14 @@ class Metadata:
                  searching_tags: tuple[str, ...] | None = None, patient_text: str | None = None,
                  recording_text: str | None = None, overridden: frozenset[str] = frozenset(),
                  file_values: Mapping[str, Any] | None = None) -> None:
-        # the generated __init__ in one dict update (see Signal): every record builds one
-        vars(self).update(
-            patient_id=patient_id, patient_first_name=patient_first_name,
-            patient_last_name=patient_last_name, patient_gender=patient_gender,
-            patient_birth_date=patient_birth_date, patient_age=patient_age,
-            patient_height=patient_height, patient_weight=patient_weight,
-            recording_start_time=recording_start_time, recording_time_zone=recording_time_zone,
-            investigation_id=investigation_id, device_id=device_id, indications=indications,
-            searching_tags=searching_tags, patient_text=patient_text,
-            recording_text=recording_text, overridden=overridden,
-            file_values={} if file_values is None else file_values)
+        # the generated __init__ without its frozen __setattr__ per field, and without
+        # a dict per instance (vars(self) would make one): every record builds one
+        _scale.set_fields(self, _METADATA_ATTRS, (
+            patient_id, patient_first_name, patient_last_name, patient_gender,
+            patient_birth_date, patient_age, patient_height, patient_weight,
+            recording_start_time, recording_time_zone, investigation_id, device_id,
+            indications, searching_tags, patient_text, recording_text, overridden,
+            {} if file_values is None else file_values))
 
     def as_dict(self) -> dict[str, Any]:
         """The METADATA.md fields only (no provenance).
@@ -425,14 +423,13 @@ class Record:
                  data_record_onsets: np.ndarray | None = None, sources: tuple[str, ...] = (),
                  warnings: list[str] | None = None,
                  extras: Mapping[str, Any] | None = None) -> None:
-        # the generated __init__ in one dict update (see Signal)
-        vars(self).update(
-            name=name, format=format, format_detail=format_detail, signals=signals,
-            start_time=start_time, metadata=Metadata() if metadata is None else metadata,
-            annotations=[] if annotations is None else annotations,
-            data_record_onsets=data_record_onsets, sources=sources,
-            warnings=[] if warnings is None else warnings,
-            extras={} if extras is None else extras)
+        # the generated __init__ without its frozen __setattr__ per field and without a
+        # dict per instance (see Metadata)
+        _scale.set_fields(self, _RECORD_FIELDS, (
+            name, format, format_detail, signals, start_time,
+            Metadata() if metadata is None else metadata,
+            [] if annotations is None else annotations, data_record_onsets, sources,
+            [] if warnings is None else warnings, {} if extras is None else extras))
         if data_record_onsets is not None:
             for sig in signals:  # so Signal.times() knows where each data record starts
                 vars(sig)["_record_onsets"] = data_record_onsets
@@ -455,17 +452,16 @@ class Record:
             return dataclasses.replace(self, **changes)
         # what dataclasses.replace does (every field through __init__), at a fraction of
         # its cost: every record read pays it once (its sources are set)
-        fields = self.__dict__
-        if len(fields) == len(_RECORD_FIELDS) and _KEPT_AS_GIVEN.issuperset(changes):
-            # the attributes are the fields (__init__ sets them all, and a frozen record
-            # neither gains nor loses one), and __init__ would store these changes as
-            # given: its attributes copied, without a keyword call of every field
+        if _KEPT_AS_GIVEN.issuperset(changes):
+            # __init__ would store these changes as given: the fields copied, without a
+            # keyword call of every field
             twin = object.__new__(Record)
-            state = vars(twin)
-            state.update(fields)
-            state.update(changes)
+            copied = list(_record_fields_of(self))
+            for name, value in changes.items():
+                copied[_RECORD_FIELDS.index(name)] = value
+            _scale.set_fields(twin, _RECORD_FIELDS, tuple(copied))
             return twin
-        values = {name: fields[name] for name in _RECORD_FIELDS}
+        values = {name: getattr(self, name) for name in _RECORD_FIELDS}
         values.update(changes)  # an unknown name: __init__'s TypeError, as before
         return Record(**values)
 
@@ -992,6 +988,8 @@ _HEADER_FIELDS = frozenset({"name", "format", "format_detail", "start_time", "me
 
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+_METADATA_ATTRS = tuple(f.name for f in dataclasses.fields(Metadata))
+_record_fields_of = operator.attrgetter(*_RECORD_FIELDS)
 
 _KEPT_AS_GIVEN = frozenset({"name", "format", "format_detail", "start_time", "sources"})
 """Fields :meth:`Record.replace` may set without ``__init__``: it stores them as given

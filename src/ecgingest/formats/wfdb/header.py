@@ -211,7 +211,13 @@ def parse_header(data: bytes | str, ctx: DecodeContext | None = None) -> WfdbHea
     Errors come from ``ctx`` (the header file's context); tolerated oddities
     are kept in ``WfdbHeader.warnings``.
     """
-    ctx = DecodeContext("wfdb", limits=DEFAULT_LIMITS) if ctx is None else ctx.for_file()
+    return _parse(data, DecodeContext("wfdb", limits=DEFAULT_LIMITS) if ctx is None
+                  else ctx.for_file())
+
+
+def _parse(data: bytes | str, ctx: DecodeContext) -> WfdbHeader:
+    """:func:`parse_header` with a context of the header file's own, whose warnings
+    become the header's."""
     text = data if isinstance(data, str) else _decode_text(bytes(data))
     comments: list[str] = []
     body: list[tuple[int, str]] = []  # (comments before the line, line)
@@ -359,12 +365,15 @@ def read_wfdb_header(source: str | os.PathLike[str] | bytes | bytearray | memory
 
 
 def read_header_file(entry: PoolFile, ctx: DecodeContext) -> WfdbHeader | EcgIngestError:
-    """The header of a pool file, or the error that stops it (returned, not raised)."""
+    """The header of a pool file, or the error that stops it (returned, not raised).
+
+    ``ctx``: the upload's; the header gets a context of its own."""
+    ctx = ctx.for_file(path=entry.path)
     try:
         if entry.size > MAX_HEADER_BYTES:
             raise _bad(ctx, f"header of {entry.size} bytes is implausibly large", "size")
         # head() reads just the file (a full read may reserve the whole entry limit)
-        return parse_header(entry.head(entry.size + 1), ctx)
+        return _parse(entry.head(entry.size + 1), ctx)
     except EcgIngestError as exc:
         return exc.with_context(path=entry.path, format="wfdb")
 

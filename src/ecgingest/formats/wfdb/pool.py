@@ -63,14 +63,13 @@ def inspect_pool(pool: Mapping[str, PoolFile], headers: Sequence[str],
 def _outcomes(pool: Mapping[str, PoolFile], anchors: Sequence[str], ctx: DecodeContext,
               build: Build) -> Iterator[GroupOutcome]:
     parsed: dict[str, WfdbHeader | EcgIngestError] = {
-        name: read_header_file(pool[name], ctx.for_file(path=pool[name].path))
+        name: read_header_file(pool[name], ctx)
         for name in anchors}
 
     def lookup(file_name: str) -> WfdbHeader | EcgIngestError | None:
         found = parsed.get(file_name)
         if found is None and file_name in pool:
-            found = parsed[file_name] = read_header_file(
-                pool[file_name], ctx.for_file(path=pool[file_name].path))
+            found = parsed[file_name] = read_header_file(pool[file_name], ctx)
         return found
 
     annotations = annotation_index(pool)

@@ -170,11 +170,20 @@ def frames_present(hdr: WfdbHeader, files: RecordFiles, *, read_flac_head: bool 
     bytes); a header-level inconsistency or a missing file raises. ``None``:
     settled only by decoding FLAC data.
     """
+    nframes, data_bytes, _ = _frames_in_groups(hdr, files, read_flac_head)
+    return nframes, data_bytes
+
+
+def _frames_in_groups(hdr: WfdbHeader, files: RecordFiles, read_flac_head: bool = False
+                      ) -> tuple[int | None, int, list[tuple[int, int]]]:
+    """:func:`frames_present` and the checked signal groups it went through (a decode
+    reuses them rather than grouping and checking the signals again)."""
     specs = hdr.signals
     known: list[int] = []
     flac_unknown = False
     sizes: dict[str, int] = {}
-    for start, stop in groups(specs):
+    checked = groups(specs)
+    for start, stop in checked:
         spec = specs[start]
         _check_group(specs, start, stop, files.ctx)
         if spec.fmt == 0:
@@ -193,10 +202,10 @@ def frames_present(hdr: WfdbHeader, files: RecordFiles, *, read_flac_head: bool 
             known.append(_kernel.available_samples(spec.fmt, nbytes) // frame_size)
     data_bytes = sum(sizes.values())
     if hdr.n_frames is not None:
-        return hdr.n_frames, data_bytes
+        return hdr.n_frames, data_bytes, checked
     if flac_unknown and not known:
-        return None, data_bytes
-    return (min(known) if known else 0), data_bytes
+        return None, data_bytes, checked
+    return (min(known) if known else 0), data_bytes, checked
 
 
 def output_bytes(specs: Sequence[WfdbSignalSpec], nframes: int) -> int:
@@ -227,7 +236,7 @@ def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = No
     """
     ctx = files.ctx
     specs = hdr.signals
-    nframes, data_bytes = frames_present(hdr, files)
+    nframes, data_bytes, checked = _frames_in_groups(hdr, files)
     if window is not None:
         assert nframes is not None  # the caller placed the window in the known frames
         return _decode_window(hdr, files, arena, nframes, window, wanted)
@@ -240,7 +249,7 @@ def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = No
     codes: list[int | None] = [None] * n
     masks: list[np.ndarray | None] = [None] * n
     sums: list[int | None] = [None] * n
-    for start, stop in groups(specs):
+    for start, stop in checked:
         group = specs[start:stop]
         fmt = group[0].fmt
         if fmt == 0:
