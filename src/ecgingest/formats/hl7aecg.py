@@ -377,17 +377,19 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
             tuple(lead.origin for lead in sequence_set.leads),
             units.pop() if len(units) == 1 else "", item.code.lower()))
     extras["series"] = blocks
-    beats = [b for b in blocks if b.kind == "representative_beat"]
-    if beats:
-        extras["representative_beats"] = beats[0]
+    for beats in blocks:  # the first block of representative beats
+        if beats.kind == "representative_beat":
+            extras["representative_beats"] = beats
+            break
     annotations, readable = document.annotations
     ctx.check_count(len(annotations), "max_annotations", "aECG annotations")
     extras["aecg_annotations"] = annotations
-    measurements, statements = _readings(annotations, readable)
-    if measurements:
-        extras["global_measurements"] = global_measurements(measurements)
-    if statements:
-        extras["interpretation"] = interpretation(statements, confirmation="original")
+    if readable:
+        measurements, statements = _readings(annotations, readable)
+        if measurements:
+            extras["global_measurements"] = global_measurements(measurements)
+        if statements:
+            extras["interpretation"] = interpretation(statements, confirmation="original")
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail="HL7 aECG",
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
