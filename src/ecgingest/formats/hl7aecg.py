@@ -283,24 +283,25 @@ class _Document:
 # --------------------------------------------------------------------------- readings
 
 
-def _metadata(document: _Document, ctx: DecodeContext) -> Metadata:
-    """Patient, trial and device facts (the device: the first series' model)."""
+def _metadata(document: _Document, ctx: DecodeContext,
+              start_time: dt.datetime | None = None) -> Metadata:
+    """Patient and trial facts, the device (the first series' model) and the recording's
+    start in UTC (``start_time``, when the file gives its offset), in one constructor
+    call: a field the file does not give is None, as Metadata's default."""
     (_, extension, root_id, name, given, family, gender, birth,
      trial) = document.subject
-    fields: dict[str, Any] = {"patient_id": extension or root_id}
     given, family = _stripped(given), _stripped(family)
-    if given or family:
-        fields["patient_first_name"], fields["patient_last_name"] = given, family
-    elif name is not None:
-        fields["patient_last_name"] = _stripped(name)
-    if gender is not None:
-        fields["patient_gender"] = _GENDERS.get(gender.upper())
+    if not (given or family) and name is not None:
+        family = _stripped(name)
+    birth_date = None
     if birth:
         when, _ = _timestamp(birth, ctx, "birthTime")
-        fields["patient_birth_date"] = None if when is None else when.date()
-    fields["investigation_id"] = trial
-    fields["device_id"] = document.series[0].model
-    return Metadata(**{k: v for k, v in fields.items() if v is not None})
+        birth_date = None if when is None else when.date()
+    return Metadata(patient_id=extension or root_id, patient_first_name=given,
+                    patient_last_name=family,
+                    patient_gender=None if gender is None else _GENDERS.get(gender.upper()),
+                    patient_birth_date=birth_date, recording_start_time=start_time,
+                    investigation_id=trial, device_id=document.series[0].model)
 
 
 def _readings(annotations: list[dict[str, Any]], readable: list[int]
@@ -358,11 +359,8 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
                                     lead.units) for lead, values in zip(first.leads, arrays)]
     start, zone = _timestamp(first.head, ctx, "time sequence head") if \
         first.time_code == "TIME_ABSOLUTE" else (None, None)
-    metadata = _metadata(document, ctx)
-    if zone is not None and start is not None:
-        metadata = Metadata(**{**{k: v for k, v in metadata.as_dict().items()
-                                  if v is not None},
-                               "recording_start_time": start.astimezone(dt.timezone.utc)})
+    metadata = _metadata(document, ctx, None if zone is None or start is None else
+                         start.astimezone(dt.timezone.utc))
     extras: dict[str, Any] = {"series_code": primary.code}
     blocks: list[RepresentativeBeats] = []
     for item, sequence_set, values in decoded[1:]:
@@ -379,17 +377,19 @@ def decode(data: bytes | memoryview, ctx: DecodeContext) -> Record:
             tuple(lead.origin for lead in sequence_set.leads),
             units.pop() if len(units) == 1 else "", item.code.lower()))
     extras["series"] = blocks
-    beats = [b for b in blocks if b.kind == "representative_beat"]
-    if beats:
-        extras["representative_beats"] = beats[0]
+    for beats in blocks:  # the first block of representative beats
+        if beats.kind == "representative_beat":
+            extras["representative_beats"] = beats
+            break
     annotations, readable = document.annotations
     ctx.check_count(len(annotations), "max_annotations", "aECG annotations")
     extras["aecg_annotations"] = annotations
-    measurements, statements = _readings(annotations, readable)
-    if measurements:
-        extras["global_measurements"] = global_measurements(measurements)
-    if statements:
-        extras["interpretation"] = interpretation(statements, confirmation="original")
+    if readable:
+        measurements, statements = _readings(annotations, readable)
+        if measurements:
+            extras["global_measurements"] = global_measurements(measurements)
+        if statements:
+            extras["interpretation"] = interpretation(statements, confirmation="original")
     return Record(name=ctx.name, format=FORMAT_NAME, format_detail="HL7 aECG",
                   signals=signals, start_time=start, metadata=metadata,
                   sources=(ctx.path or ctx.name,), warnings=list(ctx.warnings), extras=extras)
