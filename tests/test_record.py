@@ -387,3 +387,19 @@ def test_replace_gives_what_the_constructor_gives_for_every_field(changes):
 def test_replace_refuses_a_name_that_is_no_field():
     with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
         _record_with_onsets().replace(nonsense=1)
+
+
+@pytest.mark.parametrize("cls", [Metadata, Record])
+def test_every_constructor_argument_lands_in_its_own_field(cls):
+    """The constructors set all fields in one native call by position: each argument
+    must come back from the attribute of its name."""
+    import dataclasses
+    import inspect
+
+    names = list(inspect.signature(cls.__init__).parameters)[1:]
+    assert names == [f.name for f in dataclasses.fields(cls)]
+    given = {name: object() for name in names}
+    if cls is Record:
+        given["signals"] = []
+    built = cls(**given)
+    assert {name: getattr(built, name) for name in names} == given

@@ -957,3 +957,21 @@ def test_mutated_signal_files_read_by_chunks_beside_an_intact_record(
         assert in_memory.record is not None
         assert [s.digital.tolist() for s in by_name["bad"].signals] == \
             [s.digital.tolist() for s in in_memory.record.signals]
+
+
+def test_a_header_named_in_the_working_directory_reads_as_by_its_full_path(
+        tmp_path, monkeypatch):
+    """A bare file name has no folder part: its directory's files are named as pathlib
+    names them (no "./"), and the record is the one its full path gives."""
+    import shutil
+
+    for item in (FIXTURES / "wfdb" / "100_3chan").iterdir():
+        shutil.copy(item, tmp_path / item.name)
+    header = next(p.name for p in tmp_path.iterdir() if p.suffix == ".hea")
+    [by_full_path] = ecgingest.read(tmp_path / header)
+    monkeypatch.chdir(tmp_path)
+    [by_name] = ecgingest.read(header)
+    assert by_name.sources and not any(s.startswith("./") for s in by_name.sources)
+    assert [s.rsplit("/", 1)[-1] for s in by_full_path.sources] == list(by_name.sources)
+    for ours, theirs in zip(by_name.signals, by_full_path.signals, strict=True):
+        assert np.array_equal(ours.digital, theirs.digital)
