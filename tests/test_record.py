@@ -215,7 +215,8 @@ def test_threads_compute_physical_values_of_different_signals_at_the_same_time(m
         inside.wait()  # both threads must be converting at once to get past this
         return convert(*args)
 
-    monkeypatch.setattr(record, "_scale", types.SimpleNamespace(to_physical=to_physical))
+    monkeypatch.setattr(record, "_scale", types.SimpleNamespace(
+        to_physical=to_physical, set_fields=record._scale.set_fields))
     signals = [Signal("I", 1.0, np.arange(5, dtype=np.int16), 2.0) for _ in range(2)]
     results: list = []
     threads = [threading.Thread(target=lambda s=s: results.append(s.physical)) for s in signals]
@@ -389,7 +390,7 @@ def test_replace_refuses_a_name_that_is_no_field():
         _record_with_onsets().replace(nonsense=1)
 
 
-@pytest.mark.parametrize("cls", [Metadata, Record])
+@pytest.mark.parametrize("cls", [Metadata, Record, Signal])
 def test_every_constructor_argument_lands_in_its_own_field(cls):
     """The constructors set all fields in one native call by position: each argument
     must come back from the attribute of its name."""
@@ -401,5 +402,8 @@ def test_every_constructor_argument_lands_in_its_own_field(cls):
     given = {name: object() for name in names}
     if cls is Record:
         given["signals"] = []
+    if cls is Signal:  # arrays (made read-only) and a first sample that is not the default
+        given.update(digital=np.zeros(3, np.int16), invalid_mask=np.zeros(3, bool),
+                     first_sample=7)
     built = cls(**given)
     assert {name: getattr(built, name) for name in names} == given

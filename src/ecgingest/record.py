@@ -191,14 +191,14 @@ class Signal:
                  invalid_value: int | None = None, invalid_mask: np.ndarray | None = None,
                  supplied_physical: np.ndarray | None = None,
                  derivation: str | None = None, first_sample: int = 0) -> None:
-        # what the generated __init__ does, in one dict update instead of a frozen
-        # __setattr__ per field: decoders build a dozen signals per record under the GIL
-        vars(self).update(label=label, sample_rate=sample_rate, digital=digital, scale=scale,
-                          offset=offset, units=units, invalid_value=invalid_value,
-                          invalid_mask=invalid_mask, supplied_physical=supplied_physical,
-                          derivation=derivation)
+        # what the generated __init__ does, in one native call instead of a frozen
+        # __setattr__ per field, and without a dict per instance (vars(self) would make
+        # one): decoders build a dozen signals per record under the GIL
+        _scale.set_fields(self, _SIGNAL_FIELDS, (
+            label, sample_rate, digital, scale, offset, units, invalid_value, invalid_mask,
+            supplied_physical, derivation))
         if first_sample:  # the class default (0) serves every whole signal
-            vars(self)["first_sample"] = first_sample
+            object.__setattr__(self, "first_sample", first_sample)
         _readonly(digital)
         if invalid_mask is not None:
             _readonly(invalid_mask)
@@ -369,7 +369,7 @@ class Metadata:
                  file_values: Mapping[str, Any] | None = None) -> None:
         # the generated __init__ without its frozen __setattr__ per field, and without
         # a dict per instance (vars(self) would make one): every record builds one
-        _scale.set_fields(self, _METADATA_ATTRS, (
+        _scale.set_fields(self, _METADATA_FIELDS, (
             patient_id, patient_first_name, patient_last_name, patient_gender,
             patient_birth_date, patient_age, patient_height, patient_weight,
             recording_start_time, recording_time_zone, investigation_id, device_id,
@@ -988,7 +988,9 @@ _HEADER_FIELDS = frozenset({"name", "format", "format_detail", "start_time", "me
 
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
-_METADATA_ATTRS = tuple(f.name for f in dataclasses.fields(Metadata))
+_SIGNAL_FIELDS = tuple(f.name for f in dataclasses.fields(Signal)
+                       if f.name != "first_sample")  # set only when not 0
+_METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(Metadata))
 _record_fields_of = operator.attrgetter(*_RECORD_FIELDS)
 
 _KEPT_AS_GIVEN = frozenset({"name", "format", "format_detail", "start_time", "sources"})
