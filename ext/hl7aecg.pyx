@@ -342,7 +342,7 @@ cdef inline bint _named(xmlNode* node, const char* name) noexcept nogil:
         strcmp(node.name, name) == 0 and strcmp(node.ns.href, HL7) == 0
 
 
-cdef xmlNode* _child(xmlNode* node, const char* name) noexcept:
+cdef xmlNode* _child(xmlNode* node, const char* name) noexcept nogil:
     """The first child element of this name (HL7 v3), or NULL (also for no node)."""
     cdef xmlNode* item
     if node == NULL:
@@ -383,7 +383,7 @@ cdef object _joined(xmlNode* item, bint leading):
 
 
 cdef xmlAttr* _find_attribute(xmlNode* node, const char* name,
-                              const char* namespace) noexcept:
+                              const char* namespace) noexcept nogil:
     """An attribute (``namespace`` NULL: an attribute without one), or NULL."""
     cdef xmlAttr* item
     if node == NULL:
@@ -409,47 +409,118 @@ cdef extern from "Python.h":
     double PyOS_string_to_double(const char* s, char** endptr, PyObject* overflow) except? -1.0
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <math.h>
+    /* The double nearest to mantissa / 10^decimals (ties to even) into *out, computed
+       exactly with 128-bit integers: 1, or 0 where it cannot be (decimals > 19, or no
+       128-bit integers). A quotient of an exact binary fraction with at least 64 bits
+       and its remainder decide the rounding as a correctly rounded conversion does. */
+    static int ecg_decimal_quotient(uint64_t mantissa, int decimals, double* out) {
+    #ifdef __SIZEOF_INT128__
+        static const uint64_t tens[20] = {
+            1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+            100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
+            1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
+            1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+            1000000000000000000ULL, 10000000000000000000ULL};
+        unsigned __int128 scaled, quotient, rest, half;
+        uint64_t divisor, kept;
+        int shift, bits, dropped;
+        if (decimals < 0 || decimals > 19) return 0;
+        if (mantissa == 0) { *out = 0.0; return 1; }
+        divisor = tens[decimals];
+        shift = 64 + __builtin_clzll(mantissa);  /* the mantissa's top bit to bit 127 */
+        scaled = (unsigned __int128)mantissa << shift;
+        quotient = scaled / divisor;  /* at least 64 bits: the divisor is below 2^64 */
+        bits = 128 - (quotient >> 64 ? __builtin_clzll((uint64_t)(quotient >> 64))
+                                     : 64 + __builtin_clzll((uint64_t)quotient));
+        dropped = bits - 53;
+        kept = (uint64_t)(quotient >> dropped);
+        rest = quotient & (((unsigned __int128)1 << dropped) - 1);
+        half = (unsigned __int128)1 << (dropped - 1);
+        if (rest > half || (rest == half && (scaled % divisor != 0 || (kept & 1)))) {
+            kept += 1;
+            if (kept == (1ULL << 53)) { kept >>= 1; dropped += 1; }
+        }
+        *out = ldexp((double)kept, dropped - shift);
+        return 1;
+    #else
+        (void)mantissa; (void)decimals; (void)out;
+        return 0;
+    #endif
+    }
+    """
+    bint decimal_quotient "ecg_decimal_quotient"(uint64_t mantissa, int decimals,
+                                                 double* out) noexcept nogil
+
+
 cdef double MAX_NUMBER = 1e15  # formats/_xml.py MAX_NUMBER
 cdef double* _POWERS_OF_TEN = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
                                1e12, 1e13, 1e14, 1e15]  # each exact in a double
 
 
-cdef object _number_attribute(xmlNode* node, const char* name, object number):
-    """An attribute's value as ``number`` (the format's reading of a number text as a
-    float or None) reads it. A value of ASCII digits with at most one point, in one
-    text node, is read here as ``float()`` reads it, without a text object: with at most
-    15 digits, as their integer over a power of ten (both exact in a double, so the
-    quotient is the correctly rounded value ``float()`` gives), else by Python's
-    conversion."""
-    cdef xmlAttr* attribute = _find_attribute(node, name, NULL)
+cdef enum:
+    NUMBER_NONE = 0  # no attribute (or a value beyond MAX_NUMBER): None
+    NUMBER_READ = 1  # read here
+    NUMBER_LONG = 2  # plain, too many digits to read here but fewer than 16 before the
+                     # point (so within MAX_NUMBER): Python's conversion reads it
+    NUMBER_TEXT = 3  # anything else: the format's reading of the text
+
+
+cdef int _plain_number(xmlAttr* attribute, double* value) noexcept nogil:
+    """How a number attribute reads (a ``NUMBER_*``). A value of ASCII digits with at
+    most one point, in one text node, is read here as ``float()`` reads it, without a
+    text object: as the integer of its digits over a power of ten, a quotient both
+    exact in a double with at most 15 digits (so the quotient is the correctly rounded
+    value), else rounded from its exact binary expansion, up to 19 digits."""
     cdef xmlNode* item
     cdef const char* c
-    cdef Py_ssize_t digits = 0, points = 0, decimals = 0
-    cdef int64_t mantissa = 0
-    cdef double value
+    cdef Py_ssize_t digits = 0, significant = 0, points = 0, decimals = 0, whole = 0
+    cdef uint64_t mantissa = 0
     if attribute == NULL:
-        return None
+        return NUMBER_NONE
     item = attribute.children
-    if item != NULL and item.type == TEXT_NODE and item.next == NULL and item.content != NULL:
-        c = item.content
-        while c[0] != 0:
-            if 48 <= c[0] <= 57:
-                digits += 1
-                decimals += points
-                if digits <= 15:
-                    mantissa = mantissa * 10 + (c[0] - 48)
-            elif c[0] == 46:
-                points += 1
-            else:
-                break
-            c += 1
-        if c[0] == 0 and digits and points <= 1:
-            if digits <= 15:
-                value = <double>mantissa / _POWERS_OF_TEN[decimals]
-            else:
-                value = PyOS_string_to_double(item.content, NULL, NULL)
-            return value if value <= MAX_NUMBER else None
-    return number(_joined(item, False))
+    if item == NULL or item.type != TEXT_NODE or item.next != NULL or item.content == NULL:
+        return NUMBER_TEXT
+    c = item.content
+    while c[0] != 0:
+        if 48 <= c[0] <= 57:
+            digits += 1
+            decimals += points
+            if significant or c[0] != 48:  # from the first digit that is not 0
+                significant += 1
+                whole += not points
+                if significant <= 19:
+                    mantissa = mantissa * 10 + <uint64_t>(c[0] - 48)
+        elif c[0] == 46:
+            points += 1
+        else:
+            break
+        c += 1
+    if c[0] != 0 or not digits or points > 1:
+        return NUMBER_TEXT
+    if significant <= 15 and decimals <= 15:
+        value[0] = <double>mantissa / _POWERS_OF_TEN[decimals]
+    elif significant > 19 or not decimal_quotient(mantissa, <int>decimals, value):
+        return NUMBER_LONG if whole < 16 else NUMBER_TEXT
+    return NUMBER_READ if value[0] <= MAX_NUMBER else NUMBER_NONE
+
+
+cdef object _number_attribute(xmlNode* node, const char* name, object number):
+    """An attribute's value as ``number`` (the format's reading of a number text as a
+    float or None) reads it, plain ones by :func:`_plain_number`."""
+    cdef xmlAttr* attribute = _find_attribute(node, name, NULL)
+    cdef double value
+    cdef int read = _plain_number(attribute, &value)
+    if read == NUMBER_READ:
+        return value
+    if read == NUMBER_LONG:
+        return PyOS_string_to_double(attribute.children.content, NULL, NULL)
+    if read == NUMBER_TEXT:
+        return number(_joined(attribute.children, False))
+    return None
 
 
 cdef object _text(xmlNode* node):
@@ -707,10 +778,9 @@ cdef class _Walk:
         return text
 
 
-cdef object _cached_attribute(xmlNode* node, const char* name, const char* namespace,
-                              _Walk walk):
-    """:func:`_attribute`, a value in one text node through ``walk``'s texts."""
-    cdef xmlAttr* attribute = _find_attribute(node, name, namespace)
+cdef object _attribute_text(xmlAttr* attribute, _Walk walk):
+    """An attribute's value (None for no attribute), a value in one text node through
+    ``walk``'s texts."""
     cdef xmlNode* item
     if attribute == NULL:
         return None
@@ -720,9 +790,8 @@ cdef object _cached_attribute(xmlNode* node, const char* name, const char* names
     return _joined(item, False)
 
 
-cdef object _value_type(xmlNode* value, _Walk walk):
-    """The local part of an element's ``xsi:type`` ("" where it has none)."""
-    cdef xmlAttr* attribute = _find_attribute(value, b"type", XSI)
+cdef object _value_type(xmlAttr* attribute, _Walk walk):
+    """The local part of an ``xsi:type`` attribute's value ("" for no attribute)."""
     cdef xmlNode* item
     cdef const char* local
     if attribute == NULL:
@@ -734,51 +803,62 @@ cdef object _value_type(xmlNode* value, _Walk walk):
     return (<str>_joined(item, False)).rpartition(":")[2]
 
 
-cdef bint _lead_code(xmlNode* boundary) noexcept:
-    """Whether a boundary's code is ``MDC_ECG_LEAD*`` (read where it is one text node;
-    False also where it is not)."""
-    cdef xmlAttr* attribute = _find_attribute(_child(boundary, b"code"), b"code", NULL)
-    cdef xmlNode* item
-    if attribute == NULL:
-        return False
-    item = attribute.children
-    if item != NULL and item.type == TEXT_NODE and item.next == NULL and item.content != NULL:
-        return strncmp(item.content, b"MDC_ECG_LEAD", 12) == 0
-    return True  # the caller reads the joined text
+cdef inline const char* _one_text(xmlAttr* attribute) noexcept nogil:
+    """An attribute's value where it is one text node, else NULL."""
+    cdef xmlNode* item = NULL if attribute == NULL else attribute.children
+    if item != NULL and item.type == TEXT_NODE and item.next == NULL:
+        return item.content
+    return NULL
 
 
-cdef int _annotation(xmlNode* node, Py_ssize_t depth, _Walk walk) except -1:
-    """One annotation nested in ``depth`` others: its dict (code, depth, value as its
-    type says; the onset and offset of its region's last other boundary with a number
-    for either; the lead its region or its nearest ancestor names)."""
-    cdef xmlNode* value = _child(node, b"value")
+cdef struct Found:
+    # What the walk reads of one annotation element, found in the tree without the GIL
+    # (see _find): the attributes its dict takes its texts from, and its region's bounds.
+    xmlNode* node
+    Py_ssize_t depth
+    bint region_left  # a boundary only _region reads (a code in several text nodes,
+                      # or a bound that is not a plain number): the region is read there
+    xmlAttr* code  # code/@code
+    xmlNode* value
+    xmlAttr* kind  # value/@xsi:type
+    xmlAttr* amount  # value/@value
+    xmlAttr* unit  # value/@unit
+    xmlAttr* coded  # value/@code
+    xmlAttr* display  # value/@displayName
+    xmlAttr* lead  # the code of the region's last boundary coded MDC_ECG_LEAD*
+    bint bounded  # a boundary other than a lead's with a number for either bound
+    int onset_read, offset_read  # NUMBER_READ, NUMBER_LONG or NUMBER_NONE
+    double onset, offset  # where NUMBER_READ
+    xmlAttr* low_value  # where NUMBER_LONG
+    xmlAttr* high_value
+    xmlAttr* low_unit
+    xmlAttr* high_unit
+
+
+cdef void _find(Found* found) noexcept nogil:
+    """Fill ``found`` (its node and depth set) for :func:`_annotation`. The region of
+    interest is the first ``support``'s ``supportingROI/component/boundary`` elements."""
+    cdef xmlNode* node = found.node
     cdef xmlNode* roi
     cdef xmlNode* component
     cdef xmlNode* boundary
-    cdef xmlNode* bounds
     cdef xmlNode* low
     cdef xmlNode* high
-    cdef dict item
-    cdef object lead = None, code, kind = None, onset, offset, unit
-    item = {"code": _cached_attribute(_child(node, b"code"), b"code", NULL, walk),
-            "depth": depth}
-    if value != NULL:
-        kind = _value_type(value, walk)
-        item["value_type"] = kind
-        if kind == "PQ":
-            item["value"] = _cached_attribute(value, b"value", NULL, walk)
-            code = _cached_attribute(value, b"unit", NULL, walk)
-            if code is not None:
-                item["unit"] = code
-        else:
-            code = _cached_attribute(value, b"code", NULL, walk)
-            if kind == "CE" or code is not None:
-                item["value"] = code
-                code = _cached_attribute(value, b"displayName", NULL, walk)
-                if code:
-                    item["display_name"] = code
-            else:
-                item["value"] = (<str>_text(value)).strip()
+    cdef xmlAttr* code
+    cdef xmlAttr* low_value
+    cdef xmlAttr* high_value
+    cdef const char* text
+    cdef int onset_read, offset_read
+    cdef double onset = 0, offset = 0
+    found.code = _find_attribute(_child(node, b"code"), b"code", NULL)
+    found.value = _child(node, b"value")
+    found.kind = _find_attribute(found.value, b"type", XSI)
+    found.amount = _find_attribute(found.value, b"value", NULL)
+    found.unit = _find_attribute(found.value, b"unit", NULL)
+    found.coded = _find_attribute(found.value, b"code", NULL)
+    found.display = _find_attribute(found.value, b"displayName", NULL)
+    found.region_left = found.bounded = False
+    found.lead = found.low_unit = found.high_unit = NULL
     roi = _child(node, b"support")
     roi = NULL if roi == NULL else roi.children
     while roi != NULL:
@@ -789,23 +869,120 @@ cdef int _annotation(xmlNode* node, Py_ssize_t depth, _Walk walk) except -1:
                     boundary = component.children
                     while boundary != NULL:
                         if _named(boundary, b"boundary"):
-                            code = _cached_attribute(_child(boundary, b"code"), b"code", NULL,
-                                                     walk) if _lead_code(boundary) else None
+                            code = _find_attribute(_child(boundary, b"code"), b"code", NULL)
+                            text = _one_text(code)
+                            if code != NULL and text == NULL:
+                                found.region_left = True
+                                return
+                            if text != NULL and strncmp(text, b"MDC_ECG_LEAD", 12) == 0:
+                                found.lead = code
+                            else:
+                                low = _child(_child(boundary, b"value"), b"low")
+                                high = _child(_child(boundary, b"value"), b"high")
+                                low_value = _find_attribute(low, b"value", NULL)
+                                high_value = _find_attribute(high, b"value", NULL)
+                                onset_read = _plain_number(low_value, &onset)
+                                offset_read = _plain_number(high_value, &offset)
+                                if onset_read == NUMBER_TEXT or offset_read == NUMBER_TEXT:
+                                    found.region_left = True
+                                    return
+                                if onset_read != NUMBER_NONE or offset_read != NUMBER_NONE:
+                                    found.bounded = True
+                                    found.onset_read, found.onset = onset_read, onset
+                                    found.offset_read, found.offset = offset_read, offset
+                                    found.low_value, found.high_value = low_value, high_value
+                                    found.low_unit = _find_attribute(low, b"unit", NULL)
+                                    found.high_unit = _find_attribute(high, b"unit", NULL)
+                        boundary = boundary.next
+                component = component.next
+        roi = roi.next
+
+
+cdef object _region(xmlNode* node, dict item, _Walk walk):
+    """The region of interest :func:`_find` left (its boundaries read as :func:`_find`
+    reads them, with the format's reading of each text): the lead it names or None; the
+    onset, offset and time unit into ``item``."""
+    cdef xmlNode* roi
+    cdef xmlNode* component
+    cdef xmlNode* boundary
+    cdef xmlNode* low
+    cdef xmlNode* high
+    cdef object lead = None, code, onset, offset, unit
+    roi = _child(node, b"support")
+    roi = NULL if roi == NULL else roi.children
+    while roi != NULL:
+        if _named(roi, b"supportingROI"):
+            component = roi.children
+            while component != NULL:
+                if _named(component, b"component"):
+                    boundary = component.children
+                    while boundary != NULL:
+                        if _named(boundary, b"boundary"):
+                            code = _attribute_text(_find_attribute(
+                                _child(boundary, b"code"), b"code", NULL), walk)
                             if code is not None and (<str>code).startswith("MDC_ECG_LEAD"):
                                 lead = code
                             else:
-                                bounds = _child(boundary, b"value")
-                                low, high = _child(bounds, b"low"), _child(bounds, b"high")
+                                low = _child(_child(boundary, b"value"), b"low")
+                                high = _child(_child(boundary, b"value"), b"high")
                                 onset = _number_attribute(low, b"value", walk.number)
                                 offset = _number_attribute(high, b"value", walk.number)
                                 if onset is not None or offset is not None:
                                     item["onset"], item["offset"] = onset, offset
-                                    unit = _cached_attribute(low, b"unit", NULL, walk)
-                                    item["time_unit"] = unit or _cached_attribute(
-                                        high, b"unit", NULL, walk)
+                                    unit = _attribute_text(
+                                        _find_attribute(low, b"unit", NULL), walk)
+                                    item["time_unit"] = unit or _attribute_text(
+                                        _find_attribute(high, b"unit", NULL), walk)
                         boundary = boundary.next
                 component = component.next
         roi = roi.next
+    return lead
+
+
+cdef object _bound(int read, double value, xmlAttr* attribute):
+    """A bound :func:`_find` read (``read``: how, see ``NUMBER_*``)."""
+    if read == NUMBER_READ:
+        return value
+    if read == NUMBER_LONG:
+        return PyOS_string_to_double(attribute.children.content, NULL, NULL)
+    return None
+
+
+cdef int _annotation(Found* found, _Walk walk) except -1:
+    """One annotation nested in ``found.depth`` others: its dict (code, depth, value as
+    its type says; the onset and offset of its region's last other boundary with a
+    number for either; the lead its region or its nearest ancestor names)."""
+    cdef Py_ssize_t depth = found.depth
+    cdef dict item
+    cdef object lead = None, code, kind = None, unit
+    item = {"code": _attribute_text(found.code, walk), "depth": depth}
+    if found.value != NULL:
+        kind = _value_type(found.kind, walk)
+        item["value_type"] = kind
+        if kind == "PQ":
+            item["value"] = _attribute_text(found.amount, walk)
+            code = _attribute_text(found.unit, walk)
+            if code is not None:
+                item["unit"] = code
+        else:
+            code = _attribute_text(found.coded, walk)
+            if kind == "CE" or code is not None:
+                item["value"] = code
+                code = _attribute_text(found.display, walk)
+                if code:
+                    item["display_name"] = code
+            else:
+                item["value"] = (<str>_text(found.value)).strip()
+    if found.region_left:
+        lead = _region(found.node, item, walk)
+    else:
+        if found.lead != NULL:
+            lead = _attribute_text(found.lead, walk)
+        if found.bounded:
+            item["onset"] = _bound(found.onset_read, found.onset, found.low_value)
+            item["offset"] = _bound(found.offset_read, found.offset, found.high_value)
+            unit = _attribute_text(found.low_unit, walk)
+            item["time_unit"] = unit or _attribute_text(found.high_unit, walk)
     if len(walk.leads) > depth:
         del walk.leads[depth:]
     if lead is None and depth and len(walk.leads) == depth:
@@ -878,38 +1055,34 @@ def document_records(Document document, number, label):
                     document.size >= DOCUMENT_NOGIL_FROM)
 
 
-cdef Py_ssize_t _annotation_nodes(xmlNode* top, xmlNode*** out, Py_ssize_t** depths
-                                  ) noexcept nogil:
+cdef Py_ssize_t _annotations(xmlNode* top, Found** out) noexcept nogil:
     """Every annotation element from ``top`` down (``top`` included, as lxml's iter
-    does), in document order, and the number of annotations each is nested in, in two
-    arrays the caller frees; -1 when out of memory."""
+    does), in document order, each with the number of annotations it is nested in and
+    what :func:`_find` finds of it, in an array the caller frees; -1 when out of
+    memory."""
     cdef xmlNode* node = top
     cdef xmlNode* up
-    cdef xmlNode** nodes = NULL
-    cdef Py_ssize_t* nested = NULL
+    cdef Found* found = NULL
     cdef void* grown
     cdef Py_ssize_t count = 0, capacity = 0, depth
     while node != NULL:
         if _named(node, b"annotation"):
             if count == capacity:
                 capacity = capacity * 2 if capacity else 64
-                grown = realloc(nodes, capacity * sizeof(xmlNode*))
-                if grown != NULL:
-                    nodes = <xmlNode**>grown
-                    grown = realloc(nested, capacity * sizeof(Py_ssize_t))
+                grown = realloc(found, capacity * sizeof(Found))
                 if grown == NULL:
-                    free(nodes)
-                    free(nested)
+                    free(found)
                     return -1
-                nested = <Py_ssize_t*>grown
+                found = <Found*>grown
             depth = 0
             up = node.parent
             while up != NULL:
                 if _named(up, b"annotation"):
                     depth += 1
                 up = up.parent
-            nodes[count] = node
-            nested[count] = depth
+            found[count].node = node
+            found[count].depth = depth
+            _find(&found[count])
             count += 1
         if node.children != NULL and node.type == ELEMENT_NODE:
             node = node.children
@@ -919,8 +1092,7 @@ cdef Py_ssize_t _annotation_nodes(xmlNode* top, xmlNode*** out, Py_ssize_t** dep
         if node == top:
             break
         node = node.next
-    out[0] = nodes
-    depths[0] = nested
+    out[0] = found
     return count
 
 
@@ -928,8 +1100,7 @@ cdef tuple _records(xmlNode* top, _Walk walk, bint release):
     """The walk of :func:`tree_records` from the root element ``top``, whose tree lives
     as long as ``walk``'s digits (``release``: the annotations are found without the
     GIL, in a large document)."""
-    cdef xmlNode** annotations = NULL
-    cdef Py_ssize_t* depths = NULL
+    cdef Found* annotations = NULL
     cdef Py_ssize_t count, i
     cdef xmlNode* subject
     cdef xmlNode* person
@@ -952,18 +1123,17 @@ cdef tuple _records(xmlNode* top, _Walk walk, bint release):
     if release:  # a walk of the whole tree: the other readers' GIL-held work meanwhile
         with nogil:
             held_end()
-            count = _annotation_nodes(top, &annotations, &depths)
+            count = _annotations(top, &annotations)
             held_begin()
     else:
-        count = _annotation_nodes(top, &annotations, &depths)
+        count = _annotations(top, &annotations)
     if count < 0:
         raise MemoryError()
     try:
         for i in range(count):
-            _annotation(annotations[i], depths[i], walk)
+            _annotation(&annotations[i], walk)
     finally:
         free(annotations)
-        free(depths)
     return records, (walk.items, walk.readable), walk.digits
 
 
