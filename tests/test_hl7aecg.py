@@ -477,11 +477,14 @@ def test_a_plain_number_reads_as_parse_number_reads_it(text):
 
 @settings(max_examples=150)
 @given(text=st.text(alphabet="0123456789.+-eE x", max_size=24) | st.floats(
-    allow_nan=False, allow_infinity=False).map(repr) | st.integers(0, 10**20).map(str))
+    allow_nan=False, allow_infinity=False).map(repr) | st.integers(0, 10**20).map(str)
+    | st.from_regex(r"[0-9]{1,22}(\.[0-9]{0,22})?", fullmatch=True))
 def test_numbers_the_tree_walk_reads_itself_are_what_the_format_reads(text):
     """A boundary's and a scale's value read by the walk (plain digits without a text
-    object) equal :func:`hl7aecg._number` of their text."""
+    object, up to 19 of them) equal :func:`hl7aecg._number` of their text; the region's
+    lead is read whatever its bounds hold."""
     tree = ('<component><annotation><code code="A"/><support><supportingROI><component>'
+            '<boundary><code code="MDC_ECG_LEAD_II"/></boundary>'
             f'<boundary><code code="TIME_RELATIVE"/><value><low value="{text}" unit="ms"/>'
             '<high value="7" unit="ms"/></value></boundary></component></supportingROI>'
             '</support></annotation></component>')
@@ -489,7 +492,7 @@ def test_numbers_the_tree_walk_reads_itself_are_what_the_format_reads(text):
         "</series>", f"<subjectOf><annotationSet>{tree}</annotationSet></subjectOf></series>")
     data = re.sub(r'<scale value="[^"]*"', f'<scale value="{text}"', data, count=1)
     _, (records, (items, _), _) = _records(data.encode())
-    assert items[0]["onset"] == hl7aecg._number(text)
+    assert items[0]["onset"] == hl7aecg._number(text) and items[0]["lead"] == "II"
     scales = [fields[7] for fields in records
               if fields[0] == "l" and not fields[1].startswith("TIME_")]
     assert scales[0] == hl7aecg._number(text)
