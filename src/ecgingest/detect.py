@@ -6,7 +6,7 @@ The first single-file format whose ``sniff`` accepts a file wins
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import formats as _registry
 from .formats import multi_file_formats, single_file_formats
@@ -35,11 +35,20 @@ _Claimant = tuple[SingleFileFormat, int, frozenset[int]]
 """A single-file format, the offset of its marker byte and the values that byte may take
 (offset -1: no marker)."""
 
-_Listed = tuple[tuple[Format, ...], tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...],
-                tuple[_Claimant, ...], int,
-                tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]]
 
-_kinds_of: _Listed = ((), (), (), (), 0, ())
+
+class _Listed(NamedTuple):
+    """The registry as detection reads it (see :func:`_listed`)."""
+
+    registry: tuple[Format, ...]
+    single: tuple[SingleFileFormat, ...]
+    multi: tuple[MultiFileFormat, ...]
+    claimants: tuple[_Claimant, ...]  # the single-file formats with their markers
+    reach: int  # the prefix of a file the markers need
+    kinds: tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]  # registry order
+
+
+_kinds_of = _Listed((), (), (), (), 0, ())
 
 
 def _listed() -> _Listed:
@@ -49,7 +58,7 @@ def _listed() -> _Listed:
     upload's detection, and each unclaimed file's skip reason, would otherwise check
     every format's abstract class again)."""
     global _kinds_of
-    if _kinds_of[0] is not _registry.FORMATS:
+    if _kinds_of.registry is not _registry.FORMATS:
         registry = _registry.FORMATS
         single, multi = single_file_formats(), multi_file_formats()
         claimants = tuple((fmt, -1, frozenset()) if fmt.marker is None
@@ -58,14 +67,14 @@ def _listed() -> _Listed:
         reach = max((offset + 1 for _, offset, _ in claimants), default=0)
         kinds = tuple((fmt, None) if isinstance(fmt, SingleFileFormat) else (None, fmt)
                       for fmt in registry)
-        _kinds_of = (registry, single, multi, claimants, reach, kinds)
+        _kinds_of = _Listed(registry, single, multi, claimants, reach, kinds)
     return _kinds_of
 
 
 def _by_kind() -> tuple[tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...]]:
     """:func:`single_file_formats` and :func:`multi_file_formats` (see :func:`_listed`)."""
     listed = _listed()
-    return listed[1], listed[2]
+    return listed.single, listed.multi
 
 
 def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
@@ -76,7 +85,8 @@ def detect(item: _Sniffable | Probe) -> SingleFileFormat | None:
     arbitrary bytes, and one broken sniffer must not stop detection of the others.
     """
     probe = item if isinstance(item, Probe) else probe_of(item)
-    _, _, _, claimants, reach, _ = _listed()
+    listed = _listed()
+    claimants, reach = listed.claimants, listed.reach
     try:
         head = probe.head(reach) if reach else b""
     except Exception:  # unreadable: each sniffer is asked, and fails, as ever
@@ -97,7 +107,7 @@ def skip_reason(item: _Sniffable | Probe) -> str | None:
     """The first reason a format gives for a file it declines or that no record may use
     (a DICOM image, an annotation file without its header), or None."""
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for single, multi in _listed()[5]:  # every signal file of an archive asks each format
+    for single, multi in _listed().kinds:  # every signal file of an archive asks each format
         try:
             if single is not None:
                 reason = single.skip_reason(probe)
