@@ -45,7 +45,8 @@ class _Listed(NamedTuple):
     multi: tuple[MultiFileFormat, ...]
     claimants: tuple[_Claimant, ...]  # the single-file formats with their markers
     reach: int  # the prefix of a file the markers need
-    kinds: tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]  # registry order
+    # the formats that give skip reasons, in registry order
+    kinds: tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]
 
 
 _kinds_of = _Listed((), (), (), (), 0, ())
@@ -53,10 +54,10 @@ _kinds_of = _Listed((), (), (), (), 0, ())
 
 def _listed() -> _Listed:
     """The registry sorted by kind, with each single-file format's marker and the prefix
-    the markers need, and the registry in its order as ``(single-file, multi-file)``
-    pairs (one of them None), worked out again only when the registry changes (each
-    upload's detection, and each unclaimed file's skip reason, would otherwise check
-    every format's abstract class again)."""
+    the markers need, and the formats that give skip reasons in registry order as
+    ``(single-file, multi-file)`` pairs (one of them None), worked out again only when
+    the registry changes (each upload's detection, and each unclaimed file's skip
+    reason, would otherwise check every format's abstract class again)."""
     global _kinds_of
     if _kinds_of.registry is not _registry.FORMATS:
         registry = _registry.FORMATS
@@ -66,9 +67,17 @@ def _listed() -> _Listed:
                           for fmt in single)
         reach = max((offset + 1 for _, offset, _ in claimants), default=0)
         kinds = tuple((fmt, None) if isinstance(fmt, SingleFileFormat) else (None, fmt)
-                      for fmt in registry)
+                      for fmt in registry if _gives_reasons(fmt))
         _kinds_of = _Listed(registry, single, multi, claimants, reach, kinds)
     return _kinds_of
+
+
+def _gives_reasons(fmt: Format) -> bool:
+    """Whether ``fmt`` may say why a file is skipped (it overrides the hook that says
+    nothing): the others need not be asked, file after file."""
+    if isinstance(fmt, SingleFileFormat):
+        return type(fmt).skip_reason is not SingleFileFormat.skip_reason
+    return type(fmt).unused_file_reason is not MultiFileFormat.unused_file_reason
 
 
 def _by_kind() -> tuple[tuple[SingleFileFormat, ...], tuple[MultiFileFormat, ...]]:
