@@ -759,6 +759,7 @@ class _EntryBytes:
         self.failure: Failed | None = None
         self.fallback: Callable[[], EntryBytes | Failed] | None = None
         self.delegate: EntryBytes | None = None
+        self._held: memoryview | None = None  # the bytes of a complete entry, once asked
 
     @property
     def complete(self) -> bool:
@@ -767,13 +768,18 @@ class _EntryBytes:
     def held(self) -> bytes | memoryview:
         if self.delegate is not None:
             return self.delegate.held()
-        return memoryview(self._buffer()[:self.produced])  # type: ignore[arg-type]
+        if not self.done:
+            return memoryview(self._buffer()[:self.produced])  # type: ignore[arg-type]
+        if self._held is None:  # the walk asks several times (detection, the entry)
+            self._held = memoryview(self._buffer()[:self.produced])  # type: ignore[arg-type]
+        return self._held
 
     def hand_over(self) -> bytes | memoryview:
         if self.delegate is not None:
             return self.delegate.hand_over()
         data = self.held()
         self._let_go()
+        self._held = None
         return data
 
     def _let_go(self) -> None:

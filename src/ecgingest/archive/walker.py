@@ -177,9 +177,11 @@ class Walker:
         if index is None or not entry.in_memory:
             return None
         path, size = entry.path, entry.size
-        # no head kept: the entry was used, and a look at it again is rare. A partial,
-        # not a closure (half the objects): each file of a directory built early holds one
-        return Entry.deferred(path, size, b"", functools.partial(self._load, index, path, size))
+        # no head kept: the entry was used, and a look at it again is rare. A partial of
+        # the function, not a closure or a bound method (a third of the objects for the
+        # collector): each file of a directory built early holds one
+        return Entry.deferred(path, size, b"",
+                              functools.partial(Walker._load, self, index, path, size))
 
     # -- names -------------------------------------------------------------
     def classify(self, raw: str, *, is_dir: bool, link: str | None,

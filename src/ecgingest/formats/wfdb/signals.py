@@ -190,7 +190,7 @@ def _frames_in_groups(hdr: WfdbHeader, files: RecordFiles, read_flac_head: bool 
             continue
         entry = files.signal_file(hdr.record_name, spec.file_name)
         sizes[spec.file_name] = entry.size
-        frame_size = sum(s.samples_per_frame for s in specs[start:stop])
+        frame_size = sum([s.samples_per_frame for s in specs[start:stop]])
         if spec.fmt in FLAC_BITS:
             frames = flac_frames(entry.head(26)) if read_flac_head else None
             if frames is None:
