@@ -949,7 +949,8 @@ class LibarchiveBytes(_EntryBytes):
 
     def _read(self, stop: int | None) -> Failed | None:
         a, path, declared, fmt = self.a, self.path, self.declared, self.fmt
-        if (stop is None and self.reads_whole and self.produced == 0 and declared is not None
+        if (self.reads_whole and self.produced == 0 and declared is not None
+                and (stop is None or stop > declared)  # (a look past its end reads it all)
                 and declared < _FIRST_ALLOCATION and self.walker.no_limit_stops(declared)):
             return self._read_at_once(declared)
         while stop is None or self.produced < stop:
