@@ -270,17 +270,20 @@ def decode_signals(hdr: WfdbHeader, files: RecordFiles, arena: Arena | None = No
             assert nframes is not None
             outs, counts, totals = _packed(hdr, group, entry, nframes, fctx, arena)
         code = INVALID.get(fmt)
+        declared = hdr.n_frames is not None
         for i, spec, out, count, total in zip(range(start, stop), group, outs, counts, totals):
             digital[i] = out
-            if count >= len(out) and not spec.skew:  # every sample stored: nothing to fill
+            stored = count >= len(out)  # every sample stored
+            if stored and not spec.skew:  # nothing to fill
                 codes[i] = code
             else:
                 codes[i], masks[i] = _finish(hdr, spec, out, count, fctx)
-            if spec.checksum is not None and hdr.n_frames is not None and count >= len(out):
+            checksum = spec.checksum
+            if stored and declared and checksum is not None:
                 sums[i] = total
-                if (total - spec.checksum) % 65536:
+                if (total - checksum) % 65536:
                     fctx.deviation(f"checksum of signal {spec.description!r} is "
-                                   f"{total % 65536}, header says {spec.checksum % 65536}: the "
+                                   f"{total % 65536}, header says {checksum % 65536}: the "
                                    "data may be damaged", cls=ChecksumError)
             if spec.uncalibrated:
                 ctx.warn(f"signal {spec.description!r} has no gain (uncalibrated); using 200 "
@@ -344,12 +347,9 @@ def _packed(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile, n
     shifts = [k * n for k, n in zip(skews, spf)]
     firsts = [s.initial_value for s in group]
     offset = group[0].byte_offset
-    what = f"signal file {group[0].file_name!r} (format {fmt}) of record {hdr.record_name!r}"
     gb, gs = _GROUP[fmt]
-
-    def flat_samples(nbytes: int) -> int:
-        # a partial last frame still feeds the signals it reaches
-        return min((nframes + max(skews)) * frame_size, _kernel.available_samples(fmt, nbytes))
+    wanted = (nframes + max(skews)) * frame_size  # a partial last frame still feeds the
+    # signals it reaches: samples are decoded as far as the bytes or these frames go
 
     if (RANGED_READS and entry.size >= READ_BY_CHUNKS_FROM
             and not getattr(entry, "in_memory", True)
@@ -358,23 +358,33 @@ def _packed(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: PoolFile, n
             if source.fd is not None:
                 nbytes = max(source.size - offset, 0)
                 status, counts, sums, err = _kernel.read_group(
-                    source.fd, offset, nbytes, READ_CHUNK_BYTES, fmt, flat_samples(nbytes), spf,
-                    shifts, outs, firsts)
+                    source.fd, offset, nbytes, READ_CHUNK_BYTES, fmt,
+                    min(wanted, _kernel.available_samples(fmt, nbytes)), spf, shifts, outs,
+                    firsts)
                 if err:
                     raise OSError(err, os.strerror(err))
                 source.check_unchanged(entry.path)  # a file cut short ends here, too
-                ctx.check_status(status, what)
+                if status:
+                    ctx.check_status(status, _group_what(hdr, group))
                 return outs, counts, sums
     with entry.view() as data:  # bytes in memory, or a file mapped (not copied)
         view = data[offset:]
         nbytes = len(view)
         try:
             status, counts, sums = _kernel.decode_group(
-                view if nbytes else b"", fmt, flat_samples(nbytes), spf, shifts, outs, firsts)
+                view if nbytes else b"", fmt, min(wanted, _kernel.available_samples(fmt, nbytes)),
+                spf, shifts, outs, firsts)
         finally:
             view.release()
-    ctx.check_status(status, what)
+    if status:
+        ctx.check_status(status, _group_what(hdr, group))
     return outs, counts, sums
+
+
+def _group_what(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec]) -> str:
+    """The signal file of a group, as an error names it (worded only on failure)."""
+    return (f"signal file {group[0].file_name!r} (format {group[0].fmt}) of record "
+            f"{hdr.record_name!r}")
 
 
 def _flac(group: Sequence[WfdbSignalSpec], entry: PoolFile, nframes: int | None,
@@ -510,8 +520,7 @@ def _packed_window(hdr: WfdbHeader, group: Sequence[WfdbSignalSpec], entry: Pool
     buffer = memoryview(bytearray(((chunk + gs - 1) // gs) * gb + 8))
     counts = [0] * len(group)
     done = 0
-    what = (f"signal file {group[0].file_name!r} (format {fmt}) of record "
-            f"{hdr.record_name!r}")
+    what = _group_what(hdr, group)
     with ByteSource.open(entry) as source:
         while done < flat:
             n = min(chunk, flat - done)
