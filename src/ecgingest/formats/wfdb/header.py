@@ -15,6 +15,7 @@ import os
 import re
 from typing import NamedTuple
 
+from ..._ext import scale as _scale
 from ..._ext import wfdb as _kernel
 from ...errors import EcgIngestError, HeaderError, UnsupportedFeatureError
 from ...limits import DEFAULT_LIMITS
@@ -105,6 +106,18 @@ class WfdbHeader:
     info: tuple[str, ...]
     warnings: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
+    def __init__(self, record_name: str, n_signals: int, frame_frequency: float,
+                 counter_frequency: float, base_counter: float, n_frames: int | None,
+                 base_time: dt.time | None, base_date: dt.date | None,
+                 signals: tuple[WfdbSignalSpec, ...],
+                 segments: tuple[WfdbSegmentSpec, ...] | None, comments: tuple[str, ...],
+                 info: tuple[str, ...], warnings: tuple[str, ...] = ()) -> None:
+        # the generated __init__ in one native call instead of a frozen __setattr__ per
+        # field: every record read parses a header
+        _scale.set_fields(self, _HEADER_FIELDS, (
+            record_name, n_signals, frame_frequency, counter_frequency, base_counter,
+            n_frames, base_time, base_date, signals, segments, comments, info, warnings))
+
     @property
     def is_multi_segment(self) -> bool:
         return self.segments is not None
@@ -134,6 +147,9 @@ class WfdbHeader:
         if self.n_frames is None and frames:
             return dataclasses.replace(self, n_frames=frames)
         return self
+
+
+_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(WfdbHeader))
 
 
 # --------------------------------------------------------------------------- parsing
