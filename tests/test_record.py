@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from conftest import corpus_dir, requires_corpus
 from ecgingest import Metadata, Record, Signal
+from ecgingest.formats.wfdb.header import WfdbHeader
 
 
 def test_digital_is_read_only():
@@ -390,7 +391,7 @@ def test_replace_refuses_a_name_that_is_no_field():
         _record_with_onsets().replace(nonsense=1)
 
 
-@pytest.mark.parametrize("cls", [Metadata, Record, Signal])
+@pytest.mark.parametrize("cls", [Metadata, Record, Signal, WfdbHeader])
 def test_every_constructor_argument_lands_in_its_own_field(cls):
     """The constructors set all fields in one native call by position: each argument
     must come back from the attribute of its name."""
