@@ -835,12 +835,44 @@ cdef struct Found:
     xmlAttr* high_unit
 
 
+cdef xmlNode* _next_boundary(xmlNode* support, xmlNode* boundary) noexcept nogil:
+    """The boundary after ``boundary`` (the first for NULL) among the
+    ``supportingROI/component/boundary`` elements of ``support``, in document order;
+    NULL after the last (and for no ``support``)."""
+    cdef xmlNode* roi
+    cdef xmlNode* component = NULL  # NULL: before the first of its region
+    cdef xmlNode* item = NULL
+    if boundary != NULL:
+        item, component = boundary.next, boundary.parent
+        roi = component.parent
+    elif support != NULL:
+        roi = support.children
+        while roi != NULL and not _named(roi, b"supportingROI"):
+            roi = roi.next
+    else:
+        return NULL
+    while roi != NULL:
+        while item != NULL:
+            if _named(item, b"boundary"):
+                return item
+            item = item.next
+        component = roi.children if component == NULL else component.next
+        while component != NULL and not _named(component, b"component"):
+            component = component.next
+        if component != NULL:
+            item = component.children
+            continue
+        roi = roi.next
+        while roi != NULL and not _named(roi, b"supportingROI"):
+            roi = roi.next
+    return NULL
+
+
 cdef void _find(Found* found) noexcept nogil:
     """Fill ``found`` (its node and depth set) for :func:`_annotation`. The region of
     interest is the first ``support``'s ``supportingROI/component/boundary`` elements."""
     cdef xmlNode* node = found.node
-    cdef xmlNode* roi
-    cdef xmlNode* component
+    cdef xmlNode* support
     cdef xmlNode* boundary
     cdef xmlNode* low
     cdef xmlNode* high
@@ -859,83 +891,62 @@ cdef void _find(Found* found) noexcept nogil:
     found.display = _find_attribute(found.value, b"displayName", NULL)
     found.region_left = found.bounded = False
     found.lead = found.low_unit = found.high_unit = NULL
-    roi = _child(node, b"support")
-    roi = NULL if roi == NULL else roi.children
-    while roi != NULL:
-        if _named(roi, b"supportingROI"):
-            component = roi.children
-            while component != NULL:
-                if _named(component, b"component"):
-                    boundary = component.children
-                    while boundary != NULL:
-                        if _named(boundary, b"boundary"):
-                            code = _find_attribute(_child(boundary, b"code"), b"code", NULL)
-                            text = _one_text(code)
-                            if code != NULL and text == NULL:
-                                found.region_left = True
-                                return
-                            if text != NULL and strncmp(text, b"MDC_ECG_LEAD", 12) == 0:
-                                found.lead = code
-                            else:
-                                low = _child(_child(boundary, b"value"), b"low")
-                                high = _child(_child(boundary, b"value"), b"high")
-                                low_value = _find_attribute(low, b"value", NULL)
-                                high_value = _find_attribute(high, b"value", NULL)
-                                onset_read = _plain_number(low_value, &onset)
-                                offset_read = _plain_number(high_value, &offset)
-                                if onset_read == NUMBER_TEXT or offset_read == NUMBER_TEXT:
-                                    found.region_left = True
-                                    return
-                                if onset_read != NUMBER_NONE or offset_read != NUMBER_NONE:
-                                    found.bounded = True
-                                    found.onset_read, found.onset = onset_read, onset
-                                    found.offset_read, found.offset = offset_read, offset
-                                    found.low_value, found.high_value = low_value, high_value
-                                    found.low_unit = _find_attribute(low, b"unit", NULL)
-                                    found.high_unit = _find_attribute(high, b"unit", NULL)
-                        boundary = boundary.next
-                component = component.next
-        roi = roi.next
+    support = _child(node, b"support")
+    boundary = _next_boundary(support, NULL)
+    while boundary != NULL:
+        code = _find_attribute(_child(boundary, b"code"), b"code", NULL)
+        text = _one_text(code)
+        if code != NULL and text == NULL:
+            found.region_left = True
+            return
+        if text != NULL and strncmp(text, b"MDC_ECG_LEAD", 12) == 0:
+            found.lead = code
+        else:
+            low = _child(_child(boundary, b"value"), b"low")
+            high = _child(_child(boundary, b"value"), b"high")
+            low_value = _find_attribute(low, b"value", NULL)
+            high_value = _find_attribute(high, b"value", NULL)
+            onset_read = _plain_number(low_value, &onset)
+            offset_read = _plain_number(high_value, &offset)
+            if onset_read == NUMBER_TEXT or offset_read == NUMBER_TEXT:
+                found.region_left = True
+                return
+            if onset_read != NUMBER_NONE or offset_read != NUMBER_NONE:
+                found.bounded = True
+                found.onset_read, found.onset = onset_read, onset
+                found.offset_read, found.offset = offset_read, offset
+                found.low_value, found.high_value = low_value, high_value
+                found.low_unit = _find_attribute(low, b"unit", NULL)
+                found.high_unit = _find_attribute(high, b"unit", NULL)
+        boundary = _next_boundary(support, boundary)
 
 
 cdef object _region(xmlNode* node, dict item, _Walk walk):
     """The region of interest :func:`_find` left (its boundaries read as :func:`_find`
     reads them, with the format's reading of each text): the lead it names or None; the
     onset, offset and time unit into ``item``."""
-    cdef xmlNode* roi
-    cdef xmlNode* component
+    cdef xmlNode* support
     cdef xmlNode* boundary
     cdef xmlNode* low
     cdef xmlNode* high
     cdef object lead = None, code, onset, offset, unit
-    roi = _child(node, b"support")
-    roi = NULL if roi == NULL else roi.children
-    while roi != NULL:
-        if _named(roi, b"supportingROI"):
-            component = roi.children
-            while component != NULL:
-                if _named(component, b"component"):
-                    boundary = component.children
-                    while boundary != NULL:
-                        if _named(boundary, b"boundary"):
-                            code = _attribute_text(_find_attribute(
-                                _child(boundary, b"code"), b"code", NULL), walk)
-                            if code is not None and (<str>code).startswith("MDC_ECG_LEAD"):
-                                lead = code
-                            else:
-                                low = _child(_child(boundary, b"value"), b"low")
-                                high = _child(_child(boundary, b"value"), b"high")
-                                onset = _number_attribute(low, b"value", walk.number)
-                                offset = _number_attribute(high, b"value", walk.number)
-                                if onset is not None or offset is not None:
-                                    item["onset"], item["offset"] = onset, offset
-                                    unit = _attribute_text(
-                                        _find_attribute(low, b"unit", NULL), walk)
-                                    item["time_unit"] = unit or _attribute_text(
-                                        _find_attribute(high, b"unit", NULL), walk)
-                        boundary = boundary.next
-                component = component.next
-        roi = roi.next
+    support = _child(node, b"support")
+    boundary = _next_boundary(support, NULL)
+    while boundary != NULL:
+        code = _attribute_text(_find_attribute(_child(boundary, b"code"), b"code", NULL), walk)
+        if code is not None and (<str>code).startswith("MDC_ECG_LEAD"):
+            lead = code
+        else:
+            low = _child(_child(boundary, b"value"), b"low")
+            high = _child(_child(boundary, b"value"), b"high")
+            onset = _number_attribute(low, b"value", walk.number)
+            offset = _number_attribute(high, b"value", walk.number)
+            if onset is not None or offset is not None:
+                item["onset"], item["offset"] = onset, offset
+                unit = _attribute_text(_find_attribute(low, b"unit", NULL), walk)
+                item["time_unit"] = unit or _attribute_text(
+                    _find_attribute(high, b"unit", NULL), walk)
+        boundary = _next_boundary(support, boundary)
     return lead
 
 

@@ -344,6 +344,34 @@ def test_nested_annotations_inherit_the_lead_of_their_nearest_ancestor():
     assert found[2]["onset"] == 12.0 and found[2]["time_unit"] == "ms"
 
 
+def test_a_region_of_several_rois_and_components_reads_as_lxml_reads_it():
+    """Boundaries are taken from every supportingROI and component of the first support,
+    in document order, other elements between them skipped."""
+    def bound(low, code="TIME_RELATIVE"):
+        return (f'<boundary><code code="{code}"/><value><low value="{low}" unit="ms"/>'
+                '</value></boundary>')
+
+    lead = '<boundary><code code="MDC_ECG_LEAD_V3"/></boundary>'
+    regions = [
+        f"<supportingROI><component>{bound(5)}<other/>{lead}</component><other/>"
+        f"<component>{bound(7)}</component></supportingROI><other/>"
+        f"<supportingROI><component><other/></component><component>{bound(9)}"
+        "</component></supportingROI>",
+        f"<supportingROI><component>{lead}{bound('-3')}</component></supportingROI>",
+        "<supportingROI/><supportingROI><component/></supportingROI>",
+    ]
+    tree = "".join(f'<component><annotation><code code="A{i}"/><support>{region}</support>'
+                   f'<support>{bound(99)}</support></annotation></component>'
+                   for i, region in enumerate(regions))
+    data = aecg_document(_leads(3)).decode().replace(
+        "</series>", f"<subjectOf><annotationSet>{tree}</annotationSet></subjectOf></series>")
+    root, (_, annotations, _) = _records(data.encode())
+    found = annotations[0]
+    assert found == _lxml_annotations(root)
+    assert [(a.get("onset"), a.get("lead")) for a in found] == [
+        (9.0, "V3"), (-3.0, "V3"), (None, None)]
+
+
 def test_a_document_with_prefixed_names_reads_as_with_the_default_namespace():
     plain = aecg_document(_leads(9, 3), beats=_leads(4, 4),
                           annotations=[("MDC_ECG_HEART_RATE", "61", "bpm")]).decode()
