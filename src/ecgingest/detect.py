@@ -36,7 +36,6 @@ _Claimant = tuple[SingleFileFormat, int, frozenset[int]]
 (offset -1: no marker)."""
 
 
-
 class _Listed(NamedTuple):
     """The registry as detection reads it (see :func:`_listed`)."""
 
@@ -45,8 +44,8 @@ class _Listed(NamedTuple):
     multi: tuple[MultiFileFormat, ...]
     claimants: tuple[_Claimant, ...]  # the single-file formats with their markers
     reach: int  # the prefix of a file the markers need
-    # the formats that give skip reasons, in registry order
-    kinds: tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]
+    # the formats that give skip reasons, in registry order, as (single, multi) pairs
+    reason_givers: tuple[tuple[SingleFileFormat | None, MultiFileFormat | None], ...]
 
 
 _kinds_of = _Listed((), (), (), (), 0, ())
@@ -66,9 +65,10 @@ def _listed() -> _Listed:
                           else (fmt, fmt.marker[0], frozenset(fmt.marker[1]))
                           for fmt in single)
         reach = max((offset + 1 for _, offset, _ in claimants), default=0)
-        kinds = tuple((fmt, None) if isinstance(fmt, SingleFileFormat) else (None, fmt)
-                      for fmt in registry if _gives_reasons(fmt))
-        _kinds_of = _Listed(registry, single, multi, claimants, reach, kinds)
+        reason_givers = tuple(
+            (fmt, None) if isinstance(fmt, SingleFileFormat) else (None, fmt)
+            for fmt in registry if _gives_reasons(fmt))
+        _kinds_of = _Listed(registry, single, multi, claimants, reach, reason_givers)
     return _kinds_of
 
 
@@ -116,7 +116,8 @@ def skip_reason(item: _Sniffable | Probe) -> str | None:
     """The first reason a format gives for a file it declines or that no record may use
     (a DICOM image, an annotation file without its header), or None."""
     probe = item if isinstance(item, Probe) else probe_of(item)
-    for single, multi in _listed().kinds:  # every signal file of an archive asks each format
+    # every signal file of an archive nothing claims asks these formats
+    for single, multi in _listed().reason_givers:
         try:
             if single is not None:
                 reason = single.skip_reason(probe)
