@@ -1,8 +1,8 @@
 # cython: language_level=3
 """HL7 aECG kernel: what the decoder reads of a document, walked in libxml2's
 tree under lxml's root element (``tree_records``), and the whitespace-separated
-integers of the ``SLIST_PQ`` ``digits`` elements, counted (by the walk) then
-parsed where libxml2 keeps them, without the GIL (``Digits``).
+integers of the ``SLIST_PQ`` ``digits`` elements, counted then parsed where
+libxml2 keeps them, without the GIL (``Digits``).
 
 The count pass sizes the output before it is allocated; the parse pass
 checks every byte (XML whitespace, an optional sign, decimal digits) and
@@ -537,7 +537,6 @@ cdef class Digits:
     cdef list kept  # texts joined from several nodes (a CDATA section inside digits)
     cdef const char** sources
     cdef Py_ssize_t* lengths
-    cdef int64_t* counted  # the integers of each text, once counted (see _records)
     cdef Py_ssize_t count, capacity
 
     def __cinit__(self, root):
@@ -547,7 +546,6 @@ cdef class Digits:
     def __dealloc__(self):
         free(self.sources)
         free(self.lengths)
-        free(self.counted)
 
     cdef Py_ssize_t add(self, xmlNode* node) except -1:
         cdef const char* text = NULL
@@ -609,28 +607,33 @@ cdef class Digits:
         return self.sources[index][start:start + size]
 
     def counts(self, list indices):
-        """:func:`count_integers` of each digits text named in ``indices``, as the walk
-        that found the texts counted them: ``(counts, total)``, an int64 array and its
+        """:func:`count_integers` of each digits text named in ``indices``, in one region
+        without the GIL when they are long: ``(counts, total)``, an int64 array and its
         sum."""
-        cdef Py_ssize_t k = len(indices), i, j, total = 0
+        cdef Py_ssize_t k = len(indices), i, total = 0
         cdef cnp.npy_intp size = k
         cdef cnp.ndarray counts = cnp.PyArray_ZEROS(1, &size, cnp.NPY_INT64, 0)
         cdef int64_t* out = <int64_t*>cnp.PyArray_DATA(counts)
+        cdef const char** sources = NULL
+        cdef Py_ssize_t* lengths = NULL
+        try:
+            self._pick(indices, &sources, &lengths, &total)
+            if total >= TEXTS_NOGIL_FROM:
+                with nogil:
+                    held_end()
+                    for i in range(k):
+                        out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+                    held_begin()
+            else:
+                for i in range(k):
+                    out[i] = _count(<const uint8_t*>sources[i], lengths[i])
+        finally:
+            free(sources)
+            free(lengths)
+        total = 0
         for i in range(k):
-            j = indices[i]
-            if not 0 <= j < self.count:
-                raise IndexError("no such digits text")
-            out[i] = self.counted[j]
             total += out[i]
         return counts, total
-
-    cdef int64_t* _counts_buffer(self) except NULL:
-        """Room for the count of each text (filled by :func:`_count_texts`)."""
-        free(self.counted)
-        self.counted = <int64_t*>malloc(max(self.count, 1) * sizeof(int64_t))
-        if self.counted == NULL:
-            raise MemoryError()
-        return self.counted
 
     def parse(self, list indices, const int64_t[::1] counts):
         """:func:`parse_integers` of each digits text named in ``indices`` with its count
@@ -1104,23 +1107,12 @@ cdef Py_ssize_t _annotations(xmlNode* top, Found** out) noexcept nogil:
     return count
 
 
-cdef void _count_texts(const char** sources, const Py_ssize_t* lengths, Py_ssize_t k,
-                       int64_t* out) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(k):
-        out[i] = _count(<const uint8_t*>sources[i], lengths[i])
-
-
 cdef tuple _records(xmlNode* top, _Walk walk, bint release):
     """The walk of :func:`tree_records` from the root element ``top``, whose tree lives
     as long as ``walk``'s digits (``release``: the annotations are found without the
-    GIL, in a large document). The digits texts are counted in the annotations' region:
-    a read that hands the GIL over once for both, not once for each, waits less for it
-    while another thread reads."""
+    GIL, in a large document)."""
     cdef Found* annotations = NULL
-    cdef Py_ssize_t count, i, total = 0
-    cdef Digits digits = walk.digits
-    cdef int64_t* counted
+    cdef Py_ssize_t count, i
     cdef xmlNode* subject
     cdef xmlNode* person
     cdef xmlNode* name
@@ -1139,18 +1131,13 @@ cdef tuple _records(xmlNode* top, _Walk walk, bint release):
                     _attribute(_child(_child(_child(assignment, b"componentOf"),
                                              b"clinicalTrial"), b"id"), b"extension", NULL)))
     _series_below(top, b"component", b"series", records, walk)
-    counted = digits._counts_buffer()
-    for i in range(digits.count):
-        total += digits.lengths[i]
-    if release or total >= TEXTS_NOGIL_FROM:  # the other readers' GIL-held work meanwhile
+    if release:  # a walk of the whole tree: the other readers' GIL-held work meanwhile
         with nogil:
             held_end()
             count = _annotations(top, &annotations)
-            _count_texts(digits.sources, digits.lengths, digits.count, counted)
             held_begin()
     else:
         count = _annotations(top, &annotations)
-        _count_texts(digits.sources, digits.lengths, digits.count, counted)
     if count < 0:
         raise MemoryError()
     try:

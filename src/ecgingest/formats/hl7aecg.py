@@ -212,10 +212,9 @@ def _decode_sets(document: _Document, ctx: DecodeContext
                  ) -> list[tuple[_Series, _SequenceSet, list[np.ndarray]]]:
     """Every sequence set's leads, in document order, int16 where a lead's values fit.
 
-    The digits of all sets were counted by the walk that found them (with the
-    annotations, in one native region when long) and are parsed in one kernel call: a
-    read that hands the GIL over once per call, not once per set, waits less for it
-    while another thread reads."""
+    The digits of all sets are counted in one kernel call and parsed in another (each
+    without the GIL when long): a read that hands the GIL over once per call, not once
+    per set, waits less for it while another thread reads."""
     digits = document.digits
     sets = [(item, sequence_set) for item in document.series for sequence_set in item.sets]
     indices = [lead.digits for _, sequence_set in sets for lead in sequence_set.leads]
