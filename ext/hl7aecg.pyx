@@ -162,16 +162,25 @@ cdef void _parse_all(const char** sources, const Py_ssize_t* lengths, Py_ssize_t
                 narrow[i][j] = <int16_t>wide[i][j]
 
 
+cdef const int64_t* _int64s(cnp.ndarray counts, Py_ssize_t k) except NULL:
+    """The data of ``counts``, a C-contiguous int64 array of ``k`` values (taken as an
+    array, not a memoryview: that view costs more than a small document's parse)."""
+    if cnp.PyArray_TYPE(counts) != cnp.NPY_INT64 or cnp.PyArray_NDIM(counts) != 1 or \
+            not cnp.PyArray_IS_C_CONTIGUOUS(counts):
+        raise TypeError("counts must be a one-dimensional C-contiguous int64 array")
+    if cnp.PyArray_DIM(counts, 0) != k:
+        raise ValueError("one count per text")
+    return <const int64_t*>cnp.PyArray_DATA(counts)
+
+
 cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t k,
-                          Py_ssize_t total, const int64_t[::1] counts):
+                          Py_ssize_t total, const int64_t* counts):
     """``(table, wide, narrow)`` for ``k`` texts given by their bytes and counts:
     ``table[i] = (status, error_at, fits)`` (int64; the texts after the first whose
     status is not OK are not parsed and read OK), ``wide[i]`` the int32 values of text
     ``i`` and, where ``fits`` (every value within int16), ``narrow[i]`` the same as int16
     (None otherwise). Without the GIL when the texts are long."""
     cdef Py_ssize_t i
-    if counts.shape[0] != k:
-        raise ValueError("one count per text")
     for i in range(k):
         if counts[i] < 0:
             raise ValueError("a negative count")
@@ -196,11 +205,11 @@ cdef tuple _parse_sources(const char** sources, Py_ssize_t* lengths, Py_ssize_t 
         if total >= TEXTS_NOGIL_FROM:
             with nogil:
                 held_end()
-                _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
+                _parse_all(sources, lengths, k, wide_rows, narrow_rows, counts,
                            <int64_t*>cnp.PyArray_DATA(table))
                 held_begin()
         else:
-            _parse_all(sources, lengths, k, wide_rows, narrow_rows, &counts[0] if k else NULL,
+            _parse_all(sources, lengths, k, wide_rows, narrow_rows, counts,
                        <int64_t*>cnp.PyArray_DATA(table))
     finally:
         free(wide_rows)
@@ -635,7 +644,7 @@ cdef class Digits:
             total += out[i]
         return counts, total
 
-    def parse(self, list indices, const int64_t[::1] counts):
+    def parse(self, list indices, cnp.ndarray counts):
         """:func:`parse_integers` of each digits text named in ``indices`` with its count
         from :meth:`counts`, in one region without the GIL when they are long:
         ``(table, wide, narrow)`` as ``_parse_sources`` gives them."""
@@ -644,7 +653,7 @@ cdef class Digits:
         cdef Py_ssize_t* lengths = NULL
         try:
             self._pick(indices, &sources, &lengths, &total)
-            return _parse_sources(sources, lengths, k, total, counts)
+            return _parse_sources(sources, lengths, k, total, _int64s(counts, k))
         finally:
             free(sources)
             free(lengths)
@@ -1183,19 +1192,21 @@ cdef class Document:
             xml_free_doc(doc)
 
 
-def parse_document(const uint8_t[::1] text, bint utf8):
+def parse_document(bytes text not None, bint utf8):
     """The document libxml2 reads from ``text`` (``utf8``: read as UTF-8 whatever it
     declares) in one native region (see ``_libxml2.pxd``), or None when it is not
     well-formed XML within the parser's bounds, or no parser is bound (the caller then
-    parses with lxml, which says why)."""
-    cdef Py_ssize_t n = text.shape[0]
+    parses with lxml, which says why). ``bytes`` only: a buffer view of them costs a
+    tenth of a small document's parse."""
+    cdef Py_ssize_t n = len(text)
+    cdef const char* start = text
     cdef void* doc
     cdef Document document
     if not xml_bound() or n == 0 or n > INT_MAX_SIZE:
         return None
     with nogil:
         held_end()
-        doc = xml_parse(<const char*>&text[0], <int>n, utf8)
+        doc = xml_parse(start, <int>n, utf8)
         held_begin()
     if doc == NULL:
         return None
