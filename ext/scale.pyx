@@ -25,6 +25,10 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from cpython.ref cimport Py_INCREF
 
+cdef extern from "Python.h":
+    int PyObject_GC_IsTracked(object obj)
+    void PyObject_GC_UnTrack(void* obj)
+
 from _stream cimport STREAM_FROM_BYTES, STREAMING_STORES, stream_copy, stream_fence
 
 cnp.import_array()
@@ -254,6 +258,26 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
 
 # ---------------------------------------------------------------- record building
 
+cdef inline void _untrack_if_acyclic(object signal, object label, object rate, object digital,
+                                     object scale, object offset, object units, object code,
+                                     object mask, object supplied, object derivation,
+                                     object first) noexcept:
+    """Untrack a just-built signal where none of its values is tracked by the garbage
+    collector: a frozen signal holding only such values (strings, numbers, None, NumPy
+    arrays) cannot be part of a reference cycle, as CPython reasons for a tuple of them.
+    The collector then no longer walks it at each collection; a record keeps a dozen,
+    and a read of many records spent a tenth of its time in collections walking them."""
+    if (PyObject_GC_IsTracked(label) or PyObject_GC_IsTracked(rate)
+            or PyObject_GC_IsTracked(digital) or PyObject_GC_IsTracked(scale)
+            or PyObject_GC_IsTracked(offset) or PyObject_GC_IsTracked(units)
+            or PyObject_GC_IsTracked(code) or PyObject_GC_IsTracked(mask)
+            or PyObject_GC_IsTracked(supplied) or PyObject_GC_IsTracked(derivation)
+            or PyObject_GC_IsTracked(first)):
+        return
+    if PyObject_GC_IsTracked(signal):
+        PyObject_GC_UnTrack(<void*>signal)
+
+
 def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, offset=0.0,
                units="", invalid_value=None, cnp.ndarray invalid_mask=None,
                cnp.ndarray supplied_physical=None, derivation=None, first_sample=0):
@@ -281,6 +305,9 @@ def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, off
     cnp.PyArray_CLEARFLAGS(digital, cnp.NPY_ARRAY_WRITEABLE)
     if invalid_mask is not None:
         cnp.PyArray_CLEARFLAGS(invalid_mask, cnp.NPY_ARRAY_WRITEABLE)
+    _untrack_if_acyclic(obj, label, sample_rate, digital, scale, offset, units,
+                        invalid_value, invalid_mask, supplied_physical, derivation,
+                        first_sample)
     return obj
 
 
@@ -380,18 +407,28 @@ def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, u
         cnp.PyArray_CLEARFLAGS(row, cnp.NPY_ARRAY_WRITEABLE)
         if mask is not None:
             cnp.PyArray_CLEARFLAGS(mask, cnp.NPY_ARRAY_WRITEABLE)
+        _untrack_if_acyclic(obj, label_list[i], rates[i], row, scales[i], offsets[i],
+                            unit_list[i], codes[i], mask, None, None, firsts[i])
         out.append(obj)
     return out
 
 
-def set_fields(object instance, tuple names, tuple values):
+def set_fields(object instance, tuple names, tuple values, bint acyclic=False):
     """Set ``instance``'s attributes ``names`` to ``values`` as ``object.__setattr__``
     does (past a frozen dataclass's guard): kept in the instance's inline values, with
     no dict per instance for the garbage collector (``vars(instance)`` would make one).
-    A call of ``object.__setattr__`` per field from Python cost three times as much."""
+    A call of ``object.__setattr__`` per field from Python cost three times as much.
+    ``acyclic``: the instance is frozen and holds nothing but ``values`` (a signal), so
+    where none of them is tracked by the garbage collector it is untracked (see
+    ``_untrack_if_acyclic``)."""
     cdef Py_ssize_t i
     if len(values) != len(names):
         raise ValueError(f"set_fields needs one value per name ({len(names)}), "
                          f"not {len(values)}")
     for i in range(len(names)):
         PyObject_GenericSetAttr(instance, names[i], values[i])
+    if acyclic and PyObject_GC_IsTracked(instance):
+        for i in range(len(values)):
+            if PyObject_GC_IsTracked(values[i]):
+                return
+        PyObject_GC_UnTrack(<void*>instance)

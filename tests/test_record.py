@@ -408,3 +408,35 @@ def test_every_constructor_argument_lands_in_its_own_field(cls):
                      first_sample=7)
     built = cls(**given)
     assert {name: getattr(built, name) for name in names} == given
+
+
+def test_signals_of_plain_values_are_left_out_of_garbage_collection():
+    """A signal holding only strings, numbers, None and arrays cannot be in a reference
+    cycle, so it is untracked however it is built; one holding a value the collector
+    tracks stays tracked, and a cycle through it is still collected."""
+    import gc
+    import weakref
+
+    from ecgingest.record import new_signal, new_signals
+
+    digital = np.zeros(4, np.int16)
+    built = [Signal("II", 500.0, digital, 2.0, 1.0, "mV", -32768, np.zeros(4, bool),
+                    first_sample=3),
+             new_signal("II", 500.0, digital.copy(), 2.0),
+             *new_signals(["I", "II"], 500.0, np.zeros((2, 4), np.int16))]
+    assert [gc.is_tracked(s) for s in built] == [False] * 4
+    assert np.array_equal(built[0].physical, [1.0, 1.0, 1.0, 1.0])
+    assert not gc.is_tracked(built[0])
+
+    class Label(str):
+        """A str subclass: its instances have a dict, so the collector tracks them."""
+
+    held = Label("II")
+    kept = Signal(held, 500.0, digital)
+    assert gc.is_tracked(kept)
+    held.signal = kept  # a cycle through the signal's label
+    gone = weakref.ref(kept)
+    del held, kept
+    gc.collect()
+    assert gone() is None
+    assert gc.is_tracked(new_signals([Label("I")], 500.0, [np.zeros(4, np.int16)])[0])
