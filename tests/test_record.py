@@ -440,3 +440,8 @@ def test_signals_of_plain_values_are_left_out_of_garbage_collection():
     gc.collect()
     assert gone() is None
     assert gc.is_tracked(new_signals([Label("I")], 500.0, [np.zeros(4, np.int16)])[0])
+
+    class Index(int):
+        """An int subclass, tracked like the str subclass above."""
+
+    assert gc.is_tracked(Signal("II", 500.0, digital, first_sample=Index(3)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import gc
 import html
 import operator
 import os
@@ -196,7 +197,7 @@ class Signal:
         # one): decoders build a dozen signals per record under the GIL
         _scale.set_fields(self, _SIGNAL_FIELDS, (
             label, sample_rate, digital, scale, offset, units, invalid_value, invalid_mask,
-            supplied_physical, derivation), acyclic=True)
+            supplied_physical, derivation), acyclic=not gc.is_tracked(first_sample))
         if first_sample:  # the class default (0) serves every whole signal
             object.__setattr__(self, "first_sample", first_sample)
         _readonly(digital)
