@@ -445,3 +445,31 @@ def test_signals_of_plain_values_are_left_out_of_garbage_collection():
         """An int subclass, tracked like the str subclass above."""
 
     assert gc.is_tracked(Signal("II", 500.0, digital, first_sample=Index(3)))
+
+
+def test_new_annotations_gives_what_the_constructor_gives_left_out_of_collection():
+    """The readers' native builder: equal (and equally hashed) annotations, untracked by
+    the garbage collector unless a value is tracked, and one entry per onset checked."""
+    import gc
+
+    from ecgingest.record import Annotation, new_annotations
+
+    onsets, texts, durations = [0.5, 1.25, 3.0], ["N", "V", "+ (AFIB"], [None, 0.5, None]
+    built = new_annotations(onsets, texts, durations)
+    assert built == [Annotation(o, d, t) for o, t, d in zip(onsets, texts, durations)]
+    assert [hash(a) for a in built] == [hash(Annotation(o, d, t))
+                                        for o, t, d in zip(onsets, texts, durations)]
+    assert not any(gc.is_tracked(a) for a in built)
+    assert new_annotations(onsets, "NVA") == [Annotation(o, None, t)
+                                              for o, t in zip(onsets, "NVA")]
+    assert new_annotations([], []) == []
+
+    class Text(str):
+        """A str subclass, which the collector tracks."""
+
+    [kept] = new_annotations([1.0], [Text("N")])
+    assert gc.is_tracked(kept) and kept == Annotation(1.0, None, "N")
+    with pytest.raises(ValueError, match="one entry per onset"):
+        new_annotations(onsets, texts[:2])
+    with pytest.raises(ValueError, match="durations needs one entry per onset"):
+        new_annotations(onsets, texts, [None])

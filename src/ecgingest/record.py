@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -309,6 +309,15 @@ class Annotation:
     onset: float
     duration: float | None
     text: str
+
+
+def new_annotations(onsets: Sequence[float], texts: Sequence[str],
+                    durations: Sequence[float | None] | None = None) -> list[Annotation]:
+    """``[Annotation(onsets[i], durations[i], texts[i]) ...]`` (``durations`` None: none)
+    in one native call, each left out of garbage collection where it holds only
+    numbers, None and a string: what a reader of beat annotations builds, a hundred
+    thousand for a Holter record, four to five times faster than the constructor."""
+    return cast("list[Annotation]", _scale.new_annotations(Annotation, onsets, texts, durations))
 
 
 METADATA_FIELDS: tuple[str, ...] = (

@@ -32,7 +32,16 @@ from .._ext import edf as _kernel
 from .._memory import block_views
 from ..errors import CorruptDataError, EcgIngestError, HeaderError, TruncatedError
 from ..limits import DEFAULT_LIMITS
-from ..record import Annotation, Metadata, Record, RecordInfo, Signal, SignalInfo, new_signals
+from ..record import (
+    Annotation,
+    Metadata,
+    Record,
+    RecordInfo,
+    Signal,
+    SignalInfo,
+    new_annotations,
+    new_signals,
+)
 from ._base import (
     _TOLERANCE,
     ByteSource,
@@ -960,8 +969,8 @@ def _subsecond(first_onset: float, ctx: DecodeContext) -> float:
 
 def _annotations(raw: list[_RawAnnotation], subsecond: float) -> list[Annotation]:
     raw.sort(key=lambda item: (item[0], item[1]))  # file order: record, then signal
-    return [Annotation(onset=o - subsecond if subsecond else o, duration=d, text=t)
-            for _, _, o, d, t in raw]
+    return new_annotations([o - subsecond if subsecond else o for _, _, o, _, _ in raw],
+                           [t for _, _, _, _, t in raw], [d for _, _, _, d, _ in raw])
 
 
 # --------------------------------------------------------------------------- parts

@@ -27,6 +27,7 @@ from ..record import (
     RecordInfo,
     Signal,
     SignalInfo,
+    new_annotations,
     new_signal,
 )
 from ._base import DecodeContext, Probe, SingleFileFormat
@@ -319,7 +320,7 @@ def decode_annotations(data: bytes | memoryview, sample_rate: float,
     labels = rows[:, 0].tobytes().decode("latin-1")
     internal = rows[:, 1].tobytes().decode("latin-1")
     onsets = (samples / float(sample_rate)).tolist()
-    annotations = [Annotation(onset, None, label) for onset, label in zip(onsets, labels)]
+    annotations = new_annotations(onsets, labels)
     samples.flags.writeable = False
     beats = {"samples": samples, "labels": labels, "internal": internal,
              "first_sample": first}

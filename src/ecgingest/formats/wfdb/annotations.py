@@ -42,7 +42,7 @@ from ...errors import (
     TruncatedError,
 )
 from ...limits import Limits
-from ...record import Annotation, Record, RecordInfo
+from ...record import Annotation, Record, RecordInfo, new_annotations
 from .._base import STATUS_OK, DecodeContext, PoolFile
 from .header import MAX_HEADER_BYTES, WfdbHeader, parse_header
 
@@ -588,5 +588,4 @@ def _merged(annotators: Sequence[WfdbAnnotations] | Any) -> list[Annotation]:
         return []
     onset = np.concatenate(onsets)
     order = np.argsort(onset, kind="stable")
-    values = onset.tolist()
-    return [Annotation(values[i], None, texts[i]) for i in order.tolist()]
+    return new_annotations(onset[order].tolist(), [texts[i] for i in order.tolist()])
