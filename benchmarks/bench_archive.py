@@ -358,6 +358,8 @@ def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | No
     import statistics
     import zlib
 
+    from _threads import cross_core_ns
+
     from ecgingest.archive import libarchive as la
 
     shipped = la.READ_AHEAD_FROM
@@ -392,6 +394,7 @@ def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | No
             if baseline:
                 wall["ecgingest.read, --baseline-src"] = []
                 walk_cpu["ecgingest.read, --baseline-src"] = []
+            cross_core: list[float | None] = []
             read_direct()  # warm
             for _ in range(repeat):
                 for label, func in rows.items():
@@ -409,6 +412,7 @@ def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | No
                     start = time.perf_counter()
                     _inflate_control(blobs, threads)
                     times.append(time.perf_counter() - start)
+                cross_core.append(cross_core_ns())
             la.READ_AHEAD_FROM = shipped
             peak_ahead = _peak_read(path)
             la.READ_AHEAD_FROM = 1 << 62
@@ -425,8 +429,11 @@ def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | No
             print(f"  peak Python memory of ecgingest.read: {peak_ahead:.0f} MB with a second "
                   f"thread, {peak_direct:.0f} MB without")
             gain = statistics.median(control[1]) / statistics.median(control[2])
+            trips = [ns for ns in cross_core if ns is not None]
+            trip_text = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "n/a"
             print(f"  control, zlib inflating on two threads instead of one in the same rounds: "
-                  f"{gain:.2f}x (2.0: a free second core; 1.0: none)")
+                  f"{gain:.2f}x (2.0: a free second core; 1.0: none); cross-core round trip "
+                  f"{trip_text}")
 
 
 def main() -> None:
