@@ -37,9 +37,13 @@ So every thread row also prints
   they both touch between the cores' caches at every hand-over. The host of
   a virtual machine may run its two CPUs on cores that share a cache (a
   round trip of about 90 ns here) or on cores far apart (about 370 ns), and
-  moves them every few seconds to minutes; in the far placement two MUSE
-  readers gained 1.05x instead of 1.85x. The numpy control and the memory
-  copy share nothing between the threads and do not see it.
+  moves them within seconds. The placement works both ways: cores far apart
+  have memory paths of their own, cores near each other share one. In
+  interleaved rounds of one run (medians), two MUSE readers gained 1.84x near
+  and 1.02x far, the numpy control 1.57x near and 1.84x far, the memory copy
+  1.00x near and 1.53x far. A GIL-bound row and a memory-bound row therefore
+  meet their controls in opposite placements; each control's own best round
+  prints its round trip too.
 
 The files a thread row reads are written just before it. How the page cache
 holds a file sets what its read costs: a file written in large writes sits in
@@ -213,12 +217,20 @@ class ThreadRounds:
         self.round("memory copy", [lambda: c.copy(0), lambda: c.copy(1)])
 
     def control(self, name: str) -> str:
-        """'1.10x, 0.58 of the numpy control's 1.90x (fresh outputs 1.80x); memory copy 1.05x'"""
+        """'1.10x, 0.58 of the numpy control's 1.90x (cross-core 370 ns; fresh outputs
+        1.80x); memory copy 1.05x (90 ns)': each control's cross-core round trip is
+        that of its own best round, which may have run in another placement."""
         ours, numpy_gain = self.speed_up(name), self.speed_up("numpy control")
         return (f"{ours:.2f}x, {ours / numpy_gain:.2f} of the numpy control's "
-                f"{numpy_gain:.2f}x (fresh outputs "
-                f"{self.speed_up('numpy control, fresh outputs'):.2f}x); memory copy "
-                f"{self.speed_up('memory copy'):.2f}x in the same rounds")
+                f"{numpy_gain:.2f}x (cross-core {self.cross_core_text('numpy control')}; "
+                f"fresh outputs {self.speed_up('numpy control, fresh outputs'):.2f}x); "
+                f"memory copy {self.speed_up('memory copy'):.2f}x "
+                f"({self.cross_core_text('memory copy')}) in the same rounds")
+
+    def cross_core_text(self, name: str) -> str:
+        """The cross-core round trip before the best two-thread round of `name`."""
+        cross_core = self.cross_core.get(name)
+        return "n/a" if cross_core is None else f"{cross_core:.0f} ns"
 
     def speed_up(self, name: str) -> float:
         return self.seq[name] / self.con[name]
@@ -227,10 +239,8 @@ class ThreadRounds:
         """'speed-up 1.80x, cores busy 1.95, cross-core 90 ns; compute reference 1.90x
         in the same rounds'"""
         ref = "compute reference"
-        cross_core = self.cross_core.get(name)
-        cross_core_text = "n/a" if cross_core is None else f"{cross_core:.0f} ns"
         text = (f"speed-up {self.speed_up(name):.2f}x, cores busy {self.busy[name]:.2f}, "
-                f"cross-core {cross_core_text}; "
+                f"cross-core {self.cross_core_text(name)}; "
                 f"compute reference {self.speed_up(ref):.2f}x in the same rounds")
         if "numpy control" in self.seq:
             text += "; against the controls " + self.control(name)
