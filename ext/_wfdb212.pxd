@@ -9,6 +9,10 @@
 #    sums are vertical adds of the eight frames (12-bit values: eight of them
 #    fit in 16 bits).
 #
+# Format 16 (``w16_deinterleave``) is flat little-endian 16-bit samples already:
+# the same transpose reads the file's bytes directly, for frames of eight
+# signals or more; its sums are taken after the transpose, in 32-bit lanes.
+#
 # The scalar code is the reference and the path on other machines. SSE2 is
 # part of x86-64; SSSE3 and AVX2 are checked at run time (GCC and Clang).
 # With AVX2 the transpose takes sixteen frames a step.
@@ -182,15 +186,9 @@ cdef extern from *:
 
     #if W212_SSE2
     /* Rows a0..a7 (eight frames of eight signals; with 256 bits, two such sets,
-       one in each 128-bit half) to columns c[0..7] (a signal's eight frames),
-       stored at o[j] + f (all eight when ``full``, else jlo..jhi-1); the vertical
-       sums of the rows are added to acc_lo (signals 0-3, 32 bits) and acc_hi
-       (4-7). P: the intrinsics' prefix, V: the vector type, STORE: its store. */
-    #define W212_SUM_TRANSPOSE_STORE(P, V, STORE) do {                                 \
-            V s16 = P##_add_epi16(P##_add_epi16(P##_add_epi16(a0, a1), P##_add_epi16(a2, a3)), \
-                                  P##_add_epi16(P##_add_epi16(a4, a5), P##_add_epi16(a6, a7))); \
-            acc_lo = P##_add_epi32(acc_lo, P##_srai_epi32(P##_unpacklo_epi16(s16, s16), 16)); \
-            acc_hi = P##_add_epi32(acc_hi, P##_srai_epi32(P##_unpackhi_epi16(s16, s16), 16)); \
+       one in each 128-bit half) to columns c[0..7] (a signal's eight frames).
+       P: the intrinsics' prefix, V: the vector type. */
+    #define W212_TRANSPOSE(P, V)                                                       \
             V c[8];                                                                    \
             V t0 = P##_unpacklo_epi16(a0, a1), t1 = P##_unpackhi_epi16(a0, a1);       \
             V t2 = P##_unpacklo_epi16(a2, a3), t3 = P##_unpackhi_epi16(a2, a3);       \
@@ -203,7 +201,17 @@ cdef extern from *:
             c[0] = P##_unpacklo_epi64(u0, u4); c[1] = P##_unpackhi_epi64(u0, u4);     \
             c[2] = P##_unpacklo_epi64(u1, u5); c[3] = P##_unpackhi_epi64(u1, u5);     \
             c[4] = P##_unpacklo_epi64(u2, u6); c[5] = P##_unpackhi_epi64(u2, u6);     \
-            c[6] = P##_unpacklo_epi64(u3, u7); c[7] = P##_unpackhi_epi64(u3, u7);     \
+            c[6] = P##_unpacklo_epi64(u3, u7); c[7] = P##_unpackhi_epi64(u3, u7)
+
+    /* The transpose, stored at o[j] + f (all eight when ``full``, else jlo..jhi-1);
+       the vertical sums of the rows are added to acc_lo (signals 0-3, 32 bits) and
+       acc_hi (4-7). STORE: the vector type's store. */
+    #define W212_SUM_TRANSPOSE_STORE(P, V, STORE) do {                                 \
+            V s16 = P##_add_epi16(P##_add_epi16(P##_add_epi16(a0, a1), P##_add_epi16(a2, a3)), \
+                                  P##_add_epi16(P##_add_epi16(a4, a5), P##_add_epi16(a6, a7))); \
+            acc_lo = P##_add_epi32(acc_lo, P##_srai_epi32(P##_unpacklo_epi16(s16, s16), 16)); \
+            acc_hi = P##_add_epi32(acc_hi, P##_srai_epi32(P##_unpackhi_epi16(s16, s16), 16)); \
+            W212_TRANSPOSE(P, V);                                                      \
             for (j = full ? 0 : jlo; j < (full ? 8 : jhi); j++)                       \
                 STORE((V *)(o[j] + f), c[j]);                                          \
         } while (0)
@@ -298,9 +306,136 @@ cdef extern from *:
     #endif
         w212_deint_scalar(src, nsig, 0, n, 0, nsig, outs, f0, sums);
     }
+
+    /* Format 16 (little-endian 16-bit samples) through the same transpose, straight
+       from the file's bytes: only for eight signals or more, whose loads all stay
+       inside their frame (no byte past the last frame is read). Samples use all 16
+       bits, so the sums are taken after the transpose: a signal's samples added in
+       pairs into 32-bit lanes (a multiply-add by ones), exact for calls of up to
+       2**15 frames. Signals ``lo..hi-1`` of frames ``f..n-1``, plainly: */
+    static void w16_deint_scalar(const uint8_t *src, int nsig, int64_t f, int64_t n,
+                                 int lo, int hi, int16_t **outs, int64_t f0,
+                                 int64_t *sums) {
+        int s;
+        int64_t k;
+        for (s = lo; s < hi; s++) {
+            int16_t *o = outs[s] + f0;
+            const uint8_t *q = src + 2 * s;
+            int64_t total = 0;
+            for (k = f; k < n; k++) {
+                int16_t v = (int16_t)(q[2 * k * nsig] | (q[2 * k * nsig + 1] << 8));
+                o[k] = v;
+                total += v;
+            }
+            sums[s] += total;
+        }
+    }
+
+    #if W212_SSE2
+    #define W16_TRANSPOSE_SUM_STORE(P, V, STORE) do {                                  \
+            W212_TRANSPOSE(P, V);                                                      \
+            for (j = 0; j < 8; j++)                                                    \
+                acc[j] = P##_add_epi32(acc[j], P##_madd_epi16(c[j], ones));           \
+            for (j = full ? 0 : jlo; j < (full ? 8 : jhi); j++)                       \
+                STORE((V *)(o[j] + f), c[j]);                                          \
+        } while (0)
+
+    static inline __attribute__((always_inline)) void
+    w16_deint8(const uint8_t *src, int nsig, int64_t n, int base, int jlo, int jhi,
+               int16_t **outs, int64_t f0, int64_t *sums, const int full) {
+        const __m128i ones = _mm_set1_epi16(1);
+        __m128i acc[8];
+        int16_t *o[8];
+        int32_t lanes[4];
+        int64_t f;
+        int j;
+        const uint8_t *r = src + 2 * base;
+        const int64_t step = 2 * (int64_t)nsig;
+        for (j = 0; j < 8; j++)
+            acc[j] = _mm_setzero_si128();
+        w212_group_outputs(o, outs, base, jlo, jhi, f0);
+        for (f = 0; f + 8 <= n; f += 8, r += 8 * step) {
+            __m128i a0 = _mm_loadu_si128((const __m128i *)r);
+            __m128i a1 = _mm_loadu_si128((const __m128i *)(r + step));
+            __m128i a2 = _mm_loadu_si128((const __m128i *)(r + 2 * step));
+            __m128i a3 = _mm_loadu_si128((const __m128i *)(r + 3 * step));
+            __m128i a4 = _mm_loadu_si128((const __m128i *)(r + 4 * step));
+            __m128i a5 = _mm_loadu_si128((const __m128i *)(r + 5 * step));
+            __m128i a6 = _mm_loadu_si128((const __m128i *)(r + 6 * step));
+            __m128i a7 = _mm_loadu_si128((const __m128i *)(r + 7 * step));
+            W16_TRANSPOSE_SUM_STORE(_mm, __m128i, _mm_storeu_si128);
+        }
+        for (j = jlo; j < jhi; j++) {
+            _mm_storeu_si128((__m128i *)lanes, acc[j]);
+            sums[base + j] += (int64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
+        }
+        w16_deint_scalar(src, nsig, f, n, base + jlo, base + jhi, outs, f0, sums);
+    }
+    #endif
+
+    #if W212_DISPATCH
+    __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+    w16_deint8_avx2(const uint8_t *src, int nsig, int64_t n, int base, int jlo, int jhi,
+                    int16_t **outs, int64_t f0, int64_t *sums, const int full) {
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256i acc[8];
+        int16_t *o[8];
+        int32_t lanes[8];
+        int64_t f;
+        int j;
+        const uint8_t *r = src + 2 * base;
+        const int64_t step = 2 * (int64_t)nsig;
+        for (j = 0; j < 8; j++)
+            acc[j] = _mm256_setzero_si256();
+        w212_group_outputs(o, outs, base, jlo, jhi, f0);
+    #define W16_ROWS(k) _mm256_inserti128_si256(                                      \
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(r + (k) * step))), \
+            _mm_loadu_si128((const __m128i *)(r + ((k) + 8) * step)), 1)
+        for (f = 0; f + 16 <= n; f += 16, r += 16 * step) {
+            __m256i a0 = W16_ROWS(0), a1 = W16_ROWS(1), a2 = W16_ROWS(2), a3 = W16_ROWS(3);
+            __m256i a4 = W16_ROWS(4), a5 = W16_ROWS(5), a6 = W16_ROWS(6), a7 = W16_ROWS(7);
+            W16_TRANSPOSE_SUM_STORE(_mm256, __m256i, _mm256_storeu_si256);
+        }
+    #undef W16_ROWS
+        for (j = jlo; j < jhi; j++) {
+            _mm256_storeu_si256((__m256i *)lanes, acc[j]);
+            sums[base + j] += (int64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3]
+                              + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+        }
+        /* the last frames, fewer than sixteen */
+        w16_deint8(src + f * step, nsig, n - f, base, jlo, jhi, outs, f0 + f, sums, full);
+    }
+
+    __attribute__((target("avx2")))
+    static void w16_deinterleave_avx2(const uint8_t *src, int nsig, int64_t n,
+                                      int16_t **outs, int64_t f0, int64_t *sums) {
+        W212_BY_EIGHTS(w16_deint8_avx2);
+    }
+    #endif
+
+    /* ``n`` frames (at most 2**15) of ``nsig`` format-16 signals at ``src`` into
+       ``outs[s] + f0``, adding each signal's sum to ``sums[s]``. */
+    static void w16_deinterleave(const uint8_t *src, int nsig, int64_t n,
+                                 int16_t **outs, int64_t f0, int64_t *sums) {
+    #if W212_DISPATCH
+        if (nsig >= 8 && w212_get_level() >= 3) {
+            w16_deinterleave_avx2(src, nsig, n, outs, f0, sums);
+            return;
+        }
+    #endif
+    #if W212_SSE2
+        if (nsig >= 8 && w212_get_level() >= 1) {
+            W212_BY_EIGHTS(w16_deint8);
+            return;
+        }
+    #endif
+        w16_deint_scalar(src, nsig, 0, n, 0, nsig, outs, f0, sums);
+    }
     """
     int w212_set_level(int level) noexcept nogil
     void w212_unpack(const uint8_t* p, int64_t ngroups, int16_t* d) noexcept nogil
     int16_t w212_first(const uint8_t* p) noexcept nogil
     void w212_deinterleave(const int16_t* src, int nsig, int64_t n, int16_t** outs,
                            int64_t f0, int64_t* sums) noexcept nogil
+    void w16_deinterleave(const uint8_t* src, int nsig, int64_t n, int16_t** outs,
+                          int64_t f0, int64_t* sums) noexcept nogil

@@ -19,7 +19,8 @@ cimport numpy as cnp
 from _bytes cimport ascii_number, exact_integer, load_le16, load_be16, load_le24, load_le32, sign_extend
 from _status cimport OK, TRUNCATED, BAD_VALUE, UNSUPPORTED
 from _pread cimport ecg_iovec, read_fully
-from _wfdb212 cimport w212_set_level, w212_unpack, w212_first, w212_deinterleave
+from _wfdb212 cimport (w212_set_level, w212_unpack, w212_first, w212_deinterleave,
+                      w16_deinterleave)
 
 from cpython.ref cimport PyObject
 
@@ -322,7 +323,10 @@ cdef int64_t _direct(const uint8_t* data, int fmt, int nsig, int frame_size, int
         n = nframes - f0
         if n > blk:
             n = blk
-        if fmt == 212:
+        if fmt == 16 and out_t is int16_t and nsig >= 8:
+            # eight signals at a time, transposed in vector registers (``_wfdb212.pxd``)
+            w16_deinterleave(data + stride * f0, nsig, n, <int16_t**>outs, at + f0, checksum)
+        elif fmt == 212:
             # signals 2m and 2m+1 share every third byte pair: decode them together
             s = 0
             while s + 4 <= nsig:
