@@ -145,9 +145,10 @@ def _against_controls(times: dict[str, float]) -> None:
             rounds.control_round()
     numpy_gain = rounds.speed_up("numpy control")
     print(f"two threads on one-hour records {gain:.2f}x, {gain / numpy_gain:.2f} of the numpy "
-          f"control's {numpy_gain:.2f}x (fresh outputs "
-          f"{rounds.speed_up('numpy control, fresh outputs'):.2f}x); memory copy "
-          f"{rounds.speed_up('memory copy'):.2f}x, measured right after")
+          f"control's {numpy_gain:.2f}x (cross-core {rounds.cross_core_text('numpy control')}; "
+          f"fresh outputs {rounds.speed_up('numpy control, fresh outputs'):.2f}x); memory copy "
+          f"{rounds.speed_up('memory copy'):.2f}x ({rounds.cross_core_text('memory copy')}), "
+          f"measured right after")
 
 
 def main() -> None:
