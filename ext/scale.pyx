@@ -258,24 +258,20 @@ def to_physical(const stored_t[::1] digital, double scale, double offset,
 
 # ---------------------------------------------------------------- record building
 
-cdef inline void _untrack_if_acyclic(object signal, object label, object rate, object digital,
-                                     object scale, object offset, object units, object code,
-                                     object mask, object supplied, object derivation,
-                                     object first) noexcept:
-    """Untrack a just-built signal where none of its values is tracked by the garbage
-    collector: a frozen signal holding only such values (strings, numbers, None, NumPy
-    arrays) cannot be part of a reference cycle, as CPython reasons for a tuple of them.
-    The collector then no longer walks it at each collection; a record keeps a dozen,
-    and a read of many records spent a tenth of its time in collections walking them."""
-    if (PyObject_GC_IsTracked(label) or PyObject_GC_IsTracked(rate)
-            or PyObject_GC_IsTracked(digital) or PyObject_GC_IsTracked(scale)
-            or PyObject_GC_IsTracked(offset) or PyObject_GC_IsTracked(units)
-            or PyObject_GC_IsTracked(code) or PyObject_GC_IsTracked(mask)
-            or PyObject_GC_IsTracked(supplied) or PyObject_GC_IsTracked(derivation)
-            or PyObject_GC_IsTracked(first)):
+cdef inline void _untrack_if_acyclic(object instance, tuple values) noexcept:
+    """Untrack a just-built frozen ``instance`` that holds nothing but ``values`` where
+    none of them is tracked by the garbage collector: holding only such values
+    (strings, numbers, None, NumPy arrays) it cannot be part of a reference cycle, as
+    CPython reasons for a tuple of them. The collector then no longer walks it at each
+    collection; a record keeps a dozen signals, and a read of many records spent a
+    tenth of its time in collections walking them."""
+    cdef Py_ssize_t i
+    if not PyObject_GC_IsTracked(instance):
         return
-    if PyObject_GC_IsTracked(signal):
-        PyObject_GC_UnTrack(<void*>signal)
+    for i in range(len(values)):
+        if PyObject_GC_IsTracked(values[i]):
+            return
+    PyObject_GC_UnTrack(<void*>instance)
 
 
 def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, offset=0.0,
@@ -305,9 +301,9 @@ def new_signal(type cls, label, sample_rate, cnp.ndarray digital, scale=1.0, off
     cnp.PyArray_CLEARFLAGS(digital, cnp.NPY_ARRAY_WRITEABLE)
     if invalid_mask is not None:
         cnp.PyArray_CLEARFLAGS(invalid_mask, cnp.NPY_ARRAY_WRITEABLE)
-    _untrack_if_acyclic(obj, label, sample_rate, digital, scale, offset, units,
-                        invalid_value, invalid_mask, supplied_physical, derivation,
-                        first_sample)
+    _untrack_if_acyclic(obj, (label, sample_rate, digital, scale, offset, units,
+                              invalid_value, invalid_mask, supplied_physical, derivation,
+                              first_sample))
     return obj
 
 
@@ -407,8 +403,8 @@ def new_signals(type cls, labels, sample_rate, digital, scale=1.0, offset=0.0, u
         cnp.PyArray_CLEARFLAGS(row, cnp.NPY_ARRAY_WRITEABLE)
         if mask is not None:
             cnp.PyArray_CLEARFLAGS(mask, cnp.NPY_ARRAY_WRITEABLE)
-        _untrack_if_acyclic(obj, label_list[i], rates[i], row, scales[i], offsets[i],
-                            unit_list[i], codes[i], mask, None, None, firsts[i])
+        _untrack_if_acyclic(obj, (label_list[i], rates[i], row, scales[i], offsets[i],
+                                  unit_list[i], codes[i], mask, firsts[i]))
         out.append(obj)
     return out
 
@@ -434,6 +430,7 @@ def new_annotations(type cls, onsets, texts, durations=None):
         PyObject_GenericSetAttr(obj, "onset", onset)
         PyObject_GenericSetAttr(obj, "duration", duration)
         PyObject_GenericSetAttr(obj, "text", text)
+        # _untrack_if_acyclic's check, inline: no tuple per annotation
         if not (PyObject_GC_IsTracked(onset) or PyObject_GC_IsTracked(duration)
                 or PyObject_GC_IsTracked(text)):
             PyObject_GC_UnTrack(<void*>obj)
@@ -455,8 +452,5 @@ def set_fields(object instance, tuple names, tuple values, bint acyclic=False):
                          f"not {len(values)}")
     for i in range(len(names)):
         PyObject_GenericSetAttr(instance, names[i], values[i])
-    if acyclic and PyObject_GC_IsTracked(instance):
-        for i in range(len(values)):
-            if PyObject_GC_IsTracked(values[i]):
-                return
-        PyObject_GC_UnTrack(<void*>instance)
+    if acyclic:
+        _untrack_if_acyclic(instance, values)
