@@ -132,6 +132,12 @@ def cross_core_ns() -> float | None:
     return trips[1] if trips[1] > 0 else None
 
 
+def cross_core_range(trips: list[float | None]) -> str:
+    """'74-392 ns': the range of round trips measured (:func:`cross_core_ns`), or 'n/a'."""
+    measured = [ns for ns in trips if ns is not None]
+    return f"{min(measured):.0f}-{max(measured):.0f} ns" if measured else "n/a"
+
+
 def _build_round_trip() -> Callable[[int, int, int], float] | None:
     source = Path(__file__).with_name("_crosscore.c")
     compiler = (sysconfig.get_config_var("CC") or "cc").split()

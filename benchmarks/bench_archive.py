@@ -358,7 +358,7 @@ def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | No
     import statistics
     import zlib
 
-    from _threads import cross_core_ns
+    from _threads import cross_core_ns, cross_core_range
 
     from ecgingest.archive import libarchive as la
 
@@ -429,11 +429,9 @@ def speed_of_bytes(count: int, repeat: int, kinds: list[str], baseline: str | No
             print(f"  peak Python memory of ecgingest.read: {peak_ahead:.0f} MB with a second "
                   f"thread, {peak_direct:.0f} MB without")
             gain = statistics.median(control[1]) / statistics.median(control[2])
-            trips = [ns for ns in cross_core if ns is not None]
-            trip_text = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "n/a"
             print(f"  control, zlib inflating on two threads instead of one in the same rounds: "
                   f"{gain:.2f}x (2.0: a free second core; 1.0: none); cross-core round trip "
-                  f"{trip_text}")
+                  f"{cross_core_range(cross_core)}")
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _threads import cross_core_ns  # noqa: E402
+from _threads import cross_core_ns, cross_core_range  # noqa: E402
 
 import ecgingest  # noqa: E402
 import scp_encoder as enc  # noqa: E402
@@ -391,8 +391,6 @@ def main() -> None:
             peer_text = f"{peer_rate:12.0f}" if peer_rate else f"{'-':>12s}"
             print(f"{name:38s} {samples:8d} {one:8.0f} {one * samples / 1e6:10.1f} "
                   f"{held:>12s} {cross_text:>14s} {sleeps_text:>12s} {scaling:8.2f}x {control:7.2f}x {public:10.0f} {peer_text} {ratio}")
-    trips = [ns for ns in cross_core if ns is not None]
-    trip_text = f"{min(trips):.0f}-{max(trips):.0f} ns" if trips else "n/a"
     print(f"\n(rec/s per CPU second of this process; 'GIL held' = thread CPU time per record "
           f"outside the kernels that release the GIL, and its share; 'x-core' = how much longer "
           f"that GIL-held part takes with two threads on two CPUs than with both on one CPU "
@@ -407,7 +405,7 @@ def main() -> None:
           f"'control' = the same for work of that shape without ecgingest (pure Python for "
           f"the GIL-held time, then one NumPy call that releases the GIL for the rest): what "
           f"this machine gives such a record; cross-core round trip before the rows' "
-          f"two-thread runs {trip_text}; "
+          f"two-thread runs {cross_core_range(cross_core)}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
 
 
