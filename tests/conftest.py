@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ecgingest._ext import wfdb as wfdb_kernel
+
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -19,6 +21,15 @@ settings.register_profile("slow", max_examples=2000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(params=range(wfdb_kernel.vector_level(-1) + 1), ids=lambda level: f"level{level}")
+def wfdb_vector_level(request: pytest.FixtureRequest):
+    """Each vector level of the WFDB kernels this machine has (0: scalar), set for the
+    test and restored to the highest after it."""
+    wfdb_kernel.vector_level(request.param)
+    yield request.param
+    wfdb_kernel.vector_level(-1)
 
 
 def corpus_dir() -> Path | None:

@@ -18,13 +18,6 @@ TOP_LEVEL = kernel.vector_level(-1)
 LEVELS = list(range(TOP_LEVEL + 1))
 
 
-@pytest.fixture(params=LEVELS, ids=lambda level: f"level{level}")
-def level(request: pytest.FixtureRequest):
-    kernel.vector_level(request.param)
-    yield request.param
-    kernel.vector_level(-1)
-
-
 def check_decode(raw: bytes | memoryview, nsig: int, nframes: int,
                  outs: list[np.ndarray] | None = None) -> None:
     nflat = nsig * nframes
@@ -51,7 +44,7 @@ def frame_counts(nsig: int) -> list[int]:
 
 
 @pytest.mark.parametrize("nsig", range(1, 21))
-def test_16_matches_numpy_for_every_signal_count_and_block_edge(level, nsig):
+def test_16_matches_numpy_for_every_signal_count_and_block_edge(wfdb_vector_level, nsig):
     rng = np.random.default_rng(nsig)
     for nframes in frame_counts(nsig):
         raw = rng.integers(0, 256, 2 * nsig * nframes, dtype=np.uint8).tobytes()
@@ -71,7 +64,7 @@ def test_16_matches_numpy_for_random_shapes(nsig, nframes, seed, level):
         kernel.vector_level(-1)
 
 
-def test_16_extreme_values_keep_exact_sums(level):
+def test_16_extreme_values_keep_exact_sums(wfdb_vector_level):
     """All samples -32768 or all 32767 over many frames: pairs of them and the
     per-signal sums leave 16 and 32 bits far behind and stay exact."""
     nsig, nframes = 12, 200_003
@@ -79,7 +72,7 @@ def test_16_extreme_values_keep_exact_sums(level):
         check_decode(np.full(nsig * nframes, value, "<i2").tobytes(), nsig, nframes)
 
 
-def test_16_from_an_odd_address_into_block_views(level):
+def test_16_from_an_odd_address_into_block_views(wfdb_vector_level):
     """Bytes that start one past an aligned address (a signal file at an odd offset
     in its entry), decoded into the views of one block as a read lays them out."""
     nsig, nframes = 12, 5000

@@ -17,13 +17,6 @@ TOP_LEVEL = kernel.vector_level(-1)
 LEVELS = list(range(TOP_LEVEL + 1))
 
 
-@pytest.fixture(params=LEVELS, ids=lambda level: f"level{level}")
-def level(request: pytest.FixtureRequest):
-    kernel.vector_level(request.param)
-    yield request.param
-    kernel.vector_level(-1)
-
-
 def numpy_212(raw: bytes, nflat: int) -> np.ndarray:
     """Flat samples of format 212: per 3 bytes, ``b0 | (b1 & 0x0F) << 8`` and
     ``b2 | (b1 & 0xF0) << 4``, 12-bit two's complement."""
@@ -73,7 +66,7 @@ def frame_counts(nsig: int) -> list[int]:
 
 
 @pytest.mark.parametrize("nsig", range(1, 17))
-def test_212_matches_numpy_decode_for_every_signal_count_and_block_edge(level, nsig):
+def test_212_matches_numpy_decode_for_every_signal_count_and_block_edge(wfdb_vector_level, nsig):
     rng = np.random.default_rng(nsig)
     for nframes in frame_counts(nsig):
         raw, _ = random_212(rng, nsig, nframes)
@@ -92,7 +85,7 @@ def test_212_matches_numpy_decode_for_random_shapes(nsig, nframes, seed, level):
         kernel.vector_level(-1)
 
 
-def test_212_extreme_values_and_sums(level):
+def test_212_extreme_values_and_sums(wfdb_vector_level):
     """All samples -2048 or all 2047 over many frames: the per-signal sums leave 16
     and 32 bits far behind and stay exact."""
     nsig, nframes = 12, 200_003
@@ -140,7 +133,7 @@ def test_large_block_views_start_on_lines_at_distinct_page_offsets(sizes, with_a
 
 
 @pytest.mark.parametrize("nsig", [3, 12, 13])
-def test_212_into_large_block_views_matches_numpy_decode(level, nsig):
+def test_212_into_large_block_views_matches_numpy_decode(wfdb_vector_level, nsig):
     """The outputs of a large read: views of one block, each on its own line and page
     offset (odd signal counts: the last eight signals overlap the group before)."""
     nframes = (9 << 20) // (2 * nsig) // 2048 * 2048 + 2048 + 5
